@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The whole test suite (`npm test`): checks the system packages the tests need (installing them
+# when missing and running as root), builds, starts a throwaway PostgreSQL cluster on loopback,
+# runs every test file with Node's test runner, and removes the cluster whatever happens.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian package -> a command it provides.
+declare -A NEED=( [postgresql]=initdb [chromium]=chromium [oathtool]=oathtool )
+
+pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+have() {
+  case "$1" in
+    initdb) [ -n "$(pg_bindir)" ] && [ -x "$(pg_bindir)/initdb" ] ;;
+    *) command -v "$1" >/dev/null 2>&1 ;;
+  esac
+}
+
+missing=()
+for pkg in "${!NEED[@]}"; do have "${NEED[$pkg]}" || missing+=("$pkg"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "test.sh: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "test.sh: the tests need these Debian packages: ${missing[*]}" >&2
+    echo "  install them with: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+[ -d node_modules ] || npm install --no-audit --no-fund
+npm run --silent build
+
+PGBIN="$(pg_bindir)"
+TMP="$(mktemp -d /tmp/sesame-test.XXXXXX)"
+chmod 755 "$TMP"
+PGDATA="$TMP/pg"
+PGPORT="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
+as_pg() {
+  # PostgreSQL refuses to run as root: use the postgres account that Debian's package creates.
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+cleanup() {
+  as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT INT TERM
+
+mkdir -p "$PGDATA"
+[ "$(id -u)" = 0 ] && chown postgres: "$PGDATA" "$TMP"
+as_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres -A trust --no-sync -E UTF8 >/dev/null
+as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -w -l "$TMP/pg.log" \
+  -o "-c listen_addresses=127.0.0.1 -p $PGPORT -k $TMP -c fsync=off -c max_connections=300" start >/dev/null
+export SESAME_TEST_PG_URL="postgres://postgres@127.0.0.1:$PGPORT/postgres"
+export SESAME_TEST_PG_BIN="$PGBIN"
+echo "test.sh: PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PGPORT"
+
+mapfile -t files < <(find dist/test -name '*.test.js' | sort)
+node --test --test-concurrency=2 "${files[@]}"

@@ -1,0 +1,80 @@
+/**
+ * Wires configuration -> store -> repositories -> domain services. The server (main.ts), the
+ * CLI and the tests all build their world here, so they cannot drift apart.
+ */
+import { loadCommonPasswords } from './domain/accounts/common-passwords.js';
+import { AccountService } from './domain/accounts/account-service.js';
+import { PasswordPolicy } from './domain/accounts/password-policy.js';
+import type { AuditRepository } from './domain/audit/events.js';
+import { type Clock, systemClock } from './domain/clock.js';
+import { SessionService } from './domain/sessions/session.js';
+import { PasswordAuthenticator } from './domain/sign-in/password-authenticator.js';
+import { Throttle } from './domain/throttling/throttle.js';
+import type { Config } from './config/config.js';
+import { loadSecrets, type ServerSecrets } from './config/secrets.js';
+import { createArgon2Hasher, type PasswordHasher } from './platform/crypto/password-hasher.js';
+import { createKeyedHasher } from './platform/crypto/tokens.js';
+import { KyselyAccountRepository } from './storage/account-repository.js';
+import { KyselyAuditRepository } from './storage/audit-repository.js';
+import { openStore, type Store } from './storage/db.js';
+import { migrateToLatest } from './storage/migrator.js';
+import { KyselySessionRepository } from './storage/session-repository.js';
+import { createCounterStore } from './storage/throttle-store.js';
+import { KyselyOneTimeTokenRepository } from './storage/token-repository.js';
+
+export interface AppContext {
+  config: Readonly<Config>;
+  secrets: ServerSecrets;
+  store: Store;
+  clock: Clock;
+  accounts: AccountService;
+  signIn: PasswordAuthenticator;
+  sessions: SessionService;
+  audit: AuditRepository;
+  close(): Promise<void>;
+}
+
+export interface ContextOptions {
+  clock?: Clock;
+  passwordHasher?: PasswordHasher;
+  /** Run pending migrations (the server and CLI do; `sesame migrate` does it itself). */
+  migrate?: boolean;
+  secrets?: ServerSecrets;
+}
+
+export async function createContext(config: Readonly<Config>, opts: ContextOptions = {}): Promise<AppContext> {
+  const clock = opts.clock ?? systemClock;
+  const secrets = opts.secrets ?? loadSecrets(config.dataDir);
+  const store = openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+  try {
+    if (opts.migrate !== false) await migrateToLatest(store.db);
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  const keyedHasher = createKeyedHasher(secrets.hashKey);
+  const passwordHasher = opts.passwordHasher ?? createArgon2Hasher();
+  const accountsRepo = new KyselyAccountRepository(store.db, clock);
+  const audit = new KyselyAuditRepository(store.db);
+  const sessions = new SessionService(new KyselySessionRepository(store.db), keyedHasher, clock, {
+    idleMs: config.sessionIdleMinutes * 60_000,
+    absoluteMs: config.sessionAbsoluteHours * 3_600_000,
+  });
+  const throttle = new Throttle(createCounterStore(store), { lockBaseSeconds: config.lockBaseSeconds, lockMaxSeconds: config.lockMaxSeconds }, () => clock.now());
+  const accounts = new AccountService({
+    accounts: accountsRepo,
+    tokens: new KyselyOneTimeTokenRepository(store.db),
+    audit,
+    sessions,
+    passwordHasher,
+    keyedHasher,
+    policy: new PasswordPolicy(loadCommonPasswords()),
+    clock,
+    setPasswordLinkMs: config.setPasswordLinkHours * 3_600_000,
+  });
+  const signIn = new PasswordAuthenticator(accountsRepo, audit, passwordHasher, throttle, clock, {
+    accountFailureLimit: config.accountFailureLimit,
+    ipFailureLimit: config.ipFailureLimit,
+  });
+  return { config, secrets, store, clock, accounts, signIn, sessions, audit, close: () => store.close() };
+}

@@ -1,0 +1,198 @@
+/**
+ * JSON API under /api/v1. Authentication is a bearer session token from POST /sessions (never a
+ * cookie, so cross-site requests carry no credentials and need no CSRF token). Route schemas
+ * validate input and are the source of the OpenAPI document at /api/v1/openapi.json.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AppContext } from '../../app-context.js';
+import type { Actor } from '../../domain/accounts/actor.js';
+import type { Organization, User } from '../../domain/accounts/model.js';
+import { SesameError } from '../../domain/errors.js';
+import { setPasswordUrl } from '../web/routes.js';
+
+const errorBody = {
+  type: 'object',
+  properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } }, required: ['code', 'message'] } },
+} as const;
+
+const userSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    address: { type: 'string' },
+    name: { type: 'string' },
+    status: { type: 'string', enum: ['active', 'disabled'] },
+    role: { type: 'string', enum: ['user', 'admin'] },
+    createdAt: { type: 'string', format: 'date-time' },
+  },
+  required: ['id', 'address', 'name', 'status', 'role', 'createdAt'],
+} as const;
+
+const orgSchema = {
+  type: 'object',
+  properties: { id: { type: 'string' }, domain: { type: 'string' }, name: { type: 'string' } },
+  required: ['id', 'domain', 'name'],
+} as const;
+
+const signInEventSchema = {
+  type: 'object',
+  properties: {
+    at: { type: 'string', format: 'date-time' },
+    addressTyped: { type: 'string' },
+    outcome: { type: 'string', enum: ['success', 'failure', 'throttled'] },
+    reason: { type: 'string' },
+    protocol: { type: 'string' },
+    ip: { type: 'string' },
+    userAgent: { type: 'string' },
+  },
+} as const;
+
+const errors = { 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 409: errorBody, 429: errorBody };
+const secured = [{ session: [] }];
+const addressParam = { type: 'object', properties: { address: { type: 'string', maxLength: 254 } }, required: ['address'] } as const;
+
+function userOut(u: User) {
+  return { id: u.id, address: u.address, name: u.name, status: u.status, role: u.role, createdAt: new Date(u.createdAt).toISOString() };
+}
+
+function orgOut(o: Organization) {
+  return { id: o.id, domain: o.domain, name: o.name };
+}
+
+export function registerApiRoutes(api: FastifyInstance, ctx: AppContext) {
+  /** The signed-in user behind the bearer token, or a `session_required` error. */
+  async function authenticate(req: FastifyRequest): Promise<{ user: User; sessionId: string }> {
+    const h = req.headers.authorization;
+    const token = h && /^Bearer [A-Za-z0-9_-]{1,100}$/.test(h) ? h.slice(7) : undefined;
+    const s = await ctx.sessions.resume(token);
+    const user = s ? await ctx.accounts.findUserById(s.userId) : undefined;
+    if (!s || !user || user.status !== 'active') throw new SesameError('session_required', 'missing, unknown or expired bearer token');
+    return { user, sessionId: s.id };
+  }
+  const actorOf = (user: User): Actor => ({ kind: 'user', user });
+  const meta = (req: FastifyRequest) => ({ ip: req.ip, userAgent: String(req.headers['user-agent'] ?? '') });
+
+  api.post<{ Body: { email: string; password: string } }>(
+    '/sessions',
+    {
+      schema: {
+        tags: ['sessions'],
+        summary: 'Sign in with address and main password; returns a session token for the Authorization header.',
+        body: {
+          type: 'object',
+          properties: { email: { type: 'string', maxLength: 254 }, password: { type: 'string', maxLength: 1024 } },
+          required: ['email', 'password'],
+          additionalProperties: false,
+        },
+        response: {
+          201: { type: 'object', properties: { token: { type: 'string' }, expiresAt: { type: 'string', format: 'date-time' }, user: userSchema }, required: ['token', 'expiresAt', 'user'] },
+          ...errors,
+        },
+      },
+    },
+    async (req, reply) => {
+      const user = await ctx.signIn.authenticate(req.body.email, req.body.password, { ...meta(req), protocol: 'api' });
+      const { token, session } = await ctx.sessions.start(user.id, ['pwd'], meta(req));
+      return reply.code(201).header('cache-control', 'no-store').send({ token, expiresAt: new Date(session.expiresAt).toISOString(), user: userOut(user) });
+    },
+  );
+
+  api.delete('/sessions/current', { schema: { tags: ['sessions'], summary: 'Sign out: ends this session.', security: secured, response: { 204: { type: 'null' }, ...errors } } }, async (req, reply) => {
+    const { sessionId } = await authenticate(req);
+    await ctx.sessions.end(sessionId);
+    return reply.code(204).send();
+  });
+
+  api.get('/me', { schema: { tags: ['account'], summary: 'The signed-in user and their organization.', security: secured, response: { 200: { type: 'object', properties: { user: userSchema, organization: orgSchema } }, ...errors } } }, async (req) => {
+    const { user } = await authenticate(req);
+    return { user: userOut(user), organization: orgOut(await ctx.accounts.getOrganization(user.orgId)) };
+  });
+
+  api.get<{ Querystring: { q?: string; limit?: number; offset?: number } }>(
+    '/users',
+    {
+      schema: {
+        tags: ['users'],
+        summary: "Lists the users of the admin's organization, optionally filtered by address or name.",
+        security: secured,
+        querystring: {
+          type: 'object',
+          properties: { q: { type: 'string', maxLength: 100 }, limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 }, offset: { type: 'integer', minimum: 0, default: 0 } },
+          additionalProperties: false,
+        },
+        response: { 200: { type: 'object', properties: { users: { type: 'array', items: userSchema }, total: { type: 'integer' } } }, ...errors },
+      },
+    },
+    async (req) => {
+      const { user } = await authenticate(req);
+      const r = await ctx.accounts.listUsers(actorOf(user), user.orgId, { search: req.query.q, limit: req.query.limit, offset: req.query.offset });
+      return { users: r.users.map(userOut), total: r.total };
+    },
+  );
+
+  api.post<{ Body: { address: string; name?: string; role?: 'user' | 'admin' } }>(
+    '/users',
+    {
+      schema: {
+        tags: ['users'],
+        summary: "Adds a user to the admin's organization and returns a one-time link with which they set their password.",
+        security: secured,
+        body: {
+          type: 'object',
+          properties: { address: { type: 'string', maxLength: 254 }, name: { type: 'string', maxLength: 200 }, role: { type: 'string', enum: ['user', 'admin'] } },
+          required: ['address'],
+          additionalProperties: false,
+        },
+        response: {
+          201: { type: 'object', properties: { user: userSchema, setPasswordUrl: { type: 'string' }, setPasswordUrlExpiresAt: { type: 'string', format: 'date-time' } } },
+          ...errors,
+        },
+      },
+    },
+    async (req, reply) => {
+      const { user: admin } = await authenticate(req);
+      const user = await ctx.accounts.addUser(actorOf(admin), req.body);
+      const link = await ctx.accounts.issueSetPasswordToken(actorOf(admin), user.address);
+      return reply.code(201).header('cache-control', 'no-store').send({ user: userOut(user), setPasswordUrl: setPasswordUrl(ctx, link.token), setPasswordUrlExpiresAt: new Date(link.expiresAt).toISOString() });
+    },
+  );
+
+  for (const action of ['disable', 'enable'] as const) {
+    api.post<{ Params: { address: string } }>(
+      `/users/:address/${action}`,
+      {
+        schema: {
+          tags: ['users'],
+          summary: action === 'disable' ? 'Disables a user and ends all their sessions.' : 'Enables a disabled user.',
+          security: secured,
+          params: addressParam,
+          response: { 200: { type: 'object', properties: { user: userSchema } }, ...errors },
+        },
+      },
+      async (req) => {
+        const { user: admin } = await authenticate(req);
+        const user = action === 'disable' ? await ctx.accounts.disableUser(actorOf(admin), req.params.address) : await ctx.accounts.enableUser(actorOf(admin), req.params.address);
+        return { user: userOut(user) };
+      },
+    );
+  }
+
+  api.get<{ Querystring: { limit?: number; offset?: number } }>(
+    '/sign-ins',
+    {
+      schema: {
+        tags: ['sign-in log'],
+        summary: "The sign-in log of the admin's organization, newest first. Never contains a secret.",
+        security: secured,
+        querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 }, offset: { type: 'integer', minimum: 0, default: 0 } }, additionalProperties: false },
+        response: { 200: { type: 'object', properties: { events: { type: 'array', items: signInEventSchema }, total: { type: 'integer' } } }, ...errors },
+      },
+    },
+    async (req) => {
+      const { user } = await authenticate(req);
+      if (user.role !== 'admin') throw new SesameError('forbidden', `${user.address} asked for the sign-in log`);
+      const r = await ctx.audit.listSignIns({ orgId: user.orgId, limit: req.query.limit ?? 100, offset: req.query.offset ?? 0 });
+      return { events: r.events.map((e) => ({ ...e, at: new Date(e.at).toISOString() })), total: r.total };
+    },
+  );
+}

@@ -1,0 +1,141 @@
+/**
+ * The `sesame` command for operators. Runs as the operator (whoever can read the data folder) on
+ * the same store as the server. Wrong usage prints one line and exits 2; a refused command
+ * prints the reason and exits 1, having changed nothing.
+ *
+ *   sesame org add <domain> [--name NAME]
+ *   sesame user add <address> [--name NAME] [--admin] [--password-stdin]
+ *   sesame user disable <address> | sesame user enable <address>
+ *   sesame migrate
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { createContext } from '../../app-context.js';
+import { ConfigError, loadConfig } from '../../config/config.js';
+import { OPERATOR } from '../../domain/accounts/actor.js';
+import { isSesameError } from '../../domain/errors.js';
+import { openStore } from '../../storage/db.js';
+import { migrateToLatest } from '../../storage/migrator.js';
+import { translator } from '../i18n/i18n.js';
+import type { MessageId } from '../i18n/en.js';
+import { formatTime, setPasswordUrl } from '../web/routes.js';
+
+export const USAGE = `usage:
+  sesame org add <domain> [--name NAME]
+  sesame user add <address> [--name NAME] [--admin] [--password-stdin]
+  sesame user disable <address>
+  sesame user enable <address>
+  sesame migrate`;
+
+class UsageError extends Error {}
+
+export interface CliIo {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  readStdin: () => Promise<string>;
+  env: Record<string, string | undefined>;
+}
+
+const defaultIo: CliIo = {
+  out: (s) => process.stdout.write(`${s}\n`),
+  err: (s) => process.stderr.write(`${s}\n`),
+  readStdin: async () => {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  },
+  env: process.env,
+};
+
+function parse(args: string[], options: ParseArgsConfig['options'], positionals: number) {
+  try {
+    const r = parseArgs({ args, options, allowPositionals: true, strict: true });
+    if (r.positionals.length !== positionals) throw new UsageError(`expected ${positionals} argument(s), got ${r.positionals.length}`);
+    return r;
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError((e as Error).message.split('\n')[0]!);
+  }
+}
+
+/** Runs one CLI command; returns the exit code. */
+export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  const [group, verb, ...rest] = argv;
+  const cmd = `${group ?? ''} ${verb ?? ''}`.trim();
+  const t = translator('en');
+  if (group === 'help' || group === '--help' || group === '-h') {
+    io.out(USAGE);
+    return 0;
+  }
+  try {
+    const config = loadConfig(io.env);
+    if (group === 'migrate' && verb === undefined) {
+      const store = openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+      try {
+        const applied = await migrateToLatest(store.db);
+        io.out(applied.length ? `applied: ${applied.join(', ')}` : 'schema is up to date');
+      } finally {
+        await store.close();
+      }
+      return 0;
+    }
+    const known = ['org add', 'user add', 'user disable', 'user enable'];
+    if (!known.includes(cmd)) throw new UsageError(group ? `unknown command "${cmd}"` : 'no command given');
+    // Parse before touching the store, so wrong usage changes nothing.
+    const parsed =
+      cmd === 'org add'
+        ? parse(rest, { name: { type: 'string' } }, 1)
+        : cmd === 'user add'
+          ? parse(rest, { name: { type: 'string' }, admin: { type: 'boolean' }, 'password-stdin': { type: 'boolean' } }, 1)
+          : parse(rest, {}, 1);
+    const arg = parsed.positionals[0]!;
+    const v = parsed.values as { name?: string; admin?: boolean; 'password-stdin'?: boolean };
+    const password = v['password-stdin'] ? (await io.readStdin()).replace(/\r?\n$/, '') : undefined;
+    const ctx = await createContext(config);
+    try {
+      switch (cmd) {
+        case 'org add': {
+          const org = await ctx.accounts.addOrganization(OPERATOR, arg, v.name);
+          io.out(`organization ${org.domain} ("${org.name}") added`);
+          break;
+        }
+        case 'user add': {
+          const user = await ctx.accounts.addUser(OPERATOR, { address: arg, name: v.name, role: v.admin ? 'admin' : 'user', password });
+          io.out(`user ${user.address} added${user.role === 'admin' ? ' as admin' : ''}`);
+          if (password === undefined) {
+            const link = await ctx.accounts.issueSetPasswordToken(OPERATOR, user.address);
+            io.out(`one-time set-password link (valid until ${formatTime(link.expiresAt)}):`);
+            io.out(setPasswordUrl(ctx, link.token));
+          }
+          break;
+        }
+        case 'user disable': {
+          const user = await ctx.accounts.disableUser(OPERATOR, arg);
+          io.out(`user ${user.address} disabled; their sessions are ended`);
+          break;
+        }
+        case 'user enable': {
+          const user = await ctx.accounts.enableUser(OPERATOR, arg);
+          io.out(`user ${user.address} enabled`);
+          break;
+        }
+      }
+    } finally {
+      await ctx.close();
+    }
+    return 0;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`sesame: ${e.message}. Run "sesame help" for usage.`);
+      return 2;
+    }
+    if (e instanceof ConfigError) {
+      io.err(e.message);
+      return 2;
+    }
+    if (isSesameError(e)) {
+      io.err(`sesame: ${cmd}: ${t(e.messageId as MessageId, e.params)} (${e.code})`);
+      return 1;
+    }
+    throw e;
+  }
+}

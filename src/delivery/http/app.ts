@@ -1,0 +1,168 @@
+/**
+ * Builds the Fastify application apart from listen(), so tests drive it with inject() and the
+ * server starts it on a port. Owns the cross-cutting web concerns: security headers (strict CSP,
+ * no framing), cookies, CSRF, language, session resolution and the error mapping.
+ */
+import { fileURLToPath } from 'node:url';
+import cookie from '@fastify/cookie';
+import csrf from '@fastify/csrf-protection';
+import formbody from '@fastify/formbody';
+import helmet from '@fastify/helmet';
+import fastifyStatic from '@fastify/static';
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { AppContext } from '../../app-context.js';
+import type { User } from '../../domain/accounts/model.js';
+import type { Session } from '../../domain/sessions/session.js';
+import { isLocale, negotiateLocale, translator, type Locale, type Translate } from '../i18n/i18n.js';
+import { registerApiRoutes } from '../api/routes.js';
+import { pageContext, registerWebRoutes } from '../web/routes.js';
+import { messagePage } from '../web/pages.js';
+import { isSesameError } from '../../domain/errors.js';
+import type { MessageId } from '../i18n/en.js';
+import { HTTP_STATUS } from './errors.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    locale: Locale;
+    t: Translate;
+    session?: Session;
+    user?: User;
+  }
+}
+
+export interface CookieNames {
+  session: string;
+  csrf: string;
+  lang: string;
+}
+
+export interface WebSettings {
+  secureCookies: boolean;
+  cookies: CookieNames;
+}
+
+const PUBLIC_DIR = fileURLToPath(new URL('../../../../public', import.meta.url));
+
+export async function buildApp(ctx: AppContext, opts: { logger?: boolean | object } = {}): Promise<FastifyInstance> {
+  const secure = ctx.config.publicUrl.startsWith('https://');
+  // __Host- cookies must be Secure, host-only and Path=/: the browser then refuses any set by a sibling domain.
+  const prefix = secure ? '__Host-' : '';
+  const web: WebSettings = {
+    secureCookies: secure,
+    cookies: { session: `${prefix}sesame_session`, csrf: `${prefix}sesame_csrf`, lang: 'sesame_lang' },
+  };
+
+  const app = Fastify({
+    logger: opts.logger ?? {
+      level: ctx.config.logLevel,
+      redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '[redacted]' },
+    },
+    bodyLimit: 64 * 1024,
+    trustProxy: false,
+    genReqId: () => crypto.randomUUID(),
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Sesame JSON API', version: '1', description: 'Administer organizations and users, sign in and read the sign-in log.' },
+      components: { securitySchemes: { session: { type: 'http', scheme: 'bearer', description: 'Session token from POST /api/v1/sessions' } } },
+    },
+  });
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        objectSrc: ["'none'"],
+        baseUri: ["'none'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+        ...(secure ? { upgradeInsecureRequests: [] } : {}),
+      },
+    },
+    frameguard: { action: 'deny' },
+    referrerPolicy: { policy: 'same-origin' },
+    hsts: secure ? { maxAge: 31536000, includeSubDomains: true } : false,
+    crossOriginEmbedderPolicy: false,
+  });
+  await app.register(cookie, { secret: ctx.secrets.cookieKey.toString('base64') });
+  await app.register(formbody);
+  await app.register(csrf, {
+    cookieKey: web.cookies.csrf,
+    cookieOpts: { path: '/', httpOnly: true, sameSite: 'strict', secure, signed: true },
+    getToken: (req: FastifyRequest) => (req.body as Record<string, unknown> | undefined)?._csrf as string | undefined,
+  });
+  await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/static/', maxAge: '1h' });
+
+  app.decorateRequest('locale', 'en');
+  app.decorateRequest('t', null as unknown as Translate);
+  app.addHook('onRequest', async (req) => {
+    const chosen = req.cookies[web.cookies.lang];
+    req.locale = isLocale(chosen) ? chosen : negotiateLocale(req.headers['accept-language']);
+    req.t = translator(req.locale);
+  });
+
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+
+  registerWebRoutes(app, ctx, web);
+  await app.register(async (api) => registerApiRoutes(api, ctx), { prefix: '/api/v1' });
+  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler(async (req, reply) => {
+    if (req.url.startsWith('/api/')) return reply.code(404).send({ error: { code: 'not_found', message: req.t('page.notfound.body') } });
+    return notFoundPage(req, reply);
+  });
+  return app;
+}
+
+function notFoundPage(req: FastifyRequest, reply: FastifyReply) {
+  return reply.code(404).type('text/html; charset=utf-8').send(messagePage(pageContext(req, reply), 'page.notfound.title', req.t('page.notfound.body')).value);
+}
+
+/**
+ * One place where errors become responses: domain errors keep their code and translated message;
+ * CSRF and validation failures get theirs; anything else is logged in full and shown as a generic 500.
+ */
+function handleError(err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
+  const api = req.url.startsWith('/api/');
+  let status: number;
+  let code: string;
+  let message: string;
+  if (isSesameError(err)) {
+    status = HTTP_STATUS[err.code];
+    code = err.code;
+    message = req.t(err.messageId as MessageId, err.params);
+    req.log.info({ code, detail: err.detail }, 'request refused');
+    if (err.retryAfterSeconds) reply.header('retry-after', String(err.retryAfterSeconds));
+  } else if (err.code?.startsWith('FST_CSRF')) {
+    status = 403;
+    code = 'csrf_invalid';
+    message = req.t('error.csrf_invalid');
+    req.log.warn({ code }, 'CSRF token missing or invalid');
+  } else if (err.validation) {
+    status = 400;
+    code = 'invalid_input';
+    message = req.t('error.invalid_input');
+    req.log.info({ code, detail: err.message }, 'request failed validation');
+  } else if (err.statusCode && err.statusCode < 500) {
+    status = err.statusCode;
+    code = 'invalid_input';
+    message = req.t('error.invalid_input');
+    req.log.info({ code, detail: err.message }, 'bad request');
+  } else {
+    status = 500;
+    code = 'internal';
+    message = req.t('page.error.body');
+    req.log.error({ err }, 'request failed');
+  }
+  if (api) return reply.code(status).send({ error: { code, message } });
+  const pc = pageContext(req, reply);
+  const page = status === 500 ? messagePage(pc, 'page.error.title', message, 'error') : messagePage(pc, status === 403 ? 'page.forbidden.title' : 'page.error.title', message, 'error');
+  return reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page.value);
+}

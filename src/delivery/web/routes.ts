@@ -1,0 +1,217 @@
+/**
+ * Web pages: sign-in, sign-out, language switch, My account, set-password link, and the admin
+ * console (Users, Sign-in log). Handlers only translate between HTTP and the domain services.
+ * Every POST carries a CSRF token (checked in preHandler, after the form body is parsed).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AppContext } from '../../app-context.js';
+import { isSesameError, SesameError } from '../../domain/errors.js';
+import type { WebSettings } from '../http/app.js';
+import { HTTP_STATUS } from '../http/errors.js';
+import { safeNext } from '../http/redirects.js';
+import { isLocale } from '../i18n/i18n.js';
+import type { Html } from './html.js';
+import type { PageContext } from './layout.js';
+import { accountPage, messagePage, setPasswordPage, signInPage, signInsPage, usersPage } from './pages.js';
+
+type Form = Record<string, string | undefined>;
+
+export function pageContext(req: FastifyRequest, reply: FastifyReply): PageContext {
+  return { t: req.t, locale: req.locale, csrf: reply.generateCsrf(), path: req.url.split('#')[0] ?? '/', user: req.user };
+}
+
+function send(reply: FastifyReply, page: Html, status = 200) {
+  return reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page.value);
+}
+
+export function clientMeta(req: FastifyRequest) {
+  return { ip: req.ip, userAgent: String(req.headers['user-agent'] ?? '') };
+}
+
+function field(body: unknown, name: string, max = 1024): string {
+  const v = (body as Form | undefined)?.[name];
+  return typeof v === 'string' ? v.slice(0, max) : '';
+}
+
+function userMessage(req: FastifyRequest, err: SesameError): string {
+  return req.t(err.messageId as Parameters<Translate>[0], err.params);
+}
+type Translate = FastifyRequest['t'];
+
+export function registerWebRoutes(app: FastifyInstance, ctx: AppContext, web: WebSettings) {
+  const sessionCookie = { path: '/', httpOnly: true, sameSite: 'lax' as const, secure: web.secureCookies };
+  const csrf = { preHandler: app.csrfProtection, schema: { hide: true } };
+  const hidden = { schema: { hide: true } };
+
+  /** Resolves the session cookie into req.session and req.user (active users only). */
+  async function loadSession(req: FastifyRequest): Promise<void> {
+    const s = await ctx.sessions.resume(req.cookies[web.cookies.session]);
+    if (!s) return;
+    const user = await ctx.accounts.findUserById(s.userId);
+    if (!user || user.status !== 'active') {
+      await ctx.sessions.end(s.id);
+      return;
+    }
+    req.session = s;
+    req.user = user;
+  }
+
+  app.addHook('preHandler', async (req) => {
+    if (!req.url.startsWith('/api/') && !req.url.startsWith('/static/')) await loadSession(req);
+  });
+
+  /** Sends the visitor to sign in (and back here afterwards) unless a user is signed in. */
+  function requireUser(req: FastifyRequest, reply: FastifyReply): boolean {
+    if (req.user) return true;
+    const expired = req.cookies[web.cookies.session] ? '&m=expired' : '';
+    void reply.redirect(`/signin?next=${encodeURIComponent(req.url)}${expired}`, 303);
+    return false;
+  }
+
+  function requireAdmin(req: FastifyRequest, reply: FastifyReply): boolean {
+    if (!requireUser(req, reply)) return false;
+    if (req.user!.role === 'admin') return true;
+    void send(reply, messagePage(pageContext(req, reply), 'page.forbidden.title', req.t('error.forbidden'), 'error'), 403);
+    return false;
+  }
+
+  app.get('/', hidden, async (req, reply) => reply.redirect(req.user ? '/account' : '/signin', 303));
+
+  app.get<{ Querystring: { next?: string; m?: string } }>('/signin', hidden, async (req, reply) => {
+    if (req.user) return reply.redirect(safeNext(req.query.next), 303);
+    const m = req.query.m;
+    const notice = m === 'signedout' ? req.t('signin.signedout') : m === 'expired' ? req.t('signin.expired') : m === 'password' ? req.t('setpw.done') : undefined;
+    const next = req.query.next ? safeNext(req.query.next) : undefined;
+    return send(reply, signInPage(pageContext(req, reply), { next, notice }));
+  });
+
+  app.post('/signin', csrf, async (req, reply) => {
+    const email = field(req.body, 'email', 254);
+    const password = field(req.body, 'password');
+    const next = safeNext(field(req.body, 'next', 500));
+    try {
+      const user = await ctx.signIn.authenticate(email, password, { ...clientMeta(req), protocol: 'web' });
+      // Always a fresh session id at sign-in; a planted or older cookie's session is ended.
+      if (req.session) await ctx.sessions.end(req.session.id);
+      const { token } = await ctx.sessions.start(user.id, ['pwd'], clientMeta(req));
+      reply.setCookie(web.cookies.session, token, sessionCookie);
+      return reply.redirect(next, 303);
+    } catch (e) {
+      if (!isSesameError(e)) throw e;
+      req.log.info({ code: e.code, detail: e.detail }, 'web sign-in refused');
+      if (e.retryAfterSeconds) reply.header('retry-after', String(e.retryAfterSeconds));
+      req.user = undefined;
+      return send(reply, signInPage(pageContext(req, reply), { email, next: next === '/account' ? undefined : next, error: userMessage(req, e) }), HTTP_STATUS[e.code]);
+    }
+  });
+
+  app.post('/signout', csrf, async (req, reply) => {
+    if (req.session) await ctx.sessions.end(req.session.id);
+    reply.clearCookie(web.cookies.session, sessionCookie);
+    return reply.redirect('/signin?m=signedout', 303);
+  });
+
+  app.post('/lang', csrf, async (req, reply) => {
+    const lang = field(req.body, 'lang', 5);
+    if (isLocale(lang)) reply.setCookie(web.cookies.lang, lang, { path: '/', sameSite: 'lax', secure: web.secureCookies, httpOnly: true, maxAge: 365 * 24 * 3600 });
+    return reply.redirect(safeNext(field(req.body, 'back', 500), '/'), 303);
+  });
+
+  app.get('/account', hidden, async (req, reply) => {
+    if (!requireUser(req, reply)) return reply;
+    const org = await ctx.accounts.getOrganization(req.user!.orgId);
+    return send(reply, accountPage(pageContext(req, reply), req.user!, org));
+  });
+
+  app.get<{ Querystring: { token?: string } }>('/set-password', hidden, async (req, reply) => {
+    const token = String(req.query.token ?? '').slice(0, 100);
+    try {
+      const user = await ctx.accounts.peekSetPasswordToken(token);
+      // The token is in this page's URL: keep it out of Referer headers and caches.
+      reply.header('referrer-policy', 'no-referrer');
+      return send(reply, setPasswordPage(pageContext(req, reply), { token, address: user.address }));
+    } catch (e) {
+      if (!isSesameError(e)) throw e;
+      return send(reply, messagePage(pageContext(req, reply), 'setpw.title', userMessage(req, e), 'error'), 400);
+    }
+  });
+
+  app.post('/set-password', csrf, async (req, reply) => {
+    const token = field(req.body, 'token', 100);
+    const password = field(req.body, 'password');
+    let address = '';
+    try {
+      address = (await ctx.accounts.peekSetPasswordToken(token)).address;
+      if (password !== field(req.body, 'confirm')) {
+        return send(reply, setPasswordPage(pageContext(req, reply), { token, address, error: req.t('setpw.mismatch') }), 400);
+      }
+      await ctx.accounts.setPasswordWithToken(token, password);
+      return reply.redirect('/signin?m=password', 303);
+    } catch (e) {
+      if (!isSesameError(e)) throw e;
+      const pc = pageContext(req, reply);
+      if (!address || e.code === 'token_invalid') return send(reply, messagePage(pc, 'setpw.title', userMessage(req, e), 'error'), 400);
+      return send(reply, setPasswordPage(pc, { token, address, error: userMessage(req, e) }), HTTP_STATUS[e.code]);
+    }
+  });
+
+  const PAGE = 50;
+  const listUsers = async (req: FastifyRequest, reply: FastifyReply, extra: { notice?: string; error?: string; link?: { address: string; url: string; expires: string } } = {}, status = 200) => {
+    const q = req.query as { q?: string; offset?: string };
+    const search = String(q.q ?? '').slice(0, 100);
+    const offset = Math.max(0, Number.parseInt(String(q.offset ?? '0'), 10) || 0);
+    const actor = { kind: 'user' as const, user: req.user! };
+    const { users, total } = await ctx.accounts.listUsers(actor, req.user!.orgId, { search, limit: PAGE, offset });
+    return send(reply, usersPage(pageContext(req, reply), { users, total, search, offset, limit: PAGE, ...extra }), status);
+  };
+
+  app.get('/admin/users', hidden, async (req, reply) => {
+    if (!requireAdmin(req, reply)) return reply;
+    return listUsers(req, reply);
+  });
+
+  app.post('/admin/users', csrf, async (req, reply) => {
+    if (!requireAdmin(req, reply)) return reply;
+    const actor = { kind: 'user' as const, user: req.user! };
+    try {
+      const name = field(req.body, 'name', 300).trim();
+      const user = await ctx.accounts.addUser(actor, { address: field(req.body, 'address', 300), name: name || undefined, role: field(req.body, 'admin', 2) === '1' ? 'admin' : 'user' });
+      const link = await ctx.accounts.issueSetPasswordToken(actor, user.address);
+      return listUsers(req, reply, { link: { address: user.address, url: setPasswordUrl(ctx, link.token), expires: formatTime(link.expiresAt) } });
+    } catch (e) {
+      if (!isSesameError(e)) throw e;
+      return listUsers(req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
+    }
+  });
+
+  for (const action of ['disable', 'enable'] as const) {
+    app.post(`/admin/users/${action}`, csrf, async (req, reply) => {
+      if (!requireAdmin(req, reply)) return reply;
+      const actor = { kind: 'user' as const, user: req.user! };
+      try {
+        const address = field(req.body, 'address', 300);
+        const user = action === 'disable' ? await ctx.accounts.disableUser(actor, address) : await ctx.accounts.enableUser(actor, address);
+        return listUsers(req, reply, { notice: req.t(action === 'disable' ? 'users.disabled' : 'users.enabled', { address: user.address }) });
+      } catch (e) {
+        if (!isSesameError(e)) throw e;
+        return listUsers(req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
+      }
+    });
+  }
+
+  app.get<{ Querystring: { offset?: string } }>('/admin/sign-ins', hidden, async (req, reply) => {
+    if (!requireAdmin(req, reply)) return reply;
+    const offset = Math.max(0, Number.parseInt(String(req.query.offset ?? '0'), 10) || 0);
+    const { events, total } = await ctx.audit.listSignIns({ orgId: req.user!.orgId, limit: PAGE, offset });
+    return send(reply, signInsPage(pageContext(req, reply), { events, total, offset, limit: PAGE, formatTime }));
+  });
+
+}
+
+export function formatTime(ms: number): string {
+  return `${new Date(ms).toISOString().replace('T', ' ').slice(0, 19)} UTC`;
+}
+
+export function setPasswordUrl(ctx: AppContext, token: string): string {
+  return `${ctx.config.publicUrl}/set-password?token=${encodeURIComponent(token)}`;
+}

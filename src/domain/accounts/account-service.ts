@@ -1,0 +1,167 @@
+/**
+ * Organizations and users: creating them, disabling and enabling users, setting main passwords
+ * (directly or through a one-time link) and listing, always within what the actor may administer.
+ * Every change is written to the audit log.
+ */
+import { randomUUID } from 'node:crypto';
+import type { KeyedHasher } from '../../platform/crypto/tokens.js';
+import { randomToken } from '../../platform/crypto/tokens.js';
+import type { PasswordHasher } from '../../platform/crypto/password-hasher.js';
+import type { AuditRepository } from '../audit/events.js';
+import type { Clock } from '../clock.js';
+import { SesameError } from '../errors.js';
+import type { SessionService } from '../sessions/session.js';
+import { type Actor, actorId, actorLabel, requireAdminOf } from './actor.js';
+import { normalizeAddress, normalizeDisplayName, normalizeDomain, type Organization, type User, type UserRole } from './model.js';
+import type { PasswordPolicy } from './password-policy.js';
+import type { AccountRepository, OneTimeTokenRepository } from './repository.js';
+
+const SET_PASSWORD = 'set_password';
+
+export interface AccountServiceDeps {
+  accounts: AccountRepository;
+  tokens: OneTimeTokenRepository;
+  audit: AuditRepository;
+  sessions: SessionService;
+  passwordHasher: PasswordHasher;
+  keyedHasher: KeyedHasher;
+  policy: PasswordPolicy;
+  clock: Clock;
+  setPasswordLinkMs: number;
+}
+
+export class AccountService {
+  constructor(private readonly d: AccountServiceDeps) {}
+
+  /** Creates an organization for a mail domain; the display name defaults to the domain. */
+  async addOrganization(actor: Actor, domainRaw: string, nameRaw?: string): Promise<Organization> {
+    if (actor.kind !== 'operator') throw new SesameError('forbidden', `${actorLabel(actor)} may not create organizations`);
+    const domain = normalizeDomain(domainRaw);
+    const name = normalizeDisplayName(nameRaw ?? domain);
+    if (await this.d.accounts.findOrganizationByDomain(domain)) throw new SesameError('organization_exists', `organization ${domain} exists`, { params: { domain } });
+    const org = await this.d.accounts.createOrganization({ domain, name });
+    await this.audit(actor, org.id, 'organization.create', null, `${domain} "${name}"`);
+    return org;
+  }
+
+  /**
+   * Adds a user to the organization of their address's domain. With a password it is checked
+   * against the policy and hashed; without one the account cannot sign in until a set-password
+   * link is used.
+   */
+  async addUser(actor: Actor, input: { address: string; name?: string; role?: UserRole; password?: string }): Promise<User> {
+    const { address, domain } = normalizeAddress(input.address);
+    const org = await this.d.accounts.findOrganizationByDomain(domain);
+    if (!org) {
+      if (actor.kind === 'operator') throw new SesameError('organization_not_found', `no organization for ${domain}`, { params: { domain } });
+      throw new SesameError('forbidden', `${actorLabel(actor)} tried to add ${address} outside their organization`);
+    }
+    requireAdminOf(actor, org.id);
+    const name = normalizeDisplayName(input.name ?? address.split('@')[0]!);
+    const role = input.role ?? 'user';
+    if (role === 'admin' && actor.kind === 'user' && actor.user.role !== 'admin') throw new SesameError('forbidden', 'only admins create admins');
+    if (input.password !== undefined) this.d.policy.check(input.password, { address, name });
+    if (await this.d.accounts.findUserByAddress(address)) throw new SesameError('user_exists', `user ${address} exists`, { params: { address } });
+    const passwordHash = input.password !== undefined ? await this.d.passwordHasher.hash(input.password) : null;
+    const user = await this.d.accounts.createUser({ orgId: org.id, address, name, role, passwordHash });
+    await this.audit(actor, org.id, 'user.create', user.id, `${address} role=${role}`);
+    return user;
+  }
+
+  /** Disables a user and ends all their sessions (checklist 31). */
+  async disableUser(actor: Actor, addressRaw: string): Promise<User> {
+    const user = await this.userForAdmin(actor, addressRaw);
+    if (actor.kind === 'user' && actor.user.id === user.id) throw new SesameError('forbidden', 'an admin cannot disable their own account');
+    await this.d.accounts.setUserStatus(user.id, 'disabled');
+    const ended = await this.d.sessions.endAllForUser(user.id);
+    await this.audit(actor, user.orgId, 'user.disable', user.id, `${user.address}; ${ended} session(s) ended`);
+    return { ...user, status: 'disabled' };
+  }
+
+  async enableUser(actor: Actor, addressRaw: string): Promise<User> {
+    const user = await this.userForAdmin(actor, addressRaw);
+    await this.d.accounts.setUserStatus(user.id, 'active');
+    await this.audit(actor, user.orgId, 'user.enable', user.id, user.address);
+    return { ...user, status: 'active' };
+  }
+
+  async listUsers(actor: Actor, orgId: string, q: { search?: string; limit?: number; offset?: number } = {}) {
+    requireAdminOf(actor, orgId);
+    const limit = Math.min(Math.max(q.limit ?? 50, 1), 200);
+    const offset = Math.max(q.offset ?? 0, 0);
+    const search = q.search?.trim().toLowerCase().slice(0, 100) || undefined;
+    return this.d.accounts.listUsers({ orgId, search, limit, offset });
+  }
+
+  async getOrganization(id: string): Promise<Organization> {
+    const org = await this.d.accounts.findOrganizationById(id);
+    if (!org) throw new SesameError('organization_not_found', `no organization ${id}`);
+    return org;
+  }
+
+  async findUserById(id: string): Promise<User | undefined> {
+    return this.d.accounts.findUserById(id);
+  }
+
+  /** Issues a one-time link token with which the user sets their own password. */
+  async issueSetPasswordToken(actor: Actor, addressRaw: string): Promise<{ user: User; token: string; expiresAt: number }> {
+    const user = await this.userForAdmin(actor, addressRaw);
+    const token = randomToken(32);
+    const expiresAt = this.d.clock.now() + this.d.setPasswordLinkMs;
+    await this.d.tokens.create({ tokenHash: this.d.keyedHasher.digest(SET_PASSWORD, token), purpose: SET_PASSWORD, userId: user.id, expiresAt });
+    await this.audit(actor, user.orgId, 'user.set_password_link', user.id, user.address);
+    return { user, token, expiresAt };
+  }
+
+  /** The user a set-password token belongs to, without using it up (to show the form). */
+  async peekSetPasswordToken(token: string): Promise<User> {
+    const userId = await this.d.tokens.peek(this.d.keyedHasher.digest(SET_PASSWORD, token), SET_PASSWORD, this.d.clock.now());
+    const user = userId ? await this.d.accounts.findUserById(userId) : undefined;
+    if (!user || user.status !== 'active') throw new SesameError('token_invalid', 'set-password token unknown, used, expired or user disabled');
+    return user;
+  }
+
+  /** Sets the password through a one-time token; the token is consumed atomically, so it works once. */
+  async setPasswordWithToken(token: string, password: string): Promise<User> {
+    const user = await this.peekSetPasswordToken(token);
+    this.d.policy.check(password, { address: user.address, name: user.name });
+    const hash = await this.d.passwordHasher.hash(password);
+    const userId = await this.d.tokens.consume(this.d.keyedHasher.digest(SET_PASSWORD, token), SET_PASSWORD, this.d.clock.now());
+    if (userId !== user.id) throw new SesameError('token_invalid', 'set-password token used concurrently');
+    await this.d.accounts.setPasswordHash(user.id, hash, this.d.clock.now());
+    await this.d.sessions.endAllForUser(user.id);
+    await this.audit({ kind: 'user', user }, user.orgId, 'user.password_set', user.id, `${user.address} via one-time link`);
+    return user;
+  }
+
+  /** Sets a password directly (operator CLI with --password-stdin). */
+  async setPassword(actor: Actor, addressRaw: string, password: string): Promise<void> {
+    const user = await this.userForAdmin(actor, addressRaw);
+    this.d.policy.check(password, { address: user.address, name: user.name });
+    await this.d.accounts.setPasswordHash(user.id, await this.d.passwordHasher.hash(password), this.d.clock.now());
+    await this.d.sessions.endAllForUser(user.id);
+    await this.audit(actor, user.orgId, 'user.password_set', user.id, user.address);
+  }
+
+  async countUsers(): Promise<number> {
+    return this.d.accounts.countUsers();
+  }
+
+  private async userForAdmin(actor: Actor, addressRaw: string): Promise<User> {
+    const { address } = normalizeAddress(addressRaw);
+    const user = await this.d.accounts.findUserByAddress(address);
+    if (!user) {
+      // An admin asking about another organization's address learns nothing more than "forbidden".
+      if (actor.kind === 'user' && !address.endsWith(`@${(await this.d.accounts.findOrganizationById(actor.user.orgId))?.domain}`)) {
+        throw new SesameError('forbidden', `${actorLabel(actor)} asked for ${address} outside their organization`);
+      }
+      throw new SesameError('user_not_found', `no user ${address}`, { params: { address } });
+    }
+    requireAdminOf(actor, user.orgId);
+    return user;
+  }
+
+  private async audit(actor: Actor, orgId: string | null, action: string, targetUserId: string | null, detail: string) {
+    await this.d.audit.recordAudit({ id: randomUUID(), at: this.d.clock.now(), orgId, actorId: actorId(actor), actorLabel: actorLabel(actor), action, targetUserId, detail });
+  }
+}

@@ -1,0 +1,42 @@
+/** What the account service needs from storage. Implemented in storage/ for SQLite and PostgreSQL. */
+import type { Organization, User, UserCredentials, UserRole, UserStatus } from './model.js';
+
+export interface NewUser {
+  orgId: string;
+  address: string;
+  name: string;
+  role: UserRole;
+  passwordHash: string | null;
+}
+
+export interface UserQuery {
+  orgId: string;
+  search?: string;
+  limit: number;
+  offset: number;
+}
+
+export interface AccountRepository {
+  createOrganization(org: { domain: string; name: string }): Promise<Organization>;
+  findOrganizationByDomain(domain: string): Promise<Organization | undefined>;
+  findOrganizationById(id: string): Promise<Organization | undefined>;
+  listOrganizations(): Promise<Organization[]>;
+  createUser(user: NewUser): Promise<User>;
+  findUserByAddress(address: string): Promise<User | undefined>;
+  findUserById(id: string): Promise<User | undefined>;
+  /** The only read that returns a password hash; used by sign-in alone. */
+  findCredentialsByAddress(address: string): Promise<UserCredentials | undefined>;
+  listUsers(q: UserQuery): Promise<{ users: User[]; total: number }>;
+  setUserStatus(userId: string, status: UserStatus): Promise<void>;
+  setPasswordHash(userId: string, hash: string, at: number): Promise<void>;
+  countUsers(): Promise<number>;
+}
+
+/** One-time tokens (set-password links), stored only as keyed hashes. */
+export interface OneTimeTokenRepository {
+  create(t: { tokenHash: string; purpose: string; userId: string; expiresAt: number }): Promise<void>;
+  /** Atomically marks the token used and returns its user; undefined if unknown, used or expired. */
+  consume(tokenHash: string, purpose: string, now: number): Promise<string | undefined>;
+  /** Looks without consuming, to render the form. */
+  peek(tokenHash: string, purpose: string, now: number): Promise<string | undefined>;
+}

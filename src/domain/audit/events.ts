@@ -1,0 +1,63 @@
+/**
+ * The sign-in log (every authentication attempt, on every path) and the audit log (who changed
+ * what). Neither ever holds a secret: no password, code or token, only what was typed as the
+ * account name, the outcome and a stable reason code.
+ */
+export type SignInOutcome = 'success' | 'failure' | 'throttled';
+
+/** Why an attempt ended as it did. Stable: admins filter and alert on these. */
+export type SignInReason =
+  | 'ok'
+  | 'unknown_user'
+  | 'wrong_password'
+  | 'no_password_set'
+  | 'user_disabled'
+  | 'account_locked'
+  | 'ip_locked'
+  | 'invalid_input';
+
+export interface SignInEvent {
+  id: string;
+  at: number;
+  orgId: string | null;
+  userId: string | null;
+  /** The account name exactly as typed (trimmed, at most 254 characters). */
+  addressTyped: string;
+  outcome: SignInOutcome;
+  reason: SignInReason;
+  /** `web`, `api`, later `imap`, `smtp`, ... */
+  protocol: string;
+  ip: string;
+  userAgent: string;
+}
+
+export interface AuditEvent {
+  id: string;
+  at: number;
+  orgId: string | null;
+  /** User id of who did it, or null for the operator's CLI. */
+  actorId: string | null;
+  actorLabel: string;
+  action: string;
+  targetUserId: string | null;
+  detail: string;
+}
+
+export interface SignInQuery {
+  orgId: string;
+  limit: number;
+  offset: number;
+}
+
+export interface AuditRepository {
+  recordSignIn(e: SignInEvent): Promise<void>;
+  listSignIns(q: SignInQuery): Promise<{ events: SignInEvent[]; total: number }>;
+  recordAudit(e: AuditEvent): Promise<void>;
+  listAudit(orgId: string, limit: number): Promise<AuditEvent[]>;
+}
+
+/** Strips control characters and bounds length, so that a user agent cannot forge log lines. */
+export function sanitizeForLog(value: string, max = 500): string {
+  // eslint-disable-next-line no-control-regex
+  return value.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '\uFFFD').slice(0, max);
+}

@@ -1,0 +1,58 @@
+/**
+ * Typed domain errors. Each carries a stable wire code (what API clients and logs match on),
+ * the id of a translated, user-safe message, and an operator-only detail for the log line.
+ * Domain code throws these; only delivery/ maps them to HTTP statuses or CLI exit codes.
+ */
+export const ERROR_CODES = [
+  'invalid_input',
+  'invalid_address',
+  'invalid_domain',
+  'invalid_name',
+  'password_too_short',
+  'password_too_long',
+  'password_common',
+  'password_contains_identity',
+  'organization_exists',
+  'organization_not_found',
+  'user_exists',
+  'user_not_found',
+  'sign_in_failed',
+  'throttled',
+  'session_required',
+  'forbidden',
+  'token_invalid',
+  'csrf_invalid',
+  'store_unavailable',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export class SesameError extends Error {
+  readonly code: ErrorCode;
+  /** Message-catalogue id of the sentence shown to the user. */
+  readonly messageId: string;
+  /** Values substituted into the user message, e.g. `{ min: 8 }`. Never secrets. */
+  readonly params: Record<string, string | number>;
+  /** What the operator needs to know; goes to the log only. */
+  readonly detail: string;
+  /** Seconds the caller should wait before trying again (throttling). */
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(
+    code: ErrorCode,
+    detail: string,
+    opts: { params?: Record<string, string | number>; retryAfterSeconds?: number } = {},
+  ) {
+    super(`${code}: ${detail}`);
+    this.name = 'SesameError';
+    this.code = code;
+    this.messageId = `error.${code}`;
+    this.params = opts.params ?? {};
+    this.detail = detail;
+    this.retryAfterSeconds = opts.retryAfterSeconds;
+  }
+}
+
+export function isSesameError(e: unknown): e is SesameError {
+  return e instanceof SesameError;
+}

@@ -1,0 +1,89 @@
+/**
+ * Server-side browser sessions. The cookie holds a 256-bit random token; the store keeps only its
+ * keyed hash. A session records what was proved (`amr`, e.g. ["pwd"]) rather than a flag, so
+ * that later steps (MFA, fresh proof for sensitive actions) can ask for more.
+ * Timeouts are enforced here, server-side: idle (last use) and absolute (since sign-in).
+ */
+import type { KeyedHasher } from '../../platform/crypto/tokens.js';
+import { randomToken } from '../../platform/crypto/tokens.js';
+import type { Clock } from '../clock.js';
+
+export interface Session {
+  id: string;
+  userId: string;
+  createdAt: number;
+  lastSeenAt: number;
+  expiresAt: number;
+  amr: string[];
+  ip: string;
+  userAgent: string;
+}
+
+export interface SessionRepository {
+  create(s: Session & { tokenHash: string }): Promise<void>;
+  findByTokenHash(tokenHash: string): Promise<Session | undefined>;
+  touch(id: string, at: number): Promise<void>;
+  delete(id: string): Promise<void>;
+  deleteAllForUser(userId: string): Promise<number>;
+}
+
+export interface SessionSettings {
+  idleMs: number;
+  absoluteMs: number;
+}
+
+const TOKEN_PURPOSE = 'session';
+/** Writing last-seen on every request would cost a write per page; a minute's slack is harmless. */
+const TOUCH_EVERY_MS = 60_000;
+
+export class SessionService {
+  constructor(
+    private readonly repo: SessionRepository,
+    private readonly hasher: KeyedHasher,
+    private readonly clock: Clock,
+    private readonly settings: SessionSettings,
+  ) {}
+
+  /** Starts a new session (always a new id: no fixation) and returns the token for the cookie. */
+  async start(userId: string, amr: string[], meta: { ip: string; userAgent: string }): Promise<{ token: string; session: Session }> {
+    const token = randomToken(32);
+    const now = this.clock.now();
+    const session: Session = {
+      id: randomToken(16),
+      userId,
+      createdAt: now,
+      lastSeenAt: now,
+      expiresAt: now + this.settings.absoluteMs,
+      amr,
+      ip: meta.ip,
+      userAgent: meta.userAgent.slice(0, 500),
+    };
+    await this.repo.create({ ...session, tokenHash: this.hasher.digest(TOKEN_PURPOSE, token) });
+    return { token, session };
+  }
+
+  /** The live session behind a cookie token, or undefined (unknown, idle too long, or past its absolute end). */
+  async resume(token: string | undefined): Promise<Session | undefined> {
+    if (!token || token.length > 100) return undefined;
+    const s = await this.repo.findByTokenHash(this.hasher.digest(TOKEN_PURPOSE, token));
+    if (!s) return undefined;
+    const now = this.clock.now();
+    if (now >= s.expiresAt || now - s.lastSeenAt >= this.settings.idleMs) {
+      await this.repo.delete(s.id);
+      return undefined;
+    }
+    if (now - s.lastSeenAt >= TOUCH_EVERY_MS) {
+      await this.repo.touch(s.id, now);
+      s.lastSeenAt = now;
+    }
+    return s;
+  }
+
+  async end(id: string): Promise<void> {
+    await this.repo.delete(id);
+  }
+
+  async endAllForUser(userId: string): Promise<number> {
+    return this.repo.deleteAllForUser(userId);
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * The password step of every sign-in path (web form, JSON API). It applies, in this order:
+ * throttling per account and per client IP (before any hash, so a locked account costs nothing
+ * and parallel guesses are all counted), the password check (an unknown account still costs one
+ * Argon2 verification, so timing does not tell whether it exists), the account's status, and the
+ * sign-in log. Every failure surfaces as the same `sign_in_failed`; only the log says why.
+ */
+import { randomUUID } from 'node:crypto';
+import type { PasswordHasher } from '../../platform/crypto/password-hasher.js';
+import type { AccountRepository } from '../accounts/repository.js';
+import { normalizeAddress, type User } from '../accounts/model.js';
+import { sanitizeForLog, type AuditRepository, type SignInReason } from '../audit/events.js';
+import type { Clock } from '../clock.js';
+import { SesameError } from '../errors.js';
+import type { Throttle, ThrottleKey } from '../throttling/throttle.js';
+
+export interface AttemptContext {
+  ip: string;
+  userAgent: string;
+  /** `web` or `api`. */
+  protocol: string;
+}
+
+export interface PasswordAuthenticatorSettings {
+  accountFailureLimit: number;
+  ipFailureLimit: number;
+}
+
+const DAY = 24 * 3600;
+const IP_WINDOW = 15 * 60;
+
+export class PasswordAuthenticator {
+  constructor(
+    private readonly accounts: AccountRepository,
+    private readonly audit: AuditRepository,
+    private readonly hasher: PasswordHasher,
+    private readonly throttle: Throttle,
+    private readonly clock: Clock,
+    private readonly settings: PasswordAuthenticatorSettings,
+  ) {}
+
+  /** Returns the user when address and password are right; else throws `sign_in_failed` or `throttled`. */
+  async authenticate(addressTyped: string, password: string, ctx: AttemptContext): Promise<User> {
+    const typed = sanitizeForLog(addressTyped.trim(), 254);
+    // Throttle on the lower-cased address as typed, whether or not it exists or is well-formed,
+    // so that locks behave identically for real and made-up accounts.
+    const accountKey = typed.toLowerCase();
+    const keys: ThrottleKey[] = [
+      { key: `pwd:acct:${accountKey}`, rule: { limit: this.settings.accountFailureLimit, windowSeconds: DAY }, clearOnSuccess: true },
+      { key: `pwd:ip:${ctx.ip}`, rule: { limit: this.settings.ipFailureLimit, windowSeconds: IP_WINDOW }, clearOnSuccess: false },
+    ];
+    const gate = await this.throttle.begin(keys);
+    if (!gate.allowed) {
+      await this.log(typed, null, 'throttled', 'account_locked', ctx);
+      throw new SesameError('throttled', `sign-in for ${JSON.stringify(typed)} from ${ctx.ip} refused while locked`, { retryAfterSeconds: gate.retryAfterSeconds, params: { minutes: Math.max(1, Math.ceil(gate.retryAfterSeconds / 60)) } });
+    }
+    let user: User | undefined;
+    let reason: SignInReason;
+    let address: string | undefined;
+    try {
+      address = normalizeAddress(typed).address;
+    } catch {
+      address = undefined;
+    }
+    const creds = address && password.length <= 1024 ? await this.accounts.findCredentialsByAddress(address) : undefined;
+    if (!creds || !creds.passwordHash) {
+      await this.hasher.burn(password.slice(0, 1024));
+      reason = !address || password.length > 1024 ? 'invalid_input' : !creds ? 'unknown_user' : 'no_password_set';
+    } else if (!(await this.hasher.verify(creds.passwordHash, password))) {
+      reason = 'wrong_password';
+    } else if (creds.status !== 'active') {
+      reason = 'user_disabled';
+    } else {
+      reason = 'ok';
+      const { passwordHash: _drop, ...rest } = creds;
+      user = rest;
+    }
+    if (!user) {
+      await this.throttle.failed(gate.ticket);
+      await this.log(typed, creds ?? null, 'failure', reason, ctx);
+      throw new SesameError('sign_in_failed', `sign-in for ${JSON.stringify(typed)} from ${ctx.ip}: ${reason}`);
+    }
+    await this.throttle.succeeded(gate.ticket);
+    await this.log(typed, user, 'success', 'ok', ctx);
+    return user;
+  }
+
+  private async log(typed: string, user: Pick<User, 'id' | 'orgId'> | null, outcome: 'success' | 'failure' | 'throttled', reason: SignInReason, ctx: AttemptContext) {
+    // Attempts on unknown addresses still belong in the log of the organization whose domain was typed.
+    let orgId = user?.orgId ?? null;
+    if (!orgId) {
+      const domain = typed.toLowerCase().split('@')[1];
+      if (domain) orgId = (await this.accounts.findOrganizationByDomain(domain))?.id ?? null;
+    }
+    await this.audit.recordSignIn({
+      id: randomUUID(),
+      at: this.clock.now(),
+      orgId,
+      userId: user?.id ?? null,
+      addressTyped: typed,
+      outcome,
+      reason,
+      protocol: ctx.protocol,
+      ip: sanitizeForLog(ctx.ip, 64),
+      userAgent: sanitizeForLog(ctx.userAgent, 500),
+    });
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * Throttling of guessable things. Every attempt takes a point from each of its counters *before*
+ * the secret is checked, so a burst of parallel guesses is counted in full (50 in, 50 counted)
+ * and can never outrun the lock. A failure that reaches a counter's limit locks that key for a
+ * while; each further lock within a day doubles the length (60 s, 120 s, ... up to the maximum).
+ * A success refunds the attempt and clears that account's consecutive-failure count only for the
+ * authenticator it proved (checklist 9), never the IP's failures.
+ *
+ * Counters live in the store (see storage/throttle-store.ts), so several instances share them.
+ */
+export interface CounterStore {
+  /** Locked-until time in ms for `key`, or 0. */
+  lockedUntil(key: string): Promise<number>;
+  /** Atomically adds one to `key`'s failure count within `windowSeconds`; returns the new count. */
+  take(key: string, windowSeconds: number): Promise<number>;
+  /** Gives one point back (a successful attempt). */
+  giveBack(key: string, windowSeconds: number): Promise<void>;
+  /** Clears the failure count of `key`. */
+  clear(key: string, windowSeconds: number): Promise<void>;
+  /** Records one more lock of `key` within a day and returns how many there were; locks it for `seconds(n)`. */
+  lock(key: string, seconds: (lockNumber: number) => number): Promise<number>;
+}
+
+export interface ThrottleRule {
+  /** Failures that trigger a lock. */
+  limit: number;
+  /** Window in which failures are counted. */
+  windowSeconds: number;
+}
+
+export interface ThrottleSettings {
+  lockBaseSeconds: number;
+  lockMaxSeconds: number;
+}
+
+export interface ThrottleKey {
+  key: string;
+  rule: ThrottleRule;
+  /** Whether a success clears this key's failures (accounts: yes; client IPs: no). */
+  clearOnSuccess: boolean;
+}
+
+export type AttemptGate =
+  | { allowed: true; ticket: AttemptTicket }
+  | { allowed: false; retryAfterSeconds: number };
+
+export interface AttemptTicket {
+  keys: { key: ThrottleKey; count: number }[];
+}
+
+export class Throttle {
+  constructor(
+    private readonly store: CounterStore,
+    private readonly settings: ThrottleSettings,
+    private readonly now: () => number,
+  ) {}
+
+  /** Asks to make one attempt under all `keys`; refused while any of them is locked or over its limit. */
+  async begin(keys: ThrottleKey[]): Promise<AttemptGate> {
+    const locks = await Promise.all(keys.map((k) => this.store.lockedUntil(k.key)));
+    const until = Math.max(0, ...locks);
+    if (until > this.now()) return { allowed: false, retryAfterSeconds: Math.ceil((until - this.now()) / 1000) };
+    const taken: AttemptTicket['keys'] = [];
+    for (const key of keys) {
+      const count = await this.store.take(key.key, key.rule.windowSeconds);
+      taken.push({ key, count });
+      if (count > key.rule.limit) {
+        // Another attempt got the last point: this one is refused and the key is (being) locked.
+        for (const t of taken) await this.store.giveBack(t.key.key, t.key.rule.windowSeconds);
+        return { allowed: false, retryAfterSeconds: this.settings.lockBaseSeconds };
+      }
+    }
+    return { allowed: true, ticket: { keys: taken } };
+  }
+
+  /** The attempt failed: keys that reached their limit are locked; returns the lock length if any. */
+  async failed(ticket: AttemptTicket): Promise<number | undefined> {
+    let longest: number | undefined;
+    for (const { key, count } of ticket.keys) {
+      if (count >= key.rule.limit) {
+        let seconds = 0;
+        await this.store.lock(key.key, (n) => (seconds = Math.min(this.settings.lockMaxSeconds, this.settings.lockBaseSeconds * 2 ** (n - 1))));
+        await this.store.clear(key.key, key.rule.windowSeconds);
+        longest = Math.max(longest ?? 0, seconds);
+      }
+    }
+    return longest;
+  }
+
+  /** The attempt succeeded. */
+  async succeeded(ticket: AttemptTicket): Promise<void> {
+    for (const { key } of ticket.keys) {
+      if (key.clearOnSuccess) await this.store.clear(key.key, key.rule.windowSeconds);
+      else await this.store.giveBack(key.key, key.rule.windowSeconds);
+    }
+  }
+}

@@ -1,0 +1,113 @@
+/** AccountRepository on Kysely: identical SQL for SQLite and PostgreSQL. */
+import { randomUUID } from 'node:crypto';
+import type { Kysely, Selectable } from 'kysely';
+import type { Organization, User, UserCredentials, UserRole, UserStatus } from '../domain/accounts/model.js';
+import type { AccountRepository, NewUser, UserQuery } from '../domain/accounts/repository.js';
+import type { Clock } from '../domain/clock.js';
+import type { Database, OrganizationsTable, UsersTable } from './schema.js';
+
+const USER_COLUMNS = ['id', 'org_id', 'address', 'name', 'status', 'role', 'created_at', 'password_changed_at'] as const;
+
+function toOrg(r: Selectable<OrganizationsTable>): Organization {
+  return { id: r.id, domain: r.domain, name: r.name, createdAt: r.created_at };
+}
+
+function toUser(r: Pick<Selectable<UsersTable>, (typeof USER_COLUMNS)[number]>): User {
+  return {
+    id: r.id,
+    orgId: r.org_id,
+    address: r.address,
+    name: r.name,
+    status: r.status as UserStatus,
+    role: r.role as UserRole,
+    createdAt: r.created_at,
+    passwordChangedAt: r.password_changed_at,
+  };
+}
+
+/** Escapes LIKE wildcards so that a search for "a_b" means exactly that. */
+function likePattern(s: string): string {
+  return `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+export class KyselyAccountRepository implements AccountRepository {
+  constructor(private readonly db: Kysely<Database>, private readonly clock: Clock) {}
+
+  async createOrganization(o: { domain: string; name: string }): Promise<Organization> {
+    const row = { id: randomUUID(), domain: o.domain, name: o.name, created_at: this.clock.now() };
+    await this.db.insertInto('organizations').values(row).execute();
+    return toOrg(row);
+  }
+
+  async findOrganizationByDomain(domain: string) {
+    const r = await this.db.selectFrom('organizations').selectAll().where('domain', '=', domain).executeTakeFirst();
+    return r && toOrg(r);
+  }
+
+  async findOrganizationById(id: string) {
+    const r = await this.db.selectFrom('organizations').selectAll().where('id', '=', id).executeTakeFirst();
+    return r && toOrg(r);
+  }
+
+  async listOrganizations() {
+    return (await this.db.selectFrom('organizations').selectAll().orderBy('domain').execute()).map(toOrg);
+  }
+
+  async createUser(u: NewUser): Promise<User> {
+    const now = this.clock.now();
+    const row = {
+      id: randomUUID(),
+      org_id: u.orgId,
+      address: u.address,
+      name: u.name,
+      status: 'active',
+      role: u.role,
+      password_hash: u.passwordHash,
+      password_changed_at: u.passwordHash ? now : null,
+      created_at: now,
+    };
+    await this.db.insertInto('users').values(row).execute();
+    return toUser(row);
+  }
+
+  async findUserByAddress(address: string) {
+    const r = await this.db.selectFrom('users').select(USER_COLUMNS).where('address', '=', address).executeTakeFirst();
+    return r && toUser(r);
+  }
+
+  async findUserById(id: string) {
+    const r = await this.db.selectFrom('users').select(USER_COLUMNS).where('id', '=', id).executeTakeFirst();
+    return r && toUser(r);
+  }
+
+  async findCredentialsByAddress(address: string): Promise<UserCredentials | undefined> {
+    const r = await this.db.selectFrom('users').select([...USER_COLUMNS, 'password_hash']).where('address', '=', address).executeTakeFirst();
+    return r && { ...toUser(r), passwordHash: r.password_hash };
+  }
+
+  async listUsers(q: UserQuery) {
+    let base = this.db.selectFrom('users').where('org_id', '=', q.orgId);
+    if (q.search) {
+      const p = likePattern(q.search);
+      base = base.where((eb) => eb.or([eb('address', 'like', p), eb(eb.fn('lower', ['name']), 'like', p)]));
+    }
+    const [rows, count] = await Promise.all([
+      base.select(USER_COLUMNS).orderBy('address').limit(q.limit).offset(q.offset).execute(),
+      base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+    ]);
+    return { users: rows.map(toUser), total: Number(count.n) };
+  }
+
+  async setUserStatus(userId: string, status: UserStatus) {
+    await this.db.updateTable('users').set({ status }).where('id', '=', userId).execute();
+  }
+
+  async setPasswordHash(userId: string, hash: string, at: number) {
+    await this.db.updateTable('users').set({ password_hash: hash, password_changed_at: at }).where('id', '=', userId).execute();
+  }
+
+  async countUsers() {
+    const r = await this.db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    return Number(r.n);
+  }
+}

@@ -1,0 +1,48 @@
+/** Sign-in log and audit log. */
+import type { Kysely } from 'kysely';
+import type { AuditEvent, AuditRepository, SignInEvent, SignInOutcome, SignInQuery, SignInReason } from '../domain/audit/events.js';
+import type { Database } from './schema.js';
+
+export class KyselyAuditRepository implements AuditRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async recordSignIn(e: SignInEvent) {
+    await this.db
+      .insertInto('sign_in_events')
+      .values({ id: e.id, at: e.at, org_id: e.orgId, user_id: e.userId, address_typed: e.addressTyped, outcome: e.outcome, reason: e.reason, protocol: e.protocol, ip: e.ip, user_agent: e.userAgent })
+      .execute();
+  }
+
+  async listSignIns(q: SignInQuery) {
+    const base = this.db.selectFrom('sign_in_events').where('org_id', '=', q.orgId);
+    const [rows, count] = await Promise.all([
+      base.selectAll().orderBy('at', 'desc').orderBy('id').limit(q.limit).offset(q.offset).execute(),
+      base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+    ]);
+    const events: SignInEvent[] = rows.map((r) => ({
+      id: r.id,
+      at: r.at,
+      orgId: r.org_id,
+      userId: r.user_id,
+      addressTyped: r.address_typed,
+      outcome: r.outcome as SignInOutcome,
+      reason: r.reason as SignInReason,
+      protocol: r.protocol,
+      ip: r.ip,
+      userAgent: r.user_agent,
+    }));
+    return { events, total: Number(count.n) };
+  }
+
+  async recordAudit(e: AuditEvent) {
+    await this.db
+      .insertInto('audit_events')
+      .values({ id: e.id, at: e.at, org_id: e.orgId, actor_id: e.actorId, actor_label: e.actorLabel, action: e.action, target_user_id: e.targetUserId, detail: e.detail })
+      .execute();
+  }
+
+  async listAudit(orgId: string, limit: number) {
+    const rows = await this.db.selectFrom('audit_events').selectAll().where('org_id', '=', orgId).orderBy('at', 'desc').limit(limit).execute();
+    return rows.map((r) => ({ id: r.id, at: r.at, orgId: r.org_id, actorId: r.actor_id, actorLabel: r.actor_label, action: r.action, targetUserId: r.target_user_id, detail: r.detail }));
+  }
+}

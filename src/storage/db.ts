@@ -1,0 +1,76 @@
+/**
+ * Opens the store: SQLite (better-sqlite3, WAL, in the data folder) or PostgreSQL (pg pool), both
+ * behind one Kysely instance with one schema. The raw handles are kept for rate-limiter-flexible,
+ * which speaks to the same database through its own adapters.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema.js';
+
+// BIGINT columns hold epoch milliseconds: return them as numbers, not strings.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+
+export type StoreKind = 'sqlite' | 'postgres';
+
+export interface Store {
+  kind: StoreKind;
+  db: Kysely<Database>;
+  /** Handle for rate-limiter-flexible: a second SQLite connection, or the pg pool. */
+  limiterClient: SQLite.Database | pg.Pool;
+  /** A human-readable location without credentials, for logs. */
+  where: string;
+  close(): Promise<void>;
+}
+
+export interface StoreOptions {
+  dataDir: string;
+  databaseUrl: string;
+  /** PostgreSQL pool size. */
+  poolMax?: number;
+}
+
+function openSqliteFile(file: string): SQLite.Database {
+  const db = new SQLite(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  // The CLI and the server may write at the same time; wait rather than fail.
+  db.pragma('busy_timeout = 5000');
+  return db;
+}
+
+/** Opens the configured store. Does not migrate: see migrator.ts. */
+export function openStore(opts: StoreOptions): Store {
+  if (opts.databaseUrl) {
+    const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.poolMax ?? 10 });
+    // An idle client's error (server restart) must not crash the process; the next query reconnects.
+    pool.on('error', () => {});
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const u = new URL(opts.databaseUrl);
+    return {
+      kind: 'postgres',
+      db,
+      limiterClient: pool,
+      where: `postgres://${u.hostname}:${u.port || 5432}${u.pathname}`,
+      close: () => db.destroy(),
+    };
+  }
+  fs.mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  const file = path.join(opts.dataDir, 'sesame.db');
+  const main = openSqliteFile(file);
+  const limiter = openSqliteFile(file);
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: main }) });
+  return {
+    kind: 'sqlite',
+    db,
+    limiterClient: limiter,
+    where: file,
+    async close() {
+      await db.destroy();
+      limiter.close();
+    },
+  };
+}

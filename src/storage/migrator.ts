@@ -1,0 +1,41 @@
+/**
+ * Migrations: frozen, date-prefixed modules listed here in order (a static list, not a folder
+ * scan, so that a build or a bundler cannot lose one). They run at start and with `sesame migrate`.
+ */
+import { Migrator, type Migration, type MigrationResultSet } from 'kysely';
+import type { Kysely } from 'kysely';
+import * as m01 from './migrations/2026-11-27-01-accounts.js';
+import * as m02 from './migrations/2026-11-27-02-sign-in.js';
+
+export const MIGRATIONS: Record<string, Migration> = {
+  '2026-11-27-01-accounts': m01,
+  '2026-11-27-02-sign-in': m02,
+};
+
+export function migrator(db: Kysely<any>): Migrator {
+  return new Migrator({ db, provider: { getMigrations: async () => MIGRATIONS } });
+}
+
+/** Brings the schema to the latest version; throws with the failing migration's name. */
+export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
+  return check(await migrator(db).migrateToLatest());
+}
+
+/** Applies one migration; used by tests that upgrade step by step. */
+export async function migrateUp(db: Kysely<any>): Promise<string[]> {
+  return check(await migrator(db).migrateUp());
+}
+
+/** Names of migrations not yet applied. */
+export async function pendingMigrations(db: Kysely<any>): Promise<string[]> {
+  const all = await migrator(db).getMigrations();
+  return all.filter((m) => !m.executedAt).map((m) => m.name);
+}
+
+function check(r: MigrationResultSet): string[] {
+  if (r.error) {
+    const failed = r.results?.find((x) => x.status === 'Error')?.migrationName ?? 'unknown';
+    throw new Error(`migration ${failed} failed: ${r.error instanceof Error ? r.error.message : String(r.error)}`);
+  }
+  return (r.results ?? []).filter((x) => x.status === 'Success').map((x) => x.migrationName);
+}

@@ -1,0 +1,51 @@
+/**
+ * Throttling counters on rate-limiter-flexible, in the `rate_limits` table of whichever store
+ * Sesame runs on, so every instance sees the same counts. Its upserts are single atomic
+ * statements, which is what makes "50 parallel guesses are counted as 50" hold.
+ */
+import SQLite from 'better-sqlite3';
+import { RateLimiterPostgres, RateLimiterSQLite, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { CounterStore } from '../domain/throttling/throttle.js';
+import type { Store } from './db.js';
+
+const DAY = 24 * 3600;
+const MANY = 1_000_000_000;
+
+export function createCounterStore(store: Store): CounterStore {
+  const make = (keyPrefix: string, duration: number, points = MANY): RateLimiterAbstract => {
+    const common = { tableName: 'rate_limits', tableCreated: true, keyPrefix, points, duration };
+    return store.kind === 'sqlite'
+      ? new RateLimiterSQLite({ ...common, storeClient: store.limiterClient as SQLite.Database, storeType: 'better-sqlite3' })
+      : new RateLimiterPostgres({ ...common, storeClient: store.limiterClient, storeType: 'pool' });
+  };
+  const windows = new Map<number, RateLimiterAbstract>();
+  const failures = (windowSeconds: number) => {
+    let l = windows.get(windowSeconds);
+    if (!l) windows.set(windowSeconds, (l = make(`f${windowSeconds}`, windowSeconds)));
+    return l;
+  };
+  const lockCount = make('lockn', DAY);
+  const locks = make('lock', DAY, 1);
+
+  return {
+    async lockedUntil(key) {
+      const r = await locks.get(key);
+      return r && r.consumedPoints > 1 ? Date.now() + r.msBeforeNext : 0;
+    },
+    async take(key, windowSeconds) {
+      const r = await failures(windowSeconds).penalty(key, 1);
+      return r.consumedPoints;
+    },
+    async giveBack(key, windowSeconds) {
+      await failures(windowSeconds).reward(key, 1);
+    },
+    async clear(key, windowSeconds) {
+      await failures(windowSeconds).delete(key);
+    },
+    async lock(key, seconds) {
+      const n = (await lockCount.penalty(key, 1)).consumedPoints;
+      await locks.block(key, seconds(n));
+      return n;
+    },
+  };
+}

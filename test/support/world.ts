@@ -1,0 +1,94 @@
+/**
+ * A ready world for HTTP and flow tests: a store of the given kind, the services, the Fastify app
+ * (not listening; use inject), an organization contoso.test with an admin and a user, and
+ * helpers to sign in through the real pages.
+ */
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { createContext, type AppContext } from '../../src/app-context.js';
+import type { Config } from '../../src/config/config.js';
+import { OPERATOR } from '../../src/domain/accounts/actor.js';
+import { buildApp } from '../../src/delivery/http/app.js';
+import { makeTestStore, type StoreKind, type TestStore } from './stores.js';
+
+export const ADMIN = { address: 'ada@contoso.test', password: 'violet-harbour-lantern-42', name: 'Ada Admin' };
+export const USER = { address: 'bob@contoso.test', password: 'quiet-meadow-copper-77', name: 'Bob Builder' };
+export const OTHER_ADMIN = { address: 'eve@fabrikam.test', password: 'amber-glacier-tunnel-19', name: 'Eve Other' };
+
+export interface World {
+  store: TestStore;
+  ctx: AppContext;
+  app: FastifyInstance;
+  close(): Promise<void>;
+}
+
+export async function makeWorld(kind: StoreKind = 'sqlite', overrides: Partial<Config> = {}): Promise<World> {
+  const store = await makeTestStore(kind);
+  const ctx = await createContext(store.config(overrides));
+  await ctx.accounts.addOrganization(OPERATOR, 'contoso.test', 'Contoso');
+  await ctx.accounts.addOrganization(OPERATOR, 'fabrikam.test', 'Fabrikam');
+  await ctx.accounts.addUser(OPERATOR, { ...ADMIN, role: 'admin' });
+  await ctx.accounts.addUser(OPERATOR, { ...USER, role: 'user' });
+  await ctx.accounts.addUser(OPERATOR, { ...OTHER_ADMIN, role: 'admin' });
+  const app = await buildApp(ctx, { logger: false });
+  await app.ready();
+  return {
+    store,
+    ctx,
+    app,
+    async close() {
+      await app.close();
+      await ctx.close();
+      await store.dispose();
+    },
+  };
+}
+
+/** A tiny cookie jar over inject(), so tests talk to the app as a browser would. */
+export class Browser {
+  cookies = new Map<string, string>();
+  constructor(private readonly app: FastifyInstance, readonly headers: Record<string, string> = {}) {}
+
+  private cookieHeader(): string {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+
+  private keep(res: LightMyRequestResponse) {
+    for (const c of res.cookies as { name: string; value: string; maxAge?: number; expires?: Date }[]) {
+      if (c.value === '' || c.maxAge === 0 || (c.expires && c.expires.getTime() < Date.now())) this.cookies.delete(c.name);
+      else this.cookies.set(c.name, c.value);
+    }
+  }
+
+  async get(url: string): Promise<LightMyRequestResponse> {
+    const res = await this.app.inject({ method: 'GET', url, headers: { ...this.headers, cookie: this.cookieHeader() } });
+    this.keep(res);
+    return res;
+  }
+
+  async post(url: string, form: Record<string, string>): Promise<LightMyRequestResponse> {
+    const res = await this.app.inject({
+      method: 'POST',
+      url,
+      headers: { ...this.headers, cookie: this.cookieHeader(), 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams(form).toString(),
+    });
+    this.keep(res);
+    return res;
+  }
+
+  /** Loads `pageUrl`, takes the CSRF token from its form, and posts `form` to `action` with it. */
+  async submit(pageUrl: string, action: string, form: Record<string, string>): Promise<LightMyRequestResponse> {
+    const page = await this.get(pageUrl);
+    return this.post(action, { _csrf: csrfFrom(page.body), ...form });
+  }
+
+  async signIn(address: string, password: string): Promise<LightMyRequestResponse> {
+    return this.submit('/signin', '/signin', { email: address, password });
+  }
+}
+
+export function csrfFrom(html: string): string {
+  const m = /name="_csrf" value="([^"]+)"/.exec(html);
+  if (!m) throw new Error('no CSRF token on the page');
+  return m[1]!;
+}

@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig } from '../../src/config/config.js';
+import { loadSecrets } from '../../src/config/secrets.js';
+
+describe('configuration', () => {
+  it('has the documented runtime contract as defaults', () => {
+    const c = loadConfig({});
+    assert.equal(c.host, '127.0.0.1');
+    assert.equal(c.port, 8080);
+    assert.equal(c.dataDir, path.resolve('./data'));
+    assert.equal(c.databaseUrl, '');
+    assert.equal(c.publicUrl, 'http://127.0.0.1:8080');
+    assert.equal(c.sessionIdleMinutes, 30);
+    assert.equal(c.sessionAbsoluteHours, 12);
+    assert.ok(Object.isFrozen(c));
+  });
+  it('takes HOST, PORT, SESAME_DATA_DIR and DATABASE_URL', () => {
+    const c = loadConfig({ HOST: '0.0.0.0', PORT: '9000', SESAME_DATA_DIR: '/tmp/x', DATABASE_URL: 'postgres://u@h/db' });
+    assert.deepEqual([c.host, c.port, c.dataDir, c.databaseUrl], ['0.0.0.0', 9000, '/tmp/x', 'postgres://u@h/db']);
+  });
+  it('reports every bad value at once', () => {
+    try {
+      loadConfig({ PORT: 'eighty', DATABASE_URL: 'mysql://x', SESAME_PUBLIC_URL: 'ftp://x' });
+      assert.fail('no error');
+    } catch (e) {
+      assert.ok(e instanceof ConfigError);
+      assert.equal(e.problems.length, 3);
+      assert.match(e.message, /PORT/);
+      assert.match(e.message, /DATABASE_URL/);
+      assert.match(e.message, /SESAME_PUBLIC_URL/);
+    }
+  });
+});
+
+describe('server secrets', () => {
+  it('are generated once into the data folder with mode 0600 and reused', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sesame-sec-'));
+    const a = loadSecrets(dir, {});
+    const file = path.join(dir, 'secrets.json');
+    assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+    const b = loadSecrets(dir, {});
+    assert.deepEqual(a, b);
+    assert.equal(a.hashKey.length, 32);
+    assert.notDeepEqual(a.hashKey, a.cookieKey);
+    fs.rmSync(dir, { recursive: true });
+  });
+  it('come from the environment when given, and are then not written', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sesame-sec-'));
+    const k = Buffer.alloc(32, 7).toString('base64');
+    const s = loadSecrets(dir, { SESAME_HASH_KEY: k, SESAME_COOKIE_KEY: k, SESAME_ENCRYPTION_KEY: k });
+    assert.deepEqual(s.hashKey, Buffer.alloc(32, 7));
+    assert.equal(fs.existsSync(path.join(dir, 'secrets.json')), false);
+    assert.throws(() => loadSecrets(dir, { SESAME_HASH_KEY: 'c2hvcnQ=' }), /at least 32 bytes/);
+    fs.rmSync(dir, { recursive: true });
+  });
+});
