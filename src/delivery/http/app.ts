@@ -59,10 +59,14 @@ export async function buildApp(ctx: AppContext, opts: { logger?: boolean | objec
       redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '[redacted]' },
     },
     bodyLimit: 64 * 1024,
+    // Unknown fields are refused, not silently dropped: a client that sends `admin: true` learns it is not a thing.
+    ajv: { customOptions: { removeAdditional: false } },
     trustProxy: false,
     genReqId: () => crypto.randomUUID(),
   });
 
+  // Set before any plugin is registered: encapsulated plugins keep the handler they were born with.
+  app.setErrorHandler(handleError);
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
@@ -113,7 +117,6 @@ export async function buildApp(ctx: AppContext, opts: { logger?: boolean | objec
   await app.register(async (api) => registerApiRoutes(api, ctx), { prefix: '/api/v1' });
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  app.setErrorHandler(handleError);
   app.setNotFoundHandler(async (req, reply) => {
     if (req.url.startsWith('/api/')) return reply.code(404).send({ error: { code: 'not_found', message: req.t('page.notfound.body') } });
     return notFoundPage(req, reply);
