@@ -99,6 +99,8 @@ describe('web pages', () => {
     const link = /<code id="set-password-link">([^<]+)<\/code>/.exec(added.body)?.[1];
     assert.ok(link?.startsWith('http://127.0.0.1:8080/set-password?token='), link);
 
+    assert.match(added.body, /name="back" value="\/admin\/users"/, 'the language switch returns to a real page');
+
     const outside = await b.submit('/admin/users', '/admin/users', { address: 'mallory@fabrikam.test' });
     assert.equal(outside.statusCode, 403);
     const dup = await b.submit('/admin/users', '/admin/users', { address: 'carol@contoso.test' });
@@ -109,8 +111,10 @@ describe('web pages', () => {
     assert.match(bad.body, /Enter an email address/);
 
     const dis = await b.submit('/admin/users', '/admin/users/disable', { address: 'bob@contoso.test' });
-    assert.equal(dis.statusCode, 200);
-    assert.match(dis.body, /User bob@contoso\.test was disabled/);
+    assert.equal(dis.statusCode, 303, 'post/redirect/get');
+    const after = await b.get(dis.headers.location as string);
+    assert.match(after.body, /User bob@contoso\.test was disabled/);
+    assert.match(after.body, /name="back" value="\/admin\/users\?m=disabled&amp;who=bob%40contoso\.test"/);
     assert.equal((await new Browser(w.app).signIn(USER.address, USER.password)).statusCode, 401, 'a disabled user cannot sign in');
     await b.submit('/admin/users', '/admin/users/enable', { address: 'bob@contoso.test' });
     assert.equal((await new Browser(w.app).signIn(USER.address, USER.password)).statusCode, 303);
@@ -133,6 +137,7 @@ describe('web pages', () => {
     const token = link.searchParams.get('token')!;
     const mismatch = await visitor.post('/set-password', { _csrf: csrfFrom(form.body), token, password: 'sapphire-kettle-drum-8', confirm: 'other' });
     assert.equal(mismatch.statusCode, 400);
+    assert.ok(mismatch.body.includes(`name="back" value="/set-password?token=${token}"`), 'switching language keeps the link');
     const common = await visitor.post('/set-password', { _csrf: csrfFrom(form.body), token, password: 'password123', confirm: 'password123' });
     assert.equal(common.statusCode, 400);
     assert.match(common.body, /too common/);

@@ -4,10 +4,11 @@
  * helpers to sign in through the real pages.
  */
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { createContext, type AppContext } from '../../src/app-context.js';
+import { createContext, type AppContext, type ContextOptions } from '../../src/app-context.js';
 import type { Config } from '../../src/config/config.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { buildApp } from '../../src/delivery/http/app.js';
+import type { PasswordHasher } from '../../src/platform/crypto/password-hasher.js';
 import { makeTestStore, type StoreKind, type TestStore } from './stores.js';
 
 export const ADMIN = { address: 'ada@contoso.test', password: 'violet-harbour-lantern-42', name: 'Ada Admin' };
@@ -21,9 +22,9 @@ export interface World {
   close(): Promise<void>;
 }
 
-export async function makeWorld(kind: StoreKind = 'sqlite', overrides: Partial<Config> = {}): Promise<World> {
+export async function makeWorld(kind: StoreKind = 'sqlite', overrides: Partial<Config> = {}, opts: ContextOptions = {}): Promise<World> {
   const store = await makeTestStore(kind);
-  const ctx = await createContext(store.config(overrides));
+  const ctx = await createContext(store.config(overrides), opts);
   await ctx.accounts.addOrganization(OPERATOR, 'contoso.test', 'Contoso');
   await ctx.accounts.addOrganization(OPERATOR, 'fabrikam.test', 'Fabrikam');
   await ctx.accounts.addUser(OPERATOR, { ...ADMIN, role: 'admin' });
@@ -91,4 +92,24 @@ export function csrfFrom(html: string): string {
   const m = /name="_csrf" value="([^"]+)"/.exec(html);
   if (!m) throw new Error('no CSRF token on the page');
   return m[1]!;
+}
+
+/** A clock tests can move. */
+export class FakeClock {
+  constructor(public t = Date.now()) {}
+  now = () => this.t;
+  advance(ms: number) {
+    this.t += ms;
+  }
+}
+
+/** Wraps the real Argon2 hasher and counts what it is asked to do. */
+export function countingHasher(inner: PasswordHasher) {
+  const calls = { hash: 0, verify: 0, burn: 0 };
+  const hasher: PasswordHasher = {
+    hash: (p) => (calls.hash++, inner.hash(p)),
+    verify: (h, p) => (calls.verify++, inner.verify(h, p)),
+    burn: (p) => (calls.burn++, inner.burn(p)),
+  };
+  return { hasher, calls };
 }

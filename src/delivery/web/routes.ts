@@ -16,8 +16,14 @@ import { accountPage, messagePage, setPasswordPage, signInPage, signInsPage, use
 
 type Form = Record<string, string | undefined>;
 
-export function pageContext(req: FastifyRequest, reply: FastifyReply): PageContext {
-  return { t: req.t, locale: req.locale, csrf: reply.generateCsrf(), path: req.url.split('#')[0] ?? '/', user: req.user };
+/**
+ * What every page needs. `path` is where the language switch comes back to: the URL itself for a
+ * GET, and for a page rendered in answer to a form, the page that form lives on (the POST target
+ * usually has no page of its own).
+ */
+export function pageContext(req: FastifyRequest, reply: FastifyReply, formPage?: string): PageContext {
+  const path = req.method === 'GET' ? req.url : (formPage ?? '/');
+  return { t: req.t, locale: req.locale, csrf: reply.generateCsrf(), path, user: req.user };
 }
 
 function send(reply: FastifyReply, page: Html, status = 200) {
@@ -101,7 +107,7 @@ export function registerWebRoutes(app: FastifyInstance, ctx: AppContext, web: We
       req.log.info({ code: e.code, detail: e.detail }, 'web sign-in refused');
       if (e.retryAfterSeconds) reply.header('retry-after', String(e.retryAfterSeconds));
       req.user = undefined;
-      return send(reply, signInPage(pageContext(req, reply), { email, next: next === '/account' ? undefined : next, error: userMessage(req, e) }), HTTP_STATUS[e.code]);
+      return send(reply, signInPage(pageContext(req, reply, '/signin'), { email, next: next === '/account' ? undefined : next, error: userMessage(req, e) }), HTTP_STATUS[e.code]);
     }
   });
 
@@ -143,13 +149,13 @@ export function registerWebRoutes(app: FastifyInstance, ctx: AppContext, web: We
     try {
       address = (await ctx.accounts.peekSetPasswordToken(token)).address;
       if (password !== field(req.body, 'confirm')) {
-        return send(reply, setPasswordPage(pageContext(req, reply), { token, address, error: req.t('setpw.mismatch') }), 400);
+        return send(reply, setPasswordPage(pageContext(req, reply, setPasswordPath(token)), { token, address, error: req.t('setpw.mismatch') }), 400);
       }
       await ctx.accounts.setPasswordWithToken(token, password);
       return reply.redirect('/signin?m=password', 303);
     } catch (e) {
       if (!isSesameError(e)) throw e;
-      const pc = pageContext(req, reply);
+      const pc = pageContext(req, reply, address ? setPasswordPath(token) : '/signin');
       if (!address || e.code === 'token_invalid') return send(reply, messagePage(pc, 'setpw.title', userMessage(req, e), 'error'), 400);
       return send(reply, setPasswordPage(pc, { token, address, error: userMessage(req, e) }), HTTP_STATUS[e.code]);
     }
@@ -162,12 +168,14 @@ export function registerWebRoutes(app: FastifyInstance, ctx: AppContext, web: We
     const offset = Math.max(0, Number.parseInt(String(q.offset ?? '0'), 10) || 0);
     const actor = { kind: 'user' as const, user: req.user! };
     const { users, total } = await ctx.accounts.listUsers(actor, req.user!.orgId, { search, limit: PAGE, offset });
-    return send(reply, usersPage(pageContext(req, reply), { users, total, search, offset, limit: PAGE, ...extra }), status);
+    return send(reply, usersPage(pageContext(req, reply, '/admin/users'), { users, total, search, offset, limit: PAGE, ...extra }), status);
   };
 
-  app.get('/admin/users', hidden, async (req, reply) => {
+  app.get<{ Querystring: { m?: string; who?: string } }>('/admin/users', hidden, async (req, reply) => {
     if (!requireAdmin(req, reply)) return reply;
-    return listUsers(req, reply);
+    const who = String(req.query.who ?? '').slice(0, 254);
+    const notice = req.query.m === 'disabled' ? req.t('users.disabled', { address: who }) : req.query.m === 'enabled' ? req.t('users.enabled', { address: who }) : undefined;
+    return listUsers(req, reply, { notice });
   });
 
   app.post('/admin/users', csrf, async (req, reply) => {
@@ -191,7 +199,8 @@ export function registerWebRoutes(app: FastifyInstance, ctx: AppContext, web: We
       try {
         const address = field(req.body, 'address', 300);
         const user = action === 'disable' ? await ctx.accounts.disableUser(actor, address) : await ctx.accounts.enableUser(actor, address);
-        return listUsers(req, reply, { notice: req.t(action === 'disable' ? 'users.disabled' : 'users.enabled', { address: user.address }) });
+        // Post/redirect/get: a reload does not repeat the action, and the address bar shows a real page.
+        return reply.redirect(`/admin/users?${new URLSearchParams({ m: `${action}d`, who: user.address })}`, 303);
       } catch (e) {
         if (!isSesameError(e)) throw e;
         return listUsers(req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
@@ -206,6 +215,10 @@ export function registerWebRoutes(app: FastifyInstance, ctx: AppContext, web: We
     return send(reply, signInsPage(pageContext(req, reply), { events, total, offset, limit: PAGE, formatTime }));
   });
 
+}
+
+function setPasswordPath(token: string): string {
+  return `/set-password?token=${encodeURIComponent(token)}`;
 }
 
 export function formatTime(ms: number): string {
