@@ -1,0 +1,152 @@
+/**
+ * The `sesame` command, run for real (bin/sesame.js in a child process) against SQLite and
+ * PostgreSQL: its commands, wrong usage (one line, exit 2) and refusals that change nothing.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { createContext } from '../../src/app-context.js';
+import { makeTestStore, STORE_KINDS, type TestStore } from '../support/stores.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const BIN = path.join(ROOT, 'bin/sesame.js');
+
+interface Run {
+  code: number | null;
+  out: string;
+  err: string;
+}
+
+function sesame(store: TestStore, args: string[], stdin?: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, SESAME_DATA_DIR: store.dataDir, DATABASE_URL: store.databaseUrl, LOG_LEVEL: 'silent', SESAME_PUBLIC_URL: 'https://id.contoso.test' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, out, err }));
+    child.stdin.end(stdin ?? '');
+  });
+}
+
+for (const kind of STORE_KINDS) {
+  describe(`sesame CLI on ${kind}`, () => {
+    let store: TestStore;
+    before(async () => {
+      store = await makeTestStore(kind);
+    });
+    after(async () => store.dispose());
+
+    const count = async () => {
+      const ctx = await createContext(store.config());
+      try {
+        const orgs = await ctx.store.db.selectFrom('organizations').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+        return { orgs: Number(orgs.n), users: await ctx.accounts.countUsers() };
+      } finally {
+        await ctx.close();
+      }
+    };
+
+    it('migrates an empty store, then says it is up to date', async () => {
+      const first = await sesame(store, ['migrate']);
+      assert.equal(first.code, 0, first.err);
+      assert.match(first.out, /applied: 2026-11-27-01-accounts, 2026-11-27-02-sign-in/);
+      const again = await sesame(store, ['migrate']);
+      assert.equal(again.out.trim(), 'schema is up to date');
+    });
+
+    it('adds an organization and a first admin with a one-time set-password link', async () => {
+      const org = await sesame(store, ['org', 'add', 'contoso.test', '--name', 'Contoso Ltd']);
+      assert.equal(org.code, 0, org.err);
+      assert.equal(org.out.trim(), 'organization contoso.test ("Contoso Ltd") added');
+      const admin = await sesame(store, ['user', 'add', 'ada@contoso.test', '--name', 'Ada Admin', '--admin']);
+      assert.equal(admin.code, 0, admin.err);
+      assert.match(admin.out, /^user ada@contoso\.test added as admin\n/);
+      const link = /^(https:\/\/id\.contoso\.test\/set-password\?token=[A-Za-z0-9_-]{43})$/m.exec(admin.out)?.[1];
+      assert.ok(link, admin.out);
+      const ctx = await createContext(store.config());
+      try {
+        const user = await ctx.accounts.peekSetPasswordToken(new URL(link).searchParams.get('token')!);
+        assert.equal(user.role, 'admin');
+        assert.equal(user.name, 'Ada Admin');
+      } finally {
+        await ctx.close();
+      }
+    });
+
+    it('takes a password on standard input, and the user can sign in with it', async () => {
+      const r = await sesame(store, ['user', 'add', 'bob@contoso.test', '--password-stdin'], 'quiet-meadow-copper-77\n');
+      assert.equal(r.code, 0, r.err);
+      assert.equal(r.out.trim(), 'user bob@contoso.test added');
+      assert.doesNotMatch(r.out + r.err, /quiet-meadow/);
+      const ctx = await createContext(store.config());
+      try {
+        const u = await ctx.signIn.authenticate('bob@contoso.test', 'quiet-meadow-copper-77', { ip: '127.0.0.1', userAgent: 'cli-test', protocol: 'web' });
+        assert.equal(u.address, 'bob@contoso.test');
+      } finally {
+        await ctx.close();
+      }
+    });
+
+    it('disables and enables a user', async () => {
+      const d = await sesame(store, ['user', 'disable', 'BOB@contoso.test']);
+      assert.equal(d.code, 0, d.err);
+      assert.match(d.out, /user bob@contoso\.test disabled/);
+      const e = await sesame(store, ['user', 'enable', 'bob@contoso.test']);
+      assert.equal(e.code, 0, e.err);
+      assert.match(e.out, /user bob@contoso\.test enabled/);
+    });
+
+    it('prints one clear line and exits 2 on wrong usage, changing nothing', async () => {
+      const before = await count();
+      for (const args of [[], ['frobnicate'], ['user'], ['user', 'add'], ['user', 'add', 'x@contoso.test', '--bogus'], ['org', 'add', 'a.test', 'b.test'], ['user', 'disable']]) {
+        const r = await sesame(store, args);
+        assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
+        assert.equal(r.out, '');
+        assert.equal(r.err.trim().split('\n').length, 1, `one line for: ${args.join(' ')}`);
+        assert.match(r.err, /^sesame: /);
+      }
+      assert.deepEqual(await count(), before);
+    });
+
+    it('refuses bad or conflicting input with a reason and exit 1, changing nothing', async () => {
+      const before = await count();
+      const cases: [string[], RegExp, string?][] = [
+        [['org', 'add', 'contoso.test'], /already exists/],
+        [['org', 'add', 'not a domain'], /mail domain/],
+        [['user', 'add', 'ada@contoso.test'], /already exists/],
+        [['user', 'add', 'x@unknown.test'], /no organization for unknown\.test/],
+        [['user', 'add', 'weak@contoso.test', '--password-stdin'], /too common/, 'password\n'],
+        [['user', 'add', 'short@contoso.test', '--password-stdin'], /at least 8/, 'abc\n'],
+        [['user', 'disable', 'nobody@contoso.test'], /no user nobody@contoso\.test/],
+      ];
+      for (const [args, re, stdin] of cases) {
+        const r = await sesame(store, args, stdin);
+        assert.equal(r.code, 1, `${args.join(' ')}: ${r.err}`);
+        assert.match(r.err, re);
+      }
+      assert.deepEqual(await count(), before);
+    });
+
+    it('reports bad configuration and exits 2', async () => {
+      const r = await new Promise<Run>((resolve) => {
+        const child = spawn(process.execPath, [BIN, 'migrate'], { cwd: ROOT, env: { ...process.env, PORT: 'eighty', DATABASE_URL: 'mysql://x' } });
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (d) => (out += d));
+        child.stderr.on('data', (d) => (err += d));
+        child.on('close', (code) => resolve({ code, out, err }));
+      });
+      assert.equal(r.code, 2);
+      assert.match(r.err, /PORT/);
+      assert.match(r.err, /DATABASE_URL/);
+    });
+  });
+}
