@@ -21,6 +21,7 @@ import { messagePage } from '../web/pages.js';
 import { isSesameError } from '../../domain/errors.js';
 import type { MessageId } from '../i18n/en.js';
 import { HTTP_STATUS } from './errors.js';
+import { logOptions, type LogStream } from '../../platform/logging.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -44,7 +45,14 @@ export interface WebSettings {
 
 const PUBLIC_DIR = fileURLToPath(new URL('../../../../public', import.meta.url));
 
-export async function buildApp(ctx: AppContext, opts: { logger?: boolean | object } = {}): Promise<FastifyInstance> {
+export interface BuildOptions {
+  /** false: no logging (most tests). Default: JSON lines on stdout at the configured level. */
+  logger?: false;
+  /** Where log lines go instead of stdout (tests that read the log). */
+  logStream?: LogStream;
+}
+
+export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const secure = ctx.config.publicUrl.startsWith('https://');
   // __Host- cookies must be Secure, host-only and Path=/: the browser then refuses any set by a sibling domain.
   const prefix = secure ? '__Host-' : '';
@@ -54,10 +62,7 @@ export async function buildApp(ctx: AppContext, opts: { logger?: boolean | objec
   };
 
   const app = Fastify({
-    logger: opts.logger ?? {
-      level: ctx.config.logLevel,
-      redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '[redacted]' },
-    },
+    logger: opts.logger === false ? false : { ...logOptions(ctx.config.logLevel), ...(opts.logStream ? { stream: opts.logStream } : {}) },
     bodyLimit: 64 * 1024,
     // Unknown fields are refused, not silently dropped: a client that sends `admin: true` learns it is not a thing.
     ajv: { customOptions: { removeAdditional: false } },
