@@ -1,7 +1,7 @@
 /**
  * Main-password hashing with Argon2id at OWASP's minimum (m=19456 KiB, t=2, p=1).
  * @node-rs/argon2's async API runs on libuv's thread pool, so the event loop is never blocked
- * (measured in bench/signin: the sync API would stall it 13-23 ms per hash).
+ * (the sync API stalls it ~8-15 ms per hash here; bench/signin.ts measures the loop during a burst).
  */
 import { Algorithm, hash, verify } from '@node-rs/argon2';
 
