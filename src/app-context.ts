@@ -21,6 +21,17 @@ import { migrateToLatest } from './storage/migrator.js';
 import { KyselySessionRepository } from './storage/session-repository.js';
 import { createCounterStore } from './storage/throttle-store.js';
 import { KyselyOneTimeTokenRepository } from './storage/token-repository.js';
+import { KyselyFlowRepository } from './storage/flow-repository.js';
+import { KyselyMfaRepository } from './storage/mfa-repository.js';
+import { SignInFlows } from './domain/flows/sign-in-flow.js';
+import { CodeFactor, type Factor, TotpFactor } from './domain/mfa/factors.js';
+import { MfaAdmin } from './domain/mfa/mfa-admin.js';
+import { SecurityInfo } from './domain/mfa/security-info.js';
+import type { Notifier } from './domain/mfa/notifier.js';
+import { createNotifier } from './delivery/notifications.js';
+import { createAead } from './platform/crypto/aead.js';
+import { createMessenger, type Messenger } from './platform/messaging/index.js';
+import pino from 'pino';
 
 export interface AppContext {
   config: Readonly<Config>;
@@ -31,6 +42,10 @@ export interface AppContext {
   signIn: PasswordAuthenticator;
   sessions: SessionService;
   audit: AuditRepository;
+  flows: SignInFlows;
+  mfaAdmin: MfaAdmin;
+  securityInfo: SecurityInfo;
+  notifier: Notifier;
   close(): Promise<void>;
 }
 
@@ -40,6 +55,10 @@ export interface ContextOptions {
   /** Run pending migrations (the server and CLI do; `sesame migrate` does it itself). */
   migrate?: boolean;
   secrets?: ServerSecrets;
+  /** Replaces the messenger built from configuration (tests that capture messages). */
+  messenger?: Messenger;
+  /** Extra factors (WebAuthn is added by the delivery layer, which knows the origin). */
+  factors?: (deps: { mfa: KyselyMfaRepository }) => Factor[];
 }
 
 export async function createContext(config: Readonly<Config>, opts: ContextOptions = {}): Promise<AppContext> {
@@ -61,6 +80,13 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     absoluteMs: config.sessionAbsoluteHours * 3_600_000,
   });
   const throttle = new Throttle(createCounterStore(store), { lockBaseSeconds: config.lockBaseSeconds, lockMaxSeconds: config.lockMaxSeconds }, () => clock.now());
+  const mfaRepo = new KyselyMfaRepository(store.db);
+  const flowRepo = new KyselyFlowRepository(store.db);
+  const log = pino({ level: config.logLevel });
+  const messenger = opts.messenger ?? createMessenger(config);
+  const notifier = createNotifier(messenger, log);
+  const aead = createAead(secrets.encryptionKey);
+  let mfaAdmin: MfaAdmin | undefined;
   const accounts = new AccountService({
     accounts: accountsRepo,
     tokens: new KyselyOneTimeTokenRepository(store.db),
@@ -71,10 +97,34 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     policy: new PasswordPolicy(loadCommonPasswords()),
     clock,
     setPasswordLinkMs: config.setPasswordLinkHours * 3_600_000,
+    mfaDefaultFor: (orgId) => mfaAdmin!.defaultStateFor(orgId),
   });
+  mfaAdmin = new MfaAdmin(accounts, mfaRepo, flowRepo, sessions, audit, clock);
+  const factors: Factor[] = [
+    new TotpFactor(mfaRepo, aead, 'Sesame'),
+    new CodeFactor('sms', notifier, keyedHasher),
+    new CodeFactor('voice', notifier, keyedHasher),
+    new CodeFactor('email', notifier, keyedHasher),
+    ...(opts.factors?.({ mfa: mfaRepo }) ?? []),
+  ];
+  const flows = new SignInFlows({
+    flows: flowRepo,
+    mfa: mfaRepo,
+    accounts: accountsRepo,
+    audit,
+    sessions,
+    throttle,
+    factors,
+    notifier,
+    aead,
+    keyedHasher,
+    clock,
+    mfaFailureLimit: config.accountFailureLimit,
+  });
+  const securityInfo = new SecurityInfo(mfaRepo, flows, sessions, notifier, audit, clock);
   const signIn = new PasswordAuthenticator(accountsRepo, audit, passwordHasher, throttle, clock, {
     accountFailureLimit: config.accountFailureLimit,
     ipFailureLimit: config.ipFailureLimit,
   });
-  return { config, secrets, store, clock, accounts, signIn, sessions, audit, close: () => store.close() };
+  return { config, secrets, store, clock, accounts, signIn, sessions, audit, flows, mfaAdmin, securityInfo, notifier, close: () => store.close() };
 }

@@ -3,6 +3,7 @@
  * docs/configuration.md is written from this table; `loadConfig` reports every bad value at once
  * and returns a frozen object.
  */
+import net from 'node:net';
 import path from 'node:path';
 
 export interface Config {
@@ -26,6 +27,21 @@ export interface Config {
   lockMaxSeconds: number;
   /** Hours a one-time set-password link stays valid. */
   setPasswordLinkHours: number;
+  /** `production` refuses development conveniences: the outbox file and plain-http public URLs. */
+  mode: 'development' | 'production';
+  /** smtp://user:pass@host:587 (STARTTLS when offered) or smtps://...:465 (implicit TLS); empty: no SMTP. */
+  smtpUrl: string;
+  /** Sender of every email, `Name <address>` or a bare address. */
+  mailFrom: string;
+  /** http(s) URL that text and voice messages are POSTed to as JSON; empty: no gateway. */
+  smsWebhookUrl: string;
+  /** Sent as `X-Sesame-Secret` with every webhook request; at least 16 characters. */
+  smsWebhookSecret: string;
+  /**
+   * The development outbox file, absolute. Empty in the environment means `<dataDir>/outbox.jsonl`;
+   * after loadConfig it is always empty in production mode (which has no outbox).
+   */
+  devOutbox: string;
 }
 
 interface Option<K extends keyof Config> {
@@ -34,6 +50,8 @@ interface Option<K extends keyof Config> {
   default: Config[K];
   doc: string;
   parse: (raw: string) => Config[K] | Error;
+  /** The value may hold a password or secret: problems name the variable but never echo the value. */
+  secret?: boolean;
 }
 
 const int = (min: number, max: number) => (raw: string): number | Error => {
@@ -51,6 +69,26 @@ const url = (raw: string): string | Error => {
     return new Error('must be an absolute URL such as https://id.example.org');
   }
 };
+const smtpUrl = (raw: string): string | Error => {
+  const bad = new Error('must be smtp://[user:password@]host[:port] (STARTTLS when offered) or smtps://... (implicit TLS)');
+  if (!/^smtps?:\/\//i.test(raw)) return bad;
+  try {
+    return new URL(raw).hostname ? raw : bad;
+  } catch {
+    return bad;
+  }
+};
+const webhookUrl = (raw: string): string | Error => {
+  try {
+    const u = new URL(raw);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname ? raw : new Error('must be an http or https URL');
+  } catch {
+    return new Error('must be an absolute http or https URL such as https://sms-gateway.example.org/send');
+  }
+};
+const mailbox = (raw: string): string | Error =>
+  // `Name <local@domain>` or `local@domain`; nodemailer encodes the display name.
+  /^(?:[^<>\x00-\x1f\x7f]*<[^<>@\s]+@[^<>@\s]+>|[^<>@\s]+@[^<>@\s]+)$/.test(raw) ? raw : new Error('must be an address such as sesame@example.org or Sesame <sesame@example.org>');
 
 export const OPTIONS: Option<keyof Config>[] = [
   { key: 'host', env: 'HOST', default: '127.0.0.1', doc: 'Address to listen on. Loopback by default: put a TLS reverse proxy in front.', parse: str },
@@ -66,6 +104,12 @@ export const OPTIONS: Option<keyof Config>[] = [
   { key: 'lockBaseSeconds', env: 'SESAME_LOCK_BASE_SECONDS', default: 60, doc: 'Length of the first lock; each further lock within 24 hours doubles it.', parse: int(1, 86400) },
   { key: 'lockMaxSeconds', env: 'SESAME_LOCK_MAX_SECONDS', default: 3600, doc: 'Longest lock.', parse: int(1, 86400) },
   { key: 'setPasswordLinkHours', env: 'SESAME_SET_PASSWORD_LINK_HOURS', default: 72, doc: 'How long a one-time set-password link printed by `sesame user add` stays valid.', parse: int(1, 24 * 14) },
+  { key: 'mode', env: 'SESAME_MODE', default: 'development', doc: '`development` or `production`. Production refuses to start without `SESAME_SMTP_URL`, with `SESAME_DEV_OUTBOX` set, or with an `http://` public URL that is not loopback.', parse: (raw) => (raw === 'development' || raw === 'production' ? raw : new Error('must be development or production')) },
+  { key: 'smtpUrl', env: 'SESAME_SMTP_URL', default: '', doc: 'Mail server for email codes and notices: `smtp://user:password@host:587` (STARTTLS when the server offers it; add `?requireTLS=true` to insist) or `smtps://user:password@host:465` (implicit TLS). Percent-encode special characters in the password. Empty: email goes to the development outbox (refused in production).', parse: smtpUrl, secret: true },
+  { key: 'mailFrom', env: 'SESAME_MAIL_FROM', default: 'Sesame <sesame@localhost>', doc: 'Sender (`From`) of every email: `Name <address>` or a bare address.', parse: mailbox },
+  { key: 'smsWebhookUrl', env: 'SESAME_SMS_WEBHOOK_URL', default: '', doc: 'Text and voice codes are POSTed as JSON `{to, channel, text, locale}` to this http(s) URL; any non-2xx answer counts as not sent. Empty: text and voice go to the development outbox, and in production they are not offered.', parse: webhookUrl, secret: true },
+  { key: 'smsWebhookSecret', env: 'SESAME_SMS_WEBHOOK_SECRET', default: '', doc: 'Shared secret sent as the `X-Sesame-Secret` header with every webhook request; required (at least 16 characters) when `SESAME_SMS_WEBHOOK_URL` is set.', parse: str, secret: true },
+  { key: 'devOutbox', env: 'SESAME_DEV_OUTBOX', default: '', doc: 'Development only: file (mode 0600) to which every message without a real channel is appended as one JSON line. Empty: `<data folder>/outbox.jsonl`. Refused in production mode.', parse: str },
 ];
 
 export class ConfigError extends Error {
@@ -86,14 +130,38 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       continue;
     }
     const v = opt.parse(raw.trim());
-    if (v instanceof Error) problems.push(`${opt.env}=${JSON.stringify(raw)} ${v.message}`);
+    if (v instanceof Error) problems.push(opt.secret ? `${opt.env} ${v.message} (value not shown: it may hold a secret)` : `${opt.env}=${JSON.stringify(raw)} ${v.message}`);
     else out[opt.key] = v;
   }
   Object.assign(out, overrides);
   const cfg = out as unknown as Config;
   if (cfg.lockMaxSeconds < cfg.lockBaseSeconds) problems.push('SESAME_LOCK_MAX_SECONDS must not be below SESAME_LOCK_BASE_SECONDS');
+  if (cfg.smsWebhookUrl && cfg.smsWebhookSecret.length < 16) {
+    problems.push('SESAME_SMS_WEBHOOK_SECRET must be set, at least 16 characters, when SESAME_SMS_WEBHOOK_URL is set');
+  }
+  if (!cfg.publicUrl) cfg.publicUrl = `http://${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${cfg.port}`;
+  if (cfg.mode === 'production') {
+    if (!cfg.smtpUrl) problems.push('SESAME_MODE=production needs SESAME_SMTP_URL: without it email would go to the development outbox');
+    if (cfg.devOutbox) problems.push('SESAME_DEV_OUTBOX must not be set in production mode: the development outbox is refused there');
+    const plain = plainHttpHostElsewhere(cfg.publicUrl);
+    if (plain) problems.push(`SESAME_MODE=production needs an https SESAME_PUBLIC_URL (plain http is allowed only on loopback), not http://${plain}`);
+  }
   if (problems.length) throw new ConfigError(problems);
   cfg.dataDir = path.resolve(cfg.dataDir);
-  if (!cfg.publicUrl) cfg.publicUrl = `http://${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${cfg.port}`;
+  cfg.devOutbox = cfg.mode === 'production' ? '' : cfg.devOutbox ? path.resolve(cfg.devOutbox) : path.join(cfg.dataDir, 'outbox.jsonl');
   return Object.freeze(cfg);
+}
+
+/** For an http:// URL whose host is not loopback (localhost, 127.0.0.0/8, ::1), its host[:port]; else ''. */
+function plainHttpHostElsewhere(publicUrl: string): string {
+  let u: URL;
+  try {
+    u = new URL(publicUrl);
+  } catch {
+    return ''; // an unparsable value has been reported already
+  }
+  if (u.protocol !== 'http:') return '';
+  const host = u.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  const loopback = host === 'localhost' || host.endsWith('.localhost') || (net.isIPv4(host) && host.startsWith('127.')) || host === '::1';
+  return loopback ? '' : u.host;
 }

@@ -23,6 +23,17 @@ export const ERROR_CODES = [
   'token_invalid',
   'csrf_invalid',
   'store_unavailable',
+  'flow_expired',
+  'flow_step',
+  'code_invalid',
+  'method_not_allowed',
+  'invalid_phone',
+  'resend_too_soon',
+  'delivery_failed',
+  'fresh_mfa_required',
+  'method_not_found',
+  'invalid_policy',
+  'webauthn_failed',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

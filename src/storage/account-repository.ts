@@ -6,7 +6,7 @@ import type { AccountRepository, NewUser, UserQuery } from '../domain/accounts/r
 import type { Clock } from '../domain/clock.js';
 import type { Database, OrganizationsTable, UsersTable } from './schema.js';
 
-const USER_COLUMNS = ['id', 'org_id', 'address', 'name', 'status', 'role', 'created_at', 'password_changed_at'] as const;
+const USER_COLUMNS = ['id', 'org_id', 'address', 'name', 'status', 'role', 'created_at', 'password_changed_at', 'mfa_state'] as const;
 
 function toOrg(r: Selectable<OrganizationsTable>): Organization {
   return { id: r.id, domain: r.domain, name: r.name, createdAt: r.created_at };
@@ -22,6 +22,7 @@ function toUser(r: Pick<Selectable<UsersTable>, (typeof USER_COLUMNS)[number]>):
     role: r.role as UserRole,
     createdAt: r.created_at,
     passwordChangedAt: r.password_changed_at,
+    mfaState: r.mfa_state as User['mfaState'],
   };
 }
 
@@ -65,6 +66,8 @@ export class KyselyAccountRepository implements AccountRepository {
       password_hash: u.passwordHash,
       password_changed_at: u.passwordHash ? now : null,
       created_at: now,
+      mfa_state: u.mfaState,
+      default_method_id: null,
     };
     await this.db.insertInto('users').values(row).execute();
     return toUser(row);

@@ -1,3 +1,5 @@
+import type { Generated } from 'kysely';
+
 /**
  * Table types for Kysely, shared by SQLite and PostgreSQL. Times are epoch milliseconds in
  * BIGINT columns (pg's int8 parser is set to return numbers; ms timestamps fit in 2^53).
@@ -20,6 +22,8 @@ export interface UsersTable {
   password_hash: string | null;
   password_changed_at: number | null;
   created_at: number;
+  mfa_state: Generated<string>;
+  default_method_id: string | null;
 }
 
 export interface SessionsTable {
@@ -32,6 +36,7 @@ export interface SessionsTable {
   amr: string;
   ip: string;
   user_agent: string;
+  mfa_at: number | null;
 }
 
 export interface OneTimeTokensTable {
@@ -73,6 +78,58 @@ export interface RateLimitsTable {
   expire: number | null;
 }
 
+export interface OrgPoliciesTable {
+  org_id: string;
+  mfa_default: string;
+  /** Comma-separated method kinds. */
+  allowed_methods: string;
+  remember_days: number;
+  updated_at: number;
+}
+
+export interface MfaMethodsTable {
+  id: string;
+  user_id: string;
+  kind: string;
+  label: string;
+  target: string | null;
+  secret_enc: string | null;
+  last_step: number | null;
+  credential_id: string | null;
+  public_key: string | null;
+  sign_count: number | null;
+  transports: string | null;
+  created_at: number;
+  last_used_at: number | null;
+}
+
+export interface RecoveryCodesTable {
+  code_hash: string;
+  user_id: string;
+  created_at: number;
+  used_at: number | null;
+}
+
+export interface FlowsTable {
+  id: string;
+  token_hash: string;
+  kind: string;
+  state: string;
+  user_id: string;
+  /** Optimistic concurrency: every save must name the version it read. */
+  version: number;
+  created_at: number;
+  expires_at: number;
+  data: string;
+}
+
+export interface TrustedDevicesTable {
+  token_hash: string;
+  user_id: string;
+  created_at: number;
+  expires_at: number;
+}
+
 export interface Database {
   organizations: OrganizationsTable;
   users: UsersTable;
@@ -81,4 +138,9 @@ export interface Database {
   sign_in_events: SignInEventsTable;
   audit_events: AuditEventsTable;
   rate_limits: RateLimitsTable;
+  org_policies: OrgPoliciesTable;
+  mfa_methods: MfaMethodsTable;
+  recovery_codes: RecoveryCodesTable;
+  flows: FlowsTable;
+  trusted_devices: TrustedDevicesTable;
 }

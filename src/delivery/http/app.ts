@@ -18,6 +18,7 @@ import { isLocale, negotiateLocale, translator, type Locale, type Translate } fr
 import { registerApiRoutes } from '../api/routes.js';
 import { pageContext, registerWebRoutes } from '../web/routes.js';
 import { messagePage } from '../web/pages.js';
+import { registerMfaRoutes } from '../web/mfa-routes.js';
 import { isSesameError } from '../../domain/errors.js';
 import type { MessageId } from '../i18n/en.js';
 import { HTTP_STATUS } from './errors.js';
@@ -36,6 +37,10 @@ export interface CookieNames {
   session: string;
   csrf: string;
   lang: string;
+  /** The sign-in flow (password done, second factor or registration pending). */
+  flow: string;
+  /** "Don't ask again on this device". */
+  trust: string;
 }
 
 export interface WebSettings {
@@ -58,7 +63,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   const prefix = secure ? '__Host-' : '';
   const web: WebSettings = {
     secureCookies: secure,
-    cookies: { session: `${prefix}sesame_session`, csrf: `${prefix}sesame_csrf`, lang: 'sesame_lang' },
+    cookies: { session: `${prefix}sesame_session`, csrf: `${prefix}sesame_csrf`, lang: 'sesame_lang', flow: `${prefix}sesame_flow`, trust: `${prefix}sesame_trust` },
   };
 
   const app = Fastify({
@@ -119,6 +124,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
 
   registerWebRoutes(app, ctx, web);
+  registerMfaRoutes(app, ctx, web);
   await app.register(async (api) => registerApiRoutes(api, ctx), { prefix: '/api/v1' });
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 

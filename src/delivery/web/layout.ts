@@ -28,7 +28,8 @@ export function layout(ctx: PageContext, title: string, body: Html, opts: { noti
   ${user
     ? html`<nav aria-label="${t('nav.account')}">
     <a href="/account">${t('nav.account')}</a>
-    ${user.role === 'admin' ? html`<a href="/admin/users">${t('nav.users')}</a> <a href="/admin/sign-ins">${t('nav.signins')}</a>` : ''}
+    <a href="/security-info">${t('nav.security')}</a>
+    ${user.role === 'admin' ? html`<a href="/admin/users">${t('nav.users')}</a> <a href="/admin/policy">${t('nav.policy')}</a> <a href="/admin/sign-ins">${t('nav.signins')}</a>` : ''}
     <form method="post" action="/signout" class="inline"><input type="hidden" name="_csrf" value="${ctx.csrf}"><button type="submit" class="link">${t('nav.signout')}</button></form>
   </nav>`
     : ''}

@@ -99,9 +99,15 @@ export function registerWebRoutes(app: FastifyInstance, ctx: AppContext, web: We
       const user = await ctx.signIn.authenticate(email, password, { ...clientMeta(req), protocol: 'web' });
       // Always a fresh session id at sign-in; a planted or older cookie's session is ended.
       if (req.session) await ctx.sessions.end(req.session.id);
-      const { token } = await ctx.sessions.start(user.id, ['pwd'], clientMeta(req));
-      reply.setCookie(web.cookies.session, token, sessionCookie);
-      return reply.redirect(next, 303);
+      reply.clearCookie(web.cookies.session, sessionCookie);
+      const step = await ctx.flows.afterPassword(user, { ...clientMeta(req), protocol: 'web', locale: req.locale }, next, req.cookies[web.cookies.trust]);
+      if (step.done) {
+        reply.setCookie(web.cookies.session, step.token, sessionCookie);
+        return reply.redirect(step.next, 303);
+      }
+      // A second factor or a registration is needed: no session yet, only the flow.
+      reply.setCookie(web.cookies.flow, step.flowToken!, sessionCookie);
+      return reply.redirect('/signin/mfa', 303);
     } catch (e) {
       if (!isSesameError(e)) throw e;
       req.log.info({ code: e.code, detail: e.detail }, 'web sign-in refused');

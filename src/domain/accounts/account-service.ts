@@ -28,6 +28,8 @@ export interface AccountServiceDeps {
   policy: PasswordPolicy;
   clock: Clock;
   setPasswordLinkMs: number;
+  /** The MFA state a new user of this organization starts in (the organization's default). */
+  mfaDefaultFor: (orgId: string) => Promise<User['mfaState']>;
 }
 
 export class AccountService {
@@ -63,8 +65,9 @@ export class AccountService {
     if (input.password !== undefined) this.d.policy.check(input.password, { address, name });
     if (await this.d.accounts.findUserByAddress(address)) throw new SesameError('user_exists', `user ${address} exists`, { params: { address } });
     const passwordHash = input.password !== undefined ? await this.d.passwordHasher.hash(input.password) : null;
-    const user = await this.d.accounts.createUser({ orgId: org.id, address, name, role, passwordHash });
-    await this.audit(actor, org.id, 'user.create', user.id, `${address} role=${role}`);
+    const mfaState = await this.d.mfaDefaultFor(org.id);
+    const user = await this.d.accounts.createUser({ orgId: org.id, address, name, role, passwordHash, mfaState });
+    await this.audit(actor, org.id, 'user.create', user.id, `${address} role=${role} mfa=${mfaState}`);
     return user;
   }
 
@@ -147,7 +150,8 @@ export class AccountService {
     return this.d.accounts.countUsers();
   }
 
-  private async userForAdmin(actor: Actor, addressRaw: string): Promise<User> {
+  /** The user at `addressRaw`, if the actor may administer them (else `forbidden` or `user_not_found`). */
+  async userForAdmin(actor: Actor, addressRaw: string): Promise<User> {
     const { address } = normalizeAddress(addressRaw);
     const user = await this.d.accounts.findUserByAddress(address);
     if (!user) {

@@ -26,6 +26,8 @@ export interface User {
   createdAt: number;
   /** Set when the main password was last set; null while the account has none yet. */
   passwordChangedAt: number | null;
+  /** disabled, enabled (must register at next sign-in) or enforced; see domain/mfa/model.ts. */
+  mfaState: 'disabled' | 'enabled' | 'enforced';
 }
 
 /** A user as the account service sees it at sign-in: with the password hash. Never leaves the domain. */

@@ -7,6 +7,7 @@ export interface NewUser {
   name: string;
   role: UserRole;
   passwordHash: string | null;
+  mfaState: User['mfaState'];
 }
 
 export interface UserQuery {

@@ -17,6 +17,8 @@ export interface Session {
   amr: string[];
   ip: string;
   userAgent: string;
+  /** When this session last proved a second factor; null if never. */
+  mfaAt: number | null;
 }
 
 export interface SessionRepository {
@@ -25,6 +27,7 @@ export interface SessionRepository {
   touch(id: string, at: number): Promise<void>;
   delete(id: string): Promise<void>;
   deleteAllForUser(userId: string): Promise<number>;
+  recordMfa(id: string, amr: string[], at: number): Promise<void>;
 }
 
 export interface SessionSettings {
@@ -45,7 +48,7 @@ export class SessionService {
   ) {}
 
   /** Starts a new session (always a new id: no fixation) and returns the token for the cookie. */
-  async start(userId: string, amr: string[], meta: { ip: string; userAgent: string }): Promise<{ token: string; session: Session }> {
+  async start(userId: string, amr: string[], meta: { ip: string; userAgent: string }, mfaAt: number | null = null): Promise<{ token: string; session: Session }> {
     const token = randomToken(32);
     const now = this.clock.now();
     const session: Session = {
@@ -57,6 +60,7 @@ export class SessionService {
       amr,
       ip: meta.ip,
       userAgent: meta.userAgent.slice(0, 500),
+      mfaAt,
     };
     await this.repo.create({ ...session, tokenHash: this.hasher.digest(TOKEN_PURPOSE, token) });
     return { token, session };
@@ -77,6 +81,16 @@ export class SessionService {
       s.lastSeenAt = now;
     }
     return s;
+  }
+
+  /** A fresh second factor was proved in this session (step-up before a sensitive change). */
+  async recordMfa(id: string, amr: string[], at: number): Promise<void> {
+    await this.repo.recordMfa(id, amr, at);
+  }
+
+  /** Whether the session proved a second factor within `withinMs`. */
+  hasFreshMfa(s: Session, withinMs: number): boolean {
+    return s.mfaAt !== null && this.clock.now() - s.mfaAt <= withinMs;
   }
 
   async end(id: string): Promise<void> {

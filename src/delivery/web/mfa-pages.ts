@@ -1,0 +1,142 @@
+/**
+ * Pages of the MFA flows (registration and the second step) and of Security info. One renderer
+ * per flow state; the same renderer serves the sign-in flow and the signed-in user's flows, only
+ * the form actions' base path differs.
+ */
+import type { FlowView } from '../../domain/flows/sign-in-flow.js';
+import type { MethodKind, MfaMethod } from '../../domain/mfa/model.js';
+import type { MessageId } from '../i18n/en.js';
+import { html, type Html } from './html.js';
+import { layout, type PageContext } from './layout.js';
+
+type Notice = { notice?: string; error?: string };
+
+const kindName = (ctx: PageContext, kind: MethodKind | 'recovery') => ctx.t(`mfa.kind.${kind}` as MessageId);
+
+function form(ctx: PageContext, action: string, body: Html | string, cls = 'card'): Html {
+  return html`<form method="post" action="${action}" class="${cls}"><input type="hidden" name="_csrf" value="${ctx.csrf}">${body}</form>`;
+}
+
+function codeField(ctx: PageContext, autocomplete = 'one-time-code'): Html {
+  return html`<label for="code">${ctx.t('mfa.code')}</label>
+<input id="code" name="code" type="text" inputmode="numeric" autocomplete="${autocomplete}" required maxlength="24" autofocus>`;
+}
+
+/** Renders the flow's current state. `base` is where its forms post (e.g. /signin/mfa). */
+export function flowPage(ctx: PageContext, v: FlowView & { qrDataUrl?: string; base: string } & Notice): Html {
+  const { t } = ctx;
+  const { flow } = v;
+  const b = v.base;
+  switch (flow.state) {
+    case 'more_info_required':
+      return layout(
+        ctx,
+        t('mfa.more.title'),
+        html`<p>${t('mfa.more.body')}</p><p>${v.user.address}</p>
+${form(ctx, `${b}/setup`, html`<button type="submit" class="primary">${t('mfa.more.setup')}</button>`)}
+${form(ctx, `${b}/cancel`, html`<button type="submit" class="link">${t('mfa.more.other')}</button>`, 'inline')}`,
+        v,
+      );
+    case 'choose_method': {
+      const options = v.choices.map(
+        (k, i) => html`<div class="choice">
+  <label class="check"><input type="radio" name="kind" value="${k}" ${i === 0 ? html`checked` : ''} required> <strong>${kindName(ctx, k)}</strong></label>
+  <p class="hint">${t(`mfa.kind.${k}.hint` as MessageId)}</p>
+  ${k === 'sms' || k === 'voice' ? html`<label for="phone-${k}">${t('mfa.phone')}</label><input id="phone-${k}" name="phone_${k}" type="tel" autocomplete="tel" maxlength="30" placeholder="+31 6 12345678">` : ''}
+  ${k === 'email' ? html`<label for="alt-email">${t('mfa.email')}</label><input id="alt-email" name="email" type="email" autocomplete="email" maxlength="254">` : ''}
+</div>`,
+      );
+      return layout(ctx, t('mfa.choose.title'), html`<p>${t('mfa.choose.intro')}</p>${form(ctx, `${b}/method`, html`<fieldset><legend>${t('mfa.choose.title')}</legend>${options}</fieldset><button type="submit" class="primary">${t('mfa.choose.submit')}</button>`)}`, v);
+    }
+    case 'verify_enrolment': {
+      const p = v.prompt!;
+      let body: Html;
+      if (p.kind === 'totp') {
+        body = html`<p>${t('mfa.totp.scan')}</p>
+<img id="totp-qr" class="qr" src="${v.qrDataUrl ?? ''}" alt="${t('mfa.totp.qr')}" width="200" height="200">
+<p>${t('mfa.totp.secret')}: <code id="totp-secret">${(p.secret ?? '').replace(/(.{4})/g, '$1 ').trim()}</code></p>
+${form(ctx, `${b}/verify`, html`${codeField(ctx)}<button type="submit" class="primary">${t('mfa.verify.submit')}</button>`)}`;
+      } else if (p.kind === 'code') {
+        body = html`<p id="code-sent">${t(p.channel === 'voice' ? 'mfa.code.sent.voice' : 'mfa.code.sent', { target: p.maskedTarget })}</p>
+${form(ctx, `${b}/verify`, html`${codeField(ctx)}<button type="submit" class="primary">${t('mfa.verify.submit')}</button>`)}
+${form(ctx, `${b}/resend`, html`<button type="submit" class="link">${t('mfa.resend')}</button>`, 'inline')}`;
+      } else {
+        body = webauthnForm(ctx, `${b}/verify`, p.options, 'register');
+      }
+      return layout(ctx, t('mfa.verify.title'), html`${body}${form(ctx, `${b}/choose`, html`<button type="submit" class="link">${t('mfa.another')}</button>`, 'inline')}`, v);
+    }
+    case 'enrolled': {
+      const last = v.methods[v.methods.length - 1];
+      return layout(ctx, t('mfa.enrolled.title'), html`<p>${t('mfa.enrolled.body', { method: last ? kindName(ctx, last.kind).toLowerCase() : '' })}</p>${form(ctx, `${b}/next`, html`<button type="submit" class="primary" id="next">${t('mfa.next')}</button>`)}`, v);
+    }
+    case 'recovery_codes':
+      return layout(ctx, t('mfa.rc.title'), html`<p>${t('mfa.rc.body')}</p>${recoveryList(v.recoveryCodes ?? [])}${form(ctx, `${b}/done`, html`<button type="submit" class="primary" id="done">${t('mfa.done')}</button>`)}`, v);
+    case 'second_factor': {
+      const p = v.prompt;
+      const current = v.current;
+      let body: Html;
+      if (!current) body = html`<p>${t('mfa.second.recovery')}</p>${form(ctx, `${b}/verify`, html`${codeField(ctx, 'off')}${remember(ctx, v)}<button type="submit" class="primary">${t('mfa.verify.submit')}</button>`)}`;
+      else if (p?.kind === 'code')
+        body = html`<p id="code-sent">${t(p.channel === 'voice' ? 'mfa.code.sent.voice' : 'mfa.code.sent', { target: p.maskedTarget })}</p>
+${form(ctx, `${b}/verify`, html`${codeField(ctx)}${remember(ctx, v)}<button type="submit" class="primary">${t('mfa.verify.submit')}</button>`)}
+${form(ctx, `${b}/resend`, html`<button type="submit" class="link">${t('mfa.resend')}</button>`, 'inline')}`;
+      else if (p?.kind === 'webauthn') body = html`<p>${t('mfa.second.webauthn')}</p>${webauthnForm(ctx, `${b}/verify`, p.options, 'authenticate')}`;
+      else body = html`<p>${t('mfa.second.totp')}</p>${form(ctx, `${b}/verify`, html`${codeField(ctx)}${remember(ctx, v)}<button type="submit" class="primary">${t('mfa.verify.submit')}</button>`)}`;
+      const others = v.methods.filter((m) => m.id !== current?.id);
+      const otherWay = html`<details class="otherway"><summary>${t('mfa.otherway')}</summary><ul>
+${others.map((m) => html`<li>${form(ctx, `${b}/switch`, html`<input type="hidden" name="method" value="${m.id}"><button type="submit" class="link">${kindName(ctx, m.kind)}: ${m.label}</button>`, 'inline')}</li>`)}
+${current ? html`<li>${form(ctx, `${b}/switch`, html`<input type="hidden" name="method" value="recovery"><button type="submit" class="link">${t('mfa.kind.recovery')}</button>`, 'inline')}</li>` : ''}
+</ul></details>`;
+      return layout(ctx, t('mfa.second.title'), html`${body}${otherWay}`, v);
+    }
+    default:
+      return layout(ctx, t('page.error.title'), html`<p>${t('error.flow_step')}</p>`, v);
+  }
+}
+
+function remember(ctx: PageContext, v: FlowView): Html | string {
+  if (v.flow.kind !== 'sign_in' || v.policy.rememberDays <= 0) return '';
+  return html`<label class="check"><input type="checkbox" name="remember" value="1"> ${ctx.t('mfa.remember', { days: v.policy.rememberDays })}</label>`;
+}
+
+function recoveryList(codes: string[]): Html {
+  return html`<ol class="codes" id="recovery-codes">${codes.map((c) => html`<li><code>${c}</code></li>`)}</ol>`;
+}
+
+/** The WebAuthn step: options travel in a data attribute; /static/webauthn.js runs the ceremony and submits. */
+function webauthnForm(ctx: PageContext, action: string, options: unknown, mode: 'register' | 'authenticate'): Html {
+  return html`<form method="post" action="${action}" class="card webauthn" data-mode="${mode}" data-options="${JSON.stringify(options)}">
+<input type="hidden" name="_csrf" value="${ctx.csrf}">
+<input type="hidden" name="credential" value="">
+<noscript><p class="error">${ctx.t('mfa.webauthn.noscript')}</p></noscript>
+<button type="submit" class="primary" id="webauthn-go">${ctx.t(mode === 'register' ? 'mfa.webauthn.register' : 'mfa.webauthn.start')}</button>
+</form>
+<script src="/static/vendor/simplewebauthn-browser.umd.min.js"></script>
+<script src="/static/webauthn.js"></script>`;
+}
+
+export function securityInfoPage(
+  ctx: PageContext,
+  v: { methods: MfaMethod[]; defaultMethodId: string | null; recoveryCodesLeft: number; fresh: boolean; newCodes?: string[] } & Notice,
+): Html {
+  const { t } = ctx;
+  const rows = v.methods.map(
+    (m) => html`<tr>
+<td>${kindName(ctx, m.kind)}</td><td>${m.label}</td><td>${m.id === v.defaultMethodId ? t('si.default') : v.fresh ? form(ctx, '/security-info/default', html`<input type="hidden" name="method" value="${m.id}"><button type="submit">${t('si.make_default')}</button>`, 'inline') : ''}</td>
+<td>${v.fresh ? form(ctx, '/security-info/delete', html`<input type="hidden" name="method" value="${m.id}"><button type="submit">${t('si.delete')}</button>`, 'inline') : ''}</td>
+</tr>`,
+  );
+  return layout(
+    ctx,
+    t('si.title'),
+    html`<p>${t('si.intro')}</p>
+${v.methods.length ? html`<table id="methods"><tbody>${rows}</tbody></table>` : html`<p>${t('si.none')}</p>`}
+${v.fresh
+  ? html`${form(ctx, '/security-info/add', html`<button type="submit" class="primary">${t('si.add')}</button>`, 'inline')}
+<h2>${t('si.rc')}</h2>
+${v.newCodes ? html`<p class="notice">${t('si.rc.shown')}</p>${recoveryList(v.newCodes)}` : html`<p>${t('si.rc.left', { count: v.recoveryCodesLeft })}</p>`}
+${form(ctx, '/security-info/recovery-codes', html`<button type="submit">${t('si.rc.new')}</button>`, 'inline')}`
+  : html`<p>${t('si.fresh')}</p>${form(ctx, '/security-info/confirm', html`<button type="submit" class="primary">${t('si.confirm')}</button>`, 'inline')}`}`,
+    v,
+  );
+}

@@ -1,0 +1,201 @@
+/**
+ * Routes that drive the MFA flows from the browser: the sign-in flow under /signin/mfa (its token
+ * in a cookie of its own, no session yet) and a signed-in user's flows (add a method, confirm it
+ * is them) under /security-info/flow, plus the Security info page. Every POST is CSRF-checked and
+ * answered with a redirect to the flow's page (post/redirect/get), or the page with an error.
+ */
+import QRCode from 'qrcode';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AppContext } from '../../app-context.js';
+import type { User } from '../../domain/accounts/model.js';
+import { isSesameError, type SesameError } from '../../domain/errors.js';
+import type { Flow, FlowKind } from '../../domain/flows/flow.js';
+import type { Step } from '../../domain/flows/sign-in-flow.js';
+import type { WebSettings } from '../http/app.js';
+import { HTTP_STATUS } from '../http/errors.js';
+import type { MessageId } from '../i18n/en.js';
+import { flowPage, securityInfoPage } from './mfa-pages.js';
+import { messagePage } from './pages.js';
+import { clientMeta, pageContext } from './routes.js';
+
+type Form = Record<string, string | undefined>;
+const field = (body: unknown, name: string, max = 300) => {
+  const v = (body as Form | undefined)?.[name];
+  return typeof v === 'string' ? v.slice(0, max) : '';
+};
+
+interface Surface {
+  base: string;
+  cookie: string;
+  kinds: FlowKind[];
+  /** Whether a signed-in user must own the flow (Security info flows). */
+  signedIn: boolean;
+}
+
+export function registerMfaRoutes(app: FastifyInstance, ctx: AppContext, web: WebSettings) {
+  const cookieOpts = { path: '/', httpOnly: true, sameSite: 'lax' as const, secure: web.secureCookies };
+  const csrf = { preHandler: app.csrfProtection, schema: { hide: true } };
+  const hidden = { schema: { hide: true } };
+  const prefix = web.secureCookies ? '__Host-' : '';
+  const surfaces: Surface[] = [
+    { base: '/signin/mfa', cookie: web.cookies.flow, kinds: ['sign_in'], signedIn: false },
+    { base: '/security-info/flow', cookie: `${prefix}sesame_flow_si`, kinds: ['add_method', 'step_up'], signedIn: true },
+  ];
+  const trustCookie = web.cookies.trust;
+
+  const send = (reply: FastifyReply, body: string, status = 200) => reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(body);
+  const meta = (req: FastifyRequest) => ({ ...clientMeta(req), protocol: 'web', locale: req.locale });
+
+  /** Sets the cookies of a finished step and says where to go. */
+  function land(reply: FastifyReply, s: Surface, step: Step, fallback: string) {
+    reply.clearCookie(s.cookie, cookieOpts);
+    if (step.done) {
+      reply.setCookie(web.cookies.session, step.token, cookieOpts);
+      if (step.trustToken) reply.setCookie(trustCookie, step.trustToken, { ...cookieOpts, maxAge: step.trustSeconds });
+      return reply.redirect(step.next, 303);
+    }
+    return reply.redirect(fallback, 303);
+  }
+
+  async function render(req: FastifyRequest, reply: FastifyReply, s: Surface, flow: Flow, user: User, extra: { error?: string; notice?: string } = {}, status = 200) {
+    const v = await ctx.flows.view(flow, user);
+    const qrDataUrl = v.prompt?.kind === 'totp' && v.prompt.uri ? await QRCode.toDataURL(v.prompt.uri, { margin: 1, width: 200 }) : undefined;
+    return send(reply, flowPage(pageContext(req, reply, s.base), { ...v, qrDataUrl, base: s.base, ...extra }).value, status);
+  }
+
+  /** Loads the surface's flow for this request, or answers (expired page / sign-in redirect) and returns undefined. */
+  async function load(req: FastifyRequest, reply: FastifyReply, s: Surface): Promise<{ flow: Flow; user: User } | undefined> {
+    if (s.signedIn && !req.user) {
+      void reply.redirect('/signin', 303);
+      return undefined;
+    }
+    try {
+      const r = await ctx.flows.load(req.cookies[s.cookie], s.kinds);
+      if (s.signedIn && r.user.id !== req.user!.id) throw new Error('flow of another user');
+      return r;
+    } catch (e) {
+      reply.clearCookie(s.cookie, cookieOpts);
+      if (!isSesameError(e) && !(e instanceof Error && e.message === 'flow of another user')) throw e;
+      void send(reply, messagePage(pageContext(req, reply, '/signin'), 'page.error.title', req.t('error.flow_expired'), 'error').value, 400);
+      return undefined;
+    }
+  }
+
+  const userMessage = (req: FastifyRequest, e: SesameError) => req.t(e.messageId as MessageId, e.params);
+
+  for (const s of surfaces) {
+    app.get(s.base, hidden, async (req, reply) => {
+      const r = await load(req, reply, s);
+      if (!r) return reply;
+      return render(req, reply, s, r.flow, r.user);
+    });
+
+    /** One POST action on the flow: runs `act`, then redirects to the flow page or to where the step leads. */
+    const action = (name: string, act: (req: FastifyRequest, flow: Flow, user: User) => Promise<Step | void>) =>
+      app.post(`${s.base}/${name}`, csrf, async (req, reply) => {
+        const r = await load(req, reply, s);
+        if (!r) return reply;
+        try {
+          const step = await act(req, r.flow, r.user);
+          if (step && (step.done || step.flow.state === 'done')) return land(reply, s, step, s.signedIn ? `/security-info?m=${r.flow.kind === 'add_method' ? 'added' : 'confirmed'}` : '/account');
+          return reply.redirect(s.base, 303);
+        } catch (e) {
+          if (!isSesameError(e)) throw e;
+          req.log.info({ code: e.code, detail: e.detail }, 'MFA step refused');
+          if (e.retryAfterSeconds) reply.header('retry-after', String(e.retryAfterSeconds));
+          if (e.code === 'flow_expired') return send(reply, messagePage(pageContext(req, reply, '/signin'), 'page.error.title', userMessage(req, e), 'error').value, 400);
+          // Re-read: the flow may have moved on (a code was resent, a failure recorded).
+          const fresh = await ctx.flows.load(req.cookies[s.cookie], s.kinds).catch(() => undefined);
+          if (!fresh) return send(reply, messagePage(pageContext(req, reply, '/signin'), 'page.error.title', req.t('error.flow_expired'), 'error').value, 400);
+          return render(req, reply, s, fresh.flow, fresh.user, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
+        }
+      });
+
+    action('setup', async (_req, flow) => ctx.flows.setUpNow(flow));
+    action('cancel', async (_req, flow) => {
+      await ctx.flows.cancel(flow);
+      return { done: false, flow: { ...flow, state: 'done' } };
+    });
+    action('method', async (req, flow, user) => {
+      const kind = field(req.body, 'kind', 20);
+      const target = kind === 'email' ? field(req.body, 'email', 254) : field(req.body, `phone_${kind}`, 30);
+      await ctx.flows.chooseMethod(flow, user, kind, target);
+    });
+    action('choose', async (_req, flow) => ctx.flows.chooseAnother(flow));
+    action('resend', async (_req, flow, user) => (flow.state === 'verify_enrolment' ? ctx.flows.resendEnrolmentCode(flow, user) : ctx.flows.resendChallengeCode(flow, user)));
+    action('switch', async (req, flow, user) => ctx.flows.switchMethod(flow, user, field(req.body, 'method', 64)));
+    action('verify', async (req, flow, user) => {
+      const credentialRaw = field(req.body, 'credential', 20_000);
+      let credential: unknown;
+      try {
+        credential = credentialRaw ? JSON.parse(credentialRaw) : undefined;
+      } catch {
+        credential = undefined;
+      }
+      const response = { code: field(req.body, 'code', 40), credential };
+      if (flow.state === 'verify_enrolment') {
+        await ctx.flows.confirmEnrolment(flow, user, response);
+        return;
+      }
+      return ctx.flows.verifySecondFactor(flow, user, response, { remember: field(req.body, 'remember', 2) === '1', sessionId: req.session?.id });
+    });
+    action('next', async (_req, flow, user) => ctx.flows.next(flow, user));
+    action('done', async (_req, flow, user) => ctx.flows.finishRegistration(flow, user));
+  }
+
+  // ---- Security info ----
+  const requireUser = (req: FastifyRequest, reply: FastifyReply) => {
+    if (req.user && req.session) return true;
+    void reply.redirect(`/signin?next=${encodeURIComponent('/security-info')}`, 303);
+    return false;
+  };
+  const self = surfaces[1]!;
+
+  async function securityInfo(req: FastifyRequest, reply: FastifyReply, extra: { notice?: string; error?: string; newCodes?: string[] } = {}, status = 200) {
+    const o = await ctx.securityInfo.overview(req.user!);
+    const fresh = await ctx.securityInfo.isFresh(req.user!, req.session!);
+    return send(reply, securityInfoPage(pageContext(req, reply, '/security-info'), { ...o, fresh, ...extra }).value, status);
+  }
+
+  app.get<{ Querystring: { m?: string } }>('/security-info', hidden, async (req, reply) => {
+    if (!requireUser(req, reply)) return reply;
+    const m = req.query.m;
+    const notice = m === 'added' ? req.t('mfa.added') : m === 'removed' ? req.t('si.removed') : m === 'default' ? req.t('si.default_set') : undefined;
+    return securityInfo(req, reply, { notice });
+  });
+
+  const siAction = (name: string, act: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>) =>
+    app.post(`/security-info/${name}`, csrf, async (req, reply) => {
+      if (!requireUser(req, reply)) return reply;
+      try {
+        return await act(req, reply);
+      } catch (e) {
+        if (!isSesameError(e)) throw e;
+        return securityInfo(req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
+      }
+    });
+
+  siAction('add', async (req, reply) => {
+    await ctx.securityInfo.requireFresh(req.user!, req.session!);
+    const { flowToken } = await ctx.flows.startAddMethod(req.user!, meta(req));
+    reply.setCookie(self.cookie, flowToken, cookieOpts);
+    return reply.redirect(self.base, 303);
+  });
+  siAction('confirm', async (req, reply) => {
+    const { flowToken } = await ctx.flows.startStepUp(req.user!, meta(req), '/security-info');
+    reply.setCookie(self.cookie, flowToken, cookieOpts);
+    return reply.redirect(self.base, 303);
+  });
+  siAction('delete', async (req, reply) => {
+    await ctx.securityInfo.removeMethod(req.user!, req.session!, field(req.body, 'method', 64), req.locale);
+    return reply.redirect('/security-info?m=removed', 303);
+  });
+  siAction('default', async (req, reply) => {
+    await ctx.securityInfo.setDefault(req.user!, req.session!, field(req.body, 'method', 64));
+    return reply.redirect('/security-info?m=default', 303);
+  });
+  siAction('recovery-codes', async (req, reply) => {
+    const codes = await ctx.securityInfo.renewRecoveryCodes(req.user!, req.session!, req.locale);
+    return securityInfo(req, reply, { newCodes: codes });
+  });
+}

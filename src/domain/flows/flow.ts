@@ -1,0 +1,101 @@
+/**
+ * Multi-step interactions are stored flows with explicit states, not flags on a session. A flow
+ * has a random token (the browser keeps it in a cookie, API clients send it back), an expiry,
+ * the user it is for, what has been proved so far, and server-only data (a pending TOTP seed,
+ * sealed; the hash of a code sent; a WebAuthn challenge). Pages and the JSON API drive the same
+ * flows. Saves are optimistic: each names the version it read, so two tabs cannot both win.
+ *
+ * Sign-in flow states (kind `sign_in`):
+ *
+ *   password ok ──(MFA disabled, or device remembered)──────────────────────────────> session
+ *        │
+ *        ├─(has methods)──> second_factor ──(code / key / recovery code ok)───────────> session
+ *        │                      └─ "Sign in another way": same state, another method
+ *        │
+ *        └─(must register)─> more_info_required ──"Set it up now"──> choose_method
+ *                                 choose_method ──(method, number or address)──> verify_enrolment
+ *                                 verify_enrolment ──(code / QR code / key confirmed)──> enrolled
+ *                                 enrolled ──"Next"──> [app_password] ──> recovery_codes ──"Done"──> session
+ *
+ * Security-info flows (kind `add_method`) reuse choose_method -> verify_enrolment -> enrolled and
+ * end there, for a user who is already signed in.
+ */
+import type { MethodKind } from '../mfa/model.js';
+
+export type FlowKind = 'sign_in' | 'add_method' | 'step_up';
+
+export type FlowState =
+  | 'more_info_required'
+  | 'choose_method'
+  | 'verify_enrolment'
+  | 'enrolled'
+  | 'app_password'
+  | 'recovery_codes'
+  | 'second_factor'
+  | 'done';
+
+/** A method being registered. */
+export interface PendingEnrolment {
+  kind: MethodKind;
+  /** Chosen before the method exists, so a sealed seed can be bound to its final row. */
+  methodId: string;
+  target?: string;
+  /** TOTP seed sealed with AAD `totp:<methodId>`. */
+  secretEnc?: string;
+  code?: SentCode;
+  /** WebAuthn registration challenge (base64url). */
+  webauthnChallenge?: string;
+}
+
+/** A code sent by text, voice or email: only its keyed hash is kept. */
+export interface SentCode {
+  hash: string;
+  expiresAt: number;
+  sends: number;
+  lastSentAt: number;
+}
+
+/** The second factor being asked for at sign-in. */
+export interface Challenge {
+  /** A method id, or `recovery` for a recovery code. */
+  methodId: string;
+  code?: SentCode;
+  webauthnChallenge?: string;
+}
+
+export interface FlowData {
+  /** Where to go when the flow is done (a path on this site). */
+  next: string;
+  /** What has been proved so far, as RFC 8176 values ("pwd", "otp", ...). */
+  amr: string[];
+  ip: string;
+  userAgent: string;
+  protocol: string;
+  locale: 'en' | 'nl';
+  pending?: PendingEnrolment;
+  challenge?: Challenge;
+  /** Recovery codes to show once, sealed with AAD `rc:<flowId>`. */
+  recoveryCodesEnc?: string;
+  /** Whether the user was already told (by email) that their password was right but the second factor failed. */
+  failureNoticeSent?: boolean;
+}
+
+export interface Flow {
+  id: string;
+  kind: FlowKind;
+  state: FlowState;
+  userId: string;
+  version: number;
+  createdAt: number;
+  expiresAt: number;
+  data: FlowData;
+}
+
+export interface FlowRepository {
+  create(f: Flow, tokenHash: string): Promise<void>;
+  findByTokenHash(tokenHash: string): Promise<Flow | undefined>;
+  /** Saves `f` if its stored version is still `f.version`; then increments it. False if another save came first. */
+  save(f: Flow): Promise<boolean>;
+  delete(id: string): Promise<void>;
+  deleteForUser(userId: string): Promise<void>;
+}

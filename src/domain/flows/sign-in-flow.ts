@@ -1,0 +1,401 @@
+/**
+ * The sign-in flow after a correct password: decides whether a second factor or a registration is
+ * needed, walks the registration ("More information required" -> "Set it up now" -> method ->
+ * verification -> Next -> recovery codes) and the second step ("Sign in another way" included),
+ * and only at the end starts a session. See flow.ts for the state diagram.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Aead } from '../../platform/crypto/aead.js';
+import type { KeyedHasher } from '../../platform/crypto/tokens.js';
+import { randomToken } from '../../platform/crypto/tokens.js';
+import type { User } from '../accounts/model.js';
+import type { AccountRepository } from '../accounts/repository.js';
+import { sanitizeForLog, type AuditRepository } from '../audit/events.js';
+import type { Clock } from '../clock.js';
+import { SesameError } from '../errors.js';
+import type { Factor, FactorResponse, Prompt } from '../mfa/factors.js';
+import { normalizeRecoveryCode, recoveryCode } from '../mfa/codes.js';
+import { AMR, defaultPolicy, type MethodKind, type MfaMethod, type OrgPolicy } from '../mfa/model.js';
+import type { Notifier } from '../mfa/notifier.js';
+import type { MfaRepository } from '../mfa/repository.js';
+import type { Session, SessionService } from '../sessions/session.js';
+import type { Throttle, ThrottleKey } from '../throttling/throttle.js';
+import type { Flow, FlowKind, FlowRepository, FlowState } from './flow.js';
+
+export const FLOW_TTL_MS = 15 * 60_000;
+export const RECOVERY_CODE_COUNT = 10;
+const FLOW_TOKEN = 'flow';
+const TRUST_TOKEN = 'trusted-device';
+
+export interface FlowDeps {
+  flows: FlowRepository;
+  mfa: MfaRepository;
+  accounts: AccountRepository;
+  audit: AuditRepository;
+  sessions: SessionService;
+  throttle: Throttle;
+  factors: Factor[];
+  notifier: Notifier;
+  aead: Aead;
+  keyedHasher: KeyedHasher;
+  clock: Clock;
+  mfaFailureLimit: number;
+}
+
+export interface AttemptMeta {
+  ip: string;
+  userAgent: string;
+  protocol: string;
+  locale: 'en' | 'nl';
+}
+
+/** The outcome of a step: either a session was started, or the flow goes on. */
+export type Step =
+  | { done: true; token: string; session: Session; next: string; trustToken?: string; trustSeconds?: number }
+  | { done: false; flowToken?: string; flow: Flow };
+
+export interface FlowView {
+  flow: Flow;
+  user: User;
+  policy: OrgPolicy;
+  /** Method kinds the user may choose now ("How should we contact you?"), those whose channel works. */
+  choices: MethodKind[];
+  methods: MfaMethod[];
+  /** The method being asked for (second_factor), or undefined for a recovery code. */
+  current?: MfaMethod;
+  prompt?: Prompt;
+  recoveryCodes?: string[];
+}
+
+export class SignInFlows {
+  private readonly byKind: Map<MethodKind, Factor>;
+
+  constructor(private readonly d: FlowDeps) {
+    this.byKind = new Map(d.factors.map((f) => [f.kind, f]));
+  }
+
+  async policyFor(orgId: string): Promise<OrgPolicy> {
+    return (await this.d.mfa.getPolicy(orgId)) ?? defaultPolicy(orgId);
+  }
+
+  /**
+   * After a correct password: a session straight away (MFA disabled, or this device remembered),
+   * or a flow that asks for more. `trustToken` is the remember-this-device cookie, if any.
+   */
+  async afterPassword(user: User, meta: AttemptMeta, next: string, trustToken?: string): Promise<Step> {
+    const { state } = await this.d.mfa.getState(user.id);
+    const methods = await this.d.mfa.listMethods(user.id);
+    if (state === 'disabled') return this.startSession(user, ['pwd'], meta, next, false);
+    const policy = await this.policyFor(user.orgId);
+    if (methods.length > 0 && state === 'enforced' && trustToken && policy.rememberDays > 0) {
+      if (await this.d.mfa.isTrustedDevice(this.d.keyedHasher.digest(TRUST_TOKEN, trustToken), user.id, this.d.clock.now())) {
+        return this.startSession(user, ['pwd', 'remembered'], meta, next, false);
+      }
+    }
+    const initial: FlowState = methods.length > 0 ? 'second_factor' : 'more_info_required';
+    const { flow, token } = await this.create('sign_in', initial, user, ['pwd'], meta, next);
+    if (initial === 'second_factor') await this.beginChallenge(flow, user, methods, undefined);
+    return { done: false, flowToken: token, flow };
+  }
+
+  /** Starts adding a method for a signed-in user (Security info). */
+  async startAddMethod(user: User, meta: AttemptMeta): Promise<{ flowToken: string; flow: Flow }> {
+    const { flow, token } = await this.create('add_method', 'choose_method', user, [], meta, '/security-info');
+    return { flowToken: token, flow };
+  }
+
+  /** Starts a fresh second-factor proof for a signed-in user (step-up before a sensitive change). */
+  async startStepUp(user: User, meta: AttemptMeta, next: string): Promise<{ flowToken: string; flow: Flow }> {
+    const methods = await this.d.mfa.listMethods(user.id);
+    const { flow, token } = await this.create('step_up', 'second_factor', user, [], meta, next);
+    await this.beginChallenge(flow, user, methods, undefined);
+    return { flowToken: token, flow };
+  }
+
+  /** The live flow behind a token, or `flow_expired`. */
+  async load(token: string | undefined, kinds: FlowKind[] = ['sign_in']): Promise<{ flow: Flow; user: User }> {
+    const flow = token && token.length <= 100 ? await this.d.flows.findByTokenHash(this.d.keyedHasher.digest(FLOW_TOKEN, token)) : undefined;
+    const user = flow ? await this.d.accounts.findUserById(flow.userId) : undefined;
+    if (!flow || !user || !kinds.includes(flow.kind) || flow.state === 'done' || this.d.clock.now() > flow.expiresAt || user.status !== 'active') {
+      if (flow) await this.d.flows.delete(flow.id);
+      throw new SesameError('flow_expired', 'flow unknown, finished, expired or its user disabled');
+    }
+    return { flow, user };
+  }
+
+  /** Everything a page needs to render the flow's current state. */
+  async view(flow: Flow, user: User): Promise<FlowView> {
+    const policy = await this.policyFor(user.orgId);
+    const methods = await this.d.mfa.listMethods(user.id);
+    const v: FlowView = { flow, user, policy, methods, choices: this.choices(policy) };
+    const ctx = { flow, user, now: this.d.clock.now() };
+    if (flow.state === 'verify_enrolment' && flow.data.pending) v.prompt = await this.factor(flow.data.pending.kind).enrolmentPrompt(ctx);
+    if (flow.state === 'second_factor' && flow.data.challenge) {
+      v.current = methods.find((m) => m.id === flow.data.challenge!.methodId);
+      if (v.current) v.prompt = await this.factor(v.current.kind).challengePrompt(ctx, v.current);
+    }
+    if (flow.state === 'recovery_codes' && flow.data.recoveryCodesEnc) v.recoveryCodes = JSON.parse(this.d.aead.open(flow.data.recoveryCodesEnc, `rc:${flow.id}`)) as string[];
+    return v;
+  }
+
+  /** "Set it up now". */
+  async setUpNow(flow: Flow): Promise<void> {
+    this.expect(flow, ['more_info_required']);
+    flow.state = 'choose_method';
+    await this.save(flow);
+  }
+
+  /** "How should we contact you?": the chosen method, with a phone number or address where it needs one. */
+  async chooseMethod(flow: Flow, user: User, kind: string, target?: string): Promise<void> {
+    // Choosing again from the verification step ("use another method") is allowed.
+    this.expect(flow, ['choose_method', 'verify_enrolment']);
+    const policy = await this.policyFor(user.orgId);
+    if (!this.choices(policy).includes(kind as MethodKind)) throw new SesameError('method_not_allowed', `method ${kind} not allowed or not deliverable`);
+    await this.factor(kind as MethodKind).startEnrolment({ flow, user, now: this.d.clock.now() }, { target });
+    flow.state = 'verify_enrolment';
+    await this.save(flow);
+  }
+
+  /** "Use another method": back from a verification to the list of methods. */
+  async chooseAnother(flow: Flow): Promise<void> {
+    this.expect(flow, ['verify_enrolment', 'choose_method']);
+    flow.data.pending = undefined;
+    flow.state = 'choose_method';
+    await this.save(flow);
+  }
+
+  /** Abandons a flow ("Use a different account"). */
+  async cancel(flow: Flow): Promise<void> {
+    await this.d.flows.delete(flow.id);
+  }
+
+  /** Sends the pending enrolment's code again (text, voice, email). */
+  async resendEnrolmentCode(flow: Flow, user: User): Promise<void> {
+    this.expect(flow, ['verify_enrolment']);
+    const p = flow.data.pending!;
+    if (p.kind === 'totp' || p.kind === 'webauthn') throw new SesameError('flow_step', 'nothing to resend');
+    await this.factor(p.kind).startEnrolment({ flow, user, now: this.d.clock.now() }, { target: p.target });
+    await this.save(flow);
+  }
+
+  /** Checks the verification of the method being registered; on success the method exists. */
+  async confirmEnrolment(flow: Flow, user: User, response: FactorResponse): Promise<MfaMethod> {
+    this.expect(flow, ['verify_enrolment']);
+    const p = flow.data.pending!;
+    const factor = this.factor(p.kind);
+    const method = await this.guarded(flow, user, 'enrolment', () => factor.confirmEnrolment({ flow, user, now: this.d.clock.now() }, response));
+    flow.data.pending = undefined;
+    flow.data.amr = [...new Set([...flow.data.amr, AMR[p.kind]])];
+    flow.state = 'enrolled';
+    await this.save(flow);
+    const now = this.d.clock.now();
+    const { id, ...rest } = method;
+    const saved = await this.d.mfa.addMethod(id, rest, now);
+    const { defaultMethodId } = await this.d.mfa.getState(user.id);
+    if (!defaultMethodId) await this.d.mfa.setDefaultMethod(user.id, saved.id);
+    await this.d.mfa.promoteEnabled(user.id);
+    await this.auditUser(user, 'mfa.method_added', `${p.kind} ${saved.label}`);
+    if (flow.kind !== 'sign_in') await this.d.notifier.methodsChanged(user.address, flow.data.locale, 'added', now);
+    return saved;
+  }
+
+  /** "Next" after verification: on to the app-password step (when the organization allows them) or the recovery codes. */
+  async next(flow: Flow, user: User): Promise<Step> {
+    this.expect(flow, ['enrolled', 'app_password']);
+    if (flow.kind === 'add_method') {
+      await this.d.flows.delete(flow.id);
+      flow.state = 'done';
+      return { done: false, flow };
+    }
+    // The app-password step arrives with the app-password feature; until then, straight to recovery codes.
+    const codes = await this.newRecoveryCodes(user);
+    flow.data.recoveryCodesEnc = this.d.aead.seal(JSON.stringify(codes), `rc:${flow.id}`);
+    flow.state = 'recovery_codes';
+    await this.save(flow);
+    return { done: false, flow };
+  }
+
+  /** "Done" after the recovery codes were shown: the session starts. */
+  async finishRegistration(flow: Flow, user: User): Promise<Step> {
+    this.expect(flow, ['recovery_codes']);
+    flow.state = 'done';
+    if (!(await this.d.flows.save(flow))) throw new SesameError('flow_step', 'flow changed meanwhile');
+    await this.d.flows.delete(flow.id);
+    return this.startSession(user, flow.data.amr, flow.data, flow.data.next, true);
+  }
+
+  /** "Sign in another way": ask for another registered method, or a recovery code (`recovery`). */
+  async switchMethod(flow: Flow, user: User, methodId: string): Promise<void> {
+    this.expect(flow, ['second_factor']);
+    const methods = await this.d.mfa.listMethods(user.id);
+    if (methodId !== 'recovery' && !methods.some((m) => m.id === methodId)) throw new SesameError('method_not_found', 'not one of the user\'s methods');
+    await this.beginChallenge(flow, user, methods, methodId);
+  }
+
+  /** Sends the current challenge's code again. */
+  async resendChallengeCode(flow: Flow, user: User): Promise<void> {
+    this.expect(flow, ['second_factor']);
+    const method = await this.d.mfa.getMethod(user.id, flow.data.challenge?.methodId ?? '');
+    if (!method || method.kind === 'totp' || method.kind === 'webauthn') throw new SesameError('flow_step', 'nothing to resend');
+    await this.factor(method.kind).startChallenge({ flow, user, now: this.d.clock.now() }, method);
+    await this.save(flow);
+  }
+
+  /**
+   * The second factor. On success a sign-in flow ends in a session; a step-up flow records the
+   * fresh proof on the caller's session. `remember` asks to trust this device (when the policy allows).
+   */
+  async verifySecondFactor(flow: Flow, user: User, response: FactorResponse, opts: { remember?: boolean; sessionId?: string } = {}): Promise<Step> {
+    this.expect(flow, ['second_factor']);
+    const c = flow.data.challenge!;
+    const now = this.d.clock.now();
+    let amr: string;
+    await this.guarded(flow, user, 'second_factor', async () => {
+      if (c.methodId === 'recovery') {
+        const code = normalizeRecoveryCode(response.code ?? '');
+        if (!code || !(await this.d.mfa.consumeRecoveryCode(user.id, this.d.keyedHasher.digest('recovery-code', code), now))) throw new SesameError('code_invalid', 'wrong or used recovery code');
+        amr = AMR.recovery;
+        await this.d.notifier.methodsChanged(user.address, flow.data.locale, 'recovery_used', now);
+        return;
+      }
+      const method = await this.d.mfa.getMethod(user.id, c.methodId);
+      if (!method || !(await this.factor(method.kind).verifyChallenge({ flow, user, now }, method, response))) throw new SesameError('code_invalid', 'wrong, expired or replayed second factor');
+      // Exactly one verification of this challenge may win, even from two tabs at once.
+      flow.state = 'done';
+      if (!(await this.d.flows.save(flow))) throw new SesameError('code_invalid', 'challenge already used');
+      amr = AMR[method.kind];
+      await this.d.mfa.touchMethod(method.id, now);
+    });
+    flow.state = 'done';
+    await this.d.flows.delete(flow.id);
+    await this.d.mfa.promoteEnabled(user.id);
+    const fullAmr = [...new Set([...flow.data.amr, amr!])];
+    if (flow.kind === 'step_up') {
+      if (opts.sessionId) await this.d.sessions.recordMfa(opts.sessionId, fullAmr, now);
+      return { done: false, flow };
+    }
+    const step = await this.startSession(user, fullAmr, flow.data, flow.data.next, true);
+    const policy = await this.policyFor(user.orgId);
+    if (step.done && opts.remember && policy.rememberDays > 0) {
+      const trust = randomToken(32);
+      await this.d.mfa.addTrustedDevice(this.d.keyedHasher.digest(TRUST_TOKEN, trust), user.id, now, now + policy.rememberDays * 86_400_000);
+      step.trustToken = trust;
+      step.trustSeconds = policy.rememberDays * 86_400;
+    }
+    return step;
+  }
+
+  /** New recovery codes for a user (the old ones are void); the plain codes are returned once. */
+  async newRecoveryCodes(user: User): Promise<string[]> {
+    const codes = Array.from({ length: RECOVERY_CODE_COUNT }, recoveryCode);
+    await this.d.mfa.replaceRecoveryCodes(user.id, codes.map((c) => this.d.keyedHasher.digest('recovery-code', c)), this.d.clock.now());
+    await this.auditUser(user, 'mfa.recovery_codes_renewed', `${RECOVERY_CODE_COUNT} codes`);
+    return codes;
+  }
+
+  /** The factor kinds the policy allows and whose channel can deliver. */
+  choices(policy: OrgPolicy): MethodKind[] {
+    return policy.allowedMethods.filter((k) => this.byKind.has(k) && (k === 'totp' || k === 'webauthn' || this.d.notifier.supports(k)));
+  }
+
+  private async beginChallenge(flow: Flow, user: User, methods: MfaMethod[], methodId: string | undefined) {
+    const { defaultMethodId } = await this.d.mfa.getState(user.id);
+    const chosen = methodId ?? (methods.find((m) => m.id === defaultMethodId) ?? methods[0])?.id ?? 'recovery';
+    flow.data.challenge = { methodId: chosen };
+    const method = methods.find((m) => m.id === chosen);
+    if (method) {
+      try {
+        await this.factor(method.kind).startChallenge({ flow, user, now: this.d.clock.now() }, method);
+      } catch (e) {
+        // A channel that cannot send now must not trap the user: they can still choose another way.
+        await this.save(flow);
+        throw e;
+      }
+    }
+    await this.save(flow);
+  }
+
+  private async create(kind: FlowKind, state: FlowState, user: User, amr: string[], meta: AttemptMeta, next: string) {
+    const now = this.d.clock.now();
+    const token = randomToken(32);
+    const flow: Flow = {
+      id: randomUUID(),
+      kind,
+      state,
+      userId: user.id,
+      version: 1,
+      createdAt: now,
+      expiresAt: now + FLOW_TTL_MS,
+      data: { next, amr, ip: meta.ip, userAgent: meta.userAgent.slice(0, 500), protocol: meta.protocol, locale: meta.locale },
+    };
+    await this.d.flows.create(flow, this.d.keyedHasher.digest(FLOW_TOKEN, token));
+    return { flow, token };
+  }
+
+  private async startSession(user: User, amr: string[], meta: { ip: string; userAgent: string }, next: string, mfaProved: boolean): Promise<Step> {
+    const { token, session } = await this.d.sessions.start(user.id, amr, { ip: meta.ip, userAgent: meta.userAgent }, mfaProved ? this.d.clock.now() : null);
+    return { done: true, token, session, next };
+  }
+
+  /** Runs a verification under the per-user MFA throttle; failures are counted (before checking) and may lock. */
+  private async guarded<T>(flow: Flow, user: User, what: 'enrolment' | 'second_factor', check: () => Promise<T>): Promise<T> {
+    const keys: ThrottleKey[] = [{ key: `mfa:user:${user.id}`, rule: { limit: this.d.mfaFailureLimit, windowSeconds: 86_400 }, clearOnSuccess: true }];
+    const gate = await this.d.throttle.begin(keys);
+    if (!gate.allowed) {
+      await this.logSecondFactor(flow, user, 'throttled', 'mfa_locked');
+      throw new SesameError('throttled', `second factor for ${user.address} refused while locked`, { retryAfterSeconds: gate.retryAfterSeconds, params: { minutes: Math.max(1, Math.ceil(gate.retryAfterSeconds / 60)) } });
+    }
+    try {
+      const r = await check();
+      await this.d.throttle.succeeded(gate.ticket);
+      if (what === 'second_factor') await this.logSecondFactor(flow, user, 'success', 'ok');
+      return r;
+    } catch (e) {
+      if (!(e instanceof SesameError) || (e.code !== 'code_invalid' && e.code !== 'webauthn_failed')) {
+        await this.d.throttle.succeeded(gate.ticket);
+        throw e;
+      }
+      await this.d.throttle.failed(gate.ticket);
+      await this.logSecondFactor(flow, user, 'failure', 'wrong_second_factor');
+      if (flow.kind === 'sign_in' && what === 'second_factor' && !flow.data.failureNoticeSent) {
+        flow.data.failureNoticeSent = true;
+        await this.d.notifier.secondFactorFailed(user.address, flow.data.locale, flow.data.ip, this.d.clock.now());
+        await this.save(flow).catch(() => undefined);
+      }
+      throw e;
+    }
+  }
+
+  private async logSecondFactor(flow: Flow, user: User, outcome: 'success' | 'failure' | 'throttled', reason: string) {
+    await this.d.audit.recordSignIn({
+      id: randomUUID(),
+      at: this.d.clock.now(),
+      orgId: user.orgId,
+      userId: user.id,
+      addressTyped: user.address,
+      outcome,
+      reason: reason as never,
+      protocol: `${flow.data.protocol}:mfa`,
+      ip: sanitizeForLog(flow.data.ip, 64),
+      userAgent: sanitizeForLog(flow.data.userAgent),
+    });
+  }
+
+  private async auditUser(user: User, action: string, detail: string) {
+    await this.d.audit.recordAudit({ id: randomUUID(), at: this.d.clock.now(), orgId: user.orgId, actorId: user.id, actorLabel: user.address, action, targetUserId: user.id, detail });
+  }
+
+  private factor(kind: MethodKind): Factor {
+    const f = this.byKind.get(kind);
+    if (!f) throw new SesameError('method_not_allowed', `no factor for ${kind}`);
+    return f;
+  }
+
+  private expect(flow: Flow, states: FlowState[]) {
+    if (!states.includes(flow.state)) throw new SesameError('flow_step', `flow is at ${flow.state}, not ${states.join('/')}`);
+  }
+
+  private async save(flow: Flow) {
+    if (!(await this.d.flows.save(flow))) throw new SesameError('flow_step', 'flow changed meanwhile (another tab?)');
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * One interface per factor (start enrolment, confirm it, start a challenge, verify it), so the
+ * sign-in flow treats an authenticator app, a phone, an email address and a security key alike.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Aead } from '../../platform/crypto/aead.js';
+import type { KeyedHasher } from '../../platform/crypto/tokens.js';
+import { constantTimeEqual } from '../../platform/crypto/tokens.js';
+import type { User } from '../accounts/model.js';
+import { normalizeAddress } from '../accounts/model.js';
+import { SesameError } from '../errors.js';
+import type { Flow, SentCode } from '../flows/flow.js';
+import { normalizePhone, numericCode } from './codes.js';
+import type { MfaMethod, MethodKind } from './model.js';
+import { maskEmail, maskPhone } from './model.js';
+import type { CodeChannel, Notifier } from './notifier.js';
+import type { MfaRepository, NewMethod } from './repository.js';
+import { matchTotp, newTotpSecret, totpUri } from './totp.js';
+
+export interface FactorContext {
+  flow: Flow;
+  user: User;
+  now: number;
+}
+
+export type Prompt =
+  | { kind: 'totp'; secret?: string; uri?: string }
+  | { kind: 'code'; channel: CodeChannel; maskedTarget: string }
+  | { kind: 'webauthn'; options: unknown };
+
+export interface Factor {
+  readonly kind: MethodKind;
+  /** Begins registering: records what is pending in the flow and sends a code if there is one. */
+  startEnrolment(ctx: FactorContext, input: { target?: string }): Promise<void>;
+  /** What to show for the pending enrolment (a reload shows it again without sending again). */
+  enrolmentPrompt(ctx: FactorContext): Promise<Prompt>;
+  /** Checks the response; returns the method to store, or throws `code_invalid` / `webauthn_failed`. */
+  confirmEnrolment(ctx: FactorContext, response: FactorResponse): Promise<NewMethod & { id: string }>;
+  startChallenge(ctx: FactorContext, method: MfaMethod): Promise<void>;
+  challengePrompt(ctx: FactorContext, method: MfaMethod): Promise<Prompt>;
+  /** True when the response proves the method; consumes whatever makes it single-use. */
+  verifyChallenge(ctx: FactorContext, method: MfaMethod, response: FactorResponse): Promise<boolean>;
+}
+
+export interface FactorResponse {
+  code?: string;
+  /** WebAuthn response JSON from the browser. */
+  credential?: unknown;
+}
+
+export const CODE_TTL_MS = 10 * 60_000;
+export const RESEND_AFTER_MS = 30_000;
+export const MAX_SENDS = 5;
+
+const SEED_AAD = (methodId: string) => `totp:${methodId}`;
+
+export class TotpFactor implements Factor {
+  readonly kind = 'totp' as const;
+  constructor(
+    private readonly repo: MfaRepository,
+    private readonly aead: Aead,
+    private readonly issuer: string,
+  ) {}
+
+  async startEnrolment(ctx: FactorContext) {
+    const methodId = randomUUID();
+    // Re-enrolment replaces: a new seed every time; nothing is stored on the method until confirmed.
+    ctx.flow.data.pending = { kind: 'totp', methodId, secretEnc: this.aead.seal(newTotpSecret(), SEED_AAD(methodId)) };
+  }
+
+  async enrolmentPrompt(ctx: FactorContext): Promise<Prompt> {
+    const p = ctx.flow.data.pending!;
+    const secret = this.aead.open(p.secretEnc!, SEED_AAD(p.methodId));
+    return { kind: 'totp', secret, uri: totpUri(secret, this.issuer, ctx.user.address) };
+  }
+
+  async confirmEnrolment(ctx: FactorContext, response: FactorResponse) {
+    const p = ctx.flow.data.pending!;
+    const secret = this.aead.open(p.secretEnc!, SEED_AAD(p.methodId));
+    const step = matchTotp(secret, (response.code ?? '').replace(/\s/g, ''), ctx.now);
+    if (step === undefined) throw new SesameError('code_invalid', 'wrong TOTP code at enrolment');
+    return { id: p.methodId, userId: ctx.user.id, kind: 'totp' as const, label: 'Authenticator app', target: null, secretEnc: p.secretEnc!, lastStep: step };
+  }
+
+  async startChallenge() {}
+
+  async challengePrompt(): Promise<Prompt> {
+    return { kind: 'totp' };
+  }
+
+  async verifyChallenge(ctx: FactorContext, method: MfaMethod, response: FactorResponse) {
+    const stored = await this.repo.getTotpSecret(ctx.user.id, method.id);
+    if (!stored) return false;
+    const step = matchTotp(this.aead.open(stored.secretEnc, SEED_AAD(method.id)), (response.code ?? '').replace(/\s/g, ''), ctx.now);
+    if (step === undefined) return false;
+    // Atomic: a step at or before the last accepted one is refused, in this browser or any other.
+    return this.repo.acceptTotpStep(method.id, step, ctx.now);
+  }
+}
+
+/** Text message, voice call or email: a 6-digit code, valid 10 minutes, single use, bound to this flow. */
+export class CodeFactor implements Factor {
+  constructor(
+    readonly kind: CodeChannel,
+    private readonly notifier: Notifier,
+    private readonly hasher: KeyedHasher,
+  ) {}
+
+  private hash(flow: Flow, code: string) {
+    // Bound to the flow: a code sent to user A's sign-in is worthless in user B's.
+    return this.hasher.digest(`mfa-code:${flow.id}`, code);
+  }
+
+  private normalizeTarget(raw: string | undefined): string {
+    if (this.kind === 'email') return normalizeAddress(raw ?? '').address;
+    const phone = normalizePhone(raw ?? '');
+    if (!phone) throw new SesameError('invalid_phone', 'not an E.164 phone number');
+    return phone;
+  }
+
+  private mask(target: string) {
+    return this.kind === 'email' ? maskEmail(target) : maskPhone(target);
+  }
+
+  /** Sends a fresh code, replacing any earlier one; limits how often. The failure count lives in the throttle, so a resend never resets it. */
+  private async send(ctx: FactorContext, target: string, previous: SentCode | undefined): Promise<SentCode> {
+    if (previous) {
+      if (ctx.now - previous.lastSentAt < RESEND_AFTER_MS) throw new SesameError('resend_too_soon', 'code resent within 30 s', { params: { seconds: Math.ceil((RESEND_AFTER_MS - (ctx.now - previous.lastSentAt)) / 1000) } });
+      if (previous.sends >= MAX_SENDS) throw new SesameError('resend_too_soon', `already ${previous.sends} codes sent in this flow`, { params: { seconds: 600 } });
+    }
+    const code = numericCode(6);
+    await this.notifier.sendCode(this.kind, target, code, ctx.flow.data.locale);
+    return { hash: this.hash(ctx.flow, code), expiresAt: ctx.now + CODE_TTL_MS, sends: (previous?.sends ?? 0) + 1, lastSentAt: ctx.now };
+  }
+
+  private check(ctx: FactorContext, sent: SentCode | undefined, typed: string | undefined): boolean {
+    if (!sent || ctx.now > sent.expiresAt) return false;
+    const t = (typed ?? '').replace(/\s/g, '');
+    if (!/^\d{6}$/.test(t)) return false;
+    return constantTimeEqual(this.hash(ctx.flow, t), sent.hash);
+  }
+
+  async startEnrolment(ctx: FactorContext, input: { target?: string }) {
+    const target = this.normalizeTarget(input.target);
+    const previous = ctx.flow.data.pending?.kind === this.kind && ctx.flow.data.pending.target === target ? ctx.flow.data.pending.code : undefined;
+    const code = await this.send(ctx, target, previous);
+    ctx.flow.data.pending = { kind: this.kind, methodId: randomUUID(), target, code };
+  }
+
+  async enrolmentPrompt(ctx: FactorContext): Promise<Prompt> {
+    return { kind: 'code', channel: this.kind, maskedTarget: this.mask(ctx.flow.data.pending!.target!) };
+  }
+
+  async confirmEnrolment(ctx: FactorContext, response: FactorResponse) {
+    const p = ctx.flow.data.pending!;
+    if (!this.check(ctx, p.code, response.code)) throw new SesameError('code_invalid', `wrong or expired ${this.kind} code at enrolment`);
+    p.code = undefined; // single use
+    return { id: p.methodId, userId: ctx.user.id, kind: this.kind, label: this.mask(p.target!), target: p.target! };
+  }
+
+  async startChallenge(ctx: FactorContext, method: MfaMethod) {
+    const c = ctx.flow.data.challenge!;
+    c.code = await this.send(ctx, method.target!, c.code);
+  }
+
+  async challengePrompt(_ctx: FactorContext, method: MfaMethod): Promise<Prompt> {
+    return { kind: 'code', channel: this.kind, maskedTarget: method.label };
+  }
+
+  async verifyChallenge(ctx: FactorContext, _method: MfaMethod, response: FactorResponse) {
+    const c = ctx.flow.data.challenge!;
+    if (!this.check(ctx, c.code, response.code)) return false;
+    c.code = undefined;
+    return true;
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * What admins decide about MFA: each user's state, "Require re-registration", ending a user's
+ * sessions, and the organization's policy. Every change goes to the audit log.
+ */
+import { randomUUID } from 'node:crypto';
+import { type Actor, actorId, actorLabel, requireAdminOf } from '../accounts/actor.js';
+import type { AccountService } from '../accounts/account-service.js';
+import type { User } from '../accounts/model.js';
+import type { AuditRepository } from '../audit/events.js';
+import type { Clock } from '../clock.js';
+import { SesameError } from '../errors.js';
+import type { FlowRepository } from '../flows/flow.js';
+import type { SessionService } from '../sessions/session.js';
+import { defaultPolicy, isMethodKind, isMfaState, type MfaState, type OrgPolicy, REMEMBER_DAYS_MAX } from './model.js';
+import type { MfaRepository } from './repository.js';
+
+export interface PolicyChange {
+  mfaDefault?: string;
+  allowedMethods?: string[];
+  rememberDays?: number;
+}
+
+export class MfaAdmin {
+  constructor(
+    private readonly accounts: AccountService,
+    private readonly mfa: MfaRepository,
+    private readonly flows: FlowRepository,
+    private readonly sessions: SessionService,
+    private readonly audit: AuditRepository,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Sets a user's MFA state. Moving to `disabled` keeps their methods (an admin may turn it back on). */
+  async setUserState(actor: Actor, address: string, state: string): Promise<User> {
+    if (!isMfaState(state)) throw new SesameError('invalid_input', `not an MFA state: ${state}`);
+    const user = await this.accounts.userForAdmin(actor, address);
+    await this.mfa.setState(user.id, state);
+    await this.record(actor, user, 'mfa.state', `${user.mfaState} -> ${state}`);
+    return { ...user, mfaState: state };
+  }
+
+  /** Clears every method, recovery code and remembered device; state back to `enabled`; sessions end. */
+  async requireReRegistration(actor: Actor, address: string): Promise<User> {
+    const user = await this.accounts.userForAdmin(actor, address);
+    const removed = await this.mfa.deleteAllMethods(user.id);
+    await this.mfa.setDefaultMethod(user.id, null);
+    await this.mfa.deleteRecoveryCodes(user.id);
+    await this.mfa.deleteTrustedDevices(user.id);
+    await this.flows.deleteForUser(user.id);
+    await this.mfa.setState(user.id, 'enabled');
+    const ended = await this.sessions.endAllForUser(user.id);
+    await this.record(actor, user, 'mfa.require_reregistration', `${removed} method(s) removed, ${ended} session(s) ended`);
+    return { ...user, mfaState: 'enabled' };
+  }
+
+  async endSessions(actor: Actor, address: string): Promise<number> {
+    const user = await this.accounts.userForAdmin(actor, address);
+    const ended = await this.sessions.endAllForUser(user.id);
+    await this.flows.deleteForUser(user.id);
+    await this.record(actor, user, 'user.sessions_ended', `${ended} session(s)`);
+    return ended;
+  }
+
+  async getPolicy(actor: Actor, orgId: string): Promise<OrgPolicy> {
+    requireAdminOf(actor, orgId);
+    return (await this.mfa.getPolicy(orgId)) ?? defaultPolicy(orgId);
+  }
+
+  /** Changes the organization's policy; bad values are all refused and nothing changes. */
+  async setPolicy(actor: Actor, orgId: string, change: PolicyChange): Promise<OrgPolicy> {
+    const current = await this.getPolicy(actor, orgId);
+    const next: OrgPolicy = { ...current };
+    if (change.mfaDefault !== undefined) {
+      if (!isMfaState(change.mfaDefault)) throw new SesameError('invalid_policy', `mfaDefault ${change.mfaDefault}`);
+      next.mfaDefault = change.mfaDefault;
+    }
+    if (change.allowedMethods !== undefined) {
+      const kinds = [...new Set(change.allowedMethods)];
+      if (kinds.length === 0 || !kinds.every(isMethodKind)) throw new SesameError('invalid_policy', `allowedMethods ${kinds.join(',')}`);
+      next.allowedMethods = kinds;
+    }
+    if (change.rememberDays !== undefined) {
+      if (!Number.isInteger(change.rememberDays) || change.rememberDays < 0 || change.rememberDays > REMEMBER_DAYS_MAX) throw new SesameError('invalid_policy', `rememberDays ${change.rememberDays}`);
+      next.rememberDays = change.rememberDays;
+    }
+    await this.mfa.savePolicy(next, this.clock.now());
+    await this.audit.recordAudit({ id: randomUUID(), at: this.clock.now(), orgId, actorId: actorId(actor), actorLabel: actorLabel(actor), action: 'org.policy', targetUserId: null, detail: JSON.stringify({ mfaDefault: next.mfaDefault, allowedMethods: next.allowedMethods, rememberDays: next.rememberDays }) });
+    return next;
+  }
+
+  /** The state a new user of the organization starts in. */
+  async defaultStateFor(orgId: string): Promise<MfaState> {
+    return ((await this.mfa.getPolicy(orgId)) ?? defaultPolicy(orgId)).mfaDefault;
+  }
+
+  private async record(actor: Actor, user: User, action: string, detail: string) {
+    await this.audit.recordAudit({ id: randomUUID(), at: this.clock.now(), orgId: user.orgId, actorId: actorId(actor), actorLabel: actorLabel(actor), action, targetUserId: user.id, detail: `${user.address}: ${detail}` });
+  }
+}

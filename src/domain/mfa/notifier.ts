@@ -1,0 +1,17 @@
+/**
+ * What MFA tells people, as a port: the domain decides *that* a code or notice goes out; delivery
+ * words it in the user's language and hands it to a channel (see delivery/notifications.ts).
+ */
+export type CodeChannel = 'sms' | 'voice' | 'email';
+export type Locale = 'en' | 'nl';
+
+export interface Notifier {
+  /** Sends a one-time code; throws SesameError('delivery_failed') when the channel refuses. */
+  sendCode(channel: CodeChannel, to: string, code: string, locale: Locale): Promise<void>;
+  /** Tells the user that their password was right but the second factor failed (checklist 15). Best effort. */
+  secondFactorFailed(to: string, locale: Locale, ip: string, at: number): Promise<void>;
+  /** Tells the user a method was added or removed. Best effort. */
+  methodsChanged(to: string, locale: Locale, change: 'added' | 'removed' | 'recovery_used' | 'recovery_renewed', at: number): Promise<void>;
+  /** Whether a code channel can deliver at all. */
+  supports(channel: CodeChannel): boolean;
+}
