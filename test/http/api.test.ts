@@ -23,7 +23,7 @@ describe('JSON API', () => {
     assert.equal(res.headers['cache-control'], 'no-store');
     const body = res.json();
     assert.match(body.token, /^[A-Za-z0-9_-]{43}$/);
-    assert.equal(body.user.address, USER.address);
+    assert.deepEqual(body.amr, ['pwd']);
     const me = await call('GET', '/me', body.token);
     assert.equal(me.statusCode, 200);
     assert.equal(me.json().organization.name, 'Contoso');

@@ -3,12 +3,15 @@
  * cookie, so cross-site requests carry no credentials and need no CSRF token). Route schemas
  * validate input and are the source of the OpenAPI document at /api/v1/openapi.json.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../app-context.js';
 import type { Actor } from '../../domain/accounts/actor.js';
 import type { Organization, User } from '../../domain/accounts/model.js';
 import { SesameError } from '../../domain/errors.js';
 import { setPasswordUrl } from '../web/routes.js';
+import type { Step } from '../../domain/flows/sign-in-flow.js';
+import { MFA_STATES, METHOD_KINDS, type OrgPolicy } from '../../domain/mfa/model.js';
+import { flowOut, flowSchema, registerFlowApi } from './flow-routes.js';
 
 const errorBody = {
   type: 'object',
@@ -23,9 +26,10 @@ const userSchema = {
     name: { type: 'string' },
     status: { type: 'string', enum: ['active', 'disabled'] },
     role: { type: 'string', enum: ['user', 'admin'] },
+    mfaState: { type: 'string', enum: ['disabled', 'enabled', 'enforced'] },
     createdAt: { type: 'string', format: 'date-time' },
   },
-  required: ['id', 'address', 'name', 'status', 'role', 'createdAt'],
+  required: ['id', 'address', 'name', 'status', 'role', 'mfaState', 'createdAt'],
 } as const;
 
 const orgSchema = {
@@ -52,7 +56,7 @@ const secured = [{ session: [] }];
 const addressParam = { type: 'object', properties: { address: { type: 'string', maxLength: 254 } }, required: ['address'] } as const;
 
 function userOut(u: User) {
-  return { id: u.id, address: u.address, name: u.name, status: u.status, role: u.role, createdAt: new Date(u.createdAt).toISOString() };
+  return { id: u.id, address: u.address, name: u.name, status: u.status, role: u.role, mfaState: u.mfaState, createdAt: new Date(u.createdAt).toISOString() };
 }
 
 function orgOut(o: Organization) {
@@ -70,6 +74,10 @@ export function registerApiRoutes(api: FastifyInstance, ctx: AppContext) {
     return { user, sessionId: s.id };
   }
   const actorOf = (user: User): Actor => ({ kind: 'user', user });
+  /** A started session, as every sign-in answer that ends in one returns it. */
+  const sessionOut = (step: Extract<Step, { done: true }>, reply: FastifyReply) =>
+    reply.code(201).header('cache-control', 'no-store').send({ token: step.token, expiresAt: new Date(step.session.expiresAt).toISOString(), amr: step.session.amr });
+  registerFlowApi(api, ctx, sessionOut);
   const meta = (req: FastifyRequest) => ({ ip: req.ip, userAgent: String(req.headers['user-agent'] ?? '') });
 
   api.post<{ Body: { email: string; password: string } }>(
@@ -85,15 +93,18 @@ export function registerApiRoutes(api: FastifyInstance, ctx: AppContext) {
           additionalProperties: false,
         },
         response: {
-          201: { type: 'object', properties: { token: { type: 'string' }, expiresAt: { type: 'string', format: 'date-time' }, user: userSchema }, required: ['token', 'expiresAt', 'user'] },
+          201: { type: 'object', properties: { token: { type: 'string' }, expiresAt: { type: 'string', format: 'date-time' }, amr: { type: 'array', items: { type: 'string' } } }, required: ['token', 'expiresAt'] },
+          200: flowSchema,
           ...errors,
         },
       },
     },
     async (req, reply) => {
       const user = await ctx.signIn.authenticate(req.body.email, req.body.password, { ...meta(req), protocol: 'api' });
-      const { token, session } = await ctx.sessions.start(user.id, ['pwd'], meta(req));
-      return reply.code(201).header('cache-control', 'no-store').send({ token, expiresAt: new Date(session.expiresAt).toISOString(), user: userOut(user) });
+      const step = await ctx.flows.afterPassword(user, { ...meta(req), protocol: 'api', locale: req.locale }, '/');
+      if (step.done) return sessionOut(step, reply);
+      // A second factor or a registration is needed first: the flow continues under /flow.
+      return reply.code(200).header('cache-control', 'no-store').send(flowOut(await ctx.flows.view(step.flow, user), step.flowToken));
     },
   );
 
@@ -176,6 +187,66 @@ export function registerApiRoutes(api: FastifyInstance, ctx: AppContext) {
       },
     );
   }
+
+  api.put<{ Params: { address: string }; Body: { state: string } }>(
+    '/users/:address/mfa',
+    {
+      schema: {
+        tags: ['users'],
+        summary: "Sets a user's MFA state: disabled, enabled (register at next sign-in) or enforced.",
+        security: secured,
+        params: addressParam,
+        body: { type: 'object', properties: { state: { type: 'string', enum: [...MFA_STATES] } }, required: ['state'], additionalProperties: false },
+        response: { 200: { type: 'object', properties: { user: userSchema } }, ...errors },
+      },
+    },
+    async (req) => {
+      const { user: admin } = await authenticate(req);
+      return { user: userOut(await ctx.mfaAdmin.setUserState(actorOf(admin), req.params.address, req.body.state)) };
+    },
+  );
+
+  api.post<{ Params: { address: string } }>(
+    '/users/:address/require-reregistration',
+    { schema: { tags: ['users'], summary: 'Clears all MFA methods, recovery codes and remembered devices; the user registers again at next sign-in; sessions end.', security: secured, params: addressParam, response: { 200: { type: 'object', properties: { user: userSchema } }, ...errors } } },
+    async (req) => {
+      const { user: admin } = await authenticate(req);
+      return { user: userOut(await ctx.mfaAdmin.requireReRegistration(actorOf(admin), req.params.address)) };
+    },
+  );
+
+  api.post<{ Params: { address: string } }>(
+    '/users/:address/end-sessions',
+    { schema: { tags: ['users'], summary: "Ends all of a user's sessions.", security: secured, params: addressParam, response: { 200: { type: 'object', properties: { ended: { type: 'integer' } } }, ...errors } } },
+    async (req) => {
+      const { user: admin } = await authenticate(req);
+      return { ended: await ctx.mfaAdmin.endSessions(actorOf(admin), req.params.address) };
+    },
+  );
+
+  const policySchema = {
+    type: 'object',
+    properties: {
+      mfaDefault: { type: 'string', enum: [...MFA_STATES] },
+      allowedMethods: { type: 'array', items: { type: 'string', enum: [...METHOD_KINDS] }, minItems: 1, uniqueItems: true },
+      rememberDays: { type: 'integer', minimum: 0, maximum: 365 },
+    },
+  } as const;
+  const policyOut = (p: OrgPolicy) => ({ mfaDefault: p.mfaDefault, allowedMethods: p.allowedMethods, rememberDays: p.rememberDays });
+
+  api.get('/policy', { schema: { tags: ['policy'], summary: "The admin's organization's MFA policy.", security: secured, response: { 200: policySchema, ...errors } } }, async (req) => {
+    const { user } = await authenticate(req);
+    return policyOut(await ctx.mfaAdmin.getPolicy(actorOf(user), user.orgId));
+  });
+
+  api.put<{ Body: { mfaDefault?: string; allowedMethods?: string[]; rememberDays?: number } }>(
+    '/policy',
+    { schema: { tags: ['policy'], summary: "Changes the organization's MFA policy (only the fields given).", security: secured, body: { ...policySchema, additionalProperties: false }, response: { 200: policySchema, ...errors } } },
+    async (req) => {
+      const { user } = await authenticate(req);
+      return policyOut(await ctx.mfaAdmin.setPolicy(actorOf(user), user.orgId, req.body));
+    },
+  );
 
   api.get<{ Querystring: { limit?: number; offset?: number } }>(
     '/sign-ins',

@@ -6,6 +6,9 @@
  *   sesame org add <domain> [--name NAME]
  *   sesame user add <address> [--name NAME] [--admin] [--password-stdin]
  *   sesame user disable <address> | sesame user enable <address>
+ *   sesame user mfa <address> disabled|enabled|enforced
+ *   sesame user reregister <address>
+ *   sesame org policy <domain> [--mfa-default STATE] [--methods LIST] [--remember-days N]
  *   sesame migrate
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -24,6 +27,9 @@ export const USAGE = `usage:
   sesame user add <address> [--name NAME] [--admin] [--password-stdin]
   sesame user disable <address>
   sesame user enable <address>
+  sesame user mfa <address> disabled|enabled|enforced
+  sesame user reregister <address>
+  sesame org policy <domain> [--mfa-default STATE] [--methods totp,webauthn,sms,voice,email] [--remember-days N]
   sesame migrate`;
 
 class UsageError extends Error {}
@@ -78,7 +84,7 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
       }
       return 0;
     }
-    const known = ['org add', 'user add', 'user disable', 'user enable'];
+    const known = ['org add', 'org policy', 'user add', 'user disable', 'user enable', 'user mfa', 'user reregister'];
     if (!known.includes(cmd)) throw new UsageError(group ? `unknown command "${cmd}"` : 'no command given');
     // Parse before touching the store, so wrong usage changes nothing.
     const parsed =
@@ -86,9 +92,15 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
         ? parse(rest, { name: { type: 'string' } }, 1)
         : cmd === 'user add'
           ? parse(rest, { name: { type: 'string' }, admin: { type: 'boolean' }, 'password-stdin': { type: 'boolean' } }, 1)
-          : parse(rest, {}, 1);
+          : cmd === 'user mfa'
+            ? parse(rest, {}, 2)
+            : cmd === 'org policy'
+              ? parse(rest, { 'mfa-default': { type: 'string' }, methods: { type: 'string' }, 'remember-days': { type: 'string' } }, 1)
+              : parse(rest, {}, 1);
     const arg = parsed.positionals[0]!;
-    const v = parsed.values as { name?: string; admin?: boolean; 'password-stdin'?: boolean };
+    const v = parsed.values as { name?: string; admin?: boolean; 'password-stdin'?: boolean; 'mfa-default'?: string; methods?: string; 'remember-days'?: string };
+    const days = v['remember-days'];
+    if (days !== undefined && !/^\d{1,3}$/.test(days)) throw new UsageError('--remember-days takes a whole number from 0 to 365');
     const password = v['password-stdin'] ? (await io.readStdin()).replace(/\r?\n$/, '') : undefined;
     const ctx = await createContext(config);
     try {
@@ -111,6 +123,23 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
         case 'user disable': {
           const user = await ctx.accounts.disableUser(OPERATOR, arg);
           io.out(`user ${user.address} disabled; their sessions are ended`);
+          break;
+        }
+        case 'user mfa': {
+          const user = await ctx.mfaAdmin.setUserState(OPERATOR, arg, parsed.positionals[1]!);
+          io.out(`MFA for ${user.address} is now ${user.mfaState}`);
+          break;
+        }
+        case 'user reregister': {
+          const user = await ctx.mfaAdmin.requireReRegistration(OPERATOR, arg);
+          io.out(`${user.address} must register MFA again at the next sign-in; methods cleared, sessions ended`);
+          break;
+        }
+        case 'org policy': {
+          const org = await ctx.accounts.organizationByDomain(arg);
+          const change = { mfaDefault: v['mfa-default'], allowedMethods: v.methods?.split(',').map((m) => m.trim()), rememberDays: days === undefined ? undefined : Number(days) };
+          const p = Object.values(change).some((x) => x !== undefined) ? await ctx.mfaAdmin.setPolicy(OPERATOR, org.id, change) : await ctx.mfaAdmin.getPolicy(OPERATOR, org.id);
+          io.out(`organization ${org.domain}: mfa-default=${p.mfaDefault} methods=${p.allowedMethods.join(',')} remember-days=${p.rememberDays}`);
           break;
         }
         case 'user enable': {

@@ -1,6 +1,7 @@
 /** The server-rendered pages. Each takes the page context and plain data; none touches a service. */
 import type { Organization, User } from '../../domain/accounts/model.js';
 import type { SignInEvent } from '../../domain/audit/events.js';
+import { METHOD_KINDS, MFA_STATES, type OrgPolicy } from '../../domain/mfa/model.js';
 import type { MessageId } from '../i18n/en.js';
 import { html, type Html } from './html.js';
 import { layout, type PageContext } from './layout.js';
@@ -81,9 +82,14 @@ export function usersPage(
   const rows = v.users.map(
     (u) => html`<tr>
   <td>${u.name}</td><td>${u.address}</td><td>${t(`role.${u.role}`)}</td><td>${t(`status.${u.status}`)}</td>
-  <td>${u.id === ctx.user?.id
+  <td><form method="post" action="/admin/users/mfa" class="inline">${csrf}<input type="hidden" name="address" value="${u.address}">
+    <select name="state" aria-label="${t('users.col.mfa')}: ${u.address}">${(['disabled', 'enabled', 'enforced'] as const).map((st) => html`<option value="${st}" ${u.mfaState === st ? html`selected` : ''}>${t(`mfa.state.${st}`)}</option>`)}</select>
+    <button type="submit">${t('users.mfa.apply')}</button></form></td>
+  <td class="actions">${u.id === ctx.user?.id
     ? ''
-    : html`<form method="post" action="/admin/users/${u.status === 'active' ? 'disable' : 'enable'}" class="inline">${csrf}<input type="hidden" name="address" value="${u.address}"><button type="submit">${t(u.status === 'active' ? 'users.disable' : 'users.enable')}</button></form>`}</td>
+    : html`<form method="post" action="/admin/users/${u.status === 'active' ? 'disable' : 'enable'}" class="inline">${csrf}<input type="hidden" name="address" value="${u.address}"><button type="submit">${t(u.status === 'active' ? 'users.disable' : 'users.enable')}</button></form>`}
+    <form method="post" action="/admin/users/reregister" class="inline">${csrf}<input type="hidden" name="address" value="${u.address}"><button type="submit">${t('users.reregister')}</button></form>
+    <form method="post" action="/admin/users/end-sessions" class="inline">${csrf}<input type="hidden" name="address" value="${u.address}"><button type="submit">${t('users.endsessions')}</button></form></td>
 </tr>`,
   );
   return layout(
@@ -97,7 +103,7 @@ export function usersPage(
 <p>${t('users.count', { total: v.total })}</p>
 ${v.users.length
   ? html`<table>
-<thead><tr><th scope="col">${t('users.col.name')}</th><th scope="col">${t('users.col.address')}</th><th scope="col">${t('users.col.role')}</th><th scope="col">${t('users.col.status')}</th><th scope="col">${t('users.col.actions')}</th></tr></thead>
+<thead><tr><th scope="col">${t('users.col.name')}</th><th scope="col">${t('users.col.address')}</th><th scope="col">${t('users.col.role')}</th><th scope="col">${t('users.col.status')}</th><th scope="col">${t('users.col.mfa')}</th><th scope="col">${t('users.col.actions')}</th></tr></thead>
 <tbody>${rows}</tbody>
 </table>`
   : html`<p>${t('users.none')}</p>`}
@@ -134,5 +140,26 @@ ${v.events.length
 </table>`
   : html`<p>${t('signins.none')}</p>`}
 ${pager(ctx, '/admin/sign-ins', {}, v.offset, v.limit, v.total)}`,
+  );
+}
+
+export function policyPage(ctx: PageContext, v: { policy: OrgPolicy } & Notice): Html {
+  const { t } = ctx;
+  const p = v.policy;
+  return layout(
+    ctx,
+    t('policy.title'),
+    html`<form method="post" action="/admin/policy" class="card">
+  <input type="hidden" name="_csrf" value="${ctx.csrf}">
+  <label for="mfa-default">${t('policy.mfa_default')}</label>
+  <select id="mfa-default" name="mfaDefault">${MFA_STATES.map((st) => html`<option value="${st}" ${p.mfaDefault === st ? html`selected` : ''}>${t(`mfa.state.${st}`)}</option>`)}</select>
+  <fieldset><legend>${t('policy.methods')}</legend>
+  ${METHOD_KINDS.map((k) => html`<label class="check"><input type="checkbox" name="methods" value="${k}" ${p.allowedMethods.includes(k) ? html`checked` : ''}> ${t(`mfa.kind.${k}`)}</label>`)}
+  </fieldset>
+  <label for="remember">${t('policy.remember')}</label>
+  <input id="remember" name="rememberDays" type="number" min="0" max="365" required value="${p.rememberDays}">
+  <button type="submit" class="primary">${t('policy.save')}</button>
+</form>`,
+    v,
   );
 }

@@ -12,7 +12,9 @@ import { safeNext } from '../http/redirects.js';
 import { isLocale } from '../i18n/i18n.js';
 import type { Html } from './html.js';
 import type { PageContext } from './layout.js';
-import { accountPage, messagePage, setPasswordPage, signInPage, signInsPage, usersPage } from './pages.js';
+import { accountPage, messagePage, policyPage, setPasswordPage, signInPage, signInsPage, usersPage } from './pages.js';
+import type { User } from '../../domain/accounts/model.js';
+import { isMfaState } from '../../domain/mfa/model.js';
 
 type Form = Record<string, string | undefined>;
 
@@ -177,11 +179,62 @@ export function registerWebRoutes(app: FastifyInstance, ctx: AppContext, web: We
     return send(reply, usersPage(pageContext(req, reply, '/admin/users'), { users, total, search, offset, limit: PAGE, ...extra }), status);
   };
 
-  app.get<{ Querystring: { m?: string; who?: string } }>('/admin/users', hidden, async (req, reply) => {
+  app.get<{ Querystring: { m?: string; who?: string; state?: string } }>('/admin/users', hidden, async (req, reply) => {
     if (!requireAdmin(req, reply)) return reply;
     const who = String(req.query.who ?? '').slice(0, 254);
-    const notice = req.query.m === 'disabled' ? req.t('users.disabled', { address: who }) : req.query.m === 'enabled' ? req.t('users.enabled', { address: who }) : undefined;
-    return listUsers(req, reply, { notice });
+    const state = isMfaState(req.query.state) ? req.t(`mfa.state.${req.query.state}`) : '';
+    const notices: Record<string, string> = {
+      disabled: req.t('users.disabled', { address: who }),
+      enabled: req.t('users.enabled', { address: who }),
+      mfa: req.t('users.mfa.changed', { address: who, state }),
+      reregistered: req.t('users.reregistered', { address: who }),
+      sessions: req.t('users.sessions.ended', { address: who }),
+    };
+    return listUsers(req, reply, { notice: notices[req.query.m ?? ''] });
+  });
+
+  /** An admin action on one user, answered post/redirect/get with a notice. */
+  const userAction = (path: string, act: (actor: { kind: 'user'; user: User }, address: string, body: unknown) => Promise<Record<string, string>>) =>
+    app.post(`/admin/users/${path}`, csrf, async (req, reply) => {
+      if (!requireAdmin(req, reply)) return reply;
+      try {
+        const q = await act({ kind: 'user', user: req.user! }, field(req.body, 'address', 300), req.body);
+        return reply.redirect(`/admin/users?${new URLSearchParams(q)}`, 303);
+      } catch (e) {
+        if (!isSesameError(e)) throw e;
+        return listUsers(req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
+      }
+    });
+  userAction('mfa', async (actor, address, body) => {
+    const u = await ctx.mfaAdmin.setUserState(actor, address, field(body, 'state', 20));
+    return { m: 'mfa', who: u.address, state: u.mfaState };
+  });
+  userAction('reregister', async (actor, address) => ({ m: 'reregistered', who: (await ctx.mfaAdmin.requireReRegistration(actor, address)).address }));
+  userAction('end-sessions', async (actor, address) => {
+    await ctx.mfaAdmin.endSessions(actor, address);
+    return { m: 'sessions', who: address.trim().toLowerCase() };
+  });
+
+  app.get<{ Querystring: { m?: string } }>('/admin/policy', hidden, async (req, reply) => {
+    if (!requireAdmin(req, reply)) return reply;
+    const policy = await ctx.mfaAdmin.getPolicy({ kind: 'user', user: req.user! }, req.user!.orgId);
+    return send(reply, policyPage(pageContext(req, reply), { policy, notice: req.query.m === 'saved' ? req.t('policy.saved') : undefined }));
+  });
+
+  app.post('/admin/policy', csrf, async (req, reply) => {
+    if (!requireAdmin(req, reply)) return reply;
+    const actor = { kind: 'user' as const, user: req.user! };
+    const body = req.body as Record<string, string | string[] | undefined>;
+    const methods = body.methods === undefined ? [] : Array.isArray(body.methods) ? body.methods : [body.methods];
+    const days = field(req.body, 'rememberDays', 10);
+    try {
+      await ctx.mfaAdmin.setPolicy(actor, req.user!.orgId, { mfaDefault: field(req.body, 'mfaDefault', 20), allowedMethods: methods.map((m) => String(m).slice(0, 20)), rememberDays: /^\d{1,3}$/.test(days) ? Number(days) : Number.NaN });
+      return reply.redirect('/admin/policy?m=saved', 303);
+    } catch (e) {
+      if (!isSesameError(e)) throw e;
+      const policy = await ctx.mfaAdmin.getPolicy(actor, req.user!.orgId);
+      return send(reply, policyPage(pageContext(req, reply, '/admin/policy'), { policy, error: userMessage(req, e) }), HTTP_STATUS[e.code]);
+    }
   });
 
   app.post('/admin/users', csrf, async (req, reply) => {

@@ -96,6 +96,13 @@ export class AccountService {
     return this.d.accounts.listUsers({ orgId, search, limit, offset });
   }
 
+  async organizationByDomain(domainRaw: string): Promise<Organization> {
+    const domain = normalizeDomain(domainRaw);
+    const org = await this.d.accounts.findOrganizationByDomain(domain);
+    if (!org) throw new SesameError('organization_not_found', `no organization ${domain}`, { params: { domain } });
+    return org;
+  }
+
   async getOrganization(id: string): Promise<Organization> {
     const org = await this.d.accounts.findOrganizationById(id);
     if (!org) throw new SesameError('organization_not_found', `no organization ${id}`);
