@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian package -> a command it provides.
-declare -A NEED=( [postgresql]=initdb [chromium]=chromium )
+declare -A NEED=( [postgresql]=initdb [chromium]=chromium [oathtool]=oathtool [zbar-tools]=zbarimg )
 
 pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 have() {

@@ -27,6 +27,7 @@ import { SignInFlows } from './domain/flows/sign-in-flow.js';
 import { CodeFactor, type Factor, TotpFactor } from './domain/mfa/factors.js';
 import { MfaAdmin } from './domain/mfa/mfa-admin.js';
 import { SecurityInfo } from './domain/mfa/security-info.js';
+import { WebAuthnFactor } from './domain/mfa/webauthn-factor.js';
 import type { Notifier } from './domain/mfa/notifier.js';
 import { createNotifier } from './delivery/notifications.js';
 import { createAead } from './platform/crypto/aead.js';
@@ -57,8 +58,19 @@ export interface ContextOptions {
   secrets?: ServerSecrets;
   /** Replaces the messenger built from configuration (tests that capture messages). */
   messenger?: Messenger;
-  /** Extra factors (WebAuthn is added by the delivery layer, which knows the origin). */
+  /** Extra factors (tests); one of a kind already present replaces it (the last of a kind wins). */
   factors?: (deps: { mfa: KyselyMfaRepository }) => Factor[];
+}
+
+/**
+ * Security keys and passkeys, bound to the public URL: its host name is the RP ID and its origin the
+ * only one accepted. Browsers refuse an IP address as RP ID, so with a public URL such as the default
+ * http://127.0.0.1:8080 the method is not offered at all (use https://your.host, or http://localhost).
+ */
+function webAuthnFactors(repo: KyselyMfaRepository, publicUrl: string): Factor[] {
+  const url = new URL(publicUrl);
+  if (!WebAuthnFactor.usableRpId(url.hostname)) return [];
+  return [new WebAuthnFactor(repo, { id: url.hostname, name: 'Sesame', origin: url.origin })];
 }
 
 export async function createContext(config: Readonly<Config>, opts: ContextOptions = {}): Promise<AppContext> {
@@ -79,7 +91,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     idleMs: config.sessionIdleMinutes * 60_000,
     absoluteMs: config.sessionAbsoluteHours * 3_600_000,
   });
-  const throttle = new Throttle(createCounterStore(store), { lockBaseSeconds: config.lockBaseSeconds, lockMaxSeconds: config.lockMaxSeconds }, () => clock.now());
+  const throttle = new Throttle(createCounterStore(store), { lockBaseSeconds: config.lockBaseSeconds, lockMaxSeconds: config.lockMaxSeconds });
   const mfaRepo = new KyselyMfaRepository(store.db);
   const flowRepo = new KyselyFlowRepository(store.db);
   const log = pino({ level: config.logLevel });
@@ -105,6 +117,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     new CodeFactor('sms', notifier, keyedHasher),
     new CodeFactor('voice', notifier, keyedHasher),
     new CodeFactor('email', notifier, keyedHasher),
+    ...webAuthnFactors(mfaRepo, config.publicUrl),
     ...(opts.factors?.({ mfa: mfaRepo }) ?? []),
   ];
   const flows = new SignInFlows({

@@ -28,9 +28,9 @@ export function createCounterStore(store: Store): CounterStore {
   const locks = make('lock', DAY, 1);
 
   return {
-    async lockedUntil(key) {
+    async lockRemainingMs(key) {
       const r = await locks.get(key);
-      return r && r.consumedPoints > 1 ? Date.now() + r.msBeforeNext : 0;
+      return r && r.consumedPoints > 1 ? Math.max(0, r.msBeforeNext) : 0;
     },
     async take(key, windowSeconds) {
       const r = await failures(windowSeconds).penalty(key, 1);

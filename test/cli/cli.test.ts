@@ -104,6 +104,37 @@ for (const kind of STORE_KINDS) {
       assert.match(e.out, /user bob@contoso\.test enabled/);
     });
 
+    it('sets MFA per user and the organization policy', async () => {
+      const set = await sesame(store, ['user', 'mfa', 'bob@contoso.test', 'enforced']);
+      assert.equal(set.code, 0, set.err);
+      assert.equal(set.out.trim(), 'MFA for bob@contoso.test is now enforced');
+      const bad = await sesame(store, ['user', 'mfa', 'bob@contoso.test', 'sometimes']);
+      assert.equal(bad.code, 1);
+      const rr = await sesame(store, ['user', 'reregister', 'bob@contoso.test']);
+      assert.equal(rr.code, 0, rr.err);
+      assert.match(rr.out, /must register MFA again/);
+      const shown = await sesame(store, ['org', 'policy', 'contoso.test']);
+      assert.equal(shown.out.trim(), 'organization contoso.test: mfa-default=disabled methods=totp,webauthn,sms,voice,email remember-days=0');
+      const changed = await sesame(store, ['org', 'policy', 'contoso.test', '--mfa-default', 'enabled', '--methods', 'totp,email', '--remember-days', '30']);
+      assert.equal(changed.code, 0, changed.err);
+      assert.equal(changed.out.trim(), 'organization contoso.test: mfa-default=enabled methods=totp,email remember-days=30');
+      const tooLong = await sesame(store, ['org', 'policy', 'contoso.test', '--remember-days', '366']);
+      assert.equal(tooLong.code, 1);
+      assert.match(tooLong.err, /policy setting is not valid/);
+      assert.equal((await sesame(store, ['org', 'policy', 'contoso.test', '--remember-days', 'soon'])).code, 2);
+      const ctx = await createContext(store.config());
+      try {
+        const state = await ctx.store.db.selectFrom('users').select(['mfa_state']).where('address', '=', 'bob@contoso.test').executeTakeFirstOrThrow();
+        assert.equal(state.mfa_state, 'enabled', 're-registration puts the user back to enabled');
+        const carol = await ctx.accounts.addUser({ kind: 'operator' }, { address: 'carol@contoso.test' });
+        assert.equal(carol.mfaState, 'enabled', 'new users start in the organization default');
+        await ctx.mfaAdmin.setPolicy({ kind: 'operator' }, carol.orgId, { mfaDefault: 'disabled', rememberDays: 0, allowedMethods: ['totp', 'webauthn', 'sms', 'voice', 'email'] });
+        await ctx.store.db.deleteFrom('users').where('address', '=', 'carol@contoso.test').execute();
+      } finally {
+        await ctx.close();
+      }
+    });
+
     it('prints one clear line and exits 2 on wrong usage, changing nothing', async () => {
       const before = await count();
       for (const args of [[], ['frobnicate'], ['user'], ['user', 'add'], ['user', 'add', 'x@contoso.test', '--bogus'], ['org', 'add', 'a.test', 'b.test'], ['user', 'disable']]) {

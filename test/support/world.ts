@@ -3,6 +3,7 @@
  * (not listening; use inject), an organization contoso.test with an admin and a user, and
  * helpers to sign in through the real pages.
  */
+import { execFileSync } from 'node:child_process';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { createContext, type AppContext, type ContextOptions } from '../../src/app-context.js';
 import type { Config } from '../../src/config/config.js';
@@ -112,4 +113,22 @@ export function countingHasher(inner: PasswordHasher) {
     burn: (p) => (calls.burn++, inner.burn(p)),
   };
   return { hasher, calls };
+}
+
+/** The current TOTP code for a base32 secret at `atMs`, computed by oathtool (Debian package). */
+export function oathtoolTotp(secretBase32: string, atMs: number): string {
+  return execFileSync('oathtool', ['--totp', '-b', secretBase32, '--now', `@${Math.floor(atMs / 1000)}`], { encoding: 'utf8' }).trim();
+}
+
+/** The TOTP key shown on the enrolment page, without the spaces that group it. */
+export function secretFrom(html: string): string {
+  const m = /<code id="totp-secret">([^<]+)<\/code>/.exec(html);
+  if (!m) throw new Error('no TOTP secret on the page');
+  return m[1]!.replace(/\s/g, '');
+}
+
+/** The recovery codes listed on a page. */
+export function recoveryCodesFrom(html: string): string[] {
+  const list = /<ol class="codes" id="recovery-codes">([\s\S]*?)<\/ol>/.exec(html)?.[1] ?? '';
+  return [...list.matchAll(/<code>([^<]+)<\/code>/g)].map((m) => m[1]!);
 }

@@ -12,8 +12,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { ConfigError, loadConfig } from '../../src/config/config.js';
+import { parseMessage, startSmtp } from '../support/sinks.js';
 import { createMessenger, DevOutbox, SmtpMailer, WebhookGateway, type MessengerSettings } from '../../src/platform/messaging/index.js';
 import { DeliveryError, type OutgoingMessage } from '../../src/platform/messaging/messenger.js';
 
@@ -21,62 +21,6 @@ const email: OutgoingMessage = { channel: 'email', to: 'alice@example.org', subj
 const sms: OutgoingMessage = { channel: 'sms', to: '+31612345678', subject: 'ignored', text: 'Sesame code: 654321', locale: 'nl' };
 
 // ---- helpers ------------------------------------------------------------------------------
-
-interface Received {
-  from: string;
-  to: string[];
-  raw: string;
-  secure: boolean;
-  user: string | undefined;
-}
-
-/** A real SMTP server on a free loopback port, collecting what it receives. */
-async function startSmtp(options: Partial<SMTPServerOptions> = {}) {
-  const received: Received[] = [];
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    logger: false,
-    closeTimeout: 200,
-    ...options,
-    onData(stream, session, callback) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        received.push({
-          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-          to: session.envelope.rcptTo.map((r) => r.address),
-          raw: Buffer.concat(chunks).toString('utf8'),
-          secure: session.secure,
-          user: typeof session.user === 'string' ? session.user : undefined,
-        });
-        callback();
-      });
-    },
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.server.address() as AddressInfo).port;
-  return { port, received, stop: () => new Promise<void>((resolve) => server.close(() => resolve())) };
-}
-
-/** Headers (unfolded, lower-cased names) and body of a raw RFC 5322 message. */
-function parseMessage(raw: string): { headers: Map<string, string>; body: string } {
-  const split = raw.indexOf('\r\n\r\n');
-  const head = raw.slice(0, split).replace(/\r\n[ \t]+/g, ' ');
-  const headers = new Map<string, string>();
-  for (const line of head.split('\r\n')) {
-    const i = line.indexOf(':');
-    headers.set(line.slice(0, i).trim().toLowerCase(), line.slice(i + 1).trim());
-  }
-  let body = raw.slice(split + 4);
-  if (/quoted-printable/i.test(headers.get('content-transfer-encoding') ?? '')) {
-    body = Buffer.from(body.replace(/=\r\n/g, '').replace(/=([0-9A-F]{2})/gi, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1').toString('utf8');
-  }
-  return { headers, body: body.replace(/\r\n/g, '\n').replace(/\n$/, '') };
-}
 
 /** A loopback port that nothing listens on (bound, then released). */
 async function deadPort(): Promise<number> {

@@ -3,6 +3,9 @@
  * server starts it on a port. Owns the cross-cutting web concerns: security headers (strict CSP,
  * no framing), cookies, CSRF, language, session resolution and the error mapping.
  */
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import cookie from '@fastify/cookie';
 import csrf from '@fastify/csrf-protection';
@@ -49,6 +52,26 @@ export interface WebSettings {
 }
 
 const PUBLIC_DIR = fileURLToPath(new URL('../../../../public', import.meta.url));
+
+/** Where the pages load the WebAuthn browser library from (see webauthnForm in web/mfa-pages.ts). */
+export const WEBAUTHN_BROWSER_PATH = '/static/vendor/simplewebauthn-browser.umd.min.js';
+
+/**
+ * The UMD bundle of @simplewebauthn/browser, read from the installed package (the version in
+ * package-lock.json, never a stale copy) once at start-up, so a missing dependency stops the
+ * server at once instead of breaking security keys later. The package exports only its entry
+ * point, so its folder is found by walking up from that entry to its package.json.
+ */
+function loadWebAuthnBrowserBundle(): Buffer {
+  const entry = createRequire(import.meta.url).resolve('@simplewebauthn/browser');
+  for (let dir = path.dirname(entry); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    const pkg = path.join(dir, 'package.json');
+    if (fs.existsSync(pkg) && (JSON.parse(fs.readFileSync(pkg, 'utf8')) as { name?: string }).name === '@simplewebauthn/browser') {
+      return fs.readFileSync(path.join(dir, 'dist/bundle/index.umd.min.js'));
+    }
+  }
+  throw new Error(`@simplewebauthn/browser: no package.json above ${entry}`);
+}
 
 export interface BuildOptions {
   /** false: no logging (most tests). Default: JSON lines on stdout at the configured level. */
@@ -112,6 +135,11 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
     getToken: (req: FastifyRequest) => (req.body as Record<string, unknown> | undefined)?._csrf as string | undefined,
   });
   await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/static/', maxAge: '1h' });
+  // One named file rather than a second static root: the page asks for a name of its own, and nothing else of the package is exposed.
+  const webauthnBrowser = loadWebAuthnBrowserBundle();
+  app.get(WEBAUTHN_BROWSER_PATH, { schema: { hide: true } }, async (_req, reply) =>
+    reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=3600').send(webauthnBrowser),
+  );
 
   app.decorateRequest('locale', 'en');
   app.decorateRequest('t', null as unknown as Translate);

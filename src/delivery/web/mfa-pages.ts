@@ -103,13 +103,17 @@ function recoveryList(codes: string[]): Html {
   return html`<ol class="codes" id="recovery-codes">${codes.map((c) => html`<li><code>${c}</code></li>`)}</ol>`;
 }
 
-/** The WebAuthn step: options travel in a data attribute; /static/webauthn.js runs the ceremony and submits. */
+/**
+ * The WebAuthn step: options travel in a data attribute; /static/webauthn.js runs the ceremony and
+ * submits. The button starts disabled and the script enables it: a click before the script is
+ * ready would post an empty response, counted as a failed second factor.
+ */
 function webauthnForm(ctx: PageContext, action: string, options: unknown, mode: 'register' | 'authenticate'): Html {
   return html`<form method="post" action="${action}" class="card webauthn" data-mode="${mode}" data-options="${JSON.stringify(options)}">
 <input type="hidden" name="_csrf" value="${ctx.csrf}">
 <input type="hidden" name="credential" value="">
 <noscript><p class="error">${ctx.t('mfa.webauthn.noscript')}</p></noscript>
-<button type="submit" class="primary" id="webauthn-go">${ctx.t(mode === 'register' ? 'mfa.webauthn.register' : 'mfa.webauthn.start')}</button>
+<button type="submit" class="primary" id="webauthn-go" disabled>${ctx.t(mode === 'register' ? 'mfa.webauthn.register' : 'mfa.webauthn.start')}</button>
 </form>
 <script src="/static/vendor/simplewebauthn-browser.umd.min.js"></script>
 <script src="/static/webauthn.js"></script>`;

@@ -14,7 +14,9 @@ export type SignInReason =
   | 'user_disabled'
   | 'account_locked'
   | 'ip_locked'
-  | 'invalid_input';
+  | 'invalid_input'
+  | 'wrong_second_factor'
+  | 'mfa_locked';
 
 export interface SignInEvent {
   id: string;

@@ -10,7 +10,7 @@ import type { KeyedHasher } from '../../platform/crypto/tokens.js';
 import { randomToken } from '../../platform/crypto/tokens.js';
 import type { User } from '../accounts/model.js';
 import type { AccountRepository } from '../accounts/repository.js';
-import { sanitizeForLog, type AuditRepository } from '../audit/events.js';
+import { sanitizeForLog, type AuditRepository, type SignInReason } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
 import type { Factor, FactorResponse, Prompt } from '../mfa/factors.js';
@@ -184,13 +184,17 @@ export class SignInFlows {
     const p = flow.data.pending!;
     const factor = this.factor(p.kind);
     const method = await this.guarded(flow, user, 'enrolment', () => factor.confirmEnrolment({ flow, user, now: this.d.clock.now() }, response));
+    const now = this.d.clock.now();
+    const { id, ...rest } = method;
+    // Store the method before the flow moves on: if the store refuses it (a security key already
+    // registered to someone), the flow stays where it was and the user can try again.
+    const saved = await this.d.mfa.addMethod(id, rest, now).catch((e: unknown) => {
+      throw new SesameError(p.kind === 'webauthn' ? 'webauthn_failed' : 'flow_step', `method not stored: ${e instanceof Error ? e.message : String(e)}`);
+    });
     flow.data.pending = undefined;
     flow.data.amr = [...new Set([...flow.data.amr, AMR[p.kind]])];
     flow.state = 'enrolled';
     await this.save(flow);
-    const now = this.d.clock.now();
-    const { id, ...rest } = method;
-    const saved = await this.d.mfa.addMethod(id, rest, now);
     const { defaultMethodId } = await this.d.mfa.getState(user.id);
     if (!defaultMethodId) await this.d.mfa.setDefaultMethod(user.id, saved.id);
     await this.d.mfa.promoteEnabled(user.id);
@@ -300,9 +304,13 @@ export class SignInFlows {
 
   private async beginChallenge(flow: Flow, user: User, methods: MfaMethod[], methodId: string | undefined) {
     const { defaultMethodId } = await this.d.mfa.getState(user.id);
-    const chosen = methodId ?? (methods.find((m) => m.id === defaultMethodId) ?? methods[0])?.id ?? 'recovery';
+    // Only methods whose factor this server has (a security key needs a host-name public URL):
+    // otherwise the user would be stuck before they could choose another way.
+    const usable = methods.filter((m) => this.byKind.has(m.kind));
+    const chosen = methodId ?? (usable.find((m) => m.id === defaultMethodId) ?? usable[0])?.id ?? 'recovery';
     flow.data.challenge = { methodId: chosen };
-    const method = methods.find((m) => m.id === chosen);
+    const method = usable.find((m) => m.id === chosen);
+    if (methodId && methodId !== 'recovery' && !method) throw new SesameError('method_not_allowed', 'that method cannot be used on this server');
     if (method) {
       try {
         await this.factor(method.kind).startChallenge({ flow, user, now: this.d.clock.now() }, method);
@@ -366,7 +374,7 @@ export class SignInFlows {
     }
   }
 
-  private async logSecondFactor(flow: Flow, user: User, outcome: 'success' | 'failure' | 'throttled', reason: string) {
+  private async logSecondFactor(flow: Flow, user: User, outcome: 'success' | 'failure' | 'throttled', reason: SignInReason) {
     await this.d.audit.recordSignIn({
       id: randomUUID(),
       at: this.d.clock.now(),
@@ -374,7 +382,7 @@ export class SignInFlows {
       userId: user.id,
       addressTyped: user.address,
       outcome,
-      reason: reason as never,
+      reason,
       protocol: `${flow.data.protocol}:mfa`,
       ip: sanitizeForLog(flow.data.ip, 64),
       userAgent: sanitizeForLog(flow.data.userAgent),

@@ -9,8 +9,8 @@
  * Counters live in the store (see storage/throttle-store.ts), so several instances share them.
  */
 export interface CounterStore {
-  /** Locked-until time in ms for `key`, or 0. */
-  lockedUntil(key: string): Promise<number>;
+  /** Milliseconds `key` stays locked, or 0. (A duration, not a time: the store keeps its own clock.) */
+  lockRemainingMs(key: string): Promise<number>;
   /** Atomically adds one to `key`'s failure count within `windowSeconds`; returns the new count. */
   take(key: string, windowSeconds: number): Promise<number>;
   /** Gives one point back (a successful attempt). */
@@ -52,14 +52,12 @@ export class Throttle {
   constructor(
     private readonly store: CounterStore,
     private readonly settings: ThrottleSettings,
-    private readonly now: () => number,
   ) {}
 
   /** Asks to make one attempt under all `keys`; refused while any of them is locked or over its limit. */
   async begin(keys: ThrottleKey[]): Promise<AttemptGate> {
-    const locks = await Promise.all(keys.map((k) => this.store.lockedUntil(k.key)));
-    const until = Math.max(0, ...locks);
-    if (until > this.now()) return { allowed: false, retryAfterSeconds: Math.ceil((until - this.now()) / 1000) };
+    const remaining = Math.max(0, ...(await Promise.all(keys.map((k) => this.store.lockRemainingMs(k.key)))));
+    if (remaining > 0) return { allowed: false, retryAfterSeconds: Math.ceil(remaining / 1000) };
     const taken: AttemptTicket['keys'] = [];
     for (const key of keys) {
       const count = await this.store.take(key.key, key.rule.windowSeconds);

@@ -1,0 +1,103 @@
+/** Storage contract for MFA: methods, TOTP steps, recovery codes, policies, flows and trusted devices, on both stores. */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { createContext, type AppContext } from '../../src/app-context.js';
+import { OPERATOR } from '../../src/domain/accounts/actor.js';
+import type { Flow } from '../../src/domain/flows/flow.js';
+import { KyselyFlowRepository } from '../../src/storage/flow-repository.js';
+import { KyselyMfaRepository } from '../../src/storage/mfa-repository.js';
+import { makeTestStore, STORE_KINDS, type TestStore } from '../support/stores.js';
+
+for (const kind of STORE_KINDS) {
+  describe(`MFA storage contract on ${kind}`, () => {
+    let store: TestStore;
+    let ctx: AppContext;
+    let repo: KyselyMfaRepository;
+    let userId = '';
+    let orgId = '';
+    before(async () => {
+      store = await makeTestStore(kind);
+      ctx = await createContext(store.config());
+      orgId = (await ctx.accounts.addOrganization(OPERATOR, 'contoso.test')).id;
+      userId = (await ctx.accounts.addUser(OPERATOR, { address: 'a@contoso.test' })).id;
+      repo = new KyselyMfaRepository(ctx.store.db);
+    });
+    after(async () => {
+      await ctx.close();
+      await store.dispose();
+    });
+
+    it('stores policies and answers the default when none is saved', async () => {
+      assert.equal(await repo.getPolicy(orgId), undefined);
+      await repo.savePolicy({ orgId, mfaDefault: 'enforced', allowedMethods: ['totp', 'email'], rememberDays: 14 }, 1);
+      await repo.savePolicy({ orgId, mfaDefault: 'enabled', allowedMethods: ['totp'], rememberDays: 7 }, 2);
+      assert.deepEqual(await repo.getPolicy(orgId), { orgId, mfaDefault: 'enabled', allowedMethods: ['totp'], rememberDays: 7 });
+    });
+
+    it('keeps MFA state and moves enabled to enforced only from enabled', async () => {
+      await repo.setState(userId, 'enabled');
+      await repo.promoteEnabled(userId);
+      assert.equal((await repo.getState(userId)).state, 'enforced');
+      await repo.setState(userId, 'disabled');
+      await repo.promoteEnabled(userId);
+      assert.equal((await repo.getState(userId)).state, 'disabled');
+    });
+
+    it('accepts each TOTP step once, even when 20 try the same step at once', async () => {
+      const id = randomUUID();
+      await repo.addMethod(id, { userId, kind: 'totp', label: 'Authenticator app', target: null, secretEnc: 'sealed', lastStep: 100 }, 1);
+      assert.equal(await repo.acceptTotpStep(id, 100, 2), false, 'the enrolment step is used');
+      const wins = await Promise.all(Array.from({ length: 20 }, () => repo.acceptTotpStep(id, 101, 3)));
+      assert.equal(wins.filter(Boolean).length, 1);
+      assert.equal(await repo.acceptTotpStep(id, 99, 4), false, 'an older step is refused');
+      assert.deepEqual(await repo.getTotpSecret(userId, id), { secretEnc: 'sealed', lastStep: 101 });
+      assert.equal(await repo.getTotpSecret(randomUUID(), id), undefined, "another user's id finds nothing");
+    });
+
+    it('consumes a recovery code once out of 20 parallel attempts; renewing voids the old set', async () => {
+      await repo.replaceRecoveryCodes(userId, ['h1', 'h2', 'h3'], 1);
+      const wins = await Promise.all(Array.from({ length: 20 }, () => repo.consumeRecoveryCode(userId, 'h1', 2)));
+      assert.equal(wins.filter(Boolean).length, 1);
+      assert.equal(await repo.countUnusedRecoveryCodes(userId), 2);
+      await repo.replaceRecoveryCodes(userId, ['h4'], 3);
+      assert.equal(await repo.consumeRecoveryCode(userId, 'h2', 4), false);
+      assert.equal(await repo.consumeRecoveryCode(userId, 'h4', 4), true);
+    });
+
+    it('stores WebAuthn credentials per user and deletes methods', async () => {
+      const id = randomUUID();
+      await repo.addMethod(id, { userId, kind: 'webauthn', label: 'Security key', target: null, webauthn: { credentialId: `cred-${kind}`, publicKey: 'pk', signCount: 0, transports: 'usb,nfc' } }, 1);
+      assert.deepEqual(await repo.getWebAuthnCredentials(userId), [{ methodId: id, userId, credentialId: `cred-${kind}`, publicKey: 'pk', signCount: 0, transports: ['usb', 'nfc'] }]);
+      await repo.updateWebAuthnCounter(id, 7, 2);
+      assert.equal((await repo.getWebAuthnCredentials(userId))[0]!.signCount, 7);
+      assert.equal((await repo.listMethods(userId)).length, 2);
+      assert.equal(await repo.deleteMethod(randomUUID(), id), false, "only the owner's method");
+      assert.equal(await repo.deleteAllMethods(userId), 2);
+    });
+
+    it('saves flows optimistically: of two saves from the same version, one wins', async () => {
+      const flows = new KyselyFlowRepository(ctx.store.db);
+      const f: Flow = { id: randomUUID(), kind: 'sign_in', state: 'second_factor', userId, version: 1, createdAt: 1, expiresAt: Date.now() + 60_000, data: { next: '/', amr: ['pwd'], ip: '127.0.0.1', userAgent: 't', protocol: 'web', locale: 'en' } };
+      await flows.create(f, `flow-${kind}`);
+      const a = (await flows.findByTokenHash(`flow-${kind}`))!;
+      const b = (await flows.findByTokenHash(`flow-${kind}`))!;
+      a.state = 'done';
+      b.state = 'done';
+      const results = await Promise.all([flows.save(a), flows.save(b)]);
+      assert.deepEqual(results.filter(Boolean).length, 1);
+      assert.equal((await flows.findByTokenHash(`flow-${kind}`))!.version, 2);
+      await flows.deleteForUser(userId);
+      assert.equal(await flows.findByTokenHash(`flow-${kind}`), undefined);
+    });
+
+    it('remembers trusted devices until they expire or are forgotten', async () => {
+      await repo.addTrustedDevice(`td-${kind}`, userId, 1, 1000);
+      assert.equal(await repo.isTrustedDevice(`td-${kind}`, userId, 999), true);
+      assert.equal(await repo.isTrustedDevice(`td-${kind}`, userId, 1000), false);
+      assert.equal(await repo.isTrustedDevice(`td-${kind}`, randomUUID(), 500), false);
+      await repo.deleteTrustedDevices(userId);
+      assert.equal(await repo.isTrustedDevice(`td-${kind}`, userId, 500), false);
+    });
+  });
+}
