@@ -33,6 +33,8 @@ import { createNotifier } from './delivery/notifications.js';
 import { createAead } from './platform/crypto/aead.js';
 import { createMessenger, type Messenger } from './platform/messaging/index.js';
 import pino from 'pino';
+import { APP_PASSWORD_HASH_PURPOSE, AppPasswords } from './domain/app-passwords/service.js';
+import { KyselyAppPasswordRepository } from './storage/app-password-repository.js';
 
 export interface AppContext {
   config: Readonly<Config>;
@@ -47,6 +49,7 @@ export interface AppContext {
   mfaAdmin: MfaAdmin;
   securityInfo: SecurityInfo;
   notifier: Notifier;
+  appPasswords: AppPasswords;
   close(): Promise<void>;
 }
 
@@ -99,6 +102,8 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
   const notifier = createNotifier(messenger, log);
   const aead = createAead(secrets.encryptionKey);
   let mfaAdmin: MfaAdmin | undefined;
+  let appPasswords: AppPasswords | undefined;
+  const appPasswordRepo = new KyselyAppPasswordRepository(store.db);
   const accounts = new AccountService({
     accounts: accountsRepo,
     tokens: new KyselyOneTimeTokenRepository(store.db),
@@ -110,8 +115,11 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     clock,
     setPasswordLinkMs: config.setPasswordLinkHours * 3_600_000,
     mfaDefaultFor: (orgId) => mfaAdmin!.defaultStateFor(orgId),
+    afterPasswordChange: (userId) => appPasswords!.afterPasswordChange(userId),
   });
   mfaAdmin = new MfaAdmin(accounts, mfaRepo, flowRepo, sessions, audit, clock);
+  appPasswords = new AppPasswords(appPasswordRepo, mfaRepo, accounts, sessions, audit, keyedHasher, { created: (...a) => notifier.appPasswordCreated(...a) }, clock);
+  mfaAdmin.onMfaDisabled = (user, actor) => appPasswords!.afterMfaDisabled(user, actor);
   const factors: Factor[] = [
     new TotpFactor(mfaRepo, aead, 'Sesame'),
     new CodeFactor('sms', notifier, keyedHasher),
@@ -133,11 +141,12 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     keyedHasher,
     clock,
     mfaFailureLimit: config.accountFailureLimit,
+    appPasswords,
   });
   const securityInfo = new SecurityInfo(mfaRepo, flows, sessions, notifier, audit, clock);
   const signIn = new PasswordAuthenticator(accountsRepo, audit, passwordHasher, throttle, clock, {
     accountFailureLimit: config.accountFailureLimit,
     ipFailureLimit: config.ipFailureLimit,
-  });
-  return { config, secrets, store, clock, accounts, signIn, sessions, audit, flows, mfaAdmin, securityInfo, notifier, close: () => store.close() };
+  }, async (canonical) => appPasswordRepo.findOwner(keyedHasher.digest(APP_PASSWORD_HASH_PURPOSE, canonical)));
+  return { config, secrets, store, clock, accounts, signIn, sessions, audit, flows, mfaAdmin, securityInfo, notifier, appPasswords, close: () => store.close() };
 }

@@ -37,6 +37,10 @@ export function createNotifier(messenger: Messenger, log: NotifierLog): Notifier
       const t = translator(locale);
       await bestEffort(to, t('msg.mfa_failed.subject'), t('msg.mfa_failed.text', { time: formatTime(at), ip }), locale);
     },
+    async appPasswordCreated(to, locale, name, ip, at) {
+      const t = translator(locale);
+      await bestEffort(to, t('msg.app_password.subject'), t('msg.app_password.created', { name, time: formatTime(at), ip }), locale);
+    },
     async methodsChanged(to, locale, change, at) {
       const t = translator(locale);
       await bestEffort(to, t('msg.methods.subject'), t(`msg.methods.${change}`, { time: formatTime(at) }), locale);

@@ -34,6 +34,10 @@ export const ERROR_CODES = [
   'method_not_found',
   'invalid_policy',
   'webauthn_failed',
+  'app_passwords_off',
+  'app_password_cap',
+  'app_passwords_need_mfa',
+  'app_password_not_found',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -1,6 +1,7 @@
 /** MfaRepository on Kysely (SQLite and PostgreSQL alike). */
 import type { Kysely, Selectable } from 'kysely';
 import type { MfaMethod, MfaState, MethodKind, OrgPolicy } from '../domain/mfa/model.js';
+import type { Protocol } from '../domain/app-passwords/model.js';
 import type { MfaRepository, NewMethod, WebAuthnCredential } from '../domain/mfa/repository.js';
 import type { Database, MfaMethodsTable } from './schema.js';
 
@@ -16,15 +17,43 @@ export class KyselyMfaRepository implements MfaRepository {
   async getPolicy(orgId: string): Promise<OrgPolicy | undefined> {
     const r = await this.db.selectFrom('org_policies').selectAll().where('org_id', '=', orgId).executeTakeFirst();
     if (!r) return undefined;
-    return { orgId, mfaDefault: r.mfa_default as MfaState, allowedMethods: r.allowed_methods.split(',').filter(Boolean) as MethodKind[], rememberDays: r.remember_days };
+    return {
+      orgId,
+      mfaDefault: r.mfa_default as MfaState,
+      allowedMethods: r.allowed_methods.split(',').filter(Boolean) as MethodKind[],
+      rememberDays: r.remember_days,
+      appPasswords: {
+        allowed: r.app_passwords_allowed === 1,
+        keepExistingWhenOff: r.app_passwords_keep_when_off === 1,
+        cap: r.app_password_cap,
+        protocols: r.app_password_protocols.split(',').filter(Boolean) as Protocol[],
+        maxLifetimeDays: r.app_password_max_days,
+        revokeUnusedDays: r.app_password_unused_days,
+        revokeOnPasswordChange: r.revoke_on_password_change === 1,
+      },
+    };
   }
 
   async savePolicy(p: OrgPolicy, at: number) {
-    const row = { org_id: p.orgId, mfa_default: p.mfaDefault, allowed_methods: p.allowedMethods.join(','), remember_days: p.rememberDays, updated_at: at };
+    const a = p.appPasswords;
+    const { org_id: _key, ...fields } = {
+      org_id: p.orgId,
+      mfa_default: p.mfaDefault,
+      allowed_methods: p.allowedMethods.join(','),
+      remember_days: p.rememberDays,
+      updated_at: at,
+      app_passwords_allowed: a.allowed ? 1 : 0,
+      app_passwords_keep_when_off: a.keepExistingWhenOff ? 1 : 0,
+      app_password_cap: a.cap,
+      app_password_protocols: a.protocols.join(','),
+      app_password_max_days: a.maxLifetimeDays,
+      app_password_unused_days: a.revokeUnusedDays,
+      revoke_on_password_change: a.revokeOnPasswordChange ? 1 : 0,
+    };
     await this.db
       .insertInto('org_policies')
-      .values(row)
-      .onConflict((oc) => oc.column('org_id').doUpdateSet({ mfa_default: row.mfa_default, allowed_methods: row.allowed_methods, remember_days: row.remember_days, updated_at: at }))
+      .values({ org_id: p.orgId, ...fields })
+      .onConflict((oc) => oc.column('org_id').doUpdateSet(fields))
       .execute();
   }
 

@@ -85,6 +85,27 @@ export interface OrgPoliciesTable {
   allowed_methods: string;
   remember_days: number;
   updated_at: number;
+  app_passwords_allowed: Generated<number>;
+  app_passwords_keep_when_off: Generated<number>;
+  app_password_cap: Generated<number>;
+  app_password_protocols: Generated<string>;
+  app_password_max_days: number | null;
+  app_password_unused_days: number | null;
+  revoke_on_password_change: Generated<number>;
+}
+
+export interface AppPasswordsTable {
+  id: string;
+  user_id: string;
+  name: string;
+  hash: string;
+  protocols: string;
+  created_at: number;
+  created_ip: string;
+  expires_at: number | null;
+  last_used_at: number | null;
+  last_used_protocol: string | null;
+  last_used_ip: string | null;
 }
 
 export interface MfaMethodsTable {
@@ -143,4 +164,5 @@ export interface Database {
   recovery_codes: RecoveryCodesTable;
   flows: FlowsTable;
   trusted_devices: TrustedDevicesTable;
+  app_passwords: AppPasswordsTable;
 }

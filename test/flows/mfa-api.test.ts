@@ -38,6 +38,9 @@ describe('MFA through the JSON API', () => {
     assert.equal(wrong.statusCode, 400);
     assert.equal(wrong.json().error.code, 'code_invalid');
     assert.equal((await post('/flow/verify', { code: oathtoolTotp(secret, clock.now()) }, t)).json().state, 'enrolled');
+    const keep = (await post('/flow/next', {}, t)).json();
+    assert.equal(keep.state, 'app_password');
+    assert.match(keep.appPassword.password, /^([a-hjkmnp-z]{4} ){4}[a-hjkmnp-z]{4}$/);
     const codes = (await post('/flow/next', {}, t)).json();
     assert.equal(codes.state, 'recovery_codes');
     assert.equal(codes.recoveryCodes.length, 10);

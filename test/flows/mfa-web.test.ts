@@ -75,6 +75,12 @@ describe('MFA through the pages', () => {
     const row = await w.ctx.store.db.selectFrom('mfa_methods').selectAll().executeTakeFirstOrThrow();
     assert.ok(row.secret_enc && !row.secret_enc.includes(secret), 'the seed is stored encrypted');
 
+    const keep = await step(b, 'next');
+    assert.match(keep.body, /<h1>Keep using your existing applications<\/h1>/);
+    const shown = /<code id="app-password" class="secret">([a-z ]+)<\/code>/.exec(keep.body)?.[1];
+    assert.match(shown ?? '', /^([a-hjkmnp-z]{4} ){4}[a-hjkmnp-z]{4}$/);
+    assert.match(keep.body, /data-copy="app-password"[^>]*hidden>Copy<\/button>/);
+    assert.equal((await w.ctx.appPasswords.list((await w.ctx.accounts.findUserById((await w.ctx.store.db.selectFrom('users').select('id').where('address', '=', USER.address).executeTakeFirstOrThrow()).id))!))[0]?.name, 'Existing applications');
     const codes = await step(b, 'next');
     assert.match(codes.body, /<h1>Save your recovery codes<\/h1>/);
     recovery = recoveryCodesFrom(codes.body);
@@ -161,6 +167,9 @@ describe('MFA through the pages', () => {
     const ok = await step(b, 'verify', { code: second });
     assert.match(ok.body, /<h1>Verificatie geslaagd<\/h1>/);
     assert.match(ok.body, />Volgende<\/button>/);
+    const keep = await step(b, 'next');
+    assert.match(keep.body, /<h1>Uw bestaande toepassingen blijven gebruiken<\/h1>/);
+    assert.match(keep.body, />Kopiëren<\/button>/);
   });
 
   it('sends text codes through the webhook gateway, and says so when the gateway fails', async () => {
@@ -197,6 +206,7 @@ describe('MFA through the pages', () => {
     const s = secretFrom(qr.body);
     clock.advance(60_000);
     await step(b, 'verify', { code: oathtoolTotp(s, clock.now()) });
+    await step(b, 'next');
     await step(b, 'next');
     await b.submit('/signin/mfa', '/signin/mfa/done', {});
 
@@ -241,6 +251,7 @@ describe('MFA through the pages', () => {
     await step(b, 'setup');
     const s = secretFrom((await step(b, 'method', { kind: 'totp' })).body);
     await step(b, 'verify', { code: oathtoolTotp(s, clock.now()) });
+    await step(b, 'next');
     await step(b, 'next');
     await b.submit('/signin/mfa', '/signin/mfa/done', {});
     await b.submit('/account', '/signout', {});

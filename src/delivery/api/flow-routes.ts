@@ -8,6 +8,7 @@ import type { AppContext } from '../../app-context.js';
 import { SesameError } from '../../domain/errors.js';
 import type { Flow } from '../../domain/flows/flow.js';
 import type { FlowView, Step } from '../../domain/flows/sign-in-flow.js';
+import { translator } from '../i18n/i18n.js';
 
 const errorBody = { type: 'object', properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } } } as const;
 const errors = { 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 409: errorBody, 429: errorBody, 502: errorBody };
@@ -23,6 +24,7 @@ export const flowSchema = {
     current: { type: 'object', nullable: true, properties: { id: { type: 'string' }, kind: { type: 'string' }, label: { type: 'string' } } },
     prompt: { type: 'object', nullable: true, additionalProperties: true },
     recoveryCodes: { type: 'array', items: { type: 'string' } },
+    appPassword: { type: 'object', properties: { name: { type: 'string' }, password: { type: 'string' } }, description: 'Shown once, at the app_password step.' },
     rememberDays: { type: 'integer' },
   },
   required: ['state'],
@@ -38,6 +40,7 @@ export function flowOut(v: FlowView, token?: string) {
     current: v.current ? method(v.current) : v.flow.state === 'second_factor' ? { id: 'recovery', kind: 'recovery', label: '' } : null,
     prompt: v.prompt ?? null,
     ...(v.recoveryCodes ? { recoveryCodes: v.recoveryCodes } : {}),
+    ...(v.appPassword ? { appPassword: v.appPassword } : {}),
     rememberDays: v.policy.rememberDays,
   };
 }
@@ -63,7 +66,7 @@ export function registerFlowApi(api: FastifyInstance, ctx: AppContext, sessionOu
       }
       return ctx.flows.verifySecondFactor(flow, user, response, { remember: false });
     },
-    next: (flow, user) => ctx.flows.next(flow, user),
+    next: (flow, user) => ctx.flows.next(flow, user, { appPasswordName: translator(flow.data.locale)('ap.keep.name') }),
     done: (flow, user) => ctx.flows.finishRegistration(flow, user),
   };
 

@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../app-context.js';
 import type { Actor } from '../../domain/accounts/actor.js';
 import type { Organization, User } from '../../domain/accounts/model.js';
+import type { AppPassword } from '../../domain/app-passwords/model.js';
 import { SesameError } from '../../domain/errors.js';
 import { setPasswordUrl } from '../web/routes.js';
 import type { Step } from '../../domain/flows/sign-in-flow.js';
@@ -66,14 +67,19 @@ function orgOut(o: Organization) {
 export function registerApiRoutes(api: FastifyInstance, ctx: AppContext) {
   /** The signed-in user behind the bearer token, or a `session_required` error. */
   async function authenticate(req: FastifyRequest): Promise<{ user: User; sessionId: string }> {
-    const h = req.headers.authorization;
-    const token = h && /^Bearer [A-Za-z0-9_-]{1,100}$/.test(h) ? h.slice(7) : undefined;
-    const s = await ctx.sessions.resume(token);
-    const user = s ? await ctx.accounts.findUserById(s.userId) : undefined;
-    if (!s || !user || user.status !== 'active') throw new SesameError('session_required', 'missing, unknown or expired bearer token');
-    return { user, sessionId: s.id };
+    const { user, session } = await authenticateWithSession(req);
+    return { user, sessionId: session.id };
   }
   const actorOf = (user: User): Actor => ({ kind: 'user', user });
+  /** Like authenticate(), with the session (whose second-factor freshness some actions check). */
+  async function authenticateWithSession(req: FastifyRequest) {
+    const h = req.headers.authorization;
+    const token = h && /^Bearer [A-Za-z0-9_-]{1,100}$/.test(h) ? h.slice(7) : undefined;
+    const session = await ctx.sessions.resume(token);
+    const user = session ? await ctx.accounts.findUserById(session.userId) : undefined;
+    if (!session || !user || user.status !== 'active') throw new SesameError('session_required', 'missing, unknown or expired bearer token');
+    return { user, session };
+  }
   /** A started session, as every sign-in answer that ends in one returns it. */
   const sessionOut = (step: Extract<Step, { done: true }>, reply: FastifyReply) =>
     reply.code(201).header('cache-control', 'no-store').send({ token: step.token, expiresAt: new Date(step.session.expiresAt).toISOString(), amr: step.session.amr });
@@ -230,21 +236,108 @@ export function registerApiRoutes(api: FastifyInstance, ctx: AppContext) {
       mfaDefault: { type: 'string', enum: [...MFA_STATES] },
       allowedMethods: { type: 'array', items: { type: 'string', enum: [...METHOD_KINDS] }, minItems: 1, uniqueItems: true },
       rememberDays: { type: 'integer', minimum: 0, maximum: 365 },
+      appPasswords: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          allowed: { type: 'boolean' },
+          keepExistingWhenOff: { type: 'boolean' },
+          cap: { type: 'integer', minimum: 1, maximum: 200 },
+          protocols: { type: 'array', items: { type: 'string', enum: ['imap', 'pop3', 'smtp', 'dav', 'http'] }, minItems: 1, uniqueItems: true },
+          maxLifetimeDays: { type: 'integer', minimum: 1, maximum: 3650, nullable: true },
+          revokeUnusedDays: { type: 'integer', minimum: 1, maximum: 3650, nullable: true },
+          revokeOnPasswordChange: { type: 'boolean' },
+        },
+      },
     },
   } as const;
-  const policyOut = (p: OrgPolicy) => ({ mfaDefault: p.mfaDefault, allowedMethods: p.allowedMethods, rememberDays: p.rememberDays });
+  const policyOut = (p: OrgPolicy) => ({ mfaDefault: p.mfaDefault, allowedMethods: p.allowedMethods, rememberDays: p.rememberDays, appPasswords: p.appPasswords });
 
   api.get('/policy', { schema: { tags: ['policy'], summary: "The admin's organization's MFA policy.", security: secured, response: { 200: policySchema, ...errors } } }, async (req) => {
     const { user } = await authenticate(req);
     return policyOut(await ctx.mfaAdmin.getPolicy(actorOf(user), user.orgId));
   });
 
-  api.put<{ Body: { mfaDefault?: string; allowedMethods?: string[]; rememberDays?: number } }>(
+  api.put<{ Body: { mfaDefault?: string; allowedMethods?: string[]; rememberDays?: number; appPasswords?: Record<string, never> } }>(
     '/policy',
     { schema: { tags: ['policy'], summary: "Changes the organization's MFA policy (only the fields given).", security: secured, body: { ...policySchema, additionalProperties: false }, response: { 200: policySchema, ...errors } } },
     async (req) => {
       const { user } = await authenticate(req);
       return policyOut(await ctx.mfaAdmin.setPolicy(actorOf(user), user.orgId, req.body));
+    },
+  );
+
+  const appPasswordSchema = {
+    type: 'object',
+    properties: {
+      id: { type: 'string' },
+      name: { type: 'string' },
+      protocols: { type: 'array', items: { type: 'string' } },
+      createdAt: { type: 'string', format: 'date-time' },
+      createdIp: { type: 'string' },
+      expiresAt: { type: 'string', format: 'date-time', nullable: true },
+      lastUsedAt: { type: 'string', format: 'date-time', nullable: true },
+      lastUsedProtocol: { type: 'string', nullable: true },
+      lastUsedIp: { type: 'string', nullable: true },
+    },
+  } as const;
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  const appPasswordOut = (p: AppPassword) => ({ ...p, userId: undefined, createdAt: iso(p.createdAt), expiresAt: iso(p.expiresAt), lastUsedAt: iso(p.lastUsedAt) });
+  const listOut = { 200: { type: 'object', properties: { appPasswords: { type: 'array', items: appPasswordSchema } } }, ...errors };
+
+  api.get('/me/app-passwords', { schema: { tags: ['app passwords'], summary: 'Your app passwords (never the secrets).', security: secured, response: listOut } }, async (req) => {
+    const { user } = await authenticate(req);
+    return { appPasswords: (await ctx.appPasswords.list(user)).map(appPasswordOut) };
+  });
+
+  api.post<{ Body: { name: string } }>(
+    '/me/app-passwords',
+    {
+      schema: {
+        tags: ['app passwords'],
+        summary: 'Creates an app password and returns it once. Needs a second factor proved in this session within 10 minutes.',
+        security: secured,
+        body: { type: 'object', properties: { name: { type: 'string', minLength: 1, maxLength: 100 } }, required: ['name'], additionalProperties: false },
+        response: { 201: { type: 'object', properties: { appPassword: appPasswordSchema, password: { type: 'string' } } }, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const { user, session } = await authenticateWithSession(req);
+      const made = await ctx.appPasswords.create(user, session, req.body.name, { ip: req.ip, locale: req.locale });
+      return reply.code(201).header('cache-control', 'no-store').send({ appPassword: appPasswordOut(made.appPassword), password: made.password });
+    },
+  );
+
+  api.delete<{ Params: { id: string } }>(
+    '/me/app-passwords/:id',
+    { schema: { tags: ['app passwords'], summary: 'Deletes one of your app passwords.', security: secured, params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] }, response: { 204: { type: 'null' }, ...errors } } },
+    async (req, reply) => {
+      const { user } = await authenticate(req);
+      await ctx.appPasswords.remove(user, req.params.id);
+      return reply.code(204).send();
+    },
+  );
+
+  api.delete('/me/app-passwords', { schema: { tags: ['app passwords'], summary: 'Deletes all your app passwords.', security: secured, response: { 200: { type: 'object', properties: { deleted: { type: 'integer' } } }, ...errors } } }, async (req) => {
+    const { user } = await authenticate(req);
+    return { deleted: await ctx.appPasswords.removeAll(user) };
+  });
+
+  api.get<{ Params: { address: string } }>(
+    '/users/:address/app-passwords',
+    { schema: { tags: ['app passwords'], summary: "A user's app passwords (admins; never the secrets).", security: secured, params: addressParam, response: listOut } },
+    async (req) => {
+      const { user: admin } = await authenticate(req);
+      return { appPasswords: (await ctx.appPasswords.listFor(actorOf(admin), req.params.address)).appPasswords.map(appPasswordOut) };
+    },
+  );
+
+  api.delete<{ Params: { address: string } }>(
+    '/users/:address/app-passwords',
+    { schema: { tags: ['app passwords'], summary: 'Deletes all existing app passwords of a user (admins).', security: secured, params: addressParam, response: { 200: { type: 'object', properties: { deleted: { type: 'integer' } } }, ...errors } } },
+    async (req) => {
+      const { user: admin } = await authenticate(req);
+      return { deleted: await ctx.appPasswords.revokeAllFor(actorOf(admin), req.params.address) };
     },
   );
 

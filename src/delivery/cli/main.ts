@@ -8,7 +8,8 @@
  *   sesame user disable <address> | sesame user enable <address>
  *   sesame user mfa <address> disabled|enabled|enforced
  *   sesame user reregister <address>
- *   sesame org policy <domain> [--mfa-default STATE] [--methods LIST] [--remember-days N]
+ *   sesame org policy <domain> [--mfa-default STATE] [--methods LIST] [--remember-days N] [app-password options]
+ *   sesame app-passwords list <address> | sesame app-passwords revoke-all <address>
  *   sesame migrate
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -30,6 +31,11 @@ export const USAGE = `usage:
   sesame user mfa <address> disabled|enabled|enforced
   sesame user reregister <address>
   sesame org policy <domain> [--mfa-default STATE] [--methods totp,webauthn,sms,voice,email] [--remember-days N]
+        [--app-passwords on|off] [--app-passwords-keep on|off] [--app-password-cap N]
+        [--app-password-protocols imap,pop3,smtp,dav,http] [--app-password-max-days N|never]
+        [--app-password-unused-days N|never] [--revoke-on-password-change on|off]
+  sesame app-passwords list <address>
+  sesame app-passwords revoke-all <address>
   sesame migrate`;
 
 class UsageError extends Error {}
@@ -63,6 +69,33 @@ function parse(args: string[], options: ParseArgsConfig['options'], positionals:
   }
 }
 
+/** The app-password flags of `org policy`; wrong values are usage errors (exit 2), checked before anything opens. */
+function appPasswordOptions(v: Record<string, string | undefined>) {
+  const onOff = (name: string) => {
+    const x = v[name];
+    if (x === undefined) return undefined;
+    if (x !== 'on' && x !== 'off') throw new UsageError(`--${name} takes on or off`);
+    return x === 'on';
+  };
+  const num = (name: string, allowNever: boolean) => {
+    const x = v[name];
+    if (x === undefined) return undefined;
+    if (allowNever && x === 'never') return null;
+    if (!/^\d{1,4}$/.test(x)) throw new UsageError(`--${name} takes a whole number${allowNever ? ' or never' : ''}`);
+    return Number(x);
+  };
+  const out = {
+    allowed: onOff('app-passwords'),
+    keepExistingWhenOff: onOff('app-passwords-keep'),
+    cap: num('app-password-cap', false) ?? undefined,
+    protocols: v['app-password-protocols']?.split(',').map((p) => p.trim()),
+    maxLifetimeDays: num('app-password-max-days', true),
+    revokeUnusedDays: num('app-password-unused-days', true),
+    revokeOnPasswordChange: onOff('revoke-on-password-change'),
+  };
+  return Object.values(out).some((x) => x !== undefined) ? out : undefined;
+}
+
 /** Runs one CLI command; returns the exit code. */
 export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<number> {
   const [group, verb, ...rest] = argv;
@@ -84,7 +117,7 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
       }
       return 0;
     }
-    const known = ['org add', 'org policy', 'user add', 'user disable', 'user enable', 'user mfa', 'user reregister'];
+    const known = ['org add', 'org policy', 'user add', 'user disable', 'user enable', 'user mfa', 'user reregister', 'app-passwords list', 'app-passwords revoke-all'];
     if (!known.includes(cmd)) throw new UsageError(group ? `unknown command "${cmd}"` : 'no command given');
     // Parse before touching the store, so wrong usage changes nothing.
     const parsed =
@@ -95,12 +128,28 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
           : cmd === 'user mfa'
             ? parse(rest, {}, 2)
             : cmd === 'org policy'
-              ? parse(rest, { 'mfa-default': { type: 'string' }, methods: { type: 'string' }, 'remember-days': { type: 'string' } }, 1)
+              ? parse(
+                  rest,
+                  {
+                    'mfa-default': { type: 'string' },
+                    methods: { type: 'string' },
+                    'remember-days': { type: 'string' },
+                    'app-passwords': { type: 'string' },
+                    'app-passwords-keep': { type: 'string' },
+                    'app-password-cap': { type: 'string' },
+                    'app-password-protocols': { type: 'string' },
+                    'app-password-max-days': { type: 'string' },
+                    'app-password-unused-days': { type: 'string' },
+                    'revoke-on-password-change': { type: 'string' },
+                  },
+                  1,
+                )
               : parse(rest, {}, 1);
     const arg = parsed.positionals[0]!;
     const v = parsed.values as { name?: string; admin?: boolean; 'password-stdin'?: boolean; 'mfa-default'?: string; methods?: string; 'remember-days'?: string };
     const days = v['remember-days'];
     if (days !== undefined && !/^\d{1,3}$/.test(days)) throw new UsageError('--remember-days takes a whole number from 0 to 365');
+    const ap = appPasswordOptions(parsed.values as Record<string, string | undefined>);
     const password = v['password-stdin'] ? (await io.readStdin()).replace(/\r?\n$/, '') : undefined;
     const ctx = await createContext(config);
     try {
@@ -137,9 +186,28 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
         }
         case 'org policy': {
           const org = await ctx.accounts.organizationByDomain(arg);
-          const change = { mfaDefault: v['mfa-default'], allowedMethods: v.methods?.split(',').map((m) => m.trim()), rememberDays: days === undefined ? undefined : Number(days) };
+          const change = { mfaDefault: v['mfa-default'], allowedMethods: v.methods?.split(',').map((m) => m.trim()), rememberDays: days === undefined ? undefined : Number(days), appPasswords: ap };
           const p = Object.values(change).some((x) => x !== undefined) ? await ctx.mfaAdmin.setPolicy(OPERATOR, org.id, change) : await ctx.mfaAdmin.getPolicy(OPERATOR, org.id);
+          const a = p.appPasswords;
           io.out(`organization ${org.domain}: mfa-default=${p.mfaDefault} methods=${p.allowedMethods.join(',')} remember-days=${p.rememberDays}`);
+          io.out(
+            `app passwords: ${a.allowed ? 'on' : 'off'} keep-when-off=${a.keepExistingWhenOff ? 'on' : 'off'} cap=${a.cap} protocols=${a.protocols.join(',')} ` +
+              `max-days=${a.maxLifetimeDays ?? 'never'} unused-days=${a.revokeUnusedDays ?? 'never'} revoke-on-password-change=${a.revokeOnPasswordChange ? 'on' : 'off'}`,
+          );
+          break;
+        }
+        case 'app-passwords list': {
+          const { user, appPasswords } = await ctx.appPasswords.listFor(OPERATOR, arg);
+          io.out(`${appPasswords.length} app password(s) of ${user.address}`);
+          for (const p of appPasswords) {
+            const used = p.lastUsedAt ? `${formatTime(p.lastUsedAt)} ${p.lastUsedProtocol ?? ''} ${p.lastUsedIp ?? ''}`.trim() : 'never';
+            io.out(`${p.id}  "${p.name.replace(/[\u0000-\u001f\u007f]/g, '?')}"  created ${formatTime(p.createdAt)}  last used ${used}  expires ${p.expiresAt ? formatTime(p.expiresAt) : 'never'}  ${p.protocols.join(',')}`);
+          }
+          break;
+        }
+        case 'app-passwords revoke-all': {
+          const n = await ctx.appPasswords.revokeAllFor(OPERATOR, arg);
+          io.out(`${n} app password(s) of ${arg.trim().toLowerCase()} deleted`);
           break;
         }
         case 'user enable': {

@@ -32,4 +32,8 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   method_not_found: 404,
   invalid_policy: 400,
   webauthn_failed: 400,
+  app_passwords_off: 403,
+  app_password_cap: 409,
+  app_passwords_need_mfa: 403,
+  app_password_not_found: 404,
 };

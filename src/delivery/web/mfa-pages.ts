@@ -5,6 +5,7 @@
  */
 import type { FlowView } from '../../domain/flows/sign-in-flow.js';
 import type { MethodKind, MfaMethod } from '../../domain/mfa/model.js';
+import type { AppPassword } from '../../domain/app-passwords/model.js';
 import type { MessageId } from '../i18n/en.js';
 import { html, type Html } from './html.js';
 import { layout, type PageContext } from './layout.js';
@@ -69,6 +70,20 @@ ${form(ctx, `${b}/resend`, html`<button type="submit" class="link">${t('mfa.rese
       const last = v.methods[v.methods.length - 1];
       return layout(ctx, t('mfa.enrolled.title'), html`<p>${t('mfa.enrolled.body', { method: last ? kindName(ctx, last.kind).toLowerCase() : '' })}</p>${form(ctx, `${b}/next`, html`<button type="submit" class="primary" id="next">${t('mfa.next')}</button>`)}`, v);
     }
+    case 'app_password': {
+      const ap = v.appPassword!;
+      return layout(
+        ctx,
+        t('ap.keep.title'),
+        html`<p>${t('ap.keep.body')}</p>
+${appPasswordBox(ctx, ap.password)}
+<p>${t('ap.keep.apps')}</p>
+<ul class="apps"><li>${t('ap.keep.app1')}</li><li>${t('ap.keep.app2')}</li><li>${t('ap.keep.app3')}</li><li>${t('ap.keep.app4')}</li></ul>
+<p><a href="/help/app-passwords">${t('ap.help')}</a></p>
+${form(ctx, `${b}/next`, html`<button type="submit" class="primary" id="done">${t('mfa.done')}</button>`)}`,
+        v,
+      );
+    }
     case 'recovery_codes':
       return layout(ctx, t('mfa.rc.title'), html`<p>${t('mfa.rc.body')}</p>${recoveryList(v.recoveryCodes ?? [])}${form(ctx, `${b}/done`, html`<button type="submit" class="primary" id="done">${t('mfa.done')}</button>`)}`, v);
     case 'second_factor': {
@@ -119,9 +134,51 @@ function webauthnForm(ctx: PageContext, action: string, options: unknown, mode: 
 <script src="/static/webauthn.js"></script>`;
 }
 
+export interface AppPasswordSection {
+  list: AppPassword[];
+  /** 'ok' | creation off by policy | the user's MFA is off. */
+  status: 'ok' | 'off' | 'need_mfa';
+  keepExistingWhenOff: boolean;
+  created?: { name: string; password: string };
+  formatTime: (ms: number) => string;
+}
+
+/** The app-password list and create form; `action` is where the forms post (Security info). */
+export function appPasswordsSection(ctx: PageContext, ap: AppPasswordSection, fresh: boolean): Html {
+  const { t } = ctx;
+  const csrf = html`<input type="hidden" name="_csrf" value="${ctx.csrf}">`;
+  const used = (p: AppPassword) => (p.lastUsedAt ? `${ap.formatTime(p.lastUsedAt)} · ${p.lastUsedProtocol ?? ''} · ${p.lastUsedIp ?? ''}` : t('ap.never'));
+  const rows = ap.list.map(
+    (p) => html`<tr>
+<td class="ap-name">${p.name}</td><td>${ap.formatTime(p.createdAt)}</td><td>${used(p)}</td><td>${p.expiresAt ? ap.formatTime(p.expiresAt) : t('ap.never')}</td><td>${p.protocols.join(', ')}</td>
+<td><form method="post" action="/security-info/app-passwords/delete" class="inline">${csrf}<input type="hidden" name="id" value="${p.id}"><button type="submit">${t('ap.delete')}</button></form></td>
+</tr>`,
+  );
+  return html`<section id="app-passwords" aria-labelledby="ap-title">
+<h2 id="ap-title">${t('ap.title')}</h2>
+<p>${t('ap.intro')} <a href="/help/app-passwords">${t('ap.help')}</a></p>
+${ap.created ? html`<p class="notice" role="status">${t('ap.created', { name: ap.created.name })}</p>${appPasswordBox(ctx, ap.created.password)}` : ''}
+${ap.status === 'off' ? html`<p class="notice">${t('ap.off')} ${t(ap.keepExistingWhenOff ? 'ap.off.kept' : 'ap.off.suspended')}</p>` : ''}
+${ap.status === 'need_mfa' ? html`<p class="notice">${t('ap.need_mfa')}</p>` : ''}
+${ap.status === 'ok'
+  ? fresh
+    ? html`<form method="post" action="/security-info/app-passwords" class="card">${csrf}
+<label for="ap-name">${t('ap.name')}</label>
+<input id="ap-name" name="name" type="text" required maxlength="100" aria-describedby="ap-name-hint">
+<p class="hint" id="ap-name-hint">${t('ap.name.hint')}</p>
+<button type="submit" class="primary">${t('ap.create')}</button></form>`
+    : html`<form method="post" action="/security-info/confirm" class="inline">${csrf}<button type="submit">${t('si.confirm')}</button></form>`
+  : ''}
+${ap.list.length
+  ? html`<table id="app-password-list"><thead><tr><th scope="col">${t('ap.col.name')}</th><th scope="col">${t('ap.col.created')}</th><th scope="col">${t('ap.col.used')}</th><th scope="col">${t('ap.col.expires')}</th><th scope="col">${t('ap.col.protocols')}</th><th scope="col"></th></tr></thead><tbody>${rows}</tbody></table>
+<form method="post" action="/security-info/app-passwords/delete-all" class="inline">${csrf}<button type="submit">${t('ap.delete_all')}</button></form>`
+  : html`<p>${t('ap.none')}</p>`}
+</section>`;
+}
+
 export function securityInfoPage(
   ctx: PageContext,
-  v: { methods: MfaMethod[]; defaultMethodId: string | null; recoveryCodesLeft: number; fresh: boolean; newCodes?: string[] } & Notice,
+  v: { methods: MfaMethod[]; defaultMethodId: string | null; recoveryCodesLeft: number; fresh: boolean; newCodes?: string[]; appPasswords: AppPasswordSection } & Notice,
 ): Html {
   const { t } = ctx;
   const rows = v.methods.map(
@@ -140,7 +197,51 @@ ${v.fresh
 <h2>${t('si.rc')}</h2>
 ${v.newCodes ? html`<p class="notice">${t('si.rc.shown')}</p>${recoveryList(v.newCodes)}` : html`<p>${t('si.rc.left', { count: v.recoveryCodesLeft })}</p>`}
 ${form(ctx, '/security-info/recovery-codes', html`<button type="submit">${t('si.rc.new')}</button>`, 'inline')}`
-  : html`<p>${t('si.fresh')}</p>${form(ctx, '/security-info/confirm', html`<button type="submit" class="primary">${t('si.confirm')}</button>`, 'inline')}`}`,
+  : html`<p>${t('si.fresh')}</p>${form(ctx, '/security-info/confirm', html`<button type="submit" class="primary">${t('si.confirm')}</button>`, 'inline')}`}
+${appPasswordsSection(ctx, v.appPasswords, v.fresh)}`,
     v,
   );
+}
+
+export function helpAppPasswordsPage(ctx: PageContext): Html {
+  const { t } = ctx;
+  return layout(
+    ctx,
+    t('help.ap.title'),
+    html`<p>${t('help.ap.p1')}</p>
+<p class="notice">${t('help.ap.p2')}</p>
+<ol class="steps"><li>${t('help.ap.step1')}</li><li>${t('help.ap.step2')}</li><li>${t('help.ap.step3')}</li><li>${t('help.ap.step4')}</li><li>${t('help.ap.step5')}</li></ol>
+<p>${t('help.ap.later')}</p>
+<p><a href="/security-info#app-passwords">${t('ap.title')}</a></p>`,
+  );
+}
+
+export function adminAppPasswordsPage(ctx: PageContext, v: { address: string; list: AppPassword[]; formatTime: (ms: number) => string } & Notice): Html {
+  const { t } = ctx;
+  const rows = v.list.map(
+    (p) => html`<tr><td class="ap-name">${p.name}</td><td>${v.formatTime(p.createdAt)}</td><td>${p.lastUsedAt ? `${v.formatTime(p.lastUsedAt)} · ${p.lastUsedProtocol ?? ''} · ${p.lastUsedIp ?? ''}` : t('ap.never')}</td><td>${p.expiresAt ? v.formatTime(p.expiresAt) : t('ap.never')}</td><td>${p.protocols.join(', ')}</td></tr>`,
+  );
+  return layout(
+    ctx,
+    t('ap.admin.title', { address: v.address }),
+    html`${v.list.length
+      ? html`<table id="app-password-list"><thead><tr><th scope="col">${t('ap.col.name')}</th><th scope="col">${t('ap.col.created')}</th><th scope="col">${t('ap.col.used')}</th><th scope="col">${t('ap.col.expires')}</th><th scope="col">${t('ap.col.protocols')}</th></tr></thead><tbody>${rows}</tbody></table>`
+      : html`<p>${t('ap.none')}</p>`}
+${form(ctx, '/admin/users/app-passwords/revoke-all', html`<input type="hidden" name="address" value="${v.address}"><button type="submit">${t('ap.admin.revoke_all')}</button>`, 'inline')}
+<p><a href="/admin/users">${t('nav.users')}</a></p>`,
+    v,
+  );
+}
+
+/**
+ * A new app password, shown once: selectable text (works without scripts) and a Copy button that
+ * /static/copy.js reveals and wires to the Clipboard API, copying exactly the text shown.
+ */
+export function appPasswordBox(ctx: PageContext, password: string): Html {
+  return html`<div class="app-password">
+<code id="app-password" class="secret">${password}</code>
+<button type="button" class="copy" data-copy="app-password" data-copied="${ctx.t('ap.copied')}" hidden>${ctx.t('ap.copy')}</button>
+<span class="copied" role="status" aria-live="polite"></span>
+</div>
+<script src="/static/copy.js"></script>`;
 }

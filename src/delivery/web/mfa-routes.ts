@@ -14,9 +14,9 @@ import type { Step } from '../../domain/flows/sign-in-flow.js';
 import type { WebSettings } from '../http/app.js';
 import { HTTP_STATUS } from '../http/errors.js';
 import type { MessageId } from '../i18n/en.js';
-import { flowPage, securityInfoPage } from './mfa-pages.js';
+import { flowPage, helpAppPasswordsPage, securityInfoPage } from './mfa-pages.js';
 import { messagePage } from './pages.js';
-import { clientMeta, pageContext } from './routes.js';
+import { clientMeta, formatTime, pageContext } from './routes.js';
 
 type Form = Record<string, string | undefined>;
 const field = (body: unknown, name: string, max = 300) => {
@@ -139,7 +139,7 @@ export function registerMfaRoutes(app: FastifyInstance, ctx: AppContext, web: We
       }
       return ctx.flows.verifySecondFactor(flow, user, response, { remember: field(req.body, 'remember', 2) === '1', sessionId: req.session?.id });
     });
-    action('next', async (_req, flow, user) => ctx.flows.next(flow, user));
+    action('next', async (req, flow, user) => ctx.flows.next(flow, user, { appPasswordName: req.t('ap.keep.name') }));
     action('done', async (_req, flow, user) => ctx.flows.finishRegistration(flow, user));
   }
 
@@ -151,16 +151,27 @@ export function registerMfaRoutes(app: FastifyInstance, ctx: AppContext, web: We
   };
   const self = surfaces[1]!;
 
-  async function securityInfo(req: FastifyRequest, reply: FastifyReply, extra: { notice?: string; error?: string; newCodes?: string[] } = {}, status = 200) {
-    const o = await ctx.securityInfo.overview(req.user!);
-    const fresh = await ctx.securityInfo.isFresh(req.user!, req.session!);
-    return send(reply, securityInfoPage(pageContext(req, reply, '/security-info'), { ...o, fresh, ...extra }).value, status);
+  async function securityInfo(req: FastifyRequest, reply: FastifyReply, extra: { notice?: string; error?: string; newCodes?: string[]; created?: { name: string; password: string } } = {}, status = 200) {
+    const user = req.user!;
+    const o = await ctx.securityInfo.overview(user);
+    const fresh = await ctx.securityInfo.isFresh(user, req.session!);
+    const policy = (await ctx.appPasswords.policyFor(user.orgId)).appPasswords;
+    const appPasswords = {
+      list: await ctx.appPasswords.list(user),
+      status: user.mfaState === 'disabled' ? ('need_mfa' as const) : policy.allowed ? ('ok' as const) : ('off' as const),
+      keepExistingWhenOff: policy.keepExistingWhenOff,
+      created: extra.created,
+      formatTime,
+    };
+    // A page that shows a new secret must not be cached anywhere (send() already says no-store).
+    return send(reply, securityInfoPage(pageContext(req, reply, '/security-info'), { ...o, fresh, ...extra, appPasswords }).value, status);
   }
 
   app.get<{ Querystring: { m?: string } }>('/security-info', hidden, async (req, reply) => {
     if (!requireUser(req, reply)) return reply;
     const m = req.query.m;
-    const notice = m === 'added' ? req.t('mfa.added') : m === 'removed' ? req.t('si.removed') : m === 'default' ? req.t('si.default_set') : undefined;
+    const notices: Record<string, MessageId> = { added: 'mfa.added', removed: 'si.removed', default: 'si.default_set', ap_deleted: 'ap.deleted', ap_deleted_all: 'ap.deleted_all' };
+    const notice = m && notices[m] ? req.t(notices[m]) : undefined;
     return securityInfo(req, reply, { notice });
   });
 
@@ -194,6 +205,21 @@ export function registerMfaRoutes(app: FastifyInstance, ctx: AppContext, web: We
     await ctx.securityInfo.setDefault(req.user!, req.session!, field(req.body, 'method', 64));
     return reply.redirect('/security-info?m=default', 303);
   });
+  siAction('app-passwords', async (req, reply) => {
+    const made = await ctx.appPasswords.create(req.user!, req.session!, field(req.body, 'name', 300), { ip: req.ip, locale: req.locale });
+    return securityInfo(req, reply, { created: { name: made.appPassword.name, password: made.password } });
+  });
+  siAction('app-passwords/delete', async (req, reply) => {
+    await ctx.appPasswords.remove(req.user!, field(req.body, 'id', 64));
+    return reply.redirect('/security-info?m=ap_deleted#app-passwords', 303);
+  });
+  siAction('app-passwords/delete-all', async (req, reply) => {
+    await ctx.appPasswords.removeAll(req.user!);
+    return reply.redirect('/security-info?m=ap_deleted_all#app-passwords', 303);
+  });
+
+  app.get('/help/app-passwords', hidden, async (req, reply) => send(reply, helpAppPasswordsPage(pageContext(req, reply)).value));
+
   siAction('recovery-codes', async (req, reply) => {
     const codes = await ctx.securityInfo.renewRecoveryCodes(req.user!, req.session!, req.locale);
     return securityInfo(req, reply, { newCodes: codes });

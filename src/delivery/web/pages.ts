@@ -2,6 +2,7 @@
 import type { Organization, User } from '../../domain/accounts/model.js';
 import type { SignInEvent } from '../../domain/audit/events.js';
 import { METHOD_KINDS, MFA_STATES, type OrgPolicy } from '../../domain/mfa/model.js';
+import { PROTOCOLS } from '../../domain/app-passwords/model.js';
 import type { MessageId } from '../i18n/en.js';
 import { html, type Html } from './html.js';
 import { layout, type PageContext } from './layout.js';
@@ -89,7 +90,8 @@ export function usersPage(
     ? ''
     : html`<form method="post" action="/admin/users/${u.status === 'active' ? 'disable' : 'enable'}" class="inline">${csrf}<input type="hidden" name="address" value="${u.address}"><button type="submit">${t(u.status === 'active' ? 'users.disable' : 'users.enable')}</button></form>`}
     <form method="post" action="/admin/users/reregister" class="inline">${csrf}<input type="hidden" name="address" value="${u.address}"><button type="submit">${t('users.reregister')}</button></form>
-    <form method="post" action="/admin/users/end-sessions" class="inline">${csrf}<input type="hidden" name="address" value="${u.address}"><button type="submit">${t('users.endsessions')}</button></form></td>
+    <form method="post" action="/admin/users/end-sessions" class="inline">${csrf}<input type="hidden" name="address" value="${u.address}"><button type="submit">${t('users.endsessions')}</button></form>
+    <a href="/admin/users/app-passwords?address=${encodeURIComponent(u.address)}">${t('ap.admin.link')}</a></td>
 </tr>`,
   );
   return layout(
@@ -158,6 +160,19 @@ export function policyPage(ctx: PageContext, v: { policy: OrgPolicy } & Notice):
   </fieldset>
   <label for="remember">${t('policy.remember')}</label>
   <input id="remember" name="rememberDays" type="number" min="0" max="365" required value="${p.rememberDays}">
+  <fieldset><legend>${t('policy.ap')}</legend>
+  <label class="check"><input type="checkbox" name="apAllowed" value="1" ${p.appPasswords.allowed ? html`checked` : ''}> ${t('policy.ap.allowed')}</label>
+  <label class="check"><input type="checkbox" name="apKeep" value="1" ${p.appPasswords.keepExistingWhenOff ? html`checked` : ''}> ${t('policy.ap.keep')}</label>
+  <label for="ap-cap">${t('policy.ap.cap')}</label>
+  <input id="ap-cap" name="apCap" type="number" min="1" max="200" required value="${p.appPasswords.cap}">
+  <p>${t('policy.ap.protocols')}</p>
+  ${PROTOCOLS.map((k) => html`<label class="check"><input type="checkbox" name="apProtocols" value="${k}" ${p.appPasswords.protocols.includes(k) ? html`checked` : ''}> ${k.toUpperCase()}</label>`)}
+  <label for="ap-max">${t('policy.ap.max_days')}</label>
+  <input id="ap-max" name="apMaxDays" type="number" min="1" max="3650" value="${p.appPasswords.maxLifetimeDays ?? ''}">
+  <label for="ap-unused">${t('policy.ap.unused_days')}</label>
+  <input id="ap-unused" name="apUnusedDays" type="number" min="1" max="3650" value="${p.appPasswords.revokeUnusedDays ?? ''}">
+  <label class="check"><input type="checkbox" name="apRevokeOnChange" value="1" ${p.appPasswords.revokeOnPasswordChange ? html`checked` : ''}> ${t('policy.ap.revoke_on_change')}</label>
+  </fieldset>
   <button type="submit" class="primary">${t('policy.save')}</button>
 </form>`,
     v,

@@ -12,6 +12,7 @@ import { safeNext } from '../http/redirects.js';
 import { isLocale } from '../i18n/i18n.js';
 import type { Html } from './html.js';
 import type { PageContext } from './layout.js';
+import { adminAppPasswordsPage } from './mfa-pages.js';
 import { accountPage, messagePage, policyPage, setPasswordPage, signInPage, signInsPage, usersPage } from './pages.js';
 import type { User } from '../../domain/accounts/model.js';
 import { isMfaState } from '../../domain/mfa/model.js';
@@ -215,6 +216,30 @@ export function registerWebRoutes(app: FastifyInstance, ctx: AppContext, web: We
     return { m: 'sessions', who: address.trim().toLowerCase() };
   });
 
+  app.get<{ Querystring: { address?: string; m?: string; n?: string } }>('/admin/users/app-passwords', hidden, async (req, reply) => {
+    if (!requireAdmin(req, reply)) return reply;
+    try {
+      const { user, appPasswords } = await ctx.appPasswords.listFor({ kind: 'user', user: req.user! }, String(req.query.address ?? '').slice(0, 254));
+      const notice = req.query.m === 'revoked' ? req.t('ap.admin.revoked', { count: Number(req.query.n ?? 0), address: user.address }) : undefined;
+      return send(reply, adminAppPasswordsPage(pageContext(req, reply), { address: user.address, list: appPasswords, formatTime, notice }));
+    } catch (e) {
+      if (!isSesameError(e)) throw e;
+      return listUsers(req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
+    }
+  });
+
+  app.post('/admin/users/app-passwords/revoke-all', csrf, async (req, reply) => {
+    if (!requireAdmin(req, reply)) return reply;
+    try {
+      const address = field(req.body, 'address', 300);
+      const n = await ctx.appPasswords.revokeAllFor({ kind: 'user', user: req.user! }, address);
+      return reply.redirect(`/admin/users/app-passwords?${new URLSearchParams({ address: address.trim().toLowerCase(), m: 'revoked', n: String(n) })}`, 303);
+    } catch (e) {
+      if (!isSesameError(e)) throw e;
+      return listUsers(req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
+    }
+  });
+
   app.get<{ Querystring: { m?: string } }>('/admin/policy', hidden, async (req, reply) => {
     if (!requireAdmin(req, reply)) return reply;
     const policy = await ctx.mfaAdmin.getPolicy({ kind: 'user', user: req.user! }, req.user!.orgId);
@@ -228,7 +253,26 @@ export function registerWebRoutes(app: FastifyInstance, ctx: AppContext, web: We
     const methods = body.methods === undefined ? [] : Array.isArray(body.methods) ? body.methods : [body.methods];
     const days = field(req.body, 'rememberDays', 10);
     try {
-      await ctx.mfaAdmin.setPolicy(actor, req.user!.orgId, { mfaDefault: field(req.body, 'mfaDefault', 20), allowedMethods: methods.map((m) => String(m).slice(0, 20)), rememberDays: /^\d{1,3}$/.test(days) ? Number(days) : Number.NaN });
+      const list = (name: string) => (body[name] === undefined ? [] : Array.isArray(body[name]) ? (body[name] as string[]) : [body[name] as string]).map((m) => String(m).slice(0, 20));
+      const optionalDays = (name: string) => {
+        const v = field(req.body, name, 10).trim();
+        return v === '' ? null : /^\d{1,4}$/.test(v) ? Number(v) : Number.NaN;
+      };
+      const cap = field(req.body, 'apCap', 10);
+      await ctx.mfaAdmin.setPolicy(actor, req.user!.orgId, {
+        mfaDefault: field(req.body, 'mfaDefault', 20),
+        allowedMethods: methods.map((m) => String(m).slice(0, 20)),
+        rememberDays: /^\d{1,3}$/.test(days) ? Number(days) : Number.NaN,
+        appPasswords: {
+          allowed: field(req.body, 'apAllowed', 2) === '1',
+          keepExistingWhenOff: field(req.body, 'apKeep', 2) === '1',
+          cap: /^\d{1,3}$/.test(cap) ? Number(cap) : Number.NaN,
+          protocols: list('apProtocols'),
+          maxLifetimeDays: optionalDays('apMaxDays'),
+          revokeUnusedDays: optionalDays('apUnusedDays'),
+          revokeOnPasswordChange: field(req.body, 'apRevokeOnChange', 2) === '1',
+        },
+      });
       return reply.redirect('/admin/policy?m=saved', 303);
     } catch (e) {
       if (!isSesameError(e)) throw e;

@@ -30,6 +30,8 @@ export interface AccountServiceDeps {
   setPasswordLinkMs: number;
   /** The MFA state a new user of this organization starts in (the organization's default). */
   mfaDefaultFor: (orgId: string) => Promise<User['mfaState']>;
+  /** Called after a main password was set or changed (app passwords may be revoked by policy). */
+  afterPasswordChange?: (userId: string) => Promise<void>;
 }
 
 export class AccountService {
@@ -141,6 +143,7 @@ export class AccountService {
     await this.d.accounts.setPasswordHash(user.id, hash, this.d.clock.now());
     await this.d.sessions.endAllForUser(user.id);
     await this.audit({ kind: 'user', user }, user.orgId, 'user.password_set', user.id, `${user.address} via one-time link`);
+    if (user.passwordChangedAt !== null) await this.d.afterPasswordChange?.(user.id);
     return user;
   }
 
@@ -151,6 +154,7 @@ export class AccountService {
     await this.d.accounts.setPasswordHash(user.id, await this.d.passwordHasher.hash(password), this.d.clock.now());
     await this.d.sessions.endAllForUser(user.id);
     await this.audit(actor, user.orgId, 'user.password_set', user.id, user.address);
+    await this.d.afterPasswordChange?.(user.id);
   }
 
   async countUsers(): Promise<number> {

@@ -16,6 +16,7 @@ export type SignInReason =
   | 'ip_locked'
   | 'invalid_input'
   | 'wrong_second_factor'
+  | 'app_password_refused'
   | 'mfa_locked';
 
 export interface SignInEvent {

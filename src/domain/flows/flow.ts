@@ -15,7 +15,8 @@
  *        └─(must register)─> more_info_required ──"Set it up now"──> choose_method
  *                                 choose_method ──(method, number or address)──> verify_enrolment
  *                                 verify_enrolment ──(code / QR code / key confirmed)──> enrolled
- *                                 enrolled ──"Next"──> [app_password] ──> recovery_codes ──"Done"──> session
+ *                                 enrolled ──"Next"──> app_password ──"Done"──> recovery_codes ──"Done"──> session
+ *                                 (app_password only when the organization allows app passwords)
  *
  * Security-info flows (kind `add_method`) reuse choose_method -> verify_enrolment -> enrolled and
  * end there, for a user who is already signed in.
@@ -74,6 +75,9 @@ export interface FlowData {
   locale: 'en' | 'nl';
   pending?: PendingEnrolment;
   challenge?: Challenge;
+  /** The app password made at the end of registration, shown once, sealed with AAD `ap:<flowId>`. */
+  appPasswordEnc?: string;
+  appPasswordName?: string;
   /** Recovery codes to show once, sealed with AAD `rc:<flowId>`. */
   recoveryCodesEnc?: string;
   /** Whether the user was already told (by email) that their password was right but the second factor failed. */

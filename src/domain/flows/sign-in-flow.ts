@@ -21,6 +21,7 @@ import type { MfaRepository } from '../mfa/repository.js';
 import type { Session, SessionService } from '../sessions/session.js';
 import type { Throttle, ThrottleKey } from '../throttling/throttle.js';
 import type { Flow, FlowKind, FlowRepository, FlowState } from './flow.js';
+import type { AppPasswords } from '../app-passwords/service.js';
 
 export const FLOW_TTL_MS = 15 * 60_000;
 export const RECOVERY_CODE_COUNT = 10;
@@ -40,6 +41,8 @@ export interface FlowDeps {
   keyedHasher: KeyedHasher;
   clock: Clock;
   mfaFailureLimit: number;
+  /** Makes the app password of the registration's last step (when the policy allows them). */
+  appPasswords?: AppPasswords;
 }
 
 export interface AttemptMeta {
@@ -65,6 +68,7 @@ export interface FlowView {
   current?: MfaMethod;
   prompt?: Prompt;
   recoveryCodes?: string[];
+  appPassword?: { name: string; password: string };
 }
 
 export class SignInFlows {
@@ -134,6 +138,7 @@ export class SignInFlows {
       v.current = methods.find((m) => m.id === flow.data.challenge!.methodId);
       if (v.current) v.prompt = await this.factor(v.current.kind).challengePrompt(ctx, v.current);
     }
+    if (flow.state === 'app_password' && flow.data.appPasswordEnc) v.appPassword = { name: flow.data.appPasswordName ?? '', password: this.d.aead.open(flow.data.appPasswordEnc, `ap:${flow.id}`) };
     if (flow.state === 'recovery_codes' && flow.data.recoveryCodesEnc) v.recoveryCodes = JSON.parse(this.d.aead.open(flow.data.recoveryCodesEnc, `rc:${flow.id}`)) as string[];
     return v;
   }
@@ -203,15 +208,34 @@ export class SignInFlows {
     return saved;
   }
 
-  /** "Next" after verification: on to the app-password step (when the organization allows them) or the recovery codes. */
-  async next(flow: Flow, user: User): Promise<Step> {
+  /**
+   * "Next" after verification: on to "Keep using your existing applications" with a new app
+   * password (when the organization allows them), then to the recovery codes. `appPasswordName`
+   * names that app password in the user's language.
+   */
+  async next(flow: Flow, user: User, opts: { appPasswordName?: string } = {}): Promise<Step> {
     this.expect(flow, ['enrolled', 'app_password']);
     if (flow.kind === 'add_method') {
       await this.d.flows.delete(flow.id);
       flow.state = 'done';
       return { done: false, flow };
     }
-    // The app-password step arrives with the app-password feature; until then, straight to recovery codes.
+    if (flow.state === 'enrolled' && this.d.appPasswords && (await this.d.appPasswords.canCreate(user))) {
+      const name = opts.appPasswordName ?? 'Existing applications';
+      const made = await this.d.appPasswords.create(user, null, name, { ip: flow.data.ip, locale: flow.data.locale }).catch((e: unknown) => {
+        // At the cap already (a re-registration): skip the step rather than block the sign-in.
+        if (e instanceof SesameError && e.code === 'app_password_cap') return undefined;
+        throw e;
+      });
+      if (made) {
+        flow.data.appPasswordEnc = this.d.aead.seal(made.password, `ap:${flow.id}`);
+        flow.data.appPasswordName = name;
+        flow.state = 'app_password';
+        await this.save(flow);
+        return { done: false, flow };
+      }
+    }
+    flow.data.appPasswordEnc = undefined;
     const codes = await this.newRecoveryCodes(user);
     flow.data.recoveryCodesEnc = this.d.aead.seal(JSON.stringify(codes), `rc:${flow.id}`);
     flow.state = 'recovery_codes';

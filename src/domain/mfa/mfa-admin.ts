@@ -11,6 +11,7 @@ import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
 import type { FlowRepository } from '../flows/flow.js';
 import type { SessionService } from '../sessions/session.js';
+import { CAP_MAX, DAYS_MAX, isProtocol } from '../app-passwords/model.js';
 import { defaultPolicy, isMethodKind, isMfaState, type MfaState, type OrgPolicy, REMEMBER_DAYS_MAX } from './model.js';
 import type { MfaRepository } from './repository.js';
 
@@ -18,9 +19,23 @@ export interface PolicyChange {
   mfaDefault?: string;
   allowedMethods?: string[];
   rememberDays?: number;
+  appPasswords?: {
+    allowed?: boolean;
+    keepExistingWhenOff?: boolean;
+    cap?: number;
+    protocols?: string[];
+    maxLifetimeDays?: number | null;
+    revokeUnusedDays?: number | null;
+    revokeOnPasswordChange?: boolean;
+  };
 }
 
+const days = (v: number | null) => v === null || (Number.isInteger(v) && v >= 1 && v <= DAYS_MAX);
+
 export class MfaAdmin {
+  /** Called when a user's MFA is turned off (their app passwords go with it). */
+  onMfaDisabled?: (user: User, actor: Actor) => Promise<void>;
+
   constructor(
     private readonly accounts: AccountService,
     private readonly mfa: MfaRepository,
@@ -36,6 +51,7 @@ export class MfaAdmin {
     const user = await this.accounts.userForAdmin(actor, address);
     await this.mfa.setState(user.id, state);
     await this.record(actor, user, 'mfa.state', `${user.mfaState} -> ${state}`);
+    if (state === 'disabled') await this.onMfaDisabled?.(user, actor);
     return { ...user, mfaState: state };
   }
 
@@ -83,8 +99,33 @@ export class MfaAdmin {
       if (!Number.isInteger(change.rememberDays) || change.rememberDays < 0 || change.rememberDays > REMEMBER_DAYS_MAX) throw new SesameError('invalid_policy', `rememberDays ${change.rememberDays}`);
       next.rememberDays = change.rememberDays;
     }
+    if (change.appPasswords) {
+      const a = change.appPasswords;
+      const ap = { ...current.appPasswords };
+      if (a.allowed !== undefined) ap.allowed = a.allowed;
+      if (a.keepExistingWhenOff !== undefined) ap.keepExistingWhenOff = a.keepExistingWhenOff;
+      if (a.revokeOnPasswordChange !== undefined) ap.revokeOnPasswordChange = a.revokeOnPasswordChange;
+      if (a.cap !== undefined) {
+        if (!Number.isInteger(a.cap) || a.cap < 1 || a.cap > CAP_MAX) throw new SesameError('invalid_policy', `app password cap ${a.cap}`);
+        ap.cap = a.cap;
+      }
+      if (a.protocols !== undefined) {
+        const ps = [...new Set(a.protocols)];
+        if (ps.length === 0 || !ps.every(isProtocol)) throw new SesameError('invalid_policy', `protocols ${ps.join(',')}`);
+        ap.protocols = ps;
+      }
+      if (a.maxLifetimeDays !== undefined) {
+        if (!days(a.maxLifetimeDays)) throw new SesameError('invalid_policy', `maxLifetimeDays ${a.maxLifetimeDays}`);
+        ap.maxLifetimeDays = a.maxLifetimeDays;
+      }
+      if (a.revokeUnusedDays !== undefined) {
+        if (!days(a.revokeUnusedDays)) throw new SesameError('invalid_policy', `revokeUnusedDays ${a.revokeUnusedDays}`);
+        ap.revokeUnusedDays = a.revokeUnusedDays;
+      }
+      next.appPasswords = ap;
+    }
     await this.mfa.savePolicy(next, this.clock.now());
-    await this.audit.recordAudit({ id: randomUUID(), at: this.clock.now(), orgId, actorId: actorId(actor), actorLabel: actorLabel(actor), action: 'org.policy', targetUserId: null, detail: JSON.stringify({ mfaDefault: next.mfaDefault, allowedMethods: next.allowedMethods, rememberDays: next.rememberDays }) });
+    await this.audit.recordAudit({ id: randomUUID(), at: this.clock.now(), orgId, actorId: actorId(actor), actorLabel: actorLabel(actor), action: 'org.policy', targetUserId: null, detail: JSON.stringify({ mfaDefault: next.mfaDefault, allowedMethods: next.allowedMethods, rememberDays: next.rememberDays, appPasswords: next.appPasswords }) });
     return next;
   }
 

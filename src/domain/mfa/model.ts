@@ -5,6 +5,8 @@
  *   enabled   the next browser sign-in makes the user register a method; then `enforced`
  *   enforced  every browser sign-in needs a second factor
  */
+import { type AppPasswordPolicy, DEFAULT_APP_PASSWORD_POLICY } from '../app-passwords/model.js';
+
 export const MFA_STATES = ['disabled', 'enabled', 'enforced'] as const;
 export type MfaState = (typeof MFA_STATES)[number];
 
@@ -40,12 +42,13 @@ export interface OrgPolicy {
   allowedMethods: MethodKind[];
   /** Remember MFA on a trusted device for this many days; 0 = off. */
   rememberDays: number;
+  appPasswords: AppPasswordPolicy;
 }
 
 export const REMEMBER_DAYS_MAX = 365;
 
 export function defaultPolicy(orgId: string): OrgPolicy {
-  return { orgId, mfaDefault: 'disabled', allowedMethods: [...METHOD_KINDS], rememberDays: 0 };
+  return { orgId, mfaDefault: 'disabled', allowedMethods: [...METHOD_KINDS], rememberDays: 0, appPasswords: { ...DEFAULT_APP_PASSWORD_POLICY, protocols: [...DEFAULT_APP_PASSWORD_POLICY.protocols] } };
 }
 
 export function isMfaState(v: unknown): v is MfaState {

@@ -12,6 +12,8 @@ export interface Notifier {
   secondFactorFailed(to: string, locale: Locale, ip: string, at: number): Promise<void>;
   /** Tells the user a method was added or removed. Best effort. */
   methodsChanged(to: string, locale: Locale, change: 'added' | 'removed' | 'recovery_used' | 'recovery_renewed', at: number): Promise<void>;
+  /** Tells the user an app password was made (name, time, IP). Best effort. */
+  appPasswordCreated(to: string, locale: Locale, name: string, ip: string, at: number): Promise<void>;
   /** Whether a code channel can deliver at all. */
   supports(channel: CodeChannel): boolean;
 }

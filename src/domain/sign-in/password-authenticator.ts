@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { PasswordHasher } from '../../platform/crypto/password-hasher.js';
 import type { AccountRepository } from '../accounts/repository.js';
 import { normalizeAddress, type User } from '../accounts/model.js';
+import { normalizeAppPassword } from '../app-passwords/format.js';
 import { sanitizeForLog, type AuditRepository, type SignInReason } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
@@ -37,6 +38,8 @@ export class PasswordAuthenticator {
     private readonly throttle: Throttle,
     private readonly clock: Clock,
     private readonly settings: PasswordAuthenticatorSettings,
+    /** Whose app password (canonical form) this is; lets the log name an app password typed where the main password belongs. */
+    private readonly appPasswordOwner?: (canonical: string) => Promise<string | undefined>,
   ) {}
 
   /** Returns the user when address and password are right; else throws `sign_in_failed` or `throttled`. */
@@ -67,7 +70,9 @@ export class PasswordAuthenticator {
       await this.hasher.burn(password.slice(0, 1024));
       reason = !address || password.length > 1024 ? 'invalid_input' : !creds ? 'unknown_user' : 'no_password_set';
     } else if (!(await this.hasher.verify(creds.passwordHash, password))) {
-      reason = 'wrong_password';
+      // An app password is never a way into the browser or the API: same answer, but the log says what it was.
+      const canonical = normalizeAppPassword(password);
+      reason = canonical && this.appPasswordOwner && (await this.appPasswordOwner(canonical)) === creds.id ? 'app_password_refused' : 'wrong_password';
     } else if (creds.status !== 'active') {
       reason = 'user_disabled';
     } else {

@@ -1,0 +1,75 @@
+/**
+ * App passwords: generated codes with which one app or device (Outlook 2016, Apple Mail, a phone's
+ * mail app, a printer) reaches the account over a legacy protocol while the account itself stays
+ * MFA-protected. Each has a name, the protocols it may be used on, an optional expiry, and what is
+ * known of its last use. The secret itself is never stored, only its keyed hash.
+ */
+export const PROTOCOLS = ['imap', 'pop3', 'smtp', 'dav', 'http'] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+
+export interface AppPasswordPolicy {
+  /** Whether users may create new app passwords. */
+  allowed: boolean;
+  /** When creation is off: whether existing app passwords keep working (true) or are suspended. */
+  keepExistingWhenOff: boolean;
+  /** At most this many per user (Microsoft's cap is 40). */
+  cap: number;
+  protocols: Protocol[];
+  /** Expire this many days after creation; null: never. */
+  maxLifetimeDays: number | null;
+  /** Revoke after this many days without use; null: never. */
+  revokeUnusedDays: number | null;
+  /** A change of the main password revokes them all. */
+  revokeOnPasswordChange: boolean;
+}
+
+export const DEFAULT_APP_PASSWORD_POLICY: AppPasswordPolicy = {
+  allowed: true,
+  keepExistingWhenOff: true,
+  cap: 40,
+  protocols: [...PROTOCOLS],
+  maxLifetimeDays: null,
+  revokeUnusedDays: null,
+  revokeOnPasswordChange: true,
+};
+
+export const CAP_MAX = 200;
+export const DAYS_MAX = 3650;
+
+export interface AppPassword {
+  id: string;
+  userId: string;
+  name: string;
+  protocols: Protocol[];
+  createdAt: number;
+  createdIp: string;
+  expiresAt: number | null;
+  lastUsedAt: number | null;
+  lastUsedProtocol: string | null;
+  lastUsedIp: string | null;
+}
+
+export function isProtocol(v: unknown): v is Protocol {
+  return typeof v === 'string' && (PROTOCOLS as readonly string[]).includes(v);
+}
+
+export interface NewAppPassword {
+  id: string;
+  userId: string;
+  name: string;
+  hash: string;
+  protocols: Protocol[];
+  createdAt: number;
+  createdIp: string;
+  expiresAt: number | null;
+}
+
+export interface AppPasswordRepository {
+  /** Inserts unless the user already has `cap` app passwords, in one statement (no race past the cap). */
+  createWithinCap(p: NewAppPassword, cap: number): Promise<boolean>;
+  list(userId: string): Promise<AppPassword[]>;
+  delete(userId: string, id: string): Promise<boolean>;
+  deleteAll(userId: string): Promise<number>;
+  /** Whose app password has this keyed hash (one indexed read), or undefined. */
+  findOwner(hash: string): Promise<string | undefined>;
+}

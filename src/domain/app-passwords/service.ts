@@ -1,0 +1,136 @@
+/**
+ * Creating, listing and revoking app passwords, for the user (Security info, the registration
+ * flow's last step, the JSON API) and for admins and the operator. Creation needs the policy's
+ * consent, an MFA state of `enabled` or `enforced`, a name, room under the cap, and (outside the
+ * registration flow) a second factor proved in the last 10 minutes.
+ */
+import { randomUUID } from 'node:crypto';
+import type { KeyedHasher } from '../../platform/crypto/tokens.js';
+import { type Actor, actorId, actorLabel } from '../accounts/actor.js';
+import type { AccountService } from '../accounts/account-service.js';
+import type { User } from '../accounts/model.js';
+import type { AuditRepository } from '../audit/events.js';
+import type { Clock } from '../clock.js';
+import { SesameError } from '../errors.js';
+import { defaultPolicy, type OrgPolicy } from '../mfa/model.js';
+import type { MfaRepository } from '../mfa/repository.js';
+import type { Session, SessionService } from '../sessions/session.js';
+import { generateAppPassword, groupAppPassword } from './format.js';
+import type { AppPassword, AppPasswordRepository } from './model.js';
+
+export const APP_PASSWORD_HASH_PURPOSE = 'app-password';
+export const FRESH_MFA_FOR_CREATE_MS = 10 * 60_000;
+
+export interface AppPasswordNotices {
+  created(to: string, locale: 'en' | 'nl', name: string, ip: string, at: number): Promise<void>;
+}
+
+/** App-password names: 1 to 100 characters, no control characters; shown escaped everywhere. */
+export function normalizeAppPasswordName(raw: string): string {
+  const n = raw.trim().normalize('NFC');
+  // eslint-disable-next-line no-control-regex
+  if (n.length < 1 || n.length > 100 || /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(n)) throw new SesameError('invalid_name', 'app password name must be 1 to 100 characters without control characters', { params: { max: 100 } });
+  return n;
+}
+
+export class AppPasswords {
+  constructor(
+    private readonly repo: AppPasswordRepository,
+    private readonly mfa: MfaRepository,
+    private readonly accounts: AccountService,
+    private readonly sessions: SessionService,
+    private readonly audit: AuditRepository,
+    private readonly hasher: KeyedHasher,
+    private readonly notices: AppPasswordNotices,
+    private readonly clock: Clock,
+  ) {}
+
+  async policyFor(orgId: string): Promise<OrgPolicy> {
+    return (await this.mfa.getPolicy(orgId)) ?? defaultPolicy(orgId);
+  }
+
+  /** Whether this user may create one now (policy and MFA state; not the freshness of the proof). */
+  async canCreate(user: User): Promise<boolean> {
+    const policy = await this.policyFor(user.orgId);
+    return policy.appPasswords.allowed && user.mfaState !== 'disabled';
+  }
+
+  /**
+   * Creates an app password and returns it once, grouped for display. `session` is the caller's
+   * session, whose second factor must be fresh; the registration flow passes `null` because the
+   * factor was proved a moment ago in that same flow.
+   */
+  async create(user: User, session: Session | null, nameRaw: string, meta: { ip: string; locale: 'en' | 'nl' }): Promise<{ appPassword: AppPassword; password: string }> {
+    const name = normalizeAppPasswordName(nameRaw);
+    const { state } = await this.mfa.getState(user.id);
+    if (state === 'disabled') throw new SesameError('app_passwords_need_mfa', `${user.address} has MFA disabled`);
+    const policy = (await this.policyFor(user.orgId)).appPasswords;
+    if (!policy.allowed) throw new SesameError('app_passwords_off', `organization ${user.orgId} does not allow new app passwords`);
+    if (session && !this.sessions.hasFreshMfa(session, FRESH_MFA_FOR_CREATE_MS)) throw new SesameError('fresh_mfa_required', 'second factor older than 10 minutes');
+    const now = this.clock.now();
+    const password = generateAppPassword();
+    const row = {
+      id: randomUUID(),
+      userId: user.id,
+      name,
+      hash: this.hasher.digest(APP_PASSWORD_HASH_PURPOSE, password),
+      protocols: policy.protocols,
+      createdAt: now,
+      createdIp: meta.ip.slice(0, 64),
+      expiresAt: policy.maxLifetimeDays ? now + policy.maxLifetimeDays * 86_400_000 : null,
+    };
+    if (!(await this.repo.createWithinCap(row, policy.cap))) throw new SesameError('app_password_cap', `${user.address} has ${policy.cap} app passwords`, { params: { cap: policy.cap } });
+    await this.record(user, { kind: 'user', user }, 'app_password.create', `"${name}" protocols=${row.protocols.join(',')}`);
+    await this.notices.created(user.address, meta.locale, name, meta.ip, now);
+    const { hash: _h, ...rest } = row;
+    return { appPassword: { ...rest, lastUsedAt: null, lastUsedProtocol: null, lastUsedIp: null }, password: groupAppPassword(password) };
+  }
+
+  async list(user: User): Promise<AppPassword[]> {
+    return this.repo.list(user.id);
+  }
+
+  async remove(user: User, id: string): Promise<void> {
+    if (!(await this.repo.delete(user.id, id))) throw new SesameError('app_password_not_found', 'no such app password of this user');
+    await this.record(user, { kind: 'user', user }, 'app_password.delete', id);
+  }
+
+  async removeAll(user: User): Promise<number> {
+    const n = await this.repo.deleteAll(user.id);
+    await this.record(user, { kind: 'user', user }, 'app_password.delete_all', `${n} deleted`);
+    return n;
+  }
+
+  /** An admin's (or the operator's) view of a user's app passwords: never a secret. */
+  async listFor(actor: Actor, address: string): Promise<{ user: User; appPasswords: AppPassword[] }> {
+    const user = await this.accounts.userForAdmin(actor, address);
+    return { user, appPasswords: await this.repo.list(user.id) };
+  }
+
+  /** "Delete all existing app passwords" for a user. */
+  async revokeAllFor(actor: Actor, address: string): Promise<number> {
+    const user = await this.accounts.userForAdmin(actor, address);
+    const n = await this.repo.deleteAll(user.id);
+    await this.record(user, actor, 'app_password.revoke_all', `${n} revoked`);
+    return n;
+  }
+
+  /** After a main-password change: revoke when the policy says so. */
+  async afterPasswordChange(userId: string): Promise<void> {
+    const user = await this.accounts.findUserById(userId);
+    if (!user) return;
+    if (!(await this.policyFor(user.orgId)).appPasswords.revokeOnPasswordChange) return;
+    const n = await this.repo.deleteAll(user.id);
+    if (n) await this.record(user, { kind: 'operator' }, 'app_password.revoke_all', `${n} revoked: main password changed`);
+  }
+
+  /** App passwords exist only while MFA is on: turning it off for a user revokes theirs. */
+  async afterMfaDisabled(user: User, actor: Actor): Promise<void> {
+    const n = await this.repo.deleteAll(user.id);
+    if (n) await this.record(user, actor, 'app_password.revoke_all', `${n} revoked: MFA disabled`);
+  }
+
+  private async record(user: User, actor: Actor, action: string, detail: string) {
+    await this.audit.recordAudit({ id: randomUUID(), at: this.clock.now(), orgId: user.orgId, actorId: actorId(actor), actorLabel: actorLabel(actor), action, targetUserId: user.id, detail: `${user.address}: ${detail}` });
+  }
+}

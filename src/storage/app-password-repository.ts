@@ -1,0 +1,67 @@
+/** App passwords on Kysely. Only the keyed hash is stored; reads never return it. */
+import { sql, type Kysely, type Selectable } from 'kysely';
+import type { AppPassword, AppPasswordRepository, NewAppPassword, Protocol } from '../domain/app-passwords/model.js';
+import type { AppPasswordsTable, Database } from './schema.js';
+
+const COLUMNS = ['id', 'user_id', 'name', 'protocols', 'created_at', 'created_ip', 'expires_at', 'last_used_at', 'last_used_protocol', 'last_used_ip'] as const;
+
+export function toAppPassword(r: Pick<Selectable<AppPasswordsTable>, (typeof COLUMNS)[number]>): AppPassword {
+  return {
+    id: r.id,
+    userId: r.user_id,
+    name: r.name,
+    protocols: r.protocols.split(',').filter(Boolean) as Protocol[],
+    createdAt: r.created_at,
+    createdIp: r.created_ip,
+    expiresAt: r.expires_at,
+    lastUsedAt: r.last_used_at,
+    lastUsedProtocol: r.last_used_protocol,
+    lastUsedIp: r.last_used_ip,
+  };
+}
+
+export class KyselyAppPasswordRepository implements AppPasswordRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async createWithinCap(p: NewAppPassword, cap: number): Promise<boolean> {
+    // INSERT ... SELECT ... WHERE count < cap: one statement, so parallel requests cannot pass the cap.
+    const r = await this.db
+      .insertInto('app_passwords')
+      .columns(['id', 'user_id', 'name', 'hash', 'protocols', 'created_at', 'created_ip', 'expires_at'])
+      .expression(
+        this.db
+          .selectNoFrom([
+            sql`cast(${p.id} as text)`.as('id'),
+            sql`cast(${p.userId} as text)`.as('user_id'),
+            sql`cast(${p.name} as text)`.as('name'),
+            sql`cast(${p.hash} as text)`.as('hash'),
+            sql`cast(${p.protocols.join(',')} as text)`.as('protocols'),
+            sql`cast(${p.createdAt} as bigint)`.as('created_at'),
+            sql`cast(${p.createdIp} as text)`.as('created_ip'),
+            sql`cast(${p.expiresAt} as bigint)`.as('expires_at'),
+          ])
+          .where((w) => w(w.selectFrom('app_passwords').select((s) => s.fn.countAll().as('n')).where('user_id', '=', p.userId), '<', cap)),
+      )
+      .executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
+  }
+
+  async list(userId: string) {
+    const rows = await this.db.selectFrom('app_passwords').select(COLUMNS).where('user_id', '=', userId).orderBy('created_at').orderBy('id').execute();
+    return rows.map(toAppPassword);
+  }
+
+  async delete(userId: string, id: string) {
+    const r = await this.db.deleteFrom('app_passwords').where('user_id', '=', userId).where('id', '=', id).executeTakeFirst();
+    return Number(r.numDeletedRows) === 1;
+  }
+
+  async findOwner(hash: string) {
+    return (await this.db.selectFrom('app_passwords').select('user_id').where('hash', '=', hash).executeTakeFirst())?.user_id;
+  }
+
+  async deleteAll(userId: string) {
+    const r = await this.db.deleteFrom('app_passwords').where('user_id', '=', userId).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+}
