@@ -7,6 +7,7 @@ import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import type { Flow } from '../../src/domain/flows/flow.js';
 import { KyselyFlowRepository } from '../../src/storage/flow-repository.js';
 import { KyselyMfaRepository } from '../../src/storage/mfa-repository.js';
+import { KyselyAppPasswordRepository } from '../../src/storage/app-password-repository.js';
 import { makeTestStore, STORE_KINDS, type TestStore } from '../support/stores.js';
 
 for (const kind of STORE_KINDS) {
@@ -91,6 +92,25 @@ for (const kind of STORE_KINDS) {
       assert.equal((await flows.findByTokenHash(`flow-${kind}`))!.version, 2);
       await flows.deleteForUser(userId);
       assert.equal(await flows.findByTokenHash(`flow-${kind}`), undefined);
+    });
+
+    it('creates app passwords under the cap in one statement, even 10 at once, and finds the owner by hash', async () => {
+      const aps = new KyselyAppPasswordRepository(ctx.store.db);
+      const row = (i: number) => ({ id: randomUUID(), userId, name: `n${i}`, hash: `h-${kind}-${i}`, protocols: ['imap', 'smtp'] as ('imap' | 'smtp')[], createdAt: 1000 + i, createdIp: '127.0.0.1', expiresAt: i % 2 ? null : 5000 });
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => aps.createWithinCap(row(i), 3)));
+      assert.equal(results.filter(Boolean).length, 3);
+      const list = await aps.list(userId);
+      assert.equal(list.length, 3);
+      assert.deepEqual(list[0]!.protocols, ['imap', 'smtp']);
+      assert.equal(typeof list[0]!.createdAt, 'number');
+      assert.ok(!('hash' in list[0]!), 'reads never return the hash');
+      const owned = list.map((p) => p.name);
+      assert.equal(await aps.findOwner(`h-${kind}-${owned[0]!.slice(1)}`), userId);
+      assert.equal(await aps.findOwner('nope'), undefined);
+      await assert.rejects(aps.createWithinCap({ ...row(0), id: randomUUID(), hash: `h-${kind}-${owned[0]!.slice(1)}` }, 100), 'the hash is unique');
+      assert.equal(await aps.delete(randomUUID(), list[0]!.id), false);
+      assert.equal(await aps.delete(userId, list[0]!.id), true);
+      assert.equal(await aps.deleteAll(userId), 2);
     });
 
     it('remembers trusted devices until they expire or are forgotten', async () => {

@@ -3,7 +3,9 @@
  * store in a temporary folder and turns MFA on for three users, the real server
  * (`node dist/src/main.js`) listens on a free loopback port with its development outbox in that
  * folder, and Debian's Chromium (playwright-core) walks "More information required" -> "Set it up
- * now" -> "How should we contact you?" -> verification -> "Next" -> recovery codes -> "Done".
+ * now" -> "How should we contact you?" -> verification -> "Next" -> "Keep using your existing
+ * applications" (an app password, which the organization allows by default) -> "Done" -> recovery
+ * codes -> "Done".
  *
  *   - English: an authenticator app. The QR code on the page is photographed and decoded with
  *     `zbarimg`, its otpauth:// URI checked against the key shown as text, and the codes come from
@@ -41,6 +43,8 @@ const ENGLISH = { address: 'erin@contoso.test', password: 'copper-window-meadow-
 const DUTCH = { address: 'noor@contoso.test', password: 'tulpen-molen-gracht-31', name: 'Noor Nederlands', alternate: 'noor.thuis@example.org' };
 const PENDING = { address: 'sam@contoso.test', password: 'silver-pebble-orchard-64', name: 'Sam Skipper' };
 const SESSION_COOKIE = 'sesame_session';
+/** An app password as shown: five groups of four letters from the alphabet without i, l and o. */
+const APP_PASSWORD = /^[a-hjkmnp-z]{4}( [a-hjkmnp-z]{4}){4}$/;
 
 /** Asks the kernel for a free port on loopback, then lets it go for the server to take. */
 function freePort(): Promise<number> {
@@ -294,6 +298,10 @@ describe('MFA registration in Chromium (real CLI, real server, oathtool, zbarimg
       assert.equal(await sessionCookie(context), undefined, 'no session before the recovery codes');
 
       await page.getByRole('button', { name: 'Next', exact: true }).click();
+      await expectTitle(page, 'Keep using your existing applications');
+      assert.match(((await page.locator('#app-password').textContent()) ?? '').trim(), APP_PASSWORD, 'an app password is shown');
+      assert.equal(await sessionCookie(context), undefined, 'no session while the app password is shown');
+      await page.getByRole('button', { name: 'Done', exact: true }).click();
       await expectTitle(page, 'Save your recovery codes');
       const codes = (await page.locator('#recovery-codes li').allTextContents()).map((c) => c.trim());
       assert.equal(codes.length, 10, `ten recovery codes: ${codes.join(', ')}`);
@@ -372,6 +380,10 @@ describe('MFA registration in Chromium (real CLI, real server, oathtool, zbarimg
       await expectTitle(page, 'Verificatie geslaagd');
       assert.match((await page.locator('main').textContent()) ?? '', /Uw e-mail naar een ander adres is geregistreerd/);
       await page.getByRole('button', { name: 'Volgende', exact: true }).click();
+
+      await expectTitle(page, 'Uw bestaande toepassingen blijven gebruiken');
+      assert.match(((await page.locator('#app-password').textContent()) ?? '').trim(), APP_PASSWORD, 'an app password is shown');
+      await page.getByRole('button', { name: 'Gereed', exact: true }).click();
 
       await expectTitle(page, 'Bewaar uw herstelcodes');
       assert.equal(await page.locator('#recovery-codes li').count(), 10);

@@ -217,7 +217,7 @@ describe('security keys and passkeys in Chromium (real CLI, real server, virtual
     await page.waitForURL(`${base}/signin/mfa`);
   }
 
-  /** "More information required" -> security key -> registered -> recovery codes -> My account. */
+  /** "More information required" -> security key -> registered -> app password -> recovery codes -> My account. */
   async function register(page: Page) {
     assert.equal(await heading(page), 'More information required');
     // Hold the page script back until the button has been seen disabled (no empty post before it runs).
@@ -238,6 +238,10 @@ describe('security keys and passkeys in Chromium (real CLI, real server, virtual
     await go.click();
     await page.getByRole('heading', { level: 1, name: 'Verification succeeded' }).waitFor();
     await page.getByRole('button', { name: 'Next', exact: true }).click();
+    // The organization allows app passwords (the default): one is made and shown once.
+    await page.getByRole('heading', { level: 1, name: 'Keep using your existing applications' }).waitFor();
+    assert.match(((await page.locator('#app-password').textContent()) ?? '').trim(), /^[a-hjkmnp-z]{4}( [a-hjkmnp-z]{4}){4}$/);
+    await page.getByRole('button', { name: 'Done', exact: true }).click();
     await page.getByRole('heading', { level: 1, name: 'Save your recovery codes' }).waitFor();
     assert.equal(await page.locator('#recovery-codes li').count(), 10);
     await page.getByRole('button', { name: 'Done', exact: true }).click();

@@ -1,0 +1,236 @@
+/**
+ * App passwords through the pages and the JSON API: create (fresh second factor, name, cap), list,
+ * delete, delete all, admin view and "Delete all existing app passwords", policy switches,
+ * notices by email, revocation on password change and when MFA is turned off.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { OPERATOR } from '../../src/domain/accounts/actor.js';
+import { normalizeAppPassword } from '../../src/domain/app-passwords/format.js';
+import { parseMessage, startSmtp } from '../support/sinks.js';
+import { ADMIN, Browser, csrfFrom, FakeClock, makeWorld, oathtoolTotp, secretFrom, USER, type World } from '../support/world.js';
+
+describe('app passwords', () => {
+  let w: World;
+  let smtp: Awaited<ReturnType<typeof startSmtp>>;
+  const clock = new FakeClock(Date.UTC(2026, 10, 27, 10, 0, 0));
+  let secret = '';
+  let bob: Browser;
+  const userId = async (address: string) => (await w.ctx.store.db.selectFrom('users').select('id').where('address', '=', address).executeTakeFirstOrThrow()).id;
+  const count = async (address: string) => (await w.ctx.store.db.selectFrom('app_passwords').select('id').where('user_id', '=', await userId(address)).execute()).length;
+
+  /** Registers TOTP for `address` through the pages and returns a signed-in browser. */
+  async function enrol(address: string, password: string): Promise<{ b: Browser; secret: string }> {
+    await w.ctx.mfaAdmin.setUserState(OPERATOR, address, 'enabled');
+    const b = new Browser(w.app);
+    await b.signIn(address, password);
+    await b.submit('/signin/mfa', '/signin/mfa/setup', {});
+    await b.submit('/signin/mfa', '/signin/mfa/method', { kind: 'totp' });
+    const s = secretFrom((await b.get('/signin/mfa')).body);
+    await b.submit('/signin/mfa', '/signin/mfa/verify', { code: oathtoolTotp(s, clock.now()) });
+    await b.submit('/signin/mfa', '/signin/mfa/next', {});
+    await b.submit('/signin/mfa', '/signin/mfa/next', {});
+    await b.submit('/signin/mfa', '/signin/mfa/done', {});
+    return { b, secret: s };
+  }
+
+  before(async () => {
+    smtp = await startSmtp();
+    w = await makeWorld('sqlite', { smtpUrl: `smtp://127.0.0.1:${smtp.port}` }, { clock });
+    ({ b: bob, secret } = await enrol(USER.address, USER.password));
+  });
+  after(async () => {
+    await w.close();
+    await smtp.stop();
+  });
+
+  it('made one at registration, named for the existing applications, and emailed the user', async () => {
+    const list = await bob.get('/security-info');
+    assert.match(list.body, /<td class="ap-name">Existing applications<\/td>/);
+    const mail = smtp.received.find((r) => r.to.includes(USER.address) && /app password/.test(r.raw));
+    assert.ok(mail, 'a notice was emailed');
+    assert.match(parseMessage(mail.raw).body, /named "Existing applications" was made for your account at .* from 127\.0\.0\.1/);
+  });
+
+  it('creates one with a name, shows it once with Copy, and never stores it in clear', async () => {
+    const res = await bob.submit('/security-info', '/security-info/app-passwords', { name: 'Outlook on my laptop' });
+    assert.equal(res.statusCode, 200);
+    const shown = /<code id="app-password" class="secret">([a-z ]+)<\/code>/.exec(res.body)![1]!;
+    assert.ok(normalizeAppPassword(shown));
+    assert.match(res.body, /Copy<\/button>/);
+    assert.equal(res.headers['cache-control'], 'no-store');
+    const again = await bob.get('/security-info');
+    assert.ok(!again.body.includes(shown), 'shown only once');
+    const rows = await w.ctx.store.db.selectFrom('app_passwords').selectAll().execute();
+    const canonical = shown.replace(/ /g, '');
+    assert.ok(!JSON.stringify(rows).includes(canonical));
+    assert.ok(rows.every((r) => /^[0-9a-f]{64}$/.test(r.hash)), 'stored as HMAC-SHA-256');
+    assert.equal((await bob.submit('/security-info', '/security-info/app-passwords', { name: '   ' })).statusCode, 400, 'a name is required');
+  });
+
+  it('asks for a fresh second factor when the last one is older than 10 minutes', async () => {
+    clock.advance(11 * 60_000);
+    const stale = await bob.get('/security-info');
+    assert.doesNotMatch(stale.body, /action="\/security-info\/app-passwords" class="card"/);
+    const refused = await bob.post('/security-info/app-passwords', { _csrf: csrfFrom(stale.body), name: 'Phone' });
+    assert.equal(refused.statusCode, 403);
+    assert.match(refused.body, /Confirm it is you with your second factor first/);
+    await bob.submit('/security-info', '/security-info/confirm', {});
+    clock.advance(30_000);
+    const ok = await bob.submit('/security-info/flow', '/security-info/flow/verify', { code: oathtoolTotp(secret, clock.now()) });
+    assert.equal(ok.headers.location, '/security-info?m=confirmed');
+    assert.equal((await bob.submit('/security-info', '/security-info/app-passwords', { name: 'Phone' })).statusCode, 200);
+  });
+
+  it('refuses a cross-site POST that creates an app password', async () => {
+    const before = await count(USER.address);
+    assert.equal((await bob.post('/security-info/app-passwords', { name: 'Evil' })).statusCode, 403);
+    assert.equal((await bob.post('/security-info/app-passwords', { name: 'Evil', _csrf: 'forged' })).statusCode, 403);
+    assert.equal(await count(USER.address), before);
+  });
+
+  it('stops at the cap with a clear message', async () => {
+    const admin = { kind: 'user' as const, user: (await w.ctx.accounts.findUserById(await userId(ADMIN.address)))! };
+    await w.ctx.mfaAdmin.setPolicy(admin, admin.user.orgId, { appPasswords: { cap: 4 } });
+    assert.equal((await bob.submit('/security-info', '/security-info/app-passwords', { name: 'Printer' })).statusCode, 200);
+    assert.equal(await count(USER.address), 4);
+    const full = await bob.submit('/security-info', '/security-info/app-passwords', { name: 'One too many' });
+    assert.equal(full.statusCode, 409);
+    assert.match(full.body, /You have 4 app passwords, the most allowed\. Delete one first\./);
+    // 10 parallel creations never pass the cap.
+    await w.ctx.mfaAdmin.setPolicy(admin, admin.user.orgId, { appPasswords: { cap: 6 } });
+    const user = (await w.ctx.accounts.findUserById(await userId(USER.address)))!;
+    const session = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, clock.now())).session;
+    const results = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => w.ctx.appPasswords.create(user, session, `Burst ${i}`, { ip: '127.0.0.1', locale: 'en' })));
+    assert.equal(results.filter((r) => r.status === 'fulfilled').length, 2);
+    assert.equal(await count(USER.address), 6);
+    await w.ctx.mfaAdmin.setPolicy(admin, admin.user.orgId, { appPasswords: { cap: 40 } });
+  });
+
+  it('deletes one, then all', async () => {
+    const page = await bob.get('/security-info');
+    const id = /name="id" value="([^"]+)"/.exec(page.body)![1]!;
+    const del = await bob.post('/security-info/app-passwords/delete', { _csrf: csrfFrom(page.body), id });
+    assert.equal(del.headers.location, '/security-info?m=ap_deleted#app-passwords');
+    assert.equal(await count(USER.address), 5);
+    assert.equal((await bob.post('/security-info/app-passwords/delete', { _csrf: csrfFrom(page.body), id })).statusCode, 404);
+    await bob.submit('/security-info', '/security-info/app-passwords/delete-all', {});
+    assert.equal(await count(USER.address), 0);
+  });
+
+  it('lets an admin see a user’s app passwords, never a secret, and delete them all; not in another organization', async () => {
+    await bob.submit('/security-info', '/security-info/app-passwords', { name: '<svg onload=alert(1)>' });
+    const admin = new Browser(w.app);
+    await admin.signIn(ADMIN.address, ADMIN.password);
+    const users = await admin.get('/admin/users');
+    assert.match(users.body, /href="\/admin\/users\/app-passwords\?address=bob%40contoso\.test">App passwords<\/a>/);
+    const view = await admin.get('/admin/users/app-passwords?address=bob%40contoso.test');
+    assert.equal(view.statusCode, 200);
+    assert.match(view.body, /<td class="ap-name">&lt;svg onload=alert\(1\)&gt;<\/td>/);
+    assert.doesNotMatch(view.body, /<svg/);
+    assert.doesNotMatch(view.body, /class="secret"/);
+    const foreign = await admin.get('/admin/users/app-passwords?address=eve%40fabrikam.test');
+    assert.equal(foreign.statusCode, 403);
+    const revoke = await admin.submit('/admin/users/app-passwords?address=bob%40contoso.test', '/admin/users/app-passwords/revoke-all', { address: USER.address });
+    assert.equal(revoke.statusCode, 303);
+    assert.match((await admin.get(revoke.headers.location as string)).body, /1 app password\(s\) of bob@contoso\.test were deleted\./);
+    assert.equal(await count(USER.address), 0);
+    const audit = await w.ctx.store.db.selectFrom('audit_events').select(['action', 'actor_label']).where('action', '=', 'app_password.revoke_all').execute();
+    assert.ok(audit.some((a) => a.actor_label === ADMIN.address));
+  });
+
+  it('explains why creation is gone when the policy turns it off', async () => {
+    const admin = { kind: 'user' as const, user: (await w.ctx.accounts.findUserById(await userId(ADMIN.address)))! };
+    await w.ctx.mfaAdmin.setPolicy(admin, admin.user.orgId, { appPasswords: { allowed: false } });
+    const page = await bob.get('/security-info');
+    assert.match(page.body, /Your organization does not allow new app passwords/);
+    assert.match(page.body, /App passwords you already have keep working\./);
+    assert.doesNotMatch(page.body, /action="\/security-info\/app-passwords" class="card"/);
+    assert.equal((await bob.post('/security-info/app-passwords', { _csrf: csrfFrom(page.body), name: 'x' })).statusCode, 403);
+    await w.ctx.mfaAdmin.setPolicy(admin, admin.user.orgId, { appPasswords: { allowed: true } });
+  });
+
+  it('revokes them when the main password is reset, and when the user’s MFA is turned off', async () => {
+    const user = (await w.ctx.accounts.findUserById(await userId(USER.address)))!;
+    const session = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, clock.now())).session;
+    await w.ctx.appPasswords.create(user, session, 'Tablet', { ip: '127.0.0.1', locale: 'en' });
+    await w.ctx.accounts.setPassword(OPERATOR, USER.address, 'brand-new-copper-meadow-3');
+    assert.equal(await count(USER.address), 0, 'a main-password change revokes them (default policy)');
+    await w.ctx.appPasswords.create(user, session, 'Tablet', { ip: '127.0.0.1', locale: 'en' }).catch(() => undefined);
+    const s2 = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, clock.now())).session;
+    await w.ctx.appPasswords.create(user, s2, 'Tablet', { ip: '127.0.0.1', locale: 'en' });
+    await w.ctx.mfaAdmin.setUserState(OPERATOR, USER.address, 'disabled');
+    assert.equal(await count(USER.address), 0, 'app passwords exist only while MFA is on');
+    await assert.rejects(w.ctx.appPasswords.create({ ...user, mfaState: 'disabled' }, s2, 'x', { ip: '127.0.0.1', locale: 'en' }), { code: 'app_passwords_need_mfa' });
+    await w.ctx.mfaAdmin.setUserState(OPERATOR, USER.address, 'enforced');
+  });
+
+  it('keeps them on a password change when the policy says so', async () => {
+    const admin = { kind: 'user' as const, user: (await w.ctx.accounts.findUserById(await userId(ADMIN.address)))! };
+    await w.ctx.mfaAdmin.setPolicy(admin, admin.user.orgId, { appPasswords: { revokeOnPasswordChange: false, maxLifetimeDays: 30 } });
+    const user = (await w.ctx.accounts.findUserById(await userId(USER.address)))!;
+    const s = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, clock.now())).session;
+    const made = await w.ctx.appPasswords.create(user, s, 'Kept', { ip: '127.0.0.1', locale: 'en' });
+    assert.equal(made.appPassword.expiresAt, clock.now() + 30 * 86_400_000, 'the maximum lifetime sets the expiry');
+    await w.ctx.accounts.setPassword(OPERATOR, USER.address, 'another-copper-meadow-4');
+    assert.equal(await count(USER.address), 1);
+    await w.ctx.mfaAdmin.setPolicy(admin, admin.user.orgId, { appPasswords: { revokeOnPasswordChange: true, maxLifetimeDays: null } });
+  });
+
+  it('is never a way into the browser pages or a JSON API session, and the log says so', async () => {
+    const user = (await w.ctx.accounts.findUserById(await userId(USER.address)))!;
+    const s = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, clock.now())).session;
+    const { password } = await w.ctx.appPasswords.create(user, s, 'Mail app', { ip: '127.0.0.1', locale: 'en' });
+    const web = await new Browser(w.app).signIn(USER.address, password);
+    assert.equal(web.statusCode, 401);
+    assert.match(web.body, /Your account or password is incorrect\./);
+    const api = await w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email: USER.address, password } });
+    assert.equal(api.statusCode, 401);
+    const reasons = await w.ctx.store.db.selectFrom('sign_in_events').select(['reason', 'protocol']).where('reason', '=', 'app_password_refused').execute();
+    assert.deepEqual(reasons.map((r) => r.protocol).sort(), ['api', 'web']);
+  });
+
+  it('works through the JSON API, with the same rules', async () => {
+    const start = await w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email: USER.address, password: 'another-copper-meadow-4' } });
+    const flow = start.json().token as string;
+    clock.advance(30_000);
+    const done = await w.app.inject({ method: 'POST', url: '/api/v1/flow/verify', headers: { 'x-sesame-flow': flow }, payload: { code: oathtoolTotp(secret, clock.now()) } });
+    const token = done.json().token as string;
+    const auth = { authorization: `Bearer ${token}` };
+    const made = await w.app.inject({ method: 'POST', url: '/api/v1/me/app-passwords', headers: auth, payload: { name: 'Thunderbird' } });
+    assert.equal(made.statusCode, 201);
+    assert.ok(normalizeAppPassword(made.json().password));
+    assert.equal(made.json().appPassword.name, 'Thunderbird');
+    const list = await w.app.inject({ method: 'GET', url: '/api/v1/me/app-passwords', headers: auth });
+    assert.ok(list.json().appPasswords.some((p: { name: string }) => p.name === 'Thunderbird'));
+    assert.ok(!list.body.includes(made.json().password.replace(/ /g, '')));
+    clock.advance(11 * 60_000);
+    const stale = await w.app.inject({ method: 'POST', url: '/api/v1/me/app-passwords', headers: auth, payload: { name: 'Late' } });
+    assert.equal(stale.statusCode, 403);
+    assert.equal(stale.json().error.code, 'fresh_mfa_required');
+    const id = made.json().appPassword.id as string;
+    assert.equal((await w.app.inject({ method: 'DELETE', url: `/api/v1/me/app-passwords/${id}`, headers: auth })).statusCode, 204);
+    const adminToken = (await w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email: ADMIN.address, password: ADMIN.password } })).json().token as string;
+    const adminList = await w.app.inject({ method: 'GET', url: `/api/v1/users/${USER.address}/app-passwords`, headers: { authorization: `Bearer ${adminToken}` } });
+    assert.equal(adminList.statusCode, 200);
+    const revoked = await w.app.inject({ method: 'DELETE', url: `/api/v1/users/${USER.address}/app-passwords`, headers: { authorization: `Bearer ${adminToken}` } });
+    assert.equal(revoked.statusCode, 200);
+    assert.equal(await count(USER.address), 0);
+  });
+
+  it('has a help page in both languages, linked from the app-password pages', async () => {
+    const en = await new Browser(w.app).get('/help/app-passwords');
+    assert.equal(en.statusCode, 200);
+    assert.match(en.body, /<h1>App passwords<\/h1>/);
+    assert.match(en.body, /Choose Set it up now\./);
+    const nl = await new Browser(w.app, { 'accept-language': 'nl' }).get('/help/app-passwords');
+    assert.match(nl.body, /<h1>App-wachtwoorden<\/h1>/);
+    assert.match(nl.body, /Kies Nu instellen\./);
+    assert.match(nl.body, /Kies Kopiëren om het wachtwoord te kopiëren/);
+    const b = new Browser(w.app);
+    await b.signIn(USER.address, 'another-copper-meadow-4');
+    clock.advance(30_000);
+    await b.submit('/signin/mfa', '/signin/mfa/verify', { code: oathtoolTotp(secret, clock.now()) });
+    assert.match((await b.get('/security-info')).body, /href="\/help\/app-passwords"/);
+  });
+});
