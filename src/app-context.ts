@@ -35,6 +35,7 @@ import { createMessenger, type Messenger } from './platform/messaging/index.js';
 import pino from 'pino';
 import { APP_PASSWORD_HASH_PURPOSE, AppPasswords } from './domain/app-passwords/service.js';
 import { KyselyAppPasswordRepository } from './storage/app-password-repository.js';
+import { LegacyVerifier } from './domain/legacy/verifier.js';
 
 export interface AppContext {
   config: Readonly<Config>;
@@ -50,6 +51,7 @@ export interface AppContext {
   securityInfo: SecurityInfo;
   notifier: Notifier;
   appPasswords: AppPasswords;
+  legacy: LegacyVerifier;
   close(): Promise<void>;
 }
 
@@ -143,10 +145,11 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     mfaFailureLimit: config.accountFailureLimit,
     appPasswords,
   });
+  const legacy = new LegacyVerifier(appPasswordRepo, accountsRepo, mfaRepo, audit, keyedHasher, passwordHasher, clock, (to, name, ip, protocol, at) => notifier.appPasswordNewIp(to, 'en', name, ip, protocol, at), (e) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'app-password bookkeeping failed'));
   const securityInfo = new SecurityInfo(mfaRepo, flows, sessions, notifier, audit, clock);
   const signIn = new PasswordAuthenticator(accountsRepo, audit, passwordHasher, throttle, clock, {
     accountFailureLimit: config.accountFailureLimit,
     ipFailureLimit: config.ipFailureLimit,
   }, async (canonical) => appPasswordRepo.findOwner(keyedHasher.digest(APP_PASSWORD_HASH_PURPOSE, canonical)));
-  return { config, secrets, store, clock, accounts, signIn, sessions, audit, flows, mfaAdmin, securityInfo, notifier, appPasswords, close: () => store.close() };
+  return { config, secrets, store, clock, accounts, signIn, sessions, audit, flows, mfaAdmin, securityInfo, notifier, appPasswords, legacy, close: () => store.close() };
 }

@@ -29,11 +29,21 @@ async function main() {
         `  npx sesame user add admin@${domain} --name "Admin" --admin\n\n`,
     );
   }
+  // Revoke app passwords unused for longer than their organization allows: now, then hourly.
+  const sweep = async () => {
+    const orgs = await ctx.accounts.listOrganizations();
+    const n = await ctx.appPasswords.sweepUnused(orgs.map((o) => o.id));
+    if (n) app.log.info({ revoked: n }, 'unused app passwords revoked');
+  };
+  const sweeper = setInterval(() => void sweep().catch((e) => app.log.warn({ err: String(e) }, 'app-password sweep failed')), 3_600_000);
+  sweeper.unref();
+  void sweep().catch((e) => app.log.warn({ err: String(e) }, 'app-password sweep failed'));
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     app.log.info({ signal }, 'shutting down');
+    clearInterval(sweeper);
     await app.close();
     await ctx.close();
     process.exit(0);

@@ -41,6 +41,10 @@ export function createNotifier(messenger: Messenger, log: NotifierLog): Notifier
       const t = translator(locale);
       await bestEffort(to, t('msg.app_password.subject'), t('msg.app_password.created', { name, time: formatTime(at), ip }), locale);
     },
+    async appPasswordNewIp(to, locale, name, ip, protocol, at) {
+      const t = translator(locale);
+      await bestEffort(to, t('msg.app_password.new_ip.subject'), t('msg.app_password.new_ip', { name, ip, protocol: protocol.toUpperCase(), time: formatTime(at) }), locale);
+    },
     async methodsChanged(to, locale, change, at) {
       const t = translator(locale);
       await bestEffort(to, t('msg.methods.subject'), t(`msg.methods.${change}`, { time: formatTime(at) }), locale);

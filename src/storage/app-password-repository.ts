@@ -1,6 +1,6 @@
 /** App passwords on Kysely. Only the keyed hash is stored; reads never return it. */
 import { sql, type Kysely, type Selectable } from 'kysely';
-import type { AppPassword, AppPasswordRepository, NewAppPassword, Protocol } from '../domain/app-passwords/model.js';
+import type { AppPassword, AppPasswordRepository, NewAppPassword, Protocol, VerificationRow } from '../domain/app-passwords/model.js';
 import type { AppPasswordsTable, Database } from './schema.js';
 
 const COLUMNS = ['id', 'user_id', 'name', 'protocols', 'created_at', 'created_ip', 'expires_at', 'last_used_at', 'last_used_protocol', 'last_used_ip'] as const;
@@ -58,6 +58,36 @@ export class KyselyAppPasswordRepository implements AppPasswordRepository {
 
   async findOwner(hash: string) {
     return (await this.db.selectFrom('app_passwords').select('user_id').where('hash', '=', hash).executeTakeFirst())?.user_id;
+  }
+
+  async findForVerification(hash: string): Promise<VerificationRow | undefined> {
+    const r = await this.db
+      .selectFrom('app_passwords as a')
+      .innerJoin('users as u', 'u.id', 'a.user_id')
+      .select(['a.id', 'a.user_id', 'a.name', 'a.protocols', 'a.created_at', 'a.created_ip', 'a.expires_at', 'a.last_used_at', 'a.last_used_protocol', 'a.last_used_ip', 'u.address', 'u.status', 'u.mfa_state', 'u.org_id'])
+      .where('a.hash', '=', hash)
+      .executeTakeFirst();
+    if (!r) return undefined;
+    return { ...toAppPassword(r), address: r.address, userStatus: r.status, mfaState: r.mfa_state, orgId: r.org_id };
+  }
+
+  async recordUse(id: string, protocol: string, ip: string, at: number): Promise<boolean> {
+    await this.db.updateTable('app_passwords').set({ last_used_at: at, last_used_protocol: protocol, last_used_ip: ip }).where('id', '=', id).execute();
+    const r = await this.db
+      .insertInto('app_password_ips')
+      .values({ app_password_id: id, ip, first_seen_at: at })
+      .onConflict((oc) => oc.columns(['app_password_id', 'ip']).doNothing())
+      .executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
+  }
+
+  async deleteUnusedSince(orgId: string, before: number): Promise<number> {
+    const r = await this.db
+      .deleteFrom('app_passwords')
+      .where('user_id', 'in', (eb) => eb.selectFrom('users').select('id').where('org_id', '=', orgId))
+      .where((eb) => eb(eb.fn.coalesce('last_used_at', 'created_at'), '<', before))
+      .executeTakeFirst();
+    return Number(r.numDeletedRows);
   }
 
   async deleteAll(userId: string) {

@@ -9,7 +9,7 @@ export class KyselyAuditRepository implements AuditRepository {
   async recordSignIn(e: SignInEvent) {
     await this.db
       .insertInto('sign_in_events')
-      .values({ id: e.id, at: e.at, org_id: e.orgId, user_id: e.userId, address_typed: e.addressTyped, outcome: e.outcome, reason: e.reason, protocol: e.protocol, ip: e.ip, user_agent: e.userAgent })
+      .values({ id: e.id, at: e.at, org_id: e.orgId, user_id: e.userId, address_typed: e.addressTyped, outcome: e.outcome, reason: e.reason, protocol: e.protocol, ip: e.ip, user_agent: e.userAgent, app_password_id: e.appPasswordId ?? null })
       .execute();
   }
 
@@ -30,6 +30,7 @@ export class KyselyAuditRepository implements AuditRepository {
       protocol: r.protocol,
       ip: r.ip,
       userAgent: r.user_agent,
+      appPasswordId: r.app_password_id,
     }));
     return { events, total: Number(count.n) };
   }

@@ -58,6 +58,7 @@ export interface SignInEventsTable {
   protocol: string;
   ip: string;
   user_agent: string;
+  app_password_id: string | null;
 }
 
 export interface AuditEventsTable {
@@ -151,6 +152,12 @@ export interface TrustedDevicesTable {
   expires_at: number;
 }
 
+export interface AppPasswordIpsTable {
+  app_password_id: string;
+  ip: string;
+  first_seen_at: number;
+}
+
 export interface Database {
   organizations: OrganizationsTable;
   users: UsersTable;
@@ -165,4 +172,5 @@ export interface Database {
   flows: FlowsTable;
   trusted_devices: TrustedDevicesTable;
   app_passwords: AppPasswordsTable;
+  app_password_ips: AppPasswordIpsTable;
 }

@@ -98,6 +98,10 @@ export class AccountService {
     return this.d.accounts.listUsers({ orgId, search, limit, offset });
   }
 
+  async listOrganizations(): Promise<Organization[]> {
+    return this.d.accounts.listOrganizations();
+  }
+
   async organizationByDomain(domainRaw: string): Promise<Organization> {
     const domain = normalizeDomain(domainRaw);
     const org = await this.d.accounts.findOrganizationByDomain(domain);

@@ -72,4 +72,17 @@ export interface AppPasswordRepository {
   deleteAll(userId: string): Promise<number>;
   /** Whose app password has this keyed hash (one indexed read), or undefined. */
   findOwner(hash: string): Promise<string | undefined>;
+  /** Everything a verification needs, in one indexed read (app password joined with its owner). */
+  findForVerification(hash: string): Promise<VerificationRow | undefined>;
+  /** Records a use; returns true when `ip` is new for this app password. */
+  recordUse(id: string, protocol: string, ip: string, at: number): Promise<boolean>;
+  /** Deletes the app passwords of an organization's users unused since `before` (never used: created before). */
+  deleteUnusedSince(orgId: string, before: number): Promise<number>;
+}
+
+export interface VerificationRow extends AppPassword {
+  address: string;
+  userStatus: string;
+  mfaState: string;
+  orgId: string;
 }

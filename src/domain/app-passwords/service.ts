@@ -124,6 +124,23 @@ export class AppPasswords {
     if (n) await this.record(user, { kind: 'operator' }, 'app_password.revoke_all', `${n} revoked: main password changed`);
   }
 
+  /**
+   * Revokes, in every organization whose policy says "revoke after N days unused", the app
+   * passwords not used (or, never used, not created) in that many days. Run at start and hourly;
+   * verification also refuses such a password on the spot.
+   */
+  async sweepUnused(orgIds: string[]): Promise<number> {
+    let total = 0;
+    for (const orgId of orgIds) {
+      const days = (await this.policyFor(orgId)).appPasswords.revokeUnusedDays;
+      if (days === null) continue;
+      const n = await this.repo.deleteUnusedSince(orgId, this.clock.now() - days * 86_400_000);
+      if (n) await this.audit.recordAudit({ id: randomUUID(), at: this.clock.now(), orgId, actorId: null, actorLabel: 'Sesame', action: 'app_password.revoke_unused', targetUserId: null, detail: `${n} unused for ${days} days` });
+      total += n;
+    }
+    return total;
+  }
+
   /** App passwords exist only while MFA is on: turning it off for a user revokes theirs. */
   async afterMfaDisabled(user: User, actor: Actor): Promise<void> {
     const n = await this.repo.deleteAll(user.id);

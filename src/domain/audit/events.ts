@@ -17,6 +17,11 @@ export type SignInReason =
   | 'invalid_input'
   | 'wrong_second_factor'
   | 'app_password_refused'
+  | 'protocol_not_allowed'
+  | 'expired'
+  | 'app_passwords_suspended'
+  | 'main_password_refused'
+  | 'mfa_off'
   | 'mfa_locked';
 
 export interface SignInEvent {
@@ -32,6 +37,8 @@ export interface SignInEvent {
   protocol: string;
   ip: string;
   userAgent: string;
+  /** The app password used, for legacy-protocol attempts that named one. */
+  appPasswordId?: string | null;
 }
 
 export interface AuditEvent {

@@ -14,6 +14,8 @@ export interface Notifier {
   methodsChanged(to: string, locale: Locale, change: 'added' | 'removed' | 'recovery_used' | 'recovery_renewed', at: number): Promise<void>;
   /** Tells the user an app password was made (name, time, IP). Best effort. */
   appPasswordCreated(to: string, locale: Locale, name: string, ip: string, at: number): Promise<void>;
+  /** Tells the user an app password was used from a client IP it had not been used from. Best effort. */
+  appPasswordNewIp(to: string, locale: Locale, name: string, ip: string, protocol: string, at: number): Promise<void>;
   /** Whether a code channel can deliver at all. */
   supports(channel: CodeChannel): boolean;
 }

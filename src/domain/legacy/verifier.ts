@@ -1,0 +1,131 @@
+/**
+ * The legacy-protocol check: "is this password good for this user on this protocol?", asked by
+ * mail servers and proxies on every connection. The hot path: an app password costs one keyed
+ * hash and one indexed read (never an Argon2 hash); every rule still applies (owner active, MFA on,
+ * protocol allowed, not expired, the organization's policy). Use is recorded after the answer,
+ * and a client IP an app password has not been used from before is told to the user by email.
+ *
+ * The main password is accepted on legacy protocols only while the user's MFA is `disabled` or
+ * `enabled` (not yet registered); once `enforced`, only app passwords work. Every outcome a client
+ * can see is one of: ok, wrong (also for refused and unknown: they look identical), or temporary.
+ */
+import { randomUUID } from 'node:crypto';
+import type { KeyedHasher } from '../../platform/crypto/tokens.js';
+import type { PasswordHasher } from '../../platform/crypto/password-hasher.js';
+import { normalizeAddress } from '../accounts/model.js';
+import type { AccountRepository } from '../accounts/repository.js';
+import { normalizeAppPassword } from '../app-passwords/format.js';
+import { type AppPasswordRepository, isProtocol, type Protocol } from '../app-passwords/model.js';
+import { APP_PASSWORD_HASH_PURPOSE } from '../app-passwords/service.js';
+import { sanitizeForLog, type AuditRepository, type SignInReason } from '../audit/events.js';
+import type { Clock } from '../clock.js';
+import { defaultPolicy } from '../mfa/model.js';
+import type { MfaRepository } from '../mfa/repository.js';
+
+export type LegacyOutcome = 'ok' | 'wrong' | 'refused';
+
+export interface LegacyAttempt {
+  user: string;
+  password: string;
+  protocol: string;
+  ip: string;
+  userAgent?: string;
+}
+
+export interface LegacyResult {
+  outcome: LegacyOutcome;
+  /** For the log and the operator, never for the client. */
+  reason: SignInReason;
+  /** The canonical address of the account, when known. */
+  address?: string;
+  appPasswordId?: string;
+}
+
+export interface NewIpNotice {
+  (to: string, name: string, ip: string, protocol: string, at: number): Promise<void>;
+}
+
+export class LegacyVerifier {
+  constructor(
+    private readonly appPasswords: AppPasswordRepository,
+    private readonly accounts: AccountRepository,
+    private readonly mfa: MfaRepository,
+    private readonly audit: AuditRepository,
+    private readonly keyed: KeyedHasher,
+    private readonly passwords: PasswordHasher,
+    private readonly clock: Clock,
+    private readonly newIpNotice: NewIpNotice,
+    private readonly onBackgroundError: (e: unknown) => void = () => undefined,
+  ) {}
+
+  async verify(a: LegacyAttempt): Promise<LegacyResult> {
+    const r = await this.check(a);
+    await this.log(a, r);
+    return r;
+  }
+
+  private async check(a: LegacyAttempt): Promise<LegacyResult> {
+    let address: string;
+    try {
+      address = normalizeAddress(a.user).address;
+    } catch {
+      return { outcome: 'wrong', reason: 'invalid_input' };
+    }
+    if (!isProtocol(a.protocol)) return { outcome: 'wrong', reason: 'invalid_input', address };
+    const protocol: Protocol = a.protocol;
+    const canonical = normalizeAppPassword(a.password);
+    if (canonical) {
+      const row = await this.appPasswords.findForVerification(this.keyed.digest(APP_PASSWORD_HASH_PURPOSE, canonical));
+      if (row && row.address === address) {
+        const now = this.clock.now();
+        const base = { address, appPasswordId: row.id };
+        if (row.userStatus !== 'active') return { ...base, outcome: 'refused', reason: 'user_disabled' };
+        if (row.mfaState === 'disabled') return { ...base, outcome: 'refused', reason: 'mfa_off' };
+        if (!row.protocols.includes(protocol)) return { ...base, outcome: 'refused', reason: 'protocol_not_allowed' };
+        if (row.expiresAt !== null && now >= row.expiresAt) return { ...base, outcome: 'refused', reason: 'expired' };
+        const policy = ((await this.mfa.getPolicy(row.orgId)) ?? defaultPolicy(row.orgId)).appPasswords;
+        if (!policy.allowed && !policy.keepExistingWhenOff) return { ...base, outcome: 'refused', reason: 'app_passwords_suspended' };
+        if (policy.revokeUnusedDays !== null && (row.lastUsedAt ?? row.createdAt) < now - policy.revokeUnusedDays * 86_400_000) {
+          await this.appPasswords.delete(row.userId, row.id);
+          return { ...base, outcome: 'refused', reason: 'expired' };
+        }
+        // Bookkeeping after the answer: the caller is not kept waiting for it.
+        void this.afterUse(row.id, row.name, address, protocol, a.ip, now).catch(this.onBackgroundError);
+        return { ...base, outcome: 'ok', reason: 'ok' };
+      }
+      // Not this user's app password: fall through, it might (implausibly) be their main password.
+    }
+    const creds = await this.accounts.findCredentialsByAddress(address);
+    if (!creds?.passwordHash) {
+      await this.passwords.burn(a.password.slice(0, 1024));
+      return { outcome: 'wrong', reason: creds ? 'no_password_set' : 'unknown_user', address };
+    }
+    if (!(await this.passwords.verify(creds.passwordHash, a.password.slice(0, 1024)))) return { outcome: 'wrong', reason: 'wrong_password', address };
+    if (creds.status !== 'active') return { outcome: 'refused', reason: 'user_disabled', address };
+    if (creds.mfaState === 'enforced') return { outcome: 'refused', reason: 'main_password_refused', address };
+    return { outcome: 'ok', reason: 'ok', address };
+  }
+
+  private async afterUse(id: string, name: string, address: string, protocol: string, ip: string, at: number) {
+    if (await this.appPasswords.recordUse(id, protocol, ip, at)) await this.newIpNotice(address, name, ip, protocol, at);
+  }
+
+  private async log(a: LegacyAttempt, r: LegacyResult) {
+    const user = r.address ? await this.accounts.findUserByAddress(r.address) : undefined;
+    let orgId = user?.orgId ?? null;
+    if (!orgId && r.address) orgId = (await this.accounts.findOrganizationByDomain(r.address.split('@')[1]!))?.id ?? null;
+    await this.audit.recordSignIn({
+      id: randomUUID(),
+      at: this.clock.now(),
+      orgId,
+      userId: user?.id ?? null,
+      addressTyped: sanitizeForLog(a.user.trim(), 254),
+      outcome: r.outcome === 'ok' ? 'success' : 'failure',
+      reason: r.reason,
+      appPasswordId: r.appPasswordId ?? null,
+      protocol: sanitizeForLog(a.protocol, 16),
+      ip: sanitizeForLog(a.ip, 64),
+      userAgent: sanitizeForLog(a.userAgent ?? '', 500),
+    });
+  }
+}
