@@ -36,6 +36,9 @@ import pino from 'pino';
 import { APP_PASSWORD_HASH_PURPOSE, AppPasswords } from './domain/app-passwords/service.js';
 import { KyselyAppPasswordRepository } from './storage/app-password-repository.js';
 import { LegacyVerifier } from './domain/legacy/verifier.js';
+import { SmartLockout } from './domain/legacy/lockout.js';
+import { Integrations } from './domain/legacy/integrations.js';
+import { KyselyBadPasswordMemory, KyselyIntegrationRepository } from './storage/integration-repository.js';
 
 export interface AppContext {
   config: Readonly<Config>;
@@ -52,6 +55,7 @@ export interface AppContext {
   notifier: Notifier;
   appPasswords: AppPasswords;
   legacy: LegacyVerifier;
+  integrations: Integrations;
   close(): Promise<void>;
 }
 
@@ -145,11 +149,14 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     mfaFailureLimit: config.accountFailureLimit,
     appPasswords,
   });
-  const legacy = new LegacyVerifier(appPasswordRepo, accountsRepo, mfaRepo, audit, keyedHasher, passwordHasher, clock, (to, name, ip, protocol, at) => notifier.appPasswordNewIp(to, 'en', name, ip, protocol, at), (e) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'app-password bookkeeping failed'));
+  const counters = createCounterStore(store);
+  const lockout = new SmartLockout(counters, new KyselyBadPasswordMemory(store.db), keyedHasher, { accountLimit: config.accountFailureLimit, ipLimit: config.ipFailureLimit, lockBaseSeconds: config.lockBaseSeconds, lockMaxSeconds: config.lockMaxSeconds }, clock);
+  const integrations = new Integrations(new KyselyIntegrationRepository(store.db), keyedHasher, audit, clock);
+  const legacy = new LegacyVerifier(appPasswordRepo, accountsRepo, mfaRepo, audit, keyedHasher, passwordHasher, clock, (to, name, ip, protocol, at) => notifier.appPasswordNewIp(to, 'en', name, ip, protocol, at), lockout, (e) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'app-password bookkeeping failed'));
   const securityInfo = new SecurityInfo(mfaRepo, flows, sessions, notifier, audit, clock);
   const signIn = new PasswordAuthenticator(accountsRepo, audit, passwordHasher, throttle, clock, {
     accountFailureLimit: config.accountFailureLimit,
     ipFailureLimit: config.ipFailureLimit,
   }, async (canonical) => appPasswordRepo.findOwner(keyedHasher.digest(APP_PASSWORD_HASH_PURPOSE, canonical)));
-  return { config, secrets, store, clock, accounts, signIn, sessions, audit, flows, mfaAdmin, securityInfo, notifier, appPasswords, legacy, close: () => store.close() };
+  return { config, secrets, store, clock, accounts, signIn, sessions, audit, flows, mfaAdmin, securityInfo, notifier, appPasswords, legacy, integrations, close: () => store.close() };
 }

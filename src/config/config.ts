@@ -42,6 +42,10 @@ export interface Config {
    * after loadConfig it is always empty in production mode (which has no outbox).
    */
   devOutbox: string;
+  /** Backends nginx's mail proxy is sent to after a good login (host:port; empty: that protocol is not proxied). */
+  mailBackendImap: string;
+  mailBackendPop3: string;
+  mailBackendSmtp: string;
 }
 
 interface Option<K extends keyof Config> {
@@ -60,6 +64,7 @@ const int = (min: number, max: number) => (raw: string): number | Error => {
   return n >= min && n <= max ? n : new Error(`must be a whole number from ${min} to ${max}`);
 };
 const str = (raw: string) => raw;
+const hostPort = (raw: string): string | Error => (raw === '' || /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(raw) ? raw : new Error('must be host:port, such as 127.0.0.1:1143'));
 const url = (raw: string): string | Error => {
   try {
     const u = new URL(raw);
@@ -109,6 +114,9 @@ export const OPTIONS: Option<keyof Config>[] = [
   { key: 'mailFrom', env: 'SESAME_MAIL_FROM', default: 'Sesame <sesame@localhost>', doc: 'Sender (`From`) of every email: `Name <address>` or a bare address.', parse: mailbox },
   { key: 'smsWebhookUrl', env: 'SESAME_SMS_WEBHOOK_URL', default: '', doc: 'Text and voice codes are POSTed as JSON `{to, channel, text, locale}` to this http(s) URL; any non-2xx answer counts as not sent. Empty: text and voice go to the development outbox, and in production they are not offered.', parse: webhookUrl, secret: true },
   { key: 'smsWebhookSecret', env: 'SESAME_SMS_WEBHOOK_SECRET', default: '', doc: 'Shared secret sent as the `X-Sesame-Secret` header with every webhook request; required (at least 16 characters) when `SESAME_SMS_WEBHOOK_URL` is set.', parse: str, secret: true },
+  { key: 'mailBackendImap', env: 'SESAME_MAIL_BACKEND_IMAP', default: '', doc: 'host:port of the IMAP server nginx\'s mail proxy forwards to after a good login (`Auth-Server`/`Auth-Port` of `/auth/nginx-mail`).', parse: hostPort },
+  { key: 'mailBackendPop3', env: 'SESAME_MAIL_BACKEND_POP3', default: '', doc: 'host:port of the POP3 server behind nginx\'s mail proxy.', parse: hostPort },
+  { key: 'mailBackendSmtp', env: 'SESAME_MAIL_BACKEND_SMTP', default: '', doc: 'host:port of the SMTP server behind nginx\'s mail proxy (it must accept XCLIENT from nginx).', parse: hostPort },
   { key: 'devOutbox', env: 'SESAME_DEV_OUTBOX', default: '', doc: 'Development only: file (mode 0600) to which every message without a real channel is appended as one JSON line. Empty: `<data folder>/outbox.jsonl`. Refused in production mode.', parse: str },
 ];
 

@@ -9,6 +9,7 @@ import * as m02 from './migrations/2026-11-27-02-sign-in.js';
 import * as m03 from './migrations/2026-11-27-03-mfa.js';
 import * as m04 from './migrations/2026-11-27-04-app-passwords.js';
 import * as m05 from './migrations/2026-11-27-05-app-password-use.js';
+import * as m06 from './migrations/2026-11-27-06-integrations.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '2026-11-27-01-accounts': m01,
@@ -16,6 +17,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '2026-11-27-03-mfa': m03,
   '2026-11-27-04-app-passwords': m04,
   '2026-11-27-05-app-password-use': m05,
+  '2026-11-27-06-integrations': m06,
 };
 
 export function migrator(db: Kysely<any>): Migrator {

@@ -158,6 +158,19 @@ export interface AppPasswordIpsTable {
   first_seen_at: number;
 }
 
+export interface IntegrationsTable {
+  id: string;
+  name: string;
+  key_hash: string;
+  created_at: number;
+}
+
+export interface RecentBadPasswordsTable {
+  key: string;
+  hash: string;
+  at: number;
+}
+
 export interface Database {
   organizations: OrganizationsTable;
   users: UsersTable;
@@ -173,4 +186,6 @@ export interface Database {
   trusted_devices: TrustedDevicesTable;
   app_passwords: AppPasswordsTable;
   app_password_ips: AppPasswordIpsTable;
+  integrations: IntegrationsTable;
+  recent_bad_passwords: RecentBadPasswordsTable;
 }

@@ -36,6 +36,9 @@ export const USAGE = `usage:
         [--app-password-unused-days N|never] [--revoke-on-password-change on|off]
   sesame app-passwords list <address>
   sesame app-passwords revoke-all <address>
+  sesame integration add <name>
+  sesame integration list
+  sesame integration remove <name>
   sesame migrate`;
 
 class UsageError extends Error {}
@@ -117,7 +120,7 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
       }
       return 0;
     }
-    const known = ['org add', 'org policy', 'user add', 'user disable', 'user enable', 'user mfa', 'user reregister', 'app-passwords list', 'app-passwords revoke-all'];
+    const known = ['org add', 'org policy', 'user add', 'user disable', 'user enable', 'user mfa', 'user reregister', 'app-passwords list', 'app-passwords revoke-all', 'integration add', 'integration list', 'integration remove'];
     if (!known.includes(cmd)) throw new UsageError(group ? `unknown command "${cmd}"` : 'no command given');
     // Parse before touching the store, so wrong usage changes nothing.
     const parsed =
@@ -144,8 +147,10 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
                   },
                   1,
                 )
-              : parse(rest, {}, 1);
-    const arg = parsed.positionals[0]!;
+              : cmd === 'integration list'
+                ? parse(rest, {}, 0)
+                : parse(rest, {}, 1);
+    const arg = parsed.positionals[0] ?? '';
     const v = parsed.values as { name?: string; admin?: boolean; 'password-stdin'?: boolean; 'mfa-default'?: string; methods?: string; 'remember-days'?: string };
     const days = v['remember-days'];
     if (days !== undefined && !/^\d{1,3}$/.test(days)) throw new UsageError('--remember-days takes a whole number from 0 to 365');
@@ -203,6 +208,21 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
             const used = p.lastUsedAt ? `${formatTime(p.lastUsedAt)} ${p.lastUsedProtocol ?? ''} ${p.lastUsedIp ?? ''}`.trim() : 'never';
             io.out(`${p.id}  "${p.name.replace(/[\u0000-\u001f\u007f]/g, '?')}"  created ${formatTime(p.createdAt)}  last used ${used}  expires ${p.expiresAt ? formatTime(p.expiresAt) : 'never'}  ${p.protocols.join(',')}`);
           }
+          break;
+        }
+        case 'integration add': {
+          const { integration, key } = await ctx.integrations.add(arg);
+          io.out(`integration ${integration.name} added; its key (shown once; send it as "Authorization: Bearer <key>"):`);
+          io.out(key);
+          break;
+        }
+        case 'integration list': {
+          for (const i of await ctx.integrations.list()) io.out(`${i.name}  added ${formatTime(i.createdAt)}`);
+          break;
+        }
+        case 'integration remove': {
+          await ctx.integrations.remove(arg);
+          io.out(`integration ${arg} removed; its key no longer works`);
           break;
         }
         case 'app-passwords revoke-all': {

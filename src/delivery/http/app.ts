@@ -22,6 +22,7 @@ import { registerApiRoutes } from '../api/routes.js';
 import { pageContext, registerWebRoutes } from '../web/routes.js';
 import { messagePage } from '../web/pages.js';
 import { registerMfaRoutes } from '../web/mfa-routes.js';
+import { registerLegacyRoutes } from '../legacy/routes.js';
 import { isSesameError } from '../../domain/errors.js';
 import type { MessageId } from '../i18n/en.js';
 import { HTTP_STATUS } from './errors.js';
@@ -153,6 +154,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
 
   registerWebRoutes(app, ctx, web);
   registerMfaRoutes(app, ctx, web);
+  registerLegacyRoutes(app, ctx);
   await app.register(async (api) => registerApiRoutes(api, ctx), { prefix: '/api/v1' });
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 

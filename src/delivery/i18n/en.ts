@@ -154,7 +154,7 @@ export const en = {
   'error.invalid_input': 'Some of what you entered is not valid.',
   'error.invalid_address': 'Enter an email address such as alice@contoso.test.',
   'error.invalid_domain': 'Enter a mail domain such as contoso.test.',
-  'error.invalid_name': 'Enter a name of 1 to 200 characters.',
+  'error.invalid_name': 'Enter a name of 1 to {max} characters, without line breaks.',
   'error.password_too_short': 'Use at least {min} characters.',
   'error.password_too_long': 'Use at most {max} characters.',
   'error.password_common': 'This password is too common. Choose one that is harder to guess.',

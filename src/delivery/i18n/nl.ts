@@ -156,7 +156,7 @@ export const nl: Record<MessageId, string> = {
   'error.invalid_input': 'Een deel van wat u hebt ingevoerd, is niet geldig.',
   'error.invalid_address': 'Voer een e-mailadres in, zoals alice@contoso.test.',
   'error.invalid_domain': 'Voer een maildomein in, zoals contoso.test.',
-  'error.invalid_name': 'Voer een naam in van 1 tot 200 tekens.',
+  'error.invalid_name': 'Voer een naam in van 1 tot {max} tekens, zonder regeleinden.',
   'error.password_too_short': 'Gebruik minstens {min} tekens.',
   'error.password_too_long': 'Gebruik hoogstens {max} tekens.',
   'error.password_common': 'Dit wachtwoord komt te vaak voor. Kies er een dat moeilijker te raden is.',

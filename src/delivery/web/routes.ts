@@ -66,7 +66,10 @@ export function registerWebRoutes(app: FastifyInstance, ctx: AppContext, web: We
   }
 
   app.addHook('preHandler', async (req) => {
-    if (!req.url.startsWith('/api/') && !req.url.startsWith('/static/')) await loadSession(req);
+    // Browser sessions matter to pages only: the API uses bearer tokens, and the legacy endpoints
+    // (a hot path for mail servers) never look at cookies.
+    const u = req.url;
+    if (!u.startsWith('/api/') && !u.startsWith('/static/') && !u.startsWith('/auth/') && !u.startsWith('/oauth2/')) await loadSession(req);
   });
 
   /** Sends the visitor to sign in (and back here afterwards) unless a user is signed in. */

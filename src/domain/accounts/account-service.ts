@@ -115,6 +115,10 @@ export class AccountService {
     return org;
   }
 
+  async findUserByAddressOrNull(address: string): Promise<User | undefined> {
+    return this.d.accounts.findUserByAddress(address);
+  }
+
   async findUserById(id: string): Promise<User | undefined> {
     return this.d.accounts.findUserById(id);
   }

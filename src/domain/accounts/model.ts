@@ -63,7 +63,7 @@ export function normalizeDisplayName(raw: string): string {
   const n = raw.trim().normalize('NFC');
   // eslint-disable-next-line no-control-regex
   if (n.length < 1 || n.length > 200 || /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(n)) {
-    throw new SesameError('invalid_name', 'display name must be 1 to 200 characters without control characters');
+    throw new SesameError('invalid_name', 'display name must be 1 to 200 characters without control characters', { params: { max: 200 } });
   }
   return n;
 }

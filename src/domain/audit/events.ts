@@ -22,6 +22,7 @@ export type SignInReason =
   | 'app_passwords_suspended'
   | 'main_password_refused'
   | 'mfa_off'
+  | 'repeated_wrong_password'
   | 'mfa_locked';
 
 export interface SignInEvent {

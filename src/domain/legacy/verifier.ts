@@ -20,6 +20,7 @@ import { APP_PASSWORD_HASH_PURPOSE } from '../app-passwords/service.js';
 import { sanitizeForLog, type AuditRepository, type SignInReason } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { defaultPolicy } from '../mfa/model.js';
+import type { LockoutKeys, SmartLockout } from './lockout.js';
 import type { MfaRepository } from '../mfa/repository.js';
 
 export type LegacyOutcome = 'ok' | 'wrong' | 'refused';
@@ -34,6 +35,8 @@ export interface LegacyAttempt {
 
 export interface LegacyResult {
   outcome: LegacyOutcome;
+  /** Seconds the client should wait (nginx Auth-Wait) when locked. */
+  retryAfterSeconds?: number;
   /** For the log and the operator, never for the client. */
   reason: SignInReason;
   /** The canonical address of the account, when known. */
@@ -55,8 +58,16 @@ export class LegacyVerifier {
     private readonly passwords: PasswordHasher,
     private readonly clock: Clock,
     private readonly newIpNotice: NewIpNotice,
+    private readonly lockout: SmartLockout,
     private readonly onBackgroundError: (e: unknown) => void = () => undefined,
   ) {}
+
+  /** The address owning an app password (introspection has a token but no user name), or undefined. */
+  async ownerOf(password: string): Promise<string | undefined> {
+    const canonical = normalizeAppPassword(password);
+    if (!canonical) return undefined;
+    return (await this.appPasswords.findForVerification(this.keyed.digest(APP_PASSWORD_HASH_PURPOSE, canonical)))?.address;
+  }
 
   async verify(a: LegacyAttempt): Promise<LegacyResult> {
     const r = await this.check(a);
@@ -73,6 +84,19 @@ export class LegacyVerifier {
     }
     if (!isProtocol(a.protocol)) return { outcome: 'wrong', reason: 'invalid_input', address };
     const protocol: Protocol = a.protocol;
+    const keys = this.lockout.keys(address, protocol, a.ip);
+    const locked = await this.lockout.lockedFor(keys);
+    if (locked > 0) return { outcome: 'wrong', reason: 'account_locked', address, retryAfterSeconds: locked };
+    const r = await this.checkPassword(a, address, protocol, keys);
+    if (r.outcome === 'ok') await this.lockout.succeeded(keys);
+    else if (r.reason !== 'repeated_wrong_password') {
+      const lock = await this.lockout.failed(keys, a.password);
+      if (lock) r.retryAfterSeconds = lock;
+    }
+    return r;
+  }
+
+  private async checkPassword(a: LegacyAttempt, address: string, protocol: Protocol, keys: LockoutKeys): Promise<LegacyResult> {
     const canonical = normalizeAppPassword(a.password);
     if (canonical) {
       const row = await this.appPasswords.findForVerification(this.keyed.digest(APP_PASSWORD_HASH_PURPOSE, canonical));
@@ -95,6 +119,9 @@ export class LegacyVerifier {
       }
       // Not this user's app password: fall through, it might (implausibly) be their main password.
     }
+    // A password already wrong for this account and protocol today: answered without an Argon2
+    // hash and not counted again (a phone retrying a stale app password locks nothing).
+    if (await this.lockout.isRepeat(keys, a.password)) return { outcome: 'wrong', reason: 'repeated_wrong_password', address };
     const creds = await this.accounts.findCredentialsByAddress(address);
     if (!creds?.passwordHash) {
       await this.passwords.burn(a.password.slice(0, 1024));
@@ -104,6 +131,11 @@ export class LegacyVerifier {
     if (creds.status !== 'active') return { outcome: 'refused', reason: 'user_disabled', address };
     if (creds.mfaState === 'enforced') return { outcome: 'refused', reason: 'main_password_refused', address };
     return { outcome: 'ok', reason: 'ok', address };
+  }
+
+  /** Logs an attempt refused before any check (malformed input), so the sign-in log still shows it. */
+  async logRejected(a: Omit<LegacyAttempt, 'password'>): Promise<void> {
+    await this.log({ ...a, password: '' }, { outcome: 'wrong', reason: 'invalid_input' });
   }
 
   private async afterUse(id: string, name: string, address: string, protocol: string, ip: string, at: number) {

@@ -13,6 +13,8 @@ export interface CounterStore {
   lockRemainingMs(key: string): Promise<number>;
   /** Atomically adds one to `key`'s failure count within `windowSeconds`; returns the new count. */
   take(key: string, windowSeconds: number): Promise<number>;
+  /** The current failure count of `key` within its window (0 when none). */
+  count(key: string, windowSeconds: number): Promise<number>;
   /** Gives one point back (a successful attempt). */
   giveBack(key: string, windowSeconds: number): Promise<void>;
   /** Clears the failure count of `key`. */

@@ -1,0 +1,168 @@
+/**
+ * The endpoints mail servers and proxies ask: Dovecot's Lua passdb (/auth/mail), nginx's mail
+ * auth_http (/auth/nginx-mail), HTTP forward-auth (/auth/basic) and RFC 7662 introspection for
+ * Dovecot's oauth2 passdb (/oauth2/introspect). All but /auth/basic answer only registered
+ * integrations (Bearer key); only an integration's word about the client IP is believed.
+ * Whatever the reason a password is not accepted (wrong, locked, refused by policy), the client
+ * sees the same "wrong password"; a store failure is a *temporary* failure, never "wrong".
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AppContext } from '../../app-context.js';
+import type { LegacyResult } from '../../domain/legacy/verifier.js';
+
+/** Control characters (CR, LF, NUL, ...) never belong in a user name or password sent by a mail client. */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+const MAX_USER = 320;
+const MAX_PASSWORD = 1024;
+
+function clean(user: unknown, password: unknown): { user: string; password: string } | undefined {
+  if (typeof user !== 'string' || typeof password !== 'string') return undefined;
+  if (user.length === 0 || user.length > MAX_USER || password.length === 0 || password.length > MAX_PASSWORD) return undefined;
+  if (CONTROL.test(user) || CONTROL.test(password)) return undefined;
+  return { user, password };
+}
+
+/** Dovecot service names to Sesame's protocols. */
+const SERVICE: Record<string, string> = { imap: 'imap', pop3: 'pop3', submission: 'smtp', smtp: 'smtp', dav: 'dav', http: 'http' };
+
+export function registerLegacyRoutes(app: FastifyInstance, ctx: AppContext) {
+  const hidden = { schema: { hide: true } };
+  const backends: Record<string, string> = { imap: ctx.config.mailBackendImap, pop3: ctx.config.mailBackendPop3, smtp: ctx.config.mailBackendSmtp };
+
+  /** Runs a verification; a store failure becomes `temporary`. */
+  async function verify(req: FastifyRequest, a: { user: string; password: string; protocol: string; ip: string }): Promise<LegacyResult | 'temporary'> {
+    try {
+      return await ctx.legacy.verify({ ...a, userAgent: String(req.headers['user-agent'] ?? '') });
+    } catch (e) {
+      req.log.error({ err: e instanceof Error ? e.message : String(e) }, 'legacy verification failed: answering temporary failure');
+      return 'temporary';
+    }
+  }
+
+  /** Logs an attempt refused before any check (bad input), so it still shows in the sign-in log. */
+  async function logInvalid(req: FastifyRequest, user: unknown, protocol: string, ip: string) {
+    await ctx.legacy.logRejected({ user: typeof user === 'string' ? user : '', protocol, ip, userAgent: String(req.headers['user-agent'] ?? '') }).catch(() => undefined);
+  }
+
+  /** The calling integration, or an answer already sent: 401 for a missing or wrong key, a temporary failure when the store cannot say. */
+  async function integration(req: FastifyRequest, reply: FastifyReply) {
+    let i;
+    try {
+      i = await ctx.integrations.verify(req.headers.authorization);
+    } catch (e) {
+      req.log.error({ err: e instanceof Error ? e.message : String(e) }, 'integration key check failed: answering temporary failure');
+      if (req.url.startsWith('/auth/nginx-mail')) void reply.code(200).header('auth-status', 'Temporary server problem, try again later').header('auth-wait', '5').send();
+      else void reply.code(503).send({ result: 'temporary' });
+      return undefined;
+    }
+    if (!i) {
+      req.log.warn('legacy auth call without a valid integration key');
+      void reply.code(401).header('www-authenticate', 'Bearer realm="sesame-integrations"').send({ error: 'integration key required' });
+    }
+    return i;
+  }
+
+  app.post('/auth/mail', { ...hidden, bodyLimit: 32 * 1024 }, async (req, reply) => {
+    if (!(await integration(req, reply))) return reply;
+    const b = (req.body ?? {}) as Record<string, unknown>;
+    const protocol = SERVICE[String(b.service ?? '')] ?? '';
+    const ip = typeof b.remoteIp === 'string' && b.remoteIp.length <= 64 ? b.remoteIp : req.ip;
+    const input = clean(b.user, b.password);
+    if (!input || !protocol) {
+      await logInvalid(req, b.user, protocol || 'mail', ip);
+      return reply.code(401).send({ result: 'wrong' });
+    }
+    const r = await verify(req, { ...input, protocol, ip });
+    if (r === 'temporary') return reply.code(503).send({ result: 'temporary' });
+    if (r.outcome === 'ok') return reply.code(200).send({ result: 'ok', user: r.address });
+    return reply.code(r.outcome === 'refused' ? 403 : 401).send({ result: 'wrong' });
+  });
+
+  app.get('/auth/nginx-mail', hidden, async (req, reply) => {
+    if (!(await integration(req, reply))) return reply;
+    const h = req.headers;
+    const protocol = String(h['auth-protocol'] ?? '').toLowerCase();
+    const smtp = protocol === 'smtp';
+    const fail = (wait: number) => {
+      void reply.header('auth-status', 'Invalid login or password').header('auth-wait', String(wait));
+      if (smtp) void reply.header('auth-error-code', '535 5.7.8');
+      return reply.code(200).send();
+    };
+    let user: string | undefined;
+    let password: string | undefined;
+    try {
+      user = decodeURIComponent(String(h['auth-user'] ?? ''));
+      password = decodeURIComponent(String(h['auth-pass'] ?? ''));
+    } catch {
+      user = undefined;
+    }
+    const ip = String(h['client-ip'] ?? req.ip).slice(0, 64);
+    const input = clean(user, password);
+    if (!input || !['imap', 'pop3', 'smtp'].includes(protocol)) {
+      await logInvalid(req, user, protocol || 'mail', ip);
+      return fail(3);
+    }
+    const r = await verify(req, { ...input, protocol, ip });
+    if (r === 'temporary') {
+      void reply.header('auth-status', 'Temporary server problem, try again later').header('auth-wait', '5');
+      if (smtp) void reply.header('auth-error-code', '451 4.3.0');
+      return reply.code(200).send();
+    }
+    if (r.outcome !== 'ok') return fail(Math.min(Math.max(r.retryAfterSeconds ?? 3, 3), 60));
+    const backend = backends[protocol];
+    const m = backend ? /^(.*):(\d+)$/.exec(backend) : null;
+    if (!m) {
+      req.log.error({ protocol }, 'no mail backend configured for this protocol (SESAME_MAIL_BACKEND_*)');
+      void reply.header('auth-status', 'Temporary server problem, try again later').header('auth-wait', '5');
+      return reply.code(200).send();
+    }
+    return reply.code(200).header('auth-status', 'OK').header('auth-server', m[1]!.replace(/^\[|\]$/g, '')).header('auth-port', m[2]!).send();
+  });
+
+  app.get('/auth/basic', hidden, async (req, reply) => {
+    const challenge = () => reply.code(401).header('www-authenticate', 'Basic realm="Sesame", charset="UTF-8"').send();
+    const hdr = req.headers.authorization;
+    const m = hdr && hdr.length <= 4096 ? /^Basic ([A-Za-z0-9+/]+={0,2})$/.exec(hdr) : null;
+    if (!m) return challenge();
+    const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    // RFC 7617: the user-id ends at the first colon; without one there is no password.
+    const input = colon > 0 ? clean(decoded.slice(0, colon), decoded.slice(colon + 1)) : undefined;
+    if (!input) {
+      await logInvalid(req, colon > 0 ? decoded.slice(0, colon) : '', 'http', req.ip);
+      return challenge();
+    }
+    const r = await verify(req, { ...input, protocol: 'http', ip: req.ip });
+    if (r === 'temporary') return reply.code(503).header('retry-after', '5').send();
+    if (r.outcome !== 'ok') return challenge();
+    const user = await ctx.accounts.findUserByAddressOrNull(r.address!);
+    // Header values must not carry CR/LF: names are checked at creation, and encoded here as well.
+    return reply
+      .code(200)
+      .header('remote-user', r.address!)
+      .header('remote-email', r.address!)
+      .header('remote-name', encodeURIComponent(user?.name ?? r.address!))
+      .header('cache-control', 'no-store')
+      .send();
+  });
+
+  app.post('/oauth2/introspect', { ...hidden, bodyLimit: 16 * 1024 }, async (req, reply) => {
+    const b = (req.body ?? {}) as Record<string, unknown>;
+    const bearer = req.headers.authorization ?? (typeof b.client_secret === 'string' ? `Bearer ${b.client_secret}` : undefined);
+    const i = await ctx.integrations.verify(bearer).catch(() => undefined);
+    if (!i) return reply.code(401).header('www-authenticate', 'Bearer realm="sesame-integrations"').send({ error: 'invalid_client' });
+    const token = typeof b.token === 'string' ? b.token : '';
+    const protocol = SERVICE[String(b.client_id ?? '')] ?? 'imap';
+    if (!token || token.length > MAX_PASSWORD || CONTROL.test(token)) return reply.send({ active: false });
+    try {
+      const owner = await ctx.legacy.ownerOf(token);
+      if (!owner) return reply.send({ active: false });
+      const r = await ctx.legacy.verify({ user: owner, password: token, protocol, ip: req.ip, userAgent: `introspection:${i.name}` });
+      return reply.header('cache-control', 'no-store').send(r.outcome === 'ok' ? { active: true, username: owner } : { active: false });
+    } catch (e) {
+      req.log.error({ err: e instanceof Error ? e.message : String(e) }, 'introspection failed');
+      return reply.code(503).send({ error: 'temporarily_unavailable' });
+    }
+  });
+}

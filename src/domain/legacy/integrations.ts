@@ -1,0 +1,76 @@
+/**
+ * Integrations: the mail servers and proxies allowed to ask about passwords (Dovecot, nginx's mail
+ * proxy, an introspection client). Each gets a 256-bit key, shown once and stored as a keyed hash;
+ * it is sent as `Authorization: Bearer <key>`. Only an integration's word about the client IP is
+ * believed.
+ */
+import { randomUUID } from 'node:crypto';
+import type { KeyedHasher } from '../../platform/crypto/tokens.js';
+import { randomToken } from '../../platform/crypto/tokens.js';
+import type { AuditRepository } from '../audit/events.js';
+import type { Clock } from '../clock.js';
+import { SesameError } from '../errors.js';
+
+export interface Integration {
+  id: string;
+  name: string;
+  createdAt: number;
+}
+
+export interface IntegrationRepository {
+  add(i: Integration, keyHash: string): Promise<void>;
+  findByKeyHash(keyHash: string): Promise<Integration | undefined>;
+  list(): Promise<Integration[]>;
+  remove(name: string): Promise<boolean>;
+}
+
+const PURPOSE = 'integration-key';
+const KEY_PREFIX = 'sesame_int_';
+
+export class Integrations {
+  /** Keys already checked, so the hot path does not read the store for every request. Cleared on remove. */
+  private readonly cache = new Map<string, { integration: Integration; until: number }>();
+
+  constructor(
+    private readonly repo: IntegrationRepository,
+    private readonly hasher: KeyedHasher,
+    private readonly audit: AuditRepository,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Registers an integration and returns its key, once. */
+  async add(nameRaw: string): Promise<{ integration: Integration; key: string }> {
+    const name = nameRaw.trim();
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name)) throw new SesameError('invalid_name', 'integration names: letters, digits, dot, dash, underscore; at most 63', { params: { max: 63 } });
+    if ((await this.repo.list()).some((i) => i.name === name)) throw new SesameError('invalid_name', `integration ${name} exists`, { params: { max: 63 } });
+    const integration = { id: randomUUID(), name, createdAt: this.clock.now() };
+    const key = `${KEY_PREFIX}${randomToken(32)}`;
+    await this.repo.add(integration, this.hasher.digest(PURPOSE, key));
+    await this.audit.recordAudit({ id: randomUUID(), at: this.clock.now(), orgId: null, actorId: null, actorLabel: 'operator (CLI)', action: 'integration.add', targetUserId: null, detail: name });
+    return { integration, key };
+  }
+
+  /** The integration a bearer key belongs to, or undefined. Keys are checked at most once a minute per instance. */
+  async verify(authorization: string | undefined): Promise<Integration | undefined> {
+    const m = authorization ? /^Bearer (sesame_int_[A-Za-z0-9_-]{43})$/.exec(authorization) : null;
+    if (!m) return undefined;
+    const hash = this.hasher.digest(PURPOSE, m[1]!);
+    const now = this.clock.now();
+    const hit = this.cache.get(hash);
+    if (hit && hit.until > now) return hit.integration;
+    const integration = await this.repo.findByKeyHash(hash);
+    if (integration) this.cache.set(hash, { integration, until: now + 60_000 });
+    else this.cache.delete(hash);
+    return integration;
+  }
+
+  async list(): Promise<Integration[]> {
+    return this.repo.list();
+  }
+
+  async remove(name: string): Promise<void> {
+    if (!(await this.repo.remove(name))) throw new SesameError('invalid_input', `no integration ${name}`);
+    this.cache.clear();
+    await this.audit.recordAudit({ id: randomUUID(), at: this.clock.now(), orgId: null, actorId: null, actorLabel: 'operator (CLI)', action: 'integration.remove', targetUserId: null, detail: name });
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * Smart lockout for devices (after Microsoft Entra's): failures are counted per account *and
+ * protocol* and per client IP; the same wrong password sent again and again (a phone retrying a
+ * stale app password) counts once, because only passwords not seen wrong in the last day add to
+ * the count; success clears only that account-and-protocol counter, never the web password's or
+ * another protocol's; locks are temporary and grow. Counters live in the store (shared by every
+ * instance). Checks before the password cost reads only; writes happen on failures.
+ */
+import type { KeyedHasher } from '../../platform/crypto/tokens.js';
+import type { Clock } from '../clock.js';
+import type { CounterStore } from '../throttling/throttle.js';
+
+export interface BadPasswordMemory {
+  seen(key: string, hash: string, since: number): Promise<boolean>;
+  remember(key: string, hash: string, at: number): Promise<void>;
+  forget(key: string): Promise<void>;
+}
+
+export interface LockoutSettings {
+  accountLimit: number;
+  ipLimit: number;
+  lockBaseSeconds: number;
+  lockMaxSeconds: number;
+}
+
+export interface LockoutKeys {
+  account: string;
+  ip: string;
+}
+
+const DAY_S = 86_400;
+const IP_WINDOW_S = 900;
+
+export class SmartLockout {
+  constructor(
+    private readonly counters: CounterStore,
+    private readonly memory: BadPasswordMemory,
+    private readonly hasher: KeyedHasher,
+    private readonly settings: LockoutSettings,
+    private readonly clock: Clock,
+  ) {}
+
+  keys(address: string, protocol: string, ip: string): LockoutKeys {
+    return { account: `legacy:acct:${address}:${protocol}`, ip: `legacy:ip:${ip}` };
+  }
+
+  /** Seconds until both keys are free again; 0 when neither is locked. */
+  async lockedFor(k: LockoutKeys): Promise<number> {
+    const [a, b] = await Promise.all([this.counters.lockRemainingMs(k.account), this.counters.lockRemainingMs(k.ip)]);
+    return Math.ceil(Math.max(a, b) / 1000);
+  }
+
+  private badHash(k: LockoutKeys, password: string) {
+    return this.hasher.digest('bad-password', `${k.account}\0${password}`);
+  }
+
+  /** Whether this exact password was already wrong for this account and protocol within a day. */
+  async isRepeat(k: LockoutKeys, password: string): Promise<boolean> {
+    return this.memory.seen(k.account, this.badHash(k, password), this.clock.now() - DAY_S * 1000);
+  }
+
+  /** A new wrong password: remembered, counted on both keys, and a key at its limit is locked. Returns the lock length if any. */
+  async failed(k: LockoutKeys, password: string): Promise<number | undefined> {
+    await this.memory.remember(k.account, this.badHash(k, password), this.clock.now());
+    let longest: number | undefined;
+    for (const [key, limit, window] of [
+      [k.account, this.settings.accountLimit, DAY_S],
+      [k.ip, this.settings.ipLimit, IP_WINDOW_S],
+    ] as const) {
+      const n = await this.counters.take(key, window);
+      if (n >= limit) {
+        let seconds = 0;
+        await this.counters.lock(key, (i) => (seconds = Math.min(this.settings.lockMaxSeconds, this.settings.lockBaseSeconds * 2 ** (i - 1))));
+        await this.counters.clear(key, window);
+        longest = Math.max(longest ?? 0, seconds);
+      }
+    }
+    return longest;
+  }
+
+  /** Success with this account and protocol: its counter (only) starts over. */
+  async succeeded(k: LockoutKeys): Promise<void> {
+    if ((await this.counters.count(k.account, DAY_S)) > 0) {
+      await this.counters.clear(k.account, DAY_S);
+      await this.memory.forget(k.account);
+    }
+  }
+}
