@@ -36,6 +36,9 @@ import pino from 'pino';
 import { APP_PASSWORD_HASH_PURPOSE, AppPasswords } from './domain/app-passwords/service.js';
 import { KyselyAppPasswordRepository } from './storage/app-password-repository.js';
 import { LegacyVerifier } from './domain/legacy/verifier.js';
+import { BatchQueue } from './platform/batch-queue.js';
+import type { AppPasswordUse } from './domain/app-passwords/model.js';
+import type { SignInEvent } from './domain/audit/events.js';
 import { SmartLockout } from './domain/legacy/lockout.js';
 import { Integrations } from './domain/legacy/integrations.js';
 import { KyselyBadPasswordMemory, KyselyIntegrationRepository } from './storage/integration-repository.js';
@@ -56,6 +59,8 @@ export interface AppContext {
   appPasswords: AppPasswords;
   legacy: LegacyVerifier;
   integrations: Integrations;
+  /** Writes everything queued (sign-in log, last-used times). */
+  flush(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -152,11 +157,33 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
   const counters = createCounterStore(store);
   const lockout = new SmartLockout(counters, new KyselyBadPasswordMemory(store.db), keyedHasher, { accountLimit: config.accountFailureLimit, ipLimit: config.ipFailureLimit, lockBaseSeconds: config.lockBaseSeconds, lockMaxSeconds: config.lockMaxSeconds }, clock);
   const integrations = new Integrations(new KyselyIntegrationRepository(store.db), keyedHasher, audit, clock);
-  const legacy = new LegacyVerifier(appPasswordRepo, accountsRepo, mfaRepo, audit, keyedHasher, passwordHasher, clock, (to, name, ip, protocol, at) => notifier.appPasswordNewIp(to, 'en', name, ip, protocol, at), lockout, (e) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'app-password bookkeeping failed'));
+  // The legacy endpoints answer first and write after: their sign-in log rows and last-used times
+  // go through batch queues (flushed on shutdown, and before the sign-in log is read).
+  const legacyLog = new BatchQueue<SignInEvent>({ write: (items) => audit.recordSignIns(items), onError: (e, items) => log.error({ err: String(e), lost: items.length }, 'sign-in log batch not written') });
+  const legacyUses = new BatchQueue<AppPasswordUse>({ intervalMs: 1000, write: (items) => appPasswordRepo.recordUses(items), onError: (e) => log.warn({ err: String(e) }, 'last-used batch not written') });
+  const legacy = new LegacyVerifier(appPasswordRepo, accountsRepo, mfaRepo, audit, keyedHasher, passwordHasher, clock, (to, name, ip, protocol, at) => notifier.appPasswordNewIp(to, 'en', name, ip, protocol, at), lockout, { logSignIn: (e) => legacyLog.push(e), recordUse: (u) => legacyUses.push(u) }, (e) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'app-password bookkeeping failed'));
+  const flush = async () => {
+    await Promise.all([legacyLog.flush(), legacyUses.flush()]);
+  };
+  // Readers of the sign-in log see every attempt answered so far.
+  const auditRepo = audit;
+  const auditView: AuditRepository = {
+    recordSignIn: (e) => auditRepo.recordSignIn(e),
+    recordSignIns: (e) => auditRepo.recordSignIns(e),
+    recordAudit: (e) => auditRepo.recordAudit(e),
+    listAudit: (o, l) => auditRepo.listAudit(o, l),
+    listSignIns: async (q) => {
+      await legacyLog.flush();
+      return auditRepo.listSignIns(q);
+    },
+  };
   const securityInfo = new SecurityInfo(mfaRepo, flows, sessions, notifier, audit, clock);
   const signIn = new PasswordAuthenticator(accountsRepo, audit, passwordHasher, throttle, clock, {
     accountFailureLimit: config.accountFailureLimit,
     ipFailureLimit: config.ipFailureLimit,
   }, async (canonical) => appPasswordRepo.findOwner(keyedHasher.digest(APP_PASSWORD_HASH_PURPOSE, canonical)));
-  return { config, secrets, store, clock, accounts, signIn, sessions, audit, flows, mfaAdmin, securityInfo, notifier, appPasswords, legacy, integrations, close: () => store.close() };
+  return { config, secrets, store, clock, accounts, signIn, sessions, audit: auditView, flows, mfaAdmin, securityInfo, notifier, appPasswords, legacy, integrations, flush, close: async () => {
+    await flush();
+    await store.close();
+  } };
 }

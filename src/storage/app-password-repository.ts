@@ -1,6 +1,6 @@
 /** App passwords on Kysely. Only the keyed hash is stored; reads never return it. */
 import { sql, type Kysely, type Selectable } from 'kysely';
-import type { AppPassword, AppPasswordRepository, NewAppPassword, Protocol, VerificationRow } from '../domain/app-passwords/model.js';
+import type { AppPassword, AppPasswordRepository, AppPasswordUse, NewAppPassword, Protocol, VerificationRow } from '../domain/app-passwords/model.js';
 import type { AppPasswordsTable, Database } from './schema.js';
 
 const COLUMNS = ['id', 'user_id', 'name', 'protocols', 'created_at', 'created_ip', 'expires_at', 'last_used_at', 'last_used_protocol', 'last_used_ip'] as const;
@@ -71,8 +71,15 @@ export class KyselyAppPasswordRepository implements AppPasswordRepository {
     return { ...toAppPassword(r), address: r.address, userStatus: r.status, mfaState: r.mfa_state, orgId: r.org_id };
   }
 
-  async recordUse(id: string, protocol: string, ip: string, at: number): Promise<boolean> {
-    await this.db.updateTable('app_passwords').set({ last_used_at: at, last_used_protocol: protocol, last_used_ip: ip }).where('id', '=', id).execute();
+  async recordUses(uses: AppPasswordUse[]) {
+    const latest = new Map<string, AppPasswordUse>();
+    for (const u of uses) if ((latest.get(u.id)?.at ?? -1) <= u.at) latest.set(u.id, u);
+    for (const u of latest.values()) {
+      await this.db.updateTable('app_passwords').set({ last_used_at: u.at, last_used_protocol: u.protocol, last_used_ip: u.ip }).where('id', '=', u.id).where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<=', u.at)])).execute();
+    }
+  }
+
+  async recordIp(id: string, ip: string, at: number): Promise<boolean> {
     const r = await this.db
       .insertInto('app_password_ips')
       .values({ app_password_id: id, ip, first_seen_at: at })

@@ -7,9 +7,14 @@ export class KyselyAuditRepository implements AuditRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
   async recordSignIn(e: SignInEvent) {
+    await this.recordSignIns([e]);
+  }
+
+  async recordSignIns(events: SignInEvent[]) {
+    if (events.length === 0) return;
     await this.db
       .insertInto('sign_in_events')
-      .values({ id: e.id, at: e.at, org_id: e.orgId, user_id: e.userId, address_typed: e.addressTyped, outcome: e.outcome, reason: e.reason, protocol: e.protocol, ip: e.ip, user_agent: e.userAgent, app_password_id: e.appPasswordId ?? null })
+      .values(events.map((e) => ({ id: e.id, at: e.at, org_id: e.orgId, user_id: e.userId, address_typed: e.addressTyped, outcome: e.outcome, reason: e.reason, protocol: e.protocol, ip: e.ip, user_agent: e.userAgent, app_password_id: e.appPasswordId ?? null })))
       .execute();
   }
 

@@ -19,7 +19,10 @@ for (const kind of STORE_KINDS) {
     let user: User;
     let password = '';
     const check = (pw: string, protocol = 'imap', ip = '192.0.2.10', who = USER.address) => w.ctx.legacy.verify({ user: who, password: pw, protocol, ip });
-    const settle = () => new Promise((r) => setTimeout(r, 150));
+    const settle = async () => {
+      await new Promise((r) => setTimeout(r, 150));
+      await w.ctx.flush();
+    };
 
     before(async () => {
       smtp = await startSmtp();
@@ -95,6 +98,7 @@ for (const kind of STORE_KINDS) {
     });
 
     it('logs every attempt with its reason and the app password used, never the password', async () => {
+      await w.ctx.flush();
       const rows = await w.ctx.store.db.selectFrom('sign_in_events').selectAll().where('protocol', 'in', ['imap', 'smtp', 'pop3', 'ftp']).execute();
       assert.ok(rows.some((r) => r.reason === 'protocol_not_allowed' && r.app_password_id));
       assert.ok(rows.some((r) => r.reason === 'main_password_refused'));

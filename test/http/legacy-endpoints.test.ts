@@ -23,7 +23,7 @@ describe('legacy-protocol endpoints', () => {
   const nginx = (h: Record<string, string>, app = w.app) => app.inject({ method: 'GET', url: '/auth/nginx-mail', headers: { ...bearer(), 'auth-method': 'plain', 'auth-login-attempt': '1', 'client-ip': '203.0.113.5', ...h } });
   const basic = (user: string, password: string, extra: Record<string, string> = {}) =>
     w.app.inject({ method: 'GET', url: '/auth/basic', headers: { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`, ...extra } });
-  const events = async () => (await w.ctx.store.db.selectFrom('sign_in_events').select(['id']).execute()).length;
+  const events = async () => (await w.ctx.flush(), await w.ctx.store.db.selectFrom('sign_in_events').select(['id']).execute()).length;
 
   before(async () => {
     w = await makeWorld('postgres', { mailBackendImap: '127.0.0.1:10143', mailBackendPop3: '127.0.0.1:10110', mailBackendSmtp: '127.0.0.1:10587', accountFailureLimit: 10, ipFailureLimit: 1000 });
@@ -62,6 +62,7 @@ describe('legacy-protocol endpoints', () => {
     assert.equal((await mail({ user: USER.address, password: USER.password, service: 'imap' })).statusCode, 403, 'main password of an enforced user');
     assert.equal((await mail({ user: USER.address, password: smtpOnly, service: 'imap' })).statusCode, 403, 'scoped to smtp');
     assert.equal((await mail({ user: USER.address, password: smtpOnly, service: 'smtp' })).statusCode, 200);
+    await w.ctx.flush();
     const logged = await w.ctx.store.db.selectFrom('sign_in_events').select(['ip', 'app_password_id', 'outcome']).where('ip', '=', '198.51.100.20').executeTakeFirstOrThrow();
     assert.equal(logged.outcome, 'success');
     assert.ok(logged.app_password_id);
@@ -116,6 +117,7 @@ describe('legacy-protocol endpoints', () => {
     assert.equal((await w.app.inject({ method: 'GET', url: '/auth/basic' })).statusCode, 401);
     const spoof = await basic(USER.address, appPassword, { 'x-forwarded-for': '6.6.6.6' });
     assert.equal(spoof.statusCode, 200);
+    await w.ctx.flush();
     assert.equal(await w.ctx.store.db.selectFrom('sign_in_events').select('id').where('ip', '=', '6.6.6.6').executeTakeFirst(), undefined, 'a client cannot choose its logged IP');
   });
 
@@ -136,6 +138,7 @@ describe('legacy-protocol endpoints', () => {
     const stale = 'abcd efgh jkmn pqrs tuvw';
     for (let i = 0; i < 20; i++) assert.equal((await mail({ user: u.address, password: stale, service: 'imap' })).statusCode, 401);
     assert.equal((await mail({ user: u.address, password: good, service: 'imap' })).statusCode, 200, 'the stale password of a retrying phone locked nothing');
+    await w.ctx.flush();
     const reasons = await w.ctx.store.db.selectFrom('sign_in_events').select('reason').where('address_typed', '=', u.address).execute();
     assert.equal(reasons.filter((r) => r.reason === 'repeated_wrong_password').length, 19);
     for (let i = 0; i < 20; i++) await mail({ user: u.address, password: `guess number ${i}`, service: 'imap' });

@@ -74,10 +74,19 @@ export interface AppPasswordRepository {
   findOwner(hash: string): Promise<string | undefined>;
   /** Everything a verification needs, in one indexed read (app password joined with its owner). */
   findForVerification(hash: string): Promise<VerificationRow | undefined>;
-  /** Records a use; returns true when `ip` is new for this app password. */
-  recordUse(id: string, protocol: string, ip: string, at: number): Promise<boolean>;
+  /** Records uses (last one per app password wins). */
+  recordUses(uses: AppPasswordUse[]): Promise<void>;
+  /** Remembers a client IP for an app password; true when it is new. */
+  recordIp(id: string, ip: string, at: number): Promise<boolean>;
   /** Deletes the app passwords of an organization's users unused since `before` (never used: created before). */
   deleteUnusedSince(orgId: string, before: number): Promise<number>;
+}
+
+export interface AppPasswordUse {
+  id: string;
+  protocol: string;
+  ip: string;
+  at: number;
 }
 
 export interface VerificationRow extends AppPassword {

@@ -62,6 +62,8 @@ export interface SignInQuery {
 
 export interface AuditRepository {
   recordSignIn(e: SignInEvent): Promise<void>;
+  /** Many events in one statement (the batched log of the legacy endpoints). */
+  recordSignIns(events: SignInEvent[]): Promise<void>;
   listSignIns(q: SignInQuery): Promise<{ events: SignInEvent[]; total: number }>;
   recordAudit(e: AuditEvent): Promise<void>;
   listAudit(orgId: string, limit: number): Promise<AuditEvent[]>;

@@ -15,9 +15,9 @@ import type { PasswordHasher } from '../../platform/crypto/password-hasher.js';
 import { normalizeAddress } from '../accounts/model.js';
 import type { AccountRepository } from '../accounts/repository.js';
 import { normalizeAppPassword } from '../app-passwords/format.js';
-import { type AppPasswordRepository, isProtocol, type Protocol } from '../app-passwords/model.js';
+import { type AppPasswordRepository, type AppPasswordUse, isProtocol, type Protocol } from '../app-passwords/model.js';
 import { APP_PASSWORD_HASH_PURPOSE } from '../app-passwords/service.js';
-import { sanitizeForLog, type AuditRepository, type SignInReason } from '../audit/events.js';
+import { sanitizeForLog, type AuditRepository, type SignInEvent, type SignInReason } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { defaultPolicy } from '../mfa/model.js';
 import type { LockoutKeys, SmartLockout } from './lockout.js';
@@ -37,11 +37,19 @@ export interface LegacyResult {
   outcome: LegacyOutcome;
   /** Seconds the client should wait (nginx Auth-Wait) when locked. */
   retryAfterSeconds?: number;
+  /** The owner's id and organization when the app-password read already found them (saves a read for the log). */
+  owner?: { id: string; orgId: string };
   /** For the log and the operator, never for the client. */
   reason: SignInReason;
   /** The canonical address of the account, when known. */
   address?: string;
   appPasswordId?: string;
+}
+
+/** Where the verifier puts what it writes after answering (batched by the caller). */
+export interface LegacyWrites {
+  logSignIn(e: SignInEvent): void;
+  recordUse(u: AppPasswordUse): void;
 }
 
 export interface NewIpNotice {
@@ -59,8 +67,12 @@ export class LegacyVerifier {
     private readonly clock: Clock,
     private readonly newIpNotice: NewIpNotice,
     private readonly lockout: SmartLockout,
+    private readonly writes: LegacyWrites,
     private readonly onBackgroundError: (e: unknown) => void = () => undefined,
   ) {}
+
+  /** (app password id, IP) pairs this instance has already recorded: the IP table is written once per pair. */
+  private readonly knownIps = new Set<string>();
 
   /** The address owning an app password (introspection has a token but no user name), or undefined. */
   async ownerOf(password: string): Promise<string | undefined> {
@@ -72,7 +84,8 @@ export class LegacyVerifier {
   async verify(a: LegacyAttempt): Promise<LegacyResult> {
     const r = await this.check(a);
     await this.log(a, r);
-    return r;
+    const { owner: _owner, ...answer } = r;
+    return answer;
   }
 
   private async check(a: LegacyAttempt): Promise<LegacyResult> {
@@ -102,7 +115,7 @@ export class LegacyVerifier {
       const row = await this.appPasswords.findForVerification(this.keyed.digest(APP_PASSWORD_HASH_PURPOSE, canonical));
       if (row && row.address === address) {
         const now = this.clock.now();
-        const base = { address, appPasswordId: row.id };
+        const base = { address, appPasswordId: row.id, owner: { id: row.userId, orgId: row.orgId } };
         if (row.userStatus !== 'active') return { ...base, outcome: 'refused', reason: 'user_disabled' };
         if (row.mfaState === 'disabled') return { ...base, outcome: 'refused', reason: 'mfa_off' };
         if (!row.protocols.includes(protocol)) return { ...base, outcome: 'refused', reason: 'protocol_not_allowed' };
@@ -139,14 +152,19 @@ export class LegacyVerifier {
   }
 
   private async afterUse(id: string, name: string, address: string, protocol: string, ip: string, at: number) {
-    if (await this.appPasswords.recordUse(id, protocol, ip, at)) await this.newIpNotice(address, name, ip, protocol, at);
+    this.writes.recordUse({ id, protocol, ip, at });
+    const pair = `${id}\0${ip}`;
+    if (this.knownIps.has(pair)) return;
+    if (this.knownIps.size >= 100_000) this.knownIps.clear();
+    this.knownIps.add(pair);
+    if (await this.appPasswords.recordIp(id, ip, at)) await this.newIpNotice(address, name, ip, protocol, at);
   }
 
   private async log(a: LegacyAttempt, r: LegacyResult) {
-    const user = r.address ? await this.accounts.findUserByAddress(r.address) : undefined;
+    const user = r.owner ?? (r.address ? await this.accounts.findUserByAddress(r.address) : undefined);
     let orgId = user?.orgId ?? null;
     if (!orgId && r.address) orgId = (await this.accounts.findOrganizationByDomain(r.address.split('@')[1]!))?.id ?? null;
-    await this.audit.recordSignIn({
+    this.writes.logSignIn({
       id: randomUUID(),
       at: this.clock.now(),
       orgId,

@@ -1,0 +1,579 @@
+/**
+ * Real mail servers for end-to-end tests, configured from the shipped templates in integrations/:
+ *
+ *   - Dovecot (IMAP, POP3, submission) whose only passdb is integrations/dovecot/sesame-auth.lua,
+ *     included through integrations/dovecot/conf.d/auth-sesame.conf.ext (and, when asked, the
+ *     doveadm HTTP API of conf.d/sesame-doveadm-api.conf.ext);
+ *   - Postfix, its SMTP AUTH through Dovecot SASL (integrations/postfix/main.cf.snippet), with a
+ *     second port that believes XCLIENT from nginx;
+ *   - nginx, the mail proxy of integrations/nginx/mail-proxy.conf (STARTTLS and implicit TLS with a
+ *     throwaway self-signed certificate) in front of Dovecot for IMAP/POP3 and Postfix for SMTP, and
+ *     integrations/nginx/forward-auth.conf in an http server.
+ *
+ * Everything listens on free 127.0.0.1 ports and lives in one temporary folder (configs, sockets,
+ * queue, mailboxes, logs). The daemons run as they do in production (as root, daemonized, with their
+ * own users for workers) and are stopped by their pid files in `stop()`, which also runs on process
+ * exit should a test runner die first. Needs root and Debian's dovecot-core, dovecot-imapd,
+ * dovecot-pop3d, dovecot-submissiond, dovecot-auth-lua, nginx, libnginx-mod-mail, postfix and
+ * openssl (scripts/test.sh installs them).
+ *
+ * Usage: `const mail = await MailServers.create()` picks ports (give `mail.backendEnv()` to Sesame),
+ * then `await mail.start({ sesameUrl, integrationKey, relayPort })`, and `await mail.stop()` in
+ * `after`, whatever happened.
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** The compiled file is dist/test/support/mail-servers.js: the repository is three levels up. */
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const INTEGRATIONS = path.join(ROOT, 'integrations');
+
+export const BINARIES = {
+  dovecot: '/usr/sbin/dovecot',
+  doveadm: '/usr/bin/doveadm',
+  nginx: '/usr/sbin/nginx',
+  postfix: '/usr/sbin/postfix',
+  openssl: '/usr/bin/openssl',
+  luaPassdb: '/usr/lib/dovecot/modules/auth/libauthdb_lua.so',
+  nginxMail: '/usr/lib/nginx/modules/ngx_mail_module.so',
+};
+
+export interface MailPorts {
+  /** Dovecot, plain listeners (clients connect directly). */
+  imap: number;
+  pop3: number;
+  submission: number;
+  /** Dovecot listeners that expect the PROXY protocol header from nginx (the SESAME_MAIL_BACKEND_* targets). */
+  imapFromNginx: number;
+  pop3FromNginx: number;
+  /** Dovecot's doveadm HTTP API (only listening when started with `doveadmApiKey`). */
+  doveadm: number;
+  /** Postfix: SMTP AUTH through Dovecot SASL; and the port that believes nginx's XCLIENT. */
+  postfixSubmission: number;
+  postfixFromNginx: number;
+  /** nginx mail proxy: STARTTLS ports and implicit-TLS ports. */
+  nginxImap: number;
+  nginxImaps: number;
+  nginxPop3: number;
+  nginxPop3s: number;
+  nginxSubmission: number;
+  nginxSubmissions: number;
+  /** nginx http: the site protected by forward auth, and the "application" behind it. */
+  nginxForwardAuth: number;
+  nginxUpstream: number;
+}
+
+export interface MailServersOptions {
+  /** Sesame's base URL, e.g. http://127.0.0.1:8080 (plain http: nginx's auth_http has no TLS). */
+  sesameUrl: string;
+  integrationKey: string;
+  /** Where Dovecot's submission service and Postfix deliver what they accept (an SMTP sink). */
+  relayPort: number;
+  /** Dovecot's auth_cache_ttl, e.g. '5 mins' (the shipped default) or '1 secs'. */
+  authCacheTtl?: string;
+  /** Dovecot's auth_cache_negative_ttl. */
+  authCacheNegativeTtl?: string;
+  /** When set, Dovecot's doveadm HTTP API listens on `ports.doveadm` with this key. */
+  doveadmApiKey?: string;
+  /** Start Postfix (default true). */
+  postfix?: boolean;
+  /** Start nginx (default true). */
+  nginx?: boolean;
+}
+
+/** Replaces every @NAME@ of `values`; fails when the template names one we do not know (drift). */
+export function fillTemplate(text: string, values: Record<string, string>, what: string): string {
+  const out = text.replace(/@([A-Z][A-Z0-9_]*)@/g, (m, name: string) => {
+    const v = values[name];
+    if (v === undefined) throw new Error(`${what}: no value for placeholder ${m}`);
+    return v;
+  });
+  return out;
+}
+
+function template(rel: string): string {
+  return fs.readFileSync(path.join(INTEGRATIONS, rel), 'utf8');
+}
+
+/** Asks the kernel for `n` distinct free loopback ports (all held open at once, then released). */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const s = net.createServer();
+      servers.push(s);
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.listen(0, '127.0.0.1', () => resolve());
+      });
+    }
+    return servers.map((s) => (s.address() as net.AddressInfo).port);
+  } finally {
+    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  }
+}
+
+/** Resolves once something accepts TCP connections on 127.0.0.1:port; rejects after `ms`. */
+export async function waitForPort(port: number, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port });
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`${what} did not listen on 127.0.0.1:${port} within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function readPid(file: string): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(file, 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(pid) && pid > 1 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** SIGTERM, wait up to `ms` for the process to go, then SIGKILL. */
+async function terminate(pid: number, ms = 5_000): Promise<void> {
+  if (!alive(pid)) return;
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + ms;
+  while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+  if (alive(pid)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
+const LOGS = ['dovecot.log', 'postfix.log', 'nginx-error.log', 'nginx-access.log'] as const;
+
+export class MailServers {
+  /** Daemon -> pid file, for every daemon started (kept even when a later start fails). */
+  private readonly pidFiles = new Map<string, string>();
+  /** Pids read right after each start, in case a daemon removes its pid file on its way out. */
+  private readonly pids = new Map<string, number>();
+  private readonly onExit = () => this.killNow();
+  private stopped = false;
+
+  private constructor(
+    readonly dir: string,
+    readonly ports: MailPorts,
+  ) {
+    process.once('exit', this.onExit);
+  }
+
+  /** A temporary folder (traversable by the daemons' own users) and a free port for every listener. */
+  static async create(): Promise<MailServers> {
+    if (process.getuid?.() !== 0) throw new Error('the mail servers run as root (as Dovecot, Postfix and nginx do in production): run the tests as root');
+    for (const [name, file] of Object.entries(BINARIES)) {
+      if (!fs.existsSync(file)) throw new Error(`${file} (${name}) not found: install dovecot-core dovecot-imapd dovecot-pop3d dovecot-submissiond dovecot-auth-lua nginx libnginx-mod-mail postfix openssl (scripts/test.sh does)`);
+    }
+    const names: (keyof MailPorts)[] = [
+      'imap', 'pop3', 'submission', 'imapFromNginx', 'pop3FromNginx', 'doveadm', 'postfixSubmission', 'postfixFromNginx',
+      'nginxImap', 'nginxImaps', 'nginxPop3', 'nginxPop3s', 'nginxSubmission', 'nginxSubmissions', 'nginxForwardAuth', 'nginxUpstream',
+    ];
+    const got = await freePorts(names.length);
+    const ports = Object.fromEntries(names.map((n, i) => [n, got[i]!])) as unknown as MailPorts;
+    // Short path: Dovecot's and Postfix's unix sockets live under it (108-byte limit).
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sesame-mail-'));
+    fs.chmodSync(dir, 0o755);
+    return new MailServers(dir, ports);
+  }
+
+  /** Sesame's environment for nginx's backends: where a good login is sent on. */
+  backendEnv(): Record<string, string> {
+    return {
+      SESAME_MAIL_BACKEND_IMAP: `127.0.0.1:${this.ports.imapFromNginx}`,
+      SESAME_MAIL_BACKEND_POP3: `127.0.0.1:${this.ports.pop3FromNginx}`,
+      SESAME_MAIL_BACKEND_SMTP: `127.0.0.1:${this.ports.postfixFromNginx}`,
+    };
+  }
+
+  private p(...parts: string[]): string {
+    return path.join(this.dir, ...parts);
+  }
+
+  /** Writes every config and starts Dovecot, then Postfix and nginx; waits until all ports listen. */
+  async start(o: MailServersOptions): Promise<void> {
+    const t0 = Date.now();
+    for (const d of ['logs', 'run', 'conf.d', 'nginx', 'postfix', 'tls', 'mail']) fs.mkdirSync(this.p(d), { recursive: true });
+    fs.chownSync(this.p('mail'), 65534, 65534);
+    await this.startDovecot(o);
+    const starts: Promise<void>[] = [];
+    if (o.postfix !== false) starts.push(this.startPostfix(o));
+    if (o.nginx !== false) starts.push(this.startNginx(o));
+    await Promise.all(starts);
+    this.startedInMs = Date.now() - t0;
+  }
+
+  startedInMs = 0;
+
+  private async startDovecot(o: MailServersOptions): Promise<void> {
+    const { ports } = this;
+    const lua = this.p('sesame-auth.lua');
+    fs.writeFileSync(lua, fillTemplate(template('dovecot/sesame-auth.lua'), { SESAME_URL: o.sesameUrl, SESAME_INTEGRATION_KEY: o.integrationKey }, 'sesame-auth.lua'), { mode: 0o640 });
+    fs.chownSync(lua, 0, dovecotGid());
+    const authConf = template('dovecot/conf.d/auth-sesame.conf.ext').replaceAll('/etc/dovecot/sesame-auth.lua', lua);
+    if (!authConf.includes(lua)) throw new Error('auth-sesame.conf.ext no longer names /etc/dovecot/sesame-auth.lua: update the harness');
+    fs.writeFileSync(this.p('conf.d', 'auth-sesame.conf.ext'), fillTemplate(authConf, {}, 'auth-sesame.conf.ext'));
+    const includes = [`!include ${this.p('conf.d', 'auth-sesame.conf.ext')}`];
+    if (o.doveadmApiKey) {
+      const api = fillTemplate(template('dovecot/conf.d/sesame-doveadm-api.conf.ext'), { DOVEADM_API_KEY: o.doveadmApiKey, DOVEADM_API_ADDRESS: '127.0.0.1', DOVEADM_API_PORT: String(ports.doveadm) }, 'sesame-doveadm-api.conf.ext');
+      fs.writeFileSync(this.p('conf.d', 'sesame-doveadm-api.conf.ext'), api, { mode: 0o640 });
+      includes.push(`!include ${this.p('conf.d', 'sesame-doveadm-api.conf.ext')}`);
+    }
+    const conf = `# Private Dovecot for the tests: loopback only, free ports, everything under ${this.dir}.
+protocols = imap pop3 submission
+listen = 127.0.0.1
+base_dir = ${this.p('run', 'dovecot')}
+state_dir = ${this.p('run', 'dovecot-state')}
+log_path = ${this.p('logs', 'dovecot.log')}
+default_login_user = dovenull
+default_internal_user = dovecot
+# no TLS in the tests: the plain listeners allow LOGIN and AUTH PLAIN without it
+ssl = no
+disable_plaintext_auth = no
+auth_verbose = yes
+hostname = mail.test
+mail_location = maildir:${this.p('mail', '%u')}
+userdb {
+  driver = static
+  args = uid=65534 gid=65534 home=${this.p('mail', '%u')}
+}
+service imap-login {
+  inet_listener imap {
+    port = ${ports.imap}
+  }
+  inet_listener imap-from-nginx {
+    port = ${ports.imapFromNginx}
+    haproxy = yes
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+service pop3-login {
+  inet_listener pop3 {
+    port = ${ports.pop3}
+  }
+  inet_listener pop3-from-nginx {
+    port = ${ports.pop3FromNginx}
+    haproxy = yes
+  }
+  inet_listener pop3s {
+    port = 0
+  }
+}
+service submission-login {
+  inet_listener submission {
+    port = ${ports.submission}
+  }
+}
+submission_relay_host = 127.0.0.1
+submission_relay_port = ${o.relayPort}
+# nginx (on loopback here) sends the PROXY protocol header with the real client address
+haproxy_trusted_networks = 127.0.0.1/32
+# Postfix's SMTP AUTH asks Dovecot through this socket (smtpd_sasl_type = dovecot)
+service auth {
+  unix_listener auth-postfix {
+    mode = 0660
+    user = postfix
+    group = postfix
+  }
+}
+${includes.join('\n')}
+# Test-only overrides (after the shipped file, so they win): no delay after a failed login (the
+# tests fail on purpose), and the cache lifetimes the test asks for.
+auth_failure_delay = 0
+auth_cache_ttl = ${o.authCacheTtl ?? '5 mins'}
+auth_cache_negative_ttl = ${o.authCacheNegativeTtl ?? '1 mins'}
+`;
+    const file = this.p('dovecot.conf');
+    fs.writeFileSync(file, conf);
+    this.pidFiles.set('dovecot', this.p('run', 'dovecot', 'master.pid'));
+    await this.exec('dovecot', BINARIES.dovecot, ['-c', file]);
+    this.rememberPid('dovecot');
+    const waits = [ports.imap, ports.pop3, ports.submission, ports.imapFromNginx, ports.pop3FromNginx];
+    if (o.doveadmApiKey) waits.push(ports.doveadm);
+    await Promise.all(waits.map((port) => waitForPort(port, 10_000, 'Dovecot')));
+    // The auth socket Postfix uses appears once the auth service is up.
+    await this.waitForFile(this.p('run', 'dovecot', 'auth-postfix'), 10_000, 'Dovecot auth-postfix socket');
+  }
+
+  private async startPostfix(o: MailServersOptions): Promise<void> {
+    const { ports } = this;
+    const queue = this.p('run', 'postfix-queue');
+    const data = this.p('run', 'postfix-data');
+    fs.mkdirSync(queue, { recursive: true });
+    fs.mkdirSync(data, { recursive: true });
+    fs.chownSync(data, postfixUid(), 0);
+    // The shipped snippet's settings, then what differs in this private instance.
+    const settings = new Map<string, string>();
+    for (const line of fillTemplate(template('postfix/main.cf.snippet'), {}, 'main.cf.snippet').split('\n')) {
+      const m = /^([a-z_0-9]+)\s*=\s*(.*)$/.exec(line);
+      if (m) settings.set(m[1]!, m[2]!);
+    }
+    if (settings.get('smtpd_sasl_type') !== 'dovecot') throw new Error('main.cf.snippet no longer sets smtpd_sasl_type = dovecot');
+    const overrides: Record<string, string> = {
+      compatibility_level: '3.6',
+      queue_directory: queue,
+      data_directory: data,
+      maillog_file: this.p('logs', 'postfix.log'),
+      maillog_file_prefixes: this.p('logs'),
+      inet_interfaces: '127.0.0.1',
+      inet_protocols: 'ipv4',
+      myhostname: 'mx.test',
+      mydestination: '',
+      alias_maps: '',
+      alias_database: '',
+      // Deliberately not loopback: relaying must be earned with SMTP AUTH or XCLIENT LOGIN.
+      mynetworks: '192.0.2.1/32',
+      relayhost: `[127.0.0.1]:${o.relayPort}`,
+      smtp_tls_security_level: 'none',
+      smtpd_tls_security_level: 'none',
+      // No TLS in the tests; the shipped snippet requires it for AUTH.
+      smtpd_tls_auth_only: 'no',
+      smtpd_sasl_path: this.p('run', 'dovecot', 'auth-postfix'),
+      smtpd_error_sleep_time: '0s',
+    };
+    for (const [k, v] of Object.entries(overrides)) settings.set(k, v);
+    const dir = this.p('postfix');
+    fs.writeFileSync(path.join(dir, 'main.cf'), [...settings].map(([k, v]) => `${k} = ${v}`).join('\n') + '\n');
+    fs.writeFileSync(
+      path.join(dir, 'master.cf'),
+      `# service type  private unpriv  chroot  wakeup  maxproc command
+127.0.0.1:${ports.postfixSubmission} inet n - n - - smtpd
+  -o syslog_name=postfix/submission
+127.0.0.1:${ports.postfixFromNginx} inet n - n - - smtpd
+  -o syslog_name=postfix/from-nginx
+  -o smtpd_authorized_xclient_hosts=127.0.0.1
+  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+`,
+    );
+    this.pidFiles.set('postfix', path.join(queue, 'pid', 'master.pid'));
+    await this.exec('postfix', BINARIES.postfix, ['-c', dir, 'start']);
+    await Promise.all([ports.postfixSubmission, ports.postfixFromNginx].map((port) => waitForPort(port, 10_000, 'Postfix')));
+    this.rememberPid('postfix');
+  }
+
+  private async startNginx(o: MailServersOptions): Promise<void> {
+    const { ports } = this;
+    const cert = this.p('tls', 'mail.test.crt');
+    const key = this.p('tls', 'mail.test.key');
+    await this.exec('openssl', BINARIES.openssl, [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
+      '-subj', '/CN=mail.test', '-addext', 'subjectAltName=DNS:mail.test,IP:127.0.0.1', '-keyout', key, '-out', cert,
+    ]);
+    const at = (port: number) => `127.0.0.1:${port}`;
+    const mail = fillTemplate(
+      template('nginx/mail-proxy.conf'),
+      {
+        SESAME_URL: o.sesameUrl,
+        SESAME_INTEGRATION_KEY: o.integrationKey,
+        MAIL_HOSTNAME: 'mail.test',
+        TLS_CERTIFICATE: cert,
+        TLS_CERTIFICATE_KEY: key,
+        LISTEN_IMAP: at(ports.nginxImap),
+        LISTEN_IMAPS: at(ports.nginxImaps),
+        LISTEN_POP3: at(ports.nginxPop3),
+        LISTEN_POP3S: at(ports.nginxPop3s),
+        LISTEN_SUBMISSION: at(ports.nginxSubmission),
+        LISTEN_SUBMISSIONS: at(ports.nginxSubmissions),
+      },
+      'mail-proxy.conf',
+    );
+    fs.writeFileSync(this.p('nginx', 'mail-proxy.conf'), mail, { mode: 0o600 });
+    const forward = fillTemplate(template('nginx/forward-auth.conf'), { SESAME_URL: o.sesameUrl, UPSTREAM_URL: `http://127.0.0.1:${ports.nginxUpstream}` }, 'forward-auth.conf');
+    fs.writeFileSync(this.p('nginx', 'forward-auth.conf'), forward);
+    const conf = `# Private nginx for the tests. Run: nginx -p ${this.dir}/ -c nginx/nginx.conf -e logs/nginx-error.log
+load_module ${BINARIES.nginxMail};
+user nobody nogroup;
+worker_processes 1;
+pid ${this.p('run', 'nginx.pid')};
+error_log ${this.p('logs', 'nginx-error.log')} info;
+events {
+    worker_connections 256;
+}
+include ${this.p('nginx', 'mail-proxy.conf')};
+http {
+    access_log ${this.p('logs', 'nginx-access.log')};
+    client_body_temp_path ${this.p('run', 'nginx-body')};
+    proxy_temp_path ${this.p('run', 'nginx-proxy')};
+    fastcgi_temp_path ${this.p('run', 'nginx-fastcgi')};
+    uwsgi_temp_path ${this.p('run', 'nginx-uwsgi')};
+    scgi_temp_path ${this.p('run', 'nginx-scgi')};
+    # the site protected by Sesame's forward auth
+    server {
+        listen 127.0.0.1:${ports.nginxForwardAuth};
+        include ${this.p('nginx', 'forward-auth.conf')};
+    }
+    # the "application": shows what it was told about the user
+    server {
+        listen 127.0.0.1:${ports.nginxUpstream};
+        location / {
+            default_type text/plain;
+            return 200 "remote-user=$http_remote_user remote-email=$http_remote_email remote-name=$http_remote_name authorization=$http_authorization\\n";
+        }
+    }
+}
+`;
+    const file = this.p('nginx', 'nginx.conf');
+    fs.writeFileSync(file, conf);
+    this.pidFiles.set('nginx', this.p('run', 'nginx.pid'));
+    await this.exec('nginx', BINARIES.nginx, ['-p', `${this.dir}/`, '-c', file, '-e', this.p('logs', 'nginx-error.log')]);
+    this.rememberPid('nginx');
+    await Promise.all(
+      [ports.nginxImap, ports.nginxImaps, ports.nginxPop3, ports.nginxPop3s, ports.nginxSubmission, ports.nginxSubmissions, ports.nginxForwardAuth].map((port) =>
+        waitForPort(port, 10_000, 'nginx'),
+      ),
+    );
+  }
+
+  /** Runs a start command; on failure the error carries its output and the logs so far. */
+  private async exec(what: string, file: string, args: string[]): Promise<void> {
+    try {
+      await run(file, args, { timeout: 20_000, env: { ...process.env, LANG: 'C' } });
+    } catch (e) {
+      const x = e as { stdout?: string; stderr?: string; message: string };
+      throw new Error(`${what} failed to start: ${x.message}\n${x.stdout ?? ''}${x.stderr ?? ''}\n${this.logs()}`);
+    }
+  }
+
+  private rememberPid(name: string) {
+    const file = this.pidFiles.get(name);
+    const pid = file ? readPid(file) : undefined;
+    if (pid) this.pids.set(name, pid);
+  }
+
+  private async waitForFile(file: string, ms: number, what: string) {
+    const deadline = Date.now() + ms;
+    while (!fs.existsSync(file)) {
+      if (Date.now() > deadline) throw new Error(`${what} did not appear within ${ms} ms\n${this.logs()}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  /** The pid of each daemon that was started (from its pid file, or as read right after start). */
+  private daemonPids(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [name, file] of this.pidFiles) {
+      const pid = readPid(file) ?? this.pids.get(name);
+      if (pid) out.set(name, pid);
+    }
+    return out;
+  }
+
+  /** The tail of every log, for failure messages. */
+  logs(maxPerLog = 4_000): string {
+    const parts: string[] = [];
+    for (const name of LOGS) {
+      try {
+        const text = fs.readFileSync(this.p('logs', name), 'utf8');
+        if (text) parts.push(`--- ${name}\n${text.slice(-maxPerLog)}`);
+      } catch {
+        // not written (yet)
+      }
+    }
+    return parts.join('\n');
+  }
+
+  /** One log's whole text ('' when absent). */
+  log(name: (typeof LOGS)[number]): string {
+    try {
+      return fs.readFileSync(this.p('logs', name), 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  /** Flushes Dovecot's auth cache for `user` (or all) with doveadm, as an operator would. */
+  async flushAuthCache(user?: string): Promise<void> {
+    await run(BINARIES.doveadm, ['-c', this.p('dovecot.conf'), 'auth', 'cache', 'flush', ...(user ? [user] : [])], { timeout: 10_000 });
+  }
+
+  /** Are all started daemons still running? (The name of the first that is not, otherwise undefined.) */
+  firstDead(): string | undefined {
+    for (const [name, pid] of this.daemonPids()) if (!alive(pid)) return name;
+    return undefined;
+  }
+
+  /** Stops every daemon started (by pid file), then removes the folder. Safe to call twice. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    process.removeListener('exit', this.onExit);
+    await Promise.all([...this.daemonPids().values()].map((pid) => terminate(pid)));
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Last resort on process exit: SIGTERM every daemon, synchronously. */
+  private killNow() {
+    for (const pid of this.daemonPids().values()) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+function idOf(kind: 'passwd' | 'group', name: string, field: 2 | 3): number {
+  const line = fs
+    .readFileSync(`/etc/${kind}`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${name}:`));
+  if (!line) throw new Error(`no ${kind === 'passwd' ? 'user' : 'group'} ${name} (installed with the Debian package)`);
+  return Number(line.split(':')[field]);
+}
+const dovecotGid = () => idOf('group', 'dovecot', 2);
+const postfixUid = () => idOf('passwd', 'postfix', 2);
