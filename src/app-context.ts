@@ -37,6 +37,7 @@ import { APP_PASSWORD_HASH_PURPOSE, AppPasswords } from './domain/app-passwords/
 import { KyselyAppPasswordRepository } from './storage/app-password-repository.js';
 import { LegacyVerifier } from './domain/legacy/verifier.js';
 import { BatchQueue } from './platform/batch-queue.js';
+import { createDovecotAdmin, noDovecotAdmin } from './platform/dovecot-admin.js';
 import type { AppPasswordUse } from './domain/app-passwords/model.js';
 import type { SignInEvent } from './domain/audit/events.js';
 import { SmartLockout } from './domain/legacy/lockout.js';
@@ -131,6 +132,8 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
   mfaAdmin = new MfaAdmin(accounts, mfaRepo, flowRepo, sessions, audit, clock);
   appPasswords = new AppPasswords(appPasswordRepo, mfaRepo, accounts, sessions, audit, keyedHasher, { created: (...a) => notifier.appPasswordCreated(...a) }, clock);
   mfaAdmin.onMfaDisabled = (user, actor) => appPasswords!.afterMfaDisabled(user, actor);
+  const dovecot = config.doveadmUrl ? createDovecotAdmin({ url: config.doveadmUrl, apiKey: config.doveadmApiKey, log }) : noDovecotAdmin;
+  appPasswords.onRevoked = (address) => dovecot.revoked(address);
   const factors: Factor[] = [
     new TotpFactor(mfaRepo, aead, 'Sesame'),
     new CodeFactor('sms', notifier, keyedHasher),

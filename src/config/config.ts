@@ -46,6 +46,9 @@ export interface Config {
   mailBackendImap: string;
   mailBackendPop3: string;
   mailBackendSmtp: string;
+  /** Dovecot's doveadm HTTP API (http://host:port/doveadm/v1) and its key: revocations flush Dovecot's auth cache. */
+  doveadmUrl: string;
+  doveadmApiKey: string;
 }
 
 interface Option<K extends keyof Config> {
@@ -117,6 +120,8 @@ export const OPTIONS: Option<keyof Config>[] = [
   { key: 'mailBackendImap', env: 'SESAME_MAIL_BACKEND_IMAP', default: '', doc: 'host:port of the IMAP server nginx\'s mail proxy forwards to after a good login (`Auth-Server`/`Auth-Port` of `/auth/nginx-mail`).', parse: hostPort },
   { key: 'mailBackendPop3', env: 'SESAME_MAIL_BACKEND_POP3', default: '', doc: 'host:port of the POP3 server behind nginx\'s mail proxy.', parse: hostPort },
   { key: 'mailBackendSmtp', env: 'SESAME_MAIL_BACKEND_SMTP', default: '', doc: 'host:port of the SMTP server behind nginx\'s mail proxy (it must accept XCLIENT from nginx).', parse: hostPort },
+  { key: 'doveadmUrl', env: 'SESAME_DOVEADM_URL', default: '', doc: 'Dovecot\'s doveadm HTTP API, e.g. `http://127.0.0.1:8082/doveadm/v1`. When set, revoking a user\'s app password flushes their entries from Dovecot\'s auth cache and kicks their open IMAP/POP3 sessions.', parse: (raw) => (raw === '' || /^https?:\/\//.test(raw) ? raw : new Error('must be an http(s) URL')) },
+  { key: 'doveadmApiKey', env: 'SESAME_DOVEADM_API_KEY', default: '', doc: 'The `doveadm_api_key` of that Dovecot.', parse: str, secret: true },
   { key: 'devOutbox', env: 'SESAME_DEV_OUTBOX', default: '', doc: 'Development only: file (mode 0600) to which every message without a real channel is appended as one JSON line. Empty: `<data folder>/outbox.jsonl`. Refused in production mode.', parse: str },
 ];
 

@@ -34,6 +34,9 @@ export function normalizeAppPasswordName(raw: string): string {
 }
 
 export class AppPasswords {
+  /** Told the address of a user whose app passwords were revoked (Dovecot's auth cache is flushed). */
+  onRevoked: (address: string) => Promise<void> = async () => undefined;
+
   constructor(
     private readonly repo: AppPasswordRepository,
     private readonly mfa: MfaRepository,
@@ -93,11 +96,13 @@ export class AppPasswords {
   async remove(user: User, id: string): Promise<void> {
     if (!(await this.repo.delete(user.id, id))) throw new SesameError('app_password_not_found', 'no such app password of this user');
     await this.record(user, { kind: 'user', user }, 'app_password.delete', id);
+    await this.onRevoked(user.address);
   }
 
   async removeAll(user: User): Promise<number> {
     const n = await this.repo.deleteAll(user.id);
     await this.record(user, { kind: 'user', user }, 'app_password.delete_all', `${n} deleted`);
+    if (n) await this.onRevoked(user.address);
     return n;
   }
 
@@ -112,6 +117,7 @@ export class AppPasswords {
     const user = await this.accounts.userForAdmin(actor, address);
     const n = await this.repo.deleteAll(user.id);
     await this.record(user, actor, 'app_password.revoke_all', `${n} revoked`);
+    if (n) await this.onRevoked(user.address);
     return n;
   }
 
@@ -121,7 +127,10 @@ export class AppPasswords {
     if (!user) return;
     if (!(await this.policyFor(user.orgId)).appPasswords.revokeOnPasswordChange) return;
     const n = await this.repo.deleteAll(user.id);
-    if (n) await this.record(user, { kind: 'operator' }, 'app_password.revoke_all', `${n} revoked: main password changed`);
+    if (n) {
+      await this.record(user, { kind: 'operator' }, 'app_password.revoke_all', `${n} revoked: main password changed`);
+      await this.onRevoked(user.address);
+    }
   }
 
   /**
@@ -144,7 +153,10 @@ export class AppPasswords {
   /** App passwords exist only while MFA is on: turning it off for a user revokes theirs. */
   async afterMfaDisabled(user: User, actor: Actor): Promise<void> {
     const n = await this.repo.deleteAll(user.id);
-    if (n) await this.record(user, actor, 'app_password.revoke_all', `${n} revoked: MFA disabled`);
+    if (n) {
+      await this.record(user, actor, 'app_password.revoke_all', `${n} revoked: MFA disabled`);
+      await this.onRevoked(user.address);
+    }
   }
 
   private async record(user: User, actor: Actor, action: string, detail: string) {
