@@ -19,9 +19,17 @@ export class KyselyAuditRepository implements AuditRepository {
   }
 
   async listSignIns(q: SignInQuery) {
-    const base = this.db.selectFrom('sign_in_events').where('org_id', '=', q.orgId);
+    const base = this.db.selectFrom('sign_in_events').where('sign_in_events.org_id', '=', q.orgId);
     const [rows, count] = await Promise.all([
-      base.selectAll().orderBy('at', 'desc').orderBy('id').limit(q.limit).offset(q.offset).execute(),
+      base
+        .leftJoin('app_passwords', 'app_passwords.id', 'sign_in_events.app_password_id')
+        .selectAll('sign_in_events')
+        .select('app_passwords.name as app_password_name')
+        .orderBy('sign_in_events.at', 'desc')
+        .orderBy('sign_in_events.id')
+        .limit(q.limit)
+        .offset(q.offset)
+        .execute(),
       base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
     ]);
     const events: SignInEvent[] = rows.map((r) => ({
@@ -36,6 +44,7 @@ export class KyselyAuditRepository implements AuditRepository {
       ip: r.ip,
       userAgent: r.user_agent,
       appPasswordId: r.app_password_id,
+      appPasswordName: r.app_password_name,
     }));
     return { events, total: Number(count.n) };
   }

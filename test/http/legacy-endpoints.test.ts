@@ -66,6 +66,10 @@ describe('legacy-protocol endpoints', () => {
     const logged = await w.ctx.store.db.selectFrom('sign_in_events').select(['ip', 'app_password_id', 'outcome']).where('ip', '=', '198.51.100.20').executeTakeFirstOrThrow();
     assert.equal(logged.outcome, 'success');
     assert.ok(logged.app_password_id);
+    const adminToken = (await w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email: 'ada@contoso.test', password: 'violet-harbour-lantern-42' } })).json().token as string;
+    const log = await w.app.inject({ method: 'GET', url: '/api/v1/sign-ins?limit=50', headers: { authorization: `Bearer ${adminToken}` } });
+    const row = (log.json().events as { ip: string; appPasswordName: string | null; protocol: string }[]).find((e) => e.ip === '198.51.100.20')!;
+    assert.deepEqual([row.protocol, row.appPasswordName], ['imap', 'Outlook'], 'the log names the app password');
   });
 
   it('refuses CR, LF, NUL, oversized fields and unknown services cleanly (401, logged), and keeps answering', async () => {

@@ -21,7 +21,7 @@
  * then `await mail.start({ sesameUrl, integrationKey, relayPort })`, and `await mail.stop()` in
  * `after`, whatever happened.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -73,12 +73,15 @@ export interface MailPorts {
 export interface MailServersOptions {
   /** Sesame's base URL, e.g. http://127.0.0.1:8080 (plain http: nginx's auth_http has no TLS). */
   sesameUrl: string;
+  /** The key Dovecot's Lua passdb sends. */
   integrationKey: string;
+  /** The key nginx's auth_http sends (default: integrationKey). */
+  nginxIntegrationKey?: string;
   /** Where Dovecot's submission service and Postfix deliver what they accept (an SMTP sink). */
   relayPort: number;
-  /** Dovecot's auth_cache_ttl, e.g. '5 mins' (the shipped default) or '1 secs'. */
+  /** Overrides the shipped auth_cache_ttl (e.g. '10 mins' when Sesame flushes the cache). */
   authCacheTtl?: string;
-  /** Dovecot's auth_cache_negative_ttl. */
+  /** Overrides the shipped auth_cache_negative_ttl. */
   authCacheNegativeTtl?: string;
   /** When set, Dovecot's doveadm HTTP API listens on `ports.doveadm` with this key. */
   doveadmApiKey?: string;
@@ -174,8 +177,6 @@ async function terminate(pid: number, ms = 5_000): Promise<void> {
     }
   }
 }
-
-const LOGS = ['dovecot.log', 'postfix.log', 'nginx-error.log', 'nginx-access.log'] as const;
 
 export class MailServers {
   /** Daemon -> pid file, for every daemon started (kept even when a later start fails). */
@@ -312,12 +313,16 @@ service auth {
   }
 }
 ${includes.join('\n')}
-# Test-only overrides (after the shipped file, so they win): no delay after a failed login (the
-# tests fail on purpose), and the cache lifetimes the test asks for.
+# Test-only overrides (after the shipped file, so they win). No delay after a failed login, and no
+# growing per-IP penalty (anvil's, 2 s doubling up to 15 s): the tests fail logins on purpose, all
+# from 127.0.0.1.
 auth_failure_delay = 0
-auth_cache_ttl = ${o.authCacheTtl ?? '5 mins'}
-auth_cache_negative_ttl = ${o.authCacheNegativeTtl ?? '1 mins'}
-`;
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
+${o.authCacheTtl === undefined ? '' : `auth_cache_ttl = ${o.authCacheTtl}\n`}${o.authCacheNegativeTtl === undefined ? '' : `auth_cache_negative_ttl = ${o.authCacheNegativeTtl}\n`}`;
     const file = this.p('dovecot.conf');
     fs.writeFileSync(file, conf);
     this.pidFiles.set('dovecot', this.p('run', 'dovecot', 'master.pid'));
@@ -418,7 +423,7 @@ postlog   unix-dgram n  -       n       -       1       postlogd
       template('nginx/mail-proxy.conf'),
       {
         SESAME_URL: o.sesameUrl,
-        SESAME_INTEGRATION_KEY: o.integrationKey,
+        SESAME_INTEGRATION_KEY: o.nginxIntegrationKey ?? o.integrationKey,
         MAIL_HOSTNAME: 'mail.test',
         TLS_CERTIFICATE: cert,
         TLS_CERTIFICATE_KEY: key,
@@ -478,13 +483,30 @@ http {
     );
   }
 
-  /** Runs a start command; on failure the error carries its output and the logs so far. */
+  /**
+   * Runs a start command and waits for it to exit. Its output goes to logs/<what>.out, not to pipes:
+   * a daemon inherits its starter's stdout/stderr, and waiting for pipes to close would wait for the
+   * daemon. On failure the error carries that output and the logs so far.
+   */
   private async exec(what: string, file: string, args: string[]): Promise<void> {
+    const outFile = this.p('logs', `${what}.out`);
+    const fd = fs.openSync(outFile, 'a');
     try {
-      await run(file, args, { timeout: 20_000, env: { ...process.env, LANG: 'C' } });
-    } catch (e) {
-      const x = e as { stdout?: string; stderr?: string; message: string };
-      throw new Error(`${what} failed to start: ${x.message}\n${x.stdout ?? ''}${x.stderr ?? ''}\n${this.logs()}`);
+      const child = spawn(file, args, { stdio: ['ignore', fd, fd], env: { ...process.env, LANG: 'C' } });
+      const code = await new Promise<number | string>((resolve) => {
+        const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+        child.once('error', (e) => {
+          clearTimeout(timer);
+          resolve(e.message);
+        });
+        child.once('exit', (c, signal) => {
+          clearTimeout(timer);
+          resolve(c ?? signal ?? 'unknown');
+        });
+      });
+      if (code !== 0) throw new Error(`${what} failed to start (${code}): ${file} ${args.join(' ')}\n${fs.readFileSync(outFile, 'utf8')}\n${this.logs()}`);
+    } finally {
+      fs.closeSync(fd);
     }
   }
 
@@ -515,7 +537,13 @@ http {
   /** The tail of every log, for failure messages. */
   logs(maxPerLog = 4_000): string {
     const parts: string[] = [];
-    for (const name of LOGS) {
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(this.p('logs')).sort();
+    } catch {
+      // no folder yet
+    }
+    for (const name of names) {
       try {
         const text = fs.readFileSync(this.p('logs', name), 'utf8');
         if (text) parts.push(`--- ${name}\n${text.slice(-maxPerLog)}`);
@@ -527,7 +555,7 @@ http {
   }
 
   /** One log's whole text ('' when absent). */
-  log(name: (typeof LOGS)[number]): string {
+  log(name: 'dovecot.log' | 'postfix.log' | 'nginx-error.log' | 'nginx-access.log'): string {
     try {
       return fs.readFileSync(this.p('logs', name), 'utf8');
     } catch {

@@ -49,6 +49,7 @@ const signInEventSchema = {
     protocol: { type: 'string' },
     ip: { type: 'string' },
     userAgent: { type: 'string' },
+    appPasswordName: { type: 'string', nullable: true },
   },
 } as const;
 

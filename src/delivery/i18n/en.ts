@@ -56,6 +56,7 @@ export const en = {
   'signins.col.protocol': 'Protocol',
   'signins.col.ip': 'Client IP',
   'signins.col.agent': 'User agent',
+  'signins.deleted_ap': 'deleted app password',
   'signins.none': 'No sign-in attempts yet.',
   'outcome.success': 'Success',
   'outcome.failure': 'Failure',

@@ -58,6 +58,7 @@ export const nl: Record<MessageId, string> = {
   'signins.col.protocol': 'Protocol',
   'signins.col.ip': 'IP-adres client',
   'signins.col.agent': 'User-agent',
+  'signins.deleted_ap': 'verwijderd app-wachtwoord',
   'signins.none': 'Nog geen aanmeldpogingen.',
   'outcome.success': 'Gelukt',
   'outcome.failure': 'Mislukt',

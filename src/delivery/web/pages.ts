@@ -128,7 +128,7 @@ export function signInsPage(ctx: PageContext, v: { events: SignInEvent[]; total:
   const { t } = ctx;
   const rows = v.events.map(
     (e) => html`<tr class="${e.outcome}">
-  <td>${v.formatTime(e.at)}</td><td>${e.addressTyped}</td><td>${t(`outcome.${e.outcome}`)}</td><td><code>${e.reason}</code></td><td>${e.protocol}</td><td>${e.ip}</td><td class="agent">${e.userAgent}</td>
+  <td>${v.formatTime(e.at)}</td><td>${e.addressTyped}</td><td>${t(`outcome.${e.outcome}`)}</td><td><code>${e.reason}</code></td><td>${e.protocol}${e.appPasswordName ? html`<br><span class="ap-name">${e.appPasswordName}</span>` : e.appPasswordId ? html`<br><span class="ap-name">(${t('signins.deleted_ap')})</span>` : ''}</td><td>${e.ip}</td><td class="agent">${e.userAgent}</td>
 </tr>`,
   );
   return layout(

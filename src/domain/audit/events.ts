@@ -40,6 +40,8 @@ export interface SignInEvent {
   userAgent: string;
   /** The app password used, for legacy-protocol attempts that named one. */
   appPasswordId?: string | null;
+  /** Its name, when listed (and while it still exists). */
+  appPasswordName?: string | null;
 }
 
 export interface AuditEvent {

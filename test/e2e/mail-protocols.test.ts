@@ -1,0 +1,488 @@
+/**
+ * App passwords on the real mail protocols, end to end: the real CLI sets up a SQLite store (an
+ * organization, a user whose MFA is enforced and one whose MFA is disabled, two integration keys),
+ * the project's own code creates app passwords in that store, the real server listens on a free
+ * loopback port, and real mail servers run with the configs shipped in integrations/ (see
+ * test/support/mail-servers.ts): Dovecot with the Sesame Lua passdb, Postfix with Dovecot SASL,
+ * nginx's mail proxy (STARTTLS and implicit TLS) in front of both, and nginx's forward auth.
+ * Real clients log in: curl (IMAP, POP3, SMTP), swaks, and Python's imaplib/poplib/smtplib.
+ *
+ *   - An app password works on IMAP, POP3 and SMTP, directly (Dovecot, Dovecot's submission, Postfix)
+ *     and through nginx; every message sent reaches the SMTP sink behind them.
+ *   - The main password is refused once MFA is enforced, and works while MFA is disabled.
+ *   - An app password limited to SMTP sends mail but opens neither IMAP nor POP3, not even from
+ *     Dovecot's auth cache right after an SMTP login.
+ *   - A deleted app password is refused within a second everywhere, Dovecot's cache included (the
+ *     shipped auth_cache_ttl = 0 keeps a good answer only within the second it was given).
+ *   - CR, LF or NUL in the user or the password, and a 10 kB password, are refused cleanly on every
+ *     server, and every server (and Sesame) keeps answering.
+ *   - HTTP forward auth (nginx auth_request -> /auth/basic) passes the user on, or answers 401 with
+ *     a Basic challenge; Dovecot's doveadm HTTP API from the template answers a cache flush.
+ *
+ * Needs root and the Debian packages scripts/test.sh installs. Everything started is stopped, and
+ * the temporary folders removed, in `after`, whether the tests pass or not.
+ */
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { createContext, type AppContext } from '../../src/app-context.js';
+import { loadConfig } from '../../src/config/config.js';
+import { PROTOCOLS } from '../../src/domain/app-passwords/model.js';
+import type { User } from '../../src/domain/accounts/model.js';
+import { freePorts, MailServers } from '../support/mail-servers.js';
+import { startSmtp } from '../support/sinks.js';
+
+/** The compiled file is dist/test/e2e/mail-protocols.test.js: the repository is three levels up. */
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const PY_CLIENTS = path.join(ROOT, 'test/support/mail-clients.py');
+
+const ORG = 'contoso.test';
+/** MFA enforced: app passwords only. */
+const ANN = { address: 'ann@contoso.test', password: 'harbour-violet-lantern-42', name: 'Ann Enforced' };
+/** MFA disabled: the main password still works on mail protocols. */
+const DAN = { address: 'dan@contoso.test', password: 'meadow-copper-quiet-77', name: 'Dan Disabled' };
+const RCPT = 'bob@example.org';
+const DOVEADM_KEY = 'doveadm-api-test-key-0123456789';
+
+interface Run {
+  code: number | string;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Runs a client program; never rejects (the exit code is the answer). */
+function runTool(file: string, args: string[], stdin = '', timeoutMs = 20_000): Promise<Run> {
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    const child = execFile(file, args, { timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024, env: { ...process.env, LANG: 'C' } }, (err, stdout, stderr) => {
+      const code = err ? ((err as NodeJS.ErrnoException & { code?: number | string }).code ?? 'error') : 0;
+      resolve({ code: typeof code === 'number' || typeof code === 'string' ? code : 'error', stdout: String(stdout), stderr: String(stderr), ms: Date.now() - t0 });
+    });
+    child.stdin?.end(stdin);
+  });
+}
+
+/** Runs `node bin/sesame.js ...args`; resolves with its stdout, fails with its output unless it exits 0. */
+function sesameCli(env: NodeJS.ProcessEnv, args: string[], stdin?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['bin/sesame.js', ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`sesame ${args.join(' ')} exited with ${code ?? signal}:\n${out}${err}`));
+    });
+    child.stdin.end(stdin ?? '');
+  });
+}
+
+/** Sends SIGTERM and waits for the process to exit; SIGKILL if it has not within `ms`. */
+async function stopProcess(child: ChildProcess | undefined, ms = 5_000): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  const late = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), ms)))]);
+  clearTimeout(timer);
+  if (late) {
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+type Tls = 'none' | 'starttls' | 'implicit';
+interface PyCase {
+  proto: 'imap' | 'pop3' | 'smtp';
+  port: number;
+  tls: Tls;
+  user: string;
+  password: string;
+  raw?: boolean;
+  /** For messages only. */
+  label?: string;
+}
+interface PyResult {
+  ok: boolean;
+  refused?: boolean;
+  detail: string;
+}
+
+describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (real clients)', { timeout: 120_000 }, () => {
+  let mail: MailServers | undefined;
+  let sink: Awaited<ReturnType<typeof startSmtp>> | undefined;
+  let dataDir: string | undefined;
+  let server: ChildProcess | undefined;
+  let serverOutput = '';
+  let ctx: AppContext | undefined;
+  let base = '';
+  let env: NodeJS.ProcessEnv = {};
+  const killServer = () => server?.kill('SIGKILL');
+  process.once('exit', killServer);
+
+  /** App passwords, as shown to the user (five groups of four letters). */
+  const pw = { outlook: '', printer: '', oldPhone: '' };
+  let oldPhoneId = '';
+  let ann: User | undefined;
+  const timings: Record<string, number> = {};
+
+  before(async () => {
+    const t0 = Date.now();
+    mail = await MailServers.create();
+    const mainJs = path.join(ROOT, 'dist/src/main.js');
+    if (!fs.existsSync(mainJs)) throw new Error(`${mainJs} not found: build first with \`npx tsc -p .\``);
+    for (const tool of ['/usr/bin/curl', '/usr/bin/swaks']) if (!fs.existsSync(tool)) throw new Error(`${tool} not found: install curl and swaks (scripts/test.sh does)`);
+
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sesame-mail-e2e-'));
+    const [port] = await freePorts(1);
+    base = `http://127.0.0.1:${port}`;
+    env = {
+      ...process.env,
+      SESAME_DATA_DIR: dataDir,
+      DATABASE_URL: '', // SQLite in the data folder, whatever the caller's environment says
+      SESAME_PUBLIC_URL: base,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      LOG_LEVEL: 'warn',
+      // These tests fail logins on purpose, all from 127.0.0.1: no lockout may get in the way.
+      SESAME_ACCOUNT_FAILURE_LIMIT: '100',
+      SESAME_IP_FAILURE_LIMIT: '10000',
+      ...mail.backendEnv(),
+    };
+
+    await sesameCli(env, ['org', 'add', ORG, '--name', 'Contoso']);
+    await sesameCli(env, ['user', 'add', ANN.address, '--name', ANN.name, '--password-stdin'], `${ANN.password}\n`);
+    await sesameCli(env, ['user', 'add', DAN.address, '--name', DAN.name, '--password-stdin'], `${DAN.password}\n`);
+    await sesameCli(env, ['user', 'mfa', ANN.address, 'enforced']);
+    await sesameCli(env, ['user', 'mfa', DAN.address, 'disabled']);
+    const lastLine = (out: string) => out.trim().split('\n').pop()!.trim();
+    const dovecotKey = lastLine(await sesameCli(env, ['integration', 'add', 'dovecot']));
+    const nginxKey = lastLine(await sesameCli(env, ['integration', 'add', 'nginx-mail']));
+    for (const k of [dovecotKey, nginxKey]) assert.match(k, /^sesame_int_[A-Za-z0-9_-]{43}$/, 'integration add prints the key alone on its last line');
+    timings.cliMs = Date.now() - t0;
+
+    // App passwords through the project's own code, on the same store (as the web pages would).
+    ctx = await createContext(loadConfig(env));
+    ann = await ctx.accounts.findUserByAddressOrNull(ANN.address);
+    assert.ok(ann);
+    const { session } = await ctx.sessions.start(ann.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 'mail-protocols test' }, Date.now());
+    const meta = { ip: '127.0.0.1', locale: 'en' as const };
+    pw.outlook = (await ctx.appPasswords.create(ann, session, 'Outlook', meta)).password;
+    const old = await ctx.appPasswords.create(ann, session, 'Old phone', meta);
+    pw.oldPhone = old.password;
+    oldPhoneId = old.appPassword.id;
+    await ctx.mfaAdmin.setPolicy({ kind: 'operator' }, ann.orgId, { appPasswords: { protocols: ['smtp'] } });
+    const printer = await ctx.appPasswords.create(ann, session, 'Printer', meta);
+    await ctx.mfaAdmin.setPolicy({ kind: 'operator' }, ann.orgId, { appPasswords: { protocols: [...PROTOCOLS] } });
+    assert.deepEqual(printer.appPassword.protocols, ['smtp']);
+    pw.printer = printer.password;
+
+    server = spawn(process.execPath, [mainJs], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    server.stdout!.on('data', (d: Buffer) => (serverOutput += d.toString()));
+    server.stderr!.on('data', (d: Buffer) => (serverOutput += d.toString()));
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      if (server.exitCode !== null || server.signalCode !== null) throw new Error(`the server exited early (${server.exitCode ?? server.signalCode}):\n${serverOutput}`);
+      try {
+        const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(1_000) });
+        if (res.status === 200) break;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) throw new Error(`the server did not answer ${base}/healthz within 15 s:\n${serverOutput}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    timings.sesameReadyMs = Date.now() - t0;
+
+    sink = await startSmtp();
+    await mail.start({ sesameUrl: base, integrationKey: dovecotKey, nginxIntegrationKey: nginxKey, relayPort: sink.port, doveadmApiKey: DOVEADM_KEY });
+    timings.mailServersMs = mail.startedInMs;
+    timings.beforeMs = Date.now() - t0;
+  });
+
+  after(async () => {
+    try {
+      await mail?.stop();
+    } finally {
+      await sink?.stop();
+      await ctx?.close();
+      await stopProcess(server);
+      process.removeListener('exit', killServer);
+      if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+      if (process.env.SESAME_TEST_TIMINGS) console.log('mail-protocols timings (ms):', JSON.stringify(timings));
+    }
+  });
+
+  /** What to print when a check fails: the tail of every mail log and of Sesame's output. */
+  const context = () => `\n${mail?.logs(2_500) ?? ''}\n--- sesame\n${serverOutput.slice(-2_500)}`;
+  const P = () => mail!.ports;
+  const canonical = (p: string) => p.replaceAll(' ', '');
+
+  async function py(cases: PyCase[]): Promise<PyResult[]> {
+    const r = await runTool('python3', [PY_CLIENTS], JSON.stringify(cases), 60_000);
+    assert.equal(r.code, 0, `the Python clients failed: ${r.stderr}`);
+    return JSON.parse(r.stdout) as PyResult[];
+  }
+
+  function expectAll(cases: PyCase[], results: PyResult[], ok: boolean) {
+    cases.forEach((c, i) => {
+      const r = results[i]!;
+      const what = `${c.label ?? ''} python ${c.proto}:${c.port} tls=${c.tls} user=${JSON.stringify(c.user).slice(0, 60)}`;
+      assert.equal(r.ok, ok, `${what}: expected ${ok ? 'a login' : 'a refusal'}, got ${r.detail}${context()}`);
+      if (!ok) assert.equal(r.refused, true, `${what}: expected a clean refusal, got ${r.detail}${context()}`);
+    });
+  }
+
+  /** curl for IMAP/POP3 (lists mailboxes or messages) or SMTP (sends one message). Exit 0 = logged in; 67 = login denied. */
+  function curl(url: string, user: string, password: string, tls: Tls): Promise<Run> {
+    const args = ['-sS', '--max-time', '15', '--user', `${user}:${password}`];
+    if (tls === 'starttls') args.push('--ssl-reqd');
+    if (tls !== 'none') args.push('--insecure'); // the test's self-signed certificate
+    if (url.startsWith('smtp')) {
+      args.push('--mail-from', user, '--mail-rcpt', RCPT, '--upload-file', '-');
+      return runTool('/usr/bin/curl', [...args, url], `From: ${user}\r\nTo: ${RCPT}\r\nSubject: curl via ${url}\r\n\r\nHello from curl.\r\n`);
+    }
+    return runTool('/usr/bin/curl', [...args, url]);
+  }
+
+  function swaks(port: number, user: string, password: string): Promise<Run> {
+    return runTool('/usr/bin/swaks', ['--server', `127.0.0.1:${port}`, '--auth', 'PLAIN', '--auth-user', user, '--auth-password', password, '--from', user, '--to', RCPT, '--header', `Subject: swaks via ${port}`, '--timeout', '15', '--hide-all']);
+  }
+
+  function assertRun(r: Run, ok: boolean, what: string) {
+    if (ok) assert.equal(r.code, 0, `${what}: expected a login, got exit ${r.code} ${r.stderr.trim()}${context()}`);
+    else assert.notEqual(r.code, 0, `${what}: expected a refusal, but it logged in${context()}`);
+  }
+
+  async function waitForMessages(n: number, ms = 10_000) {
+    const deadline = Date.now() + ms;
+    while (sink!.received.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(sink!.received.length, n, `the sink received ${sink!.received.length} message(s), expected ${n}${context()}`);
+  }
+
+  it('an app password logs in on IMAP, POP3 and SMTP, directly and through nginx (curl, swaks, Python)', async () => {
+    const t0 = Date.now();
+    const u = ANN.address;
+    const grouped = pw.outlook;
+    const plain = canonical(grouped);
+    const sentBefore = sink!.received.length;
+    const cases: PyCase[] = [
+      { proto: 'imap', port: P().imap, tls: 'none', user: u, password: grouped, label: 'Dovecot' },
+      { proto: 'pop3', port: P().pop3, tls: 'none', user: u, password: grouped, label: 'Dovecot' },
+      { proto: 'smtp', port: P().submission, tls: 'none', user: u, password: grouped, label: 'Dovecot submission' },
+      { proto: 'smtp', port: P().postfixSubmission, tls: 'none', user: u, password: grouped, label: 'Postfix' },
+      { proto: 'imap', port: P().nginxImap, tls: 'starttls', user: u, password: grouped, label: 'nginx' },
+      { proto: 'imap', port: P().nginxImaps, tls: 'implicit', user: u, password: grouped, label: 'nginx' },
+      { proto: 'pop3', port: P().nginxPop3, tls: 'starttls', user: u, password: grouped, label: 'nginx' },
+      { proto: 'pop3', port: P().nginxPop3s, tls: 'implicit', user: u, password: grouped, label: 'nginx' },
+      { proto: 'smtp', port: P().nginxSubmission, tls: 'starttls', user: u, password: grouped, label: 'nginx' },
+      { proto: 'smtp', port: P().nginxSubmissions, tls: 'implicit', user: u, password: grouped, label: 'nginx' },
+    ];
+    const [pyResults, ...runs] = await Promise.all([
+      py(cases),
+      curl(`imap://127.0.0.1:${P().imap}/`, u, plain, 'none'),
+      curl(`pop3://127.0.0.1:${P().pop3}/`, u, plain, 'none'),
+      curl(`smtp://127.0.0.1:${P().submission}/client.test`, u, plain, 'none'),
+      curl(`imap://127.0.0.1:${P().nginxImap}/`, u, plain, 'starttls'),
+      curl(`imaps://127.0.0.1:${P().nginxImaps}/`, u, plain, 'implicit'),
+      curl(`pop3://127.0.0.1:${P().nginxPop3}/`, u, plain, 'starttls'),
+      curl(`pop3s://127.0.0.1:${P().nginxPop3s}/`, u, plain, 'implicit'),
+      curl(`smtp://127.0.0.1:${P().nginxSubmission}/client.test`, u, plain, 'starttls'),
+      curl(`smtps://127.0.0.1:${P().nginxSubmissions}/client.test`, u, plain, 'implicit'),
+      swaks(P().submission, u, plain),
+      swaks(P().postfixSubmission, u, plain),
+    ]);
+    expectAll(cases, pyResults, true);
+    const names = ['curl imap Dovecot', 'curl pop3 Dovecot', 'curl smtp Dovecot submission', 'curl imap nginx STARTTLS', 'curl imaps nginx', 'curl pop3 nginx STARTTLS', 'curl pop3s nginx', 'curl smtp nginx STARTTLS', 'curl smtps nginx', 'swaks Dovecot submission', 'swaks Postfix'];
+    runs.forEach((r, i) => assertRun(r, true, names[i]!));
+    assert.match(runs[0]!.stdout, /INBOX/, 'curl lists the INBOX over IMAP');
+    assert.match(runs[3]!.stdout, /INBOX/, 'curl lists the INBOX through nginx');
+    // Python: 4 SMTP sends; curl: 3; swaks: 2. Each reaches the sink behind Dovecot or Postfix.
+    await waitForMessages(sentBefore + 9);
+    const subjects = sink!.received.slice(sentBefore).map((m) => /^Subject: (.*)$/m.exec(m.raw)?.[1] ?? '');
+    assert.ok(subjects.some((s) => s.includes(String(P().nginxSubmissions))), 'a message sent through nginx (implicit TLS) arrived');
+    // Behind nginx, Dovecot learned the real client address from the PROXY protocol header.
+    assert.match(mail!.log('dovecot.log'), /imap-login: Info: Login: user=<ann@contoso\.test>.*rip=127\.0\.0\.1/);
+    timings.loginsMs = Date.now() - t0;
+  });
+
+  it('the main password: refused once MFA is enforced, accepted while MFA is disabled', async () => {
+    const t0 = Date.now();
+    const refused: PyCase[] = [
+      { proto: 'pop3', port: P().pop3, tls: 'none', user: ANN.address, password: ANN.password, label: 'enforced' },
+      { proto: 'smtp', port: P().postfixSubmission, tls: 'none', user: ANN.address, password: ANN.password, label: 'enforced' },
+      { proto: 'imap', port: P().nginxImap, tls: 'starttls', user: ANN.address, password: ANN.password, label: 'enforced' },
+    ];
+    const accepted: PyCase[] = [
+      { proto: 'pop3', port: P().pop3, tls: 'none', user: DAN.address, password: DAN.password, label: 'disabled' },
+      { proto: 'smtp', port: P().postfixSubmission, tls: 'none', user: DAN.address, password: DAN.password, label: 'disabled' },
+      { proto: 'imap', port: P().nginxImaps, tls: 'implicit', user: DAN.address, password: DAN.password, label: 'disabled' },
+    ];
+    const [r1, r2, annImap, danImap, annSwaks] = await Promise.all([
+      py(refused),
+      py(accepted),
+      curl(`imap://127.0.0.1:${P().imap}/`, ANN.address, ANN.password, 'none'),
+      curl(`imap://127.0.0.1:${P().imap}/`, DAN.address, DAN.password, 'none'),
+      swaks(P().submission, ANN.address, ANN.password),
+    ]);
+    expectAll(refused, r1, false);
+    expectAll(accepted, r2, true);
+    assertRun(annImap, false, 'curl imap, enforced user, main password');
+    assert.equal(annImap.code, 67, `curl says "login denied" (67), not another failure: ${annImap.stderr}`);
+    assertRun(danImap, true, 'curl imap, MFA-disabled user, main password');
+    assertRun(annSwaks, false, 'swaks Dovecot submission, enforced user, main password');
+    timings.mainPasswordMs = Date.now() - t0;
+  });
+
+  it('an app password limited to SMTP sends mail but opens neither IMAP nor POP3, not even from the auth cache', async () => {
+    const t0 = Date.now();
+    const u = ANN.address;
+    // SMTP first: Dovecot now has a good answer cached for (user, smtp/submission, this password).
+    const smtpOk: PyCase[] = [
+      { proto: 'smtp', port: P().submission, tls: 'none', user: u, password: pw.printer, label: 'printer' },
+      { proto: 'smtp', port: P().postfixSubmission, tls: 'none', user: u, password: pw.printer, label: 'printer' },
+      { proto: 'smtp', port: P().nginxSubmission, tls: 'starttls', user: u, password: pw.printer, label: 'printer' },
+    ];
+    expectAll(smtpOk, await py(smtpOk), true);
+    const refused: PyCase[] = [
+      { proto: 'imap', port: P().imap, tls: 'none', user: u, password: pw.printer, label: 'printer' },
+      { proto: 'pop3', port: P().pop3, tls: 'none', user: u, password: pw.printer, label: 'printer' },
+      { proto: 'imap', port: P().nginxImap, tls: 'starttls', user: u, password: pw.printer, label: 'printer' },
+      { proto: 'pop3', port: P().nginxPop3s, tls: 'implicit', user: u, password: pw.printer, label: 'printer' },
+    ];
+    const [results, curlImap] = await Promise.all([py(refused), curl(`imap://127.0.0.1:${P().imap}/`, u, canonical(pw.printer), 'none')]);
+    expectAll(refused, results, false);
+    assertRun(curlImap, false, 'curl imap with the SMTP-only password');
+    timings.scopedMs = Date.now() - t0;
+  });
+
+  it('a deleted app password is refused within a second, Dovecot\'s auth cache included', async () => {
+    const u = ANN.address;
+    const everywhere: PyCase[] = [
+      { proto: 'imap', port: P().imap, tls: 'none', user: u, password: pw.oldPhone, label: 'old phone' },
+      { proto: 'pop3', port: P().pop3, tls: 'none', user: u, password: pw.oldPhone, label: 'old phone' },
+      { proto: 'smtp', port: P().submission, tls: 'none', user: u, password: pw.oldPhone, label: 'old phone' },
+      { proto: 'smtp', port: P().postfixSubmission, tls: 'none', user: u, password: pw.oldPhone, label: 'old phone' },
+      { proto: 'imap', port: P().nginxImaps, tls: 'implicit', user: u, password: pw.oldPhone, label: 'old phone' },
+    ];
+    expectAll(everywhere, await py(everywhere), true);
+    // Logged in a moment ago on every service: Dovecot has good answers cached. Now delete it.
+    await ctx!.appPasswords.remove(ann!, oldPhoneId);
+    const deletedAt = Date.now();
+    let refusedAfter = -1;
+    for (let attempt = 0; attempt < 40; attempt++) {
+      const r = await curl(`imap://127.0.0.1:${P().imap}/`, u, pw.oldPhone, 'none');
+      if (r.code !== 0) {
+        assert.equal(r.code, 67, `refused as "login denied": ${r.stderr}`);
+        refusedAfter = Date.now() - deletedAt;
+        break;
+      }
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    assert.ok(refusedAfter >= 0, `the deleted app password still opened IMAP 2 s later${context()}`);
+    assert.ok(refusedAfter <= 1_000, `the deleted app password was refused only after ${refusedAfter} ms`);
+    timings.revokedRefusedAfterMs = refusedAfter;
+    // ...and by then on every other service and path as well.
+    expectAll(everywhere, await py(everywhere), false);
+    timings.revokedTotalMs = Date.now() - deletedAt;
+  });
+
+  it('CR, LF or NUL in the user or the password, and a 10 kB password, are refused cleanly; every server keeps answering', async () => {
+    const t0 = Date.now();
+    const good = canonical(pw.outlook);
+    const hostile: { user: string; password: string; what: string }[] = [
+      { user: ANN.address, password: `${good}\r\nA1 LOGOUT`, what: 'CR LF after the good password' },
+      { user: ANN.address, password: `${good}\n`, what: 'LF after the good password' },
+      { user: ANN.address, password: `${good}\r`, what: 'CR after the good password' },
+      { user: ANN.address, password: `${good}\0`, what: 'NUL after the good password' },
+      { user: `${ANN.address}\r\n`, password: good, what: 'CR LF after the user' },
+      { user: `${ANN.address}\0${DAN.address}`, password: good, what: 'NUL inside the user' },
+      // The Lua passdb builds JSON by hand: quotes and backslashes must stay inside the string.
+      { user: ANN.address, password: `${good}","password":"${good}`, what: 'a JSON key injected into the password' },
+      { user: ANN.address, password: `${good}\\`, what: 'a backslash after the good password' },
+      { user: ANN.address, password: 'x'.repeat(10_240), what: 'a 10 kB password' },
+    ];
+    const targets: { proto: PyCase['proto']; port: number; tls: Tls; label: string }[] = [
+      { proto: 'imap', port: P().imap, tls: 'none', label: 'Dovecot' },
+      { proto: 'pop3', port: P().pop3, tls: 'none', label: 'Dovecot' },
+      { proto: 'smtp', port: P().submission, tls: 'none', label: 'Dovecot submission' },
+      { proto: 'smtp', port: P().postfixSubmission, tls: 'none', label: 'Postfix' },
+      { proto: 'imap', port: P().nginxImap, tls: 'starttls', label: 'nginx' },
+      { proto: 'pop3', port: P().nginxPop3s, tls: 'implicit', label: 'nginx' },
+      { proto: 'smtp', port: P().nginxSubmissions, tls: 'implicit', label: 'nginx' },
+    ];
+    // SASL PLAIN carries any byte; the 10 kB password also goes through the plain LOGIN / USER-PASS commands.
+    const cases: PyCase[] = targets.flatMap((t) => hostile.map((h) => ({ ...t, user: h.user, password: h.password, raw: true, label: `${t.label}, ${h.what}:` })));
+    const long = hostile.at(-1)!;
+    cases.push(...targets.map((t) => ({ ...t, user: long.user, password: long.password, raw: false, label: `${t.label}, ${long.what} (LOGIN):` })));
+    const results = await py(cases);
+    cases.forEach((c, i) => {
+      const r = results[i]!;
+      // Refused, as a protocol answer or (for a line too long to read) by closing the connection;
+      // never logged in.
+      assert.equal(r.ok, false, `${c.label} python ${c.proto}:${c.port} logged in: ${r.detail}${context()}`);
+      assert.doesNotMatch(r.detail, /timed out|TimeoutError/i, `${c.label} ${c.proto}:${c.port} hung: ${r.detail}`);
+    });
+    // Dovecot refuses control characters itself, and its line limits stop a 10 kB password: what
+    // Sesame would answer had they come through, with the same key the Lua script sends.
+    const key = /SESAME_INTEGRATION_KEY = "([^"]+)"/.exec(fs.readFileSync(path.join(mail!.dir, 'sesame-auth.lua'), 'utf8'));
+    const byKey = (body: object) => fetch(`${base}/auth/mail`, { method: 'POST', headers: { authorization: `Bearer ${key?.[1] ?? ''}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    for (const h of hostile) {
+      const res = await byKey({ user: h.user, password: h.password, service: 'imap', remoteIp: '127.0.0.1' });
+      assert.equal(res.status === 401 || res.status === 403, true, `POST /auth/mail, ${h.what}: ${res.status}`);
+    }
+    const goodRes = await byKey({ user: ANN.address, password: good, service: 'imap', remoteIp: '127.0.0.1' });
+    assert.equal(goodRes.status, 200, `POST /auth/mail takes the good password: ${goodRes.status} ${await goodRes.text()}${context()}`);
+    // Sesame and every daemon are still there and still let a good password in.
+    assert.equal(mail!.firstDead(), undefined, `a mail daemon died${context()}`);
+    assert.equal((await fetch(`${base}/healthz`)).status, 200, 'Sesame still answers');
+    const sane: PyCase[] = targets.map((t) => ({ ...t, user: ANN.address, password: good, label: `${t.label}, afterwards:` }));
+    expectAll(sane, await py(sane), true);
+    timings.hostileMs = Date.now() - t0;
+  });
+
+  it('HTTP forward auth through nginx: the user is passed on, or 401 with a Basic challenge', async () => {
+    const url = `http://127.0.0.1:${P().nginxForwardAuth}/calendar/`;
+    const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
+    const ok = await fetch(url, { headers: { authorization: basic(ANN.address, pw.outlook), 'remote-user': 'mallory@contoso.test' } });
+    assert.equal(ok.status, 200);
+    const body = await ok.text();
+    assert.match(body, /remote-user=ann@contoso\.test /, `the application is told who logged in (not what the client claimed): ${body}`);
+    assert.match(body, /remote-email=ann@contoso\.test /);
+    for (const [what, headers] of [
+      ['no Authorization', {}],
+      ['a wrong password', { authorization: basic(ANN.address, 'wrong-password-123') }],
+      ['the SMTP-only app password', { authorization: basic(ANN.address, pw.printer) }],
+      ['the main password of an enforced user', { authorization: basic(ANN.address, ANN.password) }],
+    ] as const) {
+      const res = await fetch(url, { headers });
+      assert.equal(res.status, 401, `${what}: 401`);
+      assert.match(res.headers.get('www-authenticate') ?? '', /^Basic /, `${what}: the Basic challenge reaches the client`);
+    }
+  });
+
+  it("Dovecot's doveadm HTTP API (the template) flushes a user's auth cache", async () => {
+    const res = await fetch(`http://127.0.0.1:${P().doveadm}/doveadm/v1`, {
+      method: 'POST',
+      headers: { authorization: `X-Dovecot-API ${Buffer.from(DOVEADM_KEY).toString('base64')}`, 'content-type': 'application/json' },
+      body: JSON.stringify([['authCacheFlush', { user: [ANN.address] }, 'flush1']]),
+    });
+    const text = await res.text();
+    assert.equal(res.status, 200, text);
+    assert.deepEqual(JSON.parse(text)[0][0], 'doveadmResponse', text);
+    const denied = await fetch(`http://127.0.0.1:${P().doveadm}/doveadm/v1`, { method: 'POST', headers: { authorization: `X-Dovecot-API ${Buffer.from('wrong').toString('base64')}` }, body: '[]' });
+    assert.equal(denied.status, 401, 'a wrong API key is refused');
+  });
+});
