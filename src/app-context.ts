@@ -115,7 +115,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
   const aead = createAead(secrets.encryptionKey);
   let mfaAdmin: MfaAdmin | undefined;
   let appPasswords: AppPasswords | undefined;
-  const appPasswordRepo = new KyselyAppPasswordRepository(store.db);
+  const appPasswordRepo = new KyselyAppPasswordRepository(store.db, store.kind);
   const accounts = new AccountService({
     accounts: accountsRepo,
     tokens: new KyselyOneTimeTokenRepository(store.db),

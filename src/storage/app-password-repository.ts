@@ -1,5 +1,6 @@
 /** App passwords on Kysely. Only the keyed hash is stored; reads never return it. */
-import { sql, type Kysely, type Selectable } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
+import { DEFAULT_APP_PASSWORD_POLICY } from '../domain/app-passwords/model.js';
 import type { AppPassword, AppPasswordRepository, AppPasswordUse, NewAppPassword, Protocol, VerificationRow } from '../domain/app-passwords/model.js';
 import type { AppPasswordsTable, Database } from './schema.js';
 
@@ -21,29 +22,24 @@ export function toAppPassword(r: Pick<Selectable<AppPasswordsTable>, (typeof COL
 }
 
 export class KyselyAppPasswordRepository implements AppPasswordRepository {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly kind: 'sqlite' | 'postgres',
+  ) {}
 
   async createWithinCap(p: NewAppPassword, cap: number): Promise<boolean> {
-    // INSERT ... SELECT ... WHERE count < cap: one statement, so parallel requests cannot pass the cap.
-    const r = await this.db
-      .insertInto('app_passwords')
-      .columns(['id', 'user_id', 'name', 'hash', 'protocols', 'created_at', 'created_ip', 'expires_at'])
-      .expression(
-        this.db
-          .selectNoFrom([
-            sql`cast(${p.id} as text)`.as('id'),
-            sql`cast(${p.userId} as text)`.as('user_id'),
-            sql`cast(${p.name} as text)`.as('name'),
-            sql`cast(${p.hash} as text)`.as('hash'),
-            sql`cast(${p.protocols.join(',')} as text)`.as('protocols'),
-            sql`cast(${p.createdAt} as bigint)`.as('created_at'),
-            sql`cast(${p.createdIp} as text)`.as('created_ip'),
-            sql`cast(${p.expiresAt} as bigint)`.as('expires_at'),
-          ])
-          .where((w) => w(w.selectFrom('app_passwords').select((s) => s.fn.countAll().as('n')).where('user_id', '=', p.userId), '<', cap)),
-      )
-      .executeTakeFirst();
-    return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
+    // Count and insert in one transaction that first locks the owner's row (PostgreSQL), so that
+    // parallel creations queue up and cannot pass the cap; SQLite runs writers one at a time anyway.
+    return this.db.transaction().execute(async (tx) => {
+      if (this.kind === 'postgres') await tx.selectFrom('users').select('id').where('id', '=', p.userId).forUpdate().execute();
+      const n = await tx.selectFrom('app_passwords').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', p.userId).executeTakeFirstOrThrow();
+      if (Number(n.n) >= cap) return false;
+      await tx
+        .insertInto('app_passwords')
+        .values({ id: p.id, user_id: p.userId, name: p.name, hash: p.hash, protocols: p.protocols.join(','), created_at: p.createdAt, created_ip: p.createdIp, expires_at: p.expiresAt })
+        .execute();
+      return true;
+    });
   }
 
   async list(userId: string) {
@@ -64,11 +60,25 @@ export class KyselyAppPasswordRepository implements AppPasswordRepository {
     const r = await this.db
       .selectFrom('app_passwords as a')
       .innerJoin('users as u', 'u.id', 'a.user_id')
+      .leftJoin('org_policies as p', 'p.org_id', 'u.org_id')
       .select(['a.id', 'a.user_id', 'a.name', 'a.protocols', 'a.created_at', 'a.created_ip', 'a.expires_at', 'a.last_used_at', 'a.last_used_protocol', 'a.last_used_ip', 'u.address', 'u.status', 'u.mfa_state', 'u.org_id'])
+      .select(['p.app_passwords_allowed', 'p.app_passwords_keep_when_off', 'p.app_password_unused_days'])
       .where('a.hash', '=', hash)
       .executeTakeFirst();
     if (!r) return undefined;
-    return { ...toAppPassword(r), address: r.address, userStatus: r.status, mfaState: r.mfa_state, orgId: r.org_id };
+    const d = DEFAULT_APP_PASSWORD_POLICY;
+    return {
+      ...toAppPassword(r),
+      address: r.address,
+      userStatus: r.status,
+      mfaState: r.mfa_state,
+      orgId: r.org_id,
+      policy: {
+        allowed: r.app_passwords_allowed === null ? d.allowed : r.app_passwords_allowed === 1,
+        keepExistingWhenOff: r.app_passwords_keep_when_off === null ? d.keepExistingWhenOff : r.app_passwords_keep_when_off === 1,
+        revokeUnusedDays: r.app_passwords_allowed === null ? d.revokeUnusedDays : r.app_password_unused_days,
+      },
+    };
   }
 
   async recordUses(uses: AppPasswordUse[]) {

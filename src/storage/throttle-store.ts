@@ -27,7 +27,24 @@ export function createCounterStore(store: Store): CounterStore {
   const lockCount = make('lockn', DAY);
   const locks = make('lock', DAY, 1);
 
+  // rate-limiter-flexible stores `${keyPrefix}:${key}` rows (its documented getKey()); a lock is a
+  // row of the `lock` limiter (1 point) blocked to points + 1.
+  const db = store.db;
   return {
+    async peek(lockKeys, countKeys) {
+      const rows = [...lockKeys.map((k) => `lock:${k}`), ...countKeys.map((c) => `f${c.windowSeconds}:${c.key}`)];
+      if (rows.length === 0) return { lockMs: [], counts: [] };
+      const found = await db.selectFrom('rate_limits').select(['key', 'points', 'expire']).where('key', 'in', rows).execute();
+      const now = Date.now();
+      const live = new Map(found.filter((r) => r.expire === null || Number(r.expire) > now).map((r) => [r.key, r]));
+      return {
+        lockMs: lockKeys.map((k) => {
+          const r = live.get(`lock:${k}`);
+          return r && r.points > 1 ? (r.expire === null ? Number.MAX_SAFE_INTEGER : Number(r.expire) - now) : 0;
+        }),
+        counts: countKeys.map((c) => live.get(`f${c.windowSeconds}:${c.key}`)?.points ?? 0),
+      };
+    },
     async lockRemainingMs(key) {
       const r = await locks.get(key);
       return r && r.consumedPoints > 1 ? Math.max(0, r.msBeforeNext) : 0;

@@ -95,7 +95,7 @@ for (const kind of STORE_KINDS) {
     });
 
     it('creates app passwords under the cap in one statement, even 10 at once, and finds the owner by hash', async () => {
-      const aps = new KyselyAppPasswordRepository(ctx.store.db);
+      const aps = new KyselyAppPasswordRepository(ctx.store.db, ctx.store.kind);
       const row = (i: number) => ({ id: randomUUID(), userId, name: `n${i}`, hash: `h-${kind}-${i}`, protocols: ['imap', 'smtp'] as ('imap' | 'smtp')[], createdAt: 1000 + i, createdIp: '127.0.0.1', expiresAt: i % 2 ? null : 5000 });
       const results = await Promise.all(Array.from({ length: 10 }, (_, i) => aps.createWithinCap(row(i), 3)));
       assert.equal(results.filter(Boolean).length, 3);

@@ -3,7 +3,8 @@
  *
  *   - Dovecot (IMAP, POP3, submission) whose only passdb is integrations/dovecot/sesame-auth.lua,
  *     included through integrations/dovecot/conf.d/auth-sesame.conf.ext (and, when asked, the
- *     doveadm HTTP API of conf.d/sesame-doveadm-api.conf.ext);
+ *     doveadm HTTP API of conf.d/sesame-doveadm-api.conf.ext); when asked, a second Dovecot (IMAP)
+ *     with the oauth2 passdb of integrations/dovecot/dovecot-oauth2.conf.ext instead;
  *   - Postfix, its SMTP AUTH through Dovecot SASL (integrations/postfix/main.cf.snippet), with a
  *     second port that believes XCLIENT from nginx;
  *   - nginx, the mail proxy of integrations/nginx/mail-proxy.conf (STARTTLS and implicit TLS with a
@@ -55,6 +56,8 @@ export interface MailPorts {
   pop3FromNginx: number;
   /** Dovecot's doveadm HTTP API (only listening when started with `doveadmApiKey`). */
   doveadm: number;
+  /** A second Dovecot (IMAP only) whose passdb is oauth2 introspection (only with `oauth2`). */
+  imapOauth2: number;
   /** Postfix: SMTP AUTH through Dovecot SASL; and the port that believes nginx's XCLIENT. */
   postfixSubmission: number;
   postfixFromNginx: number;
@@ -85,6 +88,8 @@ export interface MailServersOptions {
   authCacheNegativeTtl?: string;
   /** When set, Dovecot's doveadm HTTP API listens on `ports.doveadm` with this key. */
   doveadmApiKey?: string;
+  /** Also start a second Dovecot for IMAP whose passdb is integrations/dovecot/dovecot-oauth2.conf.ext. */
+  oauth2?: boolean;
   /** Start Postfix (default true). */
   postfix?: boolean;
   /** Start nginx (default true). */
@@ -200,7 +205,7 @@ export class MailServers {
       if (!fs.existsSync(file)) throw new Error(`${file} (${name}) not found: install dovecot-core dovecot-imapd dovecot-pop3d dovecot-submissiond dovecot-auth-lua nginx libnginx-mod-mail postfix openssl (scripts/test.sh does)`);
     }
     const names: (keyof MailPorts)[] = [
-      'imap', 'pop3', 'submission', 'imapFromNginx', 'pop3FromNginx', 'doveadm', 'postfixSubmission', 'postfixFromNginx',
+      'imap', 'pop3', 'submission', 'imapFromNginx', 'pop3FromNginx', 'doveadm', 'imapOauth2', 'postfixSubmission', 'postfixFromNginx',
       'nginxImap', 'nginxImaps', 'nginxPop3', 'nginxPop3s', 'nginxSubmission', 'nginxSubmissions', 'nginxForwardAuth', 'nginxUpstream',
     ];
     const got = await freePorts(names.length);
@@ -231,13 +236,18 @@ export class MailServers {
     fs.chownSync(this.p('mail'), 65534, 65534);
     await this.startDovecot(o);
     const starts: Promise<void>[] = [];
+    if (o.oauth2) starts.push(this.startOauth2Dovecot(o));
     if (o.postfix !== false) starts.push(this.startPostfix(o));
     if (o.nginx !== false) starts.push(this.startNginx(o));
-    await Promise.all(starts);
+    // Wait for every start, even after one failed, so that stop() finds every pid file.
+    const failed = (await Promise.allSettled(starts)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     this.startedInMs = Date.now() - t0;
   }
 
   startedInMs = 0;
+  private options: MailServersOptions | undefined;
+  private dovecotIncludes: string[] = [];
 
   private async startDovecot(o: MailServersOptions): Promise<void> {
     const { ports } = this;
@@ -253,7 +263,24 @@ export class MailServers {
       fs.writeFileSync(this.p('conf.d', 'sesame-doveadm-api.conf.ext'), api, { mode: 0o640 });
       includes.push(`!include ${this.p('conf.d', 'sesame-doveadm-api.conf.ext')}`);
     }
-    const conf = `# Private Dovecot for the tests: loopback only, free ports, everything under ${this.dir}.
+    this.dovecotIncludes = includes;
+    this.options = o;
+    const file = this.p('dovecot.conf');
+    fs.writeFileSync(file, this.dovecotConf(o));
+    this.pidFiles.set('dovecot', this.p('run', 'dovecot', 'master.pid'));
+    await this.exec('dovecot', BINARIES.dovecot, ['-c', file]);
+    this.rememberPid('dovecot');
+    const waits = [ports.imap, ports.pop3, ports.submission, ports.imapFromNginx, ports.pop3FromNginx];
+    if (o.doveadmApiKey) waits.push(ports.doveadm);
+    await Promise.all(waits.map((port) => waitForPort(port, 10_000, 'Dovecot')));
+    // The auth socket Postfix uses appears once the auth service is up.
+    await this.waitForFile(this.p('run', 'dovecot', 'auth-postfix'), 10_000, 'Dovecot auth-postfix socket');
+  }
+
+  private dovecotConf(o: MailServersOptions): string {
+    const { ports } = this;
+    const includes = this.dovecotIncludes;
+    return `# Private Dovecot for the tests: loopback only, free ports, everything under ${this.dir}.
 protocols = imap pop3 submission
 listen = 127.0.0.1
 base_dir = ${this.p('run', 'dovecot')}
@@ -323,16 +350,58 @@ service anvil {
   }
 }
 ${o.authCacheTtl === undefined ? '' : `auth_cache_ttl = ${o.authCacheTtl}\n`}${o.authCacheNegativeTtl === undefined ? '' : `auth_cache_negative_ttl = ${o.authCacheNegativeTtl}\n`}`;
-    const file = this.p('dovecot.conf');
-    fs.writeFileSync(file, conf);
-    this.pidFiles.set('dovecot', this.p('run', 'dovecot', 'master.pid'));
-    await this.exec('dovecot', BINARIES.dovecot, ['-c', file]);
-    this.rememberPid('dovecot');
-    const waits = [ports.imap, ports.pop3, ports.submission, ports.imapFromNginx, ports.pop3FromNginx];
-    if (o.doveadmApiKey) waits.push(ports.doveadm);
-    await Promise.all(waits.map((port) => waitForPort(port, 10_000, 'Dovecot')));
-    // The auth socket Postfix uses appears once the auth service is up.
-    await this.waitForFile(this.p('run', 'dovecot', 'auth-postfix'), 10_000, 'Dovecot auth-postfix socket');
+  }
+
+  /** The alternative to the Lua passdb: Dovecot's oauth2 passdb asking Sesame's RFC 7662 introspection. */
+  private async startOauth2Dovecot(o: MailServersOptions): Promise<void> {
+    const ext = this.p('conf.d', 'dovecot-oauth2.conf.ext');
+    fs.writeFileSync(ext, fillTemplate(template('dovecot/dovecot-oauth2.conf.ext'), { SESAME_URL: o.sesameUrl, SESAME_INTEGRATION_KEY: o.integrationKey }, 'dovecot-oauth2.conf.ext'), { mode: 0o640 });
+    fs.chownSync(ext, 0, dovecotGid());
+    // The passdb block the template's comments tell the admin to write.
+    const passdb = /^#\s{3}(passdb \{[\s\S]*?^#\s{3}\})/m.exec(template('dovecot/dovecot-oauth2.conf.ext'));
+    if (!passdb) throw new Error('dovecot-oauth2.conf.ext no longer shows the passdb block to use: update the harness');
+    const block = passdb[1]!.replace(/^#\s{3}/gm, '').replace('/etc/dovecot/dovecot-oauth2.conf.ext', ext);
+    const file = this.p('dovecot-oauth2.conf');
+    fs.writeFileSync(
+      file,
+      `# Private Dovecot for the tests, passdb oauth2 (IMAP only).
+protocols = imap
+listen = 127.0.0.1
+base_dir = ${this.p('run', 'dovecot-oauth2')}
+state_dir = ${this.p('run', 'dovecot-oauth2-state')}
+log_path = ${this.p('logs', 'dovecot-oauth2.log')}
+default_login_user = dovenull
+default_internal_user = dovecot
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_verbose = yes
+auth_failure_delay = 0
+mail_location = maildir:${this.p('mail', '%u')}
+userdb {
+  driver = static
+  args = uid=65534 gid=65534 home=${this.p('mail', '%u')}
+}
+${block}
+service imap-login {
+  inet_listener imap {
+    port = ${this.ports.imapOauth2}
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
+`,
+    );
+    this.pidFiles.set('dovecot-oauth2', this.p('run', 'dovecot-oauth2', 'master.pid'));
+    await this.exec('dovecot-oauth2', BINARIES.dovecot, ['-c', file]);
+    this.rememberPid('dovecot-oauth2');
+    await waitForPort(this.ports.imapOauth2, 10_000, 'Dovecot (oauth2)');
   }
 
   private async startPostfix(o: MailServersOptions): Promise<void> {
@@ -555,12 +624,32 @@ http {
   }
 
   /** One log's whole text ('' when absent). */
-  log(name: 'dovecot.log' | 'postfix.log' | 'nginx-error.log' | 'nginx-access.log'): string {
+  log(name: 'dovecot.log' | 'dovecot-oauth2.log' | 'postfix.log' | 'nginx-error.log' | 'nginx-access.log'): string {
     try {
       return fs.readFileSync(this.p('logs', name), 'utf8');
     } catch {
       return '';
     }
+  }
+
+  /**
+   * Changes Dovecot's auth cache lifetime (undefined: back to the shipped value) and reloads it
+   * (`doveadm reload`, which also empties the cache); resolves once Dovecot has reloaded.
+   */
+  async setAuthCacheTtl(ttl: string | undefined): Promise<void> {
+    if (!this.options) throw new Error('start() first');
+    this.options = { ...this.options, authCacheTtl: ttl };
+    const file = this.p('dovecot.conf');
+    fs.writeFileSync(file, this.dovecotConf(this.options));
+    const reloads = () => (this.log('dovecot.log').match(/SIGHUP received - reloading configuration/g) ?? []).length;
+    const before = reloads();
+    await run(BINARIES.doveadm, ['-c', file, 'reload'], { timeout: 10_000 });
+    const deadline = Date.now() + 10_000;
+    while (reloads() === before) {
+      if (Date.now() > deadline) throw new Error(`Dovecot did not reload within 10 s\n${this.logs()}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await this.waitForFile(this.p('run', 'dovecot', 'auth-postfix'), 10_000, 'Dovecot auth-postfix socket');
   }
 
   /** Flushes Dovecot's auth cache for `user` (or all) with doveadm, as an operator would. */

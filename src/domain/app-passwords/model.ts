@@ -94,4 +94,6 @@ export interface VerificationRow extends AppPassword {
   userStatus: string;
   mfaState: string;
   orgId: string;
+  /** The parts of the organization's policy a verification needs (defaults when none is saved), read in the same query. */
+  policy: Pick<AppPasswordPolicy, 'allowed' | 'keepExistingWhenOff' | 'revokeUnusedDays'>;
 }

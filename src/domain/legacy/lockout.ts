@@ -44,10 +44,10 @@ export class SmartLockout {
     return { account: `legacy:acct:${address}:${protocol}`, ip: `legacy:ip:${ip}` };
   }
 
-  /** Seconds until both keys are free again; 0 when neither is locked. */
-  async lockedFor(k: LockoutKeys): Promise<number> {
-    const [a, b] = await Promise.all([this.counters.lockRemainingMs(k.account), this.counters.lockRemainingMs(k.ip)]);
-    return Math.ceil(Math.max(a, b) / 1000);
+  /** In one read: seconds until both keys are free again (0 when neither is locked), and the account's failure count. */
+  async state(k: LockoutKeys): Promise<{ lockedFor: number; accountFailures: number }> {
+    const p = await this.counters.peek([k.account, k.ip], [{ key: k.account, windowSeconds: DAY_S }]);
+    return { lockedFor: Math.ceil(Math.max(0, ...p.lockMs) / 1000), accountFailures: p.counts[0] ?? 0 };
   }
 
   private badHash(k: LockoutKeys, password: string) {
@@ -78,9 +78,9 @@ export class SmartLockout {
     return longest;
   }
 
-  /** Success with this account and protocol: its counter (only) starts over. */
-  async succeeded(k: LockoutKeys): Promise<void> {
-    if ((await this.counters.count(k.account, DAY_S)) > 0) {
+  /** Success with this account and protocol: its counter (only) starts over. `failures` is what state() read. */
+  async succeeded(k: LockoutKeys, failures: number): Promise<void> {
+    if (failures > 0) {
       await this.counters.clear(k.account, DAY_S);
       await this.memory.forget(k.account);
     }

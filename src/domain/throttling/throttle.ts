@@ -13,6 +13,11 @@ export interface CounterStore {
   lockRemainingMs(key: string): Promise<number>;
   /** Atomically adds one to `key`'s failure count within `windowSeconds`; returns the new count. */
   take(key: string, windowSeconds: number): Promise<number>;
+  /**
+   * In one read: milliseconds each of `locks` stays locked, and the failure count of each of
+   * `counts` (the hot path of the legacy endpoints asks for all three at once).
+   */
+  peek(locks: string[], counts: { key: string; windowSeconds: number }[]): Promise<{ lockMs: number[]; counts: number[] }>;
   /** The current failure count of `key` within its window (0 when none). */
   count(key: string, windowSeconds: number): Promise<number>;
   /** Gives one point back (a successful attempt). */

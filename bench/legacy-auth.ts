@@ -1,0 +1,760 @@
+/**
+ * Legacy-auth benchmark: how fast do the endpoints mail servers and proxies ask answer, next to a
+ * route that does nothing?
+ *
+ * What it measures, in one run, with wrk (Debian package `wrk`; CONNECTIONS connections, THREADS
+ * threads, `--latency`, a fixed duration per phase) against the real server started as a child
+ * process (`node dist/src/main.js`, HOST=127.0.0.1, a free PORT, LOG_LEVEL=warn, a temporary
+ * SESAME_DATA_DIR), once per store (SQLite in that folder; PostgreSQL in a fresh database of the
+ * cluster given by BENCH_PG_URL or SESAME_TEST_PG_URL, dropped afterwards):
+ *   (a) baseline  GET /healthz: Fastify and the loop, no store;
+ *   (b) mail      POST /auth/mail (Dovecot's Lua passdb): JSON body, `Authorization: Bearer
+ *                 <integration key>`, a valid app password, round-robin over USERS users with one
+ *                 app password each (so no single account row is the only hot one);
+ *   (c) basic     GET /auth/basic (HTTP forward auth): `Authorization: Basic`, the same users;
+ *   (d) mail while signing in (SQLite only): (b) again while this process POSTs
+ *                 /api/v1/sessions with a real user's main password at BENCH_SIGNIN_RATE per second
+ *                 (open loop, default 20/s), so Argon2 hashes run beside the app-password checks.
+ * For each: requests/s, its ratio to the baseline of the same server run, latency p50 and p99
+ * (wrk's latency distribution). Targets (from the issue): ratio >= 0.40 on SQLite and >= 0.20 on
+ * PostgreSQL, p99 < 15 ms for (b) and (c); p99 < 25 ms for (d). Each is marked PASS or FAIL; the
+ * bench exits 0 whatever the verdicts (it reports), and non-zero only when the measurement itself
+ * is invalid: any answer that is not 2xx (wrk's "Non-2xx or 3xx responses", which counts status
+ * >= 400; these endpoints never answer 3xx), any socket error, a sign-in not answered 201, or a
+ * server that does not start.
+ *
+ * Setup (not measured) uses the project's own code on the data folder before the server starts:
+ * createContext on the same folder / database URL, an organization, USERS users with MFA
+ * `enforced` and one app password each (created under a fresh-MFA session, as the pages do; each
+ * creation's email notice goes to the development outbox in the data folder), WEB_USERS users with
+ * a main password and MFA off for (d), and one integration; then the context is closed. The
+ * server runs with the account/IP failure limits at their maximum, so a slip cannot lock the
+ * bench out (no request here fails anyway). Each measured phase is preceded by a short warm-up of
+ * the same endpoint (JIT, connections), not reported; a single request is checked first (status
+ * and body), so a misconfigured bench stops with the server's answer instead of a table of 401s.
+ *
+ * How wrk is driven: every phase runs a Lua script (written into the data folder: it holds the
+ * app passwords and the integration key, and goes with the folder) that holds each connection's
+ * first request for HOLD_S (see wrkScript: libuv accepts one connection per turn of a loaded
+ * event loop, which would otherwise be measured as ~1 s latencies); req/s counts from the end of
+ * the hold. wrk is closed-loop (each connection sends its next request when the previous is
+ * answered) and corrects its percentiles for coordinated omission, so its latencies are those of
+ * a saturated server: by Little's law the mean latency is CONNECTIONS / req/s, and p99 < 15 ms
+ * with 64 connections needs more than ~4,300 req/s.
+ *
+ * The machine is shared: wrk, the server, PostgreSQL and this process compete for the same cores
+ * (two on a small VM), and numbers move +-30 % between runs (more when other work runs: each
+ * phase records the 1-minute load average it started at). Read the ratios, not the absolute req/s.
+ *
+ * Run: `npm run bench:legacy`, or `npx tsc -p . && node dist/bench/legacy-auth.js`.
+ * Knobs:
+ *   BENCH_SECONDS        seconds per measured phase (default 8);
+ *   BENCH_WARMUP_SECONDS seconds of warm-up before each (default max(1, BENCH_SECONDS / 4); 0: none);
+ *   BENCH_STORES         comma-separated, of sqlite and postgres (default both);
+ *   BENCH_PG_URL         PostgreSQL cluster to create the bench database in (else SESAME_TEST_PG_URL);
+ *   BENCH_USERS          users with an app password (default 50);
+ *   BENCH_SIGNIN_RATE    browser sign-ins per second in phase (d) (default 20; 0 skips the phase);
+ *   BENCH_KEEP_DIR       any value but 0: keep the data folders (and PostgreSQL databases); their
+ *                        paths are in the output either way;
+ *   BENCH_CPU_PROF       a folder: the server runs with `--cpu-prof --cpu-prof-dir=<folder>` (one
+ *                        .cpuprofile per server run, written when it exits);
+ *   BENCH_JSON=1         prints the results as one JSON object on the last line
+ *                        (test/bench/legacy-auth-bench.test.ts reads it).
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { sql } from 'kysely';
+import { createContext } from '../src/app-context.js';
+import { loadConfig } from '../src/config/config.js';
+import { OPERATOR } from '../src/domain/accounts/actor.js';
+
+const CONNECTIONS = 64;
+const THREADS = 2;
+/** Seconds each wrk connection waits before its first request (see wrkScript). */
+const HOLD_S = 1;
+const WEB_USERS = 10;
+const DOMAIN = 'bench.test';
+const WEB_PASSWORD = 'copper-orchid-lantern-58';
+/** The client IP Dovecot reports in /auth/mail (TEST-NET-2). */
+const MAIL_CLIENT_IP = '198.51.100.7';
+const ACCOUNT_FAILURE_LIMIT = 100; // the highest SESAME_ACCOUNT_FAILURE_LIMIT allows
+const IP_FAILURE_LIMIT = 100_000; // the highest SESAME_IP_FAILURE_LIMIT allows
+const MAIN_JS = fileURLToPath(new URL('../src/main.js', import.meta.url));
+
+const TARGETS = {
+  ratio: { sqlite: 0.4, postgres: 0.2 } as Record<StoreKind, number>,
+  p99Ms: 15,
+  p99UnderSignInsMs: 25,
+};
+
+type StoreKind = 'sqlite' | 'postgres';
+
+function wholeNumber(name: string, fallback: number, min: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min) throw new Error(`${name}=${JSON.stringify(raw)} must be a whole number of at least ${min}`);
+  return Number(raw);
+}
+
+const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// wrk: its script and its report
+
+interface WrkReport {
+  requests: number;
+  durationS: number;
+  rps: number;
+  latency: { avgMs: number; maxMs: number; p50Ms: number; p75Ms: number; p90Ms: number; p99Ms: number };
+  non2xx: number;
+  socketErrors: { connect: number; read: number; write: number; timeout: number };
+}
+
+/** wrk prints durations as 812.00us, 1.23ms, 2.01s, 1.50m. */
+function toMs(v: string): number {
+  const m = /^([\d.]+)(us|ms|s|m|h)$/.exec(v.trim());
+  if (!m) throw new Error(`wrk: cannot read the duration ${JSON.stringify(v)}`);
+  const n = Number(m[1]);
+  return n * { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'us' | 'ms' | 's' | 'm' | 'h'];
+}
+
+function parseWrk(out: string): WrkReport {
+  const need = (re: RegExp, what: string) => {
+    const m = re.exec(out);
+    if (!m) throw new Error(`wrk: no ${what} in its output:\n${out}`);
+    return m;
+  };
+  const lat = need(/^\s*Latency\s+(\S+)\s+(\S+)\s+(\S+)/m, 'latency line');
+  const pct = (p: number) => toMs(need(new RegExp(`^\\s*${p}%\\s+(\\S+)`, 'm'), `${p}% latency (was --latency given?)`)[1]!);
+  const total = need(/^\s*(\d+) requests in ([\d.]+\w+)/m, 'request count');
+  const rps = need(/^Requests\/sec:\s+([\d.]+)/m, 'Requests/sec');
+  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  return {
+    requests: Number(total[1]),
+    durationS: round(toMs(total[2]!) / 1000, 2),
+    rps: round(Number(rps[1]), 1),
+    latency: { avgMs: round(toMs(lat[1]!), 3), maxMs: round(toMs(lat[3]!), 3), p50Ms: round(pct(50), 3), p75Ms: round(pct(75), 3), p90Ms: round(pct(90), 3), p99Ms: round(pct(99), 3) },
+    non2xx: non2xx ? Number(non2xx[1]) : 0,
+    socketErrors: sock ? { connect: Number(sock[1]), read: Number(sock[2]), write: Number(sock[3]), timeout: Number(sock[4]) } : { connect: 0, read: 0, write: 0, timeout: 0 },
+  };
+}
+
+/** A Lua string literal for any text: every byte but letters and digits as a three-digit decimal escape. */
+function lua(s: string): string {
+  return `"${[...Buffer.from(s, 'utf8')].map((b) => (/[A-Za-z0-9]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `\\${String(b).padStart(3, '0')}`)).join('')}"`;
+}
+
+/**
+ * A wrk script that sends the given requests round-robin. The requests are formatted in init()
+ * (wrk sets the Host header only then); each thread starts at its own offset (setup() numbers
+ * the threads), so the two threads do not walk the users in step.
+ *
+ * delay() holds each connection's first request for HOLD_S: wrk opens all its connections at
+ * once and stamps each first request when it writes it, but libuv (1.45 and later, so Node 20)
+ * accepts one connection per turn of the event loop, and a loaded turn lasts tens of ms: without
+ * the hold, the last of 64 connections is accepted about a second after it sent its request, wrk
+ * records those first requests as ~1 s latencies, and its coordinated-omission correction turns
+ * a few dozen of them into the p99 (measured: p99 500-900 ms whatever the duration, while no
+ * request took more than ~130 ms from the server's read to its answer). With the hold, the
+ * server accepts every connection while idle and the phase measures steady-state requests on
+ * open connections, as a mail server's pooled HTTP client makes them. Every later delay() is 0.
+ */
+function wrkScript(method: string, urlPath: string, requests: { headers: Record<string, string>; body?: string }[]): string {
+  const list = requests
+    .map((r) => `  { headers = { ${Object.entries(r.headers).map(([k, v]) => `[${lua(k)}] = ${lua(v)}`).join(', ')} }${r.body === undefined ? '' : `, body = ${lua(r.body)}`} },`)
+    .join('\n');
+  return `-- written by bench/legacy-auth.ts
+local specs = {
+${list}
+}
+local threads = 0
+local held = 0
+function delay()
+  if held < ${CONNECTIONS / THREADS} then
+    held = held + 1
+    return ${HOLD_S * 1000}
+  end
+  return 0
+end
+function setup(thread)
+  thread:set("tid", threads)
+  threads = threads + 1
+end
+local reqs = {}
+local i = 0
+function init(args)
+  for k, s in ipairs(specs) do
+    reqs[k] = wrk.format(${lua(method)}, ${lua(urlPath)}, s.headers, s.body)
+  end
+  i = ((tid or 0) * math.floor(#reqs / ${THREADS})) % #reqs
+end
+function request()
+  i = i % #reqs + 1
+  return reqs[i]
+end
+`;
+}
+
+/** Runs wrk for `seconds` after the hold; requests/s counts from the end of the hold. */
+function runWrk(url: string, seconds: number, script: string): Promise<WrkReport> {
+  const args = [`-t${THREADS}`, `-c${CONNECTIONS}`, `-d${seconds + HOLD_S}s`, '--latency', '--timeout', '10s', '-s', script, url];
+  return new Promise((resolve, reject) => {
+    execFile('wrk', args, { timeout: (seconds + HOLD_S + 30) * 1000, maxBuffer: 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) {
+        const hint = (err as NodeJS.ErrnoException).code === 'ENOENT' ? ' (wrk is not installed: apt-get install wrk)' : '';
+        reject(new Error(`wrk ${args.join(' ')} failed${hint}: ${err.message}\n${stdout}${stderr}`));
+        return;
+      }
+      try {
+        const r = parseWrk(stdout);
+        const durationS = round(r.durationS - HOLD_S, 2);
+        resolve({ ...r, durationS, rps: durationS > 0 ? round(r.requests / durationS, 1) : 0 });
+      } catch (e) {
+        reject(e);
+      }
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// A small HTTP client (probes and the sign-in loop)
+
+interface Reply {
+  status: number;
+  body: string;
+}
+
+function request(agent: http.Agent, port: number, method: string, urlPath: string, headers: http.OutgoingHttpHeaders = {}, body?: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : Buffer.from(body);
+    const req = http.request(
+      { host: '127.0.0.1', port, method, path: urlPath, agent, headers: { ...headers, ...(payload ? { 'content-length': payload.length } : {}) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stores, setup, the server
+
+interface Credentials {
+  integrationKey: string;
+  mail: { address: string; appPassword: string }[];
+  web: string[];
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function createDatabase(adminUrl: string): Promise<{ url: string; name: string; drop(): Promise<void> }> {
+  const name = `bench_${randomBytes(6).toString('hex')}`;
+  const admin = async (q: string) => {
+    const c = new pg.Client({ connectionString: adminUrl });
+    await c.connect();
+    try {
+      await c.query(q);
+    } finally {
+      await c.end();
+    }
+  };
+  await admin(`CREATE DATABASE ${name}`);
+  const u = new URL(adminUrl);
+  u.pathname = `/${name}`;
+  return { url: u.toString(), name, drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
+
+/** The configuration the setup and the server share: the same folder (secrets, SQLite, outbox) and store. */
+function storeEnv(dataDir: string, databaseUrl: string): Record<string, string> {
+  return {
+    SESAME_DATA_DIR: dataDir,
+    DATABASE_URL: databaseUrl,
+    SESAME_MODE: 'development',
+    SESAME_ACCOUNT_FAILURE_LIMIT: String(ACCOUNT_FAILURE_LIMIT),
+    SESAME_IP_FAILURE_LIMIT: String(IP_FAILURE_LIMIT),
+  };
+}
+
+/** Users, app passwords and the integration key, made with the project's own services before the server starts. */
+async function setUp(env: Record<string, string>, users: number, webUsers: number): Promise<Credentials> {
+  const ctx = await createContext(loadConfig({ ...env, LOG_LEVEL: 'silent' }));
+  try {
+    await ctx.accounts.addOrganization(OPERATOR, DOMAIN, 'Bench');
+    const mail = await Promise.all(
+      Array.from({ length: users }, async (_, i) => {
+        // No main password: an enforced user's mail client uses only its app password, and
+        // hashing one per user would only slow the setup down.
+        const created = await ctx.accounts.addUser(OPERATOR, { address: `mail${i}@${DOMAIN}` });
+        const user = await ctx.mfaAdmin.setUserState(OPERATOR, created.address, 'enforced');
+        const { session } = await ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 'bench setup' }, Date.now());
+        const { password } = await ctx.appPasswords.create(user, session, 'Bench mail client', { ip: '127.0.0.1', locale: 'en' });
+        return { address: user.address, appPassword: password };
+      }),
+    );
+    // MFA stays off (the organization's default), so a right password is a whole sign-in: 201.
+    const web = await Promise.all(
+      Array.from({ length: webUsers }, async (_, i) => (await ctx.accounts.addUser(OPERATOR, { address: `web${i}@${DOMAIN}`, password: WEB_PASSWORD })).address),
+    );
+    const { key } = await ctx.integrations.add('bench');
+    return { integrationKey: key, mail, web };
+  } finally {
+    await ctx.close();
+  }
+}
+
+/** Rows of the sign-in log by protocol and outcome, read with the project's code after the server stopped. */
+async function signInLog(env: Record<string, string>): Promise<{ protocol: string; outcome: string; n: number }[]> {
+  const ctx = await createContext(loadConfig({ ...env, LOG_LEVEL: 'silent' }), { migrate: false });
+  try {
+    const rows = await ctx.store.db
+      .selectFrom('sign_in_events')
+      .select(['protocol', 'outcome', sql<number>`count(*)`.as('n')])
+      .groupBy(['protocol', 'outcome'])
+      .orderBy('protocol')
+      .orderBy('outcome')
+      .execute();
+    return rows.map((r) => ({ protocol: r.protocol, outcome: r.outcome, n: Number(r.n) }));
+  } finally {
+    await ctx.close();
+  }
+}
+
+interface Server {
+  port: number;
+  child: ChildProcess;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+async function startServer(env: Record<string, string>, cpuProfDir: string | undefined): Promise<Server> {
+  const port = await freePort();
+  const childEnv: NodeJS.ProcessEnv = {};
+  // The server's configuration is ours alone: nothing inherited from a SESAME_* environment.
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!k.startsWith('SESAME_') && !['DATABASE_URL', 'HOST', 'PORT', 'LOG_LEVEL', 'NODE_TEST_CONTEXT'].includes(k)) childEnv[k] = v;
+  }
+  Object.assign(childEnv, env, { HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn' });
+  const args = [...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : []), MAIN_JS];
+  const child = spawn(process.execPath, args, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const keep = (c: Buffer) => {
+    out = (out + c.toString('utf8')).slice(-8000);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  let exited: number | string | null | undefined;
+  const exit = new Promise<void>((resolve) => child.once('exit', (code, signal) => ((exited = code ?? signal), resolve())));
+  const agent = new http.Agent({ keepAlive: false });
+  const t0 = performance.now();
+  for (;;) {
+    if (exited !== undefined) throw new Error(`the server exited (${exited}) before answering /healthz:\n${out}`);
+    if (performance.now() - t0 > 30_000) {
+      child.kill('SIGKILL');
+      throw new Error(`the server did not answer /healthz within 30 s:\n${out}`);
+    }
+    try {
+      if ((await request(agent, port, 'GET', '/healthz')).status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  agent.destroy();
+  return {
+    port,
+    child,
+    output: () => out,
+    async stop() {
+      if (exited !== undefined) return;
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exit;
+      clearTimeout(killer);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phases
+
+interface Target {
+  what: string;
+  value: number;
+  limit: string;
+  pass: boolean;
+}
+
+interface PhaseResult extends WrkReport {
+  store: StoreKind;
+  phase: string;
+  endpoint: string;
+  ratio: number;
+  targets: Target[];
+  /** The machine's 1-minute load average when the phase started (others' work skews the numbers). */
+  load1: number;
+  signIns?: SignInLoopResult;
+}
+
+interface SignInLoopResult {
+  ratePerSecond: number;
+  sent: number;
+  created: number;
+  failed: number;
+  achievedPerSecond: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  latencyMaxMs: number;
+  firstFailure?: string;
+}
+
+/**
+ * Browser sign-ins at a fixed rate (open loop: one started every 1/rate s, answered or not) until
+ * stop() is called; every answer must be 201.
+ */
+function signInLoop(port: number, users: string[], rate: number) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  const latencies: number[] = [];
+  const pending = new Set<Promise<void>>();
+  let sent = 0;
+  let created = 0;
+  let failed = 0;
+  let firstFailure: string | undefined;
+  const t0 = performance.now();
+  const fire = () => {
+    const email = users[sent % users.length]!;
+    sent++;
+    const s = performance.now();
+    const p = request(agent, port, 'POST', '/api/v1/sessions', { 'content-type': 'application/json' }, JSON.stringify({ email, password: WEB_PASSWORD }))
+      .then(
+        (r) => {
+          latencies.push(performance.now() - s);
+          if (r.status === 201) created++;
+          else {
+            failed++;
+            firstFailure ??= `HTTP ${r.status} ${r.body.slice(0, 300)}`;
+          }
+        },
+        (e: unknown) => {
+          failed++;
+          firstFailure ??= String(e);
+        },
+      )
+      .finally(() => pending.delete(p));
+    pending.add(p);
+  };
+  // Scheduled against the clock, not by a fixed interval, so timer lateness does not lower the rate.
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const due = t0 + (sent * 1000) / rate;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      if (!stopped) fire();
+    }
+  })();
+  return {
+    async stop(): Promise<SignInLoopResult> {
+      stopped = true;
+      const wallMs = performance.now() - t0;
+      await loop;
+      await Promise.all([...pending]);
+      agent.destroy();
+      latencies.sort((a, b) => a - b);
+      return {
+        ratePerSecond: rate,
+        sent,
+        created,
+        failed,
+        achievedPerSecond: round((created / wallMs) * 1000, 1),
+        latencyP50Ms: round(quantile(latencies, 0.5), 1),
+        latencyP99Ms: round(quantile(latencies, 0.99), 1),
+        latencyMaxMs: round(quantile(latencies, 1), 1),
+        ...(firstFailure === undefined ? {} : { firstFailure }),
+      };
+    },
+  };
+}
+
+interface Endpoint {
+  phase: string;
+  endpoint: string;
+  path: string;
+  script: string;
+  /** One request made by hand before wrk, to see the endpoint really says yes. */
+  probe: () => Promise<Reply>;
+  expect: (r: Reply) => boolean;
+}
+
+function failures(r: WrkReport): string | undefined {
+  const s = r.socketErrors;
+  const sockets = s.connect + s.read + s.write + s.timeout;
+  if (r.non2xx === 0 && sockets === 0 && r.requests > 0) return undefined;
+  return `${r.non2xx} non-2xx answer(s), socket errors connect ${s.connect} read ${s.read} write ${s.write} timeout ${s.timeout}, ${r.requests} request(s)`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+function table(rows: PhaseResult[]): string {
+  const head = ['store', 'endpoint', 'req/s', 'ratio', 'p50 ms', 'p99 ms', 'verdicts'];
+  const body = rows.map((r) => [
+    r.store,
+    r.endpoint,
+    r.rps.toFixed(1),
+    r.phase === 'baseline' ? '1' : r.ratio.toFixed(3),
+    r.latency.p50Ms.toFixed(2),
+    r.latency.p99Ms.toFixed(2),
+    r.targets.map((t) => `${t.what} ${t.limit} ${t.pass ? 'PASS' : 'FAIL'}`).join(', '),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i < 2 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
+
+function wrkVersion(): Promise<string> {
+  return new Promise((resolve) => execFile('wrk', ['--version'], (_e, stdout, stderr) => resolve((`${stdout}${stderr}`.split('\n')[0] ?? '').replace(/\s*Copyright.*$/, '').trim())));
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface StoreRun {
+  store: StoreKind;
+  dataDir: string;
+  database?: string;
+  kept: boolean;
+  setupMs: number;
+  phases: PhaseResult[];
+  signInLog: { protocol: string; outcome: string; n: number }[];
+}
+
+async function main(): Promise<number> {
+  const seconds = wholeNumber('BENCH_SECONDS', 8, 1);
+  const warmup = wholeNumber('BENCH_WARMUP_SECONDS', Math.max(1, Math.round(seconds / 4)), 0);
+  const users = wholeNumber('BENCH_USERS', 50, 1);
+  const signInRate = wholeNumber('BENCH_SIGNIN_RATE', 20, 0);
+  const json = process.env.BENCH_JSON === '1';
+  const keep = !!process.env.BENCH_KEEP_DIR && process.env.BENCH_KEEP_DIR !== '0';
+  const cpuProf = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined;
+  const stores = (process.env.BENCH_STORES || 'sqlite,postgres').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const s of stores) if (s !== 'sqlite' && s !== 'postgres') throw new Error(`BENCH_STORES: unknown store ${JSON.stringify(s)} (sqlite, postgres)`);
+  const pgAdmin = process.env.BENCH_PG_URL || process.env.SESAME_TEST_PG_URL || '';
+  if (stores.includes('postgres') && !pgAdmin) {
+    throw new Error('PostgreSQL needs a cluster: set BENCH_PG_URL or SESAME_TEST_PG_URL (postgres://user@host:port/db), or BENCH_STORES=sqlite');
+  }
+  if (cpuProf) fs.mkdirSync(cpuProf, { recursive: true });
+  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  const wrk = await wrkVersion();
+  const note = (m: string) => console.error(`bench: ${m}`);
+  if (!json) {
+    console.log(`Sesame legacy-auth bench: Node ${process.version}, ${cores} cores, ${wrk || 'wrk'}`);
+    console.log(`wrk -t${THREADS} -c${CONNECTIONS} ${seconds} s per phase (warm-up ${warmup} s), ${users} users with one app password each; stores: ${stores.join(', ')}`);
+    console.log('');
+  }
+
+  const runs: StoreRun[] = [];
+  let failure: string | undefined;
+  for (const store of stores as StoreKind[]) {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `sesame-bench-legacy-${store}-`));
+    let db: Awaited<ReturnType<typeof createDatabase>> | undefined;
+    let server: Server | undefined;
+    const run: StoreRun = { store, dataDir, kept: keep, setupMs: 0, phases: [], signInLog: [] };
+    runs.push(run);
+    try {
+      if (store === 'postgres') {
+        db = await createDatabase(pgAdmin);
+        run.database = db.name;
+      }
+      const env = storeEnv(dataDir, db?.url ?? '');
+      const withSignIns = store === 'sqlite' && signInRate > 0;
+      const t0 = performance.now();
+      const creds = await setUp(env, users, withSignIns ? WEB_USERS : 0);
+      run.setupMs = Math.round(performance.now() - t0);
+      note(`${store}: ${users} users with app passwords set up in ${run.setupMs} ms; data folder ${dataDir}${db ? `, database ${db.name}` : ''}`);
+
+      server = await startServer(env, cpuProf);
+      const base = `http://127.0.0.1:${server.port}`;
+      const agent = new http.Agent({ keepAlive: true });
+      const bearer = `Bearer ${creds.integrationKey}`;
+      const mailBody = (u: { address: string; appPassword: string }) => JSON.stringify({ user: u.address, password: u.appPassword, service: 'imap', remoteIp: MAIL_CLIENT_IP });
+      const basicAuth = (u: { address: string; appPassword: string }) => `Basic ${Buffer.from(`${u.address}:${u.appPassword}`).toString('base64')}`;
+      const write = (name: string, text: string) => {
+        const f = path.join(dataDir, name);
+        fs.writeFileSync(f, text, { mode: 0o600 });
+        return f;
+      };
+      const first = creds.mail[0]!;
+      const port = server.port;
+      const mail: Endpoint = {
+        phase: 'mail',
+        endpoint: 'POST /auth/mail',
+        path: '/auth/mail',
+        script: write('wrk-auth-mail.lua', wrkScript('POST', '/auth/mail', creds.mail.map((u) => ({ headers: { 'Content-Type': 'application/json', Authorization: bearer }, body: mailBody(u) })))),
+        probe: () => request(agent, port, 'POST', '/auth/mail', { 'content-type': 'application/json', authorization: bearer }, mailBody(first)),
+        expect: (r) => r.status === 200 && (JSON.parse(r.body) as { result?: string }).result === 'ok',
+      };
+      const endpoints: Endpoint[] = [
+        { phase: 'baseline', endpoint: 'GET /healthz', path: '/healthz', script: write('wrk-healthz.lua', wrkScript('GET', '/healthz', [{ headers: {} }])), probe: () => request(agent, port, 'GET', '/healthz'), expect: (r) => r.status === 200 },
+        mail,
+        {
+          phase: 'basic',
+          endpoint: 'GET /auth/basic',
+          path: '/auth/basic',
+          script: write('wrk-auth-basic.lua', wrkScript('GET', '/auth/basic', creds.mail.map((u) => ({ headers: { Authorization: basicAuth(u) } })))),
+          probe: () => request(agent, port, 'GET', '/auth/basic', { authorization: basicAuth(first) }),
+          expect: (r) => r.status === 200,
+        },
+      ];
+
+      let baselineRps = 0;
+      const measure = async (e: Endpoint, phase: string, label: string, during?: () => { stop(): Promise<SignInLoopResult> }) => {
+        const probe = await e.probe();
+        if (!e.expect(probe)) throw new Error(`${store} ${label}: the probe request was answered HTTP ${probe.status} ${probe.body.slice(0, 300)}`);
+        if (warmup > 0 && !during) {
+          const w = await runWrk(base + e.path, warmup, e.script);
+          const bad = failures(w);
+          if (bad) throw new Error(`${store} ${label} (warm-up): ${bad}`);
+        }
+        note(`${store}: ${label}, ${seconds} s`);
+        const load1 = round(os.loadavg()[0] ?? 0, 2);
+        // The sign-ins start with wrk's first requests, after its hold.
+        const loop = during ? sleep(HOLD_S * 1000).then(during) : undefined;
+        let r: WrkReport;
+        let signIns: SignInLoopResult | undefined;
+        try {
+          r = await runWrk(base + e.path, seconds, e.script);
+        } finally {
+          signIns = await (await loop)?.stop();
+        }
+        const ratio = phase === 'baseline' ? 1 : baselineRps > 0 ? round(r.rps / baselineRps, 4) : 0;
+        if (phase === 'baseline') baselineRps = r.rps;
+        const targets: Target[] = [];
+        if (phase === 'mail' || phase === 'basic') {
+          targets.push({ what: 'ratio', value: ratio, limit: `>= ${TARGETS.ratio[store].toFixed(2)}`, pass: ratio >= TARGETS.ratio[store] });
+          targets.push({ what: 'p99', value: r.latency.p99Ms, limit: `< ${TARGETS.p99Ms} ms`, pass: r.latency.p99Ms < TARGETS.p99Ms });
+        } else if (phase === 'mail+signins') {
+          targets.push({ what: 'p99', value: r.latency.p99Ms, limit: `< ${TARGETS.p99UnderSignInsMs} ms`, pass: r.latency.p99Ms < TARGETS.p99UnderSignInsMs });
+        }
+        const result: PhaseResult = { store, phase, endpoint: label, ...r, ratio, targets, load1, ...(signIns ? { signIns } : {}) };
+        run.phases.push(result);
+        const bad = failures(r);
+        if (bad) throw new Error(`${store} ${label}: ${bad}`);
+        if (signIns && (signIns.failed > 0 || signIns.created === 0)) {
+          throw new Error(`${store} ${label}: ${signIns.failed} of ${signIns.sent} browser sign-in(s) not answered 201; first: ${signIns.firstFailure ?? 'none answered'}`);
+        }
+        return result;
+      };
+
+      for (const e of endpoints) await measure(e, e.phase, e.endpoint);
+      if (withSignIns) {
+        const r = await request(agent, port, 'POST', '/api/v1/sessions', { 'content-type': 'application/json' }, JSON.stringify({ email: creds.web[0], password: WEB_PASSWORD }));
+        if (r.status !== 201) throw new Error(`${store}: a browser sign-in was answered HTTP ${r.status} ${r.body.slice(0, 300)}`);
+        await measure(mail, 'mail+signins', `POST /auth/mail + ${signInRate} sign-ins/s`, () => signInLoop(port, creds.web, signInRate));
+      }
+      agent.destroy();
+    } catch (e) {
+      failure = e instanceof Error ? e.message : String(e);
+      if (server) failure += `\nlast server output:\n${server.output() || '(none)'}`;
+    } finally {
+      await server?.stop();
+      if (!failure || run.phases.length > 0) {
+        try {
+          run.signInLog = await signInLog(storeEnv(dataDir, db?.url ?? ''));
+        } catch (e) {
+          note(`${store}: could not read the sign-in log: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      }
+      if (!keep) {
+        await db?.drop().catch((e: unknown) => note(`could not drop ${db?.name}: ${String(e)}`));
+        fs.rmSync(dataDir, { recursive: true, force: true });
+      }
+    }
+    if (failure) break;
+  }
+
+  const rows = runs.flatMap((r) => r.phases);
+  const verdicts = rows.flatMap((r) => r.targets.map((t) => ({ store: r.store, endpoint: r.endpoint, ...t })));
+  if (!json || failure) {
+    console.log(table(rows));
+    console.log('');
+  }
+  if (!json) {
+    for (const r of rows) {
+      if (r.signIns) {
+        const s = r.signIns;
+        console.log(
+          `${r.store} ${r.endpoint}: ${s.created} browser sign-ins answered 201 (${s.achievedPerSecond}/s of ${s.ratePerSecond}/s asked), ` +
+            `their latency p50 ${s.latencyP50Ms} ms, p99 ${s.latencyP99Ms} ms, max ${s.latencyMaxMs} ms`,
+        );
+      }
+    }
+    console.log(`targets: ${verdicts.filter((v) => v.pass).length} of ${verdicts.length} PASS (ratio = req/s / baseline req/s of the same server run)`);
+    console.log(`machine load average (1 min) at each phase's start: ${rows.map((r) => r.load1).join(', ')} (${cores} cores)`);
+    for (const r of runs) console.log(`${r.store}: data folder ${r.dataDir}${r.database ? `, database ${r.database}` : ''}${r.kept ? ' (kept)' : ' (removed)'}`);
+  }
+  if (failure) console.error(`bench: FAILED: ${failure}`);
+  if (json) {
+    console.log(
+      JSON.stringify({
+        ok: failure === undefined,
+        ...(failure === undefined ? {} : { error: failure }),
+        node: process.version,
+        cores,
+        wrk,
+        connections: CONNECTIONS,
+        threads: THREADS,
+        seconds,
+        warmupSeconds: warmup,
+        users,
+        signInRate,
+        targets: TARGETS,
+        runs,
+        verdicts,
+        allPass: verdicts.every((v) => v.pass),
+      }),
+    );
+  }
+  return failure === undefined ? 0 : 1;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    console.error('bench: error:', e instanceof Error ? (e.stack ?? e.message) : e);
+    process.exitCode = 1;
+  },
+);
