@@ -31,6 +31,7 @@ export class KyselyMfaRepository implements MfaRepository {
         revokeUnusedDays: r.app_password_unused_days,
         revokeOnPasswordChange: r.revoke_on_password_change === 1,
       },
+      legacyMainPassword: r.legacy_main_password === 'never' ? 'never' : 'until_enforced',
     };
   }
 
@@ -49,6 +50,7 @@ export class KyselyMfaRepository implements MfaRepository {
       app_password_max_days: a.maxLifetimeDays,
       app_password_unused_days: a.revokeUnusedDays,
       revoke_on_password_change: a.revokeOnPasswordChange ? 1 : 0,
+      legacy_main_password: p.legacyMainPassword,
     };
     await this.db
       .insertInto('org_policies')

@@ -10,6 +10,7 @@ import * as m03 from './migrations/2026-11-27-03-mfa.js';
 import * as m04 from './migrations/2026-11-27-04-app-passwords.js';
 import * as m05 from './migrations/2026-11-27-05-app-password-use.js';
 import * as m06 from './migrations/2026-11-27-06-integrations.js';
+import * as m07 from './migrations/2026-11-27-07-legacy-main-password.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '2026-11-27-01-accounts': m01,
@@ -18,6 +19,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '2026-11-27-04-app-passwords': m04,
   '2026-11-27-05-app-password-use': m05,
   '2026-11-27-06-integrations': m06,
+  '2026-11-27-07-legacy-main-password': m07,
 };
 
 export function migrator(db: Kysely<any>): Migrator {

@@ -93,6 +93,7 @@ export interface OrgPoliciesTable {
   app_password_max_days: number | null;
   app_password_unused_days: number | null;
   revoke_on_password_change: Generated<number>;
+  legacy_main_password: Generated<string>;
 }
 
 export interface AppPasswordsTable {

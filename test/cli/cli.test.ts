@@ -114,11 +114,11 @@ for (const kind of STORE_KINDS) {
       assert.equal(rr.code, 0, rr.err);
       assert.match(rr.out, /must register MFA again/);
       const shown = await sesame(store, ['org', 'policy', 'contoso.test']);
-      assert.equal(shown.out.split('\n')[0], 'organization contoso.test: mfa-default=disabled methods=totp,webauthn,sms,voice,email remember-days=0');
+      assert.equal(shown.out.split('\n')[0], 'organization contoso.test: mfa-default=disabled methods=totp,webauthn,sms,voice,email remember-days=0 legacy-main-password=until_enforced');
       assert.equal(shown.out.split('\n')[1], 'app passwords: on keep-when-off=on cap=40 protocols=imap,pop3,smtp,dav,http max-days=never unused-days=never revoke-on-password-change=on');
       const changed = await sesame(store, ['org', 'policy', 'contoso.test', '--mfa-default', 'enabled', '--methods', 'totp,email', '--remember-days', '30']);
       assert.equal(changed.code, 0, changed.err);
-      assert.equal(changed.out.split('\n')[0], 'organization contoso.test: mfa-default=enabled methods=totp,email remember-days=30');
+      assert.equal(changed.out.split('\n')[0], 'organization contoso.test: mfa-default=enabled methods=totp,email remember-days=30 legacy-main-password=until_enforced');
       const ap = await sesame(store, ['org', 'policy', 'contoso.test', '--app-passwords', 'off', '--app-password-cap', '5', '--app-password-protocols', 'imap,smtp', '--app-password-max-days', '365', '--revoke-on-password-change', 'off']);
       assert.equal(ap.code, 0, ap.err);
       assert.equal(ap.out.split('\n')[1], 'app passwords: off keep-when-off=on cap=5 protocols=imap,smtp max-days=365 unused-days=never revoke-on-password-change=off');

@@ -32,10 +32,10 @@ for (const kind of STORE_KINDS) {
     it('stores policies and answers the default when none is saved', async () => {
       assert.equal(await repo.getPolicy(orgId), undefined);
       const ap = { allowed: true, keepExistingWhenOff: true, cap: 40, protocols: ['imap', 'smtp'] as ('imap' | 'smtp')[], maxLifetimeDays: null, revokeUnusedDays: 90, revokeOnPasswordChange: true };
-      await repo.savePolicy({ orgId, mfaDefault: 'enforced', allowedMethods: ['totp', 'email'], rememberDays: 14, appPasswords: ap }, 1);
+      await repo.savePolicy({ orgId, mfaDefault: 'enforced', allowedMethods: ['totp', 'email'], rememberDays: 14, appPasswords: ap, legacyMainPassword: 'until_enforced' }, 1);
       const changed = { ...ap, allowed: false, keepExistingWhenOff: false, cap: 5, maxLifetimeDays: 365, revokeUnusedDays: null, revokeOnPasswordChange: false };
-      await repo.savePolicy({ orgId, mfaDefault: 'enabled', allowedMethods: ['totp'], rememberDays: 7, appPasswords: changed }, 2);
-      assert.deepEqual(await repo.getPolicy(orgId), { orgId, mfaDefault: 'enabled', allowedMethods: ['totp'], rememberDays: 7, appPasswords: changed });
+      await repo.savePolicy({ orgId, mfaDefault: 'enabled', allowedMethods: ['totp'], rememberDays: 7, appPasswords: changed, legacyMainPassword: 'never' }, 2);
+      assert.deepEqual(await repo.getPolicy(orgId), { orgId, mfaDefault: 'enabled', allowedMethods: ['totp'], rememberDays: 7, appPasswords: changed, legacyMainPassword: 'never' });
     });
 
     it('keeps MFA state and moves enabled to enforced only from enabled', async () => {

@@ -82,6 +82,10 @@ for (const kind of STORE_KINDS) {
 
     it('accepts the main password until MFA is enforced, then only app passwords', async () => {
       assert.equal((await check(USER.password)).outcome, 'ok', 'enabled: not yet registered');
+      await w.ctx.mfaAdmin.setPolicy(OPERATOR, user.orgId, { legacyMainPassword: 'never' });
+      assert.equal((await check(USER.password, 'pop3')).reason, 'main_password_refused', 'an organization may refuse it always');
+      await w.ctx.mfaAdmin.setPolicy(OPERATOR, user.orgId, { legacyMainPassword: 'until_enforced' });
+      assert.equal((await check(USER.password, 'smtp')).outcome, 'ok');
       await w.ctx.mfaAdmin.setUserState(OPERATOR, USER.address, 'enforced');
       assert.deepEqual(await check(USER.password), { outcome: 'refused', reason: 'main_password_refused', address: USER.address });
       assert.equal((await check(password)).outcome, 'ok');

@@ -237,6 +237,7 @@ export function registerApiRoutes(api: FastifyInstance, ctx: AppContext) {
       mfaDefault: { type: 'string', enum: [...MFA_STATES] },
       allowedMethods: { type: 'array', items: { type: 'string', enum: [...METHOD_KINDS] }, minItems: 1, uniqueItems: true },
       rememberDays: { type: 'integer', minimum: 0, maximum: 365 },
+      legacyMainPassword: { type: 'string', enum: ['until_enforced', 'never'], description: 'Main passwords on IMAP/POP3/SMTP/DAV/HTTP Basic: until the user\'s MFA is enforced, or never.' },
       appPasswords: {
         type: 'object',
         additionalProperties: false,
@@ -252,14 +253,14 @@ export function registerApiRoutes(api: FastifyInstance, ctx: AppContext) {
       },
     },
   } as const;
-  const policyOut = (p: OrgPolicy) => ({ mfaDefault: p.mfaDefault, allowedMethods: p.allowedMethods, rememberDays: p.rememberDays, appPasswords: p.appPasswords });
+  const policyOut = (p: OrgPolicy) => ({ mfaDefault: p.mfaDefault, allowedMethods: p.allowedMethods, rememberDays: p.rememberDays, legacyMainPassword: p.legacyMainPassword, appPasswords: p.appPasswords });
 
   api.get('/policy', { schema: { tags: ['policy'], summary: "The admin's organization's MFA policy.", security: secured, response: { 200: policySchema, ...errors } } }, async (req) => {
     const { user } = await authenticate(req);
     return policyOut(await ctx.mfaAdmin.getPolicy(actorOf(user), user.orgId));
   });
 
-  api.put<{ Body: { mfaDefault?: string; allowedMethods?: string[]; rememberDays?: number; appPasswords?: Record<string, never> } }>(
+  api.put<{ Body: { mfaDefault?: string; allowedMethods?: string[]; rememberDays?: number; legacyMainPassword?: string; appPasswords?: Record<string, never> } }>(
     '/policy',
     { schema: { tags: ['policy'], summary: "Changes the organization's MFA policy (only the fields given).", security: secured, body: { ...policySchema, additionalProperties: false }, response: { 200: policySchema, ...errors } } },
     async (req) => {

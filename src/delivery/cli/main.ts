@@ -34,6 +34,7 @@ export const USAGE = `usage:
         [--app-passwords on|off] [--app-passwords-keep on|off] [--app-password-cap N]
         [--app-password-protocols imap,pop3,smtp,dav,http] [--app-password-max-days N|never]
         [--app-password-unused-days N|never] [--revoke-on-password-change on|off]
+        [--legacy-main-password until_enforced|never]
   sesame app-passwords list <address>
   sesame app-passwords revoke-all <address>
   sesame integration add <name>
@@ -144,6 +145,7 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
                     'app-password-max-days': { type: 'string' },
                     'app-password-unused-days': { type: 'string' },
                     'revoke-on-password-change': { type: 'string' },
+                    'legacy-main-password': { type: 'string' },
                   },
                   1,
                 )
@@ -191,10 +193,10 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
         }
         case 'org policy': {
           const org = await ctx.accounts.organizationByDomain(arg);
-          const change = { mfaDefault: v['mfa-default'], allowedMethods: v.methods?.split(',').map((m) => m.trim()), rememberDays: days === undefined ? undefined : Number(days), appPasswords: ap };
+          const change = { legacyMainPassword: (parsed.values as Record<string, string | undefined>)['legacy-main-password'], mfaDefault: v['mfa-default'], allowedMethods: v.methods?.split(',').map((m) => m.trim()), rememberDays: days === undefined ? undefined : Number(days), appPasswords: ap };
           const p = Object.values(change).some((x) => x !== undefined) ? await ctx.mfaAdmin.setPolicy(OPERATOR, org.id, change) : await ctx.mfaAdmin.getPolicy(OPERATOR, org.id);
           const a = p.appPasswords;
-          io.out(`organization ${org.domain}: mfa-default=${p.mfaDefault} methods=${p.allowedMethods.join(',')} remember-days=${p.rememberDays}`);
+          io.out(`organization ${org.domain}: mfa-default=${p.mfaDefault} methods=${p.allowedMethods.join(',')} remember-days=${p.rememberDays} legacy-main-password=${p.legacyMainPassword}`);
           io.out(
             `app passwords: ${a.allowed ? 'on' : 'off'} keep-when-off=${a.keepExistingWhenOff ? 'on' : 'off'} cap=${a.cap} protocols=${a.protocols.join(',')} ` +
               `max-days=${a.maxLifetimeDays ?? 'never'} unused-days=${a.revokeUnusedDays ?? 'never'} revoke-on-password-change=${a.revokeOnPasswordChange ? 'on' : 'off'}`,

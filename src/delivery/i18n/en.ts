@@ -150,6 +150,7 @@ export const en = {
   'policy.mfa_default': 'MFA state of new users',
   'policy.methods': 'Methods users may use',
   'policy.remember': 'Remember multi-factor authentication on trusted devices for (days, 0 = off, at most 365)',
+  'policy.legacy_main_never': 'Refuse main passwords in mail apps and other legacy protocols even before MFA is enforced (app passwords only)',
   'policy.save': 'Save',
   'policy.saved': 'The policy is saved.',
   'error.invalid_input': 'Some of what you entered is not valid.',

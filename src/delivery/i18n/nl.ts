@@ -152,6 +152,7 @@ export const nl: Record<MessageId, string> = {
   'policy.mfa_default': 'MFA-status van nieuwe gebruikers',
   'policy.methods': 'Methoden die gebruikers mogen gebruiken',
   'policy.remember': 'Meervoudige verificatie onthouden op vertrouwde apparaten gedurende (dagen, 0 = uit, hoogstens 365)',
+  'policy.legacy_main_never': 'Hoofdwachtwoorden weigeren in e-mail-apps en andere oudere protocollen, ook voordat MFA is afgedwongen (alleen app-wachtwoorden)',
   'policy.save': 'Opslaan',
   'policy.saved': 'Het beleid is opgeslagen.',
   'error.invalid_input': 'Een deel van wat u hebt ingevoerd, is niet geldig.',

@@ -160,6 +160,7 @@ export function policyPage(ctx: PageContext, v: { policy: OrgPolicy } & Notice):
   </fieldset>
   <label for="remember">${t('policy.remember')}</label>
   <input id="remember" name="rememberDays" type="number" min="0" max="365" required value="${p.rememberDays}">
+  <label class="check"><input type="checkbox" name="legacyMainNever" value="1" ${p.legacyMainPassword === 'never' ? html`checked` : ''}> ${t('policy.legacy_main_never')}</label>
   <fieldset><legend>${t('policy.ap')}</legend>
   <label class="check"><input type="checkbox" name="apAllowed" value="1" ${p.appPasswords.allowed ? html`checked` : ''}> ${t('policy.ap.allowed')}</label>
   <label class="check"><input type="checkbox" name="apKeep" value="1" ${p.appPasswords.keepExistingWhenOff ? html`checked` : ''}> ${t('policy.ap.keep')}</label>

@@ -266,6 +266,7 @@ export function registerWebRoutes(app: FastifyInstance, ctx: AppContext, web: We
         mfaDefault: field(req.body, 'mfaDefault', 20),
         allowedMethods: methods.map((m) => String(m).slice(0, 20)),
         rememberDays: /^\d{1,3}$/.test(days) ? Number(days) : Number.NaN,
+        legacyMainPassword: field(req.body, 'legacyMainNever', 2) === '1' ? 'never' : 'until_enforced',
         appPasswords: {
           allowed: field(req.body, 'apAllowed', 2) === '1',
           keepExistingWhenOff: field(req.body, 'apKeep', 2) === '1',

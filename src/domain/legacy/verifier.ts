@@ -146,6 +146,8 @@ export class LegacyVerifier {
     if (!(await this.passwords.verify(creds.passwordHash, a.password.slice(0, 1024)))) return { outcome: 'wrong', reason: 'wrong_password', address };
     if (creds.status !== 'active') return { outcome: 'refused', reason: 'user_disabled', address };
     if (creds.mfaState === 'enforced') return { outcome: 'refused', reason: 'main_password_refused', address };
+    // An organization may refuse main passwords on legacy protocols always.
+    if ((await this.mfa.getPolicy(creds.orgId))?.legacyMainPassword === 'never') return { outcome: 'refused', reason: 'main_password_refused', address };
     return { outcome: 'ok', reason: 'ok', address };
   }
 

@@ -17,6 +17,7 @@ import type { MfaRepository } from './repository.js';
 
 export interface PolicyChange {
   mfaDefault?: string;
+  legacyMainPassword?: string;
   allowedMethods?: string[];
   rememberDays?: number;
   appPasswords?: {
@@ -99,6 +100,10 @@ export class MfaAdmin {
       if (!Number.isInteger(change.rememberDays) || change.rememberDays < 0 || change.rememberDays > REMEMBER_DAYS_MAX) throw new SesameError('invalid_policy', `rememberDays ${change.rememberDays}`);
       next.rememberDays = change.rememberDays;
     }
+    if (change.legacyMainPassword !== undefined) {
+      if (change.legacyMainPassword !== 'until_enforced' && change.legacyMainPassword !== 'never') throw new SesameError('invalid_policy', `legacyMainPassword ${change.legacyMainPassword}`);
+      next.legacyMainPassword = change.legacyMainPassword;
+    }
     if (change.appPasswords) {
       const a = change.appPasswords;
       const ap = { ...current.appPasswords };
@@ -125,7 +130,7 @@ export class MfaAdmin {
       next.appPasswords = ap;
     }
     await this.mfa.savePolicy(next, this.clock.now());
-    await this.audit.recordAudit({ id: randomUUID(), at: this.clock.now(), orgId, actorId: actorId(actor), actorLabel: actorLabel(actor), action: 'org.policy', targetUserId: null, detail: JSON.stringify({ mfaDefault: next.mfaDefault, allowedMethods: next.allowedMethods, rememberDays: next.rememberDays, appPasswords: next.appPasswords }) });
+    await this.audit.recordAudit({ id: randomUUID(), at: this.clock.now(), orgId, actorId: actorId(actor), actorLabel: actorLabel(actor), action: 'org.policy', targetUserId: null, detail: JSON.stringify({ mfaDefault: next.mfaDefault, allowedMethods: next.allowedMethods, rememberDays: next.rememberDays, appPasswords: next.appPasswords, legacyMainPassword: next.legacyMainPassword }) });
     return next;
   }
 

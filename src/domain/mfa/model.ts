@@ -43,12 +43,14 @@ export interface OrgPolicy {
   /** Remember MFA on a trusted device for this many days; 0 = off. */
   rememberDays: number;
   appPasswords: AppPasswordPolicy;
+  /** Main passwords on legacy protocols: accepted until the user's MFA is enforced, or never. */
+  legacyMainPassword: 'until_enforced' | 'never';
 }
 
 export const REMEMBER_DAYS_MAX = 365;
 
 export function defaultPolicy(orgId: string): OrgPolicy {
-  return { orgId, mfaDefault: 'disabled', allowedMethods: [...METHOD_KINDS], rememberDays: 0, appPasswords: { ...DEFAULT_APP_PASSWORD_POLICY, protocols: [...DEFAULT_APP_PASSWORD_POLICY.protocols] } };
+  return { orgId, mfaDefault: 'disabled', allowedMethods: [...METHOD_KINDS], rememberDays: 0, appPasswords: { ...DEFAULT_APP_PASSWORD_POLICY, protocols: [...DEFAULT_APP_PASSWORD_POLICY.protocols] }, legacyMainPassword: 'until_enforced' };
 }
 
 export function isMfaState(v: unknown): v is MfaState {
