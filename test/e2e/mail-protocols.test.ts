@@ -29,22 +29,20 @@
  * the temporary folders removed, in `after`, whether the tests pass or not.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { createContext, type AppContext } from '../../src/app-context.js';
 import { loadConfig } from '../../src/config/config.js';
 import { PROTOCOLS } from '../../src/domain/app-passwords/model.js';
 import type { User } from '../../src/domain/accounts/model.js';
 import { freePorts, MailServers } from '../support/mail-servers.js';
+import { requireBuild, ROOT, runSesameCli, startServer, type StartedServer } from '../support/processes.js';
 import { startSmtp } from '../support/sinks.js';
 
-/** The compiled file is dist/test/e2e/mail-protocols.test.js: the repository is three levels up. */
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const PY_CLIENTS = path.join(ROOT, 'test/support/mail-clients.py');
 
 const ORG = 'contoso.test';
@@ -75,40 +73,7 @@ function runTool(file: string, args: string[], stdin = '', timeoutMs = 20_000): 
 }
 
 /** Runs `node bin/sesame.js ...args`; resolves with its stdout, fails with its output unless it exits 0. */
-function sesameCli(env: NodeJS.ProcessEnv, args: string[], stdin?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/sesame.js', ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else reject(new Error(`sesame ${args.join(' ')} exited with ${code ?? signal}:\n${out}${err}`));
-    });
-    child.stdin.end(stdin ?? '');
-  });
-}
-
-/** Sends SIGTERM and waits for the process to exit; SIGKILL if it has not within `ms`. */
-async function stopProcess(child: ChildProcess | undefined, ms = 5_000): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  let timer: NodeJS.Timeout | undefined;
-  const late = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), ms)))]);
-  clearTimeout(timer);
-  if (late) {
-    child.kill('SIGKILL');
-    await exited;
-  }
-}
+const sesameCli = (env: NodeJS.ProcessEnv, args: string[], stdin?: string) => runSesameCli(env, args, stdin, { stdoutOnly: true });
 
 type Tls = 'none' | 'starttls' | 'implicit';
 interface PyCase {
@@ -166,13 +131,10 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
   let mail: MailServers | undefined;
   let sink: Awaited<ReturnType<typeof startSmtp>> | undefined;
   let dataDir: string | undefined;
-  let server: ChildProcess | undefined;
-  let serverOutput = '';
+  let server: StartedServer | undefined;
   let ctx: AppContext | undefined;
   let base = '';
   let env: NodeJS.ProcessEnv = {};
-  const killServer = () => server?.kill('SIGKILL');
-  process.once('exit', killServer);
 
   /** App passwords, as shown to the user (five groups of four letters). */
   const pw = { outlook: '', printer: '', oldPhone: '' };
@@ -184,8 +146,7 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
   before(async () => {
     const t0 = Date.now();
     mail = await MailServers.create();
-    const mainJs = path.join(ROOT, 'dist/src/main.js');
-    if (!fs.existsSync(mainJs)) throw new Error(`${mainJs} not found: build first with \`npx tsc -p .\``);
+    requireBuild();
     for (const tool of ['/usr/bin/curl', '/usr/bin/swaks']) if (!fs.existsSync(tool)) throw new Error(`${tool} not found: install curl and swaks (scripts/test.sh does)`);
 
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sesame-mail-e2e-'));
@@ -236,21 +197,7 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     assert.deepEqual(printer.appPassword.protocols, ['smtp']);
     pw.printer = printer.password;
 
-    server = spawn(process.execPath, [mainJs], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    server.stdout!.on('data', (d: Buffer) => (serverOutput += d.toString()));
-    server.stderr!.on('data', (d: Buffer) => (serverOutput += d.toString()));
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      if (server.exitCode !== null || server.signalCode !== null) throw new Error(`the server exited early (${server.exitCode ?? server.signalCode}):\n${serverOutput}`);
-      try {
-        const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(1_000) });
-        if (res.status === 200) break;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline) throw new Error(`the server did not answer ${base}/healthz within 15 s:\n${serverOutput}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    server = await startServer({ env, pollMs: 50 });
     timings.sesameReadyMs = Date.now() - t0;
 
     sink = await startSmtp();
@@ -265,15 +212,14 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     } finally {
       await sink?.stop();
       await ctx?.close();
-      await stopProcess(server);
-      process.removeListener('exit', killServer);
+      await server?.stop();
       if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
       if (process.env.SESAME_TEST_TIMINGS) console.log('mail-protocols timings (ms):', JSON.stringify(timings));
     }
   });
 
   /** What to print when a check fails: the tail of every mail log and of Sesame's output. */
-  const context = () => `\n${mail?.logs(2_500) ?? ''}\n--- sesame\n${serverOutput.slice(-2_500)}`;
+  const context = () => `\n${mail?.logs(2_500) ?? ''}\n--- sesame\n${server?.output().slice(-2_500) ?? ''}`;
   const P = () => mail!.ports;
   const canonical = (p: string) => p.replaceAll(' ', '');
 

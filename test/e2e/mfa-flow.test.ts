@@ -18,23 +18,18 @@
  * starts is stopped, and the temporary folder removed, in `after`, whether the tests pass or not.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { CHROMIUM, freePort, launchChromium, requireBuild, ROOT, runSesameCli as sesame, startServer, type StartedServer } from '../support/processes.js';
 
 const run = promisify(execFile);
 
-/** The compiled file is dist/test/e2e/mfa-flow.test.js: the repository is three levels up. */
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const DOCS_IMAGES = path.join(ROOT, 'docs/images');
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const VIEWPORT = { width: 1280, height: 800 };
 /** Debian package -> the command the test runs (scripts/test.sh installs them). */
 const TOOLS = { chromium: CHROMIUM, oathtool: '/usr/bin/oathtool', 'zbar-tools': '/usr/bin/zbarimg' };
@@ -45,53 +40,6 @@ const PENDING = { address: 'sam@contoso.test', password: 'silver-pebble-orchard-
 const SESSION_COOKIE = 'sesame_session';
 /** An app password as shown: five groups of four letters from the alphabet without i, l and o. */
 const APP_PASSWORD = /^[a-hjkmnp-z]{4}( [a-hjkmnp-z]{4}){4}$/;
-
-/** Asks the kernel for a free port on loopback, then lets it go for the server to take. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Runs `node bin/sesame.js ...args` (optionally feeding stdin); fails with its output unless it exits 0. */
-function sesame(env: NodeJS.ProcessEnv, args: string[], stdin?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/sesame.js', ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else reject(new Error(`sesame ${args.join(' ')} exited with ${code ?? signal}:\n${out}`));
-    });
-    child.stdin.end(stdin ?? '');
-  });
-}
-
-/** Sends SIGTERM and waits for the process to exit; SIGKILL if it has not within `ms`. */
-async function stopProcess(child: ChildProcess | undefined, ms = 5_000): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  let timer: NodeJS.Timeout | undefined;
-  const late = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), ms)))]);
-  clearTimeout(timer);
-  if (late) {
-    child.kill('SIGKILL');
-    await exited;
-  }
-}
 
 /** The current TOTP code for a base32 secret at `unixSeconds` (default: now), from oathtool. */
 async function oathtool(secret: string, unixSeconds?: number): Promise<string> {
@@ -125,21 +73,16 @@ interface OutboxLine {
 describe('MFA registration in Chromium (real CLI, real server, oathtool, zbarimg, outbox)', () => {
   let dataDir: string | undefined;
   let outbox = '';
-  let server: ChildProcess | undefined;
-  let serverOutput = '';
+  let server: StartedServer | undefined;
   let browser: Browser | undefined;
   let base = '';
   const contexts = new Set<BrowserContext>();
-  // Last line of defence should the runner die before `after`: never leave the server behind.
-  const killServer = () => server?.kill('SIGKILL');
-  process.once('exit', killServer);
 
   before(async () => {
     for (const [pkg, file] of Object.entries(TOOLS)) {
       if (!fs.existsSync(file)) throw new Error(`${file} not found: these tests need the Debian package ${pkg}. Install it with: sudo apt-get install ${pkg}`);
     }
-    const mainJs = path.join(ROOT, 'dist/src/main.js');
-    if (!fs.existsSync(mainJs)) throw new Error(`${mainJs} not found: build first with \`npx tsc -p .\``);
+    requireBuild();
 
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sesame-mfa-e2e-'));
     outbox = path.join(dataDir, 'outbox.jsonl');
@@ -165,23 +108,9 @@ describe('MFA registration in Chromium (real CLI, real server, oathtool, zbarimg
       assert.match(await sesame(env, ['user', 'mfa', u.address, 'enabled']), /is now enabled/);
     }
 
-    server = spawn(process.execPath, [mainJs], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    server.stdout!.on('data', (d: Buffer) => (serverOutput += d.toString()));
-    server.stderr!.on('data', (d: Buffer) => (serverOutput += d.toString()));
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      if (server.exitCode !== null || server.signalCode !== null) throw new Error(`the server exited early (${server.exitCode ?? server.signalCode}):\n${serverOutput}`);
-      try {
-        const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(1_000) });
-        if (res.status === 200) break;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline) throw new Error(`the server did not answer ${base}/healthz within 15 s:\n${serverOutput}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    server = await startServer({ env });
 
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 15_000 });
+    browser = await launchChromium();
   });
 
   after(async () => {
@@ -189,8 +118,7 @@ describe('MFA registration in Chromium (real CLI, real server, oathtool, zbarimg
       for (const c of contexts) await c.close().catch(() => {});
       await browser?.close();
     } finally {
-      await stopProcess(server);
-      process.removeListener('exit', killServer);
+      await server?.stop();
       if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
     }
   });

@@ -7,19 +7,13 @@
  *
  *   npx tsc -p . && node dist/test/e2e/screenshots.js
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { freePort, launchChromium, requireBuild, requireChromium, ROOT, runSesameCli as sesame, startServer, type StartedServer } from '../support/processes.js';
 
-/** The compiled file is dist/test/e2e/screenshots.js: the repository is three levels up. */
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const OUT = path.join(ROOT, 'docs/images');
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const VIEWPORT = { width: 1280, height: 800 };
 
 const ADMIN = { address: 'ada@contoso.test', password: 'violet-harbour-lantern-42', name: 'Ada Admin' };
@@ -27,65 +21,6 @@ const USERS = [
   { address: 'bob@contoso.test', name: 'Bob Builder', password: 'quiet-meadow-copper-77' },
   { address: 'carol@contoso.test', name: 'Carol Chen', password: 'amber-glacier-tunnel-19' },
 ];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function sesame(env: NodeJS.ProcessEnv, args: string[], stdin?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/sesame.js', ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else reject(new Error(`sesame ${args.join(' ')} exited with ${code ?? signal}:\n${out}`));
-    });
-    child.stdin.end(stdin ?? '');
-  });
-}
-
-async function stopProcess(child: ChildProcess | undefined, ms = 5_000): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  let timer: NodeJS.Timeout | undefined;
-  const late = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), ms)))]);
-  clearTimeout(timer);
-  if (late) {
-    child.kill('SIGKILL');
-    await exited;
-  }
-}
-
-async function waitForHealth(base: string, server: ChildProcess, output: () => string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (server.exitCode !== null || server.signalCode !== null) throw new Error(`the server exited early (${server.exitCode ?? server.signalCode}):\n${output()}`);
-    try {
-      const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(1_000) });
-      if (res.status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`the server did not answer ${base}/healthz within 15 s:\n${output()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function signIn(page: Page, address: string, password: string): Promise<void> {
   await page.goto('/signin');
@@ -102,15 +37,12 @@ async function shoot(page: Page, name: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found. Install it with: sudo apt-get install chromium`);
-  const mainJs = path.join(ROOT, 'dist/src/main.js');
-  if (!fs.existsSync(mainJs)) throw new Error(`${mainJs} not found: build first with \`npx tsc -p .\``);
+  requireChromium();
+  requireBuild();
 
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sesame-shots-'));
-  let server: ChildProcess | undefined;
+  let server: StartedServer | undefined;
   let browser: Browser | undefined;
-  const killServer = () => server?.kill('SIGKILL');
-  process.once('exit', killServer);
   try {
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
@@ -130,13 +62,9 @@ async function main(): Promise<void> {
     await sesame(env, ['user', 'add', 'dan@contoso.test', '--name', 'Dan Dekker']); // no password yet: gets a link
     await sesame(env, ['user', 'disable', 'carol@contoso.test']);
 
-    let serverOutput = '';
-    server = spawn(process.execPath, [mainJs], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    server.stdout!.on('data', (d: Buffer) => (serverOutput += d.toString()));
-    server.stderr!.on('data', (d: Buffer) => (serverOutput += d.toString()));
-    await waitForHealth(base, server, () => serverOutput);
+    server = await startServer({ env });
 
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 15_000 });
+    browser = await launchChromium();
     fs.mkdirSync(OUT, { recursive: true });
 
     // The sign-in page as a first-time visitor sees it.
@@ -172,8 +100,7 @@ async function main(): Promise<void> {
     try {
       await browser?.close();
     } finally {
-      await stopProcess(server);
-      process.removeListener('exit', killServer);
+      await server?.stop();
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
   }

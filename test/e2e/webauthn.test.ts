@@ -12,21 +12,14 @@
  * process started here is stopped in `after`, whether the tests pass or not.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import SQLite from 'better-sqlite3';
-import { chromium, type Browser, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
-
-/** The compiled file is dist/test/e2e/webauthn.test.js: the repository is three levels up. */
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
+import { freePort, launchChromium, requireBuild, requireChromium, runSesameCli as sesame, startServer, type StartedServer } from '../support/processes.js';
 
 const ADMIN = { address: 'ada@contoso.test', password: 'violet-harbour-lantern-42', name: 'Ada Admin' };
 const ALICE = { address: 'alice@contoso.test', password: 'copper-willow-harvest-58', name: 'Alice Key' };
@@ -56,65 +49,15 @@ interface CdpCredential {
 
 const b64urlFromB64 = (s: string) => Buffer.from(s, 'base64').toString('base64url');
 
-/** Asks the kernel for a free port on loopback, then lets it go for the server to take. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Runs `node bin/sesame.js ...args` (optionally feeding stdin); fails with its output unless it exits 0. */
-function sesame(env: NodeJS.ProcessEnv, args: string[], stdin?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/sesame.js', ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else reject(new Error(`sesame ${args.join(' ')} exited with ${code ?? signal}:\n${out}`));
-    });
-    child.stdin.end(stdin ?? '');
-  });
-}
-
-/** Sends SIGTERM and waits for the process to exit; SIGKILL if it has not within `ms`. */
-async function stopProcess(child: ChildProcess | undefined, ms = 5_000): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  let timer: NodeJS.Timeout | undefined;
-  const late = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), ms)))]);
-  clearTimeout(timer);
-  if (late) {
-    child.kill('SIGKILL');
-    await exited;
-  }
-}
-
 describe('security keys and passkeys in Chromium (real CLI, real server, virtual authenticator)', () => {
   let dataDir: string | undefined;
-  let server: ChildProcess | undefined;
-  let serverOutput = '';
+  let server: StartedServer | undefined;
   let browser: Browser | undefined;
   /** What the browser uses: localhost, the RP ID. */
   let base = '';
   /** What this process uses for the JSON API (the server listens on 127.0.0.1 only). */
   let direct = '';
   const contexts = new Set<BrowserContext>();
-  const killServer = () => server?.kill('SIGKILL');
-  process.once('exit', killServer);
 
   // Learned along the way (the tests run in order).
   let aliceKey: CdpCredential | undefined;
@@ -122,11 +65,8 @@ describe('security keys and passkeys in Chromium (real CLI, real server, virtual
   let postedAssertion: string | undefined;
 
   before(async () => {
-    if (!fs.existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} not found: these tests need Debian's Chromium. Install it with: sudo apt-get install chromium`);
-    }
-    const mainJs = path.join(ROOT, 'dist/src/main.js');
-    if (!fs.existsSync(mainJs)) throw new Error(`${mainJs} not found: build first with \`npx tsc -p .\``);
+    requireChromium();
+    requireBuild();
 
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sesame-e2e-webauthn-'));
     const port = await freePort();
@@ -151,23 +91,9 @@ describe('security keys and passkeys in Chromium (real CLI, real server, virtual
     }
     await sesame(env, ['org', 'policy', 'contoso.test', '--methods', 'webauthn,totp']);
 
-    server = spawn(process.execPath, [mainJs], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    server.stdout!.on('data', (d: Buffer) => (serverOutput += d.toString()));
-    server.stderr!.on('data', (d: Buffer) => (serverOutput += d.toString()));
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      if (server.exitCode !== null || server.signalCode !== null) throw new Error(`the server exited early (${server.exitCode ?? server.signalCode}):\n${serverOutput}`);
-      try {
-        const res = await fetch(`${direct}/healthz`, { signal: AbortSignal.timeout(1_000) });
-        if (res.status === 200) break;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline) throw new Error(`the server did not answer ${direct}/healthz within 15 s:\n${serverOutput}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    server = await startServer({ env });
 
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 15_000 });
+    browser = await launchChromium();
   });
 
   after(async () => {
@@ -175,8 +101,7 @@ describe('security keys and passkeys in Chromium (real CLI, real server, virtual
       for (const c of contexts) await c.close().catch(() => {});
       await browser?.close();
     } finally {
-      await stopProcess(server);
-      process.removeListener('exit', killServer);
+      await server?.stop();
       if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
     }
   });
