@@ -113,6 +113,8 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
   const messenger = opts.messenger ?? createMessenger(config);
   const notifier = createNotifier(messenger, log);
   const aead = createAead(secrets.encryptionKey);
+  // Tells Dovecot (when its doveadm API is configured) to forget what it cached about a user.
+  const dovecot = config.doveadmUrl ? createDovecotAdmin({ url: config.doveadmUrl, apiKey: config.doveadmApiKey, log }) : noDovecotAdmin;
   let mfaAdmin: MfaAdmin | undefined;
   let appPasswords: AppPasswords | undefined;
   const appPasswordRepo = new KyselyAppPasswordRepository(store.db, store.kind);
@@ -128,12 +130,13 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     setPasswordLinkMs: config.setPasswordLinkHours * 3_600_000,
     mfaDefaultFor: (orgId) => mfaAdmin!.defaultStateFor(orgId),
     afterPasswordChange: (userId) => appPasswords!.afterPasswordChange(userId),
+    credentialsChanged: (address) => dovecot.revoked(address),
   });
   mfaAdmin = new MfaAdmin(accounts, mfaRepo, flowRepo, sessions, audit, clock);
   appPasswords = new AppPasswords(appPasswordRepo, mfaRepo, accounts, sessions, audit, keyedHasher, { created: (...a) => notifier.appPasswordCreated(...a) }, clock);
   mfaAdmin.onMfaDisabled = (user, actor) => appPasswords!.afterMfaDisabled(user, actor);
-  const dovecot = config.doveadmUrl ? createDovecotAdmin({ url: config.doveadmUrl, apiKey: config.doveadmApiKey, log }) : noDovecotAdmin;
   appPasswords.onRevoked = (address) => dovecot.revoked(address);
+  mfaAdmin.onStateChanged = (address) => dovecot.revoked(address);
   const factors: Factor[] = [
     new TotpFactor(mfaRepo, aead, 'Sesame'),
     new CodeFactor('sms', notifier, keyedHasher),

@@ -1,7 +1,8 @@
 /**
- * Dovecot's doveadm HTTP API, told when a user's app password is revoked: it flushes the user's
- * entries from Dovecot's auth cache (so the revoked password stops working at once, not at the
- * cache TTL) and kicks the user's open IMAP/POP3 sessions (which authenticated with it).
+ * Dovecot's doveadm HTTP API, told when what it may have cached about a user is stale (an app
+ * password revoked, the user disabled, a new main password, an MFA state change): it flushes the
+ * user's entries from Dovecot's auth cache (so the change holds at once, not at the cache TTL) and
+ * kicks the user's open IMAP/POP3 sessions.
  * Best effort: a failure is logged; the revocation itself has already happened in the store.
  */
 export interface DovecotAdmin {

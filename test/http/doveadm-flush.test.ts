@@ -22,9 +22,10 @@ describe('doveadm cache flush on revocation', () => {
     const user = (await w.ctx.accounts.findUserByAddressOrNull(USER.address))!;
     const s = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, Date.now())).session;
     const a = await w.ctx.appPasswords.create(user, s, 'A', { ip: '127.0.0.1', locale: 'en' });
+    const base = doveadm.calls.length;
     await w.ctx.appPasswords.remove(user, a.appPassword.id);
-    assert.equal(doveadm.calls.length, 1);
-    const call = doveadm.calls[0]!;
+    assert.equal(doveadm.calls.length, base + 1);
+    const call = doveadm.calls.at(-1)!;
     assert.equal(call.headers.authorization, `X-Dovecot-API ${Buffer.from('doveadm-test-key').toString('base64')}`);
     assert.deepEqual(call.body, [
       ['authCacheFlush', { user: [USER.address] }, 'flush'],
@@ -32,14 +33,28 @@ describe('doveadm cache flush on revocation', () => {
     ]);
     await w.ctx.appPasswords.create(user, s, 'B', { ip: '127.0.0.1', locale: 'en' });
     await w.ctx.appPasswords.revokeAllFor(OPERATOR, USER.address);
-    assert.equal(doveadm.calls.length, 2);
+    assert.equal(doveadm.calls.length, base + 2);
     await w.ctx.appPasswords.create(user, s, 'C', { ip: '127.0.0.1', locale: 'en' });
+    const before = doveadm.calls.length;
     await w.ctx.mfaAdmin.setUserState(OPERATOR, USER.address, 'disabled');
-    assert.equal(doveadm.calls.length, 3);
+    assert.ok(doveadm.calls.length > before, 'turning MFA off revokes app passwords and flushes');
+  });
+
+  it('flushes when the user is disabled, gets a new main password, or MFA becomes enforced', async () => {
+    const n = () => doveadm.calls.filter((c) => JSON.stringify(c.body).includes(USER.address)).length;
+    let before = n();
+    await w.ctx.accounts.disableUser(OPERATOR, USER.address);
+    assert.equal(n(), before + 1);
+    await w.ctx.accounts.enableUser(OPERATOR, USER.address);
+    before = n();
+    await w.ctx.accounts.setPassword(OPERATOR, USER.address, 'fresh-copper-meadow-9');
+    assert.ok(n() > before);
+    before = n();
+    await w.ctx.mfaAdmin.setUserState(OPERATOR, USER.address, 'enforced');
+    assert.equal(n(), before + 1);
   });
 
   it('still revokes when Dovecot cannot be reached', async () => {
-    await w.ctx.mfaAdmin.setUserState(OPERATOR, USER.address, 'enforced');
     const user = (await w.ctx.accounts.findUserByAddressOrNull(USER.address))!;
     const s = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, Date.now())).session;
     const a = await w.ctx.appPasswords.create(user, s, 'D', { ip: '127.0.0.1', locale: 'en' });

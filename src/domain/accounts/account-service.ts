@@ -32,6 +32,8 @@ export interface AccountServiceDeps {
   mfaDefaultFor: (orgId: string) => Promise<User['mfaState']>;
   /** Called after a main password was set or changed (app passwords may be revoked by policy). */
   afterPasswordChange?: (userId: string) => Promise<void>;
+  /** Called when what a mail server may have cached about a user is stale (disabled, new password). */
+  credentialsChanged?: (address: string) => Promise<void>;
 }
 
 export class AccountService {
@@ -80,6 +82,7 @@ export class AccountService {
     await this.d.accounts.setUserStatus(user.id, 'disabled');
     const ended = await this.d.sessions.endAllForUser(user.id);
     await this.audit(actor, user.orgId, 'user.disable', user.id, `${user.address}; ${ended} session(s) ended`);
+    await this.d.credentialsChanged?.(user.address);
     return { ...user, status: 'disabled' };
   }
 
@@ -152,6 +155,7 @@ export class AccountService {
     await this.d.sessions.endAllForUser(user.id);
     await this.audit({ kind: 'user', user }, user.orgId, 'user.password_set', user.id, `${user.address} via one-time link`);
     if (user.passwordChangedAt !== null) await this.d.afterPasswordChange?.(user.id);
+    await this.d.credentialsChanged?.(user.address);
     return user;
   }
 
@@ -163,6 +167,7 @@ export class AccountService {
     await this.d.sessions.endAllForUser(user.id);
     await this.audit(actor, user.orgId, 'user.password_set', user.id, user.address);
     await this.d.afterPasswordChange?.(user.id);
+    await this.d.credentialsChanged?.(user.address);
   }
 
   async countUsers(): Promise<number> {

@@ -36,6 +36,8 @@ const days = (v: number | null) => v === null || (Number.isInteger(v) && v >= 1 
 export class MfaAdmin {
   /** Called when a user's MFA is turned off (their app passwords go with it). */
   onMfaDisabled?: (user: User, actor: Actor) => Promise<void>;
+  /** Called after any MFA state change: a main password a mail server cached as good may not be any more. */
+  onStateChanged?: (address: string) => Promise<void>;
 
   constructor(
     private readonly accounts: AccountService,
@@ -53,6 +55,7 @@ export class MfaAdmin {
     await this.mfa.setState(user.id, state);
     await this.record(actor, user, 'mfa.state', `${user.mfaState} -> ${state}`);
     if (state === 'disabled') await this.onMfaDisabled?.(user, actor);
+    await this.onStateChanged?.(user.address);
     return { ...user, mfaState: state };
   }
 
