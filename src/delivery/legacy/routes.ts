@@ -27,7 +27,9 @@ function clean(user: unknown, password: unknown): { user: string; password: stri
 const SERVICE: Record<string, string> = { imap: 'imap', pop3: 'pop3', submission: 'smtp', smtp: 'smtp', dav: 'dav', http: 'http' };
 
 export function registerLegacyRoutes(app: FastifyInstance, ctx: AppContext) {
-  const hidden = { schema: { hide: true } };
+  // Mail servers ask on every connection: these answers never reach a browser (no security headers
+  // needed), and every attempt is already in the sign-in log (no per-request access log lines).
+  const hidden = { schema: { hide: true }, helmet: false as const, logLevel: 'warn' as const };
   const backends: Record<string, string> = { imap: ctx.config.mailBackendImap, pop3: ctx.config.mailBackendPop3, smtp: ctx.config.mailBackendSmtp };
 
   /** Runs a verification; a store failure becomes `temporary`. */
