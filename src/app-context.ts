@@ -167,7 +167,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
   // go through batch queues (flushed on shutdown, and before the sign-in log is read).
   const legacyLog = new BatchQueue<SignInEvent>({ write: (items) => audit.recordSignIns(items), onError: (e, items) => log.error({ err: String(e), lost: items.length }, 'sign-in log batch not written') });
   const legacyUses = new BatchQueue<AppPasswordUse>({ intervalMs: 1000, write: (items) => appPasswordRepo.recordUses(items), onError: (e) => log.warn({ err: String(e) }, 'last-used batch not written') });
-  const legacy = new LegacyVerifier(appPasswordRepo, accountsRepo, mfaRepo, audit, keyedHasher, passwordHasher, clock, (to, name, ip, protocol, at) => notifier.appPasswordNewIp(to, 'en', name, ip, protocol, at), lockout, { logSignIn: (e) => legacyLog.push(e), recordUse: (u) => legacyUses.push(u) }, (e) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'app-password bookkeeping failed'));
+  const legacy = new LegacyVerifier(appPasswordRepo, accountsRepo, mfaRepo, keyedHasher, passwordHasher, clock, (to, name, ip, protocol, at) => notifier.appPasswordNewIp(to, 'en', name, ip, protocol, at), lockout, { logSignIn: (e) => legacyLog.push(e), recordUse: (u) => legacyUses.push(u) }, (e) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'app-password bookkeeping failed'));
   const flush = async () => {
     await Promise.all([legacyLog.flush(), legacyUses.flush()]);
   };

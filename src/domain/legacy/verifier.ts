@@ -17,7 +17,7 @@ import type { AccountRepository } from '../accounts/repository.js';
 import { normalizeAppPassword } from '../app-passwords/format.js';
 import { type AppPasswordRepository, type AppPasswordUse, isProtocol, type Protocol } from '../app-passwords/model.js';
 import { APP_PASSWORD_HASH_PURPOSE } from '../app-passwords/service.js';
-import { sanitizeForLog, type AuditRepository, type SignInEvent, type SignInReason } from '../audit/events.js';
+import { sanitizeForLog, type SignInEvent, type SignInReason } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import type { LockoutKeys, SmartLockout } from './lockout.js';
 import type { MfaRepository } from '../mfa/repository.js';
@@ -60,7 +60,6 @@ export class LegacyVerifier {
     private readonly appPasswords: AppPasswordRepository,
     private readonly accounts: AccountRepository,
     private readonly mfa: MfaRepository,
-    private readonly audit: AuditRepository,
     private readonly keyed: KeyedHasher,
     private readonly passwords: PasswordHasher,
     private readonly clock: Clock,
