@@ -1,6 +1,7 @@
 /** App passwords on Kysely. Only the keyed hash is stored; reads never return it. */
 import type { Kysely, Selectable } from 'kysely';
 import { DEFAULT_APP_PASSWORD_POLICY } from '../domain/app-passwords/model.js';
+import { Precompiled } from './precompiled.js';
 import type { AppPassword, AppPasswordRepository, AppPasswordUse, NewAppPassword, Protocol, VerificationRow } from '../domain/app-passwords/model.js';
 import type { AppPasswordsTable, Database } from './schema.js';
 
@@ -56,20 +57,25 @@ export class KyselyAppPasswordRepository implements AppPasswordRepository {
     return (await this.db.selectFrom('app_passwords').select('user_id').where('hash', '=', hash).executeTakeFirst())?.user_id;
   }
 
-  async findForVerification(hash: string): Promise<VerificationRow | undefined> {
-    const r = await this.db
+  /** The verification read, compiled once (it runs on every mail-server connection). */
+  private readonly verificationQuery = new Precompiled(1, ([hash]) =>
+    this.db
       .selectFrom('app_passwords as a')
       .innerJoin('users as u', 'u.id', 'a.user_id')
       .leftJoin('org_policies as p', 'p.org_id', 'u.org_id')
-      .select(['a.id', 'a.user_id', 'a.name', 'a.protocols', 'a.created_at', 'a.created_ip', 'a.expires_at', 'a.last_used_at', 'a.last_used_protocol', 'a.last_used_ip', 'u.address', 'u.status', 'u.mfa_state', 'u.org_id'])
+      .select(['a.id', 'a.user_id', 'a.name', 'a.protocols', 'a.created_at', 'a.created_ip', 'a.expires_at', 'a.last_used_at', 'a.last_used_protocol', 'a.last_used_ip', 'u.address', 'u.name as user_name', 'u.status', 'u.mfa_state', 'u.org_id'])
       .select(['p.app_passwords_allowed', 'p.app_passwords_keep_when_off', 'p.app_password_unused_days'])
-      .where('a.hash', '=', hash)
-      .executeTakeFirst();
+      .where('a.hash', '=', hash!),
+  );
+
+  async findForVerification(hash: string): Promise<VerificationRow | undefined> {
+    const r = (await this.db.executeQuery(this.verificationQuery.with([hash]))).rows[0];
     if (!r) return undefined;
     const d = DEFAULT_APP_PASSWORD_POLICY;
     return {
       ...toAppPassword(r),
       address: r.address,
+      userName: r.user_name,
       userStatus: r.status,
       mfaState: r.mfa_state,
       orgId: r.org_id,

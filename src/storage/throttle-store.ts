@@ -7,6 +7,7 @@ import SQLite from 'better-sqlite3';
 import { RateLimiterPostgres, RateLimiterSQLite, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { CounterStore } from '../domain/throttling/throttle.js';
 import type { Store } from './db.js';
+import { Precompiled } from './precompiled.js';
 
 const DAY = 24 * 3600;
 const MANY = 1_000_000_000;
@@ -30,11 +31,18 @@ export function createCounterStore(store: Store): CounterStore {
   // rate-limiter-flexible stores `${keyPrefix}:${key}` rows (its documented getKey()); a lock is a
   // row of the `lock` limiter (1 point) blocked to points + 1.
   const db = store.db;
+  // One compiled query per number of keys (the legacy endpoints always ask for three).
+  const peekQueries = new Map<number, Precompiled<{ key: string; points: number; expire: number | null }>>();
+  const peekQuery = (n: number) => {
+    let q = peekQueries.get(n);
+    if (!q) peekQueries.set(n, (q = new Precompiled(n, (keys) => db.selectFrom('rate_limits').select(['key', 'points', 'expire']).where('key', 'in', keys))));
+    return q;
+  };
   return {
     async peek(lockKeys, countKeys) {
       const rows = [...lockKeys.map((k) => `lock:${k}`), ...countKeys.map((c) => `f${c.windowSeconds}:${c.key}`)];
       if (rows.length === 0) return { lockMs: [], counts: [] };
-      const found = await db.selectFrom('rate_limits').select(['key', 'points', 'expire']).where('key', 'in', rows).execute();
+      const found = (await db.executeQuery(peekQuery(rows.length).with(rows))).rows;
       const now = Date.now();
       const live = new Map(found.filter((r) => r.expire === null || Number(r.expire) > now).map((r) => [r.key, r]));
       return {

@@ -138,13 +138,12 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: AppContext) {
     const r = await verify(req, { ...input, protocol: 'http', ip: req.ip });
     if (r === 'temporary') return reply.code(503).header('retry-after', '5').send();
     if (r.outcome !== 'ok') return challenge();
-    const user = await ctx.accounts.findUserByAddressOrNull(r.address!);
     // Header values must not carry CR/LF: names are checked at creation, and encoded here as well.
     return reply
       .code(200)
       .header('remote-user', r.address!)
       .header('remote-email', r.address!)
-      .header('remote-name', encodeURIComponent(user?.name ?? r.address!))
+      .header('remote-name', encodeURIComponent(r.name ?? r.address!))
       .header('cache-control', 'no-store')
       .send();
   });

@@ -91,6 +91,7 @@ export interface AppPasswordUse {
 
 export interface VerificationRow extends AppPassword {
   address: string;
+  userName: string;
   userStatus: string;
   mfaState: string;
   orgId: string;

@@ -42,6 +42,8 @@ export interface LegacyResult {
   reason: SignInReason;
   /** The canonical address of the account, when known. */
   address?: string;
+  /** The account's display name, when the password was good (forward-auth passes it on). */
+  name?: string;
   appPasswordId?: string;
 }
 
@@ -126,7 +128,7 @@ export class LegacyVerifier {
         }
         // Bookkeeping after the answer: the caller is not kept waiting for it.
         void this.afterUse(row.id, row.name, address, protocol, a.ip, now).catch(this.onBackgroundError);
-        return { ...base, outcome: 'ok', reason: 'ok' };
+        return { ...base, outcome: 'ok', reason: 'ok', name: row.userName };
       }
       // Well-formed (the check letter holds) but not this user's: a revoked or mistyped-by-one-word
       // app password. Answered without an Argon2 hash: a device retrying a deleted app password
@@ -147,7 +149,7 @@ export class LegacyVerifier {
     if (creds.mfaState === 'enforced') return { outcome: 'refused', reason: 'main_password_refused', address };
     // An organization may refuse main passwords on legacy protocols always.
     if ((await this.mfa.getPolicy(creds.orgId))?.legacyMainPassword === 'never') return { outcome: 'refused', reason: 'main_password_refused', address };
-    return { outcome: 'ok', reason: 'ok', address };
+    return { outcome: 'ok', reason: 'ok', address, name: creds.name };
   }
 
   /** Logs an attempt refused before any check (malformed input), so the sign-in log still shows it. */
