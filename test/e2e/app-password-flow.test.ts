@@ -25,7 +25,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
-import { CHROMIUM, freePort, launchChromium, requireBuild, ROOT, runSesameCli as sesame, startServer, type StartedServer } from '../support/processes.js';
+import { CHROMIUM, freePort, launchChromium, requireBuild, ROOT, runSesameCli as sesame, startServer, type StartedServer, teardown, outboxEnv } from '../support/processes.js';
 
 const run = promisify(execFile);
 
@@ -188,19 +188,8 @@ describe('app passwords in Chromium (real CLI, real server, oathtool, zbarimg, c
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sesame-ap-e2e-'));
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      SESAME_DATA_DIR: dataDir,
-      DATABASE_URL: '', // SQLite in the data folder, whatever the caller's environment says
-      SESAME_MODE: 'development',
-      SESAME_SMTP_URL: '', // no SMTP: notices go to the development outbox
-      SESAME_SMS_WEBHOOK_URL: '',
-      SESAME_DEV_OUTBOX: path.join(dataDir, 'outbox.jsonl'),
-      SESAME_PUBLIC_URL: base,
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      LOG_LEVEL: 'warn',
-    };
+    // No SMTP: notices go to the development outbox.
+    const env = outboxEnv(dataDir, port, path.join(dataDir, 'outbox.jsonl'), { SESAME_PUBLIC_URL: base });
 
     // No `org policy`: app passwords are allowed by default, which is what puts the step in the flow.
     await sesame(env, ['org', 'add', 'contoso.test', '--name', 'Contoso']);
@@ -214,15 +203,7 @@ describe('app passwords in Chromium (real CLI, real server, oathtool, zbarimg, c
     browser = await launchChromium();
   });
 
-  after(async () => {
-    try {
-      for (const c of contexts) await c.close().catch(() => {});
-      await browser?.close();
-    } finally {
-      await server?.stop();
-      if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
-    }
-  });
+  after(() => teardown({ contexts, browser, server, dataDir }));
 
   /**
    * A fresh browser profile (own cookies, own permissions) in `locale`, which also sets

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { freePort, launchChromium, requireBuild, requireChromium, runSesameCli as sesame, startServer, type StartedServer } from '../support/processes.js';
+import { freePort, launchChromium, requireBuild, requireChromium, runSesameCli as sesame, startServer, type StartedServer, serverEnv, teardown } from '../support/processes.js';
 
 const ADMIN = { address: 'ada@contoso.test', password: 'violet-harbour-lantern-42', name: 'Ada Admin' };
 const SESSION_COOKIE = 'sesame_session';
@@ -30,15 +30,7 @@ describe('the web pages in Chromium (real CLI, real server)', () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sesame-e2e-'));
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      SESAME_DATA_DIR: dataDir,
-      DATABASE_URL: '', // SQLite in the data folder, whatever the caller's environment says
-      SESAME_PUBLIC_URL: base,
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      LOG_LEVEL: 'warn',
-    };
+    const env = serverEnv(dataDir, port, { SESAME_PUBLIC_URL: base });
 
     await sesame(env, ['org', 'add', 'contoso.test', '--name', 'Contoso']);
     await sesame(env, ['user', 'add', ADMIN.address, '--name', ADMIN.name, '--admin', '--password-stdin'], `${ADMIN.password}\n`);
@@ -48,15 +40,7 @@ describe('the web pages in Chromium (real CLI, real server)', () => {
     browser = await launchChromium();
   });
 
-  after(async () => {
-    try {
-      for (const c of contexts) await c.close().catch(() => {});
-      await browser?.close();
-    } finally {
-      await server?.stop();
-      if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
-    }
-  });
+  after(() => teardown({ contexts, browser, server, dataDir }));
 
   /** A fresh browser profile (own cookies) in `locale`, which also sets Accept-Language. */
   async function open(locale: string): Promise<{ context: BrowserContext; page: Page }> {

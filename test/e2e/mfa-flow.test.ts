@@ -25,7 +25,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { CHROMIUM, freePort, launchChromium, requireBuild, ROOT, runSesameCli as sesame, startServer, type StartedServer } from '../support/processes.js';
+import { CHROMIUM, freePort, launchChromium, requireBuild, ROOT, runSesameCli as sesame, startServer, type StartedServer, teardown, outboxEnv } from '../support/processes.js';
 
 const run = promisify(execFile);
 
@@ -88,19 +88,8 @@ describe('MFA registration in Chromium (real CLI, real server, oathtool, zbarimg
     outbox = path.join(dataDir, 'outbox.jsonl');
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      SESAME_DATA_DIR: dataDir,
-      DATABASE_URL: '', // SQLite in the data folder, whatever the caller's environment says
-      SESAME_MODE: 'development',
-      SESAME_SMTP_URL: '', // no SMTP: email goes to the development outbox
-      SESAME_SMS_WEBHOOK_URL: '',
-      SESAME_DEV_OUTBOX: outbox,
-      SESAME_PUBLIC_URL: base,
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      LOG_LEVEL: 'warn',
-    };
+    // No SMTP: email goes to the development outbox.
+    const env = outboxEnv(dataDir, port, outbox, { SESAME_PUBLIC_URL: base });
 
     await sesame(env, ['org', 'add', 'contoso.test', '--name', 'Contoso']);
     for (const u of [ENGLISH, DUTCH, PENDING]) {
@@ -113,15 +102,7 @@ describe('MFA registration in Chromium (real CLI, real server, oathtool, zbarimg
     browser = await launchChromium();
   });
 
-  after(async () => {
-    try {
-      for (const c of contexts) await c.close().catch(() => {});
-      await browser?.close();
-    } finally {
-      await server?.stop();
-      if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
-    }
-  });
+  after(() => teardown({ contexts, browser, server, dataDir }));
 
   /** A fresh browser profile (own cookies) in `locale`, which also sets Accept-Language. */
   async function open(locale: string): Promise<{ context: BrowserContext; page: Page }> {

@@ -19,7 +19,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import SQLite from 'better-sqlite3';
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
-import { freePort, launchChromium, requireBuild, requireChromium, runSesameCli as sesame, startServer, type StartedServer } from '../support/processes.js';
+import { freePort, launchChromium, requireBuild, requireChromium, runSesameCli as sesame, startServer, type StartedServer, serverEnv, teardown } from '../support/processes.js';
 
 const ADMIN = { address: 'ada@contoso.test', password: 'violet-harbour-lantern-42', name: 'Ada Admin' };
 const ALICE = { address: 'alice@contoso.test', password: 'copper-willow-harvest-58', name: 'Alice Key' };
@@ -72,16 +72,7 @@ describe('security keys and passkeys in Chromium (real CLI, real server, virtual
     const port = await freePort();
     base = `http://localhost:${port}`;
     direct = `http://127.0.0.1:${port}`;
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      SESAME_DATA_DIR: dataDir,
-      DATABASE_URL: '',
-      SESAME_PUBLIC_URL: base,
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      LOG_LEVEL: 'warn',
-      SESAME_MODE: 'development',
-    };
+    const env = serverEnv(dataDir, port, { SESAME_PUBLIC_URL: base, SESAME_MODE: 'development' });
 
     await sesame(env, ['org', 'add', 'contoso.test', '--name', 'Contoso']);
     await sesame(env, ['user', 'add', ADMIN.address, '--name', ADMIN.name, '--admin', '--password-stdin'], `${ADMIN.password}\n`);
@@ -96,15 +87,7 @@ describe('security keys and passkeys in Chromium (real CLI, real server, virtual
     browser = await launchChromium();
   });
 
-  after(async () => {
-    try {
-      for (const c of contexts) await c.close().catch(() => {});
-      await browser?.close();
-    } finally {
-      await server?.stop();
-      if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
-    }
-  });
+  after(() => teardown({ contexts, browser, server, dataDir }));
 
   /** A fresh browser profile with the CDP WebAuthn domain on, and (unless `null`) one virtual authenticator. */
   async function open(authenticator: Partial<AuthenticatorOptions> | null = {}): Promise<{ context: BrowserContext; page: Page; cdp: CDPSession; authenticatorId: string }> {

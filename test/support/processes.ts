@@ -149,3 +149,36 @@ export async function launchChromium(): Promise<Browser> {
   requireChromium();
   return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 15_000 });
 }
+
+/**
+ * The environment of a real server and CLI for an e2e test: SQLite in `dataDir` whatever the
+ * caller's environment says, listening on 127.0.0.1:`port`, quiet logs; `extra` adds or overrides.
+ */
+export function serverEnv(dataDir: string, port: number, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    SESAME_DATA_DIR: dataDir,
+    DATABASE_URL: '',
+    SESAME_PUBLIC_URL: `http://127.0.0.1:${port}`,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    LOG_LEVEL: 'warn',
+    ...extra,
+  };
+}
+
+/** The same, with email and text going to a development outbox file instead of SMTP or a gateway. */
+export function outboxEnv(dataDir: string, port: number, outbox: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return serverEnv(dataDir, port, { SESAME_MODE: 'development', SESAME_SMTP_URL: '', SESAME_SMS_WEBHOOK_URL: '', SESAME_DEV_OUTBOX: outbox, ...extra });
+}
+
+/** Closes browser contexts and the browser, then stops the server and removes the data folder, whatever fails. */
+export async function teardown(p: { contexts?: Iterable<{ close(): Promise<void> }>; browser?: { close(): Promise<void> }; server?: { stop(): Promise<void> }; dataDir?: string }): Promise<void> {
+  try {
+    for (const c of p.contexts ?? []) await c.close().catch(() => {});
+    await p.browser?.close();
+  } finally {
+    await p.server?.stop();
+    if (p.dataDir) fs.rmSync(p.dataDir, { recursive: true, force: true });
+  }
+}
