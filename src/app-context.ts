@@ -106,7 +106,9 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     idleMs: config.sessionIdleMinutes * 60_000,
     absoluteMs: config.sessionAbsoluteHours * 3_600_000,
   });
-  const throttle = new Throttle(createCounterStore(store), { lockBaseSeconds: config.lockBaseSeconds, lockMaxSeconds: config.lockMaxSeconds });
+  // One set of counters in the store, shared by the browser/API throttle and the legacy lockout.
+  const counters = createCounterStore(store);
+  const throttle = new Throttle(counters, { lockBaseSeconds: config.lockBaseSeconds, lockMaxSeconds: config.lockMaxSeconds });
   const mfaRepo = new KyselyMfaRepository(store.db);
   const flowRepo = new KyselyFlowRepository(store.db);
   const log = pino({ level: config.logLevel });
@@ -160,7 +162,6 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     mfaFailureLimit: config.accountFailureLimit,
     appPasswords,
   });
-  const counters = createCounterStore(store);
   const lockout = new SmartLockout(counters, new KyselyBadPasswordMemory(store.db), keyedHasher, { accountLimit: config.accountFailureLimit, ipLimit: config.ipFailureLimit, lockBaseSeconds: config.lockBaseSeconds, lockMaxSeconds: config.lockMaxSeconds }, clock);
   const integrations = new Integrations(new KyselyIntegrationRepository(store.db), keyedHasher, audit, clock);
   // The legacy endpoints answer first and write after: their sign-in log rows and last-used times

@@ -61,9 +61,6 @@ export function createCounterStore(store: Store): CounterStore {
       const r = await failures(windowSeconds).penalty(key, 1);
       return r.consumedPoints;
     },
-    async count(key, windowSeconds) {
-      return (await failures(windowSeconds).get(key))?.consumedPoints ?? 0;
-    },
     async giveBack(key, windowSeconds) {
       await failures(windowSeconds).reward(key, 1);
     },

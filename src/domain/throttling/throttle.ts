@@ -18,8 +18,6 @@ export interface CounterStore {
    * `counts` (the hot path of the legacy endpoints asks for all three at once).
    */
   peek(locks: string[], counts: { key: string; windowSeconds: number }[]): Promise<{ lockMs: number[]; counts: number[] }>;
-  /** The current failure count of `key` within its window (0 when none). */
-  count(key: string, windowSeconds: number): Promise<number>;
   /** Gives one point back (a successful attempt). */
   giveBack(key: string, windowSeconds: number): Promise<void>;
   /** Clears the failure count of `key`. */

@@ -5,6 +5,7 @@
  * without a real route is simply not supported (`supports()` is false), and the policy does not
  * offer it.
  */
+import type { Config } from '../../config/config.js';
 import { type Channel, DeliveryError, type Messenger, type OutgoingMessage } from './messenger.js';
 import { DevOutbox } from './outbox.js';
 import { SmtpMailer } from './smtp-mailer.js';
@@ -15,18 +16,8 @@ export { DevOutbox } from './outbox.js';
 export { SmtpMailer, type SmtpMailerOptions } from './smtp-mailer.js';
 export { SECRET_HEADER, WebhookGateway, type WebhookGatewayOptions } from './webhook-gateway.js';
 
-/** The configuration the messenger needs; `Config` (src/config/config.ts) satisfies it as is. */
-export interface MessengerSettings {
-  mode: 'development' | 'production';
-  /** smtp:// or smtps:// URL; empty: no SMTP. */
-  smtpUrl: string;
-  mailFrom: string;
-  /** http(s) URL of the text/voice gateway; empty: no gateway. */
-  smsWebhookUrl: string;
-  smsWebhookSecret: string;
-  /** Absolute path of the development outbox; empty: no outbox. Must be empty in production. */
-  devOutbox: string;
-}
+/** The part of the configuration the messenger needs (documented in src/config/config.ts). */
+export type MessengerSettings = Pick<Config, 'mode' | 'smtpUrl' | 'mailFrom' | 'smsWebhookUrl' | 'smsWebhookSecret' | 'devOutbox'>;
 
 /** Timeouts and trust, for tests and special setups; the defaults suit production. */
 export interface MessengerTuning {
