@@ -7,7 +7,8 @@
  * process (`node dist/src/main.js`, HOST=127.0.0.1, a free PORT, LOG_LEVEL=warn, a temporary
  * SESAME_DATA_DIR), once per store (SQLite in that folder; PostgreSQL in a fresh database of the
  * cluster given by BENCH_PG_URL or SESAME_TEST_PG_URL, dropped afterwards):
- *   (a) baseline  GET /healthz: Fastify and the loop, no store;
+ *   (a) baseline  GET /healthz: a plain Fastify route answering 200 (no hooks: the browser plugins
+ *                 are scoped to pages and the API), no store;
  *   (b) mail      POST /auth/mail (Dovecot's Lua passdb): JSON body, `Authorization: Bearer
  *                 <integration key>`, a valid app password, round-robin over USERS users with one
  *                 app password each (so no single account row is the only hot one);

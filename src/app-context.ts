@@ -19,6 +19,7 @@ import { KyselyAuditRepository } from './storage/audit-repository.js';
 import { openStore, type Store } from './storage/db.js';
 import { migrateToLatest } from './storage/migrator.js';
 import { KyselySessionRepository } from './storage/session-repository.js';
+import { createVerificationReads } from './storage/verification-reads.js';
 import { createCounterStore } from './storage/throttle-store.js';
 import { KyselyOneTimeTokenRepository } from './storage/token-repository.js';
 import { KyselyFlowRepository } from './storage/flow-repository.js';
@@ -119,7 +120,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
   const dovecot = config.doveadmUrl ? createDovecotAdmin({ url: config.doveadmUrl, apiKey: config.doveadmApiKey, log }) : noDovecotAdmin;
   let mfaAdmin: MfaAdmin | undefined;
   let appPasswords: AppPasswords | undefined;
-  const appPasswordRepo = new KyselyAppPasswordRepository(store.db, store.kind);
+  const appPasswordRepo = new KyselyAppPasswordRepository(store.db, store.kind, store.readHot);
   const accounts = new AccountService({
     accounts: accountsRepo,
     tokens: new KyselyOneTimeTokenRepository(store.db),
@@ -168,7 +169,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
   // go through batch queues (flushed on shutdown, and before the sign-in log is read).
   const legacyLog = new BatchQueue<SignInEvent>({ write: (items) => audit.recordSignIns(items), onError: (e, items) => log.error({ err: String(e), lost: items.length }, 'sign-in log batch not written') });
   const legacyUses = new BatchQueue<AppPasswordUse>({ intervalMs: 1000, write: (items) => appPasswordRepo.recordUses(items), onError: (e) => log.warn({ err: String(e) }, 'last-used batch not written') });
-  const legacy = new LegacyVerifier(appPasswordRepo, accountsRepo, mfaRepo, keyedHasher, passwordHasher, clock, (to, name, ip, protocol, at) => notifier.appPasswordNewIp(to, 'en', name, ip, protocol, at), lockout, { logSignIn: (e) => legacyLog.push(e), recordUse: (u) => legacyUses.push(u) }, (e) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'app-password bookkeeping failed'));
+  const legacy = new LegacyVerifier(appPasswordRepo, accountsRepo, mfaRepo, keyedHasher, passwordHasher, clock, (to, name, ip, protocol, at) => notifier.appPasswordNewIp(to, 'en', name, ip, protocol, at), lockout, createVerificationReads(store, counters), { logSignIn: (e) => legacyLog.push(e), recordUse: (u) => legacyUses.push(u) }, (e) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'app-password bookkeeping failed'));
   const flush = async () => {
     await Promise.all([legacyLog.flush(), legacyUses.flush()]);
   };

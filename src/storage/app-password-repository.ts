@@ -1,5 +1,6 @@
 /** App passwords on Kysely. Only the keyed hash is stored; reads never return it. */
 import type { Kysely, Selectable } from 'kysely';
+import type { Store } from './db.js';
 import { DEFAULT_APP_PASSWORD_POLICY } from '../domain/app-passwords/model.js';
 import { Precompiled } from './precompiled.js';
 import type { AppPassword, AppPasswordRepository, AppPasswordUse, NewAppPassword, Protocol, VerificationRow } from '../domain/app-passwords/model.js';
@@ -26,6 +27,7 @@ export class KyselyAppPasswordRepository implements AppPasswordRepository {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly kind: 'sqlite' | 'postgres',
+    private readonly readHot: Store['readHot'],
   ) {}
 
   async createWithinCap(p: NewAppPassword, cap: number): Promise<boolean> {
@@ -58,33 +60,11 @@ export class KyselyAppPasswordRepository implements AppPasswordRepository {
   }
 
   /** The verification read, compiled once (it runs on every mail-server connection). */
-  private readonly verificationQuery = new Precompiled(1, ([hash]) =>
-    this.db
-      .selectFrom('app_passwords as a')
-      .innerJoin('users as u', 'u.id', 'a.user_id')
-      .leftJoin('org_policies as p', 'p.org_id', 'u.org_id')
-      .select(['a.id', 'a.user_id', 'a.name', 'a.protocols', 'a.created_at', 'a.created_ip', 'a.expires_at', 'a.last_used_at', 'a.last_used_protocol', 'a.last_used_ip', 'u.address', 'u.name as user_name', 'u.status', 'u.mfa_state', 'u.org_id'])
-      .select(['p.app_passwords_allowed', 'p.app_passwords_keep_when_off', 'p.app_password_unused_days'])
-      .where('a.hash', '=', hash!),
-  );
+  private readonly verificationQuery = new Precompiled(1, ([hash]) => verificationSelect(this.db, hash!));
 
   async findForVerification(hash: string): Promise<VerificationRow | undefined> {
-    const r = (await this.db.executeQuery(this.verificationQuery.with([hash]))).rows[0];
-    if (!r) return undefined;
-    const d = DEFAULT_APP_PASSWORD_POLICY;
-    return {
-      ...toAppPassword(r),
-      address: r.address,
-      userName: r.user_name,
-      userStatus: r.status,
-      mfaState: r.mfa_state,
-      orgId: r.org_id,
-      policy: {
-        allowed: r.app_passwords_allowed === null ? d.allowed : r.app_passwords_allowed === 1,
-        keepExistingWhenOff: r.app_passwords_keep_when_off === null ? d.keepExistingWhenOff : r.app_passwords_keep_when_off === 1,
-        revokeUnusedDays: r.app_passwords_allowed === null ? d.revokeUnusedDays : r.app_password_unused_days,
-      },
-    };
+    const r = (await this.readHot('sesame_verify_app_password', this.verificationQuery.with([hash])))[0];
+    return r ? toVerificationRow(r) : undefined;
   }
 
   async recordUses(uses: AppPasswordUse[]) {
@@ -117,4 +97,43 @@ export class KyselyAppPasswordRepository implements AppPasswordRepository {
     const r = await this.db.deleteFrom('app_passwords').where('user_id', '=', userId).executeTakeFirst();
     return Number(r.numDeletedRows);
   }
+}
+
+/** The verification read: the app password with this keyed hash, its owner, and the parts of the organization's policy that matter. */
+export function verificationSelect(db: Kysely<Database>, hash: string) {
+  return db
+    .selectFrom('app_passwords as a')
+    .innerJoin('users as u', 'u.id', 'a.user_id')
+    .leftJoin('org_policies as p', 'p.org_id', 'u.org_id')
+    .select(['a.id', 'a.user_id', 'a.name', 'a.protocols', 'a.created_at', 'a.created_ip', 'a.expires_at', 'a.last_used_at', 'a.last_used_protocol', 'a.last_used_ip', 'u.address', 'u.name as user_name', 'u.status', 'u.mfa_state', 'u.org_id'])
+    .select(['p.app_passwords_allowed', 'p.app_passwords_keep_when_off', 'p.app_password_unused_days'])
+    .where('a.hash', '=', hash);
+}
+
+type VerificationSelectRow = Awaited<ReturnType<ReturnType<typeof verificationSelect>['executeTakeFirstOrThrow']>>;
+
+export function toVerificationRow(r: VerificationSelectRow): VerificationRow {
+  const d = DEFAULT_APP_PASSWORD_POLICY;
+  return {
+    id: r.id,
+    userId: r.user_id,
+    name: r.name,
+    protocols: r.protocols.split(',') as Protocol[],
+    createdAt: r.created_at,
+    createdIp: r.created_ip,
+    expiresAt: r.expires_at,
+    lastUsedAt: r.last_used_at,
+    lastUsedProtocol: r.last_used_protocol,
+    lastUsedIp: r.last_used_ip,
+    address: r.address,
+    userName: r.user_name,
+    userStatus: r.status,
+    mfaState: r.mfa_state,
+    orgId: r.org_id,
+    policy: {
+      allowed: r.app_passwords_allowed === null ? d.allowed : r.app_passwords_allowed === 1,
+      keepExistingWhenOff: r.app_passwords_keep_when_off === null ? d.keepExistingWhenOff : r.app_passwords_keep_when_off === 1,
+      revokeUnusedDays: r.app_passwords_allowed === null ? d.revokeUnusedDays : r.app_password_unused_days,
+    },
+  };
 }

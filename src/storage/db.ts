@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, type CompiledQuery } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
 
@@ -20,6 +20,14 @@ export interface Store {
   db: Kysely<Database>;
   /** Handle for rate-limiter-flexible: a second SQLite connection, or the pg pool. */
   limiterClient: SQLite.Database | pg.Pool;
+  /**
+   * Runs a read compiled once by Kysely (see precompiled.ts) straight on the driver: the hot path
+   * of the legacy endpoints. On SQLite it runs on a read-only connection of its own, so it never
+   * sees another request's open transaction; on PostgreSQL as a named prepared statement (parsed
+   * and planned once per connection). Kysely's executor cost about as much as the SQLite read
+   * itself (10 µs of 22 µs, measured); everything else goes through Kysely.
+   */
+  readHot<Row>(name: string, q: CompiledQuery<Row>): Promise<Row[]>;
   /** A human-readable location without credentials, for logs. */
   where: string;
   close(): Promise<void>;
@@ -74,6 +82,9 @@ export function openStore(opts: StoreOptions): Store {
       kind: 'postgres',
       db,
       limiterClient: pool,
+      async readHot<Row>(name: string, q: CompiledQuery<Row>) {
+        return (await pool.query({ name, text: q.sql, values: q.parameters as unknown[] })).rows as Row[];
+      },
       where: `postgres://${u.hostname}:${u.port || 5432}${u.pathname}`,
       close: () => db.destroy(),
     };
@@ -83,14 +94,29 @@ export function openStore(opts: StoreOptions): Store {
   const main = openSqliteFile(file);
   const limiter = openSqliteFile(file);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: main }) });
+  let reader: SQLite.Database | undefined;
   return {
     kind: 'sqlite',
     db,
     limiterClient: limiter,
+    readHot<Row>(_name: string, q: CompiledQuery<Row>) {
+      try {
+        // Opened on first use: the migrations have created the file and switched it to WAL by then.
+        if (!reader) {
+          reader = new SQLite(file, { readonly: true, fileMustExist: true });
+          cachePreparedStatements(reader);
+          reader.pragma('busy_timeout = 5000');
+        }
+        return Promise.resolve(reader.prepare(q.sql).all(...(q.parameters as unknown[])) as Row[]);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    },
     where: file,
     async close() {
       await db.destroy();
       limiter.close();
+      reader?.close();
     },
   };
 }

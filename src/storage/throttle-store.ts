@@ -5,12 +5,33 @@
  */
 import SQLite from 'better-sqlite3';
 import { RateLimiterPostgres, RateLimiterSQLite, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import type { CounterStore } from '../domain/throttling/throttle.js';
+import type { CounterStore, CountKey, Peek } from '../domain/throttling/throttle.js';
 import type { Store } from './db.js';
 import { Precompiled } from './precompiled.js';
 
 const DAY = 24 * 3600;
 const MANY = 1_000_000_000;
+
+/** The `rate_limits` rows peek() reads: the locks' rows, then the counts'. */
+export function peekRowKeys(lockKeys: string[], countKeys: CountKey[]): string[] {
+  return [...lockKeys.map((k) => `lock:${k}`), ...countKeys.map((c) => `f${c.windowSeconds}:${c.key}`)];
+}
+
+/** Reads a peek from the `rate_limits` rows found (by row key); expired rows count as absent. */
+export function peekFromRows(lockKeys: string[], countKeys: CountKey[], found: Map<string, { points: number; expire: number | string | null }>): Peek {
+  const now = Date.now();
+  const live = (k: string) => {
+    const r = found.get(k);
+    return r && (r.expire === null || Number(r.expire) > now) ? r : undefined;
+  };
+  return {
+    lockMs: lockKeys.map((k) => {
+      const r = live(`lock:${k}`);
+      return r && r.points > 1 ? (r.expire === null ? Number.MAX_SAFE_INTEGER : Number(r.expire) - now) : 0;
+    }),
+    counts: countKeys.map((c) => live(`f${c.windowSeconds}:${c.key}`)?.points ?? 0),
+  };
+}
 
 export function createCounterStore(store: Store): CounterStore {
   const make = (keyPrefix: string, duration: number, points = MANY): RateLimiterAbstract => {
@@ -40,18 +61,10 @@ export function createCounterStore(store: Store): CounterStore {
   };
   return {
     async peek(lockKeys, countKeys) {
-      const rows = [...lockKeys.map((k) => `lock:${k}`), ...countKeys.map((c) => `f${c.windowSeconds}:${c.key}`)];
+      const rows = peekRowKeys(lockKeys, countKeys);
       if (rows.length === 0) return { lockMs: [], counts: [] };
-      const found = (await db.executeQuery(peekQuery(rows.length).with(rows))).rows;
-      const now = Date.now();
-      const live = new Map(found.filter((r) => r.expire === null || Number(r.expire) > now).map((r) => [r.key, r]));
-      return {
-        lockMs: lockKeys.map((k) => {
-          const r = live.get(`lock:${k}`);
-          return r && r.points > 1 ? (r.expire === null ? Number.MAX_SAFE_INTEGER : Number(r.expire) - now) : 0;
-        }),
-        counts: countKeys.map((c) => live.get(`f${c.windowSeconds}:${c.key}`)?.points ?? 0),
-      };
+      const found = await store.readHot(`sesame_peek_limits_${rows.length}`, peekQuery(rows.length).with(rows));
+      return peekFromRows(lockKeys, countKeys, new Map(found.map((r) => [r.key, r])));
     },
     async lockRemainingMs(key) {
       const r = await locks.get(key);

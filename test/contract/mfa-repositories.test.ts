@@ -7,6 +7,8 @@ import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import type { Flow } from '../../src/domain/flows/flow.js';
 import { KyselyFlowRepository } from '../../src/storage/flow-repository.js';
 import { KyselyMfaRepository } from '../../src/storage/mfa-repository.js';
+import { createCounterStore } from '../../src/storage/throttle-store.js';
+import { createVerificationReads } from '../../src/storage/verification-reads.js';
 import { KyselyAppPasswordRepository } from '../../src/storage/app-password-repository.js';
 import { makeTestStore, STORE_KINDS, type TestStore } from '../support/stores.js';
 
@@ -95,7 +97,7 @@ for (const kind of STORE_KINDS) {
     });
 
     it('creates app passwords under the cap in one statement, even 10 at once, and finds the owner by hash', async () => {
-      const aps = new KyselyAppPasswordRepository(ctx.store.db, ctx.store.kind);
+      const aps = new KyselyAppPasswordRepository(ctx.store.db, ctx.store.kind, ctx.store.readHot);
       const row = (i: number) => ({ id: randomUUID(), userId, name: `n${i}`, hash: `h-${kind}-${i}`, protocols: ['imap', 'smtp'] as ('imap' | 'smtp')[], createdAt: 1000 + i, createdIp: '127.0.0.1', expiresAt: i % 2 ? null : 5000 });
       const results = await Promise.all(Array.from({ length: 10 }, (_, i) => aps.createWithinCap(row(i), 3)));
       assert.equal(results.filter(Boolean).length, 3);
@@ -111,6 +113,40 @@ for (const kind of STORE_KINDS) {
       assert.equal(await aps.delete(randomUUID(), list[0]!.id), false);
       assert.equal(await aps.delete(userId, list[0]!.id), true);
       assert.equal(await aps.deleteAll(userId), 2);
+    });
+
+    it('reads an app password with its owner and the lockout counters in one statement, and the counters alone for an unknown hash', async () => {
+      const aps = new KyselyAppPasswordRepository(ctx.store.db, ctx.store.kind, ctx.store.readHot);
+      const counters = createCounterStore(ctx.store);
+      const reads = createVerificationReads(ctx.store, counters);
+      const hash = `vr-${kind}`;
+      assert.ok(await aps.createWithinCap({ id: randomUUID(), userId, name: 'Phone', hash, protocols: ['imap'], createdAt: 1000, createdIp: '127.0.0.1', expiresAt: null }, 100));
+      const [acct, ip] = [`vr-acct-${kind}`, `vr-ip-${kind}`];
+      const ask = (h: string | undefined) => reads.find(h, [acct, ip], [{ key: acct, windowSeconds: 86_400 }]);
+      // Nothing counted yet: free, zero failures; the row is the one findForVerification gives.
+      let r = await ask(hash);
+      assert.deepEqual(r.row, await aps.findForVerification(hash));
+      assert.equal(r.row!.name, 'Phone');
+      assert.deepEqual(r.peek, { lockMs: [0, 0], counts: [0] });
+      // Two failures on the account and a lock on the IP show up in the same read, as peek() sees them.
+      await counters.take(acct, 86_400);
+      await counters.take(acct, 86_400);
+      await counters.lock(ip, () => 120);
+      r = await ask(hash);
+      assert.equal(r.row!.id, (await aps.findForVerification(hash))!.id);
+      assert.deepEqual(r.peek.counts, [2]);
+      assert.equal(r.peek.lockMs[0], 0);
+      assert.ok(r.peek.lockMs[1]! > 110_000 && r.peek.lockMs[1]! <= 120_000, String(r.peek.lockMs[1]));
+      const alone = await counters.peek([acct, ip], [{ key: acct, windowSeconds: 86_400 }]);
+      assert.deepEqual(alone.counts, r.peek.counts);
+      // An unknown hash, and no hash at all: no row, the same counters.
+      for (const h of ['no-such-hash', undefined]) {
+        const u = await ask(h);
+        assert.equal(u.row, undefined);
+        assert.deepEqual(u.peek.counts, [2]);
+        assert.ok(u.peek.lockMs[1]! > 110_000);
+      }
+      await aps.deleteAll(userId);
     });
 
     it('remembers trusted devices until they expire or are forgotten', async () => {

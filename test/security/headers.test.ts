@@ -28,6 +28,18 @@ describe('security headers and escaping', () => {
     }
   });
 
+  it('keeps browser machinery off the machine-facing routes: no cookies, no page headers on /healthz and the legacy endpoints', async () => {
+    for (const url of ['/healthz', '/auth/basic']) {
+      const res = await w.app.inject({ method: 'GET', url, headers: { 'accept-language': 'nl', cookie: 'sesame_lang=nl' } });
+      assert.equal(res.headers['set-cookie'], undefined, url);
+      assert.equal(res.headers['content-security-policy'], undefined, url);
+    }
+    // A malformed body on a legacy endpoint gets a JSON error, not a page.
+    const bad = await w.app.inject({ method: 'POST', url: '/oauth2/introspect', headers: { 'content-type': 'application/json' }, payload: '{not json' });
+    assert.equal(bad.statusCode, 400);
+    assert.equal((bad.json() as { error: { code: string } }).error.code, 'invalid_input');
+  });
+
   it('has no inline script or style on any page, and escapes user-supplied names everywhere', async () => {
     const xss = new Browser(w.app);
     await xss.signIn('xss@contoso.test', 'granite-orchid-sail-31');

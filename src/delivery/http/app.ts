@@ -108,7 +108,37 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
       components: { securitySchemes: { session: { type: 'http', scheme: 'bearer', description: 'Session token from POST /api/v1/sessions' } } },
     },
   });
-  await app.register(helmet, {
+  app.decorateRequest('locale', 'en');
+  app.decorateRequest('t', null as unknown as Translate);
+
+  // Machine-facing routes (load balancers' health checks, mail servers and proxies asking about
+  // passwords) sit outside the browser machinery below: no cookies, CSRF, language or security
+  // headers on a path that mail servers call on every connection.
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  await app.register(async (machines) => {
+    // RFC 7662 introspection requests are form-encoded.
+    await machines.register(formbody);
+    registerLegacyRoutes(machines, ctx);
+  });
+
+  // Browser-facing routes: pages, their static files and the JSON API.
+  await app.register(async (browser) => {
+    await registerBrowserPlugins(browser, ctx, web, secure);
+    registerWebRoutes(browser, ctx, web);
+    registerMfaRoutes(browser, ctx, web);
+    await browser.register(async (api) => registerApiRoutes(api, ctx), { prefix: '/api/v1' });
+    browser.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+    browser.setNotFoundHandler(async (req, reply) => {
+      if (req.url.startsWith('/api/')) return reply.code(404).send({ error: { code: 'not_found', message: req.t('page.notfound.body') } });
+      return notFoundPage(req, reply);
+    });
+  });
+  return app;
+}
+
+/** Security headers (strict CSP, no framing), cookies, forms, CSRF, static files and the visitor's language. */
+async function registerBrowserPlugins(browser: FastifyInstance, ctx: AppContext, web: WebSettings, secure: boolean) {
+  await browser.register(helmet, {
     contentSecurityPolicy: {
       useDefaults: false,
       directives: {
@@ -128,41 +158,25 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
     hsts: secure ? { maxAge: 31536000, includeSubDomains: true } : false,
     crossOriginEmbedderPolicy: false,
   });
-  await app.register(cookie, { secret: ctx.secrets.cookieKey.toString('base64') });
-  await app.register(formbody);
-  await app.register(csrf, {
+  await browser.register(cookie, { secret: ctx.secrets.cookieKey.toString('base64') });
+  await browser.register(formbody);
+  await browser.register(csrf, {
     cookieKey: web.cookies.csrf,
     cookieOpts: { path: '/', httpOnly: true, sameSite: 'strict', secure, signed: true },
     getToken: (req: FastifyRequest) => (req.body as Record<string, unknown> | undefined)?._csrf as string | undefined,
   });
-  await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/static/', maxAge: '1h' });
+  await browser.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/static/', maxAge: '1h' });
   // One named file rather than a second static root: the page asks for a name of its own, and nothing else of the package is exposed.
   const webauthnBrowser = loadWebAuthnBrowserBundle();
-  app.get(WEBAUTHN_BROWSER_PATH, { schema: { hide: true } }, async (_req, reply) =>
+  browser.get(WEBAUTHN_BROWSER_PATH, { schema: { hide: true } }, async (_req, reply) =>
     reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=3600').send(webauthnBrowser),
   );
 
-  app.decorateRequest('locale', 'en');
-  app.decorateRequest('t', null as unknown as Translate);
-  app.addHook('onRequest', async (req) => {
+  browser.addHook('onRequest', async (req) => {
     const chosen = req.cookies[web.cookies.lang];
     req.locale = isLocale(chosen) ? chosen : negotiateLocale(req.headers['accept-language']);
     req.t = translator(req.locale);
   });
-
-  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
-
-  registerWebRoutes(app, ctx, web);
-  registerMfaRoutes(app, ctx, web);
-  registerLegacyRoutes(app, ctx);
-  await app.register(async (api) => registerApiRoutes(api, ctx), { prefix: '/api/v1' });
-  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-
-  app.setNotFoundHandler(async (req, reply) => {
-    if (req.url.startsWith('/api/')) return reply.code(404).send({ error: { code: 'not_found', message: req.t('page.notfound.body') } });
-    return notFoundPage(req, reply);
-  });
-  return app;
 }
 
 function notFoundPage(req: FastifyRequest, reply: FastifyReply) {
@@ -174,7 +188,10 @@ function notFoundPage(req: FastifyRequest, reply: FastifyReply) {
  * CSRF and validation failures get theirs; anything else is logged in full and shown as a generic 500.
  */
 function handleError(err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
-  const api = req.url.startsWith('/api/');
+  // Machine-facing routes have no language, cookies or CSRF (see buildApp): they get JSON in English.
+  const machine = !req.t;
+  if (machine) req.t = translator('en');
+  const api = machine || req.url.startsWith('/api/');
   let status: number;
   let code: string;
   let message: string;

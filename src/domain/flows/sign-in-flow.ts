@@ -4,6 +4,7 @@
  * verification -> Next -> recovery codes) and the second step ("Sign in another way" included),
  * and only at the end starts a session. See flow.ts for the state diagram.
  */
+import { eventId } from '../audit/event-id.js';
 import { randomUUID } from 'node:crypto';
 import type { Aead } from '../../platform/crypto/aead.js';
 import type { KeyedHasher } from '../../platform/crypto/tokens.js';
@@ -399,9 +400,10 @@ export class SignInFlows {
   }
 
   private async logSecondFactor(flow: Flow, user: User, outcome: 'success' | 'failure' | 'throttled', reason: SignInReason) {
+    const at = this.d.clock.now();
     await this.d.audit.recordSignIn({
-      id: randomUUID(),
-      at: this.d.clock.now(),
+      id: eventId(at),
+      at,
       orgId: user.orgId,
       userId: user.id,
       addressTyped: user.address,

@@ -8,7 +8,7 @@
  */
 import type { KeyedHasher } from '../../platform/crypto/tokens.js';
 import type { Clock } from '../clock.js';
-import type { CounterStore } from '../throttling/throttle.js';
+import type { CounterStore, CountKey, Peek } from '../throttling/throttle.js';
 
 export interface BadPasswordMemory {
   seen(key: string, hash: string, since: number): Promise<boolean>;
@@ -21,6 +21,11 @@ export interface LockoutSettings {
   ipLimit: number;
   lockBaseSeconds: number;
   lockMaxSeconds: number;
+}
+
+export interface LockoutState {
+  lockedFor: number;
+  accountFailures: number;
 }
 
 export interface LockoutKeys {
@@ -44,10 +49,20 @@ export class SmartLockout {
     return { account: `legacy:acct:${address}:${protocol}`, ip: `legacy:ip:${ip}` };
   }
 
-  /** In one read: seconds until both keys are free again (0 when neither is locked), and the account's failure count. */
-  async state(k: LockoutKeys): Promise<{ lockedFor: number; accountFailures: number }> {
-    const p = await this.counters.peek([k.account, k.ip], [{ key: k.account, windowSeconds: DAY_S }]);
+  /** The counters state() reads (the verifier may read them together with the app password). */
+  counterKeys(k: LockoutKeys): { locks: string[]; counts: CountKey[] } {
+    return { locks: [k.account, k.ip], counts: [{ key: k.account, windowSeconds: DAY_S }] };
+  }
+
+  /** Seconds until both keys are free again (0 when neither is locked), and the account's failure count, from a peek of counterKeys(). */
+  stateOf(p: Peek): LockoutState {
     return { lockedFor: Math.ceil(Math.max(0, ...p.lockMs) / 1000), accountFailures: p.counts[0] ?? 0 };
+  }
+
+  /** state() in one read of the counters. */
+  async state(k: LockoutKeys): Promise<LockoutState> {
+    const c = this.counterKeys(k);
+    return this.stateOf(await this.counters.peek(c.locks, c.counts));
   }
 
   private badHash(k: LockoutKeys, password: string) {

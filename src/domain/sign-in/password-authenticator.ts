@@ -5,6 +5,7 @@
  * Argon2 verification, so timing does not tell whether it exists), the account's status, and the
  * sign-in log. Every failure surfaces as the same `sign_in_failed`; only the log says why.
  */
+import { eventId } from '../audit/event-id.js';
 import { randomUUID } from 'node:crypto';
 import type { PasswordHasher } from '../../platform/crypto/password-hasher.js';
 import type { AccountRepository } from '../accounts/repository.js';
@@ -97,9 +98,10 @@ export class PasswordAuthenticator {
       const domain = typed.toLowerCase().split('@')[1];
       if (domain) orgId = (await this.accounts.findOrganizationByDomain(domain))?.id ?? null;
     }
+    const at = this.clock.now();
     await this.audit.recordSignIn({
-      id: randomUUID(),
-      at: this.clock.now(),
+      id: eventId(at),
+      at,
       orgId,
       userId: user?.id ?? null,
       addressTyped: typed,

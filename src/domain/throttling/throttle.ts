@@ -17,13 +17,24 @@ export interface CounterStore {
    * In one read: milliseconds each of `locks` stays locked, and the failure count of each of
    * `counts` (the hot path of the legacy endpoints asks for all three at once).
    */
-  peek(locks: string[], counts: { key: string; windowSeconds: number }[]): Promise<{ lockMs: number[]; counts: number[] }>;
+  peek(locks: string[], counts: CountKey[]): Promise<Peek>;
   /** Gives one point back (a successful attempt). */
   giveBack(key: string, windowSeconds: number): Promise<void>;
   /** Clears the failure count of `key`. */
   clear(key: string, windowSeconds: number): Promise<void>;
   /** Records one more lock of `key` within a day and returns how many there were; locks it for `seconds(n)`. */
   lock(key: string, seconds: (lockNumber: number) => number): Promise<number>;
+}
+
+export interface CountKey {
+  key: string;
+  windowSeconds: number;
+}
+
+/** What peek() found: milliseconds each lock key stays locked (0: free), and each count key's failures. */
+export interface Peek {
+  lockMs: number[];
+  counts: number[];
 }
 
 export interface ThrottleRule {
