@@ -13,7 +13,7 @@ import { Throttle } from './domain/throttling/throttle.js';
 import type { Config } from './config/config.js';
 import { loadSecrets, type ServerSecrets } from './config/secrets.js';
 import { createArgon2Hasher, type PasswordHasher } from './platform/crypto/password-hasher.js';
-import { createKeyedHasher } from './platform/crypto/tokens.js';
+import { createKeyedHasher, findByKeyedHash } from './platform/crypto/tokens.js';
 import { KyselyAccountRepository } from './storage/account-repository.js';
 import { KyselyAuditRepository } from './storage/audit-repository.js';
 import { openStore, type Store } from './storage/db.js';
@@ -38,12 +38,15 @@ import { APP_PASSWORD_HASH_PURPOSE, AppPasswords } from './domain/app-passwords/
 import { KyselyAppPasswordRepository } from './storage/app-password-repository.js';
 import { LegacyVerifier } from './domain/legacy/verifier.js';
 import { BatchQueue } from './platform/batch-queue.js';
+import { createMetrics, type Metrics } from './platform/metrics.js';
 import { createDovecotAdmin, noDovecotAdmin } from './platform/dovecot-admin.js';
 import type { AppPasswordUse } from './domain/app-passwords/model.js';
 import type { SignInEvent } from './domain/audit/events.js';
 import { SmartLockout } from './domain/legacy/lockout.js';
 import { Integrations } from './domain/legacy/integrations.js';
 import { KyselyBadPasswordMemory, KyselyIntegrationRepository } from './storage/integration-repository.js';
+import { reencryptAll, type ReencryptionReport } from './domain/keys/reencryption.js';
+import { KyselySealedValues } from './storage/sealed-values.js';
 
 export interface AppContext {
   config: Readonly<Config>;
@@ -61,6 +64,13 @@ export interface AppContext {
   appPasswords: AppPasswords;
   legacy: LegacyVerifier;
   integrations: Integrations;
+  /** Prometheus metrics of this context (served at /metrics; see delivery/http/monitoring.ts). */
+  metrics: Metrics;
+  /**
+   * Seals every stored encrypted value that is not under the current encryption key again under it
+   * (`write`), or only counts them (`sesame keys reencrypt` / `drop-previous`; domain/keys/reencryption.ts).
+   */
+  reencrypt(opts: { write: boolean }): Promise<ReencryptionReport>;
   /** Writes everything queued (sign-in log, last-used times). */
   flush(): Promise<void>;
   close(): Promise<void>;
@@ -91,7 +101,8 @@ function webAuthnFactors(repo: KyselyMfaRepository, publicUrl: string): Factor[]
 
 export async function createContext(config: Readonly<Config>, opts: ContextOptions = {}): Promise<AppContext> {
   const clock = opts.clock ?? systemClock;
-  const secrets = opts.secrets ?? loadSecrets(config.dataDir);
+  // Production mode refuses unsafe keys here (ConfigError), before the store is opened or any key generated.
+  const secrets = opts.secrets ?? loadSecrets(config.dataDir, process.env, { mode: config.mode, databaseUrl: config.databaseUrl });
   const store = openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   try {
     if (opts.migrate !== false) await migrateToLatest(store.db);
@@ -99,7 +110,8 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     await store.close();
     throw e;
   }
-  const keyedHasher = createKeyedHasher(secrets.hashKey);
+  // Previous keys (after a rotation) are only read with: see findByKeyedHash and Aead.open.
+  const keyedHasher = createKeyedHasher(secrets.hashKey, secrets.previous?.hashKey);
   const passwordHasher = opts.passwordHasher ?? createArgon2Hasher();
   const accountsRepo = new KyselyAccountRepository(store.db, clock);
   const audit = new KyselyAuditRepository(store.db);
@@ -110,12 +122,14 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
   // One set of counters in the store, shared by the browser/API throttle and the legacy lockout.
   const counters = createCounterStore(store);
   const throttle = new Throttle(counters, { lockBaseSeconds: config.lockBaseSeconds, lockMaxSeconds: config.lockMaxSeconds });
+  const metrics = createMetrics(() => store.stats());
+  throttle.onLock = (e) => metrics.lock(e.scope, e.target);
   const mfaRepo = new KyselyMfaRepository(store.db);
   const flowRepo = new KyselyFlowRepository(store.db);
   const log = pino({ level: config.logLevel });
   const messenger = opts.messenger ?? createMessenger(config);
   const notifier = createNotifier(messenger, log);
-  const aead = createAead(secrets.encryptionKey);
+  const aead = createAead(secrets.encryptionKey, secrets.previous?.encryptionKey);
   // Tells Dovecot (when its doveadm API is configured) to forget what it cached about a user.
   const dovecot = config.doveadmUrl ? createDovecotAdmin({ url: config.doveadmUrl, apiKey: config.doveadmApiKey, log }) : noDovecotAdmin;
   let mfaAdmin: MfaAdmin | undefined;
@@ -140,6 +154,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
   mfaAdmin.onMfaDisabled = (user, actor) => appPasswords!.afterMfaDisabled(user, actor);
   appPasswords.onRevoked = (address) => dovecot.revoked(address);
   mfaAdmin.onStateChanged = (address) => dovecot.revoked(address);
+  mfaAdmin.onPolicyNarrowed = (org) => dovecot.policyNarrowed(org.domain);
   const factors: Factor[] = [
     new TotpFactor(mfaRepo, aead, 'Sesame'),
     new CodeFactor('sms', notifier, keyedHasher),
@@ -164,11 +179,16 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     appPasswords,
   });
   const lockout = new SmartLockout(counters, new KyselyBadPasswordMemory(store.db), keyedHasher, { accountLimit: config.accountFailureLimit, ipLimit: config.ipFailureLimit, lockBaseSeconds: config.lockBaseSeconds, lockMaxSeconds: config.lockMaxSeconds }, clock);
-  const integrations = new Integrations(new KyselyIntegrationRepository(store.db), keyedHasher, audit, clock);
+  lockout.onLock = (e) => metrics.lock(e.scope, e.target);
+  const integrations = new Integrations(new KyselyIntegrationRepository(store.db), keyedHasher, audit, clock, (e) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'integration key rehash failed'));
   // The legacy endpoints answer first and write after: their sign-in log rows and last-used times
   // go through batch queues (flushed on shutdown, and before the sign-in log is read).
-  const legacyLog = new BatchQueue<SignInEvent>({ write: (items) => audit.recordSignIns(items), onError: (e, items) => log.error({ err: String(e), lost: items.length }, 'sign-in log batch not written') });
-  const legacyUses = new BatchQueue<AppPasswordUse>({ intervalMs: 1000, write: (items) => appPasswordRepo.recordUses(items), onError: (e) => log.warn({ err: String(e) }, 'last-used batch not written') });
+  // A batch the store refuses (PostgreSQL restarting, SQLite locked or full) is held and retried
+  // for about a minute (1, 2, 4, 8, then every 10 s), so a short outage loses no row; only after
+  // that, or at shutdown, is it given up, with one error line that says how many rows were lost.
+  const retry = { retries: 8, retryDelayMs: 1000, retryMaxDelayMs: 10_000 };
+  const legacyLog = new BatchQueue<SignInEvent>({ ...retry, write: (items) => audit.recordSignIns(items), onRetry: (e, items, attempt) => log.warn({ err: String(e), held: items.length, attempt }, 'sign-in log batch not written yet: will retry'), onError: (e, items) => log.error({ err: String(e), lost: items.length }, 'sign-in log batch not written: rows lost') });
+  const legacyUses = new BatchQueue<AppPasswordUse>({ ...retry, intervalMs: 1000, write: (items) => appPasswordRepo.recordUses(items), onError: (e) => log.warn({ err: String(e) }, 'last-used batch not written') });
   const legacy = new LegacyVerifier(appPasswordRepo, accountsRepo, mfaRepo, keyedHasher, passwordHasher, clock, (to, name, ip, protocol, at) => notifier.appPasswordNewIp(to, 'en', name, ip, protocol, at), lockout, createVerificationReads(store, counters), { logSignIn: (e) => legacyLog.push(e), recordUse: (u) => legacyUses.push(u) }, (e) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'app-password bookkeeping failed'));
   const flush = async () => {
     await Promise.all([legacyLog.flush(), legacyUses.flush()]);
@@ -189,9 +209,11 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
   const signIn = new PasswordAuthenticator(accountsRepo, audit, passwordHasher, throttle, clock, {
     accountFailureLimit: config.accountFailureLimit,
     ipFailureLimit: config.ipFailureLimit,
-  }, async (canonical) => appPasswordRepo.findOwner(keyedHasher.digest(APP_PASSWORD_HASH_PURPOSE, canonical)));
-  return { config, secrets, store, clock, accounts, signIn, sessions, audit: auditView, flows, mfaAdmin, securityInfo, notifier, appPasswords, legacy, integrations, flush, close: async () => {
-    await flush();
+  }, async (canonical) => (await findByKeyedHash(keyedHasher, APP_PASSWORD_HASH_PURPOSE, canonical, (h) => appPasswordRepo.findOwner(h)))?.found);
+  const reencrypt = (o: { write: boolean }) => reencryptAll(new KyselySealedValues(store.db), aead, clock.now(), o);
+  return { config, secrets, store, clock, accounts, signIn, sessions, audit: auditView, flows, mfaAdmin, securityInfo, notifier, appPasswords, legacy, integrations, metrics, reencrypt, flush, close: async () => {
+    // close(), not flush(): whatever is still held for retry is reported as lost, not dropped silently.
+    await Promise.all([legacyLog.close(), legacyUses.close()]);
     await store.close();
   } };
 }

@@ -27,7 +27,7 @@ export interface Config {
   lockMaxSeconds: number;
   /** Hours a one-time set-password link stays valid. */
   setPasswordLinkHours: number;
-  /** `production` refuses development conveniences: the outbox file and plain-http public URLs. */
+  /** `production` refuses development conveniences: the outbox file, plain-http public URLs and unsafe keys (checked by loadSecrets). */
   mode: 'development' | 'production';
   /** smtp://user:pass@host:587 (STARTTLS when offered) or smtps://...:465 (implicit TLS); empty: no SMTP. */
   smtpUrl: string;
@@ -46,9 +46,20 @@ export interface Config {
   mailBackendImap: string;
   mailBackendPop3: string;
   mailBackendSmtp: string;
+  /**
+   * Reverse proxies whose X-Forwarded-For is believed (IP addresses, CIDR ranges, or proxy-addr's
+   * names loopback, linklocal, uniquelocal). Empty: none; the client IP is the TCP peer's.
+   */
+  trustedProxies: string[];
   /** Dovecot's doveadm HTTP API (http://host:port/doveadm/v1) and its key: revocations flush Dovecot's auth cache. */
   doveadmUrl: string;
   doveadmApiKey: string;
+  /** Port of the monitoring listener (/healthz, /readyz, /metrics); 0: none, monitoring on the main port. */
+  metricsPort: number;
+  /** Address of the monitoring listener; empty: `host`. */
+  metricsHost: string;
+  /** Bearer token /metrics requires; empty: none (and then no /metrics on the main port). */
+  metricsToken: string;
 }
 
 interface Option<K extends keyof Config> {
@@ -68,6 +79,17 @@ const int = (min: number, max: number) => (raw: string): number | Error => {
 };
 const str = (raw: string) => raw;
 const hostPort = (raw: string): string | Error => (raw === '' || /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(raw) ? raw : new Error('must be host:port, such as 127.0.0.1:1143'));
+const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+const proxyList = (raw: string): string[] | Error => {
+  const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const item of items) {
+    const [addr, bits, extra] = item.split('/');
+    const family = net.isIP(addr ?? '');
+    const ok = PROXY_NAMES.includes(item) || (family !== 0 && extra === undefined && (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128))));
+    if (!ok) return new Error(`${JSON.stringify(item)} is not an IP address, a CIDR range or one of ${PROXY_NAMES.join(', ')}`);
+  }
+  return items;
+};
 const url = (raw: string): string | Error => {
   try {
     const u = new URL(raw);
@@ -112,7 +134,7 @@ export const OPTIONS: Option<keyof Config>[] = [
   { key: 'lockBaseSeconds', env: 'SESAME_LOCK_BASE_SECONDS', default: 60, doc: 'Length of the first lock; each further lock within 24 hours doubles it.', parse: int(1, 86400) },
   { key: 'lockMaxSeconds', env: 'SESAME_LOCK_MAX_SECONDS', default: 3600, doc: 'Longest lock.', parse: int(1, 86400) },
   { key: 'setPasswordLinkHours', env: 'SESAME_SET_PASSWORD_LINK_HOURS', default: 72, doc: 'How long a one-time set-password link printed by `sesame user add` stays valid.', parse: int(1, 24 * 14) },
-  { key: 'mode', env: 'SESAME_MODE', default: 'development', doc: '`development` or `production`. Production refuses to start without `SESAME_SMTP_URL`, with `SESAME_DEV_OUTBOX` set, or with an `http://` public URL that is not loopback.', parse: (raw) => (raw === 'development' || raw === 'production' ? raw : new Error('must be development or production')) },
+  { key: 'mode', env: 'SESAME_MODE', default: 'development', doc: '`development` or `production`. Production refuses to start without `SESAME_SMTP_URL`, with `SESAME_DEV_OUTBOX` set, with an `http://` public URL that is not loopback, or with unsafe server secrets (keys not from the environment while `DATABASE_URL` is set, one key used twice, a previous key equal to the current one).', parse: (raw) => (raw === 'development' || raw === 'production' ? raw : new Error('must be development or production')) },
   { key: 'smtpUrl', env: 'SESAME_SMTP_URL', default: '', doc: 'Mail server for email codes and notices: `smtp://user:password@host:587` (STARTTLS when the server offers it; add `?requireTLS=true` to insist) or `smtps://user:password@host:465` (implicit TLS). Percent-encode special characters in the password. Empty: email goes to the development outbox (refused in production).', parse: smtpUrl, secret: true },
   { key: 'mailFrom', env: 'SESAME_MAIL_FROM', default: 'Sesame <sesame@localhost>', doc: 'Sender (`From`) of every email: `Name <address>` or a bare address.', parse: mailbox },
   { key: 'smsWebhookUrl', env: 'SESAME_SMS_WEBHOOK_URL', default: '', doc: 'Text and voice codes are POSTed as JSON `{to, channel, text, locale}` to this http(s) URL; any non-2xx answer counts as not sent. Empty: text and voice go to the development outbox, and in production they are not offered.', parse: webhookUrl, secret: true },
@@ -121,7 +143,11 @@ export const OPTIONS: Option<keyof Config>[] = [
   { key: 'mailBackendPop3', env: 'SESAME_MAIL_BACKEND_POP3', default: '', doc: 'host:port of the POP3 server behind nginx\'s mail proxy.', parse: hostPort },
   { key: 'mailBackendSmtp', env: 'SESAME_MAIL_BACKEND_SMTP', default: '', doc: 'host:port of the SMTP server behind nginx\'s mail proxy (it must accept XCLIENT from nginx).', parse: hostPort },
   { key: 'doveadmUrl', env: 'SESAME_DOVEADM_URL', default: '', doc: 'Dovecot\'s doveadm HTTP API, e.g. `http://127.0.0.1:8082/doveadm/v1`. When set, revoking a user\'s app password flushes their entries from Dovecot\'s auth cache and kicks their open IMAP/POP3 sessions.', parse: (raw) => (raw === '' || /^https?:\/\//.test(raw) ? raw : new Error('must be an http(s) URL')) },
+  { key: 'trustedProxies', env: 'SESAME_TRUSTED_PROXIES', default: [], doc: 'Comma-separated reverse proxies (IP addresses, CIDR ranges such as `10.0.0.0/8`, or `loopback`, `linklocal`, `uniquelocal`) whose `X-Forwarded-For` header gives the client IP. Only the TCP peer is believed otherwise, so throttling, the sign-in log and new-IP notices see the proxy. List only proxies you run: anyone else could name any IP. Empty: none.', parse: proxyList },
   { key: 'doveadmApiKey', env: 'SESAME_DOVEADM_API_KEY', default: '', doc: 'The `doveadm_api_key` of that Dovecot.', parse: str, secret: true },
+  { key: 'metricsPort', env: 'SESAME_METRICS_PORT', default: 0, doc: 'Port of a second, monitoring-only listener serving `/healthz`, `/readyz` and `/metrics` (Prometheus); `/metrics` then leaves the main port. 0: no second listener; `/healthz` and `/readyz` are on the main port, and so is `/metrics` when `SESAME_METRICS_TOKEN` is set. See "Monitoring" in the admin guide.', parse: int(0, 65535) },
+  { key: 'metricsHost', env: 'SESAME_METRICS_HOST', default: '', doc: 'Address the monitoring listener binds to (only with `SESAME_METRICS_PORT`). Empty: the same as `HOST`.', parse: str },
+  { key: 'metricsToken', env: 'SESAME_METRICS_TOKEN', default: '', doc: 'Bearer token, at least 16 characters, that `/metrics` then requires (`Authorization: Bearer ...`) on whichever port serves it. Without a metrics port, `/metrics` is served on the main port only when this is set: behind a reverse proxy every request comes from loopback, so the peer address cannot tell Prometheus from the internet.', parse: str, secret: true },
   { key: 'devOutbox', env: 'SESAME_DEV_OUTBOX', default: '', doc: 'Development only: file (mode 0600) to which every message without a real channel is appended as one JSON line. Empty: `<data folder>/outbox.jsonl`. Refused in production mode.', parse: str },
 ];
 
@@ -149,11 +175,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   Object.assign(out, overrides);
   const cfg = out as unknown as Config;
   if (cfg.lockMaxSeconds < cfg.lockBaseSeconds) problems.push('SESAME_LOCK_MAX_SECONDS must not be below SESAME_LOCK_BASE_SECONDS');
+  if (cfg.metricsPort !== 0 && cfg.metricsPort === cfg.port) problems.push('SESAME_METRICS_PORT must differ from PORT (or be 0 to serve monitoring on the main port)');
+  if (cfg.metricsHost && cfg.metricsPort === 0) problems.push('SESAME_METRICS_HOST needs SESAME_METRICS_PORT: without it there is no monitoring listener to bind');
+  if (cfg.metricsToken && cfg.metricsToken.length < 16) problems.push('SESAME_METRICS_TOKEN must be at least 16 characters');
   if (cfg.smsWebhookUrl && cfg.smsWebhookSecret.length < 16) {
     problems.push('SESAME_SMS_WEBHOOK_SECRET must be set, at least 16 characters, when SESAME_SMS_WEBHOOK_URL is set');
   }
   if (!cfg.publicUrl) cfg.publicUrl = `http://${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${cfg.port}`;
   if (cfg.mode === 'production') {
+    // The server secrets are checked where they are read, before any is generated: loadSecrets (secrets.ts).
     if (!cfg.smtpUrl) problems.push('SESAME_MODE=production needs SESAME_SMTP_URL: without it email would go to the development outbox');
     if (cfg.devOutbox) problems.push('SESAME_DEV_OUTBOX must not be set in production mode: the development outbox is refused there');
     const plain = plainHttpHostElsewhere(cfg.publicUrl);

@@ -23,6 +23,8 @@ export const ERROR_CODES = [
   'token_invalid',
   'csrf_invalid',
   'store_unavailable',
+  'store_busy',
+  'store_full',
   'flow_expired',
   'flow_step',
   'code_invalid',

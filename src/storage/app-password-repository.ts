@@ -67,6 +67,18 @@ export class KyselyAppPasswordRepository implements AppPasswordRepository {
     return r ? toVerificationRow(r) : undefined;
   }
 
+  async findForVerificationAmong(hashes: string[]): Promise<{ row: VerificationRow; hash: string } | undefined> {
+    if (hashes.length === 0) return undefined;
+    const r = await verificationColumns(this.db).select('a.hash').where('a.hash', 'in', hashes).executeTakeFirst();
+    return r ? { row: toVerificationRow(r), hash: r.hash } : undefined;
+  }
+
+  async rehash(id: string, from: string, to: string) {
+    // Compared with `from`, so that two instances upgrading the same row at once write it once.
+    const r = await this.db.updateTable('app_passwords').set({ hash: to }).where('id', '=', id).where('hash', '=', from).executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
   async recordUses(uses: AppPasswordUse[]) {
     const latest = new Map<string, AppPasswordUse>();
     for (const u of uses) if ((latest.get(u.id)?.at ?? -1) <= u.at) latest.set(u.id, u);
@@ -93,6 +105,19 @@ export class KyselyAppPasswordRepository implements AppPasswordRepository {
     return Number(r.numDeletedRows);
   }
 
+  async ownersExpiredBetween(since: number, until: number): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('app_passwords as a')
+      .innerJoin('users as u', 'u.id', 'a.user_id')
+      .select('u.address')
+      .distinct()
+      .where('a.expires_at', '>', since)
+      .where('a.expires_at', '<=', until)
+      .orderBy('u.address')
+      .execute();
+    return rows.map((r) => r.address);
+  }
+
   async deleteAll(userId: string) {
     const r = await this.db.deleteFrom('app_passwords').where('user_id', '=', userId).executeTakeFirst();
     return Number(r.numDeletedRows);
@@ -101,13 +126,16 @@ export class KyselyAppPasswordRepository implements AppPasswordRepository {
 
 /** The verification read: the app password with this keyed hash, its owner, and the parts of the organization's policy that matter. */
 export function verificationSelect(db: Kysely<Database>, hash: string) {
+  return verificationColumns(db).where('a.hash', '=', hash);
+}
+
+function verificationColumns(db: Kysely<Database>) {
   return db
     .selectFrom('app_passwords as a')
     .innerJoin('users as u', 'u.id', 'a.user_id')
     .leftJoin('org_policies as p', 'p.org_id', 'u.org_id')
     .select(['a.id', 'a.user_id', 'a.name', 'a.protocols', 'a.created_at', 'a.created_ip', 'a.expires_at', 'a.last_used_at', 'a.last_used_protocol', 'a.last_used_ip', 'u.address', 'u.name as user_name', 'u.status', 'u.mfa_state', 'u.org_id'])
-    .select(['p.app_passwords_allowed', 'p.app_passwords_keep_when_off', 'p.app_password_unused_days'])
-    .where('a.hash', '=', hash);
+    .select(['p.app_passwords_allowed', 'p.app_passwords_keep_when_off', 'p.app_password_unused_days', 'p.app_password_protocols', 'p.app_password_max_days']);
 }
 
 type VerificationSelectRow = Awaited<ReturnType<ReturnType<typeof verificationSelect>['executeTakeFirstOrThrow']>>;
@@ -134,6 +162,8 @@ export function toVerificationRow(r: VerificationSelectRow): VerificationRow {
       allowed: r.app_passwords_allowed === null ? d.allowed : r.app_passwords_allowed === 1,
       keepExistingWhenOff: r.app_passwords_keep_when_off === null ? d.keepExistingWhenOff : r.app_passwords_keep_when_off === 1,
       revokeUnusedDays: r.app_passwords_allowed === null ? d.revokeUnusedDays : r.app_password_unused_days,
+      protocols: r.app_password_protocols === null ? d.protocols : (r.app_password_protocols.split(',').filter(Boolean) as Protocol[]),
+      maxLifetimeDays: r.app_passwords_allowed === null ? d.maxLifetimeDays : r.app_password_max_days,
     },
   };
 }

@@ -15,6 +15,9 @@ export class KyselyAuditRepository implements AuditRepository {
     await this.db
       .insertInto('sign_in_events')
       .values(events.map((e) => ({ id: e.id, at: e.at, org_id: e.orgId, user_id: e.userId, address_typed: e.addressTyped, outcome: e.outcome, reason: e.reason, protocol: e.protocol, ip: e.ip, user_agent: e.userAgent, app_password_id: e.appPasswordId ?? null })))
+      // A batch retried after a commit whose answer was lost (the store went away at that moment)
+      // must neither fail on its own rows nor write them twice.
+      .onConflict((oc) => oc.column('id').doNothing())
       .execute();
   }
 

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, type CompiledQuery } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
 
@@ -30,8 +30,20 @@ export interface Store {
   readHot<Row>(name: string, q: CompiledQuery<Row>): Promise<Row[]>;
   /** A human-readable location without credentials, for logs. */
   where: string;
+  /** What the store's connections are doing now, for monitoring (read when metrics are scraped). */
+  stats(): StoreStats;
   close(): Promise<void>;
 }
+
+/**
+ * PostgreSQL: the pg pool's counts (`waiting`: queries queued for a free connection, the sign of
+ * a pool too small). SQLite: the open handles (better-sqlite3 is synchronous, so none is ever busy
+ * between two turns of the event loop, and nothing waits) and the size of the write-ahead log,
+ * which grows when checkpoints cannot keep up.
+ */
+export type StoreStats =
+  | { kind: 'postgres'; connections: number; idle: number; waiting: number }
+  | { kind: 'sqlite'; connections: number; walBytes: number };
 
 export interface StoreOptions {
   dataDir: string;
@@ -70,12 +82,49 @@ function openSqliteFile(file: string): SQLite.Database {
   return db;
 }
 
+/**
+ * Kysely's SQLite driver opens a transaction with a plain (deferred) BEGIN, which takes the write
+ * lock only at the first write, after the transaction has read. If another process (the CLI) holds
+ * the lock then, SQLite answers SQLITE_BUSY at once instead of waiting: the snapshot already read
+ * could be stale once the lock is free. BEGIN IMMEDIATE takes the write lock first, where
+ * busy_timeout applies, so a transaction waits like a single statement does (shown by
+ * test/faults/sqlite-busy.test.ts). Every transaction here writes, and SQLite has one writer anyway.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  constructor(private readonly database: SQLite.Database) {
+    super({ database });
+  }
+
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver({ database: this.database });
+  }
+}
+
 /** Opens the configured store. Does not migrate: see migrator.ts. */
 export function openStore(opts: StoreOptions): Store {
   if (opts.databaseUrl) {
-    const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.poolMax ?? 10 });
+    const pool = new pg.Pool({
+      connectionString: opts.databaseUrl,
+      max: opts.poolMax ?? 10,
+      // An unreachable database (a host that drops packets) must fail requests fast, as a
+      // temporary failure, rather than hold every caller until TCP gives up minutes later.
+      connectionTimeoutMillis: 5_000,
+      query_timeout: 15_000,
+    });
     // An idle client's error (server restart) must not crash the process; the next query reconnects.
     pool.on('error', () => {});
+    // A client that is checked out (between acquire and query, or inside a transaction) has no pool
+    // listener, and the server's goodbye on a restart (57P01) or a reset connection would then be an
+    // unhandled 'error' event that ends the process (seen in test/faults/postgres-restart.test.ts).
+    // The caller learns of the failure from its query; the client is no longer queryable, so the
+    // pool drops it on release and the next query opens a new connection.
+    pool.on('connect', (client) => client.on('error', () => {}));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     const u = new URL(opts.databaseUrl);
     return {
@@ -86,6 +135,7 @@ export function openStore(opts: StoreOptions): Store {
         return (await pool.query({ name, text: q.sql, values: q.parameters as unknown[] })).rows as Row[];
       },
       where: `postgres://${u.hostname}:${u.port || 5432}${u.pathname}`,
+      stats: () => ({ kind: 'postgres', connections: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
       close: () => db.destroy(),
     };
   }
@@ -93,7 +143,7 @@ export function openStore(opts: StoreOptions): Store {
   const file = path.join(opts.dataDir, 'sesame.db');
   const main = openSqliteFile(file);
   const limiter = openSqliteFile(file);
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: main }) });
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect(main) });
   let reader: SQLite.Database | undefined;
   return {
     kind: 'sqlite',
@@ -113,6 +163,15 @@ export function openStore(opts: StoreOptions): Store {
       }
     },
     where: file,
+    stats() {
+      let walBytes = 0;
+      try {
+        walBytes = fs.statSync(`${file}-wal`).size;
+      } catch {
+        // no WAL file (yet, or after a clean close): nothing pending
+      }
+      return { kind: 'sqlite', connections: [main, limiter, reader].filter((c) => c?.open).length, walBytes };
+    },
     async close() {
       await db.destroy();
       limiter.close();

@@ -16,6 +16,17 @@ export class KyselyIntegrationRepository implements IntegrationRepository {
     return r && { id: r.id, name: r.name, createdAt: r.created_at };
   }
 
+  async findAmongKeyHashes(keyHashes: string[]) {
+    if (keyHashes.length === 0) return undefined;
+    const r = await this.db.selectFrom('integrations').select(['id', 'name', 'created_at', 'key_hash']).where('key_hash', 'in', keyHashes).executeTakeFirst();
+    return r && { integration: { id: r.id, name: r.name, createdAt: r.created_at }, keyHash: r.key_hash };
+  }
+
+  async rehash(id: string, from: string, to: string) {
+    const r = await this.db.updateTable('integrations').set({ key_hash: to }).where('id', '=', id).where('key_hash', '=', from).executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
   async list() {
     return (await this.db.selectFrom('integrations').select(['id', 'name', 'created_at']).orderBy('name').execute()).map((r) => ({ id: r.id, name: r.name, createdAt: r.created_at }));
   }

@@ -2,7 +2,7 @@
  * Migrations: frozen, date-prefixed modules listed here in order (a static list, not a folder
  * scan, so that a build or a bundler cannot lose one). They run at start and with `sesame migrate`.
  */
-import { Migrator, type Migration, type MigrationResultSet } from 'kysely';
+import { DEFAULT_MIGRATION_TABLE, Migrator, type Migration, type MigrationResultSet } from 'kysely';
 import type { Kysely } from 'kysely';
 import * as m01 from './migrations/2026-11-27-01-accounts.js';
 import * as m02 from './migrations/2026-11-27-02-sign-in.js';
@@ -11,6 +11,7 @@ import * as m04 from './migrations/2026-11-27-04-app-passwords.js';
 import * as m05 from './migrations/2026-11-27-05-app-password-use.js';
 import * as m06 from './migrations/2026-11-27-06-integrations.js';
 import * as m07 from './migrations/2026-11-27-07-legacy-main-password.js';
+import * as m08 from './migrations/2026-11-27-08-app-password-expiry.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '2026-11-27-01-accounts': m01,
@@ -20,6 +21,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '2026-11-27-05-app-password-use': m05,
   '2026-11-27-06-integrations': m06,
   '2026-11-27-07-legacy-main-password': m07,
+  '2026-11-27-08-app-password-expiry': m08,
 };
 
 export function migrator(db: Kysely<any>): Migrator {
@@ -40,6 +42,20 @@ export async function migrateUp(db: Kysely<any>): Promise<string[]> {
 export async function pendingMigrations(db: Kysely<any>): Promise<string[]> {
   const all = await migrator(db).getMigrations();
   return all.filter((m) => !m.executedAt).map((m) => m.name);
+}
+
+/**
+ * How the store's schema compares with this version: migrations it lacks (`pending`: this version
+ * is newer) and applied migrations this version does not know (`unknown`: a newer version has
+ * migrated the store, as in a rolling upgrade). Both empty: the schema is current.
+ */
+export async function schemaStatus(db: Kysely<any>): Promise<{ pending: string[]; unknown: string[] }> {
+  const known = await migrator(db).getMigrations();
+  const pending = known.filter((m) => !m.executedAt).map((m) => m.name);
+  // Nothing applied: the migration table may not even exist yet, and nothing can be unknown.
+  if (pending.length === known.length) return { pending, unknown: [] };
+  const applied = (await db.selectFrom(DEFAULT_MIGRATION_TABLE).select('name').execute()) as { name: string }[];
+  return { pending, unknown: applied.map((r) => r.name).filter((n) => !Object.hasOwn(MIGRATIONS, n)) };
 }
 
 function check(r: MigrationResultSet): string[] {

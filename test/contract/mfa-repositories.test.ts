@@ -149,6 +149,28 @@ for (const kind of STORE_KINDS) {
       await aps.deleteAll(userId);
     });
 
+    it('finds the owners of app passwords whose expiry fell in a window (after since, up to and including until), each once', async () => {
+      const aps = new KyselyAppPasswordRepository(ctx.store.db, ctx.store.kind, ctx.store.readHot);
+      const other = (await ctx.accounts.addUser(OPERATOR, { address: 'b@contoso.test' })).id;
+      // Times beyond 2^31 ms, as real ones are: bigint columns on PostgreSQL.
+      const t = 1_800_000_000_000;
+      const add = (owner: string, i: number, expiresAt: number | null) =>
+        aps.createWithinCap({ id: randomUUID(), userId: owner, name: `e${i}`, hash: `exp-${kind}-${i}`, protocols: ['imap'], createdAt: 1000, createdIp: '127.0.0.1', expiresAt }, 100);
+      assert.ok(await add(userId, 1, t));
+      assert.ok(await add(userId, 2, t + 30_000));
+      assert.ok(await add(other, 3, t + 60_000));
+      assert.ok(await add(other, 4, t + 120_000));
+      assert.ok(await add(other, 5, null));
+      assert.deepEqual(await aps.ownersExpiredBetween(t - 60_000, t + 60_000), ['a@contoso.test', 'b@contoso.test']);
+      assert.deepEqual(await aps.ownersExpiredBetween(t - 60_000, t), ['a@contoso.test'], 'an expiry at `until` is in');
+      assert.deepEqual(await aps.ownersExpiredBetween(t, t + 60_000), ['a@contoso.test', 'b@contoso.test'], 'an expiry at `since` is out');
+      assert.deepEqual(await aps.ownersExpiredBetween(t + 60_000, t + 120_000), ['b@contoso.test']);
+      assert.deepEqual(await aps.ownersExpiredBetween(t + 120_000, t + 10 * 365 * 86_400_000), [], 'never-expiring ones are never found');
+      assert.equal((await aps.list(userId)).length + (await aps.list(other)).length, 5, 'nothing is deleted');
+      await aps.deleteAll(userId);
+      await aps.deleteAll(other);
+    });
+
     it('remembers trusted devices until they expire or are forgotten', async () => {
       await repo.addTrustedDevice(`td-${kind}`, userId, 1, 1000);
       assert.equal(await repo.isTrustedDevice(`td-${kind}`, userId, 999), true);

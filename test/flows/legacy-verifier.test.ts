@@ -70,9 +70,15 @@ for (const kind of STORE_KINDS) {
       const s = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, clock.now())).session;
       const limited = (await w.ctx.appPasswords.create(user, s, 'Printer', { ip: '127.0.0.1', locale: 'en' })).password;
       assert.deepEqual(await check(limited, 'pop3'), { outcome: 'refused', reason: 'protocol_not_allowed', address: USER.address, appPasswordId: (await w.ctx.appPasswords.list(user)).find((p) => p.name === 'Printer')!.id });
+      // The policy as it is now binds app passwords made before it: the older one was made for every protocol.
+      assert.equal((await check(password, 'pop3')).reason, 'protocol_not_allowed', 'a protocol the policy no longer allows');
+      assert.equal((await check(password, 'imap')).outcome, 'ok');
       clock.advance(31 * 86_400_000);
       assert.equal((await check(limited)).reason, 'expired');
-      assert.equal((await check(password)).outcome, 'ok', 'the older one has no expiry');
+      assert.equal((await check(password)).reason, 'expired', 'the lifetime the policy sets now counts for the older one too');
+      await w.ctx.mfaAdmin.setPolicy(admin, user.orgId, { appPasswords: { maxLifetimeDays: null } });
+      assert.equal((await check(password)).outcome, 'ok', 'the older one has no expiry of its own');
+      assert.equal((await check(limited)).reason, 'expired', 'the newer one keeps the expiry it was made with');
       await w.ctx.mfaAdmin.setPolicy(admin, user.orgId, { appPasswords: { allowed: false, keepExistingWhenOff: false } });
       assert.equal((await check(password)).reason, 'app_passwords_suspended');
       await w.ctx.mfaAdmin.setPolicy(admin, user.orgId, { appPasswords: { allowed: false, keepExistingWhenOff: true } });

@@ -11,12 +11,16 @@
  *   sesame org policy <domain> [--mfa-default STATE] [--methods LIST] [--remember-days N] [app-password options]
  *   sesame app-passwords list <address> | sesame app-passwords revoke-all <address>
  *   sesame migrate
+ *   sesame backup <file> [--force] [--secrets-only] | sesame restore <file> [--force]   (storage/backup.ts)
+ *   sesame keys rotate|reencrypt|drop-previous ...   (keys.ts)
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createContext } from '../../app-context.js';
 import { ConfigError, loadConfig } from '../../config/config.js';
 import { OPERATOR } from '../../domain/accounts/actor.js';
 import { isSesameError } from '../../domain/errors.js';
+import { BackupError, createBackup, describeBackup, describeRestore, restoreBackup } from '../../storage/backup.js';
+import { runKeysCommand, type KeysFlags } from './keys.js';
 import { openStore } from '../../storage/db.js';
 import { migrateToLatest } from '../../storage/migrator.js';
 import { translator } from '../i18n/i18n.js';
@@ -40,7 +44,12 @@ export const USAGE = `usage:
   sesame integration add <name>
   sesame integration list
   sesame integration remove <name>
-  sesame migrate`;
+  sesame migrate
+  sesame backup <file> [--force] [--secrets-only]
+  sesame restore <file> [--force]
+  sesame keys rotate [--hash] [--encryption] [--cookie]
+  sesame keys reencrypt
+  sesame keys drop-previous [--hash] [--encryption] [--cookie] [--force]`;
 
 class UsageError extends Error {}
 
@@ -120,6 +129,27 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
         await store.close();
       }
       return 0;
+    }
+    if (group === 'backup' || group === 'restore') {
+      // The file may come after the flags, so everything after the command is parsed.
+      const p = parse(argv.slice(1), group === 'backup' ? { force: { type: 'boolean' }, 'secrets-only': { type: 'boolean' } } : { force: { type: 'boolean' } }, 1);
+      const v = p.values as { force?: boolean; 'secrets-only'?: boolean };
+      const target = { dataDir: config.dataDir, databaseUrl: config.databaseUrl, file: p.positionals[0]!, force: v.force, env: io.env };
+      try {
+        const lines = group === 'backup' ? describeBackup(createBackup({ ...target, secretsOnly: v['secrets-only'] })) : describeRestore(await restoreBackup(target));
+        for (const line of lines) io.out(line);
+      } catch (e) {
+        if (!(e instanceof BackupError)) throw e;
+        io.err(`sesame: ${group}: ${e.message}`);
+        return 1;
+      }
+      return 0;
+    }
+    if (group === 'keys') {
+      if (verb !== 'rotate' && verb !== 'reencrypt' && verb !== 'drop-previous') throw new UsageError(verb ? `unknown command "${cmd}"` : 'keys needs rotate, reencrypt or drop-previous');
+      const which = { hash: { type: 'boolean' }, encryption: { type: 'boolean' }, cookie: { type: 'boolean' } } as const;
+      const p = parse(rest, verb === 'reencrypt' ? {} : verb === 'rotate' ? which : { ...which, force: { type: 'boolean' } }, 0);
+      return await runKeysCommand(verb, p.values as KeysFlags, config, io);
     }
     const known = ['org add', 'org policy', 'user add', 'user disable', 'user enable', 'user mfa', 'user reregister', 'app-passwords list', 'app-passwords revoke-all', 'integration add', 'integration list', 'integration remove'];
     if (!known.includes(cmd)) throw new UsageError(group ? `unknown command "${cmd}"` : 'no command given');

@@ -26,7 +26,9 @@ import { registerLegacyRoutes } from '../legacy/routes.js';
 import { isSesameError } from '../../domain/errors.js';
 import type { MessageId } from '../i18n/en.js';
 import { HTTP_STATUS } from './errors.js';
+import { STORE_FAULT_LOG, storeFault, type StoreFaultCode } from '../../storage/store-faults.js';
 import { logOptions, type LogStream } from '../../platform/logging.js';
+import { registerMonitoring } from './monitoring.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -95,7 +97,8 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
     bodyLimit: 64 * 1024,
     // Unknown fields are refused, not silently dropped: a client that sends `admin: true` learns it is not a thing.
     ajv: { customOptions: { removeAdditional: false } },
-    trustProxy: false,
+    // X-Forwarded-For only from the proxies the operator listed (SESAME_TRUSTED_PROXIES).
+    trustProxy: ctx.config.trustedProxies.length > 0 ? ctx.config.trustedProxies : false,
     genReqId: () => crypto.randomUUID(),
   });
 
@@ -114,6 +117,8 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   // Machine-facing routes (load balancers' health checks, mail servers and proxies asking about
   // passwords) sit outside the browser machinery below: no cookies, CSRF, language or security
   // headers on a path that mail servers call on every connection.
+  // Before any route: every route is counted. Adds /readyz, and /metrics when it belongs on this port.
+  registerMonitoring(app, ctx);
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   await app.register(async (machines) => {
     // RFC 7662 introspection requests are form-encoded.
@@ -158,7 +163,8 @@ async function registerBrowserPlugins(browser: FastifyInstance, ctx: AppContext,
     hsts: secure ? { maxAge: 31536000, includeSubDomains: true } : false,
     crossOriginEmbedderPolicy: false,
   });
-  await browser.register(cookie, { secret: ctx.secrets.cookieKey.toString('base64') });
+  // The first secret signs; the previous cookie keys (after a rotation) still verify what they signed.
+  await browser.register(cookie, { secret: [ctx.secrets.cookieKey, ...(ctx.secrets.previous?.cookieKey ?? [])].map((k) => k.toString('base64')) });
   await browser.register(formbody);
   await browser.register(csrf, {
     cookieKey: web.cookies.csrf,
@@ -195,7 +201,17 @@ function handleError(err: FastifyError, req: FastifyRequest, reply: FastifyReply
   let status: number;
   let code: string;
   let message: string;
-  if (isSesameError(err)) {
+  // The store failing (PostgreSQL away, SQLite locked too long, a full disk) is not a bug of this
+  // request: the user is told what it is (503/507, translated, a stable code), the operator gets
+  // the line that says where to look, and Sesame carries on and recovers when the store does.
+  const fault = storeFault(err);
+  if (fault) {
+    status = HTTP_STATUS[fault.code];
+    code = fault.code;
+    message = req.t(fault.messageId as MessageId);
+    req.log.error({ code, detail: fault.detail }, STORE_FAULT_LOG[fault.code as StoreFaultCode]);
+    if (fault.retryAfterSeconds) reply.header('retry-after', String(fault.retryAfterSeconds));
+  } else if (isSesameError(err)) {
     status = HTTP_STATUS[err.code];
     code = err.code;
     message = req.t(err.messageId as MessageId, err.params);

@@ -21,6 +21,9 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   token_invalid: 400,
   csrf_invalid: 403,
   store_unavailable: 503,
+  store_busy: 503,
+  // 507 Insufficient Storage: the server cannot store what is needed to finish the request.
+  store_full: 507,
   flow_expired: 400,
   flow_step: 409,
   code_invalid: 400,

@@ -244,6 +244,8 @@ export const en = {
   'error.app_passwords_need_mfa': 'App passwords are only for accounts with multi-factor authentication.',
   'error.app_password_not_found': 'That app password does not exist.',
   'error.store_unavailable': 'Sesame is temporarily unavailable. Please try again in a moment.',
+  'error.store_busy': 'Sesame is busy. Please try again in a moment.',
+  'error.store_full': 'Sesame cannot save anything right now because its storage is full. Please tell your administrator.',
   'msg.code.subject': 'Your Sesame verification code',
   'msg.code.text': 'Your Sesame verification code is {code}. It is valid for 10 minutes. If you did not ask for it, ignore this message.',
   'msg.code.voice': 'Your Sesame verification code is {spaced}. Again: {spaced}.',

@@ -246,6 +246,8 @@ export const nl: Record<MessageId, string> = {
   'error.app_passwords_need_mfa': 'App-wachtwoorden zijn alleen voor accounts met meervoudige verificatie.',
   'error.app_password_not_found': 'Dat app-wachtwoord bestaat niet.',
   'error.store_unavailable': 'Sesame is tijdelijk niet beschikbaar. Probeer het zo nog eens.',
+  'error.store_busy': 'Sesame heeft het even te druk. Probeer het zo nog eens.',
+  'error.store_full': 'Sesame kan nu niets opslaan omdat de opslag vol is. Laat het uw beheerder weten.',
   'msg.code.subject': 'Uw verificatiecode van Sesame',
   'msg.code.text': 'Uw verificatiecode van Sesame is {code}. De code is 10 minuten geldig. Hebt u er niet om gevraagd, negeer dit bericht dan.',
   'msg.code.voice': 'Uw verificatiecode van Sesame is {spaced}. Nogmaals: {spaced}.',

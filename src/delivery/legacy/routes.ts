@@ -9,6 +9,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../app-context.js';
 import type { LegacyResult } from '../../domain/legacy/verifier.js';
+import { storeFault } from '../../storage/store-faults.js';
+import { isProtocol } from '../../domain/app-passwords/model.js';
 
 /** Control characters (CR, LF, NUL, ...) never belong in a user name or password sent by a mail client. */
 // eslint-disable-next-line no-control-regex
@@ -32,18 +34,25 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: AppContext) {
   const hidden = { schema: { hide: true }, helmet: false as const, logLevel: 'warn' as const };
   const backends: Record<string, string> = { imap: ctx.config.mailBackendImap, pop3: ctx.config.mailBackendPop3, smtp: ctx.config.mailBackendSmtp };
 
-  /** Runs a verification; a store failure becomes `temporary`. */
+  /** The protocol as a metrics label: a client-chosen string (nginx's Auth-Protocol) must not make new series. */
+  const protocolLabel = (p: string) => (isProtocol(p) ? p : 'other');
+
+  /** Runs a verification; a store failure becomes `temporary`. Counted either way (by protocol, outcome and reason). */
   async function verify(req: FastifyRequest, a: { user: string; password: string; protocol: string; ip: string }): Promise<LegacyResult | 'temporary'> {
     try {
-      return await ctx.legacy.verify({ ...a, userAgent: String(req.headers['user-agent'] ?? '') });
+      const r = await ctx.legacy.verify({ ...a, userAgent: String(req.headers['user-agent'] ?? '') });
+      ctx.metrics.verification(protocolLabel(a.protocol), r.outcome, r.reason);
+      return r;
     } catch (e) {
-      req.log.error({ err: e instanceof Error ? e.message : String(e) }, 'legacy verification failed: answering temporary failure');
+      req.log.error({ code: storeFault(e)?.code ?? 'internal', err: e instanceof Error ? e.message : String(e) }, 'legacy verification failed: answering temporary failure');
+      ctx.metrics.verification(protocolLabel(a.protocol), 'temporary', 'store_unavailable');
       return 'temporary';
     }
   }
 
   /** Logs an attempt refused before any check (bad input), so it still shows in the sign-in log. */
   async function logInvalid(req: FastifyRequest, user: unknown, protocol: string, ip: string) {
+    ctx.metrics.verification(protocolLabel(protocol), 'wrong', 'invalid_input');
     await ctx.legacy.logRejected({ user: typeof user === 'string' ? user : '', protocol, ip, userAgent: String(req.headers['user-agent'] ?? '') }).catch(() => undefined);
   }
 
@@ -53,7 +62,7 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: AppContext) {
     try {
       i = await ctx.integrations.verify(req.headers.authorization);
     } catch (e) {
-      req.log.error({ err: e instanceof Error ? e.message : String(e) }, 'integration key check failed: answering temporary failure');
+      req.log.error({ code: storeFault(e)?.code ?? 'internal', err: e instanceof Error ? e.message : String(e) }, 'integration key check failed: answering temporary failure');
       if (req.url.startsWith('/auth/nginx-mail')) void reply.code(200).header('auth-status', 'Temporary server problem, try again later').header('auth-wait', '5').send();
       else void reply.code(503).send({ result: 'temporary' });
       return undefined;
@@ -151,7 +160,14 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: AppContext) {
   app.post('/oauth2/introspect', { ...hidden, bodyLimit: 16 * 1024 }, async (req, reply) => {
     const b = (req.body ?? {}) as Record<string, unknown>;
     const bearer = req.headers.authorization ?? (typeof b.client_secret === 'string' ? `Bearer ${b.client_secret}` : undefined);
-    const i = await ctx.integrations.verify(bearer).catch(() => undefined);
+    let i;
+    try {
+      i = await ctx.integrations.verify(bearer);
+    } catch (e) {
+      // The store cannot say whether the key is good: a temporary failure, never "invalid client".
+      req.log.error({ code: storeFault(e)?.code ?? 'internal', err: e instanceof Error ? e.message : String(e) }, 'integration key check failed: answering temporary failure');
+      return reply.code(503).send({ error: 'temporarily_unavailable' });
+    }
     if (!i) return reply.code(401).header('www-authenticate', 'Bearer realm="sesame-integrations"').send({ error: 'invalid_client' });
     const token = typeof b.token === 'string' ? b.token : '';
     const protocol = SERVICE[String(b.client_id ?? '')] ?? 'imap';
@@ -160,9 +176,11 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: AppContext) {
       const owner = await ctx.legacy.ownerOf(token);
       if (!owner) return reply.send({ active: false });
       const r = await ctx.legacy.verify({ user: owner, password: token, protocol, ip: req.ip, userAgent: `introspection:${i.name}` });
+      ctx.metrics.verification(protocol, r.outcome, r.reason);
       return reply.header('cache-control', 'no-store').send(r.outcome === 'ok' ? { active: true, username: owner } : { active: false });
     } catch (e) {
       req.log.error({ err: e instanceof Error ? e.message : String(e) }, 'introspection failed');
+      ctx.metrics.verification(protocol, 'temporary', 'store_unavailable');
       return reply.code(503).send({ error: 'temporarily_unavailable' });
     }
   });

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { KeyedHasher } from '../../platform/crypto/tokens.js';
-import { randomToken } from '../../platform/crypto/tokens.js';
+import { findByKeyedHash, randomToken } from '../../platform/crypto/tokens.js';
 import type { PasswordHasher } from '../../platform/crypto/password-hasher.js';
 import type { AuditRepository } from '../audit/events.js';
 import type { Clock } from '../clock.js';
@@ -138,18 +138,23 @@ export class AccountService {
 
   /** The user a set-password token belongs to, without using it up (to show the form). */
   async peekSetPasswordToken(token: string): Promise<User> {
-    const userId = await this.d.tokens.peek(this.d.keyedHasher.digest(SET_PASSWORD, token), SET_PASSWORD, this.d.clock.now());
-    const user = userId ? await this.d.accounts.findUserById(userId) : undefined;
-    if (!user || user.status !== 'active') throw new SesameError('token_invalid', 'set-password token unknown, used, expired or user disabled');
-    return user;
+    return (await this.findSetPasswordToken(token)).user;
+  }
+
+  /** The token's user and the hash it is stored under (under a previous key if it was issued before a rotation). */
+  private async findSetPasswordToken(token: string): Promise<{ user: User; tokenHash: string }> {
+    const hit = await findByKeyedHash(this.d.keyedHasher, SET_PASSWORD, token, (h) => this.d.tokens.peek(h, SET_PASSWORD, this.d.clock.now()));
+    const user = hit ? await this.d.accounts.findUserById(hit.found) : undefined;
+    if (!hit || !user || user.status !== 'active') throw new SesameError('token_invalid', 'set-password token unknown, used, expired or user disabled');
+    return { user, tokenHash: hit.hash };
   }
 
   /** Sets the password through a one-time token; the token is consumed atomically, so it works once. */
   async setPasswordWithToken(token: string, password: string): Promise<User> {
-    const user = await this.peekSetPasswordToken(token);
+    const { user, tokenHash } = await this.findSetPasswordToken(token);
     this.d.policy.check(password, { address: user.address, name: user.name });
     const hash = await this.d.passwordHasher.hash(password);
-    const userId = await this.d.tokens.consume(this.d.keyedHasher.digest(SET_PASSWORD, token), SET_PASSWORD, this.d.clock.now());
+    const userId = await this.d.tokens.consume(tokenHash, SET_PASSWORD, this.d.clock.now());
     if (userId !== user.id) throw new SesameError('token_invalid', 'set-password token used concurrently');
     await this.d.accounts.setPasswordHash(user.id, hash, this.d.clock.now());
     await this.d.sessions.endAllForUser(user.id);

@@ -74,12 +74,22 @@ export interface AppPasswordRepository {
   findOwner(hash: string): Promise<string | undefined>;
   /** Everything a verification needs, in one indexed read (app password joined with its owner). */
   findForVerification(hash: string): Promise<VerificationRow | undefined>;
+  /**
+   * findForVerification for any of these hashes (the current key's and the previous keys'), in one
+   * statement: a row moved to the current key between two separate lookups would be missed by both.
+   * Returns the hash the row holds.
+   */
+  findForVerificationAmong(hashes: string[]): Promise<{ row: VerificationRow; hash: string } | undefined>;
+  /** Moves an app password's hash from `from` to `to` (after a rotation of the hash key); false if it no longer holds `from`. */
+  rehash(id: string, from: string, to: string): Promise<boolean>;
   /** Records uses (last one per app password wins). */
   recordUses(uses: AppPasswordUse[]): Promise<void>;
   /** Remembers a client IP for an app password; true when it is new. */
   recordIp(id: string, ip: string, at: number): Promise<boolean>;
   /** Deletes the app passwords of an organization's users unused since `before` (never used: created before). */
   deleteUnusedSince(orgId: string, before: number): Promise<number>;
+  /** The addresses of the owners of app passwords whose expiry is after `since` and at or before `until`, each once. */
+  ownersExpiredBetween(since: number, until: number): Promise<string[]>;
 }
 
 export interface AppPasswordUse {
@@ -96,5 +106,5 @@ export interface VerificationRow extends AppPassword {
   mfaState: string;
   orgId: string;
   /** The parts of the organization's policy a verification needs (defaults when none is saved), read in the same query. */
-  policy: Pick<AppPasswordPolicy, 'allowed' | 'keepExistingWhenOff' | 'revokeUnusedDays'>;
+  policy: Pick<AppPasswordPolicy, 'allowed' | 'keepExistingWhenOff' | 'revokeUnusedDays' | 'protocols' | 'maxLifetimeDays'>;
 }

@@ -34,7 +34,7 @@ export function normalizeAppPasswordName(raw: string): string {
 }
 
 export class AppPasswords {
-  /** Told the address of a user whose app passwords were revoked (Dovecot's auth cache is flushed). */
+  /** Told the address of a user whose app passwords were revoked or reached their expiry (Dovecot's auth cache is flushed). */
   onRevoked: (address: string) => Promise<void> = async () => undefined;
 
   constructor(
@@ -148,6 +148,20 @@ export class AppPasswords {
       total += n;
     }
     return total;
+  }
+
+  /**
+   * Tells onRevoked about the owner of every app password whose expiry fell after `since` and at or
+   * before `now`: verification refuses it from its expiry on, but a mail server may still hold a
+   * good answer for it in its cache. Nothing is deleted (users still see their expired app
+   * passwords). Run every minute, each run's `now` the next run's `since`, so that an expiry is told
+   * once; returns how many owners were told.
+   */
+  async notifyExpired(since: number, now: number): Promise<number> {
+    if (now <= since) return 0;
+    const owners = await this.repo.ownersExpiredBetween(since, now);
+    for (const address of owners) await this.onRevoked(address);
+    return owners.length;
   }
 
   /** App passwords exist only while MFA is on: turning it off for a user revokes theirs. */

@@ -8,7 +8,8 @@ import { eventId } from '../audit/event-id.js';
 import { randomUUID } from 'node:crypto';
 import type { Aead } from '../../platform/crypto/aead.js';
 import type { KeyedHasher } from '../../platform/crypto/tokens.js';
-import { randomToken } from '../../platform/crypto/tokens.js';
+import { findByKeyedHash, randomToken, someKeyedHash } from '../../platform/crypto/tokens.js';
+import { SEALED_AAD } from '../keys/sealed.js';
 import type { User } from '../accounts/model.js';
 import type { AccountRepository } from '../accounts/repository.js';
 import { sanitizeForLog, type AuditRepository, type SignInReason } from '../audit/events.js';
@@ -93,7 +94,8 @@ export class SignInFlows {
     if (state === 'disabled') return this.startSession(user, ['pwd'], meta, next, false);
     const policy = await this.policyFor(user.orgId);
     if (methods.length > 0 && state === 'enforced' && trustToken && policy.rememberDays > 0) {
-      if (await this.d.mfa.isTrustedDevice(this.d.keyedHasher.digest(TRUST_TOKEN, trustToken), user.id, this.d.clock.now())) {
+      // A device remembered before a rotation of the hash key stays remembered through the previous key.
+      if (await someKeyedHash(this.d.keyedHasher, TRUST_TOKEN, trustToken, (h) => this.d.mfa.isTrustedDevice(h, user.id, this.d.clock.now()))) {
         return this.startSession(user, ['pwd', 'remembered'], meta, next, false);
       }
     }
@@ -119,7 +121,7 @@ export class SignInFlows {
 
   /** The live flow behind a token, or `flow_expired`. */
   async load(token: string | undefined, kinds: FlowKind[] = ['sign_in']): Promise<{ flow: Flow; user: User }> {
-    const flow = token && token.length <= 100 ? await this.d.flows.findByTokenHash(this.d.keyedHasher.digest(FLOW_TOKEN, token)) : undefined;
+    const flow = token && token.length <= 100 ? (await findByKeyedHash(this.d.keyedHasher, FLOW_TOKEN, token, (h) => this.d.flows.findByTokenHash(h)))?.found : undefined;
     const user = flow ? await this.d.accounts.findUserById(flow.userId) : undefined;
     if (!flow || !user || !kinds.includes(flow.kind) || flow.state === 'done' || this.d.clock.now() > flow.expiresAt || user.status !== 'active') {
       if (flow) await this.d.flows.delete(flow.id);
@@ -139,8 +141,8 @@ export class SignInFlows {
       v.current = methods.find((m) => m.id === flow.data.challenge!.methodId);
       if (v.current) v.prompt = await this.factor(v.current.kind).challengePrompt(ctx, v.current);
     }
-    if (flow.state === 'app_password' && flow.data.appPasswordEnc) v.appPassword = { name: flow.data.appPasswordName ?? '', password: this.d.aead.open(flow.data.appPasswordEnc, `ap:${flow.id}`) };
-    if (flow.state === 'recovery_codes' && flow.data.recoveryCodesEnc) v.recoveryCodes = JSON.parse(this.d.aead.open(flow.data.recoveryCodesEnc, `rc:${flow.id}`)) as string[];
+    if (flow.state === 'app_password' && flow.data.appPasswordEnc) v.appPassword = { name: flow.data.appPasswordName ?? '', password: this.d.aead.open(flow.data.appPasswordEnc, SEALED_AAD.flowAppPassword(flow.id)) };
+    if (flow.state === 'recovery_codes' && flow.data.recoveryCodesEnc) v.recoveryCodes = JSON.parse(this.d.aead.open(flow.data.recoveryCodesEnc, SEALED_AAD.flowRecoveryCodes(flow.id))) as string[];
     return v;
   }
 
@@ -229,7 +231,7 @@ export class SignInFlows {
         throw e;
       });
       if (made) {
-        flow.data.appPasswordEnc = this.d.aead.seal(made.password, `ap:${flow.id}`);
+        flow.data.appPasswordEnc = this.d.aead.seal(made.password, SEALED_AAD.flowAppPassword(flow.id));
         flow.data.appPasswordName = name;
         flow.state = 'app_password';
         await this.save(flow);
@@ -238,7 +240,7 @@ export class SignInFlows {
     }
     flow.data.appPasswordEnc = undefined;
     const codes = await this.newRecoveryCodes(user);
-    flow.data.recoveryCodesEnc = this.d.aead.seal(JSON.stringify(codes), `rc:${flow.id}`);
+    flow.data.recoveryCodesEnc = this.d.aead.seal(JSON.stringify(codes), SEALED_AAD.flowRecoveryCodes(flow.id));
     flow.state = 'recovery_codes';
     await this.save(flow);
     return { done: false, flow };
@@ -282,7 +284,8 @@ export class SignInFlows {
     await this.guarded(flow, user, 'second_factor', async () => {
       if (c.methodId === 'recovery') {
         const code = normalizeRecoveryCode(response.code ?? '');
-        if (!code || !(await this.d.mfa.consumeRecoveryCode(user.id, this.d.keyedHasher.digest('recovery-code', code), now))) throw new SesameError('code_invalid', 'wrong or used recovery code');
+        // Codes made before a rotation of the hash key are found under the previous key.
+        if (!code || !(await someKeyedHash(this.d.keyedHasher, 'recovery-code', code, (h) => this.d.mfa.consumeRecoveryCode(user.id, h, now)))) throw new SesameError('code_invalid', 'wrong or used recovery code');
         amr = AMR.recovery;
         await this.d.notifier.methodsChanged(user.address, flow.data.locale, 'recovery_used', now);
         return;

@@ -20,6 +20,10 @@ export interface Integration {
 export interface IntegrationRepository {
   add(i: Integration, keyHash: string): Promise<void>;
   findByKeyHash(keyHash: string): Promise<Integration | undefined>;
+  /** findByKeyHash for any of these hashes, in one statement; with the hash the integration holds. */
+  findAmongKeyHashes(keyHashes: string[]): Promise<{ integration: Integration; keyHash: string } | undefined>;
+  /** Moves an integration's key hash from `from` to `to` (after a rotation of the hash key); false if it no longer holds `from`. */
+  rehash(id: string, from: string, to: string): Promise<boolean>;
   list(): Promise<Integration[]>;
   remove(name: string): Promise<boolean>;
 }
@@ -36,6 +40,7 @@ export class Integrations {
     private readonly hasher: KeyedHasher,
     private readonly audit: AuditRepository,
     private readonly clock: Clock,
+    private readonly onBackgroundError: (e: unknown) => void = () => undefined,
   ) {}
 
   /** Registers an integration and returns its key, once. */
@@ -56,9 +61,17 @@ export class Integrations {
     if (!m) return undefined;
     const hash = this.hasher.digest(PURPOSE, m[1]!);
     const now = this.clock.now();
-    const hit = this.cache.get(hash);
-    if (hit && hit.until > now) return hit.integration;
-    const integration = await this.repo.findByKeyHash(hash);
+    const cached = this.cache.get(hash);
+    if (cached && cached.until > now) return cached.integration;
+    let integration = await this.repo.findByKeyHash(hash);
+    if (!integration && this.hasher.rotating) {
+      // Made before a rotation of the hash key: stored under a previous key. Asked in one statement
+      // with the current key's hash, in case another instance has just moved it. Found so, it moves
+      // to the current key after the answer, so that the previous key can later be dropped without it.
+      const hit = await this.repo.findAmongKeyHashes(this.hasher.digests(PURPOSE, m[1]!));
+      integration = hit?.integration;
+      if (hit && hit.keyHash !== hash) setImmediate(() => void this.repo.rehash(hit.integration.id, hit.keyHash, hash).catch(this.onBackgroundError));
+    }
     if (integration) this.cache.set(hash, { integration, until: now + 60_000 });
     else this.cache.delete(hash);
     return integration;

@@ -7,8 +7,9 @@
  * instance). Checks before the password cost reads only; writes happen on failures.
  */
 import type { KeyedHasher } from '../../platform/crypto/tokens.js';
+import { someKeyedHash } from '../../platform/crypto/tokens.js';
 import type { Clock } from '../clock.js';
-import type { CounterStore, CountKey, Peek } from '../throttling/throttle.js';
+import type { CounterStore, CountKey, LockObserver, Peek } from '../throttling/throttle.js';
 
 export interface BadPasswordMemory {
   seen(key: string, hash: string, since: number): Promise<boolean>;
@@ -37,6 +38,9 @@ const DAY_S = 86_400;
 const IP_WINDOW_S = 900;
 
 export class SmartLockout {
+  /** Set by the wiring (app-context.ts) to count locks; the lockout itself keeps no metrics. */
+  onLock: LockObserver = () => undefined;
+
   constructor(
     private readonly counters: CounterStore,
     private readonly memory: BadPasswordMemory,
@@ -71,22 +75,25 @@ export class SmartLockout {
 
   /** Whether this exact password was already wrong for this account and protocol within a day. */
   async isRepeat(k: LockoutKeys, password: string): Promise<boolean> {
-    return this.memory.seen(k.account, this.badHash(k, password), this.clock.now() - DAY_S * 1000);
+    // Remembered under a previous hash key (before a rotation) counts too, for the day it is kept.
+    const since = this.clock.now() - DAY_S * 1000;
+    return someKeyedHash(this.hasher, 'bad-password', `${k.account}\0${password}`, (h) => this.memory.seen(k.account, h, since));
   }
 
   /** A new wrong password: remembered, counted on both keys, and a key at its limit is locked. Returns the lock length if any. */
   async failed(k: LockoutKeys, password: string): Promise<number | undefined> {
     await this.memory.remember(k.account, this.badHash(k, password), this.clock.now());
     let longest: number | undefined;
-    for (const [key, limit, window] of [
-      [k.account, this.settings.accountLimit, DAY_S],
-      [k.ip, this.settings.ipLimit, IP_WINDOW_S],
+    for (const [key, limit, window, target] of [
+      [k.account, this.settings.accountLimit, DAY_S, 'account'],
+      [k.ip, this.settings.ipLimit, IP_WINDOW_S, 'ip'],
     ] as const) {
       const n = await this.counters.take(key, window);
       if (n >= limit) {
         let seconds = 0;
         await this.counters.lock(key, (i) => (seconds = Math.min(this.settings.lockMaxSeconds, this.settings.lockBaseSeconds * 2 ** (i - 1))));
         await this.counters.clear(key, window);
+        this.onLock({ scope: 'legacy', target });
         longest = Math.max(longest ?? 0, seconds);
       }
     }

@@ -89,7 +89,9 @@ export class LegacyVerifier {
   async ownerOf(password: string): Promise<string | undefined> {
     const canonical = normalizeAppPassword(password);
     if (!canonical) return undefined;
-    return (await this.appPasswords.findForVerification(this.keyed.digest(APP_PASSWORD_HASH_PURPOSE, canonical)))?.address;
+    const hash = this.keyed.digest(APP_PASSWORD_HASH_PURPOSE, canonical);
+    const row = await this.appPasswords.findForVerification(hash);
+    return (row ?? (this.keyed.rotating ? await this.findUnderPreviousKey(canonical, hash) : undefined))?.address;
   }
 
   /**
@@ -105,10 +107,12 @@ export class LegacyVerifier {
       // The lockout state and the app password are read at once (one statement); the lock is
       // still decided first, so a locked account learns nothing from the read.
       const counters = this.lockout.counterKeys(p.keys);
-      const { row, peek } = await this.reads.find(p.hash, counters.locks, counters.counts);
+      const { row: found, peek } = await this.reads.find(p.hash, counters.locks, counters.counts);
       const { lockedFor, accountFailures } = this.lockout.stateOf(peek);
       if (lockedFor > 0) r = { outcome: 'wrong', reason: 'account_locked', address: p.address, retryAfterSeconds: lockedFor };
       else {
+        // Only a miss pays for a rotation of the hash key: a good app password was found just above.
+        const row = found ?? (p.canonical !== undefined && p.hash !== undefined && this.keyed.rotating ? await this.findUnderPreviousKey(p.canonical, p.hash) : undefined);
         r = p.hash !== undefined ? this.checkAppPassword(a, p.address, p.protocol, row) : await this.checkMainPassword(a, p.address, p.keys);
         if (r.outcome === 'ok') {
           if (accountFailures > 0) await this.lockout.succeeded(p.keys, accountFailures);
@@ -125,7 +129,7 @@ export class LegacyVerifier {
   }
 
   /** The attempt's address, protocol, lockout keys and (for an app password's shape) keyed hash; or the answer to bad input. */
-  private prepare(a: LegacyAttempt): LegacyResult | { address: string; protocol: Protocol; keys: LockoutKeys; hash: string | undefined } {
+  private prepare(a: LegacyAttempt): LegacyResult | { address: string; protocol: Protocol; keys: LockoutKeys; canonical: string | undefined; hash: string | undefined } {
     let address: string;
     try {
       address = normalizeAddress(a.user).address;
@@ -134,7 +138,25 @@ export class LegacyVerifier {
     }
     if (!isProtocol(a.protocol)) return { outcome: 'wrong', reason: 'invalid_input', address };
     const canonical = normalizeAppPassword(a.password);
-    return { address, protocol: a.protocol, keys: this.lockout.keys(address, a.protocol, a.ip), hash: canonical ? this.keyed.digest(APP_PASSWORD_HASH_PURPOSE, canonical) : undefined };
+    return { address, protocol: a.protocol, keys: this.lockout.keys(address, a.protocol, a.ip), canonical, hash: canonical ? this.keyed.digest(APP_PASSWORD_HASH_PURPOSE, canonical) : undefined };
+  }
+
+  /**
+   * After a miss while previous hash keys are configured: the app password may be stored under one
+   * of them (made before the rotation). Found so, its hash moves to the current key after the
+   * answer, once per app password, so that the previous key can later be dropped without it.
+   * The current key's hash is asked again, in the same statement: another request may have moved
+   * the row since the first read missed.
+   */
+  private async findUnderPreviousKey(canonical: string, current: string): Promise<VerificationRow | undefined> {
+    const hit = await this.appPasswords.findForVerificationAmong(this.keyed.digests(APP_PASSWORD_HASH_PURPOSE, canonical));
+    if (hit && hit.hash !== current) this.rehashLater(hit.row.id, hit.hash, current);
+    return hit?.row;
+  }
+
+  /** Replaces a stored hash by the current key's, after the answer has gone (the caller is not kept waiting for the write). */
+  private rehashLater(id: string, from: string, to: string): void {
+    setImmediate(() => void this.appPasswords.rehash(id, from, to).catch(this.onBackgroundError));
   }
 
   /** A password with the shape of an app password; `row` is what the store holds for its hash. Synchronous: see verify(). */
@@ -150,9 +172,12 @@ export class LegacyVerifier {
     const base = { address, appPasswordId: row.id, owner: { id: row.userId, orgId: row.orgId } };
     if (row.userStatus !== 'active') return { ...base, outcome: 'refused', reason: 'user_disabled' };
     if (row.mfaState === 'disabled') return { ...base, outcome: 'refused', reason: 'mfa_off' };
-    if (!row.protocols.includes(protocol)) return { ...base, outcome: 'refused', reason: 'protocol_not_allowed' };
-    if (row.expiresAt !== null && now >= row.expiresAt) return { ...base, outcome: 'refused', reason: 'expired' };
+    // The app password's own protocols and expiry, and the organization's policy as it is now:
+    // an admin who removes a protocol or shortens the lifetime narrows existing app passwords too.
     const policy = row.policy;
+    if (!row.protocols.includes(protocol) || !policy.protocols.includes(protocol)) return { ...base, outcome: 'refused', reason: 'protocol_not_allowed' };
+    if (row.expiresAt !== null && now >= row.expiresAt) return { ...base, outcome: 'refused', reason: 'expired' };
+    if (policy.maxLifetimeDays !== null && now >= row.createdAt + policy.maxLifetimeDays * 86_400_000) return { ...base, outcome: 'refused', reason: 'expired' };
     if (!policy.allowed && !policy.keepExistingWhenOff) return { ...base, outcome: 'refused', reason: 'app_passwords_suspended' };
     if (policy.revokeUnusedDays !== null && (row.lastUsedAt ?? row.createdAt) < now - policy.revokeUnusedDays * 86_400_000) {
       // Refused now whatever happens next; the deletion need not hold up the answer.

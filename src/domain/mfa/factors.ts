@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Aead } from '../../platform/crypto/aead.js';
 import type { KeyedHasher } from '../../platform/crypto/tokens.js';
 import { constantTimeEqual } from '../../platform/crypto/tokens.js';
+import { SEALED_AAD } from '../keys/sealed.js';
 import type { User } from '../accounts/model.js';
 import { normalizeAddress } from '../accounts/model.js';
 import { SesameError } from '../errors.js';
@@ -52,7 +53,7 @@ export const CODE_TTL_MS = 10 * 60_000;
 export const RESEND_AFTER_MS = 30_000;
 export const MAX_SENDS = 5;
 
-const SEED_AAD = (methodId: string) => `totp:${methodId}`;
+const SEED_AAD = SEALED_AAD.totpSeed;
 
 export class TotpFactor implements Factor {
   readonly kind = 'totp' as const;
@@ -79,7 +80,9 @@ export class TotpFactor implements Factor {
     const secret = this.aead.open(p.secretEnc!, SEED_AAD(p.methodId));
     const step = matchTotp(secret, (response.code ?? '').replace(/\s/g, ''), ctx.now);
     if (step === undefined) throw new SesameError('code_invalid', 'wrong TOTP code at enrolment');
-    return { id: p.methodId, userId: ctx.user.id, kind: 'totp' as const, label: 'Authenticator app', target: null, secretEnc: p.secretEnc!, lastStep: step };
+    // Sealed again rather than copied: the pending seed may be under a previous key (a flow begun
+    // before a rotation), and a stored seed must be under the current one for `keys reencrypt` to hold.
+    return { id: p.methodId, userId: ctx.user.id, kind: 'totp' as const, label: 'Authenticator app', target: null, secretEnc: this.aead.reseal(p.secretEnc!, SEED_AAD(p.methodId)), lastStep: step };
   }
 
   async startChallenge() {}
@@ -137,7 +140,8 @@ export class CodeFactor implements Factor {
     if (!sent || ctx.now > sent.expiresAt) return false;
     const t = (typed ?? '').replace(/\s/g, '');
     if (!/^\d{6}$/.test(t)) return false;
-    return constantTimeEqual(this.hash(ctx.flow, t), sent.hash);
+    // A code sent before a rotation of the hash key was hashed under the previous key.
+    return this.hasher.digests(`mfa-code:${ctx.flow.id}`, t).some((h) => constantTimeEqual(h, sent.hash));
   }
 
   async startEnrolment(ctx: FactorContext, input: { target?: string }) {

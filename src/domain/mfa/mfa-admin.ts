@@ -5,13 +5,13 @@
 import { randomUUID } from 'node:crypto';
 import { type Actor, actorId, actorLabel, requireAdminOf } from '../accounts/actor.js';
 import type { AccountService } from '../accounts/account-service.js';
-import type { User } from '../accounts/model.js';
+import type { Organization, User } from '../accounts/model.js';
 import type { AuditRepository } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
 import type { FlowRepository } from '../flows/flow.js';
 import type { SessionService } from '../sessions/session.js';
-import { CAP_MAX, DAYS_MAX, isProtocol } from '../app-passwords/model.js';
+import { type AppPasswordPolicy, CAP_MAX, DAYS_MAX, isProtocol } from '../app-passwords/model.js';
 import { defaultPolicy, isMethodKind, isMfaState, type MfaState, type OrgPolicy, REMEMBER_DAYS_MAX } from './model.js';
 import type { MfaRepository } from './repository.js';
 
@@ -33,11 +33,39 @@ export interface PolicyChange {
 
 const days = (v: number | null) => v === null || (Number.isInteger(v) && v >= 1 && v <= DAYS_MAX);
 
+const suspended = (p: AppPasswordPolicy) => !p.allowed && !p.keepExistingWhenOff;
+/** A limit in days (null: none) that went from `prev` to something stricter. */
+const shortened = (prev: number | null, next: number | null) => next !== null && (prev === null || next < prev);
+
+/**
+ * Whether `next` lets legacy sign-ins (mail servers, proxies) do less than `prev`, so that an answer
+ * a mail server cached under `prev` may be wrong under `next`: existing app passwords suspended,
+ * main passwords refused always, a protocol taken off the list, a maximum lifetime or an
+ * unused-revocation period introduced or shortened. Protocols and the maximum lifetime bind the app
+ * passwords created afterwards (each keeps what it was created with), so narrowing them changes no
+ * answer today; they count all the same, so that an admin who narrows them never has to wonder
+ * whether a cache still holds the old answer. Widening, and settings legacy sign-ins never consult
+ * (MFA default, methods, remembered devices, the cap, revoke-on-password-change), are not narrowing.
+ */
+export function narrowsLegacySignIns(prev: OrgPolicy, next: OrgPolicy): boolean {
+  const a = prev.appPasswords;
+  const b = next.appPasswords;
+  return (
+    (prev.legacyMainPassword !== 'never' && next.legacyMainPassword === 'never') ||
+    (!suspended(a) && suspended(b)) ||
+    a.protocols.some((p) => !b.protocols.includes(p)) ||
+    shortened(a.maxLifetimeDays, b.maxLifetimeDays) ||
+    shortened(a.revokeUnusedDays, b.revokeUnusedDays)
+  );
+}
+
 export class MfaAdmin {
   /** Called when a user's MFA is turned off (their app passwords go with it). */
   onMfaDisabled?: (user: User, actor: Actor) => Promise<void>;
   /** Called after any MFA state change: a main password a mail server cached as good may not be any more. */
   onStateChanged?: (address: string) => Promise<void>;
+  /** Called after a policy change that narrows what legacy sign-ins may do (see narrowsLegacySignIns): mail servers' cached answers for the organization's users may be wrong now. */
+  onPolicyNarrowed?: (org: Organization) => Promise<void>;
 
   constructor(
     private readonly accounts: AccountService,
@@ -86,7 +114,7 @@ export class MfaAdmin {
     return (await this.mfa.getPolicy(orgId)) ?? defaultPolicy(orgId);
   }
 
-  /** Changes the organization's policy; bad values are all refused and nothing changes. */
+  /** Changes the organization's policy; bad values are all refused and nothing changes. A narrowing change calls onPolicyNarrowed. */
   async setPolicy(actor: Actor, orgId: string, change: PolicyChange): Promise<OrgPolicy> {
     const current = await this.getPolicy(actor, orgId);
     const next: OrgPolicy = { ...current };
@@ -134,6 +162,7 @@ export class MfaAdmin {
     }
     await this.mfa.savePolicy(next, this.clock.now());
     await this.audit.recordAudit({ id: randomUUID(), at: this.clock.now(), orgId, actorId: actorId(actor), actorLabel: actorLabel(actor), action: 'org.policy', targetUserId: null, detail: JSON.stringify({ mfaDefault: next.mfaDefault, allowedMethods: next.allowedMethods, rememberDays: next.rememberDays, appPasswords: next.appPasswords, legacyMainPassword: next.legacyMainPassword }) });
+    if (this.onPolicyNarrowed && narrowsLegacySignIns(current, next)) await this.onPolicyNarrowed(await this.accounts.getOrganization(orgId));
     return next;
   }
 

@@ -5,7 +5,7 @@
  * Timeouts are enforced here, server-side: idle (last use) and absolute (since sign-in).
  */
 import type { KeyedHasher } from '../../platform/crypto/tokens.js';
-import { randomToken } from '../../platform/crypto/tokens.js';
+import { findByKeyedHash, randomToken } from '../../platform/crypto/tokens.js';
 import type { Clock } from '../clock.js';
 
 export interface Session {
@@ -69,7 +69,9 @@ export class SessionService {
   /** The live session behind a cookie token, or undefined (unknown, idle too long, or past its absolute end). */
   async resume(token: string | undefined): Promise<Session | undefined> {
     if (!token || token.length > 100) return undefined;
-    const s = await this.repo.findByTokenHash(this.hasher.digest(TOKEN_PURPOSE, token));
+    // A session started before a rotation of the hash key is found under the previous key; it is
+    // short-lived, so it is not moved to the new key but simply ends on its own.
+    const s = (await findByKeyedHash(this.hasher, TOKEN_PURPOSE, token, (h) => this.repo.findByTokenHash(h)))?.found;
     if (!s) return undefined;
     const now = this.clock.now();
     if (now >= s.expiresAt || now - s.lastSeenAt >= this.settings.idleMs) {

@@ -37,6 +37,16 @@ export interface Peek {
   counts: number[];
 }
 
+/** A lock just imposed, for monitoring: the kind of key only, never the key (it names an account or an address). */
+export interface LockEvent {
+  /** `browser`: sign-ins through the pages and the JSON API (password, second factor); `legacy`: the endpoints mail servers ask. */
+  scope: 'browser' | 'legacy';
+  target: 'account' | 'ip';
+}
+
+/** Told of every lock imposed. Called inline on the failure path: it must be cheap and must not throw. */
+export type LockObserver = (e: LockEvent) => void;
+
 export interface ThrottleRule {
   /** Failures that trigger a lock. */
   limit: number;
@@ -65,6 +75,9 @@ export interface AttemptTicket {
 }
 
 export class Throttle {
+  /** Set by the wiring (app-context.ts) to count locks; the throttle itself keeps no metrics. */
+  onLock: LockObserver = () => undefined;
+
   constructor(
     private readonly store: CounterStore,
     private readonly settings: ThrottleSettings,
@@ -95,6 +108,8 @@ export class Throttle {
         let seconds = 0;
         await this.store.lock(key.key, (n) => (seconds = Math.min(this.settings.lockMaxSeconds, this.settings.lockBaseSeconds * 2 ** (n - 1))));
         await this.store.clear(key.key, key.rule.windowSeconds);
+        // Keys cleared by a success are the accounts' (password, second factor); the others are client IPs.
+        this.onLock({ scope: 'browser', target: key.clearOnSuccess ? 'account' : 'ip' });
         longest = Math.max(longest ?? 0, seconds);
       }
     }
