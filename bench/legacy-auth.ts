@@ -63,7 +63,6 @@
  *                        (test/bench/legacy-auth-bench.test.ts reads it).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -71,8 +70,8 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { sql } from 'kysely';
+import { createDatabase } from './pg.js';
 import { CONNECTIONS, failures, freePort, HOLD_S, lua, request, round, runWrk, THREADS, wrkScript, wrkVersion, type Reply, type WrkReport } from './wrk.js';
 import { createContext } from '../src/app-context.js';
 import { loadConfig } from '../src/config/config.js';
@@ -123,22 +122,6 @@ interface Credentials {
 }
 
 
-async function createDatabase(adminUrl: string): Promise<{ url: string; name: string; drop(): Promise<void> }> {
-  const name = `bench_${randomBytes(6).toString('hex')}`;
-  const admin = async (q: string) => {
-    const c = new pg.Client({ connectionString: adminUrl });
-    await c.connect();
-    try {
-      await c.query(q);
-    } finally {
-      await c.end();
-    }
-  };
-  await admin(`CREATE DATABASE ${name}`);
-  const u = new URL(adminUrl);
-  u.pathname = `/${name}`;
-  return { url: u.toString(), name, drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
-}
 
 /** The configuration the setup and the server share: the same folder (secrets, SQLite, outbox) and store. */
 function storeEnv(dataDir: string, databaseUrl: string): Record<string, string> {

@@ -73,7 +73,8 @@ export function lua(s: string): string {
  * server accepts every connection while idle and the phase measures steady-state requests on
  * open connections, as a mail server's pooled HTTP client makes them. Every later delay() is 0.
  */
-export function wrkScript(method: string, urlPath: string, requests: { headers: Record<string, string>; body?: string }[]): string {
+/** `connectionsPerThread` must match the runWrk that uses the script: that many first requests per thread are held. */
+export function wrkScript(method: string, urlPath: string, requests: { headers: Record<string, string>; body?: string }[], connectionsPerThread = CONNECTIONS / THREADS): string {
   const list = requests
     .map((r) => `  { headers = { ${Object.entries(r.headers).map(([k, v]) => `[${lua(k)}] = ${lua(v)}`).join(', ')} }${r.body === undefined ? '' : `, body = ${lua(r.body)}`} },`)
     .join('\n');
@@ -84,7 +85,7 @@ ${list}
 local threads = 0
 local held = 0
 function delay()
-  if held < ${CONNECTIONS / THREADS} then
+  if held < ${connectionsPerThread} then
     held = held + 1
     return ${HOLD_S * 1000}
   end
@@ -110,8 +111,8 @@ end
 }
 
 /** Runs wrk for `seconds` after the hold; requests/s counts from the end of the hold. */
-export function runWrk(url: string, seconds: number, script: string): Promise<WrkReport> {
-  const args = [`-t${THREADS}`, `-c${CONNECTIONS}`, `-d${seconds + HOLD_S}s`, '--latency', '--timeout', '10s', '-s', script, url];
+export function runWrk(url: string, seconds: number, script: string, load: { connections: number; threads: number } = { connections: CONNECTIONS, threads: THREADS }): Promise<WrkReport> {
+  const args = [`-t${load.threads}`, `-c${load.connections}`, `-d${seconds + HOLD_S}s`, '--latency', '--timeout', '10s', '-s', script, url];
   return new Promise((resolve, reject) => {
     execFile('wrk', args, { timeout: (seconds + HOLD_S + 30) * 1000, maxBuffer: 1024 * 1024 }, (err, stdout, stderr) => {
       if (err) {
