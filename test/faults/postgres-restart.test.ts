@@ -219,9 +219,18 @@ describe('PostgreSQL stopped and restarted under load', { timeout: 90_000 }, () 
 
     const load = startLoad();
     const rounds: { mode: 'fast' | 'immediate'; stopAt: number; downAt: number; startAt: number; upAt: number; recoveredAt: number }[] = [];
+    // Each stop waits for a steady stream of answers first (at least 30 since the last recovery):
+    // a fixed pause gave too few on a loaded machine.
+    const steady = async (since: number) => {
+      for (const deadline = Date.now() + 20_000; Date.now() < deadline; await sleep(50)) {
+        if (load.answers.filter((a) => a.sentAt > since).length >= 30) return;
+      }
+      assert.fail(`fewer than 30 answers in 20 s before a stop:\n${server!.output().slice(-2_000)}`);
+    };
     try {
-      await sleep(1_500);
+      let since = 0;
       for (const mode of ['fast', 'immediate'] as const) {
+        await steady(since);
         const stopAt = Date.now();
         await cluster.stop(mode);
         const downAt = Date.now();
@@ -237,8 +246,9 @@ describe('PostgreSQL stopped and restarted under load', { timeout: 90_000 }, () 
         }
         assert.ok(recoveredAt, `good passwords were not "ok" within 15 s of PostgreSQL's return (${mode}):\n${server.output().slice(-3_000)}`);
         rounds.push({ mode, stopAt, downAt, startAt, upAt, recoveredAt });
-        await sleep(1_500);
+        since = recoveredAt;
       }
+      await steady(since);
     } finally {
       await load.stop();
     }

@@ -8,7 +8,9 @@ describe('batch queue', () => {
     const q = new BatchQueue<number>({ write: async (items) => void writes.push(items), intervalMs: 20, chunk: 3 });
     for (let i = 0; i < 7; i++) q.push(i);
     assert.equal(writes.length, 0, 'nothing is written on push');
-    await new Promise((r) => setTimeout(r, 60));
+    // The interval's write runs chunk by chunk with a turn of the loop between: wait for all of it
+    // (a fixed pause was too short on a loaded machine), but never call flush() here.
+    for (const deadline = Date.now() + 5_000; writes.flat().length < 7 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 10));
     assert.deepEqual(writes, [[0, 1, 2], [3, 4, 5], [6]]);
     q.push(7);
     await q.flush();
