@@ -6,6 +6,7 @@ import { createContext } from './app-context.js';
 import { ConfigError, loadConfig } from './config/config.js';
 import { buildApp } from './delivery/http/app.js';
 import { buildMonitoringApp } from './delivery/http/monitoring.js';
+import { startBackgroundJobs } from './background-jobs.js';
 
 async function main() {
   let config;
@@ -38,45 +39,13 @@ async function main() {
         `  npx sesame user add admin@${domain} --name "Admin" --admin\n\n`,
     );
   }
-  // Revoke app passwords unused for longer than their organization allows: now, then hourly.
-  const sweep = async () => {
-    const orgs = await ctx.accounts.listOrganizations();
-    const n = await ctx.appPasswords.sweepUnused(orgs.map((o) => o.id));
-    if (n) app.log.info({ revoked: n }, 'unused app passwords revoked');
-  };
-  const sweeper = setInterval(() => void sweep().catch((e) => app.log.warn({ err: String(e) }, 'app-password sweep failed')), 3_600_000);
-  sweeper.unref();
-  void sweep().catch((e) => app.log.warn({ err: String(e) }, 'app-password sweep failed'));
-  // App passwords that reached their expiry: Dovecot may still hold a good answer for one in its
-  // auth cache, so their owners are flushed through the doveadm API; checked every minute (only
-  // when that API is configured). The first check also covers the hour before the start (Dovecot's
-  // default auth_cache_ttl): what expired while Sesame was down may still be cached. `since` moves
-  // on only after a check that read the store, and checks never overlap, so each expiry is told once.
-  let expiredSince = ctx.clock.now() - 3_600_000;
-  let checkingExpiry = false;
-  const checkExpired = async () => {
-    if (checkingExpiry) return;
-    checkingExpiry = true;
-    try {
-      const now = ctx.clock.now();
-      const owners = await ctx.appPasswords.notifyExpired(expiredSince, now);
-      expiredSince = now;
-      if (owners) app.log.info({ owners }, 'owners of expired app passwords flushed from Dovecot');
-    } finally {
-      checkingExpiry = false;
-    }
-  };
-  const checkExpiredLogged = () => void checkExpired().catch((e) => app.log.warn({ err: String(e) }, 'app-password expiry check failed'));
-  const expiryChecker = config.doveadmUrl ? setInterval(checkExpiredLogged, 60_000) : undefined;
-  expiryChecker?.unref();
-  if (config.doveadmUrl) checkExpiredLogged();
+  const jobs = startBackgroundJobs(ctx, app.log);
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     app.log.info({ signal }, 'shutting down');
-    clearInterval(sweeper);
-    clearInterval(expiryChecker);
+    jobs.stop();
     // Stops accepting and lets in-flight requests finish. Node's server.close() ends the keep-alive
     // connections idle at that moment; those still busy would stay open until the keep-alive timeout
     // (72 s) after their last answer, so they are closed as they fall idle, and all of them after 10 s.
