@@ -49,6 +49,22 @@ describe('JSON API', () => {
     assert.equal(list.json().total, 0);
   });
 
+  it('takes JSON bodies as sent: no coercion of arrays, nulls or numbers into the schema’s types (query strings still convert)', async () => {
+    // With Ajv's default coercion, ["password"] signed in and null switched a policy setting off.
+    const asArray = await call('POST', '/sessions', undefined, { email: USER.address, password: [USER.password] });
+    assert.equal(asArray.statusCode, 400);
+    assert.equal(asArray.json().error.code, 'invalid_input');
+    const before = (await call('GET', '/policy', adminToken)).json();
+    for (const body of [{ appPasswords: { allowed: null } }, { rememberDays: '30' }, { appPasswords: { cap: [5] } }]) {
+      const res = await w.app.inject({ method: 'PUT', url: '/api/v1/policy', headers: { authorization: `Bearer ${adminToken}` }, payload: body });
+      assert.equal(res.statusCode, 400, JSON.stringify(body));
+    }
+    assert.deepEqual((await call('GET', '/policy', adminToken)).json(), before, 'nothing changed');
+    const page = await call('GET', '/users?limit=1&offset=0', adminToken);
+    assert.equal(page.statusCode, 200, 'numbers in a query string are still read as numbers');
+    assert.equal(page.json().users.length, 1);
+  });
+
   it('lets an admin add, list, disable and enable users of their own organization', async () => {
     const add = await call('POST', '/users', adminToken, { address: 'carol@contoso.test', name: 'Carol' });
     assert.equal(add.statusCode, 201);

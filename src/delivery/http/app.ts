@@ -13,6 +13,7 @@ import formbody from '@fastify/formbody';
 import helmet from '@fastify/helmet';
 import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
+import AjvCompiler from '@fastify/ajv-compiler';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { AppContext } from '../../app-context.js';
 import type { User } from '../../domain/accounts/model.js';
@@ -54,6 +55,9 @@ export interface WebSettings {
   cookies: CookieNames;
 }
 
+/** One pool of compiled validators for the whole process (Fastify's own compiler, configured above). */
+const validatorPool = AjvCompiler();
+
 const PUBLIC_DIR = fileURLToPath(new URL('../../../../public', import.meta.url));
 
 /** Where the pages load the WebAuthn browser library from (see webauthnForm in web/mfa-pages.ts). */
@@ -89,7 +93,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   const prefix = secure ? '__Host-' : '';
   const web: WebSettings = {
     secureCookies: secure,
-    cookies: { session: `${prefix}sesame_session`, csrf: `${prefix}sesame_csrf`, lang: 'sesame_lang', flow: `${prefix}sesame_flow`, trust: `${prefix}sesame_trust` },
+    cookies: { session: `${prefix}sesame_session`, csrf: `${prefix}sesame_csrf`, lang: `${prefix}sesame_lang`, flow: `${prefix}sesame_flow`, trust: `${prefix}sesame_trust` },
   };
 
   const app = Fastify({
@@ -97,6 +101,19 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
     bodyLimit: 64 * 1024,
     // Unknown fields are refused, not silently dropped: a client that sends `admin: true` learns it is not a thing.
     ajv: { customOptions: { removeAdditional: false } },
+    // JSON bodies are taken as sent: Ajv's default type coercion would turn `null` into `false`
+    // (switching a policy off), `["pw"]` into `"pw"` and `5` into `"5"`, found by fuzzing. Query
+    // strings and headers are text by nature and keep the coercion their numbers need.
+    schemaController: {
+      compilersFactory: {
+        buildValidator: (externalSchemas, options) => {
+          const o = options as { customOptions?: AjvCompiler.Options };
+          const lenient = validatorPool(externalSchemas, o as Parameters<AjvCompiler.BuildCompilerFromPool>[1]);
+          const strict = validatorPool(externalSchemas, { ...o, customOptions: { ...o.customOptions, coerceTypes: false } } as Parameters<AjvCompiler.BuildCompilerFromPool>[1]);
+          return (route) => (route.httpPart === 'body' ? strict(route as AjvCompiler.RouteDefinition) : lenient(route as AjvCompiler.RouteDefinition));
+        },
+      },
+    },
     // X-Forwarded-For only from the proxies the operator listed (SESAME_TRUSTED_PROXIES).
     trustProxy: ctx.config.trustedProxies.length > 0 ? ctx.config.trustedProxies : false,
     genReqId: () => crypto.randomUUID(),

@@ -26,7 +26,14 @@ function clean(user: unknown, password: unknown): { user: string; password: stri
 }
 
 /** Dovecot service names to Sesame's protocols. */
-const SERVICE: Record<string, string> = { imap: 'imap', pop3: 'pop3', submission: 'smtp', smtp: 'smtp', dav: 'dav', http: 'http' };
+const SERVICE = new Map(Object.entries({ imap: 'imap', pop3: 'pop3', submission: 'smtp', smtp: 'smtp', dav: 'dav', http: 'http' }));
+
+/**
+ * The protocol a body's service name stands for. Only a string names one: a lookup on a plain
+ * object found "constructor" and "__proto__" (answered 503), and String() of a JSON value such as
+ * [{"toString":1}] threw (500); see test/fuzz/http-parsers.test.ts.
+ */
+const protocolOf = (service: unknown) => (typeof service === 'string' ? SERVICE.get(service) : undefined);
 
 export function registerLegacyRoutes(app: FastifyInstance, ctx: AppContext) {
   // Mail servers ask on every connection: these answers never reach a browser (no security headers
@@ -77,7 +84,7 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: AppContext) {
   app.post('/auth/mail', { ...hidden, bodyLimit: 32 * 1024 }, async (req, reply) => {
     if (!(await integration(req, reply))) return reply;
     const b = (req.body ?? {}) as Record<string, unknown>;
-    const protocol = SERVICE[String(b.service ?? '')] ?? '';
+    const protocol = protocolOf(b.service) ?? '';
     const ip = typeof b.remoteIp === 'string' && b.remoteIp.length <= 64 ? b.remoteIp : req.ip;
     const input = clean(b.user, b.password);
     if (!input || !protocol) {
@@ -170,7 +177,7 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: AppContext) {
     }
     if (!i) return reply.code(401).header('www-authenticate', 'Bearer realm="sesame-integrations"').send({ error: 'invalid_client' });
     const token = typeof b.token === 'string' ? b.token : '';
-    const protocol = SERVICE[String(b.client_id ?? '')] ?? 'imap';
+    const protocol = protocolOf(b.client_id) ?? 'imap';
     if (!token || token.length > MAX_PASSWORD || CONTROL.test(token)) return reply.send({ active: false });
     try {
       const owner = await ctx.legacy.ownerOf(token);

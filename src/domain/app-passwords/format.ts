@@ -55,7 +55,8 @@ export function groupAppPassword(canonical: string): string {
  */
 export function normalizeAppPassword(typed: string): string | undefined {
   if (typed.length > 64) return undefined;
-  const s = typed.toLowerCase().replace(/[\s-]/g, '');
+  // ASCII case only: String#toLowerCase would turn U+212A KELVIN SIGN into "k" (test/fuzz/parsers.test.ts).
+  const s = typed.replace(/[A-Z]/g, (c) => c.toLowerCase()).replace(/[\s-]/g, '');
   if (s.length !== LENGTH) return undefined;
   const v = new Uint8Array(LENGTH);
   for (let i = 0; i < LENGTH; i++) {
