@@ -148,6 +148,8 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     mfaDefaultFor: (orgId) => mfaAdmin!.defaultStateFor(orgId),
     afterPasswordChange: (userId) => appPasswords!.afterPasswordChange(userId),
     credentialsChanged: (address) => dovecot.revoked(address),
+    // A set-password link is the way back into a locked account: it lifts the lock.
+    passwordRecovered: (address) => signIn.unlockAccount(address),
   });
   mfaAdmin = new MfaAdmin(accounts, mfaRepo, flowRepo, sessions, audit, clock);
   appPasswords = new AppPasswords(appPasswordRepo, mfaRepo, accounts, sessions, audit, keyedHasher, { created: (...a) => notifier.appPasswordCreated(...a) }, clock);

@@ -27,6 +27,10 @@ export class KyselySessionRepository implements SessionRepository {
     await this.db.updateTable('sessions').set({ amr: JSON.stringify(amr), mfa_at: at }).where('id', '=', id).execute();
   }
 
+  async reissue(id: string, tokenHash: string, amr: string[], mfaAt: number) {
+    await this.db.updateTable('sessions').set({ token_hash: tokenHash, amr: JSON.stringify(amr), mfa_at: mfaAt }).where('id', '=', id).execute();
+  }
+
   async delete(id: string) {
     await this.db.deleteFrom('sessions').where('id', '=', id).execute();
   }

@@ -85,5 +85,8 @@ export function createCounterStore(store: Store): CounterStore {
       await locks.block(key, seconds(n));
       return n;
     },
+    async unlock(key) {
+      await locks.delete(key);
+    },
   };
 }

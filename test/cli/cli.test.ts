@@ -142,6 +142,29 @@ for (const kind of STORE_KINDS) {
       }
     });
 
+    it('gives an existing user a new set-password link, which works while the account is locked and lifts the lock', async () => {
+      const add = await sesame(store, ['user', 'add', 'lou@contoso.test', '--password-stdin'], 'first-walnut-sonnet-44\n');
+      assert.equal(add.code, 0, add.err);
+      const ctx = await createContext(store.config());
+      try {
+        const meta = { ip: '192.0.2.77', userAgent: 'cli-test', protocol: 'web' };
+        for (let i = 0; i < ctx.config.accountFailureLimit; i++) await assert.rejects(ctx.signIn.authenticate('lou@contoso.test', `guess-${i}-walnut`, meta), { code: 'sign_in_failed' });
+        await assert.rejects(ctx.signIn.authenticate('lou@contoso.test', 'first-walnut-sonnet-44', meta), { code: 'throttled' });
+        const r = await sesame(store, ['user', 'link', 'LOU@contoso.test']);
+        assert.equal(r.code, 0, r.err);
+        assert.match(r.out, /^one-time set-password link for lou@contoso\.test \(valid until .* UTC\):\n/);
+        const link = /^(https:\/\/id\.contoso\.test\/set-password\?token=[A-Za-z0-9_-]{43})$/m.exec(r.out)?.[1];
+        assert.ok(link, r.out);
+        await ctx.accounts.setPasswordWithToken(new URL(link).searchParams.get('token')!, 'second-walnut-sonnet-55');
+        assert.equal((await ctx.signIn.authenticate('lou@contoso.test', 'second-walnut-sonnet-55', meta)).address, 'lou@contoso.test', 'signed in at once');
+      } finally {
+        await ctx.close();
+      }
+      const unknown = await sesame(store, ['user', 'link', 'nobody@contoso.test']);
+      assert.equal(unknown.code, 1);
+      assert.match(unknown.err, /no user nobody@contoso\.test/);
+    });
+
     it('prints one clear line and exits 2 on wrong usage, changing nothing', async () => {
       const before = await count();
       for (const args of [[], ['frobnicate'], ['user'], ['user', 'add'], ['user', 'add', 'x@contoso.test', '--bogus'], ['org', 'add', 'a.test', 'b.test'], ['user', 'disable']]) {

@@ -83,6 +83,8 @@ interface PyCase {
   user: string;
   password: string;
   raw?: boolean;
+  /** With raw: the SASL PLAIN authorization identity (RFC 4616); empty or absent: none. */
+  authzid?: string;
   /** For messages only. */
   label?: string;
 }
@@ -449,6 +451,34 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     const sane: PyCase[] = targets.map((t) => ({ ...t, user: ANN.address, password: good, label: `${t.label}, afterwards:` }));
     expectAll(sane, await py(sane), true);
     timings.hostileMs = Date.now() - t0;
+  });
+
+  it('a SASL authorization identity other than the user: Dovecot and Postfix refuse it; nginx drops it and logs in the user, never the other identity (RFC 4616)', async () => {
+    const good = canonical(pw.outlook);
+    const direct: { proto: PyCase['proto']; port: number; tls: Tls; label: string }[] = [
+      { proto: 'imap', port: P().imap, tls: 'none', label: 'Dovecot' },
+      { proto: 'pop3', port: P().pop3, tls: 'none', label: 'Dovecot' },
+      { proto: 'smtp', port: P().submission, tls: 'none', label: 'Dovecot submission' },
+      { proto: 'smtp', port: P().postfixSubmission, tls: 'none', label: 'Postfix' },
+    ];
+    const proxied: typeof direct = [
+      { proto: 'imap', port: P().nginxImap, tls: 'starttls', label: 'nginx' },
+      { proto: 'pop3', port: P().nginxPop3s, tls: 'implicit', label: 'nginx' },
+      { proto: 'smtp', port: P().nginxSubmissions, tls: 'implicit', label: 'nginx' },
+    ];
+    // Ann's own app password, asking to act as Dan.
+    const asDan = (t: (typeof direct)[number]): PyCase => ({ ...t, user: ANN.address, password: good, raw: true, authzid: DAN.address, label: `${t.label}, authzid Dan:` });
+    expectAll(direct.map(asDan), await py(direct.map(asDan)), false);
+    // nginx's mail proxy parses AUTH PLAIN itself and never passes the authorization identity on (it
+    // has no setting to refuse one): it asks Sesame about Ann and opens Ann's own session. Dan is
+    // never named to a backend.
+    const danMentions = () => (mail!.log('dovecot.log') + mail!.log('postfix.log')).split(DAN.address).length;
+    const before = danMentions();
+    expectAll(proxied.map(asDan), await py(proxied.map(asDan)), true);
+    assert.equal(danMentions(), before, `a backend saw Dan's name${context()}`);
+    // The control: naming herself as the authorization identity is fine everywhere.
+    const self: PyCase[] = [...direct, ...proxied].map((t) => ({ ...t, user: ANN.address, password: good, raw: true, authzid: ANN.address, label: `${t.label}, authzid Ann:` }));
+    expectAll(self, await py(self), true);
   });
 
   it("the alternative, Dovecot's oauth2 passdb (RFC 7662 introspection): app passwords only, each only for its own user", async () => {

@@ -1,6 +1,7 @@
 /** CSRF (checklist 32): every state-changing form, sign-in included, needs the token bound to this browser. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { routesOf } from '../support/routes.js';
 import { ADMIN, Browser, csrfFrom, makeWorld, USER, type World } from '../support/world.js';
 
 describe('CSRF protection', () => {
@@ -48,6 +49,41 @@ describe('CSRF protection', () => {
     assert.equal(c.httpOnly, true);
     assert.equal(c.sameSite, 'Strict');
     assert.match(c.value, /\./, 'signed with the cookie key');
+  });
+
+  it('refuses every state-changing browser route without the token, and changes nothing', async () => {
+    const changing = routesOf(w.app).filter((r) => !['GET', 'HEAD'].includes(r.method) && !/^\/(api|auth|oauth2)\//.test(r.url));
+    assert.ok(changing.length >= 30, `${changing.length} routes found`);
+    const admin = new Browser(w.app);
+    await admin.signIn(ADMIN.address, ADMIN.password);
+    await admin.get('/account');
+    const usersBefore = await w.ctx.store.db.selectFrom('users').select(['address', 'status', 'mfa_state']).orderBy('address').execute();
+    for (const r of changing) {
+      for (const form of [{}, { _csrf: 'forged-token' }] as Record<string, string>[]) {
+        const res = await w.app.inject({
+          method: r.method as 'POST',
+          url: r.url,
+          headers: { cookie: [...admin.cookies].map(([k, v]) => `${k}=${v}`).join('; '), 'content-type': 'application/x-www-form-urlencoded' },
+          payload: new URLSearchParams({ ...form, address: USER.address, lang: 'nl', name: 'x', state: 'disabled', kind: 'totp' }).toString(),
+        });
+        assert.equal(res.statusCode, 403, `${r.method} ${r.url} ${JSON.stringify(form)}`);
+        assert.match(res.body, /This form has expired/, `${r.method} ${r.url}`);
+      }
+    }
+    assert.deepEqual(await w.ctx.store.db.selectFrom('users').select(['address', 'status', 'mfa_state']).orderBy('address').execute(), usersBefore);
+    assert.equal((await admin.get('/account')).statusCode, 200, 'still signed in: sign-out was refused too');
+  });
+
+  it('the JSON API takes bearer tokens only: a session cookie alone changes nothing', async () => {
+    const admin = new Browser(w.app);
+    await admin.signIn(ADMIN.address, ADMIN.password);
+    const cookie = [...admin.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    const add = await w.app.inject({ method: 'POST', url: '/api/v1/users', headers: { cookie }, payload: { address: 'cookie-only@contoso.test' } });
+    assert.equal(add.statusCode, 401);
+    const dis = await w.app.inject({ method: 'POST', url: `/api/v1/users/${USER.address}/disable`, headers: { cookie } });
+    assert.equal(dis.statusCode, 401);
+    assert.equal(await w.ctx.store.db.selectFrom('users').select('id').where('address', '=', 'cookie-only@contoso.test').executeTakeFirst(), undefined);
+    assert.equal((await w.ctx.store.db.selectFrom('users').select('status').where('address', '=', USER.address).executeTakeFirstOrThrow()).status, 'active');
   });
 
   it('changes nothing on GET', async () => {

@@ -9,7 +9,7 @@ import { createContext, type AppContext } from '../../src/app-context.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { buildApp } from '../../src/delivery/http/app.js';
 import { makeTestStore, type TestStore } from '../support/stores.js';
-import { Browser, csrfFrom } from '../support/world.js';
+import { Browser, csrfFrom, oathtoolTotp } from '../support/world.js';
 
 describe('logs hold no secrets', () => {
   let store: TestStore;
@@ -60,5 +60,55 @@ describe('logs hold no secrets', () => {
       assert.notEqual(parsed.msg, 'forged', 'a user agent cannot forge a log line');
     }
     assert.ok(all.includes('/set-password?[query omitted]'));
+  });
+
+  it('logs every second step and legacy attempt with who, when, from where, how and which app password; no code, seed or app password anywhere', async () => {
+    await ctx.accounts.addUser(OPERATOR, { address: 'mia@contoso.test', password: 'second-step-lantern-6' });
+    await ctx.mfaAdmin.setUserState(OPERATOR, 'mia@contoso.test', 'enabled');
+    const api = (url: string, body: object, flow?: string) => app.inject({ method: 'POST', url: `/api/v1${url}`, payload: body, headers: { 'user-agent': 'LogCheck/1.0', ...(flow ? { 'x-sesame-flow': flow } : {}) }, remoteAddress: '198.51.100.61' });
+    const t = (await api('/sessions', { email: 'mia@contoso.test', password: 'second-step-lantern-6' })).json().token as string;
+    await api('/flow/setup', {}, t);
+    const seed = (await api('/flow/method', { kind: 'totp' }, t)).json().prompt.secret as string;
+    const enrolCode = oathtoolTotp(seed, Date.now());
+    await api('/flow/verify', { code: enrolCode }, t);
+    const appPassword = (await api('/flow/next', {}, t)).json().appPassword.password as string;
+    const recovery = (await api('/flow/next', {}, t)).json().recoveryCodes as string[];
+    await api('/flow/done', {}, t);
+    const s = (await api('/sessions', { email: 'mia@contoso.test', password: 'second-step-lantern-6' })).json().token as string;
+    const wrong = enrolCode === '135791' ? '246802' : '135791';
+    assert.equal((await api('/flow/verify', { code: wrong }, s)).statusCode, 400);
+    const nextCode = oathtoolTotp(seed, Date.now() + 30_000);
+    assert.equal((await api('/flow/verify', { code: nextCode }, s)).statusCode, 201);
+    const r = (await api('/sessions', { email: 'mia@contoso.test', password: 'second-step-lantern-6' })).json().token as string;
+    await api('/flow/switch', { method: 'recovery' }, r);
+    assert.equal((await api('/flow/verify', { code: recovery[0]! }, r)).statusCode, 201);
+    const key = (await ctx.integrations.add('dovecot')).key;
+    const mail = (password: string) => app.inject({ method: 'POST', url: '/auth/mail', headers: { authorization: `Bearer ${key}`, 'user-agent': 'dovecot-sesame-auth' }, payload: { user: 'mia@contoso.test', password, service: 'imap', remoteIp: '203.0.113.61' } });
+    assert.equal((await mail(appPassword)).statusCode, 200);
+    assert.equal((await mail('abcd efgh jkmn pqrs tuvw')).statusCode, 401);
+    await ctx.flush();
+
+    const events = await ctx.store.db.selectFrom('sign_in_events').selectAll().where('address_typed', '=', 'mia@contoso.test').orderBy('at').execute();
+    const mfa = events.filter((e) => e.protocol === 'api:mfa');
+    // The registration's code is in the audit log (method added); each later second step is in the sign-in log.
+    assert.deepEqual(mfa.map((e) => [e.outcome, e.reason]), [['failure', 'wrong_second_factor'], ['success', 'ok'], ['success', 'ok']]);
+    const userId = (await ctx.accounts.findUserByAddressOrNull('mia@contoso.test'))!.id;
+    for (const e of mfa) {
+      assert.equal(e.user_id, userId, 'who');
+      assert.equal(e.ip, '198.51.100.61', 'from where');
+      assert.equal(e.user_agent, 'LogCheck/1.0');
+      assert.ok(e.at > Date.now() - 60_000 && e.at <= Date.now(), 'when');
+    }
+    const imap = events.filter((e) => e.protocol === 'imap');
+    assert.deepEqual(imap.map((e) => [e.outcome, e.reason, e.ip]), [['success', 'ok', '203.0.113.61'], ['failure', 'wrong_password', '203.0.113.61']]);
+    assert.equal(imap[0]!.app_password_id, (await ctx.appPasswords.list((await ctx.accounts.findUserById(userId))!))[0]!.id, 'which app password');
+
+    const audit = await ctx.store.db.selectFrom('audit_events').selectAll().execute();
+    const stored = JSON.stringify([events, audit, await ctx.store.db.selectFrom('flows').selectAll().execute()]);
+    const all = lines.join('\n');
+    for (const secret of [seed, enrolCode, wrong, nextCode, appPassword, appPassword.replace(/ /g, ''), ...recovery, key]) {
+      assert.ok(!all.includes(secret), `a secret (${secret.slice(0, 3)}…) is in the operator's log`);
+      assert.ok(!stored.includes(secret), `a secret (${secret.slice(0, 3)}…) is in the sign-in log, the audit log or a stored flow`);
+    }
   });
 });

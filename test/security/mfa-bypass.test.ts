@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
-import { Browser, csrfFrom, FakeClock, makeWorld, oathtoolTotp, secretFrom, USER, type World } from '../support/world.js';
+import { Browser, csrfFrom, FakeClock, makeWorld, oathtoolTotp, secretFrom, USER, type World, registerTotpThroughPages } from '../support/world.js';
 
 describe('MFA cannot be skipped or changed behind the user’s back', () => {
   let w: World;
@@ -14,16 +14,7 @@ describe('MFA cannot be skipped or changed behind the user’s back', () => {
   before(async () => {
     w = await makeWorld('sqlite', {}, { clock });
     await w.ctx.mfaAdmin.setUserState(OPERATOR, USER.address, 'enforced');
-    // Register a TOTP method through the pages.
-    const b = new Browser(w.app);
-    await b.signIn(USER.address, USER.password);
-    await b.submit('/signin/mfa', '/signin/mfa/setup', {});
-    await b.submit('/signin/mfa', '/signin/mfa/method', { kind: 'totp' });
-    secret = secretFrom((await b.get('/signin/mfa')).body);
-    await b.submit('/signin/mfa', '/signin/mfa/verify', { code: oathtoolTotp(secret, clock.now()) });
-    await b.submit('/signin/mfa', '/signin/mfa/next', {});
-    await b.submit('/signin/mfa', '/signin/mfa/next', {});
-    await b.submit('/signin/mfa', '/signin/mfa/done', {});
+    secret = await registerTotpThroughPages(w, clock, USER.address, USER.password);
   });
   after(async () => w.close());
 

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
-import { Browser, csrfFrom, FakeClock, makeWorld, USER, type World } from '../support/world.js';
+import type { LightMyRequestResponse } from 'fastify';
+import { Browser, csrfFrom, FakeClock, makeWorld, oathtoolTotp, secretFrom, USER, type World, registerTotpThroughPages } from '../support/world.js';
 
 type Cookie = { name: string; value: string; httpOnly?: boolean; secure?: boolean; sameSite?: string; path?: string; maxAge?: number; expires?: Date };
 const sessionCookie = (res: { cookies: unknown }, name = 'sesame_session') => (res.cookies as Cookie[]).find((c) => c.name === name);
@@ -125,5 +126,93 @@ describe('sessions behind https', () => {
     const c = sessionCookie(res, '__Host-sesame_session')!;
     assert.equal(c.secure, true);
     assert.equal(c.path, '/');
+  });
+
+  it('sets every cookie, on the real Set-Cookie headers, as __Host-, Secure, HttpOnly, SameSite and Path=/ without Domain', async () => {
+    const raw: string[] = [];
+    const keep = (res: LightMyRequestResponse) => {
+      const h = res.headers['set-cookie'];
+      raw.push(...(h === undefined ? [] : Array.isArray(h) ? h : [String(h)]));
+      return res;
+    };
+    await w.ctx.accounts.addUser(OPERATOR, { address: 'cookie@contoso.test', password: 'amber-jar-lantern-8' });
+    await w.ctx.mfaAdmin.setUserState(OPERATOR, 'cookie@contoso.test', 'enabled');
+    await w.ctx.mfaAdmin.setPolicy(OPERATOR, (await w.ctx.accounts.findUserByAddressOrNull('cookie@contoso.test'))!.orgId, { rememberDays: 7 });
+    const b = new Browser(w.app);
+    keep(await b.get('/signin'));
+    keep(await b.submit('/signin', '/lang', { lang: 'en', back: '/signin' }));
+    keep(await b.signIn('cookie@contoso.test', 'amber-jar-lantern-8'));
+    keep(await b.submit('/signin/mfa', '/signin/mfa/setup', {}));
+    keep(await b.submit('/signin/mfa', '/signin/mfa/method', { kind: 'totp' }));
+    const secret = secretFrom((await b.get('/signin/mfa')).body);
+    const now = Date.now();
+    keep(await b.submit('/signin/mfa', '/signin/mfa/verify', { code: oathtoolTotp(secret, now) }));
+    keep(await b.submit('/signin/mfa', '/signin/mfa/next', {}));
+    keep(await b.submit('/signin/mfa', '/signin/mfa/next', {}));
+    keep(await b.submit('/signin/mfa', '/signin/mfa/done', {}));
+    keep(await b.submit('/account', '/signout', {}));
+    keep(await b.signIn('cookie@contoso.test', 'amber-jar-lantern-8'));
+    keep(await b.submit('/signin/mfa', '/signin/mfa/verify', { code: oathtoolTotp(secret, now + 30_000), remember: '1' }));
+    keep(await b.submit('/security-info', '/security-info/confirm', {}));
+    keep(await b.submit('/account', '/signout', {}));
+    const names = new Set(raw.map((c) => c.slice(0, c.indexOf('='))));
+    for (const n of ['__Host-sesame_csrf', '__Host-sesame_lang', '__Host-sesame_session', '__Host-sesame_flow', '__Host-sesame_trust', '__Host-sesame_flow_si']) assert.ok(names.has(n), `${n} was set: ${[...names].join(', ')}`);
+    for (const c of raw) {
+      assert.match(c, /^__Host-/, c);
+      assert.match(c, /; Secure(;|$)/, c);
+      assert.match(c, /; HttpOnly(;|$)/, c);
+      assert.match(c, /; SameSite=(Lax|Strict)(;|$)/, c);
+      assert.match(c, /; Path=\/(;|$)/, c);
+      assert.doesNotMatch(c, /; Domain=/i, c);
+    }
+  });
+});
+
+describe('sessions and the second factor', () => {
+  let w: World;
+  const clock = new FakeClock(Date.UTC(2026, 10, 28, 11, 0, 0));
+  let secret = '';
+  before(async () => {
+    w = await makeWorld('sqlite', {}, { clock });
+    await w.ctx.mfaAdmin.setUserState(OPERATOR, USER.address, 'enabled');
+    secret = await registerTotpThroughPages(w, clock, USER.address, USER.password);
+  });
+  after(async () => w.close());
+
+  async function signedIn() {
+    const b = new Browser(w.app);
+    await b.signIn(USER.address, USER.password);
+    clock.advance(30_000);
+    assert.equal((await b.submit('/signin/mfa', '/signin/mfa/verify', { code: oathtoolTotp(secret, clock.now()) })).headers.location, '/account');
+    return b;
+  }
+
+  it('gives the session a new token when the user re-authenticates (step-up); the old token is dead', async () => {
+    const b = await signedIn();
+    clock.advance(11 * 60_000);
+    const before = b.cookies.get('sesame_session')!;
+    await b.submit('/security-info', '/security-info/confirm', {});
+    clock.advance(30_000);
+    const confirmed = await b.submit('/security-info/flow', '/security-info/flow/verify', { code: oathtoolTotp(secret, clock.now()) });
+    assert.equal(confirmed.headers.location, '/security-info?m=confirmed');
+    const after = sessionCookie(confirmed)?.value;
+    assert.ok(after, 'the step-up sets a new session cookie');
+    assert.notEqual(after, before);
+    assert.equal((await b.get('/security-info')).statusCode, 200, 'the new token works');
+    const old = new Browser(w.app);
+    old.cookies.set('sesame_session', before);
+    assert.equal((await old.get('/account')).statusCode, 303, 'whoever held the old token is left behind');
+  });
+
+  it("ends a user's sessions when an admin resets their MFA (require re-registration)", async () => {
+    const b = await signedIn();
+    const token = (await w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email: USER.address, password: USER.password } })).json().token as string;
+    clock.advance(30_000);
+    const api = (await w.app.inject({ method: 'POST', url: '/api/v1/flow/verify', headers: { 'x-sesame-flow': token }, payload: { code: oathtoolTotp(secret, clock.now()) } })).json().token as string;
+    assert.equal((await b.get('/account')).statusCode, 200);
+    assert.equal((await w.app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${api}` } })).statusCode, 200);
+    await w.ctx.mfaAdmin.requireReRegistration(OPERATOR, USER.address);
+    assert.equal((await b.get('/account')).statusCode, 303, 'the browser session ended');
+    assert.equal((await w.app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${api}` } })).statusCode, 401, 'the API session ended');
   });
 });

@@ -9,7 +9,8 @@ anything unexpected (timeout, broken connection) also gives ok=false, with the e
 A case: {"proto": "imap"|"pop3"|"smtp", "port": N, "tls": "none"|"starttls"|"implicit",
          "user": "...", "password": "...", "raw": false}
 With "raw": true, user and password are sent as they are (control characters included) in a SASL
-PLAIN exchange (AUTHENTICATE PLAIN / AUTH PLAIN), not through the library's quoting.
+PLAIN exchange (AUTHENTICATE PLAIN / AUTH PLAIN), not through the library's quoting; "authzid"
+(raw only, optional) is then sent as the SASL authorization identity.
 """
 import base64
 import imaplib
@@ -32,8 +33,9 @@ def tls_context():
     return ctx
 
 
-def plain(user, password):
-    return base64.b64encode(b"\0" + user.encode("utf-8", "surrogateescape") + b"\0" + password.encode("utf-8", "surrogateescape")).decode("ascii")
+def plain(user, password, authzid=""):
+    # RFC 4616: authzid NUL authcid NUL passwd; an empty authzid means "act as authcid".
+    return base64.b64encode(authzid.encode("utf-8", "surrogateescape") + b"\0" + user.encode("utf-8", "surrogateescape") + b"\0" + password.encode("utf-8", "surrogateescape")).decode("ascii")
 
 
 def imap(c):
@@ -45,7 +47,7 @@ def imap(c):
             m.starttls(ssl_context=tls_context())
     try:
         if c.get("raw"):
-            blob = base64.b64decode(plain(c["user"], c["password"]))
+            blob = base64.b64decode(plain(c["user"], c["password"], c.get("authzid", "")))
             m.authenticate("PLAIN", lambda _challenge: blob)
         else:
             m.login(c["user"], c["password"])
@@ -67,7 +69,7 @@ def pop3(c):
             p.stls(context=tls_context())
     try:
         if c.get("raw"):
-            p._shortcmd("AUTH PLAIN " + plain(c["user"], c["password"]))
+            p._shortcmd("AUTH PLAIN " + plain(c["user"], c["password"], c.get("authzid", "")))
         else:
             p.user(c["user"])
             p.pass_(c["password"])
@@ -91,7 +93,7 @@ def smtp(c):
             s.starttls(context=tls_context())
             s.ehlo("client.test")
         if c.get("raw"):
-            code, msg = s.docmd("AUTH", "PLAIN " + plain(c["user"], c["password"]))
+            code, msg = s.docmd("AUTH", "PLAIN " + plain(c["user"], c["password"], c.get("authzid", "")))
             if code != 235:
                 raise smtplib.SMTPAuthenticationError(code, msg)
         else:

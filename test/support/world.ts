@@ -132,3 +132,20 @@ export function recoveryCodesFrom(html: string): string[] {
   const list = /<ol class="codes" id="recovery-codes">([\s\S]*?)<\/ol>/.exec(html)?.[1] ?? '';
   return [...list.matchAll(/<code>([^<]+)<\/code>/g)].map((m) => m[1]!);
 }
+
+/**
+ * Registers an authenticator app for a user whose MFA is `enabled` or `enforced` through the pages,
+ * as the user would (password, Set it up now, TOTP, code, Next, Next, Done); returns its secret.
+ */
+export async function registerTotpThroughPages(w: World, clock: { now(): number }, address: string, password: string): Promise<string> {
+  const b = new Browser(w.app);
+  await b.signIn(address, password);
+  await b.submit('/signin/mfa', '/signin/mfa/setup', {});
+  await b.submit('/signin/mfa', '/signin/mfa/method', { kind: 'totp' });
+  const secret = secretFrom((await b.get('/signin/mfa')).body);
+  await b.submit('/signin/mfa', '/signin/mfa/verify', { code: oathtoolTotp(secret, clock.now()) });
+  await b.submit('/signin/mfa', '/signin/mfa/next', {});
+  await b.submit('/signin/mfa', '/signin/mfa/next', {});
+  await b.submit('/signin/mfa', '/signin/mfa/done', {});
+  return secret;
+}

@@ -5,6 +5,7 @@
  * real (virtual) authenticator, are in test/e2e/webauthn.test.ts.
  */
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { User } from '../../src/domain/accounts/model.js';
 import { SesameError } from '../../src/domain/errors.js';
@@ -97,5 +98,56 @@ describe('WebAuthn factor', () => {
 
     await f.startEnrolment(c);
     await assert.rejects(f.confirmEnrolment(c, { credential: { id: 'x', rawId: 'x', type: 'public-key', response: {} } }), failed);
+  });
+
+  it('checks a real signed assertion: refuses another origin, another RP ID, no user presence, another private key, a stale challenge and a replay (checklist 18)', async () => {
+    // A software authenticator: an ES256 key whose public half is registered for Alice (COSE, as stored).
+    const pair = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const jwk = pair.publicKey.export({ format: 'jwk' });
+    const cose = Buffer.concat([Buffer.from([0xa5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01, 0x21, 0x58, 0x20]), Buffer.from(jwk.x!, 'base64url'), Buffer.from([0x22, 0x58, 0x20]), Buffer.from(jwk.y!, 'base64url')]);
+    const credentialId = crypto.randomBytes(16).toString('base64url');
+    const counters: number[] = [];
+    const keyRepo = {
+      getWebAuthnCredentials: async (userId: string) => (userId === alice.id ? [{ methodId: 'm-soft', userId, credentialId, publicKey: cose.toString('base64url'), signCount: 0, transports: [] }] : []),
+      updateWebAuthnCounter: async (_id: string, n: number) => void counters.push(n),
+    } as unknown as MfaRepository;
+    const f = new WebAuthnFactor(keyRepo, RP);
+    const c = ctx(alice);
+    c.flow.data.challenge = { methodId: 'm-soft' };
+    let counter = 0;
+    const sign = (o: { challenge?: string; origin?: string; rpId?: string; flags?: number; type?: string; key?: crypto.KeyObject } = {}) => {
+      const clientData = Buffer.from(JSON.stringify({ type: o.type ?? 'webauthn.get', challenge: o.challenge ?? c.flow.data.challenge!.webauthnChallenge, origin: o.origin ?? RP.origin, crossOrigin: false }));
+      const count = Buffer.alloc(4);
+      count.writeUInt32BE(++counter);
+      const authData = Buffer.concat([crypto.createHash('sha256').update(o.rpId ?? RP.id).digest(), Buffer.from([o.flags ?? 0x01]), count]);
+      const signature = crypto.sign('sha256', Buffer.concat([authData, crypto.createHash('sha256').update(clientData).digest()]), o.key ?? pair.privateKey);
+      return { id: credentialId, rawId: credentialId, type: 'public-key', response: { clientDataJSON: clientData.toString('base64url'), authenticatorData: authData.toString('base64url'), signature: signature.toString('base64url') }, clientExtensionResults: {} };
+    };
+    const method = { id: 'm-soft', userId: alice.id, kind: 'webauthn' as const, label: 'Security key', target: null, createdAt: 0, lastUsedAt: null };
+    /** A fresh challenge, then an answer to it built by `answer`: refused. */
+    const refused = async (answer: () => unknown, why: string) => {
+      await f.startChallenge(c);
+      await assert.rejects(f.verifyChallenge(c, method, { credential: answer() }), failed, why);
+    };
+
+    await f.startChallenge(c);
+    const stale = c.flow.data.challenge.webauthnChallenge!;
+    assert.equal(Buffer.from(stale, 'base64url').length, 32, 'a 32-byte challenge');
+    await refused(() => sign({ origin: 'https://evil.test' }), 'another origin');
+    await refused(() => sign({ origin: 'http://id.contoso.test' }), 'the same host over http');
+    await refused(() => sign({ rpId: 'evil.test' }), 'another RP ID hash');
+    await refused(() => sign({ flags: 0x04 }), 'user verified but not present');
+    await refused(() => sign({ key: crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey }), 'signed by another key');
+    await refused(() => sign({ type: 'webauthn.create' }), 'a registration ceremony');
+    await refused(() => sign({ challenge: stale }), 'an earlier challenge');
+    assert.deepEqual(counters, [], 'nothing refused touched the counter');
+
+    // The control: the same authenticator, everything right, is accepted once.
+    await f.startChallenge(c);
+    const good = sign();
+    assert.equal(await f.verifyChallenge(c, method, { credential: good }), true);
+    assert.deepEqual(counters, [counter]);
+    assert.equal(c.flow.data.challenge.webauthnChallenge, undefined, 'the challenge is used up');
+    await assert.rejects(f.verifyChallenge(c, method, { credential: good }), failed, 'a replay');
   });
 });

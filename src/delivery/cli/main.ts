@@ -8,6 +8,7 @@
  *   sesame user disable <address> | sesame user enable <address>
  *   sesame user mfa <address> disabled|enabled|enforced
  *   sesame user reregister <address>
+ *   sesame user link <address>
  *   sesame org policy <domain> [--mfa-default STATE] [--methods LIST] [--remember-days N] [app-password options]
  *   sesame app-passwords list <address> | sesame app-passwords revoke-all <address>
  *   sesame migrate
@@ -34,6 +35,7 @@ export const USAGE = `usage:
   sesame user enable <address>
   sesame user mfa <address> disabled|enabled|enforced
   sesame user reregister <address>
+  sesame user link <address>
   sesame org policy <domain> [--mfa-default STATE] [--methods totp,webauthn,sms,voice,email] [--remember-days N]
         [--app-passwords on|off] [--app-passwords-keep on|off] [--app-password-cap N]
         [--app-password-protocols imap,pop3,smtp,dav,http] [--app-password-max-days N|never]
@@ -151,7 +153,7 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
       const p = parse(rest, verb === 'reencrypt' ? {} : verb === 'rotate' ? which : { ...which, force: { type: 'boolean' } }, 0);
       return await runKeysCommand(verb, p.values as KeysFlags, config, io);
     }
-    const known = ['org add', 'org policy', 'user add', 'user disable', 'user enable', 'user mfa', 'user reregister', 'app-passwords list', 'app-passwords revoke-all', 'integration add', 'integration list', 'integration remove'];
+    const known = ['org add', 'org policy', 'user add', 'user disable', 'user enable', 'user mfa', 'user reregister', 'user link', 'app-passwords list', 'app-passwords revoke-all', 'integration add', 'integration list', 'integration remove'];
     if (!known.includes(cmd)) throw new UsageError(group ? `unknown command "${cmd}"` : 'no command given');
     // Parse before touching the store, so wrong usage changes nothing.
     const parsed =
@@ -219,6 +221,14 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
         case 'user reregister': {
           const user = await ctx.mfaAdmin.requireReRegistration(OPERATOR, arg);
           io.out(`${user.address} must register MFA again at the next sign-in; methods cleared, sessions ended`);
+          break;
+        }
+        case 'user link': {
+          // The way back for a forgotten password, or an account someone else's guesses keep locked:
+          // the link works while the account is locked, and setting the password lifts the lock.
+          const link = await ctx.accounts.issueSetPasswordToken(OPERATOR, arg);
+          io.out(`one-time set-password link for ${link.user.address} (valid until ${formatTime(link.expiresAt)}):`);
+          io.out(setPasswordUrl(ctx, link.token));
           break;
         }
         case 'org policy': {

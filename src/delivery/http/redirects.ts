@@ -10,7 +10,10 @@ export function safeNext(raw: unknown, fallback = '/account'): string {
   try {
     const u = new URL(raw, 'http://sesame.invalid');
     if (u.origin !== 'http://sesame.invalid') return fallback;
-    return u.pathname + u.search + u.hash;
+    // Resolving dot segments can make a scheme-relative URL of a path: `/.//evil` and `/a/..//evil`
+    // both become `//evil`, which a browser takes as another host. Checked again after resolving.
+    const out = u.pathname + u.search + u.hash;
+    return out.startsWith('//') ? fallback : out;
   } catch {
     return fallback;
   }

@@ -54,6 +54,8 @@ export function registerMfaRoutes(app: FastifyInstance, ctx: AppContext, web: We
       if (step.trustToken) reply.setCookie(trustCookie, step.trustToken, { ...cookieOpts, maxAge: step.trustSeconds });
       return reply.redirect(step.next, 303);
     }
+    // A step-up re-authenticated the session under a new token.
+    if (step.sessionToken) reply.setCookie(web.cookies.session, step.sessionToken, cookieOpts);
     return reply.redirect(fallback, 303);
   }
 

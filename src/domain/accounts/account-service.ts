@@ -34,6 +34,8 @@ export interface AccountServiceDeps {
   afterPasswordChange?: (userId: string) => Promise<void>;
   /** Called when what a mail server may have cached about a user is stale (disabled, new password). */
   credentialsChanged?: (address: string) => Promise<void>;
+  /** Called after a password was set (one-time link or operator): lifts the account's sign-in lock (checklist 7). */
+  passwordRecovered?: (address: string) => Promise<void>;
 }
 
 export class AccountService {
@@ -159,6 +161,7 @@ export class AccountService {
     await this.d.accounts.setPasswordHash(user.id, hash, this.d.clock.now());
     await this.d.sessions.endAllForUser(user.id);
     await this.audit({ kind: 'user', user }, user.orgId, 'user.password_set', user.id, `${user.address} via one-time link`);
+    await this.d.passwordRecovered?.(user.address);
     if (user.passwordChangedAt !== null) await this.d.afterPasswordChange?.(user.id);
     await this.d.credentialsChanged?.(user.address);
     return user;
@@ -171,6 +174,7 @@ export class AccountService {
     await this.d.accounts.setPasswordHash(user.id, await this.d.passwordHasher.hash(password), this.d.clock.now());
     await this.d.sessions.endAllForUser(user.id);
     await this.audit(actor, user.orgId, 'user.password_set', user.id, user.address);
+    await this.d.passwordRecovered?.(user.address);
     await this.d.afterPasswordChange?.(user.id);
     await this.d.credentialsChanged?.(user.address);
   }

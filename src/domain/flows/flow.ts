@@ -82,6 +82,11 @@ export interface FlowData {
   recoveryCodesEnc?: string;
   /** Whether the user was already told (by email) that their password was right but the second factor failed. */
   failureNoticeSent?: boolean;
+  /**
+   * Codes sent in this flow, whatever the method or target: choosing a method again, or "Sign in
+   * another way" back to the same one, must not start the send limits over (checklist 16).
+   */
+  codesSent?: { count: number; lastAt: number };
 }
 
 export interface Flow {

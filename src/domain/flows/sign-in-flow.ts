@@ -57,7 +57,7 @@ export interface AttemptMeta {
 /** The outcome of a step: either a session was started, or the flow goes on. */
 export type Step =
   | { done: true; token: string; session: Session; next: string; trustToken?: string; trustSeconds?: number }
-  | { done: false; flowToken?: string; flow: Flow };
+  | { done: false; flowToken?: string; flow: Flow; sessionToken?: string };
 
 export interface FlowView {
   flow: Flow;
@@ -203,8 +203,16 @@ export class SignInFlows {
     flow.data.amr = [...new Set([...flow.data.amr, AMR[p.kind]])];
     flow.state = 'enrolled';
     await this.save(flow);
+    // Re-enrolling the authenticator app replaces it: the old seed (a lost or reset phone) stops working (checklist 14).
+    const replaced: string[] = [];
+    if (p.kind === 'totp') {
+      for (const old of await this.d.mfa.listMethods(user.id)) {
+        if (old.kind === 'totp' && old.id !== saved.id && (await this.d.mfa.deleteMethod(user.id, old.id))) replaced.push(old.id);
+      }
+    }
     const { defaultMethodId } = await this.d.mfa.getState(user.id);
-    if (!defaultMethodId) await this.d.mfa.setDefaultMethod(user.id, saved.id);
+    if (!defaultMethodId || replaced.includes(defaultMethodId)) await this.d.mfa.setDefaultMethod(user.id, saved.id);
+    if (replaced.length) await this.auditUser(user, 'mfa.method_replaced', `totp: ${replaced.length} older authenticator app(s) removed`);
     await this.d.mfa.promoteEnabled(user.id);
     await this.auditUser(user, 'mfa.method_added', `${p.kind} ${saved.label}`);
     if (flow.kind !== 'sign_in') await this.d.notifier.methodsChanged(user.address, flow.data.locale, 'added', now);
@@ -303,8 +311,9 @@ export class SignInFlows {
     await this.d.mfa.promoteEnabled(user.id);
     const fullAmr = [...new Set([...flow.data.amr, amr!])];
     if (flow.kind === 'step_up') {
-      if (opts.sessionId) await this.d.sessions.recordMfa(opts.sessionId, fullAmr, now);
-      return { done: false, flow };
+      // Re-authentication: the caller's session gets a new token (checklist 27).
+      const sessionToken = opts.sessionId ? await this.d.sessions.reauthenticated(opts.sessionId, fullAmr, now) : undefined;
+      return { done: false, flow, sessionToken };
     }
     const step = await this.startSession(user, fullAmr, flow.data, flow.data.next, true);
     const policy = await this.policyFor(user.orgId);

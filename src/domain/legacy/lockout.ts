@@ -4,7 +4,8 @@
  * stale app password) counts once, because only passwords not seen wrong in the last day add to
  * the count; success clears only that account-and-protocol counter, never the web password's or
  * another protocol's; locks are temporary and grow. Counters live in the store (shared by every
- * instance). Checks before the password cost reads only; writes happen on failures.
+ * instance). Checks before an app password cost reads only, and writes happen on its failures; a
+ * main password, which costs an Argon2 hash anyway, takes its points before it is checked (reserve()).
  */
 import type { KeyedHasher } from '../../platform/crypto/tokens.js';
 import { someKeyedHash } from '../../platform/crypto/tokens.js';
@@ -32,6 +33,12 @@ export interface LockoutState {
 export interface LockoutKeys {
   account: string;
   ip: string;
+}
+
+/** The points an attempt took before its password was checked (see reserve()): its place on each counter. */
+export interface Reservation {
+  account: number;
+  ip: number;
 }
 
 const DAY_S = 86_400;
@@ -80,15 +87,43 @@ export class SmartLockout {
     return someKeyedHash(this.hasher, 'bad-password', `${k.account}\0${password}`, (h) => this.memory.seen(k.account, h, since));
   }
 
-  /** A new wrong password: remembered, counted on both keys, and a key at its limit is locked. Returns the lock length if any. */
-  async failed(k: LockoutKeys, password: string): Promise<number | undefined> {
+  /**
+   * Takes the attempt's point from both counters *before* its password is checked, atomically in
+   * the store, so that a burst of parallel guesses is counted in full and at most the limit of them
+   * is ever checked (checklist 11); counting only after the check let all of a burst through. The
+   * lock is read after the points are taken: a lock imposed (and its counter cleared) between the
+   * caller's first read and this take is still seen. Undefined, with nothing taken, when the
+   * account or the IP has no point left or is locked.
+   */
+  async reserve(k: LockoutKeys): Promise<Reservation | undefined> {
+    const account = await this.counters.take(k.account, DAY_S);
+    const ip = await this.counters.take(k.ip, IP_WINDOW_S);
+    const locked = account > this.settings.accountLimit || ip > this.settings.ipLimit || this.stateOf(await this.counters.peek([k.account, k.ip], [])).lockedFor > 0;
+    if (!locked) return { account, ip };
+    await this.counters.giveBack(k.account, DAY_S);
+    await this.counters.giveBack(k.ip, IP_WINDOW_S);
+    return undefined;
+  }
+
+  /** A reserved attempt whose password was right: the IP's point goes back (it counts failures only), and the account's counter starts over. */
+  async release(k: LockoutKeys, failuresBefore: number): Promise<void> {
+    await this.counters.giveBack(k.ip, IP_WINDOW_S);
+    await this.counters.clear(k.account, DAY_S);
+    if (failuresBefore > 0) await this.memory.forget(k.account);
+  }
+
+  /**
+   * A new wrong password: remembered, counted on both keys (unless `reserved` already took its
+   * points), and a key at its limit is locked. Returns the lock length if any.
+   */
+  async failed(k: LockoutKeys, password: string, reserved?: Reservation): Promise<number | undefined> {
     await this.memory.remember(k.account, this.badHash(k, password), this.clock.now());
     let longest: number | undefined;
     for (const [key, limit, window, target] of [
       [k.account, this.settings.accountLimit, DAY_S, 'account'],
       [k.ip, this.settings.ipLimit, IP_WINDOW_S, 'ip'],
     ] as const) {
-      const n = await this.counters.take(key, window);
+      const n = reserved ? reserved[target] : await this.counters.take(key, window);
       if (n >= limit) {
         let seconds = 0;
         await this.counters.lock(key, (i) => (seconds = Math.min(this.settings.lockMaxSeconds, this.settings.lockBaseSeconds * 2 ** (i - 1))));

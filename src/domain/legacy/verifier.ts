@@ -20,7 +20,7 @@ import { type AppPasswordRepository, type AppPasswordUse, isProtocol, type Proto
 import { APP_PASSWORD_HASH_PURPOSE } from '../app-passwords/service.js';
 import { sanitizeForLog, type SignInEvent, type SignInReason } from '../audit/events.js';
 import type { Clock } from '../clock.js';
-import type { LockoutKeys, SmartLockout } from './lockout.js';
+import type { LockoutKeys, Reservation, SmartLockout } from './lockout.js';
 import type { CountKey, Peek } from '../throttling/throttle.js';
 import type { MfaRepository } from '../mfa/repository.js';
 
@@ -113,11 +113,15 @@ export class LegacyVerifier {
       else {
         // Only a miss pays for a rotation of the hash key: a good app password was found just above.
         const row = found ?? (p.canonical !== undefined && p.hash !== undefined && this.keyed.rotating ? await this.findUnderPreviousKey(p.canonical, p.hash) : undefined);
-        r = p.hash !== undefined ? this.checkAppPassword(a, p.address, p.protocol, row) : await this.checkMainPassword(a, p.address, p.keys);
+        // A main password took its points before its hash (`reserved`); an app password is counted after, on failure only.
+        let reserved: Reservation | undefined;
+        if (p.hash !== undefined) r = this.checkAppPassword(a, p.address, p.protocol, row);
+        else ({ result: r, reserved } = await this.checkMainPassword(a, p.address, p.keys));
         if (r.outcome === 'ok') {
-          if (accountFailures > 0) await this.lockout.succeeded(p.keys, accountFailures);
-        } else if (r.reason !== 'repeated_wrong_password') {
-          const lock = await this.lockout.failed(p.keys, a.password);
+          if (reserved) await this.lockout.release(p.keys, accountFailures);
+          else if (accountFailures > 0) await this.lockout.succeeded(p.keys, accountFailures);
+        } else if (r.reason !== 'repeated_wrong_password' && r.reason !== 'account_locked') {
+          const lock = await this.lockout.failed(p.keys, a.password, reserved);
           if (lock) r.retryAfterSeconds = lock;
         }
       }
@@ -190,21 +194,25 @@ export class LegacyVerifier {
   }
 
   /** Any other password: the account's main password, accepted on legacy protocols only while MFA is not enforced. */
-  private async checkMainPassword(a: LegacyAttempt, address: string, keys: LockoutKeys): Promise<LegacyResult> {
+  private async checkMainPassword(a: LegacyAttempt, address: string, keys: LockoutKeys): Promise<{ result: LegacyResult; reserved?: Reservation }> {
     // A password already wrong for this account and protocol today: answered without an Argon2
     // hash and not counted again (a phone retrying a stale app password locks nothing).
-    if (await this.lockout.isRepeat(keys, a.password)) return { outcome: 'wrong', reason: 'repeated_wrong_password', address };
+    if (await this.lockout.isRepeat(keys, a.password)) return { result: { outcome: 'wrong', reason: 'repeated_wrong_password', address } };
+    // Counted before it is checked: of a burst of parallel guesses, only the limit reach the hash.
+    const reserved = await this.lockout.reserve(keys);
+    if (!reserved) return { result: { outcome: 'wrong', reason: 'account_locked', address } };
     const creds = await this.accounts.findCredentialsByAddress(address);
+    const result = (r: LegacyResult) => ({ result: r, reserved });
     if (!creds?.passwordHash) {
       await this.passwords.burn(a.password.slice(0, 1024));
-      return { outcome: 'wrong', reason: creds ? 'no_password_set' : 'unknown_user', address };
+      return result({ outcome: 'wrong', reason: creds ? 'no_password_set' : 'unknown_user', address });
     }
-    if (!(await this.passwords.verify(creds.passwordHash, a.password.slice(0, 1024)))) return { outcome: 'wrong', reason: 'wrong_password', address };
-    if (creds.status !== 'active') return { outcome: 'refused', reason: 'user_disabled', address };
-    if (creds.mfaState === 'enforced') return { outcome: 'refused', reason: 'main_password_refused', address };
+    if (!(await this.passwords.verify(creds.passwordHash, a.password.slice(0, 1024)))) return result({ outcome: 'wrong', reason: 'wrong_password', address });
+    if (creds.status !== 'active') return result({ outcome: 'refused', reason: 'user_disabled', address });
+    if (creds.mfaState === 'enforced') return result({ outcome: 'refused', reason: 'main_password_refused', address });
     // An organization may refuse main passwords on legacy protocols always.
-    if ((await this.mfa.getPolicy(creds.orgId))?.legacyMainPassword === 'never') return { outcome: 'refused', reason: 'main_password_refused', address };
-    return { outcome: 'ok', reason: 'ok', address, name: creds.name, owner: { id: creds.id, orgId: creds.orgId } };
+    if ((await this.mfa.getPolicy(creds.orgId))?.legacyMainPassword === 'never') return result({ outcome: 'refused', reason: 'main_password_refused', address });
+    return result({ outcome: 'ok', reason: 'ok', address, name: creds.name, owner: { id: creds.id, orgId: creds.orgId } });
   }
 
   /** Logs an attempt refused before any check (malformed input), so the sign-in log still shows it. */

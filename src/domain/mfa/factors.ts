@@ -125,14 +125,20 @@ export class CodeFactor implements Factor {
     return this.kind === 'email' ? maskEmail(target) : maskPhone(target);
   }
 
-  /** Sends a fresh code, replacing any earlier one; limits how often. The failure count lives in the throttle, so a resend never resets it. */
+  /**
+   * Sends a fresh code, replacing any earlier one; limits how often, per flow (30 s apart, at most
+   * MAX_SENDS), whichever method or target the codes went to. The failure count lives in the
+   * throttle, so a resend never resets it.
+   */
   private async send(ctx: FactorContext, target: string, previous: SentCode | undefined): Promise<SentCode> {
-    if (previous) {
-      if (ctx.now - previous.lastSentAt < RESEND_AFTER_MS) throw new SesameError('resend_too_soon', 'code resent within 30 s', { params: { seconds: Math.ceil((RESEND_AFTER_MS - (ctx.now - previous.lastSentAt)) / 1000) } });
-      if (previous.sends >= MAX_SENDS) throw new SesameError('resend_too_soon', `already ${previous.sends} codes sent in this flow`, { params: { seconds: 600 } });
+    const sent = ctx.flow.data.codesSent ?? (previous ? { count: previous.sends, lastAt: previous.lastSentAt } : undefined);
+    if (sent) {
+      if (ctx.now - sent.lastAt < RESEND_AFTER_MS) throw new SesameError('resend_too_soon', 'code resent within 30 s', { params: { seconds: Math.ceil((RESEND_AFTER_MS - (ctx.now - sent.lastAt)) / 1000) } });
+      if (sent.count >= MAX_SENDS) throw new SesameError('resend_too_soon', `already ${sent.count} codes sent in this flow`, { params: { seconds: 600 } });
     }
     const code = numericCode(6);
     await this.notifier.sendCode(this.kind, target, code, ctx.flow.data.locale);
+    ctx.flow.data.codesSent = { count: (sent?.count ?? 0) + 1, lastAt: ctx.now };
     return { hash: this.hash(ctx.flow, code), expiresAt: ctx.now + CODE_TTL_MS, sends: (previous?.sends ?? 0) + 1, lastSentAt: ctx.now };
   }
 

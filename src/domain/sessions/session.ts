@@ -28,6 +28,8 @@ export interface SessionRepository {
   delete(id: string): Promise<void>;
   deleteAllForUser(userId: string): Promise<number>;
   recordMfa(id: string, amr: string[], at: number): Promise<void>;
+  /** Replaces the session's token hash and records a fresh second factor, in one write. */
+  reissue(id: string, tokenHash: string, amr: string[], mfaAt: number): Promise<void>;
 }
 
 export interface SessionSettings {
@@ -88,6 +90,17 @@ export class SessionService {
   /** A fresh second factor was proved in this session (step-up before a sensitive change). */
   async recordMfa(id: string, amr: string[], at: number): Promise<void> {
     await this.repo.recordMfa(id, amr, at);
+  }
+
+  /**
+   * The user proved a second factor again in this session (step-up): the session gets a new token,
+   * so whatever held the old one (a planted or stolen cookie) is left behind (checklist 27). The
+   * session keeps its start and absolute end. Returns the new token for the cookie.
+   */
+  async reauthenticated(id: string, amr: string[], at: number): Promise<string> {
+    const token = randomToken(32);
+    await this.repo.reissue(id, this.hasher.digest(TOKEN_PURPOSE, token), amr, at);
+    return token;
   }
 
   /** Whether the session proved a second factor within `withinMs`. */

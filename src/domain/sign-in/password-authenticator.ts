@@ -48,9 +48,8 @@ export class PasswordAuthenticator {
     const typed = sanitizeForLog(addressTyped.trim(), 254);
     // Throttle on the lower-cased address as typed, whether or not it exists or is well-formed,
     // so that locks behave identically for real and made-up accounts.
-    const accountKey = typed.toLowerCase();
     const keys: ThrottleKey[] = [
-      { key: `pwd:acct:${accountKey}`, rule: { limit: this.settings.accountFailureLimit, windowSeconds: DAY }, clearOnSuccess: true },
+      this.accountKey(typed),
       { key: `pwd:ip:${ctx.ip}`, rule: { limit: this.settings.ipFailureLimit, windowSeconds: IP_WINDOW }, clearOnSuccess: false },
     ];
     const gate = await this.throttle.begin(keys);
@@ -89,6 +88,20 @@ export class PasswordAuthenticator {
     await this.throttle.succeeded(gate.ticket);
     await this.log(typed, user, 'success', 'ok', ctx);
     return user;
+  }
+
+  /** The per-account counter: the lower-cased address as typed, whether or not it exists. */
+  private accountKey(typed: string): ThrottleKey {
+    return { key: `pwd:acct:${typed.toLowerCase()}`, rule: { limit: this.settings.accountFailureLimit, windowSeconds: DAY }, clearOnSuccess: true };
+  }
+
+  /**
+   * Lifts the password lock of an account and clears its failures, after the account was recovered
+   * another way (a one-time set-password link): a lock is temporary protection, never a way for an
+   * attacker to keep the owner out (checklist 7).
+   */
+  async unlockAccount(address: string): Promise<void> {
+    await this.throttle.reset(this.accountKey(address));
   }
 
   private async log(typed: string, user: Pick<User, 'id' | 'orgId'> | null, outcome: 'success' | 'failure' | 'throttled', reason: SignInReason, ctx: AttemptContext) {

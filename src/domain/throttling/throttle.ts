@@ -24,6 +24,8 @@ export interface CounterStore {
   clear(key: string, windowSeconds: number): Promise<void>;
   /** Records one more lock of `key` within a day and returns how many there were; locks it for `seconds(n)`. */
   lock(key: string, seconds: (lockNumber: number) => number): Promise<number>;
+  /** Ends a lock of `key` now (the count of locks, which makes the next one longer, stays). */
+  unlock(key: string): Promise<void>;
 }
 
 export interface CountKey {
@@ -114,6 +116,15 @@ export class Throttle {
       }
     }
     return longest;
+  }
+
+  /**
+   * Lifts `key`'s lock and clears its failures: the account was recovered by other means (a
+   * one-time set-password link), so a lock an attacker imposed must not keep its owner out.
+   */
+  async reset(key: ThrottleKey): Promise<void> {
+    await this.store.unlock(key.key);
+    await this.store.clear(key.key, key.rule.windowSeconds);
   }
 
   /** The attempt succeeded. */
