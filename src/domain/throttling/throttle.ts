@@ -99,6 +99,14 @@ export class Throttle {
         return { allowed: false, retryAfterSeconds: this.settings.lockBaseSeconds };
       }
     }
+    // Another attempt may have reached the limit between the lock check above and the takes: it
+    // locks the key and clears its counter, so this attempt's take saw a fresh count. Looking at
+    // the locks again, now that the points are taken, closes that gap (as the legacy lockout does).
+    const lockedSince = Math.max(0, ...(await Promise.all(keys.map((k) => this.store.lockRemainingMs(k.key)))));
+    if (lockedSince > 0) {
+      for (const t of taken) await this.store.giveBack(t.key.key, t.key.rule.windowSeconds);
+      return { allowed: false, retryAfterSeconds: Math.ceil(lockedSince / 1000) };
+    }
     return { allowed: true, ticket: { keys: taken } };
   }
 
