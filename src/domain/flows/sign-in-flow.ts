@@ -294,6 +294,10 @@ export class SignInFlows {
         const code = normalizeRecoveryCode(response.code ?? '');
         // Codes made before a rotation of the hash key are found under the previous key.
         if (!code || !(await someKeyedHash(this.d.keyedHasher, 'recovery-code', code, (h) => this.d.mfa.consumeRecoveryCode(user.id, h, now)))) throw new SesameError('code_invalid', 'wrong or used recovery code');
+        // One challenge, one session: two different good codes sent at once must not both win
+        // (the later one is spent for nothing, which is the lesser harm).
+        flow.state = 'done';
+        if (!(await this.d.flows.save(flow))) throw new SesameError('code_invalid', 'challenge already used');
         amr = AMR.recovery;
         await this.d.notifier.methodsChanged(user.address, flow.data.locale, 'recovery_used', now);
         return;
