@@ -143,16 +143,7 @@ type VerificationSelectRow = Awaited<ReturnType<ReturnType<typeof verificationSe
 export function toVerificationRow(r: VerificationSelectRow): VerificationRow {
   const d = DEFAULT_APP_PASSWORD_POLICY;
   return {
-    id: r.id,
-    userId: r.user_id,
-    name: r.name,
-    protocols: r.protocols.split(',') as Protocol[],
-    createdAt: r.created_at,
-    createdIp: r.created_ip,
-    expiresAt: r.expires_at,
-    lastUsedAt: r.last_used_at,
-    lastUsedProtocol: r.last_used_protocol,
-    lastUsedIp: r.last_used_ip,
+    ...toAppPassword(r),
     address: r.address,
     userName: r.user_name,
     userStatus: r.status,
