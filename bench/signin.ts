@@ -50,6 +50,7 @@ import { loadConfig } from '../src/config/config.js';
 import { OPERATOR } from '../src/domain/accounts/actor.js';
 import { buildApp } from '../src/delivery/http/app.js';
 import { ARGON2_PARAMS } from '../src/platform/crypto/password-hasher.js';
+import { request as httpRequest, round, type Reply } from './wrk.js';
 
 const CONCURRENCY = 50;
 const USERS = CONCURRENCY;
@@ -84,12 +85,7 @@ interface PhaseResult {
   eventLoop: LoopDelay;
 }
 
-interface Reply {
-  status: number;
-  body: string;
-}
 
-const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
 const nsToDelayMs = (ns: number) => round(Math.max(0, ns / 1e6 - RESOLUTION_MS));
 
 function quantile(sorted: number[], q: number): number {
@@ -104,20 +100,8 @@ function loopDelay(h: IntervalHistogram): LoopDelay {
 /** A tiny HTTP client on a keep-alive agent: one request, the whole answer. */
 function makeClient(port: number) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: Math.max(CONCURRENCY, BURST) });
-  function request(method: string, urlPath: string, json?: unknown): Promise<Reply> {
-    return new Promise((resolve, reject) => {
-      const payload = json === undefined ? undefined : Buffer.from(JSON.stringify(json));
-      const headers: http.OutgoingHttpHeaders = payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {};
-      const req = http.request({ host: '127.0.0.1', port, method, path: urlPath, agent, headers }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      });
-      req.on('error', reject);
-      req.end(payload);
-    });
-  }
+  const request = (method: string, urlPath: string, json?: unknown): Promise<Reply> =>
+    json === undefined ? httpRequest(agent, port, method, urlPath) : httpRequest(agent, port, method, urlPath, { 'content-type': 'application/json' }, JSON.stringify(json));
   return { request, close: () => agent.destroy() };
 }
 
