@@ -47,6 +47,21 @@ import { Integrations } from './domain/legacy/integrations.js';
 import { KyselyBadPasswordMemory, KyselyIntegrationRepository } from './storage/integration-repository.js';
 import { reencryptAll, type ReencryptionReport } from './domain/keys/reencryption.js';
 import { KyselySealedValues } from './storage/sealed-values.js';
+import { UserDirectory } from './domain/accounts/directory.js';
+import { BulkChanges } from './domain/accounts/bulk-changes.js';
+import { KyselyUserDirectoryRepository } from './storage/user-directory-repository.js';
+import { KyselyBulkChangeRepository } from './storage/bulk-change-repository.js';
+import { PasswordReset } from './domain/self-service/password-reset.js';
+import { SelfService } from './domain/self-service/self-service.js';
+import { createSelfServiceMail } from './delivery/self-service-mail.js';
+import { AdminReports } from './domain/audit/reports.js';
+import { KyselyReportRepository } from './storage/report-repository.js';
+import { forwardedLockout, forwardingAudit } from './domain/audit/forwarding.js';
+import type { LockEvent } from './domain/throttling/throttle.js';
+import { createEventForwarder, type ForwardingTuning } from './platform/messaging/event-forwarder.js';
+import { OidcClients } from './domain/oidc/clients.js';
+import { SigningKeys } from './domain/oidc/signing-keys.js';
+import { KyselyOidcClientRepository, KyselyOidcPayloads, KyselySigningKeyRepository } from './storage/oidc-repository.js';
 
 export interface AppContext {
   config: Readonly<Config>;
@@ -64,8 +79,20 @@ export interface AppContext {
   appPasswords: AppPasswords;
   legacy: LegacyVerifier;
   integrations: Integrations;
+  /** The admin Users console's listing: filters, sorts, keyset pages (domain/accounts/directory.ts). */
+  directory: UserDirectory;
+  /** Bulk changes to users, checked in full and applied in one transaction (domain/accounts/bulk-changes.ts). */
+  bulkChanges: BulkChanges;
   /** Prometheus metrics of this context (served at /metrics; see delivery/http/monitoring.ts). */
   metrics: Metrics;
+  /** "Forgot your password?" and admins' reset links (domain/self-service/password-reset.ts). */
+  passwordReset: PasswordReset;
+  /** Change password, My sessions, My sign-ins (domain/self-service/self-service.ts). */
+  selfService: SelfService;
+  /** The admin dashboard and the filtered, exportable sign-in log (domain/audit/reports.ts). */
+  reports: AdminReports;
+  /** The OpenID Connect provider's client registry, signing keys and stored payloads (delivery/oidc). */
+  oidc: { clients: OidcClients; keys: SigningKeys; payloads: KyselyOidcPayloads };
   /**
    * Seals every stored encrypted value that is not under the current encryption key again under it
    * (`write`), or only counts them (`sesame keys reencrypt` / `drop-previous`; domain/keys/reencryption.ts).
@@ -86,6 +113,8 @@ export interface ContextOptions {
   messenger?: Messenger;
   /** Extra factors (tests); one of a kind already present replaces it (the last of a kind wins). */
   factors?: (deps: { mfa: KyselyMfaRepository }) => Factor[];
+  /** Retry timing of event forwarding (tests shorten it). */
+  forwarding?: ForwardingTuning;
 }
 
 /**
@@ -114,7 +143,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
   const keyedHasher = createKeyedHasher(secrets.hashKey, secrets.previous?.hashKey);
   const passwordHasher = opts.passwordHasher ?? createArgon2Hasher();
   const accountsRepo = new KyselyAccountRepository(store.db, clock);
-  const audit = new KyselyAuditRepository(store.db);
+  const auditStore = new KyselyAuditRepository(store.db);
   const sessions = new SessionService(new KyselySessionRepository(store.db), keyedHasher, clock, {
     idleMs: config.sessionIdleMinutes * 60_000,
     absoluteMs: config.sessionAbsoluteHours * 3_600_000,
@@ -123,10 +152,17 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
   const counters = createCounterStore(store);
   const throttle = new Throttle(counters, { lockBaseSeconds: config.lockBaseSeconds, lockMaxSeconds: config.lockMaxSeconds });
   const metrics = createMetrics(() => store.stats());
-  throttle.onLock = (e) => metrics.lock(e.scope, e.target);
   const mfaRepo = new KyselyMfaRepository(store.db);
   const flowRepo = new KyselyFlowRepository(store.db);
   const log = pino({ level: config.logLevel });
+  // Every row the sign-in and audit logs record, and every lock, also goes to the SIEM when configured.
+  const forwarder = createEventForwarder(config, log, opts.forwarding, async (id) => (await accountsRepo.findOrganizationById(id))?.domain);
+  const audit = forwarder ? forwardingAudit(auditStore, forwarder) : auditStore;
+  const lockSeen = (e: LockEvent) => {
+    metrics.lock(e.scope, e.target);
+    forwarder?.publish(forwardedLockout(e, clock.now()));
+  };
+  throttle.onLock = lockSeen;
   const messenger = opts.messenger ?? createMessenger(config);
   const notifier = createNotifier(messenger, log);
   const aead = createAead(secrets.encryptionKey, secrets.previous?.encryptionKey);
@@ -181,7 +217,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     appPasswords,
   });
   const lockout = new SmartLockout(counters, new KyselyBadPasswordMemory(store.db), keyedHasher, { accountLimit: config.accountFailureLimit, ipLimit: config.ipFailureLimit, lockBaseSeconds: config.lockBaseSeconds, lockMaxSeconds: config.lockMaxSeconds }, clock);
-  lockout.onLock = (e) => metrics.lock(e.scope, e.target);
+  lockout.onLock = lockSeen;
   const integrations = new Integrations(new KyselyIntegrationRepository(store.db), keyedHasher, audit, clock, (e) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'integration key rehash failed'));
   // The legacy endpoints answer first and write after: their sign-in log rows and last-used times
   // go through batch queues (flushed on shutdown, and before the sign-in log is read).
@@ -193,8 +229,10 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
   const legacyUses = new BatchQueue<AppPasswordUse>({ ...retry, intervalMs: 1000, write: (items) => appPasswordRepo.recordUses(items), onError: (e) => log.warn({ err: String(e) }, 'last-used batch not written') });
   const legacy = new LegacyVerifier(appPasswordRepo, accountsRepo, mfaRepo, keyedHasher, passwordHasher, clock, (to, name, ip, protocol, at) => notifier.appPasswordNewIp(to, 'en', name, ip, protocol, at), lockout, createVerificationReads(store, counters), { logSignIn: (e) => legacyLog.push(e), recordUse: (u) => legacyUses.push(u) }, (e) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'app-password bookkeeping failed'));
   const flush = async () => {
-    await Promise.all([legacyLog.flush(), legacyUses.flush()]);
+    await Promise.all([legacyLog.flush(), legacyUses.flush(), passwordReset.idle()]);
+    await forwarder?.flush();
   };
+  const reports = new AdminReports(new KyselyReportRepository(store.db), clock, () => legacyLog.flush());
   // Readers of the sign-in log see every attempt answered so far.
   const auditRepo = audit;
   const auditView: AuditRepository = {
@@ -212,10 +250,42 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     accountFailureLimit: config.accountFailureLimit,
     ipFailureLimit: config.ipFailureLimit,
   }, async (canonical) => (await findByKeyedHash(keyedHasher, APP_PASSWORD_HASH_PURPOSE, canonical, (h) => appPasswordRepo.findOwner(h)))?.found);
+  const selfServiceMail = createSelfServiceMail(messenger, log, config.publicUrl);
+  const passwordReset = new PasswordReset({
+    accounts: accountsRepo,
+    accountService: accounts,
+    tokens: new KyselyOneTimeTokenRepository(store.db),
+    mfa: mfaRepo,
+    flows,
+    throttle,
+    keyedHasher,
+    mail: selfServiceMail,
+    audit,
+    clock,
+    onError: (e) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'password reset link not sent'),
+  });
+  const selfService = new SelfService({ accountService: accounts, accounts: accountsRepo, signIn, sessions, appPasswords, audit: auditView, mail: selfServiceMail, throttle, clock });
+  const oidc = {
+    clients: new OidcClients(new KyselyOidcClientRepository(store.db), keyedHasher, audit, clock),
+    keys: new SigningKeys(new KyselySigningKeyRepository(store.db), aead, clock),
+    payloads: new KyselyOidcPayloads(store.db, () => clock.now()),
+  };
+  const directory = new UserDirectory(new KyselyUserDirectoryRepository(store.db), clock);
+  const bulkChanges = new BulkChanges(new KyselyBulkChangeRepository(store.db), async (orgId) => (await accounts.getOrganization(orgId)).domain, clock);
+  // What mail servers cached about the changed users is stale: one call per user, as for single
+  // changes (not the organization-wide flush, which would also kick everyone else), 8 at a time.
+  bulkChanges.afterApplied = async (addresses) => {
+    let next = 0;
+    const worker = async () => {
+      while (next < addresses.length) await dovecot.revoked(addresses[next++]!);
+    };
+    await Promise.all(Array.from({ length: Math.min(8, addresses.length) }, worker));
+  };
   const reencrypt = (o: { write: boolean }) => reencryptAll(new KyselySealedValues(store.db), aead, clock.now(), o);
-  return { config, secrets, store, clock, accounts, signIn, sessions, audit: auditView, flows, mfaAdmin, securityInfo, notifier, appPasswords, legacy, integrations, metrics, reencrypt, flush, close: async () => {
+  return { config, secrets, store, clock, accounts, signIn, sessions, audit: auditView, flows, mfaAdmin, securityInfo, notifier, appPasswords, legacy, integrations, directory, bulkChanges, metrics, reports, oidc, passwordReset, selfService, reencrypt, flush, close: async () => {
     // close(), not flush(): whatever is still held for retry is reported as lost, not dropped silently.
-    await Promise.all([legacyLog.close(), legacyUses.close()]);
+    await Promise.all([legacyLog.close(), legacyUses.close(), passwordReset.idle()]);
+    await forwarder?.close();
     await store.close();
   } };
 }

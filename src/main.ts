@@ -36,7 +36,8 @@ async function main() {
     process.stdout.write(
       `\nNo users yet. Create your organization and its first admin (prints a one-time set-password link):\n` +
         `  npx sesame org add ${domain} --name "Example"\n` +
-        `  npx sesame user add admin@${domain} --name "Admin" --admin\n\n`,
+        `  npx sesame user add admin@${domain} --name "Admin" --admin\n` +
+        `Admins always sign in with a second factor: the first sign-in sets one up (an authenticator app, for instance).\n\n`,
     );
   }
   const jobs = startBackgroundJobs(ctx, app.log);

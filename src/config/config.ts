@@ -5,6 +5,7 @@
  */
 import net from 'node:net';
 import path from 'node:path';
+import { parseSyslogUrl } from '../platform/messaging/syslog.js';
 
 export interface Config {
   host: string;
@@ -60,6 +61,14 @@ export interface Config {
   metricsHost: string;
   /** Bearer token /metrics requires; empty: none (and then no /metrics on the main port). */
   metricsToken: string;
+  /** http(s) URL every sign-in, lock and audit event is POSTed to (signed JSON); empty: none. */
+  eventWebhookUrl: string;
+  /** HMAC-SHA-256 key of the event webhook's `X-Sesame-Signature`; at least 16 characters. */
+  eventWebhookSecret: string;
+  /** udp://host:port or tcp://host:port of a syslog server (RFC 5424) that gets the same events; empty: none. */
+  syslogUrl: string;
+  /** Syslog facility number of those events (10 = authpriv). */
+  syslogFacility: number;
 }
 
 interface Option<K extends keyof Config> {
@@ -116,6 +125,10 @@ const webhookUrl = (raw: string): string | Error => {
     return new Error('must be an absolute http or https URL such as https://sms-gateway.example.org/send');
   }
 };
+const syslogUrl = (raw: string): string | Error => {
+  const t = parseSyslogUrl(raw);
+  return t instanceof Error ? t : raw;
+};
 const mailbox = (raw: string): string | Error =>
   // `Name <local@domain>` or `local@domain`; nodemailer encodes the display name.
   /^(?:[^<>\x00-\x1f\x7f]*<[^<>@\s]+@[^<>@\s]+>|[^<>@\s]+@[^<>@\s]+)$/.test(raw) ? raw : new Error('must be an address such as sesame@example.org or Sesame <sesame@example.org>');
@@ -148,6 +161,10 @@ export const OPTIONS: Option<keyof Config>[] = [
   { key: 'metricsPort', env: 'SESAME_METRICS_PORT', default: 0, doc: 'Port of a second, monitoring-only listener serving `/healthz`, `/readyz` and `/metrics` (Prometheus); `/metrics` then leaves the main port. 0: no second listener; `/healthz` and `/readyz` are on the main port, and so is `/metrics` when `SESAME_METRICS_TOKEN` is set. See "Monitoring" in the admin guide.', parse: int(0, 65535) },
   { key: 'metricsHost', env: 'SESAME_METRICS_HOST', default: '', doc: 'Address the monitoring listener binds to (only with `SESAME_METRICS_PORT`). Empty: the same as `HOST`.', parse: str },
   { key: 'metricsToken', env: 'SESAME_METRICS_TOKEN', default: '', doc: 'Bearer token, at least 16 characters, that `/metrics` then requires (`Authorization: Bearer ...`) on whichever port serves it. Without a metrics port, `/metrics` is served on the main port only when this is set: behind a reverse proxy every request comes from loopback, so the peer address cannot tell Prometheus from the internet.', parse: str, secret: true },
+  { key: 'eventWebhookUrl', env: 'SESAME_EVENT_WEBHOOK_URL', default: '', doc: 'Every sign-in (browser, API, mail and calendar apps), lock and audit-log event (MFA changes, app passwords made and revoked, admin changes) is POSTed as JSON `{"events":[...]}` to this http(s) URL shortly after it happens, signed with `X-Sesame-Timestamp` and `X-Sesame-Signature` (see "Forwarding events to a SIEM" in the admin guide). Failed posts are retried with growing waits for about three minutes. One destination per deployment, for all organizations. Empty: none.', parse: webhookUrl, secret: true },
+  { key: 'eventWebhookSecret', env: 'SESAME_EVENT_WEBHOOK_SECRET', default: '', doc: 'Key of the event webhook\'s HMAC-SHA-256 signature; required (at least 16 characters) when `SESAME_EVENT_WEBHOOK_URL` is set.', parse: str, secret: true },
+  { key: 'syslogUrl', env: 'SESAME_SYSLOG_URL', default: '', doc: 'Syslog server that gets the same events as RFC 5424 lines: `udp://host:514` (one datagram each) or `tcp://host:601` (octet-counted framing, RFC 6587). Structured data `[sesame@32473 ...]` holds the fields. One destination per deployment. Empty: none.', parse: syslogUrl },
+  { key: 'syslogFacility', env: 'SESAME_SYSLOG_FACILITY', default: 10, doc: 'Syslog facility number of forwarded events: 10 is authpriv (security and authorization), 13 log audit, 16-23 local0-local7.', parse: int(0, 23) },
   { key: 'devOutbox', env: 'SESAME_DEV_OUTBOX', default: '', doc: 'Development only: file (mode 0600) to which every message without a real channel is appended as one JSON line. Empty: `<data folder>/outbox.jsonl`. Refused in production mode.', parse: str },
 ];
 
@@ -181,6 +198,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (cfg.smsWebhookUrl && cfg.smsWebhookSecret.length < 16) {
     problems.push('SESAME_SMS_WEBHOOK_SECRET must be set, at least 16 characters, when SESAME_SMS_WEBHOOK_URL is set');
   }
+  if (cfg.eventWebhookUrl && cfg.eventWebhookSecret.length < 16) problems.push('SESAME_EVENT_WEBHOOK_SECRET must be set, at least 16 characters, when SESAME_EVENT_WEBHOOK_URL is set');
+  // fetch() refuses URLs with credentials: every post would fail. The signature is the authentication.
+  if (cfg.eventWebhookUrl && /^[a-z]+:\/\/[^/]*@/i.test(cfg.eventWebhookUrl)) problems.push('SESAME_EVENT_WEBHOOK_URL must not contain a user name or password (value not shown): the signature header authenticates Sesame');
   if (!cfg.publicUrl) cfg.publicUrl = `http://${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${cfg.port}`;
   if (cfg.mode === 'production') {
     // The server secrets are checked where they are read, before any is generated: loadSecrets (secrets.ts).

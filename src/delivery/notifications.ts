@@ -12,15 +12,19 @@ export interface NotifierLog {
   warn(obj: object, msg: string): void;
 }
 
-export function createNotifier(messenger: Messenger, log: NotifierLog): Notifier {
-  /** Notices must never break the action they describe: failures are logged, not thrown. */
-  const bestEffort = async (to: string, subject: string, text: string, locale: Locale) => {
+/** Sends a notice by email. Notices must never break the action they describe: failures are logged, not thrown. */
+export function bestEffortEmail(messenger: Messenger, log: NotifierLog) {
+  return async (to: string, subject: string, text: string, locale: Locale): Promise<void> => {
     try {
       await messenger.send({ channel: 'email', to, subject, text, locale });
     } catch (e) {
       log.warn({ err: e instanceof Error ? e.message : String(e) }, 'notice email not sent');
     }
   };
+}
+
+export function createNotifier(messenger: Messenger, log: NotifierLog): Notifier {
+  const bestEffort = bestEffortEmail(messenger, log);
   return {
     supports: (channel) => messenger.supports(channel),
     async sendCode(channel: CodeChannel, to, code, locale) {

@@ -20,6 +20,7 @@ export const ERROR_CODES = [
   'throttled',
   'session_required',
   'forbidden',
+  'admin_mfa_required',
   'token_invalid',
   'csrf_invalid',
   'store_unavailable',
@@ -40,6 +41,22 @@ export const ERROR_CODES = [
   'app_password_cap',
   'app_passwords_need_mfa',
   'app_password_not_found',
+  // Bulk changes and CSV files (admin Users page, `sesame users import`).
+  'bulk_empty',
+  'bulk_too_large',
+  'bulk_stale',
+  'csv_encoding',
+  'csv_invalid',
+  'csv_columns',
+  'password_mismatch',
+  'current_password_wrong',
+  'no_recovery_address',
+  'session_not_found',
+  'sign_in_not_found',
+  'invalid_filter',
+  'invalid_redirect_uri',
+  'oidc_client_not_found',
+  'oidc_wrong_organization',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -2,17 +2,17 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import type { Organization, User, UserCredentials, UserRole, UserStatus } from '../domain/accounts/model.js';
-import type { AccountRepository, NewUser, UserQuery } from '../domain/accounts/repository.js';
+import type { AccountRepository, NewUser } from '../domain/accounts/repository.js';
 import type { Clock } from '../domain/clock.js';
 import type { Database, OrganizationsTable, UsersTable } from './schema.js';
 
-const USER_COLUMNS = ['id', 'org_id', 'address', 'name', 'status', 'role', 'created_at', 'password_changed_at', 'mfa_state'] as const;
+export const USER_COLUMNS = ['id', 'org_id', 'address', 'name', 'status', 'role', 'created_at', 'password_changed_at', 'mfa_state'] as const;
 
 function toOrg(r: Selectable<OrganizationsTable>): Organization {
   return { id: r.id, domain: r.domain, name: r.name, createdAt: r.created_at };
 }
 
-function toUser(r: Pick<Selectable<UsersTable>, (typeof USER_COLUMNS)[number]>): User {
+export function toUser(r: Pick<Selectable<UsersTable>, (typeof USER_COLUMNS)[number]>): User {
   return {
     id: r.id,
     orgId: r.org_id,
@@ -27,7 +27,7 @@ function toUser(r: Pick<Selectable<UsersTable>, (typeof USER_COLUMNS)[number]>):
 }
 
 /** Escapes LIKE wildcards so that a search for "a_b" means exactly that. */
-function likePattern(s: string): string {
+export function likePattern(s: string): string {
   return `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
@@ -88,17 +88,9 @@ export class KyselyAccountRepository implements AccountRepository {
     return r && { ...toUser(r), passwordHash: r.password_hash };
   }
 
-  async listUsers(q: UserQuery) {
-    let base = this.db.selectFrom('users').where('org_id', '=', q.orgId);
-    if (q.search) {
-      const p = likePattern(q.search);
-      base = base.where((eb) => eb.or([eb('address', 'like', p), eb(eb.fn('lower', ['name']), 'like', p)]));
-    }
-    const [rows, count] = await Promise.all([
-      base.select(USER_COLUMNS).orderBy('address').limit(q.limit).offset(q.offset).execute(),
-      base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
-    ]);
-    return { users: rows.map(toUser), total: Number(count.n) };
+  async listActiveAdmins(orgId: string) {
+    const rows = await this.db.selectFrom('users').select(USER_COLUMNS).where('org_id', '=', orgId).where('role', '=', 'admin').where('status', '=', 'active').orderBy('address').limit(200).execute();
+    return rows.map(toUser);
   }
 
   async setUserStatus(userId: string, status: UserStatus) {

@@ -96,13 +96,17 @@ export class KyselyAppPasswordRepository implements AppPasswordRepository {
     return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
   }
 
-  async deleteUnusedSince(orgId: string, before: number): Promise<number> {
-    const r = await this.db
+  async deleteUnusedSince(orgId: string, before: number): Promise<{ deleted: number; owners: string[] }> {
+    // RETURNING (both stores) names exactly the rows this statement deleted, whatever ran meanwhile.
+    const rows = await this.db
       .deleteFrom('app_passwords')
       .where('user_id', 'in', (eb) => eb.selectFrom('users').select('id').where('org_id', '=', orgId))
       .where((eb) => eb(eb.fn.coalesce('last_used_at', 'created_at'), '<', before))
-      .executeTakeFirst();
-    return Number(r.numDeletedRows);
+      .returning('user_id')
+      .execute();
+    const ids = [...new Set(rows.map((r) => r.user_id))];
+    const owners = ids.length ? (await this.db.selectFrom('users').select('address').where('id', 'in', ids).orderBy('address').execute()).map((u) => u.address) : [];
+    return { deleted: rows.length, owners };
   }
 
   async ownersExpiredBetween(since: number, until: number): Promise<string[]> {

@@ -1,7 +1,30 @@
 /** Sign-in log and audit log. */
 import type { Kysely } from 'kysely';
 import type { AuditEvent, AuditRepository, SignInEvent, SignInOutcome, SignInQuery, SignInReason } from '../domain/audit/events.js';
-import type { Database } from './schema.js';
+import type { AuditEventsTable, Database, SignInEventsTable } from './schema.js';
+
+/** An audit event as its table row; shared by every writer of the audit log. */
+export function auditRow(e: AuditEvent): AuditEventsTable {
+  return { id: e.id, at: e.at, org_id: e.orgId, actor_id: e.actorId, actor_label: e.actorLabel, action: e.action, target_user_id: e.targetUserId, detail: e.detail };
+}
+
+/** A sign-in log row (joined with its app password's name) as the domain's event; shared by every reader of the log. */
+export function signInEventFromRow(r: SignInEventsTable & { app_password_name: string | null }): SignInEvent {
+  return {
+    id: r.id,
+    at: r.at,
+    orgId: r.org_id,
+    userId: r.user_id,
+    addressTyped: r.address_typed,
+    outcome: r.outcome as SignInOutcome,
+    reason: r.reason as SignInReason,
+    protocol: r.protocol,
+    ip: r.ip,
+    userAgent: r.user_agent,
+    appPasswordId: r.app_password_id,
+    appPasswordName: r.app_password_name,
+  };
+}
 
 export class KyselyAuditRepository implements AuditRepository {
   constructor(private readonly db: Kysely<Database>) {}
@@ -22,7 +45,9 @@ export class KyselyAuditRepository implements AuditRepository {
   }
 
   async listSignIns(q: SignInQuery) {
-    const base = this.db.selectFrom('sign_in_events').where('sign_in_events.org_id', '=', q.orgId);
+    let base = this.db.selectFrom('sign_in_events').where('sign_in_events.org_id', '=', q.orgId);
+    if (q.userId !== undefined) base = base.where('sign_in_events.user_id', '=', q.userId);
+    if (q.id !== undefined) base = base.where('sign_in_events.id', '=', q.id);
     const [rows, count] = await Promise.all([
       base
         .leftJoin('app_passwords', 'app_passwords.id', 'sign_in_events.app_password_id')
@@ -35,28 +60,11 @@ export class KyselyAuditRepository implements AuditRepository {
         .execute(),
       base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
     ]);
-    const events: SignInEvent[] = rows.map((r) => ({
-      id: r.id,
-      at: r.at,
-      orgId: r.org_id,
-      userId: r.user_id,
-      addressTyped: r.address_typed,
-      outcome: r.outcome as SignInOutcome,
-      reason: r.reason as SignInReason,
-      protocol: r.protocol,
-      ip: r.ip,
-      userAgent: r.user_agent,
-      appPasswordId: r.app_password_id,
-      appPasswordName: r.app_password_name,
-    }));
-    return { events, total: Number(count.n) };
+    return { events: rows.map(signInEventFromRow), total: Number(count.n) };
   }
 
   async recordAudit(e: AuditEvent) {
-    await this.db
-      .insertInto('audit_events')
-      .values({ id: e.id, at: e.at, org_id: e.orgId, actor_id: e.actorId, actor_label: e.actorLabel, action: e.action, target_user_id: e.targetUserId, detail: e.detail })
-      .execute();
+    await this.db.insertInto('audit_events').values(auditRow(e)).execute();
   }
 
   async listAudit(orgId: string, limit: number) {

@@ -12,6 +12,10 @@ import * as m05 from './migrations/2026-11-27-05-app-password-use.js';
 import * as m06 from './migrations/2026-11-27-06-integrations.js';
 import * as m07 from './migrations/2026-11-27-07-legacy-main-password.js';
 import * as m08 from './migrations/2026-11-27-08-app-password-expiry.js';
+import * as m09 from './migrations/2026-11-27-09-oidc.js';
+import * as m10 from './migrations/2026-11-27-10-self-service.js';
+import * as m11 from './migrations/2026-11-27-11-admin-scale.js';
+import * as m12 from './migrations/2026-11-27-12-dashboard.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '2026-11-27-01-accounts': m01,
@@ -22,6 +26,10 @@ export const MIGRATIONS: Record<string, Migration> = {
   '2026-11-27-06-integrations': m06,
   '2026-11-27-07-legacy-main-password': m07,
   '2026-11-27-08-app-password-expiry': m08,
+  '2026-11-27-09-oidc': m09,
+  '2026-11-27-10-self-service': m10,
+  '2026-11-27-11-admin-scale': m11,
+  '2026-11-27-12-dashboard': m12,
 };
 
 export function migrator(db: Kysely<any>): Migrator {

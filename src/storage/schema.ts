@@ -24,6 +24,8 @@ export interface UsersTable {
   created_at: number;
   mfa_state: Generated<string>;
   default_method_id: string | null;
+  /** When a session last started for the user (browser or API sign-in); 0: never. */
+  last_sign_in_at: Generated<number>;
 }
 
 export interface SessionsTable {
@@ -37,6 +39,8 @@ export interface SessionsTable {
   ip: string;
   user_agent: string;
   mfa_at: number | null;
+  /** How the session was started: `web` (the pages) or `api` (POST /api/v1/sessions). */
+  via: Generated<string>;
 }
 
 export interface OneTimeTokensTable {
@@ -47,6 +51,7 @@ export interface OneTimeTokensTable {
   used_at: number | null;
 }
 
+/** Indexed by (org_id, at), and for the log's filters and the dashboard by (org_id, user_id | ip | protocol, at): migration 12. */
 export interface SignInEventsTable {
   id: string;
   at: number;
@@ -189,4 +194,43 @@ export interface Database {
   app_password_ips: AppPasswordIpsTable;
   integrations: IntegrationsTable;
   recent_bad_passwords: RecentBadPasswordsTable;
+  oidc_clients: OidcClientsTable;
+  oidc_signing_keys: OidcSigningKeysTable;
+  oidc_payloads: OidcPayloadsTable;
+}
+
+/** A client application of the OpenID Connect provider, registered by an admin of its organization. */
+export interface OidcClientsTable {
+  id: string;
+  org_id: string;
+  name: string;
+  /** JSON array of the registered redirect URIs. */
+  redirect_uris: string;
+  /** `confidential` (has a secret) or `public` (PKCE only). */
+  kind: string;
+  /** Keyed hash of a confidential client's secret; null for a public client. */
+  secret_hash: string | null;
+  require_mfa: number;
+  created_at: number;
+}
+
+/** A signing key of the OpenID Connect provider; the newest signs, the others still verify. */
+export interface OidcSigningKeysTable {
+  kid: string;
+  /** The private JWK, sealed with AAD `oidc-key:<kid>`. */
+  private_jwk_enc: string;
+  created_at: number;
+}
+
+/** What oidc-provider keeps between requests, one row per model and id (its adapter interface). */
+export interface OidcPayloadsTable {
+  model: string;
+  id: string;
+  /** The payload as JSON. */
+  payload: string;
+  grant_id: string | null;
+  uid: string | null;
+  user_code: string | null;
+  expires_at: number | null;
+  consumed_at: number | null;
 }

@@ -54,19 +54,19 @@ for (const kind of STORE_KINDS) {
       for (let i = 0; i < 12; i++) await ctx.accounts.addUser(OPERATOR, { address: `user${String(i).padStart(2, '0')}@contoso.test`, name: `Person ${i}` });
       await ctx.accounts.addUser(OPERATOR, { address: 'user99@fabrikam.test' });
       const org = (await ctx.accounts.getOrganization((await ctx.store.db.selectFrom('organizations').select('id').where('domain', '=', 'contoso.test').executeTakeFirstOrThrow()).id));
-      const page = await ctx.accounts.listUsers(OPERATOR, org.id, { limit: 5, offset: 10 });
+      const page = await ctx.directory.list(OPERATOR, org.id, { limit: 5, offset: 10 });
       assert.equal(page.total, 13);
       assert.deepEqual(page.users.map((u) => u.address), ['user09@contoso.test', 'user10@contoso.test', 'user11@contoso.test']);
-      const hit = await ctx.accounts.listUsers(OPERATOR, org.id, { search: 'PERSON 1' });
+      const hit = await ctx.directory.list(OPERATOR, org.id, { q: 'PERSON 1' });
       assert.deepEqual(hit.users.map((u) => u.address).sort(), ['user01@contoso.test', 'user10@contoso.test', 'user11@contoso.test']);
       // LIKE wildcards in a search are literal.
-      assert.equal((await ctx.accounts.listUsers(OPERATOR, org.id, { search: '%' })).total, 0);
-      assert.equal((await ctx.accounts.listUsers(OPERATOR, org.id, { search: 'user_1' })).total, 0);
+      assert.equal((await ctx.directory.list(OPERATOR, org.id, { q: '%' })).total, 0);
+      assert.equal((await ctx.directory.list(OPERATOR, org.id, { q: 'user_1' })).total, 0);
     });
 
     it('consumes a one-time token exactly once, even when 20 try at the same moment', async () => {
       const tokens = new KyselyOneTimeTokenRepository(ctx.store.db);
-      const u = (await ctx.accounts.listUsers(OPERATOR, (await ctx.store.db.selectFrom('organizations').select('id').where('domain', '=', 'contoso.test').executeTakeFirstOrThrow()).id, { limit: 1 })).users[0]!;
+      const u = (await ctx.directory.list(OPERATOR, (await ctx.store.db.selectFrom('organizations').select('id').where('domain', '=', 'contoso.test').executeTakeFirstOrThrow()).id, { limit: 1 })).users[0]!;
       const now = Date.now();
       await tokens.create({ tokenHash: `h-${kind}`, purpose: 'test', userId: u.id, expiresAt: now + 60_000 });
       assert.equal(await tokens.peek(`h-${kind}`, 'other', now), undefined, 'purpose is part of the key');

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { adminApiToken, adminSecondFactor } from '../support/admin-mfa.js';
 import { freePort, launchChromium, requireBuild, requireChromium, runSesameCli as sesame, startServer, type StartedServer, serverEnv, teardown } from '../support/processes.js';
 
 const ADMIN = { address: 'ada@contoso.test', password: 'violet-harbour-lantern-42', name: 'Ada Admin' };
@@ -36,6 +37,8 @@ describe('the web pages in Chromium (real CLI, real server)', () => {
     await sesame(env, ['user', 'add', ADMIN.address, '--name', ADMIN.name, '--admin', '--password-stdin'], `${ADMIN.password}\n`);
 
     server = await startServer({ env });
+    // Admins sign in with a second factor: Ada registers an authenticator app first (over the API).
+    await adminApiToken(base, ADMIN);
 
     browser = await launchChromium();
   });
@@ -58,6 +61,17 @@ describe('the web pages in Chromium (real CLI, real server)', () => {
   }
 
   const pathOf = (page: Page) => new URL(page.url()).pathname;
+  /** The admin's second step after the password, in the page's language (a recovery code once this half-minute's TOTP codes are used). */
+  async function secondStep(page: Page, words: { verify: string; otherWay: string; recovery: string }) {
+    await page.waitForURL(`${base}/signin/mfa`);
+    const answer = adminSecondFactor(base, ADMIN.address);
+    if (answer.recovery) {
+      await page.getByText(words.otherWay, { exact: true }).click();
+      await page.getByRole('button', { name: words.recovery, exact: true }).click();
+    }
+    await page.getByLabel('Code').fill(answer.code);
+    await page.getByRole('button', { name: words.verify, exact: true }).click();
+  }
   const text = async (page: Page, selector: string) => (await page.locator(selector).textContent())?.trim();
 
   it('signs in and out in English, and the session is gone on the server afterwards', async () => {
@@ -68,6 +82,7 @@ describe('the web pages in Chromium (real CLI, real server)', () => {
       await page.getByLabel('Email').fill(ADMIN.address);
       await page.getByLabel('Password').fill(ADMIN.password);
       await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+      await secondStep(page, { verify: 'Verify', otherWay: 'Sign in another way', recovery: 'Recovery code' });
       await page.waitForURL(`${base}/account`);
       assert.equal(await text(page, '#account-name'), ADMIN.name);
       assert.equal(await text(page, '#account-org'), 'Contoso');
@@ -109,6 +124,7 @@ describe('the web pages in Chromium (real CLI, real server)', () => {
       await page.getByLabel('E-mail').fill(ADMIN.address);
       await page.getByLabel('Wachtwoord').fill(ADMIN.password);
       await page.getByRole('button', { name: 'Aanmelden', exact: true }).click();
+      await secondStep(page, { verify: 'Verifiëren', otherWay: 'Op een andere manier aanmelden', recovery: 'Herstelcode' });
       await page.waitForURL(`${base}/account`);
       assert.equal((await page.getByRole('heading', { level: 1 }).textContent())?.trim(), 'Mijn account');
       assert.equal(await text(page, '#account-name'), ADMIN.name);

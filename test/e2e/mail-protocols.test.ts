@@ -476,6 +476,20 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     const before = danMentions();
     expectAll(proxied.map(asDan), await py(proxied.map(asDan)), true);
     assert.equal(danMentions(), before, `a backend saw Dan's name${context()}`);
+    // nginx logs in to the backend (XCLIENT LOGIN= for Postfix) as the Auth-User Sesame answers: the
+    // canonical address of the account it checked, never the name as the client typed it.
+    // (Dovecot logs the login as `user=<…>`, Postfix the XCLIENT login as `sasl_username=…`; the
+    // client also uses what it typed as its envelope sender, which is not a login.)
+    const typed = `Ann@${ANN.address.split('@')[1]!.toUpperCase()}`;
+    const logins = (name: string) => (mail!.log('dovecot.log').split(`user=<${name}>`).length - 1) + (mail!.log('postfix.log').split(`sasl_username=${name}`).length - 1);
+    const [typedBefore, canonicalBefore] = [logins(typed), logins(ANN.address)];
+    const asTyped: PyCase[] = proxied.map((t) => ({ ...t, user: typed, password: good, label: `${t.label}, typed ${typed}:` }));
+    expectAll(asTyped, await py(asTyped), true);
+    assert.equal(logins(typed), typedBefore, `a backend logged in the name as typed, not the canonical one${context()}`);
+    // The daemons write their logs a moment after the client is done.
+    for (const until = Date.now() + 5_000; logins(ANN.address) < canonicalBefore + proxied.length && Date.now() < until; ) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(logins(ANN.address) >= canonicalBefore + proxied.length, `each backend logged in ${ANN.address}${context()}`);
+    assert.equal(logins(typed), typedBefore, `a backend logged in the name as typed${context()}`);
     // The control: naming herself as the authorization identity is fine everywhere.
     const self: PyCase[] = [...direct, ...proxied].map((t) => ({ ...t, user: ANN.address, password: good, raw: true, authzid: ANN.address, label: `${t.label}, authzid Ann:` }));
     expectAll(self, await py(self), true);

@@ -19,6 +19,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import SQLite from 'better-sqlite3';
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
+import { adminApiToken } from '../support/admin-mfa.js';
 import { freePort, launchChromium, requireBuild, requireChromium, runSesameCli as sesame, startServer, type StartedServer, serverEnv, teardown } from '../support/processes.js';
 
 const ADMIN = { address: 'ada@contoso.test', password: 'violet-harbour-lantern-42', name: 'Ada Admin' };
@@ -224,9 +225,7 @@ describe('security keys and passkeys in Chromium (real CLI, real server, virtual
   }
 
   async function signInLog(): Promise<{ addressTyped: string; outcome: string; reason: string; protocol: string }[]> {
-    const login = await fetch(`${direct}/api/v1/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: ADMIN.address, password: ADMIN.password }) });
-    assert.equal(login.status, 201, 'the admin signs in to the API with the password alone');
-    const { token } = (await login.json()) as { token: string };
+    const token = await adminApiToken(direct, ADMIN);
     const res = await fetch(`${direct}/api/v1/sign-ins?limit=500`, { headers: { authorization: `Bearer ${token}` } });
     assert.equal(res.status, 200);
     return ((await res.json()) as { events: { addressTyped: string; outcome: string; reason: string; protocol: string }[] }).events;

@@ -20,6 +20,7 @@ import { createContext } from '../../src/app-context.js';
 import { loadConfig } from '../../src/config/config.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { STORE_FAULT_LOG } from '../../src/storage/store-faults.js';
+import { adminApiToken, signInAdminWithMfa } from '../support/admin-mfa.js';
 import { FetchBrowser } from '../support/fetch-browser.js';
 import { freePort, serverEnv, startServer, type StartedServer } from '../support/processes.js';
 
@@ -126,10 +127,9 @@ describe('a full disk under the SQLite store', { timeout: 60_000, skip: 'skip' i
       .filter((l) => l.level >= 50);
 
   it('refuses writes with store_full (507, translated, one log line), keeps running, and writes again once space is freed', async () => {
-    token = (await api('POST', '/sessions', { email: ADMIN.address, password: ADMIN.password })).json.token as string;
-    assert.ok(token, 'API sign-in');
+    token = await adminApiToken(base, ADMIN);
     const admin = new FetchBrowser(base, 'nl');
-    assert.equal((await admin.signIn(ADMIN.address, ADMIN.password)).status, 303, 'page sign-in');
+    await signInAdminWithMfa(admin, ADMIN);
     assert.equal((await admin.get('/admin/users')).status, 200);
 
     // The write-ahead log is emptied first, so the next write needs new space at once (SQLite

@@ -25,6 +25,7 @@ import { createContext } from '../../src/app-context.js';
 import { loadConfig } from '../../src/config/config.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { PROTOCOLS } from '../../src/domain/app-passwords/model.js';
+import { adminApiToken, signInAdminWithMfa } from '../support/admin-mfa.js';
 import { FetchBrowser } from '../support/fetch-browser.js';
 import { startPgCluster, type PgCluster } from '../support/pg-cluster.js';
 import { freePort, serverEnv, startServer, type StartedServer } from '../support/processes.js';
@@ -210,10 +211,9 @@ describe('PostgreSQL stopped and restarted under load', { timeout: 90_000 }, () 
   it('answers "temporary failure" while it is down, shows a clear error on pages and the API, and recovers by itself', async () => {
     assert.ok(server && cluster);
     const pid = server.child.pid;
-    const token = (await api('POST', '/sessions', undefined, { email: ADMIN.address, password: ADMIN.password })).json.token as string;
-    assert.ok(token, 'API sign-in before the outage');
+    const token = await adminApiToken(base, ADMIN);
     const signedIn = new FetchBrowser(base);
-    assert.equal((await signedIn.signIn(ADMIN.address, ADMIN.password)).status, 303, 'page sign-in before the outage');
+    await signInAdminWithMfa(signedIn, ADMIN);
     assert.equal((await signedIn.get('/account')).status, 200);
     assert.deepEqual((await introspect()).json, { active: true, username: BOB.address });
 

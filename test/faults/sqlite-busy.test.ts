@@ -21,6 +21,7 @@ import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import type { User } from '../../src/domain/accounts/model.js';
 import { buildApp } from '../../src/delivery/http/app.js';
 import { STORE_FAULT_LOG } from '../../src/storage/store-faults.js';
+import { adminApiToken } from '../support/admin-mfa.js';
 import { ROOT } from '../support/processes.js';
 import { makeTestStore, type TestStore } from '../support/stores.js';
 import { ADMIN, Browser, USER } from '../support/world.js';
@@ -105,8 +106,7 @@ describe('SQLite busy or locked by another process', { timeout: 60_000 }, () => 
     appPassword = (await ctx.appPasswords.create(bob, null, 'Phone', { ip: '127.0.0.1', locale: 'en' })).password;
     key = (await ctx.integrations.add('dovecot')).key;
     app = await buildApp(ctx, { logStream: stream });
-    token = (await app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email: ADMIN.address, password: ADMIN.password } })).json().token as string;
-    assert.ok(token);
+    token = await adminApiToken(app, ADMIN);
   });
 
   after(async () => {

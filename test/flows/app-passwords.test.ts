@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { normalizeAppPassword } from '../../src/domain/app-passwords/format.js';
 import { parseMessage, startSmtp } from '../support/sinks.js';
+import { adminApiToken, signInAdminWithMfa } from '../support/admin-mfa.js';
 import { ADMIN, Browser, csrfFrom, FakeClock, makeWorld, oathtoolTotp, secretFrom, USER, type World } from '../support/world.js';
 
 describe('app passwords', () => {
@@ -90,7 +91,7 @@ describe('app passwords', () => {
   });
 
   it('stops at the cap with a clear message', async () => {
-    const admin = { kind: 'user' as const, user: (await w.ctx.accounts.findUserById(await userId(ADMIN.address)))! };
+    const admin = { kind: 'user' as const, amr: ['pwd', 'otp'], user: (await w.ctx.accounts.findUserById(await userId(ADMIN.address)))! };
     await w.ctx.mfaAdmin.setPolicy(admin, admin.user.orgId, { appPasswords: { cap: 4 } });
     assert.equal((await bob.submit('/security-info', '/security-info/app-passwords', { name: 'Printer' })).statusCode, 200);
     assert.equal(await count(USER.address), 4);
@@ -121,7 +122,7 @@ describe('app passwords', () => {
   it('lets an admin see a user’s app passwords, never a secret, and delete them all; not in another organization', async () => {
     await bob.submit('/security-info', '/security-info/app-passwords', { name: '<svg onload=alert(1)>' });
     const admin = new Browser(w.app);
-    await admin.signIn(ADMIN.address, ADMIN.password);
+    await signInAdminWithMfa(admin, ADMIN, { clock });
     const users = await admin.get('/admin/users');
     assert.match(users.body, /href="\/admin\/users\/app-passwords\?address=bob%40contoso\.test">App passwords<\/a>/);
     const view = await admin.get('/admin/users/app-passwords?address=bob%40contoso.test');
@@ -140,7 +141,7 @@ describe('app passwords', () => {
   });
 
   it('explains why creation is gone when the policy turns it off', async () => {
-    const admin = { kind: 'user' as const, user: (await w.ctx.accounts.findUserById(await userId(ADMIN.address)))! };
+    const admin = { kind: 'user' as const, amr: ['pwd', 'otp'], user: (await w.ctx.accounts.findUserById(await userId(ADMIN.address)))! };
     await w.ctx.mfaAdmin.setPolicy(admin, admin.user.orgId, { appPasswords: { allowed: false } });
     const page = await bob.get('/security-info');
     assert.match(page.body, /Your organization does not allow new app passwords/);
@@ -166,7 +167,7 @@ describe('app passwords', () => {
   });
 
   it('keeps them on a password change when the policy says so', async () => {
-    const admin = { kind: 'user' as const, user: (await w.ctx.accounts.findUserById(await userId(ADMIN.address)))! };
+    const admin = { kind: 'user' as const, amr: ['pwd', 'otp'], user: (await w.ctx.accounts.findUserById(await userId(ADMIN.address)))! };
     await w.ctx.mfaAdmin.setPolicy(admin, admin.user.orgId, { appPasswords: { revokeOnPasswordChange: false, maxLifetimeDays: 30 } });
     const user = (await w.ctx.accounts.findUserById(await userId(USER.address)))!;
     const s = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, clock.now())).session;
@@ -210,7 +211,7 @@ describe('app passwords', () => {
     assert.equal(stale.json().error.code, 'fresh_mfa_required');
     const id = made.json().appPassword.id as string;
     assert.equal((await w.app.inject({ method: 'DELETE', url: `/api/v1/me/app-passwords/${id}`, headers: auth })).statusCode, 204);
-    const adminToken = (await w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email: ADMIN.address, password: ADMIN.password } })).json().token as string;
+    const adminToken = await adminApiToken(w.app, ADMIN, { clock });
     const adminList = await w.app.inject({ method: 'GET', url: `/api/v1/users/${USER.address}/app-passwords`, headers: { authorization: `Bearer ${adminToken}` } });
     assert.equal(adminList.statusCode, 200);
     const revoked = await w.app.inject({ method: 'DELETE', url: `/api/v1/users/${USER.address}/app-passwords`, headers: { authorization: `Bearer ${adminToken}` } });

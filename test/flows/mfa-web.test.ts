@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { lastEmailCode, parseMessage, startSmtp, startWebhook } from '../support/sinks.js';
+import { signInAdminWithMfa } from '../support/admin-mfa.js';
 import { ADMIN, Browser, csrfFrom, FakeClock, makeWorld, oathtoolTotp, recoveryCodesFrom, secretFrom, USER, type World } from '../support/world.js';
 
 describe('MFA through the pages', () => {
@@ -223,7 +224,7 @@ describe('MFA through the pages', () => {
   });
 
   it('makes new users start in the organization default, and offers only the allowed methods', async () => {
-    const admin = { kind: 'user' as const, user: (await w.ctx.accounts.findUserById((await w.ctx.store.db.selectFrom('users').select('id').where('address', '=', ADMIN.address).executeTakeFirstOrThrow()).id))! };
+    const admin = { kind: 'user' as const, amr: ['pwd', 'otp'], user: (await w.ctx.accounts.findUserById((await w.ctx.store.db.selectFrom('users').select('id').where('address', '=', ADMIN.address).executeTakeFirstOrThrow()).id))! };
     const orgId = admin.user.orgId;
     await w.ctx.mfaAdmin.setPolicy(admin, orgId, { mfaDefault: 'enabled', allowedMethods: ['totp', 'email'] });
     const u = await w.ctx.accounts.addUser(OPERATOR, { address: 'erin@contoso.test', password: 'copper-lantern-fjord-12' });
@@ -242,7 +243,7 @@ describe('MFA through the pages', () => {
   });
 
   it('remembers a trusted device for the policy’s days, until re-registration', async () => {
-    const admin = { kind: 'user' as const, user: (await w.ctx.accounts.findUserById((await w.ctx.store.db.selectFrom('users').select('id').where('address', '=', ADMIN.address).executeTakeFirstOrThrow()).id))! };
+    const admin = { kind: 'user' as const, amr: ['pwd', 'otp'], user: (await w.ctx.accounts.findUserById((await w.ctx.store.db.selectFrom('users').select('id').where('address', '=', ADMIN.address).executeTakeFirstOrThrow()).id))! };
     await w.ctx.mfaAdmin.setPolicy(admin, admin.user.orgId, { rememberDays: 30 });
     await w.ctx.accounts.addUser(OPERATOR, { address: 'fay@contoso.test', password: 'marble-kite-orchard-66' });
     await w.ctx.mfaAdmin.setUserState(OPERATOR, 'fay@contoso.test', 'enabled');
@@ -276,7 +277,7 @@ describe('MFA through the pages', () => {
 
   it('lets an admin set MFA, require re-registration and end sessions from the Users page, in their organization only', async () => {
     const b = new Browser(w.app);
-    await b.signIn(ADMIN.address, ADMIN.password);
+    await signInAdminWithMfa(b, ADMIN, { clock });
     const users = await b.get('/admin/users');
     assert.match(users.body, /<th scope="col">Multi-factor authentication<\/th>/);
     const set = await b.submit('/admin/users', '/admin/users/mfa', { address: 'carol@contoso.test', state: 'enforced' });

@@ -1,6 +1,7 @@
 /** The JSON API under /api/v1 and its OpenAPI document. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { adminApiToken } from '../support/admin-mfa.js';
 import { ADMIN, makeWorld, OTHER_ADMIN, USER, type World } from '../support/world.js';
 
 describe('JSON API', () => {
@@ -12,7 +13,7 @@ describe('JSON API', () => {
 
   before(async () => {
     w = await makeWorld('sqlite');
-    adminToken = (await call('POST', '/sessions', undefined, { email: ADMIN.address, password: ADMIN.password })).json().token;
+    adminToken = await adminApiToken(w.app, ADMIN);
     userToken = (await call('POST', '/sessions', undefined, { email: USER.address, password: USER.password })).json().token;
   });
   after(async () => w.close());
@@ -86,7 +87,7 @@ describe('JSON API', () => {
     assert.equal((await call('GET', '/users', userToken)).statusCode, 403);
     assert.equal((await call('GET', '/sign-ins', userToken)).statusCode, 403);
     assert.equal((await call('POST', '/users', userToken, { address: 'u2@contoso.test', role: 'admin' })).statusCode, 403);
-    const otherToken = (await call('POST', '/sessions', undefined, { email: OTHER_ADMIN.address, password: OTHER_ADMIN.password })).json().token;
+    const otherToken = await adminApiToken(w.app, OTHER_ADMIN);
     const theirs = await call('GET', '/users', otherToken);
     assert.deepEqual(theirs.json().users.map((u: { address: string }) => u.address), [OTHER_ADMIN.address]);
   });

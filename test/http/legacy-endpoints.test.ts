@@ -9,7 +9,8 @@ import { createContext, type AppContext } from '../../src/app-context.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import type { User } from '../../src/domain/accounts/model.js';
 import { buildApp } from '../../src/delivery/http/app.js';
-import { makeWorld, USER, type World } from '../support/world.js';
+import { adminApiToken } from '../support/admin-mfa.js';
+import { ADMIN, makeWorld, USER, type World } from '../support/world.js';
 
 describe('legacy-protocol endpoints', () => {
   let w: World;
@@ -66,7 +67,7 @@ describe('legacy-protocol endpoints', () => {
     const logged = await w.ctx.store.db.selectFrom('sign_in_events').select(['ip', 'app_password_id', 'outcome']).where('ip', '=', '198.51.100.20').executeTakeFirstOrThrow();
     assert.equal(logged.outcome, 'success');
     assert.ok(logged.app_password_id);
-    const adminToken = (await w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email: 'ada@contoso.test', password: 'violet-harbour-lantern-42' } })).json().token as string;
+    const adminToken = await adminApiToken(w.app, ADMIN);
     const log = await w.app.inject({ method: 'GET', url: '/api/v1/sign-ins?limit=50', headers: { authorization: `Bearer ${adminToken}` } });
     const row = (log.json().events as { ip: string; appPasswordName: string | null; protocol: string }[]).find((e) => e.ip === '198.51.100.20')!;
     assert.deepEqual([row.protocol, row.appPasswordName], ['imap', 'Outlook'], 'the log names the app password');

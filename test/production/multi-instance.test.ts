@@ -13,6 +13,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createContext } from '../../src/app-context.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
+import { adminApiToken } from '../support/admin-mfa.js';
 import { freePort, outboxEnv, startServer, type StartedServer } from '../support/processes.js';
 import { makeTestStore, type TestStore } from '../support/stores.js';
 import { oathtoolTotp } from '../support/world.js';
@@ -116,9 +117,8 @@ describe('two instances on one PostgreSQL', () => {
 
   it('an app password revoked on one instance is refused by the other at the next attempt', async () => {
     for (const i of [0, 1]) assert.equal((await call(i, 'GET', '/auth/basic', undefined, basic(BOB.address, bobAppPassword))).status, 200, `accepted on instance ${i}`);
-    const admin = await call(1, 'POST', '/api/v1/sessions', { email: ADMIN.address, password: ADMIN.password });
-    assert.equal(admin.status, 201, JSON.stringify(admin.body));
-    const revoked = await call(1, 'DELETE', `/api/v1/users/${encodeURIComponent(BOB.address)}/app-passwords`, undefined, bearer(admin.body.token as string));
+    const admin = await adminApiToken(on(1), ADMIN);
+    const revoked = await call(1, 'DELETE', `/api/v1/users/${encodeURIComponent(BOB.address)}/app-passwords`, undefined, bearer(admin));
     assert.deepEqual(revoked.body, { deleted: 1 });
     // The very next attempt on the other instance, with no pause.
     assert.equal((await call(0, 'GET', '/auth/basic', undefined, basic(BOB.address, bobAppPassword))).status, 401);
@@ -131,8 +131,8 @@ describe('two instances on one PostgreSQL', () => {
       assert.equal((await call(0, 'GET', '/auth/basic', undefined, basic(CAROL.address, `wrong-password-${n}`))).status, 401);
     }
     assert.equal((await call(1, 'GET', '/auth/basic', undefined, basic(CAROL.address, CAROL.password))).status, 401, 'the right password is refused while locked');
-    const admin = await call(0, 'POST', '/api/v1/sessions', { email: ADMIN.address, password: ADMIN.password });
-    const log = await call(1, 'GET', '/api/v1/sign-ins?limit=20', undefined, bearer(admin.body.token as string));
+    const admin = await adminApiToken(on(0), ADMIN);
+    const log = await call(1, 'GET', '/api/v1/sign-ins?limit=20', undefined, bearer(admin));
     const carol = (log.body.events as { addressTyped: string; reason: string; protocol: string }[]).filter((e) => e.addressTyped === CAROL.address);
     assert.equal(carol[0]?.reason, 'account_locked', JSON.stringify(carol.slice(0, 5)));
     assert.equal(carol[0]?.protocol, 'http');

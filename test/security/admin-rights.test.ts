@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { routesOf } from '../support/routes.js';
+import { adminApiToken, signInAdminWithMfa } from '../support/admin-mfa.js';
 import { ADMIN, Browser, csrfFrom, makeWorld, OTHER_ADMIN, USER, type World } from '../support/world.js';
 
 describe('admin rights are checked on the server, per organization', () => {
@@ -19,6 +20,7 @@ describe('admin rights are checked on the server, per organization', () => {
     if (method === 'POST' && url === '/api/v1/users') return { address: 'new-admin@contoso.test', role: 'admin' };
     if (method === 'PUT' && url.endsWith('/mfa')) return { state: 'disabled' };
     if (method === 'PUT' && url === '/api/v1/policy') return { mfaDefault: 'disabled' };
+    if (method === 'POST' && url === '/api/v1/users/bulk') return { operation: 'disable', rows: [{ address: 'bob@contoso.test' }] };
     return undefined;
   };
   const adminApiRoutes = () => routesOf(w.app).filter((r) => r.method !== 'HEAD' && /^\/api\/v1\/(users|policy|sign-ins)(\/|$)/.test(r.url));
@@ -30,7 +32,7 @@ describe('admin rights are checked on the server, per organization', () => {
   before(async () => {
     w = await makeWorld('sqlite');
     userToken = (await w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email: USER.address, password: USER.password } })).json().token;
-    adminToken = (await w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email: ADMIN.address, password: ADMIN.password } })).json().token;
+    adminToken = await adminApiToken(w.app, ADMIN);
   });
   after(async () => w.close());
 
@@ -83,7 +85,7 @@ describe('admin rights are checked on the server, per organization', () => {
     assert.equal(new Set(adds.map((a) => a.body)).size, 1);
     // The pages.
     const b = new Browser(w.app);
-    await b.signIn(ADMIN.address, ADMIN.password);
+    await signInAdminWithMfa(b, ADMIN);
     assert.equal((await b.get(`/admin/users/app-passwords?address=${encodeURIComponent(OTHER_ADMIN.address)}`)).statusCode, 403);
     for (const action of ['disable', 'enable', 'mfa', 'reregister', 'end-sessions', 'app-passwords/revoke-all']) {
       const res = await b.submit('/admin/users', `/admin/users/${action}`, { address: OTHER_ADMIN.address, state: 'disabled' });

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { routesOf } from '../support/routes.js';
+import { signInAdminWithMfa } from '../support/admin-mfa.js';
 import { ADMIN, Browser, csrfFrom, makeWorld, USER, type World } from '../support/world.js';
 
 describe('CSRF protection', () => {
@@ -25,7 +26,7 @@ describe('CSRF protection', () => {
 
   it('refuses a cross-site POST that would add or disable a user, and changes nothing', async () => {
     const admin = new Browser(w.app);
-    await admin.signIn(ADMIN.address, ADMIN.password);
+    await signInAdminWithMfa(admin, ADMIN);
     // A cross-site form carries the victim's cookies but cannot read the token.
     const add = await admin.post('/admin/users', { address: 'planted@contoso.test' });
     assert.equal(add.statusCode, 403);
@@ -55,7 +56,7 @@ describe('CSRF protection', () => {
     const changing = routesOf(w.app).filter((r) => !['GET', 'HEAD'].includes(r.method) && !/^\/(api|auth|oauth2)\//.test(r.url));
     assert.ok(changing.length >= 30, `${changing.length} routes found`);
     const admin = new Browser(w.app);
-    await admin.signIn(ADMIN.address, ADMIN.password);
+    await signInAdminWithMfa(admin, ADMIN);
     await admin.get('/account');
     const usersBefore = await w.ctx.store.db.selectFrom('users').select(['address', 'status', 'mfa_state']).orderBy('address').execute();
     for (const r of changing) {
@@ -76,7 +77,7 @@ describe('CSRF protection', () => {
 
   it('the JSON API takes bearer tokens only: a session cookie alone changes nothing', async () => {
     const admin = new Browser(w.app);
-    await admin.signIn(ADMIN.address, ADMIN.password);
+    await signInAdminWithMfa(admin, ADMIN);
     const cookie = [...admin.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
     const add = await w.app.inject({ method: 'POST', url: '/api/v1/users', headers: { cookie }, payload: { address: 'cookie-only@contoso.test' } });
     assert.equal(add.statusCode, 401);

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
+import { signInAdminWithMfa } from '../support/admin-mfa.js';
 import { ADMIN, Browser, makeWorld, type World } from '../support/world.js';
 
 describe('security headers and escaping', () => {
@@ -44,7 +45,7 @@ describe('security headers and escaping', () => {
     const xss = new Browser(w.app);
     await xss.signIn('xss@contoso.test', 'granite-orchid-sail-31');
     const admin = new Browser(w.app);
-    await admin.signIn(ADMIN.address, ADMIN.password);
+    await signInAdminWithMfa(admin, ADMIN);
     const pages = [await xss.get('/account'), await admin.get('/admin/users'), await admin.get('/admin/users?q=%3Csvg'), await admin.get('/admin/sign-ins'), await new Browser(w.app).get('/signin')];
     for (const p of pages) {
       assert.doesNotMatch(p.body, /<script|<style|<[^>]*\s(style|on\w+)=/i);

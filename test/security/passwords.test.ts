@@ -70,21 +70,30 @@ describe('main passwords', () => {
     assert.equal((await new Browser(w.app).signIn(USER.address, USER.password)).statusCode, 303, 'nothing was changed');
   });
 
-  it('no route changes a password in a session: only a one-time link or the operator sets one; the forms leave pasting and password managers alone', async () => {
-    // Every route that touches a main password (app passwords aside) is the token-bound /set-password.
+  it('no route changes a password in a session alone: a one-time link, a reset link and its second factor, the current password, or the operator; the forms leave pasting and password managers alone', async () => {
+    // Every route that touches a main password (app passwords aside): the token-bound /set-password,
+    // the reset link and its flow (issue 9), and Change password, which needs the current one.
     const touching = routesOf(w.app).filter((r) => /password/i.test(r.url) && !/app-password/.test(r.url) && r.method !== 'HEAD');
-    assert.deepEqual(touching.map((r) => `${r.method} ${r.url}`).sort(), ['GET /set-password', 'POST /set-password']);
-    // A signed-in session without the link's token changes nothing.
+    const resetFlow = ['cancel', 'choose', 'done', 'method', 'next', 'password', 'resend', 'setup', 'switch', 'verify'].map((a) => `POST /reset-password/flow/${a}`);
+    assert.deepEqual(
+      touching.map((r) => `${r.method} ${r.url}`).sort(),
+      ['GET /account/password', 'GET /api/v1/me/password', 'GET /forgot-password', 'GET /reset-password', 'GET /reset-password/flow', 'GET /set-password', 'POST /account/password', 'POST /api/v1/password-reset', 'POST /forgot-password', 'POST /reset-password', ...resetFlow, 'POST /set-password', 'PUT /api/v1/me/password'].sort(),
+    );
+    // A signed-in session without the link's token, the current password or a reset flow changes nothing.
     const b = new Browser(w.app);
     await b.signIn(USER.address, USER.password);
     const page = await b.get('/account');
     const res = await b.post('/set-password', { _csrf: csrfFrom(page.body), token: '', password: 'session-only-kettle-77', confirm: 'session-only-kettle-77' });
     assert.equal(res.statusCode, 400);
+    const change = await b.post('/account/password', { _csrf: csrfFrom(page.body), current: '', password: 'session-only-kettle-77', confirm: 'session-only-kettle-77' });
+    assert.equal(change.statusCode, 400);
+    const reset = await b.post('/reset-password/flow/password', { _csrf: csrfFrom(page.body), password: 'session-only-kettle-77', confirm: 'session-only-kettle-77' });
+    assert.equal(reset.statusCode, 400);
     assert.equal((await new Browser(w.app).signIn(USER.address, 'session-only-kettle-77')).statusCode, 401);
     // Password managers: the fields say what they hold; nothing blocks pasting; 64+ characters fit.
     const signin = (await new Browser(w.app).get('/signin')).body;
     assert.match(signin, /<input id="email" name="email" type="email" autocomplete="username"/);
-    assert.match(signin, /<input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024">/);
+    assert.match(signin, /<input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024"( aria-describedby="[^"]*")? ?>/);
     const { token } = await w.ctx.accounts.issueSetPasswordToken(OPERATOR, USER.address);
     const setpw = (await new Browser(w.app).get(`/set-password?token=${token}`)).body;
     assert.match(setpw, /name="username" autocomplete="username" value="bob@contoso\.test"/);

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
+import { adminApiToken, signInAdminWithMfa } from '../support/admin-mfa.js';
 import { FetchBrowser } from '../support/fetch-browser.js';
 import { apiToken, basic, bearer, call, csrfOf, form, registerTotp, signInLog, startProbeServer, webSignIn, type ProbeServer, type Registered } from '../support/probes.js';
 
@@ -48,7 +49,7 @@ describe('probes: admin rights', () => {
 
   /** Fabrikam as its own admin sees it, and Fred's own credentials: all of it must survive the probe unchanged. */
   async function fabrikamState() {
-    const eve = await apiToken(base, EVE.address, EVE.password);
+    const eve = await adminApiToken(base, EVE);
     const users = ((await call(base, 'GET', '/api/v1/users', undefined, bearer(eve))).body.users as UserOut[]).map((u) => ({ address: u.address, role: u.role, status: u.status, mfaState: u.mfaState })).sort((a, b) => a.address.localeCompare(b.address));
     const aps = ((await call(base, 'GET', `/api/v1/users/${FRED.address}/app-passwords`, undefined, bearer(eve))).body.appPasswords as { id: string }[]).map((p) => p.id);
     const fredSession = (await call(base, 'GET', '/api/v1/me', undefined, bearer(fred.token))).status;
@@ -65,7 +66,7 @@ describe('probes: admin rights', () => {
     assert.equal(before.fredSecondFactor, 'second_factor');
     assert.equal(before.aps.length, 1);
     assert.deepEqual(before.users.map((u) => u.status), ['active', 'active']);
-    const ada = bearer(await apiToken(base, ADA.address, ADA.password));
+    const ada = bearer(await adminApiToken(base, ADA));
     // The address as stored, in capitals, padded, and one that does not exist there: all the same "forbidden" (no enumeration across organizations).
     for (const target of [FRED.address, EVE.address, 'FRED@FABRIKAM.TEST', ` ${FRED.address} `, 'nobody@fabrikam.test']) {
       const a = encodeURIComponent(target);
@@ -100,7 +101,7 @@ describe('probes: admin rights', () => {
   it('extra probe: an admin of one organization can neither read nor change another organization\'s users through the admin pages', async () => {
     const before = await fabrikamState();
     const ada = new FetchBrowser(base);
-    await webSignIn(ada, ADA.address, ADA.password);
+    await signInAdminWithMfa(ada, ADA);
     const users = await ada.get('/admin/users?q=fabrikam');
     assert.equal(users.status, 200);
     assert.doesNotMatch(users.body, /fabrikam\.test/);
@@ -157,7 +158,7 @@ describe('probes: admin rights', () => {
     assert.equal((me.body.user as UserOut).role, 'user');
     const fresh = await call(base, 'GET', '/api/v1/me', undefined, bearer(await apiToken(base, BOB.address, BOB.password)));
     assert.equal((fresh.body.user as UserOut).role, 'user');
-    const ada = bearer(await apiToken(base, ADA.address, ADA.password));
+    const ada = bearer(await adminApiToken(base, ADA));
     const users = (await call(base, 'GET', '/api/v1/users', undefined, ada)).body.users as UserOut[];
     assert.deepEqual(users.map((u) => [u.address, u.role]).sort(), [[ADA.address, 'admin'], [BOB.address, 'user']]);
   });

@@ -11,8 +11,9 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
+import { adminApiToken } from '../support/admin-mfa.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
-import { apiToken, basic, bearer, call, rawHttp, registerTotp, signInLog, startInstance, type Answer, type ProbeServer, type Registered } from '../support/probes.js';
+import { basic, bearer, call, rawHttp, registerTotp, signInLog, startInstance, type Answer, type ProbeServer, type Registered } from '../support/probes.js';
 
 const ADMIN = { address: 'ada@contoso.test', password: 'violet-harbour-lantern-42' };
 const IVY = { address: 'ivy@contoso.test', password: 'quiet-meadow-copper-77' };
@@ -47,7 +48,7 @@ describe('probes: the legacy endpoints, on two instances sharing PostgreSQL', ()
     // Ivy registers an authenticator app on instance 0: MFA enforced from now on, one app password made.
     ivy = await registerTotp(servers[0]!.base, IVY.address, IVY.password);
     assert.ok(ivy.appPassword);
-    adminToken = await apiToken(servers[1]!.base, ADMIN.address, ADMIN.password);
+    adminToken = await adminApiToken(servers[1]!.base, ADMIN);
   });
   after(async () => {
     for (const s of servers) await s.stop();
@@ -100,7 +101,7 @@ describe('probes: the legacy endpoints, on two instances sharing PostgreSQL', ()
     assert.equal(await dovecot(1, IVY.address, phone), false);
     // The first one still works until the admin revokes it on instance 0: then refused on instance 1 at once.
     assert.equal(await dovecot(1, IVY.address, ivy.appPassword!), true);
-    const admin0 = await apiToken(on(0), ADMIN.address, ADMIN.password);
+    const admin0 = await adminApiToken(on(0), ADMIN);
     assert.deepEqual((await call(on(0), 'DELETE', `/api/v1/users/${IVY.address}/app-passwords`, undefined, bearer(admin0))).body, { deleted: 1 });
     assert.deepEqual(await everywhere(IVY.address, ivy.appPassword!), [false, false, false, false]);
     assert.deepEqual([await introspect(1, ivy.appPassword!), await introspect(0, ivy.appPassword!)], [false, false]);

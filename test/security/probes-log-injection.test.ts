@@ -10,8 +10,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
+import { adminApiToken } from '../support/admin-mfa.js';
 import { FetchBrowser } from '../support/fetch-browser.js';
-import { apiToken, basic, bearer, call, csrfOf, form, rawHttp, signInLog, startProbeServer, type ProbeServer } from '../support/probes.js';
+import { basic, bearer, call, csrfOf, form, rawHttp, signInLog, startProbeServer, type ProbeServer } from '../support/probes.js';
 
 const ADMIN = { address: 'ada@contoso.test', password: 'violet-harbour-lantern-42' };
 const BOB = { address: 'bob@contoso.test', password: 'quiet-meadow-copper-77' };
@@ -83,7 +84,7 @@ describe('probes: log injection', () => {
     await call(base(), 'GET', `/nope%0d%0a${encodeURIComponent(FORGED)}`);
 
     // The sign-in log, as the admin reads it: every row is one row, with no raw line breaks in any field.
-    const adminToken = await apiToken(base(), ADMIN.address, ADMIN.password);
+    const adminToken = await adminApiToken(base(), ADMIN);
     const rows = await signInLog(base(), adminToken);
     const evil = rows.filter((e) => e.userAgent.startsWith('Evil'));
     // The two agents that pass the parser, on three endpoints each, and the form's.

@@ -9,8 +9,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
+import { adminApiToken } from '../support/admin-mfa.js';
 import { FetchBrowser } from '../support/fetch-browser.js';
-import { apiToken, call, csrfOf, form, oathtoolTotp, registerTotp, secondFactorFlow, signInLog, startProbeServer, tally, type ProbeServer, type Registered } from '../support/probes.js';
+import { call, csrfOf, form, oathtoolTotp, registerTotp, secondFactorFlow, signInLog, startProbeServer, tally, type ProbeServer, type Registered } from '../support/probes.js';
 
 const LIMIT = 25;
 const ADMIN = { address: 'ada@contoso.test', password: 'violet-harbour-lantern-42' };
@@ -44,7 +45,7 @@ describe('probes: the second factor', () => {
       }
     }));
     base = probe.base;
-    adminToken = await apiToken(base, ADMIN.address, ADMIN.password);
+    adminToken = await adminApiToken(base, ADMIN);
     for (const [k, address] of Object.entries(USERS)) reg[k as keyof typeof USERS] = await registerTotp(base, address, PASSWORD);
   });
   after(async () => probe?.stop());

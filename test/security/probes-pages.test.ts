@@ -9,8 +9,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
+import { adminApiToken, signInAdminWithMfa } from '../support/admin-mfa.js';
 import { FetchBrowser, type FetchAnswer } from '../support/fetch-browser.js';
-import { apiToken, basic, bearer, call, csrfOf, form, registerTotp, startProbeServer, webSignIn, webSignInWithRecovery, type ProbeServer, type Registered } from '../support/probes.js';
+import { basic, bearer, call, csrfOf, form, registerTotp, startProbeServer, webSignInWithRecovery, type ProbeServer, type Registered } from '../support/probes.js';
 
 const ADMIN = { address: 'ada@contoso.test', password: 'violet-harbour-lantern-42' };
 const PAT = { address: 'pat@contoso.test', password: 'quiet-meadow-copper-77' };
@@ -44,7 +45,7 @@ describe('probes: cross-site requests and hostile text on the pages', () => {
       await ctx.mfaAdmin.setUserState(OPERATOR, PAT.address, 'enabled');
     }));
     base = probe.base;
-    adminToken = await apiToken(base, ADMIN.address, ADMIN.password);
+    adminToken = await adminApiToken(base, ADMIN);
     pat = await registerTotp(base, PAT.address, PAT.password);
 
     // The hostile user, made over HTTP: the admin API adds them (name and all), they set a password through the link.
@@ -90,7 +91,7 @@ describe('probes: cross-site requests and hostile text on the pages', () => {
 
   it('probe: a cross-site POST that disables MFA (the admin\'s per-user state, the user\'s own method) is refused and changes nothing', async () => {
     const admin = new FetchBrowser(base);
-    await webSignIn(admin, ADMIN.address, ADMIN.password);
+    await signInAdminWithMfa(admin, ADMIN);
     for (const fields of [{}, { _csrf: 'x'.repeat(52) }] as Record<string, string>[]) {
       const r = await admin.request('/admin/users/mfa', form({ address: PAT.address, state: 'disabled', ...fields }, EVIL_ORIGIN));
       assert.equal(r.status, 403);
@@ -134,7 +135,7 @@ describe('probes: cross-site requests and hostile text on the pages', () => {
     assert.equal(created.status, 200);
 
     const admin = new FetchBrowser(base);
-    await webSignIn(admin, ADMIN.address, ADMIN.password);
+    await signInAdminWithMfa(admin, ADMIN);
     const anonymous = new FetchBrowser(base);
     const pages: [string, FetchAnswer, boolean][] = [
       // [what, page, must show the escaped name]

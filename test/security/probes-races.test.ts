@@ -12,8 +12,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
+import { adminApiToken } from '../support/admin-mfa.js';
 import { FetchBrowser } from '../support/fetch-browser.js';
-import { apiToken, basic, bearer, call, csrfOf, form, signInLog, startProbeServer, tally, type ProbeServer, type SignInRow } from '../support/probes.js';
+import { basic, bearer, call, csrfOf, form, signInLog, startProbeServer, tally, type ProbeServer, type SignInRow } from '../support/probes.js';
 
 const LIMIT = 10;
 const BURST = 50;
@@ -35,7 +36,7 @@ describe('probes: 50 parallel guesses are counted as 50 on every password path',
     });
     probe = started.probe;
     integrationKey = started.setupResult;
-    adminToken = await apiToken(probe.base, ADMIN.address, ADMIN.password);
+    adminToken = await adminApiToken(probe.base, ADMIN);
   });
   after(async () => probe?.stop());
 

@@ -8,8 +8,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
+import { adminApiToken } from '../support/admin-mfa.js';
 import { FetchBrowser, type FetchAnswer } from '../support/fetch-browser.js';
-import { apiToken, basic, bearer, call, csrfOf, form, isSameSitePath, registerTotp, signInLog, startProbeServer, tally, webSignIn, webSignInWithRecovery, type ProbeServer, type Registered } from '../support/probes.js';
+import { basic, bearer, call, csrfOf, form, isSameSitePath, registerTotp, signInLog, startProbeServer, tally, webSignIn, webSignInWithRecovery, type ProbeServer, type Registered } from '../support/probes.js';
 
 const ADMIN = { address: 'ada@contoso.test', password: 'violet-harbour-lantern-42' };
 const BOB = { address: 'bob@contoso.test', password: 'quiet-meadow-copper-77' };
@@ -45,7 +46,7 @@ describe('probes: the password step', () => {
     probe = started.probe;
     base = probe.base;
     key = started.setupResult;
-    adminToken = await apiToken(base, ADMIN.address, ADMIN.password);
+    adminToken = await adminApiToken(base, ADMIN);
     // Carol registers an authenticator app over the JSON API: MFA enforced, an app password, recovery codes.
     carol = await registerTotp(base, CAROL.address, CAROL.password);
     assert.ok(carol.appPassword);

@@ -13,7 +13,7 @@ export interface FetchAnswer {
 export class FetchBrowser {
   readonly jar = new Map<string, string>();
   constructor(
-    private readonly base: string,
+    readonly base: string,
     private readonly lang = 'en',
   ) {}
 

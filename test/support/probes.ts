@@ -131,26 +131,34 @@ export interface Registered {
  * exactly as a client would: password -> setup -> method totp -> verify (oathtool) -> next -> next -> done.
  */
 export async function registerTotp(base: string, email: string, password: string): Promise<Registered> {
-  const start = await call(base, 'POST', '/api/v1/sessions', { email, password });
+  return registerTotpWith((method, url, body, headers) => call(base, method, url, body, headers), email, password);
+}
+
+/** A JSON API call: `call` bound to a running server, or the same over inject() (test/support/admin-mfa.ts). */
+export type JsonCall = (method: string, url: string, body?: unknown, headers?: Record<string, string>) => Promise<Pick<Answer, 'status' | 'body' | 'text'>>;
+
+/** registerTotp() over any JSON transport; `clock` is the server's (a test's fake clock). */
+export async function registerTotpWith(call: JsonCall, email: string, password: string, clock: { now(): number } = Date): Promise<Registered> {
+  const start = await call('POST', '/api/v1/sessions', { email, password });
   assert.equal(start.status, 200, start.text);
   assert.equal(start.body.state, 'more_info_required');
   const flow = { 'x-sesame-flow': start.body.token as string };
-  assert.equal((await call(base, 'POST', '/api/v1/flow/setup', {}, flow)).body.state, 'choose_method');
-  const enrol = await call(base, 'POST', '/api/v1/flow/method', { kind: 'totp' }, flow);
+  assert.equal((await call('POST', '/api/v1/flow/setup', {}, flow)).body.state, 'choose_method');
+  const enrol = await call('POST', '/api/v1/flow/method', { kind: 'totp' }, flow);
   assert.equal(enrol.body.state, 'verify_enrolment', enrol.text);
   const secret = (enrol.body.prompt as { secret: string }).secret;
-  const now = Date.now();
-  const verified = await call(base, 'POST', '/api/v1/flow/verify', { code: oathtoolTotp(secret, now) }, flow);
+  const now = clock.now();
+  const verified = await call('POST', '/api/v1/flow/verify', { code: oathtoolTotp(secret, now) }, flow);
   assert.equal(verified.body.state, 'enrolled', verified.text);
-  let step = await call(base, 'POST', '/api/v1/flow/next', {}, flow);
+  let step = await call('POST', '/api/v1/flow/next', {}, flow);
   let appPassword: string | undefined;
   if (step.body.state === 'app_password') {
     appPassword = (step.body.appPassword as { password: string }).password;
-    step = await call(base, 'POST', '/api/v1/flow/next', {}, flow);
+    step = await call('POST', '/api/v1/flow/next', {}, flow);
   }
   assert.equal(step.body.state, 'recovery_codes', step.text);
   const recoveryCodes = step.body.recoveryCodes as string[];
-  const done = await call(base, 'POST', '/api/v1/flow/done', {}, flow);
+  const done = await call('POST', '/api/v1/flow/done', {}, flow);
   assert.equal(done.status, 201, done.text);
   return { secret, token: done.body.token as string, recoveryCodes, appPassword, step: Math.floor(now / 30_000) };
 }

@@ -48,7 +48,7 @@ export async function makeWorld(kind: StoreKind = 'sqlite', overrides: Partial<C
 /** A tiny cookie jar over inject(), so tests talk to the app as a browser would. */
 export class Browser {
   cookies = new Map<string, string>();
-  constructor(private readonly app: FastifyInstance, readonly headers: Record<string, string> = {}) {}
+  constructor(readonly app: FastifyInstance, readonly headers: Record<string, string> = {}) {}
 
   private cookieHeader(): string {
     return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');

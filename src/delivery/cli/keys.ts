@@ -81,6 +81,8 @@ async function reencrypt(config: Readonly<Config>, io: CliIo): Promise<number> {
     const left = r.flowValues.unreadable;
     io.out(`re-encrypted under the current encryption key: ${r.seeds.stale} of ${r.seeds.total} TOTP seed(s), ${r.flowValues.stale - left} of ${r.flowValues.total} value(s) in sign-in flows still open`);
     if (left) io.out(`  ${left} value(s) in sign-in flows open under no configured key: left as they are (those flows fail at their next step, and expire within ${FLOW_MINUTES} minutes)`);
+    const oidc = await ctx.oidc.keys.reseal({ write: true });
+    if (oidc.total) io.out(`  OpenID Connect signing keys: ${oidc.stale - oidc.unreadable} of ${oidc.total} sealed again${oidc.unreadable ? `; ${oidc.unreadable} open under no configured key (run "sesame oidc rotate-keys", then "sesame oidc drop-previous-keys")` : ''}`);
     const previous = ctx.secrets.previous?.encryptionKey?.length ?? 0;
     if (previous) {
       io.out('  nothing stored needs the previous encryption key any more, provided every instance already runs with the current key (one still running with the old key keeps sealing under it).');
@@ -98,6 +100,11 @@ async function dropPrevious(keys: SecretName[], force: boolean, config: Readonly
     const ctx = await createContext(config);
     try {
       const r = await ctx.reencrypt({ write: false });
+      const oidcStale = (await ctx.oidc.keys.reseal({ write: false })).stale;
+      if (oidcStale) {
+        io.err(`sesame: keys drop-previous: ${oidcStale} OpenID Connect signing key(s) are not under the current encryption key yet: run "sesame keys reencrypt" first (or add --force). Nothing was changed.`);
+        return 1;
+      }
       if (r.seeds.stale || r.flowValues.stale) {
         io.err(
           `sesame: keys drop-previous: ${r.seeds.stale} TOTP seed(s) and ${r.flowValues.stale} value(s) in sign-in flows are not under the current encryption key yet: ` +

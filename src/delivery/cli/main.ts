@@ -14,6 +14,8 @@
  *   sesame migrate
  *   sesame backup <file> [--force] [--secrets-only] | sesame restore <file> [--force]   (storage/backup.ts)
  *   sesame keys rotate|reencrypt|drop-previous ...   (keys.ts)
+ *   sesame oidc client add|list|remove, keys, rotate-keys, drop-previous-keys   (oidc.ts)
+ *   sesame users import <file.csv> ... | sesame users export ...   (users.ts)
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createContext } from '../../app-context.js';
@@ -22,6 +24,8 @@ import { OPERATOR } from '../../domain/accounts/actor.js';
 import { isSesameError } from '../../domain/errors.js';
 import { BackupError, createBackup, describeBackup, describeRestore, restoreBackup } from '../../storage/backup.js';
 import { runKeysCommand, type KeysFlags } from './keys.js';
+import { OIDC_USAGE, runOidcCommand } from './oidc.js';
+import { runUsersCommand, USERS_USAGE } from './users.js';
 import { openStore } from '../../storage/db.js';
 import { migrateToLatest } from '../../storage/migrator.js';
 import { translator } from '../i18n/i18n.js';
@@ -51,7 +55,9 @@ export const USAGE = `usage:
   sesame restore <file> [--force]
   sesame keys rotate [--hash] [--encryption] [--cookie]
   sesame keys reencrypt
-  sesame keys drop-previous [--hash] [--encryption] [--cookie] [--force]`;
+  sesame keys drop-previous [--hash] [--encryption] [--cookie] [--force]
+${OIDC_USAGE}
+${USERS_USAGE}`;
 
 class UsageError extends Error {}
 
@@ -60,6 +66,10 @@ export interface CliIo {
   err: (s: string) => void;
   readStdin: () => Promise<string>;
   env: Record<string, string | undefined>;
+  /** Text to standard output as it is (no line end added): CSV with its CRLF line ends. */
+  write?: (s: string) => void;
+  /** Progress to standard error, redrawn in place (`\r`) on a terminal, whole lines otherwise. */
+  progress?: { write: (s: string) => void; isTTY: boolean };
 }
 
 const defaultIo: CliIo = {
@@ -71,6 +81,8 @@ const defaultIo: CliIo = {
     return Buffer.concat(chunks).toString('utf8');
   },
   env: process.env,
+  write: (s) => process.stdout.write(s),
+  progress: { write: (s) => process.stderr.write(s), isTTY: process.stderr.isTTY === true },
 };
 
 function parse(args: string[], options: ParseArgsConfig['options'], positionals: number) {
@@ -153,6 +165,8 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
       const p = parse(rest, verb === 'reencrypt' ? {} : verb === 'rotate' ? which : { ...which, force: { type: 'boolean' } }, 0);
       return await runKeysCommand(verb, p.values as KeysFlags, config, io);
     }
+    if (group === 'oidc') return await runOidcCommand(argv.slice(1), config, io);
+    if (group === 'users') return await runUsersCommand(argv.slice(1), config, io);
     const known = ['org add', 'org policy', 'user add', 'user disable', 'user enable', 'user mfa', 'user reregister', 'user link', 'app-passwords list', 'app-passwords revoke-all', 'integration add', 'integration list', 'integration remove'];
     if (!known.includes(cmd)) throw new UsageError(group ? `unknown command "${cmd}"` : 'no command given');
     // Parse before touching the store, so wrong usage changes nothing.

@@ -23,6 +23,7 @@ import { registerApiRoutes } from '../api/routes.js';
 import { pageContext, registerWebRoutes } from '../web/routes.js';
 import { messagePage } from '../web/pages.js';
 import { registerMfaRoutes } from '../web/mfa-routes.js';
+import { registerSelfServiceRoutes } from '../web/self-service-routes.js';
 import { registerLegacyRoutes } from '../legacy/routes.js';
 import { isSesameError } from '../../domain/errors.js';
 import type { MessageId } from '../i18n/en.js';
@@ -30,6 +31,9 @@ import { HTTP_STATUS } from './errors.js';
 import { STORE_FAULT_LOG, storeFault, type StoreFaultCode } from '../../storage/store-faults.js';
 import { logOptions, type LogStream } from '../../platform/logging.js';
 import { registerMonitoring } from './monitoring.js';
+import { OidcProviderHolder, registerOidcEndpoints } from '../oidc/provider.js';
+import { registerOidcInteractions } from '../oidc/interactions.js';
+import { registerOidcAdminRoutes } from '../oidc/admin-routes.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -48,6 +52,8 @@ export interface CookieNames {
   flow: string;
   /** "Don't ask again on this device". */
   trust: string;
+  /** A password reset whose link was opened (second factor and new password pending). */
+  reset: string;
 }
 
 export interface WebSettings {
@@ -93,7 +99,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   const prefix = secure ? '__Host-' : '';
   const web: WebSettings = {
     secureCookies: secure,
-    cookies: { session: `${prefix}sesame_session`, csrf: `${prefix}sesame_csrf`, lang: `${prefix}sesame_lang`, flow: `${prefix}sesame_flow`, trust: `${prefix}sesame_trust` },
+    cookies: { session: `${prefix}sesame_session`, csrf: `${prefix}sesame_csrf`, lang: `${prefix}sesame_lang`, flow: `${prefix}sesame_flow`, trust: `${prefix}sesame_trust`, reset: `${prefix}sesame_reset` },
   };
 
   const app = Fastify({
@@ -142,12 +148,19 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
     await machines.register(formbody);
     registerLegacyRoutes(machines, ctx);
   });
+  // The OpenID Connect provider parses its own requests (no body parser, no browser plugins); its
+  // login and consent pages are Sesame's own, registered with the browser routes below.
+  const oidc = new OidcProviderHolder(ctx, web);
+  registerOidcEndpoints(app, oidc);
 
   // Browser-facing routes: pages, their static files and the JSON API.
   await app.register(async (browser) => {
     await registerBrowserPlugins(browser, ctx, web, secure);
     registerWebRoutes(browser, ctx, web);
     registerMfaRoutes(browser, ctx, web);
+    registerOidcInteractions(browser, ctx, web, oidc);
+    registerOidcAdminRoutes(browser, ctx);
+    registerSelfServiceRoutes(browser, ctx, web);
     await browser.register(async (api) => registerApiRoutes(api, ctx), { prefix: '/api/v1' });
     browser.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     browser.setNotFoundHandler(async (req, reply) => {

@@ -6,6 +6,7 @@
  * Whatever the reason a password is not accepted (wrong, locked, refused by policy), the client
  * sees the same "wrong password"; a store failure is a *temporary* failure, never "wrong".
  */
+import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../app-context.js';
 import type { LegacyResult } from '../../domain/legacy/verifier.js';
@@ -34,6 +35,20 @@ const SERVICE = new Map(Object.entries({ imap: 'imap', pop3: 'pop3', submission:
  * [{"toString":1}] threw (500); see test/fuzz/http-parsers.test.ts.
  */
 const protocolOf = (service: unknown) => (typeof service === 'string' ? SERVICE.get(service) : undefined);
+
+/**
+ * The client address an integration reports (`remoteIp` of /auth/mail): absent, null or empty (what
+ * Dovecot's Lua sends when it has none) means the caller's own address; an IP literal is taken as
+ * is; anything else is `invalid`, since it would key the per-IP throttle and fill the sign-in log
+ * with whatever the caller wrote.
+ */
+function reportedIp(v: unknown, peer: string): string | 'invalid' {
+  if (v === undefined || v === null || v === '') return peer;
+  return typeof v === 'string' && v.length <= 64 && isIP(v) !== 0 ? v : 'invalid';
+}
+
+/** RFC 7617 Basic credentials; the scheme name is case-insensitive (RFC 9110 11.1), one or more spaces before the token68. */
+const BASIC = /^basic +([A-Za-z0-9+/]+={0,2})$/i;
 
 export function registerLegacyRoutes(app: FastifyInstance, ctx: AppContext) {
   // Mail servers ask on every connection: these answers never reach a browser (no security headers
@@ -85,7 +100,13 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: AppContext) {
     if (!(await integration(req, reply))) return reply;
     const b = (req.body ?? {}) as Record<string, unknown>;
     const protocol = protocolOf(b.service) ?? '';
-    const ip = typeof b.remoteIp === 'string' && b.remoteIp.length <= 64 ? b.remoteIp : req.ip;
+    const ip = reportedIp(b.remoteIp, req.ip);
+    if (ip === 'invalid') {
+      // A broken integration, not a wrong password: Dovecot's script answers a temporary failure and logs the status.
+      req.log.warn('legacy auth call with a remoteIp that is not an IP address: answered 400');
+      await logInvalid(req, b.user, protocol || 'mail', req.ip);
+      return reply.code(400).send({ result: 'invalid', error: 'remoteIp must be an IP address' });
+    }
     const input = clean(b.user, b.password);
     if (!input || !protocol) {
       await logInvalid(req, b.user, protocol || 'mail', ip);
@@ -135,13 +156,15 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: AppContext) {
       void reply.header('auth-status', 'Temporary server problem, try again later').header('auth-wait', '5');
       return reply.code(200).send();
     }
-    return reply.code(200).header('auth-status', 'OK').header('auth-server', m[1]!.replace(/^\[|\]$/g, '')).header('auth-port', m[2]!).send();
+    // Auth-User: nginx logs in to the backend (or sends XCLIENT LOGIN=) as this name instead of what
+    // the client typed, so the backend serves exactly the account Sesame checked, in its canonical form.
+    return reply.code(200).header('auth-status', 'OK').header('auth-user', r.address!).header('auth-server', m[1]!.replace(/^\[|\]$/g, '')).header('auth-port', m[2]!).send();
   });
 
   app.get('/auth/basic', hidden, async (req, reply) => {
     const challenge = () => reply.code(401).header('www-authenticate', 'Basic realm="Sesame", charset="UTF-8"').send();
     const hdr = req.headers.authorization;
-    const m = hdr && hdr.length <= 4096 ? /^Basic ([A-Za-z0-9+/]+={0,2})$/.exec(hdr) : null;
+    const m = hdr && hdr.length <= 4096 ? BASIC.exec(hdr) : null;
     if (!m) return challenge();
     const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');

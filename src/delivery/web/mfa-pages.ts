@@ -8,7 +8,9 @@ import type { MethodKind, MfaMethod } from '../../domain/mfa/model.js';
 import type { AppPassword } from '../../domain/app-passwords/model.js';
 import type { MessageId } from '../i18n/en.js';
 import { html, type Html } from './html.js';
-import { layout, type PageContext } from './layout.js';
+import { describedBy, layout, type PageContext } from './layout.js';
+import type { PasswordChangeEffects } from '../../domain/self-service/self-service.js';
+import { resetNewPasswordPage } from './self-service-pages.js';
 
 type Notice = { notice?: string; error?: string };
 
@@ -18,13 +20,14 @@ function form(ctx: PageContext, action: string, body: Html | string, cls = 'card
   return html`<form method="post" action="${action}" class="${cls}"><input type="hidden" name="_csrf" value="${ctx.csrf}">${body}</form>`;
 }
 
-function codeField(ctx: PageContext, autocomplete = 'one-time-code'): Html {
+/** The code field; `error` is the page's error (a wrong or expired code), which the field then points at. */
+function codeField(ctx: PageContext, error: string | undefined, autocomplete = 'one-time-code'): Html {
   return html`<label for="code">${ctx.t('mfa.code')}</label>
-<input id="code" name="code" type="text" inputmode="numeric" autocomplete="${autocomplete}" required maxlength="24" autofocus>`;
+<input id="code" name="code" type="text" inputmode="numeric" autocomplete="${autocomplete}" required maxlength="24" ${describedBy(error)} autofocus>`;
 }
 
 /** Renders the flow's current state. `base` is where its forms post (e.g. /signin/mfa). */
-export function flowPage(ctx: PageContext, v: FlowView & { qrDataUrl?: string; base: string } & Notice): Html {
+export function flowPage(ctx: PageContext, v: FlowView & { qrDataUrl?: string; base: string; resetEffects?: PasswordChangeEffects } & Notice): Html {
   const { t } = ctx;
   const { flow } = v;
   const b = v.base;
@@ -56,10 +59,10 @@ ${form(ctx, `${b}/cancel`, html`<button type="submit" class="link">${t('mfa.more
         body = html`<p>${t('mfa.totp.scan')}</p>
 <img id="totp-qr" class="qr" src="${v.qrDataUrl ?? ''}" alt="${t('mfa.totp.qr')}" width="200" height="200">
 <p>${t('mfa.totp.secret')}: <code id="totp-secret">${(p.secret ?? '').replace(/(.{4})/g, '$1 ').trim()}</code></p>
-${form(ctx, `${b}/verify`, html`${codeField(ctx)}<button type="submit" class="primary">${t('mfa.verify.submit')}</button>`)}`;
+${form(ctx, `${b}/verify`, html`${codeField(ctx, v.error)}<button type="submit" class="primary">${t('mfa.verify.submit')}</button>`)}`;
       } else if (p.kind === 'code') {
         body = html`<p id="code-sent">${t(p.channel === 'voice' ? 'mfa.code.sent.voice' : 'mfa.code.sent', { target: p.maskedTarget })}</p>
-${form(ctx, `${b}/verify`, html`${codeField(ctx)}<button type="submit" class="primary">${t('mfa.verify.submit')}</button>`)}
+${form(ctx, `${b}/verify`, html`${codeField(ctx, v.error)}<button type="submit" class="primary">${t('mfa.verify.submit')}</button>`)}
 ${form(ctx, `${b}/resend`, html`<button type="submit" class="link">${t('mfa.resend')}</button>`, 'inline')}`;
       } else {
         body = webauthnForm(ctx, `${b}/verify`, p.options, 'register');
@@ -90,13 +93,13 @@ ${form(ctx, `${b}/next`, html`<button type="submit" class="primary" id="done">${
       const p = v.prompt;
       const current = v.current;
       let body: Html;
-      if (!current) body = html`<p>${t('mfa.second.recovery')}</p>${form(ctx, `${b}/verify`, html`${codeField(ctx, 'off')}${remember(ctx, v)}<button type="submit" class="primary">${t('mfa.verify.submit')}</button>`)}`;
+      if (!current) body = html`<p>${t('mfa.second.recovery')}</p>${form(ctx, `${b}/verify`, html`${codeField(ctx, v.error, 'off')}${remember(ctx, v)}<button type="submit" class="primary">${t('mfa.verify.submit')}</button>`)}`;
       else if (p?.kind === 'code')
         body = html`<p id="code-sent">${t(p.channel === 'voice' ? 'mfa.code.sent.voice' : 'mfa.code.sent', { target: p.maskedTarget })}</p>
-${form(ctx, `${b}/verify`, html`${codeField(ctx)}${remember(ctx, v)}<button type="submit" class="primary">${t('mfa.verify.submit')}</button>`)}
+${form(ctx, `${b}/verify`, html`${codeField(ctx, v.error)}${remember(ctx, v)}<button type="submit" class="primary">${t('mfa.verify.submit')}</button>`)}
 ${form(ctx, `${b}/resend`, html`<button type="submit" class="link">${t('mfa.resend')}</button>`, 'inline')}`;
       else if (p?.kind === 'webauthn') body = html`<p>${t('mfa.second.webauthn')}</p>${webauthnForm(ctx, `${b}/verify`, p.options, 'authenticate')}`;
-      else body = html`<p>${t('mfa.second.totp')}</p>${form(ctx, `${b}/verify`, html`${codeField(ctx)}${remember(ctx, v)}<button type="submit" class="primary">${t('mfa.verify.submit')}</button>`)}`;
+      else body = html`<p>${t('mfa.second.totp')}</p>${form(ctx, `${b}/verify`, html`${codeField(ctx, v.error)}${remember(ctx, v)}<button type="submit" class="primary">${t('mfa.verify.submit')}</button>`)}`;
       const others = v.methods.filter((m) => m.id !== current?.id);
       const otherWay = html`<details class="otherway"><summary>${t('mfa.otherway')}</summary><ul>
 ${others.map((m) => html`<li>${form(ctx, `${b}/switch`, html`<input type="hidden" name="method" value="${m.id}"><button type="submit" class="link">${kindName(ctx, m.kind)}: ${m.label}</button>`, 'inline')}</li>`)}
@@ -104,6 +107,9 @@ ${current ? html`<li>${form(ctx, `${b}/switch`, html`<input type="hidden" name="
 </ul></details>`;
       return layout(ctx, t('mfa.second.title'), html`${body}${otherWay}`, v);
     }
+    case 'new_password':
+      if (v.resetEffects) return resetNewPasswordPage(ctx, { base: b, address: v.user.address, effects: v.resetEffects, notice: v.notice, error: v.error });
+      return layout(ctx, t('page.error.title'), html`<p>${t('error.flow_step')}</p>`, v);
     default:
       return layout(ctx, t('page.error.title'), html`<p>${t('error.flow_step')}</p>`, v);
   }
@@ -170,7 +176,7 @@ ${ap.status === 'ok'
     : html`<form method="post" action="/security-info/confirm" class="inline">${csrf}<button type="submit">${t('si.confirm')}</button></form>`
   : ''}
 ${ap.list.length
-  ? html`<table id="app-password-list"><thead><tr><th scope="col">${t('ap.col.name')}</th><th scope="col">${t('ap.col.created')}</th><th scope="col">${t('ap.col.used')}</th><th scope="col">${t('ap.col.expires')}</th><th scope="col">${t('ap.col.protocols')}</th><th scope="col"></th></tr></thead><tbody>${rows}</tbody></table>
+  ? html`<table id="app-password-list"><thead><tr><th scope="col">${t('ap.col.name')}</th><th scope="col">${t('ap.col.created')}</th><th scope="col">${t('ap.col.used')}</th><th scope="col">${t('ap.col.expires')}</th><th scope="col">${t('ap.col.protocols')}</th><th scope="col"><span class="visually-hidden">${t('users.col.actions')}</span></th></tr></thead><tbody>${rows}</tbody></table>
 <form method="post" action="/security-info/app-passwords/delete-all" class="inline">${csrf}<button type="submit">${t('ap.delete_all')}</button></form>`
   : html`<p>${t('ap.none')}</p>`}
 </section>`;

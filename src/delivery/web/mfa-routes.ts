@@ -17,12 +17,18 @@ import type { MessageId } from '../i18n/en.js';
 import { flowPage, helpAppPasswordsPage, securityInfoPage } from './mfa-pages.js';
 import { messagePage } from './pages.js';
 import { clientMeta, formatTime, pageContext } from './routes.js';
+import { safeNext } from '../http/redirects.js';
 
 type Form = Record<string, string | undefined>;
 const field = (body: unknown, name: string, max = 300) => {
   const v = (body as Form | undefined)?.[name];
   return typeof v === 'string' ? v.slice(0, max) : '';
 };
+
+/** The cookie of a signed-in user's flow (add a method, confirm it is them), for flows started outside Security info. */
+export function securityInfoFlowCookie(web: WebSettings): string {
+  return `${web.secureCookies ? '__Host-' : ''}sesame_flow_si`;
+}
 
 interface Surface {
   base: string;
@@ -36,10 +42,11 @@ export function registerMfaRoutes(app: FastifyInstance, ctx: AppContext, web: We
   const cookieOpts = { path: '/', httpOnly: true, sameSite: 'lax' as const, secure: web.secureCookies };
   const csrf = { preHandler: app.csrfProtection, schema: { hide: true } };
   const hidden = { schema: { hide: true } };
-  const prefix = web.secureCookies ? '__Host-' : '';
   const surfaces: Surface[] = [
     { base: '/signin/mfa', cookie: web.cookies.flow, kinds: ['sign_in'], signedIn: false },
-    { base: '/security-info/flow', cookie: `${prefix}sesame_flow_si`, kinds: ['add_method', 'step_up'], signedIn: true },
+    { base: '/security-info/flow', cookie: securityInfoFlowCookie(web), kinds: ['add_method', 'step_up'], signedIn: true },
+    // A password reset (its link was opened): the second factor, then the new password.
+    { base: '/reset-password/flow', cookie: web.cookies.reset, kinds: ['password_reset'], signedIn: false },
   ];
   const trustCookie = web.cookies.trust;
 
@@ -62,7 +69,8 @@ export function registerMfaRoutes(app: FastifyInstance, ctx: AppContext, web: We
   async function render(req: FastifyRequest, reply: FastifyReply, s: Surface, flow: Flow, user: User, extra: { error?: string; notice?: string } = {}, status = 200) {
     const v = await ctx.flows.view(flow, user);
     const qrDataUrl = v.prompt?.kind === 'totp' && v.prompt.uri ? await QRCode.toDataURL(v.prompt.uri, { margin: 1, width: 200 }) : undefined;
-    return send(reply, flowPage(pageContext(req, reply, s.base), { ...v, qrDataUrl, base: s.base, ...extra }).value, status);
+    const resetEffects = flow.state === 'new_password' ? await ctx.selfService.passwordChangeEffects(user) : undefined;
+    return send(reply, flowPage(pageContext(req, reply, s.base), { ...v, qrDataUrl, base: s.base, resetEffects, ...extra }).value, status);
   }
 
   /** Loads the surface's flow for this request, or answers (expired page / sign-in redirect) and returns undefined. */
@@ -99,7 +107,9 @@ export function registerMfaRoutes(app: FastifyInstance, ctx: AppContext, web: We
         if (!r) return reply;
         try {
           const step = await act(req, r.flow, r.user);
-          if (step && (step.done || step.flow.state === 'done')) return land(reply, s, step, s.signedIn ? `/security-info?m=${r.flow.kind === 'add_method' ? 'added' : 'confirmed'}` : '/account');
+          // A signed-in flow started elsewhere (an app's sign-in that needs a second factor) goes back there.
+          const back = s.signedIn && r.flow.data.next !== '/security-info' ? safeNext(r.flow.data.next) : undefined;
+          if (step && (step.done || step.flow.state === 'done')) return land(reply, s, step, back ?? (s.signedIn ? `/security-info?m=${r.flow.kind === 'add_method' ? 'added' : 'confirmed'}` : '/account'));
           return reply.redirect(s.base, 303);
         } catch (e) {
           if (!isSesameError(e)) throw e;
@@ -143,6 +153,7 @@ export function registerMfaRoutes(app: FastifyInstance, ctx: AppContext, web: We
     });
     action('next', async (req, flow, user) => ctx.flows.next(flow, user, { appPasswordName: req.t('ap.keep.name') }));
     action('done', async (_req, flow, user) => ctx.flows.finishRegistration(flow, user));
+    if (s.kinds.includes('password_reset')) action('password', async (req, flow, user) => ctx.passwordReset.finish(flow, user, field(req.body, 'password', 1024), field(req.body, 'confirm', 1024)));
   }
 
   // ---- Security info ----

@@ -5,7 +5,7 @@ import { METHOD_KINDS, MFA_STATES, type OrgPolicy } from '../../domain/mfa/model
 import { PROTOCOLS } from '../../domain/app-passwords/model.js';
 import type { MessageId } from '../i18n/en.js';
 import { html, type Html } from './html.js';
-import { layout, type PageContext } from './layout.js';
+import { describedBy, layout, type PageContext } from './layout.js';
 
 type Notice = { notice?: string; error?: string };
 
@@ -19,11 +19,12 @@ export function signInPage(ctx: PageContext, v: { email?: string; next?: string 
   <input type="hidden" name="_csrf" value="${ctx.csrf}">
   ${v.next ? html`<input type="hidden" name="next" value="${v.next}">` : ''}
   <label for="email">${t('signin.email')}</label>
-  <input id="email" name="email" type="email" autocomplete="username" required maxlength="254" value="${v.email ?? ''}" autofocus>
+  <input id="email" name="email" type="email" autocomplete="username" required maxlength="254" value="${v.email ?? ''}" ${describedBy(v.error)} autofocus>
   <label for="password">${t('signin.password')}</label>
-  <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024">
+  <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024" ${describedBy(v.error)}>
   <button type="submit" class="primary">${t('signin.submit')}</button>
-</form>`,
+</form>
+<p><a href="/forgot-password" id="forgot-password">${t('signin.forgot')}</a></p>`,
     v,
   );
 }
@@ -38,7 +39,12 @@ export function accountPage(ctx: PageContext, user: User, org: Organization): Ht
   <dt>${t('account.address')}</dt><dd>${user.address}</dd>
   <dt>${t('account.organization')}</dt><dd id="account-org">${org.name}</dd>
   <dt>${t('account.role')}</dt><dd>${t(`role.${user.role}`)}</dd>
-</dl>`,
+</dl>
+<nav aria-label="${t('account.self')}"><ul class="links">
+  <li><a href="/account/password">${t('pw.title')}</a></li>
+  <li><a href="/account/sessions">${t('sessions.title')}</a></li>
+  <li><a href="/account/sign-ins">${t('mysignins.title')}</a></li>
+</ul></nav>`,
   );
 }
 
@@ -53,9 +59,9 @@ export function setPasswordPage(ctx: PageContext, v: { token: string; address: s
   <input type="hidden" name="token" value="${v.token}">
   <input type="hidden" name="username" autocomplete="username" value="${v.address}">
   <label for="password">${t('setpw.password')}</label>
-  <input id="password" name="password" type="password" autocomplete="new-password" required minlength="8" maxlength="1024">
+  <input id="password" name="password" type="password" autocomplete="new-password" required minlength="8" maxlength="1024" ${describedBy(v.error)}>
   <label for="confirm">${t('setpw.confirm')}</label>
-  <input id="confirm" name="confirm" type="password" autocomplete="new-password" required minlength="8" maxlength="1024">
+  <input id="confirm" name="confirm" type="password" autocomplete="new-password" required minlength="8" maxlength="1024" ${describedBy(v.error)}>
   <button type="submit" class="primary">${t('setpw.submit')}</button>
 </form>`,
     v,
@@ -66,7 +72,8 @@ export function messagePage(ctx: PageContext, titleId: MessageId, body: string, 
   return layout(ctx, ctx.t(titleId), html`<p class="${status}">${body}</p>`);
 }
 
-function pager(ctx: PageContext, base: string, params: Record<string, string>, offset: number, limit: number, total: number): Html {
+/** Previous/next links of a paged list. */
+export function pager(ctx: PageContext, base: string, params: Record<string, string>, offset: number, limit: number, total: number): Html {
   const link = (o: number) => `${base}?${new URLSearchParams({ ...params, offset: String(o) }).toString()}`;
   return html`<nav class="pager">
   ${offset > 0 ? html`<a href="${link(Math.max(0, offset - limit))}">${ctx.t('pager.previous')}</a>` : ''}
@@ -74,57 +81,7 @@ function pager(ctx: PageContext, base: string, params: Record<string, string>, o
 </nav>`;
 }
 
-export function usersPage(
-  ctx: PageContext,
-  v: { users: User[]; total: number; search: string; offset: number; limit: number; link?: { address: string; url: string; expires: string } } & Notice,
-): Html {
-  const { t } = ctx;
-  const csrf = html`<input type="hidden" name="_csrf" value="${ctx.csrf}">`;
-  const rows = v.users.map(
-    (u) => html`<tr>
-  <td>${u.name}</td><td>${u.address}</td><td>${t(`role.${u.role}`)}</td><td>${t(`status.${u.status}`)}</td>
-  <td><form method="post" action="/admin/users/mfa" class="inline">${csrf}<input type="hidden" name="address" value="${u.address}">
-    <select name="state" aria-label="${t('users.col.mfa')}: ${u.address}">${(['disabled', 'enabled', 'enforced'] as const).map((st) => html`<option value="${st}" ${u.mfaState === st ? html`selected` : ''}>${t(`mfa.state.${st}`)}</option>`)}</select>
-    <button type="submit">${t('users.mfa.apply')}</button></form></td>
-  <td class="actions">${u.id === ctx.user?.id
-    ? ''
-    : html`<form method="post" action="/admin/users/${u.status === 'active' ? 'disable' : 'enable'}" class="inline">${csrf}<input type="hidden" name="address" value="${u.address}"><button type="submit">${t(u.status === 'active' ? 'users.disable' : 'users.enable')}</button></form>`}
-    <form method="post" action="/admin/users/reregister" class="inline">${csrf}<input type="hidden" name="address" value="${u.address}"><button type="submit">${t('users.reregister')}</button></form>
-    <form method="post" action="/admin/users/end-sessions" class="inline">${csrf}<input type="hidden" name="address" value="${u.address}"><button type="submit">${t('users.endsessions')}</button></form>
-    <a href="/admin/users/app-passwords?address=${encodeURIComponent(u.address)}">${t('ap.admin.link')}</a></td>
-</tr>`,
-  );
-  return layout(
-    ctx,
-    t('users.title'),
-    html`${v.link ? html`<div class="notice" role="status"><p>${t('users.added', { address: v.link.address, expires: v.link.expires })}</p><p><code id="set-password-link">${v.link.url}</code></p></div>` : ''}
-<form method="get" action="/admin/users" class="inline search" role="search">
-  <label for="q">${t('users.search')}</label> <input id="q" name="q" type="search" value="${v.search}" maxlength="100">
-  <button type="submit">${t('users.search.submit')}</button>
-</form>
-<p>${t('users.count', { total: v.total })}</p>
-${v.users.length
-  ? html`<table>
-<thead><tr><th scope="col">${t('users.col.name')}</th><th scope="col">${t('users.col.address')}</th><th scope="col">${t('users.col.role')}</th><th scope="col">${t('users.col.status')}</th><th scope="col">${t('users.col.mfa')}</th><th scope="col">${t('users.col.actions')}</th></tr></thead>
-<tbody>${rows}</tbody>
-</table>`
-  : html`<p>${t('users.none')}</p>`}
-${pager(ctx, '/admin/users', v.search ? { q: v.search } : {}, v.offset, v.limit, v.total)}
-<h2>${t('users.add.title')}</h2>
-<form method="post" action="/admin/users" class="card">
-  ${csrf}
-  <label for="new-address">${t('users.add.address')}</label>
-  <input id="new-address" name="address" type="email" required maxlength="254">
-  <label for="new-name">${t('users.add.name')}</label>
-  <input id="new-name" name="name" type="text" maxlength="200">
-  <label class="check"><input type="checkbox" name="admin" value="1"> ${t('users.add.admin')}</label>
-  <button type="submit" class="primary">${t('users.add.submit')}</button>
-</form>`,
-    v,
-  );
-}
-
-export function signInsPage(ctx: PageContext, v: { events: SignInEvent[]; total: number; offset: number; limit: number; formatTime: (ms: number) => string }): Html {
+export function signInsPage(ctx: PageContext, v: { events: SignInEvent[]; total: number; offset: number; limit: number; formatTime: (ms: number) => string; filters?: Html; params?: Record<string, string> } & Notice): Html {
   const { t } = ctx;
   const rows = v.events.map(
     (e) => html`<tr class="${e.outcome}">
@@ -134,14 +91,15 @@ export function signInsPage(ctx: PageContext, v: { events: SignInEvent[]; total:
   return layout(
     ctx,
     t('signins.title'),
-    html`<p>${t('signins.count', { total: v.total })}</p>
+    html`${v.filters ?? ''}<p>${t('signins.count', { total: v.total })}</p>
 ${v.events.length
   ? html`<table>
 <thead><tr><th scope="col">${t('signins.col.time')}</th><th scope="col">${t('signins.col.address')}</th><th scope="col">${t('signins.col.outcome')}</th><th scope="col">${t('signins.col.reason')}</th><th scope="col">${t('signins.col.protocol')}</th><th scope="col">${t('signins.col.ip')}</th><th scope="col">${t('signins.col.agent')}</th></tr></thead>
 <tbody>${rows}</tbody>
 </table>`
   : html`<p>${t('signins.none')}</p>`}
-${pager(ctx, '/admin/sign-ins', {}, v.offset, v.limit, v.total)}`,
+${pager(ctx, '/admin/sign-ins', v.params ?? {}, v.offset, v.limit, v.total)}`,
+    v,
   );
 }
 

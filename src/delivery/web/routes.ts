@@ -13,9 +13,15 @@ import { isLocale } from '../i18n/i18n.js';
 import type { Html } from './html.js';
 import type { PageContext } from './layout.js';
 import { adminAppPasswordsPage } from './mfa-pages.js';
-import { accountPage, messagePage, policyPage, setPasswordPage, signInPage, signInsPage, usersPage } from './pages.js';
-import type { User } from '../../domain/accounts/model.js';
+import { accountPage, messagePage, policyPage, setPasswordPage, signInPage, signInsPage } from './pages.js';
+import { usersPage, type UsersQuery } from './users-pages.js';
+import { registerUserBulkRoutes } from './user-bulk-routes.js';
+import type { DirectoryPage } from '../../domain/accounts/directory.js';
+import { type Actor, requireAdminOf, sessionActor } from '../../domain/accounts/actor.js';
 import { isMfaState } from '../../domain/mfa/model.js';
+import { filterParams, type RawSignInFilter } from '../../domain/audit/reports.js';
+import { registerDashboardRoutes } from './dashboard-routes.js';
+import { signInFilterForm } from './dashboard-pages.js';
 
 type Form = Record<string, string | undefined>;
 
@@ -29,7 +35,8 @@ export function pageContext(req: FastifyRequest, reply: FastifyReply, formPage?:
   return { t: req.t, locale: req.locale, csrf: reply.generateCsrf(), path, user: req.user };
 }
 
-function send(reply: FastifyReply, page: Html, status = 200) {
+/** Sends a page, never cached (pages carry CSRF tokens and personal data). */
+export function send(reply: FastifyReply, page: Html, status = 200) {
   return reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page.value);
 }
 
@@ -37,12 +44,14 @@ export function clientMeta(req: FastifyRequest) {
   return { ip: req.ip, userAgent: String(req.headers['user-agent'] ?? '') };
 }
 
-function field(body: unknown, name: string, max = 1024): string {
+/** A text field of a parsed form, cut to `max` characters; '' when missing or not text. */
+export function field(body: unknown, name: string, max = 1024): string {
   const v = (body as Form | undefined)?.[name];
   return typeof v === 'string' ? v.slice(0, max) : '';
 }
 
-function userMessage(req: FastifyRequest, err: SesameError): string {
+/** The user's sentence for a domain error, in their language. */
+export function userMessage(req: FastifyRequest, err: SesameError): string {
   return req.t(err.messageId as Parameters<Translate>[0], err.params);
 }
 type Translate = FastifyRequest['t'];
@@ -80,11 +89,24 @@ export function registerWebRoutes(app: FastifyInstance, ctx: AppContext, web: We
     return false;
   }
 
+  /** The signed-in user as an actor: admin rights need what their session proved (checklist 36). */
+  const actorOf = (req: FastifyRequest): Actor => sessionActor(req.user!, req.session!);
+
+  /**
+   * Lets an admin of their organization through, from a session that proved a second factor; a
+   * plain user gets "not allowed", an admin signed in without one is told to sign in again.
+   */
   function requireAdmin(req: FastifyRequest, reply: FastifyReply): boolean {
     if (!requireUser(req, reply)) return false;
-    if (req.user!.role === 'admin') return true;
-    void send(reply, messagePage(pageContext(req, reply), 'page.forbidden.title', req.t('error.forbidden'), 'error'), 403);
-    return false;
+    try {
+      requireAdminOf(actorOf(req), req.user!.orgId);
+      return true;
+    } catch (e) {
+      if (!isSesameError(e)) throw e;
+      req.log.info({ code: e.code, detail: e.detail }, 'admin page refused');
+      void send(reply, messagePage(pageContext(req, reply), e.code === 'admin_mfa_required' ? 'page.admin_mfa.title' : 'page.forbidden.title', userMessage(req, e), 'error'), 403);
+      return false;
+    }
   }
 
   app.get('/', hidden, async (req, reply) => reply.redirect(req.user ? '/account' : '/signin', 303));
@@ -175,15 +197,22 @@ export function registerWebRoutes(app: FastifyInstance, ctx: AppContext, web: We
 
   const PAGE = 50;
   const listUsers = async (req: FastifyRequest, reply: FastifyReply, extra: { notice?: string; error?: string; link?: { address: string; url: string; expires: string } } = {}, status = 200) => {
-    const q = req.query as { q?: string; offset?: string };
-    const search = String(q.q ?? '').slice(0, 100);
-    const offset = Math.max(0, Number.parseInt(String(q.offset ?? '0'), 10) || 0);
-    const actor = { kind: 'user' as const, user: req.user! };
-    const { users, total } = await ctx.accounts.listUsers(actor, req.user!.orgId, { search, limit: PAGE, offset });
-    return send(reply, usersPage(pageContext(req, reply, '/admin/users'), { users, total, search, offset, limit: PAGE, ...extra }), status);
+    // Filters, sort and cursor from the query string (a POST answered with this page keeps its own page's query).
+    const raw = req.query as Record<string, string | undefined>;
+    const query: UsersQuery = Object.fromEntries(USERS_QUERY_KEYS.map((k) => [k, typeof raw[k] === 'string' ? raw[k]!.slice(0, 100) : undefined]));
+    let page: DirectoryPage;
+    try {
+      page = await ctx.directory.list(actorOf(req), req.user!.orgId, { ...query, cursor: typeof raw.cursor === 'string' ? raw.cursor.slice(0, 500) : undefined, limit: PAGE });
+    } catch (e) {
+      // A tampered filter or cursor: the page without them, and why.
+      if (!isSesameError(e) || e.code !== 'invalid_input') throw e;
+      page = await ctx.directory.list(actorOf(req), req.user!.orgId, { limit: PAGE });
+      return send(reply, usersPage(pageContext(req, reply, '/admin/users'), { page, query: {}, formatTime, ...extra, error: userMessage(req, e) }), HTTP_STATUS[e.code]);
+    }
+    return send(reply, usersPage(pageContext(req, reply, '/admin/users'), { page, query, formatTime, ...extra }), status);
   };
 
-  app.get<{ Querystring: { m?: string; who?: string; state?: string } }>('/admin/users', hidden, async (req, reply) => {
+  app.get<{ Querystring: { m?: string; who?: string; state?: string; to?: string } }>('/admin/users', hidden, async (req, reply) => {
     if (!requireAdmin(req, reply)) return reply;
     const who = String(req.query.who ?? '').slice(0, 254);
     const state = isMfaState(req.query.state) ? req.t(`mfa.state.${req.query.state}`) : '';
@@ -193,16 +222,17 @@ export function registerWebRoutes(app: FastifyInstance, ctx: AppContext, web: We
       mfa: req.t('users.mfa.changed', { address: who, state }),
       reregistered: req.t('users.reregistered', { address: who }),
       sessions: req.t('users.sessions.ended', { address: who }),
+      reset: req.t('users.reset_sent', { address: who, to: String(req.query.to ?? '').slice(0, 254) }),
     };
     return listUsers(req, reply, { notice: notices[req.query.m ?? ''] });
   });
 
   /** An admin action on one user, answered post/redirect/get with a notice. */
-  const userAction = (path: string, act: (actor: { kind: 'user'; user: User }, address: string, body: unknown) => Promise<Record<string, string>>) =>
+  const userAction = (path: string, act: (actor: Actor, address: string, body: unknown, req: FastifyRequest) => Promise<Record<string, string>>) =>
     app.post(`/admin/users/${path}`, csrf, async (req, reply) => {
       if (!requireAdmin(req, reply)) return reply;
       try {
-        const q = await act({ kind: 'user', user: req.user! }, field(req.body, 'address', 300), req.body);
+        const q = await act(actorOf(req), field(req.body, 'address', 300), req.body, req);
         return reply.redirect(`/admin/users?${new URLSearchParams(q)}`, 303);
       } catch (e) {
         if (!isSesameError(e)) throw e;
@@ -218,11 +248,16 @@ export function registerWebRoutes(app: FastifyInstance, ctx: AppContext, web: We
     await ctx.mfaAdmin.endSessions(actor, address);
     return { m: 'sessions', who: address.trim().toLowerCase() };
   });
+  // The link goes to the user's verified alternate email, worded in the admin's language.
+  userAction('reset-link', async (actor, address, _body, req) => {
+    const r = await ctx.passwordReset.sendByAdmin(actor, address, req.locale);
+    return { m: 'reset', who: r.user.address, to: r.sentTo };
+  });
 
   app.get<{ Querystring: { address?: string; m?: string; n?: string } }>('/admin/users/app-passwords', hidden, async (req, reply) => {
     if (!requireAdmin(req, reply)) return reply;
     try {
-      const { user, appPasswords } = await ctx.appPasswords.listFor({ kind: 'user', user: req.user! }, String(req.query.address ?? '').slice(0, 254));
+      const { user, appPasswords } = await ctx.appPasswords.listFor(actorOf(req), String(req.query.address ?? '').slice(0, 254));
       const notice = req.query.m === 'revoked' ? req.t('ap.admin.revoked', { count: Number(req.query.n ?? 0), address: user.address }) : undefined;
       return send(reply, adminAppPasswordsPage(pageContext(req, reply), { address: user.address, list: appPasswords, formatTime, notice }));
     } catch (e) {
@@ -235,7 +270,7 @@ export function registerWebRoutes(app: FastifyInstance, ctx: AppContext, web: We
     if (!requireAdmin(req, reply)) return reply;
     try {
       const address = field(req.body, 'address', 300);
-      const n = await ctx.appPasswords.revokeAllFor({ kind: 'user', user: req.user! }, address);
+      const n = await ctx.appPasswords.revokeAllFor(actorOf(req), address);
       return reply.redirect(`/admin/users/app-passwords?${new URLSearchParams({ address: address.trim().toLowerCase(), m: 'revoked', n: String(n) })}`, 303);
     } catch (e) {
       if (!isSesameError(e)) throw e;
@@ -245,13 +280,13 @@ export function registerWebRoutes(app: FastifyInstance, ctx: AppContext, web: We
 
   app.get<{ Querystring: { m?: string } }>('/admin/policy', hidden, async (req, reply) => {
     if (!requireAdmin(req, reply)) return reply;
-    const policy = await ctx.mfaAdmin.getPolicy({ kind: 'user', user: req.user! }, req.user!.orgId);
+    const policy = await ctx.mfaAdmin.getPolicy(actorOf(req), req.user!.orgId);
     return send(reply, policyPage(pageContext(req, reply), { policy, notice: req.query.m === 'saved' ? req.t('policy.saved') : undefined }));
   });
 
   app.post('/admin/policy', csrf, async (req, reply) => {
     if (!requireAdmin(req, reply)) return reply;
-    const actor = { kind: 'user' as const, user: req.user! };
+    const actor = actorOf(req);
     const body = req.body as Record<string, string | string[] | undefined>;
     const methods = body.methods === undefined ? [] : Array.isArray(body.methods) ? body.methods : [body.methods];
     const days = field(req.body, 'rememberDays', 10);
@@ -287,7 +322,7 @@ export function registerWebRoutes(app: FastifyInstance, ctx: AppContext, web: We
 
   app.post('/admin/users', csrf, async (req, reply) => {
     if (!requireAdmin(req, reply)) return reply;
-    const actor = { kind: 'user' as const, user: req.user! };
+    const actor = actorOf(req);
     try {
       const name = field(req.body, 'name', 300).trim();
       const user = await ctx.accounts.addUser(actor, { address: field(req.body, 'address', 300), name: name || undefined, role: field(req.body, 'admin', 2) === '1' ? 'admin' : 'user' });
@@ -302,7 +337,7 @@ export function registerWebRoutes(app: FastifyInstance, ctx: AppContext, web: We
   for (const action of ['disable', 'enable'] as const) {
     app.post(`/admin/users/${action}`, csrf, async (req, reply) => {
       if (!requireAdmin(req, reply)) return reply;
-      const actor = { kind: 'user' as const, user: req.user! };
+      const actor = actorOf(req);
       try {
         const address = field(req.body, 'address', 300);
         const user = action === 'disable' ? await ctx.accounts.disableUser(actor, address) : await ctx.accounts.enableUser(actor, address);
@@ -315,14 +350,28 @@ export function registerWebRoutes(app: FastifyInstance, ctx: AppContext, web: We
     });
   }
 
-  app.get<{ Querystring: { offset?: string } }>('/admin/sign-ins', hidden, async (req, reply) => {
+  app.get<{ Querystring: RawSignInFilter & { offset?: string } }>('/admin/sign-ins', hidden, async (req, reply) => {
     if (!requireAdmin(req, reply)) return reply;
     const offset = Math.max(0, Number.parseInt(String(req.query.offset ?? '0'), 10) || 0);
-    const { events, total } = await ctx.audit.listSignIns({ orgId: req.user!.orgId, limit: PAGE, offset });
-    return send(reply, signInsPage(pageContext(req, reply), { events, total, offset, limit: PAGE, formatTime }));
+    const pc = pageContext(req, reply);
+    let page: Awaited<ReturnType<AppContext['reports']['listSignIns']>>;
+    try {
+      page = await ctx.reports.listSignIns(actorOf(req), req.user!.orgId, req.query, PAGE, offset);
+    } catch (e) {
+      // A bad filter: the error, an empty form, and no rows (nothing is read).
+      if (!isSesameError(e) || e.code !== 'invalid_filter') throw e;
+      return send(reply, signInsPage(pc, { events: [], total: 0, offset: 0, limit: PAGE, formatTime, filters: signInFilterForm(pc, {}), error: userMessage(req, e) }), HTTP_STATUS[e.code]);
+    }
+    const { events, total, filter } = page;
+    return send(reply, signInsPage(pc, { events, total, offset, limit: PAGE, formatTime, filters: signInFilterForm(pc, filter), params: filterParams(filter) }));
   });
+  registerDashboardRoutes(app, ctx, { requireAdmin, actorOf, send });
+  registerUserBulkRoutes(app, ctx, { requireAdmin, send, usersWithError: (req, reply, e) => listUsers(req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]) });
 
 }
+
+/** The Users page's query parameters besides the cursor (see UserListRequest). */
+const USERS_QUERY_KEYS = ['q', 'mfa', 'method', 'appPasswords', 'status', 'lastSignIn', 'sort', 'order'] as const;
 
 function setPasswordPath(token: string): string {
   return `/set-password?token=${encodeURIComponent(token)}`;

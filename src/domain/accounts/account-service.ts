@@ -95,14 +95,6 @@ export class AccountService {
     return { ...user, status: 'active' };
   }
 
-  async listUsers(actor: Actor, orgId: string, q: { search?: string; limit?: number; offset?: number } = {}) {
-    requireAdminOf(actor, orgId);
-    const limit = Math.min(Math.max(q.limit ?? 50, 1), 200);
-    const offset = Math.max(q.offset ?? 0, 0);
-    const search = q.search?.trim().toLowerCase().slice(0, 100) || undefined;
-    return this.d.accounts.listUsers({ orgId, search, limit, offset });
-  }
-
   async listOrganizations(): Promise<Organization[]> {
     return this.d.accounts.listOrganizations();
   }
@@ -158,25 +150,45 @@ export class AccountService {
     const hash = await this.d.passwordHasher.hash(password);
     const userId = await this.d.tokens.consume(tokenHash, SET_PASSWORD, this.d.clock.now());
     if (userId !== user.id) throw new SesameError('token_invalid', 'set-password token used concurrently');
-    await this.d.accounts.setPasswordHash(user.id, hash, this.d.clock.now());
-    await this.d.sessions.endAllForUser(user.id);
-    await this.audit({ kind: 'user', user }, user.orgId, 'user.password_set', user.id, `${user.address} via one-time link`);
-    await this.d.passwordRecovered?.(user.address);
-    if (user.passwordChangedAt !== null) await this.d.afterPasswordChange?.(user.id);
-    await this.d.credentialsChanged?.(user.address);
+    await this.storePassword(user, hash, { kind: 'user', user }, 'user.password_set', `${user.address} via one-time link`);
     return user;
+  }
+
+  /**
+   * A signed-in user's new password, after they gave the current one (SelfService.changePassword
+   * checks it). Their other sessions end; `keepSessionId`, the one asking, stays. Returns how many ended.
+   */
+  async changeOwnPassword(user: User, password: string, keepSessionId: string): Promise<number> {
+    this.d.policy.check(password, { address: user.address, name: user.name });
+    return this.storePassword(user, await this.d.passwordHasher.hash(password), { kind: 'user', user }, 'user.password_change', user.address, keepSessionId);
+  }
+
+  /** The password chosen at the end of a password reset (its link and second factor proved): every session ends. */
+  async recoverPassword(user: User, password: string): Promise<void> {
+    this.d.policy.check(password, { address: user.address, name: user.name });
+    await this.storePassword(user, await this.d.passwordHasher.hash(password), { kind: 'user', user }, 'user.password_reset', `${user.address} via reset link`);
   }
 
   /** Sets a password directly (operator CLI with --password-stdin). */
   async setPassword(actor: Actor, addressRaw: string, password: string): Promise<void> {
     const user = await this.userForAdmin(actor, addressRaw);
     this.d.policy.check(password, { address: user.address, name: user.name });
-    await this.d.accounts.setPasswordHash(user.id, await this.d.passwordHasher.hash(password), this.d.clock.now());
-    await this.d.sessions.endAllForUser(user.id);
-    await this.audit(actor, user.orgId, 'user.password_set', user.id, user.address);
+    await this.storePassword(user, await this.d.passwordHasher.hash(password), actor, 'user.password_set', user.address);
+  }
+
+  /**
+   * Everything a new main password sets off, whoever set it: sessions end (all, or all but
+   * `keepSessionId`), the audit log, the sign-in lock lifted, app passwords revoked when the policy
+   * says so (not for a first password: there was nothing to replace), and mail servers' caches told.
+   */
+  private async storePassword(user: User, hash: string, actor: Actor, action: string, detail: string, keepSessionId?: string): Promise<number> {
+    await this.d.accounts.setPasswordHash(user.id, hash, this.d.clock.now());
+    const ended = keepSessionId ? await this.d.sessions.endOthers(user.id, keepSessionId) : await this.d.sessions.endAllForUser(user.id);
+    await this.audit(actor, user.orgId, action, user.id, detail);
     await this.d.passwordRecovered?.(user.address);
-    await this.d.afterPasswordChange?.(user.id);
+    if (user.passwordChangedAt !== null) await this.d.afterPasswordChange?.(user.id);
     await this.d.credentialsChanged?.(user.address);
+    return ended;
   }
 
   async countUsers(): Promise<number> {

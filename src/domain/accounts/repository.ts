@@ -10,13 +10,6 @@ export interface NewUser {
   mfaState: User['mfaState'];
 }
 
-export interface UserQuery {
-  orgId: string;
-  search?: string;
-  limit: number;
-  offset: number;
-}
-
 export interface AccountRepository {
   createOrganization(org: { domain: string; name: string }): Promise<Organization>;
   findOrganizationByDomain(domain: string): Promise<Organization | undefined>;
@@ -27,7 +20,8 @@ export interface AccountRepository {
   findUserById(id: string): Promise<User | undefined>;
   /** The only read that returns a password hash; used by sign-in alone. */
   findCredentialsByAddress(address: string): Promise<UserCredentials | undefined>;
-  listUsers(q: UserQuery): Promise<{ users: User[]; total: number }>;
+  /** The organization's active admins (at most 200), who are told of sign-ins users report. */
+  listActiveAdmins(orgId: string): Promise<User[]>;
   setUserStatus(userId: string, status: UserStatus): Promise<void>;
   setPasswordHash(userId: string, hash: string, at: number): Promise<void>;
   countUsers(): Promise<number>;

@@ -86,8 +86,11 @@ export interface AppPasswordRepository {
   recordUses(uses: AppPasswordUse[]): Promise<void>;
   /** Remembers a client IP for an app password; true when it is new. */
   recordIp(id: string, ip: string, at: number): Promise<boolean>;
-  /** Deletes the app passwords of an organization's users unused since `before` (never used: created before). */
-  deleteUnusedSince(orgId: string, before: number): Promise<number>;
+  /**
+   * Deletes the app passwords of an organization's users unused since `before` (never used:
+   * created before); returns how many, and the addresses of their owners, each once.
+   */
+  deleteUnusedSince(orgId: string, before: number): Promise<{ deleted: number; owners: string[] }>;
   /** The addresses of the owners of app passwords whose expiry is after `since` and at or before `until`, each once. */
   ownersExpiredBetween(since: number, until: number): Promise<string[]>;
 }

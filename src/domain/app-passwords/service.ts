@@ -135,16 +135,18 @@ export class AppPasswords {
 
   /**
    * Revokes, in every organization whose policy says "revoke after N days unused", the app
-   * passwords not used (or, never used, not created) in that many days. Run at start and hourly;
-   * verification also refuses such a password on the spot.
+   * passwords not used (or, never used, not created) in that many days, and tells onRevoked about
+   * each owner like any other revocation (a mail server may still hold a good answer in its cache).
+   * Run at start and hourly; verification also refuses such a password on the spot.
    */
   async sweepUnused(orgIds: string[]): Promise<number> {
     let total = 0;
     for (const orgId of orgIds) {
       const days = (await this.policyFor(orgId)).appPasswords.revokeUnusedDays;
       if (days === null) continue;
-      const n = await this.repo.deleteUnusedSince(orgId, this.clock.now() - days * 86_400_000);
+      const { deleted: n, owners } = await this.repo.deleteUnusedSince(orgId, this.clock.now() - days * 86_400_000);
       if (n) await this.audit.recordAudit({ id: randomUUID(), at: this.clock.now(), orgId, actorId: null, actorLabel: 'Sesame', action: 'app_password.revoke_unused', targetUserId: null, detail: `${n} unused for ${days} days` });
+      for (const address of owners) await this.onRevoked(address);
       total += n;
     }
     return total;

@@ -58,6 +58,10 @@ export interface AuditEvent {
 
 export interface SignInQuery {
   orgId: string;
+  /** Only this user's events ("My sign-ins"). */
+  userId?: string;
+  /** Only the event with this id (a row the user reports); with `userId`, only if it is theirs. */
+  id?: string;
   limit: number;
   offset: number;
 }

@@ -7,7 +7,7 @@
  *
  * Sign-in flow states (kind `sign_in`):
  *
- *   password ok ──(MFA disabled, or device remembered)──────────────────────────────> session
+ *   password ok ──(MFA disabled, or device remembered; never for an admin)──────────> session
  *        │
  *        ├─(has methods)──> second_factor ──(code / key / recovery code ok)───────────> session
  *        │                      └─ "Sign in another way": same state, another method
@@ -20,10 +20,16 @@
  *
  * Security-info flows (kind `add_method`) reuse choose_method -> verify_enrolment -> enrolled and
  * end there, for a user who is already signed in.
+ *
+ * Password-reset flows (kind `password_reset`, domain/self-service/password-reset.ts), begun by
+ * opening a reset link (which is used up by that):
+ *
+ *   link opened ──> second_factor ──(a registered factor other than email, or a recovery code)──>
+ *                   new_password ──(a password the policy accepts)──> session (every other session ended)
  */
 import type { MethodKind } from '../mfa/model.js';
 
-export type FlowKind = 'sign_in' | 'add_method' | 'step_up';
+export type FlowKind = 'sign_in' | 'add_method' | 'step_up' | 'password_reset';
 
 export type FlowState =
   | 'more_info_required'
@@ -33,6 +39,7 @@ export type FlowState =
   | 'app_password'
   | 'recovery_codes'
   | 'second_factor'
+  | 'new_password'
   | 'done';
 
 /** A method being registered. */

@@ -91,9 +91,13 @@ export class SignInFlows {
   async afterPassword(user: User, meta: AttemptMeta, next: string, trustToken?: string): Promise<Step> {
     const { state } = await this.d.mfa.getState(user.id);
     const methods = await this.d.mfa.listMethods(user.id);
-    if (state === 'disabled') return this.startSession(user, ['pwd'], meta, next, false);
+    // Admins need MFA (checklist 36): whatever their own MFA state, an admin proves a second factor
+    // at every sign-in (registering one first if they have none), and no remembered device stands
+    // in for it. Their stored state is left alone: it also decides what legacy protocols accept.
+    const admin = user.role === 'admin';
+    if (state === 'disabled' && !admin) return this.startSession(user, ['pwd'], meta, next, false);
     const policy = await this.policyFor(user.orgId);
-    if (methods.length > 0 && state === 'enforced' && trustToken && policy.rememberDays > 0) {
+    if (!admin && methods.length > 0 && state === 'enforced' && trustToken && policy.rememberDays > 0) {
       // A device remembered before a rotation of the hash key stays remembered through the previous key.
       if (await someKeyedHash(this.d.keyedHasher, TRUST_TOKEN, trustToken, (h) => this.d.mfa.isTrustedDevice(h, user.id, this.d.clock.now()))) {
         return this.startSession(user, ['pwd', 'remembered'], meta, next, false);
@@ -105,9 +109,9 @@ export class SignInFlows {
     return { done: false, flowToken: token, flow };
   }
 
-  /** Starts adding a method for a signed-in user (Security info). */
-  async startAddMethod(user: User, meta: AttemptMeta): Promise<{ flowToken: string; flow: Flow }> {
-    const { flow, token } = await this.create('add_method', 'choose_method', user, [], meta, '/security-info');
+  /** Starts adding a method for a signed-in user (Security info; `next`: where to go once added, e.g. back to an app's sign-in). */
+  async startAddMethod(user: User, meta: AttemptMeta, next = '/security-info'): Promise<{ flowToken: string; flow: Flow }> {
+    const { flow, token } = await this.create('add_method', 'choose_method', user, [], meta, next);
     return { flowToken: token, flow };
   }
 
@@ -117,6 +121,29 @@ export class SignInFlows {
     const { flow, token } = await this.create('step_up', 'second_factor', user, [], meta, next);
     await this.beginChallenge(flow, user, methods, undefined);
     return { flowToken: token, flow };
+  }
+
+  /**
+   * Starts the second step of a password reset, once its link was opened. The link came through the
+   * user's alternate mailbox, so an email code (to that same mailbox) is not a second factor here:
+   * another registered method is asked for, or else a recovery code.
+   */
+  async startPasswordReset(user: User, meta: AttemptMeta): Promise<{ flowToken: string; flow: Flow }> {
+    const { flow, token } = await this.create('password_reset', 'second_factor', user, [], meta, '/account');
+    await this.beginChallenge(flow, user, await this.methodsFor(flow, user), undefined);
+    return { flowToken: token, flow };
+  }
+
+  /**
+   * The end of a password reset: the new password is stored (by the caller, just before); the flow
+   * ends and a session starts with what was proved (the new password and the second factor).
+   */
+  async finishPasswordReset(flow: Flow, user: User): Promise<Step> {
+    this.expect(flow, ['new_password']);
+    flow.state = 'done';
+    if (!(await this.d.flows.save(flow))) throw new SesameError('flow_step', 'flow changed meanwhile');
+    await this.d.flows.delete(flow.id);
+    return this.startSession(user, [...new Set(['pwd', ...flow.data.amr])], flow.data, flow.data.next, true);
   }
 
   /** The live flow behind a token, or `flow_expired`. */
@@ -133,7 +160,7 @@ export class SignInFlows {
   /** Everything a page needs to render the flow's current state. */
   async view(flow: Flow, user: User): Promise<FlowView> {
     const policy = await this.policyFor(user.orgId);
-    const methods = await this.d.mfa.listMethods(user.id);
+    const methods = await this.methodsFor(flow, user);
     const v: FlowView = { flow, user, policy, methods, choices: this.choices(policy) };
     const ctx = { flow, user, now: this.d.clock.now() };
     if (flow.state === 'verify_enrolment' && flow.data.pending) v.prompt = await this.factor(flow.data.pending.kind).enrolmentPrompt(ctx);
@@ -266,7 +293,7 @@ export class SignInFlows {
   /** "Sign in another way": ask for another registered method, or a recovery code (`recovery`). */
   async switchMethod(flow: Flow, user: User, methodId: string): Promise<void> {
     this.expect(flow, ['second_factor']);
-    const methods = await this.d.mfa.listMethods(user.id);
+    const methods = await this.methodsFor(flow, user);
     if (methodId !== 'recovery' && !methods.some((m) => m.id === methodId)) throw new SesameError('method_not_found', 'not one of the user\'s methods');
     await this.beginChallenge(flow, user, methods, methodId);
   }
@@ -310,6 +337,13 @@ export class SignInFlows {
       amr = AMR[method.kind];
       await this.d.mfa.touchMethod(method.id, now);
     });
+    if (flow.kind === 'password_reset') {
+      // Proved: on to the new password, still without a session.
+      flow.state = 'new_password';
+      flow.data.amr = [...new Set([...flow.data.amr, amr!])];
+      await this.save(flow);
+      return { done: false, flow };
+    }
     flow.state = 'done';
     await this.d.flows.delete(flow.id);
     await this.d.mfa.promoteEnabled(user.id);
@@ -341,6 +375,12 @@ export class SignInFlows {
   /** The factor kinds the policy allows and whose channel can deliver. */
   choices(policy: OrgPolicy): MethodKind[] {
     return policy.allowedMethods.filter((k) => this.byKind.has(k) && (k === 'totp' || k === 'webauthn' || this.d.notifier.supports(k)));
+  }
+
+  /** The user's methods this flow may ask for: in a password reset, not the email codes (see startPasswordReset). */
+  private async methodsFor(flow: Flow, user: User): Promise<MfaMethod[]> {
+    const methods = await this.d.mfa.listMethods(user.id);
+    return flow.kind === 'password_reset' ? methods.filter((m) => m.kind !== 'email') : methods;
   }
 
   private async beginChallenge(flow: Flow, user: User, methods: MfaMethod[], methodId: string | undefined) {
@@ -381,8 +421,8 @@ export class SignInFlows {
     return { flow, token };
   }
 
-  private async startSession(user: User, amr: string[], meta: { ip: string; userAgent: string }, next: string, mfaProved: boolean): Promise<Step> {
-    const { token, session } = await this.d.sessions.start(user.id, amr, { ip: meta.ip, userAgent: meta.userAgent }, mfaProved ? this.d.clock.now() : null);
+  private async startSession(user: User, amr: string[], meta: { ip: string; userAgent: string; protocol?: string }, next: string, mfaProved: boolean): Promise<Step> {
+    const { token, session } = await this.d.sessions.start(user.id, amr, { ip: meta.ip, userAgent: meta.userAgent, via: meta.protocol === 'api' ? 'api' : 'web' }, mfaProved ? this.d.clock.now() : null);
     return { done: true, token, session, next };
   }
 

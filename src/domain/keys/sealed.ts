@@ -10,4 +10,6 @@ export const SEALED_AAD = {
   flowAppPassword: (flowId: string) => `ap:${flowId}`,
   /** The recovery codes a flow shows once. */
   flowRecoveryCodes: (flowId: string) => `rc:${flowId}`,
+  /** A signing key of the OpenID Connect provider (its private JWK). */
+  oidcSigningKey: (kid: string) => `oidc-key:${kid}`,
 } as const;

@@ -24,6 +24,14 @@ export const AMR: Record<MethodKind | 'recovery', string> = {
   recovery: 'recovery',
 };
 
+/** The `amr` values that stand for a second factor; `pwd` and `remembered` (a trusted device) do not. */
+const SECOND_FACTOR_AMR: ReadonlySet<string> = new Set(Object.values(AMR));
+
+/** Whether what a session proved (its `amr`) includes a second factor. */
+export function provesSecondFactor(amr: readonly string[]): boolean {
+  return amr.some((a) => SECOND_FACTOR_AMR.has(a));
+}
+
 export interface MfaMethod {
   id: string;
   userId: string;

@@ -19,7 +19,11 @@ export interface Session {
   userAgent: string;
   /** When this session last proved a second factor; null if never. */
   mfaAt: number | null;
+  /** How it was started: `web` (the pages, a cookie) or `api` (a bearer token); "My sessions" shows it. */
+  via?: SessionVia;
 }
+
+export type SessionVia = 'web' | 'api';
 
 export interface SessionRepository {
   create(s: Session & { tokenHash: string }): Promise<void>;
@@ -30,6 +34,12 @@ export interface SessionRepository {
   recordMfa(id: string, amr: string[], at: number): Promise<void>;
   /** Replaces the session's token hash and records a fresh second factor, in one write. */
   reissue(id: string, tokenHash: string, amr: string[], mfaAt: number): Promise<void>;
+  /** The user's sessions, newest first (expired ones included; the service filters). */
+  listForUser(userId: string): Promise<Session[]>;
+  /** Ends one session of the user; false when the user has no session with that id. */
+  deleteForUser(userId: string, id: string): Promise<boolean>;
+  /** Ends every session of the user but `keepId`; returns how many ended. */
+  deleteOthersForUser(userId: string, keepId: string): Promise<number>;
 }
 
 export interface SessionSettings {
@@ -50,7 +60,7 @@ export class SessionService {
   ) {}
 
   /** Starts a new session (always a new id: no fixation) and returns the token for the cookie. */
-  async start(userId: string, amr: string[], meta: { ip: string; userAgent: string }, mfaAt: number | null = null): Promise<{ token: string; session: Session }> {
+  async start(userId: string, amr: string[], meta: { ip: string; userAgent: string; via?: SessionVia }, mfaAt: number | null = null): Promise<{ token: string; session: Session }> {
     const token = randomToken(32);
     const now = this.clock.now();
     const session: Session = {
@@ -63,6 +73,7 @@ export class SessionService {
       ip: meta.ip,
       userAgent: meta.userAgent.slice(0, 500),
       mfaAt,
+      via: meta.via ?? 'web',
     };
     await this.repo.create({ ...session, tokenHash: this.hasher.digest(TOKEN_PURPOSE, token) });
     return { token, session };
@@ -114,5 +125,22 @@ export class SessionService {
 
   async endAllForUser(userId: string): Promise<number> {
     return this.repo.deleteAllForUser(userId);
+  }
+
+  /** The user's live sessions (browser and API), most recently used first ("My sessions"). */
+  async listLive(userId: string): Promise<Session[]> {
+    const now = this.clock.now();
+    const live = (await this.repo.listForUser(userId)).filter((s) => now < s.expiresAt && now - s.lastSeenAt < this.settings.idleMs);
+    return live.sort((a, b) => b.lastSeenAt - a.lastSeenAt || b.createdAt - a.createdAt);
+  }
+
+  /** Ends one of the user's own sessions; false when it is not theirs (or already over). */
+  async endOwn(userId: string, id: string): Promise<boolean> {
+    return this.repo.deleteForUser(userId, id);
+  }
+
+  /** Ends every session of the user except `keepId` (the one asking); returns how many ended. */
+  async endOthers(userId: string, keepId: string): Promise<number> {
+    return this.repo.deleteOthersForUser(userId, keepId);
   }
 }

@@ -1,0 +1,156 @@
+/**
+ * Storage of the OpenID Connect provider: client applications, signing keys, and the payloads
+ * oidc-provider keeps between requests (codes, tokens, grants, sessions, interactions), all in
+ * Sesame's store so that every instance sees the same. Payloads are one row per (model, id) with
+ * the columns the provider looks them up by (grant, session uid, user code) and their expiry.
+ */
+import type { Kysely } from 'kysely';
+import type { OidcClient, OidcClientKind, OidcClientRepository } from '../domain/oidc/clients.js';
+import type { SigningKeyRepository, StoredSigningKey } from '../domain/oidc/signing-keys.js';
+import type { Database } from './schema.js';
+
+type ClientRow = Database['oidc_clients'];
+
+function toClient(r: Omit<ClientRow, 'secret_hash'>): OidcClient {
+  return { id: r.id, orgId: r.org_id, name: r.name, redirectUris: JSON.parse(r.redirect_uris) as string[], kind: r.kind as OidcClientKind, requireMfa: Number(r.require_mfa) === 1, createdAt: r.created_at };
+}
+
+const CLIENT_COLUMNS = ['id', 'org_id', 'name', 'redirect_uris', 'kind', 'require_mfa', 'created_at'] as const;
+
+export class KyselyOidcClientRepository implements OidcClientRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async add(c: OidcClient, secretHash: string | null) {
+    await this.db
+      .insertInto('oidc_clients')
+      .values({ id: c.id, org_id: c.orgId, name: c.name, redirect_uris: JSON.stringify(c.redirectUris), kind: c.kind, secret_hash: secretHash, require_mfa: c.requireMfa ? 1 : 0, created_at: c.createdAt })
+      .execute();
+  }
+
+  async find(id: string) {
+    const r = await this.db.selectFrom('oidc_clients').select(CLIENT_COLUMNS).where('id', '=', id).executeTakeFirst();
+    return r && toClient(r);
+  }
+
+  async secretMatches(id: string, hash: string) {
+    return !!(await this.db.selectFrom('oidc_clients').select('id').where('id', '=', id).where('secret_hash', '=', hash).executeTakeFirst());
+  }
+
+  async rehashSecret(id: string, from: string, to: string) {
+    const r = await this.db.updateTable('oidc_clients').set({ secret_hash: to }).where('id', '=', id).where('secret_hash', '=', from).executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  async list(orgId: string) {
+    return (await this.db.selectFrom('oidc_clients').select(CLIENT_COLUMNS).where('org_id', '=', orgId).orderBy('name').orderBy('id').execute()).map(toClient);
+  }
+
+  async remove(orgId: string, id: string) {
+    const r = await this.db.deleteFrom('oidc_clients').where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
+    if (Number(r.numDeletedRows) !== 1) return false;
+    // What the provider issued to the client goes with it (its payloads name it in `clientId`).
+    await this.db.deleteFrom('oidc_payloads').where('payload', 'like', `%"clientId":"${id}"%`).execute();
+    return true;
+  }
+}
+
+export class KyselySigningKeyRepository implements SigningKeyRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async list(): Promise<StoredSigningKey[]> {
+    const rows = await this.db.selectFrom('oidc_signing_keys').selectAll().orderBy('created_at', 'desc').orderBy('kid').execute();
+    return rows.map((r) => ({ kid: r.kid, sealed: r.private_jwk_enc, createdAt: r.created_at }));
+  }
+
+  async add(k: StoredSigningKey) {
+    await this.db.insertInto('oidc_signing_keys').values({ kid: k.kid, private_jwk_enc: k.sealed, created_at: k.createdAt }).execute();
+  }
+
+  async replaceSealed(kid: string, from: string, to: string) {
+    const r = await this.db.updateTable('oidc_signing_keys').set({ private_jwk_enc: to }).where('kid', '=', kid).where('private_jwk_enc', '=', from).executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  async dropAllButNewest() {
+    const keep = (await this.list())[0];
+    if (!keep) return 0;
+    const r = await this.db.deleteFrom('oidc_signing_keys').where('kid', '!=', keep.kid).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+}
+
+/** A stored payload of oidc-provider, as its adapter interface hands it over (a JSON object). */
+export type OidcPayload = Record<string, unknown>;
+
+/** How often an upsert also deletes long-expired rows: often enough to bound the table, rarely enough to cost nothing. */
+const SWEEP_CHANCE = 0.01;
+/** Expired rows are kept a day, so a late replay of a code still finds it consumed rather than unknown. */
+const SWEEP_GRACE_MS = 86_400_000;
+
+export class KyselyOidcPayloads {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly now: () => number,
+  ) {}
+
+  /** Stores `payload` for (model, id), replacing what was there; `expiresIn` in seconds. */
+  async upsert(model: string, id: string, payload: OidcPayload, expiresIn: number | undefined): Promise<void> {
+    const row = {
+      payload: JSON.stringify(payload),
+      grant_id: typeof payload.grantId === 'string' ? payload.grantId : null,
+      uid: typeof payload.uid === 'string' ? payload.uid : null,
+      user_code: typeof payload.userCode === 'string' ? payload.userCode : null,
+      expires_at: expiresIn ? this.now() + expiresIn * 1000 : null,
+    };
+    await this.db
+      .insertInto('oidc_payloads')
+      .values({ model, id, consumed_at: null, ...row })
+      .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet(row))
+      .execute();
+    if (Math.random() < SWEEP_CHANCE) await this.sweep();
+  }
+
+  async find(model: string, id: string): Promise<OidcPayload | undefined> {
+    return this.read(this.db.selectFrom('oidc_payloads').select(['payload', 'expires_at', 'consumed_at']).where('model', '=', model).where('id', '=', id));
+  }
+
+  async findByUid(model: string, uid: string): Promise<OidcPayload | undefined> {
+    return this.read(this.db.selectFrom('oidc_payloads').select(['payload', 'expires_at', 'consumed_at']).where('model', '=', model).where('uid', '=', uid));
+  }
+
+  async findByUserCode(model: string, userCode: string): Promise<OidcPayload | undefined> {
+    return this.read(this.db.selectFrom('oidc_payloads').select(['payload', 'expires_at', 'consumed_at']).where('model', '=', model).where('user_code', '=', userCode));
+  }
+
+  /**
+   * Marks (model, id) consumed. True for exactly one caller: a second consumption (a code sent twice
+   * at once) finds it already consumed and gets false.
+   */
+  async consume(model: string, id: string): Promise<boolean> {
+    const r = await this.db.updateTable('oidc_payloads').set({ consumed_at: this.now() }).where('model', '=', model).where('id', '=', id).where('consumed_at', 'is', null).executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  async destroy(model: string, id: string): Promise<void> {
+    await this.db.deleteFrom('oidc_payloads').where('model', '=', model).where('id', '=', id).execute();
+  }
+
+  /** Deletes everything issued under a grant, whatever its model (a code used twice revokes them all). */
+  async revokeByGrantId(grantId: string): Promise<void> {
+    await this.db.deleteFrom('oidc_payloads').where('grant_id', '=', grantId).execute();
+  }
+
+  /** Deletes rows expired for more than a day. */
+  async sweep(): Promise<number> {
+    const r = await this.db.deleteFrom('oidc_payloads').where('expires_at', '<', this.now() - SWEEP_GRACE_MS).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+
+  private async read(q: { executeTakeFirst(): Promise<{ payload: string; expires_at: number | null; consumed_at: number | null } | undefined> }): Promise<OidcPayload | undefined> {
+    const r = await q.executeTakeFirst();
+    if (!r || (r.expires_at !== null && r.expires_at <= this.now())) return undefined;
+    const p = JSON.parse(r.payload) as OidcPayload;
+    // The provider treats a truthy `consumed` as "used": a replayed code then revokes its grant.
+    return r.consumed_at !== null ? { ...p, consumed: Math.floor(r.consumed_at / 1000) } : p;
+  }
+}

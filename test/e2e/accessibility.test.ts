@@ -1,0 +1,484 @@
+/**
+ * Accessibility in a real browser, on both stores (test/support/stores.ts: SQLite in a temporary
+ * folder, then a fresh PostgreSQL database): the services set up an organization and its users,
+ * the real server (`node dist/src/main.js`) listens on a free loopback port, and Debian's
+ * Chromium (playwright-core) opens every page (in English on SQLite, in Dutch on PostgreSQL; see
+ * LANGS), runs axe-core on it under the pages' real CSP, and requires zero violations of impact
+ * serious or critical (test/support/axe.ts).
+ *
+ *   - PAGES below is the list: one line per page or page state (an error shown, a flow step).
+ *     To cover a new page, add a line; `who` says which browser session opens it.
+ *   - Keyboard only: sign in, register an authenticator app, copy the app password, reach
+ *     Security info and create an app password with Tab, Shift+Tab, arrow keys, Enter and Space;
+ *     every tab stop on the way must show a visible focus indicator (test/support/keyboard.ts).
+ *
+ * One browser per store serves every page; everything started is stopped, and the temporary
+ * folder and database removed, in `after`, whether the tests pass or not.
+ */
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { createContext } from '../../src/app-context.js';
+import { OPERATOR } from '../../src/domain/accounts/actor.js';
+import { formatViolations, seriousViolations } from '../support/axe.js';
+import { assertVisibleFocus, tabTo } from '../support/keyboard.js';
+import { freePort, launchChromium, outboxEnv, requireBuild, startServer, type StartedServer, teardown } from '../support/processes.js';
+import { makeTestStore, STORE_KINDS, type StoreKind, type TestStore } from '../support/stores.js';
+import { oathtoolTotp } from '../support/world.js';
+
+const PASSWORD = 'violet-harbour-lantern-42';
+const ORG = 'contoso.test';
+const LOCALES = { en: 'en-US', nl: 'nl-NL' } as const;
+type Lang = keyof typeof LOCALES;
+
+/**
+ * The languages each store's server is tested in. A page's markup depends on the language, not on
+ * the store, so every page is opened in English on SQLite and in Dutch on PostgreSQL: each store
+ * serves every page and every step, each language is checked on every page, in half the time of
+ * the full product (which runs with SESAME_A11Y_ALL=1).
+ */
+const LANGS: Record<StoreKind, Lang[]> = process.env.SESAME_A11Y_ALL === '1' ? { sqlite: ['en', 'nl'], postgres: ['en', 'nl'] } : { sqlite: ['en'], postgres: ['nl'] };
+
+/** The browser sessions the pages are opened in; each (store, language) has its own of each. */
+type Who = 'nobody' | 'user' | 'admin';
+
+/** What a page step can use: its session, the server and the data made for this run. */
+interface Session {
+  page: Page;
+  context: BrowserContext;
+  lang: Lang;
+  /** The admin of this language (MFA enabled: registers in the first admin steps). */
+  admin: string;
+  /** A set-password link of a user who has none yet (path and query). */
+  setPasswordPath: string;
+  /** The admin's recovery codes, once registered (one signs in again at the end). */
+  recoveryCodes: string[];
+  /** The first step that failed: the steps after it start from the wrong page and fail at once. */
+  failed?: string;
+}
+
+interface PageCase {
+  name: string;
+  who: Who;
+  /**
+   * A path to open (its answer must have `status`), or the steps that bring the page up from
+   * where the session was left: the admin's steps run in this order and each starts on the page
+   * the previous one ended on.
+   */
+  open: string | ((s: Session) => Promise<void>);
+  /** The HTTP status when `open` is a path (200 unless said). */
+  status?: number;
+  /** A selector only the intended page (or state) has: axe is never run on the wrong page. */
+  shows: string;
+}
+
+/** Does `act` and waits for the page it leads to to load (post, redirect, get). */
+async function andLoad(page: Page, act: () => Promise<unknown>): Promise<void> {
+  const loaded = page.waitForEvent('load');
+  await act();
+  await loaded;
+}
+
+/** Clicks a submit button and waits for the page it leads to. */
+const submit = (page: Page, button: string) => andLoad(page, () => page.locator(button).click());
+
+const signInWith = async (page: Page, address: string, password: string) => {
+  await page.goto('/signin');
+  await page.locator('#email').fill(address);
+  await page.locator('#password').fill(password);
+  await submit(page, 'form[action="/signin"] button[type="submit"]');
+};
+
+const chooseMethod = async (s: Session, kind: string, fill?: { selector: string; value: string }) => {
+  await submit(s.page, 'form[action$="/choose"] button');
+  await s.page.locator(`input[name="kind"][value="${kind}"]`).check();
+  if (fill) await s.page.locator(fill.selector).fill(fill.value);
+  await submit(s.page, 'form[action$="/method"] button[type="submit"]');
+};
+
+/**
+ * Every page and page state, signed out, as a user and as an admin. The admin's first steps are
+ * the MFA registration (the admin signs in for the first time); pages added below the last admin
+ * step run with the admin signed in with a second factor.
+ */
+const PAGES: PageCase[] = [
+  // ---- signed out ----
+  { name: 'sign-in', who: 'nobody', open: '/signin', shows: '#email' },
+  {
+    name: 'sign-in, wrong password',
+    who: 'nobody',
+    open: async (s) => signInWith(s.page, s.admin, 'not-the-password-1'),
+    // The error is announced (role=alert) and the fields point at it.
+    shows: '#page-error[role="alert"] ~ form #email[aria-describedby="page-error"]',
+  },
+  { name: 'sign-in, signed out', who: 'nobody', open: '/signin?m=signedout', shows: '.notice[role="status"]' },
+  { name: 'set password', who: 'nobody', open: async (s) => void (await s.page.goto(s.setPasswordPath)), shows: '#confirm' },
+  {
+    name: 'set password, passwords differ',
+    who: 'nobody',
+    open: async (s) => {
+      await s.page.goto(s.setPasswordPath);
+      await s.page.locator('#password').fill('lantern-harbour-violet-1');
+      await s.page.locator('#confirm').fill('lantern-harbour-violet-2');
+      await submit(s.page, 'form[action="/set-password"] button[type="submit"]');
+    },
+    shows: '#confirm[aria-describedby="page-error"]',
+  },
+  { name: 'set password, unknown link (400)', who: 'nobody', open: '/set-password?token=no-such-token', status: 400, shows: 'main p.error' },
+  { name: 'sign-in flow expired (400)', who: 'nobody', open: '/signin/mfa', status: 400, shows: 'main p.error' },
+  { name: 'help: app passwords', who: 'nobody', open: '/help/app-passwords', shows: 'ol.steps' },
+  { name: 'not found (404)', who: 'nobody', open: '/no-such-page', status: 404, shows: 'main p.notice' },
+  { name: 'OpenID Connect: interaction expired (400)', who: 'nobody', open: '/oidc/interaction/no-such-interaction', status: 400, shows: 'main p.error' },
+  { name: 'forgot password', who: 'nobody', open: '/forgot-password', shows: 'form[action="/forgot-password"] #email' },
+  {
+    name: 'forgot password, link sent',
+    who: 'nobody',
+    open: async (s) => {
+      await s.page.goto('/forgot-password');
+      await s.page.locator('#email').fill(`bob@${ORG}`);
+      await submit(s.page, 'form[action="/forgot-password"] button[type="submit"]');
+    },
+    shows: '.notice[role="status"]',
+  },
+  { name: 'reset link (400)', who: 'nobody', open: '/reset-password?token=no-such-token', status: 400, shows: 'main p.error' },
+
+  // ---- a user without MFA (signed in when the session is made) ----
+  { name: 'My account', who: 'user', open: '/account', shows: '#account-name' },
+  { name: 'Security info, MFA off', who: 'user', open: '/security-info', shows: '#app-passwords' },
+  { name: 'admin page refused (403)', who: 'user', open: '/admin/users', status: 403, shows: 'main p.error' },
+  { name: 'change password', who: 'user', open: '/account/password', shows: '#current' },
+  { name: 'my sessions', who: 'user', open: '/account/sessions', shows: '#sessions' },
+  { name: 'my sign-ins', who: 'user', open: '/account/sign-ins', shows: '#my-sign-ins' },
+
+  // ---- the admin: MFA registration at the first sign-in ----
+  { name: 'MFA: more information required', who: 'admin', open: async (s) => signInWith(s.page, s.admin, PASSWORD), shows: 'form[action="/signin/mfa/setup"]' },
+  { name: 'MFA: how should we contact you', who: 'admin', open: async (s) => submit(s.page, 'form[action="/signin/mfa/setup"] button'), shows: 'input[name="kind"][value="totp"]' },
+  {
+    name: 'MFA: authenticator app',
+    who: 'admin',
+    open: async (s) => {
+      await s.page.locator('input[name="kind"][value="totp"]').check();
+      await submit(s.page, 'form[action$="/method"] button[type="submit"]');
+    },
+    shows: '#totp-qr',
+  },
+  {
+    name: 'MFA: authenticator app, wrong code',
+    who: 'admin',
+    open: async (s) => {
+      await s.page.locator('#code').fill('12345');
+      await submit(s.page, 'form[action$="/verify"] button[type="submit"]');
+    },
+    shows: '#code[aria-describedby="page-error"]',
+  },
+  {
+    name: 'MFA: security key',
+    who: 'admin',
+    open: (s) => chooseMethod(s, 'webauthn'),
+    // The script enables the button: axe then sees the page as the user does.
+    shows: '#webauthn-go:enabled',
+  },
+  { name: 'MFA: code by email', who: 'admin', open: (s) => chooseMethod(s, 'email', { selector: '#alt-email', value: `${s.lang}-private@example.org` }), shows: '#code-sent' },
+  {
+    name: 'MFA: verification succeeded',
+    who: 'admin',
+    open: async (s) => {
+      await chooseMethod(s, 'totp');
+      const secret = ((await s.page.locator('#totp-secret').textContent()) ?? '').replace(/\s/g, '');
+      await s.page.locator('#code').fill(oathtoolTotp(secret, Date.now()));
+      await submit(s.page, 'form[action$="/verify"] button[type="submit"]');
+    },
+    shows: 'button#next',
+  },
+  { name: 'MFA: keep using your existing applications', who: 'admin', open: async (s) => submit(s.page, 'button#next'), shows: 'button.copy:visible' },
+  {
+    name: 'MFA: recovery codes',
+    who: 'admin',
+    open: async (s) => {
+      await submit(s.page, 'button#done');
+      s.recoveryCodes = (await s.page.locator('#recovery-codes code').allTextContents()).map((c) => c.trim());
+    },
+    shows: '#recovery-codes',
+  },
+  { name: 'My account (admin)', who: 'admin', open: async (s) => submit(s.page, 'button#done'), shows: '#account-name' },
+
+  // ---- the admin's Security info ----
+  { name: 'Security info', who: 'admin', open: '/security-info', shows: '#ap-name' },
+  {
+    name: 'Security info: a new app password',
+    who: 'admin',
+    open: async (s) => {
+      await s.page.locator('#ap-name').fill('Phone');
+      await submit(s.page, 'form[action="/security-info/app-passwords"] button[type="submit"]');
+    },
+    shows: '#app-password',
+  },
+  {
+    name: 'Security info: new recovery codes',
+    who: 'admin',
+    open: async (s) => {
+      await submit(s.page, 'form[action="/security-info/recovery-codes"] button');
+      s.recoveryCodes = (await s.page.locator('#recovery-codes code').allTextContents()).map((c) => c.trim());
+    },
+    shows: '#recovery-codes',
+  },
+  { name: 'Security info: add a method', who: 'admin', open: async (s) => submit(s.page, 'form[action="/security-info/add"] button'), shows: 'form[action="/security-info/flow/method"]' },
+
+  // ---- the admin console ----
+  { name: 'Users', who: 'admin', open: '/admin/users', shows: '#new-address' },
+  {
+    name: 'Users: a new user and their link',
+    who: 'admin',
+    open: async (s) => {
+      await s.page.goto('/admin/users');
+      await s.page.locator('#new-address').fill(`new-${s.lang}@${ORG}`);
+      await submit(s.page, 'form[method="post"][action="/admin/users"] button[type="submit"]');
+    },
+    shows: '#set-password-link',
+  },
+  { name: 'Users: no match', who: 'admin', open: '/admin/users?q=no-such-user', shows: '#q' },
+  { name: "Users: a user's app passwords", who: 'admin', open: async (s) => void (await s.page.goto(`/admin/users/app-passwords?address=${encodeURIComponent(s.admin)}`)), shows: '#app-password-list' },
+  { name: 'Policy', who: 'admin', open: '/admin/policy', shows: '#mfa-default' },
+  { name: 'Sign-in log', who: 'admin', open: '/admin/sign-ins', shows: 'main table' },
+
+  // ---- the admin signs in again: the second step ----
+  {
+    name: 'second factor: authenticator app, other ways open',
+    who: 'admin',
+    open: async (s) => {
+      await submit(s.page, 'form[action="/signout"] button');
+      await signInWith(s.page, s.admin, PASSWORD);
+      await s.page.locator('details.otherway summary').click();
+    },
+    shows: 'details.otherway[open]',
+  },
+  { name: 'second factor: recovery code', who: 'admin', open: async (s) => submit(s.page, 'form[action$="/switch"]:has(input[value="recovery"]) button'), shows: '#code[autocomplete="off"]' },
+  {
+    name: 'My account after a recovery code',
+    who: 'admin',
+    open: async (s) => {
+      await s.page.locator('#code').fill(s.recoveryCodes.shift() ?? '');
+      await submit(s.page, 'form[action$="/verify"] button[type="submit"]');
+    },
+    shows: '#account-name',
+  },
+  // Pages added here run as the admin, signed in with a second factor.
+  { name: 'Dashboard', who: 'admin', open: '/admin/dashboard', shows: '.charts' },
+  {
+    name: 'Users: bulk change preview',
+    who: 'admin',
+    open: async (s) => {
+      // The user the admin added above, so no one else's sign-in changes.
+      await s.page.goto('/admin/users');
+      await s.page.locator(`input[form="bulk"][value="new-${s.lang}@${ORG}"]`).check();
+      await s.page.locator('#bulk-op').selectOption('mfa:enabled');
+      await submit(s.page, 'form#bulk button[type="submit"]');
+    },
+    shows: '#bulk-summary',
+  },
+  { name: 'Users: bulk change done', who: 'admin', open: async (s) => submit(s.page, 'form[action="/admin/users/bulk/apply"] button[type="submit"]'), shows: '#bulk-done' },
+  { name: 'Apps (OpenID Connect)', who: 'admin', open: '/admin/apps', shows: '#app-name' },
+  {
+    name: 'Apps: a new app and its secret',
+    who: 'admin',
+    open: async (s) => {
+      await s.page.locator('#app-name').fill(`Wiki ${s.lang}`);
+      await s.page.locator('#app-uris').fill('https://wiki.contoso.test/callback');
+      await submit(s.page, 'form[action="/admin/apps"] button[type="submit"]');
+    },
+    shows: '#created-client',
+  },
+];
+
+/** The server of one store and the set-password link made for it. */
+interface Server {
+  base: string;
+  setPasswordPath: string;
+}
+
+// The stores run side by side (each its own server and browser); within a store, in order.
+describe('accessibility in Chromium (axe-core, keyboard only)', { concurrency: STORE_KINDS.length }, () => {
+  for (const kind of STORE_KINDS) {
+    describe(`on ${kind}`, { concurrency: 1 }, () => {
+      let store: TestStore | undefined;
+      let server: StartedServer | undefined;
+      let browser: Browser | undefined;
+      let run: Server | undefined;
+      const contexts = new Set<BrowserContext>();
+      const sessions = new Map<string, Session>();
+
+      before(async () => {
+        requireBuild();
+        store = await makeTestStore(kind);
+        const setPasswordPath = await seed(store);
+        const port = await freePort();
+        // The server listens on 127.0.0.1; the browser calls it localhost, a name a security key
+        // accepts as its RP ID (an IP address is refused), so the security-key page is offered.
+        const base = `http://localhost:${port}`;
+        const outbox = path.join(store.dataDir, 'outbox.jsonl');
+        server = await startServer({ env: outboxEnv(store.dataDir, port, outbox, { SESAME_PUBLIC_URL: base, DATABASE_URL: store.databaseUrl }) });
+        browser = await launchChromium();
+        run = { base, setPasswordPath };
+      });
+
+      after(async () => {
+        try {
+          await teardown({ contexts, browser, server });
+        } finally {
+          await store?.dispose();
+        }
+      });
+
+      /**
+       * The organization and its users, made through the services as the operator (one process
+       * instead of a CLI run per user): a user without MFA, one admin per language and the keyboard
+       * user who must register MFA at their first sign-in, and a user who has only a set-password
+       * link, whose path and query are returned. The server then opens the same store and secrets.
+       */
+      async function seed(s: TestStore): Promise<string> {
+        const ctx = await createContext(s.config());
+        try {
+          await ctx.accounts.addOrganization(OPERATOR, ORG, 'Contoso');
+          await ctx.accounts.addUser(OPERATOR, { address: `bob@${ORG}`, name: 'Bob Builder', password: PASSWORD, role: 'user' });
+          for (const lang of Object.keys(LOCALES)) {
+            await ctx.accounts.addUser(OPERATOR, { address: `admin-${lang}@${ORG}`, name: `Admin ${lang}`, password: PASSWORD, role: 'admin' });
+            await ctx.mfaAdmin.setUserState(OPERATOR, `admin-${lang}@${ORG}`, 'enabled');
+          }
+          await ctx.accounts.addUser(OPERATOR, { address: `kim@${ORG}`, name: 'Kim Keys', password: PASSWORD, role: 'user' });
+          await ctx.mfaAdmin.setUserState(OPERATOR, `kim@${ORG}`, 'enabled');
+          await ctx.accounts.addUser(OPERATOR, { address: `newbie@${ORG}`, name: 'Nora Newbie', role: 'user' });
+          const link = await ctx.accounts.issueSetPasswordToken(OPERATOR, `newbie@${ORG}`);
+          return `/set-password?token=${encodeURIComponent(link.token)}`;
+        } finally {
+          await ctx.close();
+        }
+      }
+
+      async function newPage(lang: Lang): Promise<{ context: BrowserContext; page: Page }> {
+        assert.ok(browser && run, 'the browser or the server did not start');
+        const context = await browser.newContext({ locale: LOCALES[lang], baseURL: run.base, viewport: { width: 1280, height: 800 } });
+        contexts.add(context);
+        context.setDefaultTimeout(10_000);
+        return { context, page: await context.newPage() };
+      }
+
+      /** The session `who` in `lang`, made on first use (the user signs in; the admin's steps sign in themselves). */
+      async function session(who: Who, lang: Lang): Promise<Session> {
+        const key = `${who}:${lang}`;
+        let s = sessions.get(key);
+        if (!s) {
+          const { context, page } = await newPage(lang);
+          s = { context, page, lang, admin: `admin-${lang}@${ORG}`, setPasswordPath: run!.setPasswordPath, recoveryCodes: [] };
+          if (who === 'user') {
+            await signInWith(page, `bob@${ORG}`, PASSWORD);
+            assert.equal(new URL(page.url()).pathname, '/account', 'the user without MFA is signed in');
+          }
+          sessions.set(key, s);
+        }
+        return s;
+      }
+
+      for (const lang of LANGS[kind]) {
+        for (const c of PAGES) {
+          it(`${lang}, ${c.who}: ${c.name}`, async (t) => {
+            const s = await session(c.who, lang);
+            if (typeof c.open !== 'string') assert.equal(s.failed, undefined, `an earlier step of this session failed: ${s.failed}`);
+            try {
+              if (typeof c.open === 'string') {
+                const res = await s.page.goto(c.open);
+                assert.equal(res?.status(), c.status ?? 200, `${c.open} answered`);
+              } else {
+                await c.open(s);
+              }
+              await s.page.locator(c.shows).first().waitFor({ state: 'attached' });
+            } catch (e) {
+              // A path opens the same page from anywhere; steps build on each other.
+              if (typeof c.open !== 'string') s.failed = c.name;
+              throw e;
+            }
+            assert.equal(await s.page.locator('html').getAttribute('lang'), lang, 'the page says its language');
+            const { serious, lesser } = await seriousViolations(s.page);
+            // Reported (one line each, TAP diagnostics keep no line breaks) but not failing.
+            for (const v of lesser) t.diagnostic(`${v.impact ?? '?'} ${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+            assert.deepEqual(serious.map((v) => v.id), [], `axe-core on ${new URL(s.page.url()).pathname}:\n${formatViolations(serious)}`);
+          });
+        }
+      }
+
+      it(`${LANGS[kind][0]}, keyboard only: sign in, register, copy the app password, create another; focus visible at every stop`, async () => {
+        const { context, page } = await newPage(LANGS[kind][0]!);
+        await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: run!.base });
+        const key = (k: string) => page.keyboard.press(k);
+        /** Presses `k` on what has the focus and waits for the page that leads to. */
+        const go = (k: string) => andLoad(page, () => key(k));
+        const focused = (selector: string) => page.evaluate((sel) => document.activeElement?.matches(sel) ?? false, selector);
+
+        // Sign-in: the address field has the focus; back up to the skip link, which leads to the form.
+        await page.goto('/signin');
+        assert.ok(await focused('#email'), 'the address field has the focus on arrival');
+        await assertVisibleFocus(page);
+        const back = await tabTo(page, 'a.skip', { key: 'Shift+Tab', max: 10 });
+        assert.ok(back.length >= 3, `the header's stops came before the form: ${back.map((s) => s.element).join(' | ')}`);
+        await key('Enter');
+        await tabTo(page, '#email', { max: 1 });
+        await page.keyboard.type(`kim@${ORG}`);
+        await tabTo(page, '#password', { max: 1 });
+        await page.keyboard.type(PASSWORD);
+        await tabTo(page, 'form[action="/signin"] button[type="submit"]', { max: 1 });
+        await go('Enter');
+
+        // More information required -> Set it up now.
+        await tabTo(page, 'form[action="/signin/mfa/setup"] button');
+        await go('Space');
+
+        // How should we contact you? Arrow keys move in the radio group; Authenticator app is first.
+        await tabTo(page, 'input[name="kind"]');
+        await key('ArrowDown');
+        assert.ok(await focused('input[name="kind"]:checked:not([value="totp"])'), 'ArrowDown chose the next method');
+        await key('ArrowUp');
+        assert.ok(await focused('input[value="totp"]:checked'), 'ArrowUp chose Authenticator app again');
+        await assertVisibleFocus(page);
+        await tabTo(page, 'form[action$="/method"] button[type="submit"]');
+        await go('Enter');
+
+        // The code field has the focus; the key is read off the page as a person would.
+        assert.ok(await focused('#code'), 'the code field has the focus');
+        await assertVisibleFocus(page);
+        const secret = ((await page.locator('#totp-secret').textContent()) ?? '').replace(/\s/g, '');
+        await page.keyboard.type(oathtoolTotp(secret, Date.now()));
+        await go('Enter');
+        await tabTo(page, 'button#next');
+        await go('Enter');
+
+        // The app password made at registration: Copy with Space puts exactly it on the clipboard.
+        const shown = ((await page.locator('#app-password').textContent()) ?? '').trim();
+        await tabTo(page, 'button.copy');
+        await key('Space');
+        await page.locator('.app-password .copied').filter({ hasText: /\S/ }).waitFor();
+        assert.equal(await page.evaluate(() => navigator.clipboard.readText()), shown, 'Copy copied the password shown');
+        await tabTo(page, 'button#done');
+        await go('Enter');
+        await tabTo(page, 'button#done');
+        await go('Enter');
+        assert.equal(new URL(page.url()).pathname, '/account', 'registered and signed in');
+
+        // Security info through the navigation, then a new app password.
+        await tabTo(page, 'nav a[href="/security-info"]');
+        await go('Enter');
+        await tabTo(page, '#ap-name', { max: 60 });
+        await page.keyboard.type('Printer');
+        await tabTo(page, 'form[action="/security-info/app-passwords"] button[type="submit"]', { max: 1 });
+        await go('Enter');
+        await page.locator('#app-password').waitFor();
+        assert.match(((await page.locator('#app-password-list').textContent()) ?? ''), /Printer/);
+        const second = ((await page.locator('#app-password').textContent()) ?? '').trim();
+        assert.notEqual(second, shown);
+        await tabTo(page, 'button.copy');
+        await key('Enter');
+        await page.locator('.app-password .copied').filter({ hasText: /\S/ }).waitFor();
+        assert.equal(await page.evaluate(() => navigator.clipboard.readText()), second, 'Copy copied the new password');
+      });
+    });
+  }
+});
