@@ -7,14 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import * as oidcProvider from 'oidc-provider';
 import { createContext, type AppContext } from '../../src/app-context.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { createAdapter, type OidcProviderModule } from '../../src/delivery/oidc/adapter.js';
+import { importProvider } from '../../src/delivery/oidc/provider.js';
 import { FakeClock } from '../support/world.js';
 import { makeTestStore, STORE_KINDS, type TestStore } from '../support/stores.js';
 
-const mod = oidcProvider as unknown as OidcProviderModule;
+let mod: OidcProviderModule;
 
 for (const kind of STORE_KINDS) {
   describe(`OIDC adapter storage contract on ${kind}`, () => {
@@ -24,6 +24,7 @@ for (const kind of STORE_KINDS) {
     const clock = new FakeClock(1_800_000_000_000);
     let orgId = '';
     before(async () => {
+      mod = await importProvider();
       store = await makeTestStore(kind);
       ctx = await createContext(store.config(), { clock });
       // A second instance on the same store (several behind a load balancer).

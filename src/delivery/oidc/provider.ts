@@ -52,7 +52,7 @@ export function authenticationContext(sessionAmr: readonly string[]): { amr: str
  * 20 (package.json engines) and the provider works there; the line would otherwise go to stderr at
  * every start, outside the JSON log. Only that one warning is held back.
  */
-async function importProvider(): Promise<OidcProviderModule> {
+export async function importProvider(): Promise<OidcProviderModule> {
   const warn = console.warn;
   console.warn = (...args: unknown[]) => {
     if (!String(args[0]).includes('Unsupported runtime')) warn(...args);
