@@ -5,72 +5,37 @@
  * state. Every process started here is stopped in `after`.
  */
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import type { Browser, BrowserContext } from 'playwright-core';
+import { describe, it } from 'node:test';
 import { createContext } from '../../src/app-context.js';
 import { loadConfig } from '../../src/config/config.js';
-import { adminApiToken, adminSecondFactor } from '../support/admin-mfa.js';
-import { freePort, launchChromium, requireBuild, requireChromium, runSesameCli as sesame, serverEnv, startServer, type StartedServer, teardown } from '../support/processes.js';
+import { adminBrowserSuite } from '../support/admin-browser.js';
 import { seedUsers } from '../support/seed-users.js';
 
 const ADMIN = { address: 'ada@contoso.test', password: 'violet-harbour-lantern-42', name: 'Ada Admin' };
 
 describe('the admin Users page in Chromium: filter, select two users, bulk change, preview, apply', () => {
-  let dataDir: string | undefined;
-  let server: StartedServer | undefined;
-  let browser: Browser | undefined;
-  let base = '';
-  let token = '';
-  const contexts = new Set<BrowserContext>();
-
-  before(async () => {
-    requireChromium();
-    requireBuild();
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sesame-e2e-bulk-'));
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    const env = serverEnv(dataDir, port, { SESAME_PUBLIC_URL: base });
-    await sesame(env, ['org', 'add', 'contoso.test', '--name', 'Contoso']);
-    await sesame(env, ['user', 'add', ADMIN.address, '--name', ADMIN.name, '--admin', '--password-stdin'], `${ADMIN.password}\n`);
-    const ctx = await createContext(loadConfig({ SESAME_DATA_DIR: dataDir, DATABASE_URL: '', LOG_LEVEL: 'silent' }));
-    try {
-      await seedUsers(ctx.store.db, (await ctx.accounts.organizationByDomain('contoso.test')).id, 'contoso.test', 60, Date.now());
-    } finally {
-      await ctx.close();
-    }
-    server = await startServer({ env });
-    token = await adminApiToken(base, ADMIN);
-    browser = await launchChromium();
+  const suite = adminBrowserSuite(ADMIN, {
+    tmpPrefix: 'sesame-e2e-bulk-',
+    seed: async (dataDir) => {
+      const ctx = await createContext(loadConfig({ SESAME_DATA_DIR: dataDir, DATABASE_URL: '', LOG_LEVEL: 'silent' }));
+      try {
+        await seedUsers(ctx.store.db, (await ctx.accounts.organizationByDomain('contoso.test')).id, 'contoso.test', 60, Date.now());
+      } finally {
+        await ctx.close();
+      }
+    },
   });
 
-  after(() => teardown({ contexts, browser, server, dataDir }));
-
   const mfaOf = async (address: string) => {
-    const res = await fetch(`${base}/api/v1/users?q=${encodeURIComponent(address)}`, { headers: { authorization: `Bearer ${token}` } });
+    const res = await fetch(`${suite.base}/api/v1/users?q=${encodeURIComponent(address)}`, { headers: { authorization: `Bearer ${suite.token}` } });
     return ((await res.json()) as { users: { mfaState: string }[] }).users[0]!.mfaState;
   };
 
   it('sets two filtered users to enforced through the preview', async () => {
-    const context = await browser!.newContext({ locale: 'en-US', baseURL: base });
-    contexts.add(context);
-    context.setDefaultTimeout(5_000);
-    const page = await context.newPage();
+    const { page } = await suite.open({ locale: 'en-US' });
     await page.goto('/signin?next=/admin/users');
-    await page.getByLabel('Email').fill(ADMIN.address);
-    await page.getByLabel('Password').fill(ADMIN.password);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-    await page.waitForURL(`${base}/signin/mfa`);
-    const answer = adminSecondFactor(base, ADMIN.address);
-    if (answer.recovery) {
-      await page.getByText('Sign in another way', { exact: true }).click();
-      await page.getByRole('button', { name: 'Recovery code', exact: true }).click();
-    }
-    await page.getByLabel('Code').fill(answer.code);
-    await page.getByRole('button', { name: 'Verify', exact: true }).click();
-    await page.waitForURL(`${base}/admin/users`);
+    await suite.signInAdmin(page);
+    await page.waitForURL(`${suite.base}/admin/users`);
 
     // Filter: MFA disabled, methods none (seeded u00000..u00059: i % 3 == 0, and no TOTP/key for i % 5, i % 7).
     await page.locator('#f-mfa').selectOption('disabled');
@@ -85,12 +50,12 @@ describe('the admin Users page in Chromium: filter, select two users, bulk chang
     await page.getByLabel('Select u00006@contoso.test').check();
     await page.locator('#bulk-op').selectOption('mfa:enforced');
     await page.getByRole('button', { name: 'Preview', exact: true }).first().click();
-    await page.waitForURL(`${base}/admin/users/bulk/preview`);
+    await page.waitForURL(`${suite.base}/admin/users/bulk/preview`);
     assert.equal((await page.locator('#bulk-summary').textContent())?.trim(), '2 user(s) will change; 0 already are as asked. Nothing has changed yet.');
     assert.equal(await mfaOf('u00003@contoso.test'), 'disabled', 'the preview changed nothing');
 
     await page.getByRole('button', { name: 'Apply', exact: true }).click();
-    await page.waitForURL(`${base}/admin/users/bulk/apply`);
+    await page.waitForURL(`${suite.base}/admin/users/bulk/apply`);
     assert.equal((await page.locator('#bulk-done').textContent())?.trim(), '2 user(s) changed.');
     assert.deepEqual([await mfaOf('u00003@contoso.test'), await mfaOf('u00006@contoso.test'), await mfaOf('u00009@contoso.test')], ['enforced', 'enforced', 'disabled']);
   });

@@ -6,84 +6,28 @@
  * stopped in `after`, whether the tests pass or not.
  */
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { adminApiToken, adminSecondFactor } from '../support/admin-mfa.js';
-import { freePort, launchChromium, requireBuild, requireChromium, runSesameCli as sesame, startServer, type StartedServer, serverEnv, teardown } from '../support/processes.js';
+import { describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
+import { adminBrowserSuite } from '../support/admin-browser.js';
 
 const ADMIN = { address: 'ada@contoso.test', password: 'violet-harbour-lantern-42', name: 'Ada Admin' };
 const SESSION_COOKIE = 'sesame_session';
+const DUTCH = { email: 'E-mail', password: 'Wachtwoord', signIn: 'Aanmelden', verify: 'Verifiëren', otherWay: 'Op een andere manier aanmelden', recovery: 'Herstelcode' };
 
 describe('the web pages in Chromium (real CLI, real server)', () => {
-  let dataDir: string | undefined;
-  let server: StartedServer | undefined;
-  let browser: Browser | undefined;
-  let base = '';
-  const contexts = new Set<BrowserContext>();
-
-  before(async () => {
-    requireChromium();
-    requireBuild();
-
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sesame-e2e-'));
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    const env = serverEnv(dataDir, port, { SESAME_PUBLIC_URL: base });
-
-    await sesame(env, ['org', 'add', 'contoso.test', '--name', 'Contoso']);
-    await sesame(env, ['user', 'add', ADMIN.address, '--name', ADMIN.name, '--admin', '--password-stdin'], `${ADMIN.password}\n`);
-
-    server = await startServer({ env });
-    // Admins sign in with a second factor: Ada registers an authenticator app first (over the API).
-    await adminApiToken(base, ADMIN);
-
-    browser = await launchChromium();
-  });
-
-  after(() => teardown({ contexts, browser, server, dataDir }));
-
-  /** A fresh browser profile (own cookies) in `locale`, which also sets Accept-Language. */
-  async function open(locale: string): Promise<{ context: BrowserContext; page: Page }> {
-    assert.ok(browser, 'the browser did not start');
-    const context = await browser.newContext({ locale, baseURL: base });
-    contexts.add(context);
-    context.setDefaultTimeout(5_000);
-    const page = await context.newPage();
-    return { context, page };
-  }
-
-  async function close(context: BrowserContext) {
-    contexts.delete(context);
-    await context.close();
-  }
+  // Admins sign in with a second factor: Ada registers an authenticator app first (over the API).
+  const suite = adminBrowserSuite(ADMIN, { tmpPrefix: 'sesame-e2e-' });
 
   const pathOf = (page: Page) => new URL(page.url()).pathname;
-  /** The admin's second step after the password, in the page's language (a recovery code once this half-minute's TOTP codes are used). */
-  async function secondStep(page: Page, words: { verify: string; otherWay: string; recovery: string }) {
-    await page.waitForURL(`${base}/signin/mfa`);
-    const answer = adminSecondFactor(base, ADMIN.address);
-    if (answer.recovery) {
-      await page.getByText(words.otherWay, { exact: true }).click();
-      await page.getByRole('button', { name: words.recovery, exact: true }).click();
-    }
-    await page.getByLabel('Code').fill(answer.code);
-    await page.getByRole('button', { name: words.verify, exact: true }).click();
-  }
   const text = async (page: Page, selector: string) => (await page.locator(selector).textContent())?.trim();
 
   it('signs in and out in English, and the session is gone on the server afterwards', async () => {
-    const { context, page } = await open('en-US');
+    const { context, page } = await suite.open({ locale: 'en-US' });
     try {
       await page.goto('/signin');
       assert.equal(await page.locator('html').getAttribute('lang'), 'en');
-      await page.getByLabel('Email').fill(ADMIN.address);
-      await page.getByLabel('Password').fill(ADMIN.password);
-      await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-      await secondStep(page, { verify: 'Verify', otherWay: 'Sign in another way', recovery: 'Recovery code' });
-      await page.waitForURL(`${base}/account`);
+      await suite.signInAdmin(page);
+      await page.waitForURL(`${suite.base}/account`);
       assert.equal(await text(page, '#account-name'), ADMIN.name);
       assert.equal(await text(page, '#account-org'), 'Contoso');
 
@@ -92,7 +36,7 @@ describe('the web pages in Chromium (real CLI, real server)', () => {
       assert.equal(session.httpOnly, true);
 
       await page.getByRole('button', { name: 'Sign out', exact: true }).click();
-      await page.waitForURL(`${base}/signin?m=signedout`);
+      await page.waitForURL(`${suite.base}/signin?m=signedout`);
       assert.equal((await page.getByRole('status').textContent())?.trim(), 'You have signed out.');
       await page.getByRole('button', { name: 'Sign in', exact: true }).waitFor();
       assert.equal((await context.cookies()).find((c) => c.name === SESSION_COOKIE), undefined, 'sign-out cleared the cookie');
@@ -102,45 +46,42 @@ describe('the web pages in Chromium (real CLI, real server)', () => {
       assert.equal(new URL(page.url()).searchParams.get('next'), '/account');
 
       // Replay the old cookie in a fresh profile: the server must have ended that session.
-      const { context: replay, page: replayPage } = await open('en-US');
+      const { context: replay, page: replayPage } = await suite.open({ locale: 'en-US' });
       try {
         await replay.addCookies([session]);
         await replayPage.goto('/account');
         assert.equal(pathOf(replayPage), '/signin', 'the old session cookie no longer opens My account');
         assert.equal(new URL(replayPage.url()).searchParams.get('m'), 'expired');
       } finally {
-        await close(replay);
+        await suite.close(replay);
       }
     } finally {
-      await close(context);
+      await suite.close(context);
     }
   });
 
   it('signs in and out in Dutch when the browser asks for Dutch', async () => {
-    const { context, page } = await open('nl-NL');
+    const { context, page } = await suite.open({ locale: 'nl-NL' });
     try {
       await page.goto('/signin');
       assert.equal(await page.locator('html').getAttribute('lang'), 'nl');
-      await page.getByLabel('E-mail').fill(ADMIN.address);
-      await page.getByLabel('Wachtwoord').fill(ADMIN.password);
-      await page.getByRole('button', { name: 'Aanmelden', exact: true }).click();
-      await secondStep(page, { verify: 'Verifiëren', otherWay: 'Op een andere manier aanmelden', recovery: 'Herstelcode' });
-      await page.waitForURL(`${base}/account`);
+      await suite.signInAdmin(page, DUTCH);
+      await page.waitForURL(`${suite.base}/account`);
       assert.equal((await page.getByRole('heading', { level: 1 }).textContent())?.trim(), 'Mijn account');
       assert.equal(await text(page, '#account-name'), ADMIN.name);
 
       await page.getByRole('button', { name: 'Afmelden', exact: true }).click();
-      await page.waitForURL(`${base}/signin?m=signedout`);
+      await page.waitForURL(`${suite.base}/signin?m=signedout`);
       assert.equal((await page.getByRole('status').textContent())?.trim(), 'U bent afgemeld.');
       await page.goto('/account');
       assert.equal(pathOf(page), '/signin');
     } finally {
-      await close(context);
+      await suite.close(context);
     }
   });
 
   it('switches an English sign-in page to Dutch with the Nederlands button', async () => {
-    const { context, page } = await open('en-US');
+    const { context, page } = await suite.open({ locale: 'en-US' });
     try {
       await page.goto('/signin');
       await page.getByLabel('Email').waitFor();
@@ -160,12 +101,12 @@ describe('the web pages in Chromium (real CLI, real server)', () => {
       await page.reload();
       assert.equal(await page.locator('html').getAttribute('lang'), 'nl');
     } finally {
-      await close(context);
+      await suite.close(context);
     }
   });
 
   it('shows the generic message for a wrong password and stays on the sign-in page', async () => {
-    const { context, page } = await open('en-US');
+    const { context, page } = await suite.open({ locale: 'en-US' });
     try {
       await page.goto('/signin');
       await page.getByLabel('Email').fill(ADMIN.address);
@@ -179,7 +120,7 @@ describe('the web pages in Chromium (real CLI, real server)', () => {
       assert.equal(await page.getByLabel('Password').inputValue(), '', 'the password is not sent back');
       assert.equal((await context.cookies()).find((c) => c.name === SESSION_COOKIE), undefined);
     } finally {
-      await close(context);
+      await suite.close(context);
     }
   });
 });

@@ -5,47 +5,18 @@
  * script, and the strict CSP reports nothing. The sign-in log's filter form also works without script.
  */
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import type { Browser, BrowserContext } from 'playwright-core';
-import { adminApiToken, adminSecondFactor } from '../support/admin-mfa.js';
+import { describe, it } from 'node:test';
+import { adminBrowserSuite } from '../support/admin-browser.js';
 import { formatViolations, seriousViolations } from '../support/axe.js';
-import { freePort, launchChromium, requireBuild, requireChromium, runSesameCli as sesame, startServer, type StartedServer, serverEnv, teardown } from '../support/processes.js';
 
 const ADMIN = { address: 'ada@contoso.test', password: 'violet-harbour-lantern-42', name: 'Ada Admin' };
 
 describe('the dashboard in Chromium without script (real CLI, real server)', () => {
-  let dataDir: string | undefined;
-  let server: StartedServer | undefined;
-  let browser: Browser | undefined;
-  let base = '';
-  const contexts = new Set<BrowserContext>();
-
-  before(async () => {
-    requireChromium();
-    requireBuild();
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sesame-e2e-dash-'));
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    const env = serverEnv(dataDir, port, { SESAME_PUBLIC_URL: base });
-    await sesame(env, ['org', 'add', 'contoso.test', '--name', 'Contoso']);
-    await sesame(env, ['user', 'add', ADMIN.address, '--name', ADMIN.name, '--admin', '--password-stdin'], `${ADMIN.password}\n`);
-    server = await startServer({ env });
-    // Ada registers an authenticator app over the API; that sign-in is also a row for the charts.
-    await adminApiToken(base, ADMIN);
-    browser = await launchChromium();
-  });
-
-  after(() => teardown({ contexts, browser, server, dataDir }));
+  // Ada registers an authenticator app over the API; that sign-in is also a row for the charts.
+  const suite = adminBrowserSuite(ADMIN, { tmpPrefix: 'sesame-e2e-dash-' });
 
   it('shows five accessible SVG charts with their numbers, no script, and no CSP report', async () => {
-    assert.ok(browser);
-    const context = await browser.newContext({ locale: 'en-US', baseURL: base, javaScriptEnabled: false });
-    contexts.add(context);
-    context.setDefaultTimeout(5_000);
-    const page = await context.newPage();
+    const { context, page } = await suite.open({ locale: 'en-US', javaScriptEnabled: false });
     const problems: string[] = [];
     page.on('console', (m) => {
       // Failed loads are checked by URL below (the browser asks for /favicon.ico on its own).
@@ -57,15 +28,8 @@ describe('the dashboard in Chromium without script (real CLI, real server)', () 
     page.on('pageerror', (e) => problems.push(String(e)));
 
     await page.goto('/signin?next=%2Fadmin%2Fdashboard');
-    await page.getByLabel('Email').fill(ADMIN.address);
-    await page.getByLabel('Password').fill(ADMIN.password);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-    await page.waitForURL(`${base}/signin/mfa`);
-    const answer = adminSecondFactor(base, ADMIN.address);
-    assert.equal(answer.recovery, false, 'a fresh TOTP step is available');
-    await page.getByLabel('Code').fill(answer.code);
-    await page.getByRole('button', { name: 'Verify', exact: true }).click();
-    await page.waitForURL(`${base}/admin/dashboard`);
+    assert.equal((await suite.signInAdmin(page)).recovery, false, 'a fresh TOTP step is available');
+    await page.waitForURL(`${suite.base}/admin/dashboard`);
 
     const res = await page.goto('/admin/dashboard');
     assert.equal(res?.status(), 200);
@@ -100,7 +64,7 @@ describe('the dashboard in Chromium without script (real CLI, real server)', () 
 
     // The sign-in log's filter is a plain GET form: it works without script and keeps its values.
     await page.getByRole('link', { name: 'Sign-in log', exact: true }).click();
-    await page.waitForURL(`${base}/admin/sign-ins`);
+    await page.waitForURL(`${suite.base}/admin/sign-ins`);
     await page.getByLabel('Outcome').selectOption('success');
     await page.getByLabel('Protocol').fill('web');
     await page.getByRole('button', { name: 'Filter', exact: true }).click();
@@ -115,19 +79,16 @@ describe('the dashboard in Chromium without script (real CLI, real server)', () 
     assert.deepEqual(problems, []);
 
     // axe-core (injected over the DevTools protocol, so this profile runs scripts) finds nothing serious on either page.
-    const axeContext = await browser.newContext({ locale: 'en-US', baseURL: base });
-    contexts.add(axeContext);
+    const axeContext = await suite.browser!.newContext({ locale: 'en-US', baseURL: suite.base });
+    suite.contexts.add(axeContext);
     await axeContext.addCookies(await context.cookies());
     const axePage = await axeContext.newPage();
     for (const url of ['/admin/dashboard', '/admin/sign-ins?outcome=success']) {
       await axePage.goto(url);
       assert.equal(new URL(axePage.url()).pathname, url.split('?')[0]);
-      const violations = await seriousViolations(axePage);
-      assert.deepEqual(violations, [], `${url}: ${formatViolations(violations)}`);
+      const { serious } = await seriousViolations(axePage);
+      assert.deepEqual(serious, [], `${url}: ${formatViolations(serious)}`);
     }
-    for (const c of [axeContext, context]) {
-      contexts.delete(c);
-      await c.close();
-    }
+    for (const c of [axeContext, context]) await suite.close(c);
   });
 });

@@ -14,7 +14,7 @@ import { RESET_LIMITS } from '../../src/domain/self-service/password-reset.js';
 import { REPORTS_PER_DAY } from '../../src/domain/self-service/self-service.js';
 import { lastEmailCode, parseMessage, startSmtp, startWebhook } from '../support/sinks.js';
 import { STORE_KINDS } from '../support/stores.js';
-import { ADMIN, Browser, csrfFrom, FakeClock, makeWorld, OTHER_ADMIN, oathtoolTotp, recoveryCodesFrom, secretFrom, USER, type World } from '../support/world.js';
+import { ADMIN, Browser, csrfFrom, FakeClock, makeWorld, OTHER_ADMIN, oathtoolTotp, registerThroughPages, registerTotpAtSignIn, USER, type World } from '../support/world.js';
 
 const BOB_HOME = 'bob.home@example.org';
 const CAROL = { address: 'carol@contoso.test', password: 'granite-orchid-sail-31', home: 'carol.home@example.org' };
@@ -47,14 +47,7 @@ for (const kind of STORE_KINDS) {
     /** Registers an authenticator app at sign-in (MFA enabled), through the pages; returns its secret and the recovery codes. */
     async function registerTotp(b: Browser, address: string, password: string) {
       await w.ctx.mfaAdmin.setUserState(OPERATOR, address, 'enabled');
-      await b.signIn(address, password);
-      await b.submit('/signin/mfa', '/signin/mfa/setup', {});
-      await b.submit('/signin/mfa', '/signin/mfa/method', { kind: 'totp' });
-      const secret = secretFrom((await b.get('/signin/mfa')).body);
-      await b.submit('/signin/mfa', '/signin/mfa/verify', { code: oathtoolTotp(secret, clock.now()) });
-      await b.submit('/signin/mfa', '/signin/mfa/next', {});
-      await b.submit('/signin/mfa', '/signin/mfa/next', {});
-      const done = await b.submit('/signin/mfa', '/signin/mfa/done', {});
+      const { secret, done } = await registerTotpAtSignIn(b, clock, address, password);
       assert.equal(done.headers.location, '/account');
       return secret;
     }
@@ -99,17 +92,8 @@ for (const kind of STORE_KINDS) {
       // Carol's only method is email: a reset must then ask for a recovery code.
       await w.ctx.accounts.addUser(OPERATOR, { address: CAROL.address, password: CAROL.password, name: 'Carol Customer' });
       await w.ctx.mfaAdmin.setUserState(OPERATOR, CAROL.address, 'enabled');
-      const c = browser();
-      await c.signIn(CAROL.address, CAROL.password);
-      await c.submit('/signin/mfa', '/signin/mfa/setup', {});
-      await c.submit('/signin/mfa', '/signin/mfa/method', { kind: 'email', email: CAROL.home });
-      await c.submit('/signin/mfa', '/signin/mfa/verify', { code: lastEmailCode(smtp.received, CAROL.home) });
-      await c.submit('/signin/mfa', '/signin/mfa/next', {});
-      const codes = await c.submit('/signin/mfa', '/signin/mfa/next', {});
-      const page = codes.statusCode === 303 ? await c.get('/signin/mfa') : codes;
-      carolCodes = recoveryCodesFrom(page.body);
+      carolCodes = (await registerThroughPages(browser(), CAROL.address, CAROL.password, { kind: 'email', email: CAROL.home }, () => lastEmailCode(smtp.received, CAROL.home))).recoveryCodes;
       assert.equal(carolCodes.length, 10);
-      await c.submit('/signin/mfa', '/signin/mfa/done', {});
     });
     after(async () => {
       await w?.close();
@@ -269,14 +253,8 @@ for (const kind of STORE_KINDS) {
       await w.ctx.accounts.addUser(OPERATOR, { address: DAVE.address, password: DAVE.password, name: 'Dave Driver' });
       await w.ctx.mfaAdmin.setUserState(OPERATOR, DAVE.address, 'enabled');
       const d = browser();
-      await d.signIn(DAVE.address, DAVE.password);
-      await d.submit('/signin/mfa', '/signin/mfa/setup', {});
-      await d.submit('/signin/mfa', '/signin/mfa/method', { kind: 'sms', phone_sms: DAVE.phone });
       const smsCode = () => /\b(\d{6})\b/.exec(texts.calls.at(-1)!.body.text)![1]!;
-      await d.submit('/signin/mfa', '/signin/mfa/verify', { code: smsCode() });
-      await d.submit('/signin/mfa', '/signin/mfa/next', {});
-      await d.submit('/signin/mfa', '/signin/mfa/next', {});
-      assert.equal((await d.submit('/signin/mfa', '/signin/mfa/done', {})).headers.location, '/account');
+      assert.equal((await registerThroughPages(d, DAVE.address, DAVE.password, { kind: 'sms', phone_sms: DAVE.phone }, smsCode)).done.headers.location, '/account');
       await addEmailMethod(d, DAVE.home);
 
       await requestReset(browser(), DAVE.address);

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { routesOf } from '../support/routes.js';
+import { askEveryAdminPage, routesOf } from '../support/routes.js';
 import { adminApiToken, signInAdminWithMfa } from '../support/admin-mfa.js';
 import { ADMIN, Browser, csrfFrom, makeWorld, OTHER_ADMIN, USER, type World } from '../support/world.js';
 
@@ -40,15 +40,8 @@ describe('admin rights are checked on the server, per organization', () => {
     const before = await snapshot();
     const b = new Browser(w.app);
     await b.signIn(USER.address, USER.password);
-    const pages = routesOf(w.app).filter((r) => r.url.startsWith('/admin') && r.method !== 'HEAD');
-    assert.ok(pages.length >= 12, `${pages.length} admin page routes`);
-    for (const r of pages) {
-      const res =
-        r.method === 'GET'
-          ? await b.get(`${r.url}?address=${encodeURIComponent(USER.address)}`)
-          : await b.post(r.url, { _csrf: csrfFrom((await b.get('/account')).body), address: USER.address, state: 'disabled', mfaDefault: 'disabled', methods: 'totp', rememberDays: '0', admin: '1', name: 'x' });
-      assert.equal(res.statusCode, 403, `${r.method} ${r.url}`);
-    }
+    const form = async () => ({ _csrf: csrfFrom((await b.get('/account')).body), address: USER.address, state: 'disabled', mfaDefault: 'disabled', methods: 'totp', rememberDays: '0', admin: '1', name: 'x' });
+    await askEveryAdminPage(w.app, b, USER.address, form, (r, res) => assert.equal(res.statusCode, 403, `${r.method} ${r.url}`));
     const apis = adminApiRoutes();
     assert.ok(apis.length >= 12, `${apis.length} admin API routes`);
     for (const r of apis) {

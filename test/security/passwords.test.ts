@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { createArgon2Hasher } from '../../src/platform/crypto/password-hasher.js';
 import { routesOf } from '../support/routes.js';
-import { Browser, csrfFrom, FakeClock, makeWorld, oathtoolTotp, secretFrom, USER, type World } from '../support/world.js';
+import { Browser, csrfFrom, FakeClock, makeWorld, registerTotpAtSignIn, USER, type World } from '../support/world.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -158,15 +158,7 @@ describe('main passwords', () => {
   it('a password reset keeps the user’s MFA: the second factor is still asked for, methods and state unchanged', async () => {
     await w.ctx.accounts.addUser(OPERATOR, { address: 'mfa@contoso.test', name: 'Mia Factor', password: 'before-reset-walnut-1' });
     await w.ctx.mfaAdmin.setUserState(OPERATOR, 'mfa@contoso.test', 'enabled');
-    const b = new Browser(w.app);
-    await b.signIn('mfa@contoso.test', 'before-reset-walnut-1');
-    await b.submit('/signin/mfa', '/signin/mfa/setup', {});
-    await b.submit('/signin/mfa', '/signin/mfa/method', { kind: 'totp' });
-    const secret = secretFrom((await b.get('/signin/mfa')).body);
-    await b.submit('/signin/mfa', '/signin/mfa/verify', { code: oathtoolTotp(secret, clock.now()) });
-    await b.submit('/signin/mfa', '/signin/mfa/next', {});
-    await b.submit('/signin/mfa', '/signin/mfa/next', {});
-    assert.equal((await b.submit('/signin/mfa', '/signin/mfa/done', {})).headers.location, '/account');
+    assert.equal((await registerTotpAtSignIn(new Browser(w.app), clock, 'mfa@contoso.test', 'before-reset-walnut-1')).done.headers.location, '/account');
     const id = (await userRow('mfa@contoso.test')).id;
     const methods = async () => (await w.ctx.store.db.selectFrom('mfa_methods').select(['id', 'kind']).where('user_id', '=', id).execute()).map((m) => `${m.kind}:${m.id}`);
     const before = await methods();

@@ -12,7 +12,9 @@
  *
  * What an admin registered is remembered per server (the Fastify app, or the base URL) and address;
  * a server that has not seen the admin yet but asks for a second factor is taken to share its store
- * with the server where the admin registered last (several instances on one PostgreSQL).
+ * with the server where the admin registered last (several instances on one PostgreSQL). A server
+ * that asks the admin to register instead (a fresh store: another world, or a new server on a base
+ * URL used before) gets a registration of its own, whatever was remembered.
  * Every helper fails the test when the server does not ask for the second factor.
  *
  *     const b = new Browser(w.app);
@@ -119,14 +121,17 @@ export function adminSecondFactor(server: Server, address: string, opts: AdminSi
 export async function adminApiToken(server: Server, admin: AdminCredentials, opts: AdminSignInOptions = {}): Promise<string> {
   const clock = opts.clock ?? Date;
   const api = jsonCall(server);
-  const enrolled = enrolmentOf(server, admin.address);
-  if (!enrolled) {
+  const register = async () => {
     const r = await registerTotpWith(api, admin.address, admin.password, clock);
     remember(server, admin.address, { secret: r.secret, lastStep: r.step, recoveryCodes: [...r.recoveryCodes] });
     return r.token;
-  }
+  };
+  const enrolled = enrolmentOf(server, admin.address);
+  if (!enrolled) return register();
   const start = await api('POST', '/api/v1/sessions', { email: admin.address, password: admin.password });
   assert.equal(start.status, 200, `API sign-in of admin ${admin.address} must ask for a second factor: ${start.text}`);
+  // Asked to register: what was remembered belongs to another store, this one has no method for the admin yet.
+  if (start.body.state === 'more_info_required') return register();
   assert.equal(start.body.state, 'second_factor', start.text);
   const flow = { 'x-sesame-flow': start.body.token as string };
   const answer = nextAnswer(enrolled, clock.now());

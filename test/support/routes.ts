@@ -3,6 +3,7 @@
  * security test can walk all of them and a route added later is walked too, without anyone
  * remembering to list it.
  */
+import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
 
 export interface Route {
@@ -31,4 +32,21 @@ export function routesOf(app: FastifyInstance): Route[] {
   }
   if (routes.length < 10) throw new Error(`could not read the routes from printRoutes():\n${text}`);
   return routes;
+}
+
+/** What a security test's client can ask an admin page (test/support/world.ts's Browser over inject()). */
+export interface PageClient<A> {
+  get(url: string): Promise<A>;
+  post(url: string, form: Record<string, string>): Promise<A>;
+}
+
+/**
+ * Asks every admin page route of `app` (no HEAD; at least 12 of them) with `b`, about `address`: a
+ * GET with `?address=`, or a POST of the form `form()` gives (called for each POST, just before it),
+ * and hands each answer to `check`, in route order.
+ */
+export async function askEveryAdminPage<A>(app: FastifyInstance, b: PageClient<A>, address: string, form: () => Record<string, string> | Promise<Record<string, string>>, check: (r: Route, res: A) => void): Promise<void> {
+  const pages = routesOf(app).filter((r) => r.url.startsWith('/admin') && r.method !== 'HEAD');
+  assert.ok(pages.length >= 12, `${pages.length} admin page routes`);
+  for (const r of pages) check(r, r.method === 'GET' ? await b.get(`${r.url}?address=${encodeURIComponent(address)}`) : await b.post(r.url, await form()));
 }

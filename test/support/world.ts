@@ -134,18 +134,33 @@ export function recoveryCodesFrom(html: string): string[] {
 }
 
 /**
- * Registers an authenticator app for a user whose MFA is `enabled` or `enforced` through the pages,
- * as the user would (password, Set it up now, TOTP, code, Next, Next, Done); returns its secret.
+ * Registers a first method at sign-in through the pages in `b`, for a user whose MFA is `enabled` or
+ * `enforced`, as the user would: password, Set it up now, the method step's form `method`, the code
+ * `code()` gives once the method is chosen (read from the page, or from what was sent), Next, Next,
+ * Done. Returns the recovery codes shown after the second Next and Done's answer.
  */
-export async function registerTotpThroughPages(w: World, clock: { now(): number }, address: string, password: string): Promise<string> {
-  const b = new Browser(w.app);
+export async function registerThroughPages(b: Browser, address: string, password: string, method: Record<string, string>, code: () => string | Promise<string>): Promise<{ recoveryCodes: string[]; done: LightMyRequestResponse }> {
   await b.signIn(address, password);
   await b.submit('/signin/mfa', '/signin/mfa/setup', {});
-  await b.submit('/signin/mfa', '/signin/mfa/method', { kind: 'totp' });
-  const secret = secretFrom((await b.get('/signin/mfa')).body);
-  await b.submit('/signin/mfa', '/signin/mfa/verify', { code: oathtoolTotp(secret, clock.now()) });
+  await b.submit('/signin/mfa', '/signin/mfa/method', method);
+  await b.submit('/signin/mfa', '/signin/mfa/verify', { code: await code() });
   await b.submit('/signin/mfa', '/signin/mfa/next', {});
-  await b.submit('/signin/mfa', '/signin/mfa/next', {});
-  await b.submit('/signin/mfa', '/signin/mfa/done', {});
-  return secret;
+  const shown = await b.submit('/signin/mfa', '/signin/mfa/next', {});
+  const recoveryCodes = recoveryCodesFrom((shown.statusCode === 303 ? await b.get('/signin/mfa') : shown).body);
+  return { recoveryCodes, done: await b.submit('/signin/mfa', '/signin/mfa/done', {}) };
+}
+
+/** registerThroughPages() with an authenticator app (code from oathtool at `clock`'s time); also returns its secret. */
+export async function registerTotpAtSignIn(b: Browser, clock: { now(): number }, address: string, password: string): Promise<{ secret: string; recoveryCodes: string[]; done: LightMyRequestResponse }> {
+  let secret = '';
+  const r = await registerThroughPages(b, address, password, { kind: 'totp' }, async () => {
+    secret = secretFrom((await b.get('/signin/mfa')).body);
+    return oathtoolTotp(secret, clock.now());
+  });
+  return { secret, ...r };
+}
+
+/** Registers an authenticator app through the pages in a browser of its own (registerTotpAtSignIn); returns its secret. */
+export async function registerTotpThroughPages(w: World, clock: { now(): number }, address: string, password: string): Promise<string> {
+  return (await registerTotpAtSignIn(new Browser(w.app), clock, address, password)).secret;
 }

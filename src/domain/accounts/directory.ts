@@ -40,15 +40,8 @@ export interface Cursor {
   dir: 'next' | 'prev';
 }
 
-export interface DirectoryQuery {
+export interface DirectoryQuery extends ParsedListRequest {
   orgId: string;
-  filter: UserFilter;
-  sort: UserSort;
-  order: SortOrder;
-  limit: number;
-  cursor?: Cursor;
-  /** Plain offset paging (the API's `offset`); ignored when a cursor is given. */
-  offset?: number;
   /** For the last-sign-in filter. */
   now: number;
 }
@@ -93,12 +86,14 @@ export interface UserListRequest {
   offset?: number;
 }
 
+/** A list request once checked: what DirectoryQuery asks beyond its organization and time. */
 export interface ParsedListRequest {
   filter: UserFilter;
   sort: UserSort;
   order: SortOrder;
   limit: number;
   cursor?: Cursor;
+  /** Plain offset paging (the API's `offset`); ignored when a cursor is given. */
   offset?: number;
 }
 
