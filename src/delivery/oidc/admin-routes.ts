@@ -50,7 +50,7 @@ export function appsPage(ctx: PageContext, v: { issuer: string; clients: OidcCli
 ${created}
 ${v.clients.length === 0
   ? html`<p>${t('apps.none')}</p>`
-  : html`<table id="apps"><thead><tr><th>${t('apps.name')}</th><th>${t('apps.client_id')}</th><th>${t('apps.redirect_uris')}</th><th>${t('apps.kind')}</th><th>${t('apps.mfa')}</th><th></th><th></th></tr></thead><tbody>${rows}</tbody></table>`}
+  : html`<table id="apps"><thead><tr><th>${t('apps.name')}</th><th>${t('apps.client_id')}</th><th>${t('apps.redirect_uris')}</th><th>${t('apps.kind')}</th><th>${t('apps.mfa')}</th><th><span class="visually-hidden">${t('users.col.actions')}</span></th><th><span class="visually-hidden">${t('users.col.actions')}</span></th></tr></thead><tbody>${rows}</tbody></table>`}
 <h2>${t('apps.add')}</h2>
 <form method="post" action="/admin/apps" class="card">
   <input type="hidden" name="_csrf" value="${ctx.csrf}">

@@ -116,7 +116,7 @@ export function mySessionsPage(ctx: PageContext, v: { sessions: Session[]; curre
     t('sessions.title'),
     html`<p>${t('sessions.intro')}</p>
 <table id="sessions">
-<thead><tr><th scope="col">${t('sessions.col.where')}</th><th scope="col">${t('sessions.col.via')}</th><th scope="col">${t('sessions.col.started')}</th><th scope="col">${t('sessions.col.last')}</th><th scope="col"></th></tr></thead>
+<thead><tr><th scope="col">${t('sessions.col.where')}</th><th scope="col">${t('sessions.col.via')}</th><th scope="col">${t('sessions.col.started')}</th><th scope="col">${t('sessions.col.last')}</th><th scope="col"><span class="visually-hidden">${t('users.col.actions')}</span></th></tr></thead>
 <tbody>${rows}</tbody>
 </table>
 ${v.sessions.length > 1 ? html`<form method="post" action="/account/sessions/end-others" class="inline">${csrfField(ctx)}<button type="submit" class="primary">${t('sessions.end_others')}</button></form>` : ''}`,
@@ -140,7 +140,7 @@ export function mySignInsPage(ctx: PageContext, v: { events: SignInEvent[]; tota
     html`<p>${t('mysignins.intro')}</p>
 ${v.events.length
   ? html`<table id="my-sign-ins">
-<thead><tr><th scope="col">${t('signins.col.time')}</th><th scope="col">${t('signins.col.outcome')}</th><th scope="col">${t('signins.col.protocol')}</th><th scope="col">${t('signins.col.ip')}</th><th scope="col">${t('signins.col.agent')}</th><th scope="col"></th></tr></thead>
+<thead><tr><th scope="col">${t('signins.col.time')}</th><th scope="col">${t('signins.col.outcome')}</th><th scope="col">${t('signins.col.protocol')}</th><th scope="col">${t('signins.col.ip')}</th><th scope="col">${t('signins.col.agent')}</th><th scope="col"><span class="visually-hidden">${t('users.col.actions')}</span></th></tr></thead>
 <tbody>${rows}</tbody>
 </table>`
   : html`<p>${t('signins.none')}</p>`}
