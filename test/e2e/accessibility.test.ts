@@ -86,6 +86,8 @@ async function andLoad(page: Page, act: () => Promise<unknown>): Promise<void> {
 
 /** Clicks a submit button and waits for the page it leads to. */
 const submit = (page: Page, button: string) => andLoad(page, () => page.locator(button).click());
+/** The recovery codes a page shows, kept for later sign-ins once the authenticator's codes are used. */
+const shownRecoveryCodes = async (page: Page) => (await page.locator('#recovery-codes code').allTextContents()).map((c) => c.trim());
 
 const signInWith = async (page: Page, address: string, password: string) => {
   await page.goto('/signin');
@@ -201,7 +203,7 @@ const PAGES: PageCase[] = [
     who: 'admin',
     open: async (s) => {
       await submit(s.page, 'button#done');
-      s.recoveryCodes = (await s.page.locator('#recovery-codes code').allTextContents()).map((c) => c.trim());
+      s.recoveryCodes = await shownRecoveryCodes(s.page);
     },
     shows: '#recovery-codes',
   },
@@ -223,7 +225,7 @@ const PAGES: PageCase[] = [
     who: 'admin',
     open: async (s) => {
       await submit(s.page, 'form[action="/security-info/recovery-codes"] button');
-      s.recoveryCodes = (await s.page.locator('#recovery-codes code').allTextContents()).map((c) => c.trim());
+      s.recoveryCodes = await shownRecoveryCodes(s.page);
     },
     shows: '#recovery-codes',
   },
