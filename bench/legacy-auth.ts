@@ -73,7 +73,7 @@ import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { createDatabase } from './pg.js';
 import { CONNECTIONS, failures, freePort, HOLD_S, lua, request, round, runWrk, THREADS, wrkScript, wrkVersion, type Reply, type WrkReport } from './wrk.js';
-import { createContext } from '../src/app-context.js';
+import { createContext } from '../src/app/context.js';
 import { loadConfig } from '../src/config/config.js';
 import { OPERATOR } from '../src/domain/accounts/actor.js';
 

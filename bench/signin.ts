@@ -45,11 +45,11 @@ import path from 'node:path';
 import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
-import { createContext, type AppContext } from '../src/app-context.js';
+import { createContext, type AppContext } from '../src/app/context.js';
 import { loadConfig } from '../src/config/config.js';
 import { OPERATOR } from '../src/domain/accounts/actor.js';
-import { buildApp } from '../src/delivery/http/app.js';
-import { ARGON2_PARAMS } from '../src/platform/crypto/password-hasher.js';
+import { buildApp } from '../src/app/server.js';
+import { ARGON2_PARAMS } from '../src/lib/crypto/password-hasher.js';
 import { request as httpRequest, round, type Reply } from './wrk.js';
 
 const CONCURRENCY = 50;

@@ -2,11 +2,11 @@
  * `npm start`: the only place that wires config -> store -> services -> app -> listen.
  * Prints a first-admin hint when the store has no users, and shuts down cleanly on SIGTERM/SIGINT.
  */
-import { createContext } from './app-context.js';
+import { createContext } from './app/context.js';
 import { ConfigError, loadConfig } from './config/config.js';
-import { buildApp } from './delivery/http/app.js';
-import { buildMonitoringApp } from './delivery/http/monitoring.js';
-import { startBackgroundJobs } from './background-jobs.js';
+import { buildApp } from './app/server.js';
+import { buildMonitoringApp } from './features/monitoring/routes.js';
+import { startBackgroundJobs } from './app/background-jobs.js';
 
 async function main() {
   let config;

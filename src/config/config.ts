@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import path from 'node:path';
-import { parseSyslogUrl } from '../platform/messaging/syslog.js';
+import { parseSyslogUrl } from '../adapters/messaging/syslog.js';
 
 export interface Config {
   host: string;

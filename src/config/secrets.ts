@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from './config.js';
-import { fsyncDir } from '../platform/fsync.js';
+import { fsyncDir } from '../lib/fsync.js';
 
 export type SecretName = 'hashKey' | 'cookieKey' | 'encryptionKey';
 export const SECRET_NAMES: readonly SecretName[] = ['hashKey', 'cookieKey', 'encryptionKey'];

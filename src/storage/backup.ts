@@ -25,7 +25,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { inspectSecrets, previousEnv, type SecretName, type SecretSource } from '../config/secrets.js';
 import { MIGRATIONS, migrateToLatest } from './migrator.js';
-import { fsyncDir } from '../platform/fsync.js';
+import { fsyncDir } from '../lib/fsync.js';
 
 const FORMAT = 'sesame-backup';
 const VERSION = 1;

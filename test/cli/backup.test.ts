@@ -24,7 +24,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Kysely, SqliteDialect, sql } from 'kysely';
 import SQLite from 'better-sqlite3';
-import { createContext } from '../../src/app-context.js';
+import { createContext } from '../../src/app/context.js';
 import { loadConfig } from '../../src/config/config.js';
 import { loadSecrets } from '../../src/config/secrets.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { createContext } from '../../src/app-context.js';
+import { createContext } from '../../src/app/context.js';
 import { makeTestStore, STORE_KINDS, type TestStore } from '../support/stores.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');

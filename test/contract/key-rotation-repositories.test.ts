@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { createContext, type AppContext } from '../../src/app-context.js';
+import { createContext, type AppContext } from '../../src/app/context.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { KyselyAppPasswordRepository } from '../../src/storage/app-password-repository.js';
 import { KyselyIntegrationRepository } from '../../src/storage/integration-repository.js';

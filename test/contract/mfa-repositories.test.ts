@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { createContext, type AppContext } from '../../src/app-context.js';
+import { createContext, type AppContext } from '../../src/app/context.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import type { Flow } from '../../src/domain/flows/flow.js';
 import { KyselyFlowRepository } from '../../src/storage/flow-repository.js';

@@ -7,10 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createContext, type AppContext } from '../../src/app-context.js';
+import { createContext, type AppContext } from '../../src/app/context.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
-import { createAdapter, type OidcProviderModule } from '../../src/delivery/oidc/adapter.js';
-import { importProvider } from '../../src/delivery/oidc/provider.js';
+import { createAdapter, type OidcProviderModule } from '../../src/features/oidc/adapter.js';
+import { importProvider } from '../../src/features/oidc/provider.js';
 import { FakeClock } from '../support/world.js';
 import { makeTestStore, STORE_KINDS, type TestStore } from '../support/stores.js';
 

@@ -3,7 +3,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createContext, type AppContext } from '../../src/app-context.js';
+import { createContext, type AppContext } from '../../src/app/context.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { Throttle } from '../../src/domain/throttling/throttle.js';
 import { KyselyAccountRepository } from '../../src/storage/account-repository.js';

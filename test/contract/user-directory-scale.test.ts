@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createContext, type AppContext } from '../../src/app-context.js';
+import { createContext, type AppContext } from '../../src/app/context.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { encodeCursor, type UserListRequest } from '../../src/domain/accounts/directory.js';
 import { bulkRowsFromCsv } from '../../src/domain/accounts/user-csv.js';

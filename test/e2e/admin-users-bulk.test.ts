@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createContext } from '../../src/app-context.js';
+import { createContext } from '../../src/app/context.js';
 import { loadConfig } from '../../src/config/config.js';
 import { adminBrowserSuite } from '../support/admin-browser.js';
 import { seedUsers } from '../support/seed-users.js';

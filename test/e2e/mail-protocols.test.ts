@@ -35,7 +35,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createContext, type AppContext } from '../../src/app-context.js';
+import { createContext, type AppContext } from '../../src/app/context.js';
 import { loadConfig } from '../../src/config/config.js';
 import { PROTOCOLS } from '../../src/domain/app-passwords/model.js';
 import type { User } from '../../src/domain/accounts/model.js';

@@ -22,9 +22,9 @@ import * as client from 'openid-client';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { Browser as Chromium, BrowserContext, Page } from 'playwright-core';
 import type { FastifyInstance } from 'fastify';
-import { createContext, type AppContext } from '../../src/app-context.js';
+import { createContext, type AppContext } from '../../src/app/context.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
-import { buildApp } from '../../src/delivery/http/app.js';
+import { buildApp } from '../../src/app/server.js';
 import { freePort, launchChromium } from '../support/processes.js';
 import { makeTestStore, type TestStore } from '../support/stores.js';
 import { oathtoolTotp, registerTotpThroughPages, type World } from '../support/world.js';
@@ -271,7 +271,7 @@ describe('OpenID Connect provider with Chromium and openid-client', () => {
   async function bramTotpSecret(): Promise<string> {
     const bram = (await ctx.accounts.findUserByAddressOrNull(BRAM.address))!;
     const row = await ctx.store.db.selectFrom('mfa_methods').select(['id', 'secret_enc']).where('user_id', '=', bram.id).where('kind', '=', 'totp').executeTakeFirstOrThrow();
-    const { createAead } = await import('../../src/platform/crypto/aead.js');
+    const { createAead } = await import('../../src/lib/crypto/aead.js');
     return createAead(ctx.secrets.encryptionKey).open(row.secret_enc!, `totp:${row.id}`);
   }
 

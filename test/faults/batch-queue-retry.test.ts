@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BatchQueue } from '../../src/platform/batch-queue.js';
+import { BatchQueue } from '../../src/lib/batch-queue.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

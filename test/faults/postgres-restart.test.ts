@@ -21,7 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { createContext } from '../../src/app-context.js';
+import { createContext } from '../../src/app/context.js';
 import { loadConfig } from '../../src/config/config.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { PROTOCOLS } from '../../src/domain/app-passwords/model.js';

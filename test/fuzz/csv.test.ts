@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { bulkRowsFromCsv } from '../../src/domain/accounts/user-csv.js';
 import { SesameError } from '../../src/domain/errors.js';
-import { CsvError, csvLine, decodeUtf8, parseCsv, unguardField } from '../../src/platform/csv.js';
+import { CsvError, csvLine, decodeUtf8, parseCsv, unguardField } from '../../src/lib/csv.js';
 import { hostileString, params } from './settings.js';
 
 /** A cell without NUL (refused as an encoding problem, on purpose). */

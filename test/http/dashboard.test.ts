@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import type { SignInEvent } from '../../src/domain/audit/events.js';
 import { eventId } from '../../src/domain/audit/event-id.js';
-import { parseCsv, unguardField } from '../../src/platform/csv.js';
+import { parseCsv, unguardField } from '../../src/lib/csv.js';
 import { adminApiToken, signInAdminWithMfa } from '../support/admin-mfa.js';
 import { STORE_KINDS } from '../support/stores.js';
 import { ADMIN, Browser, FakeClock, makeWorld, OTHER_ADMIN, USER, type World } from '../support/world.js';

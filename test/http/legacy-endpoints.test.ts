@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createContext, type AppContext } from '../../src/app-context.js';
+import { createContext, type AppContext } from '../../src/app/context.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import type { User } from '../../src/domain/accounts/model.js';
-import { buildApp } from '../../src/delivery/http/app.js';
+import { buildApp } from '../../src/app/server.js';
 import { adminApiToken } from '../support/admin-mfa.js';
 import { ADMIN, makeWorld, USER, type World } from '../support/world.js';
 

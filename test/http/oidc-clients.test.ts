@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { runCli, type CliIo } from '../../src/delivery/cli/main.js';
-import { OidcProviderHolder } from '../../src/delivery/oidc/provider.js';
+import { runCli, type CliIo } from '../../src/cli/main.js';
+import { OidcProviderHolder } from '../../src/features/oidc/provider.js';
 import inject from 'light-my-request';
 import { adminApiToken, signInAdminWithMfa } from '../support/admin-mfa.js';
 import { STORE_KINDS } from '../support/stores.js';

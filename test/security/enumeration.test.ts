@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
-import { createArgon2Hasher } from '../../src/platform/crypto/password-hasher.js';
+import { createArgon2Hasher } from '../../src/lib/crypto/password-hasher.js';
 import { Browser, countingHasher, makeWorld, USER, type World } from '../support/world.js';
 
 describe('sign-in does not reveal whether an account exists', () => {

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import type { User } from '../../src/domain/accounts/model.js';
-import { startBackgroundJobs } from '../../src/background-jobs.js';
+import { startBackgroundJobs } from '../../src/app/background-jobs.js';
 import { startWebhook } from '../support/sinks.js';
 import { STORE_KINDS } from '../support/stores.js';
 import { FakeClock, makeWorld, USER, type World } from '../support/world.js';

@@ -11,7 +11,7 @@ import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import type { User } from '../../src/domain/accounts/model.js';
 import { DEFAULT_APP_PASSWORD_POLICY } from '../../src/domain/app-passwords/model.js';
 import { APP_PASSWORD_HASH_PURPOSE } from '../../src/domain/app-passwords/service.js';
-import { createKeyedHasher } from '../../src/platform/crypto/tokens.js';
+import { createKeyedHasher } from '../../src/lib/crypto/tokens.js';
 import { ADMIN, makeWorld, USER, type World } from '../support/world.js';
 
 describe('legacy protocols', () => {

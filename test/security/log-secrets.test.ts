@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { createContext, type AppContext } from '../../src/app-context.js';
+import { createContext, type AppContext } from '../../src/app/context.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
-import { buildApp } from '../../src/delivery/http/app.js';
+import { buildApp } from '../../src/app/server.js';
 import { makeTestStore, type TestStore } from '../support/stores.js';
 import { Browser, csrfFrom, oathtoolTotp } from '../support/world.js';
 

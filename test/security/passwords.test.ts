@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
-import { createArgon2Hasher } from '../../src/platform/crypto/password-hasher.js';
+import { createArgon2Hasher } from '../../src/lib/crypto/password-hasher.js';
 import { routesOf } from '../support/routes.js';
 import { Browser, csrfFrom, FakeClock, makeWorld, registerTotpAtSignIn, USER, type World } from '../support/world.js';
 

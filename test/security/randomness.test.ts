@@ -14,7 +14,7 @@ import { numericCode, recoveryCode } from '../../src/domain/mfa/codes.js';
 import type { MfaRepository } from '../../src/domain/mfa/repository.js';
 import { newTotpSecret } from '../../src/domain/mfa/totp.js';
 import { WebAuthnFactor } from '../../src/domain/mfa/webauthn-factor.js';
-import { randomToken } from '../../src/platform/crypto/tokens.js';
+import { randomToken } from '../../src/lib/crypto/tokens.js';
 
 const nodeCrypto = createRequire(import.meta.url)('node:crypto') as { randomInt: (...a: unknown[]) => number; randomBytes: (n: number) => Buffer };
 

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createContext, type AppContext } from '../../src/app-context.js';
+import { createContext, type AppContext } from '../../src/app/context.js';
 import { Throttle, type CounterStore } from '../../src/domain/throttling/throttle.js';
 import { createCounterStore } from '../../src/storage/throttle-store.js';
 import { makeTestStore, type TestStore } from '../support/stores.js';

@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createContext } from '../../src/app-context.js';
-import { buildApp } from '../../src/delivery/http/app.js';
+import { createContext } from '../../src/app/context.js';
+import { buildApp } from '../../src/app/server.js';
 import { Browser, makeWorld, USER, type World } from '../support/world.js';
 import { STORE_KINDS } from '../support/stores.js';
 

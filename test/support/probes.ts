@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { createContext, type AppContext } from '../../src/app-context.js';
+import { createContext, type AppContext } from '../../src/app/context.js';
 import { loadConfig } from '../../src/config/config.js';
 import { FetchBrowser, type FetchAnswer } from './fetch-browser.js';
 import { freePort, outboxEnv, startServer, type StartedServer } from './processes.js';

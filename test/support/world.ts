@@ -5,11 +5,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { createContext, type AppContext, type ContextOptions } from '../../src/app-context.js';
+import { createContext, type AppContext, type ContextOptions } from '../../src/app/context.js';
 import type { Config } from '../../src/config/config.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
-import { buildApp } from '../../src/delivery/http/app.js';
-import type { PasswordHasher } from '../../src/platform/crypto/password-hasher.js';
+import { buildApp } from '../../src/app/server.js';
+import type { PasswordHasher } from '../../src/lib/crypto/password-hasher.js';
 import { makeTestStore, type StoreKind, type TestStore } from './stores.js';
 
 export const ADMIN = { address: 'ada@contoso.test', password: 'violet-harbour-lantern-42', name: 'Ada Admin' };

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BatchQueue } from '../../src/platform/batch-queue.js';
+import { BatchQueue } from '../../src/lib/batch-queue.js';
 
 describe('batch queue', () => {
   it('writes on its interval, in chunks, in order, and everything on flush', async () => {

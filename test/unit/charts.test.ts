@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CHART, chartTable, niceMax, stackedBarChart, type BarChart } from '../../src/delivery/web/charts.js';
+import { CHART, chartTable, niceMax, stackedBarChart, type BarChart } from '../../src/features/admin/charts.js';
 
 interface Rect {
   cls: string;

@@ -12,8 +12,8 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ConfigError } from '../../src/config/config.js';
 import { dropPreviousSecrets, inspectSecrets, loadSecrets, rotateSecrets } from '../../src/config/secrets.js';
-import { AeadError, aeadKeyId, createAead } from '../../src/platform/crypto/aead.js';
-import { createKeyedHasher, findByKeyedHash, someKeyedHash } from '../../src/platform/crypto/tokens.js';
+import { AeadError, aeadKeyId, createAead } from '../../src/lib/crypto/aead.js';
+import { createKeyedHasher, findByKeyedHash, someKeyedHash } from '../../src/lib/crypto/tokens.js';
 import { BackupError, createBackup, restoreBackup } from '../../src/storage/backup.js';
 
 const key = () => randomBytes(32);

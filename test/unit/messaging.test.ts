@@ -14,8 +14,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config/config.js';
 import { parseMessage, startSmtp } from '../support/sinks.js';
-import { createMessenger, DevOutbox, SmtpMailer, WebhookGateway, type MessengerSettings } from '../../src/platform/messaging/index.js';
-import { DeliveryError, type OutgoingMessage } from '../../src/platform/messaging/messenger.js';
+import { createMessenger, DevOutbox, SmtpMailer, WebhookGateway, type MessengerSettings } from '../../src/adapters/messaging/index.js';
+import { DeliveryError, type OutgoingMessage } from '../../src/adapters/messaging/messenger.js';
 
 const email: OutgoingMessage = { channel: 'email', to: 'alice@example.org', subject: 'Your Sesame code', text: 'Your code is 123456.\nIt is valid for 10 minutes.', locale: 'en' };
 const sms: OutgoingMessage = { channel: 'sms', to: '+31612345678', subject: 'ignored', text: 'Sesame code: 654321', locale: 'nl' };

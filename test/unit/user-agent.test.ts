@@ -1,7 +1,7 @@
 /** The user-agent summary "My sessions" shows: real browsers' and tools' headers, and anything else. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { summarizeUserAgent } from '../../src/delivery/user-agent.js';
+import { summarizeUserAgent } from '../../src/web/user-agent.js';
 
 describe('summarizeUserAgent', () => {
   it('names the browser and the system of real headers', () => {

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { safeNext } from '../../src/delivery/http/redirects.js';
-import { en } from '../../src/delivery/i18n/en.js';
-import { negotiateLocale, translator } from '../../src/delivery/i18n/i18n.js';
-import { nl } from '../../src/delivery/i18n/nl.js';
-import { html } from '../../src/delivery/web/html.js';
+import { safeNext } from '../../src/web/redirects.js';
+import { en } from '../../src/i18n/en.js';
+import { negotiateLocale, translator } from '../../src/i18n/i18n.js';
+import { nl } from '../../src/i18n/nl.js';
+import { html } from '../../src/web/html.js';
 import { ERROR_CODES } from '../../src/domain/errors.js';
 
 describe('redirect after sign-in (checklist 34)', () => {

@@ -4,9 +4,9 @@
  * Every change is written to the audit log.
  */
 import { randomUUID } from 'node:crypto';
-import type { KeyedHasher } from '../../platform/crypto/tokens.js';
-import { findByKeyedHash, randomToken } from '../../platform/crypto/tokens.js';
-import type { PasswordHasher } from '../../platform/crypto/password-hasher.js';
+import type { KeyedHasher } from '../../lib/crypto/tokens.js';
+import { findByKeyedHash, randomToken } from '../../lib/crypto/tokens.js';
+import type { PasswordHasher } from '../../lib/crypto/password-hasher.js';
 import type { AuditRepository } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';

@@ -4,7 +4,7 @@
  * columns `address` and (for setting MFA states) `mfa_state`, in any order and case; other columns
  * are ignored, so an exported file can be edited in a spreadsheet and imported again as it is.
  */
-import { CsvError, csvLine, decodeUtf8, parseCsv, unguardField } from '../../platform/csv.js';
+import { CsvError, csvLine, decodeUtf8, parseCsv, unguardField } from '../../lib/csv.js';
 import { SesameError } from '../errors.js';
 import type { BulkOperation, BulkRowInput } from './bulk-changes.js';
 import type { DirectoryEntry } from './directory.js';

@@ -5,7 +5,7 @@
  * registration flow) a second factor proved in the last 10 minutes.
  */
 import { randomUUID } from 'node:crypto';
-import type { KeyedHasher } from '../../platform/crypto/tokens.js';
+import type { KeyedHasher } from '../../lib/crypto/tokens.js';
 import { type Actor, actorId, actorLabel } from '../accounts/actor.js';
 import type { AccountService } from '../accounts/account-service.js';
 import type { User } from '../accounts/model.js';

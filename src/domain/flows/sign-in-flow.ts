@@ -6,9 +6,9 @@
  */
 import { eventId } from '../audit/event-id.js';
 import { randomUUID } from 'node:crypto';
-import type { Aead } from '../../platform/crypto/aead.js';
-import type { KeyedHasher } from '../../platform/crypto/tokens.js';
-import { findByKeyedHash, randomToken, someKeyedHash } from '../../platform/crypto/tokens.js';
+import type { Aead } from '../../lib/crypto/aead.js';
+import type { KeyedHasher } from '../../lib/crypto/tokens.js';
+import { findByKeyedHash, randomToken, someKeyedHash } from '../../lib/crypto/tokens.js';
 import { SEALED_AAD } from '../keys/sealed.js';
 import type { User } from '../accounts/model.js';
 import type { AccountRepository } from '../accounts/repository.js';

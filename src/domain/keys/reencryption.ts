@@ -8,7 +8,7 @@
  * The storage side (which rows, one transaction) is SealedValueStore; which fields are sealed and
  * with what associated data is decided here (SEALED_AAD).
  */
-import type { Aead } from '../../platform/crypto/aead.js';
+import type { Aead } from '../../lib/crypto/aead.js';
 import type { FlowData } from '../flows/flow.js';
 import { SEALED_AAD } from './sealed.js';
 

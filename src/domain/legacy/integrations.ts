@@ -5,8 +5,8 @@
  * believed.
  */
 import { randomUUID } from 'node:crypto';
-import type { KeyedHasher } from '../../platform/crypto/tokens.js';
-import { randomToken } from '../../platform/crypto/tokens.js';
+import type { KeyedHasher } from '../../lib/crypto/tokens.js';
+import { randomToken } from '../../lib/crypto/tokens.js';
 import type { AuditRepository } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';

@@ -7,8 +7,8 @@
  * instance). Checks before an app password cost reads only, and writes happen on its failures; a
  * main password, which costs an Argon2 hash anyway, takes its points before it is checked (reserve()).
  */
-import type { KeyedHasher } from '../../platform/crypto/tokens.js';
-import { someKeyedHash } from '../../platform/crypto/tokens.js';
+import type { KeyedHasher } from '../../lib/crypto/tokens.js';
+import { someKeyedHash } from '../../lib/crypto/tokens.js';
 import type { Clock } from '../clock.js';
 import type { CounterStore, CountKey, LockObserver, Peek } from '../throttling/throttle.js';
 

@@ -11,8 +11,8 @@
  */
 import { eventId } from '../audit/event-id.js';
 import { randomUUID } from 'node:crypto';
-import type { KeyedHasher } from '../../platform/crypto/tokens.js';
-import type { PasswordHasher } from '../../platform/crypto/password-hasher.js';
+import type { KeyedHasher } from '../../lib/crypto/tokens.js';
+import type { PasswordHasher } from '../../lib/crypto/password-hasher.js';
 import { normalizeAddress } from '../accounts/model.js';
 import type { AccountRepository } from '../accounts/repository.js';
 import { normalizeAppPassword } from '../app-passwords/format.js';

@@ -3,9 +3,9 @@
  * sign-in flow treats an authenticator app, a phone, an email address and a security key alike.
  */
 import { randomUUID } from 'node:crypto';
-import type { Aead } from '../../platform/crypto/aead.js';
-import type { KeyedHasher } from '../../platform/crypto/tokens.js';
-import { constantTimeEqual } from '../../platform/crypto/tokens.js';
+import type { Aead } from '../../lib/crypto/aead.js';
+import type { KeyedHasher } from '../../lib/crypto/tokens.js';
+import { constantTimeEqual } from '../../lib/crypto/tokens.js';
 import { SEALED_AAD } from '../keys/sealed.js';
 import type { User } from '../accounts/model.js';
 import { normalizeAddress } from '../accounts/model.js';

@@ -10,7 +10,7 @@ import { actorId, actorLabel, requireAdminOf, type Actor } from '../accounts/act
 import type { AuditRepository } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
-import { findByKeyedHash, randomToken, type KeyedHasher } from '../../platform/crypto/tokens.js';
+import { findByKeyedHash, randomToken, type KeyedHasher } from '../../lib/crypto/tokens.js';
 
 export type OidcClientKind = 'confidential' | 'public';
 export const OIDC_CLIENT_KINDS: readonly OidcClientKind[] = ['confidential', 'public'];

@@ -9,7 +9,7 @@
  *   sesame oidc drop-previous-keys   -> only the newest key is left
  */
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import type { Aead } from '../../platform/crypto/aead.js';
+import type { Aead } from '../../lib/crypto/aead.js';
 import type { Clock } from '../clock.js';
 import { SEALED_AAD } from '../keys/sealed.js';
 

@@ -12,8 +12,8 @@
  * never removes a method.
  */
 import { randomUUID } from 'node:crypto';
-import type { KeyedHasher } from '../../platform/crypto/tokens.js';
-import { findByKeyedHash, randomToken } from '../../platform/crypto/tokens.js';
+import type { KeyedHasher } from '../../lib/crypto/tokens.js';
+import { findByKeyedHash, randomToken } from '../../lib/crypto/tokens.js';
 import { type Actor, actorId, actorLabel } from '../accounts/actor.js';
 import type { AccountService } from '../accounts/account-service.js';
 import { normalizeAddress, type User } from '../accounts/model.js';

@@ -4,8 +4,8 @@
  * that later steps (MFA, fresh proof for sensitive actions) can ask for more.
  * Timeouts are enforced here, server-side: idle (last use) and absolute (since sign-in).
  */
-import type { KeyedHasher } from '../../platform/crypto/tokens.js';
-import { findByKeyedHash, randomToken } from '../../platform/crypto/tokens.js';
+import type { KeyedHasher } from '../../lib/crypto/tokens.js';
+import { findByKeyedHash, randomToken } from '../../lib/crypto/tokens.js';
 import type { Clock } from '../clock.js';
 
 export interface Session {

@@ -7,7 +7,7 @@
  */
 import { eventId } from '../audit/event-id.js';
 import { randomUUID } from 'node:crypto';
-import type { PasswordHasher } from '../../platform/crypto/password-hasher.js';
+import type { PasswordHasher } from '../../lib/crypto/password-hasher.js';
 import type { AccountRepository } from '../accounts/repository.js';
 import { normalizeAddress, type User } from '../accounts/model.js';
 import { normalizeAppPassword } from '../app-passwords/format.js';

@@ -1,0 +1,57 @@
+/**
+ * The Notifier port, worded from the message catalogues in the user's language and sent through
+ * the Messenger (SMTP, the text/voice gateway, or the development outbox).
+ */
+import { SesameError } from '../domain/errors.js';
+import type { CodeChannel, Locale, Notifier } from '../domain/mfa/notifier.js';
+import { DeliveryError, type Messenger } from './messaging/messenger.js';
+import { translator } from '../i18n/i18n.js';
+import { formatTime } from '../features/admin/routes.js';
+
+export interface NotifierLog {
+  warn(obj: object, msg: string): void;
+}
+
+/** Sends a notice by email. Notices must never break the action they describe: failures are logged, not thrown. */
+export function bestEffortEmail(messenger: Messenger, log: NotifierLog) {
+  return async (to: string, subject: string, text: string, locale: Locale): Promise<void> => {
+    try {
+      await messenger.send({ channel: 'email', to, subject, text, locale });
+    } catch (e) {
+      log.warn({ err: e instanceof Error ? e.message : String(e) }, 'notice email not sent');
+    }
+  };
+}
+
+export function createNotifier(messenger: Messenger, log: NotifierLog): Notifier {
+  const bestEffort = bestEffortEmail(messenger, log);
+  return {
+    supports: (channel) => messenger.supports(channel),
+    async sendCode(channel: CodeChannel, to, code, locale) {
+      const t = translator(locale);
+      const text = channel === 'voice' ? t('msg.code.voice', { spaced: code.split('').join(' ') }) : t('msg.code.text', { code });
+      try {
+        await messenger.send({ channel, to, subject: t('msg.code.subject'), text, locale });
+      } catch (e) {
+        if (e instanceof DeliveryError) throw new SesameError('delivery_failed', e.message);
+        throw e;
+      }
+    },
+    async secondFactorFailed(to, locale, ip, at) {
+      const t = translator(locale);
+      await bestEffort(to, t('msg.mfa_failed.subject'), t('msg.mfa_failed.text', { time: formatTime(at), ip }), locale);
+    },
+    async appPasswordCreated(to, locale, name, ip, at) {
+      const t = translator(locale);
+      await bestEffort(to, t('msg.app_password.subject'), t('msg.app_password.created', { name, time: formatTime(at), ip }), locale);
+    },
+    async appPasswordNewIp(to, locale, name, ip, protocol, at) {
+      const t = translator(locale);
+      await bestEffort(to, t('msg.app_password.new_ip.subject'), t('msg.app_password.new_ip', { name, ip, protocol: protocol.toUpperCase(), time: formatTime(at) }), locale);
+    },
+    async methodsChanged(to, locale, change, at) {
+      const t = translator(locale);
+      await bestEffort(to, t('msg.methods.subject'), t(`msg.methods.${change}`, { time: formatTime(at) }), locale);
+    },
+  };
+}

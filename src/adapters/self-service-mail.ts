@@ -1,0 +1,40 @@
+/**
+ * The SelfServiceMail port (domain/self-service/mail.ts), worded from the message catalogues and sent
+ * by email through the Messenger: the reset link (its failure is the caller's to handle), and notices
+ * (best effort, like the MFA notices).
+ */
+import { SesameError } from '../domain/errors.js';
+import type { SelfServiceMail } from '../domain/self-service/mail.js';
+import { DeliveryError, type Messenger } from './messaging/messenger.js';
+import { translator } from '../i18n/i18n.js';
+import { bestEffortEmail, type NotifierLog } from './notifications.js';
+import { formatTime } from '../features/admin/routes.js';
+
+/** The page a reset link opens; its token travels in the query, like a set-password link's. */
+export function resetPasswordUrl(publicUrl: string, token: string): string {
+  return `${publicUrl}/reset-password?token=${encodeURIComponent(token)}`;
+}
+
+export function createSelfServiceMail(messenger: Messenger, log: NotifierLog, publicUrl: string): SelfServiceMail {
+  const bestEffort = bestEffortEmail(messenger, log);
+  return {
+    async resetLink(to, locale, token, expiresAt) {
+      const t = translator(locale);
+      try {
+        await messenger.send({ channel: 'email', to, subject: t('msg.reset.subject'), text: t('msg.reset.text', { url: resetPasswordUrl(publicUrl, token), time: formatTime(expiresAt) }), locale });
+      } catch (e) {
+        if (e instanceof DeliveryError) throw new SesameError('delivery_failed', e.message);
+        throw e;
+      }
+    },
+    async passwordChanged(to, locale, ip, at) {
+      const t = translator(locale);
+      await bestEffort(to, t('msg.password_changed.subject'), t('msg.password_changed.text', { time: formatTime(at), ip }), locale);
+    },
+    async signInReported(to, locale, r) {
+      const t = translator(locale);
+      const text = t(r.revoked ? 'msg.reported.text' : 'msg.reported.text_gone', { address: r.address, name: r.appPasswordName ?? '', protocol: r.protocol.toUpperCase(), ip: r.ip, time: formatTime(r.at) });
+      await bestEffort(to, t('msg.reported.subject', { address: r.address }), text, locale);
+    },
+  };
+}

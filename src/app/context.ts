@@ -1,0 +1,291 @@
+/**
+ * Wires configuration -> store -> repositories -> domain services. The server (main.ts), the
+ * CLI and the tests all build their world here, so they cannot drift apart.
+ */
+import { loadCommonPasswords } from '../domain/accounts/common-passwords.js';
+import { AccountService } from '../domain/accounts/account-service.js';
+import { PasswordPolicy } from '../domain/accounts/password-policy.js';
+import type { AuditRepository } from '../domain/audit/events.js';
+import { type Clock, systemClock } from '../domain/clock.js';
+import { SessionService } from '../domain/sessions/session.js';
+import { PasswordAuthenticator } from '../domain/sign-in/password-authenticator.js';
+import { Throttle } from '../domain/throttling/throttle.js';
+import type { Config } from '../config/config.js';
+import { loadSecrets, type ServerSecrets } from '../config/secrets.js';
+import { createArgon2Hasher, type PasswordHasher } from '../lib/crypto/password-hasher.js';
+import { createKeyedHasher, findByKeyedHash } from '../lib/crypto/tokens.js';
+import { KyselyAccountRepository } from '../storage/account-repository.js';
+import { KyselyAuditRepository } from '../storage/audit-repository.js';
+import { openStore, type Store } from '../storage/db.js';
+import { migrateToLatest } from '../storage/migrator.js';
+import { KyselySessionRepository } from '../storage/session-repository.js';
+import { createVerificationReads } from '../storage/verification-reads.js';
+import { createCounterStore } from '../storage/throttle-store.js';
+import { KyselyOneTimeTokenRepository } from '../storage/token-repository.js';
+import { KyselyFlowRepository } from '../storage/flow-repository.js';
+import { KyselyMfaRepository } from '../storage/mfa-repository.js';
+import { SignInFlows } from '../domain/flows/sign-in-flow.js';
+import { CodeFactor, type Factor, TotpFactor } from '../domain/mfa/factors.js';
+import { MfaAdmin } from '../domain/mfa/mfa-admin.js';
+import { SecurityInfo } from '../domain/mfa/security-info.js';
+import { WebAuthnFactor } from '../domain/mfa/webauthn-factor.js';
+import type { Notifier } from '../domain/mfa/notifier.js';
+import { createNotifier } from '../adapters/notifications.js';
+import { createAead } from '../lib/crypto/aead.js';
+import { createMessenger, type Messenger } from '../adapters/messaging/index.js';
+import pino from 'pino';
+import { APP_PASSWORD_HASH_PURPOSE, AppPasswords } from '../domain/app-passwords/service.js';
+import { KyselyAppPasswordRepository } from '../storage/app-password-repository.js';
+import { LegacyVerifier } from '../domain/legacy/verifier.js';
+import { BatchQueue } from '../lib/batch-queue.js';
+import { createMetrics, type Metrics } from '../adapters/metrics.js';
+import { createDovecotAdmin, noDovecotAdmin } from '../adapters/dovecot-admin.js';
+import type { AppPasswordUse } from '../domain/app-passwords/model.js';
+import type { SignInEvent } from '../domain/audit/events.js';
+import { SmartLockout } from '../domain/legacy/lockout.js';
+import { Integrations } from '../domain/legacy/integrations.js';
+import { KyselyBadPasswordMemory, KyselyIntegrationRepository } from '../storage/integration-repository.js';
+import { reencryptAll, type ReencryptionReport } from '../domain/keys/reencryption.js';
+import { KyselySealedValues } from '../storage/sealed-values.js';
+import { UserDirectory } from '../domain/accounts/directory.js';
+import { BulkChanges } from '../domain/accounts/bulk-changes.js';
+import { KyselyUserDirectoryRepository } from '../storage/user-directory-repository.js';
+import { KyselyBulkChangeRepository } from '../storage/bulk-change-repository.js';
+import { PasswordReset } from '../domain/self-service/password-reset.js';
+import { SelfService } from '../domain/self-service/self-service.js';
+import { createSelfServiceMail } from '../adapters/self-service-mail.js';
+import { AdminReports } from '../domain/audit/reports.js';
+import { KyselyReportRepository } from '../storage/report-repository.js';
+import { forwardedLockout, forwardingAudit } from '../domain/audit/forwarding.js';
+import type { LockEvent } from '../domain/throttling/throttle.js';
+import { createEventForwarder, type ForwardingTuning } from '../adapters/messaging/event-forwarder.js';
+import { OidcClients } from '../domain/oidc/clients.js';
+import { SigningKeys } from '../domain/oidc/signing-keys.js';
+import { KyselyOidcClientRepository, KyselyOidcPayloads, KyselySigningKeyRepository } from '../storage/oidc-repository.js';
+
+export interface AppContext {
+  config: Readonly<Config>;
+  secrets: ServerSecrets;
+  store: Store;
+  clock: Clock;
+  accounts: AccountService;
+  signIn: PasswordAuthenticator;
+  sessions: SessionService;
+  audit: AuditRepository;
+  flows: SignInFlows;
+  mfaAdmin: MfaAdmin;
+  securityInfo: SecurityInfo;
+  notifier: Notifier;
+  appPasswords: AppPasswords;
+  legacy: LegacyVerifier;
+  integrations: Integrations;
+  /** The admin Users console's listing: filters, sorts, keyset pages (domain/accounts/directory.ts). */
+  directory: UserDirectory;
+  /** Bulk changes to users, checked in full and applied in one transaction (domain/accounts/bulk-changes.ts). */
+  bulkChanges: BulkChanges;
+  /** Prometheus metrics of this context (served at /metrics; see delivery/http/monitoring.ts). */
+  metrics: Metrics;
+  /** "Forgot your password?" and admins' reset links (domain/self-service/password-reset.ts). */
+  passwordReset: PasswordReset;
+  /** Change password, My sessions, My sign-ins (domain/self-service/self-service.ts). */
+  selfService: SelfService;
+  /** The admin dashboard and the filtered, exportable sign-in log (domain/audit/reports.ts). */
+  reports: AdminReports;
+  /** The OpenID Connect provider's client registry, signing keys and stored payloads (delivery/oidc). */
+  oidc: { clients: OidcClients; keys: SigningKeys; payloads: KyselyOidcPayloads };
+  /**
+   * Seals every stored encrypted value that is not under the current encryption key again under it
+   * (`write`), or only counts them (`sesame keys reencrypt` / `drop-previous`; domain/keys/reencryption.ts).
+   */
+  reencrypt(opts: { write: boolean }): Promise<ReencryptionReport>;
+  /** Writes everything queued (sign-in log, last-used times). */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ContextOptions {
+  clock?: Clock;
+  passwordHasher?: PasswordHasher;
+  /** Run pending migrations (the server and CLI do; `sesame migrate` does it itself). */
+  migrate?: boolean;
+  secrets?: ServerSecrets;
+  /** Replaces the messenger built from configuration (tests that capture messages). */
+  messenger?: Messenger;
+  /** Extra factors (tests); one of a kind already present replaces it (the last of a kind wins). */
+  factors?: (deps: { mfa: KyselyMfaRepository }) => Factor[];
+  /** Retry timing of event forwarding (tests shorten it). */
+  forwarding?: ForwardingTuning;
+}
+
+/**
+ * Security keys and passkeys, bound to the public URL: its host name is the RP ID and its origin the
+ * only one accepted. Browsers refuse an IP address as RP ID, so with a public URL such as the default
+ * http://127.0.0.1:8080 the method is not offered at all (use https://your.host, or http://localhost).
+ */
+function webAuthnFactors(repo: KyselyMfaRepository, publicUrl: string): Factor[] {
+  const url = new URL(publicUrl);
+  if (!WebAuthnFactor.usableRpId(url.hostname)) return [];
+  return [new WebAuthnFactor(repo, { id: url.hostname, name: 'Sesame', origin: url.origin })];
+}
+
+export async function createContext(config: Readonly<Config>, opts: ContextOptions = {}): Promise<AppContext> {
+  const clock = opts.clock ?? systemClock;
+  // Production mode refuses unsafe keys here (ConfigError), before the store is opened or any key generated.
+  const secrets = opts.secrets ?? loadSecrets(config.dataDir, process.env, { mode: config.mode, databaseUrl: config.databaseUrl });
+  const store = openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+  try {
+    if (opts.migrate !== false) await migrateToLatest(store.db);
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  // Previous keys (after a rotation) are only read with: see findByKeyedHash and Aead.open.
+  const keyedHasher = createKeyedHasher(secrets.hashKey, secrets.previous?.hashKey);
+  const passwordHasher = opts.passwordHasher ?? createArgon2Hasher();
+  const accountsRepo = new KyselyAccountRepository(store.db, clock);
+  const auditStore = new KyselyAuditRepository(store.db);
+  const sessions = new SessionService(new KyselySessionRepository(store.db), keyedHasher, clock, {
+    idleMs: config.sessionIdleMinutes * 60_000,
+    absoluteMs: config.sessionAbsoluteHours * 3_600_000,
+  });
+  // One set of counters in the store, shared by the browser/API throttle and the legacy lockout.
+  const counters = createCounterStore(store);
+  const throttle = new Throttle(counters, { lockBaseSeconds: config.lockBaseSeconds, lockMaxSeconds: config.lockMaxSeconds });
+  const metrics = createMetrics(() => store.stats());
+  const mfaRepo = new KyselyMfaRepository(store.db);
+  const flowRepo = new KyselyFlowRepository(store.db);
+  const log = pino({ level: config.logLevel });
+  // Every row the sign-in and audit logs record, and every lock, also goes to the SIEM when configured.
+  const forwarder = createEventForwarder(config, log, opts.forwarding, async (id) => (await accountsRepo.findOrganizationById(id))?.domain);
+  const audit = forwarder ? forwardingAudit(auditStore, forwarder) : auditStore;
+  const lockSeen = (e: LockEvent) => {
+    metrics.lock(e.scope, e.target);
+    forwarder?.publish(forwardedLockout(e, clock.now()));
+  };
+  throttle.onLock = lockSeen;
+  const messenger = opts.messenger ?? createMessenger(config);
+  const notifier = createNotifier(messenger, log);
+  const aead = createAead(secrets.encryptionKey, secrets.previous?.encryptionKey);
+  // Tells Dovecot (when its doveadm API is configured) to forget what it cached about a user.
+  const dovecot = config.doveadmUrl ? createDovecotAdmin({ url: config.doveadmUrl, apiKey: config.doveadmApiKey, log }) : noDovecotAdmin;
+  let mfaAdmin: MfaAdmin | undefined;
+  let appPasswords: AppPasswords | undefined;
+  const appPasswordRepo = new KyselyAppPasswordRepository(store.db, store.kind, store.readHot);
+  const accounts = new AccountService({
+    accounts: accountsRepo,
+    tokens: new KyselyOneTimeTokenRepository(store.db),
+    audit,
+    sessions,
+    passwordHasher,
+    keyedHasher,
+    policy: new PasswordPolicy(loadCommonPasswords()),
+    clock,
+    setPasswordLinkMs: config.setPasswordLinkHours * 3_600_000,
+    mfaDefaultFor: (orgId) => mfaAdmin!.defaultStateFor(orgId),
+    afterPasswordChange: (userId) => appPasswords!.afterPasswordChange(userId),
+    credentialsChanged: (address) => dovecot.revoked(address),
+    // A set-password link is the way back into a locked account: it lifts the lock.
+    passwordRecovered: (address) => signIn.unlockAccount(address),
+  });
+  mfaAdmin = new MfaAdmin(accounts, mfaRepo, flowRepo, sessions, audit, clock);
+  appPasswords = new AppPasswords(appPasswordRepo, mfaRepo, accounts, sessions, audit, keyedHasher, { created: (...a) => notifier.appPasswordCreated(...a) }, clock);
+  mfaAdmin.onMfaDisabled = (user, actor) => appPasswords!.afterMfaDisabled(user, actor);
+  appPasswords.onRevoked = (address) => dovecot.revoked(address);
+  mfaAdmin.onStateChanged = (address) => dovecot.revoked(address);
+  mfaAdmin.onPolicyNarrowed = (org) => dovecot.policyNarrowed(org.domain);
+  const factors: Factor[] = [
+    new TotpFactor(mfaRepo, aead, 'Sesame'),
+    new CodeFactor('sms', notifier, keyedHasher),
+    new CodeFactor('voice', notifier, keyedHasher),
+    new CodeFactor('email', notifier, keyedHasher),
+    ...webAuthnFactors(mfaRepo, config.publicUrl),
+    ...(opts.factors?.({ mfa: mfaRepo }) ?? []),
+  ];
+  const flows = new SignInFlows({
+    flows: flowRepo,
+    mfa: mfaRepo,
+    accounts: accountsRepo,
+    audit,
+    sessions,
+    throttle,
+    factors,
+    notifier,
+    aead,
+    keyedHasher,
+    clock,
+    mfaFailureLimit: config.accountFailureLimit,
+    appPasswords,
+  });
+  const lockout = new SmartLockout(counters, new KyselyBadPasswordMemory(store.db), keyedHasher, { accountLimit: config.accountFailureLimit, ipLimit: config.ipFailureLimit, lockBaseSeconds: config.lockBaseSeconds, lockMaxSeconds: config.lockMaxSeconds }, clock);
+  lockout.onLock = lockSeen;
+  const integrations = new Integrations(new KyselyIntegrationRepository(store.db), keyedHasher, audit, clock, (e) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'integration key rehash failed'));
+  // The legacy endpoints answer first and write after: their sign-in log rows and last-used times
+  // go through batch queues (flushed on shutdown, and before the sign-in log is read).
+  // A batch the store refuses (PostgreSQL restarting, SQLite locked or full) is held and retried
+  // for about a minute (1, 2, 4, 8, then every 10 s), so a short outage loses no row; only after
+  // that, or at shutdown, is it given up, with one error line that says how many rows were lost.
+  const retry = { retries: 8, retryDelayMs: 1000, retryMaxDelayMs: 10_000 };
+  const legacyLog = new BatchQueue<SignInEvent>({ ...retry, write: (items) => audit.recordSignIns(items), onRetry: (e, items, attempt) => log.warn({ err: String(e), held: items.length, attempt }, 'sign-in log batch not written yet: will retry'), onError: (e, items) => log.error({ err: String(e), lost: items.length }, 'sign-in log batch not written: rows lost') });
+  const legacyUses = new BatchQueue<AppPasswordUse>({ ...retry, intervalMs: 1000, write: (items) => appPasswordRepo.recordUses(items), onError: (e) => log.warn({ err: String(e) }, 'last-used batch not written') });
+  const legacy = new LegacyVerifier(appPasswordRepo, accountsRepo, mfaRepo, keyedHasher, passwordHasher, clock, (to, name, ip, protocol, at) => notifier.appPasswordNewIp(to, 'en', name, ip, protocol, at), lockout, createVerificationReads(store, counters), { logSignIn: (e) => legacyLog.push(e), recordUse: (u) => legacyUses.push(u) }, (e) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'app-password bookkeeping failed'));
+  const flush = async () => {
+    await Promise.all([legacyLog.flush(), legacyUses.flush(), passwordReset.idle()]);
+    await forwarder?.flush();
+  };
+  const reports = new AdminReports(new KyselyReportRepository(store.db), clock, () => legacyLog.flush());
+  // Readers of the sign-in log see every attempt answered so far.
+  const auditRepo = audit;
+  const auditView: AuditRepository = {
+    recordSignIn: (e) => auditRepo.recordSignIn(e),
+    recordSignIns: (e) => auditRepo.recordSignIns(e),
+    recordAudit: (e) => auditRepo.recordAudit(e),
+    listAudit: (o, l) => auditRepo.listAudit(o, l),
+    listSignIns: async (q) => {
+      await legacyLog.flush();
+      return auditRepo.listSignIns(q);
+    },
+  };
+  const securityInfo = new SecurityInfo(mfaRepo, flows, sessions, notifier, audit, clock);
+  const signIn = new PasswordAuthenticator(accountsRepo, audit, passwordHasher, throttle, clock, {
+    accountFailureLimit: config.accountFailureLimit,
+    ipFailureLimit: config.ipFailureLimit,
+  }, async (canonical) => (await findByKeyedHash(keyedHasher, APP_PASSWORD_HASH_PURPOSE, canonical, (h) => appPasswordRepo.findOwner(h)))?.found);
+  const selfServiceMail = createSelfServiceMail(messenger, log, config.publicUrl);
+  const passwordReset = new PasswordReset({
+    accounts: accountsRepo,
+    accountService: accounts,
+    tokens: new KyselyOneTimeTokenRepository(store.db),
+    mfa: mfaRepo,
+    flows,
+    throttle,
+    keyedHasher,
+    mail: selfServiceMail,
+    audit,
+    clock,
+    onError: (e) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'password reset link not sent'),
+  });
+  const selfService = new SelfService({ accountService: accounts, accounts: accountsRepo, signIn, sessions, appPasswords, audit: auditView, mail: selfServiceMail, throttle, clock });
+  const oidc = {
+    clients: new OidcClients(new KyselyOidcClientRepository(store.db), keyedHasher, audit, clock),
+    keys: new SigningKeys(new KyselySigningKeyRepository(store.db), aead, clock),
+    payloads: new KyselyOidcPayloads(store.db, () => clock.now()),
+  };
+  const directory = new UserDirectory(new KyselyUserDirectoryRepository(store.db), clock);
+  const bulkChanges = new BulkChanges(new KyselyBulkChangeRepository(store.db), async (orgId) => (await accounts.getOrganization(orgId)).domain, clock);
+  // What mail servers cached about the changed users is stale: one call per user, as for single
+  // changes (not the organization-wide flush, which would also kick everyone else), 8 at a time.
+  bulkChanges.afterApplied = async (addresses) => {
+    let next = 0;
+    const worker = async () => {
+      while (next < addresses.length) await dovecot.revoked(addresses[next++]!);
+    };
+    await Promise.all(Array.from({ length: Math.min(8, addresses.length) }, worker));
+  };
+  const reencrypt = (o: { write: boolean }) => reencryptAll(new KyselySealedValues(store.db), aead, clock.now(), o);
+  return { config, secrets, store, clock, accounts, signIn, sessions, audit: auditView, flows, mfaAdmin, securityInfo, notifier, appPasswords, legacy, integrations, directory, bulkChanges, metrics, reports, oidc, passwordReset, selfService, reencrypt, flush, close: async () => {
+    // close(), not flush(): whatever is still held for retry is reported as lost, not dropped silently.
+    await Promise.all([legacyLog.close(), legacyUses.close(), passwordReset.idle()]);
+    await forwarder?.close();
+    await store.close();
+  } };
+}

@@ -1,0 +1,217 @@
+/**
+ * The endpoints mail servers and proxies ask: Dovecot's Lua passdb (/auth/mail), nginx's mail
+ * auth_http (/auth/nginx-mail), HTTP forward-auth (/auth/basic) and RFC 7662 introspection for
+ * Dovecot's oauth2 passdb (/oauth2/introspect). All but /auth/basic answer only registered
+ * integrations (Bearer key); only an integration's word about the client IP is believed.
+ * Whatever the reason a password is not accepted (wrong, locked, refused by policy), the client
+ * sees the same "wrong password"; a store failure is a *temporary* failure, never "wrong".
+ */
+import { isIP } from 'node:net';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AppContext } from '../../app/context.js';
+import type { LegacyResult } from '../../domain/legacy/verifier.js';
+import { storeFault } from '../../storage/store-faults.js';
+import { isProtocol } from '../../domain/app-passwords/model.js';
+
+/** Control characters (CR, LF, NUL, ...) never belong in a user name or password sent by a mail client. */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+const MAX_USER = 320;
+const MAX_PASSWORD = 1024;
+
+function clean(user: unknown, password: unknown): { user: string; password: string } | undefined {
+  if (typeof user !== 'string' || typeof password !== 'string') return undefined;
+  if (user.length === 0 || user.length > MAX_USER || password.length === 0 || password.length > MAX_PASSWORD) return undefined;
+  if (CONTROL.test(user) || CONTROL.test(password)) return undefined;
+  return { user, password };
+}
+
+/** Dovecot service names to Sesame's protocols. */
+const SERVICE = new Map(Object.entries({ imap: 'imap', pop3: 'pop3', submission: 'smtp', smtp: 'smtp', dav: 'dav', http: 'http' }));
+
+/**
+ * The protocol a body's service name stands for. Only a string names one: a lookup on a plain
+ * object found "constructor" and "__proto__" (answered 503), and String() of a JSON value such as
+ * [{"toString":1}] threw (500); see test/fuzz/http-parsers.test.ts.
+ */
+const protocolOf = (service: unknown) => (typeof service === 'string' ? SERVICE.get(service) : undefined);
+
+/**
+ * The client address an integration reports (`remoteIp` of /auth/mail): absent, null or empty (what
+ * Dovecot's Lua sends when it has none) means the caller's own address; an IP literal is taken as
+ * is; anything else is `invalid`, since it would key the per-IP throttle and fill the sign-in log
+ * with whatever the caller wrote.
+ */
+function reportedIp(v: unknown, peer: string): string | 'invalid' {
+  if (v === undefined || v === null || v === '') return peer;
+  return typeof v === 'string' && v.length <= 64 && isIP(v) !== 0 ? v : 'invalid';
+}
+
+/** RFC 7617 Basic credentials; the scheme name is case-insensitive (RFC 9110 11.1), one or more spaces before the token68. */
+const BASIC = /^basic +([A-Za-z0-9+/]+={0,2})$/i;
+
+export function registerLegacyRoutes(app: FastifyInstance, ctx: AppContext) {
+  // Mail servers ask on every connection: these answers never reach a browser (no security headers
+  // needed), and every attempt is already in the sign-in log (no per-request access log lines).
+  const hidden = { schema: { hide: true }, helmet: false as const, logLevel: 'warn' as const };
+  const backends: Record<string, string> = { imap: ctx.config.mailBackendImap, pop3: ctx.config.mailBackendPop3, smtp: ctx.config.mailBackendSmtp };
+
+  /** The protocol as a metrics label: a client-chosen string (nginx's Auth-Protocol) must not make new series. */
+  const protocolLabel = (p: string) => (isProtocol(p) ? p : 'other');
+
+  /** Runs a verification; a store failure becomes `temporary`. Counted either way (by protocol, outcome and reason). */
+  async function verify(req: FastifyRequest, a: { user: string; password: string; protocol: string; ip: string }): Promise<LegacyResult | 'temporary'> {
+    try {
+      const r = await ctx.legacy.verify({ ...a, userAgent: String(req.headers['user-agent'] ?? '') });
+      ctx.metrics.verification(protocolLabel(a.protocol), r.outcome, r.reason);
+      return r;
+    } catch (e) {
+      req.log.error({ code: storeFault(e)?.code ?? 'internal', err: e instanceof Error ? e.message : String(e) }, 'legacy verification failed: answering temporary failure');
+      ctx.metrics.verification(protocolLabel(a.protocol), 'temporary', 'store_unavailable');
+      return 'temporary';
+    }
+  }
+
+  /** Logs an attempt refused before any check (bad input), so it still shows in the sign-in log. */
+  async function logInvalid(req: FastifyRequest, user: unknown, protocol: string, ip: string) {
+    ctx.metrics.verification(protocolLabel(protocol), 'wrong', 'invalid_input');
+    await ctx.legacy.logRejected({ user: typeof user === 'string' ? user : '', protocol, ip, userAgent: String(req.headers['user-agent'] ?? '') }).catch(() => undefined);
+  }
+
+  /** The calling integration, or an answer already sent: 401 for a missing or wrong key, a temporary failure when the store cannot say. */
+  async function integration(req: FastifyRequest, reply: FastifyReply) {
+    let i;
+    try {
+      i = await ctx.integrations.verify(req.headers.authorization);
+    } catch (e) {
+      req.log.error({ code: storeFault(e)?.code ?? 'internal', err: e instanceof Error ? e.message : String(e) }, 'integration key check failed: answering temporary failure');
+      if (req.url.startsWith('/auth/nginx-mail')) void reply.code(200).header('auth-status', 'Temporary server problem, try again later').header('auth-wait', '5').send();
+      else void reply.code(503).send({ result: 'temporary' });
+      return undefined;
+    }
+    if (!i) {
+      req.log.warn('legacy auth call without a valid integration key');
+      void reply.code(401).header('www-authenticate', 'Bearer realm="sesame-integrations"').send({ error: 'integration key required' });
+    }
+    return i;
+  }
+
+  app.post('/auth/mail', { ...hidden, bodyLimit: 32 * 1024 }, async (req, reply) => {
+    if (!(await integration(req, reply))) return reply;
+    const b = (req.body ?? {}) as Record<string, unknown>;
+    const protocol = protocolOf(b.service) ?? '';
+    const ip = reportedIp(b.remoteIp, req.ip);
+    if (ip === 'invalid') {
+      // A broken integration, not a wrong password: Dovecot's script answers a temporary failure and logs the status.
+      req.log.warn('legacy auth call with a remoteIp that is not an IP address: answered 400');
+      await logInvalid(req, b.user, protocol || 'mail', req.ip);
+      return reply.code(400).send({ result: 'invalid', error: 'remoteIp must be an IP address' });
+    }
+    const input = clean(b.user, b.password);
+    if (!input || !protocol) {
+      await logInvalid(req, b.user, protocol || 'mail', ip);
+      return reply.code(401).send({ result: 'wrong' });
+    }
+    const r = await verify(req, { ...input, protocol, ip });
+    if (r === 'temporary') return reply.code(503).send({ result: 'temporary' });
+    if (r.outcome === 'ok') return reply.code(200).send({ result: 'ok', user: r.address });
+    return reply.code(r.outcome === 'refused' ? 403 : 401).send({ result: 'wrong' });
+  });
+
+  app.get('/auth/nginx-mail', hidden, async (req, reply) => {
+    if (!(await integration(req, reply))) return reply;
+    const h = req.headers;
+    const protocol = String(h['auth-protocol'] ?? '').toLowerCase();
+    const smtp = protocol === 'smtp';
+    const fail = (wait: number) => {
+      void reply.header('auth-status', 'Invalid login or password').header('auth-wait', String(wait));
+      if (smtp) void reply.header('auth-error-code', '535 5.7.8');
+      return reply.code(200).send();
+    };
+    let user: string | undefined;
+    let password: string | undefined;
+    try {
+      user = decodeURIComponent(String(h['auth-user'] ?? ''));
+      password = decodeURIComponent(String(h['auth-pass'] ?? ''));
+    } catch {
+      user = undefined;
+    }
+    const ip = String(h['client-ip'] ?? req.ip).slice(0, 64);
+    const input = clean(user, password);
+    if (!input || !['imap', 'pop3', 'smtp'].includes(protocol)) {
+      await logInvalid(req, user, protocol || 'mail', ip);
+      return fail(3);
+    }
+    const r = await verify(req, { ...input, protocol, ip });
+    if (r === 'temporary') {
+      void reply.header('auth-status', 'Temporary server problem, try again later').header('auth-wait', '5');
+      if (smtp) void reply.header('auth-error-code', '451 4.3.0');
+      return reply.code(200).send();
+    }
+    if (r.outcome !== 'ok') return fail(Math.min(Math.max(r.retryAfterSeconds ?? 3, 3), 60));
+    const backend = backends[protocol];
+    const m = backend ? /^(.*):(\d+)$/.exec(backend) : null;
+    if (!m) {
+      req.log.error({ protocol }, 'no mail backend configured for this protocol (SESAME_MAIL_BACKEND_*)');
+      void reply.header('auth-status', 'Temporary server problem, try again later').header('auth-wait', '5');
+      return reply.code(200).send();
+    }
+    // Auth-User: nginx logs in to the backend (or sends XCLIENT LOGIN=) as this name instead of what
+    // the client typed, so the backend serves exactly the account Sesame checked, in its canonical form.
+    return reply.code(200).header('auth-status', 'OK').header('auth-user', r.address!).header('auth-server', m[1]!.replace(/^\[|\]$/g, '')).header('auth-port', m[2]!).send();
+  });
+
+  app.get('/auth/basic', hidden, async (req, reply) => {
+    const challenge = () => reply.code(401).header('www-authenticate', 'Basic realm="Sesame", charset="UTF-8"').send();
+    const hdr = req.headers.authorization;
+    const m = hdr && hdr.length <= 4096 ? BASIC.exec(hdr) : null;
+    if (!m) return challenge();
+    const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    // RFC 7617: the user-id ends at the first colon; without one there is no password.
+    const input = colon > 0 ? clean(decoded.slice(0, colon), decoded.slice(colon + 1)) : undefined;
+    if (!input) {
+      await logInvalid(req, colon > 0 ? decoded.slice(0, colon) : '', 'http', req.ip);
+      return challenge();
+    }
+    const r = await verify(req, { ...input, protocol: 'http', ip: req.ip });
+    if (r === 'temporary') return reply.code(503).header('retry-after', '5').send();
+    if (r.outcome !== 'ok') return challenge();
+    // Header values must not carry CR/LF: names are checked at creation, and encoded here as well.
+    return reply
+      .code(200)
+      .header('remote-user', r.address!)
+      .header('remote-email', r.address!)
+      .header('remote-name', encodeURIComponent(r.name ?? r.address!))
+      .header('cache-control', 'no-store')
+      .send();
+  });
+
+  app.post('/oauth2/introspect', { ...hidden, bodyLimit: 16 * 1024 }, async (req, reply) => {
+    const b = (req.body ?? {}) as Record<string, unknown>;
+    const bearer = req.headers.authorization ?? (typeof b.client_secret === 'string' ? `Bearer ${b.client_secret}` : undefined);
+    let i;
+    try {
+      i = await ctx.integrations.verify(bearer);
+    } catch (e) {
+      // The store cannot say whether the key is good: a temporary failure, never "invalid client".
+      req.log.error({ code: storeFault(e)?.code ?? 'internal', err: e instanceof Error ? e.message : String(e) }, 'integration key check failed: answering temporary failure');
+      return reply.code(503).send({ error: 'temporarily_unavailable' });
+    }
+    if (!i) return reply.code(401).header('www-authenticate', 'Bearer realm="sesame-integrations"').send({ error: 'invalid_client' });
+    const token = typeof b.token === 'string' ? b.token : '';
+    const protocol = protocolOf(b.client_id) ?? 'imap';
+    if (!token || token.length > MAX_PASSWORD || CONTROL.test(token)) return reply.send({ active: false });
+    try {
+      const owner = await ctx.legacy.ownerOf(token);
+      if (!owner) return reply.send({ active: false });
+      const r = await ctx.legacy.verify({ user: owner, password: token, protocol, ip: req.ip, userAgent: `introspection:${i.name}` });
+      ctx.metrics.verification(protocol, r.outcome, r.reason);
+      return reply.header('cache-control', 'no-store').send(r.outcome === 'ok' ? { active: true, username: owner } : { active: false });
+    } catch (e) {
+      req.log.error({ err: e instanceof Error ? e.message : String(e) }, 'introspection failed');
+      ctx.metrics.verification(protocol, 'temporary', 'store_unavailable');
+      return reply.code(503).send({ error: 'temporarily_unavailable' });
+    }
+  });
+}

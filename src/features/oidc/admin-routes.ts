@@ -1,0 +1,196 @@
+/**
+ * Admins register their organization's browser apps (OIDC clients): the web page /admin/apps and
+ * the JSON API under /api/v1/oidc/clients. Rights are checked per organization on every call by the
+ * domain (OidcClients); a confidential client's secret is shown once, in the answer that made it.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AppContext } from '../../app/context.js';
+import { sessionActor } from '../../domain/accounts/actor.js';
+import type { User } from '../../domain/accounts/model.js';
+import { isSesameError } from '../../domain/errors.js';
+import type { OidcClient } from '../../domain/oidc/clients.js';
+import type { Session } from '../../domain/sessions/session.js';
+import { HTTP_STATUS } from '../../web/errors.js';
+import type { MessageId } from '../../i18n/en.js';
+import { html, type Html } from '../../web/html.js';
+import { describedBy, layout, type PageContext } from '../../web/layout.js';
+import { formatTime, pageContext } from '../admin/routes.js';
+import { oidcIssuer } from './provider.js';
+
+type Form = Record<string, string | undefined>;
+const field = (body: unknown, name: string, max: number) => {
+  const v = (body as Form | undefined)?.[name];
+  return typeof v === 'string' ? v.slice(0, max) : '';
+};
+
+/** The Browser apps page: the discovery URL, the organization's apps, and the form that adds one. */
+export function appsPage(ctx: PageContext, v: { issuer: string; clients: OidcClient[]; created?: { client: OidcClient; secret?: string }; notice?: string; error?: string }): Html {
+  const { t } = ctx;
+  const rows = v.clients.map(
+    (c) => html`<tr>
+  <td>${c.name}</td><td><code>${c.id}</code></td>
+  <td>${c.redirectUris.map((u) => html`<code>${u}</code><br>`)}</td>
+  <td>${t(`apps.kind.${c.kind}.short`)}</td>
+  <td>${c.requireMfa ? t('apps.mfa.always') : t('apps.mfa.user')}</td>
+  <td>${formatTime(c.createdAt)}</td>
+  <td><form method="post" action="/admin/apps/remove" class="inline"><input type="hidden" name="_csrf" value="${ctx.csrf}"><input type="hidden" name="id" value="${c.id}"><button type="submit">${t('apps.remove')}</button></form></td>
+</tr>`,
+  );
+  const created = v.created
+    ? html`<div class="card" id="created-client" role="status">
+  <p>${t('apps.added', { name: v.created.client.name, id: v.created.client.id })}</p>
+  ${v.created.secret ? html`<p>${t('apps.secret')}</p><p><code id="client-secret">${v.created.secret}</code></p>` : ''}
+</div>`
+    : '';
+  return layout(
+    ctx,
+    t('apps.title'),
+    html`<p>${t('apps.intro')}</p>
+<p>${t('apps.discovery')}: <code id="discovery-url">${v.issuer}/.well-known/openid-configuration</code></p>
+${created}
+${v.clients.length === 0
+  ? html`<p>${t('apps.none')}</p>`
+  : html`<table id="apps"><thead><tr><th>${t('apps.name')}</th><th>${t('apps.client_id')}</th><th>${t('apps.redirect_uris')}</th><th>${t('apps.kind')}</th><th>${t('apps.mfa')}</th><th><span class="visually-hidden">${t('users.col.actions')}</span></th><th><span class="visually-hidden">${t('users.col.actions')}</span></th></tr></thead><tbody>${rows}</tbody></table>`}
+<h2>${t('apps.add')}</h2>
+<form method="post" action="/admin/apps" class="card">
+  <input type="hidden" name="_csrf" value="${ctx.csrf}">
+  <label for="app-name">${t('apps.name')}</label>
+  <input id="app-name" name="name" required maxlength="100">
+  <label for="app-uris">${t('apps.redirect_uris')}</label>
+  <textarea id="app-uris" name="redirectUris" rows="3" required maxlength="5100" ${describedBy(v.error, 'app-uris-help')}></textarea>
+  <p id="app-uris-help" class="help">${t('apps.redirect_uris.help')}</p>
+  <fieldset><legend>${t('apps.kind')}</legend>
+    <label><input type="radio" name="kind" value="confidential" checked> ${t('apps.kind.confidential')}</label>
+    <label><input type="radio" name="kind" value="public"> ${t('apps.kind.public')}</label>
+  </fieldset>
+  <label><input type="checkbox" name="requireMfa" value="1"> ${t('apps.require_mfa')}</label>
+  <button type="submit" class="primary">${t('apps.add')}</button>
+</form>`,
+    v,
+  );
+}
+
+export function registerOidcAdminRoutes(app: FastifyInstance, ctx: AppContext) {
+  const csrf = { preHandler: app.csrfProtection, schema: { hide: true } };
+  const issuer = oidcIssuer(ctx);
+  const send = (reply: FastifyReply, page: Html, status = 200) => reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page.value);
+
+  /** Signed in, or off to sign in; whether an admin is decided by the domain (per organization, with a second factor). */
+  function signedIn(req: FastifyRequest, reply: FastifyReply): req is FastifyRequest & { user: User; session: Session } {
+    if (req.user && req.session) return true;
+    void reply.redirect(`/signin?next=${encodeURIComponent('/admin/apps')}`, 303);
+    return false;
+  }
+
+  async function render(req: FastifyRequest & { user: User; session: Session }, reply: FastifyReply, extra: { created?: { client: OidcClient; secret?: string }; notice?: string; error?: string } = {}, status = 200) {
+    const actor = sessionActor(req.user, req.session);
+    try {
+      const clients = await ctx.oidc.clients.list(actor, req.user.orgId);
+      return send(reply, appsPage(pageContext(req, reply, '/admin/apps'), { issuer, clients, ...extra }), status);
+    } catch (e) {
+      if (!isSesameError(e)) throw e;
+      return send(reply, layout(pageContext(req, reply, '/admin/apps'), req.t('page.forbidden.title'), html``, { error: req.t(e.messageId as MessageId, e.params) }), HTTP_STATUS[e.code]);
+    }
+  }
+
+  app.get<{ Querystring: { m?: string } }>('/admin/apps', { schema: { hide: true } }, async (req, reply) => {
+    if (!signedIn(req, reply)) return reply;
+    return render(req, reply, { notice: req.query.m === 'removed' ? req.t('apps.removed') : undefined });
+  });
+
+  app.post('/admin/apps', csrf, async (req, reply) => {
+    if (!signedIn(req, reply)) return reply;
+    try {
+      const made = await ctx.oidc.clients.add(sessionActor(req.user, req.session), req.user.orgId, {
+        name: field(req.body, 'name', 300),
+        redirectUris: field(req.body, 'redirectUris', 5100).split(/\r?\n/),
+        kind: field(req.body, 'kind', 20),
+        requireMfa: field(req.body, 'requireMfa', 2) === '1',
+      });
+      // Answered with the page itself (no redirect): the secret is shown once and never stored in clear.
+      return render(req, reply, { created: made });
+    } catch (e) {
+      if (!isSesameError(e)) throw e;
+      return render(req, reply, { error: req.t(e.messageId as MessageId, e.params) }, HTTP_STATUS[e.code]);
+    }
+  });
+
+  app.post('/admin/apps/remove', csrf, async (req, reply) => {
+    if (!signedIn(req, reply)) return reply;
+    try {
+      await ctx.oidc.clients.remove(sessionActor(req.user, req.session), req.user.orgId, field(req.body, 'id', 64));
+      return reply.redirect('/admin/apps?m=removed', 303);
+    } catch (e) {
+      if (!isSesameError(e)) throw e;
+      return render(req, reply, { error: req.t(e.messageId as MessageId, e.params) }, HTTP_STATUS[e.code]);
+    }
+  });
+}
+
+const clientSchema = {
+  type: 'object',
+  properties: {
+    clientId: { type: 'string' },
+    name: { type: 'string' },
+    redirectUris: { type: 'array', items: { type: 'string' } },
+    kind: { type: 'string', enum: ['confidential', 'public'] },
+    requireMfa: { type: 'boolean' },
+    createdAt: { type: 'string', format: 'date-time' },
+    clientSecret: { type: 'string', description: 'Only in the answer that created a confidential client; never shown again.' },
+  },
+  required: ['clientId', 'name', 'redirectUris', 'kind', 'requireMfa', 'createdAt'],
+} as const;
+
+function clientOut(c: OidcClient, secret?: string) {
+  return { clientId: c.id, name: c.name, redirectUris: c.redirectUris, kind: c.kind, requireMfa: c.requireMfa, createdAt: new Date(c.createdAt).toISOString(), ...(secret ? { clientSecret: secret } : {}) };
+}
+
+/**
+ * The JSON API of the client registry, in the caller's organization: GET and POST
+ * /api/v1/oidc/clients, DELETE /api/v1/oidc/clients/{clientId}. `authenticate` is the API's bearer check.
+ */
+export function registerOidcClientApi(api: FastifyInstance, ctx: AppContext, authenticate: (req: FastifyRequest) => Promise<{ user: User; session: Session }>, errors: Record<number, unknown>) {
+  const secured = [{ session: [] }];
+  api.get('/oidc/clients', { schema: { tags: ['oidc'], summary: 'The browser apps (OpenID Connect clients) of your organization.', security: secured, response: { 200: { type: 'object', properties: { issuer: { type: 'string' }, clients: { type: 'array', items: clientSchema } } }, ...errors } } }, async (req) => {
+    const { user, session } = await authenticate(req);
+    return { issuer: oidcIssuer(ctx), clients: (await ctx.oidc.clients.list(sessionActor(user, session), user.orgId)).map((c) => clientOut(c)) };
+  });
+
+  api.post<{ Body: { name: string; redirectUris: string[]; kind: string; requireMfa?: boolean } }>(
+    '/oidc/clients',
+    {
+      schema: {
+        tags: ['oidc'],
+        summary: 'Registers a browser app; a confidential one gets a client secret, returned only in this answer.',
+        security: secured,
+        body: {
+          type: 'object',
+          properties: {
+            name: { type: 'string', maxLength: 100 },
+            redirectUris: { type: 'array', items: { type: 'string', maxLength: 500 }, minItems: 1, maxItems: 10 },
+            kind: { type: 'string', enum: ['confidential', 'public'] },
+            requireMfa: { type: 'boolean' },
+          },
+          required: ['name', 'redirectUris', 'kind'],
+          additionalProperties: false,
+        },
+        response: { 201: clientSchema, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const { user, session } = await authenticate(req);
+      const { client, secret } = await ctx.oidc.clients.add(sessionActor(user, session), user.orgId, req.body);
+      return reply.code(201).header('cache-control', 'no-store').send(clientOut(client, secret));
+    },
+  );
+
+  api.delete<{ Params: { clientId: string } }>(
+    '/oidc/clients/:clientId',
+    { schema: { tags: ['oidc'], summary: 'Removes a browser app; its tokens stop working.', security: secured, params: { type: 'object', properties: { clientId: { type: 'string', maxLength: 64 } }, required: ['clientId'] }, response: { 204: { type: 'null' }, ...errors } } },
+    async (req, reply) => {
+      const { user, session } = await authenticate(req);
+      await ctx.oidc.clients.remove(sessionActor(user, session), user.orgId, req.params.clientId);
+      return reply.code(204).send();
+    },
+  );
+}

@@ -1,0 +1,150 @@
+/**
+ * Self-service pages: "Forgot your password?", the reset link's first page and its new-password step,
+ * Change password, My sessions and My sign-ins. Each takes the page context and plain data; none
+ * touches a service.
+ */
+import type { SignInEvent } from '../../domain/audit/events.js';
+import type { PasswordChangeEffects } from '../../domain/self-service/self-service.js';
+import type { Session } from '../../domain/sessions/session.js';
+import { summarizeUserAgent } from '../../web/user-agent.js';
+import { html, type Html } from '../../web/html.js';
+import { describedBy, layout, type PageContext } from '../../web/layout.js';
+import { pager } from '../../web/pages.js';
+
+type Notice = { notice?: string; error?: string };
+
+const csrfField = (ctx: PageContext) => html`<input type="hidden" name="_csrf" value="${ctx.csrf}">`;
+
+/** The two fields of a new password, with the hidden user name password managers file it under. */
+function newPasswordFields(ctx: PageContext, address: string, error: string | undefined): Html {
+  const { t } = ctx;
+  return html`<input type="hidden" name="username" autocomplete="username" value="${address}">
+  <label for="password">${t('setpw.password')}</label>
+  <input id="password" name="password" type="password" autocomplete="new-password" required minlength="8" maxlength="1024" ${describedBy(error)}>
+  <label for="confirm">${t('setpw.confirm')}</label>
+  <input id="confirm" name="confirm" type="password" autocomplete="new-password" required minlength="8" maxlength="1024" ${describedBy(error)}>`;
+}
+
+/** What a new password will do, said before the user confirms it. */
+function effectsList(ctx: PageContext, e: PasswordChangeEffects, keepsThisSession: boolean): Html {
+  const { t } = ctx;
+  return html`<ul class="effects" id="password-effects">
+  <li>${t(keepsThisSession ? 'pw.effects.sessions' : 'reset.effects.sessions')}</li>
+  ${e.revokesAppPasswords ? html`<li>${t('pw.effects.app_passwords', { count: e.appPasswords })}</li>` : e.appPasswords > 0 ? html`<li>${t('pw.effects.app_passwords_kept')}</li>` : ''}
+</ul>`;
+}
+
+export function forgotPasswordPage(ctx: PageContext, v: { email?: string } & Notice): Html {
+  const { t } = ctx;
+  return layout(
+    ctx,
+    t('forgot.title'),
+    html`<p>${t('forgot.intro')}</p>
+<form method="post" action="/forgot-password" class="card">
+  ${csrfField(ctx)}
+  <label for="email">${t('signin.email')}</label>
+  <input id="email" name="email" type="email" autocomplete="username" required maxlength="254" value="${v.email ?? ''}" ${describedBy(v.error)} autofocus>
+  <button type="submit" class="primary">${t('forgot.submit')}</button>
+</form>
+<p><a href="/signin">${t('forgot.back')}</a></p>`,
+    v,
+  );
+}
+
+/** The page a reset link opens: nothing is used up until "Continue" (mail scanners follow links). */
+export function resetStartPage(ctx: PageContext, v: { token: string; address: string }): Html {
+  const { t } = ctx;
+  return layout(
+    ctx,
+    t('reset.title'),
+    html`<p>${t('reset.intro', { address: v.address })}</p>
+<form method="post" action="/reset-password" class="card">
+  ${csrfField(ctx)}
+  <input type="hidden" name="token" value="${v.token}">
+  <button type="submit" class="primary">${t('reset.continue')}</button>
+</form>`,
+  );
+}
+
+/** The new-password step of a reset flow; its form posts to `${base}/password`. */
+export function resetNewPasswordPage(ctx: PageContext, v: { base: string; address: string; effects: PasswordChangeEffects } & Notice): Html {
+  const { t } = ctx;
+  return layout(
+    ctx,
+    t('reset.title'),
+    html`<p>${t('reset.new', { address: v.address })}</p>
+${effectsList(ctx, v.effects, false)}
+<form method="post" action="${v.base}/password" class="card">
+  ${csrfField(ctx)}
+  ${newPasswordFields(ctx, v.address, v.error)}
+  <button type="submit" class="primary">${t('setpw.submit')}</button>
+</form>`,
+    v,
+  );
+}
+
+export function changePasswordPage(ctx: PageContext, v: { address: string; effects: PasswordChangeEffects } & Notice): Html {
+  const { t } = ctx;
+  return layout(
+    ctx,
+    t('pw.title'),
+    html`${effectsList(ctx, v.effects, true)}
+<form method="post" action="/account/password" class="card">
+  ${csrfField(ctx)}
+  <label for="current">${t('pw.current')}</label>
+  <input id="current" name="current" type="password" autocomplete="current-password" required maxlength="1024" ${describedBy(v.error)}>
+  ${newPasswordFields(ctx, v.address, v.error)}
+  <button type="submit" class="primary">${t('pw.submit')}</button>
+</form>`,
+    v,
+  );
+}
+
+export function mySessionsPage(ctx: PageContext, v: { sessions: Session[]; currentId: string; formatTime: (ms: number) => string } & Notice): Html {
+  const { t } = ctx;
+  const rows = v.sessions.map((s) => {
+    const current = s.id === v.currentId;
+    return html`<tr${current ? html` class="current" aria-current="true"` : ''}>
+  <td>${summarizeUserAgent(s.userAgent)}<br><span class="hint">${s.ip}</span></td>
+  <td>${t(s.via === 'api' ? 'sessions.via.api' : 'sessions.via.web')}</td>
+  <td>${v.formatTime(s.createdAt)}</td><td>${v.formatTime(s.lastSeenAt)}</td>
+  <td>${current ? html`<strong>${t('sessions.current')}</strong>` : html`<form method="post" action="/account/sessions/end" class="inline">${csrfField(ctx)}<input type="hidden" name="id" value="${s.id}"><button type="submit">${t('sessions.end')}</button></form>`}</td>
+</tr>`;
+  });
+  return layout(
+    ctx,
+    t('sessions.title'),
+    html`<p>${t('sessions.intro')}</p>
+<table id="sessions">
+<thead><tr><th scope="col">${t('sessions.col.where')}</th><th scope="col">${t('sessions.col.via')}</th><th scope="col">${t('sessions.col.started')}</th><th scope="col">${t('sessions.col.last')}</th><th scope="col"><span class="visually-hidden">${t('users.col.actions')}</span></th></tr></thead>
+<tbody>${rows}</tbody>
+</table>
+${v.sessions.length > 1 ? html`<form method="post" action="/account/sessions/end-others" class="inline">${csrfField(ctx)}<button type="submit" class="primary">${t('sessions.end_others')}</button></form>` : ''}`,
+    v,
+  );
+}
+
+export function mySignInsPage(ctx: PageContext, v: { events: SignInEvent[]; total: number; offset: number; limit: number; formatTime: (ms: number) => string } & Notice): Html {
+  const { t } = ctx;
+  const rows = v.events.map(
+    (e) => html`<tr class="${e.outcome}">
+  <td>${v.formatTime(e.at)}</td><td>${t(`outcome.${e.outcome}`)}</td>
+  <td>${e.protocol}${e.appPasswordName ? html`<br><span class="ap-name">${e.appPasswordName}</span>` : e.appPasswordId ? html`<br><span class="ap-name">(${t('signins.deleted_ap')})</span>` : ''}</td>
+  <td>${e.ip}</td><td class="agent">${e.userAgent}</td>
+  <td>${e.appPasswordId ? html`<form method="post" action="/account/sign-ins/not-me" class="inline">${csrfField(ctx)}<input type="hidden" name="id" value="${e.id}"><button type="submit">${t('mysignins.not_me')}</button></form>` : ''}</td>
+</tr>`,
+  );
+  return layout(
+    ctx,
+    t('mysignins.title'),
+    html`<p>${t('mysignins.intro')}</p>
+${v.events.length
+  ? html`<table id="my-sign-ins">
+<thead><tr><th scope="col">${t('signins.col.time')}</th><th scope="col">${t('signins.col.outcome')}</th><th scope="col">${t('signins.col.protocol')}</th><th scope="col">${t('signins.col.ip')}</th><th scope="col">${t('signins.col.agent')}</th><th scope="col"><span class="visually-hidden">${t('users.col.actions')}</span></th></tr></thead>
+<tbody>${rows}</tbody>
+</table>`
+  : html`<p>${t('signins.none')}</p>`}
+${pager(ctx, '/account/sign-ins', {}, v.offset, v.limit, v.total)}`,
+    v,
+  );
+}

@@ -1,0 +1,157 @@
+/**
+ * Self-service pages: "Forgot your password?" and the reset link's first page (no session), and,
+ * for a signed-in user, Change password, My sessions and My sign-ins (linked from My account). The
+ * reset flow's own steps (second factor, new password) are served with the other flows in
+ * mfa-routes.ts under /reset-password/flow. Every POST is CSRF-checked; handlers only translate
+ * between HTTP and domain/self-service.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AppContext } from '../../app/context.js';
+import { isSesameError } from '../../domain/errors.js';
+import type { WebSettings } from '../../app/server.js';
+import { HTTP_STATUS } from '../../web/errors.js';
+import { messagePage } from '../../web/pages.js';
+import { clientMeta, field, formatTime, pageContext, send, userMessage } from '../admin/routes.js';
+import { changePasswordPage, forgotPasswordPage, mySessionsPage, mySignInsPage, resetStartPage } from './pages.js';
+
+const PAGE = 50;
+
+export function registerSelfServiceRoutes(app: FastifyInstance, ctx: AppContext, web: WebSettings) {
+  const cookieOpts = { path: '/', httpOnly: true, sameSite: 'lax' as const, secure: web.secureCookies };
+  const csrf = { preHandler: app.csrfProtection, schema: { hide: true } };
+  const hidden = { schema: { hide: true } };
+  const meta = (req: FastifyRequest) => ({ ...clientMeta(req), protocol: 'web', locale: req.locale });
+
+  /** Sends the visitor to sign in (and back here afterwards) unless a user with a session is signed in. */
+  function signedIn(req: FastifyRequest, reply: FastifyReply): boolean {
+    if (req.user && req.session) return true;
+    void reply.redirect(`/signin?next=${encodeURIComponent(req.url)}`, 303);
+    return false;
+  }
+
+  // ---- Forgot your password? ----
+  app.get('/forgot-password', hidden, async (req, reply) => send(reply, forgotPasswordPage(pageContext(req, reply), {})));
+
+  app.post('/forgot-password', csrf, async (req, reply) => {
+    const email = field(req.body, 'email', 254);
+    try {
+      await ctx.passwordReset.request(email, { ip: req.ip, locale: req.locale });
+    } catch (e) {
+      if (!isSesameError(e)) throw e;
+      if (e.retryAfterSeconds) reply.header('retry-after', String(e.retryAfterSeconds));
+      return send(reply, forgotPasswordPage(pageContext(req, reply, '/forgot-password'), { email, error: userMessage(req, e) }), HTTP_STATUS[e.code]);
+    }
+    // The same page whether or not the address exists; the address typed is not shown back.
+    return send(reply, forgotPasswordPage(pageContext(req, reply, '/forgot-password'), { notice: req.t('forgot.sent') }));
+  });
+
+  // ---- The reset link ----
+  app.get<{ Querystring: { token?: string } }>('/reset-password', hidden, async (req, reply) => {
+    const token = String(req.query.token ?? '').slice(0, 100);
+    // The token is in this page's URL: keep it out of Referer headers.
+    reply.header('referrer-policy', 'no-referrer');
+    try {
+      const user = await ctx.passwordReset.peek(token);
+      return send(reply, resetStartPage(pageContext(req, reply), { token, address: user.address }));
+    } catch (e) {
+      if (!isSesameError(e)) throw e;
+      return send(reply, messagePage(pageContext(req, reply, '/forgot-password'), 'reset.title', req.t('reset.invalid'), 'error'), 400);
+    }
+  });
+
+  app.post('/reset-password', csrf, async (req, reply) => {
+    try {
+      const { flowToken } = await ctx.passwordReset.open(field(req.body, 'token', 100), meta(req));
+      reply.setCookie(web.cookies.reset, flowToken, cookieOpts);
+      return reply.redirect('/reset-password/flow', 303);
+    } catch (e) {
+      if (!isSesameError(e)) throw e;
+      req.log.info({ code: e.code, detail: e.detail }, 'reset link refused');
+      const message = e.code === 'token_invalid' ? req.t('reset.invalid') : userMessage(req, e);
+      return send(reply, messagePage(pageContext(req, reply, '/forgot-password'), 'reset.title', message, 'error'), HTTP_STATUS[e.code]);
+    }
+  });
+
+  // ---- Change password ----
+  const passwordPage = async (req: FastifyRequest, reply: FastifyReply, extra: { notice?: string; error?: string } = {}, status = 200) => {
+    const effects = await ctx.selfService.passwordChangeEffects(req.user!);
+    return send(reply, changePasswordPage(pageContext(req, reply, '/account/password'), { address: req.user!.address, effects, ...extra }), status);
+  };
+
+  app.get<{ Querystring: { m?: string; n?: string; r?: string } }>('/account/password', hidden, async (req, reply) => {
+    if (!signedIn(req, reply)) return reply;
+    const notice = req.query.m === 'changed' ? req.t('pw.changed', { sessions: Number(req.query.n ?? 0) || 0, appPasswords: Number(req.query.r ?? 0) || 0 }) : undefined;
+    return passwordPage(req, reply, { notice });
+  });
+
+  app.post('/account/password', csrf, async (req, reply) => {
+    if (!signedIn(req, reply)) return reply;
+    try {
+      const r = await ctx.selfService.changePassword(req.user!, req.session!, { current: field(req.body, 'current'), password: field(req.body, 'password'), confirm: field(req.body, 'confirm') }, meta(req));
+      return reply.redirect(`/account/password?${new URLSearchParams({ m: 'changed', n: String(r.endedSessions), r: String(r.revokedAppPasswords) })}`, 303);
+    } catch (e) {
+      if (!isSesameError(e)) throw e;
+      if (e.retryAfterSeconds) reply.header('retry-after', String(e.retryAfterSeconds));
+      return passwordPage(req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
+    }
+  });
+
+  // ---- My sessions ----
+  const sessionsPage = async (req: FastifyRequest, reply: FastifyReply, extra: { notice?: string; error?: string } = {}, status = 200) => {
+    const sessions = await ctx.selfService.sessions(req.user!);
+    return send(reply, mySessionsPage(pageContext(req, reply, '/account/sessions'), { sessions, currentId: req.session!.id, formatTime, ...extra }), status);
+  };
+
+  app.get<{ Querystring: { m?: string; n?: string } }>('/account/sessions', hidden, async (req, reply) => {
+    if (!signedIn(req, reply)) return reply;
+    const notices: Record<string, string> = { ended: req.t('sessions.ended'), others: req.t('sessions.ended_others', { count: Number(req.query.n ?? 0) || 0 }) };
+    return sessionsPage(req, reply, { notice: notices[req.query.m ?? ''] });
+  });
+
+  app.post('/account/sessions/end', csrf, async (req, reply) => {
+    if (!signedIn(req, reply)) return reply;
+    const id = field(req.body, 'id', 64);
+    try {
+      await ctx.selfService.endSession(req.user!, id);
+    } catch (e) {
+      if (!isSesameError(e)) throw e;
+      return sessionsPage(req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
+    }
+    // Ending this very session is signing out.
+    if (id === req.session!.id) {
+      reply.clearCookie(web.cookies.session, cookieOpts);
+      return reply.redirect('/signin?m=signedout', 303);
+    }
+    return reply.redirect('/account/sessions?m=ended', 303);
+  });
+
+  app.post('/account/sessions/end-others', csrf, async (req, reply) => {
+    if (!signedIn(req, reply)) return reply;
+    const n = await ctx.selfService.endOtherSessions(req.user!, req.session!);
+    return reply.redirect(`/account/sessions?m=others&n=${n}`, 303);
+  });
+
+  // ---- My sign-ins ----
+  const signInsPage = async (req: FastifyRequest, reply: FastifyReply, extra: { notice?: string; error?: string } = {}, status = 200) => {
+    const offset = Math.max(0, Number.parseInt(String((req.query as { offset?: string } | undefined)?.offset ?? '0'), 10) || 0);
+    const { events, total } = await ctx.selfService.signIns(req.user!, { limit: PAGE, offset });
+    return send(reply, mySignInsPage(pageContext(req, reply, '/account/sign-ins'), { events, total, offset, limit: PAGE, formatTime, ...extra }), status);
+  };
+
+  app.get<{ Querystring: { m?: string; offset?: string } }>('/account/sign-ins', hidden, async (req, reply) => {
+    if (!signedIn(req, reply)) return reply;
+    const notices: Record<string, string> = { reported: req.t('mysignins.reported'), reported_gone: req.t('mysignins.reported_gone') };
+    return signInsPage(req, reply, { notice: notices[req.query.m ?? ''] });
+  });
+
+  app.post('/account/sign-ins/not-me', csrf, async (req, reply) => {
+    if (!signedIn(req, reply)) return reply;
+    try {
+      const r = await ctx.selfService.reportSignIn(req.user!, field(req.body, 'id', 64), req.locale);
+      return reply.redirect(`/account/sign-ins?m=${r.revoked ? 'reported' : 'reported_gone'}`, 303);
+    } catch (e) {
+      if (!isSesameError(e)) throw e;
+      return signInsPage(req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
+    }
+  });
+}

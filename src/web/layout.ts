@@ -1,0 +1,67 @@
+/** The page frame: header with the language switch and navigation, one main region, no inline script or style. */
+import type { User } from '../domain/accounts/model.js';
+import type { Locale, Translate } from '../i18n/i18n.js';
+import { html, type Html } from './html.js';
+
+export interface PageContext {
+  t: Translate;
+  locale: Locale;
+  csrf: string;
+  /** Path of this page, for the language switch to come back to. */
+  path: string;
+  user?: User;
+}
+
+/** The id of the page's error message (`opts.error` below), for the fields it is about to point at. */
+export const ERROR_ID = 'page-error';
+
+/**
+ * `aria-describedby` for a form field: the page's error when there is one (so a screen reader
+ * reads the error again on the field it concerns, not only once when the page loads), then the
+ * field's own hints. Empty when there is nothing to point at.
+ */
+export function describedBy(error: string | undefined, ...hintIds: string[]): Html | '' {
+  const ids = [...(error ? [ERROR_ID] : []), ...hintIds];
+  return ids.length ? html`aria-describedby="${ids.join(' ')}"` : '';
+}
+
+export function layout(ctx: PageContext, title: string, body: Html, opts: { notice?: string; error?: string; head?: Html } = {}): Html {
+  const { t, user } = ctx;
+  return html`<!doctype html>
+<html lang="${ctx.locale}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title} · ${t('app.name')}</title>
+<link rel="stylesheet" href="/static/sesame.css">
+${opts.head ?? ''}
+</head>
+<body>
+<a class="skip" href="#main">${t('nav.skip')}</a>
+<header class="top">
+  <a class="brand" href="${user ? '/account' : '/signin'}">${t('app.name')}</a>
+  ${user
+    ? html`<nav aria-label="${t('nav.account')}">
+    <a href="/account">${t('nav.account')}</a>
+    <a href="/security-info">${t('nav.security')}</a>
+    ${user.role === 'admin' ? html`<a href="/admin/users">${t('nav.users')}</a> <a href="/admin/policy">${t('nav.policy')}</a> <a href="/admin/sign-ins">${t('nav.signins')}</a> <a href="/admin/apps">${t('nav.apps')}</a> <a href="/admin/dashboard">${t('nav.dashboard')}</a>` : ''}
+    <form method="post" action="/signout" class="inline"><input type="hidden" name="_csrf" value="${ctx.csrf}"><button type="submit" class="link">${t('nav.signout')}</button></form>
+  </nav>`
+    : ''}
+  <form method="post" action="/lang" class="inline lang">
+    <input type="hidden" name="_csrf" value="${ctx.csrf}">
+    <input type="hidden" name="back" value="${ctx.path}">
+    <span>${t('lang.switch')}:</span>
+    <button type="submit" name="lang" value="en" class="link" ${ctx.locale === 'en' ? html`aria-current="true"` : ''} lang="en">English</button>
+    <button type="submit" name="lang" value="nl" class="link" ${ctx.locale === 'nl' ? html`aria-current="true"` : ''} lang="nl">Nederlands</button>
+  </form>
+</header>
+<main id="main" tabindex="-1">
+<h1>${title}</h1>
+${opts.notice ? html`<p class="notice" role="status">${opts.notice}</p>` : ''}
+${opts.error ? html`<p class="error" role="alert" id="${ERROR_ID}">${opts.error}</p>` : ''}
+${body}
+</main>
+</body>
+</html>`;
+}
