@@ -4,8 +4,7 @@
  */
 import { createContext } from './app/context.js';
 import { ConfigError, loadConfig } from './config/config.js';
-import { buildApp } from './app/server.js';
-import { buildMonitoringApp } from './features/monitoring/routes.js';
+import { buildApp, buildMonitoringApp } from './app/server.js';
 import { startBackgroundJobs } from './app/background-jobs.js';
 
 async function main() {

@@ -6,7 +6,7 @@ import { SesameError } from '../domain/errors.js';
 import type { CodeChannel, Locale, Notifier } from '../domain/mfa/notifier.js';
 import { DeliveryError, type Messenger } from './messaging/messenger.js';
 import { translator } from '../i18n/i18n.js';
-import { formatTime } from '../features/admin/routes.js';
+import { formatTime } from '../i18n/format.js';
 
 export interface NotifierLog {
   warn(obj: object, msg: string): void;

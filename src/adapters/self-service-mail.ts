@@ -8,7 +8,7 @@ import type { SelfServiceMail } from '../domain/self-service/mail.js';
 import { DeliveryError, type Messenger } from './messaging/messenger.js';
 import { translator } from '../i18n/i18n.js';
 import { bestEffortEmail, type NotifierLog } from './notifications.js';
-import { formatTime } from '../features/admin/routes.js';
+import { formatTime } from '../i18n/format.js';
 
 /** The page a reset link opens; its token travels in the query, like a set-password link's. */
 export function resetPasswordUrl(publicUrl: string, token: string): string {

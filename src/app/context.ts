@@ -62,37 +62,18 @@ import { createEventForwarder, type ForwardingTuning } from '../adapters/messagi
 import { OidcClients } from '../domain/oidc/clients.js';
 import { SigningKeys } from '../domain/oidc/signing-keys.js';
 import { KyselyOidcClientRepository, KyselyOidcPayloads, KyselySigningKeyRepository } from '../storage/oidc-repository.js';
+import { checkReadiness } from '../storage/readiness.js';
+import type { Services } from '../web/services.js';
 
-export interface AppContext {
-  config: Readonly<Config>;
+/**
+ * Everything the server, the CLI and the tests get: the features' Services (web/services.ts) plus
+ * what only the composition root may hold (the store, all key material, flushing and closing).
+ */
+export interface AppContext extends Services {
   secrets: ServerSecrets;
   store: Store;
-  clock: Clock;
-  accounts: AccountService;
-  signIn: PasswordAuthenticator;
-  sessions: SessionService;
   audit: AuditRepository;
-  flows: SignInFlows;
-  mfaAdmin: MfaAdmin;
-  securityInfo: SecurityInfo;
   notifier: Notifier;
-  appPasswords: AppPasswords;
-  legacy: LegacyVerifier;
-  integrations: Integrations;
-  /** The admin Users console's listing: filters, sorts, keyset pages (domain/accounts/directory.ts). */
-  directory: UserDirectory;
-  /** Bulk changes to users, checked in full and applied in one transaction (domain/accounts/bulk-changes.ts). */
-  bulkChanges: BulkChanges;
-  /** Prometheus metrics of this context (served at /metrics; see delivery/http/monitoring.ts). */
-  metrics: Metrics;
-  /** "Forgot your password?" and admins' reset links (domain/self-service/password-reset.ts). */
-  passwordReset: PasswordReset;
-  /** Change password, My sessions, My sign-ins (domain/self-service/self-service.ts). */
-  selfService: SelfService;
-  /** The admin dashboard and the filtered, exportable sign-in log (domain/audit/reports.ts). */
-  reports: AdminReports;
-  /** The OpenID Connect provider's client registry, signing keys and stored payloads (delivery/oidc). */
-  oidc: { clients: OidcClients; keys: SigningKeys; payloads: KyselyOidcPayloads };
   /**
    * Seals every stored encrypted value that is not under the current encryption key again under it
    * (`write`), or only counts them (`sesame keys reencrypt` / `drop-previous`; domain/keys/reencryption.ts).
@@ -282,7 +263,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     await Promise.all(Array.from({ length: Math.min(8, addresses.length) }, worker));
   };
   const reencrypt = (o: { write: boolean }) => reencryptAll(new KyselySealedValues(store.db), aead, clock.now(), o);
-  return { config, secrets, store, clock, accounts, signIn, sessions, audit: auditView, flows, mfaAdmin, securityInfo, notifier, appPasswords, legacy, integrations, directory, bulkChanges, metrics, reports, oidc, passwordReset, selfService, reencrypt, flush, close: async () => {
+  return { config, secrets, store, clock, readiness: () => checkReadiness(store), accounts, signIn, sessions, audit: auditView, flows, mfaAdmin, securityInfo, notifier, appPasswords, legacy, integrations, directory, bulkChanges, metrics, reports, oidc, passwordReset, selfService, reencrypt, flush, close: async () => {
     // close(), not flush(): whatever is still held for retry is reported as lost, not dropped silently.
     await Promise.all([legacyLog.close(), legacyUses.close(), passwordReset.idle()]);
     await forwarder?.close();

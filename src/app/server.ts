@@ -1,7 +1,8 @@
 /**
  * Builds the Fastify application apart from listen(), so tests drive it with inject() and the
- * server starts it on a port. Owns the cross-cutting web concerns: security headers (strict CSP,
- * no framing), cookies, CSRF, language, session resolution and the error mapping.
+ * server starts it on a port. Owns the assembly: validation, the browser plugins (strict CSP, no
+ * framing, cookies, CSRF, static files, language, the session), and which feature registers
+ * where. The features themselves live in features/; what they share is the web kit in web/.
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -14,51 +15,26 @@ import helmet from '@fastify/helmet';
 import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
 import AjvCompiler from '@fastify/ajv-compiler';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { AppContext } from './context.js';
-import type { User } from '../domain/accounts/model.js';
-import type { Session } from '../domain/sessions/session.js';
-import { isLocale, negotiateLocale, translator, type Locale, type Translate } from '../i18n/i18n.js';
-import { registerApiRoutes } from '../features/admin/api.js';
-import { pageContext, registerWebRoutes } from '../features/admin/routes.js';
-import { messagePage } from '../web/pages.js';
-import { registerMfaRoutes } from '../features/security-info/routes.js';
-import { registerSelfServiceRoutes } from '../features/self-service/routes.js';
-import { registerLegacyRoutes } from '../features/mail-auth/routes.js';
-import { isSesameError } from '../domain/errors.js';
-import type { MessageId } from '../i18n/en.js';
-import { HTTP_STATUS } from '../web/errors.js';
-import { STORE_FAULT_LOG, storeFault, type StoreFaultCode } from '../storage/store-faults.js';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { admin } from '../features/admin/index.js';
+import { mailAuth } from '../features/mail-auth/index.js';
+import { monitoring, registerMonitoringListener } from '../features/monitoring/index.js';
+import { createOidcFeature } from '../features/oidc/index.js';
+import { securityInfo } from '../features/security-info/index.js';
+import { selfService } from '../features/self-service/index.js';
+import { signIn } from '../features/sign-in/index.js';
+import { isLocale, negotiateLocale, translator, type Translate } from '../i18n/i18n.js';
 import { logOptions, type LogStream } from '../lib/logging.js';
-import { registerMonitoring } from '../features/monitoring/routes.js';
-import { OidcProviderHolder, registerOidcEndpoints } from '../features/oidc/provider.js';
-import { registerOidcInteractions } from '../features/oidc/interactions.js';
-import { registerOidcAdminRoutes } from '../features/oidc/admin-routes.js';
+import { csrfCookieOptions, type WebSettings, webSettings } from '../web/cookies.js';
+import { handleError, notFound } from '../web/errors.js';
+import type { Feature } from '../web/feature.js';
+import { sessionLoader } from '../web/guards.js';
+import type {} from '../web/request.js';
+import type { AppContext } from './context.js';
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    locale: Locale;
-    t: Translate;
-    session?: Session;
-    user?: User;
-  }
-}
-
-export interface CookieNames {
-  session: string;
-  csrf: string;
-  lang: string;
-  /** The sign-in flow (password done, second factor or registration pending). */
-  flow: string;
-  /** "Don't ask again on this device". */
-  trust: string;
-  /** A password reset whose link was opened (second factor and new password pending). */
-  reset: string;
-}
-
-export interface WebSettings {
-  secureCookies: boolean;
-  cookies: CookieNames;
+/** Every feature, in the order its routes are registered (monitoring first: it counts the routes after it). */
+function features(): Feature[] {
+  return [monitoring, mailAuth, createOidcFeature(), signIn, securityInfo, selfService, admin];
 }
 
 /** One pool of compiled validators for the whole process (Fastify's own compiler, configured above). */
@@ -66,8 +42,8 @@ const validatorPool = AjvCompiler();
 
 const PUBLIC_DIR = fileURLToPath(new URL('../../../public', import.meta.url));
 
-/** Where the pages load the WebAuthn browser library from (see webauthnForm in web/mfa-pages.ts). */
-export const WEBAUTHN_BROWSER_PATH = '/static/vendor/simplewebauthn-browser.umd.min.js';
+/** Where the pages load the WebAuthn browser library from (see webauthnForm in features/sign-in/flow-pages.ts). */
+const WEBAUTHN_BROWSER_PATH = '/static/vendor/simplewebauthn-browser.umd.min.js';
 
 /**
  * The UMD bundle of @simplewebauthn/browser, read from the installed package (the version in
@@ -94,13 +70,8 @@ export interface BuildOptions {
 }
 
 export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promise<FastifyInstance> {
-  const secure = ctx.config.publicUrl.startsWith('https://');
-  // __Host- cookies must be Secure, host-only and Path=/: the browser then refuses any set by a sibling domain.
-  const prefix = secure ? '__Host-' : '';
-  const web: WebSettings = {
-    secureCookies: secure,
-    cookies: { session: `${prefix}sesame_session`, csrf: `${prefix}sesame_csrf`, lang: `${prefix}sesame_lang`, flow: `${prefix}sesame_flow`, trust: `${prefix}sesame_trust`, reset: `${prefix}sesame_reset` },
-  };
+  const web = webSettings(ctx.config.publicUrl);
+  const all = features();
 
   const app = Fastify({
     logger: opts.logger === false ? false : { ...logOptions(ctx.config.logLevel), ...(opts.logStream ? { stream: opts.logStream } : {}) },
@@ -139,40 +110,33 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
 
   // Machine-facing routes (load balancers' health checks, mail servers and proxies asking about
   // passwords) sit outside the browser machinery below: no cookies, CSRF, language or security
-  // headers on a path that mail servers call on every connection.
-  // Before any route: every route is counted. Adds /readyz, and /metrics when it belongs on this port.
-  registerMonitoring(app, ctx);
-  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  // headers on a path that mail servers call on every connection. Monitoring comes first: every
+  // route registered after it is counted. The OpenID Connect provider parses its own requests (no
+  // body parser, no browser plugins); its login and consent pages are Sesame's own, with the pages.
+  for (const f of all) f.root?.(app, ctx, web);
   await app.register(async (machines) => {
     // RFC 7662 introspection requests are form-encoded.
     await machines.register(formbody);
-    registerLegacyRoutes(machines, ctx);
+    for (const f of all) f.machines?.(machines, ctx);
   });
-  // The OpenID Connect provider parses its own requests (no body parser, no browser plugins); its
-  // login and consent pages are Sesame's own, registered with the browser routes below.
-  const oidc = new OidcProviderHolder(ctx, web);
-  registerOidcEndpoints(app, oidc);
 
   // Browser-facing routes: pages, their static files and the JSON API.
   await app.register(async (browser) => {
-    await registerBrowserPlugins(browser, ctx, web, secure);
-    registerWebRoutes(browser, ctx, web);
-    registerMfaRoutes(browser, ctx, web);
-    registerOidcInteractions(browser, ctx, web, oidc);
-    registerOidcAdminRoutes(browser, ctx);
-    registerSelfServiceRoutes(browser, ctx, web);
-    await browser.register(async (api) => registerApiRoutes(api, ctx), { prefix: '/api/v1' });
+    await registerBrowserPlugins(browser, ctx, web);
+    browser.addHook('preHandler', sessionLoader(ctx, web));
+    for (const f of all) f.pages?.(browser, ctx, web);
+    await browser.register(async (api) => {
+      for (const f of all) f.api?.(api, ctx);
+    }, { prefix: '/api/v1' });
     browser.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-    browser.setNotFoundHandler(async (req, reply) => {
-      if (req.url.startsWith('/api/')) return reply.code(404).send({ error: { code: 'not_found', message: req.t('page.notfound.body') } });
-      return notFoundPage(req, reply);
-    });
+    browser.setNotFoundHandler(notFound);
   });
   return app;
 }
 
 /** Security headers (strict CSP, no framing), cookies, forms, CSRF, static files and the visitor's language. */
-async function registerBrowserPlugins(browser: FastifyInstance, ctx: AppContext, web: WebSettings, secure: boolean) {
+async function registerBrowserPlugins(browser: FastifyInstance, ctx: AppContext, web: WebSettings) {
+  const secure = web.secureCookies;
   await browser.register(helmet, {
     contentSecurityPolicy: {
       useDefaults: false,
@@ -198,7 +162,7 @@ async function registerBrowserPlugins(browser: FastifyInstance, ctx: AppContext,
   await browser.register(formbody);
   await browser.register(csrf, {
     cookieKey: web.cookies.csrf,
-    cookieOpts: { path: '/', httpOnly: true, sameSite: 'strict', secure, signed: true },
+    cookieOpts: csrfCookieOptions(web),
     getToken: (req: FastifyRequest) => (req.body as Record<string, unknown> | undefined)?._csrf as string | undefined,
   });
   await browser.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/static/', maxAge: '1h' });
@@ -215,61 +179,22 @@ async function registerBrowserPlugins(browser: FastifyInstance, ctx: AppContext,
   });
 }
 
-function notFoundPage(req: FastifyRequest, reply: FastifyReply) {
-  return reply.code(404).type('text/html; charset=utf-8').send(messagePage(pageContext(req, reply), 'page.notfound.title', req.t('page.notfound.body')).value);
+
+export interface MonitoringAppOptions {
+  /** false: no logging (tests). */
+  logger?: false;
+  logStream?: LogStream;
 }
 
 /**
- * One place where errors become responses: domain errors keep their code and translated message;
- * CSRF and validation failures get theirs; anything else is logged in full and shown as a generic 500.
+ * The monitoring listener's app (SESAME_METRICS_PORT): /healthz, /readyz and /metrics, nothing
+ * else; their access lines are logged only at warn (probes every few seconds). main.ts listens on it.
  */
-function handleError(err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
-  // Machine-facing routes have no language, cookies or CSRF (see buildApp): they get JSON in English.
-  const machine = !req.t;
-  if (machine) req.t = translator('en');
-  const api = machine || req.url.startsWith('/api/');
-  let status: number;
-  let code: string;
-  let message: string;
-  // The store failing (PostgreSQL away, SQLite locked too long, a full disk) is not a bug of this
-  // request: the user is told what it is (503/507, translated, a stable code), the operator gets
-  // the line that says where to look, and Sesame carries on and recovers when the store does.
-  const fault = storeFault(err);
-  if (fault) {
-    status = HTTP_STATUS[fault.code];
-    code = fault.code;
-    message = req.t(fault.messageId as MessageId);
-    req.log.error({ code, detail: fault.detail }, STORE_FAULT_LOG[fault.code as StoreFaultCode]);
-    if (fault.retryAfterSeconds) reply.header('retry-after', String(fault.retryAfterSeconds));
-  } else if (isSesameError(err)) {
-    status = HTTP_STATUS[err.code];
-    code = err.code;
-    message = req.t(err.messageId as MessageId, err.params);
-    req.log.info({ code, detail: err.detail }, 'request refused');
-    if (err.retryAfterSeconds) reply.header('retry-after', String(err.retryAfterSeconds));
-  } else if (err.code?.startsWith('FST_CSRF')) {
-    status = 403;
-    code = 'csrf_invalid';
-    message = req.t('error.csrf_invalid');
-    req.log.warn({ code }, 'CSRF token missing or invalid');
-  } else if (err.validation) {
-    status = 400;
-    code = 'invalid_input';
-    message = req.t('error.invalid_input');
-    req.log.info({ code, detail: err.message }, 'request failed validation');
-  } else if (err.statusCode && err.statusCode < 500) {
-    status = err.statusCode;
-    code = 'invalid_input';
-    message = req.t('error.invalid_input');
-    req.log.info({ code, detail: err.message }, 'bad request');
-  } else {
-    status = 500;
-    code = 'internal';
-    message = req.t('page.error.body');
-    req.log.error({ err }, 'request failed');
-  }
-  if (api) return reply.code(status).send({ error: { code, message } });
-  const pc = pageContext(req, reply);
-  const page = status === 500 ? messagePage(pc, 'page.error.title', message, 'error') : messagePage(pc, status === 403 ? 'page.forbidden.title' : 'page.error.title', message, 'error');
-  return reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page.value);
+export async function buildMonitoringApp(ctx: AppContext, opts: MonitoringAppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logger === false ? false : { ...logOptions(ctx.config.logLevel), ...(opts.logStream ? { stream: opts.logStream } : {}) },
+    trustProxy: false,
+  });
+  registerMonitoringListener(app, ctx);
+  return app;
 }

@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import path from 'node:path';
-import { parseSyslogUrl } from '../adapters/messaging/syslog.js';
+import { parseSyslogUrl } from '../lib/syslog-url.js';
 
 export interface Config {
   host: string;

@@ -6,6 +6,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { OidcClient, OidcClientKind, OidcClientRepository } from '../domain/oidc/clients.js';
+import type { OidcPayload, OidcPayloadStore } from '../domain/oidc/payloads.js';
 import type { SigningKeyRepository, StoredSigningKey } from '../domain/oidc/signing-keys.js';
 import type { Database } from './schema.js';
 
@@ -79,15 +80,12 @@ export class KyselySigningKeyRepository implements SigningKeyRepository {
   }
 }
 
-/** A stored payload of oidc-provider, as its adapter interface hands it over (a JSON object). */
-export type OidcPayload = Record<string, unknown>;
-
 /** How often an upsert also deletes long-expired rows: often enough to bound the table, rarely enough to cost nothing. */
 const SWEEP_CHANCE = 0.01;
 /** Expired rows are kept a day, so a late replay of a code still finds it consumed rather than unknown. */
 const SWEEP_GRACE_MS = 86_400_000;
 
-export class KyselyOidcPayloads {
+export class KyselyOidcPayloads implements OidcPayloadStore {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly now: () => number,

@@ -1,5 +1,14 @@
-/** Maps domain error codes to HTTP statuses: the only place that knows both. */
-import type { ErrorCode } from '../domain/errors.js';
+/**
+ * Errors as answers: the HTTP status of each domain error code (the only place that knows both),
+ * the one error handler that turns any failure into a response and a log line, and the not-found answer.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { type ErrorCode, isSesameError } from '../domain/errors.js';
+import type { MessageId } from '../i18n/en.js';
+import { translator } from '../i18n/i18n.js';
+import { STORE_FAULT_LOG, storeFault, type StoreFaultCode } from '../storage/store-faults.js';
+import { messagePage } from './layout.js';
+import { pageContext } from './respond.js';
 
 export const HTTP_STATUS: Record<ErrorCode, number> = {
   invalid_input: 400,
@@ -58,3 +67,64 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   oidc_client_not_found: 404,
   oidc_wrong_organization: 403,
 };
+
+/** No such page: JSON under /api/, a page otherwise. */
+export async function notFound(req: FastifyRequest, reply: FastifyReply) {
+  if (req.url.startsWith('/api/')) return reply.code(404).send({ error: { code: 'not_found', message: req.t('page.notfound.body') } });
+  return reply.code(404).type('text/html; charset=utf-8').send(messagePage(pageContext(req, reply), 'page.notfound.title', req.t('page.notfound.body')).value);
+}
+
+/**
+ * One place where errors become responses: domain errors keep their code and translated message;
+ * CSRF and validation failures get theirs; anything else is logged in full and shown as a generic 500.
+ */
+export function handleError(err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
+  // Machine-facing routes have no language, cookies or CSRF (see buildApp): they get JSON in English.
+  const machine = !req.t;
+  if (machine) req.t = translator('en');
+  const api = machine || req.url.startsWith('/api/');
+  let status: number;
+  let code: string;
+  let message: string;
+  // The store failing (PostgreSQL away, SQLite locked too long, a full disk) is not a bug of this
+  // request: the user is told what it is (503/507, translated, a stable code), the operator gets
+  // the line that says where to look, and Sesame carries on and recovers when the store does.
+  const fault = storeFault(err);
+  if (fault) {
+    status = HTTP_STATUS[fault.code];
+    code = fault.code;
+    message = req.t(fault.messageId as MessageId);
+    req.log.error({ code, detail: fault.detail }, STORE_FAULT_LOG[fault.code as StoreFaultCode]);
+    if (fault.retryAfterSeconds) reply.header('retry-after', String(fault.retryAfterSeconds));
+  } else if (isSesameError(err)) {
+    status = HTTP_STATUS[err.code];
+    code = err.code;
+    message = req.t(err.messageId as MessageId, err.params);
+    req.log.info({ code, detail: err.detail }, 'request refused');
+    if (err.retryAfterSeconds) reply.header('retry-after', String(err.retryAfterSeconds));
+  } else if (err.code?.startsWith('FST_CSRF')) {
+    status = 403;
+    code = 'csrf_invalid';
+    message = req.t('error.csrf_invalid');
+    req.log.warn({ code }, 'CSRF token missing or invalid');
+  } else if (err.validation) {
+    status = 400;
+    code = 'invalid_input';
+    message = req.t('error.invalid_input');
+    req.log.info({ code, detail: err.message }, 'request failed validation');
+  } else if (err.statusCode && err.statusCode < 500) {
+    status = err.statusCode;
+    code = 'invalid_input';
+    message = req.t('error.invalid_input');
+    req.log.info({ code, detail: err.message }, 'bad request');
+  } else {
+    status = 500;
+    code = 'internal';
+    message = req.t('page.error.body');
+    req.log.error({ err }, 'request failed');
+  }
+  if (api) return reply.code(status).send({ error: { code, message } });
+  const pc = pageContext(req, reply);
+  const page = status === 500 ? messagePage(pc, 'page.error.title', message, 'error') : messagePage(pc, status === 403 ? 'page.forbidden.title' : 'page.error.title', message, 'error');
+  return reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page.value);
+}

@@ -1,5 +1,6 @@
 /** The page frame: header with the language switch and navigation, one main region, no inline script or style. */
 import type { User } from '../domain/accounts/model.js';
+import type { MessageId } from '../i18n/en.js';
 import type { Locale, Translate } from '../i18n/i18n.js';
 import { html, type Html } from './html.js';
 
@@ -11,6 +12,9 @@ export interface PageContext {
   path: string;
   user?: User;
 }
+
+/** A page's optional notice (a done action) or error (a refused one). */
+export type Notice = { notice?: string; error?: string };
 
 /** The id of the page's error message (`opts.error` below), for the fields it is about to point at. */
 export const ERROR_ID = 'page-error';
@@ -64,4 +68,18 @@ ${body}
 </main>
 </body>
 </html>`;
+}
+
+/** A page with only a sentence: a notice or an error. */
+export function messagePage(ctx: PageContext, titleId: MessageId, body: string, status: 'notice' | 'error' = 'notice'): Html {
+  return layout(ctx, ctx.t(titleId), html`<p class="${status}">${body}</p>`);
+}
+
+/** Previous/next links of a paged list. */
+export function pager(ctx: PageContext, base: string, params: Record<string, string>, offset: number, limit: number, total: number): Html {
+  const link = (o: number) => `${base}?${new URLSearchParams({ ...params, offset: String(o) }).toString()}`;
+  return html`<nav class="pager">
+  ${offset > 0 ? html`<a href="${link(Math.max(0, offset - limit))}">${ctx.t('pager.previous')}</a>` : ''}
+  ${offset + limit < total ? html`<a href="${link(offset + limit)}">${ctx.t('pager.next')}</a>` : ''}
+</nav>`;
 }

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { runCli, type CliIo } from '../../src/cli/main.js';
 import { OidcProviderHolder } from '../../src/features/oidc/provider.js';
+import { webSettings } from '../../src/web/cookies.js';
 import inject from 'light-my-request';
 import { adminApiToken, signInAdminWithMfa } from '../support/admin-mfa.js';
 import { STORE_KINDS } from '../support/stores.js';
@@ -111,7 +112,7 @@ for (const kind of STORE_KINDS) {
     });
 
     it('a running instance picks up a key rotation made elsewhere, without a restart', async () => {
-      const web = { secureCookies: false, cookies: { session: 'sesame_session', csrf: 'sesame_csrf', lang: 'sesame_lang', flow: 'sesame_flow', trust: 'sesame_trust', reset: 'sesame_reset' } };
+      const web = webSettings('http://127.0.0.1:8080');
       const holder = new OidcProviderHolder(w.ctx, web, 0);
       const before = await holder.get();
       assert.equal((await holder.get()).provider, before.provider, 'keys unchanged: the same provider');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { safeNext } from '../../src/web/redirects.js';
+import { safeNext } from '../../src/web/links.js';
 import { en } from '../../src/i18n/en.js';
 import { negotiateLocale, translator } from '../../src/i18n/i18n.js';
 import { nl } from '../../src/i18n/nl.js';

@@ -8,6 +8,8 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 
+export { parseSyslogUrl } from '../../lib/syslog-url.js';
+
 export interface StructuredElement {
   /** `name@<private enterprise number>` for elements not registered with IANA. */
   id: string;
@@ -68,18 +70,6 @@ export interface SyslogTransport {
   close(): Promise<void>;
 }
 
-/** `udp://host:port` or `tcp://host:port` (port default 514). */
-export function parseSyslogUrl(raw: string): { protocol: 'udp' | 'tcp'; host: string; port: number } | Error {
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    return new Error('must be udp://host:port or tcp://host:port');
-  }
-  const protocol = u.protocol.slice(0, -1);
-  if ((protocol !== 'udp' && protocol !== 'tcp') || !u.hostname || u.pathname.replace(/^\/$/, '') || u.search || u.username) return new Error('must be udp://host:port or tcp://host:port');
-  return { protocol, host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port ? Number(u.port) : 514 };
-}
 
 /** The sender for a parsed `udp://` or `tcp://` target; `timeoutMs` bounds a TCP connect. */
 export function createSyslogTransport(target: { protocol: 'udp' | 'tcp'; host: string; port: number }, timeoutMs = 5_000): SyslogTransport {

@@ -13,7 +13,8 @@ import type { Config } from '../../config/config.js';
 import { dropPreviousSecrets, previousEnv, rotateSecrets, SecretsError, type SecretName } from '../../config/secrets.js';
 import { ReencryptionError } from '../../domain/keys/reencryption.js';
 import { FLOW_TTL_MS } from '../../domain/flows/sign-in-flow.js';
-import type { CliIo } from '../main.js';
+import type { CommandGroup } from '../command.js';
+import { type CliIo, parse, UsageError } from '../io.js';
 
 export interface KeysFlags {
   hash?: boolean;
@@ -127,3 +128,12 @@ async function dropPrevious(keys: SecretName[], force: boolean, config: Readonly
   if (steps.some((s) => s.previousKeys)) io.out('next: restart Sesame (a running server keeps the keys it started with).');
   return 0;
 }
+
+export const keys: CommandGroup = {
+  async run({ verb, rest, config, io }) {
+    if (verb !== 'rotate' && verb !== 'reencrypt' && verb !== 'drop-previous') throw new UsageError(verb ? `unknown command "keys ${verb}"` : 'keys needs rotate, reencrypt or drop-previous');
+    const which = { hash: { type: 'boolean' }, encryption: { type: 'boolean' }, cookie: { type: 'boolean' } } as const;
+    const p = parse(rest, verb === 'reencrypt' ? {} : verb === 'rotate' ? which : { ...which, force: { type: 'boolean' } }, 0);
+    return runKeysCommand(verb, p.values as KeysFlags, config, io);
+  },
+};

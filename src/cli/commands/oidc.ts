@@ -18,9 +18,10 @@ import { OPERATOR } from '../../domain/accounts/actor.js';
 import { isSesameError } from '../../domain/errors.js';
 import { translator } from '../../i18n/i18n.js';
 import type { MessageId } from '../../i18n/en.js';
-import { formatTime } from '../../features/admin/routes.js';
-import { oidcIssuer } from '../../features/oidc/provider.js';
-import type { CliIo } from '../main.js';
+import { formatTime } from '../../i18n/format.js';
+import { oidcIssuer } from '../../web/links.js';
+import type { CommandGroup } from '../command.js';
+import type { CliIo } from '../io.js';
 
 export const OIDC_USAGE = `  sesame oidc client add <domain> <name> --redirect-uri URI [--redirect-uri URI ...] [--public] [--require-mfa]
   sesame oidc client list <domain>
@@ -64,7 +65,7 @@ export async function runOidcCommand(args: string[], config: Readonly<Config>, i
         const org = await ctx.accounts.organizationByDomain(a);
         const { client, secret } = await ctx.oidc.clients.add(OPERATOR, org.id, { name: b, redirectUris: uris, kind: parsed.values.public ? 'public' : 'confidential', requireMfa: parsed.values['require-mfa'] === true });
         io.out(`client "${client.name}" added to ${org.domain} (${client.kind}${client.requireMfa ? ', second factor always required' : ''})`);
-        io.out(`issuer: ${oidcIssuer(ctx)}`);
+        io.out(`issuer: ${oidcIssuer(ctx.config.publicUrl)}`);
         io.out(`client_id: ${client.id}`);
         if (secret) io.out(`client_secret (shown once): ${secret}`);
         break;
@@ -104,3 +105,5 @@ export async function runOidcCommand(args: string[], config: Readonly<Config>, i
     await ctx.close();
   }
 }
+
+export const oidc: CommandGroup = { run: ({ args, config, io }) => runOidcCommand(args, config, io) };

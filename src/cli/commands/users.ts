@@ -21,7 +21,8 @@ import { bulkRowsFromCsv, exportHeader, exportLine } from '../../domain/accounts
 import { isSesameError } from '../../domain/errors.js';
 import { translator } from '../../i18n/i18n.js';
 import type { MessageId } from '../../i18n/en.js';
-import type { CliIo } from '../main.js';
+import type { CommandGroup } from '../command.js';
+import type { CliIo } from '../io.js';
 
 export const USERS_USAGE = `  sesame users import <file.csv> [--org DOMAIN] [--action mfa|reregister|disable] [--dry-run]
   sesame users export [--org DOMAIN]`;
@@ -145,3 +146,5 @@ export async function runUsersCommand(args: string[], config: Readonly<Config>, 
     await ctx.close();
   }
 }
+
+export const users: CommandGroup = { run: ({ args, config, io }) => runUsersCommand(args, config, io) };

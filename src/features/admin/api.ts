@@ -1,51 +1,21 @@
 /**
- * JSON API under /api/v1. Authentication is a bearer session token from POST /sessions (never a
- * cookie, so cross-site requests carry no credentials and need no CSRF token). Route schemas
- * validate input and are the source of the OpenAPI document at /api/v1/openapi.json.
+ * The admin console over JSON: users (list with filters and keyset pages, add, disable, enable,
+ * bulk changes, MFA state, re-registration, end sessions, app passwords), the organization's
+ * policy, the sign-in log, the dashboard and the log's export (report-api.ts). Every route needs an
+ * admin's bearer token whose session proved a second factor; the domain checks that per call.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { AppContext } from '../../app/context.js';
-import { requireAdminOf, sessionActor } from '../../domain/accounts/actor.js';
-import type { Organization, User } from '../../domain/accounts/model.js';
-import type { AppPassword } from '../../domain/app-passwords/model.js';
-import { SesameError } from '../../domain/errors.js';
-import { type DirectoryEntry, type UserListRequest, USER_SORTS } from '../../domain/accounts/directory.js';
+import type { FastifyInstance } from 'fastify';
 import { BULK_OPERATIONS, type BulkOperation } from '../../domain/accounts/bulk-changes.js';
-import { WEB_BULK_MAX_ROWS } from './users-pages.js';
-import { setPasswordUrl } from './routes.js';
-import type { Step } from '../../domain/flows/sign-in-flow.js';
-import { MFA_STATES, METHOD_KINDS, type OrgPolicy } from '../../domain/mfa/model.js';
-import { flowOut, flowSchema, registerFlowApi } from '../sign-in/flow-api.js';
+import { type DirectoryEntry, type UserListRequest, USER_SORTS } from '../../domain/accounts/directory.js';
 import type { RawSignInFilter } from '../../domain/audit/reports.js';
-import { signInEventOut } from './sign-in-export.js';
+import { MFA_STATES, METHOD_KINDS, type OrgPolicy } from '../../domain/mfa/model.js';
+import { addressParam, appPasswordListOut as listOut, appPasswordOut, errors, secured, userOut, userSchema } from '../../web/api.js';
+import { bearerAuth } from '../../web/guards.js';
+import { setPasswordUrl } from '../../web/links.js';
+import type { Services } from '../../web/services.js';
 import { registerReportApi, signInFilterQuery } from './report-api.js';
-import { registerSelfServiceApi } from '../self-service/api.js';
-import { registerOidcClientApi } from '../oidc/admin-routes.js';
-
-const errorBody = {
-  type: 'object',
-  properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } }, required: ['code', 'message'] } },
-} as const;
-
-const userSchema = {
-  type: 'object',
-  properties: {
-    id: { type: 'string' },
-    address: { type: 'string' },
-    name: { type: 'string' },
-    status: { type: 'string', enum: ['active', 'disabled'] },
-    role: { type: 'string', enum: ['user', 'admin'] },
-    mfaState: { type: 'string', enum: ['disabled', 'enabled', 'enforced'] },
-    createdAt: { type: 'string', format: 'date-time' },
-  },
-  required: ['id', 'address', 'name', 'status', 'role', 'mfaState', 'createdAt'],
-} as const;
-
-const orgSchema = {
-  type: 'object',
-  properties: { id: { type: 'string' }, domain: { type: 'string' }, name: { type: 'string' } },
-  required: ['id', 'domain', 'name'],
-} as const;
+import { signInEventOut } from './sign-in-export.js';
+import { WEB_BULK_MAX_ROWS } from './users-pages.js';
 
 const signInEventSchema = {
   type: 'object',
@@ -61,10 +31,6 @@ const signInEventSchema = {
     appPasswordName: { type: 'string', nullable: true },
   },
 } as const;
-
-const errors = { 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 409: errorBody, 429: errorBody };
-const secured = [{ session: [] }];
-const addressParam = { type: 'object', properties: { address: { type: 'string', maxLength: 254 } }, required: ['address'] } as const;
 
 /** A user as the listing shows them: with methods, app passwords and last sign-in. */
 const directoryUserSchema = {
@@ -82,78 +48,8 @@ function directoryUserOut(u: DirectoryEntry) {
   return { ...userOut(u), methods: u.methods, appPasswordCount: u.appPasswordCount, lastSignInAt: u.lastSignInAt === null ? null : new Date(u.lastSignInAt).toISOString() };
 }
 
-function userOut(u: User) {
-  return { id: u.id, address: u.address, name: u.name, status: u.status, role: u.role, mfaState: u.mfaState, createdAt: new Date(u.createdAt).toISOString() };
-}
-
-function orgOut(o: Organization) {
-  return { id: o.id, domain: o.domain, name: o.name };
-}
-
-export function registerApiRoutes(api: FastifyInstance, ctx: AppContext) {
-  /**
-   * The signed-in user behind the bearer token, or a `session_required` error; `actor` carries
-   * what the session proved, which admin rights need (a second factor, checklist 36).
-   */
-  async function authenticate(req: FastifyRequest) {
-    const { user, session } = await authenticateWithSession(req);
-    return { user, sessionId: session.id, actor: sessionActor(user, session) };
-  }
-  /** Like authenticate(), with the session (whose second-factor freshness some actions check). */
-  async function authenticateWithSession(req: FastifyRequest) {
-    const h = req.headers.authorization;
-    const token = h && /^Bearer [A-Za-z0-9_-]{1,100}$/.test(h) ? h.slice(7) : undefined;
-    const session = await ctx.sessions.resume(token);
-    const user = session ? await ctx.accounts.findUserById(session.userId) : undefined;
-    if (!session || !user || user.status !== 'active') throw new SesameError('session_required', 'missing, unknown or expired bearer token');
-    return { user, session };
-  }
-  /** A started session, as every sign-in answer that ends in one returns it. */
-  const sessionOut = (step: Extract<Step, { done: true }>, reply: FastifyReply) =>
-    reply.code(201).header('cache-control', 'no-store').send({ token: step.token, expiresAt: new Date(step.session.expiresAt).toISOString(), amr: step.session.amr });
-  registerFlowApi(api, ctx, sessionOut);
-  registerSelfServiceApi(api, ctx, authenticateWithSession);
-  registerOidcClientApi(api, ctx, authenticateWithSession, errors);
-  const meta = (req: FastifyRequest) => ({ ip: req.ip, userAgent: String(req.headers['user-agent'] ?? '') });
-
-  api.post<{ Body: { email: string; password: string } }>(
-    '/sessions',
-    {
-      schema: {
-        tags: ['sessions'],
-        summary: 'Sign in with address and main password; returns a session token for the Authorization header.',
-        body: {
-          type: 'object',
-          properties: { email: { type: 'string', maxLength: 254 }, password: { type: 'string', maxLength: 1024 } },
-          required: ['email', 'password'],
-          additionalProperties: false,
-        },
-        response: {
-          201: { type: 'object', properties: { token: { type: 'string' }, expiresAt: { type: 'string', format: 'date-time' }, amr: { type: 'array', items: { type: 'string' } } }, required: ['token', 'expiresAt'] },
-          200: flowSchema,
-          ...errors,
-        },
-      },
-    },
-    async (req, reply) => {
-      const user = await ctx.signIn.authenticate(req.body.email, req.body.password, { ...meta(req), protocol: 'api' });
-      const step = await ctx.flows.afterPassword(user, { ...meta(req), protocol: 'api', locale: req.locale }, '/');
-      if (step.done) return sessionOut(step, reply);
-      // A second factor or a registration is needed first: the flow continues under /flow.
-      return reply.code(200).header('cache-control', 'no-store').send(flowOut(await ctx.flows.view(step.flow, user), step.flowToken));
-    },
-  );
-
-  api.delete('/sessions/current', { schema: { tags: ['sessions'], summary: 'Sign out: ends this session.', security: secured, response: { 204: { type: 'null' }, ...errors } } }, async (req, reply) => {
-    const { sessionId } = await authenticate(req);
-    await ctx.sessions.end(sessionId);
-    return reply.code(204).send();
-  });
-
-  api.get('/me', { schema: { tags: ['account'], summary: 'The signed-in user and their organization.', security: secured, response: { 200: { type: 'object', properties: { user: userSchema, organization: orgSchema } }, ...errors } } }, async (req) => {
-    const { user } = await authenticate(req);
-    return { user: userOut(user), organization: orgOut(await ctx.accounts.getOrganization(user.orgId)) };
-  });
+export function registerAdminApi(api: FastifyInstance, ctx: Services) {
+  const authenticate = bearerAuth(ctx);
 
   api.get<{ Querystring: UserListRequest }>(
     '/users',
@@ -224,7 +120,7 @@ export function registerApiRoutes(api: FastifyInstance, ctx: AppContext) {
       const { actor } = await authenticate(req);
       const user = await ctx.accounts.addUser(actor, req.body);
       const link = await ctx.accounts.issueSetPasswordToken(actor, user.address);
-      return reply.code(201).header('cache-control', 'no-store').send({ user: userOut(user), setPasswordUrl: setPasswordUrl(ctx, link.token), setPasswordUrlExpiresAt: new Date(link.expiresAt).toISOString() });
+      return reply.code(201).header('cache-control', 'no-store').send({ user: userOut(user), setPasswordUrl: setPasswordUrl(ctx.config.publicUrl, link.token), setPasswordUrlExpiresAt: new Date(link.expiresAt).toISOString() });
     },
   );
 
@@ -374,62 +270,6 @@ export function registerApiRoutes(api: FastifyInstance, ctx: AppContext) {
     },
   );
 
-  const appPasswordSchema = {
-    type: 'object',
-    properties: {
-      id: { type: 'string' },
-      name: { type: 'string' },
-      protocols: { type: 'array', items: { type: 'string' } },
-      createdAt: { type: 'string', format: 'date-time' },
-      createdIp: { type: 'string' },
-      expiresAt: { type: 'string', format: 'date-time', nullable: true },
-      lastUsedAt: { type: 'string', format: 'date-time', nullable: true },
-      lastUsedProtocol: { type: 'string', nullable: true },
-      lastUsedIp: { type: 'string', nullable: true },
-    },
-  } as const;
-  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-  const appPasswordOut = (p: AppPassword) => ({ ...p, userId: undefined, createdAt: iso(p.createdAt), expiresAt: iso(p.expiresAt), lastUsedAt: iso(p.lastUsedAt) });
-  const listOut = { 200: { type: 'object', properties: { appPasswords: { type: 'array', items: appPasswordSchema } } }, ...errors };
-
-  api.get('/me/app-passwords', { schema: { tags: ['app passwords'], summary: 'Your app passwords (never the secrets).', security: secured, response: listOut } }, async (req) => {
-    const { user } = await authenticate(req);
-    return { appPasswords: (await ctx.appPasswords.list(user)).map(appPasswordOut) };
-  });
-
-  api.post<{ Body: { name: string } }>(
-    '/me/app-passwords',
-    {
-      schema: {
-        tags: ['app passwords'],
-        summary: 'Creates an app password and returns it once. Needs a second factor proved in this session within 10 minutes.',
-        security: secured,
-        body: { type: 'object', properties: { name: { type: 'string', minLength: 1, maxLength: 100 } }, required: ['name'], additionalProperties: false },
-        response: { 201: { type: 'object', properties: { appPassword: appPasswordSchema, password: { type: 'string' } } }, ...errors },
-      },
-    },
-    async (req, reply) => {
-      const { user, session } = await authenticateWithSession(req);
-      const made = await ctx.appPasswords.create(user, session, req.body.name, { ip: req.ip, locale: req.locale });
-      return reply.code(201).header('cache-control', 'no-store').send({ appPassword: appPasswordOut(made.appPassword), password: made.password });
-    },
-  );
-
-  api.delete<{ Params: { id: string } }>(
-    '/me/app-passwords/:id',
-    { schema: { tags: ['app passwords'], summary: 'Deletes one of your app passwords.', security: secured, params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] }, response: { 204: { type: 'null' }, ...errors } } },
-    async (req, reply) => {
-      const { user } = await authenticate(req);
-      await ctx.appPasswords.remove(user, req.params.id);
-      return reply.code(204).send();
-    },
-  );
-
-  api.delete('/me/app-passwords', { schema: { tags: ['app passwords'], summary: 'Deletes all your app passwords.', security: secured, response: { 200: { type: 'object', properties: { deleted: { type: 'integer' } } }, ...errors } } }, async (req) => {
-    const { user } = await authenticate(req);
-    return { deleted: await ctx.appPasswords.removeAll(user) };
-  });
-
   api.get<{ Params: { address: string } }>(
     '/users/:address/app-passwords',
     { schema: { tags: ['app passwords'], summary: "A user's app passwords (admins; never the secrets).", security: secured, params: addressParam, response: listOut } },
@@ -466,5 +306,5 @@ export function registerApiRoutes(api: FastifyInstance, ctx: AppContext) {
       return { events: r.events.map(signInEventOut), total: r.total };
     },
   );
-  registerReportApi(api, ctx, authenticate, errors);
+  registerReportApi(api, ctx, authenticate);
 }

@@ -5,10 +5,10 @@
  * service checks that on every call.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { AppContext } from '../../app/context.js';
-import type { Actor } from '../../domain/accounts/actor.js';
-import type { User } from '../../domain/accounts/model.js';
 import type { RawSignInFilter } from '../../domain/audit/reports.js';
+import { errors, secured } from '../../web/api.js';
+import type { ApiCaller } from '../../web/guards.js';
+import type { Services } from '../../web/services.js';
 import { sendSignInExport } from './sign-in-export.js';
 
 /** The sign-in log filter's query fields; checked by the domain (`invalid_filter`), so the rules live in one place. */
@@ -37,12 +37,8 @@ const dashboardSchema = {
   },
 } as const;
 
-type Authenticate = (req: FastifyRequest) => Promise<{ user: User; actor: Actor }>;
-
 /** GET /api/v1/dashboard and GET /api/v1/sign-ins/export; `authenticate` is the API's bearer-token check. */
-export function registerReportApi(api: FastifyInstance, ctx: AppContext, authenticate: Authenticate, errors: Record<number, unknown>) {
-  const secured = [{ session: [] }];
-
+export function registerReportApi(api: FastifyInstance, ctx: Services, authenticate: (req: FastifyRequest) => Promise<ApiCaller>) {
   api.get(
     '/dashboard',
     { schema: { tags: ['sign-in log'], summary: "The admin dashboard's numbers for the admin's organization: the last 24 hours of sign-ins, lockouts, MFA registration and unused app passwords.", security: secured, response: { 200: dashboardSchema, ...errors } } },

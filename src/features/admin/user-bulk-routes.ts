@@ -7,24 +7,18 @@
  * transaction; this file only translates.
  */
 import multipart from '@fastify/multipart';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { AppContext } from '../../app/context.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify';
 import { sessionActor } from '../../domain/accounts/actor.js';
 import { type BulkOperation, type BulkRowInput, isBulkOperation } from '../../domain/accounts/bulk-changes.js';
 import { bulkRowsFromCsv } from '../../domain/accounts/user-csv.js';
 import { isSesameError, SesameError } from '../../domain/errors.js';
 import { HTTP_STATUS } from '../../web/errors.js';
-import type { Html } from '../../web/html.js';
+import { field } from '../../web/forms.js';
+import { messagePage } from '../../web/layout.js';
+import { pageContext, send, userMessage } from '../../web/respond.js';
+import type { Services } from '../../web/services.js';
+import { showUsers } from './users-list.js';
 import { bulkPreviewPage, bulkResultPage, SELECTION_OPS, WEB_BULK_MAX_ROWS } from './users-pages.js';
-import { messagePage } from '../../web/pages.js';
-import { field, pageContext } from './routes.js';
-
-export interface UserPageHelpers {
-  requireAdmin(req: FastifyRequest, reply: FastifyReply): boolean;
-  /** Shows the Users page with an error (a refused request as a whole). */
-  usersWithError(req: FastifyRequest, reply: FastifyReply, error: SesameError): Promise<unknown>;
-  send(reply: FastifyReply, page: Html, status?: number): unknown;
-}
 
 /** The CSV file may be up to this size (about 20 times the web's row limit of typical rows). */
 const UPLOAD_MAX_BYTES = 1024 * 1024;
@@ -51,24 +45,24 @@ function rowsFromField(raw: string): BulkRowInput[] {
   return v.map(([row, address, state]) => ({ row, address, state }));
 }
 
-export function registerUserBulkRoutes(app: FastifyInstance, ctx: AppContext, h: UserPageHelpers): void {
-  const csrf = { preHandler: app.csrfProtection, schema: { hide: true } };
+/** `adminForm` carries the CSRF check and the admin guard, in that order. */
+export function registerUserBulkRoutes(app: FastifyInstance, ctx: Services, adminForm: RouteShorthandOptions): void {
+  const csrf = adminForm;
 
   async function preview(req: FastifyRequest, reply: FastifyReply, op: BulkOperation, rows: BulkRowInput[]) {
     if (rows.length > WEB_BULK_MAX_ROWS) throw new SesameError('bulk_too_large', `web bulk change of ${rows.length} rows`, { params: { max: WEB_BULK_MAX_ROWS } });
     const plan = await ctx.bulkChanges.plan(sessionActor(req.user!, req.session!), req.user!.orgId, op, rows);
-    return h.send(reply, bulkPreviewPage(pageContext(req, reply, '/admin/users'), { plan, rowsField: rowsField(rows) }), plan.problems ? 400 : 200);
+    return send(reply, bulkPreviewPage(pageContext(req, reply, '/admin/users'), { plan, rowsField: rowsField(rows) }), plan.problems ? 400 : 200);
   }
 
   /** Runs a bulk step; a refusal of the whole request goes back to the Users page with its message. */
   const step = (handler: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>) => async (req: FastifyRequest, reply: FastifyReply) => {
-    if (!h.requireAdmin(req, reply)) return reply;
     try {
       return await handler(req, reply);
     } catch (e) {
       if (!isSesameError(e)) throw e;
       req.log.info({ code: e.code, detail: e.detail }, 'bulk change refused');
-      return h.usersWithError(req, reply, e);
+      return showUsers(ctx, req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
     }
   };
 
@@ -88,7 +82,7 @@ export function registerUserBulkRoutes(app: FastifyInstance, ctx: AppContext, h:
     uploads.setErrorHandler(async (err, req, reply) => {
       if ((err as { code?: string }).code !== 'FST_REQ_FILE_TOO_LARGE') throw err;
       req.log.info({ code: 'bulk_too_large' }, 'bulk upload over the size limit');
-      return h.send(reply, messagePage(pageContext(req, reply, '/admin/users'), 'page.error.title', req.t('error.bulk_too_large', { max: WEB_BULK_MAX_ROWS }), 'error'), HTTP_STATUS.bulk_too_large);
+      return send(reply, messagePage(pageContext(req, reply, '/admin/users'), 'page.error.title', req.t('error.bulk_too_large', { max: WEB_BULK_MAX_ROWS }), 'error'), HTTP_STATUS.bulk_too_large);
     });
     uploads.post('/admin/users/bulk/upload', csrf, step(async (req, reply) => {
       const op = field(req.body, 'op', 20);
@@ -109,13 +103,13 @@ export function registerUserBulkRoutes(app: FastifyInstance, ctx: AppContext, h:
       const r = await ctx.bulkChanges.apply(actor, req.user!.orgId, op, rows, field(req.body, 'fingerprint', 100));
       const pc = pageContext(req, reply, '/admin/users');
       // A row went bad since the preview (a user removed, say): show the rows again, changed nothing.
-      if (r.plan.problems) return h.send(reply, bulkPreviewPage(pc, { plan: r.plan, rowsField: rowsField(rows) }), 400);
-      return h.send(reply, bulkResultPage(pc, r));
+      if (r.plan.problems) return send(reply, bulkPreviewPage(pc, { plan: r.plan, rowsField: rowsField(rows) }), 400);
+      return send(reply, bulkResultPage(pc, r));
     } catch (e) {
       if (!isSesameError(e) || e.code !== 'bulk_stale') throw e;
       // The users moved on since the preview: a fresh preview, with the reason, and nothing changed.
       const plan = await ctx.bulkChanges.plan(actor, req.user!.orgId, op, rows);
-      return h.send(reply, bulkPreviewPage(pageContext(req, reply, '/admin/users'), { plan, rowsField: rowsField(rows), error: req.t('error.bulk_stale') }), HTTP_STATUS.bulk_stale);
+      return send(reply, bulkPreviewPage(pageContext(req, reply, '/admin/users'), { plan, rowsField: rowsField(rows), error: req.t('error.bulk_stale') }), HTTP_STATUS.bulk_stale);
     }
   }));
 }

@@ -6,7 +6,7 @@
  * by a comparison of keyed hashes (provider.ts).
  */
 import type { Adapter, AdapterPayload } from 'oidc-provider';
-import type { AppContext } from '../../app/context.js';
+import type { Services } from '../../web/services.js';
 import type { OidcClient } from '../../domain/oidc/clients.js';
 
 /** What Sesame uses of the oidc-provider module (imported lazily, see provider.ts). */
@@ -35,7 +35,7 @@ export function clientMetadata(c: OidcClient): AdapterPayload {
 }
 
 /** The adapter class oidc-provider instantiates per model. */
-export function createAdapter(mod: OidcProviderModule, ctx: AppContext) {
+export function createAdapter(mod: OidcProviderModule, ctx: Services) {
   const payloads = ctx.oidc.payloads;
   return class SesameOidcAdapter implements Adapter {
     constructor(readonly name: string) {}

@@ -4,7 +4,6 @@
  * domain (OidcClients); a confidential client's secret is shown once, in the answer that made it.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { AppContext } from '../../app/context.js';
 import { sessionActor } from '../../domain/accounts/actor.js';
 import type { User } from '../../domain/accounts/model.js';
 import { isSesameError } from '../../domain/errors.js';
@@ -14,8 +13,14 @@ import { HTTP_STATUS } from '../../web/errors.js';
 import type { MessageId } from '../../i18n/en.js';
 import { html, type Html } from '../../web/html.js';
 import { describedBy, layout, type PageContext } from '../../web/layout.js';
-import { formatTime, pageContext } from '../admin/routes.js';
-import { oidcIssuer } from './provider.js';
+import { formatTime } from '../../i18n/format.js';
+import { pageContext } from '../../web/respond.js';
+import { errors, secured } from '../../web/api.js';
+import type { WebSettings } from '../../web/cookies.js';
+import { bearerAuth, requireUser } from '../../web/guards.js';
+import { oidcIssuer } from '../../web/links.js';
+import { PAGE_ROUTE, send } from '../../web/respond.js';
+import type { Services } from '../../web/services.js';
 
 type Form = Record<string, string | undefined>;
 const field = (body: unknown, name: string, max: number) => {
@@ -70,19 +75,16 @@ ${v.clients.length === 0
   );
 }
 
-export function registerOidcAdminRoutes(app: FastifyInstance, ctx: AppContext) {
-  const csrf = { preHandler: app.csrfProtection, schema: { hide: true } };
-  const issuer = oidcIssuer(ctx);
-  const send = (reply: FastifyReply, page: Html, status = 200) => reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page.value);
+type SignedIn = FastifyRequest & { user: User; session: Session };
 
-  /** Signed in, or off to sign in; whether an admin is decided by the domain (per organization, with a second factor). */
-  function signedIn(req: FastifyRequest, reply: FastifyReply): req is FastifyRequest & { user: User; session: Session } {
-    if (req.user && req.session) return true;
-    void reply.redirect(`/signin?next=${encodeURIComponent('/admin/apps')}`, 303);
-    return false;
-  }
+export function registerOidcAdminRoutes(app: FastifyInstance, ctx: Services, web: WebSettings) {
+  const issuer = oidcIssuer(ctx.config.publicUrl);
+  // Signed in, or off to sign in; whether an admin is decided by the domain (per organization, with a second factor).
+  const signedIn = requireUser(web, { back: '/admin/apps' });
+  const page = { ...PAGE_ROUTE, preHandler: signedIn };
+  const form = { ...PAGE_ROUTE, preHandler: [app.csrfProtection, signedIn] };
 
-  async function render(req: FastifyRequest & { user: User; session: Session }, reply: FastifyReply, extra: { created?: { client: OidcClient; secret?: string }; notice?: string; error?: string } = {}, status = 200) {
+  async function render(req: SignedIn, reply: FastifyReply, extra: { created?: { client: OidcClient; secret?: string }; notice?: string; error?: string } = {}, status = 200) {
     const actor = sessionActor(req.user, req.session);
     try {
       const clients = await ctx.oidc.clients.list(actor, req.user.orgId);
@@ -93,13 +95,12 @@ export function registerOidcAdminRoutes(app: FastifyInstance, ctx: AppContext) {
     }
   }
 
-  app.get<{ Querystring: { m?: string } }>('/admin/apps', { schema: { hide: true } }, async (req, reply) => {
-    if (!signedIn(req, reply)) return reply;
-    return render(req, reply, { notice: req.query.m === 'removed' ? req.t('apps.removed') : undefined });
+  app.get<{ Querystring: { m?: string } }>('/admin/apps', page, async (req, reply) => {
+    return render(req as SignedIn, reply, { notice: req.query.m === 'removed' ? req.t('apps.removed') : undefined });
   });
 
-  app.post('/admin/apps', csrf, async (req, reply) => {
-    if (!signedIn(req, reply)) return reply;
+  app.post('/admin/apps', form, async (r, reply) => {
+    const req = r as SignedIn;
     try {
       const made = await ctx.oidc.clients.add(sessionActor(req.user, req.session), req.user.orgId, {
         name: field(req.body, 'name', 300),
@@ -115,8 +116,8 @@ export function registerOidcAdminRoutes(app: FastifyInstance, ctx: AppContext) {
     }
   });
 
-  app.post('/admin/apps/remove', csrf, async (req, reply) => {
-    if (!signedIn(req, reply)) return reply;
+  app.post('/admin/apps/remove', form, async (r, reply) => {
+    const req = r as SignedIn;
     try {
       await ctx.oidc.clients.remove(sessionActor(req.user, req.session), req.user.orgId, field(req.body, 'id', 64));
       return reply.redirect('/admin/apps?m=removed', 303);
@@ -147,13 +148,13 @@ function clientOut(c: OidcClient, secret?: string) {
 
 /**
  * The JSON API of the client registry, in the caller's organization: GET and POST
- * /api/v1/oidc/clients, DELETE /api/v1/oidc/clients/{clientId}. `authenticate` is the API's bearer check.
+ * /api/v1/oidc/clients, DELETE /api/v1/oidc/clients/{clientId}. The bearer token's session must have proved a second factor (admins).
  */
-export function registerOidcClientApi(api: FastifyInstance, ctx: AppContext, authenticate: (req: FastifyRequest) => Promise<{ user: User; session: Session }>, errors: Record<number, unknown>) {
-  const secured = [{ session: [] }];
+export function registerOidcClientApi(api: FastifyInstance, ctx: Services) {
+  const authenticate = bearerAuth(ctx);
   api.get('/oidc/clients', { schema: { tags: ['oidc'], summary: 'The browser apps (OpenID Connect clients) of your organization.', security: secured, response: { 200: { type: 'object', properties: { issuer: { type: 'string' }, clients: { type: 'array', items: clientSchema } } }, ...errors } } }, async (req) => {
     const { user, session } = await authenticate(req);
-    return { issuer: oidcIssuer(ctx), clients: (await ctx.oidc.clients.list(sessionActor(user, session), user.orgId)).map((c) => clientOut(c)) };
+    return { issuer: oidcIssuer(ctx.config.publicUrl), clients: (await ctx.oidc.clients.list(sessionActor(user, session), user.orgId)).map((c) => clientOut(c)) };
   });
 
   api.post<{ Body: { name: string; redirectUris: string[]; kind: string; requireMfa?: boolean } }>(

@@ -13,17 +13,18 @@
  * `next` the sign-in page carries is only a path on this site (safeNext), never the app's address.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { AppContext } from '../../app/context.js';
 import { SesameError } from '../../domain/errors.js';
 import { provesSecondFactor } from '../../domain/mfa/model.js';
-import type { WebSettings } from '../../app/server.js';
+import { sessionCookieOptions, type WebSettings } from '../../web/cookies.js';
 import { HTTP_STATUS } from '../../web/errors.js';
-import { clientMeta, pageContext } from '../admin/routes.js';
-import { messagePage } from '../../web/pages.js';
+import { clientMeta } from '../../web/forms.js';
+import { pageContext } from '../../web/respond.js';
+import type { Services } from '../../web/services.js';
+import { messagePage } from '../../web/layout.js';
 import { html, type Html } from '../../web/html.js';
 import { layout, type PageContext } from '../../web/layout.js';
-import { securityInfoFlowCookie } from '../security-info/routes.js';
-import { authenticationContext, OIDC_PREFIX, type OidcProviderHolder } from './provider.js';
+import { OIDC_PREFIX } from '../../web/links.js';
+import { authenticationContext, type OidcProviderHolder } from './provider.js';
 
 /** The path of an interaction's page (what `next` carries through the sign-in). */
 export function interactionPath(uid: string): string {
@@ -38,8 +39,8 @@ export function continuePage(ctx: PageContext, appName: string, returnTo: string
   });
 }
 
-export function registerOidcInteractions(app: FastifyInstance, ctx: AppContext, web: WebSettings, holder: OidcProviderHolder) {
-  const cookieOpts = { path: '/', httpOnly: true, sameSite: 'lax' as const, secure: web.secureCookies };
+export function registerOidcInteractions(app: FastifyInstance, ctx: Services, web: WebSettings, holder: OidcProviderHolder) {
+  const cookieOpts = sessionCookieOptions(web);
 
   function refuse(req: FastifyRequest, reply: FastifyReply, e: SesameError) {
     req.log.info({ code: e.code, detail: e.detail }, 'OIDC sign-in refused');
@@ -73,7 +74,7 @@ export function registerOidcInteractions(app: FastifyInstance, ctx: AppContext, 
       const meta = { ...clientMeta(req), protocol: 'web', locale: req.locale };
       const hasMethods = (await ctx.securityInfo.overview(user)).methods.length > 0;
       const { flowToken } = hasMethods ? await ctx.flows.startStepUp(user, meta, here) : await ctx.flows.startAddMethod(user, meta, here);
-      reply.setCookie(securityInfoFlowCookie(web), flowToken, cookieOpts);
+      reply.setCookie(web.cookies.securityInfoFlow, flowToken, cookieOpts);
       return reply.redirect('/security-info/flow', 303);
     }
 

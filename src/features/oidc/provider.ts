@@ -15,9 +15,10 @@ import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import type Provider from 'oidc-provider';
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
-import type { AppContext } from '../../app/context.js';
 import { provesSecondFactor } from '../../domain/mfa/model.js';
-import type { WebSettings } from '../../app/server.js';
+import type { WebSettings } from '../../web/cookies.js';
+import { OIDC_PREFIX, oidcIssuer } from '../../web/links.js';
+import type { Services } from '../../web/services.js';
 import { isLocale, negotiateLocale, translator, type Locale, type Translate } from '../../i18n/i18n.js';
 import type { MessageId } from '../../i18n/en.js';
 import { html, Html } from '../../web/html.js';
@@ -25,19 +26,12 @@ import { layout } from '../../web/layout.js';
 import { createAdapter, type OidcProviderModule } from './adapter.js';
 import { logOptions } from '../../lib/logging.js';
 
-/** Where the provider lives under the public URL; the issuer is SESAME_PUBLIC_URL + this. */
-export const OIDC_PREFIX = '/oidc';
 /** How stale the signing keys an instance uses may be after a rotation elsewhere. */
 const KEY_CHECK_MS = 60_000;
 /** acr values: a password only, or a password and a second factor. */
 export const ACR = { pwd: 'urn:sesame:acr:pwd', mfa: 'urn:sesame:acr:mfa' } as const;
 /** RFC 8176 values Sesame's sessions record; anything else (`remembered`) is not passed on as proof. */
 const RFC8176 = new Set(['pwd', 'otp', 'hwk', 'sms', 'tel', 'mfa']);
-
-/** The OIDC issuer identifier for this deployment. */
-export function oidcIssuer(ctx: AppContext): string {
-  return `${ctx.config.publicUrl.replace(/\/$/, '')}${OIDC_PREFIX}`;
-}
 
 /** What a Sesame session proved, as the ID token's `amr` and `acr`. */
 export function authenticationContext(sessionAmr: readonly string[]): { amr: string[]; acr: string } {
@@ -87,19 +81,19 @@ function sendPage(k: KoaContextWithOIDC, web: WebSettings, titleId: MessageId, b
 }
 
 /** Cookie-signing keys of the provider, derived from Sesame's cookie key (and its previous keys, which still verify). */
-function cookieKeys(ctx: AppContext): string[] {
+function cookieKeys(ctx: Services): string[] {
   return [ctx.secrets.cookieKey, ...(ctx.secrets.previous?.cookieKey ?? [])].map((k) => createHmac('sha256', k).update('sesame oidc-provider cookies').digest('base64url'));
 }
 
 /** The Sesame session behind the browser's cookie in a Koa request, if it is live and its user active. */
-async function sesameSession(ctx: AppContext, web: WebSettings, k: KoaContextWithOIDC) {
+async function sesameSession(ctx: Services, web: WebSettings, k: KoaContextWithOIDC) {
   const s = await ctx.sessions.resume(k.cookies.get(web.cookies.session, { signed: false }));
   if (!s) return undefined;
   const user = await ctx.accounts.findUserById(s.userId);
   return user && user.status === 'active' ? { session: s, user } : undefined;
 }
 
-async function buildProvider(mod: OidcProviderModule, ctx: AppContext, web: WebSettings): Promise<Provider> {
+async function buildProvider(mod: OidcProviderModule, ctx: Services, web: WebSettings): Promise<Provider> {
   const log = pino(logOptions(ctx.config.logLevel));
   const { interactionPolicy } = mod;
   const policy = interactionPolicy.base();
@@ -166,7 +160,7 @@ async function buildProvider(mod: OidcProviderModule, ctx: AppContext, web: WebS
     // Browser apps (public clients) may call the token and userinfo endpoints from their own origin.
     clientBasedCORS: (_k, origin, client) => (client.redirectUris ?? []).some((u) => new URL(u).origin === origin),
   };
-  const provider = new mod.Provider(oidcIssuer(ctx), configuration);
+  const provider = new mod.Provider(oidcIssuer(ctx.config.publicUrl), configuration);
   // Behind the operator's TLS proxy, Koa must believe its X-Forwarded-Proto/Host, as Fastify does.
   provider.proxy = ctx.config.trustedProxies.length > 0;
   // The stored hash stands in for the secret (adapter.ts): compare what the client sent by its keyed hash.
@@ -198,7 +192,7 @@ export class OidcProviderHolder {
 
   /** `keyCheckMs`: how often the key ids are read (tests shorten it). */
   constructor(
-    private readonly ctx: AppContext,
+    private readonly ctx: Services,
     private readonly web: WebSettings,
     private readonly keyCheckMs = KEY_CHECK_MS,
   ) {}

@@ -5,20 +5,13 @@
  * a browser (its second factor and new password are pages).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { AppContext } from '../../app/context.js';
 import { sessionActor } from '../../domain/accounts/actor.js';
-import type { User } from '../../domain/accounts/model.js';
 import type { SignInEvent } from '../../domain/audit/events.js';
 import type { Session } from '../../domain/sessions/session.js';
+import { addressParam, errors as plainErrors, errorsWithDelivery as errors, idParam, iso, orgOut, orgSchema, secured, userOut, userSchema } from '../../web/api.js';
+import { bearerAuth } from '../../web/guards.js';
+import type { Services } from '../../web/services.js';
 import { summarizeUserAgent } from '../../web/user-agent.js';
-
-const errorBody = {
-  type: 'object',
-  properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } }, required: ['code', 'message'] } },
-} as const;
-const errors = { 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 409: errorBody, 429: errorBody, 502: errorBody };
-const secured = [{ session: [] }];
-const iso = (ms: number) => new Date(ms).toISOString();
 
 const effectsSchema = {
   type: 'object',
@@ -63,8 +56,6 @@ const mySignInSchema = {
   required: ['id', 'at', 'outcome', 'reason', 'protocol', 'ip', 'userAgent'],
 } as const;
 
-const idParam = { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] } as const;
-const addressParam = { type: 'object', properties: { address: { type: 'string', maxLength: 254 } }, required: ['address'] } as const;
 
 function sessionOut(s: Session, currentId: string) {
   return { id: s.id, current: s.id === currentId, via: s.via ?? 'web', ip: s.ip, userAgent: s.userAgent, device: summarizeUserAgent(s.userAgent), createdAt: iso(s.createdAt), lastSeenAt: iso(s.lastSeenAt), expiresAt: iso(s.expiresAt) };
@@ -74,9 +65,14 @@ function signInOut(e: SignInEvent) {
   return { id: e.id, at: iso(e.at), outcome: e.outcome, reason: e.reason, protocol: e.protocol, ip: e.ip, userAgent: e.userAgent, appPasswordId: e.appPasswordId ?? null, appPasswordName: e.appPasswordName ?? null };
 }
 
-/** `authenticate` resolves the bearer token (routes.ts), or throws `session_required`. */
-export function registerSelfServiceApi(api: FastifyInstance, ctx: AppContext, authenticate: (req: FastifyRequest) => Promise<{ user: User; session: Session }>) {
+export function registerSelfServiceApi(api: FastifyInstance, ctx: Services) {
+  const authenticate = bearerAuth(ctx);
   const meta = (req: FastifyRequest) => ({ ip: req.ip, userAgent: String(req.headers['user-agent'] ?? ''), protocol: 'api', locale: req.locale });
+
+  api.get('/me', { schema: { tags: ['account'], summary: 'The signed-in user and their organization.', security: secured, response: { 200: { type: 'object', properties: { user: userSchema, organization: orgSchema } }, ...plainErrors } } }, async (req) => {
+    const { user } = await authenticate(req);
+    return { user: userOut(user), organization: orgOut(await ctx.accounts.getOrganization(user.orgId)) };
+  });
 
   api.post<{ Body: { email: string } }>(
     '/password-reset',

@@ -8,31 +8,10 @@ import type { PasswordChangeEffects } from '../../domain/self-service/self-servi
 import type { Session } from '../../domain/sessions/session.js';
 import { summarizeUserAgent } from '../../web/user-agent.js';
 import { html, type Html } from '../../web/html.js';
-import { describedBy, layout, type PageContext } from '../../web/layout.js';
-import { pager } from '../../web/pages.js';
+import { describedBy, layout, pager, type Notice, type PageContext } from '../../web/layout.js';
+import { csrfField, newPasswordFields, passwordEffectsList } from '../../web/components.js';
+import type { Organization, User } from '../../domain/accounts/model.js';
 
-type Notice = { notice?: string; error?: string };
-
-const csrfField = (ctx: PageContext) => html`<input type="hidden" name="_csrf" value="${ctx.csrf}">`;
-
-/** The two fields of a new password, with the hidden user name password managers file it under. */
-function newPasswordFields(ctx: PageContext, address: string, error: string | undefined): Html {
-  const { t } = ctx;
-  return html`<input type="hidden" name="username" autocomplete="username" value="${address}">
-  <label for="password">${t('setpw.password')}</label>
-  <input id="password" name="password" type="password" autocomplete="new-password" required minlength="8" maxlength="1024" ${describedBy(error)}>
-  <label for="confirm">${t('setpw.confirm')}</label>
-  <input id="confirm" name="confirm" type="password" autocomplete="new-password" required minlength="8" maxlength="1024" ${describedBy(error)}>`;
-}
-
-/** What a new password will do, said before the user confirms it. */
-function effectsList(ctx: PageContext, e: PasswordChangeEffects, keepsThisSession: boolean): Html {
-  const { t } = ctx;
-  return html`<ul class="effects" id="password-effects">
-  <li>${t(keepsThisSession ? 'pw.effects.sessions' : 'reset.effects.sessions')}</li>
-  ${e.revokesAppPasswords ? html`<li>${t('pw.effects.app_passwords', { count: e.appPasswords })}</li>` : e.appPasswords > 0 ? html`<li>${t('pw.effects.app_passwords_kept')}</li>` : ''}
-</ul>`;
-}
 
 export function forgotPasswordPage(ctx: PageContext, v: { email?: string } & Notice): Html {
   const { t } = ctx;
@@ -66,29 +45,13 @@ export function resetStartPage(ctx: PageContext, v: { token: string; address: st
   );
 }
 
-/** The new-password step of a reset flow; its form posts to `${base}/password`. */
-export function resetNewPasswordPage(ctx: PageContext, v: { base: string; address: string; effects: PasswordChangeEffects } & Notice): Html {
-  const { t } = ctx;
-  return layout(
-    ctx,
-    t('reset.title'),
-    html`<p>${t('reset.new', { address: v.address })}</p>
-${effectsList(ctx, v.effects, false)}
-<form method="post" action="${v.base}/password" class="card">
-  ${csrfField(ctx)}
-  ${newPasswordFields(ctx, v.address, v.error)}
-  <button type="submit" class="primary">${t('setpw.submit')}</button>
-</form>`,
-    v,
-  );
-}
 
 export function changePasswordPage(ctx: PageContext, v: { address: string; effects: PasswordChangeEffects } & Notice): Html {
   const { t } = ctx;
   return layout(
     ctx,
     t('pw.title'),
-    html`${effectsList(ctx, v.effects, true)}
+    html`${passwordEffectsList(ctx, v.effects, true)}
 <form method="post" action="/account/password" class="card">
   ${csrfField(ctx)}
   <label for="current">${t('pw.current')}</label>
@@ -145,6 +108,45 @@ ${v.events.length
 </table>`
   : html`<p>${t('signins.none')}</p>`}
 ${pager(ctx, '/account/sign-ins', {}, v.offset, v.limit, v.total)}`,
+    v,
+  );
+}
+
+export function accountPage(ctx: PageContext, user: User, org: Organization): Html {
+  const { t } = ctx;
+  return layout(
+    ctx,
+    t('account.title'),
+    html`<dl class="card facts">
+  <dt>${t('account.name')}</dt><dd id="account-name">${user.name}</dd>
+  <dt>${t('account.address')}</dt><dd>${user.address}</dd>
+  <dt>${t('account.organization')}</dt><dd id="account-org">${org.name}</dd>
+  <dt>${t('account.role')}</dt><dd>${t(`role.${user.role}`)}</dd>
+</dl>
+<nav aria-label="${t('account.self')}"><ul class="links">
+  <li><a href="/account/password">${t('pw.title')}</a></li>
+  <li><a href="/account/sessions">${t('sessions.title')}</a></li>
+  <li><a href="/account/sign-ins">${t('mysignins.title')}</a></li>
+</ul></nav>`,
+  );
+}
+
+export function setPasswordPage(ctx: PageContext, v: { token: string; address: string } & Notice): Html {
+  const { t } = ctx;
+  return layout(
+    ctx,
+    t('setpw.title'),
+    html`<p>${t('setpw.intro', { address: v.address })}</p>
+<form method="post" action="/set-password" class="card">
+  <input type="hidden" name="_csrf" value="${ctx.csrf}">
+  <input type="hidden" name="token" value="${v.token}">
+  <input type="hidden" name="username" autocomplete="username" value="${v.address}">
+  <label for="password">${t('setpw.password')}</label>
+  <input id="password" name="password" type="password" autocomplete="new-password" required minlength="8" maxlength="1024" ${describedBy(v.error)}>
+  <label for="confirm">${t('setpw.confirm')}</label>
+  <input id="confirm" name="confirm" type="password" autocomplete="new-password" required minlength="8" maxlength="1024" ${describedBy(v.error)}>
+  <button type="submit" class="primary">${t('setpw.submit')}</button>
+</form>`,
     v,
   );
 }

@@ -1,33 +1,73 @@
 /**
- * Self-service pages: "Forgot your password?" and the reset link's first page (no session), and,
- * for a signed-in user, Change password, My sessions and My sign-ins (linked from My account). The
- * reset flow's own steps (second factor, new password) are served with the other flows in
- * mfa-routes.ts under /reset-password/flow. Every POST is CSRF-checked; handlers only translate
+ * Self-service pages: the one-time set-password link, "Forgot your password?" and the reset link's
+ * first page (no session), and, for a signed-in user, My account, Change password, My sessions and
+ * My sign-ins. The reset flow's own steps (second factor, new password) are served with the other
+ * flows by the sign-in feature (flow-routes.ts) under /reset-password/flow. Every POST is CSRF-checked; handlers only translate
  * between HTTP and domain/self-service.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { AppContext } from '../../app/context.js';
 import { isSesameError } from '../../domain/errors.js';
-import type { WebSettings } from '../../app/server.js';
+import { formatTime } from '../../i18n/format.js';
+import { sessionCookieOptions, type WebSettings } from '../../web/cookies.js';
 import { HTTP_STATUS } from '../../web/errors.js';
-import { messagePage } from '../../web/pages.js';
-import { clientMeta, field, formatTime, pageContext, send, userMessage } from '../admin/routes.js';
-import { changePasswordPage, forgotPasswordPage, mySessionsPage, mySignInsPage, resetStartPage } from './pages.js';
+import { clientMeta, field } from '../../web/forms.js';
+import { requireUser } from '../../web/guards.js';
+import { messagePage } from '../../web/layout.js';
+import { setPasswordPath } from '../../web/links.js';
+import { PAGE_ROUTE, pageContext, send, userMessage } from '../../web/respond.js';
+import type { Services } from '../../web/services.js';
+import { accountPage, changePasswordPage, forgotPasswordPage, mySessionsPage, mySignInsPage, resetStartPage, setPasswordPage } from './pages.js';
 
 const PAGE = 50;
 
-export function registerSelfServiceRoutes(app: FastifyInstance, ctx: AppContext, web: WebSettings) {
-  const cookieOpts = { path: '/', httpOnly: true, sameSite: 'lax' as const, secure: web.secureCookies };
-  const csrf = { preHandler: app.csrfProtection, schema: { hide: true } };
-  const hidden = { schema: { hide: true } };
+export function registerSelfServiceRoutes(app: FastifyInstance, ctx: Services, web: WebSettings) {
+  const cookieOpts = sessionCookieOptions(web);
+  const csrf = { preHandler: app.csrfProtection, ...PAGE_ROUTE };
+  const hidden = PAGE_ROUTE;
   const meta = (req: FastifyRequest) => ({ ...clientMeta(req), protocol: 'web', locale: req.locale });
+  // A signed-in user, or the sign-in page and back here afterwards.
+  const signedIn = requireUser(web);
+  const mine = { ...PAGE_ROUTE, preHandler: signedIn };
+  const myForm = { ...PAGE_ROUTE, preHandler: [app.csrfProtection, signedIn] };
 
-  /** Sends the visitor to sign in (and back here afterwards) unless a user with a session is signed in. */
-  function signedIn(req: FastifyRequest, reply: FastifyReply): boolean {
-    if (req.user && req.session) return true;
-    void reply.redirect(`/signin?next=${encodeURIComponent(req.url)}`, 303);
-    return false;
-  }
+  // ---- My account ----
+  app.get('/account', { ...PAGE_ROUTE, preHandler: requireUser(web, { expiredNotice: true }) }, async (req, reply) => {
+    const org = await ctx.accounts.getOrganization(req.user!.orgId);
+    return send(reply, accountPage(pageContext(req, reply), req.user!, org));
+  });
+
+  // ---- The one-time set-password link (new users, and `sesame user link`) ----
+  app.get<{ Querystring: { token?: string } }>('/set-password', hidden, async (req, reply) => {
+    const token = String(req.query.token ?? '').slice(0, 100);
+    try {
+      const user = await ctx.accounts.peekSetPasswordToken(token);
+      // The token is in this page's URL: keep it out of Referer headers and caches.
+      reply.header('referrer-policy', 'no-referrer');
+      return send(reply, setPasswordPage(pageContext(req, reply), { token, address: user.address }));
+    } catch (e) {
+      if (!isSesameError(e)) throw e;
+      return send(reply, messagePage(pageContext(req, reply), 'setpw.title', userMessage(req, e), 'error'), 400);
+    }
+  });
+
+  app.post('/set-password', csrf, async (req, reply) => {
+    const token = field(req.body, 'token', 100);
+    const password = field(req.body, 'password');
+    let address = '';
+    try {
+      address = (await ctx.accounts.peekSetPasswordToken(token)).address;
+      if (password !== field(req.body, 'confirm')) {
+        return send(reply, setPasswordPage(pageContext(req, reply, setPasswordPath(token)), { token, address, error: req.t('setpw.mismatch') }), 400);
+      }
+      await ctx.accounts.setPasswordWithToken(token, password);
+      return reply.redirect('/signin?m=password', 303);
+    } catch (e) {
+      if (!isSesameError(e)) throw e;
+      const pc = pageContext(req, reply, address ? setPasswordPath(token) : '/signin');
+      if (!address || e.code === 'token_invalid') return send(reply, messagePage(pc, 'setpw.title', userMessage(req, e), 'error'), 400);
+      return send(reply, setPasswordPage(pc, { token, address, error: userMessage(req, e) }), HTTP_STATUS[e.code]);
+    }
+  });
 
   // ---- Forgot your password? ----
   app.get('/forgot-password', hidden, async (req, reply) => send(reply, forgotPasswordPage(pageContext(req, reply), {})));
@@ -78,14 +118,12 @@ export function registerSelfServiceRoutes(app: FastifyInstance, ctx: AppContext,
     return send(reply, changePasswordPage(pageContext(req, reply, '/account/password'), { address: req.user!.address, effects, ...extra }), status);
   };
 
-  app.get<{ Querystring: { m?: string; n?: string; r?: string } }>('/account/password', hidden, async (req, reply) => {
-    if (!signedIn(req, reply)) return reply;
+  app.get<{ Querystring: { m?: string; n?: string; r?: string } }>('/account/password', mine, async (req, reply) => {
     const notice = req.query.m === 'changed' ? req.t('pw.changed', { sessions: Number(req.query.n ?? 0) || 0, appPasswords: Number(req.query.r ?? 0) || 0 }) : undefined;
     return passwordPage(req, reply, { notice });
   });
 
-  app.post('/account/password', csrf, async (req, reply) => {
-    if (!signedIn(req, reply)) return reply;
+  app.post('/account/password', myForm, async (req, reply) => {
     try {
       const r = await ctx.selfService.changePassword(req.user!, req.session!, { current: field(req.body, 'current'), password: field(req.body, 'password'), confirm: field(req.body, 'confirm') }, meta(req));
       return reply.redirect(`/account/password?${new URLSearchParams({ m: 'changed', n: String(r.endedSessions), r: String(r.revokedAppPasswords) })}`, 303);
@@ -102,14 +140,12 @@ export function registerSelfServiceRoutes(app: FastifyInstance, ctx: AppContext,
     return send(reply, mySessionsPage(pageContext(req, reply, '/account/sessions'), { sessions, currentId: req.session!.id, formatTime, ...extra }), status);
   };
 
-  app.get<{ Querystring: { m?: string; n?: string } }>('/account/sessions', hidden, async (req, reply) => {
-    if (!signedIn(req, reply)) return reply;
+  app.get<{ Querystring: { m?: string; n?: string } }>('/account/sessions', mine, async (req, reply) => {
     const notices: Record<string, string> = { ended: req.t('sessions.ended'), others: req.t('sessions.ended_others', { count: Number(req.query.n ?? 0) || 0 }) };
     return sessionsPage(req, reply, { notice: notices[req.query.m ?? ''] });
   });
 
-  app.post('/account/sessions/end', csrf, async (req, reply) => {
-    if (!signedIn(req, reply)) return reply;
+  app.post('/account/sessions/end', myForm, async (req, reply) => {
     const id = field(req.body, 'id', 64);
     try {
       await ctx.selfService.endSession(req.user!, id);
@@ -125,8 +161,7 @@ export function registerSelfServiceRoutes(app: FastifyInstance, ctx: AppContext,
     return reply.redirect('/account/sessions?m=ended', 303);
   });
 
-  app.post('/account/sessions/end-others', csrf, async (req, reply) => {
-    if (!signedIn(req, reply)) return reply;
+  app.post('/account/sessions/end-others', myForm, async (req, reply) => {
     const n = await ctx.selfService.endOtherSessions(req.user!, req.session!);
     return reply.redirect(`/account/sessions?m=others&n=${n}`, 303);
   });
@@ -138,14 +173,12 @@ export function registerSelfServiceRoutes(app: FastifyInstance, ctx: AppContext,
     return send(reply, mySignInsPage(pageContext(req, reply, '/account/sign-ins'), { events, total, offset, limit: PAGE, formatTime, ...extra }), status);
   };
 
-  app.get<{ Querystring: { m?: string; offset?: string } }>('/account/sign-ins', hidden, async (req, reply) => {
-    if (!signedIn(req, reply)) return reply;
+  app.get<{ Querystring: { m?: string; offset?: string } }>('/account/sign-ins', mine, async (req, reply) => {
     const notices: Record<string, string> = { reported: req.t('mysignins.reported'), reported_gone: req.t('mysignins.reported_gone') };
     return signInsPage(req, reply, { notice: notices[req.query.m ?? ''] });
   });
 
-  app.post('/account/sign-ins/not-me', csrf, async (req, reply) => {
-    if (!signedIn(req, reply)) return reply;
+  app.post('/account/sign-ins/not-me', myForm, async (req, reply) => {
     try {
       const r = await ctx.selfService.reportSignIn(req.user!, field(req.body, 'id', 64), req.locale);
       return reply.redirect(`/account/sign-ins?m=${r.revoked ? 'reported' : 'reported_gone'}`, 303);

@@ -4,14 +4,13 @@
  * `X-Sesame-Flow` header to POST /flow/{action} until an answer carries a session token.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { AppContext } from '../../app/context.js';
 import { SesameError } from '../../domain/errors.js';
 import type { Flow } from '../../domain/flows/flow.js';
 import type { FlowView, Step } from '../../domain/flows/sign-in-flow.js';
 import { translator } from '../../i18n/i18n.js';
+import { errorsWithDelivery as errors } from '../../web/api.js';
+import type { Services } from '../../web/services.js';
 
-const errorBody = { type: 'object', properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } } } as const;
-const errors = { 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 409: errorBody, 429: errorBody, 502: errorBody };
 
 export const flowSchema = {
   type: 'object',
@@ -45,7 +44,7 @@ export function flowOut(v: FlowView, token?: string) {
   };
 }
 
-export function registerFlowApi(api: FastifyInstance, ctx: AppContext, sessionOut: (step: Extract<Step, { done: true }>, reply: FastifyReply) => unknown) {
+export function registerFlowApi(api: FastifyInstance, ctx: Services, sessionOut: (step: Extract<Step, { done: true }>, reply: FastifyReply) => unknown) {
   const load = async (req: FastifyRequest) => {
     const h = req.headers['x-sesame-flow'];
     return ctx.flows.load(typeof h === 'string' ? h : undefined, ['sign_in']);

@@ -2,7 +2,7 @@
  * What monitoring asks: /healthz (the process answers), /readyz (the store answers and its schema
  * is current) and /metrics (Prometheus text format). On the main port they sit beside the legacy
  * endpoints, outside the browser machinery. With SESAME_METRICS_PORT they are also served by a
- * small listener of their own (buildMonitoringApp), and /metrics leaves the main port.
+ * small listener of their own (app/server.ts buildMonitoringApp), and /metrics leaves the main port.
  *
  * /metrics tells how many sign-ins fail, which routes are used and how the store is doing: not
  * for everyone. On the main port it is served only with SESAME_METRICS_TOKEN set (and then asks
@@ -10,10 +10,9 @@
  * from loopback. On the monitoring port it asks for the token when one is set.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyInstance } from 'fastify';
-import type { AppContext } from '../../app/context.js';
-import { checkReadiness } from '../../storage/readiness.js';
-import { logOptions, type LogStream } from '../../lib/logging.js';
+import type { FastifyInstance } from 'fastify';
+import type { Feature } from '../../web/feature.js';
+import type { Services } from '../../web/services.js';
 
 /** The route label of requests that matched no route (404s): one series, whatever URLs are tried. */
 const UNMATCHED = 'unmatched';
@@ -24,9 +23,9 @@ const QUIET = { schema: { hide: true }, logLevel: 'warn' as const };
 /**
  * Counts every answered request of `app` (and of the plugins registered after this call) by route
  * pattern, method and status, and times it. Runs on every request, the legacy hot path included:
- * a callback hook (no promise) and a few Map lookups (see platform/metrics.ts).
+ * a callback hook (no promise) and a few Map lookups (see adapters/metrics.ts).
  */
-export function observeRequests(app: FastifyInstance, ctx: AppContext): void {
+export function observeRequests(app: FastifyInstance, ctx: Services): void {
   const { metrics } = ctx;
   app.addHook('onResponse', (req, reply, done) => {
     metrics.request(req.is404 ? UNMATCHED : (req.routeOptions.url ?? UNMATCHED), req.method, reply.statusCode, reply.elapsedTime);
@@ -47,10 +46,10 @@ export interface MonitoringRoutes {
  * GET /metrics (when `metrics`): Prometheus text format; with SESAME_METRICS_TOKEN it needs
  * `Authorization: Bearer <token>` and answers 401 without it.
  */
-export function registerMonitoringRoutes(app: FastifyInstance, ctx: AppContext, opts: MonitoringRoutes): void {
+export function registerMonitoringRoutes(app: FastifyInstance, ctx: Services, opts: MonitoringRoutes): void {
   app.get('/readyz', QUIET, async (req, reply) => {
     void reply.header('cache-control', 'no-store');
-    const r = await checkReadiness(ctx.store);
+    const r = await ctx.readiness();
     if (r.ready) return reply.send({ status: 'ready' });
     if (r.reason === 'store_unreachable') {
       req.log.warn({ err: r.error }, 'not ready: the store does not answer');
@@ -71,39 +70,26 @@ export function registerMonitoringRoutes(app: FastifyInstance, ctx: AppContext, 
 }
 
 /** Whether /metrics belongs on the main port: only without a monitoring port, and only behind a token (see the file comment). */
-export function metricsOnMainPort(ctx: AppContext): boolean {
+export function metricsOnMainPort(ctx: Services): boolean {
   return ctx.config.metricsPort === 0 && ctx.config.metricsToken !== '';
 }
 
 /**
- * Wires monitoring into the main app: process metrics, request counting, /readyz, and /metrics
- * when it belongs there. Call before any route is added, so that every route is counted.
+ * Wires monitoring into the main app: process metrics, request counting, /healthz, /readyz, and
+ * /metrics when it belongs there. Call before any route is added, so that every route is counted.
  */
-export function registerMonitoring(app: FastifyInstance, ctx: AppContext): void {
+export function registerMonitoring(app: FastifyInstance, ctx: Services): void {
   ctx.metrics.includeProcessMetrics();
   observeRequests(app, ctx);
   registerMonitoringRoutes(app, ctx, { metrics: metricsOnMainPort(ctx) });
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
 }
 
-export interface MonitoringAppOptions {
-  /** false: no logging (tests). */
-  logger?: false;
-  logStream?: LogStream;
-}
-
-/**
- * The monitoring listener's app (SESAME_METRICS_PORT): /healthz, /readyz and /metrics, nothing
- * else; their access lines are logged only at warn (probes every few seconds). main.ts listens on it.
- */
-export async function buildMonitoringApp(ctx: AppContext, opts: MonitoringAppOptions = {}): Promise<FastifyInstance> {
-  const app = Fastify({
-    logger: opts.logger === false ? false : { ...logOptions(ctx.config.logLevel), ...(opts.logStream ? { stream: opts.logStream } : {}) },
-    trustProxy: false,
-  });
+/** The routes of the monitoring listener of its own (SESAME_METRICS_PORT): /healthz, /readyz and /metrics. */
+export function registerMonitoringListener(app: FastifyInstance, ctx: Services): void {
   ctx.metrics.includeProcessMetrics();
   app.get('/healthz', QUIET, async () => ({ status: 'ok' }));
   registerMonitoringRoutes(app, ctx, { metrics: true });
-  return app;
 }
 
 function digest(s: string): Buffer {
@@ -115,3 +101,8 @@ function bearerIs(header: string | undefined, expected: Buffer): boolean {
   if (!header || !header.startsWith('Bearer ') || header.length > 1024) return false;
   return timingSafeEqual(digest(header.slice(7)), expected);
 }
+
+/** Health, readiness and metrics; counts every route registered after it. */
+export const monitoring: Feature = {
+  root: (app, s) => registerMonitoring(app, s),
+};

@@ -8,7 +8,8 @@
  */
 import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { AppContext } from '../../app/context.js';
+import type { Feature } from '../../web/feature.js';
+import type { Services } from '../../web/services.js';
 import type { LegacyResult } from '../../domain/legacy/verifier.js';
 import { storeFault } from '../../storage/store-faults.js';
 import { isProtocol } from '../../domain/app-passwords/model.js';
@@ -50,7 +51,7 @@ function reportedIp(v: unknown, peer: string): string | 'invalid' {
 /** RFC 7617 Basic credentials; the scheme name is case-insensitive (RFC 9110 11.1), one or more spaces before the token68. */
 const BASIC = /^basic +([A-Za-z0-9+/]+={0,2})$/i;
 
-export function registerLegacyRoutes(app: FastifyInstance, ctx: AppContext) {
+export function registerLegacyRoutes(app: FastifyInstance, ctx: Services) {
   // Mail servers ask on every connection: these answers never reach a browser (no security headers
   // needed), and every attempt is already in the sign-in log (no per-request access log lines).
   const hidden = { schema: { hide: true }, helmet: false as const, logLevel: 'warn' as const };
@@ -215,3 +216,8 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: AppContext) {
     }
   });
 }
+
+/** The endpoints mail servers and proxies ask: /auth/mail, /auth/nginx-mail, /auth/basic, /oauth2/introspect. */
+export const mailAuth: Feature = {
+  machines: (app, s) => registerLegacyRoutes(app, s),
+};

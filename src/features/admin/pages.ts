@@ -1,0 +1,83 @@
+/** The admin console's pages: the sign-in log, the policy and a user's app passwords. Each takes the page context and plain data. */
+import type { SignInEvent } from '../../domain/audit/events.js';
+import { METHOD_KINDS, MFA_STATES, type OrgPolicy } from '../../domain/mfa/model.js';
+import { PROTOCOLS } from '../../domain/app-passwords/model.js';
+import type { MessageId } from '../../i18n/en.js';
+import { html, type Html } from '../../web/html.js';
+import { describedBy, layout, pager, type Notice, type PageContext } from '../../web/layout.js';
+import { postForm as form } from '../../web/components.js';
+import type { AppPassword } from '../../domain/app-passwords/model.js';
+
+export function signInsPage(ctx: PageContext, v: { events: SignInEvent[]; total: number; offset: number; limit: number; formatTime: (ms: number) => string; filters?: Html; params?: Record<string, string> } & Notice): Html {
+  const { t } = ctx;
+  const rows = v.events.map(
+    (e) => html`<tr class="${e.outcome}">
+  <td>${v.formatTime(e.at)}</td><td>${e.addressTyped}</td><td>${t(`outcome.${e.outcome}`)}</td><td><code>${e.reason}</code></td><td>${e.protocol}${e.appPasswordName ? html`<br><span class="ap-name">${e.appPasswordName}</span>` : e.appPasswordId ? html`<br><span class="ap-name">(${t('signins.deleted_ap')})</span>` : ''}</td><td>${e.ip}</td><td class="agent">${e.userAgent}</td>
+</tr>`,
+  );
+  return layout(
+    ctx,
+    t('signins.title'),
+    html`${v.filters ?? ''}<p>${t('signins.count', { total: v.total })}</p>
+${v.events.length
+  ? html`<table>
+<thead><tr><th scope="col">${t('signins.col.time')}</th><th scope="col">${t('signins.col.address')}</th><th scope="col">${t('signins.col.outcome')}</th><th scope="col">${t('signins.col.reason')}</th><th scope="col">${t('signins.col.protocol')}</th><th scope="col">${t('signins.col.ip')}</th><th scope="col">${t('signins.col.agent')}</th></tr></thead>
+<tbody>${rows}</tbody>
+</table>`
+  : html`<p>${t('signins.none')}</p>`}
+${pager(ctx, '/admin/sign-ins', v.params ?? {}, v.offset, v.limit, v.total)}`,
+    v,
+  );
+}
+
+export function policyPage(ctx: PageContext, v: { policy: OrgPolicy } & Notice): Html {
+  const { t } = ctx;
+  const p = v.policy;
+  return layout(
+    ctx,
+    t('policy.title'),
+    html`<form method="post" action="/admin/policy" class="card">
+  <input type="hidden" name="_csrf" value="${ctx.csrf}">
+  <label for="mfa-default">${t('policy.mfa_default')}</label>
+  <select id="mfa-default" name="mfaDefault">${MFA_STATES.map((st) => html`<option value="${st}" ${p.mfaDefault === st ? html`selected` : ''}>${t(`mfa.state.${st}`)}</option>`)}</select>
+  <fieldset><legend>${t('policy.methods')}</legend>
+  ${METHOD_KINDS.map((k) => html`<label class="check"><input type="checkbox" name="methods" value="${k}" ${p.allowedMethods.includes(k) ? html`checked` : ''}> ${t(`mfa.kind.${k}`)}</label>`)}
+  </fieldset>
+  <label for="remember">${t('policy.remember')}</label>
+  <input id="remember" name="rememberDays" type="number" min="0" max="365" required value="${p.rememberDays}">
+  <label class="check"><input type="checkbox" name="legacyMainNever" value="1" ${p.legacyMainPassword === 'never' ? html`checked` : ''}> ${t('policy.legacy_main_never')}</label>
+  <fieldset><legend>${t('policy.ap')}</legend>
+  <label class="check"><input type="checkbox" name="apAllowed" value="1" ${p.appPasswords.allowed ? html`checked` : ''}> ${t('policy.ap.allowed')}</label>
+  <label class="check"><input type="checkbox" name="apKeep" value="1" ${p.appPasswords.keepExistingWhenOff ? html`checked` : ''}> ${t('policy.ap.keep')}</label>
+  <label for="ap-cap">${t('policy.ap.cap')}</label>
+  <input id="ap-cap" name="apCap" type="number" min="1" max="200" required value="${p.appPasswords.cap}">
+  <p>${t('policy.ap.protocols')}</p>
+  ${PROTOCOLS.map((k) => html`<label class="check"><input type="checkbox" name="apProtocols" value="${k}" ${p.appPasswords.protocols.includes(k) ? html`checked` : ''}> ${k.toUpperCase()}</label>`)}
+  <label for="ap-max">${t('policy.ap.max_days')}</label>
+  <input id="ap-max" name="apMaxDays" type="number" min="1" max="3650" value="${p.appPasswords.maxLifetimeDays ?? ''}">
+  <label for="ap-unused">${t('policy.ap.unused_days')}</label>
+  <input id="ap-unused" name="apUnusedDays" type="number" min="1" max="3650" value="${p.appPasswords.revokeUnusedDays ?? ''}">
+  <label class="check"><input type="checkbox" name="apRevokeOnChange" value="1" ${p.appPasswords.revokeOnPasswordChange ? html`checked` : ''}> ${t('policy.ap.revoke_on_change')}</label>
+  </fieldset>
+  <button type="submit" class="primary">${t('policy.save')}</button>
+</form>`,
+    v,
+  );
+}
+
+export function adminAppPasswordsPage(ctx: PageContext, v: { address: string; list: AppPassword[]; formatTime: (ms: number) => string } & Notice): Html {
+  const { t } = ctx;
+  const rows = v.list.map(
+    (p) => html`<tr><td class="ap-name">${p.name}</td><td>${v.formatTime(p.createdAt)}</td><td>${p.lastUsedAt ? `${v.formatTime(p.lastUsedAt)} · ${p.lastUsedProtocol ?? ''} · ${p.lastUsedIp ?? ''}` : t('ap.never')}</td><td>${p.expiresAt ? v.formatTime(p.expiresAt) : t('ap.never')}</td><td>${p.protocols.join(', ')}</td></tr>`,
+  );
+  return layout(
+    ctx,
+    t('ap.admin.title', { address: v.address }),
+    html`${v.list.length
+      ? html`<table id="app-password-list"><thead><tr><th scope="col">${t('ap.col.name')}</th><th scope="col">${t('ap.col.created')}</th><th scope="col">${t('ap.col.used')}</th><th scope="col">${t('ap.col.expires')}</th><th scope="col">${t('ap.col.protocols')}</th></tr></thead><tbody>${rows}</tbody></table>`
+      : html`<p>${t('ap.none')}</p>`}
+${form(ctx, '/admin/users/app-passwords/revoke-all', html`<input type="hidden" name="address" value="${v.address}"><button type="submit">${t('ap.admin.revoke_all')}</button>`, 'inline')}
+<p><a href="/admin/users">${t('nav.users')}</a></p>`,
+    v,
+  );
+}

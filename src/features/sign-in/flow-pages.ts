@@ -1,0 +1,144 @@
+/**
+ * Pages of the MFA flows: one renderer per flow state, the same for the sign-in flow, a signed-in
+ * user's flows (add a method, confirm it is them) and a password reset's second factor and new
+ * password; only the form actions' base path differs.
+ */
+import type { FlowView } from '../../domain/flows/sign-in-flow.js';
+import type { MessageId } from '../../i18n/en.js';
+import type { PasswordChangeEffects } from '../../domain/self-service/self-service.js';
+import { appPasswordBox, csrfField, methodKindName as kindName, newPasswordFields, passwordEffectsList, postForm as form, recoveryList } from '../../web/components.js';
+import { html, type Html } from '../../web/html.js';
+import { describedBy, layout, type Notice, type PageContext } from '../../web/layout.js';
+
+/** The code field; `error` is the page's error (a wrong or expired code), which the field then points at. */
+function codeField(ctx: PageContext, error: string | undefined, autocomplete = 'one-time-code'): Html {
+  return html`<label for="code">${ctx.t('mfa.code')}</label>
+<input id="code" name="code" type="text" inputmode="numeric" autocomplete="${autocomplete}" required maxlength="24" ${describedBy(error)} autofocus>`;
+}
+
+/** Renders the flow's current state. `base` is where its forms post (e.g. /signin/mfa). */
+export function flowPage(ctx: PageContext, v: FlowView & { qrDataUrl?: string; base: string; resetEffects?: PasswordChangeEffects } & Notice): Html {
+  const { t } = ctx;
+  const { flow } = v;
+  const b = v.base;
+  switch (flow.state) {
+    case 'more_info_required':
+      return layout(
+        ctx,
+        t('mfa.more.title'),
+        html`<p>${t('mfa.more.body')}</p><p>${v.user.address}</p>
+${form(ctx, `${b}/setup`, html`<button type="submit" class="primary">${t('mfa.more.setup')}</button>`)}
+${form(ctx, `${b}/cancel`, html`<button type="submit" class="link">${t('mfa.more.other')}</button>`, 'inline')}`,
+        v,
+      );
+    case 'choose_method': {
+      const options = v.choices.map(
+        (k, i) => html`<div class="choice">
+  <label class="check"><input type="radio" name="kind" value="${k}" ${i === 0 ? html`checked` : ''} required> <strong>${kindName(ctx, k)}</strong></label>
+  <p class="hint">${t(`mfa.kind.${k}.hint` as MessageId)}</p>
+  ${k === 'sms' || k === 'voice' ? html`<label for="phone-${k}">${t('mfa.phone')}</label><input id="phone-${k}" name="phone_${k}" type="tel" autocomplete="tel" maxlength="30" placeholder="+31 6 12345678">` : ''}
+  ${k === 'email' ? html`<label for="alt-email">${t('mfa.email')}</label><input id="alt-email" name="email" type="email" autocomplete="email" maxlength="254">` : ''}
+</div>`,
+      );
+      return layout(ctx, t('mfa.choose.title'), html`<p>${t('mfa.choose.intro')}</p>${form(ctx, `${b}/method`, html`<fieldset><legend>${t('mfa.choose.title')}</legend>${options}</fieldset><button type="submit" class="primary">${t('mfa.choose.submit')}</button>`)}`, v);
+    }
+    case 'verify_enrolment': {
+      const p = v.prompt!;
+      let body: Html;
+      if (p.kind === 'totp') {
+        body = html`<p>${t('mfa.totp.scan')}</p>
+<img id="totp-qr" class="qr" src="${v.qrDataUrl ?? ''}" alt="${t('mfa.totp.qr')}" width="200" height="200">
+<p>${t('mfa.totp.secret')}: <code id="totp-secret">${(p.secret ?? '').replace(/(.{4})/g, '$1 ').trim()}</code></p>
+${form(ctx, `${b}/verify`, html`${codeField(ctx, v.error)}<button type="submit" class="primary">${t('mfa.verify.submit')}</button>`)}`;
+      } else if (p.kind === 'code') {
+        body = html`<p id="code-sent">${t(p.channel === 'voice' ? 'mfa.code.sent.voice' : 'mfa.code.sent', { target: p.maskedTarget })}</p>
+${form(ctx, `${b}/verify`, html`${codeField(ctx, v.error)}<button type="submit" class="primary">${t('mfa.verify.submit')}</button>`)}
+${form(ctx, `${b}/resend`, html`<button type="submit" class="link">${t('mfa.resend')}</button>`, 'inline')}`;
+      } else {
+        body = webauthnForm(ctx, `${b}/verify`, p.options, 'register');
+      }
+      return layout(ctx, t('mfa.verify.title'), html`${body}${form(ctx, `${b}/choose`, html`<button type="submit" class="link">${t('mfa.another')}</button>`, 'inline')}`, v);
+    }
+    case 'enrolled': {
+      const last = v.methods[v.methods.length - 1];
+      return layout(ctx, t('mfa.enrolled.title'), html`<p>${t('mfa.enrolled.body', { method: last ? kindName(ctx, last.kind).toLowerCase() : '' })}</p>${form(ctx, `${b}/next`, html`<button type="submit" class="primary" id="next">${t('mfa.next')}</button>`)}`, v);
+    }
+    case 'app_password': {
+      const ap = v.appPassword!;
+      return layout(
+        ctx,
+        t('ap.keep.title'),
+        html`<p>${t('ap.keep.body')}</p>
+${appPasswordBox(ctx, ap.password)}
+<p>${t('ap.keep.apps')}</p>
+<ul class="apps"><li>${t('ap.keep.app1')}</li><li>${t('ap.keep.app2')}</li><li>${t('ap.keep.app3')}</li><li>${t('ap.keep.app4')}</li></ul>
+<p><a href="/help/app-passwords">${t('ap.help')}</a></p>
+${form(ctx, `${b}/next`, html`<button type="submit" class="primary" id="done">${t('mfa.done')}</button>`)}`,
+        v,
+      );
+    }
+    case 'recovery_codes':
+      return layout(ctx, t('mfa.rc.title'), html`<p>${t('mfa.rc.body')}</p>${recoveryList(v.recoveryCodes ?? [])}${form(ctx, `${b}/done`, html`<button type="submit" class="primary" id="done">${t('mfa.done')}</button>`)}`, v);
+    case 'second_factor': {
+      const p = v.prompt;
+      const current = v.current;
+      let body: Html;
+      if (!current) body = html`<p>${t('mfa.second.recovery')}</p>${form(ctx, `${b}/verify`, html`${codeField(ctx, v.error, 'off')}${remember(ctx, v)}<button type="submit" class="primary">${t('mfa.verify.submit')}</button>`)}`;
+      else if (p?.kind === 'code')
+        body = html`<p id="code-sent">${t(p.channel === 'voice' ? 'mfa.code.sent.voice' : 'mfa.code.sent', { target: p.maskedTarget })}</p>
+${form(ctx, `${b}/verify`, html`${codeField(ctx, v.error)}${remember(ctx, v)}<button type="submit" class="primary">${t('mfa.verify.submit')}</button>`)}
+${form(ctx, `${b}/resend`, html`<button type="submit" class="link">${t('mfa.resend')}</button>`, 'inline')}`;
+      else if (p?.kind === 'webauthn') body = html`<p>${t('mfa.second.webauthn')}</p>${webauthnForm(ctx, `${b}/verify`, p.options, 'authenticate')}`;
+      else body = html`<p>${t('mfa.second.totp')}</p>${form(ctx, `${b}/verify`, html`${codeField(ctx, v.error)}${remember(ctx, v)}<button type="submit" class="primary">${t('mfa.verify.submit')}</button>`)}`;
+      const others = v.methods.filter((m) => m.id !== current?.id);
+      const otherWay = html`<details class="otherway"><summary>${t('mfa.otherway')}</summary><ul>
+${others.map((m) => html`<li>${form(ctx, `${b}/switch`, html`<input type="hidden" name="method" value="${m.id}"><button type="submit" class="link">${kindName(ctx, m.kind)}: ${m.label}</button>`, 'inline')}</li>`)}
+${current ? html`<li>${form(ctx, `${b}/switch`, html`<input type="hidden" name="method" value="recovery"><button type="submit" class="link">${t('mfa.kind.recovery')}</button>`, 'inline')}</li>` : ''}
+</ul></details>`;
+      return layout(ctx, t('mfa.second.title'), html`${body}${otherWay}`, v);
+    }
+    case 'new_password':
+      if (v.resetEffects) return resetNewPasswordPage(ctx, { base: b, address: v.user.address, effects: v.resetEffects, notice: v.notice, error: v.error });
+      return layout(ctx, t('page.error.title'), html`<p>${t('error.flow_step')}</p>`, v);
+    default:
+      return layout(ctx, t('page.error.title'), html`<p>${t('error.flow_step')}</p>`, v);
+  }
+}
+
+function remember(ctx: PageContext, v: FlowView): Html | string {
+  if (v.flow.kind !== 'sign_in' || v.policy.rememberDays <= 0) return '';
+  return html`<label class="check"><input type="checkbox" name="remember" value="1"> ${ctx.t('mfa.remember', { days: v.policy.rememberDays })}</label>`;
+}
+
+/**
+ * The WebAuthn step: options travel in a data attribute; /static/webauthn.js runs the ceremony and
+ * submits. The button starts disabled and the script enables it: a click before the script is
+ * ready would post an empty response, counted as a failed second factor.
+ */
+function webauthnForm(ctx: PageContext, action: string, options: unknown, mode: 'register' | 'authenticate'): Html {
+  return html`<form method="post" action="${action}" class="card webauthn" data-mode="${mode}" data-options="${JSON.stringify(options)}">
+<input type="hidden" name="_csrf" value="${ctx.csrf}">
+<input type="hidden" name="credential" value="">
+<noscript><p class="error">${ctx.t('mfa.webauthn.noscript')}</p></noscript>
+<button type="submit" class="primary" id="webauthn-go" disabled>${ctx.t(mode === 'register' ? 'mfa.webauthn.register' : 'mfa.webauthn.start')}</button>
+</form>
+<script src="/static/vendor/simplewebauthn-browser.umd.min.js"></script>
+<script src="/static/webauthn.js"></script>`;
+}
+
+/** The new-password step of a reset flow; its form posts to `${base}/password`. */
+export function resetNewPasswordPage(ctx: PageContext, v: { base: string; address: string; effects: PasswordChangeEffects } & Notice): Html {
+  const { t } = ctx;
+  return layout(
+    ctx,
+    t('reset.title'),
+    html`<p>${t('reset.new', { address: v.address })}</p>
+${passwordEffectsList(ctx, v.effects, false)}
+<form method="post" action="${v.base}/password" class="card">
+  ${csrfField(ctx)}
+  ${newPasswordFields(ctx, v.address, v.error)}
+  <button type="submit" class="primary">${t('setpw.submit')}</button>
+</form>`,
+    v,
+  );
+}

@@ -1,0 +1,144 @@
+/**
+ * The MFA flows in the browser, wherever they start: the sign-in flow under /signin/mfa (its token
+ * in a cookie of its own, no session yet), a signed-in user's flows (add a method, confirm it is
+ * them) under /security-info/flow, and a password reset's second factor and new password under
+ * /reset-password/flow. Every POST is CSRF-checked and answered with a redirect to the flow's page
+ * (post/redirect/get), or the page with an error.
+ */
+import QRCode from 'qrcode';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { User } from '../../domain/accounts/model.js';
+import { isSesameError } from '../../domain/errors.js';
+import type { Flow, FlowKind } from '../../domain/flows/flow.js';
+import type { Step } from '../../domain/flows/sign-in-flow.js';
+import { sessionCookieOptions, type WebSettings } from '../../web/cookies.js';
+import { HTTP_STATUS } from '../../web/errors.js';
+import { field } from '../../web/forms.js';
+import { messagePage } from '../../web/layout.js';
+import { safeNext } from '../../web/links.js';
+import { PAGE_ROUTE, pageContext, send, userMessage } from '../../web/respond.js';
+import type { Services } from '../../web/services.js';
+import { flowPage } from './flow-pages.js';
+
+interface Surface {
+  base: string;
+  cookie: string;
+  kinds: FlowKind[];
+  /** Whether a signed-in user must own the flow (Security info flows). */
+  signedIn: boolean;
+}
+
+export function registerFlowRoutes(app: FastifyInstance, ctx: Services, web: WebSettings) {
+  const cookieOpts = sessionCookieOptions(web);
+  const csrf = { preHandler: app.csrfProtection, ...PAGE_ROUTE };
+  const hidden = PAGE_ROUTE;
+  const surfaces: Surface[] = [
+    { base: '/signin/mfa', cookie: web.cookies.flow, kinds: ['sign_in'], signedIn: false },
+    { base: '/security-info/flow', cookie: web.cookies.securityInfoFlow, kinds: ['add_method', 'step_up'], signedIn: true },
+    // A password reset (its link was opened): the second factor, then the new password.
+    { base: '/reset-password/flow', cookie: web.cookies.reset, kinds: ['password_reset'], signedIn: false },
+  ];
+  const trustCookie = web.cookies.trust;
+
+
+  /** Sets the cookies of a finished step and says where to go. */
+  function land(reply: FastifyReply, s: Surface, step: Step, fallback: string) {
+    reply.clearCookie(s.cookie, cookieOpts);
+    if (step.done) {
+      reply.setCookie(web.cookies.session, step.token, cookieOpts);
+      if (step.trustToken) reply.setCookie(trustCookie, step.trustToken, { ...cookieOpts, maxAge: step.trustSeconds });
+      return reply.redirect(step.next, 303);
+    }
+    // A step-up re-authenticated the session under a new token.
+    if (step.sessionToken) reply.setCookie(web.cookies.session, step.sessionToken, cookieOpts);
+    return reply.redirect(fallback, 303);
+  }
+
+  async function render(req: FastifyRequest, reply: FastifyReply, s: Surface, flow: Flow, user: User, extra: { error?: string; notice?: string } = {}, status = 200) {
+    const v = await ctx.flows.view(flow, user);
+    const qrDataUrl = v.prompt?.kind === 'totp' && v.prompt.uri ? await QRCode.toDataURL(v.prompt.uri, { margin: 1, width: 200 }) : undefined;
+    const resetEffects = flow.state === 'new_password' ? await ctx.selfService.passwordChangeEffects(user) : undefined;
+    return send(reply, flowPage(pageContext(req, reply, s.base), { ...v, qrDataUrl, base: s.base, resetEffects, ...extra }), status);
+  }
+
+  /** Loads the surface's flow for this request, or answers (expired page / sign-in redirect) and returns undefined. */
+  async function load(req: FastifyRequest, reply: FastifyReply, s: Surface): Promise<{ flow: Flow; user: User } | undefined> {
+    if (s.signedIn && !req.user) {
+      void reply.redirect('/signin', 303);
+      return undefined;
+    }
+    try {
+      const r = await ctx.flows.load(req.cookies[s.cookie], s.kinds);
+      if (s.signedIn && r.user.id !== req.user!.id) throw new Error('flow of another user');
+      return r;
+    } catch (e) {
+      reply.clearCookie(s.cookie, cookieOpts);
+      if (!isSesameError(e) && !(e instanceof Error && e.message === 'flow of another user')) throw e;
+      void send(reply, messagePage(pageContext(req, reply, '/signin'), 'page.error.title', req.t('error.flow_expired'), 'error'), 400);
+      return undefined;
+    }
+  }
+
+  for (const s of surfaces) {
+    app.get(s.base, hidden, async (req, reply) => {
+      const r = await load(req, reply, s);
+      if (!r) return reply;
+      return render(req, reply, s, r.flow, r.user);
+    });
+
+    /** One POST action on the flow: runs `act`, then redirects to the flow page or to where the step leads. */
+    const action = (name: string, act: (req: FastifyRequest, flow: Flow, user: User) => Promise<Step | void>) =>
+      app.post(`${s.base}/${name}`, csrf, async (req, reply) => {
+        const r = await load(req, reply, s);
+        if (!r) return reply;
+        try {
+          const step = await act(req, r.flow, r.user);
+          // A signed-in flow started elsewhere (an app's sign-in that needs a second factor) goes back there.
+          const back = s.signedIn && r.flow.data.next !== '/security-info' ? safeNext(r.flow.data.next) : undefined;
+          if (step && (step.done || step.flow.state === 'done')) return land(reply, s, step, back ?? (s.signedIn ? `/security-info?m=${r.flow.kind === 'add_method' ? 'added' : 'confirmed'}` : '/account'));
+          return reply.redirect(s.base, 303);
+        } catch (e) {
+          if (!isSesameError(e)) throw e;
+          req.log.info({ code: e.code, detail: e.detail }, 'MFA step refused');
+          if (e.retryAfterSeconds) reply.header('retry-after', String(e.retryAfterSeconds));
+          if (e.code === 'flow_expired') return send(reply, messagePage(pageContext(req, reply, '/signin'), 'page.error.title', userMessage(req, e), 'error'), 400);
+          // Re-read: the flow may have moved on (a code was resent, a failure recorded).
+          const fresh = await ctx.flows.load(req.cookies[s.cookie], s.kinds).catch(() => undefined);
+          if (!fresh) return send(reply, messagePage(pageContext(req, reply, '/signin'), 'page.error.title', req.t('error.flow_expired'), 'error'), 400);
+          return render(req, reply, s, fresh.flow, fresh.user, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
+        }
+      });
+
+    action('setup', async (_req, flow) => ctx.flows.setUpNow(flow));
+    action('cancel', async (_req, flow) => {
+      await ctx.flows.cancel(flow);
+      return { done: false, flow: { ...flow, state: 'done' } };
+    });
+    action('method', async (req, flow, user) => {
+      const kind = field(req.body, 'kind', 20);
+      const target = kind === 'email' ? field(req.body, 'email', 254) : field(req.body, `phone_${kind}`, 30);
+      await ctx.flows.chooseMethod(flow, user, kind, target);
+    });
+    action('choose', async (_req, flow) => ctx.flows.chooseAnother(flow));
+    action('resend', async (_req, flow, user) => (flow.state === 'verify_enrolment' ? ctx.flows.resendEnrolmentCode(flow, user) : ctx.flows.resendChallengeCode(flow, user)));
+    action('switch', async (req, flow, user) => ctx.flows.switchMethod(flow, user, field(req.body, 'method', 64)));
+    action('verify', async (req, flow, user) => {
+      const credentialRaw = field(req.body, 'credential', 20_000);
+      let credential: unknown;
+      try {
+        credential = credentialRaw ? JSON.parse(credentialRaw) : undefined;
+      } catch {
+        credential = undefined;
+      }
+      const response = { code: field(req.body, 'code', 40), credential };
+      if (flow.state === 'verify_enrolment') {
+        await ctx.flows.confirmEnrolment(flow, user, response);
+        return;
+      }
+      return ctx.flows.verifySecondFactor(flow, user, response, { remember: field(req.body, 'remember', 2) === '1', sessionId: req.session?.id });
+    });
+    action('next', async (req, flow, user) => ctx.flows.next(flow, user, { appPasswordName: req.t('ap.keep.name') }));
+    action('done', async (_req, flow, user) => ctx.flows.finishRegistration(flow, user));
+    if (s.kinds.includes('password_reset')) action('password', async (req, flow, user) => ctx.passwordReset.finish(flow, user, field(req.body, 'password', 1024), field(req.body, 'confirm', 1024)));
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * What the features are given: the domain services and the few settings they read, and nothing
+ * of the composition root (no store handle, no key material beyond the cookie keys, no shutdown).
+ * app/context.ts builds an AppContext that is a Services and more.
+ */
+import type { Config } from '../config/config.js';
+import type { ServerSecrets } from '../config/secrets.js';
+import type { AccountService } from '../domain/accounts/account-service.js';
+import type { BulkChanges } from '../domain/accounts/bulk-changes.js';
+import type { UserDirectory } from '../domain/accounts/directory.js';
+import type { AppPasswords } from '../domain/app-passwords/service.js';
+import type { AdminReports } from '../domain/audit/reports.js';
+import type { Clock } from '../domain/clock.js';
+import type { SignInFlows } from '../domain/flows/sign-in-flow.js';
+import type { Integrations } from '../domain/legacy/integrations.js';
+import type { LegacyVerifier } from '../domain/legacy/verifier.js';
+import type { MfaAdmin } from '../domain/mfa/mfa-admin.js';
+import type { SecurityInfo } from '../domain/mfa/security-info.js';
+import type { OidcClients } from '../domain/oidc/clients.js';
+import type { OidcPayloadStore } from '../domain/oidc/payloads.js';
+import type { SigningKeys } from '../domain/oidc/signing-keys.js';
+import type { PasswordReset } from '../domain/self-service/password-reset.js';
+import type { SelfService } from '../domain/self-service/self-service.js';
+import type { SessionService } from '../domain/sessions/session.js';
+import type { PasswordAuthenticator } from '../domain/sign-in/password-authenticator.js';
+import type { Metrics } from '../adapters/metrics.js';
+import type { Readiness } from '../storage/readiness.js';
+
+export interface Services {
+  config: Readonly<Config>;
+  /** The cookie keys (the current one signs; previous ones, after a rotation, still verify). */
+  secrets: Pick<ServerSecrets, 'cookieKey' | 'previous'>;
+  clock: Clock;
+  accounts: AccountService;
+  signIn: PasswordAuthenticator;
+  sessions: SessionService;
+  flows: SignInFlows;
+  mfaAdmin: MfaAdmin;
+  securityInfo: SecurityInfo;
+  appPasswords: AppPasswords;
+  legacy: LegacyVerifier;
+  integrations: Integrations;
+  /** The admin Users console's listing: filters, sorts, keyset pages (domain/accounts/directory.ts). */
+  directory: UserDirectory;
+  /** Bulk changes to users, checked in full and applied in one transaction (domain/accounts/bulk-changes.ts). */
+  bulkChanges: BulkChanges;
+  /** Prometheus metrics of this instance (served at /metrics; see features/monitoring). */
+  metrics: Metrics;
+  /** "Forgot your password?" and admins' reset links (domain/self-service/password-reset.ts). */
+  passwordReset: PasswordReset;
+  /** Change password, My sessions, My sign-ins (domain/self-service/self-service.ts). */
+  selfService: SelfService;
+  /** The admin dashboard and the filtered, exportable sign-in log (domain/audit/reports.ts). */
+  reports: AdminReports;
+  /** The OpenID Connect provider's client registry, signing keys and stored payloads (features/oidc). */
+  oidc: { clients: OidcClients; keys: SigningKeys; payloads: OidcPayloadStore };
+  /** Whether the store answers and its schema is this version's (GET /readyz). */
+  readiness(): Promise<Readiness>;
+}
