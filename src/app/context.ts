@@ -26,7 +26,7 @@ import { KyselyFlowRepository } from '../storage/flow-repository.js';
 import { KyselyMfaRepository } from '../storage/mfa-repository.js';
 import { SignInFlows } from '../domain/flows/sign-in-flow.js';
 import { CodeFactor, type Factor, TotpFactor } from '../domain/mfa/factors.js';
-import { MfaAdmin } from '../domain/mfa/mfa-admin.js';
+import { MfaAdmin, mfaDefaultOf } from '../domain/mfa/mfa-admin.js';
 import { SecurityInfo } from '../domain/mfa/security-info.js';
 import { WebAuthnFactor } from '../domain/mfa/webauthn-factor.js';
 import type { Notifier } from '../domain/mfa/notifier.js';
@@ -56,14 +56,14 @@ import { SelfService } from '../domain/self-service/self-service.js';
 import { createSelfServiceMail } from '../adapters/self-service-mail.js';
 import { AdminReports } from '../domain/audit/reports.js';
 import { KyselyReportRepository } from '../storage/report-repository.js';
-import { forwardedLockout, forwardingAudit } from '../domain/audit/forwarding.js';
-import type { LockEvent } from '../domain/throttling/throttle.js';
+import { forwardingAudit } from '../domain/audit/forwarding.js';
 import { createEventForwarder, type ForwardingTuning } from '../adapters/messaging/event-forwarder.js';
 import { OidcClients } from '../domain/oidc/clients.js';
 import { SigningKeys } from '../domain/oidc/signing-keys.js';
 import { KyselyOidcClientRepository, KyselyOidcPayloads, KyselySigningKeyRepository } from '../storage/oidc-repository.js';
 import { checkReadiness } from '../storage/readiness.js';
 import type { Services } from '../web/services.js';
+import { createConsequences } from './consequences.js';
 
 /**
  * Everything the server, the CLI and the tests get: the features' Services (web/services.ts) plus
@@ -129,9 +129,12 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     idleMs: config.sessionIdleMinutes * 60_000,
     absoluteMs: config.sessionAbsoluteHours * 3_600_000,
   });
+  // What follows each domain event (app/consequences.ts): every service publishes to it; its
+  // handlers are bound to the services once they all exist (connect(), at the end).
+  const events = createConsequences();
   // One set of counters in the store, shared by the browser/API throttle and the legacy lockout.
   const counters = createCounterStore(store);
-  const throttle = new Throttle(counters, { lockBaseSeconds: config.lockBaseSeconds, lockMaxSeconds: config.lockMaxSeconds });
+  const throttle = new Throttle(counters, { lockBaseSeconds: config.lockBaseSeconds, lockMaxSeconds: config.lockMaxSeconds }, events);
   const metrics = createMetrics(() => store.stats());
   const mfaRepo = new KyselyMfaRepository(store.db);
   const flowRepo = new KyselyFlowRepository(store.db);
@@ -139,18 +142,11 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
   // Every row the sign-in and audit logs record, and every lock, also goes to the SIEM when configured.
   const forwarder = createEventForwarder(config, log, opts.forwarding, async (id) => (await accountsRepo.findOrganizationById(id))?.domain);
   const audit = forwarder ? forwardingAudit(auditStore, forwarder) : auditStore;
-  const lockSeen = (e: LockEvent) => {
-    metrics.lock(e.scope, e.target);
-    forwarder?.publish(forwardedLockout(e, clock.now()));
-  };
-  throttle.onLock = lockSeen;
   const messenger = opts.messenger ?? createMessenger(config);
   const notifier = createNotifier(messenger, log);
   const aead = createAead(secrets.encryptionKey, secrets.previous?.encryptionKey);
   // Tells Dovecot (when its doveadm API is configured) to forget what it cached about a user.
   const dovecot = config.doveadmUrl ? createDovecotAdmin({ url: config.doveadmUrl, apiKey: config.doveadmApiKey, log }) : noDovecotAdmin;
-  let mfaAdmin: MfaAdmin | undefined;
-  let appPasswords: AppPasswords | undefined;
   const appPasswordRepo = new KyselyAppPasswordRepository(store.db, store.kind, store.readHot);
   const accounts = new AccountService({
     accounts: accountsRepo,
@@ -162,18 +158,11 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     policy: new PasswordPolicy(loadCommonPasswords()),
     clock,
     setPasswordLinkMs: config.setPasswordLinkHours * 3_600_000,
-    mfaDefaultFor: (orgId) => mfaAdmin!.defaultStateFor(orgId),
-    afterPasswordChange: (userId) => appPasswords!.afterPasswordChange(userId),
-    credentialsChanged: (address) => dovecot.revoked(address),
-    // A set-password link is the way back into a locked account: it lifts the lock.
-    passwordRecovered: (address) => signIn.unlockAccount(address),
+    mfaDefaultFor: (orgId) => mfaDefaultOf(mfaRepo, orgId),
+    events,
   });
-  mfaAdmin = new MfaAdmin(accounts, mfaRepo, flowRepo, sessions, audit, clock);
-  appPasswords = new AppPasswords(appPasswordRepo, mfaRepo, accounts, sessions, audit, keyedHasher, { created: (...a) => notifier.appPasswordCreated(...a) }, clock);
-  mfaAdmin.onMfaDisabled = (user, actor) => appPasswords!.afterMfaDisabled(user, actor);
-  appPasswords.onRevoked = (address) => dovecot.revoked(address);
-  mfaAdmin.onStateChanged = (address) => dovecot.revoked(address);
-  mfaAdmin.onPolicyNarrowed = (org) => dovecot.policyNarrowed(org.domain);
+  const mfaAdmin = new MfaAdmin(accounts, mfaRepo, flowRepo, sessions, audit, clock, events);
+  const appPasswords = new AppPasswords(appPasswordRepo, mfaRepo, accounts, sessions, audit, keyedHasher, { created: (...a) => notifier.appPasswordCreated(...a) }, clock, events);
   const factors: Factor[] = [
     new TotpFactor(mfaRepo, aead, 'Sesame'),
     new CodeFactor('sms', notifier, keyedHasher),
@@ -197,8 +186,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     mfaFailureLimit: config.accountFailureLimit,
     appPasswords,
   });
-  const lockout = new SmartLockout(counters, new KyselyBadPasswordMemory(store.db), keyedHasher, { accountLimit: config.accountFailureLimit, ipLimit: config.ipFailureLimit, lockBaseSeconds: config.lockBaseSeconds, lockMaxSeconds: config.lockMaxSeconds }, clock);
-  lockout.onLock = lockSeen;
+  const lockout = new SmartLockout(counters, new KyselyBadPasswordMemory(store.db), keyedHasher, { accountLimit: config.accountFailureLimit, ipLimit: config.ipFailureLimit, lockBaseSeconds: config.lockBaseSeconds, lockMaxSeconds: config.lockMaxSeconds }, clock, events);
   const integrations = new Integrations(new KyselyIntegrationRepository(store.db), keyedHasher, audit, clock, (e) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'integration key rehash failed'));
   // The legacy endpoints answer first and write after: their sign-in log rows and last-used times
   // go through batch queues (flushed on shutdown, and before the sign-in log is read).
@@ -252,16 +240,9 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     payloads: new KyselyOidcPayloads(store.db, () => clock.now()),
   };
   const directory = new UserDirectory(new KyselyUserDirectoryRepository(store.db), clock);
-  const bulkChanges = new BulkChanges(new KyselyBulkChangeRepository(store.db), async (orgId) => (await accounts.getOrganization(orgId)).domain, clock);
-  // What mail servers cached about the changed users is stale: one call per user, as for single
-  // changes (not the organization-wide flush, which would also kick everyone else), 8 at a time.
-  bulkChanges.afterApplied = async (addresses) => {
-    let next = 0;
-    const worker = async () => {
-      while (next < addresses.length) await dovecot.revoked(addresses[next++]!);
-    };
-    await Promise.all(Array.from({ length: Math.min(8, addresses.length) }, worker));
-  };
+  const bulkChanges = new BulkChanges(new KyselyBulkChangeRepository(store.db), async (orgId) => (await accounts.getOrganization(orgId)).domain, clock, events);
+  // Every service exists: bind the handlers of what follows each domain event to them, once.
+  events.connect({ clock, metrics, forwarder, dovecot, appPasswords, signIn });
   const reencrypt = (o: { write: boolean }) => reencryptAll(new KyselySealedValues(store.db), aead, clock.now(), o);
   return { config, secrets, store, clock, readiness: () => checkReadiness(store), accounts, signIn, sessions, audit: auditView, flows, mfaAdmin, securityInfo, notifier, appPasswords, legacy, integrations, directory, bulkChanges, metrics, reports, oidc, passwordReset, selfService, reencrypt, flush, close: async () => {
     // close(), not flush(): whatever is still held for retry is reported as lost, not dropped silently.

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { createContext, type AppContext } from '../../src/app/context.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { Throttle } from '../../src/domain/throttling/throttle.js';
+import type { DomainEvent } from '../../src/domain/events.js';
 import { KyselyAccountRepository } from '../../src/storage/account-repository.js';
 import { KyselyOneTimeTokenRepository } from '../../src/storage/token-repository.js';
 import { createCounterStore } from '../../src/storage/throttle-store.js';
@@ -115,7 +116,8 @@ for (const kind of STORE_KINDS) {
 
     it('locks a key once its limit is reached, for longer each time', async () => {
       const counters = createCounterStore(ctx.store);
-      const throttle = new Throttle(counters, { lockBaseSeconds: 60, lockMaxSeconds: 3600 });
+      const published: DomainEvent[] = [];
+      const throttle = new Throttle(counters, { lockBaseSeconds: 60, lockMaxSeconds: 3600 }, { publish: async (e) => void published.push(e) });
       const key = { key: `lock:${kind}`, rule: { limit: 3, windowSeconds: 600 }, clearOnSuccess: true };
       for (let i = 0; i < 3; i++) {
         const g = await throttle.begin([key]);
@@ -123,6 +125,7 @@ for (const kind of STORE_KINDS) {
         const locked = await throttle.failed(g.ticket);
         assert.equal(locked, i === 2 ? 60 : undefined);
       }
+      assert.deepEqual(published, [{ type: 'lock_imposed', scope: 'browser', target: 'account' }]);
       const refused = await throttle.begin([key]);
       assert.equal(refused.allowed, false);
       assert.ok(!refused.allowed && refused.retryAfterSeconds > 55 && refused.retryAfterSeconds <= 60);

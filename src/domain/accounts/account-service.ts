@@ -10,6 +10,7 @@ import type { PasswordHasher } from '../../lib/crypto/password-hasher.js';
 import type { AuditRepository } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
+import type { DomainEventOf, DomainEvents } from '../events.js';
 import type { SessionService } from '../sessions/session.js';
 import { type Actor, actorId, actorLabel, requireAdminOf } from './actor.js';
 import { normalizeAddress, normalizeDisplayName, normalizeDomain, type Organization, type User, type UserRole } from './model.js';
@@ -30,13 +31,11 @@ export interface AccountServiceDeps {
   setPasswordLinkMs: number;
   /** The MFA state a new user of this organization starts in (the organization's default). */
   mfaDefaultFor: (orgId: string) => Promise<User['mfaState']>;
-  /** Called after a main password was set or changed (app passwords may be revoked by policy). */
-  afterPasswordChange?: (userId: string) => Promise<void>;
-  /** Called when what a mail server may have cached about a user is stale (disabled, new password). */
-  credentialsChanged?: (address: string) => Promise<void>;
-  /** Called after a password was set (one-time link or operator): lifts the account's sign-in lock (checklist 7). */
-  passwordRecovered?: (address: string) => Promise<void>;
+  /** Told `user_disabled` and `password_changed` (what follows: app/consequences.ts). */
+  events: DomainEvents;
 }
+
+type PasswordVia = DomainEventOf<'password_changed'>['via'];
 
 export class AccountService {
   constructor(private readonly d: AccountServiceDeps) {}
@@ -84,7 +83,7 @@ export class AccountService {
     await this.d.accounts.setUserStatus(user.id, 'disabled');
     const ended = await this.d.sessions.endAllForUser(user.id);
     await this.audit(actor, user.orgId, 'user.disable', user.id, `${user.address}; ${ended} session(s) ended`);
-    await this.d.credentialsChanged?.(user.address);
+    await this.d.events.publish({ type: 'user_disabled', userId: user.id, address: user.address });
     return { ...user, status: 'disabled' };
   }
 
@@ -150,7 +149,7 @@ export class AccountService {
     const hash = await this.d.passwordHasher.hash(password);
     const userId = await this.d.tokens.consume(tokenHash, SET_PASSWORD, this.d.clock.now());
     if (userId !== user.id) throw new SesameError('token_invalid', 'set-password token used concurrently');
-    await this.storePassword(user, hash, { kind: 'user', user }, 'user.password_set', `${user.address} via one-time link`);
+    await this.storePassword(user, hash, { kind: 'user', user }, 'set_password_link', 'user.password_set', `${user.address} via one-time link`);
     return user;
   }
 
@@ -160,34 +159,32 @@ export class AccountService {
    */
   async changeOwnPassword(user: User, password: string, keepSessionId: string): Promise<number> {
     this.d.policy.check(password, { address: user.address, name: user.name });
-    return this.storePassword(user, await this.d.passwordHasher.hash(password), { kind: 'user', user }, 'user.password_change', user.address, keepSessionId);
+    return this.storePassword(user, await this.d.passwordHasher.hash(password), { kind: 'user', user }, 'change', 'user.password_change', user.address, keepSessionId);
   }
 
   /** The password chosen at the end of a password reset (its link and second factor proved): every session ends. */
   async recoverPassword(user: User, password: string): Promise<void> {
     this.d.policy.check(password, { address: user.address, name: user.name });
-    await this.storePassword(user, await this.d.passwordHasher.hash(password), { kind: 'user', user }, 'user.password_reset', `${user.address} via reset link`);
+    await this.storePassword(user, await this.d.passwordHasher.hash(password), { kind: 'user', user }, 'reset', 'user.password_reset', `${user.address} via reset link`);
   }
 
   /** Sets a password directly (operator CLI with --password-stdin). */
   async setPassword(actor: Actor, addressRaw: string, password: string): Promise<void> {
     const user = await this.userForAdmin(actor, addressRaw);
     this.d.policy.check(password, { address: user.address, name: user.name });
-    await this.storePassword(user, await this.d.passwordHasher.hash(password), actor, 'user.password_set', user.address);
+    await this.storePassword(user, await this.d.passwordHasher.hash(password), actor, 'direct', 'user.password_set', user.address);
   }
 
   /**
-   * Everything a new main password sets off, whoever set it: sessions end (all, or all but
-   * `keepSessionId`), the audit log, the sign-in lock lifted, app passwords revoked when the policy
-   * says so (not for a first password: there was nothing to replace), and mail servers' caches told.
+   * Stores a new main password, whoever set it: sessions end (all, or all but `keepSessionId`;
+   * returns how many), the audit log, then `password_changed` (the sign-in lock lifted, app
+   * passwords revoked when the policy says so, mail servers' caches told: app/consequences.ts).
    */
-  private async storePassword(user: User, hash: string, actor: Actor, action: string, detail: string, keepSessionId?: string): Promise<number> {
+  private async storePassword(user: User, hash: string, actor: Actor, via: PasswordVia, action: string, detail: string, keepSessionId?: string): Promise<number> {
     await this.d.accounts.setPasswordHash(user.id, hash, this.d.clock.now());
     const ended = keepSessionId ? await this.d.sessions.endOthers(user.id, keepSessionId) : await this.d.sessions.endAllForUser(user.id);
     await this.audit(actor, user.orgId, action, user.id, detail);
-    await this.d.passwordRecovered?.(user.address);
-    if (user.passwordChangedAt !== null) await this.d.afterPasswordChange?.(user.id);
-    await this.d.credentialsChanged?.(user.address);
+    await this.d.events.publish({ type: 'password_changed', userId: user.id, address: user.address, via, first: user.passwordChangedAt === null });
     return ended;
   }
 

@@ -22,6 +22,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { AuditEvent } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
+import type { DomainEvents } from '../events.js';
 import { isMfaState, type MfaState } from '../mfa/model.js';
 import { type Actor, actorId, actorLabel, requireAdminOf } from './actor.js';
 import { normalizeAddress, type UserStatus } from './model.js';
@@ -111,13 +112,12 @@ export interface BulkChangeRepository {
 const chunks = <T>(xs: T[], n = BULK_CHUNK): T[][] => Array.from({ length: Math.ceil(xs.length / n) }, (_, i) => xs.slice(i * n, (i + 1) * n));
 
 export class BulkChanges {
-  /** Called after a change was applied, with the addresses changed (mail servers' caches about them are stale). */
-  afterApplied?: (addresses: string[]) => Promise<void>;
-
   constructor(
     private readonly repo: BulkChangeRepository,
     private readonly orgDomain: (orgId: string) => Promise<string>,
     private readonly clock: Clock,
+    /** Told `users_changed_in_bulk` after a change was applied (what follows: app/consequences.ts). */
+    private readonly events: DomainEvents,
   ) {}
 
   /**
@@ -174,7 +174,7 @@ export class BulkChanges {
       await tx.recordAudit([{ id: randomUUID(), at, orgId: orgId ?? null, actorId: actorId(actor), actorLabel: actorLabel(actor), action: 'users.bulk', targetUserId: null, detail: `${operation}: ${rows.length} of ${plan.rows.length} user(s) changed` }]);
       return rows;
     });
-    if (done.length) await this.afterApplied?.(done.map((r) => r.address));
+    if (done.length) await this.events.publish({ type: 'users_changed_in_bulk', addresses: done.map((r) => r.address) });
     return { plan: first, changed: done.length };
   }
 

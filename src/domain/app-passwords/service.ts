@@ -12,6 +12,7 @@ import type { User } from '../accounts/model.js';
 import type { AuditRepository } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
+import type { DomainEvents } from '../events.js';
 import { defaultPolicy, type OrgPolicy } from '../mfa/model.js';
 import type { MfaRepository } from '../mfa/repository.js';
 import type { Session, SessionService } from '../sessions/session.js';
@@ -34,9 +35,6 @@ export function normalizeAppPasswordName(raw: string): string {
 }
 
 export class AppPasswords {
-  /** Told the address of a user whose app passwords were revoked or reached their expiry (Dovecot's auth cache is flushed). */
-  onRevoked: (address: string) => Promise<void> = async () => undefined;
-
   constructor(
     private readonly repo: AppPasswordRepository,
     private readonly mfa: MfaRepository,
@@ -46,6 +44,8 @@ export class AppPasswords {
     private readonly hasher: KeyedHasher,
     private readonly notices: AppPasswordNotices,
     private readonly clock: Clock,
+    /** Told `app_passwords_revoked` and `app_passwords_expired` (what follows: app/consequences.ts). */
+    private readonly events: DomainEvents,
   ) {}
 
   async policyFor(orgId: string): Promise<OrgPolicy> {
@@ -96,13 +96,13 @@ export class AppPasswords {
   async remove(user: User, id: string): Promise<void> {
     if (!(await this.repo.delete(user.id, id))) throw new SesameError('app_password_not_found', 'no such app password of this user');
     await this.record(user, { kind: 'user', user }, 'app_password.delete', id);
-    await this.onRevoked(user.address);
+    await this.revoked(user.address);
   }
 
   async removeAll(user: User): Promise<number> {
     const n = await this.repo.deleteAll(user.id);
     await this.record(user, { kind: 'user', user }, 'app_password.delete_all', `${n} deleted`);
-    if (n) await this.onRevoked(user.address);
+    if (n) await this.revoked(user.address);
     return n;
   }
 
@@ -117,7 +117,7 @@ export class AppPasswords {
     const user = await this.accounts.userForAdmin(actor, address);
     const n = await this.repo.deleteAll(user.id);
     await this.record(user, actor, 'app_password.revoke_all', `${n} revoked`);
-    if (n) await this.onRevoked(user.address);
+    if (n) await this.revoked(user.address);
     return n;
   }
 
@@ -129,14 +129,14 @@ export class AppPasswords {
     const n = await this.repo.deleteAll(user.id);
     if (n) {
       await this.record(user, { kind: 'operator' }, 'app_password.revoke_all', `${n} revoked: main password changed`);
-      await this.onRevoked(user.address);
+      await this.revoked(user.address);
     }
   }
 
   /**
    * Revokes, in every organization whose policy says "revoke after N days unused", the app
-   * passwords not used (or, never used, not created) in that many days, and tells onRevoked about
-   * each owner like any other revocation (a mail server may still hold a good answer in its cache).
+   * passwords not used (or, never used, not created) in that many days, and publishes each owner's
+   * `app_passwords_revoked` like any other revocation (a mail server may still hold a good answer in its cache).
    * Run at start and hourly; verification also refuses such a password on the spot.
    */
   async sweepUnused(orgIds: string[]): Promise<number> {
@@ -146,14 +146,14 @@ export class AppPasswords {
       if (days === null) continue;
       const { deleted: n, owners } = await this.repo.deleteUnusedSince(orgId, this.clock.now() - days * 86_400_000);
       if (n) await this.audit.recordAudit({ id: randomUUID(), at: this.clock.now(), orgId, actorId: null, actorLabel: 'Sesame', action: 'app_password.revoke_unused', targetUserId: null, detail: `${n} unused for ${days} days` });
-      for (const address of owners) await this.onRevoked(address);
+      for (const address of owners) await this.revoked(address);
       total += n;
     }
     return total;
   }
 
   /**
-   * Tells onRevoked about the owner of every app password whose expiry fell after `since` and at or
+   * Publishes `app_passwords_expired` for the owner of every app password whose expiry fell after `since` and at or
    * before `now`: verification refuses it from its expiry on, but a mail server may still hold a
    * good answer for it in its cache. Nothing is deleted (users still see their expired app
    * passwords). Run every minute, each run's `now` the next run's `since`, so that an expiry is told
@@ -162,7 +162,7 @@ export class AppPasswords {
   async notifyExpired(since: number, now: number): Promise<number> {
     if (now <= since) return 0;
     const owners = await this.repo.ownersExpiredBetween(since, now);
-    for (const address of owners) await this.onRevoked(address);
+    for (const address of owners) await this.events.publish({ type: 'app_passwords_expired', address });
     return owners.length;
   }
 
@@ -171,8 +171,12 @@ export class AppPasswords {
     const n = await this.repo.deleteAll(user.id);
     if (n) {
       await this.record(user, actor, 'app_password.revoke_all', `${n} revoked: MFA disabled`);
-      await this.onRevoked(user.address);
+      await this.revoked(user.address);
     }
+  }
+
+  private async revoked(address: string) {
+    await this.events.publish({ type: 'app_passwords_revoked', address });
   }
 
   private async record(user: User, actor: Actor, action: string, detail: string) {

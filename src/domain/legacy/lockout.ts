@@ -10,7 +10,8 @@
 import type { KeyedHasher } from '../../lib/crypto/tokens.js';
 import { someKeyedHash } from '../../lib/crypto/tokens.js';
 import type { Clock } from '../clock.js';
-import type { CounterStore, CountKey, LockObserver, Peek } from '../throttling/throttle.js';
+import type { DomainEvents } from '../events.js';
+import type { CounterStore, CountKey, Peek } from '../throttling/throttle.js';
 
 export interface BadPasswordMemory {
   seen(key: string, hash: string, since: number): Promise<boolean>;
@@ -45,15 +46,14 @@ const DAY_S = 86_400;
 const IP_WINDOW_S = 900;
 
 export class SmartLockout {
-  /** Set by the wiring (app-context.ts) to count locks; the lockout itself keeps no metrics. */
-  onLock: LockObserver = () => undefined;
-
   constructor(
     private readonly counters: CounterStore,
     private readonly memory: BadPasswordMemory,
     private readonly hasher: KeyedHasher,
     private readonly settings: LockoutSettings,
     private readonly clock: Clock,
+    /** Told of every lock imposed (`lock_imposed`); the lockout itself keeps no metrics. */
+    private readonly events: DomainEvents,
   ) {}
 
   keys(address: string, protocol: string, ip: string): LockoutKeys {
@@ -128,7 +128,7 @@ export class SmartLockout {
         let seconds = 0;
         await this.counters.lock(key, (i) => (seconds = Math.min(this.settings.lockMaxSeconds, this.settings.lockBaseSeconds * 2 ** (i - 1))));
         await this.counters.clear(key, window);
-        this.onLock({ scope: 'legacy', target });
+        await this.events.publish({ type: 'lock_imposed', scope: 'legacy', target });
         longest = Math.max(longest ?? 0, seconds);
       }
     }

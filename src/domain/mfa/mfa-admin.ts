@@ -5,10 +5,11 @@
 import { randomUUID } from 'node:crypto';
 import { type Actor, actorId, actorLabel, requireAdminOf } from '../accounts/actor.js';
 import type { AccountService } from '../accounts/account-service.js';
-import type { Organization, User } from '../accounts/model.js';
+import type { User } from '../accounts/model.js';
 import type { AuditRepository } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
+import type { DomainEvents } from '../events.js';
 import type { FlowRepository } from '../flows/flow.js';
 import type { SessionService } from '../sessions/session.js';
 import { type AppPasswordPolicy, CAP_MAX, DAYS_MAX, isProtocol } from '../app-passwords/model.js';
@@ -59,14 +60,12 @@ export function narrowsLegacySignIns(prev: OrgPolicy, next: OrgPolicy): boolean 
   );
 }
 
-export class MfaAdmin {
-  /** Called when a user's MFA is turned off (their app passwords go with it). */
-  onMfaDisabled?: (user: User, actor: Actor) => Promise<void>;
-  /** Called after any MFA state change: a main password a mail server cached as good may not be any more. */
-  onStateChanged?: (address: string) => Promise<void>;
-  /** Called after a policy change that narrows what legacy sign-ins may do (see narrowsLegacySignIns): mail servers' cached answers for the organization's users may be wrong now. */
-  onPolicyNarrowed?: (org: Organization) => Promise<void>;
+/** The MFA state a new user of the organization starts in (its policy's default). */
+export async function mfaDefaultOf(mfa: Pick<MfaRepository, 'getPolicy'>, orgId: string): Promise<MfaState> {
+  return ((await mfa.getPolicy(orgId)) ?? defaultPolicy(orgId)).mfaDefault;
+}
 
+export class MfaAdmin {
   constructor(
     private readonly accounts: AccountService,
     private readonly mfa: MfaRepository,
@@ -74,6 +73,8 @@ export class MfaAdmin {
     private readonly sessions: SessionService,
     private readonly audit: AuditRepository,
     private readonly clock: Clock,
+    /** Told `mfa_disabled`, `mfa_state_changed` and `policy_narrowed` (what follows: app/consequences.ts). */
+    private readonly events: DomainEvents,
   ) {}
 
   /** Sets a user's MFA state. Moving to `disabled` keeps their methods (an admin may turn it back on). */
@@ -82,8 +83,8 @@ export class MfaAdmin {
     const user = await this.accounts.userForAdmin(actor, address);
     await this.mfa.setState(user.id, state);
     await this.record(actor, user, 'mfa.state', `${user.mfaState} -> ${state}`);
-    if (state === 'disabled') await this.onMfaDisabled?.(user, actor);
-    await this.onStateChanged?.(user.address);
+    if (state === 'disabled') await this.events.publish({ type: 'mfa_disabled', user, actor });
+    await this.events.publish({ type: 'mfa_state_changed', userId: user.id, address: user.address, state });
     return { ...user, mfaState: state };
   }
 
@@ -114,7 +115,7 @@ export class MfaAdmin {
     return (await this.mfa.getPolicy(orgId)) ?? defaultPolicy(orgId);
   }
 
-  /** Changes the organization's policy; bad values are all refused and nothing changes. A narrowing change calls onPolicyNarrowed. */
+  /** Changes the organization's policy; bad values are all refused and nothing changes. A narrowing change publishes `policy_narrowed`. */
   async setPolicy(actor: Actor, orgId: string, change: PolicyChange): Promise<OrgPolicy> {
     const current = await this.getPolicy(actor, orgId);
     const next: OrgPolicy = { ...current };
@@ -162,13 +163,13 @@ export class MfaAdmin {
     }
     await this.mfa.savePolicy(next, this.clock.now());
     await this.audit.recordAudit({ id: randomUUID(), at: this.clock.now(), orgId, actorId: actorId(actor), actorLabel: actorLabel(actor), action: 'org.policy', targetUserId: null, detail: JSON.stringify({ mfaDefault: next.mfaDefault, allowedMethods: next.allowedMethods, rememberDays: next.rememberDays, appPasswords: next.appPasswords, legacyMainPassword: next.legacyMainPassword }) });
-    if (this.onPolicyNarrowed && narrowsLegacySignIns(current, next)) await this.onPolicyNarrowed(await this.accounts.getOrganization(orgId));
+    if (narrowsLegacySignIns(current, next)) await this.events.publish({ type: 'policy_narrowed', org: await this.accounts.getOrganization(orgId) });
     return next;
   }
 
   /** The state a new user of the organization starts in. */
   async defaultStateFor(orgId: string): Promise<MfaState> {
-    return ((await this.mfa.getPolicy(orgId)) ?? defaultPolicy(orgId)).mfaDefault;
+    return mfaDefaultOf(this.mfa, orgId);
   }
 
   private async record(actor: Actor, user: User, action: string, detail: string) {

@@ -8,6 +8,8 @@
  *
  * Counters live in the store (see storage/throttle-store.ts), so several instances share them.
  */
+import type { DomainEventOf, DomainEvents } from '../events.js';
+
 export interface CounterStore {
   /** Milliseconds `key` stays locked, or 0. (A duration, not a time: the store keeps its own clock.) */
   lockRemainingMs(key: string): Promise<number>;
@@ -39,15 +41,8 @@ export interface Peek {
   counts: number[];
 }
 
-/** A lock just imposed, for monitoring: the kind of key only, never the key (it names an account or an address). */
-export interface LockEvent {
-  /** `browser`: sign-ins through the pages and the JSON API (password, second factor); `legacy`: the endpoints mail servers ask. */
-  scope: 'browser' | 'legacy';
-  target: 'account' | 'ip';
-}
-
-/** Told of every lock imposed. Called inline on the failure path: it must be cheap and must not throw. */
-export type LockObserver = (e: LockEvent) => void;
+/** A lock just imposed: the kind of key only, never the key (it names an account or an address). See DomainEvent `lock_imposed`. */
+export type LockEvent = Omit<DomainEventOf<'lock_imposed'>, 'type'>;
 
 export interface ThrottleRule {
   /** Failures that trigger a lock. */
@@ -77,12 +72,11 @@ export interface AttemptTicket {
 }
 
 export class Throttle {
-  /** Set by the wiring (app-context.ts) to count locks; the throttle itself keeps no metrics. */
-  onLock: LockObserver = () => undefined;
-
   constructor(
     private readonly store: CounterStore,
     private readonly settings: ThrottleSettings,
+    /** Told of every lock imposed (`lock_imposed`); the throttle itself keeps no metrics. */
+    private readonly events: DomainEvents,
   ) {}
 
   /** Asks to make one attempt under all `keys`; refused while any of them is locked or over its limit. */
@@ -119,7 +113,7 @@ export class Throttle {
         await this.store.lock(key.key, (n) => (seconds = Math.min(this.settings.lockMaxSeconds, this.settings.lockBaseSeconds * 2 ** (n - 1))));
         await this.store.clear(key.key, key.rule.windowSeconds);
         // Keys cleared by a success are the accounts' (password, second factor); the others are client IPs.
-        this.onLock({ scope: 'browser', target: key.clearOnSuccess ? 'account' : 'ip' });
+        await this.events.publish({ type: 'lock_imposed', scope: 'browser', target: key.clearOnSuccess ? 'account' : 'ip' });
         longest = Math.max(longest ?? 0, seconds);
       }
     }

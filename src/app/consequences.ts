@@ -1,0 +1,129 @@
+/**
+ * What follows what. Domain services publish facts (domain/events.ts: a user was disabled, a
+ * password changed, a lock imposed...); this module alone decides what follows each one. To learn
+ * what happens when X happens, read CONSEQUENCES below: nothing else in the code reacts to events.
+ *
+ * The handlers of an event run in the order of its row, each awaited before the next, and all
+ * before publish() resolves; the services await publish(), so every consequence has happened when
+ * the operation returns. An error in a handler stops the rest of its row and reaches the
+ * operation's caller (Dovecot's and the SIEM's adapters log their own failures and never throw).
+ *
+ * Wiring: the services need the publisher in their constructors and the handlers need the services,
+ * so the app context makes the publisher first (createConsequences), builds every service with it,
+ * then binds the handlers to the services in one step (connect). Publishing before connect() is
+ * an error, never a silent loss.
+ *
+ * Adding a rule: write the handler (a named function; its comment says why it follows) and put it
+ * in its event's row. A new event type does not compile until it has a row here, and the unit test
+ * (test/unit/consequences.test.ts) fails while a row is empty.
+ */
+import { forwardedLockout, type EventSink } from '../domain/audit/forwarding.js';
+import type { AppPasswords } from '../domain/app-passwords/service.js';
+import type { Clock } from '../domain/clock.js';
+import type { DomainEvent, DomainEventOf, DomainEvents, DomainEventType } from '../domain/events.js';
+import type { PasswordAuthenticator } from '../domain/sign-in/password-authenticator.js';
+import type { DovecotAdmin } from '../adapters/dovecot-admin.js';
+import type { Metrics } from '../adapters/metrics.js';
+
+/** What the handlers act on: the other services and the outside world. */
+export interface ConsequenceServices {
+  clock: Clock;
+  /** Prometheus metrics (/metrics). */
+  metrics: Pick<Metrics, 'lock'>;
+  /** The SIEM's event forwarder, when one is configured. */
+  forwarder: EventSink | undefined;
+  /** Dovecot's doveadm HTTP API (does nothing when it is not configured). */
+  dovecot: DovecotAdmin;
+  appPasswords: Pick<AppPasswords, 'afterMfaDisabled' | 'afterPasswordChange'>;
+  signIn: Pick<PasswordAuthenticator, 'unlockAccount'>;
+}
+
+export type Handler<T extends DomainEventType> = (event: DomainEventOf<T>, s: ConsequenceServices) => void | Promise<void>;
+
+/** A row for every event type: the handlers that run, in order. */
+export type ConsequenceTable = { readonly [T in DomainEventType]: readonly Handler<T>[] };
+
+export const CONSEQUENCES: ConsequenceTable = {
+  lock_imposed: [countLock, forwardLock],
+  password_changed: [liftSignInLock, revokeAppPasswordsByPolicy, dovecotForgetsUser],
+  user_disabled: [dovecotForgetsUser],
+  mfa_disabled: [revokeAppPasswords],
+  mfa_state_changed: [dovecotForgetsUser],
+  policy_narrowed: [dovecotForgetsOrganization],
+  app_passwords_revoked: [dovecotForgetsUser],
+  app_passwords_expired: [dovecotForgetsUser],
+  users_changed_in_bulk: [dovecotForgetsEachUser],
+};
+
+/** Operators watch how often sign-ins are locked (sesame_locks_total), by scope and kind of key. */
+function countLock(e: DomainEventOf<'lock_imposed'>, s: ConsequenceServices): void {
+  s.metrics.lock(e.scope, e.target);
+}
+
+/** The SIEM sees every lock as it happens (a queue push: never waited for, never failing). */
+function forwardLock(e: DomainEventOf<'lock_imposed'>, s: ConsequenceServices): void {
+  s.forwarder?.publish(forwardedLockout(e, s.clock.now()));
+}
+
+/** A new password, however it was set, lifts the password sign-in lock: a lock an attacker imposed must not keep the owner out (checklist 7). */
+async function liftSignInLock(e: DomainEventOf<'password_changed'>, s: ConsequenceServices): Promise<void> {
+  await s.signIn.unlockAccount(e.address);
+}
+
+/** The organization's policy may revoke app passwords when the main password changes (a first password replaced nothing). */
+async function revokeAppPasswordsByPolicy(e: DomainEventOf<'password_changed'>, s: ConsequenceServices): Promise<void> {
+  if (!e.first) await s.appPasswords.afterPasswordChange(e.userId);
+}
+
+/** App passwords exist only while MFA is on: turning it off revokes the user's. */
+async function revokeAppPasswords(e: DomainEventOf<'mfa_disabled'>, s: ConsequenceServices): Promise<void> {
+  await s.appPasswords.afterMfaDisabled(e.user, e.actor);
+}
+
+/**
+ * What Dovecot cached about the user (a password it saw accepted, open IMAP/POP3 sessions) may be
+ * wrong now: its auth cache entries for them are flushed and their sessions kicked, so the change
+ * holds at once, not at the cache's TTL.
+ */
+async function dovecotForgetsUser(e: { address: string }, s: ConsequenceServices): Promise<void> {
+  await s.dovecot.revoked(e.address);
+}
+
+/** Legacy sign-ins of the whole organization may do less now: Dovecot's cached answers for all its users may be wrong. */
+async function dovecotForgetsOrganization(e: DomainEventOf<'policy_narrowed'>, s: ConsequenceServices): Promise<void> {
+  await s.dovecot.policyNarrowed(e.org.domain);
+}
+
+/**
+ * What Dovecot cached about the changed users is stale: one call per user, as for single changes
+ * (not the organization-wide flush, which would also kick everyone else), 8 at a time.
+ */
+async function dovecotForgetsEachUser(e: DomainEventOf<'users_changed_in_bulk'>, s: ConsequenceServices): Promise<void> {
+  const addresses = e.addresses;
+  let next = 0;
+  const worker = async () => {
+    while (next < addresses.length) await s.dovecot.revoked(addresses[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(8, addresses.length) }, worker));
+}
+
+/** The publisher the services are built with, and the one step that binds its handlers. */
+export interface Consequences extends DomainEvents {
+  /** Binds the handlers to the services, once, after every service exists. */
+  connect(services: ConsequenceServices): void;
+}
+
+export function createConsequences(table: ConsequenceTable = CONSEQUENCES): Consequences {
+  let services: ConsequenceServices | undefined;
+  return {
+    connect(s) {
+      if (services) throw new Error('consequences connected twice');
+      services = s;
+    },
+    async publish(event: DomainEvent) {
+      if (!services) throw new Error(`${event.type} published before the consequences were connected`);
+      const row = table[event.type] as readonly Handler<DomainEventType>[];
+      for (const handle of row) await handle(event as never, services);
+    },
+  };
+}

@@ -1,0 +1,147 @@
+/**
+ * The table of what follows what (src/app/consequences.ts), with fakes for everything it acts on:
+ * each event type leads to its handlers, in order, each awaited; an error stops the row and reaches
+ * the publisher; nothing is published before the handlers are connected. Exhaustiveness: a table
+ * without a row for some event type does not compile (the @ts-expect-error below), and an empty row
+ * fails here. The behaviour end to end is proved by the flow, HTTP, security and contract tests.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { CONSEQUENCES, type ConsequenceServices, type ConsequenceTable, createConsequences } from '../../src/app/consequences.js';
+import type { Actor } from '../../src/domain/accounts/actor.js';
+import type { User } from '../../src/domain/accounts/model.js';
+import type { DomainEventOf, DomainEventType } from '../../src/domain/events.js';
+
+const AT = 1_700_000_000_000;
+const bob: User = { id: 'u-bob', orgId: 'o-1', address: 'bob@contoso.test', name: 'Bob', status: 'active', role: 'user', createdAt: 1, passwordChangedAt: 2, mfaState: 'enforced' };
+const operator: Actor = { kind: 'operator' };
+
+/** Everything the handlers may touch, each call written to `calls` in the order made. */
+function fakes(opts: { forwarder?: boolean; slow?: Partial<Record<string, number>> } = {}) {
+  const calls: string[] = [];
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const call = async (name: string) => {
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    const ms = opts.slow?.[name.split(' ')[0]!];
+    if (ms !== undefined) await new Promise((r) => setTimeout(r, ms));
+    calls.push(name);
+    inFlight--;
+  };
+  const services: ConsequenceServices = {
+    clock: { now: () => AT },
+    metrics: { lock: (scope, target) => void calls.push(`metrics.lock ${scope} ${target}`) },
+    forwarder: opts.forwarder === false ? undefined : { publish: (e) => void calls.push(`forwarder.publish ${JSON.stringify({ ...e, id: undefined })}`) },
+    dovecot: { revoked: (address) => call(`dovecot.revoked ${address}`), policyNarrowed: (domain) => call(`dovecot.policyNarrowed ${domain}`) },
+    appPasswords: {
+      afterPasswordChange: (userId) => call(`appPasswords.afterPasswordChange ${userId}`),
+      afterMfaDisabled: (user, actor) => call(`appPasswords.afterMfaDisabled ${user.address} ${actor.kind}`),
+    },
+    signIn: { unlockAccount: (address) => call(`signIn.unlockAccount ${address}`) },
+  };
+  return { calls, services, maxInFlight: () => maxInFlight };
+}
+
+/** The table as a reader should find it: handler names per event type (every type must be listed here too). */
+const TABLE: Record<DomainEventType, string[]> = {
+  lock_imposed: ['countLock', 'forwardLock'],
+  password_changed: ['liftSignInLock', 'revokeAppPasswordsByPolicy', 'dovecotForgetsUser'],
+  user_disabled: ['dovecotForgetsUser'],
+  mfa_disabled: ['revokeAppPasswords'],
+  mfa_state_changed: ['dovecotForgetsUser'],
+  policy_narrowed: ['dovecotForgetsOrganization'],
+  app_passwords_revoked: ['dovecotForgetsUser'],
+  app_passwords_expired: ['dovecotForgetsUser'],
+  users_changed_in_bulk: ['dovecotForgetsEachUser'],
+};
+
+/** For every event type, events and the calls each leads to, in order. */
+const CASES: { [T in DomainEventType]: [DomainEventOf<T>, string[]][] } = {
+  lock_imposed: [
+    [{ type: 'lock_imposed', scope: 'browser', target: 'account' }, ['metrics.lock browser account', `forwarder.publish {"type":"lockout","at":${AT},"scope":"browser","target":"account"}`]],
+    [{ type: 'lock_imposed', scope: 'legacy', target: 'ip' }, ['metrics.lock legacy ip', `forwarder.publish {"type":"lockout","at":${AT},"scope":"legacy","target":"ip"}`]],
+  ],
+  password_changed: [
+    [{ type: 'password_changed', userId: bob.id, address: bob.address, via: 'change', first: false }, ['signIn.unlockAccount bob@contoso.test', 'appPasswords.afterPasswordChange u-bob', 'dovecot.revoked bob@contoso.test']],
+    // A first password replaced nothing: no app password is revoked for it.
+    [{ type: 'password_changed', userId: bob.id, address: bob.address, via: 'set_password_link', first: true }, ['signIn.unlockAccount bob@contoso.test', 'dovecot.revoked bob@contoso.test']],
+  ],
+  user_disabled: [[{ type: 'user_disabled', userId: bob.id, address: bob.address }, ['dovecot.revoked bob@contoso.test']]],
+  mfa_disabled: [[{ type: 'mfa_disabled', user: bob, actor: operator }, ['appPasswords.afterMfaDisabled bob@contoso.test operator']]],
+  mfa_state_changed: [[{ type: 'mfa_state_changed', userId: bob.id, address: bob.address, state: 'enforced' }, ['dovecot.revoked bob@contoso.test']]],
+  policy_narrowed: [[{ type: 'policy_narrowed', org: { id: 'o-1', domain: 'contoso.test', name: 'Contoso', createdAt: 1 } }, ['dovecot.policyNarrowed contoso.test']]],
+  app_passwords_revoked: [[{ type: 'app_passwords_revoked', address: bob.address }, ['dovecot.revoked bob@contoso.test']]],
+  app_passwords_expired: [[{ type: 'app_passwords_expired', address: bob.address }, ['dovecot.revoked bob@contoso.test']]],
+  users_changed_in_bulk: [[{ type: 'users_changed_in_bulk', addresses: ['a@contoso.test', 'b@contoso.test'] }, ['dovecot.revoked a@contoso.test', 'dovecot.revoked b@contoso.test']]],
+};
+
+describe('consequences of domain events', () => {
+  it('has a row for every event type, none empty, with the handlers a reader expects', () => {
+    assert.deepEqual(Object.keys(CONSEQUENCES).sort(), Object.keys(TABLE).sort());
+    for (const [type, handlers] of Object.entries(CONSEQUENCES)) {
+      assert.ok(handlers.length > 0, `${type} has no consequence`);
+      assert.deepEqual(handlers.map((h) => h.name), TABLE[type as DomainEventType], type);
+    }
+    // A table that forgets an event type is a compile error, not a silent no-op.
+    const { users_changed_in_bulk: dropped, ...rest } = CONSEQUENCES;
+    // @ts-expect-error: property 'users_changed_in_bulk' is missing
+    const incomplete: ConsequenceTable = rest;
+    assert.ok(dropped && incomplete);
+  });
+
+  for (const [type, cases] of Object.entries(CASES)) {
+    it(`${type} leads to its handlers, in order`, async () => {
+      for (const [event, expected] of cases) {
+        const f = fakes();
+        const events = createConsequences();
+        events.connect(f.services);
+        await events.publish(event);
+        assert.deepEqual(f.calls, expected);
+      }
+    });
+  }
+
+  it('a lock without a SIEM configured is still counted', async () => {
+    const f = fakes({ forwarder: false });
+    const events = createConsequences();
+    events.connect(f.services);
+    await events.publish({ type: 'lock_imposed', scope: 'legacy', target: 'account' });
+    assert.deepEqual(f.calls, ['metrics.lock legacy account']);
+  });
+
+  it('awaits each handler before the next, and every one before publish() resolves', async () => {
+    const f = fakes({ slow: { 'signIn.unlockAccount': 30, 'appPasswords.afterPasswordChange': 10 } });
+    const events = createConsequences();
+    events.connect(f.services);
+    await events.publish({ type: 'password_changed', userId: bob.id, address: bob.address, via: 'reset', first: false });
+    f.calls.push('published');
+    assert.deepEqual(f.calls, ['signIn.unlockAccount bob@contoso.test', 'appPasswords.afterPasswordChange u-bob', 'dovecot.revoked bob@contoso.test', 'published']);
+  });
+
+  it('tells Dovecot about each user of a bulk change, 8 at a time', async () => {
+    const f = fakes({ slow: { 'dovecot.revoked': 5 } });
+    const events = createConsequences();
+    events.connect(f.services);
+    const addresses = Array.from({ length: 30 }, (_, i) => `u${i}@contoso.test`);
+    await events.publish({ type: 'users_changed_in_bulk', addresses });
+    assert.deepEqual([...f.calls].sort(), addresses.map((a) => `dovecot.revoked ${a}`).sort());
+    assert.equal(f.maxInFlight(), 8);
+  });
+
+  it('an error in a handler stops its row and reaches the publisher', async () => {
+    const f = fakes();
+    f.services.signIn = { unlockAccount: async () => Promise.reject(new Error('store gone')) };
+    const events = createConsequences();
+    events.connect(f.services);
+    await assert.rejects(events.publish({ type: 'password_changed', userId: bob.id, address: bob.address, via: 'direct', first: false }), /store gone/);
+    assert.deepEqual(f.calls, []);
+  });
+
+  it('refuses to publish before its handlers are connected, and to connect twice', async () => {
+    const events = createConsequences();
+    await assert.rejects(events.publish({ type: 'user_disabled', userId: bob.id, address: bob.address }), /user_disabled published before the consequences were connected/);
+    events.connect(fakes().services);
+    assert.throws(() => events.connect(fakes().services), /connected twice/);
+  });
+});
