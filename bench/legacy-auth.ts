@@ -72,7 +72,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { createDatabase } from './pg.js';
-import { CONNECTIONS, failures, freePort, HOLD_S, lua, request, round, runWrk, THREADS, wrkScript, wrkVersion, type Reply, type WrkReport } from './wrk.js';
+import { CONNECTIONS, failures, freePort, HOLD_S, request, round, runWrk, THREADS, wrkScript, wrkVersion, type Reply, type WrkReport } from './wrk.js';
 import { createContext } from '../src/app/context.js';
 import { loadConfig } from '../src/config/config.js';
 import { OPERATOR } from '../src/domain/accounts/actor.js';
@@ -202,7 +202,10 @@ async function startServer(env: Record<string, string>, cpuProfDir: string | und
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
   let exited: number | string | null | undefined;
-  const exit = new Promise<void>((resolve) => child.once('exit', (code, signal) => ((exited = code ?? signal), resolve())));
+  const exit = new Promise<void>((resolve) => child.once('exit', (code, signal) => {
+    exited = code ?? signal;
+    resolve();
+  }));
   const agent = new http.Agent({ keepAlive: false });
   const t0 = performance.now();
   for (;;) {

@@ -292,7 +292,7 @@ async function main() {
     console.log(`${String(r.instances).padEnd(10)} legacy checks (/auth/basic) ${String(legacyRps).padStart(7)} ${String(legacyP50).padStart(8)} ${String(legacyP99).padStart(8)}`);
     console.log(`${''.padEnd(10)} browser sign-ins            ${String(r.signIns.perSecond).padStart(7)} ${String(r.signIns.p50Ms).padStart(8)} ${String(r.signIns.p99Ms).padStart(8)}`);
     console.log(`${''.padEnd(10)} MFA challenges (2 requests) ${String(r.mfa.perSecond).padStart(7)} ${String(r.mfa.p50Ms).padStart(8)} ${String(r.mfa.p99Ms).padStart(8)}`);
-    r.memory.forEach((m, i) => console.log(`${''.padEnd(10)} memory of instance ${i + 1}: ${m.idle.rssMb} MB idle, ${m.loaded.rssMb} MB under load (peak ${m.loaded.peakMb} MB)`));
+    for (const [i, m] of r.memory.entries()) console.log(`${''.padEnd(10)} memory of instance ${i + 1}: ${m.idle.rssMb} MB idle, ${m.loaded.rssMb} MB under load (peak ${m.loaded.peakMb} MB)`);
   }
 }
 

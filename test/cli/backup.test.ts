@@ -32,6 +32,7 @@ import { createBackup, restoreBackup, BackupError } from '../../src/storage/back
 import { MIGRATIONS, migrateUp } from '../../src/storage/migrator.js';
 import { freePort, requireBuild, ROOT, serverEnv, startServer, type StartedServer } from '../support/processes.js';
 import { oathtoolTotp } from '../support/world.js';
+import type { ApiAnswer } from '../support/api-answer.js';
 
 const USER = { address: 'bob@contoso.test', password: 'quiet-meadow-copper-77', name: 'Bob Builder' };
 
@@ -87,7 +88,7 @@ describe('sesame backup and restore on SQLite, with the server running', () => {
 
   const api = async (base: string, url: string, body: object, headers: Record<string, string> = {}) => {
     const res = await fetch(`${base}/api/v1${url}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
-    return { status: res.status, json: (await res.json()) as Record<string, any> };
+    return { status: res.status, json: (await res.json()) as ApiAnswer };
   };
   const authBasic = async (base: string, password: string) => {
     const res = await fetch(`${base}/auth/basic`, { headers: { authorization: basic(USER.address, password) } });
@@ -116,11 +117,11 @@ describe('sesame backup and restore on SQLite, with the server running', () => {
     const flow = { 'x-sesame-flow': start.json.token as string };
     assert.equal((await api(A, '/flow/setup', {}, flow)).json.state, 'choose_method');
     const enrol = await api(A, '/flow/method', { kind: 'totp' }, flow);
-    totpSecret = enrol.json.prompt.secret as string;
+    totpSecret = enrol.json.prompt!.secret;
     assert.equal((await api(A, '/flow/verify', { code: oathtoolTotp(totpSecret, Date.now()) }, flow)).json.state, 'enrolled');
     const keep = await api(A, '/flow/next', {}, flow);
     assert.equal(keep.json.state, 'app_password');
-    appPassword = keep.json.appPassword.password as string;
+    appPassword = keep.json.appPassword!.password;
     assert.equal((await api(A, '/flow/next', {}, flow)).json.state, 'recovery_codes');
     const done = await api(A, '/flow/done', {}, flow);
     assert.equal(done.status, 201);
@@ -184,7 +185,7 @@ describe('sesame backup and restore on SQLite, with the server running', () => {
     const signIn = await api(B, '/sessions', { email: USER.address, password: USER.password });
     assert.equal(signIn.status, 200);
     assert.equal(signIn.json.state, 'second_factor', JSON.stringify(signIn.json));
-    assert.equal(signIn.json.current.kind, 'totp');
+    assert.equal(signIn.json.current?.kind, 'totp');
     // The seed decrypts under the restored key: a code one step ahead (the enrolment used this one) verifies.
     const verified = await api(B, '/flow/verify', { code: oathtoolTotp(totpSecret, Date.now() + 30_000) }, { 'x-sesame-flow': signIn.json.token as string });
     assert.equal(verified.status, 201, JSON.stringify(verified.json));
@@ -312,7 +313,7 @@ describe('sesame backup and restore: keys from the environment, PostgreSQL, sche
   async function storeAt(dir: string, steps: number, extra: string[] = []): Promise<void> {
     fs.mkdirSync(dir, { mode: 0o700 });
     loadSecrets(dir, {});
-    const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new SQLite(path.join(dir, 'sesame.db')) }) });
+    const db = new Kysely<unknown>({ dialect: new SqliteDialect({ database: new SQLite(path.join(dir, 'sesame.db')) }) });
     try {
       for (let i = 0; i < steps; i++) await migrateUp(db);
       for (const name of extra) await sql`INSERT INTO kysely_migration (name, timestamp) VALUES (${name}, ${new Date().toISOString()})`.execute(db);

@@ -69,7 +69,10 @@ for (const kind of STORE_KINDS) {
       const seen: string[] = [];
       await assert.rejects(
         sealed.visitSealed(0, {
-          seed: (s) => (seen.push(s.methodId), `new-${s.sealed}`),
+          seed: (s) => {
+            seen.push(s.methodId);
+            return `new-${s.sealed}`;
+          },
           flow: (f) => f.data,
           finish: () => {
             throw new Error('refused');

@@ -4,14 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { sql, type Kysely } from 'kysely';
+import { sql } from 'kysely';
 import { openStore, type Store } from '../../src/storage/db.js';
 import { MIGRATIONS, migrateToLatest, migrateUp, pendingMigrations } from '../../src/storage/migrator.js';
 import { makeTestStore, STORE_KINDS, type TestStore } from '../support/stores.js';
 
 /** Tables, columns (name, type, nullability) and indexes, in a form that compares across runs. */
 async function describeSchema(store: Store): Promise<unknown> {
-  const db = store.db as unknown as Kysely<any>;
+  const db = store.db;
   if (store.kind === 'sqlite') {
     const tables = await sql<{ name: string }>`select name from sqlite_master where type = 'table' and name not like 'sqlite_%' and name not like 'kysely_%' order by name`.execute(db);
     const out: Record<string, unknown> = {};

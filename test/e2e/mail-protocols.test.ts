@@ -301,7 +301,7 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     ]);
     expectAll(cases, pyResults, true);
     const names = ['curl imap Dovecot', 'curl pop3 Dovecot', 'curl smtp Dovecot submission', 'curl imap nginx STARTTLS', 'curl imaps nginx', 'curl pop3 nginx STARTTLS', 'curl pop3s nginx', 'curl smtp nginx STARTTLS', 'curl smtps nginx', 'swaks Dovecot submission', 'swaks Postfix'];
-    runs.forEach((r, i) => assertRun(r, true, names[i]!));
+    for (const [i, r] of runs.entries()) assertRun(r, true, names[i]!);
     assert.match(runs[0]!.stdout, /INBOX/, 'curl lists the INBOX over IMAP');
     assert.match(runs[3]!.stdout, /INBOX/, 'curl lists the INBOX through nginx');
     // Python: 4 SMTP sends; curl: 3; swaks: 2. Each reaches the sink behind Dovecot or Postfix.
@@ -505,7 +505,7 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
       [{ proto: 'imap', port, tls: 'none', user: ANN.address, password: 'wrong-password-123', label: 'oauth2, wrong password' }, false],
     ];
     const results = await py(cases.map(([c]) => c));
-    cases.forEach(([c, ok], i) => expectAll([c], [results[i]!], ok));
+    for (const [i, [c, ok]] of cases.entries()) expectAll([c], [results[i]!], ok);
   });
 
   it('HTTP forward auth through nginx: the user is passed on, or 401 with a Basic challenge', async () => {

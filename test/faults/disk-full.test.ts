@@ -23,6 +23,7 @@ import { STORE_FAULT_LOG } from '../../src/storage/store-faults.js';
 import { adminApiToken, signInAdminWithMfa } from '../support/admin-mfa.js';
 import { FetchBrowser } from '../support/fetch-browser.js';
 import { freePort, serverEnv, startServer, type StartedServer } from '../support/processes.js';
+import type { ApiAnswer } from '../support/api-answer.js';
 
 const ADMIN = { address: 'ada@full.test', password: 'violet-harbour-lantern-42', name: 'Ada Admin' };
 const SIZE = '8m';
@@ -115,7 +116,7 @@ describe('a full disk under the SQLite store', { timeout: 60_000, skip: 'skip' i
 
   const api = async (method: string, url: string, body?: object) => {
     const r = await fetch(`${base}/api/v1${url}`, { method, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined, signal: AbortSignal.timeout(15_000) });
-    return { status: r.status, json: (await r.json().catch(() => ({}))) as Record<string, any> };
+    return { status: r.status, json: (await r.json().catch(() => ({}))) as ApiAnswer };
   };
   const errorLines = (from: number) =>
     server!
@@ -143,7 +144,7 @@ describe('a full disk under the SQLite store', { timeout: 60_000, skip: 'skip' i
 
     // Adding users until one is refused: the first normally is; any that fit in space already held must succeed.
     const from = server!.output().length;
-    let refused: { status: number; json: Record<string, any> } | undefined;
+    let refused: { status: number; json: ApiAnswer } | undefined;
     let accepted = 0;
     for (let i = 0; i < 50 && !refused; i++) {
       const r = await api('POST', '/users', { address: `user${i}@full.test` });

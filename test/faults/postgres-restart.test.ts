@@ -29,6 +29,7 @@ import { adminApiToken, signInAdminWithMfa } from '../support/admin-mfa.js';
 import { FetchBrowser } from '../support/fetch-browser.js';
 import { startPgCluster, type PgCluster } from '../support/pg-cluster.js';
 import { freePort, serverEnv, startServer, type StartedServer } from '../support/processes.js';
+import type { ApiAnswer } from '../support/api-answer.js';
 
 const ADMIN = { address: 'ada@fault.test', password: 'violet-harbour-lantern-42', name: 'Ada Admin' };
 const BOB = { address: 'bob@fault.test', password: 'quiet-meadow-copper-77', name: 'Bob Builder' };
@@ -174,7 +175,7 @@ describe('PostgreSQL stopped and restarted under load', { timeout: 90_000 }, () 
 
   const api = async (method: string, url: string, token?: string, body?: object) => {
     const r = await fetch(`${base}/api/v1${url}`, { method, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined, signal: AbortSignal.timeout(10_000) });
-    return { status: r.status, json: (await r.json().catch(() => ({}))) as Record<string, any> };
+    return { status: r.status, json: (await r.json().catch(() => ({}))) as ApiAnswer };
   };
 
   const introspect = async () => {

@@ -45,6 +45,7 @@ export const NASTY_STRINGS = [
   '', ' ', '__proto__', 'constructor', 'prototype', 'toString', 'valueOf', 'hasOwnProperty', 'isPrototypeOf', '__defineGetter__',
   'null', 'undefined', 'true', 'NaN', '[object Object]', '%', '%%', '%0', '%00', '%0d%0a', '%0A', '%E0%A4%A', '%ZZ', '%C0%80',
   '%ED%A0%80', '%F4%90%80%80', '%FF', '%u0041', '\u0000', '\r\n', ':', '::', '@', '@@', 'a@b', '@contoso.test', 'bob@', "' OR '1'='1",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a Log4Shell probe, a plain string on purpose.
   '${jndi:ldap://x}', '../../etc/passwd', '<script>', '\ud800', '\udfff', '\udbff\udfff', '\u212a', 'x'.repeat(70_000),
 ] as const;
 

@@ -76,7 +76,8 @@ function parseRfc5424(line: string): Syslog {
       sd.push({ id, params });
     }
   }
-  const msg = line[i] === ' ' ? line.slice(i + 1) : (assert.equal(i, line.length), '');
+  if (line[i] !== ' ') assert.equal(i, line.length);
+  const msg = line[i] === ' ' ? line.slice(i + 1) : '';
   return { pri: Number(head[1]), version: head[2]!, timestamp: head[3]!, hostname: head[4]!, app: head[5]!, procId: head[6]!, msgId: head[7]!, sd, msg };
 }
 

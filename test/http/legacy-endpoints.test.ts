@@ -24,7 +24,10 @@ describe('legacy-protocol endpoints', () => {
   const nginx = (h: Record<string, string>, app = w.app) => app.inject({ method: 'GET', url: '/auth/nginx-mail', headers: { ...bearer(), 'auth-method': 'plain', 'auth-login-attempt': '1', 'client-ip': '203.0.113.5', ...h } });
   const basic = (user: string, password: string, extra: Record<string, string> = {}) =>
     w.app.inject({ method: 'GET', url: '/auth/basic', headers: { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`, ...extra } });
-  const events = async () => (await w.ctx.flush(), await w.ctx.store.db.selectFrom('sign_in_events').select(['id']).execute()).length;
+  const events = async () => {
+    await w.ctx.flush();
+    return (await w.ctx.store.db.selectFrom('sign_in_events').select(['id']).execute()).length;
+  };
 
   before(async () => {
     w = await makeWorld('postgres', { mailBackendImap: '127.0.0.1:10143', mailBackendPop3: '127.0.0.1:10110', mailBackendSmtp: '127.0.0.1:10587', accountFailureLimit: 10, ipFailureLimit: 1000 });

@@ -20,6 +20,7 @@ import { after, before, describe, it } from 'node:test';
 import { Secret, TOTP } from 'otpauth';
 import { freePort, MAIN_JS, outboxEnv, requireBuild, ROOT, runSesameCli, startServer, type StartedServer } from '../support/processes.js';
 import { makeTestStore, STORE_KINDS, type TestStore } from '../support/stores.js';
+import type { ApiAnswer } from '../support/api-answer.js';
 
 const USER = { address: 'bob@contoso.test', password: 'quiet-meadow-copper-77' };
 const b64 = () => randomBytes(32).toString('base64');
@@ -71,7 +72,7 @@ for (const kind of STORE_KINDS) {
     const json = async (method: string, url: string, body?: object, headers: Record<string, string> = {}) => {
       const res = await fetch(`${base}${url}`, { method, headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...headers }, ...(body ? { body: JSON.stringify(body) } : {}) });
       const text = await res.text();
-      return { status: res.status, body: (text ? JSON.parse(text) : {}) as Record<string, any> };
+      return { status: res.status, body: (text ? JSON.parse(text) : {}) as ApiAnswer };
     };
     const basic = async (password: string) => (await fetch(`${base}/auth/basic`, { headers: { authorization: `Basic ${Buffer.from(`${USER.address}:${password}`).toString('base64')}` } })).status;
     const mail = async (password: string) => (await json('POST', '/auth/mail', { user: USER.address, password, service: 'imap', remoteIp: '192.0.2.7' }, { authorization: `Bearer ${integrationKey}` })).status;
@@ -137,13 +138,13 @@ for (const kind of STORE_KINDS) {
       const t = (await json('POST', '/api/v1/sessions', { email: USER.address, password: USER.password })).body.token as string;
       const flow = { 'x-sesame-flow': t };
       await json('POST', '/api/v1/flow/setup', {}, flow);
-      auth = new Authenticator((await json('POST', '/api/v1/flow/method', { kind: 'totp' }, flow)).body.prompt.secret);
+      auth = new Authenticator((await json('POST', '/api/v1/flow/method', { kind: 'totp' }, flow)).body.prompt!.secret);
       assert.equal((await json('POST', '/api/v1/flow/verify', { code: await auth.code() }, flow)).body.state, 'enrolled');
-      appPassword = (await json('POST', '/api/v1/flow/next', {}, flow)).body.appPassword.password;
+      appPassword = (await json('POST', '/api/v1/flow/next', {}, flow)).body.appPassword!.password;
       await json('POST', '/api/v1/flow/next', {}, flow);
       const done = await json('POST', '/api/v1/flow/done', {}, flow);
       assert.equal(done.status, 201);
-      sessionToken = done.body.token;
+      sessionToken = done.body.token as string;
       assert.equal(await basic(appPassword), 200);
       assert.equal(await mail(appPassword), 200);
     });

@@ -28,7 +28,10 @@ for (const kind of STORE_KINDS) {
     let appPassword = '';
     const bearer = () => ({ authorization: `Bearer ${key}` });
     // A second apart, so that the newest sign-in log row is this request's.
-    const mail = (body: object) => (clock.advance(1000), w.app.inject({ method: 'POST', url: '/auth/mail', headers: bearer(), payload: body }));
+    const mail = (body: object) => {
+      clock.advance(1000);
+      return w.app.inject({ method: 'POST', url: '/auth/mail', headers: bearer(), payload: body });
+    };
     const nginx = (h: Record<string, string>) => w.app.inject({ method: 'GET', url: '/auth/nginx-mail', headers: { ...bearer(), 'auth-method': 'plain', 'auth-login-attempt': '1', 'client-ip': '203.0.113.5', ...h } });
     const signIns = async () => {
       await w.ctx.flush();

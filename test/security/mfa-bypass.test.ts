@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
-import { Browser, csrfFrom, FakeClock, makeWorld, oathtoolTotp, secretFrom, USER, type World, registerTotpThroughPages } from '../support/world.js';
+import { Browser, csrfFrom, FakeClock, makeWorld, oathtoolTotp, USER, type World, registerTotpThroughPages } from '../support/world.js';
 
 describe('MFA cannot be skipped or changed behind the user’s back', () => {
   let w: World;

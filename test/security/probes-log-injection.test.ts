@@ -105,7 +105,7 @@ describe('probes: log injection', () => {
       try {
         return JSON.parse(l) as { level: number; msg?: string; req?: { userAgent?: string } };
       } catch {
-        assert.fail(`log line ${i + 1} is not JSON (a forged or broken line): ${JSON.stringify(l.slice(0, 200))}`);
+        return assert.fail(`log line ${i + 1} is not JSON (a forged or broken line): ${JSON.stringify(l.slice(0, 200))}`);
       }
     });
     for (const p of parsed) {

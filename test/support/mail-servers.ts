@@ -442,7 +442,7 @@ service anvil {
     };
     for (const [k, v] of Object.entries(overrides)) settings.set(k, v);
     const dir = this.p('postfix');
-    fs.writeFileSync(path.join(dir, 'main.cf'), [...settings].map(([k, v]) => `${k} = ${v}`).join('\n') + '\n');
+    fs.writeFileSync(path.join(dir, 'main.cf'), `${[...settings].map(([k, v]) => `${k} = ${v}`).join('\n')}\n`);
     fs.writeFileSync(
       path.join(dir, 'master.cf'),
       `# service type  private unpriv  chroot  wakeup  maxproc command

@@ -108,9 +108,18 @@ export class FakeClock {
 export function countingHasher(inner: PasswordHasher) {
   const calls = { hash: 0, verify: 0, burn: 0 };
   const hasher: PasswordHasher = {
-    hash: (p) => (calls.hash++, inner.hash(p)),
-    verify: (h, p) => (calls.verify++, inner.verify(h, p)),
-    burn: (p) => (calls.burn++, inner.burn(p)),
+    hash: (p) => {
+      calls.hash++;
+      return inner.hash(p);
+    },
+    verify: (h, p) => {
+      calls.verify++;
+      return inner.verify(h, p);
+    },
+    burn: (p) => {
+      calls.burn++;
+      return inner.burn(p);
+    },
   };
   return { hasher, calls };
 }

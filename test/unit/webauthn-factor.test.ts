@@ -14,6 +14,7 @@ import type { FactorContext } from '../../src/domain/mfa/factors.js';
 import type { MfaMethod } from '../../src/domain/mfa/model.js';
 import type { MfaRepository, WebAuthnCredential } from '../../src/domain/mfa/repository.js';
 import { WebAuthnFactor } from '../../src/domain/mfa/webauthn-factor.js';
+import type { PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server';
 
 const RP = { id: 'id.contoso.test', name: 'Sesame', origin: 'https://id.contoso.test' };
 
@@ -57,14 +58,14 @@ describe('WebAuthn factor', () => {
     assert.equal(Buffer.from(first, 'base64url').length, 32);
     const p = await f.enrolmentPrompt(c);
     assert.equal(p.kind, 'webauthn');
-    const o = (p as { options: Record<string, any> }).options;
+    const o = (p as { options: PublicKeyCredentialCreationOptionsJSON }).options;
     assert.equal(o.challenge, first);
     assert.deepEqual(o.rp, { id: RP.id, name: RP.name });
     assert.equal(o.user.name, alice.address);
     assert.equal(Buffer.from(o.user.id, 'base64url').toString('utf8'), alice.id);
     assert.equal(o.attestation, 'none');
     assert.deepEqual(o.authenticatorSelection, { residentKey: 'preferred', userVerification: 'preferred', requireResidentKey: false });
-    assert.deepEqual(o.excludeCredentials.map((x: { id: string }) => x.id), ['YWxpY2Uta2V5']);
+    assert.deepEqual(o.excludeCredentials?.map((x) => x.id), ['YWxpY2Uta2V5']);
     // A reload shows the same ceremony; choosing the method again starts a new one.
     assert.equal(((await f.enrolmentPrompt(c)) as { options: { challenge: string } }).options.challenge, first);
     await f.startEnrolment(c);
@@ -76,10 +77,10 @@ describe('WebAuthn factor', () => {
     const c = ctx(bob);
     c.flow.data.challenge = { methodId: 'm-Ym9iLWtleQ' };
     await f.startChallenge(c);
-    const o = ((await f.challengePrompt(c)) as { options: Record<string, any> }).options;
+    const o = ((await f.challengePrompt(c)) as { options: PublicKeyCredentialRequestOptionsJSON }).options;
     assert.equal(o.rpId, RP.id);
     assert.equal(o.challenge, c.flow.data.challenge.webauthnChallenge);
-    assert.deepEqual(o.allowCredentials.map((x: { id: string }) => x.id), ['Ym9iLWtleQ']);
+    assert.deepEqual(o.allowCredentials?.map((x) => x.id), ['Ym9iLWtleQ']);
   });
 
   it('refuses a missing or malformed answer, and a key that is not the user\'s, as webauthn_failed', async () => {
