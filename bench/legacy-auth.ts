@@ -72,7 +72,20 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { createDatabase } from './pg.js';
-import { CONNECTIONS, failures, freePort, HOLD_S, lua, request, round, runWrk, THREADS, wrkScript, wrkVersion, type Reply, type WrkReport } from './wrk.js';
+import {
+  CONNECTIONS,
+  failures,
+  freePort,
+  HOLD_S,
+  request,
+  round,
+  runWrk,
+  THREADS,
+  wrkScript,
+  wrkVersion,
+  type Reply,
+  type WrkReport,
+} from './wrk.js';
 import { createContext } from '../src/app/context.js';
 import { loadConfig } from '../src/config/config.js';
 import { OPERATOR } from '../src/domain/accounts/actor.js';
@@ -97,10 +110,10 @@ type StoreKind = 'sqlite' | 'postgres';
 function wholeNumber(name: string, fallback: number, min: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < min) throw new Error(`${name}=${JSON.stringify(raw)} must be a whole number of at least ${min}`);
+  if (!/^\d+$/.test(raw) || Number(raw) < min)
+    throw new Error(`${name}=${JSON.stringify(raw)} must be a whole number of at least ${min}`);
   return Number(raw);
 }
-
 
 function quantile(sorted: number[], q: number): number {
   if (sorted.length === 0) return 0;
@@ -110,8 +123,6 @@ function quantile(sorted: number[], q: number): number {
 // ---------------------------------------------------------------------------------------------
 // wrk: its script and its report
 
-
-
 // ---------------------------------------------------------------------------------------------
 // Stores, setup, the server
 
@@ -120,8 +131,6 @@ interface Credentials {
   mail: { address: string; appPassword: string }[];
   web: string[];
 }
-
-
 
 /** The configuration the setup and the server share: the same folder (secrets, SQLite, outbox) and store. */
 function storeEnv(dataDir: string, databaseUrl: string): Record<string, string> {
@@ -145,14 +154,26 @@ async function setUp(env: Record<string, string>, users: number, webUsers: numbe
         // hashing one per user would only slow the setup down.
         const created = await ctx.accounts.addUser(OPERATOR, { address: `mail${i}@${DOMAIN}` });
         const user = await ctx.mfaAdmin.setUserState(OPERATOR, created.address, 'enforced');
-        const { session } = await ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 'bench setup' }, Date.now());
-        const { password } = await ctx.appPasswords.create(user, session, 'Bench mail client', { ip: '127.0.0.1', locale: 'en' });
+        const { session } = await ctx.sessions.start(
+          user.id,
+          ['pwd', 'otp'],
+          { ip: '127.0.0.1', userAgent: 'bench setup' },
+          Date.now(),
+        );
+        const { password } = await ctx.appPasswords.create(user, session, 'Bench mail client', {
+          ip: '127.0.0.1',
+          locale: 'en',
+        });
         return { address: user.address, appPassword: password };
       }),
     );
     // MFA stays off (the organization's default), so a right password is a whole sign-in: 201.
     const web = await Promise.all(
-      Array.from({ length: webUsers }, async (_, i) => (await ctx.accounts.addUser(OPERATOR, { address: `web${i}@${DOMAIN}`, password: WEB_PASSWORD })).address),
+      Array.from(
+        { length: webUsers },
+        async (_, i) =>
+          (await ctx.accounts.addUser(OPERATOR, { address: `web${i}@${DOMAIN}`, password: WEB_PASSWORD })).address,
+      ),
     );
     const { key } = await ctx.integrations.add('bench');
     return { integrationKey: key, mail, web };
@@ -190,7 +211,8 @@ async function startServer(env: Record<string, string>, cpuProfDir: string | und
   const childEnv: NodeJS.ProcessEnv = {};
   // The server's configuration is ours alone: nothing inherited from a SESAME_* environment.
   for (const [k, v] of Object.entries(process.env)) {
-    if (!k.startsWith('SESAME_') && !['DATABASE_URL', 'HOST', 'PORT', 'LOG_LEVEL', 'NODE_TEST_CONTEXT'].includes(k)) childEnv[k] = v;
+    if (!k.startsWith('SESAME_') && !['DATABASE_URL', 'HOST', 'PORT', 'LOG_LEVEL', 'NODE_TEST_CONTEXT'].includes(k))
+      childEnv[k] = v;
   }
   Object.assign(childEnv, env, { HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn' });
   const args = [...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : []), MAIN_JS];
@@ -202,7 +224,12 @@ async function startServer(env: Record<string, string>, cpuProfDir: string | und
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
   let exited: number | string | null | undefined;
-  const exit = new Promise<void>((resolve) => child.once('exit', (code, signal) => ((exited = code ?? signal), resolve())));
+  const exit = new Promise<void>((resolve) =>
+    child.once('exit', (code, signal) => {
+      exited = code ?? signal;
+      resolve();
+    }),
+  );
   const agent = new http.Agent({ keepAlive: false });
   const t0 = performance.now();
   for (;;) {
@@ -283,7 +310,14 @@ function signInLoop(port: number, users: string[], rate: number) {
     const email = users[sent % users.length]!;
     sent++;
     const s = performance.now();
-    const p = request(agent, port, 'POST', '/api/v1/sessions', { 'content-type': 'application/json' }, JSON.stringify({ email, password: WEB_PASSWORD }))
+    const p = request(
+      agent,
+      port,
+      'POST',
+      '/api/v1/sessions',
+      { 'content-type': 'application/json' },
+      JSON.stringify({ email, password: WEB_PASSWORD }),
+    )
       .then(
         (r) => {
           latencies.push(performance.now() - s);
@@ -344,7 +378,6 @@ interface Endpoint {
   expect: (r: Reply) => boolean;
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // Output
 
@@ -368,7 +401,6 @@ function table(rows: PhaseResult[]): string {
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }
 
-
 // ---------------------------------------------------------------------------------------------
 
 interface StoreRun {
@@ -389,11 +421,18 @@ async function main(): Promise<number> {
   const json = process.env.BENCH_JSON === '1';
   const keep = !!process.env.BENCH_KEEP_DIR && process.env.BENCH_KEEP_DIR !== '0';
   const cpuProf = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined;
-  const stores = (process.env.BENCH_STORES || 'sqlite,postgres').split(',').map((s) => s.trim()).filter(Boolean);
-  for (const s of stores) if (s !== 'sqlite' && s !== 'postgres') throw new Error(`BENCH_STORES: unknown store ${JSON.stringify(s)} (sqlite, postgres)`);
+  const stores = (process.env.BENCH_STORES || 'sqlite,postgres')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const s of stores)
+    if (s !== 'sqlite' && s !== 'postgres')
+      throw new Error(`BENCH_STORES: unknown store ${JSON.stringify(s)} (sqlite, postgres)`);
   const pgAdmin = process.env.BENCH_PG_URL || process.env.SESAME_TEST_PG_URL || '';
   if (stores.includes('postgres') && !pgAdmin) {
-    throw new Error('PostgreSQL needs a cluster: set BENCH_PG_URL or SESAME_TEST_PG_URL (postgres://user@host:port/db), or BENCH_STORES=sqlite');
+    throw new Error(
+      'PostgreSQL needs a cluster: set BENCH_PG_URL or SESAME_TEST_PG_URL (postgres://user@host:port/db), or BENCH_STORES=sqlite',
+    );
   }
   if (cpuProf) fs.mkdirSync(cpuProf, { recursive: true });
   const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
@@ -401,7 +440,9 @@ async function main(): Promise<number> {
   const note = (m: string) => console.error(`bench: ${m}`);
   if (!json) {
     console.log(`Sesame legacy-auth bench: Node ${process.version}, ${cores} cores, ${wrk || 'wrk'}`);
-    console.log(`wrk -t${THREADS} -c${CONNECTIONS} ${seconds} s per phase (warm-up ${warmup} s), ${users} users with one app password each; stores: ${stores.join(', ')}`);
+    console.log(
+      `wrk -t${THREADS} -c${CONNECTIONS} ${seconds} s per phase (warm-up ${warmup} s), ${users} users with one app password each; stores: ${stores.join(', ')}`,
+    );
     console.log('');
   }
 
@@ -423,14 +464,18 @@ async function main(): Promise<number> {
       const t0 = performance.now();
       const creds = await setUp(env, users, withSignIns ? WEB_USERS : 0);
       run.setupMs = Math.round(performance.now() - t0);
-      note(`${store}: ${users} users with app passwords set up in ${run.setupMs} ms; data folder ${dataDir}${db ? `, database ${db.name}` : ''}`);
+      note(
+        `${store}: ${users} users with app passwords set up in ${run.setupMs} ms; data folder ${dataDir}${db ? `, database ${db.name}` : ''}`,
+      );
 
       server = await startServer(env, cpuProf);
       const base = `http://127.0.0.1:${server.port}`;
       const agent = new http.Agent({ keepAlive: true });
       const bearer = `Bearer ${creds.integrationKey}`;
-      const mailBody = (u: { address: string; appPassword: string }) => JSON.stringify({ user: u.address, password: u.appPassword, service: 'imap', remoteIp: MAIL_CLIENT_IP });
-      const basicAuth = (u: { address: string; appPassword: string }) => `Basic ${Buffer.from(`${u.address}:${u.appPassword}`).toString('base64')}`;
+      const mailBody = (u: { address: string; appPassword: string }) =>
+        JSON.stringify({ user: u.address, password: u.appPassword, service: 'imap', remoteIp: MAIL_CLIENT_IP });
+      const basicAuth = (u: { address: string; appPassword: string }) =>
+        `Basic ${Buffer.from(`${u.address}:${u.appPassword}`).toString('base64')}`;
       const write = (name: string, text: string) => {
         const f = path.join(dataDir, name);
         fs.writeFileSync(f, text, { mode: 0o600 });
@@ -442,27 +487,67 @@ async function main(): Promise<number> {
         phase: 'mail',
         endpoint: 'POST /auth/mail',
         path: '/auth/mail',
-        script: write('wrk-auth-mail.lua', wrkScript('POST', '/auth/mail', creds.mail.map((u) => ({ headers: { 'Content-Type': 'application/json', Authorization: bearer }, body: mailBody(u) })))),
-        probe: () => request(agent, port, 'POST', '/auth/mail', { 'content-type': 'application/json', authorization: bearer }, mailBody(first)),
+        script: write(
+          'wrk-auth-mail.lua',
+          wrkScript(
+            'POST',
+            '/auth/mail',
+            creds.mail.map((u) => ({
+              headers: { 'Content-Type': 'application/json', Authorization: bearer },
+              body: mailBody(u),
+            })),
+          ),
+        ),
+        probe: () =>
+          request(
+            agent,
+            port,
+            'POST',
+            '/auth/mail',
+            { 'content-type': 'application/json', authorization: bearer },
+            mailBody(first),
+          ),
         expect: (r) => r.status === 200 && (JSON.parse(r.body) as { result?: string }).result === 'ok',
       };
       const endpoints: Endpoint[] = [
-        { phase: 'baseline', endpoint: 'GET /healthz', path: '/healthz', script: write('wrk-healthz.lua', wrkScript('GET', '/healthz', [{ headers: {} }])), probe: () => request(agent, port, 'GET', '/healthz'), expect: (r) => r.status === 200 },
+        {
+          phase: 'baseline',
+          endpoint: 'GET /healthz',
+          path: '/healthz',
+          script: write('wrk-healthz.lua', wrkScript('GET', '/healthz', [{ headers: {} }])),
+          probe: () => request(agent, port, 'GET', '/healthz'),
+          expect: (r) => r.status === 200,
+        },
         mail,
         {
           phase: 'basic',
           endpoint: 'GET /auth/basic',
           path: '/auth/basic',
-          script: write('wrk-auth-basic.lua', wrkScript('GET', '/auth/basic', creds.mail.map((u) => ({ headers: { Authorization: basicAuth(u) } })))),
+          script: write(
+            'wrk-auth-basic.lua',
+            wrkScript(
+              'GET',
+              '/auth/basic',
+              creds.mail.map((u) => ({ headers: { Authorization: basicAuth(u) } })),
+            ),
+          ),
           probe: () => request(agent, port, 'GET', '/auth/basic', { authorization: basicAuth(first) }),
           expect: (r) => r.status === 200,
         },
       ];
 
       let baselineRps = 0;
-      const measure = async (e: Endpoint, phase: string, label: string, during?: () => { stop(): Promise<SignInLoopResult> }) => {
+      const measure = async (
+        e: Endpoint,
+        phase: string,
+        label: string,
+        during?: () => { stop(): Promise<SignInLoopResult> },
+      ) => {
         const probe = await e.probe();
-        if (!e.expect(probe)) throw new Error(`${store} ${label}: the probe request was answered HTTP ${probe.status} ${probe.body.slice(0, 300)}`);
+        if (!e.expect(probe))
+          throw new Error(
+            `${store} ${label}: the probe request was answered HTTP ${probe.status} ${probe.body.slice(0, 300)}`,
+          );
         if (warmup > 0 && !during) {
           const w = await runWrk(base + e.path, warmup, e.script);
           const bad = failures(w);
@@ -483,26 +568,62 @@ async function main(): Promise<number> {
         if (phase === 'baseline') baselineRps = r.rps;
         const targets: Target[] = [];
         if (phase === 'mail' || phase === 'basic') {
-          targets.push({ what: 'ratio', value: ratio, limit: `>= ${TARGETS.ratio[store].toFixed(2)}`, pass: ratio >= TARGETS.ratio[store] });
-          targets.push({ what: 'p99', value: r.latency.p99Ms, limit: `< ${TARGETS.p99Ms} ms`, pass: r.latency.p99Ms < TARGETS.p99Ms });
+          targets.push({
+            what: 'ratio',
+            value: ratio,
+            limit: `>= ${TARGETS.ratio[store].toFixed(2)}`,
+            pass: ratio >= TARGETS.ratio[store],
+          });
+          targets.push({
+            what: 'p99',
+            value: r.latency.p99Ms,
+            limit: `< ${TARGETS.p99Ms} ms`,
+            pass: r.latency.p99Ms < TARGETS.p99Ms,
+          });
         } else if (phase === 'mail+signins') {
-          targets.push({ what: 'p99', value: r.latency.p99Ms, limit: `< ${TARGETS.p99UnderSignInsMs} ms`, pass: r.latency.p99Ms < TARGETS.p99UnderSignInsMs });
+          targets.push({
+            what: 'p99',
+            value: r.latency.p99Ms,
+            limit: `< ${TARGETS.p99UnderSignInsMs} ms`,
+            pass: r.latency.p99Ms < TARGETS.p99UnderSignInsMs,
+          });
         }
-        const result: PhaseResult = { store, phase, endpoint: label, ...r, ratio, targets, load1, ...(signIns ? { signIns } : {}) };
+        const result: PhaseResult = {
+          store,
+          phase,
+          endpoint: label,
+          ...r,
+          ratio,
+          targets,
+          load1,
+          ...(signIns ? { signIns } : {}),
+        };
         run.phases.push(result);
         const bad = failures(r);
         if (bad) throw new Error(`${store} ${label}: ${bad}`);
         if (signIns && (signIns.failed > 0 || signIns.created === 0)) {
-          throw new Error(`${store} ${label}: ${signIns.failed} of ${signIns.sent} browser sign-in(s) not answered 201; first: ${signIns.firstFailure ?? 'none answered'}`);
+          throw new Error(
+            `${store} ${label}: ${signIns.failed} of ${signIns.sent} browser sign-in(s) not answered 201; first: ${signIns.firstFailure ?? 'none answered'}`,
+          );
         }
         return result;
       };
 
       for (const e of endpoints) await measure(e, e.phase, e.endpoint);
       if (withSignIns) {
-        const r = await request(agent, port, 'POST', '/api/v1/sessions', { 'content-type': 'application/json' }, JSON.stringify({ email: creds.web[0], password: WEB_PASSWORD }));
-        if (r.status !== 201) throw new Error(`${store}: a browser sign-in was answered HTTP ${r.status} ${r.body.slice(0, 300)}`);
-        await measure(mail, 'mail+signins', `POST /auth/mail + ${signInRate} sign-ins/s`, () => signInLoop(port, creds.web, signInRate));
+        const r = await request(
+          agent,
+          port,
+          'POST',
+          '/api/v1/sessions',
+          { 'content-type': 'application/json' },
+          JSON.stringify({ email: creds.web[0], password: WEB_PASSWORD }),
+        );
+        if (r.status !== 201)
+          throw new Error(`${store}: a browser sign-in was answered HTTP ${r.status} ${r.body.slice(0, 300)}`);
+        await measure(mail, 'mail+signins', `POST /auth/mail + ${signInRate} sign-ins/s`, () =>
+          signInLoop(port, creds.web, signInRate),
+        );
       }
       agent.destroy();
     } catch (e) {
@@ -541,9 +662,16 @@ async function main(): Promise<number> {
         );
       }
     }
-    console.log(`targets: ${verdicts.filter((v) => v.pass).length} of ${verdicts.length} PASS (ratio = req/s / baseline req/s of the same server run)`);
-    console.log(`machine load average (1 min) at each phase's start: ${rows.map((r) => r.load1).join(', ')} (${cores} cores)`);
-    for (const r of runs) console.log(`${r.store}: data folder ${r.dataDir}${r.database ? `, database ${r.database}` : ''}${r.kept ? ' (kept)' : ' (removed)'}`);
+    console.log(
+      `targets: ${verdicts.filter((v) => v.pass).length} of ${verdicts.length} PASS (ratio = req/s / baseline req/s of the same server run)`,
+    );
+    console.log(
+      `machine load average (1 min) at each phase's start: ${rows.map((r) => r.load1).join(', ')} (${cores} cores)`,
+    );
+    for (const r of runs)
+      console.log(
+        `${r.store}: data folder ${r.dataDir}${r.database ? `, database ${r.database}` : ''}${r.kept ? ' (kept)' : ' (removed)'}`,
+      );
   }
   if (failure) console.error(`bench: FAILED: ${failure}`);
   if (json) {

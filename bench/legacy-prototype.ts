@@ -19,7 +19,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import SQLite from 'better-sqlite3';
 import Fastify from 'fastify';
-import { CONNECTIONS, failures, freePort, request, round, runWrk, THREADS, wrkScript, wrkVersion, type WrkReport } from './wrk.js';
+import {
+  CONNECTIONS,
+  failures,
+  freePort,
+  request,
+  round,
+  runWrk,
+  THREADS,
+  wrkScript,
+  wrkVersion,
+  type WrkReport,
+} from './wrk.js';
 
 const USERS = 50;
 const KEY = Buffer.from('prototype-key-prototype-key-0000');
@@ -56,13 +67,18 @@ async function main() {
     const db = new SQLite(path.join(dir, 'proto.db'));
     db.pragma('journal_mode = WAL');
     db.exec('create table app_passwords (id integer primary key, address text not null, hash text not null unique)');
-    const users = Array.from({ length: USERS }, (_, i) => ({ address: `user${i}@bench.test`, password: randomBytes(15).toString('base64url') }));
+    const users = Array.from({ length: USERS }, (_, i) => ({
+      address: `user${i}@bench.test`,
+      password: randomBytes(15).toString('base64url'),
+    }));
     const insert = db.prepare('insert into app_passwords (address, hash) values (?, ?)');
     for (const u of users) insert.run(u.address, hmac(u.password));
     db.close();
 
     const port = await freePort();
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve', dir, String(port)], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve', dir, String(port)], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
     const agent = new http.Agent({ keepAlive: false });
     for (let i = 0; ; i++) {
       try {
@@ -72,12 +88,21 @@ async function main() {
       }
       await sleep(100);
     }
-    const basic = (u: { address: string; password: string }) => `Basic ${Buffer.from(`${u.address}:${u.password}`).toString('base64')}`;
-    if ((await request(agent, port, 'GET', '/proto', { authorization: basic(users[0]!) })).status !== 200) throw new Error('the prototype refused a good password');
+    const basic = (u: { address: string; password: string }) =>
+      `Basic ${Buffer.from(`${u.address}:${u.password}`).toString('base64')}`;
+    if ((await request(agent, port, 'GET', '/proto', { authorization: basic(users[0]!) })).status !== 200)
+      throw new Error('the prototype refused a good password');
     const plainScript = path.join(dir, 'plain.lua');
     const protoScript = path.join(dir, 'proto.lua');
     fs.writeFileSync(plainScript, wrkScript('GET', '/plain', [{ headers: {} }]));
-    fs.writeFileSync(protoScript, wrkScript('GET', '/proto', users.map((u) => ({ headers: { Authorization: basic(u) } }))));
+    fs.writeFileSync(
+      protoScript,
+      wrkScript(
+        'GET',
+        '/proto',
+        users.map((u) => ({ headers: { Authorization: basic(u) } })),
+      ),
+    );
     const phase = async (p: string, script: string): Promise<WrkReport> => {
       await runWrk(`http://127.0.0.1:${port}${p}`, Math.max(1, Math.round(seconds / 4)), script);
       const r = await runWrk(`http://127.0.0.1:${port}${p}`, seconds, script);
@@ -92,9 +117,13 @@ async function main() {
     if (json) {
       console.log(JSON.stringify({ plain, proto, ratio }));
     } else {
-      console.log(`Prototype of the legacy-protocol issue, Node ${process.version}, ${await wrkVersion()}, wrk -t${THREADS} -c${CONNECTIONS} ${seconds} s`);
+      console.log(
+        `Prototype of the legacy-protocol issue, Node ${process.version}, ${await wrkVersion()}, wrk -t${THREADS} -c${CONNECTIONS} ${seconds} s`,
+      );
       console.log(`GET /plain  ${plain.rps} req/s  p50 ${plain.latency.p50Ms} ms  p99 ${plain.latency.p99Ms} ms`);
-      console.log(`GET /proto  ${proto.rps} req/s  p50 ${proto.latency.p50Ms} ms  p99 ${proto.latency.p99Ms} ms  ratio ${ratio} (the issue quotes 0.47)`);
+      console.log(
+        `GET /proto  ${proto.rps} req/s  p50 ${proto.latency.p50Ms} ms  p99 ${proto.latency.p99Ms} ms  ratio ${ratio} (the issue quotes 0.47)`,
+      );
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -76,7 +76,14 @@ async function startInstance(env: NodeJS.ProcessEnv): Promise<Instance> {
   const port = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sesame-bench-mixed-'));
   const child = spawn(process.execPath, [MAIN_JS], {
-    env: { ...env, HOST: '127.0.0.1', PORT: String(port), SESAME_DATA_DIR: dataDir, SESAME_DEV_OUTBOX: path.join(dataDir, 'outbox.jsonl'), LOG_LEVEL: 'warn' },
+    env: {
+      ...env,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      SESAME_DATA_DIR: dataDir,
+      SESAME_DEV_OUTBOX: path.join(dataDir, 'outbox.jsonl'),
+      LOG_LEVEL: 'warn',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -108,7 +115,11 @@ async function startInstance(env: NodeJS.ProcessEnv): Promise<Instance> {
 }
 
 async function json(base: string, method: string, url: string, body?: object, headers: Record<string, string> = {}) {
-  const res = await fetch(`${base}${url}`, { method, headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...headers }, ...(body ? { body: JSON.stringify(body) } : {}) });
+  const res = await fetch(`${base}${url}`, {
+    method,
+    headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...headers },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
   const text = await res.text();
   return { status: res.status, body: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
 }
@@ -118,7 +129,9 @@ async function registerTotp(base: string, address: string): Promise<string> {
   const start = await json(base, 'POST', '/api/v1/sessions', { email: address, password: PASSWORD });
   const flow = { 'x-sesame-flow': start.body.token as string };
   await json(base, 'POST', '/api/v1/flow/setup', {}, flow);
-  const secret = ((await json(base, 'POST', '/api/v1/flow/method', { kind: 'totp' }, flow)).body.prompt as { secret: string }).secret;
+  const secret = (
+    (await json(base, 'POST', '/api/v1/flow/method', { kind: 'totp' }, flow)).body.prompt as { secret: string }
+  ).secret;
   const totp = new TOTP({ secret: Secret.fromBase32(secret), digits: 6, period: 30, algorithm: 'SHA1' });
   const v = await json(base, 'POST', '/api/v1/flow/verify', { code: totp.generate() }, flow);
   if (v.body.state !== 'enrolled') throw new Error(`TOTP registration for ${address}: ${JSON.stringify(v.body)}`);
@@ -162,7 +175,14 @@ async function openLoop(rate: number, seconds: number, job: (n: number) => Promi
   }
   await Promise.all(pending);
   latencies.sort((a, b) => a - b);
-  return { sent, completed: latencies.length, perSecond: round(latencies.length / seconds, 1), p50Ms: round(quantile(latencies, 0.5), 1), p99Ms: round(quantile(latencies, 0.99), 1), ...(firstFailure ? { firstFailure } : {}) };
+  return {
+    sent,
+    completed: latencies.length,
+    perSecond: round(latencies.length / seconds, 1),
+    p50Ms: round(quantile(latencies, 0.5), 1),
+    p99Ms: round(quantile(latencies, 0.99), 1),
+    ...(firstFailure ? { firstFailure } : {}),
+  };
 }
 
 interface RunResult {
@@ -179,19 +199,40 @@ async function main() {
   const mfaRate = envNumber('BENCH_MFA_RATE', 2);
   const asJson = process.env.BENCH_JSON === '1';
   const admin = process.env.BENCH_PG_URL || process.env.SESAME_TEST_PG_URL;
-  if (!admin) throw new Error('set BENCH_PG_URL (or SESAME_TEST_PG_URL): postgres://user@host:port/db of a cluster to create the bench database in');
+  if (!admin)
+    throw new Error(
+      'set BENCH_PG_URL (or SESAME_TEST_PG_URL): postgres://user@host:port/db of a cluster to create the bench database in',
+    );
   const mfaPerRun = Math.ceil(mfaRate * seconds) + 2;
   const db = await createDatabase(admin);
-  const keys = { SESAME_HASH_KEY: randomBytes(32).toString('base64'), SESAME_COOKIE_KEY: randomBytes(32).toString('base64'), SESAME_ENCRYPTION_KEY: randomBytes(32).toString('base64') };
+  const keys = {
+    SESAME_HASH_KEY: randomBytes(32).toString('base64'),
+    SESAME_COOKIE_KEY: randomBytes(32).toString('base64'),
+    SESAME_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+  };
   const setupDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sesame-bench-mixed-setup-'));
-  const baseEnv: NodeJS.ProcessEnv = { ...process.env, ...keys, DATABASE_URL: db.url, SESAME_MODE: 'development', SESAME_ACCOUNT_FAILURE_LIMIT: '100', SESAME_IP_FAILURE_LIMIT: '100000' };
+  const baseEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...keys,
+    DATABASE_URL: db.url,
+    SESAME_MODE: 'development',
+    SESAME_ACCOUNT_FAILURE_LIMIT: '100',
+    SESAME_IP_FAILURE_LIMIT: '100000',
+  };
   const instances: Instance[] = [];
   const runs: RunResult[] = [];
   try {
     // Users: legacy (app passwords), web (password only), MFA (an authenticator app each, used once per run).
-    const ctx = await createContext(loadConfig({ ...keys, SESAME_DATA_DIR: setupDir, DATABASE_URL: db.url, LOG_LEVEL: 'silent' }), {
-      secrets: { hashKey: Buffer.from(keys.SESAME_HASH_KEY, 'base64'), cookieKey: Buffer.from(keys.SESAME_COOKIE_KEY, 'base64'), encryptionKey: Buffer.from(keys.SESAME_ENCRYPTION_KEY, 'base64') },
-    });
+    const ctx = await createContext(
+      loadConfig({ ...keys, SESAME_DATA_DIR: setupDir, DATABASE_URL: db.url, LOG_LEVEL: 'silent' }),
+      {
+        secrets: {
+          hashKey: Buffer.from(keys.SESAME_HASH_KEY, 'base64'),
+          cookieKey: Buffer.from(keys.SESAME_COOKIE_KEY, 'base64'),
+          encryptionKey: Buffer.from(keys.SESAME_ENCRYPTION_KEY, 'base64'),
+        },
+      },
+    );
     const legacy: { address: string; password: string }[] = [];
     const web: string[] = [];
     const mfaAddresses: string[] = [];
@@ -202,8 +243,13 @@ async function main() {
         await ctx.accounts.addUser(OPERATOR, { address, name: `Legacy ${i}`, password: PASSWORD, role: 'user' });
         await ctx.mfaAdmin.setUserState(OPERATOR, address, 'enforced');
         const user = (await ctx.accounts.findUserByAddressOrNull(address))!;
-        const s = (await ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 'bench setup' }, Date.now())).session;
-        legacy.push({ address, password: (await ctx.appPasswords.create(user, s, 'Phone', { ip: '127.0.0.1', locale: 'en' })).password });
+        const s = (
+          await ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 'bench setup' }, Date.now())
+        ).session;
+        legacy.push({
+          address,
+          password: (await ctx.appPasswords.create(user, s, 'Phone', { ip: '127.0.0.1', locale: 'en' })).password,
+        });
       }
       for (let i = 0; i < WEB_USERS; i++) {
         const address = `web${i}@${DOMAIN}`;
@@ -223,13 +269,32 @@ async function main() {
     const first = await startInstance(baseEnv);
     instances.push(first);
     const secrets = new Map<string, TOTP>();
-    for (const address of mfaAddresses) secrets.set(address, new TOTP({ secret: Secret.fromBase32(await registerTotp(first.base, address)), digits: 6, period: 30, algorithm: 'SHA1' }));
+    for (const address of mfaAddresses)
+      secrets.set(
+        address,
+        new TOTP({
+          secret: Secret.fromBase32(await registerTotp(first.base, address)),
+          digits: 6,
+          period: 30,
+          algorithm: 'SHA1',
+        }),
+      );
 
-    const basic = (u: { address: string; password: string }) => `Basic ${Buffer.from(`${u.address}:${u.password}`).toString('base64')}`;
-        const scripts = new Map<number, string>();
+    const basic = (u: { address: string; password: string }) =>
+      `Basic ${Buffer.from(`${u.address}:${u.password}`).toString('base64')}`;
+    const scripts = new Map<number, string>();
     for (const n of [1, 2]) {
       const f = path.join(setupDir, `wrk-basic-${n}.lua`);
-      fs.writeFileSync(f, wrkScript('GET', '/auth/basic', legacy.map((u) => ({ headers: { Authorization: basic(u) } })), WRK_CONNECTIONS / n), { mode: 0o600 });
+      fs.writeFileSync(
+        f,
+        wrkScript(
+          'GET',
+          '/auth/basic',
+          legacy.map((u) => ({ headers: { Authorization: basic(u) } })),
+          WRK_CONNECTIONS / n,
+        ),
+        { mode: 0o600 },
+      );
       scripts.set(n, f);
     }
 
@@ -242,19 +307,36 @@ async function main() {
       if (!asJson) console.error(`mixed: ${n} instance(s), ${seconds} s`);
       const [legacyReports, signIns, mfa] = await Promise.all([
         // wrk's 32 connections split over the instances (one wrk each); runWrk holds first requests for 1 s.
-        Promise.all(active.map((i) => runWrk(`${i.base}/auth/basic`, seconds, scripts.get(n)!, { connections: WRK_CONNECTIONS / n, threads: 1 }))),
+        Promise.all(
+          active.map((i) =>
+            runWrk(`${i.base}/auth/basic`, seconds, scripts.get(n)!, { connections: WRK_CONNECTIONS / n, threads: 1 }),
+          ),
+        ),
         openLoop(signInRate, seconds, async (k) => {
-          const r = await json(active[k % n]!.base, 'POST', '/api/v1/sessions', { email: web[k % web.length], password: PASSWORD });
+          const r = await json(active[k % n]!.base, 'POST', '/api/v1/sessions', {
+            email: web[k % web.length],
+            password: PASSWORD,
+          });
           if (r.status !== 201) throw new Error(`sign-in answered ${r.status} ${JSON.stringify(r.body)}`);
         }),
         openLoop(mfaRate, seconds, async (k) => {
           const address = mfaUsers[k];
           if (!address) throw new Error('ran out of MFA users');
-          const start = await json(active[k % n]!.base, 'POST', '/api/v1/sessions', { email: address, password: PASSWORD });
-          if (start.status !== 200 || start.body.state !== 'second_factor') throw new Error(`MFA sign-in answered ${start.status} ${JSON.stringify(start.body)}`);
+          const start = await json(active[k % n]!.base, 'POST', '/api/v1/sessions', {
+            email: address,
+            password: PASSWORD,
+          });
+          if (start.status !== 200 || start.body.state !== 'second_factor')
+            throw new Error(`MFA sign-in answered ${start.status} ${JSON.stringify(start.body)}`);
           // The code for the next time step: the registration used the current one, and a code is good once.
           const code = secrets.get(address)!.generate({ timestamp: Date.now() + 30_000 });
-          const done = await json(active[(k + 1) % n]!.base, 'POST', '/api/v1/flow/verify', { code }, { 'x-sesame-flow': start.body.token as string });
+          const done = await json(
+            active[(k + 1) % n]!.base,
+            'POST',
+            '/api/v1/flow/verify',
+            { code },
+            { 'x-sesame-flow': start.body.token as string },
+          );
           if (done.status !== 201) throw new Error(`MFA verify answered ${done.status} ${JSON.stringify(done.body)}`);
         }),
       ]);
@@ -263,12 +345,23 @@ async function main() {
         const bad = failures(r);
         if (bad) throw new Error(`legacy checks with ${n} instance(s): ${bad}`);
       }
-      for (const [what, r] of [['browser sign-ins', signIns], ['MFA challenges', mfa]] as const) {
-        if (r.firstFailure) throw new Error(`${what} with ${n} instance(s): ${r.completed} of ${r.sent} completed; first failure: ${r.firstFailure}`);
+      for (const [what, r] of [
+        ['browser sign-ins', signIns],
+        ['MFA challenges', mfa],
+      ] as const) {
+        if (r.firstFailure)
+          throw new Error(
+            `${what} with ${n} instance(s): ${r.completed} of ${r.sent} completed; first failure: ${r.firstFailure}`,
+          );
       }
       runs.push({
         instances: n,
-        legacy: legacyReports.map((r: WrkReport) => ({ rps: r.rps, p50Ms: r.latency.p50Ms, p99Ms: r.latency.p99Ms, requests: r.requests })),
+        legacy: legacyReports.map((r: WrkReport) => ({
+          rps: r.rps,
+          p50Ms: r.latency.p50Ms,
+          p99Ms: r.latency.p99Ms,
+          requests: r.requests,
+        })),
         signIns,
         mfa,
         memory: active.map((_, i) => ({ idle: idle[i]!, loaded: loaded[i]! })),
@@ -283,16 +376,30 @@ async function main() {
     console.log(JSON.stringify({ seconds, signInRate, mfaRate, wrkConnections: WRK_CONNECTIONS, runs }));
     return;
   }
-  console.log(`Mixed load on PostgreSQL, ${seconds} s per run, Node ${process.version}, ${os.availableParallelism()} cores`);
+  console.log(
+    `Mixed load on PostgreSQL, ${seconds} s per run, Node ${process.version}, ${os.availableParallelism()} cores`,
+  );
   console.log('instances  kind                        per s   p50 ms   p99 ms');
   for (const r of runs) {
-    const legacyRps = round(r.legacy.reduce((a, l) => a + l.rps, 0), 1);
+    const legacyRps = round(
+      r.legacy.reduce((a, l) => a + l.rps, 0),
+      1,
+    );
     const legacyP99 = Math.max(...r.legacy.map((l) => l.p99Ms));
     const legacyP50 = Math.max(...r.legacy.map((l) => l.p50Ms));
-    console.log(`${String(r.instances).padEnd(10)} legacy checks (/auth/basic) ${String(legacyRps).padStart(7)} ${String(legacyP50).padStart(8)} ${String(legacyP99).padStart(8)}`);
-    console.log(`${''.padEnd(10)} browser sign-ins            ${String(r.signIns.perSecond).padStart(7)} ${String(r.signIns.p50Ms).padStart(8)} ${String(r.signIns.p99Ms).padStart(8)}`);
-    console.log(`${''.padEnd(10)} MFA challenges (2 requests) ${String(r.mfa.perSecond).padStart(7)} ${String(r.mfa.p50Ms).padStart(8)} ${String(r.mfa.p99Ms).padStart(8)}`);
-    r.memory.forEach((m, i) => console.log(`${''.padEnd(10)} memory of instance ${i + 1}: ${m.idle.rssMb} MB idle, ${m.loaded.rssMb} MB under load (peak ${m.loaded.peakMb} MB)`));
+    console.log(
+      `${String(r.instances).padEnd(10)} legacy checks (/auth/basic) ${String(legacyRps).padStart(7)} ${String(legacyP50).padStart(8)} ${String(legacyP99).padStart(8)}`,
+    );
+    console.log(
+      `${''.padEnd(10)} browser sign-ins            ${String(r.signIns.perSecond).padStart(7)} ${String(r.signIns.p50Ms).padStart(8)} ${String(r.signIns.p99Ms).padStart(8)}`,
+    );
+    console.log(
+      `${''.padEnd(10)} MFA challenges (2 requests) ${String(r.mfa.perSecond).padStart(7)} ${String(r.mfa.p50Ms).padStart(8)} ${String(r.mfa.p99Ms).padStart(8)}`,
+    );
+    for (const [i, m] of r.memory.entries())
+      console.log(
+        `${''.padEnd(10)} memory of instance ${i + 1}: ${m.idle.rssMb} MB idle, ${m.loaded.rssMb} MB under load (peak ${m.loaded.peakMb} MB)`,
+      );
   }
 }
 

@@ -62,7 +62,8 @@ const RESOLUTION_MS = 10;
 function positiveInt(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < 1) throw new Error(`${name}=${JSON.stringify(raw)} must be a whole number of at least 1`);
+  if (!/^\d+$/.test(raw) || Number(raw) < 1)
+    throw new Error(`${name}=${JSON.stringify(raw)} must be a whole number of at least 1`);
   return Number(raw);
 }
 
@@ -85,7 +86,6 @@ interface PhaseResult {
   eventLoop: LoopDelay;
 }
 
-
 const nsToDelayMs = (ns: number) => round(Math.max(0, ns / 1e6 - RESOLUTION_MS));
 
 function quantile(sorted: number[], q: number): number {
@@ -94,14 +94,21 @@ function quantile(sorted: number[], q: number): number {
 }
 
 function loopDelay(h: IntervalHistogram): LoopDelay {
-  return { maxMs: nsToDelayMs(h.max), p99Ms: nsToDelayMs(h.percentile(99)), meanMs: nsToDelayMs(h.mean), samples: h.count };
+  return {
+    maxMs: nsToDelayMs(h.max),
+    p99Ms: nsToDelayMs(h.percentile(99)),
+    meanMs: nsToDelayMs(h.mean),
+    samples: h.count,
+  };
 }
 
 /** A tiny HTTP client on a keep-alive agent: one request, the whole answer. */
 function makeClient(port: number) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: Math.max(CONCURRENCY, BURST) });
   const request = (method: string, urlPath: string, json?: unknown): Promise<Reply> =>
-    json === undefined ? httpRequest(agent, port, method, urlPath) : httpRequest(agent, port, method, urlPath, { 'content-type': 'application/json' }, JSON.stringify(json));
+    json === undefined
+      ? httpRequest(agent, port, method, urlPath)
+      : httpRequest(agent, port, method, urlPath, { 'content-type': 'application/json' }, JSON.stringify(json));
   return { request, close: () => agent.destroy() };
 }
 
@@ -168,10 +175,33 @@ async function phase(
 }
 
 function table(rows: PhaseResult[]): string {
-  const head = ['phase', 'requests', 'ok', 'wall ms', 'per s', 'lat p50 ms', 'lat max ms', 'loop max ms', 'loop p99 ms'];
-  const body = rows.map((r) => [r.name, r.requests, r.ok, r.wallMs, r.perSecond, r.latencyP50Ms, r.latencyMaxMs, r.eventLoop.maxMs, r.eventLoop.p99Ms].map(String));
+  const head = [
+    'phase',
+    'requests',
+    'ok',
+    'wall ms',
+    'per s',
+    'lat p50 ms',
+    'lat max ms',
+    'loop max ms',
+    'loop p99 ms',
+  ];
+  const body = rows.map((r) =>
+    [
+      r.name,
+      r.requests,
+      r.ok,
+      r.wallMs,
+      r.perSecond,
+      r.latencyP50Ms,
+      r.latencyMaxMs,
+      r.eventLoop.maxMs,
+      r.eventLoop.p99Ms,
+    ].map(String),
+  );
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }
 
@@ -205,7 +235,9 @@ async function main(): Promise<number> {
   let failure: string | undefined;
   try {
     // Setup (not measured): the real context on SQLite, one organization, USERS users.
-    ctx = await createContext(loadConfig({ SESAME_DATA_DIR: tmp, LOG_LEVEL: 'silent' }, { accountFailureLimit: 100, ipFailureLimit: 100000 }));
+    ctx = await createContext(
+      loadConfig({ SESAME_DATA_DIR: tmp, LOG_LEVEL: 'silent' }, { accountFailureLimit: 100, ipFailureLimit: 100000 }),
+    );
     const c = ctx;
     await c.accounts.addOrganization(OPERATOR, DOMAIN, 'Bench');
     const setupStart = performance.now();
@@ -218,12 +250,17 @@ async function main(): Promise<number> {
     client = makeClient(port);
     const cl = client;
     const healthz = () => cl.request('GET', '/healthz');
-    const signIn = (w: number) => cl.request('POST', '/api/v1/sessions', { email: users[w % USERS], password: PASSWORD });
+    const signIn = (w: number) =>
+      cl.request('POST', '/api/v1/sessions', { email: users[w % USERS], password: PASSWORD });
 
     if (!json) {
       console.log(`Sesame sign-in bench: Node ${process.version}, ${cores} cores, UV_THREADPOOL_SIZE=${threadPool}`);
-      console.log(`Argon2 (ARGON2_PARAMS): ${argon2.algorithm} m=${argon2.memoryCostKiB} KiB t=${argon2.timeCost} p=${argon2.parallelism}`);
-      console.log(`${USERS} users (hashed in ${Math.round(setupMs)} ms, not measured), concurrency ${CONCURRENCY}, http://127.0.0.1:${port}`);
+      console.log(
+        `Argon2 (ARGON2_PARAMS): ${argon2.algorithm} m=${argon2.memoryCostKiB} KiB t=${argon2.timeCost} p=${argon2.parallelism}`,
+      );
+      console.log(
+        `${USERS} users (hashed in ${Math.round(setupMs)} ms, not measured), concurrency ${CONCURRENCY}, http://127.0.0.1:${port}`,
+      );
       console.log('');
     }
 
@@ -261,7 +298,9 @@ async function main(): Promise<number> {
     console.log('');
   }
   if (!json && baseline && sustained && burst && ratio !== undefined) {
-    console.log(`sign-ins/s / baseline requests/s = ${sustained.perSecond} / ${baseline.perSecond} = ${ratio.toFixed(4)}`);
+    console.log(
+      `sign-ins/s / baseline requests/s = ${sustained.perSecond} / ${baseline.perSecond} = ${ratio.toFixed(4)}`,
+    );
     console.log(
       `worst event-loop delay: ${sustained.eventLoop.maxMs} ms during sign-ins vs ${baseline.eventLoop.maxMs} ms during baseline ` +
         `(p99 ${sustained.eventLoop.p99Ms} vs ${baseline.eventLoop.p99Ms} ms)`,

@@ -38,7 +38,8 @@ export function parseWrk(out: string): WrkReport {
     return m;
   };
   const lat = need(/^\s*Latency\s+(\S+)\s+(\S+)\s+(\S+)/m, 'latency line');
-  const pct = (p: number) => toMs(need(new RegExp(`^\\s*${p}%\\s+(\\S+)`, 'm'), `${p}% latency (was --latency given?)`)[1]!);
+  const pct = (p: number) =>
+    toMs(need(new RegExp(`^\\s*${p}%\\s+(\\S+)`, 'm'), `${p}% latency (was --latency given?)`)[1]!);
   const total = need(/^\s*(\d+) requests in ([\d.]+\w+)/m, 'request count');
   const rps = need(/^Requests\/sec:\s+([\d.]+)/m, 'Requests/sec');
   const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out);
@@ -47,9 +48,18 @@ export function parseWrk(out: string): WrkReport {
     requests: Number(total[1]),
     durationS: round(toMs(total[2]!) / 1000, 2),
     rps: round(Number(rps[1]), 1),
-    latency: { avgMs: round(toMs(lat[1]!), 3), maxMs: round(toMs(lat[3]!), 3), p50Ms: round(pct(50), 3), p75Ms: round(pct(75), 3), p90Ms: round(pct(90), 3), p99Ms: round(pct(99), 3) },
+    latency: {
+      avgMs: round(toMs(lat[1]!), 3),
+      maxMs: round(toMs(lat[3]!), 3),
+      p50Ms: round(pct(50), 3),
+      p75Ms: round(pct(75), 3),
+      p90Ms: round(pct(90), 3),
+      p99Ms: round(pct(99), 3),
+    },
     non2xx: non2xx ? Number(non2xx[1]) : 0,
-    socketErrors: sock ? { connect: Number(sock[1]), read: Number(sock[2]), write: Number(sock[3]), timeout: Number(sock[4]) } : { connect: 0, read: 0, write: 0, timeout: 0 },
+    socketErrors: sock
+      ? { connect: Number(sock[1]), read: Number(sock[2]), write: Number(sock[3]), timeout: Number(sock[4]) }
+      : { connect: 0, read: 0, write: 0, timeout: 0 },
   };
 }
 
@@ -74,9 +84,19 @@ export function lua(s: string): string {
  * open connections, as a mail server's pooled HTTP client makes them. Every later delay() is 0.
  */
 /** `connectionsPerThread` must match the runWrk that uses the script: that many first requests per thread are held. */
-export function wrkScript(method: string, urlPath: string, requests: { headers: Record<string, string>; body?: string }[], connectionsPerThread = CONNECTIONS / THREADS): string {
+export function wrkScript(
+  method: string,
+  urlPath: string,
+  requests: { headers: Record<string, string>; body?: string }[],
+  connectionsPerThread = CONNECTIONS / THREADS,
+): string {
   const list = requests
-    .map((r) => `  { headers = { ${Object.entries(r.headers).map(([k, v]) => `[${lua(k)}] = ${lua(v)}`).join(', ')} }${r.body === undefined ? '' : `, body = ${lua(r.body)}`} },`)
+    .map(
+      (r) =>
+        `  { headers = { ${Object.entries(r.headers)
+          .map(([k, v]) => `[${lua(k)}] = ${lua(v)}`)
+          .join(', ')} }${r.body === undefined ? '' : `, body = ${lua(r.body)}`} },`,
+    )
     .join('\n');
   return `-- written by bench/legacy-auth.ts
 local specs = {
@@ -111,27 +131,46 @@ end
 }
 
 /** Runs wrk for `seconds` after the hold; requests/s counts from the end of the hold. */
-export function runWrk(url: string, seconds: number, script: string, load: { connections: number; threads: number } = { connections: CONNECTIONS, threads: THREADS }): Promise<WrkReport> {
-  const args = [`-t${load.threads}`, `-c${load.connections}`, `-d${seconds + HOLD_S}s`, '--latency', '--timeout', '10s', '-s', script, url];
+export function runWrk(
+  url: string,
+  seconds: number,
+  script: string,
+  load: { connections: number; threads: number } = { connections: CONNECTIONS, threads: THREADS },
+): Promise<WrkReport> {
+  const args = [
+    `-t${load.threads}`,
+    `-c${load.connections}`,
+    `-d${seconds + HOLD_S}s`,
+    '--latency',
+    '--timeout',
+    '10s',
+    '-s',
+    script,
+    url,
+  ];
   return new Promise((resolve, reject) => {
-    execFile('wrk', args, { timeout: (seconds + HOLD_S + 30) * 1000, maxBuffer: 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) {
-        const hint = (err as NodeJS.ErrnoException).code === 'ENOENT' ? ' (wrk is not installed: apt-get install wrk)' : '';
-        reject(new Error(`wrk ${args.join(' ')} failed${hint}: ${err.message}\n${stdout}${stderr}`));
-        return;
-      }
-      try {
-        const r = parseWrk(stdout);
-        const durationS = round(r.durationS - HOLD_S, 2);
-        resolve({ ...r, durationS, rps: durationS > 0 ? round(r.requests / durationS, 1) : 0 });
-      } catch (e) {
-        reject(e);
-      }
-    });
+    execFile(
+      'wrk',
+      args,
+      { timeout: (seconds + HOLD_S + 30) * 1000, maxBuffer: 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err) {
+          const hint =
+            (err as NodeJS.ErrnoException).code === 'ENOENT' ? ' (wrk is not installed: apt-get install wrk)' : '';
+          reject(new Error(`wrk ${args.join(' ')} failed${hint}: ${err.message}\n${stdout}${stderr}`));
+          return;
+        }
+        try {
+          const r = parseWrk(stdout);
+          const durationS = round(r.durationS - HOLD_S, 2);
+          resolve({ ...r, durationS, rps: durationS > 0 ? round(r.requests / durationS, 1) : 0 });
+        } catch (e) {
+          reject(e);
+        }
+      },
+    );
   });
 }
-
-
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -152,7 +191,11 @@ export function failures(r: WrkReport): string | undefined {
 }
 
 export function wrkVersion(): Promise<string> {
-  return new Promise((resolve) => execFile('wrk', ['--version'], (_e, stdout, stderr) => resolve((`${stdout}${stderr}`.split('\n')[0] ?? '').replace(/\s*Copyright.*$/, '').trim())));
+  return new Promise((resolve) =>
+    execFile('wrk', ['--version'], (_e, stdout, stderr) =>
+      resolve((`${stdout}${stderr}`.split('\n')[0] ?? '').replace(/\s*Copyright.*$/, '').trim()),
+    ),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -163,11 +206,25 @@ export interface Reply {
   body: string;
 }
 
-export function request(agent: http.Agent, port: number, method: string, urlPath: string, headers: http.OutgoingHttpHeaders = {}, body?: string): Promise<Reply> {
+export function request(
+  agent: http.Agent,
+  port: number,
+  method: string,
+  urlPath: string,
+  headers: http.OutgoingHttpHeaders = {},
+  body?: string,
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : Buffer.from(body);
     const req = http.request(
-      { host: '127.0.0.1', port, method, path: urlPath, agent, headers: { ...headers, ...(payload ? { 'content-length': payload.length } : {}) } },
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path: urlPath,
+        agent,
+        headers: { ...headers, ...(payload ? { 'content-length': payload.length } : {}) },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

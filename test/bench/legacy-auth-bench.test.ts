@@ -32,7 +32,13 @@ interface Phase {
 interface BenchResult {
   ok: boolean;
   error?: string;
-  runs: { store: string; dataDir: string; kept: boolean; phases: Phase[]; signInLog: { protocol: string; outcome: string; n: number }[] }[];
+  runs: {
+    store: string;
+    dataDir: string;
+    kept: boolean;
+    phases: Phase[];
+    signInLog: { protocol: string; outcome: string; n: number }[];
+  }[];
   verdicts: { what: string; pass: boolean }[];
 }
 
@@ -42,11 +48,19 @@ function runBench(): Promise<{ code: number | null; stdout: string; stderr: stri
       process.execPath,
       [BENCH],
       {
-        env: { ...process.env, BENCH_SECONDS: '1', BENCH_WARMUP_SECONDS: '0', BENCH_STORES: 'sqlite', BENCH_KEEP_DIR: '1', BENCH_JSON: '1' },
+        env: {
+          ...process.env,
+          BENCH_SECONDS: '1',
+          BENCH_WARMUP_SECONDS: '0',
+          BENCH_STORES: 'sqlite',
+          BENCH_KEEP_DIR: '1',
+          BENCH_JSON: '1',
+        },
         timeout: 120_000,
         maxBuffer: 4 * 1024 * 1024,
       },
-      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
+      (err, stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
     );
   });
 }
@@ -78,15 +92,25 @@ describe('bench/legacy-auth', () => {
       );
       for (const p of run.phases) {
         assert.equal(p.non2xx, 0, `${p.endpoint}: answers that were not 2xx${detail}`);
-        assert.deepEqual(p.socketErrors, { connect: 0, read: 0, write: 0, timeout: 0 }, `${p.endpoint}: socket errors${detail}`);
+        assert.deepEqual(
+          p.socketErrors,
+          { connect: 0, read: 0, write: 0, timeout: 0 },
+          `${p.endpoint}: socket errors${detail}`,
+        );
         assert.ok(p.requests > 0 && p.rps > 0, `${p.endpoint}: ${p.requests} requests, ${p.rps} req/s${detail}`);
         assert.ok(p.ratio > 0, `${p.endpoint}: ratio ${p.ratio}${detail}`);
-        assert.ok(p.latency.p50Ms > 0 && p.latency.p99Ms >= p.latency.p50Ms, `${p.endpoint}: latency ${JSON.stringify(p.latency)}${detail}`);
+        assert.ok(
+          p.latency.p50Ms > 0 && p.latency.p99Ms >= p.latency.p50Ms,
+          `${p.endpoint}: latency ${JSON.stringify(p.latency)}${detail}`,
+        );
       }
       const [, mail, basic, mailWithSignIns] = run.phases as [Phase, Phase, Phase, Phase];
       assert.ok(mailWithSignIns.signIns, `phase (d) reports its sign-ins${detail}`);
       assert.equal(mailWithSignIns.signIns.failed, 0, `browser sign-ins not answered 201${detail}`);
-      assert.ok(mailWithSignIns.signIns.created >= 10, `about 20 sign-ins in a second: ${mailWithSignIns.signIns.created}${detail}`);
+      assert.ok(
+        mailWithSignIns.signIns.created >= 10,
+        `about 20 sign-ins in a second: ${mailWithSignIns.signIns.created}${detail}`,
+      );
       assert.ok(r.verdicts.length >= 5 && r.verdicts.every((v) => typeof v.pass === 'boolean'), `verdicts${detail}`);
 
       // The sign-in log in the data folder, read directly: every 200 wrk counted was a real check
@@ -95,20 +119,41 @@ describe('bench/legacy-auth', () => {
       const db = new SQLite(path.join(run.dataDir, 'sesame.db'), { readonly: true, fileMustExist: true });
       try {
         const count = (protocol: string) =>
-          (db.prepare("SELECT count(*) AS n FROM sign_in_events WHERE protocol = ? AND outcome = 'success' AND app_password_id IS NOT NULL").get(protocol) as { n: number }).n;
+          (
+            db
+              .prepare(
+                "SELECT count(*) AS n FROM sign_in_events WHERE protocol = ? AND outcome = 'success' AND app_password_id IS NOT NULL",
+              )
+              .get(protocol) as { n: number }
+          ).n;
         const imap = count('imap');
         const http = count('http');
-        assert.ok(imap >= mail.requests + mailWithSignIns.requests, `imap successes logged ${imap} < /auth/mail answers ${mail.requests + mailWithSignIns.requests}${detail}`);
-        assert.ok(http >= basic.requests, `http successes logged ${http} < /auth/basic answers ${basic.requests}${detail}`);
-        const failures = (db.prepare("SELECT count(*) AS n FROM sign_in_events WHERE outcome <> 'success'").get() as { n: number }).n;
+        assert.ok(
+          imap >= mail.requests + mailWithSignIns.requests,
+          `imap successes logged ${imap} < /auth/mail answers ${mail.requests + mailWithSignIns.requests}${detail}`,
+        );
+        assert.ok(
+          http >= basic.requests,
+          `http successes logged ${http} < /auth/basic answers ${basic.requests}${detail}`,
+        );
+        const failures = (
+          db.prepare("SELECT count(*) AS n FROM sign_in_events WHERE outcome <> 'success'").get() as { n: number }
+        ).n;
         assert.equal(failures, 0, `no attempt failed${detail}`);
-        const api = (db.prepare("SELECT count(*) AS n FROM sign_in_events WHERE protocol = 'api' AND outcome = 'success'").get() as { n: number }).n;
+        const api = (
+          db
+            .prepare("SELECT count(*) AS n FROM sign_in_events WHERE protocol = 'api' AND outcome = 'success'")
+            .get() as { n: number }
+        ).n;
         assert.ok(api >= mailWithSignIns.signIns.created, `browser sign-ins logged ${api}${detail}`);
       } finally {
         db.close();
       }
       // The bench's own summary of the log agrees.
-      assert.ok(run.signInLog.some((l) => l.protocol === 'imap' && l.outcome === 'success' && l.n >= mail.requests), `signInLog ${JSON.stringify(run.signInLog)}`);
+      assert.ok(
+        run.signInLog.some((l) => l.protocol === 'imap' && l.outcome === 'success' && l.n >= mail.requests),
+        `signInLog ${JSON.stringify(run.signInLog)}`,
+      );
     } finally {
       if (run?.dataDir && fs.existsSync(run.dataDir)) fs.rmSync(run.dataDir, { recursive: true, force: true });
     }

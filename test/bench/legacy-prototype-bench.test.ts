@@ -14,11 +14,18 @@ const BENCH = fileURLToPath(new URL('../../bench/legacy-prototype.js', import.me
 describe('bench/legacy-prototype', () => {
   it('measures the prototype and the plain route with wrk, every answer 2xx', async () => {
     const out = await new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, [BENCH], { env: { ...process.env, BENCH_SECONDS: '1', BENCH_JSON: '1' }, timeout: 60_000 }, (err, stdout, stderr) =>
-        err ? reject(new Error(`${err.message}\n${stdout}${stderr}`)) : resolve(stdout),
+      execFile(
+        process.execPath,
+        [BENCH],
+        { env: { ...process.env, BENCH_SECONDS: '1', BENCH_JSON: '1' }, timeout: 60_000 },
+        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stdout}${stderr}`)) : resolve(stdout)),
       ),
     );
-    const r = JSON.parse(out.trim().split('\n').pop()!) as { plain: { requests: number; non2xx: number }; proto: { requests: number; non2xx: number }; ratio: number };
+    const r = JSON.parse(out.trim().split('\n').pop()!) as {
+      plain: { requests: number; non2xx: number };
+      proto: { requests: number; non2xx: number };
+      ratio: number;
+    };
     for (const p of [r.plain, r.proto]) {
       assert.ok(p.requests > 100, `wrk counted ${p.requests} requests`);
       assert.equal(p.non2xx, 0);

@@ -21,12 +21,29 @@ describe('bench/mixed-load', () => {
   it('runs browser sign-ins, MFA challenges and legacy checks on one and two instances', async () => {
     assert.ok(process.env.SESAME_TEST_PG_URL, 'needs the test cluster (npm test starts it)');
     const out = await new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, [BENCH], { env: { ...process.env, BENCH_SECONDS: '1', BENCH_SIGNIN_RATE: '5', BENCH_MFA_RATE: '2', BENCH_JSON: '1' }, timeout: 120_000 }, (err, stdout, stderr) =>
-        err ? reject(new Error(`${err.message}\n${stdout}${stderr}`)) : resolve(stdout),
+      execFile(
+        process.execPath,
+        [BENCH],
+        {
+          env: { ...process.env, BENCH_SECONDS: '1', BENCH_SIGNIN_RATE: '5', BENCH_MFA_RATE: '2', BENCH_JSON: '1' },
+          timeout: 120_000,
+        },
+        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stdout}${stderr}`)) : resolve(stdout)),
       ),
     );
-    const r = JSON.parse(out.trim().split('\n').pop()!) as { runs: { instances: number; legacy: { requests: number }[]; signIns: Kind; mfa: Kind; memory: { idle: { rssMb: number }; loaded: { rssMb: number; peakMb: number } }[] }[] };
-    assert.deepEqual(r.runs.map((x) => x.instances), [1, 2]);
+    const r = JSON.parse(out.trim().split('\n').pop()!) as {
+      runs: {
+        instances: number;
+        legacy: { requests: number }[];
+        signIns: Kind;
+        mfa: Kind;
+        memory: { idle: { rssMb: number }; loaded: { rssMb: number; peakMb: number } }[];
+      }[];
+    };
+    assert.deepEqual(
+      r.runs.map((x) => x.instances),
+      [1, 2],
+    );
     for (const run of r.runs) {
       assert.equal(run.legacy.length, run.instances, 'one wrk per instance');
       for (const l of run.legacy) assert.ok(l.requests > 0);

@@ -45,8 +45,13 @@ function runBench(): Promise<{ code: number | null; stdout: string; stderr: stri
     execFile(
       process.execPath,
       [BENCH],
-      { env: { ...process.env, BENCH_SIGNINS: String(SIGNINS), BENCH_BASELINE: String(BASELINE), BENCH_JSON: '1' }, timeout: 120_000, maxBuffer: 4 * 1024 * 1024 },
-      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
+      {
+        env: { ...process.env, BENCH_SIGNINS: String(SIGNINS), BENCH_BASELINE: String(BASELINE), BENCH_JSON: '1' },
+        timeout: 120_000,
+        maxBuffer: 4 * 1024 * 1024,
+      },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
     );
   });
 }
@@ -72,7 +77,10 @@ describe('bench/signin', () => {
     assert.equal(r.baseline.ok, BASELINE, `baseline requests answered 200${detail}`);
 
     assert.ok(r.signIns.perSecond > 0, `sign-ins/s ${r.signIns.perSecond}${detail}`);
-    assert.ok(r.baseline.perSecond > r.signIns.perSecond, `baseline req/s ${r.baseline.perSecond} <= sign-ins/s ${r.signIns.perSecond}${detail}`);
+    assert.ok(
+      r.baseline.perSecond > r.signIns.perSecond,
+      `baseline req/s ${r.baseline.perSecond} <= sign-ins/s ${r.signIns.perSecond}${detail}`,
+    );
 
     assert.ok(
       r.burst.stallShare < MAX_BURST_STALL_SHARE,

@@ -32,6 +32,7 @@ import { createBackup, restoreBackup, BackupError } from '../../src/storage/back
 import { MIGRATIONS, migrateUp } from '../../src/storage/migrator.js';
 import { freePort, requireBuild, ROOT, serverEnv, startServer, type StartedServer } from '../support/processes.js';
 import { oathtoolTotp } from '../support/world.js';
+import type { ApiAnswer } from '../support/api-answer.js';
 
 const USER = { address: 'bob@contoso.test', password: 'quiet-meadow-copper-77', name: 'Bob Builder' };
 
@@ -44,7 +45,11 @@ interface Run {
 /** Runs `node bin/sesame.js ...args` and resolves with its exit code and output, whatever the code. */
 function sesame(env: NodeJS.ProcessEnv, args: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/sesame.js', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['bin/sesame.js', ...args], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -86,8 +91,12 @@ describe('sesame backup and restore on SQLite, with the server running', () => {
   let lateAppPassword = '';
 
   const api = async (base: string, url: string, body: object, headers: Record<string, string> = {}) => {
-    const res = await fetch(`${base}/api/v1${url}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
-    return { status: res.status, json: (await res.json()) as Record<string, any> };
+    const res = await fetch(`${base}/api/v1${url}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, json: (await res.json()) as ApiAnswer };
   };
   const authBasic = async (base: string, password: string) => {
     const res = await fetch(`${base}/auth/basic`, { headers: { authorization: basic(USER.address, password) } });
@@ -116,11 +125,14 @@ describe('sesame backup and restore on SQLite, with the server running', () => {
     const flow = { 'x-sesame-flow': start.json.token as string };
     assert.equal((await api(A, '/flow/setup', {}, flow)).json.state, 'choose_method');
     const enrol = await api(A, '/flow/method', { kind: 'totp' }, flow);
-    totpSecret = enrol.json.prompt.secret as string;
-    assert.equal((await api(A, '/flow/verify', { code: oathtoolTotp(totpSecret, Date.now()) }, flow)).json.state, 'enrolled');
+    totpSecret = enrol.json.prompt!.secret;
+    assert.equal(
+      (await api(A, '/flow/verify', { code: oathtoolTotp(totpSecret, Date.now()) }, flow)).json.state,
+      'enrolled',
+    );
     const keep = await api(A, '/flow/next', {}, flow);
     assert.equal(keep.json.state, 'app_password');
-    appPassword = keep.json.appPassword.password as string;
+    appPassword = keep.json.appPassword!.password;
     assert.equal((await api(A, '/flow/next', {}, flow)).json.state, 'recovery_codes');
     const done = await api(A, '/flow/done', {}, flow);
     assert.equal(done.status, 201);
@@ -154,9 +166,17 @@ describe('sesame backup and restore on SQLite, with the server running', () => {
       stop = true;
       await loop;
     }
-    assert.ok(statuses.every((s) => s === 200), `every legacy request succeeded: ${[...new Set(statuses)].join(',')}`);
+    assert.ok(
+      statuses.every((s) => s === 200),
+      `every legacy request succeeded: ${[...new Set(statuses)].join(',')}`,
+    );
     assert.equal(fs.statSync(archive).mode & 0o777, 0o600);
-    const late = await api(serverA!.base, '/me/app-passwords', { name: 'Made after the backup' }, { authorization: `Bearer ${sessionToken}` });
+    const late = await api(
+      serverA!.base,
+      '/me/app-passwords',
+      { name: 'Made after the backup' },
+      { authorization: `Bearer ${sessionToken}` },
+    );
     assert.equal(late.status, 201, JSON.stringify(late.json));
     lateAppPassword = late.json.password as string;
     assert.equal(await authBasic(serverA!.base, lateAppPassword), 200);
@@ -175,7 +195,11 @@ describe('sesame backup and restore on SQLite, with the server running', () => {
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /^restored .* into .*restored\n/);
     assert.match(r.out, /integrity ok/);
-    assert.doesNotMatch(r.out + r.err, new RegExp(loadSecrets(dataA).hashKey.toString('base64').slice(0, 12).replace(/[+/]/g, '.')), 'no key is printed');
+    assert.doesNotMatch(
+      r.out + r.err,
+      new RegExp(loadSecrets(dataA).hashKey.toString('base64').slice(0, 12).replace(/[+/]/g, '.')),
+      'no key is printed',
+    );
     assert.equal(fs.statSync(path.join(dataB, 'secrets.json')).mode & 0o777, 0o600);
     assert.deepEqual(loadSecrets(dataB), loadSecrets(dataA));
     serverB = await startServer({ env: envB });
@@ -184,9 +208,14 @@ describe('sesame backup and restore on SQLite, with the server running', () => {
     const signIn = await api(B, '/sessions', { email: USER.address, password: USER.password });
     assert.equal(signIn.status, 200);
     assert.equal(signIn.json.state, 'second_factor', JSON.stringify(signIn.json));
-    assert.equal(signIn.json.current.kind, 'totp');
+    assert.equal(signIn.json.current?.kind, 'totp');
     // The seed decrypts under the restored key: a code one step ahead (the enrolment used this one) verifies.
-    const verified = await api(B, '/flow/verify', { code: oathtoolTotp(totpSecret, Date.now() + 30_000) }, { 'x-sesame-flow': signIn.json.token as string });
+    const verified = await api(
+      B,
+      '/flow/verify',
+      { code: oathtoolTotp(totpSecret, Date.now() + 30_000) },
+      { 'x-sesame-flow': signIn.json.token as string },
+    );
     assert.equal(verified.status, 201, JSON.stringify(verified.json));
     assert.equal(await authBasic(B, appPassword), 200, 'the app password from before the backup');
     assert.equal(await authBasic(B, lateAppPassword), 401, 'the app password made after the backup');
@@ -243,7 +272,10 @@ describe('sesame backup and restore on SQLite, with the server running', () => {
     const r = await sesame(envB, ['restore', '--force', archive]);
     assert.equal(r.code, 0, r.err);
     const aside = /the store it replaced is in (.+)$/m.exec(r.out)?.[1];
-    assert.ok(aside && fs.existsSync(path.join(aside, 'sesame.db')) && fs.existsSync(path.join(aside, 'secrets.json')), r.out);
+    assert.ok(
+      aside && fs.existsSync(path.join(aside, 'sesame.db')) && fs.existsSync(path.join(aside, 'secrets.json')),
+      r.out,
+    );
     serverB = await startServer({ env: envB });
     assert.equal(await authBasic(serverB.base, appPassword), 200);
   });
@@ -252,7 +284,8 @@ describe('sesame backup and restore on SQLite, with the server running', () => {
 describe('sesame backup and restore: keys from the environment, PostgreSQL, schema versions', () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sesame-backup-keys-'));
   after(() => fs.rmSync(root, { recursive: true, force: true }));
-  const env = (dataDir: string, extra: NodeJS.ProcessEnv = {}) => serverEnv(dataDir, 1, { LOG_LEVEL: 'silent', ...extra });
+  const env = (dataDir: string, extra: NodeJS.ProcessEnv = {}) =>
+    serverEnv(dataDir, 1, { LOG_LEVEL: 'silent', ...extra });
 
   it('leaves keys given by environment out of the archive, and restore insists on the same keys', async () => {
     const hashKey = randomBytes(32).toString('base64');
@@ -267,18 +300,27 @@ describe('sesame backup and restore: keys from the environment, PostgreSQL, sche
     const dst = path.join(root, 'env-dst');
     const without = await sesame(env(dst), ['restore', file]);
     assert.equal(without.code, 1);
-    assert.match(without.err, /made with SESAME_HASH_KEY from the environment and does not contain it: set SESAME_HASH_KEY/);
+    assert.match(
+      without.err,
+      /made with SESAME_HASH_KEY from the environment and does not contain it: set SESAME_HASH_KEY/,
+    );
     const wrong = await sesame(env(dst, { SESAME_HASH_KEY: randomBytes(32).toString('base64') }), ['restore', file]);
     assert.equal(wrong.code, 1);
     assert.match(wrong.err, /SESAME_HASH_KEY is not the key this backup was made with .*app passwords/);
-    const wrongFileKey = await sesame(env(dst, { SESAME_HASH_KEY: hashKey, SESAME_ENCRYPTION_KEY: randomBytes(32).toString('base64') }), ['restore', file]);
+    const wrongFileKey = await sesame(
+      env(dst, { SESAME_HASH_KEY: hashKey, SESAME_ENCRYPTION_KEY: randomBytes(32).toString('base64') }),
+      ['restore', file],
+    );
     assert.equal(wrongFileKey.code, 1);
     assert.match(wrongFileKey.err, /SESAME_ENCRYPTION_KEY is set and is not the key in this backup .*TOTP/);
     assert.equal(fs.existsSync(dst), false);
     const ok = await sesame(env(dst, { SESAME_HASH_KEY: hashKey }), ['restore', file]);
     assert.equal(ok.code, 0, ok.err);
     assert.match(ok.out, /checked to match the backup: SESAME_HASH_KEY/);
-    assert.deepEqual(Object.keys(JSON.parse(fs.readFileSync(path.join(dst, 'secrets.json'), 'utf8'))).sort(), ['cookieKey', 'encryptionKey']);
+    assert.deepEqual(Object.keys(JSON.parse(fs.readFileSync(path.join(dst, 'secrets.json'), 'utf8'))).sort(), [
+      'cookieKey',
+      'encryptionKey',
+    ]);
   });
 
   it('with DATABASE_URL refuses to pretend, and writes the server secrets alone on request', async () => {
@@ -312,10 +354,15 @@ describe('sesame backup and restore: keys from the environment, PostgreSQL, sche
   async function storeAt(dir: string, steps: number, extra: string[] = []): Promise<void> {
     fs.mkdirSync(dir, { mode: 0o700 });
     loadSecrets(dir, {});
-    const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new SQLite(path.join(dir, 'sesame.db')) }) });
+    const db = new Kysely<unknown>({
+      dialect: new SqliteDialect({ database: new SQLite(path.join(dir, 'sesame.db')) }),
+    });
     try {
       for (let i = 0; i < steps; i++) await migrateUp(db);
-      for (const name of extra) await sql`INSERT INTO kysely_migration (name, timestamp) VALUES (${name}, ${new Date().toISOString()})`.execute(db);
+      for (const name of extra)
+        await sql`INSERT INTO kysely_migration (name, timestamp) VALUES (${name}, ${new Date().toISOString()})`.execute(
+          db,
+        );
     } finally {
       await db.destroy();
     }
@@ -327,7 +374,12 @@ describe('sesame backup and restore: keys from the environment, PostgreSQL, sche
     await storeAt(old, 3);
     const oldFile = path.join(root, 'old.tar');
     createBackup({ dataDir: old, databaseUrl: '', file: oldFile, env: {} });
-    const restored = await restoreBackup({ dataDir: path.join(root, 'old-restored'), databaseUrl: '', file: oldFile, env: {} });
+    const restored = await restoreBackup({
+      dataDir: path.join(root, 'old-restored'),
+      databaseUrl: '',
+      file: oldFile,
+      env: {},
+    });
     assert.deepEqual(restored.store?.migrations, names.slice(0, 3));
     assert.deepEqual(restored.store?.applied, names.slice(3));
     const check = new SQLite(path.join(root, 'old-restored', 'sesame.db'), { readonly: true });
@@ -342,7 +394,12 @@ describe('sesame backup and restore: keys from the environment, PostgreSQL, sche
     const futureFile = path.join(root, 'future.tar');
     createBackup({ dataDir: future, databaseUrl: '', file: futureFile, env: {} });
     const target = path.join(root, 'future-restored');
-    await assert.rejects(restoreBackup({ dataDir: target, databaseUrl: '', file: futureFile, env: {} }), (e: unknown) => e instanceof BackupError && /newer schema than this version of Sesame knows \(2999-01-01-01-from-the-future\)/.test(e.message));
+    await assert.rejects(
+      restoreBackup({ dataDir: target, databaseUrl: '', file: futureFile, env: {} }),
+      (e: unknown) =>
+        e instanceof BackupError &&
+        /newer schema than this version of Sesame knows \(2999-01-01-01-from-the-future\)/.test(e.message),
+    );
     assert.equal(fs.existsSync(target), false);
   });
 });

@@ -23,7 +23,13 @@ function sesame(store: TestStore, args: string[], stdin?: string): Promise<Run> 
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: ROOT,
-      env: { ...process.env, SESAME_DATA_DIR: store.dataDir, DATABASE_URL: store.databaseUrl, LOG_LEVEL: 'silent', SESAME_PUBLIC_URL: 'https://id.contoso.test' },
+      env: {
+        ...process.env,
+        SESAME_DATA_DIR: store.dataDir,
+        DATABASE_URL: store.databaseUrl,
+        LOG_LEVEL: 'silent',
+        SESAME_PUBLIC_URL: 'https://id.contoso.test',
+      },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let out = '';
@@ -47,7 +53,10 @@ for (const kind of STORE_KINDS) {
     const count = async () => {
       const ctx = await createContext(store.config());
       try {
-        const orgs = await ctx.store.db.selectFrom('organizations').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+        const orgs = await ctx.store.db
+          .selectFrom('organizations')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .executeTakeFirstOrThrow();
         return { orgs: Number(orgs.n), users: await ctx.accounts.countUsers() };
       } finally {
         await ctx.close();
@@ -82,13 +91,21 @@ for (const kind of STORE_KINDS) {
     });
 
     it('takes a password on standard input, and the user can sign in with it', async () => {
-      const r = await sesame(store, ['user', 'add', 'bob@contoso.test', '--password-stdin'], 'quiet-meadow-copper-77\n');
+      const r = await sesame(
+        store,
+        ['user', 'add', 'bob@contoso.test', '--password-stdin'],
+        'quiet-meadow-copper-77\n',
+      );
       assert.equal(r.code, 0, r.err);
       assert.equal(r.out.trim(), 'user bob@contoso.test added');
       assert.doesNotMatch(r.out + r.err, /quiet-meadow/);
       const ctx = await createContext(store.config());
       try {
-        const u = await ctx.signIn.authenticate('bob@contoso.test', 'quiet-meadow-copper-77', { ip: '127.0.0.1', userAgent: 'cli-test', protocol: 'web' });
+        const u = await ctx.signIn.authenticate('bob@contoso.test', 'quiet-meadow-copper-77', {
+          ip: '127.0.0.1',
+          userAgent: 'cli-test',
+          protocol: 'web',
+        });
         assert.equal(u.address, 'bob@contoso.test');
       } finally {
         await ctx.close();
@@ -114,28 +131,86 @@ for (const kind of STORE_KINDS) {
       assert.equal(rr.code, 0, rr.err);
       assert.match(rr.out, /must register MFA again/);
       const shown = await sesame(store, ['org', 'policy', 'contoso.test']);
-      assert.equal(shown.out.split('\n')[0], 'organization contoso.test: mfa-default=disabled methods=totp,webauthn,sms,voice,email remember-days=0 legacy-main-password=until_enforced');
-      assert.equal(shown.out.split('\n')[1], 'app passwords: on keep-when-off=on cap=40 protocols=imap,pop3,smtp,dav,http max-days=never unused-days=never revoke-on-password-change=on');
-      const changed = await sesame(store, ['org', 'policy', 'contoso.test', '--mfa-default', 'enabled', '--methods', 'totp,email', '--remember-days', '30']);
+      assert.equal(
+        shown.out.split('\n')[0],
+        'organization contoso.test: mfa-default=disabled methods=totp,webauthn,sms,voice,email remember-days=0 legacy-main-password=until_enforced',
+      );
+      assert.equal(
+        shown.out.split('\n')[1],
+        'app passwords: on keep-when-off=on cap=40 protocols=imap,pop3,smtp,dav,http max-days=never unused-days=never revoke-on-password-change=on',
+      );
+      const changed = await sesame(store, [
+        'org',
+        'policy',
+        'contoso.test',
+        '--mfa-default',
+        'enabled',
+        '--methods',
+        'totp,email',
+        '--remember-days',
+        '30',
+      ]);
       assert.equal(changed.code, 0, changed.err);
-      assert.equal(changed.out.split('\n')[0], 'organization contoso.test: mfa-default=enabled methods=totp,email remember-days=30 legacy-main-password=until_enforced');
-      const ap = await sesame(store, ['org', 'policy', 'contoso.test', '--app-passwords', 'off', '--app-password-cap', '5', '--app-password-protocols', 'imap,smtp', '--app-password-max-days', '365', '--revoke-on-password-change', 'off']);
+      assert.equal(
+        changed.out.split('\n')[0],
+        'organization contoso.test: mfa-default=enabled methods=totp,email remember-days=30 legacy-main-password=until_enforced',
+      );
+      const ap = await sesame(store, [
+        'org',
+        'policy',
+        'contoso.test',
+        '--app-passwords',
+        'off',
+        '--app-password-cap',
+        '5',
+        '--app-password-protocols',
+        'imap,smtp',
+        '--app-password-max-days',
+        '365',
+        '--revoke-on-password-change',
+        'off',
+      ]);
       assert.equal(ap.code, 0, ap.err);
-      assert.equal(ap.out.split('\n')[1], 'app passwords: off keep-when-off=on cap=5 protocols=imap,smtp max-days=365 unused-days=never revoke-on-password-change=off');
+      assert.equal(
+        ap.out.split('\n')[1],
+        'app passwords: off keep-when-off=on cap=5 protocols=imap,smtp max-days=365 unused-days=never revoke-on-password-change=off',
+      );
       assert.equal((await sesame(store, ['org', 'policy', 'contoso.test', '--app-passwords', 'maybe'])).code, 2);
       assert.equal((await sesame(store, ['org', 'policy', 'contoso.test', '--app-password-protocols', 'ftp'])).code, 1);
-      await sesame(store, ['org', 'policy', 'contoso.test', '--app-passwords', 'on', '--app-password-cap', '40', '--app-password-protocols', 'imap,pop3,smtp,dav,http', '--app-password-max-days', 'never', '--revoke-on-password-change', 'on']);
+      await sesame(store, [
+        'org',
+        'policy',
+        'contoso.test',
+        '--app-passwords',
+        'on',
+        '--app-password-cap',
+        '40',
+        '--app-password-protocols',
+        'imap,pop3,smtp,dav,http',
+        '--app-password-max-days',
+        'never',
+        '--revoke-on-password-change',
+        'on',
+      ]);
       const tooLong = await sesame(store, ['org', 'policy', 'contoso.test', '--remember-days', '366']);
       assert.equal(tooLong.code, 1);
       assert.match(tooLong.err, /policy setting is not valid/);
       assert.equal((await sesame(store, ['org', 'policy', 'contoso.test', '--remember-days', 'soon'])).code, 2);
       const ctx = await createContext(store.config());
       try {
-        const state = await ctx.store.db.selectFrom('users').select(['mfa_state']).where('address', '=', 'bob@contoso.test').executeTakeFirstOrThrow();
+        const state = await ctx.store.db
+          .selectFrom('users')
+          .select(['mfa_state'])
+          .where('address', '=', 'bob@contoso.test')
+          .executeTakeFirstOrThrow();
         assert.equal(state.mfa_state, 'enabled', 're-registration puts the user back to enabled');
         const carol = await ctx.accounts.addUser({ kind: 'operator' }, { address: 'carol@contoso.test' });
         assert.equal(carol.mfaState, 'enabled', 'new users start in the organization default');
-        await ctx.mfaAdmin.setPolicy({ kind: 'operator' }, carol.orgId, { mfaDefault: 'disabled', rememberDays: 0, allowedMethods: ['totp', 'webauthn', 'sms', 'voice', 'email'] });
+        await ctx.mfaAdmin.setPolicy({ kind: 'operator' }, carol.orgId, {
+          mfaDefault: 'disabled',
+          rememberDays: 0,
+          allowedMethods: ['totp', 'webauthn', 'sms', 'voice', 'email'],
+        });
         await ctx.store.db.deleteFrom('users').where('address', '=', 'carol@contoso.test').execute();
       } finally {
         await ctx.close();
@@ -143,20 +218,33 @@ for (const kind of STORE_KINDS) {
     });
 
     it('gives an existing user a new set-password link, which works while the account is locked and lifts the lock', async () => {
-      const add = await sesame(store, ['user', 'add', 'lou@contoso.test', '--password-stdin'], 'first-walnut-sonnet-44\n');
+      const add = await sesame(
+        store,
+        ['user', 'add', 'lou@contoso.test', '--password-stdin'],
+        'first-walnut-sonnet-44\n',
+      );
       assert.equal(add.code, 0, add.err);
       const ctx = await createContext(store.config());
       try {
         const meta = { ip: '192.0.2.77', userAgent: 'cli-test', protocol: 'web' };
-        for (let i = 0; i < ctx.config.accountFailureLimit; i++) await assert.rejects(ctx.signIn.authenticate('lou@contoso.test', `guess-${i}-walnut`, meta), { code: 'sign_in_failed' });
-        await assert.rejects(ctx.signIn.authenticate('lou@contoso.test', 'first-walnut-sonnet-44', meta), { code: 'throttled' });
+        for (let i = 0; i < ctx.config.accountFailureLimit; i++)
+          await assert.rejects(ctx.signIn.authenticate('lou@contoso.test', `guess-${i}-walnut`, meta), {
+            code: 'sign_in_failed',
+          });
+        await assert.rejects(ctx.signIn.authenticate('lou@contoso.test', 'first-walnut-sonnet-44', meta), {
+          code: 'throttled',
+        });
         const r = await sesame(store, ['user', 'link', 'LOU@contoso.test']);
         assert.equal(r.code, 0, r.err);
         assert.match(r.out, /^one-time set-password link for lou@contoso\.test \(valid until .* UTC\):\n/);
         const link = /^(https:\/\/id\.contoso\.test\/set-password\?token=[A-Za-z0-9_-]{43})$/m.exec(r.out)?.[1];
         assert.ok(link, r.out);
         await ctx.accounts.setPasswordWithToken(new URL(link).searchParams.get('token')!, 'second-walnut-sonnet-55');
-        assert.equal((await ctx.signIn.authenticate('lou@contoso.test', 'second-walnut-sonnet-55', meta)).address, 'lou@contoso.test', 'signed in at once');
+        assert.equal(
+          (await ctx.signIn.authenticate('lou@contoso.test', 'second-walnut-sonnet-55', meta)).address,
+          'lou@contoso.test',
+          'signed in at once',
+        );
       } finally {
         await ctx.close();
       }
@@ -167,7 +255,15 @@ for (const kind of STORE_KINDS) {
 
     it('prints one clear line and exits 2 on wrong usage, changing nothing', async () => {
       const before = await count();
-      for (const args of [[], ['frobnicate'], ['user'], ['user', 'add'], ['user', 'add', 'x@contoso.test', '--bogus'], ['org', 'add', 'a.test', 'b.test'], ['user', 'disable']]) {
+      for (const args of [
+        [],
+        ['frobnicate'],
+        ['user'],
+        ['user', 'add'],
+        ['user', 'add', 'x@contoso.test', '--bogus'],
+        ['org', 'add', 'a.test', 'b.test'],
+        ['user', 'disable'],
+      ]) {
         const r = await sesame(store, args);
         assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
         assert.equal(r.out, '');
@@ -198,7 +294,10 @@ for (const kind of STORE_KINDS) {
 
     it('reports bad configuration and exits 2', async () => {
       const r = await new Promise<Run>((resolve) => {
-        const child = spawn(process.execPath, [BIN, 'migrate'], { cwd: ROOT, env: { ...process.env, PORT: 'eighty', DATABASE_URL: 'mysql://x' } });
+        const child = spawn(process.execPath, [BIN, 'migrate'], {
+          cwd: ROOT,
+          env: { ...process.env, PORT: 'eighty', DATABASE_URL: 'mysql://x' },
+        });
         let out = '';
         let err = '';
         child.stdout.on('data', (d) => (out += d));

@@ -66,7 +66,13 @@ for (const kind of STORE_KINDS) {
 
     it('imports a file: every row applied, a result per row, progress as plain lines', async () => {
       const rows = Array.from({ length: 200 }, (_, i) => `u${String(i).padStart(5, '0')}@contoso.test,enforced`);
-      const out = await runSesameCli(env, ['users', 'import', file('all.csv', `address,mfa_state\r\n${rows.join('\r\n')}\r\n`), '--org', 'contoso.test']);
+      const out = await runSesameCli(env, [
+        'users',
+        'import',
+        file('all.csv', `address,mfa_state\r\n${rows.join('\r\n')}\r\n`),
+        '--org',
+        'contoso.test',
+      ]);
       assert.match(out, /^row 2: u00000@contoso\.test: changed \(disabled -> enforced\)$/m);
       assert.match(out, /^row 4: u00002@contoso\.test: unchanged$/m);
       assert.match(out, /^checking: 200\/200$/m);
@@ -76,9 +82,21 @@ for (const kind of STORE_KINDS) {
     });
 
     it('exports CSV that imports again as it is', async () => {
-      const csv = await runSesameCli(env, ['users', 'export', '--org', 'contoso.test'], undefined, { stdoutOnly: true });
+      const csv = await runSesameCli(env, ['users', 'export', '--org', 'contoso.test'], undefined, {
+        stdoutOnly: true,
+      });
       const records = parseCsv(csv);
-      assert.deepEqual(records[0]!.fields, ['address', 'name', 'status', 'role', 'mfa_state', 'methods', 'app_passwords', 'last_sign_in', 'created_at']);
+      assert.deepEqual(records[0]!.fields, [
+        'address',
+        'name',
+        'status',
+        'role',
+        'mfa_state',
+        'methods',
+        'app_passwords',
+        'last_sign_in',
+        'created_at',
+      ]);
       assert.equal(records.length, 201);
       assert.ok(csv.includes('\r\n'), 'RFC 4180 line ends');
       const u35 = records.find((r) => r.fields[0] === 'u00035@contoso.test')!.fields;
@@ -89,7 +107,10 @@ for (const kind of STORE_KINDS) {
 
     it('a bad row or a file in the wrong encoding: exit 1, each problem said, nothing changed', async () => {
       const before = await state('u00001@contoso.test');
-      const bad = file('bad.csv', 'address,mfa_state\r\nu00001@contoso.test,disabled\r\neve@fabrikam.test,disabled\r\nnobody@contoso.test,disabled\r\n');
+      const bad = file(
+        'bad.csv',
+        'address,mfa_state\r\nu00001@contoso.test,disabled\r\neve@fabrikam.test,disabled\r\nnobody@contoso.test,disabled\r\n',
+      );
       await assert.rejects(runSesameCli(env, ['users', 'import', bad, '--org', 'contoso.test']), (e: Error) => {
         assert.match(e.message, /exited with 1/);
         assert.match(e.message, /row 3: eve@fabrikam\.test: Not a user of your organization\./);
@@ -98,8 +119,14 @@ for (const kind of STORE_KINDS) {
         return true;
       });
       assert.equal(await state('u00001@contoso.test'), before);
-      const latin1 = file('latin1.csv', Buffer.from('address,mfa_state\r\nj\xfcrgen@contoso.test,enabled\r\n', 'latin1'));
-      await assert.rejects(runSesameCli(env, ['users', 'import', latin1]), /The file is not UTF-8 text\. Save it as “CSV UTF-8” and try again\. \(csv_encoding\)/);
+      const latin1 = file(
+        'latin1.csv',
+        Buffer.from('address,mfa_state\r\nj\xfcrgen@contoso.test,enabled\r\n', 'latin1'),
+      );
+      await assert.rejects(
+        runSesameCli(env, ['users', 'import', latin1]),
+        /The file is not UTF-8 text\. Save it as “CSV UTF-8” and try again\. \(csv_encoding\)/,
+      );
       await assert.rejects(runSesameCli(env, ['users', 'import', latin1, '--action', 'explode']), /exited with 2/);
     });
   });

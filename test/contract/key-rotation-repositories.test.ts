@@ -35,7 +35,21 @@ for (const kind of STORE_KINDS) {
     it('app passwords: found among several hashes in one read (with the hash held); moved only from the hash named', async () => {
       const repo = new KyselyAppPasswordRepository(ctx.store.db, ctx.store.kind, ctx.store.readHot);
       const id = randomUUID();
-      assert.ok(await repo.createWithinCap({ id, userId, name: 'Phone', hash: hex('a'), protocols: ['imap'], createdAt: 1, createdIp: '192.0.2.1', expiresAt: null }, 40));
+      assert.ok(
+        await repo.createWithinCap(
+          {
+            id,
+            userId,
+            name: 'Phone',
+            hash: hex('a'),
+            protocols: ['imap'],
+            createdAt: 1,
+            createdIp: '192.0.2.1',
+            expiresAt: null,
+          },
+          40,
+        ),
+      );
       assert.equal(await repo.findForVerificationAmong([]), undefined);
       assert.equal(await repo.findForVerificationAmong([hex('b'), hex('c')]), undefined);
       const hit = await repo.findForVerificationAmong([hex('b'), hex('a')]);
@@ -44,7 +58,11 @@ for (const kind of STORE_KINDS) {
       assert.equal(hit?.row.address, 'a@contoso.test');
       assert.equal(await repo.rehash(id, hex('c'), hex('b')), false, 'not holding that hash: unchanged');
       assert.equal(await repo.rehash(id, hex('a'), hex('b')), true);
-      assert.equal(await repo.rehash(id, hex('a'), hex('b')), false, 'a second instance doing the same changes nothing');
+      assert.equal(
+        await repo.rehash(id, hex('a'), hex('b')),
+        false,
+        'a second instance doing the same changes nothing',
+      );
       assert.equal((await repo.findForVerification(hex('b')))?.id, id);
       assert.equal(await repo.findForVerification(hex('a')), undefined);
     });
@@ -69,7 +87,10 @@ for (const kind of STORE_KINDS) {
       const seen: string[] = [];
       await assert.rejects(
         sealed.visitSealed(0, {
-          seed: (s) => (seen.push(s.methodId), `new-${s.sealed}`),
+          seed: (s) => {
+            seen.push(s.methodId);
+            return `new-${s.sealed}`;
+          },
           flow: (f) => f.data,
           finish: () => {
             throw new Error('refused');
@@ -79,7 +100,10 @@ for (const kind of STORE_KINDS) {
       );
       assert.deepEqual(seen, [m1, m2]);
       assert.equal((await mfa.getTotpSecret(userId, m1!))?.secretEnc, 'old-1', 'rolled back');
-      await sealed.visitSealed(0, { seed: (s) => (s.methodId === m2 ? s.sealed : `new-${s.sealed}`), flow: (f) => f.data });
+      await sealed.visitSealed(0, {
+        seed: (s) => (s.methodId === m2 ? s.sealed : `new-${s.sealed}`),
+        flow: (f) => f.data,
+      });
       assert.equal((await mfa.getTotpSecret(userId, m1!))?.secretEnc, 'new-old-1');
       assert.equal((await mfa.getTotpSecret(userId, m2!))?.secretEnc, 'old-2', 'returned unchanged: not written');
     });

@@ -33,11 +33,54 @@ for (const kind of STORE_KINDS) {
 
     it('stores policies and answers the default when none is saved', async () => {
       assert.equal(await repo.getPolicy(orgId), undefined);
-      const ap = { allowed: true, keepExistingWhenOff: true, cap: 40, protocols: ['imap', 'smtp'] as ('imap' | 'smtp')[], maxLifetimeDays: null, revokeUnusedDays: 90, revokeOnPasswordChange: true };
-      await repo.savePolicy({ orgId, mfaDefault: 'enforced', allowedMethods: ['totp', 'email'], rememberDays: 14, appPasswords: ap, legacyMainPassword: 'until_enforced' }, 1);
-      const changed = { ...ap, allowed: false, keepExistingWhenOff: false, cap: 5, maxLifetimeDays: 365, revokeUnusedDays: null, revokeOnPasswordChange: false };
-      await repo.savePolicy({ orgId, mfaDefault: 'enabled', allowedMethods: ['totp'], rememberDays: 7, appPasswords: changed, legacyMainPassword: 'never' }, 2);
-      assert.deepEqual(await repo.getPolicy(orgId), { orgId, mfaDefault: 'enabled', allowedMethods: ['totp'], rememberDays: 7, appPasswords: changed, legacyMainPassword: 'never' });
+      const ap = {
+        allowed: true,
+        keepExistingWhenOff: true,
+        cap: 40,
+        protocols: ['imap', 'smtp'] as ('imap' | 'smtp')[],
+        maxLifetimeDays: null,
+        revokeUnusedDays: 90,
+        revokeOnPasswordChange: true,
+      };
+      await repo.savePolicy(
+        {
+          orgId,
+          mfaDefault: 'enforced',
+          allowedMethods: ['totp', 'email'],
+          rememberDays: 14,
+          appPasswords: ap,
+          legacyMainPassword: 'until_enforced',
+        },
+        1,
+      );
+      const changed = {
+        ...ap,
+        allowed: false,
+        keepExistingWhenOff: false,
+        cap: 5,
+        maxLifetimeDays: 365,
+        revokeUnusedDays: null,
+        revokeOnPasswordChange: false,
+      };
+      await repo.savePolicy(
+        {
+          orgId,
+          mfaDefault: 'enabled',
+          allowedMethods: ['totp'],
+          rememberDays: 7,
+          appPasswords: changed,
+          legacyMainPassword: 'never',
+        },
+        2,
+      );
+      assert.deepEqual(await repo.getPolicy(orgId), {
+        orgId,
+        mfaDefault: 'enabled',
+        allowedMethods: ['totp'],
+        rememberDays: 7,
+        appPasswords: changed,
+        legacyMainPassword: 'never',
+      });
     });
 
     it('keeps MFA state and moves enabled to enforced only from enabled', async () => {
@@ -51,7 +94,11 @@ for (const kind of STORE_KINDS) {
 
     it('accepts each TOTP step once, even when 20 try the same step at once', async () => {
       const id = randomUUID();
-      await repo.addMethod(id, { userId, kind: 'totp', label: 'Authenticator app', target: null, secretEnc: 'sealed', lastStep: 100 }, 1);
+      await repo.addMethod(
+        id,
+        { userId, kind: 'totp', label: 'Authenticator app', target: null, secretEnc: 'sealed', lastStep: 100 },
+        1,
+      );
       assert.equal(await repo.acceptTotpStep(id, 100, 2), false, 'the enrolment step is used');
       const wins = await Promise.all(Array.from({ length: 20 }, () => repo.acceptTotpStep(id, 101, 3)));
       assert.equal(wins.filter(Boolean).length, 1);
@@ -72,8 +119,27 @@ for (const kind of STORE_KINDS) {
 
     it('stores WebAuthn credentials per user and deletes methods', async () => {
       const id = randomUUID();
-      await repo.addMethod(id, { userId, kind: 'webauthn', label: 'Security key', target: null, webauthn: { credentialId: `cred-${kind}`, publicKey: 'pk', signCount: 0, transports: 'usb,nfc' } }, 1);
-      assert.deepEqual(await repo.getWebAuthnCredentials(userId), [{ methodId: id, userId, credentialId: `cred-${kind}`, publicKey: 'pk', signCount: 0, transports: ['usb', 'nfc'] }]);
+      await repo.addMethod(
+        id,
+        {
+          userId,
+          kind: 'webauthn',
+          label: 'Security key',
+          target: null,
+          webauthn: { credentialId: `cred-${kind}`, publicKey: 'pk', signCount: 0, transports: 'usb,nfc' },
+        },
+        1,
+      );
+      assert.deepEqual(await repo.getWebAuthnCredentials(userId), [
+        {
+          methodId: id,
+          userId,
+          credentialId: `cred-${kind}`,
+          publicKey: 'pk',
+          signCount: 0,
+          transports: ['usb', 'nfc'],
+        },
+      ]);
       await repo.updateWebAuthnCounter(id, 7, 2);
       assert.equal((await repo.getWebAuthnCredentials(userId))[0]!.signCount, 7);
       assert.equal((await repo.listMethods(userId)).length, 2);
@@ -83,7 +149,16 @@ for (const kind of STORE_KINDS) {
 
     it('saves flows optimistically: of two saves from the same version, one wins', async () => {
       const flows = new KyselyFlowRepository(ctx.store.db);
-      const f: Flow = { id: randomUUID(), kind: 'sign_in', state: 'second_factor', userId, version: 1, createdAt: 1, expiresAt: Date.now() + 60_000, data: { next: '/', amr: ['pwd'], ip: '127.0.0.1', userAgent: 't', protocol: 'web', locale: 'en' } };
+      const f: Flow = {
+        id: randomUUID(),
+        kind: 'sign_in',
+        state: 'second_factor',
+        userId,
+        version: 1,
+        createdAt: 1,
+        expiresAt: Date.now() + 60_000,
+        data: { next: '/', amr: ['pwd'], ip: '127.0.0.1', userAgent: 't', protocol: 'web', locale: 'en' },
+      };
       await flows.create(f, `flow-${kind}`);
       const a = (await flows.findByTokenHash(`flow-${kind}`))!;
       const b = (await flows.findByTokenHash(`flow-${kind}`))!;
@@ -98,7 +173,16 @@ for (const kind of STORE_KINDS) {
 
     it('creates app passwords under the cap in one statement, even 10 at once, and finds the owner by hash', async () => {
       const aps = new KyselyAppPasswordRepository(ctx.store.db, ctx.store.kind, ctx.store.readHot);
-      const row = (i: number) => ({ id: randomUUID(), userId, name: `n${i}`, hash: `h-${kind}-${i}`, protocols: ['imap', 'smtp'] as ('imap' | 'smtp')[], createdAt: 1000 + i, createdIp: '127.0.0.1', expiresAt: i % 2 ? null : 5000 });
+      const row = (i: number) => ({
+        id: randomUUID(),
+        userId,
+        name: `n${i}`,
+        hash: `h-${kind}-${i}`,
+        protocols: ['imap', 'smtp'] as ('imap' | 'smtp')[],
+        createdAt: 1000 + i,
+        createdIp: '127.0.0.1',
+        expiresAt: i % 2 ? null : 5000,
+      });
       const results = await Promise.all(Array.from({ length: 10 }, (_, i) => aps.createWithinCap(row(i), 3)));
       assert.equal(results.filter(Boolean).length, 3);
       const list = await aps.list(userId);
@@ -109,7 +193,10 @@ for (const kind of STORE_KINDS) {
       const owned = list.map((p) => p.name);
       assert.equal(await aps.findOwner(`h-${kind}-${owned[0]!.slice(1)}`), userId);
       assert.equal(await aps.findOwner('nope'), undefined);
-      await assert.rejects(aps.createWithinCap({ ...row(0), id: randomUUID(), hash: `h-${kind}-${owned[0]!.slice(1)}` }, 100), 'the hash is unique');
+      await assert.rejects(
+        aps.createWithinCap({ ...row(0), id: randomUUID(), hash: `h-${kind}-${owned[0]!.slice(1)}` }, 100),
+        'the hash is unique',
+      );
       assert.equal(await aps.delete(randomUUID(), list[0]!.id), false);
       assert.equal(await aps.delete(userId, list[0]!.id), true);
       assert.equal(await aps.deleteAll(userId), 2);
@@ -120,7 +207,21 @@ for (const kind of STORE_KINDS) {
       const counters = createCounterStore(ctx.store);
       const reads = createVerificationReads(ctx.store, counters);
       const hash = `vr-${kind}`;
-      assert.ok(await aps.createWithinCap({ id: randomUUID(), userId, name: 'Phone', hash, protocols: ['imap'], createdAt: 1000, createdIp: '127.0.0.1', expiresAt: null }, 100));
+      assert.ok(
+        await aps.createWithinCap(
+          {
+            id: randomUUID(),
+            userId,
+            name: 'Phone',
+            hash,
+            protocols: ['imap'],
+            createdAt: 1000,
+            createdIp: '127.0.0.1',
+            expiresAt: null,
+          },
+          100,
+        ),
+      );
       const [acct, ip] = [`vr-acct-${kind}`, `vr-ip-${kind}`];
       const ask = (h: string | undefined) => reads.find(h, [acct, ip], [{ key: acct, windowSeconds: 86_400 }]);
       // Nothing counted yet: free, zero failures; the row is the one findForVerification gives.
@@ -155,7 +256,19 @@ for (const kind of STORE_KINDS) {
       // Times beyond 2^31 ms, as real ones are: bigint columns on PostgreSQL.
       const t = 1_800_000_000_000;
       const add = (owner: string, i: number, expiresAt: number | null) =>
-        aps.createWithinCap({ id: randomUUID(), userId: owner, name: `e${i}`, hash: `exp-${kind}-${i}`, protocols: ['imap'], createdAt: 1000, createdIp: '127.0.0.1', expiresAt }, 100);
+        aps.createWithinCap(
+          {
+            id: randomUUID(),
+            userId: owner,
+            name: `e${i}`,
+            hash: `exp-${kind}-${i}`,
+            protocols: ['imap'],
+            createdAt: 1000,
+            createdIp: '127.0.0.1',
+            expiresAt,
+          },
+          100,
+        );
       assert.ok(await add(userId, 1, t));
       assert.ok(await add(userId, 2, t + 30_000));
       assert.ok(await add(other, 3, t + 60_000));
@@ -163,9 +276,17 @@ for (const kind of STORE_KINDS) {
       assert.ok(await add(other, 5, null));
       assert.deepEqual(await aps.ownersExpiredBetween(t - 60_000, t + 60_000), ['a@contoso.test', 'b@contoso.test']);
       assert.deepEqual(await aps.ownersExpiredBetween(t - 60_000, t), ['a@contoso.test'], 'an expiry at `until` is in');
-      assert.deepEqual(await aps.ownersExpiredBetween(t, t + 60_000), ['a@contoso.test', 'b@contoso.test'], 'an expiry at `since` is out');
+      assert.deepEqual(
+        await aps.ownersExpiredBetween(t, t + 60_000),
+        ['a@contoso.test', 'b@contoso.test'],
+        'an expiry at `since` is out',
+      );
       assert.deepEqual(await aps.ownersExpiredBetween(t + 60_000, t + 120_000), ['b@contoso.test']);
-      assert.deepEqual(await aps.ownersExpiredBetween(t + 120_000, t + 10 * 365 * 86_400_000), [], 'never-expiring ones are never found');
+      assert.deepEqual(
+        await aps.ownersExpiredBetween(t + 120_000, t + 10 * 365 * 86_400_000),
+        [],
+        'never-expiring ones are never found',
+      );
       assert.equal((await aps.list(userId)).length + (await aps.list(other)).length, 5, 'nothing is deleted');
       await aps.deleteAll(userId);
       await aps.deleteAll(other);

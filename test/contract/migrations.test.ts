@@ -4,26 +4,39 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { sql, type Kysely } from 'kysely';
+import { sql } from 'kysely';
 import { openStore, type Store } from '../../src/storage/db.js';
 import { MIGRATIONS, migrateToLatest, migrateUp, pendingMigrations } from '../../src/storage/migrator.js';
 import { makeTestStore, STORE_KINDS, type TestStore } from '../support/stores.js';
 
 /** Tables, columns (name, type, nullability) and indexes, in a form that compares across runs. */
 async function describeSchema(store: Store): Promise<unknown> {
-  const db = store.db as unknown as Kysely<any>;
+  const db = store.db;
   if (store.kind === 'sqlite') {
-    const tables = await sql<{ name: string }>`select name from sqlite_master where type = 'table' and name not like 'sqlite_%' and name not like 'kysely_%' order by name`.execute(db);
+    const tables = await sql<{
+      name: string;
+    }>`select name from sqlite_master where type = 'table' and name not like 'sqlite_%' and name not like 'kysely_%' order by name`.execute(
+      db,
+    );
     const out: Record<string, unknown> = {};
     for (const { name } of tables.rows) {
-      const cols = await sql`select name, type, "notnull", pk, dflt_value from pragma_table_info(${name}) order by cid`.execute(db);
+      const cols =
+        await sql`select name, type, "notnull", pk, dflt_value from pragma_table_info(${name}) order by cid`.execute(
+          db,
+        );
       const idx = await sql`select name, "unique" from pragma_index_list(${name}) order by name`.execute(db);
       out[name] = { cols: cols.rows, idx: idx.rows };
     }
     return out;
   }
-  const cols = await sql`select table_name, column_name, data_type, is_nullable, column_default from information_schema.columns where table_schema = 'public' and table_name not like 'kysely_%' order by table_name, ordinal_position`.execute(db);
-  const idx = await sql`select tablename, indexname, indexdef from pg_indexes where schemaname = 'public' and tablename not like 'kysely_%' order by tablename, indexname`.execute(db);
+  const cols =
+    await sql`select table_name, column_name, data_type, is_nullable, column_default from information_schema.columns where table_schema = 'public' and table_name not like 'kysely_%' order by table_name, ordinal_position`.execute(
+      db,
+    );
+  const idx =
+    await sql`select tablename, indexname, indexdef from pg_indexes where schemaname = 'public' and tablename not like 'kysely_%' order by tablename, indexname`.execute(
+      db,
+    );
   return { cols: cols.rows, idx: idx.rows };
 }
 
@@ -51,11 +64,31 @@ for (const kind of STORE_KINDS) {
 
         // Step by step, writing data after the first step so later steps meet non-empty tables.
         assert.deepEqual(await migrateUp(stepped.db), [names[0]]);
-        await stepped.db.insertInto('organizations').values({ id: 'o1', domain: 'contoso.test', name: 'Contoso', created_at: 1 }).execute();
-        await stepped.db.insertInto('users').values({ id: 'u1', org_id: 'o1', address: 'a@contoso.test', name: 'A', status: 'active', role: 'admin', password_hash: null, password_changed_at: null, created_at: 1 }).execute();
+        await stepped.db
+          .insertInto('organizations')
+          .values({ id: 'o1', domain: 'contoso.test', name: 'Contoso', created_at: 1 })
+          .execute();
+        await stepped.db
+          .insertInto('users')
+          .values({
+            id: 'u1',
+            org_id: 'o1',
+            address: 'a@contoso.test',
+            name: 'A',
+            status: 'active',
+            role: 'admin',
+            password_hash: null,
+            password_changed_at: null,
+            created_at: 1,
+          })
+          .execute();
         for (let i = 1; i < names.length; i++) assert.deepEqual(await migrateUp(stepped.db), [names[i]]);
         assert.deepEqual(await pendingMigrations(stepped.db), []);
-        assert.equal((await stepped.db.selectFrom('users').select('address').executeTakeFirstOrThrow()).address, 'a@contoso.test', 'data survives');
+        assert.equal(
+          (await stepped.db.selectFrom('users').select('address').executeTakeFirstOrThrow()).address,
+          'a@contoso.test',
+          'data survives',
+        );
 
         assert.deepEqual(await describeSchema(stepped), await describeSchema(fresh));
       } finally {

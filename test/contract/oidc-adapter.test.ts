@@ -42,8 +42,17 @@ for (const kind of STORE_KINDS) {
     it('stores payloads by model and id, replaces them, and forgets them when expired', async () => {
       const codes = adapter(ctx, 'AuthorizationCode');
       await codes.upsert('c1', { accountId: 'u1', grantId: 'g1', clientId: 'app', kind: 'AuthorizationCode' }, 60);
-      assert.deepEqual(await adapter(other, 'AuthorizationCode').find('c1'), { accountId: 'u1', grantId: 'g1', clientId: 'app', kind: 'AuthorizationCode' });
-      assert.equal(await adapter(ctx, 'AccessToken').find('c1'), undefined, 'another model with the same id is another row');
+      assert.deepEqual(await adapter(other, 'AuthorizationCode').find('c1'), {
+        accountId: 'u1',
+        grantId: 'g1',
+        clientId: 'app',
+        kind: 'AuthorizationCode',
+      });
+      assert.equal(
+        await adapter(ctx, 'AccessToken').find('c1'),
+        undefined,
+        'another model with the same id is another row',
+      );
       await codes.upsert('c1', { accountId: 'u2', grantId: 'g1' }, 60);
       assert.equal((await codes.find('c1'))?.accountId, 'u2');
       clock.advance(60_000);
@@ -63,11 +72,17 @@ for (const kind of STORE_KINDS) {
 
     it('consumes once: a second consumption, from any instance, is refused as invalid_grant', async () => {
       await adapter(ctx, 'AuthorizationCode').upsert('c2', { grantId: 'g2' }, 60);
-      const results = await Promise.allSettled([adapter(ctx, 'AuthorizationCode').consume('c2'), adapter(other, 'AuthorizationCode').consume('c2')]);
+      const results = await Promise.allSettled([
+        adapter(ctx, 'AuthorizationCode').consume('c2'),
+        adapter(other, 'AuthorizationCode').consume('c2'),
+      ]);
       assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1, 'exactly one consumption wins');
       const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
       assert.ok(lost.reason instanceof mod.errors.InvalidGrant);
-      assert.ok((await adapter(ctx, 'AuthorizationCode').find('c2'))?.consumed, 'found as consumed (a replay then revokes the grant)');
+      assert.ok(
+        (await adapter(ctx, 'AuthorizationCode').find('c2'))?.consumed,
+        'found as consumed (a replay then revokes the grant)',
+      );
     });
 
     it('destroys one payload, and revokes everything issued under a grant', async () => {
@@ -84,7 +99,11 @@ for (const kind of STORE_KINDS) {
     });
 
     it('answers the Client model from the registry (no secret in clear), and never stores a client', async () => {
-      const { client, secret } = await ctx.oidc.clients.add(OPERATOR, orgId, { name: 'Grafana', redirectUris: ['https://grafana.contoso.test/login/generic_oauth'], kind: 'confidential' });
+      const { client, secret } = await ctx.oidc.clients.add(OPERATOR, orgId, {
+        name: 'Grafana',
+        redirectUris: ['https://grafana.contoso.test/login/generic_oauth'],
+        kind: 'confidential',
+      });
       const meta = await adapter(other, 'Client').find(client.id);
       assert.equal(meta?.client_id, client.id);
       assert.deepEqual(meta?.redirect_uris, ['https://grafana.contoso.test/login/generic_oauth']);
@@ -92,21 +111,41 @@ for (const kind of STORE_KINDS) {
       assert.notEqual(meta?.client_secret, secret);
       assert.ok(await other.oidc.clients.secretIsRight(client.id, secret!));
       assert.equal(await other.oidc.clients.secretIsRight(client.id, `${secret}x`), false);
-      const row = await ctx.store.db.selectFrom('oidc_clients').selectAll().where('id', '=', client.id).executeTakeFirstOrThrow();
+      const row = await ctx.store.db
+        .selectFrom('oidc_clients')
+        .selectAll()
+        .where('id', '=', client.id)
+        .executeTakeFirstOrThrow();
       assert.ok(row.secret_hash && !row.secret_hash.includes(secret!), 'only a keyed hash is stored');
       // After a rotation of the hash key: found under the previous key, and moved to the new one.
-      const rehashed = await createContext(store.config(), { clock, migrate: false, secrets: { ...ctx.secrets, hashKey: Buffer.alloc(32, 5), previous: { hashKey: [ctx.secrets.hashKey] } } });
+      const rehashed = await createContext(store.config(), {
+        clock,
+        migrate: false,
+        secrets: { ...ctx.secrets, hashKey: Buffer.alloc(32, 5), previous: { hashKey: [ctx.secrets.hashKey] } },
+      });
       try {
         assert.ok(await rehashed.oidc.clients.secretIsRight(client.id, secret!));
-        const moved = await ctx.store.db.selectFrom('oidc_clients').select('secret_hash').where('id', '=', client.id).executeTakeFirstOrThrow();
+        const moved = await ctx.store.db
+          .selectFrom('oidc_clients')
+          .select('secret_hash')
+          .where('id', '=', client.id)
+          .executeTakeFirstOrThrow();
         assert.notEqual(moved.secret_hash, row.secret_hash, 'moved to the current hash key');
         assert.ok(await rehashed.oidc.clients.secretIsRight(client.id, secret!));
-        assert.equal(await ctx.oidc.clients.secretIsRight(client.id, secret!), false, 'the old key alone no longer finds it');
+        assert.equal(
+          await ctx.oidc.clients.secretIsRight(client.id, secret!),
+          false,
+          'the old key alone no longer finds it',
+        );
       } finally {
         await rehashed.close();
       }
       await assert.rejects(adapter(ctx, 'Client').upsert(client.id, { client_id: client.id }, 0));
-      const pub = await ctx.oidc.clients.add(OPERATOR, orgId, { name: 'SPA', redirectUris: ['http://127.0.0.1:5173/cb'], kind: 'public' });
+      const pub = await ctx.oidc.clients.add(OPERATOR, orgId, {
+        name: 'SPA',
+        redirectUris: ['http://127.0.0.1:5173/cb'],
+        kind: 'public',
+      });
       assert.equal(pub.secret, undefined);
       assert.equal((await adapter(ctx, 'Client').find(pub.client.id))?.token_endpoint_auth_method, 'none');
       assert.equal(await adapter(ctx, 'Client').find('no-such-client'), undefined);
@@ -129,36 +168,63 @@ for (const kind of STORE_KINDS) {
       assert.equal(jwks[0]!.kty, 'RSA');
       assert.ok(jwks[0]!.d, 'the private key opens');
       const rows = await ctx.store.db.selectFrom('oidc_signing_keys').selectAll().execute();
-      assert.ok(rows.every((r) => r.private_jwk_enc.startsWith('v2.') && !r.private_jwk_enc.includes(String(jwks[0]!.d))), 'stored sealed');
+      assert.ok(
+        rows.every((r) => r.private_jwk_enc.startsWith('v2.') && !r.private_jwk_enc.includes(String(jwks[0]!.d))),
+        'stored sealed',
+      );
       assert.ok((await other.oidc.keys.dropPrevious()) >= 1);
       assert.deepEqual(await ctx.oidc.keys.kids(), [second]);
     });
 
     it('leaves out a signing key no configured encryption key opens, and makes a new one when none is left', async () => {
       // An instance whose encryption key is not the one the stored key was sealed under.
-      const stranger = await createContext(store.config(), { clock, migrate: false, secrets: { ...ctx.secrets, encryptionKey: Buffer.alloc(32, 7), previous: undefined } });
+      const stranger = await createContext(store.config(), {
+        clock,
+        migrate: false,
+        secrets: { ...ctx.secrets, encryptionKey: Buffer.alloc(32, 7), previous: undefined },
+      });
       try {
         const [stale] = await ctx.oidc.keys.kids();
         clock.advance(1000);
         const jwks = await stranger.oidc.keys.privateJwks();
         assert.equal(jwks.length, 1);
         assert.notEqual(jwks[0]!.kid, stale, 'a new key, sealed under its own encryption key');
-        assert.deepEqual((await ctx.oidc.keys.privateJwks()).map((k) => k.kid), [stale], 'each opens only what its key sealed');
+        assert.deepEqual(
+          (await ctx.oidc.keys.privateJwks()).map((k) => k.kid),
+          [stale],
+          'each opens only what its key sealed',
+        );
       } finally {
         await stranger.close();
       }
     });
 
     it('seals the signing keys again under a new encryption key (sesame keys reencrypt), conditionally and once', async () => {
-      const rotated = await createContext(store.config(), { clock, migrate: false, secrets: { ...ctx.secrets, encryptionKey: Buffer.alloc(32, 9), previous: { encryptionKey: [ctx.secrets.encryptionKey] } } });
+      const rotated = await createContext(store.config(), {
+        clock,
+        migrate: false,
+        secrets: {
+          ...ctx.secrets,
+          encryptionKey: Buffer.alloc(32, 9),
+          previous: { encryptionKey: [ctx.secrets.encryptionKey] },
+        },
+      });
       try {
         const check = await rotated.oidc.keys.reseal({ write: false });
         assert.equal(check.stale, check.total, 'none under the new key yet');
         assert.equal(check.unreadable, 0, 'a check opens nothing');
         const done = await rotated.oidc.keys.reseal({ write: true });
         assert.equal(done.unreadable, 1, 'the key sealed under an unknown encryption key (previous test) is left');
-        assert.deepEqual(await rotated.oidc.keys.reseal({ write: false }), { total: done.total, stale: 1, unreadable: 0 });
-        assert.equal((await rotated.oidc.keys.privateJwks()).length, done.total - 1, 'the others open under the new key');
+        assert.deepEqual(await rotated.oidc.keys.reseal({ write: false }), {
+          total: done.total,
+          stale: 1,
+          unreadable: 0,
+        });
+        assert.equal(
+          (await rotated.oidc.keys.privateJwks()).length,
+          done.total - 1,
+          'the others open under the new key',
+        );
       } finally {
         await rotated.close();
       }

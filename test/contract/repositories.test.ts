@@ -29,7 +29,12 @@ for (const kind of STORE_KINDS) {
 
     it('stores organizations and users and finds them by key', async () => {
       const org = await ctx.accounts.addOrganization(OPERATOR, 'contoso.test', 'Contoso');
-      const u = await ctx.accounts.addUser(OPERATOR, { address: 'Alice@Contoso.test', name: 'Alice', role: 'admin', password: 'violet-harbour-lantern-42' });
+      const u = await ctx.accounts.addUser(OPERATOR, {
+        address: 'Alice@Contoso.test',
+        name: 'Alice',
+        role: 'admin',
+        password: 'violet-harbour-lantern-42',
+      });
       assert.equal(u.address, 'alice@contoso.test');
       assert.equal(u.orgId, org.id);
       const repo = new KyselyAccountRepository(ctx.store.db, systemClock);
@@ -45,21 +50,44 @@ for (const kind of STORE_KINDS) {
     it('refuses duplicates and changes nothing', async () => {
       await assert.rejects(ctx.accounts.addOrganization(OPERATOR, 'CONTOSO.test'), { code: 'organization_exists' });
       await assert.rejects(ctx.accounts.addUser(OPERATOR, { address: 'alice@contoso.test' }), { code: 'user_exists' });
-      await assert.rejects(ctx.accounts.addUser(OPERATOR, { address: 'x@nowhere.test' }), { code: 'organization_not_found' });
-      await assert.rejects(ctx.accounts.addUser(OPERATOR, { address: 'weak@contoso.test', password: 'password' }), { code: 'password_common' });
+      await assert.rejects(ctx.accounts.addUser(OPERATOR, { address: 'x@nowhere.test' }), {
+        code: 'organization_not_found',
+      });
+      await assert.rejects(ctx.accounts.addUser(OPERATOR, { address: 'weak@contoso.test', password: 'password' }), {
+        code: 'password_common',
+      });
       assert.equal(await ctx.accounts.countUsers(), 1);
     });
 
     it('lists and searches users page by page, within one organization', async () => {
       await ctx.accounts.addOrganization(OPERATOR, 'fabrikam.test');
-      for (let i = 0; i < 12; i++) await ctx.accounts.addUser(OPERATOR, { address: `user${String(i).padStart(2, '0')}@contoso.test`, name: `Person ${i}` });
+      for (let i = 0; i < 12; i++)
+        await ctx.accounts.addUser(OPERATOR, {
+          address: `user${String(i).padStart(2, '0')}@contoso.test`,
+          name: `Person ${i}`,
+        });
       await ctx.accounts.addUser(OPERATOR, { address: 'user99@fabrikam.test' });
-      const org = (await ctx.accounts.getOrganization((await ctx.store.db.selectFrom('organizations').select('id').where('domain', '=', 'contoso.test').executeTakeFirstOrThrow()).id));
+      const org = await ctx.accounts.getOrganization(
+        (
+          await ctx.store.db
+            .selectFrom('organizations')
+            .select('id')
+            .where('domain', '=', 'contoso.test')
+            .executeTakeFirstOrThrow()
+        ).id,
+      );
       const page = await ctx.directory.list(OPERATOR, org.id, { limit: 5, offset: 10 });
       assert.equal(page.total, 13);
-      assert.deepEqual(page.users.map((u) => u.address), ['user09@contoso.test', 'user10@contoso.test', 'user11@contoso.test']);
+      assert.deepEqual(
+        page.users.map((u) => u.address),
+        ['user09@contoso.test', 'user10@contoso.test', 'user11@contoso.test'],
+      );
       const hit = await ctx.directory.list(OPERATOR, org.id, { q: 'PERSON 1' });
-      assert.deepEqual(hit.users.map((u) => u.address).sort(), ['user01@contoso.test', 'user10@contoso.test', 'user11@contoso.test']);
+      assert.deepEqual(hit.users.map((u) => u.address).sort(), [
+        'user01@contoso.test',
+        'user10@contoso.test',
+        'user11@contoso.test',
+      ]);
       // LIKE wildcards in a search are literal.
       assert.equal((await ctx.directory.list(OPERATOR, org.id, { q: '%' })).total, 0);
       assert.equal((await ctx.directory.list(OPERATOR, org.id, { q: 'user_1' })).total, 0);
@@ -67,7 +95,19 @@ for (const kind of STORE_KINDS) {
 
     it('consumes a one-time token exactly once, even when 20 try at the same moment', async () => {
       const tokens = new KyselyOneTimeTokenRepository(ctx.store.db);
-      const u = (await ctx.directory.list(OPERATOR, (await ctx.store.db.selectFrom('organizations').select('id').where('domain', '=', 'contoso.test').executeTakeFirstOrThrow()).id, { limit: 1 })).users[0]!;
+      const u = (
+        await ctx.directory.list(
+          OPERATOR,
+          (
+            await ctx.store.db
+              .selectFrom('organizations')
+              .select('id')
+              .where('domain', '=', 'contoso.test')
+              .executeTakeFirstOrThrow()
+          ).id,
+          { limit: 1 },
+        )
+      ).users[0]!;
       const now = Date.now();
       await tokens.create({ tokenHash: `h-${kind}`, purpose: 'test', userId: u.id, expiresAt: now + 60_000 });
       assert.equal(await tokens.peek(`h-${kind}`, 'other', now), undefined, 'purpose is part of the key');
@@ -79,7 +119,10 @@ for (const kind of STORE_KINDS) {
     });
 
     it('keeps sessions by token hash only, and ends them', async () => {
-      const u = await ctx.accounts.addUser(OPERATOR, { address: 'sess@contoso.test', password: 'violet-harbour-lantern-42' });
+      const u = await ctx.accounts.addUser(OPERATOR, {
+        address: 'sess@contoso.test',
+        password: 'violet-harbour-lantern-42',
+      });
       const { token, session } = await ctx.sessions.start(u.id, ['pwd'], { ip: '127.0.0.1', userAgent: 'test' });
       const rows = await ctx.store.db.selectFrom('sessions').selectAll().where('user_id', '=', u.id).execute();
       assert.equal(rows.length, 1);
@@ -92,9 +135,22 @@ for (const kind of STORE_KINDS) {
     });
 
     it('records the sign-in log and the audit log per organization', async () => {
-      const orgId = (await ctx.store.db.selectFrom('organizations').select('id').where('domain', '=', 'contoso.test').executeTakeFirstOrThrow()).id;
+      const orgId = (
+        await ctx.store.db
+          .selectFrom('organizations')
+          .select('id')
+          .where('domain', '=', 'contoso.test')
+          .executeTakeFirstOrThrow()
+      ).id;
       const before = (await ctx.audit.listSignIns({ orgId, limit: 10, offset: 0 })).total;
-      await assert.rejects(ctx.signIn.authenticate('nobody@contoso.test', 'whatever-it-is', { ip: '10.9.8.7', userAgent: 'UA', protocol: 'web' }), { code: 'sign_in_failed' });
+      await assert.rejects(
+        ctx.signIn.authenticate('nobody@contoso.test', 'whatever-it-is', {
+          ip: '10.9.8.7',
+          userAgent: 'UA',
+          protocol: 'web',
+        }),
+        { code: 'sign_in_failed' },
+      );
       const log = await ctx.audit.listSignIns({ orgId, limit: 10, offset: 0 });
       assert.equal(log.total, before + 1);
       assert.equal(log.events[0]!.addressTyped, 'nobody@contoso.test');
@@ -107,7 +163,10 @@ for (const kind of STORE_KINDS) {
     it('counts 50 parallel failures as 50 in the shared throttle table', async () => {
       const counters = createCounterStore(ctx.store);
       const counts = await Promise.all(Array.from({ length: 50 }, () => counters.take(`t:${kind}`, 60)));
-      assert.deepEqual([...counts].sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i + 1));
+      assert.deepEqual(
+        [...counts].sort((a, b) => a - b),
+        Array.from({ length: 50 }, (_, i) => i + 1),
+      );
       await counters.giveBack(`t:${kind}`, 60);
       assert.equal(await counters.take(`t:${kind}`, 60), 50);
       await counters.clear(`t:${kind}`, 60);

@@ -42,12 +42,21 @@ for (const kind of STORE_KINDS) {
       timings.seed = performance.now() - t0;
     });
     after(async () => {
-      console.log(`# ${kind}: ${JSON.stringify(Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v)])))} ms`);
+      console.log(
+        `# ${kind}: ${JSON.stringify(Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v)])))} ms`,
+      );
       await ctx.close();
       await store.dispose();
     });
 
-    const key = (u: SeededUser, sort: string): string | number => (sort === 'name' ? u.name : sort === 'created' ? u.createdAt : sort === 'last_sign_in' ? u.lastSignInAt : u.address);
+    const key = (u: SeededUser, sort: string): string | number =>
+      sort === 'name'
+        ? u.name
+        : sort === 'created'
+          ? u.createdAt
+          : sort === 'last_sign_in'
+            ? u.lastSignInAt
+            : u.address;
     const cmp = (a: string | number, b: string | number) => (a < b ? -1 : a > b ? 1 : 0);
     function expected(match: Expect, sort: string, order: 'asc' | 'desc'): SeededUser[] {
       const sign = order === 'asc' ? 1 : -1;
@@ -75,7 +84,11 @@ for (const kind of STORE_KINDS) {
       ['lastSignIn=within:30', { lastSignIn: 'within:30' }, (u) => u.lastSignInAt >= now - 30 * DAY],
       ['lastSignIn=over:30', { lastSignIn: 'over:30' }, (u) => u.lastSignInAt < now - 30 * DAY],
       ['q=person 0001', { q: 'PERSON 0001' }, (u) => u.name.toLowerCase().includes('person 0001')],
-      ['combined', { mfa: 'enabled', method: 'none', status: 'active' }, (u) => u.mfaState === 'enabled' && u.methods.length === 0 && u.status === 'active'],
+      [
+        'combined',
+        { mfa: 'enabled', method: 'none', status: 'active' },
+        (u) => u.mfaState === 'enabled' && u.methods.length === 0 && u.status === 'active',
+      ],
     ];
     for (const [label, req, match] of cases) {
       it(`filter ${label}: right count and first page`, async () => {
@@ -83,7 +96,10 @@ for (const kind of STORE_KINDS) {
         const want = expected(match, 'address', 'asc');
         assert.ok(want.length > 0, 'the seed covers this filter');
         assert.equal(page.total, want.length);
-        assert.deepEqual(page.users.map((u) => u.address), want.slice(0, 50).map((u) => u.address));
+        assert.deepEqual(
+          page.users.map((u) => u.address),
+          want.slice(0, 50).map((u) => u.address),
+        );
       });
     }
 
@@ -95,16 +111,37 @@ for (const kind of STORE_KINDS) {
       it(`sort ${sort} ${order}: pages forwards and back with cursors`, async () => {
         const want = expected(match, sort, order);
         const first = await timed(`sort ${sort}`, { ...req, sort, order, limit: 200 });
-        assert.deepEqual(first.users.map((u) => u.address), want.slice(0, 200).map((u) => u.address));
+        assert.deepEqual(
+          first.users.map((u) => u.address),
+          want.slice(0, 200).map((u) => u.address),
+        );
         assert.equal(first.prev, undefined);
         const second = await timed(`sort ${sort} page 2`, { ...req, sort, order, limit: 200, cursor: first.next });
-        assert.deepEqual(second.users.map((u) => u.address), want.slice(200, 400).map((u) => u.address));
-        const third = await ctx.directory.list(OPERATOR, orgId, { ...req, sort, order, limit: 200, cursor: second.next });
-        assert.deepEqual(third.users.map((u) => u.address), want.slice(400, 600).map((u) => u.address));
+        assert.deepEqual(
+          second.users.map((u) => u.address),
+          want.slice(200, 400).map((u) => u.address),
+        );
+        const third = await ctx.directory.list(OPERATOR, orgId, {
+          ...req,
+          sort,
+          order,
+          limit: 200,
+          cursor: second.next,
+        });
+        assert.deepEqual(
+          third.users.map((u) => u.address),
+          want.slice(400, 600).map((u) => u.address),
+        );
         const back = await ctx.directory.list(OPERATOR, orgId, { ...req, sort, order, limit: 200, cursor: third.prev });
-        assert.deepEqual(back.users.map((u) => u.address), want.slice(200, 400).map((u) => u.address));
+        assert.deepEqual(
+          back.users.map((u) => u.address),
+          want.slice(200, 400).map((u) => u.address),
+        );
         const start = await ctx.directory.list(OPERATOR, orgId, { ...req, sort, order, limit: 200, cursor: back.prev });
-        assert.deepEqual(start.users.map((u) => u.address), want.slice(0, 200).map((u) => u.address));
+        assert.deepEqual(
+          start.users.map((u) => u.address),
+          want.slice(0, 200).map((u) => u.address),
+        );
         assert.equal(start.prev, undefined, 'no page before the first');
       });
     }
@@ -113,26 +150,52 @@ for (const kind of STORE_KINDS) {
       const want = expected(() => true, 'address', 'desc');
       const lastRow = want.at(-51)!;
       // The cursor a walk through the pages would reach just before the last 50 rows.
-      const cursor = encodeCursor({ sort: 'address', order: 'desc', value: lastRow.address, id: lastRow.id, dir: 'next' });
+      const cursor = encodeCursor({
+        sort: 'address',
+        order: 'desc',
+        value: lastRow.address,
+        id: lastRow.id,
+        dir: 'next',
+      });
       const last = await timed('last page', { sort: 'address', order: 'desc', limit: 50, cursor });
-      assert.deepEqual(last.users.map((u) => u.address), want.slice(-50).map((u) => u.address));
+      assert.deepEqual(
+        last.users.map((u) => u.address),
+        want.slice(-50).map((u) => u.address),
+      );
       assert.equal(last.next, undefined);
     });
 
     it('rows carry methods, app-password counts and last sign-in', async () => {
       const page = await ctx.directory.list(OPERATOR, orgId, { q: 'u00035@', limit: 5 });
       const u = users[35]!;
-      assert.deepEqual(page.users.map((x) => [x.address, x.methods, x.appPasswordCount, x.lastSignInAt]), [[u.address, ['totp', 'webauthn'], 0, u.lastSignInAt]]);
+      assert.deepEqual(
+        page.users.map((x) => [x.address, x.methods, x.appPasswordCount, x.lastSignInAt]),
+        [[u.address, ['totp', 'webauthn'], 0, u.lastSignInAt]],
+      );
       const never = await ctx.directory.list(OPERATOR, orgId, { q: 'u00004@', limit: 5 });
       assert.equal(never.users[0]!.lastSignInAt, null);
     });
 
     it('refuses bad filters, sorts and cursors made for another sort', async () => {
-      for (const bad of [{ mfa: 'maybe' }, { method: 'pigeon' }, { lastSignIn: 'within:0' }, { lastSignIn: 'yesterday' }, { sort: 'password_hash' }, { limit: 201 }, { cursor: 'bm9wZQ' }]) {
-        await assert.rejects(ctx.directory.list(OPERATOR, orgId, bad as UserListRequest), { code: 'invalid_input' }, JSON.stringify(bad));
+      for (const bad of [
+        { mfa: 'maybe' },
+        { method: 'pigeon' },
+        { lastSignIn: 'within:0' },
+        { lastSignIn: 'yesterday' },
+        { sort: 'password_hash' },
+        { limit: 201 },
+        { cursor: 'bm9wZQ' },
+      ]) {
+        await assert.rejects(
+          ctx.directory.list(OPERATOR, orgId, bad as UserListRequest),
+          { code: 'invalid_input' },
+          JSON.stringify(bad),
+        );
       }
       const page = await ctx.directory.list(OPERATOR, orgId, { sort: 'name', limit: 5 });
-      await assert.rejects(ctx.directory.list(OPERATOR, orgId, { sort: 'address', cursor: page.next }), { code: 'invalid_input' });
+      await assert.rejects(ctx.directory.list(OPERATOR, orgId, { sort: 'address', cursor: page.next }), {
+        code: 'invalid_input',
+      });
     });
 
     // Last: it changes the seeded MFA states the listings above were checked against.
@@ -146,7 +209,11 @@ for (const kind of STORE_KINDS) {
       assert.equal(r.plan.problems, 0);
       assert.equal(r.changed, users.filter((u) => u.mfaState !== 'enforced').length);
       assert.equal((await ctx.directory.list(OPERATOR, orgId, { mfa: 'enforced', limit: 1 })).total, N);
-      const audit = await ctx.store.db.selectFrom('audit_events').select((eb) => eb.fn.countAll<number>().as('n')).where('action', '=', 'mfa.state').executeTakeFirstOrThrow();
+      const audit = await ctx.store.db
+        .selectFrom('audit_events')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('action', '=', 'mfa.state')
+        .executeTakeFirstOrThrow();
       assert.equal(Number(audit.n), r.changed, 'one audit row per changed user');
       assert.ok(timings.import < 60_000, `took ${Math.round(timings.import)} ms`);
     });

@@ -26,7 +26,15 @@ import { buildApp } from '../../src/app/server.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { formatViolations, seriousViolations } from '../support/axe.js';
 import { assertVisibleFocus, tabTo } from '../support/keyboard.js';
-import { freePort, launchChromium, outboxEnv, requireBuild, startServer, type StartedServer, teardown } from '../support/processes.js';
+import {
+  freePort,
+  launchChromium,
+  outboxEnv,
+  requireBuild,
+  startServer,
+  type StartedServer,
+  teardown,
+} from '../support/processes.js';
 import { routesOf } from '../support/routes.js';
 import { makeTestStore, STORE_KINDS, type StoreKind, type TestStore } from '../support/stores.js';
 import { oathtoolTotp } from '../support/world.js';
@@ -42,7 +50,10 @@ type Lang = keyof typeof LOCALES;
  * serves every page and every step, each language is checked on every page, in half the time of
  * the full product (which runs with SESAME_A11Y_ALL=1).
  */
-const LANGS: Record<StoreKind, Lang[]> = process.env.SESAME_A11Y_ALL === '1' ? { sqlite: ['en', 'nl'], postgres: ['en', 'nl'] } : { sqlite: ['en'], postgres: ['nl'] };
+const LANGS: Record<StoreKind, Lang[]> =
+  process.env.SESAME_A11Y_ALL === '1'
+    ? { sqlite: ['en', 'nl'], postgres: ['en', 'nl'] }
+    : { sqlite: ['en'], postgres: ['nl'] };
 
 /** The browser sessions the pages are opened in; each (store, language) has its own of each. */
 type Who = 'nobody' | 'user' | 'admin';
@@ -87,7 +98,8 @@ async function andLoad(page: Page, act: () => Promise<unknown>): Promise<void> {
 /** Clicks a submit button and waits for the page it leads to. */
 const submit = (page: Page, button: string) => andLoad(page, () => page.locator(button).click());
 /** The recovery codes a page shows, kept for later sign-ins once the authenticator's codes are used. */
-const shownRecoveryCodes = async (page: Page) => (await page.locator('#recovery-codes code').allTextContents()).map((c) => c.trim());
+const shownRecoveryCodes = async (page: Page) =>
+  (await page.locator('#recovery-codes code').allTextContents()).map((c) => c.trim());
 
 const signInWith = async (page: Page, address: string, password: string) => {
   await page.goto('/signin');
@@ -119,7 +131,12 @@ const PAGES: PageCase[] = [
     shows: '#page-error[role="alert"] ~ form #email[aria-describedby="page-error"]',
   },
   { name: 'sign-in, signed out', who: 'nobody', open: '/signin?m=signedout', shows: '.notice[role="status"]' },
-  { name: 'set password', who: 'nobody', open: async (s) => void (await s.page.goto(s.setPasswordPath)), shows: '#confirm' },
+  {
+    name: 'set password',
+    who: 'nobody',
+    open: async (s) => void (await s.page.goto(s.setPasswordPath)),
+    shows: '#confirm',
+  },
   {
     name: 'set password, passwords differ',
     who: 'nobody',
@@ -131,11 +148,23 @@ const PAGES: PageCase[] = [
     },
     shows: '#confirm[aria-describedby="page-error"]',
   },
-  { name: 'set password, unknown link (400)', who: 'nobody', open: '/set-password?token=no-such-token', status: 400, shows: 'main p.error' },
+  {
+    name: 'set password, unknown link (400)',
+    who: 'nobody',
+    open: '/set-password?token=no-such-token',
+    status: 400,
+    shows: 'main p.error',
+  },
   { name: 'sign-in flow expired (400)', who: 'nobody', open: '/signin/mfa', status: 400, shows: 'main p.error' },
   { name: 'help: app passwords', who: 'nobody', open: '/help/app-passwords', shows: 'ol.steps' },
   { name: 'not found (404)', who: 'nobody', open: '/no-such-page', status: 404, shows: 'main p.notice' },
-  { name: 'OpenID Connect: interaction expired (400)', who: 'nobody', open: '/oidc/interaction/no-such-interaction', status: 400, shows: 'main p.error' },
+  {
+    name: 'OpenID Connect: interaction expired (400)',
+    who: 'nobody',
+    open: '/oidc/interaction/no-such-interaction',
+    status: 400,
+    shows: 'main p.error',
+  },
   { name: 'forgot password', who: 'nobody', open: '/forgot-password', shows: 'form[action="/forgot-password"] #email' },
   {
     name: 'forgot password, link sent',
@@ -147,7 +176,13 @@ const PAGES: PageCase[] = [
     },
     shows: '.notice[role="status"]',
   },
-  { name: 'reset link (400)', who: 'nobody', open: '/reset-password?token=no-such-token', status: 400, shows: 'main p.error' },
+  {
+    name: 'reset link (400)',
+    who: 'nobody',
+    open: '/reset-password?token=no-such-token',
+    status: 400,
+    shows: 'main p.error',
+  },
 
   // ---- a user without MFA (signed in when the session is made) ----
   { name: 'My account', who: 'user', open: '/account', shows: '#account-name' },
@@ -158,8 +193,18 @@ const PAGES: PageCase[] = [
   { name: 'my sign-ins', who: 'user', open: '/account/sign-ins', shows: '#my-sign-ins' },
 
   // ---- the admin: MFA registration at the first sign-in ----
-  { name: 'MFA: more information required', who: 'admin', open: async (s) => signInWith(s.page, s.admin, PASSWORD), shows: 'form[action="/signin/mfa/setup"]' },
-  { name: 'MFA: how should we contact you', who: 'admin', open: async (s) => submit(s.page, 'form[action="/signin/mfa/setup"] button'), shows: 'input[name="kind"][value="totp"]' },
+  {
+    name: 'MFA: more information required',
+    who: 'admin',
+    open: async (s) => signInWith(s.page, s.admin, PASSWORD),
+    shows: 'form[action="/signin/mfa/setup"]',
+  },
+  {
+    name: 'MFA: how should we contact you',
+    who: 'admin',
+    open: async (s) => submit(s.page, 'form[action="/signin/mfa/setup"] button'),
+    shows: 'input[name="kind"][value="totp"]',
+  },
   {
     name: 'MFA: authenticator app',
     who: 'admin',
@@ -185,7 +230,12 @@ const PAGES: PageCase[] = [
     // The script enables the button: axe then sees the page as the user does.
     shows: '#webauthn-go:enabled',
   },
-  { name: 'MFA: code by email', who: 'admin', open: (s) => chooseMethod(s, 'email', { selector: '#alt-email', value: `${s.lang}-private@example.org` }), shows: '#code-sent' },
+  {
+    name: 'MFA: code by email',
+    who: 'admin',
+    open: (s) => chooseMethod(s, 'email', { selector: '#alt-email', value: `${s.lang}-private@example.org` }),
+    shows: '#code-sent',
+  },
   {
     name: 'MFA: verification succeeded',
     who: 'admin',
@@ -197,7 +247,12 @@ const PAGES: PageCase[] = [
     },
     shows: 'button#next',
   },
-  { name: 'MFA: keep using your existing applications', who: 'admin', open: async (s) => submit(s.page, 'button#next'), shows: 'button.copy:visible' },
+  {
+    name: 'MFA: keep using your existing applications',
+    who: 'admin',
+    open: async (s) => submit(s.page, 'button#next'),
+    shows: 'button.copy:visible',
+  },
   {
     name: 'MFA: recovery codes',
     who: 'admin',
@@ -207,7 +262,12 @@ const PAGES: PageCase[] = [
     },
     shows: '#recovery-codes',
   },
-  { name: 'My account (admin)', who: 'admin', open: async (s) => submit(s.page, 'button#done'), shows: '#account-name' },
+  {
+    name: 'My account (admin)',
+    who: 'admin',
+    open: async (s) => submit(s.page, 'button#done'),
+    shows: '#account-name',
+  },
 
   // ---- the admin's Security info ----
   { name: 'Security info', who: 'admin', open: '/security-info', shows: '#ap-name' },
@@ -229,7 +289,12 @@ const PAGES: PageCase[] = [
     },
     shows: '#recovery-codes',
   },
-  { name: 'Security info: add a method', who: 'admin', open: async (s) => submit(s.page, 'form[action="/security-info/add"] button'), shows: 'form[action="/security-info/flow/method"]' },
+  {
+    name: 'Security info: add a method',
+    who: 'admin',
+    open: async (s) => submit(s.page, 'form[action="/security-info/add"] button'),
+    shows: 'form[action="/security-info/flow/method"]',
+  },
 
   // ---- the admin console ----
   { name: 'Users', who: 'admin', open: '/admin/users', shows: '#new-address' },
@@ -244,7 +309,12 @@ const PAGES: PageCase[] = [
     shows: '#set-password-link',
   },
   { name: 'Users: no match', who: 'admin', open: '/admin/users?q=no-such-user', shows: '#q' },
-  { name: "Users: a user's app passwords", who: 'admin', open: async (s) => void (await s.page.goto(`/admin/users/app-passwords?address=${encodeURIComponent(s.admin)}`)), shows: '#app-password-list' },
+  {
+    name: "Users: a user's app passwords",
+    who: 'admin',
+    open: async (s) => void (await s.page.goto(`/admin/users/app-passwords?address=${encodeURIComponent(s.admin)}`)),
+    shows: '#app-password-list',
+  },
   { name: 'Policy', who: 'admin', open: '/admin/policy', shows: '#mfa-default' },
   { name: 'Sign-in log', who: 'admin', open: '/admin/sign-ins', shows: 'main table' },
 
@@ -259,7 +329,12 @@ const PAGES: PageCase[] = [
     },
     shows: 'details.otherway[open]',
   },
-  { name: 'second factor: recovery code', who: 'admin', open: async (s) => submit(s.page, 'form[action$="/switch"]:has(input[value="recovery"]) button'), shows: '#code[autocomplete="off"]' },
+  {
+    name: 'second factor: recovery code',
+    who: 'admin',
+    open: async (s) => submit(s.page, 'form[action$="/switch"]:has(input[value="recovery"]) button'),
+    shows: '#code[autocomplete="off"]',
+  },
   {
     name: 'My account after a recovery code',
     who: 'admin',
@@ -283,7 +358,12 @@ const PAGES: PageCase[] = [
     },
     shows: '#bulk-summary',
   },
-  { name: 'Users: bulk change done', who: 'admin', open: async (s) => submit(s.page, 'form[action="/admin/users/bulk/apply"] button[type="submit"]'), shows: '#bulk-done' },
+  {
+    name: 'Users: bulk change done',
+    who: 'admin',
+    open: async (s) => submit(s.page, 'form[action="/admin/users/bulk/apply"] button[type="submit"]'),
+    shows: '#bulk-done',
+  },
   { name: 'Apps (OpenID Connect)', who: 'admin', open: '/admin/apps', shows: '#app-name' },
   {
     name: 'Apps: a new app and its secret',
@@ -311,7 +391,8 @@ const NOT_TESTED: Record<string, string> = {
   '/': 'redirects to /signin or /account',
   '/admin/sign-ins/export.csv': 'a download',
   '/admin/sign-ins/export.jsonl': 'a download',
-  '/reset-password/flow': 'needs a user with a verified alternate email; its steps use the renderer tested under /signin/mfa',
+  '/reset-password/flow':
+    'needs a user with a verified alternate email; its steps use the renderer tested under /signin/mfa',
 };
 
 // The stores run side by side (each its own server and browser); within a store, in order.
@@ -337,7 +418,9 @@ describe('accessibility in Chromium (axe-core, keyboard only)', { concurrency: S
         // accepts as its RP ID (an IP address is refused), so the security-key page is offered.
         const base = `http://localhost:${port}`;
         const outbox = path.join(store.dataDir, 'outbox.jsonl');
-        server = await startServer({ env: outboxEnv(store.dataDir, port, outbox, { SESAME_PUBLIC_URL: base, DATABASE_URL: store.databaseUrl }) });
+        server = await startServer({
+          env: outboxEnv(store.dataDir, port, outbox, { SESAME_PUBLIC_URL: base, DATABASE_URL: store.databaseUrl }),
+        });
         browser = await launchChromium();
         run = { base, setPasswordPath };
       });
@@ -361,15 +444,32 @@ describe('accessibility in Chromium (axe-core, keyboard only)', { concurrency: S
         try {
           const app = await buildApp(ctx, { logger: false });
           await app.ready();
-          pageRoutes = routesOf(app).filter((r) => r.method === 'GET' && !NOT_PAGES.test(r.url)).map((r) => r.url);
+          pageRoutes = routesOf(app)
+            .filter((r) => r.method === 'GET' && !NOT_PAGES.test(r.url))
+            .map((r) => r.url);
           await app.close();
           await ctx.accounts.addOrganization(OPERATOR, ORG, 'Contoso');
-          await ctx.accounts.addUser(OPERATOR, { address: `bob@${ORG}`, name: 'Bob Builder', password: PASSWORD, role: 'user' });
+          await ctx.accounts.addUser(OPERATOR, {
+            address: `bob@${ORG}`,
+            name: 'Bob Builder',
+            password: PASSWORD,
+            role: 'user',
+          });
           for (const lang of Object.keys(LOCALES)) {
-            await ctx.accounts.addUser(OPERATOR, { address: `admin-${lang}@${ORG}`, name: `Admin ${lang}`, password: PASSWORD, role: 'admin' });
+            await ctx.accounts.addUser(OPERATOR, {
+              address: `admin-${lang}@${ORG}`,
+              name: `Admin ${lang}`,
+              password: PASSWORD,
+              role: 'admin',
+            });
             await ctx.mfaAdmin.setUserState(OPERATOR, `admin-${lang}@${ORG}`, 'enabled');
           }
-          await ctx.accounts.addUser(OPERATOR, { address: `kim@${ORG}`, name: 'Kim Keys', password: PASSWORD, role: 'user' });
+          await ctx.accounts.addUser(OPERATOR, {
+            address: `kim@${ORG}`,
+            name: 'Kim Keys',
+            password: PASSWORD,
+            role: 'user',
+          });
           await ctx.mfaAdmin.setUserState(OPERATOR, `kim@${ORG}`, 'enabled');
           await ctx.accounts.addUser(OPERATOR, { address: `newbie@${ORG}`, name: 'Nora Newbie', role: 'user' });
           const link = await ctx.accounts.issueSetPasswordToken(OPERATOR, `newbie@${ORG}`);
@@ -381,7 +481,11 @@ describe('accessibility in Chromium (axe-core, keyboard only)', { concurrency: S
 
       async function newPage(lang: Lang): Promise<{ context: BrowserContext; page: Page }> {
         assert.ok(browser && run, 'the browser or the server did not start');
-        const context = await browser.newContext({ locale: LOCALES[lang], baseURL: run.base, viewport: { width: 1280, height: 800 } });
+        const context = await browser.newContext({
+          locale: LOCALES[lang],
+          baseURL: run.base,
+          viewport: { width: 1280, height: 800 },
+        });
         contexts.add(context);
         context.setDefaultTimeout(10_000);
         return { context, page: await context.newPage() };
@@ -393,7 +497,14 @@ describe('accessibility in Chromium (axe-core, keyboard only)', { concurrency: S
         let s = sessions.get(key);
         if (!s) {
           const { context, page } = await newPage(lang);
-          s = { context, page, lang, admin: `admin-${lang}@${ORG}`, setPasswordPath: run!.setPasswordPath, recoveryCodes: [] };
+          s = {
+            context,
+            page,
+            lang,
+            admin: `admin-${lang}@${ORG}`,
+            setPasswordPath: run!.setPasswordPath,
+            recoveryCodes: [],
+          };
           if (who === 'user') {
             await signInWith(page, `bob@${ORG}`, PASSWORD);
             assert.equal(new URL(page.url()).pathname, '/account', 'the user without MFA is signed in');
@@ -407,7 +518,8 @@ describe('accessibility in Chromium (axe-core, keyboard only)', { concurrency: S
         for (const c of PAGES) {
           it(`${lang}, ${c.who}: ${c.name}`, async (t) => {
             const s = await session(c.who, lang);
-            if (typeof c.open !== 'string') assert.equal(s.failed, undefined, `an earlier step of this session failed: ${s.failed}`);
+            if (typeof c.open !== 'string')
+              assert.equal(s.failed, undefined, `an earlier step of this session failed: ${s.failed}`);
             try {
               if (typeof c.open === 'string') {
                 const res = await s.page.goto(c.open);
@@ -425,8 +537,15 @@ describe('accessibility in Chromium (axe-core, keyboard only)', { concurrency: S
             assert.equal(await s.page.locator('html').getAttribute('lang'), lang, 'the page says its language');
             const { serious, lesser } = await seriousViolations(s.page);
             // Reported (one line each, TAP diagnostics keep no line breaks) but not failing.
-            for (const v of lesser) t.diagnostic(`${v.impact ?? '?'} ${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-            assert.deepEqual(serious.map((v) => v.id), [], `axe-core on ${new URL(s.page.url()).pathname}:\n${formatViolations(serious)}`);
+            for (const v of lesser)
+              t.diagnostic(
+                `${v.impact ?? '?'} ${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`,
+              );
+            assert.deepEqual(
+              serious.map((v) => v.id),
+              [],
+              `axe-core on ${new URL(s.page.url()).pathname}:\n${formatViolations(serious)}`,
+            );
           });
         }
       }
@@ -437,14 +556,18 @@ describe('accessibility in Chromium (axe-core, keyboard only)', { concurrency: S
         const key = (k: string) => page.keyboard.press(k);
         /** Presses `k` on what has the focus and waits for the page that leads to. */
         const go = (k: string) => andLoad(page, () => key(k));
-        const focused = (selector: string) => page.evaluate((sel) => document.activeElement?.matches(sel) ?? false, selector);
+        const focused = (selector: string) =>
+          page.evaluate((sel) => document.activeElement?.matches(sel) ?? false, selector);
 
         // Sign-in: the address field has the focus; back up to the skip link, which leads to the form.
         await page.goto('/signin');
         assert.ok(await focused('#email'), 'the address field has the focus on arrival');
         await assertVisibleFocus(page);
         const back = await tabTo(page, 'a.skip', { key: 'Shift+Tab', max: 10 });
-        assert.ok(back.length >= 3, `the header's stops came before the form: ${back.map((s) => s.element).join(' | ')}`);
+        assert.ok(
+          back.length >= 3,
+          `the header's stops came before the form: ${back.map((s) => s.element).join(' | ')}`,
+        );
         await key('Enter');
         await tabTo(page, '#email', { max: 1 });
         await page.keyboard.type(`kim@${ORG}`);
@@ -481,7 +604,11 @@ describe('accessibility in Chromium (axe-core, keyboard only)', { concurrency: S
         await tabTo(page, 'button.copy');
         await key('Space');
         await page.locator('.app-password .copied').filter({ hasText: /\S/ }).waitFor();
-        assert.equal(await page.evaluate(() => navigator.clipboard.readText()), shown, 'Copy copied the password shown');
+        assert.equal(
+          await page.evaluate(() => navigator.clipboard.readText()),
+          shown,
+          'Copy copied the password shown',
+        );
         await tabTo(page, 'button#done');
         await go('Enter');
         await tabTo(page, 'button#done');
@@ -496,7 +623,7 @@ describe('accessibility in Chromium (axe-core, keyboard only)', { concurrency: S
         await tabTo(page, 'form[action="/security-info/app-passwords"] button[type="submit"]', { max: 1 });
         await go('Enter');
         await page.locator('#app-password').waitFor();
-        assert.match(((await page.locator('#app-password-list').textContent()) ?? ''), /Printer/);
+        assert.match((await page.locator('#app-password-list').textContent()) ?? '', /Printer/);
         const second = ((await page.locator('#app-password').textContent()) ?? '').trim();
         assert.notEqual(second, shown);
         await tabTo(page, 'button.copy');
@@ -508,8 +635,13 @@ describe('accessibility in Chromium (axe-core, keyboard only)', { concurrency: S
       // Last: a page added to the app without a line in PAGES fails here.
       it('every page route of the app was opened by a line of PAGES (or is in NOT_TESTED)', () => {
         assert.ok(pageRoutes.length >= 15, `${pageRoutes.length} page routes read from the app`);
-        const opened = (route: string) => [...visited].some((p) => new RegExp(`^${route.replace(/:[^/]+/g, '[^/]+')}$`).test(p));
-        assert.deepEqual(pageRoutes.filter((r) => !(r in NOT_TESTED) && !opened(r)), [], 'page routes no line of PAGES opened');
+        const opened = (route: string) =>
+          [...visited].some((p) => new RegExp(`^${route.replace(/:[^/]+/g, '[^/]+')}$`).test(p));
+        assert.deepEqual(
+          pageRoutes.filter((r) => !(r in NOT_TESTED) && !opened(r)),
+          [],
+          'page routes no line of PAGES opened',
+        );
       });
     });
   }

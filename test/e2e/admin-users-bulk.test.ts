@@ -19,7 +19,13 @@ describe('the admin Users page in Chromium: filter, select two users, bulk chang
     seed: async (dataDir) => {
       const ctx = await createContext(loadConfig({ SESAME_DATA_DIR: dataDir, DATABASE_URL: '', LOG_LEVEL: 'silent' }));
       try {
-        await seedUsers(ctx.store.db, (await ctx.accounts.organizationByDomain('contoso.test')).id, 'contoso.test', 60, Date.now());
+        await seedUsers(
+          ctx.store.db,
+          (await ctx.accounts.organizationByDomain('contoso.test')).id,
+          'contoso.test',
+          60,
+          Date.now(),
+        );
       } finally {
         await ctx.close();
       }
@@ -27,7 +33,9 @@ describe('the admin Users page in Chromium: filter, select two users, bulk chang
   });
 
   const mfaOf = async (address: string) => {
-    const res = await fetch(`${suite.base}/api/v1/users?q=${encodeURIComponent(address)}`, { headers: { authorization: `Bearer ${suite.token}` } });
+    const res = await fetch(`${suite.base}/api/v1/users?q=${encodeURIComponent(address)}`, {
+      headers: { authorization: `Bearer ${suite.token}` },
+    });
     return ((await res.json()) as { users: { mfaState: string }[] }).users[0]!.mfaState;
   };
 
@@ -42,7 +50,9 @@ describe('the admin Users page in Chromium: filter, select two users, bulk chang
     await page.locator('#f-method').selectOption('none');
     await page.getByRole('button', { name: 'Show', exact: true }).click();
     await page.waitForURL(/mfa=disabled/);
-    const listed = await page.locator('input[form="bulk"]').evaluateAll((els) => els.map((e) => (e as HTMLInputElement).value));
+    const listed = await page
+      .locator('input[form="bulk"]')
+      .evaluateAll((els) => els.map((e) => (e as HTMLInputElement).value));
     assert.ok(listed.includes('u00003@contoso.test') && listed.includes('u00006@contoso.test'), listed.join(' '));
     assert.ok(!listed.includes('u00015@contoso.test'), 'u00015 has an authenticator app');
 
@@ -51,12 +61,18 @@ describe('the admin Users page in Chromium: filter, select two users, bulk chang
     await page.locator('#bulk-op').selectOption('mfa:enforced');
     await page.getByRole('button', { name: 'Preview', exact: true }).first().click();
     await page.waitForURL(`${suite.base}/admin/users/bulk/preview`);
-    assert.equal((await page.locator('#bulk-summary').textContent())?.trim(), '2 user(s) will change; 0 already are as asked. Nothing has changed yet.');
+    assert.equal(
+      (await page.locator('#bulk-summary').textContent())?.trim(),
+      '2 user(s) will change; 0 already are as asked. Nothing has changed yet.',
+    );
     assert.equal(await mfaOf('u00003@contoso.test'), 'disabled', 'the preview changed nothing');
 
     await page.getByRole('button', { name: 'Apply', exact: true }).click();
     await page.waitForURL(`${suite.base}/admin/users/bulk/apply`);
     assert.equal((await page.locator('#bulk-done').textContent())?.trim(), '2 user(s) changed.');
-    assert.deepEqual([await mfaOf('u00003@contoso.test'), await mfaOf('u00006@contoso.test'), await mfaOf('u00009@contoso.test')], ['enforced', 'enforced', 'disabled']);
+    assert.deepEqual(
+      [await mfaOf('u00003@contoso.test'), await mfaOf('u00006@contoso.test'), await mfaOf('u00009@contoso.test')],
+      ['enforced', 'enforced', 'disabled'],
+    );
   });
 });

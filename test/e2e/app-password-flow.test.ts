@@ -25,7 +25,18 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
-import { CHROMIUM, freePort, launchChromium, requireBuild, ROOT, runSesameCli as sesame, startServer, type StartedServer, teardown, outboxEnv } from '../support/processes.js';
+import {
+  CHROMIUM,
+  freePort,
+  launchChromium,
+  requireBuild,
+  ROOT,
+  runSesameCli as sesame,
+  startServer,
+  type StartedServer,
+  teardown,
+  outboxEnv,
+} from '../support/processes.js';
 
 const run = promisify(execFile);
 
@@ -92,8 +103,14 @@ const EN: Words = {
   verify: 'Verify',
   enrolled: 'Verification succeeded',
   keepTitle: 'Keep using your existing applications',
-  keepBody: 'Some apps, like Outlook 2016 and older, Apple Mail and the mail apps on phones, cannot ask for your second factor. Use this app password in them instead of your password. You do not need to memorise it.',
-  apps: ['Outlook 2016 and older versions', 'Apple Mail, and the Mail, Calendar and Contacts apps on iPhone and iPad', 'The built-in mail apps on Android phones', 'Printers and scanners that send email'],
+  keepBody:
+    'Some apps, like Outlook 2016 and older, Apple Mail and the mail apps on phones, cannot ask for your second factor. Use this app password in them instead of your password. You do not need to memorise it.',
+  apps: [
+    'Outlook 2016 and older versions',
+    'Apple Mail, and the Mail, Calendar and Contacts apps on iPhone and iPad',
+    'The built-in mail apps on Android phones',
+    'Printers and scanners that send email',
+  ],
   help: 'What are app passwords?',
   copy: 'Copy',
   copied: 'Copied.',
@@ -131,8 +148,14 @@ const NL: Words = {
   verify: 'Verifiëren',
   enrolled: 'Verificatie geslaagd',
   keepTitle: 'Uw bestaande toepassingen blijven gebruiken',
-  keepBody: 'Sommige apps, zoals Outlook 2016 en ouder, Apple Mail en de e-mail-apps op telefoons, kunnen niet om uw tweede factor vragen. Gebruik daarin dit app-wachtwoord in plaats van uw wachtwoord. U hoeft het niet te onthouden.',
-  apps: ['Outlook 2016 en oudere versies', 'Apple Mail, en de apps Mail, Agenda en Contacten op iPhone en iPad', 'De ingebouwde e-mail-apps op Android-telefoons', 'Printers en scanners die e-mail versturen'],
+  keepBody:
+    'Sommige apps, zoals Outlook 2016 en ouder, Apple Mail en de e-mail-apps op telefoons, kunnen niet om uw tweede factor vragen. Gebruik daarin dit app-wachtwoord in plaats van uw wachtwoord. U hoeft het niet te onthouden.',
+  apps: [
+    'Outlook 2016 en oudere versies',
+    'Apple Mail, en de apps Mail, Agenda en Contacten op iPhone en iPad',
+    'De ingebouwde e-mail-apps op Android-telefoons',
+    'Printers en scanners die e-mail versturen',
+  ],
   help: 'Wat zijn app-wachtwoorden?',
   copy: 'Kopiëren',
   copied: 'Gekopieerd.',
@@ -143,7 +166,8 @@ const NL: Words = {
   existing: 'Bestaande toepassingen',
   name: 'Naam',
   create: 'App-wachtwoord maken',
-  created: (name) => `Uw nieuwe app-wachtwoord voor "${name}". Kopieer het nu naar de app: het wordt alleen deze keer getoond.`,
+  created: (name) =>
+    `Uw nieuwe app-wachtwoord voor "${name}". Kopieer het nu naar de app: het wordt alleen deze keer getoond.`,
   helpTitle: 'App-wachtwoorden',
   helpSteps: [
     'Meld u aan met uw werk- of schoolaccount en uw wachtwoord.',
@@ -181,7 +205,10 @@ describe('app passwords in Chromium (real CLI, real server, oathtool, zbarimg, c
 
   before(async () => {
     for (const [pkg, file] of Object.entries(TOOLS)) {
-      if (!fs.existsSync(file)) throw new Error(`${file} not found: these tests need the Debian package ${pkg}. Install it with: sudo apt-get install ${pkg}`);
+      if (!fs.existsSync(file))
+        throw new Error(
+          `${file} not found: these tests need the Debian package ${pkg}. Install it with: sudo apt-get install ${pkg}`,
+        );
     }
     requireBuild();
 
@@ -209,7 +236,10 @@ describe('app passwords in Chromium (real CLI, real server, oathtool, zbarimg, c
    * A fresh browser profile (own cookies, own permissions) in `locale`, which also sets
    * Accept-Language. Every dialog (alert, confirm, prompt) the page opens is recorded and dismissed.
    */
-  async function open(locale: string, options: BrowserContextOptions = {}): Promise<{ context: BrowserContext; page: Page; dialogs: string[] }> {
+  async function open(
+    locale: string,
+    options: BrowserContextOptions = {},
+  ): Promise<{ context: BrowserContext; page: Page; dialogs: string[] }> {
     assert.ok(browser, 'the browser did not start');
     const context = await browser.newContext({ locale, baseURL: base, viewport: VIEWPORT, ...options });
     contexts.add(context);
@@ -228,13 +258,17 @@ describe('app passwords in Chromium (real CLI, real server, oathtool, zbarimg, c
     await context.close();
   }
 
-  const sessionCookie = async (context: BrowserContext) => (await context.cookies()).find((c) => c.name === SESSION_COOKIE);
+  const sessionCookie = async (context: BrowserContext) =>
+    (await context.cookies()).find((c) => c.name === SESSION_COOKIE);
   const text = async (page: Page, selector: string) => (await page.locator(selector).textContent()) ?? '';
 
   /** Waits for the page whose <h1> is exactly `title` (the pages post, then redirect). */
   async function expectTitle(page: Page, title: string) {
     await page.getByRole('heading', { level: 1, name: title, exact: true }).waitFor();
-    assert.ok((await page.title()).startsWith(`${title} · `), `the document title ${JSON.stringify(await page.title())} starts with ${JSON.stringify(title)}`);
+    assert.ok(
+      (await page.title()).startsWith(`${title} · `),
+      `the document title ${JSON.stringify(await page.title())} starts with ${JSON.stringify(title)}`,
+    );
   }
 
   /**
@@ -242,7 +276,13 @@ describe('app passwords in Chromium (real CLI, real server, oathtool, zbarimg, c
    * code by zbarimg, or from the page's text when `qr` is false) -> "Next": ends on "Keep using
    * your existing applications".
    */
-  async function registerUpToAppPassword(page: Page, context: BrowserContext, w: Words, u: { address: string; password: string }, qr = true) {
+  async function registerUpToAppPassword(
+    page: Page,
+    context: BrowserContext,
+    w: Words,
+    u: { address: string; password: string },
+    qr = true,
+  ) {
     await page.goto('/signin');
     await page.getByLabel(w.email, { exact: true }).fill(u.address);
     await page.getByLabel(w.password, { exact: true }).fill(u.password);
@@ -300,7 +340,11 @@ describe('app passwords in Chromium (real CLI, real server, oathtool, zbarimg, c
   async function copy(page: Page, w: Words): Promise<{ clipboard: string; shown: string }> {
     const sentinel = `not copied yet ${Date.now()}`;
     await page.evaluate((s) => navigator.clipboard.writeText(s), sentinel);
-    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), sentinel, 'the clipboard can be written and read');
+    assert.equal(
+      await page.evaluate(() => navigator.clipboard.readText()),
+      sentinel,
+      'the clipboard can be written and read',
+    );
     const button = page.getByRole('button', { name: w.copy, exact: true });
     assert.equal(await button.isVisible(), true, 'the page script revealed the Copy button');
     await button.click();
@@ -325,9 +369,16 @@ describe('app passwords in Chromium (real CLI, real server, oathtool, zbarimg, c
         assert.equal(await page.locator('html').getAttribute('lang'), w.lang);
         await page.getByText(w.keepBody, { exact: true }).waitFor();
         const password = await text(page, '#app-password');
-        assert.match(password, APP_PASSWORD, `the app password is five groups of four letters: ${JSON.stringify(password)}`);
+        assert.match(
+          password,
+          APP_PASSWORD,
+          `the app password is five groups of four letters: ${JSON.stringify(password)}`,
+        );
         assert.equal(await page.locator('#app-password').isVisible(), true);
-        assert.deepEqual((await page.locator('ul.apps li').allTextContents()).map((s) => s.trim()), w.apps);
+        assert.deepEqual(
+          (await page.locator('ul.apps li').allTextContents()).map((s) => s.trim()),
+          w.apps,
+        );
         const help = page.getByRole('link', { name: w.help, exact: true });
         assert.equal(await help.getAttribute('href'), '/help/app-passwords');
         assert.equal(await page.locator('button#done').textContent(), w.done);
@@ -349,7 +400,11 @@ describe('app passwords in Chromium (real CLI, real server, oathtool, zbarimg, c
         await page.waitForURL(`${base}/security-info`);
         await expectTitle(page, w.security);
         const names = page.locator('#app-password-list td.ap-name');
-        assert.deepEqual((await names.allTextContents()).map((s) => s.trim()), [w.existing], 'one app password, from the registration');
+        assert.deepEqual(
+          (await names.allTextContents()).map((s) => s.trim()),
+          [w.existing],
+          'one app password, from the registration',
+        );
         assert.equal(await page.locator('#app-password').count(), 0, 'no secret is shown on the list');
 
         // Right after sign-in the second factor is fresh: a second one can be made at once. Its
@@ -359,10 +414,18 @@ describe('app passwords in Chromium (real CLI, real server, oathtool, zbarimg, c
         await page.getByText(w.created(HOSTILE_NAME), { exact: true }).waitFor();
         const second = await text(page, '#app-password');
         assert.match(second, APP_PASSWORD);
-        assert.notEqual(second.replace(/ /g, ''), password.replace(/ /g, ''), 'a new password, not the first one again');
+        assert.notEqual(
+          second.replace(/ /g, ''),
+          password.replace(/ /g, ''),
+          'a new password, not the first one again',
+        );
         const again = await copy(page, w);
         assert.equal(again.clipboard, second, 'Copy on Security info copies exactly the new password');
-        assert.deepEqual((await names.allTextContents()).map((s) => s.trim()).sort(), [w.existing, HOSTILE_NAME].sort(), 'the name is shown as text in the table');
+        assert.deepEqual(
+          (await names.allTextContents()).map((s) => s.trim()).sort(),
+          [w.existing, HOSTILE_NAME].sort(),
+          'the name is shown as text in the table',
+        );
         assert.equal(await page.locator('main svg').count(), 0, 'the name made no <svg> element');
         await page.waitForTimeout(300); // an onload handler would have run by now
         assert.deepEqual(dialogs, [], 'no dialog opened');
@@ -388,7 +451,11 @@ describe('app passwords in Chromium (real CLI, real server, oathtool, zbarimg, c
         assert.equal(res?.status(), 200);
         assert.equal(await page.locator('html').getAttribute('lang'), w.lang);
         await expectTitle(page, w.helpTitle);
-        assert.deepEqual((await page.locator('main ol.steps li').allTextContents()).map((s) => s.trim()), w.helpSteps, 'the five steps');
+        assert.deepEqual(
+          (await page.locator('main ol.steps li').allTextContents()).map((s) => s.trim()),
+          w.helpSteps,
+          'the five steps',
+        );
         assert.deepEqual(dialogs, []);
       } finally {
         await close(context);
@@ -404,9 +471,17 @@ describe('app passwords in Chromium (real CLI, real server, oathtool, zbarimg, c
       assert.equal(await secret.isVisible(), true, 'the password is visible');
       assert.match((await secret.textContent()) ?? '', APP_PASSWORD);
       // Page scripts are off; Playwright's own evaluation still runs and can read the computed style.
-      assert.equal(await secret.evaluate((el) => getComputedStyle(el).userSelect), 'all', 'one click selects the whole password');
+      assert.equal(
+        await secret.evaluate((el) => getComputedStyle(el).userSelect),
+        'all',
+        'one click selects the whole password',
+      );
       assert.equal(await page.locator('button.copy').count(), 1, 'the page has the Copy button');
-      assert.equal(await page.locator('button.copy').isVisible(), false, 'without the script the Copy button stays hidden');
+      assert.equal(
+        await page.locator('button.copy').isVisible(),
+        false,
+        'without the script the Copy button stays hidden',
+      );
       assert.equal(await page.locator('.app-password .copied').textContent(), '', 'no status');
       await finishRegistration(page, context, EN, NOSCRIPT);
     } finally {

@@ -12,7 +12,14 @@ import { adminBrowserSuite } from '../support/admin-browser.js';
 
 const ADMIN = { address: 'ada@contoso.test', password: 'violet-harbour-lantern-42', name: 'Ada Admin' };
 const SESSION_COOKIE = 'sesame_session';
-const DUTCH = { email: 'E-mail', password: 'Wachtwoord', signIn: 'Aanmelden', verify: 'Verifiëren', otherWay: 'Op een andere manier aanmelden', recovery: 'Herstelcode' };
+const DUTCH = {
+  email: 'E-mail',
+  password: 'Wachtwoord',
+  signIn: 'Aanmelden',
+  verify: 'Verifiëren',
+  otherWay: 'Op een andere manier aanmelden',
+  recovery: 'Herstelcode',
+};
 
 describe('the web pages in Chromium (real CLI, real server)', () => {
   // Admins sign in with a second factor: Ada registers an authenticator app first (over the API).
@@ -39,7 +46,11 @@ describe('the web pages in Chromium (real CLI, real server)', () => {
       await page.waitForURL(`${suite.base}/signin?m=signedout`);
       assert.equal((await page.getByRole('status').textContent())?.trim(), 'You have signed out.');
       await page.getByRole('button', { name: 'Sign in', exact: true }).waitFor();
-      assert.equal((await context.cookies()).find((c) => c.name === SESSION_COOKIE), undefined, 'sign-out cleared the cookie');
+      assert.equal(
+        (await context.cookies()).find((c) => c.name === SESSION_COOKIE),
+        undefined,
+        'sign-out cleared the cookie',
+      );
 
       await page.goto('/account');
       assert.equal(pathOf(page), '/signin');
@@ -85,7 +96,10 @@ describe('the web pages in Chromium (real CLI, real server)', () => {
     try {
       await page.goto('/signin');
       await page.getByLabel('Email').waitFor();
-      assert.equal(await page.getByRole('button', { name: 'English', exact: true }).getAttribute('aria-current'), 'true');
+      assert.equal(
+        await page.getByRole('button', { name: 'English', exact: true }).getAttribute('aria-current'),
+        'true',
+      );
 
       await page.getByRole('button', { name: 'Nederlands', exact: true }).click();
       // Same URL before and after, so wait for the page itself to change language.
@@ -94,7 +108,10 @@ describe('the web pages in Chromium (real CLI, real server)', () => {
       await page.getByLabel('E-mail').waitFor();
       await page.getByLabel('Wachtwoord').waitFor();
       await page.getByRole('button', { name: 'Aanmelden', exact: true }).waitFor();
-      assert.equal(await page.getByRole('button', { name: 'Nederlands', exact: true }).getAttribute('aria-current'), 'true');
+      assert.equal(
+        await page.getByRole('button', { name: 'Nederlands', exact: true }).getAttribute('aria-current'),
+        'true',
+      );
       assert.equal(await page.getByRole('button', { name: 'English', exact: true }).getAttribute('aria-current'), null);
 
       // The choice is remembered over the browser's English Accept-Language.
@@ -118,7 +135,10 @@ describe('the web pages in Chromium (real CLI, real server)', () => {
       assert.equal(pathOf(page), '/signin');
       assert.equal(await page.getByLabel('Email').inputValue(), ADMIN.address, 'the address typed is kept');
       assert.equal(await page.getByLabel('Password').inputValue(), '', 'the password is not sent back');
-      assert.equal((await context.cookies()).find((c) => c.name === SESSION_COOKIE), undefined);
+      assert.equal(
+        (await context.cookies()).find((c) => c.name === SESSION_COOKIE),
+        undefined,
+      );
     } finally {
       await suite.close(context);
     }

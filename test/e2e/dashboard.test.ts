@@ -20,7 +20,11 @@ describe('the dashboard in Chromium without script (real CLI, real server)', () 
     const problems: string[] = [];
     page.on('console', (m) => {
       // Failed loads are checked by URL below (the browser asks for /favicon.ico on its own).
-      if ((m.type() === 'error' && !m.text().startsWith('Failed to load resource')) || /Content Security Policy/i.test(m.text())) problems.push(m.text());
+      if (
+        (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) ||
+        /Content Security Policy/i.test(m.text())
+      )
+        problems.push(m.text());
     });
     page.on('response', (r) => {
       if (r.status() >= 400 && new URL(r.url()).pathname !== '/favicon.ico') problems.push(`${r.status()} ${r.url()}`);
@@ -74,7 +78,10 @@ describe('the dashboard in Chromium without script (real CLI, real server)', () 
     assert.equal(url.searchParams.get('protocol'), 'web');
     assert.equal(await page.getByLabel('Protocol').inputValue(), 'web');
     assert.ok((await page.locator('table tbody tr').count()) >= 1);
-    assert.equal(await page.getByRole('link', { name: 'CSV (spreadsheet)' }).getAttribute('href'), '/admin/sign-ins/export.csv?outcome=success&protocol=web');
+    assert.equal(
+      await page.getByRole('link', { name: 'CSV (spreadsheet)' }).getAttribute('href'),
+      '/admin/sign-ins/export.csv?outcome=success&protocol=web',
+    );
 
     assert.deepEqual(problems, []);
 

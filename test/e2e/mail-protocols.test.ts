@@ -64,16 +64,27 @@ interface Run {
 function runTool(file: string, args: string[], stdin = '', timeoutMs = 20_000): Promise<Run> {
   const t0 = Date.now();
   return new Promise((resolve) => {
-    const child = execFile(file, args, { timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024, env: { ...process.env, LANG: 'C' } }, (err, stdout, stderr) => {
-      const code = err ? ((err as NodeJS.ErrnoException & { code?: number | string }).code ?? 'error') : 0;
-      resolve({ code: typeof code === 'number' || typeof code === 'string' ? code : 'error', stdout: String(stdout), stderr: String(stderr), ms: Date.now() - t0 });
-    });
+    const child = execFile(
+      file,
+      args,
+      { timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024, env: { ...process.env, LANG: 'C' } },
+      (err, stdout, stderr) => {
+        const code = err ? ((err as NodeJS.ErrnoException & { code?: number | string }).code ?? 'error') : 0;
+        resolve({
+          code: typeof code === 'number' || typeof code === 'string' ? code : 'error',
+          stdout: String(stdout),
+          stderr: String(stderr),
+          ms: Date.now() - t0,
+        });
+      },
+    );
     child.stdin?.end(stdin);
   });
 }
 
 /** Runs `node bin/sesame.js ...args`; resolves with its stdout, fails with its output unless it exits 0. */
-const sesameCli = (env: NodeJS.ProcessEnv, args: string[], stdin?: string) => runSesameCli(env, args, stdin, { stdoutOnly: true });
+const sesameCli = (env: NodeJS.ProcessEnv, args: string[], stdin?: string) =>
+  runSesameCli(env, args, stdin, { stdoutOnly: true });
 
 type Tls = 'none' | 'starttls' | 'implicit';
 interface PyCase {
@@ -129,7 +140,9 @@ async function openImapSession(port: number, user: string, password: string): Pr
   return { closed };
 }
 
-describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (real clients)', { timeout: 120_000 }, () => {
+describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (real clients)', {
+  timeout: 120_000,
+}, () => {
   let mail: MailServers | undefined;
   let sink: Awaited<ReturnType<typeof startSmtp>> | undefined;
   let dataDir: string | undefined;
@@ -149,7 +162,8 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     const t0 = Date.now();
     mail = await MailServers.create();
     requireBuild();
-    for (const tool of ['/usr/bin/curl', '/usr/bin/swaks']) if (!fs.existsSync(tool)) throw new Error(`${tool} not found: install curl and swaks (scripts/test.sh does)`);
+    for (const tool of ['/usr/bin/curl', '/usr/bin/swaks'])
+      if (!fs.existsSync(tool)) throw new Error(`${tool} not found: install curl and swaks (scripts/test.sh does)`);
 
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sesame-mail-e2e-'));
     const [port] = await freePorts(1);
@@ -179,7 +193,8 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     const lastLine = (out: string) => out.trim().split('\n').pop()!.trim();
     dovecotKey = lastLine(await sesameCli(env, ['integration', 'add', 'dovecot']));
     const nginxKey = lastLine(await sesameCli(env, ['integration', 'add', 'nginx-mail']));
-    for (const k of [dovecotKey, nginxKey]) assert.match(k, /^sesame_int_[A-Za-z0-9_-]{43}$/, 'integration add prints the key alone on its last line');
+    for (const k of [dovecotKey, nginxKey])
+      assert.match(k, /^sesame_int_[A-Za-z0-9_-]{43}$/, 'integration add prints the key alone on its last line');
     timings.cliMs = Date.now() - t0;
 
     // App passwords through the project's own code, on the same store (as the web pages would). This
@@ -187,7 +202,12 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     ctx = await createContext(loadConfig({ ...env, SESAME_DOVEADM_URL: '', SESAME_DOVEADM_API_KEY: '' }));
     ann = await ctx.accounts.findUserByAddressOrNull(ANN.address);
     assert.ok(ann);
-    const { session } = await ctx.sessions.start(ann.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 'mail-protocols test' }, Date.now());
+    const { session } = await ctx.sessions.start(
+      ann.id,
+      ['pwd', 'otp'],
+      { ip: '127.0.0.1', userAgent: 'mail-protocols test' },
+      Date.now(),
+    );
     const meta = { ip: '127.0.0.1', locale: 'en' as const };
     pw.outlook = (await ctx.appPasswords.create(ann, session, 'Outlook', meta)).password;
     const old = await ctx.appPasswords.create(ann, session, 'Old phone', meta);
@@ -203,7 +223,14 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     timings.sesameReadyMs = Date.now() - t0;
 
     sink = await startSmtp();
-    await mail.start({ sesameUrl: base, integrationKey: dovecotKey, nginxIntegrationKey: nginxKey, relayPort: sink.port, doveadmApiKey: DOVEADM_KEY, oauth2: true });
+    await mail.start({
+      sesameUrl: base,
+      integrationKey: dovecotKey,
+      nginxIntegrationKey: nginxKey,
+      relayPort: sink.port,
+      doveadmApiKey: DOVEADM_KEY,
+      oauth2: true,
+    });
     timings.mailServersMs = mail.startedInMs;
     timings.beforeMs = Date.now() - t0;
   });
@@ -247,13 +274,35 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     if (tls !== 'none') args.push('--insecure'); // the test's self-signed certificate
     if (url.startsWith('smtp')) {
       args.push('--mail-from', user, '--mail-rcpt', RCPT, '--upload-file', '-');
-      return runTool('/usr/bin/curl', [...args, url], `From: ${user}\r\nTo: ${RCPT}\r\nSubject: curl via ${url}\r\n\r\nHello from curl.\r\n`);
+      return runTool(
+        '/usr/bin/curl',
+        [...args, url],
+        `From: ${user}\r\nTo: ${RCPT}\r\nSubject: curl via ${url}\r\n\r\nHello from curl.\r\n`,
+      );
     }
     return runTool('/usr/bin/curl', [...args, url]);
   }
 
   function swaks(port: number, user: string, password: string): Promise<Run> {
-    return runTool('/usr/bin/swaks', ['--server', `127.0.0.1:${port}`, '--auth', 'PLAIN', '--auth-user', user, '--auth-password', password, '--from', user, '--to', RCPT, '--header', `Subject: swaks via ${port}`, '--timeout', '15', '--hide-all']);
+    return runTool('/usr/bin/swaks', [
+      '--server',
+      `127.0.0.1:${port}`,
+      '--auth',
+      'PLAIN',
+      '--auth-user',
+      user,
+      '--auth-password',
+      password,
+      '--from',
+      user,
+      '--to',
+      RCPT,
+      '--header',
+      `Subject: swaks via ${port}`,
+      '--timeout',
+      '15',
+      '--hide-all',
+    ]);
   }
 
   function assertRun(r: Run, ok: boolean, what: string) {
@@ -264,7 +313,11 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
   async function waitForMessages(n: number, ms = 10_000) {
     const deadline = Date.now() + ms;
     while (sink!.received.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    assert.equal(sink!.received.length, n, `the sink received ${sink!.received.length} message(s), expected ${n}${context()}`);
+    assert.equal(
+      sink!.received.length,
+      n,
+      `the sink received ${sink!.received.length} message(s), expected ${n}${context()}`,
+    );
   }
 
   it('an app password logs in on IMAP, POP3 and SMTP, directly and through nginx (curl, swaks, Python)', async () => {
@@ -300,14 +353,29 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
       swaks(P().postfixSubmission, u, plain),
     ]);
     expectAll(cases, pyResults, true);
-    const names = ['curl imap Dovecot', 'curl pop3 Dovecot', 'curl smtp Dovecot submission', 'curl imap nginx STARTTLS', 'curl imaps nginx', 'curl pop3 nginx STARTTLS', 'curl pop3s nginx', 'curl smtp nginx STARTTLS', 'curl smtps nginx', 'swaks Dovecot submission', 'swaks Postfix'];
-    runs.forEach((r, i) => assertRun(r, true, names[i]!));
+    const names = [
+      'curl imap Dovecot',
+      'curl pop3 Dovecot',
+      'curl smtp Dovecot submission',
+      'curl imap nginx STARTTLS',
+      'curl imaps nginx',
+      'curl pop3 nginx STARTTLS',
+      'curl pop3s nginx',
+      'curl smtp nginx STARTTLS',
+      'curl smtps nginx',
+      'swaks Dovecot submission',
+      'swaks Postfix',
+    ];
+    for (const [i, r] of runs.entries()) assertRun(r, true, names[i]!);
     assert.match(runs[0]!.stdout, /INBOX/, 'curl lists the INBOX over IMAP');
     assert.match(runs[3]!.stdout, /INBOX/, 'curl lists the INBOX through nginx');
     // Python: 4 SMTP sends; curl: 3; swaks: 2. Each reaches the sink behind Dovecot or Postfix.
     await waitForMessages(sentBefore + 9);
     const subjects = sink!.received.slice(sentBefore).map((m) => /^Subject: (.*)$/m.exec(m.raw)?.[1] ?? '');
-    assert.ok(subjects.some((s) => s.includes(String(P().nginxSubmissions))), 'a message sent through nginx (implicit TLS) arrived');
+    assert.ok(
+      subjects.some((s) => s.includes(String(P().nginxSubmissions))),
+      'a message sent through nginx (implicit TLS) arrived',
+    );
     // Behind nginx, Dovecot learned the real client address from the PROXY protocol header.
     assert.match(mail!.log('dovecot.log'), /imap-login: Info: Login: user=<ann@contoso\.test>.*rip=127\.0\.0\.1/);
     timings.loginsMs = Date.now() - t0;
@@ -317,13 +385,41 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     const t0 = Date.now();
     const refused: PyCase[] = [
       { proto: 'pop3', port: P().pop3, tls: 'none', user: ANN.address, password: ANN.password, label: 'enforced' },
-      { proto: 'smtp', port: P().postfixSubmission, tls: 'none', user: ANN.address, password: ANN.password, label: 'enforced' },
-      { proto: 'imap', port: P().nginxImap, tls: 'starttls', user: ANN.address, password: ANN.password, label: 'enforced' },
+      {
+        proto: 'smtp',
+        port: P().postfixSubmission,
+        tls: 'none',
+        user: ANN.address,
+        password: ANN.password,
+        label: 'enforced',
+      },
+      {
+        proto: 'imap',
+        port: P().nginxImap,
+        tls: 'starttls',
+        user: ANN.address,
+        password: ANN.password,
+        label: 'enforced',
+      },
     ];
     const accepted: PyCase[] = [
       { proto: 'pop3', port: P().pop3, tls: 'none', user: DAN.address, password: DAN.password, label: 'disabled' },
-      { proto: 'smtp', port: P().postfixSubmission, tls: 'none', user: DAN.address, password: DAN.password, label: 'disabled' },
-      { proto: 'imap', port: P().nginxImaps, tls: 'implicit', user: DAN.address, password: DAN.password, label: 'disabled' },
+      {
+        proto: 'smtp',
+        port: P().postfixSubmission,
+        tls: 'none',
+        user: DAN.address,
+        password: DAN.password,
+        label: 'disabled',
+      },
+      {
+        proto: 'imap',
+        port: P().nginxImaps,
+        tls: 'implicit',
+        user: DAN.address,
+        password: DAN.password,
+        label: 'disabled',
+      },
     ];
     const [r1, r2, annImap, danImap, annSwaks] = await Promise.all([
       py(refused),
@@ -356,7 +452,10 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
       { proto: 'imap', port: P().nginxImap, tls: 'starttls', user: u, password: pw.printer, label: 'printer' },
       { proto: 'pop3', port: P().nginxPop3s, tls: 'implicit', user: u, password: pw.printer, label: 'printer' },
     ];
-    const [results, curlImap] = await Promise.all([py(refused), curl(`imap://127.0.0.1:${P().imap}/`, u, canonical(pw.printer), 'none')]);
+    const [results, curlImap] = await Promise.all([
+      py(refused),
+      curl(`imap://127.0.0.1:${P().imap}/`, u, canonical(pw.printer), 'none'),
+    ]);
     expectAll(refused, results, false);
     assertRun(curlImap, false, 'curl imap with the SMTP-only password');
     timings.scopedMs = Date.now() - t0;
@@ -392,7 +491,10 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
       await new Promise((res) => setTimeout(res, 50));
     }
     assert.ok(refusedStartedAfter >= 0, `the deleted app password still opened IMAP 2 s later${context()}`);
-    assert.ok(refusedStartedAfter <= 1_000, `the deleted app password was still accepted ${refusedStartedAfter} ms after its deletion`);
+    assert.ok(
+      refusedStartedAfter <= 1_000,
+      `the deleted app password was still accepted ${refusedStartedAfter} ms after its deletion`,
+    );
     timings.revokedRefusedAfterMs = refusedStartedAfter;
     timings.revokedAttempts = attempts;
     // ...and by then on every other service and path as well.
@@ -425,9 +527,19 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
       { proto: 'smtp', port: P().nginxSubmissions, tls: 'implicit', label: 'nginx' },
     ];
     // SASL PLAIN carries any byte; the 10 kB password also goes through the plain LOGIN / USER-PASS commands.
-    const cases: PyCase[] = targets.flatMap((t) => hostile.map((h) => ({ ...t, user: h.user, password: h.password, raw: true, label: `${t.label}, ${h.what}:` })));
+    const cases: PyCase[] = targets.flatMap((t) =>
+      hostile.map((h) => ({ ...t, user: h.user, password: h.password, raw: true, label: `${t.label}, ${h.what}:` })),
+    );
     const long = hostile.at(-1)!;
-    cases.push(...targets.map((t) => ({ ...t, user: long.user, password: long.password, raw: false, label: `${t.label}, ${long.what} (LOGIN):` })));
+    cases.push(
+      ...targets.map((t) => ({
+        ...t,
+        user: long.user,
+        password: long.password,
+        raw: false,
+        label: `${t.label}, ${long.what} (LOGIN):`,
+      })),
+    );
     const results = await py(cases);
     cases.forEach((c, i) => {
       const r = results[i]!;
@@ -438,17 +550,31 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     });
     // Dovecot refuses control characters itself, and its line limits stop a 10 kB password: what
     // Sesame would answer had they come through, with the same key the Lua script sends.
-    const byKey = (body: object) => fetch(`${base}/auth/mail`, { method: 'POST', headers: { authorization: `Bearer ${dovecotKey}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const byKey = (body: object) =>
+      fetch(`${base}/auth/mail`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${dovecotKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
     for (const h of hostile) {
       const res = await byKey({ user: h.user, password: h.password, service: 'imap', remoteIp: '127.0.0.1' });
       assert.equal(res.status === 401 || res.status === 403, true, `POST /auth/mail, ${h.what}: ${res.status}`);
     }
     const goodRes = await byKey({ user: ANN.address, password: good, service: 'imap', remoteIp: '127.0.0.1' });
-    assert.equal(goodRes.status, 200, `POST /auth/mail takes the good password: ${goodRes.status} ${await goodRes.text()}${context()}`);
+    assert.equal(
+      goodRes.status,
+      200,
+      `POST /auth/mail takes the good password: ${goodRes.status} ${await goodRes.text()}${context()}`,
+    );
     // Sesame and every daemon are still there and still let a good password in.
     assert.equal(mail!.firstDead(), undefined, `a mail daemon died${context()}`);
     assert.equal((await fetch(`${base}/healthz`)).status, 200, 'Sesame still answers');
-    const sane: PyCase[] = targets.map((t) => ({ ...t, user: ANN.address, password: good, label: `${t.label}, afterwards:` }));
+    const sane: PyCase[] = targets.map((t) => ({
+      ...t,
+      user: ANN.address,
+      password: good,
+      label: `${t.label}, afterwards:`,
+    }));
     expectAll(sane, await py(sane), true);
     timings.hostileMs = Date.now() - t0;
   });
@@ -467,7 +593,14 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
       { proto: 'smtp', port: P().nginxSubmissions, tls: 'implicit', label: 'nginx' },
     ];
     // Ann's own app password, asking to act as Dan.
-    const asDan = (t: (typeof direct)[number]): PyCase => ({ ...t, user: ANN.address, password: good, raw: true, authzid: DAN.address, label: `${t.label}, authzid Dan:` });
+    const asDan = (t: (typeof direct)[number]): PyCase => ({
+      ...t,
+      user: ANN.address,
+      password: good,
+      raw: true,
+      authzid: DAN.address,
+      label: `${t.label}, authzid Dan:`,
+    });
     expectAll(direct.map(asDan), await py(direct.map(asDan)), false);
     // nginx's mail proxy parses AUTH PLAIN itself and never passes the authorization identity on (it
     // has no setting to refuse one): it asks Sesame about Ann and opens Ann's own session. Dan is
@@ -481,40 +614,115 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     // (Dovecot logs the login as `user=<…>`, Postfix the XCLIENT login as `sasl_username=…`; the
     // client also uses what it typed as its envelope sender, which is not a login.)
     const typed = `Ann@${ANN.address.split('@')[1]!.toUpperCase()}`;
-    const logins = (name: string) => (mail!.log('dovecot.log').split(`user=<${name}>`).length - 1) + (mail!.log('postfix.log').split(`sasl_username=${name}`).length - 1);
+    const logins = (name: string) =>
+      mail!.log('dovecot.log').split(`user=<${name}>`).length -
+      1 +
+      (mail!.log('postfix.log').split(`sasl_username=${name}`).length - 1);
     const [typedBefore, canonicalBefore] = [logins(typed), logins(ANN.address)];
-    const asTyped: PyCase[] = proxied.map((t) => ({ ...t, user: typed, password: good, label: `${t.label}, typed ${typed}:` }));
+    const asTyped: PyCase[] = proxied.map((t) => ({
+      ...t,
+      user: typed,
+      password: good,
+      label: `${t.label}, typed ${typed}:`,
+    }));
     expectAll(asTyped, await py(asTyped), true);
-    assert.equal(logins(typed), typedBefore, `a backend logged in the name as typed, not the canonical one${context()}`);
+    assert.equal(
+      logins(typed),
+      typedBefore,
+      `a backend logged in the name as typed, not the canonical one${context()}`,
+    );
     // The daemons write their logs a moment after the client is done.
-    for (const until = Date.now() + 5_000; logins(ANN.address) < canonicalBefore + proxied.length && Date.now() < until; ) await new Promise((r) => setTimeout(r, 100));
-    assert.ok(logins(ANN.address) >= canonicalBefore + proxied.length, `each backend logged in ${ANN.address}${context()}`);
+    for (
+      const until = Date.now() + 5_000;
+      logins(ANN.address) < canonicalBefore + proxied.length && Date.now() < until;
+    )
+      await new Promise((r) => setTimeout(r, 100));
+    assert.ok(
+      logins(ANN.address) >= canonicalBefore + proxied.length,
+      `each backend logged in ${ANN.address}${context()}`,
+    );
     assert.equal(logins(typed), typedBefore, `a backend logged in the name as typed${context()}`);
     // The control: naming herself as the authorization identity is fine everywhere.
-    const self: PyCase[] = [...direct, ...proxied].map((t) => ({ ...t, user: ANN.address, password: good, raw: true, authzid: ANN.address, label: `${t.label}, authzid Ann:` }));
+    const self: PyCase[] = [...direct, ...proxied].map((t) => ({
+      ...t,
+      user: ANN.address,
+      password: good,
+      raw: true,
+      authzid: ANN.address,
+      label: `${t.label}, authzid Ann:`,
+    }));
     expectAll(self, await py(self), true);
   });
 
   it("the alternative, Dovecot's oauth2 passdb (RFC 7662 introspection): app passwords only, each only for its own user", async () => {
     const port = P().imapOauth2;
     const cases: [PyCase, boolean][] = [
-      [{ proto: 'imap', port, tls: 'none', user: ANN.address, password: pw.outlook, label: 'oauth2, app password' }, true],
-      [{ proto: 'imap', port, tls: 'none', user: DAN.address, password: pw.outlook, label: "oauth2, Ann's app password as Dan" }, false],
-      [{ proto: 'imap', port, tls: 'none', user: ANN.address, password: pw.printer, label: 'oauth2, SMTP-only app password' }, false],
-      [{ proto: 'imap', port, tls: 'none', user: DAN.address, password: DAN.password, label: 'oauth2, main password (MFA disabled)' }, false],
-      [{ proto: 'imap', port, tls: 'none', user: ANN.address, password: 'wrong-password-123', label: 'oauth2, wrong password' }, false],
+      [
+        { proto: 'imap', port, tls: 'none', user: ANN.address, password: pw.outlook, label: 'oauth2, app password' },
+        true,
+      ],
+      [
+        {
+          proto: 'imap',
+          port,
+          tls: 'none',
+          user: DAN.address,
+          password: pw.outlook,
+          label: "oauth2, Ann's app password as Dan",
+        },
+        false,
+      ],
+      [
+        {
+          proto: 'imap',
+          port,
+          tls: 'none',
+          user: ANN.address,
+          password: pw.printer,
+          label: 'oauth2, SMTP-only app password',
+        },
+        false,
+      ],
+      [
+        {
+          proto: 'imap',
+          port,
+          tls: 'none',
+          user: DAN.address,
+          password: DAN.password,
+          label: 'oauth2, main password (MFA disabled)',
+        },
+        false,
+      ],
+      [
+        {
+          proto: 'imap',
+          port,
+          tls: 'none',
+          user: ANN.address,
+          password: 'wrong-password-123',
+          label: 'oauth2, wrong password',
+        },
+        false,
+      ],
     ];
     const results = await py(cases.map(([c]) => c));
-    cases.forEach(([c, ok], i) => expectAll([c], [results[i]!], ok));
+    for (const [i, [c, ok]] of cases.entries()) expectAll([c], [results[i]!], ok);
   });
 
   it('HTTP forward auth through nginx: the user is passed on, or 401 with a Basic challenge', async () => {
     const url = `http://127.0.0.1:${P().nginxForwardAuth}/calendar/`;
     const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
-    const ok = await fetch(url, { headers: { authorization: basic(ANN.address, pw.outlook), 'remote-user': 'mallory@contoso.test' } });
+    const ok = await fetch(url, {
+      headers: { authorization: basic(ANN.address, pw.outlook), 'remote-user': 'mallory@contoso.test' },
+    });
     assert.equal(ok.status, 200);
     const body = await ok.text();
-    assert.match(body, /remote-user=ann@contoso\.test /, `the application is told who logged in (not what the client claimed): ${body}`);
+    assert.match(
+      body,
+      /remote-user=ann@contoso\.test /,
+      `the application is told who logged in (not what the client claimed): ${body}`,
+    );
     assert.match(body, /remote-email=ann@contoso\.test /);
     for (const [what, headers] of [
       ['no Authorization', {}],
@@ -524,7 +732,11 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     ] as const) {
       const res = await fetch(url, { headers });
       assert.equal(res.status, 401, `${what}: 401`);
-      assert.match(res.headers.get('www-authenticate') ?? '', /^Basic /, `${what}: the Basic challenge reaches the client`);
+      assert.match(
+        res.headers.get('www-authenticate') ?? '',
+        /^Basic /,
+        `${what}: the Basic challenge reaches the client`,
+      );
     }
   });
 
@@ -534,7 +746,14 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     await mail!.setAuthCacheTtl('10 mins');
     // A good SMTP answer for the SMTP-only password is now cached, under a key with the service in it.
     const smtpFirst: PyCase[] = [
-      { proto: 'smtp', port: P().postfixSubmission, tls: 'none', user: u, password: pw.printer, label: 'printer, cached' },
+      {
+        proto: 'smtp',
+        port: P().postfixSubmission,
+        tls: 'none',
+        user: u,
+        password: pw.printer,
+        label: 'printer, cached',
+      },
       { proto: 'smtp', port: P().submission, tls: 'none', user: u, password: pw.printer, label: 'printer, cached' },
     ];
     expectAll(smtpFirst, await py(smtpFirst), true);
@@ -545,9 +764,18 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     expectAll(notFromCache, await py(notFromCache), false);
 
     // Two new app passwords, made through the server's JSON API and used on IMAP: both cached.
-    const { token } = await ctx!.sessions.start(ann!.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 'mail-protocols test' }, Date.now());
+    const { token } = await ctx!.sessions.start(
+      ann!.id,
+      ['pwd', 'otp'],
+      { ip: '127.0.0.1', userAgent: 'mail-protocols test' },
+      Date.now(),
+    );
     const api = (method: string, p: string, body?: object) =>
-      fetch(`${base}/api/v1${p}`, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+      fetch(`${base}/api/v1${p}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+      });
     const made: { id: string; password: string }[] = [];
     for (const name of ['Tablet', 'Laptop']) {
       const res = await api('POST', '/me/app-passwords', { name });
@@ -556,26 +784,52 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
       made.push({ id: j.appPassword.id, password: j.password });
     }
     const [tablet, laptop] = made as [{ id: string; password: string }, { id: string; password: string }];
-    const imapWith = (password: string, label: string): PyCase[] => [{ proto: 'imap', port: P().imap, tls: 'none', user: u, password, label }];
-    expectAll([...imapWith(tablet.password, 'tablet'), ...imapWith(laptop.password, 'laptop')], await py([...imapWith(tablet.password, 'tablet'), ...imapWith(laptop.password, 'laptop')]), true);
+    const imapWith = (password: string, label: string): PyCase[] => [
+      { proto: 'imap', port: P().imap, tls: 'none', user: u, password, label },
+    ];
+    expectAll(
+      [...imapWith(tablet.password, 'tablet'), ...imapWith(laptop.password, 'laptop')],
+      await py([...imapWith(tablet.password, 'tablet'), ...imapWith(laptop.password, 'laptop')]),
+      true,
+    );
 
     // Deleted behind Dovecot's back (this test's own context tells Dovecot nothing): the cache still lets it in.
     await ctx!.appPasswords.remove(ann!, tablet.id);
     const stale = await py(imapWith(tablet.password, 'tablet, deleted, not flushed'));
-    assert.equal(stale[0]!.ok, true, `with auth_cache_ttl = 10 mins a deleted password still opens IMAP from the cache (what the flush is for): ${stale[0]!.detail}${context()}`);
+    assert.equal(
+      stale[0]!.ok,
+      true,
+      `with auth_cache_ttl = 10 mins a deleted password still opens IMAP from the cache (what the flush is for): ${stale[0]!.detail}${context()}`,
+    );
 
     // Deleted through the server, which flushes the user's cache entries and kicks their sessions.
     const session1 = await openImapSession(P().imap, u, laptop.password);
     const deleted = await api('DELETE', `/me/app-passwords/${laptop.id}`);
     assert.equal(deleted.status, 204, await deleted.text());
-    expectAll(imapWith(laptop.password, 'laptop, deleted through Sesame'), await py(imapWith(laptop.password, 'laptop, deleted through Sesame')), false);
+    expectAll(
+      imapWith(laptop.password, 'laptop, deleted through Sesame'),
+      await py(imapWith(laptop.password, 'laptop, deleted through Sesame')),
+      false,
+    );
     // The flush is per user: the entry of the password deleted behind Dovecot's back is gone as well.
-    expectAll(imapWith(tablet.password, 'tablet, after the flush'), await py(imapWith(tablet.password, 'tablet, after the flush')), false);
-    assert.match(await session1.closed, /^\* BYE/m, "the IMAP session opened with the deleted password was ended (doveadm kick)");
+    expectAll(
+      imapWith(tablet.password, 'tablet, after the flush'),
+      await py(imapWith(tablet.password, 'tablet, after the flush')),
+      false,
+    );
+    assert.match(
+      await session1.closed,
+      /^\* BYE/m,
+      'the IMAP session opened with the deleted password was ended (doveadm kick)',
+    );
     assert.match(mail!.log('dovecot.log'), /doveadm/, 'Dovecot logged the doveadm API call');
 
     // The API refuses a wrong key.
-    const denied = await fetch(`http://127.0.0.1:${P().doveadm}/doveadm/v1`, { method: 'POST', headers: { authorization: `X-Dovecot-API ${Buffer.from('wrong').toString('base64')}` }, body: '[]' });
+    const denied = await fetch(`http://127.0.0.1:${P().doveadm}/doveadm/v1`, {
+      method: 'POST',
+      headers: { authorization: `X-Dovecot-API ${Buffer.from('wrong').toString('base64')}` },
+      body: '[]',
+    });
     assert.equal(denied.status, 401, 'a wrong API key is refused');
     await mail!.setAuthCacheTtl(undefined);
     timings.cacheMs = Date.now() - t0;

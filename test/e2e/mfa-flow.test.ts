@@ -25,7 +25,18 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { CHROMIUM, freePort, launchChromium, requireBuild, ROOT, runSesameCli as sesame, startServer, type StartedServer, teardown, outboxEnv } from '../support/processes.js';
+import {
+  CHROMIUM,
+  freePort,
+  launchChromium,
+  requireBuild,
+  ROOT,
+  runSesameCli as sesame,
+  startServer,
+  type StartedServer,
+  teardown,
+  outboxEnv,
+} from '../support/processes.js';
 
 const run = promisify(execFile);
 
@@ -35,7 +46,12 @@ const VIEWPORT = { width: 1280, height: 800 };
 const TOOLS = { chromium: CHROMIUM, oathtool: '/usr/bin/oathtool', 'zbar-tools': '/usr/bin/zbarimg' };
 
 const ENGLISH = { address: 'erin@contoso.test', password: 'copper-window-meadow-58', name: 'Erin English' };
-const DUTCH = { address: 'noor@contoso.test', password: 'tulpen-molen-gracht-31', name: 'Noor Nederlands', alternate: 'noor.thuis@example.org' };
+const DUTCH = {
+  address: 'noor@contoso.test',
+  password: 'tulpen-molen-gracht-31',
+  name: 'Noor Nederlands',
+  alternate: 'noor.thuis@example.org',
+};
 const PENDING = { address: 'sam@contoso.test', password: 'silver-pebble-orchard-64', name: 'Sam Skipper' };
 const SESSION_COOKIE = 'sesame_session';
 /** An app password as shown: five groups of four letters from the alphabet without i, l and o. */
@@ -80,7 +96,10 @@ describe('MFA registration in Chromium (real CLI, real server, oathtool, zbarimg
 
   before(async () => {
     for (const [pkg, file] of Object.entries(TOOLS)) {
-      if (!fs.existsSync(file)) throw new Error(`${file} not found: these tests need the Debian package ${pkg}. Install it with: sudo apt-get install ${pkg}`);
+      if (!fs.existsSync(file))
+        throw new Error(
+          `${file} not found: these tests need the Debian package ${pkg}. Install it with: sudo apt-get install ${pkg}`,
+        );
     }
     requireBuild();
 
@@ -120,15 +139,24 @@ describe('MFA registration in Chromium (real CLI, real server, oathtool, zbarimg
   }
 
   const pathOf = (page: Page) => new URL(page.url()).pathname;
-  const sessionCookie = async (context: BrowserContext) => (await context.cookies()).find((c) => c.name === SESSION_COOKIE);
+  const sessionCookie = async (context: BrowserContext) =>
+    (await context.cookies()).find((c) => c.name === SESSION_COOKIE);
 
   /** Waits for the page whose <h1> is exactly `title` (the pages post, then redirect). */
   async function expectTitle(page: Page, title: string) {
     await page.getByRole('heading', { level: 1, name: title, exact: true }).waitFor();
-    assert.ok((await page.title()).startsWith(`${title} · `), `the document title ${JSON.stringify(await page.title())} starts with ${JSON.stringify(title)}`);
+    assert.ok(
+      (await page.title()).startsWith(`${title} · `),
+      `the document title ${JSON.stringify(await page.title())} starts with ${JSON.stringify(title)}`,
+    );
   }
 
-  async function signIn(page: Page, words: { email: string; password: string; submit: string }, address: string, password: string) {
+  async function signIn(
+    page: Page,
+    words: { email: string; password: string; submit: string },
+    address: string,
+    password: string,
+  ) {
     await page.goto('/signin');
     await page.getByLabel(words.email).fill(address);
     await page.getByLabel(words.password).fill(password);
@@ -170,7 +198,8 @@ describe('MFA registration in Chromium (real CLI, real server, oathtool, zbarimg
       await setUp.waitFor();
       assert.equal(await sessionCookie(context), undefined, 'no session while registration is pending');
       fs.mkdirSync(DOCS_IMAGES, { recursive: true });
-      if (process.env.SESAME_SCREENSHOTS === '1') await page.screenshot({ path: path.join(DOCS_IMAGES, 'mfa-setup.png') });
+      if (process.env.SESAME_SCREENSHOTS === '1')
+        await page.screenshot({ path: path.join(DOCS_IMAGES, 'mfa-setup.png') });
 
       await setUp.click();
       await expectTitle(page, 'How should we contact you?');
@@ -181,8 +210,12 @@ describe('MFA registration in Chromium (real CLI, real server, oathtool, zbarimg
       const qr = page.locator('#totp-qr');
       await qr.waitFor();
       assert.equal(await qr.getAttribute('alt'), 'QR code for your authenticator app');
-      assert.ok(await qr.evaluate((img) => (img as HTMLImageElement).complete && (img as HTMLImageElement).naturalWidth > 0), 'the QR image loaded');
-      if (process.env.SESAME_SCREENSHOTS === '1') await page.screenshot({ path: path.join(DOCS_IMAGES, 'mfa-totp.png') });
+      assert.ok(
+        await qr.evaluate((img) => (img as HTMLImageElement).complete && (img as HTMLImageElement).naturalWidth > 0),
+        'the QR image loaded',
+      );
+      if (process.env.SESAME_SCREENSHOTS === '1')
+        await page.screenshot({ path: path.join(DOCS_IMAGES, 'mfa-totp.png') });
 
       const shown = ((await page.locator('#totp-secret').textContent()) ?? '').replace(/\s/g, '');
       assert.match(shown, /^[A-Z2-7]{32}$/, `the key shown is 160-bit base32: ${shown}`);
@@ -191,7 +224,11 @@ describe('MFA registration in Chromium (real CLI, real server, oathtool, zbarimg
       const uri = new URL(await zbarimg(png));
       assert.equal(uri.protocol, 'otpauth:');
       assert.equal(uri.host, 'totp');
-      assert.equal(decodeURIComponent(uri.pathname.slice(1)), `Sesame:${ENGLISH.address}`, 'the label names Sesame and the user');
+      assert.equal(
+        decodeURIComponent(uri.pathname.slice(1)),
+        `Sesame:${ENGLISH.address}`,
+        'the label names Sesame and the user',
+      );
       assert.equal(uri.searchParams.get('issuer'), 'Sesame');
       assert.equal(uri.searchParams.get('secret'), shown, 'the QR code holds the key shown as text');
       assert.equal(uri.searchParams.get('algorithm'), 'SHA1');
@@ -208,7 +245,11 @@ describe('MFA registration in Chromium (real CLI, real server, oathtool, zbarimg
 
       await page.getByRole('button', { name: 'Next', exact: true }).click();
       await expectTitle(page, 'Keep using your existing applications');
-      assert.match(((await page.locator('#app-password').textContent()) ?? '').trim(), APP_PASSWORD, 'an app password is shown');
+      assert.match(
+        ((await page.locator('#app-password').textContent()) ?? '').trim(),
+        APP_PASSWORD,
+        'an app password is shown',
+      );
       assert.equal(await sessionCookie(context), undefined, 'no session while the app password is shown');
       await page.getByRole('button', { name: 'Done', exact: true }).click();
       await expectTitle(page, 'Save your recovery codes');
@@ -241,7 +282,11 @@ describe('MFA registration in Chromium (real CLI, real server, oathtool, zbarimg
       await page.getByRole('button', { name: 'Verify', exact: true }).click();
       // Refused: the form's page again (at /signin/mfa/verify) with an alert; accepted: My account.
       await page.waitForURL((u) => u.pathname !== '/signin/mfa');
-      assert.equal(pathOf(page), '/signin/mfa/verify', `the enrolment's code, used once already, was accepted again (landed on ${page.url()})`);
+      assert.equal(
+        pathOf(page),
+        '/signin/mfa/verify',
+        `the enrolment's code, used once already, was accepted again (landed on ${page.url()})`,
+      );
       const alert = page.getByRole('alert');
       await alert.waitFor();
       assert.match((await alert.textContent()) ?? '', /^That code is not right/);
@@ -276,7 +321,10 @@ describe('MFA registration in Chromium (real CLI, real server, oathtool, zbarimg
       await page.getByRole('button', { name: 'Volgende', exact: true }).click();
 
       await expectTitle(page, 'Uw methode verifiëren');
-      assert.equal((await page.locator('#code-sent').textContent())?.trim(), 'We hebben een code gestuurd naar n•••@example.org. Voer die hieronder in.');
+      assert.equal(
+        (await page.locator('#code-sent').textContent())?.trim(),
+        'We hebben een code gestuurd naar n•••@example.org. Voer die hieronder in.',
+      );
       const mail = lastMessageTo(DUTCH.alternate);
       assert.equal(mail.channel, 'email');
       assert.equal(mail.locale, 'nl');
@@ -291,7 +339,11 @@ describe('MFA registration in Chromium (real CLI, real server, oathtool, zbarimg
       await page.getByRole('button', { name: 'Volgende', exact: true }).click();
 
       await expectTitle(page, 'Uw bestaande toepassingen blijven gebruiken');
-      assert.match(((await page.locator('#app-password').textContent()) ?? '').trim(), APP_PASSWORD, 'an app password is shown');
+      assert.match(
+        ((await page.locator('#app-password').textContent()) ?? '').trim(),
+        APP_PASSWORD,
+        'an app password is shown',
+      );
       await page.getByRole('button', { name: 'Gereed', exact: true }).click();
 
       await expectTitle(page, 'Bewaar uw herstelcodes');

@@ -48,7 +48,10 @@ describe('OpenID Connect provider with Chromium and openid-client', () => {
   let rp: http.Server | undefined;
   let rpBase = '';
   let callbacks: string[] = [];
-  const apps: Record<'contoso' | 'contosoMfa' | 'fabrikam', { id: string; secret?: string; redirect: string; config?: client.Configuration }> = {
+  const apps: Record<
+    'contoso' | 'contosoMfa' | 'fabrikam',
+    { id: string; secret?: string; redirect: string; config?: client.Configuration }
+  > = {
     contoso: { id: '', redirect: '/contoso/callback' },
     contosoMfa: { id: '', redirect: '/contoso-mfa/callback' },
     fabrikam: { id: '', redirect: '/fabrikam/callback' },
@@ -80,17 +83,33 @@ describe('OpenID Connect provider with Chromium and openid-client', () => {
     // Alice registers an authenticator app through the pages (as users do); Bram has one too, but
     // his MFA is off, so his sessions prove only the password until an app asks for more.
     for (const u of [ALICE, BRAM]) await ctx.mfaAdmin.setUserState(OPERATOR, u.address, 'enabled');
-    aliceSecret = await registerTotpThroughPages({ app } as World, { now: () => Date.now() }, ALICE.address, ALICE.password);
+    aliceSecret = await registerTotpThroughPages(
+      { app } as World,
+      { now: () => Date.now() },
+      ALICE.address,
+      ALICE.password,
+    );
     await registerTotpThroughPages({ app } as World, { now: () => Date.now() }, BRAM.address, BRAM.password);
     await ctx.mfaAdmin.setUserState(OPERATOR, BRAM.address, 'disabled');
     const alice = (await ctx.accounts.findUserByAddressOrNull(ALICE.address))!;
     aliceAppPassword = (await ctx.appPasswords.create(alice, null, 'Mail', { ip: '127.0.0.1', locale: 'en' })).password;
 
     const add = async (key: keyof typeof apps, orgId: string, requireMfa: boolean) => {
-      const made = await ctx.oidc.clients.add(OPERATOR, orgId, { name: key, redirectUris: [apps[key].redirect], kind: 'confidential', requireMfa });
+      const made = await ctx.oidc.clients.add(OPERATOR, orgId, {
+        name: key,
+        redirectUris: [apps[key].redirect],
+        kind: 'confidential',
+        requireMfa,
+      });
       apps[key].id = made.client.id;
       apps[key].secret = made.secret;
-      apps[key].config = await client.discovery(new URL(issuer), made.client.id, undefined, client.ClientSecretBasic(made.secret), { execute: [client.allowInsecureRequests] });
+      apps[key].config = await client.discovery(
+        new URL(issuer),
+        made.client.id,
+        undefined,
+        client.ClientSecretBasic(made.secret),
+        { execute: [client.allowInsecureRequests] },
+      );
     };
     await add('contoso', contoso.id, false);
     await add('contosoMfa', contoso.id, true);
@@ -119,7 +138,11 @@ describe('OpenID Connect provider with Chromium and openid-client', () => {
   /** The authorization request a relying party makes (PKCE S256, nonce, state), and the checks it will apply. */
   async function authorization(key: keyof typeof apps, extra: Record<string, string> = {}) {
     const verifier = client.randomPKCECodeVerifier();
-    const checks = { pkceCodeVerifier: verifier, expectedNonce: client.randomNonce(), expectedState: client.randomState() };
+    const checks = {
+      pkceCodeVerifier: verifier,
+      expectedNonce: client.randomNonce(),
+      expectedState: client.randomState(),
+    };
     const url = client.buildAuthorizationUrl(apps[key].config!, {
       redirect_uri: apps[key].redirect,
       scope: 'openid email profile offline_access',
@@ -148,7 +171,14 @@ describe('OpenID Connect provider with Chromium and openid-client', () => {
   /** Waits for the browser to come back to the app; on a timeout, says where it is stuck instead. */
   const callbackOf = async (page: Page, callbacks: string[]) => {
     await page.waitForURL(`${rpBase}/**`).catch(async (e: Error) => {
-      throw new Error(`${e.message.split('\n')[0]}: the browser is at ${page.url()}: ${(await page.locator('main').innerText().catch(() => '')).slice(0, 1000)}`);
+      throw new Error(
+        `${e.message.split('\n')[0]}: the browser is at ${page.url()}: ${(
+          await page
+            .locator('main')
+            .innerText()
+            .catch(() => '')
+        ).slice(0, 1000)}`,
+      );
     });
     assert.equal(callbacks.length, 1, 'the browser came back to the app once');
     return new URL(callbacks[0]!);
@@ -160,7 +190,7 @@ describe('OpenID Connect provider with Chromium and openid-client', () => {
     const { page, callbacks } = await open('en-GB');
     const { url, checks } = await authorization('contoso');
     await page.goto(url.href);
-    assert.equal(new URL(page.url()).pathname, '/signin', 'the app sends the browser to Sesame\'s own sign-in page');
+    assert.equal(new URL(page.url()).pathname, '/signin', "the app sends the browser to Sesame's own sign-in page");
     assert.match(new URL(page.url()).searchParams.get('next') ?? '', /^\/oidc\/interaction\//);
     await signIn(page, EN, ALICE.address, ALICE.password);
     await page.waitForURL('**/signin/mfa');
@@ -187,27 +217,50 @@ describe('OpenID Connect provider with Chromium and openid-client', () => {
     const refreshed = await client.refreshTokenGrant(apps.contoso.config!, tokens.refresh_token);
     assert.ok(refreshed.access_token && refreshed.access_token !== tokens.access_token);
     assert.equal(refreshed.claims()!.sub, alice.id);
-    await assert.rejects(client.refreshTokenGrant(apps.fabrikam.config!, refreshed.refresh_token!), (e: Error & { error?: string }) => e.error === 'invalid_grant', 'another app cannot use it');
+    await assert.rejects(
+      client.refreshTokenGrant(apps.fabrikam.config!, refreshed.refresh_token!),
+      (e: Error & { error?: string }) => e.error === 'invalid_grant',
+      'another app cannot use it',
+    );
 
     // The same code again: refused (and the grant it came from is revoked).
-    await assert.rejects(client.authorizationCodeGrant(apps.contoso.config!, callback, checks), (e: Error & { error?: string }) => e.error === 'invalid_grant');
-    await assert.rejects(client.refreshTokenGrant(apps.contoso.config!, refreshed.refresh_token!), (e: Error & { error?: string }) => e.error === 'invalid_grant', 'a replayed code revokes its grant');
+    await assert.rejects(
+      client.authorizationCodeGrant(apps.contoso.config!, callback, checks),
+      (e: Error & { error?: string }) => e.error === 'invalid_grant',
+    );
+    await assert.rejects(
+      client.refreshTokenGrant(apps.contoso.config!, refreshed.refresh_token!),
+      (e: Error & { error?: string }) => e.error === 'invalid_grant',
+      'a replayed code revokes its grant',
+    );
 
     // Another app of another organization: Alice's code, refresh token and ID token are not for it.
     const again = await authorization('contoso');
     await page.goto(again.url.href);
     await page.waitForURL(`${rpBase}/**`);
     const second = new URL(callbacks[1]!);
-    await assert.rejects(client.authorizationCodeGrant(apps.fabrikam.config!, second, again.checks), (e: Error & { error?: string }) => e.error === 'invalid_grant');
-    const jwks = createLocalJWKSet((await (await fetch(`${issuer}/jwks`)).json()) as Parameters<typeof createLocalJWKSet>[0]);
+    await assert.rejects(
+      client.authorizationCodeGrant(apps.fabrikam.config!, second, again.checks),
+      (e: Error & { error?: string }) => e.error === 'invalid_grant',
+    );
+    const jwks = createLocalJWKSet(
+      (await (await fetch(`${issuer}/jwks`)).json()) as Parameters<typeof createLocalJWKSet>[0],
+    );
     await jwtVerify(aliceIdToken, jwks, { issuer, audience: apps.contoso.id });
     await assert.rejects(jwtVerify(aliceIdToken, jwks, { issuer, audience: apps.fabrikam.id }), /aud/);
 
     // End session: Sesame asks, and "Sign out" ends the Sesame session too, then returns to the app.
-    await page.goto(client.buildEndSessionUrl(apps.contoso.config!, { id_token_hint: aliceIdToken, post_logout_redirect_uri: `${rpBase}/` }).href);
+    await page.goto(
+      client.buildEndSessionUrl(apps.contoso.config!, {
+        id_token_hint: aliceIdToken,
+        post_logout_redirect_uri: `${rpBase}/`,
+      }).href,
+    );
     await page.getByRole('button', { name: 'Sign out', exact: true }).last().click();
     await page.waitForURL(`${rpBase}/`).catch(async (e: Error) => {
-      throw new Error(`${e.message.split('\n')[0]}: the browser is at ${page.url()}: ${(await page.content()).slice(0, 3000)}`);
+      throw new Error(
+        `${e.message.split('\n')[0]}: the browser is at ${page.url()}: ${(await page.content()).slice(0, 3000)}`,
+      );
     });
     await page.goto(`${base}/account`);
     assert.equal(new URL(page.url()).pathname, '/signin', 'signed out of Sesame as well');
@@ -245,7 +298,10 @@ describe('OpenID Connect provider with Chromium and openid-client', () => {
 
     // A disabled user's refresh token stops working at once.
     await ctx.accounts.disableUser(OPERATOR, BRAM.address);
-    await assert.rejects(client.refreshTokenGrant(apps.contoso.config!, tokens.refresh_token!), (e: Error & { error?: string }) => e.error === 'invalid_grant');
+    await assert.rejects(
+      client.refreshTokenGrant(apps.contoso.config!, tokens.refresh_token!),
+      (e: Error & { error?: string }) => e.error === 'invalid_grant',
+    );
   });
 
   it('takes a user with no second factor through setting one up, then asks for it, before an MFA-always app gets a code', async () => {
@@ -263,14 +319,23 @@ describe('OpenID Connect provider with Chromium and openid-client', () => {
     // Back at the app's sign-in: the new method is asked for (a later time step than the one just used).
     await page.waitForURL('**/security-info/flow');
     await enterCode(page, secret);
-    const tokens = await client.authorizationCodeGrant(apps.contosoMfa.config!, await callbackOf(page, callbacks), strict.checks);
+    const tokens = await client.authorizationCodeGrant(
+      apps.contosoMfa.config!,
+      await callbackOf(page, callbacks),
+      strict.checks,
+    );
     assert.equal(tokens.claims()!.acr, 'urn:sesame:acr:mfa');
   });
 
   /** Bram's TOTP seed, read back from the store (the test registered it through the pages above). */
   async function bramTotpSecret(): Promise<string> {
     const bram = (await ctx.accounts.findUserByAddressOrNull(BRAM.address))!;
-    const row = await ctx.store.db.selectFrom('mfa_methods').select(['id', 'secret_enc']).where('user_id', '=', bram.id).where('kind', '=', 'totp').executeTakeFirstOrThrow();
+    const row = await ctx.store.db
+      .selectFrom('mfa_methods')
+      .select(['id', 'secret_enc'])
+      .where('user_id', '=', bram.id)
+      .where('kind', '=', 'totp')
+      .executeTakeFirstOrThrow();
     const { createAead } = await import('../../src/lib/crypto/aead.js');
     return createAead(ctx.secrets.encryptionKey).open(row.secret_enc!, `totp:${row.id}`);
   }
@@ -304,8 +369,14 @@ describe('OpenID Connect provider with Chromium and openid-client', () => {
     const fresh = await buildApp(ctx, { logger: false });
     try {
       const both = JSON.parse((await fresh.inject({ url: '/oidc/jwks' })).body) as { keys: { kid: string }[] };
-      assert.deepEqual(both.keys.map((k) => k.kid), [kid, ...before]);
-      await jwtVerify(aliceIdToken, createLocalJWKSet(both as Parameters<typeof createLocalJWKSet>[0]), { issuer, audience: apps.contoso.id });
+      assert.deepEqual(
+        both.keys.map((k) => k.kid),
+        [kid, ...before],
+      );
+      await jwtVerify(aliceIdToken, createLocalJWKSet(both as Parameters<typeof createLocalJWKSet>[0]), {
+        issuer,
+        audience: apps.contoso.id,
+      });
       assert.equal(await ctx.oidc.keys.dropPrevious(), before.length);
     } finally {
       await fresh.close();
@@ -313,8 +384,16 @@ describe('OpenID Connect provider with Chromium and openid-client', () => {
     const last = await buildApp(ctx, { logger: false });
     try {
       const only = JSON.parse((await last.inject({ url: '/oidc/jwks' })).body) as { keys: { kid: string }[] };
-      assert.deepEqual(only.keys.map((k) => k.kid), [kid]);
-      await assert.rejects(jwtVerify(aliceIdToken, createLocalJWKSet(only as Parameters<typeof createLocalJWKSet>[0]), { issuer, audience: apps.contoso.id }));
+      assert.deepEqual(
+        only.keys.map((k) => k.kid),
+        [kid],
+      );
+      await assert.rejects(
+        jwtVerify(aliceIdToken, createLocalJWKSet(only as Parameters<typeof createLocalJWKSet>[0]), {
+          issuer,
+          audience: apps.contoso.id,
+        }),
+      );
     } finally {
       await last.close();
     }

@@ -12,7 +12,16 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { adminApiToken, adminSecondFactor } from '../support/admin-mfa.js';
-import { freePort, launchChromium, requireBuild, requireChromium, ROOT, runSesameCli as sesame, startServer, type StartedServer } from '../support/processes.js';
+import {
+  freePort,
+  launchChromium,
+  requireBuild,
+  requireChromium,
+  ROOT,
+  runSesameCli as sesame,
+  startServer,
+  type StartedServer,
+} from '../support/processes.js';
 
 const OUT = path.join(ROOT, 'docs/images');
 const VIEWPORT = { width: 1280, height: 800 };
@@ -58,8 +67,13 @@ async function main(): Promise<void> {
     };
 
     await sesame(env, ['org', 'add', 'contoso.test', '--name', 'Contoso']);
-    await sesame(env, ['user', 'add', ADMIN.address, '--name', ADMIN.name, '--admin', '--password-stdin'], `${ADMIN.password}\n`);
-    for (const u of USERS) await sesame(env, ['user', 'add', u.address, '--name', u.name, '--password-stdin'], `${u.password}\n`);
+    await sesame(
+      env,
+      ['user', 'add', ADMIN.address, '--name', ADMIN.name, '--admin', '--password-stdin'],
+      `${ADMIN.password}\n`,
+    );
+    for (const u of USERS)
+      await sesame(env, ['user', 'add', u.address, '--name', u.name, '--password-stdin'], `${u.password}\n`);
     await sesame(env, ['user', 'add', 'dan@contoso.test', '--name', 'Dan Dekker']); // no password yet: gets a link
     await sesame(env, ['user', 'disable', 'carol@contoso.test']);
 

@@ -30,10 +30,24 @@ import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playw
 import { adminSecondFactor, signInAdminWithMfa } from '../support/admin-mfa.js';
 import { FetchBrowser } from '../support/fetch-browser.js';
 import { lastEmailCode, parseMessage, startSmtp } from '../support/sinks.js';
-import { freePort, launchChromium, requireBuild, runSesameCli as sesame, serverEnv, startServer, type StartedServer, teardown } from '../support/processes.js';
+import {
+  freePort,
+  launchChromium,
+  requireBuild,
+  runSesameCli as sesame,
+  serverEnv,
+  startServer,
+  type StartedServer,
+  teardown,
+} from '../support/processes.js';
 
 const run = promisify(execFile);
-const BOB = { address: 'bob@contoso.test', password: 'quiet-meadow-copper-77', name: 'Bob Builder', home: 'bob.home@example.org' };
+const BOB = {
+  address: 'bob@contoso.test',
+  password: 'quiet-meadow-copper-77',
+  name: 'Bob Builder',
+  home: 'bob.home@example.org',
+};
 const NEW_PASSWORD = 'harbour-lantern-violet-93';
 /** Carol changes her password and ends her other sessions; Dan reports an app-password sign-in; Ada is their admin. */
 const CAROL = { address: 'carol@contoso.test', password: 'amber-orchard-pebble-31', name: 'Carol Chang' };
@@ -45,7 +59,9 @@ const FIREFOX = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100
 
 /** The TOTP code for `secret` at `unixSeconds`, from oathtool. */
 async function oathtool(secret: string, unixSeconds: number): Promise<string> {
-  const { stdout } = await run('/usr/bin/oathtool', ['--totp', '-b', secret, '--now', `@${unixSeconds}`], { timeout: 5_000 });
+  const { stdout } = await run('/usr/bin/oathtool', ['--totp', '-b', secret, '--now', `@${unixSeconds}`], {
+    timeout: 5_000,
+  });
   return stdout.trim();
 }
 
@@ -63,11 +79,19 @@ describe('self-service in Chromium (real server, real SMTP server)', () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sesame-e2e-reset-'));
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    const env = serverEnv(dataDir, port, { SESAME_SMTP_URL: `smtp://127.0.0.1:${smtp.port}`, SESAME_MAIL_FROM: 'Sesame <sesame@contoso.test>', SESAME_DEV_OUTBOX: '' });
+    const env = serverEnv(dataDir, port, {
+      SESAME_SMTP_URL: `smtp://127.0.0.1:${smtp.port}`,
+      SESAME_MAIL_FROM: 'Sesame <sesame@contoso.test>',
+      SESAME_DEV_OUTBOX: '',
+    });
     await sesame(env, ['org', 'add', 'contoso.test', '--name', 'Contoso']);
     await sesame(env, ['user', 'add', BOB.address, '--name', BOB.name, '--password-stdin'], `${BOB.password}\n`);
     await sesame(env, ['user', 'mfa', BOB.address, 'enabled']);
-    await sesame(env, ['user', 'add', ADA.address, '--name', ADA.name, '--admin', '--password-stdin'], `${ADA.password}\n`);
+    await sesame(
+      env,
+      ['user', 'add', ADA.address, '--name', ADA.name, '--admin', '--password-stdin'],
+      `${ADA.password}\n`,
+    );
     for (const u of [CAROL, DAN]) {
       await sesame(env, ['user', 'add', u.address, '--name', u.name, '--password-stdin'], `${u.password}\n`);
       await sesame(env, ['user', 'mfa', u.address, 'enabled']);
@@ -223,18 +247,27 @@ describe('self-service in Chromium (real server, real SMTP server)', () => {
     // My account -> Change password: what the change does is on the page before she confirms.
     await here.getByRole('link', { name: 'Change password', exact: true }).click();
     await here.waitForURL(`${base}/account/password`);
-    assert.deepEqual((await here.locator('#password-effects li').allInnerTexts()).map((t) => t.trim()), [
-      'You stay signed in here; every other session of your account (other browsers, apps using the API) will be signed out.',
-      'Your organization revokes app passwords when the password changes: your 1 app password(s) will stop working. Make new ones under Security info afterwards.',
-    ]);
+    assert.deepEqual(
+      (await here.locator('#password-effects li').allInnerTexts()).map((t) => t.trim()),
+      [
+        'You stay signed in here; every other session of your account (other browsers, apps using the API) will be signed out.',
+        'Your organization revokes app passwords when the password changes: your 1 app password(s) will stop working. Make new ones under Security info afterwards.',
+      ],
+    );
     await here.getByLabel('Current password').fill(CAROL.password);
     await here.getByLabel('New password', { exact: true }).fill(CAROL_NEW);
     await here.getByLabel('Type it again').fill(CAROL_NEW);
     const mails = count(CAROL.address);
     await here.getByRole('button', { name: 'Change password', exact: true }).click();
     await here.waitForURL(/\/account\/password\?m=changed/);
-    assert.equal((await here.getByRole('status').innerText()).trim(), 'Your password has been changed. Signed out elsewhere: 2 session(s). App passwords revoked: 1.');
-    assert.match(await mailTo(CAROL.address, mails), /The password of your work or school account was changed at .+ from 127\.0\.0\.1\./);
+    assert.equal(
+      (await here.getByRole('status').innerText()).trim(),
+      'Your password has been changed. Signed out elsewhere: 2 session(s). App passwords revoked: 1.',
+    );
+    assert.match(
+      await mailTo(CAROL.address, mails),
+      /The password of your work or school account was changed at .+ from 127\.0\.0\.1\./,
+    );
 
     // The other browser and the script are signed out; this browser is not.
     assert.equal(await statusIn(elsewhere, '/account'), 303);
@@ -257,7 +290,10 @@ describe('self-service in Chromium (real server, real SMTP server)', () => {
     assert.equal(await rows.count(), 2, await here.locator('#sessions').innerText());
     const current = here.locator('#sessions tbody tr[aria-current="true"]');
     assert.equal(await current.count(), 1);
-    assert.match((await current.innerText()).trim(), /^Chrome · Linux\s+127\.0\.0\.1\s+Browser\s[\s\S]*\sThis session$/);
+    assert.match(
+      (await current.innerText()).trim(),
+      /^Chrome · Linux\s+127\.0\.0\.1\s+Browser\s[\s\S]*\sThis session$/,
+    );
     const other = here.locator('#sessions tbody tr:not([aria-current])');
     assert.match((await other.innerText()).trim(), /^Firefox · Windows\s+127\.0\.0\.1\s+Browser\s/);
     assert.equal(await other.getByRole('button', { name: 'Sign out', exact: true }).count(), 1);
@@ -266,7 +302,11 @@ describe('self-service in Chromium (real server, real SMTP server)', () => {
     assert.equal((await here.getByRole('status').innerText()).trim(), '1 other session(s) signed out.');
     assert.equal(await rows.count(), 1);
     assert.equal(await current.count(), 1);
-    assert.equal(await here.getByRole('button', { name: 'Sign out everywhere else' }).count(), 0, 'nothing else to sign out');
+    assert.equal(
+      await here.getByRole('button', { name: 'Sign out everywhere else' }).count(),
+      0,
+      'nothing else to sign out',
+    );
 
     assert.equal(await statusIn(elsewhere, '/account'), 303);
     await expectSignedOut(elsewhere);
@@ -287,7 +327,10 @@ describe('self-service in Chromium (real server, real SMTP server)', () => {
     assert.match(appPassword, /^[a-z]{4}( [a-z]{4}){4}$/);
     const basic = async (password: string) => {
       const res = await fetch(`${base}/auth/basic`, {
-        headers: { authorization: `Basic ${Buffer.from(`${DAN.address}:${password}`).toString('base64')}`, 'user-agent': 'Thunderbird/128.0' },
+        headers: {
+          authorization: `Basic ${Buffer.from(`${DAN.address}:${password}`).toString('base64')}`,
+          'user-agent': 'Thunderbird/128.0',
+        },
         signal: AbortSignal.timeout(10_000),
       });
       await res.arrayBuffer();
@@ -301,15 +344,28 @@ describe('self-service in Chromium (real server, real SMTP server)', () => {
     await page.waitForURL(`${base}/account/sign-ins`);
     const row = page.locator('#my-sign-ins tbody tr', { hasText: 'Thunderbird on the laptop' });
     assert.equal(await row.count(), 1, await page.locator('#my-sign-ins').innerText());
-    assert.match(await row.innerText(), /Success\s+http\s+Thunderbird on the laptop\s+127\.0\.0\.1\s+Thunderbird\/128\.0/);
-    assert.equal(await page.getByRole('button', { name: "This wasn't me" }).count(), 1, 'only sign-ins with an app password can be reported');
+    assert.match(
+      await row.innerText(),
+      /Success\s+http\s+Thunderbird on the laptop\s+127\.0\.0\.1\s+Thunderbird\/128\.0/,
+    );
+    assert.equal(
+      await page.getByRole('button', { name: "This wasn't me" }).count(),
+      1,
+      'only sign-ins with an app password can be reported',
+    );
 
     const adminMails = count(ADA.address);
     await row.getByRole('button', { name: "This wasn't me" }).click();
     await page.waitForURL(/\/account\/sign-ins\?m=reported$/);
-    assert.equal((await page.getByRole('status').innerText()).trim(), 'Thank you. That app password no longer works, and your administrators were told.');
+    assert.equal(
+      (await page.getByRole('status').innerText()).trim(),
+      'Thank you. That app password no longer works, and your administrators were told.',
+    );
     assert.equal(await basic(appPassword), 401, 'the reported app password is refused');
     const mail = (await mailTo(ADA.address, adminMails)).replace(/\s+/g, ' ');
-    assert.match(mail, /dan@contoso\.test reported a HTTP sign-in at .+ from 127\.0\.0\.1 with their app password "Thunderbird on the laptop" as not theirs\. That app password has been revoked\./);
+    assert.match(
+      mail,
+      /dan@contoso\.test reported a HTTP sign-in at .+ from 127\.0\.0\.1 with their app password "Thunderbird on the laptop" as not theirs\. That app password has been revoked\./,
+    );
   });
 });

@@ -20,7 +20,17 @@ import { after, before, describe, it } from 'node:test';
 import SQLite from 'better-sqlite3';
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
 import { adminApiToken } from '../support/admin-mfa.js';
-import { freePort, launchChromium, requireBuild, requireChromium, runSesameCli as sesame, startServer, type StartedServer, serverEnv, teardown } from '../support/processes.js';
+import {
+  freePort,
+  launchChromium,
+  requireBuild,
+  requireChromium,
+  runSesameCli as sesame,
+  startServer,
+  type StartedServer,
+  serverEnv,
+  teardown,
+} from '../support/processes.js';
 
 const ADMIN = { address: 'ada@contoso.test', password: 'violet-harbour-lantern-42', name: 'Ada Admin' };
 const ALICE = { address: 'alice@contoso.test', password: 'copper-willow-harvest-58', name: 'Alice Key' };
@@ -36,7 +46,14 @@ interface AuthenticatorOptions {
   isUserVerified: boolean;
   automaticPresenceSimulation: boolean;
 }
-const AUTHENTICATOR: AuthenticatorOptions = { protocol: 'ctap2', transport: 'usb', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true };
+const AUTHENTICATOR: AuthenticatorOptions = {
+  protocol: 'ctap2',
+  transport: 'usb',
+  hasResidentKey: true,
+  hasUserVerification: true,
+  isUserVerified: true,
+  automaticPresenceSimulation: true,
+};
 
 /** A credential as the CDP WebAuthn domain reports it (binary fields in standard base64). */
 interface CdpCredential {
@@ -76,7 +93,11 @@ describe('security keys and passkeys in Chromium (real CLI, real server, virtual
     const env = serverEnv(dataDir, port, { SESAME_PUBLIC_URL: base, SESAME_MODE: 'development' });
 
     await sesame(env, ['org', 'add', 'contoso.test', '--name', 'Contoso']);
-    await sesame(env, ['user', 'add', ADMIN.address, '--name', ADMIN.name, '--admin', '--password-stdin'], `${ADMIN.password}\n`);
+    await sesame(
+      env,
+      ['user', 'add', ADMIN.address, '--name', ADMIN.name, '--admin', '--password-stdin'],
+      `${ADMIN.password}\n`,
+    );
     for (const u of [ALICE, BOB]) {
       await sesame(env, ['user', 'add', u.address, '--name', u.name, '--password-stdin'], `${u.password}\n`);
       await sesame(env, ['user', 'mfa', u.address, 'enabled']);
@@ -91,7 +112,9 @@ describe('security keys and passkeys in Chromium (real CLI, real server, virtual
   after(() => teardown({ contexts, browser, server, dataDir }));
 
   /** A fresh browser profile with the CDP WebAuthn domain on, and (unless `null`) one virtual authenticator. */
-  async function open(authenticator: Partial<AuthenticatorOptions> | null = {}): Promise<{ context: BrowserContext; page: Page; cdp: CDPSession; authenticatorId: string }> {
+  async function open(
+    authenticator: Partial<AuthenticatorOptions> | null = {},
+  ): Promise<{ context: BrowserContext; page: Page; cdp: CDPSession; authenticatorId: string }> {
     assert.ok(browser, 'the browser did not start');
     const context = await browser.newContext({ locale: 'en-US', baseURL: base });
     contexts.add(context);
@@ -100,7 +123,10 @@ describe('security keys and passkeys in Chromium (real CLI, real server, virtual
     const cdp = await context.newCDPSession(page);
     await cdp.send('WebAuthn.enable');
     let authenticatorId = '';
-    if (authenticator) authenticatorId = (await cdp.send('WebAuthn.addVirtualAuthenticator', { options: { ...AUTHENTICATOR, ...authenticator } })).authenticatorId;
+    if (authenticator)
+      authenticatorId = (
+        await cdp.send('WebAuthn.addVirtualAuthenticator', { options: { ...AUTHENTICATOR, ...authenticator } })
+      ).authenticatorId;
     return { context, page, cdp, authenticatorId };
   }
 
@@ -111,7 +137,8 @@ describe('security keys and passkeys in Chromium (real CLI, real server, virtual
 
   const pathOf = (page: Page) => new URL(page.url()).pathname;
   const heading = async (page: Page) => (await page.getByRole('heading', { level: 1 }).textContent())?.trim();
-  const hasSession = async (context: BrowserContext) => (await context.cookies()).some((c) => c.name === SESSION_COOKIE);
+  const hasSession = async (context: BrowserContext) =>
+    (await context.cookies()).some((c) => c.name === SESSION_COOKIE);
 
   async function credentials(cdp: CDPSession, authenticatorId: string): Promise<CdpCredential[]> {
     return (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials as CdpCredential[];
@@ -149,7 +176,10 @@ describe('security keys and passkeys in Chromium (real CLI, real server, virtual
     await page.getByRole('button', { name: 'Next', exact: true }).click();
     // The organization allows app passwords (the default): one is made and shown once.
     await page.getByRole('heading', { level: 1, name: 'Keep using your existing applications' }).waitFor();
-    assert.match(((await page.locator('#app-password').textContent()) ?? '').trim(), /^[a-hjkmnp-z]{4}( [a-hjkmnp-z]{4}){4}$/);
+    assert.match(
+      ((await page.locator('#app-password').textContent()) ?? '').trim(),
+      /^[a-hjkmnp-z]{4}( [a-hjkmnp-z]{4}){4}$/,
+    );
     await page.getByRole('button', { name: 'Done', exact: true }).click();
     await page.getByRole('heading', { level: 1, name: 'Save your recovery codes' }).waitFor();
     assert.equal(await page.locator('#recovery-codes li').count(), 10);
@@ -176,7 +206,9 @@ describe('security keys and passkeys in Chromium (real CLI, real server, virtual
 
   /** Puts `credentialJson` in the form's hidden field and posts it, as the page script would. */
   async function post(page: Page, credentialJson: string) {
-    const response = page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/signin/mfa/verify');
+    const response = page.waitForResponse(
+      (r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/signin/mfa/verify',
+    );
     await page.evaluate((json) => {
       const form = document.querySelector<HTMLFormElement>('form.webauthn')!;
       (form.elements.namedItem('credential') as HTMLInputElement).value = json;
@@ -186,7 +218,9 @@ describe('security keys and passkeys in Chromium (real CLI, real server, virtual
   }
 
   /** The authentication options the page was given. */
-  async function pageOptions(page: Page): Promise<{ challenge: string; rpId: string; allowCredentials: { id: string }[] }> {
+  async function pageOptions(
+    page: Page,
+  ): Promise<{ challenge: string; rpId: string; allowCredentials: { id: string }[] }> {
     return JSON.parse((await page.locator('form.webauthn').getAttribute('data-options'))!);
   }
 
@@ -194,21 +228,47 @@ describe('security keys and passkeys in Chromium (real CLI, real server, virtual
    * An assertion built here, with a key whose private half the test holds, for the challenge on
    * the page. `flags` is the authenticator-data flags byte (0x01 user present, 0x04 user verified).
    */
-  function assertion(key: CdpCredential, challenge: string, opts: { flags: number; counter: number; rpId?: string }): string {
-    const clientDataJSON = Buffer.from(JSON.stringify({ type: 'webauthn.get', challenge, origin: base, crossOrigin: false }));
+  function assertion(
+    key: CdpCredential,
+    challenge: string,
+    opts: { flags: number; counter: number; rpId?: string },
+  ): string {
+    const clientDataJSON = Buffer.from(
+      JSON.stringify({ type: 'webauthn.get', challenge, origin: base, crossOrigin: false }),
+    );
     const counter = Buffer.alloc(4);
     counter.writeUInt32BE(opts.counter);
-    const authenticatorData = Buffer.concat([crypto.createHash('sha256').update(opts.rpId ?? 'localhost').digest(), Buffer.from([opts.flags]), counter]);
-    const privateKey = crypto.createPrivateKey({ key: Buffer.from(key.privateKey, 'base64'), format: 'der', type: 'pkcs8' });
+    const authenticatorData = Buffer.concat([
+      crypto
+        .createHash('sha256')
+        .update(opts.rpId ?? 'localhost')
+        .digest(),
+      Buffer.from([opts.flags]),
+      counter,
+    ]);
+    const privateKey = crypto.createPrivateKey({
+      key: Buffer.from(key.privateKey, 'base64'),
+      format: 'der',
+      type: 'pkcs8',
+    });
     // The authenticator chose the algorithm (Ed25519 comes first in the server's list; ES256 next).
     const digest = privateKey.asymmetricKeyType === 'ed25519' ? null : 'sha256';
-    const signature = crypto.sign(digest, Buffer.concat([authenticatorData, crypto.createHash('sha256').update(clientDataJSON).digest()]), privateKey);
+    const signature = crypto.sign(
+      digest,
+      Buffer.concat([authenticatorData, crypto.createHash('sha256').update(clientDataJSON).digest()]),
+      privateKey,
+    );
     const id = b64urlFromB64(key.credentialId);
     return JSON.stringify({
       id,
       rawId: id,
       type: 'public-key',
-      response: { clientDataJSON: clientDataJSON.toString('base64url'), authenticatorData: authenticatorData.toString('base64url'), signature: signature.toString('base64url'), ...(key.userHandle ? { userHandle: b64urlFromB64(key.userHandle) } : {}) },
+      response: {
+        clientDataJSON: clientDataJSON.toString('base64url'),
+        authenticatorData: authenticatorData.toString('base64url'),
+        signature: signature.toString('base64url'),
+        ...(key.userHandle ? { userHandle: b64urlFromB64(key.userHandle) } : {}),
+      },
       clientExtensionResults: {},
     });
   }
@@ -216,7 +276,9 @@ describe('security keys and passkeys in Chromium (real CLI, real server, virtual
   function storedCounter(credentialId: string): number {
     const db = new SQLite(path.join(dataDir!, 'sesame.db'), { readonly: true, fileMustExist: true });
     try {
-      const row = db.prepare('SELECT sign_count FROM mfa_methods WHERE credential_id = ?').get(credentialId) as { sign_count: number } | undefined;
+      const row = db.prepare('SELECT sign_count FROM mfa_methods WHERE credential_id = ?').get(credentialId) as
+        | { sign_count: number }
+        | undefined;
       assert.ok(row, `credential ${credentialId} is stored`);
       return Number(row.sign_count);
     } finally {
@@ -228,7 +290,9 @@ describe('security keys and passkeys in Chromium (real CLI, real server, virtual
     const token = await adminApiToken(direct, ADMIN);
     const res = await fetch(`${direct}/api/v1/sign-ins?limit=500`, { headers: { authorization: `Bearer ${token}` } });
     assert.equal(res.status, 200);
-    return ((await res.json()) as { events: { addressTyped: string; outcome: string; reason: string; protocol: string }[] }).events;
+    return (
+      (await res.json()) as { events: { addressTyped: string; outcome: string; reason: string; protocol: string }[] }
+    ).events;
   }
 
   it('serves the browser library and the page script from this origin', async () => {
@@ -262,7 +326,9 @@ describe('security keys and passkeys in Chromium (real CLI, real server, virtual
       await atKeyStep(page);
       const allowed = (await pageOptions(page)).allowCredentials.map((c) => c.id);
       assert.deepEqual(allowed, [credentialId], "the options name Alice's key and nothing else");
-      const posted = page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname === '/signin/mfa/verify');
+      const posted = page.waitForRequest(
+        (r) => r.method() === 'POST' && new URL(r.url()).pathname === '/signin/mfa/verify',
+      );
       await page.getByRole('button', { name: 'Use security key' }).click();
       postedAssertion = new URLSearchParams((await posted).postData() ?? '').get('credential') ?? undefined;
       await page.waitForURL(`${base}/account`);
@@ -275,7 +341,10 @@ describe('security keys and passkeys in Chromium (real CLI, real server, virtual
       await close(context);
     }
     const log = await signInLog();
-    assert.ok(log.some((e) => e.addressTyped === ALICE.address && e.protocol === 'web:mfa' && e.outcome === 'success'), 'the sign-in log has the key sign-in');
+    assert.ok(
+      log.some((e) => e.addressTyped === ALICE.address && e.protocol === 'web:mfa' && e.outcome === 'success'),
+      'the sign-in log has the key sign-in',
+    );
   });
 
   it('refuses a replayed assertion (the challenge is per flow and single use)', async () => {
@@ -296,14 +365,29 @@ describe('security keys and passkeys in Chromium (real CLI, real server, virtual
     assert.ok(aliceKey);
     const { context, page, cdp, authenticatorId } = await open();
     try {
-      const other = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ format: 'der', type: 'pkcs8' });
+      const other = crypto
+        .generateKeyPairSync('ec', { namedCurve: 'prime256v1' })
+        .privateKey.export({ format: 'der', type: 'pkcs8' });
       // A high counter, so that only the signature can be what is wrong.
-      await cdp.send('WebAuthn.addCredential', { authenticatorId, credential: { credentialId: aliceKey.credentialId, isResidentCredential: false, rpId: 'localhost', privateKey: other.toString('base64'), signCount: 100_000 } });
+      await cdp.send('WebAuthn.addCredential', {
+        authenticatorId,
+        credential: {
+          credentialId: aliceKey.credentialId,
+          isResidentCredential: false,
+          rpId: 'localhost',
+          privateKey: other.toString('base64'),
+          signCount: 100_000,
+        },
+      });
       await password(page, ALICE);
       await atKeyStep(page);
       await page.getByRole('button', { name: 'Use security key' }).click();
       await assertRefused(context, page);
-      assert.equal(storedCounter(b64urlFromB64(aliceKey.credentialId)), aliceKey.signCount, 'a refused assertion does not move the counter');
+      assert.equal(
+        storedCounter(b64urlFromB64(aliceKey.credentialId)),
+        aliceKey.signCount,
+        'a refused assertion does not move the counter',
+      );
     } finally {
       await close(context);
     }
@@ -323,7 +407,11 @@ describe('security keys and passkeys in Chromium (real CLI, real server, virtual
       await alert.waitFor();
       assert.match((await alert.textContent()) ?? '', /not allowed|timed out/i);
       assert.equal(posted, false);
-      assert.equal(await page.getByRole('button', { name: 'Use security key' }).isEnabled(), true, 'the user can try again');
+      assert.equal(
+        await page.getByRole('button', { name: 'Use security key' }).isEnabled(),
+        true,
+        'the user can try again',
+      );
       assert.equal(await hasSession(context), false);
     } finally {
       await close(context);
@@ -336,7 +424,10 @@ describe('security keys and passkeys in Chromium (real CLI, real server, virtual
     {
       const { context, page, cdp, authenticatorId } = await open({ automaticPresenceSimulation: false });
       try {
-        await cdp.send('WebAuthn.addCredential', { authenticatorId, credential: { ...aliceKey, signCount: aliceKey.signCount } });
+        await cdp.send('WebAuthn.addCredential', {
+          authenticatorId,
+          credential: { ...aliceKey, signCount: aliceKey.signCount },
+        });
         let posted = false;
         page.on('request', (r) => {
           if (r.method() === 'POST' && new URL(r.url()).pathname === '/signin/mfa/verify') posted = true;
@@ -393,12 +484,19 @@ describe('security keys and passkeys in Chromium (real CLI, real server, virtual
     const { context, page, cdp, authenticatorId } = await open();
     try {
       // This authenticator holds Alice's real key, nothing else.
-      await cdp.send('WebAuthn.addCredential', { authenticatorId, credential: { ...aliceKey, signCount: aliceKey.signCount + 1_000 } });
+      await cdp.send('WebAuthn.addCredential', {
+        authenticatorId,
+        credential: { ...aliceKey, signCount: aliceKey.signCount + 1_000 },
+      });
       await password(page, BOB);
       await atKeyStep(page);
       const options = await pageOptions(page);
       assert.equal(options.allowCredentials.length, 1);
-      assert.notEqual(options.allowCredentials[0]!.id, b64urlFromB64(aliceKey.credentialId), "Bob's options do not name Alice's key");
+      assert.notEqual(
+        options.allowCredentials[0]!.id,
+        b64urlFromB64(aliceKey.credentialId),
+        "Bob's options do not name Alice's key",
+      );
       // A tampered client: ask the authenticator for Alice's credential in Bob's flow.
       const aliceId = b64urlFromB64(aliceKey.credentialId);
       await page.evaluate((id) => {
@@ -407,18 +505,34 @@ describe('security keys and passkeys in Chromium (real CLI, real server, virtual
         o.allowCredentials = [{ id, type: 'public-key' }];
         form.dataset.options = JSON.stringify(o);
       }, aliceId);
-      const posted = page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname === '/signin/mfa/verify');
+      const posted = page.waitForRequest(
+        (r) => r.method() === 'POST' && new URL(r.url()).pathname === '/signin/mfa/verify',
+      );
       await page.getByRole('button', { name: 'Use security key' }).click();
-      const sent = JSON.parse(new URLSearchParams((await posted).postData() ?? '').get('credential') ?? '{}') as { id?: string };
+      const sent = JSON.parse(new URLSearchParams((await posted).postData() ?? '').get('credential') ?? '{}') as {
+        id?: string;
+      };
       assert.equal(sent.id, aliceId, "the browser really sent a valid assertion from Alice's key");
       await assertRefused(context, page);
     } finally {
       await close(context);
     }
     const log = await signInLog();
-    assert.ok(log.some((e) => e.addressTyped === BOB.address && e.protocol === 'web:mfa' && e.outcome === 'failure' && e.reason === 'wrong_second_factor'), "Bob's refused key is in the sign-in log");
+    assert.ok(
+      log.some(
+        (e) =>
+          e.addressTyped === BOB.address &&
+          e.protocol === 'web:mfa' &&
+          e.outcome === 'failure' &&
+          e.reason === 'wrong_second_factor',
+      ),
+      "Bob's refused key is in the sign-in log",
+    );
     const alice = log.filter((e) => e.addressTyped === ALICE.address && e.protocol === 'web:mfa');
     // Refused: the replay, the wrong private key, the missing presence flag. Accepted: the real key, the crafted control.
-    assert.deepEqual([alice.filter((e) => e.outcome === 'failure').length, alice.filter((e) => e.outcome === 'success').length], [3, 2]);
+    assert.deepEqual(
+      [alice.filter((e) => e.outcome === 'failure').length, alice.filter((e) => e.outcome === 'success').length],
+      [3, 2],
+    );
   });
 });

@@ -31,7 +31,15 @@ describe('batch queue across a store outage', () => {
     const store = flakyStore();
     const retried: [number[], number][] = [];
     const lost: number[][] = [];
-    const q = new BatchQueue<number>({ write: store.write, intervalMs: 5, retries: 5, retryDelayMs: 20, retryMaxDelayMs: 40, onRetry: (_e, items, attempt) => retried.push([items, attempt]), onError: (_e, items) => lost.push(items) });
+    const q = new BatchQueue<number>({
+      write: store.write,
+      intervalMs: 5,
+      retries: 5,
+      retryDelayMs: 20,
+      retryMaxDelayMs: 40,
+      onRetry: (_e, items, attempt) => retried.push([items, attempt]),
+      onError: (_e, items) => lost.push(items),
+    });
     for (let i = 0; i < 3; i++) q.push(i);
     await sleep(50); // first write at 5 ms fails, first retry at +20 ms fails
     assert.deepEqual(store.written, []);
@@ -42,14 +50,25 @@ describe('batch queue across a store outage', () => {
     assert.deepEqual([...store.written].sort(), [0, 1, 2, 3, 4], 'every item written once');
     assert.equal(q.heldSize, 0);
     assert.deepEqual(lost, []);
-    assert.ok(retried.length >= 1 && retried.every(([items, a], i) => a === i + 1 && items.join() === '0,1,2'), `the refused batch was held and retried (${JSON.stringify(retried)})`);
+    assert.ok(
+      retried.length >= 1 && retried.every(([items, a], i) => a === i + 1 && items.join() === '0,1,2'),
+      `the refused batch was held and retried (${JSON.stringify(retried)})`,
+    );
   });
 
   it('gives up after its retries, through onError with the lost items', async () => {
     const store = flakyStore();
     const lost: number[][] = [];
     const attempts: number[] = [];
-    const q = new BatchQueue<number>({ write: store.write, intervalMs: 1, retries: 3, retryDelayMs: 5, retryMaxDelayMs: 10, onRetry: (_e, _i, a) => attempts.push(a), onError: (_e, items) => lost.push(items) });
+    const q = new BatchQueue<number>({
+      write: store.write,
+      intervalMs: 1,
+      retries: 3,
+      retryDelayMs: 5,
+      retryMaxDelayMs: 10,
+      onRetry: (_e, _i, a) => attempts.push(a),
+      onError: (_e, items) => lost.push(items),
+    });
     q.push(1);
     q.push(2);
     await sleep(150);
@@ -62,7 +81,13 @@ describe('batch queue across a store outage', () => {
   it('flush() tries what is held without using up a retry; close() gives up what is still held', async () => {
     const store = flakyStore();
     const lost: number[][] = [];
-    const q = new BatchQueue<number>({ write: store.write, intervalMs: 10_000, retries: 1, retryDelayMs: 10_000, onError: (_e, items) => lost.push(items) });
+    const q = new BatchQueue<number>({
+      write: store.write,
+      intervalMs: 10_000,
+      retries: 1,
+      retryDelayMs: 10_000,
+      onError: (_e, items) => lost.push(items),
+    });
     q.push(7);
     await q.flush();
     assert.equal(q.heldSize, 1);
@@ -83,7 +108,15 @@ describe('batch queue across a store outage', () => {
   it('holds at most maxHeld items: beyond it the oldest are given up', async () => {
     const store = flakyStore();
     const lost: number[][] = [];
-    const q = new BatchQueue<number>({ write: store.write, intervalMs: 10_000, chunk: 2, retries: 5, retryDelayMs: 10_000, maxHeld: 4, onError: (_e, items) => lost.push(items) });
+    const q = new BatchQueue<number>({
+      write: store.write,
+      intervalMs: 10_000,
+      chunk: 2,
+      retries: 5,
+      retryDelayMs: 10_000,
+      maxHeld: 4,
+      onError: (_e, items) => lost.push(items),
+    });
     for (let i = 0; i < 6; i++) q.push(i);
     await q.flush();
     assert.deepEqual(lost, [[0, 1]], 'the oldest chunk went first');
@@ -94,7 +127,11 @@ describe('batch queue across a store outage', () => {
   it('without retries (the default), a refused batch is given up at once, as before', async () => {
     const store = flakyStore();
     const lost: number[][] = [];
-    const q = new BatchQueue<number>({ write: store.write, intervalMs: 10_000, onError: (_e, items) => lost.push(items) });
+    const q = new BatchQueue<number>({
+      write: store.write,
+      intervalMs: 10_000,
+      onError: (_e, items) => lost.push(items),
+    });
     q.push(1);
     await q.flush();
     assert.deepEqual(lost, [[1]]);

@@ -23,13 +23,15 @@ import { STORE_FAULT_LOG } from '../../src/storage/store-faults.js';
 import { adminApiToken, signInAdminWithMfa } from '../support/admin-mfa.js';
 import { FetchBrowser } from '../support/fetch-browser.js';
 import { freePort, serverEnv, startServer, type StartedServer } from '../support/processes.js';
+import type { ApiAnswer } from '../support/api-answer.js';
 
 const ADMIN = { address: 'ada@full.test', password: 'violet-harbour-lantern-42', name: 'Ada Admin' };
 const SIZE = '8m';
 
 /** Mounts a tmpfs of SIZE on a new folder; the reason it cannot, if it cannot. */
 function mountTiny(): { dir: string } | { skip: string } {
-  if (process.getuid?.() !== 0) return { skip: 'mounting a small file system needs root (run the suite as root, as CI does)' };
+  if (process.getuid?.() !== 0)
+    return { skip: 'mounting a small file system needs root (run the suite as root, as CI does)' };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sesame-full-'));
   try {
     execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${SIZE},mode=0700`, 'tmpfs', dir], { stdio: 'pipe' });
@@ -73,7 +75,10 @@ function fill(dir: string): string {
 
 const mounted = mountTiny();
 
-describe('a full disk under the SQLite store', { timeout: 60_000, skip: 'skip' in mounted ? mounted.skip : false }, () => {
+describe('a full disk under the SQLite store', {
+  timeout: 60_000,
+  skip: 'skip' in mounted ? mounted.skip : false,
+}, () => {
   const mountDir = 'dir' in mounted ? mounted.dir : '';
   const dataDir = path.join(mountDir, 'data');
   let server: StartedServer | undefined;
@@ -114,8 +119,16 @@ describe('a full disk under the SQLite store', { timeout: 60_000, skip: 'skip' i
   });
 
   const api = async (method: string, url: string, body?: object) => {
-    const r = await fetch(`${base}/api/v1${url}`, { method, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined, signal: AbortSignal.timeout(15_000) });
-    return { status: r.status, json: (await r.json().catch(() => ({}))) as Record<string, any> };
+    const r = await fetch(`${base}/api/v1${url}`, {
+      method,
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body ? { 'content-type': 'application/json' } : {}),
+      },
+      body: body ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(15_000),
+    });
+    return { status: r.status, json: (await r.json().catch(() => ({}))) as ApiAnswer };
   };
   const errorLines = (from: number) =>
     server!
@@ -143,7 +156,7 @@ describe('a full disk under the SQLite store', { timeout: 60_000, skip: 'skip' i
 
     // Adding users until one is refused: the first normally is; any that fit in space already held must succeed.
     const from = server!.output().length;
-    let refused: { status: number; json: Record<string, any> } | undefined;
+    let refused: { status: number; json: ApiAnswer } | undefined;
     let accepted = 0;
     for (let i = 0; i < 50 && !refused; i++) {
       const r = await api('POST', '/users', { address: `user${i}@full.test` });
@@ -152,12 +165,22 @@ describe('a full disk under the SQLite store', { timeout: 60_000, skip: 'skip' i
     }
     assert.ok(refused, 'a write is refused on a full disk');
     assert.equal(refused.status, 507, JSON.stringify(refused.json));
-    assert.deepEqual(refused.json, { error: { code: 'store_full', message: 'Sesame cannot save anything right now because its storage is full. Please tell your administrator.' } });
+    assert.deepEqual(refused.json, {
+      error: {
+        code: 'store_full',
+        message: 'Sesame cannot save anything right now because its storage is full. Please tell your administrator.',
+      },
+    });
     // The log line travels through the child's stdout pipe: it may arrive just after the answer.
-    for (let waited = 0; errorLines(from).length === 0 && waited < 3_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+    for (let waited = 0; errorLines(from).length === 0 && waited < 3_000; waited += 50)
+      await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 200));
     const lines = errorLines(from);
-    assert.deepEqual(lines.map((l) => [l.code, l.msg]), [['store_full', STORE_FAULT_LOG.store_full]], `one operator line, at error level, that names the cause:\n${server!.output().slice(from)}`);
+    assert.deepEqual(
+      lines.map((l) => [l.code, l.msg]),
+      [['store_full', STORE_FAULT_LOG.store_full]],
+      `one operator line, at error level, that names the cause:\n${server!.output().slice(from)}`,
+    );
     assert.match(lines[0]!.detail ?? '', /SQLITE_FULL/);
 
     // The admin page says it in the visitor's language.
@@ -177,6 +200,8 @@ describe('a full disk under the SQLite store', { timeout: 60_000, skip: 'skip' i
     const paged = await admin.submit('/admin/users', '/admin/users', { address: 'paged@full.test', name: 'Paged' });
     assert.equal(paged.status, 200);
     assert.match(paged.body, /paged@full\.test/);
-    console.log(`full disk: ${accepted} write(s) fitted in space already held, then 507 store_full; after freeing space the same process (pid ${server!.child.pid}) wrote again`);
+    console.log(
+      `full disk: ${accepted} write(s) fitted in space already held, then 507 store_full; after freeing space the same process (pid ${server!.child.pid}) wrote again`,
+    );
   });
 });

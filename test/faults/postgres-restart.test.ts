@@ -29,6 +29,7 @@ import { adminApiToken, signInAdminWithMfa } from '../support/admin-mfa.js';
 import { FetchBrowser } from '../support/fetch-browser.js';
 import { startPgCluster, type PgCluster } from '../support/pg-cluster.js';
 import { freePort, serverEnv, startServer, type StartedServer } from '../support/processes.js';
+import type { ApiAnswer } from '../support/api-answer.js';
 
 const ADMIN = { address: 'ada@fault.test', password: 'violet-harbour-lantern-42', name: 'Ada Admin' };
 const BOB = { address: 'bob@fault.test', password: 'quiet-meadow-copper-77', name: 'Bob Builder' };
@@ -64,7 +65,9 @@ describe('PostgreSQL stopped and restarted under load', { timeout: 90_000 }, () 
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     // The test's own context on the same store and data folder (so the same keys) sets up the world.
-    const ctx = await createContext(loadConfig({ SESAME_DATA_DIR: dataDir, DATABASE_URL: cluster.url, LOG_LEVEL: 'silent' }));
+    const ctx = await createContext(
+      loadConfig({ SESAME_DATA_DIR: dataDir, DATABASE_URL: cluster.url, LOG_LEVEL: 'silent' }),
+    );
     try {
       const org = await ctx.accounts.addOrganization(OPERATOR, 'fault.test', 'Fault');
       await ctx.accounts.addUser(OPERATOR, { ...ADMIN, role: 'admin' });
@@ -93,7 +96,8 @@ describe('PostgreSQL stopped and restarted under load', { timeout: 90_000 }, () 
 
   after(async () => {
     try {
-      if (server && server.child.exitCode !== null) console.log(`# the server exited (${server.child.exitCode}); its output:\n${server.output().slice(-4_000)}`);
+      if (server && server.child.exitCode !== null)
+        console.log(`# the server exited (${server.child.exitCode}); its output:\n${server.output().slice(-4_000)}`);
       await server?.stop();
     } finally {
       await cluster?.destroy();
@@ -106,26 +110,63 @@ describe('PostgreSQL stopped and restarted under load', { timeout: 90_000 }, () 
   {
     const bearer = () => `Bearer ${key}`;
     const mail = (password: string, service: string) => async () => {
-      const r = await fetch(`${base}/auth/mail`, { method: 'POST', headers: { authorization: bearer(), 'content-type': 'application/json', 'user-agent': LOAD_UA }, body: JSON.stringify({ user: BOB.address, password, service, remoteIp: '198.51.100.7' }), signal: AbortSignal.timeout(10_000) });
+      const r = await fetch(`${base}/auth/mail`, {
+        method: 'POST',
+        headers: { authorization: bearer(), 'content-type': 'application/json', 'user-agent': LOAD_UA },
+        body: JSON.stringify({ user: BOB.address, password, service, remoteIp: '198.51.100.7' }),
+        signal: AbortSignal.timeout(10_000),
+      });
       const body = (await r.json().catch(() => ({}))) as { result?: string };
-      const verdict: Verdict = r.status === 200 && body.result === 'ok' ? 'ok' : (r.status === 401 || r.status === 403) && body.result === 'wrong' ? 'wrong' : r.status === 503 && body.result === 'temporary' ? 'temporary' : 'other';
+      const verdict: Verdict =
+        r.status === 200 && body.result === 'ok'
+          ? 'ok'
+          : (r.status === 401 || r.status === 403) && body.result === 'wrong'
+            ? 'wrong'
+            : r.status === 503 && body.result === 'temporary'
+              ? 'temporary'
+              : 'other';
       return { verdict, detail: `${r.status} ${JSON.stringify(body)}` };
     };
     const nginx = (password: string) => async () => {
       const r = await fetch(`${base}/auth/nginx-mail`, {
-        headers: { authorization: bearer(), 'auth-method': 'plain', 'auth-user': encodeURIComponent(BOB.address), 'auth-pass': encodeURIComponent(password), 'auth-protocol': 'imap', 'auth-login-attempt': '1', 'client-ip': '198.51.100.8', 'user-agent': LOAD_UA },
+        headers: {
+          authorization: bearer(),
+          'auth-method': 'plain',
+          'auth-user': encodeURIComponent(BOB.address),
+          'auth-pass': encodeURIComponent(password),
+          'auth-protocol': 'imap',
+          'auth-login-attempt': '1',
+          'client-ip': '198.51.100.8',
+          'user-agent': LOAD_UA,
+        },
         signal: AbortSignal.timeout(10_000),
       });
       await r.arrayBuffer();
       const status = r.headers.get('auth-status');
       const wait = r.headers.get('auth-wait');
-      const verdict: Verdict = r.status !== 200 ? 'other' : status === 'OK' ? 'ok' : status === 'Invalid login or password' ? 'wrong' : status === TEMPORARY && wait !== null && Number(wait) > 0 ? 'temporary' : 'other';
+      const verdict: Verdict =
+        r.status !== 200
+          ? 'other'
+          : status === 'OK'
+            ? 'ok'
+            : status === 'Invalid login or password'
+              ? 'wrong'
+              : status === TEMPORARY && wait !== null && Number(wait) > 0
+                ? 'temporary'
+                : 'other';
       return { verdict, detail: `${r.status} auth-status=${status} auth-wait=${wait}` };
     };
     const basic = (password: string) => async () => {
-      const r = await fetch(`${base}/auth/basic`, { headers: { authorization: `Basic ${Buffer.from(`${BOB.address}:${password}`).toString('base64')}`, 'user-agent': LOAD_UA }, signal: AbortSignal.timeout(10_000) });
+      const r = await fetch(`${base}/auth/basic`, {
+        headers: {
+          authorization: `Basic ${Buffer.from(`${BOB.address}:${password}`).toString('base64')}`,
+          'user-agent': LOAD_UA,
+        },
+        signal: AbortSignal.timeout(10_000),
+      });
       await r.arrayBuffer();
-      const verdict: Verdict = r.status === 200 ? 'ok' : r.status === 401 ? 'wrong' : r.status === 503 ? 'temporary' : 'other';
+      const verdict: Verdict =
+        r.status === 200 ? 'ok' : r.status === 401 ? 'wrong' : r.status === 503 ? 'temporary' : 'other';
       return { verdict, detail: String(r.status) };
     };
     // Wrong passwords: a main password (answered from the bad-password memory after its first
@@ -173,12 +214,25 @@ describe('PostgreSQL stopped and restarted under load', { timeout: 90_000 }, () 
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
   const api = async (method: string, url: string, token?: string, body?: object) => {
-    const r = await fetch(`${base}/api/v1${url}`, { method, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined, signal: AbortSignal.timeout(10_000) });
-    return { status: r.status, json: (await r.json().catch(() => ({}))) as Record<string, any> };
+    const r = await fetch(`${base}/api/v1${url}`, {
+      method,
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body ? { 'content-type': 'application/json' } : {}),
+      },
+      body: body ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(10_000),
+    });
+    return { status: r.status, json: (await r.json().catch(() => ({}))) as ApiAnswer };
   };
 
   const introspect = async () => {
-    const r = await fetch(`${base}/oauth2/introspect`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/x-www-form-urlencoded' }, body: `token=${encodeURIComponent(appPassword)}&client_id=imap`, signal: AbortSignal.timeout(10_000) });
+    const r = await fetch(`${base}/oauth2/introspect`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: `token=${encodeURIComponent(appPassword)}&client_id=imap`,
+      signal: AbortSignal.timeout(10_000),
+    });
     return { status: r.status, json: (await r.json().catch(() => ({}))) as Record<string, unknown> };
   };
 
@@ -186,7 +240,9 @@ describe('PostgreSQL stopped and restarted under load', { timeout: 90_000 }, () 
   async function checkPagesWhileDown(token: string, signedIn: FetchBrowser) {
     const me = await api('GET', '/me', token);
     assert.equal(me.status, 503, `GET /api/v1/me while down: ${JSON.stringify(me.json)}`);
-    assert.deepEqual(me.json, { error: { code: 'store_unavailable', message: 'Sesame is temporarily unavailable. Please try again in a moment.' } });
+    assert.deepEqual(me.json, {
+      error: { code: 'store_unavailable', message: 'Sesame is temporarily unavailable. Please try again in a moment.' },
+    });
     const signInApi = await api('POST', '/sessions', undefined, { email: ADMIN.address, password: ADMIN.password });
     assert.equal(signInApi.status, 503);
     assert.equal(signInApi.json.error?.code, 'store_unavailable');
@@ -218,7 +274,14 @@ describe('PostgreSQL stopped and restarted under load', { timeout: 90_000 }, () 
     assert.deepEqual((await introspect()).json, { active: true, username: BOB.address });
 
     const load = startLoad();
-    const rounds: { mode: 'fast' | 'immediate'; stopAt: number; downAt: number; startAt: number; upAt: number; recoveredAt: number }[] = [];
+    const rounds: {
+      mode: 'fast' | 'immediate';
+      stopAt: number;
+      downAt: number;
+      startAt: number;
+      upAt: number;
+      recoveredAt: number;
+    }[] = [];
     // Each stop waits for a steady stream of answers first (at least 30 since the last recovery):
     // a fixed pause gave too few on a loaded machine.
     const steady = async (since: number) => {
@@ -244,7 +307,10 @@ describe('PostgreSQL stopped and restarted under load', { timeout: 90_000 }, () 
         for (const deadline = Date.now() + 15_000; !recoveredAt && Date.now() < deadline; await sleep(20)) {
           recoveredAt = load.answers.find((a) => a.good && a.sentAt >= upAt && a.verdict === 'ok')?.doneAt ?? 0;
         }
-        assert.ok(recoveredAt, `good passwords were not "ok" within 15 s of PostgreSQL's return (${mode}):\n${server.output().slice(-3_000)}`);
+        assert.ok(
+          recoveredAt,
+          `good passwords were not "ok" within 15 s of PostgreSQL's return (${mode}):\n${server.output().slice(-3_000)}`,
+        );
         rounds.push({ mode, stopAt, downAt, startAt, upAt, recoveredAt });
         since = recoveredAt;
       }
@@ -254,30 +320,66 @@ describe('PostgreSQL stopped and restarted under load', { timeout: 90_000 }, () 
     }
 
     const answers = load.answers;
-    const describeA = (a: Answer) => `${a.kind} ${a.good ? 'good' : 'wrong'} password at +${a.sentAt - rounds[0]!.stopAt} ms: ${a.verdict} (${a.detail})`;
+    const describeA = (a: Answer) =>
+      `${a.kind} ${a.good ? 'good' : 'wrong'} password at +${a.sentAt - rounds[0]!.stopAt} ms: ${a.verdict} (${a.detail})`;
     // At no time, whatever the database did: a good password is never "wrong", a wrong one never "ok", and nothing else is answered.
-    const mixedUp = answers.filter((a) => a.verdict === 'other' || (a.good && a.verdict === 'wrong') || (!a.good && a.verdict === 'ok'));
-    assert.deepEqual(mixedUp.slice(0, 5).map(describeA), [], `${mixedUp.length} answers were neither right nor a temporary failure`);
+    const mixedUp = answers.filter(
+      (a) => a.verdict === 'other' || (a.good && a.verdict === 'wrong') || (!a.good && a.verdict === 'ok'),
+    );
+    assert.deepEqual(
+      mixedUp.slice(0, 5).map(describeA),
+      [],
+      `${mixedUp.length} answers were neither right nor a temporary failure`,
+    );
     for (const r of rounds) {
-      const before = answers.filter((a) => a.doneAt < r.stopAt && a.sentAt > (rounds[rounds.indexOf(r) - 1]?.recoveredAt ?? 0));
+      const before = answers.filter(
+        (a) => a.doneAt < r.stopAt && a.sentAt > (rounds[rounds.indexOf(r) - 1]?.recoveredAt ?? 0),
+      );
       assert.ok(before.length > 20, `a steady stream before the ${r.mode} stop (${before.length})`);
-      assert.ok(before.every((a) => a.verdict === (a.good ? 'ok' : 'wrong')), `before the ${r.mode} stop every answer is right`);
+      assert.ok(
+        before.every((a) => a.verdict === (a.good ? 'ok' : 'wrong')),
+        `before the ${r.mode} stop every answer is right`,
+      );
       // Down: sent after pg_ctl stop returned, answered before pg_ctl start began.
       const down = answers.filter((a) => a.sentAt >= r.downAt && a.doneAt <= r.startAt);
       assert.ok(down.length > 20, `requests while PostgreSQL was down (${r.mode}): ${down.length}`);
       const notTemporary = down.filter((a) => a.verdict !== 'temporary');
-      assert.deepEqual(notTemporary.slice(0, 5).map(describeA), [], `while down (${r.mode}) every answer is a temporary failure; ${notTemporary.length} were not`);
-      for (const kind of ['mail', 'nginx', 'basic']) assert.ok(down.some((a) => a.kind === kind), `${kind} asked while down`);
+      assert.deepEqual(
+        notTemporary.slice(0, 5).map(describeA),
+        [],
+        `while down (${r.mode}) every answer is a temporary failure; ${notTemporary.length} were not`,
+      );
+      for (const kind of ['mail', 'nginx', 'basic'])
+        assert.ok(
+          down.some((a) => a.kind === kind),
+          `${kind} asked while down`,
+        );
       // Recovered: everything sent after the first "ok" is right again.
-      const afterwards = answers.filter((a) => a.sentAt > r.recoveredAt && (rounds[rounds.indexOf(r) + 1] === undefined || a.doneAt < rounds[rounds.indexOf(r) + 1]!.stopAt));
+      const afterwards = answers.filter(
+        (a) =>
+          a.sentAt > r.recoveredAt &&
+          (rounds[rounds.indexOf(r) + 1] === undefined || a.doneAt < rounds[rounds.indexOf(r) + 1]!.stopAt),
+      );
       assert.ok(afterwards.length > 20, `a steady stream after recovery (${afterwards.length})`);
       const wrongAfter = afterwards.filter((a) => a.verdict !== (a.good ? 'ok' : 'wrong'));
-      assert.deepEqual(wrongAfter.slice(0, 5).map(describeA), [], `after recovery (${r.mode}) every answer is right again`);
-      assert.ok(r.recoveredAt - r.upAt <= RECOVERY_LIMIT_MS, `recovered ${r.recoveredAt - r.upAt} ms after PostgreSQL accepted connections (${r.mode})`);
+      assert.deepEqual(
+        wrongAfter.slice(0, 5).map(describeA),
+        [],
+        `after recovery (${r.mode}) every answer is right again`,
+      );
+      assert.ok(
+        r.recoveredAt - r.upAt <= RECOVERY_LIMIT_MS,
+        `recovered ${r.recoveredAt - r.upAt} ms after PostgreSQL accepted connections (${r.mode})`,
+      );
     }
     console.log(
       `PostgreSQL restart: ${answers.length} legacy answers; ` +
-        rounds.map((r) => `${r.mode} stop took ${r.downAt - r.stopAt} ms, down ${r.startAt - r.downAt} ms (${answers.filter((a) => a.sentAt >= r.downAt && a.doneAt <= r.startAt).length} temporary answers), start took ${r.upAt - r.startAt} ms, good passwords ok again ${r.recoveredAt - r.upAt} ms after PostgreSQL accepted connections`).join('; '),
+        rounds
+          .map(
+            (r) =>
+              `${r.mode} stop took ${r.downAt - r.stopAt} ms, down ${r.startAt - r.downAt} ms (${answers.filter((a) => a.sentAt >= r.downAt && a.doneAt <= r.startAt).length} temporary answers), start took ${r.upAt - r.startAt} ms, good passwords ok again ${r.recoveredAt - r.upAt} ms after PostgreSQL accepted connections`,
+          )
+          .join('; '),
     );
 
     // The same server process all along, and the pages and the API work again with the session made before.
@@ -289,7 +391,11 @@ describe('PostgreSQL stopped and restarted under load', { timeout: 90_000 }, () 
 
     // The sign-in log: one row for every attempt answered "ok" or "wrong" (a temporary failure
     // checked nothing, so there is nothing to log), including those queued when PostgreSQL went away.
-    assert.equal((await api('GET', '/sign-ins?limit=1', token)).status, 200, 'reading the sign-in log writes what is queued first');
+    assert.equal(
+      (await api('GET', '/sign-ins?limit=1', token)).status,
+      200,
+      'reading the sign-in log writes what is queued first',
+    );
     const answered = answers.filter((a) => a.verdict === 'ok' || a.verdict === 'wrong').length;
     const c = new pg.Client({ connectionString: cluster.url });
     await c.connect();
@@ -297,17 +403,26 @@ describe('PostgreSQL stopped and restarted under load', { timeout: 90_000 }, () 
     try {
       // Rows held for retry during the outage are written on the next flush or retry; give them a moment.
       for (const deadline = Date.now() + 10_000; ; await sleep(200)) {
-        rows = Number((await c.query<{ n: string }>('select count(*) as n from sign_in_events where user_agent = $1', [LOAD_UA])).rows[0]!.n);
+        rows = Number(
+          (await c.query<{ n: string }>('select count(*) as n from sign_in_events where user_agent = $1', [LOAD_UA]))
+            .rows[0]!.n,
+        );
         if (rows >= answered || Date.now() > deadline) break;
       }
     } finally {
       await c.end();
     }
-    assert.equal(rows, answered, `every answered attempt has its sign-in log row (${answered} answered, ${rows} rows)\n${server.output().slice(-2_000)}`);
+    assert.equal(
+      rows,
+      answered,
+      `every answered attempt has its sign-in log row (${answered} answered, ${rows} rows)\n${server.output().slice(-2_000)}`,
+    );
     const lines = server.output().split('\n');
     assert.equal(lines.filter((l) => l.includes('rows lost')).length, 0, 'no sign-in log batch was given up');
     // Whether a batch was in flight at the moment of the stop depends on timing: reported, not required.
     const retried = lines.filter((l) => l.includes('will retry')).map((l) => (JSON.parse(l) as { held: number }).held);
-    console.log(`sign-in log: ${rows} rows for ${answered} answered attempts; ${retried.length} batch write(s) failed during the outages and were retried (${retried.reduce((a, b) => a + b, 0)} rows)`);
+    console.log(
+      `sign-in log: ${rows} rows for ${answered} answered attempts; ${retried.length} batch write(s) failed during the outages and were retried (${retried.reduce((a, b) => a + b, 0)} rows)`,
+    );
   });
 });

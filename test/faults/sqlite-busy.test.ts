@@ -55,7 +55,10 @@ async function holdWriteLock(file: string, holdMs = 0) {
     process.stdin.on('data', release);
     process.stdin.on('end', release);
   `;
-  const child: ChildProcess = spawn(process.execPath, ['-e', script, file, String(holdMs)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, ['-e', script, file, String(holdMs)], {
+    cwd: ROOT,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
@@ -90,14 +93,22 @@ describe('SQLite busy or locked by another process', { timeout: 60_000 }, () => 
   const lines: { level: number; msg: string; code?: string }[] = [];
   const stream = new Writable({
     write(chunk, _enc, cb) {
-      for (const l of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(l) as { level: number; msg: string });
+      for (const l of String(chunk).split('\n').filter(Boolean))
+        lines.push(JSON.parse(l) as { level: number; msg: string });
       cb();
     },
   });
 
   before(async () => {
     store = await makeTestStore('sqlite');
-    ctx = await createContext(store.config({ logLevel: 'info', accountFailureLimit: 100, ipFailureLimit: 100000, mailBackendImap: '127.0.0.1:10143' }));
+    ctx = await createContext(
+      store.config({
+        logLevel: 'info',
+        accountFailureLimit: 100,
+        ipFailureLimit: 100000,
+        mailBackendImap: '127.0.0.1:10143',
+      }),
+    );
     file = path.join(store.dataDir, 'sesame.db');
     await ctx.accounts.addOrganization(OPERATOR, 'contoso.test', 'Contoso');
     await ctx.accounts.addUser(OPERATOR, { ...ADMIN, role: 'admin' });
@@ -118,11 +129,34 @@ describe('SQLite busy or locked by another process', { timeout: 60_000 }, () => 
     await store?.dispose();
   });
 
-  const addUser = (address: string) => app.inject({ method: 'POST', url: '/api/v1/users', headers: { authorization: `Bearer ${token}` }, payload: { address } });
+  const addUser = (address: string) =>
+    app.inject({
+      method: 'POST',
+      url: '/api/v1/users',
+      headers: { authorization: `Bearer ${token}` },
+      payload: { address },
+    });
   const mail = (password: string) =>
-    app.inject({ method: 'POST', url: '/auth/mail', headers: { authorization: `Bearer ${key}` }, payload: { user: USER.address, password, service: 'imap', remoteIp: '198.51.100.9' } });
+    app.inject({
+      method: 'POST',
+      url: '/auth/mail',
+      headers: { authorization: `Bearer ${key}` },
+      payload: { user: USER.address, password, service: 'imap', remoteIp: '198.51.100.9' },
+    });
   const nginx = (password: string) =>
-    app.inject({ method: 'GET', url: '/auth/nginx-mail', headers: { authorization: `Bearer ${key}`, 'auth-method': 'plain', 'auth-user': encodeURIComponent(USER.address), 'auth-pass': encodeURIComponent(password), 'auth-protocol': 'imap', 'auth-login-attempt': '1', 'client-ip': '198.51.100.9' } });
+    app.inject({
+      method: 'GET',
+      url: '/auth/nginx-mail',
+      headers: {
+        authorization: `Bearer ${key}`,
+        'auth-method': 'plain',
+        'auth-user': encodeURIComponent(USER.address),
+        'auth-pass': encodeURIComponent(password),
+        'auth-protocol': 'imap',
+        'auth-login-attempt': '1',
+        'client-ip': '198.51.100.9',
+      },
+    });
   const timed = async <T>(f: () => Promise<T>): Promise<[T, number]> => {
     const t0 = Date.now();
     const r = await f();
@@ -132,8 +166,19 @@ describe('SQLite busy or locked by another process', { timeout: 60_000 }, () => 
   it('sets busy_timeout on every connection: the main one, the rate limiter’s and the hot-path reader', async () => {
     const main = await sql<{ timeout: number }>`pragma busy_timeout`.execute(ctx.store.db);
     assert.deepEqual(main.rows, [{ timeout: BUSY_TIMEOUT_MS }], 'main (Kysely) connection');
-    assert.equal((ctx.store.limiterClient as SQLite.Database).pragma('busy_timeout', { simple: true }), BUSY_TIMEOUT_MS, 'rate-limiter connection');
-    assert.deepEqual(await ctx.store.readHot('fault_busy_timeout', CompiledQuery.raw('pragma busy_timeout') as CompiledQuery<{ timeout: number }>), [{ timeout: BUSY_TIMEOUT_MS }], 'read-only hot-path connection');
+    assert.equal(
+      (ctx.store.limiterClient as SQLite.Database).pragma('busy_timeout', { simple: true }),
+      BUSY_TIMEOUT_MS,
+      'rate-limiter connection',
+    );
+    assert.deepEqual(
+      await ctx.store.readHot(
+        'fault_busy_timeout',
+        CompiledQuery.raw('pragma busy_timeout') as CompiledQuery<{ timeout: number }>,
+      ),
+      [{ timeout: BUSY_TIMEOUT_MS }],
+      'read-only hot-path connection',
+    );
   });
 
   it('a write waits for a lock held shorter than the busy timeout, and succeeds (also inside a transaction)', async () => {
@@ -148,11 +193,15 @@ describe('SQLite busy or locked by another process', { timeout: 60_000 }, () => 
     // with a deferred BEGIN it would fail at once instead of waiting (SQLite cannot wait there).
     h = await holdWriteLock(file, 1_500);
     holders.push(h);
-    const [made, waited2] = await timed(() => ctx.appPasswords.create(bob, null, 'Laptop', { ip: '127.0.0.1', locale: 'en' }));
+    const [made, waited2] = await timed(() =>
+      ctx.appPasswords.create(bob, null, 'Laptop', { ip: '127.0.0.1', locale: 'en' }),
+    );
     assert.ok(made.password);
     assert.ok(waited2 >= 1_000 && waited2 < BUSY_TIMEOUT_MS, `the transaction waited for the lock (${waited2} ms)`);
     await h.released;
-    console.log(`SQLite lock held 1.5 s: the API write waited ${waited} ms, the transaction ${waited2} ms, and both succeeded`);
+    console.log(
+      `SQLite lock held 1.5 s: the API write waited ${waited} ms, the transaction ${waited2} ms, and both succeeded`,
+    );
   });
 
   it('held longer than the busy timeout: store_busy (503, translated, one log line), legacy "temporary failure", then recovery', async () => {
@@ -160,16 +209,27 @@ describe('SQLite busy or locked by another process', { timeout: 60_000 }, () => 
     holders.push(h);
     try {
       // Reads do not wait for a writer (WAL): the API still answers what it can read.
-      assert.equal((await app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${token}` } })).statusCode, 200, 'reads go on while another process writes');
+      assert.equal(
+        (await app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${token}` } }))
+          .statusCode,
+        200,
+        'reads go on while another process writes',
+      );
 
       const from = lines.length;
       const [refused, waited] = await timed(() => addUser('dave@contoso.test'));
       assert.equal(refused.statusCode, 503, refused.body);
-      assert.deepEqual(refused.json(), { error: { code: 'store_busy', message: 'Sesame is busy. Please try again in a moment.' } });
+      assert.deepEqual(refused.json(), {
+        error: { code: 'store_busy', message: 'Sesame is busy. Please try again in a moment.' },
+      });
       assert.equal(refused.headers['retry-after'], '5');
       assert.ok(waited >= BUSY_TIMEOUT_MS - 200, `it waited the busy timeout first (${waited} ms)`);
       const logged = lines.slice(from).filter((l) => l.level >= 50);
-      assert.deepEqual(logged.map((l) => [l.code, l.msg]), [['store_busy', STORE_FAULT_LOG.store_busy]], 'one operator line, at error level, that names the cause');
+      assert.deepEqual(
+        logged.map((l) => [l.code, l.msg]),
+        [['store_busy', STORE_FAULT_LOG.store_busy]],
+        'one operator line, at error level, that names the cause',
+      );
 
       // A page, in Dutch: the sign-in writes (the sign-in log), so it says Sesame is busy.
       const nl = new Browser(app, { 'accept-language': 'nl' });

@@ -9,7 +9,17 @@ import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { normalizeAppPassword } from '../../src/domain/app-passwords/format.js';
 import { parseMessage, startSmtp } from '../support/sinks.js';
 import { adminApiToken, signInAdminWithMfa } from '../support/admin-mfa.js';
-import { ADMIN, Browser, csrfFrom, FakeClock, makeWorld, oathtoolTotp, secretFrom, USER, type World } from '../support/world.js';
+import {
+  ADMIN,
+  Browser,
+  csrfFrom,
+  FakeClock,
+  makeWorld,
+  oathtoolTotp,
+  secretFrom,
+  USER,
+  type World,
+} from '../support/world.js';
 
 describe('app passwords', () => {
   let w: World;
@@ -17,8 +27,16 @@ describe('app passwords', () => {
   const clock = new FakeClock(Date.UTC(2026, 10, 27, 10, 0, 0));
   let secret = '';
   let bob: Browser;
-  const userId = async (address: string) => (await w.ctx.store.db.selectFrom('users').select('id').where('address', '=', address).executeTakeFirstOrThrow()).id;
-  const count = async (address: string) => (await w.ctx.store.db.selectFrom('app_passwords').select('id').where('user_id', '=', await userId(address)).execute()).length;
+  const userId = async (address: string) =>
+    (await w.ctx.store.db.selectFrom('users').select('id').where('address', '=', address).executeTakeFirstOrThrow()).id;
+  const count = async (address: string) =>
+    (
+      await w.ctx.store.db
+        .selectFrom('app_passwords')
+        .select('id')
+        .where('user_id', '=', await userId(address))
+        .execute()
+    ).length;
 
   /** Registers TOTP for `address` through the pages and returns a signed-in browser. */
   async function enrol(address: string, password: string): Promise<{ b: Browser; secret: string }> {
@@ -50,7 +68,10 @@ describe('app passwords', () => {
     assert.match(list.body, /<td class="ap-name">Existing applications<\/td>/);
     const mail = smtp.received.find((r) => r.to.includes(USER.address) && /app password/.test(r.raw));
     assert.ok(mail, 'a notice was emailed');
-    assert.match(parseMessage(mail.raw).body, /named "Existing applications" was made for your account at .* from 127\.0\.0\.1/);
+    assert.match(
+      parseMessage(mail.raw).body,
+      /named "Existing applications" was made for your account at .* from 127\.0\.0\.1/,
+    );
   });
 
   it('creates one with a name, shows it once with Copy, and never stores it in clear', async () => {
@@ -65,8 +86,15 @@ describe('app passwords', () => {
     const rows = await w.ctx.store.db.selectFrom('app_passwords').selectAll().execute();
     const canonical = shown.replace(/ /g, '');
     assert.ok(!JSON.stringify(rows).includes(canonical));
-    assert.ok(rows.every((r) => /^[0-9a-f]{64}$/.test(r.hash)), 'stored as HMAC-SHA-256');
-    assert.equal((await bob.submit('/security-info', '/security-info/app-passwords', { name: '   ' })).statusCode, 400, 'a name is required');
+    assert.ok(
+      rows.every((r) => /^[0-9a-f]{64}$/.test(r.hash)),
+      'stored as HMAC-SHA-256',
+    );
+    assert.equal(
+      (await bob.submit('/security-info', '/security-info/app-passwords', { name: '   ' })).statusCode,
+      400,
+      'a name is required',
+    );
   });
 
   it('asks for a fresh second factor when the last one is older than 10 minutes', async () => {
@@ -78,9 +106,14 @@ describe('app passwords', () => {
     assert.match(refused.body, /Confirm it is you with your second factor first/);
     await bob.submit('/security-info', '/security-info/confirm', {});
     clock.advance(30_000);
-    const ok = await bob.submit('/security-info/flow', '/security-info/flow/verify', { code: oathtoolTotp(secret, clock.now()) });
+    const ok = await bob.submit('/security-info/flow', '/security-info/flow/verify', {
+      code: oathtoolTotp(secret, clock.now()),
+    });
     assert.equal(ok.headers.location, '/security-info?m=confirmed');
-    assert.equal((await bob.submit('/security-info', '/security-info/app-passwords', { name: 'Phone' })).statusCode, 200);
+    assert.equal(
+      (await bob.submit('/security-info', '/security-info/app-passwords', { name: 'Phone' })).statusCode,
+      200,
+    );
   });
 
   it('refuses a cross-site POST that creates an app password', async () => {
@@ -91,9 +124,16 @@ describe('app passwords', () => {
   });
 
   it('stops at the cap with a clear message', async () => {
-    const admin = { kind: 'user' as const, amr: ['pwd', 'otp'], user: (await w.ctx.accounts.findUserById(await userId(ADMIN.address)))! };
+    const admin = {
+      kind: 'user' as const,
+      amr: ['pwd', 'otp'],
+      user: (await w.ctx.accounts.findUserById(await userId(ADMIN.address)))!,
+    };
     await w.ctx.mfaAdmin.setPolicy(admin, admin.user.orgId, { appPasswords: { cap: 4 } });
-    assert.equal((await bob.submit('/security-info', '/security-info/app-passwords', { name: 'Printer' })).statusCode, 200);
+    assert.equal(
+      (await bob.submit('/security-info', '/security-info/app-passwords', { name: 'Printer' })).statusCode,
+      200,
+    );
     assert.equal(await count(USER.address), 4);
     const full = await bob.submit('/security-info', '/security-info/app-passwords', { name: 'One too many' });
     assert.equal(full.statusCode, 409);
@@ -101,8 +141,14 @@ describe('app passwords', () => {
     // 10 parallel creations never pass the cap.
     await w.ctx.mfaAdmin.setPolicy(admin, admin.user.orgId, { appPasswords: { cap: 6 } });
     const user = (await w.ctx.accounts.findUserById(await userId(USER.address)))!;
-    const session = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, clock.now())).session;
-    const results = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => w.ctx.appPasswords.create(user, session, `Burst ${i}`, { ip: '127.0.0.1', locale: 'en' })));
+    const session = (
+      await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, clock.now())
+    ).session;
+    const results = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, i) =>
+        w.ctx.appPasswords.create(user, session, `Burst ${i}`, { ip: '127.0.0.1', locale: 'en' }),
+      ),
+    );
     assert.equal(results.filter((r) => r.status === 'fulfilled').length, 2);
     assert.equal(await count(USER.address), 6);
     await w.ctx.mfaAdmin.setPolicy(admin, admin.user.orgId, { appPasswords: { cap: 40 } });
@@ -114,7 +160,10 @@ describe('app passwords', () => {
     const del = await bob.post('/security-info/app-passwords/delete', { _csrf: csrfFrom(page.body), id });
     assert.equal(del.headers.location, '/security-info?m=ap_deleted#app-passwords');
     assert.equal(await count(USER.address), 5);
-    assert.equal((await bob.post('/security-info/app-passwords/delete', { _csrf: csrfFrom(page.body), id })).statusCode, 404);
+    assert.equal(
+      (await bob.post('/security-info/app-passwords/delete', { _csrf: csrfFrom(page.body), id })).statusCode,
+      404,
+    );
     await bob.submit('/security-info', '/security-info/app-passwords/delete-all', {});
     assert.equal(await count(USER.address), 0);
   });
@@ -132,73 +181,129 @@ describe('app passwords', () => {
     assert.doesNotMatch(view.body, /class="secret"/);
     const foreign = await admin.get('/admin/users/app-passwords?address=eve%40fabrikam.test');
     assert.equal(foreign.statusCode, 403);
-    const revoke = await admin.submit('/admin/users/app-passwords?address=bob%40contoso.test', '/admin/users/app-passwords/revoke-all', { address: USER.address });
+    const revoke = await admin.submit(
+      '/admin/users/app-passwords?address=bob%40contoso.test',
+      '/admin/users/app-passwords/revoke-all',
+      { address: USER.address },
+    );
     assert.equal(revoke.statusCode, 303);
-    assert.match((await admin.get(revoke.headers.location as string)).body, /1 app password\(s\) of bob@contoso\.test were deleted\./);
+    assert.match(
+      (await admin.get(revoke.headers.location as string)).body,
+      /1 app password\(s\) of bob@contoso\.test were deleted\./,
+    );
     assert.equal(await count(USER.address), 0);
-    const audit = await w.ctx.store.db.selectFrom('audit_events').select(['action', 'actor_label']).where('action', '=', 'app_password.revoke_all').execute();
+    const audit = await w.ctx.store.db
+      .selectFrom('audit_events')
+      .select(['action', 'actor_label'])
+      .where('action', '=', 'app_password.revoke_all')
+      .execute();
     assert.ok(audit.some((a) => a.actor_label === ADMIN.address));
   });
 
   it('explains why creation is gone when the policy turns it off', async () => {
-    const admin = { kind: 'user' as const, amr: ['pwd', 'otp'], user: (await w.ctx.accounts.findUserById(await userId(ADMIN.address)))! };
+    const admin = {
+      kind: 'user' as const,
+      amr: ['pwd', 'otp'],
+      user: (await w.ctx.accounts.findUserById(await userId(ADMIN.address)))!,
+    };
     await w.ctx.mfaAdmin.setPolicy(admin, admin.user.orgId, { appPasswords: { allowed: false } });
     const page = await bob.get('/security-info');
     assert.match(page.body, /Your organization does not allow new app passwords/);
     assert.match(page.body, /App passwords you already have keep working\./);
     assert.doesNotMatch(page.body, /action="\/security-info\/app-passwords" class="card"/);
-    assert.equal((await bob.post('/security-info/app-passwords', { _csrf: csrfFrom(page.body), name: 'x' })).statusCode, 403);
+    assert.equal(
+      (await bob.post('/security-info/app-passwords', { _csrf: csrfFrom(page.body), name: 'x' })).statusCode,
+      403,
+    );
     await w.ctx.mfaAdmin.setPolicy(admin, admin.user.orgId, { appPasswords: { allowed: true } });
   });
 
   it('revokes them when the main password is reset, and when the user’s MFA is turned off', async () => {
     const user = (await w.ctx.accounts.findUserById(await userId(USER.address)))!;
-    const session = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, clock.now())).session;
+    const session = (
+      await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, clock.now())
+    ).session;
     await w.ctx.appPasswords.create(user, session, 'Tablet', { ip: '127.0.0.1', locale: 'en' });
     await w.ctx.accounts.setPassword(OPERATOR, USER.address, 'brand-new-copper-meadow-3');
     assert.equal(await count(USER.address), 0, 'a main-password change revokes them (default policy)');
     await w.ctx.appPasswords.create(user, session, 'Tablet', { ip: '127.0.0.1', locale: 'en' }).catch(() => undefined);
-    const s2 = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, clock.now())).session;
+    const s2 = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, clock.now()))
+      .session;
     await w.ctx.appPasswords.create(user, s2, 'Tablet', { ip: '127.0.0.1', locale: 'en' });
     await w.ctx.mfaAdmin.setUserState(OPERATOR, USER.address, 'disabled');
     assert.equal(await count(USER.address), 0, 'app passwords exist only while MFA is on');
-    await assert.rejects(w.ctx.appPasswords.create({ ...user, mfaState: 'disabled' }, s2, 'x', { ip: '127.0.0.1', locale: 'en' }), { code: 'app_passwords_need_mfa' });
+    await assert.rejects(
+      w.ctx.appPasswords.create({ ...user, mfaState: 'disabled' }, s2, 'x', { ip: '127.0.0.1', locale: 'en' }),
+      { code: 'app_passwords_need_mfa' },
+    );
     await w.ctx.mfaAdmin.setUserState(OPERATOR, USER.address, 'enforced');
   });
 
   it('keeps them on a password change when the policy says so', async () => {
-    const admin = { kind: 'user' as const, amr: ['pwd', 'otp'], user: (await w.ctx.accounts.findUserById(await userId(ADMIN.address)))! };
-    await w.ctx.mfaAdmin.setPolicy(admin, admin.user.orgId, { appPasswords: { revokeOnPasswordChange: false, maxLifetimeDays: 30 } });
+    const admin = {
+      kind: 'user' as const,
+      amr: ['pwd', 'otp'],
+      user: (await w.ctx.accounts.findUserById(await userId(ADMIN.address)))!,
+    };
+    await w.ctx.mfaAdmin.setPolicy(admin, admin.user.orgId, {
+      appPasswords: { revokeOnPasswordChange: false, maxLifetimeDays: 30 },
+    });
     const user = (await w.ctx.accounts.findUserById(await userId(USER.address)))!;
-    const s = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, clock.now())).session;
+    const s = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, clock.now()))
+      .session;
     const made = await w.ctx.appPasswords.create(user, s, 'Kept', { ip: '127.0.0.1', locale: 'en' });
     assert.equal(made.appPassword.expiresAt, clock.now() + 30 * 86_400_000, 'the maximum lifetime sets the expiry');
     await w.ctx.accounts.setPassword(OPERATOR, USER.address, 'another-copper-meadow-4');
     assert.equal(await count(USER.address), 1);
-    await w.ctx.mfaAdmin.setPolicy(admin, admin.user.orgId, { appPasswords: { revokeOnPasswordChange: true, maxLifetimeDays: null } });
+    await w.ctx.mfaAdmin.setPolicy(admin, admin.user.orgId, {
+      appPasswords: { revokeOnPasswordChange: true, maxLifetimeDays: null },
+    });
   });
 
   it('is never a way into the browser pages or a JSON API session, and the log says so', async () => {
     const user = (await w.ctx.accounts.findUserById(await userId(USER.address)))!;
-    const s = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, clock.now())).session;
+    const s = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, clock.now()))
+      .session;
     const { password } = await w.ctx.appPasswords.create(user, s, 'Mail app', { ip: '127.0.0.1', locale: 'en' });
     const web = await new Browser(w.app).signIn(USER.address, password);
     assert.equal(web.statusCode, 401);
     assert.match(web.body, /Your account or password is incorrect\./);
-    const api = await w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email: USER.address, password } });
+    const api = await w.app.inject({
+      method: 'POST',
+      url: '/api/v1/sessions',
+      payload: { email: USER.address, password },
+    });
     assert.equal(api.statusCode, 401);
-    const reasons = await w.ctx.store.db.selectFrom('sign_in_events').select(['reason', 'protocol']).where('reason', '=', 'app_password_refused').execute();
+    const reasons = await w.ctx.store.db
+      .selectFrom('sign_in_events')
+      .select(['reason', 'protocol'])
+      .where('reason', '=', 'app_password_refused')
+      .execute();
     assert.deepEqual(reasons.map((r) => r.protocol).sort(), ['api', 'web']);
   });
 
   it('works through the JSON API, with the same rules', async () => {
-    const start = await w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email: USER.address, password: 'another-copper-meadow-4' } });
+    const start = await w.app.inject({
+      method: 'POST',
+      url: '/api/v1/sessions',
+      payload: { email: USER.address, password: 'another-copper-meadow-4' },
+    });
     const flow = start.json().token as string;
     clock.advance(30_000);
-    const done = await w.app.inject({ method: 'POST', url: '/api/v1/flow/verify', headers: { 'x-sesame-flow': flow }, payload: { code: oathtoolTotp(secret, clock.now()) } });
+    const done = await w.app.inject({
+      method: 'POST',
+      url: '/api/v1/flow/verify',
+      headers: { 'x-sesame-flow': flow },
+      payload: { code: oathtoolTotp(secret, clock.now()) },
+    });
     const token = done.json().token as string;
     const auth = { authorization: `Bearer ${token}` };
-    const made = await w.app.inject({ method: 'POST', url: '/api/v1/me/app-passwords', headers: auth, payload: { name: 'Thunderbird' } });
+    const made = await w.app.inject({
+      method: 'POST',
+      url: '/api/v1/me/app-passwords',
+      headers: auth,
+      payload: { name: 'Thunderbird' },
+    });
     assert.equal(made.statusCode, 201);
     assert.ok(normalizeAppPassword(made.json().password));
     assert.equal(made.json().appPassword.name, 'Thunderbird');
@@ -206,15 +311,31 @@ describe('app passwords', () => {
     assert.ok(list.json().appPasswords.some((p: { name: string }) => p.name === 'Thunderbird'));
     assert.ok(!list.body.includes(made.json().password.replace(/ /g, '')));
     clock.advance(11 * 60_000);
-    const stale = await w.app.inject({ method: 'POST', url: '/api/v1/me/app-passwords', headers: auth, payload: { name: 'Late' } });
+    const stale = await w.app.inject({
+      method: 'POST',
+      url: '/api/v1/me/app-passwords',
+      headers: auth,
+      payload: { name: 'Late' },
+    });
     assert.equal(stale.statusCode, 403);
     assert.equal(stale.json().error.code, 'fresh_mfa_required');
     const id = made.json().appPassword.id as string;
-    assert.equal((await w.app.inject({ method: 'DELETE', url: `/api/v1/me/app-passwords/${id}`, headers: auth })).statusCode, 204);
+    assert.equal(
+      (await w.app.inject({ method: 'DELETE', url: `/api/v1/me/app-passwords/${id}`, headers: auth })).statusCode,
+      204,
+    );
     const adminToken = await adminApiToken(w.app, ADMIN, { clock });
-    const adminList = await w.app.inject({ method: 'GET', url: `/api/v1/users/${USER.address}/app-passwords`, headers: { authorization: `Bearer ${adminToken}` } });
+    const adminList = await w.app.inject({
+      method: 'GET',
+      url: `/api/v1/users/${USER.address}/app-passwords`,
+      headers: { authorization: `Bearer ${adminToken}` },
+    });
     assert.equal(adminList.statusCode, 200);
-    const revoked = await w.app.inject({ method: 'DELETE', url: `/api/v1/users/${USER.address}/app-passwords`, headers: { authorization: `Bearer ${adminToken}` } });
+    const revoked = await w.app.inject({
+      method: 'DELETE',
+      url: `/api/v1/users/${USER.address}/app-passwords`,
+      headers: { authorization: `Bearer ${adminToken}` },
+    });
     assert.equal(revoked.statusCode, 200);
     assert.equal(await count(USER.address), 0);
   });

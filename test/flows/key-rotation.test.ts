@@ -30,7 +30,12 @@ const LATE = { address: 'lea@contoso.test', password: 'amber-orchard-river-31', 
 const NEW = { address: 'nina@contoso.test', name: 'Nina New' };
 
 const [H1, H2, H3, E1, E2, E3, C1] = Array.from({ length: 7 }, () => randomBytes(32));
-const keys = (hashKey: Buffer, encryptionKey: Buffer, previous: ServerSecrets['previous'] = {}): ServerSecrets => ({ hashKey, encryptionKey, cookieKey: C1!, previous });
+const keys = (hashKey: Buffer, encryptionKey: Buffer, previous: ServerSecrets['previous'] = {}): ServerSecrets => ({
+  hashKey,
+  encryptionKey,
+  cookieKey: C1!,
+  previous,
+});
 
 for (const kind of STORE_KINDS) {
   describe(`key rotation on ${kind}`, () => {
@@ -47,19 +52,38 @@ for (const kind of STORE_KINDS) {
       app = await buildApp(ctx, { logger: false });
       await app.ready();
     }
-    const post = (url: string, body: object, headers: Record<string, string> = {}) => app.inject({ method: 'POST', url, payload: body, headers });
-    const basic = (user: string, password: string) => app.inject({ method: 'GET', url: '/auth/basic', headers: { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` } });
-    const mail = (password: string) => post('/auth/mail', { user: USER.address, password, service: 'imap', remoteIp: '192.0.2.7' }, { authorization: `Bearer ${integrationKey}` });
-    const me = (token: string) => app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${token}` } });
+    const post = (url: string, body: object, headers: Record<string, string> = {}) =>
+      app.inject({ method: 'POST', url, payload: body, headers });
+    const basic = (user: string, password: string) =>
+      app.inject({
+        method: 'GET',
+        url: '/auth/basic',
+        headers: { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` },
+      });
+    const mail = (password: string) =>
+      post(
+        '/auth/mail',
+        { user: USER.address, password, service: 'imap', remoteIp: '192.0.2.7' },
+        { authorization: `Bearer ${integrationKey}` },
+      );
+    const me = (token: string) =>
+      app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${token}` } });
     /** Signs in with the password and the authenticator app; the status of the last step. */
     async function signInWithTotp(user: { address: string; password: string }, seed: string) {
-      const t = (await post('/api/v1/sessions', { email: user.address, password: user.password })).json().token as string;
+      const t = (await post('/api/v1/sessions', { email: user.address, password: user.password })).json()
+        .token as string;
       clock.advance(60_000); // a later TOTP step than any used before
-      return (await post('/api/v1/flow/verify', { code: oathtoolTotp(seed, clock.now()) }, { 'x-sesame-flow': t })).statusCode;
+      return (await post('/api/v1/flow/verify', { code: oathtoolTotp(seed, clock.now()) }, { 'x-sesame-flow': t }))
+        .statusCode;
     }
-    const storedAppPasswordHash = async () => (await ctx.store.db.selectFrom('app_passwords').select('hash').executeTakeFirstOrThrow()).hash;
-    const storedIntegrationHash = async () => (await ctx.store.db.selectFrom('integrations').select('key_hash').executeTakeFirstOrThrow()).key_hash;
-    const seedKeyId = async () => (await ctx.store.db.selectFrom('mfa_methods').select('secret_enc').where('kind', '=', 'totp').execute()).map((r) => r.secret_enc!.split('.')[1]);
+    const storedAppPasswordHash = async () =>
+      (await ctx.store.db.selectFrom('app_passwords').select('hash').executeTakeFirstOrThrow()).hash;
+    const storedIntegrationHash = async () =>
+      (await ctx.store.db.selectFrom('integrations').select('key_hash').executeTakeFirstOrThrow()).key_hash;
+    const seedKeyId = async () =>
+      (await ctx.store.db.selectFrom('mfa_methods').select('secret_enc').where('kind', '=', 'totp').execute()).map(
+        (r) => r.secret_enc!.split('.')[1],
+      );
     /** The upgrade is written after the answer (in a later turn of the event loop): give it a moment. */
     async function eventually(check: () => Promise<boolean>) {
       for (let i = 0; i < 100; i++) {
@@ -92,11 +116,15 @@ for (const kind of STORE_KINDS) {
       integrationKey = (await ctx.integrations.add('dovecot')).key;
 
       // Bob registers an authenticator app; the flow makes an app password and recovery codes.
-      const t = (await post('/api/v1/sessions', { email: USER.address, password: USER.password })).json().token as string;
+      const t = (await post('/api/v1/sessions', { email: USER.address, password: USER.password })).json()
+        .token as string;
       const flow = { 'x-sesame-flow': t };
       await post('/api/v1/flow/setup', {}, flow);
       seed = (await post('/api/v1/flow/method', { kind: 'totp' }, flow)).json().prompt.secret;
-      assert.equal((await post('/api/v1/flow/verify', { code: oathtoolTotp(seed, clock.now()) }, flow)).json().state, 'enrolled');
+      assert.equal(
+        (await post('/api/v1/flow/verify', { code: oathtoolTotp(seed, clock.now()) }, flow)).json().state,
+        'enrolled',
+      );
       appPassword = (await post('/api/v1/flow/next', {}, flow)).json().appPassword.password;
       recoveryCodes = (await post('/api/v1/flow/next', {}, flow)).json().recoveryCodes;
       const done = await post('/api/v1/flow/done', {}, flow);
@@ -106,12 +134,28 @@ for (const kind of STORE_KINDS) {
       // Lea starts registering hers and stops at the code: the flow holds her seed, sealed under E1.
       lateFlow = (await post('/api/v1/sessions', { email: LATE.address, password: LATE.password })).json().token;
       await post('/api/v1/flow/setup', {}, { 'x-sesame-flow': lateFlow });
-      lateSeed = (await post('/api/v1/flow/method', { kind: 'totp' }, { 'x-sesame-flow': lateFlow })).json().prompt.secret;
+      lateSeed = (await post('/api/v1/flow/method', { kind: 'totp' }, { 'x-sesame-flow': lateFlow })).json().prompt
+        .secret;
 
       // A device Bob chose to have remembered, and a wrong password a mail client keeps sending.
-      await new KyselyMfaRepository(ctx.store.db).addTrustedDevice(createKeyedHasher(H1!).digest('trusted-device', trustToken), (await ctx.accounts.findUserByAddressOrNull(USER.address))!.id, clock.now(), clock.now() + 7 * 86_400_000);
+      await new KyselyMfaRepository(ctx.store.db).addTrustedDevice(
+        createKeyedHasher(H1!).digest('trusted-device', trustToken),
+        (await ctx.accounts.findUserByAddressOrNull(USER.address))!.id,
+        clock.now(),
+        clock.now() + 7 * 86_400_000,
+      );
       await ctx.mfaAdmin.setPolicy(OPERATOR, org.id, { rememberDays: 7 });
-      assert.equal((await ctx.legacy.verify({ user: LATE.address, password: 'not-her-password', protocol: 'imap', ip: '192.0.2.8' })).reason, 'wrong_password');
+      assert.equal(
+        (
+          await ctx.legacy.verify({
+            user: LATE.address,
+            password: 'not-her-password',
+            protocol: 'imap',
+            ip: '192.0.2.8',
+          })
+        ).reason,
+        'wrong_password',
+      );
 
       assert.equal((await basic(USER.address, appPassword)).statusCode, 200);
       assert.equal((await mail(appPassword)).statusCode, 200);
@@ -131,22 +175,47 @@ for (const kind of STORE_KINDS) {
       const viaBasic = await basic(USER.address, appPassword);
       assert.equal(viaBasic.statusCode, 200);
       assert.equal(viaBasic.headers['remote-user'], USER.address);
-      await eventually(async () => (await storedAppPasswordHash()) === createKeyedHasher(H2!).digest(APP_PASSWORD_HASH_PURPOSE, canonical));
+      await eventually(
+        async () =>
+          (await storedAppPasswordHash()) === createKeyedHasher(H2!).digest(APP_PASSWORD_HASH_PURPOSE, canonical),
+      );
       assert.equal((await mail(appPassword)).statusCode, 200, 'the integration key and the app password');
-      await eventually(async () => (await storedIntegrationHash()) === createKeyedHasher(H2!).digest('integration-key', integrationKey));
+      await eventually(
+        async () =>
+          (await storedIntegrationHash()) === createKeyedHasher(H2!).digest('integration-key', integrationKey),
+      );
 
       assert.equal((await me(sessionToken)).statusCode, 200, 'a session from before the rotation');
-      assert.equal((await ctx.accounts.peekSetPasswordToken(setPasswordToken)).address, NEW.address, 'a set-password link from before');
-      const repeat = await ctx.legacy.verify({ user: LATE.address, password: 'not-her-password', protocol: 'imap', ip: '192.0.2.8' });
+      assert.equal(
+        (await ctx.accounts.peekSetPasswordToken(setPasswordToken)).address,
+        NEW.address,
+        'a set-password link from before',
+      );
+      const repeat = await ctx.legacy.verify({
+        user: LATE.address,
+        password: 'not-her-password',
+        protocol: 'imap',
+        ip: '192.0.2.8',
+      });
       assert.equal(repeat.reason, 'repeated_wrong_password', 'the wrong password is still remembered');
       const user = (await ctx.accounts.findUserByAddressOrNull(USER.address))!;
-      const remembered = await ctx.flows.afterPassword(user, { ip: '192.0.2.9', userAgent: 't', protocol: 'web', locale: 'en' }, '/', trustToken);
+      const remembered = await ctx.flows.afterPassword(
+        user,
+        { ip: '192.0.2.9', userAgent: 't', protocol: 'web', locale: 'en' },
+        '/',
+        trustToken,
+      );
       assert.equal(remembered.done, true, 'a device remembered before');
       assert.equal(await signInWithTotp(USER, seed), 201, 'the TOTP seed sealed under the previous key');
 
-      const t = (await post('/api/v1/sessions', { email: USER.address, password: USER.password })).json().token as string;
+      const t = (await post('/api/v1/sessions', { email: USER.address, password: USER.password })).json()
+        .token as string;
       await post('/api/v1/flow/switch', { method: 'recovery' }, { 'x-sesame-flow': t });
-      assert.equal((await post('/api/v1/flow/verify', { code: recoveryCodes[0] }, { 'x-sesame-flow': t })).statusCode, 201, 'a recovery code from before');
+      assert.equal(
+        (await post('/api/v1/flow/verify', { code: recoveryCodes[0] }, { 'x-sesame-flow': t })).statusCode,
+        201,
+        'a recovery code from before',
+      );
       assert.deepEqual(await seedKeyId(), [aeadKeyId(E1!)], 'reading does not re-encrypt');
     });
 
@@ -156,18 +225,33 @@ for (const kind of STORE_KINDS) {
       assert.deepEqual(await seedKeyId(), [aeadKeyId(E1!)], 'a check writes nothing');
       assert.deepEqual(await ctx.reencrypt({ write: true }), check);
       assert.deepEqual(await seedKeyId(), [aeadKeyId(E2!)]);
-      assert.deepEqual(await ctx.reencrypt({ write: true }), { seeds: { total: 1, stale: 0 }, flowValues: { total: 1, stale: 0, unreadable: 0 } }, 'nothing left to do');
+      assert.deepEqual(
+        await ctx.reencrypt({ write: true }),
+        { seeds: { total: 1, stale: 0 }, flowValues: { total: 1, stale: 0, unreadable: 0 } },
+        'nothing left to do',
+      );
 
       await start(keys(H2!, E2!, { hashKey: [H1!] }));
       assert.equal(await signInWithTotp(USER, seed), 201, 'TOTP without the previous encryption key');
-      const late = await post('/api/v1/flow/verify', { code: oathtoolTotp(lateSeed, clock.now()) }, { 'x-sesame-flow': lateFlow });
+      const late = await post(
+        '/api/v1/flow/verify',
+        { code: oathtoolTotp(lateSeed, clock.now()) },
+        { 'x-sesame-flow': lateFlow },
+      );
       assert.equal(late.json().state, 'enrolled', 'the enrolment begun before the rotation completes');
-      assert.deepEqual((await seedKeyId()).sort(), [aeadKeyId(E2!), aeadKeyId(E2!)], "Lea's new method is stored under the current key");
+      assert.deepEqual(
+        (await seedKeyId()).sort(),
+        [aeadKeyId(E2!), aeadKeyId(E2!)],
+        "Lea's new method is stored under the current key",
+      );
     });
 
     it('refuses, changing nothing, when a seed opens under no configured key', async () => {
       await start(keys(H2!, E3!));
-      await assert.rejects(ctx.reencrypt({ write: true }), (e: unknown) => e instanceof ReencryptionError && e.seeds.length === 2 && e.message.includes(USER.address));
+      await assert.rejects(
+        ctx.reencrypt({ write: true }),
+        (e: unknown) => e instanceof ReencryptionError && e.seeds.length === 2 && e.message.includes(USER.address),
+      );
       assert.deepEqual(await seedKeyId(), [aeadKeyId(E2!), aeadKeyId(E2!)]);
     });
 
@@ -175,12 +259,26 @@ for (const kind of STORE_KINDS) {
       await start(keys(H3!, E2!, { hashKey: [H2!] }));
       assert.equal((await basic(USER.address, appPassword)).statusCode, 200);
       assert.equal((await mail(appPassword)).statusCode, 200);
-      assert.equal((await me(sessionToken)).statusCode, 401, 'a session made under the dropped key is gone (sessions do not move)');
+      assert.equal(
+        (await me(sessionToken)).statusCode,
+        401,
+        'a session made under the dropped key is gone (sessions do not move)',
+      );
       const canonical = normalizeAppPassword(appPassword)!;
-      await eventually(async () => (await storedAppPasswordHash()) === createKeyedHasher(H3!).digest(APP_PASSWORD_HASH_PURPOSE, canonical));
-      await eventually(async () => (await storedIntegrationHash()) === createKeyedHasher(H3!).digest('integration-key', integrationKey));
+      await eventually(
+        async () =>
+          (await storedAppPasswordHash()) === createKeyedHasher(H3!).digest(APP_PASSWORD_HASH_PURPOSE, canonical),
+      );
+      await eventually(
+        async () =>
+          (await storedIntegrationHash()) === createKeyedHasher(H3!).digest('integration-key', integrationKey),
+      );
       await start(keys(H3!, E2!));
-      assert.equal((await basic(USER.address, appPassword)).statusCode, 200, 'moved again at its last use: no previous key needed now');
+      assert.equal(
+        (await basic(USER.address, appPassword)).statusCode,
+        200,
+        'moved again at its last use: no previous key needed now',
+      );
       assert.equal((await mail(appPassword)).statusCode, 200);
       assert.equal((await basic(USER.address, 'abcd efgh jkmn pqrs tuvw')).statusCode, 401);
     });

@@ -18,7 +18,8 @@ for (const kind of STORE_KINDS) {
     const clock = new FakeClock(Date.UTC(2026, 10, 27, 8, 0, 0));
     let user: User;
     let password = '';
-    const check = (pw: string, protocol = 'imap', ip = '192.0.2.10', who = USER.address) => w.ctx.legacy.verify({ user: who, password: pw, protocol, ip });
+    const check = (pw: string, protocol = 'imap', ip = '192.0.2.10', who = USER.address) =>
+      w.ctx.legacy.verify({ user: who, password: pw, protocol, ip });
     const settle = async () => {
       await new Promise((r) => setTimeout(r, 150));
       await w.ctx.flush();
@@ -28,8 +29,17 @@ for (const kind of STORE_KINDS) {
       smtp = await startSmtp();
       w = await makeWorld(kind, { smtpUrl: `smtp://127.0.0.1:${smtp.port}` }, { clock });
       await w.ctx.mfaAdmin.setUserState(OPERATOR, USER.address, 'enabled');
-      user = (await w.ctx.accounts.findUserById((await w.ctx.store.db.selectFrom('users').select('id').where('address', '=', USER.address).executeTakeFirstOrThrow()).id))!;
-      const s = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, clock.now())).session;
+      user = (await w.ctx.accounts.findUserById(
+        (
+          await w.ctx.store.db
+            .selectFrom('users')
+            .select('id')
+            .where('address', '=', USER.address)
+            .executeTakeFirstOrThrow()
+        ).id,
+      ))!;
+      const s = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, clock.now()))
+        .session;
       password = (await w.ctx.appPasswords.create(user, s, 'iPhone Mail', { ip: '127.0.0.1', locale: 'en' })).password;
     });
     after(async () => {
@@ -58,42 +68,83 @@ for (const kind of STORE_KINDS) {
       const notices = newIp();
       assert.equal(notices.filter((n) => n.raw.includes('198.51.100.7')).length, 1);
       assert.equal(notices.filter((n) => n.raw.includes('192.0.2.10')).length, 1);
-      assert.match(parseMessage(notices.at(-1)!.raw).body, /Your app password "iPhone Mail" was used from a new address, 198\.51\.100\.7, at .* \(IMAP\)/);
+      assert.match(
+        parseMessage(notices.at(-1)!.raw).body,
+        /Your app password "iPhone Mail" was used from a new address, 198\.51\.100\.7, at .* \(IMAP\)/,
+      );
     });
 
     it('refuses another user, a typo, a protocol outside the policy, after expiry, and when MFA is off', async () => {
-      assert.equal((await check(password, 'imap', '192.0.2.10', 'ada@contoso.test')).outcome, 'wrong', "someone else's app password");
-      assert.equal((await check(password.replace(/^./, (c) => (c === 'a' ? 'b' : 'a')))).outcome, 'wrong', 'a typo is caught by the check letter');
+      assert.equal(
+        (await check(password, 'imap', '192.0.2.10', 'ada@contoso.test')).outcome,
+        'wrong',
+        "someone else's app password",
+      );
+      assert.equal(
+        (await check(password.replace(/^./, (c) => (c === 'a' ? 'b' : 'a')))).outcome,
+        'wrong',
+        'a typo is caught by the check letter',
+      );
       assert.equal((await check(password, 'ftp')).outcome, 'wrong');
       const admin = { kind: 'operator' as const };
-      await w.ctx.mfaAdmin.setPolicy(admin, user.orgId, { appPasswords: { protocols: ['imap', 'smtp', 'dav', 'http'], maxLifetimeDays: 30 } });
-      const s = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, clock.now())).session;
+      await w.ctx.mfaAdmin.setPolicy(admin, user.orgId, {
+        appPasswords: { protocols: ['imap', 'smtp', 'dav', 'http'], maxLifetimeDays: 30 },
+      });
+      const s = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, clock.now()))
+        .session;
       const limited = (await w.ctx.appPasswords.create(user, s, 'Printer', { ip: '127.0.0.1', locale: 'en' })).password;
-      assert.deepEqual(await check(limited, 'pop3'), { outcome: 'refused', reason: 'protocol_not_allowed', address: USER.address, appPasswordId: (await w.ctx.appPasswords.list(user)).find((p) => p.name === 'Printer')!.id });
+      assert.deepEqual(await check(limited, 'pop3'), {
+        outcome: 'refused',
+        reason: 'protocol_not_allowed',
+        address: USER.address,
+        appPasswordId: (await w.ctx.appPasswords.list(user)).find((p) => p.name === 'Printer')!.id,
+      });
       // The policy as it is now binds app passwords made before it: the older one was made for every protocol.
-      assert.equal((await check(password, 'pop3')).reason, 'protocol_not_allowed', 'a protocol the policy no longer allows');
+      assert.equal(
+        (await check(password, 'pop3')).reason,
+        'protocol_not_allowed',
+        'a protocol the policy no longer allows',
+      );
       assert.equal((await check(password, 'imap')).outcome, 'ok');
       clock.advance(31 * 86_400_000);
       assert.equal((await check(limited)).reason, 'expired');
-      assert.equal((await check(password)).reason, 'expired', 'the lifetime the policy sets now counts for the older one too');
+      assert.equal(
+        (await check(password)).reason,
+        'expired',
+        'the lifetime the policy sets now counts for the older one too',
+      );
       await w.ctx.mfaAdmin.setPolicy(admin, user.orgId, { appPasswords: { maxLifetimeDays: null } });
       assert.equal((await check(password)).outcome, 'ok', 'the older one has no expiry of its own');
       assert.equal((await check(limited)).reason, 'expired', 'the newer one keeps the expiry it was made with');
-      await w.ctx.mfaAdmin.setPolicy(admin, user.orgId, { appPasswords: { allowed: false, keepExistingWhenOff: false } });
+      await w.ctx.mfaAdmin.setPolicy(admin, user.orgId, {
+        appPasswords: { allowed: false, keepExistingWhenOff: false },
+      });
       assert.equal((await check(password)).reason, 'app_passwords_suspended');
-      await w.ctx.mfaAdmin.setPolicy(admin, user.orgId, { appPasswords: { allowed: false, keepExistingWhenOff: true } });
+      await w.ctx.mfaAdmin.setPolicy(admin, user.orgId, {
+        appPasswords: { allowed: false, keepExistingWhenOff: true },
+      });
       assert.equal((await check(password)).outcome, 'ok', 'kept while creation is off, as the policy says');
-      await w.ctx.mfaAdmin.setPolicy(admin, user.orgId, { appPasswords: { allowed: true, maxLifetimeDays: null, protocols: ['imap', 'pop3', 'smtp', 'dav', 'http'] } });
+      await w.ctx.mfaAdmin.setPolicy(admin, user.orgId, {
+        appPasswords: { allowed: true, maxLifetimeDays: null, protocols: ['imap', 'pop3', 'smtp', 'dav', 'http'] },
+      });
     });
 
     it('accepts the main password until MFA is enforced, then only app passwords', async () => {
       assert.equal((await check(USER.password)).outcome, 'ok', 'enabled: not yet registered');
       await w.ctx.mfaAdmin.setPolicy(OPERATOR, user.orgId, { legacyMainPassword: 'never' });
-      assert.equal((await check(USER.password, 'pop3')).reason, 'main_password_refused', 'an organization may refuse it always');
+      assert.equal(
+        (await check(USER.password, 'pop3')).reason,
+        'main_password_refused',
+        'an organization may refuse it always',
+      );
       await w.ctx.mfaAdmin.setPolicy(OPERATOR, user.orgId, { legacyMainPassword: 'until_enforced' });
       assert.equal((await check(USER.password, 'smtp')).outcome, 'ok');
       await w.ctx.mfaAdmin.setUserState(OPERATOR, USER.address, 'enforced');
-      assert.deepEqual(await check(USER.password), { outcome: 'refused', reason: 'main_password_refused', address: USER.address });
+      assert.deepEqual(await check(USER.password), {
+        outcome: 'refused',
+        reason: 'main_password_refused',
+        address: USER.address,
+      });
       assert.equal((await check(password)).outcome, 'ok');
       assert.equal((await check('not-the-password')).reason, 'wrong_password');
       assert.equal((await check(USER.password, 'imap', '1.2.3.4', 'ghost@contoso.test')).reason, 'unknown_user');
@@ -103,8 +154,12 @@ for (const kind of STORE_KINDS) {
       await w.ctx.mfaAdmin.setPolicy({ kind: 'operator' }, user.orgId, { appPasswords: { revokeUnusedDays: 90 } });
       clock.advance(91 * 86_400_000);
       assert.equal((await check(password)).reason, 'expired');
-      assert.equal((await w.ctx.appPasswords.list(user)).some((p) => p.name === 'iPhone Mail'), false);
-      const s = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, clock.now())).session;
+      assert.equal(
+        (await w.ctx.appPasswords.list(user)).some((p) => p.name === 'iPhone Mail'),
+        false,
+      );
+      const s = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, clock.now()))
+        .session;
       await w.ctx.appPasswords.create(user, s, 'Old tablet', { ip: '127.0.0.1', locale: 'en' });
       clock.advance(91 * 86_400_000);
       assert.ok((await w.ctx.appPasswords.sweepUnused([user.orgId])) >= 1);
@@ -113,12 +168,18 @@ for (const kind of STORE_KINDS) {
 
     it('logs every attempt with its reason and the app password used, never the password', async () => {
       await w.ctx.flush();
-      const rows = await w.ctx.store.db.selectFrom('sign_in_events').selectAll().where('protocol', 'in', ['imap', 'smtp', 'pop3', 'ftp']).execute();
+      const rows = await w.ctx.store.db
+        .selectFrom('sign_in_events')
+        .selectAll()
+        .where('protocol', 'in', ['imap', 'smtp', 'pop3', 'ftp'])
+        .execute();
       assert.ok(rows.some((r) => r.reason === 'protocol_not_allowed' && r.app_password_id));
       assert.ok(rows.some((r) => r.reason === 'main_password_refused'));
       assert.ok(rows.some((r) => r.outcome === 'success' && r.app_password_id));
       const text = JSON.stringify(rows);
-      assert.ok(!text.includes(password) && !text.includes(password.replace(/ /g, '')) && !text.includes(USER.password));
+      assert.ok(
+        !text.includes(password) && !text.includes(password.replace(/ /g, '')) && !text.includes(USER.password),
+      );
     });
   });
 }

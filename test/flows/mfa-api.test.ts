@@ -8,7 +8,12 @@ describe('MFA through the JSON API', () => {
   let w: World;
   const clock = new FakeClock(Date.UTC(2026, 10, 27, 9, 0, 0));
   const post = (url: string, body: object, flow?: string) =>
-    w.app.inject({ method: 'POST', url: `/api/v1${url}`, payload: body, headers: flow ? { 'x-sesame-flow': flow } : {} });
+    w.app.inject({
+      method: 'POST',
+      url: `/api/v1${url}`,
+      payload: body,
+      headers: flow ? { 'x-sesame-flow': flow } : {},
+    });
 
   before(async () => {
     w = await makeWorld('postgres', {}, { clock });
@@ -27,7 +32,11 @@ describe('MFA through the JSON API', () => {
     assert.equal(flow.token === undefined, false);
     assert.equal('user' in flow, false);
     const t = flow.token as string;
-    assert.equal((await w.app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${t}` } })).statusCode, 401, 'a flow token is not a session');
+    assert.equal(
+      (await w.app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${t}` } })).statusCode,
+      401,
+      'a flow token is not a session',
+    );
 
     assert.equal((await post('/flow/setup', {}, t)).json().state, 'choose_method');
     const enrol = (await post('/flow/method', { kind: 'totp' }, t)).json();
@@ -47,14 +56,21 @@ describe('MFA through the JSON API', () => {
     const done = await post('/flow/done', {}, t);
     assert.equal(done.statusCode, 201);
     assert.deepEqual(done.json().amr, ['pwd', 'otp']);
-    const me = await w.app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${done.json().token}` } });
+    const me = await w.app.inject({
+      method: 'GET',
+      url: '/api/v1/me',
+      headers: { authorization: `Bearer ${done.json().token}` },
+    });
     assert.equal(me.json().user.mfaState, 'enforced');
     assert.equal((await post('/flow/done', {}, t)).statusCode, 400, 'the flow is over');
   });
 
   it('asks for the second factor at the next sign-in and refuses steps out of order', async () => {
     const t = (await post('/sessions', { email: USER.address, password: USER.password })).json().token as string;
-    assert.equal((await w.app.inject({ method: 'GET', url: '/api/v1/flow', headers: { 'x-sesame-flow': t } })).json().state, 'second_factor');
+    assert.equal(
+      (await w.app.inject({ method: 'GET', url: '/api/v1/flow', headers: { 'x-sesame-flow': t } })).json().state,
+      'second_factor',
+    );
     const outOfOrder = await post('/flow/done', {}, t);
     assert.equal(outOfOrder.statusCode, 409);
     assert.equal(outOfOrder.json().error.code, 'flow_step');

@@ -7,7 +7,18 @@ import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { lastEmailCode, parseMessage, startSmtp, startWebhook } from '../support/sinks.js';
 import { signInAdminWithMfa } from '../support/admin-mfa.js';
-import { ADMIN, Browser, csrfFrom, FakeClock, makeWorld, oathtoolTotp, recoveryCodesFrom, secretFrom, USER, type World } from '../support/world.js';
+import {
+  ADMIN,
+  Browser,
+  csrfFrom,
+  FakeClock,
+  makeWorld,
+  oathtoolTotp,
+  recoveryCodesFrom,
+  secretFrom,
+  USER,
+  type World,
+} from '../support/world.js';
 
 describe('MFA through the pages', () => {
   let w: World;
@@ -23,7 +34,12 @@ describe('MFA through the pages', () => {
     hook = await startWebhook();
     w = await makeWorld(
       'sqlite',
-      { smtpUrl: `smtp://127.0.0.1:${smtp.port}`, mailFrom: 'Sesame <sesame@contoso.test>', smsWebhookUrl: hook.url, smsWebhookSecret: 'a-webhook-secret-of-some-length' },
+      {
+        smtpUrl: `smtp://127.0.0.1:${smtp.port}`,
+        mailFrom: 'Sesame <sesame@contoso.test>',
+        smsWebhookUrl: hook.url,
+        smsWebhookSecret: 'a-webhook-secret-of-some-length',
+      },
       { clock },
     );
   });
@@ -72,7 +88,21 @@ describe('MFA through the pages', () => {
     const ok = await step(b, 'verify', { code: enrolmentCode });
     assert.match(ok.body, /<h1>Verification succeeded<\/h1>/);
     assert.match(ok.body, /id="next">Next<\/button>/);
-    assert.equal((await w.ctx.accounts.findUserById((await w.ctx.store.db.selectFrom('users').select('id').where('address', '=', USER.address).executeTakeFirstOrThrow()).id))?.mfaState, 'enforced', 'enabled becomes enforced by itself');
+    assert.equal(
+      (
+        await w.ctx.accounts.findUserById(
+          (
+            await w.ctx.store.db
+              .selectFrom('users')
+              .select('id')
+              .where('address', '=', USER.address)
+              .executeTakeFirstOrThrow()
+          ).id,
+        )
+      )?.mfaState,
+      'enforced',
+      'enabled becomes enforced by itself',
+    );
     const row = await w.ctx.store.db.selectFrom('mfa_methods').selectAll().executeTakeFirstOrThrow();
     assert.ok(row.secret_enc && !row.secret_enc.includes(secret), 'the seed is stored encrypted');
 
@@ -81,7 +111,22 @@ describe('MFA through the pages', () => {
     const shown = /<code id="app-password" class="secret">([a-z ]+)<\/code>/.exec(keep.body)?.[1];
     assert.match(shown ?? '', /^([a-hjkmnp-z]{4} ){4}[a-hjkmnp-z]{4}$/);
     assert.match(keep.body, /data-copy="app-password"[^>]*hidden>Copy<\/button>/);
-    assert.equal((await w.ctx.appPasswords.list((await w.ctx.accounts.findUserById((await w.ctx.store.db.selectFrom('users').select('id').where('address', '=', USER.address).executeTakeFirstOrThrow()).id))!))[0]?.name, 'Existing applications');
+    assert.equal(
+      (
+        await w.ctx.appPasswords.list(
+          (await w.ctx.accounts.findUserById(
+            (
+              await w.ctx.store.db
+                .selectFrom('users')
+                .select('id')
+                .where('address', '=', USER.address)
+                .executeTakeFirstOrThrow()
+            ).id,
+          ))!,
+        )
+      )[0]?.name,
+      'Existing applications',
+    );
     const codes = await step(b, 'next');
     assert.match(codes.body, /<h1>Save your recovery codes<\/h1>/);
     recovery = recoveryCodesFrom(codes.body);
@@ -91,7 +136,11 @@ describe('MFA through the pages', () => {
     assert.equal(done.statusCode, 303);
     assert.equal(done.headers.location, '/account');
     assert.equal((await b.get('/account')).statusCode, 200);
-    const session = await w.ctx.store.db.selectFrom('sessions').select(['amr', 'mfa_at']).orderBy('created_at', 'desc').executeTakeFirstOrThrow();
+    const session = await w.ctx.store.db
+      .selectFrom('sessions')
+      .select(['amr', 'mfa_at'])
+      .orderBy('created_at', 'desc')
+      .executeTakeFirstOrThrow();
     assert.deepEqual(JSON.parse(session.amr), ['pwd', 'otp']);
     assert.ok(session.mfa_at);
     assert.equal((await b.get('/signin/mfa')).statusCode, 400, 'the flow is over');
@@ -125,14 +174,19 @@ describe('MFA through the pages', () => {
     assert.match(page.body, /<summary>Sign in another way<\/summary>/);
     const rc = await step(b, 'switch', { method: 'recovery' });
     assert.match(rc.body, /Enter one of your recovery codes\./);
-    const ok = await b.submit('/signin/mfa', '/signin/mfa/verify', { code: recovery[0]!.toUpperCase().replace(/-/g, ' ') });
+    const ok = await b.submit('/signin/mfa', '/signin/mfa/verify', {
+      code: recovery[0]!.toUpperCase().replace(/-/g, ' '),
+    });
     assert.equal(ok.headers.location, '/account', 'accepted in any case, with spaces');
     const b2 = new Browser(w.app);
     await b2.signIn(USER.address, USER.password);
     await step(b2, 'switch', { method: 'recovery' });
     assert.equal((await step(b2, 'verify', { code: recovery[0]! })).statusCode, 400, 'a recovery code works once');
     const notice = smtp.received.filter((r) => r.to.includes(USER.address)).map((r) => parseMessage(r.raw).body);
-    assert.ok(notice.some((t) => /recovery codes was used/.test(t)), 'the user is told a recovery code was used');
+    assert.ok(
+      notice.some((t) => /recovery codes was used/.test(t)),
+      'the user is told a recovery code was used',
+    );
   });
 
   it('sends email codes through the SMTP server: valid once, bound to the sign-in, resend limited', async () => {
@@ -155,7 +209,8 @@ describe('MFA through the pages', () => {
     clock.advance(31_000);
     await step(b, 'resend');
     const second = lastEmailCode(smtp.received, 'carol.private@example.org');
-    if (second !== first) assert.equal((await step(b, 'verify', { code: first })).statusCode, 400, 'a resend voids the old code');
+    if (second !== first)
+      assert.equal((await step(b, 'verify', { code: first })).statusCode, 400, 'a resend voids the old code');
 
     // Carol's code does not work in Bob's flow.
     await w.ctx.mfaAdmin.requireReRegistration(OPERATOR, 'bob@contoso.test');
@@ -192,7 +247,10 @@ describe('MFA through the pages', () => {
     assert.match(sent.body, /We sent a code to \+31 •••• 5678/);
     const call = hook.calls.at(-1)!;
     assert.equal(call.headers['x-sesame-secret'], 'a-webhook-secret-of-some-length');
-    assert.deepEqual({ to: call.body.to, channel: call.body.channel, locale: call.body.locale }, { to: '+31612345678', channel: 'sms', locale: 'en' });
+    assert.deepEqual(
+      { to: call.body.to, channel: call.body.channel, locale: call.body.locale },
+      { to: '+31612345678', channel: 'sms', locale: 'en' },
+    );
     const code = /\b(\d{6})\b/.exec(call.body.text)![1]!;
     assert.match((await step(b, 'verify', { code })).body, /Verification succeeded/);
   });
@@ -214,7 +272,8 @@ describe('MFA through the pages', () => {
     const attacker = new Browser(w.app);
     await attacker.signIn(USER.address, USER.password);
     const statuses: number[] = [];
-    for (let i = 0; i < 11; i++) statuses.push((await step(attacker, 'verify', { code: String(100000 + i) })).statusCode);
+    for (let i = 0; i < 11; i++)
+      statuses.push((await step(attacker, 'verify', { code: String(100000 + i) })).statusCode);
     assert.deepEqual(statuses, [...Array(10).fill(400), 429]);
     clock.advance(30_000);
     const right = await step(attacker, 'verify', { code: oathtoolTotp(s, clock.now()) });
@@ -224,10 +283,25 @@ describe('MFA through the pages', () => {
   });
 
   it('makes new users start in the organization default, and offers only the allowed methods', async () => {
-    const admin = { kind: 'user' as const, amr: ['pwd', 'otp'], user: (await w.ctx.accounts.findUserById((await w.ctx.store.db.selectFrom('users').select('id').where('address', '=', ADMIN.address).executeTakeFirstOrThrow()).id))! };
+    const admin = {
+      kind: 'user' as const,
+      amr: ['pwd', 'otp'],
+      user: (await w.ctx.accounts.findUserById(
+        (
+          await w.ctx.store.db
+            .selectFrom('users')
+            .select('id')
+            .where('address', '=', ADMIN.address)
+            .executeTakeFirstOrThrow()
+        ).id,
+      ))!,
+    };
     const orgId = admin.user.orgId;
     await w.ctx.mfaAdmin.setPolicy(admin, orgId, { mfaDefault: 'enabled', allowedMethods: ['totp', 'email'] });
-    const u = await w.ctx.accounts.addUser(OPERATOR, { address: 'erin@contoso.test', password: 'copper-lantern-fjord-12' });
+    const u = await w.ctx.accounts.addUser(OPERATOR, {
+      address: 'erin@contoso.test',
+      password: 'copper-lantern-fjord-12',
+    });
     assert.equal(u.mfaState, 'enabled');
     const b = new Browser(w.app);
     await b.signIn('erin@contoso.test', 'copper-lantern-fjord-12');
@@ -239,11 +313,26 @@ describe('MFA through the pages', () => {
     assert.equal(refused.statusCode, 400);
     await assert.rejects(w.ctx.mfaAdmin.setPolicy(admin, orgId, { rememberDays: 366 }), { code: 'invalid_policy' });
     await assert.rejects(w.ctx.mfaAdmin.setPolicy(admin, orgId, { allowedMethods: [] }), { code: 'invalid_policy' });
-    await w.ctx.mfaAdmin.setPolicy(admin, orgId, { mfaDefault: 'disabled', allowedMethods: ['totp', 'webauthn', 'sms', 'voice', 'email'] });
+    await w.ctx.mfaAdmin.setPolicy(admin, orgId, {
+      mfaDefault: 'disabled',
+      allowedMethods: ['totp', 'webauthn', 'sms', 'voice', 'email'],
+    });
   });
 
   it('remembers a trusted device for the policy’s days, until re-registration', async () => {
-    const admin = { kind: 'user' as const, amr: ['pwd', 'otp'], user: (await w.ctx.accounts.findUserById((await w.ctx.store.db.selectFrom('users').select('id').where('address', '=', ADMIN.address).executeTakeFirstOrThrow()).id))! };
+    const admin = {
+      kind: 'user' as const,
+      amr: ['pwd', 'otp'],
+      user: (await w.ctx.accounts.findUserById(
+        (
+          await w.ctx.store.db
+            .selectFrom('users')
+            .select('id')
+            .where('address', '=', ADMIN.address)
+            .executeTakeFirstOrThrow()
+        ).id,
+      ))!,
+    };
     await w.ctx.mfaAdmin.setPolicy(admin, admin.user.orgId, { rememberDays: 30 });
     await w.ctx.accounts.addUser(OPERATOR, { address: 'fay@contoso.test', password: 'marble-kite-orchard-66' });
     await w.ctx.mfaAdmin.setUserState(OPERATOR, 'fay@contoso.test', 'enabled');
@@ -267,10 +356,18 @@ describe('MFA through the pages', () => {
     const straight = await b.signIn('fay@contoso.test', 'marble-kite-orchard-66');
     assert.equal(straight.headers.location, '/account', 'the remembered device skips the second step');
     const other = new Browser(w.app);
-    assert.equal((await other.signIn('fay@contoso.test', 'marble-kite-orchard-66')).headers.location, '/signin/mfa', 'another device is asked');
+    assert.equal(
+      (await other.signIn('fay@contoso.test', 'marble-kite-orchard-66')).headers.location,
+      '/signin/mfa',
+      'another device is asked',
+    );
 
     await w.ctx.mfaAdmin.requireReRegistration(OPERATOR, 'fay@contoso.test');
-    assert.equal((await b.signIn('fay@contoso.test', 'marble-kite-orchard-66')).headers.location, '/signin/mfa', 're-registration forgets devices');
+    assert.equal(
+      (await b.signIn('fay@contoso.test', 'marble-kite-orchard-66')).headers.location,
+      '/signin/mfa',
+      're-registration forgets devices',
+    );
     assert.match((await b.get('/signin/mfa')).body, /More information required/);
     await w.ctx.mfaAdmin.setPolicy(admin, admin.user.orgId, { rememberDays: 0 });
   });
@@ -280,22 +377,52 @@ describe('MFA through the pages', () => {
     await signInAdminWithMfa(b, ADMIN, { clock });
     const users = await b.get('/admin/users');
     assert.match(users.body, /<th scope="col">Multi-factor authentication<\/th>/);
-    const set = await b.submit('/admin/users', '/admin/users/mfa', { address: 'carol@contoso.test', state: 'enforced' });
+    const set = await b.submit('/admin/users', '/admin/users/mfa', {
+      address: 'carol@contoso.test',
+      state: 'enforced',
+    });
     assert.equal(set.statusCode, 303);
     assert.match((await b.get(set.headers.location as string)).body, /MFA for carol@contoso\.test is now Enforced\./);
-    const bad = await b.submit('/admin/users', '/admin/users/mfa', { address: 'carol@contoso.test', state: 'sometimes' });
+    const bad = await b.submit('/admin/users', '/admin/users/mfa', {
+      address: 'carol@contoso.test',
+      state: 'sometimes',
+    });
     assert.equal(bad.statusCode, 400);
-    const foreign = await b.submit('/admin/users', '/admin/users/mfa', { address: 'eve@fabrikam.test', state: 'disabled' });
+    const foreign = await b.submit('/admin/users', '/admin/users/mfa', {
+      address: 'eve@fabrikam.test',
+      state: 'disabled',
+    });
     assert.equal(foreign.statusCode, 403);
     const rr = await b.submit('/admin/users', '/admin/users/reregister', { address: 'carol@contoso.test' });
     assert.equal(rr.statusCode, 303);
-    assert.equal((await w.ctx.store.db.selectFrom('users').select('mfa_state').where('address', '=', 'carol@contoso.test').executeTakeFirstOrThrow()).mfa_state, 'enabled');
-    const audit = await w.ctx.store.db.selectFrom('audit_events').select(['action', 'actor_label']).where('action', 'like', 'mfa.%').execute();
+    assert.equal(
+      (
+        await w.ctx.store.db
+          .selectFrom('users')
+          .select('mfa_state')
+          .where('address', '=', 'carol@contoso.test')
+          .executeTakeFirstOrThrow()
+      ).mfa_state,
+      'enabled',
+    );
+    const audit = await w.ctx.store.db
+      .selectFrom('audit_events')
+      .select(['action', 'actor_label'])
+      .where('action', 'like', 'mfa.%')
+      .execute();
     assert.ok(audit.some((a) => a.action === 'mfa.state' && a.actor_label === ADMIN.address));
     assert.ok(audit.some((a) => a.action === 'mfa.require_reregistration' && a.actor_label === ADMIN.address));
-    const policy = await b.submit('/admin/policy', '/admin/policy', { mfaDefault: 'enforced', methods: 'totp', rememberDays: '400' });
+    const policy = await b.submit('/admin/policy', '/admin/policy', {
+      mfaDefault: 'enforced',
+      methods: 'totp',
+      rememberDays: '400',
+    });
     assert.equal(policy.statusCode, 400, 'more than 365 days is refused');
-    const saved = await b.post('/admin/policy', { _csrf: csrfFrom((await b.get('/admin/policy')).body), mfaDefault: 'disabled', rememberDays: '14' });
+    const saved = await b.post('/admin/policy', {
+      _csrf: csrfFrom((await b.get('/admin/policy')).body),
+      mfaDefault: 'disabled',
+      rememberDays: '14',
+    });
     assert.equal(saved.statusCode, 400, 'no method at all is refused');
   });
 });

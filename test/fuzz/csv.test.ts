@@ -22,7 +22,9 @@ describe('CSV fuzzing', () => {
       fc.property(fc.array(fc.array(cell, { minLength: 2, maxLength: 6 }), { minLength: 1, maxLength: 8 }), (rows) => {
         // After a header, as every file Sesame writes has: a U+FEFF at the very start is a byte-order mark.
         const text = csvLine(['address', 'name']) + rows.map((r) => csvLine(r)).join('');
-        const back = parseCsv(decodeUtf8(Buffer.from(text, 'utf8'))).slice(1).map((r) => r.fields.map(unguardField));
+        const back = parseCsv(decodeUtf8(Buffer.from(text, 'utf8')))
+          .slice(1)
+          .map((r) => r.fields.map(unguardField));
         // Lone surrogates cannot be written as UTF-8: they come back as U+FFFD, like any UTF-8 encoder does.
         const want = rows.map((r) => r.map((c) => Buffer.from(c, 'utf8').toString('utf8')));
         assert.deepEqual(back, want);
@@ -47,7 +49,12 @@ describe('CSV fuzzing', () => {
         try {
           const text = decodeUtf8(bytes);
           assert.ok(!text.includes('\u0000'));
-          assert.equal(Buffer.from(text, 'utf8').equals(Buffer.from(bytes).subarray(bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0)), true);
+          assert.equal(
+            Buffer.from(text, 'utf8').equals(
+              Buffer.from(bytes).subarray(bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0),
+            ),
+            true,
+          );
         } catch (e) {
           assert.ok(e instanceof CsvError && e.problem.kind === 'encoding', String(e));
         }
@@ -58,14 +65,23 @@ describe('CSV fuzzing', () => {
 
   it('a bulk file of arbitrary text gives rows or a typed CSV error', () => {
     fc.assert(
-      fc.property(fc.oneof(hostileString(300), fc.array(cell, { maxLength: 20 }).map((cs) => `address,mfa_state\r\n${cs.join(',')}`)), (text) => {
-        try {
-          const rows = bulkRowsFromCsv(Buffer.from(text, 'utf8'), 'mfa');
-          for (const r of rows) assert.ok(Number.isSafeInteger(r.row) && r.row >= 2 && typeof r.address === 'string');
-        } catch (e) {
-          assert.ok(e instanceof SesameError && ['csv_encoding', 'csv_invalid', 'csv_columns'].includes(e.code), String(e));
-        }
-      }),
+      fc.property(
+        fc.oneof(
+          hostileString(300),
+          fc.array(cell, { maxLength: 20 }).map((cs) => `address,mfa_state\r\n${cs.join(',')}`),
+        ),
+        (text) => {
+          try {
+            const rows = bulkRowsFromCsv(Buffer.from(text, 'utf8'), 'mfa');
+            for (const r of rows) assert.ok(Number.isSafeInteger(r.row) && r.row >= 2 && typeof r.address === 'string');
+          } catch (e) {
+            assert.ok(
+              e instanceof SesameError && ['csv_encoding', 'csv_invalid', 'csv_columns'].includes(e.code),
+              String(e),
+            );
+          }
+        },
+      ),
       params(500),
     );
   });

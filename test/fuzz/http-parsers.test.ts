@@ -28,7 +28,16 @@ import { PROTOCOLS } from '../../src/domain/app-passwords/model.js';
 import { METHOD_KINDS, MFA_STATES } from '../../src/domain/mfa/model.js';
 import { adminApiToken } from '../support/admin-mfa.js';
 import { ADMIN, makeWorld, OTHER_ADMIN, USER, type World } from '../support/world.js';
-import { appPassword, edited, headerValue, hostileString, NASTY_STRINGS, params, scaled, typedForms } from './settings.js';
+import {
+  appPassword,
+  edited,
+  headerValue,
+  hostileString,
+  NASTY_STRINGS,
+  params,
+  scaled,
+  typedForms,
+} from './settings.js';
 
 /** The longest any single answer may take: far above the slowest real one (an Argon2 check, ~15 ms). */
 const MAX_MS = 1000;
@@ -60,7 +69,8 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
     key = (await w.ctx.integrations.add('fuzz')).key;
     await w.ctx.mfaAdmin.setUserState(OPERATOR, USER.address, 'enforced');
     const bob = (await w.ctx.accounts.findUserByAddressOrNull(USER.address))!;
-    const s = (await w.ctx.sessions.start(bob.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 'fuzz' }, Date.now())).session;
+    const s = (await w.ctx.sessions.start(bob.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 'fuzz' }, Date.now()))
+      .session;
     grouped = (await w.ctx.appPasswords.create(bob, s, 'Fuzz', { ip: '127.0.0.1', locale: 'en' })).password;
     canonical = normalizeAppPassword(grouped)!;
     eveToken = await adminApiToken(w.app, OTHER_ADMIN);
@@ -73,7 +83,15 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
   /** The model: is this (user, password) pair, as the endpoint received it, a good legacy credential? */
   function goodLegacy(user: unknown, password: unknown): boolean {
     if (typeof user !== 'string' || typeof password !== 'string') return false;
-    if (user.length === 0 || user.length > 320 || password.length === 0 || password.length > 1024 || CONTROL.test(user) || CONTROL.test(password)) return false;
+    if (
+      user.length === 0 ||
+      user.length > 320 ||
+      password.length === 0 ||
+      password.length > 1024 ||
+      CONTROL.test(user) ||
+      CONTROL.test(password)
+    )
+      return false;
     let address: string;
     try {
       address = normalizeAddress(user).address;
@@ -88,10 +106,31 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
   /** Account names: Bob's and Ada's in many spellings, near misses, and hostile strings. */
   const users = () =>
     fc.oneof(
-      { weight: 4, arbitrary: fc.tuple(fc.constantFrom('', '', ' ', '\u00a0', '\ufeff', '\t', '\u2028'), fc.mixedCase(fc.constant(USER.address)), fc.constantFrom('', '', ' ', '\u3000', '\n', '\u0000', '.', 'x')).map((p) => p.join('')) },
+      {
+        weight: 4,
+        arbitrary: fc
+          .tuple(
+            fc.constantFrom('', '', ' ', '\u00a0', '\ufeff', '\t', '\u2028'),
+            fc.mixedCase(fc.constant(USER.address)),
+            fc.constantFrom('', '', ' ', '\u3000', '\n', '\u0000', '.', 'x'),
+          )
+          .map((p) => p.join('')),
+      },
       { weight: 2, arbitrary: fc.mixedCase(fc.constant(ADMIN.address)) },
       { weight: 1, arbitrary: edited(fc.constantFrom(USER.address, ADMIN.address)) },
-      { weight: 1, arbitrary: fc.constantFrom('carol@contoso.test', 'bob@fabrikam.test', 'bob@contoso.test.', 'bob@@contoso.test', `${USER.address}@contoso.test`, 'bob', '\u212aate@contoso.test', 'BOB@CONTOSO.TEST') },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom(
+          'carol@contoso.test',
+          'bob@fabrikam.test',
+          'bob@contoso.test.',
+          'bob@@contoso.test',
+          `${USER.address}@contoso.test`,
+          'bob',
+          '\u212aate@contoso.test',
+          'BOB@CONTOSO.TEST',
+        ),
+      },
       { weight: 4, arbitrary: hostileString(100) },
     );
   /** Passwords: Bob's app password in any typed form, near misses, the main passwords, other well-formed app passwords, hostile strings. */
@@ -99,15 +138,43 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
     fc.oneof(
       { weight: 4, arbitrary: typedForms(canonical) },
       { weight: 2, arbitrary: edited(fc.constantFrom(grouped, canonical)) },
-      { weight: 1, arbitrary: fc.constantFrom(ADMIN.password, USER.password, `${ADMIN.password} `, ADMIN.password.toUpperCase(), ` ${ADMIN.password}`, `${grouped}\u0000`) },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom(
+          ADMIN.password,
+          USER.password,
+          `${ADMIN.password} `,
+          ADMIN.password.toUpperCase(),
+          ` ${ADMIN.password}`,
+          `${grouped}\u0000`,
+        ),
+      },
       { weight: 1, arbitrary: appPassword.chain(typedForms) },
       { weight: 3, arbitrary: hostileString(100) },
     );
   /** (user, password) pairs: Bob's or Ada's in good and near-miss spellings, and independent mixes of the above. */
   const credentials = (): fc.Arbitrary<[string, string]> =>
     fc.oneof(
-      { weight: 3, arbitrary: fc.tuple(fc.tuple(fc.constantFrom('', ' ', '\u00a0'), fc.mixedCase(fc.constant(USER.address)), fc.constantFrom('', ' ')).map((p) => p.join('')), fc.oneof(typedForms(canonical), edited(fc.constant(grouped)))) },
-      { weight: 1, arbitrary: fc.tuple(fc.mixedCase(fc.constant(ADMIN.address)), fc.oneof(fc.constant(ADMIN.password), edited(fc.constant(ADMIN.password)))) },
+      {
+        weight: 3,
+        arbitrary: fc.tuple(
+          fc
+            .tuple(
+              fc.constantFrom('', ' ', '\u00a0'),
+              fc.mixedCase(fc.constant(USER.address)),
+              fc.constantFrom('', ' '),
+            )
+            .map((p) => p.join('')),
+          fc.oneof(typedForms(canonical), edited(fc.constant(grouped))),
+        ),
+      },
+      {
+        weight: 1,
+        arbitrary: fc.tuple(
+          fc.mixedCase(fc.constant(ADMIN.address)),
+          fc.oneof(fc.constant(ADMIN.password), edited(fc.constant(ADMIN.password))),
+        ),
+      },
       { weight: 4, arbitrary: fc.tuple(users(), passwords()) },
     );
   /** Any JSON value, for fields and whole bodies. */
@@ -136,7 +203,12 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
     const h = await w.app.inject({ method: 'GET', url: '/healthz' });
     assert.equal(h.statusCode, 200);
     assert.deepEqual(h.json(), { status: 'ok' });
-    const ok = await w.app.inject({ method: 'POST', url: '/auth/mail', headers: { authorization: `Bearer ${key}` }, payload: { user: USER.address, password: grouped, service: 'imap' } });
+    const ok = await w.app.inject({
+      method: 'POST',
+      url: '/auth/mail',
+      headers: { authorization: `Bearer ${key}` },
+      payload: { user: USER.address, password: grouped, service: 'imap' },
+    });
     assert.equal(ok.statusCode, 200, 'the good credential is still accepted');
     assert.equal(rejections.length, 0, `unhandled rejections: ${rejections.map(String).join('; ')}`);
   }
@@ -146,30 +218,84 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
   // Object.prototype, which the verifier then failed on (503, "temporary failure", for garbage);
   // and String() of a JSON value such as [{"toString":{}}] threw (500). Only a string names a service now.
   it('examples found by fuzzing: a service or client_id that is a prototype key or no string is unknown, not a 5xx', async () => {
-    const mail = (body: object) => w.app.inject({ method: 'POST', url: '/auth/mail', headers: { authorization: `Bearer ${key}` }, payload: body });
-    for (const service of ['constructor', '__proto__', 'toString', 'hasOwnProperty', [{ toString: {} }], { toString: 1 }, ['imap']]) {
+    const mail = (body: object) =>
+      w.app.inject({ method: 'POST', url: '/auth/mail', headers: { authorization: `Bearer ${key}` }, payload: body });
+    for (const service of [
+      'constructor',
+      '__proto__',
+      'toString',
+      'hasOwnProperty',
+      [{ toString: {} }],
+      { toString: 1 },
+      ['imap'],
+    ]) {
       const r = await mail({ user: 'carol@contoso.test', password: 'ccbtkteftpaaqfhhwkpp', service });
       assert.equal(r.statusCode, 401, `${JSON.stringify(service)}: ${r.statusCode} ${r.body}`);
-      assert.equal((await mail({ user: USER.address, password: grouped, service })).statusCode, 401, `${JSON.stringify(service)} with a good password`);
+      assert.equal(
+        (await mail({ user: USER.address, password: grouped, service })).statusCode,
+        401,
+        `${JSON.stringify(service)} with a good password`,
+      );
     }
-    const introspect = (body: object) => w.app.inject({ method: 'POST', url: '/oauth2/introspect', headers: { authorization: `Bearer ${key}` }, payload: body });
+    const introspect = (body: object) =>
+      w.app.inject({
+        method: 'POST',
+        url: '/oauth2/introspect',
+        headers: { authorization: `Bearer ${key}` },
+        payload: body,
+      });
     for (const client_id of [[{ toString: {} }], { toString: 1 }, 'constructor', '__proto__']) {
       const garbage = await introspect({ client_id });
       assert.equal(garbage.statusCode, 200, `${JSON.stringify(client_id)}: ${garbage.statusCode} ${garbage.body}`);
       assert.deepEqual(garbage.json(), { active: false });
       // An unknown client_id means IMAP, as before: the app password is active.
-      assert.deepEqual((await introspect({ client_id, token: grouped })).json(), { active: true, username: USER.address });
+      assert.deepEqual((await introspect({ client_id, token: grouped })).json(), {
+        active: true,
+        username: USER.address,
+      });
     }
   });
 
   it('/auth/basic: any Authorization header; 200 exactly for a good credential', async () => {
     let good = 0;
     const header = fc.oneof(
-      { weight: 6, arbitrary: fc.tuple(credentials(), fc.constantFrom(':', ':', ':', '::', '', ' :')).map(([[u, p], sep]) => `Basic ${Buffer.from(u + sep + p).toString('base64')}`) },
-      { weight: 1, arbitrary: fc.uint8Array({ maxLength: 3500 }).map((b) => `Basic ${Buffer.from(b).toString('base64')}`) },
-      { weight: 1, arbitrary: fc.tuple(fc.constantFrom('Basic ', 'basic ', 'BASIC ', 'Basic  ', 'Basic', ' Basic ', 'Basic\t', 'Bearer ', 'Digest ', ''), fc.oneof(fc.base64String({ maxLength: 300 }), headerValue(300))).map(([a, b]) => a + b) },
+      {
+        weight: 6,
+        arbitrary: fc
+          .tuple(credentials(), fc.constantFrom(':', ':', ':', '::', '', ' :'))
+          .map(([[u, p], sep]) => `Basic ${Buffer.from(u + sep + p).toString('base64')}`),
+      },
+      {
+        weight: 1,
+        arbitrary: fc.uint8Array({ maxLength: 3500 }).map((b) => `Basic ${Buffer.from(b).toString('base64')}`),
+      },
+      {
+        weight: 1,
+        arbitrary: fc
+          .tuple(
+            fc.constantFrom(
+              'Basic ',
+              'basic ',
+              'BASIC ',
+              'Basic  ',
+              'Basic',
+              ' Basic ',
+              'Basic\t',
+              'Bearer ',
+              'Digest ',
+              '',
+            ),
+            fc.oneof(fc.base64String({ maxLength: 300 }), headerValue(300)),
+          )
+          .map(([a, b]) => a + b),
+      },
       { weight: 1, arbitrary: headerValue(300) },
-      { weight: 1, arbitrary: fc.integer({ min: 3000, max: 20_000 }).map((n) => `Basic ${Buffer.from(`${USER.address}:${grouped}${' '.repeat(n)}`).toString('base64')}`) },
+      {
+        weight: 1,
+        arbitrary: fc
+          .integer({ min: 3000, max: 20_000 })
+          .map((n) => `Basic ${Buffer.from(`${USER.address}:${grouped}${' '.repeat(n)}`).toString('base64')}`),
+      },
       { weight: 1, arbitrary: fc.constant(undefined) },
     );
     /** RFC 7617 as the endpoint states it: "Basic" in any case, spaces and base64 (at most 4096 characters), user-id up to the first colon. */
@@ -182,11 +308,19 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
     };
     await fc.assert(
       fc.asyncProperty(header, async (h) => {
-        const res = await send({ method: 'GET', url: '/auth/basic', headers: h === undefined ? {} : { authorization: h } }, () => String(JSON.stringify(h)).slice(0, 300));
+        const res = await send(
+          { method: 'GET', url: '/auth/basic', headers: h === undefined ? {} : { authorization: h } },
+          () => String(JSON.stringify(h)).slice(0, 300),
+        );
         const want = expected(h);
         if (want) good++;
-        assert.equal(res.statusCode, want ? 200 : 401, `${String(JSON.stringify(h)).slice(0, 300)} -> ${res.statusCode}`);
-        if (want) assert.ok(res.headers['remote-user'] === USER.address || res.headers['remote-user'] === ADMIN.address);
+        assert.equal(
+          res.statusCode,
+          want ? 200 : 401,
+          `${String(JSON.stringify(h)).slice(0, 300)} -> ${res.statusCode}`,
+        );
+        if (want)
+          assert.ok(res.headers['remote-user'] === USER.address || res.headers['remote-user'] === ADMIN.address);
         else assert.equal(res.headers['www-authenticate'], 'Basic realm="Sesame", charset="UTF-8"');
       }),
       params(700),
@@ -199,18 +333,33 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
     let good = 0;
     const userAndPass = fc.oneof(
       { weight: 5, arbitrary: credentials().map(([u, p]) => ({ 'auth-user': pct(u), 'auth-pass': pct(p) })) },
-      { weight: 2, arbitrary: fc.record({ 'auth-user': fc.oneof(users().map(pct), headerValue(200)), 'auth-pass': fc.oneof(passwords().map(pct), headerValue(200)) }, { requiredKeys: [] }) },
+      {
+        weight: 2,
+        arbitrary: fc.record(
+          {
+            'auth-user': fc.oneof(users().map(pct), headerValue(200)),
+            'auth-pass': fc.oneof(passwords().map(pct), headerValue(200)),
+          },
+          { requiredKeys: [] },
+        ),
+      },
     );
     const others = fc.record(
       {
-        'auth-protocol': fc.oneof({ weight: 6, arbitrary: fc.constantFrom('imap', 'pop3', 'smtp', 'IMAP', 'Smtp') }, { weight: 2, arbitrary: fc.constantFrom('dav', 'http', '', 'imap ', 'imaps', '__proto__', 'constructor') }, { weight: 1, arbitrary: headerValue(30) }),
+        'auth-protocol': fc.oneof(
+          { weight: 6, arbitrary: fc.constantFrom('imap', 'pop3', 'smtp', 'IMAP', 'Smtp') },
+          { weight: 2, arbitrary: fc.constantFrom('dav', 'http', '', 'imap ', 'imaps', '__proto__', 'constructor') },
+          { weight: 1, arbitrary: headerValue(30) },
+        ),
         'client-ip': fc.oneof(fc.ipV4(), fc.ipV6(), headerValue(120)),
         'auth-method': fc.constantFrom('plain', 'login', 'cram-md5', 'apop', 'external', ''),
         'auth-login-attempt': fc.oneof(fc.nat().map(String), headerValue(10)),
       },
       { requiredKeys: ['auth-protocol'] },
     );
-    const headers = fc.tuple(userAndPass, others).map(([a, b]) => ({ ...a, ...b }) as Record<string, string | undefined>);
+    const headers = fc
+      .tuple(userAndPass, others)
+      .map(([a, b]) => ({ ...a, ...b }) as Record<string, string | undefined>);
     const expected = (h: Record<string, string | undefined>) => {
       let user: string;
       let pass: string;
@@ -225,14 +374,22 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
     await fc.assert(
       fc.asyncProperty(headers, async (h) => {
         const all = Object.fromEntries(Object.entries(h).filter(([, v]) => v !== undefined)) as Record<string, string>;
-        const res = await send({ method: 'GET', url: '/auth/nginx-mail', headers: { authorization: `Bearer ${key}`, ...all } }, () => JSON.stringify(all).slice(0, 300));
+        const res = await send(
+          { method: 'GET', url: '/auth/nginx-mail', headers: { authorization: `Bearer ${key}`, ...all } },
+          () => JSON.stringify(all).slice(0, 300),
+        );
         const want = expected(h);
         if (want) good++;
         assert.equal(res.statusCode, 200);
-        assert.equal(res.headers['auth-status'], want ? 'OK' : 'Invalid login or password', `${JSON.stringify(all).slice(0, 300)}`);
+        assert.equal(
+          res.headers['auth-status'],
+          want ? 'OK' : 'Invalid login or password',
+          `${JSON.stringify(all).slice(0, 300)}`,
+        );
         if (want) assert.ok(['10143', '10110', '10587'].includes(String(res.headers['auth-port'])));
         // The backend gets the account Sesame checked, canonical, whatever the client typed.
-        if (want) assert.equal(res.headers['auth-user'], normalizeAddress(decodeURIComponent(h['auth-user'] ?? '')).address);
+        if (want)
+          assert.equal(res.headers['auth-user'], normalizeAddress(decodeURIComponent(h['auth-user'] ?? '')).address);
         else assert.ok(Number(res.headers['auth-wait']) >= 3);
       }),
       params(600),
@@ -244,7 +401,25 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
   it('/auth/mail: any JSON body; 200 exactly for a good credential and a known service', async () => {
     let good = 0;
     const services = fc.oneof(
-      { weight: 6, arbitrary: fc.constantFrom('imap', 'pop3', 'submission', 'smtp', 'dav', 'http', 'IMAP', 'ftp', '', '__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf') },
+      {
+        weight: 6,
+        arbitrary: fc.constantFrom(
+          'imap',
+          'pop3',
+          'submission',
+          'smtp',
+          'dav',
+          'http',
+          'IMAP',
+          'ftp',
+          '',
+          '__proto__',
+          'constructor',
+          'toString',
+          'hasOwnProperty',
+          'valueOf',
+        ),
+      },
       { weight: 1, arbitrary: hostileString(20) },
       { weight: 1, arbitrary: json },
     );
@@ -253,13 +428,39 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
         weight: 8,
         arbitrary: fc
           .tuple(
-            fc.oneof({ weight: 12, arbitrary: credentials() }, { weight: 1, arbitrary: fc.tuple(json, passwords()) }, { weight: 1, arbitrary: fc.tuple(users(), json) }),
-            fc.record({ service: services, remoteIp: fc.oneof({ weight: 3, arbitrary: fc.ipV4() }, { weight: 3, arbitrary: fc.ipV6() }, { weight: 1, arbitrary: fc.constantFrom('', null) }, { weight: 1, arbitrary: hostileString(80) }, { weight: 1, arbitrary: json }) }, { requiredKeys: ['service'] }),
+            fc.oneof(
+              { weight: 12, arbitrary: credentials() },
+              { weight: 1, arbitrary: fc.tuple(json, passwords()) },
+              { weight: 1, arbitrary: fc.tuple(users(), json) },
+            ),
+            fc.record(
+              {
+                service: services,
+                remoteIp: fc.oneof(
+                  { weight: 3, arbitrary: fc.ipV4() },
+                  { weight: 3, arbitrary: fc.ipV6() },
+                  { weight: 1, arbitrary: fc.constantFrom('', null) },
+                  { weight: 1, arbitrary: hostileString(80) },
+                  { weight: 1, arbitrary: json },
+                ),
+              },
+              { requiredKeys: ['service'] },
+            ),
           )
           .map(([[user, password], rest]) => ({ user, password, ...rest })),
       },
       { weight: 1, arbitrary: json },
-      { weight: 1, arbitrary: fc.dictionary(fc.oneof(fc.constantFrom('user', 'password', 'service', 'remoteIp', ...NASTY_STRINGS.slice(0, 12)), hostileString(20)), json, { maxKeys: 6 }) },
+      {
+        weight: 1,
+        arbitrary: fc.dictionary(
+          fc.oneof(
+            fc.constantFrom('user', 'password', 'service', 'remoteIp', ...NASTY_STRINGS.slice(0, 12)),
+            hostileString(20),
+          ),
+          json,
+          { maxKeys: 6 },
+        ),
+      },
     );
     /** remoteIp: absent, null or empty (the caller's address), else an IP literal; anything else is a 400. */
     const badRemoteIp = (b: unknown) => {
@@ -275,7 +476,15 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
     await fc.assert(
       fc.asyncProperty(body, async (b) => {
         const payload = JSON.stringify(b) ?? 'null';
-        const res = await send({ method: 'POST', url: '/auth/mail', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, payload }, () => payload.slice(0, 300));
+        const res = await send(
+          {
+            method: 'POST',
+            url: '/auth/mail',
+            headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+            payload,
+          },
+          () => payload.slice(0, 300),
+        );
         if (res.statusCode === 413) return; // over the 32 KiB body limit: refused before any parsing
         if (res.statusCode === 400) {
           // Only what the JSON parser refuses (prototype poisoning), or a remoteIp that is no IP address.
@@ -285,7 +494,11 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
         assert.ok(!badRemoteIp(b), `${res.statusCode}, not 400, for ${payload.slice(0, 300)}`);
         const want = expected(b);
         if (want) good++;
-        assert.equal(res.statusCode === 200, want, `${payload.slice(0, 300)} -> ${res.statusCode} ${res.body.slice(0, 100)}`);
+        assert.equal(
+          res.statusCode === 200,
+          want,
+          `${payload.slice(0, 300)} -> ${res.statusCode} ${res.body.slice(0, 100)}`,
+        );
         if (want) assert.equal(res.json().user, normalizeAddress((b as { user: string }).user).address);
         else assert.ok([401, 403].includes(res.statusCode));
       }),
@@ -300,14 +513,43 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
     const auth = fc.oneof(
       { weight: 3, arbitrary: fc.constant(undefined) },
       { weight: 3, arbitrary: fc.constant(`Bearer ${key}`) },
-      { weight: 1, arbitrary: fc.constantFrom(`Bearer ${key.slice(0, -1)}A`, `bearer ${key}`, `Bearer ${key} `, `Bearer  ${key}`, `Basic ${key}`, 'Bearer ', key) },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom(
+          `Bearer ${key.slice(0, -1)}A`,
+          `bearer ${key}`,
+          `Bearer ${key} `,
+          `Bearer  ${key}`,
+          `Basic ${key}`,
+          'Bearer ',
+          key,
+        ),
+      },
       { weight: 1, arbitrary: headerValue(200) },
     );
-    const field = (arb: fc.Arbitrary<string>) => fc.oneof({ weight: 9, arbitrary: arb }, { weight: 1, arbitrary: json });
+    const field = (arb: fc.Arbitrary<string>) =>
+      fc.oneof({ weight: 9, arbitrary: arb }, { weight: 1, arbitrary: json });
     const body = fc.record(
       {
         token: field(passwords()),
-        client_id: field(fc.oneof(fc.constantFrom('imap', 'pop3', 'smtp', 'submission', 'dav', 'http', 'dovecot', '__proto__', 'constructor', 'toString', 'valueOf'), hostileString(20))),
+        client_id: field(
+          fc.oneof(
+            fc.constantFrom(
+              'imap',
+              'pop3',
+              'smtp',
+              'submission',
+              'dav',
+              'http',
+              'dovecot',
+              '__proto__',
+              'constructor',
+              'toString',
+              'valueOf',
+            ),
+            hostileString(20),
+          ),
+        ),
         client_secret: field(fc.oneof(fc.constant(key), fc.constant(`${key}x`), hostileString(60))),
       },
       { requiredKeys: [] },
@@ -318,7 +560,9 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
         // A form carries strings only: other values are sent as JSON whatever was drawn.
         const isForm = form && Object.values(b).every((v) => typeof v === 'string');
         const payload = isForm ? new URLSearchParams(b as Record<string, string>).toString() : JSON.stringify(b);
-        const headers: Record<string, string> = { 'content-type': isForm ? 'application/x-www-form-urlencoded' : 'application/json' };
+        const headers: Record<string, string> = {
+          'content-type': isForm ? 'application/x-www-form-urlencoded' : 'application/json',
+        };
         if (authorization !== undefined) headers.authorization = authorization;
         const what = () => `${JSON.stringify(authorization)} ${payload.slice(0, 300)}`;
         const res = await send({ method: 'POST', url: '/oauth2/introspect', headers, payload }, what);
@@ -336,7 +580,12 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
         }
         assert.equal(res.statusCode, 200, what());
         const token = got.token;
-        const want = typeof token === 'string' && token.length > 0 && token.length <= 1024 && !CONTROL.test(token) && normalizeAppPassword(token) === canonical;
+        const want =
+          typeof token === 'string' &&
+          token.length > 0 &&
+          token.length <= 1024 &&
+          !CONTROL.test(token) &&
+          normalizeAppPassword(token) === canonical;
         if (want) good++;
         assert.deepEqual(res.json(), want ? { active: true, username: USER.address } : { active: false }, what());
       }),
@@ -349,13 +598,46 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
   it('any body text (deep nesting, truncated or broken JSON, forms, other types) on every JSON endpoint: no 5xx, no "ok", always in time', async () => {
     const depth = fc.integer({ min: 1, max: 20_000 });
     const text = fc.oneof(
-      { weight: 2, arbitrary: fc.tuple(depth, fc.constantFrom(['[', ']'], ['{"a":', '}'], ['{"constructor":', '}'], ['{"a":[', ']}'], ['{"user":', '}'])).map(([n, [open, close]]) => open!.repeat(n) + '1' + close!.repeat(n)) },
-      { weight: 2, arbitrary: fc.tuple(fc.json({ maxDepth: 4 }), fc.nat()).map(([j, cut]) => j.slice(0, cut % (j.length + 1))) },
+      {
+        weight: 2,
+        arbitrary: fc
+          .tuple(
+            depth,
+            fc.constantFrom(['[', ']'], ['{"a":', '}'], ['{"constructor":', '}'], ['{"a":[', ']}'], ['{"user":', '}']),
+          )
+          .map(([n, [open, close]]) => `${open!.repeat(n)}1${close!.repeat(n)}`),
+      },
+      {
+        weight: 2,
+        arbitrary: fc.tuple(fc.json({ maxDepth: 4 }), fc.nat()).map(([j, cut]) => j.slice(0, cut % (j.length + 1))),
+      },
       { weight: 1, arbitrary: fc.tuple(fc.json({ maxDepth: 2 }), hostileString(30)).map(([j, tail]) => j + tail) },
       { weight: 2, arbitrary: hostileString(300) },
-      { weight: 1, arbitrary: fc.constantFrom('{"__proto__":{"admin":true}}', '{"constructor":{"prototype":{"admin":true}}}', '', 'null', '[]', '"x"', '1e309', '{"user":"a","user":"b"}', '\ufeff{}') },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom(
+          '{"__proto__":{"admin":true}}',
+          '{"constructor":{"prototype":{"admin":true}}}',
+          '',
+          'null',
+          '[]',
+          '"x"',
+          '1e309',
+          '{"user":"a","user":"b"}',
+          '\ufeff{}',
+        ),
+      },
     );
-    const type = fc.constantFrom('application/json', 'application/json; charset=utf-8', 'application/json; charset=latin1', 'application/x-www-form-urlencoded', 'text/plain', 'application/json\t', 'multipart/form-data; boundary=x', 'application/jsonx');
+    const type = fc.constantFrom(
+      'application/json',
+      'application/json; charset=utf-8',
+      'application/json; charset=latin1',
+      'application/x-www-form-urlencoded',
+      'text/plain',
+      'application/json\t',
+      'multipart/form-data; boundary=x',
+      'application/jsonx',
+    );
     const target = fc.constantFrom(
       { method: 'POST', url: '/auth/mail', auth: () => `Bearer ${key}` },
       { method: 'POST', url: '/oauth2/introspect', auth: () => `Bearer ${key}` },
@@ -366,8 +648,14 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
     await fc.assert(
       fc.asyncProperty(target, type, text, async (t, contentType, payload) => {
         const authorization = t.auth();
-        const headers: Record<string, string> = { 'content-type': contentType, ...(authorization ? { authorization } : {}) };
-        const res = await send({ method: t.method as 'POST' | 'PUT', url: t.url, headers, payload }, () => `${t.method} ${t.url} ${contentType} ${payload.slice(0, 200)}`);
+        const headers: Record<string, string> = {
+          'content-type': contentType,
+          ...(authorization ? { authorization } : {}),
+        };
+        const res = await send(
+          { method: t.method as 'POST' | 'PUT', url: t.url, headers, payload },
+          () => `${t.method} ${t.url} ${contentType} ${payload.slice(0, 200)}`,
+        );
         assert.notEqual(res.statusCode, 201, `${t.url} created something from ${payload.slice(0, 200)}`);
         if (t.url === '/auth/mail') assert.notEqual(res.statusCode, 200);
         if (t.url === '/oauth2/introspect' && res.statusCode === 200) assert.deepEqual(res.json(), { active: false });
@@ -382,7 +670,8 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
     if (typeof v === 'string') return v;
     if (typeof v === 'number' || typeof v === 'boolean') return String(v);
     if (v === null) return '';
-    if (Array.isArray(v) && v.length === 1 && !Array.isArray(v[0]) && typeof v[0] !== 'object') return asSchemaString(v[0]);
+    if (Array.isArray(v) && v.length === 1 && !Array.isArray(v[0]) && typeof v[0] !== 'object')
+      return asSchemaString(v[0]);
     if (Array.isArray(v) && v.length === 1 && v[0] === null) return '';
     return undefined;
   };
@@ -401,10 +690,25 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
         weight: 3,
         arbitrary: fc
           .constantFrom(ADMIN, USER, OTHER_ADMIN)
-          .chain((a) => fc.tuple(fc.mixedCase(fc.constant(a.address)), fc.oneof(fc.constant(a.password), fc.constant([a.password]), edited(fc.constant(a.password)))))
+          .chain((a) =>
+            fc.tuple(
+              fc.mixedCase(fc.constant(a.address)),
+              fc.oneof(fc.constant(a.password), fc.constant([a.password]), edited(fc.constant(a.password))),
+            ),
+          )
           .map(([email, password]) => ({ email, password })),
       },
-      { weight: 5, arbitrary: fc.record({ email: fc.oneof({ weight: 9, arbitrary: users() }, { weight: 1, arbitrary: json }), password: secret, extra: json }, { requiredKeys: ['email', 'password'] }) },
+      {
+        weight: 5,
+        arbitrary: fc.record(
+          {
+            email: fc.oneof({ weight: 9, arbitrary: users() }, { weight: 1, arbitrary: json }),
+            password: secret,
+            extra: json,
+          },
+          { requiredKeys: ['email', 'password'] },
+        ),
+      },
       { weight: 1, arbitrary: json },
       { weight: 1, arbitrary: fc.dictionary(hostileString(20), json, { maxKeys: 4 }) },
     );
@@ -412,7 +716,10 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
     await fc.assert(
       fc.asyncProperty(body, async (b) => {
         const payload = JSON.stringify(b) ?? 'null';
-        const res = await send({ method: 'POST', url: '/api/v1/sessions', headers: { 'content-type': 'application/json' }, payload }, () => payload.slice(0, 300));
+        const res = await send(
+          { method: 'POST', url: '/api/v1/sessions', headers: { 'content-type': 'application/json' }, payload },
+          () => payload.slice(0, 300),
+        );
         if (res.statusCode !== 200 && res.statusCode !== 201) {
           assert.ok([400, 401, 413].includes(res.statusCode), `${res.statusCode} for ${payload.slice(0, 300)}`);
           return;
@@ -438,16 +745,30 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
     let changed = 0;
     /** A field's value: mostly a valid one, sometimes one just outside the rules, sometimes anything. */
     const field = (valid: fc.Arbitrary<unknown>, near: fc.Arbitrary<unknown>) =>
-      fc.oneof({ weight: 8, arbitrary: valid }, { weight: 2, arbitrary: near }, { weight: 1, arbitrary: json }, { weight: 1, arbitrary: hostileString(20) });
+      fc.oneof(
+        { weight: 8, arbitrary: valid },
+        { weight: 2, arbitrary: near },
+        { weight: 1, arbitrary: json },
+        { weight: 1, arbitrary: hostileString(20) },
+      );
     const bool = field(fc.boolean(), fc.constantFrom(null, 0, 1, 'true', 'no', [true]));
-    const days = field(fc.oneof(fc.integer({ min: 1, max: 3650 }), fc.constant(null)), fc.oneof(fc.constantFrom(0, -1, 3651, 1.5, '30', [30]), fc.double()));
+    const days = field(
+      fc.oneof(fc.integer({ min: 1, max: 3650 }), fc.constant(null)),
+      fc.oneof(fc.constantFrom(0, -1, 3651, 1.5, '30', [30]), fc.double()),
+    );
     const someOf = (items: readonly string[], extra: string[]) =>
-      field(fc.uniqueArray(fc.constantFrom(...items), { minLength: 1, maxLength: items.length }), fc.array(fc.constantFrom(...items, ...extra), { maxLength: 7 }));
+      field(
+        fc.uniqueArray(fc.constantFrom(...items), { minLength: 1, maxLength: items.length }),
+        fc.array(fc.constantFrom(...items, ...extra), { maxLength: 7 }),
+      );
     const appPasswords = fc.record(
       {
         allowed: bool,
         keepExistingWhenOff: bool,
-        cap: field(fc.integer({ min: 1, max: 200 }), fc.oneof(fc.constantFrom(0, 201, -1, 2.5, null, '10'), fc.double())),
+        cap: field(
+          fc.integer({ min: 1, max: 200 }),
+          fc.oneof(fc.constantFrom(0, 201, -1, 2.5, null, '10'), fc.double()),
+        ),
         protocols: someOf(PROTOCOLS, ['ftp', 'IMAP', '']),
         maxLifetimeDays: days,
         revokeUnusedDays: days,
@@ -455,7 +776,10 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
       },
       { requiredKeys: [] },
     );
-    const unknownField = fc.oneof({ weight: 8, arbitrary: fc.constant({}) }, { weight: 1, arbitrary: fc.constantFrom({ orgId: 'other-org' }, { admin: true }) });
+    const unknownField = fc.oneof(
+      { weight: 8, arbitrary: fc.constant({}) },
+      { weight: 1, arbitrary: fc.constantFrom({ orgId: 'other-org' }, { admin: true }) },
+    );
     const body = fc.oneof(
       {
         weight: 8,
@@ -465,9 +789,19 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
               {
                 mfaDefault: field(fc.constantFrom(...MFA_STATES), fc.constantFrom('ENFORCED', 'none', '', null)),
                 allowedMethods: someOf(METHOD_KINDS, ['password', 'TOTP', '']),
-                rememberDays: field(fc.integer({ min: 0, max: 365 }), fc.oneof(fc.constantFrom(-1, 366, 1.5, null, '7', [7]), fc.double())),
-                legacyMainPassword: field(fc.constantFrom('until_enforced', 'never'), fc.constantFrom('always', 'NEVER', '', null)),
-                appPasswords: fc.oneof({ weight: 8, arbitrary: appPasswords }, { weight: 1, arbitrary: appPasswords.map((a) => ({ ...a, unknown: 1 })) }, { weight: 1, arbitrary: json }),
+                rememberDays: field(
+                  fc.integer({ min: 0, max: 365 }),
+                  fc.oneof(fc.constantFrom(-1, 366, 1.5, null, '7', [7]), fc.double()),
+                ),
+                legacyMainPassword: field(
+                  fc.constantFrom('until_enforced', 'never'),
+                  fc.constantFrom('always', 'NEVER', '', null),
+                ),
+                appPasswords: fc.oneof(
+                  { weight: 8, arbitrary: appPasswords },
+                  { weight: 1, arbitrary: appPasswords.map((a) => ({ ...a, unknown: 1 })) },
+                  { weight: 1, arbitrary: json },
+                ),
               },
               { requiredKeys: [] },
             ),
@@ -477,8 +811,10 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
       },
       { weight: 1, arbitrary: json },
     );
-    const isInt = (v: unknown, min: number, max: number) => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
-    const subsetOf = (v: unknown, of: readonly string[]) => Array.isArray(v) && v.length > 0 && new Set(v).size === v.length && v.every((x) => of.includes(x as string));
+    const isInt = (v: unknown, min: number, max: number) =>
+      Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
+    const subsetOf = (v: unknown, of: readonly string[]) =>
+      Array.isArray(v) && v.length > 0 && new Set(v).size === v.length && v.every((x) => of.includes(x as string));
     const validPolicy = (p: Record<string, unknown>) => {
       const a = p.appPasswords as Record<string, unknown>;
       return (
@@ -499,14 +835,24 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
       if (typeof b !== 'object' || b === null || Array.isArray(b)) return false;
       const r = b as Record<string, unknown>;
       if ('orgId' in r || 'admin' in r) return true;
-      return typeof r.appPasswords === 'object' && r.appPasswords !== null && !Array.isArray(r.appPasswords) && 'unknown' in r.appPasswords;
+      return (
+        typeof r.appPasswords === 'object' &&
+        r.appPasswords !== null &&
+        !Array.isArray(r.appPasswords) &&
+        'unknown' in r.appPasswords
+      );
     };
     await fc.assert(
       fc.asyncProperty(body, async (b) => {
         const payload = JSON.stringify(b) ?? 'null';
-        const res = await send({ method: 'PUT', url: '/api/v1/policy', headers: bearer, payload }, () => payload.slice(0, 300));
+        const res = await send({ method: 'PUT', url: '/api/v1/policy', headers: bearer, payload }, () =>
+          payload.slice(0, 300),
+        );
         assert.ok([200, 400, 413].includes(res.statusCode), `${res.statusCode} for ${payload.slice(0, 300)}`);
-        const stored = await send({ method: 'GET', url: '/api/v1/policy', headers: { authorization: bearer.authorization } }, () => 'GET /api/v1/policy');
+        const stored = await send(
+          { method: 'GET', url: '/api/v1/policy', headers: { authorization: bearer.authorization } },
+          () => 'GET /api/v1/policy',
+        );
         assert.equal(stored.statusCode, 200);
         assert.ok(validPolicy(stored.json()), `stored ${stored.body} after ${payload.slice(0, 300)}`);
         if (res.statusCode === 200) {
@@ -526,7 +872,23 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
     let added = 0;
     const statuses = new Map<string, number>();
     const address = fc.oneof(
-      { weight: 3, arbitrary: fc.tuple(fc.stringMatching(/^[a-zA-Z0-9._%+-]{1,20}$/), fc.constantFrom('@fabrikam.test', '@FABRIKAM.test', '@contoso.test', '@fabrikam.test.', '@@fabrikam.test', '@sub.fabrikam.test', ' @fabrikam.test')).map(([l, d]) => l + d) },
+      {
+        weight: 3,
+        arbitrary: fc
+          .tuple(
+            fc.stringMatching(/^[a-zA-Z0-9._%+-]{1,20}$/),
+            fc.constantFrom(
+              '@fabrikam.test',
+              '@FABRIKAM.test',
+              '@contoso.test',
+              '@fabrikam.test.',
+              '@@fabrikam.test',
+              '@sub.fabrikam.test',
+              ' @fabrikam.test',
+            ),
+          )
+          .map(([l, d]) => l + d),
+      },
       { weight: 1, arbitrary: edited(fc.constant('new.user@fabrikam.test')) },
       { weight: 2, arbitrary: hostileString(80) },
       { weight: 1, arbitrary: json },
@@ -539,12 +901,23 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
             fc.record(
               {
                 address,
-                name: fc.oneof({ weight: 3, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 60 }) }, { weight: 2, arbitrary: hostileString(120) }, { weight: 1, arbitrary: json }),
-                role: fc.oneof({ weight: 4, arbitrary: fc.constantFrom('user', 'admin') }, { weight: 1, arbitrary: fc.constantFrom('root', 'ADMIN', '') }, { weight: 1, arbitrary: json }),
+                name: fc.oneof(
+                  { weight: 3, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 60 }) },
+                  { weight: 2, arbitrary: hostileString(120) },
+                  { weight: 1, arbitrary: json },
+                ),
+                role: fc.oneof(
+                  { weight: 4, arbitrary: fc.constantFrom('user', 'admin') },
+                  { weight: 1, arbitrary: fc.constantFrom('root', 'ADMIN', '') },
+                  { weight: 1, arbitrary: json },
+                ),
               },
               { requiredKeys: ['address'] },
             ),
-            fc.oneof({ weight: 8, arbitrary: fc.constant({}) }, { weight: 1, arbitrary: fc.constantFrom({ password: 'x' }, { orgId: 'x' }, { status: 'active' }) }),
+            fc.oneof(
+              { weight: 8, arbitrary: fc.constant({}) },
+              { weight: 1, arbitrary: fc.constantFrom({ password: 'x' }, { orgId: 'x' }, { status: 'active' }) },
+            ),
           )
           .map(([a, extra]) => ({ ...a, ...extra })),
       },
@@ -553,7 +926,9 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
     await fc.assert(
       fc.asyncProperty(body, async (b) => {
         const payload = JSON.stringify(b) ?? 'null';
-        const res = await send({ method: 'POST', url: '/api/v1/users', headers: bearer, payload }, () => payload.slice(0, 300));
+        const res = await send({ method: 'POST', url: '/api/v1/users', headers: bearer, payload }, () =>
+          payload.slice(0, 300),
+        );
         const code = `${res.statusCode} ${res.statusCode === 201 ? '' : (res.json() as { error?: { code?: string } }).error?.code}`;
         statuses.set(code, (statuses.get(code) ?? 0) + 1);
         if (res.statusCode !== 201) {
@@ -567,7 +942,10 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
         const user = res.json().user as { address: string; name: string; role: string };
         assert.equal(user.address, normalizeAddress(typed).address);
         assert.ok(user.address.endsWith('@fabrikam.test'), user.address);
-        assert.equal(user.name, normalizeDisplayName(r.name === undefined ? user.address.split('@')[0]! : asSchemaString(r.name)!));
+        assert.equal(
+          user.name,
+          normalizeDisplayName(r.name === undefined ? user.address.split('@')[0]! : asSchemaString(r.name)!),
+        );
         assert.ok(['user', 'admin'].includes(user.role));
       }),
       params(250),

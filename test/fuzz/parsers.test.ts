@@ -7,7 +7,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { ALPHABET, checksum, groupAppPassword, LENGTH, normalizeAppPassword, valuesOf } from '../../src/domain/app-passwords/format.js';
+import {
+  ALPHABET,
+  checksum,
+  groupAppPassword,
+  LENGTH,
+  normalizeAppPassword,
+  valuesOf,
+} from '../../src/domain/app-passwords/format.js';
 import { normalizeAddress } from '../../src/domain/accounts/model.js';
 import { sanitizeForLog } from '../../src/domain/audit/events.js';
 import { SesameError } from '../../src/domain/errors.js';
@@ -34,32 +41,40 @@ for (let cp = 0; cp <= 0x10ffff; cp++) {
 
 /** A valid password with some letters replaced by any character whose lower case is that letter. */
 const caseVariant = appPassword.chain((p) =>
-  fc.tuple(...[...p].map((c) => fc.constantFrom(...LOWERS_TO.get(c)!))).map((chars) => groupAppPassword(chars.join(''))),
+  fc
+    .tuple(...[...p].map((c) => fc.constantFrom(...LOWERS_TO.get(c)!)))
+    .map((chars) => groupAppPassword(chars.join(''))),
 );
 
 describe('fuzz: app-password normaliser and check letter', () => {
   it('never throws on any string; answers undefined or a canonical, check-letter-valid password, and only for typable input', () => {
     fc.assert(
-      fc.property(fc.oneof(hostileString(120), nearAppPassword, caseVariant, appPassword.chain(typedForms)), (typed) => {
-        const out = normalizeAppPassword(typed);
-        if (out === undefined) return;
-        assert.match(out, CANONICAL);
-        assert.equal(checksum(valuesOf(out)), 0);
-        assert.ok(typed.length <= 64, 'longer than 64 characters yet accepted');
-        assert.match(typed, TYPABLE, 'accepted a character that is no letter of the alphabet, space or dash');
-        assert.equal(typed.replace(/[\s-]/g, '').toLowerCase(), out);
-      }),
+      fc.property(
+        fc.oneof(hostileString(120), nearAppPassword, caseVariant, appPassword.chain(typedForms)),
+        (typed) => {
+          const out = normalizeAppPassword(typed);
+          if (out === undefined) return;
+          assert.match(out, CANONICAL);
+          assert.equal(checksum(valuesOf(out)), 0);
+          assert.ok(typed.length <= 64, 'longer than 64 characters yet accepted');
+          assert.match(typed, TYPABLE, 'accepted a character that is no letter of the alphabet, space or dash');
+          assert.equal(typed.replace(/[\s-]/g, '').toLowerCase(), out);
+        },
+      ),
       params(5000),
     );
   });
 
   it('every generated password round-trips through any typed form (case, spaces, dashes, tabs, NBSP) of at most 64 characters', () => {
     fc.assert(
-      fc.property(appPassword.chain((p) => fc.tuple(fc.constant(p), typedForms(p))), ([p, typed]) => {
-        assert.equal(normalizeAppPassword(typed), typed.length <= 64 ? p : undefined, JSON.stringify(typed));
-        assert.equal(normalizeAppPassword(groupAppPassword(p)), p);
-        assert.equal(normalizeAppPassword(p.toUpperCase()), p);
-      }),
+      fc.property(
+        appPassword.chain((p) => fc.tuple(fc.constant(p), typedForms(p))),
+        ([p, typed]) => {
+          assert.equal(normalizeAppPassword(typed), typed.length <= 64 ? p : undefined, JSON.stringify(typed));
+          assert.equal(normalizeAppPassword(groupAppPassword(p)), p);
+          assert.equal(normalizeAppPassword(p.toUpperCase()), p);
+        },
+      ),
       params(3000),
     );
   });
@@ -111,8 +126,19 @@ describe('fuzz: app-password normaliser and check letter', () => {
 describe('fuzz: address normalisation', () => {
   it('never throws anything but a SesameError invalid_address; what it accepts is canonical, ASCII and idempotent', () => {
     const local = fc.stringMatching(/^[a-zA-Z0-9!#$%&'*+/=?^_`{|}~.-]{1,70}$/);
-    const domain = fc.oneof(fc.constantFrom('contoso.test', 'CONTOSO.test', 'a.b', 'x-y.example', '-bad.test', 'bad-.test', 'a..b', 'a'), fc.domain());
-    const addressLike = fc.tuple(fc.constantFrom('', ' ', '\u00a0', '\ufeff', '\t'), local, fc.constantFrom('@', '@@', '', '\u0000@'), domain, fc.constantFrom('', ' ', '\n', '\u3000', '.')).map((parts) => parts.join(''));
+    const domain = fc.oneof(
+      fc.constantFrom('contoso.test', 'CONTOSO.test', 'a.b', 'x-y.example', '-bad.test', 'bad-.test', 'a..b', 'a'),
+      fc.domain(),
+    );
+    const addressLike = fc
+      .tuple(
+        fc.constantFrom('', ' ', '\u00a0', '\ufeff', '\t'),
+        local,
+        fc.constantFrom('@', '@@', '', '\u0000@'),
+        domain,
+        fc.constantFrom('', ' ', '\n', '\u3000', '.'),
+      )
+      .map((parts) => parts.join(''));
     fc.assert(
       fc.property(fc.oneof(hostileString(300), addressLike), (raw) => {
         let r: { address: string; domain: string };
@@ -127,7 +153,10 @@ describe('fuzz: address normalisation', () => {
         assert.match(r.address, /^[\x21-\x7e]+$/, 'printable ASCII only');
         assert.equal(r.address, r.address.toLowerCase());
         assert.equal(r.domain, r.address.slice(r.address.lastIndexOf('@') + 1));
-        assert.ok(r.address.indexOf('@') > 0 && r.address.indexOf('@') === r.address.lastIndexOf('@'), 'exactly one @, not first');
+        assert.ok(
+          r.address.indexOf('@') > 0 && r.address.indexOf('@') === r.address.lastIndexOf('@'),
+          'exactly one @, not first',
+        );
         assert.deepEqual(normalizeAddress(r.address), r, 'idempotent');
       }),
       params(5000),

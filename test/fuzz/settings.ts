@@ -34,18 +34,111 @@ export function params<T>(runs: number, extra: fc.Parameters<T> = {}): fc.Parame
  * full-width and Cyrillic look-alikes, and the separators the parsers split on.
  */
 export const NASTY_CHARS = [
-  '\u0000', '\u0001', '\t', '\n', '\u000b', '\u000c', '\r', '\u001b', '\u001f', '\u007f', '\u0080', '\u0085', '\u009f',
-  '\u00a0', '\u00ad', '\u2028', '\u2029', '\u200b', '\u200d', '\u200e', '\u202e', '\u2066', '\ufeff', '\ufffd', '\u3000',
-  '\u212a', '\u0130', '\u0131', '\u017f', '\u1e9e', '\uff41', '\uff4b', '\u0430', '\u0435', '\u043e', '\u00df', '\u00e9', 'e\u0301',
-  '%', ':', '@', '.', '-', ' ', '"', '\\', '/', '=', '+', ';', ',', '<', '>', '\'',
+  '\u0000',
+  '\u0001',
+  '\t',
+  '\n',
+  '\u000b',
+  '\u000c',
+  '\r',
+  '\u001b',
+  '\u001f',
+  '\u007f',
+  '\u0080',
+  '\u0085',
+  '\u009f',
+  '\u00a0',
+  '\u00ad',
+  '\u2028',
+  '\u2029',
+  '\u200b',
+  '\u200d',
+  '\u200e',
+  '\u202e',
+  '\u2066',
+  '\ufeff',
+  '\ufffd',
+  '\u3000',
+  '\u212a',
+  '\u0130',
+  '\u0131',
+  '\u017f',
+  '\u1e9e',
+  '\uff41',
+  '\uff4b',
+  '\u0430',
+  '\u0435',
+  '\u043e',
+  '\u00df',
+  '\u00e9',
+  'e\u0301',
+  '%',
+  ':',
+  '@',
+  '.',
+  '-',
+  ' ',
+  '"',
+  '\\',
+  '/',
+  '=',
+  '+',
+  ';',
+  ',',
+  '<',
+  '>',
+  "'",
 ] as const;
 
 /** Whole strings worth trying wherever a string is read: prototype keys, encodings gone wrong, injections. */
 export const NASTY_STRINGS = [
-  '', ' ', '__proto__', 'constructor', 'prototype', 'toString', 'valueOf', 'hasOwnProperty', 'isPrototypeOf', '__defineGetter__',
-  'null', 'undefined', 'true', 'NaN', '[object Object]', '%', '%%', '%0', '%00', '%0d%0a', '%0A', '%E0%A4%A', '%ZZ', '%C0%80',
-  '%ED%A0%80', '%F4%90%80%80', '%FF', '%u0041', '\u0000', '\r\n', ':', '::', '@', '@@', 'a@b', '@contoso.test', 'bob@', "' OR '1'='1",
-  '${jndi:ldap://x}', '../../etc/passwd', '<script>', '\ud800', '\udfff', '\udbff\udfff', '\u212a', 'x'.repeat(70_000),
+  '',
+  ' ',
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'valueOf',
+  'hasOwnProperty',
+  'isPrototypeOf',
+  '__defineGetter__',
+  'null',
+  'undefined',
+  'true',
+  'NaN',
+  '[object Object]',
+  '%',
+  '%%',
+  '%0',
+  '%00',
+  '%0d%0a',
+  '%0A',
+  '%E0%A4%A',
+  '%ZZ',
+  '%C0%80',
+  '%ED%A0%80',
+  '%F4%90%80%80',
+  '%FF',
+  '%u0041',
+  '\u0000',
+  '\r\n',
+  ':',
+  '::',
+  '@',
+  '@@',
+  'a@b',
+  '@contoso.test',
+  'bob@',
+  "' OR '1'='1",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a Log4Shell probe, a plain string on purpose.
+  '${jndi:ldap://x}',
+  '../../etc/passwd',
+  '<script>',
+  '\ud800',
+  '\udfff',
+  '\udbff\udfff',
+  '\u212a',
+  'x'.repeat(70_000),
 ] as const;
 
 /** One "character" of a hostile string: any code point, a lone surrogate, printable ASCII or a nasty one. */
@@ -62,7 +155,12 @@ export function hostileString(maxLength = 120): fc.Arbitrary<string> {
   return fc.oneof(
     { arbitrary: fc.string({ unit: nastyUnit, maxLength }), weight: 8 },
     { arbitrary: fc.constantFrom(...NASTY_STRINGS), weight: 2 },
-    { arbitrary: fc.string({ unit: nastyUnit, minLength: 1, maxLength: 8 }).chain((s) => fc.integer({ min: 100, max: 3000 }).map((n) => s.repeat(n))), weight: 1 },
+    {
+      arbitrary: fc
+        .string({ unit: nastyUnit, minLength: 1, maxLength: 8 })
+        .chain((s) => fc.integer({ min: 100, max: 3000 }).map((n) => s.repeat(n))),
+      weight: 1,
+    },
   );
 }
 
@@ -83,11 +181,14 @@ export function headerValue(maxLength = 200): fc.Arbitrary<string> {
 }
 
 /** A well-formed app password (canonical form), drawn by fast-check so that a failure can be replayed. */
-export const appPassword: fc.Arbitrary<string> = fc.array(fc.integer({ min: 0, max: ALPHABET.length - 1 }), { minLength: 19, maxLength: 19 }).map((v) => {
-  // Exactly one check letter makes the weighted sum 0 mod 23 (format.ts): found here by trying each.
-  for (let c = 0; c < ALPHABET.length; c++) if (checksum([...v, c]) === 0) return [...v, c].map((x) => ALPHABET[x]).join('');
-  throw new Error('no check letter');
-});
+export const appPassword: fc.Arbitrary<string> = fc
+  .array(fc.integer({ min: 0, max: ALPHABET.length - 1 }), { minLength: 19, maxLength: 19 })
+  .map((v) => {
+    // Exactly one check letter makes the weighted sum 0 mod 23 (format.ts): found here by trying each.
+    for (let c = 0; c < ALPHABET.length; c++)
+      if (checksum([...v, c]) === 0) return [...v, c].map((x) => ALPHABET[x]).join('');
+    throw new Error('no check letter');
+  });
 
 /** What may stand between the letters of a typed app password: mostly nothing, sometimes a space or a dash, rarely others. */
 const separator = fc.oneof(
@@ -103,12 +204,19 @@ export function typedForms(canonical: string): fc.Arbitrary<string> {
       upper: fc.array(fc.boolean(), { minLength: canonical.length, maxLength: canonical.length }),
       seps: fc.array(separator, { minLength: canonical.length + 1, maxLength: canonical.length + 1 }),
     })
-    .map(({ upper, seps }) => seps[0]! + [...canonical].map((c, i) => (upper[i] ? c.toUpperCase() : c) + seps[i + 1]!).join(''));
+    .map(
+      ({ upper, seps }) =>
+        seps[0]! + [...canonical].map((c, i) => (upper[i] ? c.toUpperCase() : c) + seps[i + 1]!).join(''),
+    );
 }
 
 /** Strings near those of `base`: one to three characters replaced, inserted or deleted (nasty ones, or look-alikes of the alphabet's letters). */
 export function edited(base: fc.Arbitrary<string>): fc.Arbitrary<string> {
-  const edit = fc.tuple(fc.constantFrom('replace', 'insert', 'delete'), fc.nat(), fc.constantFrom(...NASTY_CHARS, 'K', 'i', 'l', 'o', '0', '1'));
+  const edit = fc.tuple(
+    fc.constantFrom('replace', 'insert', 'delete'),
+    fc.nat(),
+    fc.constantFrom(...NASTY_CHARS, 'K', 'i', 'l', 'o', '0', '1'),
+  );
   return fc.tuple(base, fc.array(edit, { minLength: 1, maxLength: 3 })).map(([s, edits]) => {
     for (const [op, at, ch] of edits) {
       const i = at % (s.length + 1);

@@ -9,12 +9,18 @@ describe('JSON API', () => {
   let adminToken: string;
   let userToken: string;
   const call = (method: 'GET' | 'POST' | 'DELETE', url: string, token?: string, body?: unknown, lang = 'en') =>
-    w.app.inject({ method, url: `/api/v1${url}`, headers: { 'accept-language': lang, ...(token ? { authorization: `Bearer ${token}` } : {}) }, ...(body ? { payload: body as object } : {}) });
+    w.app.inject({
+      method,
+      url: `/api/v1${url}`,
+      headers: { 'accept-language': lang, ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      ...(body ? { payload: body as object } : {}),
+    });
 
   before(async () => {
     w = await makeWorld('sqlite');
     adminToken = await adminApiToken(w.app, ADMIN);
-    userToken = (await call('POST', '/sessions', undefined, { email: USER.address, password: USER.password })).json().token;
+    userToken = (await call('POST', '/sessions', undefined, { email: USER.address, password: USER.password })).json()
+      .token;
   });
   after(async () => w.close());
 
@@ -32,10 +38,15 @@ describe('JSON API', () => {
 
   it('answers a failed sign-in with one generic error in the caller’s language', async () => {
     const wrong = await call('POST', '/sessions', undefined, { email: USER.address, password: 'nope-nope-nope' });
-    const unknown = await call('POST', '/sessions', undefined, { email: 'ghost@contoso.test', password: 'nope-nope-nope' });
+    const unknown = await call('POST', '/sessions', undefined, {
+      email: 'ghost@contoso.test',
+      password: 'nope-nope-nope',
+    });
     assert.equal(wrong.statusCode, 401);
     assert.deepEqual(wrong.json(), unknown.json());
-    assert.deepEqual(wrong.json(), { error: { code: 'sign_in_failed', message: 'Your account or password is incorrect.' } });
+    assert.deepEqual(wrong.json(), {
+      error: { code: 'sign_in_failed', message: 'Your account or password is incorrect.' },
+    });
     const nl = await call('POST', '/sessions', undefined, { email: USER.address, password: 'nope-nope-nope' }, 'nl');
     assert.equal(nl.json().error.message, 'Uw account of wachtwoord is onjuist.');
   });
@@ -44,7 +55,11 @@ describe('JSON API', () => {
     const res = await call('POST', '/users', adminToken, { address: 'x@contoso.test', role: 'owner' });
     assert.equal(res.statusCode, 400);
     assert.equal(res.json().error.code, 'invalid_input');
-    const extra = await call('POST', '/sessions', undefined, { email: USER.address, password: USER.password, admin: true });
+    const extra = await call('POST', '/sessions', undefined, {
+      email: USER.address,
+      password: USER.password,
+      admin: true,
+    });
     assert.equal(extra.statusCode, 400);
     const list = await call('GET', '/users?q=x%40contoso', adminToken);
     assert.equal(list.json().total, 0);
@@ -57,7 +72,12 @@ describe('JSON API', () => {
     assert.equal(asArray.json().error.code, 'invalid_input');
     const before = (await call('GET', '/policy', adminToken)).json();
     for (const body of [{ appPasswords: { allowed: null } }, { rememberDays: '30' }, { appPasswords: { cap: [5] } }]) {
-      const res = await w.app.inject({ method: 'PUT', url: '/api/v1/policy', headers: { authorization: `Bearer ${adminToken}` }, payload: body });
+      const res = await w.app.inject({
+        method: 'PUT',
+        url: '/api/v1/policy',
+        headers: { authorization: `Bearer ${adminToken}` },
+        payload: body,
+      });
       assert.equal(res.statusCode, 400, JSON.stringify(body));
     }
     assert.deepEqual((await call('GET', '/policy', adminToken)).json(), before, 'nothing changed');
@@ -86,10 +106,16 @@ describe('JSON API', () => {
     assert.equal((await call('POST', '/users', adminToken, { address: 'm@fabrikam.test' })).statusCode, 403);
     assert.equal((await call('GET', '/users', userToken)).statusCode, 403);
     assert.equal((await call('GET', '/sign-ins', userToken)).statusCode, 403);
-    assert.equal((await call('POST', '/users', userToken, { address: 'u2@contoso.test', role: 'admin' })).statusCode, 403);
+    assert.equal(
+      (await call('POST', '/users', userToken, { address: 'u2@contoso.test', role: 'admin' })).statusCode,
+      403,
+    );
     const otherToken = await adminApiToken(w.app, OTHER_ADMIN);
     const theirs = await call('GET', '/users', otherToken);
-    assert.deepEqual(theirs.json().users.map((u: { address: string }) => u.address), [OTHER_ADMIN.address]);
+    assert.deepEqual(
+      theirs.json().users.map((u: { address: string }) => u.address),
+      [OTHER_ADMIN.address],
+    );
   });
 
   it('returns the sign-in log to admins', async () => {
@@ -103,7 +129,8 @@ describe('JSON API', () => {
   it('refuses missing, malformed and ended tokens', async () => {
     assert.equal((await call('GET', '/me')).statusCode, 401);
     assert.equal((await call('GET', '/me', 'garbage!')).statusCode, 401);
-    const t = (await call('POST', '/sessions', undefined, { email: USER.address, password: USER.password })).json().token;
+    const t = (await call('POST', '/sessions', undefined, { email: USER.address, password: USER.password })).json()
+      .token;
     assert.equal((await call('DELETE', '/sessions/current', t)).statusCode, 204);
     assert.equal((await call('GET', '/me', t)).statusCode, 401);
   });
@@ -113,8 +140,17 @@ describe('JSON API', () => {
     assert.equal(res.statusCode, 200);
     const doc = res.json();
     assert.equal(doc.openapi, '3.0.3');
-    for (const p of ['/api/v1/sessions', '/api/v1/me', '/api/v1/users', '/api/v1/users/{address}/disable', '/api/v1/sign-ins']) assert.ok(doc.paths[p], p);
+    for (const p of [
+      '/api/v1/sessions',
+      '/api/v1/me',
+      '/api/v1/users',
+      '/api/v1/users/{address}/disable',
+      '/api/v1/sign-ins',
+    ])
+      assert.ok(doc.paths[p], p);
     assert.ok(!doc.paths['/signin'], 'web pages are not in the API document');
-    assert.deepEqual(doc.paths['/api/v1/users'].post.requestBody.content['application/json'].schema.required, ['address']);
+    assert.deepEqual(doc.paths['/api/v1/users'].post.requestBody.content['application/json'].schema.required, [
+      'address',
+    ]);
   });
 });

@@ -33,7 +33,8 @@ for (const kind of STORE_KINDS) {
     let bob: Browser;
     let bobToken: string;
 
-    const api = (url: string, token = adminToken) => w.app.inject({ method: 'GET', url: `/api/v1${url}`, headers: { authorization: `Bearer ${token}` } });
+    const api = (url: string, token = adminToken) =>
+      w.app.inject({ method: 'GET', url: `/api/v1${url}`, headers: { authorization: `Bearer ${token}` } });
     const ev = (at: number, orgId: string, o: Partial<SignInEvent>): SignInEvent => ({
       id: eventId(at),
       at,
@@ -53,7 +54,13 @@ for (const kind of STORE_KINDS) {
       admin = new Browser(w.app);
       bob = new Browser(w.app);
       await bob.signIn(USER.address, USER.password);
-      bobToken = (await w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email: USER.address, password: USER.password } })).json().token;
+      bobToken = (
+        await w.app.inject({
+          method: 'POST',
+          url: '/api/v1/sessions',
+          payload: { email: USER.address, password: USER.password },
+        })
+      ).json().token;
       // The admins sign in first (their own sign-ins land in the current hour, which the checks allow for).
       await signInAdminWithMfa(admin, ADMIN, { clock });
       adminToken = await adminApiToken(w.app, ADMIN, { clock });
@@ -75,14 +82,28 @@ for (const kind of STORE_KINDS) {
       const h5 = now - 5 * HOUR;
       await w.ctx.audit.recordSignIns([
         ...Array.from({ length: 3 }, () => ev(h1, contoso, { userId: bobId, addressTyped: USER.address })),
-        ...Array.from({ length: 2 }, () => ev(h1, contoso, { outcome: 'failure', reason: 'wrong_password', addressTyped: USER.address, userId: bobId })),
+        ...Array.from({ length: 2 }, () =>
+          ev(h1, contoso, { outcome: 'failure', reason: 'wrong_password', addressTyped: USER.address, userId: bobId }),
+        ),
         ...Array.from({ length: 4 }, () => ev(h5, contoso, { protocol: 'imap' })),
         ev(h5, contoso, { protocol: 'imap', outcome: 'failure', reason: 'wrong_password' }),
-        ev(h5, contoso, { protocol: 'smtp', outcome: 'throttled', reason: 'account_locked', addressTyped: 'Bob@Contoso.test' }),
-        ev(h5, contoso, { protocol: 'smtp', outcome: 'throttled', reason: 'account_locked', addressTyped: 'bob@contoso.test' }),
+        ev(h5, contoso, {
+          protocol: 'smtp',
+          outcome: 'throttled',
+          reason: 'account_locked',
+          addressTyped: 'Bob@Contoso.test',
+        }),
+        ev(h5, contoso, {
+          protocol: 'smtp',
+          outcome: 'throttled',
+          reason: 'account_locked',
+          addressTyped: 'bob@contoso.test',
+        }),
         ev(h5, contoso, { outcome: 'throttled', reason: 'ip_locked', addressTyped: 'mallory@contoso.test' }),
         // Outside the window, and another organization's: neither counts.
-        ...Array.from({ length: 5 }, () => ev(now - 25 * HOUR, contoso, { protocol: 'imap', outcome: 'failure', reason: 'wrong_password' })),
+        ...Array.from({ length: 5 }, () =>
+          ev(now - 25 * HOUR, contoso, { protocol: 'imap', outcome: 'failure', reason: 'wrong_password' }),
+        ),
         ...Array.from({ length: 7 }, () => ev(h1, fabrikam, { protocol: 'imap', addressTyped: 'x@fabrikam.test' })),
       ]);
       // MFA states of active users: ada as her sign-in left it; bob enabled; two more; a disabled account does not count.
@@ -100,14 +121,27 @@ for (const kind of STORE_KINDS) {
       // App passwords: used 10 days ago (recent), never used and made 100 days ago, last used 91 days
       // ago (both unused), expired (not counted), another organization's (not counted).
       const eve = (await w.ctx.accounts.findUserByAddressOrNull(OTHER_ADMIN.address))!.id;
-      const ap = (id: string, user: string, created: number, used: number | null, expires: number | null = null) => ({ id, user_id: user, name: id, hash: `h-${id}`, protocols: 'imap', created_at: created, created_ip: '198.51.100.1', expires_at: expires, last_used_at: used });
-      await w.ctx.store.db.insertInto('app_passwords').values([
-        ap('recent', bobId, now - 200 * DAY, now - 10 * DAY),
-        ap('never', bobId, now - 100 * DAY, null),
-        ap('old', bobId, now - 300 * DAY, now - 91 * DAY),
-        ap('expired', bobId, now - 300 * DAY, null, now - DAY),
-        ap('eves', eve, now - 300 * DAY, null),
-      ]).execute();
+      const ap = (id: string, user: string, created: number, used: number | null, expires: number | null = null) => ({
+        id,
+        user_id: user,
+        name: id,
+        hash: `h-${id}`,
+        protocols: 'imap',
+        created_at: created,
+        created_ip: '198.51.100.1',
+        expires_at: expires,
+        last_used_at: used,
+      });
+      await w.ctx.store.db
+        .insertInto('app_passwords')
+        .values([
+          ap('recent', bobId, now - 200 * DAY, now - 10 * DAY),
+          ap('never', bobId, now - 100 * DAY, null),
+          ap('old', bobId, now - 300 * DAY, now - 91 * DAY),
+          ap('expired', bobId, now - 300 * DAY, null, now - DAY),
+          ap('eves', eve, now - 300 * DAY, null),
+        ])
+        .execute();
 
       const res = await api('/dashboard');
       assert.equal(res.statusCode, 200, res.body);
@@ -116,11 +150,26 @@ for (const kind of STORE_KINDS) {
       assert.equal(d.hourly[23].hour, new Date(Math.floor(now / HOUR) * HOUR).toISOString());
       assert.equal(d.since, d.hourly[0].hour);
       const at = (ago: number) => d.hourly[23 - ago];
-      assert.deepEqual(at(1), { hour: new Date(Math.floor(now / HOUR) * HOUR - HOUR).toISOString(), success: 3, failure: 2, throttled: 0 });
-      assert.deepEqual(at(5), { hour: new Date(Math.floor(now / HOUR) * HOUR - 5 * HOUR).toISOString(), success: 4, failure: 1, throttled: 3 });
+      assert.deepEqual(at(1), {
+        hour: new Date(Math.floor(now / HOUR) * HOUR - HOUR).toISOString(),
+        success: 3,
+        failure: 2,
+        throttled: 0,
+      });
+      assert.deepEqual(at(5), {
+        hour: new Date(Math.floor(now / HOUR) * HOUR - 5 * HOUR).toISOString(),
+        success: 4,
+        failure: 1,
+        throttled: 3,
+      });
       // The current hour holds only the admins' own sign-ins, as before the seeding.
       assert.deepEqual(at(0), before.hourly[23]);
-      for (const ago of [2, 3, 4, 6, 7, 22, 23]) assert.deepEqual({ ...at(ago), hour: '' }, { hour: '', success: 0, failure: 0, throttled: 0 }, `${ago} hours ago`);
+      for (const ago of [2, 3, 4, 6, 7, 22, 23])
+        assert.deepEqual(
+          { ...at(ago), hour: '' },
+          { hour: '', success: 0, failure: 0, throttled: 0 },
+          `${ago} hours ago`,
+        );
       assert.deepEqual(d.legacy, [
         { protocol: 'imap', success: 4, failure: 1, throttled: 0 },
         { protocol: 'smtp', success: 0, failure: 0, throttled: 2 },
@@ -145,23 +194,35 @@ for (const kind of STORE_KINDS) {
       const r = await admin.get('/admin/dashboard');
       assert.equal(r.statusCode, 200, r.body.slice(0, 300));
       assert.equal((r.body.match(/<svg class="chart"/g) ?? []).length, 5);
-      for (const id of ['hourly', 'legacy', 'locked', 'mfa', 'app-passwords']) assert.match(r.body, new RegExp(`<title id="chart-${id}-title">`));
+      for (const id of ['hourly', 'legacy', 'locked', 'mfa', 'app-passwords'])
+        assert.match(r.body, new RegExp(`<title id="chart-${id}-title">`));
       assert.match(r.body, /<a href="\/admin\/dashboard">Dashboard<\/a>/);
       assert.match(r.body, /7 attempts from mail, calendar and other apps in the last 24 hours, over 2 protocols\./);
       const { mfa } = (await api('/dashboard')).json();
-      assert.ok(r.body.includes(`Of 4 active users, ${mfa.enforced} have registered multi-factor authentication, ${mfa.enabled} must register at their next sign-in, and ${mfa.disabled} have it off.`));
+      assert.ok(
+        r.body.includes(
+          `Of 4 active users, ${mfa.enforced} have registered multi-factor authentication, ${mfa.enabled} must register at their next sign-in, and ${mfa.disabled} have it off.`,
+        ),
+      );
       assert.match(r.body, /2 of 3 app passwords have not been used for 90 days/);
       assert.doesNotMatch(r.body, /style=|<script/);
       const nl = new Browser(w.app, { 'accept-language': 'nl' });
       nl.cookies = admin.cookies;
       const dutch = await nl.get('/admin/dashboard');
-      assert.ok(dutch.body.includes(`Van 4 actieve gebruikers hebben er ${mfa.enforced} meervoudige verificatie geregistreerd`));
+      assert.ok(
+        dutch.body.includes(`Van 4 actieve gebruikers hebben er ${mfa.enforced} meervoudige verificatie geregistreerd`),
+      );
       // A user who is not an admin is refused, on the page and on the API.
       assert.ok(bob.cookies.size > 0);
       assert.equal((await bob.get('/admin/dashboard')).statusCode, 403);
       assert.equal((await bob.get('/admin/sign-ins/export.csv')).statusCode, 403);
       // Rights come before the filter: a plain user learns nothing from how a filter is refused.
-      for (const url of ['/dashboard', '/sign-ins/export', '/sign-ins/export?format=jsonl&outcome=nope', '/sign-ins?from=nonsense']) {
+      for (const url of [
+        '/dashboard',
+        '/sign-ins/export',
+        '/sign-ins/export?format=jsonl&outcome=nope',
+        '/sign-ins?from=nonsense',
+      ]) {
         const r = await api(url, bobToken);
         assert.equal(r.statusCode, 403, url);
         assert.equal(r.json().error.code, 'forbidden', url);
@@ -171,31 +232,71 @@ for (const kind of STORE_KINDS) {
     it('filters the log by user, outcome, protocol, IP and time range, on the API and the page', async () => {
       const t0 = now - 3 * DAY;
       await w.ctx.audit.recordSignIns([
-        ev(t0, contoso, { addressTyped: 'ZED@contoso.test', ip: '203.0.113.9', protocol: 'imap', outcome: 'failure', reason: 'wrong_password' }),
-        ev(t0 + 1000, contoso, { addressTyped: 'zed@contoso.test', ip: '203.0.113.9', protocol: 'pop3', outcome: 'failure', reason: 'wrong_password' }),
-        ev(t0 + 2000, contoso, { addressTyped: 'zed@contoso.test', ip: '203.0.113.10', protocol: 'imap', outcome: 'success' }),
-        ev(t0 + 3000, fabrikam, { addressTyped: 'zed@contoso.test', ip: '203.0.113.9', protocol: 'imap', outcome: 'failure', reason: 'wrong_password' }),
+        ev(t0, contoso, {
+          addressTyped: 'ZED@contoso.test',
+          ip: '203.0.113.9',
+          protocol: 'imap',
+          outcome: 'failure',
+          reason: 'wrong_password',
+        }),
+        ev(t0 + 1000, contoso, {
+          addressTyped: 'zed@contoso.test',
+          ip: '203.0.113.9',
+          protocol: 'pop3',
+          outcome: 'failure',
+          reason: 'wrong_password',
+        }),
+        ev(t0 + 2000, contoso, {
+          addressTyped: 'zed@contoso.test',
+          ip: '203.0.113.10',
+          protocol: 'imap',
+          outcome: 'success',
+        }),
+        ev(t0 + 3000, fabrikam, {
+          addressTyped: 'zed@contoso.test',
+          ip: '203.0.113.9',
+          protocol: 'imap',
+          outcome: 'failure',
+          reason: 'wrong_password',
+        }),
       ]);
       const q = async (query: string, token = adminToken) => {
         const r = await api(`/sign-ins?limit=500&${query}`, token);
         assert.equal(r.statusCode, 200, r.body);
-        return r.json() as { events: { at: string; addressTyped: string; protocol: string; ip: string; outcome: string }[]; total: number };
+        return r.json() as {
+          events: { at: string; addressTyped: string; protocol: string; ip: string; outcome: string }[];
+          total: number;
+        };
       };
       const zed = await q('user=zed@contoso.test');
       assert.equal(zed.total, 3, 'typed in any case; the other organization’s row is not there');
-      assert.deepEqual(zed.events.map((e) => e.protocol), ['imap', 'pop3', 'imap'], 'newest first');
+      assert.deepEqual(
+        zed.events.map((e) => e.protocol),
+        ['imap', 'pop3', 'imap'],
+        'newest first',
+      );
       assert.equal((await q('user=zed@contoso.test&outcome=failure')).total, 2);
       assert.equal((await q('user=zed@contoso.test&protocol=imap&outcome=failure')).total, 1);
       assert.equal((await q('ip=203.0.113.9')).total, 2);
       const from = new Date(t0 + 1000).toISOString();
       const to = new Date(t0 + 2000).toISOString();
-      assert.deepEqual((await q(`user=zed@contoso.test&from=${from}&to=${to}`)).events.map((e) => e.at), [from], 'from inclusive, to exclusive');
+      assert.deepEqual(
+        (await q(`user=zed@contoso.test&from=${from}&to=${to}`)).events.map((e) => e.at),
+        [from],
+        'from inclusive, to exclusive',
+      );
       // Bob's rows by user id: the five seeded for the dashboard and his own sign-in.
       assert.equal((await q(`user=${encodeURIComponent(USER.address)}&protocol=web`)).total, 6);
       // The other organization's admin filtering for contoso's user sees only what was logged under fabrikam.
       assert.equal((await q('user=zed@contoso.test', otherToken)).total, 1);
       // Bad filters: refused with the field named, nothing read.
-      for (const bad of ['outcome=maybe', 'from=yesterday', `from=${to}&to=${from}`, 'ip=1.2.3.4%20or%201=1', 'protocol=IMAP!']) {
+      for (const bad of [
+        'outcome=maybe',
+        'from=yesterday',
+        `from=${to}&to=${from}`,
+        'ip=1.2.3.4%20or%201=1',
+        'protocol=IMAP!',
+      ]) {
         const r = await api(`/sign-ins?${bad}`);
         assert.equal(r.statusCode, 400, bad);
         assert.equal(r.json().error.code, 'invalid_filter', bad);
@@ -214,22 +315,50 @@ for (const kind of STORE_KINDS) {
     it('exports CSV and JSON lines, streamed in pages, newest first, formulas neutralised, own organization only', async () => {
       // More rows than one page of the scan (500), many at the same millisecond, to cross page boundaries on ties.
       const t = now - 2 * DAY;
-      const bulk = Array.from({ length: 1203 }, (_, i) => ev(t + Math.floor(i / 300), contoso, { protocol: 'dav', addressTyped: `bulk${i}@contoso.test`, ip: '192.0.2.77' }));
-      bulk.push(ev(t + 10, contoso, { protocol: 'dav', addressTyped: '=HYPERLINK("http://evil.test","x")', ip: '192.0.2.77', userAgent: '+cmd|calc' }));
+      const bulk = Array.from({ length: 1203 }, (_, i) =>
+        ev(t + Math.floor(i / 300), contoso, {
+          protocol: 'dav',
+          addressTyped: `bulk${i}@contoso.test`,
+          ip: '192.0.2.77',
+        }),
+      );
+      bulk.push(
+        ev(t + 10, contoso, {
+          protocol: 'dav',
+          addressTyped: '=HYPERLINK("http://evil.test","x")',
+          ip: '192.0.2.77',
+          userAgent: '+cmd|calc',
+        }),
+      );
       await w.ctx.audit.recordSignIns(bulk);
-      await w.ctx.audit.recordSignIns([ev(t, fabrikam, { protocol: 'dav', ip: '192.0.2.77', addressTyped: 'f@fabrikam.test' })]);
+      await w.ctx.audit.recordSignIns([
+        ev(t, fabrikam, { protocol: 'dav', ip: '192.0.2.77', addressTyped: 'f@fabrikam.test' }),
+      ]);
 
       const csv = await api('/sign-ins/export?format=csv&ip=192.0.2.77');
       assert.equal(csv.statusCode, 200, csv.body.slice(0, 300));
       assert.match(String(csv.headers['content-type']), /^text\/csv/);
       assert.match(String(csv.headers['content-disposition']), /^attachment; filename="sign-ins-\d{8}-\d{4}\.csv"$/);
       const records = parseCsv(csv.body);
-      assert.deepEqual(records[0]!.fields, ['time', 'account_typed', 'outcome', 'reason', 'protocol', 'ip', 'user_agent', 'app_password']);
+      assert.deepEqual(records[0]!.fields, [
+        'time',
+        'account_typed',
+        'outcome',
+        'reason',
+        'protocol',
+        'ip',
+        'user_agent',
+        'app_password',
+      ]);
       const rows = records.slice(1).map((r) => r.fields);
       assert.equal(rows.length, 1204, 'every contoso row once, the fabrikam row not');
       assert.equal(new Set(rows.map((r) => r[1])).size, 1204);
       const times = rows.map((r) => Date.parse(r[0]!));
-      assert.deepEqual(times, [...times].sort((a, b) => b - a), 'newest first');
+      assert.deepEqual(
+        times,
+        [...times].sort((a, b) => b - a),
+        'newest first',
+      );
       const evil = rows.find((r) => r[1]!.includes('HYPERLINK'))!;
       assert.equal(evil[1], `'=HYPERLINK("http://evil.test","x")`, 'a formula cell gets a leading apostrophe');
       assert.equal(evil[6], "'+cmd|calc");
@@ -240,16 +369,42 @@ for (const kind of STORE_KINDS) {
       assert.match(String(jsonl.headers['content-type']), /^application\/x-ndjson/);
       const lines = jsonl.body.split('\n');
       assert.equal(lines.pop(), '', 'each line ends with a newline');
-      assert.deepEqual(lines.map((l) => JSON.parse(l)), [{ id: bulk[7]!.id, at: new Date(bulk[7]!.at).toISOString(), addressTyped: 'bulk7@contoso.test', outcome: 'success', reason: 'ok', protocol: 'dav', ip: '192.0.2.77', userAgent: 'test', appPasswordName: null }]);
+      assert.deepEqual(
+        lines.map((l) => JSON.parse(l)),
+        [
+          {
+            id: bulk[7]!.id,
+            at: new Date(bulk[7]!.at).toISOString(),
+            addressTyped: 'bulk7@contoso.test',
+            outcome: 'success',
+            reason: 'ok',
+            protocol: 'dav',
+            ip: '192.0.2.77',
+            userAgent: 'test',
+            appPasswordName: null,
+          },
+        ],
+      );
       const all = (await api('/sign-ins/export?format=jsonl&ip=192.0.2.77')).body.trim().split('\n');
       assert.equal(all.length, 1204);
 
       // The other organization's admin exports only its own row; the page's export link works the same.
-      const other = (await api('/sign-ins/export?format=jsonl&ip=192.0.2.77', otherToken)).body.trim().split('\n').map((l) => JSON.parse(l));
-      assert.deepEqual(other.map((e) => e.addressTyped), ['f@fabrikam.test']);
+      const other = (await api('/sign-ins/export?format=jsonl&ip=192.0.2.77', otherToken)).body
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      assert.deepEqual(
+        other.map((e) => e.addressTyped),
+        ['f@fabrikam.test'],
+      );
       const web = await admin.get('/admin/sign-ins/export.csv?ip=192.0.2.77&user=bulk8%40contoso.test');
       assert.equal(web.statusCode, 200);
-      assert.deepEqual(parseCsv(web.body).slice(1).map((r) => r.fields[1]), ['bulk8@contoso.test']);
+      assert.deepEqual(
+        parseCsv(web.body)
+          .slice(1)
+          .map((r) => r.fields[1]),
+        ['bulk8@contoso.test'],
+      );
       // A bad filter or format: a clear refusal, no download.
       assert.equal((await api('/sign-ins/export?format=xlsx')).statusCode, 400);
       const bad = await api('/sign-ins/export?format=csv&outcome=nope');
@@ -258,9 +413,17 @@ for (const kind of STORE_KINDS) {
       assert.equal((await admin.get('/admin/sign-ins/export.jsonl?to=soon')).statusCode, 400);
       // Documented in the OpenAPI document, with the filter and both file types.
       const doc = (await w.app.inject({ method: 'GET', url: '/api/v1/openapi.json' })).json();
-      assert.deepEqual(doc.paths['/api/v1/sign-ins/export'].get.parameters.map((p: { name: string }) => p.name).sort(), ['format', 'from', 'ip', 'outcome', 'protocol', 'to', 'user']);
-      assert.deepEqual(Object.keys(doc.paths['/api/v1/sign-ins/export'].get.responses['200'].content), ['text/csv', 'application/x-ndjson']);
-      assert.ok(doc.paths['/api/v1/dashboard'].get.responses['200'].content['application/json'].schema.properties.hourly);
+      assert.deepEqual(
+        doc.paths['/api/v1/sign-ins/export'].get.parameters.map((p: { name: string }) => p.name).sort(),
+        ['format', 'from', 'ip', 'outcome', 'protocol', 'to', 'user'],
+      );
+      assert.deepEqual(Object.keys(doc.paths['/api/v1/sign-ins/export'].get.responses['200'].content), [
+        'text/csv',
+        'application/x-ndjson',
+      ]);
+      assert.ok(
+        doc.paths['/api/v1/dashboard'].get.responses['200'].content['application/json'].schema.properties.hourly,
+      );
     });
   });
 }

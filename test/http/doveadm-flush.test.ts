@@ -20,7 +20,8 @@ describe('doveadm cache flush on revocation', () => {
 
   it('flushes and kicks the user when an app password is deleted, when all are revoked, and when MFA is turned off', async () => {
     const user = (await w.ctx.accounts.findUserByAddressOrNull(USER.address))!;
-    const s = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, Date.now())).session;
+    const s = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, Date.now()))
+      .session;
     const a = await w.ctx.appPasswords.create(user, s, 'A', { ip: '127.0.0.1', locale: 'en' });
     const base = doveadm.calls.length;
     await w.ctx.appPasswords.remove(user, a.appPassword.id);
@@ -56,7 +57,8 @@ describe('doveadm cache flush on revocation', () => {
 
   it('still revokes when Dovecot cannot be reached', async () => {
     const user = (await w.ctx.accounts.findUserByAddressOrNull(USER.address))!;
-    const s = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, Date.now())).session;
+    const s = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, Date.now()))
+      .session;
     const a = await w.ctx.appPasswords.create(user, s, 'D', { ip: '127.0.0.1', locale: 'en' });
     doveadm.state.status = 500;
     await w.ctx.appPasswords.remove(user, a.appPassword.id);
@@ -103,7 +105,16 @@ describe('doveadm cache flush on a narrowing policy and on expiry', () => {
       ['no maximum lifetime', { appPasswords: { maxLifetimeDays: null } }, 0],
       ['revocation after 90 unused days', { appPasswords: { revokeUnusedDays: 90 } }, 1],
       ['no revocation of unused ones', { appPasswords: { revokeUnusedDays: null } }, 0],
-      ['settings legacy sign-ins never consult', { mfaDefault: 'enforced', rememberDays: 7, allowedMethods: ['totp'], appPasswords: { cap: 5, revokeOnPasswordChange: false } }, 0],
+      [
+        'settings legacy sign-ins never consult',
+        {
+          mfaDefault: 'enforced',
+          rememberDays: 7,
+          allowedMethods: ['totp'],
+          appPasswords: { cap: 5, revokeOnPasswordChange: false },
+        },
+        0,
+      ],
       ['the same policy saved again', {}, 0],
     ];
     for (const [what, change, flushes] of steps) {
@@ -122,7 +133,10 @@ describe('doveadm cache flush on a narrowing policy and on expiry', () => {
     assert.deepEqual(doveadm.calls.at(-1)!.body, orgFlush('fabrikam.test'));
     // Refused changes change nothing and flush nothing.
     const before = doveadm.calls.length;
-    await assert.rejects(w.ctx.mfaAdmin.setPolicy(OPERATOR, org.id, { legacyMainPassword: 'never', appPasswords: { protocols: [] } }), { code: 'invalid_policy' });
+    await assert.rejects(
+      w.ctx.mfaAdmin.setPolicy(OPERATOR, org.id, { legacyMainPassword: 'never', appPasswords: { protocols: [] } }),
+      { code: 'invalid_policy' },
+    );
     assert.equal(doveadm.calls.length, before);
   });
 
@@ -130,7 +144,8 @@ describe('doveadm cache flush on a narrowing policy and on expiry', () => {
     const org = await w.ctx.accounts.organizationByDomain('contoso.test');
     await w.ctx.mfaAdmin.setPolicy(OPERATOR, org.id, { appPasswords: { maxLifetimeDays: 1 } });
     const user = (await w.ctx.accounts.findUserByAddressOrNull(USER.address))!;
-    const s = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, clock.now())).session;
+    const s = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, clock.now()))
+      .session;
     // Two app passwords expiring within the same minute: their owner is told once.
     const a = await w.ctx.appPasswords.create(user, s, 'Phone', { ip: '127.0.0.1', locale: 'en' });
     clock.advance(10_000);
@@ -151,10 +166,17 @@ describe('doveadm cache flush on a narrowing policy and on expiry', () => {
       if (n) toldAt.push(now);
       assert.equal(count(userFlush(USER.address)), base + toldAt.length);
     }
-    assert.deepEqual(toldAt, [expiry], 'told at the check whose time is the expiry itself (expired from then on), and at no other');
+    assert.deepEqual(
+      toldAt,
+      [expiry],
+      'told at the check whose time is the expiry itself (expired from then on), and at no other',
+    );
     assert.equal(count(userFlush(USER.address)), base + 1, 'once');
     // Expired, not deleted: the user still sees both.
-    assert.deepEqual((await w.ctx.appPasswords.list(user)).map((p) => p.name), ['Phone', 'Tablet']);
+    assert.deepEqual(
+      (await w.ctx.appPasswords.list(user)).map((p) => p.name),
+      ['Phone', 'Tablet'],
+    );
     // A check over a window with no expiry in it tells no one.
     const calls = doveadm.calls.length;
     assert.equal(await w.ctx.appPasswords.notifyExpired(since, since + 60_000), 0);

@@ -76,8 +76,19 @@ function parseRfc5424(line: string): Syslog {
       sd.push({ id, params });
     }
   }
-  const msg = line[i] === ' ' ? line.slice(i + 1) : (assert.equal(i, line.length), '');
-  return { pri: Number(head[1]), version: head[2]!, timestamp: head[3]!, hostname: head[4]!, app: head[5]!, procId: head[6]!, msgId: head[7]!, sd, msg };
+  if (line[i] !== ' ') assert.equal(i, line.length);
+  const msg = line[i] === ' ' ? line.slice(i + 1) : '';
+  return {
+    pri: Number(head[1]),
+    version: head[2]!,
+    timestamp: head[3]!,
+    hostname: head[4]!,
+    app: head[5]!,
+    procId: head[6]!,
+    msgId: head[7]!,
+    sd,
+    msg,
+  };
 }
 
 /** Splits an octet-counted TCP stream (RFC 6587 3.4.1) into messages; asserts it is well framed. */
@@ -106,13 +117,35 @@ async function until(what: string, ok: () => boolean, ms = 8000) {
 describe('forwarding without a store', () => {
   it('escapes ", \\ and ] in values, cuts header fields to the grammar, and frames by octets', () => {
     assert.equal(escapeSdValue('a"b\\c]d'), 'a\\"b\\\\c\\]d');
-    const line = formatRfc5424({ facility: 10, severity: 5, timestamp: Date.UTC(2026, 10, 27, 6, 0, 0, 123), hostname: 'host name', appName: 'x'.repeat(60), procId: '', msgId: 'sign_in', sd: [{ id: 'sesame@32473', params: [['ua', 'q"]\\'], ['bad=name', 'v']] }], msg: 'line\nbreak' });
-    assert.equal(line, `<85>1 2026-11-27T06:00:00.123Z hostname ${'x'.repeat(48)} - sign_in [sesame@32473 ua="q\\"\\]\\\\" badname="v"] line break`);
+    const line = formatRfc5424({
+      facility: 10,
+      severity: 5,
+      timestamp: Date.UTC(2026, 10, 27, 6, 0, 0, 123),
+      hostname: 'host name',
+      appName: 'x'.repeat(60),
+      procId: '',
+      msgId: 'sign_in',
+      sd: [
+        {
+          id: 'sesame@32473',
+          params: [
+            ['ua', 'q"]\\'],
+            ['bad=name', 'v'],
+          ],
+        },
+      ],
+      msg: 'line\nbreak',
+    });
+    assert.equal(
+      line,
+      `<85>1 2026-11-27T06:00:00.123Z hostname ${'x'.repeat(48)} - sign_in [sesame@32473 ua="q\\"\\]\\\\" badname="v"] line break`,
+    );
     assert.deepEqual(parseRfc5424(line).sd, [{ id: 'sesame@32473', params: { ua: 'q"]\\', badname: 'v' } }]);
     assert.equal(octetCounted('ü'), '2 ü', 'the length counts bytes, not characters');
     assert.deepEqual(parseSyslogUrl('tcp://127.0.0.1:6514'), { protocol: 'tcp', host: '127.0.0.1', port: 6514 });
     assert.deepEqual(parseSyslogUrl('udp://[::1]'), { protocol: 'udp', host: '::1', port: 514 });
-    for (const bad of ['http://x:1', 'udp://', 'tcp://h:1/path', 'nonsense']) assert.ok(parseSyslogUrl(bad) instanceof Error, bad);
+    for (const bad of ['http://x:1', 'udp://', 'tcp://h:1/path', 'nonsense'])
+      assert.ok(parseSyslogUrl(bad) instanceof Error, bad);
   });
 
   it('configuration: a webhook needs a secret of 16+ characters and no credentials in its URL; syslog URLs are udp or tcp', () => {
@@ -125,12 +158,31 @@ describe('forwarding without a store', () => {
         return e.problems;
       }
     };
-    assert.deepEqual(problems({ SESAME_EVENT_WEBHOOK_URL: 'https://siem.example/in', SESAME_EVENT_WEBHOOK_SECRET: SECRET, SESAME_SYSLOG_URL: 'tcp://siem.example:601', SESAME_SYSLOG_FACILITY: '13' }), []);
-    assert.match(problems({ SESAME_EVENT_WEBHOOK_URL: 'https://siem.example/in', SESAME_EVENT_WEBHOOK_SECRET: 'short' }).join('\n'), /SESAME_EVENT_WEBHOOK_SECRET must be set, at least 16 characters/);
-    const withCreds = problems({ SESAME_EVENT_WEBHOOK_URL: 'https://user:hunter2hunter2@siem.example/in', SESAME_EVENT_WEBHOOK_SECRET: SECRET }).join('\n');
+    assert.deepEqual(
+      problems({
+        SESAME_EVENT_WEBHOOK_URL: 'https://siem.example/in',
+        SESAME_EVENT_WEBHOOK_SECRET: SECRET,
+        SESAME_SYSLOG_URL: 'tcp://siem.example:601',
+        SESAME_SYSLOG_FACILITY: '13',
+      }),
+      [],
+    );
+    assert.match(
+      problems({ SESAME_EVENT_WEBHOOK_URL: 'https://siem.example/in', SESAME_EVENT_WEBHOOK_SECRET: 'short' }).join(
+        '\n',
+      ),
+      /SESAME_EVENT_WEBHOOK_SECRET must be set, at least 16 characters/,
+    );
+    const withCreds = problems({
+      SESAME_EVENT_WEBHOOK_URL: 'https://user:hunter2hunter2@siem.example/in',
+      SESAME_EVENT_WEBHOOK_SECRET: SECRET,
+    }).join('\n');
     assert.match(withCreds, /SESAME_EVENT_WEBHOOK_URL must not contain a user name or password/);
     assert.doesNotMatch(withCreds, /hunter2/);
-    assert.match(problems({ SESAME_SYSLOG_URL: 'syslog.example:514' }).join('\n'), /SESAME_SYSLOG_URL="syslog.example:514" must be udp:\/\/host:port or tcp:\/\/host:port/);
+    assert.match(
+      problems({ SESAME_SYSLOG_URL: 'syslog.example:514' }).join('\n'),
+      /SESAME_SYSLOG_URL="syslog.example:514" must be udp:\/\/host:port or tcp:\/\/host:port/,
+    );
     assert.match(problems({ SESAME_SYSLOG_FACILITY: '24' }).join('\n'), /SESAME_SYSLOG_FACILITY/);
   });
 
@@ -143,7 +195,11 @@ describe('forwarding without a store', () => {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     const url = `tcp://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-    const f = createEventForwarder({ eventWebhookUrl: '', eventWebhookSecret: '', syslogUrl: url, syslogFacility: 13 }, { warn: () => undefined, error: () => undefined }, { retryDelayMs: 50, retryMaxDelayMs: 100, intervalMs: 10, hostname: 'sesame-1' })!;
+    const f = createEventForwarder(
+      { eventWebhookUrl: '', eventWebhookSecret: '', syslogUrl: url, syslogFacility: 13 },
+      { warn: () => undefined, error: () => undefined },
+      { retryDelayMs: 50, retryMaxDelayMs: 100, intervalMs: 10, hostname: 'sesame-1' },
+    )!;
     try {
       assert.deepEqual(f.destinations, [`syslog ${url}`]);
       f.publish({ type: 'lockout', id: 'first', at: Date.now(), scope: 'legacy', target: 'ip' });
@@ -154,7 +210,10 @@ describe('forwarding without a store', () => {
       await until('the second line', () => octetFrames(bytes).length === 2);
       assert.equal(conns.length, 2, 'a new connection');
       const second = parseRfc5424(octetFrames(bytes)[1]!);
-      assert.deepEqual([second.pri, second.hostname, second.msgId, second.sd[0]!.params.id, second.sd[0]!.params.target, second.msg], [13 * 8 + 4, 'sesame-1', 'lockout', 'second', 'account', 'legacy account locked']);
+      assert.deepEqual(
+        [second.pri, second.hostname, second.msgId, second.sd[0]!.params.id, second.sd[0]!.params.target, second.msg],
+        [13 * 8 + 4, 'sesame-1', 'lockout', 'second', 'account', 'legacy account locked'],
+      );
     } finally {
       await f.close();
       for (const s of conns) s.destroy();
@@ -168,18 +227,38 @@ describe('forwarding without a store', () => {
     await new Promise<void>((r) => hang.listen(0, '127.0.0.1', () => r()));
     const errors: { lost?: number }[] = [];
     const log = { warn: () => undefined, error: (o: object) => errors.push(o as { lost?: number }) };
-    const f = createEventForwarder({ eventWebhookUrl: `http://127.0.0.1:${(hang.address() as net.AddressInfo).port}/`, eventWebhookSecret: SECRET, syslogUrl: '', syslogFacility: 10 }, log, { timeoutMs: 200, retries: 1, retryDelayMs: 50, intervalMs: 10 })!;
+    const f = createEventForwarder(
+      {
+        eventWebhookUrl: `http://127.0.0.1:${(hang.address() as net.AddressInfo).port}/`,
+        eventWebhookSecret: SECRET,
+        syslogUrl: '',
+        syslogFacility: 10,
+      },
+      log,
+      { timeoutMs: 200, retries: 1, retryDelayMs: 50, intervalMs: 10 },
+    )!;
     try {
       const t0 = performance.now();
       // 350 events: four batches of at most 100.
-      for (let i = 0; i < 350; i++) f.publish({ type: 'lockout', id: `l${i}`, at: Date.now(), scope: 'browser', target: 'ip' });
+      for (let i = 0; i < 350; i++)
+        f.publish({ type: 'lockout', id: `l${i}`, at: Date.now(), scope: 'browser', target: 'ip' });
       assert.ok(performance.now() - t0 < 50, 'publishing is a queue push');
       await until('the first attempt', () => held.length >= 1);
       const t1 = performance.now();
       await f.close();
-      assert.ok(performance.now() - t1 < 4 * 200, `closing waited for one timeout per pass, not one per batch (${Math.round(performance.now() - t1)} ms)`);
-      assert.equal(held.length <= 3, true, `the dead webhook was asked once per pass, not once per batch (${held.length} requests)`);
-      assert.equal(errors.reduce((n, e) => n + (e.lost ?? 0), 0), 350);
+      assert.ok(
+        performance.now() - t1 < 4 * 200,
+        `closing waited for one timeout per pass, not one per batch (${Math.round(performance.now() - t1)} ms)`,
+      );
+      assert.equal(
+        held.length <= 3,
+        true,
+        `the dead webhook was asked once per pass, not once per batch (${held.length} requests)`,
+      );
+      assert.equal(
+        errors.reduce((n, e) => n + (e.lost ?? 0), 0),
+        350,
+      );
     } finally {
       for (const r of held) r.destroy();
       await new Promise<void>((r) => hang.close(() => r()));
@@ -230,7 +309,13 @@ for (const kind of STORE_KINDS) {
         const hookPort = (hook.address() as net.AddressInfo).port;
         w = await makeWorld(
           kind,
-          { syslogUrl: `${transport}://127.0.0.1:${port}`, syslogFacility: 10, eventWebhookUrl: `http://127.0.0.1:${hookPort}/events`, eventWebhookSecret: SECRET, accountFailureLimit: 3 },
+          {
+            syslogUrl: `${transport}://127.0.0.1:${port}`,
+            syslogFacility: 10,
+            eventWebhookUrl: `http://127.0.0.1:${hookPort}/events`,
+            eventWebhookSecret: SECRET,
+            accountFailureLimit: 3,
+          },
           { forwarding: { retryDelayMs: 100, retryMaxDelayMs: 200, intervalMs: 20 } },
         );
       });
@@ -250,19 +335,33 @@ for (const kind of STORE_KINDS) {
         assert.equal((await b.signIn(USER.address, 'not-the-password-1')).statusCode, 401);
         assert.equal((await b.signIn(USER.address, USER.password)).statusCode, 303);
         // API.
-        const api = await w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email: USER.address, password: USER.password } });
+        const api = await w.app.inject({
+          method: 'POST',
+          url: '/api/v1/sessions',
+          payload: { email: USER.address, password: USER.password },
+        });
         assert.equal(api.statusCode, 201, api.body);
         const token = api.json().token as string;
         // Three failures lock a made-up account; the fourth attempt is refused while locked.
         const guesser = new Browser(w.app);
-        for (let i = 0; i < 4; i++) assert.equal((await guesser.signIn('mallory@contoso.test', `guess-${i}-wrong`)).statusCode, i < 3 ? 401 : 429);
+        for (let i = 0; i < 4; i++)
+          assert.equal(
+            (await guesser.signIn('mallory@contoso.test', `guess-${i}-wrong`)).statusCode,
+            i < 3 ? 401 : 429,
+          );
         // MFA change, an app password made, used over IMAP (legacy) and revoked: audit and sign-in events.
         await w.ctx.mfaAdmin.setUserState(OPERATOR, USER.address, 'enforced');
-        const s = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, Date.now())).session;
+        const s = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, Date.now()))
+          .session;
         const made = await w.ctx.appPasswords.create(user, s, 'Outlook', { ip: '127.0.0.1', locale: 'en' });
         appPassword = made.password;
         const key = (await w.ctx.integrations.add('dovecot')).key;
-        const legacy = await w.app.inject({ method: 'POST', url: '/auth/mail', headers: { authorization: `Bearer ${key}` }, payload: { user: USER.address, password: appPassword, service: 'imap' } });
+        const legacy = await w.app.inject({
+          method: 'POST',
+          url: '/auth/mail',
+          headers: { authorization: `Bearer ${key}` },
+          payload: { user: USER.address, password: appPassword, service: 'imap' },
+        });
         assert.equal(legacy.statusCode, 200, legacy.body);
         await w.ctx.appPasswords.remove(user, made.appPassword.id);
         await w.ctx.flush();
@@ -272,7 +371,10 @@ for (const kind of STORE_KINDS) {
         const expected = logged.length + audited.length + 1; // and one lock
         const received = () => (transport === 'udp' ? lines : octetFrames(tcpBytes));
         await until('syslog lines', () => received().length >= expected);
-        await until('webhook retry', () => posts.filter((p) => p.status === 204).flatMap((p) => JSON.parse(p.body).events).length >= expected);
+        await until(
+          'webhook retry',
+          () => posts.filter((p) => p.status === 204).flatMap((p) => JSON.parse(p.body).events).length >= expected,
+        );
 
         // Syslog: every line well formed; every logged row and the lock there once.
         const parsed = received().map(parseRfc5424);
@@ -281,7 +383,13 @@ for (const kind of STORE_KINDS) {
           assert.equal(p.version, '1');
           assert.equal(p.app, 'sesame');
           assert.equal(p.procId, String(process.pid));
-          assert.equal(p.hostname, os.hostname().replace(/[^\x21-\x7e]/g, '').slice(0, 255) || '-');
+          assert.equal(
+            p.hostname,
+            os
+              .hostname()
+              .replace(/[^\x21-\x7e]/g, '')
+              .slice(0, 255) || '-',
+          );
           assert.match(p.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
           assert.ok(Math.abs(Date.parse(p.timestamp) - Date.now()) < 60_000);
           assert.equal(p.sd.length, 1);
@@ -295,8 +403,20 @@ for (const kind of STORE_KINDS) {
           assert.equal(p.msgId, 'sign_in');
           assert.equal(p.timestamp, new Date(row.at).toISOString());
           assert.deepEqual(
-            { outcome: p.sd[0]!.params.outcome, reason: p.sd[0]!.params.reason, protocol: p.sd[0]!.params.protocol, address: p.sd[0]!.params.address, ip: p.sd[0]!.params.ip },
-            { outcome: row.outcome, reason: row.reason, protocol: row.protocol, address: row.address_typed, ip: row.ip },
+            {
+              outcome: p.sd[0]!.params.outcome,
+              reason: p.sd[0]!.params.reason,
+              protocol: p.sd[0]!.params.protocol,
+              address: p.sd[0]!.params.address,
+              ip: p.sd[0]!.params.ip,
+            },
+            {
+              outcome: row.outcome,
+              reason: row.reason,
+              protocol: row.protocol,
+              address: row.address_typed,
+              ip: row.ip,
+            },
           );
           assert.equal(p.pri % 8, row.outcome === 'success' ? 6 : row.outcome === 'throttled' ? 4 : 5);
           assert.equal(p.sd[0]!.params.org_domain, 'contoso.test', 'the organization is named by its domain too');
@@ -309,11 +429,19 @@ for (const kind of STORE_KINDS) {
           assert.equal(p.sd[0]!.params.detail, row.detail);
         }
         const kinds = new Set(logged.map((r) => `${r.protocol}/${r.outcome}`));
-        for (const k of ['web/failure', 'web/success', 'api/success', 'imap/success', 'web/throttled']) assert.ok(kinds.has(k), `${k} happened and was logged`);
-        for (const a of ['app_password.create', 'app_password.delete']) assert.ok(audited.some((r) => r.action.startsWith(a.split('.')[0]!)), `${a} audited`);
+        for (const k of ['web/failure', 'web/success', 'api/success', 'imap/success', 'web/throttled'])
+          assert.ok(kinds.has(k), `${k} happened and was logged`);
+        for (const a of ['app_password.create', 'app_password.delete'])
+          assert.ok(
+            audited.some((r) => r.action.startsWith(a.split('.')[0]!)),
+            `${a} audited`,
+          );
         const lock = parsed.filter((p) => p.msgId === 'lockout');
         assert.equal(lock.length, 1);
-        assert.deepEqual({ scope: lock[0]!.sd[0]!.params.scope, target: lock[0]!.sd[0]!.params.target }, { scope: 'browser', target: 'account' });
+        assert.deepEqual(
+          { scope: lock[0]!.sd[0]!.params.scope, target: lock[0]!.sd[0]!.params.target },
+          { scope: 'browser', target: 'account' },
+        );
         assert.equal(lock[0]!.pri % 8, 4);
         // The hostile user agent survives the structured-data escaping intact.
         assert.ok(parsed.some((p) => p.sd[0]!.params.user_agent === EVIL_AGENT));
@@ -325,7 +453,11 @@ for (const kind of STORE_KINDS) {
         // Newer events may go out while the refused batch waits for its retry; it then goes out whole.
         const retried = posts.slice(1).find((p) => p.body.includes(firstIds[0]!))!;
         assert.equal(retried.status, 204);
-        assert.deepEqual((JSON.parse(retried.body).events as { id: string }[]).map((e) => e.id), firstIds, 'the refused batch is sent again, whole');
+        assert.deepEqual(
+          (JSON.parse(retried.body).events as { id: string }[]).map((e) => e.id),
+          firstIds,
+          'the refused batch is sent again, whole',
+        );
         for (const p of posts) {
           assert.equal(p.headers['content-type'], 'application/json');
           const ts = String(p.headers['x-sesame-timestamp']);
@@ -333,16 +465,32 @@ for (const kind of STORE_KINDS) {
           const sig = createHmac('sha256', SECRET).update(`${ts}.${p.body}`).digest('hex');
           assert.equal(p.headers['x-sesame-signature'], `v1=${sig}`);
         }
-        const delivered = posts.filter((p) => p.status === 204).flatMap((p) => JSON.parse(p.body).events as { id: string; type: string; at: string }[]);
-        assert.deepEqual(new Set(delivered.map((e) => e.id)), new Set([...byId.keys()]), 'the webhook got the same events as syslog');
-        const legacyEvent = delivered.find((e) => e.type === 'sign_in' && (e as unknown as { protocol: string }).protocol === 'imap')!;
+        const delivered = posts
+          .filter((p) => p.status === 204)
+          .flatMap((p) => JSON.parse(p.body).events as { id: string; type: string; at: string }[]);
+        assert.deepEqual(
+          new Set(delivered.map((e) => e.id)),
+          new Set([...byId.keys()]),
+          'the webhook got the same events as syslog',
+        );
+        const legacyEvent = delivered.find(
+          (e) => e.type === 'sign_in' && (e as unknown as { protocol: string }).protocol === 'imap',
+        )!;
         assert.equal((legacyEvent as unknown as { address: string }).address, USER.address);
         assert.equal((legacyEvent as unknown as { orgDomain: string }).orgDomain, 'contoso.test');
         assert.match(legacyEvent.at, /Z$/);
 
         // Never a secret: no password, app password (in any spacing), session token or integration key.
         const everything = [...received(), ...posts.map((p) => p.body)].join('\n');
-        for (const secret of [USER.password, 'not-the-password-1', 'guess-0-wrong', appPassword, appPassword.replace(/[\s-]/g, ''), token, key]) {
+        for (const secret of [
+          USER.password,
+          'not-the-password-1',
+          'guess-0-wrong',
+          appPassword,
+          appPassword.replace(/[\s-]/g, ''),
+          token,
+          key,
+        ]) {
           assert.ok(!everything.includes(secret), 'a secret was forwarded');
         }
       });

@@ -94,7 +94,10 @@ describe('web pages', () => {
     assert.match((await b.get('/admin/users?q=builder')).body, /bob@contoso\.test/);
     assert.doesNotMatch((await b.get('/admin/users?q=zzz')).body, /bob@contoso\.test/);
 
-    const added = await b.submit('/admin/users', '/admin/users', { address: 'carol@contoso.test', name: 'Carol <b>Chen</b>' });
+    const added = await b.submit('/admin/users', '/admin/users', {
+      address: 'carol@contoso.test',
+      name: 'Carol <b>Chen</b>',
+    });
     assert.equal(added.statusCode, 200);
     assert.match(added.body, /Carol &lt;b&gt;Chen&lt;\/b&gt;/);
     const link = /<code id="set-password-link">([^<]+)<\/code>/.exec(added.body)?.[1];
@@ -116,13 +119,30 @@ describe('web pages', () => {
     const after = await b.get(dis.headers.location as string);
     assert.match(after.body, /User bob@contoso\.test was disabled/);
     assert.match(after.body, /name="back" value="\/admin\/users\?m=disabled&amp;who=bob%40contoso\.test"/);
-    assert.equal((await new Browser(w.app).signIn(USER.address, USER.password)).statusCode, 401, 'a disabled user cannot sign in');
+    assert.equal(
+      (await new Browser(w.app).signIn(USER.address, USER.password)).statusCode,
+      401,
+      'a disabled user cannot sign in',
+    );
     await b.submit('/admin/users', '/admin/users/enable', { address: 'bob@contoso.test' });
     assert.equal((await new Browser(w.app).signIn(USER.address, USER.password)).statusCode, 303);
 
     const foreign = await b.submit('/admin/users', '/admin/users/disable', { address: OTHER_ADMIN.address });
     assert.equal(foreign.statusCode, 403, "an admin cannot disable another organization's user");
-    assert.equal((await w.ctx.accounts.findUserById((await w.ctx.store.db.selectFrom('users').select('id').where('address', '=', OTHER_ADMIN.address).executeTakeFirstOrThrow()).id))?.status, 'active');
+    assert.equal(
+      (
+        await w.ctx.accounts.findUserById(
+          (
+            await w.ctx.store.db
+              .selectFrom('users')
+              .select('id')
+              .where('address', '=', OTHER_ADMIN.address)
+              .executeTakeFirstOrThrow()
+          ).id,
+        )
+      )?.status,
+      'active',
+    );
   });
 
   it('completes a one-time set-password link once', async () => {
@@ -136,16 +156,39 @@ describe('web pages', () => {
     assert.match(form.body, /dave@contoso\.test/);
     assert.equal(form.headers['referrer-policy'], 'no-referrer');
     const token = link.searchParams.get('token')!;
-    const mismatch = await visitor.post('/set-password', { _csrf: csrfFrom(form.body), token, password: 'sapphire-kettle-drum-8', confirm: 'other' });
+    const mismatch = await visitor.post('/set-password', {
+      _csrf: csrfFrom(form.body),
+      token,
+      password: 'sapphire-kettle-drum-8',
+      confirm: 'other',
+    });
     assert.equal(mismatch.statusCode, 400);
-    assert.ok(mismatch.body.includes(`name="back" value="/set-password?token=${token}"`), 'switching language keeps the link');
-    const common = await visitor.post('/set-password', { _csrf: csrfFrom(form.body), token, password: 'password123', confirm: 'password123' });
+    assert.ok(
+      mismatch.body.includes(`name="back" value="/set-password?token=${token}"`),
+      'switching language keeps the link',
+    );
+    const common = await visitor.post('/set-password', {
+      _csrf: csrfFrom(form.body),
+      token,
+      password: 'password123',
+      confirm: 'password123',
+    });
     assert.equal(common.statusCode, 400);
     assert.match(common.body, /too common/);
-    const ok = await visitor.post('/set-password', { _csrf: csrfFrom(form.body), token, password: 'sapphire-kettle-drum-8', confirm: 'sapphire-kettle-drum-8' });
+    const ok = await visitor.post('/set-password', {
+      _csrf: csrfFrom(form.body),
+      token,
+      password: 'sapphire-kettle-drum-8',
+      confirm: 'sapphire-kettle-drum-8',
+    });
     assert.equal(ok.statusCode, 303);
     assert.equal((await new Browser(w.app).signIn('dave@contoso.test', 'sapphire-kettle-drum-8')).statusCode, 303);
-    const reuse = await visitor.post('/set-password', { _csrf: csrfFrom(form.body), token, password: 'another-kettle-drum-9', confirm: 'another-kettle-drum-9' });
+    const reuse = await visitor.post('/set-password', {
+      _csrf: csrfFrom(form.body),
+      token,
+      password: 'another-kettle-drum-9',
+      confirm: 'another-kettle-drum-9',
+    });
     assert.equal(reuse.statusCode, 400, 'the link works once');
     assert.equal((await new Browser(w.app).signIn('dave@contoso.test', 'another-kettle-drum-9')).statusCode, 401);
   });
@@ -167,7 +210,10 @@ describe('web pages', () => {
     assert.doesNotMatch(log.body, /eve@fabrikam/);
     const rows = await w.ctx.store.db.selectFrom('sign_in_events').selectAll().execute();
     assert.ok(!JSON.stringify(rows).includes('hunter2-secret-guess'), 'no password in the store');
-    assert.ok(rows.every((r) => !/[\r\n]/.test(r.user_agent)), 'no CR/LF in logged user agents');
+    assert.ok(
+      rows.every((r) => !/[\r\n]/.test(r.user_agent)),
+      'no CR/LF in logged user agents',
+    );
   });
 
   it('refuses admin pages to users', async () => {
@@ -178,7 +224,10 @@ describe('web pages', () => {
     const page = await b.get('/account');
     const res = await b.post('/admin/users', { _csrf: csrfFrom(page.body), address: 'x@contoso.test' });
     assert.equal(res.statusCode, 403);
-    assert.equal(await w.ctx.store.db.selectFrom('users').select('id').where('address', '=', 'x@contoso.test').executeTakeFirst(), undefined);
+    assert.equal(
+      await w.ctx.store.db.selectFrom('users').select('id').where('address', '=', 'x@contoso.test').executeTakeFirst(),
+      undefined,
+    );
   });
 
   it('answers unknown pages with a translated 404 and serves the stylesheet', async () => {

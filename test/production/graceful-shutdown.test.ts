@@ -29,17 +29,29 @@ for (const kind of STORE_KINDS) {
         await ctx.accounts.addOrganization(OPERATOR, 'shutdown.test', 'Shutdown');
         for (let i = 0; i < USERS; i++) {
           const address = `u${i}@shutdown.test`;
-          await ctx.accounts.addUser(OPERATOR, { address, name: `U${i}`, password: `granite-orchid-sail-${10 + i}`, role: 'user' });
+          await ctx.accounts.addUser(OPERATOR, {
+            address,
+            name: `U${i}`,
+            password: `granite-orchid-sail-${10 + i}`,
+            role: 'user',
+          });
           await ctx.mfaAdmin.setUserState(OPERATOR, address, 'enforced');
           const user = (await ctx.accounts.findUserByAddressOrNull(address))!;
-          const s = (await ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 'setup' }, Date.now())).session;
-          creds.push({ address, password: (await ctx.appPasswords.create(user, s, 'Phone', { ip: '127.0.0.1', locale: 'en' })).password });
+          const s = (
+            await ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 'setup' }, Date.now())
+          ).session;
+          creds.push({
+            address,
+            password: (await ctx.appPasswords.create(user, s, 'Phone', { ip: '127.0.0.1', locale: 'en' })).password,
+          });
         }
       } finally {
         await ctx.close();
       }
       const port = await freePort();
-      server = await startServer({ env: serverEnv(store.dataDir, port, { DATABASE_URL: store.databaseUrl, SESAME_MODE: 'development' }) });
+      server = await startServer({
+        env: serverEnv(store.dataDir, port, { DATABASE_URL: store.databaseUrl, SESAME_MODE: 'development' }),
+      });
     });
 
     after(async () => {
@@ -63,7 +75,13 @@ for (const kind of STORE_KINDS) {
           const password = n % 5 === 4 ? 'wrong-password-here' : u.password;
           sent++;
           try {
-            const res = await fetch(`${srv.base}/auth/basic`, { headers: { authorization: `Basic ${Buffer.from(`${u.address}:${password}`).toString('base64')}`, 'user-agent': ua }, signal: AbortSignal.timeout(5_000) });
+            const res = await fetch(`${srv.base}/auth/basic`, {
+              headers: {
+                authorization: `Basic ${Buffer.from(`${u.address}:${password}`).toString('base64')}`,
+                'user-agent': ua,
+              },
+              signal: AbortSignal.timeout(5_000),
+            });
             await res.arrayBuffer();
             // Requests that arrive once closing has begun are turned away with 503 (a temporary
             // failure: mail servers retry) and are not verifications.
@@ -81,7 +99,8 @@ for (const kind of STORE_KINDS) {
       const clients = Array.from({ length: CLIENTS }, (_, c) => client(c));
       // Load until a steady stream has been answered (at most 20 s on a loaded machine), then
       // SIGTERM while requests are in flight. Whatever happens, the clients stop with the server.
-      for (const deadline = Date.now() + 20_000; answered.length < 150 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
+      for (const deadline = Date.now() + 20_000; answered.length < 150 && Date.now() < deadline; )
+        await new Promise((r) => setTimeout(r, 50));
       const before = answered.length;
       stopping = true;
       if (before < 150) {
@@ -115,12 +134,21 @@ for (const kind of STORE_KINDS) {
       assert.deepEqual(doubled, [], 'no request is logged twice');
       const lost = answered.filter((ua) => !logged.has(ua));
       assert.deepEqual(lost, [], `every answered request is in the log (${answered.length} answered)`);
-      assert.deepEqual(refusedWhileClosing.filter((ua) => logged.has(ua)), [], 'a request turned away while closing was not verified');
+      assert.deepEqual(
+        refusedWhileClosing.filter((ua) => logged.has(ua)),
+        [],
+        'a request turned away while closing was not verified',
+      );
       assert.ok(exitMs < 10_000, `the server took ${exitMs} ms to exit`);
       // A request whose answer never arrived may or may not have been handled; none was handled twice.
-      assert.ok(logged.size <= answered.length + unanswered, `${logged.size} rows for ${answered.length} answered + ${unanswered} unanswered`);
+      assert.ok(
+        logged.size <= answered.length + unanswered,
+        `${logged.size} rows for ${answered.length} answered + ${unanswered} unanswered`,
+      );
       assert.equal(fs.existsSync(store.dataDir), true);
-      console.log(`# ${kind}: ${sent} sent, ${answered.length} answered (${before} before SIGTERM), ${refusedWhileClosing.length} turned away while closing, ${unanswered} unanswered, ${logged.size} logged; exit after ${exitMs} ms, clients done after ${clientsMs} ms`);
+      console.log(
+        `# ${kind}: ${sent} sent, ${answered.length} answered (${before} before SIGTERM), ${refusedWhileClosing.length} turned away while closing, ${unanswered} unanswered, ${logged.size} logged; exit after ${exitMs} ms, clients done after ${clientsMs} ms`,
+      );
     });
   });
 }

@@ -18,8 +18,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Secret, TOTP } from 'otpauth';
-import { freePort, MAIN_JS, outboxEnv, requireBuild, ROOT, runSesameCli, startServer, type StartedServer } from '../support/processes.js';
+import {
+  freePort,
+  MAIN_JS,
+  outboxEnv,
+  requireBuild,
+  ROOT,
+  runSesameCli,
+  startServer,
+  type StartedServer,
+} from '../support/processes.js';
 import { makeTestStore, STORE_KINDS, type TestStore } from '../support/stores.js';
+import type { ApiAnswer } from '../support/api-answer.js';
 
 const USER = { address: 'bob@contoso.test', password: 'quiet-meadow-copper-77' };
 const b64 = () => randomBytes(32).toString('base64');
@@ -62,22 +72,45 @@ for (const kind of STORE_KINDS) {
     /** Runs the CLI expecting it to fail; its exit code and output. */
     const cliFails = (args: string[]) =>
       new Promise<{ code: number | null; out: string }>((resolve) => {
-        const child = spawn(process.execPath, ['bin/sesame.js', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn(process.execPath, ['bin/sesame.js', ...args], {
+          cwd: ROOT,
+          env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
         let out = '';
         child.stdout.on('data', (d: Buffer) => (out += d.toString()));
         child.stderr.on('data', (d: Buffer) => (out += d.toString()));
         child.once('close', (code) => resolve({ code, out }));
       });
     const json = async (method: string, url: string, body?: object, headers: Record<string, string> = {}) => {
-      const res = await fetch(`${base}${url}`, { method, headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...headers }, ...(body ? { body: JSON.stringify(body) } : {}) });
+      const res = await fetch(`${base}${url}`, {
+        method,
+        headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...headers },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
       const text = await res.text();
-      return { status: res.status, body: (text ? JSON.parse(text) : {}) as Record<string, any> };
+      return { status: res.status, body: (text ? JSON.parse(text) : {}) as ApiAnswer };
     };
-    const basic = async (password: string) => (await fetch(`${base}/auth/basic`, { headers: { authorization: `Basic ${Buffer.from(`${USER.address}:${password}`).toString('base64')}` } })).status;
-    const mail = async (password: string) => (await json('POST', '/auth/mail', { user: USER.address, password, service: 'imap', remoteIp: '192.0.2.7' }, { authorization: `Bearer ${integrationKey}` })).status;
-    const me = async () => (await json('GET', '/api/v1/me', undefined, { authorization: `Bearer ${sessionToken}` })).status;
+    const basic = async (password: string) =>
+      (
+        await fetch(`${base}/auth/basic`, {
+          headers: { authorization: `Basic ${Buffer.from(`${USER.address}:${password}`).toString('base64')}` },
+        })
+      ).status;
+    const mail = async (password: string) =>
+      (
+        await json(
+          'POST',
+          '/auth/mail',
+          { user: USER.address, password, service: 'imap', remoteIp: '192.0.2.7' },
+          { authorization: `Bearer ${integrationKey}` },
+        )
+      ).status;
+    const me = async () =>
+      (await json('GET', '/api/v1/me', undefined, { authorization: `Bearer ${sessionToken}` })).status;
     const signInWithTotp = async () => {
-      const t = (await json('POST', '/api/v1/sessions', { email: USER.address, password: USER.password })).body.token as string;
+      const t = (await json('POST', '/api/v1/sessions', { email: USER.address, password: USER.password })).body
+        .token as string;
       return (await json('POST', '/api/v1/flow/verify', { code: await auth.code() }, { 'x-sesame-flow': t })).status;
     };
     async function restart() {
@@ -92,7 +125,8 @@ for (const kind of STORE_KINDS) {
         const s = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
         keysSeen.push(...(JSON.stringify(s).match(/[A-Za-z0-9+/]{43}=/g) ?? []));
       }
-      for (const [k, v] of Object.entries(env)) if (/^SESAME_(HASH|COOKIE|ENCRYPTION)_KEY/.test(k) && v) keysSeen.push(...v.split(','));
+      for (const [k, v] of Object.entries(env))
+        if (/^SESAME_(HASH|COOKIE|ENCRYPTION)_KEY/.test(k) && v) keysSeen.push(...v.split(','));
     }
     const assertNoOldKey = (out: string) => {
       for (const k of keysSeen) assert.ok(!out.includes(k), 'a key that was in use is printed');
@@ -121,7 +155,9 @@ for (const kind of STORE_KINDS) {
       requireBuild();
       store = await makeTestStore(kind);
       port = await freePort();
-      env = outboxEnv(store.dataDir, port, path.join(store.dataDir, 'outbox.jsonl'), { DATABASE_URL: store.databaseUrl });
+      env = outboxEnv(store.dataDir, port, path.join(store.dataDir, 'outbox.jsonl'), {
+        DATABASE_URL: store.databaseUrl,
+      });
       for (const name of ['SESAME_HASH_KEY', 'SESAME_COOKIE_KEY', 'SESAME_ENCRYPTION_KEY']) {
         delete env[name];
         delete env[`${name}_PREVIOUS`];
@@ -134,16 +170,20 @@ for (const kind of STORE_KINDS) {
       assert.match(integrationKey, /^sesame_int_/);
       await restart();
       // Bob registers an authenticator app through the API; registration makes an app password.
-      const t = (await json('POST', '/api/v1/sessions', { email: USER.address, password: USER.password })).body.token as string;
+      const t = (await json('POST', '/api/v1/sessions', { email: USER.address, password: USER.password })).body
+        .token as string;
       const flow = { 'x-sesame-flow': t };
       await json('POST', '/api/v1/flow/setup', {}, flow);
-      auth = new Authenticator((await json('POST', '/api/v1/flow/method', { kind: 'totp' }, flow)).body.prompt.secret);
-      assert.equal((await json('POST', '/api/v1/flow/verify', { code: await auth.code() }, flow)).body.state, 'enrolled');
-      appPassword = (await json('POST', '/api/v1/flow/next', {}, flow)).body.appPassword.password;
+      auth = new Authenticator((await json('POST', '/api/v1/flow/method', { kind: 'totp' }, flow)).body.prompt!.secret);
+      assert.equal(
+        (await json('POST', '/api/v1/flow/verify', { code: await auth.code() }, flow)).body.state,
+        'enrolled',
+      );
+      appPassword = (await json('POST', '/api/v1/flow/next', {}, flow)).body.appPassword!.password;
       await json('POST', '/api/v1/flow/next', {}, flow);
       const done = await json('POST', '/api/v1/flow/done', {}, flow);
       assert.equal(done.status, 201);
-      sessionToken = done.body.token;
+      sessionToken = done.body.token as string;
       assert.equal(await basic(appPassword), 200);
       assert.equal(await mail(appPassword), 200);
     });
@@ -167,7 +207,10 @@ for (const kind of STORE_KINDS) {
     it('reencrypt lets the previous encryption key go, and TOTP still works', async () => {
       const early = await cliFails(['keys', 'drop-previous', '--encryption']);
       assert.equal(early.code, 1, early.out);
-      assert.match(early.out, /1 TOTP seed\(s\) .* not under the current encryption key yet: run "sesame keys reencrypt" first/);
+      assert.match(
+        early.out,
+        /1 TOTP seed\(s\) .* not under the current encryption key yet: run "sesame keys reencrypt" first/,
+      );
       const out = await cli(['keys', 'reencrypt']);
       assert.match(out, /re-encrypted under the current encryption key: 1 of 1 TOTP seed\(s\)/);
       assert.match(await cli(['keys', 'reencrypt']), /: 0 of 1 TOTP seed\(s\)/, 'idempotent');
@@ -193,7 +236,11 @@ for (const kind of STORE_KINDS) {
       await restart();
       assert.equal(await basic(appPassword), 200);
       assert.equal(await mail(appPassword), 200);
-      assert.equal(await me(), 401, 'a session made under the dropped key has ended (sessions do not move to the new key)');
+      assert.equal(
+        await me(),
+        401,
+        'a session made under the dropped key has ended (sessions do not move to the new key)',
+      );
       assert.equal(await signInWithTotp(), 201);
       assertNoOldKey(server!.output());
     });
@@ -212,7 +259,8 @@ describe('production mode refuses unsafe keys at start', () => {
       DATABASE_URL: 'postgres://sesame@127.0.0.1:1/sesame',
       ...extra,
     });
-    for (const k of Object.keys(env)) if (/^SESAME_(HASH|COOKIE|ENCRYPTION)_KEY/.test(k) && !(k in extra)) delete env[k];
+    for (const k of Object.keys(env))
+      if (/^SESAME_(HASH|COOKIE|ENCRYPTION)_KEY/.test(k) && !(k in extra)) delete env[k];
     return env;
   };
   /** Starts the server and expects it to exit 2; its output. */
@@ -234,22 +282,40 @@ describe('production mode refuses unsafe keys at start', () => {
   it('with DATABASE_URL, keys not from the environment (generated per instance they would differ)', async () => {
     const hash = b64();
     const out = await refused(production(await freePort(), { SESAME_HASH_KEY: hash }));
-    assert.match(out, /SESAME_MODE=production with DATABASE_URL needs SESAME_COOKIE_KEY, SESAME_ENCRYPTION_KEY from the environment/);
+    assert.match(
+      out,
+      /SESAME_MODE=production with DATABASE_URL needs SESAME_COOKIE_KEY, SESAME_ENCRYPTION_KEY from the environment/,
+    );
     assert.ok(!out.includes(hash));
     assert.equal(fs.existsSync(path.join(dataDir, 'secrets.json')), false, 'no key was generated');
   });
 
   it('one key for two purposes', async () => {
     const k = b64();
-    const out = await refused(production(await freePort(), { SESAME_HASH_KEY: k, SESAME_COOKIE_KEY: b64(), SESAME_ENCRYPTION_KEY: k }));
-    assert.match(out, /SESAME_HASH_KEY and SESAME_ENCRYPTION_KEY are the same key: each key must be used for one purpose only/);
+    const out = await refused(
+      production(await freePort(), { SESAME_HASH_KEY: k, SESAME_COOKIE_KEY: b64(), SESAME_ENCRYPTION_KEY: k }),
+    );
+    assert.match(
+      out,
+      /SESAME_HASH_KEY and SESAME_ENCRYPTION_KEY are the same key: each key must be used for one purpose only/,
+    );
     assert.ok(!out.includes(k));
   });
 
   it('a previous key equal to the current one', async () => {
     const k = b64();
-    const out = await refused(production(await freePort(), { SESAME_HASH_KEY: b64(), SESAME_COOKIE_KEY: b64(), SESAME_ENCRYPTION_KEY: k, SESAME_ENCRYPTION_KEY_PREVIOUS: k }));
-    assert.match(out, /SESAME_ENCRYPTION_KEY_PREVIOUS \(key 1\) is the current SESAME_ENCRYPTION_KEY: a previous key must differ from the current one/);
+    const out = await refused(
+      production(await freePort(), {
+        SESAME_HASH_KEY: b64(),
+        SESAME_COOKIE_KEY: b64(),
+        SESAME_ENCRYPTION_KEY: k,
+        SESAME_ENCRYPTION_KEY_PREVIOUS: k,
+      }),
+    );
+    assert.match(
+      out,
+      /SESAME_ENCRYPTION_KEY_PREVIOUS \(key 1\) is the current SESAME_ENCRYPTION_KEY: a previous key must differ from the current one/,
+    );
     assert.ok(!out.includes(k));
   });
 

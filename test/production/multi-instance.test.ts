@@ -36,8 +36,16 @@ describe('two instances on one PostgreSQL', () => {
 
   before(async () => {
     store = await makeTestStore('postgres');
-    keyEnv = { SESAME_HASH_KEY: randomBytes(32).toString('base64'), SESAME_COOKIE_KEY: randomBytes(32).toString('base64'), SESAME_ENCRYPTION_KEY: randomBytes(32).toString('base64') };
-    const secrets = { hashKey: Buffer.from(keyEnv.SESAME_HASH_KEY!, 'base64'), cookieKey: Buffer.from(keyEnv.SESAME_COOKIE_KEY!, 'base64'), encryptionKey: Buffer.from(keyEnv.SESAME_ENCRYPTION_KEY!, 'base64') };
+    keyEnv = {
+      SESAME_HASH_KEY: randomBytes(32).toString('base64'),
+      SESAME_COOKIE_KEY: randomBytes(32).toString('base64'),
+      SESAME_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    };
+    const secrets = {
+      hashKey: Buffer.from(keyEnv.SESAME_HASH_KEY!, 'base64'),
+      cookieKey: Buffer.from(keyEnv.SESAME_COOKIE_KEY!, 'base64'),
+      encryptionKey: Buffer.from(keyEnv.SESAME_ENCRYPTION_KEY!, 'base64'),
+    };
     const ctx = await createContext(store.config(), { secrets });
     try {
       await ctx.accounts.addOrganization(OPERATOR, 'multi.test', 'Multi');
@@ -54,7 +62,11 @@ describe('two instances on one PostgreSQL', () => {
       const port = await freePort();
       servers.push(
         await startServer({
-          env: outboxEnv(dir, port, path.join(dir, 'outbox.jsonl'), { ...keyEnv, DATABASE_URL: store.databaseUrl, SESAME_ACCOUNT_FAILURE_LIMIT: String(FAILURE_LIMIT) }),
+          env: outboxEnv(dir, port, path.join(dir, 'outbox.jsonl'), {
+            ...keyEnv,
+            DATABASE_URL: store.databaseUrl,
+            SESAME_ACCOUNT_FAILURE_LIMIT: String(FAILURE_LIMIT),
+          }),
         }),
       );
     }
@@ -68,7 +80,13 @@ describe('two instances on one PostgreSQL', () => {
 
   /** Instance 0 or 1. */
   const on = (i: number) => servers[i % 2]!.base;
-  async function call(i: number, method: string, url: string, body?: object, headers: Record<string, string> = {}): Promise<Answer> {
+  async function call(
+    i: number,
+    method: string,
+    url: string,
+    body?: object,
+    headers: Record<string, string> = {},
+  ): Promise<Answer> {
     const res = await fetch(`${on(i)}${url}`, {
       method,
       headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...headers },
@@ -77,7 +95,9 @@ describe('two instances on one PostgreSQL', () => {
     const text = await res.text();
     return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
   }
-  const basic = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
+  const basic = (user: string, password: string) => ({
+    authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
+  });
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
   let bobToken = '';
@@ -93,8 +113,15 @@ describe('two instances on one PostgreSQL', () => {
     const enrol = await call(0, 'POST', '/api/v1/flow/method', { kind: 'totp' }, flow);
     assert.equal(enrol.body.state, 'verify_enrolment');
     const secret = (enrol.body.prompt as { secret: string }).secret;
-    assert.equal((await call(1, 'GET', '/api/v1/flow', undefined, flow)).body.state, 'verify_enrolment', 'the other instance sees the same step');
-    assert.equal((await call(1, 'POST', '/api/v1/flow/verify', { code: oathtoolTotp(secret, Date.now()) }, flow)).body.state, 'enrolled');
+    assert.equal(
+      (await call(1, 'GET', '/api/v1/flow', undefined, flow)).body.state,
+      'verify_enrolment',
+      'the other instance sees the same step',
+    );
+    assert.equal(
+      (await call(1, 'POST', '/api/v1/flow/verify', { code: oathtoolTotp(secret, Date.now()) }, flow)).body.state,
+      'enrolled',
+    );
     const keep = await call(0, 'POST', '/api/v1/flow/next', {}, flow);
     assert.equal(keep.body.state, 'app_password');
     bobAppPassword = (keep.body.appPassword as { password: string }).password;
@@ -105,7 +132,11 @@ describe('two instances on one PostgreSQL', () => {
     const me = await call(1, 'GET', '/api/v1/me', undefined, bearer(bobToken));
     assert.equal(me.status, 200);
     assert.equal((me.body.user as { mfaState: string }).mfaState, 'enforced');
-    assert.equal((await call(1, 'POST', '/api/v1/flow/done', {}, flow)).status, 400, 'the flow is over on both instances');
+    assert.equal(
+      (await call(1, 'POST', '/api/v1/flow/done', {}, flow)).status,
+      400,
+      'the flow is over on both instances',
+    );
   });
 
   it('a session ended on one instance is gone on the other', async () => {
@@ -116,9 +147,20 @@ describe('two instances on one PostgreSQL', () => {
   });
 
   it('an app password revoked on one instance is refused by the other at the next attempt', async () => {
-    for (const i of [0, 1]) assert.equal((await call(i, 'GET', '/auth/basic', undefined, basic(BOB.address, bobAppPassword))).status, 200, `accepted on instance ${i}`);
+    for (const i of [0, 1])
+      assert.equal(
+        (await call(i, 'GET', '/auth/basic', undefined, basic(BOB.address, bobAppPassword))).status,
+        200,
+        `accepted on instance ${i}`,
+      );
     const admin = await adminApiToken(on(1), ADMIN);
-    const revoked = await call(1, 'DELETE', `/api/v1/users/${encodeURIComponent(BOB.address)}/app-passwords`, undefined, bearer(admin));
+    const revoked = await call(
+      1,
+      'DELETE',
+      `/api/v1/users/${encodeURIComponent(BOB.address)}/app-passwords`,
+      undefined,
+      bearer(admin),
+    );
     assert.deepEqual(revoked.body, { deleted: 1 });
     // The very next attempt on the other instance, with no pause.
     assert.equal((await call(0, 'GET', '/auth/basic', undefined, basic(BOB.address, bobAppPassword))).status, 401);
@@ -128,12 +170,21 @@ describe('two instances on one PostgreSQL', () => {
     // Carol's MFA is off, so her main password works on legacy protocols until she is locked.
     assert.equal((await call(1, 'GET', '/auth/basic', undefined, basic(CAROL.address, CAROL.password))).status, 200);
     for (let n = 0; n < FAILURE_LIMIT; n++) {
-      assert.equal((await call(0, 'GET', '/auth/basic', undefined, basic(CAROL.address, `wrong-password-${n}`))).status, 401);
+      assert.equal(
+        (await call(0, 'GET', '/auth/basic', undefined, basic(CAROL.address, `wrong-password-${n}`))).status,
+        401,
+      );
     }
-    assert.equal((await call(1, 'GET', '/auth/basic', undefined, basic(CAROL.address, CAROL.password))).status, 401, 'the right password is refused while locked');
+    assert.equal(
+      (await call(1, 'GET', '/auth/basic', undefined, basic(CAROL.address, CAROL.password))).status,
+      401,
+      'the right password is refused while locked',
+    );
     const admin = await adminApiToken(on(0), ADMIN);
     const log = await call(1, 'GET', '/api/v1/sign-ins?limit=20', undefined, bearer(admin));
-    const carol = (log.body.events as { addressTyped: string; reason: string; protocol: string }[]).filter((e) => e.addressTyped === CAROL.address);
+    const carol = (log.body.events as { addressTyped: string; reason: string; protocol: string }[]).filter(
+      (e) => e.addressTyped === CAROL.address,
+    );
     assert.equal(carol[0]?.reason, 'account_locked', JSON.stringify(carol.slice(0, 5)));
     assert.equal(carol[0]?.protocol, 'http');
   });

@@ -15,12 +15,35 @@ import { FetchBrowser } from '../support/fetch-browser.js';
 import { freePort, runSesameCli, serverEnv, startServer, type StartedServer } from '../support/processes.js';
 import { askEveryAdminPage, routesOf } from '../support/routes.js';
 import { makeTestStore, STORE_KINDS, type TestStore } from '../support/stores.js';
-import { ADMIN, Browser, csrfFrom, FakeClock, makeWorld, oathtoolTotp, OTHER_ADMIN, registerTotpThroughPages, USER, type World } from '../support/world.js';
+import {
+  ADMIN,
+  Browser,
+  csrfFrom,
+  FakeClock,
+  makeWorld,
+  oathtoolTotp,
+  OTHER_ADMIN,
+  registerTotpThroughPages,
+  USER,
+  type World,
+} from '../support/world.js';
 
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 
 describe('requireAdminOf needs a second factor in the session (checklist 36)', () => {
-  const user = (over: Partial<User>): User => ({ id: 'u1', orgId: 'o1', address: 'ada@contoso.test', name: 'Ada', status: 'active', role: 'admin', mfaState: 'disabled', passwordChangedAt: null, createdAt: 0, ...over }) as User;
+  const user = (over: Partial<User>): User =>
+    ({
+      id: 'u1',
+      orgId: 'o1',
+      address: 'ada@contoso.test',
+      name: 'Ada',
+      status: 'active',
+      role: 'admin',
+      mfaState: 'disabled',
+      passwordChangedAt: null,
+      createdAt: 0,
+      ...over,
+    }) as User;
   const code = (f: () => void) => {
     try {
       f();
@@ -32,22 +55,53 @@ describe('requireAdminOf needs a second factor in the session (checklist 36)', (
 
   it('lets an admin of the organization through only with a second factor; the operator always', () => {
     const ada = user({});
-    assert.equal(code(() => requireAdminOf(OPERATOR, 'o1')), 'allowed');
-    for (const amr of [['pwd', 'otp'], ['pwd', 'hwk'], ['pwd', 'sms'], ['pwd', 'tel'], ['pwd', 'email'], ['pwd', 'recovery'], ['otp']]) {
-      assert.equal(code(() => requireAdminOf(sessionActor(ada, { amr }), 'o1')), 'allowed', amr.join(','));
+    assert.equal(
+      code(() => requireAdminOf(OPERATOR, 'o1')),
+      'allowed',
+    );
+    for (const amr of [
+      ['pwd', 'otp'],
+      ['pwd', 'hwk'],
+      ['pwd', 'sms'],
+      ['pwd', 'tel'],
+      ['pwd', 'email'],
+      ['pwd', 'recovery'],
+      ['otp'],
+    ]) {
+      assert.equal(
+        code(() => requireAdminOf(sessionActor(ada, { amr }), 'o1')),
+        'allowed',
+        amr.join(','),
+      );
     }
     for (const amr of [[], ['pwd'], ['pwd', 'remembered']]) {
-      assert.equal(code(() => requireAdminOf(sessionActor(ada, { amr }), 'o1')), 'admin_mfa_required', amr.join(','));
+      assert.equal(
+        code(() => requireAdminOf(sessionActor(ada, { amr }), 'o1')),
+        'admin_mfa_required',
+        amr.join(','),
+      );
     }
     // An actor built without what its session proved has no admin rights at all.
-    assert.equal(code(() => requireAdminOf({ kind: 'user', user: ada }, 'o1')), 'admin_mfa_required');
+    assert.equal(
+      code(() => requireAdminOf({ kind: 'user', user: ada }, 'o1')),
+      'admin_mfa_required',
+    );
   });
 
   it('says "forbidden" first for another organization, a plain user or a disabled admin, second factor or not', () => {
     for (const amr of [['pwd'], ['pwd', 'otp']]) {
-      assert.equal(code(() => requireAdminOf(sessionActor(user({}), { amr }), 'o2')), 'forbidden');
-      assert.equal(code(() => requireAdminOf(sessionActor(user({ role: 'user' }), { amr }), 'o1')), 'forbidden');
-      assert.equal(code(() => requireAdminOf(sessionActor(user({ status: 'disabled' }), { amr }), 'o1')), 'forbidden');
+      assert.equal(
+        code(() => requireAdminOf(sessionActor(user({}), { amr }), 'o2')),
+        'forbidden',
+      );
+      assert.equal(
+        code(() => requireAdminOf(sessionActor(user({ role: 'user' }), { amr }), 'o1')),
+        'forbidden',
+      );
+      assert.equal(
+        code(() => requireAdminOf(sessionActor(user({ status: 'disabled' }), { amr }), 'o1')),
+        'forbidden',
+      );
     }
   });
 });
@@ -56,9 +110,15 @@ for (const kind of STORE_KINDS) {
   describe(`admins need MFA on ${kind}`, () => {
     let w: World;
     const clock = new FakeClock();
-    const userId = async (address: string) => (await w.ctx.store.db.selectFrom('users').select('id').where('address', '=', address).executeTakeFirstOrThrow()).id;
+    const userId = async (address: string) =>
+      (await w.ctx.store.db.selectFrom('users').select('id').where('address', '=', address).executeTakeFirstOrThrow())
+        .id;
     const snapshot = async () => ({
-      users: await w.ctx.store.db.selectFrom('users').select(['address', 'status', 'role', 'mfa_state']).orderBy('address').execute(),
+      users: await w.ctx.store.db
+        .selectFrom('users')
+        .select(['address', 'status', 'role', 'mfa_state'])
+        .orderBy('address')
+        .execute(),
       policies: await w.ctx.store.db.selectFrom('org_policies').selectAll().execute(),
       links: (await w.ctx.store.db.selectFrom('one_time_tokens').select('token_hash').execute()).length,
       appPasswords: (await w.ctx.store.db.selectFrom('app_passwords').select('id').execute()).length,
@@ -70,12 +130,24 @@ for (const kind of STORE_KINDS) {
     after(async () => w.close());
 
     it('sends an admin without a method to register one at sign-in (web), and opens the admin pages only afterwards', async () => {
-      assert.equal((await w.ctx.accounts.findUserByAddressOrNull(ADMIN.address))?.mfaState, 'disabled', 'the fixture admin has MFA disabled');
+      assert.equal(
+        (await w.ctx.accounts.findUserByAddressOrNull(ADMIN.address))?.mfaState,
+        'disabled',
+        'the fixture admin has MFA disabled',
+      );
       const b = new Browser(w.app);
       const first = await b.signIn(ADMIN.address, ADMIN.password);
       assert.equal(first.headers.location, '/signin/mfa', 'the password alone does not sign an admin in');
-      assert.equal(first.cookies.some((c) => c.name === 'sesame_session' && c.value !== ''), false, 'no session cookie');
-      assert.match((await b.get('/signin/mfa')).body, /action="\/signin\/mfa\/setup"/, '"More information required" with "Set it up now"');
+      assert.equal(
+        first.cookies.some((c) => c.name === 'sesame_session' && c.value !== ''),
+        false,
+        'no session cookie',
+      );
+      assert.match(
+        (await b.get('/signin/mfa')).body,
+        /action="\/signin\/mfa\/setup"/,
+        '"More information required" with "Set it up now"',
+      );
       const early = await b.get('/admin/users');
       assert.equal(early.statusCode, 303, 'no admin page between the password and the second factor');
       assert.match(String(early.headers.location), /^\/signin\?next=/);
@@ -87,23 +159,49 @@ for (const kind of STORE_KINDS) {
       assert.match(users.body, new RegExp(USER.address));
       // The admin's own MFA state is left as it was: it also decides what legacy protocols accept.
       assert.equal((await w.ctx.accounts.findUserByAddressOrNull(ADMIN.address))?.mfaState, 'disabled');
-      assert.equal((await w.ctx.store.db.selectFrom('mfa_methods').select('id').where('user_id', '=', await userId(ADMIN.address)).execute()).length, 1);
+      assert.equal(
+        (
+          await w.ctx.store.db
+            .selectFrom('mfa_methods')
+            .select('id')
+            .where('user_id', '=', await userId(ADMIN.address))
+            .execute()
+        ).length,
+        1,
+      );
     });
 
     it('answers an admin on the JSON API with a flow, never a session token, until the second factor', async () => {
       clock.advance(30_000);
-      const r = await w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email: ADMIN.address, password: ADMIN.password } });
+      const r = await w.app.inject({
+        method: 'POST',
+        url: '/api/v1/sessions',
+        payload: { email: ADMIN.address, password: ADMIN.password },
+      });
       assert.equal(r.statusCode, 200);
       assert.equal(r.json().state, 'second_factor', 'the method registered on the pages is asked for');
-      assert.equal((await w.app.inject({ method: 'GET', url: '/api/v1/users', headers: bearer(r.json().token as string) })).statusCode, 401, 'the flow token is no session');
+      assert.equal(
+        (await w.app.inject({ method: 'GET', url: '/api/v1/users', headers: bearer(r.json().token as string) }))
+          .statusCode,
+        401,
+        'the flow token is no session',
+      );
       const token = await adminApiToken(w.app, ADMIN, { clock });
       const list = await w.app.inject({ method: 'GET', url: '/api/v1/users', headers: bearer(token) });
       assert.equal(list.statusCode, 200, list.body);
       // A plain user with MFA disabled still signs in with the password alone.
-      const plain = await w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email: USER.address, password: USER.password } });
+      const plain = await w.app.inject({
+        method: 'POST',
+        url: '/api/v1/sessions',
+        payload: { email: USER.address, password: USER.password },
+      });
       assert.equal(plain.statusCode, 201);
       // An admin of another organization who never registered is sent to register, on the API too.
-      const eve = await w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email: OTHER_ADMIN.address, password: OTHER_ADMIN.password } });
+      const eve = await w.app.inject({
+        method: 'POST',
+        url: '/api/v1/sessions',
+        payload: { email: OTHER_ADMIN.address, password: OTHER_ADMIN.password },
+      });
       assert.equal(eve.statusCode, 200);
       assert.equal(eve.json().state, 'more_info_required');
     });
@@ -120,12 +218,33 @@ for (const kind of STORE_KINDS) {
         const account = await b.get('/account');
         assert.equal(account.statusCode, 200, 'the admin is signed in: their own pages open');
         const csrf = csrfFrom(account.body);
-        const form = { _csrf: csrf, address: USER.address, state: 'enforced', mfaDefault: 'enforced', methods: 'totp', rememberDays: '0', admin: '1', name: 'x' };
-        await askEveryAdminPage(w.app, b, USER.address, () => form, (r, res) => {
-          assert.equal(res.statusCode, 403, `${amr.join(',')}: ${r.method} ${r.url}`);
-          assert.match(res.body, /Admin actions need a sign-in with a second factor/, `${r.method} ${r.url} says why`);
-        });
-        const apis = routesOf(w.app).filter((r) => r.method !== 'HEAD' && /^\/api\/v1\/(users|policy|sign-ins|dashboard)(\/|$)/.test(r.url));
+        const form = {
+          _csrf: csrf,
+          address: USER.address,
+          state: 'enforced',
+          mfaDefault: 'enforced',
+          methods: 'totp',
+          rememberDays: '0',
+          admin: '1',
+          name: 'x',
+        };
+        await askEveryAdminPage(
+          w.app,
+          b,
+          USER.address,
+          () => form,
+          (r, res) => {
+            assert.equal(res.statusCode, 403, `${amr.join(',')}: ${r.method} ${r.url}`);
+            assert.match(
+              res.body,
+              /Admin actions need a sign-in with a second factor/,
+              `${r.method} ${r.url} says why`,
+            );
+          },
+        );
+        const apis = routesOf(w.app).filter(
+          (r) => r.method !== 'HEAD' && /^\/api\/v1\/(users|policy|sign-ins|dashboard)(\/|$)/.test(r.url),
+        );
         // A body (or query) each of these takes, so that only the rights can refuse them. Routes
         // added later with bodies of their own may be refused by their schema first (400
         // invalid_input, before any handler runs); they must never answer anything else.
@@ -148,15 +267,28 @@ for (const kind of STORE_KINDS) {
           const key = `${r.method} ${r.url}`;
           const v = valid[key];
           const url = r.url.replace(':address', encodeURIComponent(USER.address)) + (v?.query ?? '');
-          const res = await w.app.inject({ method: r.method as 'GET', url, headers: bearer(token), ...(v?.body ? { payload: v.body } : {}) });
+          const res = await w.app.inject({
+            method: r.method as 'GET',
+            url,
+            headers: bearer(token),
+            ...(v?.body ? { payload: v.body } : {}),
+          });
           const code = (res.json() as { error?: { code?: string } }).error?.code;
           if (!v && res.statusCode === 400 && code === 'invalid_input') continue;
           assert.equal(res.statusCode, 403, `${amr.join(',')}: ${key}: ${res.body}`);
           assert.equal(code, 'admin_mfa_required', key);
           refused.push(key);
         }
-        assert.deepEqual(Object.keys(valid).filter((k) => !refused.includes(k)), [], 'every core admin route was reached and refused by the rights');
-        assert.equal((await w.app.inject({ method: 'GET', url: '/api/v1/me', headers: bearer(token) })).statusCode, 200, 'non-admin API routes still answer');
+        assert.deepEqual(
+          Object.keys(valid).filter((k) => !refused.includes(k)),
+          [],
+          'every core admin route was reached and refused by the rights',
+        );
+        assert.equal(
+          (await w.app.inject({ method: 'GET', url: '/api/v1/me', headers: bearer(token) })).statusCode,
+          200,
+          'non-admin API routes still answer',
+        );
         assert.deepEqual(await snapshot(), before, 'nothing changed');
       }
     });
@@ -171,11 +303,17 @@ for (const kind of STORE_KINDS) {
       await w.ctx.mfaAdmin.requireReRegistration(OPERATOR, ADMIN.address);
       clock.advance(30_000);
       const adminSecret = await registerTotpThroughPages(w, clock, ADMIN.address, ADMIN.password);
-      for (const [who, secret, expected] of [[USER, userSecret, '/account'], [ADMIN, adminSecret, '/signin/mfa']] as const) {
+      for (const [who, secret, expected] of [
+        [USER, userSecret, '/account'],
+        [ADMIN, adminSecret, '/signin/mfa'],
+      ] as const) {
         const b = new Browser(w.app);
         clock.advance(30_000);
         assert.equal((await b.signIn(who.address, who.password)).headers.location, '/signin/mfa');
-        const remembered = await b.submit('/signin/mfa', '/signin/mfa/verify', { code: oathtoolTotp(secret, clock.now()), remember: '1' });
+        const remembered = await b.submit('/signin/mfa', '/signin/mfa/verify', {
+          code: oathtoolTotp(secret, clock.now()),
+          remember: '1',
+        });
         assert.equal(remembered.statusCode, 303);
         assert.ok(b.cookies.has('sesame_trust'), `${who.address}: this device is remembered`);
         await b.submit('/account', '/signout', {});
@@ -206,13 +344,22 @@ for (const kind of STORE_KINDS) {
       assert.match(server!.output(), /second factor/, 'the hint says the first sign-in sets up a second factor');
       // The operator's CLI needs no session and no second factor.
       await runSesameCli(env, ['org', 'add', 'example.org', '--name', 'Example']);
-      const added = await runSesameCli(env, ['user', 'add', 'admin@example.org', '--name', 'Admin', '--admin'], undefined, { stdoutOnly: true });
+      const added = await runSesameCli(
+        env,
+        ['user', 'add', 'admin@example.org', '--name', 'Admin', '--admin'],
+        undefined,
+        { stdoutOnly: true },
+      );
       const link = /(http:\/\/\S+\/set-password\?token=\S+)/.exec(added)?.[1];
       assert.ok(link, added);
       const b = new FetchBrowser(server!.base);
       const path = link.slice(server!.base.length);
       const password = 'sunlit-quarry-marble-58';
-      const set = await b.submit(path, '/set-password', { token: new URL(link).searchParams.get('token')!, password, confirm: password });
+      const set = await b.submit(path, '/set-password', {
+        token: new URL(link).searchParams.get('token')!,
+        password,
+        confirm: password,
+      });
       assert.equal(set.headers.get('location'), '/signin?m=password');
       const done = await signInAdminWithMfa(b, { address: 'admin@example.org', password }, { next: '/admin/users' });
       assert.equal(done.location, '/admin/users');
@@ -237,9 +384,15 @@ describe('the admin helpers across worlds: an admin registered in an earlier sto
     const w2 = await makeWorld('sqlite');
     try {
       const token = await adminApiToken(w2.app, ADMIN);
-      assert.equal((await w2.app.inject({ method: 'GET', url: '/api/v1/users', headers: bearer(token) })).statusCode, 200);
+      assert.equal(
+        (await w2.app.inject({ method: 'GET', url: '/api/v1/users', headers: bearer(token) })).statusCode,
+        200,
+      );
       const again = await adminApiToken(w2.app, ADMIN);
-      assert.equal((await w2.app.inject({ method: 'GET', url: '/api/v1/users', headers: bearer(again) })).statusCode, 200);
+      assert.equal(
+        (await w2.app.inject({ method: 'GET', url: '/api/v1/users', headers: bearer(again) })).statusCode,
+        200,
+      );
       const b = new Browser(w2.app);
       const done = await signInAdminWithMfa(b, ADMIN, { next: '/admin/users' });
       assert.equal(done.location, '/admin/users');

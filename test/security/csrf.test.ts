@@ -20,7 +20,11 @@ describe('CSRF protection', () => {
     assert.match(none.body, /This form has expired/);
     assert.equal(String(none.headers['set-cookie'] ?? '').includes('sesame_session'), false, 'no session was made');
     const other = await new Browser(w.app).get('/signin');
-    const foreign = await b.post('/signin', { _csrf: csrfFrom(other.body), email: USER.address, password: USER.password });
+    const foreign = await b.post('/signin', {
+      _csrf: csrfFrom(other.body),
+      email: USER.address,
+      password: USER.password,
+    });
     assert.equal(foreign.statusCode, 403);
   });
 
@@ -32,8 +36,24 @@ describe('CSRF protection', () => {
     assert.equal(add.statusCode, 403);
     const dis = await admin.post('/admin/users/disable', { address: USER.address, _csrf: 'forged-token' });
     assert.equal(dis.statusCode, 403);
-    assert.equal(await w.ctx.store.db.selectFrom('users').select('id').where('address', '=', 'planted@contoso.test').executeTakeFirst(), undefined);
-    assert.equal((await w.ctx.store.db.selectFrom('users').select('status').where('address', '=', USER.address).executeTakeFirstOrThrow()).status, 'active');
+    assert.equal(
+      await w.ctx.store.db
+        .selectFrom('users')
+        .select('id')
+        .where('address', '=', 'planted@contoso.test')
+        .executeTakeFirst(),
+      undefined,
+    );
+    assert.equal(
+      (
+        await w.ctx.store.db
+          .selectFrom('users')
+          .select('status')
+          .where('address', '=', USER.address)
+          .executeTakeFirstOrThrow()
+      ).status,
+      'active',
+    );
   });
 
   it('refuses sign-out without a token (no forced sign-out), and the session lives on', async () => {
@@ -45,7 +65,9 @@ describe('CSRF protection', () => {
 
   it('sets the CSRF cookie HttpOnly, SameSite=Strict and signed', async () => {
     const res = await new Browser(w.app).get('/signin');
-    const c = (res.cookies as { name: string; value: string; httpOnly?: boolean; sameSite?: string }[]).find((k) => k.name === 'sesame_csrf');
+    const c = (res.cookies as { name: string; value: string; httpOnly?: boolean; sameSite?: string }[]).find(
+      (k) => k.name === 'sesame_csrf',
+    );
     assert.ok(c);
     assert.equal(c.httpOnly, true);
     assert.equal(c.sameSite, 'Strict');
@@ -53,25 +75,44 @@ describe('CSRF protection', () => {
   });
 
   it('refuses every state-changing browser route without the token, and changes nothing', async () => {
-    const changing = routesOf(w.app).filter((r) => !['GET', 'HEAD'].includes(r.method) && !/^\/(api|auth|oauth2)\//.test(r.url));
+    const changing = routesOf(w.app).filter(
+      (r) => !['GET', 'HEAD'].includes(r.method) && !/^\/(api|auth|oauth2)\//.test(r.url),
+    );
     assert.ok(changing.length >= 30, `${changing.length} routes found`);
     const admin = new Browser(w.app);
     await signInAdminWithMfa(admin, ADMIN);
     await admin.get('/account');
-    const usersBefore = await w.ctx.store.db.selectFrom('users').select(['address', 'status', 'mfa_state']).orderBy('address').execute();
+    const usersBefore = await w.ctx.store.db
+      .selectFrom('users')
+      .select(['address', 'status', 'mfa_state'])
+      .orderBy('address')
+      .execute();
     for (const r of changing) {
       for (const form of [{}, { _csrf: 'forged-token' }] as Record<string, string>[]) {
         const res = await w.app.inject({
           method: r.method as 'POST',
           url: r.url,
-          headers: { cookie: [...admin.cookies].map(([k, v]) => `${k}=${v}`).join('; '), 'content-type': 'application/x-www-form-urlencoded' },
-          payload: new URLSearchParams({ ...form, address: USER.address, lang: 'nl', name: 'x', state: 'disabled', kind: 'totp' }).toString(),
+          headers: {
+            cookie: [...admin.cookies].map(([k, v]) => `${k}=${v}`).join('; '),
+            'content-type': 'application/x-www-form-urlencoded',
+          },
+          payload: new URLSearchParams({
+            ...form,
+            address: USER.address,
+            lang: 'nl',
+            name: 'x',
+            state: 'disabled',
+            kind: 'totp',
+          }).toString(),
         });
         assert.equal(res.statusCode, 403, `${r.method} ${r.url} ${JSON.stringify(form)}`);
         assert.match(res.body, /This form has expired/, `${r.method} ${r.url}`);
       }
     }
-    assert.deepEqual(await w.ctx.store.db.selectFrom('users').select(['address', 'status', 'mfa_state']).orderBy('address').execute(), usersBefore);
+    assert.deepEqual(
+      await w.ctx.store.db.selectFrom('users').select(['address', 'status', 'mfa_state']).orderBy('address').execute(),
+      usersBefore,
+    );
     assert.equal((await admin.get('/account')).statusCode, 200, 'still signed in: sign-out was refused too');
   });
 
@@ -79,12 +120,37 @@ describe('CSRF protection', () => {
     const admin = new Browser(w.app);
     await signInAdminWithMfa(admin, ADMIN);
     const cookie = [...admin.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-    const add = await w.app.inject({ method: 'POST', url: '/api/v1/users', headers: { cookie }, payload: { address: 'cookie-only@contoso.test' } });
+    const add = await w.app.inject({
+      method: 'POST',
+      url: '/api/v1/users',
+      headers: { cookie },
+      payload: { address: 'cookie-only@contoso.test' },
+    });
     assert.equal(add.statusCode, 401);
-    const dis = await w.app.inject({ method: 'POST', url: `/api/v1/users/${USER.address}/disable`, headers: { cookie } });
+    const dis = await w.app.inject({
+      method: 'POST',
+      url: `/api/v1/users/${USER.address}/disable`,
+      headers: { cookie },
+    });
     assert.equal(dis.statusCode, 401);
-    assert.equal(await w.ctx.store.db.selectFrom('users').select('id').where('address', '=', 'cookie-only@contoso.test').executeTakeFirst(), undefined);
-    assert.equal((await w.ctx.store.db.selectFrom('users').select('status').where('address', '=', USER.address).executeTakeFirstOrThrow()).status, 'active');
+    assert.equal(
+      await w.ctx.store.db
+        .selectFrom('users')
+        .select('id')
+        .where('address', '=', 'cookie-only@contoso.test')
+        .executeTakeFirst(),
+      undefined,
+    );
+    assert.equal(
+      (
+        await w.ctx.store.db
+          .selectFrom('users')
+          .select('status')
+          .where('address', '=', USER.address)
+          .executeTakeFirstOrThrow()
+      ).status,
+      'active',
+    );
   });
 
   it('changes nothing on GET', async () => {

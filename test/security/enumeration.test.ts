@@ -29,15 +29,25 @@ describe('sign-in does not reveal whether an account exists', () => {
   ];
 
   /** The page with the parts that legitimately differ (the echoed address and the fresh CSRF token) masked. */
-  const normalise = (body: string, email: string) => body.replaceAll(email, 'EMAIL').replace(/name="_csrf" value="[^"]+"/g, 'CSRF');
+  const normalise = (body: string, email: string) =>
+    body.replaceAll(email, 'EMAIL').replace(/name="_csrf" value="[^"]+"/g, 'CSRF');
 
   it('answers the web form identically and costs one hash each time', async () => {
     const seen: { status: number; body: string; cookies: string[]; location: unknown }[] = [];
     for (const c of cases) {
       const before = counting.calls.verify + counting.calls.burn;
       const res = await new Browser(w.app).signIn(c.email, c.password);
-      assert.equal(counting.calls.verify + counting.calls.burn - before, 1, `${c.label}: exactly one Argon2 verification`);
-      seen.push({ status: res.statusCode, body: normalise(res.body, c.email), cookies: (res.cookies as { name: string }[]).map((k) => k.name).sort(), location: res.headers.location });
+      assert.equal(
+        counting.calls.verify + counting.calls.burn - before,
+        1,
+        `${c.label}: exactly one Argon2 verification`,
+      );
+      seen.push({
+        status: res.statusCode,
+        body: normalise(res.body, c.email),
+        cookies: (res.cookies as { name: string }[]).map((k) => k.name).sort(),
+        location: res.headers.location,
+      });
     }
     for (let i = 1; i < seen.length; i++) assert.deepEqual(seen[i], seen[0], cases[i]!.label);
     assert.equal(seen[0]!.status, 401);
@@ -47,7 +57,11 @@ describe('sign-in does not reveal whether an account exists', () => {
   it('answers the JSON API identically', async () => {
     const bodies = await Promise.all(
       cases.map(async (c) => {
-        const r = await w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email: c.email, password: c.password } });
+        const r = await w.app.inject({
+          method: 'POST',
+          url: '/api/v1/sessions',
+          payload: { email: c.email, password: c.password },
+        });
         return { status: r.statusCode, body: r.body, setCookie: r.headers['set-cookie'] };
       }),
     );

@@ -70,8 +70,15 @@ describe('user-supplied strings are escaped on every page', () => {
 
     // The app password used by a mail app whose user agent carries markup, and a second step.
     const key2 = (await w.ctx.integrations.add('dovecot')).key;
-    const ap = /<code id="app-password" class="secret">([a-z ]+)<\/code>/.exec((await b.submit('/security-info', '/security-info/app-passwords', { name: `${XSS} mail` })).body)![1]!;
-    const used = await w.app.inject({ method: 'POST', url: '/auth/mail', headers: { authorization: `Bearer ${key2}`, 'user-agent': XSS2 }, payload: { user: xss.address, password: ap, service: 'imap' } });
+    const ap = /<code id="app-password" class="secret">([a-z ]+)<\/code>/.exec(
+      (await b.submit('/security-info', '/security-info/app-passwords', { name: `${XSS} mail` })).body,
+    )![1]!;
+    const used = await w.app.inject({
+      method: 'POST',
+      url: '/auth/mail',
+      headers: { authorization: `Bearer ${key2}`, 'user-agent': XSS2 },
+      payload: { user: xss.address, password: ap, service: 'imap' },
+    });
     assert.equal(used.statusCode, 200);
     const again = new Browser(w.app, { 'user-agent': XSS });
     await again.signIn(xss.address, xss.password);
@@ -79,11 +86,21 @@ describe('user-supplied strings are escaped on every page', () => {
 
     const admin = new Browser(w.app);
     await signInAdminWithMfa(admin, ADMIN, { clock });
-    for (const url of ['/admin/users', `/admin/users?q=${encodeURIComponent(XSS)}`, '/admin/users?m=disabled&who=%3Csvg%20onload%3Dalert(1)%3E', `/admin/users/app-passwords?address=${encodeURIComponent(xss.address)}`, '/admin/sign-ins']) {
+    for (const url of [
+      '/admin/users',
+      `/admin/users?q=${encodeURIComponent(XSS)}`,
+      '/admin/users?m=disabled&who=%3Csvg%20onload%3Dalert(1)%3E',
+      `/admin/users/app-passwords?address=${encodeURIComponent(xss.address)}`,
+      '/admin/sign-ins',
+    ]) {
       inert(await admin.get(url), url);
     }
     const log = (await admin.get('/admin/sign-ins')).body;
-    assert.match(log, /<span class="ap-name">&lt;svg onload=alert\(1\)&gt; mail<\/span>/, 'the app-password name in the sign-in log');
+    assert.match(
+      log,
+      /<span class="ap-name">&lt;svg onload=alert\(1\)&gt; mail<\/span>/,
+      'the app-password name in the sign-in log',
+    );
     assert.match(log, /<td class="agent">&lt;svg onload=alert\(1\)&gt;/, 'the user agent in the sign-in log');
   });
 
@@ -101,20 +118,47 @@ describe('user-supplied strings are escaped on every page', () => {
       const text = fs.readFileSync(f, 'utf8');
       const rel = path.relative(root, f);
       assert.doesNotMatch(text, /\bsql\.(raw|lit|id|ref|table|join)\(/, `${rel}: raw SQL`);
-      assert.doesNotMatch(text, /\.(prepare|exec|query|execute)\(\s*`[^`]*\$\{/, `${rel}: a query built with a template string`);
-      assert.doesNotMatch(text, /\.(prepare|exec|query)\(\s*['"][^'"]*['"]\s*\+/, `${rel}: a query built by concatenation`);
+      assert.doesNotMatch(
+        text,
+        /\.(prepare|exec|query|execute)\(\s*`[^`]*\$\{/,
+        `${rel}: a query built with a template string`,
+      );
+      assert.doesNotMatch(
+        text,
+        /\.(prepare|exec|query)\(\s*['"][^'"]*['"]\s*\+/,
+        `${rel}: a query built by concatenation`,
+      );
       // Kysely's sql`...` tag binds every ${} as a parameter; only these files use it, and only for values.
-      if (/\bsql`|\bsql</.test(text)) assert.ok(['src/storage/verification-reads.ts', 'src/storage/readiness.ts', 'src/storage/report-repository.ts'].includes(rel), `${rel}: new use of the sql tag, check it`);
+      if (/\bsql`|\bsql</.test(text))
+        assert.ok(
+          [
+            'src/storage/verification-reads.ts',
+            'src/storage/readiness.ts',
+            'src/storage/report-repository.ts',
+          ].includes(rel),
+          `${rel}: new use of the sql tag, check it`,
+        );
     }
     // Quotes and LIKE wildcards reach the store as values.
     const admin = await adminApiToken(w.app, ADMIN, { clock });
     for (const q of ["' OR '1'='1", "x'); DROP TABLE users; --", '%', '_']) {
-      const r = await w.app.inject({ method: 'GET', url: `/api/v1/users?q=${encodeURIComponent(q)}`, headers: { authorization: `Bearer ${admin}` } });
+      const r = await w.app.inject({
+        method: 'GET',
+        url: `/api/v1/users?q=${encodeURIComponent(q)}`,
+        headers: { authorization: `Bearer ${admin}` },
+      });
       assert.equal(r.statusCode, 200, q);
       assert.equal(r.json().total, 0, q);
     }
-    const odd = await w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email: "ada'--@contoso.test", password: "' OR '1'='1" } });
+    const odd = await w.app.inject({
+      method: 'POST',
+      url: '/api/v1/sessions',
+      payload: { email: "ada'--@contoso.test", password: "' OR '1'='1" },
+    });
     assert.equal(odd.statusCode, 401);
-    assert.ok((await w.ctx.store.db.selectFrom('users').select('id').execute()).length >= 4, 'the users are all still there');
+    assert.ok(
+      (await w.ctx.store.db.selectFrom('users').select('id').execute()).length >= 4,
+      'the users are all still there',
+    );
   });
 });

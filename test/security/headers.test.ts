@@ -9,7 +9,11 @@ describe('security headers and escaping', () => {
   let w: World;
   before(async () => {
     w = await makeWorld('sqlite');
-    await w.ctx.accounts.addUser(OPERATOR, { address: 'xss@contoso.test', name: '<svg onload=alert(1)>', password: 'granite-orchid-sail-31' });
+    await w.ctx.accounts.addUser(OPERATOR, {
+      address: 'xss@contoso.test',
+      name: '<svg onload=alert(1)>',
+      password: 'granite-orchid-sail-31',
+    });
   });
   after(async () => w.close());
 
@@ -31,12 +35,21 @@ describe('security headers and escaping', () => {
 
   it('keeps browser machinery off the machine-facing routes: no cookies, no page headers on /healthz and the legacy endpoints', async () => {
     for (const url of ['/healthz', '/auth/basic']) {
-      const res = await w.app.inject({ method: 'GET', url, headers: { 'accept-language': 'nl', cookie: 'sesame_lang=nl' } });
+      const res = await w.app.inject({
+        method: 'GET',
+        url,
+        headers: { 'accept-language': 'nl', cookie: 'sesame_lang=nl' },
+      });
       assert.equal(res.headers['set-cookie'], undefined, url);
       assert.equal(res.headers['content-security-policy'], undefined, url);
     }
     // A malformed body on a legacy endpoint gets a JSON error, not a page.
-    const bad = await w.app.inject({ method: 'POST', url: '/oauth2/introspect', headers: { 'content-type': 'application/json' }, payload: '{not json' });
+    const bad = await w.app.inject({
+      method: 'POST',
+      url: '/oauth2/introspect',
+      headers: { 'content-type': 'application/json' },
+      payload: '{not json',
+    });
     assert.equal(bad.statusCode, 400);
     assert.equal((bad.json() as { error: { code: string } }).error.code, 'invalid_input');
   });
@@ -46,7 +59,13 @@ describe('security headers and escaping', () => {
     await xss.signIn('xss@contoso.test', 'granite-orchid-sail-31');
     const admin = new Browser(w.app);
     await signInAdminWithMfa(admin, ADMIN);
-    const pages = [await xss.get('/account'), await admin.get('/admin/users'), await admin.get('/admin/users?q=%3Csvg'), await admin.get('/admin/sign-ins'), await new Browser(w.app).get('/signin')];
+    const pages = [
+      await xss.get('/account'),
+      await admin.get('/admin/users'),
+      await admin.get('/admin/users?q=%3Csvg'),
+      await admin.get('/admin/sign-ins'),
+      await new Browser(w.app).get('/signin'),
+    ];
     for (const p of pages) {
       assert.doesNotMatch(p.body, /<script|<style|<[^>]*\s(style|on\w+)=/i);
       assert.doesNotMatch(p.body, /<svg/);

@@ -42,7 +42,11 @@ describe('logs hold no secrets', () => {
     await b.signIn('bob@contoso.test', 'wrong-guess-password-1');
     await b.signIn('bob@contoso.test', 'quiet-meadow-copper-77');
     secrets.push(b.cookies.get('sesame_session')!, b.cookies.get('sesame_csrf')!);
-    const api = await app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email: 'bob@contoso.test', password: 'quiet-meadow-copper-77' } });
+    const api = await app.inject({
+      method: 'POST',
+      url: '/api/v1/sessions',
+      payload: { email: 'bob@contoso.test', password: 'quiet-meadow-copper-77' },
+    });
     const token = api.json().token as string;
     secrets.push(token);
     await app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${token}` } });
@@ -50,7 +54,12 @@ describe('logs hold no secrets', () => {
     secrets.push(link.token);
     const v = new Browser(app);
     const form = await v.get(`/set-password?token=${link.token}`);
-    await v.post('/set-password', { _csrf: csrfFrom(form.body), token: link.token, password: 'brand-new-password-55', confirm: 'brand-new-password-55' });
+    await v.post('/set-password', {
+      _csrf: csrfFrom(form.body),
+      token: link.token,
+      password: 'brand-new-password-55',
+      confirm: 'brand-new-password-55',
+    });
 
     assert.ok(lines.length > 10, 'the log was written');
     const all = lines.join('\n');
@@ -65,8 +74,16 @@ describe('logs hold no secrets', () => {
   it('logs every second step and legacy attempt with who, when, from where, how and which app password; no code, seed or app password anywhere', async () => {
     await ctx.accounts.addUser(OPERATOR, { address: 'mia@contoso.test', password: 'second-step-lantern-6' });
     await ctx.mfaAdmin.setUserState(OPERATOR, 'mia@contoso.test', 'enabled');
-    const api = (url: string, body: object, flow?: string) => app.inject({ method: 'POST', url: `/api/v1${url}`, payload: body, headers: { 'user-agent': 'LogCheck/1.0', ...(flow ? { 'x-sesame-flow': flow } : {}) }, remoteAddress: '198.51.100.61' });
-    const t = (await api('/sessions', { email: 'mia@contoso.test', password: 'second-step-lantern-6' })).json().token as string;
+    const api = (url: string, body: object, flow?: string) =>
+      app.inject({
+        method: 'POST',
+        url: `/api/v1${url}`,
+        payload: body,
+        headers: { 'user-agent': 'LogCheck/1.0', ...(flow ? { 'x-sesame-flow': flow } : {}) },
+        remoteAddress: '198.51.100.61',
+      });
+    const t = (await api('/sessions', { email: 'mia@contoso.test', password: 'second-step-lantern-6' })).json()
+      .token as string;
     await api('/flow/setup', {}, t);
     const seed = (await api('/flow/method', { kind: 'totp' }, t)).json().prompt.secret as string;
     const enrolCode = oathtoolTotp(seed, Date.now());
@@ -74,24 +91,44 @@ describe('logs hold no secrets', () => {
     const appPassword = (await api('/flow/next', {}, t)).json().appPassword.password as string;
     const recovery = (await api('/flow/next', {}, t)).json().recoveryCodes as string[];
     await api('/flow/done', {}, t);
-    const s = (await api('/sessions', { email: 'mia@contoso.test', password: 'second-step-lantern-6' })).json().token as string;
+    const s = (await api('/sessions', { email: 'mia@contoso.test', password: 'second-step-lantern-6' })).json()
+      .token as string;
     const wrong = enrolCode === '135791' ? '246802' : '135791';
     assert.equal((await api('/flow/verify', { code: wrong }, s)).statusCode, 400);
     const nextCode = oathtoolTotp(seed, Date.now() + 30_000);
     assert.equal((await api('/flow/verify', { code: nextCode }, s)).statusCode, 201);
-    const r = (await api('/sessions', { email: 'mia@contoso.test', password: 'second-step-lantern-6' })).json().token as string;
+    const r = (await api('/sessions', { email: 'mia@contoso.test', password: 'second-step-lantern-6' })).json()
+      .token as string;
     await api('/flow/switch', { method: 'recovery' }, r);
     assert.equal((await api('/flow/verify', { code: recovery[0]! }, r)).statusCode, 201);
     const key = (await ctx.integrations.add('dovecot')).key;
-    const mail = (password: string) => app.inject({ method: 'POST', url: '/auth/mail', headers: { authorization: `Bearer ${key}`, 'user-agent': 'dovecot-sesame-auth' }, payload: { user: 'mia@contoso.test', password, service: 'imap', remoteIp: '203.0.113.61' } });
+    const mail = (password: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/auth/mail',
+        headers: { authorization: `Bearer ${key}`, 'user-agent': 'dovecot-sesame-auth' },
+        payload: { user: 'mia@contoso.test', password, service: 'imap', remoteIp: '203.0.113.61' },
+      });
     assert.equal((await mail(appPassword)).statusCode, 200);
     assert.equal((await mail('abcd efgh jkmn pqrs tuvw')).statusCode, 401);
     await ctx.flush();
 
-    const events = await ctx.store.db.selectFrom('sign_in_events').selectAll().where('address_typed', '=', 'mia@contoso.test').orderBy('at').execute();
+    const events = await ctx.store.db
+      .selectFrom('sign_in_events')
+      .selectAll()
+      .where('address_typed', '=', 'mia@contoso.test')
+      .orderBy('at')
+      .execute();
     const mfa = events.filter((e) => e.protocol === 'api:mfa');
     // The registration's code is in the audit log (method added); each later second step is in the sign-in log.
-    assert.deepEqual(mfa.map((e) => [e.outcome, e.reason]), [['failure', 'wrong_second_factor'], ['success', 'ok'], ['success', 'ok']]);
+    assert.deepEqual(
+      mfa.map((e) => [e.outcome, e.reason]),
+      [
+        ['failure', 'wrong_second_factor'],
+        ['success', 'ok'],
+        ['success', 'ok'],
+      ],
+    );
     const userId = (await ctx.accounts.findUserByAddressOrNull('mia@contoso.test'))!.id;
     for (const e of mfa) {
       assert.equal(e.user_id, userId, 'who');
@@ -100,15 +137,37 @@ describe('logs hold no secrets', () => {
       assert.ok(e.at > Date.now() - 60_000 && e.at <= Date.now(), 'when');
     }
     const imap = events.filter((e) => e.protocol === 'imap');
-    assert.deepEqual(imap.map((e) => [e.outcome, e.reason, e.ip]), [['success', 'ok', '203.0.113.61'], ['failure', 'wrong_password', '203.0.113.61']]);
-    assert.equal(imap[0]!.app_password_id, (await ctx.appPasswords.list((await ctx.accounts.findUserById(userId))!))[0]!.id, 'which app password');
+    assert.deepEqual(
+      imap.map((e) => [e.outcome, e.reason, e.ip]),
+      [
+        ['success', 'ok', '203.0.113.61'],
+        ['failure', 'wrong_password', '203.0.113.61'],
+      ],
+    );
+    assert.equal(
+      imap[0]!.app_password_id,
+      (await ctx.appPasswords.list((await ctx.accounts.findUserById(userId))!))[0]!.id,
+      'which app password',
+    );
 
     const audit = await ctx.store.db.selectFrom('audit_events').selectAll().execute();
     const stored = JSON.stringify([events, audit, await ctx.store.db.selectFrom('flows').selectAll().execute()]);
     const all = lines.join('\n');
-    for (const secret of [seed, enrolCode, wrong, nextCode, appPassword, appPassword.replace(/ /g, ''), ...recovery, key]) {
+    for (const secret of [
+      seed,
+      enrolCode,
+      wrong,
+      nextCode,
+      appPassword,
+      appPassword.replace(/ /g, ''),
+      ...recovery,
+      key,
+    ]) {
       assert.ok(!all.includes(secret), `a secret (${secret.slice(0, 3)}…) is in the operator's log`);
-      assert.ok(!stored.includes(secret), `a secret (${secret.slice(0, 3)}…) is in the sign-in log, the audit log or a stored flow`);
+      assert.ok(
+        !stored.includes(secret),
+        `a secret (${secret.slice(0, 3)}…) is in the sign-in log, the audit log or a stored flow`,
+      );
     }
   });
 });

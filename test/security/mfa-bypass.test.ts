@@ -5,7 +5,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
-import { Browser, csrfFrom, FakeClock, makeWorld, oathtoolTotp, secretFrom, USER, type World, registerTotpThroughPages } from '../support/world.js';
+import {
+  Browser,
+  csrfFrom,
+  FakeClock,
+  makeWorld,
+  oathtoolTotp,
+  USER,
+  type World,
+  registerTotpThroughPages,
+} from '../support/world.js';
 
 describe('MFA cannot be skipped or changed behind the user’s back', () => {
   let w: World;
@@ -22,14 +31,23 @@ describe('MFA cannot be skipped or changed behind the user’s back', () => {
     const b = new Browser(w.app);
     const r = await b.signIn(USER.address, USER.password);
     assert.equal(r.headers.location, '/signin/mfa');
-    for (const url of ['/account', '/security-info', '/admin/users', '/admin/sign-ins']) assert.equal((await b.get(url)).statusCode, 303, url);
+    for (const url of ['/account', '/security-info', '/admin/users', '/admin/sign-ins'])
+      assert.equal((await b.get(url)).statusCode, 303, url);
     // The flow cookie is not a session cookie, whatever name it is presented under.
     const flowToken = b.cookies.get('sesame_flow')!;
     const forged = new Browser(w.app);
     forged.cookies.set('sesame_session', flowToken);
     assert.equal((await forged.get('/account')).statusCode, 303);
-    assert.equal((await w.app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${flowToken}` } })).statusCode, 401);
-    const api = await w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email: USER.address, password: USER.password } });
+    assert.equal(
+      (await w.app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${flowToken}` } }))
+        .statusCode,
+      401,
+    );
+    const api = await w.app.inject({
+      method: 'POST',
+      url: '/api/v1/sessions',
+      payload: { email: USER.address, password: USER.password },
+    });
     assert.equal(api.statusCode, 200, 'the API answers with a flow, not a session');
     assert.equal(api.json().state, 'second_factor');
   });
@@ -55,13 +73,19 @@ describe('MFA cannot be skipped or changed behind the user’s back', () => {
     assert.match(stale.body, /first confirm it is you/);
     const refused = await b.post('/security-info/delete', { method: methodId, _csrf: csrfFrom(stale.body) });
     assert.equal(refused.statusCode, 403);
-    assert.equal((await w.ctx.store.db.selectFrom('mfa_methods').select('id').execute()).length, 1, 'nothing was removed');
+    assert.equal(
+      (await w.ctx.store.db.selectFrom('mfa_methods').select('id').execute()).length,
+      1,
+      'nothing was removed',
+    );
 
     // Step up: confirm with a new code, then the change is allowed.
     const up = await b.submit('/security-info', '/security-info/confirm', {});
     assert.equal(up.headers.location, '/security-info/flow');
     clock.advance(30_000);
-    const confirmed = await b.submit('/security-info/flow', '/security-info/flow/verify', { code: oathtoolTotp(secret, clock.now()) });
+    const confirmed = await b.submit('/security-info/flow', '/security-info/flow/verify', {
+      code: oathtoolTotp(secret, clock.now()),
+    });
     assert.equal(confirmed.headers.location, '/security-info?m=confirmed');
     const del = await b.submit('/security-info', '/security-info/delete', { method: methodId });
     assert.equal(del.headers.location, '/security-info?m=removed');

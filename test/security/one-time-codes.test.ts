@@ -20,7 +20,12 @@ describe('one-time codes and recovery codes', () => {
   let w: World;
   const clock = new FakeClock(Date.UTC(2026, 10, 28, 16, 0, 0));
   const api = (url: string, body: object, flow?: string) =>
-    w.app.inject({ method: 'POST', url: `/api/v1${url}`, payload: body, headers: flow ? { 'x-sesame-flow': flow } : {} });
+    w.app.inject({
+      method: 'POST',
+      url: `/api/v1${url}`,
+      payload: body,
+      headers: flow ? { 'x-sesame-flow': flow } : {},
+    });
 
   before(async () => {
     w = await makeWorld('sqlite', { accountFailureLimit: LIMIT, ipFailureLimit: 10_000 }, { clock });
@@ -29,15 +34,27 @@ describe('one-time codes and recovery codes', () => {
 
   /** What the development outbox holds, oldest first. */
   const outbox = (): { channel: string; to: string; text: string }[] =>
-    fs.existsSync(w.ctx.config.devOutbox) ? fs.readFileSync(w.ctx.config.devOutbox, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
+    fs.existsSync(w.ctx.config.devOutbox)
+      ? fs
+          .readFileSync(w.ctx.config.devOutbox, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l))
+      : [];
   const sentTo = (to: string) => outbox().filter((m) => m.to === to);
   const lastCode = (to: string) => {
     const m = sentTo(to).at(-1);
     assert.ok(m, `a message to ${to}`);
     return /\b(\d{6})\b/.exec(m.text)![1]!;
   };
-  const userId = async (address: string) => (await w.ctx.store.db.selectFrom('users').select('id').where('address', '=', address).executeTakeFirstOrThrow()).id;
-  const methods = async (address: string) => w.ctx.store.db.selectFrom('mfa_methods').select(['kind', 'target']).where('user_id', '=', await userId(address)).execute();
+  const userId = async (address: string) =>
+    (await w.ctx.store.db.selectFrom('users').select('id').where('address', '=', address).executeTakeFirstOrThrow()).id;
+  const methods = async (address: string) =>
+    w.ctx.store.db
+      .selectFrom('mfa_methods')
+      .select(['kind', 'target'])
+      .where('user_id', '=', await userId(address))
+      .execute();
 
   /** A new user who must register; returns the flow token at "How should we contact you?". */
   async function registering(address: string, password: string) {
@@ -76,7 +93,10 @@ describe('one-time codes and recovery codes', () => {
       assert.equal(sent.json().state, 'verify_enrolment');
       assert.equal(sentTo(target).length, 1, `a code went to ${target}`);
       assert.deepEqual(await methods(address), [], `${kind}: nothing is a method before its code comes back`);
-      assert.equal((await api('/flow/verify', { code: lastCode(target) === '000000' ? '111111' : '000000' }, t)).statusCode, 400);
+      assert.equal(
+        (await api('/flow/verify', { code: lastCode(target) === '000000' ? '111111' : '000000' }, t)).statusCode,
+        400,
+      );
       assert.deepEqual(await methods(address), [], `${kind}: a wrong code adds nothing`);
       // Leaving the registration half-way: the unverified target cannot be used to sign in.
       const other = await api('/sessions', { email: address, password: 'verify-first-lantern-1' });
@@ -104,7 +124,8 @@ describe('one-time codes and recovery codes', () => {
     await withEmailMethod('resend@contoso.test', 'copper-count-lantern-3', 'resend.private@example.org');
     const t = await challenged('resend@contoso.test', 'copper-count-lantern-3');
     const first = lastCode('resend.private@example.org');
-    for (let i = 0; i < LIMIT - 2; i++) assert.equal((await api('/flow/verify', { code: first === '000000' ? '111111' : '000000' }, t)).statusCode, 400);
+    for (let i = 0; i < LIMIT - 2; i++)
+      assert.equal((await api('/flow/verify', { code: first === '000000' ? '111111' : '000000' }, t)).statusCode, 400);
     clock.advance(31_000);
     assert.equal((await api('/flow/resend', {}, t)).statusCode, 200);
     const second = lastCode('resend.private@example.org');
@@ -138,7 +159,9 @@ describe('one-time codes and recovery codes', () => {
 
     // At sign-in: the code goes out at once; switching to the same method does not send another.
     const s = await challenged('pump@contoso.test', 'send-limit-lantern-4');
-    const methodId = (await w.app.inject({ method: 'GET', url: '/api/v1/flow', headers: { 'x-sesame-flow': s } })).json().current.id as string;
+    const methodId = (
+      await w.app.inject({ method: 'GET', url: '/api/v1/flow', headers: { 'x-sesame-flow': s } })
+    ).json().current.id as string;
     const before = sentTo('pump.private@example.org').length;
     assert.equal((await api('/flow/switch', { method: methodId }, s)).statusCode, 429);
     assert.equal((await api('/flow/switch', { method: 'recovery' }, s)).statusCode, 200);
@@ -160,13 +183,24 @@ describe('one-time codes and recovery codes', () => {
     const code = lastCode('race.private@example.org');
     const answers = await Promise.all(Array.from({ length: 20 }, () => api('/flow/verify', { code }, t)));
     assert.equal(answers.filter((a) => a.statusCode === 201).length, 1, answers.map((a) => a.statusCode).join(','));
-    assert.equal((await w.ctx.store.db.selectFrom('sessions').select('id').where('user_id', '=', await userId('race@contoso.test')).execute()).length, 2, 'the registration and one sign-in');
+    assert.equal(
+      (
+        await w.ctx.store.db
+          .selectFrom('sessions')
+          .select('id')
+          .where('user_id', '=', await userId('race@contoso.test'))
+          .execute()
+      ).length,
+      2,
+      'the registration and one sign-in',
+    );
   });
 
   it('recovery codes: 79 bits each, stored only as keyed hashes, used once; renewing voids the old set and tells the user', async () => {
     await w.ctx.accounts.addUser(OPERATOR, { address: 'rc@contoso.test', password: 'recovery-set-lantern-6' });
     await w.ctx.mfaAdmin.setUserState(OPERATOR, 'rc@contoso.test', 'enabled');
-    const t = (await api('/sessions', { email: 'rc@contoso.test', password: 'recovery-set-lantern-6' })).json().token as string;
+    const t = (await api('/sessions', { email: 'rc@contoso.test', password: 'recovery-set-lantern-6' })).json()
+      .token as string;
     await api('/flow/setup', {}, t);
     const secret = (await api('/flow/method', { kind: 'totp' }, t)).json().prompt.secret as string;
     await api('/flow/verify', { code: oathtoolTotp(secret, clock.now()) }, t);
@@ -177,7 +211,11 @@ describe('one-time codes and recovery codes', () => {
     for (const c of codes) assert.match(c, /^[a-hjkmnp-z2-9]{4}(-[a-hjkmnp-z2-9]{4}){3}$/);
     assert.ok(16 * Math.log2(31) >= 64, '16 characters of a 31-letter alphabet');
 
-    const rows = await w.ctx.store.db.selectFrom('recovery_codes').select('code_hash').where('user_id', '=', await userId('rc@contoso.test')).execute();
+    const rows = await w.ctx.store.db
+      .selectFrom('recovery_codes')
+      .select('code_hash')
+      .where('user_id', '=', await userId('rc@contoso.test'))
+      .execute();
     assert.equal(rows.length, 10);
     const stored = JSON.stringify(rows);
     for (const c of codes) {
@@ -188,7 +226,8 @@ describe('one-time codes and recovery codes', () => {
 
     // Used once.
     const signInWith = async (code: string) => {
-      const s = (await api('/sessions', { email: 'rc@contoso.test', password: 'recovery-set-lantern-6' })).json().token as string;
+      const s = (await api('/sessions', { email: 'rc@contoso.test', password: 'recovery-set-lantern-6' })).json()
+        .token as string;
       await api('/flow/switch', { method: 'recovery' }, s);
       return (await api('/flow/verify', { code }, s)).statusCode;
     };
@@ -199,7 +238,11 @@ describe('one-time codes and recovery codes', () => {
     const b = new Browser(w.app);
     await b.signIn('rc@contoso.test', 'recovery-set-lantern-6');
     clock.advance(30_000);
-    assert.equal((await b.submit('/signin/mfa', '/signin/mfa/verify', { code: oathtoolTotp(secret, clock.now()) })).headers.location, '/account');
+    assert.equal(
+      (await b.submit('/signin/mfa', '/signin/mfa/verify', { code: oathtoolTotp(secret, clock.now()) })).headers
+        .location,
+      '/account',
+    );
     const mails = sentTo('rc@contoso.test').length;
     const renewed = await b.submit('/security-info', '/security-info/recovery-codes', {});
     assert.equal(renewed.statusCode, 200);
@@ -207,6 +250,11 @@ describe('one-time codes and recovery codes', () => {
     assert.equal(fresh.length, 10);
     assert.equal(await signInWith(codes[1]!), 400, 'an old code no longer works');
     assert.equal(await signInWith(fresh[0]!), 201, 'a new one does');
-    assert.ok(sentTo('rc@contoso.test').slice(mails).some((m) => /New recovery codes were made/.test(m.text)), 'the user is told');
+    assert.ok(
+      sentTo('rc@contoso.test')
+        .slice(mails)
+        .some((m) => /New recovery codes were made/.test(m.text)),
+      'the user is told',
+    );
   });
 });

@@ -24,7 +24,8 @@ describe('main passwords', () => {
   });
   after(async () => w.close());
 
-  const userRow = (address: string) => w.ctx.store.db.selectFrom('users').selectAll().where('address', '=', address).executeTakeFirstOrThrow();
+  const userRow = (address: string) =>
+    w.ctx.store.db.selectFrom('users').selectAll().where('address', '=', address).executeTakeFirstOrThrow();
 
   /** Sets a password through a one-time link, as the user would: the link's page, then its form. */
   async function setThroughLink(address: string, password: string) {
@@ -48,8 +49,26 @@ describe('main passwords', () => {
     assert.equal(ok.statusCode, 303);
     assert.equal(ok.headers.location, '/account');
     // The JSON API takes the same password whole.
-    assert.equal((await w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email: 'long@contoso.test', password: long.slice(0, 63) } })).statusCode, 401);
-    assert.equal((await w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email: 'long@contoso.test', password: long } })).statusCode, 201);
+    assert.equal(
+      (
+        await w.app.inject({
+          method: 'POST',
+          url: '/api/v1/sessions',
+          payload: { email: 'long@contoso.test', password: long.slice(0, 63) },
+        })
+      ).statusCode,
+      401,
+    );
+    assert.equal(
+      (
+        await w.app.inject({
+          method: 'POST',
+          url: '/api/v1/sessions',
+          payload: { email: 'long@contoso.test', password: long },
+        })
+      ).statusCode,
+      201,
+    );
     // 128 characters, no composition rule (lower-case letters only), are accepted when set.
     const plain = 'q'.repeat(64) + 'z'.repeat(64);
     assert.equal((await setThroughLink('long@contoso.test', plain)).statusCode, 303);
@@ -58,10 +77,21 @@ describe('main passwords', () => {
   });
 
   it("refuses common passwords and the user's own name or domain wherever one is set: new user, operator, link", async () => {
-    await assert.rejects(w.ctx.accounts.addUser(OPERATOR, { address: 'new1@contoso.test', password: 'password123' }), { code: 'password_common' });
-    await assert.rejects(w.ctx.accounts.addUser(OPERATOR, { address: 'new2@contoso.test', name: 'Nora Newman', password: 'newman-silver-kettle' }), { code: 'password_contains_identity' });
+    await assert.rejects(w.ctx.accounts.addUser(OPERATOR, { address: 'new1@contoso.test', password: 'password123' }), {
+      code: 'password_common',
+    });
+    await assert.rejects(
+      w.ctx.accounts.addUser(OPERATOR, {
+        address: 'new2@contoso.test',
+        name: 'Nora Newman',
+        password: 'newman-silver-kettle',
+      }),
+      { code: 'password_contains_identity' },
+    );
     await assert.rejects(w.ctx.accounts.setPassword(OPERATOR, USER.address, 'iloveyou'), { code: 'password_common' });
-    await assert.rejects(w.ctx.accounts.setPassword(OPERATOR, USER.address, 'contoso-silver-kettle-5'), { code: 'password_contains_identity' });
+    await assert.rejects(w.ctx.accounts.setPassword(OPERATOR, USER.address, 'contoso-silver-kettle-5'), {
+      code: 'password_contains_identity',
+    });
     const named = await setThroughLink(USER.address, 'builder-silver-kettle-5');
     assert.equal(named.statusCode, 400, "the user's name in a password set through a link");
     const common = await setThroughLink(USER.address, 'qwertyuiop');
@@ -73,34 +103,86 @@ describe('main passwords', () => {
   it('no route changes a password in a session alone: a one-time link, a reset link and its second factor, the current password, or the operator; the forms leave pasting and password managers alone', async () => {
     // Every route that touches a main password (app passwords aside): the token-bound /set-password,
     // the reset link and its flow (issue 9), and Change password, which needs the current one.
-    const touching = routesOf(w.app).filter((r) => /password/i.test(r.url) && !/app-password/.test(r.url) && r.method !== 'HEAD');
-    const resetFlow = ['cancel', 'choose', 'done', 'method', 'next', 'password', 'resend', 'setup', 'switch', 'verify'].map((a) => `POST /reset-password/flow/${a}`);
+    const touching = routesOf(w.app).filter(
+      (r) => /password/i.test(r.url) && !/app-password/.test(r.url) && r.method !== 'HEAD',
+    );
+    const resetFlow = [
+      'cancel',
+      'choose',
+      'done',
+      'method',
+      'next',
+      'password',
+      'resend',
+      'setup',
+      'switch',
+      'verify',
+    ].map((a) => `POST /reset-password/flow/${a}`);
     assert.deepEqual(
       touching.map((r) => `${r.method} ${r.url}`).sort(),
-      ['GET /account/password', 'GET /api/v1/me/password', 'GET /forgot-password', 'GET /reset-password', 'GET /reset-password/flow', 'GET /set-password', 'POST /account/password', 'POST /api/v1/password-reset', 'POST /forgot-password', 'POST /reset-password', ...resetFlow, 'POST /set-password', 'PUT /api/v1/me/password'].sort(),
+      [
+        'GET /account/password',
+        'GET /api/v1/me/password',
+        'GET /forgot-password',
+        'GET /reset-password',
+        'GET /reset-password/flow',
+        'GET /set-password',
+        'POST /account/password',
+        'POST /api/v1/password-reset',
+        'POST /forgot-password',
+        'POST /reset-password',
+        ...resetFlow,
+        'POST /set-password',
+        'PUT /api/v1/me/password',
+      ].sort(),
     );
     // A signed-in session without the link's token, the current password or a reset flow changes nothing.
     const b = new Browser(w.app);
     await b.signIn(USER.address, USER.password);
     const page = await b.get('/account');
-    const res = await b.post('/set-password', { _csrf: csrfFrom(page.body), token: '', password: 'session-only-kettle-77', confirm: 'session-only-kettle-77' });
+    const res = await b.post('/set-password', {
+      _csrf: csrfFrom(page.body),
+      token: '',
+      password: 'session-only-kettle-77',
+      confirm: 'session-only-kettle-77',
+    });
     assert.equal(res.statusCode, 400);
-    const change = await b.post('/account/password', { _csrf: csrfFrom(page.body), current: '', password: 'session-only-kettle-77', confirm: 'session-only-kettle-77' });
+    const change = await b.post('/account/password', {
+      _csrf: csrfFrom(page.body),
+      current: '',
+      password: 'session-only-kettle-77',
+      confirm: 'session-only-kettle-77',
+    });
     assert.equal(change.statusCode, 400);
-    const reset = await b.post('/reset-password/flow/password', { _csrf: csrfFrom(page.body), password: 'session-only-kettle-77', confirm: 'session-only-kettle-77' });
+    const reset = await b.post('/reset-password/flow/password', {
+      _csrf: csrfFrom(page.body),
+      password: 'session-only-kettle-77',
+      confirm: 'session-only-kettle-77',
+    });
     assert.equal(reset.statusCode, 400);
     assert.equal((await new Browser(w.app).signIn(USER.address, 'session-only-kettle-77')).statusCode, 401);
     // Password managers: the fields say what they hold; nothing blocks pasting; 64+ characters fit.
     const signin = (await new Browser(w.app).get('/signin')).body;
     assert.match(signin, /<input id="email" name="email" type="email" autocomplete="username"/);
-    assert.match(signin, /<input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024"( aria-describedby="[^"]*")? ?>/);
+    assert.match(
+      signin,
+      /<input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024"( aria-describedby="[^"]*")? ?>/,
+    );
     const { token } = await w.ctx.accounts.issueSetPasswordToken(OPERATOR, USER.address);
     const setpw = (await new Browser(w.app).get(`/set-password?token=${token}`)).body;
     assert.match(setpw, /name="username" autocomplete="username" value="bob@contoso\.test"/);
-    assert.equal((setpw.match(/type="password" autocomplete="new-password" required minlength="8" maxlength="1024"/g) ?? []).length, 2);
+    assert.equal(
+      (setpw.match(/type="password" autocomplete="new-password" required minlength="8" maxlength="1024"/g) ?? [])
+        .length,
+      2,
+    );
     for (const html of [signin, setpw]) assert.doesNotMatch(html, /onpaste|oncopy|ondrop|autocomplete="off"/i);
     for (const f of fs.readdirSync(path.join(root, 'public')).filter((n) => n.endsWith('.js'))) {
-      assert.doesNotMatch(fs.readFileSync(path.join(root, 'public', f), 'utf8'), /paste|preventDefault\(\)[^;]*;[^}]*password/i, f);
+      assert.doesNotMatch(
+        fs.readFileSync(path.join(root, 'public', f), 'utf8'),
+        /paste|preventDefault\(\)[^;]*;[^}]*password/i,
+        f,
+      );
     }
     // No security questions: no page asks for one.
     assert.doesNotMatch(signin + setpw, /security question|mother|first pet/i);
@@ -109,7 +191,10 @@ describe('main passwords', () => {
   it('stores Argon2id with m=19456, t=2, p=1 and a fresh salt per hash, read from the hashes themselves', async () => {
     await w.ctx.accounts.addUser(OPERATOR, { address: 'twin1@contoso.test', password: 'identical-walnut-sonnet-4' });
     await w.ctx.accounts.addUser(OPERATOR, { address: 'twin2@contoso.test', password: 'identical-walnut-sonnet-4' });
-    const hashes = [(await userRow('twin1@contoso.test')).password_hash!, (await userRow('twin2@contoso.test')).password_hash!];
+    const hashes = [
+      (await userRow('twin1@contoso.test')).password_hash!,
+      (await userRow('twin2@contoso.test')).password_hash!,
+    ];
     for (const h of hashes) {
       const m = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/.exec(h);
       assert.ok(m, `an Argon2id PHC string: ${h.slice(0, 40)}…`);
@@ -135,14 +220,29 @@ describe('main passwords', () => {
     };
     const stored = await hasher.hash('loop-check-walnut-9');
     // Blocking hashing would run all eight in the call itself: the loop would not turn once.
-    assert.ok((await turns(() => Promise.all(Array.from({ length: 8 }, (_, i) => hasher.hash(`loop-check-walnut-${i}`))))) >= 3, 'hash() blocked the event loop');
-    assert.ok((await turns(() => Promise.all(Array.from({ length: 8 }, () => hasher.verify(stored, 'loop-check-walnut-9'))))) >= 3, 'verify() blocked the event loop');
-    assert.ok((await turns(() => Promise.all(Array.from({ length: 8 }, () => hasher.burn('no-such-user-password'))))) >= 3, 'burn() blocked the event loop');
+    assert.ok(
+      (await turns(() => Promise.all(Array.from({ length: 8 }, (_, i) => hasher.hash(`loop-check-walnut-${i}`))))) >= 3,
+      'hash() blocked the event loop',
+    );
+    assert.ok(
+      (await turns(() => Promise.all(Array.from({ length: 8 }, () => hasher.verify(stored, 'loop-check-walnut-9'))))) >=
+        3,
+      'verify() blocked the event loop',
+    );
+    assert.ok(
+      (await turns(() => Promise.all(Array.from({ length: 8 }, () => hasher.burn('no-such-user-password'))))) >= 3,
+      'burn() blocked the event loop',
+    );
   });
 
   it('a set-password link works while the account is locked, and lifts the lock', async () => {
-    await w.ctx.accounts.addUser(OPERATOR, { address: 'locked@contoso.test', name: 'Lou Locked', password: 'first-walnut-sonnet-44' });
-    for (let i = 0; i < 5; i++) assert.equal((await new Browser(w.app).signIn('locked@contoso.test', `attacker-guess-${i}-x`)).statusCode, 401);
+    await w.ctx.accounts.addUser(OPERATOR, {
+      address: 'locked@contoso.test',
+      name: 'Lou Locked',
+      password: 'first-walnut-sonnet-44',
+    });
+    for (let i = 0; i < 5; i++)
+      assert.equal((await new Browser(w.app).signIn('locked@contoso.test', `attacker-guess-${i}-x`)).statusCode, 401);
     const locked = await new Browser(w.app).signIn('locked@contoso.test', 'first-walnut-sonnet-44');
     assert.equal(locked.statusCode, 429, 'an attacker locked the account: the right password is refused');
     // The way back: a one-time link from an admin (recovery is not throttled by the lock).
@@ -156,25 +256,48 @@ describe('main passwords', () => {
   });
 
   it('a password reset keeps the user’s MFA: the second factor is still asked for, methods and state unchanged', async () => {
-    await w.ctx.accounts.addUser(OPERATOR, { address: 'mfa@contoso.test', name: 'Mia Factor', password: 'before-reset-walnut-1' });
+    await w.ctx.accounts.addUser(OPERATOR, {
+      address: 'mfa@contoso.test',
+      name: 'Mia Factor',
+      password: 'before-reset-walnut-1',
+    });
     await w.ctx.mfaAdmin.setUserState(OPERATOR, 'mfa@contoso.test', 'enabled');
-    assert.equal((await registerTotpAtSignIn(new Browser(w.app), clock, 'mfa@contoso.test', 'before-reset-walnut-1')).done.headers.location, '/account');
+    assert.equal(
+      (await registerTotpAtSignIn(new Browser(w.app), clock, 'mfa@contoso.test', 'before-reset-walnut-1')).done.headers
+        .location,
+      '/account',
+    );
     const id = (await userRow('mfa@contoso.test')).id;
-    const methods = async () => (await w.ctx.store.db.selectFrom('mfa_methods').select(['id', 'kind']).where('user_id', '=', id).execute()).map((m) => `${m.kind}:${m.id}`);
+    const methods = async () =>
+      (await w.ctx.store.db.selectFrom('mfa_methods').select(['id', 'kind']).where('user_id', '=', id).execute()).map(
+        (m) => `${m.kind}:${m.id}`,
+      );
     const before = await methods();
-    const codesBefore = await w.ctx.store.db.selectFrom('recovery_codes').select('code_hash').where('user_id', '=', id).execute();
+    const codesBefore = await w.ctx.store.db
+      .selectFrom('recovery_codes')
+      .select('code_hash')
+      .where('user_id', '=', id)
+      .execute();
 
     assert.equal((await setThroughLink('mfa@contoso.test', 'after-reset-walnut-2')).statusCode, 303);
     await w.ctx.accounts.setPassword(OPERATOR, 'mfa@contoso.test', 'after-reset-walnut-3');
     assert.deepEqual(await methods(), before, 'the methods are all still there');
     assert.equal((await userRow('mfa@contoso.test')).mfa_state, 'enforced');
-    assert.equal((await w.ctx.store.db.selectFrom('recovery_codes').select('code_hash').where('user_id', '=', id).execute()).length, codesBefore.length);
+    assert.equal(
+      (await w.ctx.store.db.selectFrom('recovery_codes').select('code_hash').where('user_id', '=', id).execute())
+        .length,
+      codesBefore.length,
+    );
     const again = new Browser(w.app);
     const r = await again.signIn('mfa@contoso.test', 'after-reset-walnut-3');
     assert.equal(r.headers.location, '/signin/mfa', 'the new password alone is not enough');
     assert.ok(!again.cookies.has('sesame_session'));
     assert.match((await again.get('/signin/mfa')).body, /Enter the code shown in your authenticator app\./);
-    const api = await w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email: 'mfa@contoso.test', password: 'after-reset-walnut-3' } });
+    const api = await w.app.inject({
+      method: 'POST',
+      url: '/api/v1/sessions',
+      payload: { email: 'mfa@contoso.test', password: 'after-reset-walnut-3' },
+    });
     assert.equal(api.statusCode, 200);
     assert.equal(api.json().state, 'second_factor');
   });

@@ -10,7 +10,20 @@ import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { adminApiToken, signInAdminWithMfa } from '../support/admin-mfa.js';
 import { FetchBrowser } from '../support/fetch-browser.js';
-import { apiToken, basic, bearer, call, csrfOf, form, registerTotp, signInLog, startProbeServer, webSignIn, type ProbeServer, type Registered } from '../support/probes.js';
+import {
+  apiToken,
+  basic,
+  bearer,
+  call,
+  csrfOf,
+  form,
+  registerTotp,
+  signInLog,
+  startProbeServer,
+  webSignIn,
+  type ProbeServer,
+  type Registered,
+} from '../support/probes.js';
 
 const ADA = { address: 'ada@contoso.test', password: 'violet-harbour-lantern-42' };
 const BOB = { address: 'bob@contoso.test', password: 'quiet-meadow-copper-77' };
@@ -50,25 +63,47 @@ describe('probes: admin rights', () => {
   /** Fabrikam as its own admin sees it, and Fred's own credentials: all of it must survive the probe unchanged. */
   async function fabrikamState() {
     const eve = await adminApiToken(base, EVE);
-    const users = ((await call(base, 'GET', '/api/v1/users', undefined, bearer(eve))).body.users as UserOut[]).map((u) => ({ address: u.address, role: u.role, status: u.status, mfaState: u.mfaState })).sort((a, b) => a.address.localeCompare(b.address));
-    const aps = ((await call(base, 'GET', `/api/v1/users/${FRED.address}/app-passwords`, undefined, bearer(eve))).body.appPasswords as { id: string }[]).map((p) => p.id);
+    const users = ((await call(base, 'GET', '/api/v1/users', undefined, bearer(eve))).body.users as UserOut[])
+      .map((u) => ({ address: u.address, role: u.role, status: u.status, mfaState: u.mfaState }))
+      .sort((a, b) => a.address.localeCompare(b.address));
+    const aps = (
+      (await call(base, 'GET', `/api/v1/users/${FRED.address}/app-passwords`, undefined, bearer(eve))).body
+        .appPasswords as { id: string }[]
+    ).map((p) => p.id);
     const fredSession = (await call(base, 'GET', '/api/v1/me', undefined, bearer(fred.token))).status;
-    const fredAppPassword = (await call(base, 'GET', '/auth/basic', undefined, basic(FRED.address, fred.appPassword!))).status;
+    const fredAppPassword = (await call(base, 'GET', '/auth/basic', undefined, basic(FRED.address, fred.appPassword!)))
+      .status;
     const flow = await call(base, 'POST', '/api/v1/sessions', { email: FRED.address, password: FRED.password });
-    return { users, aps, fredSession, fredAppPassword, fredSecondFactor: flow.body.state, fredMethods: (flow.body.methods as unknown[]).length };
+    return {
+      users,
+      aps,
+      fredSession,
+      fredAppPassword,
+      fredSecondFactor: flow.body.state,
+      fredMethods: (flow.body.methods as unknown[]).length,
+    };
   }
 
-  it('extra probe: an admin of one organization can neither read nor change another organization\'s users through any admin API route', async () => {
+  it("extra probe: an admin of one organization can neither read nor change another organization's users through any admin API route", async () => {
     const before = await fabrikamState();
     // What there is to lose: Fred's session, app password and second factor all work.
     assert.equal(before.fredSession, 200);
     assert.equal(before.fredAppPassword, 200);
     assert.equal(before.fredSecondFactor, 'second_factor');
     assert.equal(before.aps.length, 1);
-    assert.deepEqual(before.users.map((u) => u.status), ['active', 'active']);
+    assert.deepEqual(
+      before.users.map((u) => u.status),
+      ['active', 'active'],
+    );
     const ada = bearer(await adminApiToken(base, ADA));
     // The address as stored, in capitals, padded, and one that does not exist there: all the same "forbidden" (no enumeration across organizations).
-    for (const target of [FRED.address, EVE.address, 'FRED@FABRIKAM.TEST', ` ${FRED.address} `, 'nobody@fabrikam.test']) {
+    for (const target of [
+      FRED.address,
+      EVE.address,
+      'FRED@FABRIKAM.TEST',
+      ` ${FRED.address} `,
+      'nobody@fabrikam.test',
+    ]) {
       const a = encodeURIComponent(target);
       const attempts: [string, string, unknown][] = [
         ['POST', `/api/v1/users/${a}/disable`, undefined],
@@ -85,20 +120,25 @@ describe('probes: admin rights', () => {
         assert.equal((r.body.error as { code: string }).code, 'forbidden');
       }
     }
-    for (const body of [{ address: 'planted@fabrikam.test' }, { address: 'planted@fabrikam.test', role: 'admin' }]) assert.equal((await call(base, 'POST', '/api/v1/users', body, ada)).status, 403);
+    for (const body of [{ address: 'planted@fabrikam.test' }, { address: 'planted@fabrikam.test', role: 'admin' }])
+      assert.equal((await call(base, 'POST', '/api/v1/users', body, ada)).status, 403);
     // Reading: the list, the search and the sign-in log hold only Contoso; no parameter names another organization.
     const list = await call(base, 'GET', '/api/v1/users?q=fabrikam', undefined, ada);
     assert.deepEqual(list.body, { users: [], total: 0 });
     const all = (await call(base, 'GET', '/api/v1/users?limit=200', undefined, ada)).body.users as UserOut[];
     assert.ok(all.every((u) => u.address.endsWith('@contoso.test')));
-    for (const q of ['orgId=x', 'org=fabrikam.test', 'domain=fabrikam.test']) assert.equal((await call(base, 'GET', `/api/v1/users?${q}`, undefined, ada)).status, 400, q);
+    for (const q of ['orgId=x', 'org=fabrikam.test', 'domain=fabrikam.test'])
+      assert.equal((await call(base, 'GET', `/api/v1/users?${q}`, undefined, ada)).status, 400, q);
     const log = await signInLog(base, ada.authorization.slice(7));
-    assert.ok(log.length > 0 && log.every((e) => e.addressTyped.endsWith('@contoso.test')), 'only Contoso in the sign-in log');
+    assert.ok(
+      log.length > 0 && log.every((e) => e.addressTyped.endsWith('@contoso.test')),
+      'only Contoso in the sign-in log',
+    );
     assert.equal((await call(base, 'GET', '/api/v1/sign-ins?orgId=x', undefined, ada)).status, 400);
     assert.deepEqual(await fabrikamState(), before);
   });
 
-  it('extra probe: an admin of one organization can neither read nor change another organization\'s users through the admin pages', async () => {
+  it("extra probe: an admin of one organization can neither read nor change another organization's users through the admin pages", async () => {
     const before = await fabrikamState();
     const ada = new FetchBrowser(base);
     await signInAdminWithMfa(ada, ADA);
@@ -109,12 +149,22 @@ describe('probes: admin rights', () => {
     assert.doesNotMatch((await ada.get('/admin/sign-ins')).body, /fabrikam\.test/);
     for (const target of [FRED.address, EVE.address]) {
       assert.equal((await ada.get(`/admin/users/app-passwords?address=${encodeURIComponent(target)}`)).status, 403);
-      for (const [action, extra] of [['disable', {}], ['enable', {}], ['mfa', { state: 'disabled' }], ['reregister', {}], ['end-sessions', {}], ['app-passwords/revoke-all', {}]] as [string, Record<string, string>][]) {
+      for (const [action, extra] of [
+        ['disable', {}],
+        ['enable', {}],
+        ['mfa', { state: 'disabled' }],
+        ['reregister', {}],
+        ['end-sessions', {}],
+        ['app-passwords/revoke-all', {}],
+      ] as [string, Record<string, string>][]) {
         const r = await ada.submit('/admin/users', `/admin/users/${action}`, { address: target, ...extra });
         assert.equal(r.status, 403, `${action} ${target}`);
       }
     }
-    assert.equal((await ada.submit('/admin/users', '/admin/users', { address: 'planted@fabrikam.test', admin: '1' })).status, 403);
+    assert.equal(
+      (await ada.submit('/admin/users', '/admin/users', { address: 'planted@fabrikam.test', admin: '1' })).status,
+      403,
+    );
     assert.deepEqual(await fabrikamState(), before);
   });
 
@@ -156,11 +206,20 @@ describe('probes: admin rights', () => {
     // Still a user, everywhere it shows; and no one was added.
     const me = await call(base, 'GET', '/api/v1/me', undefined, bob);
     assert.equal((me.body.user as UserOut).role, 'user');
-    const fresh = await call(base, 'GET', '/api/v1/me', undefined, bearer(await apiToken(base, BOB.address, BOB.password)));
+    const fresh = await call(
+      base,
+      'GET',
+      '/api/v1/me',
+      undefined,
+      bearer(await apiToken(base, BOB.address, BOB.password)),
+    );
     assert.equal((fresh.body.user as UserOut).role, 'user');
     const ada = bearer(await adminApiToken(base, ADA));
     const users = (await call(base, 'GET', '/api/v1/users', undefined, ada)).body.users as UserOut[];
-    assert.deepEqual(users.map((u) => [u.address, u.role]).sort(), [[ADA.address, 'admin'], [BOB.address, 'user']]);
+    assert.deepEqual(users.map((u) => [u.address, u.role]).sort(), [
+      [ADA.address, 'admin'],
+      [BOB.address, 'user'],
+    ]);
   });
 
   it('extra probe: a user cannot raise their own role through the pages: admin forms and made-up fields are refused', async () => {

@@ -13,7 +13,18 @@ import pg from 'pg';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { adminApiToken } from '../support/admin-mfa.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
-import { basic, bearer, call, rawHttp, registerTotp, signInLog, startInstance, type Answer, type ProbeServer, type Registered } from '../support/probes.js';
+import {
+  basic,
+  bearer,
+  call,
+  rawHttp,
+  registerTotp,
+  signInLog,
+  startInstance,
+  type Answer,
+  type ProbeServer,
+  type Registered,
+} from '../support/probes.js';
 
 const ADMIN = { address: 'ada@contoso.test', password: 'violet-harbour-lantern-42' };
 const IVY = { address: 'ivy@contoso.test', password: 'quiet-meadow-copper-77' };
@@ -58,14 +69,27 @@ describe('probes: the legacy endpoints, on two instances sharing PostgreSQL', ()
   const on = (i: number) => servers[i]!.base;
   /** IMAP as Dovecot's Lua passdb asks: true when the password was accepted. */
   const dovecot = async (i: number, user: string, password: string) => {
-    const r = await call(on(i), 'POST', '/auth/mail', { user, password, service: 'imap', remoteIp: '192.0.2.44' }, bearer(key));
+    const r = await call(
+      on(i),
+      'POST',
+      '/auth/mail',
+      { user, password, service: 'imap', remoteIp: '192.0.2.44' },
+      bearer(key),
+    );
     assert.ok([200, 401, 403].includes(r.status), `/auth/mail answered ${r.status}`);
     assert.deepEqual(r.body, r.status === 200 ? { result: 'ok', user } : { result: 'wrong' });
     return r.status === 200;
   };
   /** IMAP as nginx's mail proxy asks: true when it may proxy the client to the backend. */
   const nginx = async (i: number, user: string, password: string) => {
-    const r = await call(on(i), 'GET', '/auth/nginx-mail', undefined, { ...bearer(key), 'auth-method': 'plain', 'auth-user': encodeURIComponent(user), 'auth-pass': encodeURIComponent(password), 'auth-protocol': 'imap', 'client-ip': '192.0.2.45' });
+    const r = await call(on(i), 'GET', '/auth/nginx-mail', undefined, {
+      ...bearer(key),
+      'auth-method': 'plain',
+      'auth-user': encodeURIComponent(user),
+      'auth-pass': encodeURIComponent(password),
+      'auth-protocol': 'imap',
+      'client-ip': '192.0.2.45',
+    });
     assert.equal(r.status, 200);
     if (r.headers.get('auth-status') !== 'OK') {
       assert.equal(r.headers.get('auth-status'), 'Invalid login or password');
@@ -75,7 +99,13 @@ describe('probes: the legacy endpoints, on two instances sharing PostgreSQL', ()
     return true;
   };
   /** Dovecot's oauth2 passdb with the app password as the token. */
-  const introspect = async (i: number, token: string) => (await call(on(i), 'POST', '/oauth2/introspect', `token=${encodeURIComponent(token)}&client_id=imap`, { ...bearer(key), 'content-type': 'application/x-www-form-urlencoded' })).body.active === true;
+  const introspect = async (i: number, token: string) =>
+    (
+      await call(on(i), 'POST', '/oauth2/introspect', `token=${encodeURIComponent(token)}&client_id=imap`, {
+        ...bearer(key),
+        'content-type': 'application/x-www-form-urlencoded',
+      })
+    ).body.active === true;
   const everywhere = async (user: string, password: string) => {
     const out: boolean[] = [];
     for (const i of [0, 1]) out.push(await dovecot(i, user, password), await nginx(i, user, password));
@@ -83,8 +113,16 @@ describe('probes: the legacy endpoints, on two instances sharing PostgreSQL', ()
   };
 
   it('probe: the main password on IMAP for an MFA-enforced user is refused; the app password is accepted; after revocation it is refused at once, also on the second instance sharing PostgreSQL', async () => {
-    assert.deepEqual(await everywhere(IVY.address, IVY.password), [false, false, false, false], 'main password refused on both instances, both mail paths');
-    assert.deepEqual(await everywhere(IVY.address, ivy.appPassword!), [true, true, true, true], 'app password accepted');
+    assert.deepEqual(
+      await everywhere(IVY.address, IVY.password),
+      [false, false, false, false],
+      'main password refused on both instances, both mail paths',
+    );
+    assert.deepEqual(
+      await everywhere(IVY.address, ivy.appPassword!),
+      [true, true, true, true],
+      'app password accepted',
+    );
     assert.deepEqual([await introspect(0, ivy.appPassword!), await introspect(1, ivy.appPassword!)], [true, true]);
 
     // A second app password, made on instance 0 with the registration's fresh second factor ...
@@ -94,7 +132,10 @@ describe('probes: the legacy endpoints, on two instances sharing PostgreSQL', ()
     const phoneId = (made.body.appPassword as { id: string }).id;
     assert.equal(await dovecot(1, IVY.address, phone), true);
     // ... deleted by Ivy on instance 1, is refused by instance 0 at the very next attempt.
-    assert.equal((await call(on(1), 'DELETE', `/api/v1/me/app-passwords/${phoneId}`, undefined, bearer(ivy.token))).status, 204);
+    assert.equal(
+      (await call(on(1), 'DELETE', `/api/v1/me/app-passwords/${phoneId}`, undefined, bearer(ivy.token))).status,
+      204,
+    );
     assert.equal(await dovecot(0, IVY.address, phone), false);
     assert.equal(await nginx(0, IVY.address, phone), false);
     assert.equal(await introspect(0, phone), false);
@@ -102,13 +143,24 @@ describe('probes: the legacy endpoints, on two instances sharing PostgreSQL', ()
     // The first one still works until the admin revokes it on instance 0: then refused on instance 1 at once.
     assert.equal(await dovecot(1, IVY.address, ivy.appPassword!), true);
     const admin0 = await adminApiToken(on(0), ADMIN);
-    assert.deepEqual((await call(on(0), 'DELETE', `/api/v1/users/${IVY.address}/app-passwords`, undefined, bearer(admin0))).body, { deleted: 1 });
+    assert.deepEqual(
+      (await call(on(0), 'DELETE', `/api/v1/users/${IVY.address}/app-passwords`, undefined, bearer(admin0))).body,
+      { deleted: 1 },
+    );
     assert.deepEqual(await everywhere(IVY.address, ivy.appPassword!), [false, false, false, false]);
     assert.deepEqual([await introspect(1, ivy.appPassword!), await introspect(0, ivy.appPassword!)], [false, false]);
-    assert.equal((await call(on(1), 'GET', '/auth/basic', undefined, basic(IVY.address, ivy.appPassword!))).status, 401);
+    assert.equal(
+      (await call(on(1), 'GET', '/auth/basic', undefined, basic(IVY.address, ivy.appPassword!))).status,
+      401,
+    );
     // The sign-in log tells the admin why: the main password refused by policy, the revoked app password wrong.
-    const reasons = new Set((await signInLog(on(1), adminToken)).filter((e) => e.addressTyped === IVY.address).map((e) => e.reason));
-    assert.ok(reasons.has('main_password_refused') && reasons.has('ok') && reasons.has('wrong_password'), [...reasons].join(','));
+    const reasons = new Set(
+      (await signInLog(on(1), adminToken)).filter((e) => e.addressTyped === IVY.address).map((e) => e.reason),
+    );
+    assert.ok(
+      reasons.has('main_password_refused') && reasons.has('ok') && reasons.has('wrong_password'),
+      [...reasons].join(','),
+    );
   });
 
   it('probe: legacy input with CR, LF, NUL or other control characters, a colon in a Basic user-id, or an oversized field is refused cleanly on every legacy endpoint', async () => {
@@ -135,11 +187,23 @@ describe('probes: the legacy endpoints, on two instances sharing PostgreSQL', ()
       if (ok) problems.push(`${what}: accepted`);
     };
     for (const [what, user, password] of bad) {
-      const m = await call(on(0), 'POST', '/auth/mail', { user, password, service: 'imap', remoteIp: '192.0.2.46' }, bearer(key));
+      const m = await call(
+        on(0),
+        'POST',
+        '/auth/mail',
+        { user, password, service: 'imap', remoteIp: '192.0.2.46' },
+        bearer(key),
+      );
       expect(`/auth/mail, ${what}`, m.status === 200, m);
       if (m.status !== 200) assert.deepEqual(m.body, { result: 'wrong' }, what);
       // nginx sends user and password percent-encoded in headers.
-      const n = await call(on(1), 'GET', '/auth/nginx-mail', undefined, { ...bearer(key), 'auth-user': encodeURIComponent(user), 'auth-pass': encodeURIComponent(password), 'auth-protocol': 'imap', 'client-ip': '192.0.2.47' });
+      const n = await call(on(1), 'GET', '/auth/nginx-mail', undefined, {
+        ...bearer(key),
+        'auth-user': encodeURIComponent(user),
+        'auth-pass': encodeURIComponent(password),
+        'auth-protocol': 'imap',
+        'client-ip': '192.0.2.47',
+      });
       expect(`/auth/nginx-mail, ${what}`, n.headers.get('auth-status') === 'OK', n);
       const b = await call(on(0), 'GET', '/auth/basic', undefined, basic(user, password));
       expect(`/auth/basic, ${what}`, b.status === 200, b);
@@ -152,17 +216,41 @@ describe('probes: the legacy endpoints, on two instances sharing PostgreSQL', ()
     }
     // Basic: the user-id ends at the first colon (RFC 7617), so a colon in it cannot name the account.
     for (const creds of [`ada:x@contoso.test:${good.password}`, `${good.user}`, `:${good.password}`]) {
-      const r = await call(on(0), 'GET', '/auth/basic', undefined, { authorization: `Basic ${Buffer.from(creds).toString('base64')}` });
+      const r = await call(on(0), 'GET', '/auth/basic', undefined, {
+        authorization: `Basic ${Buffer.from(creds).toString('base64')}`,
+      });
       assert.equal(r.status, 401, creds);
     }
     // Oversized or malformed carriers: an Authorization header over 4 kB, a body over 32 kB, broken percent-encoding, a header with a raw CR.
-    expect('/auth/basic, 5 kB Authorization', (await call(on(0), 'GET', '/auth/basic', undefined, { authorization: `Basic ${'A'.repeat(5000)}` })).status === 200, { status: 401 });
-    const huge = await call(on(0), 'POST', '/auth/mail', { user: good.user, password: good.password, service: 'imap', pad: 'x'.repeat(40_000) }, bearer(key));
+    expect(
+      '/auth/basic, 5 kB Authorization',
+      (await call(on(0), 'GET', '/auth/basic', undefined, { authorization: `Basic ${'A'.repeat(5000)}` })).status ===
+        200,
+      { status: 401 },
+    );
+    const huge = await call(
+      on(0),
+      'POST',
+      '/auth/mail',
+      { user: good.user, password: good.password, service: 'imap', pad: 'x'.repeat(40_000) },
+      bearer(key),
+    );
     assert.equal(huge.status, 413);
-    const broken = await call(on(1), 'GET', '/auth/nginx-mail', undefined, { ...bearer(key), 'auth-user': '%E0%A4%A', 'auth-pass': encodeURIComponent(good.password), 'auth-protocol': 'imap' });
+    const broken = await call(on(1), 'GET', '/auth/nginx-mail', undefined, {
+      ...bearer(key),
+      'auth-user': '%E0%A4%A',
+      'auth-pass': encodeURIComponent(good.password),
+      'auth-protocol': 'imap',
+    });
     assert.equal(broken.headers.get('auth-status'), 'Invalid login or password');
-    const raw = await rawHttp(servers[1]!.port, `GET /auth/nginx-mail HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nAuth-User: ${good.user}\rX: 1\r\nAuth-Pass: ${good.password}\r\nAuth-Protocol: imap\r\nConnection: close\r\n\r\n`);
-    assert.ok(raw.status === 400 || /Auth-Status: Invalid/i.test(raw.head), `a raw CR inside a header: ${raw.head.split('\r\n')[0]}`);
+    const raw = await rawHttp(
+      servers[1]!.port,
+      `GET /auth/nginx-mail HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nAuth-User: ${good.user}\rX: 1\r\nAuth-Pass: ${good.password}\r\nAuth-Protocol: imap\r\nConnection: close\r\n\r\n`,
+    );
+    assert.ok(
+      raw.status === 400 || /Auth-Status: Invalid/i.test(raw.head),
+      `a raw CR inside a header: ${raw.head.split('\r\n')[0]}`,
+    );
     assert.deepEqual(problems, []);
     // Both instances are still serving, and every refused attempt is in the sign-in log. Input that
     // names no organization is logged without one (no admin's log shows it), so the store is read:
@@ -174,10 +262,19 @@ describe('probes: the legacy endpoints, on two instances sharing PostgreSQL', ()
     const c = new pg.Client({ connectionString: db.url });
     await c.connect();
     try {
-      const rows = (await c.query<{ address_typed: string; user_agent: string; ip: string; protocol: string }>("SELECT address_typed, user_agent, ip, protocol FROM sign_in_events WHERE reason = 'invalid_input'")).rows;
+      const rows = (
+        await c.query<{ address_typed: string; user_agent: string; ip: string; protocol: string }>(
+          "SELECT address_typed, user_agent, ip, protocol FROM sign_in_events WHERE reason = 'invalid_input'",
+        )
+      ).rows;
       // Each bad pair on /auth/mail, /auth/nginx-mail and /auth/basic, the Basic user-ids without a usable user, the broken encoding.
       assert.ok(rows.length >= bad.length * 3, `${rows.length} invalid_input rows`);
-      for (const r of rows) assert.doesNotMatch(r.address_typed + r.user_agent + r.ip + r.protocol, /[\u0000-\u001f\u007f]/, `logged without control characters: ${JSON.stringify(r)}`);
+      for (const r of rows)
+        assert.doesNotMatch(
+          r.address_typed + r.user_agent + r.ip + r.protocol,
+          /[\u0000-\u001f\u007f]/,
+          `logged without control characters: ${JSON.stringify(r)}`,
+        );
     } finally {
       await c.end();
     }

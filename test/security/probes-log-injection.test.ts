@@ -12,7 +12,17 @@ import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { adminApiToken } from '../support/admin-mfa.js';
 import { FetchBrowser } from '../support/fetch-browser.js';
-import { basic, bearer, call, csrfOf, form, rawHttp, signInLog, startProbeServer, type ProbeServer } from '../support/probes.js';
+import {
+  basic,
+  bearer,
+  call,
+  csrfOf,
+  form,
+  rawHttp,
+  signInLog,
+  startProbeServer,
+  type ProbeServer,
+} from '../support/probes.js';
 
 const ADMIN = { address: 'ada@contoso.test', password: 'violet-harbour-lantern-42' };
 const BOB = { address: 'bob@contoso.test', password: 'quiet-meadow-copper-77' };
@@ -42,7 +52,11 @@ describe('probes: log injection', () => {
       Buffer.concat([
         Buffer.from(`${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1:${probe.port}\r\n`),
         Buffer.from(`User-Agent: ${userAgent}\r\n`, 'latin1'),
-        Buffer.from(Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')),
+        Buffer.from(
+          Object.entries(headers)
+            .map(([k, v]) => `${k}: ${v}\r\n`)
+            .join(''),
+        ),
         Buffer.from(`Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`),
       ]),
     );
@@ -64,7 +78,12 @@ describe('probes: log injection', () => {
       for (const [method, path, body, headers] of [
         ['POST', '/api/v1/sessions', json, jsonHeaders],
         ['GET', '/auth/basic', '', { Authorization: basic(BOB.address, 'wrong-password-2').authorization }],
-        ['POST', '/auth/mail', JSON.stringify({ user: BOB.address, password: 'wrong-password-3', service: 'imap' }), { ...jsonHeaders, Authorization: `Bearer ${key}` }],
+        [
+          'POST',
+          '/auth/mail',
+          JSON.stringify({ user: BOB.address, password: 'wrong-password-3', service: 'imap' }),
+          { ...jsonHeaders, Authorization: `Bearer ${key}` },
+        ],
       ] as [string, string, string, Record<string, string>][]) {
         const r = await raw(method, path, ua, body, headers);
         answered.push(`${JSON.stringify(ua.slice(0, 8))} ${path}: ${r.status}`);
@@ -76,11 +95,38 @@ describe('probes: log injection', () => {
     // CR/LF that arrive decoded in a field rather than a header: the form (percent-encoded), JSON, and what integrations report.
     const b = new FetchBrowser(base());
     const page = await b.get('/signin');
-    await b.request('/signin', form({ _csrf: csrfOf(page.body), email: `bob\r\n${FORGED}@contoso.test`, password: 'wrong-password-4' }, { 'user-agent': `Evil%0d%0a${FORGED}` }));
-    await call(base(), 'POST', '/api/v1/sessions', { email: `x\r\n${FORGED}\r\n@contoso.test`, password: 'wrong-password-5' });
-    await call(base(), 'POST', '/auth/mail', { user: `bob@contoso.test\r\n${FORGED}`, password: 'wrong-password-6', service: 'imap' }, bearer(key));
-    await call(base(), 'POST', '/auth/mail', { user: BOB.address, password: 'wrong-password-7', service: 'imap', remoteIp: `192.0.2.1\r\n${FORGED}` }, bearer(key));
-    await call(base(), 'GET', '/auth/nginx-mail', undefined, { ...bearer(key), 'auth-user': encodeURIComponent(`bob@contoso.test\r\n${FORGED}`), 'auth-pass': 'x', 'auth-protocol': 'imap', 'client-ip': `192.0.2.1%0d%0a${FORGED}` });
+    await b.request(
+      '/signin',
+      form(
+        { _csrf: csrfOf(page.body), email: `bob\r\n${FORGED}@contoso.test`, password: 'wrong-password-4' },
+        { 'user-agent': `Evil%0d%0a${FORGED}` },
+      ),
+    );
+    await call(base(), 'POST', '/api/v1/sessions', {
+      email: `x\r\n${FORGED}\r\n@contoso.test`,
+      password: 'wrong-password-5',
+    });
+    await call(
+      base(),
+      'POST',
+      '/auth/mail',
+      { user: `bob@contoso.test\r\n${FORGED}`, password: 'wrong-password-6', service: 'imap' },
+      bearer(key),
+    );
+    await call(
+      base(),
+      'POST',
+      '/auth/mail',
+      { user: BOB.address, password: 'wrong-password-7', service: 'imap', remoteIp: `192.0.2.1\r\n${FORGED}` },
+      bearer(key),
+    );
+    await call(base(), 'GET', '/auth/nginx-mail', undefined, {
+      ...bearer(key),
+      'auth-user': encodeURIComponent(`bob@contoso.test\r\n${FORGED}`),
+      'auth-pass': 'x',
+      'auth-protocol': 'imap',
+      'client-ip': `192.0.2.1%0d%0a${FORGED}`,
+    });
     await call(base(), 'GET', `/nope%0d%0a${encodeURIComponent(FORGED)}`);
 
     // The sign-in log, as the admin reads it: every row is one row, with no raw line breaks in any field.
@@ -88,24 +134,47 @@ describe('probes: log injection', () => {
     const rows = await signInLog(base(), adminToken);
     const evil = rows.filter((e) => e.userAgent.startsWith('Evil'));
     // The two agents that pass the parser, on three endpoints each, and the form's.
-    assert.equal(evil.length, 7, `the hostile agents reached the sign-in log: ${JSON.stringify(evil.map((e) => e.userAgent))}`);
+    assert.equal(
+      evil.length,
+      7,
+      `the hostile agents reached the sign-in log: ${JSON.stringify(evil.map((e) => e.userAgent))}`,
+    );
     for (const e of rows) {
-      for (const [field, value] of Object.entries({ addressTyped: e.addressTyped, userAgent: e.userAgent, ip: e.ip, protocol: e.protocol })) {
+      for (const [field, value] of Object.entries({
+        addressTyped: e.addressTyped,
+        userAgent: e.userAgent,
+        ip: e.ip,
+        protocol: e.protocol,
+      })) {
         assert.doesNotMatch(value, /[\r\n\u0000\u0085\u2028\u2029]/, `sign-in log ${field}: ${JSON.stringify(value)}`);
       }
     }
-    assert.ok(rows.some((e) => e.userAgent === `Evil%0d%0a${FORGED}`), 'percent-encoded text is kept as text');
-    assert.ok(rows.some((e) => e.userAgent === `Evil\uFFFD${FORGED}`), 'a control character is replaced, visibly');
-    assert.ok(rows.some((e) => e.addressTyped === `bob\uFFFD\uFFFD${FORGED}@contoso.test`), 'CR/LF typed in the form are replaced');
+    assert.ok(
+      rows.some((e) => e.userAgent === `Evil%0d%0a${FORGED}`),
+      'percent-encoded text is kept as text',
+    );
+    assert.ok(
+      rows.some((e) => e.userAgent === `Evil\uFFFD${FORGED}`),
+      'a control character is replaced, visibly',
+    );
+    assert.ok(
+      rows.some((e) => e.addressTyped === `bob\uFFFD\uFFFD${FORGED}@contoso.test`),
+      'CR/LF typed in the form are replaced',
+    );
 
     // The operator's log: let the last lines be written, then every line must be one JSON object.
     await new Promise((r) => setTimeout(r, 300));
-    const lines = probe.server.output().split('\n').filter((l) => l.length > 0);
+    const lines = probe.server
+      .output()
+      .split('\n')
+      .filter((l) => l.length > 0);
     const parsed = lines.map((l, i) => {
       try {
         return JSON.parse(l) as { level: number; msg?: string; req?: { userAgent?: string } };
       } catch {
-        assert.fail(`log line ${i + 1} is not JSON (a forged or broken line): ${JSON.stringify(l.slice(0, 200))}`);
+        return assert.fail(
+          `log line ${i + 1} is not JSON (a forged or broken line): ${JSON.stringify(l.slice(0, 200))}`,
+        );
       }
     });
     for (const p of parsed) {

@@ -11,12 +11,30 @@ import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { adminApiToken } from '../support/admin-mfa.js';
 import { FetchBrowser } from '../support/fetch-browser.js';
-import { call, csrfOf, form, oathtoolTotp, registerTotp, secondFactorFlow, signInLog, startProbeServer, tally, type ProbeServer, type Registered } from '../support/probes.js';
+import {
+  call,
+  csrfOf,
+  form,
+  oathtoolTotp,
+  registerTotp,
+  secondFactorFlow,
+  signInLog,
+  startProbeServer,
+  tally,
+  type ProbeServer,
+  type Registered,
+} from '../support/probes.js';
 
 const LIMIT = 25;
 const ADMIN = { address: 'ada@contoso.test', password: 'violet-harbour-lantern-42' };
 const PASSWORD = 'quiet-meadow-copper-77';
-const USERS = { totp: 'tina@contoso.test', flows: 'rita@contoso.test', oneFlow: 'rhea@contoso.test', apiBurst: 'mara@contoso.test', webBurst: 'mona@contoso.test' };
+const USERS = {
+  totp: 'tina@contoso.test',
+  flows: 'rita@contoso.test',
+  oneFlow: 'rhea@contoso.test',
+  apiBurst: 'mara@contoso.test',
+  webBurst: 'mona@contoso.test',
+};
 
 /** The current 30-second TOTP step. */
 const stepNow = () => Math.floor(Date.now() / 30_000);
@@ -36,21 +54,31 @@ describe('probes: the second factor', () => {
   const reg: Partial<Record<keyof typeof USERS, Registered>> = {};
 
   before(async () => {
-    ({ probe } = await startProbeServer('mfa', { SESAME_ACCOUNT_FAILURE_LIMIT: String(LIMIT), SESAME_IP_FAILURE_LIMIT: '100000', SESAME_LOCK_BASE_SECONDS: '600' }, async (ctx) => {
-      await ctx.accounts.addOrganization(OPERATOR, 'contoso.test', 'Contoso');
-      await ctx.accounts.addUser(OPERATOR, { ...ADMIN, role: 'admin' });
-      for (const address of Object.values(USERS)) {
-        await ctx.accounts.addUser(OPERATOR, { address, password: PASSWORD });
-        await ctx.mfaAdmin.setUserState(OPERATOR, address, 'enabled');
-      }
-    }));
+    ({ probe } = await startProbeServer(
+      'mfa',
+      {
+        SESAME_ACCOUNT_FAILURE_LIMIT: String(LIMIT),
+        SESAME_IP_FAILURE_LIMIT: '100000',
+        SESAME_LOCK_BASE_SECONDS: '600',
+      },
+      async (ctx) => {
+        await ctx.accounts.addOrganization(OPERATOR, 'contoso.test', 'Contoso');
+        await ctx.accounts.addUser(OPERATOR, { ...ADMIN, role: 'admin' });
+        for (const address of Object.values(USERS)) {
+          await ctx.accounts.addUser(OPERATOR, { address, password: PASSWORD });
+          await ctx.mfaAdmin.setUserState(OPERATOR, address, 'enabled');
+        }
+      },
+    ));
     base = probe.base;
     adminToken = await adminApiToken(base, ADMIN);
-    for (const [k, address] of Object.entries(USERS)) reg[k as keyof typeof USERS] = await registerTotp(base, address, PASSWORD);
+    for (const [k, address] of Object.entries(USERS))
+      reg[k as keyof typeof USERS] = await registerTotp(base, address, PASSWORD);
   });
   after(async () => probe?.stop());
 
-  const rowsFor = async (address: string, protocol: string) => (await signInLog(base, adminToken)).filter((e) => e.addressTyped === address && e.protocol === protocol);
+  const rowsFor = async (address: string, protocol: string) =>
+    (await signInLog(base, adminToken)).filter((e) => e.addressTyped === address && e.protocol === protocol);
 
   it('probe: a TOTP code that just worked is refused from a second browser (and on the JSON API)', async () => {
     const { secret, step } = reg.totp!;
@@ -77,20 +105,45 @@ describe('probes: the second factor', () => {
     assert.equal(api.status, 400);
     assert.equal((api.body.error as { code: string }).code, 'code_invalid');
     // Two steps ahead is outside the ±1 window: refused too, even though it was never used.
-    const far = await call(base, 'POST', '/api/v1/flow/verify', { code: oathtoolTotp(secret, (stepNow() + 3) * 30_000) }, { 'x-sesame-flow': flow });
+    const far = await call(
+      base,
+      'POST',
+      '/api/v1/flow/verify',
+      { code: oathtoolTotp(secret, (stepNow() + 3) * 30_000) },
+      { 'x-sesame-flow': flow },
+    );
     assert.equal(far.status, 400);
-    assert.deepEqual(tally(await rowsFor(USERS.totp, 'web:mfa'), (e) => `${e.outcome}/${e.reason}`), { 'success/ok': 1, 'failure/wrong_second_factor': 1 });
+    assert.deepEqual(
+      tally(await rowsFor(USERS.totp, 'web:mfa'), (e) => `${e.outcome}/${e.reason}`),
+      { 'success/ok': 1, 'failure/wrong_second_factor': 1 },
+    );
   });
 
   it('extra probe: one recovery code sent 20 times in parallel, each on its own sign-in, succeeds exactly once', async () => {
     const code = reg.flows!.recoveryCodes[0]!;
     const flows = await Promise.all(Array.from({ length: 20 }, () => secondFactorFlow(base, USERS.flows, PASSWORD)));
-    for (const f of flows) assert.equal((await call(base, 'POST', '/api/v1/flow/switch', { method: 'recovery' }, { 'x-sesame-flow': f })).status, 200);
-    const answers = await Promise.all(flows.map((f) => call(base, 'POST', '/api/v1/flow/verify', { code }, { 'x-sesame-flow': f })));
-    assert.deepEqual(tally(answers, (a) => a.status), { 201: 1, 400: 19 }, 'one session; every other attempt refused as a wrong code (none throttled: all reached the check)');
+    for (const f of flows)
+      assert.equal(
+        (await call(base, 'POST', '/api/v1/flow/switch', { method: 'recovery' }, { 'x-sesame-flow': f })).status,
+        200,
+      );
+    const answers = await Promise.all(
+      flows.map((f) => call(base, 'POST', '/api/v1/flow/verify', { code }, { 'x-sesame-flow': f })),
+    );
+    assert.deepEqual(
+      tally(answers, (a) => a.status),
+      { 201: 1, 400: 19 },
+      'one session; every other attempt refused as a wrong code (none throttled: all reached the check)',
+    );
     const token = answers.find((a) => a.status === 201)!.body.token as string;
-    assert.deepEqual((await call(base, 'GET', '/api/v1/me', undefined, { authorization: `Bearer ${token}` })).status, 200);
-    assert.deepEqual(tally(await rowsFor(USERS.flows, 'api:mfa'), (e) => `${e.outcome}/${e.reason}`), { 'success/ok': 1, 'failure/wrong_second_factor': 19 });
+    assert.deepEqual(
+      (await call(base, 'GET', '/api/v1/me', undefined, { authorization: `Bearer ${token}` })).status,
+      200,
+    );
+    assert.deepEqual(
+      tally(await rowsFor(USERS.flows, 'api:mfa'), (e) => `${e.outcome}/${e.reason}`),
+      { 'success/ok': 1, 'failure/wrong_second_factor': 19 },
+    );
     // Used is used: a later sign-in cannot spend it either.
     const later = await secondFactorFlow(base, USERS.flows, PASSWORD);
     await call(base, 'POST', '/api/v1/flow/switch', { method: 'recovery' }, { 'x-sesame-flow': later });
@@ -101,9 +154,18 @@ describe('probes: the second factor', () => {
     const code = reg.oneFlow!.recoveryCodes[0]!;
     const flow = { 'x-sesame-flow': await secondFactorFlow(base, USERS.oneFlow, PASSWORD) };
     assert.equal((await call(base, 'POST', '/api/v1/flow/switch', { method: 'recovery' }, flow)).status, 200);
-    const answers = await Promise.all(Array.from({ length: 20 }, () => call(base, 'POST', '/api/v1/flow/verify', { code }, flow)));
-    assert.equal(answers.filter((a) => a.status === 201).length, 1, `statuses ${JSON.stringify(tally(answers, (a) => a.status))}`);
-    assert.ok(answers.every((a) => a.status === 201 || a.status === 400), 'the others are refused (a wrong code, or a finished sign-in)');
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () => call(base, 'POST', '/api/v1/flow/verify', { code }, flow)),
+    );
+    assert.equal(
+      answers.filter((a) => a.status === 201).length,
+      1,
+      `statuses ${JSON.stringify(tally(answers, (a) => a.status))}`,
+    );
+    assert.ok(
+      answers.every((a) => a.status === 201 || a.status === 400),
+      'the others are refused (a wrong code, or a finished sign-in)',
+    );
     const rows = await rowsFor(USERS.oneFlow, 'api:mfa');
     assert.equal(rows.filter((e) => e.outcome === 'success').length, 1);
   });
@@ -111,20 +173,36 @@ describe('probes: the second factor', () => {
   /** 50 wrong codes at once: exactly the limit are checked, the rest refused as locked, all logged; then the right code is refused. */
   async function burst(address: string, secret: string, protocol: string, send: (code: string) => Promise<number>) {
     const statuses = await Promise.all(Array.from({ length: 50 }, (_, i) => send(wrongCode(secret, 1000 + i * 7919))));
-    assert.deepEqual(tally(statuses, (s) => s), { 400: LIMIT, 429: 50 - LIMIT });
-    assert.deepEqual(tally(await rowsFor(address, protocol), (e) => `${e.outcome}/${e.reason}`), { 'failure/wrong_second_factor': LIMIT, 'throttled/mfa_locked': 50 - LIMIT });
+    assert.deepEqual(
+      tally(statuses, (s) => s),
+      { 400: LIMIT, 429: 50 - LIMIT },
+    );
+    assert.deepEqual(
+      tally(await rowsFor(address, protocol), (e) => `${e.outcome}/${e.reason}`),
+      { 'failure/wrong_second_factor': LIMIT, 'throttled/mfa_locked': 50 - LIMIT },
+    );
     assert.equal(await send(oathtoolTotp(secret, Date.now())), 429, 'locked: the right code is refused too');
   }
 
   it('extra probe: 50 parallel wrong second factors on the JSON API: 25 checked, 25 refused as locked, 50 in the sign-in log', async () => {
     const flow = { 'x-sesame-flow': await secondFactorFlow(base, USERS.apiBurst, PASSWORD) };
-    await burst(USERS.apiBurst, reg.apiBurst!.secret, 'api:mfa', async (code) => (await call(base, 'POST', '/api/v1/flow/verify', { code }, flow)).status);
+    await burst(
+      USERS.apiBurst,
+      reg.apiBurst!.secret,
+      'api:mfa',
+      async (code) => (await call(base, 'POST', '/api/v1/flow/verify', { code }, flow)).status,
+    );
   });
 
   it('extra probe: 50 parallel wrong second factors on the sign-in pages: 25 checked, 25 refused as locked, 50 in the sign-in log', async () => {
     const b = new FetchBrowser(base);
     assert.equal((await b.signIn(USERS.webBurst, PASSWORD)).headers.get('location'), '/signin/mfa');
     const csrf = csrfOf((await b.get('/signin/mfa')).body);
-    await burst(USERS.webBurst, reg.webBurst!.secret, 'web:mfa', async (code) => (await b.request('/signin/mfa/verify', form({ _csrf: csrf, code }))).status);
+    await burst(
+      USERS.webBurst,
+      reg.webBurst!.secret,
+      'web:mfa',
+      async (code) => (await b.request('/signin/mfa/verify', form({ _csrf: csrf, code }))).status,
+    );
   });
 });

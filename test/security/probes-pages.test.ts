@@ -11,7 +11,18 @@ import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { adminApiToken, signInAdminWithMfa } from '../support/admin-mfa.js';
 import { FetchBrowser, type FetchAnswer } from '../support/fetch-browser.js';
-import { basic, bearer, call, csrfOf, form, registerTotp, startProbeServer, webSignInWithRecovery, type ProbeServer, type Registered } from '../support/probes.js';
+import {
+  basic,
+  bearer,
+  call,
+  csrfOf,
+  form,
+  registerTotp,
+  startProbeServer,
+  webSignInWithRecovery,
+  type ProbeServer,
+  type Registered,
+} from '../support/probes.js';
 
 const ADMIN = { address: 'ada@contoso.test', password: 'violet-harbour-lantern-42' };
 const PAT = { address: 'pat@contoso.test', password: 'quiet-meadow-copper-77' };
@@ -25,7 +36,11 @@ function assertInert(label: string, page: FetchAnswer) {
   assert.doesNotMatch(page.body, /<svg/i, `${label}: a raw <svg> element`);
   // Tags with their quoted attribute values blanked: escaped text inside a value is inert and may say anything.
   const tags = [...page.body.matchAll(/<[a-z][^>]*>/gi)].map((m) => m[0].replace(/"[^"]*"|'[^']*'/g, '""'));
-  assert.deepEqual(tags.filter((t) => /\son\w+\s*=/i.test(t)), [], `${label}: an event handler attribute`);
+  assert.deepEqual(
+    tags.filter((t) => /\son\w+\s*=/i.test(t)),
+    [],
+    `${label}: an event handler attribute`,
+  );
   assert.doesNotMatch(page.body, /<script(?![^>]*\ssrc=)/i, `${label}: inline script`);
   assert.doesNotMatch(String(page.headers.get('content-security-policy')), /unsafe-inline|unsafe-eval/, label);
 }
@@ -49,51 +64,102 @@ describe('probes: cross-site requests and hostile text on the pages', () => {
     pat = await registerTotp(base, PAT.address, PAT.password);
 
     // The hostile user, made over HTTP: the admin API adds them (name and all), they set a password through the link.
-    const added = await call(base, 'POST', '/api/v1/users', { address: XSS.address, name: HOSTILE }, bearer(adminToken));
+    const added = await call(
+      base,
+      'POST',
+      '/api/v1/users',
+      { address: XSS.address, name: HOSTILE },
+      bearer(adminToken),
+    );
     assert.equal(added.status, 201, added.text);
     const link = new URL(added.body.setPasswordUrl as string);
     const b = new FetchBrowser(base);
     const setPage = await b.get(link.pathname + link.search);
     assertInert('set-password page', setPage);
-    const set = await b.request('/set-password', form({ _csrf: csrfOf(setPage.body), token: link.searchParams.get('token')!, password: XSS.password, confirm: XSS.password }));
+    const set = await b.request(
+      '/set-password',
+      form({
+        _csrf: csrfOf(setPage.body),
+        token: link.searchParams.get('token')!,
+        password: XSS.password,
+        confirm: XSS.password,
+      }),
+    );
     assert.equal(set.status, 303);
-    assert.equal((await call(base, 'PUT', `/api/v1/users/${XSS.address}/mfa`, { state: 'enabled' }, bearer(adminToken))).status, 200);
+    assert.equal(
+      (await call(base, 'PUT', `/api/v1/users/${XSS.address}/mfa`, { state: 'enabled' }, bearer(adminToken))).status,
+      200,
+    );
     xss = await registerTotp(base, XSS.address, XSS.password);
   });
   after(async () => probe?.stop());
 
-  const appPasswordNames = async (token: string) => ((await call(base, 'GET', '/api/v1/me/app-passwords', undefined, bearer(token))).body.appPasswords as { name: string }[]).map((p) => p.name).sort();
+  const appPasswordNames = async (token: string) =>
+    (
+      (await call(base, 'GET', '/api/v1/me/app-passwords', undefined, bearer(token))).body.appPasswords as {
+        name: string;
+      }[]
+    )
+      .map((p) => p.name)
+      .sort();
 
   it('probe: a cross-site POST that creates an app password is refused and creates nothing', async () => {
     const victim = new FetchBrowser(base);
-    assert.equal((await webSignInWithRecovery(victim, PAT.address, PAT.password, pat.recoveryCodes[0]!)).headers.get('location'), '/account');
+    assert.equal(
+      (await webSignInWithRecovery(victim, PAT.address, PAT.password, pat.recoveryCodes[0]!)).headers.get('location'),
+      '/account',
+    );
     const before = await appPasswordNames(pat.token);
     // The attacker's page posts the form; the browser attaches the victim's cookies (as an older
     // browser, or a same-site subdomain, would), but the attacker cannot read the token.
-    const noToken = await victim.request('/security-info/app-passwords', form({ name: 'planted-by-attacker' }, EVIL_ORIGIN));
+    const noToken = await victim.request(
+      '/security-info/app-passwords',
+      form({ name: 'planted-by-attacker' }, EVIL_ORIGIN),
+    );
     assert.equal(noToken.status, 403);
-    const forged = await victim.request('/security-info/app-passwords', form({ name: 'planted-by-attacker', _csrf: 'x'.repeat(52) }, EVIL_ORIGIN));
+    const forged = await victim.request(
+      '/security-info/app-passwords',
+      form({ name: 'planted-by-attacker', _csrf: 'x'.repeat(52) }, EVIL_ORIGIN),
+    );
     assert.equal(forged.status, 403);
     // A real token, but minted for the attacker's own browser: bound to another CSRF cookie.
     const attacker = new FetchBrowser(base);
     const theirs = csrfOf((await attacker.get('/signin')).body);
-    assert.equal((await victim.request('/security-info/app-passwords', form({ name: 'planted-by-attacker', _csrf: theirs }, EVIL_ORIGIN))).status, 403);
+    assert.equal(
+      (
+        await victim.request(
+          '/security-info/app-passwords',
+          form({ name: 'planted-by-attacker', _csrf: theirs }, EVIL_ORIGIN),
+        )
+      ).status,
+      403,
+    );
     // The JSON API takes no cookies at all: a cross-site (text/plain, "simple") request with them is unauthenticated.
-    const simple = await victim.request('/api/v1/me/app-passwords', { method: 'POST', headers: { 'content-type': 'text/plain', ...EVIL_ORIGIN }, body: JSON.stringify({ name: 'planted-by-attacker' }) });
+    const simple = await victim.request('/api/v1/me/app-passwords', {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain', ...EVIL_ORIGIN },
+      body: JSON.stringify({ name: 'planted-by-attacker' }),
+    });
     assert.ok([400, 401, 415].includes(simple.status), `API: ${simple.status}`);
     assert.deepEqual(await appPasswordNames(pat.token), before, 'nothing was created');
     // Control: the same form from the page itself works, so the refusals above were the CSRF check.
     const page = await victim.get('/security-info');
-    const made = await victim.request('/security-info/app-passwords', form({ _csrf: csrfOf(page.body), name: 'made-on-the-page' }));
+    const made = await victim.request(
+      '/security-info/app-passwords',
+      form({ _csrf: csrfOf(page.body), name: 'made-on-the-page' }),
+    );
     assert.equal(made.status, 200);
     assert.deepEqual(await appPasswordNames(pat.token), [...before, 'made-on-the-page'].sort());
   });
 
-  it('probe: a cross-site POST that disables MFA (the admin\'s per-user state, the user\'s own method) is refused and changes nothing', async () => {
+  it("probe: a cross-site POST that disables MFA (the admin's per-user state, the user's own method) is refused and changes nothing", async () => {
     const admin = new FetchBrowser(base);
     await signInAdminWithMfa(admin, ADMIN);
     for (const fields of [{}, { _csrf: 'x'.repeat(52) }] as Record<string, string>[]) {
-      const r = await admin.request('/admin/users/mfa', form({ address: PAT.address, state: 'disabled', ...fields }, EVIL_ORIGIN));
+      const r = await admin.request(
+        '/admin/users/mfa',
+        form({ address: PAT.address, state: 'disabled', ...fields }, EVIL_ORIGIN),
+      );
       assert.equal(r.status, 403);
     }
     const me = await call(base, 'GET', '/api/v1/me', undefined, bearer(pat.token));
@@ -105,12 +171,18 @@ describe('probes: cross-site requests and hostile text on the pages', () => {
     const methodId = /action="\/security-info\/delete"[^>]*>.*?name="method" value="([^"]+)"/s.exec(info.body)?.[1];
     assert.ok(methodId, 'a fresh session offers to delete the method');
     for (const fields of [{}, { _csrf: 'x'.repeat(52) }] as Record<string, string>[]) {
-      assert.equal((await user.request('/security-info/delete', form({ method: methodId, ...fields }, EVIL_ORIGIN))).status, 403);
+      assert.equal(
+        (await user.request('/security-info/delete', form({ method: methodId, ...fields }, EVIL_ORIGIN))).status,
+        403,
+      );
     }
     // The method is still there: the next sign-in asks for it.
     const flow = await call(base, 'POST', '/api/v1/sessions', { email: PAT.address, password: PAT.password });
     assert.equal(flow.body.state, 'second_factor');
-    assert.deepEqual((flow.body.methods as { id: string }[]).map((m) => m.id), [methodId]);
+    assert.deepEqual(
+      (flow.body.methods as { id: string }[]).map((m) => m.id),
+      [methodId],
+    );
   });
 
   it('probe: <svg onload=alert(1)> as a display name, an app-password name and a user agent is inert on every page that shows it', async () => {
@@ -118,20 +190,35 @@ describe('probes: cross-site requests and hostile text on the pages', () => {
     const viaApi = await call(base, 'POST', '/api/v1/me/app-passwords', { name: HOSTILE }, bearer(xss.token));
     assert.equal(viaApi.status, 201, viaApi.text);
     // ... used with a hostile user agent, so the name and the agent reach the sign-in log.
-    const used = await call(base, 'GET', '/auth/basic', undefined, { ...basic(XSS.address, viaApi.body.password as string), 'user-agent': HOSTILE });
+    const used = await call(base, 'GET', '/auth/basic', undefined, {
+      ...basic(XSS.address, viaApi.body.password as string),
+      'user-agent': HOSTILE,
+    });
     assert.equal(used.status, 200);
-    await call(base, 'POST', '/api/v1/sessions', { email: `${HOSTILE}@contoso.test`, password: 'x' }, { 'user-agent': HOSTILE });
+    await call(
+      base,
+      'POST',
+      '/api/v1/sessions',
+      { email: `${HOSTILE}@contoso.test`, password: 'x' },
+      { 'user-agent': HOSTILE },
+    );
 
     const user = new FetchBrowser(base);
     assert.equal((await user.signIn(XSS.address, XSS.password)).headers.get('location'), '/signin/mfa');
     const secondStep = await user.get('/signin/mfa');
     await user.submit('/signin/mfa', '/signin/mfa/switch', { method: 'recovery' });
     const recoveryStep = await user.get('/signin/mfa');
-    const signedIn = await user.request('/signin/mfa/verify', form({ _csrf: csrfOf(recoveryStep.body), code: xss.recoveryCodes[0]! }));
+    const signedIn = await user.request(
+      '/signin/mfa/verify',
+      form({ _csrf: csrfOf(recoveryStep.body), code: xss.recoveryCodes[0]! }),
+    );
     assert.equal(signedIn.headers.get('location'), '/account');
     // ... and one more through the Security info page, whose answer shows the new one once.
     const info = await user.get('/security-info');
-    const created = await user.request('/security-info/app-passwords', form({ _csrf: csrfOf(info.body), name: `${HOSTILE}"'><img src=x onerror=alert(2)>` }));
+    const created = await user.request(
+      '/security-info/app-passwords',
+      form({ _csrf: csrfOf(info.body), name: `${HOSTILE}"'><img src=x onerror=alert(2)>` }),
+    );
     assert.equal(created.status, 200);
 
     const admin = new FetchBrowser(base);

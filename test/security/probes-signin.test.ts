@@ -10,7 +10,22 @@ import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { adminApiToken } from '../support/admin-mfa.js';
 import { FetchBrowser, type FetchAnswer } from '../support/fetch-browser.js';
-import { basic, bearer, call, csrfOf, form, isSameSitePath, registerTotp, signInLog, startProbeServer, tally, webSignIn, webSignInWithRecovery, type ProbeServer, type Registered } from '../support/probes.js';
+import {
+  basic,
+  bearer,
+  call,
+  csrfOf,
+  form,
+  isSameSitePath,
+  registerTotp,
+  signInLog,
+  startProbeServer,
+  tally,
+  webSignIn,
+  webSignInWithRecovery,
+  type ProbeServer,
+  type Registered,
+} from '../support/probes.js';
 
 const ADMIN = { address: 'ada@contoso.test', password: 'violet-harbour-lantern-42' };
 const BOB = { address: 'bob@contoso.test', password: 'quiet-meadow-copper-77' };
@@ -18,12 +33,22 @@ const OFF = { address: 'off@contoso.test', password: 'granite-orchid-sail-31' };
 const CAROL = { address: 'carol@contoso.test', password: 'amber-glacier-tunnel-19' };
 const DAVE = { address: 'dave@contoso.test', password: 'lilac-summit-rower-27' };
 const MALLORY = { address: 'mallory@contoso.test', password: 'harbor-velvet-quill-63' };
-const LOCK = { web: 'lock-web@contoso.test', api: 'lock-api@contoso.test', imap: 'lock-imap@contoso.test', password: 'saffron-delta-kettle-85' };
+const LOCK = {
+  web: 'lock-web@contoso.test',
+  api: 'lock-api@contoso.test',
+  imap: 'lock-imap@contoso.test',
+  password: 'saffron-delta-kettle-85',
+};
 const WRONG = 'not-the-password-1';
 
 /** The sign-in page with what legitimately differs between two answers masked: the fresh CSRF token and the echoed address. */
-const normalise = (body: string, email: string) => body.replaceAll(email, 'EMAIL').replace(/name="_csrf" value="[^"]+"/g, 'CSRF');
-const cookieNames = (a: FetchAnswer) => a.headers.getSetCookie().map((c) => c.split('=')[0]).sort();
+const normalise = (body: string, email: string) =>
+  body.replaceAll(email, 'EMAIL').replace(/name="_csrf" value="[^"]+"/g, 'CSRF');
+const cookieNames = (a: FetchAnswer) =>
+  a.headers
+    .getSetCookie()
+    .map((c) => c.split('=')[0])
+    .sort();
 
 describe('probes: the password step', () => {
   let probe: ProbeServer;
@@ -37,7 +62,8 @@ describe('probes: the password step', () => {
       await ctx.accounts.addOrganization(OPERATOR, 'contoso.test', 'Contoso');
       await ctx.accounts.addUser(OPERATOR, { ...ADMIN, role: 'admin' });
       for (const u of [BOB, OFF, CAROL, DAVE, MALLORY]) await ctx.accounts.addUser(OPERATOR, u);
-      for (const address of [LOCK.web, LOCK.api, LOCK.imap]) await ctx.accounts.addUser(OPERATOR, { address, password: LOCK.password });
+      for (const address of [LOCK.web, LOCK.api, LOCK.imap])
+        await ctx.accounts.addUser(OPERATOR, { address, password: LOCK.password });
       await ctx.accounts.addUser(OPERATOR, { address: 'new@contoso.test' });
       await ctx.accounts.disableUser(OPERATOR, OFF.address);
       await ctx.mfaAdmin.setUserState(OPERATOR, CAROL.address, 'enabled');
@@ -68,12 +94,21 @@ describe('probes: the password step', () => {
       const b = new FetchBrowser(base);
       const page = await b.get('/signin');
       const r = await b.request('/signin', form({ _csrf: csrfOf(page.body), email: c.email, password: c.password }));
-      web.push({ status: r.status, body: normalise(r.body, c.email), cookies: cookieNames(r), location: r.headers.get('location'), retryAfter: r.headers.get('retry-after') });
+      web.push({
+        status: r.status,
+        body: normalise(r.body, c.email),
+        cookies: cookieNames(r),
+        location: r.headers.get('location'),
+        retryAfter: r.headers.get('retry-after'),
+      });
     }
     for (let i = 1; i < web.length; i++) assert.deepEqual(web[i], web[0], `web form: ${cases[i]!.label}`);
     assert.equal(web[0]!.status, 401);
     assert.match(web[0]!.body, /Your account or password is incorrect\./);
-    assert.ok(!web[0]!.cookies.includes('sesame_session') && !web[0]!.cookies.includes('sesame_flow'), 'no session and no flow for anyone');
+    assert.ok(
+      !web[0]!.cookies.includes('sesame_session') && !web[0]!.cookies.includes('sesame_flow'),
+      'no session and no flow for anyone',
+    );
 
     // The JSON API: byte for byte.
     const api = [];
@@ -90,8 +125,19 @@ describe('probes: the password step', () => {
     for (const c of cases) {
       const r = await call(base, 'GET', '/auth/basic', undefined, basic(c.email, c.password));
       fwd.push({ status: r.status, text: r.text, challenge: r.headers.get('www-authenticate') });
-      const n = await call(base, 'GET', '/auth/nginx-mail', undefined, { ...bearer(key), 'auth-user': encodeURIComponent(c.email), 'auth-pass': encodeURIComponent(c.password), 'auth-protocol': 'imap', 'client-ip': '192.0.2.20' });
-      nginx.push({ status: n.status, authStatus: n.headers.get('auth-status'), wait: n.headers.get('auth-wait'), server: n.headers.get('auth-server') });
+      const n = await call(base, 'GET', '/auth/nginx-mail', undefined, {
+        ...bearer(key),
+        'auth-user': encodeURIComponent(c.email),
+        'auth-pass': encodeURIComponent(c.password),
+        'auth-protocol': 'imap',
+        'client-ip': '192.0.2.20',
+      });
+      nginx.push({
+        status: n.status,
+        authStatus: n.headers.get('auth-status'),
+        wait: n.headers.get('auth-wait'),
+        server: n.headers.get('auth-server'),
+      });
     }
     for (let i = 1; i < fwd.length; i++) assert.deepEqual(fwd[i], fwd[0], `/auth/basic: ${cases[i]!.label}`);
     for (let i = 1; i < nginx.length; i++) assert.deepEqual(nginx[i], nginx[0], `/auth/nginx-mail: ${cases[i]!.label}`);
@@ -99,31 +145,55 @@ describe('probes: the password step', () => {
     assert.equal(nginx[0]!.authStatus, 'Invalid login or password');
     // Dovecot's passdb hears the same body; its status is 401 or 403 (policy), both "password mismatch" to the client (docs/integrations.md).
     for (const c of cases) {
-      const r = await call(base, 'POST', '/auth/mail', { user: c.email, password: c.password, service: 'imap', remoteIp: '192.0.2.21' }, bearer(key));
+      const r = await call(
+        base,
+        'POST',
+        '/auth/mail',
+        { user: c.email, password: c.password, service: 'imap', remoteIp: '192.0.2.21' },
+        bearer(key),
+      );
       assert.ok([401, 403].includes(r.status), `${c.label}: ${r.status}`);
       assert.deepEqual(r.body, { result: 'wrong' }, c.label);
     }
     // Only the admin's sign-in log tells the reasons apart.
-    const reasons = Object.fromEntries((await signInLog(base, adminToken)).filter((e) => e.protocol === 'web').map((e) => [e.addressTyped, e.reason]));
-    assert.deepEqual(reasons, { [BOB.address]: 'wrong_password', 'ghost@contoso.test': 'unknown_user', [OFF.address]: 'user_disabled', 'new@contoso.test': 'no_password_set' });
+    const reasons = Object.fromEntries(
+      (await signInLog(base, adminToken)).filter((e) => e.protocol === 'web').map((e) => [e.addressTyped, e.reason]),
+    );
+    assert.deepEqual(reasons, {
+      [BOB.address]: 'wrong_password',
+      'ghost@contoso.test': 'unknown_user',
+      [OFF.address]: 'user_disabled',
+      'new@contoso.test': 'no_password_set',
+    });
   });
 
   it('probe: 101 wrong passwords to one account lock it before the 100th, and the right password is then refused too (sign-in form, JSON API, IMAP)', async () => {
     // The sign-in form.
     const web: number[] = [];
-    for (let i = 0; i < 101; i++) web.push((await new FetchBrowser(base).signIn(LOCK.web, `wrong-password-${i}`)).status);
+    for (let i = 0; i < 101; i++)
+      web.push((await new FetchBrowser(base).signIn(LOCK.web, `wrong-password-${i}`)).status);
     const webFailures = web.indexOf(429);
     assert.ok(webFailures > 0 && webFailures < 100, `locked after ${webFailures} failures`);
-    assert.deepEqual(web.slice(webFailures), Array(101 - webFailures).fill(429), 'every attempt after the lock is refused');
+    assert.deepEqual(
+      web.slice(webFailures),
+      Array(101 - webFailures).fill(429),
+      'every attempt after the lock is refused',
+    );
     const webRight = await new FetchBrowser(base).signIn(LOCK.web, LOCK.password);
     assert.equal(webRight.status, 429, 'the right password is refused while locked');
     assert.match(webRight.body, /Too many attempts/);
     assert.ok(Number(webRight.headers.get('retry-after')) >= 1);
-    assert.equal(webRight.headers.getSetCookie().some((c) => c.startsWith('sesame_session=')), false);
+    assert.equal(
+      webRight.headers.getSetCookie().some((c) => c.startsWith('sesame_session=')),
+      false,
+    );
 
     // The JSON API.
     const api: number[] = [];
-    for (let i = 0; i < 101; i++) api.push((await call(base, 'POST', '/api/v1/sessions', { email: LOCK.api, password: `wrong-password-${i}` })).status);
+    for (let i = 0; i < 101; i++)
+      api.push(
+        (await call(base, 'POST', '/api/v1/sessions', { email: LOCK.api, password: `wrong-password-${i}` })).status,
+      );
     const apiFailures = api.indexOf(429);
     assert.ok(apiFailures > 0 && apiFailures < 100, `locked after ${apiFailures} failures`);
     assert.deepEqual(api.slice(apiFailures), Array(101 - apiFailures).fill(429));
@@ -134,15 +204,30 @@ describe('probes: the password step', () => {
     // IMAP through Dovecot's passdb (/auth/mail): a locked account is answered like a wrong
     // password, so the lock is read from the sign-in log.
     for (let i = 0; i < 101; i++) {
-      const r = await call(base, 'POST', '/auth/mail', { user: LOCK.imap, password: `wrong-password-${i}`, service: 'imap', remoteIp: '192.0.2.30' }, bearer(key));
+      const r = await call(
+        base,
+        'POST',
+        '/auth/mail',
+        { user: LOCK.imap, password: `wrong-password-${i}`, service: 'imap', remoteIp: '192.0.2.30' },
+        bearer(key),
+      );
       assert.equal(r.status, 401);
     }
-    const right = await call(base, 'POST', '/auth/mail', { user: LOCK.imap, password: LOCK.password, service: 'imap', remoteIp: '192.0.2.30' }, bearer(key));
+    const right = await call(
+      base,
+      'POST',
+      '/auth/mail',
+      { user: LOCK.imap, password: LOCK.password, service: 'imap', remoteIp: '192.0.2.30' },
+      bearer(key),
+    );
     assert.equal(right.status, 401, 'the right password is refused while locked');
     const rows = (await signInLog(base, adminToken)).filter((e) => e.addressTyped === LOCK.imap);
     const counts = tally(rows, (e) => e.reason);
     assert.equal(rows.length, 102);
-    assert.ok((counts.wrong_password ?? 0) > 0 && (counts.wrong_password ?? 0) < 100, `checked ${counts.wrong_password} passwords before the lock`);
+    assert.ok(
+      (counts.wrong_password ?? 0) > 0 && (counts.wrong_password ?? 0) < 100,
+      `checked ${counts.wrong_password} passwords before the lock`,
+    );
     assert.equal(counts.account_locked, 102 - counts.wrong_password!);
     assert.equal(rows[0]!.reason, 'account_locked', 'the last attempt, with the right password, met the lock');
   });
@@ -155,15 +240,24 @@ describe('probes: the password step', () => {
     for (const typed of [grouped, grouped.replace(/ /g, '')]) {
       const r = await new FetchBrowser(base).signIn(CAROL.address, typed);
       assert.equal(r.status, 401);
-      assert.equal(normalise(r.body, CAROL.address), normalise(wrong.body, CAROL.address), 'the same page as a wrong password');
+      assert.equal(
+        normalise(r.body, CAROL.address),
+        normalise(wrong.body, CAROL.address),
+        'the same page as a wrong password',
+      );
       assert.equal(r.headers.get('location'), null);
-      assert.ok(!r.headers.getSetCookie().some((c) => /^sesame_(session|flow)=/.test(c)), 'no session, no second-factor step');
+      assert.ok(
+        !r.headers.getSetCookie().some((c) => /^sesame_(session|flow)=/.test(c)),
+        'no session, no second-factor step',
+      );
     }
     const apiWrong = await call(base, 'POST', '/api/v1/sessions', { email: CAROL.address, password: WRONG });
     const apiAp = await call(base, 'POST', '/api/v1/sessions', { email: CAROL.address, password: grouped });
     assert.deepEqual({ status: apiAp.status, text: apiAp.text }, { status: apiWrong.status, text: apiWrong.text });
     // The admin sees what happened.
-    const reasons = (await signInLog(base, adminToken)).filter((e) => e.addressTyped === CAROL.address && (e.protocol === 'web' || e.protocol === 'api')).map((e) => e.reason);
+    const reasons = (await signInLog(base, adminToken))
+      .filter((e) => e.addressTyped === CAROL.address && (e.protocol === 'web' || e.protocol === 'api'))
+      .map((e) => e.reason);
     assert.equal(reasons.filter((r) => r === 'app_password_refused').length, 3);
   });
 
@@ -202,8 +296,32 @@ describe('probes: the password step', () => {
   });
 
   /** Targets an attacker puts in ?next= or a forged form's `next`; every one must land on this site. */
-  const HOSTILE = ['//evil.example', '/\\evil.example', 'https:evil.example', 'javascript:alert(1)', 'https://evil.example/', 'JaVaScRiPt:alert(1)', 'data:text/html,<svg onload=alert(1)>', '\\\\evil.example', '/\\/evil.example', '/.//evil.example', '/..//evil.example', '/%2e//evil.example', '/a/..//evil.example', ' //evil.example', '/\t/evil.example', '/\r\nLocation: https://evil.example'];
-  const hiddenNext = (html: string) => /name="next" value="([^"]*)"/.exec(html)?.[1]?.replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>');
+  const HOSTILE = [
+    '//evil.example',
+    '/\\evil.example',
+    'https:evil.example',
+    'javascript:alert(1)',
+    'https://evil.example/',
+    'JaVaScRiPt:alert(1)',
+    'data:text/html,<svg onload=alert(1)>',
+    '\\\\evil.example',
+    '/\\/evil.example',
+    '/.//evil.example',
+    '/..//evil.example',
+    '/%2e//evil.example',
+    '/a/..//evil.example',
+    ' //evil.example',
+    '/\t/evil.example',
+    '/\r\nLocation: https://evil.example',
+  ];
+  const hiddenNext = (html: string) =>
+    /name="next" value="([^"]*)"/
+      .exec(html)?.[1]
+      ?.replace(/&amp;/g, '&')
+      .replace(/&quot;/g, '"')
+      .replace(/&#39;/g, "'")
+      .replace(/&lt;/g, '<')
+      .replace(/&gt;/g, '>');
 
   it('extra probe: open redirect after sign-in: //evil, /\\evil, https:evil, javascript: (and dot-segment tricks) land on a same-site path', async () => {
     for (const next of HOSTILE) {
@@ -212,9 +330,15 @@ describe('probes: the password step', () => {
       const page = await b.get(`/signin?next=${encodeURIComponent(next)}`);
       assert.equal(page.status, 200);
       const carried = hiddenNext(page.body);
-      assert.ok(carried === undefined || isSameSitePath(carried, base), `${JSON.stringify(next)} carried as ${JSON.stringify(carried)}`);
+      assert.ok(
+        carried === undefined || isSameSitePath(carried, base),
+        `${JSON.stringify(next)} carried as ${JSON.stringify(carried)}`,
+      );
       // A forged form posting `next` directly.
-      const r = await b.request('/signin', form({ _csrf: csrfOf(page.body), email: DAVE.address, password: DAVE.password, next }));
+      const r = await b.request(
+        '/signin',
+        form({ _csrf: csrfOf(page.body), email: DAVE.address, password: DAVE.password, next }),
+      );
       assert.equal(r.status, 303);
       assert.equal(r.headers.get('location'), '/account', `${JSON.stringify(next)} after sign-in`);
       // Already signed in, /signin?next= sends the visitor on: same rule.
@@ -222,12 +346,18 @@ describe('probes: the password step', () => {
       assert.equal(again.headers.get('location'), '/account', `${JSON.stringify(next)} when signed in`);
       // The language switch's way back.
       const lang = await b.submit('/account', '/lang', { lang: 'en', back: next });
-      assert.ok(isSameSitePath(lang.headers.get('location'), base), `${JSON.stringify(next)} after /lang: ${lang.headers.get('location')}`);
+      assert.ok(
+        isSameSitePath(lang.headers.get('location'), base),
+        `${JSON.stringify(next)} after /lang: ${lang.headers.get('location')}`,
+      );
     }
     // A same-site path is kept, so the check is not simply "always /account".
     const b = new FetchBrowser(base);
     const page = await b.get('/signin');
-    const r = await b.request('/signin', form({ _csrf: csrfOf(page.body), email: DAVE.address, password: DAVE.password, next: '/security-info?x=1' }));
+    const r = await b.request(
+      '/signin',
+      form({ _csrf: csrfOf(page.body), email: DAVE.address, password: DAVE.password, next: '/security-info?x=1' }),
+    );
     assert.equal(r.headers.get('location'), '/security-info?x=1');
   });
 

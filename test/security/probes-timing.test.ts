@@ -110,25 +110,47 @@ async function assertOverlap(label: string, attempts: (round: number) => Attempt
     seen.push(report(label, r));
     const hashCost = r.wrong.median - r.hashless.median;
     if (hashCost <= Math.max(iqr(r.unknown), iqr(r.wrong))) continue; // too noisy to see a hash: measure again
-    assert.ok(Math.max(r.unknown.q1, r.wrong.q1) <= Math.min(r.unknown.q3, r.wrong.q3), `the middle halves do not overlap: ${seen.at(-1)}`);
+    assert.ok(
+      Math.max(r.unknown.q1, r.wrong.q1) <= Math.min(r.unknown.q3, r.wrong.q3),
+      `the middle halves do not overlap: ${seen.at(-1)}`,
+    );
     const diff = Math.abs(r.unknown.median - r.wrong.median);
-    assert.ok(diff < hashCost / 2, `the medians differ by ${ms(diff)}, half a hash is ${ms(hashCost / 2)}: ${seen.at(-1)}`);
+    assert.ok(
+      diff < hashCost / 2,
+      `the medians differ by ${ms(diff)}, half a hash is ${ms(hashCost / 2)}: ${seen.at(-1)}`,
+    );
     return seen;
   }
-  assert.fail(`three rounds too noisy to see a skipped hash (the hash must cost more than the IQR): \n${seen.join('\n')}`);
+  assert.fail(
+    `three rounds too noisy to see a skipped hash (the hash must cost more than the IQR): \n${seen.join('\n')}`,
+  );
 }
 
 describe('probes: sign-in timing does not reveal whether an account exists', () => {
   let probe: ProbeServer;
   before(async () => {
-    ({ probe } = await startProbeServer('timing', { SESAME_ACCOUNT_FAILURE_LIMIT: '100', SESAME_IP_FAILURE_LIMIT: '100000' }, async (ctx) => {
-      await ctx.accounts.addOrganization(OPERATOR, 'contoso.test', 'Contoso');
-      for (const path of ['api', 'web']) for (let i = 0; i < ROUNDS; i++) await ctx.accounts.addUser(OPERATOR, { address: real(path, i), password: PASSWORD });
-    }));
+    ({ probe } = await startProbeServer(
+      'timing',
+      { SESAME_ACCOUNT_FAILURE_LIMIT: '100', SESAME_IP_FAILURE_LIMIT: '100000' },
+      async (ctx) => {
+        await ctx.accounts.addOrganization(OPERATOR, 'contoso.test', 'Contoso');
+        for (const path of ['api', 'web'])
+          for (let i = 0; i < ROUNDS; i++)
+            await ctx.accounts.addUser(OPERATOR, { address: real(path, i), password: PASSWORD });
+      },
+    ));
   });
   after(async () => probe?.stop());
 
-  const post = (body: unknown) => fetch(`${probe.base}/api/v1/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then(async (r) => (await r.arrayBuffer(), r.status));
+  const post = (body: unknown) =>
+    fetch(`${probe.base}/api/v1/sessions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    }).then(async (r) => {
+      await r.arrayBuffer();
+      return r.status;
+    });
 
   it('extra probe: on the JSON API, 50 unknown-user and 50 wrong-password sign-ins, interleaved, have overlapping time distributions', async (t) => {
     const attempts = (i: number): Attempts => ({
@@ -143,7 +165,8 @@ describe('probes: sign-in timing does not reveal whether an account exists', () 
   it('extra probe: on the sign-in form, 50 unknown-user and 50 wrong-password sign-ins, interleaved, have overlapping time distributions', async (t) => {
     const b = new FetchBrowser(probe.base);
     const csrf = csrfOf((await b.get('/signin')).body);
-    const attempt = (fields: Record<string, string>, status: number) => timed(async () => (await b.request('/signin', form(fields))).status, status);
+    const attempt = (fields: Record<string, string>, status: number) =>
+      timed(async () => (await b.request('/signin', form(fields))).status, status);
     const attempts = (i: number): Attempts => ({
       unknown: () => attempt({ _csrf: csrf, email: unknownAddress('web', i), password: 'wrong-password-123' }, 401),
       wrong: () => attempt({ _csrf: csrf, email: real('web', i), password: 'wrong-password-123' }, 401),

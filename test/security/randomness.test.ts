@@ -16,10 +16,27 @@ import { newTotpSecret } from '../../src/domain/mfa/totp.js';
 import { WebAuthnFactor } from '../../src/domain/mfa/webauthn-factor.js';
 import { randomToken } from '../../src/lib/crypto/tokens.js';
 
-const nodeCrypto = createRequire(import.meta.url)('node:crypto') as { randomInt: (...a: unknown[]) => number; randomBytes: (n: number) => Buffer };
+const nodeCrypto = createRequire(import.meta.url)('node:crypto') as {
+  randomInt: (...a: unknown[]) => number;
+  randomBytes: (n: number) => Buffer;
+};
 
-const alice: User = { id: 'u', orgId: 'o', address: 'a@contoso.test', name: 'A', status: 'active', role: 'user', createdAt: 0, passwordChangedAt: 0, mfaState: 'enabled' };
-const webauthn = new WebAuthnFactor({} as MfaRepository, { id: 'id.contoso.test', name: 'Sesame', origin: 'https://id.contoso.test' });
+const alice: User = {
+  id: 'u',
+  orgId: 'o',
+  address: 'a@contoso.test',
+  name: 'A',
+  status: 'active',
+  role: 'user',
+  createdAt: 0,
+  passwordChangedAt: 0,
+  mfaState: 'enabled',
+};
+const webauthn = new WebAuthnFactor({} as MfaRepository, {
+  id: 'id.contoso.test',
+  name: 'Sesame',
+  origin: 'https://id.contoso.test',
+});
 async function webauthnChallenge(): Promise<string> {
   const flow = { id: 'f', data: { challenge: { methodId: 'm' } } } as unknown as Flow;
   await webauthn.startChallenge({ flow, user: alice, now: 0 });
@@ -30,9 +47,19 @@ async function webauthnChallenge(): Promise<string> {
 const GENERATORS: { name: string; make: () => string | Promise<string>; bits: number; minBits: number }[] = [
   { name: 'session, flow and link tokens', make: () => randomToken(), bits: 256, minBits: 128 },
   { name: 'TOTP seeds', make: () => newTotpSecret(), bits: 160, minBits: 160 },
-  { name: 'email, text and voice codes', make: () => numericCode(6), bits: 6 * Math.log2(10), minBits: 6 * Math.log2(10) },
+  {
+    name: 'email, text and voice codes',
+    make: () => numericCode(6),
+    bits: 6 * Math.log2(10),
+    minBits: 6 * Math.log2(10),
+  },
   { name: 'recovery codes', make: () => recoveryCode(), bits: 16 * Math.log2(31), minBits: 64 },
-  { name: 'app passwords', make: () => generateAppPassword(), bits: RANDOM_LENGTH * Math.log2(ALPHABET.length), minBits: 72 },
+  {
+    name: 'app passwords',
+    make: () => generateAppPassword(),
+    bits: RANDOM_LENGTH * Math.log2(ALPHABET.length),
+    minBits: 72,
+  },
   { name: 'WebAuthn challenges', make: webauthnChallenge, bits: 256, minBits: 128 },
 ];
 

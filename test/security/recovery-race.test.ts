@@ -11,7 +11,13 @@ import { FakeClock, makeWorld, oathtoolTotp, USER, type World } from '../support
 describe('two recovery codes at once on one sign-in', () => {
   let w: World;
   const clock = new FakeClock(Date.UTC(2026, 10, 27, 9, 0, 0));
-  const post = (url: string, body: object, flow?: string) => w.app.inject({ method: 'POST', url: `/api/v1${url}`, payload: body, headers: flow ? { 'x-sesame-flow': flow } : {} });
+  const post = (url: string, body: object, flow?: string) =>
+    w.app.inject({
+      method: 'POST',
+      url: `/api/v1${url}`,
+      payload: body,
+      headers: flow ? { 'x-sesame-flow': flow } : {},
+    });
   let codes: string[] = [];
 
   before(async () => {
@@ -30,10 +36,13 @@ describe('two recovery codes at once on one sign-in', () => {
   it('lets exactly one of them finish the sign-in', async () => {
     const t = (await post('/sessions', { email: USER.address, password: USER.password })).json().token as string;
     assert.equal((await post('/flow/switch', { method: 'recovery' }, t)).statusCode, 200);
-    const answers = await Promise.all([codes[0]!, codes[1]!, codes[2]!].map((code) => post('/flow/verify', { code }, t)));
+    const answers = await Promise.all(
+      [codes[0]!, codes[1]!, codes[2]!].map((code) => post('/flow/verify', { code }, t)),
+    );
     const sessions = answers.filter((a) => a.statusCode === 201);
     assert.equal(sessions.length, 1, answers.map((a) => `${a.statusCode} ${a.body}`).join('\n'));
     // The others are refused: their challenge was already used, or the finished flow is gone.
-    for (const a of answers.filter((x) => x.statusCode !== 201)) assert.ok(['code_invalid', 'flow_expired'].includes(a.json().error.code), a.body);
+    for (const a of answers.filter((x) => x.statusCode !== 201))
+      assert.ok(['code_invalid', 'flow_expired'].includes(a.json().error.code), a.body);
   });
 });

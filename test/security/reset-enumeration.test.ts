@@ -47,7 +47,10 @@ for (const kind of STORE_KINDS) {
         const b = new Browser(w.app, { 'x-forwarded-for': ip });
         const page = await b.get('/forgot-password');
         const started = performance.now();
-        const res = await b.post('/forgot-password', { _csrf: /name="_csrf" value="([^"]+)"/.exec(page.body)![1]!, email });
+        const res = await b.post('/forgot-password', {
+          _csrf: /name="_csrf" value="([^"]+)"/.exec(page.body)![1]!,
+          email,
+        });
         return { status: res.statusCode, ms: performance.now() - started };
       };
       const before = smtp.received.length;
@@ -56,7 +59,10 @@ for (const kind of STORE_KINDS) {
       const unknown = await ask('nobody@contoso.test', '198.51.100.2');
       assert.equal(known.status, 200);
       assert.equal(unknown.status, 200);
-      assert.ok(known.ms < SMTP_DELAY_MS / 2, `a known address is answered in ${Math.round(known.ms)} ms, without waiting for the mail server`);
+      assert.ok(
+        known.ms < SMTP_DELAY_MS / 2,
+        `a known address is answered in ${Math.round(known.ms)} ms, without waiting for the mail server`,
+      );
       await w.ctx.passwordReset.idle();
       assert.equal(smtp.received.length, before + 1, 'and the link was sent afterwards');
       assert.deepEqual(smtp.received.at(-1)!.to, [HOME]);

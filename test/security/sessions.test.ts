@@ -6,10 +6,30 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import type { LightMyRequestResponse } from 'fastify';
-import { Browser, csrfFrom, FakeClock, makeWorld, oathtoolTotp, secretFrom, USER, type World, registerTotpThroughPages } from '../support/world.js';
+import {
+  Browser,
+  csrfFrom,
+  FakeClock,
+  makeWorld,
+  oathtoolTotp,
+  secretFrom,
+  USER,
+  type World,
+  registerTotpThroughPages,
+} from '../support/world.js';
 
-type Cookie = { name: string; value: string; httpOnly?: boolean; secure?: boolean; sameSite?: string; path?: string; maxAge?: number; expires?: Date };
-const sessionCookie = (res: { cookies: unknown }, name = 'sesame_session') => (res.cookies as Cookie[]).find((c) => c.name === name);
+type Cookie = {
+  name: string;
+  value: string;
+  httpOnly?: boolean;
+  secure?: boolean;
+  sameSite?: string;
+  path?: string;
+  maxAge?: number;
+  expires?: Date;
+};
+const sessionCookie = (res: { cookies: unknown }, name = 'sesame_session') =>
+  (res.cookies as Cookie[]).find((c) => c.name === name);
 
 describe('sessions on plain-http loopback', () => {
   let w: World;
@@ -105,7 +125,24 @@ describe('sessions on plain-http loopback', () => {
     await b.signIn(USER.address, USER.password);
     await w.ctx.accounts.disableUser(OPERATOR, USER.address);
     assert.equal((await b.get('/account')).statusCode, 303);
-    assert.equal(await w.ctx.store.db.selectFrom('sessions').select('id').where('user_id', '=', (await w.ctx.store.db.selectFrom('users').select('id').where('address', '=', USER.address).executeTakeFirstOrThrow()).id).executeTakeFirst(), undefined);
+    assert.equal(
+      await w.ctx.store.db
+        .selectFrom('sessions')
+        .select('id')
+        .where(
+          'user_id',
+          '=',
+          (
+            await w.ctx.store.db
+              .selectFrom('users')
+              .select('id')
+              .where('address', '=', USER.address)
+              .executeTakeFirstOrThrow()
+          ).id,
+        )
+        .executeTakeFirst(),
+      undefined,
+    );
     await w.ctx.accounts.enableUser(OPERATOR, USER.address);
   });
 });
@@ -137,7 +174,11 @@ describe('sessions behind https', () => {
     };
     await w.ctx.accounts.addUser(OPERATOR, { address: 'cookie@contoso.test', password: 'amber-jar-lantern-8' });
     await w.ctx.mfaAdmin.setUserState(OPERATOR, 'cookie@contoso.test', 'enabled');
-    await w.ctx.mfaAdmin.setPolicy(OPERATOR, (await w.ctx.accounts.findUserByAddressOrNull('cookie@contoso.test'))!.orgId, { rememberDays: 7 });
+    await w.ctx.mfaAdmin.setPolicy(
+      OPERATOR,
+      (await w.ctx.accounts.findUserByAddressOrNull('cookie@contoso.test'))!.orgId,
+      { rememberDays: 7 },
+    );
     const b = new Browser(w.app);
     keep(await b.get('/signin'));
     keep(await b.submit('/signin', '/lang', { lang: 'en', back: '/signin' }));
@@ -152,11 +193,21 @@ describe('sessions behind https', () => {
     keep(await b.submit('/signin/mfa', '/signin/mfa/done', {}));
     keep(await b.submit('/account', '/signout', {}));
     keep(await b.signIn('cookie@contoso.test', 'amber-jar-lantern-8'));
-    keep(await b.submit('/signin/mfa', '/signin/mfa/verify', { code: oathtoolTotp(secret, now + 30_000), remember: '1' }));
+    keep(
+      await b.submit('/signin/mfa', '/signin/mfa/verify', { code: oathtoolTotp(secret, now + 30_000), remember: '1' }),
+    );
     keep(await b.submit('/security-info', '/security-info/confirm', {}));
     keep(await b.submit('/account', '/signout', {}));
     const names = new Set(raw.map((c) => c.slice(0, c.indexOf('='))));
-    for (const n of ['__Host-sesame_csrf', '__Host-sesame_lang', '__Host-sesame_session', '__Host-sesame_flow', '__Host-sesame_trust', '__Host-sesame_flow_si']) assert.ok(names.has(n), `${n} was set: ${[...names].join(', ')}`);
+    for (const n of [
+      '__Host-sesame_csrf',
+      '__Host-sesame_lang',
+      '__Host-sesame_session',
+      '__Host-sesame_flow',
+      '__Host-sesame_trust',
+      '__Host-sesame_flow_si',
+    ])
+      assert.ok(names.has(n), `${n} was set: ${[...names].join(', ')}`);
     for (const c of raw) {
       assert.match(c, /^__Host-/, c);
       assert.match(c, /; Secure(;|$)/, c);
@@ -183,7 +234,11 @@ describe('sessions and the second factor', () => {
     const b = new Browser(w.app);
     await b.signIn(USER.address, USER.password);
     clock.advance(30_000);
-    assert.equal((await b.submit('/signin/mfa', '/signin/mfa/verify', { code: oathtoolTotp(secret, clock.now()) })).headers.location, '/account');
+    assert.equal(
+      (await b.submit('/signin/mfa', '/signin/mfa/verify', { code: oathtoolTotp(secret, clock.now()) })).headers
+        .location,
+      '/account',
+    );
     return b;
   }
 
@@ -193,7 +248,9 @@ describe('sessions and the second factor', () => {
     const before = b.cookies.get('sesame_session')!;
     await b.submit('/security-info', '/security-info/confirm', {});
     clock.advance(30_000);
-    const confirmed = await b.submit('/security-info/flow', '/security-info/flow/verify', { code: oathtoolTotp(secret, clock.now()) });
+    const confirmed = await b.submit('/security-info/flow', '/security-info/flow/verify', {
+      code: oathtoolTotp(secret, clock.now()),
+    });
     assert.equal(confirmed.headers.location, '/security-info?m=confirmed');
     const after = sessionCookie(confirmed)?.value;
     assert.ok(after, 'the step-up sets a new session cookie');
@@ -206,13 +263,35 @@ describe('sessions and the second factor', () => {
 
   it("ends a user's sessions when an admin resets their MFA (require re-registration)", async () => {
     const b = await signedIn();
-    const token = (await w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email: USER.address, password: USER.password } })).json().token as string;
+    const token = (
+      await w.app.inject({
+        method: 'POST',
+        url: '/api/v1/sessions',
+        payload: { email: USER.address, password: USER.password },
+      })
+    ).json().token as string;
     clock.advance(30_000);
-    const api = (await w.app.inject({ method: 'POST', url: '/api/v1/flow/verify', headers: { 'x-sesame-flow': token }, payload: { code: oathtoolTotp(secret, clock.now()) } })).json().token as string;
+    const api = (
+      await w.app.inject({
+        method: 'POST',
+        url: '/api/v1/flow/verify',
+        headers: { 'x-sesame-flow': token },
+        payload: { code: oathtoolTotp(secret, clock.now()) },
+      })
+    ).json().token as string;
     assert.equal((await b.get('/account')).statusCode, 200);
-    assert.equal((await w.app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${api}` } })).statusCode, 200);
+    assert.equal(
+      (await w.app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${api}` } }))
+        .statusCode,
+      200,
+    );
     await w.ctx.mfaAdmin.requireReRegistration(OPERATOR, USER.address);
     assert.equal((await b.get('/account')).statusCode, 303, 'the browser session ended');
-    assert.equal((await w.app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${api}` } })).statusCode, 401, 'the API session ended');
+    assert.equal(
+      (await w.app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${api}` } }))
+        .statusCode,
+      401,
+      'the API session ended',
+    );
   });
 });

@@ -17,12 +17,26 @@ describe('the same throttling on every path', () => {
   let key = '';
   const clock = new FakeClock(Date.UTC(2026, 10, 28, 14, 0, 0));
   const api = (url: string, body: object, flow?: string) =>
-    w.app.inject({ method: 'POST', url: `/api/v1${url}`, payload: body, headers: flow ? { 'x-sesame-flow': flow } : {} });
+    w.app.inject({
+      method: 'POST',
+      url: `/api/v1${url}`,
+      payload: body,
+      headers: flow ? { 'x-sesame-flow': flow } : {},
+    });
   const imap = (user: string, password: string, service = 'imap') =>
-    w.app.inject({ method: 'POST', url: '/auth/mail', headers: { authorization: `Bearer ${key}` }, payload: { user, password, service, remoteIp: '192.0.2.44' } });
+    w.app.inject({
+      method: 'POST',
+      url: '/auth/mail',
+      headers: { authorization: `Bearer ${key}` },
+      payload: { user, password, service, remoteIp: '192.0.2.44' },
+    });
 
   before(async () => {
-    w = await makeWorld('sqlite', { accountFailureLimit: LIMIT, ipFailureLimit: 10_000, lockBaseSeconds: 60 }, { clock });
+    w = await makeWorld(
+      'sqlite',
+      { accountFailureLimit: LIMIT, ipFailureLimit: 10_000, lockBaseSeconds: 60 },
+      { clock },
+    );
     key = (await w.ctx.integrations.add('dovecot')).key;
   });
   after(async () => w.close());
@@ -53,66 +67,134 @@ describe('the same throttling on every path', () => {
     for (const path of ['web', 'api'] as const) {
       const address = `${path}@contoso.test`;
       await w.ctx.accounts.addUser(OPERATOR, { address, password: 'right-password-lantern-1' });
-      const attempt = async (password: string) => (path === 'web' ? (await new Browser(w.app).signIn(address, password)).statusCode : (await api('/sessions', { email: address, password })).statusCode);
+      const attempt = async (password: string) =>
+        path === 'web'
+          ? (await new Browser(w.app).signIn(address, password)).statusCode
+          : (await api('/sessions', { email: address, password })).statusCode;
       const ok = path === 'web' ? 303 : 201;
       for (let i = 0; i < LIMIT - 1; i++) assert.equal(await attempt(`wrong-${i}-lantern`), 401);
       assert.equal(await attempt('right-password-lantern-1'), ok, `${path}: not locked before the limit`);
       for (let i = 0; i < LIMIT; i++) assert.equal(await attempt(`wrong-${i}-lantern`), 401);
-      assert.equal(await attempt('right-password-lantern-1'), 429, `${path}: locked at the limit, even for the right password`);
+      assert.equal(
+        await attempt('right-password-lantern-1'),
+        429,
+        `${path}: locked at the limit, even for the right password`,
+      );
     }
 
     // A legacy protocol: the same number of different wrong passwords.
     const legacyUser = await enrolled('legacy@contoso.test', 'right-password-lantern-2');
-    for (let i = 0; i < LIMIT - 1; i++) assert.equal((await imap('legacy@contoso.test', `wrong-${i}-lantern`)).statusCode, 401);
-    assert.equal((await imap('legacy@contoso.test', legacyUser.appPassword)).statusCode, 200, 'IMAP: not locked before the limit');
-    for (let i = 0; i < LIMIT; i++) assert.equal((await imap('legacy@contoso.test', `wrong-${i}-lantern`)).statusCode, 401);
-    assert.equal((await imap('legacy@contoso.test', legacyUser.appPassword)).statusCode, 401, 'IMAP: locked at the limit, even for the app password');
+    for (let i = 0; i < LIMIT - 1; i++)
+      assert.equal((await imap('legacy@contoso.test', `wrong-${i}-lantern`)).statusCode, 401);
+    assert.equal(
+      (await imap('legacy@contoso.test', legacyUser.appPassword)).statusCode,
+      200,
+      'IMAP: not locked before the limit',
+    );
+    for (let i = 0; i < LIMIT; i++)
+      assert.equal((await imap('legacy@contoso.test', `wrong-${i}-lantern`)).statusCode, 401);
+    assert.equal(
+      (await imap('legacy@contoso.test', legacyUser.appPassword)).statusCode,
+      401,
+      'IMAP: locked at the limit, even for the app password',
+    );
 
     // The second step.
     const mfa = await enrolled('second@contoso.test', 'right-password-lantern-3');
     let t = await secondStep('second@contoso.test', 'right-password-lantern-3');
-    for (let i = 0; i < LIMIT - 1; i++) assert.equal((await api('/flow/verify', { code: String(200000 + i) }, t)).statusCode, 400);
+    for (let i = 0; i < LIMIT - 1; i++)
+      assert.equal((await api('/flow/verify', { code: String(200000 + i) }, t)).statusCode, 400);
     clock.advance(30_000);
-    assert.equal((await api('/flow/verify', { code: oathtoolTotp(mfa.secret, clock.now()) }, t)).statusCode, 201, 'second step: not locked before the limit');
+    assert.equal(
+      (await api('/flow/verify', { code: oathtoolTotp(mfa.secret, clock.now()) }, t)).statusCode,
+      201,
+      'second step: not locked before the limit',
+    );
     t = await secondStep('second@contoso.test', 'right-password-lantern-3');
-    for (let i = 0; i < LIMIT; i++) assert.equal((await api('/flow/verify', { code: String(300000 + i) }, t)).statusCode, 400);
+    for (let i = 0; i < LIMIT; i++)
+      assert.equal((await api('/flow/verify', { code: String(300000 + i) }, t)).statusCode, 400);
     clock.advance(30_000);
-    assert.equal((await api('/flow/verify', { code: oathtoolTotp(mfa.secret, clock.now()) }, t)).statusCode, 429, 'second step: locked at the limit, even for the right code');
+    assert.equal(
+      (await api('/flow/verify', { code: oathtoolTotp(mfa.secret, clock.now()) }, t)).statusCode,
+      429,
+      'second step: locked at the limit, even for the right code',
+    );
 
     // Recovery codes: the same counter and limit as the other second factors.
     const rc = await enrolled('recovery@contoso.test', 'right-password-lantern-4');
     t = await secondStep('recovery@contoso.test', 'right-password-lantern-4');
     assert.equal((await api('/flow/switch', { method: 'recovery' }, t)).statusCode, 200);
     const wrongCode = (i: number) => `abcd-efgh-jkmn-pq${'rstuvwxyz'[i]}${'rstuvwxyz'[i]}`;
-    for (let i = 0; i < LIMIT - 1; i++) assert.equal((await api('/flow/verify', { code: wrongCode(i) }, t)).statusCode, 400);
-    assert.equal((await api('/flow/verify', { code: rc.recoveryCodes[0]! }, t)).statusCode, 201, 'recovery code: not locked before the limit');
+    for (let i = 0; i < LIMIT - 1; i++)
+      assert.equal((await api('/flow/verify', { code: wrongCode(i) }, t)).statusCode, 400);
+    assert.equal(
+      (await api('/flow/verify', { code: rc.recoveryCodes[0]! }, t)).statusCode,
+      201,
+      'recovery code: not locked before the limit',
+    );
     t = await secondStep('recovery@contoso.test', 'right-password-lantern-4');
     await api('/flow/switch', { method: 'recovery' }, t);
-    for (let i = 0; i < LIMIT; i++) assert.equal((await api('/flow/verify', { code: wrongCode(i) }, t)).statusCode, 400);
-    assert.equal((await api('/flow/verify', { code: rc.recoveryCodes[1]! }, t)).statusCode, 429, 'recovery codes: locked at the limit, even for a right one');
+    for (let i = 0; i < LIMIT; i++)
+      assert.equal((await api('/flow/verify', { code: wrongCode(i) }, t)).statusCode, 400);
+    assert.equal(
+      (await api('/flow/verify', { code: rc.recoveryCodes[1]! }, t)).statusCode,
+      429,
+      'recovery codes: locked at the limit, even for a right one',
+    );
   });
 
   it("a success on one authenticator does not clear another's count: an app password on IMAP leaves the web password's failures, and the reverse", async () => {
     const u = await enrolled('nine@contoso.test', 'right-password-lantern-5');
     // Web password: LIMIT - 1 failures, then an app-password sign-in on IMAP, then one more web failure: locked.
-    for (let i = 0; i < LIMIT - 1; i++) assert.equal((await api('/sessions', { email: 'nine@contoso.test', password: `web-wrong-${i}-x` })).statusCode, 401);
+    for (let i = 0; i < LIMIT - 1; i++)
+      assert.equal(
+        (await api('/sessions', { email: 'nine@contoso.test', password: `web-wrong-${i}-x` })).statusCode,
+        401,
+      );
     assert.equal((await imap('nine@contoso.test', u.appPassword)).statusCode, 200);
-    assert.equal((await api('/sessions', { email: 'nine@contoso.test', password: 'web-wrong-last-x' })).statusCode, 401);
-    assert.equal((await api('/sessions', { email: 'nine@contoso.test', password: 'right-password-lantern-5' })).statusCode, 429, "the IMAP success did not reset the web password's count");
+    assert.equal(
+      (await api('/sessions', { email: 'nine@contoso.test', password: 'web-wrong-last-x' })).statusCode,
+      401,
+    );
+    assert.equal(
+      (await api('/sessions', { email: 'nine@contoso.test', password: 'right-password-lantern-5' })).statusCode,
+      429,
+      "the IMAP success did not reset the web password's count",
+    );
 
     // IMAP: LIMIT - 1 failures, then a right password on the web form, then one more IMAP failure: locked.
     const v = await enrolled('ten@contoso.test', 'right-password-lantern-6');
-    for (let i = 0; i < LIMIT - 1; i++) assert.equal((await imap('ten@contoso.test', `imap-wrong-${i}-x`)).statusCode, 401);
-    assert.equal((await secondStep('ten@contoso.test', 'right-password-lantern-6')).length > 0, true, 'the web password was right');
+    for (let i = 0; i < LIMIT - 1; i++)
+      assert.equal((await imap('ten@contoso.test', `imap-wrong-${i}-x`)).statusCode, 401);
+    assert.equal(
+      (await secondStep('ten@contoso.test', 'right-password-lantern-6')).length > 0,
+      true,
+      'the web password was right',
+    );
     assert.equal((await imap('ten@contoso.test', 'imap-wrong-last-x')).statusCode, 401);
-    assert.equal((await imap('ten@contoso.test', v.appPassword)).statusCode, 401, "the web success did not reset IMAP's count");
-    assert.equal((await imap('ten@contoso.test', v.appPassword, 'submission')).statusCode, 200, 'SMTP is another authenticator: its count is its own');
+    assert.equal(
+      (await imap('ten@contoso.test', v.appPassword)).statusCode,
+      401,
+      "the web success did not reset IMAP's count",
+    );
+    assert.equal(
+      (await imap('ten@contoso.test', v.appPassword, 'submission')).statusCode,
+      200,
+      'SMTP is another authenticator: its count is its own',
+    );
   });
 
   it('defaults: 10 failures per account (at most 100 may be configured), 100 per IP, locks from 60 s growing to 1 h', () => {
     const c = loadConfig({});
-    assert.deepEqual([c.accountFailureLimit, c.ipFailureLimit, c.lockBaseSeconds, c.lockMaxSeconds], [10, 100, 60, 3600]);
+    assert.deepEqual(
+      [c.accountFailureLimit, c.ipFailureLimit, c.lockBaseSeconds, c.lockMaxSeconds],
+      [10, 100, 60, 3600],
+    );
     assert.equal(loadConfig({ SESAME_ACCOUNT_FAILURE_LIMIT: '100' }).accountFailureLimit, 100);
-    assert.throws(() => loadConfig({ SESAME_ACCOUNT_FAILURE_LIMIT: '101' }), ConfigError, 'more than 100 consecutive failures is refused');
+    assert.throws(
+      () => loadConfig({ SESAME_ACCOUNT_FAILURE_LIMIT: '101' }),
+      ConfigError,
+      'more than 100 consecutive failures is refused',
+    );
   });
 });

@@ -17,7 +17,12 @@ for (const kind of STORE_KINDS) {
   describe(`throttling on ${kind}`, () => {
     let w: World;
     before(async () => {
-      w = await makeWorld(kind, { accountFailureLimit: 10, ipFailureLimit: 1000, lockBaseSeconds: 1, lockMaxSeconds: 8 });
+      w = await makeWorld(kind, {
+        accountFailureLimit: 10,
+        ipFailureLimit: 1000,
+        lockBaseSeconds: 1,
+        lockMaxSeconds: 8,
+      });
     });
     after(async () => w.close());
 
@@ -47,7 +52,8 @@ for (const kind of STORE_KINDS) {
 
     it('treats an account that does not exist exactly the same', async () => {
       const statuses: number[] = [];
-      for (let i = 0; i < 11; i++) statuses.push((await api(w, 'ghost@contoso.test', `wrong-${i}-password`)).statusCode);
+      for (let i = 0; i < 11; i++)
+        statuses.push((await api(w, 'ghost@contoso.test', `wrong-${i}-password`)).statusCode);
       assert.deepEqual(statuses, [...Array(10).fill(401), 429]);
     });
 
@@ -60,11 +66,17 @@ for (const kind of STORE_KINDS) {
     });
 
     it('counts 50 parallel guesses as 50 and lets none through after the limit', async () => {
-      const responses = await Promise.all(Array.from({ length: 50 }, (_, i) => api(w, 'eve@fabrikam.test', `parallel-guess-${i}`, '10.0.0.50')));
+      const responses = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => api(w, 'eve@fabrikam.test', `parallel-guess-${i}`, '10.0.0.50')),
+      );
       const by = (s: number) => responses.filter((r) => r.statusCode === s).length;
       assert.equal(by(401), 10, 'exactly the limit was checked');
       assert.equal(by(429), 40);
-      const rows = await w.ctx.store.db.selectFrom('sign_in_events').select(['outcome']).where('address_typed', '=', 'eve@fabrikam.test').execute();
+      const rows = await w.ctx.store.db
+        .selectFrom('sign_in_events')
+        .select(['outcome'])
+        .where('address_typed', '=', 'eve@fabrikam.test')
+        .execute();
       assert.equal(rows.length, 50, 'every attempt is in the sign-in log');
       assert.equal(rows.filter((r) => r.outcome === 'failure').length, 10);
     });
@@ -77,7 +89,9 @@ describe('throttling per client IP, shared by two instances on one PostgreSQL st
   let secondCtx: Awaited<ReturnType<typeof createContext>>;
   before(async () => {
     w = await makeWorld('postgres', { accountFailureLimit: 100, ipFailureLimit: 6, lockBaseSeconds: 30 });
-    secondCtx = await createContext(w.store.config({ accountFailureLimit: 100, ipFailureLimit: 6, lockBaseSeconds: 30 }));
+    secondCtx = await createContext(
+      w.store.config({ accountFailureLimit: 100, ipFailureLimit: 6, lockBaseSeconds: 30 }),
+    );
     second = await buildApp(secondCtx, { logger: false });
   });
   after(async () => {
@@ -89,21 +103,38 @@ describe('throttling per client IP, shared by two instances on one PostgreSQL st
   it('locks an IP that guesses across many accounts, on every instance, and not other IPs', async () => {
     const apps = [w.app, second];
     for (let i = 0; i < 6; i++) {
-      const r = await apps[i % 2]!.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email: `user${i}@contoso.test`, password: 'spray-password-1' }, remoteAddress: '203.0.113.9' });
+      const r = await apps[i % 2]!.inject({
+        method: 'POST',
+        url: '/api/v1/sessions',
+        payload: { email: `user${i}@contoso.test`, password: 'spray-password-1' },
+        remoteAddress: '203.0.113.9',
+      });
       assert.equal(r.statusCode, 401);
     }
     for (const app of apps) {
-      const r = await app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email: USER.address, password: USER.password }, remoteAddress: '203.0.113.9' });
+      const r = await app.inject({
+        method: 'POST',
+        url: '/api/v1/sessions',
+        payload: { email: USER.address, password: USER.password },
+        remoteAddress: '203.0.113.9',
+      });
       assert.equal(r.statusCode, 429, 'the IP is locked on both instances');
     }
-    const other = await second.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email: USER.address, password: USER.password }, remoteAddress: '198.51.100.7' });
+    const other = await second.inject({
+      method: 'POST',
+      url: '/api/v1/sessions',
+      payload: { email: USER.address, password: USER.password },
+      remoteAddress: '198.51.100.7',
+    });
     assert.equal(other.statusCode, 201, 'another IP is not affected');
   });
 
   it('does not clear the IP counter on success (a sprayer with one valid account is still counted)', async () => {
     const ip = '203.0.113.77';
-    const post = (email: string, password: string) => w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email, password }, remoteAddress: ip });
-    for (let i = 0; i < 5; i++) assert.equal((await post(`spray${i}@contoso.test`, 'spray-password-1')).statusCode, 401);
+    const post = (email: string, password: string) =>
+      w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email, password }, remoteAddress: ip });
+    for (let i = 0; i < 5; i++)
+      assert.equal((await post(`spray${i}@contoso.test`, 'spray-password-1')).statusCode, 401);
     assert.equal((await post(USER.address, USER.password)).statusCode, 201);
     assert.equal((await post('spray9@contoso.test', 'spray-password-1')).statusCode, 401);
     assert.equal((await post('spray10@contoso.test', 'spray-password-1')).statusCode, 429);

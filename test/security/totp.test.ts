@@ -18,7 +18,8 @@ describe('authenticator app enrolment', () => {
   });
   after(async () => w.close());
 
-  const totpRows = async () => w.ctx.store.db.selectFrom('mfa_methods').select(['id', 'secret_enc']).where('kind', '=', 'totp').execute();
+  const totpRows = async () =>
+    w.ctx.store.db.selectFrom('mfa_methods').select(['id', 'secret_enc']).where('kind', '=', 'totp').execute();
 
   it('choosing the app again in a registration makes a new seed; a code from the first one is refused', async () => {
     const b = new Browser(w.app);
@@ -31,7 +32,11 @@ describe('authenticator app enrolment', () => {
     await b.submit('/signin/mfa', '/signin/mfa/method', { kind: 'totp' });
     const second = secretFrom((await b.get('/signin/mfa')).body);
     assert.notEqual(second, first);
-    assert.equal((await b.submit('/signin/mfa', '/signin/mfa/verify', { code: oathtoolTotp(first, clock.now()) })).statusCode, 400, 'the replaced seed');
+    assert.equal(
+      (await b.submit('/signin/mfa', '/signin/mfa/verify', { code: oathtoolTotp(first, clock.now()) })).statusCode,
+      400,
+      'the replaced seed',
+    );
     assert.deepEqual(await totpRows(), [], 'nothing stored before a code confirms it');
     await b.submit('/signin/mfa', '/signin/mfa/verify', { code: oathtoolTotp(second, clock.now()) });
     await b.submit('/signin/mfa', '/signin/mfa/next', {});
@@ -46,24 +51,57 @@ describe('authenticator app enrolment', () => {
     const b = new Browser(w.app);
     await b.signIn('pia@contoso.test', 'replace-seed-lantern-7');
     clock.advance(30_000);
-    assert.equal((await b.submit('/signin/mfa', '/signin/mfa/verify', { code: oathtoolTotp(oldPhone, clock.now()) })).headers.location, '/account');
+    assert.equal(
+      (await b.submit('/signin/mfa', '/signin/mfa/verify', { code: oathtoolTotp(oldPhone, clock.now()) })).headers
+        .location,
+      '/account',
+    );
     assert.equal((await b.submit('/security-info', '/security-info/add', {})).headers.location, '/security-info/flow');
     await b.submit('/security-info/flow', '/security-info/flow/method', { kind: 'totp' });
     const newPhone = secretFrom((await b.get('/security-info/flow')).body);
     assert.notEqual(newPhone, oldPhone);
     clock.advance(30_000);
     await b.submit('/security-info/flow', '/security-info/flow/verify', { code: oathtoolTotp(newPhone, clock.now()) });
-    assert.equal((await b.submit('/security-info/flow', '/security-info/flow/next', {})).headers.location, '/security-info?m=added');
+    assert.equal(
+      (await b.submit('/security-info/flow', '/security-info/flow/next', {})).headers.location,
+      '/security-info?m=added',
+    );
     const id = (await w.ctx.accounts.findUserByAddressOrNull('pia@contoso.test'))!.id;
-    const methods = await w.ctx.store.db.selectFrom('mfa_methods').select(['id', 'kind']).where('user_id', '=', id).execute();
-    assert.deepEqual(methods.map((m) => m.kind), ['totp'], 'one authenticator app: the new one');
-    assert.equal((await w.ctx.store.db.selectFrom('users').select('default_method_id').where('id', '=', id).executeTakeFirstOrThrow()).default_method_id, methods[0]!.id);
+    const methods = await w.ctx.store.db
+      .selectFrom('mfa_methods')
+      .select(['id', 'kind'])
+      .where('user_id', '=', id)
+      .execute();
+    assert.deepEqual(
+      methods.map((m) => m.kind),
+      ['totp'],
+      'one authenticator app: the new one',
+    );
+    assert.equal(
+      (
+        await w.ctx.store.db
+          .selectFrom('users')
+          .select('default_method_id')
+          .where('id', '=', id)
+          .executeTakeFirstOrThrow()
+      ).default_method_id,
+      methods[0]!.id,
+    );
 
     clock.advance(30_000);
     const lost = new Browser(w.app);
     await lost.signIn('pia@contoso.test', 'replace-seed-lantern-7');
-    assert.equal((await lost.submit('/signin/mfa', '/signin/mfa/verify', { code: oathtoolTotp(oldPhone, clock.now()) })).statusCode, 400, "the old phone's code is refused");
-    assert.equal((await lost.submit('/signin/mfa', '/signin/mfa/verify', { code: oathtoolTotp(newPhone, clock.now()) })).headers.location, '/account');
+    assert.equal(
+      (await lost.submit('/signin/mfa', '/signin/mfa/verify', { code: oathtoolTotp(oldPhone, clock.now()) }))
+        .statusCode,
+      400,
+      "the old phone's code is refused",
+    );
+    assert.equal(
+      (await lost.submit('/signin/mfa', '/signin/mfa/verify', { code: oathtoolTotp(newPhone, clock.now()) })).headers
+        .location,
+      '/account',
+    );
   });
 
   /** Adds pia@contoso.test, registers an authenticator app for her, and returns the enrolment page (with its seed). */

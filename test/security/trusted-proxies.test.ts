@@ -9,7 +9,13 @@ import { loadConfig, ConfigError } from '../../src/config/config.js';
 import { makeWorld, type World } from '../support/world.js';
 
 const attempt = (w: World, remoteAddress: string, forwardedFor?: string) =>
-  w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email: 'nobody@contoso.test', password: 'not-the-password-1' }, remoteAddress, headers: forwardedFor ? { 'x-forwarded-for': forwardedFor } : {} });
+  w.app.inject({
+    method: 'POST',
+    url: '/api/v1/sessions',
+    payload: { email: 'nobody@contoso.test', password: 'not-the-password-1' },
+    remoteAddress,
+    headers: forwardedFor ? { 'x-forwarded-for': forwardedFor } : {},
+  });
 
 async function lastLoggedIp(w: World): Promise<string> {
   const org = (await w.ctx.accounts.listOrganizations()).find((o) => o.domain === 'contoso.test')!;
@@ -45,8 +51,16 @@ describe('trusted proxies', () => {
 
   it('refuses a malformed proxy list at start', () => {
     for (const bad of ['10.0.0.0/33', 'proxy.example', '10.0.0.1/8/2', '::1/129']) {
-      assert.throws(() => loadConfig({ SESAME_TRUSTED_PROXIES: bad }), (e: unknown) => e instanceof ConfigError && e.message.includes('SESAME_TRUSTED_PROXIES'), bad);
+      assert.throws(
+        () => loadConfig({ SESAME_TRUSTED_PROXIES: bad }),
+        (e: unknown) => e instanceof ConfigError && e.message.includes('SESAME_TRUSTED_PROXIES'),
+        bad,
+      );
     }
-    assert.deepEqual(loadConfig({ SESAME_TRUSTED_PROXIES: ' 10.0.0.0/8, ::1 ,loopback' }).trustedProxies, ['10.0.0.0/8', '::1', 'loopback']);
+    assert.deepEqual(loadConfig({ SESAME_TRUSTED_PROXIES: ' 10.0.0.0/8, ::1 ,loopback' }).trustedProxies, [
+      '10.0.0.0/8',
+      '::1',
+      'loopback',
+    ]);
   });
 });

@@ -21,7 +21,17 @@ import path from 'node:path';
 import { after, before } from 'node:test';
 import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
 import { adminApiToken, adminSecondFactor } from './admin-mfa.js';
-import { freePort, launchChromium, requireBuild, requireChromium, runSesameCli as sesame, serverEnv, startServer, type StartedServer, teardown } from './processes.js';
+import {
+  freePort,
+  launchChromium,
+  requireBuild,
+  requireChromium,
+  runSesameCli as sesame,
+  serverEnv,
+  startServer,
+  type StartedServer,
+  teardown,
+} from './processes.js';
 
 export interface SuiteAdmin {
   address: string;
@@ -61,9 +71,22 @@ export interface SignInWords {
   recovery: string;
 }
 
-export const ENGLISH: SignInWords = { email: 'Email', password: 'Password', signIn: 'Sign in', verify: 'Verify', otherWay: 'Sign in another way', recovery: 'Recovery code' };
+export const ENGLISH: SignInWords = {
+  email: 'Email',
+  password: 'Password',
+  signIn: 'Sign in',
+  verify: 'Verify',
+  otherWay: 'Sign in another way',
+  recovery: 'Recovery code',
+};
 
-export function adminBrowserSuite(admin: SuiteAdmin, opts: { tmpPrefix: string; /** Runs once the CLI has made the store, before the server starts. */ seed?: (dataDir: string) => Promise<void> }): AdminBrowserSuite {
+export function adminBrowserSuite(
+  admin: SuiteAdmin,
+  opts: {
+    tmpPrefix: string /** Runs once the CLI has made the store, before the server starts. */;
+    seed?: (dataDir: string) => Promise<void>;
+  },
+): AdminBrowserSuite {
   const suite: AdminBrowserSuite = {
     base: '',
     token: '',
@@ -105,7 +128,11 @@ export function adminBrowserSuite(admin: SuiteAdmin, opts: { tmpPrefix: string; 
     suite.base = `http://127.0.0.1:${port}`;
     const env = serverEnv(suite.dataDir, port, { SESAME_PUBLIC_URL: suite.base });
     await sesame(env, ['org', 'add', 'contoso.test', '--name', 'Contoso']);
-    await sesame(env, ['user', 'add', admin.address, '--name', admin.name, '--admin', '--password-stdin'], `${admin.password}\n`);
+    await sesame(
+      env,
+      ['user', 'add', admin.address, '--name', admin.name, '--admin', '--password-stdin'],
+      `${admin.password}\n`,
+    );
     await opts.seed?.(suite.dataDir);
     suite.server = await startServer({ env });
     suite.token = await adminApiToken(suite.base, admin);

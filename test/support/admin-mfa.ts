@@ -25,7 +25,7 @@
  */
 import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
-import { FetchBrowser, type FetchAnswer } from './fetch-browser.js';
+import type { FetchBrowser, FetchAnswer } from './fetch-browser.js';
 import { call, registerTotpWith, type JsonCall } from './probes.js';
 import { Browser, oathtoolTotp, recoveryCodesFrom, secretFrom } from './world.js';
 
@@ -81,7 +81,10 @@ function jsonCall(server: Server): JsonCall {
   if (typeof server === 'string') return (method, url, body, headers) => call(server, method, url, body, headers);
   return async (method, url, body, headers = {}) => {
     const res = await server.inject({ method: method as 'GET', url, payload: body as object | undefined, headers });
-    const json = (res.headers['content-type'] ?? '').toString().includes('json') && res.body ? (JSON.parse(res.body) as Record<string, unknown>) : {};
+    const json =
+      (res.headers['content-type'] ?? '').toString().includes('json') && res.body
+        ? (JSON.parse(res.body) as Record<string, unknown>)
+        : {};
     return { status: res.statusCode, body: json, text: res.body };
   };
 }
@@ -99,7 +102,10 @@ function nextAnswer(e: Enrolled, now: number): { code: string; recovery: boolean
     return { code: oathtoolTotp(e.secret, step * STEP_MS), recovery: false };
   }
   const code = e.recoveryCodes.shift();
-  assert.ok(code, 'signInAdminWithMfa: every TOTP step and recovery code of this admin is used up; sign in less often or wait 30 s');
+  assert.ok(
+    code,
+    'signInAdminWithMfa: every TOTP step and recovery code of this admin is used up; sign in less often or wait 30 s',
+  );
   return { code, recovery: true };
 }
 
@@ -108,7 +114,11 @@ function nextAnswer(e: Enrolled, now: number): { code: string; recovery: boolean
  * browser): the next TOTP code, or a recovery code (`recovery`: choose "Sign in another way" first).
  * The admin must have registered through adminApiToken() or signInAdminWithMfa() on this store.
  */
-export function adminSecondFactor(server: Server, address: string, opts: AdminSignInOptions = {}): { code: string; recovery: boolean } {
+export function adminSecondFactor(
+  server: Server,
+  address: string,
+  opts: AdminSignInOptions = {},
+): { code: string; recovery: boolean } {
   const enrolled = enrolmentOf(server, address);
   assert.ok(enrolled, `admin ${address} has registered no second factor through these helpers`);
   return nextAnswer(enrolled, (opts.clock ?? Date).now());
@@ -118,7 +128,11 @@ export function adminSecondFactor(server: Server, address: string, opts: AdminSi
  * Signs an admin in on the JSON API with their password and a second factor (registering an
  * authenticator app at the first sign-in) and returns the session token.
  */
-export async function adminApiToken(server: Server, admin: AdminCredentials, opts: AdminSignInOptions = {}): Promise<string> {
+export async function adminApiToken(
+  server: Server,
+  admin: AdminCredentials,
+  opts: AdminSignInOptions = {},
+): Promise<string> {
   const clock = opts.clock ?? Date;
   const api = jsonCall(server);
   const register = async () => {
@@ -135,7 +149,8 @@ export async function adminApiToken(server: Server, admin: AdminCredentials, opt
   assert.equal(start.body.state, 'second_factor', start.text);
   const flow = { 'x-sesame-flow': start.body.token as string };
   const answer = nextAnswer(enrolled, clock.now());
-  if (answer.recovery) assert.equal((await api('POST', '/api/v1/flow/switch', { method: 'recovery' }, flow)).status, 200);
+  if (answer.recovery)
+    assert.equal((await api('POST', '/api/v1/flow/switch', { method: 'recovery' }, flow)).status, 200);
   const done = await api('POST', '/api/v1/flow/verify', { code: answer.code }, flow);
   assert.equal(done.status, 201, `second step of admin ${admin.address}: ${done.text}`);
   return done.body.token as string;
@@ -150,7 +165,8 @@ interface PageAnswer {
 
 async function page(p: Promise<FetchAnswer | Awaited<ReturnType<Browser['get']>>>): Promise<PageAnswer> {
   const r = await p;
-  if ('statusCode' in r) return { status: r.statusCode, body: r.body, location: r.headers.location as string | undefined };
+  if ('statusCode' in r)
+    return { status: r.statusCode, body: r.body, location: r.headers.location as string | undefined };
   return { status: r.status, body: r.body, location: r.headers.get('location') ?? undefined };
 }
 
@@ -159,12 +175,26 @@ async function page(p: Promise<FetchAnswer | Awaited<ReturnType<Browser['get']>>
  * at the first sign-in), in the browser `b`, and returns the last answer: the redirect to `next`
  * (default /account), with the session cookie set in `b`.
  */
-export async function signInAdminWithMfa(b: AnyBrowser, admin: AdminCredentials, opts: AdminSignInOptions & { next?: string } = {}): Promise<PageAnswer> {
+export async function signInAdminWithMfa(
+  b: AnyBrowser,
+  admin: AdminCredentials,
+  opts: AdminSignInOptions & { next?: string } = {},
+): Promise<PageAnswer> {
   const clock = opts.clock ?? Date;
   const server: Server = b instanceof Browser ? b.app : b.base;
   const pageUrl = opts.next ? `/signin?next=${encodeURIComponent(opts.next)}` : '/signin';
-  const first = await page(b.submit(pageUrl, '/signin', { email: admin.address, password: admin.password, ...(opts.next ? { next: opts.next } : {}) }));
-  assert.equal(first.location, '/signin/mfa', `web sign-in of admin ${admin.address} must ask for a second factor: ${first.status} ${first.body.slice(0, 300)}`);
+  const first = await page(
+    b.submit(pageUrl, '/signin', {
+      email: admin.address,
+      password: admin.password,
+      ...(opts.next ? { next: opts.next } : {}),
+    }),
+  );
+  assert.equal(
+    first.location,
+    '/signin/mfa',
+    `web sign-in of admin ${admin.address} must ask for a second factor: ${first.status} ${first.body.slice(0, 300)}`,
+  );
   const mfa = '/signin/mfa';
   const step = await page(b.get(mfa));
   if (step.body.includes(`action="${mfa}/setup"`)) {
@@ -187,7 +217,10 @@ export async function signInAdminWithMfa(b: AnyBrowser, admin: AdminCredentials,
     return done;
   }
   const enrolled = enrolmentOf(server, admin.address);
-  assert.ok(enrolled, `admin ${admin.address} has a second factor this helper did not register (use signInAdminWithMfa from the start)`);
+  assert.ok(
+    enrolled,
+    `admin ${admin.address} has a second factor this helper did not register (use signInAdminWithMfa from the start)`,
+  );
   const answer = nextAnswer(enrolled, clock.now());
   if (answer.recovery) assert.equal((await page(b.submit(mfa, `${mfa}/switch`, { method: 'recovery' }))).status, 303);
   const done = await page(b.submit(mfa, `${mfa}/verify`, { code: answer.code }));

@@ -43,7 +43,11 @@ export async function axeViolations(page: Page): Promise<AxeViolation[]> {
       impact: v.impact ?? null,
       help: v.help,
       helpUrl: v.helpUrl,
-      nodes: v.nodes.map((n) => ({ target: n.target.map(String), html: n.html, failureSummary: n.failureSummary ?? '' })),
+      nodes: v.nodes.map((n) => ({
+        target: n.target.map(String),
+        html: n.html,
+        failureSummary: n.failureSummary ?? '',
+      })),
     }));
   });
 }
@@ -61,6 +65,9 @@ export async function seriousViolations(page: Page): Promise<{ serious: AxeViola
 /** A readable list for an assertion message: rule, impact, help and each failing element. */
 export function formatViolations(violations: AxeViolation[]): string {
   return violations
-    .map((v) => `${v.impact ?? '?'} ${v.id}: ${v.help} (${v.helpUrl})\n${v.nodes.map((n) => `    ${n.target.join(' ')}  ${n.html}\n      ${n.failureSummary.replace(/\n/g, '\n      ')}`).join('\n')}`)
+    .map(
+      (v) =>
+        `${v.impact ?? '?'} ${v.id}: ${v.help} (${v.helpUrl})\n${v.nodes.map((n) => `    ${n.target.join(' ')}  ${n.html}\n      ${n.failureSummary.replace(/\n/g, '\n      ')}`).join('\n')}`,
+    )
     .join('\n');
 }

@@ -21,7 +21,11 @@ export class FetchBrowser {
     const r = await fetch(`${this.base}${url}`, {
       redirect: 'manual',
       ...init,
-      headers: { 'accept-language': this.lang, cookie: [...this.jar].map(([k, v]) => `${k}=${v}`).join('; '), ...(init.headers as Record<string, string> | undefined) },
+      headers: {
+        'accept-language': this.lang,
+        cookie: [...this.jar].map(([k, v]) => `${k}=${v}`).join('; '),
+        ...(init.headers as Record<string, string> | undefined),
+      },
       signal: AbortSignal.timeout(15_000),
     });
     for (const c of r.headers.getSetCookie()) {
@@ -43,7 +47,11 @@ export class FetchBrowser {
     const page = await this.get(pageUrl);
     const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)?.[1];
     assert.ok(csrf, `no CSRF token on ${pageUrl} (${page.status})`);
-    return this.request(action, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ _csrf: csrf, ...form }).toString() });
+    return this.request(action, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ _csrf: csrf, ...form }).toString(),
+    });
   }
 
   signIn(email: string, password: string): Promise<FetchAnswer> {

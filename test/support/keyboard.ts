@@ -33,7 +33,13 @@ export async function focusStop(page: Page): Promise<FocusStop | null> {
     if (!(el instanceof HTMLElement) || el === document.body) return null;
     const look = (e: Element) => {
       const s = getComputedStyle(e);
-      return { outline: s.outlineStyle === 'none' || s.outlineWidth === '0px' ? 'none' : `${s.outlineStyle} ${s.outlineWidth} ${s.outlineColor}`, shadow: s.boxShadow };
+      return {
+        outline:
+          s.outlineStyle === 'none' || s.outlineWidth === '0px'
+            ? 'none'
+            : `${s.outlineStyle} ${s.outlineWidth} ${s.outlineColor}`,
+        shadow: s.boxShadow,
+      };
     };
     const focused = look(el);
     const twin = el.cloneNode(false) as HTMLElement;
@@ -43,10 +49,20 @@ export async function focusStop(page: Page): Promise<FocusStop | null> {
     const unfocused = look(twin);
     twin.remove();
     const r = el.getBoundingClientRect();
-    const onScreen = r.width > 0 && r.height > 0 && r.bottom > 0 && r.right > 0 && r.top < innerHeight && r.left < innerWidth;
-    const text = (el.getAttribute('aria-label') ?? el.textContent ?? '').trim().replace(/\s+/g, ' ').slice(0, 40) || (el as HTMLInputElement).value || '';
-    const cls = el.className && typeof el.className === 'string' ? `.${el.className.trim().split(/\s+/).join('.')}` : '';
-    return { element: `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}${cls} "${text}"`, focused, unfocused, onScreen };
+    const onScreen =
+      r.width > 0 && r.height > 0 && r.bottom > 0 && r.right > 0 && r.top < innerHeight && r.left < innerWidth;
+    const text =
+      (el.getAttribute('aria-label') ?? el.textContent ?? '').trim().replace(/\s+/g, ' ').slice(0, 40) ||
+      (el as HTMLInputElement).value ||
+      '';
+    const cls =
+      el.className && typeof el.className === 'string' ? `.${el.className.trim().split(/\s+/).join('.')}` : '';
+    return {
+      element: `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}${cls} "${text}"`,
+      focused,
+      unfocused,
+      onScreen,
+    };
   });
 }
 
@@ -61,7 +77,10 @@ export function hasVisibleFocus(stop: FocusStop): boolean {
 export async function assertVisibleFocus(page: Page): Promise<FocusStop> {
   const stop = await focusStop(page);
   assert.ok(stop, 'something has the keyboard focus');
-  assert.ok(hasVisibleFocus(stop), `no visible focus indicator on ${stop.element}: focused ${JSON.stringify(stop.focused)}, unfocused ${JSON.stringify(stop.unfocused)}, on screen ${stop.onScreen}`);
+  assert.ok(
+    hasVisibleFocus(stop),
+    `no visible focus indicator on ${stop.element}: focused ${JSON.stringify(stop.focused)}, unfocused ${JSON.stringify(stop.unfocused)}, on screen ${stop.onScreen}`,
+  );
   return stop;
 }
 
@@ -70,7 +89,11 @@ export async function assertVisibleFocus(page: Page): Promise<FocusStop> {
  * focus, requiring a visible focus indicator at every stop, at most `max` presses. Returns the
  * stops passed (the last one is the target).
  */
-export async function tabTo(page: Page, selector: string, { key = 'Tab', max = 40 }: { key?: 'Tab' | 'Shift+Tab'; max?: number } = {}): Promise<FocusStop[]> {
+export async function tabTo(
+  page: Page,
+  selector: string,
+  { key = 'Tab', max = 40 }: { key?: 'Tab' | 'Shift+Tab'; max?: number } = {},
+): Promise<FocusStop[]> {
   const stops: FocusStop[] = [];
   for (let i = 0; i < max; i++) {
     await page.keyboard.press(key);
@@ -78,5 +101,7 @@ export async function tabTo(page: Page, selector: string, { key = 'Tab', max = 4
     stops.push(stop);
     if (await page.evaluate((s) => document.activeElement?.matches(s) ?? false, selector)) return stops;
   }
-  assert.fail(`${selector} not reached with ${max} presses of ${key}; stops: ${stops.map((s) => s.element).join(' | ')}`);
+  assert.fail(
+    `${selector} not reached with ${max} presses of ${key}; stops: ${stops.map((s) => s.element).join(' | ')}`,
+  );
 }

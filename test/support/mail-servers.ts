@@ -200,13 +200,34 @@ export class MailServers {
 
   /** A temporary folder (traversable by the daemons' own users) and a free port for every listener. */
   static async create(): Promise<MailServers> {
-    if (process.getuid?.() !== 0) throw new Error('the mail servers run as root (as Dovecot, Postfix and nginx do in production): run the tests as root');
+    if (process.getuid?.() !== 0)
+      throw new Error(
+        'the mail servers run as root (as Dovecot, Postfix and nginx do in production): run the tests as root',
+      );
     for (const [name, file] of Object.entries(BINARIES)) {
-      if (!fs.existsSync(file)) throw new Error(`${file} (${name}) not found: install dovecot-core dovecot-imapd dovecot-pop3d dovecot-submissiond dovecot-auth-lua nginx libnginx-mod-mail postfix openssl (scripts/test.sh does)`);
+      if (!fs.existsSync(file))
+        throw new Error(
+          `${file} (${name}) not found: install dovecot-core dovecot-imapd dovecot-pop3d dovecot-submissiond dovecot-auth-lua nginx libnginx-mod-mail postfix openssl (scripts/test.sh does)`,
+        );
     }
     const names: (keyof MailPorts)[] = [
-      'imap', 'pop3', 'submission', 'imapFromNginx', 'pop3FromNginx', 'doveadm', 'imapOauth2', 'postfixSubmission', 'postfixFromNginx',
-      'nginxImap', 'nginxImaps', 'nginxPop3', 'nginxPop3s', 'nginxSubmission', 'nginxSubmissions', 'nginxForwardAuth', 'nginxUpstream',
+      'imap',
+      'pop3',
+      'submission',
+      'imapFromNginx',
+      'pop3FromNginx',
+      'doveadm',
+      'imapOauth2',
+      'postfixSubmission',
+      'postfixFromNginx',
+      'nginxImap',
+      'nginxImaps',
+      'nginxPop3',
+      'nginxPop3s',
+      'nginxSubmission',
+      'nginxSubmissions',
+      'nginxForwardAuth',
+      'nginxUpstream',
     ];
     const got = await freePorts(names.length);
     const ports = Object.fromEntries(names.map((n, i) => [n, got[i]!])) as unknown as MailPorts;
@@ -232,7 +253,8 @@ export class MailServers {
   /** Writes every config and starts Dovecot, then Postfix and nginx; waits until all ports listen. */
   async start(o: MailServersOptions): Promise<void> {
     const t0 = Date.now();
-    for (const d of ['logs', 'run', 'conf.d', 'nginx', 'postfix', 'tls', 'mail']) fs.mkdirSync(this.p(d), { recursive: true });
+    for (const d of ['logs', 'run', 'conf.d', 'nginx', 'postfix', 'tls', 'mail'])
+      fs.mkdirSync(this.p(d), { recursive: true });
     fs.chownSync(this.p('mail'), 65534, 65534);
     await this.startDovecot(o);
     const starts: Promise<void>[] = [];
@@ -252,14 +274,27 @@ export class MailServers {
   private async startDovecot(o: MailServersOptions): Promise<void> {
     const { ports } = this;
     const lua = this.p('sesame-auth.lua');
-    fs.writeFileSync(lua, fillTemplate(template('dovecot/sesame-auth.lua'), { SESAME_URL: o.sesameUrl, SESAME_INTEGRATION_KEY: o.integrationKey }, 'sesame-auth.lua'), { mode: 0o640 });
+    fs.writeFileSync(
+      lua,
+      fillTemplate(
+        template('dovecot/sesame-auth.lua'),
+        { SESAME_URL: o.sesameUrl, SESAME_INTEGRATION_KEY: o.integrationKey },
+        'sesame-auth.lua',
+      ),
+      { mode: 0o640 },
+    );
     fs.chownSync(lua, 0, dovecotGid());
     const authConf = template('dovecot/conf.d/auth-sesame.conf.ext').replaceAll('/etc/dovecot/sesame-auth.lua', lua);
-    if (!authConf.includes(lua)) throw new Error('auth-sesame.conf.ext no longer names /etc/dovecot/sesame-auth.lua: update the harness');
+    if (!authConf.includes(lua))
+      throw new Error('auth-sesame.conf.ext no longer names /etc/dovecot/sesame-auth.lua: update the harness');
     fs.writeFileSync(this.p('conf.d', 'auth-sesame.conf.ext'), fillTemplate(authConf, {}, 'auth-sesame.conf.ext'));
     const includes = [`!include ${this.p('conf.d', 'auth-sesame.conf.ext')}`];
     if (o.doveadmApiKey) {
-      const api = fillTemplate(template('dovecot/conf.d/sesame-doveadm-api.conf.ext'), { DOVEADM_API_KEY: o.doveadmApiKey, DOVEADM_API_ADDRESS: '127.0.0.1', DOVEADM_API_PORT: String(ports.doveadm) }, 'sesame-doveadm-api.conf.ext');
+      const api = fillTemplate(
+        template('dovecot/conf.d/sesame-doveadm-api.conf.ext'),
+        { DOVEADM_API_KEY: o.doveadmApiKey, DOVEADM_API_ADDRESS: '127.0.0.1', DOVEADM_API_PORT: String(ports.doveadm) },
+        'sesame-doveadm-api.conf.ext',
+      );
       fs.writeFileSync(this.p('conf.d', 'sesame-doveadm-api.conf.ext'), api, { mode: 0o640 });
       includes.push(`!include ${this.p('conf.d', 'sesame-doveadm-api.conf.ext')}`);
     }
@@ -355,7 +390,15 @@ ${o.authCacheTtl === undefined ? '' : `auth_cache_ttl = ${o.authCacheTtl}\n`}${o
   /** The alternative to the Lua passdb: Dovecot's oauth2 passdb asking Sesame's RFC 7662 introspection. */
   private async startOauth2Dovecot(o: MailServersOptions): Promise<void> {
     const ext = this.p('conf.d', 'dovecot-oauth2.conf.ext');
-    fs.writeFileSync(ext, fillTemplate(template('dovecot/dovecot-oauth2.conf.ext'), { SESAME_URL: o.sesameUrl, SESAME_INTEGRATION_KEY: o.integrationKey }, 'dovecot-oauth2.conf.ext'), { mode: 0o640 });
+    fs.writeFileSync(
+      ext,
+      fillTemplate(
+        template('dovecot/dovecot-oauth2.conf.ext'),
+        { SESAME_URL: o.sesameUrl, SESAME_INTEGRATION_KEY: o.integrationKey },
+        'dovecot-oauth2.conf.ext',
+      ),
+      { mode: 0o640 },
+    );
     fs.chownSync(ext, 0, dovecotGid());
     // The passdb block the template's comments tell the admin to write.
     const passdb = /^#\s{3}(passdb \{[\s\S]*?^#\s{3}\})/m.exec(template('dovecot/dovecot-oauth2.conf.ext'));
@@ -417,7 +460,8 @@ service anvil {
       const m = /^([a-z_0-9]+)\s*=\s*(.*)$/.exec(line);
       if (m) settings.set(m[1]!, m[2]!);
     }
-    if (settings.get('smtpd_sasl_type') !== 'dovecot') throw new Error('main.cf.snippet no longer sets smtpd_sasl_type = dovecot');
+    if (settings.get('smtpd_sasl_type') !== 'dovecot')
+      throw new Error('main.cf.snippet no longer sets smtpd_sasl_type = dovecot');
     const overrides: Record<string, string> = {
       compatibility_level: '3.6',
       queue_directory: queue,
@@ -442,7 +486,7 @@ service anvil {
     };
     for (const [k, v] of Object.entries(overrides)) settings.set(k, v);
     const dir = this.p('postfix');
-    fs.writeFileSync(path.join(dir, 'main.cf'), [...settings].map(([k, v]) => `${k} = ${v}`).join('\n') + '\n');
+    fs.writeFileSync(path.join(dir, 'main.cf'), `${[...settings].map(([k, v]) => `${k} = ${v}`).join('\n')}\n`);
     fs.writeFileSync(
       path.join(dir, 'master.cf'),
       `# service type  private unpriv  chroot  wakeup  maxproc command
@@ -475,7 +519,9 @@ postlog   unix-dgram n  -       n       -       1       postlogd
     );
     this.pidFiles.set('postfix', path.join(queue, 'pid', 'master.pid'));
     await this.exec('postfix', BINARIES.postfix, ['-c', dir, 'start']);
-    await Promise.all([ports.postfixSubmission, ports.postfixFromNginx].map((port) => waitForPort(port, 10_000, 'Postfix')));
+    await Promise.all(
+      [ports.postfixSubmission, ports.postfixFromNginx].map((port) => waitForPort(port, 10_000, 'Postfix')),
+    );
     this.rememberPid('postfix');
   }
 
@@ -484,8 +530,23 @@ postlog   unix-dgram n  -       n       -       1       postlogd
     const cert = this.p('tls', 'mail.test.crt');
     const key = this.p('tls', 'mail.test.key');
     await this.exec('openssl', BINARIES.openssl, [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-      '-subj', '/CN=mail.test', '-addext', 'subjectAltName=DNS:mail.test,IP:127.0.0.1', '-keyout', key, '-out', cert,
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=mail.test',
+      '-addext',
+      'subjectAltName=DNS:mail.test,IP:127.0.0.1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
     ]);
     const at = (port: number) => `127.0.0.1:${port}`;
     const mail = fillTemplate(
@@ -506,7 +567,11 @@ postlog   unix-dgram n  -       n       -       1       postlogd
       'mail-proxy.conf',
     );
     fs.writeFileSync(this.p('nginx', 'mail-proxy.conf'), mail, { mode: 0o600 });
-    const forward = fillTemplate(template('nginx/forward-auth.conf'), { SESAME_URL: o.sesameUrl, UPSTREAM_URL: `http://127.0.0.1:${ports.nginxUpstream}` }, 'forward-auth.conf');
+    const forward = fillTemplate(
+      template('nginx/forward-auth.conf'),
+      { SESAME_URL: o.sesameUrl, UPSTREAM_URL: `http://127.0.0.1:${ports.nginxUpstream}` },
+      'forward-auth.conf',
+    );
     fs.writeFileSync(this.p('nginx', 'forward-auth.conf'), forward);
     const conf = `# Private nginx for the tests. Run: nginx -p ${this.dir}/ -c nginx/nginx.conf -e logs/nginx-error.log
 load_module ${BINARIES.nginxMail};
@@ -543,12 +608,25 @@ http {
     const file = this.p('nginx', 'nginx.conf');
     fs.writeFileSync(file, conf);
     this.pidFiles.set('nginx', this.p('run', 'nginx.pid'));
-    await this.exec('nginx', BINARIES.nginx, ['-p', `${this.dir}/`, '-c', file, '-e', this.p('logs', 'nginx-error.log')]);
+    await this.exec('nginx', BINARIES.nginx, [
+      '-p',
+      `${this.dir}/`,
+      '-c',
+      file,
+      '-e',
+      this.p('logs', 'nginx-error.log'),
+    ]);
     this.rememberPid('nginx');
     await Promise.all(
-      [ports.nginxImap, ports.nginxImaps, ports.nginxPop3, ports.nginxPop3s, ports.nginxSubmission, ports.nginxSubmissions, ports.nginxForwardAuth].map((port) =>
-        waitForPort(port, 10_000, 'nginx'),
-      ),
+      [
+        ports.nginxImap,
+        ports.nginxImaps,
+        ports.nginxPop3,
+        ports.nginxPop3s,
+        ports.nginxSubmission,
+        ports.nginxSubmissions,
+        ports.nginxForwardAuth,
+      ].map((port) => waitForPort(port, 10_000, 'nginx')),
     );
   }
 
@@ -573,7 +651,10 @@ http {
           resolve(c ?? signal ?? 'unknown');
         });
       });
-      if (code !== 0) throw new Error(`${what} failed to start (${code}): ${file} ${args.join(' ')}\n${fs.readFileSync(outFile, 'utf8')}\n${this.logs()}`);
+      if (code !== 0)
+        throw new Error(
+          `${what} failed to start (${code}): ${file} ${args.join(' ')}\n${fs.readFileSync(outFile, 'utf8')}\n${this.logs()}`,
+        );
     } finally {
       fs.closeSync(fd);
     }
@@ -654,7 +735,9 @@ http {
 
   /** Flushes Dovecot's auth cache for `user` (or all) with doveadm, as an operator would. */
   async flushAuthCache(user?: string): Promise<void> {
-    await run(BINARIES.doveadm, ['-c', this.p('dovecot.conf'), 'auth', 'cache', 'flush', ...(user ? [user] : [])], { timeout: 10_000 });
+    await run(BINARIES.doveadm, ['-c', this.p('dovecot.conf'), 'auth', 'cache', 'flush', ...(user ? [user] : [])], {
+      timeout: 10_000,
+    });
   }
 
   /** Are all started daemons still running? (The name of the first that is not, otherwise undefined.) */

@@ -20,9 +20,14 @@ export function pgBinDir(): string {
   const fromEnv = process.env.SESAME_TEST_PG_BIN;
   if (fromEnv && fs.existsSync(path.join(fromEnv, 'pg_ctl'))) return fromEnv;
   const root = '/usr/lib/postgresql';
-  const versions = fs.existsSync(root) ? fs.readdirSync(root).filter((v) => fs.existsSync(path.join(root, v, 'bin/pg_ctl'))) : [];
+  const versions = fs.existsSync(root)
+    ? fs.readdirSync(root).filter((v) => fs.existsSync(path.join(root, v, 'bin/pg_ctl')))
+    : [];
   versions.sort((a, b) => Number(a) - Number(b));
-  if (versions.length === 0) throw new Error('PostgreSQL server binaries not found: install them with `sudo apt-get install postgresql` (scripts/test.sh does)');
+  if (versions.length === 0)
+    throw new Error(
+      'PostgreSQL server binaries not found: install them with `sudo apt-get install postgresql` (scripts/test.sh does)',
+    );
   return path.join(root, versions.at(-1)!, 'bin');
 }
 
@@ -50,13 +55,21 @@ export async function startPgCluster(): Promise<PgCluster> {
   const asRoot = process.getuid?.() === 0;
   if (asRoot) execFileSync('chown', ['postgres:', root, data]);
   // PostgreSQL refuses to run as root: Debian's package creates the postgres account for it.
-  const cmd = (tool: string, args: string[]): [string, string[]] => (asRoot ? ['runuser', ['-u', 'postgres', '--', path.join(bin, tool), ...args]] : [path.join(bin, tool), args]);
+  const cmd = (tool: string, args: string[]): [string, string[]] =>
+    asRoot ? ['runuser', ['-u', 'postgres', '--', path.join(bin, tool), ...args]] : [path.join(bin, tool), args];
   const port = await freePort();
   const pgCtl = (args: string[]) => {
     const [file, argv] = cmd('pg_ctl', ['-D', data, ...args]);
     return run(file, argv, { timeout: 30_000 });
   };
-  const startArgs = ['-w', '-l', logFile, '-o', `-c listen_addresses=127.0.0.1 -p ${port} -k ${root} -c fsync=off -c max_connections=100`, 'start'];
+  const startArgs = [
+    '-w',
+    '-l',
+    logFile,
+    '-o',
+    `-c listen_addresses=127.0.0.1 -p ${port} -k ${root} -c fsync=off -c max_connections=100`,
+    'start',
+  ];
   let destroyed = false;
   // Should the test process die first, the cluster must not outlive it.
   const killOnExit = () => {
@@ -90,7 +103,9 @@ export async function startPgCluster(): Promise<PgCluster> {
   } catch (e) {
     const log = cluster.log();
     await cluster.destroy();
-    throw new Error(`could not start a PostgreSQL cluster of the test's own: ${e instanceof Error ? e.message : String(e)}\n${log}`);
+    throw new Error(
+      `could not start a PostgreSQL cluster of the test's own: ${e instanceof Error ? e.message : String(e)}\n${log}`,
+    );
   }
   return cluster;
 }

@@ -9,7 +9,9 @@ import pg from 'pg';
 export function adminUrl(): string {
   const url = process.env.SESAME_TEST_PG_URL;
   if (!url) {
-    throw new Error('SESAME_TEST_PG_URL is not set: run the suite with `npm test`, which starts a PostgreSQL cluster on loopback');
+    throw new Error(
+      'SESAME_TEST_PG_URL is not set: run the suite with `npm test`, which starts a PostgreSQL cluster on loopback',
+    );
   }
   return url;
 }

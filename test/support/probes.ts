@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createContext, type AppContext } from '../../src/app/context.js';
 import { loadConfig } from '../../src/config/config.js';
-import { FetchBrowser, type FetchAnswer } from './fetch-browser.js';
+import type { FetchBrowser, FetchAnswer } from './fetch-browser.js';
 import { freePort, outboxEnv, startServer, type StartedServer } from './processes.js';
 import { oathtoolTotp } from './world.js';
 
@@ -32,7 +32,11 @@ export interface ProbeServer {
  * what an operator would do with the CLI), closes that context, and only then starts the real
  * server on it. `extraEnv` tunes the server (limits, log level, a shared PostgreSQL store).
  */
-export async function startProbeServer<T>(name: string, extraEnv: NodeJS.ProcessEnv, setup: (ctx: AppContext) => Promise<T>): Promise<{ probe: ProbeServer; setupResult: T }> {
+export async function startProbeServer<T>(
+  name: string,
+  extraEnv: NodeJS.ProcessEnv,
+  setup: (ctx: AppContext) => Promise<T>,
+): Promise<{ probe: ProbeServer; setupResult: T }> {
   return startInstance(name, extraEnv, setup);
 }
 
@@ -40,7 +44,11 @@ export async function startProbeServer<T>(name: string, extraEnv: NodeJS.Process
  * Starts one more real server (another instance), on a data folder of its own; `extraEnv` points it
  * at a shared store. With `setup`, that runs first, as in startProbeServer.
  */
-export async function startInstance<T = undefined>(name: string, extraEnv: NodeJS.ProcessEnv, setup?: (ctx: AppContext) => Promise<T>): Promise<{ probe: ProbeServer; setupResult: T }> {
+export async function startInstance<T = undefined>(
+  name: string,
+  extraEnv: NodeJS.ProcessEnv,
+  setup?: (ctx: AppContext) => Promise<T>,
+): Promise<{ probe: ProbeServer; setupResult: T }> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `sesame-probe-${name}-`));
   const port = await freePort();
   const env = outboxEnv(dataDir, port, path.join(dataDir, 'outbox.jsonl'), extraEnv);
@@ -51,8 +59,15 @@ export async function startInstance<T = undefined>(name: string, extraEnv: NodeJ
       // Keys given in the environment (instances sharing a PostgreSQL store) must be the setup's
       // too: createContext reads keys from the process's own environment, not from `env`.
       const key = (k: string) => (env[k] ? Buffer.from(env[k]!, 'base64') : undefined);
-      const [hashKey, cookieKey, encryptionKey] = [key('SESAME_HASH_KEY'), key('SESAME_COOKIE_KEY'), key('SESAME_ENCRYPTION_KEY')];
-      const ctx = await createContext(loadConfig(env), hashKey && cookieKey && encryptionKey ? { secrets: { hashKey, cookieKey, encryptionKey } } : {});
+      const [hashKey, cookieKey, encryptionKey] = [
+        key('SESAME_HASH_KEY'),
+        key('SESAME_COOKIE_KEY'),
+        key('SESAME_ENCRYPTION_KEY'),
+      ];
+      const ctx = await createContext(
+        loadConfig(env),
+        hashKey && cookieKey && encryptionKey ? { secrets: { hashKey, cookieKey, encryptionKey } } : {},
+      );
       try {
         setupResult = await setup(ctx);
       } finally {
@@ -91,7 +106,13 @@ export interface Answer {
 }
 
 /** One JSON API (or legacy endpoint) call; a JSON body is sent as JSON, and the answer parsed when it is JSON. */
-export async function call(base: string, method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
+export async function call(
+  base: string,
+  method: string,
+  url: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
   const res = await fetch(`${base}${url}`, {
     method,
     redirect: 'manual',
@@ -101,12 +122,15 @@ export async function call(base: string, method: string, url: string, body?: unk
   });
   const text = await res.text();
   let parsed: Record<string, unknown> = {};
-  if (text && (res.headers.get('content-type') ?? '').includes('json')) parsed = JSON.parse(text) as Record<string, unknown>;
+  if (text && (res.headers.get('content-type') ?? '').includes('json'))
+    parsed = JSON.parse(text) as Record<string, unknown>;
   return { status: res.status, body: parsed, text, headers: res.headers };
 }
 
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
-export const basic = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
+export const basic = (user: string, password: string) => ({
+  authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
+});
 
 /** Signs in on the JSON API with the password alone (MFA off); fails the test unless a session token comes back. */
 export async function apiToken(base: string, email: string, password: string): Promise<string> {
@@ -135,10 +159,20 @@ export async function registerTotp(base: string, email: string, password: string
 }
 
 /** A JSON API call: `call` bound to a running server, or the same over inject() (test/support/admin-mfa.ts). */
-export type JsonCall = (method: string, url: string, body?: unknown, headers?: Record<string, string>) => Promise<Pick<Answer, 'status' | 'body' | 'text'>>;
+export type JsonCall = (
+  method: string,
+  url: string,
+  body?: unknown,
+  headers?: Record<string, string>,
+) => Promise<Pick<Answer, 'status' | 'body' | 'text'>>;
 
 /** registerTotp() over any JSON transport; `clock` is the server's (a test's fake clock). */
-export async function registerTotpWith(call: JsonCall, email: string, password: string, clock: { now(): number } = Date): Promise<Registered> {
+export async function registerTotpWith(
+  call: JsonCall,
+  email: string,
+  password: string,
+  clock: { now(): number } = Date,
+): Promise<Registered> {
   const start = await call('POST', '/api/v1/sessions', { email, password });
   assert.equal(start.status, 200, start.text);
   assert.equal(start.body.state, 'more_info_required');
@@ -172,7 +206,13 @@ export async function secondFactorFlow(base: string, email: string, password: st
 }
 
 /** Signs a browser in with the password and a recovery code (the web pages' "Sign in another way"). */
-export async function webSignInWithRecovery(b: FetchBrowser, email: string, password: string, code: string, next?: string): Promise<FetchAnswer> {
+export async function webSignInWithRecovery(
+  b: FetchBrowser,
+  email: string,
+  password: string,
+  code: string,
+  next?: string,
+): Promise<FetchAnswer> {
   const page = await b.get(next ? `/signin?next=${encodeURIComponent(next)}` : '/signin');
   const csrf = csrfOf(page.body);
   const first = await b.request('/signin', form({ _csrf: csrf, email, password, ...(next ? { next } : {}) }));
@@ -191,7 +231,11 @@ export async function webSignIn(b: FetchBrowser, email: string, password: string
 
 /** A form POST as RequestInit. */
 export function form(fields: Record<string, string>, headers: Record<string, string> = {}): RequestInit {
-  return { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams(fields).toString() };
+  return {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: new URLSearchParams(fields).toString(),
+  };
 }
 
 export function csrfOf(html: string): string {

@@ -15,7 +15,16 @@ import { chromium, type Browser } from 'playwright-core';
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const MAIN_JS = path.join(ROOT, 'dist/src/main.js');
 export const CHROMIUM = '/usr/bin/chromium';
-export const CHROMIUM_ARGS = ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+export const CHROMIUM_ARGS = [
+  '--headless=new',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 /** Asks the kernel for a free port on loopback, then lets it go for the server to take. */
 export function freePort(): Promise<number> {
@@ -35,9 +44,18 @@ export interface CliOptions {
 }
 
 /** Runs `node bin/sesame.js ...args` (optionally feeding stdin); fails with its output unless it exits 0. */
-export function runSesameCli(env: NodeJS.ProcessEnv, args: string[], stdin?: string, options: CliOptions = {}): Promise<string> {
+export function runSesameCli(
+  env: NodeJS.ProcessEnv,
+  args: string[],
+  stdin?: string,
+  options: CliOptions = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/sesame.js', ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['bin/sesame.js', ...args], {
+      cwd: ROOT,
+      env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let all = '';
     let out = '';
     let err = '';
@@ -57,7 +75,10 @@ export function runSesameCli(env: NodeJS.ProcessEnv, args: string[], stdin?: str
     child.once('close', (code, signal) => {
       clearTimeout(timer);
       if (code === 0) resolve(options.stdoutOnly ? out : all);
-      else reject(new Error(`sesame ${args.join(' ')} exited with ${code ?? signal}:\n${options.stdoutOnly ? out + err : all}`));
+      else
+        reject(
+          new Error(`sesame ${args.join(' ')} exited with ${code ?? signal}:\n${options.stdoutOnly ? out + err : all}`),
+        );
     });
     child.stdin.end(stdin ?? '');
   });
@@ -69,7 +90,10 @@ export async function stopProcess(child: ChildProcess | undefined, ms = 5_000): 
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
   let timer: NodeJS.Timeout | undefined;
-  const late = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), ms)))]);
+  const late = await Promise.race([
+    exited.then(() => false),
+    new Promise<boolean>((r) => (timer = setTimeout(() => r(true), ms))),
+  ]);
   clearTimeout(timer);
   if (late) {
     child.kill('SIGKILL');
@@ -97,7 +121,13 @@ export interface StartedServer {
  * /healthz to answer 200. Should the test process die first, the server is killed with it. If the
  * server does not come up, it is stopped and the error carries its output.
  */
-export async function startServer({ env, pollMs = 100 }: { env: NodeJS.ProcessEnv; pollMs?: number }): Promise<StartedServer> {
+export async function startServer({
+  env,
+  pollMs = 100,
+}: {
+  env: NodeJS.ProcessEnv;
+  pollMs?: number;
+}): Promise<StartedServer> {
   requireBuild();
   if (!env.HOST || !env.PORT) throw new Error('startServer: env must set HOST and PORT');
   const base = `http://${env.HOST}:${env.PORT}`;
@@ -120,14 +150,16 @@ export async function startServer({ env, pollMs = 100 }: { env: NodeJS.ProcessEn
   try {
     const deadline = Date.now() + 15_000;
     for (;;) {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the server exited early (${child.exitCode ?? child.signalCode}):\n${serverOutput}`);
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new Error(`the server exited early (${child.exitCode ?? child.signalCode}):\n${serverOutput}`);
       try {
         const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(1_000) });
         if (res.status === 200) break;
       } catch {
         // not listening yet
       }
-      if (Date.now() > deadline) throw new Error(`the server did not answer ${base}/healthz within 15 s:\n${serverOutput}`);
+      if (Date.now() > deadline)
+        throw new Error(`the server did not answer ${base}/healthz within 15 s:\n${serverOutput}`);
       await new Promise((r) => setTimeout(r, pollMs));
     }
   } catch (e) {
@@ -140,7 +172,9 @@ export async function startServer({ env, pollMs = 100 }: { env: NodeJS.ProcessEn
 /** Fails with the install hint unless Debian's Chromium is there. */
 export function requireChromium(): void {
   if (!fs.existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} not found: these tests need Debian's Chromium. Install it with: sudo apt-get install chromium`);
+    throw new Error(
+      `${CHROMIUM} not found: these tests need Debian's Chromium. Install it with: sudo apt-get install chromium`,
+    );
   }
 }
 
@@ -168,12 +202,28 @@ export function serverEnv(dataDir: string, port: number, extra: NodeJS.ProcessEn
 }
 
 /** The same, with email and text going to a development outbox file instead of SMTP or a gateway. */
-export function outboxEnv(dataDir: string, port: number, outbox: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return serverEnv(dataDir, port, { SESAME_MODE: 'development', SESAME_SMTP_URL: '', SESAME_SMS_WEBHOOK_URL: '', SESAME_DEV_OUTBOX: outbox, ...extra });
+export function outboxEnv(
+  dataDir: string,
+  port: number,
+  outbox: string,
+  extra: NodeJS.ProcessEnv = {},
+): NodeJS.ProcessEnv {
+  return serverEnv(dataDir, port, {
+    SESAME_MODE: 'development',
+    SESAME_SMTP_URL: '',
+    SESAME_SMS_WEBHOOK_URL: '',
+    SESAME_DEV_OUTBOX: outbox,
+    ...extra,
+  });
 }
 
 /** Closes browser contexts and the browser, then stops the server and removes the data folder, whatever fails. */
-export async function teardown(p: { contexts?: Iterable<{ close(): Promise<void> }>; browser?: { close(): Promise<void> }; server?: { stop(): Promise<void> }; dataDir?: string }): Promise<void> {
+export async function teardown(p: {
+  contexts?: Iterable<{ close(): Promise<void> }>;
+  browser?: { close(): Promise<void> };
+  server?: { stop(): Promise<void> };
+  dataDir?: string;
+}): Promise<void> {
   try {
     for (const c of p.contexts ?? []) await c.close().catch(() => {});
     await p.browser?.close();

@@ -28,7 +28,11 @@ export function routesOf(app: FastifyInstance): Route[] {
     const path = (depth === 0 ? '' : stack[depth - 1]!) + m[2]!;
     stack[depth] = path;
     stack.length = depth + 1;
-    for (const method of (m[3] ?? '').split(',').map((s) => s.trim()).filter(Boolean)) routes.push({ method, url: path });
+    for (const method of (m[3] ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean))
+      routes.push({ method, url: path });
   }
   if (routes.length < 10) throw new Error(`could not read the routes from printRoutes():\n${text}`);
   return routes;
@@ -45,8 +49,20 @@ export interface PageClient<A> {
  * GET with `?address=`, or a POST of the form `form()` gives (called for each POST, just before it),
  * and hands each answer to `check`, in route order.
  */
-export async function askEveryAdminPage<A>(app: FastifyInstance, b: PageClient<A>, address: string, form: () => Record<string, string> | Promise<Record<string, string>>, check: (r: Route, res: A) => void): Promise<void> {
+export async function askEveryAdminPage<A>(
+  app: FastifyInstance,
+  b: PageClient<A>,
+  address: string,
+  form: () => Record<string, string> | Promise<Record<string, string>>,
+  check: (r: Route, res: A) => void,
+): Promise<void> {
   const pages = routesOf(app).filter((r) => r.url.startsWith('/admin') && r.method !== 'HEAD');
   assert.ok(pages.length >= 12, `${pages.length} admin page routes`);
-  for (const r of pages) check(r, r.method === 'GET' ? await b.get(`${r.url}?address=${encodeURIComponent(address)}`) : await b.post(r.url, await form()));
+  for (const r of pages)
+    check(
+      r,
+      r.method === 'GET'
+        ? await b.get(`${r.url}?address=${encodeURIComponent(address)}`)
+        : await b.post(r.url, await form()),
+    );
 }

@@ -45,7 +45,13 @@ export function seededUser(i: number, domain: string, now: number): SeededUser {
 }
 
 /** Inserts `count` seeded users into organization `orgId`; returns them in index order. */
-export async function seedUsers(db: Kysely<Database>, orgId: string, domain: string, count: number, now: number): Promise<SeededUser[]> {
+export async function seedUsers(
+  db: Kysely<Database>,
+  orgId: string,
+  domain: string,
+  count: number,
+  now: number,
+): Promise<SeededUser[]> {
   const users = Array.from({ length: count }, (_, i) => seededUser(i, domain, now));
   const CHUNK = 1000;
   await db.transaction().execute(async (tx) => {
@@ -53,11 +59,56 @@ export async function seedUsers(db: Kysely<Database>, orgId: string, domain: str
       const part = users.slice(i, i + CHUNK);
       await tx
         .insertInto('users')
-        .values(part.map((u) => ({ id: u.id, org_id: orgId, address: u.address, name: u.name, status: u.status, role: 'user', password_hash: null, password_changed_at: null, created_at: u.createdAt, mfa_state: u.mfaState, default_method_id: null, last_sign_in_at: u.lastSignInAt })))
+        .values(
+          part.map((u) => ({
+            id: u.id,
+            org_id: orgId,
+            address: u.address,
+            name: u.name,
+            status: u.status,
+            role: 'user',
+            password_hash: null,
+            password_changed_at: null,
+            created_at: u.createdAt,
+            mfa_state: u.mfaState,
+            default_method_id: null,
+            last_sign_in_at: u.lastSignInAt,
+          })),
+        )
         .execute();
-      const methods = part.flatMap((u) => u.methods.map((kind) => ({ id: randomUUID(), user_id: u.id, kind, label: kind, target: null, secret_enc: null, last_step: null, credential_id: null, public_key: null, sign_count: null, transports: null, created_at: u.createdAt, last_used_at: null })));
+      const methods = part.flatMap((u) =>
+        u.methods.map((kind) => ({
+          id: randomUUID(),
+          user_id: u.id,
+          kind,
+          label: kind,
+          target: null,
+          secret_enc: null,
+          last_step: null,
+          credential_id: null,
+          public_key: null,
+          sign_count: null,
+          transports: null,
+          created_at: u.createdAt,
+          last_used_at: null,
+        })),
+      );
       if (methods.length) await tx.insertInto('mfa_methods').values(methods).execute();
-      const aps = part.filter((u) => u.appPasswords).map((u) => ({ id: randomUUID(), user_id: u.id, name: 'Phone', hash: randomUUID(), protocols: 'imap,smtp', created_at: u.createdAt, created_ip: '127.0.0.1', expires_at: null, last_used_at: null, last_used_protocol: null, last_used_ip: null }));
+      const aps = part
+        .filter((u) => u.appPasswords)
+        .map((u) => ({
+          id: randomUUID(),
+          user_id: u.id,
+          name: 'Phone',
+          hash: randomUUID(),
+          protocols: 'imap,smtp',
+          created_at: u.createdAt,
+          created_ip: '127.0.0.1',
+          expires_at: null,
+          last_used_at: null,
+          last_used_protocol: null,
+          last_used_ip: null,
+        }));
       if (aps.length) await tx.insertInto('app_passwords').values(aps).execute();
     }
   });

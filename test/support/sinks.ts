@@ -57,11 +57,13 @@ export function parseMessage(raw: string): { headers: Map<string, string>; body:
   }
   let body = raw.slice(split + 4);
   if (/quoted-printable/i.test(headers.get('content-transfer-encoding') ?? '')) {
-    body = Buffer.from(body.replace(/=\r\n/g, '').replace(/=([0-9A-F]{2})/gi, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1').toString('utf8');
+    body = Buffer.from(
+      body.replace(/=\r\n/g, '').replace(/=([0-9A-F]{2})/gi, (_, h: string) => String.fromCharCode(parseInt(h, 16))),
+      'latin1',
+    ).toString('utf8');
   }
   return { headers, body: body.replace(/\r\n/g, '\n').replace(/\n$/, '') };
 }
-
 
 export interface WebhookCall {
   headers: http.IncomingHttpHeaders;
@@ -82,7 +84,12 @@ export async function startWebhook(status = 200) {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
-  return { url: `http://127.0.0.1:${port}/send`, calls, state, stop: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  return {
+    url: `http://127.0.0.1:${port}/send`,
+    calls,
+    state,
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
 
 /** The 6-digit code in the newest email to `to`. */

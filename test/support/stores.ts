@@ -27,7 +27,8 @@ export async function makeTestStore(kind: StoreKind): Promise<TestStore> {
     kind,
     dataDir,
     databaseUrl,
-    config: (overrides = {}) => loadConfig({ SESAME_DATA_DIR: dataDir, DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent' }, overrides),
+    config: (overrides = {}) =>
+      loadConfig({ SESAME_DATA_DIR: dataDir, DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent' }, overrides),
     async dispose() {
       await db?.drop();
       fs.rmSync(dataDir, { recursive: true, force: true });

@@ -23,7 +23,11 @@ export interface World {
   close(): Promise<void>;
 }
 
-export async function makeWorld(kind: StoreKind = 'sqlite', overrides: Partial<Config> = {}, opts: ContextOptions = {}): Promise<World> {
+export async function makeWorld(
+  kind: StoreKind = 'sqlite',
+  overrides: Partial<Config> = {},
+  opts: ContextOptions = {},
+): Promise<World> {
   const store = await makeTestStore(kind);
   const ctx = await createContext(store.config(overrides), opts);
   await ctx.accounts.addOrganization(OPERATOR, 'contoso.test', 'Contoso');
@@ -48,7 +52,10 @@ export async function makeWorld(kind: StoreKind = 'sqlite', overrides: Partial<C
 /** A tiny cookie jar over inject(), so tests talk to the app as a browser would. */
 export class Browser {
   cookies = new Map<string, string>();
-  constructor(readonly app: FastifyInstance, readonly headers: Record<string, string> = {}) {}
+  constructor(
+    readonly app: FastifyInstance,
+    readonly headers: Record<string, string> = {},
+  ) {}
 
   private cookieHeader(): string {
     return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
@@ -56,13 +63,18 @@ export class Browser {
 
   private keep(res: LightMyRequestResponse) {
     for (const c of res.cookies as { name: string; value: string; maxAge?: number; expires?: Date }[]) {
-      if (c.value === '' || c.maxAge === 0 || (c.expires && c.expires.getTime() < Date.now())) this.cookies.delete(c.name);
+      if (c.value === '' || c.maxAge === 0 || (c.expires && c.expires.getTime() < Date.now()))
+        this.cookies.delete(c.name);
       else this.cookies.set(c.name, c.value);
     }
   }
 
   async get(url: string): Promise<LightMyRequestResponse> {
-    const res = await this.app.inject({ method: 'GET', url, headers: { ...this.headers, cookie: this.cookieHeader() } });
+    const res = await this.app.inject({
+      method: 'GET',
+      url,
+      headers: { ...this.headers, cookie: this.cookieHeader() },
+    });
     this.keep(res);
     return res;
   }
@@ -108,16 +120,27 @@ export class FakeClock {
 export function countingHasher(inner: PasswordHasher) {
   const calls = { hash: 0, verify: 0, burn: 0 };
   const hasher: PasswordHasher = {
-    hash: (p) => (calls.hash++, inner.hash(p)),
-    verify: (h, p) => (calls.verify++, inner.verify(h, p)),
-    burn: (p) => (calls.burn++, inner.burn(p)),
+    hash: (p) => {
+      calls.hash++;
+      return inner.hash(p);
+    },
+    verify: (h, p) => {
+      calls.verify++;
+      return inner.verify(h, p);
+    },
+    burn: (p) => {
+      calls.burn++;
+      return inner.burn(p);
+    },
   };
   return { hasher, calls };
 }
 
 /** The current TOTP code for a base32 secret at `atMs`, computed by oathtool (Debian package). */
 export function oathtoolTotp(secretBase32: string, atMs: number): string {
-  return execFileSync('oathtool', ['--totp', '-b', secretBase32, '--now', `@${Math.floor(atMs / 1000)}`], { encoding: 'utf8' }).trim();
+  return execFileSync('oathtool', ['--totp', '-b', secretBase32, '--now', `@${Math.floor(atMs / 1000)}`], {
+    encoding: 'utf8',
+  }).trim();
 }
 
 /** The TOTP key shown on the enrolment page, without the spaces that group it. */
@@ -139,7 +162,13 @@ export function recoveryCodesFrom(html: string): string[] {
  * `code()` gives once the method is chosen (read from the page, or from what was sent), Next, Next,
  * Done. Returns the recovery codes shown after the second Next and Done's answer.
  */
-export async function registerThroughPages(b: Browser, address: string, password: string, method: Record<string, string>, code: () => string | Promise<string>): Promise<{ recoveryCodes: string[]; done: LightMyRequestResponse }> {
+export async function registerThroughPages(
+  b: Browser,
+  address: string,
+  password: string,
+  method: Record<string, string>,
+  code: () => string | Promise<string>,
+): Promise<{ recoveryCodes: string[]; done: LightMyRequestResponse }> {
   await b.signIn(address, password);
   await b.submit('/signin/mfa', '/signin/mfa/setup', {});
   await b.submit('/signin/mfa', '/signin/mfa/method', method);
@@ -151,7 +180,12 @@ export async function registerThroughPages(b: Browser, address: string, password
 }
 
 /** registerThroughPages() with an authenticator app (code from oathtool at `clock`'s time); also returns its secret. */
-export async function registerTotpAtSignIn(b: Browser, clock: { now(): number }, address: string, password: string): Promise<{ secret: string; recoveryCodes: string[]; done: LightMyRequestResponse }> {
+export async function registerTotpAtSignIn(
+  b: Browser,
+  clock: { now(): number },
+  address: string,
+  password: string,
+): Promise<{ secret: string; recoveryCodes: string[]; done: LightMyRequestResponse }> {
   let secret = '';
   const r = await registerThroughPages(b, address, password, { kind: 'totp' }, async () => {
     secret = secretFrom((await b.get('/signin/mfa')).body);
@@ -161,6 +195,11 @@ export async function registerTotpAtSignIn(b: Browser, clock: { now(): number },
 }
 
 /** Registers an authenticator app through the pages in a browser of its own (registerTotpAtSignIn); returns its secret. */
-export async function registerTotpThroughPages(w: World, clock: { now(): number }, address: string, password: string): Promise<string> {
+export async function registerTotpThroughPages(
+  w: World,
+  clock: { now(): number },
+  address: string,
+  password: string,
+): Promise<string> {
   return (await registerTotpAtSignIn(new Browser(w.app), clock, address, password)).secret;
 }

@@ -4,7 +4,15 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ALPHABET, checksum, generateAppPassword, groupAppPassword, LENGTH, normalizeAppPassword, valuesOf } from '../../src/domain/app-passwords/format.js';
+import {
+  ALPHABET,
+  checksum,
+  generateAppPassword,
+  groupAppPassword,
+  LENGTH,
+  normalizeAppPassword,
+  valuesOf,
+} from '../../src/domain/app-passwords/format.js';
 
 describe('app-password format', () => {
   it('uses lowercase letters without look-alikes, at least 72 bits of randomness, shown in groups of four', () => {
@@ -17,10 +25,17 @@ describe('app-password format', () => {
 
   it('accepts a password with or without separators and in any case', () => {
     const p = generateAppPassword();
-    for (const typed of [p, groupAppPassword(p), groupAppPassword(p).toUpperCase(), p.replace(/(.{4})/g, '$1-'), ` ${groupAppPassword(p)}\t`]) {
+    for (const typed of [
+      p,
+      groupAppPassword(p),
+      groupAppPassword(p).toUpperCase(),
+      p.replace(/(.{4})/g, '$1-'),
+      ` ${groupAppPassword(p)}\t`,
+    ]) {
       assert.equal(normalizeAppPassword(typed), p, typed);
     }
-    for (const bad of ['', 'password', p.slice(1), `${p}a`, p.replace(/.$/, 'i'), 'x'.repeat(100)]) assert.equal(normalizeAppPassword(bad), undefined, bad);
+    for (const bad of ['', 'password', p.slice(1), `${p}a`, p.replace(/.$/, 'i'), 'x'.repeat(100)])
+      assert.equal(normalizeAppPassword(bad), undefined, bad);
   });
 
   it('over 100,000 passwords: no duplicates, and every single typo and neighbour swap is caught', () => {
@@ -59,6 +74,8 @@ describe('app-password format', () => {
     assert.ok(swaps > 100_000 * 18);
     // The same through the public parser, for a sample (string handling included).
     const p = generateAppPassword();
-    for (let i = 0; i < LENGTH; i++) for (const c of ALPHABET) if (c !== p[i]) assert.equal(normalizeAppPassword(p.slice(0, i) + c + p.slice(i + 1)), undefined);
+    for (let i = 0; i < LENGTH; i++)
+      for (const c of ALPHABET)
+        if (c !== p[i]) assert.equal(normalizeAppPassword(p.slice(0, i) + c + p.slice(i + 1)), undefined);
   });
 });

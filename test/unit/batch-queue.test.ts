@@ -10,7 +10,8 @@ describe('batch queue', () => {
     assert.equal(writes.length, 0, 'nothing is written on push');
     // The interval's write runs chunk by chunk with a turn of the loop between: wait for all of it
     // (a fixed pause was too short on a loaded machine), but never call flush() here.
-    for (const deadline = Date.now() + 5_000; writes.flat().length < 7 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 10));
+    for (const deadline = Date.now() + 5_000; writes.flat().length < 7 && Date.now() < deadline; )
+      await new Promise((r) => setTimeout(r, 10));
     assert.deepEqual(writes, [[0, 1, 2], [3, 4, 5], [6]]);
     q.push(7);
     await q.flush();

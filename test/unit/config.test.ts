@@ -19,7 +19,12 @@ describe('configuration', () => {
     assert.ok(Object.isFrozen(c));
   });
   it('takes HOST, PORT, SESAME_DATA_DIR and DATABASE_URL', () => {
-    const c = loadConfig({ HOST: '0.0.0.0', PORT: '9000', SESAME_DATA_DIR: '/tmp/x', DATABASE_URL: 'postgres://u@h/db' });
+    const c = loadConfig({
+      HOST: '0.0.0.0',
+      PORT: '9000',
+      SESAME_DATA_DIR: '/tmp/x',
+      DATABASE_URL: 'postgres://u@h/db',
+    });
     assert.deepEqual([c.host, c.port, c.dataDir, c.databaseUrl], ['0.0.0.0', 9000, '/tmp/x', 'postgres://u@h/db']);
   });
   it('reports every bad value at once', () => {

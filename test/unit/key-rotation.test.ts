@@ -54,18 +54,31 @@ describe('keyed hashes across a rotation', () => {
   it('findByKeyedHash: a hit costs one lookup; only a miss tries the previous keys, and says the hit was stale', async () => {
     const old = createKeyedHasher(k1);
     const now = createKeyedHasher(k3, [k2, k1]);
-    const stored = new Map([[old.digest('p', 'v'), 'row-old'], [now.digest('p', 'fresh'), 'row-new']]);
+    const stored = new Map([
+      [old.digest('p', 'v'), 'row-old'],
+      [now.digest('p', 'fresh'), 'row-new'],
+    ]);
     const asked: string[] = [];
     const find = async (h: string) => {
       asked.push(h);
       return stored.get(h);
     };
     const fresh = await findByKeyedHash(now, 'p', 'fresh', find);
-    assert.deepEqual(fresh, { found: 'row-new', hash: now.digest('p', 'fresh'), current: now.digest('p', 'fresh'), stale: false });
+    assert.deepEqual(fresh, {
+      found: 'row-new',
+      hash: now.digest('p', 'fresh'),
+      current: now.digest('p', 'fresh'),
+      stale: false,
+    });
     assert.equal(asked.length, 1, 'one lookup for a value under the current key');
     asked.length = 0;
     const stale = await findByKeyedHash(now, 'p', 'v', find);
-    assert.deepEqual(stale, { found: 'row-old', hash: old.digest('p', 'v'), current: now.digest('p', 'v'), stale: true });
+    assert.deepEqual(stale, {
+      found: 'row-old',
+      hash: old.digest('p', 'v'),
+      current: now.digest('p', 'v'),
+      stale: true,
+    });
     assert.equal(asked.length, 3, 'current, then k2, then k1');
     asked.length = 0;
     assert.equal(await findByKeyedHash(now, 'p', 'nothing', find), undefined);
@@ -74,7 +87,11 @@ describe('keyed hashes across a rotation', () => {
     assert.equal(await findByKeyedHash(createKeyedHasher(k3), 'p', 'v', find), undefined);
     assert.equal(asked.length, 1, 'without previous keys a miss costs one lookup too');
     assert.equal(await someKeyedHash(now, 'p', 'v', async (h) => stored.has(h)), true);
-    assert.equal(await someKeyedHash(createKeyedHasher(k3, [k2]), 'p', 'v', async (h) => stored.has(h)), false, 'a dropped key finds nothing');
+    assert.equal(
+      await someKeyedHash(createKeyedHasher(k3, [k2]), 'p', 'v', async (h) => stored.has(h)),
+      false,
+      'a dropped key finds nothing',
+    );
   });
 });
 
@@ -94,7 +111,10 @@ describe('the encryption keyring', () => {
     assert.equal(after.reseal(again, 'totp:m1'), again, 'already current: unchanged');
     assert.equal(createAead(e2).open(again, 'totp:m1'), 'JBSWY3DPEHPK3PXP', 'the previous key is no longer needed');
     assert.throws(() => after.open(again, 'totp:m2'), 'the associated data still binds the row');
-    assert.throws(() => createAead(key()).open(sealed, 'totp:m1'), (e: unknown) => e instanceof AeadError && e.code === 'unknown_key' && !e.message.includes(b64(e1)));
+    assert.throws(
+      () => createAead(key()).open(sealed, 'totp:m1'),
+      (e: unknown) => e instanceof AeadError && e.code === 'unknown_key' && !e.message.includes(b64(e1)),
+    );
   });
 
   it('opens values sealed before key ids existed (v1) under whichever configured key fits', () => {
@@ -103,14 +123,22 @@ describe('the encryption keyring', () => {
     const c = createCipheriv('aes-256-gcm', e1, iv);
     c.setAAD(Buffer.from('totp:m1'));
     const body = Buffer.concat([c.update('SEED', 'utf8'), c.final()]);
-    const v1 = ['v1', iv.toString('base64url'), body.toString('base64url'), c.getAuthTag().toString('base64url')].join('.');
+    const v1 = ['v1', iv.toString('base64url'), body.toString('base64url'), c.getAuthTag().toString('base64url')].join(
+      '.',
+    );
     assert.equal(createAead(e1).open(v1, 'totp:m1'), 'SEED');
     const after = createAead(e2, [e1]);
     assert.equal(after.open(v1, 'totp:m1'), 'SEED');
     assert.equal(after.isCurrent(v1), false);
     assert.ok(after.isCurrent(after.reseal(v1, 'totp:m1')));
-    assert.throws(() => createAead(e2).open(v1, 'totp:m1'), (e: unknown) => e instanceof AeadError && e.code === 'no_key_fits');
-    assert.throws(() => after.open('garbage', 'x'), (e: unknown) => e instanceof AeadError && e.code === 'not_sealed');
+    assert.throws(
+      () => createAead(e2).open(v1, 'totp:m1'),
+      (e: unknown) => e instanceof AeadError && e.code === 'no_key_fits',
+    );
+    assert.throws(
+      () => after.open('garbage', 'x'),
+      (e: unknown) => e instanceof AeadError && e.code === 'not_sealed',
+    );
   });
 });
 
@@ -142,7 +170,10 @@ describe('where previous keys come from', () => {
   });
 
   it('names a malformed previous key without showing it', () => {
-    assert.throws(() => loadSecrets(folder(), { SESAME_HASH_KEY: b64(key()), SESAME_HASH_KEY_PREVIOUS: 'c2hvcnQ=' }), /SESAME_HASH_KEY_PREVIOUS \(key 1\) must be at least 32 bytes/);
+    assert.throws(
+      () => loadSecrets(folder(), { SESAME_HASH_KEY: b64(key()), SESAME_HASH_KEY_PREVIOUS: 'c2hvcnQ=' }),
+      /SESAME_HASH_KEY_PREVIOUS \(key 1\) must be at least 32 bytes/,
+    );
   });
 });
 
@@ -154,21 +185,33 @@ describe('production mode refuses unsafe keys at start', () => {
     const dir = folder();
     const p = problems(() => loadSecrets(dir, { SESAME_HASH_KEY: b64(key()) }, prod));
     assert.equal(p.length, 1);
-    assert.match(p[0]!, /SESAME_MODE=production with DATABASE_URL needs SESAME_COOKIE_KEY, SESAME_ENCRYPTION_KEY from the environment: instances sharing a database must share their keys/);
+    assert.match(
+      p[0]!,
+      /SESAME_MODE=production with DATABASE_URL needs SESAME_COOKIE_KEY, SESAME_ENCRYPTION_KEY from the environment: instances sharing a database must share their keys/,
+    );
     assert.equal(fs.existsSync(path.join(dir, 'secrets.json')), false, 'no key was generated');
     // A secrets.json made earlier is no better: each instance would have its own.
     loadSecrets(dir, {});
     assert.equal(problems(() => loadSecrets(dir, {}, prod)).length, 1);
     assert.ok(loadSecrets(folder(), env(), prod).hashKey, 'all three from the environment: accepted');
-    assert.ok(loadSecrets(folder(), {}, { mode: 'production', databaseUrl: '' }).hashKey, 'SQLite (one instance): the file is fine');
-    assert.ok(loadSecrets(folder(), { SESAME_HASH_KEY: b64(key()) }, { mode: 'development', databaseUrl: prod.databaseUrl }).hashKey, 'development: not checked');
+    assert.ok(
+      loadSecrets(folder(), {}, { mode: 'production', databaseUrl: '' }).hashKey,
+      'SQLite (one instance): the file is fine',
+    );
+    assert.ok(
+      loadSecrets(folder(), { SESAME_HASH_KEY: b64(key()) }, { mode: 'development', databaseUrl: prod.databaseUrl })
+        .hashKey,
+      'development: not checked',
+    );
   });
 
   it('one key used for two purposes', () => {
     const e = env();
     e.SESAME_ENCRYPTION_KEY = e.SESAME_HASH_KEY;
     const p = problems(() => loadSecrets(folder(), e, prod));
-    assert.deepEqual(p, ['SESAME_HASH_KEY and SESAME_ENCRYPTION_KEY are the same key: each key must be used for one purpose only (make each with openssl rand -base64 32)']);
+    assert.deepEqual(p, [
+      'SESAME_HASH_KEY and SESAME_ENCRYPTION_KEY are the same key: each key must be used for one purpose only (make each with openssl rand -base64 32)',
+    ]);
     const f = env();
     const p2 = problems(() => loadSecrets(folder(), { ...f, SESAME_COOKIE_KEY_PREVIOUS: f.SESAME_HASH_KEY }, prod));
     assert.match(p2.join('\n'), /SESAME_HASH_KEY and SESAME_COOKIE_KEY_PREVIOUS \(key 1\) are the same key/);
@@ -177,8 +220,12 @@ describe('production mode refuses unsafe keys at start', () => {
 
   it('a previous key equal to the current one', () => {
     const e = env();
-    const p = problems(() => loadSecrets(folder(), { ...e, SESAME_HASH_KEY_PREVIOUS: `${b64(key())},${e.SESAME_HASH_KEY}` }, prod));
-    assert.deepEqual(p, ['SESAME_HASH_KEY_PREVIOUS (key 2) is the current SESAME_HASH_KEY: a previous key must differ from the current one (remove it from the previous keys)']);
+    const p = problems(() =>
+      loadSecrets(folder(), { ...e, SESAME_HASH_KEY_PREVIOUS: `${b64(key())},${e.SESAME_HASH_KEY}` }, prod),
+    );
+    assert.deepEqual(p, [
+      'SESAME_HASH_KEY_PREVIOUS (key 2) is the current SESAME_HASH_KEY: a previous key must differ from the current one (remove it from the previous keys)',
+    ]);
   });
 
   it('the same checks for keys from secrets.json', () => {
@@ -186,11 +233,18 @@ describe('production mode refuses unsafe keys at start', () => {
     loadSecrets(dir, {});
     const file = path.join(dir, 'secrets.json');
     const stored = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-    fs.writeFileSync(file, JSON.stringify({ ...stored, cookieKey: stored.hashKey, previous: { encryptionKey: [stored.encryptionKey] } }), { mode: 0o600 });
+    fs.writeFileSync(
+      file,
+      JSON.stringify({ ...stored, cookieKey: stored.hashKey, previous: { encryptionKey: [stored.encryptionKey] } }),
+      { mode: 0o600 },
+    );
     const p = problems(() => loadSecrets(dir, {}, { mode: 'production' }));
     assert.equal(p.length, 2, p.join('\n'));
     assert.match(p.join('\n'), new RegExp(`hashKey in ${file} and cookieKey in ${file} are the same key`));
-    assert.match(p.join('\n'), new RegExp(`previous.encryptionKey\\[0\\] in ${file} is the current encryptionKey in ${file}`));
+    assert.match(
+      p.join('\n'),
+      new RegExp(`previous.encryptionKey\\[0\\] in ${file} is the current encryptionKey in ${file}`),
+    );
     assert.ok(loadSecrets(dir, {}), 'development mode does not check');
   });
 });
@@ -204,7 +258,13 @@ describe('sesame keys rotate / drop-previous on secrets.json', () => {
     rotateSecrets(dir, {}, ['hashKey']);
     const k1 = loadSecrets(dir, {});
     const steps = rotateSecrets(dir, {}, ['hashKey', 'cookieKey']);
-    assert.deepEqual(steps.map((s) => [s.key, s.source, s.previousKeys, s.newKey]), [['hashKey', 'file', 2, undefined], ['cookieKey', 'file', 1, undefined]]);
+    assert.deepEqual(
+      steps.map((s) => [s.key, s.source, s.previousKeys, s.newKey]),
+      [
+        ['hashKey', 'file', 2, undefined],
+        ['cookieKey', 'file', 1, undefined],
+      ],
+    );
     assert.equal(fs.statSync(file).mode & 0o777, 0o600);
     assert.deepEqual(fs.readdirSync(dir), ['secrets.json'], 'no temporary file left behind');
     const k2 = loadSecrets(dir, {});
@@ -253,7 +313,10 @@ describe('backups keep the previous keys', () => {
     createBackup({ dataDir: src, databaseUrl: '', file, secretsOnly: true, env: e });
     await assert.rejects(
       restoreBackup({ dataDir: folder(), databaseUrl: '', file, env: { SESAME_HASH_KEY: e.SESAME_HASH_KEY } }),
-      (err: unknown) => err instanceof BackupError && /set SESAME_HASH_KEY_PREVIOUS to hold them too/.test(err.message) && !err.message.includes(e.SESAME_HASH_KEY_PREVIOUS),
+      (err: unknown) =>
+        err instanceof BackupError &&
+        /set SESAME_HASH_KEY_PREVIOUS to hold them too/.test(err.message) &&
+        !err.message.includes(e.SESAME_HASH_KEY_PREVIOUS),
     );
     await restoreBackup({ dataDir: folder(), databaseUrl: '', file, env: e });
   });

@@ -40,7 +40,14 @@ function satisfies(version: string, range: string): boolean {
   if (cmp(v, low) < 0) return false;
   if (op === '') return cmp(v, low) === 0;
   // ~1.2.3 < 1.3.0; ^1.2.3 < 2.0.0; ^0.2.3 < 0.3.0; ^0.0.3 < 0.0.4.
-  const high = op === '~' ? [low[0], low[1] + 1, 0] : low[0] > 0 ? [low[0] + 1, 0, 0] : low[1] > 0 ? [0, low[1] + 1, 0] : [0, 0, low[2] + 1];
+  const high =
+    op === '~'
+      ? [low[0], low[1] + 1, 0]
+      : low[0] > 0
+        ? [low[0] + 1, 0, 0]
+        : low[1] > 0
+          ? [0, low[1] + 1, 0]
+          : [0, 0, low[2] + 1];
   return cmp(v, high) < 0;
 }
 
@@ -49,17 +56,30 @@ describe('package-lock.json', () => {
 
   it('exists, is lockfileVersion 3, and agrees with package.json', () => {
     assert.ok(fs.existsSync(path.join(root, 'package-lock.json')), 'package-lock.json is committed');
-    const lock = readJson<{ name: string; lockfileVersion: number; packages: Record<string, LockEntry> }>('package-lock.json');
+    const lock = readJson<{ name: string; lockfileVersion: number; packages: Record<string, LockEntry> }>(
+      'package-lock.json',
+    );
     assert.equal(lock.lockfileVersion, 3);
     assert.equal(lock.name, pkg.name);
     const top = lock.packages['']!;
-    assert.deepEqual(top.dependencies ?? {}, pkg.dependencies ?? {}, 'dependencies as in package.json (run npm install)');
-    assert.deepEqual(top.devDependencies ?? {}, pkg.devDependencies ?? {}, 'devDependencies as in package.json (run npm install)');
+    assert.deepEqual(
+      top.dependencies ?? {},
+      pkg.dependencies ?? {},
+      'dependencies as in package.json (run npm install)',
+    );
+    assert.deepEqual(
+      top.devDependencies ?? {},
+      pkg.devDependencies ?? {},
+      'devDependencies as in package.json (run npm install)',
+    );
   });
 
   it('pins every direct dependency inside its range (production ones not marked dev), and every package has a version and an integrity hash', () => {
     const lock = readJson<{ packages: Record<string, LockEntry> }>('package-lock.json');
-    for (const [kind, deps] of [['dependencies', pkg.dependencies ?? {}], ['devDependencies', pkg.devDependencies ?? {}]] as const) {
+    for (const [kind, deps] of [
+      ['dependencies', pkg.dependencies ?? {}],
+      ['devDependencies', pkg.devDependencies ?? {}],
+    ] as const) {
       for (const [name, range] of Object.entries(deps)) {
         const entry = lock.packages[`node_modules/${name}`];
         assert.ok(entry, `${name} is in the lockfile`);
@@ -67,8 +87,14 @@ describe('package-lock.json', () => {
         if (kind === 'dependencies') assert.ok(!entry.dev, `${name} is a production dependency, not dev`);
       }
     }
-    const unpinned = Object.entries(lock.packages).filter(([where, e]) => where !== '' && !e.link && (!e.version || !/^sha512-/.test(e.integrity ?? '')));
-    assert.deepEqual(unpinned.map(([where]) => where), [], 'every package has a version and a sha512 integrity');
+    const unpinned = Object.entries(lock.packages).filter(
+      ([where, e]) => where !== '' && !e.link && (!e.version || !/^sha512-/.test(e.integrity ?? '')),
+    );
+    assert.deepEqual(
+      unpinned.map(([where]) => where),
+      [],
+      'every package has a version and a sha512 integrity',
+    );
   });
 
   it('range check: exact, caret and tilde ranges, including 0.x', () => {

@@ -14,11 +14,29 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config/config.js';
 import { parseMessage, startSmtp } from '../support/sinks.js';
-import { createMessenger, DevOutbox, SmtpMailer, WebhookGateway, type MessengerSettings } from '../../src/adapters/messaging/index.js';
+import {
+  createMessenger,
+  DevOutbox,
+  SmtpMailer,
+  WebhookGateway,
+  type MessengerSettings,
+} from '../../src/adapters/messaging/index.js';
 import { DeliveryError, type OutgoingMessage } from '../../src/adapters/messaging/messenger.js';
 
-const email: OutgoingMessage = { channel: 'email', to: 'alice@example.org', subject: 'Your Sesame code', text: 'Your code is 123456.\nIt is valid for 10 minutes.', locale: 'en' };
-const sms: OutgoingMessage = { channel: 'sms', to: '+31612345678', subject: 'ignored', text: 'Sesame code: 654321', locale: 'nl' };
+const email: OutgoingMessage = {
+  channel: 'email',
+  to: 'alice@example.org',
+  subject: 'Your Sesame code',
+  text: 'Your code is 123456.\nIt is valid for 10 minutes.',
+  locale: 'en',
+};
+const sms: OutgoingMessage = {
+  channel: 'sms',
+  to: '+31612345678',
+  subject: 'ignored',
+  text: 'Sesame code: 654321',
+  locale: 'nl',
+};
 
 // ---- helpers ------------------------------------------------------------------------------
 
@@ -46,12 +64,33 @@ async function expectDelivery(p: Promise<unknown>, channel: string, pattern: Reg
 /** A self-signed certificate for 127.0.0.1, or undefined when openssl is not installed. */
 function selfSignedCert(dir: string): { key: string; cert: string } | undefined {
   try {
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'),
-    ], { stdio: 'ignore' });
-    return { key: fs.readFileSync(path.join(dir, 'key.pem'), 'utf8'), cert: fs.readFileSync(path.join(dir, 'cert.pem'), 'utf8') };
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1,DNS:localhost',
+        '-keyout',
+        path.join(dir, 'key.pem'),
+        '-out',
+        path.join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
+    return {
+      key: fs.readFileSync(path.join(dir, 'key.pem'), 'utf8'),
+      cert: fs.readFileSync(path.join(dir, 'cert.pem'), 'utf8'),
+    };
   } catch {
     return undefined;
   }
@@ -82,8 +121,16 @@ describe('SMTP mailer', () => {
       assert.equal(headers.get('content-language'), 'en');
       assert.equal(body, email.text);
       // Never more than the one recipient, whatever the domain hands over.
-      await expectDelivery(mailer.send({ ...email, to: 'alice@example.org, mallory@evil.example' }), 'email', /single email address/);
-      await expectDelivery(mailer.send({ ...email, to: 'Mallory <mallory@evil.example>' }), 'email', /single email address/);
+      await expectDelivery(
+        mailer.send({ ...email, to: 'alice@example.org, mallory@evil.example' }),
+        'email',
+        /single email address/,
+      );
+      await expectDelivery(
+        mailer.send({ ...email, to: 'Mallory <mallory@evil.example>' }),
+        'email',
+        /single email address/,
+      );
       assert.equal(smtp.received.length, 1);
     } finally {
       await smtp.stop();
@@ -102,12 +149,20 @@ describe('SMTP mailer', () => {
     });
     try {
       const enc = encodeURIComponent(password);
-      await new SmtpMailer({ url: `smtp://mailer:${enc}@127.0.0.1:${smtp.port}`, from: 'sesame@id.example.org' }).send(email);
+      await new SmtpMailer({ url: `smtp://mailer:${enc}@127.0.0.1:${smtp.port}`, from: 'sesame@id.example.org' }).send(
+        email,
+      );
       assert.equal(smtp.received[0]?.user, 'mailer');
 
       // The test server even echoes the wrong password back; the error must not carry it.
       const wrong = 'Wr0ng-Secret-Value';
-      const e = await expectDelivery(new SmtpMailer({ url: `smtp://mailer:${wrong}@127.0.0.1:${smtp.port}`, from: 'sesame@id.example.org' }).send(email), 'email', /could not send email/);
+      const e = await expectDelivery(
+        new SmtpMailer({ url: `smtp://mailer:${wrong}@127.0.0.1:${smtp.port}`, from: 'sesame@id.example.org' }).send(
+          email,
+        ),
+        'email',
+        /could not send email/,
+      );
       assert.ok(!e.message.includes(wrong), e.message);
       assert.ok(!e.message.includes(Buffer.from(wrong).toString('base64')), e.message);
       assert.equal(smtp.received.length, 1);
@@ -119,7 +174,13 @@ describe('SMTP mailer', () => {
   it('with ?requireTLS=true refuses a server that does not offer STARTTLS', async () => {
     const smtp = await startSmtp();
     try {
-      await expectDelivery(new SmtpMailer({ url: `smtp://127.0.0.1:${smtp.port}/?requireTLS=true`, from: 'sesame@id.example.org' }).send(email), 'email', /STARTTLS/);
+      await expectDelivery(
+        new SmtpMailer({ url: `smtp://127.0.0.1:${smtp.port}/?requireTLS=true`, from: 'sesame@id.example.org' }).send(
+          email,
+        ),
+        'email',
+        /STARTTLS/,
+      );
       assert.equal(smtp.received.length, 0);
     } finally {
       await smtp.stop();
@@ -129,7 +190,13 @@ describe('SMTP mailer', () => {
   it('fails fast with a DeliveryError when nothing listens on the port', async () => {
     const port = await deadPort();
     const started = Date.now();
-    const e = await expectDelivery(new SmtpMailer({ url: `smtp://mailer:TopSecret123@127.0.0.1:${port}`, from: 'sesame@id.example.org' }).send(email), 'email', /ECONNREFUSED/);
+    const e = await expectDelivery(
+      new SmtpMailer({ url: `smtp://mailer:TopSecret123@127.0.0.1:${port}`, from: 'sesame@id.example.org' }).send(
+        email,
+      ),
+      'email',
+      /ECONNREFUSED/,
+    );
     assert.ok(Date.now() - started < 10_000);
     assert.ok(!e.message.includes('TopSecret123'));
   });
@@ -140,7 +207,13 @@ describe('SMTP mailer', () => {
     const port = (silent.address() as AddressInfo).port;
     try {
       const started = Date.now();
-      await expectDelivery(new SmtpMailer({ url: `smtp://127.0.0.1:${port}`, from: 'sesame@id.example.org', connectTimeoutMs: 300 }).send(email), 'email', /greeting|timeout/i);
+      await expectDelivery(
+        new SmtpMailer({ url: `smtp://127.0.0.1:${port}`, from: 'sesame@id.example.org', connectTimeoutMs: 300 }).send(
+          email,
+        ),
+        'email',
+        /greeting|timeout/i,
+      );
       assert.ok(Date.now() - started < 2_000);
     } finally {
       silent.close();
@@ -157,10 +230,18 @@ describe('SMTP mailer', () => {
       if (!pem) return t.skip('openssl not installed');
       const smtp = await startSmtp({ disabledCommands: [], key: pem.key, cert: pem.cert });
       try {
-        await new SmtpMailer({ url: `smtp://127.0.0.1:${smtp.port}`, from: 'sesame@id.example.org', ca: pem.cert }).send(email);
+        await new SmtpMailer({
+          url: `smtp://127.0.0.1:${smtp.port}`,
+          from: 'sesame@id.example.org',
+          ca: pem.cert,
+        }).send(email);
         assert.equal(smtp.received[0]?.secure, true);
         // Without trusting the certificate, the upgrade fails: no silent fallback to plain text.
-        await expectDelivery(new SmtpMailer({ url: `smtp://127.0.0.1:${smtp.port}`, from: 'sesame@id.example.org' }).send(email), 'email', /certificate/i);
+        await expectDelivery(
+          new SmtpMailer({ url: `smtp://127.0.0.1:${smtp.port}`, from: 'sesame@id.example.org' }).send(email),
+          'email',
+          /certificate/i,
+        );
         assert.equal(smtp.received.length, 1);
       } finally {
         await smtp.stop();
@@ -171,7 +252,11 @@ describe('SMTP mailer', () => {
       if (!pem) return t.skip('openssl not installed');
       const smtp = await startSmtp({ secure: true, disabledCommands: [], key: pem.key, cert: pem.cert });
       try {
-        await new SmtpMailer({ url: `smtps://127.0.0.1:${smtp.port}`, from: 'sesame@id.example.org', ca: pem.cert }).send(email);
+        await new SmtpMailer({
+          url: `smtps://127.0.0.1:${smtp.port}`,
+          from: 'sesame@id.example.org',
+          ca: pem.cert,
+        }).send(email);
         assert.equal(smtp.received[0]?.secure, true);
         assert.equal(parseMessage(smtp.received[0]!.raw).body, email.text);
       } finally {
@@ -195,7 +280,12 @@ describe('webhook gateway', () => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+        requests.push({
+          method: req.method ?? '',
+          url: req.url ?? '',
+          headers: req.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+        });
         answer(res);
       });
     });
@@ -223,8 +313,18 @@ describe('webhook gateway', () => {
     assert.equal(first!.url, '/send?route=eu');
     assert.match(first!.headers['content-type'] ?? '', /^application\/json/);
     assert.equal(first!.headers['x-sesame-secret'], secret);
-    assert.deepEqual(JSON.parse(first!.body), { to: '+31612345678', channel: 'sms', text: 'Sesame code: 654321', locale: 'nl' });
-    assert.deepEqual(JSON.parse(second!.body), { to: '+31612345678', channel: 'voice', text: 'Your code is 6 5 4 3 2 1', locale: 'nl' });
+    assert.deepEqual(JSON.parse(first!.body), {
+      to: '+31612345678',
+      channel: 'sms',
+      text: 'Sesame code: 654321',
+      locale: 'nl',
+    });
+    assert.deepEqual(JSON.parse(second!.body), {
+      to: '+31612345678',
+      channel: 'voice',
+      text: 'Your code is 6 5 4 3 2 1',
+      locale: 'nl',
+    });
   });
 
   it('any non-2xx answer is a DeliveryError naming the status, never the secret', async () => {
@@ -239,7 +339,11 @@ describe('webhook gateway', () => {
   it('a gateway that never answers is a DeliveryError after the timeout', async () => {
     reset(() => {}); // keeps the request open
     const started = Date.now();
-    const e = await expectDelivery(new WebhookGateway({ url: base, secret, timeoutMs: 300 }).send({ ...sms, channel: 'voice' }), 'voice', /did not answer within 300 ms/);
+    const e = await expectDelivery(
+      new WebhookGateway({ url: base, secret, timeoutMs: 300 }).send({ ...sms, channel: 'voice' }),
+      'voice',
+      /did not answer within 300 ms/,
+    );
     const took = Date.now() - started;
     assert.ok(took >= 250 && took < 2_000, `took ${took} ms`);
     assert.ok(!e.message.includes(secret));
@@ -253,7 +357,11 @@ describe('webhook gateway', () => {
 
   it('an unreachable gateway is a DeliveryError', async () => {
     const port = await deadPort();
-    await expectDelivery(new WebhookGateway({ url: `http://127.0.0.1:${port}/send`, secret }).send(sms), 'sms', /gateway unreachable/);
+    await expectDelivery(
+      new WebhookGateway({ url: `http://127.0.0.1:${port}/send`, secret }).send(sms),
+      'sms',
+      /gateway unreachable/,
+    );
   });
 });
 
@@ -269,10 +377,27 @@ describe('development outbox', () => {
     assert.equal(fs.statSync(file).mode & 0o777, 0o600);
     const lines = fs.readFileSync(file, 'utf8').split('\n');
     assert.equal(lines.pop(), '');
-    assert.deepEqual(lines.map((l) => JSON.parse(l)), [
-      { at: '2030-01-02T03:04:05.000Z', channel: 'email', to: email.to, subject: email.subject, text: email.text, locale: 'en' },
-      { at: '2030-01-02T03:04:05.000Z', channel: 'sms', to: sms.to, subject: sms.subject, text: sms.text, locale: 'nl' },
-    ]);
+    assert.deepEqual(
+      lines.map((l) => JSON.parse(l)),
+      [
+        {
+          at: '2030-01-02T03:04:05.000Z',
+          channel: 'email',
+          to: email.to,
+          subject: email.subject,
+          text: email.text,
+          locale: 'en',
+        },
+        {
+          at: '2030-01-02T03:04:05.000Z',
+          channel: 'sms',
+          to: sms.to,
+          subject: sms.subject,
+          text: sms.text,
+          locale: 'nl',
+        },
+      ],
+    );
   });
 
   it('tightens an existing file to 0600', async () => {
@@ -285,7 +410,14 @@ describe('development outbox', () => {
 });
 
 describe('createMessenger', () => {
-  const none: MessengerSettings = { mode: 'development', smtpUrl: '', mailFrom: 'sesame@localhost', smsWebhookUrl: '', smsWebhookSecret: '', devOutbox: '' };
+  const none: MessengerSettings = {
+    mode: 'development',
+    smtpUrl: '',
+    mailFrom: 'sesame@localhost',
+    smsWebhookUrl: '',
+    smsWebhookSecret: '',
+    devOutbox: '',
+  };
 
   it('sends everything to the outbox in development when nothing is configured', async () => {
     const file = path.join(tmp, 'dev-outbox.jsonl');
@@ -300,11 +432,25 @@ describe('createMessenger', () => {
   it('routes email to SMTP and text/voice to the webhook when configured', async () => {
     const smtp = await startSmtp();
     try {
-      const m = createMessenger({ ...none, smtpUrl: `smtp://127.0.0.1:${smtp.port}`, mailFrom: 'sesame@id.example.org', devOutbox: path.join(tmp, 'unused.jsonl') }, { webhookTimeoutMs: 300 });
+      const m = createMessenger(
+        {
+          ...none,
+          smtpUrl: `smtp://127.0.0.1:${smtp.port}`,
+          mailFrom: 'sesame@id.example.org',
+          devOutbox: path.join(tmp, 'unused.jsonl'),
+        },
+        { webhookTimeoutMs: 300 },
+      );
       assert.deepEqual(m.routes, { email: 'smtp', sms: 'outbox', voice: 'outbox' });
       await m.send(email);
       assert.equal(smtp.received.length, 1);
-      const both = createMessenger({ ...none, mode: 'production', smtpUrl: 'smtp://127.0.0.1:25', smsWebhookUrl: 'https://gw.example.org/send', smsWebhookSecret: 'x'.repeat(16) });
+      const both = createMessenger({
+        ...none,
+        mode: 'production',
+        smtpUrl: 'smtp://127.0.0.1:25',
+        smsWebhookUrl: 'https://gw.example.org/send',
+        smsWebhookSecret: 'x'.repeat(16),
+      });
       assert.deepEqual(both.routes, { email: 'smtp', sms: 'webhook', voice: 'webhook' });
       assert.equal(both.outboxFile, '');
       assert.ok(!fs.existsSync(path.join(tmp, 'unused.jsonl')));
@@ -317,7 +463,16 @@ describe('createMessenger', () => {
     const m = createMessenger({ ...none, mode: 'production', smtpUrl: 'smtp://127.0.0.1:25' });
     assert.deepEqual([m.supports('email'), m.supports('sms'), m.supports('voice')], [true, false, false]);
     await expectDelivery(m.send(sms), 'sms', /not configured/);
-    assert.throws(() => createMessenger({ ...none, mode: 'production', smtpUrl: 'smtp://127.0.0.1:25', devOutbox: path.join(tmp, 'x.jsonl') }), /not allowed in production/);
+    assert.throws(
+      () =>
+        createMessenger({
+          ...none,
+          mode: 'production',
+          smtpUrl: 'smtp://127.0.0.1:25',
+          devOutbox: path.join(tmp, 'x.jsonl'),
+        }),
+      /not allowed in production/,
+    );
   });
 });
 
@@ -356,29 +511,62 @@ describe('messaging configuration', () => {
 
   it('refuses production mode with SESAME_DEV_OUTBOX set, or a plain-http public URL off loopback', () => {
     const smtp = 'smtp://mail.example.org:587';
-    assert.match(problemsOf({ SESAME_MODE: 'production', SESAME_SMTP_URL: smtp, SESAME_DEV_OUTBOX: '/tmp/o.jsonl' }).message, /SESAME_DEV_OUTBOX/);
-    assert.match(problemsOf({ SESAME_MODE: 'production', SESAME_SMTP_URL: smtp, SESAME_PUBLIC_URL: 'http://id.example.org' }).message, /SESAME_PUBLIC_URL/);
-    assert.match(problemsOf({ SESAME_MODE: 'production', SESAME_SMTP_URL: smtp, HOST: '0.0.0.0' }).message, /SESAME_PUBLIC_URL/);
-    for (const ok of ['https://id.example.org', 'http://127.0.0.1:8080', 'http://localhost:8080', 'http://[::1]:8080']) {
-      assert.equal(loadConfig({ SESAME_MODE: 'production', SESAME_SMTP_URL: smtp, SESAME_PUBLIC_URL: ok }).publicUrl, ok);
+    assert.match(
+      problemsOf({ SESAME_MODE: 'production', SESAME_SMTP_URL: smtp, SESAME_DEV_OUTBOX: '/tmp/o.jsonl' }).message,
+      /SESAME_DEV_OUTBOX/,
+    );
+    assert.match(
+      problemsOf({ SESAME_MODE: 'production', SESAME_SMTP_URL: smtp, SESAME_PUBLIC_URL: 'http://id.example.org' })
+        .message,
+      /SESAME_PUBLIC_URL/,
+    );
+    assert.match(
+      problemsOf({ SESAME_MODE: 'production', SESAME_SMTP_URL: smtp, HOST: '0.0.0.0' }).message,
+      /SESAME_PUBLIC_URL/,
+    );
+    for (const ok of [
+      'https://id.example.org',
+      'http://127.0.0.1:8080',
+      'http://localhost:8080',
+      'http://[::1]:8080',
+    ]) {
+      assert.equal(
+        loadConfig({ SESAME_MODE: 'production', SESAME_SMTP_URL: smtp, SESAME_PUBLIC_URL: ok }).publicUrl,
+        ok,
+      );
     }
     // Development keeps allowing all of it.
     assert.equal(loadConfig({ SESAME_PUBLIC_URL: 'http://id.example.org' }).mode, 'development');
   });
 
   it('refuses a webhook URL without a (long enough) secret, and never shows the secret', () => {
-    assert.match(problemsOf({ SESAME_SMS_WEBHOOK_URL: 'https://gw.example.org/send' }).message, /SESAME_SMS_WEBHOOK_SECRET/);
+    assert.match(
+      problemsOf({ SESAME_SMS_WEBHOOK_URL: 'https://gw.example.org/send' }).message,
+      /SESAME_SMS_WEBHOOK_SECRET/,
+    );
     const short = 'tooShort-XyZ';
     const e = problemsOf({ SESAME_SMS_WEBHOOK_URL: 'https://gw.example.org/send', SESAME_SMS_WEBHOOK_SECRET: short });
     assert.match(e.message, /at least 16 characters/);
     assert.ok(!e.message.includes(short));
-    const c = loadConfig({ SESAME_SMS_WEBHOOK_URL: 'https://gw.example.org/send', SESAME_SMS_WEBHOOK_SECRET: 'long-enough-secret-1234' });
+    const c = loadConfig({
+      SESAME_SMS_WEBHOOK_URL: 'https://gw.example.org/send',
+      SESAME_SMS_WEBHOOK_SECRET: 'long-enough-secret-1234',
+    });
     assert.equal(c.smsWebhookUrl, 'https://gw.example.org/send');
-    assert.match(problemsOf({ SESAME_SMS_WEBHOOK_URL: 'ftp://gw.example.org', SESAME_SMS_WEBHOOK_SECRET: 'long-enough-secret-1234' }).message, /SESAME_SMS_WEBHOOK_URL/);
+    assert.match(
+      problemsOf({
+        SESAME_SMS_WEBHOOK_URL: 'ftp://gw.example.org',
+        SESAME_SMS_WEBHOOK_SECRET: 'long-enough-secret-1234',
+      }).message,
+      /SESAME_SMS_WEBHOOK_URL/,
+    );
   });
 
   it('validates the SMTP URL and the sender without echoing the password', () => {
-    const e = problemsOf({ SESAME_SMTP_URL: 'http://mailer:Hunter2-Secret@mail.example.org', SESAME_MAIL_FROM: 'not an address' });
+    const e = problemsOf({
+      SESAME_SMTP_URL: 'http://mailer:Hunter2-Secret@mail.example.org',
+      SESAME_MAIL_FROM: 'not an address',
+    });
     assert.equal(e.problems.length, 2);
     assert.match(e.message, /SESAME_SMTP_URL must be smtp:\/\//);
     assert.match(e.message, /SESAME_MAIL_FROM/);

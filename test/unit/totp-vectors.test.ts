@@ -18,14 +18,22 @@ describe('one-time password vectors', () => {
   it('RFC 6238: 8 digits, 30 s, SHA1/SHA256/SHA512', () => {
     for (const row of vectors.totp.rows) {
       for (const alg of ['SHA1', 'SHA256', 'SHA512'] as const) {
-        const totp = new TOTP({ secret: Secret.fromLatin1(vectors.totp.seeds[alg]!), algorithm: alg, digits: 8, period: 30 });
+        const totp = new TOTP({
+          secret: Secret.fromLatin1(vectors.totp.seeds[alg]!),
+          algorithm: alg,
+          digits: 8,
+          period: 30,
+        });
         assert.equal(totp.generate({ timestamp: row.time * 1000 }), row[alg], `${alg} at ${row.time}`);
       }
     }
   });
   it('RFC 4226: HOTP counters 0 to 9', () => {
     const hotp = new HOTP({ secret: Secret.fromLatin1(vectors.hotp.seed), digits: 6 });
-    assert.deepEqual(vectors.hotp.codes.map((_, i) => hotp.generate({ counter: i })), vectors.hotp.codes);
+    assert.deepEqual(
+      vectors.hotp.codes.map((_, i) => hotp.generate({ counter: i })),
+      vectors.hotp.codes,
+    );
   });
   it('accepts a code within ±1 step only, and names the step it matched', () => {
     const secret = newTotpSecret();
@@ -37,7 +45,10 @@ describe('one-time password vectors', () => {
     assert.equal(matchTotp(secret, totp.generate({ timestamp: t + 30_000 }), t), step + 1);
     assert.equal(matchTotp(secret, totp.generate({ timestamp: t - 60_000 }), t), undefined);
     assert.equal(matchTotp(secret, 'abcdef', t), undefined);
-    assert.match(totpUri(secret, 'Sesame', 'a@contoso.test'), /^otpauth:\/\/totp\/Sesame:a%40contoso\.test\?issuer=Sesame&secret=[A-Z2-7]{32}&algorithm=SHA1&digits=6&period=30$/);
+    assert.match(
+      totpUri(secret, 'Sesame', 'a@contoso.test'),
+      /^otpauth:\/\/totp\/Sesame:a%40contoso\.test\?issuer=Sesame&secret=[A-Z2-7]{32}&algorithm=SHA1&digits=6&period=30$/,
+    );
   });
 });
 

@@ -12,7 +12,19 @@ describe('redirect after sign-in (checklist 34)', () => {
     assert.equal(safeNext('/admin/users?q=a'), '/admin/users?q=a');
   });
   it('refuses everything that leaves the site', () => {
-    for (const bad of ['//evil.test', '/\\evil.test', 'https:evil.test', 'https://evil.test', 'javascript:alert(1)', 'evil', '/\t/evil.test', '/%0d%0aSet-Cookie:x', '', undefined, 42]) {
+    for (const bad of [
+      '//evil.test',
+      '/\\evil.test',
+      'https:evil.test',
+      'https://evil.test',
+      'javascript:alert(1)',
+      'evil',
+      '/\t/evil.test',
+      '/%0d%0aSet-Cookie:x',
+      '',
+      undefined,
+      42,
+    ]) {
       const out = safeNext(bad);
       assert.ok(out.startsWith('/') && !out.startsWith('//') && !out.includes('\\'), String(bad));
       assert.ok(!/evil/.test(out) || out.startsWith('/%'), `${String(bad)} -> ${out}`);
@@ -45,7 +57,10 @@ describe('message catalogues', () => {
 describe('html templates escape by construction (checklist 35)', () => {
   it('escapes interpolated strings but not nested fragments', () => {
     const name = '<svg onload=alert(1)>"\'&';
-    assert.equal(html`<p title="${name}">${name}</p>`.value, '<p title="&lt;svg onload=alert(1)&gt;&quot;&#39;&amp;">&lt;svg onload=alert(1)&gt;&quot;&#39;&amp;</p>');
+    assert.equal(
+      html`<p title="${name}">${name}</p>`.value,
+      '<p title="&lt;svg onload=alert(1)&gt;&quot;&#39;&amp;">&lt;svg onload=alert(1)&gt;&quot;&#39;&amp;</p>',
+    );
     assert.equal(html`<div>${html`<b>${'<i>'}</b>`}</div>`.value, '<div><b>&lt;i&gt;</b></div>');
     assert.equal(html`${[1, '<', null, false]}`.value, '1&lt;');
   });
