@@ -38,7 +38,7 @@ import { APP_PASSWORD_HASH_PURPOSE, AppPasswords } from '../domain/app-passwords
 import { KyselyAppPasswordRepository } from '../storage/app-password-repository.js';
 import { LegacyVerifier } from '../domain/legacy/verifier.js';
 import { BatchQueue } from '../lib/batch-queue.js';
-import { createMetrics, type Metrics } from '../adapters/metrics.js';
+import { createMetrics, } from '../adapters/metrics.js';
 import { createDovecotAdmin, noDovecotAdmin } from '../adapters/dovecot-admin.js';
 import type { AppPasswordUse } from '../domain/app-passwords/model.js';
 import type { SignInEvent } from '../domain/audit/events.js';

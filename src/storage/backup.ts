@@ -616,7 +616,7 @@ async function prepareStore(staged: string, file: string): Promise<{ migrations:
   }
   const raw = new SQLite(staged, { fileMustExist: true });
   raw.pragma('foreign_keys = ON'); // as the server runs its migrations (db.ts)
-  const db = new Kysely<any>({ dialect: new SqliteDialect({ database: raw }) }); // migrations are typed for any schema
+  const db = new Kysely<unknown>({ dialect: new SqliteDialect({ database: raw }) }); // migrations assume no schema type
   try {
     const applied = await migrateToLatest(db);
     // As the server would have it; closing the only connection folds the WAL back into the file.

@@ -32,22 +32,22 @@ export const MIGRATIONS: Record<string, Migration> = {
   '2026-11-27-12-dashboard': m12,
 };
 
-export function migrator(db: Kysely<any>): Migrator {
+export function migrator<DB>(db: Kysely<DB>): Migrator {
   return new Migrator({ db, provider: { getMigrations: async () => MIGRATIONS } });
 }
 
 /** Brings the schema to the latest version; throws with the failing migration's name. */
-export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
+export async function migrateToLatest<DB>(db: Kysely<DB>): Promise<string[]> {
   return check(await migrator(db).migrateToLatest());
 }
 
 /** Applies one migration; used by tests that upgrade step by step. */
-export async function migrateUp(db: Kysely<any>): Promise<string[]> {
+export async function migrateUp<DB>(db: Kysely<DB>): Promise<string[]> {
   return check(await migrator(db).migrateUp());
 }
 
 /** Names of migrations not yet applied. */
-export async function pendingMigrations(db: Kysely<any>): Promise<string[]> {
+export async function pendingMigrations<DB>(db: Kysely<DB>): Promise<string[]> {
   const all = await migrator(db).getMigrations();
   return all.filter((m) => !m.executedAt).map((m) => m.name);
 }
@@ -57,13 +57,18 @@ export async function pendingMigrations(db: Kysely<any>): Promise<string[]> {
  * is newer) and applied migrations this version does not know (`unknown`: a newer version has
  * migrated the store, as in a rolling upgrade). Both empty: the schema is current.
  */
-export async function schemaStatus(db: Kysely<any>): Promise<{ pending: string[]; unknown: string[] }> {
+export async function schemaStatus<DB>(db: Kysely<DB>): Promise<{ pending: string[]; unknown: string[] }> {
   const known = await migrator(db).getMigrations();
   const pending = known.filter((m) => !m.executedAt).map((m) => m.name);
   // Nothing applied: the migration table may not even exist yet, and nothing can be unknown.
   if (pending.length === known.length) return { pending, unknown: [] };
-  const applied = (await db.selectFrom(DEFAULT_MIGRATION_TABLE).select('name').execute()) as { name: string }[];
+  const applied = await (db as unknown as Kysely<MigrationTable>).selectFrom(DEFAULT_MIGRATION_TABLE).select('name').execute();
   return { pending, unknown: applied.map((r) => r.name).filter((n) => !Object.hasOwn(MIGRATIONS, n)) };
+}
+
+/** Kysely's own table of applied migrations, which schemaStatus() reads directly. */
+interface MigrationTable {
+  [DEFAULT_MIGRATION_TABLE]: { name: string };
 }
 
 function check(r: MigrationResultSet): string[] {

@@ -23,7 +23,7 @@ export function sessionLoader(services: Pick<Services, 'sessions' | 'accounts'>,
     const s = await services.sessions.resume(req.cookies[web.cookies.session]);
     if (!s) return;
     const user = await services.accounts.findUserById(s.userId);
-    if (!user || user.status !== 'active') {
+    if (user?.status !== 'active') {
       await services.sessions.end(s.id);
       return;
     }

@@ -178,7 +178,7 @@ describe('the import checker', () => {
       'features/index.ts': 'export {};',
     });
     assert.deepEqual(checkImports(root, RULES).rules, [
-      "platform/csv.ts:1 imports './gone.js', which names no file under " + root,
+      `platform/csv.ts:1 imports './gone.js', which names no file under ${root}`,
       "'app-context.ts' is not in the rule table: add it there (a new top-level part is a decision) or move its files",
       "'features' (1 file, e.g. features/index.ts) is not in the rule table: add it there (a new top-level part is a decision) or move its files",
       "'platform' (2 files, e.g. platform/csv.ts) is not in the rule table: add it there (a new top-level part is a decision) or move its files",

@@ -97,7 +97,7 @@ function secretForms(url: string): string[] {
   return [...forms].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
 }
 
-const SINGLE_ADDRESS = /^[^\s@,;:<>()\[\]"\\]+@[^\s@,;:<>()\[\]"\\]+$/;
+const SINGLE_ADDRESS = /^[^\s@,;:<>()[\]"\\]+@[^\s@,;:<>()[\]"\\]+$/;
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 function safeDecode(s: string): string {
   try {

@@ -10,7 +10,6 @@
  * can see is one of: ok, wrong (also for refused and unknown: they look identical), or temporary.
  */
 import { eventId } from '../audit/event-id.js';
-import { randomUUID } from 'node:crypto';
 import type { KeyedHasher } from '../../lib/crypto/tokens.js';
 import type { PasswordHasher } from '../../lib/crypto/password-hasher.js';
 import { normalizeAddress } from '../accounts/model.js';
@@ -63,9 +62,7 @@ export interface LegacyWrites {
   recordUse(u: AppPasswordUse): void;
 }
 
-export interface NewIpNotice {
-  (to: string, name: string, ip: string, protocol: string, at: number): Promise<void>;
-}
+export type NewIpNotice = (to: string, name: string, ip: string, protocol: string, at: number) => Promise<void>
 
 export class LegacyVerifier {
   constructor(

@@ -143,7 +143,7 @@ export class PasswordReset {
       return;
     }
     const user = await this.d.accounts.findUserByAddress(address);
-    if (!user || user.status !== 'active') return;
+    if (user?.status !== 'active') return;
     const to = await this.recoveryAddress(user.id);
     if (!to) {
       await this.record({ kind: 'user', user }, user, 'user.password_reset_unavailable', `${user.address}: asked for a reset link but has no verified alternate email`);

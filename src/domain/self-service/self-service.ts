@@ -113,7 +113,7 @@ export class SelfService {
     if (!gate.allowed) throw new SesameError('throttled', `${user.address} reported too many sign-ins`, { retryAfterSeconds: gate.retryAfterSeconds, params: { minutes: Math.max(1, Math.ceil(gate.retryAfterSeconds / 60)) } });
     const { events } = await this.d.audit.listSignIns({ orgId: user.orgId, userId: user.id, id: eventId.slice(0, 64), limit: 1, offset: 0 });
     const e = events[0];
-    if (!e || !e.appPasswordId) throw new SesameError('sign_in_not_found', 'no sign-in of this user with an app password has that id');
+    if (!e?.appPasswordId) throw new SesameError('sign_in_not_found', 'no sign-in of this user with an app password has that id');
     let revoked = true;
     await this.d.appPasswords.remove(user, e.appPasswordId).catch((x: unknown) => {
       if (!isSesameError(x) || x.code !== 'app_password_not_found') throw x;

@@ -6,7 +6,6 @@
  * sign-in log. Every failure surfaces as the same `sign_in_failed`; only the log says why.
  */
 import { eventId } from '../audit/event-id.js';
-import { randomUUID } from 'node:crypto';
 import type { PasswordHasher } from '../../lib/crypto/password-hasher.js';
 import type { AccountRepository } from '../accounts/repository.js';
 import { normalizeAddress, type User } from '../accounts/model.js';
@@ -66,7 +65,7 @@ export class PasswordAuthenticator {
       address = undefined;
     }
     const creds = address && password.length <= 1024 ? await this.accounts.findCredentialsByAddress(address) : undefined;
-    if (!creds || !creds.passwordHash) {
+    if (!creds?.passwordHash) {
       await this.hasher.burn(password.slice(0, 1024));
       reason = !address || password.length > 1024 ? 'invalid_input' : !creds ? 'unknown_user' : 'no_password_set';
     } else if (!(await this.hasher.verify(creds.passwordHash, password))) {

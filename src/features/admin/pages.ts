@@ -2,9 +2,8 @@
 import type { SignInEvent } from '../../domain/audit/events.js';
 import { METHOD_KINDS, MFA_STATES, type OrgPolicy } from '../../domain/mfa/model.js';
 import { PROTOCOLS } from '../../domain/app-passwords/model.js';
-import type { MessageId } from '../../i18n/en.js';
 import { html, type Html } from '../../web/html.js';
-import { describedBy, layout, pager, type Notice, type PageContext } from '../../web/layout.js';
+import { layout, pager, type Notice, type PageContext } from '../../web/layout.js';
 import { postForm as form } from '../../web/components.js';
 import type { AppPassword } from '../../domain/app-passwords/model.js';
 

@@ -98,7 +98,7 @@ function digest(s: string): Buffer {
 
 /** Compares digests in constant time: the token's length and prefix stay unknown to a guesser. */
 function bearerIs(header: string | undefined, expected: Buffer): boolean {
-  if (!header || !header.startsWith('Bearer ') || header.length > 1024) return false;
+  if (!header?.startsWith('Bearer ') || header.length > 1024) return false;
   return timingSafeEqual(digest(header.slice(7)), expected);
 }
 

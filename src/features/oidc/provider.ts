@@ -118,7 +118,7 @@ async function buildProvider(mod: OidcProviderModule, ctx: Services, web: WebSet
     cookies: { keys: cookieKeys(ctx) },
     findAccount: async (_k, sub) => {
       const user = await ctx.accounts.findUserById(sub);
-      if (!user || user.status !== 'active') return undefined;
+      if (user?.status !== 'active') return undefined;
       return { accountId: sub, claims: async () => ({ sub, email: user.address, email_verified: true, name: user.name, preferred_username: user.address }) };
     },
     // acr, amr and auth_time go with `openid`, so every ID token says what the sign-in proved.

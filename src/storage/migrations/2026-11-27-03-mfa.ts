@@ -4,7 +4,7 @@
  */
 import type { Kysely } from 'kysely';
 
-export async function up(db: Kysely<any>): Promise<void> {
+export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.alterTable('users').addColumn('mfa_state', 'text', (c) => c.notNull().defaultTo('disabled')).execute();
   await db.schema.alterTable('users').addColumn('default_method_id', 'text').execute();
   // When the session last proved a second factor: sensitive changes ask again after a few minutes.
@@ -64,7 +64,7 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.createIndex('trusted_devices_user').on('trusted_devices').column('user_id').execute();
 }
 
-export async function down(db: Kysely<any>): Promise<void> {
+export async function down(db: Kysely<unknown>): Promise<void> {
   for (const t of ['trusted_devices', 'flows', 'recovery_codes', 'mfa_methods', 'org_policies']) await db.schema.dropTable(t).execute();
   await db.schema.alterTable('sessions').dropColumn('mfa_at').execute();
   await db.schema.alterTable('users').dropColumn('default_method_id').execute();

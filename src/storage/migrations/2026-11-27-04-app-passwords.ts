@@ -1,7 +1,7 @@
 /** Frozen: app passwords and the organization's app-password policy. */
 import type { Kysely } from 'kysely';
 
-export async function up(db: Kysely<any>): Promise<void> {
+export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.alterTable('org_policies').addColumn('app_passwords_allowed', 'integer', (c) => c.notNull().defaultTo(1)).execute();
   await db.schema.alterTable('org_policies').addColumn('app_passwords_keep_when_off', 'integer', (c) => c.notNull().defaultTo(1)).execute();
   await db.schema.alterTable('org_policies').addColumn('app_password_cap', 'integer', (c) => c.notNull().defaultTo(40)).execute();
@@ -27,7 +27,7 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.createIndex('app_passwords_user').on('app_passwords').column('user_id').execute();
 }
 
-export async function down(db: Kysely<any>): Promise<void> {
+export async function down(db: Kysely<unknown>): Promise<void> {
   await db.schema.dropTable('app_passwords').execute();
   for (const c of ['revoke_on_password_change', 'app_password_unused_days', 'app_password_max_days', 'app_password_protocols', 'app_password_cap', 'app_passwords_keep_when_off', 'app_passwords_allowed']) {
     await db.schema.alterTable('org_policies').dropColumn(c).execute();

@@ -7,7 +7,7 @@
  */
 import type { Kysely } from 'kysely';
 
-export async function up(db: Kysely<any>): Promise<void> {
+export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
     .createTable('oidc_clients')
     .addColumn('id', 'text', (c) => c.primaryKey())
@@ -43,7 +43,7 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.createIndex('oidc_payloads_expiry').on('oidc_payloads').column('expires_at').execute();
 }
 
-export async function down(db: Kysely<any>): Promise<void> {
+export async function down(db: Kysely<unknown>): Promise<void> {
   await db.schema.dropTable('oidc_payloads').execute();
   await db.schema.dropTable('oidc_signing_keys').execute();
   await db.schema.dropTable('oidc_clients').execute();

@@ -17,12 +17,12 @@ const INDEXES: [string, string[]][] = [
   ['mfa_methods_user_kind', ['user_id', 'kind']],
 ];
 
-export async function up(db: Kysely<any>): Promise<void> {
+export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.alterTable('users').addColumn('last_sign_in_at', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
   for (const [name, columns] of INDEXES) await db.schema.createIndex(name).on(name.startsWith('mfa_') ? 'mfa_methods' : 'users').columns(columns).execute();
 }
 
-export async function down(db: Kysely<any>): Promise<void> {
+export async function down(db: Kysely<unknown>): Promise<void> {
   for (const [name] of INDEXES) await db.schema.dropIndex(name).execute();
   await db.schema.alterTable('users').dropColumn('last_sign_in_at').execute();
 }
