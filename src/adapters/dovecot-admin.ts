@@ -47,7 +47,13 @@ export function createDovecotAdmin(o: DovecotAdminOptions): DovecotAdmin {
   const auth = `X-Dovecot-API ${Buffer.from(o.apiKey).toString('base64')}`;
   const send = async (commands: DoveadmCommand[]) => {
     try {
-      const res = await fetch(o.url, { method: 'POST', headers: { authorization: auth, 'content-type': 'application/json' }, body: JSON.stringify(commands), signal: AbortSignal.timeout(o.timeoutMs ?? 3000), redirect: 'error' });
+      const res = await fetch(o.url, {
+        method: 'POST',
+        headers: { authorization: auth, 'content-type': 'application/json' },
+        body: JSON.stringify(commands),
+        signal: AbortSignal.timeout(o.timeoutMs ?? 3000),
+        redirect: 'error',
+      });
       if (!res.ok) o.log.warn({ status: res.status }, 'doveadm API refused the cache flush');
       else await res.arrayBuffer();
     } catch (e) {

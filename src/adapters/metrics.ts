@@ -131,7 +131,11 @@ export function createMetrics(storeUse: () => StoreUse): Metrics {
   const registers = [registry];
   const requests = new Tally3();
   const verifications = new Tally3();
-  const durations = new RouteHistogram('sesame_http_request_duration_seconds', 'Time to answer HTTP requests, by route pattern and method.', DURATION_BUCKETS);
+  const durations = new RouteHistogram(
+    'sesame_http_request_duration_seconds',
+    'Time to answer HTTP requests, by route pattern and method.',
+    DURATION_BUCKETS,
+  );
   let withProcess = false;
 
   new Counter({
@@ -167,7 +171,8 @@ export function createMetrics(storeUse: () => StoreUse): Metrics {
   const kind = storeUse().kind;
   new Gauge({
     name: 'sesame_store_connections',
-    help: kind === 'postgres' ? 'Connections in the PostgreSQL pool (open, idle or in use).' : 'Open SQLite connections.',
+    help:
+      kind === 'postgres' ? 'Connections in the PostgreSQL pool (open, idle or in use).' : 'Open SQLite connections.',
     registers,
     collect() {
       this.set(storeUse().connections);

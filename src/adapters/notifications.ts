@@ -29,7 +29,8 @@ export function createNotifier(messenger: Messenger, log: NotifierLog): Notifier
     supports: (channel) => messenger.supports(channel),
     async sendCode(channel: CodeChannel, to, code, locale) {
       const t = translator(locale);
-      const text = channel === 'voice' ? t('msg.code.voice', { spaced: code.split('').join(' ') }) : t('msg.code.text', { code });
+      const text =
+        channel === 'voice' ? t('msg.code.voice', { spaced: code.split('').join(' ') }) : t('msg.code.text', { code });
       try {
         await messenger.send({ channel, to, subject: t('msg.code.subject'), text, locale });
       } catch (e) {
@@ -43,11 +44,21 @@ export function createNotifier(messenger: Messenger, log: NotifierLog): Notifier
     },
     async appPasswordCreated(to, locale, name, ip, at) {
       const t = translator(locale);
-      await bestEffort(to, t('msg.app_password.subject'), t('msg.app_password.created', { name, time: formatTime(at), ip }), locale);
+      await bestEffort(
+        to,
+        t('msg.app_password.subject'),
+        t('msg.app_password.created', { name, time: formatTime(at), ip }),
+        locale,
+      );
     },
     async appPasswordNewIp(to, locale, name, ip, protocol, at) {
       const t = translator(locale);
-      await bestEffort(to, t('msg.app_password.new_ip.subject'), t('msg.app_password.new_ip', { name, ip, protocol: protocol.toUpperCase(), time: formatTime(at) }), locale);
+      await bestEffort(
+        to,
+        t('msg.app_password.new_ip.subject'),
+        t('msg.app_password.new_ip', { name, ip, protocol: protocol.toUpperCase(), time: formatTime(at) }),
+        locale,
+      );
     },
     async methodsChanged(to, locale, change, at) {
       const t = translator(locale);

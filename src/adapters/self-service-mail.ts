@@ -21,7 +21,13 @@ export function createSelfServiceMail(messenger: Messenger, log: NotifierLog, pu
     async resetLink(to, locale, token, expiresAt) {
       const t = translator(locale);
       try {
-        await messenger.send({ channel: 'email', to, subject: t('msg.reset.subject'), text: t('msg.reset.text', { url: resetPasswordUrl(publicUrl, token), time: formatTime(expiresAt) }), locale });
+        await messenger.send({
+          channel: 'email',
+          to,
+          subject: t('msg.reset.subject'),
+          text: t('msg.reset.text', { url: resetPasswordUrl(publicUrl, token), time: formatTime(expiresAt) }),
+          locale,
+        });
       } catch (e) {
         if (e instanceof DeliveryError) throw new SesameError('delivery_failed', e.message);
         throw e;
@@ -29,11 +35,22 @@ export function createSelfServiceMail(messenger: Messenger, log: NotifierLog, pu
     },
     async passwordChanged(to, locale, ip, at) {
       const t = translator(locale);
-      await bestEffort(to, t('msg.password_changed.subject'), t('msg.password_changed.text', { time: formatTime(at), ip }), locale);
+      await bestEffort(
+        to,
+        t('msg.password_changed.subject'),
+        t('msg.password_changed.text', { time: formatTime(at), ip }),
+        locale,
+      );
     },
     async signInReported(to, locale, r) {
       const t = translator(locale);
-      const text = t(r.revoked ? 'msg.reported.text' : 'msg.reported.text_gone', { address: r.address, name: r.appPasswordName ?? '', protocol: r.protocol.toUpperCase(), ip: r.ip, time: formatTime(r.at) });
+      const text = t(r.revoked ? 'msg.reported.text' : 'msg.reported.text_gone', {
+        address: r.address,
+        name: r.appPasswordName ?? '',
+        protocol: r.protocol.toUpperCase(),
+        ip: r.ip,
+        time: formatTime(r.at),
+      });
       await bestEffort(to, t('msg.reported.subject', { address: r.address }), text, locale);
     },
   };

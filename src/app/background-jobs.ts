@@ -18,7 +18,10 @@ export function startBackgroundJobs(ctx: AppContext, log: JobLog): { stop(): voi
     const n = await ctx.appPasswords.sweepUnused(orgs.map((o) => o.id));
     if (n) log.info({ revoked: n }, 'unused app passwords revoked');
   };
-  const sweeper = setInterval(() => void sweep().catch((e) => log.warn({ err: String(e) }, 'app-password sweep failed')), 3_600_000);
+  const sweeper = setInterval(
+    () => void sweep().catch((e) => log.warn({ err: String(e) }, 'app-password sweep failed')),
+    3_600_000,
+  );
   sweeper.unref();
   void sweep().catch((e) => log.warn({ err: String(e) }, 'app-password sweep failed'));
   // App passwords that reached their expiry: Dovecot may still hold a good answer for one in its
@@ -40,7 +43,8 @@ export function startBackgroundJobs(ctx: AppContext, log: JobLog): { stop(): voi
       checkingExpiry = false;
     }
   };
-  const checkExpiredLogged = () => void checkExpired().catch((e) => log.warn({ err: String(e) }, 'app-password expiry check failed'));
+  const checkExpiredLogged = () =>
+    void checkExpired().catch((e) => log.warn({ err: String(e) }, 'app-password expiry check failed'));
   const expiryChecker = config.doveadmUrl ? setInterval(checkExpiredLogged, 60_000) : undefined;
   expiryChecker?.unref();
   if (config.doveadmUrl) checkExpiredLogged();

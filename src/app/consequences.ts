@@ -38,7 +38,10 @@ export interface ConsequenceServices {
   signIn: Pick<PasswordAuthenticator, 'unlockAccount'>;
 }
 
-export type Handler<T extends DomainEventType> = (event: DomainEventOf<T>, s: ConsequenceServices) => void | Promise<void>;
+export type Handler<T extends DomainEventType> = (
+  event: DomainEventOf<T>,
+  s: ConsequenceServices,
+) => void | Promise<void>;
 
 /** A row for every event type: the handlers that run, in order. */
 export type ConsequenceTable = { readonly [T in DomainEventType]: readonly Handler<T>[] };
@@ -98,7 +101,10 @@ async function dovecotForgetsOrganization(e: DomainEventOf<'policy_narrowed'>, s
  * What Dovecot cached about the changed users is stale: one call per user, as for single changes
  * (not the organization-wide flush, which would also kick everyone else), 8 at a time.
  */
-async function dovecotForgetsEachUser(e: DomainEventOf<'users_changed_in_bulk'>, s: ConsequenceServices): Promise<void> {
+async function dovecotForgetsEachUser(
+  e: DomainEventOf<'users_changed_in_bulk'>,
+  s: ConsequenceServices,
+): Promise<void> {
   const addresses = e.addresses;
   let next = 0;
   const worker = async () => {

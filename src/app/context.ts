@@ -38,7 +38,7 @@ import { APP_PASSWORD_HASH_PURPOSE, AppPasswords } from '../domain/app-passwords
 import { KyselyAppPasswordRepository } from '../storage/app-password-repository.js';
 import { LegacyVerifier } from '../domain/legacy/verifier.js';
 import { BatchQueue } from '../lib/batch-queue.js';
-import { createMetrics, } from '../adapters/metrics.js';
+import { createMetrics } from '../adapters/metrics.js';
 import { createDovecotAdmin, noDovecotAdmin } from '../adapters/dovecot-admin.js';
 import type { AppPasswordUse } from '../domain/app-passwords/model.js';
 import type { SignInEvent } from '../domain/audit/events.js';
@@ -60,7 +60,11 @@ import { forwardingAudit } from '../domain/audit/forwarding.js';
 import { createEventForwarder, type ForwardingTuning } from '../adapters/messaging/event-forwarder.js';
 import { OidcClients } from '../domain/oidc/clients.js';
 import { SigningKeys } from '../domain/oidc/signing-keys.js';
-import { KyselyOidcClientRepository, KyselyOidcPayloads, KyselySigningKeyRepository } from '../storage/oidc-repository.js';
+import {
+  KyselyOidcClientRepository,
+  KyselyOidcPayloads,
+  KyselySigningKeyRepository,
+} from '../storage/oidc-repository.js';
 import { checkReadiness } from '../storage/readiness.js';
 import type { Services } from '../web/services.js';
 import { createConsequences } from './consequences.js';
@@ -112,7 +116,8 @@ function webAuthnFactors(repo: KyselyMfaRepository, publicUrl: string): Factor[]
 export async function createContext(config: Readonly<Config>, opts: ContextOptions = {}): Promise<AppContext> {
   const clock = opts.clock ?? systemClock;
   // Production mode refuses unsafe keys here (ConfigError), before the store is opened or any key generated.
-  const secrets = opts.secrets ?? loadSecrets(config.dataDir, process.env, { mode: config.mode, databaseUrl: config.databaseUrl });
+  const secrets =
+    opts.secrets ?? loadSecrets(config.dataDir, process.env, { mode: config.mode, databaseUrl: config.databaseUrl });
   const store = openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   try {
     if (opts.migrate !== false) await migrateToLatest(store.db);
@@ -134,19 +139,30 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
   const events = createConsequences();
   // One set of counters in the store, shared by the browser/API throttle and the legacy lockout.
   const counters = createCounterStore(store);
-  const throttle = new Throttle(counters, { lockBaseSeconds: config.lockBaseSeconds, lockMaxSeconds: config.lockMaxSeconds }, events);
+  const throttle = new Throttle(
+    counters,
+    { lockBaseSeconds: config.lockBaseSeconds, lockMaxSeconds: config.lockMaxSeconds },
+    events,
+  );
   const metrics = createMetrics(() => store.stats());
   const mfaRepo = new KyselyMfaRepository(store.db);
   const flowRepo = new KyselyFlowRepository(store.db);
   const log = pino({ level: config.logLevel });
   // Every row the sign-in and audit logs record, and every lock, also goes to the SIEM when configured.
-  const forwarder = createEventForwarder(config, log, opts.forwarding, async (id) => (await accountsRepo.findOrganizationById(id))?.domain);
+  const forwarder = createEventForwarder(
+    config,
+    log,
+    opts.forwarding,
+    async (id) => (await accountsRepo.findOrganizationById(id))?.domain,
+  );
   const audit = forwarder ? forwardingAudit(auditStore, forwarder) : auditStore;
   const messenger = opts.messenger ?? createMessenger(config);
   const notifier = createNotifier(messenger, log);
   const aead = createAead(secrets.encryptionKey, secrets.previous?.encryptionKey);
   // Tells Dovecot (when its doveadm API is configured) to forget what it cached about a user.
-  const dovecot = config.doveadmUrl ? createDovecotAdmin({ url: config.doveadmUrl, apiKey: config.doveadmApiKey, log }) : noDovecotAdmin;
+  const dovecot = config.doveadmUrl
+    ? createDovecotAdmin({ url: config.doveadmUrl, apiKey: config.doveadmApiKey, log })
+    : noDovecotAdmin;
   const appPasswordRepo = new KyselyAppPasswordRepository(store.db, store.kind, store.readHot);
   const accounts = new AccountService({
     accounts: accountsRepo,
@@ -162,7 +178,17 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     events,
   });
   const mfaAdmin = new MfaAdmin(accounts, mfaRepo, flowRepo, sessions, audit, clock, events);
-  const appPasswords = new AppPasswords(appPasswordRepo, mfaRepo, accounts, sessions, audit, keyedHasher, { created: (...a) => notifier.appPasswordCreated(...a) }, clock, events);
+  const appPasswords = new AppPasswords(
+    appPasswordRepo,
+    mfaRepo,
+    accounts,
+    sessions,
+    audit,
+    keyedHasher,
+    { created: (...a) => notifier.appPasswordCreated(...a) },
+    clock,
+    events,
+  );
   const factors: Factor[] = [
     new TotpFactor(mfaRepo, aead, 'Sesame'),
     new CodeFactor('sms', notifier, keyedHasher),
@@ -186,17 +212,55 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     mfaFailureLimit: config.accountFailureLimit,
     appPasswords,
   });
-  const lockout = new SmartLockout(counters, new KyselyBadPasswordMemory(store.db), keyedHasher, { accountLimit: config.accountFailureLimit, ipLimit: config.ipFailureLimit, lockBaseSeconds: config.lockBaseSeconds, lockMaxSeconds: config.lockMaxSeconds }, clock, events);
-  const integrations = new Integrations(new KyselyIntegrationRepository(store.db), keyedHasher, audit, clock, (e) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'integration key rehash failed'));
+  const lockout = new SmartLockout(
+    counters,
+    new KyselyBadPasswordMemory(store.db),
+    keyedHasher,
+    {
+      accountLimit: config.accountFailureLimit,
+      ipLimit: config.ipFailureLimit,
+      lockBaseSeconds: config.lockBaseSeconds,
+      lockMaxSeconds: config.lockMaxSeconds,
+    },
+    clock,
+    events,
+  );
+  const integrations = new Integrations(new KyselyIntegrationRepository(store.db), keyedHasher, audit, clock, (e) =>
+    log.warn({ err: e instanceof Error ? e.message : String(e) }, 'integration key rehash failed'),
+  );
   // The legacy endpoints answer first and write after: their sign-in log rows and last-used times
   // go through batch queues (flushed on shutdown, and before the sign-in log is read).
   // A batch the store refuses (PostgreSQL restarting, SQLite locked or full) is held and retried
   // for about a minute (1, 2, 4, 8, then every 10 s), so a short outage loses no row; only after
   // that, or at shutdown, is it given up, with one error line that says how many rows were lost.
   const retry = { retries: 8, retryDelayMs: 1000, retryMaxDelayMs: 10_000 };
-  const legacyLog = new BatchQueue<SignInEvent>({ ...retry, write: (items) => audit.recordSignIns(items), onRetry: (e, items, attempt) => log.warn({ err: String(e), held: items.length, attempt }, 'sign-in log batch not written yet: will retry'), onError: (e, items) => log.error({ err: String(e), lost: items.length }, 'sign-in log batch not written: rows lost') });
-  const legacyUses = new BatchQueue<AppPasswordUse>({ ...retry, intervalMs: 1000, write: (items) => appPasswordRepo.recordUses(items), onError: (e) => log.warn({ err: String(e) }, 'last-used batch not written') });
-  const legacy = new LegacyVerifier(appPasswordRepo, accountsRepo, mfaRepo, keyedHasher, passwordHasher, clock, (to, name, ip, protocol, at) => notifier.appPasswordNewIp(to, 'en', name, ip, protocol, at), lockout, createVerificationReads(store, counters), { logSignIn: (e) => legacyLog.push(e), recordUse: (u) => legacyUses.push(u) }, (e) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'app-password bookkeeping failed'));
+  const legacyLog = new BatchQueue<SignInEvent>({
+    ...retry,
+    write: (items) => audit.recordSignIns(items),
+    onRetry: (e, items, attempt) =>
+      log.warn({ err: String(e), held: items.length, attempt }, 'sign-in log batch not written yet: will retry'),
+    onError: (e, items) =>
+      log.error({ err: String(e), lost: items.length }, 'sign-in log batch not written: rows lost'),
+  });
+  const legacyUses = new BatchQueue<AppPasswordUse>({
+    ...retry,
+    intervalMs: 1000,
+    write: (items) => appPasswordRepo.recordUses(items),
+    onError: (e) => log.warn({ err: String(e) }, 'last-used batch not written'),
+  });
+  const legacy = new LegacyVerifier(
+    appPasswordRepo,
+    accountsRepo,
+    mfaRepo,
+    keyedHasher,
+    passwordHasher,
+    clock,
+    (to, name, ip, protocol, at) => notifier.appPasswordNewIp(to, 'en', name, ip, protocol, at),
+    lockout,
+    createVerificationReads(store, counters),
+    { logSignIn: (e) => legacyLog.push(e), recordUse: (u) => legacyUses.push(u) },
+    (e) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'app-password bookkeeping failed'),
+  );
   const flush = async () => {
     await Promise.all([legacyLog.flush(), legacyUses.flush(), passwordReset.idle()]);
     await forwarder?.flush();
@@ -215,10 +279,20 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     },
   };
   const securityInfo = new SecurityInfo(mfaRepo, flows, sessions, notifier, audit, clock);
-  const signIn = new PasswordAuthenticator(accountsRepo, audit, passwordHasher, throttle, clock, {
-    accountFailureLimit: config.accountFailureLimit,
-    ipFailureLimit: config.ipFailureLimit,
-  }, async (canonical) => (await findByKeyedHash(keyedHasher, APP_PASSWORD_HASH_PURPOSE, canonical, (h) => appPasswordRepo.findOwner(h)))?.found);
+  const signIn = new PasswordAuthenticator(
+    accountsRepo,
+    audit,
+    passwordHasher,
+    throttle,
+    clock,
+    {
+      accountFailureLimit: config.accountFailureLimit,
+      ipFailureLimit: config.ipFailureLimit,
+    },
+    async (canonical) =>
+      (await findByKeyedHash(keyedHasher, APP_PASSWORD_HASH_PURPOSE, canonical, (h) => appPasswordRepo.findOwner(h)))
+        ?.found,
+  );
   const selfServiceMail = createSelfServiceMail(messenger, log, config.publicUrl);
   const passwordReset = new PasswordReset({
     accounts: accountsRepo,
@@ -233,21 +307,63 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     clock,
     onError: (e) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'password reset link not sent'),
   });
-  const selfService = new SelfService({ accountService: accounts, accounts: accountsRepo, signIn, sessions, appPasswords, audit: auditView, mail: selfServiceMail, throttle, clock });
+  const selfService = new SelfService({
+    accountService: accounts,
+    accounts: accountsRepo,
+    signIn,
+    sessions,
+    appPasswords,
+    audit: auditView,
+    mail: selfServiceMail,
+    throttle,
+    clock,
+  });
   const oidc = {
     clients: new OidcClients(new KyselyOidcClientRepository(store.db), keyedHasher, audit, clock),
     keys: new SigningKeys(new KyselySigningKeyRepository(store.db), aead, clock),
     payloads: new KyselyOidcPayloads(store.db, () => clock.now()),
   };
   const directory = new UserDirectory(new KyselyUserDirectoryRepository(store.db), clock);
-  const bulkChanges = new BulkChanges(new KyselyBulkChangeRepository(store.db), async (orgId) => (await accounts.getOrganization(orgId)).domain, clock, events);
+  const bulkChanges = new BulkChanges(
+    new KyselyBulkChangeRepository(store.db),
+    async (orgId) => (await accounts.getOrganization(orgId)).domain,
+    clock,
+    events,
+  );
   // Every service exists: bind the handlers of what follows each domain event to them, once.
   events.connect({ clock, metrics, forwarder, dovecot, appPasswords, signIn });
   const reencrypt = (o: { write: boolean }) => reencryptAll(new KyselySealedValues(store.db), aead, clock.now(), o);
-  return { config, secrets, store, clock, readiness: () => checkReadiness(store), accounts, signIn, sessions, audit: auditView, flows, mfaAdmin, securityInfo, notifier, appPasswords, legacy, integrations, directory, bulkChanges, metrics, reports, oidc, passwordReset, selfService, reencrypt, flush, close: async () => {
-    // close(), not flush(): whatever is still held for retry is reported as lost, not dropped silently.
-    await Promise.all([legacyLog.close(), legacyUses.close(), passwordReset.idle()]);
-    await forwarder?.close();
-    await store.close();
-  } };
+  return {
+    config,
+    secrets,
+    store,
+    clock,
+    readiness: () => checkReadiness(store),
+    accounts,
+    signIn,
+    sessions,
+    audit: auditView,
+    flows,
+    mfaAdmin,
+    securityInfo,
+    notifier,
+    appPasswords,
+    legacy,
+    integrations,
+    directory,
+    bulkChanges,
+    metrics,
+    reports,
+    oidc,
+    passwordReset,
+    selfService,
+    reencrypt,
+    flush,
+    close: async () => {
+      // close(), not flush(): whatever is still held for retry is reported as lost, not dropped silently.
+      await Promise.all([legacyLog.close(), legacyUses.close(), passwordReset.idle()]);
+      await forwarder?.close();
+      await store.close();
+    },
+  };
 }

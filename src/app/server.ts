@@ -55,7 +55,10 @@ function loadWebAuthnBrowserBundle(): Buffer {
   const entry = createRequire(import.meta.url).resolve('@simplewebauthn/browser');
   for (let dir = path.dirname(entry); dir !== path.dirname(dir); dir = path.dirname(dir)) {
     const pkg = path.join(dir, 'package.json');
-    if (fs.existsSync(pkg) && (JSON.parse(fs.readFileSync(pkg, 'utf8')) as { name?: string }).name === '@simplewebauthn/browser') {
+    if (
+      fs.existsSync(pkg) &&
+      (JSON.parse(fs.readFileSync(pkg, 'utf8')) as { name?: string }).name === '@simplewebauthn/browser'
+    ) {
       return fs.readFileSync(path.join(dir, 'dist/bundle/index.umd.min.js'));
     }
   }
@@ -74,7 +77,10 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   const all = features();
 
   const app = Fastify({
-    logger: opts.logger === false ? false : { ...logOptions(ctx.config.logLevel), ...(opts.logStream ? { stream: opts.logStream } : {}) },
+    logger:
+      opts.logger === false
+        ? false
+        : { ...logOptions(ctx.config.logLevel), ...(opts.logStream ? { stream: opts.logStream } : {}) },
     bodyLimit: 64 * 1024,
     // Unknown fields are refused, not silently dropped: a client that sends `admin: true` learns it is not a thing.
     ajv: { customOptions: { removeAdditional: false } },
@@ -86,8 +92,14 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
         buildValidator: (externalSchemas, options) => {
           const o = options as { customOptions?: AjvCompiler.Options };
           const lenient = validatorPool(externalSchemas, o as Parameters<AjvCompiler.BuildCompilerFromPool>[1]);
-          const strict = validatorPool(externalSchemas, { ...o, customOptions: { ...o.customOptions, coerceTypes: false } } as Parameters<AjvCompiler.BuildCompilerFromPool>[1]);
-          return (route) => (route.httpPart === 'body' ? strict(route as AjvCompiler.RouteDefinition) : lenient(route as AjvCompiler.RouteDefinition));
+          const strict = validatorPool(externalSchemas, {
+            ...o,
+            customOptions: { ...o.customOptions, coerceTypes: false },
+          } as Parameters<AjvCompiler.BuildCompilerFromPool>[1]);
+          return (route) =>
+            route.httpPart === 'body'
+              ? strict(route as AjvCompiler.RouteDefinition)
+              : lenient(route as AjvCompiler.RouteDefinition);
         },
       },
     },
@@ -101,8 +113,16 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
-      info: { title: 'Sesame JSON API', version: '1', description: 'Administer organizations and users, sign in and read the sign-in log.' },
-      components: { securitySchemes: { session: { type: 'http', scheme: 'bearer', description: 'Session token from POST /api/v1/sessions' } } },
+      info: {
+        title: 'Sesame JSON API',
+        version: '1',
+        description: 'Administer organizations and users, sign in and read the sign-in log.',
+      },
+      components: {
+        securitySchemes: {
+          session: { type: 'http', scheme: 'bearer', description: 'Session token from POST /api/v1/sessions' },
+        },
+      },
     },
   });
   app.decorateRequest('locale', 'en');
@@ -125,9 +145,12 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
     await registerBrowserPlugins(browser, ctx, web);
     browser.addHook('preHandler', sessionLoader(ctx, web));
     for (const f of all) f.pages?.(browser, ctx, web);
-    await browser.register(async (api) => {
-      for (const f of all) f.api?.(api, ctx);
-    }, { prefix: '/api/v1' });
+    await browser.register(
+      async (api) => {
+        for (const f of all) f.api?.(api, ctx);
+      },
+      { prefix: '/api/v1' },
+    );
     browser.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     browser.setNotFoundHandler(notFound);
   });
@@ -158,7 +181,9 @@ async function registerBrowserPlugins(browser: FastifyInstance, ctx: AppContext,
     crossOriginEmbedderPolicy: false,
   });
   // The first secret signs; the previous cookie keys (after a rotation) still verify what they signed.
-  await browser.register(cookie, { secret: [ctx.secrets.cookieKey, ...(ctx.secrets.previous?.cookieKey ?? [])].map((k) => k.toString('base64')) });
+  await browser.register(cookie, {
+    secret: [ctx.secrets.cookieKey, ...(ctx.secrets.previous?.cookieKey ?? [])].map((k) => k.toString('base64')),
+  });
   await browser.register(formbody);
   await browser.register(csrf, {
     cookieKey: web.cookies.csrf,
@@ -179,7 +204,6 @@ async function registerBrowserPlugins(browser: FastifyInstance, ctx: AppContext,
   });
 }
 
-
 export interface MonitoringAppOptions {
   /** false: no logging (tests). */
   logger?: false;
@@ -192,7 +216,10 @@ export interface MonitoringAppOptions {
  */
 export async function buildMonitoringApp(ctx: AppContext, opts: MonitoringAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: opts.logger === false ? false : { ...logOptions(ctx.config.logLevel), ...(opts.logStream ? { stream: opts.logStream } : {}) },
+    logger:
+      opts.logger === false
+        ? false
+        : { ...logOptions(ctx.config.logLevel), ...(opts.logStream ? { stream: opts.logStream } : {}) },
     trustProxy: false,
   });
   registerMonitoringListener(app, ctx);

@@ -32,7 +32,8 @@ export class UsageError extends Error {}
 export function parse(args: string[], options: ParseArgsConfig['options'], positionals: number) {
   try {
     const r = parseArgs({ args, options, allowPositionals: true, strict: true });
-    if (r.positionals.length !== positionals) throw new UsageError(`expected ${positionals} argument(s), got ${r.positionals.length}`);
+    if (r.positionals.length !== positionals)
+      throw new UsageError(`expected ${positionals} argument(s), got ${r.positionals.length}`);
     return r;
   } catch (e) {
     if (e instanceof UsageError) throw e;

@@ -81,21 +81,36 @@ interface Option<K extends keyof Config> {
   secret?: boolean;
 }
 
-const int = (min: number, max: number) => (raw: string): number | Error => {
-  if (!/^\d+$/.test(raw)) return new Error(`must be a whole number from ${min} to ${max}`);
-  const n = Number(raw);
-  return n >= min && n <= max ? n : new Error(`must be a whole number from ${min} to ${max}`);
-};
+const int =
+  (min: number, max: number) =>
+  (raw: string): number | Error => {
+    if (!/^\d+$/.test(raw)) return new Error(`must be a whole number from ${min} to ${max}`);
+    const n = Number(raw);
+    return n >= min && n <= max ? n : new Error(`must be a whole number from ${min} to ${max}`);
+  };
 const str = (raw: string) => raw;
-const hostPort = (raw: string): string | Error => (raw === '' || /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(raw) ? raw : new Error('must be host:port, such as 127.0.0.1:1143'));
+const hostPort = (raw: string): string | Error =>
+  raw === '' || /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(raw)
+    ? raw
+    : new Error('must be host:port, such as 127.0.0.1:1143');
 const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
 const proxyList = (raw: string): string[] | Error => {
-  const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const item of items) {
     const [addr, bits, extra] = item.split('/');
     const family = net.isIP(addr ?? '');
-    const ok = PROXY_NAMES.includes(item) || (family !== 0 && extra === undefined && (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128))));
-    if (!ok) return new Error(`${JSON.stringify(item)} is not an IP address, a CIDR range or one of ${PROXY_NAMES.join(', ')}`);
+    const ok =
+      PROXY_NAMES.includes(item) ||
+      (family !== 0 &&
+        extra === undefined &&
+        (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128))));
+    if (!ok)
+      return new Error(
+        `${JSON.stringify(item)} is not an IP address, a CIDR range or one of ${PROXY_NAMES.join(', ')}`,
+      );
   }
   return items;
 };
@@ -109,7 +124,9 @@ const url = (raw: string): string | Error => {
   }
 };
 const smtpUrl = (raw: string): string | Error => {
-  const bad = new Error('must be smtp://[user:password@]host[:port] (STARTTLS when offered) or smtps://... (implicit TLS)');
+  const bad = new Error(
+    'must be smtp://[user:password@]host[:port] (STARTTLS when offered) or smtps://... (implicit TLS)',
+  );
   if (!/^smtps?:\/\//i.test(raw)) return bad;
   try {
     return new URL(raw).hostname ? raw : bad;
@@ -120,7 +137,9 @@ const smtpUrl = (raw: string): string | Error => {
 const webhookUrl = (raw: string): string | Error => {
   try {
     const u = new URL(raw);
-    return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname ? raw : new Error('must be an http or https URL');
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname
+      ? raw
+      : new Error('must be an http or https URL');
   } catch {
     return new Error('must be an absolute http or https URL such as https://sms-gateway.example.org/send');
   }
@@ -131,41 +150,238 @@ const syslogUrl = (raw: string): string | Error => {
 };
 const mailbox = (raw: string): string | Error =>
   // `Name <local@domain>` or `local@domain`; nodemailer encodes the display name.
-  /^(?:[^<>\x00-\x1f\x7f]*<[^<>@\s]+@[^<>@\s]+>|[^<>@\s]+@[^<>@\s]+)$/.test(raw) ? raw : new Error('must be an address such as sesame@example.org or Sesame <sesame@example.org>');
+  /^(?:[^<>\x00-\x1f\x7f]*<[^<>@\s]+@[^<>@\s]+>|[^<>@\s]+@[^<>@\s]+)$/.test(raw)
+    ? raw
+    : new Error('must be an address such as sesame@example.org or Sesame <sesame@example.org>');
 
 export const OPTIONS: Option<keyof Config>[] = [
-  { key: 'host', env: 'HOST', default: '127.0.0.1', doc: 'Address to listen on. Loopback by default: put a TLS reverse proxy in front.', parse: str },
+  {
+    key: 'host',
+    env: 'HOST',
+    default: '127.0.0.1',
+    doc: 'Address to listen on. Loopback by default: put a TLS reverse proxy in front.',
+    parse: str,
+  },
   { key: 'port', env: 'PORT', default: 8080, doc: 'TCP port to listen on.', parse: int(0, 65535) },
-  { key: 'dataDir', env: 'SESAME_DATA_DIR', default: './data', doc: 'Folder for the SQLite store and generated server secrets (mode 0700).', parse: str },
-  { key: 'databaseUrl', env: 'DATABASE_URL', default: '', doc: 'postgres://user:pass@host/db switches the store to PostgreSQL. Empty: SQLite in the data folder.', parse: (raw) => (raw === '' || /^postgres(ql)?:\/\//.test(raw) ? raw : new Error('must start with postgres:// (or be empty for SQLite)')), secret: true },
-  { key: 'publicUrl', env: 'SESAME_PUBLIC_URL', default: '', doc: 'Public URL of this service (https in production). Default: http://HOST:PORT. Cookies are Secure and __Host- prefixed when it is https.', parse: url },
-  { key: 'logLevel', env: 'LOG_LEVEL', default: 'info', doc: 'pino log level: fatal, error, warn, info, debug, trace or silent.', parse: (raw) => (['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(raw) ? raw : new Error('must be one of fatal, error, warn, info, debug, trace, silent')) },
-  { key: 'sessionIdleMinutes', env: 'SESAME_SESSION_IDLE_MINUTES', default: 30, doc: 'A browser session unused this long ends (NIST SP 800-63B).', parse: int(1, 24 * 60) },
-  { key: 'sessionAbsoluteHours', env: 'SESAME_SESSION_ABSOLUTE_HOURS', default: 12, doc: 'A browser session ends this long after sign-in, used or not.', parse: int(1, 24 * 30) },
-  { key: 'accountFailureLimit', env: 'SESAME_ACCOUNT_FAILURE_LIMIT', default: 10, doc: 'Consecutive failed sign-ins to one account before it is locked for a while (well under the 100 NIST allows).', parse: int(1, 100) },
-  { key: 'ipFailureLimit', env: 'SESAME_IP_FAILURE_LIMIT', default: 100, doc: 'Failed sign-ins from one client IP within 15 minutes before that IP is locked for a while.', parse: int(1, 100000) },
-  { key: 'lockBaseSeconds', env: 'SESAME_LOCK_BASE_SECONDS', default: 60, doc: 'Length of the first lock; each further lock within 24 hours doubles it.', parse: int(1, 86400) },
+  {
+    key: 'dataDir',
+    env: 'SESAME_DATA_DIR',
+    default: './data',
+    doc: 'Folder for the SQLite store and generated server secrets (mode 0700).',
+    parse: str,
+  },
+  {
+    key: 'databaseUrl',
+    env: 'DATABASE_URL',
+    default: '',
+    doc: 'postgres://user:pass@host/db switches the store to PostgreSQL. Empty: SQLite in the data folder.',
+    parse: (raw) =>
+      raw === '' || /^postgres(ql)?:\/\//.test(raw)
+        ? raw
+        : new Error('must start with postgres:// (or be empty for SQLite)'),
+    secret: true,
+  },
+  {
+    key: 'publicUrl',
+    env: 'SESAME_PUBLIC_URL',
+    default: '',
+    doc: 'Public URL of this service (https in production). Default: http://HOST:PORT. Cookies are Secure and __Host- prefixed when it is https.',
+    parse: url,
+  },
+  {
+    key: 'logLevel',
+    env: 'LOG_LEVEL',
+    default: 'info',
+    doc: 'pino log level: fatal, error, warn, info, debug, trace or silent.',
+    parse: (raw) =>
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(raw)
+        ? raw
+        : new Error('must be one of fatal, error, warn, info, debug, trace, silent'),
+  },
+  {
+    key: 'sessionIdleMinutes',
+    env: 'SESAME_SESSION_IDLE_MINUTES',
+    default: 30,
+    doc: 'A browser session unused this long ends (NIST SP 800-63B).',
+    parse: int(1, 24 * 60),
+  },
+  {
+    key: 'sessionAbsoluteHours',
+    env: 'SESAME_SESSION_ABSOLUTE_HOURS',
+    default: 12,
+    doc: 'A browser session ends this long after sign-in, used or not.',
+    parse: int(1, 24 * 30),
+  },
+  {
+    key: 'accountFailureLimit',
+    env: 'SESAME_ACCOUNT_FAILURE_LIMIT',
+    default: 10,
+    doc: 'Consecutive failed sign-ins to one account before it is locked for a while (well under the 100 NIST allows).',
+    parse: int(1, 100),
+  },
+  {
+    key: 'ipFailureLimit',
+    env: 'SESAME_IP_FAILURE_LIMIT',
+    default: 100,
+    doc: 'Failed sign-ins from one client IP within 15 minutes before that IP is locked for a while.',
+    parse: int(1, 100000),
+  },
+  {
+    key: 'lockBaseSeconds',
+    env: 'SESAME_LOCK_BASE_SECONDS',
+    default: 60,
+    doc: 'Length of the first lock; each further lock within 24 hours doubles it.',
+    parse: int(1, 86400),
+  },
   { key: 'lockMaxSeconds', env: 'SESAME_LOCK_MAX_SECONDS', default: 3600, doc: 'Longest lock.', parse: int(1, 86400) },
-  { key: 'setPasswordLinkHours', env: 'SESAME_SET_PASSWORD_LINK_HOURS', default: 72, doc: 'How long a one-time set-password link printed by `sesame user add` stays valid.', parse: int(1, 24 * 14) },
-  { key: 'mode', env: 'SESAME_MODE', default: 'development', doc: '`development` or `production`. Production refuses to start without `SESAME_SMTP_URL`, with `SESAME_DEV_OUTBOX` set, with an `http://` public URL that is not loopback, or with unsafe server secrets (keys not from the environment while `DATABASE_URL` is set, one key used twice, a previous key equal to the current one).', parse: (raw) => (raw === 'development' || raw === 'production' ? raw : new Error('must be development or production')) },
-  { key: 'smtpUrl', env: 'SESAME_SMTP_URL', default: '', doc: 'Mail server for email codes and notices: `smtp://user:password@host:587` (STARTTLS when the server offers it; add `?requireTLS=true` to insist) or `smtps://user:password@host:465` (implicit TLS). Percent-encode special characters in the password. Empty: email goes to the development outbox (refused in production).', parse: smtpUrl, secret: true },
-  { key: 'mailFrom', env: 'SESAME_MAIL_FROM', default: 'Sesame <sesame@localhost>', doc: 'Sender (`From`) of every email: `Name <address>` or a bare address.', parse: mailbox },
-  { key: 'smsWebhookUrl', env: 'SESAME_SMS_WEBHOOK_URL', default: '', doc: 'Text and voice codes are POSTed as JSON `{to, channel, text, locale}` to this http(s) URL; any non-2xx answer counts as not sent. Empty: text and voice go to the development outbox, and in production they are not offered.', parse: webhookUrl, secret: true },
-  { key: 'smsWebhookSecret', env: 'SESAME_SMS_WEBHOOK_SECRET', default: '', doc: 'Shared secret sent as the `X-Sesame-Secret` header with every webhook request; required (at least 16 characters) when `SESAME_SMS_WEBHOOK_URL` is set.', parse: str, secret: true },
-  { key: 'mailBackendImap', env: 'SESAME_MAIL_BACKEND_IMAP', default: '', doc: 'host:port of the IMAP server nginx\'s mail proxy forwards to after a good login (`Auth-Server`/`Auth-Port` of `/auth/nginx-mail`).', parse: hostPort },
-  { key: 'mailBackendPop3', env: 'SESAME_MAIL_BACKEND_POP3', default: '', doc: 'host:port of the POP3 server behind nginx\'s mail proxy.', parse: hostPort },
-  { key: 'mailBackendSmtp', env: 'SESAME_MAIL_BACKEND_SMTP', default: '', doc: 'host:port of the SMTP server behind nginx\'s mail proxy (it must accept XCLIENT from nginx).', parse: hostPort },
-  { key: 'doveadmUrl', env: 'SESAME_DOVEADM_URL', default: '', doc: 'Dovecot\'s doveadm HTTP API, e.g. `http://127.0.0.1:8082/doveadm/v1`. When set, revoking a user\'s app password flushes their entries from Dovecot\'s auth cache and kicks their open IMAP/POP3 sessions.', parse: (raw) => (raw === '' || /^https?:\/\//.test(raw) ? raw : new Error('must be an http(s) URL')) },
-  { key: 'trustedProxies', env: 'SESAME_TRUSTED_PROXIES', default: [], doc: 'Comma-separated reverse proxies (IP addresses, CIDR ranges such as `10.0.0.0/8`, or `loopback`, `linklocal`, `uniquelocal`) whose `X-Forwarded-For` header gives the client IP. Only the TCP peer is believed otherwise, so throttling, the sign-in log and new-IP notices see the proxy. List only proxies you run: anyone else could name any IP. Empty: none.', parse: proxyList },
-  { key: 'doveadmApiKey', env: 'SESAME_DOVEADM_API_KEY', default: '', doc: 'The `doveadm_api_key` of that Dovecot.', parse: str, secret: true },
-  { key: 'metricsPort', env: 'SESAME_METRICS_PORT', default: 0, doc: 'Port of a second, monitoring-only listener serving `/healthz`, `/readyz` and `/metrics` (Prometheus); `/metrics` then leaves the main port. 0: no second listener; `/healthz` and `/readyz` are on the main port, and so is `/metrics` when `SESAME_METRICS_TOKEN` is set. See "Monitoring" in the admin guide.', parse: int(0, 65535) },
-  { key: 'metricsHost', env: 'SESAME_METRICS_HOST', default: '', doc: 'Address the monitoring listener binds to (only with `SESAME_METRICS_PORT`). Empty: the same as `HOST`.', parse: str },
-  { key: 'metricsToken', env: 'SESAME_METRICS_TOKEN', default: '', doc: 'Bearer token, at least 16 characters, that `/metrics` then requires (`Authorization: Bearer ...`) on whichever port serves it. Without a metrics port, `/metrics` is served on the main port only when this is set: behind a reverse proxy every request comes from loopback, so the peer address cannot tell Prometheus from the internet.', parse: str, secret: true },
-  { key: 'eventWebhookUrl', env: 'SESAME_EVENT_WEBHOOK_URL', default: '', doc: 'Every sign-in (browser, API, mail and calendar apps), lock and audit-log event (MFA changes, app passwords made and revoked, admin changes) is POSTed as JSON `{"events":[...]}` to this http(s) URL shortly after it happens, signed with `X-Sesame-Timestamp` and `X-Sesame-Signature` (see "Forwarding events to a SIEM" in the admin guide). Failed posts are retried with growing waits for about three minutes. One destination per deployment, for all organizations. Empty: none.', parse: webhookUrl, secret: true },
-  { key: 'eventWebhookSecret', env: 'SESAME_EVENT_WEBHOOK_SECRET', default: '', doc: 'Key of the event webhook\'s HMAC-SHA-256 signature; required (at least 16 characters) when `SESAME_EVENT_WEBHOOK_URL` is set.', parse: str, secret: true },
-  { key: 'syslogUrl', env: 'SESAME_SYSLOG_URL', default: '', doc: 'Syslog server that gets the same events as RFC 5424 lines: `udp://host:514` (one datagram each) or `tcp://host:601` (octet-counted framing, RFC 6587). Structured data `[sesame@32473 ...]` holds the fields. One destination per deployment. Empty: none.', parse: syslogUrl },
-  { key: 'syslogFacility', env: 'SESAME_SYSLOG_FACILITY', default: 10, doc: 'Syslog facility number of forwarded events: 10 is authpriv (security and authorization), 13 log audit, 16-23 local0-local7.', parse: int(0, 23) },
-  { key: 'devOutbox', env: 'SESAME_DEV_OUTBOX', default: '', doc: 'Development only: file (mode 0600) to which every message without a real channel is appended as one JSON line. Empty: `<data folder>/outbox.jsonl`. Refused in production mode.', parse: str },
+  {
+    key: 'setPasswordLinkHours',
+    env: 'SESAME_SET_PASSWORD_LINK_HOURS',
+    default: 72,
+    doc: 'How long a one-time set-password link printed by `sesame user add` stays valid.',
+    parse: int(1, 24 * 14),
+  },
+  {
+    key: 'mode',
+    env: 'SESAME_MODE',
+    default: 'development',
+    doc: '`development` or `production`. Production refuses to start without `SESAME_SMTP_URL`, with `SESAME_DEV_OUTBOX` set, with an `http://` public URL that is not loopback, or with unsafe server secrets (keys not from the environment while `DATABASE_URL` is set, one key used twice, a previous key equal to the current one).',
+    parse: (raw) =>
+      raw === 'development' || raw === 'production' ? raw : new Error('must be development or production'),
+  },
+  {
+    key: 'smtpUrl',
+    env: 'SESAME_SMTP_URL',
+    default: '',
+    doc: 'Mail server for email codes and notices: `smtp://user:password@host:587` (STARTTLS when the server offers it; add `?requireTLS=true` to insist) or `smtps://user:password@host:465` (implicit TLS). Percent-encode special characters in the password. Empty: email goes to the development outbox (refused in production).',
+    parse: smtpUrl,
+    secret: true,
+  },
+  {
+    key: 'mailFrom',
+    env: 'SESAME_MAIL_FROM',
+    default: 'Sesame <sesame@localhost>',
+    doc: 'Sender (`From`) of every email: `Name <address>` or a bare address.',
+    parse: mailbox,
+  },
+  {
+    key: 'smsWebhookUrl',
+    env: 'SESAME_SMS_WEBHOOK_URL',
+    default: '',
+    doc: 'Text and voice codes are POSTed as JSON `{to, channel, text, locale}` to this http(s) URL; any non-2xx answer counts as not sent. Empty: text and voice go to the development outbox, and in production they are not offered.',
+    parse: webhookUrl,
+    secret: true,
+  },
+  {
+    key: 'smsWebhookSecret',
+    env: 'SESAME_SMS_WEBHOOK_SECRET',
+    default: '',
+    doc: 'Shared secret sent as the `X-Sesame-Secret` header with every webhook request; required (at least 16 characters) when `SESAME_SMS_WEBHOOK_URL` is set.',
+    parse: str,
+    secret: true,
+  },
+  {
+    key: 'mailBackendImap',
+    env: 'SESAME_MAIL_BACKEND_IMAP',
+    default: '',
+    doc: "host:port of the IMAP server nginx's mail proxy forwards to after a good login (`Auth-Server`/`Auth-Port` of `/auth/nginx-mail`).",
+    parse: hostPort,
+  },
+  {
+    key: 'mailBackendPop3',
+    env: 'SESAME_MAIL_BACKEND_POP3',
+    default: '',
+    doc: "host:port of the POP3 server behind nginx's mail proxy.",
+    parse: hostPort,
+  },
+  {
+    key: 'mailBackendSmtp',
+    env: 'SESAME_MAIL_BACKEND_SMTP',
+    default: '',
+    doc: "host:port of the SMTP server behind nginx's mail proxy (it must accept XCLIENT from nginx).",
+    parse: hostPort,
+  },
+  {
+    key: 'doveadmUrl',
+    env: 'SESAME_DOVEADM_URL',
+    default: '',
+    doc: "Dovecot's doveadm HTTP API, e.g. `http://127.0.0.1:8082/doveadm/v1`. When set, revoking a user's app password flushes their entries from Dovecot's auth cache and kicks their open IMAP/POP3 sessions.",
+    parse: (raw) => (raw === '' || /^https?:\/\//.test(raw) ? raw : new Error('must be an http(s) URL')),
+  },
+  {
+    key: 'trustedProxies',
+    env: 'SESAME_TRUSTED_PROXIES',
+    default: [],
+    doc: 'Comma-separated reverse proxies (IP addresses, CIDR ranges such as `10.0.0.0/8`, or `loopback`, `linklocal`, `uniquelocal`) whose `X-Forwarded-For` header gives the client IP. Only the TCP peer is believed otherwise, so throttling, the sign-in log and new-IP notices see the proxy. List only proxies you run: anyone else could name any IP. Empty: none.',
+    parse: proxyList,
+  },
+  {
+    key: 'doveadmApiKey',
+    env: 'SESAME_DOVEADM_API_KEY',
+    default: '',
+    doc: 'The `doveadm_api_key` of that Dovecot.',
+    parse: str,
+    secret: true,
+  },
+  {
+    key: 'metricsPort',
+    env: 'SESAME_METRICS_PORT',
+    default: 0,
+    doc: 'Port of a second, monitoring-only listener serving `/healthz`, `/readyz` and `/metrics` (Prometheus); `/metrics` then leaves the main port. 0: no second listener; `/healthz` and `/readyz` are on the main port, and so is `/metrics` when `SESAME_METRICS_TOKEN` is set. See "Monitoring" in the admin guide.',
+    parse: int(0, 65535),
+  },
+  {
+    key: 'metricsHost',
+    env: 'SESAME_METRICS_HOST',
+    default: '',
+    doc: 'Address the monitoring listener binds to (only with `SESAME_METRICS_PORT`). Empty: the same as `HOST`.',
+    parse: str,
+  },
+  {
+    key: 'metricsToken',
+    env: 'SESAME_METRICS_TOKEN',
+    default: '',
+    doc: 'Bearer token, at least 16 characters, that `/metrics` then requires (`Authorization: Bearer ...`) on whichever port serves it. Without a metrics port, `/metrics` is served on the main port only when this is set: behind a reverse proxy every request comes from loopback, so the peer address cannot tell Prometheus from the internet.',
+    parse: str,
+    secret: true,
+  },
+  {
+    key: 'eventWebhookUrl',
+    env: 'SESAME_EVENT_WEBHOOK_URL',
+    default: '',
+    doc: 'Every sign-in (browser, API, mail and calendar apps), lock and audit-log event (MFA changes, app passwords made and revoked, admin changes) is POSTed as JSON `{"events":[...]}` to this http(s) URL shortly after it happens, signed with `X-Sesame-Timestamp` and `X-Sesame-Signature` (see "Forwarding events to a SIEM" in the admin guide). Failed posts are retried with growing waits for about three minutes. One destination per deployment, for all organizations. Empty: none.',
+    parse: webhookUrl,
+    secret: true,
+  },
+  {
+    key: 'eventWebhookSecret',
+    env: 'SESAME_EVENT_WEBHOOK_SECRET',
+    default: '',
+    doc: "Key of the event webhook's HMAC-SHA-256 signature; required (at least 16 characters) when `SESAME_EVENT_WEBHOOK_URL` is set.",
+    parse: str,
+    secret: true,
+  },
+  {
+    key: 'syslogUrl',
+    env: 'SESAME_SYSLOG_URL',
+    default: '',
+    doc: 'Syslog server that gets the same events as RFC 5424 lines: `udp://host:514` (one datagram each) or `tcp://host:601` (octet-counted framing, RFC 6587). Structured data `[sesame@32473 ...]` holds the fields. One destination per deployment. Empty: none.',
+    parse: syslogUrl,
+  },
+  {
+    key: 'syslogFacility',
+    env: 'SESAME_SYSLOG_FACILITY',
+    default: 10,
+    doc: 'Syslog facility number of forwarded events: 10 is authpriv (security and authorization), 13 log audit, 16-23 local0-local7.',
+    parse: int(0, 23),
+  },
+  {
+    key: 'devOutbox',
+    env: 'SESAME_DEV_OUTBOX',
+    default: '',
+    doc: 'Development only: file (mode 0600) to which every message without a real channel is appended as one JSON line. Empty: `<data folder>/outbox.jsonl`. Refused in production mode.',
+    parse: str,
+  },
 ];
 
 export class ConfigError extends Error {
@@ -176,7 +392,10 @@ export class ConfigError extends Error {
 }
 
 /** Reads configuration from an environment (default `process.env`); throws ConfigError listing every problem. */
-export function loadConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<Config> = {}): Readonly<Config> {
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  overrides: Partial<Config> = {},
+): Readonly<Config> {
   const out: Record<string, unknown> = {};
   const problems: string[] = [];
   for (const opt of OPTIONS) {
@@ -186,32 +405,59 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       continue;
     }
     const v = opt.parse(raw.trim());
-    if (v instanceof Error) problems.push(opt.secret ? `${opt.env} ${v.message} (value not shown: it may hold a secret)` : `${opt.env}=${JSON.stringify(raw)} ${v.message}`);
+    if (v instanceof Error)
+      problems.push(
+        opt.secret
+          ? `${opt.env} ${v.message} (value not shown: it may hold a secret)`
+          : `${opt.env}=${JSON.stringify(raw)} ${v.message}`,
+      );
     else out[opt.key] = v;
   }
   Object.assign(out, overrides);
   const cfg = out as unknown as Config;
-  if (cfg.lockMaxSeconds < cfg.lockBaseSeconds) problems.push('SESAME_LOCK_MAX_SECONDS must not be below SESAME_LOCK_BASE_SECONDS');
-  if (cfg.metricsPort !== 0 && cfg.metricsPort === cfg.port) problems.push('SESAME_METRICS_PORT must differ from PORT (or be 0 to serve monitoring on the main port)');
-  if (cfg.metricsHost && cfg.metricsPort === 0) problems.push('SESAME_METRICS_HOST needs SESAME_METRICS_PORT: without it there is no monitoring listener to bind');
-  if (cfg.metricsToken && cfg.metricsToken.length < 16) problems.push('SESAME_METRICS_TOKEN must be at least 16 characters');
+  if (cfg.lockMaxSeconds < cfg.lockBaseSeconds)
+    problems.push('SESAME_LOCK_MAX_SECONDS must not be below SESAME_LOCK_BASE_SECONDS');
+  if (cfg.metricsPort !== 0 && cfg.metricsPort === cfg.port)
+    problems.push('SESAME_METRICS_PORT must differ from PORT (or be 0 to serve monitoring on the main port)');
+  if (cfg.metricsHost && cfg.metricsPort === 0)
+    problems.push('SESAME_METRICS_HOST needs SESAME_METRICS_PORT: without it there is no monitoring listener to bind');
+  if (cfg.metricsToken && cfg.metricsToken.length < 16)
+    problems.push('SESAME_METRICS_TOKEN must be at least 16 characters');
   if (cfg.smsWebhookUrl && cfg.smsWebhookSecret.length < 16) {
     problems.push('SESAME_SMS_WEBHOOK_SECRET must be set, at least 16 characters, when SESAME_SMS_WEBHOOK_URL is set');
   }
-  if (cfg.eventWebhookUrl && cfg.eventWebhookSecret.length < 16) problems.push('SESAME_EVENT_WEBHOOK_SECRET must be set, at least 16 characters, when SESAME_EVENT_WEBHOOK_URL is set');
+  if (cfg.eventWebhookUrl && cfg.eventWebhookSecret.length < 16)
+    problems.push(
+      'SESAME_EVENT_WEBHOOK_SECRET must be set, at least 16 characters, when SESAME_EVENT_WEBHOOK_URL is set',
+    );
   // fetch() refuses URLs with credentials: every post would fail. The signature is the authentication.
-  if (cfg.eventWebhookUrl && /^[a-z]+:\/\/[^/]*@/i.test(cfg.eventWebhookUrl)) problems.push('SESAME_EVENT_WEBHOOK_URL must not contain a user name or password (value not shown): the signature header authenticates Sesame');
+  if (cfg.eventWebhookUrl && /^[a-z]+:\/\/[^/]*@/i.test(cfg.eventWebhookUrl))
+    problems.push(
+      'SESAME_EVENT_WEBHOOK_URL must not contain a user name or password (value not shown): the signature header authenticates Sesame',
+    );
   if (!cfg.publicUrl) cfg.publicUrl = `http://${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${cfg.port}`;
   if (cfg.mode === 'production') {
     // The server secrets are checked where they are read, before any is generated: loadSecrets (secrets.ts).
-    if (!cfg.smtpUrl) problems.push('SESAME_MODE=production needs SESAME_SMTP_URL: without it email would go to the development outbox');
-    if (cfg.devOutbox) problems.push('SESAME_DEV_OUTBOX must not be set in production mode: the development outbox is refused there');
+    if (!cfg.smtpUrl)
+      problems.push(
+        'SESAME_MODE=production needs SESAME_SMTP_URL: without it email would go to the development outbox',
+      );
+    if (cfg.devOutbox)
+      problems.push('SESAME_DEV_OUTBOX must not be set in production mode: the development outbox is refused there');
     const plain = plainHttpHostElsewhere(cfg.publicUrl);
-    if (plain) problems.push(`SESAME_MODE=production needs an https SESAME_PUBLIC_URL (plain http is allowed only on loopback), not http://${plain}`);
+    if (plain)
+      problems.push(
+        `SESAME_MODE=production needs an https SESAME_PUBLIC_URL (plain http is allowed only on loopback), not http://${plain}`,
+      );
   }
   if (problems.length) throw new ConfigError(problems);
   cfg.dataDir = path.resolve(cfg.dataDir);
-  cfg.devOutbox = cfg.mode === 'production' ? '' : cfg.devOutbox ? path.resolve(cfg.devOutbox) : path.join(cfg.dataDir, 'outbox.jsonl');
+  cfg.devOutbox =
+    cfg.mode === 'production'
+      ? ''
+      : cfg.devOutbox
+        ? path.resolve(cfg.devOutbox)
+        : path.join(cfg.dataDir, 'outbox.jsonl');
   return Object.freeze(cfg);
 }
 
@@ -225,6 +471,10 @@ function plainHttpHostElsewhere(publicUrl: string): string {
   }
   if (u.protocol !== 'http:') return '';
   const host = u.hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  const loopback = host === 'localhost' || host.endsWith('.localhost') || (net.isIPv4(host) && host.startsWith('127.')) || host === '::1';
+  const loopback =
+    host === 'localhost' ||
+    host.endsWith('.localhost') ||
+    (net.isIPv4(host) && host.startsWith('127.')) ||
+    host === '::1';
   return loopback ? '' : u.host;
 }

@@ -36,7 +36,10 @@ export const SECRETS: Record<SecretName, { env: string; doc: string }> = {
     doc: 'Key of the keyed hashes (HMAC-SHA-256) under which app passwords, integration keys, session tokens, sign-in flows, one-time links, recovery codes, remembered devices and emailed or texted codes are stored.',
   },
   cookieKey: { env: 'SESAME_COOKIE_KEY', doc: 'Key that signs the CSRF cookie.' },
-  encryptionKey: { env: 'SESAME_ENCRYPTION_KEY', doc: 'Key that encrypts TOTP seeds at rest (and what a sign-in flow shows once: a new app password, new recovery codes).' },
+  encryptionKey: {
+    env: 'SESAME_ENCRYPTION_KEY',
+    doc: 'Key that encrypts TOTP seeds at rest (and what a sign-in flow shows once: a new app password, new recovery codes).',
+  },
 };
 
 /** The variable that lists a key's previous keys (comma-separated base64, newest first). */
@@ -89,8 +92,14 @@ function readSecretsFile(file: string): SecretsFile {
     ((v as SecretsFile).previous === undefined ||
       (typeof (v as SecretsFile).previous === 'object' &&
         (v as SecretsFile).previous !== null &&
-        Object.values((v as SecretsFile).previous!).every((list) => Array.isArray(list) && list.every((s) => typeof s === 'string'))));
-  if (!ok) throw new SecretsError('bad_file', `${file} is not a Sesame secrets file (each key a base64 string; "previous" an object of lists of them)`);
+        Object.values((v as SecretsFile).previous!).every(
+          (list) => Array.isArray(list) && list.every((s) => typeof s === 'string'),
+        )));
+  if (!ok)
+    throw new SecretsError(
+      'bad_file',
+      `${file} is not a Sesame secrets file (each key a base64 string; "previous" an object of lists of them)`,
+    );
   return v as SecretsFile;
 }
 
@@ -131,7 +140,11 @@ export interface SecretSource {
 }
 
 /** Each key's source, and the problems that are wrong whatever the mode. Decoding errors throw. */
-function resolve(file: string, stored: SecretsFile, env: Record<string, string | undefined>): { sources: SecretSource[]; problems: string[] } {
+function resolve(
+  file: string,
+  stored: SecretsFile,
+  env: Record<string, string | undefined>,
+): { sources: SecretSource[]; problems: string[] } {
   const problems: string[] = [];
   const sources = SECRET_NAMES.map((key): SecretSource => {
     const envName = SECRETS[key].env;
@@ -139,13 +152,21 @@ function resolve(file: string, stored: SecretsFile, env: Record<string, string |
     const fromEnv = env[envName];
     const prevEnv = env[prevName];
     if (fromEnv) {
-      const previous = (prevEnv ?? '').split(',').map((s) => s.trim()).filter(Boolean).map((s, i) => decode(`${prevName} (key ${i + 1})`, s));
+      const previous = (prevEnv ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+        .map((s, i) => decode(`${prevName} (key ${i + 1})`, s));
       return { key, env: envName, source: 'environment', value: decode(envName, fromEnv), previous };
     }
     // Previous keys belong with the current one: beside a key from the file they would be ignored.
-    if (prevEnv) problems.push(`${prevName} is set without ${envName}: previous keys come from where the current key comes from (set ${envName} too, or list the previous keys in ${file} under "previous")`);
+    if (prevEnv)
+      problems.push(
+        `${prevName} is set without ${envName}: previous keys come from where the current key comes from (set ${envName} too, or list the previous keys in ${file} under "previous")`,
+      );
     const previous = (stored.previous?.[key] ?? []).map((s, i) => decode(`${file}:previous.${key}[${i}]`, s));
-    if (stored[key]) return { key, env: envName, source: 'file', value: decode(`${file}:${key}`, stored[key]), previous };
+    if (stored[key])
+      return { key, env: envName, source: 'file', value: decode(`${file}:${key}`, stored[key]), previous };
     return { key, env: envName, source: 'missing', previous };
   });
   return { sources, problems };
@@ -154,7 +175,9 @@ function resolve(file: string, stored: SecretsFile, env: Record<string, string |
 /** Where a key was taken from, for messages (never the key). */
 function label(s: SecretSource, file: string, previousIndex?: number): string {
   if (previousIndex === undefined) return s.source === 'environment' ? s.env : `${s.key} in ${file}`;
-  return s.source === 'environment' ? `${previousEnv(s.key)} (key ${previousIndex + 1})` : `previous.${s.key}[${previousIndex}] in ${file}`;
+  return s.source === 'environment'
+    ? `${previousEnv(s.key)} (key ${previousIndex + 1})`
+    : `previous.${s.key}[${previousIndex}] in ${file}`;
 }
 
 /**
@@ -172,18 +195,31 @@ function productionProblems(sources: SecretSource[], file: string, databaseUrl: 
       );
     }
   }
-  const all = sources.flatMap((s) => (s.value ? [{ s, i: undefined as number | undefined, value: s.value }, ...s.previous.map((value, i) => ({ s, i: i as number | undefined, value }))] : []));
+  const all = sources.flatMap((s) =>
+    s.value
+      ? [
+          { s, i: undefined as number | undefined, value: s.value },
+          ...s.previous.map((value, i) => ({ s, i: i as number | undefined, value })),
+        ]
+      : [],
+  );
   for (let a = 0; a < all.length; a++) {
     for (let b = a + 1; b < all.length; b++) {
       const x = all[a]!;
       const y = all[b]!;
       if (!x.value.equals(y.value)) continue;
       if (x.s === y.s && x.i === undefined) {
-        problems.push(`${label(y.s, file, y.i)} is the current ${label(x.s, file)}: a previous key must differ from the current one (remove it from the previous keys)`);
+        problems.push(
+          `${label(y.s, file, y.i)} is the current ${label(x.s, file)}: a previous key must differ from the current one (remove it from the previous keys)`,
+        );
       } else if (x.s === y.s) {
-        problems.push(`${label(x.s, file, x.i)} and ${label(y.s, file, y.i)} are the same key: list each previous key once`);
+        problems.push(
+          `${label(x.s, file, x.i)} and ${label(y.s, file, y.i)} are the same key: list each previous key once`,
+        );
       } else {
-        problems.push(`${label(x.s, file, x.i)} and ${label(y.s, file, y.i)} are the same key: each key must be used for one purpose only (make each with openssl rand -base64 32)`);
+        problems.push(
+          `${label(x.s, file, x.i)} and ${label(y.s, file, y.i)} are the same key: each key must be used for one purpose only (make each with openssl rand -base64 32)`,
+        );
       }
     }
   }
@@ -201,7 +237,11 @@ export interface LoadSecretsOptions {
  * Loads or creates the secrets; the data folder is created with mode 0700 if missing. Throws
  * ConfigError listing every problem (nothing is written then).
  */
-export function loadSecrets(dataDir: string, env: Record<string, string | undefined> = process.env, opts: LoadSecretsOptions = {}): ServerSecrets {
+export function loadSecrets(
+  dataDir: string,
+  env: Record<string, string | undefined> = process.env,
+  opts: LoadSecretsOptions = {},
+): ServerSecrets {
   const file = secretsPath(dataDir);
   const stored = readSecretsFile(file);
   const { sources, problems } = resolve(file, stored, env);
@@ -271,7 +311,11 @@ export interface RotationStep {
  * the front of its `previous` list, in one atomic replacement of the file (mode 0600). Keys from the
  * environment cannot be changed here: a fresh key is returned for the operator to set instead.
  */
-export function rotateSecrets(dataDir: string, env: Record<string, string | undefined>, keys: readonly SecretName[]): RotationStep[] {
+export function rotateSecrets(
+  dataDir: string,
+  env: Record<string, string | undefined>,
+  keys: readonly SecretName[],
+): RotationStep[] {
   const file = secretsPath(dataDir);
   const stored = readSecretsFile(file);
   const { sources, problems } = resolve(file, stored, env);
@@ -280,7 +324,13 @@ export function rotateSecrets(dataDir: string, env: Record<string, string | unde
   let changed = false;
   for (const s of sources.filter((x) => keys.includes(x.key))) {
     if (s.source === 'environment') {
-      steps.push({ key: s.key, env: s.env, source: 'environment', newKey: randomBytes(32).toString('base64'), previousKeys: s.previous.length + 1 });
+      steps.push({
+        key: s.key,
+        env: s.env,
+        source: 'environment',
+        newKey: randomBytes(32).toString('base64'),
+        previousKeys: s.previous.length + 1,
+      });
     } else if (s.source === 'file') {
       const previous = [stored[s.key]!, ...(stored.previous?.[s.key] ?? [])];
       stored.previous = { ...stored.previous, [s.key]: previous };
@@ -288,7 +338,10 @@ export function rotateSecrets(dataDir: string, env: Record<string, string | unde
       changed = true;
       steps.push({ key: s.key, env: s.env, source: 'file', previousKeys: previous.length });
     } else {
-      throw new SecretsError('no_key', `there is no ${s.key} to rotate: it is neither in ${s.env} nor in ${file} (it is generated at the first start of the server)`);
+      throw new SecretsError(
+        'no_key',
+        `there is no ${s.key} to rotate: it is neither in ${s.env} nor in ${file} (it is generated at the first start of the server)`,
+      );
     }
   }
   if (changed) replaceSecretsFile(file, stored);
@@ -305,7 +358,11 @@ export interface DropStep {
 }
 
 /** Forgets the previous keys of the keys given, in secrets.json (atomically); for keys from the environment, says what to unset. */
-export function dropPreviousSecrets(dataDir: string, env: Record<string, string | undefined>, keys: readonly SecretName[]): DropStep[] {
+export function dropPreviousSecrets(
+  dataDir: string,
+  env: Record<string, string | undefined>,
+  keys: readonly SecretName[],
+): DropStep[] {
   const file = secretsPath(dataDir);
   const stored = readSecretsFile(file);
   const { sources, problems } = resolve(file, stored, env);
@@ -313,7 +370,8 @@ export function dropPreviousSecrets(dataDir: string, env: Record<string, string 
   const steps: DropStep[] = [];
   let changed = false;
   for (const s of sources.filter((x) => keys.includes(x.key))) {
-    if (s.source === 'missing') throw new SecretsError('no_key', `there is no ${s.key}: it is neither in ${s.env} nor in ${file}`);
+    if (s.source === 'missing')
+      throw new SecretsError('no_key', `there is no ${s.key}: it is neither in ${s.env} nor in ${file}`);
     steps.push({ key: s.key, env: s.env, source: s.source, previousKeys: s.previous.length });
     if (s.source === 'file' && stored.previous?.[s.key]) {
       delete stored.previous[s.key];

@@ -28,7 +28,13 @@ export type DomainEvent =
    * set-password link (`set_password_link`), the end of a password reset (`reset`), an operator or
    * admin directly (`direct`). `first`: the account had no password before.
    */
-  | { type: 'password_changed'; userId: string; address: string; via: 'change' | 'set_password_link' | 'reset' | 'direct'; first: boolean }
+  | {
+      type: 'password_changed';
+      userId: string;
+      address: string;
+      via: 'change' | 'set_password_link' | 'reset' | 'direct';
+      first: boolean;
+    }
   /** An admin or the operator disabled a user (their sessions have ended). */
   | { type: 'user_disabled'; userId: string; address: string }
   /** A user's MFA was turned off (published before mfa_state_changed for the same change). */

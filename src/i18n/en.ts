@@ -26,25 +26,34 @@ export const en = {
   'signin.forgot': 'Forgot your password?',
   'account.self': 'Your password and sign-ins',
   'forgot.title': 'Reset your password',
-  'forgot.intro': 'Enter the address of your work or school account. We email a link to the alternate email address you registered for verification codes. The link works once, for 30 minutes; your second factor is still needed.',
+  'forgot.intro':
+    'Enter the address of your work or school account. We email a link to the alternate email address you registered for verification codes. The link works once, for 30 minutes; your second factor is still needed.',
   'forgot.submit': 'Send link',
   'forgot.back': 'Back to sign in',
-  'forgot.sent': 'If that account exists and has a verified alternate email address, a link is on its way there. It works once, for 30 minutes. No email? Ask your administrator.',
+  'forgot.sent':
+    'If that account exists and has a verified alternate email address, a link is on its way there. It works once, for 30 minutes. No email? Ask your administrator.',
   'reset.title': 'Choose a new password',
-  'reset.intro': 'This link lets you choose a new password for {address}. Sesame will first ask for your second factor.',
+  'reset.intro':
+    'This link lets you choose a new password for {address}. Sesame will first ask for your second factor.',
   'reset.continue': 'Continue',
   'reset.new': 'Choose a new password for {address}.',
-  'reset.invalid': 'This link is not valid any more: it was used, or more than 30 minutes have passed. Ask for a new one.',
-  'reset.effects.sessions': 'Every session of your account (other browsers, apps using the API) will be signed out; you are signed in here afterwards.',
+  'reset.invalid':
+    'This link is not valid any more: it was used, or more than 30 minutes have passed. Ask for a new one.',
+  'reset.effects.sessions':
+    'Every session of your account (other browsers, apps using the API) will be signed out; you are signed in here afterwards.',
   'pw.title': 'Change password',
   'pw.current': 'Current password',
   'pw.submit': 'Change password',
-  'pw.changed': 'Your password has been changed. Signed out elsewhere: {sessions} session(s). App passwords revoked: {appPasswords}.',
-  'pw.effects.sessions': 'You stay signed in here; every other session of your account (other browsers, apps using the API) will be signed out.',
-  'pw.effects.app_passwords': 'Your organization revokes app passwords when the password changes: your {count} app password(s) will stop working. Make new ones under Security info afterwards.',
+  'pw.changed':
+    'Your password has been changed. Signed out elsewhere: {sessions} session(s). App passwords revoked: {appPasswords}.',
+  'pw.effects.sessions':
+    'You stay signed in here; every other session of your account (other browsers, apps using the API) will be signed out.',
+  'pw.effects.app_passwords':
+    'Your organization revokes app passwords when the password changes: your {count} app password(s) will stop working. Make new ones under Security info afterwards.',
   'pw.effects.app_passwords_kept': 'Your app passwords keep working.',
   'sessions.title': 'My sessions',
-  'sessions.intro': 'Where your account is signed in now, in browsers and through the JSON API. If you do not recognise one, sign it out and change your password.',
+  'sessions.intro':
+    'Where your account is signed in now, in browsers and through the JSON API. If you do not recognise one, sign it out and change your password.',
   'sessions.col.where': 'Where',
   'sessions.col.via': 'Kind',
   'sessions.col.started': 'Signed in',
@@ -57,7 +66,8 @@ export const en = {
   'sessions.ended': 'That session was signed out.',
   'sessions.ended_others': '{count} other session(s) signed out.',
   'mysignins.title': 'My sign-ins',
-  'mysignins.intro': 'Recent sign-ins to your account, in browsers and by apps with an app password. If a sign-in with an app password was not you, choose "This wasn\'t me": that app password stops working at once and your administrators are told.',
+  'mysignins.intro':
+    'Recent sign-ins to your account, in browsers and by apps with an app password. If a sign-in with an app password was not you, choose "This wasn\'t me": that app password stops working at once and your administrators are told.',
   'mysignins.not_me': "This wasn't me",
   'mysignins.reported': 'Thank you. That app password no longer works, and your administrators were told.',
   'mysignins.reported_gone': 'Thank you. Your administrators were told; that app password had already been deleted.',
@@ -65,16 +75,21 @@ export const en = {
   'users.reset_sent': 'A password reset link for {address} was sent to {to}.',
   'error.password_mismatch': 'The two new passwords are not the same.',
   'error.current_password_wrong': 'Your current password is not right.',
-  'error.no_recovery_address': '{address} has no verified alternate email address to send a link to. Give them a set-password link instead (sesame user link).',
+  'error.no_recovery_address':
+    '{address} has no verified alternate email address to send a link to. Give them a set-password link instead (sesame user link).',
   'error.session_not_found': 'That session has already ended.',
   'error.sign_in_not_found': 'That sign-in cannot be reported.',
   'msg.reset.subject': 'Reset your Sesame password',
-  'msg.reset.text': 'Someone asked to reset the password of your work or school account. To choose a new password, open this link before {time}; it works once:\n\n{url}\n\nSesame will also ask for your second factor. If you did not ask for this, ignore this message: your password stays as it is.',
+  'msg.reset.text':
+    'Someone asked to reset the password of your work or school account. To choose a new password, open this link before {time}; it works once:\n\n{url}\n\nSesame will also ask for your second factor. If you did not ask for this, ignore this message: your password stays as it is.',
   'msg.password_changed.subject': 'Your password was changed',
-  'msg.password_changed.text': 'The password of your work or school account was changed at {time} from {ip}. If this was not you, tell your administrator now.',
+  'msg.password_changed.text':
+    'The password of your work or school account was changed at {time} from {ip}. If this was not you, tell your administrator now.',
   'msg.reported.subject': '{address} reported a sign-in that was not theirs',
-  'msg.reported.text': '{address} reported a {protocol} sign-in at {time} from {ip} with their app password "{name}" as not theirs. That app password has been revoked. Check the sign-in log, and consider ending their sessions and resetting their password.',
-  'msg.reported.text_gone': '{address} reported a {protocol} sign-in at {time} from {ip} with an app password as not theirs. That app password had already been deleted. Check the sign-in log, and consider ending their sessions and resetting their password.',
+  'msg.reported.text':
+    '{address} reported a {protocol} sign-in at {time} from {ip} with their app password "{name}" as not theirs. That app password has been revoked. Check the sign-in log, and consider ending their sessions and resetting their password.',
+  'msg.reported.text_gone':
+    '{address} reported a {protocol} sign-in at {time} from {ip} with an app password as not theirs. That app password had already been deleted. Check the sign-in log, and consider ending their sessions and resetting their password.',
   'role.user': 'User',
   'role.admin': 'Administrator',
   'status.active': 'Active',
@@ -95,7 +110,8 @@ export const en = {
   'users.add.name': 'Display name',
   'users.add.admin': 'Administrator of this organization',
   'users.add.submit': 'Add user',
-  'users.added': 'User {address} was added. Give them this one-time link to set their password; it works once and until {expires}:',
+  'users.added':
+    'User {address} was added. Give them this one-time link to set their password; it works once and until {expires}:',
   'users.disabled': 'User {address} was disabled and signed out everywhere.',
   'users.enabled': 'User {address} was enabled.',
   'users.none': 'No users match.',
@@ -125,27 +141,33 @@ export const en = {
   'signins.export.csv': 'CSV (spreadsheet)',
   'signins.export.jsonl': 'JSON lines',
   'dashboard.title': 'Dashboard',
-  'dashboard.intro': 'The last 24 hours up to {time}, in hours of UTC. Every chart has its numbers in a table below it.',
+  'dashboard.intro':
+    'The last 24 hours up to {time}, in hours of UTC. Every chart has its numbers in a table below it.',
   'dashboard.numbers': 'Numbers',
   'dashboard.col.hour': 'Hour (UTC)',
   'dashboard.col.total': 'Total',
   'dashboard.hourly.title': 'Sign-ins per hour',
-  'dashboard.hourly.desc': '{total} attempts in the last 24 hours: {success} succeeded, {failure} failed, {throttled} refused while locked.',
+  'dashboard.hourly.desc':
+    '{total} attempts in the last 24 hours: {success} succeeded, {failure} failed, {throttled} refused while locked.',
   'dashboard.legacy.title': 'Mail and calendar apps (app passwords) by protocol',
-  'dashboard.legacy.desc': '{total} attempts from mail, calendar and other apps in the last 24 hours, over {protocols} protocols.',
+  'dashboard.legacy.desc':
+    '{total} attempts from mail, calendar and other apps in the last 24 hours, over {protocols} protocols.',
   'dashboard.legacy.none': 'No attempts from mail or calendar apps in the last 24 hours.',
   'dashboard.col.protocol': 'Protocol',
   'dashboard.locked.title': 'Lockouts',
-  'dashboard.locked.desc': '{total} attempts refused while an account or address was locked, naming {accounts} different accounts, in the last 24 hours.',
+  'dashboard.locked.desc':
+    '{total} attempts refused while an account or address was locked, naming {accounts} different accounts, in the last 24 hours.',
   'dashboard.locked.none': 'No attempts were refused by a lock in the last 24 hours.',
   'dashboard.col.reason': 'Lock',
   'dashboard.attempts': 'Attempts',
   'dashboard.mfa.title': 'Multi-factor registration',
-  'dashboard.mfa.desc': 'Of {total} active users, {enforced} have registered multi-factor authentication, {enabled} must register at their next sign-in, and {disabled} have it off.',
+  'dashboard.mfa.desc':
+    'Of {total} active users, {enforced} have registered multi-factor authentication, {enabled} must register at their next sign-in, and {disabled} have it off.',
   'dashboard.col.state': 'MFA state',
   'dashboard.users': 'Users',
   'dashboard.ap.title': 'App passwords unused for {days} days',
-  'dashboard.ap.desc': '{unused} of {total} app passwords have not been used for {days} days (or, if never used, were made longer ago).',
+  'dashboard.ap.desc':
+    '{unused} of {total} app passwords have not been used for {days} days (or, if never used, were made longer ago).',
   'dashboard.ap.used': 'Used recently',
   'dashboard.ap.unused': 'Unused for {days} days',
   'dashboard.col.kind': 'App passwords',
@@ -153,7 +175,8 @@ export const en = {
   'outcome.failure': 'Failure',
   'outcome.throttled': 'Locked',
   'setpw.title': 'Set your password',
-  'setpw.intro': 'Choose a password for {address}. Use at least 8 characters; a longer phrase is easier to remember and harder to guess.',
+  'setpw.intro':
+    'Choose a password for {address}. Use at least 8 characters; a longer phrase is easier to remember and harder to guess.',
   'setpw.password': 'New password',
   'setpw.confirm': 'Type it again',
   'setpw.submit': 'Set password',
@@ -174,7 +197,7 @@ export const en = {
   'mfa.kind.totp': 'Authenticator app',
   'mfa.kind.totp.hint': 'Use an app such as Microsoft Authenticator, Google Authenticator or FreeOTP.',
   'mfa.kind.webauthn': 'Security key or passkey',
-  'mfa.kind.webauthn.hint': 'A USB or NFC key, or your device\'s fingerprint, face or PIN.',
+  'mfa.kind.webauthn.hint': "A USB or NFC key, or your device's fingerprint, face or PIN.",
   'mfa.kind.sms': 'Text message',
   'mfa.kind.sms.hint': 'We text a code to your mobile phone.',
   'mfa.kind.voice': 'Phone call',
@@ -186,7 +209,8 @@ export const en = {
   'mfa.email': 'Alternate email address',
   'mfa.choose.submit': 'Next',
   'mfa.verify.title': 'Verify your method',
-  'mfa.totp.scan': 'Scan this QR code with your authenticator app, or type the key below into it. Then enter the 6-digit code the app shows.',
+  'mfa.totp.scan':
+    'Scan this QR code with your authenticator app, or type the key below into it. Then enter the 6-digit code the app shows.',
   'mfa.totp.qr': 'QR code for your authenticator app',
   'mfa.totp.secret': 'Key for manual entry',
   'mfa.code.sent': 'We sent a code to {target}. Enter it below.',
@@ -199,7 +223,8 @@ export const en = {
   'mfa.enrolled.body': 'Your {method} is registered. Choose Next to continue.',
   'mfa.next': 'Next',
   'mfa.rc.title': 'Save your recovery codes',
-  'mfa.rc.body': 'If you ever lose your phone or key, each of these codes lets you sign in once. Keep them somewhere safe, such as a password manager or a printout. They are shown only this once.',
+  'mfa.rc.body':
+    'If you ever lose your phone or key, each of these codes lets you sign in once. Keep them somewhere safe, such as a password manager or a printout. They are shown only this once.',
   'mfa.done': 'Done',
   'mfa.second.title': 'Verify your identity',
   'mfa.second.totp': 'Enter the code shown in your authenticator app.',
@@ -275,7 +300,8 @@ export const en = {
   'users.bulk.op.mfa_file': 'Set MFA to the state in the file',
   'users.bulk.preview': 'Preview',
   'users.csv.title': 'Change users listed in a CSV file',
-  'users.csv.help': 'A UTF-8 CSV file whose first row names the columns: address, and mfa_state (disabled, enabled or enforced) to set MFA states. Other columns are ignored, so an export can be edited and uploaded again. At most {max} rows here; larger files with the command sesame users import.',
+  'users.csv.help':
+    'A UTF-8 CSV file whose first row names the columns: address, and mfa_state (disabled, enabled or enforced) to set MFA states. Other columns are ignored, so an export can be edited and uploaded again. At most {max} rows here; larger files with the command sesame users import.',
   'users.csv.file': 'CSV file',
   'bulk.title': 'Preview of the change',
   'bulk.summary': '{changes} user(s) will change; {same} already are as asked. Nothing has changed yet.',
@@ -301,7 +327,8 @@ export const en = {
   'bulk.problem.duplicate': 'The same user as row {row}.',
   'bulk.problem.own_account': 'You cannot disable your own account.',
   'error.bulk_empty': 'Nothing to change: select users, or give a file with at least one row.',
-  'error.bulk_too_large': 'Too many rows: at most {max} at once. Larger files go through the command sesame users import.',
+  'error.bulk_too_large':
+    'Too many rows: at most {max} at once. Larger files go through the command sesame users import.',
   'error.bulk_stale': 'These users have changed since the preview, so nothing was changed. Look at the preview again.',
   'error.csv_encoding': 'The file is not UTF-8 text. Save it as “CSV UTF-8” and try again.',
   'error.csv_invalid': 'The CSV file cannot be read at row {row}: check its quotes.',
@@ -310,7 +337,8 @@ export const en = {
   'policy.mfa_default': 'MFA state of new users',
   'policy.methods': 'Methods users may use',
   'policy.remember': 'Remember multi-factor authentication on trusted devices for (days, 0 = off, at most 365)',
-  'policy.legacy_main_never': 'Refuse main passwords in mail apps and other legacy protocols even before MFA is enforced (app passwords only)',
+  'policy.legacy_main_never':
+    'Refuse main passwords in mail apps and other legacy protocols even before MFA is enforced (app passwords only)',
   'policy.save': 'Save',
   'policy.saved': 'The policy is saved.',
   'error.invalid_input': 'Some of what you entered is not valid.',
@@ -329,7 +357,8 @@ export const en = {
   'error.throttled': 'Too many attempts. Try again in {minutes} minute(s).',
   'error.session_required': 'Please sign in first.',
   'error.forbidden': 'You are not allowed to do that.',
-  'error.admin_mfa_required': 'Admin actions need a sign-in with a second factor. Sign out, then sign in again: Sesame will ask for your second factor, or help you set one up first.',
+  'error.admin_mfa_required':
+    'Admin actions need a sign-in with a second factor. Sign out, then sign in again: Sesame will ask for your second factor, or help you set one up first.',
   'error.token_invalid': 'This link is not valid any more. Ask your administrator for a new one.',
   'error.csrf_invalid': 'This form has expired. Please try again.',
   'error.flow_expired': 'This sign-in has expired. Please start again.',
@@ -344,11 +373,14 @@ export const en = {
   'error.invalid_policy': 'That policy setting is not valid.',
   'error.webauthn_failed': 'The security key could not be verified. Try again.',
   'msg.app_password.subject': 'A new app password was made for your account',
-  'msg.app_password.created': 'An app password named "{name}" was made for your account at {time} from {ip}. If this was not you, delete it under Security info and tell your administrator now.',
-  'msg.app_password.new_ip': 'Your app password "{name}" was used from a new address, {ip}, at {time} ({protocol}). If this was not you, delete it under Security info and tell your administrator.',
+  'msg.app_password.created':
+    'An app password named "{name}" was made for your account at {time} from {ip}. If this was not you, delete it under Security info and tell your administrator now.',
+  'msg.app_password.new_ip':
+    'Your app password "{name}" was used from a new address, {ip}, at {time} ({protocol}). If this was not you, delete it under Security info and tell your administrator.',
   'msg.app_password.new_ip.subject': 'Your app password was used from a new address',
   'ap.title': 'App passwords',
-  'ap.intro': 'Some apps cannot ask for your second factor: Outlook 2016 and older, Apple Mail, the mail, calendar and contacts apps built into phones, printers and scanners. Give each of them its own app password instead of your password.',
+  'ap.intro':
+    'Some apps cannot ask for your second factor: Outlook 2016 and older, Apple Mail, the mail, calendar and contacts apps built into phones, printers and scanners. Give each of them its own app password instead of your password.',
   'ap.help': 'What are app passwords?',
   'ap.name': 'Name',
   'ap.name.hint': 'For example "Outlook on my laptop".',
@@ -367,12 +399,14 @@ export const en = {
   'ap.deleted': 'The app password was deleted. Apps that used it can no longer sign in.',
   'ap.deleted_all': 'All your app passwords were deleted.',
   'ap.none': 'You have no app passwords.',
-  'ap.off': 'Your organization does not allow new app passwords, so you cannot create one. Ask your administrator if an app needs one.',
+  'ap.off':
+    'Your organization does not allow new app passwords, so you cannot create one. Ask your administrator if an app needs one.',
   'ap.off.kept': 'App passwords you already have keep working.',
   'ap.off.suspended': 'App passwords you already have do not work while this is so.',
   'ap.need_mfa': 'App passwords are for accounts with multi-factor authentication. Yours does not use it.',
   'ap.keep.title': 'Keep using your existing applications',
-  'ap.keep.body': 'Some apps, like Outlook 2016 and older, Apple Mail and the mail apps on phones, cannot ask for your second factor. Use this app password in them instead of your password. You do not need to memorise it.',
+  'ap.keep.body':
+    'Some apps, like Outlook 2016 and older, Apple Mail and the mail apps on phones, cannot ask for your second factor. Use this app password in them instead of your password. You do not need to memorise it.',
   'ap.keep.apps': 'Apps that need an app password:',
   'ap.keep.app1': 'Outlook 2016 and older versions',
   'ap.keep.app2': 'Apple Mail, and the Mail, Calendar and Contacts apps on iPhone and iPad',
@@ -384,14 +418,18 @@ export const en = {
   'ap.admin.revoked': '{count} app password(s) of {address} were deleted.',
   'ap.admin.link': 'App passwords',
   'help.ap.title': 'App passwords',
-  'help.ap.p1': 'An app password is a code that gives an app or device permission to access your work or school account. If your account requires multi-factor authentication, and the app cannot ask for your second factor, you need an app password so the app can connect. For example, Outlook 2016 and earlier versions require one.',
-  'help.ap.p2': 'Before you try the following steps, check with your administrator that multi-factor authentication is required for your account. If it is not, the options described here are not available to you.',
+  'help.ap.p1':
+    'An app password is a code that gives an app or device permission to access your work or school account. If your account requires multi-factor authentication, and the app cannot ask for your second factor, you need an app password so the app can connect. For example, Outlook 2016 and earlier versions require one.',
+  'help.ap.p2':
+    'Before you try the following steps, check with your administrator that multi-factor authentication is required for your account. If it is not, the options described here are not available to you.',
   'help.ap.step1': 'Sign in with your work or school account and your password.',
   'help.ap.step2': 'Choose Set it up now.',
   'help.ap.step3': 'Select your authentication method and follow the prompts.',
   'help.ap.step4': 'After you verify your alternate contact method, choose Next.',
-  'help.ap.step5': 'You get an app password that you can use with Outlook, Apple Mail and other apps that need it. Choose Copy to copy the password so you can paste it elsewhere (you do not need to memorise it).',
-  'help.ap.later': 'Later, make more app passwords under Security info, App passwords: give each app or device its own, with a name you will recognise, and delete the one of a device you no longer use.',
+  'help.ap.step5':
+    'You get an app password that you can use with Outlook, Apple Mail and other apps that need it. Choose Copy to copy the password so you can paste it elsewhere (you do not need to memorise it).',
+  'help.ap.later':
+    'Later, make more app passwords under Security info, App passwords: give each app or device its own, with a name you will recognise, and delete the one of a device you no longer use.',
   'policy.ap': 'App passwords',
   'policy.ap.allowed': 'Users may create app passwords',
   'policy.ap.keep': 'When creation is off, existing app passwords keep working',
@@ -404,24 +442,33 @@ export const en = {
   'error.app_password_cap': 'You have {cap} app passwords, the most allowed. Delete one first.',
   'error.app_passwords_need_mfa': 'App passwords are only for accounts with multi-factor authentication.',
   'error.app_password_not_found': 'That app password does not exist.',
-  'error.invalid_filter': 'The filter is not valid: check “{field}” (times as 2026-11-27T14:00, in UTC; the start before the end).',
+  'error.invalid_filter':
+    'The filter is not valid: check “{field}” (times as 2026-11-27T14:00, in UTC; the start before the end).',
   'error.store_unavailable': 'Sesame is temporarily unavailable. Please try again in a moment.',
   'error.store_busy': 'Sesame is busy. Please try again in a moment.',
-  'error.store_full': 'Sesame cannot save anything right now because its storage is full. Please tell your administrator.',
+  'error.store_full':
+    'Sesame cannot save anything right now because its storage is full. Please tell your administrator.',
   'msg.code.subject': 'Your Sesame verification code',
-  'msg.code.text': 'Your Sesame verification code is {code}. It is valid for 10 minutes. If you did not ask for it, ignore this message.',
+  'msg.code.text':
+    'Your Sesame verification code is {code}. It is valid for 10 minutes. If you did not ask for it, ignore this message.',
   'msg.code.voice': 'Your Sesame verification code is {spaced}. Again: {spaced}.',
   'msg.mfa_failed.subject': 'Someone used your password, but not your second factor',
-  'msg.mfa_failed.text': 'Someone signed in to your account with your correct password at {time} from {ip}, but the second step failed. If this was not you, change your password now and tell your administrator.',
+  'msg.mfa_failed.text':
+    'Someone signed in to your account with your correct password at {time} from {ip}, but the second step failed. If this was not you, change your password now and tell your administrator.',
   'msg.methods.subject': 'Your security info changed',
-  'msg.methods.added': 'A sign-in method was added to your account at {time}. If this was not you, tell your administrator now.',
-  'msg.methods.removed': 'A sign-in method was removed from your account at {time}. If this was not you, tell your administrator now.',
-  'msg.methods.recovery_used': 'One of your recovery codes was used to sign in at {time}. If this was not you, tell your administrator now.',
-  'msg.methods.recovery_renewed': 'New recovery codes were made for your account at {time}; the old ones no longer work.',
+  'msg.methods.added':
+    'A sign-in method was added to your account at {time}. If this was not you, tell your administrator now.',
+  'msg.methods.removed':
+    'A sign-in method was removed from your account at {time}. If this was not you, tell your administrator now.',
+  'msg.methods.recovery_used':
+    'One of your recovery codes was used to sign in at {time}. If this was not you, tell your administrator now.',
+  'msg.methods.recovery_renewed':
+    'New recovery codes were made for your account at {time}; the old ones no longer work.',
   // OpenID Connect provider (issue 8)
   'nav.apps': 'Apps',
   'apps.title': 'Browser apps (OIDC)',
-  'apps.intro': 'Web applications whose users sign in with Sesame through OpenID Connect. Only users of your organization can sign in to them, with the same second factor, and without a consent screen: these are your own apps.',
+  'apps.intro':
+    'Web applications whose users sign in with Sesame through OpenID Connect. Only users of your organization can sign in to them, with the same second factor, and without a consent screen: these are your own apps.',
   'apps.discovery': 'Discovery URL',
   'apps.none': 'No apps yet.',
   'apps.name': 'Name',
@@ -443,16 +490,19 @@ export const en = {
   'apps.secret': 'Client secret (shown only now; copy it into the app):',
   'apps.removed': 'The app was removed; its tokens no longer work.',
   'oidc.error.title': 'Sign-in to the app failed',
-  'oidc.error.body': 'The app asked for something Sesame cannot do. Go back to the app and try again; if it keeps failing, tell your administrator.',
+  'oidc.error.body':
+    'The app asked for something Sesame cannot do. Go back to the app and try again; if it keeps failing, tell your administrator.',
   'oidc.continue.title': 'Signing you in to {name}',
   'oidc.continue.link': 'Continue to {name}',
   'oidc.logout.title': 'Sign out',
   'oidc.logout.body': 'Do you want to sign out of Sesame?',
   'oidc.logout.yes': 'Sign out',
   'oidc.logout.no': 'Stay signed in',
-  'error.invalid_redirect_uri': 'Give 1 to 10 redirect URIs, each a full https:// address (or http:// on 127.0.0.1 or localhost for testing) without a #fragment.',
+  'error.invalid_redirect_uri':
+    'Give 1 to 10 redirect URIs, each a full https:// address (or http:// on 127.0.0.1 or localhost for testing) without a #fragment.',
   'error.oidc_client_not_found': 'That app does not exist.',
-  'error.oidc_wrong_organization': 'This app belongs to another organization. Sign in with an account of that organization.',
+  'error.oidc_wrong_organization':
+    'This app belongs to another organization. Sign in with an account of that organization.',
 } as const;
 
 export type MessageId = keyof typeof en;

@@ -28,25 +28,33 @@ export const nl: Record<MessageId, string> = {
   'signin.forgot': 'Wachtwoord vergeten?',
   'account.self': 'Uw wachtwoord en aanmeldingen',
   'forgot.title': 'Uw wachtwoord opnieuw instellen',
-  'forgot.intro': 'Vul het adres van uw werk- of schoolaccount in. We mailen een link naar het andere e-mailadres dat u voor verificatiecodes hebt geregistreerd. De link werkt één keer, 30 minuten lang; uw tweede factor blijft nodig.',
+  'forgot.intro':
+    'Vul het adres van uw werk- of schoolaccount in. We mailen een link naar het andere e-mailadres dat u voor verificatiecodes hebt geregistreerd. De link werkt één keer, 30 minuten lang; uw tweede factor blijft nodig.',
   'forgot.submit': 'Link versturen',
   'forgot.back': 'Terug naar aanmelden',
-  'forgot.sent': 'Als dat account bestaat en een geverifieerd ander e-mailadres heeft, is er een link onderweg. Die werkt één keer, 30 minuten lang. Geen e-mail? Vraag het uw beheerder.',
+  'forgot.sent':
+    'Als dat account bestaat en een geverifieerd ander e-mailadres heeft, is er een link onderweg. Die werkt één keer, 30 minuten lang. Geen e-mail? Vraag het uw beheerder.',
   'reset.title': 'Kies een nieuw wachtwoord',
   'reset.intro': 'Met deze link kiest u een nieuw wachtwoord voor {address}. Sesame vraagt eerst om uw tweede factor.',
   'reset.continue': 'Doorgaan',
   'reset.new': 'Kies een nieuw wachtwoord voor {address}.',
-  'reset.invalid': 'Deze link is niet meer geldig: hij is gebruikt, of er zijn meer dan 30 minuten verstreken. Vraag een nieuwe aan.',
-  'reset.effects.sessions': 'Elke sessie van uw account (andere browsers, apps via de API) wordt afgemeld; daarna bent u hier aangemeld.',
+  'reset.invalid':
+    'Deze link is niet meer geldig: hij is gebruikt, of er zijn meer dan 30 minuten verstreken. Vraag een nieuwe aan.',
+  'reset.effects.sessions':
+    'Elke sessie van uw account (andere browsers, apps via de API) wordt afgemeld; daarna bent u hier aangemeld.',
   'pw.title': 'Wachtwoord wijzigen',
   'pw.current': 'Huidig wachtwoord',
   'pw.submit': 'Wachtwoord wijzigen',
-  'pw.changed': 'Uw wachtwoord is gewijzigd. Elders afgemeld: {sessions} sessie(s). App-wachtwoorden ingetrokken: {appPasswords}.',
-  'pw.effects.sessions': 'U blijft hier aangemeld; elke andere sessie van uw account (andere browsers, apps via de API) wordt afgemeld.',
-  'pw.effects.app_passwords': 'Uw organisatie trekt app-wachtwoorden in als het wachtwoord wijzigt: uw {count} app-wachtwoord(en) werken daarna niet meer. Maak daarna nieuwe aan onder Beveiligingsgegevens.',
+  'pw.changed':
+    'Uw wachtwoord is gewijzigd. Elders afgemeld: {sessions} sessie(s). App-wachtwoorden ingetrokken: {appPasswords}.',
+  'pw.effects.sessions':
+    'U blijft hier aangemeld; elke andere sessie van uw account (andere browsers, apps via de API) wordt afgemeld.',
+  'pw.effects.app_passwords':
+    'Uw organisatie trekt app-wachtwoorden in als het wachtwoord wijzigt: uw {count} app-wachtwoord(en) werken daarna niet meer. Maak daarna nieuwe aan onder Beveiligingsgegevens.',
   'pw.effects.app_passwords_kept': 'Uw app-wachtwoorden blijven werken.',
   'sessions.title': 'Mijn sessies',
-  'sessions.intro': 'Waar uw account nu is aangemeld, in browsers en via de JSON-API. Herkent u er een niet, meld die dan af en wijzig uw wachtwoord.',
+  'sessions.intro':
+    'Waar uw account nu is aangemeld, in browsers en via de JSON-API. Herkent u er een niet, meld die dan af en wijzig uw wachtwoord.',
   'sessions.col.where': 'Waar',
   'sessions.col.via': 'Soort',
   'sessions.col.started': 'Aangemeld',
@@ -59,7 +67,8 @@ export const nl: Record<MessageId, string> = {
   'sessions.ended': 'Die sessie is afgemeld.',
   'sessions.ended_others': '{count} andere sessie(s) afgemeld.',
   'mysignins.title': 'Mijn aanmeldingen',
-  'mysignins.intro': 'Recente aanmeldingen bij uw account, in browsers en door apps met een app-wachtwoord. Was een aanmelding met een app-wachtwoord niet van u, kies dan "Dit was ik niet": dat app-wachtwoord werkt meteen niet meer en uw beheerders worden ingelicht.',
+  'mysignins.intro':
+    'Recente aanmeldingen bij uw account, in browsers en door apps met een app-wachtwoord. Was een aanmelding met een app-wachtwoord niet van u, kies dan "Dit was ik niet": dat app-wachtwoord werkt meteen niet meer en uw beheerders worden ingelicht.',
   'mysignins.not_me': 'Dit was ik niet',
   'mysignins.reported': 'Dank u. Dat app-wachtwoord werkt niet meer en uw beheerders zijn ingelicht.',
   'mysignins.reported_gone': 'Dank u. Uw beheerders zijn ingelicht; dat app-wachtwoord was al verwijderd.',
@@ -67,16 +76,21 @@ export const nl: Record<MessageId, string> = {
   'users.reset_sent': 'Een link om het wachtwoord van {address} opnieuw in te stellen is gestuurd naar {to}.',
   'error.password_mismatch': 'De twee nieuwe wachtwoorden zijn niet gelijk.',
   'error.current_password_wrong': 'Uw huidige wachtwoord klopt niet.',
-  'error.no_recovery_address': '{address} heeft geen geverifieerd ander e-mailadres om een link naar te sturen. Geef in plaats daarvan een link om het wachtwoord in te stellen (sesame user link).',
+  'error.no_recovery_address':
+    '{address} heeft geen geverifieerd ander e-mailadres om een link naar te sturen. Geef in plaats daarvan een link om het wachtwoord in te stellen (sesame user link).',
   'error.session_not_found': 'Die sessie is al beëindigd.',
   'error.sign_in_not_found': 'Die aanmelding kan niet worden gemeld.',
   'msg.reset.subject': 'Uw Sesame-wachtwoord opnieuw instellen',
-  'msg.reset.text': 'Iemand heeft gevraagd het wachtwoord van uw werk- of schoolaccount opnieuw in te stellen. Open deze link vóór {time} om een nieuw wachtwoord te kiezen; hij werkt één keer:\n\n{url}\n\nSesame vraagt ook om uw tweede factor. Hebt u dit niet gevraagd, negeer dit bericht dan: uw wachtwoord blijft zoals het is.',
+  'msg.reset.text':
+    'Iemand heeft gevraagd het wachtwoord van uw werk- of schoolaccount opnieuw in te stellen. Open deze link vóór {time} om een nieuw wachtwoord te kiezen; hij werkt één keer:\n\n{url}\n\nSesame vraagt ook om uw tweede factor. Hebt u dit niet gevraagd, negeer dit bericht dan: uw wachtwoord blijft zoals het is.',
   'msg.password_changed.subject': 'Uw wachtwoord is gewijzigd',
-  'msg.password_changed.text': 'Het wachtwoord van uw werk- of schoolaccount is gewijzigd op {time} vanaf {ip}. Was u dit niet, licht dan nu uw beheerder in.',
+  'msg.password_changed.text':
+    'Het wachtwoord van uw werk- of schoolaccount is gewijzigd op {time} vanaf {ip}. Was u dit niet, licht dan nu uw beheerder in.',
   'msg.reported.subject': '{address} meldt een aanmelding die niet van hen was',
-  'msg.reported.text': '{address} meldt dat een {protocol}-aanmelding op {time} vanaf {ip} met hun app-wachtwoord "{name}" niet van hen was. Dat app-wachtwoord is ingetrokken. Bekijk het aanmeldlogboek en overweeg hun sessies te beëindigen en hun wachtwoord opnieuw te laten instellen.',
-  'msg.reported.text_gone': '{address} meldt dat een {protocol}-aanmelding op {time} vanaf {ip} met een app-wachtwoord niet van hen was. Dat app-wachtwoord was al verwijderd. Bekijk het aanmeldlogboek en overweeg hun sessies te beëindigen en hun wachtwoord opnieuw te laten instellen.',
+  'msg.reported.text':
+    '{address} meldt dat een {protocol}-aanmelding op {time} vanaf {ip} met hun app-wachtwoord "{name}" niet van hen was. Dat app-wachtwoord is ingetrokken. Bekijk het aanmeldlogboek en overweeg hun sessies te beëindigen en hun wachtwoord opnieuw te laten instellen.',
+  'msg.reported.text_gone':
+    '{address} meldt dat een {protocol}-aanmelding op {time} vanaf {ip} met een app-wachtwoord niet van hen was. Dat app-wachtwoord was al verwijderd. Bekijk het aanmeldlogboek en overweeg hun sessies te beëindigen en hun wachtwoord opnieuw te laten instellen.',
   'role.user': 'Gebruiker',
   'role.admin': 'Beheerder',
   'status.active': 'Actief',
@@ -97,7 +111,8 @@ export const nl: Record<MessageId, string> = {
   'users.add.name': 'Weergavenaam',
   'users.add.admin': 'Beheerder van deze organisatie',
   'users.add.submit': 'Gebruiker toevoegen',
-  'users.added': 'Gebruiker {address} is toegevoegd. Geef deze eenmalige koppeling door om een wachtwoord in te stellen; hij werkt één keer en tot {expires}:',
+  'users.added':
+    'Gebruiker {address} is toegevoegd. Geef deze eenmalige koppeling door om een wachtwoord in te stellen; hij werkt één keer en tot {expires}:',
   'users.disabled': 'Gebruiker {address} is uitgeschakeld en overal afgemeld.',
   'users.enabled': 'Gebruiker {address} is ingeschakeld.',
   'users.none': 'Geen gebruikers gevonden.',
@@ -132,22 +147,27 @@ export const nl: Record<MessageId, string> = {
   'dashboard.col.hour': 'Uur (UTC)',
   'dashboard.col.total': 'Totaal',
   'dashboard.hourly.title': 'Aanmeldingen per uur',
-  'dashboard.hourly.desc': '{total} pogingen in de laatste 24 uur: {success} gelukt, {failure} mislukt, {throttled} geweigerd tijdens een blokkering.',
+  'dashboard.hourly.desc':
+    '{total} pogingen in de laatste 24 uur: {success} gelukt, {failure} mislukt, {throttled} geweigerd tijdens een blokkering.',
   'dashboard.legacy.title': 'Mail- en agenda-apps (app-wachtwoorden) per protocol',
-  'dashboard.legacy.desc': '{total} pogingen van mail-, agenda- en andere apps in de laatste 24 uur, via {protocols} protocollen.',
+  'dashboard.legacy.desc':
+    '{total} pogingen van mail-, agenda- en andere apps in de laatste 24 uur, via {protocols} protocollen.',
   'dashboard.legacy.none': 'Geen pogingen van mail- of agenda-apps in de laatste 24 uur.',
   'dashboard.col.protocol': 'Protocol',
   'dashboard.locked.title': 'Blokkeringen',
-  'dashboard.locked.desc': '{total} pogingen geweigerd terwijl een account of adres geblokkeerd was, voor {accounts} verschillende accounts, in de laatste 24 uur.',
+  'dashboard.locked.desc':
+    '{total} pogingen geweigerd terwijl een account of adres geblokkeerd was, voor {accounts} verschillende accounts, in de laatste 24 uur.',
   'dashboard.locked.none': 'In de laatste 24 uur is geen poging door een blokkering geweigerd.',
   'dashboard.col.reason': 'Blokkering',
   'dashboard.attempts': 'Pogingen',
   'dashboard.mfa.title': 'Registratie meervoudige verificatie',
-  'dashboard.mfa.desc': 'Van {total} actieve gebruikers hebben er {enforced} meervoudige verificatie geregistreerd, moeten er {enabled} registreren bij hun volgende aanmelding en staat het voor {disabled} uit.',
+  'dashboard.mfa.desc':
+    'Van {total} actieve gebruikers hebben er {enforced} meervoudige verificatie geregistreerd, moeten er {enabled} registreren bij hun volgende aanmelding en staat het voor {disabled} uit.',
   'dashboard.col.state': 'MFA-status',
   'dashboard.users': 'Gebruikers',
   'dashboard.ap.title': 'App-wachtwoorden {days} dagen ongebruikt',
-  'dashboard.ap.desc': '{unused} van {total} app-wachtwoorden zijn {days} dagen niet gebruikt (of, als ze nooit gebruikt zijn, langer geleden gemaakt).',
+  'dashboard.ap.desc':
+    '{unused} van {total} app-wachtwoorden zijn {days} dagen niet gebruikt (of, als ze nooit gebruikt zijn, langer geleden gemaakt).',
   'dashboard.ap.used': 'Recent gebruikt',
   'dashboard.ap.unused': '{days} dagen ongebruikt',
   'dashboard.col.kind': 'App-wachtwoorden',
@@ -155,7 +175,8 @@ export const nl: Record<MessageId, string> = {
   'outcome.failure': 'Mislukt',
   'outcome.throttled': 'Geblokkeerd',
   'setpw.title': 'Stel uw wachtwoord in',
-  'setpw.intro': 'Kies een wachtwoord voor {address}. Gebruik minstens 8 tekens; een langere zin is makkelijker te onthouden en moeilijker te raden.',
+  'setpw.intro':
+    'Kies een wachtwoord voor {address}. Gebruik minstens 8 tekens; een langere zin is makkelijker te onthouden en moeilijker te raden.',
   'setpw.password': 'Nieuw wachtwoord',
   'setpw.confirm': 'Typ het nogmaals',
   'setpw.submit': 'Wachtwoord instellen',
@@ -188,7 +209,8 @@ export const nl: Record<MessageId, string> = {
   'mfa.email': 'Alternatief e-mailadres',
   'mfa.choose.submit': 'Volgende',
   'mfa.verify.title': 'Uw methode verifiëren',
-  'mfa.totp.scan': 'Scan deze QR-code met uw verificatie-app, of typ de sleutel hieronder in de app. Voer daarna de code van 6 cijfers in die de app toont.',
+  'mfa.totp.scan':
+    'Scan deze QR-code met uw verificatie-app, of typ de sleutel hieronder in de app. Voer daarna de code van 6 cijfers in die de app toont.',
   'mfa.totp.qr': 'QR-code voor uw verificatie-app',
   'mfa.totp.secret': 'Sleutel om handmatig in te voeren',
   'mfa.code.sent': 'We hebben een code gestuurd naar {target}. Voer die hieronder in.',
@@ -201,7 +223,8 @@ export const nl: Record<MessageId, string> = {
   'mfa.enrolled.body': 'Uw {method} is geregistreerd. Kies Volgende om verder te gaan.',
   'mfa.next': 'Volgende',
   'mfa.rc.title': 'Bewaar uw herstelcodes',
-  'mfa.rc.body': 'Raakt u ooit uw telefoon of sleutel kwijt, dan kunt u zich met elk van deze codes één keer aanmelden. Bewaar ze op een veilige plek, zoals een wachtwoordbeheerder of op papier. Ze worden alleen nu getoond.',
+  'mfa.rc.body':
+    'Raakt u ooit uw telefoon of sleutel kwijt, dan kunt u zich met elk van deze codes één keer aanmelden. Bewaar ze op een veilige plek, zoals een wachtwoordbeheerder of op papier. Ze worden alleen nu getoond.',
   'mfa.done': 'Gereed',
   'mfa.second.title': 'Uw identiteit verifiëren',
   'mfa.second.totp': 'Voer de code in die uw verificatie-app toont.',
@@ -277,11 +300,13 @@ export const nl: Record<MessageId, string> = {
   'users.bulk.op.mfa_file': 'MFA instellen op de status uit het bestand',
   'users.bulk.preview': 'Voorbeeld bekijken',
   'users.csv.title': 'Gebruikers uit een CSV-bestand wijzigen',
-  'users.csv.help': 'Een CSV-bestand in UTF-8 waarvan de eerste rij de kolommen noemt: address, en mfa_state (disabled, enabled of enforced) om MFA-statussen in te stellen. Andere kolommen worden genegeerd, dus een export kan worden bewerkt en weer geüpload. Hier hoogstens {max} rijen; grotere bestanden met de opdracht sesame users import.',
+  'users.csv.help':
+    'Een CSV-bestand in UTF-8 waarvan de eerste rij de kolommen noemt: address, en mfa_state (disabled, enabled of enforced) om MFA-statussen in te stellen. Andere kolommen worden genegeerd, dus een export kan worden bewerkt en weer geüpload. Hier hoogstens {max} rijen; grotere bestanden met de opdracht sesame users import.',
   'users.csv.file': 'CSV-bestand',
   'bulk.title': 'Voorbeeld van de wijziging',
   'bulk.summary': '{changes} gebruiker(s) worden gewijzigd; {same} zijn al zoals gevraagd. Er is nog niets gewijzigd.',
-  'bulk.problems': '{count} rij(en) hebben een probleem, hieronder getoond. Er is niets gewijzigd: verbeter ze en probeer het opnieuw.',
+  'bulk.problems':
+    '{count} rij(en) hebben een probleem, hieronder getoond. Er is niets gewijzigd: verbeter ze en probeer het opnieuw.',
   'bulk.col.row': 'Rij',
   'bulk.col.address': 'E-mail',
   'bulk.col.now': 'Nu',
@@ -303,16 +328,20 @@ export const nl: Record<MessageId, string> = {
   'bulk.problem.duplicate': 'Dezelfde gebruiker als rij {row}.',
   'bulk.problem.own_account': 'U kunt uw eigen account niet uitschakelen.',
   'error.bulk_empty': 'Niets te wijzigen: selecteer gebruikers, of geef een bestand met minstens één rij.',
-  'error.bulk_too_large': 'Te veel rijen: hoogstens {max} tegelijk. Grotere bestanden gaan via de opdracht sesame users import.',
-  'error.bulk_stale': 'Deze gebruikers zijn sinds het voorbeeld gewijzigd, dus er is niets gewijzigd. Bekijk het voorbeeld opnieuw.',
+  'error.bulk_too_large':
+    'Te veel rijen: hoogstens {max} tegelijk. Grotere bestanden gaan via de opdracht sesame users import.',
+  'error.bulk_stale':
+    'Deze gebruikers zijn sinds het voorbeeld gewijzigd, dus er is niets gewijzigd. Bekijk het voorbeeld opnieuw.',
   'error.csv_encoding': 'Het bestand is geen UTF-8-tekst. Sla het op als „CSV UTF-8” en probeer het opnieuw.',
   'error.csv_invalid': 'Het CSV-bestand is bij rij {row} niet te lezen: controleer de aanhalingstekens.',
   'error.csv_columns': 'De eerste rij van het bestand moet de kolommen address en mfa_state noemen.',
   'policy.title': 'Beleid',
   'policy.mfa_default': 'MFA-status van nieuwe gebruikers',
   'policy.methods': 'Methoden die gebruikers mogen gebruiken',
-  'policy.remember': 'Meervoudige verificatie onthouden op vertrouwde apparaten gedurende (dagen, 0 = uit, hoogstens 365)',
-  'policy.legacy_main_never': 'Hoofdwachtwoorden weigeren in e-mail-apps en andere oudere protocollen, ook voordat MFA is afgedwongen (alleen app-wachtwoorden)',
+  'policy.remember':
+    'Meervoudige verificatie onthouden op vertrouwde apparaten gedurende (dagen, 0 = uit, hoogstens 365)',
+  'policy.legacy_main_never':
+    'Hoofdwachtwoorden weigeren in e-mail-apps en andere oudere protocollen, ook voordat MFA is afgedwongen (alleen app-wachtwoorden)',
   'policy.save': 'Opslaan',
   'policy.saved': 'Het beleid is opgeslagen.',
   'error.invalid_input': 'Een deel van wat u hebt ingevoerd, is niet geldig.',
@@ -331,7 +360,8 @@ export const nl: Record<MessageId, string> = {
   'error.throttled': 'Te veel pogingen. Probeer het over {minutes} minuut/minuten opnieuw.',
   'error.session_required': 'Meld u eerst aan.',
   'error.forbidden': 'U mag dit niet doen.',
-  'error.admin_mfa_required': 'Voor beheertaken moet u zich aanmelden met een tweede factor. Meld u af en weer aan: Sesame vraagt dan om uw tweede factor, of helpt u er eerst een in te stellen.',
+  'error.admin_mfa_required':
+    'Voor beheertaken moet u zich aanmelden met een tweede factor. Meld u af en weer aan: Sesame vraagt dan om uw tweede factor, of helpt u er eerst een in te stellen.',
   'error.token_invalid': 'Deze koppeling is niet meer geldig. Vraag uw beheerder om een nieuwe.',
   'error.csrf_invalid': 'Dit formulier is verlopen. Probeer het opnieuw.',
   'error.flow_expired': 'Deze aanmelding is verlopen. Begin opnieuw.',
@@ -346,16 +376,20 @@ export const nl: Record<MessageId, string> = {
   'error.invalid_policy': 'Die beleidsinstelling is niet geldig.',
   'error.webauthn_failed': 'De beveiligingssleutel kon niet worden gecontroleerd. Probeer het opnieuw.',
   'msg.app_password.subject': 'Er is een nieuw app-wachtwoord voor uw account gemaakt',
-  'msg.app_password.created': 'Er is op {time} vanaf {ip} een app-wachtwoord met de naam "{name}" voor uw account gemaakt. Was u dit niet, verwijder het dan bij Beveiligingsgegevens en waarschuw nu uw beheerder.',
-  'msg.app_password.new_ip': 'Uw app-wachtwoord "{name}" is op {time} gebruikt vanaf een nieuw adres, {ip} ({protocol}). Was u dit niet, verwijder het dan bij Beveiligingsgegevens en waarschuw uw beheerder.',
+  'msg.app_password.created':
+    'Er is op {time} vanaf {ip} een app-wachtwoord met de naam "{name}" voor uw account gemaakt. Was u dit niet, verwijder het dan bij Beveiligingsgegevens en waarschuw nu uw beheerder.',
+  'msg.app_password.new_ip':
+    'Uw app-wachtwoord "{name}" is op {time} gebruikt vanaf een nieuw adres, {ip} ({protocol}). Was u dit niet, verwijder het dan bij Beveiligingsgegevens en waarschuw uw beheerder.',
   'msg.app_password.new_ip.subject': 'Uw app-wachtwoord is vanaf een nieuw adres gebruikt',
   'ap.title': 'App-wachtwoorden',
-  'ap.intro': 'Sommige apps kunnen niet om uw tweede factor vragen: Outlook 2016 en ouder, Apple Mail, de ingebouwde e-mail-, agenda- en contacten-apps van telefoons, printers en scanners. Geef elk daarvan een eigen app-wachtwoord in plaats van uw wachtwoord.',
+  'ap.intro':
+    'Sommige apps kunnen niet om uw tweede factor vragen: Outlook 2016 en ouder, Apple Mail, de ingebouwde e-mail-, agenda- en contacten-apps van telefoons, printers en scanners. Geef elk daarvan een eigen app-wachtwoord in plaats van uw wachtwoord.',
   'ap.help': 'Wat zijn app-wachtwoorden?',
   'ap.name': 'Naam',
   'ap.name.hint': 'Bijvoorbeeld "Outlook op mijn laptop".',
   'ap.create': 'App-wachtwoord maken',
-  'ap.created': 'Uw nieuwe app-wachtwoord voor "{name}". Kopieer het nu naar de app: het wordt alleen deze keer getoond.',
+  'ap.created':
+    'Uw nieuwe app-wachtwoord voor "{name}". Kopieer het nu naar de app: het wordt alleen deze keer getoond.',
   'ap.copy': 'Kopiëren',
   'ap.copied': 'Gekopieerd.',
   'ap.col.name': 'Naam',
@@ -369,12 +403,14 @@ export const nl: Record<MessageId, string> = {
   'ap.deleted': 'Het app-wachtwoord is verwijderd. Apps die het gebruikten, kunnen zich niet meer aanmelden.',
   'ap.deleted_all': 'Al uw app-wachtwoorden zijn verwijderd.',
   'ap.none': 'U hebt geen app-wachtwoorden.',
-  'ap.off': 'Uw organisatie staat geen nieuwe app-wachtwoorden toe, dus u kunt er geen maken. Vraag uw beheerder als een app er een nodig heeft.',
+  'ap.off':
+    'Uw organisatie staat geen nieuwe app-wachtwoorden toe, dus u kunt er geen maken. Vraag uw beheerder als een app er een nodig heeft.',
   'ap.off.kept': 'App-wachtwoorden die u al hebt, blijven werken.',
   'ap.off.suspended': 'App-wachtwoorden die u al hebt, werken zolang dit zo is niet.',
   'ap.need_mfa': 'App-wachtwoorden zijn voor accounts met meervoudige verificatie. Uw account gebruikt die niet.',
   'ap.keep.title': 'Uw bestaande toepassingen blijven gebruiken',
-  'ap.keep.body': 'Sommige apps, zoals Outlook 2016 en ouder, Apple Mail en de e-mail-apps op telefoons, kunnen niet om uw tweede factor vragen. Gebruik daarin dit app-wachtwoord in plaats van uw wachtwoord. U hoeft het niet te onthouden.',
+  'ap.keep.body':
+    'Sommige apps, zoals Outlook 2016 en ouder, Apple Mail en de e-mail-apps op telefoons, kunnen niet om uw tweede factor vragen. Gebruik daarin dit app-wachtwoord in plaats van uw wachtwoord. U hoeft het niet te onthouden.',
   'ap.keep.apps': 'Apps die een app-wachtwoord nodig hebben:',
   'ap.keep.app1': 'Outlook 2016 en oudere versies',
   'ap.keep.app2': 'Apple Mail, en de apps Mail, Agenda en Contacten op iPhone en iPad',
@@ -386,14 +422,18 @@ export const nl: Record<MessageId, string> = {
   'ap.admin.revoked': '{count} app-wachtwoord(en) van {address} zijn verwijderd.',
   'ap.admin.link': 'App-wachtwoorden',
   'help.ap.title': 'App-wachtwoorden',
-  'help.ap.p1': 'Een app-wachtwoord is een code die een app of apparaat toestemming geeft om toegang te krijgen tot uw werk- of schoolaccount. Als voor uw account meervoudige verificatie vereist is en de app niet om uw tweede factor kan vragen, hebt u een app-wachtwoord nodig zodat de app verbinding kan maken. Outlook 2016 en eerdere versies vereisen er bijvoorbeeld een.',
-  'help.ap.p2': 'Controleer voordat u de volgende stappen probeert bij uw beheerder of meervoudige verificatie voor uw account vereist is. Als dat niet zo is, zijn de opties die hier worden beschreven niet voor u beschikbaar.',
+  'help.ap.p1':
+    'Een app-wachtwoord is een code die een app of apparaat toestemming geeft om toegang te krijgen tot uw werk- of schoolaccount. Als voor uw account meervoudige verificatie vereist is en de app niet om uw tweede factor kan vragen, hebt u een app-wachtwoord nodig zodat de app verbinding kan maken. Outlook 2016 en eerdere versies vereisen er bijvoorbeeld een.',
+  'help.ap.p2':
+    'Controleer voordat u de volgende stappen probeert bij uw beheerder of meervoudige verificatie voor uw account vereist is. Als dat niet zo is, zijn de opties die hier worden beschreven niet voor u beschikbaar.',
   'help.ap.step1': 'Meld u aan met uw werk- of schoolaccount en uw wachtwoord.',
   'help.ap.step2': 'Kies Nu instellen.',
   'help.ap.step3': 'Selecteer uw verificatiemethode en volg de aanwijzingen.',
   'help.ap.step4': 'Kies Volgende nadat u uw alternatieve contactmethode hebt geverifieerd.',
-  'help.ap.step5': 'U krijgt een app-wachtwoord dat u kunt gebruiken met Outlook, Apple Mail en andere apps die het nodig hebben. Kies Kopiëren om het wachtwoord te kopiëren, zodat u het ergens anders kunt plakken (u hoeft het niet te onthouden).',
-  'help.ap.later': 'Maak later meer app-wachtwoorden bij Beveiligingsgegevens, App-wachtwoorden: geef elke app of elk apparaat een eigen wachtwoord met een naam die u herkent, en verwijder dat van een apparaat dat u niet meer gebruikt.',
+  'help.ap.step5':
+    'U krijgt een app-wachtwoord dat u kunt gebruiken met Outlook, Apple Mail en andere apps die het nodig hebben. Kies Kopiëren om het wachtwoord te kopiëren, zodat u het ergens anders kunt plakken (u hoeft het niet te onthouden).',
+  'help.ap.later':
+    'Maak later meer app-wachtwoorden bij Beveiligingsgegevens, App-wachtwoorden: geef elke app of elk apparaat een eigen wachtwoord met een naam die u herkent, en verwijder dat van een apparaat dat u niet meer gebruikt.',
   'policy.ap': 'App-wachtwoorden',
   'policy.ap.allowed': 'Gebruikers mogen app-wachtwoorden maken',
   'policy.ap.keep': 'Als maken uit staat, blijven bestaande app-wachtwoorden werken',
@@ -406,29 +446,37 @@ export const nl: Record<MessageId, string> = {
   'error.app_password_cap': 'U hebt {cap} app-wachtwoorden, het maximum. Verwijder er eerst een.',
   'error.app_passwords_need_mfa': 'App-wachtwoorden zijn alleen voor accounts met meervoudige verificatie.',
   'error.app_password_not_found': 'Dat app-wachtwoord bestaat niet.',
-  'error.invalid_filter': 'Het filter is niet geldig: controleer “{field}” (tijden als 2026-11-27T14:00, in UTC; het begin vóór het einde).',
+  'error.invalid_filter':
+    'Het filter is niet geldig: controleer “{field}” (tijden als 2026-11-27T14:00, in UTC; het begin vóór het einde).',
   'error.store_unavailable': 'Sesame is tijdelijk niet beschikbaar. Probeer het zo nog eens.',
   'error.store_busy': 'Sesame heeft het even te druk. Probeer het zo nog eens.',
   'error.store_full': 'Sesame kan nu niets opslaan omdat de opslag vol is. Laat het uw beheerder weten.',
   'msg.code.subject': 'Uw verificatiecode van Sesame',
-  'msg.code.text': 'Uw verificatiecode van Sesame is {code}. De code is 10 minuten geldig. Hebt u er niet om gevraagd, negeer dit bericht dan.',
+  'msg.code.text':
+    'Uw verificatiecode van Sesame is {code}. De code is 10 minuten geldig. Hebt u er niet om gevraagd, negeer dit bericht dan.',
   'msg.code.voice': 'Uw verificatiecode van Sesame is {spaced}. Nogmaals: {spaced}.',
   'msg.mfa_failed.subject': 'Iemand gebruikte uw wachtwoord, maar niet uw tweede factor',
-  'msg.mfa_failed.text': 'Iemand heeft zich op {time} vanaf {ip} met uw juiste wachtwoord aangemeld, maar de tweede stap is mislukt. Was u dit niet, wijzig dan nu uw wachtwoord en waarschuw uw beheerder.',
+  'msg.mfa_failed.text':
+    'Iemand heeft zich op {time} vanaf {ip} met uw juiste wachtwoord aangemeld, maar de tweede stap is mislukt. Was u dit niet, wijzig dan nu uw wachtwoord en waarschuw uw beheerder.',
   'msg.methods.subject': 'Uw beveiligingsgegevens zijn gewijzigd',
-  'msg.methods.added': 'Er is op {time} een aanmeldmethode aan uw account toegevoegd. Was u dit niet, waarschuw dan nu uw beheerder.',
-  'msg.methods.removed': 'Er is op {time} een aanmeldmethode van uw account verwijderd. Was u dit niet, waarschuw dan nu uw beheerder.',
-  'msg.methods.recovery_used': 'Op {time} is een van uw herstelcodes gebruikt om u aan te melden. Was u dit niet, waarschuw dan nu uw beheerder.',
-  'msg.methods.recovery_renewed': 'Op {time} zijn nieuwe herstelcodes voor uw account gemaakt; de oude werken niet meer.',
+  'msg.methods.added':
+    'Er is op {time} een aanmeldmethode aan uw account toegevoegd. Was u dit niet, waarschuw dan nu uw beheerder.',
+  'msg.methods.removed':
+    'Er is op {time} een aanmeldmethode van uw account verwijderd. Was u dit niet, waarschuw dan nu uw beheerder.',
+  'msg.methods.recovery_used':
+    'Op {time} is een van uw herstelcodes gebruikt om u aan te melden. Was u dit niet, waarschuw dan nu uw beheerder.',
+  'msg.methods.recovery_renewed':
+    'Op {time} zijn nieuwe herstelcodes voor uw account gemaakt; de oude werken niet meer.',
   // OpenID Connect provider (issue 8)
   'nav.apps': 'Apps',
   'apps.title': 'Browser-apps (OIDC)',
-  'apps.intro': 'Webapplicaties waarvan de gebruikers zich via OpenID Connect met Sesame aanmelden. Alleen gebruikers van uw organisatie kunnen zich erbij aanmelden, met dezelfde tweede factor en zonder toestemmingsscherm: dit zijn uw eigen apps.',
+  'apps.intro':
+    'Webapplicaties waarvan de gebruikers zich via OpenID Connect met Sesame aanmelden. Alleen gebruikers van uw organisatie kunnen zich erbij aanmelden, met dezelfde tweede factor en zonder toestemmingsscherm: dit zijn uw eigen apps.',
   'apps.discovery': 'Discovery-URL',
   'apps.none': 'Nog geen apps.',
   'apps.name': 'Naam',
   'apps.client_id': 'Client-ID',
-  'apps.redirect_uris': 'Redirect-URI\'s',
+  'apps.redirect_uris': "Redirect-URI's",
   'apps.redirect_uris.help': 'Eén per regel: https://-adressen, of http:// op 127.0.0.1 of localhost om te testen.',
   'apps.kind': 'Soort',
   'apps.kind.confidential': 'Vertrouwelijk (draait op een server en bewaart een geheim)',
@@ -445,14 +493,17 @@ export const nl: Record<MessageId, string> = {
   'apps.secret': 'Clientgeheim (alleen nu getoond; kopieer het naar de app):',
   'apps.removed': 'De app is verwijderd; de tokens ervan werken niet meer.',
   'oidc.error.title': 'Aanmelden bij de app is mislukt',
-  'oidc.error.body': 'De app vroeg iets wat Sesame niet kan doen. Ga terug naar de app en probeer het opnieuw; blijft het mislukken, waarschuw dan uw beheerder.',
+  'oidc.error.body':
+    'De app vroeg iets wat Sesame niet kan doen. Ga terug naar de app en probeer het opnieuw; blijft het mislukken, waarschuw dan uw beheerder.',
   'oidc.continue.title': 'U wordt aangemeld bij {name}',
   'oidc.continue.link': 'Verder naar {name}',
   'oidc.logout.title': 'Afmelden',
   'oidc.logout.body': 'Wilt u zich afmelden bij Sesame?',
   'oidc.logout.yes': 'Afmelden',
   'oidc.logout.no': 'Aangemeld blijven',
-  'error.invalid_redirect_uri': 'Geef 1 tot 10 redirect-URI\'s, elk een volledig https://-adres (of http:// op 127.0.0.1 of localhost om te testen) zonder #fragment.',
+  'error.invalid_redirect_uri':
+    "Geef 1 tot 10 redirect-URI's, elk een volledig https://-adres (of http:// op 127.0.0.1 of localhost om te testen) zonder #fragment.",
   'error.oidc_client_not_found': 'Die app bestaat niet.',
-  'error.oidc_wrong_organization': 'Deze app hoort bij een andere organisatie. Meld u aan met een account van die organisatie.',
+  'error.oidc_wrong_organization':
+    'Deze app hoort bij een andere organisatie. Meld u aan met een account van die organisatie.',
 };

@@ -14,7 +14,11 @@ export type CsvProblem =
 
 export class CsvError extends Error {
   constructor(readonly problem: CsvProblem) {
-    super(problem.kind === 'encoding' ? `not UTF-8 (${problem.detail})` : `CSV syntax error at row ${problem.row}: ${problem.detail}`);
+    super(
+      problem.kind === 'encoding'
+        ? `not UTF-8 (${problem.detail})`
+        : `CSV syntax error at row ${problem.row}: ${problem.detail}`,
+    );
     this.name = 'CsvError';
   }
 }
@@ -28,10 +32,15 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
  */
 export function decodeUtf8(bytes: Uint8Array): string {
   const b = bytes;
-  if (b.length >= 4 && ((b[0] === 0xff && b[1] === 0xfe && b[2] === 0 && b[3] === 0) || (b[0] === 0 && b[1] === 0 && b[2] === 0xfe && b[3] === 0xff))) {
+  if (
+    b.length >= 4 &&
+    ((b[0] === 0xff && b[1] === 0xfe && b[2] === 0 && b[3] === 0) ||
+      (b[0] === 0 && b[1] === 0 && b[2] === 0xfe && b[3] === 0xff))
+  ) {
     throw new CsvError({ kind: 'encoding', detail: 'utf32' });
   }
-  if (b.length >= 2 && ((b[0] === 0xff && b[1] === 0xfe) || (b[0] === 0xfe && b[1] === 0xff))) throw new CsvError({ kind: 'encoding', detail: 'utf16' });
+  if (b.length >= 2 && ((b[0] === 0xff && b[1] === 0xfe) || (b[0] === 0xfe && b[1] === 0xff)))
+    throw new CsvError({ kind: 'encoding', detail: 'utf16' });
   let text: string;
   try {
     // With ignoreBOM false the decoder drops a leading UTF-8 byte-order mark itself.

@@ -16,11 +16,19 @@ interface LoggedRequest {
 export function logOptions(level: string): LoggerOptions {
   return {
     level,
-    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]', '*.password', '*.token'], censor: '[redacted]' },
+    redact: {
+      paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]', '*.password', '*.token'],
+      censor: '[redacted]',
+    },
     serializers: {
       req(req: LoggedRequest) {
         const q = req.url.indexOf('?');
-        return { method: req.method, url: q === -1 ? req.url : `${req.url.slice(0, q)}?[query omitted]`, ip: req.ip, userAgent: req.headers?.['user-agent'] };
+        return {
+          method: req.method,
+          url: q === -1 ? req.url : `${req.url.slice(0, q)}?[query omitted]`,
+          ip: req.ip,
+          userAgent: req.headers?.['user-agent'],
+        };
       },
     },
   };

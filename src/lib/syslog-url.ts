@@ -9,6 +9,13 @@ export function parseSyslogUrl(raw: string): { protocol: 'udp' | 'tcp'; host: st
     return new Error('must be udp://host:port or tcp://host:port');
   }
   const protocol = u.protocol.slice(0, -1);
-  if ((protocol !== 'udp' && protocol !== 'tcp') || !u.hostname || u.pathname.replace(/^\/$/, '') || u.search || u.username) return new Error('must be udp://host:port or tcp://host:port');
+  if (
+    (protocol !== 'udp' && protocol !== 'tcp') ||
+    !u.hostname ||
+    u.pathname.replace(/^\/$/, '') ||
+    u.search ||
+    u.username
+  )
+    return new Error('must be udp://host:port or tcp://host:port');
   return { protocol, host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port ? Number(u.port) : 514 };
 }

@@ -6,7 +6,17 @@ import type { AccountRepository, NewUser } from '../domain/accounts/repository.j
 import type { Clock } from '../domain/clock.js';
 import type { Database, OrganizationsTable, UsersTable } from './schema.js';
 
-export const USER_COLUMNS = ['id', 'org_id', 'address', 'name', 'status', 'role', 'created_at', 'password_changed_at', 'mfa_state'] as const;
+export const USER_COLUMNS = [
+  'id',
+  'org_id',
+  'address',
+  'name',
+  'status',
+  'role',
+  'created_at',
+  'password_changed_at',
+  'mfa_state',
+] as const;
 
 function toOrg(r: Selectable<OrganizationsTable>): Organization {
   return { id: r.id, domain: r.domain, name: r.name, createdAt: r.created_at };
@@ -32,7 +42,10 @@ export function likePattern(s: string): string {
 }
 
 export class KyselyAccountRepository implements AccountRepository {
-  constructor(private readonly db: Kysely<Database>, private readonly clock: Clock) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly clock: Clock,
+  ) {}
 
   async createOrganization(o: { domain: string; name: string }): Promise<Organization> {
     const row = { id: randomUUID(), domain: o.domain, name: o.name, created_at: this.clock.now() };
@@ -84,12 +97,24 @@ export class KyselyAccountRepository implements AccountRepository {
   }
 
   async findCredentialsByAddress(address: string): Promise<UserCredentials | undefined> {
-    const r = await this.db.selectFrom('users').select([...USER_COLUMNS, 'password_hash']).where('address', '=', address).executeTakeFirst();
+    const r = await this.db
+      .selectFrom('users')
+      .select([...USER_COLUMNS, 'password_hash'])
+      .where('address', '=', address)
+      .executeTakeFirst();
     return r && { ...toUser(r), passwordHash: r.password_hash };
   }
 
   async listActiveAdmins(orgId: string) {
-    const rows = await this.db.selectFrom('users').select(USER_COLUMNS).where('org_id', '=', orgId).where('role', '=', 'admin').where('status', '=', 'active').orderBy('address').limit(200).execute();
+    const rows = await this.db
+      .selectFrom('users')
+      .select(USER_COLUMNS)
+      .where('org_id', '=', orgId)
+      .where('role', '=', 'admin')
+      .where('status', '=', 'active')
+      .orderBy('address')
+      .limit(200)
+      .execute();
     return rows.map(toUser);
   }
 
@@ -98,11 +123,18 @@ export class KyselyAccountRepository implements AccountRepository {
   }
 
   async setPasswordHash(userId: string, hash: string, at: number) {
-    await this.db.updateTable('users').set({ password_hash: hash, password_changed_at: at }).where('id', '=', userId).execute();
+    await this.db
+      .updateTable('users')
+      .set({ password_hash: hash, password_changed_at: at })
+      .where('id', '=', userId)
+      .execute();
   }
 
   async countUsers() {
-    const r = await this.db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const r = await this.db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
     return Number(r.n);
   }
 }

@@ -3,10 +3,28 @@ import type { Kysely, Selectable } from 'kysely';
 import type { Store } from './db.js';
 import { DEFAULT_APP_PASSWORD_POLICY } from '../domain/app-passwords/model.js';
 import { Precompiled } from './precompiled.js';
-import type { AppPassword, AppPasswordRepository, AppPasswordUse, NewAppPassword, Protocol, VerificationRow } from '../domain/app-passwords/model.js';
+import type {
+  AppPassword,
+  AppPasswordRepository,
+  AppPasswordUse,
+  NewAppPassword,
+  Protocol,
+  VerificationRow,
+} from '../domain/app-passwords/model.js';
 import type { AppPasswordsTable, Database } from './schema.js';
 
-const COLUMNS = ['id', 'user_id', 'name', 'protocols', 'created_at', 'created_ip', 'expires_at', 'last_used_at', 'last_used_protocol', 'last_used_ip'] as const;
+const COLUMNS = [
+  'id',
+  'user_id',
+  'name',
+  'protocols',
+  'created_at',
+  'created_ip',
+  'expires_at',
+  'last_used_at',
+  'last_used_protocol',
+  'last_used_ip',
+] as const;
 
 export function toAppPassword(r: Pick<Selectable<AppPasswordsTable>, (typeof COLUMNS)[number]>): AppPassword {
   return {
@@ -34,29 +52,54 @@ export class KyselyAppPasswordRepository implements AppPasswordRepository {
     // Count and insert in one transaction that first locks the owner's row (PostgreSQL), so that
     // parallel creations queue up and cannot pass the cap; SQLite runs writers one at a time anyway.
     return this.db.transaction().execute(async (tx) => {
-      if (this.kind === 'postgres') await tx.selectFrom('users').select('id').where('id', '=', p.userId).forUpdate().execute();
-      const n = await tx.selectFrom('app_passwords').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', p.userId).executeTakeFirstOrThrow();
+      if (this.kind === 'postgres')
+        await tx.selectFrom('users').select('id').where('id', '=', p.userId).forUpdate().execute();
+      const n = await tx
+        .selectFrom('app_passwords')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('user_id', '=', p.userId)
+        .executeTakeFirstOrThrow();
       if (Number(n.n) >= cap) return false;
       await tx
         .insertInto('app_passwords')
-        .values({ id: p.id, user_id: p.userId, name: p.name, hash: p.hash, protocols: p.protocols.join(','), created_at: p.createdAt, created_ip: p.createdIp, expires_at: p.expiresAt })
+        .values({
+          id: p.id,
+          user_id: p.userId,
+          name: p.name,
+          hash: p.hash,
+          protocols: p.protocols.join(','),
+          created_at: p.createdAt,
+          created_ip: p.createdIp,
+          expires_at: p.expiresAt,
+        })
         .execute();
       return true;
     });
   }
 
   async list(userId: string) {
-    const rows = await this.db.selectFrom('app_passwords').select(COLUMNS).where('user_id', '=', userId).orderBy('created_at').orderBy('id').execute();
+    const rows = await this.db
+      .selectFrom('app_passwords')
+      .select(COLUMNS)
+      .where('user_id', '=', userId)
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
     return rows.map(toAppPassword);
   }
 
   async delete(userId: string, id: string) {
-    const r = await this.db.deleteFrom('app_passwords').where('user_id', '=', userId).where('id', '=', id).executeTakeFirst();
+    const r = await this.db
+      .deleteFrom('app_passwords')
+      .where('user_id', '=', userId)
+      .where('id', '=', id)
+      .executeTakeFirst();
     return Number(r.numDeletedRows) === 1;
   }
 
   async findOwner(hash: string) {
-    return (await this.db.selectFrom('app_passwords').select('user_id').where('hash', '=', hash).executeTakeFirst())?.user_id;
+    return (await this.db.selectFrom('app_passwords').select('user_id').where('hash', '=', hash).executeTakeFirst())
+      ?.user_id;
   }
 
   /** The verification read, compiled once (it runs on every mail-server connection). */
@@ -75,7 +118,12 @@ export class KyselyAppPasswordRepository implements AppPasswordRepository {
 
   async rehash(id: string, from: string, to: string) {
     // Compared with `from`, so that two instances upgrading the same row at once write it once.
-    const r = await this.db.updateTable('app_passwords').set({ hash: to }).where('id', '=', id).where('hash', '=', from).executeTakeFirst();
+    const r = await this.db
+      .updateTable('app_passwords')
+      .set({ hash: to })
+      .where('id', '=', id)
+      .where('hash', '=', from)
+      .executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;
   }
 
@@ -83,7 +131,12 @@ export class KyselyAppPasswordRepository implements AppPasswordRepository {
     const latest = new Map<string, AppPasswordUse>();
     for (const u of uses) if ((latest.get(u.id)?.at ?? -1) <= u.at) latest.set(u.id, u);
     for (const u of latest.values()) {
-      await this.db.updateTable('app_passwords').set({ last_used_at: u.at, last_used_protocol: u.protocol, last_used_ip: u.ip }).where('id', '=', u.id).where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<=', u.at)])).execute();
+      await this.db
+        .updateTable('app_passwords')
+        .set({ last_used_at: u.at, last_used_protocol: u.protocol, last_used_ip: u.ip })
+        .where('id', '=', u.id)
+        .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<=', u.at)]))
+        .execute();
     }
   }
 
@@ -105,7 +158,11 @@ export class KyselyAppPasswordRepository implements AppPasswordRepository {
       .returning('user_id')
       .execute();
     const ids = [...new Set(rows.map((r) => r.user_id))];
-    const owners = ids.length ? (await this.db.selectFrom('users').select('address').where('id', 'in', ids).orderBy('address').execute()).map((u) => u.address) : [];
+    const owners = ids.length
+      ? (await this.db.selectFrom('users').select('address').where('id', 'in', ids).orderBy('address').execute()).map(
+          (u) => u.address,
+        )
+      : [];
     return { deleted: rows.length, owners };
   }
 
@@ -138,8 +195,30 @@ function verificationColumns(db: Kysely<Database>) {
     .selectFrom('app_passwords as a')
     .innerJoin('users as u', 'u.id', 'a.user_id')
     .leftJoin('org_policies as p', 'p.org_id', 'u.org_id')
-    .select(['a.id', 'a.user_id', 'a.name', 'a.protocols', 'a.created_at', 'a.created_ip', 'a.expires_at', 'a.last_used_at', 'a.last_used_protocol', 'a.last_used_ip', 'u.address', 'u.name as user_name', 'u.status', 'u.mfa_state', 'u.org_id'])
-    .select(['p.app_passwords_allowed', 'p.app_passwords_keep_when_off', 'p.app_password_unused_days', 'p.app_password_protocols', 'p.app_password_max_days']);
+    .select([
+      'a.id',
+      'a.user_id',
+      'a.name',
+      'a.protocols',
+      'a.created_at',
+      'a.created_ip',
+      'a.expires_at',
+      'a.last_used_at',
+      'a.last_used_protocol',
+      'a.last_used_ip',
+      'u.address',
+      'u.name as user_name',
+      'u.status',
+      'u.mfa_state',
+      'u.org_id',
+    ])
+    .select([
+      'p.app_passwords_allowed',
+      'p.app_passwords_keep_when_off',
+      'p.app_password_unused_days',
+      'p.app_password_protocols',
+      'p.app_password_max_days',
+    ]);
 }
 
 type VerificationSelectRow = Awaited<ReturnType<ReturnType<typeof verificationSelect>['executeTakeFirstOrThrow']>>;
@@ -155,9 +234,13 @@ export function toVerificationRow(r: VerificationSelectRow): VerificationRow {
     orgId: r.org_id,
     policy: {
       allowed: r.app_passwords_allowed === null ? d.allowed : r.app_passwords_allowed === 1,
-      keepExistingWhenOff: r.app_passwords_keep_when_off === null ? d.keepExistingWhenOff : r.app_passwords_keep_when_off === 1,
+      keepExistingWhenOff:
+        r.app_passwords_keep_when_off === null ? d.keepExistingWhenOff : r.app_passwords_keep_when_off === 1,
       revokeUnusedDays: r.app_passwords_allowed === null ? d.revokeUnusedDays : r.app_password_unused_days,
-      protocols: r.app_password_protocols === null ? d.protocols : (r.app_password_protocols.split(',').filter(Boolean) as Protocol[]),
+      protocols:
+        r.app_password_protocols === null
+          ? d.protocols
+          : (r.app_password_protocols.split(',').filter(Boolean) as Protocol[]),
       maxLifetimeDays: r.app_passwords_allowed === null ? d.maxLifetimeDays : r.app_password_max_days,
     },
   };

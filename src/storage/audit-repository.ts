@@ -1,11 +1,27 @@
 /** Sign-in log and audit log. */
 import type { Kysely } from 'kysely';
-import type { AuditEvent, AuditRepository, SignInEvent, SignInOutcome, SignInQuery, SignInReason } from '../domain/audit/events.js';
+import type {
+  AuditEvent,
+  AuditRepository,
+  SignInEvent,
+  SignInOutcome,
+  SignInQuery,
+  SignInReason,
+} from '../domain/audit/events.js';
 import type { AuditEventsTable, Database, SignInEventsTable } from './schema.js';
 
 /** An audit event as its table row; shared by every writer of the audit log. */
 export function auditRow(e: AuditEvent): AuditEventsTable {
-  return { id: e.id, at: e.at, org_id: e.orgId, actor_id: e.actorId, actor_label: e.actorLabel, action: e.action, target_user_id: e.targetUserId, detail: e.detail };
+  return {
+    id: e.id,
+    at: e.at,
+    org_id: e.orgId,
+    actor_id: e.actorId,
+    actor_label: e.actorLabel,
+    action: e.action,
+    target_user_id: e.targetUserId,
+    detail: e.detail,
+  };
 }
 
 /** A sign-in log row (joined with its app password's name) as the domain's event; shared by every reader of the log. */
@@ -37,7 +53,21 @@ export class KyselyAuditRepository implements AuditRepository {
     if (events.length === 0) return;
     await this.db
       .insertInto('sign_in_events')
-      .values(events.map((e) => ({ id: e.id, at: e.at, org_id: e.orgId, user_id: e.userId, address_typed: e.addressTyped, outcome: e.outcome, reason: e.reason, protocol: e.protocol, ip: e.ip, user_agent: e.userAgent, app_password_id: e.appPasswordId ?? null })))
+      .values(
+        events.map((e) => ({
+          id: e.id,
+          at: e.at,
+          org_id: e.orgId,
+          user_id: e.userId,
+          address_typed: e.addressTyped,
+          outcome: e.outcome,
+          reason: e.reason,
+          protocol: e.protocol,
+          ip: e.ip,
+          user_agent: e.userAgent,
+          app_password_id: e.appPasswordId ?? null,
+        })),
+      )
       // A batch retried after a commit whose answer was lost (the store went away at that moment)
       // must neither fail on its own rows nor write them twice.
       .onConflict((oc) => oc.column('id').doNothing())
@@ -68,7 +98,22 @@ export class KyselyAuditRepository implements AuditRepository {
   }
 
   async listAudit(orgId: string, limit: number) {
-    const rows = await this.db.selectFrom('audit_events').selectAll().where('org_id', '=', orgId).orderBy('at', 'desc').limit(limit).execute();
-    return rows.map((r) => ({ id: r.id, at: r.at, orgId: r.org_id, actorId: r.actor_id, actorLabel: r.actor_label, action: r.action, targetUserId: r.target_user_id, detail: r.detail }));
+    const rows = await this.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('org_id', '=', orgId)
+      .orderBy('at', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({
+      id: r.id,
+      at: r.at,
+      orgId: r.org_id,
+      actorId: r.actor_id,
+      actorLabel: r.actor_label,
+      action: r.action,
+      targetUserId: r.target_user_id,
+      detail: r.detail,
+    }));
   }
 }

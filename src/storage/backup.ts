@@ -162,7 +162,8 @@ function inspectSqlite(file: string, what: string): string[] {
   try {
     db = new SQLite(file, { readonly: true, fileMustExist: true });
     const problems = db.prepare('PRAGMA integrity_check').pluck().all() as string[];
-    if (problems.length !== 1 || problems[0] !== 'ok') throw new BackupError(`${what} fails SQLite's integrity check: ${problems.slice(0, 3).join('; ')}`);
+    if (problems.length !== 1 || problems[0] !== 'ok')
+      throw new BackupError(`${what} fails SQLite's integrity check: ${problems.slice(0, 3).join('; ')}`);
     const tracked = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kysely_migration'").get();
     return tracked ? (db.prepare('SELECT name FROM kysely_migration ORDER BY name').pluck().all() as string[]) : [];
   } catch (e) {
@@ -180,7 +181,8 @@ function octal(n: number, width: number): string {
 }
 
 function tarHeader(name: string, size: number, mtime: number): Buffer {
-  if (size > MAX_MEMBER) throw new BackupError(`${name} is ${size} bytes; the archive format holds at most 8 GiB per file`);
+  if (size > MAX_MEMBER)
+    throw new BackupError(`${name} is ${size} bytes; the archive format holds at most 8 GiB per file`);
   const h = Buffer.alloc(BLOCK);
   h.write(name, 0, 100, 'utf8');
   h.write(octal(0o600, 8), 100, 'ascii');
@@ -273,14 +275,24 @@ class ArchiveReader {
       if (first) throw new BackupError(`${this.file} is not a Sesame backup (it is too short)`);
       throw e;
     }
-    if (h.every((b) => b === 0)) throw first ? new BackupError(`${this.file} is not a Sesame backup`) : this.damaged(`${expected} is missing`);
-    if (h.toString('latin1', 257, 262) !== 'ustar') throw first ? new BackupError(`${this.file} is not a Sesame backup (not a tar archive)`) : this.damaged(`bad header before ${expected}`);
+    if (h.every((b) => b === 0))
+      throw first ? new BackupError(`${this.file} is not a Sesame backup`) : this.damaged(`${expected} is missing`);
+    if (h.toString('latin1', 257, 262) !== 'ustar')
+      throw first
+        ? new BackupError(`${this.file} is not a Sesame backup (not a tar archive)`)
+        : this.damaged(`bad header before ${expected}`);
     let sum = 0;
     for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : h[i]!;
     const stored = h.toString('ascii', 148, 156).replace(/[\0 ]/g, '');
-    if (!/^[0-7]+$/.test(stored) || parseInt(stored, 8) !== sum) throw this.damaged(`header checksum wrong before ${expected}`);
+    if (!/^[0-7]+$/.test(stored) || parseInt(stored, 8) !== sum)
+      throw this.damaged(`header checksum wrong before ${expected}`);
     const name = h.toString('utf8', 0, 100).replace(/\0[\s\S]*$/, '');
-    if (name !== expected) throw first ? new BackupError(`${this.file} is not a Sesame backup (it starts with ${JSON.stringify(name)}, not ${MANIFEST})`) : this.damaged(`found ${JSON.stringify(name)} where ${expected} belongs`);
+    if (name !== expected)
+      throw first
+        ? new BackupError(
+            `${this.file} is not a Sesame backup (it starts with ${JSON.stringify(name)}, not ${MANIFEST})`,
+          )
+        : this.damaged(`found ${JSON.stringify(name)} where ${expected} belongs`);
     const type = h[156];
     if (type !== 0x30 && type !== 0) throw this.damaged(`${expected} is not a regular file`);
     const size = h.toString('ascii', 124, 136).replace(/[\0 ]/g, '');
@@ -323,7 +335,8 @@ class ArchiveReader {
 
   checksum(name: string, data: Buffer | string, size: number, expected: { bytes: number; sha256: string }): void {
     const actual = typeof data === 'string' ? data : createHash('sha256').update(data).digest('hex');
-    if (size !== expected.bytes || actual !== expected.sha256) throw this.damaged(`${name} does not match the checksum in its manifest`);
+    if (size !== expected.bytes || actual !== expected.sha256)
+      throw this.damaged(`${name} does not match the checksum in its manifest`);
   }
 }
 
@@ -335,10 +348,20 @@ function parseManifest(raw: Buffer, file: string): Manifest {
     throw new BackupError(`${file} is damaged (its manifest is not JSON): it cannot be restored`);
   }
   if (m?.format !== FORMAT) throw new BackupError(`${file} is not a Sesame backup`);
-  if (m.version !== VERSION) throw new BackupError(`${file} is a Sesame backup of format ${String(m.version)}, which this version does not read (it reads ${VERSION}): restore it with the Sesame that made it`);
-  const okStore = m.store === null || (typeof m.store?.bytes === 'number' && typeof m.store.sha256 === 'string' && Array.isArray(m.store.migrations));
-  const okSecrets = typeof m.secrets?.bytes === 'number' && typeof m.secrets.sha256 === 'string' && typeof m.secrets.keys === 'object' && m.secrets.keys !== null;
-  if (!okStore || !okSecrets) throw new BackupError(`${file} is damaged (its manifest is incomplete): it cannot be restored`);
+  if (m.version !== VERSION)
+    throw new BackupError(
+      `${file} is a Sesame backup of format ${String(m.version)}, which this version does not read (it reads ${VERSION}): restore it with the Sesame that made it`,
+    );
+  const okStore =
+    m.store === null ||
+    (typeof m.store?.bytes === 'number' && typeof m.store.sha256 === 'string' && Array.isArray(m.store.migrations));
+  const okSecrets =
+    typeof m.secrets?.bytes === 'number' &&
+    typeof m.secrets.sha256 === 'string' &&
+    typeof m.secrets.keys === 'object' &&
+    m.secrets.keys !== null;
+  if (!okStore || !okSecrets)
+    throw new BackupError(`${file} is damaged (its manifest is incomplete): it cannot be restored`);
   return m;
 }
 
@@ -361,11 +384,13 @@ export function createBackup(opts: BackupOptions): BackupResult {
   const file = path.resolve(opts.file);
   const dir = path.dirname(file);
   if (!fs.existsSync(dir)) throw new BackupError(`folder ${dir} does not exist`);
-  if (fs.existsSync(file) && !opts.force) throw new BackupError(`${file} already exists; choose another name, or add --force to replace it`);
+  if (fs.existsSync(file) && !opts.force)
+    throw new BackupError(`${file} already exists; choose another name, or add --force to replace it`);
   if (fs.existsSync(file) && !fs.statSync(file).isFile()) throw new BackupError(`${file} exists and is not a file`);
   const dataDir = path.resolve(opts.dataDir);
   const dbFile = path.join(dataDir, DB);
-  if (!opts.secretsOnly && !fs.existsSync(dbFile)) throw new BackupError(`there is no SQLite store at ${dbFile} (is SESAME_DATA_DIR right?)`);
+  if (!opts.secretsOnly && !fs.existsSync(dbFile))
+    throw new BackupError(`there is no SQLite store at ${dbFile} (is SESAME_DATA_DIR right?)`);
   const sources = secretSources(dataDir, env);
   const missing = sources.filter((s) => s.source === 'missing');
   if (missing.length) {
@@ -379,7 +404,10 @@ export function createBackup(opts: BackupOptions): BackupResult {
   // have moved to the new hash key, the store in the backup still needs them.
   const archivedJson: SecretsJson = Object.fromEntries(fromFile.map((s) => [s.key, s.value!.toString('base64')]));
   const archivedPrevious = fromFile.filter((s) => s.previous.length);
-  if (archivedPrevious.length) archivedJson.previous = Object.fromEntries(archivedPrevious.map((s) => [s.key, s.previous.map((k) => k.toString('base64'))]));
+  if (archivedPrevious.length)
+    archivedJson.previous = Object.fromEntries(
+      archivedPrevious.map((s) => [s.key, s.previous.map((k) => k.toString('base64'))]),
+    );
   const secretsJson = Buffer.from(`${JSON.stringify(archivedJson, null, 2)}\n`);
 
   const work = fs.mkdtempSync(path.join(dir, '.sesame-backup-'));
@@ -410,7 +438,17 @@ export function createBackup(opts: BackupOptions): BackupResult {
       secrets: {
         bytes: secretsJson.length,
         sha256: createHash('sha256').update(secretsJson).digest('hex'),
-        keys: Object.fromEntries(sources.map((s): [KeyName, KeyMeta] => [s.key, { env: s.env, source: s.source as 'file' | 'environment', fingerprint: fingerprint(s.value!), ...(s.previous.length ? { previous: s.previous.map(fingerprint) } : {}) }])),
+        keys: Object.fromEntries(
+          sources.map((s): [KeyName, KeyMeta] => [
+            s.key,
+            {
+              env: s.env,
+              source: s.source as 'file' | 'environment',
+              fingerprint: fingerprint(s.value!),
+              ...(s.previous.length ? { previous: s.previous.map(fingerprint) } : {}),
+            },
+          ]),
+        ),
       },
     };
     const members: Member[] = [
@@ -445,9 +483,11 @@ function publish(archive: string, file: string, force: boolean): void {
       fs.linkSync(archive, file);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') throw new BackupError(`${file} already exists; choose another name, or add --force to replace it`);
+      if (code === 'EEXIST')
+        throw new BackupError(`${file} already exists; choose another name, or add --force to replace it`);
       // Some file systems (SMB, some FUSE mounts) have no hard links.
-      if (fs.existsSync(file)) throw new BackupError(`${file} already exists; choose another name, or add --force to replace it`);
+      if (fs.existsSync(file))
+        throw new BackupError(`${file} already exists; choose another name, or add --force to replace it`);
       fs.renameSync(archive, file);
     }
   }
@@ -477,7 +517,9 @@ function assertNotInUse(dbFile: string): void {
   } catch (e) {
     const code = sqliteCode(e);
     if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
-      throw new BackupError(`${dbFile} is in use (a server or another sesame command has it open): stop the server, then run restore again`);
+      throw new BackupError(
+        `${dbFile} is in use (a server or another sesame command has it open): stop the server, then run restore again`,
+      );
     }
     // Not a database at all: nothing can be using it as one; it is moved aside like the rest.
   } finally {
@@ -503,19 +545,25 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult
     fd = fs.openSync(file, 'r');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new BackupError(code === 'ENOENT' ? `${file} does not exist` : `cannot read ${file}: ${code ?? (e as Error).message}`);
+    throw new BackupError(
+      code === 'ENOENT' ? `${file} does not exist` : `cannot read ${file}: ${code ?? (e as Error).message}`,
+    );
   }
   try {
     const r = new ArchiveReader(fd, file);
     const manifest = parseManifest(r.small(MANIFEST, r.header(MANIFEST, true)), file);
     if (manifest.store && opts.databaseUrl) {
-      throw new BackupError(`${file} holds a SQLite store, and DATABASE_URL is set: restore a PostgreSQL database with pg_restore (see docs/backup.md), or unset DATABASE_URL to restore into the data folder`);
+      throw new BackupError(
+        `${file} holds a SQLite store, and DATABASE_URL is set: restore a PostgreSQL database with pg_restore (see docs/backup.md), or unset DATABASE_URL to restore into the data folder`,
+      );
     }
     const targets = manifest.store ? STORE_FILES : [SECRETS];
     const present = () => targets.filter((f) => fs.existsSync(path.join(dataDir, f)));
     const before = present();
     if (before.length && !opts.force) {
-      throw new BackupError(`${dataDir} already holds a store (${before.join(', ')}): restore into an empty data folder, or add --force to replace it (its files are kept in a subfolder)`);
+      throw new BackupError(
+        `${dataDir} already holds a store (${before.join(', ')}): restore into an empty data folder, or add --force to replace it (its files are kept in a subfolder)`,
+      );
     }
 
     const secretsSize = r.header(SECRETS);
@@ -547,20 +595,34 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult
         }
       };
       if (meta.source === 'environment') {
-        if (!givenValue) throw new BackupError(`the backup was made with ${meta.env} from the environment and does not contain it: set ${meta.env} to that key (fingerprint ${meta.fingerprint}) and run restore again`);
-        if (fingerprint(givenValue) !== meta.fingerprint) throw new BackupError(`${meta.env} is not the key this backup was made with (fingerprint ${fingerprint(givenValue)}, needed ${meta.fingerprint}): ${CONSEQUENCE[key]}`);
+        if (!givenValue)
+          throw new BackupError(
+            `the backup was made with ${meta.env} from the environment and does not contain it: set ${meta.env} to that key (fingerprint ${meta.fingerprint}) and run restore again`,
+          );
+        if (fingerprint(givenValue) !== meta.fingerprint)
+          throw new BackupError(
+            `${meta.env} is not the key this backup was made with (fingerprint ${fingerprint(givenValue)}, needed ${meta.fingerprint}): ${CONSEQUENCE[key]}`,
+          );
         requirePrevious(given!.previous);
         keysFromEnvironment.push(meta.env);
         continue;
       }
       const value = archived[key] ? Buffer.from(archived[key], 'base64') : undefined;
-      if (!value || fingerprint(value) !== meta.fingerprint) throw new BackupError(`${file} is damaged (its ${key} does not match the manifest): it cannot be restored`);
+      if (!value || fingerprint(value) !== meta.fingerprint)
+        throw new BackupError(`${file} is damaged (its ${key} does not match the manifest): it cannot be restored`);
       const previous = archived.previous?.[key] ?? [];
-      if (!Array.isArray(previous) || previous.map((k) => fingerprint(Buffer.from(String(k), 'base64'))).join() !== (meta.previous ?? []).join()) {
-        throw new BackupError(`${file} is damaged (the previous keys of its ${key} do not match the manifest): it cannot be restored`);
+      if (
+        !Array.isArray(previous) ||
+        previous.map((k) => fingerprint(Buffer.from(String(k), 'base64'))).join() !== (meta.previous ?? []).join()
+      ) {
+        throw new BackupError(
+          `${file} is damaged (the previous keys of its ${key} do not match the manifest): it cannot be restored`,
+        );
       }
       if (givenValue && fingerprint(givenValue) !== meta.fingerprint) {
-        throw new BackupError(`${meta.env} is set and is not the key in this backup (fingerprint ${fingerprint(givenValue)}, backup ${meta.fingerprint}): ${CONSEQUENCE[key]}. Unset ${meta.env} to use the key from the backup, or set it to that key`);
+        throw new BackupError(
+          `${meta.env} is set and is not the key in this backup (fingerprint ${fingerprint(givenValue)}, backup ${meta.fingerprint}): ${CONSEQUENCE[key]}. Unset ${meta.env} to use the key from the backup, or set it to that key`,
+        );
       }
       // With the key in the environment too, the server takes its previous keys from there.
       if (givenValue) requirePrevious(given!.previous);
@@ -595,7 +657,10 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult
         movedAside = path.join(dataDir, `replaced-${new Date().toISOString().replace(/[:.]/g, '-')}`);
         fs.mkdirSync(movedAside, { mode: 0o700 });
       }
-      commit(dataDir, staging, movedAside, movedAside ? present() : [], [...(keysWritten.length ? [SECRETS] : []), ...(store ? [DB] : [])]);
+      commit(dataDir, staging, movedAside, movedAside ? present() : [], [
+        ...(keysWritten.length ? [SECRETS] : []),
+        ...(store ? [DB] : []),
+      ]);
       committed = true;
       return { file, dataDir, createdAt: manifest.createdAt, store, keysWritten, keysFromEnvironment, movedAside };
     } finally {
@@ -612,7 +677,9 @@ async function prepareStore(staged: string, file: string): Promise<{ migrations:
   const migrations = inspectSqlite(staged, `the store in ${file}`);
   const unknown = migrations.filter((m) => !Object.hasOwn(MIGRATIONS, m));
   if (unknown.length) {
-    throw new BackupError(`the store in ${file} has a newer schema than this version of Sesame knows (${unknown.join(', ')}): restore it with the version that made it, or a newer one`);
+    throw new BackupError(
+      `the store in ${file} has a newer schema than this version of Sesame knows (${unknown.join(', ')}): restore it with the version that made it, or a newer one`,
+    );
   }
   const raw = new SQLite(staged, { fileMustExist: true });
   raw.pragma('foreign_keys = ON'); // as the server runs its migrations (db.ts)
@@ -657,7 +724,9 @@ function commit(dataDir: string, staging: string, asideDir: string | null, old: 
       }
     }
     if (asideDir) fs.rmSync(asideDir, { recursive: true, force: true });
-    throw new BackupError(`could not put the restored files in ${dataDir}: ${(e as Error).message}; the folder is as it was`);
+    throw new BackupError(
+      `could not put the restored files in ${dataDir}: ${(e as Error).message}; the folder is as it was`,
+    );
   }
 }
 
@@ -679,9 +748,14 @@ export function describeBackup(r: BackupResult): string[] {
   );
   if (r.keysInArchive.length) lines.push(`  server secrets: ${r.keysInArchive.join(', ')} (from ${r.secretsFile})`);
   const previous = Object.entries(r.previousKeys);
-  if (previous.length) lines.push(`  previous keys (a key rotation is under way; restore needs them too): ${previous.map(([k, n]) => `${k} ${n}`).join(', ')}`);
+  if (previous.length)
+    lines.push(
+      `  previous keys (a key rotation is under way; restore needs them too): ${previous.map(([k, n]) => `${k} ${n}`).join(', ')}`,
+    );
   if (r.keysFromEnvironment.length) {
-    lines.push(`  not in the backup: ${r.keysFromEnvironment.join(', ')} (set in the environment); keep them with the backup, restore needs the same values`);
+    lines.push(
+      `  not in the backup: ${r.keysFromEnvironment.join(', ')} (set in the environment); keep them with the backup, restore needs the same values`,
+    );
   }
   lines.push('  the file holds the server keys: keep it as safe as secrets.json');
   return lines;
@@ -696,8 +770,10 @@ export function describeRestore(r: RestoreResult): string[] {
   } else {
     lines.push('  store: none in this backup (secrets only)');
   }
-  if (r.keysWritten.length) lines.push(`  server secrets: ${r.keysWritten.join(', ')} written to ${path.join(r.dataDir, SECRETS)} (mode 0600)`);
-  if (r.keysFromEnvironment.length) lines.push(`  from the environment, checked to match the backup: ${r.keysFromEnvironment.join(', ')}`);
+  if (r.keysWritten.length)
+    lines.push(`  server secrets: ${r.keysWritten.join(', ')} written to ${path.join(r.dataDir, SECRETS)} (mode 0600)`);
+  if (r.keysFromEnvironment.length)
+    lines.push(`  from the environment, checked to match the backup: ${r.keysFromEnvironment.join(', ')}`);
   if (r.movedAside) lines.push(`  the store it replaced is in ${r.movedAside}`);
   if (r.store) lines.push('  start the server on this data folder');
   return lines;

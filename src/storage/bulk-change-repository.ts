@@ -16,10 +16,23 @@ async function findTargets(db: Kysely<Database>, addresses: string[]): Promise<B
   const rows = await db
     .selectFrom('users as u')
     .select(['u.id', 'u.org_id', 'u.address', 'u.mfa_state', 'u.status'])
-    .select((eb) => eb.selectFrom('mfa_methods as m').select((e) => e.fn.countAll<number>().as('n')).whereRef('m.user_id', '=', 'u.id').as('methods'))
+    .select((eb) =>
+      eb
+        .selectFrom('mfa_methods as m')
+        .select((e) => e.fn.countAll<number>().as('n'))
+        .whereRef('m.user_id', '=', 'u.id')
+        .as('methods'),
+    )
     .where('u.address', 'in', addresses)
     .execute();
-  return rows.map((r) => ({ id: r.id, orgId: r.org_id, address: r.address, mfaState: r.mfa_state as MfaState, status: r.status as UserStatus, methodCount: Number(r.methods ?? 0) }));
+  return rows.map((r) => ({
+    id: r.id,
+    orgId: r.org_id,
+    address: r.address,
+    mfaState: r.mfa_state as MfaState,
+    status: r.status as UserStatus,
+    methodCount: Number(r.methods ?? 0),
+  }));
 }
 
 class Writer implements BulkChangeWriter {
@@ -38,8 +51,13 @@ class Writer implements BulkChangeWriter {
   }
 
   async clearMfa(userIds: string[]) {
-    for (const table of ['mfa_methods', 'recovery_codes', 'trusted_devices', 'flows'] as const) await this.tx.deleteFrom(table).where('user_id', 'in', userIds).execute();
-    await this.tx.updateTable('users').set({ mfa_state: 'enabled', default_method_id: null }).where('id', 'in', userIds).execute();
+    for (const table of ['mfa_methods', 'recovery_codes', 'trusted_devices', 'flows'] as const)
+      await this.tx.deleteFrom(table).where('user_id', 'in', userIds).execute();
+    await this.tx
+      .updateTable('users')
+      .set({ mfa_state: 'enabled', default_method_id: null })
+      .where('id', 'in', userIds)
+      .execute();
   }
 
   async setStatus(userIds: string[], status: UserStatus) {

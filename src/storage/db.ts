@@ -6,7 +6,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver } from 'kysely';
+import {
+  CompiledQuery,
+  Kysely,
+  PostgresDialect,
+  SqliteDialect,
+  SqliteDriver,
+  type DatabaseConnection,
+  type Driver,
+} from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
 
@@ -135,7 +143,12 @@ export function openStore(opts: StoreOptions): Store {
         return (await pool.query({ name, text: q.sql, values: q.parameters as unknown[] })).rows as Row[];
       },
       where: `postgres://${u.hostname}:${u.port || 5432}${u.pathname}`,
-      stats: () => ({ kind: 'postgres', connections: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+      stats: () => ({
+        kind: 'postgres',
+        connections: pool.totalCount,
+        idle: pool.idleCount,
+        waiting: pool.waitingCount,
+      }),
       close: () => db.destroy(),
     };
   }

@@ -9,14 +9,33 @@ export class KyselyFlowRepository implements FlowRepository {
   async create(f: Flow, tokenHash: string) {
     await this.db
       .insertInto('flows')
-      .values({ id: f.id, token_hash: tokenHash, kind: f.kind, state: f.state, user_id: f.userId, version: f.version, created_at: f.createdAt, expires_at: f.expiresAt, data: JSON.stringify(f.data) })
+      .values({
+        id: f.id,
+        token_hash: tokenHash,
+        kind: f.kind,
+        state: f.state,
+        user_id: f.userId,
+        version: f.version,
+        created_at: f.createdAt,
+        expires_at: f.expiresAt,
+        data: JSON.stringify(f.data),
+      })
       .execute();
   }
 
   async findByTokenHash(tokenHash: string): Promise<Flow | undefined> {
     const r = await this.db.selectFrom('flows').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
     if (!r) return undefined;
-    return { id: r.id, kind: r.kind as FlowKind, state: r.state as FlowState, userId: r.user_id, version: r.version, createdAt: r.created_at, expiresAt: r.expires_at, data: JSON.parse(r.data) as FlowData };
+    return {
+      id: r.id,
+      kind: r.kind as FlowKind,
+      state: r.state as FlowState,
+      userId: r.user_id,
+      version: r.version,
+      createdAt: r.created_at,
+      expiresAt: r.expires_at,
+      data: JSON.parse(r.data) as FlowData,
+    };
   }
 
   async save(f: Flow) {

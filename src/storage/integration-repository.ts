@@ -8,31 +8,52 @@ export class KyselyIntegrationRepository implements IntegrationRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
   async add(i: Integration, keyHash: string) {
-    await this.db.insertInto('integrations').values({ id: i.id, name: i.name, key_hash: keyHash, created_at: i.createdAt }).execute();
+    await this.db
+      .insertInto('integrations')
+      .values({ id: i.id, name: i.name, key_hash: keyHash, created_at: i.createdAt })
+      .execute();
   }
 
   async findByKeyHash(keyHash: string) {
-    const r = await this.db.selectFrom('integrations').select(['id', 'name', 'created_at']).where('key_hash', '=', keyHash).executeTakeFirst();
+    const r = await this.db
+      .selectFrom('integrations')
+      .select(['id', 'name', 'created_at'])
+      .where('key_hash', '=', keyHash)
+      .executeTakeFirst();
     return r && { id: r.id, name: r.name, createdAt: r.created_at };
   }
 
   async findAmongKeyHashes(keyHashes: string[]) {
     if (keyHashes.length === 0) return undefined;
-    const r = await this.db.selectFrom('integrations').select(['id', 'name', 'created_at', 'key_hash']).where('key_hash', 'in', keyHashes).executeTakeFirst();
+    const r = await this.db
+      .selectFrom('integrations')
+      .select(['id', 'name', 'created_at', 'key_hash'])
+      .where('key_hash', 'in', keyHashes)
+      .executeTakeFirst();
     return r && { integration: { id: r.id, name: r.name, createdAt: r.created_at }, keyHash: r.key_hash };
   }
 
   async rehash(id: string, from: string, to: string) {
-    const r = await this.db.updateTable('integrations').set({ key_hash: to }).where('id', '=', id).where('key_hash', '=', from).executeTakeFirst();
+    const r = await this.db
+      .updateTable('integrations')
+      .set({ key_hash: to })
+      .where('id', '=', id)
+      .where('key_hash', '=', from)
+      .executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;
   }
 
   async list() {
-    return (await this.db.selectFrom('integrations').select(['id', 'name', 'created_at']).orderBy('name').execute()).map((r) => ({ id: r.id, name: r.name, createdAt: r.created_at }));
+    return (
+      await this.db.selectFrom('integrations').select(['id', 'name', 'created_at']).orderBy('name').execute()
+    ).map((r) => ({ id: r.id, name: r.name, createdAt: r.created_at }));
   }
 
   async remove(name: string) {
-    return Number((await this.db.deleteFrom('integrations').where('name', '=', name).executeTakeFirst()).numDeletedRows) === 1;
+    return (
+      Number((await this.db.deleteFrom('integrations').where('name', '=', name).executeTakeFirst()).numDeletedRows) ===
+      1
+    );
   }
 }
 
@@ -40,7 +61,13 @@ export class KyselyBadPasswordMemory implements BadPasswordMemory {
   constructor(private readonly db: Kysely<Database>) {}
 
   async seen(key: string, hash: string, since: number) {
-    return !!(await this.db.selectFrom('recent_bad_passwords').select('at').where('key', '=', key).where('hash', '=', hash).where('at', '>=', since).executeTakeFirst());
+    return !!(await this.db
+      .selectFrom('recent_bad_passwords')
+      .select('at')
+      .where('key', '=', key)
+      .where('hash', '=', hash)
+      .where('at', '>=', since)
+      .executeTakeFirst());
   }
 
   async remember(key: string, hash: string, at: number) {

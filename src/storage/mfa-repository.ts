@@ -8,7 +8,15 @@ import type { Database, MfaMethodsTable } from './schema.js';
 const PUBLIC_COLUMNS = ['id', 'user_id', 'kind', 'label', 'target', 'created_at', 'last_used_at'] as const;
 
 function toMethod(r: Pick<Selectable<MfaMethodsTable>, (typeof PUBLIC_COLUMNS)[number]>): MfaMethod {
-  return { id: r.id, userId: r.user_id, kind: r.kind as MethodKind, label: r.label, target: r.target, createdAt: r.created_at, lastUsedAt: r.last_used_at };
+  return {
+    id: r.id,
+    userId: r.user_id,
+    kind: r.kind as MethodKind,
+    label: r.label,
+    target: r.target,
+    createdAt: r.created_at,
+    lastUsedAt: r.last_used_at,
+  };
 }
 
 export class KyselyMfaRepository implements MfaRepository {
@@ -60,7 +68,11 @@ export class KyselyMfaRepository implements MfaRepository {
   }
 
   async getState(userId: string) {
-    const r = await this.db.selectFrom('users').select(['mfa_state', 'default_method_id']).where('id', '=', userId).executeTakeFirstOrThrow();
+    const r = await this.db
+      .selectFrom('users')
+      .select(['mfa_state', 'default_method_id'])
+      .where('id', '=', userId)
+      .executeTakeFirstOrThrow();
     return { state: r.mfa_state as MfaState, defaultMethodId: r.default_method_id };
   }
 
@@ -69,7 +81,12 @@ export class KyselyMfaRepository implements MfaRepository {
   }
 
   async promoteEnabled(userId: string) {
-    await this.db.updateTable('users').set({ mfa_state: 'enforced' }).where('id', '=', userId).where('mfa_state', '=', 'enabled').execute();
+    await this.db
+      .updateTable('users')
+      .set({ mfa_state: 'enforced' })
+      .where('id', '=', userId)
+      .where('mfa_state', '=', 'enabled')
+      .execute();
   }
 
   async setDefaultMethod(userId: string, methodId: string | null) {
@@ -97,16 +114,35 @@ export class KyselyMfaRepository implements MfaRepository {
   }
 
   async listMethods(userId: string) {
-    return (await this.db.selectFrom('mfa_methods').select(PUBLIC_COLUMNS).where('user_id', '=', userId).orderBy('created_at').orderBy('id').execute()).map(toMethod);
+    return (
+      await this.db
+        .selectFrom('mfa_methods')
+        .select(PUBLIC_COLUMNS)
+        .where('user_id', '=', userId)
+        .orderBy('created_at')
+        .orderBy('id')
+        .execute()
+    ).map(toMethod);
   }
 
   async getMethod(userId: string, methodId: string) {
-    const r = await this.db.selectFrom('mfa_methods').select(PUBLIC_COLUMNS).where('user_id', '=', userId).where('id', '=', methodId).executeTakeFirst();
+    const r = await this.db
+      .selectFrom('mfa_methods')
+      .select(PUBLIC_COLUMNS)
+      .where('user_id', '=', userId)
+      .where('id', '=', methodId)
+      .executeTakeFirst();
     return r && toMethod(r);
   }
 
   async getTotpSecret(userId: string, methodId: string) {
-    const r = await this.db.selectFrom('mfa_methods').select(['secret_enc', 'last_step']).where('user_id', '=', userId).where('id', '=', methodId).where('kind', '=', 'totp').executeTakeFirst();
+    const r = await this.db
+      .selectFrom('mfa_methods')
+      .select(['secret_enc', 'last_step'])
+      .where('user_id', '=', userId)
+      .where('id', '=', methodId)
+      .where('kind', '=', 'totp')
+      .executeTakeFirst();
     return r?.secret_enc ? { secretEnc: r.secret_enc, lastStep: r.last_step } : undefined;
   }
 
@@ -121,7 +157,11 @@ export class KyselyMfaRepository implements MfaRepository {
   }
 
   async deleteMethod(userId: string, methodId: string) {
-    const r = await this.db.deleteFrom('mfa_methods').where('user_id', '=', userId).where('id', '=', methodId).executeTakeFirst();
+    const r = await this.db
+      .deleteFrom('mfa_methods')
+      .where('user_id', '=', userId)
+      .where('id', '=', methodId)
+      .executeTakeFirst();
     return Number(r.numDeletedRows) === 1;
   }
 
@@ -135,28 +175,59 @@ export class KyselyMfaRepository implements MfaRepository {
   }
 
   async getWebAuthnCredentials(userId: string): Promise<WebAuthnCredential[]> {
-    const rows = await this.db.selectFrom('mfa_methods').select(['id', 'user_id', 'credential_id', 'public_key', 'sign_count', 'transports']).where('user_id', '=', userId).where('kind', '=', 'webauthn').execute();
-    return rows.map((r) => ({ methodId: r.id, userId: r.user_id, credentialId: r.credential_id!, publicKey: r.public_key!, signCount: Number(r.sign_count ?? 0), transports: (r.transports ?? '').split(',').filter(Boolean) }));
+    const rows = await this.db
+      .selectFrom('mfa_methods')
+      .select(['id', 'user_id', 'credential_id', 'public_key', 'sign_count', 'transports'])
+      .where('user_id', '=', userId)
+      .where('kind', '=', 'webauthn')
+      .execute();
+    return rows.map((r) => ({
+      methodId: r.id,
+      userId: r.user_id,
+      credentialId: r.credential_id!,
+      publicKey: r.public_key!,
+      signCount: Number(r.sign_count ?? 0),
+      transports: (r.transports ?? '').split(',').filter(Boolean),
+    }));
   }
 
   async updateWebAuthnCounter(methodId: string, signCount: number, at: number) {
-    await this.db.updateTable('mfa_methods').set({ sign_count: signCount, last_used_at: at }).where('id', '=', methodId).execute();
+    await this.db
+      .updateTable('mfa_methods')
+      .set({ sign_count: signCount, last_used_at: at })
+      .where('id', '=', methodId)
+      .execute();
   }
 
   async replaceRecoveryCodes(userId: string, hashes: string[], at: number) {
     await this.db.transaction().execute(async (tx) => {
       await tx.deleteFrom('recovery_codes').where('user_id', '=', userId).execute();
-      if (hashes.length) await tx.insertInto('recovery_codes').values(hashes.map((h) => ({ code_hash: h, user_id: userId, created_at: at, used_at: null }))).execute();
+      if (hashes.length)
+        await tx
+          .insertInto('recovery_codes')
+          .values(hashes.map((h) => ({ code_hash: h, user_id: userId, created_at: at, used_at: null })))
+          .execute();
     });
   }
 
   async consumeRecoveryCode(userId: string, hash: string, at: number) {
-    const r = await this.db.updateTable('recovery_codes').set({ used_at: at }).where('user_id', '=', userId).where('code_hash', '=', hash).where('used_at', 'is', null).executeTakeFirst();
+    const r = await this.db
+      .updateTable('recovery_codes')
+      .set({ used_at: at })
+      .where('user_id', '=', userId)
+      .where('code_hash', '=', hash)
+      .where('used_at', 'is', null)
+      .executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;
   }
 
   async countUnusedRecoveryCodes(userId: string) {
-    const r = await this.db.selectFrom('recovery_codes').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', userId).where('used_at', 'is', null).executeTakeFirstOrThrow();
+    const r = await this.db
+      .selectFrom('recovery_codes')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('user_id', '=', userId)
+      .where('used_at', 'is', null)
+      .executeTakeFirstOrThrow();
     return Number(r.n);
   }
 
@@ -165,11 +236,20 @@ export class KyselyMfaRepository implements MfaRepository {
   }
 
   async addTrustedDevice(tokenHash: string, userId: string, at: number, expiresAt: number) {
-    await this.db.insertInto('trusted_devices').values({ token_hash: tokenHash, user_id: userId, created_at: at, expires_at: expiresAt }).execute();
+    await this.db
+      .insertInto('trusted_devices')
+      .values({ token_hash: tokenHash, user_id: userId, created_at: at, expires_at: expiresAt })
+      .execute();
   }
 
   async isTrustedDevice(tokenHash: string, userId: string, now: number) {
-    const r = await this.db.selectFrom('trusted_devices').select('token_hash').where('token_hash', '=', tokenHash).where('user_id', '=', userId).where('expires_at', '>', now).executeTakeFirst();
+    const r = await this.db
+      .selectFrom('trusted_devices')
+      .select('token_hash')
+      .where('token_hash', '=', tokenHash)
+      .where('user_id', '=', userId)
+      .where('expires_at', '>', now)
+      .executeTakeFirst();
     return !!r;
   }
 

@@ -62,7 +62,10 @@ export async function schemaStatus<DB>(db: Kysely<DB>): Promise<{ pending: strin
   const pending = known.filter((m) => !m.executedAt).map((m) => m.name);
   // Nothing applied: the migration table may not even exist yet, and nothing can be unknown.
   if (pending.length === known.length) return { pending, unknown: [] };
-  const applied = await (db as unknown as Kysely<MigrationTable>).selectFrom(DEFAULT_MIGRATION_TABLE).select('name').execute();
+  const applied = await (db as unknown as Kysely<MigrationTable>)
+    .selectFrom(DEFAULT_MIGRATION_TABLE)
+    .select('name')
+    .execute();
   return { pending, unknown: applied.map((r) => r.name).filter((n) => !Object.hasOwn(MIGRATIONS, n)) };
 }
 

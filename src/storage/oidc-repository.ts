@@ -13,7 +13,15 @@ import type { Database } from './schema.js';
 type ClientRow = Database['oidc_clients'];
 
 function toClient(r: Omit<ClientRow, 'secret_hash'>): OidcClient {
-  return { id: r.id, orgId: r.org_id, name: r.name, redirectUris: JSON.parse(r.redirect_uris) as string[], kind: r.kind as OidcClientKind, requireMfa: Number(r.require_mfa) === 1, createdAt: r.created_at };
+  return {
+    id: r.id,
+    orgId: r.org_id,
+    name: r.name,
+    redirectUris: JSON.parse(r.redirect_uris) as string[],
+    kind: r.kind as OidcClientKind,
+    requireMfa: Number(r.require_mfa) === 1,
+    createdAt: r.created_at,
+  };
 }
 
 const CLIENT_COLUMNS = ['id', 'org_id', 'name', 'redirect_uris', 'kind', 'require_mfa', 'created_at'] as const;
@@ -24,7 +32,16 @@ export class KyselyOidcClientRepository implements OidcClientRepository {
   async add(c: OidcClient, secretHash: string | null) {
     await this.db
       .insertInto('oidc_clients')
-      .values({ id: c.id, org_id: c.orgId, name: c.name, redirect_uris: JSON.stringify(c.redirectUris), kind: c.kind, secret_hash: secretHash, require_mfa: c.requireMfa ? 1 : 0, created_at: c.createdAt })
+      .values({
+        id: c.id,
+        org_id: c.orgId,
+        name: c.name,
+        redirect_uris: JSON.stringify(c.redirectUris),
+        kind: c.kind,
+        secret_hash: secretHash,
+        require_mfa: c.requireMfa ? 1 : 0,
+        created_at: c.createdAt,
+      })
       .execute();
   }
 
@@ -34,20 +51,42 @@ export class KyselyOidcClientRepository implements OidcClientRepository {
   }
 
   async secretMatches(id: string, hash: string) {
-    return !!(await this.db.selectFrom('oidc_clients').select('id').where('id', '=', id).where('secret_hash', '=', hash).executeTakeFirst());
+    return !!(await this.db
+      .selectFrom('oidc_clients')
+      .select('id')
+      .where('id', '=', id)
+      .where('secret_hash', '=', hash)
+      .executeTakeFirst());
   }
 
   async rehashSecret(id: string, from: string, to: string) {
-    const r = await this.db.updateTable('oidc_clients').set({ secret_hash: to }).where('id', '=', id).where('secret_hash', '=', from).executeTakeFirst();
+    const r = await this.db
+      .updateTable('oidc_clients')
+      .set({ secret_hash: to })
+      .where('id', '=', id)
+      .where('secret_hash', '=', from)
+      .executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;
   }
 
   async list(orgId: string) {
-    return (await this.db.selectFrom('oidc_clients').select(CLIENT_COLUMNS).where('org_id', '=', orgId).orderBy('name').orderBy('id').execute()).map(toClient);
+    return (
+      await this.db
+        .selectFrom('oidc_clients')
+        .select(CLIENT_COLUMNS)
+        .where('org_id', '=', orgId)
+        .orderBy('name')
+        .orderBy('id')
+        .execute()
+    ).map(toClient);
   }
 
   async remove(orgId: string, id: string) {
-    const r = await this.db.deleteFrom('oidc_clients').where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
+    const r = await this.db
+      .deleteFrom('oidc_clients')
+      .where('org_id', '=', orgId)
+      .where('id', '=', id)
+      .executeTakeFirst();
     if (Number(r.numDeletedRows) !== 1) return false;
     // What the provider issued to the client goes with it (its payloads name it in `clientId`).
     await this.db.deleteFrom('oidc_payloads').where('payload', 'like', `%"clientId":"${id}"%`).execute();
@@ -59,16 +98,29 @@ export class KyselySigningKeyRepository implements SigningKeyRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
   async list(): Promise<StoredSigningKey[]> {
-    const rows = await this.db.selectFrom('oidc_signing_keys').selectAll().orderBy('created_at', 'desc').orderBy('kid').execute();
+    const rows = await this.db
+      .selectFrom('oidc_signing_keys')
+      .selectAll()
+      .orderBy('created_at', 'desc')
+      .orderBy('kid')
+      .execute();
     return rows.map((r) => ({ kid: r.kid, sealed: r.private_jwk_enc, createdAt: r.created_at }));
   }
 
   async add(k: StoredSigningKey) {
-    await this.db.insertInto('oidc_signing_keys').values({ kid: k.kid, private_jwk_enc: k.sealed, created_at: k.createdAt }).execute();
+    await this.db
+      .insertInto('oidc_signing_keys')
+      .values({ kid: k.kid, private_jwk_enc: k.sealed, created_at: k.createdAt })
+      .execute();
   }
 
   async replaceSealed(kid: string, from: string, to: string) {
-    const r = await this.db.updateTable('oidc_signing_keys').set({ private_jwk_enc: to }).where('kid', '=', kid).where('private_jwk_enc', '=', from).executeTakeFirst();
+    const r = await this.db
+      .updateTable('oidc_signing_keys')
+      .set({ private_jwk_enc: to })
+      .where('kid', '=', kid)
+      .where('private_jwk_enc', '=', from)
+      .executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;
   }
 
@@ -109,15 +161,33 @@ export class KyselyOidcPayloads implements OidcPayloadStore {
   }
 
   async find(model: string, id: string): Promise<OidcPayload | undefined> {
-    return this.read(this.db.selectFrom('oidc_payloads').select(['payload', 'expires_at', 'consumed_at']).where('model', '=', model).where('id', '=', id));
+    return this.read(
+      this.db
+        .selectFrom('oidc_payloads')
+        .select(['payload', 'expires_at', 'consumed_at'])
+        .where('model', '=', model)
+        .where('id', '=', id),
+    );
   }
 
   async findByUid(model: string, uid: string): Promise<OidcPayload | undefined> {
-    return this.read(this.db.selectFrom('oidc_payloads').select(['payload', 'expires_at', 'consumed_at']).where('model', '=', model).where('uid', '=', uid));
+    return this.read(
+      this.db
+        .selectFrom('oidc_payloads')
+        .select(['payload', 'expires_at', 'consumed_at'])
+        .where('model', '=', model)
+        .where('uid', '=', uid),
+    );
   }
 
   async findByUserCode(model: string, userCode: string): Promise<OidcPayload | undefined> {
-    return this.read(this.db.selectFrom('oidc_payloads').select(['payload', 'expires_at', 'consumed_at']).where('model', '=', model).where('user_code', '=', userCode));
+    return this.read(
+      this.db
+        .selectFrom('oidc_payloads')
+        .select(['payload', 'expires_at', 'consumed_at'])
+        .where('model', '=', model)
+        .where('user_code', '=', userCode),
+    );
   }
 
   /**
@@ -125,7 +195,13 @@ export class KyselyOidcPayloads implements OidcPayloadStore {
    * at once) finds it already consumed and gets false.
    */
   async consume(model: string, id: string): Promise<boolean> {
-    const r = await this.db.updateTable('oidc_payloads').set({ consumed_at: this.now() }).where('model', '=', model).where('id', '=', id).where('consumed_at', 'is', null).executeTakeFirst();
+    const r = await this.db
+      .updateTable('oidc_payloads')
+      .set({ consumed_at: this.now() })
+      .where('model', '=', model)
+      .where('id', '=', id)
+      .where('consumed_at', 'is', null)
+      .executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;
   }
 
@@ -140,11 +216,16 @@ export class KyselyOidcPayloads implements OidcPayloadStore {
 
   /** Deletes rows expired for more than a day. */
   async sweep(): Promise<number> {
-    const r = await this.db.deleteFrom('oidc_payloads').where('expires_at', '<', this.now() - SWEEP_GRACE_MS).executeTakeFirst();
+    const r = await this.db
+      .deleteFrom('oidc_payloads')
+      .where('expires_at', '<', this.now() - SWEEP_GRACE_MS)
+      .executeTakeFirst();
     return Number(r.numDeletedRows);
   }
 
-  private async read(q: { executeTakeFirst(): Promise<{ payload: string; expires_at: number | null; consumed_at: number | null } | undefined> }): Promise<OidcPayload | undefined> {
+  private async read(q: {
+    executeTakeFirst(): Promise<{ payload: string; expires_at: number | null; consumed_at: number | null } | undefined>;
+  }): Promise<OidcPayload | undefined> {
     const r = await q.executeTakeFirst();
     if (!r || (r.expires_at !== null && r.expires_at <= this.now())) return undefined;
     const p = JSON.parse(r.payload) as OidcPayload;

@@ -6,7 +6,12 @@
  */
 import { type ExpressionBuilder, type Kysely, type SelectQueryBuilder, sql } from 'kysely';
 import type { SignInEvent, SignInOutcome } from '../domain/audit/events.js';
-import { type DashboardCounts, LEGACY_PROTOCOLS, type ReportRepository, type SignInFilter } from '../domain/audit/reports.js';
+import {
+  type DashboardCounts,
+  LEGACY_PROTOCOLS,
+  type ReportRepository,
+  type SignInFilter,
+} from '../domain/audit/reports.js';
 import { signInEventFromRow } from './audit-repository.js';
 import type { Database } from './schema.js';
 
@@ -17,15 +22,39 @@ export class KyselyReportRepository implements ReportRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
   async dashboard(orgId: string, since: number, until: number, unusedBefore: number): Promise<DashboardCounts> {
-    const window = this.db.selectFrom('sign_in_events').where('org_id', '=', orgId).where('at', '>=', since).where('at', '<', until);
+    const window = this.db
+      .selectFrom('sign_in_events')
+      .where('org_id', '=', orgId)
+      .where('at', '>=', since)
+      .where('at', '<', until);
     // A literal divisor, not a parameter: PostgreSQL must see the same expression in SELECT and GROUP BY.
     const hour = sql<number>`cast(at / 3600000 as bigint)`;
     const [hourly, legacy, locked, lockedAccounts, mfa, ap] = await Promise.all([
-      window.select([hour.as('bucket'), 'outcome', (eb) => eb.fn.countAll<number>().as('n')]).groupBy([hour, 'outcome']).execute(),
-      window.where('protocol', 'in', [...LEGACY_PROTOCOLS]).select(['protocol', 'outcome', (eb) => eb.fn.countAll<number>().as('n')]).groupBy(['protocol', 'outcome']).execute(),
-      window.where('outcome', '=', 'throttled').select(['reason', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('reason').execute(),
-      window.where('outcome', '=', 'throttled').select(sql<number>`count(distinct lower(address_typed))`.as('n')).executeTakeFirstOrThrow(),
-      this.db.selectFrom('users').where('org_id', '=', orgId).where('status', '=', 'active').select(['mfa_state', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('mfa_state').execute(),
+      window
+        .select([hour.as('bucket'), 'outcome', (eb) => eb.fn.countAll<number>().as('n')])
+        .groupBy([hour, 'outcome'])
+        .execute(),
+      window
+        .where('protocol', 'in', [...LEGACY_PROTOCOLS])
+        .select(['protocol', 'outcome', (eb) => eb.fn.countAll<number>().as('n')])
+        .groupBy(['protocol', 'outcome'])
+        .execute(),
+      window
+        .where('outcome', '=', 'throttled')
+        .select(['reason', (eb) => eb.fn.countAll<number>().as('n')])
+        .groupBy('reason')
+        .execute(),
+      window
+        .where('outcome', '=', 'throttled')
+        .select(sql<number>`count(distinct lower(address_typed))`.as('n'))
+        .executeTakeFirstOrThrow(),
+      this.db
+        .selectFrom('users')
+        .where('org_id', '=', orgId)
+        .where('status', '=', 'active')
+        .select(['mfa_state', (eb) => eb.fn.countAll<number>().as('n')])
+        .groupBy('mfa_state')
+        .execute(),
       this.db
         .selectFrom('app_passwords')
         .innerJoin('users', 'users.id', 'app_passwords.user_id')
@@ -33,12 +62,18 @@ export class KyselyReportRepository implements ReportRepository {
         .where((eb) => eb.or([eb('app_passwords.expires_at', 'is', null), eb('app_passwords.expires_at', '>', until)]))
         .select([
           (eb) => eb.fn.countAll<number>().as('total'),
-          sql<number>`sum(case when coalesce(app_passwords.last_used_at, app_passwords.created_at) < ${unusedBefore} then 1 else 0 end)`.as('unused'),
+          sql<number>`sum(case when coalesce(app_passwords.last_used_at, app_passwords.created_at) < ${unusedBefore} then 1 else 0 end)`.as(
+            'unused',
+          ),
         ])
         .executeTakeFirstOrThrow(),
     ]);
     return {
-      hourly: hourly.map((r) => ({ hour: Number(r.bucket) * 3_600_000, outcome: r.outcome as SignInOutcome, count: Number(r.n) })),
+      hourly: hourly.map((r) => ({
+        hour: Number(r.bucket) * 3_600_000,
+        outcome: r.outcome as SignInOutcome,
+        count: Number(r.n),
+      })),
       legacy: legacy.map((r) => ({ protocol: r.protocol, outcome: r.outcome as SignInOutcome, count: Number(r.n) })),
       locked: locked.map((r) => ({ reason: r.reason, count: Number(r.n) })),
       lockedAccounts: Number(lockedAccounts.n),
@@ -50,7 +85,12 @@ export class KyselyReportRepository implements ReportRepository {
   async listSignIns(orgId: string, filter: SignInFilter, limit: number, offset: number) {
     const base = this.filtered(orgId, filter);
     const [rows, count] = await Promise.all([
-      this.withNames(base).orderBy('sign_in_events.at', 'desc').orderBy('sign_in_events.id', 'desc').limit(limit).offset(offset).execute(),
+      this.withNames(base)
+        .orderBy('sign_in_events.at', 'desc')
+        .orderBy('sign_in_events.id', 'desc')
+        .limit(limit)
+        .offset(offset)
+        .execute(),
       base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
     ]);
     return { events: rows.map(signInEventFromRow), total: Number(count.n) };
@@ -67,9 +107,18 @@ export class KyselyReportRepository implements ReportRepository {
       let q = this.filtered(orgId, filter);
       if (after) {
         const { at, id } = after;
-        q = q.where((eb) => eb.or([eb('sign_in_events.at', '<', at), eb.and([eb('sign_in_events.at', '=', at), eb('sign_in_events.id', '<', id)])]));
+        q = q.where((eb) =>
+          eb.or([
+            eb('sign_in_events.at', '<', at),
+            eb.and([eb('sign_in_events.at', '=', at), eb('sign_in_events.id', '<', id)]),
+          ]),
+        );
       }
-      const rows = await this.withNames(q).orderBy('sign_in_events.at', 'desc').orderBy('sign_in_events.id', 'desc').limit(pageSize).execute();
+      const rows = await this.withNames(q)
+        .orderBy('sign_in_events.at', 'desc')
+        .orderBy('sign_in_events.id', 'desc')
+        .limit(pageSize)
+        .execute();
       if (rows.length === 0) return;
       yield rows.map(signInEventFromRow);
       if (rows.length < pageSize) return;
@@ -79,7 +128,10 @@ export class KyselyReportRepository implements ReportRepository {
   }
 
   private withNames(q: Q) {
-    return q.leftJoin('app_passwords', 'app_passwords.id', 'sign_in_events.app_password_id').selectAll('sign_in_events').select('app_passwords.name as app_password_name');
+    return q
+      .leftJoin('app_passwords', 'app_passwords.id', 'sign_in_events.app_password_id')
+      .selectAll('sign_in_events')
+      .select('app_passwords.name as app_password_name');
   }
 
   /** The organization's rows matching every given field of the filter. */
@@ -90,7 +142,15 @@ export class KyselyReportRepository implements ReportRepository {
       // The user's own rows (whatever was typed), and attempts that typed the address (also for made-up accounts).
       q = q.where((eb: ExpressionBuilder<Database, 'sign_in_events'>) =>
         eb.or([
-          eb('sign_in_events.user_id', 'in', eb.selectFrom('users').select('users.id').where('users.org_id', '=', orgId).where('users.address', '=', user)),
+          eb(
+            'sign_in_events.user_id',
+            'in',
+            eb
+              .selectFrom('users')
+              .select('users.id')
+              .where('users.org_id', '=', orgId)
+              .where('users.address', '=', user),
+          ),
           eb(eb.fn('lower', ['sign_in_events.address_typed']), '=', user),
         ]),
       );

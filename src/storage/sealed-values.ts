@@ -26,14 +26,31 @@ export class KyselySealedValues implements SealedValueStore {
       for (const s of seeds) {
         const sealed = s.secret_enc!;
         const next = visit.seed({ methodId: s.id, address: s.address, sealed });
-        if (next !== sealed) await tx.updateTable('mfa_methods').set({ secret_enc: next }).where('id', '=', s.id).where('secret_enc', '=', sealed).execute();
+        if (next !== sealed)
+          await tx
+            .updateTable('mfa_methods')
+            .set({ secret_enc: next })
+            .where('id', '=', s.id)
+            .where('secret_enc', '=', sealed)
+            .execute();
       }
-      const flows = await tx.selectFrom('flows').select(['id', 'version', 'data']).where('expires_at', '>', now).orderBy('id').execute();
+      const flows = await tx
+        .selectFrom('flows')
+        .select(['id', 'version', 'data'])
+        .where('expires_at', '>', now)
+        .orderBy('id')
+        .execute();
       for (const f of flows) {
         const data = JSON.parse(f.data) as FlowData;
         const next = visit.flow({ flowId: f.id, data });
         // The version is not bumped: a step the user takes in that flow right now still saves.
-        if (next !== data) await tx.updateTable('flows').set({ data: JSON.stringify(next) }).where('id', '=', f.id).where('version', '=', f.version).execute();
+        if (next !== data)
+          await tx
+            .updateTable('flows')
+            .set({ data: JSON.stringify(next) })
+            .where('id', '=', f.id)
+            .where('version', '=', f.version)
+            .execute();
       }
       visit.finish?.();
     });

@@ -3,7 +3,7 @@
  * Sesame runs on, so every instance sees the same counts. Its upserts are single atomic
  * statements, which is what makes "50 parallel guesses are counted as 50" hold.
  */
-import SQLite from 'better-sqlite3';
+import type SQLite from 'better-sqlite3';
 import { RateLimiterPostgres, RateLimiterSQLite, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { CounterStore, CountKey, Peek } from '../domain/throttling/throttle.js';
 import type { Store } from './db.js';
@@ -18,7 +18,11 @@ export function peekRowKeys(lockKeys: string[], countKeys: CountKey[]): string[]
 }
 
 /** Reads a peek from the `rate_limits` rows found (by row key); expired rows count as absent. */
-export function peekFromRows(lockKeys: string[], countKeys: CountKey[], found: Map<string, { points: number; expire: number | string | null }>): Peek {
+export function peekFromRows(
+  lockKeys: string[],
+  countKeys: CountKey[],
+  found: Map<string, { points: number; expire: number | string | null }>,
+): Peek {
   const now = Date.now();
   const live = (k: string) => {
     const r = found.get(k);
@@ -37,7 +41,11 @@ export function createCounterStore(store: Store): CounterStore {
   const make = (keyPrefix: string, duration: number, points = MANY): RateLimiterAbstract => {
     const common = { tableName: 'rate_limits', tableCreated: true, keyPrefix, points, duration };
     return store.kind === 'sqlite'
-      ? new RateLimiterSQLite({ ...common, storeClient: store.limiterClient as SQLite.Database, storeType: 'better-sqlite3' })
+      ? new RateLimiterSQLite({
+          ...common,
+          storeClient: store.limiterClient as SQLite.Database,
+          storeType: 'better-sqlite3',
+        })
       : new RateLimiterPostgres({ ...common, storeClient: store.limiterClient, storeType: 'pool' });
   };
   const windows = new Map<number, RateLimiterAbstract>();
@@ -56,7 +64,13 @@ export function createCounterStore(store: Store): CounterStore {
   const peekQueries = new Map<number, Precompiled<{ key: string; points: number; expire: number | null }>>();
   const peekQuery = (n: number) => {
     let q = peekQueries.get(n);
-    if (!q) peekQueries.set(n, (q = new Precompiled(n, (keys) => db.selectFrom('rate_limits').select(['key', 'points', 'expire']).where('key', 'in', keys))));
+    if (!q)
+      peekQueries.set(
+        n,
+        (q = new Precompiled(n, (keys) =>
+          db.selectFrom('rate_limits').select(['key', 'points', 'expire']).where('key', 'in', keys),
+        )),
+      );
     return q;
   };
   return {

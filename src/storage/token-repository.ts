@@ -7,7 +7,16 @@ export class KyselyOneTimeTokenRepository implements OneTimeTokenRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
   async create(t: { tokenHash: string; purpose: string; userId: string; expiresAt: number }) {
-    await this.db.insertInto('one_time_tokens').values({ token_hash: t.tokenHash, purpose: t.purpose, user_id: t.userId, expires_at: t.expiresAt, used_at: null }).execute();
+    await this.db
+      .insertInto('one_time_tokens')
+      .values({
+        token_hash: t.tokenHash,
+        purpose: t.purpose,
+        user_id: t.userId,
+        expires_at: t.expiresAt,
+        used_at: null,
+      })
+      .execute();
   }
 
   async consume(tokenHash: string, purpose: string, now: number) {

@@ -6,13 +6,25 @@
  * the per-user indexes. Nothing loads the organization's users into memory.
  */
 import type { ExpressionBuilder, Kysely, SelectQueryBuilder } from 'kysely';
-import type { Cursor, DirectoryEntry, DirectoryQuery, UserDirectoryRepository, UserFilter, UserSort } from '../domain/accounts/directory.js';
+import type {
+  Cursor,
+  DirectoryEntry,
+  DirectoryQuery,
+  UserDirectoryRepository,
+  UserFilter,
+  UserSort,
+} from '../domain/accounts/directory.js';
 import { sinceMs } from '../domain/accounts/directory.js';
 import type { MethodKind } from '../domain/mfa/model.js';
 import { likePattern, toUser, USER_COLUMNS } from './account-repository.js';
 import type { Database } from './schema.js';
 
-const SORT_COLUMN = { address: 'u.address', name: 'u.name', created: 'u.created_at', last_sign_in: 'u.last_sign_in_at' } as const satisfies Record<UserSort, string>;
+const SORT_COLUMN = {
+  address: 'u.address',
+  name: 'u.name',
+  created: 'u.created_at',
+  last_sign_in: 'u.last_sign_in_at',
+} as const satisfies Record<UserSort, string>;
 
 type UsersQuery<O> = SelectQueryBuilder<Database & { u: Database['users'] }, 'u', O>;
 type Eb = ExpressionBuilder<Database & { u: Database['users'] }, 'u'>;
@@ -65,9 +77,17 @@ export class KyselyUserDirectoryRepository implements UserDirectoryRepository {
     const backwards = q.cursor?.dir === 'prev';
     const ascending = (q.order === 'asc') !== backwards;
     const dir = ascending ? 'asc' : 'desc';
-    let sel = filtered(this.db.selectFrom('users as u').select([...USER_COLUMNS.map((c) => `u.${c}` as const), 'u.last_sign_in_at']), q.orgId, q.filter, q.now);
+    let sel = filtered(
+      this.db.selectFrom('users as u').select([...USER_COLUMNS.map((c) => `u.${c}` as const), 'u.last_sign_in_at']),
+      q.orgId,
+      q.filter,
+      q.now,
+    );
     if (q.cursor) sel = afterCursor(sel, q.sort, q.cursor, ascending);
-    sel = sel.orderBy(SORT_COLUMN[q.sort], dir).orderBy('u.id', dir).limit(q.limit + 1);
+    sel = sel
+      .orderBy(SORT_COLUMN[q.sort], dir)
+      .orderBy('u.id', dir)
+      .limit(q.limit + 1);
     if (q.offset) sel = sel.offset(q.offset);
     const rows = await sel.execute();
     if (backwards) rows.reverse();
@@ -75,7 +95,12 @@ export class KyselyUserDirectoryRepository implements UserDirectoryRepository {
     const ids = rows.map((r) => r.id);
     const [methods, counts] = await Promise.all([
       this.db.selectFrom('mfa_methods').select(['user_id', 'kind']).distinct().where('user_id', 'in', ids).execute(),
-      this.db.selectFrom('app_passwords').select(['user_id', (eb) => eb.fn.countAll<number>().as('n')]).where('user_id', 'in', ids).groupBy('user_id').execute(),
+      this.db
+        .selectFrom('app_passwords')
+        .select(['user_id', (eb) => eb.fn.countAll<number>().as('n')])
+        .where('user_id', 'in', ids)
+        .groupBy('user_id')
+        .execute(),
     ]);
     const kinds = new Map<string, MethodKind[]>();
     for (const m of methods) kinds.set(m.user_id, [...(kinds.get(m.user_id) ?? []), m.kind as MethodKind]);
@@ -89,7 +114,12 @@ export class KyselyUserDirectoryRepository implements UserDirectoryRepository {
   }
 
   async count(orgId: string, filter: UserFilter, now: number): Promise<number> {
-    const r = await filtered(this.db.selectFrom('users as u').select((eb) => eb.fn.countAll<number>().as('n')), orgId, filter, now).executeTakeFirstOrThrow();
+    const r = await filtered(
+      this.db.selectFrom('users as u').select((eb) => eb.fn.countAll<number>().as('n')),
+      orgId,
+      filter,
+      now,
+    ).executeTakeFirstOrThrow();
     return Number(r.n);
   }
 }

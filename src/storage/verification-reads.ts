@@ -18,13 +18,15 @@ import { peekFromRows, peekRowKeys } from './throttle-store.js';
 type Row = Parameters<typeof toVerificationRow>[0] & Record<string, number | string | null>;
 
 function combined(db: Kysely<Database>, n: number) {
-  return new Precompiled<Row>(1 + n, ([hash, ...keys]) =>
-    verificationSelect(db, hash!).select(
-      keys.flatMap((k, i) => [
-        sql<number | null>`(select points from rate_limits where key = ${k})`.as(`c${i}_points`),
-        sql<number | string | null>`(select expire from rate_limits where key = ${k})`.as(`c${i}_expire`),
-      ]),
-    ) as unknown as { compile(): import('kysely').CompiledQuery<Row> },
+  return new Precompiled<Row>(
+    1 + n,
+    ([hash, ...keys]) =>
+      verificationSelect(db, hash!).select(
+        keys.flatMap((k, i) => [
+          sql<number | null>`(select points from rate_limits where key = ${k})`.as(`c${i}_points`),
+          sql<number | string | null>`(select expire from rate_limits where key = ${k})`.as(`c${i}_expire`),
+        ]),
+      ) as unknown as { compile(): import('kysely').CompiledQuery<Row> },
   );
 }
 
@@ -41,7 +43,8 @@ export function createVerificationReads(store: Store, counters: CounterStore): V
       const found = new Map<string, { points: number; expire: number | string | null }>();
       keys.forEach((k, i) => {
         const points = r[`c${i}_points`];
-        if (points !== null && points !== undefined) found.set(k, { points: Number(points), expire: r[`c${i}_expire`] ?? null });
+        if (points !== null && points !== undefined)
+          found.set(k, { points: Number(points), expire: r[`c${i}_expire`] ?? null });
       });
       return { row: toVerificationRow(r), peek: peekFromRows(locks, counts, found) };
     },

@@ -9,19 +9,40 @@ import type { AppPassword } from '../domain/app-passwords/model.js';
 /** Every refusal: `{error: {code, message}}` with a stable code and the sentence in the caller's language. */
 export const errorBody = {
   type: 'object',
-  properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } }, required: ['code', 'message'] } },
+  properties: {
+    error: {
+      type: 'object',
+      properties: { code: { type: 'string' }, message: { type: 'string' } },
+      required: ['code', 'message'],
+    },
+  },
 } as const;
 
 /** The refusals most routes may answer. */
-export const errors = { 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 409: errorBody, 429: errorBody };
+export const errors = {
+  400: errorBody,
+  401: errorBody,
+  403: errorBody,
+  404: errorBody,
+  409: errorBody,
+  429: errorBody,
+};
 /** ...and those that may also fail to send a message (502). */
 export const errorsWithDelivery = { ...errors, 502: errorBody };
 
 /** Marks a route as needing `Authorization: Bearer <session token>`. */
 export const secured = [{ session: [] }];
 
-export const addressParam = { type: 'object', properties: { address: { type: 'string', maxLength: 254 } }, required: ['address'] } as const;
-export const idParam = { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] } as const;
+export const addressParam = {
+  type: 'object',
+  properties: { address: { type: 'string', maxLength: 254 } },
+  required: ['address'],
+} as const;
+export const idParam = {
+  type: 'object',
+  properties: { id: { type: 'string', maxLength: 64 } },
+  required: ['id'],
+} as const;
 
 /** A time as the API writes it (ISO 8601, UTC). */
 export const iso = (ms: number) => new Date(ms).toISOString();
@@ -49,7 +70,15 @@ export const orgSchema = {
 } as const;
 
 export function userOut(u: User) {
-  return { id: u.id, address: u.address, name: u.name, status: u.status, role: u.role, mfaState: u.mfaState, createdAt: iso(u.createdAt) };
+  return {
+    id: u.id,
+    address: u.address,
+    name: u.name,
+    status: u.status,
+    role: u.role,
+    mfaState: u.mfaState,
+    createdAt: iso(u.createdAt),
+  };
 }
 
 export function orgOut(o: Organization) {
@@ -72,7 +101,16 @@ export const appPasswordSchema = {
   },
 } as const;
 
-export const appPasswordOut = (p: AppPassword) => ({ ...p, userId: undefined, createdAt: isoOrNull(p.createdAt), expiresAt: isoOrNull(p.expiresAt), lastUsedAt: isoOrNull(p.lastUsedAt) });
+export const appPasswordOut = (p: AppPassword) => ({
+  ...p,
+  userId: undefined,
+  createdAt: isoOrNull(p.createdAt),
+  expiresAt: isoOrNull(p.expiresAt),
+  lastUsedAt: isoOrNull(p.lastUsedAt),
+});
 
 /** A list of app passwords, or a refusal. */
-export const appPasswordListOut = { 200: { type: 'object', properties: { appPasswords: { type: 'array', items: appPasswordSchema } } }, ...errors };
+export const appPasswordListOut = {
+  200: { type: 'object', properties: { appPasswords: { type: 'array', items: appPasswordSchema } } },
+  ...errors,
+};

@@ -12,7 +12,8 @@ import { describedBy, type PageContext } from './layout.js';
 export const csrfField = (ctx: PageContext) => html`<input type="hidden" name="_csrf" value="${ctx.csrf}">`;
 
 /** A method's name in the reader's language. */
-export const methodKindName = (ctx: PageContext, kind: MethodKind | 'recovery') => ctx.t(`mfa.kind.${kind}` as MessageId);
+export const methodKindName = (ctx: PageContext, kind: MethodKind | 'recovery') =>
+  ctx.t(`mfa.kind.${kind}` as MessageId);
 
 /** A POST form with its CSRF field. */
 export function postForm(ctx: PageContext, action: string, body: Html | string, cls = 'card'): Html {

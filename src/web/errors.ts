@@ -70,8 +70,12 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
 
 /** No such page: JSON under /api/, a page otherwise. */
 export async function notFound(req: FastifyRequest, reply: FastifyReply) {
-  if (req.url.startsWith('/api/')) return reply.code(404).send({ error: { code: 'not_found', message: req.t('page.notfound.body') } });
-  return reply.code(404).type('text/html; charset=utf-8').send(messagePage(pageContext(req, reply), 'page.notfound.title', req.t('page.notfound.body')).value);
+  if (req.url.startsWith('/api/'))
+    return reply.code(404).send({ error: { code: 'not_found', message: req.t('page.notfound.body') } });
+  return reply
+    .code(404)
+    .type('text/html; charset=utf-8')
+    .send(messagePage(pageContext(req, reply), 'page.notfound.title', req.t('page.notfound.body')).value);
 }
 
 /**
@@ -125,6 +129,9 @@ export function handleError(err: FastifyError, req: FastifyRequest, reply: Fasti
   }
   if (api) return reply.code(status).send({ error: { code, message } });
   const pc = pageContext(req, reply);
-  const page = status === 500 ? messagePage(pc, 'page.error.title', message, 'error') : messagePage(pc, status === 403 ? 'page.forbidden.title' : 'page.error.title', message, 'error');
+  const page =
+    status === 500
+      ? messagePage(pc, 'page.error.title', message, 'error')
+      : messagePage(pc, status === 403 ? 'page.forbidden.title' : 'page.error.title', message, 'error');
   return reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page.value);
 }

@@ -16,7 +16,10 @@ import type { Services } from './services.js';
  * matter to pages only: the API uses bearer tokens, and the mail-server endpoints (a hot path)
  * never look at cookies.
  */
-export function sessionLoader(services: Pick<Services, 'sessions' | 'accounts'>, web: WebSettings): preHandlerAsyncHookHandler {
+export function sessionLoader(
+  services: Pick<Services, 'sessions' | 'accounts'>,
+  web: WebSettings,
+): preHandlerAsyncHookHandler {
   return async (req) => {
     const u = req.url;
     if (u.startsWith('/api/') || u.startsWith('/static/') || u.startsWith('/auth/') || u.startsWith('/oauth2/')) return;
@@ -69,7 +72,16 @@ export function requireAdmin(web: WebSettings): preHandlerAsyncHookHandler {
     } catch (e) {
       if (!isSesameError(e)) throw e;
       req.log.info({ code: e.code, detail: e.detail }, 'admin page refused');
-      return send(reply, messagePage(pageContext(req, reply), e.code === 'admin_mfa_required' ? 'page.admin_mfa.title' : 'page.forbidden.title', userMessage(req, e), 'error'), 403);
+      return send(
+        reply,
+        messagePage(
+          pageContext(req, reply),
+          e.code === 'admin_mfa_required' ? 'page.admin_mfa.title' : 'page.forbidden.title',
+          userMessage(req, e),
+          'error',
+        ),
+        403,
+      );
     }
   };
 }
@@ -83,13 +95,16 @@ export interface ApiCaller {
 }
 
 /** The JSON API's check of the bearer token: the caller, or a `session_required` error. */
-export function bearerAuth(services: Pick<Services, 'sessions' | 'accounts'>): (req: FastifyRequest) => Promise<ApiCaller> {
+export function bearerAuth(
+  services: Pick<Services, 'sessions' | 'accounts'>,
+): (req: FastifyRequest) => Promise<ApiCaller> {
   return async (req) => {
     const h = req.headers.authorization;
     const token = h && /^Bearer [A-Za-z0-9_-]{1,100}$/.test(h) ? h.slice(7) : undefined;
     const session = await services.sessions.resume(token);
     const user = session ? await services.accounts.findUserById(session.userId) : undefined;
-    if (!session || !user || user.status !== 'active') throw new SesameError('session_required', 'missing, unknown or expired bearer token');
+    if (!session || !user || user.status !== 'active')
+      throw new SesameError('session_required', 'missing, unknown or expired bearer token');
     return { user, session, sessionId: session.id, actor: sessionActor(user, session) };
   };
 }

@@ -29,7 +29,12 @@ export function describedBy(error: string | undefined, ...hintIds: string[]): Ht
   return ids.length ? html`aria-describedby="${ids.join(' ')}"` : '';
 }
 
-export function layout(ctx: PageContext, title: string, body: Html, opts: { notice?: string; error?: string; head?: Html } = {}): Html {
+export function layout(
+  ctx: PageContext,
+  title: string,
+  body: Html,
+  opts: { notice?: string; error?: string; head?: Html } = {},
+): Html {
   const { t, user } = ctx;
   return html`<!doctype html>
 <html lang="${ctx.locale}">
@@ -44,14 +49,16 @@ ${opts.head ?? ''}
 <a class="skip" href="#main">${t('nav.skip')}</a>
 <header class="top">
   <a class="brand" href="${user ? '/account' : '/signin'}">${t('app.name')}</a>
-  ${user
-    ? html`<nav aria-label="${t('nav.account')}">
+  ${
+    user
+      ? html`<nav aria-label="${t('nav.account')}">
     <a href="/account">${t('nav.account')}</a>
     <a href="/security-info">${t('nav.security')}</a>
     ${user.role === 'admin' ? html`<a href="/admin/users">${t('nav.users')}</a> <a href="/admin/policy">${t('nav.policy')}</a> <a href="/admin/sign-ins">${t('nav.signins')}</a> <a href="/admin/apps">${t('nav.apps')}</a> <a href="/admin/dashboard">${t('nav.dashboard')}</a>` : ''}
     <form method="post" action="/signout" class="inline"><input type="hidden" name="_csrf" value="${ctx.csrf}"><button type="submit" class="link">${t('nav.signout')}</button></form>
   </nav>`
-    : ''}
+      : ''
+  }
   <form method="post" action="/lang" class="inline lang">
     <input type="hidden" name="_csrf" value="${ctx.csrf}">
     <input type="hidden" name="back" value="${ctx.path}">
@@ -71,12 +78,24 @@ ${body}
 }
 
 /** A page with only a sentence: a notice or an error. */
-export function messagePage(ctx: PageContext, titleId: MessageId, body: string, status: 'notice' | 'error' = 'notice'): Html {
+export function messagePage(
+  ctx: PageContext,
+  titleId: MessageId,
+  body: string,
+  status: 'notice' | 'error' = 'notice',
+): Html {
   return layout(ctx, ctx.t(titleId), html`<p class="${status}">${body}</p>`);
 }
 
 /** Previous/next links of a paged list. */
-export function pager(ctx: PageContext, base: string, params: Record<string, string>, offset: number, limit: number, total: number): Html {
+export function pager(
+  ctx: PageContext,
+  base: string,
+  params: Record<string, string>,
+  offset: number,
+  limit: number,
+  total: number,
+): Html {
   const link = (o: number) => `${base}?${new URLSearchParams({ ...params, offset: String(o) }).toString()}`;
   return html`<nav class="pager">
   ${offset > 0 ? html`<a href="${link(Math.max(0, offset - limit))}">${ctx.t('pager.previous')}</a>` : ''}

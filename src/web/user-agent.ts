@@ -29,5 +29,10 @@ export function summarizeUserAgent(ua: string): string {
   if (client && system) return `${client} · ${system}`;
   if (client || system) return (client ?? system)!;
   // Something else (a mail client, a script): its first word, bounded, is the best guess.
-  return ua.trim().split(/[\s/;(]/)[0]?.slice(0, 40) || '?';
+  return (
+    ua
+      .trim()
+      .split(/[\s/;(]/)[0]
+      ?.slice(0, 40) || '?'
+  );
 }

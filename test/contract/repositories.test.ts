@@ -176,7 +176,11 @@ for (const kind of STORE_KINDS) {
     it('locks a key once its limit is reached, for longer each time', async () => {
       const counters = createCounterStore(ctx.store);
       const published: DomainEvent[] = [];
-      const throttle = new Throttle(counters, { lockBaseSeconds: 60, lockMaxSeconds: 3600 }, { publish: async (e) => void published.push(e) });
+      const throttle = new Throttle(
+        counters,
+        { lockBaseSeconds: 60, lockMaxSeconds: 3600 },
+        { publish: async (e) => void published.push(e) },
+      );
       const key = { key: `lock:${kind}`, rule: { limit: 3, windowSeconds: 600 }, clearOnSuccess: true };
       for (let i = 0; i < 3; i++) {
         const g = await throttle.begin([key]);

@@ -38,7 +38,11 @@ describe('browser throttle: a lock set between the check and the take', () => {
         return real.take(key, windowSeconds);
       },
     };
-    const throttle = new Throttle(racing, { lockBaseSeconds: 60, lockMaxSeconds: 3600 }, { publish: async () => undefined });
+    const throttle = new Throttle(
+      racing,
+      { lockBaseSeconds: 60, lockMaxSeconds: 3600 },
+      { publish: async () => undefined },
+    );
     const key = { key: 'race:acct', rule: { limit: 10, windowSeconds: 600 }, clearOnSuccess: true };
     const gate = await throttle.begin([key]);
     assert.equal(gate.allowed, false, 'the password must not be checked while the account is locked');

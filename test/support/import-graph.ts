@@ -34,7 +34,8 @@ function listTsFiles(root: string): string[] {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) walk(full);
-      else if (entry.isFile() && entry.name.endsWith('.ts')) out.push(path.relative(root, full).split(path.sep).join('/'));
+      else if (entry.isFile() && entry.name.endsWith('.ts'))
+        out.push(path.relative(root, full).split(path.sep).join('/'));
     }
   };
   walk(root);
@@ -222,9 +223,15 @@ export function checkLayers(graph: ImportGraph, rules: LayerRules): LayerBreak[]
     if (!Object.hasOwn(rules, key)) unknown.set(key, [...(unknown.get(key) ?? []), file]);
   }
   for (const [key, files] of unknown) {
-    const which = files.length === 1 && files[0] === key ? '' : ` (${files.length} file${files.length === 1 ? '' : 's'}, e.g. ${files[0]})`;
+    const which =
+      files.length === 1 && files[0] === key
+        ? ''
+        : ` (${files.length} file${files.length === 1 ? '' : 's'}, e.g. ${files[0]})`;
     breaks.push({
-      file: files[0]!, specifier: '', to: '', line: 0,
+      file: files[0]!,
+      specifier: '',
+      to: '',
+      line: 0,
       message: `'${key}'${which} is not in the rule table: add it there (a new top-level part is a decision) or move its files`,
     });
   }
@@ -235,7 +242,10 @@ export function checkLayers(graph: ImportGraph, rules: LayerRules): LayerBreak[]
     if (allowed.some((entry) => allows(entry, feature, e.to))) continue;
     const shown = allowed.map((a) => (feature === undefined ? a : a.replace('*', feature))).join(', ');
     breaks.push({
-      file: e.from, specifier: e.specifier, to: e.to, line: e.line,
+      file: e.from,
+      specifier: e.specifier,
+      to: e.to,
+      line: e.line,
       message: `${e.from}:${e.line} imports '${e.specifier}' (${e.to}), but ${key} may import only ${shown}`,
     });
   }

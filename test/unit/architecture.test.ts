@@ -53,11 +53,13 @@ describe('architecture of src/', () => {
 
   // All findings at once, one line each: a to-do list, not the first error of many.
   it('has no import cycles', () => {
-    if (result.cycles.length > 0) assert.fail(`${result.cycles.length} import cycle(s) in src/:\n${result.cycles.join('\n')}`);
+    if (result.cycles.length > 0)
+      assert.fail(`${result.cycles.length} import cycle(s) in src/:\n${result.cycles.join('\n')}`);
   });
 
   it('imports only what the rule table allows', () => {
-    if (result.rules.length > 0) assert.fail(`${result.rules.length} import rule break(s) in src/:\n${result.rules.join('\n')}`);
+    if (result.rules.length > 0)
+      assert.fail(`${result.rules.length} import rule break(s) in src/:\n${result.rules.join('\n')}`);
   });
 });
 
@@ -80,16 +82,24 @@ describe('the import checker', () => {
 
   it('passes a clean tree', () => {
     const root = tree({
-      'main.ts': "import { start } from './app/context.js';\nimport { load } from './config/config.js';\nstart(load());",
-      'app/context.ts': "import { signIn } from '../features/sign-in/routes.js';\nexport const start = (c: unknown) => signIn(c);",
+      'main.ts':
+        "import { start } from './app/context.js';\nimport { load } from './config/config.js';\nstart(load());",
+      'app/context.ts':
+        "import { signIn } from '../features/sign-in/routes.js';\nexport const start = (c: unknown) => signIn(c);",
       'config/config.ts': 'export const load = () => ({});',
-      'features/sign-in/routes.ts': "import { page } from './pages.js';\nimport { html } from '../../web/html.js';\nexport const signIn = (c: unknown) => html(page(c));",
-      'features/sign-in/pages.ts': "import type { Account } from '../../domain/model.js';\nexport const page = (c: unknown): Account | unknown => c;",
-      'web/html.ts': "import { storeFault } from '../storage/store-faults.js';\nexport const html = (x: unknown) => storeFault(x);",
-      'storage/store-faults.ts': "import { SesameError } from '../domain/errors.js';\nexport const storeFault = (x: unknown) => x instanceof SesameError;",
-      'domain/model.ts': "import { clean } from '../lib/text.js';\nexport type Account = { a: string };\nexport const norm = clean;",
+      'features/sign-in/routes.ts':
+        "import { page } from './pages.js';\nimport { html } from '../../web/html.js';\nexport const signIn = (c: unknown) => html(page(c));",
+      'features/sign-in/pages.ts':
+        "import type { Account } from '../../domain/model.js';\nexport const page = (c: unknown): Account | unknown => c;",
+      'web/html.ts':
+        "import { storeFault } from '../storage/store-faults.js';\nexport const html = (x: unknown) => storeFault(x);",
+      'storage/store-faults.ts':
+        "import { SesameError } from '../domain/errors.js';\nexport const storeFault = (x: unknown) => x instanceof SesameError;",
+      'domain/model.ts':
+        "import { clean } from '../lib/text.js';\nexport type Account = { a: string };\nexport const norm = clean;",
       'domain/errors.ts': 'export class SesameError extends Error {}',
-      'lib/text.ts': '// import { nothing } from "../features/x/y.js"\nexport const clean = (s: string) => s.trim(); const t = "import \'../web/html.js\'";',
+      'lib/text.ts':
+        '// import { nothing } from "../features/x/y.js"\nexport const clean = (s: string) => s.trim(); const t = "import \'../web/html.js\'";',
     });
     assert.deepEqual(checkImports(root, RULES), { cycles: [], rules: [] });
     // and the checker did read the imports (a checker seeing nothing would pass too):
@@ -104,8 +114,12 @@ describe('the import checker', () => {
       'lib/d.ts': "import { a } from './a.js';\nexport const d = a;",
     });
     const cycles = findCycles(readImportGraph(root));
-    assert.deepEqual(cycles, [{ files: ['lib/a.ts', 'lib/b.ts', 'lib/c.ts'], chain: ['lib/a.ts', 'lib/b.ts', 'lib/c.ts', 'lib/a.ts'] }]);
-    assert.deepEqual(checkImports(root, RULES).cycles, ['import cycle of 3 files: lib/a.ts → lib/b.ts → lib/c.ts → lib/a.ts']);
+    assert.deepEqual(cycles, [
+      { files: ['lib/a.ts', 'lib/b.ts', 'lib/c.ts'], chain: ['lib/a.ts', 'lib/b.ts', 'lib/c.ts', 'lib/a.ts'] },
+    ]);
+    assert.deepEqual(checkImports(root, RULES).cycles, [
+      'import cycle of 3 files: lib/a.ts → lib/b.ts → lib/c.ts → lib/a.ts',
+    ]);
   });
 
   it('finds a file that imports itself', () => {
@@ -115,7 +129,8 @@ describe('the import checker', () => {
 
   it('reports a feature importing another feature, with file, line, import and rule', () => {
     const root = tree({
-      'features/admin/pages.ts': "import { html } from '../../web/html.js';\nimport { own } from './own.js';\nimport { form } from '../sign-in/forms.js';\nimport { r } from '../admin-reports/r.js';\nexport const p = [html, own, form, r];",
+      'features/admin/pages.ts':
+        "import { html } from '../../web/html.js';\nimport { own } from './own.js';\nimport { form } from '../sign-in/forms.js';\nimport { r } from '../admin-reports/r.js';\nexport const p = [html, own, form, r];",
       'features/admin/own.ts': 'export const own = 1;',
       // a name that starts like the importer's own: still another feature
       'features/admin-reports/r.ts': 'export const r = 1;',
@@ -130,15 +145,16 @@ describe('the import checker', () => {
 
   it('reports the kit importing a feature, and storage beyond the one allowed file', () => {
     const root = tree({
-      'web/layout.ts': "import { menu } from '../features/admin/menu.js';\nimport { db } from '../storage/db.js';\nimport { storeFault } from '../storage/store-faults.js';\nexport const l = [menu, db, storeFault];",
+      'web/layout.ts':
+        "import { menu } from '../features/admin/menu.js';\nimport { db } from '../storage/db.js';\nimport { storeFault } from '../storage/store-faults.js';\nexport const l = [menu, db, storeFault];",
       'features/admin/menu.ts': 'export const menu = 1;',
       'storage/db.ts': 'export const db = 1;',
       'storage/store-faults.ts': 'export const storeFault = 1;',
     });
-    assert.deepEqual(checkLayers(readImportGraph(root), RULES).map((b) => `${b.file}:${b.line} ${b.to}`), [
-      'web/layout.ts:1 features/admin/menu.ts',
-      'web/layout.ts:2 storage/db.ts',
-    ]);
+    assert.deepEqual(
+      checkLayers(readImportGraph(root), RULES).map((b) => `${b.file}:${b.line} ${b.to}`),
+      ['web/layout.ts:1 features/admin/menu.ts', 'web/layout.ts:2 storage/db.ts'],
+    );
   });
 
   it('sees `import type`, both in cycles and against the rules', () => {
@@ -150,7 +166,9 @@ describe('the import checker', () => {
     });
     const result = checkImports(root, RULES);
     assert.deepEqual(result.cycles, ['import cycle of 2 files: domain/a.ts → domain/b.ts → domain/a.ts']);
-    assert.deepEqual(result.rules, ["domain/c.ts:1 imports '../storage/db.js' (storage/db.ts), but domain may import only domain, lib"]);
+    assert.deepEqual(result.rules, [
+      "domain/c.ts:1 imports '../storage/db.js' (storage/db.ts), but domain may import only domain, lib",
+    ]);
   });
 
   it('sees dynamic `import()`, type queries, `export ... from` and `require()`', () => {
@@ -158,16 +176,20 @@ describe('the import checker', () => {
       'lib/a.ts': "export async function load() {\n  return (await import('../adapters/mailer.js')).send;\n}",
       'lib/b.ts': "export type I = typeof import('../i18n/en.js');",
       'lib/c.ts': "export { en } from '../i18n/en.js';",
-      'lib/d.ts': "import { createRequire } from 'node:module';\nconst require = createRequire(import.meta.url);\nexport const m = require('../adapters/mailer.js');",
+      'lib/d.ts':
+        "import { createRequire } from 'node:module';\nconst require = createRequire(import.meta.url);\nexport const m = require('../adapters/mailer.js');",
       'adapters/mailer.ts': 'export const send = 1;',
       'i18n/en.ts': 'export const en = {};',
     });
-    assert.deepEqual(checkLayers(readImportGraph(root), RULES).map((b) => `${b.file}:${b.line} ${b.to}`), [
-      'lib/a.ts:2 adapters/mailer.ts',
-      'lib/b.ts:1 i18n/en.ts',
-      'lib/c.ts:1 i18n/en.ts',
-      'lib/d.ts:3 adapters/mailer.ts',
-    ]);
+    assert.deepEqual(
+      checkLayers(readImportGraph(root), RULES).map((b) => `${b.file}:${b.line} ${b.to}`),
+      [
+        'lib/a.ts:2 adapters/mailer.ts',
+        'lib/b.ts:1 i18n/en.ts',
+        'lib/c.ts:1 i18n/en.ts',
+        'lib/d.ts:3 adapters/mailer.ts',
+      ],
+    );
   });
 
   it('reports files in parts the table does not know, and imports that name no file', () => {

@@ -7,13 +7,28 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CONSEQUENCES, type ConsequenceServices, type ConsequenceTable, createConsequences } from '../../src/app/consequences.js';
+import {
+  CONSEQUENCES,
+  type ConsequenceServices,
+  type ConsequenceTable,
+  createConsequences,
+} from '../../src/app/consequences.js';
 import type { Actor } from '../../src/domain/accounts/actor.js';
 import type { User } from '../../src/domain/accounts/model.js';
 import type { DomainEventOf, DomainEventType } from '../../src/domain/events.js';
 
 const AT = 1_700_000_000_000;
-const bob: User = { id: 'u-bob', orgId: 'o-1', address: 'bob@contoso.test', name: 'Bob', status: 'active', role: 'user', createdAt: 1, passwordChangedAt: 2, mfaState: 'enforced' };
+const bob: User = {
+  id: 'u-bob',
+  orgId: 'o-1',
+  address: 'bob@contoso.test',
+  name: 'Bob',
+  status: 'active',
+  role: 'user',
+  createdAt: 1,
+  passwordChangedAt: 2,
+  mfaState: 'enforced',
+};
 const operator: Actor = { kind: 'operator' };
 
 /** Everything the handlers may touch, each call written to `calls` in the order made. */
@@ -32,8 +47,14 @@ function fakes(opts: { forwarder?: boolean; slow?: Partial<Record<string, number
   const services: ConsequenceServices = {
     clock: { now: () => AT },
     metrics: { lock: (scope, target) => void calls.push(`metrics.lock ${scope} ${target}`) },
-    forwarder: opts.forwarder === false ? undefined : { publish: (e) => void calls.push(`forwarder.publish ${JSON.stringify({ ...e, id: undefined })}`) },
-    dovecot: { revoked: (address) => call(`dovecot.revoked ${address}`), policyNarrowed: (domain) => call(`dovecot.policyNarrowed ${domain}`) },
+    forwarder:
+      opts.forwarder === false
+        ? undefined
+        : { publish: (e) => void calls.push(`forwarder.publish ${JSON.stringify({ ...e, id: undefined })}`) },
+    dovecot: {
+      revoked: (address) => call(`dovecot.revoked ${address}`),
+      policyNarrowed: (domain) => call(`dovecot.policyNarrowed ${domain}`),
+    },
     appPasswords: {
       afterPasswordChange: (userId) => call(`appPasswords.afterPasswordChange ${userId}`),
       afterMfaDisabled: (user, actor) => call(`appPasswords.afterMfaDisabled ${user.address} ${actor.kind}`),
@@ -59,21 +80,63 @@ const TABLE: Record<DomainEventType, string[]> = {
 /** For every event type, events and the calls each leads to, in order. */
 const CASES: { [T in DomainEventType]: [DomainEventOf<T>, string[]][] } = {
   lock_imposed: [
-    [{ type: 'lock_imposed', scope: 'browser', target: 'account' }, ['metrics.lock browser account', `forwarder.publish {"type":"lockout","at":${AT},"scope":"browser","target":"account"}`]],
-    [{ type: 'lock_imposed', scope: 'legacy', target: 'ip' }, ['metrics.lock legacy ip', `forwarder.publish {"type":"lockout","at":${AT},"scope":"legacy","target":"ip"}`]],
+    [
+      { type: 'lock_imposed', scope: 'browser', target: 'account' },
+      [
+        'metrics.lock browser account',
+        `forwarder.publish {"type":"lockout","at":${AT},"scope":"browser","target":"account"}`,
+      ],
+    ],
+    [
+      { type: 'lock_imposed', scope: 'legacy', target: 'ip' },
+      ['metrics.lock legacy ip', `forwarder.publish {"type":"lockout","at":${AT},"scope":"legacy","target":"ip"}`],
+    ],
   ],
   password_changed: [
-    [{ type: 'password_changed', userId: bob.id, address: bob.address, via: 'change', first: false }, ['signIn.unlockAccount bob@contoso.test', 'appPasswords.afterPasswordChange u-bob', 'dovecot.revoked bob@contoso.test']],
+    [
+      { type: 'password_changed', userId: bob.id, address: bob.address, via: 'change', first: false },
+      [
+        'signIn.unlockAccount bob@contoso.test',
+        'appPasswords.afterPasswordChange u-bob',
+        'dovecot.revoked bob@contoso.test',
+      ],
+    ],
     // A first password replaced nothing: no app password is revoked for it.
-    [{ type: 'password_changed', userId: bob.id, address: bob.address, via: 'set_password_link', first: true }, ['signIn.unlockAccount bob@contoso.test', 'dovecot.revoked bob@contoso.test']],
+    [
+      { type: 'password_changed', userId: bob.id, address: bob.address, via: 'set_password_link', first: true },
+      ['signIn.unlockAccount bob@contoso.test', 'dovecot.revoked bob@contoso.test'],
+    ],
   ],
-  user_disabled: [[{ type: 'user_disabled', userId: bob.id, address: bob.address }, ['dovecot.revoked bob@contoso.test']]],
-  mfa_disabled: [[{ type: 'mfa_disabled', user: bob, actor: operator }, ['appPasswords.afterMfaDisabled bob@contoso.test operator']]],
-  mfa_state_changed: [[{ type: 'mfa_state_changed', userId: bob.id, address: bob.address, state: 'enforced' }, ['dovecot.revoked bob@contoso.test']]],
-  policy_narrowed: [[{ type: 'policy_narrowed', org: { id: 'o-1', domain: 'contoso.test', name: 'Contoso', createdAt: 1 } }, ['dovecot.policyNarrowed contoso.test']]],
-  app_passwords_revoked: [[{ type: 'app_passwords_revoked', address: bob.address }, ['dovecot.revoked bob@contoso.test']]],
-  app_passwords_expired: [[{ type: 'app_passwords_expired', address: bob.address }, ['dovecot.revoked bob@contoso.test']]],
-  users_changed_in_bulk: [[{ type: 'users_changed_in_bulk', addresses: ['a@contoso.test', 'b@contoso.test'] }, ['dovecot.revoked a@contoso.test', 'dovecot.revoked b@contoso.test']]],
+  user_disabled: [
+    [{ type: 'user_disabled', userId: bob.id, address: bob.address }, ['dovecot.revoked bob@contoso.test']],
+  ],
+  mfa_disabled: [
+    [{ type: 'mfa_disabled', user: bob, actor: operator }, ['appPasswords.afterMfaDisabled bob@contoso.test operator']],
+  ],
+  mfa_state_changed: [
+    [
+      { type: 'mfa_state_changed', userId: bob.id, address: bob.address, state: 'enforced' },
+      ['dovecot.revoked bob@contoso.test'],
+    ],
+  ],
+  policy_narrowed: [
+    [
+      { type: 'policy_narrowed', org: { id: 'o-1', domain: 'contoso.test', name: 'Contoso', createdAt: 1 } },
+      ['dovecot.policyNarrowed contoso.test'],
+    ],
+  ],
+  app_passwords_revoked: [
+    [{ type: 'app_passwords_revoked', address: bob.address }, ['dovecot.revoked bob@contoso.test']],
+  ],
+  app_passwords_expired: [
+    [{ type: 'app_passwords_expired', address: bob.address }, ['dovecot.revoked bob@contoso.test']],
+  ],
+  users_changed_in_bulk: [
+    [
+      { type: 'users_changed_in_bulk', addresses: ['a@contoso.test', 'b@contoso.test'] },
+      ['dovecot.revoked a@contoso.test', 'dovecot.revoked b@contoso.test'],
+    ],
+  ],
 };
 
 describe('consequences of domain events', () => {
@@ -81,7 +144,11 @@ describe('consequences of domain events', () => {
     assert.deepEqual(Object.keys(CONSEQUENCES).sort(), Object.keys(TABLE).sort());
     for (const [type, handlers] of Object.entries(CONSEQUENCES)) {
       assert.ok(handlers.length > 0, `${type} has no consequence`);
-      assert.deepEqual(handlers.map((h) => h.name), TABLE[type as DomainEventType], type);
+      assert.deepEqual(
+        handlers.map((h) => h.name),
+        TABLE[type as DomainEventType],
+        type,
+      );
     }
     // A table that forgets an event type is a compile error, not a silent no-op.
     const { users_changed_in_bulk: dropped, ...rest } = CONSEQUENCES;
@@ -114,9 +181,20 @@ describe('consequences of domain events', () => {
     const f = fakes({ slow: { 'signIn.unlockAccount': 30, 'appPasswords.afterPasswordChange': 10 } });
     const events = createConsequences();
     events.connect(f.services);
-    await events.publish({ type: 'password_changed', userId: bob.id, address: bob.address, via: 'reset', first: false });
+    await events.publish({
+      type: 'password_changed',
+      userId: bob.id,
+      address: bob.address,
+      via: 'reset',
+      first: false,
+    });
     f.calls.push('published');
-    assert.deepEqual(f.calls, ['signIn.unlockAccount bob@contoso.test', 'appPasswords.afterPasswordChange u-bob', 'dovecot.revoked bob@contoso.test', 'published']);
+    assert.deepEqual(f.calls, [
+      'signIn.unlockAccount bob@contoso.test',
+      'appPasswords.afterPasswordChange u-bob',
+      'dovecot.revoked bob@contoso.test',
+      'published',
+    ]);
   });
 
   it('tells Dovecot about each user of a bulk change, 8 at a time', async () => {
@@ -134,13 +212,19 @@ describe('consequences of domain events', () => {
     f.services.signIn = { unlockAccount: async () => Promise.reject(new Error('store gone')) };
     const events = createConsequences();
     events.connect(f.services);
-    await assert.rejects(events.publish({ type: 'password_changed', userId: bob.id, address: bob.address, via: 'direct', first: false }), /store gone/);
+    await assert.rejects(
+      events.publish({ type: 'password_changed', userId: bob.id, address: bob.address, via: 'direct', first: false }),
+      /store gone/,
+    );
     assert.deepEqual(f.calls, []);
   });
 
   it('refuses to publish before its handlers are connected, and to connect twice', async () => {
     const events = createConsequences();
-    await assert.rejects(events.publish({ type: 'user_disabled', userId: bob.id, address: bob.address }), /user_disabled published before the consequences were connected/);
+    await assert.rejects(
+      events.publish({ type: 'user_disabled', userId: bob.id, address: bob.address }),
+      /user_disabled published before the consequences were connected/,
+    );
     events.connect(fakes().services);
     assert.throws(() => events.connect(fakes().services), /connected twice/);
   });

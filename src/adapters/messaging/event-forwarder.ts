@@ -63,7 +63,12 @@ type Delivered = ForwardedEvent & { orgDomain?: string };
  * `orgDomain` names an organization by id; it is asked when a batch is sent (never in `publish`,
  * which must not wait) and its answers are kept, since a domain never changes.
  */
-export function createEventForwarder(s: ForwardingSettings, log: Logger, tuning: ForwardingTuning = {}, orgDomain: (orgId: string) => Promise<string | undefined> = async () => undefined): EventForwarder | undefined {
+export function createEventForwarder(
+  s: ForwardingSettings,
+  log: Logger,
+  tuning: ForwardingTuning = {},
+  orgDomain: (orgId: string) => Promise<string | undefined> = async () => undefined,
+): EventForwarder | undefined {
   const domains = new Map<string, string | undefined>();
   const withDomains = async (events: ForwardedEvent[]): Promise<Delivered[]> => {
     for (const e of events) {
@@ -76,7 +81,12 @@ export function createEventForwarder(s: ForwardingSettings, log: Logger, tuning:
     });
   };
   const queues: { name: string; queue: BatchQueue<ForwardedEvent>; close?: () => Promise<void> }[] = [];
-  const retry = { retries: tuning.retries ?? 8, retryDelayMs: tuning.retryDelayMs ?? 1000, retryMaxDelayMs: tuning.retryMaxDelayMs ?? 30_000, intervalMs: tuning.intervalMs ?? 100 };
+  const retry = {
+    retries: tuning.retries ?? 8,
+    retryDelayMs: tuning.retryDelayMs ?? 1000,
+    retryMaxDelayMs: tuning.retryMaxDelayMs ?? 30_000,
+    intervalMs: tuning.intervalMs ?? 100,
+  };
   const timeoutMs = tuning.timeoutMs ?? 5000;
   // Once an attempt failed, the other batches of the same pass fail at once instead of each
   // waiting for its own timeout: a flush at shutdown with a backlog to a dead destination then
@@ -96,8 +106,16 @@ export function createEventForwarder(s: ForwardingSettings, log: Logger, tuning:
           throw e;
         }
       },
-      onRetry: (e, items, attempt) => log.warn({ destination: name, err: describe(e), held: items.length, attempt }, 'event forwarding failed: will retry'),
-      onError: (e, items) => log.error({ destination: name, err: describe(e), lost: items.length }, 'event forwarding gave up: events not delivered'),
+      onRetry: (e, items, attempt) =>
+        log.warn(
+          { destination: name, err: describe(e), held: items.length, attempt },
+          'event forwarding failed: will retry',
+        ),
+      onError: (e, items) =>
+        log.error(
+          { destination: name, err: describe(e), lost: items.length },
+          'event forwarding gave up: events not delivered',
+        ),
     });
   };
   if (s.eventWebhookUrl) {
@@ -110,7 +128,11 @@ export function createEventForwarder(s: ForwardingSettings, log: Logger, tuning:
         const timestamp = String(Math.floor(Date.now() / 1000));
         const res = await fetch(url, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', [TIMESTAMP_HEADER]: timestamp, [SIGNATURE_HEADER]: `v1=${webhookSignature(secret, timestamp, body)}` },
+          headers: {
+            'content-type': 'application/json',
+            [TIMESTAMP_HEADER]: timestamp,
+            [SIGNATURE_HEADER]: `v1=${webhookSignature(secret, timestamp, body)}`,
+          },
           body,
           redirect: 'manual',
           signal: AbortSignal.timeout(timeoutMs),
@@ -127,7 +149,9 @@ export function createEventForwarder(s: ForwardingSettings, log: Logger, tuning:
     const hostname = tuning.hostname ?? os.hostname();
     queues.push({
       name: `syslog ${target.protocol}://${target.host}:${target.port}`,
-      queue: queueFor('syslog', 200, async (events) => transport.send((await withDomains(events)).map((e) => syslogLine(e, s.syslogFacility, hostname)))),
+      queue: queueFor('syslog', 200, async (events) =>
+        transport.send((await withDomains(events)).map((e) => syslogLine(e, s.syslogFacility, hostname))),
+      ),
       close: () => transport.close(),
     });
   }
@@ -167,7 +191,13 @@ export function syslogLine(e: Delivered, facility: number, hostname: string): st
     if (v) params.push([k, v]);
   };
   if (e.type === 'sign_in') {
-    params.push(['outcome', e.outcome], ['reason', e.reason], ['protocol', e.protocol], ['address', e.address.slice(0, 254)], ['ip', e.ip]);
+    params.push(
+      ['outcome', e.outcome],
+      ['reason', e.reason],
+      ['protocol', e.protocol],
+      ['address', e.address.slice(0, 254)],
+      ['ip', e.ip],
+    );
     opt('org', e.orgId);
     opt('org_domain', e.orgDomain ?? null);
     opt('user', e.userId);
@@ -186,7 +216,17 @@ export function syslogLine(e: Delivered, facility: number, hostname: string): st
     params.push(['scope', e.scope], ['target', e.target]);
     msg = `${e.scope} ${e.target} locked`;
   }
-  return formatRfc5424({ facility, severity: severity(e), timestamp: e.at, hostname, appName: 'sesame', procId: String(process.pid), msgId: e.type, sd: [{ id: SD_ID, params }], msg });
+  return formatRfc5424({
+    facility,
+    severity: severity(e),
+    timestamp: e.at,
+    hostname,
+    appName: 'sesame',
+    procId: String(process.pid),
+    msgId: e.type,
+    sd: [{ id: SD_ID, params }],
+    msg,
+  });
 }
 
 function describe(e: unknown): string {

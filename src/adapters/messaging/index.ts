@@ -17,7 +17,10 @@ export { SmtpMailer, type SmtpMailerOptions } from './smtp-mailer.js';
 export { SECRET_HEADER, WebhookGateway, type WebhookGatewayOptions } from './webhook-gateway.js';
 
 /** The part of the configuration the messenger needs (documented in src/config/config.ts). */
-export type MessengerSettings = Pick<Config, 'mode' | 'smtpUrl' | 'mailFrom' | 'smsWebhookUrl' | 'smsWebhookSecret' | 'devOutbox'>;
+export type MessengerSettings = Pick<
+  Config,
+  'mode' | 'smtpUrl' | 'mailFrom' | 'smsWebhookUrl' | 'smsWebhookSecret' | 'devOutbox'
+>;
 
 /** Timeouts and trust, for tests and special setups; the defaults suit production. */
 export interface MessengerTuning {
@@ -49,7 +52,11 @@ export function createMessenger(settings: MessengerSettings, tuning: MessengerTu
       })
     : undefined;
   const gateway = settings.smsWebhookUrl
-    ? new WebhookGateway({ url: settings.smsWebhookUrl, secret: settings.smsWebhookSecret, timeoutMs: tuning.webhookTimeoutMs })
+    ? new WebhookGateway({
+        url: settings.smsWebhookUrl,
+        secret: settings.smsWebhookSecret,
+        timeoutMs: tuning.webhookTimeoutMs,
+      })
     : undefined;
   const outbox = !production && settings.devOutbox ? new DevOutbox(settings.devOutbox) : undefined;
 

@@ -18,7 +18,10 @@ export interface OutgoingMessage {
 
 /** Thrown when a message could not be handed over; the user is told to try another way. */
 export class DeliveryError extends Error {
-  constructor(readonly channel: Channel, detail: string) {
+  constructor(
+    readonly channel: Channel,
+    detail: string,
+  ) {
     super(`could not send ${channel}: ${detail}`);
     this.name = 'DeliveryError';
   }

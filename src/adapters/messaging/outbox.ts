@@ -40,7 +40,10 @@ export class DevOutbox implements Messenger {
       }
     } catch (e) {
       const code = (e as { code?: unknown })?.code;
-      throw new DeliveryError(message.channel, `development outbox ${this.file} not writable${typeof code === 'string' ? ` (${code})` : ''}`);
+      throw new DeliveryError(
+        message.channel,
+        `development outbox ${this.file} not writable${typeof code === 'string' ? ` (${code})` : ''}`,
+      );
     }
   }
 }

@@ -53,7 +53,8 @@ export class SmtpMailer implements Messenger {
   async send(message: OutgoingMessage): Promise<void> {
     if (message.channel !== 'email') throw new DeliveryError(message.channel, 'the mail server only sends email');
     // One plain address only: nodemailer would read "a@x, b@y" as two recipients of the code.
-    if (!SINGLE_ADDRESS.test(message.to)) throw new DeliveryError('email', 'the recipient is not a single email address');
+    if (!SINGLE_ADDRESS.test(message.to))
+      throw new DeliveryError('email', 'the recipient is not a single email address');
     try {
       await this.transport.sendMail({
         to: message.to,
@@ -92,7 +93,14 @@ function secretForms(url: string): string[] {
   }
   if (!pass) return [];
   const decoded = safeDecode(pass);
-  const forms = new Set([pass, decoded, encodeURIComponent(decoded), b64(decoded), b64(`\u0000${user}\u0000${decoded}`), b64(`${user}\u0000${user}\u0000${decoded}`)]);
+  const forms = new Set([
+    pass,
+    decoded,
+    encodeURIComponent(decoded),
+    b64(decoded),
+    b64(`\u0000${user}\u0000${decoded}`),
+    b64(`${user}\u0000${user}\u0000${decoded}`),
+  ]);
   // Longest first, so that a form containing another is blanked whole.
   return [...forms].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
 }

@@ -52,7 +52,9 @@ export function escapeSdValue(v: string): string {
 export function formatRfc5424(m: SyslogMessage): string {
   const pri = Math.min(23, Math.max(0, m.facility)) * 8 + Math.min(7, Math.max(0, m.severity));
   const sd = m.sd.length
-    ? m.sd.map((e) => `[${sdName(e.id)}${e.params.map(([k, v]) => ` ${sdName(k)}="${escapeSdValue(v)}"`).join('')}]`).join('')
+    ? m.sd
+        .map((e) => `[${sdName(e.id)}${e.params.map(([k, v]) => ` ${sdName(k)}="${escapeSdValue(v)}"`).join('')}]`)
+        .join('')
     : '-';
   // eslint-disable-next-line no-control-regex
   const msg = m.msg.replace(/[\u0000-\u001f\u007f]/g, ' ');
@@ -70,10 +72,14 @@ export interface SyslogTransport {
   close(): Promise<void>;
 }
 
-
 /** The sender for a parsed `udp://` or `tcp://` target; `timeoutMs` bounds a TCP connect. */
-export function createSyslogTransport(target: { protocol: 'udp' | 'tcp'; host: string; port: number }, timeoutMs = 5_000): SyslogTransport {
-  return target.protocol === 'udp' ? new UdpTransport(target.host, target.port) : new TcpTransport(target.host, target.port, timeoutMs);
+export function createSyslogTransport(
+  target: { protocol: 'udp' | 'tcp'; host: string; port: number },
+  timeoutMs = 5_000,
+): SyslogTransport {
+  return target.protocol === 'udp'
+    ? new UdpTransport(target.host, target.port)
+    : new TcpTransport(target.host, target.port, timeoutMs);
 }
 
 class UdpTransport implements SyslogTransport {
@@ -91,7 +97,9 @@ class UdpTransport implements SyslogTransport {
 
   async send(lines: string[]): Promise<void> {
     for (const line of lines) {
-      await new Promise<void>((resolve, reject) => this.socket.send(Buffer.from(line, 'utf8'), this.port, this.host, (e) => (e ? reject(e) : resolve())));
+      await new Promise<void>((resolve, reject) =>
+        this.socket.send(Buffer.from(line, 'utf8'), this.port, this.host, (e) => (e ? reject(e) : resolve())),
+      );
     }
   }
 
@@ -115,7 +123,10 @@ class TcpTransport implements SyslogTransport {
     if (this.socket && !this.socket.destroyed) return Promise.resolve(this.socket);
     this.connecting ??= new Promise<net.Socket>((resolve, reject) => {
       const s = net.connect({ host: this.host, port: this.port });
-      const timer = setTimeout(() => s.destroy(new Error(`syslog server did not accept a connection within ${this.timeoutMs} ms`)), this.timeoutMs);
+      const timer = setTimeout(
+        () => s.destroy(new Error(`syslog server did not accept a connection within ${this.timeoutMs} ms`)),
+        this.timeoutMs,
+      );
       s.once('connect', () => {
         clearTimeout(timer);
         s.setKeepAlive(true, 60_000);
@@ -140,7 +151,9 @@ class TcpTransport implements SyslogTransport {
   async send(lines: string[]): Promise<void> {
     if (lines.length === 0) return;
     const s = await this.connect();
-    await new Promise<void>((resolve, reject) => s.write(lines.map(octetCounted).join(''), 'utf8', (e) => (e ? reject(e) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      s.write(lines.map(octetCounted).join(''), 'utf8', (e) => (e ? reject(e) : resolve())),
+    );
   }
 
   async close(): Promise<void> {

@@ -26,7 +26,8 @@ export class WebhookGateway implements Messenger {
 
   constructor(options: WebhookGatewayOptions) {
     this.url = new URL(options.url);
-    if (this.url.protocol !== 'http:' && this.url.protocol !== 'https:') throw new Error('the webhook URL must be http or https');
+    if (this.url.protocol !== 'http:' && this.url.protocol !== 'https:')
+      throw new Error('the webhook URL must be http or https');
     if (!options.secret) throw new Error('the webhook needs a shared secret');
     this.#secret = options.secret;
     this.timeoutMs = options.timeoutMs ?? 5_000;
@@ -44,7 +45,11 @@ export class WebhookGateway implements Messenger {
     try {
       res = await fetch(this.url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json, text/plain, */*', [SECRET_HEADER]: this.#secret },
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/plain, */*',
+          [SECRET_HEADER]: this.#secret,
+        },
         body: JSON.stringify({ to: message.to, channel, text: message.text, locale: message.locale }),
         // A redirect would carry the secret header to wherever it points: treat it as a failure.
         redirect: 'manual',
@@ -60,7 +65,8 @@ export class WebhookGateway implements Messenger {
 
   private describe(e: unknown): string {
     const err = e as { name?: string; cause?: { code?: unknown } };
-    if (err?.name === 'TimeoutError' || err?.name === 'AbortError') return `gateway did not answer within ${this.timeoutMs} ms`;
+    if (err?.name === 'TimeoutError' || err?.name === 'AbortError')
+      return `gateway did not answer within ${this.timeoutMs} ms`;
     const code = typeof err?.cause?.code === 'string' ? err.cause.code : '';
     return `gateway unreachable${code ? ` (${code})` : ''}`;
   }

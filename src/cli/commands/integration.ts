@@ -6,7 +6,8 @@ import { parse, UsageError } from '../io.js';
 
 export const integration: CommandGroup = {
   async run({ verb, rest, config, io }) {
-    if (verb !== 'add' && verb !== 'list' && verb !== 'remove') throw new UsageError(`unknown command "${`integration ${verb ?? ''}`.trim()}"`);
+    if (verb !== 'add' && verb !== 'list' && verb !== 'remove')
+      throw new UsageError(`unknown command "${`integration ${verb ?? ''}`.trim()}"`);
     const name = parse(rest, {}, verb === 'list' ? 0 : 1).positionals[0] ?? '';
     return withContext(config, async (ctx) => {
       if (verb === 'add') {

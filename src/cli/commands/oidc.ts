@@ -29,8 +29,18 @@ export const OIDC_USAGE = `  sesame oidc client add <domain> <name> --redirect-u
   sesame oidc keys | sesame oidc rotate-keys | sesame oidc drop-previous-keys`;
 
 /** The options and positional count of each command, checked before the store is opened. */
-const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>; positionals: number }> = {
-  'client add': { options: { 'redirect-uri': { type: 'string', multiple: true }, public: { type: 'boolean' }, 'require-mfa': { type: 'boolean' } }, positionals: 2 },
+const COMMANDS: Record<
+  string,
+  { options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>; positionals: number }
+> = {
+  'client add': {
+    options: {
+      'redirect-uri': { type: 'string', multiple: true },
+      public: { type: 'boolean' },
+      'require-mfa': { type: 'boolean' },
+    },
+    positionals: 2,
+  },
   'client list': { options: {}, positionals: 1 },
   'client remove': { options: {}, positionals: 2 },
   keys: { options: {}, positionals: 0 },
@@ -47,14 +57,16 @@ export async function runOidcCommand(args: string[], config: Readonly<Config>, i
     io.err(`sesame: ${why}. Run "sesame help" for usage.`);
     return 2;
   };
-  if (!spec) return usage(cmd ? `unknown command "oidc ${cmd}"` : 'oidc needs client, keys, rotate-keys or drop-previous-keys');
+  if (!spec)
+    return usage(cmd ? `unknown command "oidc ${cmd}"` : 'oidc needs client, keys, rotate-keys or drop-previous-keys');
   let parsed: { values: Record<string, unknown>; positionals: string[] };
   try {
     parsed = parseArgs({ args: rest, options: spec.options, allowPositionals: true, strict: true });
   } catch (e) {
     return usage((e as Error).message.split('\n')[0]!);
   }
-  if (parsed.positionals.length !== spec.positionals) return usage(`expected ${spec.positionals} argument(s), got ${parsed.positionals.length}`);
+  if (parsed.positionals.length !== spec.positionals)
+    return usage(`expected ${spec.positionals} argument(s), got ${parsed.positionals.length}`);
   const uris = (parsed.values['redirect-uri'] as string[] | undefined) ?? [];
   if (cmd === 'client add' && uris.length === 0) return usage('client add needs at least one --redirect-uri');
   const [a, b] = parsed.positionals as [string, string];
@@ -63,8 +75,15 @@ export async function runOidcCommand(args: string[], config: Readonly<Config>, i
     switch (cmd) {
       case 'client add': {
         const org = await ctx.accounts.organizationByDomain(a);
-        const { client, secret } = await ctx.oidc.clients.add(OPERATOR, org.id, { name: b, redirectUris: uris, kind: parsed.values.public ? 'public' : 'confidential', requireMfa: parsed.values['require-mfa'] === true });
-        io.out(`client "${client.name}" added to ${org.domain} (${client.kind}${client.requireMfa ? ', second factor always required' : ''})`);
+        const { client, secret } = await ctx.oidc.clients.add(OPERATOR, org.id, {
+          name: b,
+          redirectUris: uris,
+          kind: parsed.values.public ? 'public' : 'confidential',
+          requireMfa: parsed.values['require-mfa'] === true,
+        });
+        io.out(
+          `client "${client.name}" added to ${org.domain} (${client.kind}${client.requireMfa ? ', second factor always required' : ''})`,
+        );
         io.out(`issuer: ${oidcIssuer(ctx.config.publicUrl)}`);
         io.out(`client_id: ${client.id}`);
         if (secret) io.out(`client_secret (shown once): ${secret}`);
@@ -72,7 +91,10 @@ export async function runOidcCommand(args: string[], config: Readonly<Config>, i
       }
       case 'client list': {
         const org = await ctx.accounts.organizationByDomain(a);
-        for (const c of await ctx.oidc.clients.list(OPERATOR, org.id)) io.out(`${c.id}  "${c.name.replace(/[\u0000-\u001f\u007f]/g, '?')}"  ${c.kind}${c.requireMfa ? ' mfa-always' : ''}  ${c.redirectUris.join(' ')}`);
+        for (const c of await ctx.oidc.clients.list(OPERATOR, org.id))
+          io.out(
+            `${c.id}  "${c.name.replace(/[\u0000-\u001f\u007f]/g, '?')}"  ${c.kind}${c.requireMfa ? ' mfa-always' : ''}  ${c.redirectUris.join(' ')}`,
+          );
         break;
       }
       case 'client remove': {
@@ -82,12 +104,15 @@ export async function runOidcCommand(args: string[], config: Readonly<Config>, i
         break;
       }
       case 'keys': {
-        for (const k of await ctx.oidc.keys.describe()) io.out(`${k.kid}  made ${formatTime(k.createdAt)}  ${k.signing ? 'signing' : 'verifying only'}`);
+        for (const k of await ctx.oidc.keys.describe())
+          io.out(`${k.kid}  made ${formatTime(k.createdAt)}  ${k.signing ? 'signing' : 'verifying only'}`);
         break;
       }
       case 'rotate-keys': {
         const kid = await ctx.oidc.keys.rotate();
-        io.out(`new signing key ${kid}; every instance signs with it within a minute, and the previous keys keep verifying until "sesame oidc drop-previous-keys"`);
+        io.out(
+          `new signing key ${kid}; every instance signs with it within a minute, and the previous keys keep verifying until "sesame oidc drop-previous-keys"`,
+        );
         break;
       }
       case 'drop-previous-keys': {

@@ -61,14 +61,25 @@ export const org: CommandGroup = {
       const p = parse(rest, POLICY_FLAGS, 1);
       const v = p.values as Record<string, string | undefined>;
       const days = v['remember-days'];
-      if (days !== undefined && !/^\d{1,3}$/.test(days)) throw new UsageError('--remember-days takes a whole number from 0 to 365');
+      if (days !== undefined && !/^\d{1,3}$/.test(days))
+        throw new UsageError('--remember-days takes a whole number from 0 to 365');
       const ap = appPasswordOptions(v);
       return withContext(config, async (ctx) => {
         const o = await ctx.accounts.organizationByDomain(p.positionals[0]!);
-        const change = { legacyMainPassword: v['legacy-main-password'], mfaDefault: v['mfa-default'], allowedMethods: v.methods?.split(',').map((m) => m.trim()), rememberDays: days === undefined ? undefined : Number(days), appPasswords: ap };
-        const pol = Object.values(change).some((x) => x !== undefined) ? await ctx.mfaAdmin.setPolicy(OPERATOR, o.id, change) : await ctx.mfaAdmin.getPolicy(OPERATOR, o.id);
+        const change = {
+          legacyMainPassword: v['legacy-main-password'],
+          mfaDefault: v['mfa-default'],
+          allowedMethods: v.methods?.split(',').map((m) => m.trim()),
+          rememberDays: days === undefined ? undefined : Number(days),
+          appPasswords: ap,
+        };
+        const pol = Object.values(change).some((x) => x !== undefined)
+          ? await ctx.mfaAdmin.setPolicy(OPERATOR, o.id, change)
+          : await ctx.mfaAdmin.getPolicy(OPERATOR, o.id);
         const a = pol.appPasswords;
-        io.out(`organization ${o.domain}: mfa-default=${pol.mfaDefault} methods=${pol.allowedMethods.join(',')} remember-days=${pol.rememberDays} legacy-main-password=${pol.legacyMainPassword}`);
+        io.out(
+          `organization ${o.domain}: mfa-default=${pol.mfaDefault} methods=${pol.allowedMethods.join(',')} remember-days=${pol.rememberDays} legacy-main-password=${pol.legacyMainPassword}`,
+        );
         io.out(
           `app passwords: ${a.allowed ? 'on' : 'off'} keep-when-off=${a.keepExistingWhenOff ? 'on' : 'off'} cap=${a.cap} protocols=${a.protocols.join(',')} ` +
             `max-days=${a.maxLifetimeDays ?? 'never'} unused-days=${a.revokeUnusedDays ?? 'never'} revoke-on-password-change=${a.revokeOnPasswordChange ? 'on' : 'off'}`,

@@ -26,11 +26,26 @@ function backupOrRestore(group: 'backup' | 'restore'): CommandGroup {
   return {
     async run({ args, config, io }) {
       // The file may come after the flags, so everything after the command is parsed.
-      const p = parse(args, group === 'backup' ? { force: { type: 'boolean' }, 'secrets-only': { type: 'boolean' } } : { force: { type: 'boolean' } }, 1);
+      const p = parse(
+        args,
+        group === 'backup'
+          ? { force: { type: 'boolean' }, 'secrets-only': { type: 'boolean' } }
+          : { force: { type: 'boolean' } },
+        1,
+      );
       const v = p.values as { force?: boolean; 'secrets-only'?: boolean };
-      const target = { dataDir: config.dataDir, databaseUrl: config.databaseUrl, file: p.positionals[0]!, force: v.force, env: io.env };
+      const target = {
+        dataDir: config.dataDir,
+        databaseUrl: config.databaseUrl,
+        file: p.positionals[0]!,
+        force: v.force,
+        env: io.env,
+      };
       try {
-        const lines = group === 'backup' ? describeBackup(createBackup({ ...target, secretsOnly: v['secrets-only'] })) : describeRestore(await restoreBackup(target));
+        const lines =
+          group === 'backup'
+            ? describeBackup(createBackup({ ...target, secretsOnly: v['secrets-only'] }))
+            : describeRestore(await restoreBackup(target));
         for (const line of lines) io.out(line);
       } catch (e) {
         if (!(e instanceof BackupError)) throw e;

@@ -14,7 +14,11 @@ export const user: CommandGroup = {
     // Parse (and read the password from standard input) before touching the store, so wrong usage changes nothing.
     const p =
       verb === 'add'
-        ? parse(rest, { name: { type: 'string' }, admin: { type: 'boolean' }, 'password-stdin': { type: 'boolean' } }, 1)
+        ? parse(
+            rest,
+            { name: { type: 'string' }, admin: { type: 'boolean' }, 'password-stdin': { type: 'boolean' } },
+            1,
+          )
         : parse(rest, {}, verb === 'mfa' ? 2 : 1);
     const v = p.values as { name?: string; admin?: boolean; 'password-stdin'?: boolean };
     const address = p.positionals[0]!;
@@ -22,7 +26,12 @@ export const user: CommandGroup = {
     return withContext(config, async (ctx) => {
       switch (verb) {
         case 'add': {
-          const u = await ctx.accounts.addUser(OPERATOR, { address, name: v.name, role: v.admin ? 'admin' : 'user', password });
+          const u = await ctx.accounts.addUser(OPERATOR, {
+            address,
+            name: v.name,
+            role: v.admin ? 'admin' : 'user',
+            password,
+          });
           io.out(`user ${u.address} added${u.role === 'admin' ? ' as admin' : ''}`);
           if (password === undefined) {
             const link = await ctx.accounts.issueSetPasswordToken(OPERATOR, u.address);

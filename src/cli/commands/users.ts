@@ -47,7 +47,9 @@ export function progressRenderer(out: { write: (s: string) => void; isTTY: boole
     }
     if (out.isTTY) {
       const filled = Math.round(frac * BAR);
-      out.write(`\r${phase.padEnd(8)} [${'#'.repeat(filled)}${' '.repeat(BAR - filled)}] ${String(Math.floor(frac * 100)).padStart(3)}% ${done}/${total}`);
+      out.write(
+        `\r${phase.padEnd(8)} [${'#'.repeat(filled)}${' '.repeat(BAR - filled)}] ${String(Math.floor(frac * 100)).padStart(3)}% ${done}/${total}`,
+      );
       open = true;
       return;
     }
@@ -67,7 +69,9 @@ export function progressRenderer(out: { write: (s: string) => void; isTTY: boole
 const t = translator('en');
 
 function problemText(r: PlannedRow): string {
-  return r.problem === 'duplicate' ? t('bulk.problem.duplicate', { row: r.duplicateOf ?? 0 }) : t(`bulk.problem.${r.problem!}` as MessageId);
+  return r.problem === 'duplicate'
+    ? t('bulk.problem.duplicate', { row: r.duplicateOf ?? 0 })
+    : t(`bulk.problem.${r.problem!}` as MessageId);
 }
 
 /** Runs `sesame users ...` (args after "users"); returns the exit code. */
@@ -77,12 +81,16 @@ export async function runUsersCommand(args: string[], config: Readonly<Config>, 
     io.err(`sesame: ${why}. Run "sesame help" for usage.`);
     return 2;
   };
-  if (verb !== 'import' && verb !== 'export') return usage(verb ? `unknown command "users ${verb}"` : 'users needs import or export');
+  if (verb !== 'import' && verb !== 'export')
+    return usage(verb ? `unknown command "users ${verb}"` : 'users needs import or export');
   let parsed: { values: { org?: string; action?: string; 'dry-run'?: boolean }; positionals: string[] };
   try {
     parsed = parseArgs({
       args: args.slice(1),
-      options: verb === 'import' ? { org: { type: 'string' }, action: { type: 'string' }, 'dry-run': { type: 'boolean' } } : { org: { type: 'string' } },
+      options:
+        verb === 'import'
+          ? { org: { type: 'string' }, action: { type: 'string' }, 'dry-run': { type: 'boolean' } }
+          : { org: { type: 'string' } },
       allowPositionals: true,
       strict: true,
     });
@@ -90,7 +98,8 @@ export async function runUsersCommand(args: string[], config: Readonly<Config>, 
     return usage((e as Error).message.split('\n')[0]!);
   }
   const want = verb === 'import' ? 1 : 0;
-  if (parsed.positionals.length !== want) return usage(`expected ${want} argument(s), got ${parsed.positionals.length}`);
+  if (parsed.positionals.length !== want)
+    return usage(`expected ${want} argument(s), got ${parsed.positionals.length}`);
   const action = parsed.values.action ?? 'mfa';
   if (!isBulkOperation(action)) return usage('--action takes mfa, reregister or disable');
   let bytes: Buffer | undefined;
@@ -98,14 +107,17 @@ export async function runUsersCommand(args: string[], config: Readonly<Config>, 
     try {
       bytes = fs.readFileSync(parsed.positionals[0]!);
     } catch (e) {
-      io.err(`sesame: users import: cannot read ${parsed.positionals[0]}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      io.err(
+        `sesame: users import: cannot read ${parsed.positionals[0]}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      );
       return 1;
     }
   }
   const write = io.write ?? ((s: string) => io.out(s.replace(/\r?\n$/, '')));
   const ctx = await createContext(config);
   try {
-    const org = parsed.values.org === undefined ? undefined : await ctx.accounts.organizationByDomain(parsed.values.org);
+    const org =
+      parsed.values.org === undefined ? undefined : await ctx.accounts.organizationByDomain(parsed.values.org);
     if (verb === 'export') {
       const orgs = org ? [org] : await ctx.accounts.listOrganizations();
       write(exportHeader());
@@ -133,10 +145,21 @@ export async function runUsersCommand(args: string[], config: Readonly<Config>, 
     }
     const changes = plan.rows.filter((r) => r.changes).length;
     for (const r of plan.rows) {
-      const what = action === 'mfa' ? `${r.target!.mfaState} -> ${r.mfaState}` : action === 'reregister' ? 'must register again' : 'disabled';
-      io.out(`row ${r.row}: ${r.address}: ${r.changes ? (parsed.values['dry-run'] ? `would change (${what})` : `changed (${what})`) : 'unchanged'}`);
+      const what =
+        action === 'mfa'
+          ? `${r.target!.mfaState} -> ${r.mfaState}`
+          : action === 'reregister'
+            ? 'must register again'
+            : 'disabled';
+      io.out(
+        `row ${r.row}: ${r.address}: ${r.changes ? (parsed.values['dry-run'] ? `would change (${what})` : `changed (${what})`) : 'unchanged'}`,
+      );
     }
-    io.err(parsed.values['dry-run'] ? `dry run: ${changes} user(s) would change, ${plan.rows.length - changes} unchanged; nothing was changed` : `${result.changed} user(s) changed, ${plan.rows.length - changes} unchanged`);
+    io.err(
+      parsed.values['dry-run']
+        ? `dry run: ${changes} user(s) would change, ${plan.rows.length - changes} unchanged; nothing was changed`
+        : `${result.changed} user(s) changed, ${plan.rows.length - changes} unchanged`,
+    );
     return 0;
   } catch (e) {
     if (!isSesameError(e)) throw e;

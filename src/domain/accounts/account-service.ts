@@ -13,7 +13,14 @@ import { SesameError } from '../errors.js';
 import type { DomainEventOf, DomainEvents } from '../events.js';
 import type { SessionService } from '../sessions/session.js';
 import { type Actor, actorId, actorLabel, requireAdminOf } from './actor.js';
-import { normalizeAddress, normalizeDisplayName, normalizeDomain, type Organization, type User, type UserRole } from './model.js';
+import {
+  normalizeAddress,
+  normalizeDisplayName,
+  normalizeDomain,
+  type Organization,
+  type User,
+  type UserRole,
+} from './model.js';
 import type { PasswordPolicy } from './password-policy.js';
 import type { AccountRepository, OneTimeTokenRepository } from './repository.js';
 
@@ -42,10 +49,12 @@ export class AccountService {
 
   /** Creates an organization for a mail domain; the display name defaults to the domain. */
   async addOrganization(actor: Actor, domainRaw: string, nameRaw?: string): Promise<Organization> {
-    if (actor.kind !== 'operator') throw new SesameError('forbidden', `${actorLabel(actor)} may not create organizations`);
+    if (actor.kind !== 'operator')
+      throw new SesameError('forbidden', `${actorLabel(actor)} may not create organizations`);
     const domain = normalizeDomain(domainRaw);
     const name = normalizeDisplayName(nameRaw ?? domain);
-    if (await this.d.accounts.findOrganizationByDomain(domain)) throw new SesameError('organization_exists', `organization ${domain} exists`, { params: { domain } });
+    if (await this.d.accounts.findOrganizationByDomain(domain))
+      throw new SesameError('organization_exists', `organization ${domain} exists`, { params: { domain } });
     const org = await this.d.accounts.createOrganization({ domain, name });
     await this.audit(actor, org.id, 'organization.create', null, `${domain} "${name}"`);
     return org;
@@ -56,19 +65,25 @@ export class AccountService {
    * against the policy and hashed; without one the account cannot sign in until a set-password
    * link is used.
    */
-  async addUser(actor: Actor, input: { address: string; name?: string; role?: UserRole; password?: string }): Promise<User> {
+  async addUser(
+    actor: Actor,
+    input: { address: string; name?: string; role?: UserRole; password?: string },
+  ): Promise<User> {
     const { address, domain } = normalizeAddress(input.address);
     const org = await this.d.accounts.findOrganizationByDomain(domain);
     if (!org) {
-      if (actor.kind === 'operator') throw new SesameError('organization_not_found', `no organization for ${domain}`, { params: { domain } });
+      if (actor.kind === 'operator')
+        throw new SesameError('organization_not_found', `no organization for ${domain}`, { params: { domain } });
       throw new SesameError('forbidden', `${actorLabel(actor)} tried to add ${address} outside their organization`);
     }
     requireAdminOf(actor, org.id);
     const name = normalizeDisplayName(input.name ?? address.split('@')[0]!);
     const role = input.role ?? 'user';
-    if (role === 'admin' && actor.kind === 'user' && actor.user.role !== 'admin') throw new SesameError('forbidden', 'only admins create admins');
+    if (role === 'admin' && actor.kind === 'user' && actor.user.role !== 'admin')
+      throw new SesameError('forbidden', 'only admins create admins');
     if (input.password !== undefined) this.d.policy.check(input.password, { address, name });
-    if (await this.d.accounts.findUserByAddress(address)) throw new SesameError('user_exists', `user ${address} exists`, { params: { address } });
+    if (await this.d.accounts.findUserByAddress(address))
+      throw new SesameError('user_exists', `user ${address} exists`, { params: { address } });
     const passwordHash = input.password !== undefined ? await this.d.passwordHasher.hash(input.password) : null;
     const mfaState = await this.d.mfaDefaultFor(org.id);
     const user = await this.d.accounts.createUser({ orgId: org.id, address, name, role, passwordHash, mfaState });
@@ -79,7 +94,8 @@ export class AccountService {
   /** Disables a user and ends all their sessions (checklist 31). */
   async disableUser(actor: Actor, addressRaw: string): Promise<User> {
     const user = await this.userForAdmin(actor, addressRaw);
-    if (actor.kind === 'user' && actor.user.id === user.id) throw new SesameError('forbidden', 'an admin cannot disable their own account');
+    if (actor.kind === 'user' && actor.user.id === user.id)
+      throw new SesameError('forbidden', 'an admin cannot disable their own account');
     await this.d.accounts.setUserStatus(user.id, 'disabled');
     const ended = await this.d.sessions.endAllForUser(user.id);
     await this.audit(actor, user.orgId, 'user.disable', user.id, `${user.address}; ${ended} session(s) ended`);
@@ -120,11 +136,19 @@ export class AccountService {
   }
 
   /** Issues a one-time link token with which the user sets their own password. */
-  async issueSetPasswordToken(actor: Actor, addressRaw: string): Promise<{ user: User; token: string; expiresAt: number }> {
+  async issueSetPasswordToken(
+    actor: Actor,
+    addressRaw: string,
+  ): Promise<{ user: User; token: string; expiresAt: number }> {
     const user = await this.userForAdmin(actor, addressRaw);
     const token = randomToken(32);
     const expiresAt = this.d.clock.now() + this.d.setPasswordLinkMs;
-    await this.d.tokens.create({ tokenHash: this.d.keyedHasher.digest(SET_PASSWORD, token), purpose: SET_PASSWORD, userId: user.id, expiresAt });
+    await this.d.tokens.create({
+      tokenHash: this.d.keyedHasher.digest(SET_PASSWORD, token),
+      purpose: SET_PASSWORD,
+      userId: user.id,
+      expiresAt,
+    });
     await this.audit(actor, user.orgId, 'user.set_password_link', user.id, user.address);
     return { user, token, expiresAt };
   }
@@ -136,9 +160,12 @@ export class AccountService {
 
   /** The token's user and the hash it is stored under (under a previous key if it was issued before a rotation). */
   private async findSetPasswordToken(token: string): Promise<{ user: User; tokenHash: string }> {
-    const hit = await findByKeyedHash(this.d.keyedHasher, SET_PASSWORD, token, (h) => this.d.tokens.peek(h, SET_PASSWORD, this.d.clock.now()));
+    const hit = await findByKeyedHash(this.d.keyedHasher, SET_PASSWORD, token, (h) =>
+      this.d.tokens.peek(h, SET_PASSWORD, this.d.clock.now()),
+    );
     const user = hit ? await this.d.accounts.findUserById(hit.found) : undefined;
-    if (!hit || !user || user.status !== 'active') throw new SesameError('token_invalid', 'set-password token unknown, used, expired or user disabled');
+    if (!hit || !user || user.status !== 'active')
+      throw new SesameError('token_invalid', 'set-password token unknown, used, expired or user disabled');
     return { user, tokenHash: hit.hash };
   }
 
@@ -149,7 +176,14 @@ export class AccountService {
     const hash = await this.d.passwordHasher.hash(password);
     const userId = await this.d.tokens.consume(tokenHash, SET_PASSWORD, this.d.clock.now());
     if (userId !== user.id) throw new SesameError('token_invalid', 'set-password token used concurrently');
-    await this.storePassword(user, hash, { kind: 'user', user }, 'set_password_link', 'user.password_set', `${user.address} via one-time link`);
+    await this.storePassword(
+      user,
+      hash,
+      { kind: 'user', user },
+      'set_password_link',
+      'user.password_set',
+      `${user.address} via one-time link`,
+    );
     return user;
   }
 
@@ -159,20 +193,42 @@ export class AccountService {
    */
   async changeOwnPassword(user: User, password: string, keepSessionId: string): Promise<number> {
     this.d.policy.check(password, { address: user.address, name: user.name });
-    return this.storePassword(user, await this.d.passwordHasher.hash(password), { kind: 'user', user }, 'change', 'user.password_change', user.address, keepSessionId);
+    return this.storePassword(
+      user,
+      await this.d.passwordHasher.hash(password),
+      { kind: 'user', user },
+      'change',
+      'user.password_change',
+      user.address,
+      keepSessionId,
+    );
   }
 
   /** The password chosen at the end of a password reset (its link and second factor proved): every session ends. */
   async recoverPassword(user: User, password: string): Promise<void> {
     this.d.policy.check(password, { address: user.address, name: user.name });
-    await this.storePassword(user, await this.d.passwordHasher.hash(password), { kind: 'user', user }, 'reset', 'user.password_reset', `${user.address} via reset link`);
+    await this.storePassword(
+      user,
+      await this.d.passwordHasher.hash(password),
+      { kind: 'user', user },
+      'reset',
+      'user.password_reset',
+      `${user.address} via reset link`,
+    );
   }
 
   /** Sets a password directly (operator CLI with --password-stdin). */
   async setPassword(actor: Actor, addressRaw: string, password: string): Promise<void> {
     const user = await this.userForAdmin(actor, addressRaw);
     this.d.policy.check(password, { address: user.address, name: user.name });
-    await this.storePassword(user, await this.d.passwordHasher.hash(password), actor, 'direct', 'user.password_set', user.address);
+    await this.storePassword(
+      user,
+      await this.d.passwordHasher.hash(password),
+      actor,
+      'direct',
+      'user.password_set',
+      user.address,
+    );
   }
 
   /**
@@ -180,11 +236,27 @@ export class AccountService {
    * returns how many), the audit log, then `password_changed` (the sign-in lock lifted, app
    * passwords revoked when the policy says so, mail servers' caches told: app/consequences.ts).
    */
-  private async storePassword(user: User, hash: string, actor: Actor, via: PasswordVia, action: string, detail: string, keepSessionId?: string): Promise<number> {
+  private async storePassword(
+    user: User,
+    hash: string,
+    actor: Actor,
+    via: PasswordVia,
+    action: string,
+    detail: string,
+    keepSessionId?: string,
+  ): Promise<number> {
     await this.d.accounts.setPasswordHash(user.id, hash, this.d.clock.now());
-    const ended = keepSessionId ? await this.d.sessions.endOthers(user.id, keepSessionId) : await this.d.sessions.endAllForUser(user.id);
+    const ended = keepSessionId
+      ? await this.d.sessions.endOthers(user.id, keepSessionId)
+      : await this.d.sessions.endAllForUser(user.id);
     await this.audit(actor, user.orgId, action, user.id, detail);
-    await this.d.events.publish({ type: 'password_changed', userId: user.id, address: user.address, via, first: user.passwordChangedAt === null });
+    await this.d.events.publish({
+      type: 'password_changed',
+      userId: user.id,
+      address: user.address,
+      via,
+      first: user.passwordChangedAt === null,
+    });
     return ended;
   }
 
@@ -198,7 +270,10 @@ export class AccountService {
     const user = await this.d.accounts.findUserByAddress(address);
     if (!user) {
       // An admin asking about another organization's address learns nothing more than "forbidden".
-      if (actor.kind === 'user' && !address.endsWith(`@${(await this.d.accounts.findOrganizationById(actor.user.orgId))?.domain}`)) {
+      if (
+        actor.kind === 'user' &&
+        !address.endsWith(`@${(await this.d.accounts.findOrganizationById(actor.user.orgId))?.domain}`)
+      ) {
         throw new SesameError('forbidden', `${actorLabel(actor)} asked for ${address} outside their organization`);
       }
       throw new SesameError('user_not_found', `no user ${address}`, { params: { address } });
@@ -208,6 +283,15 @@ export class AccountService {
   }
 
   private async audit(actor: Actor, orgId: string | null, action: string, targetUserId: string | null, detail: string) {
-    await this.d.audit.recordAudit({ id: randomUUID(), at: this.d.clock.now(), orgId, actorId: actorId(actor), actorLabel: actorLabel(actor), action, targetUserId, detail });
+    await this.d.audit.recordAudit({
+      id: randomUUID(),
+      at: this.d.clock.now(),
+      orgId,
+      actorId: actorId(actor),
+      actorLabel: actorLabel(actor),
+      action,
+      targetUserId,
+      detail,
+    });
   }
 }

@@ -36,7 +36,10 @@ export function requireAdminOf(a: Actor, orgId: string): void {
   if (a.kind === 'operator') return;
   if (a.user.role === 'admin' && a.user.status === 'active' && a.user.orgId === orgId) {
     if (provesSecondFactor(a.amr ?? [])) return;
-    throw new SesameError('admin_mfa_required', `${a.user.address} used admin rights from a session without a second factor`);
+    throw new SesameError(
+      'admin_mfa_required',
+      `${a.user.address} used admin rights from a session without a second factor`,
+    );
   }
   throw new SesameError('forbidden', `${a.user.address} is not an admin of organization ${orgId}`);
 }

@@ -47,7 +47,13 @@ export interface BulkRowInput {
   state?: string;
 }
 
-export type RowProblem = 'invalid_address' | 'unknown_address' | 'other_organization' | 'invalid_state' | 'duplicate' | 'own_account';
+export type RowProblem =
+  | 'invalid_address'
+  | 'unknown_address'
+  | 'other_organization'
+  | 'invalid_state'
+  | 'duplicate'
+  | 'own_account';
 
 /** What a bulk change needs to know of a user. */
 export interface BulkTarget {
@@ -109,7 +115,8 @@ export interface BulkChangeRepository {
   transaction<T>(fn: (tx: BulkChangeWriter) => Promise<T>): Promise<T>;
 }
 
-const chunks = <T>(xs: T[], n = BULK_CHUNK): T[][] => Array.from({ length: Math.ceil(xs.length / n) }, (_, i) => xs.slice(i * n, (i + 1) * n));
+const chunks = <T>(xs: T[], n = BULK_CHUNK): T[][] =>
+  Array.from({ length: Math.ceil(xs.length / n) }, (_, i) => xs.slice(i * n, (i + 1) * n));
 
 export class BulkChanges {
   constructor(
@@ -125,7 +132,13 @@ export class BulkChanges {
    * limited to: always the admin's own for a signed-in admin; the operator may leave it out (any
    * organization). Throws only for the request as a whole (no rows, too many, no rights).
    */
-  async plan(actor: Actor, orgId: string | undefined, operation: BulkOperation, input: BulkRowInput[], progress?: BulkProgress): Promise<BulkPlan> {
+  async plan(
+    actor: Actor,
+    orgId: string | undefined,
+    operation: BulkOperation,
+    input: BulkRowInput[],
+    progress?: BulkProgress,
+  ): Promise<BulkPlan> {
     return this.planWith(this.repo, actor, orgId, await this.domainOf(orgId), operation, input, progress);
   }
 
@@ -138,7 +151,14 @@ export class BulkChanges {
    * preview's), refuses with `bulk_stale` when the plan is no longer what was previewed. With a
    * bad row nothing is written and `changed` is 0: the plan says which rows and why.
    */
-  async apply(actor: Actor, orgId: string | undefined, operation: BulkOperation, input: BulkRowInput[], fingerprint?: string, progress?: BulkProgress): Promise<BulkResult> {
+  async apply(
+    actor: Actor,
+    orgId: string | undefined,
+    operation: BulkOperation,
+    input: BulkRowInput[],
+    fingerprint?: string,
+    progress?: BulkProgress,
+  ): Promise<BulkResult> {
     const first = await this.plan(actor, orgId, operation, input, progress);
     if (first.problems) return { plan: first, changed: 0 };
     if (fingerprint !== undefined && fingerprint !== first.fingerprint) throw stale();
@@ -171,19 +191,44 @@ export class BulkChanges {
         written += part.length;
         progress?.('applying', written, rows.length);
       }
-      await tx.recordAudit([{ id: randomUUID(), at, orgId: orgId ?? null, actorId: actorId(actor), actorLabel: actorLabel(actor), action: 'users.bulk', targetUserId: null, detail: `${operation}: ${rows.length} of ${plan.rows.length} user(s) changed` }]);
+      await tx.recordAudit([
+        {
+          id: randomUUID(),
+          at,
+          orgId: orgId ?? null,
+          actorId: actorId(actor),
+          actorLabel: actorLabel(actor),
+          action: 'users.bulk',
+          targetUserId: null,
+          detail: `${operation}: ${rows.length} of ${plan.rows.length} user(s) changed`,
+        },
+      ]);
       return rows;
     });
-    if (done.length) await this.events.publish({ type: 'users_changed_in_bulk', addresses: done.map((r) => r.address) });
+    if (done.length)
+      await this.events.publish({ type: 'users_changed_in_bulk', addresses: done.map((r) => r.address) });
     return { plan: first, changed: done.length };
   }
 
-  private async planWith(reader: { findTargets(a: string[]): Promise<BulkTarget[]> }, actor: Actor, orgId: string | undefined, domain: string | undefined, operation: BulkOperation, input: BulkRowInput[], progress?: BulkProgress): Promise<BulkPlan> {
-    if (actor.kind !== 'operator' && orgId === undefined) throw new SesameError('forbidden', `${actorLabel(actor)} asked for a bulk change without an organization`);
+  private async planWith(
+    reader: { findTargets(a: string[]): Promise<BulkTarget[]> },
+    actor: Actor,
+    orgId: string | undefined,
+    domain: string | undefined,
+    operation: BulkOperation,
+    input: BulkRowInput[],
+    progress?: BulkProgress,
+  ): Promise<BulkPlan> {
+    if (actor.kind !== 'operator' && orgId === undefined)
+      throw new SesameError('forbidden', `${actorLabel(actor)} asked for a bulk change without an organization`);
     if (orgId !== undefined) requireAdminOf(actor, orgId);
-    if (!isBulkOperation(operation)) throw new SesameError('invalid_input', `bulk operation ${String(operation).slice(0, 40)}`);
+    if (!isBulkOperation(operation))
+      throw new SesameError('invalid_input', `bulk operation ${String(operation).slice(0, 40)}`);
     if (input.length === 0) throw new SesameError('bulk_empty', 'bulk change with no rows');
-    if (input.length > BULK_MAX_ROWS) throw new SesameError('bulk_too_large', `bulk change of ${input.length} rows`, { params: { max: BULK_MAX_ROWS } });
+    if (input.length > BULK_MAX_ROWS)
+      throw new SesameError('bulk_too_large', `bulk change of ${input.length} rows`, {
+        params: { max: BULK_MAX_ROWS },
+      });
     const seen = new Map<string, number>();
     const rows: PlannedRow[] = input.map((r) => {
       const out: PlannedRow = { row: r.row, address: r.address.trim().slice(0, 254), changes: false };
@@ -194,7 +239,8 @@ export class BulkChanges {
       } catch {
         out.problem = 'invalid_address';
       }
-      if (!out.problem && operation === 'mfa' && !isMfaState(r.state?.trim().toLowerCase())) out.problem = 'invalid_state';
+      if (!out.problem && operation === 'mfa' && !isMfaState(r.state?.trim().toLowerCase()))
+        out.problem = 'invalid_state';
       if (!out.problem) {
         const first = seen.get(out.address);
         if (first !== undefined) {
@@ -221,20 +267,46 @@ export class BulkChanges {
       else {
         r.target = t;
         if (operation === 'reregister') r.mfaState = 'enabled';
-        r.changes = operation === 'mfa' ? t.mfaState !== r.mfaState : operation === 'disable' ? t.status !== 'disabled' : true;
+        r.changes =
+          operation === 'mfa' ? t.mfaState !== r.mfaState : operation === 'disable' ? t.status !== 'disabled' : true;
       }
     }
     for (const r of rows) if (r.problem) r.mfaState = undefined;
     const problems = rows.filter((r) => r.problem).length;
-    const digest = createHash('sha256').update(JSON.stringify([operation, orgId ?? '', rows.map((r) => [r.row, r.address, r.problem ?? '', r.mfaState ?? '', r.target ? [r.target.id, r.target.mfaState, r.target.status, r.target.methodCount] : 0])]));
+    const digest = createHash('sha256').update(
+      JSON.stringify([
+        operation,
+        orgId ?? '',
+        rows.map((r) => [
+          r.row,
+          r.address,
+          r.problem ?? '',
+          r.mfaState ?? '',
+          r.target ? [r.target.id, r.target.mfaState, r.target.status, r.target.methodCount] : 0,
+        ]),
+      ]),
+    );
     return { operation, rows, problems, fingerprint: digest.digest('base64url') };
   }
 
   private auditRow(actor: Actor, at: number, operation: BulkOperation, r: PlannedRow): AuditEvent {
     const t = r.target!;
     const [action, what] =
-      operation === 'mfa' ? ['mfa.state', `${t.mfaState} -> ${r.mfaState}`] : operation === 'reregister' ? ['mfa.require_reregistration', `${t.methodCount} method(s) removed, sessions ended`] : ['user.disable', 'sessions ended'];
-    return { id: randomUUID(), at, orgId: t.orgId, actorId: actorId(actor), actorLabel: actorLabel(actor), action, targetUserId: t.id, detail: `${t.address}: ${what} (bulk change)` };
+      operation === 'mfa'
+        ? ['mfa.state', `${t.mfaState} -> ${r.mfaState}`]
+        : operation === 'reregister'
+          ? ['mfa.require_reregistration', `${t.methodCount} method(s) removed, sessions ended`]
+          : ['user.disable', 'sessions ended'];
+    return {
+      id: randomUUID(),
+      at,
+      orgId: t.orgId,
+      actorId: actorId(actor),
+      actorLabel: actorLabel(actor),
+      action,
+      targetUserId: t.id,
+      detail: `${t.address}: ${what} (bulk change)`,
+    };
   }
 }
 

@@ -8,7 +8,13 @@ let cached: ReadonlySet<string> | undefined;
 
 export function loadCommonPasswords(file = FILE): ReadonlySet<string> {
   if (file === FILE && cached) return cached;
-  const set = new Set(fs.readFileSync(file, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean));
+  const set = new Set(
+    fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean),
+  );
   if (file === FILE) cached = set;
   return set;
 }

@@ -135,9 +135,14 @@ export function decodeCursor(raw: string, sort: UserSort, order: SortOrder): Cur
   }
   const numeric = sort === 'created' || sort === 'last_sign_in';
   if (
-    !Array.isArray(v) || v.length !== 5 || v[0] !== sort || v[1] !== order ||
+    !Array.isArray(v) ||
+    v.length !== 5 ||
+    v[0] !== sort ||
+    v[1] !== order ||
     (numeric ? !Number.isSafeInteger(v[2]) : typeof v[2] !== 'string' || v[2].length > 300) ||
-    typeof v[3] !== 'string' || v[3].length > 64 || (v[4] !== 'next' && v[4] !== 'prev')
+    typeof v[3] !== 'string' ||
+    v[3].length > 64 ||
+    (v[4] !== 'next' && v[4] !== 'prev')
   ) {
     throw bad('cursor does not fit this sort');
   }
@@ -154,7 +159,8 @@ export function parseUserListRequest(r: UserListRequest): ParsedListRequest {
     filter.mfaState = r.mfa;
   }
   if (r.method) {
-    if (r.method !== 'any' && r.method !== 'none' && !isMethodKind(r.method)) throw bad(`method ${JSON.stringify(r.method.slice(0, 40))}`);
+    if (r.method !== 'any' && r.method !== 'none' && !isMethodKind(r.method))
+      throw bad(`method ${JSON.stringify(r.method.slice(0, 40))}`);
     filter.method = r.method as MethodFilter;
   }
   if (r.appPasswords) {
@@ -174,7 +180,14 @@ export function parseUserListRequest(r: UserListRequest): ParsedListRequest {
   if (!Number.isInteger(limit) || limit < 1 || limit > PAGE_MAX) throw bad(`limit ${limit}`);
   const offset = r.offset ?? 0;
   if (!Number.isInteger(offset) || offset < 0) throw bad(`offset ${offset}`);
-  return { filter, sort, order, limit, cursor: r.cursor ? decodeCursor(r.cursor, sort, order) : undefined, offset: offset || undefined };
+  return {
+    filter,
+    sort,
+    order,
+    limit,
+    cursor: r.cursor ? decodeCursor(r.cursor, sort, order) : undefined,
+    offset: offset || undefined,
+  };
 }
 
 /** The sort value of a row, as a cursor holds it. */
@@ -192,7 +205,10 @@ function sortValue(u: DirectoryEntry, sort: UserSort): string | number {
 }
 
 export class UserDirectory {
-  constructor(private readonly repo: UserDirectoryRepository, private readonly clock: { now(): number }) {}
+  constructor(
+    private readonly repo: UserDirectoryRepository,
+    private readonly clock: { now(): number },
+  ) {}
 
   /** One page of the organization's users, for an admin of it (or the operator). */
   async list(actor: Actor, orgId: string, request: UserListRequest | ParsedListRequest): Promise<DirectoryPage> {
@@ -200,17 +216,32 @@ export class UserDirectory {
     const p = 'filter' in request ? request : parseUserListRequest(request);
     const now = this.clock.now();
     const [rows, total] = await Promise.all([
-      this.repo.page({ orgId, filter: p.filter, sort: p.sort, order: p.order, limit: p.limit, cursor: p.cursor, offset: p.cursor ? undefined : p.offset, now }),
+      this.repo.page({
+        orgId,
+        filter: p.filter,
+        sort: p.sort,
+        order: p.order,
+        limit: p.limit,
+        cursor: p.cursor,
+        offset: p.cursor ? undefined : p.offset,
+        now,
+      }),
       this.repo.count(orgId, p.filter, now),
     ]);
     const backwards = p.cursor?.dir === 'prev';
     const more = rows.length > p.limit;
     // Backwards, the extra row is the one before the page; forwards, the one after it.
     const users = more ? (backwards ? rows.slice(1) : rows.slice(0, p.limit)) : rows;
-    const at = (u: DirectoryEntry | undefined, dir: 'next' | 'prev') => (u ? encodeCursor({ sort: p.sort, order: p.order, value: sortValue(u, p.sort), id: u.id, dir }) : undefined);
+    const at = (u: DirectoryEntry | undefined, dir: 'next' | 'prev') =>
+      u ? encodeCursor({ sort: p.sort, order: p.order, value: sortValue(u, p.sort), id: u.id, dir }) : undefined;
     const hasNext = backwards || more;
     const hasPrev = backwards ? more : p.cursor !== undefined || (p.offset ?? 0) > 0;
-    return { users, total, next: hasNext ? at(users.at(-1), 'next') : undefined, prev: hasPrev ? at(users[0], 'prev') : undefined };
+    return {
+      users,
+      total,
+      next: hasNext ? at(users.at(-1), 'next') : undefined,
+      prev: hasPrev ? at(users[0], 'prev') : undefined,
+    };
   }
 
   /**
@@ -221,7 +252,15 @@ export class UserDirectory {
     requireAdminOf(actor, orgId);
     let cursor: Cursor | undefined;
     for (;;) {
-      const rows = await this.repo.page({ orgId, filter: {}, sort: 'address', order: 'asc', limit: batch, cursor, now: this.clock.now() });
+      const rows = await this.repo.page({
+        orgId,
+        filter: {},
+        sort: 'address',
+        order: 'asc',
+        limit: batch,
+        cursor,
+        now: this.clock.now(),
+      });
       const page = rows.slice(0, batch);
       if (page.length) yield page;
       if (rows.length <= batch) return;

@@ -41,7 +41,8 @@ const LOCAL_RE = /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*
 /** Lower-cases and checks a mail domain such as `contoso.test`. */
 export function normalizeDomain(raw: string): string {
   const d = raw.trim().toLowerCase();
-  if (!DOMAIN_RE.test(d)) throw new SesameError('invalid_domain', `not a mail domain: ${JSON.stringify(raw.slice(0, 100))}`);
+  if (!DOMAIN_RE.test(d))
+    throw new SesameError('invalid_domain', `not a mail domain: ${JSON.stringify(raw.slice(0, 100))}`);
   return d;
 }
 
@@ -49,7 +50,8 @@ export function normalizeDomain(raw: string): string {
 export function normalizeAddress(raw: string): { address: string; domain: string } {
   const a = raw.trim().toLowerCase();
   const at = a.lastIndexOf('@');
-  if (a.length > 254 || at < 1) throw new SesameError('invalid_address', `not an address: ${JSON.stringify(raw.slice(0, 100))}`);
+  if (a.length > 254 || at < 1)
+    throw new SesameError('invalid_address', `not an address: ${JSON.stringify(raw.slice(0, 100))}`);
   const local = a.slice(0, at);
   const domain = a.slice(at + 1);
   if (local.length > 64 || !LOCAL_RE.test(local) || !DOMAIN_RE.test(domain)) {
@@ -63,7 +65,9 @@ export function normalizeDisplayName(raw: string): string {
   const n = raw.trim().normalize('NFC');
   // eslint-disable-next-line no-control-regex
   if (n.length < 1 || n.length > 200 || /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(n)) {
-    throw new SesameError('invalid_name', 'display name must be 1 to 200 characters without control characters', { params: { max: 200 } });
+    throw new SesameError('invalid_name', 'display name must be 1 to 200 characters without control characters', {
+      params: { max: 200 },
+    });
   }
   return n;
 }

@@ -19,12 +19,19 @@ export class PasswordPolicy {
   /** Throws a SesameError naming the first rule the password breaks. */
   check(password: string, ctx: PasswordContext = {}): void {
     const length = [...password].length;
-    if (length < PASSWORD_MIN) throw new SesameError('password_too_short', `password has ${length} characters`, { params: { min: PASSWORD_MIN } });
-    if (length > PASSWORD_MAX) throw new SesameError('password_too_long', `password has ${length} characters`, { params: { max: PASSWORD_MAX } });
+    if (length < PASSWORD_MIN)
+      throw new SesameError('password_too_short', `password has ${length} characters`, {
+        params: { min: PASSWORD_MIN },
+      });
+    if (length > PASSWORD_MAX)
+      throw new SesameError('password_too_long', `password has ${length} characters`, {
+        params: { max: PASSWORD_MAX },
+      });
     const folded = password.toLowerCase();
     if (this.common.has(folded)) throw new SesameError('password_common', 'password is on the common-password list');
     for (const part of identityParts(ctx)) {
-      if (folded.includes(part)) throw new SesameError('password_contains_identity', 'password contains the user\'s name, address or domain');
+      if (folded.includes(part))
+        throw new SesameError('password_contains_identity', "password contains the user's name, address or domain");
     }
   }
 }

@@ -9,7 +9,17 @@ import { SesameError } from '../errors.js';
 import type { BulkOperation, BulkRowInput } from './bulk-changes.js';
 import type { DirectoryEntry } from './directory.js';
 
-export const EXPORT_COLUMNS = ['address', 'name', 'status', 'role', 'mfa_state', 'methods', 'app_passwords', 'last_sign_in', 'created_at'] as const;
+export const EXPORT_COLUMNS = [
+  'address',
+  'name',
+  'status',
+  'role',
+  'mfa_state',
+  'methods',
+  'app_passwords',
+  'last_sign_in',
+  'created_at',
+] as const;
 
 /** The header line of an export. */
 export function exportHeader(): string {
@@ -20,7 +30,17 @@ const iso = (ms: number | null) => (ms === null ? '' : new Date(ms).toISOString(
 
 /** One user as an export line (methods space-separated; times ISO 8601 in UTC, empty for never). */
 export function exportLine(u: DirectoryEntry): string {
-  return csvLine([u.address, u.name, u.status, u.role, u.mfaState, u.methods.join(' '), u.appPasswordCount, iso(u.lastSignInAt), iso(u.createdAt)]);
+  return csvLine([
+    u.address,
+    u.name,
+    u.status,
+    u.role,
+    u.mfaState,
+    u.methods.join(' '),
+    u.appPasswordCount,
+    iso(u.lastSignInAt),
+    iso(u.createdAt),
+  ]);
 }
 
 /**
@@ -40,6 +60,14 @@ export function bulkRowsFromCsv(bytes: Uint8Array, operation: BulkOperation): Bu
   const header = records.shift()?.fields.map((f) => f.trim().toLowerCase()) ?? [];
   const address = header.indexOf('address');
   const state = header.indexOf('mfa_state');
-  if (address < 0 || (operation === 'mfa' && state < 0)) throw new SesameError('csv_columns', `bulk file header has ${JSON.stringify(header.slice(0, 10).join(',').slice(0, 200))}`);
-  return records.map((r) => ({ row: r.row, address: unguardField(r.fields[address] ?? ''), state: state < 0 ? undefined : (r.fields[state] ?? '') }));
+  if (address < 0 || (operation === 'mfa' && state < 0))
+    throw new SesameError(
+      'csv_columns',
+      `bulk file header has ${JSON.stringify(header.slice(0, 10).join(',').slice(0, 200))}`,
+    );
+  return records.map((r) => ({
+    row: r.row,
+    address: unguardField(r.fields[address] ?? ''),
+    state: state < 0 ? undefined : (r.fields[state] ?? ''),
+  }));
 }

@@ -109,5 +109,8 @@ export interface VerificationRow extends AppPassword {
   mfaState: string;
   orgId: string;
   /** The parts of the organization's policy a verification needs (defaults when none is saved), read in the same query. */
-  policy: Pick<AppPasswordPolicy, 'allowed' | 'keepExistingWhenOff' | 'revokeUnusedDays' | 'protocols' | 'maxLifetimeDays'>;
+  policy: Pick<
+    AppPasswordPolicy,
+    'allowed' | 'keepExistingWhenOff' | 'revokeUnusedDays' | 'protocols' | 'maxLifetimeDays'
+  >;
 }

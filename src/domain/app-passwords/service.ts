@@ -30,7 +30,10 @@ export interface AppPasswordNotices {
 export function normalizeAppPasswordName(raw: string): string {
   const n = raw.trim().normalize('NFC');
   // eslint-disable-next-line no-control-regex
-  if (n.length < 1 || n.length > 100 || /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(n)) throw new SesameError('invalid_name', 'app password name must be 1 to 100 characters without control characters', { params: { max: 100 } });
+  if (n.length < 1 || n.length > 100 || /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(n))
+    throw new SesameError('invalid_name', 'app password name must be 1 to 100 characters without control characters', {
+      params: { max: 100 },
+    });
   return n;
 }
 
@@ -63,13 +66,20 @@ export class AppPasswords {
    * session, whose second factor must be fresh; the registration flow passes `null` because the
    * factor was proved a moment ago in that same flow.
    */
-  async create(user: User, session: Session | null, nameRaw: string, meta: { ip: string; locale: 'en' | 'nl' }): Promise<{ appPassword: AppPassword; password: string }> {
+  async create(
+    user: User,
+    session: Session | null,
+    nameRaw: string,
+    meta: { ip: string; locale: 'en' | 'nl' },
+  ): Promise<{ appPassword: AppPassword; password: string }> {
     const name = normalizeAppPasswordName(nameRaw);
     const { state } = await this.mfa.getState(user.id);
     if (state === 'disabled') throw new SesameError('app_passwords_need_mfa', `${user.address} has MFA disabled`);
     const policy = (await this.policyFor(user.orgId)).appPasswords;
-    if (!policy.allowed) throw new SesameError('app_passwords_off', `organization ${user.orgId} does not allow new app passwords`);
-    if (session && !this.sessions.hasFreshMfa(session, FRESH_MFA_FOR_CREATE_MS)) throw new SesameError('fresh_mfa_required', 'second factor older than 10 minutes');
+    if (!policy.allowed)
+      throw new SesameError('app_passwords_off', `organization ${user.orgId} does not allow new app passwords`);
+    if (session && !this.sessions.hasFreshMfa(session, FRESH_MFA_FOR_CREATE_MS))
+      throw new SesameError('fresh_mfa_required', 'second factor older than 10 minutes');
     const now = this.clock.now();
     const password = generateAppPassword();
     const row = {
@@ -82,11 +92,22 @@ export class AppPasswords {
       createdIp: meta.ip.slice(0, 64),
       expiresAt: policy.maxLifetimeDays ? now + policy.maxLifetimeDays * 86_400_000 : null,
     };
-    if (!(await this.repo.createWithinCap(row, policy.cap))) throw new SesameError('app_password_cap', `${user.address} has ${policy.cap} app passwords`, { params: { cap: policy.cap } });
-    await this.record(user, { kind: 'user', user }, 'app_password.create', `"${name}" protocols=${row.protocols.join(',')}`);
+    if (!(await this.repo.createWithinCap(row, policy.cap)))
+      throw new SesameError('app_password_cap', `${user.address} has ${policy.cap} app passwords`, {
+        params: { cap: policy.cap },
+      });
+    await this.record(
+      user,
+      { kind: 'user', user },
+      'app_password.create',
+      `"${name}" protocols=${row.protocols.join(',')}`,
+    );
     await this.notices.created(user.address, meta.locale, name, meta.ip, now);
     const { hash: _h, ...rest } = row;
-    return { appPassword: { ...rest, lastUsedAt: null, lastUsedProtocol: null, lastUsedIp: null }, password: groupAppPassword(password) };
+    return {
+      appPassword: { ...rest, lastUsedAt: null, lastUsedProtocol: null, lastUsedIp: null },
+      password: groupAppPassword(password),
+    };
   }
 
   async list(user: User): Promise<AppPassword[]> {
@@ -94,7 +115,8 @@ export class AppPasswords {
   }
 
   async remove(user: User, id: string): Promise<void> {
-    if (!(await this.repo.delete(user.id, id))) throw new SesameError('app_password_not_found', 'no such app password of this user');
+    if (!(await this.repo.delete(user.id, id)))
+      throw new SesameError('app_password_not_found', 'no such app password of this user');
     await this.record(user, { kind: 'user', user }, 'app_password.delete', id);
     await this.revoked(user.address);
   }
@@ -145,7 +167,17 @@ export class AppPasswords {
       const days = (await this.policyFor(orgId)).appPasswords.revokeUnusedDays;
       if (days === null) continue;
       const { deleted: n, owners } = await this.repo.deleteUnusedSince(orgId, this.clock.now() - days * 86_400_000);
-      if (n) await this.audit.recordAudit({ id: randomUUID(), at: this.clock.now(), orgId, actorId: null, actorLabel: 'Sesame', action: 'app_password.revoke_unused', targetUserId: null, detail: `${n} unused for ${days} days` });
+      if (n)
+        await this.audit.recordAudit({
+          id: randomUUID(),
+          at: this.clock.now(),
+          orgId,
+          actorId: null,
+          actorLabel: 'Sesame',
+          action: 'app_password.revoke_unused',
+          targetUserId: null,
+          detail: `${n} unused for ${days} days`,
+        });
       for (const address of owners) await this.revoked(address);
       total += n;
     }
@@ -180,6 +212,15 @@ export class AppPasswords {
   }
 
   private async record(user: User, actor: Actor, action: string, detail: string) {
-    await this.audit.recordAudit({ id: randomUUID(), at: this.clock.now(), orgId: user.orgId, actorId: actorId(actor), actorLabel: actorLabel(actor), action, targetUserId: user.id, detail: `${user.address}: ${detail}` });
+    await this.audit.recordAudit({
+      id: randomUUID(),
+      at: this.clock.now(),
+      orgId: user.orgId,
+      actorId: actorId(actor),
+      actorLabel: actorLabel(actor),
+      action,
+      targetUserId: user.id,
+      detail: `${user.address}: ${detail}`,
+    });
   }
 }

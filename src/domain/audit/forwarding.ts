@@ -55,12 +55,35 @@ export interface EventSink {
 
 /** A sign-in log row as forwarded (its app password's name, a display detail, is left out). */
 export function forwardedSignIn(e: SignInEvent): ForwardedEvent {
-  return { type: 'sign_in', id: e.id, at: e.at, orgId: e.orgId, userId: e.userId, address: e.addressTyped, outcome: e.outcome, reason: e.reason, protocol: e.protocol, ip: e.ip, userAgent: e.userAgent, appPasswordId: e.appPasswordId ?? null };
+  return {
+    type: 'sign_in',
+    id: e.id,
+    at: e.at,
+    orgId: e.orgId,
+    userId: e.userId,
+    address: e.addressTyped,
+    outcome: e.outcome,
+    reason: e.reason,
+    protocol: e.protocol,
+    ip: e.ip,
+    userAgent: e.userAgent,
+    appPasswordId: e.appPasswordId ?? null,
+  };
 }
 
 /** An audit-log row as forwarded. */
 export function forwardedAudit(e: AuditEvent): ForwardedEvent {
-  return { type: 'audit', id: e.id, at: e.at, orgId: e.orgId, actorId: e.actorId, actor: e.actorLabel, action: e.action, targetUserId: e.targetUserId, detail: e.detail };
+  return {
+    type: 'audit',
+    id: e.id,
+    at: e.at,
+    orgId: e.orgId,
+    actorId: e.actorId,
+    actor: e.actorLabel,
+    action: e.action,
+    targetUserId: e.targetUserId,
+    detail: e.detail,
+  };
 }
 
 /** A lock just imposed, as forwarded; `at` from the caller's clock (the observer gets no time). */

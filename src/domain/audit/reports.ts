@@ -72,7 +72,12 @@ export interface ReportRepository {
   /** Counts for organization `orgId`: sign-in rows with since <= at < until, app passwords last used (or made) before `unusedBefore`. */
   dashboard(orgId: string, since: number, until: number, unusedBefore: number): Promise<DashboardCounts>;
   /** One page of the filtered log, newest first, and how many rows match. */
-  listSignIns(orgId: string, filter: SignInFilter, limit: number, offset: number): Promise<{ events: SignInEvent[]; total: number }>;
+  listSignIns(
+    orgId: string,
+    filter: SignInFilter,
+    limit: number,
+    offset: number,
+  ): Promise<{ events: SignInEvent[]; total: number }>;
   /** Every matching row, newest first, in pages of `pageSize` read one after another (never all at once). */
   scanSignIns(orgId: string, filter: SignInFilter, pageSize: number): AsyncIterable<SignInEvent[]>;
 }
@@ -88,7 +93,10 @@ const IP = /^[0-9A-Za-z:.%_-]{1,64}$/;
  */
 export function parseSignInFilter(raw: RawSignInFilter): SignInFilter {
   const f: SignInFilter = {};
-  const bad = (k: keyof SignInFilter) => new SesameError('invalid_filter', `sign-in log filter: bad ${k} ${JSON.stringify(String(raw[k]).slice(0, 80))}`, { params: { field: k } });
+  const bad = (k: keyof SignInFilter) =>
+    new SesameError('invalid_filter', `sign-in log filter: bad ${k} ${JSON.stringify(String(raw[k]).slice(0, 80))}`, {
+      params: { field: k },
+    });
   // A field given twice (?ip=a&ip=b) arrives as a list: refused rather than guessed at.
   const text = (k: keyof SignInFilter): string => {
     const v: unknown = raw[k];

@@ -99,7 +99,11 @@ export class SignInFlows {
     const policy = await this.policyFor(user.orgId);
     if (!admin && methods.length > 0 && state === 'enforced' && trustToken && policy.rememberDays > 0) {
       // A device remembered before a rotation of the hash key stays remembered through the previous key.
-      if (await someKeyedHash(this.d.keyedHasher, TRUST_TOKEN, trustToken, (h) => this.d.mfa.isTrustedDevice(h, user.id, this.d.clock.now()))) {
+      if (
+        await someKeyedHash(this.d.keyedHasher, TRUST_TOKEN, trustToken, (h) =>
+          this.d.mfa.isTrustedDevice(h, user.id, this.d.clock.now()),
+        )
+      ) {
         return this.startSession(user, ['pwd', 'remembered'], meta, next, false);
       }
     }
@@ -110,7 +114,11 @@ export class SignInFlows {
   }
 
   /** Starts adding a method for a signed-in user (Security info; `next`: where to go once added, e.g. back to an app's sign-in). */
-  async startAddMethod(user: User, meta: AttemptMeta, next = '/security-info'): Promise<{ flowToken: string; flow: Flow }> {
+  async startAddMethod(
+    user: User,
+    meta: AttemptMeta,
+    next = '/security-info',
+  ): Promise<{ flowToken: string; flow: Flow }> {
     const { flow, token } = await this.create('add_method', 'choose_method', user, [], meta, next);
     return { flowToken: token, flow };
   }
@@ -148,9 +156,19 @@ export class SignInFlows {
 
   /** The live flow behind a token, or `flow_expired`. */
   async load(token: string | undefined, kinds: FlowKind[] = ['sign_in']): Promise<{ flow: Flow; user: User }> {
-    const flow = token && token.length <= 100 ? (await findByKeyedHash(this.d.keyedHasher, FLOW_TOKEN, token, (h) => this.d.flows.findByTokenHash(h)))?.found : undefined;
+    const flow =
+      token && token.length <= 100
+        ? (await findByKeyedHash(this.d.keyedHasher, FLOW_TOKEN, token, (h) => this.d.flows.findByTokenHash(h)))?.found
+        : undefined;
     const user = flow ? await this.d.accounts.findUserById(flow.userId) : undefined;
-    if (!flow || !user || !kinds.includes(flow.kind) || flow.state === 'done' || this.d.clock.now() > flow.expiresAt || user.status !== 'active') {
+    if (
+      !flow ||
+      !user ||
+      !kinds.includes(flow.kind) ||
+      flow.state === 'done' ||
+      this.d.clock.now() > flow.expiresAt ||
+      user.status !== 'active'
+    ) {
       if (flow) await this.d.flows.delete(flow.id);
       throw new SesameError('flow_expired', 'flow unknown, finished, expired or its user disabled');
     }
@@ -163,13 +181,21 @@ export class SignInFlows {
     const methods = await this.methodsFor(flow, user);
     const v: FlowView = { flow, user, policy, methods, choices: this.choices(policy) };
     const ctx = { flow, user, now: this.d.clock.now() };
-    if (flow.state === 'verify_enrolment' && flow.data.pending) v.prompt = await this.factor(flow.data.pending.kind).enrolmentPrompt(ctx);
+    if (flow.state === 'verify_enrolment' && flow.data.pending)
+      v.prompt = await this.factor(flow.data.pending.kind).enrolmentPrompt(ctx);
     if (flow.state === 'second_factor' && flow.data.challenge) {
       v.current = methods.find((m) => m.id === flow.data.challenge!.methodId);
       if (v.current) v.prompt = await this.factor(v.current.kind).challengePrompt(ctx, v.current);
     }
-    if (flow.state === 'app_password' && flow.data.appPasswordEnc) v.appPassword = { name: flow.data.appPasswordName ?? '', password: this.d.aead.open(flow.data.appPasswordEnc, SEALED_AAD.flowAppPassword(flow.id)) };
-    if (flow.state === 'recovery_codes' && flow.data.recoveryCodesEnc) v.recoveryCodes = JSON.parse(this.d.aead.open(flow.data.recoveryCodesEnc, SEALED_AAD.flowRecoveryCodes(flow.id))) as string[];
+    if (flow.state === 'app_password' && flow.data.appPasswordEnc)
+      v.appPassword = {
+        name: flow.data.appPasswordName ?? '',
+        password: this.d.aead.open(flow.data.appPasswordEnc, SEALED_AAD.flowAppPassword(flow.id)),
+      };
+    if (flow.state === 'recovery_codes' && flow.data.recoveryCodesEnc)
+      v.recoveryCodes = JSON.parse(
+        this.d.aead.open(flow.data.recoveryCodesEnc, SEALED_AAD.flowRecoveryCodes(flow.id)),
+      ) as string[];
     return v;
   }
 
@@ -185,7 +211,8 @@ export class SignInFlows {
     // Choosing again from the verification step ("use another method") is allowed.
     this.expect(flow, ['choose_method', 'verify_enrolment']);
     const policy = await this.policyFor(user.orgId);
-    if (!this.choices(policy).includes(kind as MethodKind)) throw new SesameError('method_not_allowed', `method ${kind} not allowed or not deliverable`);
+    if (!this.choices(policy).includes(kind as MethodKind))
+      throw new SesameError('method_not_allowed', `method ${kind} not allowed or not deliverable`);
     await this.factor(kind as MethodKind).startEnrolment({ flow, user, now: this.d.clock.now() }, { target });
     flow.state = 'verify_enrolment';
     await this.save(flow);
@@ -218,13 +245,18 @@ export class SignInFlows {
     this.expect(flow, ['verify_enrolment']);
     const p = flow.data.pending!;
     const factor = this.factor(p.kind);
-    const method = await this.guarded(flow, user, 'enrolment', () => factor.confirmEnrolment({ flow, user, now: this.d.clock.now() }, response));
+    const method = await this.guarded(flow, user, 'enrolment', () =>
+      factor.confirmEnrolment({ flow, user, now: this.d.clock.now() }, response),
+    );
     const now = this.d.clock.now();
     const { id, ...rest } = method;
     // Store the method before the flow moves on: if the store refuses it (a security key already
     // registered to someone), the flow stays where it was and the user can try again.
     const saved = await this.d.mfa.addMethod(id, rest, now).catch((e: unknown) => {
-      throw new SesameError(p.kind === 'webauthn' ? 'webauthn_failed' : 'flow_step', `method not stored: ${e instanceof Error ? e.message : String(e)}`);
+      throw new SesameError(
+        p.kind === 'webauthn' ? 'webauthn_failed' : 'flow_step',
+        `method not stored: ${e instanceof Error ? e.message : String(e)}`,
+      );
     });
     flow.data.pending = undefined;
     flow.data.amr = [...new Set([...flow.data.amr, AMR[p.kind]])];
@@ -234,12 +266,14 @@ export class SignInFlows {
     const replaced: string[] = [];
     if (p.kind === 'totp') {
       for (const old of await this.d.mfa.listMethods(user.id)) {
-        if (old.kind === 'totp' && old.id !== saved.id && (await this.d.mfa.deleteMethod(user.id, old.id))) replaced.push(old.id);
+        if (old.kind === 'totp' && old.id !== saved.id && (await this.d.mfa.deleteMethod(user.id, old.id)))
+          replaced.push(old.id);
       }
     }
     const { defaultMethodId } = await this.d.mfa.getState(user.id);
     if (!defaultMethodId || replaced.includes(defaultMethodId)) await this.d.mfa.setDefaultMethod(user.id, saved.id);
-    if (replaced.length) await this.auditUser(user, 'mfa.method_replaced', `totp: ${replaced.length} older authenticator app(s) removed`);
+    if (replaced.length)
+      await this.auditUser(user, 'mfa.method_replaced', `totp: ${replaced.length} older authenticator app(s) removed`);
     await this.d.mfa.promoteEnabled(user.id);
     await this.auditUser(user, 'mfa.method_added', `${p.kind} ${saved.label}`);
     if (flow.kind !== 'sign_in') await this.d.notifier.methodsChanged(user.address, flow.data.locale, 'added', now);
@@ -260,11 +294,13 @@ export class SignInFlows {
     }
     if (flow.state === 'enrolled' && this.d.appPasswords && (await this.d.appPasswords.canCreate(user))) {
       const name = opts.appPasswordName ?? 'Existing applications';
-      const made = await this.d.appPasswords.create(user, null, name, { ip: flow.data.ip, locale: flow.data.locale }).catch((e: unknown) => {
-        // At the cap already (a re-registration): skip the step rather than block the sign-in.
-        if (e instanceof SesameError && e.code === 'app_password_cap') return undefined;
-        throw e;
-      });
+      const made = await this.d.appPasswords
+        .create(user, null, name, { ip: flow.data.ip, locale: flow.data.locale })
+        .catch((e: unknown) => {
+          // At the cap already (a re-registration): skip the step rather than block the sign-in.
+          if (e instanceof SesameError && e.code === 'app_password_cap') return undefined;
+          throw e;
+        });
       if (made) {
         flow.data.appPasswordEnc = this.d.aead.seal(made.password, SEALED_AAD.flowAppPassword(flow.id));
         flow.data.appPasswordName = name;
@@ -294,7 +330,8 @@ export class SignInFlows {
   async switchMethod(flow: Flow, user: User, methodId: string): Promise<void> {
     this.expect(flow, ['second_factor']);
     const methods = await this.methodsFor(flow, user);
-    if (methodId !== 'recovery' && !methods.some((m) => m.id === methodId)) throw new SesameError('method_not_found', 'not one of the user\'s methods');
+    if (methodId !== 'recovery' && !methods.some((m) => m.id === methodId))
+      throw new SesameError('method_not_found', "not one of the user's methods");
     await this.beginChallenge(flow, user, methods, methodId);
   }
 
@@ -302,7 +339,8 @@ export class SignInFlows {
   async resendChallengeCode(flow: Flow, user: User): Promise<void> {
     this.expect(flow, ['second_factor']);
     const method = await this.d.mfa.getMethod(user.id, flow.data.challenge?.methodId ?? '');
-    if (!method || method.kind === 'totp' || method.kind === 'webauthn') throw new SesameError('flow_step', 'nothing to resend');
+    if (!method || method.kind === 'totp' || method.kind === 'webauthn')
+      throw new SesameError('flow_step', 'nothing to resend');
     await this.factor(method.kind).startChallenge({ flow, user, now: this.d.clock.now() }, method);
     await this.save(flow);
   }
@@ -311,7 +349,12 @@ export class SignInFlows {
    * The second factor. On success a sign-in flow ends in a session; a step-up flow records the
    * fresh proof on the caller's session. `remember` asks to trust this device (when the policy allows).
    */
-  async verifySecondFactor(flow: Flow, user: User, response: FactorResponse, opts: { remember?: boolean; sessionId?: string } = {}): Promise<Step> {
+  async verifySecondFactor(
+    flow: Flow,
+    user: User,
+    response: FactorResponse,
+    opts: { remember?: boolean; sessionId?: string } = {},
+  ): Promise<Step> {
     this.expect(flow, ['second_factor']);
     const c = flow.data.challenge!;
     const now = this.d.clock.now();
@@ -320,7 +363,13 @@ export class SignInFlows {
       if (c.methodId === 'recovery') {
         const code = normalizeRecoveryCode(response.code ?? '');
         // Codes made before a rotation of the hash key are found under the previous key.
-        if (!code || !(await someKeyedHash(this.d.keyedHasher, 'recovery-code', code, (h) => this.d.mfa.consumeRecoveryCode(user.id, h, now)))) throw new SesameError('code_invalid', 'wrong or used recovery code');
+        if (
+          !code ||
+          !(await someKeyedHash(this.d.keyedHasher, 'recovery-code', code, (h) =>
+            this.d.mfa.consumeRecoveryCode(user.id, h, now),
+          ))
+        )
+          throw new SesameError('code_invalid', 'wrong or used recovery code');
         // One challenge, one session: two different good codes sent at once must not both win
         // (the later one is spent for nothing, which is the lesser harm).
         flow.state = 'done';
@@ -330,7 +379,8 @@ export class SignInFlows {
         return;
       }
       const method = await this.d.mfa.getMethod(user.id, c.methodId);
-      if (!method || !(await this.factor(method.kind).verifyChallenge({ flow, user, now }, method, response))) throw new SesameError('code_invalid', 'wrong, expired or replayed second factor');
+      if (!method || !(await this.factor(method.kind).verifyChallenge({ flow, user, now }, method, response)))
+        throw new SesameError('code_invalid', 'wrong, expired or replayed second factor');
       // Exactly one verification of this challenge may win, even from two tabs at once.
       flow.state = 'done';
       if (!(await this.d.flows.save(flow))) throw new SesameError('code_invalid', 'challenge already used');
@@ -350,14 +400,21 @@ export class SignInFlows {
     const fullAmr = [...new Set([...flow.data.amr, amr!])];
     if (flow.kind === 'step_up') {
       // Re-authentication: the caller's session gets a new token (checklist 27).
-      const sessionToken = opts.sessionId ? await this.d.sessions.reauthenticated(opts.sessionId, fullAmr, now) : undefined;
+      const sessionToken = opts.sessionId
+        ? await this.d.sessions.reauthenticated(opts.sessionId, fullAmr, now)
+        : undefined;
       return { done: false, flow, sessionToken };
     }
     const step = await this.startSession(user, fullAmr, flow.data, flow.data.next, true);
     const policy = await this.policyFor(user.orgId);
     if (step.done && opts.remember && policy.rememberDays > 0) {
       const trust = randomToken(32);
-      await this.d.mfa.addTrustedDevice(this.d.keyedHasher.digest(TRUST_TOKEN, trust), user.id, now, now + policy.rememberDays * 86_400_000);
+      await this.d.mfa.addTrustedDevice(
+        this.d.keyedHasher.digest(TRUST_TOKEN, trust),
+        user.id,
+        now,
+        now + policy.rememberDays * 86_400_000,
+      );
       step.trustToken = trust;
       step.trustSeconds = policy.rememberDays * 86_400;
     }
@@ -367,14 +424,20 @@ export class SignInFlows {
   /** New recovery codes for a user (the old ones are void); the plain codes are returned once. */
   async newRecoveryCodes(user: User): Promise<string[]> {
     const codes = Array.from({ length: RECOVERY_CODE_COUNT }, recoveryCode);
-    await this.d.mfa.replaceRecoveryCodes(user.id, codes.map((c) => this.d.keyedHasher.digest('recovery-code', c)), this.d.clock.now());
+    await this.d.mfa.replaceRecoveryCodes(
+      user.id,
+      codes.map((c) => this.d.keyedHasher.digest('recovery-code', c)),
+      this.d.clock.now(),
+    );
     await this.auditUser(user, 'mfa.recovery_codes_renewed', `${RECOVERY_CODE_COUNT} codes`);
     return codes;
   }
 
   /** The factor kinds the policy allows and whose channel can deliver. */
   choices(policy: OrgPolicy): MethodKind[] {
-    return policy.allowedMethods.filter((k) => this.byKind.has(k) && (k === 'totp' || k === 'webauthn' || this.d.notifier.supports(k)));
+    return policy.allowedMethods.filter(
+      (k) => this.byKind.has(k) && (k === 'totp' || k === 'webauthn' || this.d.notifier.supports(k)),
+    );
   }
 
   /** The user's methods this flow may ask for: in a password reset, not the email codes (see startPasswordReset). */
@@ -391,7 +454,8 @@ export class SignInFlows {
     const chosen = methodId ?? (usable.find((m) => m.id === defaultMethodId) ?? usable[0])?.id ?? 'recovery';
     flow.data.challenge = { methodId: chosen };
     const method = usable.find((m) => m.id === chosen);
-    if (methodId && methodId !== 'recovery' && !method) throw new SesameError('method_not_allowed', 'that method cannot be used on this server');
+    if (methodId && methodId !== 'recovery' && !method)
+      throw new SesameError('method_not_allowed', 'that method cannot be used on this server');
     if (method) {
       try {
         await this.factor(method.kind).startChallenge({ flow, user, now: this.d.clock.now() }, method);
@@ -415,24 +479,56 @@ export class SignInFlows {
       version: 1,
       createdAt: now,
       expiresAt: now + FLOW_TTL_MS,
-      data: { next, amr, ip: meta.ip, userAgent: meta.userAgent.slice(0, 500), protocol: meta.protocol, locale: meta.locale },
+      data: {
+        next,
+        amr,
+        ip: meta.ip,
+        userAgent: meta.userAgent.slice(0, 500),
+        protocol: meta.protocol,
+        locale: meta.locale,
+      },
     };
     await this.d.flows.create(flow, this.d.keyedHasher.digest(FLOW_TOKEN, token));
     return { flow, token };
   }
 
-  private async startSession(user: User, amr: string[], meta: { ip: string; userAgent: string; protocol?: string }, next: string, mfaProved: boolean): Promise<Step> {
-    const { token, session } = await this.d.sessions.start(user.id, amr, { ip: meta.ip, userAgent: meta.userAgent, via: meta.protocol === 'api' ? 'api' : 'web' }, mfaProved ? this.d.clock.now() : null);
+  private async startSession(
+    user: User,
+    amr: string[],
+    meta: { ip: string; userAgent: string; protocol?: string },
+    next: string,
+    mfaProved: boolean,
+  ): Promise<Step> {
+    const { token, session } = await this.d.sessions.start(
+      user.id,
+      amr,
+      { ip: meta.ip, userAgent: meta.userAgent, via: meta.protocol === 'api' ? 'api' : 'web' },
+      mfaProved ? this.d.clock.now() : null,
+    );
     return { done: true, token, session, next };
   }
 
   /** Runs a verification under the per-user MFA throttle; failures are counted (before checking) and may lock. */
-  private async guarded<T>(flow: Flow, user: User, what: 'enrolment' | 'second_factor', check: () => Promise<T>): Promise<T> {
-    const keys: ThrottleKey[] = [{ key: `mfa:user:${user.id}`, rule: { limit: this.d.mfaFailureLimit, windowSeconds: 86_400 }, clearOnSuccess: true }];
+  private async guarded<T>(
+    flow: Flow,
+    user: User,
+    what: 'enrolment' | 'second_factor',
+    check: () => Promise<T>,
+  ): Promise<T> {
+    const keys: ThrottleKey[] = [
+      {
+        key: `mfa:user:${user.id}`,
+        rule: { limit: this.d.mfaFailureLimit, windowSeconds: 86_400 },
+        clearOnSuccess: true,
+      },
+    ];
     const gate = await this.d.throttle.begin(keys);
     if (!gate.allowed) {
       await this.logSecondFactor(flow, user, 'throttled', 'mfa_locked');
-      throw new SesameError('throttled', `second factor for ${user.address} refused while locked`, { retryAfterSeconds: gate.retryAfterSeconds, params: { minutes: Math.max(1, Math.ceil(gate.retryAfterSeconds / 60)) } });
+      throw new SesameError('throttled', `second factor for ${user.address} refused while locked`, {
+        retryAfterSeconds: gate.retryAfterSeconds,
+        params: { minutes: Math.max(1, Math.ceil(gate.retryAfterSeconds / 60)) },
+      });
     }
     try {
       const r = await check();
@@ -455,7 +551,12 @@ export class SignInFlows {
     }
   }
 
-  private async logSecondFactor(flow: Flow, user: User, outcome: 'success' | 'failure' | 'throttled', reason: SignInReason) {
+  private async logSecondFactor(
+    flow: Flow,
+    user: User,
+    outcome: 'success' | 'failure' | 'throttled',
+    reason: SignInReason,
+  ) {
     const at = this.d.clock.now();
     await this.d.audit.recordSignIn({
       id: eventId(at),
@@ -472,7 +573,16 @@ export class SignInFlows {
   }
 
   private async auditUser(user: User, action: string, detail: string) {
-    await this.d.audit.recordAudit({ id: randomUUID(), at: this.d.clock.now(), orgId: user.orgId, actorId: user.id, actorLabel: user.address, action, targetUserId: user.id, detail });
+    await this.d.audit.recordAudit({
+      id: randomUUID(),
+      at: this.d.clock.now(),
+      orgId: user.orgId,
+      actorId: user.id,
+      actorLabel: user.address,
+      action,
+      targetUserId: user.id,
+      detail,
+    });
   }
 
   private factor(kind: MethodKind): Factor {
@@ -482,7 +592,8 @@ export class SignInFlows {
   }
 
   private expect(flow: Flow, states: FlowState[]) {
-    if (!states.includes(flow.state)) throw new SesameError('flow_step', `flow is at ${flow.state}, not ${states.join('/')}`);
+    if (!states.includes(flow.state))
+      throw new SesameError('flow_step', `flow is at ${flow.state}, not ${states.join('/')}`);
   }
 
   private async save(flow: Flow) {

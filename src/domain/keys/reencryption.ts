@@ -45,7 +45,10 @@ export class ReencryptionError extends Error {
   constructor(readonly seeds: { methodId: string; address: string }[]) {
     super(
       `${seeds.length} TOTP seed(s) open under no configured encryption key (neither the current key nor a previous one), so nothing was re-encrypted: ` +
-        `${seeds.slice(0, 10).map((s) => `${s.address} (method ${s.methodId})`).join(', ')}${seeds.length > 10 ? ', ...' : ''}. ` +
+        `${seeds
+          .slice(0, 10)
+          .map((s) => `${s.address} (method ${s.methodId})`)
+          .join(', ')}${seeds.length > 10 ? ', ...' : ''}. ` +
         'Configure the key they were sealed with as a previous key and run this again, or have these users register their authenticator app again (sesame user reregister <address>).',
     );
     this.name = 'ReencryptionError';
@@ -53,12 +56,30 @@ export class ReencryptionError extends Error {
 }
 
 /** The sealed fields of a flow's data, with their associated data and a setter. */
-function flowFields(flowId: string, data: FlowData): { sealed: string; aad: string; set: (d: FlowData, v: string) => void }[] {
+function flowFields(
+  flowId: string,
+  data: FlowData,
+): { sealed: string; aad: string; set: (d: FlowData, v: string) => void }[] {
   const out: { sealed: string; aad: string; set: (d: FlowData, v: string) => void }[] = [];
   const pending = data.pending;
-  if (pending?.secretEnc) out.push({ sealed: pending.secretEnc, aad: SEALED_AAD.totpSeed(pending.methodId), set: (d, v) => (d.pending!.secretEnc = v) });
-  if (data.appPasswordEnc) out.push({ sealed: data.appPasswordEnc, aad: SEALED_AAD.flowAppPassword(flowId), set: (d, v) => (d.appPasswordEnc = v) });
-  if (data.recoveryCodesEnc) out.push({ sealed: data.recoveryCodesEnc, aad: SEALED_AAD.flowRecoveryCodes(flowId), set: (d, v) => (d.recoveryCodesEnc = v) });
+  if (pending?.secretEnc)
+    out.push({
+      sealed: pending.secretEnc,
+      aad: SEALED_AAD.totpSeed(pending.methodId),
+      set: (d, v) => (d.pending!.secretEnc = v),
+    });
+  if (data.appPasswordEnc)
+    out.push({
+      sealed: data.appPasswordEnc,
+      aad: SEALED_AAD.flowAppPassword(flowId),
+      set: (d, v) => (d.appPasswordEnc = v),
+    });
+  if (data.recoveryCodesEnc)
+    out.push({
+      sealed: data.recoveryCodesEnc,
+      aad: SEALED_AAD.flowRecoveryCodes(flowId),
+      set: (d, v) => (d.recoveryCodesEnc = v),
+    });
   return out;
 }
 
@@ -69,8 +90,16 @@ function flowFields(flowId: string, data: FlowData): { sealed: string; aad: stri
  * value that opens under none is left as it is and counted: the flow fails at its next step anyway,
  * and expires within minutes.
  */
-export async function reencryptAll(store: SealedValueStore, aead: Aead, now: number, opts: { write: boolean }): Promise<ReencryptionReport> {
-  const report: ReencryptionReport = { seeds: { total: 0, stale: 0 }, flowValues: { total: 0, stale: 0, unreadable: 0 } };
+export async function reencryptAll(
+  store: SealedValueStore,
+  aead: Aead,
+  now: number,
+  opts: { write: boolean },
+): Promise<ReencryptionReport> {
+  const report: ReencryptionReport = {
+    seeds: { total: 0, stale: 0 },
+    flowValues: { total: 0, stale: 0, unreadable: 0 },
+  };
   const unreadable: { methodId: string; address: string }[] = [];
   await store.visitSealed(now, {
     seed({ methodId, address, sealed }) {

@@ -46,12 +46,25 @@ export class Integrations {
   /** Registers an integration and returns its key, once. */
   async add(nameRaw: string): Promise<{ integration: Integration; key: string }> {
     const name = nameRaw.trim();
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name)) throw new SesameError('invalid_name', 'integration names: letters, digits, dot, dash, underscore; at most 63', { params: { max: 63 } });
-    if ((await this.repo.list()).some((i) => i.name === name)) throw new SesameError('invalid_name', `integration ${name} exists`, { params: { max: 63 } });
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name))
+      throw new SesameError('invalid_name', 'integration names: letters, digits, dot, dash, underscore; at most 63', {
+        params: { max: 63 },
+      });
+    if ((await this.repo.list()).some((i) => i.name === name))
+      throw new SesameError('invalid_name', `integration ${name} exists`, { params: { max: 63 } });
     const integration = { id: randomUUID(), name, createdAt: this.clock.now() };
     const key = `${KEY_PREFIX}${randomToken(32)}`;
     await this.repo.add(integration, this.hasher.digest(PURPOSE, key));
-    await this.audit.recordAudit({ id: randomUUID(), at: this.clock.now(), orgId: null, actorId: null, actorLabel: 'operator (CLI)', action: 'integration.add', targetUserId: null, detail: name });
+    await this.audit.recordAudit({
+      id: randomUUID(),
+      at: this.clock.now(),
+      orgId: null,
+      actorId: null,
+      actorLabel: 'operator (CLI)',
+      action: 'integration.add',
+      targetUserId: null,
+      detail: name,
+    });
     return { integration, key };
   }
 
@@ -70,7 +83,8 @@ export class Integrations {
       // to the current key after the answer, so that the previous key can later be dropped without it.
       const hit = await this.repo.findAmongKeyHashes(this.hasher.digests(PURPOSE, m[1]!));
       integration = hit?.integration;
-      if (hit && hit.keyHash !== hash) setImmediate(() => void this.repo.rehash(hit.integration.id, hit.keyHash, hash).catch(this.onBackgroundError));
+      if (hit && hit.keyHash !== hash)
+        setImmediate(() => void this.repo.rehash(hit.integration.id, hit.keyHash, hash).catch(this.onBackgroundError));
     }
     if (integration) this.cache.set(hash, { integration, until: now + 60_000 });
     else this.cache.delete(hash);
@@ -84,6 +98,15 @@ export class Integrations {
   async remove(name: string): Promise<void> {
     if (!(await this.repo.remove(name))) throw new SesameError('invalid_input', `no integration ${name}`);
     this.cache.clear();
-    await this.audit.recordAudit({ id: randomUUID(), at: this.clock.now(), orgId: null, actorId: null, actorLabel: 'operator (CLI)', action: 'integration.remove', targetUserId: null, detail: name });
+    await this.audit.recordAudit({
+      id: randomUUID(),
+      at: this.clock.now(),
+      orgId: null,
+      actorId: null,
+      actorLabel: 'operator (CLI)',
+      action: 'integration.remove',
+      targetUserId: null,
+      detail: name,
+    });
   }
 }

@@ -84,7 +84,9 @@ export class SmartLockout {
   async isRepeat(k: LockoutKeys, password: string): Promise<boolean> {
     // Remembered under a previous hash key (before a rotation) counts too, for the day it is kept.
     const since = this.clock.now() - DAY_S * 1000;
-    return someKeyedHash(this.hasher, 'bad-password', `${k.account}\0${password}`, (h) => this.memory.seen(k.account, h, since));
+    return someKeyedHash(this.hasher, 'bad-password', `${k.account}\0${password}`, (h) =>
+      this.memory.seen(k.account, h, since),
+    );
   }
 
   /**
@@ -98,7 +100,10 @@ export class SmartLockout {
   async reserve(k: LockoutKeys): Promise<Reservation | undefined> {
     const account = await this.counters.take(k.account, DAY_S);
     const ip = await this.counters.take(k.ip, IP_WINDOW_S);
-    const locked = account > this.settings.accountLimit || ip > this.settings.ipLimit || this.stateOf(await this.counters.peek([k.account, k.ip], [])).lockedFor > 0;
+    const locked =
+      account > this.settings.accountLimit ||
+      ip > this.settings.ipLimit ||
+      this.stateOf(await this.counters.peek([k.account, k.ip], [])).lockedFor > 0;
     if (!locked) return { account, ip };
     await this.counters.giveBack(k.account, DAY_S);
     await this.counters.giveBack(k.ip, IP_WINDOW_S);
@@ -126,7 +131,10 @@ export class SmartLockout {
       const n = reserved ? reserved[target] : await this.counters.take(key, window);
       if (n >= limit) {
         let seconds = 0;
-        await this.counters.lock(key, (i) => (seconds = Math.min(this.settings.lockMaxSeconds, this.settings.lockBaseSeconds * 2 ** (i - 1))));
+        await this.counters.lock(
+          key,
+          (i) => (seconds = Math.min(this.settings.lockMaxSeconds, this.settings.lockBaseSeconds * 2 ** (i - 1))),
+        );
         await this.counters.clear(key, window);
         await this.events.publish({ type: 'lock_imposed', scope: 'legacy', target });
         longest = Math.max(longest ?? 0, seconds);

@@ -15,7 +15,13 @@ import type { PasswordHasher } from '../../lib/crypto/password-hasher.js';
 import { normalizeAddress } from '../accounts/model.js';
 import type { AccountRepository } from '../accounts/repository.js';
 import { normalizeAppPassword } from '../app-passwords/format.js';
-import { type AppPasswordRepository, type AppPasswordUse, isProtocol, type Protocol, type VerificationRow } from '../app-passwords/model.js';
+import {
+  type AppPasswordRepository,
+  type AppPasswordUse,
+  isProtocol,
+  type Protocol,
+  type VerificationRow,
+} from '../app-passwords/model.js';
 import { APP_PASSWORD_HASH_PURPOSE } from '../app-passwords/service.js';
 import { sanitizeForLog, type SignInEvent, type SignInReason } from '../audit/events.js';
 import type { Clock } from '../clock.js';
@@ -53,7 +59,11 @@ export interface LegacyResult {
  * lockout counters, in one read where the store can. `hash` undefined: the counters only.
  */
 export interface VerificationReads {
-  find(hash: string | undefined, locks: string[], counts: CountKey[]): Promise<{ row: VerificationRow | undefined; peek: Peek }>;
+  find(
+    hash: string | undefined,
+    locks: string[],
+    counts: CountKey[],
+  ): Promise<{ row: VerificationRow | undefined; peek: Peek }>;
 }
 
 /** Where the verifier puts what it writes after answering (batched by the caller). */
@@ -62,7 +72,7 @@ export interface LegacyWrites {
   recordUse(u: AppPasswordUse): void;
 }
 
-export type NewIpNotice = (to: string, name: string, ip: string, protocol: string, at: number) => Promise<void>
+export type NewIpNotice = (to: string, name: string, ip: string, protocol: string, at: number) => Promise<void>;
 
 export class LegacyVerifier {
   constructor(
@@ -106,10 +116,15 @@ export class LegacyVerifier {
       const counters = this.lockout.counterKeys(p.keys);
       const { row: found, peek } = await this.reads.find(p.hash, counters.locks, counters.counts);
       const { lockedFor, accountFailures } = this.lockout.stateOf(peek);
-      if (lockedFor > 0) r = { outcome: 'wrong', reason: 'account_locked', address: p.address, retryAfterSeconds: lockedFor };
+      if (lockedFor > 0)
+        r = { outcome: 'wrong', reason: 'account_locked', address: p.address, retryAfterSeconds: lockedFor };
       else {
         // Only a miss pays for a rotation of the hash key: a good app password was found just above.
-        const row = found ?? (p.canonical !== undefined && p.hash !== undefined && this.keyed.rotating ? await this.findUnderPreviousKey(p.canonical, p.hash) : undefined);
+        const row =
+          found ??
+          (p.canonical !== undefined && p.hash !== undefined && this.keyed.rotating
+            ? await this.findUnderPreviousKey(p.canonical, p.hash)
+            : undefined);
         // A main password took its points before its hash (`reserved`); an app password is counted after, on failure only.
         let reserved: Reservation | undefined;
         if (p.hash !== undefined) r = this.checkAppPassword(a, p.address, p.protocol, row);
@@ -130,7 +145,15 @@ export class LegacyVerifier {
   }
 
   /** The attempt's address, protocol, lockout keys and (for an app password's shape) keyed hash; or the answer to bad input. */
-  private prepare(a: LegacyAttempt): LegacyResult | { address: string; protocol: Protocol; keys: LockoutKeys; canonical: string | undefined; hash: string | undefined } {
+  private prepare(a: LegacyAttempt):
+    | LegacyResult
+    | {
+        address: string;
+        protocol: Protocol;
+        keys: LockoutKeys;
+        canonical: string | undefined;
+        hash: string | undefined;
+      } {
     let address: string;
     try {
       address = normalizeAddress(a.user).address;
@@ -139,7 +162,13 @@ export class LegacyVerifier {
     }
     if (!isProtocol(a.protocol)) return { outcome: 'wrong', reason: 'invalid_input', address };
     const canonical = normalizeAppPassword(a.password);
-    return { address, protocol: a.protocol, keys: this.lockout.keys(address, a.protocol, a.ip), canonical, hash: canonical ? this.keyed.digest(APP_PASSWORD_HASH_PURPOSE, canonical) : undefined };
+    return {
+      address,
+      protocol: a.protocol,
+      keys: this.lockout.keys(address, a.protocol, a.ip),
+      canonical,
+      hash: canonical ? this.keyed.digest(APP_PASSWORD_HASH_PURPOSE, canonical) : undefined,
+    };
   }
 
   /**
@@ -150,7 +179,9 @@ export class LegacyVerifier {
    * the row since the first read missed.
    */
   private async findUnderPreviousKey(canonical: string, current: string): Promise<VerificationRow | undefined> {
-    const hit = await this.appPasswords.findForVerificationAmong(this.keyed.digests(APP_PASSWORD_HASH_PURPOSE, canonical));
+    const hit = await this.appPasswords.findForVerificationAmong(
+      this.keyed.digests(APP_PASSWORD_HASH_PURPOSE, canonical),
+    );
     if (hit && hit.hash !== current) this.rehashLater(hit.row.id, hit.hash, current);
     return hit?.row;
   }
@@ -161,7 +192,12 @@ export class LegacyVerifier {
   }
 
   /** A password with the shape of an app password; `row` is what the store holds for its hash. Synchronous: see verify(). */
-  private checkAppPassword(a: LegacyAttempt, address: string, protocol: Protocol, row: VerificationRow | undefined): LegacyResult {
+  private checkAppPassword(
+    a: LegacyAttempt,
+    address: string,
+    protocol: Protocol,
+    row: VerificationRow | undefined,
+  ): LegacyResult {
     if (!row || row.address !== address) {
       // Well-formed (the check letter holds) but not this user's: a revoked or mistyped-by-one-word
       // app password. Answered without an Argon2 hash: a device retrying a deleted app password
@@ -176,11 +212,17 @@ export class LegacyVerifier {
     // The app password's own protocols and expiry, and the organization's policy as it is now:
     // an admin who removes a protocol or shortens the lifetime narrows existing app passwords too.
     const policy = row.policy;
-    if (!row.protocols.includes(protocol) || !policy.protocols.includes(protocol)) return { ...base, outcome: 'refused', reason: 'protocol_not_allowed' };
+    if (!row.protocols.includes(protocol) || !policy.protocols.includes(protocol))
+      return { ...base, outcome: 'refused', reason: 'protocol_not_allowed' };
     if (row.expiresAt !== null && now >= row.expiresAt) return { ...base, outcome: 'refused', reason: 'expired' };
-    if (policy.maxLifetimeDays !== null && now >= row.createdAt + policy.maxLifetimeDays * 86_400_000) return { ...base, outcome: 'refused', reason: 'expired' };
-    if (!policy.allowed && !policy.keepExistingWhenOff) return { ...base, outcome: 'refused', reason: 'app_passwords_suspended' };
-    if (policy.revokeUnusedDays !== null && (row.lastUsedAt ?? row.createdAt) < now - policy.revokeUnusedDays * 86_400_000) {
+    if (policy.maxLifetimeDays !== null && now >= row.createdAt + policy.maxLifetimeDays * 86_400_000)
+      return { ...base, outcome: 'refused', reason: 'expired' };
+    if (!policy.allowed && !policy.keepExistingWhenOff)
+      return { ...base, outcome: 'refused', reason: 'app_passwords_suspended' };
+    if (
+      policy.revokeUnusedDays !== null &&
+      (row.lastUsedAt ?? row.createdAt) < now - policy.revokeUnusedDays * 86_400_000
+    ) {
       // Refused now whatever happens next; the deletion need not hold up the answer.
       void this.appPasswords.delete(row.userId, row.id).catch(this.onBackgroundError);
       return { ...base, outcome: 'refused', reason: 'expired' };
@@ -191,10 +233,15 @@ export class LegacyVerifier {
   }
 
   /** Any other password: the account's main password, accepted on legacy protocols only while MFA is not enforced. */
-  private async checkMainPassword(a: LegacyAttempt, address: string, keys: LockoutKeys): Promise<{ result: LegacyResult; reserved?: Reservation }> {
+  private async checkMainPassword(
+    a: LegacyAttempt,
+    address: string,
+    keys: LockoutKeys,
+  ): Promise<{ result: LegacyResult; reserved?: Reservation }> {
     // A password already wrong for this account and protocol today: answered without an Argon2
     // hash and not counted again (a phone retrying a stale app password locks nothing).
-    if (await this.lockout.isRepeat(keys, a.password)) return { result: { outcome: 'wrong', reason: 'repeated_wrong_password', address } };
+    if (await this.lockout.isRepeat(keys, a.password))
+      return { result: { outcome: 'wrong', reason: 'repeated_wrong_password', address } };
     // Counted before it is checked: of a burst of parallel guesses, only the limit reach the hash.
     const reserved = await this.lockout.reserve(keys);
     if (!reserved) return { result: { outcome: 'wrong', reason: 'account_locked', address } };
@@ -204,12 +251,20 @@ export class LegacyVerifier {
       await this.passwords.burn(a.password.slice(0, 1024));
       return result({ outcome: 'wrong', reason: creds ? 'no_password_set' : 'unknown_user', address });
     }
-    if (!(await this.passwords.verify(creds.passwordHash, a.password.slice(0, 1024)))) return result({ outcome: 'wrong', reason: 'wrong_password', address });
+    if (!(await this.passwords.verify(creds.passwordHash, a.password.slice(0, 1024))))
+      return result({ outcome: 'wrong', reason: 'wrong_password', address });
     if (creds.status !== 'active') return result({ outcome: 'refused', reason: 'user_disabled', address });
     if (creds.mfaState === 'enforced') return result({ outcome: 'refused', reason: 'main_password_refused', address });
     // An organization may refuse main passwords on legacy protocols always.
-    if ((await this.mfa.getPolicy(creds.orgId))?.legacyMainPassword === 'never') return result({ outcome: 'refused', reason: 'main_password_refused', address });
-    return result({ outcome: 'ok', reason: 'ok', address, name: creds.name, owner: { id: creds.id, orgId: creds.orgId } });
+    if ((await this.mfa.getPolicy(creds.orgId))?.legacyMainPassword === 'never')
+      return result({ outcome: 'refused', reason: 'main_password_refused', address });
+    return result({
+      outcome: 'ok',
+      reason: 'ok',
+      address,
+      name: creds.name,
+      owner: { id: creds.id, orgId: creds.orgId },
+    });
   }
 
   /** Logs an attempt refused before any check (malformed input), so the sign-in log still shows it. */
@@ -232,7 +287,8 @@ export class LegacyVerifier {
   private async log(a: LegacyAttempt, r: LegacyResult) {
     const user = r.owner ?? (r.address ? await this.accounts.findUserByAddress(r.address) : undefined);
     let orgId = user?.orgId ?? null;
-    if (!orgId && r.address) orgId = (await this.accounts.findOrganizationByDomain(r.address.split('@')[1]!))?.id ?? null;
+    if (!orgId && r.address)
+      orgId = (await this.accounts.findOrganizationByDomain(r.address.split('@')[1]!))?.id ?? null;
     this.logFor(a, r, user?.id ?? null, orgId);
   }
 

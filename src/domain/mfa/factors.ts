@@ -82,7 +82,15 @@ export class TotpFactor implements Factor {
     if (step === undefined) throw new SesameError('code_invalid', 'wrong TOTP code at enrolment');
     // Sealed again rather than copied: the pending seed may be under a previous key (a flow begun
     // before a rotation), and a stored seed must be under the current one for `keys reencrypt` to hold.
-    return { id: p.methodId, userId: ctx.user.id, kind: 'totp' as const, label: 'Authenticator app', target: null, secretEnc: this.aead.reseal(p.secretEnc!, SEED_AAD(p.methodId)), lastStep: step };
+    return {
+      id: p.methodId,
+      userId: ctx.user.id,
+      kind: 'totp' as const,
+      label: 'Authenticator app',
+      target: null,
+      secretEnc: this.aead.reseal(p.secretEnc!, SEED_AAD(p.methodId)),
+      lastStep: step,
+    };
   }
 
   async startChallenge() {}
@@ -94,7 +102,11 @@ export class TotpFactor implements Factor {
   async verifyChallenge(ctx: FactorContext, method: MfaMethod, response: FactorResponse) {
     const stored = await this.repo.getTotpSecret(ctx.user.id, method.id);
     if (!stored) return false;
-    const step = matchTotp(this.aead.open(stored.secretEnc, SEED_AAD(method.id)), (response.code ?? '').replace(/\s/g, ''), ctx.now);
+    const step = matchTotp(
+      this.aead.open(stored.secretEnc, SEED_AAD(method.id)),
+      (response.code ?? '').replace(/\s/g, ''),
+      ctx.now,
+    );
     if (step === undefined) return false;
     // Atomic: a step at or before the last accepted one is refused, in this browser or any other.
     return this.repo.acceptTotpStep(method.id, step, ctx.now);
@@ -131,15 +143,27 @@ export class CodeFactor implements Factor {
    * throttle, so a resend never resets it.
    */
   private async send(ctx: FactorContext, target: string, previous: SentCode | undefined): Promise<SentCode> {
-    const sent = ctx.flow.data.codesSent ?? (previous ? { count: previous.sends, lastAt: previous.lastSentAt } : undefined);
+    const sent =
+      ctx.flow.data.codesSent ?? (previous ? { count: previous.sends, lastAt: previous.lastSentAt } : undefined);
     if (sent) {
-      if (ctx.now - sent.lastAt < RESEND_AFTER_MS) throw new SesameError('resend_too_soon', 'code resent within 30 s', { params: { seconds: Math.ceil((RESEND_AFTER_MS - (ctx.now - sent.lastAt)) / 1000) } });
-      if (sent.count >= MAX_SENDS) throw new SesameError('resend_too_soon', `already ${sent.count} codes sent in this flow`, { params: { seconds: 600 } });
+      if (ctx.now - sent.lastAt < RESEND_AFTER_MS)
+        throw new SesameError('resend_too_soon', 'code resent within 30 s', {
+          params: { seconds: Math.ceil((RESEND_AFTER_MS - (ctx.now - sent.lastAt)) / 1000) },
+        });
+      if (sent.count >= MAX_SENDS)
+        throw new SesameError('resend_too_soon', `already ${sent.count} codes sent in this flow`, {
+          params: { seconds: 600 },
+        });
     }
     const code = numericCode(6);
     await this.notifier.sendCode(this.kind, target, code, ctx.flow.data.locale);
     ctx.flow.data.codesSent = { count: (sent?.count ?? 0) + 1, lastAt: ctx.now };
-    return { hash: this.hash(ctx.flow, code), expiresAt: ctx.now + CODE_TTL_MS, sends: (previous?.sends ?? 0) + 1, lastSentAt: ctx.now };
+    return {
+      hash: this.hash(ctx.flow, code),
+      expiresAt: ctx.now + CODE_TTL_MS,
+      sends: (previous?.sends ?? 0) + 1,
+      lastSentAt: ctx.now,
+    };
   }
 
   private check(ctx: FactorContext, sent: SentCode | undefined, typed: string | undefined): boolean {
@@ -152,7 +176,10 @@ export class CodeFactor implements Factor {
 
   async startEnrolment(ctx: FactorContext, input: { target?: string }) {
     const target = this.normalizeTarget(input.target);
-    const previous = ctx.flow.data.pending?.kind === this.kind && ctx.flow.data.pending.target === target ? ctx.flow.data.pending.code : undefined;
+    const previous =
+      ctx.flow.data.pending?.kind === this.kind && ctx.flow.data.pending.target === target
+        ? ctx.flow.data.pending.code
+        : undefined;
     const code = await this.send(ctx, target, previous);
     ctx.flow.data.pending = { kind: this.kind, methodId: randomUUID(), target, code };
   }
@@ -163,7 +190,8 @@ export class CodeFactor implements Factor {
 
   async confirmEnrolment(ctx: FactorContext, response: FactorResponse) {
     const p = ctx.flow.data.pending!;
-    if (!this.check(ctx, p.code, response.code)) throw new SesameError('code_invalid', `wrong or expired ${this.kind} code at enrolment`);
+    if (!this.check(ctx, p.code, response.code))
+      throw new SesameError('code_invalid', `wrong or expired ${this.kind} code at enrolment`);
     p.code = undefined; // single use
     return { id: p.methodId, userId: ctx.user.id, kind: this.kind, label: this.mask(p.target!), target: p.target! };
   }

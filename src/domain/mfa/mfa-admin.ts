@@ -98,7 +98,12 @@ export class MfaAdmin {
     await this.flows.deleteForUser(user.id);
     await this.mfa.setState(user.id, 'enabled');
     const ended = await this.sessions.endAllForUser(user.id);
-    await this.record(actor, user, 'mfa.require_reregistration', `${removed} method(s) removed, ${ended} session(s) ended`);
+    await this.record(
+      actor,
+      user,
+      'mfa.require_reregistration',
+      `${removed} method(s) removed, ${ended} session(s) ended`,
+    );
     return { ...user, mfaState: 'enabled' };
   }
 
@@ -125,15 +130,18 @@ export class MfaAdmin {
     }
     if (change.allowedMethods !== undefined) {
       const kinds = [...new Set(change.allowedMethods)];
-      if (kinds.length === 0 || !kinds.every(isMethodKind)) throw new SesameError('invalid_policy', `allowedMethods ${kinds.join(',')}`);
+      if (kinds.length === 0 || !kinds.every(isMethodKind))
+        throw new SesameError('invalid_policy', `allowedMethods ${kinds.join(',')}`);
       next.allowedMethods = kinds;
     }
     if (change.rememberDays !== undefined) {
-      if (!Number.isInteger(change.rememberDays) || change.rememberDays < 0 || change.rememberDays > REMEMBER_DAYS_MAX) throw new SesameError('invalid_policy', `rememberDays ${change.rememberDays}`);
+      if (!Number.isInteger(change.rememberDays) || change.rememberDays < 0 || change.rememberDays > REMEMBER_DAYS_MAX)
+        throw new SesameError('invalid_policy', `rememberDays ${change.rememberDays}`);
       next.rememberDays = change.rememberDays;
     }
     if (change.legacyMainPassword !== undefined) {
-      if (change.legacyMainPassword !== 'until_enforced' && change.legacyMainPassword !== 'never') throw new SesameError('invalid_policy', `legacyMainPassword ${change.legacyMainPassword}`);
+      if (change.legacyMainPassword !== 'until_enforced' && change.legacyMainPassword !== 'never')
+        throw new SesameError('invalid_policy', `legacyMainPassword ${change.legacyMainPassword}`);
       next.legacyMainPassword = change.legacyMainPassword;
     }
     if (change.appPasswords) {
@@ -143,12 +151,14 @@ export class MfaAdmin {
       if (a.keepExistingWhenOff !== undefined) ap.keepExistingWhenOff = a.keepExistingWhenOff;
       if (a.revokeOnPasswordChange !== undefined) ap.revokeOnPasswordChange = a.revokeOnPasswordChange;
       if (a.cap !== undefined) {
-        if (!Number.isInteger(a.cap) || a.cap < 1 || a.cap > CAP_MAX) throw new SesameError('invalid_policy', `app password cap ${a.cap}`);
+        if (!Number.isInteger(a.cap) || a.cap < 1 || a.cap > CAP_MAX)
+          throw new SesameError('invalid_policy', `app password cap ${a.cap}`);
         ap.cap = a.cap;
       }
       if (a.protocols !== undefined) {
         const ps = [...new Set(a.protocols)];
-        if (ps.length === 0 || !ps.every(isProtocol)) throw new SesameError('invalid_policy', `protocols ${ps.join(',')}`);
+        if (ps.length === 0 || !ps.every(isProtocol))
+          throw new SesameError('invalid_policy', `protocols ${ps.join(',')}`);
         ap.protocols = ps;
       }
       if (a.maxLifetimeDays !== undefined) {
@@ -156,14 +166,31 @@ export class MfaAdmin {
         ap.maxLifetimeDays = a.maxLifetimeDays;
       }
       if (a.revokeUnusedDays !== undefined) {
-        if (!days(a.revokeUnusedDays)) throw new SesameError('invalid_policy', `revokeUnusedDays ${a.revokeUnusedDays}`);
+        if (!days(a.revokeUnusedDays))
+          throw new SesameError('invalid_policy', `revokeUnusedDays ${a.revokeUnusedDays}`);
         ap.revokeUnusedDays = a.revokeUnusedDays;
       }
       next.appPasswords = ap;
     }
     await this.mfa.savePolicy(next, this.clock.now());
-    await this.audit.recordAudit({ id: randomUUID(), at: this.clock.now(), orgId, actorId: actorId(actor), actorLabel: actorLabel(actor), action: 'org.policy', targetUserId: null, detail: JSON.stringify({ mfaDefault: next.mfaDefault, allowedMethods: next.allowedMethods, rememberDays: next.rememberDays, appPasswords: next.appPasswords, legacyMainPassword: next.legacyMainPassword }) });
-    if (narrowsLegacySignIns(current, next)) await this.events.publish({ type: 'policy_narrowed', org: await this.accounts.getOrganization(orgId) });
+    await this.audit.recordAudit({
+      id: randomUUID(),
+      at: this.clock.now(),
+      orgId,
+      actorId: actorId(actor),
+      actorLabel: actorLabel(actor),
+      action: 'org.policy',
+      targetUserId: null,
+      detail: JSON.stringify({
+        mfaDefault: next.mfaDefault,
+        allowedMethods: next.allowedMethods,
+        rememberDays: next.rememberDays,
+        appPasswords: next.appPasswords,
+        legacyMainPassword: next.legacyMainPassword,
+      }),
+    });
+    if (narrowsLegacySignIns(current, next))
+      await this.events.publish({ type: 'policy_narrowed', org: await this.accounts.getOrganization(orgId) });
     return next;
   }
 
@@ -173,6 +200,15 @@ export class MfaAdmin {
   }
 
   private async record(actor: Actor, user: User, action: string, detail: string) {
-    await this.audit.recordAudit({ id: randomUUID(), at: this.clock.now(), orgId: user.orgId, actorId: actorId(actor), actorLabel: actorLabel(actor), action, targetUserId: user.id, detail: `${user.address}: ${detail}` });
+    await this.audit.recordAudit({
+      id: randomUUID(),
+      at: this.clock.now(),
+      orgId: user.orgId,
+      actorId: actorId(actor),
+      actorLabel: actorLabel(actor),
+      action,
+      targetUserId: user.id,
+      detail: `${user.address}: ${detail}`,
+    });
   }
 }

@@ -58,7 +58,14 @@ export interface OrgPolicy {
 export const REMEMBER_DAYS_MAX = 365;
 
 export function defaultPolicy(orgId: string): OrgPolicy {
-  return { orgId, mfaDefault: 'disabled', allowedMethods: [...METHOD_KINDS], rememberDays: 0, appPasswords: { ...DEFAULT_APP_PASSWORD_POLICY, protocols: [...DEFAULT_APP_PASSWORD_POLICY.protocols] }, legacyMainPassword: 'until_enforced' };
+  return {
+    orgId,
+    mfaDefault: 'disabled',
+    allowedMethods: [...METHOD_KINDS],
+    rememberDays: 0,
+    appPasswords: { ...DEFAULT_APP_PASSWORD_POLICY, protocols: [...DEFAULT_APP_PASSWORD_POLICY.protocols] },
+    legacyMainPassword: 'until_enforced',
+  };
 }
 
 export function isMfaState(v: unknown): v is MfaState {

@@ -11,7 +11,12 @@ export interface Notifier {
   /** Tells the user that their password was right but the second factor failed (checklist 15). Best effort. */
   secondFactorFailed(to: string, locale: Locale, ip: string, at: number): Promise<void>;
   /** Tells the user a method was added or removed. Best effort. */
-  methodsChanged(to: string, locale: Locale, change: 'added' | 'removed' | 'recovery_used' | 'recovery_renewed', at: number): Promise<void>;
+  methodsChanged(
+    to: string,
+    locale: Locale,
+    change: 'added' | 'removed' | 'recovery_used' | 'recovery_renewed',
+    at: number,
+  ): Promise<void>;
   /** Tells the user an app password was made (name, time, IP). Best effort. */
   appPasswordCreated(to: string, locale: Locale, name: string, ip: string, at: number): Promise<void>;
   /** Tells the user an app password was used from a client IP it had not been used from. Best effort. */

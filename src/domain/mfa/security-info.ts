@@ -26,8 +26,14 @@ export class SecurityInfo {
     private readonly clock: Clock,
   ) {}
 
-  async overview(user: User): Promise<{ methods: MfaMethod[]; defaultMethodId: string | null; recoveryCodesLeft: number }> {
-    const [methods, state, left] = await Promise.all([this.mfa.listMethods(user.id), this.mfa.getState(user.id), this.mfa.countUnusedRecoveryCodes(user.id)]);
+  async overview(
+    user: User,
+  ): Promise<{ methods: MfaMethod[]; defaultMethodId: string | null; recoveryCodesLeft: number }> {
+    const [methods, state, left] = await Promise.all([
+      this.mfa.listMethods(user.id),
+      this.mfa.getState(user.id),
+      this.mfa.countUnusedRecoveryCodes(user.id),
+    ]);
     return { methods, defaultMethodId: state.defaultMethodId, recoveryCodesLeft: left };
   }
 
@@ -38,22 +44,26 @@ export class SecurityInfo {
   }
 
   async requireFresh(user: User, session: Session): Promise<void> {
-    if (!(await this.isFresh(user, session))) throw new SesameError('fresh_mfa_required', 'second factor older than 10 minutes');
+    if (!(await this.isFresh(user, session)))
+      throw new SesameError('fresh_mfa_required', 'second factor older than 10 minutes');
   }
 
   async removeMethod(user: User, session: Session, methodId: string, locale: 'en' | 'nl'): Promise<void> {
     await this.requireFresh(user, session);
     const method = await this.mfa.getMethod(user.id, methodId);
-    if (!method || !(await this.mfa.deleteMethod(user.id, methodId))) throw new SesameError('method_not_found', 'no such method of this user');
+    if (!method || !(await this.mfa.deleteMethod(user.id, methodId)))
+      throw new SesameError('method_not_found', 'no such method of this user');
     const { defaultMethodId } = await this.mfa.getState(user.id);
-    if (defaultMethodId === methodId) await this.mfa.setDefaultMethod(user.id, (await this.mfa.listMethods(user.id))[0]?.id ?? null);
+    if (defaultMethodId === methodId)
+      await this.mfa.setDefaultMethod(user.id, (await this.mfa.listMethods(user.id))[0]?.id ?? null);
     await this.record(user, 'mfa.method_removed', `${method.kind} ${method.label}`);
     await this.notifier.methodsChanged(user.address, locale, 'removed', this.clock.now());
   }
 
   async setDefault(user: User, session: Session, methodId: string): Promise<void> {
     await this.requireFresh(user, session);
-    if (!(await this.mfa.getMethod(user.id, methodId))) throw new SesameError('method_not_found', 'no such method of this user');
+    if (!(await this.mfa.getMethod(user.id, methodId)))
+      throw new SesameError('method_not_found', 'no such method of this user');
     await this.mfa.setDefaultMethod(user.id, methodId);
     await this.record(user, 'mfa.default_method', methodId);
   }
@@ -67,6 +77,15 @@ export class SecurityInfo {
   }
 
   private async record(user: User, action: string, detail: string) {
-    await this.audit.recordAudit({ id: randomUUID(), at: this.clock.now(), orgId: user.orgId, actorId: user.id, actorLabel: user.address, action, targetUserId: user.id, detail });
+    await this.audit.recordAudit({
+      id: randomUUID(),
+      at: this.clock.now(),
+      orgId: user.orgId,
+      actorId: user.id,
+      actorLabel: user.address,
+      action,
+      targetUserId: user.id,
+      detail,
+    });
   }
 }

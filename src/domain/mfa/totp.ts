@@ -14,13 +14,25 @@ export function newTotpSecret(): string {
 }
 
 export function totpUri(secretBase32: string, issuer: string, account: string): string {
-  return new TOTP({ issuer, label: account, secret: Secret.fromBase32(secretBase32), digits: TOTP_DIGITS, period: TOTP_PERIOD, algorithm: 'SHA1' }).toString();
+  return new TOTP({
+    issuer,
+    label: account,
+    secret: Secret.fromBase32(secretBase32),
+    digits: TOTP_DIGITS,
+    period: TOTP_PERIOD,
+    algorithm: 'SHA1',
+  }).toString();
 }
 
 /** The time step a code matches (now ±1), or undefined. Constant-time per candidate (otpauth compares with timingSafeEqual). */
 export function matchTotp(secretBase32: string, code: string, nowMs: number): number | undefined {
   if (!/^\d{6}$/.test(code)) return undefined;
-  const totp = new TOTP({ secret: Secret.fromBase32(secretBase32), digits: TOTP_DIGITS, period: TOTP_PERIOD, algorithm: 'SHA1' });
+  const totp = new TOTP({
+    secret: Secret.fromBase32(secretBase32),
+    digits: TOTP_DIGITS,
+    period: TOTP_PERIOD,
+    algorithm: 'SHA1',
+  });
   const delta = totp.validate({ token: code, timestamp: nowMs, window: 1 });
   if (delta === null) return undefined;
   return Math.floor(nowMs / 1000 / TOTP_PERIOD) + delta;

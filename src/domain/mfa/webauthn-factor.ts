@@ -41,13 +41,23 @@ const LABEL = 'Security key';
 const newChallenge = () => randomBytes(CHALLENGE_BYTES).toString('base64url');
 const challengeBytes = (b64url: string) => new Uint8Array(Buffer.from(b64url, 'base64url'));
 const userHandle = (user: User) => new Uint8Array(Buffer.from(user.id, 'utf8'));
-const descriptor = (c: WebAuthnCredential) => ({ id: c.credentialId, ...(c.transports.length ? { transports: c.transports } : {}) });
+const descriptor = (c: WebAuthnCredential) => ({
+  id: c.credentialId,
+  ...(c.transports.length ? { transports: c.transports } : {}),
+});
 
 /** The browser's JSON, shaped enough to hand to the library (which checks the rest). */
 function asResponse<T>(raw: unknown): T | undefined {
   if (!raw || typeof raw !== 'object') return undefined;
   const r = raw as { id?: unknown; rawId?: unknown; type?: unknown; response?: unknown };
-  if (typeof r.id !== 'string' || typeof r.rawId !== 'string' || r.type !== 'public-key' || !r.response || typeof r.response !== 'object') return undefined;
+  if (
+    typeof r.id !== 'string' ||
+    typeof r.rawId !== 'string' ||
+    r.type !== 'public-key' ||
+    !r.response ||
+    typeof r.response !== 'object'
+  )
+    return undefined;
   return raw as T;
 }
 
@@ -96,7 +106,8 @@ export class WebAuthnFactor implements Factor {
     const p = ctx.flow.data.pending!;
     const challenge = p.webauthnChallenge;
     const body = asResponse<RegistrationResponseJSON>(response.credential);
-    if (!challenge || !body) throw new SesameError('webauthn_failed', 'no WebAuthn registration response, or no pending challenge');
+    if (!challenge || !body)
+      throw new SesameError('webauthn_failed', 'no WebAuthn registration response, or no pending challenge');
     let info;
     try {
       const v = await verifyRegistrationResponse({
@@ -110,10 +121,14 @@ export class WebAuthnFactor implements Factor {
       if (!v.verified) throw new Error('registration not verified');
       info = v.registrationInfo;
     } catch (e) {
-      throw new SesameError('webauthn_failed', `WebAuthn registration refused: ${e instanceof Error ? e.message : String(e)}`);
+      throw new SesameError(
+        'webauthn_failed',
+        `WebAuthn registration refused: ${e instanceof Error ? e.message : String(e)}`,
+      );
     }
     const existing = await this.repo.getWebAuthnCredentials(ctx.user.id);
-    if (existing.some((c) => c.credentialId === info.credential.id)) throw new SesameError('webauthn_failed', 'this credential is already registered for the user');
+    if (existing.some((c) => c.credentialId === info.credential.id))
+      throw new SesameError('webauthn_failed', 'this credential is already registered for the user');
     p.webauthnChallenge = undefined; // single use
     return {
       id: p.methodId,
@@ -158,10 +173,12 @@ export class WebAuthnFactor implements Factor {
     const body = asResponse<AuthenticationResponseJSON>(response.credential);
     if (!challenge || !body) throw new SesameError('webauthn_failed', 'no WebAuthn assertion, or no challenge pending');
     const credential = (await this.repo.getWebAuthnCredentials(ctx.user.id)).find((k) => k.credentialId === body.id);
-    if (!credential) throw new SesameError('webauthn_failed', 'assertion from a credential that is not one of this user\'s');
+    if (!credential)
+      throw new SesameError('webauthn_failed', "assertion from a credential that is not one of this user's");
     // A discoverable credential names its user: it must be this one.
     const handle = body.response.userHandle;
-    if (handle && handle !== Buffer.from(userHandle(ctx.user)).toString('base64url')) throw new SesameError('webauthn_failed', 'assertion names another user');
+    if (handle && handle !== Buffer.from(userHandle(ctx.user)).toString('base64url'))
+      throw new SesameError('webauthn_failed', 'assertion names another user');
     let newCounter: number;
     try {
       const v = await verifyAuthenticationResponse({
@@ -169,14 +186,22 @@ export class WebAuthnFactor implements Factor {
         expectedChallenge: challenge,
         expectedOrigin: this.rp.origin,
         expectedRPID: this.rp.id,
-        credential: { id: credential.credentialId, publicKey: new Uint8Array(Buffer.from(credential.publicKey, 'base64url')), counter: credential.signCount, transports: credential.transports },
+        credential: {
+          id: credential.credentialId,
+          publicKey: new Uint8Array(Buffer.from(credential.publicKey, 'base64url')),
+          counter: credential.signCount,
+          transports: credential.transports,
+        },
         // User presence is always required by the library; verification (PIN, biometrics) is preferred, not required.
         requireUserVerification: false,
       });
       if (!v.verified) throw new Error('signature not verified');
       newCounter = v.authenticationInfo.newCounter;
     } catch (e) {
-      throw new SesameError('webauthn_failed', `WebAuthn assertion refused: ${e instanceof Error ? e.message : String(e)}`);
+      throw new SesameError(
+        'webauthn_failed',
+        `WebAuthn assertion refused: ${e instanceof Error ? e.message : String(e)}`,
+      );
     }
     c.webauthnChallenge = undefined; // single use
     await this.repo.updateWebAuthnCounter(credential.methodId, newCounter, ctx.now);

@@ -84,16 +84,33 @@ export class OidcClients {
   async add(actor: Actor, orgId: string, input: NewOidcClient): Promise<{ client: OidcClient; secret?: string }> {
     requireAdminOf(actor, orgId);
     const name = input.name.trim();
-    if (name.length === 0 || name.length > 100 || /[\u0000-\u001f\u007f]/.test(name)) throw new SesameError('invalid_name', 'client name empty, too long or with control characters');
-    if (!OIDC_CLIENT_KINDS.includes(input.kind as OidcClientKind)) throw new SesameError('invalid_input', `client kind ${JSON.stringify(input.kind.slice(0, 20))}`);
+    if (name.length === 0 || name.length > 100 || /[\u0000-\u001f\u007f]/.test(name))
+      throw new SesameError('invalid_name', 'client name empty, too long or with control characters');
+    if (!OIDC_CLIENT_KINDS.includes(input.kind as OidcClientKind))
+      throw new SesameError('invalid_input', `client kind ${JSON.stringify(input.kind.slice(0, 20))}`);
     const uris = [...new Set(input.redirectUris.map((u) => u.trim()).filter((u) => u.length > 0))];
-    if (uris.length === 0 || uris.length > MAX_REDIRECT_URIS) throw new SesameError('invalid_redirect_uri', `${uris.length} redirect URIs (1 to ${MAX_REDIRECT_URIS})`);
+    if (uris.length === 0 || uris.length > MAX_REDIRECT_URIS)
+      throw new SesameError('invalid_redirect_uri', `${uris.length} redirect URIs (1 to ${MAX_REDIRECT_URIS})`);
     const bad = uris.find((u) => !validRedirectUri(u));
-    if (bad !== undefined) throw new SesameError('invalid_redirect_uri', `refused redirect URI ${JSON.stringify(bad.slice(0, 100))}`);
-    const client: OidcClient = { id: randomUUID(), orgId, name, redirectUris: uris, kind: input.kind as OidcClientKind, requireMfa: input.requireMfa === true, createdAt: this.clock.now() };
+    if (bad !== undefined)
+      throw new SesameError('invalid_redirect_uri', `refused redirect URI ${JSON.stringify(bad.slice(0, 100))}`);
+    const client: OidcClient = {
+      id: randomUUID(),
+      orgId,
+      name,
+      redirectUris: uris,
+      kind: input.kind as OidcClientKind,
+      requireMfa: input.requireMfa === true,
+      createdAt: this.clock.now(),
+    };
     const secret = client.kind === 'confidential' ? randomToken(32) : undefined;
     await this.repo.add(client, secret ? this.hasher.digest(SECRET_PURPOSE, secret) : null);
-    await this.record(actor, orgId, 'oidc.client_added', `${client.name} (${client.id}, ${client.kind}${client.requireMfa ? ', MFA always' : ''})`);
+    await this.record(
+      actor,
+      orgId,
+      'oidc.client_added',
+      `${client.name} (${client.id}, ${client.kind}${client.requireMfa ? ', MFA always' : ''})`,
+    );
     return { client, secret };
   }
 
@@ -106,7 +123,8 @@ export class OidcClients {
   /** Removes a client of organization `orgId`; its tokens stop working at once (the provider finds no client). */
   async remove(actor: Actor, orgId: string, id: string): Promise<void> {
     requireAdminOf(actor, orgId);
-    if (!(await this.repo.remove(orgId, id))) throw new SesameError('oidc_client_not_found', `no client ${id.slice(0, 64)} in organization ${orgId}`);
+    if (!(await this.repo.remove(orgId, id)))
+      throw new SesameError('oidc_client_not_found', `no client ${id.slice(0, 64)} in organization ${orgId}`);
     await this.record(actor, orgId, 'oidc.client_removed', id);
   }
 
@@ -123,12 +141,23 @@ export class OidcClients {
    */
   async secretIsRight(id: string, secret: string): Promise<boolean> {
     if (secret.length === 0 || secret.length > 200) return false;
-    const hit = await findByKeyedHash(this.hasher, SECRET_PURPOSE, secret, async (h) => ((await this.repo.secretMatches(id, h)) ? true : undefined));
+    const hit = await findByKeyedHash(this.hasher, SECRET_PURPOSE, secret, async (h) =>
+      (await this.repo.secretMatches(id, h)) ? true : undefined,
+    );
     if (hit?.stale) await this.repo.rehashSecret(id, hit.hash, hit.current);
     return hit !== undefined;
   }
 
   private async record(actor: Actor, orgId: string, action: string, detail: string) {
-    await this.audit.recordAudit({ id: randomUUID(), at: this.clock.now(), orgId, actorId: actorId(actor), actorLabel: actorLabel(actor), action, targetUserId: null, detail });
+    await this.audit.recordAudit({
+      id: randomUUID(),
+      at: this.clock.now(),
+      orgId,
+      actorId: actorId(actor),
+      actorLabel: actorLabel(actor),
+      action,
+      targetUserId: null,
+      detail,
+    });
   }
 }

@@ -47,7 +47,11 @@ export class SigningKeys {
     // A thumbprint-like id: derived from the public modulus, so it says nothing secret.
     const kid = createHash('sha256').update(String(jwk.n)).digest('base64url').slice(0, 16);
     const full: PrivateJwk = { ...jwk, kid, kty: 'RSA', alg: 'RS256', use: 'sig' };
-    await this.repo.add({ kid, sealed: this.aead.seal(JSON.stringify(full), SEALED_AAD.oidcSigningKey(kid)), createdAt: this.clock.now() });
+    await this.repo.add({
+      kid,
+      sealed: this.aead.seal(JSON.stringify(full), SEALED_AAD.oidcSigningKey(kid)),
+      createdAt: this.clock.now(),
+    });
     return kid;
   }
 

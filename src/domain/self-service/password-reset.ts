@@ -67,7 +67,15 @@ export class PasswordReset {
       { key: `reset:ip:${meta.ip}`, rule: rule(RESET_LIMITS.ip), clearOnSuccess: false },
     ];
     const gate = await this.d.throttle.begin(keys);
-    if (!gate.allowed) throw new SesameError('throttled', `reset link for ${JSON.stringify(typed)} from ${meta.ip} refused while locked`, { retryAfterSeconds: gate.retryAfterSeconds, params: { minutes: Math.max(1, Math.ceil(gate.retryAfterSeconds / 60)) } });
+    if (!gate.allowed)
+      throw new SesameError(
+        'throttled',
+        `reset link for ${JSON.stringify(typed)} from ${meta.ip} refused while locked`,
+        {
+          retryAfterSeconds: gate.retryAfterSeconds,
+          params: { minutes: Math.max(1, Math.ceil(gate.retryAfterSeconds / 60)) },
+        },
+      );
     // Every request counts, found or not: what is limited is asking (mail to a victim), not guessing.
     await this.d.throttle.failed(gate.ticket);
     const job: Promise<void> = this.sendIfKnown(typed, meta.locale)
@@ -89,7 +97,10 @@ export class PasswordReset {
   async sendByAdmin(actor: Actor, address: string, locale: Locale): Promise<{ user: User; sentTo: string }> {
     const user = await this.d.accountService.userForAdmin(actor, address);
     const to = await this.recoveryAddress(user.id);
-    if (!to) throw new SesameError('no_recovery_address', `${user.address} has no verified alternate email`, { params: { address: user.address } });
+    if (!to)
+      throw new SesameError('no_recovery_address', `${user.address} has no verified alternate email`, {
+        params: { address: user.address },
+      });
     await this.issue(user, to, locale, actor, 'sent by an admin');
     return { user, sentTo: maskEmail(to) };
   }
@@ -120,7 +131,8 @@ export class PasswordReset {
    * ends; the lock lifted; app passwords revoked when the organization says so), then a session.
    */
   async finish(flow: Flow, user: User, password: string, confirm: string): Promise<Step> {
-    if (flow.kind !== 'password_reset' || flow.state !== 'new_password') throw new SesameError('flow_step', `flow ${flow.kind} is at ${flow.state}, not new_password`);
+    if (flow.kind !== 'password_reset' || flow.state !== 'new_password')
+      throw new SesameError('flow_step', `flow ${flow.kind} is at ${flow.state}, not new_password`);
     if (password !== confirm) throw new SesameError('password_mismatch', 'the two new passwords differ');
     await this.d.accountService.recoverPassword(user, password);
     const step = await this.d.flows.finishPasswordReset(flow, user);
@@ -129,9 +141,15 @@ export class PasswordReset {
   }
 
   private async find(token: string): Promise<{ user: User; tokenHash: string }> {
-    const hit = token.length > 0 && token.length <= 100 ? await findByKeyedHash(this.d.keyedHasher, RESET_PURPOSE, token, (h) => this.d.tokens.peek(h, RESET_PURPOSE, this.d.clock.now())) : undefined;
+    const hit =
+      token.length > 0 && token.length <= 100
+        ? await findByKeyedHash(this.d.keyedHasher, RESET_PURPOSE, token, (h) =>
+            this.d.tokens.peek(h, RESET_PURPOSE, this.d.clock.now()),
+          )
+        : undefined;
     const user = hit ? await this.d.accounts.findUserById(hit.found) : undefined;
-    if (!hit || !user || user.status !== 'active') throw new SesameError('token_invalid', 'reset link unknown, used, expired or its user disabled');
+    if (!hit || !user || user.status !== 'active')
+      throw new SesameError('token_invalid', 'reset link unknown, used, expired or its user disabled');
     return { user, tokenHash: hit.hash };
   }
 
@@ -146,7 +164,12 @@ export class PasswordReset {
     if (user?.status !== 'active') return;
     const to = await this.recoveryAddress(user.id);
     if (!to) {
-      await this.record({ kind: 'user', user }, user, 'user.password_reset_unavailable', `${user.address}: asked for a reset link but has no verified alternate email`);
+      await this.record(
+        { kind: 'user', user },
+        user,
+        'user.password_reset_unavailable',
+        `${user.address}: asked for a reset link but has no verified alternate email`,
+      );
       return;
     }
     await this.issue(user, to, locale, { kind: 'user', user }, 'asked for on the sign-in page');
@@ -155,19 +178,36 @@ export class PasswordReset {
   private async issue(user: User, to: string, locale: Locale, actor: Actor, how: string): Promise<void> {
     const token = randomToken(32);
     const expiresAt = this.d.clock.now() + RESET_LINK_MS;
-    await this.d.tokens.create({ tokenHash: this.d.keyedHasher.digest(RESET_PURPOSE, token), purpose: RESET_PURPOSE, userId: user.id, expiresAt });
+    await this.d.tokens.create({
+      tokenHash: this.d.keyedHasher.digest(RESET_PURPOSE, token),
+      purpose: RESET_PURPOSE,
+      userId: user.id,
+      expiresAt,
+    });
     await this.d.mail.resetLink(to, locale, token, expiresAt);
     await this.record(actor, user, 'user.password_reset_link', `${user.address}: sent to ${maskEmail(to)} (${how})`);
   }
 
   /** The verified alternate email: the default method's address if that is an email method, else the first one registered. */
   private async recoveryAddress(userId: string): Promise<string | undefined> {
-    const [methods, { defaultMethodId }] = await Promise.all([this.d.mfa.listMethods(userId), this.d.mfa.getState(userId)]);
+    const [methods, { defaultMethodId }] = await Promise.all([
+      this.d.mfa.listMethods(userId),
+      this.d.mfa.getState(userId),
+    ]);
     const emails = methods.filter((m) => m.kind === 'email' && m.target);
     return (emails.find((m) => m.id === defaultMethodId) ?? emails[0])?.target ?? undefined;
   }
 
   private async record(actor: Actor, user: User, action: string, detail: string) {
-    await this.d.audit.recordAudit({ id: randomUUID(), at: this.d.clock.now(), orgId: user.orgId, actorId: actorId(actor), actorLabel: actorLabel(actor), action, targetUserId: user.id, detail });
+    await this.d.audit.recordAudit({
+      id: randomUUID(),
+      at: this.d.clock.now(),
+      orgId: user.orgId,
+      actorId: actorId(actor),
+      actorLabel: actorLabel(actor),
+      action,
+      targetUserId: user.id,
+      detail,
+    });
   }
 }

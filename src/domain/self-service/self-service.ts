@@ -55,8 +55,15 @@ export class SelfService {
   constructor(private readonly d: SelfServiceDeps) {}
 
   async passwordChangeEffects(user: User): Promise<PasswordChangeEffects> {
-    const [policy, list] = await Promise.all([this.d.appPasswords.policyFor(user.orgId), this.d.appPasswords.list(user)]);
-    return { endsOtherSessions: true, revokesAppPasswords: policy.appPasswords.revokeOnPasswordChange, appPasswords: list.length };
+    const [policy, list] = await Promise.all([
+      this.d.appPasswords.policyFor(user.orgId),
+      this.d.appPasswords.list(user),
+    ]);
+    return {
+      endsOtherSessions: true,
+      revokesAppPasswords: policy.appPasswords.revokeOnPasswordChange,
+      appPasswords: list.length,
+    };
   }
 
   /**
@@ -64,11 +71,21 @@ export class SelfService {
    * account and IP, same cost, in the sign-in log); the new one against the password policy. Ends
    * every other session; app passwords go when the policy says so. Returns what was ended.
    */
-  async changePassword(user: User, session: Session, input: { current: string; password: string; confirm: string }, meta: RequestMeta): Promise<{ endedSessions: number; revokedAppPasswords: number }> {
+  async changePassword(
+    user: User,
+    session: Session,
+    input: { current: string; password: string; confirm: string },
+    meta: RequestMeta,
+  ): Promise<{ endedSessions: number; revokedAppPasswords: number }> {
     if (input.password !== input.confirm) throw new SesameError('password_mismatch', 'the two new passwords differ');
     try {
-      const who = await this.d.signIn.authenticate(user.address, input.current, { ip: meta.ip, userAgent: meta.userAgent, protocol: `${meta.protocol}:password-change` });
-      if (who.id !== user.id) throw new SesameError('current_password_wrong', 'the address now belongs to another account');
+      const who = await this.d.signIn.authenticate(user.address, input.current, {
+        ip: meta.ip,
+        userAgent: meta.userAgent,
+        protocol: `${meta.protocol}:password-change`,
+      });
+      if (who.id !== user.id)
+        throw new SesameError('current_password_wrong', 'the address now belongs to another account');
     } catch (e) {
       if (isSesameError(e) && e.code === 'sign_in_failed') throw new SesameError('current_password_wrong', e.detail);
       throw e;
@@ -87,7 +104,8 @@ export class SelfService {
 
   /** Ends one of the user's sessions (their current one too: that is signing out). */
   async endSession(user: User, sessionId: string): Promise<void> {
-    if (!(await this.d.sessions.endOwn(user.id, sessionId))) throw new SesameError('session_not_found', 'no such session of this user');
+    if (!(await this.d.sessions.endOwn(user.id, sessionId)))
+      throw new SesameError('session_not_found', 'no such session of this user');
     await this.record(user, 'session.end', `${user.address}: one session ended by its owner`);
   }
 
@@ -99,8 +117,16 @@ export class SelfService {
   }
 
   /** The user's own sign-ins (every path, legacy protocols included), newest first. */
-  async signIns(user: User, page: { limit: number; offset: number }): Promise<{ events: SignInEvent[]; total: number }> {
-    return this.d.audit.listSignIns({ orgId: user.orgId, userId: user.id, limit: Math.min(Math.max(page.limit, 1), 200), offset: Math.max(page.offset, 0) });
+  async signIns(
+    user: User,
+    page: { limit: number; offset: number },
+  ): Promise<{ events: SignInEvent[]; total: number }> {
+    return this.d.audit.listSignIns({
+      orgId: user.orgId,
+      userId: user.id,
+      limit: Math.min(Math.max(page.limit, 1), 200),
+      offset: Math.max(page.offset, 0),
+    });
   }
 
   /**
@@ -109,25 +135,58 @@ export class SelfService {
    * report is in the audit log. A row without an app password is `sign_in_not_found`.
    */
   async reportSignIn(user: User, eventId: string, locale: Locale): Promise<{ revoked: boolean; adminsTold: number }> {
-    const gate = await this.d.throttle.begin([{ key: `report:user:${user.id}`, rule: { limit: REPORTS_PER_DAY, windowSeconds: 86_400 }, clearOnSuccess: false }]);
-    if (!gate.allowed) throw new SesameError('throttled', `${user.address} reported too many sign-ins`, { retryAfterSeconds: gate.retryAfterSeconds, params: { minutes: Math.max(1, Math.ceil(gate.retryAfterSeconds / 60)) } });
-    const { events } = await this.d.audit.listSignIns({ orgId: user.orgId, userId: user.id, id: eventId.slice(0, 64), limit: 1, offset: 0 });
+    const gate = await this.d.throttle.begin([
+      { key: `report:user:${user.id}`, rule: { limit: REPORTS_PER_DAY, windowSeconds: 86_400 }, clearOnSuccess: false },
+    ]);
+    if (!gate.allowed)
+      throw new SesameError('throttled', `${user.address} reported too many sign-ins`, {
+        retryAfterSeconds: gate.retryAfterSeconds,
+        params: { minutes: Math.max(1, Math.ceil(gate.retryAfterSeconds / 60)) },
+      });
+    const { events } = await this.d.audit.listSignIns({
+      orgId: user.orgId,
+      userId: user.id,
+      id: eventId.slice(0, 64),
+      limit: 1,
+      offset: 0,
+    });
     const e = events[0];
-    if (!e?.appPasswordId) throw new SesameError('sign_in_not_found', 'no sign-in of this user with an app password has that id');
+    if (!e?.appPasswordId)
+      throw new SesameError('sign_in_not_found', 'no sign-in of this user with an app password has that id');
     let revoked = true;
     await this.d.appPasswords.remove(user, e.appPasswordId).catch((x: unknown) => {
       if (!isSesameError(x) || x.code !== 'app_password_not_found') throw x;
       revoked = false;
     });
     const at = new Date(e.at).toISOString();
-    await this.record(user, 'sign_in.reported', `${user.address}: ${e.protocol} sign-in from ${e.ip} at ${at} reported as not theirs; app password "${e.appPasswordName ?? e.appPasswordId}" ${revoked ? 'revoked' : 'already gone'}`);
+    await this.record(
+      user,
+      'sign_in.reported',
+      `${user.address}: ${e.protocol} sign-in from ${e.ip} at ${at} reported as not theirs; app password "${e.appPasswordName ?? e.appPasswordId}" ${revoked ? 'revoked' : 'already gone'}`,
+    );
     const admins = await this.d.accounts.listActiveAdmins(user.orgId);
-    const report = { address: user.address, appPasswordName: e.appPasswordName ?? null, protocol: e.protocol, ip: e.ip, at: e.at, revoked };
+    const report = {
+      address: user.address,
+      appPasswordName: e.appPasswordName ?? null,
+      protocol: e.protocol,
+      ip: e.ip,
+      at: e.at,
+      revoked,
+    };
     for (const admin of admins) await this.d.mail.signInReported(admin.address, locale, report);
     return { revoked, adminsTold: admins.length };
   }
 
   private async record(user: User, action: string, detail: string) {
-    await this.d.audit.recordAudit({ id: randomUUID(), at: this.d.clock.now(), orgId: user.orgId, actorId: user.id, actorLabel: user.address, action, targetUserId: user.id, detail });
+    await this.d.audit.recordAudit({
+      id: randomUUID(),
+      at: this.d.clock.now(),
+      orgId: user.orgId,
+      actorId: user.id,
+      actorLabel: user.address,
+      action,
+      targetUserId: user.id,
+      detail,
+    });
   }
 }

@@ -60,7 +60,12 @@ export class SessionService {
   ) {}
 
   /** Starts a new session (always a new id: no fixation) and returns the token for the cookie. */
-  async start(userId: string, amr: string[], meta: { ip: string; userAgent: string; via?: SessionVia }, mfaAt: number | null = null): Promise<{ token: string; session: Session }> {
+  async start(
+    userId: string,
+    amr: string[],
+    meta: { ip: string; userAgent: string; via?: SessionVia },
+    mfaAt: number | null = null,
+  ): Promise<{ token: string; session: Session }> {
     const token = randomToken(32);
     const now = this.clock.now();
     const session: Session = {
@@ -130,7 +135,9 @@ export class SessionService {
   /** The user's live sessions (browser and API), most recently used first ("My sessions"). */
   async listLive(userId: string): Promise<Session[]> {
     const now = this.clock.now();
-    const live = (await this.repo.listForUser(userId)).filter((s) => now < s.expiresAt && now - s.lastSeenAt < this.settings.idleMs);
+    const live = (await this.repo.listForUser(userId)).filter(
+      (s) => now < s.expiresAt && now - s.lastSeenAt < this.settings.idleMs,
+    );
     return live.sort((a, b) => b.lastSeenAt - a.lastSeenAt || b.createdAt - a.createdAt);
   }
 

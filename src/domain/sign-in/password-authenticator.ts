@@ -49,12 +49,19 @@ export class PasswordAuthenticator {
     // so that locks behave identically for real and made-up accounts.
     const keys: ThrottleKey[] = [
       this.accountKey(typed),
-      { key: `pwd:ip:${ctx.ip}`, rule: { limit: this.settings.ipFailureLimit, windowSeconds: IP_WINDOW }, clearOnSuccess: false },
+      {
+        key: `pwd:ip:${ctx.ip}`,
+        rule: { limit: this.settings.ipFailureLimit, windowSeconds: IP_WINDOW },
+        clearOnSuccess: false,
+      },
     ];
     const gate = await this.throttle.begin(keys);
     if (!gate.allowed) {
       await this.log(typed, null, 'throttled', 'account_locked', ctx);
-      throw new SesameError('throttled', `sign-in for ${JSON.stringify(typed)} from ${ctx.ip} refused while locked`, { retryAfterSeconds: gate.retryAfterSeconds, params: { minutes: Math.max(1, Math.ceil(gate.retryAfterSeconds / 60)) } });
+      throw new SesameError('throttled', `sign-in for ${JSON.stringify(typed)} from ${ctx.ip} refused while locked`, {
+        retryAfterSeconds: gate.retryAfterSeconds,
+        params: { minutes: Math.max(1, Math.ceil(gate.retryAfterSeconds / 60)) },
+      });
     }
     let user: User | undefined;
     let reason: SignInReason;
@@ -64,14 +71,18 @@ export class PasswordAuthenticator {
     } catch {
       address = undefined;
     }
-    const creds = address && password.length <= 1024 ? await this.accounts.findCredentialsByAddress(address) : undefined;
+    const creds =
+      address && password.length <= 1024 ? await this.accounts.findCredentialsByAddress(address) : undefined;
     if (!creds?.passwordHash) {
       await this.hasher.burn(password.slice(0, 1024));
       reason = !address || password.length > 1024 ? 'invalid_input' : !creds ? 'unknown_user' : 'no_password_set';
     } else if (!(await this.hasher.verify(creds.passwordHash, password))) {
       // An app password is never a way into the browser or the API: same answer, but the log says what it was.
       const canonical = normalizeAppPassword(password);
-      reason = canonical && this.appPasswordOwner && (await this.appPasswordOwner(canonical)) === creds.id ? 'app_password_refused' : 'wrong_password';
+      reason =
+        canonical && this.appPasswordOwner && (await this.appPasswordOwner(canonical)) === creds.id
+          ? 'app_password_refused'
+          : 'wrong_password';
     } else if (creds.status !== 'active') {
       reason = 'user_disabled';
     } else {
@@ -91,7 +102,11 @@ export class PasswordAuthenticator {
 
   /** The per-account counter: the lower-cased address as typed, whether or not it exists. */
   private accountKey(typed: string): ThrottleKey {
-    return { key: `pwd:acct:${typed.toLowerCase()}`, rule: { limit: this.settings.accountFailureLimit, windowSeconds: DAY }, clearOnSuccess: true };
+    return {
+      key: `pwd:acct:${typed.toLowerCase()}`,
+      rule: { limit: this.settings.accountFailureLimit, windowSeconds: DAY },
+      clearOnSuccess: true,
+    };
   }
 
   /**
@@ -103,7 +118,13 @@ export class PasswordAuthenticator {
     await this.throttle.reset(this.accountKey(address));
   }
 
-  private async log(typed: string, user: Pick<User, 'id' | 'orgId'> | null, outcome: 'success' | 'failure' | 'throttled', reason: SignInReason, ctx: AttemptContext) {
+  private async log(
+    typed: string,
+    user: Pick<User, 'id' | 'orgId'> | null,
+    outcome: 'success' | 'failure' | 'throttled',
+    reason: SignInReason,
+    ctx: AttemptContext,
+  ) {
     // Attempts on unknown addresses still belong in the log of the organization whose domain was typed.
     let orgId = user?.orgId ?? null;
     if (!orgId) {

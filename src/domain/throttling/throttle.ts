@@ -63,9 +63,7 @@ export interface ThrottleKey {
   clearOnSuccess: boolean;
 }
 
-export type AttemptGate =
-  | { allowed: true; ticket: AttemptTicket }
-  | { allowed: false; retryAfterSeconds: number };
+export type AttemptGate = { allowed: true; ticket: AttemptTicket } | { allowed: false; retryAfterSeconds: number };
 
 export interface AttemptTicket {
   keys: { key: ThrottleKey; count: number }[];
@@ -110,10 +108,17 @@ export class Throttle {
     for (const { key, count } of ticket.keys) {
       if (count >= key.rule.limit) {
         let seconds = 0;
-        await this.store.lock(key.key, (n) => (seconds = Math.min(this.settings.lockMaxSeconds, this.settings.lockBaseSeconds * 2 ** (n - 1))));
+        await this.store.lock(
+          key.key,
+          (n) => (seconds = Math.min(this.settings.lockMaxSeconds, this.settings.lockBaseSeconds * 2 ** (n - 1))),
+        );
         await this.store.clear(key.key, key.rule.windowSeconds);
         // Keys cleared by a success are the accounts' (password, second factor); the others are client IPs.
-        await this.events.publish({ type: 'lock_imposed', scope: 'browser', target: key.clearOnSuccess ? 'account' : 'ip' });
+        await this.events.publish({
+          type: 'lock_imposed',
+          scope: 'browser',
+          target: key.clearOnSuccess ? 'account' : 'ip',
+        });
         longest = Math.max(longest ?? 0, seconds);
       }
     }

@@ -9,7 +9,15 @@ import { BULK_OPERATIONS, type BulkOperation } from '../../domain/accounts/bulk-
 import { type DirectoryEntry, type UserListRequest, USER_SORTS } from '../../domain/accounts/directory.js';
 import type { RawSignInFilter } from '../../domain/audit/reports.js';
 import { MFA_STATES, METHOD_KINDS, type OrgPolicy } from '../../domain/mfa/model.js';
-import { addressParam, appPasswordListOut as listOut, appPasswordOut, errors, secured, userOut, userSchema } from '../../web/api.js';
+import {
+  addressParam,
+  appPasswordListOut as listOut,
+  appPasswordOut,
+  errors,
+  secured,
+  userOut,
+  userSchema,
+} from '../../web/api.js';
 import { bearerAuth } from '../../web/guards.js';
 import { setPasswordUrl } from '../../web/links.js';
 import type { Services } from '../../web/services.js';
@@ -45,7 +53,12 @@ const directoryUserSchema = {
 } as const;
 
 function directoryUserOut(u: DirectoryEntry) {
-  return { ...userOut(u), methods: u.methods, appPasswordCount: u.appPasswordCount, lastSignInAt: u.lastSignInAt === null ? null : new Date(u.lastSignInAt).toISOString() };
+  return {
+    ...userOut(u),
+    methods: u.methods,
+    appPasswordCount: u.appPasswordCount,
+    lastSignInAt: u.lastSignInAt === null ? null : new Date(u.lastSignInAt).toISOString(),
+  };
 }
 
 export function registerAdminApi(api: FastifyInstance, ctx: Services) {
@@ -56,20 +69,33 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
     {
       schema: {
         tags: ['users'],
-        summary: "Lists the users of the admin's organization a page at a time, filtered and sorted. Follow `next` / `prev` (keyset cursors, as fast on the last page as on the first); `offset` is kept for older clients.",
+        summary:
+          "Lists the users of the admin's organization a page at a time, filtered and sorted. Follow `next` / `prev` (keyset cursors, as fast on the last page as on the first); `offset` is kept for older clients.",
         security: secured,
         querystring: {
           type: 'object',
           properties: {
             q: { type: 'string', maxLength: 100, description: 'Part of the address or name.' },
             mfa: { type: 'string', enum: [...MFA_STATES] },
-            method: { type: 'string', enum: ['any', 'none', ...METHOD_KINDS], description: 'Methods registered: any (at least one), none, or at least one of a kind.' },
+            method: {
+              type: 'string',
+              enum: ['any', 'none', ...METHOD_KINDS],
+              description: 'Methods registered: any (at least one), none, or at least one of a kind.',
+            },
             appPasswords: { type: 'string', enum: ['yes', 'no'], description: 'Whether the user has app passwords.' },
             status: { type: 'string', enum: ['active', 'disabled'] },
-            lastSignIn: { type: 'string', pattern: '^(never|(within|over):[0-9]{1,4})$', description: 'within:N = signed in during the last N days; over:N = not (never included); never.' },
+            lastSignIn: {
+              type: 'string',
+              pattern: '^(never|(within|over):[0-9]{1,4})$',
+              description: 'within:N = signed in during the last N days; over:N = not (never included); never.',
+            },
             sort: { type: 'string', enum: [...USER_SORTS], default: 'address' },
             order: { type: 'string', enum: ['asc', 'desc'], default: 'asc' },
-            cursor: { type: 'string', maxLength: 500, description: 'The `next` or `prev` of a page with the same sort and order.' },
+            cursor: {
+              type: 'string',
+              maxLength: 500,
+              description: 'The `next` or `prev` of a page with the same sort and order.',
+            },
             limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 },
             offset: { type: 'integer', minimum: 0, default: 0 },
           },
@@ -102,16 +128,28 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
     {
       schema: {
         tags: ['users'],
-        summary: "Adds a user to the admin's organization and returns a one-time link with which they set their password.",
+        summary:
+          "Adds a user to the admin's organization and returns a one-time link with which they set their password.",
         security: secured,
         body: {
           type: 'object',
-          properties: { address: { type: 'string', maxLength: 254 }, name: { type: 'string', maxLength: 200 }, role: { type: 'string', enum: ['user', 'admin'] } },
+          properties: {
+            address: { type: 'string', maxLength: 254 },
+            name: { type: 'string', maxLength: 200 },
+            role: { type: 'string', enum: ['user', 'admin'] },
+          },
           required: ['address'],
           additionalProperties: false,
         },
         response: {
-          201: { type: 'object', properties: { user: userSchema, setPasswordUrl: { type: 'string' }, setPasswordUrlExpiresAt: { type: 'string', format: 'date-time' } } },
+          201: {
+            type: 'object',
+            properties: {
+              user: userSchema,
+              setPasswordUrl: { type: 'string' },
+              setPasswordUrlExpiresAt: { type: 'string', format: 'date-time' },
+            },
+          },
           ...errors,
         },
       },
@@ -120,7 +158,14 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
       const { actor } = await authenticate(req);
       const user = await ctx.accounts.addUser(actor, req.body);
       const link = await ctx.accounts.issueSetPasswordToken(actor, user.address);
-      return reply.code(201).header('cache-control', 'no-store').send({ user: userOut(user), setPasswordUrl: setPasswordUrl(ctx.config.publicUrl, link.token), setPasswordUrlExpiresAt: new Date(link.expiresAt).toISOString() });
+      return reply
+        .code(201)
+        .header('cache-control', 'no-store')
+        .send({
+          user: userOut(user),
+          setPasswordUrl: setPasswordUrl(ctx.config.publicUrl, link.token),
+          setPasswordUrlExpiresAt: new Date(link.expiresAt).toISOString(),
+        });
     },
   );
 
@@ -138,7 +183,10 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
       },
       async (req) => {
         const { actor } = await authenticate(req);
-        const user = action === 'disable' ? await ctx.accounts.disableUser(actor, req.params.address) : await ctx.accounts.enableUser(actor, req.params.address);
+        const user =
+          action === 'disable'
+            ? await ctx.accounts.disableUser(actor, req.params.address)
+            : await ctx.accounts.enableUser(actor, req.params.address);
         return { user: userOut(user) };
       },
     );
@@ -149,27 +197,66 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
     properties: {
       row: { type: 'integer' },
       address: { type: 'string' },
-      problem: { type: 'string', nullable: true, enum: ['invalid_address', 'unknown_address', 'other_organization', 'invalid_state', 'duplicate', 'own_account', null] },
+      problem: {
+        type: 'string',
+        nullable: true,
+        enum: [
+          'invalid_address',
+          'unknown_address',
+          'other_organization',
+          'invalid_state',
+          'duplicate',
+          'own_account',
+          null,
+        ],
+      },
       duplicateOf: { type: 'integer', nullable: true },
       mfaStateBefore: { type: 'string', nullable: true },
       mfaStateAfter: { type: 'string', nullable: true },
       changes: { type: 'boolean' },
     },
   } as const;
-  const bulkOut = { type: 'object', properties: { applied: { type: 'boolean' }, changed: { type: 'integer' }, problems: { type: 'integer' }, fingerprint: { type: 'string' }, rows: { type: 'array', items: bulkRowOut } } } as const;
-  api.post<{ Body: { operation: BulkOperation; rows: { address: string; state?: string }[]; dryRun?: boolean; fingerprint?: string } }>(
+  const bulkOut = {
+    type: 'object',
+    properties: {
+      applied: { type: 'boolean' },
+      changed: { type: 'integer' },
+      problems: { type: 'integer' },
+      fingerprint: { type: 'string' },
+      rows: { type: 'array', items: bulkRowOut },
+    },
+  } as const;
+  api.post<{
+    Body: {
+      operation: BulkOperation;
+      rows: { address: string; state?: string }[];
+      dryRun?: boolean;
+      fingerprint?: string;
+    };
+  }>(
     '/users/bulk',
     {
       bodyLimit: 1024 * 1024,
       schema: {
         tags: ['users'],
-        summary: 'A bulk change: set the MFA state of, require re-registration of, or disable up to 5,000 users. Every row is checked first; with any bad row nothing changes (422, each row says why). `dryRun` only checks and returns the fingerprint; sent back with the same rows, it makes the change refuse with 409 `bulk_stale` if the users changed in between.',
+        summary:
+          'A bulk change: set the MFA state of, require re-registration of, or disable up to 5,000 users. Every row is checked first; with any bad row nothing changes (422, each row says why). `dryRun` only checks and returns the fingerprint; sent back with the same rows, it makes the change refuse with 409 `bulk_stale` if the users changed in between.',
         security: secured,
         body: {
           type: 'object',
           properties: {
             operation: { type: 'string', enum: [...BULK_OPERATIONS] },
-            rows: { type: 'array', minItems: 1, maxItems: WEB_BULK_MAX_ROWS, items: { type: 'object', properties: { address: { type: 'string', maxLength: 254 }, state: { type: 'string', maxLength: 20 } }, required: ['address'], additionalProperties: false } },
+            rows: {
+              type: 'array',
+              minItems: 1,
+              maxItems: WEB_BULK_MAX_ROWS,
+              items: {
+                type: 'object',
+                properties: { address: { type: 'string', maxLength: 254 }, state: { type: 'string', maxLength: 20 } },
+                required: ['address'],
+                additionalProperties: false,
+              },
+            },
             dryRun: { type: 'boolean' },
             fingerprint: { type: 'string', maxLength: 100 },
           },
@@ -190,7 +277,15 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
         changed: r.changed,
         problems: r.plan.problems,
         fingerprint: r.plan.fingerprint,
-        rows: r.plan.rows.map((x) => ({ row: x.row, address: x.address, problem: x.problem ?? null, duplicateOf: x.duplicateOf ?? null, mfaStateBefore: x.target?.mfaState ?? null, mfaStateAfter: x.mfaState ?? null, changes: x.changes })),
+        rows: r.plan.rows.map((x) => ({
+          row: x.row,
+          address: x.address,
+          problem: x.problem ?? null,
+          duplicateOf: x.duplicateOf ?? null,
+          mfaStateBefore: x.target?.mfaState ?? null,
+          mfaStateAfter: x.mfaState ?? null,
+          changes: x.changes,
+        })),
       };
       return reply.code(r.plan.problems ? 422 : 200).send(out);
     },
@@ -204,7 +299,12 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
         summary: "Sets a user's MFA state: disabled, enabled (register at next sign-in) or enforced.",
         security: secured,
         params: addressParam,
-        body: { type: 'object', properties: { state: { type: 'string', enum: [...MFA_STATES] } }, required: ['state'], additionalProperties: false },
+        body: {
+          type: 'object',
+          properties: { state: { type: 'string', enum: [...MFA_STATES] } },
+          required: ['state'],
+          additionalProperties: false,
+        },
         response: { 200: { type: 'object', properties: { user: userSchema } }, ...errors },
       },
     },
@@ -216,7 +316,16 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
 
   api.post<{ Params: { address: string } }>(
     '/users/:address/require-reregistration',
-    { schema: { tags: ['users'], summary: 'Clears all MFA methods, recovery codes and remembered devices; the user registers again at next sign-in; sessions end.', security: secured, params: addressParam, response: { 200: { type: 'object', properties: { user: userSchema } }, ...errors } } },
+    {
+      schema: {
+        tags: ['users'],
+        summary:
+          'Clears all MFA methods, recovery codes and remembered devices; the user registers again at next sign-in; sessions end.',
+        security: secured,
+        params: addressParam,
+        response: { 200: { type: 'object', properties: { user: userSchema } }, ...errors },
+      },
+    },
     async (req) => {
       const { actor } = await authenticate(req);
       return { user: userOut(await ctx.mfaAdmin.requireReRegistration(actor, req.params.address)) };
@@ -225,7 +334,15 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
 
   api.post<{ Params: { address: string } }>(
     '/users/:address/end-sessions',
-    { schema: { tags: ['users'], summary: "Ends all of a user's sessions.", security: secured, params: addressParam, response: { 200: { type: 'object', properties: { ended: { type: 'integer' } } }, ...errors } } },
+    {
+      schema: {
+        tags: ['users'],
+        summary: "Ends all of a user's sessions.",
+        security: secured,
+        params: addressParam,
+        response: { 200: { type: 'object', properties: { ended: { type: 'integer' } } }, ...errors },
+      },
+    },
     async (req) => {
       const { actor } = await authenticate(req);
       return { ended: await ctx.mfaAdmin.endSessions(actor, req.params.address) };
@@ -236,9 +353,18 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
     type: 'object',
     properties: {
       mfaDefault: { type: 'string', enum: [...MFA_STATES] },
-      allowedMethods: { type: 'array', items: { type: 'string', enum: [...METHOD_KINDS] }, minItems: 1, uniqueItems: true },
+      allowedMethods: {
+        type: 'array',
+        items: { type: 'string', enum: [...METHOD_KINDS] },
+        minItems: 1,
+        uniqueItems: true,
+      },
       rememberDays: { type: 'integer', minimum: 0, maximum: 365 },
-      legacyMainPassword: { type: 'string', enum: ['until_enforced', 'never'], description: 'Main passwords on IMAP/POP3/SMTP/DAV/HTTP Basic: until the user\'s MFA is enforced, or never.' },
+      legacyMainPassword: {
+        type: 'string',
+        enum: ['until_enforced', 'never'],
+        description: "Main passwords on IMAP/POP3/SMTP/DAV/HTTP Basic: until the user's MFA is enforced, or never.",
+      },
       appPasswords: {
         type: 'object',
         additionalProperties: false,
@@ -246,7 +372,12 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
           allowed: { type: 'boolean' },
           keepExistingWhenOff: { type: 'boolean' },
           cap: { type: 'integer', minimum: 1, maximum: 200 },
-          protocols: { type: 'array', items: { type: 'string', enum: ['imap', 'pop3', 'smtp', 'dav', 'http'] }, minItems: 1, uniqueItems: true },
+          protocols: {
+            type: 'array',
+            items: { type: 'string', enum: ['imap', 'pop3', 'smtp', 'dav', 'http'] },
+            minItems: 1,
+            uniqueItems: true,
+          },
           maxLifetimeDays: { type: 'integer', minimum: 1, maximum: 3650, nullable: true },
           revokeUnusedDays: { type: 'integer', minimum: 1, maximum: 3650, nullable: true },
           revokeOnPasswordChange: { type: 'boolean' },
@@ -254,16 +385,49 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
       },
     },
   } as const;
-  const policyOut = (p: OrgPolicy) => ({ mfaDefault: p.mfaDefault, allowedMethods: p.allowedMethods, rememberDays: p.rememberDays, legacyMainPassword: p.legacyMainPassword, appPasswords: p.appPasswords });
-
-  api.get('/policy', { schema: { tags: ['policy'], summary: "The admin's organization's MFA policy.", security: secured, response: { 200: policySchema, ...errors } } }, async (req) => {
-    const { user, actor } = await authenticate(req);
-    return policyOut(await ctx.mfaAdmin.getPolicy(actor, user.orgId));
+  const policyOut = (p: OrgPolicy) => ({
+    mfaDefault: p.mfaDefault,
+    allowedMethods: p.allowedMethods,
+    rememberDays: p.rememberDays,
+    legacyMainPassword: p.legacyMainPassword,
+    appPasswords: p.appPasswords,
   });
 
-  api.put<{ Body: { mfaDefault?: string; allowedMethods?: string[]; rememberDays?: number; legacyMainPassword?: string; appPasswords?: Record<string, never> } }>(
+  api.get(
     '/policy',
-    { schema: { tags: ['policy'], summary: "Changes the organization's MFA policy (only the fields given).", security: secured, body: { ...policySchema, additionalProperties: false }, response: { 200: policySchema, ...errors } } },
+    {
+      schema: {
+        tags: ['policy'],
+        summary: "The admin's organization's MFA policy.",
+        security: secured,
+        response: { 200: policySchema, ...errors },
+      },
+    },
+    async (req) => {
+      const { user, actor } = await authenticate(req);
+      return policyOut(await ctx.mfaAdmin.getPolicy(actor, user.orgId));
+    },
+  );
+
+  api.put<{
+    Body: {
+      mfaDefault?: string;
+      allowedMethods?: string[];
+      rememberDays?: number;
+      legacyMainPassword?: string;
+      appPasswords?: Record<string, never>;
+    };
+  }>(
+    '/policy',
+    {
+      schema: {
+        tags: ['policy'],
+        summary: "Changes the organization's MFA policy (only the fields given).",
+        security: secured,
+        body: { ...policySchema, additionalProperties: false },
+        response: { 200: policySchema, ...errors },
+      },
+    },
     async (req) => {
       const { user, actor } = await authenticate(req);
       return policyOut(await ctx.mfaAdmin.setPolicy(actor, user.orgId, req.body));
@@ -272,16 +436,34 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
 
   api.get<{ Params: { address: string } }>(
     '/users/:address/app-passwords',
-    { schema: { tags: ['app passwords'], summary: "A user's app passwords (admins; never the secrets).", security: secured, params: addressParam, response: listOut } },
+    {
+      schema: {
+        tags: ['app passwords'],
+        summary: "A user's app passwords (admins; never the secrets).",
+        security: secured,
+        params: addressParam,
+        response: listOut,
+      },
+    },
     async (req) => {
       const { actor } = await authenticate(req);
-      return { appPasswords: (await ctx.appPasswords.listFor(actor, req.params.address)).appPasswords.map(appPasswordOut) };
+      return {
+        appPasswords: (await ctx.appPasswords.listFor(actor, req.params.address)).appPasswords.map(appPasswordOut),
+      };
     },
   );
 
   api.delete<{ Params: { address: string } }>(
     '/users/:address/app-passwords',
-    { schema: { tags: ['app passwords'], summary: 'Deletes all existing app passwords of a user (admins).', security: secured, params: addressParam, response: { 200: { type: 'object', properties: { deleted: { type: 'integer' } } }, ...errors } } },
+    {
+      schema: {
+        tags: ['app passwords'],
+        summary: 'Deletes all existing app passwords of a user (admins).',
+        security: secured,
+        params: addressParam,
+        response: { 200: { type: 'object', properties: { deleted: { type: 'integer' } } }, ...errors },
+      },
+    },
     async (req) => {
       const { actor } = await authenticate(req);
       return { deleted: await ctx.appPasswords.revokeAllFor(actor, req.params.address) };
@@ -293,10 +475,25 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
     {
       schema: {
         tags: ['sign-in log'],
-        summary: "The sign-in log of the admin's organization, newest first, filtered by any of user, outcome, protocol, ip, from and to. Never contains a secret.",
+        summary:
+          "The sign-in log of the admin's organization, newest first, filtered by any of user, outcome, protocol, ip, from and to. Never contains a secret.",
         security: secured,
-        querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 }, offset: { type: 'integer', minimum: 0, default: 0 }, ...signInFilterQuery }, additionalProperties: false },
-        response: { 200: { type: 'object', properties: { events: { type: 'array', items: signInEventSchema }, total: { type: 'integer' } } }, ...errors },
+        querystring: {
+          type: 'object',
+          properties: {
+            limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 },
+            offset: { type: 'integer', minimum: 0, default: 0 },
+            ...signInFilterQuery,
+          },
+          additionalProperties: false,
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: { events: { type: 'array', items: signInEventSchema }, total: { type: 'integer' } },
+          },
+          ...errors,
+        },
       },
     },
     async (req) => {

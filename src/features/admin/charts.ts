@@ -51,7 +51,8 @@ const round = (n: number) => Math.round(n * 10) / 10;
 export function stackedBarChart(c: BarChart): Html {
   for (const s of c.series) {
     if (!KEY.test(s.key)) throw new Error(`chart series key ${JSON.stringify(s.key)} is not a class name`);
-    if (s.values.length !== c.categories.length) throw new Error(`chart series ${s.key} has ${s.values.length} values for ${c.categories.length} categories`);
+    if (s.values.length !== c.categories.length)
+      throw new Error(`chart series ${s.key} has ${s.values.length} values for ${c.categories.length} categories`);
   }
   const { width, height, left, right, top, bottom } = CHART;
   const plotW = width - left - right;
@@ -63,7 +64,8 @@ export function stackedBarChart(c: BarChart): Html {
   const y = (v: number) => top + plotH - (v / max) * plotH;
   const every = Math.max(1, c.labelEvery ?? 1);
   const grid = [0, max / 2, max].map(
-    (v) => html`<line class="grid" x1="${left}" x2="${width - right}" y1="${round(y(v))}" y2="${round(y(v))}"></line><text class="axis" x="${left - 4}" y="${round(y(v) + 4)}" text-anchor="end">${formatCount(v)}</text>`,
+    (v) =>
+      html`<line class="grid" x1="${left}" x2="${width - right}" y1="${round(y(v))}" y2="${round(y(v))}"></line><text class="axis" x="${left - 4}" y="${round(y(v) + 4)}" text-anchor="end">${formatCount(v)}</text>`,
   );
   const bars = c.categories.map((cat, i) => {
     const x = round(left + i * slot + (slot - barW) / 2);
@@ -76,7 +78,10 @@ export function stackedBarChart(c: BarChart): Html {
       base += v;
       return html`<rect class="bar s-${s.key}" x="${x}" y="${round(y0)}" width="${round(barW)}" height="${round(h)}"><title>${cat}: ${s.label} ${formatCount(v)}</title></rect>`;
     });
-    const label = i % every === 0 ? html`<text class="axis" x="${round(x + barW / 2)}" y="${height - bottom + 16}" text-anchor="middle">${cat}</text>` : '';
+    const label =
+      i % every === 0
+        ? html`<text class="axis" x="${round(x + barW / 2)}" y="${height - bottom + 16}" text-anchor="middle">${cat}</text>`
+        : '';
     return html`<g>${segments}${label}</g>`;
   });
   return html`<svg class="chart" id="${c.id}" viewBox="0 0 ${width} ${height}" role="img" aria-labelledby="${c.id}-title ${c.id}-desc" xmlns="http://www.w3.org/2000/svg">

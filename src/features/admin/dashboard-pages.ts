@@ -9,7 +9,10 @@ import { html, type Html } from '../../web/html.js';
 import { layout, type PageContext } from '../../web/layout.js';
 
 /** The dashboard's charts, as data: the page draws them, and the tests check them. */
-export function dashboardCharts(ctx: PageContext, d: Dashboard): { hourly: BarChart; legacy: BarChart; locked: BarChart; mfa: BarChart; appPasswords: BarChart } {
+export function dashboardCharts(
+  ctx: PageContext,
+  d: Dashboard,
+): { hourly: BarChart; legacy: BarChart; locked: BarChart; mfa: BarChart; appPasswords: BarChart } {
   const { t } = ctx;
   const outcomes = (rows: Record<(typeof SIGN_IN_OUTCOMES)[number], number>[]) =>
     SIGN_IN_OUTCOMES.map((o) => ({ key: o, label: t(`outcome.${o}`), values: rows.map((r) => r[o]) }));
@@ -22,7 +25,12 @@ export function dashboardCharts(ctx: PageContext, d: Dashboard): { hourly: BarCh
     hourly: {
       id: 'chart-hourly',
       title: t('dashboard.hourly.title'),
-      desc: t('dashboard.hourly.desc', { total: sum('success') + sum('failure') + sum('throttled'), success: sum('success'), failure: sum('failure'), throttled: sum('throttled') }),
+      desc: t('dashboard.hourly.desc', {
+        total: sum('success') + sum('failure') + sum('throttled'),
+        success: sum('success'),
+        failure: sum('failure'),
+        throttled: sum('throttled'),
+      }),
       categories: d.hourly.map((h) => new Date(h.hour).toISOString().slice(11, 16)),
       series: outcomes(d.hourly),
       labelEvery: 3,
@@ -30,14 +38,18 @@ export function dashboardCharts(ctx: PageContext, d: Dashboard): { hourly: BarCh
     legacy: {
       id: 'chart-legacy',
       title: t('dashboard.legacy.title'),
-      desc: legacyTotal ? t('dashboard.legacy.desc', { total: legacyTotal, protocols: d.legacy.length }) : t('dashboard.legacy.none'),
+      desc: legacyTotal
+        ? t('dashboard.legacy.desc', { total: legacyTotal, protocols: d.legacy.length })
+        : t('dashboard.legacy.none'),
       categories: d.legacy.map((r) => r.protocol.toUpperCase()),
       series: outcomes(d.legacy),
     },
     locked: {
       id: 'chart-locked',
       title: t('dashboard.locked.title'),
-      desc: lockedTotal ? t('dashboard.locked.desc', { total: lockedTotal, accounts: d.lockedAccounts }) : t('dashboard.locked.none'),
+      desc: lockedTotal
+        ? t('dashboard.locked.desc', { total: lockedTotal, accounts: d.lockedAccounts })
+        : t('dashboard.locked.none'),
       categories: d.locked.map((r) => r.reason),
       series: [{ key: 'throttled', label: t('dashboard.attempts'), values: d.locked.map((r) => r.count) }],
     },
@@ -53,7 +65,13 @@ export function dashboardCharts(ctx: PageContext, d: Dashboard): { hourly: BarCh
       title: t('dashboard.ap.title', { days }),
       desc: t('dashboard.ap.desc', { unused: d.appPasswords.unused, total: d.appPasswords.total, days }),
       categories: [t('dashboard.ap.used'), t('dashboard.ap.unused', { days })],
-      series: [{ key: 'count', label: t('dashboard.col.kind'), values: [d.appPasswords.total - d.appPasswords.unused, d.appPasswords.unused] }],
+      series: [
+        {
+          key: 'count',
+          label: t('dashboard.col.kind'),
+          values: [d.appPasswords.total - d.appPasswords.unused, d.appPasswords.unused],
+        },
+      ],
     },
   };
 }
@@ -65,10 +83,14 @@ export function dashboardPage(ctx: PageContext, d: Dashboard, formatTime: (ms: n
   const section = (chart: BarChart, category: string, empty = false) =>
     html`<section aria-labelledby="${chart.id}-h">
 <h2 id="${chart.id}-h">${chart.title}</h2>
-${empty ? html`<p>${chart.desc}</p>` : html`${stackedBarChart(chart)}
+${
+  empty
+    ? html`<p>${chart.desc}</p>`
+    : html`${stackedBarChart(chart)}
 <details class="chart-numbers"><summary>${t('dashboard.numbers')}</summary>
 ${chartTable(chart, { category, total: t('dashboard.col.total') })}
-</details>`}
+</details>`
+}
 </section>`;
   return layout(
     ctx,

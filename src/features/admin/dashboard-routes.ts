@@ -30,7 +30,11 @@ export function registerDashboardRoutes(app: FastifyInstance, ctx: Services, adm
         return sendSignInExport(reply, events, format, ctx.clock.now());
       } catch (e) {
         if (!isSesameError(e)) throw e;
-        return send(reply, messagePage(pageContext(req, reply), 'signins.title', userMessage(req, e), 'error'), HTTP_STATUS[e.code]);
+        return send(
+          reply,
+          messagePage(pageContext(req, reply), 'signins.title', userMessage(req, e), 'error'),
+          HTTP_STATUS[e.code],
+        );
       }
     });
   }

@@ -7,7 +7,18 @@ import { layout, pager, type Notice, type PageContext } from '../../web/layout.j
 import { postForm as form } from '../../web/components.js';
 import type { AppPassword } from '../../domain/app-passwords/model.js';
 
-export function signInsPage(ctx: PageContext, v: { events: SignInEvent[]; total: number; offset: number; limit: number; formatTime: (ms: number) => string; filters?: Html; params?: Record<string, string> } & Notice): Html {
+export function signInsPage(
+  ctx: PageContext,
+  v: {
+    events: SignInEvent[];
+    total: number;
+    offset: number;
+    limit: number;
+    formatTime: (ms: number) => string;
+    filters?: Html;
+    params?: Record<string, string>;
+  } & Notice,
+): Html {
   const { t } = ctx;
   const rows = v.events.map(
     (e) => html`<tr class="${e.outcome}">
@@ -18,12 +29,14 @@ export function signInsPage(ctx: PageContext, v: { events: SignInEvent[]; total:
     ctx,
     t('signins.title'),
     html`${v.filters ?? ''}<p>${t('signins.count', { total: v.total })}</p>
-${v.events.length
-  ? html`<table>
+${
+  v.events.length
+    ? html`<table>
 <thead><tr><th scope="col">${t('signins.col.time')}</th><th scope="col">${t('signins.col.address')}</th><th scope="col">${t('signins.col.outcome')}</th><th scope="col">${t('signins.col.reason')}</th><th scope="col">${t('signins.col.protocol')}</th><th scope="col">${t('signins.col.ip')}</th><th scope="col">${t('signins.col.agent')}</th></tr></thead>
 <tbody>${rows}</tbody>
 </table>`
-  : html`<p>${t('signins.none')}</p>`}
+    : html`<p>${t('signins.none')}</p>`
+}
 ${pager(ctx, '/admin/sign-ins', v.params ?? {}, v.offset, v.limit, v.total)}`,
     v,
   );
@@ -64,17 +77,23 @@ export function policyPage(ctx: PageContext, v: { policy: OrgPolicy } & Notice):
   );
 }
 
-export function adminAppPasswordsPage(ctx: PageContext, v: { address: string; list: AppPassword[]; formatTime: (ms: number) => string } & Notice): Html {
+export function adminAppPasswordsPage(
+  ctx: PageContext,
+  v: { address: string; list: AppPassword[]; formatTime: (ms: number) => string } & Notice,
+): Html {
   const { t } = ctx;
   const rows = v.list.map(
-    (p) => html`<tr><td class="ap-name">${p.name}</td><td>${v.formatTime(p.createdAt)}</td><td>${p.lastUsedAt ? `${v.formatTime(p.lastUsedAt)} · ${p.lastUsedProtocol ?? ''} · ${p.lastUsedIp ?? ''}` : t('ap.never')}</td><td>${p.expiresAt ? v.formatTime(p.expiresAt) : t('ap.never')}</td><td>${p.protocols.join(', ')}</td></tr>`,
+    (p) =>
+      html`<tr><td class="ap-name">${p.name}</td><td>${v.formatTime(p.createdAt)}</td><td>${p.lastUsedAt ? `${v.formatTime(p.lastUsedAt)} · ${p.lastUsedProtocol ?? ''} · ${p.lastUsedIp ?? ''}` : t('ap.never')}</td><td>${p.expiresAt ? v.formatTime(p.expiresAt) : t('ap.never')}</td><td>${p.protocols.join(', ')}</td></tr>`,
   );
   return layout(
     ctx,
     t('ap.admin.title', { address: v.address }),
-    html`${v.list.length
-      ? html`<table id="app-password-list"><thead><tr><th scope="col">${t('ap.col.name')}</th><th scope="col">${t('ap.col.created')}</th><th scope="col">${t('ap.col.used')}</th><th scope="col">${t('ap.col.expires')}</th><th scope="col">${t('ap.col.protocols')}</th></tr></thead><tbody>${rows}</tbody></table>`
-      : html`<p>${t('ap.none')}</p>`}
+    html`${
+      v.list.length
+        ? html`<table id="app-password-list"><thead><tr><th scope="col">${t('ap.col.name')}</th><th scope="col">${t('ap.col.created')}</th><th scope="col">${t('ap.col.used')}</th><th scope="col">${t('ap.col.expires')}</th><th scope="col">${t('ap.col.protocols')}</th></tr></thead><tbody>${rows}</tbody></table>`
+        : html`<p>${t('ap.none')}</p>`
+    }
 ${form(ctx, '/admin/users/app-passwords/revoke-all', html`<input type="hidden" name="address" value="${v.address}"><button type="submit">${t('ap.admin.revoke_all')}</button>`, 'inline')}
 <p><a href="/admin/users">${t('nav.users')}</a></p>`,
     v,

@@ -29,22 +29,29 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
   const adminForm = { ...PAGE_ROUTE, preHandler: [app.csrfProtection, guard] };
 
   const PAGE = 50;
-  app.get<{ Querystring: { m?: string; who?: string; state?: string; to?: string } }>('/admin/users', admin, async (req, reply) => {
-    const who = String(req.query.who ?? '').slice(0, 254);
-    const state = isMfaState(req.query.state) ? req.t(`mfa.state.${req.query.state}`) : '';
-    const notices: Record<string, string> = {
-      disabled: req.t('users.disabled', { address: who }),
-      enabled: req.t('users.enabled', { address: who }),
-      mfa: req.t('users.mfa.changed', { address: who, state }),
-      reregistered: req.t('users.reregistered', { address: who }),
-      sessions: req.t('users.sessions.ended', { address: who }),
-      reset: req.t('users.reset_sent', { address: who, to: String(req.query.to ?? '').slice(0, 254) }),
-    };
-    return showUsers(ctx, req, reply, { notice: notices[req.query.m ?? ''] });
-  });
+  app.get<{ Querystring: { m?: string; who?: string; state?: string; to?: string } }>(
+    '/admin/users',
+    admin,
+    async (req, reply) => {
+      const who = String(req.query.who ?? '').slice(0, 254);
+      const state = isMfaState(req.query.state) ? req.t(`mfa.state.${req.query.state}`) : '';
+      const notices: Record<string, string> = {
+        disabled: req.t('users.disabled', { address: who }),
+        enabled: req.t('users.enabled', { address: who }),
+        mfa: req.t('users.mfa.changed', { address: who, state }),
+        reregistered: req.t('users.reregistered', { address: who }),
+        sessions: req.t('users.sessions.ended', { address: who }),
+        reset: req.t('users.reset_sent', { address: who, to: String(req.query.to ?? '').slice(0, 254) }),
+      };
+      return showUsers(ctx, req, reply, { notice: notices[req.query.m ?? ''] });
+    },
+  );
 
   /** An admin action on one user, answered post/redirect/get with a notice. */
-  const userAction = (path: string, act: (actor: Actor, address: string, body: unknown, req: FastifyRequest) => Promise<Record<string, string>>) =>
+  const userAction = (
+    path: string,
+    act: (actor: Actor, address: string, body: unknown, req: FastifyRequest) => Promise<Record<string, string>>,
+  ) =>
     app.post(`/admin/users/${path}`, adminForm, async (req, reply) => {
       try {
         const q = await act(actorOf(req), field(req.body, 'address', 300), req.body, req);
@@ -58,7 +65,10 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
     const u = await ctx.mfaAdmin.setUserState(actor, address, field(body, 'state', 20));
     return { m: 'mfa', who: u.address, state: u.mfaState };
   });
-  userAction('reregister', async (actor, address) => ({ m: 'reregistered', who: (await ctx.mfaAdmin.requireReRegistration(actor, address)).address }));
+  userAction('reregister', async (actor, address) => ({
+    m: 'reregistered',
+    who: (await ctx.mfaAdmin.requireReRegistration(actor, address)).address,
+  }));
   userAction('end-sessions', async (actor, address) => {
     await ctx.mfaAdmin.endSessions(actor, address);
     return { m: 'sessions', who: address.trim().toLowerCase() };
@@ -69,22 +79,43 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
     return { m: 'reset', who: r.user.address, to: r.sentTo };
   });
 
-  app.get<{ Querystring: { address?: string; m?: string; n?: string } }>('/admin/users/app-passwords', admin, async (req, reply) => {
-    try {
-      const { user, appPasswords } = await ctx.appPasswords.listFor(actorOf(req), String(req.query.address ?? '').slice(0, 254));
-      const notice = req.query.m === 'revoked' ? req.t('ap.admin.revoked', { count: Number(req.query.n ?? 0), address: user.address }) : undefined;
-      return send(reply, adminAppPasswordsPage(pageContext(req, reply), { address: user.address, list: appPasswords, formatTime, notice }));
-    } catch (e) {
-      if (!isSesameError(e)) throw e;
-      return showUsers(ctx, req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
-    }
-  });
+  app.get<{ Querystring: { address?: string; m?: string; n?: string } }>(
+    '/admin/users/app-passwords',
+    admin,
+    async (req, reply) => {
+      try {
+        const { user, appPasswords } = await ctx.appPasswords.listFor(
+          actorOf(req),
+          String(req.query.address ?? '').slice(0, 254),
+        );
+        const notice =
+          req.query.m === 'revoked'
+            ? req.t('ap.admin.revoked', { count: Number(req.query.n ?? 0), address: user.address })
+            : undefined;
+        return send(
+          reply,
+          adminAppPasswordsPage(pageContext(req, reply), {
+            address: user.address,
+            list: appPasswords,
+            formatTime,
+            notice,
+          }),
+        );
+      } catch (e) {
+        if (!isSesameError(e)) throw e;
+        return showUsers(ctx, req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
+      }
+    },
+  );
 
   app.post('/admin/users/app-passwords/revoke-all', adminForm, async (req, reply) => {
     try {
       const address = field(req.body, 'address', 300);
       const n = await ctx.appPasswords.revokeAllFor(actorOf(req), address);
-      return reply.redirect(`/admin/users/app-passwords?${new URLSearchParams({ address: address.trim().toLowerCase(), m: 'revoked', n: String(n) })}`, 303);
+      return reply.redirect(
+        `/admin/users/app-passwords?${new URLSearchParams({ address: address.trim().toLowerCase(), m: 'revoked', n: String(n) })}`,
+        303,
+      );
     } catch (e) {
       if (!isSesameError(e)) throw e;
       return showUsers(ctx, req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
@@ -93,7 +124,13 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
 
   app.get<{ Querystring: { m?: string } }>('/admin/policy', admin, async (req, reply) => {
     const policy = await ctx.mfaAdmin.getPolicy(actorOf(req), req.user!.orgId);
-    return send(reply, policyPage(pageContext(req, reply), { policy, notice: req.query.m === 'saved' ? req.t('policy.saved') : undefined }));
+    return send(
+      reply,
+      policyPage(pageContext(req, reply), {
+        policy,
+        notice: req.query.m === 'saved' ? req.t('policy.saved') : undefined,
+      }),
+    );
   });
 
   app.post('/admin/policy', adminForm, async (req, reply) => {
@@ -124,7 +161,11 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
     } catch (e) {
       if (!isSesameError(e)) throw e;
       const policy = await ctx.mfaAdmin.getPolicy(actor, req.user!.orgId);
-      return send(reply, policyPage(pageContext(req, reply, '/admin/policy'), { policy, error: userMessage(req, e) }), HTTP_STATUS[e.code]);
+      return send(
+        reply,
+        policyPage(pageContext(req, reply, '/admin/policy'), { policy, error: userMessage(req, e) }),
+        HTTP_STATUS[e.code],
+      );
     }
   });
 
@@ -132,9 +173,19 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
     const actor = actorOf(req);
     try {
       const name = field(req.body, 'name', 300).trim();
-      const user = await ctx.accounts.addUser(actor, { address: field(req.body, 'address', 300), name: name || undefined, role: field(req.body, 'admin', 2) === '1' ? 'admin' : 'user' });
+      const user = await ctx.accounts.addUser(actor, {
+        address: field(req.body, 'address', 300),
+        name: name || undefined,
+        role: field(req.body, 'admin', 2) === '1' ? 'admin' : 'user',
+      });
       const link = await ctx.accounts.issueSetPasswordToken(actor, user.address);
-      return showUsers(ctx, req, reply, { link: { address: user.address, url: setPasswordUrl(ctx.config.publicUrl, link.token), expires: formatTime(link.expiresAt) } });
+      return showUsers(ctx, req, reply, {
+        link: {
+          address: user.address,
+          url: setPasswordUrl(ctx.config.publicUrl, link.token),
+          expires: formatTime(link.expiresAt),
+        },
+      });
     } catch (e) {
       if (!isSesameError(e)) throw e;
       return showUsers(ctx, req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
@@ -146,7 +197,10 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
       const actor = actorOf(req);
       try {
         const address = field(req.body, 'address', 300);
-        const user = action === 'disable' ? await ctx.accounts.disableUser(actor, address) : await ctx.accounts.enableUser(actor, address);
+        const user =
+          action === 'disable'
+            ? await ctx.accounts.disableUser(actor, address)
+            : await ctx.accounts.enableUser(actor, address);
         // Post/redirect/get: a reload does not repeat the action, and the address bar shows a real page.
         return reply.redirect(`/admin/users?${new URLSearchParams({ m: `${action}d`, who: user.address })}`, 303);
       } catch (e) {
@@ -165,10 +219,33 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
     } catch (e) {
       // A bad filter: the error, an empty form, and no rows (nothing is read).
       if (!isSesameError(e) || e.code !== 'invalid_filter') throw e;
-      return send(reply, signInsPage(pc, { events: [], total: 0, offset: 0, limit: PAGE, formatTime, filters: signInFilterForm(pc, {}), error: userMessage(req, e) }), HTTP_STATUS[e.code]);
+      return send(
+        reply,
+        signInsPage(pc, {
+          events: [],
+          total: 0,
+          offset: 0,
+          limit: PAGE,
+          formatTime,
+          filters: signInFilterForm(pc, {}),
+          error: userMessage(req, e),
+        }),
+        HTTP_STATUS[e.code],
+      );
     }
     const { events, total, filter } = page;
-    return send(reply, signInsPage(pc, { events, total, offset, limit: PAGE, formatTime, filters: signInFilterForm(pc, filter), params: filterParams(filter) }));
+    return send(
+      reply,
+      signInsPage(pc, {
+        events,
+        total,
+        offset,
+        limit: PAGE,
+        formatTime,
+        filters: signInFilterForm(pc, filter),
+        params: filterParams(filter),
+      }),
+    );
   });
   registerDashboardRoutes(app, ctx, admin);
   registerUserBulkRoutes(app, ctx, adminForm);

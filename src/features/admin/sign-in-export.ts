@@ -11,7 +11,16 @@ import { csvLine } from '../../lib/csv.js';
 
 export type ExportFormat = 'csv' | 'jsonl';
 
-export const CSV_COLUMNS = ['time', 'account_typed', 'outcome', 'reason', 'protocol', 'ip', 'user_agent', 'app_password'] as const;
+export const CSV_COLUMNS = [
+  'time',
+  'account_typed',
+  'outcome',
+  'reason',
+  'protocol',
+  'ip',
+  'user_agent',
+  'app_password',
+] as const;
 
 /** A sign-in log row as the JSON API and the JSON-lines export show it (never a secret: there is none in the row). */
 export function signInEventOut(e: SignInEvent) {
@@ -33,7 +42,16 @@ async function* lines(events: AsyncIterable<SignInEvent>, format: ExportFormat):
     yield csvLine(CSV_COLUMNS);
     for await (const e of events) {
       const o = signInEventOut(e);
-      yield csvLine([o.at, o.addressTyped, o.outcome, o.reason, o.protocol, o.ip, o.userAgent, o.appPasswordName ?? '']);
+      yield csvLine([
+        o.at,
+        o.addressTyped,
+        o.outcome,
+        o.reason,
+        o.protocol,
+        o.ip,
+        o.userAgent,
+        o.appPasswordName ?? '',
+      ]);
     }
     return;
   }
@@ -45,7 +63,12 @@ async function* lines(events: AsyncIterable<SignInEvent>, format: ExportFormat):
  * failure midway cuts the download short (the status line is already out), which the client sees
  * as a truncated transfer rather than a complete-looking file.
  */
-export function sendSignInExport(reply: FastifyReply, events: AsyncIterable<SignInEvent>, format: ExportFormat, now: number): FastifyReply {
+export function sendSignInExport(
+  reply: FastifyReply,
+  events: AsyncIterable<SignInEvent>,
+  format: ExportFormat,
+  now: number,
+): FastifyReply {
   const stamp = new Date(now).toISOString().slice(0, 16).replace(/[-:]/g, '').replace('T', '-');
   return reply
     .header('content-type', format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8')

@@ -23,18 +23,40 @@ export interface UsersPageExtra {
   link?: { address: string; url: string; expires: string };
 }
 
-export async function showUsers(s: Pick<Services, 'directory'>, req: FastifyRequest, reply: FastifyReply, extra: UsersPageExtra = {}, status = 200) {
+export async function showUsers(
+  s: Pick<Services, 'directory'>,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  extra: UsersPageExtra = {},
+  status = 200,
+) {
   // Filters, sort and cursor from the query string (a POST answered with this page keeps its own page's query).
   const raw = req.query as Record<string, string | undefined>;
-  const query: UsersQuery = Object.fromEntries(USERS_QUERY_KEYS.map((k) => [k, typeof raw[k] === 'string' ? raw[k]!.slice(0, 100) : undefined]));
+  const query: UsersQuery = Object.fromEntries(
+    USERS_QUERY_KEYS.map((k) => [k, typeof raw[k] === 'string' ? raw[k]!.slice(0, 100) : undefined]),
+  );
   let page: DirectoryPage;
   try {
-    page = await s.directory.list(actorOf(req), req.user!.orgId, { ...query, cursor: typeof raw.cursor === 'string' ? raw.cursor.slice(0, 500) : undefined, limit: PAGE });
+    page = await s.directory.list(actorOf(req), req.user!.orgId, {
+      ...query,
+      cursor: typeof raw.cursor === 'string' ? raw.cursor.slice(0, 500) : undefined,
+      limit: PAGE,
+    });
   } catch (e) {
     // A tampered filter or cursor: the page without them, and why.
     if (!isSesameError(e) || e.code !== 'invalid_input') throw e;
     page = await s.directory.list(actorOf(req), req.user!.orgId, { limit: PAGE });
-    return send(reply, usersPage(pageContext(req, reply, '/admin/users'), { page, query: {}, formatTime, ...extra, error: userMessage(req, e) }), HTTP_STATUS[e.code]);
+    return send(
+      reply,
+      usersPage(pageContext(req, reply, '/admin/users'), {
+        page,
+        query: {},
+        formatTime,
+        ...extra,
+        error: userMessage(req, e),
+      }),
+      HTTP_STATUS[e.code],
+    );
   }
   return send(reply, usersPage(pageContext(req, reply, '/admin/users'), { page, query, formatTime, ...extra }), status);
 }

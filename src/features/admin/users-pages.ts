@@ -12,7 +12,9 @@ import { layout, type PageContext } from '../../web/layout.js';
 type Notice = { notice?: string; error?: string };
 
 /** The listing's query as it came (filters, sort), kept on the pager's links and in the filter form. */
-export type UsersQuery = Partial<Record<'q' | 'mfa' | 'method' | 'appPasswords' | 'status' | 'lastSignIn' | 'sort' | 'order', string>>;
+export type UsersQuery = Partial<
+  Record<'q' | 'mfa' | 'method' | 'appPasswords' | 'status' | 'lastSignIn' | 'sort' | 'order', string>
+>;
 
 /** Rows one bulk change may have on the web (preview and result list each row); larger files go through the CLI. */
 export const WEB_BULK_MAX_ROWS = 5000;
@@ -27,7 +29,15 @@ function option(value: string, label: string, current: string | undefined): Html
 }
 
 /** A filter's select, its label wrapping it (the sign-in log's filter style, form.filters in sesame.css). */
-function select(ctx: PageContext, id: string, name: string, labelId: Parameters<PageContext['t']>[0], current: string | undefined, options: [string, string][], any = true): Html {
+function select(
+  ctx: PageContext,
+  id: string,
+  name: string,
+  labelId: Parameters<PageContext['t']>[0],
+  current: string | undefined,
+  options: [string, string][],
+  any = true,
+): Html {
   return html`<label>${ctx.t(labelId)} <select id="${id}" name="${name}">${any ? option('', ctx.t('users.filter.any'), current) : ''}${options.map(([v, l]) => option(v, l, current))}</select></label>`;
 }
 
@@ -41,13 +51,52 @@ function filterForm(ctx: PageContext, q: UsersQuery): Html {
   const { t } = ctx;
   return html`<form method="get" action="/admin/users" class="filters" role="search" aria-label="${t('users.filter.legend')}">
   <label>${t('users.search')} <input id="q" name="q" type="search" value="${q.q ?? ''}" maxlength="100"></label>
-  ${select(ctx, 'f-mfa', 'mfa', 'users.filter.mfa', q.mfa, MFA_STATES.map((s) => [s, t(`mfa.state.${s}`)]))}
+  ${select(
+    ctx,
+    'f-mfa',
+    'mfa',
+    'users.filter.mfa',
+    q.mfa,
+    MFA_STATES.map((s) => [s, t(`mfa.state.${s}`)]),
+  )}
   ${select(ctx, 'f-method', 'method', 'users.filter.method', q.method, [['any', t('users.filter.method.any')], ['none', t('users.filter.method.none')], ...METHOD_KINDS.map((k): [string, string] => [k, t(`mfa.kind.${k}`)])])}
-  ${select(ctx, 'f-ap', 'appPasswords', 'users.filter.ap', q.appPasswords, [['yes', t('users.filter.yes')], ['no', t('users.filter.no')]])}
-  ${select(ctx, 'f-status', 'status', 'users.filter.status', q.status, [['active', t('status.active')], ['disabled', t('status.disabled')]])}
-  ${select(ctx, 'f-last', 'lastSignIn', 'users.filter.last', q.lastSignIn, LAST_SIGN_IN_CHOICES.map((v) => [v, lastSignInLabel(ctx, v)]))}
-  ${select(ctx, 'f-sort', 'sort', 'users.sort', q.sort, (['address', 'name', 'created', 'last_sign_in'] as const).map((s) => [s, t(`users.sort.${s}`)]), false)}
-  ${select(ctx, 'f-order', 'order', 'users.order', q.order, [['asc', t('users.order.asc')], ['desc', t('users.order.desc')]], false)}
+  ${select(ctx, 'f-ap', 'appPasswords', 'users.filter.ap', q.appPasswords, [
+    ['yes', t('users.filter.yes')],
+    ['no', t('users.filter.no')],
+  ])}
+  ${select(ctx, 'f-status', 'status', 'users.filter.status', q.status, [
+    ['active', t('status.active')],
+    ['disabled', t('status.disabled')],
+  ])}
+  ${select(
+    ctx,
+    'f-last',
+    'lastSignIn',
+    'users.filter.last',
+    q.lastSignIn,
+    LAST_SIGN_IN_CHOICES.map((v) => [v, lastSignInLabel(ctx, v)]),
+  )}
+  ${select(
+    ctx,
+    'f-sort',
+    'sort',
+    'users.sort',
+    q.sort,
+    (['address', 'name', 'created', 'last_sign_in'] as const).map((s) => [s, t(`users.sort.${s}`)]),
+    false,
+  )}
+  ${select(
+    ctx,
+    'f-order',
+    'order',
+    'users.order',
+    q.order,
+    [
+      ['asc', t('users.order.asc')],
+      ['desc', t('users.order.desc')],
+    ],
+    false,
+  )}
   <button type="submit">${t('users.filter.submit')}</button>
 </form>`;
 }
@@ -64,7 +113,12 @@ function pager(ctx: PageContext, q: UsersQuery, page: DirectoryPage): Html {
 /** The Users page. */
 export function usersPage(
   ctx: PageContext,
-  v: { page: DirectoryPage; query: UsersQuery; formatTime: (ms: number) => string; link?: { address: string; url: string; expires: string } } & Notice,
+  v: {
+    page: DirectoryPage;
+    query: UsersQuery;
+    formatTime: (ms: number) => string;
+    link?: { address: string; url: string; expires: string };
+  } & Notice,
 ): Html {
   const { t } = ctx;
   const csrf = html`<input type="hidden" name="_csrf" value="${ctx.csrf}">`;
@@ -78,9 +132,11 @@ export function usersPage(
   <td>${u.methods.map((k) => t(`mfa.kind.${k}`)).join(', ')}</td>
   <td>${u.appPasswordCount}</td>
   <td>${u.lastSignInAt === null ? t('users.never') : v.formatTime(u.lastSignInAt)}</td>
-  <td class="actions">${u.id === ctx.user?.id
-    ? ''
-    : html`<form method="post" action="/admin/users/${u.status === 'active' ? 'disable' : 'enable'}" class="inline">${csrf}<input type="hidden" name="address" value="${u.address}"><button type="submit">${t(u.status === 'active' ? 'users.disable' : 'users.enable')}</button></form>`}
+  <td class="actions">${
+    u.id === ctx.user?.id
+      ? ''
+      : html`<form method="post" action="/admin/users/${u.status === 'active' ? 'disable' : 'enable'}" class="inline">${csrf}<input type="hidden" name="address" value="${u.address}"><button type="submit">${t(u.status === 'active' ? 'users.disable' : 'users.enable')}</button></form>`
+  }
     <form method="post" action="/admin/users/reregister" class="inline">${csrf}<input type="hidden" name="address" value="${u.address}"><button type="submit">${t('users.reregister')}</button></form>
     <form method="post" action="/admin/users/end-sessions" class="inline">${csrf}<input type="hidden" name="address" value="${u.address}"><button type="submit">${t('users.endsessions')}</button></form>
     <form method="post" action="/admin/users/reset-link" class="inline">${csrf}<input type="hidden" name="address" value="${u.address}"><button type="submit">${t('users.reset_link')}</button></form>
@@ -93,8 +149,9 @@ export function usersPage(
     html`${v.link ? html`<div class="notice" role="status"><p>${t('users.added', { address: v.link.address, expires: v.link.expires })}</p><p><code id="set-password-link">${v.link.url}</code></p></div>` : ''}
 ${filterForm(ctx, v.query)}
 <p id="user-count">${t('users.count', { total: v.page.total })}</p>
-${v.page.users.length
-  ? html`<form id="bulk" method="post" action="/admin/users/bulk/preview" class="inline bulk">${csrf}
+${
+  v.page.users.length
+    ? html`<form id="bulk" method="post" action="/admin/users/bulk/preview" class="inline bulk">${csrf}
   <label for="bulk-op">${t('users.bulk.title')}</label>
   <select id="bulk-op" name="op">${SELECTION_OPS.map((op) => option(op, op.startsWith('mfa:') ? t('users.bulk.op.mfa', { state: t(`mfa.state.${op.slice(4) as 'enabled'}`) }) : t(op === 'reregister' ? 'users.reregister' : 'users.disable'), undefined))}</select>
   <button type="submit">${t('users.bulk.preview')}</button>
@@ -103,7 +160,8 @@ ${v.page.users.length
 <thead><tr><th scope="col"><span class="visually-hidden">${t('users.col.pick')}</span></th><th scope="col">${t('users.col.name')}</th><th scope="col">${t('users.col.address')}</th><th scope="col">${t('users.col.role')}</th><th scope="col">${t('users.col.status')}</th><th scope="col">${t('users.col.mfa')}</th><th scope="col">${t('users.col.methods')}</th><th scope="col">${t('users.col.ap')}</th><th scope="col">${t('users.col.last')}</th><th scope="col">${t('users.col.actions')}</th></tr></thead>
 <tbody>${rows}</tbody>
 </table>`
-  : html`<p>${t('users.none')}</p>`}
+    : html`<p>${t('users.none')}</p>`
+}
 ${pager(ctx, v.query, v.page)}
 <h2>${t('users.csv.title')}</h2>
 <form method="post" action="/admin/users/bulk/upload" enctype="multipart/form-data" class="card">
@@ -140,10 +198,14 @@ function now(ctx: PageContext, op: BulkOperation, r: PlannedRow): string {
 
 function after(ctx: PageContext, op: BulkOperation, r: PlannedRow): string {
   if (r.problem) {
-    return r.problem === 'duplicate' ? ctx.t('bulk.problem.duplicate', { row: r.duplicateOf ?? 0 }) : ctx.t(`bulk.problem.${r.problem}`);
+    return r.problem === 'duplicate'
+      ? ctx.t('bulk.problem.duplicate', { row: r.duplicateOf ?? 0 })
+      : ctx.t(`bulk.problem.${r.problem}`);
   }
   if (op === 'mfa') return ctx.t(`mfa.state.${r.mfaState!}`);
-  return op === 'reregister' ? ctx.t('bulk.after.reregister', { state: ctx.t('mfa.state.enabled') }) : ctx.t('bulk.after.disabled');
+  return op === 'reregister'
+    ? ctx.t('bulk.after.reregister', { state: ctx.t('mfa.state.enabled') })
+    : ctx.t('bulk.after.disabled');
 }
 
 function rowsTable(ctx: PageContext, plan: BulkPlan, result: boolean): Html {
@@ -151,7 +213,8 @@ function rowsTable(ctx: PageContext, plan: BulkPlan, result: boolean): Html {
   return html`<table class="bulk-rows">
 <thead><tr><th scope="col">${t('bulk.col.row')}</th><th scope="col">${t('bulk.col.address')}</th><th scope="col">${t('bulk.col.now')}</th><th scope="col">${t('bulk.col.after')}</th>${result ? html`<th scope="col">${t('bulk.col.result')}</th>` : ''}</tr></thead>
 <tbody>${plan.rows.map(
-    (r) => html`<tr class="${r.problem ? 'error' : r.changes ? 'change' : 'same'}"><td>${r.row}</td><td>${r.address}</td><td>${result ? '' : now(ctx, plan.operation, r)}</td><td>${after(ctx, plan.operation, r)}</td>${result ? html`<td>${t(r.changes ? 'bulk.outcome.changed' : 'bulk.outcome.same')}</td>` : ''}</tr>`,
+    (r) =>
+      html`<tr class="${r.problem ? 'error' : r.changes ? 'change' : 'same'}"><td>${r.row}</td><td>${r.address}</td><td>${result ? '' : now(ctx, plan.operation, r)}</td><td>${after(ctx, plan.operation, r)}</td>${result ? html`<td>${t(r.changes ? 'bulk.outcome.changed' : 'bulk.outcome.same')}</td>` : ''}</tr>`,
   )}</tbody>
 </table>`;
 }
@@ -170,15 +233,17 @@ export function bulkPreviewPage(ctx: PageContext, v: { plan: BulkPlan; rowsField
     t('bulk.title'),
     html`${p.problems ? html`<p class="error" role="alert" id="bulk-problems">${t('bulk.problems', { count: p.problems })}</p>` : html`<p id="bulk-summary">${t('bulk.summary', { changes, same: p.rows.length - changes })}</p>`}
 ${rowsTable(ctx, p, false)}
-${p.problems || changes === 0
-  ? ''
-  : html`<form method="post" action="/admin/users/bulk/apply" class="card">
+${
+  p.problems || changes === 0
+    ? ''
+    : html`<form method="post" action="/admin/users/bulk/apply" class="card">
   <input type="hidden" name="_csrf" value="${ctx.csrf}">
   <input type="hidden" name="op" value="${p.operation}">
   <input type="hidden" name="rows" value="${v.rowsField}">
   <input type="hidden" name="fingerprint" value="${p.fingerprint}">
   <button type="submit" class="primary">${t('bulk.apply')}</button>
-</form>`}
+</form>`
+}
 <p><a href="/admin/users">${t('bulk.back')}</a></p>`,
     v,
   );

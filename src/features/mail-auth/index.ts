@@ -22,13 +22,16 @@ const MAX_PASSWORD = 1024;
 
 function clean(user: unknown, password: unknown): { user: string; password: string } | undefined {
   if (typeof user !== 'string' || typeof password !== 'string') return undefined;
-  if (user.length === 0 || user.length > MAX_USER || password.length === 0 || password.length > MAX_PASSWORD) return undefined;
+  if (user.length === 0 || user.length > MAX_USER || password.length === 0 || password.length > MAX_PASSWORD)
+    return undefined;
   if (CONTROL.test(user) || CONTROL.test(password)) return undefined;
   return { user, password };
 }
 
 /** Dovecot service names to Sesame's protocols. */
-const SERVICE = new Map(Object.entries({ imap: 'imap', pop3: 'pop3', submission: 'smtp', smtp: 'smtp', dav: 'dav', http: 'http' }));
+const SERVICE = new Map(
+  Object.entries({ imap: 'imap', pop3: 'pop3', submission: 'smtp', smtp: 'smtp', dav: 'dav', http: 'http' }),
+);
 
 /**
  * The protocol a body's service name stands for. Only a string names one: a lookup on a plain
@@ -55,19 +58,29 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: Services) {
   // Mail servers ask on every connection: these answers never reach a browser (no security headers
   // needed), and every attempt is already in the sign-in log (no per-request access log lines).
   const hidden = { schema: { hide: true }, helmet: false as const, logLevel: 'warn' as const };
-  const backends: Record<string, string> = { imap: ctx.config.mailBackendImap, pop3: ctx.config.mailBackendPop3, smtp: ctx.config.mailBackendSmtp };
+  const backends: Record<string, string> = {
+    imap: ctx.config.mailBackendImap,
+    pop3: ctx.config.mailBackendPop3,
+    smtp: ctx.config.mailBackendSmtp,
+  };
 
   /** The protocol as a metrics label: a client-chosen string (nginx's Auth-Protocol) must not make new series. */
   const protocolLabel = (p: string) => (isProtocol(p) ? p : 'other');
 
   /** Runs a verification; a store failure becomes `temporary`. Counted either way (by protocol, outcome and reason). */
-  async function verify(req: FastifyRequest, a: { user: string; password: string; protocol: string; ip: string }): Promise<LegacyResult | 'temporary'> {
+  async function verify(
+    req: FastifyRequest,
+    a: { user: string; password: string; protocol: string; ip: string },
+  ): Promise<LegacyResult | 'temporary'> {
     try {
       const r = await ctx.legacy.verify({ ...a, userAgent: String(req.headers['user-agent'] ?? '') });
       ctx.metrics.verification(protocolLabel(a.protocol), r.outcome, r.reason);
       return r;
     } catch (e) {
-      req.log.error({ code: storeFault(e)?.code ?? 'internal', err: e instanceof Error ? e.message : String(e) }, 'legacy verification failed: answering temporary failure');
+      req.log.error(
+        { code: storeFault(e)?.code ?? 'internal', err: e instanceof Error ? e.message : String(e) },
+        'legacy verification failed: answering temporary failure',
+      );
       ctx.metrics.verification(protocolLabel(a.protocol), 'temporary', 'store_unavailable');
       return 'temporary';
     }
@@ -76,7 +89,14 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: Services) {
   /** Logs an attempt refused before any check (bad input), so it still shows in the sign-in log. */
   async function logInvalid(req: FastifyRequest, user: unknown, protocol: string, ip: string) {
     ctx.metrics.verification(protocolLabel(protocol), 'wrong', 'invalid_input');
-    await ctx.legacy.logRejected({ user: typeof user === 'string' ? user : '', protocol, ip, userAgent: String(req.headers['user-agent'] ?? '') }).catch(() => undefined);
+    await ctx.legacy
+      .logRejected({
+        user: typeof user === 'string' ? user : '',
+        protocol,
+        ip,
+        userAgent: String(req.headers['user-agent'] ?? ''),
+      })
+      .catch(() => undefined);
   }
 
   /** The calling integration, or an answer already sent: 401 for a missing or wrong key, a temporary failure when the store cannot say. */
@@ -85,14 +105,25 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: Services) {
     try {
       i = await ctx.integrations.verify(req.headers.authorization);
     } catch (e) {
-      req.log.error({ code: storeFault(e)?.code ?? 'internal', err: e instanceof Error ? e.message : String(e) }, 'integration key check failed: answering temporary failure');
-      if (req.url.startsWith('/auth/nginx-mail')) void reply.code(200).header('auth-status', 'Temporary server problem, try again later').header('auth-wait', '5').send();
+      req.log.error(
+        { code: storeFault(e)?.code ?? 'internal', err: e instanceof Error ? e.message : String(e) },
+        'integration key check failed: answering temporary failure',
+      );
+      if (req.url.startsWith('/auth/nginx-mail'))
+        void reply
+          .code(200)
+          .header('auth-status', 'Temporary server problem, try again later')
+          .header('auth-wait', '5')
+          .send();
       else void reply.code(503).send({ result: 'temporary' });
       return undefined;
     }
     if (!i) {
       req.log.warn('legacy auth call without a valid integration key');
-      void reply.code(401).header('www-authenticate', 'Bearer realm="sesame-integrations"').send({ error: 'integration key required' });
+      void reply
+        .code(401)
+        .header('www-authenticate', 'Bearer realm="sesame-integrations"')
+        .send({ error: 'integration key required' });
     }
     return i;
   }
@@ -159,7 +190,13 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: Services) {
     }
     // Auth-User: nginx logs in to the backend (or sends XCLIENT LOGIN=) as this name instead of what
     // the client typed, so the backend serves exactly the account Sesame checked, in its canonical form.
-    return reply.code(200).header('auth-status', 'OK').header('auth-user', r.address!).header('auth-server', m[1]!.replace(/^\[|\]$/g, '')).header('auth-port', m[2]!).send();
+    return reply
+      .code(200)
+      .header('auth-status', 'OK')
+      .header('auth-user', r.address!)
+      .header('auth-server', m[1]!.replace(/^\[|\]$/g, ''))
+      .header('auth-port', m[2]!)
+      .send();
   });
 
   app.get('/auth/basic', hidden, async (req, reply) => {
@@ -190,25 +227,41 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: Services) {
 
   app.post('/oauth2/introspect', { ...hidden, bodyLimit: 16 * 1024 }, async (req, reply) => {
     const b = (req.body ?? {}) as Record<string, unknown>;
-    const bearer = req.headers.authorization ?? (typeof b.client_secret === 'string' ? `Bearer ${b.client_secret}` : undefined);
+    const bearer =
+      req.headers.authorization ?? (typeof b.client_secret === 'string' ? `Bearer ${b.client_secret}` : undefined);
     let i;
     try {
       i = await ctx.integrations.verify(bearer);
     } catch (e) {
       // The store cannot say whether the key is good: a temporary failure, never "invalid client".
-      req.log.error({ code: storeFault(e)?.code ?? 'internal', err: e instanceof Error ? e.message : String(e) }, 'integration key check failed: answering temporary failure');
+      req.log.error(
+        { code: storeFault(e)?.code ?? 'internal', err: e instanceof Error ? e.message : String(e) },
+        'integration key check failed: answering temporary failure',
+      );
       return reply.code(503).send({ error: 'temporarily_unavailable' });
     }
-    if (!i) return reply.code(401).header('www-authenticate', 'Bearer realm="sesame-integrations"').send({ error: 'invalid_client' });
+    if (!i)
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Bearer realm="sesame-integrations"')
+        .send({ error: 'invalid_client' });
     const token = typeof b.token === 'string' ? b.token : '';
     const protocol = protocolOf(b.client_id) ?? 'imap';
     if (!token || token.length > MAX_PASSWORD || CONTROL.test(token)) return reply.send({ active: false });
     try {
       const owner = await ctx.legacy.ownerOf(token);
       if (!owner) return reply.send({ active: false });
-      const r = await ctx.legacy.verify({ user: owner, password: token, protocol, ip: req.ip, userAgent: `introspection:${i.name}` });
+      const r = await ctx.legacy.verify({
+        user: owner,
+        password: token,
+        protocol,
+        ip: req.ip,
+        userAgent: `introspection:${i.name}`,
+      });
       ctx.metrics.verification(protocol, r.outcome, r.reason);
-      return reply.header('cache-control', 'no-store').send(r.outcome === 'ok' ? { active: true, username: owner } : { active: false });
+      return reply
+        .header('cache-control', 'no-store')
+        .send(r.outcome === 'ok' ? { active: true, username: owner } : { active: false });
     } catch (e) {
       req.log.error({ err: e instanceof Error ? e.message : String(e) }, 'introspection failed');
       ctx.metrics.verification(protocol, 'temporary', 'store_unavailable');

@@ -28,7 +28,12 @@ const QUIET = { schema: { hide: true }, logLevel: 'warn' as const };
 export function observeRequests(app: FastifyInstance, ctx: Services): void {
   const { metrics } = ctx;
   app.addHook('onResponse', (req, reply, done) => {
-    metrics.request(req.is404 ? UNMATCHED : (req.routeOptions.url ?? UNMATCHED), req.method, reply.statusCode, reply.elapsedTime);
+    metrics.request(
+      req.is404 ? UNMATCHED : (req.routeOptions.url ?? UNMATCHED),
+      req.method,
+      reply.statusCode,
+      reply.elapsedTime,
+    );
     done();
   });
 }
@@ -55,14 +60,20 @@ export function registerMonitoringRoutes(app: FastifyInstance, ctx: Services, op
       req.log.warn({ err: r.error }, 'not ready: the store does not answer');
       return reply.code(503).send({ status: 'not_ready', reason: r.reason });
     }
-    req.log.warn({ reason: r.reason, migrations: r.migrations }, 'not ready: the schema is not the one this version expects');
+    req.log.warn(
+      { reason: r.reason, migrations: r.migrations },
+      'not ready: the schema is not the one this version expects',
+    );
     return reply.code(503).send({ status: 'not_ready', reason: r.reason, migrations: r.migrations });
   });
   if (!opts.metrics) return;
   const token = ctx.config.metricsToken ? digest(ctx.config.metricsToken) : undefined;
   app.get('/metrics', QUIET, async (req, reply) => {
     if (token && !bearerIs(req.headers.authorization, token)) {
-      return reply.code(401).header('www-authenticate', 'Bearer realm="sesame-metrics"').send({ error: 'metrics token required' });
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Bearer realm="sesame-metrics"')
+        .send({ error: 'metrics token required' });
     }
     const { contentType, body } = await ctx.metrics.scrape();
     return reply.type(contentType).header('cache-control', 'no-store').send(body);

@@ -30,7 +30,9 @@ export function clientMetadata(c: OidcClient): AdapterPayload {
     post_logout_redirect_uris: [...new Set([...c.redirectUris, ...origins])],
     response_types: ['code'],
     grant_types: ['authorization_code', 'refresh_token'],
-    ...(c.kind === 'public' ? { token_endpoint_auth_method: 'none' } : { token_endpoint_auth_method: 'client_secret_basic', client_secret: HASHED_SECRET }),
+    ...(c.kind === 'public'
+      ? { token_endpoint_auth_method: 'none' }
+      : { token_endpoint_auth_method: 'client_secret_basic', client_secret: HASHED_SECRET }),
   };
 }
 
@@ -65,7 +67,10 @@ export function createAdapter(mod: OidcProviderModule, ctx: Services) {
     async consume(id: string): Promise<void> {
       // The provider checks `consumed` before consuming; two requests with one code at once can
       // both pass that check, and only one may win here.
-      if (!(await payloads.consume(this.name, id))) throw new mod.errors.InvalidGrant(`${this.name.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase()} already used`);
+      if (!(await payloads.consume(this.name, id)))
+        throw new mod.errors.InvalidGrant(
+          `${this.name.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase()} already used`,
+        );
     }
 
     async destroy(id: string): Promise<void> {

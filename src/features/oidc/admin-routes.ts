@@ -29,7 +29,16 @@ const field = (body: unknown, name: string, max: number) => {
 };
 
 /** The Browser apps page: the discovery URL, the organization's apps, and the form that adds one. */
-export function appsPage(ctx: PageContext, v: { issuer: string; clients: OidcClient[]; created?: { client: OidcClient; secret?: string }; notice?: string; error?: string }): Html {
+export function appsPage(
+  ctx: PageContext,
+  v: {
+    issuer: string;
+    clients: OidcClient[];
+    created?: { client: OidcClient; secret?: string };
+    notice?: string;
+    error?: string;
+  },
+): Html {
   const { t } = ctx;
   const rows = v.clients.map(
     (c) => html`<tr>
@@ -53,9 +62,11 @@ export function appsPage(ctx: PageContext, v: { issuer: string; clients: OidcCli
     html`<p>${t('apps.intro')}</p>
 <p>${t('apps.discovery')}: <code id="discovery-url">${v.issuer}/.well-known/openid-configuration</code></p>
 ${created}
-${v.clients.length === 0
-  ? html`<p>${t('apps.none')}</p>`
-  : html`<table id="apps"><thead><tr><th>${t('apps.name')}</th><th>${t('apps.client_id')}</th><th>${t('apps.redirect_uris')}</th><th>${t('apps.kind')}</th><th>${t('apps.mfa')}</th><th><span class="visually-hidden">${t('users.col.actions')}</span></th><th><span class="visually-hidden">${t('users.col.actions')}</span></th></tr></thead><tbody>${rows}</tbody></table>`}
+${
+  v.clients.length === 0
+    ? html`<p>${t('apps.none')}</p>`
+    : html`<table id="apps"><thead><tr><th>${t('apps.name')}</th><th>${t('apps.client_id')}</th><th>${t('apps.redirect_uris')}</th><th>${t('apps.kind')}</th><th>${t('apps.mfa')}</th><th><span class="visually-hidden">${t('users.col.actions')}</span></th><th><span class="visually-hidden">${t('users.col.actions')}</span></th></tr></thead><tbody>${rows}</tbody></table>`
+}
 <h2>${t('apps.add')}</h2>
 <form method="post" action="/admin/apps" class="card">
   <input type="hidden" name="_csrf" value="${ctx.csrf}">
@@ -84,14 +95,25 @@ export function registerOidcAdminRoutes(app: FastifyInstance, ctx: Services, web
   const page = { ...PAGE_ROUTE, preHandler: signedIn };
   const form = { ...PAGE_ROUTE, preHandler: [app.csrfProtection, signedIn] };
 
-  async function render(req: SignedIn, reply: FastifyReply, extra: { created?: { client: OidcClient; secret?: string }; notice?: string; error?: string } = {}, status = 200) {
+  async function render(
+    req: SignedIn,
+    reply: FastifyReply,
+    extra: { created?: { client: OidcClient; secret?: string }; notice?: string; error?: string } = {},
+    status = 200,
+  ) {
     const actor = sessionActor(req.user, req.session);
     try {
       const clients = await ctx.oidc.clients.list(actor, req.user.orgId);
       return send(reply, appsPage(pageContext(req, reply, '/admin/apps'), { issuer, clients, ...extra }), status);
     } catch (e) {
       if (!isSesameError(e)) throw e;
-      return send(reply, layout(pageContext(req, reply, '/admin/apps'), req.t('page.forbidden.title'), html``, { error: req.t(e.messageId as MessageId, e.params) }), HTTP_STATUS[e.code]);
+      return send(
+        reply,
+        layout(pageContext(req, reply, '/admin/apps'), req.t('page.forbidden.title'), html``, {
+          error: req.t(e.messageId as MessageId, e.params),
+        }),
+        HTTP_STATUS[e.code],
+      );
     }
   }
 
@@ -137,13 +159,24 @@ const clientSchema = {
     kind: { type: 'string', enum: ['confidential', 'public'] },
     requireMfa: { type: 'boolean' },
     createdAt: { type: 'string', format: 'date-time' },
-    clientSecret: { type: 'string', description: 'Only in the answer that created a confidential client; never shown again.' },
+    clientSecret: {
+      type: 'string',
+      description: 'Only in the answer that created a confidential client; never shown again.',
+    },
   },
   required: ['clientId', 'name', 'redirectUris', 'kind', 'requireMfa', 'createdAt'],
 } as const;
 
 function clientOut(c: OidcClient, secret?: string) {
-  return { clientId: c.id, name: c.name, redirectUris: c.redirectUris, kind: c.kind, requireMfa: c.requireMfa, createdAt: new Date(c.createdAt).toISOString(), ...(secret ? { clientSecret: secret } : {}) };
+  return {
+    clientId: c.id,
+    name: c.name,
+    redirectUris: c.redirectUris,
+    kind: c.kind,
+    requireMfa: c.requireMfa,
+    createdAt: new Date(c.createdAt).toISOString(),
+    ...(secret ? { clientSecret: secret } : {}),
+  };
 }
 
 /**
@@ -152,10 +185,30 @@ function clientOut(c: OidcClient, secret?: string) {
  */
 export function registerOidcClientApi(api: FastifyInstance, ctx: Services) {
   const authenticate = bearerAuth(ctx);
-  api.get('/oidc/clients', { schema: { tags: ['oidc'], summary: 'The browser apps (OpenID Connect clients) of your organization.', security: secured, response: { 200: { type: 'object', properties: { issuer: { type: 'string' }, clients: { type: 'array', items: clientSchema } } }, ...errors } } }, async (req) => {
-    const { user, session } = await authenticate(req);
-    return { issuer: oidcIssuer(ctx.config.publicUrl), clients: (await ctx.oidc.clients.list(sessionActor(user, session), user.orgId)).map((c) => clientOut(c)) };
-  });
+  api.get(
+    '/oidc/clients',
+    {
+      schema: {
+        tags: ['oidc'],
+        summary: 'The browser apps (OpenID Connect clients) of your organization.',
+        security: secured,
+        response: {
+          200: {
+            type: 'object',
+            properties: { issuer: { type: 'string' }, clients: { type: 'array', items: clientSchema } },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (req) => {
+      const { user, session } = await authenticate(req);
+      return {
+        issuer: oidcIssuer(ctx.config.publicUrl),
+        clients: (await ctx.oidc.clients.list(sessionActor(user, session), user.orgId)).map((c) => clientOut(c)),
+      };
+    },
+  );
 
   api.post<{ Body: { name: string; redirectUris: string[]; kind: string; requireMfa?: boolean } }>(
     '/oidc/clients',
@@ -187,7 +240,15 @@ export function registerOidcClientApi(api: FastifyInstance, ctx: Services) {
 
   api.delete<{ Params: { clientId: string } }>(
     '/oidc/clients/:clientId',
-    { schema: { tags: ['oidc'], summary: 'Removes a browser app; its tokens stop working.', security: secured, params: { type: 'object', properties: { clientId: { type: 'string', maxLength: 64 } }, required: ['clientId'] }, response: { 204: { type: 'null' }, ...errors } } },
+    {
+      schema: {
+        tags: ['oidc'],
+        summary: 'Removes a browser app; its tokens stop working.',
+        security: secured,
+        params: { type: 'object', properties: { clientId: { type: 'string', maxLength: 64 } }, required: ['clientId'] },
+        response: { 204: { type: 'null' }, ...errors },
+      },
+    },
     async (req, reply) => {
       const { user, session } = await authenticate(req);
       await ctx.oidc.clients.remove(sessionActor(user, session), user.orgId, req.params.clientId);

@@ -75,14 +75,19 @@ function sendPage(k: KoaContextWithOIDC, web: WebSettings, titleId: MessageId, b
   k.type = 'html';
   k.set('cache-control', 'no-store');
   // form-action is left out: the sign-out form's answer is a redirect to the app, which form-action would block.
-  k.set('content-security-policy', "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'");
+  k.set(
+    'content-security-policy',
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+  );
   k.set('x-frame-options', 'DENY');
   k.body = layout({ t, locale, csrf: '', path: '/signin' }, t(titleId), body).value;
 }
 
 /** Cookie-signing keys of the provider, derived from Sesame's cookie key (and its previous keys, which still verify). */
 function cookieKeys(ctx: Services): string[] {
-  return [ctx.secrets.cookieKey, ...(ctx.secrets.previous?.cookieKey ?? [])].map((k) => createHmac('sha256', k).update('sesame oidc-provider cookies').digest('base64url'));
+  return [ctx.secrets.cookieKey, ...(ctx.secrets.previous?.cookieKey ?? [])].map((k) =>
+    createHmac('sha256', k).update('sesame oidc-provider cookies').digest('base64url'),
+  );
 }
 
 /** The Sesame session behind the browser's cookie in a Koa request, if it is live and its user active. */
@@ -100,16 +105,21 @@ async function buildProvider(mod: OidcProviderModule, ctx: Services, web: WebSet
   // The provider's session follows Sesame's: signed out of Sesame (or another user signed in), or an
   // app that needs a second factor the session has not proved, and the login prompt runs again.
   policy.get('login')!.checks.add(
-    new interactionPolicy.Check('sesame_session', 'the Sesame session ended, changed user, proved more, or lacks a second factor this app requires', async (k: KoaContextWithOIDC) => {
-      const live = await sesameSession(ctx, web, k);
-      if (!live || live.user.id !== k.oidc.session?.accountId) return interactionPolicy.Check.REQUEST_PROMPT;
-      // The Sesame session proved more since (a step-up on Security info): the tokens must say so.
-      const now = authenticationContext(live.session.amr);
-      if (k.oidc.session.acr !== now.acr || (k.oidc.session.amr ?? []).join(' ') !== now.amr.join(' ')) return interactionPolicy.Check.REQUEST_PROMPT;
-      const client = await ctx.oidc.clients.find(k.oidc.client?.clientId ?? '');
-      if (client?.requireMfa && !provesSecondFactor(live.session.amr)) return interactionPolicy.Check.REQUEST_PROMPT;
-      return interactionPolicy.Check.NO_NEED_TO_PROMPT;
-    }),
+    new interactionPolicy.Check(
+      'sesame_session',
+      'the Sesame session ended, changed user, proved more, or lacks a second factor this app requires',
+      async (k: KoaContextWithOIDC) => {
+        const live = await sesameSession(ctx, web, k);
+        if (!live || live.user.id !== k.oidc.session?.accountId) return interactionPolicy.Check.REQUEST_PROMPT;
+        // The Sesame session proved more since (a step-up on Security info): the tokens must say so.
+        const now = authenticationContext(live.session.amr);
+        if (k.oidc.session.acr !== now.acr || (k.oidc.session.amr ?? []).join(' ') !== now.amr.join(' '))
+          return interactionPolicy.Check.REQUEST_PROMPT;
+        const client = await ctx.oidc.clients.find(k.oidc.client?.clientId ?? '');
+        if (client?.requireMfa && !provesSecondFactor(live.session.amr)) return interactionPolicy.Check.REQUEST_PROMPT;
+        return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+      },
+    ),
   );
   const configuration: Configuration = {
     adapter: createAdapter(mod, ctx),
@@ -119,19 +129,48 @@ async function buildProvider(mod: OidcProviderModule, ctx: Services, web: WebSet
     findAccount: async (_k, sub) => {
       const user = await ctx.accounts.findUserById(sub);
       if (user?.status !== 'active') return undefined;
-      return { accountId: sub, claims: async () => ({ sub, email: user.address, email_verified: true, name: user.name, preferred_username: user.address }) };
+      return {
+        accountId: sub,
+        claims: async () => ({
+          sub,
+          email: user.address,
+          email_verified: true,
+          name: user.name,
+          preferred_username: user.address,
+        }),
+      };
     },
     // acr, amr and auth_time go with `openid`, so every ID token says what the sign-in proved.
-    claims: { email: ['email', 'email_verified'], openid: ['sub', 'acr', 'amr', 'auth_time'], profile: ['name', 'preferred_username'] },
+    claims: {
+      email: ['email', 'email_verified'],
+      openid: ['sub', 'acr', 'amr', 'auth_time'],
+      profile: ['name', 'preferred_username'],
+    },
     scopes: ['openid', 'offline_access', 'email', 'profile'],
     acrValues: [ACR.pwd, ACR.mfa],
     responseTypes: ['code'],
     // Given explicitly (the provider's defaults are functions that print a notice on stdout, outside the JSON log).
     // The provider's session lasts as long as a Sesame session may; codes a minute; tokens an hour; refresh two weeks.
-    ttl: { AccessToken: 3600, AuthorizationCode: 60, IdToken: 3600, Interaction: 3600, Grant: 14 * 86_400, RefreshToken: 14 * 86_400, Session: ctx.config.sessionAbsoluteHours * 3600 },
-    clientDefaults: { grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], id_token_signed_response_alg: 'RS256', token_endpoint_auth_method: 'client_secret_basic' },
+    ttl: {
+      AccessToken: 3600,
+      AuthorizationCode: 60,
+      IdToken: 3600,
+      Interaction: 3600,
+      Grant: 14 * 86_400,
+      RefreshToken: 14 * 86_400,
+      Session: ctx.config.sessionAbsoluteHours * 3600,
+    },
+    clientDefaults: {
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      id_token_signed_response_alg: 'RS256',
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
     // The client secret is checked against its keyed hash (see adapter.ts); it must never be an HMAC key.
-    enabledJWA: { requestObjectSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'], clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'] },
+    enabledJWA: {
+      requestObjectSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+      clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+    },
     interactions: { url: async (_k, interaction) => `${OIDC_PREFIX}/interaction/${interaction.uid}`, policy },
     // Apps that ask for a refresh token get one, with or without offline_access and prompt=consent:
     // consent is automatic for the organization's own apps (see interactions.ts).
@@ -144,11 +183,22 @@ async function buildProvider(mod: OidcProviderModule, ctx: Services, web: WebSet
         enabled: true,
         logoutSource: async (k, form) => {
           const t = koaTranslator(k, web);
-          sendPage(k, web, 'oidc.logout.title', html`<p>${t('oidc.logout.body')}</p>${new Html(form)}
+          sendPage(
+            k,
+            web,
+            'oidc.logout.title',
+            html`<p>${t('oidc.logout.body')}</p>${new Html(form)}
 <p class="actions"><button type="submit" form="op.logoutForm" value="yes" name="logout" class="primary">${t('oidc.logout.yes')}</button>
-<button type="submit" form="op.logoutForm">${t('oidc.logout.no')}</button></p>`);
+<button type="submit" form="op.logoutForm">${t('oidc.logout.no')}</button></p>`,
+          );
         },
-        postLogoutSuccessSource: async (k) => sendPage(k, web, 'oidc.logout.title', html`<p>${koaTranslator(k, web)('signin.signedout')}</p><p><a href="/signin">${koaTranslator(k, web)('signin.title')}</a></p>`),
+        postLogoutSuccessSource: async (k) =>
+          sendPage(
+            k,
+            web,
+            'oidc.logout.title',
+            html`<p>${koaTranslator(k, web)('signin.signedout')}</p><p><a href="/signin">${koaTranslator(k, web)('signin.title')}</a></p>`,
+          ),
       },
     },
     renderError: async (k, out, error) => {
@@ -164,7 +214,11 @@ async function buildProvider(mod: OidcProviderModule, ctx: Services, web: WebSet
   // Behind the operator's TLS proxy, Koa must believe its X-Forwarded-Proto/Host, as Fastify does.
   provider.proxy = ctx.config.trustedProxies.length > 0;
   // The stored hash stands in for the secret (adapter.ts): compare what the client sent by its keyed hash.
-  (provider.Client.prototype as unknown as { compareClientSecret(this: { clientId: string }, actual: string): Promise<boolean> }).compareClientSecret = function (actual: string) {
+  (
+    provider.Client.prototype as unknown as {
+      compareClientSecret(this: { clientId: string }, actual: string): Promise<boolean>;
+    }
+  ).compareClientSecret = function (actual: string) {
     return ctx.oidc.clients.secretIsRight(this.clientId, actual);
   };
   provider.on('server_error', (_k: unknown, err: Error) => log.error({ err }, 'OIDC provider failed'));

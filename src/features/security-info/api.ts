@@ -10,32 +10,63 @@ import type { Services } from '../../web/services.js';
 export function registerSecurityInfoApi(api: FastifyInstance, ctx: Services) {
   const authenticate = bearerAuth(ctx);
 
-  api.get('/me/app-passwords', { schema: { tags: ['app passwords'], summary: 'Your app passwords (never the secrets).', security: secured, response: listOut } }, async (req) => {
-    const { user } = await authenticate(req);
-    return { appPasswords: (await ctx.appPasswords.list(user)).map(appPasswordOut) };
-  });
+  api.get(
+    '/me/app-passwords',
+    {
+      schema: {
+        tags: ['app passwords'],
+        summary: 'Your app passwords (never the secrets).',
+        security: secured,
+        response: listOut,
+      },
+    },
+    async (req) => {
+      const { user } = await authenticate(req);
+      return { appPasswords: (await ctx.appPasswords.list(user)).map(appPasswordOut) };
+    },
+  );
 
   api.post<{ Body: { name: string } }>(
     '/me/app-passwords',
     {
       schema: {
         tags: ['app passwords'],
-        summary: 'Creates an app password and returns it once. Needs a second factor proved in this session within 10 minutes.',
+        summary:
+          'Creates an app password and returns it once. Needs a second factor proved in this session within 10 minutes.',
         security: secured,
-        body: { type: 'object', properties: { name: { type: 'string', minLength: 1, maxLength: 100 } }, required: ['name'], additionalProperties: false },
-        response: { 201: { type: 'object', properties: { appPassword: appPasswordSchema, password: { type: 'string' } } }, ...errors },
+        body: {
+          type: 'object',
+          properties: { name: { type: 'string', minLength: 1, maxLength: 100 } },
+          required: ['name'],
+          additionalProperties: false,
+        },
+        response: {
+          201: { type: 'object', properties: { appPassword: appPasswordSchema, password: { type: 'string' } } },
+          ...errors,
+        },
       },
     },
     async (req, reply) => {
       const { user, session } = await authenticate(req);
       const made = await ctx.appPasswords.create(user, session, req.body.name, { ip: req.ip, locale: req.locale });
-      return reply.code(201).header('cache-control', 'no-store').send({ appPassword: appPasswordOut(made.appPassword), password: made.password });
+      return reply
+        .code(201)
+        .header('cache-control', 'no-store')
+        .send({ appPassword: appPasswordOut(made.appPassword), password: made.password });
     },
   );
 
   api.delete<{ Params: { id: string } }>(
     '/me/app-passwords/:id',
-    { schema: { tags: ['app passwords'], summary: 'Deletes one of your app passwords.', security: secured, params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] }, response: { 204: { type: 'null' }, ...errors } } },
+    {
+      schema: {
+        tags: ['app passwords'],
+        summary: 'Deletes one of your app passwords.',
+        security: secured,
+        params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] },
+        response: { 204: { type: 'null' }, ...errors },
+      },
+    },
     async (req, reply) => {
       const { user } = await authenticate(req);
       await ctx.appPasswords.remove(user, req.params.id);
@@ -43,8 +74,19 @@ export function registerSecurityInfoApi(api: FastifyInstance, ctx: Services) {
     },
   );
 
-  api.delete('/me/app-passwords', { schema: { tags: ['app passwords'], summary: 'Deletes all your app passwords.', security: secured, response: { 200: { type: 'object', properties: { deleted: { type: 'integer' } } }, ...errors } } }, async (req) => {
-    const { user } = await authenticate(req);
-    return { deleted: await ctx.appPasswords.removeAll(user) };
-  });
+  api.delete(
+    '/me/app-passwords',
+    {
+      schema: {
+        tags: ['app passwords'],
+        summary: 'Deletes all your app passwords.',
+        security: secured,
+        response: { 200: { type: 'object', properties: { deleted: { type: 'integer' } } }, ...errors },
+      },
+    },
+    async (req) => {
+      const { user } = await authenticate(req);
+      return { deleted: await ctx.appPasswords.removeAll(user) };
+    },
+  );
 }

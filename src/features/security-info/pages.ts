@@ -18,7 +18,10 @@ export interface AppPasswordSection {
 export function appPasswordsSection(ctx: PageContext, ap: AppPasswordSection, fresh: boolean): Html {
   const { t } = ctx;
   const csrf = html`<input type="hidden" name="_csrf" value="${ctx.csrf}">`;
-  const used = (p: AppPassword) => (p.lastUsedAt ? `${ap.formatTime(p.lastUsedAt)} · ${p.lastUsedProtocol ?? ''} · ${p.lastUsedIp ?? ''}` : t('ap.never'));
+  const used = (p: AppPassword) =>
+    p.lastUsedAt
+      ? `${ap.formatTime(p.lastUsedAt)} · ${p.lastUsedProtocol ?? ''} · ${p.lastUsedIp ?? ''}`
+      : t('ap.never');
   const rows = ap.list.map(
     (p) => html`<tr>
 <td class="ap-name">${p.name}</td><td>${ap.formatTime(p.createdAt)}</td><td>${used(p)}</td><td>${p.expiresAt ? ap.formatTime(p.expiresAt) : t('ap.never')}</td><td>${p.protocols.join(', ')}</td>
@@ -31,25 +34,36 @@ export function appPasswordsSection(ctx: PageContext, ap: AppPasswordSection, fr
 ${ap.created ? html`<p class="notice" role="status">${t('ap.created', { name: ap.created.name })}</p>${appPasswordBox(ctx, ap.created.password)}` : ''}
 ${ap.status === 'off' ? html`<p class="notice">${t('ap.off')} ${t(ap.keepExistingWhenOff ? 'ap.off.kept' : 'ap.off.suspended')}</p>` : ''}
 ${ap.status === 'need_mfa' ? html`<p class="notice">${t('ap.need_mfa')}</p>` : ''}
-${ap.status === 'ok'
-  ? fresh
-    ? html`<form method="post" action="/security-info/app-passwords" class="card">${csrf}
+${
+  ap.status === 'ok'
+    ? fresh
+      ? html`<form method="post" action="/security-info/app-passwords" class="card">${csrf}
 <label for="ap-name">${t('ap.name')}</label>
 <input id="ap-name" name="name" type="text" required maxlength="100" aria-describedby="ap-name-hint">
 <p class="hint" id="ap-name-hint">${t('ap.name.hint')}</p>
 <button type="submit" class="primary">${t('ap.create')}</button></form>`
-    : html`<form method="post" action="/security-info/confirm" class="inline">${csrf}<button type="submit">${t('si.confirm')}</button></form>`
-  : ''}
-${ap.list.length
-  ? html`<table id="app-password-list"><thead><tr><th scope="col">${t('ap.col.name')}</th><th scope="col">${t('ap.col.created')}</th><th scope="col">${t('ap.col.used')}</th><th scope="col">${t('ap.col.expires')}</th><th scope="col">${t('ap.col.protocols')}</th><th scope="col"><span class="visually-hidden">${t('users.col.actions')}</span></th></tr></thead><tbody>${rows}</tbody></table>
+      : html`<form method="post" action="/security-info/confirm" class="inline">${csrf}<button type="submit">${t('si.confirm')}</button></form>`
+    : ''
+}
+${
+  ap.list.length
+    ? html`<table id="app-password-list"><thead><tr><th scope="col">${t('ap.col.name')}</th><th scope="col">${t('ap.col.created')}</th><th scope="col">${t('ap.col.used')}</th><th scope="col">${t('ap.col.expires')}</th><th scope="col">${t('ap.col.protocols')}</th><th scope="col"><span class="visually-hidden">${t('users.col.actions')}</span></th></tr></thead><tbody>${rows}</tbody></table>
 <form method="post" action="/security-info/app-passwords/delete-all" class="inline">${csrf}<button type="submit">${t('ap.delete_all')}</button></form>`
-  : html`<p>${t('ap.none')}</p>`}
+    : html`<p>${t('ap.none')}</p>`
+}
 </section>`;
 }
 
 export function securityInfoPage(
   ctx: PageContext,
-  v: { methods: MfaMethod[]; defaultMethodId: string | null; recoveryCodesLeft: number; fresh: boolean; newCodes?: string[]; appPasswords: AppPasswordSection } & Notice,
+  v: {
+    methods: MfaMethod[];
+    defaultMethodId: string | null;
+    recoveryCodesLeft: number;
+    fresh: boolean;
+    newCodes?: string[];
+    appPasswords: AppPasswordSection;
+  } & Notice,
 ): Html {
   const { t } = ctx;
   const rows = v.methods.map(
@@ -63,12 +77,14 @@ export function securityInfoPage(
     t('si.title'),
     html`<p>${t('si.intro')}</p>
 ${v.methods.length ? html`<table id="methods"><tbody>${rows}</tbody></table>` : html`<p>${t('si.none')}</p>`}
-${v.fresh
-  ? html`${form(ctx, '/security-info/add', html`<button type="submit" class="primary">${t('si.add')}</button>`, 'inline')}
+${
+  v.fresh
+    ? html`${form(ctx, '/security-info/add', html`<button type="submit" class="primary">${t('si.add')}</button>`, 'inline')}
 <h2>${t('si.rc')}</h2>
 ${v.newCodes ? html`<p class="notice">${t('si.rc.shown')}</p>${recoveryList(v.newCodes)}` : html`<p>${t('si.rc.left', { count: v.recoveryCodesLeft })}</p>`}
 ${form(ctx, '/security-info/recovery-codes', html`<button type="submit">${t('si.rc.new')}</button>`, 'inline')}`
-  : html`<p>${t('si.fresh')}</p>${form(ctx, '/security-info/confirm', html`<button type="submit" class="primary">${t('si.confirm')}</button>`, 'inline')}`}
+    : html`<p>${t('si.fresh')}</p>${form(ctx, '/security-info/confirm', html`<button type="submit" class="primary">${t('si.confirm')}</button>`, 'inline')}`
+}
 ${appPasswordsSection(ctx, v.appPasswords, v.fresh)}`,
     v,
   );

@@ -24,38 +24,62 @@ export function registerSecurityInfoRoutes(app: FastifyInstance, ctx: Services, 
   const signedIn = requireUser(web, { back: '/security-info' });
   const meta = (req: FastifyRequest) => ({ ...clientMeta(req), protocol: 'web', locale: req.locale });
 
-  async function securityInfo(req: FastifyRequest, reply: FastifyReply, extra: { notice?: string; error?: string; newCodes?: string[]; created?: { name: string; password: string } } = {}, status = 200) {
+  async function securityInfo(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    extra: { notice?: string; error?: string; newCodes?: string[]; created?: { name: string; password: string } } = {},
+    status = 200,
+  ) {
     const user = req.user!;
     const o = await ctx.securityInfo.overview(user);
     const fresh = await ctx.securityInfo.isFresh(user, req.session!);
     const policy = (await ctx.appPasswords.policyFor(user.orgId)).appPasswords;
     const appPasswords = {
       list: await ctx.appPasswords.list(user),
-      status: user.mfaState === 'disabled' ? ('need_mfa' as const) : policy.allowed ? ('ok' as const) : ('off' as const),
+      status:
+        user.mfaState === 'disabled' ? ('need_mfa' as const) : policy.allowed ? ('ok' as const) : ('off' as const),
       keepExistingWhenOff: policy.keepExistingWhenOff,
       created: extra.created,
       formatTime,
     };
     // A page that shows a new secret must not be cached anywhere (send() already says no-store).
-    return send(reply, securityInfoPage(pageContext(req, reply, '/security-info'), { ...o, fresh, ...extra, appPasswords }), status);
+    return send(
+      reply,
+      securityInfoPage(pageContext(req, reply, '/security-info'), { ...o, fresh, ...extra, appPasswords }),
+      status,
+    );
   }
 
-  app.get<{ Querystring: { m?: string } }>('/security-info', { ...PAGE_ROUTE, preHandler: signedIn }, async (req, reply) => {
-    const m = req.query.m;
-    const notices: Record<string, MessageId> = { added: 'mfa.added', removed: 'si.removed', default: 'si.default_set', ap_deleted: 'ap.deleted', ap_deleted_all: 'ap.deleted_all' };
-    const notice = m && notices[m] ? req.t(notices[m]) : undefined;
-    return securityInfo(req, reply, { notice });
-  });
+  app.get<{ Querystring: { m?: string } }>(
+    '/security-info',
+    { ...PAGE_ROUTE, preHandler: signedIn },
+    async (req, reply) => {
+      const m = req.query.m;
+      const notices: Record<string, MessageId> = {
+        added: 'mfa.added',
+        removed: 'si.removed',
+        default: 'si.default_set',
+        ap_deleted: 'ap.deleted',
+        ap_deleted_all: 'ap.deleted_all',
+      };
+      const notice = m && notices[m] ? req.t(notices[m]) : undefined;
+      return securityInfo(req, reply, { notice });
+    },
+  );
 
   const siAction = (name: string, act: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>) =>
-    app.post(`/security-info/${name}`, { ...PAGE_ROUTE, preHandler: [app.csrfProtection, signedIn] }, async (req, reply) => {
-      try {
-        return await act(req, reply);
-      } catch (e) {
-        if (!isSesameError(e)) throw e;
-        return securityInfo(req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
-      }
-    });
+    app.post(
+      `/security-info/${name}`,
+      { ...PAGE_ROUTE, preHandler: [app.csrfProtection, signedIn] },
+      async (req, reply) => {
+        try {
+          return await act(req, reply);
+        } catch (e) {
+          if (!isSesameError(e)) throw e;
+          return securityInfo(req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
+        }
+      },
+    );
 
   siAction('add', async (req, reply) => {
     await ctx.securityInfo.requireFresh(req.user!, req.session!);
@@ -77,7 +101,10 @@ export function registerSecurityInfoRoutes(app: FastifyInstance, ctx: Services, 
     return reply.redirect('/security-info?m=default', 303);
   });
   siAction('app-passwords', async (req, reply) => {
-    const made = await ctx.appPasswords.create(req.user!, req.session!, field(req.body, 'name', 300), { ip: req.ip, locale: req.locale });
+    const made = await ctx.appPasswords.create(req.user!, req.session!, field(req.body, 'name', 300), {
+      ip: req.ip,
+      locale: req.locale,
+    });
     return securityInfo(req, reply, { created: { name: made.appPassword.name, password: made.password } });
   });
   siAction('app-passwords/delete', async (req, reply) => {
@@ -93,5 +120,7 @@ export function registerSecurityInfoRoutes(app: FastifyInstance, ctx: Services, 
     return securityInfo(req, reply, { newCodes: codes });
   });
 
-  app.get('/help/app-passwords', PAGE_ROUTE, async (req, reply) => send(reply, helpAppPasswordsPage(pageContext(req, reply))));
+  app.get('/help/app-passwords', PAGE_ROUTE, async (req, reply) =>
+    send(reply, helpAppPasswordsPage(pageContext(req, reply))),
+  );
 }

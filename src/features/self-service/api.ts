@@ -8,7 +8,18 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { sessionActor } from '../../domain/accounts/actor.js';
 import type { SignInEvent } from '../../domain/audit/events.js';
 import type { Session } from '../../domain/sessions/session.js';
-import { addressParam, errors as plainErrors, errorsWithDelivery as errors, idParam, iso, orgOut, orgSchema, secured, userOut, userSchema } from '../../web/api.js';
+import {
+  addressParam,
+  errors as plainErrors,
+  errorsWithDelivery as errors,
+  idParam,
+  iso,
+  orgOut,
+  orgSchema,
+  secured,
+  userOut,
+  userSchema,
+} from '../../web/api.js';
 import { bearerAuth } from '../../web/guards.js';
 import type { Services } from '../../web/services.js';
 import { summarizeUserAgent } from '../../web/user-agent.js';
@@ -18,7 +29,10 @@ const effectsSchema = {
   description: 'What changing the password does: say so before the user confirms.',
   properties: {
     endsOtherSessions: { type: 'boolean', description: 'Always true: every other session (browser or API) ends.' },
-    revokesAppPasswords: { type: 'boolean', description: "The organization's policy: a password change revokes every app password." },
+    revokesAppPasswords: {
+      type: 'boolean',
+      description: "The organization's policy: a password change revokes every app password.",
+    },
     appPasswords: { type: 'integer', description: 'How many app passwords the user has now.' },
   },
   required: ['endsOtherSessions', 'revokesAppPasswords', 'appPasswords'],
@@ -50,38 +64,89 @@ const mySignInSchema = {
     protocol: { type: 'string' },
     ip: { type: 'string' },
     userAgent: { type: 'string' },
-    appPasswordId: { type: 'string', nullable: true, description: 'Set when an app password was used: the row can be reported with POST /me/sign-ins/{id}/not-me.' },
+    appPasswordId: {
+      type: 'string',
+      nullable: true,
+      description: 'Set when an app password was used: the row can be reported with POST /me/sign-ins/{id}/not-me.',
+    },
     appPasswordName: { type: 'string', nullable: true, description: 'Null once that app password is deleted.' },
   },
   required: ['id', 'at', 'outcome', 'reason', 'protocol', 'ip', 'userAgent'],
 } as const;
 
-
 function sessionOut(s: Session, currentId: string) {
-  return { id: s.id, current: s.id === currentId, via: s.via ?? 'web', ip: s.ip, userAgent: s.userAgent, device: summarizeUserAgent(s.userAgent), createdAt: iso(s.createdAt), lastSeenAt: iso(s.lastSeenAt), expiresAt: iso(s.expiresAt) };
+  return {
+    id: s.id,
+    current: s.id === currentId,
+    via: s.via ?? 'web',
+    ip: s.ip,
+    userAgent: s.userAgent,
+    device: summarizeUserAgent(s.userAgent),
+    createdAt: iso(s.createdAt),
+    lastSeenAt: iso(s.lastSeenAt),
+    expiresAt: iso(s.expiresAt),
+  };
 }
 
 function signInOut(e: SignInEvent) {
-  return { id: e.id, at: iso(e.at), outcome: e.outcome, reason: e.reason, protocol: e.protocol, ip: e.ip, userAgent: e.userAgent, appPasswordId: e.appPasswordId ?? null, appPasswordName: e.appPasswordName ?? null };
+  return {
+    id: e.id,
+    at: iso(e.at),
+    outcome: e.outcome,
+    reason: e.reason,
+    protocol: e.protocol,
+    ip: e.ip,
+    userAgent: e.userAgent,
+    appPasswordId: e.appPasswordId ?? null,
+    appPasswordName: e.appPasswordName ?? null,
+  };
 }
 
 export function registerSelfServiceApi(api: FastifyInstance, ctx: Services) {
   const authenticate = bearerAuth(ctx);
-  const meta = (req: FastifyRequest) => ({ ip: req.ip, userAgent: String(req.headers['user-agent'] ?? ''), protocol: 'api', locale: req.locale });
-
-  api.get('/me', { schema: { tags: ['account'], summary: 'The signed-in user and their organization.', security: secured, response: { 200: { type: 'object', properties: { user: userSchema, organization: orgSchema } }, ...plainErrors } } }, async (req) => {
-    const { user } = await authenticate(req);
-    return { user: userOut(user), organization: orgOut(await ctx.accounts.getOrganization(user.orgId)) };
+  const meta = (req: FastifyRequest) => ({
+    ip: req.ip,
+    userAgent: String(req.headers['user-agent'] ?? ''),
+    protocol: 'api',
+    locale: req.locale,
   });
+
+  api.get(
+    '/me',
+    {
+      schema: {
+        tags: ['account'],
+        summary: 'The signed-in user and their organization.',
+        security: secured,
+        response: {
+          200: { type: 'object', properties: { user: userSchema, organization: orgSchema } },
+          ...plainErrors,
+        },
+      },
+    },
+    async (req) => {
+      const { user } = await authenticate(req);
+      return { user: userOut(user), organization: orgOut(await ctx.accounts.getOrganization(user.orgId)) };
+    },
+  );
 
   api.post<{ Body: { email: string } }>(
     '/password-reset',
     {
       schema: {
         tags: ['self-service'],
-        summary: 'Forgot your password: emails a reset link to the account\'s verified alternate address, if it has one. The same answer whether or not the account exists; throttled per address and per client IP.',
-        body: { type: 'object', properties: { email: { type: 'string', maxLength: 254 } }, required: ['email'], additionalProperties: false },
-        response: { 202: { type: 'object', properties: { message: { type: 'string' } }, required: ['message'] }, ...errors },
+        summary:
+          "Forgot your password: emails a reset link to the account's verified alternate address, if it has one. The same answer whether or not the account exists; throttled per address and per client IP.",
+        body: {
+          type: 'object',
+          properties: { email: { type: 'string', maxLength: 254 } },
+          required: ['email'],
+          additionalProperties: false,
+        },
+        response: {
+          202: { type: 'object', properties: { message: { type: 'string' } }, required: ['message'] },
+          ...errors,
+        },
       },
     },
     async (req, reply) => {
@@ -90,36 +155,88 @@ export function registerSelfServiceApi(api: FastifyInstance, ctx: Services) {
     },
   );
 
-  api.get('/me/password', { schema: { tags: ['self-service'], summary: 'What changing your password will do (sessions ended, app passwords revoked by policy).', security: secured, response: { 200: effectsSchema, ...errors } } }, async (req) => {
-    const { user } = await authenticate(req);
-    return ctx.selfService.passwordChangeEffects(user);
-  });
+  api.get(
+    '/me/password',
+    {
+      schema: {
+        tags: ['self-service'],
+        summary: 'What changing your password will do (sessions ended, app passwords revoked by policy).',
+        security: secured,
+        response: { 200: effectsSchema, ...errors },
+      },
+    },
+    async (req) => {
+      const { user } = await authenticate(req);
+      return ctx.selfService.passwordChangeEffects(user);
+    },
+  );
 
   api.put<{ Body: { current: string; password: string } }>(
     '/me/password',
     {
       schema: {
         tags: ['self-service'],
-        summary: 'Changes your password. Needs the current one (checked and throttled like a sign-in); every other session ends; app passwords are revoked when the organization says so.',
+        summary:
+          'Changes your password. Needs the current one (checked and throttled like a sign-in); every other session ends; app passwords are revoked when the organization says so.',
         security: secured,
-        body: { type: 'object', properties: { current: { type: 'string', maxLength: 1024 }, password: { type: 'string', maxLength: 1024 } }, required: ['current', 'password'], additionalProperties: false },
-        response: { 200: { type: 'object', properties: { endedSessions: { type: 'integer' }, revokedAppPasswords: { type: 'integer' } }, required: ['endedSessions', 'revokedAppPasswords'] }, ...errors },
+        body: {
+          type: 'object',
+          properties: { current: { type: 'string', maxLength: 1024 }, password: { type: 'string', maxLength: 1024 } },
+          required: ['current', 'password'],
+          additionalProperties: false,
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: { endedSessions: { type: 'integer' }, revokedAppPasswords: { type: 'integer' } },
+            required: ['endedSessions', 'revokedAppPasswords'],
+          },
+          ...errors,
+        },
       },
     },
     async (req) => {
       const { user, session } = await authenticate(req);
-      return ctx.selfService.changePassword(user, session, { current: req.body.current, password: req.body.password, confirm: req.body.password }, meta(req));
+      return ctx.selfService.changePassword(
+        user,
+        session,
+        { current: req.body.current, password: req.body.password, confirm: req.body.password },
+        meta(req),
+      );
     },
   );
 
-  api.get('/me/sessions', { schema: { tags: ['self-service'], summary: 'Where you are signed in: your live browser and API sessions, most recently used first; `current` marks this one.', security: secured, response: { 200: { type: 'object', properties: { sessions: { type: 'array', items: sessionSchema } } }, ...errors } } }, async (req) => {
-    const { user, session } = await authenticate(req);
-    return { sessions: (await ctx.selfService.sessions(user)).map((s) => sessionOut(s, session.id)) };
-  });
+  api.get(
+    '/me/sessions',
+    {
+      schema: {
+        tags: ['self-service'],
+        summary:
+          'Where you are signed in: your live browser and API sessions, most recently used first; `current` marks this one.',
+        security: secured,
+        response: {
+          200: { type: 'object', properties: { sessions: { type: 'array', items: sessionSchema } } },
+          ...errors,
+        },
+      },
+    },
+    async (req) => {
+      const { user, session } = await authenticate(req);
+      return { sessions: (await ctx.selfService.sessions(user)).map((s) => sessionOut(s, session.id)) };
+    },
+  );
 
   api.delete<{ Params: { id: string } }>(
     '/me/sessions/:id',
-    { schema: { tags: ['self-service'], summary: 'Ends one of your sessions (this one too: that is signing out).', security: secured, params: idParam, response: { 204: { type: 'null' }, ...errors } } },
+    {
+      schema: {
+        tags: ['self-service'],
+        summary: 'Ends one of your sessions (this one too: that is signing out).',
+        security: secured,
+        params: idParam,
+        response: { 204: { type: 'null' }, ...errors },
+      },
+    },
     async (req, reply) => {
       const { user } = await authenticate(req);
       await ctx.selfService.endSession(user, req.params.id);
@@ -127,10 +244,24 @@ export function registerSelfServiceApi(api: FastifyInstance, ctx: Services) {
     },
   );
 
-  api.post('/me/sessions/end-others', { schema: { tags: ['self-service'], summary: 'Sign out everywhere else: ends every session of yours but this one.', security: secured, response: { 200: { type: 'object', properties: { ended: { type: 'integer' } }, required: ['ended'] }, ...errors } } }, async (req) => {
-    const { user, session } = await authenticate(req);
-    return { ended: await ctx.selfService.endOtherSessions(user, session) };
-  });
+  api.post(
+    '/me/sessions/end-others',
+    {
+      schema: {
+        tags: ['self-service'],
+        summary: 'Sign out everywhere else: ends every session of yours but this one.',
+        security: secured,
+        response: {
+          200: { type: 'object', properties: { ended: { type: 'integer' } }, required: ['ended'] },
+          ...errors,
+        },
+      },
+    },
+    async (req) => {
+      const { user, session } = await authenticate(req);
+      return { ended: await ctx.selfService.endOtherSessions(user, session) };
+    },
+  );
 
   api.get<{ Querystring: { limit?: number; offset?: number } }>(
     '/me/sign-ins',
@@ -139,8 +270,21 @@ export function registerSelfServiceApi(api: FastifyInstance, ctx: Services) {
         tags: ['self-service'],
         summary: 'Your own sign-ins, newest first: browser, API and legacy protocols (with the app password used).',
         security: secured,
-        querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 }, offset: { type: 'integer', minimum: 0, default: 0 } }, additionalProperties: false },
-        response: { 200: { type: 'object', properties: { events: { type: 'array', items: mySignInSchema }, total: { type: 'integer' } } }, ...errors },
+        querystring: {
+          type: 'object',
+          properties: {
+            limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 },
+            offset: { type: 'integer', minimum: 0, default: 0 },
+          },
+          additionalProperties: false,
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: { events: { type: 'array', items: mySignInSchema }, total: { type: 'integer' } },
+          },
+          ...errors,
+        },
       },
     },
     async (req) => {
@@ -155,10 +299,21 @@ export function registerSelfServiceApi(api: FastifyInstance, ctx: Services) {
     {
       schema: {
         tags: ['self-service'],
-        summary: "This wasn't me: revokes the app password one of your sign-ins used and emails your organization's admins.",
+        summary:
+          "This wasn't me: revokes the app password one of your sign-ins used and emails your organization's admins.",
         security: secured,
         params: idParam,
-        response: { 200: { type: 'object', properties: { revoked: { type: 'boolean', description: 'False when the app password was already gone.' }, adminsTold: { type: 'integer' } }, required: ['revoked', 'adminsTold'] }, ...errors },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              revoked: { type: 'boolean', description: 'False when the app password was already gone.' },
+              adminsTold: { type: 'integer' },
+            },
+            required: ['revoked', 'adminsTold'],
+          },
+          ...errors,
+        },
       },
     },
     async (req) => {
@@ -172,10 +327,18 @@ export function registerSelfServiceApi(api: FastifyInstance, ctx: Services) {
     {
       schema: {
         tags: ['users'],
-        summary: "Sends a user a password reset link at their verified alternate email (admins). 409 no_recovery_address when they have none.",
+        summary:
+          'Sends a user a password reset link at their verified alternate email (admins). 409 no_recovery_address when they have none.',
         security: secured,
         params: addressParam,
-        response: { 202: { type: 'object', properties: { sentTo: { type: 'string', description: 'The address, masked.' } }, required: ['sentTo'] }, ...errors },
+        response: {
+          202: {
+            type: 'object',
+            properties: { sentTo: { type: 'string', description: 'The address, masked.' } },
+            required: ['sentTo'],
+          },
+          ...errors,
+        },
       },
     },
     async (req, reply) => {

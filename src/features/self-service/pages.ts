@@ -12,7 +12,6 @@ import { describedBy, layout, pager, type Notice, type PageContext } from '../..
 import { csrfField, newPasswordFields, passwordEffectsList } from '../../web/components.js';
 import type { Organization, User } from '../../domain/accounts/model.js';
 
-
 export function forgotPasswordPage(ctx: PageContext, v: { email?: string } & Notice): Html {
   const { t } = ctx;
   return layout(
@@ -45,8 +44,10 @@ export function resetStartPage(ctx: PageContext, v: { token: string; address: st
   );
 }
 
-
-export function changePasswordPage(ctx: PageContext, v: { address: string; effects: PasswordChangeEffects } & Notice): Html {
+export function changePasswordPage(
+  ctx: PageContext,
+  v: { address: string; effects: PasswordChangeEffects } & Notice,
+): Html {
   const { t } = ctx;
   return layout(
     ctx,
@@ -63,7 +64,10 @@ export function changePasswordPage(ctx: PageContext, v: { address: string; effec
   );
 }
 
-export function mySessionsPage(ctx: PageContext, v: { sessions: Session[]; currentId: string; formatTime: (ms: number) => string } & Notice): Html {
+export function mySessionsPage(
+  ctx: PageContext,
+  v: { sessions: Session[]; currentId: string; formatTime: (ms: number) => string } & Notice,
+): Html {
   const { t } = ctx;
   const rows = v.sessions.map((s) => {
     const current = s.id === v.currentId;
@@ -87,7 +91,16 @@ ${v.sessions.length > 1 ? html`<form method="post" action="/account/sessions/end
   );
 }
 
-export function mySignInsPage(ctx: PageContext, v: { events: SignInEvent[]; total: number; offset: number; limit: number; formatTime: (ms: number) => string } & Notice): Html {
+export function mySignInsPage(
+  ctx: PageContext,
+  v: {
+    events: SignInEvent[];
+    total: number;
+    offset: number;
+    limit: number;
+    formatTime: (ms: number) => string;
+  } & Notice,
+): Html {
   const { t } = ctx;
   const rows = v.events.map(
     (e) => html`<tr class="${e.outcome}">
@@ -101,12 +114,14 @@ export function mySignInsPage(ctx: PageContext, v: { events: SignInEvent[]; tota
     ctx,
     t('mysignins.title'),
     html`<p>${t('mysignins.intro')}</p>
-${v.events.length
-  ? html`<table id="my-sign-ins">
+${
+  v.events.length
+    ? html`<table id="my-sign-ins">
 <thead><tr><th scope="col">${t('signins.col.time')}</th><th scope="col">${t('signins.col.outcome')}</th><th scope="col">${t('signins.col.protocol')}</th><th scope="col">${t('signins.col.ip')}</th><th scope="col">${t('signins.col.agent')}</th><th scope="col"><span class="visually-hidden">${t('users.col.actions')}</span></th></tr></thead>
 <tbody>${rows}</tbody>
 </table>`
-  : html`<p>${t('signins.none')}</p>`}
+    : html`<p>${t('signins.none')}</p>`
+}
 ${pager(ctx, '/account/sign-ins', {}, v.offset, v.limit, v.total)}`,
     v,
   );

@@ -16,7 +16,15 @@ import { messagePage } from '../../web/layout.js';
 import { setPasswordPath } from '../../web/links.js';
 import { PAGE_ROUTE, pageContext, send, userMessage } from '../../web/respond.js';
 import type { Services } from '../../web/services.js';
-import { accountPage, changePasswordPage, forgotPasswordPage, mySessionsPage, mySignInsPage, resetStartPage, setPasswordPage } from './pages.js';
+import {
+  accountPage,
+  changePasswordPage,
+  forgotPasswordPage,
+  mySessionsPage,
+  mySignInsPage,
+  resetStartPage,
+  setPasswordPage,
+} from './pages.js';
 
 const PAGE = 50;
 
@@ -57,20 +65,31 @@ export function registerSelfServiceRoutes(app: FastifyInstance, ctx: Services, w
     try {
       address = (await ctx.accounts.peekSetPasswordToken(token)).address;
       if (password !== field(req.body, 'confirm')) {
-        return send(reply, setPasswordPage(pageContext(req, reply, setPasswordPath(token)), { token, address, error: req.t('setpw.mismatch') }), 400);
+        return send(
+          reply,
+          setPasswordPage(pageContext(req, reply, setPasswordPath(token)), {
+            token,
+            address,
+            error: req.t('setpw.mismatch'),
+          }),
+          400,
+        );
       }
       await ctx.accounts.setPasswordWithToken(token, password);
       return reply.redirect('/signin?m=password', 303);
     } catch (e) {
       if (!isSesameError(e)) throw e;
       const pc = pageContext(req, reply, address ? setPasswordPath(token) : '/signin');
-      if (!address || e.code === 'token_invalid') return send(reply, messagePage(pc, 'setpw.title', userMessage(req, e), 'error'), 400);
+      if (!address || e.code === 'token_invalid')
+        return send(reply, messagePage(pc, 'setpw.title', userMessage(req, e), 'error'), 400);
       return send(reply, setPasswordPage(pc, { token, address, error: userMessage(req, e) }), HTTP_STATUS[e.code]);
     }
   });
 
   // ---- Forgot your password? ----
-  app.get('/forgot-password', hidden, async (req, reply) => send(reply, forgotPasswordPage(pageContext(req, reply), {})));
+  app.get('/forgot-password', hidden, async (req, reply) =>
+    send(reply, forgotPasswordPage(pageContext(req, reply), {})),
+  );
 
   app.post('/forgot-password', csrf, async (req, reply) => {
     const email = field(req.body, 'email', 254);
@@ -79,10 +98,17 @@ export function registerSelfServiceRoutes(app: FastifyInstance, ctx: Services, w
     } catch (e) {
       if (!isSesameError(e)) throw e;
       if (e.retryAfterSeconds) reply.header('retry-after', String(e.retryAfterSeconds));
-      return send(reply, forgotPasswordPage(pageContext(req, reply, '/forgot-password'), { email, error: userMessage(req, e) }), HTTP_STATUS[e.code]);
+      return send(
+        reply,
+        forgotPasswordPage(pageContext(req, reply, '/forgot-password'), { email, error: userMessage(req, e) }),
+        HTTP_STATUS[e.code],
+      );
     }
     // The same page whether or not the address exists; the address typed is not shown back.
-    return send(reply, forgotPasswordPage(pageContext(req, reply, '/forgot-password'), { notice: req.t('forgot.sent') }));
+    return send(
+      reply,
+      forgotPasswordPage(pageContext(req, reply, '/forgot-password'), { notice: req.t('forgot.sent') }),
+    );
   });
 
   // ---- The reset link ----
@@ -95,7 +121,11 @@ export function registerSelfServiceRoutes(app: FastifyInstance, ctx: Services, w
       return send(reply, resetStartPage(pageContext(req, reply), { token, address: user.address }));
     } catch (e) {
       if (!isSesameError(e)) throw e;
-      return send(reply, messagePage(pageContext(req, reply, '/forgot-password'), 'reset.title', req.t('reset.invalid'), 'error'), 400);
+      return send(
+        reply,
+        messagePage(pageContext(req, reply, '/forgot-password'), 'reset.title', req.t('reset.invalid'), 'error'),
+        400,
+      );
     }
   });
 
@@ -108,25 +138,57 @@ export function registerSelfServiceRoutes(app: FastifyInstance, ctx: Services, w
       if (!isSesameError(e)) throw e;
       req.log.info({ code: e.code, detail: e.detail }, 'reset link refused');
       const message = e.code === 'token_invalid' ? req.t('reset.invalid') : userMessage(req, e);
-      return send(reply, messagePage(pageContext(req, reply, '/forgot-password'), 'reset.title', message, 'error'), HTTP_STATUS[e.code]);
+      return send(
+        reply,
+        messagePage(pageContext(req, reply, '/forgot-password'), 'reset.title', message, 'error'),
+        HTTP_STATUS[e.code],
+      );
     }
   });
 
   // ---- Change password ----
-  const passwordPage = async (req: FastifyRequest, reply: FastifyReply, extra: { notice?: string; error?: string } = {}, status = 200) => {
+  const passwordPage = async (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    extra: { notice?: string; error?: string } = {},
+    status = 200,
+  ) => {
     const effects = await ctx.selfService.passwordChangeEffects(req.user!);
-    return send(reply, changePasswordPage(pageContext(req, reply, '/account/password'), { address: req.user!.address, effects, ...extra }), status);
+    return send(
+      reply,
+      changePasswordPage(pageContext(req, reply, '/account/password'), {
+        address: req.user!.address,
+        effects,
+        ...extra,
+      }),
+      status,
+    );
   };
 
   app.get<{ Querystring: { m?: string; n?: string; r?: string } }>('/account/password', mine, async (req, reply) => {
-    const notice = req.query.m === 'changed' ? req.t('pw.changed', { sessions: Number(req.query.n ?? 0) || 0, appPasswords: Number(req.query.r ?? 0) || 0 }) : undefined;
+    const notice =
+      req.query.m === 'changed'
+        ? req.t('pw.changed', { sessions: Number(req.query.n ?? 0) || 0, appPasswords: Number(req.query.r ?? 0) || 0 })
+        : undefined;
     return passwordPage(req, reply, { notice });
   });
 
   app.post('/account/password', myForm, async (req, reply) => {
     try {
-      const r = await ctx.selfService.changePassword(req.user!, req.session!, { current: field(req.body, 'current'), password: field(req.body, 'password'), confirm: field(req.body, 'confirm') }, meta(req));
-      return reply.redirect(`/account/password?${new URLSearchParams({ m: 'changed', n: String(r.endedSessions), r: String(r.revokedAppPasswords) })}`, 303);
+      const r = await ctx.selfService.changePassword(
+        req.user!,
+        req.session!,
+        {
+          current: field(req.body, 'current'),
+          password: field(req.body, 'password'),
+          confirm: field(req.body, 'confirm'),
+        },
+        meta(req),
+      );
+      return reply.redirect(
+        `/account/password?${new URLSearchParams({ m: 'changed', n: String(r.endedSessions), r: String(r.revokedAppPasswords) })}`,
+        303,
+      );
     } catch (e) {
       if (!isSesameError(e)) throw e;
       if (e.retryAfterSeconds) reply.header('retry-after', String(e.retryAfterSeconds));
@@ -135,13 +197,30 @@ export function registerSelfServiceRoutes(app: FastifyInstance, ctx: Services, w
   });
 
   // ---- My sessions ----
-  const sessionsPage = async (req: FastifyRequest, reply: FastifyReply, extra: { notice?: string; error?: string } = {}, status = 200) => {
+  const sessionsPage = async (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    extra: { notice?: string; error?: string } = {},
+    status = 200,
+  ) => {
     const sessions = await ctx.selfService.sessions(req.user!);
-    return send(reply, mySessionsPage(pageContext(req, reply, '/account/sessions'), { sessions, currentId: req.session!.id, formatTime, ...extra }), status);
+    return send(
+      reply,
+      mySessionsPage(pageContext(req, reply, '/account/sessions'), {
+        sessions,
+        currentId: req.session!.id,
+        formatTime,
+        ...extra,
+      }),
+      status,
+    );
   };
 
   app.get<{ Querystring: { m?: string; n?: string } }>('/account/sessions', mine, async (req, reply) => {
-    const notices: Record<string, string> = { ended: req.t('sessions.ended'), others: req.t('sessions.ended_others', { count: Number(req.query.n ?? 0) || 0 }) };
+    const notices: Record<string, string> = {
+      ended: req.t('sessions.ended'),
+      others: req.t('sessions.ended_others', { count: Number(req.query.n ?? 0) || 0 }),
+    };
     return sessionsPage(req, reply, { notice: notices[req.query.m ?? ''] });
   });
 
@@ -167,14 +246,36 @@ export function registerSelfServiceRoutes(app: FastifyInstance, ctx: Services, w
   });
 
   // ---- My sign-ins ----
-  const signInsPage = async (req: FastifyRequest, reply: FastifyReply, extra: { notice?: string; error?: string } = {}, status = 200) => {
-    const offset = Math.max(0, Number.parseInt(String((req.query as { offset?: string } | undefined)?.offset ?? '0'), 10) || 0);
+  const signInsPage = async (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    extra: { notice?: string; error?: string } = {},
+    status = 200,
+  ) => {
+    const offset = Math.max(
+      0,
+      Number.parseInt(String((req.query as { offset?: string } | undefined)?.offset ?? '0'), 10) || 0,
+    );
     const { events, total } = await ctx.selfService.signIns(req.user!, { limit: PAGE, offset });
-    return send(reply, mySignInsPage(pageContext(req, reply, '/account/sign-ins'), { events, total, offset, limit: PAGE, formatTime, ...extra }), status);
+    return send(
+      reply,
+      mySignInsPage(pageContext(req, reply, '/account/sign-ins'), {
+        events,
+        total,
+        offset,
+        limit: PAGE,
+        formatTime,
+        ...extra,
+      }),
+      status,
+    );
   };
 
   app.get<{ Querystring: { m?: string; offset?: string } }>('/account/sign-ins', mine, async (req, reply) => {
-    const notices: Record<string, string> = { reported: req.t('mysignins.reported'), reported_gone: req.t('mysignins.reported_gone') };
+    const notices: Record<string, string> = {
+      reported: req.t('mysignins.reported'),
+      reported_gone: req.t('mysignins.reported_gone'),
+    };
     return signInsPage(req, reply, { notice: notices[req.query.m ?? ''] });
   });
 

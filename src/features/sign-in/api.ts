@@ -15,7 +15,10 @@ export function registerSignInApi(api: FastifyInstance, ctx: Services) {
   const authenticate = bearerAuth(ctx);
   /** A started session, as every sign-in answer that ends in one returns it. */
   const sessionOut = (step: Extract<Step, { done: true }>, reply: FastifyReply) =>
-    reply.code(201).header('cache-control', 'no-store').send({ token: step.token, expiresAt: new Date(step.session.expiresAt).toISOString(), amr: step.session.amr });
+    reply
+      .code(201)
+      .header('cache-control', 'no-store')
+      .send({ token: step.token, expiresAt: new Date(step.session.expiresAt).toISOString(), amr: step.session.amr });
   registerFlowApi(api, ctx, sessionOut);
 
   api.post<{ Body: { email: string; password: string } }>(
@@ -31,7 +34,15 @@ export function registerSignInApi(api: FastifyInstance, ctx: Services) {
           additionalProperties: false,
         },
         response: {
-          201: { type: 'object', properties: { token: { type: 'string' }, expiresAt: { type: 'string', format: 'date-time' }, amr: { type: 'array', items: { type: 'string' } } }, required: ['token', 'expiresAt'] },
+          201: {
+            type: 'object',
+            properties: {
+              token: { type: 'string' },
+              expiresAt: { type: 'string', format: 'date-time' },
+              amr: { type: 'array', items: { type: 'string' } },
+            },
+            required: ['token', 'expiresAt'],
+          },
           200: flowSchema,
           ...errors,
         },
@@ -42,13 +53,27 @@ export function registerSignInApi(api: FastifyInstance, ctx: Services) {
       const step = await ctx.flows.afterPassword(user, { ...meta(req), protocol: 'api', locale: req.locale }, '/');
       if (step.done) return sessionOut(step, reply);
       // A second factor or a registration is needed first: the flow continues under /flow.
-      return reply.code(200).header('cache-control', 'no-store').send(flowOut(await ctx.flows.view(step.flow, user), step.flowToken));
+      return reply
+        .code(200)
+        .header('cache-control', 'no-store')
+        .send(flowOut(await ctx.flows.view(step.flow, user), step.flowToken));
     },
   );
 
-  api.delete('/sessions/current', { schema: { tags: ['sessions'], summary: 'Sign out: ends this session.', security: secured, response: { 204: { type: 'null' }, ...errors } } }, async (req, reply) => {
-    const { sessionId } = await authenticate(req);
-    await ctx.sessions.end(sessionId);
-    return reply.code(204).send();
-  });
+  api.delete(
+    '/sessions/current',
+    {
+      schema: {
+        tags: ['sessions'],
+        summary: 'Sign out: ends this session.',
+        security: secured,
+        response: { 204: { type: 'null' }, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const { sessionId } = await authenticate(req);
+      await ctx.sessions.end(sessionId);
+      return reply.code(204).send();
+    },
+  );
 }

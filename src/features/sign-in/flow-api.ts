@@ -11,19 +11,44 @@ import { translator } from '../../i18n/i18n.js';
 import { errorsWithDelivery as errors } from '../../web/api.js';
 import type { Services } from '../../web/services.js';
 
-
 export const flowSchema = {
   type: 'object',
   description: 'A sign-in that needs more than the password. Render `state`; send `token` back as X-Sesame-Flow.',
   properties: {
     token: { type: 'string', description: 'Only in the answer that created the flow.' },
-    state: { type: 'string', enum: ['more_info_required', 'choose_method', 'verify_enrolment', 'enrolled', 'app_password', 'recovery_codes', 'second_factor', 'done'] },
+    state: {
+      type: 'string',
+      enum: [
+        'more_info_required',
+        'choose_method',
+        'verify_enrolment',
+        'enrolled',
+        'app_password',
+        'recovery_codes',
+        'second_factor',
+        'done',
+      ],
+    },
     choices: { type: 'array', items: { type: 'string' } },
-    methods: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, kind: { type: 'string' }, label: { type: 'string' } } } },
-    current: { type: 'object', nullable: true, properties: { id: { type: 'string' }, kind: { type: 'string' }, label: { type: 'string' } } },
+    methods: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { id: { type: 'string' }, kind: { type: 'string' }, label: { type: 'string' } },
+      },
+    },
+    current: {
+      type: 'object',
+      nullable: true,
+      properties: { id: { type: 'string' }, kind: { type: 'string' }, label: { type: 'string' } },
+    },
     prompt: { type: 'object', nullable: true, additionalProperties: true },
     recoveryCodes: { type: 'array', items: { type: 'string' } },
-    appPassword: { type: 'object', properties: { name: { type: 'string' }, password: { type: 'string' } }, description: 'Shown once, at the app_password step.' },
+    appPassword: {
+      type: 'object',
+      properties: { name: { type: 'string' }, password: { type: 'string' } },
+      description: 'Shown once, at the app_password step.',
+    },
     rememberDays: { type: 'integer' },
   },
   required: ['state'],
@@ -36,7 +61,11 @@ export function flowOut(v: FlowView, token?: string) {
     state: v.flow.state,
     choices: v.choices,
     methods: v.methods.map(method),
-    current: v.current ? method(v.current) : v.flow.state === 'second_factor' ? { id: 'recovery', kind: 'recovery', label: '' } : null,
+    current: v.current
+      ? method(v.current)
+      : v.flow.state === 'second_factor'
+        ? { id: 'recovery', kind: 'recovery', label: '' }
+        : null,
     prompt: v.prompt ?? null,
     ...(v.recoveryCodes ? { recoveryCodes: v.recoveryCodes } : {}),
     ...(v.appPassword ? { appPassword: v.appPassword } : {}),
@@ -44,18 +73,35 @@ export function flowOut(v: FlowView, token?: string) {
   };
 }
 
-export function registerFlowApi(api: FastifyInstance, ctx: Services, sessionOut: (step: Extract<Step, { done: true }>, reply: FastifyReply) => unknown) {
+export function registerFlowApi(
+  api: FastifyInstance,
+  ctx: Services,
+  sessionOut: (step: Extract<Step, { done: true }>, reply: FastifyReply) => unknown,
+) {
   const load = async (req: FastifyRequest) => {
     const h = req.headers['x-sesame-flow'];
     return ctx.flows.load(typeof h === 'string' ? h : undefined, ['sign_in']);
   };
 
-  type Body = { kind?: string; target?: string; method?: string; code?: string; credential?: unknown; remember?: boolean };
-  const actions: Record<string, (flow: Flow, user: Parameters<typeof ctx.flows.next>[1], body: Body) => Promise<Step | void>> = {
+  type Body = {
+    kind?: string;
+    target?: string;
+    method?: string;
+    code?: string;
+    credential?: unknown;
+    remember?: boolean;
+  };
+  const actions: Record<
+    string,
+    (flow: Flow, user: Parameters<typeof ctx.flows.next>[1], body: Body) => Promise<Step | void>
+  > = {
     setup: (flow) => ctx.flows.setUpNow(flow),
     method: (flow, user, b) => ctx.flows.chooseMethod(flow, user, b.kind ?? '', b.target),
     choose: (flow) => ctx.flows.chooseAnother(flow),
-    resend: (flow, user) => (flow.state === 'verify_enrolment' ? ctx.flows.resendEnrolmentCode(flow, user) : ctx.flows.resendChallengeCode(flow, user)),
+    resend: (flow, user) =>
+      flow.state === 'verify_enrolment'
+        ? ctx.flows.resendEnrolmentCode(flow, user)
+        : ctx.flows.resendChallengeCode(flow, user),
     switch: (flow, user, b) => ctx.flows.switchMethod(flow, user, b.method ?? ''),
     verify: async (flow, user, b) => {
       const response = { code: b.code, credential: b.credential };
@@ -69,21 +115,41 @@ export function registerFlowApi(api: FastifyInstance, ctx: Services, sessionOut:
     done: (flow, user) => ctx.flows.finishRegistration(flow, user),
   };
 
-  const headers = { type: 'object', properties: { 'x-sesame-flow': { type: 'string', maxLength: 100 } }, required: ['x-sesame-flow'] } as const;
+  const headers = {
+    type: 'object',
+    properties: { 'x-sesame-flow': { type: 'string', maxLength: 100 } },
+    required: ['x-sesame-flow'],
+  } as const;
 
-  api.get('/flow', { schema: { tags: ['sign-in flow'], summary: 'The current state of a sign-in flow.', headers, response: { 200: flowSchema, ...errors } } }, async (req) => {
-    const { flow, user } = await load(req);
-    return flowOut(await ctx.flows.view(flow, user));
-  });
+  api.get(
+    '/flow',
+    {
+      schema: {
+        tags: ['sign-in flow'],
+        summary: 'The current state of a sign-in flow.',
+        headers,
+        response: { 200: flowSchema, ...errors },
+      },
+    },
+    async (req) => {
+      const { flow, user } = await load(req);
+      return flowOut(await ctx.flows.view(flow, user));
+    },
+  );
 
   api.post<{ Params: { action: string }; Body: Body }>(
     '/flow/:action',
     {
       schema: {
         tags: ['sign-in flow'],
-        summary: 'One step of a sign-in flow: setup, method {kind, target}, choose, resend, switch {method}, verify {code | credential}, next, done.',
+        summary:
+          'One step of a sign-in flow: setup, method {kind, target}, choose, resend, switch {method}, verify {code | credential}, next, done.',
         headers,
-        params: { type: 'object', properties: { action: { type: 'string', enum: Object.keys(actions) } }, required: ['action'] },
+        params: {
+          type: 'object',
+          properties: { action: { type: 'string', enum: Object.keys(actions) } },
+          required: ['action'],
+        },
         body: {
           type: 'object',
           nullable: true,
@@ -99,7 +165,14 @@ export function registerFlowApi(api: FastifyInstance, ctx: Services, sessionOut:
         },
         response: {
           200: flowSchema,
-          201: { type: 'object', properties: { token: { type: 'string' }, expiresAt: { type: 'string', format: 'date-time' }, amr: { type: 'array', items: { type: 'string' } } } },
+          201: {
+            type: 'object',
+            properties: {
+              token: { type: 'string' },
+              expiresAt: { type: 'string', format: 'date-time' },
+              amr: { type: 'array', items: { type: 'string' } },
+            },
+          },
           ...errors,
         },
       },

@@ -6,7 +6,15 @@
 import type { FlowView } from '../../domain/flows/sign-in-flow.js';
 import type { MessageId } from '../../i18n/en.js';
 import type { PasswordChangeEffects } from '../../domain/self-service/self-service.js';
-import { appPasswordBox, csrfField, methodKindName as kindName, newPasswordFields, passwordEffectsList, postForm as form, recoveryList } from '../../web/components.js';
+import {
+  appPasswordBox,
+  csrfField,
+  methodKindName as kindName,
+  newPasswordFields,
+  passwordEffectsList,
+  postForm as form,
+  recoveryList,
+} from '../../web/components.js';
 import { html, type Html } from '../../web/html.js';
 import { describedBy, layout, type Notice, type PageContext } from '../../web/layout.js';
 
@@ -17,7 +25,10 @@ function codeField(ctx: PageContext, error: string | undefined, autocomplete = '
 }
 
 /** Renders the flow's current state. `base` is where its forms post (e.g. /signin/mfa). */
-export function flowPage(ctx: PageContext, v: FlowView & { qrDataUrl?: string; base: string; resetEffects?: PasswordChangeEffects } & Notice): Html {
+export function flowPage(
+  ctx: PageContext,
+  v: FlowView & { qrDataUrl?: string; base: string; resetEffects?: PasswordChangeEffects } & Notice,
+): Html {
   const { t } = ctx;
   const { flow } = v;
   const b = v.base;
@@ -40,7 +51,12 @@ ${form(ctx, `${b}/cancel`, html`<button type="submit" class="link">${t('mfa.more
   ${k === 'email' ? html`<label for="alt-email">${t('mfa.email')}</label><input id="alt-email" name="email" type="email" autocomplete="email" maxlength="254">` : ''}
 </div>`,
       );
-      return layout(ctx, t('mfa.choose.title'), html`<p>${t('mfa.choose.intro')}</p>${form(ctx, `${b}/method`, html`<fieldset><legend>${t('mfa.choose.title')}</legend>${options}</fieldset><button type="submit" class="primary">${t('mfa.choose.submit')}</button>`)}`, v);
+      return layout(
+        ctx,
+        t('mfa.choose.title'),
+        html`<p>${t('mfa.choose.intro')}</p>${form(ctx, `${b}/method`, html`<fieldset><legend>${t('mfa.choose.title')}</legend>${options}</fieldset><button type="submit" class="primary">${t('mfa.choose.submit')}</button>`)}`,
+        v,
+      );
     }
     case 'verify_enrolment': {
       const p = v.prompt!;
@@ -57,11 +73,21 @@ ${form(ctx, `${b}/resend`, html`<button type="submit" class="link">${t('mfa.rese
       } else {
         body = webauthnForm(ctx, `${b}/verify`, p.options, 'register');
       }
-      return layout(ctx, t('mfa.verify.title'), html`${body}${form(ctx, `${b}/choose`, html`<button type="submit" class="link">${t('mfa.another')}</button>`, 'inline')}`, v);
+      return layout(
+        ctx,
+        t('mfa.verify.title'),
+        html`${body}${form(ctx, `${b}/choose`, html`<button type="submit" class="link">${t('mfa.another')}</button>`, 'inline')}`,
+        v,
+      );
     }
     case 'enrolled': {
       const last = v.methods[v.methods.length - 1];
-      return layout(ctx, t('mfa.enrolled.title'), html`<p>${t('mfa.enrolled.body', { method: last ? kindName(ctx, last.kind).toLowerCase() : '' })}</p>${form(ctx, `${b}/next`, html`<button type="submit" class="primary" id="next">${t('mfa.next')}</button>`)}`, v);
+      return layout(
+        ctx,
+        t('mfa.enrolled.title'),
+        html`<p>${t('mfa.enrolled.body', { method: last ? kindName(ctx, last.kind).toLowerCase() : '' })}</p>${form(ctx, `${b}/next`, html`<button type="submit" class="primary" id="next">${t('mfa.next')}</button>`)}`,
+        v,
+      );
     }
     case 'app_password': {
       const ap = v.appPassword!;
@@ -78,18 +104,26 @@ ${form(ctx, `${b}/next`, html`<button type="submit" class="primary" id="done">${
       );
     }
     case 'recovery_codes':
-      return layout(ctx, t('mfa.rc.title'), html`<p>${t('mfa.rc.body')}</p>${recoveryList(v.recoveryCodes ?? [])}${form(ctx, `${b}/done`, html`<button type="submit" class="primary" id="done">${t('mfa.done')}</button>`)}`, v);
+      return layout(
+        ctx,
+        t('mfa.rc.title'),
+        html`<p>${t('mfa.rc.body')}</p>${recoveryList(v.recoveryCodes ?? [])}${form(ctx, `${b}/done`, html`<button type="submit" class="primary" id="done">${t('mfa.done')}</button>`)}`,
+        v,
+      );
     case 'second_factor': {
       const p = v.prompt;
       const current = v.current;
       let body: Html;
-      if (!current) body = html`<p>${t('mfa.second.recovery')}</p>${form(ctx, `${b}/verify`, html`${codeField(ctx, v.error, 'off')}${remember(ctx, v)}<button type="submit" class="primary">${t('mfa.verify.submit')}</button>`)}`;
+      if (!current)
+        body = html`<p>${t('mfa.second.recovery')}</p>${form(ctx, `${b}/verify`, html`${codeField(ctx, v.error, 'off')}${remember(ctx, v)}<button type="submit" class="primary">${t('mfa.verify.submit')}</button>`)}`;
       else if (p?.kind === 'code')
         body = html`<p id="code-sent">${t(p.channel === 'voice' ? 'mfa.code.sent.voice' : 'mfa.code.sent', { target: p.maskedTarget })}</p>
 ${form(ctx, `${b}/verify`, html`${codeField(ctx, v.error)}${remember(ctx, v)}<button type="submit" class="primary">${t('mfa.verify.submit')}</button>`)}
 ${form(ctx, `${b}/resend`, html`<button type="submit" class="link">${t('mfa.resend')}</button>`, 'inline')}`;
-      else if (p?.kind === 'webauthn') body = html`<p>${t('mfa.second.webauthn')}</p>${webauthnForm(ctx, `${b}/verify`, p.options, 'authenticate')}`;
-      else body = html`<p>${t('mfa.second.totp')}</p>${form(ctx, `${b}/verify`, html`${codeField(ctx, v.error)}${remember(ctx, v)}<button type="submit" class="primary">${t('mfa.verify.submit')}</button>`)}`;
+      else if (p?.kind === 'webauthn')
+        body = html`<p>${t('mfa.second.webauthn')}</p>${webauthnForm(ctx, `${b}/verify`, p.options, 'authenticate')}`;
+      else
+        body = html`<p>${t('mfa.second.totp')}</p>${form(ctx, `${b}/verify`, html`${codeField(ctx, v.error)}${remember(ctx, v)}<button type="submit" class="primary">${t('mfa.verify.submit')}</button>`)}`;
       const others = v.methods.filter((m) => m.id !== current?.id);
       const otherWay = html`<details class="otherway"><summary>${t('mfa.otherway')}</summary><ul>
 ${others.map((m) => html`<li>${form(ctx, `${b}/switch`, html`<input type="hidden" name="method" value="${m.id}"><button type="submit" class="link">${kindName(ctx, m.kind)}: ${m.label}</button>`, 'inline')}</li>`)}
@@ -98,7 +132,14 @@ ${current ? html`<li>${form(ctx, `${b}/switch`, html`<input type="hidden" name="
       return layout(ctx, t('mfa.second.title'), html`${body}${otherWay}`, v);
     }
     case 'new_password':
-      if (v.resetEffects) return resetNewPasswordPage(ctx, { base: b, address: v.user.address, effects: v.resetEffects, notice: v.notice, error: v.error });
+      if (v.resetEffects)
+        return resetNewPasswordPage(ctx, {
+          base: b,
+          address: v.user.address,
+          effects: v.resetEffects,
+          notice: v.notice,
+          error: v.error,
+        });
       return layout(ctx, t('page.error.title'), html`<p>${t('error.flow_step')}</p>`, v);
     default:
       return layout(ctx, t('page.error.title'), html`<p>${t('error.flow_step')}</p>`, v);
@@ -127,7 +168,10 @@ function webauthnForm(ctx: PageContext, action: string, options: unknown, mode: 
 }
 
 /** The new-password step of a reset flow; its form posts to `${base}/password`. */
-export function resetNewPasswordPage(ctx: PageContext, v: { base: string; address: string; effects: PasswordChangeEffects } & Notice): Html {
+export function resetNewPasswordPage(
+  ctx: PageContext,
+  v: { base: string; address: string; effects: PasswordChangeEffects } & Notice,
+): Html {
   const { t } = ctx;
   return layout(
     ctx,

@@ -34,12 +34,16 @@ export function registerFlowRoutes(app: FastifyInstance, ctx: Services, web: Web
   const hidden = PAGE_ROUTE;
   const surfaces: Surface[] = [
     { base: '/signin/mfa', cookie: web.cookies.flow, kinds: ['sign_in'], signedIn: false },
-    { base: '/security-info/flow', cookie: web.cookies.securityInfoFlow, kinds: ['add_method', 'step_up'], signedIn: true },
+    {
+      base: '/security-info/flow',
+      cookie: web.cookies.securityInfoFlow,
+      kinds: ['add_method', 'step_up'],
+      signedIn: true,
+    },
     // A password reset (its link was opened): the second factor, then the new password.
     { base: '/reset-password/flow', cookie: web.cookies.reset, kinds: ['password_reset'], signedIn: false },
   ];
   const trustCookie = web.cookies.trust;
-
 
   /** Sets the cookies of a finished step and says where to go. */
   function land(reply: FastifyReply, s: Surface, step: Step, fallback: string) {
@@ -54,15 +58,34 @@ export function registerFlowRoutes(app: FastifyInstance, ctx: Services, web: Web
     return reply.redirect(fallback, 303);
   }
 
-  async function render(req: FastifyRequest, reply: FastifyReply, s: Surface, flow: Flow, user: User, extra: { error?: string; notice?: string } = {}, status = 200) {
+  async function render(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    s: Surface,
+    flow: Flow,
+    user: User,
+    extra: { error?: string; notice?: string } = {},
+    status = 200,
+  ) {
     const v = await ctx.flows.view(flow, user);
-    const qrDataUrl = v.prompt?.kind === 'totp' && v.prompt.uri ? await QRCode.toDataURL(v.prompt.uri, { margin: 1, width: 200 }) : undefined;
+    const qrDataUrl =
+      v.prompt?.kind === 'totp' && v.prompt.uri
+        ? await QRCode.toDataURL(v.prompt.uri, { margin: 1, width: 200 })
+        : undefined;
     const resetEffects = flow.state === 'new_password' ? await ctx.selfService.passwordChangeEffects(user) : undefined;
-    return send(reply, flowPage(pageContext(req, reply, s.base), { ...v, qrDataUrl, base: s.base, resetEffects, ...extra }), status);
+    return send(
+      reply,
+      flowPage(pageContext(req, reply, s.base), { ...v, qrDataUrl, base: s.base, resetEffects, ...extra }),
+      status,
+    );
   }
 
   /** Loads the surface's flow for this request, or answers (expired page / sign-in redirect) and returns undefined. */
-  async function load(req: FastifyRequest, reply: FastifyReply, s: Surface): Promise<{ flow: Flow; user: User } | undefined> {
+  async function load(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    s: Surface,
+  ): Promise<{ flow: Flow; user: User } | undefined> {
     if (s.signedIn && !req.user) {
       void reply.redirect('/signin', 303);
       return undefined;
@@ -74,7 +97,11 @@ export function registerFlowRoutes(app: FastifyInstance, ctx: Services, web: Web
     } catch (e) {
       reply.clearCookie(s.cookie, cookieOpts);
       if (!isSesameError(e) && !(e instanceof Error && e.message === 'flow of another user')) throw e;
-      void send(reply, messagePage(pageContext(req, reply, '/signin'), 'page.error.title', req.t('error.flow_expired'), 'error'), 400);
+      void send(
+        reply,
+        messagePage(pageContext(req, reply, '/signin'), 'page.error.title', req.t('error.flow_expired'), 'error'),
+        400,
+      );
       return undefined;
     }
   }
@@ -95,16 +122,33 @@ export function registerFlowRoutes(app: FastifyInstance, ctx: Services, web: Web
           const step = await act(req, r.flow, r.user);
           // A signed-in flow started elsewhere (an app's sign-in that needs a second factor) goes back there.
           const back = s.signedIn && r.flow.data.next !== '/security-info' ? safeNext(r.flow.data.next) : undefined;
-          if (step && (step.done || step.flow.state === 'done')) return land(reply, s, step, back ?? (s.signedIn ? `/security-info?m=${r.flow.kind === 'add_method' ? 'added' : 'confirmed'}` : '/account'));
+          if (step && (step.done || step.flow.state === 'done'))
+            return land(
+              reply,
+              s,
+              step,
+              back ??
+                (s.signedIn ? `/security-info?m=${r.flow.kind === 'add_method' ? 'added' : 'confirmed'}` : '/account'),
+            );
           return reply.redirect(s.base, 303);
         } catch (e) {
           if (!isSesameError(e)) throw e;
           req.log.info({ code: e.code, detail: e.detail }, 'MFA step refused');
           if (e.retryAfterSeconds) reply.header('retry-after', String(e.retryAfterSeconds));
-          if (e.code === 'flow_expired') return send(reply, messagePage(pageContext(req, reply, '/signin'), 'page.error.title', userMessage(req, e), 'error'), 400);
+          if (e.code === 'flow_expired')
+            return send(
+              reply,
+              messagePage(pageContext(req, reply, '/signin'), 'page.error.title', userMessage(req, e), 'error'),
+              400,
+            );
           // Re-read: the flow may have moved on (a code was resent, a failure recorded).
           const fresh = await ctx.flows.load(req.cookies[s.cookie], s.kinds).catch(() => undefined);
-          if (!fresh) return send(reply, messagePage(pageContext(req, reply, '/signin'), 'page.error.title', req.t('error.flow_expired'), 'error'), 400);
+          if (!fresh)
+            return send(
+              reply,
+              messagePage(pageContext(req, reply, '/signin'), 'page.error.title', req.t('error.flow_expired'), 'error'),
+              400,
+            );
           return render(req, reply, s, fresh.flow, fresh.user, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
         }
       });
@@ -120,7 +164,11 @@ export function registerFlowRoutes(app: FastifyInstance, ctx: Services, web: Web
       await ctx.flows.chooseMethod(flow, user, kind, target);
     });
     action('choose', async (_req, flow) => ctx.flows.chooseAnother(flow));
-    action('resend', async (_req, flow, user) => (flow.state === 'verify_enrolment' ? ctx.flows.resendEnrolmentCode(flow, user) : ctx.flows.resendChallengeCode(flow, user)));
+    action('resend', async (_req, flow, user) =>
+      flow.state === 'verify_enrolment'
+        ? ctx.flows.resendEnrolmentCode(flow, user)
+        : ctx.flows.resendChallengeCode(flow, user),
+    );
     action('switch', async (req, flow, user) => ctx.flows.switchMethod(flow, user, field(req.body, 'method', 64)));
     action('verify', async (req, flow, user) => {
       const credentialRaw = field(req.body, 'credential', 20_000);
@@ -135,10 +183,16 @@ export function registerFlowRoutes(app: FastifyInstance, ctx: Services, web: Web
         await ctx.flows.confirmEnrolment(flow, user, response);
         return;
       }
-      return ctx.flows.verifySecondFactor(flow, user, response, { remember: field(req.body, 'remember', 2) === '1', sessionId: req.session?.id });
+      return ctx.flows.verifySecondFactor(flow, user, response, {
+        remember: field(req.body, 'remember', 2) === '1',
+        sessionId: req.session?.id,
+      });
     });
     action('next', async (req, flow, user) => ctx.flows.next(flow, user, { appPasswordName: req.t('ap.keep.name') }));
     action('done', async (_req, flow, user) => ctx.flows.finishRegistration(flow, user));
-    if (s.kinds.includes('password_reset')) action('password', async (req, flow, user) => ctx.passwordReset.finish(flow, user, field(req.body, 'password', 1024), field(req.body, 'confirm', 1024)));
+    if (s.kinds.includes('password_reset'))
+      action('password', async (req, flow, user) =>
+        ctx.passwordReset.finish(flow, user, field(req.body, 'password', 1024), field(req.body, 'confirm', 1024)),
+      );
   }
 }

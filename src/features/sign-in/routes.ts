@@ -23,7 +23,14 @@ export function registerSignInRoutes(app: FastifyInstance, s: Services, web: Web
   app.get<{ Querystring: { next?: string; m?: string } }>('/signin', PAGE_ROUTE, async (req, reply) => {
     if (req.user) return reply.redirect(safeNext(req.query.next), 303);
     const m = req.query.m;
-    const notice = m === 'signedout' ? req.t('signin.signedout') : m === 'expired' ? req.t('signin.expired') : m === 'password' ? req.t('setpw.done') : undefined;
+    const notice =
+      m === 'signedout'
+        ? req.t('signin.signedout')
+        : m === 'expired'
+          ? req.t('signin.expired')
+          : m === 'password'
+            ? req.t('setpw.done')
+            : undefined;
     const next = req.query.next ? safeNext(req.query.next) : undefined;
     return send(reply, signInPage(pageContext(req, reply), { next, notice }));
   });
@@ -37,7 +44,12 @@ export function registerSignInRoutes(app: FastifyInstance, s: Services, web: Web
       // Always a fresh session id at sign-in; a planted or older cookie's session is ended.
       if (req.session) await s.sessions.end(req.session.id);
       reply.clearCookie(web.cookies.session, sessionCookie);
-      const step = await s.flows.afterPassword(user, { ...clientMeta(req), protocol: 'web', locale: req.locale }, next, req.cookies[web.cookies.trust]);
+      const step = await s.flows.afterPassword(
+        user,
+        { ...clientMeta(req), protocol: 'web', locale: req.locale },
+        next,
+        req.cookies[web.cookies.trust],
+      );
       if (step.done) {
         reply.setCookie(web.cookies.session, step.token, sessionCookie);
         return reply.redirect(step.next, 303);
@@ -50,7 +62,15 @@ export function registerSignInRoutes(app: FastifyInstance, s: Services, web: Web
       req.log.info({ code: e.code, detail: e.detail }, 'web sign-in refused');
       if (e.retryAfterSeconds) reply.header('retry-after', String(e.retryAfterSeconds));
       req.user = undefined;
-      return send(reply, signInPage(pageContext(req, reply, '/signin'), { email, next: next === '/account' ? undefined : next, error: userMessage(req, e) }), HTTP_STATUS[e.code]);
+      return send(
+        reply,
+        signInPage(pageContext(req, reply, '/signin'), {
+          email,
+          next: next === '/account' ? undefined : next,
+          error: userMessage(req, e),
+        }),
+        HTTP_STATUS[e.code],
+      );
     }
   });
 

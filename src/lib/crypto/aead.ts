@@ -42,7 +42,11 @@ const V2 = 'v2';
  * and two different keys get the same id with a chance of 2^-48.
  */
 export function aeadKeyId(key: Buffer): string {
-  return createHmac('sha256', key.subarray(0, 32)).update('sesame aead key id').digest().subarray(0, 6).toString('base64url');
+  return createHmac('sha256', key.subarray(0, 32))
+    .update('sesame aead key id')
+    .digest()
+    .subarray(0, 6)
+    .toString('base64url');
 }
 
 function openWith(k: Buffer, iv: string, body: string, tag: string, aad: string): string {
@@ -64,13 +68,23 @@ export function createAead(key: Buffer, previous: readonly Buffer[] = []): Aead 
       const c = createCipheriv('aes-256-gcm', current.k, iv);
       c.setAAD(Buffer.from(aad));
       const body = Buffer.concat([c.update(plaintext, 'utf8'), c.final()]);
-      return [V2, current.id, iv.toString('base64url'), body.toString('base64url'), c.getAuthTag().toString('base64url')].join('.');
+      return [
+        V2,
+        current.id,
+        iv.toString('base64url'),
+        body.toString('base64url'),
+        c.getAuthTag().toString('base64url'),
+      ].join('.');
     },
     open(sealed, aad) {
       const parts = sealed.split('.');
       if (parts[0] === V2 && parts.length === 5 && parts[1] && parts[2] && parts[4]) {
         const k = byId.get(parts[1]);
-        if (!k) throw new AeadError('unknown_key', `sealed under encryption key ${parts[1]}, which is not configured (neither the current key nor a previous one)`);
+        if (!k)
+          throw new AeadError(
+            'unknown_key',
+            `sealed under encryption key ${parts[1]}, which is not configured (neither the current key nor a previous one)`,
+          );
         return openWith(k, parts[2], parts[3]!, parts[4], aad);
       }
       if (parts[0] === V1 && parts.length === 4 && parts[1] && parts[3]) {
@@ -81,7 +95,10 @@ export function createAead(key: Buffer, previous: readonly Buffer[] = []): Aead 
             // the tag does not fit this key: try the next one
           }
         }
-        throw new AeadError('no_key_fits', 'sealed under an encryption key that is not configured (neither the current key nor a previous one opens it)');
+        throw new AeadError(
+          'no_key_fits',
+          'sealed under an encryption key that is not configured (neither the current key nor a previous one opens it)',
+        );
       }
       throw new AeadError('not_sealed', 'not a sealed value');
     },

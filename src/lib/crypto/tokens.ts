@@ -30,7 +30,8 @@ export interface KeyedHasher {
 
 /** `previous`: keys replaced by a rotation, newest first, still accepted for lookups (never for new hashes). */
 export function createKeyedHasher(key: Buffer, previous: readonly Buffer[] = []): KeyedHasher {
-  const mac = (k: Buffer, purpose: string, value: string) => createHmac('sha256', k).update(purpose).update('\0').update(value).digest('hex');
+  const mac = (k: Buffer, purpose: string, value: string) =>
+    createHmac('sha256', k).update(purpose).update('\0').update(value).digest('hex');
   const old = [...previous];
   return {
     digest: (purpose, value) => mac(key, purpose, value),
@@ -54,7 +55,12 @@ export interface KeyedHit<T> {
  * Looks a value up by its keyed hash: under the current key first, and only on a miss under each
  * previous key in turn, so a hit costs one lookup whether or not a rotation is under way.
  */
-export async function findByKeyedHash<T>(hasher: KeyedHasher, purpose: string, value: string, find: (hash: string) => Promise<T | undefined>): Promise<KeyedHit<T> | undefined> {
+export async function findByKeyedHash<T>(
+  hasher: KeyedHasher,
+  purpose: string,
+  value: string,
+  find: (hash: string) => Promise<T | undefined>,
+): Promise<KeyedHit<T> | undefined> {
   const current = hasher.digest(purpose, value);
   const hit = await find(current);
   if (hit !== undefined) return { found: hit, hash: current, current, stale: false };
@@ -67,8 +73,15 @@ export async function findByKeyedHash<T>(hasher: KeyedHasher, purpose: string, v
 }
 
 /** findByKeyedHash for a check that answers yes or no (a trusted device, a recovery code consumed). */
-export async function someKeyedHash(hasher: KeyedHasher, purpose: string, value: string, test: (hash: string) => Promise<boolean>): Promise<boolean> {
-  return (await findByKeyedHash(hasher, purpose, value, async (h) => ((await test(h)) ? true : undefined))) !== undefined;
+export async function someKeyedHash(
+  hasher: KeyedHasher,
+  purpose: string,
+  value: string,
+  test: (hash: string) => Promise<boolean>,
+): Promise<boolean> {
+  return (
+    (await findByKeyedHash(hasher, purpose, value, async (h) => ((await test(h)) ? true : undefined))) !== undefined
+  );
 }
 
 /** Compares two strings in time independent of where they differ. */

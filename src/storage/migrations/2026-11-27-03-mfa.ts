@@ -5,7 +5,10 @@
 import type { Kysely } from 'kysely';
 
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await db.schema.alterTable('users').addColumn('mfa_state', 'text', (c) => c.notNull().defaultTo('disabled')).execute();
+  await db.schema
+    .alterTable('users')
+    .addColumn('mfa_state', 'text', (c) => c.notNull().defaultTo('disabled'))
+    .execute();
   await db.schema.alterTable('users').addColumn('default_method_id', 'text').execute();
   // When the session last proved a second factor: sensitive changes ask again after a few minutes.
   await db.schema.alterTable('sessions').addColumn('mfa_at', 'bigint').execute();
@@ -65,7 +68,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  for (const t of ['trusted_devices', 'flows', 'recovery_codes', 'mfa_methods', 'org_policies']) await db.schema.dropTable(t).execute();
+  for (const t of ['trusted_devices', 'flows', 'recovery_codes', 'mfa_methods', 'org_policies'])
+    await db.schema.dropTable(t).execute();
   await db.schema.alterTable('sessions').dropColumn('mfa_at').execute();
   await db.schema.alterTable('users').dropColumn('default_method_id').execute();
   await db.schema.alterTable('users').dropColumn('mfa_state').execute();

@@ -2,13 +2,28 @@
 import type { Kysely } from 'kysely';
 
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await db.schema.alterTable('org_policies').addColumn('app_passwords_allowed', 'integer', (c) => c.notNull().defaultTo(1)).execute();
-  await db.schema.alterTable('org_policies').addColumn('app_passwords_keep_when_off', 'integer', (c) => c.notNull().defaultTo(1)).execute();
-  await db.schema.alterTable('org_policies').addColumn('app_password_cap', 'integer', (c) => c.notNull().defaultTo(40)).execute();
-  await db.schema.alterTable('org_policies').addColumn('app_password_protocols', 'text', (c) => c.notNull().defaultTo('imap,pop3,smtp,dav,http')).execute();
+  await db.schema
+    .alterTable('org_policies')
+    .addColumn('app_passwords_allowed', 'integer', (c) => c.notNull().defaultTo(1))
+    .execute();
+  await db.schema
+    .alterTable('org_policies')
+    .addColumn('app_passwords_keep_when_off', 'integer', (c) => c.notNull().defaultTo(1))
+    .execute();
+  await db.schema
+    .alterTable('org_policies')
+    .addColumn('app_password_cap', 'integer', (c) => c.notNull().defaultTo(40))
+    .execute();
+  await db.schema
+    .alterTable('org_policies')
+    .addColumn('app_password_protocols', 'text', (c) => c.notNull().defaultTo('imap,pop3,smtp,dav,http'))
+    .execute();
   await db.schema.alterTable('org_policies').addColumn('app_password_max_days', 'integer').execute();
   await db.schema.alterTable('org_policies').addColumn('app_password_unused_days', 'integer').execute();
-  await db.schema.alterTable('org_policies').addColumn('revoke_on_password_change', 'integer', (c) => c.notNull().defaultTo(1)).execute();
+  await db.schema
+    .alterTable('org_policies')
+    .addColumn('revoke_on_password_change', 'integer', (c) => c.notNull().defaultTo(1))
+    .execute();
   await db.schema
     .createTable('app_passwords')
     .addColumn('id', 'text', (c) => c.primaryKey())
@@ -29,7 +44,15 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
 export async function down(db: Kysely<unknown>): Promise<void> {
   await db.schema.dropTable('app_passwords').execute();
-  for (const c of ['revoke_on_password_change', 'app_password_unused_days', 'app_password_max_days', 'app_password_protocols', 'app_password_cap', 'app_passwords_keep_when_off', 'app_passwords_allowed']) {
+  for (const c of [
+    'revoke_on_password_change',
+    'app_password_unused_days',
+    'app_password_max_days',
+    'app_password_protocols',
+    'app_password_cap',
+    'app_passwords_keep_when_off',
+    'app_passwords_allowed',
+  ]) {
     await db.schema.alterTable('org_policies').dropColumn(c).execute();
   }
 }

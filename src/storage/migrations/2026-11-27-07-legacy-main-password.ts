@@ -2,7 +2,10 @@
 import type { Kysely } from 'kysely';
 
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await db.schema.alterTable('org_policies').addColumn('legacy_main_password', 'text', (c) => c.notNull().defaultTo('until_enforced')).execute();
+  await db.schema
+    .alterTable('org_policies')
+    .addColumn('legacy_main_password', 'text', (c) => c.notNull().defaultTo('until_enforced'))
+    .execute();
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {

@@ -6,7 +6,10 @@
 import type { Kysely } from 'kysely';
 
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await db.schema.alterTable('sessions').addColumn('via', 'text', (c) => c.notNull().defaultTo('web')).execute();
+  await db.schema
+    .alterTable('sessions')
+    .addColumn('via', 'text', (c) => c.notNull().defaultTo('web'))
+    .execute();
   await db.schema.createIndex('sign_in_events_user_at').on('sign_in_events').columns(['user_id', 'at']).execute();
 }
 

@@ -18,8 +18,16 @@ const INDEXES: [string, string[]][] = [
 ];
 
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await db.schema.alterTable('users').addColumn('last_sign_in_at', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
-  for (const [name, columns] of INDEXES) await db.schema.createIndex(name).on(name.startsWith('mfa_') ? 'mfa_methods' : 'users').columns(columns).execute();
+  await db.schema
+    .alterTable('users')
+    .addColumn('last_sign_in_at', 'bigint', (c) => c.notNull().defaultTo(0))
+    .execute();
+  for (const [name, columns] of INDEXES)
+    await db.schema
+      .createIndex(name)
+      .on(name.startsWith('mfa_') ? 'mfa_methods' : 'users')
+      .columns(columns)
+      .execute();
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
