@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
+import { storeOr } from '../support/stores.js';
 import { FakeClock, makeWorld, oathtoolTotp, USER, type World } from '../support/world.js';
 
 describe('MFA through the JSON API', () => {
@@ -11,7 +12,7 @@ describe('MFA through the JSON API', () => {
     w.app.inject({ method: 'POST', url: `/api/v1${url}`, payload: body, headers: flow ? { 'x-sesame-flow': flow } : {} });
 
   before(async () => {
-    w = await makeWorld('postgres', {}, { clock });
+    w = await makeWorld(storeOr('postgres'), {}, { clock });
     await w.ctx.mfaAdmin.setUserState(OPERATOR, USER.address, 'enabled');
   });
   after(async () => w.close());

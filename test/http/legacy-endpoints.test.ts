@@ -10,6 +10,7 @@ import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import type { User } from '../../src/domain/accounts/model.js';
 import { buildApp } from '../../src/delivery/http/app.js';
 import { adminApiToken } from '../support/admin-mfa.js';
+import { storeOr } from '../support/stores.js';
 import { ADMIN, makeWorld, USER, type World } from '../support/world.js';
 
 describe('legacy-protocol endpoints', () => {
@@ -27,7 +28,7 @@ describe('legacy-protocol endpoints', () => {
   const events = async () => (await w.ctx.flush(), await w.ctx.store.db.selectFrom('sign_in_events').select(['id']).execute()).length;
 
   before(async () => {
-    w = await makeWorld('postgres', { mailBackendImap: '127.0.0.1:10143', mailBackendPop3: '127.0.0.1:10110', mailBackendSmtp: '127.0.0.1:10587', accountFailureLimit: 10, ipFailureLimit: 1000 });
+    w = await makeWorld(storeOr('postgres'), { mailBackendImap: '127.0.0.1:10143', mailBackendPop3: '127.0.0.1:10110', mailBackendSmtp: '127.0.0.1:10587', accountFailureLimit: 10, ipFailureLimit: 1000 });
     key = (await w.ctx.integrations.add('dovecot')).key;
     await w.ctx.mfaAdmin.setUserState(OPERATOR, USER.address, 'enforced');
     user = (await w.ctx.accounts.findUserByAddressOrNull(USER.address))!;

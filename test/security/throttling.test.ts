@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { createContext } from '../../src/app-context.js';
 import { buildApp } from '../../src/delivery/http/app.js';
 import { Browser, makeWorld, USER, type World } from '../support/world.js';
-import { STORE_KINDS } from '../support/stores.js';
+import { STORE_KINDS, WITH_POSTGRES } from '../support/stores.js';
 
 const api = (w: World, email: string, password: string, ip = '127.0.0.1') =>
   w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email, password }, remoteAddress: ip });
@@ -71,7 +71,7 @@ for (const kind of STORE_KINDS) {
   });
 }
 
-describe('throttling per client IP, shared by two instances on one PostgreSQL store', () => {
+if (WITH_POSTGRES) describe('throttling per client IP, shared by two instances on one PostgreSQL store', () => {
   let w: World;
   let second: Awaited<ReturnType<typeof buildApp>>;
   let secondCtx: Awaited<ReturnType<typeof createContext>>;
