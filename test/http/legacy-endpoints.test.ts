@@ -12,6 +12,7 @@ import { buildApp } from '../../src/delivery/http/app.js';
 import { adminApiToken } from '../support/admin-mfa.js';
 import { storeOr } from '../support/stores.js';
 import { ADMIN, makeWorld, USER, type World } from '../support/world.js';
+import { testContextOptions } from '../support/hasher.js';
 
 describe('legacy-protocol endpoints', () => {
   let w: World;
@@ -37,7 +38,7 @@ describe('legacy-protocol endpoints', () => {
     await w.ctx.mfaAdmin.setPolicy(OPERATOR, user.orgId, { appPasswords: { protocols: ['smtp'] } });
     smtpOnly = (await w.ctx.appPasswords.create(user, s, 'Scanner', { ip: '127.0.0.1', locale: 'en' })).password;
     await w.ctx.mfaAdmin.setPolicy(OPERATOR, user.orgId, { appPasswords: { protocols: ['imap', 'pop3', 'smtp', 'dav', 'http'] } });
-    const ctx2 = await createContext(w.store.config({ accountFailureLimit: 10, ipFailureLimit: 1000 }));
+    const ctx2 = await createContext(w.store.config({ accountFailureLimit: 10, ipFailureLimit: 1000 }), testContextOptions());
     second = { ctx: ctx2, app: await buildApp(ctx2, { logger: false }) };
   });
   after(async () => {
@@ -167,7 +168,7 @@ describe('legacy-protocol endpoints', () => {
   });
 
   it('answers "temporary failure", never "wrong", when the store is gone', async () => {
-    const ctx3 = await createContext(w.store.config());
+    const ctx3 = await createContext(w.store.config(), testContextOptions());
     const app3 = await buildApp(ctx3, { logger: false });
     await ctx3.store.db.destroy();
     const r = await app3.inject({ method: 'POST', url: '/auth/mail', headers: bearer(), payload: { user: USER.address, password: appPassword, service: 'imap' } });

@@ -21,6 +21,7 @@ import { checkReadiness } from '../../src/storage/readiness.js';
 import { freePort, serverEnv, startServer, teardown, type StartedServer } from '../support/processes.js';
 import { makeTestStore, STORE_KINDS } from '../support/stores.js';
 import { ADMIN, makeWorld, OTHER_ADMIN, USER, type World } from '../support/world.js';
+import { testContextOptions } from '../support/hasher.js';
 
 const TOKEN = 'metrics-token-for-the-tests-0123';
 const withToken = { authorization: `Bearer ${TOKEN}` };
@@ -103,7 +104,7 @@ for (const kind of STORE_KINDS) {
     });
 
     it('/readyz: 503 store_unreachable once the store is closed (no error detail); /healthz still 200', async () => {
-      const ctx = await createContext(w.store.config({ metricsToken: TOKEN }));
+      const ctx = await createContext(w.store.config({ metricsToken: TOKEN }), testContextOptions());
       const app = await buildApp(ctx, { logger: false });
       try {
         await ctx.store.db.destroy();

@@ -9,6 +9,7 @@ import { createContext } from '../../src/app-context.js';
 import { buildApp } from '../../src/delivery/http/app.js';
 import { Browser, makeWorld, USER, type World } from '../support/world.js';
 import { STORE_KINDS, WITH_POSTGRES } from '../support/stores.js';
+import { testContextOptions } from '../support/hasher.js';
 
 const api = (w: World, email: string, password: string, ip = '127.0.0.1') =>
   w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email, password }, remoteAddress: ip });
@@ -77,7 +78,7 @@ if (WITH_POSTGRES) describe('throttling per client IP, shared by two instances o
   let secondCtx: Awaited<ReturnType<typeof createContext>>;
   before(async () => {
     w = await makeWorld('postgres', { accountFailureLimit: 100, ipFailureLimit: 6, lockBaseSeconds: 30 });
-    secondCtx = await createContext(w.store.config({ accountFailureLimit: 100, ipFailureLimit: 6, lockBaseSeconds: 30 }));
+    secondCtx = await createContext(w.store.config({ accountFailureLimit: 100, ipFailureLimit: 6, lockBaseSeconds: 30 }), testContextOptions());
     second = await buildApp(secondCtx, { logger: false });
   });
   after(async () => {
