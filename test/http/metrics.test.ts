@@ -22,6 +22,7 @@ import { freePort, serverEnv, startServer, teardown, type StartedServer } from '
 import { makeTestStore, STORE_KINDS } from '../support/stores.js';
 import { ADMIN, makeWorld, OTHER_ADMIN, USER, type World } from '../support/world.js';
 import { testContextOptions } from '../support/hasher.js';
+import { FULL_TIER } from '../support/tier.js';
 
 const TOKEN = 'metrics-token-for-the-tests-0123';
 const withToken = { authorization: `Bearer ${TOKEN}` };
@@ -307,7 +308,8 @@ describe('monitoring options', () => {
   });
 });
 
-describe('the monitoring listener of the real server (SESAME_METRICS_PORT)', () => {
+// The real server in a child process: the full tier only.
+if (FULL_TIER) describe('the monitoring listener of the real server (SESAME_METRICS_PORT)', () => {
   let dataDir = '';
   let server: StartedServer | undefined;
   let main = '';

@@ -16,6 +16,7 @@ import { freePort, runSesameCli, serverEnv, startServer, type StartedServer } fr
 import { askEveryAdminPage, routesOf } from '../support/routes.js';
 import { makeTestStore, STORE_KINDS, type TestStore } from '../support/stores.js';
 import { ADMIN, Browser, csrfFrom, FakeClock, makeWorld, oathtoolTotp, OTHER_ADMIN, registerTotpThroughPages, USER, type World } from '../support/world.js';
+import { FULL_TIER } from '../support/tier.js';
 
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 
@@ -186,7 +187,8 @@ for (const kind of STORE_KINDS) {
     });
   });
 
-  describe(`the README's first-admin path on ${kind}, end to end`, () => {
+  // The real server and CLI in child processes: the full tier only.
+  if (FULL_TIER) describe(`the README's first-admin path on ${kind}, end to end`, () => {
     let store: TestStore;
     let server: StartedServer | undefined;
     let env: NodeJS.ProcessEnv;
