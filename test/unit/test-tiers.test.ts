@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { storeKindsFrom } from '../support/stores.js';
 
 /** The compiled file is dist/test/unit/test-tiers.test.js: the repository is three levels up. */
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -98,6 +99,14 @@ describe('the tiers', () => {
     }
     assert.match(script('test.sh'), /^export SESAME_TEST_STORES=sqlite,postgres$/m, 'the full tier always runs both stores');
     assert.match(script('test-fast.sh'), /^export SESAME_TEST_STORES=sqlite SESAME_TEST_TIER=fast$/m);
+  });
+
+  it('SESAME_TEST_STORES: unset or empty is both stores; it narrows, and refuses a store it does not know', () => {
+    assert.deepEqual(storeKindsFrom(undefined), ['sqlite', 'postgres']);
+    assert.deepEqual(storeKindsFrom(''), ['sqlite', 'postgres']);
+    assert.deepEqual(storeKindsFrom('sqlite'), ['sqlite']);
+    assert.deepEqual(storeKindsFrom(' postgres , sqlite '), ['sqlite', 'postgres']);
+    assert.throws(() => storeKindsFrom('sqlite,mysql'), /unknown store "mysql"/);
   });
 
   it('the fast tier: files that exist, and none that needs PostgreSQL, a browser, mail servers or child-process servers', async () => {
