@@ -13,6 +13,7 @@ import { KyselyIntegrationRepository } from '../../src/storage/integration-repos
 import { KyselyMfaRepository } from '../../src/storage/mfa-repository.js';
 import { KyselySealedValues } from '../../src/storage/sealed-values.js';
 import { makeTestStore, STORE_KINDS, type TestStore } from '../support/stores.js';
+import { testContextOptions } from '../support/hasher.js';
 
 const hex = (c: string) => c.repeat(64);
 
@@ -23,7 +24,7 @@ for (const kind of STORE_KINDS) {
     let userId = '';
     before(async () => {
       store = await makeTestStore(kind);
-      ctx = await createContext(store.config());
+      ctx = await createContext(store.config(), testContextOptions());
       await ctx.accounts.addOrganization(OPERATOR, 'contoso.test');
       userId = (await ctx.accounts.addUser(OPERATOR, { address: 'a@contoso.test' })).id;
     });

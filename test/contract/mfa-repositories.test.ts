@@ -11,6 +11,7 @@ import { createCounterStore } from '../../src/storage/throttle-store.js';
 import { createVerificationReads } from '../../src/storage/verification-reads.js';
 import { KyselyAppPasswordRepository } from '../../src/storage/app-password-repository.js';
 import { makeTestStore, STORE_KINDS, type TestStore } from '../support/stores.js';
+import { testContextOptions } from '../support/hasher.js';
 
 for (const kind of STORE_KINDS) {
   describe(`MFA storage contract on ${kind}`, () => {
@@ -21,7 +22,7 @@ for (const kind of STORE_KINDS) {
     let orgId = '';
     before(async () => {
       store = await makeTestStore(kind);
-      ctx = await createContext(store.config());
+      ctx = await createContext(store.config(), testContextOptions());
       orgId = (await ctx.accounts.addOrganization(OPERATOR, 'contoso.test')).id;
       userId = (await ctx.accounts.addUser(OPERATOR, { address: 'a@contoso.test' })).id;
       repo = new KyselyMfaRepository(ctx.store.db);

@@ -24,6 +24,7 @@ import { createKeyedHasher } from '../../src/lib/crypto/tokens.js';
 import { KyselyMfaRepository } from '../../src/storage/mfa-repository.js';
 import { makeTestStore, STORE_KINDS, type TestStore } from '../support/stores.js';
 import { FakeClock, oathtoolTotp } from '../support/world.js';
+import { testContextOptions } from '../support/hasher.js';
 
 const USER = { address: 'bob@contoso.test', password: 'quiet-meadow-copper-77', name: 'Bob Builder' };
 const LATE = { address: 'lea@contoso.test', password: 'amber-orchard-river-31', name: 'Lea Late' };
@@ -48,7 +49,7 @@ for (const kind of STORE_KINDS) {
     async function start(secrets: ServerSecrets) {
       if (app) await app.close();
       if (ctx) await ctx.close();
-      ctx = await createContext(store.config(), { clock, secrets });
+      ctx = await createContext(store.config(), testContextOptions({ clock, secrets }));
       app = await buildApp(ctx, { logger: false });
       await app.ready();
     }

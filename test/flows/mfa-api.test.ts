@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
+import { storeOr } from '../support/stores.js';
 import { FakeClock, makeWorld, oathtoolTotp, USER, type World } from '../support/world.js';
 
 describe('MFA through the JSON API', () => {
@@ -16,7 +17,7 @@ describe('MFA through the JSON API', () => {
     });
 
   before(async () => {
-    w = await makeWorld('postgres', {}, { clock });
+    w = await makeWorld(storeOr('postgres'), {}, { clock });
     await w.ctx.mfaAdmin.setUserState(OPERATOR, USER.address, 'enabled');
   });
   after(async () => w.close());

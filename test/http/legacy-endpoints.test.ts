@@ -10,7 +10,9 @@ import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import type { User } from '../../src/domain/accounts/model.js';
 import { buildApp } from '../../src/app/server.js';
 import { adminApiToken } from '../support/admin-mfa.js';
+import { storeOr } from '../support/stores.js';
 import { ADMIN, makeWorld, USER, type World } from '../support/world.js';
+import { testContextOptions } from '../support/hasher.js';
 
 describe('legacy-protocol endpoints', () => {
   let w: World;
@@ -40,7 +42,7 @@ describe('legacy-protocol endpoints', () => {
   };
 
   before(async () => {
-    w = await makeWorld('postgres', {
+    w = await makeWorld(storeOr('postgres'), {
       mailBackendImap: '127.0.0.1:10143',
       mailBackendPop3: '127.0.0.1:10110',
       mailBackendSmtp: '127.0.0.1:10587',
@@ -58,7 +60,10 @@ describe('legacy-protocol endpoints', () => {
     await w.ctx.mfaAdmin.setPolicy(OPERATOR, user.orgId, {
       appPasswords: { protocols: ['imap', 'pop3', 'smtp', 'dav', 'http'] },
     });
-    const ctx2 = await createContext(w.store.config({ accountFailureLimit: 10, ipFailureLimit: 1000 }));
+    const ctx2 = await createContext(
+      w.store.config({ accountFailureLimit: 10, ipFailureLimit: 1000 }),
+      testContextOptions(),
+    );
     second = { ctx: ctx2, app: await buildApp(ctx2, { logger: false }) };
   });
   after(async () => {
@@ -312,7 +317,7 @@ describe('legacy-protocol endpoints', () => {
   });
 
   it('answers "temporary failure", never "wrong", when the store is gone', async () => {
-    const ctx3 = await createContext(w.store.config());
+    const ctx3 = await createContext(w.store.config(), testContextOptions());
     const app3 = await buildApp(ctx3, { logger: false });
     await ctx3.store.db.destroy();
     const r = await app3.inject({

@@ -20,6 +20,8 @@ import { checkReadiness } from '../../src/storage/readiness.js';
 import { freePort, serverEnv, startServer, teardown, type StartedServer } from '../support/processes.js';
 import { makeTestStore, STORE_KINDS } from '../support/stores.js';
 import { ADMIN, makeWorld, OTHER_ADMIN, USER, type World } from '../support/world.js';
+import { testContextOptions } from '../support/hasher.js';
+import { FULL_TIER } from '../support/tier.js';
 
 const TOKEN = 'metrics-token-for-the-tests-0123';
 const withToken = { authorization: `Bearer ${TOKEN}` };
@@ -116,7 +118,7 @@ for (const kind of STORE_KINDS) {
     });
 
     it('/readyz: 503 store_unreachable once the store is closed (no error detail); /healthz still 200', async () => {
-      const ctx = await createContext(w.store.config({ metricsToken: TOKEN }));
+      const ctx = await createContext(w.store.config({ metricsToken: TOKEN }), testContextOptions());
       const app = await buildApp(ctx, { logger: false });
       try {
         await ctx.store.db.destroy();
@@ -416,54 +418,56 @@ describe('monitoring options', () => {
   });
 });
 
-describe('the monitoring listener of the real server (SESAME_METRICS_PORT)', () => {
-  let dataDir = '';
-  let server: StartedServer | undefined;
-  let main = '';
-  let monitor = '';
+// The real server in a child process: the full tier only.
+if (FULL_TIER)
+  describe('the monitoring listener of the real server (SESAME_METRICS_PORT)', () => {
+    let dataDir = '';
+    let server: StartedServer | undefined;
+    let main = '';
+    let monitor = '';
 
-  before(async () => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sesame-metrics-'));
-    const [port, metricsPort] = [await freePort(), await freePort()];
-    server = await startServer({
-      env: serverEnv(dataDir, port, { SESAME_METRICS_PORT: String(metricsPort), SESAME_METRICS_TOKEN: TOKEN }),
+    before(async () => {
+      dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sesame-metrics-'));
+      const [port, metricsPort] = [await freePort(), await freePort()];
+      server = await startServer({
+        env: serverEnv(dataDir, port, { SESAME_METRICS_PORT: String(metricsPort), SESAME_METRICS_TOKEN: TOKEN }),
+      });
+      main = server.base;
+      monitor = `http://127.0.0.1:${metricsPort}`;
     });
-    main = server.base;
-    monitor = `http://127.0.0.1:${metricsPort}`;
-  });
-  after(async () => {
-    await teardown({ server, dataDir });
-  });
+    after(async () => {
+      await teardown({ server, dataDir });
+    });
 
-  it('serves /healthz, /readyz and /metrics on the monitoring port, and nothing else', async () => {
-    assert.deepEqual(await (await fetch(`${monitor}/healthz`)).json(), { status: 'ok' });
-    const ready = await fetch(`${monitor}/readyz`);
-    assert.equal(ready.status, 200);
-    assert.deepEqual(await ready.json(), { status: 'ready' });
-    assert.equal((await fetch(`${monitor}/metrics`)).status, 401);
-    assert.equal((await fetch(`${main}/healthz`)).status, 200);
-    const m = await fetch(`${monitor}/metrics`, { headers: withToken });
-    assert.equal(m.status, 200);
-    const samples = parse(await m.text());
-    assert.ok(
-      total(samples, 'sesame_http_requests_total', { route: '/healthz', method: 'GET', status: '200' }) >= 1,
-      "the main port's requests",
-    );
-    assert.ok(has(samples, 'nodejs_eventloop_lag_seconds'));
-    for (const p of ['/auth/basic', '/signin', '/api/v1/openapi.json'])
-      assert.equal((await fetch(`${monitor}${p}`)).status, 404, p);
-  });
+    it('serves /healthz, /readyz and /metrics on the monitoring port, and nothing else', async () => {
+      assert.deepEqual(await (await fetch(`${monitor}/healthz`)).json(), { status: 'ok' });
+      const ready = await fetch(`${monitor}/readyz`);
+      assert.equal(ready.status, 200);
+      assert.deepEqual(await ready.json(), { status: 'ready' });
+      assert.equal((await fetch(`${monitor}/metrics`)).status, 401);
+      assert.equal((await fetch(`${main}/healthz`)).status, 200);
+      const m = await fetch(`${monitor}/metrics`, { headers: withToken });
+      assert.equal(m.status, 200);
+      const samples = parse(await m.text());
+      assert.ok(
+        total(samples, 'sesame_http_requests_total', { route: '/healthz', method: 'GET', status: '200' }) >= 1,
+        "the main port's requests",
+      );
+      assert.ok(has(samples, 'nodejs_eventloop_lag_seconds'));
+      for (const p of ['/auth/basic', '/signin', '/api/v1/openapi.json'])
+        assert.equal((await fetch(`${monitor}${p}`)).status, 404, p);
+    });
 
-  it('the main port keeps /healthz and /readyz but does not serve /metrics, token or not', async () => {
-    assert.equal((await fetch(`${main}/readyz`)).status, 200);
-    assert.equal((await fetch(`${main}/metrics`, { headers: withToken })).status, 404);
-    assert.equal((await fetch(`${main}/metrics`)).status, 404);
-  });
+    it('the main port keeps /healthz and /readyz but does not serve /metrics, token or not', async () => {
+      assert.equal((await fetch(`${main}/readyz`)).status, 200);
+      assert.equal((await fetch(`${main}/metrics`, { headers: withToken })).status, 404);
+      assert.equal((await fetch(`${main}/metrics`)).status, 404);
+    });
 
-  it('closes both listeners on SIGTERM and exits 0', async () => {
-    await server!.stop();
-    assert.equal(server!.child.exitCode, 0, server!.output());
-    for (const base of [main, monitor])
-      await assert.rejects(fetch(`${base}/healthz`, { signal: AbortSignal.timeout(2_000) }), base);
+    it('closes both listeners on SIGTERM and exits 0', async () => {
+      await server!.stop();
+      assert.equal(server!.child.exitCode, 0, server!.output());
+      for (const base of [main, monitor])
+        await assert.rejects(fetch(`${base}/healthz`, { signal: AbortSignal.timeout(2_000) }), base);
+    });
   });
-});

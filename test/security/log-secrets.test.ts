@@ -10,6 +10,7 @@ import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { buildApp } from '../../src/app/server.js';
 import { makeTestStore, type TestStore } from '../support/stores.js';
 import { Browser, csrfFrom, oathtoolTotp } from '../support/world.js';
+import { testContextOptions } from '../support/hasher.js';
 
 describe('logs hold no secrets', () => {
   let store: TestStore;
@@ -25,7 +26,7 @@ describe('logs hold no secrets', () => {
 
   before(async () => {
     store = await makeTestStore('sqlite');
-    ctx = await createContext(store.config({ logLevel: 'trace' }));
+    ctx = await createContext(store.config({ logLevel: 'trace' }), testContextOptions());
     await ctx.accounts.addOrganization(OPERATOR, 'contoso.test');
     await ctx.accounts.addUser(OPERATOR, { address: 'bob@contoso.test', password: 'quiet-meadow-copper-77' });
     app = await buildApp(ctx, { logStream: stream });

@@ -20,7 +20,12 @@ describe('main passwords', () => {
   let w: World;
   const clock = new FakeClock(Date.UTC(2026, 10, 28, 9, 0, 0));
   before(async () => {
-    w = await makeWorld('sqlite', { accountFailureLimit: 5, lockBaseSeconds: 60 }, { clock });
+    // The production hasher: one test below reads its parameters from the stored hashes.
+    w = await makeWorld(
+      'sqlite',
+      { accountFailureLimit: 5, lockBaseSeconds: 60 },
+      { clock, passwordHasher: createArgon2Hasher() },
+    );
   });
   after(async () => w.close());
 

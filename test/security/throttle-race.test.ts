@@ -10,13 +10,14 @@ import { createContext, type AppContext } from '../../src/app/context.js';
 import { Throttle, type CounterStore } from '../../src/domain/throttling/throttle.js';
 import { createCounterStore } from '../../src/storage/throttle-store.js';
 import { makeTestStore, type TestStore } from '../support/stores.js';
+import { testContextOptions } from '../support/hasher.js';
 
 describe('browser throttle: a lock set between the check and the take', () => {
   let store: TestStore;
   let ctx: AppContext;
   before(async () => {
     store = await makeTestStore('sqlite');
-    ctx = await createContext(store.config());
+    ctx = await createContext(store.config(), testContextOptions());
   });
   after(async () => {
     await ctx.close();

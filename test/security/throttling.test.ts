@@ -8,7 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import { createContext } from '../../src/app/context.js';
 import { buildApp } from '../../src/app/server.js';
 import { Browser, makeWorld, USER, type World } from '../support/world.js';
-import { STORE_KINDS } from '../support/stores.js';
+import { STORE_KINDS, WITH_POSTGRES } from '../support/stores.js';
+import { testContextOptions } from '../support/hasher.js';
 
 const api = (w: World, email: string, password: string, ip = '127.0.0.1') =>
   w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email, password }, remoteAddress: ip });
@@ -83,60 +84,62 @@ for (const kind of STORE_KINDS) {
   });
 }
 
-describe('throttling per client IP, shared by two instances on one PostgreSQL store', () => {
-  let w: World;
-  let second: Awaited<ReturnType<typeof buildApp>>;
-  let secondCtx: Awaited<ReturnType<typeof createContext>>;
-  before(async () => {
-    w = await makeWorld('postgres', { accountFailureLimit: 100, ipFailureLimit: 6, lockBaseSeconds: 30 });
-    secondCtx = await createContext(
-      w.store.config({ accountFailureLimit: 100, ipFailureLimit: 6, lockBaseSeconds: 30 }),
-    );
-    second = await buildApp(secondCtx, { logger: false });
-  });
-  after(async () => {
-    await second.close();
-    await secondCtx.close();
-    await w.close();
-  });
+if (WITH_POSTGRES)
+  describe('throttling per client IP, shared by two instances on one PostgreSQL store', () => {
+    let w: World;
+    let second: Awaited<ReturnType<typeof buildApp>>;
+    let secondCtx: Awaited<ReturnType<typeof createContext>>;
+    before(async () => {
+      w = await makeWorld('postgres', { accountFailureLimit: 100, ipFailureLimit: 6, lockBaseSeconds: 30 });
+      secondCtx = await createContext(
+        w.store.config({ accountFailureLimit: 100, ipFailureLimit: 6, lockBaseSeconds: 30 }),
+        testContextOptions(),
+      );
+      second = await buildApp(secondCtx, { logger: false });
+    });
+    after(async () => {
+      await second.close();
+      await secondCtx.close();
+      await w.close();
+    });
 
-  it('locks an IP that guesses across many accounts, on every instance, and not other IPs', async () => {
-    const apps = [w.app, second];
-    for (let i = 0; i < 6; i++) {
-      const r = await apps[i % 2]!.inject({
-        method: 'POST',
-        url: '/api/v1/sessions',
-        payload: { email: `user${i}@contoso.test`, password: 'spray-password-1' },
-        remoteAddress: '203.0.113.9',
-      });
-      assert.equal(r.statusCode, 401);
-    }
-    for (const app of apps) {
-      const r = await app.inject({
+    it('locks an IP that guesses across many accounts, on every instance, and not other IPs', async () => {
+      const apps = [w.app, second];
+      for (let i = 0; i < 6; i++) {
+        const r = await apps[i % 2]!.inject({
+          method: 'POST',
+          url: '/api/v1/sessions',
+          payload: { email: `user${i}@contoso.test`, password: 'spray-password-1' },
+          remoteAddress: '203.0.113.9',
+        });
+        assert.equal(r.statusCode, 401);
+      }
+      for (const app of apps) {
+        const r = await app.inject({
+          method: 'POST',
+          url: '/api/v1/sessions',
+          payload: { email: USER.address, password: USER.password },
+          remoteAddress: '203.0.113.9',
+        });
+        assert.equal(r.statusCode, 429, 'the IP is locked on both instances');
+      }
+      const other = await second.inject({
         method: 'POST',
         url: '/api/v1/sessions',
         payload: { email: USER.address, password: USER.password },
-        remoteAddress: '203.0.113.9',
+        remoteAddress: '198.51.100.7',
       });
-      assert.equal(r.statusCode, 429, 'the IP is locked on both instances');
-    }
-    const other = await second.inject({
-      method: 'POST',
-      url: '/api/v1/sessions',
-      payload: { email: USER.address, password: USER.password },
-      remoteAddress: '198.51.100.7',
+      assert.equal(other.statusCode, 201, 'another IP is not affected');
     });
-    assert.equal(other.statusCode, 201, 'another IP is not affected');
-  });
 
-  it('does not clear the IP counter on success (a sprayer with one valid account is still counted)', async () => {
-    const ip = '203.0.113.77';
-    const post = (email: string, password: string) =>
-      w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email, password }, remoteAddress: ip });
-    for (let i = 0; i < 5; i++)
-      assert.equal((await post(`spray${i}@contoso.test`, 'spray-password-1')).statusCode, 401);
-    assert.equal((await post(USER.address, USER.password)).statusCode, 201);
-    assert.equal((await post('spray9@contoso.test', 'spray-password-1')).statusCode, 401);
-    assert.equal((await post('spray10@contoso.test', 'spray-password-1')).statusCode, 429);
+    it('does not clear the IP counter on success (a sprayer with one valid account is still counted)', async () => {
+      const ip = '203.0.113.77';
+      const post = (email: string, password: string) =>
+        w.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { email, password }, remoteAddress: ip });
+      for (let i = 0; i < 5; i++)
+        assert.equal((await post(`spray${i}@contoso.test`, 'spray-password-1')).statusCode, 401);
+      assert.equal((await post(USER.address, USER.password)).statusCode, 201);
+      assert.equal((await post('spray9@contoso.test', 'spray-password-1')).statusCode, 401);
+      assert.equal((await post('spray10@contoso.test', 'spray-password-1')).statusCode, 429);
+    });
   });
-});

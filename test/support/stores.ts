@@ -1,6 +1,11 @@
 /**
  * Runs a suite once per store: SQLite in a fresh temporary folder and PostgreSQL in a fresh
- * database. Contract tests call `forEachStore` so every storage behaviour is proven on both.
+ * database. Contract tests loop over STORE_KINDS so every storage behaviour is proven on both.
+ *
+ * SESAME_TEST_STORES narrows the stores of a run: `sqlite` is the fast tier (scripts/test-fast.sh),
+ * where no PostgreSQL case is registered at all and no PostgreSQL needs to be installed. Unset (the
+ * full suite, scripts/test.sh) means both, and then PostgreSQL is never skipped: without
+ * SESAME_TEST_PG_URL its cases fail loudly.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,7 +14,35 @@ import { loadConfig, type Config } from '../../src/config/config.js';
 import { createTestDatabase } from './postgres.js';
 
 export type StoreKind = 'sqlite' | 'postgres';
-export const STORE_KINDS: StoreKind[] = ['sqlite', 'postgres'];
+const ALL_KINDS: readonly StoreKind[] = ['sqlite', 'postgres'];
+
+/** The stores named by `value` (comma-separated), or both when it is unset or empty. */
+export function storeKindsFrom(value: string | undefined): StoreKind[] {
+  const names = (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (names.length === 0) return [...ALL_KINDS];
+  for (const n of names) {
+    if (!ALL_KINDS.includes(n as StoreKind))
+      throw new Error(`SESAME_TEST_STORES: unknown store "${n}" (expected ${ALL_KINDS.join(', ')})`);
+  }
+  return ALL_KINDS.filter((k) => names.includes(k));
+}
+
+/** The stores this run proves things on: both, unless SESAME_TEST_STORES narrows them. */
+export const STORE_KINDS: StoreKind[] = storeKindsFrom(process.env.SESAME_TEST_STORES);
+
+/** Whether this run includes PostgreSQL: suites about PostgreSQL alone register only then. */
+export const WITH_POSTGRES = STORE_KINDS.includes('postgres');
+
+/**
+ * `kind` when this run includes it, otherwise SQLite: a suite that runs on PostgreSQL to cover it
+ * over HTTP (and would pass on either store) runs on SQLite in the fast tier.
+ */
+export function storeOr(kind: StoreKind): StoreKind {
+  return STORE_KINDS.includes(kind) ? kind : 'sqlite';
+}
 
 export interface TestStore {
   kind: StoreKind;

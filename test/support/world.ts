@@ -11,6 +11,7 @@ import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { buildApp } from '../../src/app/server.js';
 import type { PasswordHasher } from '../../src/lib/crypto/password-hasher.js';
 import { makeTestStore, type StoreKind, type TestStore } from './stores.js';
+import { testContextOptions } from './hasher.js';
 
 export const ADMIN = { address: 'ada@contoso.test', password: 'violet-harbour-lantern-42', name: 'Ada Admin' };
 export const USER = { address: 'bob@contoso.test', password: 'quiet-meadow-copper-77', name: 'Bob Builder' };
@@ -23,13 +24,14 @@ export interface World {
   close(): Promise<void>;
 }
 
+/** `opts` without a passwordHasher get the cheap test hasher (hasher.ts). */
 export async function makeWorld(
   kind: StoreKind = 'sqlite',
   overrides: Partial<Config> = {},
   opts: ContextOptions = {},
 ): Promise<World> {
   const store = await makeTestStore(kind);
-  const ctx = await createContext(store.config(overrides), opts);
+  const ctx = await createContext(store.config(overrides), testContextOptions(opts));
   await ctx.accounts.addOrganization(OPERATOR, 'contoso.test', 'Contoso');
   await ctx.accounts.addOrganization(OPERATOR, 'fabrikam.test', 'Fabrikam');
   await ctx.accounts.addUser(OPERATOR, { ...ADMIN, role: 'admin' });

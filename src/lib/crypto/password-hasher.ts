@@ -20,10 +20,16 @@ export interface PasswordHasher {
   burn(password: string): Promise<void>;
 }
 
-export function createArgon2Hasher(): PasswordHasher {
+/**
+ * Argon2id with ARGON2_PARAMS. `costs` lowers memory and time for tests only (test/support/hasher.ts):
+ * nothing in the configuration reaches it. Verification reads the parameters from the hash itself,
+ * so any Argon2id hasher verifies hashes made with other costs.
+ */
+export function createArgon2Hasher(costs: { memoryCost: number; timeCost: number } = ARGON2_PARAMS): PasswordHasher {
+  const params = { ...ARGON2_PARAMS, memoryCost: costs.memoryCost, timeCost: costs.timeCost };
   let dummy: Promise<string> | undefined;
   return {
-    hash: (password) => hash(password, ARGON2_PARAMS),
+    hash: (password) => hash(password, params),
     async verify(encoded, password) {
       try {
         return await verify(encoded, password);
@@ -32,7 +38,7 @@ export function createArgon2Hasher(): PasswordHasher {
       }
     },
     async burn(password) {
-      dummy ??= hash('sesame-timing-equaliser', ARGON2_PARAMS);
+      dummy ??= hash('sesame-timing-equaliser', params);
       await verify(await dummy, password).catch(() => false);
     },
   };

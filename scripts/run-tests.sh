@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs compiled test files with Node's test runner the way both tiers do (scripts/test.sh,
+# scripts/test-fast.sh): two files at a time, and nothing can hang.
+#   usage: scripts/run-tests.sh TEST_TIMEOUT_MS FILE_TIMEOUT_MS FILE...
+# TEST_TIMEOUT_MS bounds every test and hook that has no timeout of its own, so a hung one fails
+# with its name (test/support/test-timeouts.ts, loaded with --import into every file's process; it
+# needs --expose-internals, see there).
+# FILE_TIMEOUT_MS is Node 20's --test-timeout, which bounds each file as a whole: the backstop for a
+# file that never exits (a handle left open after its tests).
+set -euo pipefail
+[ $# -ge 3 ] || { echo "usage: $0 TEST_TIMEOUT_MS FILE_TIMEOUT_MS FILE..." >&2; exit 2; }
+root="$(cd "$(dirname "$0")/.." && pwd)"
+test_ms=$1 file_ms=$2
+shift 2
+export SESAME_TEST_TIMEOUT_MS="$test_ms"
+exec node --expose-internals --import "$root/dist/test/support/test-timeouts.js" --test --test-concurrency=2 --test-timeout="$file_ms" "$@"
