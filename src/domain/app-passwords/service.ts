@@ -13,7 +13,7 @@ import type { AuditRepository } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
 import type { DomainEvents } from '../events.js';
-import { defaultPolicy, type OrgPolicy } from '../mfa/model.js';
+import { type OrgPolicy, policyOf } from '../mfa/model.js';
 import type { MfaRepository } from '../mfa/repository.js';
 import type { Session, SessionService } from '../sessions/session.js';
 import { generateAppPassword, groupAppPassword } from './format.js';
@@ -51,8 +51,9 @@ export class AppPasswords {
     private readonly events: DomainEvents,
   ) {}
 
+  /** The organization's policy (model.ts policyOf: saved or default). */
   async policyFor(orgId: string): Promise<OrgPolicy> {
-    return (await this.mfa.getPolicy(orgId)) ?? defaultPolicy(orgId);
+    return policyOf(this.mfa, orgId);
   }
 
   /** Whether this user may create one now (policy and MFA state; not the freshness of the proof). */

@@ -13,7 +13,7 @@ import type { DomainEvents } from '../events.js';
 import type { FlowRepository } from '../flows/flow.js';
 import type { SessionService } from '../sessions/session.js';
 import { type AppPasswordPolicy, CAP_MAX, DAYS_MAX, isProtocol } from '../app-passwords/model.js';
-import { defaultPolicy, isMethodKind, isMfaState, type MfaState, type OrgPolicy, REMEMBER_DAYS_MAX } from './model.js';
+import { isMethodKind, isMfaState, type MfaState, type OrgPolicy, policyOf, REMEMBER_DAYS_MAX } from './model.js';
 import type { MfaRepository } from './repository.js';
 
 export interface PolicyChange {
@@ -62,7 +62,7 @@ export function narrowsLegacySignIns(prev: OrgPolicy, next: OrgPolicy): boolean 
 
 /** The MFA state a new user of the organization starts in (its policy's default). */
 export async function mfaDefaultOf(mfa: Pick<MfaRepository, 'getPolicy'>, orgId: string): Promise<MfaState> {
-  return ((await mfa.getPolicy(orgId)) ?? defaultPolicy(orgId)).mfaDefault;
+  return (await policyOf(mfa, orgId)).mfaDefault;
 }
 
 export class MfaAdmin {
@@ -117,7 +117,7 @@ export class MfaAdmin {
 
   async getPolicy(actor: Actor, orgId: string): Promise<OrgPolicy> {
     requireAdminOf(actor, orgId);
-    return (await this.mfa.getPolicy(orgId)) ?? defaultPolicy(orgId);
+    return policyOf(this.mfa, orgId);
   }
 
   /** Changes the organization's policy; bad values are all refused and nothing changes. A narrowing change publishes `policy_narrowed`. */
