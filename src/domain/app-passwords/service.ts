@@ -13,6 +13,7 @@ import type { AuditRepository } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
 import type { DomainEvents } from '../events.js';
+import type { Locale } from '../locale.js';
 import { type OrgPolicy, policyOf } from '../mfa/model.js';
 import type { MfaRepository } from '../mfa/repository.js';
 import type { Session, SessionService } from '../sessions/session.js';
@@ -23,7 +24,7 @@ export const APP_PASSWORD_HASH_PURPOSE = 'app-password';
 export const FRESH_MFA_FOR_CREATE_MS = 10 * 60_000;
 
 export interface AppPasswordNotices {
-  created(to: string, locale: 'en' | 'nl', name: string, ip: string, at: number): Promise<void>;
+  created(to: string, locale: Locale, name: string, ip: string, at: number): Promise<void>;
 }
 
 /** App-password names: 1 to 100 characters, no control characters; shown escaped everywhere. */
@@ -71,7 +72,7 @@ export class AppPasswords {
     user: User,
     session: Session | null,
     nameRaw: string,
-    meta: { ip: string; locale: 'en' | 'nl' },
+    meta: { ip: string; locale: Locale },
   ): Promise<{ appPassword: AppPassword; password: string }> {
     const name = normalizeAppPasswordName(nameRaw);
     const { state } = await this.mfa.getState(user.id);

@@ -14,6 +14,7 @@ import type { User } from '../accounts/model.js';
 import type { AccountRepository } from '../accounts/repository.js';
 import { sanitizeForLog, type AuditRepository, type SignInReason } from '../audit/events.js';
 import type { Clock } from '../clock.js';
+import type { Locale } from '../locale.js';
 import { SesameError } from '../errors.js';
 import type { Factor, FactorResponse, Prompt } from '../mfa/factors.js';
 import { normalizeRecoveryCode, recoveryCode } from '../mfa/codes.js';
@@ -51,7 +52,7 @@ export interface AttemptMeta {
   ip: string;
   userAgent: string;
   protocol: string;
-  locale: 'en' | 'nl';
+  locale: Locale;
 }
 
 /** The outcome of a step: either a session was started, or the flow goes on. */

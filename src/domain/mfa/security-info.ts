@@ -9,6 +9,7 @@ import type { AuditRepository } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
 import type { SignInFlows } from '../flows/sign-in-flow.js';
+import type { Locale } from '../locale.js';
 import type { Session, SessionService } from '../sessions/session.js';
 import type { MfaMethod } from './model.js';
 import type { Notifier } from './notifier.js';
@@ -48,7 +49,7 @@ export class SecurityInfo {
       throw new SesameError('fresh_mfa_required', 'second factor older than 10 minutes');
   }
 
-  async removeMethod(user: User, session: Session, methodId: string, locale: 'en' | 'nl'): Promise<void> {
+  async removeMethod(user: User, session: Session, methodId: string, locale: Locale): Promise<void> {
     await this.requireFresh(user, session);
     const method = await this.mfa.getMethod(user.id, methodId);
     if (!method || !(await this.mfa.deleteMethod(user.id, methodId)))
@@ -69,7 +70,7 @@ export class SecurityInfo {
   }
 
   /** New recovery codes (the old ones stop working); returned once. */
-  async renewRecoveryCodes(user: User, session: Session, locale: 'en' | 'nl'): Promise<string[]> {
+  async renewRecoveryCodes(user: User, session: Session, locale: Locale): Promise<string[]> {
     await this.requireFresh(user, session);
     const codes = await this.flows.newRecoveryCodes(user);
     await this.notifier.methodsChanged(user.address, locale, 'recovery_renewed', this.clock.now());

@@ -24,7 +24,7 @@ import { SesameError } from '../errors.js';
 import type { Flow } from '../flows/flow.js';
 import type { AttemptMeta, SignInFlows, Step } from '../flows/sign-in-flow.js';
 import { maskEmail } from '../mfa/model.js';
-import type { Locale } from '../mfa/notifier.js';
+import type { Locale } from '../locale.js';
 import type { MfaRepository } from '../mfa/repository.js';
 import type { Throttle, ThrottleKey } from '../throttling/throttle.js';
 import type { SelfServiceMail } from './mail.js';

@@ -12,7 +12,7 @@ import type { AppPasswords } from '../app-passwords/service.js';
 import type { AuditRepository, SignInEvent } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { isSesameError, SesameError } from '../errors.js';
-import type { Locale } from '../mfa/notifier.js';
+import type { Locale } from '../locale.js';
 import type { Session, SessionService } from '../sessions/session.js';
 import type { PasswordAuthenticator } from '../sign-in/password-authenticator.js';
 import type { Throttle } from '../throttling/throttle.js';
