@@ -14,6 +14,8 @@ import {
   appPasswordListOut as listOut,
   appPasswordOut,
   errors,
+  iso,
+  isoOrNull,
   secured,
   userOut,
   userSchema,
@@ -57,7 +59,7 @@ function directoryUserOut(u: DirectoryEntry) {
     ...userOut(u),
     methods: u.methods,
     appPasswordCount: u.appPasswordCount,
-    lastSignInAt: u.lastSignInAt === null ? null : new Date(u.lastSignInAt).toISOString(),
+    lastSignInAt: isoOrNull(u.lastSignInAt),
   };
 }
 
@@ -164,7 +166,7 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
         .send({
           user: userOut(user),
           setPasswordUrl: setPasswordUrl(ctx.config.publicUrl, link.token),
-          setPasswordUrlExpiresAt: new Date(link.expiresAt).toISOString(),
+          setPasswordUrlExpiresAt: iso(link.expiresAt),
         });
     },
   );

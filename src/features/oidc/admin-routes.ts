@@ -12,7 +12,7 @@ import { HTTP_STATUS } from '../../web/errors.js';
 import { html, type Html } from '../../web/html.js';
 import { describedBy, layout, type PageContext } from '../../web/layout.js';
 import { formatTime } from '../../i18n/format.js';
-import { errors, secured } from '../../web/api.js';
+import { errors, iso, secured } from '../../web/api.js';
 import type { WebSettings } from '../../web/cookies.js';
 import { field } from '../../web/forms.js';
 import { actorOf, bearerAuth, requireUser } from '../../web/guards.js';
@@ -166,7 +166,7 @@ function clientOut(c: OidcClient, secret?: string) {
     redirectUris: c.redirectUris,
     kind: c.kind,
     requireMfa: c.requireMfa,
-    createdAt: new Date(c.createdAt).toISOString(),
+    createdAt: iso(c.createdAt),
     ...(secret ? { clientSecret: secret } : {}),
   };
 }

@@ -5,7 +5,6 @@
  * a browser (its second factor and new password are pages).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { sessionActor } from '../../domain/accounts/actor.js';
 import type { SignInEvent } from '../../domain/audit/events.js';
 import type { Session } from '../../domain/sessions/session.js';
 import {
@@ -342,8 +341,8 @@ export function registerSelfServiceApi(api: FastifyInstance, ctx: Services) {
       },
     },
     async (req, reply) => {
-      const { user, session } = await authenticate(req);
-      const r = await ctx.passwordReset.sendByAdmin(sessionActor(user, session), req.params.address, req.locale);
+      const { actor } = await authenticate(req);
+      const r = await ctx.passwordReset.sendByAdmin(actor, req.params.address, req.locale);
       return reply.code(202).send({ sentTo: r.sentTo });
     },
   );

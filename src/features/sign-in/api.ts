@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Step } from '../../domain/flows/sign-in-flow.js';
-import { errors, secured } from '../../web/api.js';
+import { errors, iso, secured } from '../../web/api.js';
 import { clientMeta as meta } from '../../web/forms.js';
 import { bearerAuth } from '../../web/guards.js';
 import type { Services } from '../../web/services.js';
@@ -18,7 +18,7 @@ export function registerSignInApi(api: FastifyInstance, ctx: Services) {
     reply
       .code(201)
       .header('cache-control', 'no-store')
-      .send({ token: step.token, expiresAt: new Date(step.session.expiresAt).toISOString(), amr: step.session.amr });
+      .send({ token: step.token, expiresAt: iso(step.session.expiresAt), amr: step.session.amr });
   registerFlowApi(api, ctx, sessionOut);
 
   api.post<{ Body: { email: string; password: string } }>(
