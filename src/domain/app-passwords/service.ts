@@ -6,10 +6,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { KeyedHasher } from '../../lib/crypto/tokens.js';
-import { type Actor, actorId, actorLabel } from '../accounts/actor.js';
+import type { Actor } from '../accounts/actor.js';
 import type { AccountService } from '../accounts/account-service.js';
 import type { User } from '../accounts/model.js';
-import type { AuditRepository } from '../audit/events.js';
+import { type AuditRepository, auditEvent, userAuditEvent } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
 import type { DomainEvents } from '../events.js';
@@ -170,16 +170,14 @@ export class AppPasswords {
       if (days === null) continue;
       const { deleted: n, owners } = await this.repo.deleteUnusedSince(orgId, this.clock.now() - days * 86_400_000);
       if (n)
-        await this.audit.recordAudit({
-          id: randomUUID(),
-          at: this.clock.now(),
-          orgId,
-          actorId: null,
-          actorLabel: 'Sesame',
-          action: 'app_password.revoke_unused',
-          targetUserId: null,
-          detail: `${n} unused for ${days} days`,
-        });
+        await this.audit.recordAudit(
+          auditEvent({ kind: 'sesame' }, this.clock.now(), {
+            orgId,
+            action: 'app_password.revoke_unused',
+            targetUserId: null,
+            detail: `${n} unused for ${days} days`,
+          }),
+        );
       for (const address of owners) await this.revoked(address);
       total += n;
     }
@@ -214,15 +212,6 @@ export class AppPasswords {
   }
 
   private async record(user: User, actor: Actor, action: string, detail: string) {
-    await this.audit.recordAudit({
-      id: randomUUID(),
-      at: this.clock.now(),
-      orgId: user.orgId,
-      actorId: actorId(actor),
-      actorLabel: actorLabel(actor),
-      action,
-      targetUserId: user.id,
-      detail: `${user.address}: ${detail}`,
-    });
+    await this.audit.recordAudit(userAuditEvent(actor, this.clock.now(), user, action, `${user.address}: ${detail}`));
   }
 }

@@ -12,7 +12,7 @@ import { findByKeyedHash, randomToken, someKeyedHash } from '../../lib/crypto/to
 import { SEALED_AAD } from '../keys/sealed.js';
 import type { User } from '../accounts/model.js';
 import type { AccountRepository } from '../accounts/repository.js';
-import { sanitizeForLog, type AuditRepository, type SignInReason } from '../audit/events.js';
+import { sanitizeForLog, type AuditRepository, type SignInReason, userAuditEvent } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import type { Locale } from '../locale.js';
 import { SesameError } from '../errors.js';
@@ -570,16 +570,7 @@ export class SignInFlows {
   }
 
   private async auditUser(user: User, action: string, detail: string) {
-    await this.d.audit.recordAudit({
-      id: randomUUID(),
-      at: this.d.clock.now(),
-      orgId: user.orgId,
-      actorId: user.id,
-      actorLabel: user.address,
-      action,
-      targetUserId: user.id,
-      detail,
-    });
+    await this.d.audit.recordAudit(userAuditEvent({ kind: 'user', user }, this.d.clock.now(), user, action, detail));
   }
 
   private factor(kind: MethodKind): Factor {

@@ -3,9 +3,8 @@
  * this session within the last 10 minutes (a step-up flow renews it), so a stolen session alone
  * cannot swap the victim's phone number.
  */
-import { randomUUID } from 'node:crypto';
 import type { User } from '../accounts/model.js';
-import type { AuditRepository } from '../audit/events.js';
+import { type AuditRepository, userAuditEvent } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
 import type { SignInFlows } from '../flows/sign-in-flow.js';
@@ -78,15 +77,6 @@ export class SecurityInfo {
   }
 
   private async record(user: User, action: string, detail: string) {
-    await this.audit.recordAudit({
-      id: randomUUID(),
-      at: this.clock.now(),
-      orgId: user.orgId,
-      actorId: user.id,
-      actorLabel: user.address,
-      action,
-      targetUserId: user.id,
-      detail,
-    });
+    await this.audit.recordAudit(userAuditEvent({ kind: 'user', user }, this.clock.now(), user, action, detail));
   }
 }
