@@ -15,10 +15,12 @@ import {
   iso,
   orgOut,
   orgSchema,
+  pageQuery,
   secured,
   userOut,
   userSchema,
 } from '../../web/api.js';
+import { clientMeta } from '../../web/forms.js';
 import { bearerAuth } from '../../web/guards.js';
 import type { Services } from '../../web/services.js';
 import { summarizeUserAgent } from '../../web/user-agent.js';
@@ -103,12 +105,7 @@ function signInOut(e: SignInEvent) {
 
 export function registerSelfServiceApi(api: FastifyInstance, ctx: Services) {
   const authenticate = bearerAuth(ctx);
-  const meta = (req: FastifyRequest) => ({
-    ip: req.ip,
-    userAgent: String(req.headers['user-agent'] ?? ''),
-    protocol: 'api',
-    locale: req.locale,
-  });
+  const meta = (req: FastifyRequest) => ({ ...clientMeta(req), protocol: 'api', locale: req.locale });
 
   api.get(
     '/me',
@@ -269,14 +266,7 @@ export function registerSelfServiceApi(api: FastifyInstance, ctx: Services) {
         tags: ['self-service'],
         summary: 'Your own sign-ins, newest first: browser, API and legacy protocols (with the app password used).',
         security: secured,
-        querystring: {
-          type: 'object',
-          properties: {
-            limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 },
-            offset: { type: 'integer', minimum: 0, default: 0 },
-          },
-          additionalProperties: false,
-        },
+        querystring: { type: 'object', properties: pageQuery, additionalProperties: false },
         response: {
           200: {
             type: 'object',
