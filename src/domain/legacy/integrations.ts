@@ -56,14 +56,7 @@ export class Integrations {
     const integration = { id: randomUUID(), name, createdAt: this.clock.now() };
     const key = `${KEY_PREFIX}${randomToken(32)}`;
     await this.repo.add(integration, this.hasher.digest(PURPOSE, key));
-    await this.audit.recordAudit(
-      auditEvent(OPERATOR, this.clock.now(), {
-        orgId: null,
-        action: 'integration.add',
-        targetUserId: null,
-        detail: name,
-      }),
-    );
+    await this.record('integration.add', name);
     return { integration, key };
   }
 
@@ -97,13 +90,13 @@ export class Integrations {
   async remove(name: string): Promise<void> {
     if (!(await this.repo.remove(name))) throw new SesameError('invalid_input', `no integration ${name}`);
     this.cache.clear();
+    await this.record('integration.remove', name);
+  }
+
+  /** Integrations are the operator's (CLI): of no organization, about no user. */
+  private async record(action: string, detail: string) {
     await this.audit.recordAudit(
-      auditEvent(OPERATOR, this.clock.now(), {
-        orgId: null,
-        action: 'integration.remove',
-        targetUserId: null,
-        detail: name,
-      }),
+      auditEvent(OPERATOR, this.clock.now(), { orgId: null, action, targetUserId: null, detail }),
     );
   }
 }
