@@ -3,9 +3,9 @@
  * the Messenger (SMTP, the text/voice gateway, or the development outbox).
  */
 import { SesameError } from '../domain/errors.js';
-import type { CodeChannel, Locale, Notifier } from '../domain/mfa/notifier.js';
+import type { CodeChannel, Notifier } from '../domain/mfa/notifier.js';
 import { DeliveryError, type Messenger } from './messaging/messenger.js';
-import { translator } from '../i18n/i18n.js';
+import { type Locale, translator } from '../i18n/i18n.js';
 import { formatTime } from '../i18n/format.js';
 
 export interface NotifierLog {

@@ -2,17 +2,13 @@
  * Message lookup and language choice. The language comes from the `lang` cookie set by the
  * visible switch, else from Accept-Language, else English.
  */
+import { isLocale, type Locale } from '../domain/locale.js';
 import { en, type MessageId } from './en.js';
 import { nl } from './nl.js';
 
-export const LOCALES = ['en', 'nl'] as const;
-export type Locale = (typeof LOCALES)[number];
+export { isLocale, LOCALES, type Locale } from '../domain/locale.js';
 
 const CATALOGUES: Record<Locale, Record<MessageId, string>> = { en, nl };
-
-export function isLocale(v: unknown): v is Locale {
-  return typeof v === 'string' && (LOCALES as readonly string[]).includes(v);
-}
 
 /** Picks the best supported language from an Accept-Language header (q-values honoured). */
 export function negotiateLocale(acceptLanguage: string | undefined): Locale {

@@ -44,6 +44,12 @@ export const idParam = {
   required: ['id'],
 } as const;
 
+/** The paging of a list (querystring properties): at most `limit` items (50 unless asked), from `offset`. */
+export const pageQuery = {
+  limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 },
+  offset: { type: 'integer', minimum: 0, default: 0 },
+} as const;
+
 /** A time as the API writes it (ISO 8601, UTC). */
 export const iso = (ms: number) => new Date(ms).toISOString();
 /** The same for a time that may be missing. */

@@ -1,7 +1,9 @@
 /**
  * Pieces of pages that several features show: forms with their CSRF field, the names of MFA
- * methods, recovery codes, a new app password with Copy, and the fields of a new password.
+ * methods, recovery codes, a new app password with Copy, the fields of a new password, and the
+ * rows of the sign-in log.
  */
+import type { SignInEvent } from '../domain/audit/events.js';
 import type { PasswordChangeEffects } from '../domain/self-service/self-service.js';
 import type { MethodKind } from '../domain/mfa/model.js';
 import type { MessageId } from '../i18n/en.js';
@@ -55,4 +57,19 @@ export function passwordEffectsList(ctx: PageContext, e: PasswordChangeEffects, 
   <li>${t(keepsThisSession ? 'pw.effects.sessions' : 'reset.effects.sessions')}</li>
   ${e.revokesAppPasswords ? html`<li>${t('pw.effects.app_passwords', { count: e.appPasswords })}</li>` : e.appPasswords > 0 ? html`<li>${t('pw.effects.app_passwords_kept')}</li>` : ''}
 </ul>`;
+}
+
+/** A page of the sign-in log, as the admin's Sign-in log and the user's My sign-ins show it. */
+export interface SignInLogPage {
+  events: SignInEvent[];
+  total: number;
+  offset: number;
+  limit: number;
+  formatTime: (ms: number) => string;
+}
+
+/** What a sign-in row says in its Protocol column: the protocol, and the app password used (its name while it exists). */
+export function signInProtocol(ctx: PageContext, e: SignInEvent): Html {
+  const { t } = ctx;
+  return html`${e.protocol}${e.appPasswordName ? html`<br><span class="ap-name">${e.appPasswordName}</span>` : e.appPasswordId ? html`<br><span class="ap-name">(${t('signins.deleted_ap')})</span>` : ''}`;
 }

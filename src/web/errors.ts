@@ -8,7 +8,7 @@ import type { MessageId } from '../i18n/en.js';
 import { translator } from '../i18n/i18n.js';
 import { STORE_FAULT_LOG, storeFault, type StoreFaultCode } from '../storage/store-faults.js';
 import { messagePage } from './layout.js';
-import { pageContext } from './respond.js';
+import { pageContext, send, userMessage } from './respond.js';
 
 export const HTTP_STATUS: Record<ErrorCode, number> = {
   invalid_input: 400,
@@ -103,7 +103,7 @@ export function handleError(err: FastifyError, req: FastifyRequest, reply: Fasti
   } else if (isSesameError(err)) {
     status = HTTP_STATUS[err.code];
     code = err.code;
-    message = req.t(err.messageId as MessageId, err.params);
+    message = userMessage(req, err);
     req.log.info({ code, detail: err.detail }, 'request refused');
     if (err.retryAfterSeconds) reply.header('retry-after', String(err.retryAfterSeconds));
   } else if (err.code?.startsWith('FST_CSRF')) {
@@ -133,5 +133,5 @@ export function handleError(err: FastifyError, req: FastifyRequest, reply: Fasti
     status === 500
       ? messagePage(pc, 'page.error.title', message, 'error')
       : messagePage(pc, status === 403 ? 'page.forbidden.title' : 'page.error.title', message, 'error');
-  return reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page.value);
+  return send(reply, page, status);
 }

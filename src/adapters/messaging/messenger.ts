@@ -3,6 +3,8 @@
  * only these interfaces; implementations live beside this file (SMTP via nodemailer, an HTTP
  * webhook gateway for text and voice, and a development outbox file).
  */
+import type { Locale } from '../../domain/locale.js';
+
 export type Channel = 'email' | 'sms' | 'voice';
 
 export interface OutgoingMessage {
@@ -13,7 +15,7 @@ export interface OutgoingMessage {
   subject: string;
   /** Plain text. For voice, the words the gateway reads out. */
   text: string;
-  locale: 'en' | 'nl';
+  locale: Locale;
 }
 
 /** Thrown when a message could not be handed over; the user is told to try another way. */

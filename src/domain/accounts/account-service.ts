@@ -3,16 +3,15 @@
  * (directly or through a one-time link) and listing, always within what the actor may administer.
  * Every change is written to the audit log.
  */
-import { randomUUID } from 'node:crypto';
 import type { KeyedHasher } from '../../lib/crypto/tokens.js';
 import { findByKeyedHash, randomToken } from '../../lib/crypto/tokens.js';
 import type { PasswordHasher } from '../../lib/crypto/password-hasher.js';
-import type { AuditRepository } from '../audit/events.js';
+import { type AuditRepository, auditEvent } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
 import type { DomainEventOf, DomainEvents } from '../events.js';
 import type { SessionService } from '../sessions/session.js';
-import { type Actor, actorId, actorLabel, requireAdminOf } from './actor.js';
+import { type Actor, actorLabel, requireAdminOf } from './actor.js';
 import {
   normalizeAddress,
   normalizeDisplayName,
@@ -283,15 +282,6 @@ export class AccountService {
   }
 
   private async audit(actor: Actor, orgId: string | null, action: string, targetUserId: string | null, detail: string) {
-    await this.d.audit.recordAudit({
-      id: randomUUID(),
-      at: this.d.clock.now(),
-      orgId,
-      actorId: actorId(actor),
-      actorLabel: actorLabel(actor),
-      action,
-      targetUserId,
-      detail,
-    });
+    await this.d.audit.recordAudit(auditEvent(actor, this.d.clock.now(), { orgId, action, targetUserId, detail }));
   }
 }

@@ -18,13 +18,13 @@
  * Rights are per organization: a row naming a user of another organization is a bad row (found by
  * the address's domain, so it says nothing about whether that user exists).
  */
-import { createHash, randomUUID } from 'node:crypto';
-import type { AuditEvent } from '../audit/events.js';
+import { createHash } from 'node:crypto';
+import { type AuditEvent, auditEvent } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
 import type { DomainEvents } from '../events.js';
 import { isMfaState, type MfaState } from '../mfa/model.js';
-import { type Actor, actorId, actorLabel, requireAdminOf } from './actor.js';
+import { type Actor, actorLabel, requireAdminOf } from './actor.js';
 import { normalizeAddress, type UserStatus } from './model.js';
 
 export const BULK_OPERATIONS = ['mfa', 'reregister', 'disable'] as const;
@@ -192,16 +192,12 @@ export class BulkChanges {
         progress?.('applying', written, rows.length);
       }
       await tx.recordAudit([
-        {
-          id: randomUUID(),
-          at,
+        auditEvent(actor, at, {
           orgId: orgId ?? null,
-          actorId: actorId(actor),
-          actorLabel: actorLabel(actor),
           action: 'users.bulk',
           targetUserId: null,
           detail: `${operation}: ${rows.length} of ${plan.rows.length} user(s) changed`,
-        },
+        }),
       ]);
       return rows;
     });
@@ -297,16 +293,12 @@ export class BulkChanges {
         : operation === 'reregister'
           ? ['mfa.require_reregistration', `${t.methodCount} method(s) removed, sessions ended`]
           : ['user.disable', 'sessions ended'];
-    return {
-      id: randomUUID(),
-      at,
+    return auditEvent(actor, at, {
       orgId: t.orgId,
-      actorId: actorId(actor),
-      actorLabel: actorLabel(actor),
       action,
       targetUserId: t.id,
       detail: `${t.address}: ${what} (bulk change)`,
-    };
+    });
   }
 }
 

@@ -6,14 +6,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { KeyedHasher } from '../../lib/crypto/tokens.js';
-import { type Actor, actorId, actorLabel } from '../accounts/actor.js';
+import type { Actor } from '../accounts/actor.js';
 import type { AccountService } from '../accounts/account-service.js';
 import type { User } from '../accounts/model.js';
-import type { AuditRepository } from '../audit/events.js';
+import { type AuditRepository, auditEvent, userAuditEvent } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
 import type { DomainEvents } from '../events.js';
-import { defaultPolicy, type OrgPolicy } from '../mfa/model.js';
+import type { Locale } from '../locale.js';
+import { type OrgPolicy, policyOf } from '../mfa/model.js';
 import type { MfaRepository } from '../mfa/repository.js';
 import type { Session, SessionService } from '../sessions/session.js';
 import { generateAppPassword, groupAppPassword } from './format.js';
@@ -23,7 +24,7 @@ export const APP_PASSWORD_HASH_PURPOSE = 'app-password';
 export const FRESH_MFA_FOR_CREATE_MS = 10 * 60_000;
 
 export interface AppPasswordNotices {
-  created(to: string, locale: 'en' | 'nl', name: string, ip: string, at: number): Promise<void>;
+  created(to: string, locale: Locale, name: string, ip: string, at: number): Promise<void>;
 }
 
 /** App-password names: 1 to 100 characters, no control characters; shown escaped everywhere. */
@@ -51,8 +52,9 @@ export class AppPasswords {
     private readonly events: DomainEvents,
   ) {}
 
+  /** The organization's policy (model.ts policyOf: saved or default). */
   async policyFor(orgId: string): Promise<OrgPolicy> {
-    return (await this.mfa.getPolicy(orgId)) ?? defaultPolicy(orgId);
+    return policyOf(this.mfa, orgId);
   }
 
   /** Whether this user may create one now (policy and MFA state; not the freshness of the proof). */
@@ -70,7 +72,7 @@ export class AppPasswords {
     user: User,
     session: Session | null,
     nameRaw: string,
-    meta: { ip: string; locale: 'en' | 'nl' },
+    meta: { ip: string; locale: Locale },
   ): Promise<{ appPassword: AppPassword; password: string }> {
     const name = normalizeAppPasswordName(nameRaw);
     const { state } = await this.mfa.getState(user.id);
@@ -168,16 +170,14 @@ export class AppPasswords {
       if (days === null) continue;
       const { deleted: n, owners } = await this.repo.deleteUnusedSince(orgId, this.clock.now() - days * 86_400_000);
       if (n)
-        await this.audit.recordAudit({
-          id: randomUUID(),
-          at: this.clock.now(),
-          orgId,
-          actorId: null,
-          actorLabel: 'Sesame',
-          action: 'app_password.revoke_unused',
-          targetUserId: null,
-          detail: `${n} unused for ${days} days`,
-        });
+        await this.audit.recordAudit(
+          auditEvent({ kind: 'sesame' }, this.clock.now(), {
+            orgId,
+            action: 'app_password.revoke_unused',
+            targetUserId: null,
+            detail: `${n} unused for ${days} days`,
+          }),
+        );
       for (const address of owners) await this.revoked(address);
       total += n;
     }
@@ -212,15 +212,6 @@ export class AppPasswords {
   }
 
   private async record(user: User, actor: Actor, action: string, detail: string) {
-    await this.audit.recordAudit({
-      id: randomUUID(),
-      at: this.clock.now(),
-      orgId: user.orgId,
-      actorId: actorId(actor),
-      actorLabel: actorLabel(actor),
-      action,
-      targetUserId: user.id,
-      detail: `${user.address}: ${detail}`,
-    });
+    await this.audit.recordAudit(userAuditEvent(actor, this.clock.now(), user, action, `${user.address}: ${detail}`));
   }
 }

@@ -3,6 +3,10 @@
  * what). Neither ever holds a secret: no password, code or token, only what was typed as the
  * account name, the outcome and a stable reason code.
  */
+import { randomUUID } from 'node:crypto';
+import { type Actor, actorId, actorLabel } from '../accounts/actor.js';
+import type { User } from '../accounts/model.js';
+
 export type SignInOutcome = 'success' | 'failure' | 'throttled';
 
 /** Why an attempt ended as it did. Stable: admins filter and alert on these. */
@@ -54,6 +58,36 @@ export interface AuditEvent {
   action: string;
   targetUserId: string | null;
   detail: string;
+}
+
+/** Who an audit entry names as having done it: an actor, or Sesame itself (a scheduled sweep). */
+export type AuditActor = Actor | { kind: 'sesame' };
+
+/** What an audit entry says besides who did it and when. */
+export interface AuditFacts {
+  orgId: string | null;
+  action: string;
+  targetUserId: string | null;
+  detail: string;
+}
+
+/** A new audit entry: a fresh id, the time, and who did it as the audit log names them. */
+export function auditEvent(by: AuditActor, at: number, what: AuditFacts): AuditEvent {
+  return {
+    id: randomUUID(),
+    at,
+    orgId: what.orgId,
+    actorId: by.kind === 'sesame' ? null : actorId(by),
+    actorLabel: by.kind === 'sesame' ? 'Sesame' : actorLabel(by),
+    action: what.action,
+    targetUserId: what.targetUserId,
+    detail: what.detail,
+  };
+}
+
+/** A new audit entry about `user`, in their organization: by an admin, the operator, or the user themself. */
+export function userAuditEvent(by: Actor, at: number, user: User, action: string, detail: string): AuditEvent {
+  return auditEvent(by, at, { orgId: user.orgId, action, targetUserId: user.id, detail });
 }
 
 export interface SignInQuery {

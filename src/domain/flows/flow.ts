@@ -27,6 +27,7 @@
  *   link opened ──> second_factor ──(a registered factor other than email, or a recovery code)──>
  *                   new_password ──(a password the policy accepts)──> session (every other session ended)
  */
+import type { Locale } from '../locale.js';
 import type { MethodKind } from '../mfa/model.js';
 
 export type FlowKind = 'sign_in' | 'add_method' | 'step_up' | 'password_reset';
@@ -79,7 +80,7 @@ export interface FlowData {
   ip: string;
   userAgent: string;
   protocol: string;
-  locale: 'en' | 'nl';
+  locale: Locale;
   pending?: PendingEnrolment;
   challenge?: Challenge;
   /** The app password made at the end of registration, shown once, sealed with AAD `ap:<flowId>`. */

@@ -12,12 +12,13 @@ import { findByKeyedHash, randomToken, someKeyedHash } from '../../lib/crypto/to
 import { SEALED_AAD } from '../keys/sealed.js';
 import type { User } from '../accounts/model.js';
 import type { AccountRepository } from '../accounts/repository.js';
-import { sanitizeForLog, type AuditRepository, type SignInReason } from '../audit/events.js';
+import { sanitizeForLog, type AuditRepository, type SignInReason, userAuditEvent } from '../audit/events.js';
 import type { Clock } from '../clock.js';
+import type { Locale } from '../locale.js';
 import { SesameError } from '../errors.js';
 import type { Factor, FactorResponse, Prompt } from '../mfa/factors.js';
 import { normalizeRecoveryCode, recoveryCode } from '../mfa/codes.js';
-import { AMR, defaultPolicy, type MethodKind, type MfaMethod, type OrgPolicy } from '../mfa/model.js';
+import { AMR, policyOf, type MethodKind, type MfaMethod, type OrgPolicy } from '../mfa/model.js';
 import type { Notifier } from '../mfa/notifier.js';
 import type { MfaRepository } from '../mfa/repository.js';
 import type { Session, SessionService } from '../sessions/session.js';
@@ -51,7 +52,7 @@ export interface AttemptMeta {
   ip: string;
   userAgent: string;
   protocol: string;
-  locale: 'en' | 'nl';
+  locale: Locale;
 }
 
 /** The outcome of a step: either a session was started, or the flow goes on. */
@@ -80,10 +81,6 @@ export class SignInFlows {
     this.byKind = new Map(d.factors.map((f) => [f.kind, f]));
   }
 
-  async policyFor(orgId: string): Promise<OrgPolicy> {
-    return (await this.d.mfa.getPolicy(orgId)) ?? defaultPolicy(orgId);
-  }
-
   /**
    * After a correct password: a session straight away (MFA disabled, or this device remembered),
    * or a flow that asks for more. `trustToken` is the remember-this-device cookie, if any.
@@ -96,7 +93,7 @@ export class SignInFlows {
     // in for it. Their stored state is left alone: it also decides what legacy protocols accept.
     const admin = user.role === 'admin';
     if (state === 'disabled' && !admin) return this.startSession(user, ['pwd'], meta, next, false);
-    const policy = await this.policyFor(user.orgId);
+    const policy = await policyOf(this.d.mfa, user.orgId);
     if (!admin && methods.length > 0 && state === 'enforced' && trustToken && policy.rememberDays > 0) {
       // A device remembered before a rotation of the hash key stays remembered through the previous key.
       if (
@@ -177,7 +174,7 @@ export class SignInFlows {
 
   /** Everything a page needs to render the flow's current state. */
   async view(flow: Flow, user: User): Promise<FlowView> {
-    const policy = await this.policyFor(user.orgId);
+    const policy = await policyOf(this.d.mfa, user.orgId);
     const methods = await this.methodsFor(flow, user);
     const v: FlowView = { flow, user, policy, methods, choices: this.choices(policy) };
     const ctx = { flow, user, now: this.d.clock.now() };
@@ -210,7 +207,7 @@ export class SignInFlows {
   async chooseMethod(flow: Flow, user: User, kind: string, target?: string): Promise<void> {
     // Choosing again from the verification step ("use another method") is allowed.
     this.expect(flow, ['choose_method', 'verify_enrolment']);
-    const policy = await this.policyFor(user.orgId);
+    const policy = await policyOf(this.d.mfa, user.orgId);
     if (!this.choices(policy).includes(kind as MethodKind))
       throw new SesameError('method_not_allowed', `method ${kind} not allowed or not deliverable`);
     await this.factor(kind as MethodKind).startEnrolment({ flow, user, now: this.d.clock.now() }, { target });
@@ -406,7 +403,7 @@ export class SignInFlows {
       return { done: false, flow, sessionToken };
     }
     const step = await this.startSession(user, fullAmr, flow.data, flow.data.next, true);
-    const policy = await this.policyFor(user.orgId);
+    const policy = await policyOf(this.d.mfa, user.orgId);
     if (step.done && opts.remember && policy.rememberDays > 0) {
       const trust = randomToken(32);
       await this.d.mfa.addTrustedDevice(
@@ -573,16 +570,7 @@ export class SignInFlows {
   }
 
   private async auditUser(user: User, action: string, detail: string) {
-    await this.d.audit.recordAudit({
-      id: randomUUID(),
-      at: this.d.clock.now(),
-      orgId: user.orgId,
-      actorId: user.id,
-      actorLabel: user.address,
-      action,
-      targetUserId: user.id,
-      detail,
-    });
+    await this.d.audit.recordAudit(userAuditEvent({ kind: 'user', user }, this.d.clock.now(), user, action, detail));
   }
 
   private factor(kind: MethodKind): Factor {

@@ -7,7 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import type { KeyedHasher } from '../../lib/crypto/tokens.js';
 import { randomToken } from '../../lib/crypto/tokens.js';
-import type { AuditRepository } from '../audit/events.js';
+import { OPERATOR } from '../accounts/actor.js';
+import { type AuditRepository, auditEvent } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
 
@@ -55,16 +56,7 @@ export class Integrations {
     const integration = { id: randomUUID(), name, createdAt: this.clock.now() };
     const key = `${KEY_PREFIX}${randomToken(32)}`;
     await this.repo.add(integration, this.hasher.digest(PURPOSE, key));
-    await this.audit.recordAudit({
-      id: randomUUID(),
-      at: this.clock.now(),
-      orgId: null,
-      actorId: null,
-      actorLabel: 'operator (CLI)',
-      action: 'integration.add',
-      targetUserId: null,
-      detail: name,
-    });
+    await this.record('integration.add', name);
     return { integration, key };
   }
 
@@ -98,15 +90,13 @@ export class Integrations {
   async remove(name: string): Promise<void> {
     if (!(await this.repo.remove(name))) throw new SesameError('invalid_input', `no integration ${name}`);
     this.cache.clear();
-    await this.audit.recordAudit({
-      id: randomUUID(),
-      at: this.clock.now(),
-      orgId: null,
-      actorId: null,
-      actorLabel: 'operator (CLI)',
-      action: 'integration.remove',
-      targetUserId: null,
-      detail: name,
-    });
+    await this.record('integration.remove', name);
+  }
+
+  /** Integrations are the operator's (CLI): of no organization, about no user. */
+  private async record(action: string, detail: string) {
+    await this.audit.recordAudit(
+      auditEvent(OPERATOR, this.clock.now(), { orgId: null, action, targetUserId: null, detail }),
+    );
   }
 }

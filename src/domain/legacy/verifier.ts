@@ -27,6 +27,7 @@ import { sanitizeForLog, type SignInEvent, type SignInReason } from '../audit/ev
 import type { Clock } from '../clock.js';
 import type { LockoutKeys, Reservation, SmartLockout } from './lockout.js';
 import type { CountKey, Peek } from '../throttling/throttle.js';
+import { policyOf } from '../mfa/model.js';
 import type { MfaRepository } from '../mfa/repository.js';
 
 export type LegacyOutcome = 'ok' | 'wrong' | 'refused';
@@ -256,7 +257,7 @@ export class LegacyVerifier {
     if (creds.status !== 'active') return result({ outcome: 'refused', reason: 'user_disabled', address });
     if (creds.mfaState === 'enforced') return result({ outcome: 'refused', reason: 'main_password_refused', address });
     // An organization may refuse main passwords on legacy protocols always.
-    if ((await this.mfa.getPolicy(creds.orgId))?.legacyMainPassword === 'never')
+    if ((await policyOf(this.mfa, creds.orgId)).legacyMainPassword === 'never')
       return result({ outcome: 'refused', reason: 'main_password_refused', address });
     return result({
       outcome: 'ok',

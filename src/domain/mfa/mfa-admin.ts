@@ -2,18 +2,17 @@
  * What admins decide about MFA: each user's state, "Require re-registration", ending a user's
  * sessions, and the organization's policy. Every change goes to the audit log.
  */
-import { randomUUID } from 'node:crypto';
-import { type Actor, actorId, actorLabel, requireAdminOf } from '../accounts/actor.js';
+import { type Actor, requireAdminOf } from '../accounts/actor.js';
 import type { AccountService } from '../accounts/account-service.js';
 import type { User } from '../accounts/model.js';
-import type { AuditRepository } from '../audit/events.js';
+import { type AuditRepository, auditEvent, userAuditEvent } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
 import type { DomainEvents } from '../events.js';
 import type { FlowRepository } from '../flows/flow.js';
 import type { SessionService } from '../sessions/session.js';
 import { type AppPasswordPolicy, CAP_MAX, DAYS_MAX, isProtocol } from '../app-passwords/model.js';
-import { defaultPolicy, isMethodKind, isMfaState, type MfaState, type OrgPolicy, REMEMBER_DAYS_MAX } from './model.js';
+import { isMethodKind, isMfaState, type MfaState, type OrgPolicy, policyOf, REMEMBER_DAYS_MAX } from './model.js';
 import type { MfaRepository } from './repository.js';
 
 export interface PolicyChange {
@@ -62,7 +61,7 @@ export function narrowsLegacySignIns(prev: OrgPolicy, next: OrgPolicy): boolean 
 
 /** The MFA state a new user of the organization starts in (its policy's default). */
 export async function mfaDefaultOf(mfa: Pick<MfaRepository, 'getPolicy'>, orgId: string): Promise<MfaState> {
-  return ((await mfa.getPolicy(orgId)) ?? defaultPolicy(orgId)).mfaDefault;
+  return (await policyOf(mfa, orgId)).mfaDefault;
 }
 
 export class MfaAdmin {
@@ -117,7 +116,7 @@ export class MfaAdmin {
 
   async getPolicy(actor: Actor, orgId: string): Promise<OrgPolicy> {
     requireAdminOf(actor, orgId);
-    return (await this.mfa.getPolicy(orgId)) ?? defaultPolicy(orgId);
+    return policyOf(this.mfa, orgId);
   }
 
   /** Changes the organization's policy; bad values are all refused and nothing changes. A narrowing change publishes `policy_narrowed`. */
@@ -173,22 +172,20 @@ export class MfaAdmin {
       next.appPasswords = ap;
     }
     await this.mfa.savePolicy(next, this.clock.now());
-    await this.audit.recordAudit({
-      id: randomUUID(),
-      at: this.clock.now(),
-      orgId,
-      actorId: actorId(actor),
-      actorLabel: actorLabel(actor),
-      action: 'org.policy',
-      targetUserId: null,
-      detail: JSON.stringify({
-        mfaDefault: next.mfaDefault,
-        allowedMethods: next.allowedMethods,
-        rememberDays: next.rememberDays,
-        appPasswords: next.appPasswords,
-        legacyMainPassword: next.legacyMainPassword,
+    await this.audit.recordAudit(
+      auditEvent(actor, this.clock.now(), {
+        orgId,
+        action: 'org.policy',
+        targetUserId: null,
+        detail: JSON.stringify({
+          mfaDefault: next.mfaDefault,
+          allowedMethods: next.allowedMethods,
+          rememberDays: next.rememberDays,
+          appPasswords: next.appPasswords,
+          legacyMainPassword: next.legacyMainPassword,
+        }),
       }),
-    });
+    );
     if (narrowsLegacySignIns(current, next))
       await this.events.publish({ type: 'policy_narrowed', org: await this.accounts.getOrganization(orgId) });
     return next;
@@ -200,15 +197,6 @@ export class MfaAdmin {
   }
 
   private async record(actor: Actor, user: User, action: string, detail: string) {
-    await this.audit.recordAudit({
-      id: randomUUID(),
-      at: this.clock.now(),
-      orgId: user.orgId,
-      actorId: actorId(actor),
-      actorLabel: actorLabel(actor),
-      action,
-      targetUserId: user.id,
-      detail: `${user.address}: ${detail}`,
-    });
+    await this.audit.recordAudit(userAuditEvent(actor, this.clock.now(), user, action, `${user.address}: ${detail}`));
   }
 }

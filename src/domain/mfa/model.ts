@@ -68,6 +68,17 @@ export function defaultPolicy(orgId: string): OrgPolicy {
   };
 }
 
+/**
+ * The policy an organization works under: the one it saved, or the default while it has saved none.
+ * The one place that falls back; every reader of a policy goes through it.
+ */
+export async function policyOf(
+  policies: { getPolicy(orgId: string): Promise<OrgPolicy | undefined> },
+  orgId: string,
+): Promise<OrgPolicy> {
+  return (await policies.getPolicy(orgId)) ?? defaultPolicy(orgId);
+}
+
 export function isMfaState(v: unknown): v is MfaState {
   return typeof v === 'string' && (MFA_STATES as readonly string[]).includes(v);
 }

@@ -1,9 +1,10 @@
 /**
  * What MFA tells people, as a port: the domain decides *that* a code or notice goes out; delivery
- * words it in the user's language and hands it to a channel (see delivery/notifications.ts).
+ * words it in the user's language and hands it to a channel (see adapters/notifications.ts).
  */
+import type { Locale } from '../locale.js';
+
 export type CodeChannel = 'sms' | 'voice' | 'email';
-export type Locale = 'en' | 'nl';
 
 export interface Notifier {
   /** Sends a one-time code; throws SesameError('delivery_failed') when the channel refuses. */

@@ -3,12 +3,12 @@
  * this session within the last 10 minutes (a step-up flow renews it), so a stolen session alone
  * cannot swap the victim's phone number.
  */
-import { randomUUID } from 'node:crypto';
 import type { User } from '../accounts/model.js';
-import type { AuditRepository } from '../audit/events.js';
+import { type AuditRepository, userAuditEvent } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
 import type { SignInFlows } from '../flows/sign-in-flow.js';
+import type { Locale } from '../locale.js';
 import type { Session, SessionService } from '../sessions/session.js';
 import type { MfaMethod } from './model.js';
 import type { Notifier } from './notifier.js';
@@ -48,7 +48,7 @@ export class SecurityInfo {
       throw new SesameError('fresh_mfa_required', 'second factor older than 10 minutes');
   }
 
-  async removeMethod(user: User, session: Session, methodId: string, locale: 'en' | 'nl'): Promise<void> {
+  async removeMethod(user: User, session: Session, methodId: string, locale: Locale): Promise<void> {
     await this.requireFresh(user, session);
     const method = await this.mfa.getMethod(user.id, methodId);
     if (!method || !(await this.mfa.deleteMethod(user.id, methodId)))
@@ -69,7 +69,7 @@ export class SecurityInfo {
   }
 
   /** New recovery codes (the old ones stop working); returned once. */
-  async renewRecoveryCodes(user: User, session: Session, locale: 'en' | 'nl'): Promise<string[]> {
+  async renewRecoveryCodes(user: User, session: Session, locale: Locale): Promise<string[]> {
     await this.requireFresh(user, session);
     const codes = await this.flows.newRecoveryCodes(user);
     await this.notifier.methodsChanged(user.address, locale, 'recovery_renewed', this.clock.now());
@@ -77,15 +77,6 @@ export class SecurityInfo {
   }
 
   private async record(user: User, action: string, detail: string) {
-    await this.audit.recordAudit({
-      id: randomUUID(),
-      at: this.clock.now(),
-      orgId: user.orgId,
-      actorId: user.id,
-      actorLabel: user.address,
-      action,
-      targetUserId: user.id,
-      detail,
-    });
+    await this.audit.recordAudit(userAuditEvent({ kind: 'user', user }, this.clock.now(), user, action, detail));
   }
 }

@@ -6,8 +6,8 @@
  * organization may sign in to it (checked where the interaction finishes, delivery/oidc).
  */
 import { randomUUID } from 'node:crypto';
-import { actorId, actorLabel, requireAdminOf, type Actor } from '../accounts/actor.js';
-import type { AuditRepository } from '../audit/events.js';
+import { requireAdminOf, type Actor } from '../accounts/actor.js';
+import { type AuditRepository, auditEvent } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
 import { findByKeyedHash, randomToken, type KeyedHasher } from '../../lib/crypto/tokens.js';
@@ -149,15 +149,6 @@ export class OidcClients {
   }
 
   private async record(actor: Actor, orgId: string, action: string, detail: string) {
-    await this.audit.recordAudit({
-      id: randomUUID(),
-      at: this.clock.now(),
-      orgId,
-      actorId: actorId(actor),
-      actorLabel: actorLabel(actor),
-      action,
-      targetUserId: null,
-      detail,
-    });
+    await this.audit.recordAudit(auditEvent(actor, this.clock.now(), { orgId, action, targetUserId: null, detail }));
   }
 }

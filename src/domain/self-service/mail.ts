@@ -3,7 +3,7 @@
  * out; delivery words it in the reader's language, builds the link from the public URL and sends it
  * (delivery/self-service-mail.ts).
  */
-import type { Locale } from '../mfa/notifier.js';
+import type { Locale } from '../locale.js';
 
 export interface ReportedSignIn {
   /** The user who said "This wasn't me". */

@@ -11,20 +11,19 @@
  * the mail happen after the answer. Works while the account is locked out (and lifts the lock);
  * never removes a method.
  */
-import { randomUUID } from 'node:crypto';
 import type { KeyedHasher } from '../../lib/crypto/tokens.js';
 import { findByKeyedHash, randomToken } from '../../lib/crypto/tokens.js';
-import { type Actor, actorId, actorLabel } from '../accounts/actor.js';
+import type { Actor } from '../accounts/actor.js';
 import type { AccountService } from '../accounts/account-service.js';
 import { normalizeAddress, type User } from '../accounts/model.js';
 import type { AccountRepository, OneTimeTokenRepository } from '../accounts/repository.js';
-import type { AuditRepository } from '../audit/events.js';
+import { type AuditRepository, userAuditEvent } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
 import type { Flow } from '../flows/flow.js';
 import type { AttemptMeta, SignInFlows, Step } from '../flows/sign-in-flow.js';
 import { maskEmail } from '../mfa/model.js';
-import type { Locale } from '../mfa/notifier.js';
+import type { Locale } from '../locale.js';
 import type { MfaRepository } from '../mfa/repository.js';
 import type { Throttle, ThrottleKey } from '../throttling/throttle.js';
 import type { SelfServiceMail } from './mail.js';
@@ -199,15 +198,6 @@ export class PasswordReset {
   }
 
   private async record(actor: Actor, user: User, action: string, detail: string) {
-    await this.d.audit.recordAudit({
-      id: randomUUID(),
-      at: this.d.clock.now(),
-      orgId: user.orgId,
-      actorId: actorId(actor),
-      actorLabel: actorLabel(actor),
-      action,
-      targetUserId: user.id,
-      detail,
-    });
+    await this.d.audit.recordAudit(userAuditEvent(actor, this.d.clock.now(), user, action, detail));
   }
 }

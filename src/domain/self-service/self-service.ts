@@ -4,15 +4,14 @@
  * password (which revokes it and tells the organization's admins). Pages and the JSON API call the
  * same methods. Every change goes to the audit log.
  */
-import { randomUUID } from 'node:crypto';
 import type { AccountService } from '../accounts/account-service.js';
 import type { User } from '../accounts/model.js';
 import type { AccountRepository } from '../accounts/repository.js';
 import type { AppPasswords } from '../app-passwords/service.js';
-import type { AuditRepository, SignInEvent } from '../audit/events.js';
+import { type AuditRepository, type SignInEvent, userAuditEvent } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { isSesameError, SesameError } from '../errors.js';
-import type { Locale } from '../mfa/notifier.js';
+import type { Locale } from '../locale.js';
 import type { Session, SessionService } from '../sessions/session.js';
 import type { PasswordAuthenticator } from '../sign-in/password-authenticator.js';
 import type { Throttle } from '../throttling/throttle.js';
@@ -178,15 +177,6 @@ export class SelfService {
   }
 
   private async record(user: User, action: string, detail: string) {
-    await this.d.audit.recordAudit({
-      id: randomUUID(),
-      at: this.d.clock.now(),
-      orgId: user.orgId,
-      actorId: user.id,
-      actorLabel: user.address,
-      action,
-      targetUserId: user.id,
-      detail,
-    });
+    await this.d.audit.recordAudit(userAuditEvent({ kind: 'user', user }, this.d.clock.now(), user, action, detail));
   }
 }

@@ -14,6 +14,9 @@ import {
   appPasswordListOut as listOut,
   appPasswordOut,
   errors,
+  iso,
+  isoOrNull,
+  pageQuery,
   secured,
   userOut,
   userSchema,
@@ -57,7 +60,7 @@ function directoryUserOut(u: DirectoryEntry) {
     ...userOut(u),
     methods: u.methods,
     appPasswordCount: u.appPasswordCount,
-    lastSignInAt: u.lastSignInAt === null ? null : new Date(u.lastSignInAt).toISOString(),
+    lastSignInAt: isoOrNull(u.lastSignInAt),
   };
 }
 
@@ -96,8 +99,7 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
               maxLength: 500,
               description: 'The `next` or `prev` of a page with the same sort and order.',
             },
-            limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 },
-            offset: { type: 'integer', minimum: 0, default: 0 },
+            ...pageQuery,
           },
           additionalProperties: false,
         },
@@ -164,7 +166,7 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
         .send({
           user: userOut(user),
           setPasswordUrl: setPasswordUrl(ctx.config.publicUrl, link.token),
-          setPasswordUrlExpiresAt: new Date(link.expiresAt).toISOString(),
+          setPasswordUrlExpiresAt: iso(link.expiresAt),
         });
     },
   );

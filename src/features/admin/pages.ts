@@ -1,28 +1,19 @@
 /** The admin console's pages: the sign-in log, the policy and a user's app passwords. Each takes the page context and plain data. */
-import type { SignInEvent } from '../../domain/audit/events.js';
 import { METHOD_KINDS, MFA_STATES, type OrgPolicy } from '../../domain/mfa/model.js';
 import { PROTOCOLS } from '../../domain/app-passwords/model.js';
 import { html, type Html } from '../../web/html.js';
 import { layout, pager, type Notice, type PageContext } from '../../web/layout.js';
-import { postForm as form } from '../../web/components.js';
+import { postForm as form, type SignInLogPage, signInProtocol } from '../../web/components.js';
 import type { AppPassword } from '../../domain/app-passwords/model.js';
 
 export function signInsPage(
   ctx: PageContext,
-  v: {
-    events: SignInEvent[];
-    total: number;
-    offset: number;
-    limit: number;
-    formatTime: (ms: number) => string;
-    filters?: Html;
-    params?: Record<string, string>;
-  } & Notice,
+  v: SignInLogPage & { filters?: Html; params?: Record<string, string> } & Notice,
 ): Html {
   const { t } = ctx;
   const rows = v.events.map(
     (e) => html`<tr class="${e.outcome}">
-  <td>${v.formatTime(e.at)}</td><td>${e.addressTyped}</td><td>${t(`outcome.${e.outcome}`)}</td><td><code>${e.reason}</code></td><td>${e.protocol}${e.appPasswordName ? html`<br><span class="ap-name">${e.appPasswordName}</span>` : e.appPasswordId ? html`<br><span class="ap-name">(${t('signins.deleted_ap')})</span>` : ''}</td><td>${e.ip}</td><td class="agent">${e.userAgent}</td>
+  <td>${v.formatTime(e.at)}</td><td>${e.addressTyped}</td><td>${t(`outcome.${e.outcome}`)}</td><td><code>${e.reason}</code></td><td>${signInProtocol(ctx, e)}</td><td>${e.ip}</td><td class="agent">${e.userAgent}</td>
 </tr>`,
   );
   return layout(

@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RawSignInFilter } from '../../domain/audit/reports.js';
-import { errors, secured } from '../../web/api.js';
+import { errors, iso, secured } from '../../web/api.js';
 import type { ApiCaller } from '../../web/guards.js';
 import type { Services } from '../../web/services.js';
 import { sendSignInExport } from './sign-in-export.js';
@@ -88,7 +88,6 @@ export function registerReportApi(
     async (req, reply) => {
       const { user, actor } = await authenticate(req);
       const d = await ctx.reports.dashboard(actor, user.orgId);
-      const iso = (ms: number) => new Date(ms).toISOString();
       return reply.header('cache-control', 'no-store').send({
         ...d,
         since: iso(d.since),

@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
 import type { SignInEvent } from '../../domain/audit/events.js';
 import { csvLine } from '../../lib/csv.js';
+import { iso } from '../../web/api.js';
 
 export type ExportFormat = 'csv' | 'jsonl';
 
@@ -26,7 +27,7 @@ export const CSV_COLUMNS = [
 export function signInEventOut(e: SignInEvent) {
   return {
     id: e.id,
-    at: new Date(e.at).toISOString(),
+    at: iso(e.at),
     addressTyped: e.addressTyped,
     outcome: e.outcome,
     reason: e.reason,

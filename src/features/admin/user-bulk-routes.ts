@@ -8,12 +8,12 @@
  */
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify';
-import { sessionActor } from '../../domain/accounts/actor.js';
 import { type BulkOperation, type BulkRowInput, isBulkOperation } from '../../domain/accounts/bulk-changes.js';
 import { bulkRowsFromCsv } from '../../domain/accounts/user-csv.js';
 import { isSesameError, SesameError } from '../../domain/errors.js';
 import { HTTP_STATUS } from '../../web/errors.js';
 import { field } from '../../web/forms.js';
+import { actorOf } from '../../web/guards.js';
 import { messagePage } from '../../web/layout.js';
 import { pageContext, send, userMessage } from '../../web/respond.js';
 import type { Services } from '../../web/services.js';
@@ -59,7 +59,7 @@ export function registerUserBulkRoutes(app: FastifyInstance, ctx: Services, admi
       throw new SesameError('bulk_too_large', `web bulk change of ${rows.length} rows`, {
         params: { max: WEB_BULK_MAX_ROWS },
       });
-    const plan = await ctx.bulkChanges.plan(sessionActor(req.user!, req.session!), req.user!.orgId, op, rows);
+    const plan = await ctx.bulkChanges.plan(actorOf(req), req.user!.orgId, op, rows);
     return send(
       reply,
       bulkPreviewPage(pageContext(req, reply, '/admin/users'), { plan, rowsField: rowsField(rows) }),
@@ -146,7 +146,7 @@ export function registerUserBulkRoutes(app: FastifyInstance, ctx: Services, admi
         throw new SesameError('bulk_too_large', `web bulk change of ${rows.length} rows`, {
           params: { max: WEB_BULK_MAX_ROWS },
         });
-      const actor = sessionActor(req.user!, req.session!);
+      const actor = actorOf(req);
       try {
         const r = await ctx.bulkChanges.apply(actor, req.user!.orgId, op, rows, field(req.body, 'fingerprint', 100));
         const pc = pageContext(req, reply, '/admin/users');

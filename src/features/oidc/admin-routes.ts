@@ -4,29 +4,21 @@
  * domain (OidcClients); a confidential client's secret is shown once, in the answer that made it.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { sessionActor } from '../../domain/accounts/actor.js';
 import type { User } from '../../domain/accounts/model.js';
 import { isSesameError } from '../../domain/errors.js';
 import type { OidcClient } from '../../domain/oidc/clients.js';
 import type { Session } from '../../domain/sessions/session.js';
 import { HTTP_STATUS } from '../../web/errors.js';
-import type { MessageId } from '../../i18n/en.js';
 import { html, type Html } from '../../web/html.js';
 import { describedBy, layout, type PageContext } from '../../web/layout.js';
 import { formatTime } from '../../i18n/format.js';
-import { pageContext } from '../../web/respond.js';
-import { errors, secured } from '../../web/api.js';
+import { errors, iso, secured } from '../../web/api.js';
 import type { WebSettings } from '../../web/cookies.js';
-import { bearerAuth, requireUser } from '../../web/guards.js';
+import { field } from '../../web/forms.js';
+import { actorOf, bearerAuth, requireUser } from '../../web/guards.js';
 import { oidcIssuer } from '../../web/links.js';
-import { PAGE_ROUTE, send } from '../../web/respond.js';
+import { PAGE_ROUTE, pageContext, send, userMessage } from '../../web/respond.js';
 import type { Services } from '../../web/services.js';
-
-type Form = Record<string, string | undefined>;
-const field = (body: unknown, name: string, max: number) => {
-  const v = (body as Form | undefined)?.[name];
-  return typeof v === 'string' ? v.slice(0, max) : '';
-};
 
 /** The Browser apps page: the discovery URL, the organization's apps, and the form that adds one. */
 export function appsPage(
@@ -101,7 +93,7 @@ export function registerOidcAdminRoutes(app: FastifyInstance, ctx: Services, web
     extra: { created?: { client: OidcClient; secret?: string }; notice?: string; error?: string } = {},
     status = 200,
   ) {
-    const actor = sessionActor(req.user, req.session);
+    const actor = actorOf(req);
     try {
       const clients = await ctx.oidc.clients.list(actor, req.user.orgId);
       return send(reply, appsPage(pageContext(req, reply, '/admin/apps'), { issuer, clients, ...extra }), status);
@@ -110,7 +102,7 @@ export function registerOidcAdminRoutes(app: FastifyInstance, ctx: Services, web
       return send(
         reply,
         layout(pageContext(req, reply, '/admin/apps'), req.t('page.forbidden.title'), html``, {
-          error: req.t(e.messageId as MessageId, e.params),
+          error: userMessage(req, e),
         }),
         HTTP_STATUS[e.code],
       );
@@ -124,7 +116,7 @@ export function registerOidcAdminRoutes(app: FastifyInstance, ctx: Services, web
   app.post('/admin/apps', form, async (r, reply) => {
     const req = r as SignedIn;
     try {
-      const made = await ctx.oidc.clients.add(sessionActor(req.user, req.session), req.user.orgId, {
+      const made = await ctx.oidc.clients.add(actorOf(req), req.user.orgId, {
         name: field(req.body, 'name', 300),
         redirectUris: field(req.body, 'redirectUris', 5100).split(/\r?\n/),
         kind: field(req.body, 'kind', 20),
@@ -134,18 +126,18 @@ export function registerOidcAdminRoutes(app: FastifyInstance, ctx: Services, web
       return render(req, reply, { created: made });
     } catch (e) {
       if (!isSesameError(e)) throw e;
-      return render(req, reply, { error: req.t(e.messageId as MessageId, e.params) }, HTTP_STATUS[e.code]);
+      return render(req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
     }
   });
 
   app.post('/admin/apps/remove', form, async (r, reply) => {
     const req = r as SignedIn;
     try {
-      await ctx.oidc.clients.remove(sessionActor(req.user, req.session), req.user.orgId, field(req.body, 'id', 64));
+      await ctx.oidc.clients.remove(actorOf(req), req.user.orgId, field(req.body, 'id', 64));
       return reply.redirect('/admin/apps?m=removed', 303);
     } catch (e) {
       if (!isSesameError(e)) throw e;
-      return render(req, reply, { error: req.t(e.messageId as MessageId, e.params) }, HTTP_STATUS[e.code]);
+      return render(req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
     }
   });
 }
@@ -174,7 +166,7 @@ function clientOut(c: OidcClient, secret?: string) {
     redirectUris: c.redirectUris,
     kind: c.kind,
     requireMfa: c.requireMfa,
-    createdAt: new Date(c.createdAt).toISOString(),
+    createdAt: iso(c.createdAt),
     ...(secret ? { clientSecret: secret } : {}),
   };
 }
@@ -202,10 +194,10 @@ export function registerOidcClientApi(api: FastifyInstance, ctx: Services) {
       },
     },
     async (req) => {
-      const { user, session } = await authenticate(req);
+      const { user, actor } = await authenticate(req);
       return {
         issuer: oidcIssuer(ctx.config.publicUrl),
-        clients: (await ctx.oidc.clients.list(sessionActor(user, session), user.orgId)).map((c) => clientOut(c)),
+        clients: (await ctx.oidc.clients.list(actor, user.orgId)).map((c) => clientOut(c)),
       };
     },
   );
@@ -232,8 +224,8 @@ export function registerOidcClientApi(api: FastifyInstance, ctx: Services) {
       },
     },
     async (req, reply) => {
-      const { user, session } = await authenticate(req);
-      const { client, secret } = await ctx.oidc.clients.add(sessionActor(user, session), user.orgId, req.body);
+      const { user, actor } = await authenticate(req);
+      const { client, secret } = await ctx.oidc.clients.add(actor, user.orgId, req.body);
       return reply.code(201).header('cache-control', 'no-store').send(clientOut(client, secret));
     },
   );
@@ -250,8 +242,8 @@ export function registerOidcClientApi(api: FastifyInstance, ctx: Services) {
       },
     },
     async (req, reply) => {
-      const { user, session } = await authenticate(req);
-      await ctx.oidc.clients.remove(sessionActor(user, session), user.orgId, req.params.clientId);
+      const { user, actor } = await authenticate(req);
+      await ctx.oidc.clients.remove(actor, user.orgId, req.params.clientId);
       return reply.code(204).send();
     },
   );

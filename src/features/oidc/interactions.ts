@@ -18,7 +18,7 @@ import { provesSecondFactor } from '../../domain/mfa/model.js';
 import { sessionCookieOptions, type WebSettings } from '../../web/cookies.js';
 import { HTTP_STATUS } from '../../web/errors.js';
 import { clientMeta } from '../../web/forms.js';
-import { pageContext } from '../../web/respond.js';
+import { PAGE_ROUTE, pageContext, send, userMessage } from '../../web/respond.js';
 import type { Services } from '../../web/services.js';
 import { messagePage } from '../../web/layout.js';
 import { html, type Html } from '../../web/html.js';
@@ -54,103 +54,89 @@ export function registerOidcInteractions(
 
   function refuse(req: FastifyRequest, reply: FastifyReply, e: SesameError) {
     req.log.info({ code: e.code, detail: e.detail }, 'OIDC sign-in refused');
-    return reply
-      .code(HTTP_STATUS[e.code])
-      .type('text/html; charset=utf-8')
-      .header('cache-control', 'no-store')
-      .send(
-        messagePage(
-          pageContext(req, reply),
-          'oidc.error.title',
-          req.t(e.messageId as Parameters<typeof req.t>[0], e.params),
-          'error',
-        ).value,
-      );
+    return send(
+      reply,
+      messagePage(pageContext(req, reply), 'oidc.error.title', userMessage(req, e), 'error'),
+      HTTP_STATUS[e.code],
+    );
   }
 
-  app.get<{ Params: { uid: string } }>(
-    `${OIDC_PREFIX}/interaction/:uid`,
-    { schema: { hide: true } },
-    async (req, reply) => {
-      const { provider } = await holder.get();
-      let details: Awaited<ReturnType<typeof provider.interactionDetails>>;
-      try {
-        details = await provider.interactionDetails(req.raw, reply.raw);
-      } catch (e) {
-        // Expired, finished, or opened in another browser than the one the app sent here.
-        return refuse(
-          req,
-          reply,
-          new SesameError('flow_expired', `OIDC interaction: ${e instanceof Error ? e.message : String(e)}`),
-        );
-      }
-      if (details.uid !== req.params.uid)
-        return refuse(req, reply, new SesameError('flow_expired', 'OIDC interaction cookie names another interaction'));
-      const here = interactionPath(details.uid);
-      if (!req.user || !req.session) return reply.redirect(`/signin?next=${encodeURIComponent(here)}`, 303);
-      const user = req.user;
-      const session = req.session;
-      const clientId = String(details.params.client_id ?? '');
-      const client = await ctx.oidc.clients.find(clientId);
-      if (!client)
-        return refuse(
-          req,
-          reply,
-          new SesameError('oidc_client_not_found', `client ${clientId.slice(0, 64)} vanished during the interaction`),
-        );
-      if (client.orgId !== user.orgId)
-        return refuse(
-          req,
-          reply,
-          new SesameError(
-            'oidc_wrong_organization',
-            `${user.address} tried to sign in to client ${client.id} of organization ${client.orgId}`,
-          ),
-        );
-
-      if (client.requireMfa && !provesSecondFactor(session.amr)) {
-        const meta = { ...clientMeta(req), protocol: 'web', locale: req.locale };
-        const hasMethods = (await ctx.securityInfo.overview(user)).methods.length > 0;
-        const { flowToken } = hasMethods
-          ? await ctx.flows.startStepUp(user, meta, here)
-          : await ctx.flows.startAddMethod(user, meta, here);
-        reply.setCookie(web.cookies.securityInfoFlow, flowToken, cookieOpts);
-        return reply.redirect('/security-info/flow', 303);
-      }
-
-      const { amr, acr } = authenticationContext(session.amr);
-      const accountId = user.id;
-      // The organization's own app: consent is given for it, for what it asked (documented in docs/oidc.md).
-      const grant = details.grantId ? await provider.Grant.find(details.grantId) : undefined;
-      const g = grant ?? new provider.Grant({ accountId, clientId });
-      const asked = details.prompt.details as {
-        missingOIDCScope?: string[];
-        missingOIDCClaims?: string[];
-        missingResourceScopes?: Record<string, string[]>;
-      };
-      const scope = String(details.params.scope ?? 'openid');
-      g.addOIDCScope(asked.missingOIDCScope?.join(' ') || scope);
-      if (asked.missingOIDCClaims?.length) g.addOIDCClaims(asked.missingOIDCClaims);
-      for (const [indicator, scopes] of Object.entries(asked.missingResourceScopes ?? {}))
-        g.addResourceScope(indicator, scopes.join(' '));
-      const grantId = await g.save();
-      const returnTo = await provider.interactionResult(
-        req.raw,
-        reply.raw,
-        // Not remembered by the provider: its session cookie ends with the browser, like Sesame's.
-        {
-          login: { accountId, amr, acr, ts: Math.floor(session.createdAt / 1000), remember: false },
-          consent: { grantId },
-        },
-        { mergeWithLastSubmission: false },
+  app.get<{ Params: { uid: string } }>(`${OIDC_PREFIX}/interaction/:uid`, PAGE_ROUTE, async (req, reply) => {
+    const { provider } = await holder.get();
+    let details: Awaited<ReturnType<typeof provider.interactionDetails>>;
+    try {
+      details = await provider.interactionDetails(req.raw, reply.raw);
+    } catch (e) {
+      // Expired, finished, or opened in another browser than the one the app sent here.
+      return refuse(
+        req,
+        reply,
+        new SesameError('flow_expired', `OIDC interaction: ${e instanceof Error ? e.message : String(e)}`),
       );
-      // A page that moves on by itself, not a redirect: this request often ends a chain of redirects
-      // that began with a form (sign-in, second factor), and the CSP's form-action 'self' would block
-      // the chain's last step, to the app's own address.
-      return reply
-        .type('text/html; charset=utf-8')
-        .header('cache-control', 'no-store')
-        .send(continuePage(pageContext(req, reply), client.name, returnTo).value);
-    },
-  );
+    }
+    if (details.uid !== req.params.uid)
+      return refuse(req, reply, new SesameError('flow_expired', 'OIDC interaction cookie names another interaction'));
+    const here = interactionPath(details.uid);
+    if (!req.user || !req.session) return reply.redirect(`/signin?next=${encodeURIComponent(here)}`, 303);
+    const user = req.user;
+    const session = req.session;
+    const clientId = String(details.params.client_id ?? '');
+    const client = await ctx.oidc.clients.find(clientId);
+    if (!client)
+      return refuse(
+        req,
+        reply,
+        new SesameError('oidc_client_not_found', `client ${clientId.slice(0, 64)} vanished during the interaction`),
+      );
+    if (client.orgId !== user.orgId)
+      return refuse(
+        req,
+        reply,
+        new SesameError(
+          'oidc_wrong_organization',
+          `${user.address} tried to sign in to client ${client.id} of organization ${client.orgId}`,
+        ),
+      );
+
+    if (client.requireMfa && !provesSecondFactor(session.amr)) {
+      const meta = { ...clientMeta(req), protocol: 'web', locale: req.locale };
+      const hasMethods = (await ctx.securityInfo.overview(user)).methods.length > 0;
+      const { flowToken } = hasMethods
+        ? await ctx.flows.startStepUp(user, meta, here)
+        : await ctx.flows.startAddMethod(user, meta, here);
+      reply.setCookie(web.cookies.securityInfoFlow, flowToken, cookieOpts);
+      return reply.redirect('/security-info/flow', 303);
+    }
+
+    const { amr, acr } = authenticationContext(session.amr);
+    const accountId = user.id;
+    // The organization's own app: consent is given for it, for what it asked (documented in docs/oidc.md).
+    const grant = details.grantId ? await provider.Grant.find(details.grantId) : undefined;
+    const g = grant ?? new provider.Grant({ accountId, clientId });
+    const asked = details.prompt.details as {
+      missingOIDCScope?: string[];
+      missingOIDCClaims?: string[];
+      missingResourceScopes?: Record<string, string[]>;
+    };
+    const scope = String(details.params.scope ?? 'openid');
+    g.addOIDCScope(asked.missingOIDCScope?.join(' ') || scope);
+    if (asked.missingOIDCClaims?.length) g.addOIDCClaims(asked.missingOIDCClaims);
+    for (const [indicator, scopes] of Object.entries(asked.missingResourceScopes ?? {}))
+      g.addResourceScope(indicator, scopes.join(' '));
+    const grantId = await g.save();
+    const returnTo = await provider.interactionResult(
+      req.raw,
+      reply.raw,
+      // Not remembered by the provider: its session cookie ends with the browser, like Sesame's.
+      {
+        login: { accountId, amr, acr, ts: Math.floor(session.createdAt / 1000), remember: false },
+        consent: { grantId },
+      },
+      { mergeWithLastSubmission: false },
+    );
+    // A page that moves on by itself, not a redirect: this request often ends a chain of redirects
+    // that began with a form (sign-in, second factor), and the CSP's form-action 'self' would block
+    // the chain's last step, to the app's own address.
+    return send(reply, continuePage(pageContext(req, reply), client.name, returnTo));
+  });
 }

@@ -3,7 +3,14 @@
  * factor proved in this session within 10 minutes), delete one, delete all.
  */
 import type { FastifyInstance } from 'fastify';
-import { appPasswordListOut as listOut, appPasswordOut, appPasswordSchema, errors, secured } from '../../web/api.js';
+import {
+  appPasswordListOut as listOut,
+  appPasswordOut,
+  appPasswordSchema,
+  errors,
+  idParam,
+  secured,
+} from '../../web/api.js';
 import { bearerAuth } from '../../web/guards.js';
 import type { Services } from '../../web/services.js';
 
@@ -63,7 +70,7 @@ export function registerSecurityInfoApi(api: FastifyInstance, ctx: Services) {
         tags: ['app passwords'],
         summary: 'Deletes one of your app passwords.',
         security: secured,
-        params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] },
+        params: idParam,
         response: { 204: { type: 'null' }, ...errors },
       },
     },

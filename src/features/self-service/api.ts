@@ -5,7 +5,6 @@
  * a browser (its second factor and new password are pages).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { sessionActor } from '../../domain/accounts/actor.js';
 import type { SignInEvent } from '../../domain/audit/events.js';
 import type { Session } from '../../domain/sessions/session.js';
 import {
@@ -16,10 +15,12 @@ import {
   iso,
   orgOut,
   orgSchema,
+  pageQuery,
   secured,
   userOut,
   userSchema,
 } from '../../web/api.js';
+import { clientMeta } from '../../web/forms.js';
 import { bearerAuth } from '../../web/guards.js';
 import type { Services } from '../../web/services.js';
 import { summarizeUserAgent } from '../../web/user-agent.js';
@@ -104,12 +105,7 @@ function signInOut(e: SignInEvent) {
 
 export function registerSelfServiceApi(api: FastifyInstance, ctx: Services) {
   const authenticate = bearerAuth(ctx);
-  const meta = (req: FastifyRequest) => ({
-    ip: req.ip,
-    userAgent: String(req.headers['user-agent'] ?? ''),
-    protocol: 'api',
-    locale: req.locale,
-  });
+  const meta = (req: FastifyRequest) => ({ ...clientMeta(req), protocol: 'api', locale: req.locale });
 
   api.get(
     '/me',
@@ -270,14 +266,7 @@ export function registerSelfServiceApi(api: FastifyInstance, ctx: Services) {
         tags: ['self-service'],
         summary: 'Your own sign-ins, newest first: browser, API and legacy protocols (with the app password used).',
         security: secured,
-        querystring: {
-          type: 'object',
-          properties: {
-            limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 },
-            offset: { type: 'integer', minimum: 0, default: 0 },
-          },
-          additionalProperties: false,
-        },
+        querystring: { type: 'object', properties: pageQuery, additionalProperties: false },
         response: {
           200: {
             type: 'object',
@@ -342,8 +331,8 @@ export function registerSelfServiceApi(api: FastifyInstance, ctx: Services) {
       },
     },
     async (req, reply) => {
-      const { user, session } = await authenticate(req);
-      const r = await ctx.passwordReset.sendByAdmin(sessionActor(user, session), req.params.address, req.locale);
+      const { actor } = await authenticate(req);
+      const r = await ctx.passwordReset.sendByAdmin(actor, req.params.address, req.locale);
       return reply.code(202).send({ sentTo: r.sentTo });
     },
   );

@@ -3,13 +3,18 @@
  * Change password, My sessions and My sign-ins. Each takes the page context and plain data; none
  * touches a service.
  */
-import type { SignInEvent } from '../../domain/audit/events.js';
 import type { PasswordChangeEffects } from '../../domain/self-service/self-service.js';
 import type { Session } from '../../domain/sessions/session.js';
 import { summarizeUserAgent } from '../../web/user-agent.js';
 import { html, type Html } from '../../web/html.js';
 import { describedBy, layout, pager, type Notice, type PageContext } from '../../web/layout.js';
-import { csrfField, newPasswordFields, passwordEffectsList } from '../../web/components.js';
+import {
+  csrfField,
+  newPasswordFields,
+  passwordEffectsList,
+  type SignInLogPage,
+  signInProtocol,
+} from '../../web/components.js';
 import type { Organization, User } from '../../domain/accounts/model.js';
 
 export function forgotPasswordPage(ctx: PageContext, v: { email?: string } & Notice): Html {
@@ -91,21 +96,12 @@ ${v.sessions.length > 1 ? html`<form method="post" action="/account/sessions/end
   );
 }
 
-export function mySignInsPage(
-  ctx: PageContext,
-  v: {
-    events: SignInEvent[];
-    total: number;
-    offset: number;
-    limit: number;
-    formatTime: (ms: number) => string;
-  } & Notice,
-): Html {
+export function mySignInsPage(ctx: PageContext, v: SignInLogPage & Notice): Html {
   const { t } = ctx;
   const rows = v.events.map(
     (e) => html`<tr class="${e.outcome}">
   <td>${v.formatTime(e.at)}</td><td>${t(`outcome.${e.outcome}`)}</td>
-  <td>${e.protocol}${e.appPasswordName ? html`<br><span class="ap-name">${e.appPasswordName}</span>` : e.appPasswordId ? html`<br><span class="ap-name">(${t('signins.deleted_ap')})</span>` : ''}</td>
+  <td>${signInProtocol(ctx, e)}</td>
   <td>${e.ip}</td><td class="agent">${e.userAgent}</td>
   <td>${e.appPasswordId ? html`<form method="post" action="/account/sign-ins/not-me" class="inline">${csrfField(ctx)}<input type="hidden" name="id" value="${e.id}"><button type="submit">${t('mysignins.not_me')}</button></form>` : ''}</td>
 </tr>`,

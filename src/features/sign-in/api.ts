@@ -5,11 +5,11 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Step } from '../../domain/flows/sign-in-flow.js';
-import { errors, secured } from '../../web/api.js';
+import { errors, iso, secured } from '../../web/api.js';
 import { clientMeta as meta } from '../../web/forms.js';
 import { bearerAuth } from '../../web/guards.js';
 import type { Services } from '../../web/services.js';
-import { flowOut, flowSchema, registerFlowApi } from './flow-api.js';
+import { flowOut, flowSchema, registerFlowApi, sessionSchema } from './flow-api.js';
 
 export function registerSignInApi(api: FastifyInstance, ctx: Services) {
   const authenticate = bearerAuth(ctx);
@@ -18,7 +18,7 @@ export function registerSignInApi(api: FastifyInstance, ctx: Services) {
     reply
       .code(201)
       .header('cache-control', 'no-store')
-      .send({ token: step.token, expiresAt: new Date(step.session.expiresAt).toISOString(), amr: step.session.amr });
+      .send({ token: step.token, expiresAt: iso(step.session.expiresAt), amr: step.session.amr });
   registerFlowApi(api, ctx, sessionOut);
 
   api.post<{ Body: { email: string; password: string } }>(
@@ -34,15 +34,7 @@ export function registerSignInApi(api: FastifyInstance, ctx: Services) {
           additionalProperties: false,
         },
         response: {
-          201: {
-            type: 'object',
-            properties: {
-              token: { type: 'string' },
-              expiresAt: { type: 'string', format: 'date-time' },
-              amr: { type: 'array', items: { type: 'string' } },
-            },
-            required: ['token', 'expiresAt'],
-          },
+          201: { ...sessionSchema, required: ['token', 'expiresAt'] },
           200: flowSchema,
           ...errors,
         },

@@ -54,6 +54,16 @@ export const flowSchema = {
   required: ['state'],
 } as const;
 
+/** A started session (201), as every sign-in answer that ends in one returns it. */
+export const sessionSchema = {
+  type: 'object',
+  properties: {
+    token: { type: 'string' },
+    expiresAt: { type: 'string', format: 'date-time' },
+    amr: { type: 'array', items: { type: 'string' } },
+  },
+} as const;
+
 export function flowOut(v: FlowView, token?: string) {
   const method = (m: { id: string; kind: string; label: string }) => ({ id: m.id, kind: m.kind, label: m.label });
   return {
@@ -165,14 +175,7 @@ export function registerFlowApi(
         },
         response: {
           200: flowSchema,
-          201: {
-            type: 'object',
-            properties: {
-              token: { type: 'string' },
-              expiresAt: { type: 'string', format: 'date-time' },
-              amr: { type: 'array', items: { type: 'string' } },
-            },
-          },
+          201: sessionSchema,
           ...errors,
         },
       },
