@@ -167,13 +167,13 @@ describe('the tiers', () => {
       if (/make(World|TestStore)\('postgres'/.test(text))
         assert.match(
           text,
-          /if \(WITH_POSTGRES\) describe\(/,
+          /if \(WITH_POSTGRES\)\s*describe\(/,
           `${source}: PostgreSQL through STORE_KINDS or storeOr(), or in suites registered if (WITH_POSTGRES)`,
         );
       if (text.includes('support/processes.js'))
         assert.match(
           text,
-          /if \(FULL_TIER\) describe\(/,
+          /if \(FULL_TIER\)\s*describe\(/,
           `${source} starts child processes only in suites registered if (FULL_TIER)`,
         );
     }
