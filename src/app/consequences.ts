@@ -19,7 +19,9 @@
  */
 import { forwardedLockout, type EventSink } from '../domain/audit/forwarding.js';
 import type { AppPasswords } from '../domain/app-passwords/service.js';
+import type { AccountService } from '../domain/accounts/account-service.js';
 import type { Clock } from '../domain/clock.js';
+import type { SignInFlows } from '../domain/flows/sign-in-flow.js';
 import type { DomainEvent, DomainEventOf, DomainEvents, DomainEventType } from '../domain/events.js';
 import type { PasswordAuthenticator } from '../domain/sign-in/password-authenticator.js';
 import type { DovecotAdmin } from '../adapters/dovecot-admin.js';
@@ -36,6 +38,8 @@ export interface ConsequenceServices {
   dovecot: DovecotAdmin;
   appPasswords: Pick<AppPasswords, 'afterMfaDisabled' | 'afterPasswordChange'>;
   signIn: Pick<PasswordAuthenticator, 'unlockAccount'>;
+  accounts: Pick<AccountService, 'revokePasswordLinks'>;
+  flows: Pick<SignInFlows, 'endPendingFlows' | 'forgetDevices'>;
 }
 
 export type Handler<T extends DomainEventType> = (
@@ -48,7 +52,14 @@ export type ConsequenceTable = { readonly [T in DomainEventType]: readonly Handl
 
 export const CONSEQUENCES: ConsequenceTable = {
   lock_imposed: [countLock, forwardLock],
-  password_changed: [liftSignInLock, revokeAppPasswordsByPolicy, dovecotForgetsUser],
+  password_changed: [
+    endPendingFlows,
+    revokePasswordLinks,
+    forgetRememberedDevices,
+    liftSignInLock,
+    revokeAppPasswordsByPolicy,
+    dovecotForgetsUser,
+  ],
   user_disabled: [dovecotForgetsUser],
   mfa_disabled: [revokeAppPasswords],
   mfa_state_changed: [dovecotForgetsUser],
@@ -66,6 +77,25 @@ function countLock(e: DomainEventOf<'lock_imposed'>, s: ConsequenceServices): vo
 /** The SIEM sees every lock as it happens (a queue push: never waited for, never failing). */
 function forwardLock(e: DomainEventOf<'lock_imposed'>, s: ConsequenceServices): void {
   s.forwarder?.publish(forwardedLockout(e, s.clock.now()));
+}
+
+/**
+ * A flow started with the old password (or its reset link) ends: whoever phished the password must
+ * not finish a sign-in, register their own authenticator or get an app password afterwards. The
+ * flow that set the new password (a reset) goes on to its end.
+ */
+async function endPendingFlows(e: DomainEventOf<'password_changed'>, s: ConsequenceServices): Promise<void> {
+  await s.flows.endPendingFlows(e.userId, e.keepFlowId);
+}
+
+/** Older set-password and reset links stop working: a link someone else holds cannot set another password. */
+async function revokePasswordLinks(e: DomainEventOf<'password_changed'>, s: ConsequenceServices): Promise<void> {
+  await s.accounts.revokePasswordLinks(e.userId);
+}
+
+/** "Don't ask again on this device" ends: a device remembered before the change is asked for a second factor again. */
+async function forgetRememberedDevices(e: DomainEventOf<'password_changed'>, s: ConsequenceServices): Promise<void> {
+  await s.flows.forgetDevices(e.userId);
 }
 
 /** A new password, however it was set, lifts the password sign-in lock: a lock an attacker imposed must not keep the owner out (checklist 7). */

@@ -26,7 +26,8 @@ export type DomainEvent =
   /**
    * A user's main password was set or changed, whoever did it: the user (`change`), a one-time
    * set-password link (`set_password_link`), the end of a password reset (`reset`), an operator or
-   * admin directly (`direct`). `first`: the account had no password before.
+   * admin directly (`direct`). `first`: the account had no password before. `keepFlowId`: the flow
+   * that set it (a password reset), which goes on to its end; every other pending flow is stale.
    */
   | {
       type: 'password_changed';
@@ -34,6 +35,7 @@ export type DomainEvent =
       address: string;
       via: 'change' | 'set_password_link' | 'reset' | 'direct';
       first: boolean;
+      keepFlowId?: string;
     }
   /** An admin or the operator disabled a user (their sessions have ended). */
   | { type: 'user_disabled'; userId: string; address: string }

@@ -54,7 +54,9 @@ export class KyselyFlowRepository implements FlowRepository {
     await this.db.deleteFrom('flows').where('id', '=', id).execute();
   }
 
-  async deleteForUser(userId: string) {
-    await this.db.deleteFrom('flows').where('user_id', '=', userId).execute();
+  async deleteForUser(userId: string, exceptId?: string) {
+    let q = this.db.deleteFrom('flows').where('user_id', '=', userId);
+    if (exceptId) q = q.where('id', '!=', exceptId);
+    await q.execute();
   }
 }

@@ -43,4 +43,14 @@ export class KyselyOneTimeTokenRepository implements OneTimeTokenRepository {
       .executeTakeFirst();
     return r?.user_id;
   }
+
+  async revokeForUser(userId: string, now: number) {
+    const r = await this.db
+      .updateTable('one_time_tokens')
+      .set({ used_at: now })
+      .where('user_id', '=', userId)
+      .where('used_at', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
 }

@@ -60,6 +60,16 @@ function fakes(opts: { forwarder?: boolean; slow?: Partial<Record<string, number
       afterMfaDisabled: (user, actor) => call(`appPasswords.afterMfaDisabled ${user.address} ${actor.kind}`),
     },
     signIn: { unlockAccount: (address) => call(`signIn.unlockAccount ${address}`) },
+    accounts: {
+      revokePasswordLinks: async (userId) => {
+        await call(`accounts.revokePasswordLinks ${userId}`);
+        return 0;
+      },
+    },
+    flows: {
+      endPendingFlows: (userId, exceptId) => call(`flows.endPendingFlows ${userId} ${exceptId ?? '-'}`),
+      forgetDevices: (userId) => call(`flows.forgetDevices ${userId}`),
+    },
   };
   return { calls, services, maxInFlight: () => maxInFlight };
 }
@@ -67,7 +77,14 @@ function fakes(opts: { forwarder?: boolean; slow?: Partial<Record<string, number
 /** The table as a reader should find it: handler names per event type (every type must be listed here too). */
 const TABLE: Record<DomainEventType, string[]> = {
   lock_imposed: ['countLock', 'forwardLock'],
-  password_changed: ['liftSignInLock', 'revokeAppPasswordsByPolicy', 'dovecotForgetsUser'],
+  password_changed: [
+    'endPendingFlows',
+    'revokePasswordLinks',
+    'forgetRememberedDevices',
+    'liftSignInLock',
+    'revokeAppPasswordsByPolicy',
+    'dovecotForgetsUser',
+  ],
   user_disabled: ['dovecotForgetsUser'],
   mfa_disabled: ['revokeAppPasswords'],
   mfa_state_changed: ['dovecotForgetsUser'],
@@ -96,6 +113,9 @@ const CASES: { [T in DomainEventType]: [DomainEventOf<T>, string[]][] } = {
     [
       { type: 'password_changed', userId: bob.id, address: bob.address, via: 'change', first: false },
       [
+        'flows.endPendingFlows u-bob -',
+        'accounts.revokePasswordLinks u-bob',
+        'flows.forgetDevices u-bob',
         'signIn.unlockAccount bob@contoso.test',
         'appPasswords.afterPasswordChange u-bob',
         'dovecot.revoked bob@contoso.test',
@@ -104,7 +124,32 @@ const CASES: { [T in DomainEventType]: [DomainEventOf<T>, string[]][] } = {
     // A first password replaced nothing: no app password is revoked for it.
     [
       { type: 'password_changed', userId: bob.id, address: bob.address, via: 'set_password_link', first: true },
-      ['signIn.unlockAccount bob@contoso.test', 'dovecot.revoked bob@contoso.test'],
+      [
+        'flows.endPendingFlows u-bob -',
+        'accounts.revokePasswordLinks u-bob',
+        'flows.forgetDevices u-bob',
+        'signIn.unlockAccount bob@contoso.test',
+        'dovecot.revoked bob@contoso.test',
+      ],
+    ],
+    // A reset's own flow goes on to its end; every other flow of the user ends.
+    [
+      {
+        type: 'password_changed',
+        userId: bob.id,
+        address: bob.address,
+        via: 'reset',
+        first: false,
+        keepFlowId: 'f-reset',
+      },
+      [
+        'flows.endPendingFlows u-bob f-reset',
+        'accounts.revokePasswordLinks u-bob',
+        'flows.forgetDevices u-bob',
+        'signIn.unlockAccount bob@contoso.test',
+        'appPasswords.afterPasswordChange u-bob',
+        'dovecot.revoked bob@contoso.test',
+      ],
     ],
   ],
   user_disabled: [
@@ -190,6 +235,9 @@ describe('consequences of domain events', () => {
     });
     f.calls.push('published');
     assert.deepEqual(f.calls, [
+      'flows.endPendingFlows u-bob -',
+      'accounts.revokePasswordLinks u-bob',
+      'flows.forgetDevices u-bob',
       'signIn.unlockAccount bob@contoso.test',
       'appPasswords.afterPasswordChange u-bob',
       'dovecot.revoked bob@contoso.test',
@@ -216,7 +264,12 @@ describe('consequences of domain events', () => {
       events.publish({ type: 'password_changed', userId: bob.id, address: bob.address, via: 'direct', first: false }),
       /store gone/,
     );
-    assert.deepEqual(f.calls, []);
+    // What came before the failing handler ran; nothing after it did.
+    assert.deepEqual(f.calls, [
+      'flows.endPendingFlows u-bob -',
+      'accounts.revokePasswordLinks u-bob',
+      'flows.forgetDevices u-bob',
+    ]);
   });
 
   it('refuses to publish before its handlers are connected, and to connect twice', async () => {

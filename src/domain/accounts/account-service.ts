@@ -199,12 +199,15 @@ export class AccountService {
       'change',
       'user.password_change',
       user.address,
-      keepSessionId,
+      { sessionId: keepSessionId },
     );
   }
 
-  /** The password chosen at the end of a password reset (its link and second factor proved): every session ends. */
-  async recoverPassword(user: User, password: string): Promise<void> {
+  /**
+   * The password chosen at the end of a password reset (its link and second factor proved): every
+   * session ends, and every pending flow but the reset's own (`flowId`), which goes on to its end.
+   */
+  async recoverPassword(user: User, password: string, flowId: string): Promise<void> {
     this.d.policy.check(password, { address: user.address, name: user.name });
     await this.storePassword(
       user,
@@ -213,6 +216,7 @@ export class AccountService {
       'reset',
       'user.password_reset',
       `${user.address} via reset link`,
+      { flowId },
     );
   }
 
@@ -231,9 +235,10 @@ export class AccountService {
   }
 
   /**
-   * Stores a new main password, whoever set it: sessions end (all, or all but `keepSessionId`;
-   * returns how many), the audit log, then `password_changed` (the sign-in lock lifted, app
-   * passwords revoked when the policy says so, mail servers' caches told: app/consequences.ts).
+   * Stores a new main password, whoever set it: sessions end (all, or all but `keep.sessionId`;
+   * returns how many), the audit log, then `password_changed` (what the old password started ends,
+   * the sign-in lock is lifted, app passwords are revoked when the policy says so, mail servers'
+   * caches are told: app/consequences.ts). `keep.flowId`: the flow that set it goes on.
    */
   private async storePassword(
     user: User,
@@ -242,11 +247,11 @@ export class AccountService {
     via: PasswordVia,
     action: string,
     detail: string,
-    keepSessionId?: string,
+    keep: { sessionId?: string; flowId?: string } = {},
   ): Promise<number> {
     await this.d.accounts.setPasswordHash(user.id, hash, this.d.clock.now());
-    const ended = keepSessionId
-      ? await this.d.sessions.endOthers(user.id, keepSessionId)
+    const ended = keep.sessionId
+      ? await this.d.sessions.endOthers(user.id, keep.sessionId)
       : await this.d.sessions.endAllForUser(user.id);
     await this.audit(actor, user.orgId, action, user.id, detail);
     await this.d.events.publish({
@@ -255,8 +260,18 @@ export class AccountService {
       address: user.address,
       via,
       first: user.passwordChangedAt === null,
+      ...(keep.flowId ? { keepFlowId: keep.flowId } : {}),
     });
     return ended;
+  }
+
+  /**
+   * Every one-time link of the user that is still unused (set-password and reset links) stops
+   * working: a consequence of a new password (app/consequences.ts), so an older link, or one a
+   * thief holds, cannot set another. Returns how many.
+   */
+  async revokePasswordLinks(userId: string): Promise<number> {
+    return this.d.tokens.revokeForUser(userId, this.d.clock.now());
   }
 
   async countUsers(): Promise<number> {

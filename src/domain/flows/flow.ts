@@ -114,5 +114,6 @@ export interface FlowRepository {
   /** Saves `f` if its stored version is still `f.version`; then increments it. False if another save came first. */
   save(f: Flow): Promise<boolean>;
   delete(id: string): Promise<void>;
-  deleteForUser(userId: string): Promise<void>;
+  /** Deletes every flow of the user, but the one `exceptId` names (it goes on). */
+  deleteForUser(userId: string, exceptId?: string): Promise<void>;
 }

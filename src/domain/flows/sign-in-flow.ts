@@ -151,6 +151,20 @@ export class SignInFlows {
     return this.startSession(user, [...new Set(['pwd', ...flow.data.amr])], flow.data, flow.data.next, true);
   }
 
+  /**
+   * Ends every pending flow of the user (sign-in, registration, adding a method, a step-up, a
+   * reset), but `exceptId`'s: a consequence of a new password, so whoever started a flow with the
+   * old one (or its reset link) cannot finish it.
+   */
+  async endPendingFlows(userId: string, exceptId?: string): Promise<void> {
+    await this.d.flows.deleteForUser(userId, exceptId);
+  }
+
+  /** Forgets every device the user chose to be remembered on ("Don't ask again on this device"). */
+  async forgetDevices(userId: string): Promise<void> {
+    await this.d.mfa.deleteTrustedDevices(userId);
+  }
+
   /** The live flow behind a token, or `flow_expired`. */
   async load(token: string | undefined, kinds: FlowKind[] = ['sign_in']): Promise<{ flow: Flow; user: User }> {
     const flow =

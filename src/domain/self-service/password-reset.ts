@@ -133,7 +133,7 @@ export class PasswordReset {
     if (flow.kind !== 'password_reset' || flow.state !== 'new_password')
       throw new SesameError('flow_step', `flow ${flow.kind} is at ${flow.state}, not new_password`);
     if (password !== confirm) throw new SesameError('password_mismatch', 'the two new passwords differ');
-    await this.d.accountService.recoverPassword(user, password);
+    await this.d.accountService.recoverPassword(user, password, flow.id);
     const step = await this.d.flows.finishPasswordReset(flow, user);
     await this.d.mail.passwordChanged(user.address, flow.data.locale, flow.data.ip, this.d.clock.now());
     return step;
