@@ -278,8 +278,11 @@ export class AccountService {
     return this.d.accounts.countUsers();
   }
 
-  /** The user at `addressRaw`, if the actor may administer them (else `forbidden` or `user_not_found`). */
+  /** The user at `addressRaw`, if the actor may administer them (else `forbidden`, `admin_mfa_required` or `user_not_found`). */
   async userForAdmin(actor: Actor, addressRaw: string): Promise<User> {
+    // Rights first, then the lookup: someone who may administer no one learns nothing about which
+    // addresses exist (the same refusal for a known and an unknown address).
+    if (actor.kind === 'user') requireAdminOf(actor, actor.user.orgId);
     const { address } = normalizeAddress(addressRaw);
     const user = await this.d.accounts.findUserByAddress(address);
     if (!user) {
