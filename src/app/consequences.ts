@@ -22,6 +22,7 @@ import type { AppPasswords } from '../domain/app-passwords/service.js';
 import type { AccountService } from '../domain/accounts/account-service.js';
 import type { Clock } from '../domain/clock.js';
 import type { SignInFlows } from '../domain/flows/sign-in-flow.js';
+import type { OidcPayloadStore } from '../domain/oidc/payloads.js';
 import type { DomainEvent, DomainEventOf, DomainEvents, DomainEventType } from '../domain/events.js';
 import type { PasswordAuthenticator } from '../domain/sign-in/password-authenticator.js';
 import type { DovecotAdmin } from '../adapters/dovecot-admin.js';
@@ -40,6 +41,8 @@ export interface ConsequenceServices {
   signIn: Pick<PasswordAuthenticator, 'unlockAccount'>;
   accounts: Pick<AccountService, 'revokePasswordLinks'>;
   flows: Pick<SignInFlows, 'endPendingFlows' | 'forgetDevices'>;
+  /** What the OpenID Connect provider issued (sessions, grants, codes, tokens). */
+  oidc: Pick<OidcPayloadStore, 'revokeByAccount'>;
 }
 
 export type Handler<T extends DomainEventType> = (
@@ -56,6 +59,7 @@ export const CONSEQUENCES: ConsequenceTable = {
     endPendingFlows,
     revokePasswordLinks,
     forgetRememberedDevices,
+    endOidcGrants,
     liftSignInLock,
     revokeAppPasswordsByPolicy,
     dovecotForgetsUser,
@@ -96,6 +100,14 @@ async function revokePasswordLinks(e: DomainEventOf<'password_changed'>, s: Cons
 /** "Don't ask again on this device" ends: a device remembered before the change is asked for a second factor again. */
 async function forgetRememberedDevices(e: DomainEventOf<'password_changed'>, s: ConsequenceServices): Promise<void> {
   await s.flows.forgetDevices(e.userId);
+}
+
+/**
+ * What apps hold through OpenID Connect ends: refresh tokens (14 days), access tokens, codes and the
+ * provider's sessions. An app signed in with the old password must sign the user in again.
+ */
+async function endOidcGrants(e: DomainEventOf<'password_changed'>, s: ConsequenceServices): Promise<void> {
+  await s.oidc.revokeByAccount(e.userId);
 }
 
 /** A new password, however it was set, lifts the password sign-in lock: a lock an attacker imposed must not keep the owner out (checklist 7). */

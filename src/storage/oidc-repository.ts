@@ -214,6 +214,15 @@ export class KyselyOidcPayloads implements OidcPayloadStore {
     await this.db.deleteFrom('oidc_payloads').where('grant_id', '=', grantId).execute();
   }
 
+  async revokeByAccount(accountId: string): Promise<void> {
+    // Every model oidc-provider stores for a user names it in `accountId` (user ids are UUIDs: no
+    // LIKE wildcards in them). Bound as a parameter all the same.
+    await this.db
+      .deleteFrom('oidc_payloads')
+      .where('payload', 'like', `%"accountId":${JSON.stringify(accountId)}%`)
+      .execute();
+  }
+
   /** Deletes rows expired for more than a day. */
   async sweep(): Promise<number> {
     const r = await this.db

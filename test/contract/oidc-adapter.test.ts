@@ -98,6 +98,26 @@ for (const kind of STORE_KINDS) {
       assert.equal(await adapter(ctx, 'RefreshToken').find('r2'), undefined);
     });
 
+    it("revokes everything issued to an account, and nothing of another's", async () => {
+      const alice = 'a1b2c3d4-0000-4000-8000-000000000001';
+      const bob = 'a1b2c3d4-0000-4000-8000-000000000002';
+      await adapter(ctx, 'Session').upsert('s-a', { accountId: alice, uid: 'u-a' }, 3600);
+      await adapter(ctx, 'Grant').upsert('g-a', { accountId: alice, clientId: 'c1' }, 3600);
+      await adapter(ctx, 'RefreshToken').upsert('r-a', { accountId: alice, grantId: 'g-a' }, 3600);
+      await adapter(ctx, 'AccessToken').upsert('t-a', { accountId: alice, grantId: 'g-a' }, 3600);
+      await adapter(ctx, 'RefreshToken').upsert('r-b', { accountId: bob, grantId: 'g-b' }, 3600);
+      await other.oidc.payloads.revokeByAccount(alice);
+      for (const [model, id] of [
+        ['Session', 's-a'],
+        ['Grant', 'g-a'],
+        ['RefreshToken', 'r-a'],
+        ['AccessToken', 't-a'],
+      ] as const)
+        assert.equal(await adapter(ctx, model).find(id), undefined, `${model} ${id}`);
+      assert.ok(await adapter(ctx, 'RefreshToken').find('r-b'), "another account's token is untouched");
+      await adapter(ctx, 'RefreshToken').destroy('r-b');
+    });
+
     it('answers the Client model from the registry (no secret in clear), and never stores a client', async () => {
       const { client, secret } = await ctx.oidc.clients.add(OPERATOR, orgId, {
         name: 'Grafana',

@@ -33,6 +33,7 @@ const ALICE = { address: 'alice@contoso.test', password: 'harbour-violet-lantern
 const BRAM = { address: 'bram@contoso.test', password: 'tulpen-gracht-molen-64', name: 'Bram Bakker' };
 const DIRK = { address: 'dirk@fabrikam.test', password: 'glacier-amber-tunnel-37', name: 'Dirk Dekker' };
 const CARL = { address: 'carl@contoso.test', password: 'pebble-orchard-silver-25', name: 'Carl Carter' };
+const ERIN = { address: 'erin@contoso.test', password: 'meadow-copper-quill-73', name: 'Erin Evers' };
 const EN = { email: 'Email', password: 'Password', submit: 'Sign in' };
 const NL = { email: 'E-mail', password: 'Wachtwoord', submit: 'Aanmelden' };
 
@@ -75,8 +76,8 @@ describe('OpenID Connect provider with Chromium and openid-client', () => {
     ctx = await createContext(store.config({ publicUrl: base, port }));
     const contoso = await ctx.accounts.addOrganization(OPERATOR, 'contoso.test', 'Contoso');
     const fabrikam = await ctx.accounts.addOrganization(OPERATOR, 'fabrikam.test', 'Fabrikam');
-    for (const u of [ALICE, BRAM, DIRK, CARL]) await ctx.accounts.addUser(OPERATOR, { ...u, role: 'user' });
-    await ctx.mfaAdmin.setUserState(OPERATOR, CARL.address, 'disabled');
+    for (const u of [ALICE, BRAM, DIRK, CARL, ERIN]) await ctx.accounts.addUser(OPERATOR, { ...u, role: 'user' });
+    for (const u of [CARL, ERIN]) await ctx.mfaAdmin.setUserState(OPERATOR, u.address, 'disabled');
     app = await buildApp(ctx, { logger: false });
     await app.listen({ host: '127.0.0.1', port });
 
@@ -360,6 +361,28 @@ describe('OpenID Connect provider with Chromium and openid-client', () => {
     await signIn(other, EN, DIRK.address, DIRK.password);
     await other.getByText('This app belongs to another organization.', { exact: false }).waitFor();
     assert.deepEqual([...callbacks, ...otherCallbacks], [], 'no app received a code');
+  });
+
+  it('ends what an app holds when the password changes: its refresh and access tokens stop at once (account lifecycle)', async () => {
+    const { page, callbacks } = await open('en-GB');
+    const { url, checks } = await authorization('contoso');
+    await page.goto(url.href);
+    await signIn(page, EN, ERIN.address, ERIN.password);
+    const tokens = await client.authorizationCodeGrant(apps.contoso.config!, await callbackOf(page, callbacks), checks);
+    const erin = (await ctx.accounts.findUserByAddressOrNull(ERIN.address))!;
+    const refreshed = await client.refreshTokenGrant(apps.contoso.config!, tokens.refresh_token!);
+    assert.equal((await client.fetchUserInfo(apps.contoso.config!, refreshed.access_token, erin.id)).sub, erin.id);
+
+    await ctx.accounts.setPassword(OPERATOR, ERIN.address, 'quill-meadow-harbour-91');
+    await assert.rejects(
+      client.refreshTokenGrant(apps.contoso.config!, refreshed.refresh_token!),
+      (e: Error & { error?: string }) => e.error === 'invalid_grant',
+      'the refresh token ended with the old password',
+    );
+    await assert.rejects(
+      client.fetchUserInfo(apps.contoso.config!, refreshed.access_token, erin.id),
+      'the access token ended too',
+    );
   });
 
   it('rotates the signing keys: new tokens are signed by the new key, the old key verifies until dropped', async () => {

@@ -70,6 +70,7 @@ function fakes(opts: { forwarder?: boolean; slow?: Partial<Record<string, number
       endPendingFlows: (userId, exceptId) => call(`flows.endPendingFlows ${userId} ${exceptId ?? '-'}`),
       forgetDevices: (userId) => call(`flows.forgetDevices ${userId}`),
     },
+    oidc: { revokeByAccount: (userId) => call(`oidc.revokeByAccount ${userId}`) },
   };
   return { calls, services, maxInFlight: () => maxInFlight };
 }
@@ -81,6 +82,7 @@ const TABLE: Record<DomainEventType, string[]> = {
     'endPendingFlows',
     'revokePasswordLinks',
     'forgetRememberedDevices',
+    'endOidcGrants',
     'liftSignInLock',
     'revokeAppPasswordsByPolicy',
     'dovecotForgetsUser',
@@ -116,6 +118,7 @@ const CASES: { [T in DomainEventType]: [DomainEventOf<T>, string[]][] } = {
         'flows.endPendingFlows u-bob -',
         'accounts.revokePasswordLinks u-bob',
         'flows.forgetDevices u-bob',
+        'oidc.revokeByAccount u-bob',
         'signIn.unlockAccount bob@contoso.test',
         'appPasswords.afterPasswordChange u-bob',
         'dovecot.revoked bob@contoso.test',
@@ -128,6 +131,7 @@ const CASES: { [T in DomainEventType]: [DomainEventOf<T>, string[]][] } = {
         'flows.endPendingFlows u-bob -',
         'accounts.revokePasswordLinks u-bob',
         'flows.forgetDevices u-bob',
+        'oidc.revokeByAccount u-bob',
         'signIn.unlockAccount bob@contoso.test',
         'dovecot.revoked bob@contoso.test',
       ],
@@ -146,6 +150,7 @@ const CASES: { [T in DomainEventType]: [DomainEventOf<T>, string[]][] } = {
         'flows.endPendingFlows u-bob f-reset',
         'accounts.revokePasswordLinks u-bob',
         'flows.forgetDevices u-bob',
+        'oidc.revokeByAccount u-bob',
         'signIn.unlockAccount bob@contoso.test',
         'appPasswords.afterPasswordChange u-bob',
         'dovecot.revoked bob@contoso.test',
@@ -238,6 +243,7 @@ describe('consequences of domain events', () => {
       'flows.endPendingFlows u-bob -',
       'accounts.revokePasswordLinks u-bob',
       'flows.forgetDevices u-bob',
+      'oidc.revokeByAccount u-bob',
       'signIn.unlockAccount bob@contoso.test',
       'appPasswords.afterPasswordChange u-bob',
       'dovecot.revoked bob@contoso.test',
@@ -269,6 +275,7 @@ describe('consequences of domain events', () => {
       'flows.endPendingFlows u-bob -',
       'accounts.revokePasswordLinks u-bob',
       'flows.forgetDevices u-bob',
+      'oidc.revokeByAccount u-bob',
     ]);
   });
 

@@ -17,4 +17,6 @@ export interface OidcPayloadStore {
   consume(model: string, id: string): Promise<boolean>;
   destroy(model: string, id: string): Promise<void>;
   revokeByGrantId(grantId: string): Promise<void>;
+  /** Deletes everything issued to the account (its user id): sessions, grants, codes, access and refresh tokens. */
+  revokeByAccount(accountId: string): Promise<void>;
 }
