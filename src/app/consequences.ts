@@ -64,7 +64,7 @@ export const CONSEQUENCES: ConsequenceTable = {
     revokeAppPasswordsByPolicy,
     dovecotForgetsUser,
   ],
-  user_disabled: [dovecotForgetsUser],
+  user_disabled: [endOidcGrants, dovecotForgetsUser],
   mfa_disabled: [revokeAppPasswords],
   mfa_state_changed: [dovecotForgetsUser],
   policy_narrowed: [dovecotForgetsOrganization],
@@ -104,9 +104,13 @@ async function forgetRememberedDevices(e: DomainEventOf<'password_changed'>, s: 
 
 /**
  * What apps hold through OpenID Connect ends: refresh tokens (14 days), access tokens, codes and the
- * provider's sessions. An app signed in with the old password must sign the user in again.
+ * provider's sessions. An app signed in with the old password, or before the user was disabled,
+ * must sign the user in again (enabling the user later brings none of it back).
  */
-async function endOidcGrants(e: DomainEventOf<'password_changed'>, s: ConsequenceServices): Promise<void> {
+async function endOidcGrants(
+  e: DomainEventOf<'password_changed' | 'user_disabled'>,
+  s: ConsequenceServices,
+): Promise<void> {
   await s.oidc.revokeByAccount(e.userId);
 }
 

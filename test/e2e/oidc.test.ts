@@ -297,11 +297,17 @@ describe('OpenID Connect provider with Chromium and openid-client', () => {
     assert.equal(new URL(page.url()).pathname, '/signin');
     assert.equal(callbacks.length, 2, 'no code without signing in again');
 
-    // A disabled user's refresh token stops working at once.
+    // A disabled user's refresh token stops working at once, and enabling the user does not bring it back.
     await ctx.accounts.disableUser(OPERATOR, BRAM.address);
     await assert.rejects(
       client.refreshTokenGrant(apps.contoso.config!, tokens.refresh_token!),
       (e: Error & { error?: string }) => e.error === 'invalid_grant',
+    );
+    await ctx.accounts.enableUser(OPERATOR, BRAM.address);
+    await assert.rejects(
+      client.refreshTokenGrant(apps.contoso.config!, tokens.refresh_token!),
+      (e: Error & { error?: string }) => e.error === 'invalid_grant',
+      'enabled again: the refresh token from before stays ended',
     );
   });
 

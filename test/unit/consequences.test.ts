@@ -87,7 +87,7 @@ const TABLE: Record<DomainEventType, string[]> = {
     'revokeAppPasswordsByPolicy',
     'dovecotForgetsUser',
   ],
-  user_disabled: ['dovecotForgetsUser'],
+  user_disabled: ['endOidcGrants', 'dovecotForgetsUser'],
   mfa_disabled: ['revokeAppPasswords'],
   mfa_state_changed: ['dovecotForgetsUser'],
   policy_narrowed: ['dovecotForgetsOrganization'],
@@ -158,7 +158,10 @@ const CASES: { [T in DomainEventType]: [DomainEventOf<T>, string[]][] } = {
     ],
   ],
   user_disabled: [
-    [{ type: 'user_disabled', userId: bob.id, address: bob.address }, ['dovecot.revoked bob@contoso.test']],
+    [
+      { type: 'user_disabled', userId: bob.id, address: bob.address },
+      ['oidc.revokeByAccount u-bob', 'dovecot.revoked bob@contoso.test'],
+    ],
   ],
   mfa_disabled: [
     [{ type: 'mfa_disabled', user: bob, actor: operator }, ['appPasswords.afterMfaDisabled bob@contoso.test operator']],
