@@ -19,7 +19,7 @@ export const methodKindName = (ctx: PageContext, kind: MethodKind | 'recovery') 
 
 /** A POST form with its CSRF field. */
 export function postForm(ctx: PageContext, action: string, body: Html | string, cls = 'card'): Html {
-  return html`<form method="post" action="${action}" class="${cls}"><input type="hidden" name="_csrf" value="${ctx.csrf}">${body}</form>`;
+  return html`<form method="post" action="${action}" class="${cls}">${csrfField(ctx)}${body}</form>`;
 }
 
 /** Recovery codes, shown once. */

@@ -96,6 +96,14 @@ const TABLE: Record<DomainEventType, string[]> = {
   users_changed_in_bulk: ['dovecotForgetsEachUser'],
 };
 
+/** What every new password of Bob's (no flow kept) leads to first: what the old password started ends. */
+const PASSWORD_CALLS = [
+  'flows.endPendingFlows u-bob -',
+  'accounts.revokePasswordLinks u-bob',
+  'flows.forgetDevices u-bob',
+  'oidc.revokeByAccount u-bob',
+];
+
 /** For every event type, events and the calls each leads to, in order. */
 const CASES: { [T in DomainEventType]: [DomainEventOf<T>, string[]][] } = {
   lock_imposed: [
@@ -115,10 +123,7 @@ const CASES: { [T in DomainEventType]: [DomainEventOf<T>, string[]][] } = {
     [
       { type: 'password_changed', userId: bob.id, address: bob.address, via: 'change', first: false },
       [
-        'flows.endPendingFlows u-bob -',
-        'accounts.revokePasswordLinks u-bob',
-        'flows.forgetDevices u-bob',
-        'oidc.revokeByAccount u-bob',
+        ...PASSWORD_CALLS,
         'signIn.unlockAccount bob@contoso.test',
         'appPasswords.afterPasswordChange u-bob',
         'dovecot.revoked bob@contoso.test',
@@ -127,14 +132,7 @@ const CASES: { [T in DomainEventType]: [DomainEventOf<T>, string[]][] } = {
     // A first password replaced nothing: no app password is revoked for it.
     [
       { type: 'password_changed', userId: bob.id, address: bob.address, via: 'set_password_link', first: true },
-      [
-        'flows.endPendingFlows u-bob -',
-        'accounts.revokePasswordLinks u-bob',
-        'flows.forgetDevices u-bob',
-        'oidc.revokeByAccount u-bob',
-        'signIn.unlockAccount bob@contoso.test',
-        'dovecot.revoked bob@contoso.test',
-      ],
+      [...PASSWORD_CALLS, 'signIn.unlockAccount bob@contoso.test', 'dovecot.revoked bob@contoso.test'],
     ],
     // A reset's own flow goes on to its end; every other flow of the user ends.
     [
@@ -243,10 +241,7 @@ describe('consequences of domain events', () => {
     });
     f.calls.push('published');
     assert.deepEqual(f.calls, [
-      'flows.endPendingFlows u-bob -',
-      'accounts.revokePasswordLinks u-bob',
-      'flows.forgetDevices u-bob',
-      'oidc.revokeByAccount u-bob',
+      ...PASSWORD_CALLS,
       'signIn.unlockAccount bob@contoso.test',
       'appPasswords.afterPasswordChange u-bob',
       'dovecot.revoked bob@contoso.test',
@@ -274,12 +269,7 @@ describe('consequences of domain events', () => {
       /store gone/,
     );
     // What came before the failing handler ran; nothing after it did.
-    assert.deepEqual(f.calls, [
-      'flows.endPendingFlows u-bob -',
-      'accounts.revokePasswordLinks u-bob',
-      'flows.forgetDevices u-bob',
-      'oidc.revokeByAccount u-bob',
-    ]);
+    assert.deepEqual(f.calls, [...PASSWORD_CALLS]);
   });
 
   it('refuses to publish before its handlers are connected, and to connect twice', async () => {

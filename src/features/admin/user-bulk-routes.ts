@@ -52,8 +52,6 @@ function rowsFromField(raw: string): BulkRowInput[] {
 
 /** `adminForm` carries the CSRF check and the admin guard, in that order. */
 export function registerUserBulkRoutes(app: FastifyInstance, ctx: Services, adminForm: RouteShorthandOptions): void {
-  const csrf = adminForm;
-
   async function preview(req: FastifyRequest, reply: FastifyReply, op: BulkOperation, rows: BulkRowInput[]) {
     if (rows.length > WEB_BULK_MAX_ROWS)
       throw new SesameError('bulk_too_large', `web bulk change of ${rows.length} rows`, {
@@ -82,7 +80,7 @@ export function registerUserBulkRoutes(app: FastifyInstance, ctx: Services, admi
 
   app.post(
     '/admin/users/bulk/preview',
-    csrf,
+    adminForm,
     step(async (req, reply) => {
       const op = field(req.body, 'op', 20);
       if (!(SELECTION_OPS as readonly string[]).includes(op))
@@ -124,7 +122,7 @@ export function registerUserBulkRoutes(app: FastifyInstance, ctx: Services, admi
     });
     uploads.post(
       '/admin/users/bulk/upload',
-      csrf,
+      adminForm,
       step(async (req, reply) => {
         const op = field(req.body, 'op', 20);
         if (!isBulkOperation(op)) throw new SesameError('invalid_input', `bulk upload op ${op}`);
@@ -137,7 +135,7 @@ export function registerUserBulkRoutes(app: FastifyInstance, ctx: Services, admi
 
   app.post(
     '/admin/users/bulk/apply',
-    { ...csrf, bodyLimit: APPLY_BODY_MAX },
+    { ...adminForm, bodyLimit: APPLY_BODY_MAX },
     step(async (req, reply) => {
       const op = field(req.body, 'op', 20);
       if (!isBulkOperation(op)) throw new SesameError('invalid_input', `bulk apply op ${op}`);

@@ -31,7 +31,6 @@ const PAGE = 50;
 export function registerSelfServiceRoutes(app: FastifyInstance, ctx: Services, web: WebSettings) {
   const cookieOpts = sessionCookieOptions(web);
   const csrf = { preHandler: app.csrfProtection, ...PAGE_ROUTE };
-  const hidden = PAGE_ROUTE;
   const meta = (req: FastifyRequest) => ({ ...clientMeta(req), protocol: 'web', locale: req.locale });
   // A signed-in user, or the sign-in page and back here afterwards.
   const signedIn = requireUser(web);
@@ -45,7 +44,7 @@ export function registerSelfServiceRoutes(app: FastifyInstance, ctx: Services, w
   });
 
   // ---- The one-time set-password link (new users, and `sesame user link`) ----
-  app.get<{ Querystring: { token?: string } }>('/set-password', hidden, async (req, reply) => {
+  app.get<{ Querystring: { token?: string } }>('/set-password', PAGE_ROUTE, async (req, reply) => {
     const token = String(req.query.token ?? '').slice(0, 100);
     try {
       const user = await ctx.accounts.peekSetPasswordToken(token);
@@ -87,7 +86,7 @@ export function registerSelfServiceRoutes(app: FastifyInstance, ctx: Services, w
   });
 
   // ---- Forgot your password? ----
-  app.get('/forgot-password', hidden, async (req, reply) =>
+  app.get('/forgot-password', PAGE_ROUTE, async (req, reply) =>
     send(reply, forgotPasswordPage(pageContext(req, reply), {})),
   );
 
@@ -112,7 +111,7 @@ export function registerSelfServiceRoutes(app: FastifyInstance, ctx: Services, w
   });
 
   // ---- The reset link ----
-  app.get<{ Querystring: { token?: string } }>('/reset-password', hidden, async (req, reply) => {
+  app.get<{ Querystring: { token?: string } }>('/reset-password', PAGE_ROUTE, async (req, reply) => {
     const token = String(req.query.token ?? '').slice(0, 100);
     // The token is in this page's URL: keep it out of Referer headers.
     reply.header('referrer-policy', 'no-referrer');

@@ -31,7 +31,6 @@ interface Surface {
 export function registerFlowRoutes(app: FastifyInstance, ctx: Services, web: WebSettings) {
   const cookieOpts = sessionCookieOptions(web);
   const csrf = { preHandler: app.csrfProtection, ...PAGE_ROUTE };
-  const hidden = PAGE_ROUTE;
   const surfaces: Surface[] = [
     { base: '/signin/mfa', cookie: web.cookies.flow, kinds: ['sign_in'], signedIn: false },
     {
@@ -107,7 +106,7 @@ export function registerFlowRoutes(app: FastifyInstance, ctx: Services, web: Web
   }
 
   for (const s of surfaces) {
-    app.get(s.base, hidden, async (req, reply) => {
+    app.get(s.base, PAGE_ROUTE, async (req, reply) => {
       const r = await load(req, reply, s);
       if (!r) return reply;
       return render(req, reply, s, r.flow, r.user);
