@@ -64,13 +64,17 @@ export const CONSEQUENCES: ConsequenceTable = {
     revokeAppPasswordsByPolicy,
     dovecotForgetsUser,
   ],
-  user_disabled: [endOidcGrants, dovecotForgetsUser],
+  user_disabled: [endPendingFlows, revokePasswordLinks, forgetRememberedDevices, endOidcGrants, dovecotForgetsUser],
+  user_enabled: [dovecotForgetsUser],
+  registration_required: [endPendingFlows, forgetRememberedDevices, endOidcGrants, dovecotForgetsUser],
+  sessions_ended: [endPendingFlows, forgetRememberedDevices, endOidcGrants],
+  method_removed: [endPendingFlows, forgetRememberedDevices],
   mfa_disabled: [revokeAppPasswords],
-  mfa_state_changed: [dovecotForgetsUser],
+  mfa_state_changed: [forgetDevicesWhenOff, dovecotForgetsUser],
   policy_narrowed: [dovecotForgetsOrganization],
   app_passwords_revoked: [dovecotForgetsUser],
   app_passwords_expired: [dovecotForgetsUser],
-  users_changed_in_bulk: [dovecotForgetsEachUser],
+  users_changed_in_bulk: [asEachUser],
 };
 
 /** Operators watch how often sign-ins are locked (sesame_locks_total), by scope and kind of key. */
@@ -84,33 +88,46 @@ function forwardLock(e: DomainEventOf<'lock_imposed'>, s: ConsequenceServices): 
 }
 
 /**
- * A flow started with the old password (or its reset link) ends: whoever phished the password must
- * not finish a sign-in, register their own authenticator or get an app password afterwards. The
- * flow that set the new password (a reset) goes on to its end.
+ * Pending flows end (sign-in, registration, adding a method, a step-up, a reset), and with them the
+ * email, SMS and voice codes they sent. A new password: whoever phished the old one (or holds its
+ * reset link) must not finish a sign-in, register their own authenticator or get an app password
+ * afterwards; the flow that set it (a reset) goes on. A disabled user, signed-out sessions, methods
+ * cleared or removed: a flow begun before must not end in a session the change meant to prevent.
  */
-async function endPendingFlows(e: DomainEventOf<'password_changed'>, s: ConsequenceServices): Promise<void> {
+async function endPendingFlows(e: { userId: string; keepFlowId?: string }, s: ConsequenceServices): Promise<void> {
   await s.flows.endPendingFlows(e.userId, e.keepFlowId);
 }
 
-/** Older set-password and reset links stop working: a link someone else holds cannot set another password. */
-async function revokePasswordLinks(e: DomainEventOf<'password_changed'>, s: ConsequenceServices): Promise<void> {
+/**
+ * Unused set-password and reset links stop working: after a new password, a link someone else holds
+ * cannot set another; a disabled user's links must not work once they are enabled again.
+ */
+async function revokePasswordLinks(e: { userId: string }, s: ConsequenceServices): Promise<void> {
   await s.accounts.revokePasswordLinks(e.userId);
 }
 
-/** "Don't ask again on this device" ends: a device remembered before the change is asked for a second factor again. */
-async function forgetRememberedDevices(e: DomainEventOf<'password_changed'>, s: ConsequenceServices): Promise<void> {
+/**
+ * "Don't ask again on this device" ends: such a device is asked for a second factor again. After a
+ * new password, a disable, signing out everywhere or re-registration (each says "something may be
+ * in the wrong hands"), and after a method is removed (devices do not record which method they
+ * proved, so none may outlive the one it might have been).
+ */
+async function forgetRememberedDevices(e: { userId: string }, s: ConsequenceServices): Promise<void> {
   await s.flows.forgetDevices(e.userId);
+}
+
+/** With MFA off nothing is remembered: when it is turned on again, every device proves a second factor first. */
+async function forgetDevicesWhenOff(e: DomainEventOf<'mfa_state_changed'>, s: ConsequenceServices): Promise<void> {
+  if (e.state === 'disabled') await s.flows.forgetDevices(e.userId);
 }
 
 /**
  * What apps hold through OpenID Connect ends: refresh tokens (14 days), access tokens, codes and the
- * provider's sessions. An app signed in with the old password, or before the user was disabled,
- * must sign the user in again (enabling the user later brings none of it back).
+ * provider's sessions. An app signed in with the old password, before the user was disabled, before
+ * their sessions were ended or their methods cleared, must sign the user in again (enabling the
+ * user later brings none of it back).
  */
-async function endOidcGrants(
-  e: DomainEventOf<'password_changed' | 'user_disabled'>,
-  s: ConsequenceServices,
-): Promise<void> {
+async function endOidcGrants(e: { userId: string }, s: ConsequenceServices): Promise<void> {
   await s.oidc.revokeByAccount(e.userId);
 }
 
@@ -144,19 +161,26 @@ async function dovecotForgetsOrganization(e: DomainEventOf<'policy_narrowed'>, s
 }
 
 /**
- * What Dovecot cached about the changed users is stale: one call per user, as for single changes
- * (not the organization-wide flush, which would also kick everyone else), 8 at a time.
+ * A bulk change is, for each of its users, the single change: the same row runs for each user
+ * (8 users at a time; each user's handlers in order). What the transaction already did (sessions,
+ * methods, app passwords of users whose MFA went off) is not done again.
  */
-async function dovecotForgetsEachUser(
-  e: DomainEventOf<'users_changed_in_bulk'>,
-  s: ConsequenceServices,
-): Promise<void> {
-  const addresses = e.addresses;
+async function asEachUser(e: DomainEventOf<'users_changed_in_bulk'>, s: ConsequenceServices): Promise<void> {
+  const single = (u: (typeof e.users)[number]): DomainEvent =>
+    e.operation === 'disable'
+      ? { type: 'user_disabled', userId: u.userId, address: u.address }
+      : e.operation === 'reregister'
+        ? { type: 'registration_required', userId: u.userId, address: u.address }
+        : { type: 'mfa_state_changed', userId: u.userId, address: u.address, state: u.state ?? 'enabled' };
   let next = 0;
   const worker = async () => {
-    while (next < addresses.length) await s.dovecot.revoked(addresses[next++]!);
+    while (next < e.users.length) {
+      const event = single(e.users[next++]!);
+      for (const handle of CONSEQUENCES[event.type] as readonly Handler<DomainEventType>[])
+        await handle(event as never, s);
+    }
   };
-  await Promise.all(Array.from({ length: Math.min(8, addresses.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(8, e.users.length) }, worker));
 }
 
 /** The publisher the services are built with, and the one step that binds its handlers. */

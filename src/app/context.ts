@@ -177,7 +177,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     mfaDefaultFor: (orgId) => mfaDefaultOf(mfaRepo, orgId),
     events,
   });
-  const mfaAdmin = new MfaAdmin(accounts, mfaRepo, flowRepo, sessions, audit, clock, events);
+  const mfaAdmin = new MfaAdmin(accounts, mfaRepo, sessions, audit, clock, events);
   const appPasswords = new AppPasswords(
     appPasswordRepo,
     mfaRepo,
@@ -211,6 +211,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     clock,
     mfaFailureLimit: config.accountFailureLimit,
     appPasswords,
+    events,
   });
   const lockout = new SmartLockout(
     counters,
@@ -278,7 +279,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
       return auditRepo.listSignIns(q);
     },
   };
-  const securityInfo = new SecurityInfo(mfaRepo, flows, sessions, notifier, audit, clock);
+  const securityInfo = new SecurityInfo(mfaRepo, flows, sessions, notifier, audit, clock, events);
   const signIn = new PasswordAuthenticator(
     accountsRepo,
     audit,
@@ -317,6 +318,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     mail: selfServiceMail,
     throttle,
     clock,
+    events,
   });
   const oidc = {
     clients: new OidcClients(new KyselyOidcClientRepository(store.db), keyedHasher, audit, clock),

@@ -39,6 +39,23 @@ export type DomainEvent =
     }
   /** An admin or the operator disabled a user (their sessions have ended). */
   | { type: 'user_disabled'; userId: string; address: string }
+  /** An admin or the operator enabled a disabled user again. */
+  | { type: 'user_enabled'; userId: string; address: string }
+  /**
+   * An admin required the user to register their methods again: the methods and recovery codes are
+   * gone and the user's sessions have ended.
+   */
+  | { type: 'registration_required'; userId: string; address: string }
+  /**
+   * Sessions of the user were ended on purpose: by the user ("Sign out everywhere else", `owner`;
+   * their current session goes on) or by an admin or the operator ("End sessions", `admin`; all).
+   */
+  | { type: 'sessions_ended'; userId: string; address: string; by: 'owner' | 'admin' }
+  /**
+   * One of the user's methods was removed: by the user, or replaced by a newer authenticator app
+   * (`keepFlowId`: the flow that replaced it, which goes on). `last`: none is left.
+   */
+  | { type: 'method_removed'; userId: string; address: string; last: boolean; keepFlowId?: string }
   /** A user's MFA was turned off (published before mfa_state_changed for the same change). */
   | { type: 'mfa_disabled'; user: User; actor: Actor }
   /** A user's MFA state was set (to `state`; possibly the state it already had). */
@@ -49,8 +66,17 @@ export type DomainEvent =
   | { type: 'app_passwords_revoked'; address: string }
   /** Some of a user's app passwords reached their expiry (they are kept, and refused from then on). */
   | { type: 'app_passwords_expired'; address: string }
-  /** A bulk change (MFA state, re-registration or disable) was applied to these users, in one transaction. */
-  | { type: 'users_changed_in_bulk'; addresses: string[] };
+  /**
+   * A bulk change was applied to these users, in one transaction: each user's MFA state set to
+   * their `state` (`mfa`), their methods cleared and sessions ended (`reregister`), or the user
+   * disabled and their sessions ended (`disable`). What follows for each user is what follows the
+   * single change (app/consequences.ts runs that row for each).
+   */
+  | {
+      type: 'users_changed_in_bulk';
+      operation: 'mfa' | 'reregister' | 'disable';
+      users: { userId: string; address: string; state?: MfaState }[];
+    };
 
 export type DomainEventType = DomainEvent['type'];
 

@@ -81,12 +81,13 @@ export class KyselyMfaRepository implements MfaRepository {
   }
 
   async promoteEnabled(userId: string) {
-    await this.db
+    const r = await this.db
       .updateTable('users')
       .set({ mfa_state: 'enforced' })
       .where('id', '=', userId)
       .where('mfa_state', '=', 'enabled')
-      .execute();
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
   }
 
   async setDefaultMethod(userId: string, methodId: string | null) {

@@ -44,13 +44,14 @@ export class KyselyOneTimeTokenRepository implements OneTimeTokenRepository {
     return r?.user_id;
   }
 
-  async revokeForUser(userId: string, now: number) {
-    const r = await this.db
+  async revokeForUser(userId: string, now: number, purpose?: string) {
+    let q = this.db
       .updateTable('one_time_tokens')
       .set({ used_at: now })
       .where('user_id', '=', userId)
-      .where('used_at', 'is', null)
-      .executeTakeFirst();
+      .where('used_at', 'is', null);
+    if (purpose !== undefined) q = q.where('purpose', '=', purpose);
+    const r = await q.executeTakeFirst();
     return Number(r.numUpdatedRows);
   }
 }

@@ -87,13 +87,23 @@ const TABLE: Record<DomainEventType, string[]> = {
     'revokeAppPasswordsByPolicy',
     'dovecotForgetsUser',
   ],
-  user_disabled: ['endOidcGrants', 'dovecotForgetsUser'],
+  user_disabled: [
+    'endPendingFlows',
+    'revokePasswordLinks',
+    'forgetRememberedDevices',
+    'endOidcGrants',
+    'dovecotForgetsUser',
+  ],
+  user_enabled: ['dovecotForgetsUser'],
+  registration_required: ['endPendingFlows', 'forgetRememberedDevices', 'endOidcGrants', 'dovecotForgetsUser'],
+  sessions_ended: ['endPendingFlows', 'forgetRememberedDevices', 'endOidcGrants'],
+  method_removed: ['endPendingFlows', 'forgetRememberedDevices'],
   mfa_disabled: ['revokeAppPasswords'],
-  mfa_state_changed: ['dovecotForgetsUser'],
+  mfa_state_changed: ['forgetDevicesWhenOff', 'dovecotForgetsUser'],
   policy_narrowed: ['dovecotForgetsOrganization'],
   app_passwords_revoked: ['dovecotForgetsUser'],
   app_passwords_expired: ['dovecotForgetsUser'],
-  users_changed_in_bulk: ['dovecotForgetsEachUser'],
+  users_changed_in_bulk: ['asEachUser'],
 };
 
 /** What every new password of Bob's (no flow kept) leads to first: what the old password started ends. */
@@ -158,7 +168,38 @@ const CASES: { [T in DomainEventType]: [DomainEventOf<T>, string[]][] } = {
   user_disabled: [
     [
       { type: 'user_disabled', userId: bob.id, address: bob.address },
-      ['oidc.revokeByAccount u-bob', 'dovecot.revoked bob@contoso.test'],
+      [...PASSWORD_CALLS, 'dovecot.revoked bob@contoso.test'],
+    ],
+  ],
+  user_enabled: [
+    [{ type: 'user_enabled', userId: bob.id, address: bob.address }, ['dovecot.revoked bob@contoso.test']],
+  ],
+  registration_required: [
+    [
+      { type: 'registration_required', userId: bob.id, address: bob.address },
+      [
+        'flows.endPendingFlows u-bob -',
+        'flows.forgetDevices u-bob',
+        'oidc.revokeByAccount u-bob',
+        'dovecot.revoked bob@contoso.test',
+      ],
+    ],
+  ],
+  sessions_ended: [
+    [
+      { type: 'sessions_ended', userId: bob.id, address: bob.address, by: 'owner' },
+      ['flows.endPendingFlows u-bob -', 'flows.forgetDevices u-bob', 'oidc.revokeByAccount u-bob'],
+    ],
+  ],
+  method_removed: [
+    [
+      { type: 'method_removed', userId: bob.id, address: bob.address, last: false },
+      ['flows.endPendingFlows u-bob -', 'flows.forgetDevices u-bob'],
+    ],
+    // An authenticator app replaced by a newer one: the flow that registered the newer one goes on.
+    [
+      { type: 'method_removed', userId: bob.id, address: bob.address, last: false, keepFlowId: 'f-add' },
+      ['flows.endPendingFlows u-bob f-add', 'flows.forgetDevices u-bob'],
     ],
   ],
   mfa_disabled: [
@@ -168,6 +209,10 @@ const CASES: { [T in DomainEventType]: [DomainEventOf<T>, string[]][] } = {
     [
       { type: 'mfa_state_changed', userId: bob.id, address: bob.address, state: 'enforced' },
       ['dovecot.revoked bob@contoso.test'],
+    ],
+    [
+      { type: 'mfa_state_changed', userId: bob.id, address: bob.address, state: 'disabled' },
+      ['flows.forgetDevices u-bob', 'dovecot.revoked bob@contoso.test'],
     ],
   ],
   policy_narrowed: [
@@ -182,10 +227,38 @@ const CASES: { [T in DomainEventType]: [DomainEventOf<T>, string[]][] } = {
   app_passwords_expired: [
     [{ type: 'app_passwords_expired', address: bob.address }, ['dovecot.revoked bob@contoso.test']],
   ],
+  // Each user of a bulk change: the single change's row (two users, so both run at once, interleaved).
   users_changed_in_bulk: [
     [
-      { type: 'users_changed_in_bulk', addresses: ['a@contoso.test', 'b@contoso.test'] },
-      ['dovecot.revoked a@contoso.test', 'dovecot.revoked b@contoso.test'],
+      {
+        type: 'users_changed_in_bulk',
+        operation: 'mfa',
+        users: [{ userId: 'u-a', address: 'a@contoso.test', state: 'disabled' }],
+      },
+      ['flows.forgetDevices u-a', 'dovecot.revoked a@contoso.test'],
+    ],
+    [
+      { type: 'users_changed_in_bulk', operation: 'disable', users: [{ userId: 'u-a', address: 'a@contoso.test' }] },
+      [
+        'flows.endPendingFlows u-a -',
+        'accounts.revokePasswordLinks u-a',
+        'flows.forgetDevices u-a',
+        'oidc.revokeByAccount u-a',
+        'dovecot.revoked a@contoso.test',
+      ],
+    ],
+    [
+      {
+        type: 'users_changed_in_bulk',
+        operation: 'reregister',
+        users: [{ userId: 'u-a', address: 'a@contoso.test' }],
+      },
+      [
+        'flows.endPendingFlows u-a -',
+        'flows.forgetDevices u-a',
+        'oidc.revokeByAccount u-a',
+        'dovecot.revoked a@contoso.test',
+      ],
     ],
   ],
 };
@@ -249,12 +322,16 @@ describe('consequences of domain events', () => {
     ]);
   });
 
-  it('tells Dovecot about each user of a bulk change, 8 at a time', async () => {
+  it('follows a bulk change for each of its users, 8 at a time', async () => {
     const f = fakes({ slow: { 'dovecot.revoked': 5 } });
     const events = createConsequences();
     events.connect(f.services);
     const addresses = Array.from({ length: 30 }, (_, i) => `u${i}@contoso.test`);
-    await events.publish({ type: 'users_changed_in_bulk', addresses });
+    await events.publish({
+      type: 'users_changed_in_bulk',
+      operation: 'mfa',
+      users: addresses.map((address, i) => ({ userId: `u${i}`, address, state: 'enforced' as const })),
+    });
     assert.deepEqual([...f.calls].sort(), addresses.map((a) => `dovecot.revoked ${a}`).sort());
     assert.equal(f.maxInFlight(), 8);
   });

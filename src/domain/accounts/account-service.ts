@@ -106,6 +106,7 @@ export class AccountService {
     const user = await this.userForAdmin(actor, addressRaw);
     await this.d.accounts.setUserStatus(user.id, 'active');
     await this.audit(actor, user.orgId, 'user.enable', user.id, user.address);
+    await this.d.events.publish({ type: 'user_enabled', userId: user.id, address: user.address });
     return { ...user, status: 'active' };
   }
 
@@ -142,6 +143,8 @@ export class AccountService {
     const user = await this.userForAdmin(actor, addressRaw);
     const token = randomToken(32);
     const expiresAt = this.d.clock.now() + this.d.setPasswordLinkMs;
+    // The newest link is the only one that works: an older one, mailed or handed over before, is spent.
+    await this.d.tokens.revokeForUser(user.id, this.d.clock.now(), SET_PASSWORD);
     await this.d.tokens.create({
       tokenHash: this.d.keyedHasher.digest(SET_PASSWORD, token),
       purpose: SET_PASSWORD,

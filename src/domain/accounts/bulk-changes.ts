@@ -202,7 +202,11 @@ export class BulkChanges {
       return rows;
     });
     if (done.length)
-      await this.events.publish({ type: 'users_changed_in_bulk', addresses: done.map((r) => r.address) });
+      await this.events.publish({
+        type: 'users_changed_in_bulk',
+        operation,
+        users: done.map((r) => ({ userId: r.target!.id, address: r.address, state: r.mfaState })),
+      });
     return { plan: first, changed: done.length };
   }
 

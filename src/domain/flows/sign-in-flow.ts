@@ -14,6 +14,7 @@ import type { User } from '../accounts/model.js';
 import type { AccountRepository } from '../accounts/repository.js';
 import { sanitizeForLog, type AuditRepository, type SignInReason, userAuditEvent } from '../audit/events.js';
 import type { Clock } from '../clock.js';
+import type { DomainEvents } from '../events.js';
 import type { Locale } from '../locale.js';
 import { SesameError } from '../errors.js';
 import type { Factor, FactorResponse, Prompt } from '../mfa/factors.js';
@@ -46,6 +47,8 @@ export interface FlowDeps {
   mfaFailureLimit: number;
   /** Makes the app password of the registration's last step (when the policy allows them). */
   appPasswords?: AppPasswords;
+  /** Told when a method was removed or the MFA state moved (what follows: app/consequences.ts). */
+  events: DomainEvents;
 }
 
 export interface AttemptMeta {
@@ -283,9 +286,17 @@ export class SignInFlows {
     }
     const { defaultMethodId } = await this.d.mfa.getState(user.id);
     if (!defaultMethodId || replaced.includes(defaultMethodId)) await this.d.mfa.setDefaultMethod(user.id, saved.id);
-    if (replaced.length)
+    if (replaced.length) {
       await this.auditUser(user, 'mfa.method_replaced', `totp: ${replaced.length} older authenticator app(s) removed`);
-    await this.d.mfa.promoteEnabled(user.id);
+      await this.d.events.publish({
+        type: 'method_removed',
+        userId: user.id,
+        address: user.address,
+        last: false,
+        keepFlowId: flow.id,
+      });
+    }
+    await this.promoteEnabled(user);
     await this.auditUser(user, 'mfa.method_added', `${p.kind} ${saved.label}`);
     if (flow.kind !== 'sign_in') await this.d.notifier.methodsChanged(user.address, flow.data.locale, 'added', now);
     return saved;
@@ -407,7 +418,7 @@ export class SignInFlows {
     }
     flow.state = 'done';
     await this.d.flows.delete(flow.id);
-    await this.d.mfa.promoteEnabled(user.id);
+    await this.promoteEnabled(user);
     const fullAmr = [...new Set([...flow.data.amr, amr!])];
     if (flow.kind === 'step_up') {
       // Re-authentication: the caller's session gets a new token (checklist 27).
@@ -596,6 +607,20 @@ export class SignInFlows {
   private expect(flow: Flow, states: FlowState[]) {
     if (!states.includes(flow.state))
       throw new SesameError('flow_step', `flow is at ${flow.state}, not ${states.join('/')}`);
+  }
+
+  /**
+   * MFA `enabled` becomes `enforced` at the first proof of a method, as Entra's per-user MFA does:
+   * from then on the main password is refused on the legacy protocols, which must hear of it.
+   */
+  private async promoteEnabled(user: User) {
+    if (await this.d.mfa.promoteEnabled(user.id))
+      await this.d.events.publish({
+        type: 'mfa_state_changed',
+        userId: user.id,
+        address: user.address,
+        state: 'enforced',
+      });
   }
 
   private async save(flow: Flow) {

@@ -9,7 +9,6 @@ import { type AuditRepository, auditEvent, userAuditEvent } from '../audit/event
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
 import type { DomainEvents } from '../events.js';
-import type { FlowRepository } from '../flows/flow.js';
 import type { SessionService } from '../sessions/session.js';
 import { type AppPasswordPolicy, CAP_MAX, DAYS_MAX, isProtocol } from '../app-passwords/model.js';
 import { isMethodKind, isMfaState, type MfaState, type OrgPolicy, policyOf, REMEMBER_DAYS_MAX } from './model.js';
@@ -68,11 +67,10 @@ export class MfaAdmin {
   constructor(
     private readonly accounts: AccountService,
     private readonly mfa: MfaRepository,
-    private readonly flows: FlowRepository,
     private readonly sessions: SessionService,
     private readonly audit: AuditRepository,
     private readonly clock: Clock,
-    /** Told `mfa_disabled`, `mfa_state_changed` and `policy_narrowed` (what follows: app/consequences.ts). */
+    /** Told what changed (`mfa_disabled`, `mfa_state_changed`, `registration_required`, `sessions_ended`, `policy_narrowed`); what follows: app/consequences.ts. */
     private readonly events: DomainEvents,
   ) {}
 
@@ -93,8 +91,6 @@ export class MfaAdmin {
     const removed = await this.mfa.deleteAllMethods(user.id);
     await this.mfa.setDefaultMethod(user.id, null);
     await this.mfa.deleteRecoveryCodes(user.id);
-    await this.mfa.deleteTrustedDevices(user.id);
-    await this.flows.deleteForUser(user.id);
     await this.mfa.setState(user.id, 'enabled');
     const ended = await this.sessions.endAllForUser(user.id);
     await this.record(
@@ -103,14 +99,16 @@ export class MfaAdmin {
       'mfa.require_reregistration',
       `${removed} method(s) removed, ${ended} session(s) ended`,
     );
+    await this.events.publish({ type: 'registration_required', userId: user.id, address: user.address });
     return { ...user, mfaState: 'enabled' };
   }
 
+  /** The admin's "End sessions": every browser and API session of the user ends (and what follows, app/consequences.ts). */
   async endSessions(actor: Actor, address: string): Promise<number> {
     const user = await this.accounts.userForAdmin(actor, address);
     const ended = await this.sessions.endAllForUser(user.id);
-    await this.flows.deleteForUser(user.id);
     await this.record(actor, user, 'user.sessions_ended', `${ended} session(s)`);
+    await this.events.publish({ type: 'sessions_ended', userId: user.id, address: user.address, by: 'admin' });
     return ended;
   }
 

@@ -29,7 +29,8 @@ export interface MfaRepository {
   getState(userId: string): Promise<{ state: MfaState; defaultMethodId: string | null }>;
   setState(userId: string, state: MfaState): Promise<void>;
   /** Moves `enabled` to `enforced` (registration done); leaves other states alone. */
-  promoteEnabled(userId: string): Promise<void>;
+  /** `enabled` becomes `enforced` (the first proof of a method); true when the state changed. */
+  promoteEnabled(userId: string): Promise<boolean>;
   setDefaultMethod(userId: string, methodId: string | null): Promise<void>;
 
   addMethod(id: string, m: NewMethod, at: number): Promise<MfaMethod>;

@@ -6,6 +6,7 @@
 import type { User } from '../accounts/model.js';
 import { type AuditRepository, userAuditEvent } from '../audit/events.js';
 import type { Clock } from '../clock.js';
+import type { DomainEvents } from '../events.js';
 import { SesameError } from '../errors.js';
 import type { SignInFlows } from '../flows/sign-in-flow.js';
 import type { Locale } from '../locale.js';
@@ -24,6 +25,8 @@ export class SecurityInfo {
     private readonly notifier: Notifier,
     private readonly audit: AuditRepository,
     private readonly clock: Clock,
+    /** Told `method_removed` (what follows: app/consequences.ts). */
+    private readonly events: DomainEvents,
   ) {}
 
   async overview(
@@ -54,9 +57,10 @@ export class SecurityInfo {
     if (!method || !(await this.mfa.deleteMethod(user.id, methodId)))
       throw new SesameError('method_not_found', 'no such method of this user');
     const { defaultMethodId } = await this.mfa.getState(user.id);
-    if (defaultMethodId === methodId)
-      await this.mfa.setDefaultMethod(user.id, (await this.mfa.listMethods(user.id))[0]?.id ?? null);
+    const left = await this.mfa.listMethods(user.id);
+    if (defaultMethodId === methodId) await this.mfa.setDefaultMethod(user.id, left[0]?.id ?? null);
     await this.record(user, 'mfa.method_removed', `${method.kind} ${method.label}`);
+    await this.events.publish({ type: 'method_removed', userId: user.id, address: user.address, last: !left.length });
     await this.notifier.methodsChanged(user.address, locale, 'removed', this.clock.now());
   }
 

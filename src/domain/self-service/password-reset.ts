@@ -177,6 +177,8 @@ export class PasswordReset {
   private async issue(user: User, to: string, locale: Locale, actor: Actor, how: string): Promise<void> {
     const token = randomToken(32);
     const expiresAt = this.d.clock.now() + RESET_LINK_MS;
+    // The newest reset link is the only one that works (set-password links an admin gave are left alone).
+    await this.d.tokens.revokeForUser(user.id, this.d.clock.now(), RESET_PURPOSE);
     await this.d.tokens.create({
       tokenHash: this.d.keyedHasher.digest(RESET_PURPOSE, token),
       purpose: RESET_PURPOSE,

@@ -10,6 +10,7 @@ import type { AccountRepository } from '../accounts/repository.js';
 import type { AppPasswords } from '../app-passwords/service.js';
 import { type AuditRepository, type SignInEvent, userAuditEvent } from '../audit/events.js';
 import type { Clock } from '../clock.js';
+import type { DomainEvents } from '../events.js';
 import { isSesameError, SesameError } from '../errors.js';
 import type { Locale } from '../locale.js';
 import type { Session, SessionService } from '../sessions/session.js';
@@ -27,6 +28,8 @@ export interface SelfServiceDeps {
   mail: SelfServiceMail;
   throttle: Throttle;
   clock: Clock;
+  /** Told `sessions_ended` (what follows: app/consequences.ts). */
+  events: DomainEvents;
 }
 
 /** Reports ("This wasn't me") per user a day: each emails every admin, so a session must not be able to flood them. */
@@ -112,6 +115,7 @@ export class SelfService {
   async endOtherSessions(user: User, current: Session): Promise<number> {
     const n = await this.d.sessions.endOthers(user.id, current.id);
     await this.record(user, 'session.end_others', `${user.address}: ${n} other session(s) ended by their owner`);
+    await this.d.events.publish({ type: 'sessions_ended', userId: user.id, address: user.address, by: 'owner' });
     return n;
   }
 

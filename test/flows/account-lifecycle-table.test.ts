@@ -1,0 +1,627 @@
+/**
+ * The account-lifecycle table of docs/security.md, generated: every row (a credential event) times
+ * every column (something that could outlive it), one test per cell, through the real HTTP surface
+ * on SQLite and on PostgreSQL. For each row a user is set up as users are (an authenticator app and
+ * an alternate email, registered through the pages); everything the columns name is planted as
+ * whoever would hold it would get it (a thief's half-finished sign-in, an emailed code, a browser
+ * session, an app's OIDC refresh token, set-password and reset links, an app password, a
+ * remembered device); the event is performed as the user or the admin would, through the pages; and
+ * each cell tries its thing afterwards and compares what happened with the table.
+ *
+ * `ends`: the thing no longer works (the flow cannot finish, the session is signed out, the token,
+ * link or app password is refused, the device is asked for a second factor again). `stays`: it
+ * still works. Dovecot's column: `flushed` when Sesame told Dovecot's doveadm API (a recording HTTP
+ * listener stands in for it here; test/e2e/mail-protocols.test.ts has the real Dovecot) to flush
+ * the user's cache and kick their IMAP/POP3 sessions, `untouched` when it did not.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { OPERATOR } from '../../src/domain/accounts/actor.js';
+import { signInAdminWithMfa } from '../support/admin-mfa.js';
+import { lastEmailCode, parseMessage, startSmtp, startWebhook } from '../support/sinks.js';
+import { STORE_KINDS } from '../support/stores.js';
+import {
+  ADMIN,
+  Browser,
+  csrfFrom,
+  FakeClock,
+  makeWorld,
+  oathtoolTotp,
+  registerTotpAtSignIn,
+  type World,
+} from '../support/world.js';
+
+const PUBLIC = 'http://127.0.0.1:8080';
+const REDIRECT = 'http://127.0.0.1:9/callback';
+
+/** The columns, in the order their cells run (the remembered device last: its check may turn MFA back on). */
+const COLUMNS = [
+  'flow',
+  'emailCode',
+  'session',
+  'oidc',
+  'setLink',
+  'resetLink',
+  'appPassword',
+  'dovecot',
+  'device',
+] as const;
+type Column = (typeof COLUMNS)[number];
+type Outcome = 'ends' | 'stays' | 'flushed' | 'untouched' | 'n/a';
+type Expect = Record<Column, Outcome>;
+
+const TITLES: Record<Column, string> = {
+  flow: 'a sign-in flow started before (password given, second factor pending)',
+  emailCode: 'an email code sent to a pending sign-in',
+  session: 'another browser session',
+  oidc: "an app's OIDC refresh token",
+  setLink: 'an older set-password link',
+  resetLink: 'an older reset link',
+  appPassword: 'an app password on /auth/basic',
+  dovecot: "Dovecot's cache and live IMAP sessions",
+  device: 'a remembered device ("Don\'t ask again")',
+};
+
+/** A user of the table and what was planted for them. */
+interface Person {
+  id: string;
+  address: string;
+  password: string;
+  home: string;
+  secret: string;
+  emailMethodId: string;
+  thief?: Browser;
+  emailThief?: Browser;
+  emailCode?: string;
+  session?: Browser;
+  device?: Browser;
+  setLink?: string;
+  resetLink?: string;
+  refreshToken?: string;
+  appPassword?: string;
+  appPasswordSignIn?: string;
+}
+
+const ENDS_ALL_BUT_APP_PASSWORDS = (appPassword: Outcome, dovecot: Outcome): Expect => ({
+  flow: 'ends',
+  emailCode: 'ends',
+  session: 'ends',
+  oidc: 'ends',
+  setLink: 'ends',
+  resetLink: 'ends',
+  appPassword,
+  dovecot,
+  device: 'ends',
+});
+const NOTHING_ENDS: Expect = {
+  flow: 'stays',
+  emailCode: 'stays',
+  session: 'stays',
+  oidc: 'stays',
+  setLink: 'stays',
+  resetLink: 'stays',
+  appPassword: 'stays',
+  dovecot: 'untouched',
+  device: 'stays',
+};
+const NEW_PASSWORD = ENDS_ALL_BUT_APP_PASSWORDS('ends', 'flushed');
+const SIGNED_OUT_EVERYWHERE: Expect = {
+  ...ENDS_ALL_BUT_APP_PASSWORDS('stays', 'untouched'),
+  setLink: 'stays',
+  resetLink: 'stays',
+};
+const REREGISTRATION: Expect = { ...SIGNED_OUT_EVERYWHERE, dovecot: 'flushed' };
+const MFA_OFF: Expect = { ...NOTHING_ENDS, appPassword: 'ends', dovecot: 'flushed', device: 'ends' };
+const DISABLED = ENDS_ALL_BUT_APP_PASSWORDS('ends', 'flushed');
+
+for (const kind of STORE_KINDS) {
+  describe(`account lifecycle table on ${kind}`, () => {
+    let w: World;
+    let smtp: Awaited<ReturnType<typeof startSmtp>>;
+    let doveadm: Awaited<ReturnType<typeof startWebhook>>;
+    const clock = new FakeClock(Date.UTC(2026, 11, 6, 9, 0, 0));
+    let admin: Browser;
+    let client = { id: '', secret: '' };
+    let n = 0;
+    let ip = 10;
+    const browser = () => new Browser(w.app, { host: '127.0.0.1:8080', 'x-forwarded-for': `198.51.100.${ip++ % 250}` });
+    /** A fresh TOTP code: each in a time step of its own, so none is refused as a replay. */
+    const code = (secret: string) => {
+      clock.advance(30_000);
+      return oathtoolTotp(secret, clock.now());
+    };
+
+    async function signIn(b: Browser, p: Person, remember = false): Promise<string> {
+      const r = await b.signIn(p.address, p.password);
+      if (r.headers.location !== '/signin/mfa') return String(r.headers.location ?? r.statusCode);
+      const v = await b.submit('/signin/mfa', '/signin/mfa/verify', {
+        code: code(p.secret),
+        ...(remember ? { remember: '1' } : {}),
+      });
+      return String(v.headers.location ?? v.statusCode);
+    }
+
+    /** A new user with an authenticator app and an alternate email, registered through the pages. */
+    async function person(): Promise<Person> {
+      const i = ++n;
+      const p = {
+        address: `t${i}@contoso.test`,
+        password: `orchard-lantern-${i}-fjord-42`,
+        home: `t${i}@home.example`,
+      };
+      const user = await w.ctx.accounts.addUser(OPERATOR, { address: p.address, password: p.password });
+      await w.ctx.mfaAdmin.setUserState(OPERATOR, p.address, 'enabled');
+      const b = browser();
+      const { secret, done } = await registerTotpAtSignIn(b, clock, p.address, p.password);
+      assert.equal(done.headers.location, '/account');
+      await b.submit('/security-info', '/security-info/add', {});
+      await b.submit('/security-info/flow', '/security-info/flow/method', { kind: 'email', email: p.home });
+      await b.submit('/security-info/flow', '/security-info/flow/verify', {
+        code: lastEmailCode(smtp.received, p.home),
+      });
+      assert.equal((await b.submit('/security-info/flow', '/security-info/flow/next', {})).statusCode, 303);
+      const email = (await w.ctx.securityInfo.overview(user)).methods.find((m) => m.kind === 'email');
+      assert.ok(email, 'the alternate email is registered');
+      return { ...p, id: user.id, secret, emailMethodId: email.id };
+    }
+
+    function newestLink(to: string, path: string): string {
+      const mail = [...smtp.received]
+        .reverse()
+        .find((r) => r.to.includes(to) && parseMessage(r.raw).body.includes(`${path}?token=`));
+      assert.ok(mail, `a ${path} link was mailed to ${to}`);
+      const u = new URL(new RegExp(`(http://\\S+${path}\\?token=\\S+)`).exec(parseMessage(mail.raw).body)![1]!);
+      return u.pathname + u.search;
+    }
+
+    const tokenOf = (link: string) => new URLSearchParams(link.split('?')[1]).get('token')!;
+
+    /** An authorization code flow with PKCE in `b` (signed in already), then the code for tokens at /oidc/token. */
+    async function oidcTokens(b: Browser): Promise<{ refresh_token?: string }> {
+      const verifier = randomBytes(32).toString('base64url');
+      const challenge = createHash('sha256').update(verifier).digest('base64url');
+      let url = `/oidc/auth?${new URLSearchParams({
+        client_id: client.id,
+        redirect_uri: REDIRECT,
+        response_type: 'code',
+        scope: 'openid offline_access',
+        prompt: 'consent',
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+        state: 's',
+      })}`;
+      let authCode = '';
+      for (let i = 0; i < 10 && !authCode; i++) {
+        const r = await b.get(url);
+        const next = String(
+          r.headers.location ?? /http-equiv="refresh" content="0;url=([^"]+)"/.exec(r.body)?.[1] ?? '',
+        );
+        assert.ok(next, `the authorization goes on (${r.statusCode}): ${r.body.slice(0, 200)}`);
+        if (next.startsWith(REDIRECT)) authCode = new URL(next).searchParams.get('code')!;
+        else url = next.replace(PUBLIC, '').replace(/&amp;/g, '&');
+      }
+      const r = await token({
+        grant_type: 'authorization_code',
+        code: authCode,
+        redirect_uri: REDIRECT,
+        code_verifier: verifier,
+      });
+      assert.equal(r.statusCode, 200, r.body);
+      return r.json();
+    }
+
+    const token = (form: Record<string, string>) =>
+      w.app.inject({
+        method: 'POST',
+        url: '/oidc/token',
+        headers: {
+          host: '127.0.0.1:8080',
+          authorization: `Basic ${Buffer.from(`${client.id}:${client.secret}`).toString('base64')}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        payload: new URLSearchParams(form).toString(),
+      });
+
+    const basic = (address: string, password: string) =>
+      w.app.inject({
+        method: 'GET',
+        url: '/auth/basic',
+        headers: { authorization: `Basic ${Buffer.from(`${address}:${password}`).toString('base64')}` },
+      });
+
+    /** Plants what each column names (skipping the columns the row does not apply to). */
+    const PLANT: Record<Column, (p: Person) => Promise<void>> = {
+      async flow(p) {
+        p.thief = browser();
+        assert.equal((await p.thief.signIn(p.address, p.password)).headers.location, '/signin/mfa');
+      },
+      async emailCode(p) {
+        p.emailThief = browser();
+        assert.equal((await p.emailThief.signIn(p.address, p.password)).headers.location, '/signin/mfa');
+        await p.emailThief.submit('/signin/mfa', '/signin/mfa/choose', {});
+        const sw = await p.emailThief.submit('/signin/mfa', '/signin/mfa/switch', { method: p.emailMethodId });
+        assert.equal(sw.statusCode, 303, sw.body);
+        p.emailCode = lastEmailCode(smtp.received, p.home);
+      },
+      async session(p) {
+        p.session = browser();
+        assert.equal(await signIn(p.session, p), '/account');
+      },
+      async oidc(p) {
+        const b = browser();
+        assert.equal(await signIn(b, p), '/account');
+        p.refreshToken = (await oidcTokens(b)).refresh_token;
+        assert.ok(p.refreshToken, 'a refresh token was issued');
+      },
+      async setLink(p) {
+        const { token } = await w.ctx.accounts.issueSetPasswordToken(OPERATOR, p.address);
+        p.setLink = `/set-password?token=${encodeURIComponent(token)}`;
+      },
+      async resetLink(p) {
+        await browser().submit('/forgot-password', '/forgot-password', { email: p.address });
+        await w.ctx.passwordReset.idle();
+        p.resetLink = newestLink(p.home, '/reset-password');
+      },
+      async appPassword(p) {
+        const user = (await w.ctx.accounts.findUserByAddressOrNull(p.address))!;
+        p.appPassword = (
+          await w.ctx.appPasswords.create(user, null, 'Phone mail', { ip: '127.0.0.1', locale: 'en' })
+        ).password;
+        assert.equal((await basic(p.address, p.appPassword)).statusCode, 200, 'the app password works before');
+      },
+      async dovecot() {},
+      async device(p) {
+        p.device = browser();
+        assert.equal(await signIn(p.device, p, true), '/account');
+        await p.device.submit('/account', '/signout', {});
+      },
+    };
+
+    /** Tries each column's thing after the event: `ends` or `stays` (Dovecot: `flushed` or `untouched`). */
+    const CHECK: Record<Column, (p: Person, dovecotCalls: unknown[]) => Promise<Outcome>> = {
+      async flow(p) {
+        const r = await p.thief!.submit('/signin/mfa', '/signin/mfa/verify', { code: code(p.secret) });
+        return r.headers.location === '/account' ? 'stays' : 'ends';
+      },
+      async emailCode(p) {
+        const page = await p.emailThief!.get('/signin/mfa');
+        if (page.statusCode !== 200) return 'ends';
+        const r = await p.emailThief!.post('/signin/mfa/verify', { _csrf: csrfFrom(page.body), code: p.emailCode! });
+        return r.headers.location === '/account' ? 'stays' : 'ends';
+      },
+      async session(p) {
+        const r = await p.session!.get('/account');
+        return r.statusCode === 200 ? 'stays' : 'ends';
+      },
+      async oidc(p) {
+        const r = await token({ grant_type: 'refresh_token', refresh_token: p.refreshToken! });
+        return r.statusCode === 200 ? 'stays' : 'ends';
+      },
+      async setLink(p) {
+        return (await browser().get(p.setLink!)).statusCode === 200 ? 'stays' : 'ends';
+      },
+      async resetLink(p) {
+        const r = await browser().submit(p.resetLink!, '/reset-password', { token: tokenOf(p.resetLink!) });
+        return r.headers.location === '/reset-password/flow' ? 'stays' : 'ends';
+      },
+      async appPassword(p) {
+        return (await basic(p.address, p.appPassword!)).statusCode === 200 ? 'stays' : 'ends';
+      },
+      async dovecot(p, calls) {
+        const told = calls.some((c) => {
+          const body = JSON.stringify((c as { body: unknown }).body);
+          return body.includes(`"${p.address}"`) || body.includes('"*@contoso.test"');
+        });
+        return told ? 'flushed' : 'untouched';
+      },
+      async device(p) {
+        // With MFA off nothing is asked: whether the device is still remembered shows once it is on again.
+        const user = (await w.ctx.accounts.findUserByAddressOrNull(p.address))!;
+        if (user.mfaState === 'disabled') await w.ctx.mfaAdmin.setUserState(OPERATOR, p.address, 'enforced');
+        const r = await p.device!.signIn(p.address, p.password);
+        return r.headers.location === '/account' ? 'stays' : 'ends';
+      },
+    };
+
+    /** The user's own browser, signed in with both factors just now (a recent second factor). */
+    async function own(p: Person): Promise<Browser> {
+      const b = browser();
+      assert.equal(await signIn(b, p), '/account');
+      return b;
+    }
+
+    async function adminAction(path: string, form: Record<string, string>) {
+      const r = await admin.submit('/admin/users', path, form);
+      assert.equal(r.statusCode, 303, `${path}: ${r.body.slice(0, 300)}`);
+    }
+
+    async function bulk(p: Person, op: string) {
+      const list = await admin.get('/admin/users');
+      const form = new URLSearchParams({ _csrf: csrfFrom(list.body), op });
+      form.append('address', p.address);
+      const cookie = [...admin.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+      const preview = await w.app.inject({
+        method: 'POST',
+        url: '/admin/users/bulk/preview',
+        payload: form.toString(),
+        headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      });
+      assert.equal(preview.statusCode, 200, preview.body.slice(0, 300));
+      const hidden = (name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(preview.body)![1]!;
+      const done = await admin.post('/admin/users/bulk/apply', {
+        _csrf: csrfFrom(preview.body),
+        op: hidden('op'),
+        rows: hidden('rows')
+          .replace(/&quot;/g, '"')
+          .replace(/&amp;/g, '&'),
+        fingerprint: hidden('fingerprint'),
+      });
+      assert.match(done.body, /id="bulk-done">1 user\(s\) changed/);
+    }
+
+    async function changePasswordAs(b: Browser, p: Person) {
+      const password = `${p.password}-new`;
+      const r = await b.submit('/account/password', '/account/password', {
+        current: p.password,
+        password,
+        confirm: password,
+      });
+      assert.equal(r.statusCode, 303, r.body.slice(0, 300));
+      p.password = password;
+    }
+
+    /** The rows: how each event is performed, what is set up first, and the table's cells. */
+    const ROWS: {
+      name: string;
+      setup?: (p: Person) => Promise<void>;
+      event: (p: Person) => Promise<void>;
+      expect: Expect;
+    }[] = [
+      {
+        name: 'the user changes their password',
+        event: async (p) => changePasswordAs(await own(p), p),
+        expect: NEW_PASSWORD,
+      },
+      {
+        name: 'a one-time set-password link sets the password',
+        event: async (p) => {
+          const { token } = await w.ctx.accounts.issueSetPasswordToken(OPERATOR, p.address);
+          const password = `${p.password}-set`;
+          const r = await browser().submit(`/set-password?token=${encodeURIComponent(token)}`, '/set-password', {
+            token,
+            password,
+            confirm: password,
+          });
+          assert.equal(r.headers.location, '/signin?m=password', r.body.slice(0, 300));
+          p.password = password;
+        },
+        expect: NEW_PASSWORD,
+      },
+      {
+        name: 'a password reset ends (link, second factor, new password)',
+        event: async (p) => {
+          await browser().submit('/forgot-password', '/forgot-password', { email: p.address });
+          await w.ctx.passwordReset.idle();
+          const link = newestLink(p.home, '/reset-password');
+          const b = browser();
+          const opened = await b.submit(link, '/reset-password', { token: tokenOf(link) });
+          assert.equal(opened.headers.location, '/reset-password/flow');
+          await b.submit('/reset-password/flow', '/reset-password/flow/verify', { code: code(p.secret) });
+          const password = `${p.password}-reset`;
+          const done = await b.submit('/reset-password/flow', '/reset-password/flow/password', {
+            password,
+            confirm: password,
+          });
+          assert.equal(done.statusCode, 303, done.body.slice(0, 300));
+          p.password = password;
+        },
+        expect: NEW_PASSWORD,
+      },
+      {
+        name: 'an admin sends a reset link',
+        event: async (p) => adminAction('/admin/users/reset-link', { address: p.address }),
+        expect: { ...NOTHING_ENDS, resetLink: 'ends' },
+      },
+      {
+        name: 'the user adds a method (another email address)',
+        event: async (p) => {
+          const b = await own(p);
+          await b.submit('/security-info', '/security-info/add', {});
+          const other = `other-${p.home}`;
+          await b.submit('/security-info/flow', '/security-info/flow/method', { kind: 'email', email: other });
+          await b.submit('/security-info/flow', '/security-info/flow/verify', {
+            code: lastEmailCode(smtp.received, other),
+          });
+          const r = await b.submit('/security-info/flow', '/security-info/flow/next', {});
+          assert.equal(r.statusCode, 303, r.body.slice(0, 300));
+        },
+        expect: NOTHING_ENDS,
+      },
+      {
+        name: 'the user removes a method (not the last)',
+        event: async (p) => {
+          const b = await own(p);
+          const r = await b.submit('/security-info', '/security-info/delete', { method: p.emailMethodId });
+          assert.equal(r.headers.location, '/security-info?m=removed', r.body.slice(0, 300));
+        },
+        expect: { ...NOTHING_ENDS, flow: 'ends', emailCode: 'ends', device: 'ends' },
+      },
+      {
+        name: "an admin turns the user's MFA off",
+        event: async (p) => adminAction('/admin/users/mfa', { address: p.address, state: 'disabled' }),
+        expect: MFA_OFF,
+      },
+      {
+        name: "an admin turns the user's MFA on (from off)",
+        setup: async (p) => w.ctx.mfaAdmin.setUserState(OPERATOR, p.address, 'disabled').then(() => undefined),
+        event: async (p) => adminAction('/admin/users/mfa', { address: p.address, state: 'enforced' }),
+        expect: {
+          ...NOTHING_ENDS,
+          flow: 'n/a',
+          emailCode: 'n/a',
+          appPassword: 'n/a',
+          device: 'n/a',
+          dovecot: 'flushed',
+        },
+      },
+      {
+        name: 'an admin requires re-registration',
+        event: async (p) => adminAction('/admin/users/reregister', { address: p.address }),
+        expect: REREGISTRATION,
+      },
+      {
+        name: 'an admin disables the user',
+        event: async (p) => adminAction('/admin/users/disable', { address: p.address }),
+        expect: DISABLED,
+      },
+      {
+        name: 'an admin disables the user, then enables them again',
+        event: async (p) => {
+          await adminAction('/admin/users/disable', { address: p.address });
+          await adminAction('/admin/users/enable', { address: p.address });
+        },
+        expect: { ...DISABLED, appPassword: 'stays' },
+      },
+      {
+        name: 'the user signs out everywhere else (My sessions)',
+        event: async (p) => {
+          const r = await (await own(p)).submit('/account/sessions', '/account/sessions/end-others', {});
+          assert.equal(r.statusCode, 303, r.body.slice(0, 300));
+        },
+        expect: SIGNED_OUT_EVERYWHERE,
+      },
+      {
+        name: "an admin ends the user's sessions",
+        event: async (p) => adminAction('/admin/users/end-sessions', { address: p.address }),
+        expect: SIGNED_OUT_EVERYWHERE,
+      },
+      {
+        name: `the user says "This wasn't me" about an app-password sign-in`,
+        event: async (p) => {
+          const b = await own(p);
+          const page = await b.get('/account/sign-ins');
+          const id = /<input type="hidden" name="id" value="([^"]+)"><button type="submit">This wasn/.exec(page.body);
+          assert.ok(id, 'the app-password sign-in is listed with "This wasn\'t me"');
+          const r = await b.post('/account/sign-ins/not-me', { _csrf: csrfFrom(page.body), id: id[1]! });
+          assert.equal(r.headers.location, '/account/sign-ins?m=reported', r.body.slice(0, 300));
+        },
+        expect: { ...NOTHING_ENDS, appPassword: 'ends', dovecot: 'flushed' },
+      },
+      {
+        name: 'an admin turns app passwords off for the organization (existing ones go too)',
+        event: async () => submitPolicy(false),
+        expect: { ...NOTHING_ENDS, appPassword: 'ends', dovecot: 'flushed' },
+      },
+      { name: 'bulk: an admin disables the user', event: async (p) => bulk(p, 'disable'), expect: DISABLED },
+      {
+        name: 'bulk: an admin requires re-registration',
+        event: async (p) => bulk(p, 'reregister'),
+        expect: REREGISTRATION,
+      },
+      { name: "bulk: an admin turns the user's MFA off", event: async (p) => bulk(p, 'mfa:disabled'), expect: MFA_OFF },
+    ];
+
+    /** The policy page's form as it is, with app passwords on or off (existing ones not kept when off). */
+    async function submitPolicy(allowed: boolean) {
+      const page = await admin.get('/admin/policy');
+      const form = policyFormFrom(page.body);
+      form.delete('apAllowed');
+      form.delete('apKeep');
+      if (allowed) form.set('apAllowed', '1');
+      const cookie = [...admin.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+      const r = await w.app.inject({
+        method: 'POST',
+        url: '/admin/policy',
+        payload: form.toString(),
+        headers: { cookie, 'content-type': 'application/x-www-form-urlencoded', host: '127.0.0.1:8080' },
+      });
+      assert.equal(r.statusCode, 303, r.body.slice(0, 300));
+    }
+
+    before(async () => {
+      smtp = await startSmtp();
+      doveadm = await startWebhook();
+      w = await makeWorld(
+        kind,
+        {
+          publicUrl: PUBLIC,
+          smtpUrl: `smtp://127.0.0.1:${smtp.port}`,
+          mailFrom: 'Sesame <sesame@contoso.test>',
+          trustedProxies: ['127.0.0.1'],
+          doveadmUrl: doveadm.url,
+          doveadmApiKey: 'doveadm-test-key',
+        },
+        { clock },
+      );
+      const org = await w.ctx.accounts.organizationByDomain('contoso.test');
+      await w.ctx.mfaAdmin.setPolicy(OPERATOR, org.id, { rememberDays: 30 });
+      const made = await w.ctx.oidc.clients.add(OPERATOR, org.id, {
+        name: 'Intranet',
+        redirectUris: [REDIRECT],
+        kind: 'confidential',
+        requireMfa: false,
+      });
+      client = { id: made.client.id, secret: made.secret! };
+      admin = browser();
+      await signInAdminWithMfa(admin, ADMIN, { clock });
+    });
+    after(async () => {
+      await w?.close();
+      await smtp?.stop();
+      await doveadm?.stop();
+    });
+
+    for (const row of ROWS) {
+      describe(row.name, () => {
+        let p: Person;
+        let calls: unknown[] = [];
+        before(async () => {
+          p = await person();
+          await row.setup?.(p);
+          for (const c of COLUMNS) if (row.expect[c] !== 'n/a') await PLANT[c](p);
+          if (row.expect.appPassword !== 'n/a') {
+            // A sign-in with the app password, for "This wasn't me" to be said about.
+            assert.equal((await basic(p.address, p.appPassword!)).statusCode, 200);
+            await w.ctx.flush();
+          }
+          const from = doveadm.calls.length;
+          await row.event(p);
+          calls = doveadm.calls.slice(from);
+        });
+        after(async () => {
+          // The organization's policy is the world's: app passwords come back on for the next rows.
+          if (row.name.includes('app passwords off')) await submitPolicy(true);
+        });
+        for (const c of COLUMNS) {
+          const expected = row.expect[c];
+          if (expected === 'n/a') continue;
+          it(`${TITLES[c]}: ${expected}`, async () => {
+            assert.equal(await CHECK[c](p, calls), expected);
+          });
+        }
+      });
+    }
+  });
+}
+
+/** The policy page's form as a browser would send it (checked boxes, every field's value). */
+function policyFormFrom(html: string): URLSearchParams {
+  const form = /<form method="post" action="\/admin\/policy"[\s\S]*?<\/form>/.exec(html)?.[0] ?? '';
+  assert.ok(form, 'the policy page has its form');
+  const out = new URLSearchParams();
+  const unescapeHtml = (v: string) => v.replace(/&quot;/g, '"').replace(/&amp;/g, '&');
+  for (const m of form.matchAll(/<input([^>]*)>/g)) {
+    const attrs = m[1]!;
+    const name = /name="([^"]+)"/.exec(attrs)?.[1];
+    if (!name) continue;
+    const type = /type="([^"]+)"/.exec(attrs)?.[1] ?? 'text';
+    if ((type === 'checkbox' || type === 'radio') && !/\bchecked\b/.test(attrs)) continue;
+    out.append(name, unescapeHtml(/value="([^"]*)"/.exec(attrs)?.[1] ?? 'on'));
+  }
+  for (const m of form.matchAll(/<select[^>]*name="([^"]+)"[^>]*>([\s\S]*?)<\/select>/g)) {
+    const selected = /<option value="([^"]*)"[^>]*selected/.exec(m[2]!)?.[1];
+    if (selected !== undefined) out.append(m[1]!, selected);
+  }
+  return out;
+}
