@@ -138,7 +138,7 @@ async function liftSignInLock(e: DomainEventOf<'password_changed'>, s: Consequen
 
 /** The organization's policy may revoke app passwords when the main password changes (a first password replaced nothing). */
 async function revokeAppPasswordsByPolicy(e: DomainEventOf<'password_changed'>, s: ConsequenceServices): Promise<void> {
-  if (!e.first) await s.appPasswords.afterPasswordChange(e.userId);
+  if (!e.first) await s.appPasswords.afterPasswordChange(e.userId, e.actor);
 }
 
 /** App passwords exist only while MFA is on: turning it off revokes the user's. */

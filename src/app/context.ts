@@ -259,7 +259,11 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     (to, name, ip, protocol, at) => notifier.appPasswordNewIp(to, 'en', name, ip, protocol, at),
     lockout,
     createVerificationReads(store, counters),
-    { logSignIn: (e) => legacyLog.push(e), recordUse: (u) => legacyUses.push(u) },
+    {
+      logSignIn: (e) => legacyLog.push(e),
+      recordUse: (u) => legacyUses.push(u),
+      revokeUnused: (owner, id) => appPasswords.revokeUnused(owner, id),
+    },
     (e) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'app-password bookkeeping failed'),
   );
   const flush = async () => {

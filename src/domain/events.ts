@@ -34,6 +34,8 @@ export type DomainEvent =
       userId: string;
       address: string;
       via: 'change' | 'set_password_link' | 'reset' | 'direct';
+      /** Who set it (the audit log names them for what follows too). */
+      actor: Actor;
       first: boolean;
       keepFlowId?: string;
     }

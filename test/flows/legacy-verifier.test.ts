@@ -154,6 +154,16 @@ for (const kind of STORE_KINDS) {
       await w.ctx.mfaAdmin.setPolicy({ kind: 'operator' }, user.orgId, { appPasswords: { revokeUnusedDays: 90 } });
       clock.advance(91 * 86_400_000);
       assert.equal((await check(password)).reason, 'expired');
+      // Revoked after the answer, as the sweep would: in the audit log, on the user's account.
+      const revokedAt = async () =>
+        w.ctx.store.db
+          .selectFrom('audit_events')
+          .select(['detail', 'actor_label'])
+          .where('action', '=', 'app_password.revoke_unused')
+          .where('target_user_id', '=', user.id)
+          .execute();
+      for (let i = 0; i < 50 && !(await revokedAt()).length; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal((await revokedAt()).length, 1, 'the revocation at sign-in is in the audit log');
       assert.equal(
         (await w.ctx.appPasswords.list(user)).some((p) => p.name === 'iPhone Mail'),
         false,

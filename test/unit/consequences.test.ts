@@ -56,7 +56,7 @@ function fakes(opts: { forwarder?: boolean; slow?: Partial<Record<string, number
       policyNarrowed: (domain) => call(`dovecot.policyNarrowed ${domain}`),
     },
     appPasswords: {
-      afterPasswordChange: (userId) => call(`appPasswords.afterPasswordChange ${userId}`),
+      afterPasswordChange: (userId, actor) => call(`appPasswords.afterPasswordChange ${userId} ${actor.kind}`),
       afterMfaDisabled: (user, actor) => call(`appPasswords.afterMfaDisabled ${user.address} ${actor.kind}`),
     },
     signIn: { unlockAccount: (address) => call(`signIn.unlockAccount ${address}`) },
@@ -131,17 +131,24 @@ const CASES: { [T in DomainEventType]: [DomainEventOf<T>, string[]][] } = {
   ],
   password_changed: [
     [
-      { type: 'password_changed', userId: bob.id, address: bob.address, via: 'change', first: false },
+      { type: 'password_changed', userId: bob.id, address: bob.address, via: 'change', actor: operator, first: false },
       [
         ...PASSWORD_CALLS,
         'signIn.unlockAccount bob@contoso.test',
-        'appPasswords.afterPasswordChange u-bob',
+        'appPasswords.afterPasswordChange u-bob operator',
         'dovecot.revoked bob@contoso.test',
       ],
     ],
     // A first password replaced nothing: no app password is revoked for it.
     [
-      { type: 'password_changed', userId: bob.id, address: bob.address, via: 'set_password_link', first: true },
+      {
+        type: 'password_changed',
+        userId: bob.id,
+        address: bob.address,
+        via: 'set_password_link',
+        actor: operator,
+        first: true,
+      },
       [...PASSWORD_CALLS, 'signIn.unlockAccount bob@contoso.test', 'dovecot.revoked bob@contoso.test'],
     ],
     // A reset's own flow goes on to its end; every other flow of the user ends.
@@ -151,6 +158,7 @@ const CASES: { [T in DomainEventType]: [DomainEventOf<T>, string[]][] } = {
         userId: bob.id,
         address: bob.address,
         via: 'reset',
+        actor: operator,
         first: false,
         keepFlowId: 'f-reset',
       },
@@ -160,7 +168,7 @@ const CASES: { [T in DomainEventType]: [DomainEventOf<T>, string[]][] } = {
         'flows.forgetDevices u-bob',
         'oidc.revokeByAccount u-bob',
         'signIn.unlockAccount bob@contoso.test',
-        'appPasswords.afterPasswordChange u-bob',
+        'appPasswords.afterPasswordChange u-bob operator',
         'dovecot.revoked bob@contoso.test',
       ],
     ],
@@ -310,13 +318,14 @@ describe('consequences of domain events', () => {
       userId: bob.id,
       address: bob.address,
       via: 'reset',
+      actor: operator,
       first: false,
     });
     f.calls.push('published');
     assert.deepEqual(f.calls, [
       ...PASSWORD_CALLS,
       'signIn.unlockAccount bob@contoso.test',
-      'appPasswords.afterPasswordChange u-bob',
+      'appPasswords.afterPasswordChange u-bob operator',
       'dovecot.revoked bob@contoso.test',
       'published',
     ]);
@@ -342,7 +351,14 @@ describe('consequences of domain events', () => {
     const events = createConsequences();
     events.connect(f.services);
     await assert.rejects(
-      events.publish({ type: 'password_changed', userId: bob.id, address: bob.address, via: 'direct', first: false }),
+      events.publish({
+        type: 'password_changed',
+        userId: bob.id,
+        address: bob.address,
+        via: 'direct',
+        actor: operator,
+        first: false,
+      }),
       /store gone/,
     );
     // What came before the failing handler ran; nothing after it did.

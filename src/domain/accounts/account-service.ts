@@ -262,6 +262,7 @@ export class AccountService {
       userId: user.id,
       address: user.address,
       via,
+      actor,
       first: user.passwordChangedAt === null,
       ...(keep.flowId ? { keepFlowId: keep.flowId } : {}),
     });

@@ -146,13 +146,13 @@ export class AppPasswords {
   }
 
   /** After a main-password change: revoke when the policy says so. */
-  async afterPasswordChange(userId: string): Promise<void> {
+  async afterPasswordChange(userId: string, actor: Actor): Promise<void> {
     const user = await this.accounts.findUserById(userId);
     if (!user) return;
     if (!(await this.policyFor(user.orgId)).appPasswords.revokeOnPasswordChange) return;
     const n = await this.repo.deleteAll(user.id);
     if (n) {
-      await this.record(user, { kind: 'operator' }, 'app_password.revoke_all', `${n} revoked: main password changed`);
+      await this.record(user, actor, 'app_password.revoke_all', `${n} revoked: main password changed`);
       await this.revoked(user.address);
     }
   }
@@ -182,6 +182,24 @@ export class AppPasswords {
       total += n;
     }
     return total;
+  }
+
+  /**
+   * Revokes one app password that verification found unused for longer than the organization
+   * allows: what the sweep does, for one, between two sweeps (audit log, `app_passwords_revoked`).
+   */
+  async revokeUnused(owner: { userId: string; orgId: string; address: string }, id: string): Promise<void> {
+    if (!(await this.repo.delete(owner.userId, id))) return;
+    const days = (await this.policyFor(owner.orgId)).appPasswords.revokeUnusedDays;
+    await this.audit.recordAudit(
+      auditEvent({ kind: 'sesame' }, this.clock.now(), {
+        orgId: owner.orgId,
+        action: 'app_password.revoke_unused',
+        targetUserId: owner.userId,
+        detail: `${owner.address}: 1 unused for ${days} days (refused at sign-in)`,
+      }),
+    );
+    await this.revoked(owner.address);
   }
 
   /**

@@ -71,6 +71,11 @@ export interface VerificationReads {
 export interface LegacyWrites {
   logSignIn(e: SignInEvent): void;
   recordUse(u: AppPasswordUse): void;
+  /**
+   * Revokes an app password found unused for longer than its organization allows, as the hourly
+   * sweep would (audit log, mail servers told): verification refuses it on the spot first.
+   */
+  revokeUnused(owner: { userId: string; orgId: string; address: string }, id: string): Promise<void>;
 }
 
 export type NewIpNotice = (to: string, name: string, ip: string, protocol: string, at: number) => Promise<void>;
@@ -225,7 +230,9 @@ export class LegacyVerifier {
       (row.lastUsedAt ?? row.createdAt) < now - policy.revokeUnusedDays * 86_400_000
     ) {
       // Refused now whatever happens next; the deletion need not hold up the answer.
-      void this.appPasswords.delete(row.userId, row.id).catch(this.onBackgroundError);
+      void this.writes
+        .revokeUnused({ userId: row.userId, orgId: row.orgId, address }, row.id)
+        .catch(this.onBackgroundError);
       return { ...base, outcome: 'refused', reason: 'expired' };
     }
     // Bookkeeping after the answer: the caller is not kept waiting for it.
