@@ -5,7 +5,7 @@
  * again (a code lives a minute, an access token an hour; a refresh token ends early). Sessions,
  * grants and interactions stay.
  */
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 
 const MODELS = [
   'AuthorizationCode',
@@ -18,7 +18,9 @@ const MODELS = [
 ];
 
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await sql`delete from oidc_payloads where model in (${sql.join(MODELS)})`.execute(db);
+  // The table as this migration knows it (frozen: not the current schema's type).
+  const tables = db as Kysely<{ oidc_payloads: { model: string } }>;
+  await tables.deleteFrom('oidc_payloads').where('model', 'in', MODELS).execute();
 }
 
 export async function down(): Promise<void> {
