@@ -30,6 +30,8 @@ const ANN = { address: 'ann@contoso.test', password: 'lantern-orchard-fjord-31',
 const BEA = { address: 'bea@contoso.test', password: 'copper-meadow-quill-52', name: 'Bea' };
 /** An authenticator app, MFA on: sign-in asks for both. */
 const CAM = { address: 'cam@contoso.test', password: 'harbour-amber-tunnel-64', name: 'Cam' };
+/** The same, on a device remembered ("Don't ask again on this device"). */
+const DAN = { address: 'dan@contoso.test', password: 'quill-glacier-violet-86', name: 'Dan' };
 
 const STEP_MS = 30_000;
 
@@ -65,9 +67,10 @@ for (const kind of STORE_KINDS) {
       w = await makeWorld(kind, { trustedProxies: ['127.0.0.1'] });
       origin = new URL(w.ctx.config.publicUrl).origin;
       const org = await w.ctx.accounts.organizationByDomain('contoso.test');
-      for (const u of [ANN, BEA, CAM]) await w.ctx.accounts.addUser(OPERATOR, { ...u, role: 'user' });
+      for (const u of [ANN, BEA, CAM, DAN]) await w.ctx.accounts.addUser(OPERATOR, { ...u, role: 'user' });
       await w.ctx.mfaAdmin.setUserState(OPERATOR, ANN.address, 'disabled');
-      for (const u of [BEA, CAM]) {
+      await w.ctx.mfaAdmin.setPolicy(OPERATOR, org.id, { rememberDays: 30 });
+      for (const u of [BEA, CAM, DAN]) {
         await w.ctx.mfaAdmin.setUserState(OPERATOR, u.address, 'enabled');
         const step = Math.floor(Date.now() / STEP_MS) - 1;
         const { secret } = await registerTotpAtSignIn(
@@ -155,7 +158,13 @@ for (const kind of STORE_KINDS) {
     }
 
     /** Signs in on Sesame's page (the `next` it was sent to), and the second factor if asked; then follows on. */
-    async function signInThere(b: Browser, at: string, who: { address: string; password: string }, mfa = false) {
+    async function signInThere(
+      b: Browser,
+      at: string,
+      who: { address: string; password: string },
+      mfa = false,
+      remember = false,
+    ) {
       const page = await b.get(at);
       assert.equal(page.statusCode, 200, `${at} is a sign-in page`);
       const next = /name="next" value="([^"]+)"/.exec(page.body)?.[1]?.replace(/&amp;/g, '&');
@@ -169,7 +178,10 @@ for (const kind of STORE_KINDS) {
       assert.equal(res.statusCode, 303);
       if (mfa) {
         assert.equal(res.headers.location, '/signin/mfa', 'the second factor is asked');
-        res = await b.submit('/signin/mfa', '/signin/mfa/verify', { code: nextCode(who.address) });
+        res = await b.submit('/signin/mfa', '/signin/mfa/verify', {
+          code: nextCode(who.address),
+          ...(remember ? { remember: '1' } : {}),
+        });
         assert.equal(res.statusCode, 303);
       } else assert.notEqual(res.headers.location, '/signin/mfa');
       return walk(b, res);
@@ -274,6 +286,30 @@ for (const kind of STORE_KINDS) {
       const back = await signInThere(b, stop.at, CAM, true);
       assert.ok(back.code, back.at);
       const fresh = claimsOf((await exchange(back.code, asked.verifier)).id_token);
+      assert.ok(Number(fresh.auth_time) > oldAuthTime);
+      assert.equal(fresh.acr, 'urn:sesame:acr:mfa');
+    });
+
+    it('prompt=login on a remembered device: the password again, and the second factor too (the device does not spare it)', async () => {
+      const b = new Browser(w.app);
+      const first = await authorize(b);
+      const back = await signInThere(b, (await walk(b, first.res)).at, DAN, true, true);
+      assert.ok(back.code);
+      const oldAuthTime = Number(claimsOf((await exchange(back.code, first.verifier)).id_token).auth_time);
+      await sleep(1100);
+      const asked = await authorize(b, { prompt: 'login' });
+      const stop = await walk(b, asked.res);
+      assert.match(stop.at, /^\/signin\?reauth=1/);
+      // The password alone signs in on this device; the app's demand for a new sign-in asks for the second factor.
+      const stepUp = await signInThere(b, stop.at, DAN);
+      assert.equal(stepUp.code, undefined, 'no code on the password and a remembered device');
+      assert.equal(stepUp.at, '/security-info/flow');
+      const proved = await b.submit('/security-info/flow', '/security-info/flow/verify', {
+        code: nextCode(DAN.address),
+      });
+      const done = await walk(b, proved);
+      assert.ok(done.code, done.at);
+      const fresh = claimsOf((await exchange(done.code, asked.verifier)).id_token);
       assert.ok(Number(fresh.auth_time) > oldAuthTime);
       assert.equal(fresh.acr, 'urn:sesame:acr:mfa');
     });

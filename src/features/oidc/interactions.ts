@@ -107,9 +107,10 @@ export function registerOidcInteractions(
     if (session.createdAt < freshAfter) return reply.redirect(`/signin?reauth=1&next=${encodeURIComponent(here)}`, 303);
     // A second factor is needed when the app always requires one, when the request asks for the
     // acr value that says so (acr_values=urn:sesame:acr:mfa), and after a sign-in the request
-    // demanded anew that a remembered device spared the second factor.
+    // demanded anew (made during this interaction) that a remembered device spared the second factor.
+    const signedInAgain = freshAfter > 0 && session.createdAt >= (details.iat ?? 0) * 1000;
     const needsMfa =
-      client.requireMfa || asksForMfa(details.params) || (freshAfter > 0 && session.amr.includes('remembered'));
+      client.requireMfa || asksForMfa(details.params) || (signedInAgain && session.amr.includes('remembered'));
     if (needsMfa && !provesSecondFactor(session.amr)) {
       const meta = { ...clientMeta(req), protocol: 'web', locale: req.locale };
       const hasMethods = (await ctx.securityInfo.overview(user)).methods.length > 0;
