@@ -327,7 +327,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
   const oidc = {
     clients: new OidcClients(new KyselyOidcClientRepository(store.db), keyedHasher, audit, clock),
     keys: new SigningKeys(new KyselySigningKeyRepository(store.db), aead, clock),
-    payloads: new KyselyOidcPayloads(store.db, () => clock.now()),
+    payloads: new KyselyOidcPayloads(store.db, () => clock.now(), keyedHasher),
   };
   const directory = new UserDirectory(new KyselyUserDirectoryRepository(store.db), clock);
   const bulkChanges = new BulkChanges(

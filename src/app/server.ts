@@ -26,6 +26,7 @@ import { signIn } from '../features/sign-in/index.js';
 import { isLocale, negotiateLocale, translator, type Translate } from '../i18n/i18n.js';
 import { logOptions, type LogStream } from '../lib/logging.js';
 import { csrfCookieOptions, type WebSettings, webSettings } from '../web/cookies.js';
+import { cspDirectives } from '../web/security-headers.js';
 import { handleError, notFound } from '../web/errors.js';
 import type { Feature } from '../web/feature.js';
 import { sessionLoader } from '../web/guards.js';
@@ -161,20 +162,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
 async function registerBrowserPlugins(browser: FastifyInstance, ctx: AppContext, web: WebSettings) {
   const secure = web.secureCookies;
   await browser.register(helmet, {
-    contentSecurityPolicy: {
-      useDefaults: false,
-      directives: {
-        defaultSrc: ["'self'"],
-        scriptSrc: ["'self'"],
-        styleSrc: ["'self'"],
-        imgSrc: ["'self'", 'data:'],
-        objectSrc: ["'none'"],
-        baseUri: ["'none'"],
-        formAction: ["'self'"],
-        frameAncestors: ["'none'"],
-        ...(secure ? { upgradeInsecureRequests: [] } : {}),
-      },
-    },
+    contentSecurityPolicy: { useDefaults: false, directives: cspDirectives(secure) },
     frameguard: { action: 'deny' },
     referrerPolicy: { policy: 'same-origin' },
     hsts: secure ? { maxAge: 31536000, includeSubDomains: true } : false,

@@ -17,6 +17,7 @@ export const en = {
   'signin.submit': 'Sign in',
   'signin.signedout': 'You have signed out.',
   'signin.expired': 'Your session has ended. Please sign in again.',
+  'signin.reauth': 'The app asks you to sign in again.',
   'account.title': 'My account',
   'account.name': 'Name',
   'account.address': 'Email',
@@ -498,6 +499,7 @@ export const en = {
   'oidc.logout.body': 'Do you want to sign out of Sesame?',
   'oidc.logout.yes': 'Sign out',
   'oidc.logout.no': 'Stay signed in',
+  'oidc.logout.back': 'Back to the app',
   'error.invalid_redirect_uri':
     'Give 1 to 10 redirect URIs, each a full https:// address (or http:// on 127.0.0.1 or localhost for testing) without a #fragment.',
   'error.oidc_client_not_found': 'That app does not exist.',

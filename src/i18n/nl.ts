@@ -19,6 +19,7 @@ export const nl: Record<MessageId, string> = {
   'signin.submit': 'Aanmelden',
   'signin.signedout': 'U bent afgemeld.',
   'signin.expired': 'Uw sessie is verlopen. Meld u opnieuw aan.',
+  'signin.reauth': 'De app vraagt u zich opnieuw aan te melden.',
   'account.title': 'Mijn account',
   'account.name': 'Naam',
   'account.address': 'E-mail',
@@ -501,6 +502,7 @@ export const nl: Record<MessageId, string> = {
   'oidc.logout.body': 'Wilt u zich afmelden bij Sesame?',
   'oidc.logout.yes': 'Afmelden',
   'oidc.logout.no': 'Aangemeld blijven',
+  'oidc.logout.back': 'Terug naar de app',
   'error.invalid_redirect_uri':
     "Geef 1 tot 10 redirect-URI's, elk een volledig https://-adres (of http:// op 127.0.0.1 of localhost om te testen) zonder #fragment.",
   'error.oidc_client_not_found': 'Die app bestaat niet.',

@@ -5,6 +5,7 @@
  * the columns the provider looks them up by (grant, session uid, user code) and their expiry.
  */
 import type { Kysely } from 'kysely';
+import { findByKeyedHash, type KeyedHasher } from '../lib/crypto/tokens.js';
 import type { OidcClient, OidcClientKind, OidcClientRepository } from '../domain/oidc/clients.js';
 import type { OidcPayload, OidcPayloadStore } from '../domain/oidc/payloads.js';
 import type { SigningKeyRepository, StoredSigningKey } from '../domain/oidc/signing-keys.js';
@@ -132,6 +133,25 @@ export class KyselySigningKeyRepository implements SigningKeyRepository {
   }
 }
 
+/**
+ * The models whose id is a bearer secret: the value an app (or whoever holds it) presents is the id
+ * itself (oidc-provider's opaque format). These are stored under a keyed hash of the id, and the
+ * copy of the id the payload carries (`jti`) is replaced by that hash too, so neither the store nor
+ * a backup holds a usable code or token. The other models (Session, Interaction, Grant…) are named
+ * by ids that are no credential on their own (the provider's cookies that carry them are signed).
+ * DeviceCode is left out: the device flow is not enabled (provider.ts), and the provider finds a
+ * device code by its user code and then saves it again by its id, which a hash could not give back.
+ */
+export const HASHED_MODELS: ReadonlySet<string> = new Set([
+  'AuthorizationCode',
+  'AccessToken',
+  'RefreshToken',
+  'ClientCredentials',
+  'BackchannelAuthenticationRequest',
+  'RegistrationAccessToken',
+  'InitialAccessToken',
+]);
+
 /** How often an upsert also deletes long-expired rows: often enough to bound the table, rarely enough to cost nothing. */
 const SWEEP_CHANCE = 0.01;
 /** Expired rows are kept a day, so a late replay of a code still finds it consumed rather than unknown. */
@@ -141,12 +161,27 @@ export class KyselyOidcPayloads implements OidcPayloadStore {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly now: () => number,
+    private readonly hasher: KeyedHasher,
   ) {}
+
+  /** The keyed hash a bearer model's id (or user code) is stored under; domain-separated by model. */
+  private hashOf(model: string, value: string): string {
+    return this.hasher.digest(`oidc ${model}`, value);
+  }
+
+  /** Every id (model, id) may be stored under: itself, or its keyed hash under the current and previous keys. */
+  private storedIds(model: string, id: string): string[] {
+    return HASHED_MODELS.has(model) ? this.hasher.digests(`oidc ${model}`, id) : [id];
+  }
 
   /** Stores `payload` for (model, id), replacing what was there; `expiresIn` in seconds. */
   async upsert(model: string, id: string, payload: OidcPayload, expiresIn: number | undefined): Promise<void> {
+    const hashed = HASHED_MODELS.has(model);
+    const storedId = hashed ? this.hashOf(model, id) : id;
+    // The payload's `jti` is the id (the token itself): it is stored as the hash, and given back on find.
+    const stored = hashed && 'jti' in payload ? { ...payload, jti: storedId } : payload;
     const row = {
-      payload: JSON.stringify(payload),
+      payload: JSON.stringify(stored),
       grant_id: typeof payload.grantId === 'string' ? payload.grantId : null,
       uid: typeof payload.uid === 'string' ? payload.uid : null,
       user_code: typeof payload.userCode === 'string' ? payload.userCode : null,
@@ -154,20 +189,30 @@ export class KyselyOidcPayloads implements OidcPayloadStore {
     };
     await this.db
       .insertInto('oidc_payloads')
-      .values({ model, id, consumed_at: null, ...row })
+      .values({ model, id: storedId, consumed_at: null, ...row })
       .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet(row))
       .execute();
     if (Math.random() < SWEEP_CHANCE) await this.sweep();
   }
 
   async find(model: string, id: string): Promise<OidcPayload | undefined> {
-    return this.read(
-      this.db
-        .selectFrom('oidc_payloads')
-        .select(['payload', 'expires_at', 'consumed_at'])
-        .where('model', '=', model)
-        .where('id', '=', id),
-    );
+    const byId = (storedId: string) =>
+      this.read(
+        this.db
+          .selectFrom('oidc_payloads')
+          .select(['payload', 'expires_at', 'consumed_at'])
+          .where('model', '=', model)
+          .where('id', '=', storedId),
+      );
+    if (!HASHED_MODELS.has(model)) return byId(id);
+    // Under the current hash key, and after a rotation of it under the previous keys (tokens live two weeks at most).
+    const hit = await findByKeyedHash(this.hasher, `oidc ${model}`, id, byId);
+    return hit && this.restore(hit.found, id);
+  }
+
+  /** A bearer model's payload as the provider stored it: its `jti` as given, not its hash. */
+  private restore(p: OidcPayload, id: string): OidcPayload {
+    return 'jti' in p ? { ...p, jti: id } : p;
   }
 
   async findByUid(model: string, uid: string): Promise<OidcPayload | undefined> {
@@ -199,14 +244,18 @@ export class KyselyOidcPayloads implements OidcPayloadStore {
       .updateTable('oidc_payloads')
       .set({ consumed_at: this.now() })
       .where('model', '=', model)
-      .where('id', '=', id)
+      .where('id', 'in', this.storedIds(model, id))
       .where('consumed_at', 'is', null)
       .executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;
   }
 
   async destroy(model: string, id: string): Promise<void> {
-    await this.db.deleteFrom('oidc_payloads').where('model', '=', model).where('id', '=', id).execute();
+    await this.db
+      .deleteFrom('oidc_payloads')
+      .where('model', '=', model)
+      .where('id', 'in', this.storedIds(model, id))
+      .execute();
   }
 
   /** Deletes everything issued under a grant, whatever its model (a code used twice revokes them all). */

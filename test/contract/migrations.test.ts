@@ -96,5 +96,44 @@ for (const kind of STORE_KINDS) {
         await stepped.close();
       }
     });
+
+    it('deletes the codes and tokens stored in clear before they were hashed, and keeps sessions and grants', async () => {
+      const names = Object.keys(MIGRATIONS);
+      const at = names.indexOf('2026-12-06-13-oidc-token-hashes');
+      const s = await makeTestStore(kind);
+      toDispose.push(s);
+      const db = openStore({ dataDir: s.dataDir, databaseUrl: s.databaseUrl });
+      try {
+        for (let i = 0; i < at; i++) await migrateUp(db.db);
+        const row = (model: string, id: string) => ({
+          model,
+          id,
+          payload: JSON.stringify({ jti: id, grantId: 'g1' }),
+          grant_id: 'g1',
+          uid: null,
+          user_code: null,
+          expires_at: null,
+          consumed_at: null,
+        });
+        await db.db
+          .insertInto('oidc_payloads')
+          .values([
+            row('AccessToken', 'clear-access'),
+            row('RefreshToken', 'clear-refresh'),
+            row('AuthorizationCode', 'clear-code'),
+            row('Session', 'session-1'),
+            row('Grant', 'g1'),
+          ])
+          .execute();
+        assert.deepEqual(await migrateUp(db.db), ['2026-12-06-13-oidc-token-hashes']);
+        const left = await db.db.selectFrom('oidc_payloads').select('model').orderBy('model').execute();
+        assert.deepEqual(
+          left.map((r) => r.model),
+          ['Grant', 'Session'],
+        );
+      } finally {
+        await db.close();
+      }
+    });
   });
 }

@@ -118,6 +118,58 @@ for (const kind of STORE_KINDS) {
       await adapter(ctx, 'RefreshToken').destroy('r-b');
     });
 
+    it('stores codes and tokens only under a keyed hash: no issued value in any column or in the payload JSON', async () => {
+      const { randomToken } = await import('../../src/lib/crypto/tokens.js');
+      const grantId = 'g-hashed';
+      const issued: Record<string, string> = {};
+      for (const model of ['AuthorizationCode', 'AccessToken', 'RefreshToken', 'ClientCredentials']) {
+        const value = randomToken(32);
+        issued[model] = value;
+        // As oidc-provider hands them over: the opaque token's value is its `jti`.
+        await adapter(ctx, model).upsert(
+          value,
+          { jti: value, kind: model, grantId, accountId: 'u-hashed', clientId: 'app', iat: 1, exp: 2e9 },
+          3600,
+        );
+      }
+      await adapter(ctx, 'Session').upsert('sess-hashed', { uid: 'uid-hashed', accountId: 'u-hashed' }, 3600);
+      const rows = await ctx.store.db.selectFrom('oidc_payloads').selectAll().execute();
+      const raw = JSON.stringify(rows);
+      for (const [model, value] of Object.entries(issued)) {
+        assert.ok(!raw.includes(value), `${model}: its value is nowhere in the table`);
+        const found = await adapter(other, model).find(value);
+        assert.equal(found?.jti, value, `${model}: found by its value, with its jti given back`);
+        assert.equal(found?.grantId, grantId);
+      }
+      assert.equal(
+        rows.filter((r) => r.grant_id === grantId).length,
+        4,
+        'one row each, still revocable by grant (grant ids are no secret)',
+      );
+      assert.ok(raw.includes('sess-hashed'), 'a session keeps its id: it is no credential on its own');
+      // Consumption and destruction find the row by the value too.
+      await adapter(other, 'AuthorizationCode').consume(issued.AuthorizationCode!);
+      assert.ok((await adapter(ctx, 'AuthorizationCode').find(issued.AuthorizationCode!))?.consumed);
+      await assert.rejects(adapter(ctx, 'AuthorizationCode').consume(issued.AuthorizationCode!));
+      await adapter(other, 'AccessToken').destroy(issued.AccessToken!);
+      assert.equal(await adapter(ctx, 'AccessToken').find(issued.AccessToken!), undefined);
+      // After a rotation of the hash key: found under the previous key, then destroyed under it.
+      const rotated = await createContext(store.config(), {
+        clock,
+        migrate: false,
+        secrets: { ...ctx.secrets, hashKey: Buffer.alloc(32, 3), previous: { hashKey: [ctx.secrets.hashKey] } },
+      });
+      try {
+        assert.equal((await adapter(rotated, 'RefreshToken').find(issued.RefreshToken!))?.jti, issued.RefreshToken);
+        await adapter(rotated, 'RefreshToken').destroy(issued.RefreshToken!);
+        assert.equal(await adapter(ctx, 'RefreshToken').find(issued.RefreshToken!), undefined);
+      } finally {
+        await rotated.close();
+      }
+      await adapter(ctx, 'ClientCredentials').revokeByGrantId(grantId);
+      assert.equal(await adapter(ctx, 'ClientCredentials').find(issued.ClientCredentials!), undefined);
+    });
+
     it('answers the Client model from the registry (no secret in clear), and never stores a client', async () => {
       const { client, secret } = await ctx.oidc.clients.add(OPERATOR, orgId, {
         name: 'Grafana',

@@ -13,7 +13,7 @@ export function createOidcFeature(): Feature {
   return {
     root(app, s, web) {
       holder = new OidcProviderHolder(s, web);
-      registerOidcEndpoints(app, holder);
+      registerOidcEndpoints(app, holder, s.config.publicUrl);
     },
     pages(app, s, web) {
       registerOidcInteractions(app, s, web, holder!);

@@ -2,8 +2,10 @@
  * The provider's login and consent prompts, answered by Sesame itself: GET /oidc/interaction/:uid.
  *
  *   no Sesame session ───────────────> /signin?next=/oidc/interaction/<uid> (Sesame's sign-in and MFA flows)
+ *   prompt=login, or older than max_age > /signin?reauth=1&next=… (signing in again makes a new session)
  *   user of another organization ────> error page (403); nothing is issued
- *   app always needs MFA, session has
+ *   app always needs MFA (or acr_values
+ *   asks for it), session has
  *   no second factor ─┬─ has methods ─> step-up flow (/security-info/flow), back here when proved
  *                     └─ no method ──> add-method flow, back here (then the step-up above)
  *   otherwise ───────────────────────> interaction finished: login (amr/acr from the session) and
@@ -24,7 +26,7 @@ import { messagePage } from '../../web/layout.js';
 import { html, type Html } from '../../web/html.js';
 import { layout, type PageContext } from '../../web/layout.js';
 import { OIDC_PREFIX } from '../../web/links.js';
-import { authenticationContext, type OidcProviderHolder } from './provider.js';
+import { asksForMfa, authenticationContext, freshness, type OidcProviderHolder } from './provider.js';
 
 /** The path of an interaction's page (what `next` carries through the sign-in). */
 export function interactionPath(uid: string): string {
@@ -98,7 +100,18 @@ export function registerOidcInteractions(
         ),
       );
 
-    if (client.requireMfa && !provesSecondFactor(session.amr)) {
+    // prompt=login and max_age: the sign-in must be newer than the request (or than max_age seconds),
+    // else the user signs in again on Sesame's page (password, then the second factor the account
+    // asks for), which starts a new session; its time is the ID token's auth_time.
+    const { freshAfter } = freshness(details.params, details.iat, Date.now());
+    if (session.createdAt < freshAfter) return reply.redirect(`/signin?reauth=1&next=${encodeURIComponent(here)}`, 303);
+    // A second factor is needed when the app always requires one, when the request asks for the
+    // acr value that says so (acr_values=urn:sesame:acr:mfa), and after a sign-in the request
+    // demanded anew (made during this interaction) that a remembered device spared the second factor.
+    const signedInAgain = freshAfter > 0 && session.createdAt >= (details.iat ?? 0) * 1000;
+    const needsMfa =
+      client.requireMfa || asksForMfa(details.params) || (signedInAgain && session.amr.includes('remembered'));
+    if (needsMfa && !provesSecondFactor(session.amr)) {
       const meta = { ...clientMeta(req), protocol: 'web', locale: req.locale };
       const hasMethods = (await ctx.securityInfo.overview(user)).methods.length > 0;
       const { flowToken } = hasMethods

@@ -21,8 +21,9 @@ import { OIDC_PREFIX, oidcIssuer } from '../../web/links.js';
 import type { Services } from '../../web/services.js';
 import { isLocale, negotiateLocale, translator, type Locale, type Translate } from '../../i18n/i18n.js';
 import type { MessageId } from '../../i18n/en.js';
-import { html, Html } from '../../web/html.js';
+import { html, type Html } from '../../web/html.js';
 import { layout } from '../../web/layout.js';
+import { cspHeader } from '../../web/security-headers.js';
 import { createAdapter, type OidcProviderModule } from './adapter.js';
 import { logOptions } from '../../lib/logging.js';
 
@@ -39,6 +40,31 @@ export function authenticationContext(sessionAmr: readonly string[]): { amr: str
   // Every Sesame session begins with the main password, though a step-up records only the factor it proved.
   const amr = ['pwd', ...sessionAmr.filter((a) => RFC8176.has(a) && a !== 'pwd')];
   return { amr: mfa ? [...amr, 'mfa'] : amr, acr: mfa ? ACR.mfa : ACR.pwd };
+}
+
+/** Whether the authorization request asks for a second factor: `acr_values` naming Sesame's MFA value. */
+export function asksForMfa(params: Record<string, unknown>): boolean {
+  return String(params.acr_values ?? '')
+    .split(' ')
+    .includes(ACR.mfa);
+}
+
+/**
+ * How recent the Sesame sign-in must be (epoch ms; 0: any): after the request itself for
+ * prompt=login (`requestedAt`, the interaction's start in epoch seconds), within max_age seconds.
+ */
+export function freshness(params: Record<string, unknown>, requestedAt: number | undefined, now: number) {
+  let freshAfter = 0;
+  if (
+    String(params.prompt ?? '')
+      .split(' ')
+      .includes('login') &&
+    requestedAt
+  )
+    freshAfter = requestedAt * 1000;
+  const maxAge = params.max_age === undefined ? Number.NaN : Number(params.max_age);
+  if (Number.isFinite(maxAge) && maxAge >= 0) freshAfter = Math.max(freshAfter, now - maxAge * 1000);
+  return { freshAfter };
 }
 
 /**
@@ -68,19 +94,33 @@ function koaTranslator(k: KoaContextWithOIDC, web: WebSettings): Translate {
   return translator(koaLocale(k, web));
 }
 
-/** A page of the provider's own (errors, sign-out) in Sesame's frame, under the same strict CSP as every page. */
-function sendPage(k: KoaContextWithOIDC, web: WebSettings, titleId: MessageId, body: Html) {
+/** A page of the provider's own (errors, sign-out) in Sesame's frame, under the same CSP as every page. */
+function sendPage(k: KoaContextWithOIDC, web: WebSettings, titleId: MessageId, body: Html, head?: Html) {
   const locale = koaLocale(k, web);
   const t = translator(locale);
   k.type = 'html';
   k.set('cache-control', 'no-store');
-  // form-action is left out: the sign-out form's answer is a redirect to the app, which form-action would block.
-  k.set(
-    'content-security-policy',
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
-  );
+  k.set('content-security-policy', cspHeader(web.secureCookies));
   k.set('x-frame-options', 'DENY');
-  k.body = layout({ t, locale, csrf: '', path: '/signin' }, t(titleId), body).value;
+  k.set('referrer-policy', 'same-origin');
+  k.body = layout({ t, locale, csrf: '', path: '/signin' }, t(titleId), body, head ? { head } : {}).value;
+}
+
+/**
+ * "Do you want to sign out of Sesame?", with the provider's form (its action and xsrf secret). Asked
+ * at every end-session request, with or without an id_token_hint (docs/oidc.md): nothing ends
+ * before the user answers, so a cross-site link signs no one out.
+ */
+function logoutPage(k: KoaContextWithOIDC, web: WebSettings, action: string, xsrf: string) {
+  const t = koaTranslator(k, web);
+  sendPage(
+    k,
+    web,
+    'oidc.logout.title',
+    html`<p>${t('oidc.logout.body')}</p><form id="op.logoutForm" method="post" action="${action}"><input type="hidden" name="xsrf" value="${xsrf}"></form>
+<p class="actions"><button type="submit" form="op.logoutForm" value="yes" name="logout" class="primary">${t('oidc.logout.yes')}</button>
+<button type="submit" form="op.logoutForm">${t('oidc.logout.no')}</button></p>`,
+  );
 }
 
 /** Cookie-signing keys of the provider, derived from Sesame's cookie key (and its previous keys, which still verify). */
@@ -116,7 +156,8 @@ async function buildProvider(mod: OidcProviderModule, ctx: Services, web: WebSet
         if (k.oidc.session.acr !== now.acr || (k.oidc.session.amr ?? []).join(' ') !== now.amr.join(' '))
           return interactionPolicy.Check.REQUEST_PROMPT;
         const client = await ctx.oidc.clients.find(k.oidc.client?.clientId ?? '');
-        if (client?.requireMfa && !provesSecondFactor(live.session.amr)) return interactionPolicy.Check.REQUEST_PROMPT;
+        if ((client?.requireMfa || asksForMfa(k.oidc.params ?? {})) && !provesSecondFactor(live.session.amr))
+          return interactionPolicy.Check.REQUEST_PROMPT;
         return interactionPolicy.Check.NO_NEED_TO_PROMPT;
       },
     ),
@@ -181,17 +222,9 @@ async function buildProvider(mod: OidcProviderModule, ctx: Services, web: WebSet
       userinfo: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
-        logoutSource: async (k, form) => {
-          const t = koaTranslator(k, web);
-          sendPage(
-            k,
-            web,
-            'oidc.logout.title',
-            html`<p>${t('oidc.logout.body')}</p>${new Html(form)}
-<p class="actions"><button type="submit" form="op.logoutForm" value="yes" name="logout" class="primary">${t('oidc.logout.yes')}</button>
-<button type="submit" form="op.logoutForm">${t('oidc.logout.no')}</button></p>`,
-          );
-        },
+        // The provider's own form is rebuilt (same action, same secret) rather than inserted as given.
+        logoutSource: async (k) =>
+          logoutPage(k, web, k.oidc.urlFor('end_session_confirm'), String(k.oidc.session?.state?.secret ?? '')),
         postLogoutSuccessSource: async (k) =>
           sendPage(
             k,
@@ -211,8 +244,9 @@ async function buildProvider(mod: OidcProviderModule, ctx: Services, web: WebSet
     clientBasedCORS: (_k, origin, client) => (client.redirectUris ?? []).some((u) => new URL(u).origin === origin),
   };
   const provider = new mod.Provider(oidcIssuer(ctx.config.publicUrl), configuration);
-  // Behind the operator's TLS proxy, Koa must believe its X-Forwarded-Proto/Host, as Fastify does.
-  provider.proxy = ctx.config.trustedProxies.length > 0;
+  // Koa reads the host and scheme from X-Forwarded-Host/Proto, which registerOidcEndpoints sets
+  // from the configured public URL on every request (whatever the client or a proxy sent).
+  provider.proxy = true;
   // The stored hash stands in for the secret (adapter.ts): compare what the client sent by its keyed hash.
   (
     provider.Client.prototype as unknown as {
@@ -222,13 +256,35 @@ async function buildProvider(mod: OidcProviderModule, ctx: Services, web: WebSet
     return ctx.oidc.clients.secretIsRight(this.clientId, actual);
   };
   provider.on('server_error', (_k: unknown, err: Error) => log.error({ err }, 'OIDC provider failed'));
+  const publicOrigin = new URL(ctx.config.publicUrl).origin;
   provider.use(async (koa, next) => {
     await next();
     const k = koa as unknown as KoaContextWithOIDC;
-    // "Yes, sign me out" at the provider's end-session page ends the Sesame session too.
-    if (k.oidc?.route === 'end_session_confirm' && k.oidc.params?.logout) {
-      const live = await sesameSession(ctx, web, k);
-      if (live) await ctx.sessions.end(live.session.id);
+    // Without a signed-in provider session, the provider answers an end-session request with a
+    // form that submits itself ("yes, sign out") by script: a cross-site link would then sign the
+    // user out of Sesame (below). Sesame asks instead, on the same page as always.
+    if (k.oidc?.route === 'end_session' && k.status === 200 && !k.response.get('content-security-policy'))
+      logoutPage(k, web, k.oidc.urlFor('end_session_confirm'), String(k.oidc.session?.state?.secret ?? ''));
+    if (k.oidc?.route === 'end_session_confirm') {
+      // "Yes, sign me out" at the provider's end-session page ends the Sesame session too.
+      if (k.oidc.params?.logout) {
+        const live = await sesameSession(ctx, web, k);
+        if (live) await ctx.sessions.end(live.session.id);
+      }
+      // Back to the app by a page that moves on by itself: the CSP's form-action 'self' would block
+      // the answer to the sign-out form being a redirect to another site.
+      const location = k.response.get('location');
+      if (k.status === 303 && location && new URL(location, publicOrigin).origin !== publicOrigin) {
+        k.status = 200;
+        k.remove('location');
+        sendPage(
+          k,
+          web,
+          'oidc.logout.title',
+          html`${k.oidc.params?.logout ? html`<p>${koaTranslator(k, web)('signin.signedout')}</p>` : ''}<p><a id="continue" href="${location}">${koaTranslator(k, web)('oidc.logout.back')}</a></p>`,
+          html`<meta http-equiv="refresh" content="0;url=${location}">`,
+        );
+      }
     }
   });
   return provider;
@@ -275,9 +331,11 @@ export class OidcProviderHolder {
  * Mounts the provider under /oidc (all but the interaction pages, which are Sesame's own; see
  * interactions.ts). Fastify must not read the body: the provider parses its own requests, so the
  * request is handed over raw, before any parsing, with the prefix moved to `originalUrl` as a
- * mounting framework does (the provider builds its endpoint URLs from it).
+ * mounting framework does (the provider builds its endpoint URLs from it), and the host and scheme
+ * set to the configured public URL's.
  */
-export function registerOidcEndpoints(app: FastifyInstance, holder: OidcProviderHolder) {
+export function registerOidcEndpoints(app: FastifyInstance, holder: OidcProviderHolder, publicUrl: string) {
+  const pub = new URL(publicUrl);
   app.route({
     method: ['GET', 'POST', 'OPTIONS', 'DELETE', 'PUT', 'HEAD'],
     url: `${OIDC_PREFIX}/*`,
@@ -289,6 +347,14 @@ export function registerOidcEndpoints(app: FastifyInstance, holder: OidcProvider
       const raw = req.raw as IncomingMessage & { originalUrl?: string };
       raw.originalUrl = raw.url;
       raw.url = raw.url!.slice(OIDC_PREFIX.length) || '/';
+      // The issuer and every endpoint URL the provider builds (discovery, redirects, the logout
+      // form's action) come from the configured public URL only, never from what the request says
+      // its host is (Host, X-Forwarded-Host, even from a trusted proxy). The client's address is
+      // the one Fastify determined (trusted proxies only).
+      raw.headers.host = pub.host;
+      raw.headers['x-forwarded-host'] = pub.host;
+      raw.headers['x-forwarded-proto'] = pub.protocol.slice(0, -1);
+      raw.headers['x-forwarded-for'] = req.ip;
       callback(raw, reply.raw);
     },
     handler: async () => undefined,

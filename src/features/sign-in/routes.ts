@@ -20,20 +20,29 @@ export function registerSignInRoutes(app: FastifyInstance, s: Services, web: Web
 
   app.get('/', PAGE_ROUTE, async (req, reply) => reply.redirect(req.user ? '/account' : '/signin', 303));
 
-  app.get<{ Querystring: { next?: string; m?: string } }>('/signin', PAGE_ROUTE, async (req, reply) => {
-    if (req.user) return reply.redirect(safeNext(req.query.next), 303);
-    const m = req.query.m;
-    const notice =
-      m === 'signedout'
-        ? req.t('signin.signedout')
-        : m === 'expired'
-          ? req.t('signin.expired')
-          : m === 'password'
-            ? req.t('setpw.done')
-            : undefined;
-    const next = req.query.next ? safeNext(req.query.next) : undefined;
-    return send(reply, signInPage(pageContext(req, reply), { next, notice }));
-  });
+  app.get<{ Querystring: { next?: string; m?: string; reauth?: string } }>(
+    '/signin',
+    PAGE_ROUTE,
+    async (req, reply) => {
+      // `reauth`: an app asked for a new sign-in (OIDC prompt=login, max_age); the form is shown to a
+      // signed-in user too, and signing in replaces the session (POST below).
+      const reauth = req.query.reauth === '1';
+      if (req.user && !reauth) return reply.redirect(safeNext(req.query.next), 303);
+      const m = req.query.m;
+      const notice =
+        m === 'signedout'
+          ? req.t('signin.signedout')
+          : m === 'expired'
+            ? req.t('signin.expired')
+            : m === 'password'
+              ? req.t('setpw.done')
+              : reauth
+                ? req.t('signin.reauth')
+                : undefined;
+      const next = req.query.next ? safeNext(req.query.next) : undefined;
+      return send(reply, signInPage(pageContext(req, reply), { next, notice, email: req.user?.address }));
+    },
+  );
 
   app.post('/signin', csrf, async (req, reply) => {
     const email = field(req.body, 'email', 254);
