@@ -16,6 +16,7 @@ import * as m09 from './migrations/2026-11-27-09-oidc.js';
 import * as m10 from './migrations/2026-11-27-10-self-service.js';
 import * as m11 from './migrations/2026-11-27-11-admin-scale.js';
 import * as m12 from './migrations/2026-11-27-12-dashboard.js';
+import * as m13 from './migrations/2026-12-06-13-recent-auth.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '2026-11-27-01-accounts': m01,
@@ -30,6 +31,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '2026-11-27-10-self-service': m10,
   '2026-11-27-11-admin-scale': m11,
   '2026-11-27-12-dashboard': m12,
+  '2026-12-06-13-recent-auth': m13,
 };
 
 export function migrator<DB>(db: Kysely<DB>): Migrator {
