@@ -1,7 +1,7 @@
 /**
  * Server-side browser sessions. The cookie holds a 256-bit random token; the store keeps only its
  * keyed hash. A session records what was proved (`amr`, e.g. ["pwd"]) rather than a flag, so
- * that later steps (MFA, fresh proof for sensitive actions) can ask for more.
+ * that later steps (MFA, recent authentication before sensitive changes: recent-auth.ts) can ask for more.
  * Timeouts are enforced here, server-side: idle (last use) and absolute (since sign-in).
  */
 import type { KeyedHasher } from '../../lib/crypto/tokens.js';
@@ -133,11 +133,6 @@ export class SessionService {
     const token = randomToken(32);
     await this.repo.reissueAfterPassword(id, this.hasher.digest(TOKEN_PURPOSE, token), at);
     return token;
-  }
-
-  /** Whether the session proved a second factor within `withinMs`. */
-  hasFreshMfa(s: Session, withinMs: number): boolean {
-    return s.mfaAt !== null && this.clock.now() - s.mfaAt <= withinMs;
   }
 
   async end(id: string): Promise<void> {
