@@ -7,6 +7,7 @@ import { AccountService } from '../domain/accounts/account-service.js';
 import { PasswordPolicy } from '../domain/accounts/password-policy.js';
 import type { AuditRepository } from '../domain/audit/events.js';
 import { type Clock, systemClock } from '../domain/clock.js';
+import { RecentAuth } from '../domain/sessions/recent-auth.js';
 import { SessionService } from '../domain/sessions/session.js';
 import { PasswordAuthenticator } from '../domain/sign-in/password-authenticator.js';
 import { Throttle } from '../domain/throttling/throttle.js';
@@ -146,6 +147,12 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
   );
   const metrics = createMetrics(() => store.stats());
   const mfaRepo = new KyselyMfaRepository(store.db);
+  // Recent authentication ("sudo mode") before any change to how one signs in.
+  const recentAuth = new RecentAuth({
+    methodCount: async (userId) => (await mfaRepo.listMethods(userId)).length,
+    clock,
+    windowMs: config.recentAuthMinutes * 60_000,
+  });
   const flowRepo = new KyselyFlowRepository(store.db);
   const log = pino({ level: config.logLevel });
   // Every row the sign-in and audit logs record, and every lock, also goes to the SIEM when configured.
@@ -182,7 +189,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     appPasswordRepo,
     mfaRepo,
     accounts,
-    sessions,
+    recentAuth,
     audit,
     keyedHasher,
     { created: (...a) => notifier.appPasswordCreated(...a) },
@@ -203,6 +210,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     accounts: accountsRepo,
     audit,
     sessions,
+    recentAuth,
     throttle,
     factors,
     notifier,
@@ -283,7 +291,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
       return auditRepo.listSignIns(q);
     },
   };
-  const securityInfo = new SecurityInfo(mfaRepo, flows, sessions, notifier, audit, clock, events);
+  const securityInfo = new SecurityInfo(mfaRepo, flows, recentAuth, notifier, audit, clock, events);
   const signIn = new PasswordAuthenticator(
     accountsRepo,
     audit,
@@ -317,6 +325,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     accounts: accountsRepo,
     signIn,
     sessions,
+    recentAuth,
     appPasswords,
     audit: auditView,
     mail: selfServiceMail,
@@ -348,6 +357,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     accounts,
     signIn,
     sessions,
+    recentAuth,
     audit: auditView,
     flows,
     mfaAdmin,

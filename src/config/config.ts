@@ -19,6 +19,8 @@ export interface Config {
   logLevel: string;
   sessionIdleMinutes: number;
   sessionAbsoluteHours: number;
+  /** How long a proof made in a session (second factor, or the password re-entered) allows changes to how one signs in. */
+  recentAuthMinutes: number;
   /** Failed sign-ins per account before a temporary lock (locks grow: 60 s, 120 s, ... 1 h). */
   accountFailureLimit: number;
   /** Failed sign-ins per client IP within 15 minutes before that IP is locked. */
@@ -211,6 +213,13 @@ export const OPTIONS: Option<keyof Config>[] = [
     default: 12,
     doc: 'A browser session ends this long after sign-in, used or not.',
     parse: int(1, 24 * 30),
+  },
+  {
+    key: 'recentAuthMinutes',
+    env: 'SESAME_RECENT_AUTH_MINUTES',
+    default: 10,
+    doc: 'Recent authentication ("sudo mode"): changing how one signs in (methods, recovery codes, app passwords, the password) needs a second factor proved, or for a user without one the password re-entered, in this session within this many minutes.',
+    parse: int(1, 60),
   },
   {
     key: 'accountFailureLimit',

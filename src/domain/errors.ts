@@ -34,6 +34,7 @@ export const ERROR_CODES = [
   'resend_too_soon',
   'delivery_failed',
   'fresh_mfa_required',
+  'password_reauth_required',
   'method_not_found',
   'invalid_policy',
   'webauthn_failed',

@@ -252,6 +252,13 @@ export const nl: Record<MessageId, string> = {
   'si.confirm': 'Bevestigen dat ik het ben',
   'si.removed': 'De methode is verwijderd.',
   'si.default_set': 'Uw standaardmethode is gewijzigd.',
+  'si.confirmed': 'Bevestigd. De komende {minutes} minuten kunt u wijzigen hoe u zich aanmeldt.',
+  'reauth.title': 'Bevestig uw wachtwoord',
+  'reauth.intro':
+    'Voer uw wachtwoord opnieuw in voordat u wijzigt hoe u zich aanmeldt. Zo blijft uw account veilig als iemand anders deze browsersessie in handen heeft gekregen.',
+  'reauth.submit': 'Bevestigen',
+  'pw.confirm_first':
+    'U hebt een aanmeldmethode: bevestig daarmee eerst dat u het bent voordat u uw wachtwoord wijzigt.',
   'nav.security': 'Beveiligingsgegevens',
   'nav.policy': 'Beleid',
   'nav.skip': 'Naar de hoofdinhoud',
@@ -373,6 +380,7 @@ export const nl: Record<MessageId, string> = {
   'error.resend_too_soon': 'Er is net een code verstuurd. Wacht {seconds} seconden voordat u opnieuw vraagt.',
   'error.delivery_failed': 'We konden de code niet versturen. Probeer het later opnieuw of kies een andere manier.',
   'error.fresh_mfa_required': 'Bevestig eerst met uw tweede factor dat u het bent.',
+  'error.password_reauth_required': 'Voer eerst uw wachtwoord opnieuw in om te bevestigen dat u het bent.',
   'error.method_not_found': 'Die methode bestaat niet.',
   'error.invalid_policy': 'Die beleidsinstelling is niet geldig.',
   'error.webauthn_failed': 'De beveiligingssleutel kon niet worden gecontroleerd. Probeer het opnieuw.',

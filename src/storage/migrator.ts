@@ -17,6 +17,7 @@ import * as m10 from './migrations/2026-11-27-10-self-service.js';
 import * as m11 from './migrations/2026-11-27-11-admin-scale.js';
 import * as m12 from './migrations/2026-11-27-12-dashboard.js';
 import * as m13 from './migrations/2026-12-06-13-oidc-token-hashes.js';
+import * as m14 from './migrations/2026-12-06-14-recent-auth.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '2026-11-27-01-accounts': m01,
@@ -32,6 +33,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '2026-11-27-11-admin-scale': m11,
   '2026-11-27-12-dashboard': m12,
   '2026-12-06-13-oidc-token-hashes': m13,
+  '2026-12-06-14-recent-auth': m14,
 };
 
 export function migrator<DB>(db: Kysely<DB>): Migrator {

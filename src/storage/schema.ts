@@ -39,6 +39,8 @@ export interface SessionsTable {
   ip: string;
   user_agent: string;
   mfa_at: number | null;
+  /** When the password was last re-entered in this session (recent authentication; migration 13). */
+  reauth_at: number | null;
   /** How the session was started: `web` (the pages) or `api` (POST /api/v1/sessions). */
   via: Generated<string>;
 }

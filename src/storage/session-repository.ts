@@ -14,6 +14,7 @@ function toSession(r: Omit<SessionsTable, 'via' | 'token_hash'> & { via: string 
     ip: r.ip,
     userAgent: r.user_agent,
     mfaAt: r.mfa_at,
+    reauthAt: r.reauth_at,
     via: r.via === 'api' ? 'api' : ('web' as SessionVia),
   };
 }
@@ -35,6 +36,7 @@ export class KyselySessionRepository implements SessionRepository {
         ip: s.ip,
         user_agent: s.userAgent,
         mfa_at: s.mfaAt,
+        reauth_at: s.reauthAt ?? null,
         via: s.via ?? 'web',
       })
       .execute();
@@ -52,7 +54,19 @@ export class KyselySessionRepository implements SessionRepository {
   async listForUser(userId: string): Promise<Session[]> {
     const rows = await this.db
       .selectFrom('sessions')
-      .select(['id', 'user_id', 'created_at', 'last_seen_at', 'expires_at', 'amr', 'ip', 'user_agent', 'mfa_at', 'via'])
+      .select([
+        'id',
+        'user_id',
+        'created_at',
+        'last_seen_at',
+        'expires_at',
+        'amr',
+        'ip',
+        'user_agent',
+        'mfa_at',
+        'reauth_at',
+        'via',
+      ])
       .where('user_id', '=', userId)
       .orderBy('created_at', 'desc')
       .limit(500)
@@ -96,6 +110,10 @@ export class KyselySessionRepository implements SessionRepository {
       .set({ token_hash: tokenHash, amr: JSON.stringify(amr), mfa_at: mfaAt })
       .where('id', '=', id)
       .execute();
+  }
+
+  async reissueAfterPassword(id: string, tokenHash: string, at: number) {
+    await this.db.updateTable('sessions').set({ token_hash: tokenHash, reauth_at: at }).where('id', '=', id).execute();
   }
 
   async delete(id: string) {

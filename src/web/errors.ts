@@ -42,6 +42,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   resend_too_soon: 429,
   delivery_failed: 502,
   fresh_mfa_required: 403,
+  password_reauth_required: 403,
   method_not_found: 404,
   invalid_policy: 400,
   webauthn_failed: 400,

@@ -21,6 +21,7 @@ import type { OidcPayloadStore } from '../domain/oidc/payloads.js';
 import type { SigningKeys } from '../domain/oidc/signing-keys.js';
 import type { PasswordReset } from '../domain/self-service/password-reset.js';
 import type { SelfService } from '../domain/self-service/self-service.js';
+import type { RecentAuth } from '../domain/sessions/recent-auth.js';
 import type { SessionService } from '../domain/sessions/session.js';
 import type { PasswordAuthenticator } from '../domain/sign-in/password-authenticator.js';
 import type { Metrics } from '../adapters/metrics.js';
@@ -34,6 +35,8 @@ export interface Services {
   accounts: AccountService;
   signIn: PasswordAuthenticator;
   sessions: SessionService;
+  /** Recent authentication ("sudo mode") before changing how one signs in (domain/sessions/recent-auth.ts). */
+  recentAuth: RecentAuth;
   flows: SignInFlows;
   mfaAdmin: MfaAdmin;
   securityInfo: SecurityInfo;

@@ -189,6 +189,12 @@ const PAGES: PageCase[] = [
   { name: 'Security info, MFA off', who: 'user', open: '/security-info', shows: '#app-passwords' },
   { name: 'admin page refused (403)', who: 'user', open: '/admin/users', status: 403, shows: 'main p.error' },
   { name: 'change password', who: 'user', open: '/account/password', shows: '#current' },
+  {
+    name: 'Confirm your password (recent authentication)',
+    who: 'user',
+    open: '/security-info/reauth',
+    shows: '#password',
+  },
   { name: 'my sessions', who: 'user', open: '/account/sessions', shows: '#sessions' },
   { name: 'my sign-ins', who: 'user', open: '/account/sign-ins', shows: '#my-sign-ins' },
 

@@ -311,11 +311,15 @@ describe('OpenID Connect provider with Chromium and openid-client', () => {
     );
   });
 
-  it('takes a user with no second factor through setting one up, then asks for it, before an MFA-always app gets a code', async () => {
+  it('takes a user with no second factor through confirming the password and setting one up, then asks for it, before an MFA-always app gets a code', async () => {
     const { page, callbacks } = await open('en-GB');
     const strict = await authorization('contosoMfa');
     await page.goto(strict.url.href);
     await signIn(page, EN, CARL.address, CARL.password);
+    // Adding a first method needs recent authentication: Carl has none, so he re-enters his password.
+    await page.waitForURL('**/security-info/reauth?**');
+    await page.getByLabel('Password').fill(CARL.password);
+    await page.getByRole('button', { name: 'Confirm', exact: true }).click();
     await page.waitForURL('**/security-info/flow');
     await page.locator('form[action$="/method"] input[value="totp"]').check();
     await page.locator('form[action$="/method"] button[type="submit"]').click();

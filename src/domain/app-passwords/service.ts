@@ -16,12 +16,12 @@ import type { DomainEvents } from '../events.js';
 import type { Locale } from '../locale.js';
 import { type OrgPolicy, policyOf } from '../mfa/model.js';
 import type { MfaRepository } from '../mfa/repository.js';
-import type { Session, SessionService } from '../sessions/session.js';
+import type { RecentAuth } from '../sessions/recent-auth.js';
+import type { Session } from '../sessions/session.js';
 import { generateAppPassword, groupAppPassword } from './format.js';
 import type { AppPassword, AppPasswordRepository } from './model.js';
 
 export const APP_PASSWORD_HASH_PURPOSE = 'app-password';
-export const FRESH_MFA_FOR_CREATE_MS = 10 * 60_000;
 
 export interface AppPasswordNotices {
   created(to: string, locale: Locale, name: string, ip: string, at: number): Promise<void>;
@@ -43,7 +43,7 @@ export class AppPasswords {
     private readonly repo: AppPasswordRepository,
     private readonly mfa: MfaRepository,
     private readonly accounts: AccountService,
-    private readonly sessions: SessionService,
+    private readonly recentAuth: RecentAuth,
     private readonly audit: AuditRepository,
     private readonly hasher: KeyedHasher,
     private readonly notices: AppPasswordNotices,
@@ -65,8 +65,8 @@ export class AppPasswords {
 
   /**
    * Creates an app password and returns it once, grouped for display. `session` is the caller's
-   * session, whose second factor must be fresh; the registration flow passes `null` because the
-   * factor was proved a moment ago in that same flow.
+   * session, which must have authenticated recently; the registration flow passes `null` because
+   * the factor was proved a moment ago in that same flow.
    */
   async create(
     user: User,
@@ -80,8 +80,7 @@ export class AppPasswords {
     const policy = (await this.policyFor(user.orgId)).appPasswords;
     if (!policy.allowed)
       throw new SesameError('app_passwords_off', `organization ${user.orgId} does not allow new app passwords`);
-    if (session && !this.sessions.hasFreshMfa(session, FRESH_MFA_FOR_CREATE_MS))
-      throw new SesameError('fresh_mfa_required', 'second factor older than 10 minutes');
+    if (session) await this.recentAuth.require(user, session);
     const now = this.clock.now();
     const password = generateAppPassword();
     const row = {

@@ -22,6 +22,7 @@ import { normalizeRecoveryCode, recoveryCode } from '../mfa/codes.js';
 import { AMR, policyOf, type MethodKind, type MfaMethod, type OrgPolicy } from '../mfa/model.js';
 import type { Notifier } from '../mfa/notifier.js';
 import type { MfaRepository } from '../mfa/repository.js';
+import type { RecentAuth } from '../sessions/recent-auth.js';
 import type { Session, SessionService } from '../sessions/session.js';
 import type { Throttle, ThrottleKey } from '../throttling/throttle.js';
 import type { Flow, FlowKind, FlowRepository, FlowState } from './flow.js';
@@ -38,6 +39,8 @@ export interface FlowDeps {
   accounts: AccountRepository;
   audit: AuditRepository;
   sessions: SessionService;
+  /** Adding a method from a session needs recent authentication (sessions/recent-auth.ts). */
+  recentAuth: RecentAuth;
   throttle: Throttle;
   factors: Factor[];
   notifier: Notifier;
@@ -113,12 +116,18 @@ export class SignInFlows {
     return { done: false, flowToken: token, flow };
   }
 
-  /** Starts adding a method for a signed-in user (Security info; `next`: where to go once added, e.g. back to an app's sign-in). */
+  /**
+   * Starts adding a method for a signed-in user (Security info, or an app that wants a second factor
+   * of a user who has none; `next`: where to go once added). The session must have authenticated
+   * recently (`fresh_mfa_required` / `password_reauth_required`): a stolen session alone adds nothing.
+   */
   async startAddMethod(
     user: User,
+    session: Session,
     meta: AttemptMeta,
     next = '/security-info',
   ): Promise<{ flowToken: string; flow: Flow }> {
+    await this.d.recentAuth.require(user, session);
     const { flow, token } = await this.create('add_method', 'choose_method', user, [], meta, next);
     return { flowToken: token, flow };
   }

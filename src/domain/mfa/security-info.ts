@@ -1,7 +1,8 @@
 /**
- * "Security info": a signed-in user's own methods. Every change needs a second factor proved in
- * this session within the last 10 minutes (a step-up flow renews it), so a stolen session alone
- * cannot swap the victim's phone number.
+ * "Security info": a signed-in user's own methods. Every change needs recent authentication in this
+ * session (sessions/recent-auth.ts: a second factor proved by a step-up, or for a user without a
+ * method the password re-entered), so a stolen session alone cannot swap the victim's phone number
+ * or add a method of its own.
  */
 import type { User } from '../accounts/model.js';
 import { type AuditRepository, userAuditEvent } from '../audit/events.js';
@@ -10,18 +11,17 @@ import type { DomainEvents } from '../events.js';
 import { SesameError } from '../errors.js';
 import type { SignInFlows } from '../flows/sign-in-flow.js';
 import type { Locale } from '../locale.js';
-import type { Session, SessionService } from '../sessions/session.js';
+import type { RecentAuth, RecentProof } from '../sessions/recent-auth.js';
+import type { Session } from '../sessions/session.js';
 import type { MfaMethod } from './model.js';
 import type { Notifier } from './notifier.js';
 import type { MfaRepository } from './repository.js';
-
-export const FRESH_MFA_MS = 10 * 60_000;
 
 export class SecurityInfo {
   constructor(
     private readonly mfa: MfaRepository,
     private readonly flows: SignInFlows,
-    private readonly sessions: SessionService,
+    private readonly recentAuth: RecentAuth,
     private readonly notifier: Notifier,
     private readonly audit: AuditRepository,
     private readonly clock: Clock,
@@ -40,15 +40,19 @@ export class SecurityInfo {
     return { methods, defaultMethodId: state.defaultMethodId, recoveryCodesLeft: left };
   }
 
-  /** Whether the session may change methods now; with no method at all, a first one may be added freely. */
+  /** Whether the session may change methods now (recent authentication). */
   async isFresh(user: User, session: Session): Promise<boolean> {
-    if ((await this.mfa.listMethods(user.id)).length === 0) return true;
-    return this.sessions.hasFreshMfa(session, FRESH_MFA_MS);
+    return this.recentAuth.isRecent(user, session);
   }
 
+  /** Throws `fresh_mfa_required` or `password_reauth_required` unless the session authenticated recently. */
   async requireFresh(user: User, session: Session): Promise<void> {
-    if (!(await this.isFresh(user, session)))
-      throw new SesameError('fresh_mfa_required', 'second factor older than 10 minutes');
+    await this.recentAuth.require(user, session);
+  }
+
+  /** How this user confirms it is them: a step-up with a method, or the password when they have none. */
+  async proofFor(user: User): Promise<RecentProof> {
+    return this.recentAuth.proofFor(user);
   }
 
   async removeMethod(user: User, session: Session, methodId: string, locale: Locale): Promise<void> {

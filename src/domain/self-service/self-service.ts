@@ -13,6 +13,7 @@ import type { Clock } from '../clock.js';
 import type { DomainEvents } from '../events.js';
 import { isSesameError, SesameError } from '../errors.js';
 import type { Locale } from '../locale.js';
+import type { RecentAuth } from '../sessions/recent-auth.js';
 import type { Session, SessionService } from '../sessions/session.js';
 import type { PasswordAuthenticator } from '../sign-in/password-authenticator.js';
 import type { Throttle } from '../throttling/throttle.js';
@@ -23,6 +24,7 @@ export interface SelfServiceDeps {
   accounts: AccountRepository;
   signIn: PasswordAuthenticator;
   sessions: SessionService;
+  recentAuth: RecentAuth;
   appPasswords: AppPasswords;
   audit: AuditRepository;
   mail: SelfServiceMail;
@@ -72,6 +74,10 @@ export class SelfService {
    * Changes the user's main password. The current one is checked as a sign-in is (throttled per
    * account and IP, same cost, in the sign-in log); the new one against the password policy. Ends
    * every other session; app passwords go when the policy says so. Returns what was ended.
+   *
+   * Recent authentication: for a user without a method, typing the current password here is the
+   * re-authentication (nothing more is asked); a user with a method must also have proved it in
+   * this session within the window (`fresh_mfa_required`), checked before the password.
    */
   async changePassword(
     user: User,
@@ -79,12 +85,45 @@ export class SelfService {
     input: { current: string; password: string; confirm: string },
     meta: RequestMeta,
   ): Promise<{ endedSessions: number; revokedAppPasswords: number }> {
+    if ((await this.d.recentAuth.proofFor(user)) === 'second_factor') await this.d.recentAuth.require(user, session);
     if (input.password !== input.confirm) throw new SesameError('password_mismatch', 'the two new passwords differ');
+    await this.checkCurrentPassword(user, input.current, meta, 'password-change');
+    const before = (await this.d.appPasswords.list(user)).length;
+    const endedSessions = await this.d.accountService.changeOwnPassword(user, input.password, session.id);
+    const revokedAppPasswords = before - (await this.d.appPasswords.list(user)).length;
+    await this.d.mail.passwordChanged(user.address, meta.locale, meta.ip, this.d.clock.now());
+    return { endedSessions, revokedAppPasswords };
+  }
+
+  /**
+   * "Confirm your password": recent authentication for a user without a method. The password is
+   * checked as a sign-in is (the same throttle: a wrong one counts toward the lockout; in the
+   * sign-in log as `<protocol>:reauth`); the session gets a new token and the time of the proof.
+   * A user with a method is refused (`fresh_mfa_required`): they prove the method instead.
+   * Returns the new session token and until when the proof lasts.
+   */
+  async confirmPassword(
+    user: User,
+    session: Session,
+    password: string,
+    meta: RequestMeta,
+  ): Promise<{ token: string; until: number }> {
+    if ((await this.d.recentAuth.proofFor(user)) === 'second_factor')
+      throw new SesameError('fresh_mfa_required', `${user.address} has a method: a step-up, not the password`);
+    await this.checkCurrentPassword(user, password, meta, 'reauth');
+    const now = this.d.clock.now();
+    const token = await this.d.sessions.reauthenticatedWithPassword(session.id, now);
+    await this.record(user, 'session.reauth', `${user.address}: password re-entered (recent authentication)`);
+    return { token, until: now + this.d.recentAuth.windowMs };
+  }
+
+  /** The current password, checked as a sign-in is; `current_password_wrong` or `throttled`. */
+  private async checkCurrentPassword(user: User, password: string, meta: RequestMeta, what: string): Promise<void> {
     try {
-      const who = await this.d.signIn.authenticate(user.address, input.current, {
+      const who = await this.d.signIn.authenticate(user.address, password, {
         ip: meta.ip,
         userAgent: meta.userAgent,
-        protocol: `${meta.protocol}:password-change`,
+        protocol: `${meta.protocol}:${what}`,
       });
       if (who.id !== user.id)
         throw new SesameError('current_password_wrong', 'the address now belongs to another account');
@@ -92,11 +131,6 @@ export class SelfService {
       if (isSesameError(e) && e.code === 'sign_in_failed') throw new SesameError('current_password_wrong', e.detail);
       throw e;
     }
-    const before = (await this.d.appPasswords.list(user)).length;
-    const endedSessions = await this.d.accountService.changeOwnPassword(user, input.password, session.id);
-    const revokedAppPasswords = before - (await this.d.appPasswords.list(user)).length;
-    await this.d.mail.passwordChanged(user.address, meta.locale, meta.ip, this.d.clock.now());
-    return { endedSessions, revokedAppPasswords };
   }
 
   /** The user's live sessions, browser and API, most recently used first. */

@@ -1,7 +1,7 @@
 /**
  * Server-side browser sessions. The cookie holds a 256-bit random token; the store keeps only its
  * keyed hash. A session records what was proved (`amr`, e.g. ["pwd"]) rather than a flag, so
- * that later steps (MFA, fresh proof for sensitive actions) can ask for more.
+ * that later steps (MFA, recent authentication before sensitive changes: recent-auth.ts) can ask for more.
  * Timeouts are enforced here, server-side: idle (last use) and absolute (since sign-in).
  */
 import type { KeyedHasher } from '../../lib/crypto/tokens.js';
@@ -19,6 +19,8 @@ export interface Session {
   userAgent: string;
   /** When this session last proved a second factor; null if never. */
   mfaAt: number | null;
+  /** When the password was last re-entered in this session ("Confirm your password"); null if never. */
+  reauthAt?: number | null;
   /** How it was started: `web` (the pages, a cookie) or `api` (a bearer token); "My sessions" shows it. */
   via?: SessionVia;
 }
@@ -34,6 +36,8 @@ export interface SessionRepository {
   recordMfa(id: string, amr: string[], at: number): Promise<void>;
   /** Replaces the session's token hash and records a fresh second factor, in one write. */
   reissue(id: string, tokenHash: string, amr: string[], mfaAt: number): Promise<void>;
+  /** Replaces the session's token hash and records the password re-entered at `at`, in one write. */
+  reissueAfterPassword(id: string, tokenHash: string, at: number): Promise<void>;
   /** The user's sessions, newest first (expired ones included; the service filters). */
   listForUser(userId: string): Promise<Session[]>;
   /** Ends one session of the user; false when the user has no session with that id. */
@@ -78,6 +82,7 @@ export class SessionService {
       ip: meta.ip,
       userAgent: meta.userAgent.slice(0, 500),
       mfaAt,
+      reauthAt: null,
       via: meta.via ?? 'web',
     };
     await this.repo.create({ ...session, tokenHash: this.hasher.digest(TOKEN_PURPOSE, token) });
@@ -119,9 +124,15 @@ export class SessionService {
     return token;
   }
 
-  /** Whether the session proved a second factor within `withinMs`. */
-  hasFreshMfa(s: Session, withinMs: number): boolean {
-    return s.mfaAt !== null && this.clock.now() - s.mfaAt <= withinMs;
+  /**
+   * The user re-entered their password in this session ("Confirm your password", recent
+   * authentication for a user without a method): like a step-up, the session gets a new token so a
+   * stolen copy of the old one does not share the proof. Returns the new token.
+   */
+  async reauthenticatedWithPassword(id: string, at: number): Promise<string> {
+    const token = randomToken(32);
+    await this.repo.reissueAfterPassword(id, this.hasher.digest(TOKEN_PURPOSE, token), at);
+    return token;
   }
 
   async end(id: string): Promise<void> {

@@ -114,9 +114,12 @@ export function registerOidcInteractions(
     if (needsMfa && !provesSecondFactor(session.amr)) {
       const meta = { ...clientMeta(req), protocol: 'web', locale: req.locale };
       const hasMethods = (await ctx.securityInfo.overview(user)).methods.length > 0;
+      // A first method is added only after recent authentication (the password re-entered), then back here.
+      if (!hasMethods && !(await ctx.recentAuth.isRecent(user, session)))
+        return reply.redirect(`/security-info/reauth?${new URLSearchParams({ next: here })}`, 303);
       const { flowToken } = hasMethods
         ? await ctx.flows.startStepUp(user, meta, here)
-        : await ctx.flows.startAddMethod(user, meta, here);
+        : await ctx.flows.startAddMethod(user, session, meta, here);
       reply.setCookie(web.cookies.securityInfoFlow, flowToken, cookieOpts);
       return reply.redirect('/security-info/flow', 303);
     }

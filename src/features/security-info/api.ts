@@ -1,6 +1,6 @@
 /**
- * The signed-in user's app passwords over JSON (/me/app-passwords): list, create (needs a second
- * factor proved in this session within 10 minutes), delete one, delete all.
+ * The signed-in user's app passwords over JSON (/me/app-passwords): list, create (needs recent
+ * authentication in this session: domain/sessions/recent-auth.ts), delete one, delete all.
  */
 import type { FastifyInstance } from 'fastify';
 import {
@@ -39,7 +39,7 @@ export function registerSecurityInfoApi(api: FastifyInstance, ctx: Services) {
       schema: {
         tags: ['app passwords'],
         summary:
-          'Creates an app password and returns it once. Needs a second factor proved in this session within 10 minutes.',
+          'Creates an app password and returns it once. Needs recent authentication in this session (GET /me/reauth): 403 fresh_mfa_required or password_reauth_required otherwise.',
         security: secured,
         body: {
           type: 'object',

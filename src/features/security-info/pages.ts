@@ -3,7 +3,7 @@ import type { AppPassword } from '../../domain/app-passwords/model.js';
 import type { MfaMethod } from '../../domain/mfa/model.js';
 import { appPasswordBox, methodKindName as kindName, postForm as form, recoveryList } from '../../web/components.js';
 import { html, type Html } from '../../web/html.js';
-import { layout, type Notice, type PageContext } from '../../web/layout.js';
+import { describedBy, layout, type Notice, type PageContext } from '../../web/layout.js';
 
 export interface AppPasswordSection {
   list: AppPassword[];
@@ -100,5 +100,28 @@ export function helpAppPasswordsPage(ctx: PageContext): Html {
 <ol class="steps"><li>${t('help.ap.step1')}</li><li>${t('help.ap.step2')}</li><li>${t('help.ap.step3')}</li><li>${t('help.ap.step4')}</li><li>${t('help.ap.step5')}</li></ol>
 <p>${t('help.ap.later')}</p>
 <p><a href="/security-info#app-passwords">${t('ap.title')}</a></p>`,
+  );
+}
+
+/**
+ * "Confirm your password": recent authentication for a user without a method, before a change to
+ * how they sign in. The address is there for password managers; `next` is where to go back to.
+ */
+export function reauthPage(ctx: PageContext, v: { address: string; next: string } & Notice): Html {
+  const { t } = ctx;
+  return layout(
+    ctx,
+    t('reauth.title'),
+    html`<p>${t('reauth.intro')}</p>
+${form(
+  ctx,
+  '/security-info/reauth',
+  html`<input type="hidden" name="next" value="${v.next}">
+  <input type="text" name="username" autocomplete="username" value="${v.address}" hidden readonly>
+  <label for="password">${t('signin.password')}</label>
+  <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024" ${describedBy(v.error)} autofocus>
+  <button type="submit" class="primary">${t('reauth.submit')}</button>`,
+)}`,
+    v,
   );
 }

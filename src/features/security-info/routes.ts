@@ -2,7 +2,10 @@
  * Security info: the signed-in user's methods (add, make default, delete), recovery codes and app
  * passwords (create, delete, delete all), and the help page on app passwords. Adding a method or
  * confirming it is them starts a flow, which flow-routes.ts of the sign-in feature serves under
- * /security-info/flow. Every POST is CSRF-checked; a refusal shows the page again with its reason.
+ * /security-info/flow. Every change to how one signs in needs recent authentication
+ * (domain/sessions/recent-auth.ts): a user with a method confirms with a step-up flow, a user
+ * without one re-enters the password at /security-info/reauth. Every POST is CSRF-checked; a
+ * refusal shows the page again with its reason.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isSesameError } from '../../domain/errors.js';
@@ -12,12 +15,15 @@ import { sessionCookieOptions, type WebSettings } from '../../web/cookies.js';
 import { HTTP_STATUS } from '../../web/errors.js';
 import { clientMeta, field } from '../../web/forms.js';
 import { requireUser } from '../../web/guards.js';
+import { safeNext } from '../../web/links.js';
 import { PAGE_ROUTE, pageContext, send, userMessage } from '../../web/respond.js';
 import type { Services } from '../../web/services.js';
-import { helpAppPasswordsPage, securityInfoPage } from './pages.js';
+import { helpAppPasswordsPage, reauthPage, securityInfoPage } from './pages.js';
 
 /** Where a signed-in user's flows are served (by the sign-in feature's flow routes). */
 const FLOW_PAGE = '/security-info/flow';
+/** "Confirm your password", for a user without a method. */
+const REAUTH_PAGE = '/security-info/reauth';
 
 export function registerSecurityInfoRoutes(app: FastifyInstance, ctx: Services, web: WebSettings) {
   const cookieOpts = sessionCookieOptions(web);
@@ -62,7 +68,12 @@ export function registerSecurityInfoRoutes(app: FastifyInstance, ctx: Services, 
         ap_deleted: 'ap.deleted',
         ap_deleted_all: 'ap.deleted_all',
       };
-      const notice = m && notices[m] ? req.t(notices[m]) : undefined;
+      const notice =
+        m === 'confirmed'
+          ? req.t('si.confirmed', { minutes: Math.round(ctx.recentAuth.windowMs / 60_000) })
+          : m && notices[m]
+            ? req.t(notices[m])
+            : undefined;
       return securityInfo(req, reply, { notice });
     },
   );
@@ -82,13 +93,17 @@ export function registerSecurityInfoRoutes(app: FastifyInstance, ctx: Services, 
     );
 
   siAction('add', async (req, reply) => {
-    await ctx.securityInfo.requireFresh(req.user!, req.session!);
-    const { flowToken } = await ctx.flows.startAddMethod(req.user!, meta(req));
+    const { flowToken } = await ctx.flows.startAddMethod(req.user!, req.session!, meta(req));
     reply.setCookie(web.cookies.securityInfoFlow, flowToken, cookieOpts);
     return reply.redirect(FLOW_PAGE, 303);
   });
+  // "Confirm it is me" (here and on other pages, with `next`): a step-up flow for a user with a
+  // method, the password page for a user without one.
   siAction('confirm', async (req, reply) => {
-    const { flowToken } = await ctx.flows.startStepUp(req.user!, meta(req), '/security-info');
+    const next = safeNext(field(req.body, 'next', 500), '/security-info');
+    if ((await ctx.recentAuth.proofFor(req.user!)) === 'password')
+      return reply.redirect(`${REAUTH_PAGE}?${new URLSearchParams({ next })}`, 303);
+    const { flowToken } = await ctx.flows.startStepUp(req.user!, meta(req), next);
     reply.setCookie(web.cookies.securityInfoFlow, flowToken, cookieOpts);
     return reply.redirect(FLOW_PAGE, 303);
   });
@@ -118,6 +133,49 @@ export function registerSecurityInfoRoutes(app: FastifyInstance, ctx: Services, 
   siAction('recovery-codes', async (req, reply) => {
     const codes = await ctx.securityInfo.renewRecoveryCodes(req.user!, req.session!, req.locale);
     return securityInfo(req, reply, { newCodes: codes });
+  });
+
+  // ---- "Confirm your password" (recent authentication without a method) ----
+  const reauth = (req: FastifyRequest, reply: FastifyReply, next: string, error?: string, status = 200) =>
+    send(
+      reply,
+      reauthPage(pageContext(req, reply, `${REAUTH_PAGE}?${new URLSearchParams({ next })}`), {
+        address: req.user!.address,
+        next,
+        error,
+      }),
+      status,
+    );
+
+  app.get<{ Querystring: { next?: string } }>(
+    REAUTH_PAGE,
+    { ...PAGE_ROUTE, preHandler: signedIn },
+    async (req, reply) => {
+      const next = safeNext(req.query.next, '/security-info');
+      // A user with a method confirms with it (a step-up), never with the password alone.
+      if ((await ctx.recentAuth.proofFor(req.user!)) === 'second_factor') return reply.redirect('/security-info', 303);
+      return reauth(req, reply, next);
+    },
+  );
+
+  app.post(REAUTH_PAGE, { ...PAGE_ROUTE, preHandler: [app.csrfProtection, signedIn] }, async (req, reply) => {
+    const next = safeNext(field(req.body, 'next', 500), '/security-info');
+    try {
+      const { token } = await ctx.selfService.confirmPassword(
+        req.user!,
+        req.session!,
+        field(req.body, 'password', 1024),
+        meta(req),
+      );
+      // The session goes on under a new token: a stolen copy of the old one does not share the proof.
+      reply.setCookie(web.cookies.session, token, cookieOpts);
+      return reply.redirect(next === '/security-info' ? '/security-info?m=confirmed' : next, 303);
+    } catch (e) {
+      if (!isSesameError(e)) throw e;
+      if (e.code === 'fresh_mfa_required') return reply.redirect('/security-info', 303);
+      if (e.retryAfterSeconds) reply.header('retry-after', String(e.retryAfterSeconds));
+      return reauth(req, reply, next, userMessage(req, e), HTTP_STATUS[e.code]);
+    }
   });
 
   app.get('/help/app-passwords', PAGE_ROUTE, async (req, reply) =>

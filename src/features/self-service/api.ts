@@ -173,7 +173,7 @@ export function registerSelfServiceApi(api: FastifyInstance, ctx: Services) {
       schema: {
         tags: ['self-service'],
         summary:
-          'Changes your password. Needs the current one (checked and throttled like a sign-in); every other session ends; app passwords are revoked when the organization says so.',
+          'Changes your password. Needs the current one (checked and throttled like a sign-in), and for a user with a sign-in method a second factor proved in this session within the recent-authentication window (403 fresh_mfa_required); every other session ends; app passwords are revoked when the organization says so.',
         security: secured,
         body: {
           type: 'object',
@@ -199,6 +199,84 @@ export function registerSelfServiceApi(api: FastifyInstance, ctx: Services) {
         { current: req.body.current, password: req.body.password, confirm: req.body.password },
         meta(req),
       );
+    },
+  );
+
+  const recentSchema = {
+    type: 'object',
+    description:
+      'Recent authentication ("sudo mode"): changing how you sign in (app passwords, the password) needs a proof made in this session within the window.',
+    properties: {
+      proof: {
+        type: 'string',
+        enum: ['second_factor', 'password'],
+        description:
+          'What you prove: `second_factor` when you have a method (sign in again: POST /sessions), `password` when you have none (POST /me/reauth).',
+      },
+      recentAuthUntil: {
+        type: 'string',
+        format: 'date-time',
+        nullable: true,
+        description: 'Until when this session may make such changes; null when it has no proof that counts.',
+      },
+    },
+    required: ['proof', 'recentAuthUntil'],
+  } as const;
+
+  api.get(
+    '/me/reauth',
+    {
+      schema: {
+        tags: ['self-service'],
+        summary: 'Whether this session authenticated recently enough to change how you sign in, and how to renew it.',
+        security: secured,
+        response: { 200: recentSchema, ...plainErrors },
+      },
+    },
+    async (req) => {
+      const { user, session } = await authenticate(req);
+      const until = await ctx.recentAuth.until(user, session);
+      return {
+        proof: await ctx.recentAuth.proofFor(user),
+        recentAuthUntil: until !== null && until >= ctx.clock.now() ? iso(until) : null,
+      };
+    },
+  );
+
+  api.post<{ Body: { password: string } }>(
+    '/me/reauth',
+    {
+      schema: {
+        tags: ['self-service'],
+        summary:
+          'Re-authenticates this session with your password (for a user without a sign-in method; one with a method gets 403 fresh_mfa_required). Checked and throttled like a sign-in: a wrong password counts toward the lockout. The session continues under the new `token` returned: the old one stops working.',
+        security: secured,
+        body: {
+          type: 'object',
+          properties: { password: { type: 'string', maxLength: 1024 } },
+          required: ['password'],
+          additionalProperties: false,
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              token: { type: 'string', description: 'The session token from now on.' },
+              proof: { type: 'string', enum: ['password'] },
+              recentAuthUntil: { type: 'string', format: 'date-time' },
+            },
+            required: ['token', 'proof', 'recentAuthUntil'],
+          },
+          ...errors,
+        },
+      },
+    },
+    async (req, reply) => {
+      const { user, session } = await authenticate(req);
+      const r = await ctx.selfService.confirmPassword(user, session, req.body.password, meta(req));
+      return reply
+        .header('cache-control', 'no-store')
+        .send({ token: r.token, proof: 'password', recentAuthUntil: iso(r.until) });
     },
   );
 

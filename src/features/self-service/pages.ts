@@ -51,9 +51,18 @@ export function resetStartPage(ctx: PageContext, v: { token: string; address: st
 
 export function changePasswordPage(
   ctx: PageContext,
-  v: { address: string; effects: PasswordChangeEffects } & Notice,
+  v: { address: string; effects: PasswordChangeEffects; confirmFirst?: boolean } & Notice,
 ): Html {
   const { t } = ctx;
+  // A user with a method proves it first (recent authentication); Security info's confirm brings them back here.
+  if (v.confirmFirst)
+    return layout(
+      ctx,
+      t('pw.title'),
+      html`<p>${t('pw.confirm_first')}</p>
+<form method="post" action="/security-info/confirm" class="inline">${csrfField(ctx)}<input type="hidden" name="next" value="/account/password"><button type="submit" class="primary">${t('si.confirm')}</button></form>`,
+      v,
+    );
   return layout(
     ctx,
     t('pw.title'),

@@ -153,11 +153,16 @@ export function registerSelfServiceRoutes(app: FastifyInstance, ctx: Services, w
     status = 200,
   ) => {
     const effects = await ctx.selfService.passwordChangeEffects(req.user!);
+    // A user with a method needs it proved recently; for one without, the current password on the form is the re-authentication.
+    const confirmFirst =
+      (await ctx.recentAuth.proofFor(req.user!)) === 'second_factor' &&
+      !(await ctx.recentAuth.isRecent(req.user!, req.session!));
     return send(
       reply,
       changePasswordPage(pageContext(req, reply, '/account/password'), {
         address: req.user!.address,
         effects,
+        confirmFirst,
         ...extra,
       }),
       status,
