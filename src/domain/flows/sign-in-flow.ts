@@ -110,9 +110,12 @@ export class SignInFlows {
         return this.startSession(user, ['pwd', 'remembered'], meta, next, false);
       }
     }
+    // A user with methods proves one, even when the policy now allows none of theirs (then a
+    // recovery code): registering anew with the password alone is for users who never had one.
     const initial: FlowState = methods.length > 0 ? 'second_factor' : 'more_info_required';
     const { flow, token } = await this.create('sign_in', initial, user, ['pwd'], meta, next);
-    if (initial === 'second_factor') await this.beginChallenge(flow, user, methods, undefined);
+    if (initial === 'second_factor')
+      await this.beginChallenge(flow, user, await this.methodsFor(flow, user), undefined);
     return { done: false, flowToken: token, flow };
   }
 
@@ -134,9 +137,8 @@ export class SignInFlows {
 
   /** Starts a fresh second-factor proof for a signed-in user (step-up before a sensitive change). */
   async startStepUp(user: User, meta: AttemptMeta, next: string): Promise<{ flowToken: string; flow: Flow }> {
-    const methods = await this.d.mfa.listMethods(user.id);
     const { flow, token } = await this.create('step_up', 'second_factor', user, [], meta, next);
-    await this.beginChallenge(flow, user, methods, undefined);
+    await this.beginChallenge(flow, user, await this.methodsFor(flow, user), undefined);
     return { flowToken: token, flow };
   }
 
@@ -409,7 +411,8 @@ export class SignInFlows {
         await this.d.notifier.methodsChanged(user.address, flow.data.locale, 'recovery_used', now);
         return;
       }
-      const method = await this.d.mfa.getMethod(user.id, c.methodId);
+      // A challenge begun before the admin turned the method's kind off proves nothing either.
+      const method = (await this.methodsFor(flow, user)).find((m) => m.id === c.methodId);
       if (!method || !(await this.factor(method.kind).verifyChallenge({ flow, user, now }, method, response)))
         throw new SesameError('code_invalid', 'wrong, expired or replayed second factor');
       // Exactly one verification of this challenge may win, even from two tabs at once.
@@ -471,10 +474,16 @@ export class SignInFlows {
     );
   }
 
-  /** The user's methods this flow may ask for: in a password reset, not the email codes (see startPasswordReset). */
+  /**
+   * The user's methods this flow may ask for: those of kinds the organization's policy allows now
+   * (a kind the admin turned off proves nothing, registered or not), and in a password reset not
+   * the email codes (see startPasswordReset).
+   */
   private async methodsFor(flow: Flow, user: User): Promise<MfaMethod[]> {
-    const methods = await this.d.mfa.listMethods(user.id);
-    return flow.kind === 'password_reset' ? methods.filter((m) => m.kind !== 'email') : methods;
+    const [methods, policy] = await Promise.all([this.d.mfa.listMethods(user.id), policyOf(this.d.mfa, user.orgId)]);
+    return methods.filter(
+      (m) => policy.allowedMethods.includes(m.kind) && !(flow.kind === 'password_reset' && m.kind === 'email'),
+    );
   }
 
   private async beginChallenge(flow: Flow, user: User, methods: MfaMethod[], methodId: string | undefined) {
