@@ -58,6 +58,15 @@ function fakes(opts: { forwarder?: boolean; slow?: Partial<Record<string, number
     appPasswords: {
       afterPasswordChange: (userId) => call(`appPasswords.afterPasswordChange ${userId}`),
       afterMfaDisabled: (user, actor) => call(`appPasswords.afterMfaDisabled ${user.address} ${actor.kind}`),
+      list: async (user) => {
+        await call(`appPasswords.list ${user.address}`);
+        return [{ name: 'Outlook' }, { name: 'Printer' }] as Awaited<
+          ReturnType<ConsequenceServices['appPasswords']['list']>
+        >;
+      },
+    },
+    notifier: {
+      mfaTurnedOff: (to, locale, names, at) => call(`notifier.mfaTurnedOff ${to} ${locale} ${names.join('+')} ${at}`),
     },
     signIn: { unlockAccount: (address) => call(`signIn.unlockAccount ${address}`) },
     accounts: {
@@ -88,7 +97,7 @@ const TABLE: Record<DomainEventType, string[]> = {
     'dovecotForgetsUser',
   ],
   user_disabled: ['endOidcGrants', 'dovecotForgetsUser'],
-  mfa_disabled: ['revokeAppPasswords'],
+  mfa_disabled: ['tellUserMfaOff', 'revokeAppPasswords'],
   mfa_state_changed: ['dovecotForgetsUser'],
   policy_narrowed: ['dovecotForgetsOrganization'],
   app_passwords_revoked: ['dovecotForgetsUser'],
@@ -162,7 +171,14 @@ const CASES: { [T in DomainEventType]: [DomainEventOf<T>, string[]][] } = {
     ],
   ],
   mfa_disabled: [
-    [{ type: 'mfa_disabled', user: bob, actor: operator }, ['appPasswords.afterMfaDisabled bob@contoso.test operator']],
+    [
+      { type: 'mfa_disabled', user: bob, actor: operator, locale: 'nl' },
+      [
+        'appPasswords.list bob@contoso.test',
+        `notifier.mfaTurnedOff bob@contoso.test nl Outlook+Printer ${AT}`,
+        'appPasswords.afterMfaDisabled bob@contoso.test operator',
+      ],
+    ],
   ],
   mfa_state_changed: [
     [

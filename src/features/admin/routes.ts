@@ -3,8 +3,12 @@
  * sessions, reset link, a user's app passwords), Policy and the Sign-in log; the dashboard and bulk
  * changes are in their own files. Every route needs an admin of their organization whose session
  * proved a second factor (a preHandler); every POST also a CSRF token, checked first.
+ *
+ * Turning a user's MFA off, "Require re-registration" and "Delete all existing app passwords" ask
+ * first: the POST from the list answers with a confirmation page that says what stops working (the
+ * app passwords, the methods), and only the same POST with `confirm=1` acts.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Actor } from '../../domain/accounts/actor.js';
 import { filterParams, type RawSignInFilter } from '../../domain/audit/reports.js';
 import { isSesameError } from '../../domain/errors.js';
@@ -12,6 +16,7 @@ import { isMfaState } from '../../domain/mfa/model.js';
 import { formatTime } from '../../i18n/format.js';
 import type { WebSettings } from '../../web/cookies.js';
 import { HTTP_STATUS } from '../../web/errors.js';
+import { appPasswordUse, confirmationPage, confirmed, methodKindName } from '../../web/components.js';
 import { field, fieldList } from '../../web/forms.js';
 import { actorOf, requireAdmin } from '../../web/guards.js';
 import { setPasswordUrl } from '../../web/links.js';
@@ -47,28 +52,95 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
     },
   );
 
-  /** An admin action on one user, answered post/redirect/get with a notice. */
+  /**
+   * An admin action on one user, answered post/redirect/get with a notice. `ask`, for a destructive
+   * action: without `confirm=1` it may answer with a confirmation page instead (nothing changes).
+   */
   const userAction = (
     path: string,
     act: (actor: Actor, address: string, body: unknown, req: FastifyRequest) => Promise<Record<string, string>>,
+    ask?: (req: FastifyRequest, reply: FastifyReply, actor: Actor, address: string) => Promise<unknown>,
   ) =>
     app.post(`/admin/users/${path}`, adminForm, async (req, reply) => {
       try {
-        const q = await act(actorOf(req), field(req.body, 'address', 300), req.body, req);
+        const address = field(req.body, 'address', 300);
+        if (ask && !confirmed(req.body)) {
+          const page = await ask(req, reply, actorOf(req), address);
+          if (page !== undefined) return page;
+        }
+        const q = await act(actorOf(req), address, req.body, req);
         return reply.redirect(`/admin/users?${new URLSearchParams(q)}`, 303);
       } catch (e) {
         if (!isSesameError(e)) throw e;
         return showUsers(ctx, req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
       }
     });
-  userAction('mfa', async (actor, address, body) => {
-    const u = await ctx.mfaAdmin.setUserState(actor, address, field(body, 'state', 20));
-    return { m: 'mfa', who: u.address, state: u.mfaState };
-  });
-  userAction('reregister', async (actor, address) => ({
-    m: 'reregistered',
-    who: (await ctx.mfaAdmin.requireReRegistration(actor, address)).address,
-  }));
+  userAction(
+    'mfa',
+    async (actor, address, body, req) => {
+      const u = await ctx.mfaAdmin.setUserState(actor, address, field(body, 'state', 20), req.locale);
+      return { m: 'mfa', who: u.address, state: u.mfaState };
+    },
+    // Turning MFA off asks first: the app passwords that go with it, and that the user is told.
+    async (req, reply, actor, address) => {
+      if (field(req.body, 'state', 20) !== 'disabled') return undefined;
+      const { user, appPasswords } = await ctx.appPasswords.listFor(actor, address);
+      if (user.mfaState === 'disabled') return undefined;
+      const pc = pageContext(req, reply, '/admin/users');
+      const who = { address: user.address };
+      return send(
+        reply,
+        confirmationPage(pc, {
+          title: req.t('users.mfa_off.confirm.title', who),
+          effects: [
+            req.t('users.mfa_off.confirm.password', who),
+            appPasswords.length
+              ? req.t('users.mfa_off.confirm.ap', { count: appPasswords.length })
+              : req.t('ap.admin.none', who),
+            ...appPasswords.map((p) =>
+              req.t('users.mfa_off.confirm.ap_item', { name: p.name, used: appPasswordUse(pc, p, formatTime) }),
+            ),
+            req.t('users.mfa_off.confirm.mail', who),
+          ],
+          action: '/admin/users/mfa',
+          fields: { address: user.address, state: 'disabled' },
+          button: req.t('users.mfa_off.confirm.button'),
+          back: '/admin/users',
+        }),
+      );
+    },
+  );
+  userAction(
+    'reregister',
+    async (actor, address) => ({
+      m: 'reregistered',
+      who: (await ctx.mfaAdmin.requireReRegistration(actor, address)).address,
+    }),
+    async (req, reply, actor, address) => {
+      const r = await ctx.mfaAdmin.reRegistrationOf(actor, address);
+      const pc = pageContext(req, reply, '/admin/users');
+      const who = { address: r.user.address };
+      return send(
+        reply,
+        confirmationPage(pc, {
+          title: req.t('users.reregister.confirm.title', who),
+          effects: [
+            ...(r.methods.length
+              ? r.methods.map((m) =>
+                  req.t('users.reregister.confirm.method', { kind: methodKindName(pc, m.kind), label: m.label }),
+                )
+              : [req.t('users.reregister.confirm.none', who)]),
+            req.t('users.reregister.confirm.codes', { count: r.recoveryCodesLeft }),
+            req.t('users.reregister.confirm.sessions'),
+          ],
+          action: '/admin/users/reregister',
+          fields: { address: r.user.address },
+          button: req.t('users.reregister'),
+          back: '/admin/users',
+        }),
+      );
+    },
+  );
   userAction('end-sessions', async (actor, address) => {
     await ctx.mfaAdmin.endSessions(actor, address);
     return { m: 'sessions', who: address.trim().toLowerCase() };
@@ -111,6 +183,29 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
   app.post('/admin/users/app-passwords/revoke-all', adminForm, async (req, reply) => {
     try {
       const address = field(req.body, 'address', 300);
+      if (!confirmed(req.body)) {
+        const { user, appPasswords } = await ctx.appPasswords.listFor(actorOf(req), address);
+        const pc = pageContext(req, reply, `/admin/users/app-passwords?address=${encodeURIComponent(user.address)}`);
+        const who = { address: user.address };
+        return send(
+          reply,
+          confirmationPage(pc, {
+            title: req.t('ap.admin.confirm.title', who),
+            effects: appPasswords.length
+              ? [
+                  ...appPasswords.map((p) =>
+                    req.t('ap.confirm.item', { name: p.name, used: appPasswordUse(pc, p, formatTime) }),
+                  ),
+                  req.t('ap.admin.confirm.apps', who),
+                ]
+              : [req.t('ap.admin.none', who)],
+            action: '/admin/users/app-passwords/revoke-all',
+            fields: { address: user.address },
+            button: req.t('ap.admin.revoke_all'),
+            back: `/admin/users/app-passwords?${new URLSearchParams({ address: user.address })}`,
+          }),
+        );
+      }
       const n = await ctx.appPasswords.revokeAllFor(actorOf(req), address);
       return reply.redirect(
         `/admin/users/app-passwords?${new URLSearchParams({ address: address.trim().toLowerCase(), m: 'revoked', n: String(n) })}`,
