@@ -26,8 +26,7 @@ import {
 const NONCE = () => randomBytes(18).toString('base64url');
 
 /** Creates an app password through Security info's form, as the browser posts it (its CSRF token and nonce). */
-const create = (b: Browser, name: string) =>
-  b.submitForm('/security-info', '/security-info/app-passwords', { name });
+const create = (b: Browser, name: string) => b.submitForm('/security-info', '/security-info/app-passwords', { name });
 
 describe('app passwords', () => {
   let w: World;

@@ -68,7 +68,10 @@ describe('user-supplied strings are escaped on every page', () => {
     const firstId = /name="id" value="([^"]+)"/.exec(si.body)![1]!;
     const asked = await b.submit('/security-info', '/security-info/app-passwords/delete', { id: firstId });
     inert(asked, 'the confirmation of deleting an app password');
-    inert(await b.submit('/security-info', '/security-info/app-passwords/delete-all', {}), 'the confirmation of Delete all');
+    inert(
+      await b.submit('/security-info', '/security-info/app-passwords/delete-all', {}),
+      'the confirmation of Delete all',
+    );
     inert(si, 'Security info');
     assert.match(si.body, /<td class="ap-name">&lt;svg onload=alert\(1\)&gt;<\/td>/);
     assert.match(si.body, /<td class="ap-name">&quot;&gt;&lt;script&gt;alert\(2\)&lt;\/script&gt;/);

@@ -19,6 +19,7 @@ import { HTTP_STATUS } from '../../web/errors.js';
 import { appPasswordUse, confirmationPage, confirmed, methodKindName } from '../../web/components.js';
 import { field, fieldList } from '../../web/forms.js';
 import { actorOf, requireAdmin } from '../../web/guards.js';
+import type { Html } from '../../web/html.js';
 import { setPasswordUrl } from '../../web/links.js';
 import { PAGE_ROUTE, pageContext, send, userMessage } from '../../web/respond.js';
 import type { Services } from '../../web/services.js';
@@ -54,19 +55,20 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
 
   /**
    * An admin action on one user, answered post/redirect/get with a notice. `ask`, for a destructive
-   * action: without `confirm=1` it may answer with a confirmation page instead (nothing changes).
+   * action: without `confirm=1` it may give a confirmation page, which is the answer (nothing changes).
+   * It returns the page, not a sent reply: a reply is thenable, and awaiting it yields nothing.
    */
   const userAction = (
     path: string,
     act: (actor: Actor, address: string, body: unknown, req: FastifyRequest) => Promise<Record<string, string>>,
-    ask?: (req: FastifyRequest, reply: FastifyReply, actor: Actor, address: string) => Promise<unknown>,
+    ask?: (req: FastifyRequest, reply: FastifyReply, actor: Actor, address: string) => Promise<Html | undefined>,
   ) =>
     app.post(`/admin/users/${path}`, adminForm, async (req, reply) => {
       try {
         const address = field(req.body, 'address', 300);
         if (ask && !confirmed(req.body)) {
           const page = await ask(req, reply, actorOf(req), address);
-          if (page !== undefined) return page;
+          if (page) return send(reply, page);
         }
         const q = await act(actorOf(req), address, req.body, req);
         return reply.redirect(`/admin/users?${new URLSearchParams(q)}`, 303);
@@ -88,26 +90,23 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
       if (user.mfaState === 'disabled') return undefined;
       const pc = pageContext(req, reply, '/admin/users');
       const who = { address: user.address };
-      return send(
-        reply,
-        confirmationPage(pc, {
-          title: req.t('users.mfa_off.confirm.title', who),
-          effects: [
-            req.t('users.mfa_off.confirm.password', who),
-            appPasswords.length
-              ? req.t('users.mfa_off.confirm.ap', { count: appPasswords.length })
-              : req.t('ap.admin.none', who),
-            ...appPasswords.map((p) =>
-              req.t('users.mfa_off.confirm.ap_item', { name: p.name, used: appPasswordUse(pc, p, formatTime) }),
-            ),
-            req.t('users.mfa_off.confirm.mail', who),
-          ],
-          action: '/admin/users/mfa',
-          fields: { address: user.address, state: 'disabled' },
-          button: req.t('users.mfa_off.confirm.button'),
-          back: '/admin/users',
-        }),
-      );
+      return confirmationPage(pc, {
+        title: req.t('users.mfa_off.confirm.title', who),
+        effects: [
+          req.t('users.mfa_off.confirm.password', who),
+          appPasswords.length
+            ? req.t('users.mfa_off.confirm.ap', { count: appPasswords.length })
+            : req.t('ap.admin.none', who),
+          ...appPasswords.map((p) =>
+            req.t('users.mfa_off.confirm.ap_item', { name: p.name, used: appPasswordUse(pc, p, formatTime) }),
+          ),
+          req.t('users.mfa_off.confirm.mail', who),
+        ],
+        action: '/admin/users/mfa',
+        fields: { address: user.address, state: 'disabled' },
+        button: req.t('users.mfa_off.confirm.button'),
+        back: '/admin/users',
+      });
     },
   );
   userAction(
@@ -120,25 +119,22 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
       const r = await ctx.mfaAdmin.reRegistrationOf(actor, address);
       const pc = pageContext(req, reply, '/admin/users');
       const who = { address: r.user.address };
-      return send(
-        reply,
-        confirmationPage(pc, {
-          title: req.t('users.reregister.confirm.title', who),
-          effects: [
-            ...(r.methods.length
-              ? r.methods.map((m) =>
-                  req.t('users.reregister.confirm.method', { kind: methodKindName(pc, m.kind), label: m.label }),
-                )
-              : [req.t('users.reregister.confirm.none', who)]),
-            req.t('users.reregister.confirm.codes', { count: r.recoveryCodesLeft }),
-            req.t('users.reregister.confirm.sessions'),
-          ],
-          action: '/admin/users/reregister',
-          fields: { address: r.user.address },
-          button: req.t('users.reregister'),
-          back: '/admin/users',
-        }),
-      );
+      return confirmationPage(pc, {
+        title: req.t('users.reregister.confirm.title', who),
+        effects: [
+          ...(r.methods.length
+            ? r.methods.map((m) =>
+                req.t('users.reregister.confirm.method', { kind: methodKindName(pc, m.kind), label: m.label }),
+              )
+            : [req.t('users.reregister.confirm.none', who)]),
+          req.t('users.reregister.confirm.codes', { count: r.recoveryCodesLeft }),
+          req.t('users.reregister.confirm.sessions'),
+        ],
+        action: '/admin/users/reregister',
+        fields: { address: r.user.address },
+        button: req.t('users.reregister'),
+        back: '/admin/users',
+      });
     },
   );
   userAction('end-sessions', async (actor, address) => {
