@@ -112,6 +112,8 @@ export const en = {
   'users.add.submit': 'Add user',
   'users.added':
     'User {address} was added. Give them this one-time link to set their password; it works once and until {expires}:',
+  'users.added_shown':
+    'User {address} was added. Their set-password link was shown once and cannot be shown again; the operator can make another (sesame user link).',
   'users.disabled': 'User {address} was disabled and signed out everywhere.',
   'users.enabled': 'User {address} was enabled.',
   'users.none': 'No users match.',

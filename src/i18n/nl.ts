@@ -113,6 +113,8 @@ export const nl: Record<MessageId, string> = {
   'users.add.submit': 'Gebruiker toevoegen',
   'users.added':
     'Gebruiker {address} is toegevoegd. Geef deze eenmalige koppeling door om een wachtwoord in te stellen; hij werkt één keer en tot {expires}:',
+  'users.added_shown':
+    'Gebruiker {address} is toegevoegd. De link om een wachtwoord in te stellen is één keer getoond en kan niet opnieuw worden getoond; de operator kan een nieuwe maken (sesame user link).',
   'users.disabled': 'Gebruiker {address} is uitgeschakeld en overal afgemeld.',
   'users.enabled': 'Gebruiker {address} is ingeschakeld.',
   'users.none': 'Geen gebruikers gevonden.',

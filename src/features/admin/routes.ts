@@ -21,18 +21,20 @@ import { field, fieldList } from '../../web/forms.js';
 import { actorOf, requireAdmin } from '../../web/guards.js';
 import type { Html } from '../../web/html.js';
 import { setPasswordUrl } from '../../web/links.js';
+import { oneTimeDisplay } from '../../web/one-time.js';
 import { PAGE_ROUTE, pageContext, send, userMessage } from '../../web/respond.js';
 import type { Services } from '../../web/services.js';
 import { signInFilterForm } from './dashboard-pages.js';
 import { registerDashboardRoutes } from './dashboard-routes.js';
 import { adminAppPasswordsPage, policyPage, signInsPage } from './pages.js';
 import { registerUserBulkRoutes } from './user-bulk-routes.js';
-import { showUsers } from './users-list.js';
+import { showUsers, type UsersPageExtra } from './users-list.js';
 
 export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: WebSettings) {
   const guard = requireAdmin(web);
   const admin = { ...PAGE_ROUTE, preHandler: guard };
   const adminForm = { ...PAGE_ROUTE, preHandler: [app.csrfProtection, guard] };
+  const shown = oneTimeDisplay(ctx.secrets, web, ctx.clock);
 
   const PAGE = 50;
   app.get<{ Querystring: { m?: string; who?: string; state?: string; to?: string } }>(
@@ -49,6 +51,12 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
         sessions: req.t('users.sessions.ended', { address: who }),
         reset: req.t('users.reset_sent', { address: who, to: String(req.query.to ?? '').slice(0, 254) }),
       };
+      if (req.query.m === 'added') {
+        // The new user's set-password link, kept sealed by the POST that made it: shown once.
+        const link = shown.take(req, reply, req.session!, `set-password-link:${who}`) as UsersPageExtra['link'];
+        if (link?.url) return showUsers(ctx, req, reply, { link });
+        return showUsers(ctx, req, reply, { notice: req.t('users.added_shown', { address: who }) });
+      }
       return showUsers(ctx, req, reply, { notice: notices[req.query.m ?? ''] });
     },
   );
@@ -270,13 +278,14 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
         role: field(req.body, 'admin', 2) === '1' ? 'admin' : 'user',
       });
       const link = await ctx.accounts.issueSetPasswordToken(actor, user.address);
-      return showUsers(ctx, req, reply, {
-        link: {
-          address: user.address,
-          url: setPasswordUrl(ctx.config.publicUrl, link.token),
-          expires: formatTime(link.expiresAt),
-        },
+      // Post/redirect/get: the link (a secret) is shown once by the page the POST redirects to, so
+      // a reload asks nothing again and the link is never in the URL (web/one-time.ts).
+      shown.keep(reply, req.session!, `set-password-link:${user.address}`, {
+        address: user.address,
+        url: setPasswordUrl(ctx.config.publicUrl, link.token),
+        expires: formatTime(link.expiresAt),
       });
+      return reply.redirect(`/admin/users?${new URLSearchParams({ m: 'added', who: user.address })}`, 303);
     } catch (e) {
       if (!isSesameError(e)) throw e;
       return showUsers(ctx, req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
