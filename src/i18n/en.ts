@@ -319,6 +319,7 @@ export const en = {
   'bulk.done': '{changed} user(s) changed.',
   'bulk.outcome.changed': 'Changed',
   'bulk.outcome.same': 'Already so: unchanged',
+  'bulk.after.mfa_off': '{state}; their {count} app password(s) are deleted',
   'bulk.after.reregister': '{state}; methods removed, signed out',
   'bulk.now.methods': '{state}; {count} method(s)',
   'bulk.after.disabled': 'Disabled, signed out',

@@ -320,6 +320,7 @@ export const nl: Record<MessageId, string> = {
   'bulk.done': '{changed} gebruiker(s) gewijzigd.',
   'bulk.outcome.changed': 'Gewijzigd',
   'bulk.outcome.same': 'Was al zo: ongewijzigd',
+  'bulk.after.mfa_off': '{state}; de {count} app-wachtwoord(en) worden verwijderd',
   'bulk.after.reregister': '{state}; methoden verwijderd, afgemeld',
   'bulk.now.methods': '{state}; {count} methode(n)',
   'bulk.after.disabled': 'Uitgeschakeld, afgemeld',

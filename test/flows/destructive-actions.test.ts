@@ -259,6 +259,26 @@ for (const kind of STORE_KINDS) {
       assert.equal(await mfaState(p.address), 'enforced');
     });
 
+    it('the bulk preview of turning MFA off says how many app passwords each user loses; the preview changes nothing', async () => {
+      const p = await person();
+      await createForm(p.b, 'Calendar');
+      const admin = new Browser(w.app);
+      await signInAdminWithMfa(admin, ADMIN, { clock });
+      const preview = await admin.submit('/admin/users', '/admin/users/bulk/preview', {
+        op: 'mfa:disabled',
+        address: p.address,
+      });
+      assert.equal(preview.statusCode, 200);
+      assert.match(preview.body, /Disabled; their 2 app password\(s\) are deleted/);
+      const nl = await inDutch(admin).submit('/admin/users', '/admin/users/bulk/preview', {
+        op: 'mfa:disabled',
+        address: p.address,
+      });
+      assert.match(nl.body, /Uitgeschakeld; de 2 app-wachtwoord\(en\) worden verwijderd/);
+      assert.equal(await mfaState(p.address), 'enforced');
+      assert.equal((await appPasswords(p.address)).length, 2);
+    });
+
     it('the JSON API turns MFA off at once (programs ask no confirmation) and the user is mailed, in the caller’s language', async () => {
       const p = await person();
       const token = await adminApiToken(w.app, ADMIN, { clock });
