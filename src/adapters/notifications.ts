@@ -60,6 +60,18 @@ export function createNotifier(messenger: Messenger, log: NotifierLog): Notifier
         locale,
       );
     },
+    async mfaTurnedOff(to, locale, appPasswords, at) {
+      const t = translator(locale);
+      const time = formatTime(at);
+      const text = appPasswords.length
+        ? t('msg.mfa_off.text_ap', {
+            time,
+            count: appPasswords.length,
+            names: appPasswords.map((n) => `"${n}"`).join(', '),
+          })
+        : t('msg.mfa_off.text', { time });
+      await bestEffort(to, t('msg.mfa_off.subject'), text, locale);
+    },
     async methodsChanged(to, locale, change, at) {
       const t = translator(locale);
       await bestEffort(to, t('msg.methods.subject'), t(`msg.methods.${change}`, { time: formatTime(at) }), locale);

@@ -27,6 +27,7 @@ import type { DomainEvent, DomainEventOf, DomainEvents, DomainEventType } from '
 import type { PasswordAuthenticator } from '../domain/sign-in/password-authenticator.js';
 import type { DovecotAdmin } from '../adapters/dovecot-admin.js';
 import type { Metrics } from '../adapters/metrics.js';
+import type { Notifier } from '../domain/mfa/notifier.js';
 
 /** What the handlers act on: the other services and the outside world. */
 export interface ConsequenceServices {
@@ -37,7 +38,9 @@ export interface ConsequenceServices {
   forwarder: EventSink | undefined;
   /** Dovecot's doveadm HTTP API (does nothing when it is not configured). */
   dovecot: DovecotAdmin;
-  appPasswords: Pick<AppPasswords, 'afterMfaDisabled' | 'afterPasswordChange'>;
+  appPasswords: Pick<AppPasswords, 'afterMfaDisabled' | 'afterPasswordChange' | 'list'>;
+  /** Notices to users (email). */
+  notifier: Pick<Notifier, 'mfaTurnedOff'>;
   signIn: Pick<PasswordAuthenticator, 'unlockAccount'>;
   accounts: Pick<AccountService, 'revokePasswordLinks'>;
   flows: Pick<SignInFlows, 'endPendingFlows' | 'forgetDevices'>;
@@ -69,7 +72,7 @@ export const CONSEQUENCES: ConsequenceTable = {
   registration_required: [endPendingFlows, forgetRememberedDevices, endOidcGrants, dovecotForgetsUser],
   sessions_ended: [endPendingFlows, forgetRememberedDevices, endOidcGrants],
   method_removed: [endPendingFlows, forgetRememberedDevices],
-  mfa_disabled: [revokeAppPasswords],
+  mfa_disabled: [tellUserMfaOff, revokeAppPasswords],
   mfa_state_changed: [forgetDevicesWhenOff, dovecotForgetsUser],
   policy_narrowed: [dovecotForgetsOrganization],
   app_passwords_revoked: [dovecotForgetsUser],
@@ -139,6 +142,16 @@ async function liftSignInLock(e: DomainEventOf<'password_changed'>, s: Consequen
 /** The organization's policy may revoke app passwords when the main password changes (a first password replaced nothing). */
 async function revokeAppPasswordsByPolicy(e: DomainEventOf<'password_changed'>, s: ConsequenceServices): Promise<void> {
   if (!e.first) await s.appPasswords.afterPasswordChange(e.userId, e.actor);
+}
+
+/**
+ * The user learns that their MFA was turned off, and which app passwords went with it (read here,
+ * just before the next handler deletes them; the mail is best effort and never fails the change).
+ * A stolen admin session that weakens an account is then seen by its owner.
+ */
+async function tellUserMfaOff(e: DomainEventOf<'mfa_disabled'>, s: ConsequenceServices): Promise<void> {
+  const names = (await s.appPasswords.list(e.user)).map((p) => p.name);
+  await s.notifier.mfaTurnedOff(e.user.address, e.locale, names, s.clock.now());
 }
 
 /** App passwords exist only while MFA is on: turning it off revokes the user's. */

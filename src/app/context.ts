@@ -346,7 +346,18 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     events,
   );
   // Every service exists: bind the handlers of what follows each domain event to them, once.
-  events.connect({ clock, metrics, forwarder, dovecot, appPasswords, signIn, accounts, flows, oidc: oidc.payloads });
+  events.connect({
+    clock,
+    metrics,
+    forwarder,
+    dovecot,
+    appPasswords,
+    notifier,
+    signIn,
+    accounts,
+    flows,
+    oidc: oidc.payloads,
+  });
   const reencrypt = (o: { write: boolean }) => reencryptAll(new KyselySealedValues(store.db), aead, clock.now(), o);
   return {
     config,

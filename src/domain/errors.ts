@@ -36,6 +36,8 @@ export const ERROR_CODES = [
   'fresh_mfa_required',
   'password_reauth_required',
   'method_not_found',
+  // The user's last method, while their sign-ins need a second factor (Security info).
+  'last_method_required',
   'invalid_policy',
   'webauthn_failed',
   'app_passwords_off',

@@ -14,6 +14,7 @@
  */
 import type { Actor } from './accounts/actor.js';
 import type { Organization, User } from './accounts/model.js';
+import type { Locale } from './locale.js';
 import type { MfaState } from './mfa/model.js';
 
 export type DomainEvent =
@@ -58,8 +59,11 @@ export type DomainEvent =
    * (`keepFlowId`: the flow that replaced it, which goes on). `last`: none is left.
    */
   | { type: 'method_removed'; userId: string; address: string; last: boolean; keepFlowId?: string }
-  /** A user's MFA was turned off (published before mfa_state_changed for the same change). */
-  | { type: 'mfa_disabled'; user: User; actor: Actor }
+  /**
+   * A user's MFA was turned off (published before mfa_state_changed for the same change); `locale`:
+   * the language of whoever turned it off, which the notice to the user is worded in.
+   */
+  | { type: 'mfa_disabled'; user: User; actor: Actor; locale: Locale }
   /** A user's MFA state was set (to `state`; possibly the state it already had). */
   | { type: 'mfa_state_changed'; userId: string; address: string; state: MfaState }
   /** An organization's policy changed so that legacy sign-ins may do less (mfa/mfa-admin.ts narrowsLegacySignIns). */

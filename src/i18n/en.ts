@@ -113,6 +113,8 @@ export const en = {
   'users.add.submit': 'Add user',
   'users.added':
     'User {address} was added. Give them this one-time link to set their password; it works once and until {expires}:',
+  'users.added_shown':
+    'User {address} was added. Their set-password link was shown once and cannot be shown again; the operator can make another (sesame user link).',
   'users.disabled': 'User {address} was disabled and signed out everywhere.',
   'users.enabled': 'User {address} was enabled.',
   'users.none': 'No users match.',
@@ -324,6 +326,7 @@ export const en = {
   'bulk.done': '{changed} user(s) changed.',
   'bulk.outcome.changed': 'Changed',
   'bulk.outcome.same': 'Already so: unchanged',
+  'bulk.after.mfa_off': '{state}; their {count} app password(s) are deleted',
   'bulk.after.reregister': '{state}; methods removed, signed out',
   'bulk.now.methods': '{state}; {count} method(s)',
   'bulk.after.disabled': 'Disabled, signed out',
@@ -378,6 +381,8 @@ export const en = {
   'error.fresh_mfa_required': 'Confirm it is you with your second factor first.',
   'error.password_reauth_required': 'Enter your password again first to confirm it is you.',
   'error.method_not_found': 'That method does not exist.',
+  'error.last_method_required':
+    "You can't delete your only sign-in method: your organization requires a second factor when you sign in. Add another method first, or ask your administrator to require re-registration.",
   'error.invalid_policy': 'That policy setting is not valid.',
   'error.webauthn_failed': 'The security key could not be verified. Try again.',
   'msg.app_password.subject': 'A new app password was made for your account',
@@ -472,6 +477,50 @@ export const en = {
     'One of your recovery codes was used to sign in at {time}. If this was not you, tell your administrator now.',
   'msg.methods.recovery_renewed':
     'New recovery codes were made for your account at {time}; the old ones no longer work.',
+  // Destructive actions: the confirmation page (web/components.ts confirmationPage)
+  'confirm.stops': 'Check what stops working before you go on:',
+  'confirm.cancel': 'Cancel',
+  'ap.confirm.title': 'Delete the app password "{name}"?',
+  'ap.confirm.all.title': 'Delete all your app passwords?',
+  'ap.confirm.item': '"{name}", last used: {used}',
+  'ap.confirm.apps':
+    'Apps and devices that sign in with it (mail, calendar and contacts apps, printers) stop working at once and ask for a password again.',
+  'ap.confirm.all.apps':
+    'Every app and device that signs in with one of these stops working at once and asks for a password again.',
+  'ap.shown_once':
+    'The password of the app password "{name}" was shown once and cannot be shown again. If you did not copy it, delete it and create another.',
+  'ap.admin.none': '{address} has no app passwords.',
+  'ap.admin.confirm.title': 'Delete all app passwords of {address}?',
+  'ap.admin.confirm.apps':
+    'Every app and device {address} signs in with one of these stops working at once; they can make new ones under Security info.',
+  'si.confirm_delete.title': 'Delete this sign-in method?',
+  'si.confirm_delete.method': '{kind}: {label}',
+  'si.confirm_delete.signins':
+    'Sign-ins that would ask for this method can no longer use it: you will be asked for one of your other methods instead.',
+  'si.confirm_delete.default': 'It is your default method: another of your methods becomes the default.',
+  'si.confirm_delete.last':
+    'It is your last method. Your sign-ins need no second factor now; if your organization turns it on, you will set up a new method at your next sign-in.',
+  'si.rc.gone':
+    'Your new recovery codes were shown once and cannot be shown again. If you did not save them, make new ones.',
+  'users.reregister.confirm.title': 'Require re-registration of {address}?',
+  'users.reregister.confirm.method': 'The sign-in method {kind}: {label} is deleted.',
+  'users.reregister.confirm.none': '{address} has no sign-in methods.',
+  'users.reregister.confirm.codes':
+    'Their {count} unused recovery code(s) and every device they chose to be remembered on stop working.',
+  'users.reregister.confirm.sessions':
+    'All their sessions end; at their next sign-in they must set up a method again before they get in.',
+  'users.mfa_off.confirm.title': 'Turn MFA off for {address}?',
+  'users.mfa_off.confirm.password': '{address} will sign in with their password alone.',
+  'users.mfa_off.confirm.ap':
+    'Their {count} app password(s) are deleted: the apps and devices that use them stop working at once.',
+  'users.mfa_off.confirm.ap_item': 'App password "{name}", last used: {used}',
+  'users.mfa_off.confirm.mail': '{address} is told by email.',
+  'users.mfa_off.confirm.button': 'Turn MFA off',
+  'msg.mfa_off.subject': 'Multi-factor authentication was turned off for your account',
+  'msg.mfa_off.text':
+    'Your administrator turned off multi-factor authentication for your account at {time}: you now sign in with your password alone. If you did not expect this, tell your administrator.',
+  'msg.mfa_off.text_ap':
+    'Your administrator turned off multi-factor authentication for your account at {time}: you now sign in with your password alone. Your {count} app password(s) were deleted, and the apps and devices that used them can no longer sign in: {names}. If you did not expect this, tell your administrator.',
   // OpenID Connect provider (issue 8)
   'nav.apps': 'Apps',
   'apps.title': 'Browser apps (OIDC)',

@@ -114,6 +114,8 @@ export const nl: Record<MessageId, string> = {
   'users.add.submit': 'Gebruiker toevoegen',
   'users.added':
     'Gebruiker {address} is toegevoegd. Geef deze eenmalige koppeling door om een wachtwoord in te stellen; hij werkt één keer en tot {expires}:',
+  'users.added_shown':
+    'Gebruiker {address} is toegevoegd. De link om een wachtwoord in te stellen is één keer getoond en kan niet opnieuw worden getoond; de operator kan een nieuwe maken (sesame user link).',
   'users.disabled': 'Gebruiker {address} is uitgeschakeld en overal afgemeld.',
   'users.enabled': 'Gebruiker {address} is ingeschakeld.',
   'users.none': 'Geen gebruikers gevonden.',
@@ -326,6 +328,7 @@ export const nl: Record<MessageId, string> = {
   'bulk.done': '{changed} gebruiker(s) gewijzigd.',
   'bulk.outcome.changed': 'Gewijzigd',
   'bulk.outcome.same': 'Was al zo: ongewijzigd',
+  'bulk.after.mfa_off': '{state}; de {count} app-wachtwoord(en) worden verwijderd',
   'bulk.after.reregister': '{state}; methoden verwijderd, afgemeld',
   'bulk.now.methods': '{state}; {count} methode(n)',
   'bulk.after.disabled': 'Uitgeschakeld, afgemeld',
@@ -382,6 +385,8 @@ export const nl: Record<MessageId, string> = {
   'error.fresh_mfa_required': 'Bevestig eerst met uw tweede factor dat u het bent.',
   'error.password_reauth_required': 'Voer eerst uw wachtwoord opnieuw in om te bevestigen dat u het bent.',
   'error.method_not_found': 'Die methode bestaat niet.',
+  'error.last_method_required':
+    'U kunt uw enige aanmeldmethode niet verwijderen: uw organisatie vereist een tweede factor bij het aanmelden. Voeg eerst een andere methode toe, of vraag uw beheerder om opnieuw registreren te vereisen.',
   'error.invalid_policy': 'Die beleidsinstelling is niet geldig.',
   'error.webauthn_failed': 'De beveiligingssleutel kon niet worden gecontroleerd. Probeer het opnieuw.',
   'msg.app_password.subject': 'Er is een nieuw app-wachtwoord voor uw account gemaakt',
@@ -476,6 +481,50 @@ export const nl: Record<MessageId, string> = {
     'Op {time} is een van uw herstelcodes gebruikt om u aan te melden. Was u dit niet, waarschuw dan nu uw beheerder.',
   'msg.methods.recovery_renewed':
     'Op {time} zijn nieuwe herstelcodes voor uw account gemaakt; de oude werken niet meer.',
+  // Destructive actions: the confirmation page (web/components.ts confirmationPage)
+  'confirm.stops': 'Controleer wat er ophoudt te werken voordat u verdergaat:',
+  'confirm.cancel': 'Annuleren',
+  'ap.confirm.title': 'Het app-wachtwoord "{name}" verwijderen?',
+  'ap.confirm.all.title': 'Al uw app-wachtwoorden verwijderen?',
+  'ap.confirm.item': '"{name}", laatst gebruikt: {used}',
+  'ap.confirm.apps':
+    'Apps en apparaten die zich ermee aanmelden (e-mail-, agenda- en contacten-apps, printers), werken meteen niet meer en vragen opnieuw om een wachtwoord.',
+  'ap.confirm.all.apps':
+    'Elke app en elk apparaat dat zich met een van deze aanmeldt, werkt meteen niet meer en vraagt opnieuw om een wachtwoord.',
+  'ap.shown_once':
+    'Het wachtwoord van het app-wachtwoord "{name}" is één keer getoond en kan niet opnieuw worden getoond. Hebt u het niet gekopieerd, verwijder het dan en maak een nieuw.',
+  'ap.admin.none': '{address} heeft geen app-wachtwoorden.',
+  'ap.admin.confirm.title': 'Alle app-wachtwoorden van {address} verwijderen?',
+  'ap.admin.confirm.apps':
+    'Elke app en elk apparaat waarmee {address} zich met een van deze aanmeldt, werkt meteen niet meer; bij Beveiligingsgegevens kan de gebruiker nieuwe maken.',
+  'si.confirm_delete.title': 'Deze aanmeldmethode verwijderen?',
+  'si.confirm_delete.method': '{kind}: {label}',
+  'si.confirm_delete.signins':
+    'Aanmeldingen die om deze methode zouden vragen, kunnen haar niet meer gebruiken: u wordt dan om een van uw andere methoden gevraagd.',
+  'si.confirm_delete.default': 'Het is uw standaardmethode: een van uw andere methoden wordt de standaard.',
+  'si.confirm_delete.last':
+    'Het is uw laatste methode. Voor uw aanmeldingen is nu geen tweede factor nodig; schakelt uw organisatie die in, dan stelt u bij uw volgende aanmelding een nieuwe methode in.',
+  'si.rc.gone':
+    'Uw nieuwe herstelcodes zijn één keer getoond en kunnen niet opnieuw worden getoond. Hebt u ze niet bewaard, maak dan nieuwe.',
+  'users.reregister.confirm.title': 'Opnieuw registreren vereisen voor {address}?',
+  'users.reregister.confirm.method': 'De aanmeldmethode {kind}: {label} wordt verwijderd.',
+  'users.reregister.confirm.none': '{address} heeft geen aanmeldmethoden.',
+  'users.reregister.confirm.codes':
+    'De {count} ongebruikte herstelcode(s) en elk apparaat dat onthouden werd, werken niet meer.',
+  'users.reregister.confirm.sessions':
+    'Alle sessies worden beëindigd; bij de volgende aanmelding moet de gebruiker eerst opnieuw een methode instellen.',
+  'users.mfa_off.confirm.title': 'MFA uitschakelen voor {address}?',
+  'users.mfa_off.confirm.password': '{address} meldt zich dan aan met alleen het wachtwoord.',
+  'users.mfa_off.confirm.ap':
+    'De {count} app-wachtwoord(en) worden verwijderd: de apps en apparaten die ze gebruiken, werken meteen niet meer.',
+  'users.mfa_off.confirm.ap_item': 'App-wachtwoord "{name}", laatst gebruikt: {used}',
+  'users.mfa_off.confirm.mail': '{address} krijgt hierover een e-mail.',
+  'users.mfa_off.confirm.button': 'MFA uitschakelen',
+  'msg.mfa_off.subject': 'Meervoudige verificatie is uitgeschakeld voor uw account',
+  'msg.mfa_off.text':
+    'Uw beheerder heeft op {time} meervoudige verificatie voor uw account uitgeschakeld: u meldt zich nu aan met alleen uw wachtwoord. Had u dit niet verwacht, waarschuw dan uw beheerder.',
+  'msg.mfa_off.text_ap':
+    'Uw beheerder heeft op {time} meervoudige verificatie voor uw account uitgeschakeld: u meldt zich nu aan met alleen uw wachtwoord. Uw {count} app-wachtwoord(en) zijn verwijderd; de apps en apparaten die ze gebruikten, kunnen zich niet meer aanmelden: {names}. Had u dit niet verwacht, waarschuw dan uw beheerder.',
   // OpenID Connect provider (issue 8)
   'nav.apps': 'Apps',
   'apps.title': 'Browser-apps (OIDC)',

@@ -48,12 +48,14 @@ export class KyselyAppPasswordRepository implements AppPasswordRepository {
     private readonly readHot: Store['readHot'],
   ) {}
 
-  async createWithinCap(p: NewAppPassword, cap: number): Promise<boolean> {
+  async createWithinCap(p: NewAppPassword, cap: number): Promise<boolean | 'exists'> {
     // Count and insert in one transaction that first locks the owner's row (PostgreSQL), so that
     // parallel creations queue up and cannot pass the cap; SQLite runs writers one at a time anyway.
     return this.db.transaction().execute(async (tx) => {
       if (this.kind === 'postgres')
         await tx.selectFrom('users').select('id').where('id', '=', p.userId).forUpdate().execute();
+      // The same id again (a form posted twice): after the lock, so the second of two parallel posts sees the first's row.
+      if (await tx.selectFrom('app_passwords').select('id').where('id', '=', p.id).executeTakeFirst()) return 'exists';
       const n = await tx
         .selectFrom('app_passwords')
         .select((eb) => eb.fn.countAll<number>().as('n'))

@@ -23,6 +23,13 @@ async function findTargets(db: Kysely<Database>, addresses: string[]): Promise<B
         .whereRef('m.user_id', '=', 'u.id')
         .as('methods'),
     )
+    .select((eb) =>
+      eb
+        .selectFrom('app_passwords as a')
+        .select((e) => e.fn.countAll<number>().as('n'))
+        .whereRef('a.user_id', '=', 'u.id')
+        .as('app_passwords'),
+    )
     .where('u.address', 'in', addresses)
     .execute();
   return rows.map((r) => ({
@@ -32,6 +39,7 @@ async function findTargets(db: Kysely<Database>, addresses: string[]): Promise<B
     mfaState: r.mfa_state as MfaState,
     status: r.status as UserStatus,
     methodCount: Number(r.methods ?? 0),
+    appPasswordCount: Number(r.app_passwords ?? 0),
   }));
 }
 

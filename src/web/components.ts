@@ -1,14 +1,15 @@
 /**
  * Pieces of pages that several features show: forms with their CSRF field, the names of MFA
  * methods, recovery codes, a new app password with Copy, the fields of a new password, and the
- * rows of the sign-in log.
+ * rows of the sign-in log, and the confirmation page of a destructive action.
  */
 import type { SignInEvent } from '../domain/audit/events.js';
 import type { PasswordChangeEffects } from '../domain/self-service/self-service.js';
 import type { MethodKind } from '../domain/mfa/model.js';
 import type { MessageId } from '../i18n/en.js';
 import { html, type Html } from './html.js';
-import { describedBy, type PageContext } from './layout.js';
+import { describedBy, layout, type PageContext } from './layout.js';
+import type { AppPassword } from '../domain/app-passwords/model.js';
 
 /** The hidden CSRF field every form carries. */
 export const csrfField = (ctx: PageContext) => html`<input type="hidden" name="_csrf" value="${ctx.csrf}">`;
@@ -72,4 +73,48 @@ export interface SignInLogPage {
 export function signInProtocol(ctx: PageContext, e: SignInEvent): Html {
   const { t } = ctx;
   return html`${e.protocol}${e.appPasswordName ? html`<br><span class="ap-name">${e.appPasswordName}</span>` : e.appPasswordId ? html`<br><span class="ap-name">(${t('signins.deleted_ap')})</span>` : ''}`;
+}
+
+/** When an app password was last used (time, protocol, client IP), or "Never". */
+export function appPasswordUse(ctx: PageContext, p: AppPassword, formatTime: (ms: number) => string): string {
+  return p.lastUsedAt
+    ? `${formatTime(p.lastUsedAt)} · ${p.lastUsedProtocol ?? ''} · ${p.lastUsedIp ?? ''}`
+    : ctx.t('ap.never');
+}
+
+/** The form field that says a destructive action was confirmed on its confirmation page. */
+export const CONFIRM_FIELD = 'confirm';
+
+/** Whether a posted form carries the explicit confirmation (`confirm=1`) that lets a destructive action act. */
+export function confirmed(body: unknown): boolean {
+  return (body as Record<string, unknown> | undefined)?.[CONFIRM_FIELD] === '1';
+}
+
+/**
+ * The confirmation page of a destructive action: what it does (`title`), what stops working
+ * (`effects`, one item each: which apps, which devices, which sign-ins), and a form that posts the
+ * same `fields` back to `action` with `confirm=1`, the only request that acts; Cancel goes `back`.
+ */
+export function confirmationPage(
+  ctx: PageContext,
+  v: {
+    title: string;
+    effects: (Html | string)[];
+    action: string;
+    fields: Record<string, string>;
+    button: string;
+    back: string;
+  },
+): Html {
+  const { t } = ctx;
+  return layout(
+    ctx,
+    v.title,
+    html`<div class="card" id="confirmation">
+<p>${t('confirm.stops')}</p>
+<ul class="effects" id="confirm-effects">${v.effects.map((e) => html`<li>${e}</li>`)}</ul>
+<form method="post" action="${v.action}" class="inline">${csrfField(ctx)}${Object.entries(v.fields).map(([k, val]) => html`<input type="hidden" name="${k}" value="${val}">`)}<button type="submit" name="${CONFIRM_FIELD}" value="1" class="primary">${v.button}</button></form>
+<a href="${v.back}">${t('confirm.cancel')}</a>
+</div>`,
+  );
 }

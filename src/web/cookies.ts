@@ -16,6 +16,8 @@ export interface CookieNames {
   trust: string;
   /** A password reset whose link was opened (second factor and new password pending). */
   reset: string;
+  /** A secret just made, sealed until the page after the redirect shows it once (web/one-time.ts). */
+  shown: string;
 }
 
 export interface WebSettings {
@@ -37,6 +39,7 @@ export function webSettings(publicUrl: string): WebSettings {
       securityInfoFlow: `${prefix}sesame_flow_si`,
       trust: `${prefix}sesame_trust`,
       reset: `${prefix}sesame_reset`,
+      shown: `${prefix}sesame_shown`,
     },
   };
 }

@@ -44,6 +44,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   fresh_mfa_required: 403,
   password_reauth_required: 403,
   method_not_found: 404,
+  last_method_required: 409,
   invalid_policy: 400,
   webauthn_failed: 400,
   app_passwords_off: 403,

@@ -203,6 +203,31 @@ for (const kind of STORE_KINDS) {
       assert.equal(await aps.deleteAll(userId), 2);
     });
 
+    it('creates an app password with a given id once: the same id again, even 5 at once, inserts nothing and says it exists', async () => {
+      const aps = new KyselyAppPasswordRepository(ctx.store.db, ctx.store.kind, ctx.store.readHot);
+      const id = randomUUID();
+      // The same form posted 5 times: one id (derived from the form's nonce), each post with its own secret.
+      const row = (i: number) => ({
+        id,
+        userId,
+        name: 'Tablet',
+        hash: `once-${kind}-${i}`,
+        protocols: ['imap'] as 'imap'[],
+        createdAt: 1000,
+        createdIp: '127.0.0.1',
+        expiresAt: null,
+      });
+      const results = await Promise.all(Array.from({ length: 5 }, (_, i) => aps.createWithinCap(row(i), 100)));
+      assert.deepEqual(results.filter((r) => r === true).length, 1, JSON.stringify(results));
+      assert.deepEqual(results.filter((r) => r === 'exists').length, 4, JSON.stringify(results));
+      assert.deepEqual(
+        (await aps.list(userId)).filter((p) => p.id === id).map((p) => p.name),
+        ['Tablet'],
+      );
+      assert.equal(await aps.createWithinCap(row(9), 100), 'exists');
+      await aps.deleteAll(userId);
+    });
+
     it('reads an app password with its owner and the lockout counters in one statement, and the counters alone for an unknown hash', async () => {
       const aps = new KyselyAppPasswordRepository(ctx.store.db, ctx.store.kind, ctx.store.readHot);
       const counters = createCounterStore(ctx.store);

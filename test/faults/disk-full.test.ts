@@ -197,7 +197,9 @@ describe('a full disk under the SQLite store', {
     fs.rmSync(filler);
     const again = await api('POST', '/users', { address: 'after@full.test' });
     assert.equal(again.status, 201, JSON.stringify(again.json));
-    const paged = await admin.submit('/admin/users', '/admin/users', { address: 'paged@full.test', name: 'Paged' });
+    const added = await admin.submit('/admin/users', '/admin/users', { address: 'paged@full.test', name: 'Paged' });
+    assert.equal(added.status, 303, 'post/redirect/get');
+    const paged = await admin.get(String(added.headers.get('location')));
     assert.equal(paged.status, 200);
     assert.match(paged.body, /paged@full\.test/);
     console.log(

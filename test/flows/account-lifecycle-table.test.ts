@@ -26,6 +26,7 @@ import {
   Browser,
   csrfFrom,
   FakeClock,
+  hiddenFields,
   makeWorld,
   oathtoolTotp,
   registerTotpAtSignIn,
@@ -71,6 +72,7 @@ interface Person {
   home: string;
   secret: string;
   emailMethodId: string;
+  totpMethodId: string;
   thief?: Browser;
   emailThief?: Browser;
   emailCode?: string;
@@ -161,9 +163,11 @@ for (const kind of STORE_KINDS) {
         code: lastEmailCode(smtp.received, p.home),
       });
       assert.equal((await b.submit('/security-info/flow', '/security-info/flow/next', {})).statusCode, 303);
-      const email = (await w.ctx.securityInfo.overview(user)).methods.find((m) => m.kind === 'email');
-      assert.ok(email, 'the alternate email is registered');
-      return { ...p, id: user.id, secret, emailMethodId: email.id };
+      const methods = (await w.ctx.securityInfo.overview(user)).methods;
+      const email = methods.find((m) => m.kind === 'email');
+      const totp = methods.find((m) => m.kind === 'totp');
+      assert.ok(email && totp, 'the authenticator app and the alternate email are registered');
+      return { ...p, id: user.id, secret, emailMethodId: email.id, totpMethodId: totp.id };
     }
 
     function newestLink(to: string, path: string): string {
@@ -340,8 +344,19 @@ for (const kind of STORE_KINDS) {
       return b;
     }
 
+    /**
+     * Posts a form as its page gives it; when the answer is a confirmation page (a destructive
+     * action asks first), presses its confirm button as the person would.
+     */
+    async function confirmed(b: Browser, pageUrl: string, action: string, form: Record<string, string>) {
+      const r = await b.submit(pageUrl, action, form);
+      if (r.statusCode !== 200 || !r.body.includes(`action="${action}"`)) return r;
+      assert.match(r.body, /id="confirmation"/, `${action} asks for confirmation`);
+      return b.post(action, { ...hiddenFields(r.body, action), confirm: '1' });
+    }
+
     async function adminAction(path: string, form: Record<string, string>) {
-      const r = await admin.submit('/admin/users', path, form);
+      const r = await confirmed(admin, '/admin/users', path, form);
       assert.equal(r.statusCode, 303, `${path}: ${r.body.slice(0, 300)}`);
     }
 
@@ -465,10 +480,25 @@ for (const kind of STORE_KINDS) {
         name: 'the user removes a method (not the last)',
         event: async (p) => {
           const b = await own(p);
-          const r = await b.submit('/security-info', '/security-info/delete', { method: p.emailMethodId });
+          const r = await confirmed(b, '/security-info', '/security-info/delete', { method: p.emailMethodId });
           assert.equal(r.headers.location, '/security-info?m=removed', r.body.slice(0, 300));
         },
         expect: { ...NOTHING_ENDS, flow: 'ends', emailCode: 'ends', device: 'ends' },
+      },
+      {
+        name: 'the user tries to remove their last method while MFA is on: refused, nothing ends',
+        setup: async (p) => {
+          const b = await own(p);
+          const r = await confirmed(b, '/security-info', '/security-info/delete', { method: p.emailMethodId });
+          assert.equal(r.headers.location, '/security-info?m=removed', r.body.slice(0, 300));
+        },
+        event: async (p) => {
+          const b = await own(p);
+          const r = await confirmed(b, '/security-info', '/security-info/delete', { method: p.totpMethodId });
+          assert.equal(r.statusCode, 409, r.body.slice(0, 300));
+        },
+        // No alternate email is left: no email code and no reset link to plant.
+        expect: { ...NOTHING_ENDS, emailCode: 'n/a', resetLink: 'n/a' },
       },
       {
         name: "an admin turns the user's MFA off",

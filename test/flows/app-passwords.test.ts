@@ -4,6 +4,7 @@
  * notices by email, revocation on password change and when MFA is turned off.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { normalizeAppPassword } from '../../src/domain/app-passwords/format.js';
@@ -20,6 +21,12 @@ import {
   USER,
   type World,
 } from '../support/world.js';
+
+/** A fresh one-time form nonce, as the create form carries. */
+const NONCE = () => randomBytes(18).toString('base64url');
+
+/** Creates an app password through Security info's form, as the browser posts it (its CSRF token and nonce). */
+const create = (b: Browser, name: string) => b.submitForm('/security-info', '/security-info/app-passwords', { name });
 
 describe('app passwords', () => {
   let w: World;
@@ -75,14 +82,23 @@ describe('app passwords', () => {
   });
 
   it('creates one with a name, shows it once with Copy, and never stores it in clear', async () => {
-    const res = await bob.submit('/security-info', '/security-info/app-passwords', { name: 'Outlook on my laptop' });
+    const made = await create(bob, 'Outlook on my laptop');
+    assert.equal(made.statusCode, 303, 'post/redirect/get: the POST shows no secret');
+    assert.doesNotMatch(made.body, /class="secret"/);
+    const at = String(made.headers.location);
+    assert.match(at, /^\/security-info\/app-passwords\/new\/[0-9a-f-]{36}$/);
+    const res = await bob.get(at);
     assert.equal(res.statusCode, 200);
     const shown = /<code id="app-password" class="secret">([a-z ]+)<\/code>/.exec(res.body)![1]!;
     assert.ok(normalizeAppPassword(shown));
+    assert.ok(!at.includes(shown.replace(/ /g, '')), 'never in the URL');
     assert.match(res.body, /Copy<\/button>/);
     assert.equal(res.headers['cache-control'], 'no-store');
     const again = await bob.get('/security-info');
     assert.ok(!again.body.includes(shown), 'shown only once');
+    const reload = await bob.get(at);
+    assert.ok(!reload.body.includes(shown), 'a reload of the page that showed it shows it no more');
+    assert.match(reload.body, /was shown once and cannot be shown again/);
     const rows = await w.ctx.store.db.selectFrom('app_passwords').selectAll().execute();
     const canonical = shown.replace(/ /g, '');
     assert.ok(!JSON.stringify(rows).includes(canonical));
@@ -90,18 +106,18 @@ describe('app passwords', () => {
       rows.every((r) => /^[0-9a-f]{64}$/.test(r.hash)),
       'stored as HMAC-SHA-256',
     );
-    assert.equal(
-      (await bob.submit('/security-info', '/security-info/app-passwords', { name: '   ' })).statusCode,
-      400,
-      'a name is required',
-    );
+    assert.equal((await create(bob, '   ')).statusCode, 400, 'a name is required');
   });
 
   it('asks for a fresh second factor when the last one is older than 10 minutes', async () => {
     clock.advance(11 * 60_000);
     const stale = await bob.get('/security-info');
     assert.doesNotMatch(stale.body, /action="\/security-info\/app-passwords" class="card"/);
-    const refused = await bob.post('/security-info/app-passwords', { _csrf: csrfFrom(stale.body), name: 'Phone' });
+    const refused = await bob.post('/security-info/app-passwords', {
+      _csrf: csrfFrom(stale.body),
+      name: 'Phone',
+      nonce: NONCE(),
+    });
     assert.equal(refused.statusCode, 403);
     assert.match(refused.body, /Confirm it is you with your second factor first/);
     await bob.submit('/security-info', '/security-info/confirm', {});
@@ -110,10 +126,7 @@ describe('app passwords', () => {
       code: oathtoolTotp(secret, clock.now()),
     });
     assert.equal(ok.headers.location, '/security-info?m=confirmed');
-    assert.equal(
-      (await bob.submit('/security-info', '/security-info/app-passwords', { name: 'Phone' })).statusCode,
-      200,
-    );
+    assert.equal((await create(bob, 'Phone')).statusCode, 303);
   });
 
   it('refuses a cross-site POST that creates an app password', async () => {
@@ -130,12 +143,9 @@ describe('app passwords', () => {
       user: (await w.ctx.accounts.findUserById(await userId(ADMIN.address)))!,
     };
     await w.ctx.mfaAdmin.setPolicy(admin, admin.user.orgId, { appPasswords: { cap: 4 } });
-    assert.equal(
-      (await bob.submit('/security-info', '/security-info/app-passwords', { name: 'Printer' })).statusCode,
-      200,
-    );
+    assert.equal((await create(bob, 'Printer')).statusCode, 303);
     assert.equal(await count(USER.address), 4);
-    const full = await bob.submit('/security-info', '/security-info/app-passwords', { name: 'One too many' });
+    const full = await create(bob, 'One too many');
     assert.equal(full.statusCode, 409);
     assert.match(full.body, /You have 4 app passwords, the most allowed\. Delete one first\./);
     // 10 parallel creations never pass the cap.
@@ -157,19 +167,25 @@ describe('app passwords', () => {
   it('deletes one, then all', async () => {
     const page = await bob.get('/security-info');
     const id = /name="id" value="([^"]+)"/.exec(page.body)![1]!;
-    const del = await bob.post('/security-info/app-passwords/delete', { _csrf: csrfFrom(page.body), id });
+    const asked = await bob.post('/security-info/app-passwords/delete', { _csrf: csrfFrom(page.body), id });
+    assert.equal(asked.statusCode, 200, 'the first POST only asks');
+    assert.equal(await count(USER.address), 6);
+    const del = await bob.post('/security-info/app-passwords/delete', { _csrf: csrfFrom(page.body), id, confirm: '1' });
     assert.equal(del.headers.location, '/security-info?m=ap_deleted#app-passwords');
     assert.equal(await count(USER.address), 5);
     assert.equal(
-      (await bob.post('/security-info/app-passwords/delete', { _csrf: csrfFrom(page.body), id })).statusCode,
+      (await bob.post('/security-info/app-passwords/delete', { _csrf: csrfFrom(page.body), id, confirm: '1' }))
+        .statusCode,
       404,
     );
     await bob.submit('/security-info', '/security-info/app-passwords/delete-all', {});
+    assert.equal(await count(USER.address), 5, 'Delete all only asks first');
+    await bob.submit('/security-info', '/security-info/app-passwords/delete-all', { confirm: '1' });
     assert.equal(await count(USER.address), 0);
   });
 
   it('lets an admin see a user’s app passwords, never a secret, and delete them all; not in another organization', async () => {
-    await bob.submit('/security-info', '/security-info/app-passwords', { name: '<svg onload=alert(1)>' });
+    await create(bob, '<svg onload=alert(1)>');
     const admin = new Browser(w.app);
     await signInAdminWithMfa(admin, ADMIN, { clock });
     const users = await admin.get('/admin/users');
@@ -184,7 +200,7 @@ describe('app passwords', () => {
     const revoke = await admin.submit(
       '/admin/users/app-passwords?address=bob%40contoso.test',
       '/admin/users/app-passwords/revoke-all',
-      { address: USER.address },
+      { address: USER.address, confirm: '1' },
     );
     assert.equal(revoke.statusCode, 303);
     assert.match(
@@ -212,7 +228,8 @@ describe('app passwords', () => {
     assert.match(page.body, /App passwords you already have keep working\./);
     assert.doesNotMatch(page.body, /action="\/security-info\/app-passwords" class="card"/);
     assert.equal(
-      (await bob.post('/security-info/app-passwords', { _csrf: csrfFrom(page.body), name: 'x' })).statusCode,
+      (await bob.post('/security-info/app-passwords', { _csrf: csrfFrom(page.body), name: 'x', nonce: NONCE() }))
+        .statusCode,
       403,
     );
     await w.ctx.mfaAdmin.setPolicy(admin, admin.user.orgId, { appPasswords: { allowed: true } });

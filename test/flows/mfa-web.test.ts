@@ -393,7 +393,10 @@ describe('MFA through the pages', () => {
       state: 'disabled',
     });
     assert.equal(foreign.statusCode, 403);
-    const rr = await b.submit('/admin/users', '/admin/users/reregister', { address: 'carol@contoso.test' });
+    const rr = await b.submit('/admin/users', '/admin/users/reregister', {
+      address: 'carol@contoso.test',
+      confirm: '1',
+    });
     assert.equal(rr.statusCode, 303);
     assert.equal(
       (

@@ -94,16 +94,27 @@ describe('web pages', () => {
     assert.match((await b.get('/admin/users?q=builder')).body, /bob@contoso\.test/);
     assert.doesNotMatch((await b.get('/admin/users?q=zzz')).body, /bob@contoso\.test/);
 
-    const added = await b.submit('/admin/users', '/admin/users', {
+    const posted = await b.submit('/admin/users', '/admin/users', {
       address: 'carol@contoso.test',
       name: 'Carol <b>Chen</b>',
     });
+    assert.equal(posted.statusCode, 303, 'post/redirect/get');
+    assert.doesNotMatch(posted.body, /set-password/);
+    assert.doesNotMatch(String(posted.headers.location), /token/, 'the link is never in the URL');
+    const added = await b.get(String(posted.headers.location));
     assert.equal(added.statusCode, 200);
     assert.match(added.body, /Carol &lt;b&gt;Chen&lt;\/b&gt;/);
     const link = /<code id="set-password-link">([^<]+)<\/code>/.exec(added.body)?.[1];
     assert.ok(link?.startsWith('http://127.0.0.1:8080/set-password?token='), link);
 
-    assert.match(added.body, /name="back" value="\/admin\/users"/, 'the language switch returns to a real page');
+    assert.match(
+      added.body,
+      /name="back" value="\/admin\/users\?m=added/,
+      'the language switch returns to a real page',
+    );
+    const reload = await b.get(String(posted.headers.location));
+    assert.doesNotMatch(reload.body, /set-password-link/, 'shown once');
+    assert.match(reload.body, /was shown once and cannot be shown again/);
 
     const outside = await b.submit('/admin/users', '/admin/users', { address: 'mallory@fabrikam.test' });
     assert.equal(outside.statusCode, 403);
@@ -148,7 +159,8 @@ describe('web pages', () => {
   it('completes a one-time set-password link once', async () => {
     const b = new Browser(w.app);
     await signInAdminWithMfa(b, ADMIN);
-    const added = await b.submit('/admin/users', '/admin/users', { address: 'dave@contoso.test', name: 'Dave' });
+    const posted = await b.submit('/admin/users', '/admin/users', { address: 'dave@contoso.test', name: 'Dave' });
+    const added = await b.get(String(posted.headers.location));
     const link = new URL(/<code id="set-password-link">([^<]+)<\/code>/.exec(added.body)![1]!.replace(/&amp;/g, '&'));
     const visitor = new Browser(w.app);
     const form = await visitor.get(link.pathname + link.search);

@@ -60,18 +60,27 @@ describe('user-supplied strings are escaped on every page', () => {
     inert(account, 'My account');
     assert.match(account.body, /&lt;svg onload=alert\(1\)&gt;/);
     for (const name of [XSS, XSS2]) {
-      const made = await b.submit('/security-info', '/security-info/app-passwords', { name });
-      inert(made, `the new app password "${name}"`);
+      const made = await b.submitForm('/security-info', '/security-info/app-passwords', { name });
+      inert(await b.get(String(made.headers.location)), `the new app password "${name}"`);
     }
     const si = await b.get('/security-info');
+    // The confirmation pages name what stops working: names with markup stay text there too.
+    const firstId = /name="id" value="([^"]+)"/.exec(si.body)![1]!;
+    const asked = await b.submit('/security-info', '/security-info/app-passwords/delete', { id: firstId });
+    inert(asked, 'the confirmation of deleting an app password');
+    inert(
+      await b.submit('/security-info', '/security-info/app-passwords/delete-all', {}),
+      'the confirmation of Delete all',
+    );
     inert(si, 'Security info');
     assert.match(si.body, /<td class="ap-name">&lt;svg onload=alert\(1\)&gt;<\/td>/);
     assert.match(si.body, /<td class="ap-name">&quot;&gt;&lt;script&gt;alert\(2\)&lt;\/script&gt;/);
 
     // The app password used by a mail app whose user agent carries markup, and a second step.
     const key2 = (await w.ctx.integrations.add('dovecot')).key;
+    const mailAp = await b.submitForm('/security-info', '/security-info/app-passwords', { name: `${XSS} mail` });
     const ap = /<code id="app-password" class="secret">([a-z ]+)<\/code>/.exec(
-      (await b.submit('/security-info', '/security-info/app-passwords', { name: `${XSS} mail` })).body,
+      (await b.get(String(mailAp.headers.location))).body,
     )![1]!;
     const used = await w.app.inject({
       method: 'POST',

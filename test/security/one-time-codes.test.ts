@@ -244,10 +244,15 @@ describe('one-time codes and recovery codes', () => {
       '/account',
     );
     const mails = sentTo('rc@contoso.test').length;
-    const renewed = await b.submit('/security-info', '/security-info/recovery-codes', {});
-    assert.equal(renewed.statusCode, 200);
+    const renewal = await b.submit('/security-info', '/security-info/recovery-codes', {});
+    assert.equal(renewal.statusCode, 303, 'post/redirect/get: a reload makes no other set');
+    assert.deepEqual(recoveryCodesFrom(renewal.body), []);
+    const renewed = await b.get(String(renewal.headers.location));
     const fresh = recoveryCodesFrom(renewed.body);
     assert.equal(fresh.length, 10);
+    const reload = await b.get(String(renewal.headers.location));
+    assert.deepEqual(recoveryCodesFrom(reload.body), [], 'shown once');
+    assert.match(reload.body, /were shown once and cannot be shown again/);
     assert.equal(await signInWith(codes[1]!), 400, 'an old code no longer works');
     assert.equal(await signInWith(fresh[0]!), 201, 'a new one does');
     assert.ok(

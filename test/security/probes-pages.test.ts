@@ -45,6 +45,13 @@ function assertInert(label: string, page: FetchAnswer) {
   assert.doesNotMatch(String(page.headers.get('content-security-policy')), /unsafe-inline|unsafe-eval/, label);
 }
 
+/** The create form's one-time nonce (a repeated post of the same form makes nothing more). */
+function nonceOf(html: string): Record<string, string> {
+  const nonce = /name="nonce" value="([^"]+)"/.exec(html)?.[1];
+  assert.ok(nonce, 'the app-password form carries a nonce');
+  return { nonce };
+}
+
 describe('probes: cross-site requests and hostile text on the pages', () => {
   let probe: ProbeServer;
   let base = '';
@@ -146,9 +153,9 @@ describe('probes: cross-site requests and hostile text on the pages', () => {
     const page = await victim.get('/security-info');
     const made = await victim.request(
       '/security-info/app-passwords',
-      form({ _csrf: csrfOf(page.body), name: 'made-on-the-page' }),
+      form({ ...nonceOf(page.body), _csrf: csrfOf(page.body), name: 'made-on-the-page' }),
     );
-    assert.equal(made.status, 200);
+    assert.equal(made.status, 303, 'made, and redirected to the page that shows it once');
     assert.deepEqual(await appPasswordNames(pat.token), [...before, 'made-on-the-page'].sort());
   });
 
@@ -215,11 +222,12 @@ describe('probes: cross-site requests and hostile text on the pages', () => {
     assert.equal(signedIn.headers.get('location'), '/account');
     // ... and one more through the Security info page, whose answer shows the new one once.
     const info = await user.get('/security-info');
-    const created = await user.request(
+    const posted = await user.request(
       '/security-info/app-passwords',
-      form({ _csrf: csrfOf(info.body), name: `${HOSTILE}"'><img src=x onerror=alert(2)>` }),
+      form({ ...nonceOf(info.body), _csrf: csrfOf(info.body), name: `${HOSTILE}"'><img src=x onerror=alert(2)>` }),
     );
-    assert.equal(created.status, 200);
+    assert.equal(posted.status, 303);
+    const created = await user.get(String(posted.headers.get('location')));
 
     const admin = new FetchBrowser(base);
     await signInAdminWithMfa(admin, ADMIN);

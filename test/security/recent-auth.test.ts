@@ -8,6 +8,7 @@
  * the window (10 minutes by default), on the test's clock, and gives the session a new token.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { confirmPassword, reauthApi, stepUp } from '../support/recent-auth.js';
@@ -32,6 +33,9 @@ interface Person {
   address: string;
   password: string;
 }
+
+/** A create form's one-time nonce, well formed: anyone can make one, so it proves nothing by itself. */
+const nonce = () => randomBytes(18).toString('base64url');
 
 for (const kind of STORE_KINDS) {
   describe(`recent authentication on ${kind}`, () => {
@@ -129,7 +133,8 @@ for (const kind of STORE_KINDS) {
         assert.equal((await b.submit('/security-info', '/security-info/flow/method', method)).statusCode, 400);
       assert.equal((await b.submit('/security-info', '/security-info/recovery-codes', {})).statusCode, 403);
       assert.equal(
-        (await b.submit('/security-info', '/security-info/app-passwords', { name: 'Thief' })).statusCode,
+        (await b.submit('/security-info', '/security-info/app-passwords', { name: 'Thief', nonce: nonce() }))
+          .statusCode,
         403,
       );
       // The password: the form's current password is the re-authentication, which the thief lacks.
@@ -173,8 +178,8 @@ for (const kind of STORE_KINDS) {
       );
 
       const rc = await b.submit('/security-info', '/security-info/recovery-codes', {});
-      assert.equal(rc.statusCode, 200);
-      assert.equal(recoveryCodesFrom(rc.body).length, 10);
+      assert.equal(rc.statusCode, 303);
+      assert.equal(recoveryCodesFrom((await b.get(String(rc.headers.location))).body).length, 10);
       await addTotp(b);
       assert.equal(await count('mfa_methods', p.id), 1);
       // Now the user has a method: the password re-entered before does not stand in for it.
@@ -189,7 +194,7 @@ for (const kind of STORE_KINDS) {
       const b = await signedIn(p);
       await confirmPassword(b, p.password);
       clock.advance(WINDOW_MS - 60_000);
-      assert.equal((await b.submit('/security-info', '/security-info/recovery-codes', {})).statusCode, 200);
+      assert.equal((await b.submit('/security-info', '/security-info/recovery-codes', {})).statusCode, 303);
       clock.advance(61_000);
       assert.equal((await b.submit('/security-info', '/security-info/recovery-codes', {})).statusCode, 403);
       assert.equal((await b.submit('/security-info', '/security-info/add', {})).statusCode, 403);
@@ -269,7 +274,8 @@ for (const kind of STORE_KINDS) {
         assert.equal(b.cookies.has(SI_FLOW), false);
         assert.equal((await b.submit('/security-info', '/security-info/recovery-codes', {})).statusCode, 403);
         assert.equal(
-          (await b.submit('/security-info', '/security-info/app-passwords', { name: 'Thief' })).statusCode,
+          (await b.submit('/security-info', '/security-info/app-passwords', { name: 'Thief', nonce: nonce() }))
+            .statusCode,
           403,
         );
         assert.equal(
@@ -310,10 +316,8 @@ for (const kind of STORE_KINDS) {
 
       // A step-up (the method proved again) allows it, and brings the user back where they were.
       assert.equal((await stepUp(b, () => code(secret), '/account/password')).headers.location, '/account/password');
-      assert.equal(
-        (await b.submit('/security-info', '/security-info/app-passwords', { name: 'Laptop' })).statusCode,
-        200,
-      );
+      const made = await b.submitForm('/security-info', '/security-info/app-passwords', { name: 'Laptop' });
+      assert.equal(made.statusCode, 303, 'made, and shown once by the page it redirects to');
       assert.equal(
         (await b.submit('/security-info', '/security-info/add', {})).headers.location,
         '/security-info/flow',

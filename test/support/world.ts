@@ -98,6 +98,15 @@ export class Browser {
     return this.post(action, { _csrf: csrfFrom(page.body), ...form });
   }
 
+  /**
+   * Loads `pageUrl` and posts its form whose action is `action` as a browser would: every hidden
+   * field of that form (the CSRF token, a one-time nonce...) and then `form`.
+   */
+  async submitForm(pageUrl: string, action: string, form: Record<string, string>): Promise<LightMyRequestResponse> {
+    const page = await this.get(pageUrl);
+    return this.post(action, { ...hiddenFields(page.body, action), ...form });
+  }
+
   async signIn(address: string, password: string): Promise<LightMyRequestResponse> {
     return this.submit('/signin', '/signin', { email: address, password });
   }
@@ -107,6 +116,16 @@ export function csrfFrom(html: string): string {
   const m = /name="_csrf" value="([^"]+)"/.exec(html);
   if (!m) throw new Error('no CSRF token on the page');
   return m[1]!;
+}
+
+/** The hidden fields of the page's first form that posts to `action`. */
+export function hiddenFields(html: string, action: string): Record<string, string> {
+  const at = html.indexOf(`action="${action}"`);
+  if (at < 0) throw new Error(`no form posts to ${action} on the page`);
+  const form = html.slice(at, html.indexOf('</form>', at));
+  const fields: Record<string, string> = {};
+  for (const m of form.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) fields[m[1]!] = m[2]!;
+  return fields;
 }
 
 /** A clock tests can move. */

@@ -58,6 +58,15 @@ function fakes(opts: { forwarder?: boolean; slow?: Partial<Record<string, number
     appPasswords: {
       afterPasswordChange: (userId, actor) => call(`appPasswords.afterPasswordChange ${userId} ${actor.kind}`),
       afterMfaDisabled: (user, actor) => call(`appPasswords.afterMfaDisabled ${user.address} ${actor.kind}`),
+      list: async (user) => {
+        await call(`appPasswords.list ${user.address}`);
+        return [{ name: 'Outlook' }, { name: 'Printer' }] as Awaited<
+          ReturnType<ConsequenceServices['appPasswords']['list']>
+        >;
+      },
+    },
+    notifier: {
+      mfaTurnedOff: (to, locale, names, at) => call(`notifier.mfaTurnedOff ${to} ${locale} ${names.join('+')} ${at}`),
     },
     signIn: { unlockAccount: (address) => call(`signIn.unlockAccount ${address}`) },
     accounts: {
@@ -98,7 +107,7 @@ const TABLE: Record<DomainEventType, string[]> = {
   registration_required: ['endPendingFlows', 'forgetRememberedDevices', 'endOidcGrants', 'dovecotForgetsUser'],
   sessions_ended: ['endPendingFlows', 'forgetRememberedDevices', 'endOidcGrants'],
   method_removed: ['endPendingFlows', 'forgetRememberedDevices'],
-  mfa_disabled: ['revokeAppPasswords'],
+  mfa_disabled: ['tellUserMfaOff', 'revokeAppPasswords'],
   mfa_state_changed: ['forgetDevicesWhenOff', 'dovecotForgetsUser'],
   policy_narrowed: ['dovecotForgetsOrganization'],
   app_passwords_revoked: ['dovecotForgetsUser'],
@@ -211,7 +220,14 @@ const CASES: { [T in DomainEventType]: [DomainEventOf<T>, string[]][] } = {
     ],
   ],
   mfa_disabled: [
-    [{ type: 'mfa_disabled', user: bob, actor: operator }, ['appPasswords.afterMfaDisabled bob@contoso.test operator']],
+    [
+      { type: 'mfa_disabled', user: bob, actor: operator, locale: 'nl' },
+      [
+        'appPasswords.list bob@contoso.test',
+        `notifier.mfaTurnedOff bob@contoso.test nl Outlook+Printer ${AT}`,
+        'appPasswords.afterMfaDisabled bob@contoso.test operator',
+      ],
+    ],
   ],
   mfa_state_changed: [
     [

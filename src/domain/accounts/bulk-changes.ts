@@ -63,6 +63,8 @@ export interface BulkTarget {
   mfaState: MfaState;
   status: UserStatus;
   methodCount: number;
+  /** App passwords: setting MFA to `disabled` deletes them (the preview says how many). */
+  appPasswordCount: number;
 }
 
 export interface PlannedRow {
@@ -282,7 +284,9 @@ export class BulkChanges {
           r.address,
           r.problem ?? '',
           r.mfaState ?? '',
-          r.target ? [r.target.id, r.target.mfaState, r.target.status, r.target.methodCount] : 0,
+          r.target
+            ? [r.target.id, r.target.mfaState, r.target.status, r.target.methodCount, r.target.appPasswordCount]
+            : 0,
         ]),
       ]),
     );

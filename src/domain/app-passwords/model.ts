@@ -65,8 +65,12 @@ export interface NewAppPassword {
 }
 
 export interface AppPasswordRepository {
-  /** Inserts unless the user already has `cap` app passwords, in one statement (no race past the cap). */
-  createWithinCap(p: NewAppPassword, cap: number): Promise<boolean>;
+  /**
+   * Inserts unless the user already has `cap` app passwords (false), in one transaction (no race
+   * past the cap); `'exists'` when a row with this id is already there (the same form sent twice:
+   * the id is derived from its one-time nonce) and nothing was inserted.
+   */
+  createWithinCap(p: NewAppPassword, cap: number): Promise<boolean | 'exists'>;
   list(userId: string): Promise<AppPassword[]>;
   delete(userId: string, id: string): Promise<boolean>;
   deleteAll(userId: string): Promise<number>;

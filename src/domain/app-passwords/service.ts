@@ -4,7 +4,7 @@
  * consent, an MFA state of `enabled` or `enforced`, a name, room under the cap, and (outside the
  * registration flow) a second factor proved in the last 10 minutes.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { KeyedHasher } from '../../lib/crypto/tokens.js';
 import type { Actor } from '../accounts/actor.js';
 import type { AccountService } from '../accounts/account-service.js';
@@ -22,6 +22,15 @@ import { generateAppPassword, groupAppPassword } from './format.js';
 import type { AppPassword, AppPasswordRepository } from './model.js';
 
 export const APP_PASSWORD_HASH_PURPOSE = 'app-password';
+
+/** A create form's one-time nonce: 22 to 64 URL-safe characters (at least 128 random bits). */
+export const FORM_NONCE = /^[A-Za-z0-9_-]{22,64}$/;
+
+/** The id of the app password a form with this nonce makes: the same for a repeat, another for every other form or user. */
+function idFromNonce(userId: string, nonce: string): string {
+  const h = createHash('sha256').update(`app-password-form\0${userId}\0${nonce}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${((Number.parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
 
 export interface AppPasswordNotices {
   created(to: string, locale: Locale, name: string, ip: string, at: number): Promise<void>;
@@ -74,6 +83,38 @@ export class AppPasswords {
     nameRaw: string,
     meta: { ip: string; locale: Locale },
   ): Promise<{ appPassword: AppPassword; password: string }> {
+    const made = await this.make(user, session, nameRaw, meta, randomUUID());
+    if (made.password === undefined) throw new Error('a random id was taken');
+    return { appPassword: made.appPassword, password: made.password };
+  }
+
+  /**
+   * create() for a form that carries a one-time nonce (FORM_NONCE): the app password's id is
+   * derived from the user and the nonce, so the same form posted twice (a double click, a reload of
+   * the POST, two parallel requests) makes one app password and sends one mail. The repeat gets the
+   * app password the first post made, without its secret (`repeated`).
+   */
+  async createOnce(
+    user: User,
+    session: Session | null,
+    nameRaw: string,
+    meta: { ip: string; locale: Locale },
+    nonce: string,
+  ): Promise<{ appPassword: AppPassword; password: string } | { appPassword: AppPassword; repeated: true }> {
+    if (!FORM_NONCE.test(nonce)) throw new SesameError('invalid_input', 'app password form without a valid nonce');
+    const made = await this.make(user, session, nameRaw, meta, idFromNonce(user.id, nonce));
+    return made.password === undefined
+      ? { appPassword: made.appPassword, repeated: true }
+      : { appPassword: made.appPassword, password: made.password };
+  }
+
+  private async make(
+    user: User,
+    session: Session | null,
+    nameRaw: string,
+    meta: { ip: string; locale: Locale },
+    id: string,
+  ): Promise<{ appPassword: AppPassword; password?: string }> {
     const name = normalizeAppPasswordName(nameRaw);
     const { state } = await this.mfa.getState(user.id);
     if (state === 'disabled') throw new SesameError('app_passwords_need_mfa', `${user.address} has MFA disabled`);
@@ -84,7 +125,7 @@ export class AppPasswords {
     const now = this.clock.now();
     const password = generateAppPassword();
     const row = {
-      id: randomUUID(),
+      id,
       userId: user.id,
       name,
       hash: this.hasher.digest(APP_PASSWORD_HASH_PURPOSE, password),
@@ -93,7 +134,13 @@ export class AppPasswords {
       createdIp: meta.ip.slice(0, 64),
       expiresAt: policy.maxLifetimeDays ? now + policy.maxLifetimeDays * 86_400_000 : null,
     };
-    if (!(await this.repo.createWithinCap(row, policy.cap)))
+    const created = await this.repo.createWithinCap(row, policy.cap);
+    if (created === 'exists') {
+      const first = (await this.repo.list(user.id)).find((p) => p.id === id);
+      if (!first) throw new SesameError('app_password_not_found', 'the app password of this form is gone');
+      return { appPassword: first };
+    }
+    if (!created)
       throw new SesameError('app_password_cap', `${user.address} has ${policy.cap} app passwords`, {
         params: { cap: policy.cap },
       });

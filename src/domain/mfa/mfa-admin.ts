@@ -9,9 +9,18 @@ import { type AuditRepository, auditEvent, userAuditEvent } from '../audit/event
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
 import type { DomainEvents } from '../events.js';
+import type { Locale } from '../locale.js';
 import type { SessionService } from '../sessions/session.js';
 import { type AppPasswordPolicy, CAP_MAX, DAYS_MAX, isProtocol } from '../app-passwords/model.js';
-import { isMethodKind, isMfaState, type MfaState, type OrgPolicy, policyOf, REMEMBER_DAYS_MAX } from './model.js';
+import {
+  isMethodKind,
+  isMfaState,
+  type MfaMethod,
+  type MfaState,
+  type OrgPolicy,
+  policyOf,
+  REMEMBER_DAYS_MAX,
+} from './model.js';
 import type { MfaRepository } from './repository.js';
 
 export interface PolicyChange {
@@ -74,15 +83,32 @@ export class MfaAdmin {
     private readonly events: DomainEvents,
   ) {}
 
-  /** Sets a user's MFA state. Moving to `disabled` keeps their methods (an admin may turn it back on). */
-  async setUserState(actor: Actor, address: string, state: string): Promise<User> {
+  /**
+   * Sets a user's MFA state. Moving to `disabled` keeps their methods (an admin may turn it back
+   * on); their app passwords go and they are told by email, in `locale` (the admin's language).
+   */
+  async setUserState(actor: Actor, address: string, state: string, locale: Locale = 'en'): Promise<User> {
     if (!isMfaState(state)) throw new SesameError('invalid_input', `not an MFA state: ${state}`);
     const user = await this.accounts.userForAdmin(actor, address);
     await this.mfa.setState(user.id, state);
     await this.record(actor, user, 'mfa.state', `${user.mfaState} -> ${state}`);
-    if (state === 'disabled') await this.events.publish({ type: 'mfa_disabled', user, actor });
+    if (state === 'disabled' && user.mfaState !== 'disabled')
+      await this.events.publish({ type: 'mfa_disabled', user, actor, locale });
     await this.events.publish({ type: 'mfa_state_changed', userId: user.id, address: user.address, state });
     return { ...user, mfaState: state };
+  }
+
+  /** What "Require re-registration" would clear, for the confirmation page: the user's methods and unused recovery codes. */
+  async reRegistrationOf(
+    actor: Actor,
+    address: string,
+  ): Promise<{ user: User; methods: MfaMethod[]; recoveryCodesLeft: number }> {
+    const user = await this.accounts.userForAdmin(actor, address);
+    const [methods, recoveryCodesLeft] = await Promise.all([
+      this.mfa.listMethods(user.id),
+      this.mfa.countUnusedRecoveryCodes(user.id),
+    ]);
+    return { user, methods, recoveryCodesLeft };
   }
 
   /** Clears every method, recovery code and remembered device; state back to `enabled`; sessions end. */

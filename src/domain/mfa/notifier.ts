@@ -18,6 +18,11 @@ export interface Notifier {
     change: 'added' | 'removed' | 'recovery_used' | 'recovery_renewed',
     at: number,
   ): Promise<void>;
+  /**
+   * Tells the user an admin (or the operator) turned their MFA off, naming the app passwords that
+   * went with it (none: an empty list). Best effort.
+   */
+  mfaTurnedOff(to: string, locale: Locale, appPasswords: string[], at: number): Promise<void>;
   /** Tells the user an app password was made (name, time, IP). Best effort. */
   appPasswordCreated(to: string, locale: Locale, name: string, ip: string, at: number): Promise<void>;
   /** Tells the user an app password was used from a client IP it had not been used from. Best effort. */

@@ -13,9 +13,14 @@ import type { SignInFlows } from '../flows/sign-in-flow.js';
 import type { Locale } from '../locale.js';
 import type { RecentAuth, RecentProof } from '../sessions/recent-auth.js';
 import type { Session } from '../sessions/session.js';
-import type { MfaMethod } from './model.js';
+import type { MfaMethod, MfaState } from './model.js';
 import type { Notifier } from './notifier.js';
 import type { MfaRepository } from './repository.js';
+
+/** Whether sign-ins of this user need a second factor: MFA on (`enabled` or `enforced`), or an admin (always). */
+export function secondFactorRequired(user: Pick<User, 'role'>, state: MfaState): boolean {
+  return user.role === 'admin' || state !== 'disabled';
+}
 
 export class SecurityInfo {
   constructor(
@@ -55,10 +60,32 @@ export class SecurityInfo {
     return this.recentAuth.proofFor(user);
   }
 
-  async removeMethod(user: User, session: Session, methodId: string, locale: Locale): Promise<void> {
+  /**
+   * What deleting `methodId` would do, for the confirmation page: the method, whether it is the
+   * user's last one and their default. Refuses as removeMethod would, before anything is shown:
+   * the session's second factor must be fresh, and the last method cannot go while the user must
+   * prove a second factor (MFA `enabled` or `enforced`, or an admin): with no method left the next
+   * sign-in would register a new one on the password alone ("You can't delete your only method",
+   * as Entra says). An admin's "Require re-registration" is the way back for a user who lost it.
+   */
+  async removalOf(
+    user: User,
+    session: Session,
+    methodId: string,
+  ): Promise<{ method: MfaMethod; last: boolean; isDefault: boolean }> {
     await this.requireFresh(user, session);
-    const method = await this.mfa.getMethod(user.id, methodId);
-    if (!method || !(await this.mfa.deleteMethod(user.id, methodId)))
+    const [methods, state] = await Promise.all([this.mfa.listMethods(user.id), this.mfa.getState(user.id)]);
+    const method = methods.find((m) => m.id === methodId);
+    if (!method) throw new SesameError('method_not_found', 'no such method of this user');
+    const last = methods.length === 1;
+    if (last && secondFactorRequired(user, state.state))
+      throw new SesameError('last_method_required', `${user.address} must keep a method (MFA ${state.state})`);
+    return { method, last, isDefault: state.defaultMethodId === methodId };
+  }
+
+  async removeMethod(user: User, session: Session, methodId: string, locale: Locale): Promise<void> {
+    const { method } = await this.removalOf(user, session, methodId);
+    if (!(await this.mfa.deleteMethod(user.id, methodId)))
       throw new SesameError('method_not_found', 'no such method of this user');
     const { defaultMethodId } = await this.mfa.getState(user.id);
     const left = await this.mfa.listMethods(user.id);

@@ -298,7 +298,8 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
     {
       schema: {
         tags: ['users'],
-        summary: "Sets a user's MFA state: disabled, enabled (register at next sign-in) or enforced.",
+        summary:
+          "Sets a user's MFA state: disabled, enabled (register at next sign-in) or enforced. Acts at once (no confirmation step, unlike the console): turning it off deletes the user's app passwords (GET /users/{address}/app-passwords lists them beforehand) and mails the user, in the caller's language.",
         security: secured,
         params: addressParam,
         body: {
@@ -312,7 +313,7 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
     },
     async (req) => {
       const { actor } = await authenticate(req);
-      return { user: userOut(await ctx.mfaAdmin.setUserState(actor, req.params.address, req.body.state)) };
+      return { user: userOut(await ctx.mfaAdmin.setUserState(actor, req.params.address, req.body.state, req.locale)) };
     },
   );
 

@@ -3,8 +3,12 @@
  * sessions, reset link, a user's app passwords), Policy and the Sign-in log; the dashboard and bulk
  * changes are in their own files. Every route needs an admin of their organization whose session
  * proved a second factor (a preHandler); every POST also a CSRF token, checked first.
+ *
+ * Turning a user's MFA off, "Require re-registration" and "Delete all existing app passwords" ask
+ * first: the POST from the list answers with a confirmation page that says what stops working (the
+ * app passwords, the methods), and only the same POST with `confirm=1` acts.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Actor } from '../../domain/accounts/actor.js';
 import { filterParams, type RawSignInFilter } from '../../domain/audit/reports.js';
 import { isSesameError } from '../../domain/errors.js';
@@ -12,21 +16,25 @@ import { isMfaState } from '../../domain/mfa/model.js';
 import { formatTime } from '../../i18n/format.js';
 import type { WebSettings } from '../../web/cookies.js';
 import { HTTP_STATUS } from '../../web/errors.js';
+import { appPasswordUse, confirmationPage, confirmed, methodKindName } from '../../web/components.js';
 import { field, fieldList } from '../../web/forms.js';
 import { actorOf, requireAdmin } from '../../web/guards.js';
+import type { Html } from '../../web/html.js';
 import { setPasswordUrl } from '../../web/links.js';
+import { oneTimeDisplay } from '../../web/one-time.js';
 import { PAGE_ROUTE, pageContext, send, userMessage } from '../../web/respond.js';
 import type { Services } from '../../web/services.js';
 import { signInFilterForm } from './dashboard-pages.js';
 import { registerDashboardRoutes } from './dashboard-routes.js';
 import { adminAppPasswordsPage, policyPage, signInsPage } from './pages.js';
 import { registerUserBulkRoutes } from './user-bulk-routes.js';
-import { showUsers } from './users-list.js';
+import { showUsers, type UsersPageExtra } from './users-list.js';
 
 export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: WebSettings) {
   const guard = requireAdmin(web);
   const admin = { ...PAGE_ROUTE, preHandler: guard };
   const adminForm = { ...PAGE_ROUTE, preHandler: [app.csrfProtection, guard] };
+  const shown = oneTimeDisplay(ctx.secrets, web, ctx.clock);
 
   const PAGE = 50;
   app.get<{ Querystring: { m?: string; who?: string; state?: string; to?: string } }>(
@@ -43,32 +51,100 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
         sessions: req.t('users.sessions.ended', { address: who }),
         reset: req.t('users.reset_sent', { address: who, to: String(req.query.to ?? '').slice(0, 254) }),
       };
+      if (req.query.m === 'added') {
+        // The new user's set-password link, kept sealed by the POST that made it: shown once.
+        const link = shown.take(req, reply, req.session!, `set-password-link:${who}`) as UsersPageExtra['link'];
+        if (link?.url) return showUsers(ctx, req, reply, { link });
+        return showUsers(ctx, req, reply, { notice: req.t('users.added_shown', { address: who }) });
+      }
       return showUsers(ctx, req, reply, { notice: notices[req.query.m ?? ''] });
     },
   );
 
-  /** An admin action on one user, answered post/redirect/get with a notice. */
+  /**
+   * An admin action on one user, answered post/redirect/get with a notice. `ask`, for a destructive
+   * action: without `confirm=1` it may give a confirmation page, which is the answer (nothing changes).
+   * It returns the page, not a sent reply: a reply is thenable, and awaiting it yields nothing.
+   */
   const userAction = (
     path: string,
     act: (actor: Actor, address: string, body: unknown, req: FastifyRequest) => Promise<Record<string, string>>,
+    ask?: (req: FastifyRequest, reply: FastifyReply, actor: Actor, address: string) => Promise<Html | undefined>,
   ) =>
     app.post(`/admin/users/${path}`, adminForm, async (req, reply) => {
       try {
-        const q = await act(actorOf(req), field(req.body, 'address', 300), req.body, req);
+        const address = field(req.body, 'address', 300);
+        if (ask && !confirmed(req.body)) {
+          const page = await ask(req, reply, actorOf(req), address);
+          if (page) return send(reply, page);
+        }
+        const q = await act(actorOf(req), address, req.body, req);
         return reply.redirect(`/admin/users?${new URLSearchParams(q)}`, 303);
       } catch (e) {
         if (!isSesameError(e)) throw e;
         return showUsers(ctx, req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
       }
     });
-  userAction('mfa', async (actor, address, body) => {
-    const u = await ctx.mfaAdmin.setUserState(actor, address, field(body, 'state', 20));
-    return { m: 'mfa', who: u.address, state: u.mfaState };
-  });
-  userAction('reregister', async (actor, address) => ({
-    m: 'reregistered',
-    who: (await ctx.mfaAdmin.requireReRegistration(actor, address)).address,
-  }));
+  userAction(
+    'mfa',
+    async (actor, address, body, req) => {
+      const u = await ctx.mfaAdmin.setUserState(actor, address, field(body, 'state', 20), req.locale);
+      return { m: 'mfa', who: u.address, state: u.mfaState };
+    },
+    // Turning MFA off asks first: the app passwords that go with it, and that the user is told.
+    async (req, reply, actor, address) => {
+      if (field(req.body, 'state', 20) !== 'disabled') return undefined;
+      const { user, appPasswords } = await ctx.appPasswords.listFor(actor, address);
+      if (user.mfaState === 'disabled') return undefined;
+      const pc = pageContext(req, reply, '/admin/users');
+      const who = { address: user.address };
+      return confirmationPage(pc, {
+        title: req.t('users.mfa_off.confirm.title', who),
+        effects: [
+          req.t('users.mfa_off.confirm.password', who),
+          appPasswords.length
+            ? req.t('users.mfa_off.confirm.ap', { count: appPasswords.length })
+            : req.t('ap.admin.none', who),
+          ...appPasswords.map((p) =>
+            req.t('users.mfa_off.confirm.ap_item', { name: p.name, used: appPasswordUse(pc, p, formatTime) }),
+          ),
+          req.t('users.mfa_off.confirm.mail', who),
+        ],
+        action: '/admin/users/mfa',
+        fields: { address: user.address, state: 'disabled' },
+        button: req.t('users.mfa_off.confirm.button'),
+        back: '/admin/users',
+      });
+    },
+  );
+  userAction(
+    'reregister',
+    async (actor, address) => ({
+      m: 'reregistered',
+      who: (await ctx.mfaAdmin.requireReRegistration(actor, address)).address,
+    }),
+    async (req, reply, actor, address) => {
+      const r = await ctx.mfaAdmin.reRegistrationOf(actor, address);
+      const pc = pageContext(req, reply, '/admin/users');
+      const who = { address: r.user.address };
+      return confirmationPage(pc, {
+        title: req.t('users.reregister.confirm.title', who),
+        effects: [
+          ...(r.methods.length
+            ? r.methods.map((m) =>
+                req.t('users.reregister.confirm.method', { kind: methodKindName(pc, m.kind), label: m.label }),
+              )
+            : [req.t('users.reregister.confirm.none', who)]),
+          req.t('users.reregister.confirm.codes', { count: r.recoveryCodesLeft }),
+          req.t('users.reregister.confirm.sessions'),
+        ],
+        action: '/admin/users/reregister',
+        fields: { address: r.user.address },
+        button: req.t('users.reregister'),
+        back: '/admin/users',
+      });
+    },
+  );
   userAction('end-sessions', async (actor, address) => {
     await ctx.mfaAdmin.endSessions(actor, address);
     return { m: 'sessions', who: address.trim().toLowerCase() };
@@ -111,6 +187,29 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
   app.post('/admin/users/app-passwords/revoke-all', adminForm, async (req, reply) => {
     try {
       const address = field(req.body, 'address', 300);
+      if (!confirmed(req.body)) {
+        const { user, appPasswords } = await ctx.appPasswords.listFor(actorOf(req), address);
+        const pc = pageContext(req, reply, `/admin/users/app-passwords?address=${encodeURIComponent(user.address)}`);
+        const who = { address: user.address };
+        return send(
+          reply,
+          confirmationPage(pc, {
+            title: req.t('ap.admin.confirm.title', who),
+            effects: appPasswords.length
+              ? [
+                  ...appPasswords.map((p) =>
+                    req.t('ap.confirm.item', { name: p.name, used: appPasswordUse(pc, p, formatTime) }),
+                  ),
+                  req.t('ap.admin.confirm.apps', who),
+                ]
+              : [req.t('ap.admin.none', who)],
+            action: '/admin/users/app-passwords/revoke-all',
+            fields: { address: user.address },
+            button: req.t('ap.admin.revoke_all'),
+            back: `/admin/users/app-passwords?${new URLSearchParams({ address: user.address })}`,
+          }),
+        );
+      }
       const n = await ctx.appPasswords.revokeAllFor(actorOf(req), address);
       return reply.redirect(
         `/admin/users/app-passwords?${new URLSearchParams({ address: address.trim().toLowerCase(), m: 'revoked', n: String(n) })}`,
@@ -179,13 +278,14 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
         role: field(req.body, 'admin', 2) === '1' ? 'admin' : 'user',
       });
       const link = await ctx.accounts.issueSetPasswordToken(actor, user.address);
-      return showUsers(ctx, req, reply, {
-        link: {
-          address: user.address,
-          url: setPasswordUrl(ctx.config.publicUrl, link.token),
-          expires: formatTime(link.expiresAt),
-        },
+      // Post/redirect/get: the link (a secret) is shown once by the page the POST redirects to, so
+      // a reload asks nothing again and the link is never in the URL (web/one-time.ts).
+      shown.keep(reply, req.session!, `set-password-link:${user.address}`, {
+        address: user.address,
+        url: setPasswordUrl(ctx.config.publicUrl, link.token),
+        expires: formatTime(link.expiresAt),
       });
+      return reply.redirect(`/admin/users?${new URLSearchParams({ m: 'added', who: user.address })}`, 303);
     } catch (e) {
       if (!isSesameError(e)) throw e;
       return showUsers(ctx, req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);

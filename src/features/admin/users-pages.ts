@@ -202,7 +202,14 @@ function after(ctx: PageContext, op: BulkOperation, r: PlannedRow): string {
       ? ctx.t('bulk.problem.duplicate', { row: r.duplicateOf ?? 0 })
       : ctx.t(`bulk.problem.${r.problem}`);
   }
-  if (op === 'mfa') return ctx.t(`mfa.state.${r.mfaState!}`);
+  if (op === 'mfa') {
+    const state = ctx.t(`mfa.state.${r.mfaState!}`);
+    // Turning MFA off deletes the user's app passwords: the preview says how many go.
+    const count = r.target?.appPasswordCount ?? 0;
+    return r.mfaState === 'disabled' && r.target?.mfaState !== 'disabled' && count > 0
+      ? ctx.t('bulk.after.mfa_off', { state, count })
+      : state;
+  }
   return op === 'reregister'
     ? ctx.t('bulk.after.reregister', { state: ctx.t('mfa.state.enabled') })
     : ctx.t('bulk.after.disabled');

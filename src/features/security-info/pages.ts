@@ -1,7 +1,13 @@
 /** Security info: the user's methods, recovery codes and app passwords, and the app-password help page. */
 import type { AppPassword } from '../../domain/app-passwords/model.js';
 import type { MfaMethod } from '../../domain/mfa/model.js';
-import { appPasswordBox, methodKindName as kindName, postForm as form, recoveryList } from '../../web/components.js';
+import {
+  appPasswordBox,
+  appPasswordUse,
+  methodKindName as kindName,
+  postForm as form,
+  recoveryList,
+} from '../../web/components.js';
 import { html, type Html } from '../../web/html.js';
 import { describedBy, layout, type Notice, type PageContext } from '../../web/layout.js';
 
@@ -11,6 +17,8 @@ export interface AppPasswordSection {
   status: 'ok' | 'off' | 'need_mfa';
   keepExistingWhenOff: boolean;
   created?: { name: string; password: string };
+  /** The create form's one-time nonce (a repeated post of the same form makes nothing more). */
+  nonce: string;
   formatTime: (ms: number) => string;
 }
 
@@ -18,10 +26,7 @@ export interface AppPasswordSection {
 export function appPasswordsSection(ctx: PageContext, ap: AppPasswordSection, fresh: boolean): Html {
   const { t } = ctx;
   const csrf = html`<input type="hidden" name="_csrf" value="${ctx.csrf}">`;
-  const used = (p: AppPassword) =>
-    p.lastUsedAt
-      ? `${ap.formatTime(p.lastUsedAt)} · ${p.lastUsedProtocol ?? ''} · ${p.lastUsedIp ?? ''}`
-      : t('ap.never');
+  const used = (p: AppPassword) => appPasswordUse(ctx, p, ap.formatTime);
   const rows = ap.list.map(
     (p) => html`<tr>
 <td class="ap-name">${p.name}</td><td>${ap.formatTime(p.createdAt)}</td><td>${used(p)}</td><td>${p.expiresAt ? ap.formatTime(p.expiresAt) : t('ap.never')}</td><td>${p.protocols.join(', ')}</td>
@@ -37,7 +42,7 @@ ${ap.status === 'need_mfa' ? html`<p class="notice">${t('ap.need_mfa')}</p>` : '
 ${
   ap.status === 'ok'
     ? fresh
-      ? html`<form method="post" action="/security-info/app-passwords" class="card">${csrf}
+      ? html`<form method="post" action="/security-info/app-passwords" class="card">${csrf}<input type="hidden" name="nonce" value="${ap.nonce}">
 <label for="ap-name">${t('ap.name')}</label>
 <input id="ap-name" name="name" type="text" required maxlength="100" aria-describedby="ap-name-hint">
 <p class="hint" id="ap-name-hint">${t('ap.name.hint')}</p>

@@ -6,14 +6,23 @@
  * (domain/sessions/recent-auth.ts): a user with a method confirms with a step-up flow, a user
  * without one re-enters the password at /security-info/reauth. Every POST is CSRF-checked; a
  * refusal shows the page again with its reason.
+ *
+ * Deleting (a method, an app password, all app passwords) asks first: the POST from the list
+ * answers with a confirmation page that says what stops working, and only the same POST with
+ * `confirm=1` acts. Making something (an app password, recovery codes) is post/redirect/get: the
+ * secret is shown once by the GET the POST redirects to (web/one-time.ts), and the app-password
+ * form's one-time nonce makes a repeated post make nothing more.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isSesameError } from '../../domain/errors.js';
+import { randomBytes } from 'node:crypto';
+import { isSesameError, SesameError } from '../../domain/errors.js';
 import { formatTime } from '../../i18n/format.js';
 import type { MessageId } from '../../i18n/en.js';
 import { sessionCookieOptions, type WebSettings } from '../../web/cookies.js';
 import { HTTP_STATUS } from '../../web/errors.js';
+import { appPasswordUse, confirmationPage, confirmed, methodKindName } from '../../web/components.js';
 import { clientMeta, field } from '../../web/forms.js';
+import { oneTimeDisplay } from '../../web/one-time.js';
 import { requireUser } from '../../web/guards.js';
 import { safeNext } from '../../web/links.js';
 import { PAGE_ROUTE, pageContext, send, userMessage } from '../../web/respond.js';
@@ -29,6 +38,7 @@ export function registerSecurityInfoRoutes(app: FastifyInstance, ctx: Services, 
   const cookieOpts = sessionCookieOptions(web);
   const signedIn = requireUser(web, { back: '/security-info' });
   const meta = (req: FastifyRequest) => ({ ...clientMeta(req), protocol: 'web', locale: req.locale });
+  const shown = oneTimeDisplay(ctx.secrets, web, ctx.clock);
 
   async function securityInfo(
     req: FastifyRequest,
@@ -46,6 +56,8 @@ export function registerSecurityInfoRoutes(app: FastifyInstance, ctx: Services, 
         user.mfaState === 'disabled' ? ('need_mfa' as const) : policy.allowed ? ('ok' as const) : ('off' as const),
       keepExistingWhenOff: policy.keepExistingWhenOff,
       created: extra.created,
+      // The create form's one-time nonce: posting the same form twice makes one app password.
+      nonce: randomBytes(18).toString('base64url'),
       formatTime,
     };
     // A page that shows a new secret must not be cached anywhere (send() already says no-store).
@@ -108,7 +120,28 @@ export function registerSecurityInfoRoutes(app: FastifyInstance, ctx: Services, 
     return reply.redirect(FLOW_PAGE, 303);
   });
   siAction('delete', async (req, reply) => {
-    await ctx.securityInfo.removeMethod(req.user!, req.session!, field(req.body, 'method', 64), req.locale);
+    const methodId = field(req.body, 'method', 64);
+    if (!confirmed(req.body)) {
+      const r = await ctx.securityInfo.removalOf(req.user!, req.session!, methodId);
+      const pc = pageContext(req, reply, '/security-info');
+      const effects = [
+        req.t('si.confirm_delete.method', { kind: methodKindName(pc, r.method.kind), label: r.method.label }),
+        req.t(r.last ? 'si.confirm_delete.last' : 'si.confirm_delete.signins'),
+        ...(r.isDefault && !r.last ? [req.t('si.confirm_delete.default')] : []),
+      ];
+      return send(
+        reply,
+        confirmationPage(pc, {
+          title: req.t('si.confirm_delete.title'),
+          effects,
+          action: '/security-info/delete',
+          fields: { method: methodId },
+          button: req.t('si.delete'),
+          back: '/security-info',
+        }),
+      );
+    }
+    await ctx.securityInfo.removeMethod(req.user!, req.session!, methodId, req.locale);
     return reply.redirect('/security-info?m=removed', 303);
   });
   siAction('default', async (req, reply) => {
@@ -116,23 +149,81 @@ export function registerSecurityInfoRoutes(app: FastifyInstance, ctx: Services, 
     return reply.redirect('/security-info?m=default', 303);
   });
   siAction('app-passwords', async (req, reply) => {
-    const made = await ctx.appPasswords.create(req.user!, req.session!, field(req.body, 'name', 300), {
-      ip: req.ip,
-      locale: req.locale,
-    });
-    return securityInfo(req, reply, { created: { name: made.appPassword.name, password: made.password } });
+    const made = await ctx.appPasswords.createOnce(
+      req.user!,
+      req.session!,
+      field(req.body, 'name', 300),
+      { ip: req.ip, locale: req.locale },
+      field(req.body, 'nonce', 64),
+    );
+    const id = made.appPassword.id;
+    if ('password' in made) shown.keep(reply, req.session!, `app-password:${id}`, made.password);
+    return reply.redirect(`/security-info/app-passwords/new/${encodeURIComponent(id)}`, 303);
   });
+  app.get<{ Params: { id: string } }>(
+    '/security-info/app-passwords/new/:id',
+    { ...PAGE_ROUTE, preHandler: signedIn },
+    async (req, reply) => {
+      const id = req.params.id.slice(0, 64);
+      const password = shown.take(req, reply, req.session!, `app-password:${id}`);
+      const ap = (await ctx.appPasswords.list(req.user!)).find((p) => p.id === id);
+      if (!ap) return reply.redirect('/security-info#app-passwords', 303);
+      if (typeof password === 'string') return securityInfo(req, reply, { created: { name: ap.name, password } });
+      return securityInfo(req, reply, { notice: req.t('ap.shown_once', { name: ap.name }) });
+    },
+  );
+  /** The confirmation of deleting app passwords: each one that goes, with its last use. */
+  const apConfirmation = (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    list: Awaited<ReturnType<Services['appPasswords']['list']>>,
+    one: boolean,
+    fields: Record<string, string>,
+  ) => {
+    const pc = pageContext(req, reply, '/security-info');
+    return send(
+      reply,
+      confirmationPage(pc, {
+        title: one ? req.t('ap.confirm.title', { name: list[0]!.name }) : req.t('ap.confirm.all.title'),
+        effects: [
+          ...list.map((p) => req.t('ap.confirm.item', { name: p.name, used: appPasswordUse(pc, p, formatTime) })),
+          req.t(one ? 'ap.confirm.apps' : 'ap.confirm.all.apps'),
+        ],
+        action: one ? '/security-info/app-passwords/delete' : '/security-info/app-passwords/delete-all',
+        fields,
+        button: req.t(one ? 'ap.delete' : 'ap.delete_all'),
+        back: '/security-info#app-passwords',
+      }),
+    );
+  };
   siAction('app-passwords/delete', async (req, reply) => {
-    await ctx.appPasswords.remove(req.user!, field(req.body, 'id', 64));
+    const id = field(req.body, 'id', 64);
+    if (!confirmed(req.body)) {
+      const ap = (await ctx.appPasswords.list(req.user!)).find((p) => p.id === id);
+      if (!ap) throw new SesameError('app_password_not_found', 'no such app password of this user');
+      return apConfirmation(req, reply, [ap], true, { id });
+    }
+    await ctx.appPasswords.remove(req.user!, id);
     return reply.redirect('/security-info?m=ap_deleted#app-passwords', 303);
   });
   siAction('app-passwords/delete-all', async (req, reply) => {
+    if (!confirmed(req.body)) {
+      const list = await ctx.appPasswords.list(req.user!);
+      if (list.length) return apConfirmation(req, reply, list, false, {});
+    }
     await ctx.appPasswords.removeAll(req.user!);
     return reply.redirect('/security-info?m=ap_deleted_all#app-passwords', 303);
   });
   siAction('recovery-codes', async (req, reply) => {
     const codes = await ctx.securityInfo.renewRecoveryCodes(req.user!, req.session!, req.locale);
-    return securityInfo(req, reply, { newCodes: codes });
+    shown.keep(reply, req.session!, 'recovery-codes', codes);
+    return reply.redirect('/security-info/recovery-codes/new', 303);
+  });
+  app.get('/security-info/recovery-codes/new', { ...PAGE_ROUTE, preHandler: signedIn }, async (req, reply) => {
+    const codes = shown.take(req, reply, req.session!, 'recovery-codes');
+    if (Array.isArray(codes) && codes.every((c) => typeof c === 'string'))
+      return securityInfo(req, reply, { newCodes: codes as string[] });
+    return securityInfo(req, reply, { notice: req.t('si.rc.gone') });
   });
 
   // ---- "Confirm your password" (recent authentication without a method) ----
