@@ -188,9 +188,13 @@ async function asEachUser(e: DomainEventOf<'users_changed_in_bulk'>, s: Conseque
   let next = 0;
   const worker = async () => {
     while (next < e.users.length) {
-      const event = single(e.users[next++]!);
+      const user = e.users[next++]!;
+      const event = single(user);
       for (const handle of CONSEQUENCES[event.type] as readonly Handler<DomainEventType>[])
         await handle(event as never, s);
+      // What tellUserMfaOff does for one user (the names were read as the transaction deleted them).
+      if (user.appPasswordsGone)
+        await s.notifier.mfaTurnedOff(user.address, e.locale, user.appPasswordsGone, s.clock.now());
     }
   };
   await Promise.all(Array.from({ length: Math.min(8, e.users.length) }, worker));

@@ -81,7 +81,10 @@ export type DomainEvent =
   | {
       type: 'users_changed_in_bulk';
       operation: 'mfa' | 'reregister' | 'disable';
-      users: { userId: string; address: string; state?: MfaState }[];
+      /** The admin's language (the notice to users whose MFA went off is worded in it). */
+      locale: Locale;
+      /** `appPasswordsGone`: for a user whose MFA went off, the names of the app passwords deleted with it. */
+      users: { userId: string; address: string; state?: MfaState; appPasswordsGone?: string[] }[];
     };
 
 export type DomainEventType = DomainEvent['type'];

@@ -55,7 +55,16 @@ class Writer implements BulkChangeWriter {
   }
 
   async deleteAppPasswords(userIds: string[]) {
+    const rows = await this.tx
+      .selectFrom('app_passwords')
+      .select(['user_id', 'name'])
+      .where('user_id', 'in', userIds)
+      .orderBy('created_at')
+      .execute();
     await this.tx.deleteFrom('app_passwords').where('user_id', 'in', userIds).execute();
+    const gone = new Map<string, string[]>();
+    for (const r of rows) gone.set(r.user_id, [...(gone.get(r.user_id) ?? []), r.name]);
+    return gone;
   }
 
   async clearMfa(userIds: string[]) {

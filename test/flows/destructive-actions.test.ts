@@ -259,7 +259,7 @@ for (const kind of STORE_KINDS) {
       assert.equal(await mfaState(p.address), 'enforced');
     });
 
-    it('the bulk preview of turning MFA off says how many app passwords each user loses; the preview changes nothing', async () => {
+    it('the bulk preview of turning MFA off says how many app passwords each user loses and changes nothing; Apply mails each user their names', async () => {
       const p = await person();
       await createForm(p.b, 'Calendar');
       const admin = new Browser(w.app);
@@ -277,6 +277,26 @@ for (const kind of STORE_KINDS) {
       assert.match(nl.body, /Uitgeschakeld; de 2 app-wachtwoord\(en\) worden verwijderd/);
       assert.equal(await mfaState(p.address), 'enforced');
       assert.equal((await appPasswords(p.address)).length, 2);
+
+      // Apply, in Dutch: the user is told which app passwords went, as for a single change.
+      const mailsBefore = mailsTo(p.address).length;
+      const fields = Object.fromEntries(
+        Object.entries(hiddenFields(nl.body, '/admin/users/bulk/apply')).map(([k, v]) => [
+          k,
+          v
+            .replace(/&quot;/g, '"')
+            .replace(/&#39;/g, "'")
+            .replace(/&amp;/g, '&'),
+        ]),
+      );
+      const done = await inDutch(admin).post('/admin/users/bulk/apply', fields);
+      assert.equal(done.statusCode, 200, done.body.slice(0, 300));
+      assert.equal(await mfaState(p.address), 'disabled');
+      assert.deepEqual(await appPasswords(p.address), []);
+      const told = mailsTo(p.address).slice(mailsBefore);
+      assert.equal(told.length, 1, 'one notice');
+      assert.match(told[0]!, /meervoudige verificatie voor uw account uitgeschakeld/);
+      assert.match(told[0]!, /"Calendar"/);
     });
 
     it('the JSON API turns MFA off at once (programs ask no confirmation) and the user is mailed, in the caller’s language', async () => {

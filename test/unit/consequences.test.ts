@@ -256,13 +256,33 @@ const CASES: { [T in DomainEventType]: [DomainEventOf<T>, string[]][] } = {
     [
       {
         type: 'users_changed_in_bulk',
+        locale: 'en',
         operation: 'mfa',
         users: [{ userId: 'u-a', address: 'a@contoso.test', state: 'disabled' }],
       },
       ['flows.forgetDevices u-a', 'dovecot.revoked a@contoso.test'],
     ],
+    // MFA off in bulk: each user is told which app passwords went, in the admin's language.
     [
-      { type: 'users_changed_in_bulk', operation: 'disable', users: [{ userId: 'u-a', address: 'a@contoso.test' }] },
+      {
+        type: 'users_changed_in_bulk',
+        locale: 'nl',
+        operation: 'mfa',
+        users: [{ userId: 'u-a', address: 'a@contoso.test', state: 'disabled', appPasswordsGone: ['Mail', 'Agenda'] }],
+      },
+      [
+        'flows.forgetDevices u-a',
+        'dovecot.revoked a@contoso.test',
+        `notifier.mfaTurnedOff a@contoso.test nl Mail+Agenda ${AT}`,
+      ],
+    ],
+    [
+      {
+        type: 'users_changed_in_bulk',
+        locale: 'en',
+        operation: 'disable',
+        users: [{ userId: 'u-a', address: 'a@contoso.test' }],
+      },
       [
         'flows.endPendingFlows u-a -',
         'accounts.revokePasswordLinks u-a',
@@ -274,6 +294,7 @@ const CASES: { [T in DomainEventType]: [DomainEventOf<T>, string[]][] } = {
     [
       {
         type: 'users_changed_in_bulk',
+        locale: 'en',
         operation: 'reregister',
         users: [{ userId: 'u-a', address: 'a@contoso.test' }],
       },
@@ -354,6 +375,7 @@ describe('consequences of domain events', () => {
     const addresses = Array.from({ length: 30 }, (_, i) => `u${i}@contoso.test`);
     await events.publish({
       type: 'users_changed_in_bulk',
+      locale: 'en',
       operation: 'mfa',
       users: addresses.map((address, i) => ({ userId: `u${i}`, address, state: 'enforced' as const })),
     });

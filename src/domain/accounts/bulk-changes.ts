@@ -23,6 +23,7 @@ import { type AuditEvent, auditEvent } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
 import type { DomainEvents } from '../events.js';
+import type { Locale } from '../locale.js';
 import { isMfaState, type MfaState } from '../mfa/model.js';
 import { type Actor, actorLabel, requireAdminOf } from './actor.js';
 import { normalizeAddress, type UserStatus } from './model.js';
@@ -102,7 +103,8 @@ export type BulkProgress = (phase: 'checking' | 'applying', done: number, total:
 export interface BulkChangeWriter {
   findTargets(addresses: string[]): Promise<BulkTarget[]>;
   setMfaState(userIds: string[], state: MfaState): Promise<void>;
-  deleteAppPasswords(userIds: string[]): Promise<void>;
+  /** Deletes the users' app passwords; returns the names each user lost (for the notice to them). */
+  deleteAppPasswords(userIds: string[]): Promise<Map<string, string[]>>;
   /** Methods, recovery codes, remembered devices, flows and the default method go; the state becomes `enabled`. */
   clearMfa(userIds: string[]): Promise<void>;
   setStatus(userIds: string[], status: UserStatus): Promise<void>;
@@ -160,6 +162,8 @@ export class BulkChanges {
     input: BulkRowInput[],
     fingerprint?: string,
     progress?: BulkProgress,
+    /** The admin's language: users whose MFA goes off are told in it, as for a single change. */
+    locale: Locale = 'en',
   ): Promise<BulkResult> {
     const first = await this.plan(actor, orgId, operation, input, progress);
     if (first.problems) return { plan: first, changed: 0 };
@@ -167,6 +171,7 @@ export class BulkChanges {
     const at = this.clock.now();
     // Read before the transaction: on SQLite a read outside it would wait for it forever.
     const domain = await this.domainOf(orgId);
+    const gone = new Map<string, string[]>();
     const done = await this.repo.transaction(async (tx) => {
       // Checked again inside the transaction: nothing may move between the check and the writes.
       const plan = await this.planWith(tx, actor, orgId, domain, operation, input);
@@ -174,13 +179,16 @@ export class BulkChanges {
       const rows = plan.rows.filter((r) => r.changes);
       const ids = (rs: PlannedRow[]) => rs.map((r) => r.target!.id);
       let written = 0;
+      gone.clear();
       for (const part of chunks(rows)) {
         if (operation === 'mfa') {
           for (const state of new Set(part.map((r) => r.mfaState!))) {
             const these = part.filter((r) => r.mfaState === state);
             await tx.setMfaState(ids(these), state);
-            // As for one user (MfaAdmin.setUserState): app passwords go with MFA.
-            if (state === 'disabled') await tx.deleteAppPasswords(ids(these));
+            // As for one user (MfaAdmin.setUserState): app passwords go with MFA, and each user
+            // is told which (the names are read in the same transaction as the deletion).
+            if (state === 'disabled')
+              for (const [userId, names] of await tx.deleteAppPasswords(ids(these))) gone.set(userId, names);
           }
         } else if (operation === 'reregister') {
           await tx.clearMfa(ids(part));
@@ -207,7 +215,13 @@ export class BulkChanges {
       await this.events.publish({
         type: 'users_changed_in_bulk',
         operation,
-        users: done.map((r) => ({ userId: r.target!.id, address: r.address, state: r.mfaState })),
+        locale,
+        users: done.map((r) => ({
+          userId: r.target!.id,
+          address: r.address,
+          state: r.mfaState,
+          ...(r.mfaState === 'disabled' ? { appPasswordsGone: gone.get(r.target!.id) ?? [] } : {}),
+        })),
       });
     return { plan: first, changed: done.length };
   }

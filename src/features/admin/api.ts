@@ -273,7 +273,15 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
       const rows = req.body.rows.map((r, i) => ({ row: i + 1, address: r.address, state: r.state }));
       const r = req.body.dryRun
         ? { plan: await ctx.bulkChanges.plan(actor, user.orgId, req.body.operation, rows), changed: 0 }
-        : await ctx.bulkChanges.apply(actor, user.orgId, req.body.operation, rows, req.body.fingerprint);
+        : await ctx.bulkChanges.apply(
+            actor,
+            user.orgId,
+            req.body.operation,
+            rows,
+            req.body.fingerprint,
+            undefined,
+            req.locale,
+          );
       const out = {
         applied: !req.body.dryRun && r.plan.problems === 0,
         changed: r.changed,

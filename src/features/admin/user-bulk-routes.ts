@@ -146,7 +146,15 @@ export function registerUserBulkRoutes(app: FastifyInstance, ctx: Services, admi
         });
       const actor = actorOf(req);
       try {
-        const r = await ctx.bulkChanges.apply(actor, req.user!.orgId, op, rows, field(req.body, 'fingerprint', 100));
+        const r = await ctx.bulkChanges.apply(
+          actor,
+          req.user!.orgId,
+          op,
+          rows,
+          field(req.body, 'fingerprint', 100),
+          undefined,
+          req.locale,
+        );
         const pc = pageContext(req, reply, '/admin/users');
         // A row went bad since the preview (a user removed, say): show the rows again, changed nothing.
         if (r.plan.problems) return send(reply, bulkPreviewPage(pc, { plan: r.plan, rowsField: rowsField(rows) }), 400);
