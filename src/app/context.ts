@@ -29,6 +29,7 @@ import { SignInFlows } from '../domain/flows/sign-in-flow.js';
 import { CodeFactor, type Factor, TotpFactor } from '../domain/mfa/factors.js';
 import { MfaAdmin, mfaDefaultOf } from '../domain/mfa/mfa-admin.js';
 import { SecurityInfo } from '../domain/mfa/security-info.js';
+import { OnceKeys } from '../domain/once-keys.js';
 import { WebAuthnFactor } from '../domain/mfa/webauthn-factor.js';
 import type { Notifier } from '../domain/mfa/notifier.js';
 import { createNotifier } from '../adapters/notifications.js';
@@ -291,7 +292,16 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
       return auditRepo.listSignIns(q);
     },
   };
-  const securityInfo = new SecurityInfo(mfaRepo, flows, recentAuth, notifier, audit, clock, events);
+  const securityInfo = new SecurityInfo(
+    mfaRepo,
+    flows,
+    recentAuth,
+    notifier,
+    audit,
+    clock,
+    events,
+    new OnceKeys(new KyselyOneTimeTokenRepository(store.db), keyedHasher, clock),
+  );
   const signIn = new PasswordAuthenticator(
     accountsRepo,
     audit,

@@ -546,6 +546,12 @@ export const en = {
   'apps.added': 'App {name} added. Its client ID is {id}.',
   'apps.secret': 'Client secret (shown only now; copy it into the app):',
   'apps.removed': 'The app was removed; its tokens no longer work.',
+  'apps.added_shown':
+    'App {name} was added; its client ID is {id}. Its client secret was shown once and cannot be shown again: if it was not copied, remove the app and add it again.',
+  'apps.confirm_remove.title': 'Remove the app {name}?',
+  'apps.confirm_remove.signins': 'People can no longer sign in to this app with their Sesame account.',
+  'apps.confirm_remove.tokens':
+    'Every token it holds stops working at once: its users are signed out of it and it cannot refresh their sign-ins.',
   'oidc.error.title': 'Sign-in to the app failed',
   'oidc.error.body':
     'The app asked for something Sesame cannot do. Go back to the app and try again; if it keeps failing, tell your administrator.',

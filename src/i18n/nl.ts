@@ -550,6 +550,12 @@ export const nl: Record<MessageId, string> = {
   'apps.added': 'App {name} is toegevoegd. De client-ID is {id}.',
   'apps.secret': 'Clientgeheim (alleen nu getoond; kopieer het naar de app):',
   'apps.removed': 'De app is verwijderd; de tokens ervan werken niet meer.',
+  'apps.added_shown':
+    'App {name} is toegevoegd; de client-ID is {id}. Het clientgeheim is één keer getoond en kan niet opnieuw worden getoond: is het niet gekopieerd, verwijder de app dan en voeg hem opnieuw toe.',
+  'apps.confirm_remove.title': 'De app {name} verwijderen?',
+  'apps.confirm_remove.signins': 'Niemand kan zich nog met zijn Sesame-account bij deze app aanmelden.',
+  'apps.confirm_remove.tokens':
+    'Elk token van de app werkt meteen niet meer: gebruikers worden bij de app afgemeld en de app kan hun aanmelding niet vernieuwen.',
   'oidc.error.title': 'Aanmelden bij de app is mislukt',
   'oidc.error.body':
     'De app vroeg iets wat Sesame niet kan doen. Ga terug naar de app en probeer het opnieuw; blijft het mislukken, waarschuw dan uw beheerder.',

@@ -44,14 +44,14 @@ export class KyselyOneTimeTokenRepository implements OneTimeTokenRepository {
     return r?.user_id;
   }
 
-  async revokeForUser(userId: string, now: number, purpose?: string) {
-    let q = this.db
+  async revokeForUser(userId: string, now: number, purposes: string | string[]) {
+    const r = await this.db
       .updateTable('one_time_tokens')
       .set({ used_at: now })
       .where('user_id', '=', userId)
-      .where('used_at', 'is', null);
-    if (purpose !== undefined) q = q.where('purpose', '=', purpose);
-    const r = await q.executeTakeFirst();
+      .where('used_at', 'is', null)
+      .where('purpose', 'in', typeof purposes === 'string' ? [purposes] : purposes)
+      .executeTakeFirst();
     return Number(r.numUpdatedRows);
   }
 }

@@ -25,6 +25,7 @@ import {
   hiddenFields,
   makeWorld,
   oathtoolTotp,
+  recoveryCodesFrom,
   registerTotpAtSignIn,
   type World,
 } from '../support/world.js';
@@ -362,6 +363,39 @@ for (const kind of STORE_KINDS) {
       assert.equal(rr.statusCode, 303);
       assert.deepEqual(await methods(p.address), []);
       assert.equal(await mfaState(p.address), 'enabled');
+    });
+
+    it('new recovery codes: the same form posted again, or in parallel, makes one set and sends one mail; the codes are shown once', async () => {
+      const p = await person();
+      const renewals = async () =>
+        (
+          await w.ctx.store.db
+            .selectFrom('audit_events')
+            .select('id')
+            .where('action', '=', 'mfa.recovery_codes_renewed')
+            .where('target_user_id', '=', await userId(p.address))
+            .execute()
+        ).length;
+      const before = await renewals();
+      const mailsBefore = mailsTo(p.address).length;
+      const page = await p.b.get('/security-info');
+      const fields = hiddenFields(page.body, '/security-info/recovery-codes');
+      assert.ok(fields.nonce, 'the form carries its one-time nonce');
+      const [first, second] = await Promise.all([
+        p.b.post('/security-info/recovery-codes', fields),
+        p.b.post('/security-info/recovery-codes', fields),
+      ]);
+      assert.deepEqual([first.statusCode, second.statusCode], [303, 303]);
+      const reload = await p.b.post('/security-info/recovery-codes', fields);
+      assert.equal(reload.headers.location, '/security-info/recovery-codes/new');
+      assert.equal(await renewals(), before + 1, 'one set for one form');
+      assert.equal(mailsTo(p.address).length, mailsBefore + 1, 'one mail');
+      // A new form (a new nonce) makes a new set, shown once by the page it redirects to.
+      const next = await p.b.submitForm('/security-info', '/security-info/recovery-codes', {});
+      assert.equal(next.statusCode, 303);
+      assert.equal(recoveryCodesFrom((await p.b.get('/security-info/recovery-codes/new')).body).length, 10);
+      assert.equal(recoveryCodesFrom((await p.b.get('/security-info/recovery-codes/new')).body).length, 0);
+      assert.equal(await renewals(), before + 2);
     });
 
     it('creating an app password: the same form posted again, or in parallel, makes one and sends one mail; the secret is shown once, to this session only', async () => {

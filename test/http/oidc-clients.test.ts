@@ -12,7 +12,7 @@ import { webSettings } from '../../src/web/cookies.js';
 import inject from 'light-my-request';
 import { adminApiToken, signInAdminWithMfa } from '../support/admin-mfa.js';
 import { STORE_KINDS } from '../support/stores.js';
-import { ADMIN, Browser, csrfFrom, makeWorld, OTHER_ADMIN, USER, type World } from '../support/world.js';
+import { ADMIN, Browser, csrfFrom, hiddenFields, makeWorld, OTHER_ADMIN, USER, type World } from '../support/world.js';
 
 for (const kind of STORE_KINDS) {
   describe(`browser apps (OIDC clients) on ${kind}`, () => {
@@ -45,21 +45,35 @@ for (const kind of STORE_KINDS) {
       assert.deepEqual(d.acr_values_supported, ['urn:sesame:acr:pwd', 'urn:sesame:acr:mfa']);
     });
 
-    it('adds an app on the admin page: the secret is shown once and stored only as a keyed hash', async () => {
-      const res = await admin.submit('/admin/apps', '/admin/apps', {
+    it('adds an app on the admin page: post/redirect/get, the secret shown once, stored only as a keyed hash; the same form twice adds one', async () => {
+      const before = await count();
+      const form = {
         name: 'Grafana',
         redirectUris: 'https://grafana.contoso.test/login/generic_oauth\r\nhttp://127.0.0.1:3000/login/generic_oauth',
         kind: 'confidential',
         requireMfa: '1',
-      });
-      assert.equal(res.statusCode, 200);
-      const secret = /<code id="client-secret">([^<]+)<\/code>/.exec(res.body)?.[1];
-      assert.ok(secret && secret.length >= 40, 'the secret is on the page that made it');
+      };
+      const page0 = await admin.get('/admin/apps');
+      const fields = { ...hiddenFields(page0.body, '/admin/apps'), ...form };
+      const res = await admin.post('/admin/apps', fields);
+      assert.equal(res.statusCode, 303, res.body.slice(0, 300));
+      const shown = await admin.get(String(res.headers.location));
+      const secret = /<code id="client-secret">([^<]+)<\/code>/.exec(shown.body)?.[1];
+      assert.ok(secret && secret.length >= 40, 'the secret is on the page the add redirects to');
+      assert.ok(!String(res.headers.location).includes(secret), 'never in the URL');
+      // A reload of that page, or the same form posted again (a double click), shows and adds nothing more.
+      const again = await admin.get(String(res.headers.location));
+      assert.ok(!again.body.includes(secret), 'shown once');
+      assert.match(again.body, /was shown once and cannot be shown again/);
+      const repeat = await admin.post('/admin/apps', fields);
+      assert.equal(repeat.statusCode, 303);
+      assert.equal(await count(), before + 1, 'one app for one form');
       const [client] = await w.ctx.oidc.clients.list(
         { kind: 'operator' },
         (await w.ctx.accounts.organizationByDomain('contoso.test')).id,
       );
       assert.equal(client!.name, 'Grafana');
+      assert.equal(client!.kind, 'confidential');
       assert.equal(client!.requireMfa, true);
       assert.deepEqual(client!.redirectUris, [
         'https://grafana.contoso.test/login/generic_oauth',
@@ -70,6 +84,28 @@ for (const kind of STORE_KINDS) {
       assert.match(page.body, new RegExp(client!.id));
       assert.ok(!page.body.includes(secret), 'never shown again');
       assert.match(page.body, /\/oidc\/\.well-known\/openid-configuration/);
+    });
+
+    it('removing an app asks first, saying its sign-ins and tokens stop; without confirm nothing changes', async () => {
+      const orgId = (await w.ctx.accounts.organizationByDomain('contoso.test')).id;
+      const made = await w.ctx.oidc.clients.add({ kind: 'operator' }, orgId, {
+        name: 'Wiki',
+        redirectUris: ['https://wiki.contoso.test/cb'],
+        kind: 'public',
+      });
+      const before = await count();
+      const ask = await admin.submit('/admin/apps', '/admin/apps/remove', { id: made.client.id });
+      assert.equal(ask.statusCode, 200);
+      assert.match(ask.body, /id="confirmation"/);
+      assert.match(ask.body, /Remove the app Wiki\?/);
+      assert.match(ask.body, /can no longer sign in to this app/);
+      assert.equal(await count(), before, 'asking removes nothing');
+      const done = await admin.post('/admin/apps/remove', {
+        ...hiddenFields(ask.body, '/admin/apps/remove'),
+        confirm: '1',
+      });
+      assert.equal(done.headers.location, '/admin/apps?m=removed');
+      assert.equal(await count(), before - 1);
     });
 
     it('refuses bad redirect URIs with a clear message and changes nothing; the form needs its CSRF token', async () => {

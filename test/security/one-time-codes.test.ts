@@ -244,7 +244,7 @@ describe('one-time codes and recovery codes', () => {
       '/account',
     );
     const mails = sentTo('rc@contoso.test').length;
-    const renewal = await b.submit('/security-info', '/security-info/recovery-codes', {});
+    const renewal = await b.submitForm('/security-info', '/security-info/recovery-codes', {});
     assert.equal(renewal.statusCode, 303, 'post/redirect/get: a reload makes no other set');
     assert.deepEqual(recoveryCodesFrom(renewal.body), []);
     const renewed = await b.get(String(renewal.headers.location));

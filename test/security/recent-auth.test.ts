@@ -131,7 +131,10 @@ for (const kind of STORE_KINDS) {
         string
       >[])
         assert.equal((await b.submit('/security-info', '/security-info/flow/method', method)).statusCode, 400);
-      assert.equal((await b.submit('/security-info', '/security-info/recovery-codes', {})).statusCode, 403);
+      assert.equal(
+        (await b.submit('/security-info', '/security-info/recovery-codes', { nonce: nonce() })).statusCode,
+        403,
+      );
       assert.equal(
         (await b.submit('/security-info', '/security-info/app-passwords', { name: 'Thief', nonce: nonce() }))
           .statusCode,
@@ -177,13 +180,16 @@ for (const kind of STORE_KINDS) {
         'the old token is dead: a stolen copy shares nothing',
       );
 
-      const rc = await b.submit('/security-info', '/security-info/recovery-codes', {});
+      const rc = await b.submit('/security-info', '/security-info/recovery-codes', { nonce: nonce() });
       assert.equal(rc.statusCode, 303);
       assert.equal(recoveryCodesFrom((await b.get(String(rc.headers.location))).body).length, 10);
       await addTotp(b);
       assert.equal(await count('mfa_methods', p.id), 1);
       // Now the user has a method: the password re-entered before does not stand in for it.
-      assert.equal((await b.submit('/security-info', '/security-info/recovery-codes', {})).statusCode, 403);
+      assert.equal(
+        (await b.submit('/security-info', '/security-info/recovery-codes', { nonce: nonce() })).statusCode,
+        403,
+      );
       const again = await b.submit('/security-info', '/security-info/reauth', { password: p.password });
       assert.equal(again.headers.location, '/security-info', 'no password page for a user with a method');
       assert.equal((await b.submit('/security-info', '/security-info/add', {})).statusCode, 403);
@@ -194,9 +200,15 @@ for (const kind of STORE_KINDS) {
       const b = await signedIn(p);
       await confirmPassword(b, p.password);
       clock.advance(WINDOW_MS - 60_000);
-      assert.equal((await b.submit('/security-info', '/security-info/recovery-codes', {})).statusCode, 303);
+      assert.equal(
+        (await b.submit('/security-info', '/security-info/recovery-codes', { nonce: nonce() })).statusCode,
+        303,
+      );
       clock.advance(61_000);
-      assert.equal((await b.submit('/security-info', '/security-info/recovery-codes', {})).statusCode, 403);
+      assert.equal(
+        (await b.submit('/security-info', '/security-info/recovery-codes', { nonce: nonce() })).statusCode,
+        403,
+      );
       assert.equal((await b.submit('/security-info', '/security-info/add', {})).statusCode, 403);
       await confirmPassword(b, p.password);
       assert.equal(
@@ -272,7 +284,10 @@ for (const kind of STORE_KINDS) {
       const refused = async () => {
         assert.equal((await b.submit('/security-info', '/security-info/add', {})).statusCode, 403);
         assert.equal(b.cookies.has(SI_FLOW), false);
-        assert.equal((await b.submit('/security-info', '/security-info/recovery-codes', {})).statusCode, 403);
+        assert.equal(
+          (await b.submit('/security-info', '/security-info/recovery-codes', { nonce: nonce() })).statusCode,
+          403,
+        );
         assert.equal(
           (await b.submit('/security-info', '/security-info/app-passwords', { name: 'Thief', nonce: nonce() }))
             .statusCode,
@@ -334,7 +349,10 @@ for (const kind of STORE_KINDS) {
       clock.advance(WINDOW_MS + 1000);
       b.cookies.delete(SI_FLOW);
       assert.equal((await b.submit('/security-info', '/security-info/add', {})).statusCode, 403);
-      assert.equal((await b.submit('/security-info', '/security-info/recovery-codes', {})).statusCode, 403);
+      assert.equal(
+        (await b.submit('/security-info', '/security-info/recovery-codes', { nonce: nonce() })).statusCode,
+        403,
+      );
       const api2 = await apiToken(p, secret);
       assert.equal((await api(api2, 'POST', '/me/app-passwords', { name: 'Fresh' })).statusCode, 201);
       clock.advance(WINDOW_MS + 1000);

@@ -29,6 +29,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { freePorts } from './processes.js';
+
+export { freePorts };
 
 const run = promisify(execFile);
 
@@ -108,24 +111,6 @@ export function fillTemplate(text: string, values: Record<string, string>, what:
 
 function template(rel: string): string {
   return fs.readFileSync(path.join(INTEGRATIONS, rel), 'utf8');
-}
-
-/** Asks the kernel for `n` distinct free loopback ports (all held open at once, then released). */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers: net.Server[] = [];
-  try {
-    for (let i = 0; i < n; i++) {
-      const s = net.createServer();
-      servers.push(s);
-      await new Promise<void>((resolve, reject) => {
-        s.once('error', reject);
-        s.listen(0, '127.0.0.1', () => resolve());
-      });
-    }
-    return servers.map((s) => (s.address() as net.AddressInfo).port);
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-  }
 }
 
 /** Resolves once something accepts TCP connections on 127.0.0.1:port; rejects after `ms`. */

@@ -26,16 +26,38 @@ export const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 
-/** Asks the kernel for a free port on loopback, then lets it go for the server to take. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
+/**
+ * `n` distinct free loopback ports, all held open at once, then released. Chosen below the
+ * kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768-60999 by default): a port the
+ * kernel handed out would be free again between this check and the daemon's bind, for any
+ * outgoing connection of the machine (a test's PostgreSQL or HTTP client) to take meanwhile.
+ */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  const ports = new Set<number>();
+  try {
+    for (let tries = 0; servers.length < n; tries++) {
+      if (tries > 50 * n) throw new Error(`no ${n} free loopback ports between 20000 and 32767`);
+      const port = 20_000 + Math.floor(Math.random() * 12_768);
+      if (ports.has(port)) continue;
+      const s = net.createServer();
+      const bound = await new Promise<boolean>((resolve) => {
+        s.once('error', () => resolve(false));
+        s.listen(port, '127.0.0.1', () => resolve(true));
+      });
+      if (!bound) continue;
+      servers.push(s);
+      ports.add(port);
+    }
+    return [...ports];
+  } finally {
+    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  }
+}
+
+/** One free loopback port (see freePorts), let go for the server to take. */
+export async function freePort(): Promise<number> {
+  return (await freePorts(1))[0]!;
 }
 
 export interface CliOptions {

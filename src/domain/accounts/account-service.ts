@@ -24,6 +24,8 @@ import type { PasswordPolicy } from './password-policy.js';
 import type { AccountRepository, OneTimeTokenRepository } from './repository.js';
 
 const SET_PASSWORD = 'set_password';
+/** Reset links' purpose (self-service/password-reset.ts issues them; a new password spends them here). */
+const RESET_PASSWORD = 'reset_password';
 
 export interface AccountServiceDeps {
   accounts: AccountRepository;
@@ -275,7 +277,7 @@ export class AccountService {
    * thief holds, cannot set another. Returns how many.
    */
   async revokePasswordLinks(userId: string): Promise<number> {
-    return this.d.tokens.revokeForUser(userId, this.d.clock.now());
+    return this.d.tokens.revokeForUser(userId, this.d.clock.now(), [SET_PASSWORD, RESET_PASSWORD]);
   }
 
   async countUsers(): Promise<number> {

@@ -34,6 +34,6 @@ export interface OneTimeTokenRepository {
   consume(tokenHash: string, purpose: string, now: number): Promise<string | undefined>;
   /** Looks without consuming, to render the form. */
   peek(tokenHash: string, purpose: string, now: number): Promise<string | undefined>;
-  /** Marks every unused token of the user used (of `purpose`, or of every purpose); returns how many. */
-  revokeForUser(userId: string, now: number, purpose?: string): Promise<number>;
+  /** Marks the user's unused tokens of `purposes` used; returns how many. */
+  revokeForUser(userId: string, now: number, purposes: string | string[]): Promise<number>;
 }

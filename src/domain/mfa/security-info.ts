@@ -8,6 +8,7 @@ import type { User } from '../accounts/model.js';
 import { type AuditRepository, userAuditEvent } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import type { DomainEvents } from '../events.js';
+import type { OnceKeys } from '../once-keys.js';
 import { SesameError } from '../errors.js';
 import type { SignInFlows } from '../flows/sign-in-flow.js';
 import type { Locale } from '../locale.js';
@@ -32,6 +33,7 @@ export class SecurityInfo {
     private readonly clock: Clock,
     /** Told `method_removed` (what follows: app/consequences.ts). */
     private readonly events: DomainEvents,
+    private readonly onceKeys: OnceKeys,
   ) {}
 
   async overview(
@@ -103,9 +105,25 @@ export class SecurityInfo {
     await this.record(user, 'mfa.default_method', methodId);
   }
 
-  /** New recovery codes (the old ones stop working); returned once. */
-  async renewRecoveryCodes(user: User, session: Session, locale: Locale): Promise<string[]> {
+  /**
+   * New recovery codes (the old ones stop working); returned once. With `onceKey` (the form's
+   * nonce), a repeat of the same form makes none and returns undefined: one set, one mail.
+   */
+  async renewRecoveryCodes(
+    user: User,
+    session: Session,
+    locale: Locale,
+    onceKey: string,
+  ): Promise<string[] | undefined>;
+  async renewRecoveryCodes(user: User, session: Session, locale: Locale): Promise<string[]>;
+  async renewRecoveryCodes(
+    user: User,
+    session: Session,
+    locale: Locale,
+    onceKey?: string,
+  ): Promise<string[] | undefined> {
     await this.requireFresh(user, session);
+    if (onceKey !== undefined && !(await this.onceKeys.claim(user.id, 'recovery-codes', onceKey))) return undefined;
     const codes = await this.flows.newRecoveryCodes(user);
     await this.notifier.methodsChanged(user.address, locale, 'recovery_renewed', this.clock.now());
     return codes;

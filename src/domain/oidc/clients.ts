@@ -5,7 +5,7 @@
  * them exactly): https, or http on a loopback address for development. Only users of the client's
  * organization may sign in to it (checked where the interaction finishes, delivery/oidc).
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { requireAdminOf, type Actor } from '../accounts/actor.js';
 import { type AuditRepository, auditEvent } from '../audit/events.js';
 import type { Clock } from '../clock.js';
@@ -43,6 +43,11 @@ export interface NewOidcClient {
   redirectUris: string[];
   kind: string;
   requireMfa?: boolean;
+  /**
+   * The add form's one-time nonce: the client's id is derived from it, so the same form posted again
+   * (a double click, a reload) adds nothing more and answers `repeated`.
+   */
+  formNonce?: string;
 }
 
 const SECRET_PURPOSE = 'oidc-client-secret';
@@ -66,6 +71,15 @@ export function validRedirectUri(raw: string): boolean {
   return u.protocol === 'http:' && (u.hostname === '127.0.0.1' || u.hostname === '[::1]' || u.hostname === 'localhost');
 }
 
+/** A form nonce's client id: the same for a repeat of that form in that organization, another for every other. */
+function idFromNonce(orgId: string, nonce: string): string {
+  if (!/^[A-Za-z0-9_-]{22,64}$/.test(nonce))
+    throw new SesameError('invalid_input', 'add-app form without a valid nonce');
+  const h = createHash('sha256').update(`oidc-client-form\0${orgId}\0${nonce}`).digest('hex');
+  // Shaped as a version-4 UUID, as the other client ids are.
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${((Number.parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
 export class OidcClients {
   constructor(
     private readonly repo: OidcClientRepository,
@@ -81,7 +95,11 @@ export class OidcClients {
    * @example
    *   const { client, secret } = await clients.add(OPERATOR, org.id, { name: 'Grafana', redirectUris: ['https://grafana.contoso.test/login/generic_oauth'], kind: 'confidential' });
    */
-  async add(actor: Actor, orgId: string, input: NewOidcClient): Promise<{ client: OidcClient; secret?: string }> {
+  async add(
+    actor: Actor,
+    orgId: string,
+    input: NewOidcClient,
+  ): Promise<{ client: OidcClient; secret?: string; repeated?: true }> {
     requireAdminOf(actor, orgId);
     const name = input.name.trim();
     if (name.length === 0 || name.length > 100 || /[\u0000-\u001f\u007f]/.test(name))
@@ -94,8 +112,13 @@ export class OidcClients {
     const bad = uris.find((u) => !validRedirectUri(u));
     if (bad !== undefined)
       throw new SesameError('invalid_redirect_uri', `refused redirect URI ${JSON.stringify(bad.slice(0, 100))}`);
+    const id = input.formNonce === undefined ? randomUUID() : idFromNonce(orgId, input.formNonce);
+    if (input.formNonce !== undefined) {
+      const existing = await this.repo.find(id);
+      if (existing?.orgId === orgId) return { client: existing, repeated: true };
+    }
     const client: OidcClient = {
-      id: randomUUID(),
+      id,
       orgId,
       name,
       redirectUris: uris,
@@ -104,7 +127,14 @@ export class OidcClients {
       createdAt: this.clock.now(),
     };
     const secret = client.kind === 'confidential' ? randomToken(32) : undefined;
-    await this.repo.add(client, secret ? this.hasher.digest(SECRET_PURPOSE, secret) : null);
+    try {
+      await this.repo.add(client, secret ? this.hasher.digest(SECRET_PURPOSE, secret) : null);
+    } catch (e) {
+      // The same form posted twice at once: the other post added it (the id is the nonce's).
+      const existing = input.formNonce === undefined ? undefined : await this.repo.find(id);
+      if (existing?.orgId === orgId) return { client: existing, repeated: true };
+      throw e;
+    }
     await this.record(
       actor,
       orgId,

@@ -1,11 +1,15 @@
 /**
  * Admins register their organization's browser apps (OIDC clients): the web page /admin/apps and
  * the JSON API under /api/v1/oidc/clients. Rights are checked per organization on every call by the
- * domain (OidcClients); a confidential client's secret is shown once, in the answer that made it.
+ * domain (OidcClients). On the page, adding is post/redirect/get: a confidential client's secret is
+ * shown once by the page the POST redirects to (web/one-time.ts), and the form's one-time nonce makes
+ * a repeated post add nothing more; removing asks first, saying that the app's sign-ins stop. The
+ * API answers with the secret in the response that made the client.
  */
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { User } from '../../domain/accounts/model.js';
-import { isSesameError } from '../../domain/errors.js';
+import { isSesameError, SesameError } from '../../domain/errors.js';
 import type { OidcClient } from '../../domain/oidc/clients.js';
 import type { Session } from '../../domain/sessions/session.js';
 import { HTTP_STATUS } from '../../web/errors.js';
@@ -14,7 +18,9 @@ import { describedBy, layout, type PageContext } from '../../web/layout.js';
 import { formatTime } from '../../i18n/format.js';
 import { errors, iso, secured } from '../../web/api.js';
 import type { WebSettings } from '../../web/cookies.js';
+import { confirmationPage, confirmed } from '../../web/components.js';
 import { field } from '../../web/forms.js';
+import { oneTimeDisplay } from '../../web/one-time.js';
 import { actorOf, bearerAuth, requireUser } from '../../web/guards.js';
 import { oidcIssuer } from '../../web/links.js';
 import { PAGE_ROUTE, pageContext, send, userMessage } from '../../web/respond.js';
@@ -29,6 +35,8 @@ export function appsPage(
     created?: { client: OidcClient; secret?: string };
     notice?: string;
     error?: string;
+    /** The add form's one-time nonce (a repeated post of the same form adds nothing more). */
+    nonce: string;
   },
 ): Html {
   const { t } = ctx;
@@ -62,6 +70,7 @@ ${
 <h2>${t('apps.add')}</h2>
 <form method="post" action="/admin/apps" class="card">
   <input type="hidden" name="_csrf" value="${ctx.csrf}">
+  <input type="hidden" name="nonce" value="${v.nonce}">
   <label for="app-name">${t('apps.name')}</label>
   <input id="app-name" name="name" required maxlength="100">
   <label for="app-uris">${t('apps.redirect_uris')}</label>
@@ -86,6 +95,7 @@ export function registerOidcAdminRoutes(app: FastifyInstance, ctx: Services, web
   const signedIn = requireUser(web, { back: '/admin/apps' });
   const page = { ...PAGE_ROUTE, preHandler: signedIn };
   const form = { ...PAGE_ROUTE, preHandler: [app.csrfProtection, signedIn] };
+  const shown = oneTimeDisplay(ctx.secrets, web, ctx.clock);
 
   async function render(
     req: SignedIn,
@@ -96,7 +106,12 @@ export function registerOidcAdminRoutes(app: FastifyInstance, ctx: Services, web
     const actor = actorOf(req);
     try {
       const clients = await ctx.oidc.clients.list(actor, req.user.orgId);
-      return send(reply, appsPage(pageContext(req, reply, '/admin/apps'), { issuer, clients, ...extra }), status);
+      const nonce = randomBytes(18).toString('base64url');
+      return send(
+        reply,
+        appsPage(pageContext(req, reply, '/admin/apps'), { issuer, clients, nonce, ...extra }),
+        status,
+      );
     } catch (e) {
       if (!isSesameError(e)) throw e;
       return send(
@@ -109,8 +124,22 @@ export function registerOidcAdminRoutes(app: FastifyInstance, ctx: Services, web
     }
   }
 
-  app.get<{ Querystring: { m?: string } }>('/admin/apps', page, async (req, reply) => {
-    return render(req as SignedIn, reply, { notice: req.query.m === 'removed' ? req.t('apps.removed') : undefined });
+  app.get<{ Querystring: { m?: string; id?: string } }>('/admin/apps', page, async (r, reply) => {
+    const req = r as SignedIn;
+    const q = r.query;
+    if (q.m === 'added' && q.id) {
+      const id = String(q.id).slice(0, 64);
+      const client = (await ctx.oidc.clients.list(actorOf(req), req.user.orgId).catch(() => [])).find(
+        (c) => c.id === id,
+      );
+      if (client) {
+        const secret = shown.take(req, reply, req.session, `oidc-client:${id}`);
+        if (typeof secret === 'string' || client.kind === 'public')
+          return render(req, reply, { created: { client, secret: typeof secret === 'string' ? secret : undefined } });
+        return render(req, reply, { notice: req.t('apps.added_shown', { name: client.name, id: client.id }) });
+      }
+    }
+    return render(req, reply, { notice: q.m === 'removed' ? req.t('apps.removed') : undefined });
   });
 
   app.post('/admin/apps', form, async (r, reply) => {
@@ -121,9 +150,11 @@ export function registerOidcAdminRoutes(app: FastifyInstance, ctx: Services, web
         redirectUris: field(req.body, 'redirectUris', 5100).split(/\r?\n/),
         kind: field(req.body, 'kind', 20),
         requireMfa: field(req.body, 'requireMfa', 2) === '1',
+        formNonce: field(req.body, 'nonce', 64),
       });
-      // Answered with the page itself (no redirect): the secret is shown once and never stored in clear.
-      return render(req, reply, { created: made });
+      // Post/redirect/get: the secret waits, sealed to this session, for the page that shows it once.
+      if (made.secret !== undefined) shown.keep(reply, req.session, `oidc-client:${made.client.id}`, made.secret);
+      return reply.redirect(`/admin/apps?${new URLSearchParams({ m: 'added', id: made.client.id })}`, 303);
     } catch (e) {
       if (!isSesameError(e)) throw e;
       return render(req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
@@ -133,7 +164,23 @@ export function registerOidcAdminRoutes(app: FastifyInstance, ctx: Services, web
   app.post('/admin/apps/remove', form, async (r, reply) => {
     const req = r as SignedIn;
     try {
-      await ctx.oidc.clients.remove(actorOf(req), req.user.orgId, field(req.body, 'id', 64));
+      const id = field(req.body, 'id', 64);
+      if (!confirmed(req.body)) {
+        const client = (await ctx.oidc.clients.list(actorOf(req), req.user.orgId)).find((c) => c.id === id);
+        if (!client) throw new SesameError('oidc_client_not_found', 'no such app in this organization');
+        return send(
+          reply,
+          confirmationPage(pageContext(req, reply, '/admin/apps'), {
+            title: req.t('apps.confirm_remove.title', { name: client.name }),
+            effects: [req.t('apps.confirm_remove.signins'), req.t('apps.confirm_remove.tokens')],
+            action: '/admin/apps/remove',
+            fields: { id },
+            button: req.t('apps.remove'),
+            back: '/admin/apps',
+          }),
+        );
+      }
+      await ctx.oidc.clients.remove(actorOf(req), req.user.orgId, id);
       return reply.redirect('/admin/apps?m=removed', 303);
     } catch (e) {
       if (!isSesameError(e)) throw e;

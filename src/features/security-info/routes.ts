@@ -63,7 +63,14 @@ export function registerSecurityInfoRoutes(app: FastifyInstance, ctx: Services, 
     // A page that shows a new secret must not be cached anywhere (send() already says no-store).
     return send(
       reply,
-      securityInfoPage(pageContext(req, reply, '/security-info'), { ...o, fresh, ...extra, appPasswords }),
+      securityInfoPage(pageContext(req, reply, '/security-info'), {
+        ...o,
+        fresh,
+        ...extra,
+        appPasswords,
+        // The new-recovery-codes form's one-time nonce: posting it twice makes one set and one mail.
+        rcNonce: randomBytes(18).toString('base64url'),
+      }),
       status,
     );
   }
@@ -215,8 +222,14 @@ export function registerSecurityInfoRoutes(app: FastifyInstance, ctx: Services, 
     return reply.redirect('/security-info?m=ap_deleted_all#app-passwords', 303);
   });
   siAction('recovery-codes', async (req, reply) => {
-    const codes = await ctx.securityInfo.renewRecoveryCodes(req.user!, req.session!, req.locale);
-    shown.keep(reply, req.session!, 'recovery-codes', codes);
+    const codes = await ctx.securityInfo.renewRecoveryCodes(
+      req.user!,
+      req.session!,
+      req.locale,
+      field(req.body, 'nonce', 64),
+    );
+    // A repeat of the same form made nothing: the page shows the first one's codes, if they wait there.
+    if (codes) shown.keep(reply, req.session!, 'recovery-codes', codes);
     return reply.redirect('/security-info/recovery-codes/new', 303);
   });
   app.get('/security-info/recovery-codes/new', { ...PAGE_ROUTE, preHandler: signedIn }, async (req, reply) => {
