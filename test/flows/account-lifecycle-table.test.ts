@@ -19,6 +19,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { signInAdminWithMfa } from '../support/admin-mfa.js';
+import { addUserWithAppAndEmail } from '../support/people.js';
 import { lastEmailCode, parseMessage, startSmtp, startWebhook } from '../support/sinks.js';
 import { STORE_KINDS } from '../support/stores.js';
 import {
@@ -152,22 +153,7 @@ for (const kind of STORE_KINDS) {
         password: `orchard-lantern-${i}-fjord-42`,
         home: `t${i}@home.example`,
       };
-      const user = await w.ctx.accounts.addUser(OPERATOR, { address: p.address, password: p.password });
-      await w.ctx.mfaAdmin.setUserState(OPERATOR, p.address, 'enabled');
-      const b = browser();
-      const { secret, done } = await registerTotpAtSignIn(b, clock, p.address, p.password);
-      assert.equal(done.headers.location, '/account');
-      await b.submit('/security-info', '/security-info/add', {});
-      await b.submit('/security-info/flow', '/security-info/flow/method', { kind: 'email', email: p.home });
-      await b.submit('/security-info/flow', '/security-info/flow/verify', {
-        code: lastEmailCode(smtp.received, p.home),
-      });
-      assert.equal((await b.submit('/security-info/flow', '/security-info/flow/next', {})).statusCode, 303);
-      const methods = (await w.ctx.securityInfo.overview(user)).methods;
-      const email = methods.find((m) => m.kind === 'email');
-      const totp = methods.find((m) => m.kind === 'totp');
-      assert.ok(email && totp, 'the authenticator app and the alternate email are registered');
-      return { ...p, id: user.id, secret, emailMethodId: email.id, totpMethodId: totp.id };
+      return { ...p, ...(await addUserWithAppAndEmail(w, browser(), clock, smtp.received, p)) };
     }
 
     function newestLink(to: string, path: string): string {

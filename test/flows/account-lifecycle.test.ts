@@ -11,9 +11,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
-import { lastEmailCode, parseMessage, startSmtp } from '../support/sinks.js';
+import { parseMessage, startSmtp } from '../support/sinks.js';
+import { addUserWithAppAndEmail } from '../support/people.js';
 import { STORE_KINDS } from '../support/stores.js';
-import { Browser, FakeClock, makeWorld, oathtoolTotp, registerTotpAtSignIn, type World } from '../support/world.js';
+import { Browser, FakeClock, makeWorld, oathtoolTotp, type World } from '../support/world.js';
 
 /** A user of the table: an authenticator app, and a verified alternate email for reset links. */
 interface Person {
@@ -48,17 +49,7 @@ for (const kind of STORE_KINDS) {
         password: `orchard-lantern-${i}-fjord-42`,
         home: `p${i}@home.example`,
       };
-      await w.ctx.accounts.addUser(OPERATOR, { address: p.address, password: p.password });
-      await w.ctx.mfaAdmin.setUserState(OPERATOR, p.address, 'enabled');
-      const b = browser();
-      const { secret, done } = await registerTotpAtSignIn(b, clock, p.address, p.password);
-      assert.equal(done.headers.location, '/account');
-      await b.submit('/security-info', '/security-info/add', {});
-      await b.submit('/security-info/flow', '/security-info/flow/method', { kind: 'email', email: p.home });
-      await b.submit('/security-info/flow', '/security-info/flow/verify', {
-        code: lastEmailCode(smtp.received, p.home),
-      });
-      assert.equal((await b.submit('/security-info/flow', '/security-info/flow/next', {})).statusCode, 303);
+      const { secret } = await addUserWithAppAndEmail(w, browser(), clock, smtp.received, p);
       return { ...p, secret };
     }
 
