@@ -28,6 +28,9 @@ import { PROTOCOLS } from '../../src/domain/app-passwords/model.js';
 import { METHOD_KINDS, MFA_STATES } from '../../src/domain/mfa/model.js';
 import { adminApiToken } from '../support/admin-mfa.js';
 import { ADMIN, makeWorld, OTHER_ADMIN, USER, type World } from '../support/world.js';
+
+/** A plain user whose MFA is off: their main password works on the legacy endpoints (an admin's never does). */
+const MAIN = { address: 'carl@contoso.test', password: 'pebble-orchard-silver-25' };
 import {
   appPassword,
   edited,
@@ -68,6 +71,8 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
     });
     key = (await w.ctx.integrations.add('fuzz')).key;
     await w.ctx.mfaAdmin.setUserState(OPERATOR, USER.address, 'enforced');
+    await w.ctx.accounts.addUser(OPERATOR, MAIN);
+    await w.ctx.mfaAdmin.setUserState(OPERATOR, MAIN.address, 'disabled');
     const bob = (await w.ctx.accounts.findUserByAddressOrNull(USER.address))!;
     const s = (await w.ctx.sessions.start(bob.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 'fuzz' }, Date.now()))
       .session;
@@ -99,7 +104,7 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
       return false;
     }
     if (address === USER.address) return normalizeAppPassword(password) === canonical; // MFA enforced: app password only
-    if (address === ADMIN.address) return password === ADMIN.password; // MFA off: the main password, exactly
+    if (address === MAIN.address) return password === MAIN.password; // a plain user with MFA off: the main password, exactly
     return false;
   }
 
@@ -116,8 +121,8 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
           )
           .map((p) => p.join('')),
       },
-      { weight: 2, arbitrary: fc.mixedCase(fc.constant(ADMIN.address)) },
-      { weight: 1, arbitrary: edited(fc.constantFrom(USER.address, ADMIN.address)) },
+      { weight: 2, arbitrary: fc.mixedCase(fc.constant(MAIN.address)) },
+      { weight: 1, arbitrary: edited(fc.constantFrom(USER.address, MAIN.address)) },
       {
         weight: 1,
         arbitrary: fc.constantFrom(
@@ -141,11 +146,11 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
       {
         weight: 1,
         arbitrary: fc.constantFrom(
-          ADMIN.password,
+          MAIN.password,
           USER.password,
-          `${ADMIN.password} `,
-          ADMIN.password.toUpperCase(),
-          ` ${ADMIN.password}`,
+          `${MAIN.password} `,
+          MAIN.password.toUpperCase(),
+          ` ${MAIN.password}`,
           `${grouped}\u0000`,
         ),
       },
@@ -171,8 +176,8 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
       {
         weight: 1,
         arbitrary: fc.tuple(
-          fc.mixedCase(fc.constant(ADMIN.address)),
-          fc.oneof(fc.constant(ADMIN.password), edited(fc.constant(ADMIN.password))),
+          fc.mixedCase(fc.constant(MAIN.address)),
+          fc.oneof(fc.constant(MAIN.password), edited(fc.constant(MAIN.password))),
         ),
       },
       { weight: 4, arbitrary: fc.tuple(users(), passwords()) },
@@ -319,8 +324,7 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
           want ? 200 : 401,
           `${String(JSON.stringify(h)).slice(0, 300)} -> ${res.statusCode}`,
         );
-        if (want)
-          assert.ok(res.headers['remote-user'] === USER.address || res.headers['remote-user'] === ADMIN.address);
+        if (want) assert.ok(res.headers['remote-user'] === USER.address || res.headers['remote-user'] === MAIN.address);
         else assert.equal(res.headers['www-authenticate'], 'Basic realm="Sesame", charset="UTF-8"');
       }),
       params(700),

@@ -133,8 +133,8 @@ for (const kind of STORE_KINDS) {
     it('sends an admin without a method to register one at sign-in (web), and opens the admin pages only afterwards', async () => {
       assert.equal(
         (await w.ctx.accounts.findUserByAddressOrNull(ADMIN.address))?.mfaState,
-        'disabled',
-        'the fixture admin has MFA disabled',
+        'enforced',
+        'admins are created with MFA enforced (#15), and have no method yet',
       );
       const b = new Browser(w.app);
       const first = await b.signIn(ADMIN.address, ADMIN.password);
@@ -158,8 +158,8 @@ for (const kind of STORE_KINDS) {
       const users = await b.get('/admin/users');
       assert.equal(users.statusCode, 200);
       assert.match(users.body, new RegExp(USER.address));
-      // The admin's own MFA state is left as it was: it also decides what legacy protocols accept.
-      assert.equal((await w.ctx.accounts.findUserByAddressOrNull(ADMIN.address))?.mfaState, 'disabled');
+      // The admin's own MFA state is left as it was.
+      assert.equal((await w.ctx.accounts.findUserByAddressOrNull(ADMIN.address))?.mfaState, 'enforced');
       assert.equal(
         (
           await w.ctx.store.db
@@ -364,13 +364,25 @@ for (const kind of STORE_KINDS) {
           confirm: password,
         });
         assert.equal(set.headers.get('location'), '/signin?m=password');
+        // Admins are protected by default: MFA enforced from creation, so the main password alone
+        // opens no mail protocol, before the first sign-in and after.
+        const basic = async () =>
+          (
+            await fetch(`${server!.base}/auth/basic`, {
+              headers: { authorization: `Basic ${Buffer.from(`admin@example.org:${password}`).toString('base64')}` },
+            })
+          ).status;
+        assert.equal(await basic(), 401, 'the main password is refused on /auth/basic before the first sign-in');
         const done = await signInAdminWithMfa(b, { address: 'admin@example.org', password }, { next: '/admin/users' });
         assert.equal(done.location, '/admin/users');
         const console = await b.get('/admin/users');
         assert.equal(console.status, 200);
         assert.match(console.body, /admin@example\.org/);
-        // The operator still manages the admin from the CLI, with no session at all.
-        assert.match(await runSesameCli(env, ['user', 'mfa', 'admin@example.org', 'enforced']), /enforced/);
+        assert.match(console.body, /admin@example\.org[\s\S]*?Enforced/, 'the new admin is shown as enforced');
+        // The operator still manages the admin from the CLI, with no session at all; whatever state
+        // an admin is put in, their main password stays refused on mail protocols.
+        assert.match(await runSesameCli(env, ['user', 'mfa', 'admin@example.org', 'disabled']), /disabled/);
+        assert.equal(await basic(), 401, 'an admin main password never works on a mail protocol');
       });
     });
 }

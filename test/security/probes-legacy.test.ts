@@ -27,6 +27,8 @@ import {
 } from '../support/probes.js';
 
 const ADMIN = { address: 'ada@contoso.test', password: 'violet-harbour-lantern-42' };
+/** A plain user whose MFA is off (an admin's main password never works on a mail protocol). */
+const CARL = { address: 'carl@contoso.test', password: 'pebble-orchard-silver-25' };
 const IVY = { address: 'ivy@contoso.test', password: 'quiet-meadow-copper-77' };
 const BACKEND = { host: '127.0.0.1', port: '1143' };
 
@@ -51,6 +53,8 @@ describe('probes: the legacy endpoints, on two instances sharing PostgreSQL', ()
       await ctx.accounts.addUser(OPERATOR, { ...ADMIN, role: 'admin' });
       await ctx.accounts.addUser(OPERATOR, IVY);
       await ctx.mfaAdmin.setUserState(OPERATOR, IVY.address, 'enabled');
+      await ctx.accounts.addUser(OPERATOR, CARL);
+      await ctx.mfaAdmin.setUserState(OPERATOR, CARL.address, 'disabled');
       return (await ctx.integrations.add('dovecot')).key;
     });
     servers.push(first.probe);
@@ -164,8 +168,8 @@ describe('probes: the legacy endpoints, on two instances sharing PostgreSQL', ()
   });
 
   it('probe: legacy input with CR, LF, NUL or other control characters, a colon in a Basic user-id, or an oversized field is refused cleanly on every legacy endpoint', async () => {
-    // Ada's MFA is off, so her main password is accepted on IMAP: a real pair for the probes to corrupt.
-    const good = { user: ADMIN.address, password: ADMIN.password };
+    // Carl's MFA is off, so his main password is accepted on IMAP: a real pair for the probes to corrupt.
+    const good = { user: CARL.address, password: CARL.password };
     assert.equal(await dovecot(0, good.user, good.password), true, 'control: the clean pair is accepted');
     const bad: [string, string, string][] = [
       // [what, user, password]

@@ -86,7 +86,10 @@ export class AccountService {
     if (await this.d.accounts.findUserByAddress(address))
       throw new SesameError('user_exists', `user ${address} exists`, { params: { address } });
     const passwordHash = input.password !== undefined ? await this.d.passwordHasher.hash(input.password) : null;
-    const mfaState = await this.d.mfaDefaultFor(org.id);
+    // Admins are protected by default: MFA enforced from creation, whatever the organization's
+    // default, so their main password never works on a mail protocol (#15) and their first sign-in
+    // registers a method.
+    const mfaState = role === 'admin' ? 'enforced' : await this.d.mfaDefaultFor(org.id);
     const user = await this.d.accounts.createUser({ orgId: org.id, address, name, role, passwordHash, mfaState });
     await this.audit(actor, org.id, 'user.create', user.id, `${address} role=${role} mfa=${mfaState}`);
     return user;

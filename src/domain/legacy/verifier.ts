@@ -262,7 +262,10 @@ export class LegacyVerifier {
     if (!(await this.passwords.verify(creds.passwordHash, a.password.slice(0, 1024))))
       return result({ outcome: 'wrong', reason: 'wrong_password', address });
     if (creds.status !== 'active') return result({ outcome: 'refused', reason: 'user_disabled', address });
-    if (creds.mfaState === 'enforced') return result({ outcome: 'refused', reason: 'main_password_refused', address });
+    // An admin's main password never works on a mail protocol, whatever their MFA state was set to
+    // later: whoever holds it could administer the organization (admins sign in with MFA, checklist 36).
+    if (creds.mfaState === 'enforced' || creds.role === 'admin')
+      return result({ outcome: 'refused', reason: 'main_password_refused', address });
     // An organization may refuse main passwords on legacy protocols always.
     if ((await policyOf(this.mfa, creds.orgId)).legacyMainPassword === 'never')
       return result({ outcome: 'refused', reason: 'main_password_refused', address });
