@@ -302,6 +302,16 @@ const PAGES: PageCase[] = [
     shows: 'form[action="/security-info/flow/method"]',
   },
 
+  {
+    name: 'Security info: deleting an app password asks first',
+    who: 'admin',
+    open: async (s) => {
+      await s.page.goto('/security-info');
+      await submit(s.page, 'form[action="/security-info/app-passwords/delete"] button >> nth=0');
+    },
+    shows: '#confirmation',
+  },
+
   // ---- the admin console ----
   { name: 'Users', who: 'admin', open: '/admin/users', shows: '#new-address' },
   {
