@@ -21,11 +21,9 @@ import {
   type UserRole,
 } from './model.js';
 import type { PasswordPolicy } from './password-policy.js';
-import type { AccountRepository, OneTimeTokenRepository } from './repository.js';
+import { type AccountRepository, LINK_PURPOSES, type OneTimeTokenRepository } from './repository.js';
 
-const SET_PASSWORD = 'set_password';
-/** Reset links' purpose (self-service/password-reset.ts issues them; a new password spends them here). */
-const RESET_PASSWORD = 'reset_password';
+const SET_PASSWORD = LINK_PURPOSES.setPassword;
 
 export interface AccountServiceDeps {
   accounts: AccountRepository;
@@ -280,7 +278,7 @@ export class AccountService {
    * thief holds, cannot set another. Returns how many.
    */
   async revokePasswordLinks(userId: string): Promise<number> {
-    return this.d.tokens.revokeForUser(userId, this.d.clock.now(), [SET_PASSWORD, RESET_PASSWORD]);
+    return this.d.tokens.revokeForUser(userId, this.d.clock.now(), Object.values(LINK_PURPOSES));
   }
 
   async countUsers(): Promise<number> {

@@ -27,6 +27,9 @@ export interface AccountRepository {
   countUsers(): Promise<number>;
 }
 
+/** The purposes of the links a new password spends: set-password links and reset links (self-service/password-reset.ts). */
+export const LINK_PURPOSES = { setPassword: 'set_password', resetPassword: 'reset_password' } as const;
+
 /** One-time tokens (set-password links), stored only as keyed hashes. */
 export interface OneTimeTokenRepository {
   create(t: { tokenHash: string; purpose: string; userId: string; expiresAt: number }): Promise<void>;

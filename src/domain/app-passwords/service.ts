@@ -4,7 +4,7 @@
  * consent, an MFA state of `enabled` or `enforced`, a name, room under the cap, and (outside the
  * registration flow) a second factor proved in the last 10 minutes.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { KeyedHasher } from '../../lib/crypto/tokens.js';
 import type { Actor } from '../accounts/actor.js';
 import type { AccountService } from '../accounts/account-service.js';
@@ -16,21 +16,13 @@ import type { DomainEvents } from '../events.js';
 import type { Locale } from '../locale.js';
 import { type OrgPolicy, policyOf } from '../mfa/model.js';
 import type { MfaRepository } from '../mfa/repository.js';
+import { idFromFormNonce } from '../once-keys.js';
 import type { RecentAuth } from '../sessions/recent-auth.js';
 import type { Session } from '../sessions/session.js';
 import { generateAppPassword, groupAppPassword } from './format.js';
 import type { AppPassword, AppPasswordRepository } from './model.js';
 
 export const APP_PASSWORD_HASH_PURPOSE = 'app-password';
-
-/** A create form's one-time nonce: 22 to 64 URL-safe characters (at least 128 random bits). */
-export const FORM_NONCE = /^[A-Za-z0-9_-]{22,64}$/;
-
-/** The id of the app password a form with this nonce makes: the same for a repeat, another for every other form or user. */
-function idFromNonce(userId: string, nonce: string): string {
-  const h = createHash('sha256').update(`app-password-form\0${userId}\0${nonce}`).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${((Number.parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
-}
 
 export interface AppPasswordNotices {
   created(to: string, locale: Locale, name: string, ip: string, at: number): Promise<void>;
@@ -89,7 +81,7 @@ export class AppPasswords {
   }
 
   /**
-   * create() for a form that carries a one-time nonce (FORM_NONCE): the app password's id is
+   * create() for a form that carries a one-time nonce (once-keys.ts): the app password's id is
    * derived from the user and the nonce, so the same form posted twice (a double click, a reload of
    * the POST, two parallel requests) makes one app password and sends one mail. The repeat gets the
    * app password the first post made, without its secret (`repeated`).
@@ -101,8 +93,7 @@ export class AppPasswords {
     meta: { ip: string; locale: Locale },
     nonce: string,
   ): Promise<{ appPassword: AppPassword; password: string } | { appPassword: AppPassword; repeated: true }> {
-    if (!FORM_NONCE.test(nonce)) throw new SesameError('invalid_input', 'app password form without a valid nonce');
-    const made = await this.make(user, session, nameRaw, meta, idFromNonce(user.id, nonce));
+    const made = await this.make(user, session, nameRaw, meta, idFromFormNonce('app-password-form', user.id, nonce));
     return made.password === undefined
       ? { appPassword: made.appPassword, repeated: true }
       : { appPassword: made.appPassword, password: made.password };

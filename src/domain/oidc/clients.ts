@@ -5,11 +5,12 @@
  * them exactly): https, or http on a loopback address for development. Only users of the client's
  * organization may sign in to it (checked where the interaction finishes, delivery/oidc).
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { requireAdminOf, type Actor } from '../accounts/actor.js';
 import { type AuditRepository, auditEvent } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
+import { idFromFormNonce } from '../once-keys.js';
 import { findByKeyedHash, randomToken, type KeyedHasher } from '../../lib/crypto/tokens.js';
 
 export type OidcClientKind = 'confidential' | 'public';
@@ -71,15 +72,6 @@ export function validRedirectUri(raw: string): boolean {
   return u.protocol === 'http:' && (u.hostname === '127.0.0.1' || u.hostname === '[::1]' || u.hostname === 'localhost');
 }
 
-/** A form nonce's client id: the same for a repeat of that form in that organization, another for every other. */
-function idFromNonce(orgId: string, nonce: string): string {
-  if (!/^[A-Za-z0-9_-]{22,64}$/.test(nonce))
-    throw new SesameError('invalid_input', 'add-app form without a valid nonce');
-  const h = createHash('sha256').update(`oidc-client-form\0${orgId}\0${nonce}`).digest('hex');
-  // Shaped as a version-4 UUID, as the other client ids are.
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${((Number.parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
-}
-
 export class OidcClients {
   constructor(
     private readonly repo: OidcClientRepository,
@@ -112,7 +104,8 @@ export class OidcClients {
     const bad = uris.find((u) => !validRedirectUri(u));
     if (bad !== undefined)
       throw new SesameError('invalid_redirect_uri', `refused redirect URI ${JSON.stringify(bad.slice(0, 100))}`);
-    const id = input.formNonce === undefined ? randomUUID() : idFromNonce(orgId, input.formNonce);
+    const id =
+      input.formNonce === undefined ? randomUUID() : idFromFormNonce('oidc-client-form', orgId, input.formNonce);
     if (input.formNonce !== undefined) {
       const existing = await this.repo.find(id);
       if (existing?.orgId === orgId) return { client: existing, repeated: true };

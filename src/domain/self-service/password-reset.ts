@@ -16,7 +16,7 @@ import { findByKeyedHash, randomToken } from '../../lib/crypto/tokens.js';
 import type { Actor } from '../accounts/actor.js';
 import type { AccountService } from '../accounts/account-service.js';
 import { normalizeAddress, type User } from '../accounts/model.js';
-import type { AccountRepository, OneTimeTokenRepository } from '../accounts/repository.js';
+import { type AccountRepository, LINK_PURPOSES, type OneTimeTokenRepository } from '../accounts/repository.js';
 import { type AuditRepository, userAuditEvent } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
@@ -29,7 +29,7 @@ import type { Throttle, ThrottleKey } from '../throttling/throttle.js';
 import type { SelfServiceMail } from './mail.js';
 
 export const RESET_LINK_MS = 30 * 60_000;
-const RESET_PURPOSE = 'reset_password';
+const RESET_PURPOSE = LINK_PURPOSES.resetPassword;
 /** Reset requests per address typed, and per client IP, within an hour before a lock (then the throttle's growing locks). */
 export const RESET_LIMITS = { address: 5, ip: 20, windowSeconds: 3600 };
 
