@@ -10,6 +10,9 @@ import { type Clock, systemClock } from '../domain/clock.js';
 import { RecentAuth } from '../domain/sessions/recent-auth.js';
 import { SessionService } from '../domain/sessions/session.js';
 import { PasswordAuthenticator } from '../domain/sign-in/password-authenticator.js';
+import { FamiliarLocations } from '../domain/throttling/locations.js';
+import { LockAdmin } from '../domain/throttling/lock-admin.js';
+import { KyselyLockedIpReads } from '../storage/lock-reads.js';
 import { Throttle } from '../domain/throttling/throttle.js';
 import type { Config } from '../config/config.js';
 import { loadSecrets, type ServerSecrets } from '../config/secrets.js';
@@ -229,6 +232,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     {
       accountLimit: config.accountFailureLimit,
       ipLimit: config.ipFailureLimit,
+      ipChecksPerMinute: config.ipPasswordChecksPerMinute,
       lockBaseSeconds: config.lockBaseSeconds,
       lockMaxSeconds: config.lockMaxSeconds,
     },
@@ -311,7 +315,9 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     {
       accountFailureLimit: config.accountFailureLimit,
       ipFailureLimit: config.ipFailureLimit,
+      ipChecksPerMinute: config.ipPasswordChecksPerMinute,
     },
+    new FamiliarLocations(counters),
     async (canonical) =>
       (await findByKeyedHash(keyedHasher, APP_PASSWORD_HASH_PURPOSE, canonical, (h) => appPasswordRepo.findOwner(h)))
         ?.found,
@@ -382,6 +388,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     audit: auditView,
     flows,
     mfaAdmin,
+    locks: new LockAdmin(counters, accounts, new KyselyLockedIpReads(store.db), audit, clock),
     securityInfo,
     notifier,
     appPasswords,

@@ -12,7 +12,8 @@
  *   sesame user reregister <address>
  *   sesame user link <address>
  *   sesame org policy <domain> [--mfa-default STATE] [--methods LIST] [--remember-days N] [app-password options]
- *   sesame app-passwords list <address> | sesame app-passwords revoke-all <address>
+ * ${LOCKS_USAGE}
+  sesame app-passwords list <address> | sesame app-passwords revoke-all <address>
  *   sesame migrate
  *   sesame backup <file> [--force] [--secrets-only] | sesame restore <file> [--force]   (commands/store.ts)
  *   sesame keys rotate|reencrypt|drop-previous ...   (commands/keys.ts)
@@ -27,6 +28,7 @@ import type { CommandGroup } from './command.js';
 import { appPasswords } from './commands/app-passwords.js';
 import { integration } from './commands/integration.js';
 import { keys } from './commands/keys.js';
+import { LOCKS_USAGE, locks } from './commands/locks.js';
 import { OIDC_USAGE, oidc } from './commands/oidc.js';
 import { org } from './commands/org.js';
 import { backup, migrate, restore } from './commands/store.js';
@@ -75,6 +77,7 @@ const COMMANDS: Record<string, CommandGroup> = {
   keys,
   oidc,
   users,
+  locks,
 };
 
 /** Runs one CLI command; returns the exit code. */

@@ -25,6 +25,8 @@ export interface Config {
   accountFailureLimit: number;
   /** Failed sign-ins per client IP within 15 minutes before that IP is locked. */
   ipFailureLimit: number;
+  /** Password checks (Argon2 hashes, right or wrong) one client IP may ask for per minute. */
+  ipPasswordChecksPerMinute: number;
   /** First lock length in seconds; each further lock within 24 h doubles it, up to lockMaxSeconds. */
   lockBaseSeconds: number;
   lockMaxSeconds: number;
@@ -234,6 +236,13 @@ export const OPTIONS: Option<keyof Config>[] = [
     default: 100,
     doc: 'Failed sign-ins from one client IP within 15 minutes before that IP is locked for a while.',
     parse: int(1, 100000),
+  },
+  {
+    key: 'ipPasswordChecksPerMinute',
+    env: 'SESAME_IP_PASSWORD_CHECKS_PER_MINUTE',
+    default: 60,
+    doc: 'Main-password checks (browser, API and mail apps; each costs an Argon2 hash, right or wrong) one client IP may ask for per minute; more are refused until the minute ends (`ip_rate_limited`). Successful sign-ins count too, so a few clients cannot keep the CPU busy for everyone. App passwords do not count. Raise it when many users sign in through one address (a NAT without `SESAME_TRUSTED_PROXIES`).',
+    parse: int(1, 1000000),
   },
   {
     key: 'lockBaseSeconds',

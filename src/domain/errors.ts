@@ -60,6 +60,8 @@ export const ERROR_CODES = [
   'invalid_redirect_uri',
   'oidc_client_not_found',
   'oidc_wrong_organization',
+  // Lifting an IP's lock that no lock refused in the admin's organization today.
+  'ip_lock_not_found',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

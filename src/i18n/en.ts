@@ -80,6 +80,16 @@ export const en = {
     '{address} has no verified alternate email address to send a link to. Give them a set-password link instead (sesame user link).',
   'error.session_not_found': 'That session has already ended.',
   'error.sign_in_not_found': 'That sign-in cannot be reported.',
+  'locks.ips.title': 'Locked client IPs',
+  'locks.ips.help':
+    "These addresses were refused by a lock in your organization today and are still locked (too many failed sign-ins from them). Lift a lock when it keeps your own people out; it also clears the address's failure count.",
+  'locks.ips.remaining': 'Locked for',
+  'locks.minutes': '{minutes} min',
+  'locks.lift': 'Lift the lock of {ip}',
+  'locks.lift_user': 'Lift sign-in locks',
+  'locks.ip_lifted': 'The locks of {ip} are lifted.',
+  'locks.user_lifted': 'The sign-in locks of {address} are lifted.',
+  'error.ip_lock_not_found': 'No sign-in from that address was refused by a lock in your organization today.',
   'msg.reset.subject': 'Reset your Sesame password',
   'msg.reset.text':
     'Someone asked to reset the password of your work or school account. To choose a new password, open this link before {time}; it works once:\n\n{url}\n\nSesame will also ask for your second factor. If you did not ask for this, ignore this message: your password stays as it is.',

@@ -81,6 +81,17 @@ export const nl: Record<MessageId, string> = {
     '{address} heeft geen geverifieerd ander e-mailadres om een link naar te sturen. Geef in plaats daarvan een link om het wachtwoord in te stellen (sesame user link).',
   'error.session_not_found': 'Die sessie is al beëindigd.',
   'error.sign_in_not_found': 'Die aanmelding kan niet worden gemeld.',
+  'locks.ips.title': 'Geblokkeerde IP-adressen',
+  'locks.ips.help':
+    'Aanmeldingen vanaf deze adressen zijn vandaag in uw organisatie door een blokkering geweigerd en ze zijn nog geblokkeerd (te veel mislukte aanmeldingen). Hef een blokkering op als die uw eigen mensen buitensluit; de telling van mislukte pogingen begint dan opnieuw.',
+  'locks.ips.remaining': 'Geblokkeerd voor',
+  'locks.minutes': '{minutes} min',
+  'locks.lift': 'Blokkering van {ip} opheffen',
+  'locks.lift_user': 'Aanmeldblokkeringen opheffen',
+  'locks.ip_lifted': 'De blokkeringen van {ip} zijn opgeheven.',
+  'locks.user_lifted': 'De aanmeldblokkeringen van {address} zijn opgeheven.',
+  'error.ip_lock_not_found':
+    'Geen aanmelding vanaf dat adres is vandaag in uw organisatie door een blokkering geweigerd.',
   'msg.reset.subject': 'Uw Sesame-wachtwoord opnieuw instellen',
   'msg.reset.text':
     'Iemand heeft gevraagd het wachtwoord van uw werk- of schoolaccount opnieuw in te stellen. Open deze link vóór {time} om een nieuw wachtwoord te kiezen; hij werkt één keer:\n\n{url}\n\nSesame vraagt ook om uw tweede factor. Hebt u dit niet gevraagd, negeer dit bericht dan: uw wachtwoord blijft zoals het is.',

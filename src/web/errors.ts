@@ -64,6 +64,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   no_recovery_address: 409,
   session_not_found: 404,
   sign_in_not_found: 404,
+  ip_lock_not_found: 404,
   invalid_filter: 400,
   invalid_redirect_uri: 400,
   oidc_client_not_found: 404,

@@ -15,6 +15,7 @@ import type { SignInFlows } from '../domain/flows/sign-in-flow.js';
 import type { Integrations } from '../domain/legacy/integrations.js';
 import type { LegacyVerifier } from '../domain/legacy/verifier.js';
 import type { MfaAdmin } from '../domain/mfa/mfa-admin.js';
+import type { LockAdmin } from '../domain/throttling/lock-admin.js';
 import type { SecurityInfo } from '../domain/mfa/security-info.js';
 import type { OidcClients } from '../domain/oidc/clients.js';
 import type { OidcPayloadStore } from '../domain/oidc/payloads.js';
@@ -39,6 +40,8 @@ export interface Services {
   recentAuth: RecentAuth;
   flows: SignInFlows;
   mfaAdmin: MfaAdmin;
+  /** An account's and a client IP's sign-in locks, shown and lifted by admins (domain/throttling/lock-admin.ts). */
+  locks: LockAdmin;
   securityInfo: SecurityInfo;
   appPasswords: AppPasswords;
   legacy: LegacyVerifier;

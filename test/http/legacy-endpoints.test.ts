@@ -251,7 +251,7 @@ describe('legacy-protocol endpoints', () => {
     assert.deepEqual(scoped.json(), { active: false });
   });
 
-  it('smart lockout: 20 repeats of one wrong password lock nothing; 20 different ones lock, and say how long to wait', async () => {
+  it('smart lockout: 20 repeats of one wrong password lock nothing; 20 different ones lock the main password from that kind of place only, never a good app password, and say how long to wait', async () => {
     const u = (await w.ctx.accounts.addUser(OPERATOR, {
       address: 'phone@contoso.test',
       password: 'amber-river-kettle-71',
@@ -260,6 +260,15 @@ describe('legacy-protocol endpoints', () => {
     const s = (await w.ctx.sessions.start(u.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, Date.now()))
       .session;
     const good = (await w.ctx.appPasswords.create(u, s, 'Phone', { ip: '127.0.0.1', locale: 'en' })).password;
+    const web = (ip: string) =>
+      w.app.inject({
+        method: 'POST',
+        url: '/api/v1/sessions',
+        remoteAddress: ip,
+        payload: { email: u.address, password: 'amber-river-kettle-71' },
+      });
+    // The owner signs in at the office once: that network is familiar from now on.
+    assert.equal((await web('198.51.100.7')).statusCode, 200);
     const stale = 'abcd efgh jkmn pqrs tuvw';
     for (let i = 0; i < 20; i++)
       assert.equal((await mail({ user: u.address, password: stale, service: 'imap' })).statusCode, 401);
@@ -275,29 +284,43 @@ describe('legacy-protocol endpoints', () => {
       .where('address_typed', '=', u.address)
       .execute();
     assert.equal(reasons.filter((r) => r.reason === 'repeated_wrong_password').length, 19);
+    // A guesser somewhere else (this test's 127.0.0.1 has never seen the main password right).
     for (let i = 0; i < 20; i++) await mail({ user: u.address, password: `guess number ${i}`, service: 'imap' });
+    const main = await mail({ user: u.address, password: 'amber-river-kettle-71', service: 'imap' });
+    assert.equal(main.statusCode, 401, 'the main password is locked from unfamiliar places: even the right one');
     assert.equal(
       (await mail({ user: u.address, password: good, service: 'imap' })).statusCode,
-      401,
-      'locked: even the right password',
+      200,
+      "the owner's good app password is never locked out",
     );
     const wait = await nginx(
-      { 'auth-user': u.address, 'auth-pass': encodeURIComponent(good), 'auth-protocol': 'imap' },
+      { 'auth-user': u.address, 'auth-pass': encodeURIComponent('amber-river-kettle-71'), 'auth-protocol': 'imap' },
       second.app,
     );
     assert.equal(wait.headers['auth-status'], 'Invalid login or password', 'the lock holds on the other instance');
     assert.ok(Number(wait.headers['auth-wait']) >= 3);
     assert.equal(
-      (await mail({ user: u.address, password: good, service: 'smtp' })).statusCode,
-      200,
-      'counted per protocol: SMTP still works',
+      (await nginx({ 'auth-user': u.address, 'auth-pass': encodeURIComponent(good), 'auth-protocol': 'imap' })).headers[
+        'auth-status'
+      ],
+      'OK',
+      'and the good app password passes through nginx too',
     );
-    const web = await w.app.inject({
-      method: 'POST',
-      url: '/api/v1/sessions',
-      payload: { email: u.address, password: 'amber-river-kettle-71' },
-    });
-    assert.equal(web.statusCode, 200, 'the browser password is another authenticator, not locked');
+    assert.equal(
+      (await web('203.0.113.77')).statusCode,
+      429,
+      'one secret, one lock: the browser from elsewhere waits too',
+    );
+    assert.equal((await web('198.51.100.9')).statusCode, 200, 'the owner at the familiar network signs in');
+    await w.ctx.flush();
+    const locked = await w.ctx.store.db
+      .selectFrom('sign_in_events')
+      .select(['reason', 'outcome', 'protocol'])
+      .where('address_typed', '=', u.address)
+      .where('reason', '=', 'account_locked')
+      .execute();
+    assert.ok(locked.length >= 3, 'the sign-in log says which lock refused');
+    assert.ok(locked.every((r) => r.outcome === 'throttled'));
   });
 
   it('sees a revoked app password refused at once by another instance', async () => {

@@ -82,21 +82,30 @@ describe('the same throttling on every path', () => {
       );
     }
 
-    // A legacy protocol: the same number of different wrong passwords.
+    // A legacy protocol: the same number of different wrong passwords locks the main password (from
+    // that kind of place: 192.0.2.0/24 never saw it right), on every path; never the app password.
     const legacyUser = await enrolled('legacy@contoso.test', 'right-password-lantern-2');
+    const apiFrom = (ip: string) =>
+      w.app.inject({
+        method: 'POST',
+        url: '/api/v1/sessions',
+        remoteAddress: ip,
+        payload: { email: 'legacy@contoso.test', password: 'right-password-lantern-2' },
+      });
     for (let i = 0; i < LIMIT - 1; i++)
       assert.equal((await imap('legacy@contoso.test', `wrong-${i}-lantern`)).statusCode, 401);
+    assert.equal((await apiFrom('192.0.2.99')).statusCode, 200, 'IMAP: not locked before the limit');
+    for (let i = 0; i < LIMIT; i++)
+      assert.equal((await imap('legacy@contoso.test', `wrong-${i}-lantern-b`)).statusCode, 401);
+    assert.equal(
+      (await apiFrom('192.0.2.99')).statusCode,
+      429,
+      'IMAP: locked at the limit, even for the right password',
+    );
     assert.equal(
       (await imap('legacy@contoso.test', legacyUser.appPassword)).statusCode,
       200,
-      'IMAP: not locked before the limit',
-    );
-    for (let i = 0; i < LIMIT; i++)
-      assert.equal((await imap('legacy@contoso.test', `wrong-${i}-lantern`)).statusCode, 401);
-    assert.equal(
-      (await imap('legacy@contoso.test', legacyUser.appPassword)).statusCode,
-      401,
-      'IMAP: locked at the limit, even for the app password',
+      'an app password is never locked out',
     );
 
     // The second step.
@@ -143,7 +152,7 @@ describe('the same throttling on every path', () => {
     );
   });
 
-  it("a success on one authenticator does not clear another's count: an app password on IMAP leaves the web password's failures, and the reverse", async () => {
+  it("a success on one authenticator does not clear another's count: an app password on IMAP leaves the web password's failures, and a familiar place's success leaves an unfamiliar one's", async () => {
     const u = await enrolled('nine@contoso.test', 'right-password-lantern-5');
     // Web password: LIMIT - 1 failures, then an app-password sign-in on IMAP, then one more web failure: locked.
     for (let i = 0; i < LIMIT - 1; i++)
@@ -162,7 +171,9 @@ describe('the same throttling on every path', () => {
       "the IMAP success did not reset the web password's count",
     );
 
-    // IMAP: LIMIT - 1 failures, then a right password on the web form, then one more IMAP failure: locked.
+    // IMAP: LIMIT - 1 failures from unfamiliar 192.0.2.44, then the right password on the web form from
+    // the familiar 127.0.0.1, then one more IMAP failure: locked from unfamiliar places (the web
+    // success cleared only its own kind of place's count), while the office still signs in.
     const v = await enrolled('ten@contoso.test', 'right-password-lantern-6');
     for (let i = 0; i < LIMIT - 1; i++)
       assert.equal((await imap('ten@contoso.test', `imap-wrong-${i}-x`)).statusCode, 401);
@@ -172,16 +183,20 @@ describe('the same throttling on every path', () => {
       'the web password was right',
     );
     assert.equal((await imap('ten@contoso.test', 'imap-wrong-last-x')).statusCode, 401);
+    const from = (ip: string) =>
+      w.app.inject({
+        method: 'POST',
+        url: '/api/v1/sessions',
+        remoteAddress: ip,
+        payload: { email: 'ten@contoso.test', password: 'right-password-lantern-6' },
+      });
     assert.equal(
-      (await imap('ten@contoso.test', v.appPassword)).statusCode,
-      401,
-      "the web success did not reset IMAP's count",
+      (await from('192.0.2.50')).statusCode,
+      429,
+      "the familiar place's success did not reset the other count",
     );
-    assert.equal(
-      (await imap('ten@contoso.test', v.appPassword, 'submission')).statusCode,
-      200,
-      'SMTP is another authenticator: its count is its own',
-    );
+    assert.equal((await from('127.0.0.1')).statusCode, 200, 'the familiar place is not locked');
+    assert.equal((await imap('ten@contoso.test', v.appPassword)).statusCode, 200, 'nor is the app password');
   });
 
   it('defaults: 10 failures per account (at most 100 may be configured), 100 per IP, locks from 60 s growing to 1 h', () => {

@@ -25,10 +25,18 @@ import {
 import { APP_PASSWORD_HASH_PURPOSE } from '../app-passwords/service.js';
 import { sanitizeForLog, type SignInEvent, type SignInReason } from '../audit/events.js';
 import type { Clock } from '../clock.js';
-import type { LockoutKeys, Reservation, SmartLockout } from './lockout.js';
+import type { LockoutKeys, SmartLockout } from './lockout.js';
 import type { CountKey, Peek } from '../throttling/throttle.js';
 import { policyOf } from '../mfa/model.js';
 import type { MfaRepository } from '../mfa/repository.js';
+
+/** Refused by a lock or a rate, without the password being checked: logged as `throttled`, as on the browser's paths. */
+const LOCK_REASONS: ReadonlySet<SignInReason> = new Set([
+  'account_locked',
+  'account_locked_familiar',
+  'ip_locked',
+  'ip_rate_limited',
+]);
 
 export type LegacyOutcome = 'ok' | 'wrong' | 'refused';
 
@@ -117,37 +125,37 @@ export class LegacyVerifier {
     let r = this.prepare(a);
     if ('keys' in r) {
       const p = r;
-      // The lockout state and the app password are read at once (one statement); the lock is
-      // still decided first, so a locked account learns nothing from the read.
-      const counters = this.lockout.counterKeys(p.keys);
-      const { row: found, peek } = await this.reads.find(p.hash, counters.locks, counters.counts);
-      const { lockedFor, accountFailures } = this.lockout.stateOf(peek);
-      if (lockedFor > 0)
-        r = { outcome: 'wrong', reason: 'account_locked', address: p.address, retryAfterSeconds: lockedFor };
-      else {
-        // Only a miss pays for a rotation of the hash key: a good app password was found just above.
-        const row =
-          found ??
-          (p.canonical !== undefined && p.hash !== undefined && this.keyed.rotating
-            ? await this.findUnderPreviousKey(p.canonical, p.hash)
-            : undefined);
-        // A main password took its points before its hash (`reserved`); an app password is counted after, on failure only.
-        let reserved: Reservation | undefined;
-        if (p.hash !== undefined) r = this.checkAppPassword(a, p.address, p.protocol, row);
-        else ({ result: r, reserved } = await this.checkMainPassword(a, p.address, p.keys));
-        if (r.outcome === 'ok') {
-          if (reserved) await this.lockout.release(p.keys, accountFailures);
-          else if (accountFailures > 0) await this.lockout.succeeded(p.keys, accountFailures);
-        } else if (r.reason !== 'repeated_wrong_password' && r.reason !== 'account_locked') {
-          const lock = await this.lockout.failed(p.keys, a.password, reserved);
-          if (lock) r.retryAfterSeconds = lock;
-        }
-      }
+      if (p.hash !== undefined && p.canonical !== undefined) {
+        // The shape of an app password: no lock applies to a good one (nothing to guess in 72
+        // random bits), so the hot path reads the app password and nothing else.
+        const { row: found } = await this.reads.find(p.hash, [], []);
+        const row = found ?? (this.keyed.rotating ? await this.findUnderPreviousKey(p.canonical, p.hash) : undefined);
+        r =
+          row && row.address === p.address
+            ? this.checkAppPassword(a, p.address, p.protocol, row)
+            : await this.wrongAppPassword(a, p.address, p.keys);
+      } else r = await this.checkMainPassword(a, p.address, p.keys);
     }
     if (r.owner || !r.address) this.logFor(a, r, r.owner?.id ?? null, r.owner?.orgId ?? null);
     else await this.log(a, r);
     const { owner: _owner, ...answer } = r;
     return answer;
+  }
+
+  /**
+   * Well-formed (the check letter holds) but not this user's: a deleted or revoked app password a
+   * device retries, or a guess. Answered without an Argon2 hash; counted on the client IP once a
+   * day per distinct value, never on the account (a main password of exactly this shape, 20 of
+   * these 23 letters with a valid check letter, is not accepted on legacy protocols).
+   */
+  private async wrongAppPassword(a: LegacyAttempt, address: string, keys: LockoutKeys): Promise<LegacyResult> {
+    const state = await this.lockout.state(keys);
+    if (state.ipLockedFor > 0)
+      return { outcome: 'wrong', reason: 'ip_locked', address, retryAfterSeconds: state.ipLockedFor };
+    if (await this.lockout.isRepeat(keys, a.password))
+      return { outcome: 'wrong', reason: 'repeated_wrong_password', address };
+    const lock = await this.lockout.failedAppPassword(keys, a.password);
+    return { outcome: 'wrong', reason: 'wrong_password', address, ...(lock ? { retryAfterSeconds: lock } : {}) };
   }
 
   /** The attempt's address, protocol, lockout keys and (for an app password's shape) keyed hash; or the answer to bad input. */
@@ -198,19 +206,7 @@ export class LegacyVerifier {
   }
 
   /** A password with the shape of an app password; `row` is what the store holds for its hash. Synchronous: see verify(). */
-  private checkAppPassword(
-    a: LegacyAttempt,
-    address: string,
-    protocol: Protocol,
-    row: VerificationRow | undefined,
-  ): LegacyResult {
-    if (!row || row.address !== address) {
-      // Well-formed (the check letter holds) but not this user's: a revoked or mistyped-by-one-word
-      // app password. Answered without an Argon2 hash: a device retrying a deleted app password
-      // costs one indexed read, not 15 ms of CPU. (A main password of exactly this shape, 20 of
-      // these 23 letters with a valid check letter, is not accepted on legacy protocols.)
-      return { outcome: 'wrong', reason: 'wrong_password', address };
-    }
+  private checkAppPassword(a: LegacyAttempt, address: string, protocol: Protocol, row: VerificationRow): LegacyResult {
     const now = this.clock.now();
     const base = { address, appPasswordId: row.id, owner: { id: row.userId, orgId: row.orgId } };
     if (row.userStatus !== 'active') return { ...base, outcome: 'refused', reason: 'user_disabled' };
@@ -241,41 +237,51 @@ export class LegacyVerifier {
   }
 
   /** Any other password: the account's main password, accepted on legacy protocols only while MFA is not enforced. */
-  private async checkMainPassword(
-    a: LegacyAttempt,
-    address: string,
-    keys: LockoutKeys,
-  ): Promise<{ result: LegacyResult; reserved?: Reservation }> {
-    // A password already wrong for this account and protocol today: answered without an Argon2
-    // hash and not counted again (a phone retrying a stale app password locks nothing).
+  private async checkMainPassword(a: LegacyAttempt, address: string, keys: LockoutKeys): Promise<LegacyResult> {
+    const state = await this.lockout.state(keys);
+    if (state.ipLockedFor > 0)
+      return { outcome: 'wrong', reason: 'ip_locked', address, retryAfterSeconds: state.ipLockedFor };
+    const lockedReason = state.familiarity === 'familiar' ? 'account_locked_familiar' : 'account_locked';
+    if (state.accountLockedFor > 0)
+      return { outcome: 'wrong', reason: lockedReason, address, retryAfterSeconds: state.accountLockedFor };
+    // A password already wrong for this account today: answered without an Argon2 hash and not
+    // counted again (a phone retrying a stale password locks nothing).
     if (await this.lockout.isRepeat(keys, a.password))
-      return { result: { outcome: 'wrong', reason: 'repeated_wrong_password', address } };
+      return { outcome: 'wrong', reason: 'repeated_wrong_password', address };
     // Counted before it is checked: of a burst of parallel guesses, only the limit reach the hash.
-    const reserved = await this.lockout.reserve(keys);
-    if (!reserved) return { result: { outcome: 'wrong', reason: 'account_locked', address } };
+    const reserved = await this.lockout.reserve(keys, state.familiarity);
+    if (reserved === 'rate') return { outcome: 'wrong', reason: 'ip_rate_limited', address, retryAfterSeconds: 60 };
+    if (reserved === 'locked') return { outcome: 'wrong', reason: lockedReason, address };
+    const r = await this.mainPasswordResult(a, address);
+    if (r.outcome === 'ok') await this.lockout.release(keys, state.familiarity);
+    else {
+      // `refused` means the password was right (mainPasswordResult checks it first).
+      const lock =
+        r.outcome === 'refused'
+          ? await this.lockout.refused(keys, a.password, state.familiarity, reserved)
+          : await this.lockout.failed(keys, a.password, state.familiarity, reserved);
+      if (lock) r.retryAfterSeconds = lock;
+    }
+    return r;
+  }
+
+  private async mainPasswordResult(a: LegacyAttempt, address: string): Promise<LegacyResult> {
     const creds = await this.accounts.findCredentialsByAddress(address);
-    const result = (r: LegacyResult) => ({ result: r, reserved });
     if (!creds?.passwordHash) {
       await this.passwords.burn(a.password.slice(0, 1024));
-      return result({ outcome: 'wrong', reason: creds ? 'no_password_set' : 'unknown_user', address });
+      return { outcome: 'wrong', reason: creds ? 'no_password_set' : 'unknown_user', address };
     }
     if (!(await this.passwords.verify(creds.passwordHash, a.password.slice(0, 1024))))
-      return result({ outcome: 'wrong', reason: 'wrong_password', address });
-    if (creds.status !== 'active') return result({ outcome: 'refused', reason: 'user_disabled', address });
+      return { outcome: 'wrong', reason: 'wrong_password', address };
+    if (creds.status !== 'active') return { outcome: 'refused', reason: 'user_disabled', address };
     // An admin's main password never works on a mail protocol, whatever their MFA state was set to
     // later: whoever holds it could administer the organization (admins sign in with MFA, checklist 36).
     if (creds.mfaState === 'enforced' || creds.role === 'admin')
-      return result({ outcome: 'refused', reason: 'main_password_refused', address });
+      return { outcome: 'refused', reason: 'main_password_refused', address };
     // An organization may refuse main passwords on legacy protocols always.
     if ((await policyOf(this.mfa, creds.orgId)).legacyMainPassword === 'never')
-      return result({ outcome: 'refused', reason: 'main_password_refused', address });
-    return result({
-      outcome: 'ok',
-      reason: 'ok',
-      address,
-      name: creds.name,
-      owner: { id: creds.id, orgId: creds.orgId },
-    });
+      return { outcome: 'refused', reason: 'main_password_refused', address };
+    return { outcome: 'ok', reason: 'ok', address, name: creds.name, owner: { id: creds.id, orgId: creds.orgId } };
   }
 
   /** Logs an attempt refused before any check (malformed input), so the sign-in log still shows it. */
@@ -311,7 +317,7 @@ export class LegacyVerifier {
       orgId,
       userId,
       addressTyped: sanitizeForLog(a.user.trim(), 254),
-      outcome: r.outcome === 'ok' ? 'success' : 'failure',
+      outcome: r.outcome === 'ok' ? 'success' : LOCK_REASONS.has(r.reason) ? 'throttled' : 'failure',
       reason: r.reason,
       appPasswordId: r.appPasswordId ?? null,
       protocol: sanitizeForLog(a.protocol, 16),

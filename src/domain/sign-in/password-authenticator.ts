@@ -13,6 +13,13 @@ import { normalizeAppPassword } from '../app-passwords/format.js';
 import { sanitizeForLog, type AuditRepository, type SignInReason } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
+import {
+  type Familiarity,
+  type FamiliarLocations,
+  ipRateKey,
+  lockAccount,
+  mainPasswordKey,
+} from '../throttling/locations.js';
 import type { Throttle, ThrottleKey } from '../throttling/throttle.js';
 
 export interface AttemptContext {
@@ -25,6 +32,8 @@ export interface AttemptContext {
 export interface PasswordAuthenticatorSettings {
   accountFailureLimit: number;
   ipFailureLimit: number;
+  /** Password checks (each an Argon2 hash, right or wrong) one client IP may ask for per minute. */
+  ipChecksPerMinute: number;
 }
 
 const DAY = 24 * 3600;
@@ -38,6 +47,7 @@ export class PasswordAuthenticator {
     private readonly throttle: Throttle,
     private readonly clock: Clock,
     private readonly settings: PasswordAuthenticatorSettings,
+    private readonly locations: FamiliarLocations,
     /** Whose app password (canonical form) this is; lets the log name an app password typed where the main password belongs. */
     private readonly appPasswordOwner?: (canonical: string) => Promise<string | undefined>,
   ) {}
@@ -47,18 +57,35 @@ export class PasswordAuthenticator {
     const typed = sanitizeForLog(addressTyped.trim(), 254);
     // Throttle on the lower-cased address as typed, whether or not it exists or is well-formed,
     // so that locks behave identically for real and made-up accounts.
+    const account = lockAccount(typed);
+    const familiarity = await this.locations.of(account, ctx.ip);
     const keys: ThrottleKey[] = [
-      this.accountKey(typed),
+      this.accountKey(account, familiarity),
       {
         key: `pwd:ip:${ctx.ip}`,
         rule: { limit: this.settings.ipFailureLimit, windowSeconds: IP_WINDOW },
         clearOnSuccess: false,
       },
+      {
+        key: ipRateKey(ctx.ip),
+        rule: { limit: this.settings.ipChecksPerMinute, windowSeconds: 60 },
+        clearOnSuccess: false,
+        rate: true,
+      },
     ];
     const gate = await this.throttle.begin(keys);
     if (!gate.allowed) {
-      await this.log(typed, null, 'throttled', 'account_locked', ctx);
-      throw new SesameError('throttled', `sign-in for ${JSON.stringify(typed)} from ${ctx.ip} refused while locked`, {
+      // The log says which lock refused: the account's (from this kind of place), the IP's, or the IP's rate.
+      const reason: SignInReason =
+        gate.blockedBy === keys[0]
+          ? familiarity === 'familiar'
+            ? 'account_locked_familiar'
+            : 'account_locked'
+          : gate.blockedBy === keys[1]
+            ? 'ip_locked'
+            : 'ip_rate_limited';
+      await this.log(typed, null, 'throttled', reason, ctx);
+      throw new SesameError('throttled', `sign-in for ${JSON.stringify(typed)} from ${ctx.ip} refused: ${reason}`, {
         retryAfterSeconds: gate.retryAfterSeconds,
         params: { minutes: Math.max(1, Math.ceil(gate.retryAfterSeconds / 60)) },
       });
@@ -96,26 +123,31 @@ export class PasswordAuthenticator {
       throw new SesameError('sign_in_failed', `sign-in for ${JSON.stringify(typed)} from ${ctx.ip}: ${reason}`);
     }
     await this.throttle.succeeded(gate.ticket);
+    // The main password was right from here: the network is familiar to the account from now on.
+    if (familiarity === 'unfamiliar') await this.locations.remember(account, ctx.ip);
     await this.log(typed, user, 'success', 'ok', ctx);
     return user;
   }
 
-  /** The per-account counter: the lower-cased address as typed, whether or not it exists. */
-  private accountKey(typed: string): ThrottleKey {
+  /** The per-account counter for one kind of location: the address as typed (lockAccount()), whether or not it exists. */
+  private accountKey(account: string, familiarity: Familiarity): ThrottleKey {
     return {
-      key: `pwd:acct:${typed.toLowerCase()}`,
+      key: mainPasswordKey(account, familiarity),
       rule: { limit: this.settings.accountFailureLimit, windowSeconds: DAY },
       clearOnSuccess: true,
     };
   }
 
   /**
-   * Lifts the password lock of an account and clears its failures, after the account was recovered
-   * another way (a one-time set-password link): a lock is temporary protection, never a way for an
-   * attacker to keep the owner out (checklist 7).
+   * Lifts the main-password locks of an account (from familiar and unfamiliar places) and clears
+   * their failures, after the account was recovered another way (a one-time set-password link) or
+   * an admin lifted them: a lock is temporary protection, never a way for an attacker to keep the
+   * owner out (checklist 7).
    */
   async unlockAccount(address: string): Promise<void> {
-    await this.throttle.reset(this.accountKey(address));
+    const account = lockAccount(address);
+    await this.throttle.reset(this.accountKey(account, 'familiar'));
+    await this.throttle.reset(this.accountKey(account, 'unfamiliar'));
   }
 
   private async log(

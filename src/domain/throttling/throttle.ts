@@ -61,9 +61,17 @@ export interface ThrottleKey {
   rule: ThrottleRule;
   /** Whether a success clears this key's failures (accounts: yes; client IPs: no). */
   clearOnSuccess: boolean;
+  /**
+   * A rate, not a failure count: every attempt counts, success or not, and one over the limit is
+   * refused until the window ends, without a lock (checks that cost an Argon2 hash, per client IP).
+   */
+  rate?: boolean;
 }
 
-export type AttemptGate = { allowed: true; ticket: AttemptTicket } | { allowed: false; retryAfterSeconds: number };
+export type AttemptGate =
+  | { allowed: true; ticket: AttemptTicket }
+  /** `blockedBy`: the key that refused (the first locked or exhausted one), so the log can say which lock it was. */
+  | { allowed: false; retryAfterSeconds: number; blockedBy: ThrottleKey };
 
 export interface AttemptTicket {
   keys: { key: ThrottleKey; count: number }[];
@@ -79,8 +87,14 @@ export class Throttle {
 
   /** Asks to make one attempt under all `keys`; refused while any of them is locked or over its limit. */
   async begin(keys: ThrottleKey[]): Promise<AttemptGate> {
-    const remaining = Math.max(0, ...(await Promise.all(keys.map((k) => this.store.lockRemainingMs(k.key)))));
-    if (remaining > 0) return { allowed: false, retryAfterSeconds: Math.ceil(remaining / 1000) };
+    const remainingMs = await Promise.all(keys.map((k) => this.store.lockRemainingMs(k.key)));
+    const blocked = remainingMs.findIndex((ms) => ms > 0);
+    if (blocked >= 0)
+      return {
+        allowed: false,
+        retryAfterSeconds: Math.ceil(Math.max(...remainingMs) / 1000),
+        blockedBy: keys[blocked]!,
+      };
     const taken: AttemptTicket['keys'] = [];
     for (const key of keys) {
       const count = await this.store.take(key.key, key.rule.windowSeconds);
@@ -88,16 +102,21 @@ export class Throttle {
       if (count > key.rule.limit) {
         // Another attempt got the last point: this one is refused and the key is (being) locked.
         for (const t of taken) await this.store.giveBack(t.key.key, t.key.rule.windowSeconds);
-        return { allowed: false, retryAfterSeconds: this.settings.lockBaseSeconds };
+        return {
+          allowed: false,
+          retryAfterSeconds: key.rate ? key.rule.windowSeconds : this.settings.lockBaseSeconds,
+          blockedBy: key,
+        };
       }
     }
     // Another attempt may have reached the limit between the lock check above and the takes: it
     // locks the key and clears its counter, so this attempt's take saw a fresh count. Looking at
     // the locks again, now that the points are taken, closes that gap (as the legacy lockout does).
-    const lockedSince = Math.max(0, ...(await Promise.all(keys.map((k) => this.store.lockRemainingMs(k.key)))));
-    if (lockedSince > 0) {
+    const lockedSince = await Promise.all(keys.map((k) => this.store.lockRemainingMs(k.key)));
+    const late = lockedSince.findIndex((ms) => ms > 0);
+    if (late >= 0) {
       for (const t of taken) await this.store.giveBack(t.key.key, t.key.rule.windowSeconds);
-      return { allowed: false, retryAfterSeconds: Math.ceil(lockedSince / 1000) };
+      return { allowed: false, retryAfterSeconds: Math.ceil(Math.max(...lockedSince) / 1000), blockedBy: keys[late]! };
     }
     return { allowed: true, ticket: { keys: taken } };
   }
@@ -106,7 +125,7 @@ export class Throttle {
   async failed(ticket: AttemptTicket): Promise<number | undefined> {
     let longest: number | undefined;
     for (const { key, count } of ticket.keys) {
-      if (count >= key.rule.limit) {
+      if (!key.rate && count >= key.rule.limit) {
         let seconds = 0;
         await this.store.lock(
           key.key,
@@ -137,6 +156,7 @@ export class Throttle {
   /** The attempt succeeded. */
   async succeeded(ticket: AttemptTicket): Promise<void> {
     for (const { key } of ticket.keys) {
+      if (key.rate) continue;
       if (key.clearOnSuccess) await this.store.clear(key.key, key.rule.windowSeconds);
       else await this.store.giveBack(key.key, key.rule.windowSeconds);
     }

@@ -360,6 +360,104 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
     },
   );
 
+  const seconds = { type: 'integer', minimum: 0, description: 'Seconds the lock still holds; 0: not locked.' };
+  api.get<{ Params: { address: string } }>(
+    '/users/:address/locks',
+    {
+      schema: {
+        tags: ['users'],
+        summary:
+          "A user's sign-in locks: the main password's, from familiar and from unfamiliar networks (browser, API and mail apps share them), and the second step's.",
+        security: secured,
+        params: addressParam,
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              mainPassword: { type: 'object', properties: { familiar: seconds, unfamiliar: seconds } },
+              secondFactor: seconds,
+            },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (req) => {
+      const { actor } = await authenticate(req);
+      return ctx.locks.ofUser(actor, req.params.address);
+    },
+  );
+
+  api.post<{ Params: { address: string } }>(
+    '/users/:address/lift-locks',
+    {
+      schema: {
+        tags: ['users'],
+        summary:
+          "Lifts a user's sign-in locks (main password from anywhere, second step) and clears their failure counts. Audited.",
+        security: secured,
+        params: addressParam,
+        response: { 204: { type: 'null' }, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const { actor } = await authenticate(req);
+      await ctx.locks.liftForUser(actor, req.params.address);
+      return reply.code(204).send();
+    },
+  );
+
+  api.get(
+    '/locks/ips',
+    {
+      schema: {
+        tags: ['sign-ins'],
+        summary: 'Client IPs a lock refused in your organization today that are still locked.',
+        security: secured,
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              ips: {
+                type: 'array',
+                items: { type: 'object', properties: { ip: { type: 'string' }, seconds } },
+              },
+            },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (req) => {
+      const { actor, user } = await authenticate(req);
+      return { ips: await ctx.locks.lockedIps(actor, user.orgId) };
+    },
+  );
+
+  api.post<{ Body: { ip: string } }>(
+    '/locks/ips/lift',
+    {
+      schema: {
+        tags: ['sign-ins'],
+        summary:
+          "Lifts a client IP's locks (browser and mail apps) and clears its failure counts; only an IP a lock refused in your organization today. Audited.",
+        security: secured,
+        body: {
+          type: 'object',
+          required: ['ip'],
+          additionalProperties: false,
+          properties: { ip: { type: 'string', minLength: 1, maxLength: 64 } },
+        },
+        response: { 204: { type: 'null' }, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const { actor, user } = await authenticate(req);
+      await ctx.locks.liftForIp(actor, user.orgId, req.body.ip);
+      return reply.code(204).send();
+    },
+  );
+
   const policySchema = {
     type: 'object',
     properties: {

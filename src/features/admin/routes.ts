@@ -19,13 +19,14 @@ import { HTTP_STATUS } from '../../web/errors.js';
 import { appPasswordUse, confirmationPage, confirmed, methodKindName } from '../../web/components.js';
 import { field, fieldList } from '../../web/forms.js';
 import { actorOf, requireAdmin } from '../../web/guards.js';
-import type { Html } from '../../web/html.js';
+import { html, type Html } from '../../web/html.js';
 import { setPasswordUrl } from '../../web/links.js';
 import { oneTimeDisplay } from '../../web/one-time.js';
 import { PAGE_ROUTE, pageContext, send, userMessage } from '../../web/respond.js';
 import type { Services } from '../../web/services.js';
 import { signInFilterForm } from './dashboard-pages.js';
 import { registerDashboardRoutes } from './dashboard-routes.js';
+import { lockedIpsSection, registerLockRoutes } from './lock-routes.js';
 import { adminAppPasswordsPage, policyPage, signInsPage } from './pages.js';
 import { registerUserBulkRoutes } from './user-bulk-routes.js';
 import { showUsers, type UsersPageExtra } from './users-list.js';
@@ -49,6 +50,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
         mfa: req.t('users.mfa.changed', { address: who, state }),
         reregistered: req.t('users.reregistered', { address: who }),
         sessions: req.t('users.sessions.ended', { address: who }),
+        unlocked: req.t('locks.user_lifted', { address: who }),
         reset: req.t('users.reset_sent', { address: who, to: String(req.query.to ?? '').slice(0, 254) }),
       };
       if (req.query.m === 'added') {
@@ -145,6 +147,10 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
       });
     },
   );
+  userAction('lift-locks', async (actor, address) => {
+    await ctx.locks.liftForUser(actor, address);
+    return { m: 'unlocked', who: address.trim().toLowerCase() };
+  });
   userAction('end-sessions', async (actor, address) => {
     await ctx.mfaAdmin.endSessions(actor, address);
     return { m: 'sessions', who: address.trim().toLowerCase() };
@@ -310,43 +316,60 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
     });
   }
 
-  app.get<{ Querystring: RawSignInFilter & { offset?: string } }>('/admin/sign-ins', admin, async (req, reply) => {
-    const offset = Math.max(0, Number.parseInt(String(req.query.offset ?? '0'), 10) || 0);
-    const pc = pageContext(req, reply);
-    let page: Awaited<ReturnType<Services['reports']['listSignIns']>>;
-    try {
-      page = await ctx.reports.listSignIns(actorOf(req), req.user!.orgId, req.query, PAGE, offset);
-    } catch (e) {
-      // A bad filter: the error, an empty form, and no rows (nothing is read).
-      if (!isSesameError(e) || e.code !== 'invalid_filter') throw e;
+  app.get<{ Querystring: RawSignInFilter & { offset?: string; m?: string; ip?: string } }>(
+    '/admin/sign-ins',
+    admin,
+    async (req, reply) => {
+      const liftedIp = String(req.query.ip ?? '').slice(0, 64);
+      const lockNotice =
+        req.query.m === 'ip_lifted'
+          ? { notice: req.t('locks.ip_lifted', { ip: liftedIp }) }
+          : req.query.m === 'ip_not_lifted'
+            ? { error: req.t('error.ip_lock_not_found') }
+            : {};
+      const lockedIps = lockedIpsSection(
+        pageContext(req, reply),
+        await ctx.locks.lockedIps(actorOf(req), req.user!.orgId),
+      );
+      const offset = Math.max(0, Number.parseInt(String(req.query.offset ?? '0'), 10) || 0);
+      const pc = pageContext(req, reply);
+      let page: Awaited<ReturnType<Services['reports']['listSignIns']>>;
+      try {
+        page = await ctx.reports.listSignIns(actorOf(req), req.user!.orgId, req.query, PAGE, offset);
+      } catch (e) {
+        // A bad filter: the error, an empty form, and no rows (nothing is read).
+        if (!isSesameError(e) || e.code !== 'invalid_filter') throw e;
+        return send(
+          reply,
+          signInsPage(pc, {
+            events: [],
+            total: 0,
+            offset: 0,
+            limit: PAGE,
+            formatTime,
+            filters: signInFilterForm(pc, {}),
+            error: userMessage(req, e),
+          }),
+          HTTP_STATUS[e.code],
+        );
+      }
+      const { events, total, filter } = page;
       return send(
         reply,
         signInsPage(pc, {
-          events: [],
-          total: 0,
-          offset: 0,
+          events,
+          total,
+          offset,
           limit: PAGE,
           formatTime,
-          filters: signInFilterForm(pc, {}),
-          error: userMessage(req, e),
+          filters: html`${lockedIps}${signInFilterForm(pc, filter)}`,
+          params: filterParams(filter),
+          ...lockNotice,
         }),
-        HTTP_STATUS[e.code],
       );
-    }
-    const { events, total, filter } = page;
-    return send(
-      reply,
-      signInsPage(pc, {
-        events,
-        total,
-        offset,
-        limit: PAGE,
-        formatTime,
-        filters: signInFilterForm(pc, filter),
-        params: filterParams(filter),
-      }),
-    );
-  });
+    },
+  );
   registerDashboardRoutes(app, ctx, admin);
+  registerLockRoutes(app, ctx, adminForm);
   registerUserBulkRoutes(app, ctx, adminForm);
 }

@@ -138,6 +138,7 @@ export function usersPage(
       : html`<form method="post" action="/admin/users/${u.status === 'active' ? 'disable' : 'enable'}" class="inline">${csrf}<input type="hidden" name="address" value="${u.address}"><button type="submit">${t(u.status === 'active' ? 'users.disable' : 'users.enable')}</button></form>`
   }
     <form method="post" action="/admin/users/reregister" class="inline">${csrf}<input type="hidden" name="address" value="${u.address}"><button type="submit">${t('users.reregister')}</button></form>
+    <form method="post" action="/admin/users/lift-locks" class="inline">${csrf}<input type="hidden" name="address" value="${u.address}"><button type="submit">${t('locks.lift_user')}</button></form>
     <form method="post" action="/admin/users/end-sessions" class="inline">${csrf}<input type="hidden" name="address" value="${u.address}"><button type="submit">${t('users.endsessions')}</button></form>
     <form method="post" action="/admin/users/reset-link" class="inline">${csrf}<input type="hidden" name="address" value="${u.address}"><button type="submit">${t('users.reset_link')}</button></form>
     <a href="/admin/users/app-passwords?address=${encodeURIComponent(u.address)}">${t('ap.admin.link')}</a></td>
