@@ -12,8 +12,8 @@
  *   sesame user reregister <address>
  *   sesame user link <address>
  *   sesame org policy <domain> [--mfa-default STATE] [--methods LIST] [--remember-days N] [app-password options]
- * ${LOCKS_USAGE}
-  sesame app-passwords list <address> | sesame app-passwords revoke-all <address>
+ *   sesame locks show|lift <address> | sesame locks lift-ip <ip>   (commands/locks.ts)
+ *   sesame app-passwords list <address> | sesame app-passwords revoke-all <address>
  *   sesame migrate
  *   sesame backup <file> [--force] [--secrets-only] | sesame restore <file> [--force]   (commands/store.ts)
  *   sesame keys rotate|reencrypt|drop-previous ...   (commands/keys.ts)
@@ -51,6 +51,7 @@ export const USAGE = `usage:
         [--app-password-protocols imap,pop3,smtp,dav,http] [--app-password-max-days N|never]
         [--app-password-unused-days N|never] [--revoke-on-password-change on|off]
         [--legacy-main-password until_enforced|never]
+${LOCKS_USAGE}
   sesame app-passwords list <address>
   sesame app-passwords revoke-all <address>
   sesame integration add <name>
