@@ -13,7 +13,7 @@ import { PasswordAuthenticator } from '../domain/sign-in/password-authenticator.
 import { Throttle } from '../domain/throttling/throttle.js';
 import type { Config } from '../config/config.js';
 import { loadSecrets, type ServerSecrets } from '../config/secrets.js';
-import { createArgon2Hasher, type PasswordHasher } from '../lib/crypto/password-hasher.js';
+import { createArgon2Hasher, type PasswordHasher, queuedHasher } from '../lib/crypto/password-hasher.js';
 import { createKeyedHasher, findByKeyedHash } from '../lib/crypto/tokens.js';
 import { KyselyAccountRepository } from '../storage/account-repository.js';
 import { KyselyAuditRepository } from '../storage/audit-repository.js';
@@ -129,7 +129,11 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
   }
   // Previous keys (after a rotation) are only read with: see findByKeyedHash and Aead.open.
   const keyedHasher = createKeyedHasher(secrets.hashKey, secrets.previous?.hashKey);
-  const passwordHasher = opts.passwordHasher ?? createArgon2Hasher();
+  // Every hash, verification and dummy hash waits in one bounded queue (issue #15, item 3).
+  const passwordHasher = queuedHasher(opts.passwordHasher ?? createArgon2Hasher(), {
+    concurrency: config.argon2Concurrency,
+    maxWaitMs: config.argon2MaxWaitMs,
+  });
   const accountsRepo = new KyselyAccountRepository(store.db, clock);
   const auditStore = new KyselyAuditRepository(store.db);
   const sessions = new SessionService(new KyselySessionRepository(store.db), keyedHasher, clock, {

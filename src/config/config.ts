@@ -28,6 +28,10 @@ export interface Config {
   /** First lock length in seconds; each further lock within 24 h doubles it, up to lockMaxSeconds. */
   lockBaseSeconds: number;
   lockMaxSeconds: number;
+  /** Password hashes (Argon2id) computed at once; 0: the number of cores. */
+  argon2Concurrency: number;
+  /** Longest a password hash may wait for its turn; beyond it the request is answered "busy, try again shortly". */
+  argon2MaxWaitMs: number;
   /** Hours a one-time set-password link stays valid. */
   setPasswordLinkHours: number;
   /** `production` refuses development conveniences: the outbox file, plain-http public URLs and unsafe keys (checked by loadSecrets). */
@@ -243,6 +247,20 @@ export const OPTIONS: Option<keyof Config>[] = [
     parse: int(1, 86400),
   },
   { key: 'lockMaxSeconds', env: 'SESAME_LOCK_MAX_SECONDS', default: 3600, doc: 'Longest lock.', parse: int(1, 86400) },
+  {
+    key: 'argon2Concurrency',
+    env: 'SESAME_ARGON2_CONCURRENCY',
+    default: 0,
+    doc: 'Password hashes (Argon2id, about 20 MiB and tens of milliseconds each) computed at once; the rest wait their turn in a queue. 0: the number of cores.',
+    parse: int(0, 256),
+  },
+  {
+    key: 'argon2MaxWaitMs',
+    env: 'SESAME_ARGON2_MAX_WAIT_MS',
+    default: 2000,
+    doc: 'Longest a password check may wait in that queue. A request that would wait longer is refused at once: 503 with `Retry-After` ("try again shortly") on the sign-in pages and API, a temporary failure on the mail endpoints. A flood of sign-ins then costs the other users a quick refusal, not seconds of waiting.',
+    parse: int(10, 60_000),
+  },
   {
     key: 'setPasswordLinkHours',
     env: 'SESAME_SET_PASSWORD_LINK_HOURS',

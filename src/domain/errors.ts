@@ -26,6 +26,8 @@ export const ERROR_CODES = [
   'store_unavailable',
   'store_busy',
   'store_full',
+  // Too much password hashing queued: refused at once rather than made to wait (issue #15, item 3).
+  'busy',
   'flow_expired',
   'flow_step',
   'code_invalid',

@@ -459,6 +459,7 @@ export const en = {
     'The filter is not valid: check “{field}” (times as 2026-11-27T14:00, in UTC; the start before the end).',
   'error.store_unavailable': 'Sesame is temporarily unavailable. Please try again in a moment.',
   'error.store_busy': 'Sesame is busy. Please try again in a moment.',
+  'error.busy': 'Sesame is very busy right now. Please try again shortly.',
   'error.store_full':
     'Sesame cannot save anything right now because its storage is full. Please tell your administrator.',
   'msg.code.subject': 'Your Sesame verification code',

@@ -464,6 +464,7 @@ export const nl: Record<MessageId, string> = {
     'Het filter is niet geldig: controleer “{field}” (tijden als 2026-11-27T14:00, in UTC; het begin vóór het einde).',
   'error.store_unavailable': 'Sesame is tijdelijk niet beschikbaar. Probeer het zo nog eens.',
   'error.store_busy': 'Sesame heeft het even te druk. Probeer het zo nog eens.',
+  'error.busy': 'Sesame heeft het nu erg druk. Probeer het zo dadelijk opnieuw.',
   'error.store_full': 'Sesame kan nu niets opslaan omdat de opslag vol is. Laat het uw beheerder weten.',
   'msg.code.subject': 'Uw verificatiecode van Sesame',
   'msg.code.text':

@@ -34,6 +34,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   store_busy: 503,
   // 507 Insufficient Storage: the server cannot store what is needed to finish the request.
   store_full: 507,
+  busy: 503,
   flow_expired: 400,
   flow_step: 409,
   code_invalid: 400,
