@@ -32,6 +32,7 @@ import { SecurityInfo } from '../domain/mfa/security-info.js';
 import { OnceKeys } from '../domain/once-keys.js';
 import { WebAuthnFactor } from '../domain/mfa/webauthn-factor.js';
 import type { Notifier } from '../domain/mfa/notifier.js';
+import { CodeBudget, codeSendGuard } from '../domain/mfa/code-budget.js';
 import { createNotifier } from '../adapters/notifications.js';
 import { createAead } from '../lib/crypto/aead.js';
 import { createMessenger, type Messenger } from '../adapters/messaging/index.js';
@@ -201,11 +202,29 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     clock,
     events,
   );
+  // Every code sent, in every flow, goes through one guard: allowed phone numbers, then the budgets
+  // (counted in the store's rate_limits, shared by every instance). Issue #15, item 3.
+  const codeGuard = codeSendGuard(
+    mfaRepo,
+    config.phoneCountries,
+    new CodeBudget(
+      counters,
+      keyedHasher,
+      {
+        user: { hour: config.codesPerUserHour, day: config.codesPerUserDay },
+        destination: { hour: config.codesPerDestinationHour, day: config.codesPerDestinationDay },
+        organization: { hour: config.codesPerOrganizationHour, day: config.codesPerOrganizationDay },
+        total: { hour: config.codesTotalHour, day: config.codesTotalDay },
+      },
+      audit,
+      clock,
+    ),
+  );
   const factors: Factor[] = [
     new TotpFactor(mfaRepo, aead, 'Sesame'),
-    new CodeFactor('sms', notifier, keyedHasher),
-    new CodeFactor('voice', notifier, keyedHasher),
-    new CodeFactor('email', notifier, keyedHasher),
+    new CodeFactor('sms', notifier, keyedHasher, codeGuard),
+    new CodeFactor('voice', notifier, keyedHasher, codeGuard),
+    new CodeFactor('email', notifier, keyedHasher, codeGuard),
     ...webAuthnFactors(mfaRepo, config.publicUrl),
     ...(opts.factors?.({ mfa: mfaRepo }) ?? []),
   ];

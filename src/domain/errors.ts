@@ -34,6 +34,10 @@ export const ERROR_CODES = [
   'method_not_allowed',
   'invalid_phone',
   'resend_too_soon',
+  // Budgets on codes sent, and which phone numbers may get them (issue #15, item 3).
+  'code_budget_exceeded',
+  'phone_country_not_allowed',
+  'phone_type_not_allowed',
   'delivery_failed',
   'fresh_mfa_required',
   'password_reauth_required',
