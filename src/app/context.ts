@@ -13,7 +13,8 @@ import { PasswordAuthenticator } from '../domain/sign-in/password-authenticator.
 import { Throttle } from '../domain/throttling/throttle.js';
 import type { Config } from '../config/config.js';
 import { loadSecrets, type ServerSecrets } from '../config/secrets.js';
-import { createArgon2Hasher, type PasswordHasher, queuedHasher } from '../lib/crypto/password-hasher.js';
+import { createArgon2Hasher, type PasswordHasher } from '../lib/crypto/password-hasher.js';
+import { queuedHasher } from './queued-hasher.js';
 import { createKeyedHasher, findByKeyedHash } from '../lib/crypto/tokens.js';
 import { KyselyAccountRepository } from '../storage/account-repository.js';
 import { KyselyAuditRepository } from '../storage/audit-repository.js';
