@@ -16,7 +16,8 @@ import { checkPhone, classifyPhone } from '../../src/domain/mfa/phone-policy.js'
 import { isSesameError } from '../../src/domain/errors.js';
 import { createKeyedHasher } from '../../src/lib/crypto/tokens.js';
 import { STORE_KINDS } from '../support/stores.js';
-import { FakeClock, makeWorld, type World } from '../support/world.js';
+import { adminApiToken, signInAdminWithMfa } from '../support/admin-mfa.js';
+import { ADMIN, Browser, FakeClock, makeWorld, type World } from '../support/world.js';
 
 const HIGH = 1000;
 const VICTIM = '+31612345678';
@@ -259,6 +260,51 @@ for (const kind of STORE_KINDS) {
       );
       // Empty: back to the deployment's default list.
       assert.equal((await w.ctx.mfaAdmin.setPolicy(OPERATOR, orgId, { phoneCountries: '' })).phoneCountries, null);
+    });
+
+    it('the admin sets the list through the API and on the policy page; a bad code is refused', async () => {
+      const token = await adminApiToken(w.app, ADMIN, { clock });
+      const put = (body: object) =>
+        w.app.inject({
+          method: 'PUT',
+          url: '/api/v1/policy',
+          headers: { authorization: `Bearer ${token}` },
+          payload: body,
+        });
+      assert.deepEqual((await put({ phoneCountries: ['us', 'NL'] })).json().phoneCountries, ['NL', 'US']);
+      assert.equal((await put({ phoneCountries: ['XX'] })).statusCode, 400);
+      assert.equal((await put({ phoneCountries: null })).json().phoneCountries, null);
+      clock.advance(31_000);
+      const b = new Browser(w.app);
+      await signInAdminWithMfa(b, ADMIN, { clock });
+      const page = await b.get('/admin/policy');
+      assert.match(page.body, /name="phoneCountries"/);
+      assert.match(page.body, /Empty: the default of this Sesame \(AT, BE,/);
+      const saved = await b.submit('/admin/policy', '/admin/policy', {
+        mfaDefault: 'disabled',
+        methods: 'totp',
+        rememberDays: '0',
+        apCap: '10',
+        apProtocols: 'imap',
+        phoneCountries: 'be nl',
+      });
+      assert.equal(saved.statusCode, 303, saved.body);
+      assert.match((await b.get('/admin/policy')).body, /name="phoneCountries"[^>]*value="BE, NL"/);
+      const bad = await b.submit('/admin/policy', '/admin/policy', {
+        mfaDefault: 'disabled',
+        methods: 'totp',
+        rememberDays: '0',
+        apCap: '10',
+        apProtocols: 'imap',
+        phoneCountries: 'NL, Holland',
+      });
+      assert.equal(bad.statusCode, 400);
+      const audit = await w.ctx.store.db
+        .selectFrom('audit_events')
+        .select('detail')
+        .where('action', '=', 'org.policy')
+        .execute();
+      assert.ok(audit.some((a) => a.detail.includes('"phoneCountries":["NL","US"]')));
     });
   });
 }
