@@ -19,6 +19,12 @@ export interface HasherQueueSettings {
  * longer than `maxWaitMs` is refused at once with SesameError('busy') (503 with Retry-After on the
  * web and API, a temporary failure on the mail endpoints). Every operation goes through it,
  * `burn()` too: the dummy hash for an unknown account must cost, and queue, exactly like a real one.
+ *
+ * Making a hash of a new password (`hash()`: adding users, setting, changing or resetting a
+ * password) waits its turn however long it takes instead of being refused: those paths are behind
+ * an operator, an admin, a session or a one-time token, not open to strangers, and an operator's
+ * `sesame user add` in a loop must not fail because sign-ins are busy. They still take a slot, so
+ * the checks strangers can trigger (`verify`, `burn`) never get more than the concurrency.
  */
 export function queuedHasher(
   inner: PasswordHasher,
@@ -28,9 +34,9 @@ export function queuedHasher(
     concurrency: settings.concurrency || availableParallelism(),
     maxWaitMs: settings.maxWaitMs,
   });
-  const run = async <T>(job: () => Promise<T>): Promise<T> => {
+  const run = async <T>(job: () => Promise<T>, patient = false): Promise<T> => {
     try {
-      return await queue.run(job);
+      return await queue.run(job, { patient });
     } catch (e) {
       if (e instanceof QueueBusyError)
         throw new SesameError('busy', `password hashing queue full (${JSON.stringify(queue.load)})`, {
@@ -41,7 +47,7 @@ export function queuedHasher(
   };
   return {
     queue,
-    hash: (password) => run(() => inner.hash(password)),
+    hash: (password) => run(() => inner.hash(password), true),
     verify: (encoded, password) => run(() => inner.verify(encoded, password)),
     burn: (password) => run(() => inner.burn(password)),
   };

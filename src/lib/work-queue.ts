@@ -30,7 +30,8 @@ export interface WorkQueueOptions {
 
 interface Waiting {
   start: () => void;
-  timer: NodeJS.Timeout;
+  /** The deadline; none for a patient job. */
+  timer: NodeJS.Timeout | undefined;
 }
 
 export class WorkQueue {
@@ -56,8 +57,12 @@ export class WorkQueue {
     return rounds * this.averageMs;
   }
 
-  async run<T>(job: () => Promise<T>): Promise<T> {
-    await this.acquire();
+  /**
+   * Runs `job` in its turn. A `patient` job waits however long its turn takes (it still counts
+   * toward the concurrency): for work that must not fail under load and is bounded elsewhere.
+   */
+  async run<T>(job: () => Promise<T>, opts: { patient?: boolean } = {}): Promise<T> {
+    await this.acquire(opts.patient === true);
     const started = this.now();
     try {
       return await job();
@@ -69,21 +74,23 @@ export class WorkQueue {
   }
 
   /** Takes a slot: at once when one is free, else after waiting (refused beyond the maximum wait). */
-  private acquire(): Promise<void> | void {
+  private acquire(patient: boolean): Promise<void> | void {
     if (this.running < this.opts.concurrency) {
       this.running++;
       return;
     }
     const expected = this.expectedWaitMs();
-    if (expected > this.opts.maxWaitMs) throw new QueueBusyError(expected);
+    if (!patient && expected > this.opts.maxWaitMs) throw new QueueBusyError(expected);
     return new Promise<void>((resolve, reject) => {
       const entry: Waiting = {
         start: resolve,
-        timer: setTimeout(() => {
-          const i = this.waiting.indexOf(entry);
-          if (i >= 0) this.waiting.splice(i, 1);
-          reject(new QueueBusyError(Math.max(this.expectedWaitMs(), this.opts.maxWaitMs)));
-        }, this.opts.maxWaitMs),
+        timer: patient
+          ? undefined
+          : setTimeout(() => {
+              const i = this.waiting.indexOf(entry);
+              if (i >= 0) this.waiting.splice(i, 1);
+              reject(new QueueBusyError(Math.max(this.expectedWaitMs(), this.opts.maxWaitMs)));
+            }, this.opts.maxWaitMs),
       };
       this.waiting.push(entry);
     });

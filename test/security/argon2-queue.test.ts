@@ -110,6 +110,17 @@ describe('the queued password hasher', () => {
     assert.ok(burns.filter((r) => !r.ok).length >= 10);
   });
 
+  it("a new password's hash waits its turn however long it takes, still within the concurrency", async () => {
+    const h = queuedHasher(slowHasher(50), { concurrency: 2, maxWaitMs: 60 });
+    await h.hash('warm-up');
+    const results = await burst(12, () => h.hash('new-password'));
+    assert.ok(
+      results.every((r) => r.ok),
+      'no hash of a new password is refused',
+    );
+    assert.ok(Math.max(...results.map((r) => r.ms)) >= 250, 'six rounds of two, one after another');
+  });
+
   it('with real Argon2id at production cost, the event loop stays responsive and refusals are immediate', async () => {
     const h = queuedHasher(createArgon2Hasher(), { concurrency: 2, maxWaitMs: 200 });
     const encoded = await h.hash('harbour-lantern-violet-42');
