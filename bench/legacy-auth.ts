@@ -140,6 +140,9 @@ function storeEnv(dataDir: string, databaseUrl: string): Record<string, string> 
     SESAME_MODE: 'development',
     SESAME_ACCOUNT_FAILURE_LIMIT: String(ACCOUNT_FAILURE_LIMIT),
     SESAME_IP_FAILURE_LIMIT: String(IP_FAILURE_LIMIT),
+    // Every sign-in must be answered for the numbers to mean anything: Argon2 waits as long as it
+    // takes (the refusal beyond the maximum wait is tested in test/security/argon2-queue.test.ts).
+    SESAME_ARGON2_MAX_WAIT_MS: '60000',
   };
 }
 

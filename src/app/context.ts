@@ -17,6 +17,7 @@ import { Throttle } from '../domain/throttling/throttle.js';
 import type { Config } from '../config/config.js';
 import { loadSecrets, type ServerSecrets } from '../config/secrets.js';
 import { createArgon2Hasher, type PasswordHasher } from '../lib/crypto/password-hasher.js';
+import { queuedHasher } from './queued-hasher.js';
 import { createKeyedHasher, findByKeyedHash } from '../lib/crypto/tokens.js';
 import { KyselyAccountRepository } from '../storage/account-repository.js';
 import { KyselyAuditRepository } from '../storage/audit-repository.js';
@@ -35,6 +36,7 @@ import { SecurityInfo } from '../domain/mfa/security-info.js';
 import { OnceKeys } from '../domain/once-keys.js';
 import { WebAuthnFactor } from '../domain/mfa/webauthn-factor.js';
 import type { Notifier } from '../domain/mfa/notifier.js';
+import { CodeBudget, codeSendGuard } from '../domain/mfa/code-budget.js';
 import { createNotifier } from '../adapters/notifications.js';
 import { createAead } from '../lib/crypto/aead.js';
 import { createMessenger, type Messenger } from '../adapters/messaging/index.js';
@@ -132,7 +134,11 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
   }
   // Previous keys (after a rotation) are only read with: see findByKeyedHash and Aead.open.
   const keyedHasher = createKeyedHasher(secrets.hashKey, secrets.previous?.hashKey);
-  const passwordHasher = opts.passwordHasher ?? createArgon2Hasher();
+  // Every hash, verification and dummy hash waits in one bounded queue (issue #15, item 3).
+  const passwordHasher = queuedHasher(opts.passwordHasher ?? createArgon2Hasher(), {
+    concurrency: config.argon2Concurrency,
+    maxWaitMs: config.argon2MaxWaitMs,
+  });
   const accountsRepo = new KyselyAccountRepository(store.db, clock);
   const auditStore = new KyselyAuditRepository(store.db);
   const sessions = new SessionService(new KyselySessionRepository(store.db), keyedHasher, clock, {
@@ -200,11 +206,29 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     clock,
     events,
   );
+  // Every code sent, in every flow, goes through one guard: allowed phone numbers, then the budgets
+  // (counted in the store's rate_limits, shared by every instance). Issue #15, item 3.
+  const codeGuard = codeSendGuard(
+    mfaRepo,
+    config.phoneCountries,
+    new CodeBudget(
+      counters,
+      keyedHasher,
+      {
+        user: { hour: config.codesPerUserHour, day: config.codesPerUserDay },
+        destination: { hour: config.codesPerDestinationHour, day: config.codesPerDestinationDay },
+        organization: { hour: config.codesPerOrganizationHour, day: config.codesPerOrganizationDay },
+        total: { hour: config.codesTotalHour, day: config.codesTotalDay },
+      },
+      audit,
+      clock,
+    ),
+  );
   const factors: Factor[] = [
     new TotpFactor(mfaRepo, aead, 'Sesame'),
-    new CodeFactor('sms', notifier, keyedHasher),
-    new CodeFactor('voice', notifier, keyedHasher),
-    new CodeFactor('email', notifier, keyedHasher),
+    new CodeFactor('sms', notifier, keyedHasher, codeGuard),
+    new CodeFactor('voice', notifier, keyedHasher, codeGuard),
+    new CodeFactor('email', notifier, keyedHasher, codeGuard),
     ...webAuthnFactors(mfaRepo, config.publicUrl),
     ...(opts.factors?.({ mfa: mfaRepo }) ?? []),
   ];

@@ -5,6 +5,7 @@
  */
 import net from 'node:net';
 import path from 'node:path';
+import { isSupportedCountry } from 'libphonenumber-js/max';
 import { parseSyslogUrl } from '../lib/syslog-url.js';
 
 export interface Config {
@@ -30,6 +31,21 @@ export interface Config {
   /** First lock length in seconds; each further lock within 24 h doubles it, up to lockMaxSeconds. */
   lockBaseSeconds: number;
   lockMaxSeconds: number;
+  /** Password hashes (Argon2id) computed at once; 0: the number of cores. */
+  argon2Concurrency: number;
+  /** Longest a password hash may wait for its turn; beyond it the request is answered "busy, try again shortly". */
+  argon2MaxWaitMs: number;
+  /** Budgets on one-time codes sent (text, voice, email), per hour and per day (issue #15, item 3). */
+  codesPerUserHour: number;
+  codesPerUserDay: number;
+  codesPerDestinationHour: number;
+  codesPerDestinationDay: number;
+  codesPerOrganizationHour: number;
+  codesPerOrganizationDay: number;
+  codesTotalHour: number;
+  codesTotalDay: number;
+  /** Countries whose phone numbers may get text and voice codes, for organizations that set no list of their own. */
+  phoneCountries: string[];
   /** Hours a one-time set-password link stays valid. */
   setPasswordLinkHours: number;
   /** `production` refuses development conveniences: the outbox file, plain-http public URLs and unsafe keys (checked by loadSecrets). */
@@ -152,6 +168,61 @@ const syslogUrl = (raw: string): string | Error => {
   const t = parseSyslogUrl(raw);
   return t instanceof Error ? t : raw;
 };
+const countryList = (raw: string): string[] | Error => {
+  const items = raw
+    .split(/[\s,;]+/)
+    .map((c) => c.trim().toUpperCase())
+    .filter(Boolean);
+  const bad = items.find((c) => !/^[A-Z]{2}$/.test(c) || !isSupportedCountry(c));
+  if (bad) return new Error(`${JSON.stringify(bad)} is not a country code (ISO 3166-1 alpha-2, such as NL)`);
+  return [...new Set(items)].sort();
+};
+/**
+ * The default countries for phone codes: the European Economic Area, Switzerland and the United
+ * Kingdom, where termination rates are regulated and premium ranges are well defined. SMS pumping
+ * and toll fraud mostly target ranges elsewhere; an organization widens or narrows this itself.
+ */
+export const DEFAULT_PHONE_COUNTRIES = [
+  'AT',
+  'BE',
+  'BG',
+  'CH',
+  'CY',
+  'CZ',
+  'DE',
+  'DK',
+  'EE',
+  'ES',
+  'FI',
+  'FR',
+  'GB',
+  'GR',
+  'HR',
+  'HU',
+  'IE',
+  'IS',
+  'IT',
+  'LI',
+  'LT',
+  'LU',
+  'LV',
+  'MT',
+  'NL',
+  'NO',
+  'PL',
+  'PT',
+  'RO',
+  'SE',
+  'SI',
+  'SK',
+];
+const budget = (key: keyof Config, env: string, def: number, what: string): Option<keyof Config> => ({
+  key,
+  env,
+  default: def,
+  doc: `${what} Counted before sending, shared by every instance; a request over it sends nothing, is refused (\`code_budget_exceeded\`) and writes an audit row naming the budget. 0 sends no codes at all.`,
+  parse: int(0, 1_000_000),
+});
 const mailbox = (raw: string): string | Error =>
   // `Name <local@domain>` or `local@domain`; nodemailer encodes the display name.
   /^(?:[^<>\x00-\x1f\x7f]*<[^<>@\s]+@[^<>@\s]+>|[^<>@\s]+@[^<>@\s]+)$/.test(raw)
@@ -252,6 +323,65 @@ export const OPTIONS: Option<keyof Config>[] = [
     parse: int(1, 86400),
   },
   { key: 'lockMaxSeconds', env: 'SESAME_LOCK_MAX_SECONDS', default: 3600, doc: 'Longest lock.', parse: int(1, 86400) },
+  {
+    key: 'argon2Concurrency',
+    env: 'SESAME_ARGON2_CONCURRENCY',
+    default: 0,
+    doc: 'Password hashes (Argon2id, about 20 MiB and tens of milliseconds each) computed at once; the rest wait their turn in a queue. 0: the number of cores.',
+    parse: int(0, 256),
+  },
+  {
+    key: 'argon2MaxWaitMs',
+    env: 'SESAME_ARGON2_MAX_WAIT_MS',
+    default: 2000,
+    doc: 'Longest a password check may wait in that queue. A request that would wait longer is refused at once: 503 with `Retry-After` ("try again shortly") on the sign-in pages and API, a temporary failure on the mail endpoints. A flood of sign-ins then costs the other users a quick refusal, not seconds of waiting.',
+    parse: int(10, 60_000),
+  },
+  budget(
+    'codesPerUserHour',
+    'SESAME_CODES_PER_USER_HOUR',
+    10,
+    'One-time codes (text, voice call, email; every flow: sign-in, registering a method, a fresh second factor, password reset) sent for one account within an hour.',
+  ),
+  budget('codesPerUserDay', 'SESAME_CODES_PER_USER_DAY', 30, 'One-time codes sent for one account within a day.'),
+  budget(
+    'codesPerDestinationHour',
+    'SESAME_CODES_PER_DESTINATION_HOUR',
+    8,
+    'One-time codes sent to one phone number or email address (normalized), for whichever account, within an hour: what stops bombing one victim.',
+  ),
+  budget(
+    'codesPerDestinationDay',
+    'SESAME_CODES_PER_DESTINATION_DAY',
+    20,
+    'One-time codes sent to one phone number or email address within a day.',
+  ),
+  budget(
+    'codesPerOrganizationHour',
+    'SESAME_CODES_PER_ORGANIZATION_HOUR',
+    300,
+    "One-time codes sent for one organization's accounts within an hour. Raise it for large organizations.",
+  ),
+  budget(
+    'codesPerOrganizationDay',
+    'SESAME_CODES_PER_ORGANIZATION_DAY',
+    2000,
+    "One-time codes sent for one organization's accounts within a day.",
+  ),
+  budget(
+    'codesTotalHour',
+    'SESAME_CODES_TOTAL_HOUR',
+    1000,
+    'One-time codes this deployment sends in all within an hour: the ceiling on what a flood can cost.',
+  ),
+  budget('codesTotalDay', 'SESAME_CODES_TOTAL_DAY', 10000, 'One-time codes this deployment sends in all within a day.'),
+  {
+    key: 'phoneCountries',
+    env: 'SESAME_PHONE_COUNTRIES',
+    default: DEFAULT_PHONE_COUNTRIES,
+    doc: 'Comma-separated countries (ISO 3166-1 alpha-2 codes such as `NL,BE,DE`) whose phone numbers may be registered for, and get, text and voice codes, in organizations that set no list of their own on their MFA policy page. Default: the European Economic Area, Switzerland and the United Kingdom. Whatever the list, premium-rate, shared-cost, toll-free, VoIP, personal, pager and unknown numbers are refused, and texts need a mobile number.',
+    parse: countryList,
+  },
   {
     key: 'setPasswordLinkHours',
     env: 'SESAME_SET_PASSWORD_LINK_HOURS',

@@ -26,12 +26,18 @@ export const ERROR_CODES = [
   'store_unavailable',
   'store_busy',
   'store_full',
+  // Too much password hashing queued: refused at once rather than made to wait (issue #15, item 3).
+  'busy',
   'flow_expired',
   'flow_step',
   'code_invalid',
   'method_not_allowed',
   'invalid_phone',
   'resend_too_soon',
+  // Budgets on codes sent, and which phone numbers may get them (issue #15, item 3).
+  'code_budget_exceeded',
+  'phone_country_not_allowed',
+  'phone_type_not_allowed',
   'delivery_failed',
   'fresh_mfa_required',
   'password_reauth_required',

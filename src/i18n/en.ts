@@ -359,6 +359,9 @@ export const en = {
   'policy.remember': 'Remember multi-factor authentication on trusted devices for (days, 0 = off, at most 365)',
   'policy.legacy_main_never':
     'Refuse main passwords in mail apps and other legacy protocols even before MFA is enforced (app passwords only)',
+  'policy.phone_countries': 'Countries whose phone numbers may get text and voice codes (codes such as NL, BE, DE)',
+  'policy.phone_countries.hint':
+    'Empty: the default of this Sesame ({countries}). Premium-rate, shared-cost, toll-free and internet numbers are always refused, and text messages need a mobile number.',
   'policy.save': 'Save',
   'policy.saved': 'The policy is saved.',
   'error.invalid_input': 'Some of what you entered is not valid.',
@@ -387,6 +390,12 @@ export const en = {
   'error.method_not_allowed': 'Your organization does not allow that method.',
   'error.invalid_phone': 'Enter a mobile number with its country code, such as +31 6 12345678.',
   'error.resend_too_soon': 'A code was sent just now. Wait {seconds} seconds before asking again.',
+  'error.code_budget_exceeded':
+    'Too many codes have been sent recently, so no new code was sent. Try again later, or choose another way to verify.',
+  'error.phone_country_not_allowed':
+    'Your organization does not allow phone numbers from this country ({country}). Use another number or another method.',
+  'error.phone_type_not_allowed':
+    'Codes cannot be sent to this kind of number. Use a mobile number (for a call, a regular landline also works), not a premium-rate, shared-cost, toll-free or internet number.',
   'error.delivery_failed': "We couldn't send the code. Try again later, or choose another way.",
   'error.fresh_mfa_required': 'Confirm it is you with your second factor first.',
   'error.password_reauth_required': 'Enter your password again first to confirm it is you.',
@@ -469,6 +478,7 @@ export const en = {
     'The filter is not valid: check “{field}” (times as 2026-11-27T14:00, in UTC; the start before the end).',
   'error.store_unavailable': 'Sesame is temporarily unavailable. Please try again in a moment.',
   'error.store_busy': 'Sesame is busy. Please try again in a moment.',
+  'error.busy': 'Sesame is very busy right now. Please try again shortly.',
   'error.store_full':
     'Sesame cannot save anything right now because its storage is full. Please tell your administrator.',
   'msg.code.subject': 'Your Sesame verification code',

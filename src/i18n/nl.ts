@@ -364,6 +364,9 @@ export const nl: Record<MessageId, string> = {
     'Meervoudige verificatie onthouden op vertrouwde apparaten gedurende (dagen, 0 = uit, hoogstens 365)',
   'policy.legacy_main_never':
     'Hoofdwachtwoorden weigeren in e-mail-apps en andere oudere protocollen, ook voordat MFA is afgedwongen (alleen app-wachtwoorden)',
+  'policy.phone_countries': 'Landen waarvan telefoonnummers sms- en spraakcodes mogen krijgen (codes zoals NL, BE, DE)',
+  'policy.phone_countries.hint':
+    'Leeg: de standaard van deze Sesame ({countries}). Betaalnummers, gedeeld-tariefnummers, gratis nummers en internetnummers worden altijd geweigerd, en voor sms is een mobiel nummer nodig.',
   'policy.save': 'Opslaan',
   'policy.saved': 'Het beleid is opgeslagen.',
   'error.invalid_input': 'Een deel van wat u hebt ingevoerd, is niet geldig.',
@@ -392,6 +395,12 @@ export const nl: Record<MessageId, string> = {
   'error.method_not_allowed': 'Uw organisatie staat die methode niet toe.',
   'error.invalid_phone': 'Voer een mobiel nummer in met landcode, zoals +31 6 12345678.',
   'error.resend_too_soon': 'Er is net een code verstuurd. Wacht {seconds} seconden voordat u opnieuw vraagt.',
+  'error.code_budget_exceeded':
+    'Er zijn kort geleden te veel codes verstuurd, dus er is geen nieuwe code verstuurd. Probeer het later opnieuw of kies een andere manier om te verifiëren.',
+  'error.phone_country_not_allowed':
+    'Uw organisatie staat geen telefoonnummers uit dit land ({country}) toe. Gebruik een ander nummer of een andere methode.',
+  'error.phone_type_not_allowed':
+    'Naar dit soort nummer kunnen geen codes worden verstuurd. Gebruik een mobiel nummer (voor een oproep kan ook een gewoon vast nummer), geen betaalnummer, gedeeld-tariefnummer, gratis nummer of internetnummer.',
   'error.delivery_failed': 'We konden de code niet versturen. Probeer het later opnieuw of kies een andere manier.',
   'error.fresh_mfa_required': 'Bevestig eerst met uw tweede factor dat u het bent.',
   'error.password_reauth_required': 'Voer eerst uw wachtwoord opnieuw in om te bevestigen dat u het bent.',
@@ -475,6 +484,7 @@ export const nl: Record<MessageId, string> = {
     'Het filter is niet geldig: controleer “{field}” (tijden als 2026-11-27T14:00, in UTC; het begin vóór het einde).',
   'error.store_unavailable': 'Sesame is tijdelijk niet beschikbaar. Probeer het zo nog eens.',
   'error.store_busy': 'Sesame heeft het even te druk. Probeer het zo nog eens.',
+  'error.busy': 'Sesame heeft het nu erg druk. Probeer het zo dadelijk opnieuw.',
   'error.store_full': 'Sesame kan nu niets opslaan omdat de opslag vol is. Laat het uw beheerder weten.',
   'msg.code.subject': 'Uw verificatiecode van Sesame',
   'msg.code.text':

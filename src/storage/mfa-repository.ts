@@ -40,6 +40,7 @@ export class KyselyMfaRepository implements MfaRepository {
         revokeOnPasswordChange: r.revoke_on_password_change === 1,
       },
       legacyMainPassword: r.legacy_main_password === 'never' ? 'never' : 'until_enforced',
+      phoneCountries: r.phone_countries === null ? null : r.phone_countries.split(',').filter(Boolean),
     };
   }
 
@@ -59,6 +60,7 @@ export class KyselyMfaRepository implements MfaRepository {
       app_password_unused_days: a.revokeUnusedDays,
       revoke_on_password_change: a.revokeOnPasswordChange ? 1 : 0,
       legacy_main_password: p.legacyMainPassword,
+      phone_countries: p.phoneCountries === null ? null : p.phoneCountries.join(','),
     };
     await this.db
       .insertInto('org_policies')

@@ -101,6 +101,8 @@ export interface OrgPoliciesTable {
   app_password_unused_days: number | null;
   revoke_on_password_change: Generated<number>;
   legacy_main_password: Generated<string>;
+  /** Comma-separated ISO country codes for phone codes; null: the deployment's default. */
+  phone_countries: string | null;
 }
 
 export interface AppPasswordsTable {

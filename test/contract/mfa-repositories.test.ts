@@ -51,9 +51,11 @@ for (const kind of STORE_KINDS) {
           rememberDays: 14,
           appPasswords: ap,
           legacyMainPassword: 'until_enforced',
+          phoneCountries: ['BE', 'NL'],
         },
         1,
       );
+      assert.deepEqual((await repo.getPolicy(orgId))?.phoneCountries, ['BE', 'NL']);
       const changed = {
         ...ap,
         allowed: false,
@@ -71,6 +73,7 @@ for (const kind of STORE_KINDS) {
           rememberDays: 7,
           appPasswords: changed,
           legacyMainPassword: 'never',
+          phoneCountries: null,
         },
         2,
       );
@@ -81,6 +84,7 @@ for (const kind of STORE_KINDS) {
         rememberDays: 7,
         appPasswords: changed,
         legacyMainPassword: 'never',
+        phoneCountries: null,
       });
     });
 

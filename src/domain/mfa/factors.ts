@@ -14,6 +14,7 @@ import type { Flow, SentCode } from '../flows/flow.js';
 import { normalizePhone, numericCode } from './codes.js';
 import type { MfaMethod, MethodKind } from './model.js';
 import { maskEmail, maskPhone } from './model.js';
+import type { CodeSendGuard } from './code-budget.js';
 import type { CodeChannel, Notifier } from './notifier.js';
 import type { MfaRepository, NewMethod } from './repository.js';
 import { matchTotp, newTotpSecret, totpUri } from './totp.js';
@@ -119,6 +120,8 @@ export class CodeFactor implements Factor {
     readonly kind: CodeChannel,
     private readonly notifier: Notifier,
     private readonly hasher: KeyedHasher,
+    /** Which destinations may get codes, and the budgets every code is counted against (issue #15). */
+    private readonly guard?: CodeSendGuard,
   ) {}
 
   private hash(flow: Flow, code: string) {
@@ -155,6 +158,16 @@ export class CodeFactor implements Factor {
           params: { seconds: 600 },
         });
     }
+    // Again at send time: a number registered before the rule, or in a country removed since, gets nothing.
+    await this.guard?.checkDestination(this.kind, target, ctx.user.orgId);
+    // Counted before sending, so parallel requests cannot overshoot; refused: nothing is sent.
+    await this.guard?.spend({
+      channel: this.kind,
+      userId: ctx.user.id,
+      orgId: ctx.user.orgId,
+      destination: target,
+      masked: this.mask(target),
+    });
     const code = numericCode(6);
     await this.notifier.sendCode(this.kind, target, code, ctx.flow.data.locale);
     ctx.flow.data.codesSent = { count: (sent?.count ?? 0) + 1, lastAt: ctx.now };
@@ -176,6 +189,7 @@ export class CodeFactor implements Factor {
 
   async startEnrolment(ctx: FactorContext, input: { target?: string }) {
     const target = this.normalizeTarget(input.target);
+    await this.guard?.checkDestination(this.kind, target, ctx.user.orgId);
     const previous =
       ctx.flow.data.pending?.kind === this.kind && ctx.flow.data.pending.target === target
         ? ctx.flow.data.pending.code

@@ -21,12 +21,15 @@ import {
   policyOf,
   REMEMBER_DAYS_MAX,
 } from './model.js';
+import { parseCountryList } from './phone-policy.js';
 import type { MfaRepository } from './repository.js';
 
 export interface PolicyChange {
   mfaDefault?: string;
   legacyMainPassword?: string;
   allowedMethods?: string[];
+  /** Countries whose phone numbers may get codes: ISO codes (a list, or one string separated by commas or spaces); empty or null: the deployment's default. */
+  phoneCountries?: string | string[] | null;
   rememberDays?: number;
   appPasswords?: {
     allowed?: boolean;
@@ -167,6 +170,10 @@ export class MfaAdmin {
         throw new SesameError('invalid_policy', `legacyMainPassword ${change.legacyMainPassword}`);
       next.legacyMainPassword = change.legacyMainPassword;
     }
+    if (change.phoneCountries !== undefined) {
+      const list = change.phoneCountries === null ? [] : parseCountryList(change.phoneCountries);
+      next.phoneCountries = list.length ? list : null;
+    }
     if (change.appPasswords) {
       const a = change.appPasswords;
       const ap = { ...current.appPasswords };
@@ -207,6 +214,7 @@ export class MfaAdmin {
           rememberDays: next.rememberDays,
           appPasswords: next.appPasswords,
           legacyMainPassword: next.legacyMainPassword,
+          phoneCountries: next.phoneCountries,
         }),
       }),
     );

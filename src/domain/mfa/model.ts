@@ -53,6 +53,11 @@ export interface OrgPolicy {
   appPasswords: AppPasswordPolicy;
   /** Main passwords on legacy protocols: accepted until the user's MFA is enforced, or never. */
   legacyMainPassword: 'until_enforced' | 'never';
+  /**
+   * Countries (ISO 3166-1 alpha-2, upper case) whose phone numbers may get text and voice codes;
+   * null: the deployment's default list (SESAME_PHONE_COUNTRIES).
+   */
+  phoneCountries: string[] | null;
 }
 
 export const REMEMBER_DAYS_MAX = 365;
@@ -65,6 +70,7 @@ export function defaultPolicy(orgId: string): OrgPolicy {
     rememberDays: 0,
     appPasswords: { ...DEFAULT_APP_PASSWORD_POLICY, protocols: [...DEFAULT_APP_PASSWORD_POLICY.protocols] },
     legacyMainPassword: 'until_enforced',
+    phoneCountries: null,
   };
 }
 

@@ -474,6 +474,14 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
         enum: ['until_enforced', 'never'],
         description: "Main passwords on IMAP/POP3/SMTP/DAV/HTTP Basic: until the user's MFA is enforced, or never.",
       },
+      phoneCountries: {
+        type: 'array',
+        items: { type: 'string', pattern: '^[A-Za-z]{2}$' },
+        maxItems: 300,
+        nullable: true,
+        description:
+          "Countries (ISO 3166-1 alpha-2) whose phone numbers may get text and voice codes; null or empty: the deployment's default (SESAME_PHONE_COUNTRIES).",
+      },
       appPasswords: {
         type: 'object',
         additionalProperties: false,
@@ -499,6 +507,7 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
     allowedMethods: p.allowedMethods,
     rememberDays: p.rememberDays,
     legacyMainPassword: p.legacyMainPassword,
+    phoneCountries: p.phoneCountries,
     appPasswords: p.appPasswords,
   });
 
@@ -524,6 +533,7 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
       allowedMethods?: string[];
       rememberDays?: number;
       legacyMainPassword?: string;
+      phoneCountries?: string[] | null;
       appPasswords?: Record<string, never>;
     };
   }>(

@@ -33,7 +33,10 @@ ${pager(ctx, '/admin/sign-ins', v.params ?? {}, v.offset, v.limit, v.total)}`,
   );
 }
 
-export function policyPage(ctx: PageContext, v: { policy: OrgPolicy } & Notice): Html {
+export function policyPage(
+  ctx: PageContext,
+  v: { policy: OrgPolicy; defaultPhoneCountries: readonly string[] } & Notice,
+): Html {
   const { t } = ctx;
   const p = v.policy;
   return layout(
@@ -49,6 +52,9 @@ export function policyPage(ctx: PageContext, v: { policy: OrgPolicy } & Notice):
   <label for="remember">${t('policy.remember')}</label>
   <input id="remember" name="rememberDays" type="number" min="0" max="365" required value="${p.rememberDays}">
   <label class="check"><input type="checkbox" name="legacyMainNever" value="1" ${p.legacyMainPassword === 'never' ? html`checked` : ''}> ${t('policy.legacy_main_never')}</label>
+  <label for="phone-countries">${t('policy.phone_countries')}</label>
+  <input id="phone-countries" name="phoneCountries" type="text" autocomplete="off" spellcheck="false" aria-describedby="phone-countries-hint" value="${p.phoneCountries?.join(', ') ?? ''}">
+  <p id="phone-countries-hint" class="hint">${t('policy.phone_countries.hint', { countries: v.defaultPhoneCountries.join(', ') })}</p>
   <fieldset><legend>${t('policy.ap')}</legend>
   <label class="check"><input type="checkbox" name="apAllowed" value="1" ${p.appPasswords.allowed ? html`checked` : ''}> ${t('policy.ap.allowed')}</label>
   <label class="check"><input type="checkbox" name="apKeep" value="1" ${p.appPasswords.keepExistingWhenOff ? html`checked` : ''}> ${t('policy.ap.keep')}</label>

@@ -233,6 +233,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
       reply,
       policyPage(pageContext(req, reply), {
         policy,
+        defaultPhoneCountries: ctx.config.phoneCountries,
         notice: req.query.m === 'saved' ? req.t('policy.saved') : undefined,
       }),
     );
@@ -252,6 +253,11 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
         allowedMethods: fieldList(req.body, 'methods', 20),
         rememberDays: /^\d{1,3}$/.test(days) ? Number(days) : Number.NaN,
         legacyMainPassword: field(req.body, 'legacyMainNever', 2) === '1' ? 'never' : 'until_enforced',
+        // Absent (an older form): unchanged; empty: the deployment's default list.
+        phoneCountries:
+          typeof (req.body as Record<string, unknown> | undefined)?.phoneCountries === 'string'
+            ? field(req.body, 'phoneCountries', 2000)
+            : undefined,
         appPasswords: {
           allowed: field(req.body, 'apAllowed', 2) === '1',
           keepExistingWhenOff: field(req.body, 'apKeep', 2) === '1',
@@ -268,7 +274,11 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
       const policy = await ctx.mfaAdmin.getPolicy(actor, req.user!.orgId);
       return send(
         reply,
-        policyPage(pageContext(req, reply, '/admin/policy'), { policy, error: userMessage(req, e) }),
+        policyPage(pageContext(req, reply, '/admin/policy'), {
+          policy,
+          defaultPhoneCountries: ctx.config.phoneCountries,
+          error: userMessage(req, e),
+        }),
         HTTP_STATUS[e.code],
       );
     }

@@ -13,6 +13,7 @@ import type { Services } from '../../web/services.js';
 import type { LegacyResult } from '../../domain/legacy/verifier.js';
 import { storeFault } from '../../storage/store-faults.js';
 import { isProtocol } from '../../domain/app-passwords/model.js';
+import { isSesameError } from '../../domain/errors.js';
 
 /** Control characters (CR, LF, NUL, ...) never belong in a user name or password sent by a mail client. */
 // eslint-disable-next-line no-control-regex
@@ -77,6 +78,12 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: Services) {
       ctx.metrics.verification(protocolLabel(a.protocol), r.outcome, r.reason);
       return r;
     } catch (e) {
+      // Password hashing saturated (the Argon2 queue refused to wait longer): the client retries later.
+      if (isSesameError(e) && e.code === 'busy') {
+        req.log.warn({ code: 'busy', detail: e.detail }, 'legacy verification refused: answering temporary failure');
+        ctx.metrics.verification(protocolLabel(a.protocol), 'temporary', 'busy');
+        return 'temporary';
+      }
       req.log.error(
         { code: storeFault(e)?.code ?? 'internal', err: e instanceof Error ? e.message : String(e) },
         'legacy verification failed: answering temporary failure',

@@ -1,0 +1,56 @@
+/**
+ * Which phone numbers may get codes (issue #15, item 3). A number must belong to a country the
+ * organization allows, and be of a type that reaches a person at a normal price, as
+ * libphonenumber-js's full ("max") metadata classifies it:
+ *
+ *   text message  MOBILE or FIXED_LINE_OR_MOBILE (a number that can receive texts)
+ *   voice call    MOBILE, FIXED_LINE or FIXED_LINE_OR_MOBILE (a desk phone can take a call)
+ *
+ * Everything else is refused: PREMIUM_RATE and SHARED_COST (the caller pays the callee: toll fraud
+ * and SMS pumping live there), TOLL_FREE (Sesame would pay to reach a call centre), VOIP, UAN,
+ * PAGER, PERSONAL_NUMBER (forwarding services), VOICEMAIL, and numbers the metadata does not know.
+ * The check runs when a method is registered and again before every code is sent, so a number
+ * registered before the rule, or in a country the organization has since removed, gets nothing.
+ */
+import { type CountryCode, isSupportedCountry, parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { SesameError } from '../errors.js';
+
+export type PhoneChannel = 'sms' | 'voice';
+
+const ALLOWED_TYPES: Record<PhoneChannel, ReadonlySet<string>> = {
+  sms: new Set(['MOBILE', 'FIXED_LINE_OR_MOBILE']),
+  voice: new Set(['MOBILE', 'FIXED_LINE', 'FIXED_LINE_OR_MOBILE']),
+};
+
+/** ISO 3166-1 alpha-2 codes the metadata knows, upper case; throws `invalid_policy` naming the first bad one. */
+export function parseCountryList(raw: string | readonly string[]): string[] {
+  const items = (typeof raw === 'string' ? raw.split(/[\s,;]+/) : [...raw])
+    .map((c) => c.trim().toUpperCase())
+    .filter(Boolean);
+  for (const c of items)
+    if (!/^[A-Z]{2}$/.test(c) || !isSupportedCountry(c))
+      throw new SesameError('invalid_policy', `unknown country code ${JSON.stringify(c)}`, { params: { country: c } });
+  return [...new Set(items)].sort();
+}
+
+/** What libphonenumber-js says of a number: its country and type, or undefined for an invalid one. */
+export function classifyPhone(e164: string): { country: string; type: string } | undefined {
+  const p = parsePhoneNumberFromString(e164);
+  if (!p?.isValid() || !p.country) return undefined;
+  return { country: p.country, type: p.getType() ?? 'UNKNOWN' };
+}
+
+/**
+ * Throws `phone_not_allowed` unless `e164` may get `channel` codes under `allowedCountries`
+ * (upper-case ISO codes). The detail names country and type for the log, never the number.
+ */
+export function checkPhone(channel: PhoneChannel, e164: string, allowedCountries: readonly string[]): void {
+  const c = classifyPhone(e164);
+  if (!c) throw new SesameError('invalid_phone', 'not a valid phone number for its country code');
+  if (!allowedCountries.includes(c.country))
+    throw new SesameError('phone_country_not_allowed', `${channel} to a ${c.country} number: country not allowed`, {
+      params: { country: c.country as CountryCode },
+    });
+  if (!ALLOWED_TYPES[channel].has(c.type))
+    throw new SesameError('phone_type_not_allowed', `${channel} to a ${c.country} ${c.type} number: type refused`);
+}
