@@ -59,8 +59,9 @@ function trickle(port: number, head: string, trickle: string): Promise<Trickled>
 
 describe('probes: transport hygiene (issue #15, item 6)', () => {
   let probe: ProbeServer;
+  let key = '';
   before(async () => {
-    ({ probe } = await startProbeServer(
+    ({ probe, setupResult: key } = await startProbeServer(
       'transport',
       {
         LOG_LEVEL: 'info',
@@ -69,6 +70,7 @@ describe('probes: transport hygiene (issue #15, item 6)', () => {
       },
       async (ctx) => {
         await ctx.accounts.addOrganization(OPERATOR, 'contoso.test', 'Contoso');
+        return (await ctx.integrations.add('dovecot-edge')).key;
       },
     ));
   });
@@ -163,6 +165,34 @@ describe('probes: transport hygiene (issue #15, item 6)', () => {
     assert.equal(abort.level, 30, 'logged at info');
     assert.ok(!lines.some((l) => Number(l.level) >= 50), `an error line: ${JSON.stringify(lines)}`);
     assert.ok(!lines.some((l) => /store unavailable/.test(String(l.msg))), 'logged as a store failure');
+  });
+
+  it('probe (issue #15, item 5): an unknown service name is a 400 and a warning naming the integration, not "wrong password"', async () => {
+    const before = probe.server.output().length;
+    const a = await call(
+      probe.base,
+      'POST',
+      '/auth/mail',
+      { user: 'someone@contoso.test', password: 'anything-at-all', service: 'doveadm', remoteIp: '192.0.2.1' },
+      { authorization: `Bearer ${key}` },
+    );
+    assert.equal(a.status, 400);
+    assert.equal(a.body.result, 'invalid');
+    assert.match(String(a.body.error), /unknown service name "doveadm"/);
+    let warn: Record<string, unknown> | undefined;
+    for (let i = 0; i < 40 && !warn; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      warn = probe.server
+        .output()
+        .slice(before)
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .find((l) => l.code === 'integration_config_error');
+    }
+    assert.ok(warn, 'a warning line');
+    assert.equal(warn.level, 40);
+    assert.equal(warn.integration, 'dovecot-edge');
   });
 
   it('a healthy request still goes through under the short timeouts', async () => {
