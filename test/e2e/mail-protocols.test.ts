@@ -770,6 +770,19 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     assert.match(String(warn.detail), /unknown service name "doveadm"/);
     // And the operator sees it where integrations are listed.
     assert.match(await sesameCli(env, ['integration', 'list']), /last configuration error .*"doveadm"/);
+    // The check docs/integrations.md gives names a real service: it works.
+    const ok = await runTool('/usr/bin/doveadm', [
+      '-c',
+      path.join(mail!.dir, 'dovecot.conf'),
+      'auth',
+      'test',
+      '-x',
+      'service=imap',
+      ANN.address,
+      pw.outlook,
+    ]);
+    assert.equal(ok.code, 0, `${ok.stdout}${ok.stderr}`);
+    assert.match(ok.stdout + ok.stderr, /auth succeeded/);
   });
 
   it("with Dovecot's auth cache on: protocols stay apart, and Sesame's flush through the doveadm HTTP API ends a deleted password at once", async () => {
