@@ -15,7 +15,7 @@ import helmet from '@fastify/helmet';
 import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
 import AjvCompiler from '@fastify/ajv-compiler';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { admin } from '../features/admin/index.js';
 import { mailAuth } from '../features/mail-auth/index.js';
 import { monitoring, registerMonitoringListener } from '../features/monitoring/index.js';
@@ -27,6 +27,7 @@ import { isLocale, negotiateLocale, translator, type Translate } from '../i18n/i
 import { logOptions, type LogStream } from '../lib/logging.js';
 import { csrfCookieOptions, type WebSettings, webSettings } from '../web/cookies.js';
 import { cspDirectives } from '../web/security-headers.js';
+import { jsonTooDeep, MAX_JSON_DEPTH } from '../web/json-depth.js';
 import { handleError, notFound } from '../web/errors.js';
 import type { Feature } from '../web/feature.js';
 import { sessionLoader } from '../web/guards.js';
@@ -83,6 +84,18 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
         ? false
         : { ...logOptions(ctx.config.logLevel), ...(opts.logStream ? { stream: opts.logStream } : {}) },
     bodyLimit: 64 * 1024,
+    // Transport timeouts (SESAME_*_TIMEOUT_SECONDS): a request whose headers or body trickle in is
+    // cut off, so slow clients cannot hold connections open. Node checks incomplete requests every
+    // connectionsCheckingInterval (30 s by default, as long as the timeouts themselves): once a second
+    // keeps the cut-off near the configured time. connectionTimeout closes a socket silent that long.
+    connectionTimeout: ctx.config.requestTimeoutSeconds * 1000,
+    requestTimeout: ctx.config.requestTimeoutSeconds * 1000,
+    keepAliveTimeout: ctx.config.keepAliveTimeoutSeconds * 1000,
+    http: {
+      headersTimeout: ctx.config.headersTimeoutSeconds * 1000,
+      requestTimeout: ctx.config.requestTimeoutSeconds * 1000,
+      connectionsCheckingInterval: 1000,
+    },
     // Unknown fields are refused, not silently dropped: a client that sends `admin: true` learns it is not a thing.
     ajv: { customOptions: { removeAdditional: false } },
     // JSON bodies are taken as sent: Ajv's default type coercion would turn `null` into `false`
@@ -111,6 +124,19 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
 
   // Set before any plugin is registered: encapsulated plugins keep the handler they were born with.
   app.setErrorHandler(handleError);
+  // JSON bodies: nesting is limited before parsing (see web/json-depth.ts); the parse itself is
+  // Fastify's own, refusing __proto__ and constructor.prototype keys as before.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if (jsonTooDeep(body as string)) {
+      const e = new Error(`JSON body nested deeper than ${MAX_JSON_DEPTH} levels`) as FastifyError;
+      e.statusCode = 400;
+      e.code = 'SESAME_JSON_TOO_DEEP';
+      return done(e, undefined);
+    }
+    parseJson(req, body as string, done);
+  });
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',

@@ -89,6 +89,12 @@ export interface Config {
   syslogUrl: string;
   /** Syslog facility number of those events (10 = authpriv). */
   syslogFacility: number;
+  /** Seconds a client has to send a request's headers; then the connection is closed (a slow-headers attack holds nothing). */
+  headersTimeoutSeconds: number;
+  /** Seconds a client has to send a whole request, headers and body; a body that trickles in is cut off. */
+  requestTimeoutSeconds: number;
+  /** Seconds an idle keep-alive connection is kept open between requests. */
+  keepAliveTimeoutSeconds: number;
 }
 
 interface Option<K extends keyof Config> {
@@ -524,6 +530,27 @@ export const OPTIONS: Option<keyof Config>[] = [
     parse: int(0, 23),
   },
   {
+    key: 'headersTimeoutSeconds',
+    env: 'SESAME_HEADERS_TIMEOUT_SECONDS',
+    default: 10,
+    doc: "Seconds a client has to send a request's headers, from its first byte; then Sesame closes the connection (Node's `headersTimeout`), so clients that send their headers a byte at a time cannot hold connections. At most `SESAME_REQUEST_TIMEOUT_SECONDS`.",
+    parse: int(1, 600),
+  },
+  {
+    key: 'requestTimeoutSeconds',
+    env: 'SESAME_REQUEST_TIMEOUT_SECONDS',
+    default: 30,
+    doc: 'Seconds a client has to send a whole request, headers and body (Fastify and Node `requestTimeout`); a body that trickles in is cut off then (408 or the connection closed). It also bounds how long a connection may stay silent (Fastify `connectionTimeout`). Bodies are small (64 KiB at most), so a real client needs well under a second.',
+    parse: int(1, 3600),
+  },
+  {
+    key: 'keepAliveTimeoutSeconds',
+    env: 'SESAME_KEEP_ALIVE_TIMEOUT_SECONDS',
+    default: 72,
+    doc: "Seconds an idle keep-alive connection stays open waiting for the next request. Keep it longer than the idle timeout of a load balancer or reverse proxy in front (Fastify's default, 72, is above the usual 60), so that the proxy, not Sesame, closes idle connections.",
+    parse: int(1, 3600),
+  },
+  {
     key: 'devOutbox',
     env: 'SESAME_DEV_OUTBOX',
     default: '',
@@ -565,6 +592,8 @@ export function loadConfig(
   const cfg = out as unknown as Config;
   if (cfg.lockMaxSeconds < cfg.lockBaseSeconds)
     problems.push('SESAME_LOCK_MAX_SECONDS must not be below SESAME_LOCK_BASE_SECONDS');
+  if (cfg.headersTimeoutSeconds > cfg.requestTimeoutSeconds)
+    problems.push('SESAME_HEADERS_TIMEOUT_SECONDS must not be more than SESAME_REQUEST_TIMEOUT_SECONDS');
   if (cfg.metricsPort !== 0 && cfg.metricsPort === cfg.port)
     problems.push('SESAME_METRICS_PORT must differ from PORT (or be 0 to serve monitoring on the main port)');
   if (cfg.metricsHost && cfg.metricsPort === 0)

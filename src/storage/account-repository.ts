@@ -1,6 +1,6 @@
 /** AccountRepository on Kysely: identical SQL for SQLite and PostgreSQL. */
 import { randomUUID } from 'node:crypto';
-import type { Kysely, Selectable } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
 import type { Organization, User, UserCredentials, UserRole, UserStatus } from '../domain/accounts/model.js';
 import type { AccountRepository, NewUser } from '../domain/accounts/repository.js';
 import type { Clock } from '../domain/clock.js';
@@ -89,6 +89,19 @@ export class KyselyAccountRepository implements AccountRepository {
   async findUserByAddress(address: string) {
     const r = await this.db.selectFrom('users').select(USER_COLUMNS).where('address', '=', address).executeTakeFirst();
     return r && toUser(r);
+  }
+
+  async findSignInOwner(address: string) {
+    const domain = address.slice(address.lastIndexOf('@') + 1);
+    // Exactly one row whether the user exists or not (a LEFT JOIN of each onto one constant row):
+    // the same statement, index probes and result shape both ways.
+    const { rows } = await sql<{ user_id: string | null; user_org_id: string | null; org_id: string | null }>`
+      SELECT u.id AS user_id, u.org_id AS user_org_id, o.id AS org_id
+      FROM (SELECT 1 AS one) AS k
+      LEFT JOIN users AS u ON u.address = ${address}
+      LEFT JOIN organizations AS o ON o.domain = ${domain}`.execute(this.db);
+    const r = rows[0];
+    return { userId: r?.user_id ?? null, orgId: r?.user_org_id ?? r?.org_id ?? null };
   }
 
   async findUserById(id: string) {

@@ -45,8 +45,27 @@ export class KyselyIntegrationRepository implements IntegrationRepository {
 
   async list() {
     return (
-      await this.db.selectFrom('integrations').select(['id', 'name', 'created_at']).orderBy('name').execute()
-    ).map((r) => ({ id: r.id, name: r.name, createdAt: r.created_at }));
+      await this.db
+        .selectFrom('integrations')
+        .select(['id', 'name', 'created_at', 'last_config_error', 'last_config_error_at'])
+        .orderBy('name')
+        .execute()
+    ).map((r) => ({
+      id: r.id,
+      name: r.name,
+      createdAt: r.created_at,
+      ...(r.last_config_error !== null && r.last_config_error_at !== null
+        ? { lastConfigError: { at: Number(r.last_config_error_at), detail: r.last_config_error } }
+        : {}),
+    }));
+  }
+
+  async recordConfigError(id: string, at: number, detail: string) {
+    await this.db
+      .updateTable('integrations')
+      .set({ last_config_error: detail, last_config_error_at: at })
+      .where('id', '=', id)
+      .execute();
   }
 
   async remove(name: string) {

@@ -19,6 +19,7 @@ import * as m12 from './migrations/2026-11-27-12-dashboard.js';
 import * as m13 from './migrations/2026-12-06-13-oidc-token-hashes.js';
 import * as m14 from './migrations/2026-12-06-14-recent-auth.js';
 import * as m16 from './migrations/2026-12-07-16-phone-countries.js';
+import * as m19 from './migrations/2026-12-07-19-integration-config-errors.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '2026-11-27-01-accounts': m01,
@@ -36,6 +37,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '2026-12-06-13-oidc-token-hashes': m13,
   '2026-12-06-14-recent-auth': m14,
   '2026-12-07-16-phone-countries': m16,
+  '2026-12-07-19-integration-config-errors': m19,
 };
 
 export function migrator<DB>(db: Kysely<DB>): Migrator {

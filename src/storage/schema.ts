@@ -173,6 +173,9 @@ export interface IntegrationsTable {
   name: string;
   key_hash: string;
   created_at: number;
+  /** The last configuration error its calls showed (an unknown service name), and when; null: none. */
+  last_config_error: string | null;
+  last_config_error_at: number | null;
 }
 
 export interface RecentBadPasswordsTable {

@@ -85,6 +85,13 @@ export async function notFound(req: FastifyRequest, reply: FastifyReply) {
     .send(messagePage(pageContext(req, reply), 'page.notfound.title', req.t('page.notfound.body')).value);
 }
 
+/** The client closed the connection while its request body was still arriving. */
+function clientAborted(err: FastifyError, req: FastifyRequest): boolean {
+  // Node's IncomingMessage reports it as an ECONNRESET error whose message is "aborted" (a store's
+  // own ECONNRESET reads "read ECONNRESET" or "Connection terminated" and stays a store fault).
+  return req.raw.aborted || (err.code === 'ECONNRESET' && err.message === 'aborted');
+}
+
 /**
  * One place where errors become responses: domain errors keep their code and translated message;
  * CSRF and validation failures get theirs; anything else is logged in full and shown as a generic 500.
@@ -100,6 +107,12 @@ export function handleError(err: FastifyError, req: FastifyRequest, reply: Fasti
   // The store failing (PostgreSQL away, SQLite locked too long, a full disk) is not a bug of this
   // request: the user is told what it is (503/507, translated, a stable code), the operator gets
   // the line that says where to look, and Sesame carries on and recovers when the store does.
+  // A client that goes away while sending its body (the socket reset: ECONNRESET "aborted") is not
+  // a store fault, whatever its error code says: nothing is wrong here, and the answer reaches no one.
+  if (clientAborted(err, req)) {
+    req.log.info({ code: 'client_aborted' }, 'client aborted its request before the body was complete');
+    return reply.code(400).send();
+  }
   const fault = storeFault(err);
   if (fault) {
     status = HTTP_STATUS[fault.code];

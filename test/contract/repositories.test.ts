@@ -45,6 +45,10 @@ for (const kind of STORE_KINDS) {
       const creds = await repo.findCredentialsByAddress('alice@contoso.test');
       assert.match(creds!.passwordHash!, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
       assert.deepEqual(await repo.findOrganizationByDomain('contoso.test'), org);
+      // The sign-in log's owner, in one statement: the user, else the domain's organization, else nobody.
+      assert.deepEqual(await repo.findSignInOwner('alice@contoso.test'), { userId: u.id, orgId: org.id });
+      assert.deepEqual(await repo.findSignInOwner('nobody@contoso.test'), { userId: null, orgId: org.id });
+      assert.deepEqual(await repo.findSignInOwner('nobody@elsewhere.test'), { userId: null, orgId: null });
     });
 
     it('refuses duplicates and changes nothing', async () => {

@@ -740,6 +740,51 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     }
   });
 
+  it('doveadm auth test (service "doveadm") is a configuration error: Sesame answers 400 naming the service and the integration, Dovecot an internal failure, never "wrong password" (issue #15, item 5)', async () => {
+    const before = server!.output().length;
+    const dovecotLog = mail!.log('dovecot.log').length;
+    // What an operator types to try the setup: Dovecot then asks with service "doveadm".
+    const r = await runTool('/usr/bin/doveadm', [
+      '-c',
+      path.join(mail!.dir, 'dovecot.conf'),
+      'auth',
+      'test',
+      ANN.address,
+      'not-the-password-123',
+    ]);
+    assert.notEqual(r.code, 0, `doveadm auth test succeeded: ${r.stdout}${r.stderr}`);
+    // Dovecot's script (integrations/dovecot) logs the status; it is no password mismatch.
+    const dovecot = mail!.log('dovecot.log').slice(dovecotLog);
+    assert.match(dovecot, /Sesame answered HTTP 400/, dovecot);
+    assert.doesNotMatch(dovecot, /Password mismatch/i, dovecot);
+    // Sesame's warning names the integration that called and the service it sent.
+    const warn = server!
+      .output()
+      .slice(before)
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.code === 'integration_config_error');
+    assert.ok(warn, server!.output().slice(before));
+    assert.equal(warn.integration, 'dovecot');
+    assert.match(String(warn.detail), /unknown service name "doveadm"/);
+    // And the operator sees it where integrations are listed.
+    assert.match(await sesameCli(env, ['integration', 'list']), /last configuration error .*"doveadm"/);
+    // The check docs/integrations.md gives names a real service: it works.
+    const ok = await runTool('/usr/bin/doveadm', [
+      '-c',
+      path.join(mail!.dir, 'dovecot.conf'),
+      'auth',
+      'test',
+      '-x',
+      'service=imap',
+      ANN.address,
+      pw.outlook,
+    ]);
+    assert.equal(ok.code, 0, `${ok.stdout}${ok.stderr}`);
+    assert.match(ok.stdout + ok.stderr, /auth succeeded/);
+  });
+
   it("with Dovecot's auth cache on: protocols stay apart, and Sesame's flush through the doveadm HTTP API ends a deleted password at once", async () => {
     const t0 = Date.now();
     const u = ANN.address;

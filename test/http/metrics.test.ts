@@ -175,7 +175,7 @@ for (const kind of STORE_KINDS) {
       assert.ok(total(now, 'sesame_http_request_duration_seconds_sum', { route: '/healthz' }) > 0);
     });
 
-    it('counts legacy verifications by protocol, outcome and reason; a protocol a client makes up counts as other', async () => {
+    it('counts legacy verifications by protocol, outcome and reason; a protocol a client makes up is no label', async () => {
       const before = await scrape();
       assert.equal((await basic(USER.address, appPassword)).statusCode, 200);
       assert.equal((await basic(USER.address, 'not the password')).statusCode, 401);
@@ -195,7 +195,8 @@ for (const kind of STORE_KINDS) {
           'client-ip': '203.0.113.9',
         },
       });
-      assert.equal(nginx.headers['auth-status'], 'Invalid login or password');
+      // A protocol nginx never sends is the integration's configuration error (400): no verification.
+      assert.equal(nginx.statusCode, 400);
       const r = await w.app.inject({ method: 'GET', url: '/metrics', headers: withToken });
       const now = parse(r.body);
       const delta = (labels: Record<string, string>) =>
@@ -206,8 +207,8 @@ for (const kind of STORE_KINDS) {
       assert.equal(delta({ protocol: 'http', outcome: 'refused', reason: 'main_password_refused' }), 1);
       assert.equal(
         delta({ protocol: 'other', outcome: 'wrong', reason: 'invalid_input' }),
-        1,
-        'a protocol a client made up is counted as other',
+        0,
+        'a configuration error is not a verification',
       );
       assert.doesNotMatch(r.body, /gopher|bob@|contoso/, 'no client-chosen protocol, user or domain in the labels');
     });

@@ -27,8 +27,11 @@
  * what an attacker can use across a network, and would make the test flaky for no security gain.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
+import { generateAppPassword } from '../../src/domain/app-passwords/format.js';
 import { FetchBrowser } from '../support/fetch-browser.js';
 import { csrfOf, form, startProbeServer, type ProbeServer } from '../support/probes.js';
 
@@ -174,5 +177,179 @@ describe('probes: sign-in timing does not reveal whether an account exists', () 
       hashless: () => attempt({ email: real('web', i), password: 'wrong-password-123' }, 403),
     });
     for (const line of await assertOverlap('sign-in form', attempts)) t.diagnostic(line);
+  });
+});
+
+/**
+ * Black-box probe (issue #15, item 5): on the mail endpoints an unknown address costs what a known
+ * one does. These answers take no hash (an app password's shape is checked with one keyed hash and
+ * one indexed read), so the whole answer takes about a millisecond and a leak as small as one more
+ * indexed read (~30 µs: the sign-in log used to look the owner up by address, then, for an unknown
+ * address only, the organization by domain) is what an attacker with enough samples would see.
+ *
+ * How it is judged, robustly on a noisy two-core machine:
+ *   - Interleaved pairs: each pair times one unknown and one known address back to back, in a
+ *     random order, over one keep-alive connection, so drift (a busy neighbour, frequency scaling,
+ *     the SQLite file growing) falls on both samples alike.
+ *   - The statistic is the "box test" of Crosby, Wallach and Riedi (Opportunities and limits of
+ *     remote timing attacks, 2009): noise on a shared machine only ever adds time, so the low
+ *     quantiles are where the true cost shows. The difference (unknown - known) of the mean of the
+ *     5th to 25th percentiles; stalls, GC pauses and a busy neighbour, which fall in the upper
+ *     quantiles, move nothing.
+ *   - Its 99% confidence interval comes from a bootstrap (each sample resampled on its own, 400
+ *     times). Equivalence, not "no significant difference": the probe passes only when the whole
+ *     interval lies within ±MARGIN_US (12 µs), and fails as soon as it lies wholly outside. Measured
+ *     here under load: the old extra read showed as +16 µs (99% interval [12.7, 21.4] after 5,000
+ *     pairs); with one read for both, -5 to -9 µs with intervals of ±4-6 µs after 3,000-4,000 pairs
+ *     (an unknown address a few microseconds *faster*, from no cause found in the log path: the
+ *     owner lookup itself differs by under 1 µs in-process). Pairs are added in batches until one of the two holds (at most MAX_PAIRS); a
+ *     run too noisy to decide fails, since a probe that cannot see 30 µs must not pass.
+ * Each address takes a few dozen failures at most, below the account limit (100), and each request
+ * reports a client IP of its own, so no lock ever answers one side faster.
+ */
+const MARGIN_US = 12;
+const BATCH = 1000;
+const MAX_PAIRS = 8000;
+const ADDRESSES = 120;
+const BAND = [0.05, 0.1, 0.15, 0.2, 0.25];
+
+/** The mean of the low quantiles (BAND) of `xs`: the cost of a request when nothing else got in the way. */
+const lowBand = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return BAND.reduce((sum, q) => sum + quantile(s, q), 0) / BAND.length;
+};
+
+/** A deterministic generator for the bootstrap (mulberry32): a failure can be re-examined with the same draws. */
+function random(seed: number) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** lowBand(a) - lowBand(b), with its 99% bootstrap interval. */
+function boxDifference(a: number[], b: number[]): { diff: number; low: number; high: number } {
+  const rnd = random(20261207);
+  const resample = (xs: number[]) => Array.from(xs, () => xs[Math.floor(rnd() * xs.length)]!);
+  const draws: number[] = [];
+  for (let i = 0; i < 400; i++) draws.push(lowBand(resample(a)) - lowBand(resample(b)));
+  draws.sort((x, y) => x - y);
+  return { diff: lowBand(a) - lowBand(b), low: quantile(draws, 0.005), high: quantile(draws, 0.995) };
+}
+
+/** A well-formed app password (the check letter holds) that nobody has: the same work on both sides. */
+const strayAppPassword = generateAppPassword;
+
+/**
+ * The addresses: random names of one length, half of them (at random) made users. Names alone then
+ * tell nothing, and where a name falls in an index (the lockout counters, the users table) is the
+ * same for both halves on average: with fixed names (`real-N`, `ghost-N`) the index order alone
+ * showed as a few microseconds.
+ */
+const mailNames = Array.from({ length: 2 * ADDRESSES }, () => `mail-${randomBytes(6).toString('hex')}@contoso.test`);
+const realAddresses = mailNames.slice(0, ADDRESSES);
+const ghostAddresses = mailNames.slice(ADDRESSES);
+
+describe('probes: the mail endpoints cost the same for unknown and known addresses (issue #15, item 5)', () => {
+  let probe: ProbeServer;
+  let key = '';
+  before(async () => {
+    ({ probe, setupResult: key } = await startProbeServer(
+      'mail-timing',
+      { SESAME_ACCOUNT_FAILURE_LIMIT: '100', SESAME_IP_FAILURE_LIMIT: '100000' },
+      async (ctx) => {
+        await ctx.accounts.addOrganization(OPERATOR, 'contoso.test', 'Contoso');
+        for (const address of realAddresses) await ctx.accounts.addUser(OPERATOR, { address });
+        return (await ctx.integrations.add('dovecot')).key;
+      },
+    ));
+  });
+  after(async () => {
+    socket?.destroy();
+    await probe?.stop();
+  });
+
+  let ipCounter = 0;
+  const nextIp = () => {
+    ipCounter++;
+    return `10.${(ipCounter >> 16) & 255}.${(ipCounter >> 8) & 255}.${ipCounter & 255}`;
+  };
+  /**
+   * One keep-alive connection spoken to byte by byte: fetch's own bookkeeping costs hundreds of
+   * microseconds with a jitter of its own, which would bury the tens this probe looks for.
+   */
+  let socket: net.Socket;
+  let pending: ((head: string) => void) | undefined;
+  let received = '';
+  const connect = () =>
+    new Promise<void>((resolve, reject) => {
+      socket = net.connect({ host: '127.0.0.1', port: probe.port, noDelay: true }, resolve);
+      socket.once('error', reject);
+      socket.setEncoding('latin1');
+      socket.on('data', (d: string) => {
+        received += d;
+        const end = received.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        const length = Number(/\r\ncontent-length: *(\d+)/i.exec(received.slice(0, end))?.[1] ?? 0);
+        if (received.length < end + 4 + length) return;
+        const head = received.slice(0, end);
+        received = received.slice(end + 4 + length);
+        pending?.(head);
+      });
+    });
+  /** One /auth/mail call; its time in microseconds, from the first byte written to the last byte read. */
+  const ask = async (user: string): Promise<number> => {
+    const body = JSON.stringify({ user, password: strayAppPassword(), service: 'imap', remoteIp: nextIp() });
+    const request = `POST /auth/mail HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    const answered = new Promise<string>((resolve) => (pending = resolve));
+    const t0 = process.hrtime.bigint();
+    socket.write(request);
+    const head = await answered;
+    const t = Number(process.hrtime.bigint() - t0) / 1e3;
+    assert.match(head, /^HTTP\/1\.1 401 /);
+    return t;
+  };
+
+  it('probe: /auth/mail with a wrong app-password-shaped password, unknown vs known address, interleaved: the low quantiles differ by less than 12 µs', async (t) => {
+    const known = (i: number) => realAddresses[i % ADDRESSES]!;
+    const unknown = (i: number) => ghostAddresses[i % ADDRESSES]!;
+    await connect();
+    // Warm up: JIT, the connection, the SQLite page cache.
+    for (let i = 0; i < 200; i++) {
+      await ask(known(i));
+      await ask(unknown(i));
+    }
+    const times = { known: [] as number[], unknown: [] as number[] };
+    const lines: string[] = [];
+    for (let pair = 0; pair < MAX_PAIRS; ) {
+      for (const end = pair + BATCH; pair < end; pair++) {
+        if (Math.random() < 0.5) {
+          times.unknown.push(await ask(unknown(pair)));
+          times.known.push(await ask(known(pair)));
+        } else {
+          times.known.push(await ask(known(pair)));
+          times.unknown.push(await ask(unknown(pair)));
+        }
+      }
+      const box = boxDifference(times.unknown, times.known);
+      lines.push(
+        `${pair} pairs: known ${lowBand(times.known).toFixed(1)} µs, unknown ${lowBand(times.unknown).toFixed(1)} µs (mean of the 5th-25th percentiles); difference ${box.diff.toFixed(1)} µs, 99% interval [${box.low.toFixed(1)}, ${box.high.toFixed(1)}] µs`,
+      );
+      if (box.low > -MARGIN_US && box.high < MARGIN_US) {
+        for (const l of lines) t.diagnostic(l);
+        socket.destroy();
+        return;
+      }
+      if (box.low >= MARGIN_US || box.high <= -MARGIN_US)
+        assert.fail(`an unknown address costs a different time than a known one:\n${lines.join('\n')}`);
+    }
+    const last = boxDifference(times.unknown, times.known);
+    assert.fail(
+      Math.abs(last.diff) >= MARGIN_US
+        ? `an unknown address costs ${last.diff.toFixed(1)} µs more than a known one (more than ±${MARGIN_US} µs):\n${lines.join('\n')}`
+        : `too noisy to decide within ±${MARGIN_US} µs:\n${lines.join('\n')}`,
+    );
   });
 });

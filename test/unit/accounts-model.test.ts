@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { normalizeAddress, normalizeDisplayName, normalizeDomain } from '../../src/domain/accounts/model.js';
-import { loadCommonPasswords } from '../../src/domain/accounts/common-passwords.js';
+import {
+  COMMON_PASSWORDS_EN,
+  COMMON_PASSWORDS_NL,
+  loadCommonPasswords,
+} from '../../src/domain/accounts/common-passwords.js';
 import { PasswordPolicy, PASSWORD_MAX } from '../../src/domain/accounts/password-policy.js';
 import { SesameError } from '../../src/domain/errors.js';
 
@@ -110,6 +114,49 @@ describe('password policy (checklist 1 and 2)', () => {
       code(() => policy.check('Password')),
       'password_common',
     );
+  });
+  it('refuses common Dutch passwords as well as English ones, alone or with digits and punctuation after them (issue #15, item 6)', () => {
+    for (const p of ['wachtwoord1', 'Wachtwoord', 'welkom2024!', 'voetbal123', 'zomer2025', 'geheim12'])
+      assert.equal(
+        code(() => policy.check(p)),
+        'password_common',
+        p,
+      );
+    for (const p of ['password1', 'Sunshine99', 'iloveyou!', 'dragon2024'])
+      assert.equal(
+        code(() => policy.check(p)),
+        'password_common',
+        p,
+      );
+    // The Dutch list is what refuses Dutch words the English list lacks.
+    const en = loadCommonPasswords(COMMON_PASSWORDS_EN);
+    const nl = loadCommonPasswords(COMMON_PASSWORDS_NL);
+    for (const p of ['gezellig1', 'natuurlijk', 'appeltaart2024']) {
+      assert.equal(
+        code(() => new PasswordPolicy(en).check(p)),
+        'ok',
+        p,
+      );
+      assert.equal(
+        code(() => new PasswordPolicy(nl).check(p)),
+        'password_common',
+        p,
+      );
+      assert.equal(
+        code(() => policy.check(p)),
+        'password_common',
+        p,
+      );
+    }
+    // Before the stem rule, `wachtwoord1` passed: only the bare word is on the English list.
+    assert.ok(en.has('wachtwoord') && !en.has('wachtwoord1'));
+    // A word inside a longer passphrase is not a common password, nor a short stem with digits.
+    for (const p of ['wachtwoord paarse olifant 7', 'wacht-op-de-trein-42', 'tz8#kq!w2024'])
+      assert.equal(
+        code(() => policy.check(p)),
+        'ok',
+        p,
+      );
   });
   it("refuses the user's own name, address or domain inside the password", () => {
     assert.equal(

@@ -15,7 +15,12 @@ export const integration: CommandGroup = {
         io.out(`integration ${i.name} added; its key (shown once; send it as "Authorization: Bearer <key>"):`);
         io.out(key);
       } else if (verb === 'list') {
-        for (const i of await ctx.integrations.list()) io.out(`${i.name}  added ${formatTime(i.createdAt)}`);
+        for (const i of await ctx.integrations.list()) {
+          io.out(`${i.name}  added ${formatTime(i.createdAt)}`);
+          // A mail server asking with a service name Sesame does not know: the operator's to fix.
+          if (i.lastConfigError)
+            io.out(`  last configuration error ${formatTime(i.lastConfigError.at)}: ${i.lastConfigError.detail}`);
+        }
       } else {
         await ctx.integrations.remove(name);
         io.out(`integration ${name} removed; its key no longer works`);

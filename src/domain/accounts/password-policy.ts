@@ -1,7 +1,10 @@
 /**
  * Rules for main passwords (NIST SP 800-63B, OWASP ASVS 6.2): 8 to 128 characters counted as
  * Unicode code points, no composition rules, no truncation or case folding, and refused when on
- * the shipped list of common passwords or when it contains the user's own name or domain.
+ * the shipped lists of common passwords (English and Dutch) or when it contains the user's own
+ * name or domain. A listed word followed only by digits and punctuation (`wachtwoord1`,
+ * `welkom2024!`, `sunshine99`) counts as listed: that is the first thing a guesser tries, and
+ * the Dutch list is of words, not of passwords with their usual endings.
  */
 import { SesameError } from '../errors.js';
 
@@ -28,11 +31,18 @@ export class PasswordPolicy {
         params: { max: PASSWORD_MAX },
       });
     const folded = password.toLowerCase();
-    if (this.common.has(folded)) throw new SesameError('password_common', 'password is on the common-password list');
+    if (this.isCommon(folded)) throw new SesameError('password_common', 'password is on the common-password list');
     for (const part of identityParts(ctx)) {
       if (folded.includes(part))
         throw new SesameError('password_contains_identity', "password contains the user's name, address or domain");
     }
+  }
+
+  /** Listed as is, or a listed word of 4+ characters followed only by digits, punctuation, symbols or spaces. */
+  private isCommon(folded: string): boolean {
+    if (this.common.has(folded)) return true;
+    const stem = folded.replace(/[\p{N}\p{P}\p{S}\s]+$/u, '');
+    return stem !== folded && [...stem].length >= 4 && this.common.has(stem);
   }
 }
 

@@ -18,6 +18,12 @@ export interface AccountRepository {
   createUser(user: NewUser): Promise<User>;
   findUserByAddress(address: string): Promise<User | undefined>;
   findUserById(id: string): Promise<User | undefined>;
+  /**
+   * Whom a sign-in-log row about `address` belongs to: the user, else the organization of its
+   * domain. One statement that reads both indexes whether or not the user exists, so an unknown
+   * address costs what a known one does (issue #15, item 5: the mail endpoints' timing).
+   */
+  findSignInOwner(address: string): Promise<{ userId: string | null; orgId: string | null }>;
   /** The only read that returns a password hash; used by sign-in alone. */
   findCredentialsByAddress(address: string): Promise<UserCredentials | undefined>;
   /** The organization's active admins (at most 200), who are told of sign-ins users report. */

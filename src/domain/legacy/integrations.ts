@@ -16,6 +16,8 @@ export interface Integration {
   id: string;
   name: string;
   createdAt: number;
+  /** The last configuration error its calls showed (list() only). */
+  lastConfigError?: { at: number; detail: string };
 }
 
 export interface IntegrationRepository {
@@ -27,12 +29,17 @@ export interface IntegrationRepository {
   rehash(id: string, from: string, to: string): Promise<boolean>;
   list(): Promise<Integration[]>;
   remove(name: string): Promise<boolean>;
+  /** Keeps `detail` as the integration's last configuration error, at `at`. */
+  recordConfigError(id: string, at: number, detail: string): Promise<void>;
 }
 
 const PURPOSE = 'integration-key';
 const KEY_PREFIX = 'sesame_int_';
 
 export class Integrations {
+  /** When each (integration, detail) was last written: a misconfigured server asks on every connection. */
+  private readonly configErrorsWritten = new Map<string, number>();
+
   /** Keys already checked, so the hot path does not read the store for every request. Cleared on remove. */
   private readonly cache = new Map<string, { integration: Integration; until: number }>();
 
@@ -81,6 +88,20 @@ export class Integrations {
     if (integration) this.cache.set(hash, { integration, until: now + 60_000 });
     else this.cache.delete(hash);
     return integration;
+  }
+
+  /**
+   * Records that a call of this integration showed a configuration error (a service name or protocol
+   * Sesame does not know), so the operator sees it in `sesame integration list`. Not awaited by the
+   * caller's answer; written at most once a minute per integration and detail, whatever the rate of calls.
+   */
+  reportConfigError(integration: Integration, detail: string): void {
+    const now = this.clock.now();
+    const key = `${integration.id}\0${detail}`;
+    if ((this.configErrorsWritten.get(key) ?? -Infinity) > now - 60_000) return;
+    if (this.configErrorsWritten.size >= 1000) this.configErrorsWritten.clear();
+    this.configErrorsWritten.set(key, now);
+    void this.repo.recordConfigError(integration.id, now, detail.slice(0, 300)).catch(this.onBackgroundError);
   }
 
   async list(): Promise<Integration[]> {

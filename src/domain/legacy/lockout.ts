@@ -162,6 +162,13 @@ export class SmartLockout {
     return 'locked';
   }
 
+  /** A reserved attempt that was never checked (no CPU for its hash: `busy`): its points go back. */
+  async unreserve(k: LockoutKeys, f: Familiarity): Promise<void> {
+    await this.counters.giveBack(ipRateKey(k.ipAddress), 60);
+    await this.counters.giveBack(k.mainPassword[f], DAY_S);
+    await this.counters.giveBack(k.ip, LEGACY_IP_WINDOW_S);
+  }
+
   /**
    * A reserved attempt whose main password was right: the IP's point goes back (it counts failures
    * only), the counter for this kind of location starts over, and the network becomes familiar.

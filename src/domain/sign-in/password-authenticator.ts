@@ -98,24 +98,31 @@ export class PasswordAuthenticator {
     } catch {
       address = undefined;
     }
-    const creds =
-      address && password.length <= 1024 ? await this.accounts.findCredentialsByAddress(address) : undefined;
-    if (!creds?.passwordHash) {
-      await this.hasher.burn(password.slice(0, 1024));
-      reason = !address || password.length > 1024 ? 'invalid_input' : !creds ? 'unknown_user' : 'no_password_set';
-    } else if (!(await this.hasher.verify(creds.passwordHash, password))) {
-      // An app password is never a way into the browser or the API: same answer, but the log says what it was.
-      const canonical = normalizeAppPassword(password);
-      reason =
-        canonical && this.appPasswordOwner && (await this.appPasswordOwner(canonical)) === creds.id
-          ? 'app_password_refused'
-          : 'wrong_password';
-    } else if (creds.status !== 'active') {
-      reason = 'user_disabled';
-    } else {
-      reason = 'ok';
-      const { passwordHash: _drop, ...rest } = creds;
-      user = rest;
+    let creds: Awaited<ReturnType<AccountRepository['findCredentialsByAddress']>>;
+    try {
+      creds =
+        address && password.length <= 1024 ? await this.accounts.findCredentialsByAddress(address) : undefined;
+      if (!creds?.passwordHash) {
+        await this.hasher.burn(password.slice(0, 1024));
+        reason = !address || password.length > 1024 ? 'invalid_input' : !creds ? 'unknown_user' : 'no_password_set';
+      } else if (!(await this.hasher.verify(creds.passwordHash, password))) {
+        // An app password is never a way into the browser or the API: same answer, but the log says what it was.
+        const canonical = normalizeAppPassword(password);
+        reason =
+          canonical && this.appPasswordOwner && (await this.appPasswordOwner(canonical)) === creds.id
+            ? 'app_password_refused'
+            : 'wrong_password';
+      } else if (creds.status !== 'active') {
+        reason = 'user_disabled';
+      } else {
+        reason = 'ok';
+        const { passwordHash: _drop, ...rest } = creds;
+        user = rest;
+      }
+    } catch (e) {
+      // Never checked (the hash queue refused it, `busy`, or the store failed): not a failure of the owner's.
+      await this.throttle.cancel(gate.ticket);
+      throw e;
     }
     if (!user) {
       await this.throttle.failed(gate.ticket);
@@ -157,11 +164,13 @@ export class PasswordAuthenticator {
     reason: SignInReason,
     ctx: AttemptContext,
   ) {
-    // Attempts on unknown addresses still belong in the log of the organization whose domain was typed.
+    // Attempts on unknown addresses still belong in the log of the organization whose domain was
+    // typed. Every attempt that is not a success makes the same one read, known address or not,
+    // so the time of the answer does not tell them apart (the mail endpoints do the same).
     let orgId = user?.orgId ?? null;
-    if (!orgId) {
-      const domain = typed.toLowerCase().split('@')[1];
-      if (domain) orgId = (await this.accounts.findOrganizationByDomain(domain))?.id ?? null;
+    if (outcome !== 'success') {
+      const owner = await this.accounts.findSignInOwner(typed.toLowerCase());
+      orgId ??= owner.orgId;
     }
     const at = this.clock.now();
     await this.audit.recordSignIn({

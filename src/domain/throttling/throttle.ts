@@ -153,6 +153,11 @@ export class Throttle {
     await this.store.clear(key.key, key.rule.windowSeconds);
   }
 
+  /** The attempt was never checked (no CPU for its hash: `busy`): every point it took goes back. */
+  async cancel(ticket: AttemptTicket): Promise<void> {
+    for (const { key } of ticket.keys) await this.store.giveBack(key.key, key.rule.windowSeconds);
+  }
+
   /** The attempt succeeded. */
   async succeeded(ticket: AttemptTicket): Promise<void> {
     for (const { key } of ticket.keys) {

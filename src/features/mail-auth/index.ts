@@ -10,6 +10,7 @@ import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Feature } from '../../web/feature.js';
 import type { Services } from '../../web/services.js';
+import type { Integration } from '../../domain/legacy/integrations.js';
 import type { LegacyResult } from '../../domain/legacy/verifier.js';
 import { storeFault } from '../../storage/store-faults.js';
 import { isProtocol } from '../../domain/app-passwords/model.js';
@@ -40,6 +41,9 @@ const SERVICE = new Map(
  * [{"toString":1}] threw (500); see test/fuzz/http-parsers.test.ts.
  */
 const protocolOf = (service: unknown) => (typeof service === 'string' ? SERVICE.get(service) : undefined);
+
+/** The protocols nginx's mail proxy sends as Auth-Protocol. */
+const NGINX_PROTOCOLS = ['imap', 'pop3', 'smtp'];
 
 /**
  * The client address an integration reports (`remoteIp` of /auth/mail): absent, null or empty (what
@@ -135,20 +139,44 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: Services) {
     return i;
   }
 
+  /**
+   * A call that names a service or protocol Sesame does not know is the integration's configuration
+   * error, not a wrong password (`doveadm auth test` sends service `doveadm`): answered 400 with what
+   * is wrong, logged as a warning naming the integration, kept as its last configuration error
+   * (`sesame integration list`), and neither logged as a sign-in nor counted by any lockout.
+   */
+  function configError(req: FastifyRequest, i: Integration, what: 'service' | 'protocol', value: unknown) {
+    const shown =
+      typeof value === 'string'
+        ? JSON.stringify(value.slice(0, 40))
+        : `(${value === undefined ? 'none' : typeof value})`;
+    const known = what === 'service' ? [...SERVICE.keys()].join(', ') : NGINX_PROTOCOLS.join(', ');
+    const detail = `unknown ${what} name ${shown} on ${req.url.split('?')[0]}; Sesame knows ${known}`;
+    req.log.warn(
+      { integration: i.name, code: 'integration_config_error', detail },
+      'integration configuration error: answered 400',
+    );
+    ctx.integrations.reportConfigError(i, detail);
+    return detail;
+  }
+
   app.post('/auth/mail', { ...hidden, bodyLimit: 32 * 1024 }, async (req, reply) => {
-    if (!(await integration(req, reply))) return reply;
+    const caller = await integration(req, reply);
+    if (!caller) return reply;
     const b = (req.body ?? {}) as Record<string, unknown>;
-    const protocol = protocolOf(b.service) ?? '';
+    const protocol = protocolOf(b.service);
+    if (!protocol)
+      return reply.code(400).send({ result: 'invalid', error: configError(req, caller, 'service', b.service) });
     const ip = reportedIp(b.remoteIp, req.ip);
     if (ip === 'invalid') {
       // A broken integration, not a wrong password: Dovecot's script answers a temporary failure and logs the status.
       req.log.warn('legacy auth call with a remoteIp that is not an IP address: answered 400');
-      await logInvalid(req, b.user, protocol || 'mail', req.ip);
+      await logInvalid(req, b.user, protocol, req.ip);
       return reply.code(400).send({ result: 'invalid', error: 'remoteIp must be an IP address' });
     }
     const input = clean(b.user, b.password);
-    if (!input || !protocol) {
-      await logInvalid(req, b.user, protocol || 'mail', ip);
+    if (!input) {
+      await logInvalid(req, b.user, protocol, ip);
       return reply.code(401).send({ result: 'wrong' });
     }
     const r = await verify(req, { ...input, protocol, ip });
@@ -158,9 +186,16 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: Services) {
   });
 
   app.get('/auth/nginx-mail', hidden, async (req, reply) => {
-    if (!(await integration(req, reply))) return reply;
+    const caller = await integration(req, reply);
+    if (!caller) return reply;
     const h = req.headers;
     const protocol = String(h['auth-protocol'] ?? '').toLowerCase();
+    // nginx takes any answer but 200 as its auth server failing: it logs it and gives the client a
+    // temporary error, which is what a configuration error should be (never "wrong password").
+    if (!NGINX_PROTOCOLS.includes(protocol))
+      return reply
+        .code(400)
+        .send({ result: 'invalid', error: configError(req, caller, 'protocol', h['auth-protocol']) });
     const smtp = protocol === 'smtp';
     const fail = (wait: number) => {
       void reply.header('auth-status', 'Invalid login or password').header('auth-wait', String(wait));
@@ -177,8 +212,8 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: Services) {
     }
     const ip = String(h['client-ip'] ?? req.ip).slice(0, 64);
     const input = clean(user, password);
-    if (!input || !['imap', 'pop3', 'smtp'].includes(protocol)) {
-      await logInvalid(req, user, protocol || 'mail', ip);
+    if (!input) {
+      await logInvalid(req, user, protocol, ip);
       return fail(3);
     }
     const r = await verify(req, { ...input, protocol, ip });
