@@ -135,7 +135,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
       e.code = 'SESAME_JSON_TOO_DEEP';
       return done(e, undefined);
     }
-    parseJson(req, body as string, done);
+    void parseJson(req, body as string, done);
   });
   await app.register(swagger, {
     openapi: {

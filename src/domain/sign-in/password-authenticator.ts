@@ -100,8 +100,7 @@ export class PasswordAuthenticator {
     }
     let creds: Awaited<ReturnType<AccountRepository['findCredentialsByAddress']>>;
     try {
-      creds =
-        address && password.length <= 1024 ? await this.accounts.findCredentialsByAddress(address) : undefined;
+      creds = address && password.length <= 1024 ? await this.accounts.findCredentialsByAddress(address) : undefined;
       if (!creds?.passwordHash) {
         await this.hasher.burn(password.slice(0, 1024));
         reason = !address || password.length > 1024 ? 'invalid_input' : !creds ? 'unknown_user' : 'no_password_set';
