@@ -131,7 +131,9 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
   const keyedHasher = createKeyedHasher(secrets.hashKey, secrets.previous?.hashKey);
   const passwordHasher = opts.passwordHasher ?? createArgon2Hasher();
   const accountsRepo = new KyselyAccountRepository(store.db, clock);
-  const auditStore = new KyselyAuditRepository(store.db);
+  const auditStore = new KyselyAuditRepository(store.db, {
+    aggregationWindowMs: config.signInAggregationMinutes * 60_000,
+  });
   const sessions = new SessionService(new KyselySessionRepository(store.db), keyedHasher, clock, {
     idleMs: config.sessionIdleMinutes * 60_000,
     absoluteMs: config.sessionAbsoluteHours * 3_600_000,

@@ -15,6 +15,7 @@
  *   sesame app-passwords list <address> | sesame app-passwords revoke-all <address>
  *   sesame migrate
  *   sesame backup <file> [--force] [--secrets-only] | sesame restore <file> [--force]   (commands/store.ts)
+ *   sesame retention [--apply]   (commands/retention.ts)
  *   sesame keys rotate|reencrypt|drop-previous ...   (commands/keys.ts)
  *   sesame oidc client add|list|remove, keys, rotate-keys, drop-previous-keys   (commands/oidc.ts)
  *   sesame users import <file.csv> ... | sesame users export ...   (commands/users.ts)
@@ -29,6 +30,7 @@ import { integration } from './commands/integration.js';
 import { keys } from './commands/keys.js';
 import { OIDC_USAGE, oidc } from './commands/oidc.js';
 import { org } from './commands/org.js';
+import { retention } from './commands/retention.js';
 import { backup, migrate, restore } from './commands/store.js';
 import { user } from './commands/user.js';
 import { USERS_USAGE, users } from './commands/users.js';
@@ -57,6 +59,7 @@ export const USAGE = `usage:
   sesame migrate
   sesame backup <file> [--force] [--secrets-only]
   sesame restore <file> [--force]
+  sesame retention [--apply]
   sesame keys rotate [--hash] [--encryption] [--cookie]
   sesame keys reencrypt
   sesame keys drop-previous [--hash] [--encryption] [--cookie] [--force]
@@ -72,6 +75,7 @@ const COMMANDS: Record<string, CommandGroup> = {
   migrate,
   backup,
   restore,
+  retention,
   keys,
   oidc,
   users,

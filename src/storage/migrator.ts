@@ -18,6 +18,8 @@ import * as m11 from './migrations/2026-11-27-11-admin-scale.js';
 import * as m12 from './migrations/2026-11-27-12-dashboard.js';
 import * as m13 from './migrations/2026-12-06-13-oidc-token-hashes.js';
 import * as m14 from './migrations/2026-12-06-14-recent-auth.js';
+import * as m17 from './migrations/2026-12-07-17-sign-in-aggregation.js';
+import * as m18 from './migrations/2026-12-07-18-retention-indexes.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '2026-11-27-01-accounts': m01,
@@ -34,6 +36,8 @@ export const MIGRATIONS: Record<string, Migration> = {
   '2026-11-27-12-dashboard': m12,
   '2026-12-06-13-oidc-token-hashes': m13,
   '2026-12-06-14-recent-auth': m14,
+  '2026-12-07-17-sign-in-aggregation': m17,
+  '2026-12-07-18-retention-indexes': m18,
 };
 
 export function migrator<DB>(db: Kysely<DB>): Migrator {
