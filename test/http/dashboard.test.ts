@@ -351,6 +351,8 @@ for (const kind of STORE_KINDS) {
         'ip',
         'user_agent',
         'app_password',
+        'count',
+        'last_time',
       ]);
       const rows = records.slice(1).map((r) => r.fields);
       assert.equal(rows.length, 1204, 'every contoso row once, the fabrikam row not');
