@@ -74,7 +74,8 @@ const mySignInSchema = {
     count: {
       type: 'integer',
       minimum: 1,
-      description: 'How many identical failed attempts the row stands for (repeated failures are one row); `at` is the first.',
+      description:
+        'How many identical failed attempts the row stands for (repeated failures are one row); `at` is the first.',
     },
     lastAt: { type: 'string', format: 'date-time', description: 'The last of those attempts (`at` when count is 1).' },
   },
