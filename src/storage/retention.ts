@@ -13,6 +13,7 @@
  * their IP rows (app_password_ips) go with them and are written only after a good app password, so
  * a stranger cannot add one.
  */
+import { performance } from 'node:perf_hooks';
 import { type Kysely, sql } from 'kysely';
 import type { Config } from '../config/config.js';
 import { type AuditRepository, auditEvent } from '../domain/audit/events.js';
@@ -103,7 +104,7 @@ export function retentionRules(s: RetentionSettings, now: number): RetentionRule
 export interface RetentionOptions {
   /** Rows per statement (default 2000). */
   batch?: number;
-  /** Pause between batches in ms (default 5): other writers take the lock then. */
+  /** Least pause between batches in ms (default 5; at least the batch's own time): other writers take the lock then. */
   pauseMs?: number;
   /** Asked before each batch: stop early (shutdown). */
   stopped?: () => boolean;
@@ -142,10 +143,14 @@ export class Retention {
       let rows = 0;
       for (;;) {
         if (o.stopped?.()) break;
+        const started = performance.now();
         const n = await this.deleteBatch(r, batch);
         rows += n;
         if (n < batch) break;
-        await new Promise((resolve) => setTimeout(resolve, pauseMs));
+        // At least as long as the batch took: retention holds the lock at most half the time
+        // however slow the disk, so a writer that waits (SQLite's busy handler sleeps and retries
+        // on its own schedule) finds it free soon.
+        await new Promise((resolve) => setTimeout(resolve, Math.max(pauseMs, performance.now() - started)));
       }
       out.push({ table: r.table, rule: r.rule, rows });
     }
