@@ -20,7 +20,6 @@ import {
   registerTotp,
   signInLog,
   startProbeServer,
-  tally,
   tallyAttempts,
   webSignIn,
   webSignInWithRecovery,
