@@ -4,8 +4,16 @@
  * passwords that reached their expiry (every minute, when its doveadm API is configured), and
  * retention (storage/retention.ts: a minute after start, then hourly).
  */
-import { Retention, retentionSettings, runRetention } from '../storage/retention.js';
+import type { Config } from '../config/config.js';
+import { Retention, type RetentionSettings, runRetention } from '../storage/retention.js';
 import type { AppContext } from './context.js';
+
+/** Retention's settings as configured (SESAME_SIGN_IN_LOG_DAYS, SESAME_AUDIT_LOG_DAYS, SESAME_RETENTION_GRACE_HOURS). */
+export function retentionSettings(
+  c: Pick<Config, 'signInLogDays' | 'auditLogDays' | 'retentionGraceHours'>,
+): RetentionSettings {
+  return { signInLogDays: c.signInLogDays, auditLogDays: c.auditLogDays, graceHours: c.retentionGraceHours };
+}
 
 export interface JobLog {
   info(obj: object, msg: string): void;

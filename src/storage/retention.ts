@@ -14,8 +14,7 @@
  * a stranger cannot add one.
  */
 import { performance } from 'node:perf_hooks';
-import { type Kysely, sql } from 'kysely';
-import type { Config } from '../config/config.js';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import { type AuditRepository, auditEvent } from '../domain/audit/events.js';
 import type { Database } from './schema.js';
 
@@ -29,11 +28,6 @@ export interface RetentionSettings {
   auditLogDays: number;
   /** Hours expired things are kept after their expiry. */
   graceHours: number;
-}
-
-/** The settings as configured (SESAME_SIGN_IN_LOG_DAYS, SESAME_AUDIT_LOG_DAYS, SESAME_RETENTION_GRACE_HOURS). */
-export function retentionSettings(c: Pick<Config, 'signInLogDays' | 'auditLogDays' | 'retentionGraceHours'>) {
-  return { signInLogDays: c.signInLogDays, auditLogDays: c.auditLogDays, graceHours: c.retentionGraceHours };
 }
 
 export type RetainedTable =
@@ -126,10 +120,11 @@ export class Retention {
   async plan(now: number): Promise<RetentionCount[]> {
     const out: RetentionCount[] = [];
     for (const r of retentionRules(this.settings, now)) {
-      const row = await sql<{ n: number | string }>`select count(*) as n from ${sql.table(r.table)} where ${sql.ref(
-        r.column,
-      )} < ${r.cutoff}`.execute(this.store.db);
-      out.push({ table: r.table, rule: r.rule, rows: Number(row.rows[0]?.n ?? 0) });
+      const row = await this.table(r)
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where(this.store.db.dynamic.ref(r.column), '<', r.cutoff)
+        .executeTakeFirst();
+      out.push({ table: r.table, rule: r.rule, rows: Number(row?.n ?? 0) });
     }
     return out;
   }
@@ -157,17 +152,24 @@ export class Retention {
     return out;
   }
 
+  /** The rule's table, for a SELECT; its name comes from the fixed list of rules, never from input. */
+  private table(r: RetentionRule) {
+    return this.store.db.selectFrom(r.table as 'sessions');
+  }
+
   private async deleteBatch(r: RetentionRule, batch: number): Promise<number> {
-    const t = sql.table(r.table);
-    const c = sql.ref(r.column);
-    // The inner SELECT walks the time column's index up to the cutoff and stops after `batch` rows.
-    // On PostgreSQL `ctid = any(array(...))` is a TID scan; `ctid in (select ...)` could plan a join.
+    const db = this.store.db;
+    // The inner SELECT walks the time column's index up to the cutoff and stops after `batch` rows;
+    // the rows are named by their physical id, so every table is handled alike whatever its key.
+    const victims = (id: RawBuilder<string>) =>
+      this.table(r).select(id.as('rid')).where(db.dynamic.ref(r.column), '<', r.cutoff).limit(batch);
     const q =
       this.store.kind === 'sqlite'
-        ? sql`delete from ${t} where rowid in (select rowid from ${t} where ${c} < ${r.cutoff} limit ${batch})`
-        : sql`delete from ${t} where ctid = any(array(select ctid from ${t} where ${c} < ${r.cutoff} limit ${batch}))`;
-    const res = await q.execute(this.store.db);
-    return Number(res.numAffectedRows ?? 0);
+        ? db.deleteFrom(r.table as 'sessions').where(sql`rowid`, 'in', victims(sql`rowid`))
+        : // `ctid = any(array(...))` is a TID scan; `ctid in (select ...)` could plan a join over the table.
+          db.deleteFrom(r.table as 'sessions').where(sql`ctid`, '=', sql`any(array(${victims(sql`ctid`)}))`);
+    const res = await q.executeTakeFirst();
+    return Number(res.numDeletedRows ?? 0);
   }
 }
 

@@ -3,7 +3,8 @@
  * with its rule; with --apply, removes it (in the same small batches as the server's hourly run,
  * so it is safe while the server runs) and records one audit row for the run.
  */
-import { Retention, retentionSettings, runRetention } from '../../storage/retention.js';
+import { retentionSettings } from '../../app/background-jobs.js';
+import { Retention, runRetention } from '../../storage/retention.js';
 import type { CommandGroup } from '../command.js';
 import { withContext } from '../context.js';
 import { parse } from '../io.js';
