@@ -131,7 +131,7 @@ for (const kind of STORE_KINDS) {
       }
       const maxLoopMs = loop.max / 1e6;
       console.log(
-        `# ${kind}: removed ${OLD + OLD_SESSIONS} rows in ${Math.round(ms)} ms; event loop delay max ${maxLoopMs.toFixed(1)} ms, p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms; ${writes.n} concurrent writes, slowest ${writes.max.toFixed(1)} ms`,
+        `${kind}: removed ${OLD + OLD_SESSIONS} rows in ${Math.round(ms)} ms; event loop delay max ${maxLoopMs.toFixed(1)} ms, p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms; ${writes.n} concurrent writes, slowest ${writes.max.toFixed(1)} ms`,
       );
 
       assert.equal(removed.find((r) => r.table === 'sign_in_events')!.rows, OLD);
