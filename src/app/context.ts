@@ -140,7 +140,9 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     maxWaitMs: config.argon2MaxWaitMs,
   });
   const accountsRepo = new KyselyAccountRepository(store.db, clock);
-  const auditStore = new KyselyAuditRepository(store.db);
+  const auditStore = new KyselyAuditRepository(store.db, {
+    aggregationWindowMs: config.signInAggregationMinutes * 60_000,
+  });
   const sessions = new SessionService(new KyselySessionRepository(store.db), keyedHasher, clock, {
     idleMs: config.sessionIdleMinutes * 60_000,
     absoluteMs: config.sessionAbsoluteHours * 3_600_000,

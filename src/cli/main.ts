@@ -16,6 +16,7 @@
  *   sesame app-passwords list <address> | sesame app-passwords revoke-all <address>
  *   sesame migrate
  *   sesame backup <file> [--force] [--secrets-only] | sesame restore <file> [--force]   (commands/store.ts)
+ *   sesame retention [--apply]   (commands/retention.ts)
  *   sesame keys rotate|reencrypt|drop-previous ...   (commands/keys.ts)
  *   sesame oidc client add|list|remove, keys, rotate-keys, drop-previous-keys   (commands/oidc.ts)
  *   sesame users import <file.csv> ... | sesame users export ...   (commands/users.ts)
@@ -31,6 +32,7 @@ import { keys } from './commands/keys.js';
 import { LOCKS_USAGE, locks } from './commands/locks.js';
 import { OIDC_USAGE, oidc } from './commands/oidc.js';
 import { org } from './commands/org.js';
+import { retention } from './commands/retention.js';
 import { backup, migrate, restore } from './commands/store.js';
 import { user } from './commands/user.js';
 import { USERS_USAGE, users } from './commands/users.js';
@@ -60,6 +62,7 @@ ${LOCKS_USAGE}
   sesame migrate
   sesame backup <file> [--force] [--secrets-only]
   sesame restore <file> [--force]
+  sesame retention [--apply]
   sesame keys rotate [--hash] [--encryption] [--cookie]
   sesame keys reencrypt
   sesame keys drop-previous [--hash] [--encryption] [--cookie] [--force]
@@ -75,6 +78,7 @@ const COMMANDS: Record<string, CommandGroup> = {
   migrate,
   backup,
   restore,
+  retention,
   keys,
   oidc,
   users,

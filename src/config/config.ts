@@ -48,6 +48,14 @@ export interface Config {
   phoneCountries: string[];
   /** Hours a one-time set-password link stays valid. */
   setPasswordLinkHours: number;
+  /** Identical sign-in failures within a window this long are one log row with a count; 0: no aggregation. */
+  signInAggregationMinutes: number;
+  /** Days sign-in log rows are kept; 0: forever. */
+  signInLogDays: number;
+  /** Days audit log rows are kept; 0: forever. */
+  auditLogDays: number;
+  /** Hours expired sessions, flows, tokens, links, lock counters and OIDC payloads are kept before retention removes them. */
+  retentionGraceHours: number;
   /** `production` refuses development conveniences: the outbox file, plain-http public URLs and unsafe keys (checked by loadSecrets). */
   mode: 'development' | 'production';
   /** smtp://user:pass@host:587 (STARTTLS when offered) or smtps://...:465 (implicit TLS); empty: no SMTP. */
@@ -394,6 +402,34 @@ export const OPTIONS: Option<keyof Config>[] = [
     default: 72,
     doc: 'How long a one-time set-password link printed by `sesame user add` stays valid.',
     parse: int(1, 24 * 14),
+  },
+  {
+    key: 'signInAggregationMinutes',
+    env: 'SESAME_SIGN_IN_AGGREGATION_MINUTES',
+    default: 15,
+    doc: 'Repeated identical sign-in failures (same account as typed, client IP, protocol, outcome and reason) within a window this long are one sign-in log row with a count and first and last times, so a flood of guesses cannot fill the disk. Successes are never aggregated. 0: one row per attempt.',
+    parse: int(0, 24 * 60),
+  },
+  {
+    key: 'signInLogDays',
+    env: 'SESAME_SIGN_IN_LOG_DAYS',
+    default: 90,
+    doc: 'Sign-in log rows older than this many days are removed by retention (`sesame retention`, and hourly by the server). 0: kept forever.',
+    parse: int(0, 36500),
+  },
+  {
+    key: 'auditLogDays',
+    env: 'SESAME_AUDIT_LOG_DAYS',
+    default: 365,
+    doc: 'Audit log rows older than this many days are removed by retention. 0: kept forever.',
+    parse: int(0, 36500),
+  },
+  {
+    key: 'retentionGraceHours',
+    env: 'SESAME_RETENTION_GRACE_HOURS',
+    default: 24,
+    doc: 'Expired sessions, sign-in flows, one-time tokens and links, trusted devices, lock and rate counters and OpenID Connect payloads are removed by retention this many hours after they expired (kept that long to help diagnose a user report).',
+    parse: int(1, 24 * 90),
   },
   {
     key: 'mode',

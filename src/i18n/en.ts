@@ -132,6 +132,7 @@ export const en = {
   'pager.next': 'Next',
   'signins.title': 'Sign-in log',
   'signins.count': '{total} attempts',
+  'signins.repeated': '{count} identical attempts, the last at {last}',
   'signins.col.time': 'Time',
   'signins.col.address': 'Account as typed',
   'signins.col.outcome': 'Outcome',

@@ -134,6 +134,7 @@ export const nl: Record<MessageId, string> = {
   'pager.next': 'Volgende',
   'signins.title': 'Aanmeldlogboek',
   'signins.count': '{total} pogingen',
+  'signins.repeated': '{count} identieke pogingen, de laatste om {last}',
   'signins.col.time': 'Tijd',
   'signins.col.address': 'Account zoals getypt',
   'signins.col.outcome': 'Resultaat',

@@ -1,5 +1,10 @@
-/** Sign-in log and audit log. */
-import type { Kysely } from 'kysely';
+/**
+ * Sign-in log and audit log. Repeated identical failures are aggregated here, in the write path
+ * (issue 15, item 4): every writer (the pages, the API, the batched log of the legacy endpoints)
+ * goes through recordSignIns, so one place decides what is one row.
+ */
+import { createHash } from 'node:crypto';
+import { type Insertable, type Kysely, type Selectable, sql } from 'kysely';
 import type {
   AuditEvent,
   AuditRepository,
@@ -25,7 +30,9 @@ export function auditRow(e: AuditEvent): AuditEventsTable {
 }
 
 /** A sign-in log row (joined with its app password's name) as the domain's event; shared by every reader of the log. */
-export function signInEventFromRow(r: SignInEventsTable & { app_password_name: string | null }): SignInEvent {
+export function signInEventFromRow(
+  r: Selectable<SignInEventsTable> & { app_password_name: string | null },
+): SignInEvent {
   return {
     id: r.id,
     at: r.at,
@@ -39,39 +46,119 @@ export function signInEventFromRow(r: SignInEventsTable & { app_password_name: s
     userAgent: r.user_agent,
     appPasswordId: r.app_password_id,
     appPasswordName: r.app_password_name,
+    count: Number(r.attempts ?? 1),
+    lastAt: r.last_at ?? r.at,
+  };
+}
+
+/**
+ * The aggregation key of a failure: its fields and its window (the window's number since the
+ * epoch; fixed windows, so every instance computes the same key for the same attempt without
+ * asking the store). Hashed only to keep the unique index small: the fields are in the row anyway.
+ */
+export function aggregationKey(e: SignInEvent, windowMs: number): string {
+  const fields = [
+    e.orgId,
+    e.userId,
+    e.addressTyped,
+    e.ip,
+    e.protocol,
+    e.outcome,
+    e.reason,
+    e.appPasswordId ?? null,
+    Math.floor(e.at / windowMs),
+  ];
+  return createHash('sha256').update(JSON.stringify(fields)).digest('base64url');
+}
+
+export interface AuditRepositoryOptions {
+  /** Failures identical within a window this long are one row; 0: every attempt is its own row. */
+  aggregationWindowMs?: number;
+}
+
+function signInRow(e: SignInEvent): Insertable<SignInEventsTable> {
+  return {
+    id: e.id,
+    at: e.at,
+    org_id: e.orgId,
+    user_id: e.userId,
+    address_typed: e.addressTyped,
+    outcome: e.outcome,
+    reason: e.reason,
+    protocol: e.protocol,
+    ip: e.ip,
+    user_agent: e.userAgent,
+    app_password_id: e.appPasswordId ?? null,
+    attempts: 1,
+    last_at: e.at,
+    agg_key: null,
   };
 }
 
 export class KyselyAuditRepository implements AuditRepository {
-  constructor(private readonly db: Kysely<Database>) {}
+  private readonly windowMs: number;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    opts: AuditRepositoryOptions = {},
+  ) {
+    this.windowMs = opts.aggregationWindowMs ?? 15 * 60_000;
+  }
 
   async recordSignIn(e: SignInEvent) {
     await this.recordSignIns([e]);
   }
 
+  /**
+   * Successes are one row each: each one opened a session or let a client in, which the log must
+   * show one by one (and successes are limited per IP elsewhere, so they cannot flood it). Failures
+   * of the same key are first merged within the batch (one statement cannot touch a row twice on
+   * PostgreSQL), then added to the window's row if another batch, or another instance, wrote it
+   * first: the unique index on agg_key makes that one atomic upsert on both stores.
+   */
   async recordSignIns(events: SignInEvent[]) {
     if (events.length === 0) return;
-    await this.db
-      .insertInto('sign_in_events')
-      .values(
-        events.map((e) => ({
-          id: e.id,
-          at: e.at,
-          org_id: e.orgId,
-          user_id: e.userId,
-          address_typed: e.addressTyped,
-          outcome: e.outcome,
-          reason: e.reason,
-          protocol: e.protocol,
-          ip: e.ip,
-          user_agent: e.userAgent,
-          app_password_id: e.appPasswordId ?? null,
-        })),
-      )
-      // A batch retried after a commit whose answer was lost (the store went away at that moment)
-      // must neither fail on its own rows nor write them twice.
-      .onConflict((oc) => oc.column('id').doNothing())
-      .execute();
+    const single: Insertable<SignInEventsTable>[] = [];
+    const merged = new Map<string, Insertable<SignInEventsTable> & { attempts: number; last_at: number }>();
+    for (const e of events) {
+      if (e.outcome === 'success' || this.windowMs <= 0) {
+        single.push(signInRow(e));
+        continue;
+      }
+      const key = aggregationKey(e, this.windowMs);
+      const m = merged.get(key);
+      if (!m) {
+        merged.set(key, { ...signInRow(e), agg_key: key, attempts: 1, last_at: e.at });
+        continue;
+      }
+      m.attempts += 1;
+      if (e.at < m.at) m.at = e.at;
+      if (e.at > m.last_at) m.last_at = e.at;
+    }
+    if (single.length)
+      await this.db
+        .insertInto('sign_in_events')
+        .values(single)
+        // A batch retried after a commit whose answer was lost (the store went away at that moment)
+        // must neither fail on its own rows nor write them twice.
+        .onConflict((oc) => oc.column('id').doNothing())
+        .execute();
+    if (merged.size) {
+      const lastOf = sql<number>`coalesce(sign_in_events.last_at, sign_in_events.at)`;
+      await this.db
+        .insertInto('sign_in_events')
+        .values([...merged.values()])
+        // Such a retry adds its attempts once more (it cannot tell them from new ones): an
+        // over-count of one batch after a lost commit, never a lost attempt.
+        .onConflict((oc) =>
+          oc.column('agg_key').doUpdateSet({
+            attempts: sql<number>`sign_in_events.attempts + excluded.attempts`,
+            at: sql<number>`case when excluded.at < sign_in_events.at then excluded.at else sign_in_events.at end`,
+            last_at: sql<number>`case when excluded.last_at > ${lastOf} then excluded.last_at else ${lastOf} end`,
+          }),
+        )
+        .execute();
+    }
   }
 
   async listSignIns(q: SignInQuery) {

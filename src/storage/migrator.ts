@@ -20,6 +20,8 @@ import * as m13 from './migrations/2026-12-06-13-oidc-token-hashes.js';
 import * as m14 from './migrations/2026-12-06-14-recent-auth.js';
 import * as m16 from './migrations/2026-12-07-16-phone-countries.js';
 import * as m19 from './migrations/2026-12-07-19-integration-config-errors.js';
+import * as m17 from './migrations/2026-12-07-17-sign-in-aggregation.js';
+import * as m18 from './migrations/2026-12-07-18-retention-indexes.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '2026-11-27-01-accounts': m01,
@@ -37,6 +39,8 @@ export const MIGRATIONS: Record<string, Migration> = {
   '2026-12-06-13-oidc-token-hashes': m13,
   '2026-12-06-14-recent-auth': m14,
   '2026-12-07-16-phone-countries': m16,
+  '2026-12-07-17-sign-in-aggregation': m17,
+  '2026-12-07-18-retention-indexes': m18,
   '2026-12-07-19-integration-config-errors': m19,
 };
 

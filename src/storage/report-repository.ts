@@ -29,19 +29,21 @@ export class KyselyReportRepository implements ReportRepository {
       .where('at', '<', until);
     // A literal divisor, not a parameter: PostgreSQL must see the same expression in SELECT and GROUP BY.
     const hour = sql<number>`cast(at / 3600000 as bigint)`;
+    // Attempts, not rows: an aggregated failure row stands for `attempts` of them (migration 17).
+    const attempts = sql<number>`sum(attempts)`;
     const [hourly, legacy, locked, lockedAccounts, mfa, ap] = await Promise.all([
       window
-        .select([hour.as('bucket'), 'outcome', (eb) => eb.fn.countAll<number>().as('n')])
+        .select([hour.as('bucket'), 'outcome', attempts.as('n')])
         .groupBy([hour, 'outcome'])
         .execute(),
       window
         .where('protocol', 'in', [...LEGACY_PROTOCOLS])
-        .select(['protocol', 'outcome', (eb) => eb.fn.countAll<number>().as('n')])
+        .select(['protocol', 'outcome', attempts.as('n')])
         .groupBy(['protocol', 'outcome'])
         .execute(),
       window
         .where('outcome', '=', 'throttled')
-        .select(['reason', (eb) => eb.fn.countAll<number>().as('n')])
+        .select(['reason', attempts.as('n')])
         .groupBy('reason')
         .execute(),
       window

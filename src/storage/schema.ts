@@ -66,6 +66,12 @@ export interface SignInEventsTable {
   ip: string;
   user_agent: string;
   app_password_id: string | null;
+  /** How many identical failures this row stands for (migration 17); 1 for every success. */
+  attempts: Generated<number>;
+  /** The last of them; null: the same as `at` (the first). */
+  last_at: number | null;
+  /** The aggregation window and fields of a failure row (unique); null for successes and older rows. */
+  agg_key: string | null;
 }
 
 export interface AuditEventsTable {

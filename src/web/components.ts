@@ -75,6 +75,15 @@ export function signInProtocol(ctx: PageContext, e: SignInEvent): Html {
   return html`${e.protocol}${e.appPasswordName ? html`<br><span class="ap-name">${e.appPasswordName}</span>` : e.appPasswordId ? html`<br><span class="ap-name">(${t('signins.deleted_ap')})</span>` : ''}`;
 }
 
+/**
+ * What a sign-in row says in its Time column: the time, and for a row that stands for repeated
+ * identical failures (aggregated, issue 15 item 4) how many there were and when the last was.
+ */
+export function signInTime(ctx: PageContext, e: SignInEvent, formatTime: (ms: number) => string): Html {
+  const n = e.count ?? 1;
+  return html`${formatTime(e.at)}${n > 1 ? html`<br><span class="repeated">${ctx.t('signins.repeated', { count: n, last: formatTime(e.lastAt ?? e.at) })}</span>` : ''}`;
+}
+
 /** When an app password was last used (time, protocol, client IP), or "Never". */
 export function appPasswordUse(ctx: PageContext, p: AppPassword, formatTime: (ms: number) => string): string {
   return p.lastUsedAt

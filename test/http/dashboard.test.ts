@@ -287,8 +287,9 @@ for (const kind of STORE_KINDS) {
         [from],
         'from inclusive, to exclusive',
       );
-      // Bob's rows by user id: the five seeded for the dashboard and his own sign-in.
-      assert.equal((await q(`user=${encodeURIComponent(USER.address)}&protocol=web`)).total, 6);
+      // Bob's rows by user id: the five seeded for the dashboard (his two identical failures are one
+      // aggregated row) and his own sign-in.
+      assert.equal((await q(`user=${encodeURIComponent(USER.address)}&protocol=web`)).total, 5);
       // The other organization's admin filtering for contoso's user sees only what was logged under fabrikam.
       assert.equal((await q('user=zed@contoso.test', otherToken)).total, 1);
       // Bad filters: refused with the field named, nothing read.
@@ -351,6 +352,8 @@ for (const kind of STORE_KINDS) {
         'ip',
         'user_agent',
         'app_password',
+        'count',
+        'last_time',
       ]);
       const rows = records.slice(1).map((r) => r.fields);
       assert.equal(rows.length, 1204, 'every contoso row once, the fabrikam row not');
@@ -384,6 +387,8 @@ for (const kind of STORE_KINDS) {
             ip: '192.0.2.77',
             userAgent: 'test',
             appPasswordName: null,
+            count: 1,
+            lastAt: new Date(bulk[7]!.at).toISOString(),
           },
         ],
       );
@@ -426,6 +431,51 @@ for (const kind of STORE_KINDS) {
       assert.ok(
         doc.paths['/api/v1/dashboard'].get.responses['200'].content['application/json'].schema.properties.hourly,
       );
+    });
+
+    it('an aggregated row of repeated failures shows its count on the page, the API, the own history and the exports', async () => {
+      // 25 identical failures in one aggregation window (15 minutes, from a window's start).
+      const t = Math.floor((now - 3 * DAY) / (15 * 60_000)) * 15 * 60_000 + 1000;
+      const ip = '203.0.113.99';
+      const same = (i: number) =>
+        ev(t + i * 10, contoso, {
+          userId: bobId,
+          addressTyped: USER.address,
+          outcome: 'failure',
+          reason: 'wrong_password',
+          protocol: 'imap',
+          ip,
+        });
+      await w.ctx.audit.recordSignIns(Array.from({ length: 20 }, (_, i) => same(i)));
+      for (let i = 20; i < 25; i++) await w.ctx.audit.recordSignIn(same(i));
+      const last = new Date(t + 240).toISOString();
+
+      const listed = (await api(`/sign-ins?ip=${ip}`)).json();
+      assert.equal(listed.total, 1, 'one row');
+      assert.equal(listed.events[0].count, 25);
+      assert.equal(listed.events[0].at, new Date(t).toISOString());
+      assert.equal(listed.events[0].lastAt, last);
+
+      const page = await admin.get(`/admin/sign-ins?ip=${ip}`);
+      assert.equal(page.statusCode, 200);
+      assert.match(page.body, /<span class="repeated">25 identical attempts, the last at [^<]+<\/span>/);
+
+      const mine = (await api('/me/sign-ins', bobToken)).json();
+      const row = mine.events.find((e: { ip: string }) => e.ip === ip);
+      assert.equal(row.count, 25);
+      assert.equal(row.lastAt, last);
+      const myPage = await bob.get('/account/sign-ins');
+      assert.match(myPage.body, /25 identical attempts, the last at/);
+
+      const csv = parseCsv((await api(`/sign-ins/export?format=csv&ip=${ip}`)).body);
+      const header = csv[0]!.fields;
+      assert.deepEqual(
+        [csv[1]!.fields[header.indexOf('count')], csv[1]!.fields[header.indexOf('last_time')]],
+        ['25', last],
+      );
+      const jsonl = (await api(`/sign-ins/export?format=jsonl&ip=${ip}`)).body.trim().split('\n');
+      assert.equal(jsonl.length, 1);
+      assert.equal(JSON.parse(jsonl[0]!).count, 25);
     });
   });
 }

@@ -50,7 +50,13 @@ for (const kind of STORE_KINDS) {
       }
       const port = await freePort();
       server = await startServer({
-        env: serverEnv(store.dataDir, port, { DATABASE_URL: store.databaseUrl, SESAME_MODE: 'development' }),
+        env: serverEnv(store.dataDir, port, {
+          DATABASE_URL: store.databaseUrl,
+          SESAME_MODE: 'development',
+          // One row per attempt: each request is found in the log by its user agent, which an
+          // aggregated row of identical failures keeps only for the first.
+          SESAME_SIGN_IN_AGGREGATION_MINUTES: '0',
+        }),
       });
     });
 

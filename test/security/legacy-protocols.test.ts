@@ -222,10 +222,11 @@ describe('legacy protocols', () => {
     await w.ctx.flush();
     const rows = await w.ctx.store.db
       .selectFrom('sign_in_events')
-      .select(['address_typed', 'reason'])
+      .select(['address_typed', 'reason', 'attempts'])
       .where('reason', '=', 'invalid_input')
       .execute();
-    assert.ok(rows.length >= controls.length);
+    // Attempts, not rows: refusals that log the same (sanitised) name are one aggregated row.
+    assert.ok(rows.reduce((n, r) => n + Number(r.attempts), 0) >= controls.length);
     for (const r of rows) assert.doesNotMatch(r.address_typed, /[\u0000-\u001f\u007f]/);
     // Still answering.
     assert.equal((await mail({ user: USER.address, password: appPassword, service: 'imap' })).statusCode, 200);

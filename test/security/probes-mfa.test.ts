@@ -21,6 +21,7 @@ import {
   signInLog,
   startProbeServer,
   tally,
+  tallyAttempts,
   type ProbeServer,
   type Registered,
 } from '../support/probes.js';
@@ -114,7 +115,7 @@ describe('probes: the second factor', () => {
     );
     assert.equal(far.status, 400);
     assert.deepEqual(
-      tally(await rowsFor(USERS.totp, 'web:mfa'), (e) => `${e.outcome}/${e.reason}`),
+      tallyAttempts(await rowsFor(USERS.totp, 'web:mfa'), (e) => `${e.outcome}/${e.reason}`),
       { 'success/ok': 1, 'failure/wrong_second_factor': 1 },
     );
   });
@@ -141,7 +142,7 @@ describe('probes: the second factor', () => {
       200,
     );
     assert.deepEqual(
-      tally(await rowsFor(USERS.flows, 'api:mfa'), (e) => `${e.outcome}/${e.reason}`),
+      tallyAttempts(await rowsFor(USERS.flows, 'api:mfa'), (e) => `${e.outcome}/${e.reason}`),
       { 'success/ok': 1, 'failure/wrong_second_factor': 19 },
     );
     // Used is used: a later sign-in cannot spend it either.
@@ -178,7 +179,7 @@ describe('probes: the second factor', () => {
       { 400: LIMIT, 429: 50 - LIMIT },
     );
     assert.deepEqual(
-      tally(await rowsFor(address, protocol), (e) => `${e.outcome}/${e.reason}`),
+      tallyAttempts(await rowsFor(address, protocol), (e) => `${e.outcome}/${e.reason}`),
       { 'failure/wrong_second_factor': LIMIT, 'throttled/mfa_locked': 50 - LIMIT },
     );
     assert.equal(await send(oathtoolTotp(secret, Date.now())), 429, 'locked: the right code is refused too');

@@ -253,6 +253,15 @@ export interface SignInRow {
   ip: string;
   userAgent: string;
   appPasswordName?: string | null;
+  /** Identical failures this row stands for (aggregated within a window); 1 for a single attempt. */
+  count: number;
+}
+
+/** Counts attempts (a row's `count`) by a key: what `tally` counts by row. */
+export function tallyAttempts(rows: SignInRow[], key: (r: SignInRow) => string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of rows) out[key(r)] = (out[key(r)] ?? 0) + r.count;
+  return out;
 }
 
 /** The organization's sign-in log as an admin reads it through the JSON API, newest first. */

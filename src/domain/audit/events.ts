@@ -48,6 +48,14 @@ export interface SignInEvent {
   appPasswordId?: string | null;
   /** Its name, when listed (and while it still exists). */
   appPasswordName?: string | null;
+  /**
+   * When listed: how many identical attempts the row stands for. Repeated identical failures
+   * (same typed account, IP, protocol, outcome and reason within the aggregation window) are
+   * stored as one row (issue 15, item 4); `at` is then the first and `lastAt` the last. 1 and `at`
+   * for a single attempt.
+   */
+  count?: number;
+  lastAt?: number;
 }
 
 export interface AuditEvent {

@@ -5,6 +5,11 @@
  * rows, which by design hold no secret (no password, code, token or hash), so nothing else can
  * slip into a forwarded event.
  *
+ * Every sign-in attempt is forwarded, one event each, also when the sign-in log stores repeated
+ * identical failures as one aggregated row (issue 15, item 4): a SIEM's detections want each
+ * attempt's time (rate, bursts), and its own storage and retention are not Sesame's disk. The
+ * event's `id` is the attempt's; an aggregated log row keeps the first attempt's id.
+ *
  * Forwarding never blocks or fails what caused the event: the sink takes the event synchronously
  * (a queue push) after the row is written, and delivery happens later, elsewhere.
  */

@@ -40,6 +40,13 @@ const signInEventSchema = {
     ip: { type: 'string' },
     userAgent: { type: 'string' },
     appPasswordName: { type: 'string', nullable: true },
+    count: {
+      type: 'integer',
+      minimum: 1,
+      description:
+        'How many identical attempts the row stands for: repeated failures (same account as typed, IP, protocol, outcome and reason) within the aggregation window are one row; `at` is the first of them.',
+    },
+    lastAt: { type: 'string', format: 'date-time', description: 'The last of those attempts (`at` when count is 1).' },
   },
 } as const;
 

@@ -3,7 +3,7 @@ import { METHOD_KINDS, MFA_STATES, type OrgPolicy } from '../../domain/mfa/model
 import { PROTOCOLS } from '../../domain/app-passwords/model.js';
 import { html, type Html } from '../../web/html.js';
 import { layout, pager, type Notice, type PageContext } from '../../web/layout.js';
-import { postForm as form, type SignInLogPage, signInProtocol } from '../../web/components.js';
+import { postForm as form, type SignInLogPage, signInProtocol, signInTime } from '../../web/components.js';
 import type { AppPassword } from '../../domain/app-passwords/model.js';
 
 export function signInsPage(
@@ -13,7 +13,7 @@ export function signInsPage(
   const { t } = ctx;
   const rows = v.events.map(
     (e) => html`<tr class="${e.outcome}">
-  <td>${v.formatTime(e.at)}</td><td>${e.addressTyped}</td><td>${t(`outcome.${e.outcome}`)}</td><td><code>${e.reason}</code></td><td>${signInProtocol(ctx, e)}</td><td>${e.ip}</td><td class="agent">${e.userAgent}</td>
+  <td>${signInTime(ctx, e, v.formatTime)}</td><td>${e.addressTyped}</td><td>${t(`outcome.${e.outcome}`)}</td><td><code>${e.reason}</code></td><td>${signInProtocol(ctx, e)}</td><td>${e.ip}</td><td class="agent">${e.userAgent}</td>
 </tr>`,
   );
   return layout(

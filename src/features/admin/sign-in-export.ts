@@ -21,6 +21,9 @@ export const CSV_COLUMNS = [
   'ip',
   'user_agent',
   'app_password',
+  // Last, so that a reader of the older columns by position still works: an aggregated row's count and last time.
+  'count',
+  'last_time',
 ] as const;
 
 /** A sign-in log row as the JSON API and the JSON-lines export show it (never a secret: there is none in the row). */
@@ -35,6 +38,9 @@ export function signInEventOut(e: SignInEvent) {
     ip: e.ip,
     userAgent: e.userAgent,
     appPasswordName: e.appPasswordName ?? null,
+    /** Identical attempts this row stands for (repeated failures are aggregated); `at` is the first, `lastAt` the last. */
+    count: e.count ?? 1,
+    lastAt: iso(e.lastAt ?? e.at),
   };
 }
 
@@ -52,6 +58,8 @@ async function* lines(events: AsyncIterable<SignInEvent>, format: ExportFormat):
         o.ip,
         o.userAgent,
         o.appPasswordName ?? '',
+        String(o.count),
+        o.lastAt,
       ]);
     }
     return;

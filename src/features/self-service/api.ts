@@ -71,8 +71,15 @@ const mySignInSchema = {
       description: 'Set when an app password was used: the row can be reported with POST /me/sign-ins/{id}/not-me.',
     },
     appPasswordName: { type: 'string', nullable: true, description: 'Null once that app password is deleted.' },
+    count: {
+      type: 'integer',
+      minimum: 1,
+      description:
+        'How many identical failed attempts the row stands for (repeated failures are one row); `at` is the first.',
+    },
+    lastAt: { type: 'string', format: 'date-time', description: 'The last of those attempts (`at` when count is 1).' },
   },
-  required: ['id', 'at', 'outcome', 'reason', 'protocol', 'ip', 'userAgent'],
+  required: ['id', 'at', 'outcome', 'reason', 'protocol', 'ip', 'userAgent', 'count', 'lastAt'],
 } as const;
 
 function sessionOut(s: Session, currentId: string) {
@@ -100,6 +107,8 @@ function signInOut(e: SignInEvent) {
     userAgent: e.userAgent,
     appPasswordId: e.appPasswordId ?? null,
     appPasswordName: e.appPasswordName ?? null,
+    count: e.count ?? 1,
+    lastAt: iso(e.lastAt ?? e.at),
   };
 }
 

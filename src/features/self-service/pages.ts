@@ -14,6 +14,7 @@ import {
   passwordEffectsList,
   type SignInLogPage,
   signInProtocol,
+  signInTime,
 } from '../../web/components.js';
 import type { Organization, User } from '../../domain/accounts/model.js';
 
@@ -109,7 +110,7 @@ export function mySignInsPage(ctx: PageContext, v: SignInLogPage & Notice): Html
   const { t } = ctx;
   const rows = v.events.map(
     (e) => html`<tr class="${e.outcome}">
-  <td>${v.formatTime(e.at)}</td><td>${t(`outcome.${e.outcome}`)}</td>
+  <td>${signInTime(ctx, e, v.formatTime)}</td><td>${t(`outcome.${e.outcome}`)}</td>
   <td>${signInProtocol(ctx, e)}</td>
   <td>${e.ip}</td><td class="agent">${e.userAgent}</td>
   <td>${e.appPasswordId ? html`<form method="post" action="/account/sign-ins/not-me" class="inline">${csrfField(ctx)}<input type="hidden" name="id" value="${e.id}"><button type="submit">${t('mysignins.not_me')}</button></form>` : ''}</td>
