@@ -48,13 +48,17 @@ for (const kind of STORE_KINDS) {
     const reasons = async (address: string) => {
       await w.ctx.flush();
       return (
-        await w.ctx.store.db
-          .selectFrom('sign_in_events')
-          .select(['reason', 'outcome', 'ip'])
-          .where('address_typed', '=', address)
-          .orderBy('at')
-          .execute()
-      ).map((r) => `${r.outcome}/${r.reason}@${r.ip}`);
+        (
+          await w.ctx.store.db
+            .selectFrom('sign_in_events')
+            .select(['reason', 'outcome', 'ip', 'attempts'])
+            .where('address_typed', '=', address)
+            .orderBy('at')
+            .execute()
+        )
+          // Identical failures are one row with a count (issue #15, item 4): one entry per attempt here.
+          .flatMap((r) => Array<string>(Number(r.attempts)).fill(`${r.outcome}/${r.reason}@${r.ip}`))
+      );
     };
     /** A user with MFA enabled (main password still allowed on mail protocols) and one app password. */
     async function person(address: string, password: string): Promise<{ user: User; app: string }> {
