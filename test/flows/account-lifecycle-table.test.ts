@@ -448,6 +448,12 @@ for (const kind of STORE_KINDS) {
         expect: { ...NOTHING_ENDS, resetLink: 'ends' },
       },
       {
+        // Giving the owner their way in back ends nothing someone else may hold (issue #15, item 1).
+        name: "an admin lifts the user's sign-in locks",
+        event: async (p) => adminAction('/admin/users/lift-locks', { address: p.address }),
+        expect: NOTHING_ENDS,
+      },
+      {
         name: 'the user adds a method (another email address)',
         event: async (p) => {
           const b = await own(p);
