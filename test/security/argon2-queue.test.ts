@@ -157,6 +157,19 @@ describe('busy answers', () => {
       ),
     );
 
+  /** Attempts the sign-in log shows refused for lack of CPU on `protocol` (identical ones are one row with a count). */
+  const busyInLog = async (protocol: string) => {
+    await w.ctx.flush();
+    const rows = await w.ctx.store.db
+      .selectFrom('sign_in_events')
+      .select(['attempts', 'outcome'])
+      .where('reason', '=', 'server_busy')
+      .where('protocol', '=', protocol)
+      .execute();
+    assert.ok(rows.every((r) => r.outcome === 'throttled'));
+    return rows.reduce((n, r) => n + Number(r.attempts), 0);
+  };
+
   it('answers the API 503 with Retry-After and "try again shortly" in the caller’s language', async () => {
     await flood(); // the queue learns how long a check takes
     const answers = await flood();
@@ -169,6 +182,7 @@ describe('busy answers', () => {
     const messages = new Set(busy.map((r) => r.json().error.message));
     assert.ok(messages.has('Sesame is very busy right now. Please try again shortly.') || messages.size === 1);
     assert.ok([...messages].every((m) => /try again shortly|zo dadelijk opnieuw/.test(m)));
+    assert.ok((await busyInLog('api')) >= busy.length, 'each refusal is in the sign-in log as server_busy');
   });
 
   it('answers the mail endpoints as a temporary failure, never as a wrong password', async () => {
@@ -186,5 +200,44 @@ describe('busy answers', () => {
       answers.every((r) => r.statusCode === 200 || r.statusCode === 503),
       answers.map((r) => r.statusCode).join(','),
     );
+    assert.ok((await busyInLog('http')) >= temporary.length, 'each refusal is in the sign-in log as server_busy');
+  });
+});
+
+describe('busy refusals are no failures', () => {
+  let w: World;
+  before(async () => {
+    w = await makeWorld(
+      'sqlite',
+      { argon2Concurrency: 1, argon2MaxWaitMs: 50, accountFailureLimit: 3 },
+      { passwordHasher: slowHasher(150) },
+    );
+  });
+  after(async () => w.close());
+
+  it('gives back every point a refused check took: more refusals than the limits leave no lock', async () => {
+    let busy = 0;
+    for (let round = 0; round < 4; round++) {
+      // Wrong passwords, so no success clears the account's count in between.
+      const answers = await Promise.all(
+        Array.from({ length: 4 }, (_, i) =>
+          w.app.inject({
+            method: 'POST',
+            url: '/api/v1/sessions',
+            payload: { email: USER.address, password: `not-it-${round}-${i}` },
+          }),
+        ),
+      );
+      busy += answers.filter((r) => r.statusCode === 503).length;
+      await new Promise((r) => setTimeout(r, 400));
+      // The one wrong password that was checked each round counts; start over with the right one.
+      const ok = await w.app.inject({
+        method: 'POST',
+        url: '/api/v1/sessions',
+        payload: { email: USER.address, password: USER.password },
+      });
+      assert.equal(ok.statusCode, 201, `round ${round}: ${ok.body}`);
+    }
+    assert.ok(busy >= 4, `${busy} refused for lack of CPU`);
   });
 });

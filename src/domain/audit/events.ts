@@ -20,6 +20,7 @@ export type SignInReason =
   | 'account_locked_familiar'
   | 'ip_locked'
   | 'ip_rate_limited'
+  | 'server_busy'
   | 'invalid_input'
   | 'wrong_second_factor'
   | 'app_password_refused'

@@ -10,6 +10,7 @@
  * can see is one of: ok, wrong (also for refused and unknown: they look identical), or temporary.
  */
 import { eventId } from '../audit/event-id.js';
+import { isSesameError } from '../errors.js';
 import type { KeyedHasher } from '../../lib/crypto/tokens.js';
 import type { PasswordHasher } from '../../lib/crypto/password-hasher.js';
 import { normalizeAddress } from '../accounts/model.js';
@@ -36,6 +37,7 @@ const LOCK_REASONS: ReadonlySet<SignInReason> = new Set([
   'account_locked_familiar',
   'ip_locked',
   'ip_rate_limited',
+  'server_busy',
 ]);
 
 export type LegacyOutcome = 'ok' | 'wrong' | 'refused';
@@ -258,6 +260,9 @@ export class LegacyVerifier {
     } catch (e) {
       // Not checked (the hash queue refused it, `busy`, or the store failed): not a failure of the owner's.
       await this.lockout.unreserve(keys, state.familiarity);
+      // A budget hit is in the sign-in log (the client gets a temporary failure and retries).
+      if (isSesameError(e) && e.code === 'busy')
+        await this.log(a, { outcome: 'wrong', reason: 'server_busy', address });
       throw e;
     }
     if (r.outcome === 'ok') await this.lockout.release(keys, state.familiarity);

@@ -121,6 +121,7 @@ export class PasswordAuthenticator {
     } catch (e) {
       // Never checked (the hash queue refused it, `busy`, or the store failed): not a failure of the owner's.
       await this.throttle.cancel(gate.ticket);
+      if (e instanceof SesameError && e.code === 'busy') await this.log(typed, null, 'throttled', 'server_busy', ctx);
       throw e;
     }
     if (!user) {
