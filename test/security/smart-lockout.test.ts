@@ -50,11 +50,13 @@ for (const kind of STORE_KINDS) {
       return (
         await w.ctx.store.db
           .selectFrom('sign_in_events')
-          .select(['reason', 'outcome', 'ip'])
+          .select(['reason', 'outcome', 'ip', 'attempts'])
           .where('address_typed', '=', address)
           .orderBy('at')
           .execute()
-      ).map((r) => `${r.outcome}/${r.reason}@${r.ip}`);
+      )
+      // Attempts, not rows: identical failures are one aggregated row with a count.
+        .flatMap((r) => Array<string>(Number(r.attempts)).fill(`${r.outcome}/${r.reason}@${r.ip}`));
     };
     /** A user with MFA enabled (main password still allowed on mail protocols) and one app password. */
     async function person(address: string, password: string): Promise<{ user: User; app: string }> {
