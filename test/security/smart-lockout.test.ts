@@ -47,16 +47,14 @@ for (const kind of STORE_KINDS) {
       w.app.inject({ method: 'POST', url: '/api/v1/sessions', remoteAddress: ip, payload: { email, password } });
     const reasons = async (address: string) => {
       await w.ctx.flush();
-      return (
-        await w.ctx.store.db
-          .selectFrom('sign_in_events')
-          .select(['reason', 'outcome', 'ip', 'attempts'])
-          .where('address_typed', '=', address)
-          .orderBy('at')
-          .execute()
-      )
+      const rows = await w.ctx.store.db
+        .selectFrom('sign_in_events')
+        .select(['reason', 'outcome', 'ip', 'attempts'])
+        .where('address_typed', '=', address)
+        .orderBy('at')
+        .execute();
       // Attempts, not rows: identical failures are one aggregated row with a count.
-        .flatMap((r) => Array<string>(Number(r.attempts)).fill(`${r.outcome}/${r.reason}@${r.ip}`));
+      return rows.flatMap((r) => Array<string>(Number(r.attempts)).fill(`${r.outcome}/${r.reason}@${r.ip}`));
     };
     /** A user with MFA enabled (main password still allowed on mail protocols) and one app password. */
     async function person(address: string, password: string): Promise<{ user: User; app: string }> {
