@@ -253,6 +253,145 @@ for (const kind of STORE_KINDS) {
       assert.match(unknown.err, /no user nobody@contoso\.test/);
     });
 
+    it('shows and lifts locks: sesame locks show, lift and lift-ip', async () => {
+      const add = await sesame(
+        store,
+        ['user', 'add', 'mia@contoso.test', '--password-stdin'],
+        'amber-quill-harbor-31\n',
+      );
+      assert.equal(add.code, 0, add.err);
+      const show = async () => {
+        const r = await sesame(store, ['locks', 'show', 'MIA@contoso.test']);
+        assert.equal(r.code, 0, r.err);
+        return r.out.trim().split('\n');
+      };
+      assert.deepEqual(await show(), [
+        'main password from familiar networks: not locked',
+        'main password from elsewhere: not locked',
+        'second step: not locked',
+      ]);
+      const audits = async (action: string, detail: string) => {
+        const ctx = await createContext(store.config());
+        try {
+          return (
+            await ctx.store.db
+              .selectFrom('audit_events')
+              .select(['actor_label', 'detail'])
+              .where('action', '=', action)
+              .execute()
+          ).filter((r) => r.detail.includes(detail));
+        } finally {
+          await ctx.close();
+        }
+      };
+
+      // The main password, locked from an unfamiliar place by wrong guesses (the browser's path;
+      // the mail endpoints share the counter).
+      const away = { ip: '192.0.2.88', userAgent: 'cli-test', protocol: 'web' };
+      let ctx = await createContext(store.config());
+      try {
+        for (let i = 0; i < ctx.config.accountFailureLimit; i++)
+          await assert.rejects(ctx.signIn.authenticate('mia@contoso.test', `guess-${i}-quill`, away), {
+            code: 'sign_in_failed',
+          });
+        await assert.rejects(ctx.signIn.authenticate('mia@contoso.test', 'amber-quill-harbor-31', away), {
+          code: 'throttled',
+        });
+      } finally {
+        await ctx.close();
+      }
+      const locked = await show();
+      assert.equal(locked[0], 'main password from familiar networks: not locked');
+      assert.match(locked[1]!, /^main password from elsewhere: locked for \d+ s$/);
+      assert.equal(locked[2], 'second step: not locked');
+      const lift = await sesame(store, ['locks', 'lift', 'MIA@contoso.test']);
+      assert.equal(lift.code, 0, lift.err);
+      assert.equal(lift.out.trim(), 'sign-in locks of mia@contoso.test lifted');
+      assert.deepEqual(await show(), [
+        'main password from familiar networks: not locked',
+        'main password from elsewhere: not locked',
+        'second step: not locked',
+      ]);
+      ctx = await createContext(store.config());
+      try {
+        assert.equal(
+          (await ctx.signIn.authenticate('mia@contoso.test', 'amber-quill-harbor-31', away)).address,
+          'mia@contoso.test',
+          'the right password signs in again, from the same place',
+        );
+      } finally {
+        await ctx.close();
+      }
+      assert.equal((await audits('user.locks_lifted', 'mia@contoso.test')).length, 1);
+
+      // A client IP, locked on the browser's path and on the mail endpoints by a spray across
+      // accounts (a low IP limit for this context; lifting needs no limit).
+      const sprayer = '198.51.100.9';
+      const from = { ip: sprayer, userAgent: 'cli-test', protocol: 'web' };
+      ctx = await createContext(store.config({ ipFailureLimit: 3 }));
+      try {
+        for (let i = 0; i < 3; i++) {
+          await assert.rejects(ctx.signIn.authenticate(`user${i}@contoso.test`, 'Spring2026!x', from), {
+            code: 'sign_in_failed',
+          });
+          const mail = await ctx.legacy.verify({
+            user: `user${i}@contoso.test`,
+            password: 'Spring2026!x',
+            protocol: 'imap',
+            ip: sprayer,
+          });
+          assert.equal(mail.reason, 'unknown_user');
+        }
+        await assert.rejects(ctx.signIn.authenticate('mia@contoso.test', 'amber-quill-harbor-31', from), {
+          code: 'throttled',
+        });
+        const mailLocked = await ctx.legacy.verify({
+          user: 'mia@contoso.test',
+          password: 'amber-quill-harbor-31',
+          protocol: 'imap',
+          ip: sprayer,
+        });
+        assert.equal(mailLocked.reason, 'ip_locked');
+        const liftIp = await sesame(store, ['locks', 'lift-ip', ` ${sprayer} `]);
+        assert.equal(liftIp.code, 0, liftIp.err);
+        assert.equal(liftIp.out.trim(), `locks of ${sprayer} lifted`);
+        assert.equal(
+          (await ctx.signIn.authenticate('mia@contoso.test', 'amber-quill-harbor-31', from)).address,
+          'mia@contoso.test',
+          "the IP's browser lock is lifted",
+        );
+        const mailFree = await ctx.legacy.verify({
+          user: 'mia@contoso.test',
+          password: 'amber-quill-harbor-31',
+          protocol: 'imap',
+          ip: sprayer,
+        });
+        assert.equal(mailFree.outcome, 'ok', `the IP's mail lock is lifted: ${mailFree.reason}`);
+      } finally {
+        await ctx.close();
+      }
+      const ipAudit = await audits('ip.locks_lifted', sprayer);
+      assert.equal(ipAudit.length, 1);
+
+      // Wrong usage: one line, exit 2; an unknown address: exit 1.
+      for (const args of [
+        ['locks'],
+        ['locks', 'show'],
+        ['locks', 'lift'],
+        ['locks', 'lift-ip'],
+        ['locks', 'open', 'x'],
+      ]) {
+        const r = await sesame(store, args);
+        assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
+        assert.equal(r.out, '');
+        assert.equal(r.err.trim().split('\n').length, 1, `one line for: ${args.join(' ')}`);
+        assert.match(r.err, /^sesame: /);
+      }
+      const unknown = await sesame(store, ['locks', 'lift', 'nobody@contoso.test']);
+      assert.equal(unknown.code, 1);
+      assert.match(unknown.err, /no user nobody@contoso\.test/);
+    });
+
     it('prints one clear line and exits 2 on wrong usage, changing nothing', async () => {
       const before = await count();
       for (const args of [

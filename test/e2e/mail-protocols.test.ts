@@ -19,6 +19,9 @@
  *     only, and nothing else.
  *   - HTTP forward auth (nginx auth_request -> /auth/basic) passes the user on, or answers 401 with
  *     a Basic challenge.
+ *   - An old phone polling a deleted app password (more polls than the account's failure limit)
+ *     counts once (wrong_password, then repeated_wrong_password): the new phone's app password and
+ *     the main password (MFA enabled) still log in from the same IP (issue #15, item 1).
  *   - With Dovecot's auth cache turned on (10 mins), an SMTP-only password cached after an SMTP login
  *     still does not open IMAP or POP3 (the cache key has the service in it). An app password deleted
  *     behind Dovecot's back still opens IMAP from the cache; one deleted through the server's JSON
@@ -783,6 +786,100 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     ]);
     assert.equal(ok.code, 0, `${ok.stdout}${ok.stderr}`);
     assert.match(ok.stdout + ok.stderr, /auth succeeded/);
+  });
+
+  it('an old phone polling a deleted app password through Dovecot counts once: the new phone and the main password still work', async () => {
+    // Issue #15, item 1 (smart lockout), through real Dovecot: each poll is an IMAP login that
+    // Dovecot's Lua passdb puts to Sesame. The shipped config keeps no auth cache (auth_cache_ttl =
+    // 0; this test does not change it, and runs before the test that turns the cache on), so no
+    // answer, not even a negative one (auth_cache_negative_ttl), comes from Dovecot's cache: the
+    // sign-in log's count below checks that every poll reached Sesame. The harness's only
+    // test-time overrides are auth_failure_delay = 0 and no anvil penalty (test/support/mail-servers.ts).
+    const u = { address: 'opal@contoso.test', password: 'juniper-saddle-orbit-58' };
+    const operator = { kind: 'operator' } as const;
+    // MFA `enabled` (not enforced): the main password is still accepted on IMAP. A new user, so
+    // no network is familiar to her main password yet: its counter here is the unfamiliar one.
+    const user = (await ctx!.accounts.addUser(operator, { address: u.address, password: u.password, name: 'Opal' }))!;
+    await ctx!.mfaAdmin.setUserState(operator, u.address, 'enabled');
+    const { session } = await ctx!.sessions.start(
+      user.id,
+      ['pwd', 'otp'],
+      { ip: '127.0.0.1', userAgent: 'mail-protocols test' },
+      Date.now(),
+    );
+    const meta = { ip: '127.0.0.1', locale: 'en' as const };
+    const oldPhone = await ctx!.appPasswords.create(user, session, 'Old phone', meta);
+    const newPhone = await ctx!.appPasswords.create(user, session, 'New phone', meta);
+    const imap = (password: string, label: string): PyCase[] => [
+      { proto: 'imap', port: P().imap, tls: 'none', user: u.address, password, label },
+    ];
+    expectAll(
+      imap(oldPhone.password, 'old phone, before'),
+      await py(imap(oldPhone.password, 'old phone, before')),
+      true,
+    );
+    await ctx!.appPasswords.remove(user, oldPhone.appPassword.id);
+
+    // More polls than the account's failure limit this server uses (SESAME_ACCOUNT_FAILURE_LIMIT
+    // above). Its IP limit is set far out of reach (10 000, so the other tests' failures from
+    // 127.0.0.1 lock nothing): that the IP is not locked by repeats is security/smart-lockout.test.ts's
+    // (40 polls > its IP limit); here the log shows what each poll counted.
+    // The first poll alone (parallel first attempts could each be "new" before the first is
+    // remembered); then the rest in parallel batches, as a phone with several IMAP connections
+    // (one per folder) polls: Dovecot answers a failure only at its next 500 ms failure check
+    // (even with auth_failure_delay = 0), so one after another would take a minute.
+    const accountLimit = Number(env.SESAME_ACCOUNT_FAILURE_LIMIT);
+    assert.ok(accountLimit > 0);
+    const polls = accountLimit + 5;
+    const pollsStarted = Date.now();
+    const poll = async (i: number) => {
+      const r = await curl(`imap://127.0.0.1:${P().imap}/`, u.address, canonical(oldPhone.password), 'none');
+      assert.equal(r.code, 67, `poll ${i + 1}: refused as "login denied", got exit ${r.code} ${r.stderr}${context()}`);
+    };
+    await poll(0);
+    for (let i = 1; i < polls; i += 15)
+      await Promise.all(Array.from({ length: Math.min(15, polls - i) }, (_, j) => poll(i + j)));
+    timings.oldPhonePollsMs = Date.now() - pollsStarted;
+
+    // Neither the account's main-password counter nor the client IP is locked: the new phone's app
+    // password, and the main password from the very same IP, log in.
+    const after: PyCase[] = [...imap(newPhone.password, 'new phone'), ...imap(u.password, 'main password')];
+    expectAll(after, await py(after), true);
+
+    // The sign-in log, as the server wrote it (after answering, in batches): identical failures are
+    // one row with a count of `attempts`, so attempts are summed.
+    const tallies = async () => {
+      const rows = await ctx!.store.db
+        .selectFrom('sign_in_events')
+        .select(['outcome', 'reason', 'protocol', 'ip', 'app_password_id', 'attempts'])
+        .where('address_typed', '=', u.address)
+        .execute();
+      const out: Record<string, number> = {};
+      for (const r of rows) {
+        const k = `${r.outcome}/${r.reason}/${r.protocol}/${r.ip}/${r.app_password_id ?? '-'}`;
+        out[k] = (out[k] ?? 0) + Number(r.attempts);
+      }
+      return out;
+    };
+    const expected = {
+      [`success/ok/imap/127.0.0.1/${oldPhone.appPassword.id}`]: 1,
+      'failure/wrong_password/imap/127.0.0.1/-': 1,
+      'failure/repeated_wrong_password/imap/127.0.0.1/-': polls - 1,
+      [`success/ok/imap/127.0.0.1/${newPhone.appPassword.id}`]: 1,
+      'success/ok/imap/127.0.0.1/-': 1,
+    };
+    let got = await tallies();
+    for (const until = Date.now() + 10_000; Date.now() < until; ) {
+      const total = Object.values(got).reduce((a, b) => a + b, 0);
+      if (total >= polls + 3) break;
+      await new Promise((r) => setTimeout(r, 100));
+      got = await tallies();
+    }
+    assert.deepEqual(
+      got,
+      expected,
+      `every poll reached Sesame (${polls}): the first counted as wrong_password, the rest as repeated_wrong_password${context()}`,
+    );
   });
 
   it("with Dovecot's auth cache on: protocols stay apart, and Sesame's flush through the doveadm HTTP API ends a deleted password at once", async () => {
