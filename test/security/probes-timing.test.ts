@@ -134,7 +134,12 @@ describe('probes: sign-in timing does not reveal whether an account exists', () 
   before(async () => {
     ({ probe } = await startProbeServer(
       'timing',
-      { SESAME_ACCOUNT_FAILURE_LIMIT: '100', SESAME_IP_FAILURE_LIMIT: '100000' },
+      {
+        SESAME_ACCOUNT_FAILURE_LIMIT: '100',
+        SESAME_IP_FAILURE_LIMIT: '100000',
+        // Hundreds of timed sign-ins from one address: the per-IP rate (probes-lockout.test.ts) would refuse them.
+        SESAME_IP_PASSWORD_CHECKS_PER_MINUTE: '1000000',
+      },
       async (ctx) => {
         await ctx.accounts.addOrganization(OPERATOR, 'contoso.test', 'Contoso');
         for (const path of ['api', 'web'])
@@ -258,7 +263,12 @@ describe('probes: the mail endpoints cost the same for unknown and known address
   before(async () => {
     ({ probe, setupResult: key } = await startProbeServer(
       'mail-timing',
-      { SESAME_ACCOUNT_FAILURE_LIMIT: '100', SESAME_IP_FAILURE_LIMIT: '100000' },
+      {
+        SESAME_ACCOUNT_FAILURE_LIMIT: '100',
+        SESAME_IP_FAILURE_LIMIT: '100000',
+        // Hundreds of timed sign-ins from one address: the per-IP rate (probes-lockout.test.ts) would refuse them.
+        SESAME_IP_PASSWORD_CHECKS_PER_MINUTE: '1000000',
+      },
       async (ctx) => {
         await ctx.accounts.addOrganization(OPERATOR, 'contoso.test', 'Contoso');
         for (const address of realAddresses) await ctx.accounts.addUser(OPERATOR, { address });
