@@ -284,7 +284,7 @@ for (const kind of STORE_KINDS) {
       for (const p of plan) assert.equal(p.rows, 7, `${p.table}: 7 rows to remove`);
       const auditBefore = await db.selectFrom('audit_events').select('id').execute();
 
-      const applied = await runRetention(retention, { recordAudit: (e) => recordAudit(db, e) }, now, {
+      const applied = await runRetention(retention, new KyselyAuditRepository(db), now, {
         batch: 3,
         pauseMs: 0,
       });
@@ -315,7 +315,7 @@ for (const kind of STORE_KINDS) {
       assert.equal(audits[0]!.action, 'retention.applied');
       assert.match(audits[0]!.detail, /sign_in_events=7 .*oidc_payloads=7/);
       // Nothing left to remove: no audit row.
-      await runRetention(retention, { recordAudit: (e) => recordAudit(db, e) }, now, { batch: 3, pauseMs: 0 });
+      await runRetention(retention, new KyselyAuditRepository(db), now, { batch: 3, pauseMs: 0 });
       assert.equal(await count('audit_events'), 3);
       // A log kept forever (0 days) has no rule.
       assert.deepEqual(
@@ -344,32 +344,4 @@ function signInRow(id: string, at: number) {
     last_at: at,
     agg_key: null,
   };
-}
-
-async function recordAudit(
-  db: Kysely<Database>,
-  e: {
-    id: string;
-    at: number;
-    orgId: string | null;
-    actorId: string | null;
-    actorLabel: string;
-    action: string;
-    targetUserId: string | null;
-    detail: string;
-  },
-) {
-  await db
-    .insertInto('audit_events')
-    .values({
-      id: e.id,
-      at: e.at,
-      org_id: e.orgId,
-      actor_id: e.actorId,
-      actor_label: e.actorLabel,
-      action: e.action,
-      target_user_id: e.targetUserId,
-      detail: e.detail,
-    })
-    .execute();
 }

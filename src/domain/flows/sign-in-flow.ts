@@ -24,6 +24,7 @@ import type { Notifier } from '../mfa/notifier.js';
 import type { MfaRepository } from '../mfa/repository.js';
 import type { RecentAuth } from '../sessions/recent-auth.js';
 import type { Session, SessionService } from '../sessions/session.js';
+import { secondFactorKey } from '../throttling/locations.js';
 import type { Throttle, ThrottleKey } from '../throttling/throttle.js';
 import type { Flow, FlowKind, FlowRepository, FlowState } from './flow.js';
 import type { AppPasswords } from '../app-passwords/service.js';
@@ -557,7 +558,7 @@ export class SignInFlows {
   ): Promise<T> {
     const keys: ThrottleKey[] = [
       {
-        key: `mfa:user:${user.id}`,
+        key: secondFactorKey(user.id),
         rule: { limit: this.d.mfaFailureLimit, windowSeconds: 86_400 },
         clearOnSuccess: true,
       },

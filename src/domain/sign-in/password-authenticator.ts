@@ -19,6 +19,8 @@ import {
   ipRateKey,
   lockAccount,
   mainPasswordKey,
+  WEB_IP_WINDOW_S,
+  webIpKey,
 } from '../throttling/locations.js';
 import type { Throttle, ThrottleKey } from '../throttling/throttle.js';
 
@@ -37,7 +39,6 @@ export interface PasswordAuthenticatorSettings {
 }
 
 const DAY = 24 * 3600;
-const IP_WINDOW = 15 * 60;
 
 export class PasswordAuthenticator {
   constructor(
@@ -62,8 +63,8 @@ export class PasswordAuthenticator {
     const keys: ThrottleKey[] = [
       this.accountKey(account, familiarity),
       {
-        key: `pwd:ip:${ctx.ip}`,
-        rule: { limit: this.settings.ipFailureLimit, windowSeconds: IP_WINDOW },
+        key: webIpKey(ctx.ip),
+        rule: { limit: this.settings.ipFailureLimit, windowSeconds: WEB_IP_WINDOW_S },
         clearOnSuccess: false,
       },
       {

@@ -49,6 +49,17 @@ export function mainPasswordKey(account: string, f: Familiarity): string {
   return `pw:${f}:${account}`;
 }
 
+/** The sign-in page's and the API's failure counter (and lock) for one client IP, and its window. */
+export function webIpKey(ip: string): string {
+  return `pwd:ip:${ip}`;
+}
+export const WEB_IP_WINDOW_S = 900;
+
+/** The second step's failure counter (and lock) of a user, wherever they sign in from. */
+export function secondFactorKey(userId: string): string {
+  return `mfa:user:${userId}`;
+}
+
 /** Main-password checks (Argon2 hashes) from one client IP within a minute, on every path. */
 export function ipRateKey(ip: string): string {
   return `pwd:ip-rate:${ip}`;

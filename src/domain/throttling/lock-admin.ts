@@ -16,12 +16,17 @@ import { auditEvent, type AuditRepository, userAuditEvent } from '../audit/event
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
 import { LEGACY_IP_WINDOW_S, legacyIpKey } from '../legacy/lockout.js';
-import { type Familiarity, lockAccount, mainPasswordKey } from './locations.js';
+import {
+  type Familiarity,
+  lockAccount,
+  mainPasswordKey,
+  secondFactorKey,
+  WEB_IP_WINDOW_S,
+  webIpKey,
+} from './locations.js';
 import type { CounterStore } from './throttle.js';
 
 const DAY_S = 86_400;
-/** The browser's and API's per-IP failure window (password-authenticator.ts). */
-const WEB_IP_WINDOW_S = 900;
 
 export interface AccountLocks {
   /** Seconds each lock still holds (0: not locked). */
@@ -38,14 +43,6 @@ export interface IpLock {
 /** The IPs a lock refused in an organization's sign-in log since a time (newest first, at most `limit`). */
 export interface LockedIpReads {
   throttledIps(orgId: string, since: number, limit: number): Promise<string[]>;
-}
-
-export function webIpKey(ip: string): string {
-  return `pwd:ip:${ip}`;
-}
-
-export function secondFactorKey(userId: string): string {
-  return `mfa:user:${userId}`;
 }
 
 export class LockAdmin {
