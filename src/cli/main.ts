@@ -14,6 +14,7 @@
  *   sesame org policy <domain> [--mfa-default STATE] [--methods LIST] [--remember-days N] [app-password options]
  *   sesame locks show|lift <address> | sesame locks lift-ip <ip>   (commands/locks.ts)
  *   sesame app-passwords list <address> | sesame app-passwords revoke-all <address>
+ *   sesame integration config <target> ...   (commands/integration-config.ts)
  *   sesame migrate
  *   sesame backup <file> [--force] [--secrets-only] | sesame restore <file> [--force]   (commands/store.ts)
  *   sesame retention [--apply]   (commands/retention.ts)
@@ -28,6 +29,7 @@ import { translator } from '../i18n/i18n.js';
 import type { CommandGroup } from './command.js';
 import { appPasswords } from './commands/app-passwords.js';
 import { integration } from './commands/integration.js';
+import { INTEGRATION_CONFIG_USAGE } from './commands/integration-config.js';
 import { keys } from './commands/keys.js';
 import { LOCKS_USAGE, locks } from './commands/locks.js';
 import { OIDC_USAGE, oidc } from './commands/oidc.js';
@@ -59,6 +61,7 @@ ${LOCKS_USAGE}
   sesame integration add <name>
   sesame integration list
   sesame integration remove <name>
+${INTEGRATION_CONFIG_USAGE}
   sesame migrate
   sesame backup <file> [--force] [--secrets-only]
   sesame restore <file> [--force]

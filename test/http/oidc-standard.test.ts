@@ -183,7 +183,14 @@ for (const kind of STORE_KINDS) {
           ...(remember ? { remember: '1' } : {}),
         });
         // A refusal here once flaked on PostgreSQL under load (409): the page's own words say which step it was at.
-        assert.equal(res.statusCode, 303, res.body.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').slice(0, 600));
+        assert.equal(
+          res.statusCode,
+          303,
+          res.body
+            .replace(/<[^>]+>/g, ' ')
+            .replace(/\s+/g, ' ')
+            .slice(0, 600),
+        );
       } else assert.notEqual(res.headers.location, '/signin/mfa');
       return walk(b, res);
     }

@@ -1,11 +1,13 @@
-/** `sesame integration add|list|remove`: the keys with which mail servers and proxies ask Sesame. */
+/** `sesame integration add|list|remove|config`: the keys with which mail servers and proxies ask Sesame, and their files. */
 import { formatTime } from '../../i18n/format.js';
 import type { CommandGroup } from '../command.js';
 import { withContext } from '../context.js';
 import { parse, UsageError } from '../io.js';
+import { integrationConfig } from './integration-config.js';
 
 export const integration: CommandGroup = {
   async run({ verb, rest, config, io }) {
+    if (verb === 'config') return integrationConfig(rest, config, io);
     if (verb !== 'add' && verb !== 'list' && verb !== 'remove')
       throw new UsageError(`unknown command "${`integration ${verb ?? ''}`.trim()}"`);
     const name = parse(rest, {}, verb === 'list' ? 0 : 1).positionals[0] ?? '';
