@@ -14,6 +14,9 @@ declare -A NEED=(
   [dovecot-core]=/usr/sbin/dovecot [dovecot-imapd]=/usr/lib/dovecot/imap [dovecot-pop3d]=/usr/lib/dovecot/pop3
   [dovecot-submissiond]=/usr/lib/dovecot/submission [dovecot-auth-lua]=/usr/lib/dovecot/modules/auth/libauthdb_lua.so
   [nginx]=/usr/sbin/nginx [libnginx-mod-mail]=/usr/lib/nginx/modules/ngx_mail_module.so [postfix]=/usr/sbin/postfix
+  # test/e2e/integrations-forward-auth.test.ts: Radicale behind nginx and Caddy, a CalDAV client, Traefik's YAML read
+  [radicale]=/usr/bin/radicale [caddy]=/usr/bin/caddy [python3-caldav]=/usr/lib/python3/dist-packages/caldav
+  [python3-yaml]=/usr/lib/python3/dist-packages/yaml
 )
 
 pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }

@@ -78,7 +78,11 @@ export const caddyForwardAuth: ConfigTarget = {
     protocol,
   ],
   files: [{ template: 'caddy/Caddyfile', path: 'sesame-forward-auth.caddy', mode: 0o644 }],
-  next: ['add `import /etc/caddy/sesame-forward-auth.caddy` to /etc/caddy/Caddyfile', 'systemctl reload caddy'],
+  next: [
+    'add `import /etc/caddy/sesame-forward-auth.caddy` to /etc/caddy/Caddyfile',
+    'adduser caddy ssl-cert (if the key is in /etc/ssl/private)',
+    'systemctl restart caddy',
+  ],
 };
 
 /** Traefik's forwardAuth middleware (v2, v3), as a file-provider configuration. */
