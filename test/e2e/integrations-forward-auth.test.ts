@@ -277,7 +277,7 @@ describe('forward auth in front of Radicale through nginx and Caddy, as docs/for
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  /** The sign-in log rows from CLIENT_IP (the server writes them in batches: waits for `n`). */
+  /** Alice's sign-in log rows, read from the store (the server writes them in batches: waits for `n`). */
   async function signIns(n: number) {
     const db = new Database(path.join(env.SESAME_DATA_DIR!, 'sesame.db'), { readonly: true, fileMustExist: true });
     try {
@@ -411,11 +411,12 @@ describe('forward auth in front of Radicale through nginx and Caddy, as docs/for
   /** Radicale stopped, the echo started on its port (inside: the listener of 5232 in this sandbox only). */
   const echoInsteadOfRadicale = () =>
     sh(`systemctl stop radicale
+for i in $(seq 50); do ss -ltnH 'sport = :5232' | grep -q . || break; sleep 0.1; done
 setsid /usr/bin/python3 ${dir}/echo.py 127.0.0.1 ${dir}/echo.log >${dir}/echo.out 2>&1 </dev/null &
 for i in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/5232) 2>/dev/null && exit 0; sleep 0.1; done; exit 1`);
   const radicaleInsteadOfEcho = () =>
     sh(`kill $(ss -ltnpH 'sport = :5232' | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u)
-sleep 0.3
+for i in $(seq 50); do ss -ltnH 'sport = :5232' | grep -q . || break; sleep 0.1; done
 systemctl start radicale
 for i in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/5232) 2>/dev/null && exit 0; sleep 0.1; done; exit 1`);
 
