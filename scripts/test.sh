@@ -19,6 +19,7 @@ declare -A NEED=(
   [radicale]=/usr/bin/radicale [caddy]=/usr/bin/caddy [fetchmail]=fetchmail [isync]=mbsync [s-nail]=s-nail
   [getmail6]=getmail [python3-caldav]=/usr/lib/python3/dist-packages/caldav
   [python3-authlib]=/usr/lib/python3/dist-packages/authlib [util-linux]=nsenter [iproute2]=/usr/sbin/ip
+  [python3-yaml]=/usr/lib/python3/dist-packages/yaml
 )
 
 pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }

@@ -554,7 +554,7 @@ postlog   unix-dgram n  -       n       -       1       postlogd
     fs.writeFileSync(this.p('nginx', 'mail-proxy.conf'), mail, { mode: 0o600 });
     const forward = fillTemplate(
       template('nginx/forward-auth.conf'),
-      { SESAME_URL: o.sesameUrl, UPSTREAM_URL: `http://127.0.0.1:${ports.nginxUpstream}` },
+      { SESAME_URL: o.sesameUrl, UPSTREAM_URL: `http://127.0.0.1:${ports.nginxUpstream}`, PROTOCOL: 'http' },
       'forward-auth.conf',
     );
     fs.writeFileSync(this.p('nginx', 'forward-auth.conf'), forward);

@@ -40,8 +40,9 @@ stop_unit() {
     dovecot) doveadm stop 2>/dev/null || true ;;
     nginx) nginx -s quit 2>/dev/null || true ;;
     postfix) postfix stop 2>/dev/null || true ;;
-    caddy) pkill -x caddy 2>/dev/null || true ;;
-    radicale) pkill -f '^/usr/bin/python3 /usr/bin/radicale' 2>/dev/null || true; pkill -f 'python3 -m radicale' 2>/dev/null || true ;;
+    # Only this sandbox's processes (its network namespace), never another sandbox's or the machine's.
+    caddy) pkill --ns $$ --nslist net -x caddy 2>/dev/null || true ;;
+    radicale) pkill --ns $$ --nslist net -f '^/usr/bin/python3 /usr/bin/radicale' 2>/dev/null || true; pkill --ns $$ --nslist net -f 'python3 -m radicale' 2>/dev/null || true ;;
   esac
   sleep 0.3
 }
@@ -50,7 +51,8 @@ start_unit() {
     dovecot) dovecot ;;
     nginx) nginx ;;
     postfix) postfix start ;;
-    caddy) setsid runuser -u caddy -- /usr/bin/caddy run --environ --config /etc/caddy/Caddyfile >>/var/log/caddy.out 2>&1 < /dev/null & ;;
+    # User=caddy with AmbientCapabilities=CAP_NET_BIND_SERVICE (ports 80 and 443) and its HOME, as the unit.
+    caddy) HOME=/var/lib/caddy setsid setpriv --reuid=caddy --regid=caddy --init-groups --inh-caps=+net_bind_service --ambient-caps=+net_bind_service /usr/bin/caddy run --environ --config /etc/caddy/Caddyfile >>/var/log/caddy.out 2>&1 < /dev/null & ;;
     radicale) setsid runuser -u radicale -- /usr/bin/python3 -m radicale >>/var/log/radicale.out 2>&1 < /dev/null & ;;
     *) echo "systemctl shim: unknown unit $unit" >&2; exit 1 ;;
   esac
@@ -142,8 +144,9 @@ export class SandboxHost {
     return new SandboxHost(dir, holder, pid);
   }
 
-  private nsenterArgs(): string[] {
-    return ['-t', String(this.pid), '-m', '-n', '--'];
+  /** `cwd`: nsenter's working directory inside (entering the mount namespace otherwise leaves the command in /). */
+  private nsenterArgs(cwd?: string): string[] {
+    return ['-t', String(this.pid), '-m', '-n', ...(cwd ? [`--wdns=${cwd}`] : []), '--'];
   }
 
   /** Environment inside: the shim first on PATH, C locale, no proxy settings of this machine. */
@@ -172,7 +175,7 @@ export class SandboxHost {
     opts: { env?: Record<string, string>; cwd?: string; timeoutMs?: number; input?: string } = {},
   ): Promise<ShResult> {
     return new Promise((resolve) => {
-      const child = spawn('/usr/bin/nsenter', [...this.nsenterArgs(), file, ...args], {
+      const child = spawn('/usr/bin/nsenter', [...this.nsenterArgs(opts.cwd), file, ...args], {
         env: this.env(opts.env),
         cwd: opts.cwd,
         stdio: ['pipe', 'pipe', 'pipe'],
@@ -215,7 +218,7 @@ export class SandboxHost {
   ): ChildProcess {
     const fd = fs.openSync(opts.logFile, 'a');
     try {
-      return spawn('/usr/bin/nsenter', [...this.nsenterArgs(), file, ...args], {
+      return spawn('/usr/bin/nsenter', [...this.nsenterArgs(opts.cwd), file, ...args], {
         env: this.env(opts.env),
         cwd: opts.cwd,
         stdio: ['ignore', fd, fd],

@@ -42,6 +42,9 @@ const SERVICE = new Map(
  */
 const protocolOf = (service: unknown) => (typeof service === 'string' ? SERVICE.get(service) : undefined);
 
+/** The protocols a forward-auth proxy may name (`/auth/basic?protocol=`): plain HTTP apps, or CalDAV/CardDAV. */
+const BASIC_PROTOCOLS = new Map(Object.entries({ http: 'http', dav: 'dav' }));
+
 /** The protocols nginx's mail proxy sends as Auth-Protocol. */
 const NGINX_PROTOCOLS = ['imap', 'pop3', 'smtp'];
 
@@ -242,6 +245,22 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: Services) {
   });
 
   app.get('/auth/basic', hidden, async (req, reply) => {
+    // The protocol the proxy protects, fixed in its generated configuration (`?protocol=dav` in
+    // front of a CalDAV/CardDAV server): an app password allowed for DAV only works there and
+    // nowhere else. A name Sesame does not know is the proxy's configuration error, as an unknown
+    // service on /auth/mail: 400 saying so, before any check, and neither logged as a sign-in nor
+    // counted (no integration key here, so there is no integration to keep it on).
+    const asked = (req.query as Record<string, unknown> | undefined)?.protocol;
+    const protocol = asked === undefined ? 'http' : typeof asked === 'string' ? BASIC_PROTOCOLS.get(asked) : undefined;
+    if (!protocol) {
+      const shown = typeof asked === 'string' ? JSON.stringify(asked.slice(0, 40)) : '(several)';
+      const error = `unknown protocol name ${shown} on /auth/basic; Sesame knows ${[...BASIC_PROTOCOLS.keys()].join(', ')}`;
+      req.log.warn(
+        { code: 'integration_config_error', detail: error },
+        'forward-auth configuration error: answered 400',
+      );
+      return reply.code(400).send({ result: 'invalid', error });
+    }
     const challenge = () => reply.code(401).header('www-authenticate', 'Basic realm="Sesame", charset="UTF-8"').send();
     const hdr = req.headers.authorization;
     const m = hdr && hdr.length <= 4096 ? BASIC.exec(hdr) : null;
@@ -251,16 +270,19 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: Services) {
     // RFC 7617: the user-id ends at the first colon; without one there is no password.
     const input = colon > 0 ? clean(decoded.slice(0, colon), decoded.slice(colon + 1)) : undefined;
     if (!input) {
-      await logInvalid(req, colon > 0 ? decoded.slice(0, colon) : '', 'http', req.ip);
+      await logInvalid(req, colon > 0 ? decoded.slice(0, colon) : '', protocol, req.ip);
       return challenge();
     }
-    const r = await verify(req, { ...input, protocol: 'http', ip: req.ip });
+    const r = await verify(req, { ...input, protocol, ip: req.ip });
     if (r === 'temporary') return reply.code(503).header('retry-after', '5').send();
     if (r.outcome !== 'ok') return challenge();
     // Header values must not carry CR/LF: names are checked at creation, and encoded here as well.
+    // X-Remote-User carries the same address as Remote-User: it is the header Radicale's
+    // `http_x_remote_user` trusts, so a proxy copies it to the backend as it is (docs/forward-auth.md).
     return reply
       .code(200)
       .header('remote-user', r.address!)
+      .header('x-remote-user', r.address!)
       .header('remote-email', r.address!)
       .header('remote-name', encodeURIComponent(r.name ?? r.address!))
       .header('cache-control', 'no-store')
