@@ -4,7 +4,7 @@
  *   - Dovecot (IMAP, POP3, submission) whose only passdb is integrations/dovecot/sesame-auth.lua,
  *     included through integrations/dovecot/conf.d/auth-sesame.conf.ext (and, when asked, the
  *     doveadm HTTP API of conf.d/sesame-doveadm-api.conf.ext); when asked, a second Dovecot (IMAP)
- *     with the oauth2 passdb of integrations/dovecot/dovecot-oauth2.conf.ext instead;
+ *     with the oauth2 passdb of integrations/dovecot/ (dovecot-oauth2.conf.ext for IMAP) instead;
  *   - Postfix, its SMTP AUTH through Dovecot SASL (integrations/postfix/main.cf.snippet), with a
  *     second port that believes XCLIENT from nginx;
  *   - nginx, the mail proxy of integrations/nginx/mail-proxy.conf (STARTTLS and implicit TLS with a
@@ -91,7 +91,7 @@ export interface MailServersOptions {
   authCacheNegativeTtl?: string;
   /** When set, Dovecot's doveadm HTTP API listens on `ports.doveadm` with this key. */
   doveadmApiKey?: string;
-  /** Also start a second Dovecot for IMAP whose passdb is integrations/dovecot/dovecot-oauth2.conf.ext. */
+  /** Also start a second Dovecot for IMAP whose passdb is the IMAP one of integrations/dovecot/conf.d/95-sesame-oauth2.conf. */
   oauth2?: boolean;
   /** Start Postfix (default true). */
   postfix?: boolean;
@@ -374,21 +374,23 @@ ${o.authCacheTtl === undefined ? '' : `auth_cache_ttl = ${o.authCacheTtl}\n`}${o
 
   /** The alternative to the Lua passdb: Dovecot's oauth2 passdb asking Sesame's RFC 7662 introspection. */
   private async startOauth2Dovecot(o: MailServersOptions): Promise<void> {
-    const ext = this.p('conf.d', 'dovecot-oauth2.conf.ext');
+    const ext = this.p('conf.d', 'dovecot-oauth2-imap.conf.ext');
     fs.writeFileSync(
       ext,
       fillTemplate(
         template('dovecot/dovecot-oauth2.conf.ext'),
-        { SESAME_URL: o.sesameUrl, SESAME_INTEGRATION_KEY: o.integrationKey },
+        { SESAME_URL: o.sesameUrl, SESAME_INTEGRATION_KEY: o.integrationKey, CLIENT_ID: 'imap' },
         'dovecot-oauth2.conf.ext',
       ),
       { mode: 0o640 },
     );
     fs.chownSync(ext, 0, dovecotGid());
-    // The passdb block the template's comments tell the admin to write.
-    const passdb = /^#\s{3}(passdb \{[\s\S]*?^#\s{3}\})/m.exec(template('dovecot/dovecot-oauth2.conf.ext'));
-    if (!passdb) throw new Error('dovecot-oauth2.conf.ext no longer shows the passdb block to use: update the harness');
-    const block = passdb[1]!.replace(/^#\s{3}/gm, '').replace('/etc/dovecot/dovecot-oauth2.conf.ext', ext);
+    // The IMAP passdb of the shipped drop-in (this Dovecot serves IMAP only, so it is its only passdb).
+    const passdb = /^protocol imap \{\n {2}(passdb \{[\s\S]*?\n {2}\})\n\}/m.exec(
+      template('dovecot/conf.d/95-sesame-oauth2.conf'),
+    );
+    if (!passdb) throw new Error('95-sesame-oauth2.conf no longer has its `protocol imap` passdb: update the harness');
+    const block = passdb[1]!.replace(/^ {2}/gm, '').replace('/etc/dovecot/dovecot-oauth2-imap.conf.ext', ext);
     const file = this.p('dovecot-oauth2.conf');
     fs.writeFileSync(
       file,

@@ -33,6 +33,8 @@ export interface TemplateFile {
   mode: number;
   /** Group that must read it (e.g. dovecot), set when the folder is written as root and the group exists. */
   group?: string;
+  /** Placeholders of this file alone (one template rendered several times, e.g. once per protocol). */
+  values?: Record<string, string>;
 }
 
 export interface ConfigTarget {
@@ -82,6 +84,10 @@ export function renderTarget(target: ConfigTarget, input: RenderInput): Rendered
     path: f.path,
     mode: f.mode,
     group: f.group,
-    text: fillTemplate(fs.readFileSync(path.join(TEMPLATES, f.template), 'utf8'), values, f.template),
+    text: fillTemplate(
+      fs.readFileSync(path.join(TEMPLATES, f.template), 'utf8'),
+      { ...values, ...f.values },
+      f.template,
+    ),
   }));
 }
