@@ -133,15 +133,19 @@ for (const kind of STORE_KINDS) {
       throw new Error('too many redirects');
     }
 
-    async function tokenRequest(form: Record<string, string>) {
+    /** A token request, the client authenticated with HTTP Basic (client_secret_basic) or in the form body (client_secret_post). */
+    async function tokenRequest(form: Record<string, string>, auth: 'basic' | 'post' = 'basic') {
+      const basic = `Basic ${Buffer.from(`${encodeURIComponent(app.id)}:${encodeURIComponent(app.secret)}`).toString('base64')}`;
       const res = await w.app.inject({
         method: 'POST',
         url: '/oidc/token',
         headers: {
-          authorization: `Basic ${Buffer.from(`${encodeURIComponent(app.id)}:${encodeURIComponent(app.secret)}`).toString('base64')}`,
+          ...(auth === 'basic' ? { authorization: basic } : {}),
           'content-type': 'application/x-www-form-urlencoded',
         },
-        payload: new URLSearchParams(form).toString(),
+        payload: new URLSearchParams(
+          auth === 'post' ? { ...form, client_id: app.id, client_secret: app.secret } : form,
+        ).toString(),
       });
       return { status: res.statusCode, body: JSON.parse(res.body) as Tokens & { error?: string } };
     }
@@ -263,6 +267,39 @@ for (const kind of STORE_KINDS) {
       // The refresh token a refresh replaced stays refused; the new one works.
       const again = await tokenRequest({ grant_type: 'refresh_token', refresh_token: refreshed.body.refresh_token! });
       assert.equal(again.status, 200, JSON.stringify(again.body));
+    });
+
+    it('client_secret_post: the secret in the form body works as well as HTTP Basic; a wrong one is invalid_client', async () => {
+      const b = new Browser(w.app);
+      const first = await authorize(b);
+      const back = await signInThere(b, (await walk(b, first.res)).at, ANN);
+      assert.ok(back.code);
+      const form = { grant_type: 'authorization_code', code: back.code, redirect_uri: REDIRECT };
+      const wrong = await w.app.inject({
+        method: 'POST',
+        url: '/oidc/token',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: new URLSearchParams({
+          ...form,
+          code_verifier: first.verifier,
+          client_id: app.id,
+          client_secret: `${app.secret}x`,
+        }).toString(),
+      });
+      assert.equal(wrong.statusCode, 401, wrong.body);
+      assert.equal((JSON.parse(wrong.body) as { error: string }).error, 'invalid_client');
+      const r = await tokenRequest({ ...form, code_verifier: first.verifier }, 'post');
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.ok(r.body.access_token && r.body.id_token);
+      const refreshed = await tokenRequest(
+        { grant_type: 'refresh_token', refresh_token: r.body.refresh_token! },
+        'post',
+      );
+      assert.equal(refreshed.status, 200, JSON.stringify(refreshed.body));
+      const doc = JSON.parse((await w.app.inject({ url: '/oidc/.well-known/openid-configuration' })).body) as {
+        token_endpoint_auth_methods_supported: string[];
+      };
+      assert.ok(doc.token_endpoint_auth_methods_supported.includes('client_secret_post'));
     });
 
     it('prompt=login: no code from the old session; signing in again gives a code whose auth_time is the new sign-in', async () => {
