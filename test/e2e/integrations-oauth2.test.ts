@@ -32,6 +32,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { createContext, type AppContext } from '../../src/app/context.js';
+import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { loadConfig } from '../../src/config/config.js';
 import { PROTOCOLS, type Protocol } from '../../src/domain/app-passwords/model.js';
 import { docSteps, SandboxHost } from '../support/sandbox-host.js';
@@ -153,86 +154,68 @@ describe('Dovecot oauth2 passdb: docs/dovecot-oauth2.md on stock Debian Dovecot'
     };
     const cli = (args: string[], stdin?: string) => runSesameCli({ ...process.env, ...env }, args, stdin);
     await cli(['org', 'add', ORG, '--name', 'Example']);
-    await Promise.all(
-      [
+
+    /**
+     * The users and their app passwords, through the project's own code on the same store (as the
+     * admin console and the App passwords page make them; the CLI's `org add` made the store above,
+     * and the doc's step runs the CLI again). The protocols an app password is limited to are the
+     * organization's policy when it is made (the console's, or `sesame org policy
+     * --app-password-protocols`).
+     */
+    async function people() {
+      ctx = await createContext(loadConfig({ ...process.env, ...env }));
+      for (const [u, mfa] of [
         [ALICE, 'enforced'],
         [BOB, 'enabled'],
         [CAROL, 'disabled'],
-      ].map(async ([u, mfa]) => {
-        const { address, password } = u as typeof ALICE;
-        await cli(['user', 'add', address, '--password-stdin'], `${password}\n`);
-        await cli(['user', 'mfa', address, mfa as string]);
-      }),
-    );
+      ] as const) {
+        await ctx.accounts.addUser(OPERATOR, { address: u.address, password: u.password, role: 'user' });
+        await ctx.mfaAdmin.setUserState(OPERATOR, u.address, mfa);
+      }
+      const orgId = (await ctx.accounts.findUserByAddressOrNull(ALICE.address))!.orgId;
+      const make = async (address: string, name: string, protocols: Protocol[]) => {
+        await ctx!.mfaAdmin.setPolicy(OPERATOR, orgId, { appPasswords: { protocols } });
+        const user = await ctx!.accounts.findUserByAddressOrNull(address);
+        assert.ok(user);
+        const meta = { ip: '127.0.0.1', userAgent: 'integrations-oauth2 test' };
+        const { session } = await ctx!.sessions.start(user.id, ['pwd', 'otp'], meta, Date.now());
+        const made = await ctx!.appPasswords.create(user, session, name, { ip: '127.0.0.1', locale: 'en' });
+        assert.deepEqual(made.appPassword.protocols, protocols);
+        return made.password;
+      };
+      pw.aliceImap = await make(ALICE.address, 'Phone (IMAP)', ['imap']);
+      pw.alicePop = await make(ALICE.address, 'Old laptop (POP3)', ['pop3']);
+      pw.aliceSmtp = await make(ALICE.address, 'Printer (SMTP)', ['smtp']);
+      pw.aliceBoth = await make(ALICE.address, 'Desktop', ['imap', 'pop3']);
+      pw.bobBoth = await make(BOB.address, 'Desktop', ['imap', 'pop3']);
+      await ctx.mfaAdmin.setPolicy(OPERATOR, orgId, { appPasswords: { protocols: [...PROTOCOLS] } });
+      await ctx.close();
+      ctx = undefined;
+      mark('users and app passwords');
+    }
 
-    // App passwords as the App passwords page makes them (the project's own code, same store). The
-    // protocols an app password is limited to are the organization's policy when it is made (the
-    // admin console's, or `sesame org policy --app-password-protocols`).
-    ctx = await createContext(loadConfig({ ...process.env, ...env }));
-    const orgId = (await ctx.accounts.findUserByAddressOrNull(ALICE.address))!.orgId;
-    const make = async (address: string, name: string, protocols: Protocol[]) => {
-      await ctx!.mfaAdmin.setPolicy({ kind: 'operator' }, orgId, { appPasswords: { protocols } });
-      const user = await ctx!.accounts.findUserByAddressOrNull(address);
-      assert.ok(user);
-      const meta = { ip: '127.0.0.1', userAgent: 'integrations-oauth2 test' };
-      const { session } = await ctx!.sessions.start(user.id, ['pwd', 'otp'], meta, Date.now());
-      const made = await ctx!.appPasswords.create(user, session, name, { ip: '127.0.0.1', locale: 'en' });
-      assert.deepEqual(made.appPassword.protocols, protocols);
-      return made.password;
-    };
-    pw.aliceImap = await make(ALICE.address, 'Phone (IMAP)', ['imap']);
-    pw.alicePop = await make(ALICE.address, 'Old laptop (POP3)', ['pop3']);
-    pw.aliceSmtp = await make(ALICE.address, 'Printer (SMTP)', ['smtp']);
-    pw.aliceBoth = await make(ALICE.address, 'Desktop', ['imap', 'pop3']);
-    pw.bobBoth = await make(BOB.address, 'Desktop', ['imap', 'pop3']);
-    await ctx.mfaAdmin.setPolicy({ kind: 'operator' }, orgId, { appPasswords: { protocols: [...PROTOCOLS] } });
-    await ctx.close();
-    ctx = undefined;
-    mark('cli and app passwords');
+    /** The host: the admin's certificate for mail.example.com (from a throwaway CA), and Sesame running. */
+    async function server() {
+      const ssl = (args: string) => run('openssl', args.split(' '), { cwd: dir });
+      await ssl('req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=Test-CA -keyout ca.key -out ca.pem');
+      await ssl('req -newkey rsa:2048 -nodes -subj /CN=mail.example.com -keyout mail.key -out mail.csr');
+      fs.writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=DNS:mail.example.com\n');
+      await ssl(
+        'x509 -req -in mail.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile ext.cnf -out mail.pem',
+      );
+      fs.writeFileSync(path.join(dir, 'clients.py'), CLIENTS_PY);
 
-    // The admin's certificate for mail.example.com, from a throwaway CA.
-    const ssl = (args: string[]) => run('openssl', args, { cwd: dir });
-    await ssl(
-      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=Test CA'].concat([
-        '-keyout',
-        'ca.key',
-        '-out',
-        'ca.pem',
-      ]),
-    );
-    await ssl([
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-subj',
-      '/CN=mail.example.com',
-      '-keyout',
-      'mail.key',
-      '-out',
-      'mail.csr',
-    ]);
-    fs.writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=DNS:mail.example.com\n');
-    await ssl(
-      ['x509', '-req', '-in', 'mail.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2'].concat([
-        '-extfile',
-        'ext.cnf',
-        '-out',
-        'mail.pem',
-      ]),
-    );
-    fs.writeFileSync(path.join(dir, 'clients.py'), CLIENTS_PY);
-
-    mark('certificates');
-    host = await SandboxHost.create();
-    host.write('/etc/dovecot/private/dovecot.pem', fs.readFileSync(path.join(dir, 'mail.pem')), 0o644);
-    host.write('/etc/dovecot/private/dovecot.key', fs.readFileSync(path.join(dir, 'mail.key')), 0o600);
-    // "DNS": mail.example.com is this host.
-    host.write('/etc/hosts', `${host.read('/etc/hosts')}\n127.0.0.1 mail.example.com\n`);
-
-    host.spawn('/usr/bin/node', [MAIN_JS], { env, cwd: ROOT, logFile: path.join(dir, 'sesame.log') });
-    await host.waitForPort(8080, 20_000, 'Sesame');
-    mark('sandbox and Sesame');
+      host = await SandboxHost.create();
+      host.write('/etc/dovecot/private/dovecot.pem', fs.readFileSync(path.join(dir, 'mail.pem')), 0o644);
+      host.write('/etc/dovecot/private/dovecot.key', fs.readFileSync(path.join(dir, 'mail.key')), 0o600);
+      // "DNS": mail.example.com is this host.
+      host.write('/etc/hosts', `${host.read('/etc/hosts')}\n127.0.0.1 mail.example.com\n`);
+      host.spawn('/usr/bin/node', [MAIN_JS], { env, cwd: ROOT, logFile: path.join(dir, 'sesame.log') });
+      await host.waitForPort(8080, 30_000, 'Sesame');
+      mark('sandbox and Sesame');
+    }
+    await Promise.all([people(), server()]);
+    if (!host) throw new Error('no sandbox host');
 
     const steps = docSteps(fs.readFileSync(DOC, 'utf8'), 'dovecot-oauth2');
     assert.equal(steps.length, 3, 'the doc has its three test steps (vmail, the files, the sed and the restart)');
@@ -438,16 +421,17 @@ describe('Dovecot oauth2 passdb: docs/dovecot-oauth2.md on stock Debian Dovecot'
     // The passdb outside the protocol blocks: submission (and any other service) asks as smtp.
     const test = (service: string, password: string) =>
       host!.exec('doveadm', ['auth', 'test', '-x', `service=${service}`, ALICE.address, password]);
-    const smtpOk = await test('submission', pw.aliceSmtp!);
+    const [smtpOk, imapOnSubmission, smtpOnImap, imapOk] = await Promise.all([
+      test('submission', pw.aliceSmtp!),
+      test('submission', pw.aliceImap!),
+      test('imap', pw.aliceSmtp!),
+      test('imap', pw.aliceImap!),
+    ]);
     assert.equal(smtpOk.code, 0, smtpOk.stdout + smtpOk.stderr);
     assert.match(smtpOk.stdout, /auth succeeded/);
-    assert.notEqual(
-      (await test('submission', pw.aliceImap!)).code,
-      0,
-      'an IMAP-only app password is refused on submission',
-    );
-    assert.notEqual((await test('imap', pw.aliceSmtp!)).code, 0, 'and an SMTP-only one on IMAP');
-    assert.equal((await test('imap', pw.aliceImap!)).code, 0, 'doveadm auth test -x service=imap, as the doc says');
+    assert.notEqual(imapOnSubmission.code, 0, 'an IMAP-only app password is refused on submission');
+    assert.notEqual(smtpOnImap.code, 0, 'and an SMTP-only one on IMAP');
+    assert.equal(imapOk.code, 0, 'doveadm auth test -x service=imap, as the doc says');
   });
 
   it("a password without TLS is refused: Debian's disable_plaintext_auth stays on", async () => {

@@ -250,6 +250,25 @@ describe('legacy-protocol endpoints', () => {
     assert.deepEqual(scoped.json(), { active: false });
   });
 
+  it('/oauth2/introspect: client_id names the protocol checked (dovecot-oauth2 writes one file per protocol: imap, pop3, smtp)', async () => {
+    const ask = async (clientId: string) =>
+      (
+        await w.app.inject({
+          method: 'POST',
+          url: '/oauth2/introspect',
+          headers: { ...bearer(), 'content-type': 'application/x-www-form-urlencoded' },
+          payload: `token=${encodeURIComponent(smtpOnly)}&client_id=${clientId}`,
+        })
+      ).json() as { active: boolean };
+    assert.deepEqual(
+      Object.fromEntries(
+        await Promise.all(['smtp', 'submission', 'imap', 'pop3'].map(async (c) => [c, (await ask(c)).active])),
+      ),
+      { smtp: true, submission: true, imap: false, pop3: false },
+      'an SMTP-only app password is active for client_id smtp (and submission) only',
+    );
+  });
+
   it('smart lockout: 20 repeats of one wrong password lock nothing; 20 different ones lock the main password from that kind of place only, never a good app password, and say how long to wait', async () => {
     const u = (await w.ctx.accounts.addUser(OPERATOR, {
       address: 'phone@contoso.test',

@@ -206,6 +206,8 @@ export class SandboxHost {
           finish(code, signal);
         }, 200);
       });
+      // A command that exits without reading its input closes the pipe: EPIPE is no error of the test's.
+      child.stdin.on('error', () => undefined);
       child.stdin.end(opts.input ?? '');
     });
   }
