@@ -11,12 +11,13 @@
  * STLS, verifying the certificate against the CA:
  *   - an app password opens its own user's mailbox (LIST and SELECT INBOX work: the userdb and
  *     mail_location are right, no "initialization failed"), and nobody else's;
- *   - the main password is refused, even for a user with MFA off (whom the Lua passdb would let in);
+ *   - the main password is refused, even of a user with MFA off (whom the Lua passdb would let in);
  *     a wrong password is refused;
  *   - per service: an IMAP-only app password opens IMAP and not POP3, a POP3-only one POP3 and not
  *     IMAP, one for both opens both; every other service is checked as smtp (doveadm auth test as
  *     submission: an SMTP-only app password passes there and not on IMAP);
- *   - a good password without TLS is refused on 143 and 110.
+ *   - a good password without TLS is refused on 143 and 110;
+ *   - Sesame's sign-in log has each client's own address (send_auth_headers), not Dovecot's.
  *
  * Failed logins from one address are slowed down by Dovecot (auth_failure_delay, anvil's penalty):
  * each client uses its own loopback source address (127.0.0.x), and the clients run in parallel.
@@ -234,6 +235,25 @@ describe('Dovecot oauth2 passdb: docs/dovecot-oauth2.md on stock Debian Dovecot'
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  /** Sesame's sign-in log of the mail logins so far ("protocol outcome ip"), once it has written them. */
+  async function signIns(): Promise<string[]> {
+    const c = await createContext(loadConfig({ ...process.env, ...env }));
+    try {
+      for (let i = 0; ; i++) {
+        const rows = await c.store.db
+          .selectFrom('sign_in_events')
+          .select(['protocol', 'outcome', 'ip'])
+          .where('user_agent', 'like', 'introspection:%')
+          .execute();
+        const seen = rows.map((r) => `${r.protocol} ${r.outcome} ${r.ip}`);
+        if (seen.length >= 4 || i >= 50) return seen;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      await c.close();
+    }
+  }
+
   /** Runs the cases in parallel inside the sandbox, each from its own source address. */
   async function login(cases: Case[]) {
     const input = cases.map((c, i) => ({ ...c, src: `127.0.0.${10 + i}` }));
@@ -373,6 +393,11 @@ describe('Dovecot oauth2 passdb: docs/dovecot-oauth2.md on stock Debian Dovecot'
       'imaps://mail.example.com/INBOX?NEW',
     ]);
     assert.equal(curl.code, 0, curl.stderr);
+
+    // Sesame saw each client's own address (send_auth_headers), not Dovecot's 127.0.0.1, and the
+    // protocol of the service: IMAPS from 127.0.0.10, POP3S from 127.0.0.12.
+    const seen = await signIns();
+    assert.ok(seen.includes('imap success 127.0.0.10') && seen.includes('pop3 success 127.0.0.12'), seen.join('\n'));
   });
 
   it('per service: IMAP logins are checked as imap, POP3 as pop3, everything else as smtp', async () => {

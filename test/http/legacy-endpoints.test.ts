@@ -269,6 +269,27 @@ describe('legacy-protocol endpoints', () => {
     );
   });
 
+  it("/oauth2/introspect: the client's address is Dovecot's X-Dovecot-Auth-Remote (send_auth_headers), from an integration only", async () => {
+    const ask = (remote: string, headers: Record<string, string> = bearer()) =>
+      w.app.inject({
+        method: 'POST',
+        url: '/oauth2/introspect',
+        remoteAddress: '127.0.0.1',
+        headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded', 'x-dovecot-auth-remote': remote },
+        payload: `token=${encodeURIComponent(appPassword)}&client_id=imap`,
+      });
+    assert.deepEqual((await ask('203.0.113.41:50123')).json(), { active: true, username: USER.address });
+    assert.deepEqual((await ask('[2001:db8::41]:993')).json(), { active: true, username: USER.address });
+    for (const bad of ['203.0.113.42', 'mail.example.com:993', '[203.0.113.42]:1', '2001:db8::42:993', ''])
+      assert.equal((await ask(bad)).statusCode, 400, `${JSON.stringify(bad)} is refused as a configuration error`);
+    const noKey = await ask('203.0.113.43:1', {});
+    assert.equal(noKey.statusCode, 401, 'without the key nothing is believed, or checked');
+    await w.ctx.flush();
+    const ips = (await w.ctx.store.db.selectFrom('sign_in_events').select('ip').execute()).map((r) => r.ip);
+    assert.ok(ips.includes('203.0.113.41') && ips.includes('2001:db8::41'), ips.join(' '));
+    for (const ip of ['203.0.113.42', '2001:db8::42', '203.0.113.43']) assert.ok(!ips.includes(ip), ip);
+  });
+
   it('smart lockout: 20 repeats of one wrong password lock nothing; 20 different ones lock the main password from that kind of place only, never a good app password, and say how long to wait', async () => {
     const u = (await w.ctx.accounts.addUser(OPERATOR, {
       address: 'phone@contoso.test',

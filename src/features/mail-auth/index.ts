@@ -59,6 +59,21 @@ function reportedIp(v: unknown, peer: string): string | 'invalid' {
   return typeof v === 'string' && v.length <= 64 && isIP(v) !== 0 ? v : 'invalid';
 }
 
+/**
+ * The client address Dovecot's oauth2 passdb reports with `send_auth_headers = yes`:
+ * X-Dovecot-Auth-Remote is `ip:port`, or `[ipv6]:port` (Dovecot's net_ipport2str). Believed only
+ * from an integration whose key was checked, as `remoteIp` of /auth/mail; absent means the caller's
+ * own address (an older configuration), anything else is `invalid`.
+ */
+function dovecotRemote(v: unknown, peer: string): string | 'invalid' {
+  if (v === undefined) return peer;
+  if (typeof v !== 'string' || v.length > 64) return 'invalid';
+  const v6 = /^\[([^\]]+)\]:\d{1,5}$/.exec(v)?.[1];
+  if (v6 !== undefined) return isIP(v6) === 6 ? v6 : 'invalid';
+  const v4 = /^([^:]+):\d{1,5}$/.exec(v)?.[1];
+  return v4 !== undefined && isIP(v4) === 4 ? v4 : 'invalid';
+}
+
 /** RFC 7617 Basic credentials; the scheme name is case-insensitive (RFC 9110 11.1), one or more spaces before the token68. */
 const BASIC = /^basic +([A-Za-z0-9+/]+={0,2})$/i;
 
@@ -311,6 +326,12 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: Services) {
         .send({ error: 'invalid_client' });
     const token = typeof b.token === 'string' ? b.token : '';
     const protocol = protocolOf(b.client_id) ?? 'imap';
+    const ip = dovecotRemote(req.headers['x-dovecot-auth-remote'], req.ip);
+    if (ip === 'invalid') {
+      // Dovecot never sends this: a configuration error of the integration, nothing checked or logged.
+      req.log.warn({ integration: i.name }, 'introspection: X-Dovecot-Auth-Remote is not ip:port');
+      return reply.code(400).send({ error: 'invalid_request' });
+    }
     if (!token || token.length > MAX_PASSWORD || CONTROL.test(token)) return reply.send({ active: false });
     try {
       const owner = await ctx.legacy.ownerOf(token);
@@ -319,7 +340,7 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: Services) {
         user: owner,
         password: token,
         protocol,
-        ip: req.ip,
+        ip,
         userAgent: `introspection:${i.name}`,
       });
       ctx.metrics.verification(protocol, r.outcome, r.reason);
