@@ -142,8 +142,9 @@ export class SandboxHost {
     return new SandboxHost(dir, holder, pid);
   }
 
-  private nsenterArgs(): string[] {
-    return ['-t', String(this.pid), '-m', '-n', '--'];
+  /** nsenter's arguments; `cwd` by --wd, since entering the mount namespace resets the working folder to its root. */
+  private nsenterArgs(cwd?: string): string[] {
+    return ['-t', String(this.pid), '-m', '-n', ...(cwd ? [`--wd=${cwd}`] : []), '--'];
   }
 
   /** Environment inside: the shim first on PATH, C locale, no proxy settings of this machine. */
@@ -172,7 +173,7 @@ export class SandboxHost {
     opts: { env?: Record<string, string>; cwd?: string; timeoutMs?: number; input?: string } = {},
   ): Promise<ShResult> {
     return new Promise((resolve) => {
-      const child = spawn('/usr/bin/nsenter', [...this.nsenterArgs(), file, ...args], {
+      const child = spawn('/usr/bin/nsenter', [...this.nsenterArgs(opts.cwd), file, ...args], {
         env: this.env(opts.env),
         cwd: opts.cwd,
         stdio: ['pipe', 'pipe', 'pipe'],
@@ -203,6 +204,8 @@ export class SandboxHost {
           finish(code, signal);
         }, 200);
       });
+      // A command that exits without reading its input must not fail the caller with EPIPE.
+      child.stdin.on('error', () => undefined);
       child.stdin.end(opts.input ?? '');
     });
   }
@@ -215,7 +218,7 @@ export class SandboxHost {
   ): ChildProcess {
     const fd = fs.openSync(opts.logFile, 'a');
     try {
-      return spawn('/usr/bin/nsenter', [...this.nsenterArgs(), file, ...args], {
+      return spawn('/usr/bin/nsenter', [...this.nsenterArgs(opts.cwd), file, ...args], {
         env: this.env(opts.env),
         cwd: opts.cwd,
         stdio: ['ignore', fd, fd],
