@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian package -> a command it provides, or an absolute path to a file it installs.
-# The mail packages are for test/e2e/mail-protocols.test.ts (private Dovecot, nginx and Postfix on loopback);
+# The mail packages are for test/e2e/mail-protocols.test.ts (private Dovecot, nginx and Postfix on loopback)
+# and test/e2e/integrations-mail.test.ts (the stock servers in a sandbox host, with fetchmail and mbsync as clients);
 # wrk is for test/bench/legacy-auth-bench.test.ts (bench/legacy-auth.ts).
 declare -A NEED=(
   [postgresql]=initdb [chromium]=chromium [oathtool]=oathtool [zbar-tools]=zbarimg
@@ -14,6 +15,7 @@ declare -A NEED=(
   [dovecot-core]=/usr/sbin/dovecot [dovecot-imapd]=/usr/lib/dovecot/imap [dovecot-pop3d]=/usr/lib/dovecot/pop3
   [dovecot-submissiond]=/usr/lib/dovecot/submission [dovecot-auth-lua]=/usr/lib/dovecot/modules/auth/libauthdb_lua.so
   [nginx]=/usr/sbin/nginx [libnginx-mod-mail]=/usr/lib/nginx/modules/ngx_mail_module.so [postfix]=/usr/sbin/postfix
+  [dovecot-lmtpd]=/usr/lib/dovecot/lmtp [fetchmail]=fetchmail [isync]=mbsync [iproute2]=ip
 )
 
 pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }

@@ -14,8 +14,5 @@ export const dovecot: ConfigTarget = {
     { template: 'dovecot/sesame-auth.lua', path: 'sesame-auth.lua', mode: 0o640, group: 'dovecot' },
     { template: 'dovecot/conf.d/99-sesame.conf', path: 'conf.d/99-sesame.conf', mode: 0o644 },
   ],
-  next: [
-    "sed -i 's/^!include auth-system.conf.ext/#&/' /etc/dovecot/conf.d/10-auth.conf",
-    'systemctl restart dovecot',
-  ],
+  next: ["sed -i 's/^!include auth-system.conf.ext/#&/' /etc/dovecot/conf.d/10-auth.conf", 'systemctl restart dovecot'],
 };

@@ -4,7 +4,8 @@ import { tlsSettings } from './tls.js';
 /** Postfix: SMTP AUTH handed to Dovecot's auth service (which asks Sesame), TLS, LMTP delivery: no key of its own. */
 export const postfix: ConfigTarget = {
   name: 'postfix',
-  summary: "Postfix SMTP AUTH through Dovecot SASL (Dovecot's Sesame passdb answers), TLS, delivery to Dovecot over LMTP",
+  summary:
+    "Postfix SMTP AUTH through Dovecot SASL (Dovecot's Sesame passdb answers), TLS, delivery to Dovecot over LMTP",
   folder: '/etc/postfix',
   settings: [
     {
