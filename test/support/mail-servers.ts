@@ -467,6 +467,7 @@ service anvil {
     if (settings.get('smtpd_sasl_type') !== 'dovecot')
       throw new Error('main.cf.sesame no longer sets smtpd_sasl_type = dovecot');
     // This private instance relays to the test's sink instead of delivering over LMTP, without TLS.
+    // SMTP AUTH is on per port (master.cf below), as the doc's postconf -M lines turn it on.
     for (const k of ['virtual_mailbox_domains', 'virtual_transport', 'smtpd_tls_chain_files', 'smtpd_tls_protocols'])
       settings.delete(k);
     const overrides: Record<string, string> = {
@@ -499,9 +500,11 @@ service anvil {
       `# service type  private unpriv  chroot  wakeup  maxproc command
 127.0.0.1:${ports.postfixSubmission} inet n - n - - smtpd
   -o syslog_name=postfix/submission
+  -o smtpd_sasl_auth_enable=yes
 127.0.0.1:${ports.postfixFromNginx} inet n - n - - smtpd
   -o syslog_name=postfix/from-nginx
   -o smtpd_authorized_xclient_hosts=127.0.0.1
+  -o smtpd_sasl_auth_enable=yes
   -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
