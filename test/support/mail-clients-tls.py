@@ -2,7 +2,8 @@
 """Mail clients for test/e2e/integrations-mail.test.ts: Python's own imaplib, poplib and smtplib,
 verifying the server's certificate against the test's CA (never with verification off).
 
-Reads a JSON list of cases on stdin, runs them one after the other, prints a JSON list of results:
+Reads a JSON list of cases on stdin, runs them all at once (one thread each: refused logins wait out
+the servers' failure delays side by side), prints a JSON list of results, in order:
 {"ok": true|false, "detail": "..."}. ok means "logged in" (SMTP: "the message was accepted"; with
 "find": "the message was found"). A refused login is ok=false with the server's answer as detail.
 
@@ -17,6 +18,7 @@ import poplib
 import smtplib
 import ssl
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 TIMEOUT = 15
 
@@ -105,8 +107,7 @@ def run(c):
         return False, f"{type(e).__name__}: {e}"
 
 
-out = []
-for case in json.load(sys.stdin):
-    ok, detail = run(case)
-    out.append({"ok": ok, "detail": detail})
-print(json.dumps(out))
+cases = json.load(sys.stdin)
+with ThreadPoolExecutor(max_workers=max(1, len(cases))) as pool:
+    results = list(pool.map(run, cases))
+print(json.dumps([{"ok": ok, "detail": detail} for ok, detail in results]))
