@@ -20,6 +20,7 @@ declare -A NEED=(
   [getmail6]=getmail [python3-caldav]=/usr/lib/python3/dist-packages/caldav
   [python3-authlib]=/usr/lib/python3/dist-packages/authlib [util-linux]=nsenter [iproute2]=/usr/sbin/ip
   [python3-yaml]=/usr/lib/python3/dist-packages/yaml
+  [dovecot-lmtpd]=/usr/lib/dovecot/lmtp
 )
 
 pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }

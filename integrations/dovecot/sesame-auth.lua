@@ -2,13 +2,12 @@
 -- client typed (an app password, or the main password while the user's MFA is not enforced) is good
 -- for this user on this protocol.
 --
--- Copy to /etc/dovecot/sesame-auth.lua, replace the two placeholders, and protect the file: it holds
--- the integration key.
---     install -o root -g dovecot -m 0640 sesame-auth.lua /etc/dovecot/sesame-auth.lua
---   @SESAME_URL@              Sesame's base URL as Dovecot reaches it, no trailing slash,
---                             e.g. http://127.0.0.1:8080 or https://sesame.example.com
---   @SESAME_INTEGRATION_KEY@  the key printed by `sesame integration add dovecot`
--- (Dovecot 2.3 cannot pass extra passdb args to a Lua script, so they live here.)
+-- Written as /etc/dovecot/sesame-auth.lua (mode 0640, group dovecot: it holds the integration key) by
+--     sesame integration config dovecot --out /etc/dovecot ...
+-- which fills in Sesame's URL and a fresh key of the integration "dovecot". (By hand: replace
+-- @SESAME_URL@, Sesame's base URL as Dovecot reaches it, no trailing slash, and
+-- @SESAME_INTEGRATION_KEY@, the key printed by `sesame integration add dovecot`.)
+-- Dovecot 2.3 cannot pass extra passdb args to a Lua script, so they live here.
 --
 -- Contract: POST <url>/auth/mail, Authorization: Bearer <key>,
 --   {"user":..., "password":..., "service":"imap|pop3|submission|smtp|...", "remoteIp":"..."}
@@ -70,4 +69,17 @@ function auth_password_verify(req, password)
   end
   req:log_error("Sesame answered HTTP " .. tostring(status) .. " " .. tostring(response:reason()))
   return dovecot.auth.PASSDB_RESULT_INTERNAL_FAILURE, "Sesame unavailable"
+end
+
+-- A passdb *lookup* (no password given: `doveadm auth lookup`, a non-plaintext mechanism such as
+-- CRAM-MD5, a static userdb without allow_all_users checking that a user exists) asks the passdb for
+-- the user's stored password, to compare or hand on. Sesame never gives out a password, and no
+-- answer here may stand in for one: OK with `nopassword` would let anyone in with any password, and
+-- OK with no password at all is turned into a failure by Dovecot anyway. USER_UNKNOWN would claim
+-- that the user does not exist, which Sesame was not asked. SCHEME_NOT_AVAILABLE says what is true,
+-- "this passdb cannot supply credentials", exactly as Dovecot answers for a passdb that has no lookup
+-- at all; every such lookup fails and only auth_password_verify (a password checked by Sesame) ever
+-- logs anyone in. (Without this function Dovecot logs an internal error for every lookup instead.)
+function auth_passdb_lookup(req)
+  return dovecot.auth.PASSDB_RESULT_SCHEME_NOT_AVAILABLE, "Sesame checks passwords; it does not hand them out"
 end

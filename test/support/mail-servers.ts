@@ -2,10 +2,12 @@
  * Real mail servers for end-to-end tests, configured from the shipped templates in integrations/:
  *
  *   - Dovecot (IMAP, POP3, submission) whose only passdb is integrations/dovecot/sesame-auth.lua,
- *     included through integrations/dovecot/conf.d/auth-sesame.conf.ext (and, when asked, the
+ *     as `sesame integration config dovecot` renders it with conf.d/99-sesame.conf (its passdb and
+ *     auth settings; the rest of that drop-in is tested on a stock host by
+ *     test/e2e/integrations-mail.test.ts), and, when asked, the
  *     doveadm HTTP API of conf.d/sesame-doveadm-api.conf.ext); when asked, a second Dovecot (IMAP)
  *     with the oauth2 passdb of integrations/dovecot/ (dovecot-oauth2.conf.ext for IMAP) instead;
- *   - Postfix, its SMTP AUTH through Dovecot SASL (integrations/postfix/main.cf.snippet), with a
+ *   - Postfix, its SMTP AUTH through Dovecot SASL (main.cf.sesame as the postfix target renders it), with a
  *     second port that believes XCLIENT from nginx;
  *   - nginx, the mail proxy of integrations/nginx/mail-proxy.conf (STARTTLS and implicit TLS with a
  *     throwaway self-signed certificate) in front of Dovecot for IMAP/POP3 and Postfix for SMTP, and
@@ -29,7 +31,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { dovecot as dovecotTarget } from '../../src/cli/integration-config/targets/dovecot.js';
+import { nginxMail as nginxMailTarget } from '../../src/cli/integration-config/targets/nginx-mail.js';
+import { postfix as postfixTarget } from '../../src/cli/integration-config/targets/postfix.js';
+import { type RenderedFile, renderTarget } from '../../src/cli/integration-config/model.js';
 import { freePorts } from './processes.js';
+
+/** One rendered file of a target, by its path. */
+function rendered(files: RenderedFile[], file: string): string {
+  const f = files.find((x) => x.path === file);
+  if (!f) throw new Error(`the target no longer writes ${file}: update the harness`);
+  return f.text;
+}
 
 export { freePorts };
 
@@ -258,21 +271,23 @@ export class MailServers {
 
   private async startDovecot(o: MailServersOptions): Promise<void> {
     const { ports } = this;
+    // The files `sesame integration config dovecot` writes, rendered by the same code.
+    const files = renderTarget(dovecotTarget, { sesameUrl: o.sesameUrl, key: o.integrationKey, values: {} });
     const lua = this.p('sesame-auth.lua');
-    fs.writeFileSync(
-      lua,
-      fillTemplate(
-        template('dovecot/sesame-auth.lua'),
-        { SESAME_URL: o.sesameUrl, SESAME_INTEGRATION_KEY: o.integrationKey },
-        'sesame-auth.lua',
-      ),
-      { mode: 0o640 },
-    );
+    fs.writeFileSync(lua, rendered(files, 'sesame-auth.lua'), { mode: 0o640 });
     fs.chownSync(lua, 0, dovecotGid());
-    const authConf = template('dovecot/conf.d/auth-sesame.conf.ext').replaceAll('/etc/dovecot/sesame-auth.lua', lua);
-    if (!authConf.includes(lua))
-      throw new Error('auth-sesame.conf.ext no longer names /etc/dovecot/sesame-auth.lua: update the harness');
-    fs.writeFileSync(this.p('conf.d', 'auth-sesame.conf.ext'), fillTemplate(authConf, {}, 'auth-sesame.conf.ext'));
+    // Of its drop-in, what this private instance shares with a stock host: the mechanisms, the
+    // Sesame passdb and the cache settings (the rest names the vmail account, Postfix's queue folder
+    // and fixed ports, which the private instance has its own of).
+    const dropIn = rendered(files, 'conf.d/99-sesame.conf');
+    const passdb = /^passdb \{\n[\s\S]*?^\}\n/m.exec(dropIn)?.[0];
+    const settings = dropIn.match(/^(auth_mechanisms|auth_cache_[a-z_]+) = .*$/gm) ?? [];
+    if (!passdb?.includes('/etc/dovecot/sesame-auth.lua') || settings.length < 4)
+      throw new Error('99-sesame.conf no longer has the Lua passdb and the auth settings: update the harness');
+    fs.writeFileSync(
+      this.p('conf.d', 'auth-sesame.conf.ext'),
+      `${settings.join('\n')}\n${passdb.replaceAll('/etc/dovecot/sesame-auth.lua', lua)}`,
+    );
     const includes = [`!include ${this.p('conf.d', 'auth-sesame.conf.ext')}`];
     if (o.doveadmApiKey) {
       const api = fillTemplate(
@@ -443,12 +458,20 @@ service anvil {
     fs.chownSync(data, postfixUid(), 0);
     // The shipped snippet's settings, then what differs in this private instance.
     const settings = new Map<string, string>();
-    for (const line of fillTemplate(template('postfix/main.cf.snippet'), {}, 'main.cf.snippet').split('\n')) {
+    const mainCf = renderTarget(postfixTarget, {
+      sesameUrl: o.sesameUrl,
+      values: { MAIL_DOMAIN: 'example.com', TLS_CERTIFICATE: '/dev/null', TLS_CERTIFICATE_KEY: '/dev/null' },
+    });
+    for (const line of rendered(mainCf, 'main.cf.sesame').split('\n')) {
       const m = /^([a-z_0-9]+)\s*=\s*(.*)$/.exec(line);
       if (m) settings.set(m[1]!, m[2]!);
     }
     if (settings.get('smtpd_sasl_type') !== 'dovecot')
-      throw new Error('main.cf.snippet no longer sets smtpd_sasl_type = dovecot');
+      throw new Error('main.cf.sesame no longer sets smtpd_sasl_type = dovecot');
+    // This private instance relays to the test's sink instead of delivering over LMTP, without TLS.
+    // SMTP AUTH is on per port (master.cf below), as the doc's postconf -M lines turn it on.
+    for (const k of ['virtual_mailbox_domains', 'virtual_transport', 'smtpd_tls_chain_files', 'smtpd_tls_protocols'])
+      settings.delete(k);
     const overrides: Record<string, string> = {
       compatibility_level: '3.6',
       queue_directory: queue,
@@ -479,9 +502,11 @@ service anvil {
       `# service type  private unpriv  chroot  wakeup  maxproc command
 127.0.0.1:${ports.postfixSubmission} inet n - n - - smtpd
   -o syslog_name=postfix/submission
+  -o smtpd_sasl_auth_enable=yes
 127.0.0.1:${ports.postfixFromNginx} inet n - n - - smtpd
   -o syslog_name=postfix/from-nginx
   -o smtpd_authorized_xclient_hosts=127.0.0.1
+  -o smtpd_sasl_auth_enable=yes
   -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
@@ -535,23 +560,24 @@ postlog   unix-dgram n  -       n       -       1       postlogd
       '-out',
       cert,
     ]);
-    const at = (port: number) => `127.0.0.1:${port}`;
-    const mail = fillTemplate(
-      template('nginx/mail-proxy.conf'),
-      {
-        SESAME_URL: o.sesameUrl,
-        SESAME_INTEGRATION_KEY: o.nginxIntegrationKey ?? o.integrationKey,
-        MAIL_HOSTNAME: 'mail.test',
-        TLS_CERTIFICATE: cert,
-        TLS_CERTIFICATE_KEY: key,
-        LISTEN_IMAP: at(ports.nginxImap),
-        LISTEN_IMAPS: at(ports.nginxImaps),
-        LISTEN_POP3: at(ports.nginxPop3),
-        LISTEN_POP3S: at(ports.nginxPop3s),
-        LISTEN_SUBMISSION: at(ports.nginxSubmission),
-        LISTEN_SUBMISSIONS: at(ports.nginxSubmissions),
-      },
-      'mail-proxy.conf',
+    const mail = rendered(
+      renderTarget(nginxMailTarget, {
+        sesameUrl: o.sesameUrl,
+        key: o.nginxIntegrationKey ?? o.integrationKey,
+        values: {
+          PUBLIC_ADDRESS: '127.0.0.1',
+          MAIL_HOSTNAME: 'mail.test',
+          TLS_CERTIFICATE: cert,
+          TLS_CERTIFICATE_KEY: key,
+          LISTEN_IMAP: String(ports.nginxImap),
+          LISTEN_IMAPS: String(ports.nginxImaps),
+          LISTEN_POP3: String(ports.nginxPop3),
+          LISTEN_POP3S: String(ports.nginxPop3s),
+          LISTEN_SUBMISSION: String(ports.nginxSubmission),
+          LISTEN_SUBMISSIONS: String(ports.nginxSubmissions),
+        },
+      }),
+      'nginx/mail-proxy.conf',
     );
     fs.writeFileSync(this.p('nginx', 'mail-proxy.conf'), mail, { mode: 0o600 });
     const forward = fillTemplate(
