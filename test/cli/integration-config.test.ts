@@ -44,12 +44,18 @@ function sesame(env: NodeJS.ProcessEnv, args: string[]): Promise<Run> {
 /** The flags every required setting of a target needs, with a plausible value. */
 function requiredFlags(name: string): string[] {
   const target = CONFIG_TARGETS.find((t) => t.name === name)!;
+  const plausible: Record<string, string> = {
+    address: '192.0.2.1',
+    certificate: '/etc/ssl/certs/mail.example.com.pem',
+    'certificate-key': '/etc/ssl/private/mail.example.com.key',
+    domain: 'example.com',
+    site: 'dav.example.com',
+    hostname: 'mail.example.com',
+    upstream: 'http://127.0.0.1:5232',
+  };
   return target.settings
     .filter((s) => s.default === undefined)
-    .flatMap((s) => [
-      `--${s.flag}`,
-      s.flag.includes('url') || s.flag === 'upstream' ? 'http://127.0.0.1:5232' : `x-${s.flag}.example.com`,
-    ]);
+    .flatMap((s) => [`--${s.flag}`, plausible[s.flag] ?? `x-${s.flag}`]);
 }
 
 describe('sesame integration config', () => {
@@ -163,7 +169,7 @@ describe('sesame integration config', () => {
     const before = await integrationNames();
     const missing = await sesame(env, ['integration', 'config', 'nginx-mail', '--name', 'nm-missing']);
     assert.equal(missing.code, 2);
-    assert.match(missing.err, /--hostname/);
+    assert.match(missing.err, /needs --(address|hostname|certificate)/);
     const tls = await sesame(env, [
       'integration',
       'config',
