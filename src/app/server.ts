@@ -253,7 +253,8 @@ export function warnUntrustedForwardedFor(app: FastifyInstance, trustedProxies: 
     // With proxies trusted, Fastify's req.ips is the chain it believed: the peer alone when it is untrusted.
     if (!warned && req.headers['x-forwarded-for'] !== undefined && (req.ips?.length ?? 1) < 2) {
       warned = true;
-      req.log.warn(
+      // The app's logger, not the request's: a route may log at a higher level (health checks).
+      app.log.warn(
         {
           code: 'untrusted_forwarded_for',
           peer: req.socket.remoteAddress,
