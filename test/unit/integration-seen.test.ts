@@ -43,13 +43,15 @@ describe('integrations: last seen and bad keys are saved every ~10 s, not per re
         ints.noteUse(i, { endpoint: '/auth/mail', service: 'imap', peer: `192.0.2.${n % 200}`, outcome: 'answered' });
         ints.noteBadKey({ endpoint: '/auth/mail', peer: '203.0.113.9', keySent: true });
       }
-      await Promise.resolve();
+      // Just short of the interval: still nothing written.
+      mock.timers.tick(SEEN_SAVE_INTERVAL_MS - 1);
+      await new Promise((r) => setImmediate(r));
       assert.equal(calls.seen.length, 0, 'no write on the request path');
       assert.equal(calls.bad.length, 0);
       // What the process knows is visible at once.
       assert.equal((await ints.list())[0]!.lastSeen?.peer, '192.0.2.199');
       assert.equal((await ints.recentBadKeys(50)).length, 20, 'bounded in memory');
-      mock.timers.tick(SEEN_SAVE_INTERVAL_MS);
+      mock.timers.tick(1);
       await new Promise((r) => setImmediate(r));
       assert.equal(calls.seen.length, 1);
       assert.equal(calls.seen[0]!.length, 1, 'one row per integration');
