@@ -16,8 +16,7 @@ import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { openStore } from '../../src/storage/db.js';
 import { migrateToLatest } from '../../src/storage/migrator.js';
 import { testContextOptions } from '../support/hasher.js';
-import { STORE_KINDS } from '../support/stores.js';
-import { createTestDatabase } from '../support/postgres.js';
+import { makeTestStore, STORE_KINDS, type TestStore } from '../support/stores.js';
 
 const mode = (p: string) => fs.statSync(p).mode & 0o777;
 const octal = (m: number) => m.toString(8).padStart(4, '0');
@@ -41,18 +40,22 @@ function modes(dir: string): Record<string, string> {
 for (const kind of STORE_KINDS) {
   describe(`file modes in the data folder (${kind})`, () => {
     const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'sesame-modes-'));
-    const drops: (() => Promise<void>)[] = [];
+    // The database (PostgreSQL: a fresh one; SQLite: none, the file is in each test's folder).
+    let store: TestStore | undefined;
+    let runs = 0;
+    const databaseUrl = async () => {
+      store ??= await makeTestStore(kind);
+      return store.databaseUrl;
+    };
     after(async () => {
-      for (const d of drops) await d();
+      await store?.dispose();
       fs.rmSync(scratch, { recursive: true, force: true });
     });
 
     /** Opens the services on `dataDir` as the server does, writes (so WAL and SHM exist), and returns the modes seen while open. */
     async function run(dataDir: string) {
-      const db = kind === 'postgres' ? await createTestDatabase() : undefined;
-      if (db) drops.push(() => db.drop());
       const lines: Record<string, unknown>[] = [];
-      const config = loadConfig({ SESAME_DATA_DIR: dataDir, DATABASE_URL: db?.url ?? '', LOG_LEVEL: 'warn' });
+      const config = loadConfig({ SESAME_DATA_DIR: dataDir, DATABASE_URL: await databaseUrl(), LOG_LEVEL: 'warn' });
       // The context logs to stdout: caught here for the warning.
       const write = process.stdout.write.bind(process.stdout);
       process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
@@ -70,7 +73,8 @@ for (const kind of STORE_KINDS) {
         process.stdout.write = write;
       }
       try {
-        await ctx.accounts.addOrganization(OPERATOR, 'contoso.test', 'Contoso');
+        // A write, so that SQLite has its -wal and -shm (one store may serve two runs: a new name each).
+        await ctx.accounts.addOrganization(OPERATOR, `org${++runs}.test`, 'Contoso');
         return { open: modes(dataDir), lines };
       } finally {
         await ctx.close();
@@ -93,9 +97,7 @@ for (const kind of STORE_KINDS) {
       const dir = path.join(scratch, 'old');
       // An older Sesame's folder: made, then the store created with the usual umask.
       {
-        const db = kind === 'sqlite' ? undefined : await createTestDatabase();
-        if (db) drops.push(() => db.drop());
-        const config = loadConfig({ SESAME_DATA_DIR: dir, DATABASE_URL: db?.url ?? '', LOG_LEVEL: 'silent' });
+        const config = loadConfig({ SESAME_DATA_DIR: dir, DATABASE_URL: await databaseUrl(), LOG_LEVEL: 'silent' });
         const ctx = await createContext(config, testContextOptions());
         await ctx.close();
       }
