@@ -186,7 +186,7 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: Services) {
           : `unknown ${what} name ${shown} on ${endpoint}; Sesame knows ${what === 'service' ? [...SERVICE.keys()].join(', ') : NGINX_PROTOCOLS.join(', ')}`;
     req.log.warn(
       { integration: i.name, code: 'integration_config_error', detail },
-      'integration configuration error: answered 400',
+      `integration configuration error: ${what === 'user' ? 'answered as a wrong password' : 'answered 400'}`,
     );
     ctx.integrations.reportConfigError(i, detail);
     return detail;
