@@ -205,12 +205,13 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: Services) {
     service: unknown,
     reported?: unknown,
   ) {
+    // No object spread: this runs on every request (see Integrations.noteUse).
     ctx.integrations.noteUse(i, {
       endpoint: endpointOf(req),
       outcome,
       peer: req.ip,
-      ...(typeof service === 'string' ? { service } : {}),
-      ...(typeof reported === 'string' && reported !== '' ? { reportedAddress: reported } : {}),
+      service: typeof service === 'string' ? service : undefined,
+      reportedAddress: typeof reported === 'string' && reported !== '' ? reported : undefined,
     });
   }
 
