@@ -140,6 +140,13 @@ for (const kind of STORE_KINDS) {
       assert.match(r.out, /last configuration error [\d-]+ [\d:]+ UTC: unknown service name "doveadm" on \/auth\/mail/);
     });
 
+    it('integration list: when each was last seen, and on which endpoint', async () => {
+      const r = await sesame(store, ['integration', 'list']);
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.out, /^dovecot {2}added [^\n]+\n {2}last seen [\d-]+ [\d:]+ UTC on \/auth\/mail$/m);
+      assert.match(r.out, /^quiet {2}added [^\n]+$(?!\n {2}last seen)/m);
+    });
+
     it('wrong usage: exit 2', async () => {
       assert.equal((await sesame(store, ['integration', 'check'])).code, 2);
       assert.equal((await sesame(store, ['integration', 'check', 'a', 'b'])).code, 2);

@@ -21,6 +21,7 @@ export const integration: CommandGroup = {
       } else if (verb === 'list') {
         for (const i of await ctx.integrations.list()) {
           io.out(`${i.name}  added ${formatTime(i.createdAt)}`);
+          if (i.lastSeen) io.out(`  last seen ${formatTime(i.lastSeen.at)} on ${i.lastSeen.endpoint}`);
           // A mail server asking with a service name Sesame does not know: the operator's to fix.
           if (i.lastConfigError)
             io.out(`  last configuration error ${formatTime(i.lastConfigError.at)}: ${i.lastConfigError.detail}`);
