@@ -22,6 +22,7 @@ import { createKeyedHasher, findByKeyedHash } from '../lib/crypto/tokens.js';
 import { KyselyAccountRepository } from '../storage/account-repository.js';
 import { KyselyAuditRepository } from '../storage/audit-repository.js';
 import { openStore, type Store } from '../storage/db.js';
+import { securePrivateData } from '../storage/private-files.js';
 import { migrateToLatest } from '../storage/migrator.js';
 import { KyselySessionRepository } from '../storage/session-repository.js';
 import { createVerificationReads } from '../storage/verification-reads.js';
@@ -123,9 +124,16 @@ function webAuthnFactors(repo: KyselyMfaRepository, publicUrl: string): Factor[]
 export async function createContext(config: Readonly<Config>, opts: ContextOptions = {}): Promise<AppContext> {
   const clock = opts.clock ?? systemClock;
   // Production mode refuses unsafe keys here (ConfigError), before the store is opened or any key generated.
+  // The data folder private before anything is read or written in it (storage/private-files.ts);
+  // what was too open is logged once the logger exists, below.
+  const fixedModes = securePrivateData(config.dataDir);
   const secrets =
     opts.secrets ?? loadSecrets(config.dataDir, process.env, { mode: config.mode, databaseUrl: config.databaseUrl });
-  const store = openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+  const store = openStore({
+    dataDir: config.dataDir,
+    databaseUrl: config.databaseUrl,
+    onFixed: (f) => fixedModes.push(...f),
+  });
   try {
     if (opts.migrate !== false) await migrateToLatest(store.db);
   } catch (e) {
@@ -167,6 +175,11 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
   });
   const flowRepo = new KyselyFlowRepository(store.db);
   const log = pino({ level: config.logLevel });
+  if (fixedModes.length)
+    log.warn(
+      { code: 'file_modes_fixed', fixed: fixedModes },
+      'the data folder or files in it could be read by other users: made private (files 0600, folders 0700)',
+    );
   // Every row the sign-in and audit logs record, and every lock, also goes to the SIEM when configured.
   const forwarder = createEventForwarder(
     config,
@@ -266,7 +279,10 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     events,
   );
   const integrations = new Integrations(new KyselyIntegrationRepository(store.db), keyedHasher, audit, clock, (e) =>
-    log.warn({ err: e instanceof Error ? e.message : String(e) }, 'integration key rehash failed'),
+    log.warn(
+      { err: e instanceof Error ? e.message : String(e) },
+      'integration bookkeeping failed (key rehash or last seen)',
+    ),
   );
   // The legacy endpoints answer first and write after: their sign-in log rows and last-used times
   // go through batch queues (flushed on shutdown, and before the sign-in log is read).
@@ -306,7 +322,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     (e) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'app-password bookkeeping failed'),
   );
   const flush = async () => {
-    await Promise.all([legacyLog.flush(), legacyUses.flush(), passwordReset.idle()]);
+    await Promise.all([legacyLog.flush(), legacyUses.flush(), passwordReset.idle(), integrations.save()]);
     await forwarder?.flush();
   };
   const reports = new AdminReports(new KyselyReportRepository(store.db), clock, () => legacyLog.flush());
@@ -431,7 +447,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     flush,
     close: async () => {
       // close(), not flush(): whatever is still held for retry is reported as lost, not dropped silently.
-      await Promise.all([legacyLog.close(), legacyUses.close(), passwordReset.idle()]);
+      await Promise.all([legacyLog.close(), legacyUses.close(), passwordReset.idle(), integrations.save()]);
       await forwarder?.close();
       await store.close();
     },

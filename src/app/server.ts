@@ -160,6 +160,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
   // headers on a path that mail servers call on every connection. Monitoring comes first: every
   // route registered after it is counted. The OpenID Connect provider parses its own requests (no
   // body parser, no browser plugins); its login and consent pages are Sesame's own, with the pages.
+  warnUntrustedForwardedFor(app, ctx.config.trustedProxies);
   for (const f of all) f.root?.(app, ctx, web);
   await app.register(async (machines) => {
     // RFC 7662 introspection requests are form-encoded.
@@ -238,4 +239,31 @@ export async function buildMonitoringApp(ctx: AppContext, opts: MonitoringAppOpt
   });
   registerMonitoringListener(app, ctx);
   return app;
+}
+
+/**
+ * X-Forwarded-For from a peer not listed in SESAME_TRUSTED_PROXIES is ignored (the peer is the
+ * client): right when someone forges it, wrong when it is the operator's own proxy, whose users
+ * would all share its address in throttling and the sign-in log. Said once per app (one per
+ * process), with the setting and the peer, never per request: a forger must not fill the log.
+ */
+export function warnUntrustedForwardedFor(app: FastifyInstance, trustedProxies: readonly string[]): void {
+  let warned = false;
+  app.addHook('onRequest', (req, _reply, done) => {
+    // With proxies trusted, Fastify's req.ips is the chain it believed: the peer alone when it is untrusted.
+    if (!warned && req.headers['x-forwarded-for'] !== undefined && (req.ips?.length ?? 1) < 2) {
+      warned = true;
+      // The app's logger, not the request's: a route may log at a higher level (health checks).
+      app.log.warn(
+        {
+          code: 'untrusted_forwarded_for',
+          peer: req.socket.remoteAddress,
+          setting: 'SESAME_TRUSTED_PROXIES',
+          trustedProxies: trustedProxies.join(',') || '(none)',
+        },
+        'X-Forwarded-For from a peer that is not a trusted proxy is ignored: if this peer is your reverse proxy, add its address to SESAME_TRUSTED_PROXIES (said once)',
+      );
+    }
+    done();
+  });
 }

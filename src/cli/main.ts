@@ -61,6 +61,7 @@ ${LOCKS_USAGE}
   sesame integration add <name>
   sesame integration list
   sesame integration remove <name>
+  sesame integration check <name>
 ${INTEGRATION_CONFIG_USAGE}
   sesame migrate
   sesame backup <file> [--force] [--secrets-only]

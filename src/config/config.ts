@@ -274,7 +274,7 @@ export const OPTIONS: Option<keyof Config>[] = [
     key: 'publicUrl',
     env: 'SESAME_PUBLIC_URL',
     default: '',
-    doc: 'Public URL of this service (https in production). Default: http://HOST:PORT. Cookies are Secure and __Host- prefixed when it is https.',
+    doc: 'Public URL of this service (https in production). Default: http://HOST:PORT. Cookies are Secure and __Host- prefixed when it is https. Set it for the CLI too: the links and issuer it prints are built from it only (unset, it prints `<SESAME_PUBLIC_URL>/...` and says so).',
     parse: url,
   },
   {
@@ -502,7 +502,7 @@ export const OPTIONS: Option<keyof Config>[] = [
     key: 'trustedProxies',
     env: 'SESAME_TRUSTED_PROXIES',
     default: [],
-    doc: 'Comma-separated reverse proxies (IP addresses, CIDR ranges such as `10.0.0.0/8`, or `loopback`, `linklocal`, `uniquelocal`) whose `X-Forwarded-For` header gives the client IP. Only the TCP peer is believed otherwise, so throttling, the sign-in log and new-IP notices see the proxy. List only proxies you run: anyone else could name any IP. Empty: none.',
+    doc: 'Comma-separated reverse proxies (IP addresses, CIDR ranges such as `10.0.0.0/8`, or `loopback`, `linklocal`, `uniquelocal`) whose `X-Forwarded-For` header gives the client IP. Only the TCP peer is believed otherwise, so throttling, the sign-in log and new-IP notices see the proxy. List only proxies you run: anyone else could name any IP. Empty: none. `X-Forwarded-For` from a peer not listed is ignored, and logged once per process (`untrusted_forwarded_for`, with the peer).',
     parse: proxyList,
   },
   {

@@ -542,6 +542,24 @@ export const en = {
     'Your administrator turned off multi-factor authentication for your account at {time}: you now sign in with your password alone. If you did not expect this, tell your administrator.',
   'msg.mfa_off.text_ap':
     'Your administrator turned off multi-factor authentication for your account at {time}: you now sign in with your password alone. Your {count} app password(s) were deleted, and the apps and devices that used them can no longer sign in: {names}. If you did not expect this, tell your administrator.',
+  // Integrations page (issue 16)
+  'nav.integrations': 'Integrations',
+  'integrations.title': 'Integrations',
+  'integrations.intro':
+    'The mail servers and proxies that ask Sesame about passwords (Dovecot, Postfix through Dovecot, the nginx mail proxy, OAuth2 introspection), each with its own key. They serve every organization on this Sesame, so this page only shows them.',
+  'integrations.cli': 'Keys are added and removed by the operator, on the server, with the command line:',
+  'integrations.caption':
+    'Integrations, what each last sent with its key (saved every 10 seconds or so) and its last configuration error',
+  'integrations.col.name': 'Name',
+  'integrations.col.added': 'Added',
+  'integrations.col.seen': 'Last seen with its key',
+  'integrations.col.error': 'Last configuration error',
+  'integrations.seen': '{time} on {endpoint}',
+  'integrations.service': 'service {service}',
+  'integrations.outcome.config_error': 'refused: configuration error',
+  'integrations.never': 'Never: the server has not reached Sesame with this key',
+  'integrations.no_error': 'None',
+  'integrations.none': 'No integrations yet: the operator adds one with sesame integration add.',
   // OpenID Connect provider (issue 8)
   'nav.apps': 'Apps',
   'apps.title': 'Browser apps (OIDC)',

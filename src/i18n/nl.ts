@@ -547,6 +547,24 @@ export const nl: Record<MessageId, string> = {
     'Uw beheerder heeft op {time} meervoudige verificatie voor uw account uitgeschakeld: u meldt zich nu aan met alleen uw wachtwoord. Had u dit niet verwacht, waarschuw dan uw beheerder.',
   'msg.mfa_off.text_ap':
     'Uw beheerder heeft op {time} meervoudige verificatie voor uw account uitgeschakeld: u meldt zich nu aan met alleen uw wachtwoord. Uw {count} app-wachtwoord(en) zijn verwijderd; de apps en apparaten die ze gebruikten, kunnen zich niet meer aanmelden: {names}. Had u dit niet verwacht, waarschuw dan uw beheerder.',
+  // Integrations page (issue 16)
+  'nav.integrations': 'Integraties',
+  'integrations.title': 'Integraties',
+  'integrations.intro':
+    "De mailservers en proxy's die Sesame naar wachtwoorden vragen (Dovecot, Postfix via Dovecot, de mailproxy van nginx, OAuth2-introspectie), elk met een eigen sleutel. Ze dienen alle organisaties op deze Sesame, dus deze pagina toont ze alleen.",
+  'integrations.cli': 'Sleutels worden door de beheerder van de server toegevoegd en verwijderd, op de opdrachtregel:',
+  'integrations.caption':
+    'Integraties, wat elk het laatst met zijn sleutel stuurde (ongeveer elke 10 seconden opgeslagen) en de laatste configuratiefout',
+  'integrations.col.name': 'Naam',
+  'integrations.col.added': 'Toegevoegd',
+  'integrations.col.seen': 'Laatst gezien met zijn sleutel',
+  'integrations.col.error': 'Laatste configuratiefout',
+  'integrations.seen': '{time} op {endpoint}',
+  'integrations.service': 'dienst {service}',
+  'integrations.outcome.config_error': 'geweigerd: configuratiefout',
+  'integrations.never': 'Nooit: de server heeft Sesame nog niet met deze sleutel bereikt',
+  'integrations.no_error': 'Geen',
+  'integrations.none': 'Nog geen integraties: de beheerder voegt er een toe met sesame integration add.',
   // OpenID Connect provider (issue 8)
   'nav.apps': 'Apps',
   'apps.title': 'Browser-apps (OIDC)',

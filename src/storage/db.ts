@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
+import { createPrivateFile, securePrivateData } from './private-files.js';
 import {
   CompiledQuery,
   Kysely,
@@ -58,6 +59,8 @@ export interface StoreOptions {
   databaseUrl: string;
   /** PostgreSQL pool size. */
   poolMax?: number;
+  /** Told what in the data folder was more open than 0600/0700 and has been narrowed (to warn about it). */
+  onFixed?: (fixed: string[]) => void;
 }
 
 /**
@@ -152,8 +155,13 @@ export function openStore(opts: StoreOptions): Store {
       close: () => db.destroy(),
     };
   }
-  fs.mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  // Private whatever existed before: the folder 0700, the store and its -wal and -shm 0600
+  // (SQLite gives those two the database file's mode, so the file is made 0600 before SQLite
+  // creates it with the process's umask, 0644 by default).
+  const fixed = securePrivateData(opts.dataDir);
+  if (fixed.length) opts.onFixed?.(fixed);
   const file = path.join(opts.dataDir, 'sesame.db');
+  createPrivateFile(file);
   const main = openSqliteFile(file);
   const limiter = openSqliteFile(file);
   const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect(main) });

@@ -182,6 +182,19 @@ export interface IntegrationsTable {
   /** The last configuration error its calls showed (an unknown service name), and when; null: none. */
   last_config_error: string | null;
   last_config_error_at: number | null;
+  /** When its good key was last seen (written at most every ~10 s), and what that request sent (JSON, no user name). */
+  last_seen_at: number | null;
+  last_seen: string | null;
+}
+
+/** The last requests that came with an unknown, revoked or missing integration key (the newest few kept). */
+export interface IntegrationBadKeysTable {
+  id: string;
+  at: number;
+  endpoint: string;
+  peer: string;
+  /** 1: a key was sent but is unknown or revoked; 0: no key at all. */
+  key_sent: number;
 }
 
 export interface RecentBadPasswordsTable {
@@ -206,6 +219,7 @@ export interface Database {
   app_passwords: AppPasswordsTable;
   app_password_ips: AppPasswordIpsTable;
   integrations: IntegrationsTable;
+  integration_bad_keys: IntegrationBadKeysTable;
   recent_bad_passwords: RecentBadPasswordsTable;
   oidc_clients: OidcClientsTable;
   oidc_signing_keys: OidcSigningKeysTable;

@@ -54,7 +54,7 @@ ${opts.head ?? ''}
       ? html`<nav aria-label="${t('nav.account')}">
     <a href="/account">${t('nav.account')}</a>
     <a href="/security-info">${t('nav.security')}</a>
-    ${user.role === 'admin' ? html`<a href="/admin/users">${t('nav.users')}</a> <a href="/admin/policy">${t('nav.policy')}</a> <a href="/admin/sign-ins">${t('nav.signins')}</a> <a href="/admin/apps">${t('nav.apps')}</a> <a href="/admin/dashboard">${t('nav.dashboard')}</a>` : ''}
+    ${user.role === 'admin' ? html`<a href="/admin/users">${t('nav.users')}</a> <a href="/admin/policy">${t('nav.policy')}</a> <a href="/admin/sign-ins">${t('nav.signins')}</a> <a href="/admin/apps">${t('nav.apps')}</a> <a href="/admin/integrations">${t('nav.integrations')}</a> <a href="/admin/dashboard">${t('nav.dashboard')}</a>` : ''}
     <form method="post" action="/signout" class="inline"><input type="hidden" name="_csrf" value="${ctx.csrf}"><button type="submit" class="link">${t('nav.signout')}</button></form>
   </nav>`
       : ''

@@ -333,6 +333,7 @@ const PAGES: PageCase[] = [
   },
   { name: 'Policy', who: 'admin', open: '/admin/policy', shows: '#mfa-default' },
   { name: 'Sign-in log', who: 'admin', open: '/admin/sign-ins', shows: 'main table' },
+  { name: 'Integrations', who: 'admin', open: '/admin/integrations', shows: '#integration-list' },
 
   // ---- the admin signs in again: the second step ----
   {

@@ -19,7 +19,8 @@ import { isSesameError } from '../../domain/errors.js';
 import { translator } from '../../i18n/i18n.js';
 import type { MessageId } from '../../i18n/en.js';
 import { formatTime } from '../../i18n/format.js';
-import { oidcIssuer } from '../../web/links.js';
+import { OIDC_PREFIX } from '../../web/links.js';
+import { printUrl } from '../public-url.js';
 import type { CommandGroup } from '../command.js';
 import type { CliIo } from '../io.js';
 
@@ -84,7 +85,7 @@ export async function runOidcCommand(args: string[], config: Readonly<Config>, i
         io.out(
           `client "${client.name}" added to ${org.domain} (${client.kind}${client.requireMfa ? ', second factor always required' : ''})`,
         );
-        io.out(`issuer: ${oidcIssuer(ctx.config.publicUrl)}`);
+        printUrl(io, ctx.config, OIDC_PREFIX, 'issuer: ');
         io.out(`client_id: ${client.id}`);
         if (secret) io.out(`client_secret (shown once): ${secret}`);
         break;

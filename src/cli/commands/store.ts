@@ -11,7 +11,11 @@ import { parse, UsageError } from '../io.js';
 export const migrate: CommandGroup = {
   async run({ verb, config, io }) {
     if (verb !== undefined) throw new UsageError(`unknown command "migrate ${verb}"`);
-    const store = openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+    const store = openStore({
+      dataDir: config.dataDir,
+      databaseUrl: config.databaseUrl,
+      onFixed: (fixed) => io.err(`sesame: warning: made private (readable by other users before): ${fixed.join('; ')}`),
+    });
     try {
       const applied = await migrateToLatest(store.db);
       io.out(applied.length ? `applied: ${applied.join(', ')}` : 'schema is up to date');

@@ -1,7 +1,8 @@
 /** `sesame user add|disable|enable|mfa|reregister|link`: one user at a time, as the operator. */
 import { OPERATOR } from '../../domain/accounts/actor.js';
 import { formatTime } from '../../i18n/format.js';
-import { setPasswordUrl } from '../../web/links.js';
+import { setPasswordPath } from '../../web/links.js';
+import { printUrl } from '../public-url.js';
 import type { CommandGroup } from '../command.js';
 import { withContext } from '../context.js';
 import { parse, UsageError } from '../io.js';
@@ -36,7 +37,7 @@ export const user: CommandGroup = {
           if (password === undefined) {
             const link = await ctx.accounts.issueSetPasswordToken(OPERATOR, u.address);
             io.out(`one-time set-password link (valid until ${formatTime(link.expiresAt)}):`);
-            io.out(setPasswordUrl(ctx.config.publicUrl, link.token));
+            printUrl(io, ctx.config, setPasswordPath(link.token));
           }
           break;
         }
@@ -65,7 +66,7 @@ export const user: CommandGroup = {
           // the link works while the account is locked, and setting the password lifts the lock.
           const link = await ctx.accounts.issueSetPasswordToken(OPERATOR, address);
           io.out(`one-time set-password link for ${link.user.address} (valid until ${formatTime(link.expiresAt)}):`);
-          io.out(setPasswordUrl(ctx.config.publicUrl, link.token));
+          printUrl(io, ctx.config, setPasswordPath(link.token));
           break;
         }
       }

@@ -26,6 +26,7 @@ import { PAGE_ROUTE, pageContext, send, userMessage } from '../../web/respond.js
 import type { Services } from '../../web/services.js';
 import { signInFilterForm } from './dashboard-pages.js';
 import { registerDashboardRoutes } from './dashboard-routes.js';
+import { registerIntegrationsPage } from './integrations-page.js';
 import { lockedIpsSection, registerLockRoutes } from './lock-routes.js';
 import { adminAppPasswordsPage, policyPage, signInsPage } from './pages.js';
 import { registerUserBulkRoutes } from './user-bulk-routes.js';
@@ -380,6 +381,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
     },
   );
   registerDashboardRoutes(app, ctx, admin);
+  registerIntegrationsPage(app, ctx, admin);
   registerLockRoutes(app, ctx, adminForm);
   registerUserBulkRoutes(app, ctx, adminForm);
 }

@@ -10,7 +10,8 @@ import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Feature } from '../../web/feature.js';
 import type { Services } from '../../web/services.js';
-import type { Integration } from '../../domain/legacy/integrations.js';
+import type { Integration, IntegrationEndpoint } from '../../domain/legacy/integrations.js';
+import { normalizeAddress } from '../../domain/accounts/model.js';
 import type { LegacyResult } from '../../domain/legacy/verifier.js';
 import { storeFault } from '../../storage/store-faults.js';
 import { isProtocol } from '../../domain/app-passwords/model.js';
@@ -72,6 +73,16 @@ function dovecotRemote(v: unknown, peer: string): string | 'invalid' {
   if (v6 !== undefined) return isIP(v6) === 6 ? v6 : 'invalid';
   const v4 = /^([^:]+):\d{1,5}$/.exec(v)?.[1];
   return v4 !== undefined && isIP(v4) === 4 ? v4 : 'invalid';
+}
+
+/** Whether a user name is an address (what Sesame's accounts are named by); never throws. */
+function isAddress(user: string): boolean {
+  try {
+    normalizeAddress(user);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** RFC 7617 Basic credentials; the scheme name is case-insensitive (RFC 9110 11.1), one or more spaces before the token68. */
@@ -148,6 +159,12 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: Services) {
       return undefined;
     }
     if (!i) {
+      // Remembered (bounded, in memory, saved every ~10 s) for `sesame integration check`: it cannot be tied to a name.
+      ctx.integrations.noteBadKey({
+        endpoint: endpointOf(req),
+        peer: req.ip,
+        keySent: /^Bearer sesame_int_/.test(req.headers.authorization ?? ''),
+      });
       req.log.warn('legacy auth call without a valid integration key');
       void reply
         .code(401)
@@ -163,19 +180,54 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: Services) {
    * is wrong, logged as a warning naming the integration, kept as its last configuration error
    * (`sesame integration list`), and neither logged as a sign-in nor counted by any lockout.
    */
-  function configError(req: FastifyRequest, i: Integration, what: 'service' | 'protocol', value: unknown) {
+  function configError(
+    req: FastifyRequest,
+    i: Integration,
+    what: 'service' | 'protocol' | 'remoteIp' | 'user',
+    value: unknown,
+  ) {
     const shown =
       typeof value === 'string'
         ? JSON.stringify(value.slice(0, 40))
         : `(${value === undefined ? 'none' : typeof value})`;
-    const known = what === 'service' ? [...SERVICE.keys()].join(', ') : NGINX_PROTOCOLS.join(', ');
-    const detail = `unknown ${what} name ${shown} on ${req.url.split('?')[0]}; Sesame knows ${known}`;
+    const endpoint = endpointOf(req);
+    // A malformed address: never the user name itself in the log or the store (it may be a
+    // person's login typed wrong); a remoteIp is the integration's own field and shown cut short.
+    const detail =
+      what === 'user'
+        ? `a user name that is not an address (no @domain) on ${endpoint}; send the full address (Dovecot: %{user}, not %{username})`
+        : what === 'remoteIp'
+          ? `remoteIp ${shown} is not an IP address on ${endpoint}; send the client's IP (Dovecot: %{client_ip}) or nothing`
+          : `unknown ${what} name ${shown} on ${endpoint}; Sesame knows ${what === 'service' ? [...SERVICE.keys()].join(', ') : NGINX_PROTOCOLS.join(', ')}`;
     req.log.warn(
       { integration: i.name, code: 'integration_config_error', detail },
-      'integration configuration error: answered 400',
+      `integration configuration error: ${what === 'user' ? 'answered as a wrong password' : 'answered 400'}`,
     );
     ctx.integrations.reportConfigError(i, detail);
     return detail;
+  }
+
+  /** The route a request reached (no query string): one of a few fixed names. */
+  function endpointOf(req: FastifyRequest): IntegrationEndpoint {
+    return (req.routeOptions.url ?? req.url.split('?')[0]) as IntegrationEndpoint;
+  }
+
+  /** Notes what an integration sent with its good key (memory only: see Integrations.noteUse). */
+  function seen(
+    req: FastifyRequest,
+    i: Integration,
+    outcome: 'answered' | 'config_error',
+    service: unknown,
+    reported?: unknown,
+  ) {
+    // No object spread: this runs on every request (see Integrations.noteUse).
+    ctx.integrations.noteUse(i, {
+      endpoint: endpointOf(req),
+      outcome,
+      peer: req.ip,
+      service: typeof service === 'string' ? service : undefined,
+      reportedAddress: typeof reported === 'string' && reported !== '' ? reported : undefined,
+    });
   }
 
   app.post('/auth/mail', { ...hidden, bodyLimit: 32 * 1024 }, async (req, reply) => {
@@ -183,16 +235,24 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: Services) {
     if (!caller) return reply;
     const b = (req.body ?? {}) as Record<string, unknown>;
     const protocol = protocolOf(b.service);
-    if (!protocol)
+    if (!protocol) {
+      seen(req, caller, 'config_error', b.service, b.remoteIp);
       return reply.code(400).send({ result: 'invalid', error: configError(req, caller, 'service', b.service) });
+    }
     const ip = reportedIp(b.remoteIp, req.ip);
     if (ip === 'invalid') {
       // A broken integration, not a wrong password: Dovecot's script answers a temporary failure and logs the status.
-      req.log.warn('legacy auth call with a remoteIp that is not an IP address: answered 400');
+      seen(req, caller, 'config_error', b.service, typeof b.remoteIp === 'string' ? b.remoteIp : undefined);
+      configError(req, caller, 'remoteIp', b.remoteIp);
       await logInvalid(req, b.user, protocol, req.ip);
       return reply.code(400).send({ result: 'invalid', error: 'remoteIp must be an IP address' });
     }
     const input = clean(b.user, b.password);
+    // A user name that is no address: Dovecot sending %{username} (no domain) makes every login
+    // fail; a person's typo looks the same, so it is answered as ever and only shown to the operator.
+    const malformed = input !== undefined && !isAddress(input.user);
+    seen(req, caller, malformed ? 'config_error' : 'answered', b.service, b.remoteIp);
+    if (malformed) configError(req, caller, 'user', undefined);
     if (!input) {
       await logInvalid(req, b.user, protocol, ip);
       return reply.code(401).send({ result: 'wrong' });
@@ -210,10 +270,12 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: Services) {
     const protocol = String(h['auth-protocol'] ?? '').toLowerCase();
     // nginx takes any answer but 200 as its auth server failing: it logs it and gives the client a
     // temporary error, which is what a configuration error should be (never "wrong password").
-    if (!NGINX_PROTOCOLS.includes(protocol))
+    if (!NGINX_PROTOCOLS.includes(protocol)) {
+      seen(req, caller, 'config_error', h['auth-protocol'], h['client-ip']);
       return reply
         .code(400)
         .send({ result: 'invalid', error: configError(req, caller, 'protocol', h['auth-protocol']) });
+    }
     const smtp = protocol === 'smtp';
     const fail = (wait: number) => {
       void reply.header('auth-status', 'Invalid login or password').header('auth-wait', String(wait));
@@ -230,6 +292,9 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: Services) {
     }
     const ip = String(h['client-ip'] ?? req.ip).slice(0, 64);
     const input = clean(user, password);
+    const malformed = input !== undefined && !isAddress(input.user);
+    seen(req, caller, malformed ? 'config_error' : 'answered', protocol, h['client-ip']);
+    if (malformed) configError(req, caller, 'user', undefined);
     if (!input) {
       await logInvalid(req, user, protocol, ip);
       return fail(3);
@@ -319,19 +384,24 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: Services) {
       );
       return reply.code(503).send({ error: 'temporarily_unavailable' });
     }
-    if (!i)
+    if (!i) {
+      ctx.integrations.noteBadKey({ endpoint: endpointOf(req), peer: req.ip, keySent: bearer !== undefined });
       return reply
         .code(401)
         .header('www-authenticate', 'Bearer realm="sesame-integrations"')
         .send({ error: 'invalid_client' });
+    }
     const token = typeof b.token === 'string' ? b.token : '';
     const protocol = protocolOf(b.client_id) ?? 'imap';
-    const ip = dovecotRemote(req.headers['x-dovecot-auth-remote'], req.ip);
+    const remote = req.headers['x-dovecot-auth-remote'];
+    const ip = dovecotRemote(remote, req.ip);
     if (ip === 'invalid') {
-      // Dovecot never sends this: a configuration error of the integration, nothing checked or logged.
-      req.log.warn({ integration: i.name }, 'introspection: X-Dovecot-Auth-Remote is not ip:port');
+      // Dovecot never sends this: a configuration error of the integration, nothing checked or logged as a sign-in.
+      seen(req, i, 'config_error', b.client_id, typeof remote === 'string' ? remote : undefined);
+      configError(req, i, 'remoteIp', remote);
       return reply.code(400).send({ error: 'invalid_request' });
     }
+    seen(req, i, 'answered', b.client_id, ip);
     if (!token || token.length > MAX_PASSWORD || CONTROL.test(token)) return reply.send({ active: false });
     try {
       const owner = await ctx.legacy.ownerOf(token);
@@ -355,7 +425,48 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: Services) {
   });
 }
 
+/**
+ * GET /auth/integration-check: an operator's test of a key by hand (curl, docs/integrations.md).
+ * The same key check as the endpoints above (a keyed hash, cached a minute), nothing more, so it
+ * costs no more than their refusal of a bad key; a good key counts as seen (`sesame integration check`).
+ */
+export function registerIntegrationCheck(app: FastifyInstance, ctx: Services) {
+  app.get(
+    '/auth/integration-check',
+    { schema: { hide: true }, helmet: false, logLevel: 'warn' },
+    async (req, reply) => {
+      let i;
+      try {
+        i = await ctx.integrations.verify(req.headers.authorization);
+      } catch (e) {
+        req.log.error(
+          { code: storeFault(e)?.code ?? 'internal', err: e instanceof Error ? e.message : String(e) },
+          'integration key check failed: answering temporary failure',
+        );
+        return reply.code(503).send({ result: 'temporary' });
+      }
+      if (!i) {
+        ctx.integrations.noteBadKey({
+          endpoint: '/auth/integration-check',
+          peer: req.ip,
+          keySent: /^Bearer sesame_int_/.test(req.headers.authorization ?? ''),
+        });
+        return reply
+          .code(401)
+          .header('www-authenticate', 'Bearer realm="sesame-integrations"')
+          .header('cache-control', 'no-store')
+          .send({ error: 'integration key required' });
+      }
+      ctx.integrations.noteUse(i, { endpoint: '/auth/integration-check', peer: req.ip, outcome: 'answered' });
+      return reply.header('cache-control', 'no-store').send({ integration: i.name });
+    },
+  );
+}
+
 /** The endpoints mail servers and proxies ask: /auth/mail, /auth/nginx-mail, /auth/basic, /oauth2/introspect. */
 export const mailAuth: Feature = {
-  machines: (app, s) => registerLegacyRoutes(app, s),
+  machines: (app, s) => {
+    registerLegacyRoutes(app, s);
+    registerIntegrationCheck(app, s);
+  },
 };
