@@ -126,6 +126,13 @@ describe('sesame integration config', () => {
       key ??= /sesame_int_[A-Za-z0-9_-]+/.exec(fs.readFileSync(file, 'utf8'))?.[0];
     }
     assert.ok(key, 'the key is in a file readable only by its server');
+    // The doveadm API's fresh key: the same in Dovecot's file and in the line for Sesame's environment.
+    const apiKey = /^doveadm_api_key = (\S+)$/m.exec(
+      fs.readFileSync(path.join(out, 'conf.d/99-sesame-doveadm-api.conf'), 'utf8'),
+    )?.[1];
+    assert.ok(apiKey && apiKey.length >= 40, 'a long random doveadm API key');
+    assert.ok(r.err.includes(`SESAME_DOVEADM_API_KEY=${apiKey}`), r.err);
+    assert.ok(r.err.includes('SESAME_DOVEADM_URL=http://127.0.0.1:8082/doveadm/v1'), r.err);
     assert.match(await integrationNames(), /^dovecot\s/m);
     // Sesame knows the key: a wrong password is answered as such, not with the Bearer challenge of an unknown key.
     const ask = (bearer: string) =>

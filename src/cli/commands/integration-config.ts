@@ -10,7 +10,13 @@ import path from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
 import type { Config } from '../../config/config.js';
 import { CONFIG_TARGETS, configTarget } from '../integration-config/index.js';
-import { type ConfigTarget, type RenderedFile, renderTarget } from '../integration-config/model.js';
+import {
+  type ConfigTarget,
+  type RenderedFile,
+  renderNext,
+  renderTarget,
+  targetValues,
+} from '../integration-config/model.js';
 import type { CliIo } from '../io.js';
 import { parse, UsageError } from '../io.js';
 import { withContext } from '../context.js';
@@ -102,17 +108,21 @@ export async function integrationConfig(rest: string[], config: Readonly<Config>
     io.err(
       `Sesame's URL for ${target.name}: ${sesameUrl} (this host's listener, HOST and PORT; give --url if the server reaches Sesame at another address)`,
     );
-  const render = (key?: string) => renderTarget(target, { sesameUrl, key, values });
+  const render = (key?: string) => {
+    // One set of values for the files and the next steps: a generated secret is the same in both.
+    const all = targetValues(target, { sesameUrl, key, values });
+    return { files: renderTarget(target, { sesameUrl, key, values: all }), next: renderNext(target, all) };
+  };
   // Render once without a key first: a template error must not leave a key behind.
   if (target.integration) render('sesame_int_check');
-  let files: RenderedFile[];
+  let rendered: { files: RenderedFile[]; next: string[] };
   if (target.integration) {
     const integrationName = flags.name ?? target.integration;
-    files = await withContext(config, async (ctx) => render((await ctx.integrations.add(integrationName)).key));
+    rendered = await withContext(config, async (ctx) => render((await ctx.integrations.add(integrationName)).key));
     io.err(`integration ${integrationName} added; its key is in the files below (shown nowhere else)`);
-  } else files = render();
-  if (out) writeFiles(out, files, io);
-  else for (const f of files) io.out(`==> ${path.posix.join(target.folder, f.path)} <==\n${f.text}`);
-  io.err(`then: ${target.next.join('; ')}`);
+  } else rendered = render();
+  if (out) writeFiles(out, rendered.files, io);
+  else for (const f of rendered.files) io.out(`==> ${path.posix.join(target.folder, f.path)} <==\n${f.text}`);
+  io.err(`then: ${rendered.next.join('; ')}`);
   return 0;
 }

@@ -5,6 +5,7 @@
  * goes on a stock Debian host (relative to the target's folder), who may read it, and the settings
  * an admin gives as flags. The e2e tests start stock servers from exactly these files.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,8 +49,10 @@ export interface ConfigTarget {
   plainHttpOnly?: boolean;
   settings: Setting[];
   files: TemplateFile[];
-  /** What the admin does after writing the files (printed after them). */
+  /** What the admin does after writing the files (printed after them; placeholders filled as in the files). */
   next: string[];
+  /** Placeholders filled with a fresh random secret (e.g. the doveadm API key both sides share). */
+  generated?: string[];
 }
 
 export interface RenderInput {
@@ -77,9 +80,21 @@ export function fillTemplate(text: string, values: Record<string, string>, what:
   });
 }
 
-export function renderTarget(target: ConfigTarget, input: RenderInput): RenderedFile[] {
+/** Every placeholder's value for a target: the settings, Sesame's URL, the key, fresh secrets. */
+export function targetValues(target: ConfigTarget, input: RenderInput): Record<string, string> {
   const values: Record<string, string> = { ...input.values, SESAME_URL: input.sesameUrl };
   if (input.key !== undefined) values.SESAME_INTEGRATION_KEY = input.key;
+  for (const g of target.generated ?? []) values[g] ??= randomBytes(32).toString('base64url');
+  return values;
+}
+
+/** The target's next steps with the same values as its files (e.g. the shared doveadm API key). */
+export function renderNext(target: ConfigTarget, values: Record<string, string>): string[] {
+  return target.next.map((line) => fillTemplate(line, values, `${target.name} next steps`));
+}
+
+export function renderTarget(target: ConfigTarget, input: RenderInput): RenderedFile[] {
+  const values = targetValues(target, input);
   return target.files.map((f) => ({
     path: f.path,
     mode: f.mode,
