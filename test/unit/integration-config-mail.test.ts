@@ -17,7 +17,15 @@ const byPath = (files: { path: string; text: string; mode: number }[]) => new Ma
 describe('integration config: the mail targets', () => {
   it('dovecot: the Lua script with URL and key (0640, group dovecot) and the conf.d drop-in a stock dovecot.conf reads', () => {
     const files = byPath(renderTarget(dovecot, { sesameUrl: 'http://127.0.0.1:8080', key: KEY, values: {} }));
-    assert.deepEqual([...files.keys()], ['sesame-auth.lua', 'conf.d/99-sesame.conf']);
+    assert.deepEqual(
+      [...files.keys()],
+      ['sesame-auth.lua', 'conf.d/99-sesame.conf', 'conf.d/99-sesame-doveadm-api.conf'],
+    );
+    // The doveadm API for Sesame: loopback by default, a fresh key, never readable by others.
+    const api = files.get('conf.d/99-sesame-doveadm-api.conf')!;
+    assert.equal(api.mode, 0o640);
+    assert.match(api.text, /^doveadm_api_key = [A-Za-z0-9_-]{43}$/m);
+    assert.match(api.text, /^ {4}address = 127\.0\.0\.1\n {4}port = 8082$/m);
     const lua = files.get('sesame-auth.lua')!;
     assert.equal(lua.mode, 0o640);
     assert.match(lua.text, /local SESAME_URL = "http:\/\/127\.0\.0\.1:8080"/);

@@ -84,6 +84,7 @@ export function fillTemplate(text: string, values: Record<string, string>, what:
 export function targetValues(target: ConfigTarget, input: RenderInput): Record<string, string> {
   const values: Record<string, string> = { ...input.values, SESAME_URL: input.sesameUrl };
   if (input.key !== undefined) values.SESAME_INTEGRATION_KEY = input.key;
+  for (const s of target.settings) if (s.default !== undefined) values[s.placeholder] ??= s.default;
   for (const g of target.generated ?? []) values[g] ??= randomBytes(32).toString('base64url');
   return values;
 }
