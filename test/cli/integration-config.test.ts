@@ -79,15 +79,14 @@ describe('sesame integration config', () => {
   }
 
   it('renders every target with nothing left to fill in, each file after a ==> path <== line', async () => {
-    for (const t of CONFIG_TARGETS) {
-      const r = await sesame(env, [
-        'integration',
-        'config',
-        t.name,
-        '--name',
-        `all-${t.name}`,
-        ...requiredFlags(t.name),
-      ]);
+    // All at once: each is its own process (and its own integration name).
+    const runs = await Promise.all(
+      CONFIG_TARGETS.map((t) =>
+        sesame(env, ['integration', 'config', t.name, '--name', `all-${t.name}`, ...requiredFlags(t.name)]),
+      ),
+    );
+    for (const [i, t] of CONFIG_TARGETS.entries()) {
+      const r = runs[i]!;
       assert.equal(r.code, 0, `${t.name}: ${r.err}`);
       for (const f of t.files)
         assert.ok(r.out.includes(`==> ${path.posix.join(t.folder, f.path)} <==`), `${t.name}: ${f.path}`);
