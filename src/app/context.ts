@@ -290,9 +290,20 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
   // for about a minute (1, 2, 4, 8, then every 10 s), so a short outage loses no row; only after
   // that, or at shutdown, is it given up, with one error line that says how many rows were lost.
   const retry = { retries: 8, retryDelayMs: 1000, retryMaxDelayMs: 10_000 };
-  const legacyLog = new BatchQueue<SignInEvent>({
+  // A row may name the address whose owner it belongs to instead of the owner (the verifier leaves
+  // that read for after its answer): resolved here, for the whole batch in two reads.
+  const legacyLog = new BatchQueue<{ event: SignInEvent; ownerOf?: string }>({
     ...retry,
-    write: (items) => audit.recordSignIns(items),
+    write: async (items) => {
+      const addresses = items.flatMap((i) => (i.ownerOf ? [i.ownerOf] : []));
+      const owners = await accountsRepo.findSignInOwners(addresses);
+      await audit.recordSignIns(
+        items.map(({ event, ownerOf }) => {
+          const o = ownerOf ? owners.get(ownerOf) : undefined;
+          return o ? { ...event, userId: o.userId, orgId: o.orgId } : event;
+        }),
+      );
+    },
     onRetry: (e, items, attempt) =>
       log.warn({ err: String(e), held: items.length, attempt }, 'sign-in log batch not written yet: will retry'),
     onError: (e, items) =>
@@ -315,7 +326,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     lockout,
     createVerificationReads(store, counters),
     {
-      logSignIn: (e) => legacyLog.push(e),
+      logSignIn: (event, ownerOf) => legacyLog.push(ownerOf ? { event, ownerOf } : { event }),
       recordUse: (u) => legacyUses.push(u),
       revokeUnused: (owner, id) => appPasswords.revokeUnused(owner, id),
     },

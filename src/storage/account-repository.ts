@@ -104,6 +104,25 @@ export class KyselyAccountRepository implements AccountRepository {
     return { userId: r?.user_id ?? null, orgId: r?.user_org_id ?? r?.org_id ?? null };
   }
 
+  async findSignInOwners(addresses: string[]) {
+    const owners = new Map<string, { userId: string | null; orgId: string | null }>();
+    const unique = [...new Set(addresses)];
+    if (unique.length === 0) return owners;
+    const domainOf = (a: string) => a.slice(a.lastIndexOf('@') + 1);
+    const domains = [...new Set(unique.map(domainOf))];
+    const [users, orgs] = await Promise.all([
+      this.db.selectFrom('users').select(['address', 'id', 'org_id']).where('address', 'in', unique).execute(),
+      this.db.selectFrom('organizations').select(['domain', 'id']).where('domain', 'in', domains).execute(),
+    ]);
+    const user = new Map(users.map((u) => [u.address, u]));
+    const org = new Map(orgs.map((o) => [o.domain, o.id]));
+    for (const a of unique) {
+      const u = user.get(a);
+      owners.set(a, { userId: u?.id ?? null, orgId: u?.org_id ?? org.get(domainOf(a)) ?? null });
+    }
+    return owners;
+  }
+
   async findUserById(id: string) {
     const r = await this.db.selectFrom('users').select(USER_COLUMNS).where('id', '=', id).executeTakeFirst();
     return r && toUser(r);

@@ -49,6 +49,22 @@ for (const kind of STORE_KINDS) {
       assert.deepEqual(await repo.findSignInOwner('alice@contoso.test'), { userId: u.id, orgId: org.id });
       assert.deepEqual(await repo.findSignInOwner('nobody@contoso.test'), { userId: null, orgId: org.id });
       assert.deepEqual(await repo.findSignInOwner('nobody@elsewhere.test'), { userId: null, orgId: null });
+      // The same for a batch (the mail endpoints' log writer), every address answered, repeats once.
+      const owners = await repo.findSignInOwners([
+        'alice@contoso.test',
+        'nobody@contoso.test',
+        'nobody@elsewhere.test',
+        'alice@contoso.test',
+      ]);
+      assert.deepEqual(
+        [...owners.entries()],
+        [
+          ['alice@contoso.test', { userId: u.id, orgId: org.id }],
+          ['nobody@contoso.test', { userId: null, orgId: org.id }],
+          ['nobody@elsewhere.test', { userId: null, orgId: null }],
+        ],
+      );
+      assert.equal((await repo.findSignInOwners([])).size, 0);
     });
 
     it('refuses duplicates and changes nothing', async () => {

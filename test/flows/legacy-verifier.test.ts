@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import type { User } from '../../src/domain/accounts/model.js';
+import { generateAppPassword } from '../../src/domain/app-passwords/format.js';
 import { parseMessage, startSmtp } from '../support/sinks.js';
 import { STORE_KINDS } from '../support/stores.js';
 import { FakeClock, makeWorld, USER, type World } from '../support/world.js';
@@ -190,6 +191,28 @@ for (const kind of STORE_KINDS) {
       assert.ok(
         !text.includes(password) && !text.includes(password.replace(/ /g, '')) && !text.includes(USER.password),
       );
+    });
+
+    it("logs a refused attempt under its owner, found when the batch is written: the user, else the domain's organization", async () => {
+      // A well-formed app password nobody has: the answer never reads the account (issue #15, item 5).
+      const stray = generateAppPassword();
+      const ip = '203.0.113.77';
+      for (const who of [USER.address, 'ghost@contoso.test', 'ghost@elsewhere.test', 'not an address'])
+        assert.equal((await check(stray, 'imap', ip, who)).outcome, 'wrong');
+      await w.ctx.flush();
+      const rows = await w.ctx.store.db
+        .selectFrom('sign_in_events')
+        .select(['address_typed', 'user_id', 'org_id', 'reason'])
+        .where('ip', '=', ip)
+        .execute();
+      const byAddress = new Map(rows.map((r) => [r.address_typed, r]));
+      assert.equal(rows.length, 4);
+      assert.equal(byAddress.get(USER.address)!.user_id, user.id);
+      assert.equal(byAddress.get(USER.address)!.org_id, user.orgId);
+      assert.equal(byAddress.get('ghost@contoso.test')!.user_id, null);
+      assert.equal(byAddress.get('ghost@contoso.test')!.org_id, user.orgId);
+      assert.equal(byAddress.get('ghost@elsewhere.test')!.org_id, null);
+      assert.equal(byAddress.get('not an address')!.reason, 'invalid_input');
     });
   });
 }

@@ -5,7 +5,7 @@
  * Short timeouts make a dead or silent server fail in seconds rather than minutes, and every
  * failure becomes a DeliveryError whose message never contains the password.
  */
-import nodemailer, { type Transporter } from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import { type Channel, DeliveryError, type Messenger, type OutgoingMessage } from './messenger.js';
 
 export interface SmtpMailerOptions {
@@ -22,28 +22,36 @@ export interface SmtpMailerOptions {
 }
 
 export class SmtpMailer implements Messenger {
-  private readonly transport: Transporter;
+  /** Made at the first message: nodemailer costs ~100 ms to import, which commands that send nothing need not pay. */
+  private transport: Promise<Transporter> | undefined;
   private readonly secrets: string[];
 
-  constructor(options: SmtpMailerOptions) {
+  constructor(private readonly options: SmtpMailerOptions) {
     if (!/^smtps?:\/\//i.test(options.url)) throw new Error('the SMTP URL must start with smtp:// or smtps://');
     this.secrets = secretForms(options.url);
-    const connect = options.connectTimeoutMs ?? 5_000;
-    this.transport = nodemailer.createTransport(
-      {
-        url: options.url,
-        connectionTimeout: connect,
-        greetingTimeout: connect,
-        dnsTimeout: connect,
-        socketTimeout: options.socketTimeoutMs ?? 15_000,
-        ...(options.ca ? { tls: { ca: options.ca } } : {}),
-        // Messages are plain text built by Sesame: never let a message reach for files or URLs.
-        disableFileAccess: true,
-        disableUrlAccess: true,
-        logger: false,
-      },
-      { from: options.from },
+  }
+
+  private connect(): Promise<Transporter> {
+    const o = this.options;
+    const connect = o.connectTimeoutMs ?? 5_000;
+    this.transport ??= import('nodemailer').then(({ default: nodemailer }) =>
+      nodemailer.createTransport(
+        {
+          url: o.url,
+          connectionTimeout: connect,
+          greetingTimeout: connect,
+          dnsTimeout: connect,
+          socketTimeout: o.socketTimeoutMs ?? 15_000,
+          ...(o.ca ? { tls: { ca: o.ca } } : {}),
+          // Messages are plain text built by Sesame: never let a message reach for files or URLs.
+          disableFileAccess: true,
+          disableUrlAccess: true,
+          logger: false,
+        },
+        { from: o.from },
+      ),
     );
+    return this.transport;
   }
 
   supports(channel: Channel): boolean {
@@ -56,7 +64,7 @@ export class SmtpMailer implements Messenger {
     if (!SINGLE_ADDRESS.test(message.to))
       throw new DeliveryError('email', 'the recipient is not a single email address');
     try {
-      await this.transport.sendMail({
+      await (await this.connect()).sendMail({
         to: message.to,
         subject: message.subject,
         text: message.text,

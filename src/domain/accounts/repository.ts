@@ -24,6 +24,12 @@ export interface AccountRepository {
    * address costs what a known one does (issue #15, item 5: the mail endpoints' timing).
    */
   findSignInOwner(address: string): Promise<{ userId: string | null; orgId: string | null }>;
+  /**
+   * findSignInOwner for a batch of sign-in-log rows, keyed by address (every address given has an
+   * entry). The mail endpoints resolve owners this way when they write their log, after answering,
+   * so that nothing on the answer's path depends on whether the address exists.
+   */
+  findSignInOwners(addresses: string[]): Promise<Map<string, { userId: string | null; orgId: string | null }>>;
   /** The only read that returns a password hash; used by sign-in alone. */
   findCredentialsByAddress(address: string): Promise<UserCredentials | undefined>;
   /** The organization's active admins (at most 200), who are told of sign-ins users report. */

@@ -79,7 +79,11 @@ export interface VerificationReads {
 
 /** Where the verifier puts what it writes after answering (batched by the caller). */
 export interface LegacyWrites {
-  logSignIn(e: SignInEvent): void;
+  /**
+   * Queues a sign-in-log row. With `ownerOf`, the row's user and organization are left for the
+   * writer to find from that address when it writes (after the answer): see log().
+   */
+  logSignIn(e: SignInEvent, ownerOf?: string): void;
   recordUse(u: AppPasswordUse): void;
   /**
    * Revokes an app password found unused for longer than its organization allows, as the hourly
@@ -138,8 +142,7 @@ export class LegacyVerifier {
             : await this.wrongAppPassword(a, p.address, p.keys);
       } else r = await this.checkMainPassword(a, p.address, p.keys);
     }
-    if (r.owner || !r.address) this.logFor(a, r, r.owner?.id ?? null, r.owner?.orgId ?? null);
-    else await this.log(a, r);
+    this.log(a, r);
     const { owner: _owner, ...answer } = r;
     return answer;
   }
@@ -261,8 +264,7 @@ export class LegacyVerifier {
       // Not checked (the hash queue refused it, `busy`, or the store failed): not a failure of the owner's.
       await this.lockout.unreserve(keys, state.familiarity);
       // A budget hit is in the sign-in log (the client gets a temporary failure and retries).
-      if (isSesameError(e) && e.code === 'busy')
-        await this.log(a, { outcome: 'wrong', reason: 'server_busy', address });
+      if (isSesameError(e) && e.code === 'busy') this.log(a, { outcome: 'wrong', reason: 'server_busy', address });
       throw e;
     }
     if (r.outcome === 'ok') await this.lockout.release(keys, state.familiarity);
@@ -298,7 +300,7 @@ export class LegacyVerifier {
 
   /** Logs an attempt refused before any check (malformed input), so the sign-in log still shows it. */
   async logRejected(a: Omit<LegacyAttempt, 'password'>): Promise<void> {
-    await this.log({ ...a, password: '' }, { outcome: 'wrong', reason: 'invalid_input' });
+    this.log({ ...a, password: '' }, { outcome: 'wrong', reason: 'invalid_input' });
   }
 
   private afterUse(id: string, name: string, address: string, protocol: string, ip: string, at: number): void {
@@ -313,29 +315,34 @@ export class LegacyVerifier {
   }
 
   /**
-   * Logs an attempt whose owner is not known yet: the user, else the domain's organization, in one
-   * read that costs the same whether the address exists or not (two reads for an unknown address
-   * made it ~30 µs slower, measurable from outside: test/security/probes-timing.test.ts).
+   * Logs an attempt. When the owner is not known yet (an unknown address, or a known one whose
+   * password was not found), the writer looks it up from the address when it writes the batch,
+   * after the answer: any read on the answer's path costs a few microseconds more for an address
+   * that exists (the row is read, not only the index), measurable from outside with enough samples
+   * (test/security/probes-timing.test.ts; once two reads, ~30 µs, then one read, ~10 µs).
    */
-  private async log(a: LegacyAttempt, r: LegacyResult) {
-    const owner = r.address ? await this.accounts.findSignInOwner(r.address) : undefined;
-    this.logFor(a, r, owner?.userId ?? null, owner?.orgId ?? null);
+  private log(a: LegacyAttempt, r: LegacyResult) {
+    if (r.owner || !r.address) this.logFor(a, r, r.owner?.id ?? null, r.owner?.orgId ?? null);
+    else this.logFor(a, r, null, null, r.address);
   }
 
-  private logFor(a: LegacyAttempt, r: LegacyResult, userId: string | null, orgId: string | null) {
+  private logFor(a: LegacyAttempt, r: LegacyResult, userId: string | null, orgId: string | null, ownerOf?: string) {
     const at = this.clock.now();
-    this.writes.logSignIn({
-      id: eventId(at),
-      at,
-      orgId,
-      userId,
-      addressTyped: sanitizeForLog(a.user.trim(), 254),
-      outcome: r.outcome === 'ok' ? 'success' : LOCK_REASONS.has(r.reason) ? 'throttled' : 'failure',
-      reason: r.reason,
-      appPasswordId: r.appPasswordId ?? null,
-      protocol: sanitizeForLog(a.protocol, 16),
-      ip: sanitizeForLog(a.ip, 64),
-      userAgent: sanitizeForLog(a.userAgent ?? '', 500),
-    });
+    this.writes.logSignIn(
+      {
+        id: eventId(at),
+        at,
+        orgId,
+        userId,
+        addressTyped: sanitizeForLog(a.user.trim(), 254),
+        outcome: r.outcome === 'ok' ? 'success' : LOCK_REASONS.has(r.reason) ? 'throttled' : 'failure',
+        reason: r.reason,
+        appPasswordId: r.appPasswordId ?? null,
+        protocol: sanitizeForLog(a.protocol, 16),
+        ip: sanitizeForLog(a.ip, 64),
+        userAgent: sanitizeForLog(a.userAgent ?? '', 500),
+      },
+      ownerOf,
+    );
   }
 }

@@ -11,19 +11,19 @@
  * optimistic save lets exactly one verification win), so an assertion cannot be replayed.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type RegistrationResponseJSON,
-} from '@simplewebauthn/server';
+import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import type { User } from '../accounts/model.js';
 import { SesameError } from '../errors.js';
 import type { Factor, FactorContext, FactorResponse, Prompt } from './factors.js';
 import type { MfaMethod } from './model.js';
 import type { MfaRepository, WebAuthnCredential } from './repository.js';
+
+/**
+ * @simplewebauthn/server, loaded at the first ceremony: it costs ~300 ms to import, which every
+ * `sesame` command and every server start paid although most never touch a security key.
+ */
+let library: Promise<typeof import('@simplewebauthn/server')> | undefined;
+const simpleWebAuthn = () => (library ??= import('@simplewebauthn/server'));
 
 export interface RelyingParty {
   /** RP ID: a host name (not an IP address), e.g. `id.example.org` or `localhost`. */
@@ -75,8 +75,8 @@ export class WebAuthnFactor implements Factor {
     return h.length > 0 && !/^[\d.]+$/.test(h) && !h.includes(':');
   }
 
-  private registrationOptions(ctx: FactorContext, challenge: string, existing: WebAuthnCredential[]) {
-    return generateRegistrationOptions({
+  private async registrationOptions(ctx: FactorContext, challenge: string, existing: WebAuthnCredential[]) {
+    return (await simpleWebAuthn()).generateRegistrationOptions({
       rpID: this.rp.id,
       rpName: this.rp.name,
       userName: ctx.user.address,
@@ -110,7 +110,7 @@ export class WebAuthnFactor implements Factor {
       throw new SesameError('webauthn_failed', 'no WebAuthn registration response, or no pending challenge');
     let info;
     try {
-      const v = await verifyRegistrationResponse({
+      const v = await (await simpleWebAuthn()).verifyRegistrationResponse({
         response: body,
         expectedChallenge: challenge,
         expectedOrigin: this.rp.origin,
@@ -152,7 +152,7 @@ export class WebAuthnFactor implements Factor {
   async challengePrompt(ctx: FactorContext): Promise<Prompt> {
     const challenge = ctx.flow.data.challenge?.webauthnChallenge;
     if (!challenge) throw new SesameError('flow_step', 'no WebAuthn challenge pending');
-    const options = await generateAuthenticationOptions({
+    const options = await (await simpleWebAuthn()).generateAuthenticationOptions({
       rpID: this.rp.id,
       challenge: challengeBytes(challenge),
       timeout: TIMEOUT_MS,
@@ -181,7 +181,7 @@ export class WebAuthnFactor implements Factor {
       throw new SesameError('webauthn_failed', 'assertion names another user');
     let newCounter: number;
     try {
-      const v = await verifyAuthenticationResponse({
+      const v = await (await simpleWebAuthn()).verifyAuthenticationResponse({
         response: body,
         expectedChallenge: challenge,
         expectedOrigin: this.rp.origin,
