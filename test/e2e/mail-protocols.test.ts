@@ -258,7 +258,9 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
   const canonical = (p: string) => p.replaceAll(' ', '');
 
   async function py(cases: PyCase[]): Promise<PyResult[]> {
-    const r = await runTool('python3', [PY_CLIENTS], JSON.stringify(cases), 60_000);
+    // Every client checks the servers' certificate against the test's CA.
+    const withCa = cases.map((c) => ({ cafile: mail!.caFile, ...c }));
+    const r = await runTool('python3', [PY_CLIENTS], JSON.stringify(withCa), 60_000);
     assert.equal(r.code, 0, `the Python clients failed: ${r.stderr}`);
     return JSON.parse(r.stdout) as PyResult[];
   }
@@ -276,7 +278,7 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
   function curl(url: string, user: string, password: string, tls: Tls): Promise<Run> {
     const args = ['-sS', '--max-time', '15', '--user', `${user}:${password}`];
     if (tls === 'starttls') args.push('--ssl-reqd');
-    if (tls !== 'none') args.push('--insecure'); // the test's self-signed certificate
+    if (tls !== 'none') args.push('--cacert', mail!.caFile); // the test's throwaway CA
     if (url.startsWith('smtp')) {
       args.push('--mail-from', user, '--mail-rcpt', RCPT, '--upload-file', '-');
       return runTool(
@@ -292,6 +294,11 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     return runTool('/usr/bin/swaks', [
       '--server',
       `127.0.0.1:${port}`,
+      // STARTTLS with the certificate checked: Postfix offers AUTH only after it (smtpd_tls_auth_only).
+      '--tls',
+      '--tls-verify',
+      '--tls-ca-path',
+      mail!.caFile,
       '--auth',
       'PLAIN',
       '--auth-user',
@@ -332,10 +339,10 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     const plain = canonical(grouped);
     const sentBefore = sink!.received.length;
     const cases: PyCase[] = [
-      { proto: 'imap', port: P().imap, tls: 'none', user: u, password: grouped, label: 'Dovecot' },
-      { proto: 'pop3', port: P().pop3, tls: 'none', user: u, password: grouped, label: 'Dovecot' },
-      { proto: 'smtp', port: P().submission, tls: 'none', user: u, password: grouped, label: 'Dovecot submission' },
-      { proto: 'smtp', port: P().postfixSubmission, tls: 'none', user: u, password: grouped, label: 'Postfix' },
+      { proto: 'imap', port: P().imap, tls: 'starttls', user: u, password: grouped, label: 'Dovecot' },
+      { proto: 'pop3', port: P().pop3, tls: 'starttls', user: u, password: grouped, label: 'Dovecot' },
+      { proto: 'smtp', port: P().submission, tls: 'starttls', user: u, password: grouped, label: 'Dovecot submission' },
+      { proto: 'smtp', port: P().postfixSubmission, tls: 'starttls', user: u, password: grouped, label: 'Postfix' },
       { proto: 'imap', port: P().nginxImap, tls: 'starttls', user: u, password: grouped, label: 'nginx' },
       { proto: 'imap', port: P().nginxImaps, tls: 'implicit', user: u, password: grouped, label: 'nginx' },
       { proto: 'pop3', port: P().nginxPop3, tls: 'starttls', user: u, password: grouped, label: 'nginx' },
@@ -345,9 +352,9 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     ];
     const [pyResults, ...runs] = await Promise.all([
       py(cases),
-      curl(`imap://127.0.0.1:${P().imap}/`, u, plain, 'none'),
-      curl(`pop3://127.0.0.1:${P().pop3}/`, u, plain, 'none'),
-      curl(`smtp://127.0.0.1:${P().submission}/client.test`, u, plain, 'none'),
+      curl(`imap://127.0.0.1:${P().imap}/`, u, plain, 'starttls'),
+      curl(`pop3://127.0.0.1:${P().pop3}/`, u, plain, 'starttls'),
+      curl(`smtp://127.0.0.1:${P().submission}/client.test`, u, plain, 'starttls'),
       curl(`imap://127.0.0.1:${P().nginxImap}/`, u, plain, 'starttls'),
       curl(`imaps://127.0.0.1:${P().nginxImaps}/`, u, plain, 'implicit'),
       curl(`pop3://127.0.0.1:${P().nginxPop3}/`, u, plain, 'starttls'),
@@ -376,6 +383,12 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     assert.match(runs[3]!.stdout, /INBOX/, 'curl lists the INBOX through nginx');
     // Python: 4 SMTP sends; curl: 3; swaks: 2. Each reaches the sink behind Dovecot or Postfix.
     await waitForMessages(sentBefore + 9);
+    // The shipped Postfix settings offer AUTH only after STARTTLS (smtpd_tls_auth_only = yes), even
+    // on loopback; a client that skips TLS is refused before its password is sent.
+    const noTls: PyCase = { proto: 'smtp', port: P().postfixSubmission, tls: 'none', user: u, password: grouped };
+    const [refused] = await py([noTls]);
+    assert.equal(refused!.ok, false, `Postfix took AUTH without TLS${context()}`);
+    assert.match(refused!.detail, /AUTH extension not supported|SMTPNotSupportedError/i, refused!.detail);
     const subjects = sink!.received.slice(sentBefore).map((m) => /^Subject: (.*)$/m.exec(m.raw)?.[1] ?? '');
     assert.ok(
       subjects.some((s) => s.includes(String(P().nginxSubmissions))),
@@ -389,11 +402,11 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
   it('the main password: refused once MFA is enforced, accepted while MFA is disabled', async () => {
     const t0 = Date.now();
     const refused: PyCase[] = [
-      { proto: 'pop3', port: P().pop3, tls: 'none', user: ANN.address, password: ANN.password, label: 'enforced' },
+      { proto: 'pop3', port: P().pop3, tls: 'starttls', user: ANN.address, password: ANN.password, label: 'enforced' },
       {
         proto: 'smtp',
         port: P().postfixSubmission,
-        tls: 'none',
+        tls: 'starttls',
         user: ANN.address,
         password: ANN.password,
         label: 'enforced',
@@ -408,11 +421,11 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
       },
     ];
     const accepted: PyCase[] = [
-      { proto: 'pop3', port: P().pop3, tls: 'none', user: DAN.address, password: DAN.password, label: 'disabled' },
+      { proto: 'pop3', port: P().pop3, tls: 'starttls', user: DAN.address, password: DAN.password, label: 'disabled' },
       {
         proto: 'smtp',
         port: P().postfixSubmission,
-        tls: 'none',
+        tls: 'starttls',
         user: DAN.address,
         password: DAN.password,
         label: 'disabled',
@@ -429,8 +442,8 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     const [r1, r2, annImap, danImap, annSwaks] = await Promise.all([
       py(refused),
       py(accepted),
-      curl(`imap://127.0.0.1:${P().imap}/`, ANN.address, ANN.password, 'none'),
-      curl(`imap://127.0.0.1:${P().imap}/`, DAN.address, DAN.password, 'none'),
+      curl(`imap://127.0.0.1:${P().imap}/`, ANN.address, ANN.password, 'starttls'),
+      curl(`imap://127.0.0.1:${P().imap}/`, DAN.address, DAN.password, 'starttls'),
       swaks(P().submission, ANN.address, ANN.password),
     ]);
     expectAll(refused, r1, false);
@@ -446,20 +459,20 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     const t0 = Date.now();
     const u = ANN.address;
     const smtpOk: PyCase[] = [
-      { proto: 'smtp', port: P().submission, tls: 'none', user: u, password: pw.printer, label: 'printer' },
-      { proto: 'smtp', port: P().postfixSubmission, tls: 'none', user: u, password: pw.printer, label: 'printer' },
+      { proto: 'smtp', port: P().submission, tls: 'starttls', user: u, password: pw.printer, label: 'printer' },
+      { proto: 'smtp', port: P().postfixSubmission, tls: 'starttls', user: u, password: pw.printer, label: 'printer' },
       { proto: 'smtp', port: P().nginxSubmission, tls: 'starttls', user: u, password: pw.printer, label: 'printer' },
     ];
     expectAll(smtpOk, await py(smtpOk), true);
     const refused: PyCase[] = [
-      { proto: 'imap', port: P().imap, tls: 'none', user: u, password: pw.printer, label: 'printer' },
-      { proto: 'pop3', port: P().pop3, tls: 'none', user: u, password: pw.printer, label: 'printer' },
+      { proto: 'imap', port: P().imap, tls: 'starttls', user: u, password: pw.printer, label: 'printer' },
+      { proto: 'pop3', port: P().pop3, tls: 'starttls', user: u, password: pw.printer, label: 'printer' },
       { proto: 'imap', port: P().nginxImap, tls: 'starttls', user: u, password: pw.printer, label: 'printer' },
       { proto: 'pop3', port: P().nginxPop3s, tls: 'implicit', user: u, password: pw.printer, label: 'printer' },
     ];
     const [results, curlImap] = await Promise.all([
       py(refused),
-      curl(`imap://127.0.0.1:${P().imap}/`, u, canonical(pw.printer), 'none'),
+      curl(`imap://127.0.0.1:${P().imap}/`, u, canonical(pw.printer), 'starttls'),
     ]);
     expectAll(refused, results, false);
     assertRun(curlImap, false, 'curl imap with the SMTP-only password');
@@ -469,10 +482,17 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
   it('a deleted app password is refused within a second (the shipped Dovecot config keeps no auth cache)', async () => {
     const u = ANN.address;
     const everywhere: PyCase[] = [
-      { proto: 'imap', port: P().imap, tls: 'none', user: u, password: pw.oldPhone, label: 'old phone' },
-      { proto: 'pop3', port: P().pop3, tls: 'none', user: u, password: pw.oldPhone, label: 'old phone' },
-      { proto: 'smtp', port: P().submission, tls: 'none', user: u, password: pw.oldPhone, label: 'old phone' },
-      { proto: 'smtp', port: P().postfixSubmission, tls: 'none', user: u, password: pw.oldPhone, label: 'old phone' },
+      { proto: 'imap', port: P().imap, tls: 'starttls', user: u, password: pw.oldPhone, label: 'old phone' },
+      { proto: 'pop3', port: P().pop3, tls: 'starttls', user: u, password: pw.oldPhone, label: 'old phone' },
+      { proto: 'smtp', port: P().submission, tls: 'starttls', user: u, password: pw.oldPhone, label: 'old phone' },
+      {
+        proto: 'smtp',
+        port: P().postfixSubmission,
+        tls: 'starttls',
+        user: u,
+        password: pw.oldPhone,
+        label: 'old phone',
+      },
       { proto: 'imap', port: P().nginxImaps, tls: 'implicit', user: u, password: pw.oldPhone, label: 'old phone' },
     ];
     expectAll(everywhere, await py(everywhere), true);
@@ -487,7 +507,7 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     while (Date.now() - deletedAt < 2_000) {
       const startedAfter = Date.now() - deletedAt;
       attempts++;
-      const r = await curl(`imap://127.0.0.1:${P().imap}/`, u, pw.oldPhone, 'none');
+      const r = await curl(`imap://127.0.0.1:${P().imap}/`, u, pw.oldPhone, 'starttls');
       if (r.code !== 0) {
         assert.equal(r.code, 67, `refused as "login denied": ${r.stderr}`);
         refusedStartedAfter = startedAfter;
@@ -523,10 +543,10 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
       { user: ANN.address, password: 'x'.repeat(10_240), what: 'a 10 kB password' },
     ];
     const targets: { proto: PyCase['proto']; port: number; tls: Tls; label: string }[] = [
-      { proto: 'imap', port: P().imap, tls: 'none', label: 'Dovecot' },
-      { proto: 'pop3', port: P().pop3, tls: 'none', label: 'Dovecot' },
-      { proto: 'smtp', port: P().submission, tls: 'none', label: 'Dovecot submission' },
-      { proto: 'smtp', port: P().postfixSubmission, tls: 'none', label: 'Postfix' },
+      { proto: 'imap', port: P().imap, tls: 'starttls', label: 'Dovecot' },
+      { proto: 'pop3', port: P().pop3, tls: 'starttls', label: 'Dovecot' },
+      { proto: 'smtp', port: P().submission, tls: 'starttls', label: 'Dovecot submission' },
+      { proto: 'smtp', port: P().postfixSubmission, tls: 'starttls', label: 'Postfix' },
       { proto: 'imap', port: P().nginxImap, tls: 'starttls', label: 'nginx' },
       { proto: 'pop3', port: P().nginxPop3s, tls: 'implicit', label: 'nginx' },
       { proto: 'smtp', port: P().nginxSubmissions, tls: 'implicit', label: 'nginx' },
@@ -587,10 +607,10 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
   it('a SASL authorization identity other than the user: Dovecot and Postfix refuse it; nginx drops it and logs in the user, never the other identity (RFC 4616)', async () => {
     const good = canonical(pw.outlook);
     const direct: { proto: PyCase['proto']; port: number; tls: Tls; label: string }[] = [
-      { proto: 'imap', port: P().imap, tls: 'none', label: 'Dovecot' },
-      { proto: 'pop3', port: P().pop3, tls: 'none', label: 'Dovecot' },
-      { proto: 'smtp', port: P().submission, tls: 'none', label: 'Dovecot submission' },
-      { proto: 'smtp', port: P().postfixSubmission, tls: 'none', label: 'Postfix' },
+      { proto: 'imap', port: P().imap, tls: 'starttls', label: 'Dovecot' },
+      { proto: 'pop3', port: P().pop3, tls: 'starttls', label: 'Dovecot' },
+      { proto: 'smtp', port: P().submission, tls: 'starttls', label: 'Dovecot submission' },
+      { proto: 'smtp', port: P().postfixSubmission, tls: 'starttls', label: 'Postfix' },
     ];
     const proxied: typeof direct = [
       { proto: 'imap', port: P().nginxImap, tls: 'starttls', label: 'nginx' },
@@ -663,14 +683,21 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     const port = P().imapOauth2;
     const cases: [PyCase, boolean][] = [
       [
-        { proto: 'imap', port, tls: 'none', user: ANN.address, password: pw.outlook, label: 'oauth2, app password' },
+        {
+          proto: 'imap',
+          port,
+          tls: 'starttls',
+          user: ANN.address,
+          password: pw.outlook,
+          label: 'oauth2, app password',
+        },
         true,
       ],
       [
         {
           proto: 'imap',
           port,
-          tls: 'none',
+          tls: 'starttls',
           user: DAN.address,
           password: pw.outlook,
           label: "oauth2, Ann's app password as Dan",
@@ -681,7 +708,7 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
         {
           proto: 'imap',
           port,
-          tls: 'none',
+          tls: 'starttls',
           user: ANN.address,
           password: pw.printer,
           label: 'oauth2, SMTP-only app password',
@@ -692,7 +719,7 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
         {
           proto: 'imap',
           port,
-          tls: 'none',
+          tls: 'starttls',
           user: DAN.address,
           password: DAN.password,
           label: 'oauth2, main password (MFA disabled)',
@@ -703,7 +730,7 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
         {
           proto: 'imap',
           port,
-          tls: 'none',
+          tls: 'starttls',
           user: ANN.address,
           password: 'wrong-password-123',
           label: 'oauth2, wrong password',
@@ -813,7 +840,7 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     const oldPhone = await ctx!.appPasswords.create(user, session, 'Old phone', meta);
     const newPhone = await ctx!.appPasswords.create(user, session, 'New phone', meta);
     const imap = (password: string, label: string): PyCase[] => [
-      { proto: 'imap', port: P().imap, tls: 'none', user: u.address, password, label },
+      { proto: 'imap', port: P().imap, tls: 'starttls', user: u.address, password, label },
     ];
     expectAll(
       imap(oldPhone.password, 'old phone, before'),
@@ -835,7 +862,7 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     const polls = accountLimit + 5;
     const pollsStarted = Date.now();
     const poll = async (i: number) => {
-      const r = await curl(`imap://127.0.0.1:${P().imap}/`, u.address, canonical(oldPhone.password), 'none');
+      const r = await curl(`imap://127.0.0.1:${P().imap}/`, u.address, canonical(oldPhone.password), 'starttls');
       assert.equal(r.code, 67, `poll ${i + 1}: refused as "login denied", got exit ${r.code} ${r.stderr}${context()}`);
     };
     await poll(0);
@@ -893,17 +920,17 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
       {
         proto: 'smtp',
         port: P().postfixSubmission,
-        tls: 'none',
+        tls: 'starttls',
         user: u,
         password: pw.printer,
         label: 'printer, cached',
       },
-      { proto: 'smtp', port: P().submission, tls: 'none', user: u, password: pw.printer, label: 'printer, cached' },
+      { proto: 'smtp', port: P().submission, tls: 'starttls', user: u, password: pw.printer, label: 'printer, cached' },
     ];
     expectAll(smtpFirst, await py(smtpFirst), true);
     const notFromCache: PyCase[] = [
-      { proto: 'imap', port: P().imap, tls: 'none', user: u, password: pw.printer, label: 'printer after SMTP' },
-      { proto: 'pop3', port: P().pop3, tls: 'none', user: u, password: pw.printer, label: 'printer after SMTP' },
+      { proto: 'imap', port: P().imap, tls: 'starttls', user: u, password: pw.printer, label: 'printer after SMTP' },
+      { proto: 'pop3', port: P().pop3, tls: 'starttls', user: u, password: pw.printer, label: 'printer after SMTP' },
     ];
     expectAll(notFromCache, await py(notFromCache), false);
 
@@ -929,7 +956,7 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     }
     const [tablet, laptop] = made as [{ id: string; password: string }, { id: string; password: string }];
     const imapWith = (password: string, label: string): PyCase[] => [
-      { proto: 'imap', port: P().imap, tls: 'none', user: u, password, label },
+      { proto: 'imap', port: P().imap, tls: 'starttls', user: u, password, label },
     ];
     expectAll(
       [...imapWith(tablet.password, 'tablet'), ...imapWith(laptop.password, 'laptop')],

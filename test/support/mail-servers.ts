@@ -9,9 +9,14 @@
  *     with the oauth2 passdb of integrations/dovecot/ (dovecot-oauth2.conf.ext for IMAP) instead;
  *   - Postfix, its SMTP AUTH through Dovecot SASL (main.cf.sesame as the postfix target renders it), with a
  *     second port that believes XCLIENT from nginx;
- *   - nginx, the mail proxy of integrations/nginx/mail-proxy.conf (STARTTLS and implicit TLS with a
- *     throwaway self-signed certificate) in front of Dovecot for IMAP/POP3 and Postfix for SMTP, and
- *     integrations/nginx/forward-auth.conf in an http server.
+ *   - nginx, the mail proxy of integrations/nginx/mail-proxy.conf (STARTTLS and implicit TLS) in
+ *     front of Dovecot for IMAP/POP3 and Postfix for SMTP, Dovecot trusting it through the `local`
+ *     block the nginx-mail target writes, and integrations/nginx/forward-auth.conf in an http server.
+ *
+ * Nothing is relaxed for the tests: every server has TLS as the docs set it up (Dovecot's stock
+ * ssl = yes with disable_plaintext_auth = yes, Postfix's AUTH only after STARTTLS, its master.cf
+ * options copied from the doc's `postconf -M` lines), with a certificate from a CA the harness makes
+ * (`caFile`), which every client checks.
  *
  * Everything listens on free 127.0.0.1 ports and lives in one temporary folder (configs, sockets,
  * queue, mailboxes, logs). The daemons run as they do in production (as root, daemonized, with their
@@ -51,6 +56,20 @@ const run = promisify(execFile);
 /** The compiled file is dist/test/support/mail-servers.js: the repository is three levels up. */
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const INTEGRATIONS = path.join(ROOT, 'integrations');
+
+/**
+ * The `-o` options of a master.cf entry as docs/integrations.md adds it (`postconf -M NAME='...'`),
+ * one per line: the private Postfix's ports take exactly what the doc tells the admin to run
+ * (submission: STARTTLS then AUTH; nginx's port: XCLIENT from loopback, SASL without TLS).
+ */
+function masterOptions(name: string): string {
+  const doc = fs.readFileSync(path.join(ROOT, 'docs', 'integrations.md'), 'utf8');
+  const line = doc.split('\n').find((l) => l.startsWith(`postconf -M ${name}=`));
+  const options = line?.match(/-o [^\s']+/g);
+  if (!options?.length)
+    throw new Error(`docs/integrations.md no longer adds ${name} with postconf -M: update the harness`);
+  return options.map((o) => `  ${o}`).join('\n');
+}
 
 export const BINARIES = {
   dovecot: '/usr/sbin/dovecot',
@@ -254,6 +273,7 @@ export class MailServers {
     for (const d of ['logs', 'run', 'conf.d', 'nginx', 'postfix', 'tls', 'mail'])
       fs.mkdirSync(this.p(d), { recursive: true });
     fs.chownSync(this.p('mail'), 65534, 65534);
+    await this.makeCertificates();
     await this.startDovecot(o);
     const starts: Promise<void>[] = [];
     if (o.oauth2) starts.push(this.startOauth2Dovecot(o));
@@ -267,6 +287,71 @@ export class MailServers {
 
   startedInMs = 0;
   private options: MailServersOptions | undefined;
+
+  /** The throwaway CA that signed every server's certificate: clients check against it, as real ones would. */
+  get caFile(): string {
+    return this.p('tls', 'ca.crt');
+  }
+  private get certFile(): string {
+    return this.p('tls', 'mail.test.crt');
+  }
+  private get keyFile(): string {
+    return this.p('tls', 'mail.test.key');
+  }
+
+  /**
+   * A CA made for this run and one certificate it signs for mail.test and 127.0.0.1, shared by
+   * Dovecot, Postfix and nginx: the servers run with TLS as the docs set them up, and the clients
+   * verify the chain and the name instead of accepting anything.
+   */
+  private async makeCertificates(): Promise<void> {
+    const caKey = this.p('tls', 'ca.key');
+    const request = this.p('tls', 'mail.test.csr');
+    const ext = this.p('tls', 'mail.test.ext');
+    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+    await this.exec('openssl', BINARIES.openssl, [
+      'req',
+      '-x509',
+      ...ec,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=Sesame test CA',
+      '-keyout',
+      caKey,
+      '-out',
+      this.caFile,
+    ]);
+    await this.exec('openssl', BINARIES.openssl, [
+      'req',
+      ...ec,
+      '-subj',
+      '/CN=mail.test',
+      '-keyout',
+      this.keyFile,
+      '-out',
+      request,
+    ]);
+    fs.writeFileSync(ext, 'subjectAltName=DNS:mail.test,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+    await this.exec('openssl', BINARIES.openssl, [
+      'x509',
+      '-req',
+      '-in',
+      request,
+      '-CA',
+      this.caFile,
+      '-CAkey',
+      caKey,
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      ext,
+      '-out',
+      this.certFile,
+    ]);
+    // The key stays 0600 root's: Dovecot, nginx and Postfix's smtpd read it as root before they drop privileges.
+  }
   private dovecotIncludes: string[] = [];
 
   private async startDovecot(o: MailServersOptions): Promise<void> {
@@ -289,6 +374,20 @@ export class MailServers {
       `${settings.join('\n')}\n${passdb.replaceAll('/etc/dovecot/sesame-auth.lua', lua)}`,
     );
     const includes = [`!include ${this.p('conf.d', 'auth-sesame.conf.ext')}`];
+    if (o.nginx !== false) {
+      // How Dovecot trusts nginx, from the drop-in the nginx-mail target writes: plaintext login is
+      // allowed on connections nginx proxies for its public address (nginx ended the client's TLS),
+      // and nowhere else. Without it every proxied login is refused ([PRIVACYREQUIRED]). The rest of
+      // that drop-in turns Dovecot's own listeners off, which this private instance keeps for the
+      // direct cases.
+      const local = /^local [^\n]+ \{\n[\s\S]*?^\}\n/m.exec(
+        rendered(this.nginxMailFiles(o), 'dovecot/conf.d/99-sesame-nginx.conf'),
+      )?.[0];
+      if (!local?.includes('127.0.0.1'))
+        throw new Error('99-sesame-nginx.conf no longer has its `local <address>` block: update the harness');
+      fs.writeFileSync(this.p('conf.d', 'sesame-nginx.conf.ext'), local);
+      includes.push(`!include ${this.p('conf.d', 'sesame-nginx.conf.ext')}`);
+    }
     if (o.doveadmApiKey) {
       const api = fillTemplate(
         template('dovecot/conf.d/sesame-doveadm-api.conf.ext'),
@@ -323,9 +422,13 @@ state_dir = ${this.p('run', 'dovecot-state')}
 log_path = ${this.p('logs', 'dovecot.log')}
 default_login_user = dovenull
 default_internal_user = dovecot
-# no TLS in the tests: the plain listeners allow LOGIN and AUTH PLAIN without it
-ssl = no
-disable_plaintext_auth = no
+# TLS as on a stock Debian Dovecot: ssl = yes and the default disable_plaintext_auth = yes, so no
+# plaintext login without TLS except on a secured connection (a loopback client, or what the local
+# block for nginx below allows; with ssl = required that block would not apply). The clients use
+# STARTTLS and check the certificate against the test's CA.
+ssl = yes
+ssl_cert = <${this.certFile}
+ssl_key = <${this.keyFile}
 auth_verbose = yes
 hostname = mail.test
 mail_location = maildir:${this.p('mail', '%u')}
@@ -417,8 +520,9 @@ state_dir = ${this.p('run', 'dovecot-oauth2-state')}
 log_path = ${this.p('logs', 'dovecot-oauth2.log')}
 default_login_user = dovenull
 default_internal_user = dovecot
-ssl = no
-disable_plaintext_auth = no
+ssl = yes
+ssl_cert = <${this.certFile}
+ssl_key = <${this.keyFile}
 auth_mechanisms = plain login
 auth_verbose = yes
 auth_failure_delay = 0
@@ -460,7 +564,7 @@ service anvil {
     const settings = new Map<string, string>();
     const mainCf = renderTarget(postfixTarget, {
       sesameUrl: o.sesameUrl,
-      values: { MAIL_DOMAIN: 'example.com', TLS_CERTIFICATE: '/dev/null', TLS_CERTIFICATE_KEY: '/dev/null' },
+      values: { MAIL_DOMAIN: 'example.com', TLS_CERTIFICATE: this.certFile, TLS_CERTIFICATE_KEY: this.keyFile },
     });
     for (const line of rendered(mainCf, 'main.cf.sesame').split('\n')) {
       const m = /^([a-z_0-9]+)\s*=\s*(.*)$/.exec(line);
@@ -468,10 +572,12 @@ service anvil {
     }
     if (settings.get('smtpd_sasl_type') !== 'dovecot')
       throw new Error('main.cf.sesame no longer sets smtpd_sasl_type = dovecot');
-    // This private instance relays to the test's sink instead of delivering over LMTP, without TLS.
+    // This private instance relays to the test's sink instead of delivering over LMTP. Its TLS
+    // settings are the shipped ones (AUTH only after STARTTLS), with the test's certificate.
     // SMTP AUTH is on per port (master.cf below), as the doc's postconf -M lines turn it on.
-    for (const k of ['virtual_mailbox_domains', 'virtual_transport', 'smtpd_tls_chain_files', 'smtpd_tls_protocols'])
-      settings.delete(k);
+    for (const k of ['virtual_mailbox_domains', 'virtual_transport']) settings.delete(k);
+    if (settings.get('smtpd_tls_auth_only') !== 'yes')
+      throw new Error('main.cf.sesame no longer sets smtpd_tls_auth_only = yes');
     const overrides: Record<string, string> = {
       compatibility_level: '3.6',
       queue_directory: queue,
@@ -487,10 +593,8 @@ service anvil {
       // Deliberately not loopback: relaying must be earned with SMTP AUTH or XCLIENT LOGIN.
       mynetworks: '192.0.2.1/32',
       relayhost: `[127.0.0.1]:${o.relayPort}`,
+      // Outgoing, to the test's own sink (a plain SMTP listener).
       smtp_tls_security_level: 'none',
-      smtpd_tls_security_level: 'none',
-      // No TLS in the tests; the shipped snippet requires it for AUTH.
-      smtpd_tls_auth_only: 'no',
       smtpd_sasl_path: this.p('run', 'dovecot', 'auth-postfix'),
       smtpd_error_sleep_time: '0s',
     };
@@ -501,13 +605,9 @@ service anvil {
       path.join(dir, 'master.cf'),
       `# service type  private unpriv  chroot  wakeup  maxproc command
 127.0.0.1:${ports.postfixSubmission} inet n - n - - smtpd
-  -o syslog_name=postfix/submission
-  -o smtpd_sasl_auth_enable=yes
+${masterOptions('submission/inet')}
 127.0.0.1:${ports.postfixFromNginx} inet n - n - - smtpd
-  -o syslog_name=postfix/from-nginx
-  -o smtpd_authorized_xclient_hosts=127.0.0.1
-  -o smtpd_sasl_auth_enable=yes
-  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
+${masterOptions('127.0.0.1:10025/inet')}
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
@@ -526,6 +626,7 @@ retry     unix  -       -       n       -       -       error
 discard   unix  -       -       n       -       -       discard
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
 postlog   unix-dgram n  -       n       -       1       postlogd
 `,
     );
@@ -537,48 +638,30 @@ postlog   unix-dgram n  -       n       -       1       postlogd
     this.rememberPid('postfix');
   }
 
+  /** What `sesame integration config nginx-mail` writes for this proxy: nginx's file and Dovecot's drop-in. */
+  private nginxMailFiles(o: MailServersOptions) {
+    const { ports } = this;
+    return renderTarget(nginxMailTarget, {
+      sesameUrl: o.sesameUrl,
+      key: o.nginxIntegrationKey ?? o.integrationKey,
+      values: {
+        PUBLIC_ADDRESS: '127.0.0.1',
+        MAIL_HOSTNAME: 'mail.test',
+        TLS_CERTIFICATE: this.certFile,
+        TLS_CERTIFICATE_KEY: this.keyFile,
+        LISTEN_IMAP: String(ports.nginxImap),
+        LISTEN_IMAPS: String(ports.nginxImaps),
+        LISTEN_POP3: String(ports.nginxPop3),
+        LISTEN_POP3S: String(ports.nginxPop3s),
+        LISTEN_SUBMISSION: String(ports.nginxSubmission),
+        LISTEN_SUBMISSIONS: String(ports.nginxSubmissions),
+      },
+    });
+  }
+
   private async startNginx(o: MailServersOptions): Promise<void> {
     const { ports } = this;
-    const cert = this.p('tls', 'mail.test.crt');
-    const key = this.p('tls', 'mail.test.key');
-    await this.exec('openssl', BINARIES.openssl, [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=mail.test',
-      '-addext',
-      'subjectAltName=DNS:mail.test,IP:127.0.0.1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ]);
-    const mail = rendered(
-      renderTarget(nginxMailTarget, {
-        sesameUrl: o.sesameUrl,
-        key: o.nginxIntegrationKey ?? o.integrationKey,
-        values: {
-          PUBLIC_ADDRESS: '127.0.0.1',
-          MAIL_HOSTNAME: 'mail.test',
-          TLS_CERTIFICATE: cert,
-          TLS_CERTIFICATE_KEY: key,
-          LISTEN_IMAP: String(ports.nginxImap),
-          LISTEN_IMAPS: String(ports.nginxImaps),
-          LISTEN_POP3: String(ports.nginxPop3),
-          LISTEN_POP3S: String(ports.nginxPop3s),
-          LISTEN_SUBMISSION: String(ports.nginxSubmission),
-          LISTEN_SUBMISSIONS: String(ports.nginxSubmissions),
-        },
-      }),
-      'nginx/mail-proxy.conf',
-    );
+    const mail = rendered(this.nginxMailFiles(o), 'nginx/mail-proxy.conf');
     fs.writeFileSync(this.p('nginx', 'mail-proxy.conf'), mail, { mode: 0o600 });
     const forward = fillTemplate(
       template('nginx/forward-auth.conf'),
