@@ -82,7 +82,7 @@ export const BINARIES = {
 };
 
 export interface MailPorts {
-  /** Dovecot, plain listeners (clients connect directly). */
+  /** Dovecot's own listeners (clients connect directly and use STARTTLS). */
   imap: number;
   pop3: number;
   submission: number;
