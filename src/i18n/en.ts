@@ -46,11 +46,11 @@ export const en = {
   'pw.current': 'Current password',
   'pw.submit': 'Change password',
   'pw.changed':
-    'Your password has been changed. Signed out elsewhere: {sessions} session(s). App passwords revoked: {appPasswords}.',
+    'Your password has been changed. Signed out elsewhere: {sessions, plural, one {# session} other {# sessions}}. App passwords revoked: {appPasswords}.',
   'pw.effects.sessions':
     'You stay signed in here; every other session of your account (other browsers, apps using the API) will be signed out.',
   'pw.effects.app_passwords':
-    'Your organization revokes app passwords when the password changes: your {count} app password(s) will stop working. Make new ones under Security info afterwards.',
+    'Your organization revokes app passwords when the password changes: your {count, plural, one {# app password} other {# app passwords}} will stop working. Make new ones under Security info afterwards.',
   'pw.effects.app_passwords_kept': 'Your app passwords keep working.',
   'sessions.title': 'My sessions',
   'sessions.intro':
@@ -65,7 +65,7 @@ export const en = {
   'sessions.end': 'Sign out',
   'sessions.end_others': 'Sign out everywhere else',
   'sessions.ended': 'That session was signed out.',
-  'sessions.ended_others': '{count} other session(s) signed out.',
+  'sessions.ended_others': '{count, plural, one {# other session} other {# other sessions}} signed out.',
   'mysignins.title': 'My sign-ins',
   'mysignins.intro':
     'Recent sign-ins to your account, in browsers and by apps with an app password. If a sign-in with an app password was not you, choose "This wasn\'t me": that app password stops working at once and your administrators are told.',
@@ -108,7 +108,7 @@ export const en = {
   'users.title': 'Users',
   'users.search': 'Search',
   'users.search.submit': 'Search',
-  'users.count': '{total} users',
+  'users.count': '{total, plural, one {# user} other {# users}}',
   'users.col.name': 'Name',
   'users.col.address': 'Email',
   'users.col.role': 'Role',
@@ -131,7 +131,7 @@ export const en = {
   'pager.previous': 'Previous',
   'pager.next': 'Next',
   'signins.title': 'Sign-in log',
-  'signins.count': '{total} attempts',
+  'signins.count': '{total, plural, one {# attempt} other {# attempts}}',
   'signins.repeated': '{count} identical attempts, the last at {last}',
   'signins.col.time': 'Time',
   'signins.col.address': 'Account as typed',
@@ -162,15 +162,15 @@ export const en = {
   'dashboard.col.total': 'Total',
   'dashboard.hourly.title': 'Sign-ins per hour',
   'dashboard.hourly.desc':
-    '{total} attempts in the last 24 hours: {success} succeeded, {failure} failed, {throttled} refused while locked.',
+    '{total, plural, one {# attempt} other {# attempts}} in the last 24 hours: {success} succeeded, {failure} failed, {throttled} refused while locked.',
   'dashboard.legacy.title': 'Mail and calendar apps (app passwords) by protocol',
   'dashboard.legacy.desc':
-    '{total} attempts from mail, calendar and other apps in the last 24 hours, over {protocols} protocols.',
+    '{total, plural, one {# attempt} other {# attempts}} from mail, calendar and other apps in the last 24 hours, over {protocols, plural, one {# protocol} other {# protocols}}.',
   'dashboard.legacy.none': 'No attempts from mail or calendar apps in the last 24 hours.',
   'dashboard.col.protocol': 'Protocol',
   'dashboard.locked.title': 'Lockouts',
   'dashboard.locked.desc':
-    '{total} attempts refused while an account or address was locked, naming {accounts} different accounts, in the last 24 hours.',
+    '{total, plural, one {# attempt} other {# attempts}} refused while an account or address was locked, naming {accounts, plural, one {# account} other {# different accounts}}, in the last 24 hours.',
   'dashboard.locked.none': 'No attempts were refused by a lock in the last 24 hours.',
   'dashboard.col.reason': 'Lock',
   'dashboard.attempts': 'Attempts',
@@ -179,11 +179,11 @@ export const en = {
     'Of {total} active users, {enforced} have registered multi-factor authentication, {enabled} must register at their next sign-in, and {disabled} have it off.',
   'dashboard.col.state': 'MFA state',
   'dashboard.users': 'Users',
-  'dashboard.ap.title': 'App passwords unused for {days} days',
+  'dashboard.ap.title': 'App passwords unused for {days, plural, one {# day} other {# days}}',
   'dashboard.ap.desc':
-    '{unused} of {total} app passwords have not been used for {days} days (or, if never used, were made longer ago).',
+    '{unused} of {total, plural, one {# app password has} other {# app passwords have}} not been used for {days, plural, one {# day} other {# days}} (or, if never used, were made longer ago).',
   'dashboard.ap.used': 'Used recently',
-  'dashboard.ap.unused': 'Unused for {days} days',
+  'dashboard.ap.unused': 'Unused for {days, plural, one {# day} other {# days}}',
   'dashboard.col.kind': 'App passwords',
   'outcome.success': 'Success',
   'outcome.failure': 'Failure',
@@ -244,7 +244,7 @@ export const en = {
   'mfa.second.totp': 'Enter the code shown in your authenticator app.',
   'mfa.second.recovery': 'Enter one of your recovery codes.',
   'mfa.second.webauthn': 'Use your security key or passkey.',
-  'mfa.remember': "Don't ask again on this device for {days} days",
+  'mfa.remember': "Don't ask again on this device for {days, plural, one {# day} other {# days}}",
   'mfa.otherway': 'Sign in another way',
   'mfa.webauthn.start': 'Use security key',
   'mfa.webauthn.register': 'Register security key',
@@ -265,7 +265,8 @@ export const en = {
   'si.confirm': 'Confirm it is me',
   'si.removed': 'The method was deleted.',
   'si.default_set': 'Your default method is changed.',
-  'si.confirmed': 'Confirmed. For the next {minutes} minutes you can change how you sign in.',
+  'si.confirmed':
+    'Confirmed. For the next {minutes, plural, one {minute} other {# minutes}} you can change how you sign in.',
   'reauth.title': 'Confirm your password',
   'reauth.intro':
     'Before you change how you sign in, enter your password again. This keeps your account safe if someone else got hold of this browser session.',
@@ -296,8 +297,8 @@ export const en = {
   'users.filter.method.none': 'None',
   'users.filter.yes': 'Has some',
   'users.filter.no': 'Has none',
-  'users.filter.within': 'In the last {days} days',
-  'users.filter.over': 'Not in the last {days} days',
+  'users.filter.within': 'In the last {days, plural, one {day} other {# days}}',
+  'users.filter.over': 'Not in the last {days, plural, one {day} other {# days}}',
   'users.filter.never': 'Never',
   'users.filter.submit': 'Show',
   'users.sort': 'Sort by',
@@ -324,8 +325,10 @@ export const en = {
     'A UTF-8 CSV file whose first row names the columns: address, and mfa_state (disabled, enabled or enforced) to set MFA states. Other columns are ignored, so an export can be edited and uploaded again. At most {max} rows here; larger files with the command sesame users import.',
   'users.csv.file': 'CSV file',
   'bulk.title': 'Preview of the change',
-  'bulk.summary': '{changes} user(s) will change; {same} already are as asked. Nothing has changed yet.',
-  'bulk.problems': '{count} row(s) have a problem, shown below. Nothing has been changed: correct them and try again.',
+  'bulk.summary':
+    '{changes, plural, one {# user} other {# users}} will change; {same, plural, one {# already is} other {# already are}} as asked. Nothing has changed yet.',
+  'bulk.problems':
+    '{count, plural, one {# row has} other {# rows have}} a problem, shown below. Nothing has been changed: correct them and try again.',
   'bulk.col.row': 'Row',
   'bulk.col.address': 'Email',
   'bulk.col.now': 'Now',
@@ -334,12 +337,12 @@ export const en = {
   'bulk.apply': 'Apply',
   'bulk.back': 'Back to Users',
   'bulk.done.title': 'Change applied',
-  'bulk.done': '{changed} user(s) changed.',
+  'bulk.done': '{changed, plural, one {# user} other {# users}} changed.',
   'bulk.outcome.changed': 'Changed',
   'bulk.outcome.same': 'Already so: unchanged',
-  'bulk.after.mfa_off': '{state}; their {count} app password(s) are deleted',
+  'bulk.after.mfa_off': '{state}; their {count, plural, one {# app password is} other {# app passwords are}} deleted',
   'bulk.after.reregister': '{state}; methods removed, signed out',
-  'bulk.now.methods': '{state}; {count} method(s)',
+  'bulk.now.methods': '{state}; {count, plural, one {# method} other {# methods}}',
   'bulk.after.disabled': 'Disabled, signed out',
   'bulk.problem.invalid_address': 'Not an email address.',
   'bulk.problem.unknown_address': 'There is no user with this address.',
@@ -378,7 +381,7 @@ export const en = {
   'error.user_exists': 'A user {address} already exists.',
   'error.user_not_found': 'There is no user {address}.',
   'error.sign_in_failed': 'Your account or password is incorrect.',
-  'error.throttled': 'Too many attempts. Try again in {minutes} minute(s).',
+  'error.throttled': 'Too many attempts. Try again in {minutes, plural, one {# minute} other {# minutes}}.',
   'error.session_required': 'Please sign in first.',
   'error.forbidden': 'You are not allowed to do that.',
   'error.admin_mfa_required':
@@ -390,7 +393,8 @@ export const en = {
   'error.code_invalid': 'That code is not right. Check it and try again.',
   'error.method_not_allowed': 'Your organization does not allow that method.',
   'error.invalid_phone': 'Enter a mobile number with its country code, such as +31 6 12345678.',
-  'error.resend_too_soon': 'A code was sent just now. Wait {seconds} seconds before asking again.',
+  'error.resend_too_soon':
+    'A code was sent just now. Wait {seconds, plural, one {# second} other {# seconds}} before asking again.',
   'error.code_budget_exceeded':
     'Too many codes have been sent recently, so no new code was sent. Try again later, or choose another way to verify.',
   'error.phone_country_not_allowed':
@@ -448,7 +452,8 @@ export const en = {
   'ap.keep.name': 'Existing applications',
   'ap.admin.title': 'App passwords of {address}',
   'ap.admin.revoke_all': 'Delete all existing app passwords',
-  'ap.admin.revoked': '{count} app password(s) of {address} were deleted.',
+  'ap.admin.revoked':
+    '{count, plural, one {# app password} other {# app passwords}} of {address} {count, plural, one {was} other {were}} deleted.',
   'ap.admin.link': 'App passwords',
   'help.ap.title': 'App passwords',
   'help.ap.p1':
@@ -472,7 +477,8 @@ export const en = {
   'policy.ap.unused_days': 'Revoke after this many days unused (empty: never)',
   'policy.ap.revoke_on_change': 'A change of the main password revokes them',
   'error.app_passwords_off': 'Your organization does not allow new app passwords.',
-  'error.app_password_cap': 'You have {cap} app passwords, the most allowed. Delete one first.',
+  'error.app_password_cap':
+    'You have {cap, plural, one {# app password} other {# app passwords}}, the most allowed. Delete one first.',
   'error.app_passwords_need_mfa': 'App passwords are only for accounts with multi-factor authentication.',
   'error.app_password_not_found': 'That app password does not exist.',
   'error.invalid_filter':
@@ -527,13 +533,13 @@ export const en = {
   'users.reregister.confirm.method': 'The sign-in method {kind}: {label} is deleted.',
   'users.reregister.confirm.none': '{address} has no sign-in methods.',
   'users.reregister.confirm.codes':
-    'Their {count} unused recovery code(s) and every device they chose to be remembered on stop working.',
+    'Their {count, plural, one {# unused recovery code} other {# unused recovery codes}} and every device they chose to be remembered on stop working.',
   'users.reregister.confirm.sessions':
     'All their sessions end; at their next sign-in they must set up a method again before they get in.',
   'users.mfa_off.confirm.title': 'Turn MFA off for {address}?',
   'users.mfa_off.confirm.password': '{address} will sign in with their password alone.',
   'users.mfa_off.confirm.ap':
-    'Their {count} app password(s) are deleted: the apps and devices that use them stop working at once.',
+    'Their {count, plural, one {# app password is} other {# app passwords are}} deleted: the apps and devices that use them stop working at once.',
   'users.mfa_off.confirm.ap_item': 'App password "{name}", last used: {used}',
   'users.mfa_off.confirm.mail': '{address} is told by email.',
   'users.mfa_off.confirm.button': 'Turn MFA off',
@@ -541,7 +547,7 @@ export const en = {
   'msg.mfa_off.text':
     'Your administrator turned off multi-factor authentication for your account at {time}: you now sign in with your password alone. If you did not expect this, tell your administrator.',
   'msg.mfa_off.text_ap':
-    'Your administrator turned off multi-factor authentication for your account at {time}: you now sign in with your password alone. Your {count} app password(s) were deleted, and the apps and devices that used them can no longer sign in: {names}. If you did not expect this, tell your administrator.',
+    'Your administrator turned off multi-factor authentication for your account at {time}: you now sign in with your password alone. Your {count, plural, one {# app password was} other {# app passwords were}} deleted, and the apps and devices that used them can no longer sign in: {names}. If you did not expect this, tell your administrator.',
   // Integrations page (issue 16)
   'nav.integrations': 'Integrations',
   'integrations.title': 'Integrations',

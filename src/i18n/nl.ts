@@ -47,11 +47,11 @@ export const nl: Record<MessageId, string> = {
   'pw.current': 'Huidig wachtwoord',
   'pw.submit': 'Wachtwoord wijzigen',
   'pw.changed':
-    'Uw wachtwoord is gewijzigd. Elders afgemeld: {sessions} sessie(s). App-wachtwoorden ingetrokken: {appPasswords}.',
+    'Uw wachtwoord is gewijzigd. Elders afgemeld: {sessions, plural, one {# sessie} other {# sessies}}. App-wachtwoorden ingetrokken: {appPasswords}.',
   'pw.effects.sessions':
     'U blijft hier aangemeld; elke andere sessie van uw account (andere browsers, apps via de API) wordt afgemeld.',
   'pw.effects.app_passwords':
-    'Uw organisatie trekt app-wachtwoorden in als het wachtwoord wijzigt: uw {count} app-wachtwoord(en) werken daarna niet meer. Maak daarna nieuwe aan onder Beveiligingsgegevens.',
+    'Uw organisatie trekt app-wachtwoorden in als het wachtwoord wijzigt: uw {count, plural, one {app-wachtwoord werkt} other {# app-wachtwoorden werken}} daarna niet meer. Maak daarna nieuwe aan onder Beveiligingsgegevens.',
   'pw.effects.app_passwords_kept': 'Uw app-wachtwoorden blijven werken.',
   'sessions.title': 'Mijn sessies',
   'sessions.intro':
@@ -66,7 +66,7 @@ export const nl: Record<MessageId, string> = {
   'sessions.end': 'Afmelden',
   'sessions.end_others': 'Overal elders afmelden',
   'sessions.ended': 'Die sessie is afgemeld.',
-  'sessions.ended_others': '{count} andere sessie(s) afgemeld.',
+  'sessions.ended_others': '{count, plural, one {# andere sessie} other {# andere sessies}} afgemeld.',
   'mysignins.title': 'Mijn aanmeldingen',
   'mysignins.intro':
     'Recente aanmeldingen bij uw account, in browsers en door apps met een app-wachtwoord. Was een aanmelding met een app-wachtwoord niet van u, kies dan "Dit was ik niet": dat app-wachtwoord werkt meteen niet meer en uw beheerders worden ingelicht.',
@@ -110,7 +110,7 @@ export const nl: Record<MessageId, string> = {
   'users.title': 'Gebruikers',
   'users.search': 'Zoeken',
   'users.search.submit': 'Zoeken',
-  'users.count': '{total} gebruikers',
+  'users.count': '{total, plural, one {# gebruiker} other {# gebruikers}}',
   'users.col.name': 'Naam',
   'users.col.address': 'E-mail',
   'users.col.role': 'Rol',
@@ -133,7 +133,7 @@ export const nl: Record<MessageId, string> = {
   'pager.previous': 'Vorige',
   'pager.next': 'Volgende',
   'signins.title': 'Aanmeldlogboek',
-  'signins.count': '{total} pogingen',
+  'signins.count': '{total, plural, one {# poging} other {# pogingen}}',
   'signins.repeated': '{count} identieke pogingen, de laatste om {last}',
   'signins.col.time': 'Tijd',
   'signins.col.address': 'Account zoals getypt',
@@ -163,15 +163,15 @@ export const nl: Record<MessageId, string> = {
   'dashboard.col.total': 'Totaal',
   'dashboard.hourly.title': 'Aanmeldingen per uur',
   'dashboard.hourly.desc':
-    '{total} pogingen in de laatste 24 uur: {success} gelukt, {failure} mislukt, {throttled} geweigerd tijdens een blokkering.',
+    '{total, plural, one {# poging} other {# pogingen}} in de laatste 24 uur: {success} gelukt, {failure} mislukt, {throttled} geweigerd tijdens een blokkering.',
   'dashboard.legacy.title': 'Mail- en agenda-apps (app-wachtwoorden) per protocol',
   'dashboard.legacy.desc':
-    '{total} pogingen van mail-, agenda- en andere apps in de laatste 24 uur, via {protocols} protocollen.',
+    '{total, plural, one {# poging} other {# pogingen}} van mail-, agenda- en andere apps in de laatste 24 uur, via {protocols, plural, one {# protocol} other {# protocollen}}.',
   'dashboard.legacy.none': 'Geen pogingen van mail- of agenda-apps in de laatste 24 uur.',
   'dashboard.col.protocol': 'Protocol',
   'dashboard.locked.title': 'Blokkeringen',
   'dashboard.locked.desc':
-    '{total} pogingen geweigerd terwijl een account of adres geblokkeerd was, voor {accounts} verschillende accounts, in de laatste 24 uur.',
+    '{total, plural, one {# poging} other {# pogingen}} geweigerd terwijl een account of adres geblokkeerd was, voor {accounts, plural, one {# account} other {# verschillende accounts}}, in de laatste 24 uur.',
   'dashboard.locked.none': 'In de laatste 24 uur is geen poging door een blokkering geweigerd.',
   'dashboard.col.reason': 'Blokkering',
   'dashboard.attempts': 'Pogingen',
@@ -180,11 +180,11 @@ export const nl: Record<MessageId, string> = {
     'Van {total} actieve gebruikers hebben er {enforced} meervoudige verificatie geregistreerd, moeten er {enabled} registreren bij hun volgende aanmelding en staat het voor {disabled} uit.',
   'dashboard.col.state': 'MFA-status',
   'dashboard.users': 'Gebruikers',
-  'dashboard.ap.title': 'App-wachtwoorden {days} dagen ongebruikt',
+  'dashboard.ap.title': 'App-wachtwoorden {days, plural, one {# dag} other {# dagen}} ongebruikt',
   'dashboard.ap.desc':
-    '{unused} van {total} app-wachtwoorden zijn {days} dagen niet gebruikt (of, als ze nooit gebruikt zijn, langer geleden gemaakt).',
+    '{unused} van {total, plural, one {# app-wachtwoord is} other {# app-wachtwoorden zijn}} {days, plural, one {# dag} other {# dagen}} niet gebruikt (of, als ze nooit gebruikt zijn, langer geleden gemaakt).',
   'dashboard.ap.used': 'Recent gebruikt',
-  'dashboard.ap.unused': '{days} dagen ongebruikt',
+  'dashboard.ap.unused': '{days, plural, one {# dag} other {# dagen}} ongebruikt',
   'dashboard.col.kind': 'App-wachtwoorden',
   'outcome.success': 'Gelukt',
   'outcome.failure': 'Mislukt',
@@ -245,7 +245,7 @@ export const nl: Record<MessageId, string> = {
   'mfa.second.totp': 'Voer de code in die uw verificatie-app toont.',
   'mfa.second.recovery': 'Voer een van uw herstelcodes in.',
   'mfa.second.webauthn': 'Gebruik uw beveiligingssleutel of passkey.',
-  'mfa.remember': 'Niet meer vragen op dit apparaat gedurende {days} dagen',
+  'mfa.remember': 'Niet meer vragen op dit apparaat gedurende {days, plural, one {# dag} other {# dagen}}',
   'mfa.otherway': 'Op een andere manier aanmelden',
   'mfa.webauthn.start': 'Beveiligingssleutel gebruiken',
   'mfa.webauthn.register': 'Beveiligingssleutel registreren',
@@ -266,7 +266,8 @@ export const nl: Record<MessageId, string> = {
   'si.confirm': 'Bevestigen dat ik het ben',
   'si.removed': 'De methode is verwijderd.',
   'si.default_set': 'Uw standaardmethode is gewijzigd.',
-  'si.confirmed': 'Bevestigd. De komende {minutes} minuten kunt u wijzigen hoe u zich aanmeldt.',
+  'si.confirmed':
+    'Bevestigd. {minutes, plural, one {De komende minuut} other {De komende # minuten}} kunt u wijzigen hoe u zich aanmeldt.',
   'reauth.title': 'Bevestig uw wachtwoord',
   'reauth.intro':
     'Voer uw wachtwoord opnieuw in voordat u wijzigt hoe u zich aanmeldt. Zo blijft uw account veilig als iemand anders deze browsersessie in handen heeft gekregen.',
@@ -298,8 +299,8 @@ export const nl: Record<MessageId, string> = {
   'users.filter.method.none': 'Geen',
   'users.filter.yes': 'Heeft er',
   'users.filter.no': 'Heeft er geen',
-  'users.filter.within': 'In de afgelopen {days} dagen',
-  'users.filter.over': 'Niet in de afgelopen {days} dagen',
+  'users.filter.within': '{days, plural, one {In de afgelopen dag} other {In de afgelopen # dagen}}',
+  'users.filter.over': '{days, plural, one {Niet in de afgelopen dag} other {Niet in de afgelopen # dagen}}',
   'users.filter.never': 'Nooit',
   'users.filter.submit': 'Tonen',
   'users.sort': 'Sorteren op',
@@ -326,9 +327,10 @@ export const nl: Record<MessageId, string> = {
     'Een CSV-bestand in UTF-8 waarvan de eerste rij de kolommen noemt: address, en mfa_state (disabled, enabled of enforced) om MFA-statussen in te stellen. Andere kolommen worden genegeerd, dus een export kan worden bewerkt en weer geüpload. Hier hoogstens {max} rijen; grotere bestanden met de opdracht sesame users import.',
   'users.csv.file': 'CSV-bestand',
   'bulk.title': 'Voorbeeld van de wijziging',
-  'bulk.summary': '{changes} gebruiker(s) worden gewijzigd; {same} zijn al zoals gevraagd. Er is nog niets gewijzigd.',
+  'bulk.summary':
+    '{changes, plural, one {# gebruiker wordt} other {# gebruikers worden}} gewijzigd; {same, plural, one {# is} other {# zijn}} al zoals gevraagd. Er is nog niets gewijzigd.',
   'bulk.problems':
-    '{count} rij(en) hebben een probleem, hieronder getoond. Er is niets gewijzigd: verbeter ze en probeer het opnieuw.',
+    '{count, plural, one {# rij heeft} other {# rijen hebben}} een probleem, hieronder getoond. Er is niets gewijzigd: verbeter ze en probeer het opnieuw.',
   'bulk.col.row': 'Rij',
   'bulk.col.address': 'E-mail',
   'bulk.col.now': 'Nu',
@@ -337,12 +339,13 @@ export const nl: Record<MessageId, string> = {
   'bulk.apply': 'Toepassen',
   'bulk.back': 'Terug naar Gebruikers',
   'bulk.done.title': 'Wijziging toegepast',
-  'bulk.done': '{changed} gebruiker(s) gewijzigd.',
+  'bulk.done': '{changed, plural, one {# gebruiker} other {# gebruikers}} gewijzigd.',
   'bulk.outcome.changed': 'Gewijzigd',
   'bulk.outcome.same': 'Was al zo: ongewijzigd',
-  'bulk.after.mfa_off': '{state}; de {count} app-wachtwoord(en) worden verwijderd',
+  'bulk.after.mfa_off':
+    '{state}; {count, plural, one {het app-wachtwoord wordt} other {de # app-wachtwoorden worden}} verwijderd',
   'bulk.after.reregister': '{state}; methoden verwijderd, afgemeld',
-  'bulk.now.methods': '{state}; {count} methode(n)',
+  'bulk.now.methods': '{state}; {count, plural, one {# methode} other {# methoden}}',
   'bulk.after.disabled': 'Uitgeschakeld, afgemeld',
   'bulk.problem.invalid_address': 'Geen e-mailadres.',
   'bulk.problem.unknown_address': 'Er is geen gebruiker met dit adres.',
@@ -383,7 +386,7 @@ export const nl: Record<MessageId, string> = {
   'error.user_exists': 'Er bestaat al een gebruiker {address}.',
   'error.user_not_found': 'Er is geen gebruiker {address}.',
   'error.sign_in_failed': 'Uw account of wachtwoord is onjuist.',
-  'error.throttled': 'Te veel pogingen. Probeer het over {minutes} minuut/minuten opnieuw.',
+  'error.throttled': 'Te veel pogingen. Probeer het over {minutes, plural, one {# minuut} other {# minuten}} opnieuw.',
   'error.session_required': 'Meld u eerst aan.',
   'error.forbidden': 'U mag dit niet doen.',
   'error.admin_mfa_required':
@@ -395,7 +398,8 @@ export const nl: Record<MessageId, string> = {
   'error.code_invalid': 'Die code klopt niet. Controleer hem en probeer het opnieuw.',
   'error.method_not_allowed': 'Uw organisatie staat die methode niet toe.',
   'error.invalid_phone': 'Voer een mobiel nummer in met landcode, zoals +31 6 12345678.',
-  'error.resend_too_soon': 'Er is net een code verstuurd. Wacht {seconds} seconden voordat u opnieuw vraagt.',
+  'error.resend_too_soon':
+    'Er is net een code verstuurd. Wacht {seconds, plural, one {# seconde} other {# seconden}} voordat u opnieuw vraagt.',
   'error.code_budget_exceeded':
     'Er zijn kort geleden te veel codes verstuurd, dus er is geen nieuwe code verstuurd. Probeer het later opnieuw of kies een andere manier om te verifiëren.',
   'error.phone_country_not_allowed':
@@ -454,7 +458,8 @@ export const nl: Record<MessageId, string> = {
   'ap.keep.name': 'Bestaande toepassingen',
   'ap.admin.title': 'App-wachtwoorden van {address}',
   'ap.admin.revoke_all': 'Alle bestaande app-wachtwoorden verwijderen',
-  'ap.admin.revoked': '{count} app-wachtwoord(en) van {address} zijn verwijderd.',
+  'ap.admin.revoked':
+    '{count, plural, one {# app-wachtwoord} other {# app-wachtwoorden}} van {address} {count, plural, one {is} other {zijn}} verwijderd.',
   'ap.admin.link': 'App-wachtwoorden',
   'help.ap.title': 'App-wachtwoorden',
   'help.ap.p1':
@@ -478,7 +483,8 @@ export const nl: Record<MessageId, string> = {
   'policy.ap.unused_days': 'Intrekken na zoveel dagen ongebruikt (leeg: nooit)',
   'policy.ap.revoke_on_change': 'Een wijziging van het hoofdwachtwoord trekt ze in',
   'error.app_passwords_off': 'Uw organisatie staat geen nieuwe app-wachtwoorden toe.',
-  'error.app_password_cap': 'U hebt {cap} app-wachtwoorden, het maximum. Verwijder er eerst een.',
+  'error.app_password_cap':
+    'U hebt {cap, plural, one {# app-wachtwoord} other {# app-wachtwoorden}}, het maximum. Verwijder er eerst een.',
   'error.app_passwords_need_mfa': 'App-wachtwoorden zijn alleen voor accounts met meervoudige verificatie.',
   'error.app_password_not_found': 'Dat app-wachtwoord bestaat niet.',
   'error.invalid_filter':
@@ -532,13 +538,13 @@ export const nl: Record<MessageId, string> = {
   'users.reregister.confirm.method': 'De aanmeldmethode {kind}: {label} wordt verwijderd.',
   'users.reregister.confirm.none': '{address} heeft geen aanmeldmethoden.',
   'users.reregister.confirm.codes':
-    'De {count} ongebruikte herstelcode(s) en elk apparaat dat onthouden werd, werken niet meer.',
+    '{count, plural, one {De ongebruikte herstelcode} other {De # ongebruikte herstelcodes}} en elk apparaat dat onthouden werd, werken niet meer.',
   'users.reregister.confirm.sessions':
     'Alle sessies worden beëindigd; bij de volgende aanmelding moet de gebruiker eerst opnieuw een methode instellen.',
   'users.mfa_off.confirm.title': 'MFA uitschakelen voor {address}?',
   'users.mfa_off.confirm.password': '{address} meldt zich dan aan met alleen het wachtwoord.',
   'users.mfa_off.confirm.ap':
-    'De {count} app-wachtwoord(en) worden verwijderd: de apps en apparaten die ze gebruiken, werken meteen niet meer.',
+    '{count, plural, one {Het app-wachtwoord wordt} other {De # app-wachtwoorden worden}} verwijderd: de apps en apparaten die ze gebruiken, werken meteen niet meer.',
   'users.mfa_off.confirm.ap_item': 'App-wachtwoord "{name}", laatst gebruikt: {used}',
   'users.mfa_off.confirm.mail': '{address} krijgt hierover een e-mail.',
   'users.mfa_off.confirm.button': 'MFA uitschakelen',
@@ -546,7 +552,7 @@ export const nl: Record<MessageId, string> = {
   'msg.mfa_off.text':
     'Uw beheerder heeft op {time} meervoudige verificatie voor uw account uitgeschakeld: u meldt zich nu aan met alleen uw wachtwoord. Had u dit niet verwacht, waarschuw dan uw beheerder.',
   'msg.mfa_off.text_ap':
-    'Uw beheerder heeft op {time} meervoudige verificatie voor uw account uitgeschakeld: u meldt zich nu aan met alleen uw wachtwoord. Uw {count} app-wachtwoord(en) zijn verwijderd; de apps en apparaten die ze gebruikten, kunnen zich niet meer aanmelden: {names}. Had u dit niet verwacht, waarschuw dan uw beheerder.',
+    'Uw beheerder heeft op {time} meervoudige verificatie voor uw account uitgeschakeld: u meldt zich nu aan met alleen uw wachtwoord. Uw {count, plural, one {app-wachtwoord is} other {# app-wachtwoorden zijn}} verwijderd; de apps en apparaten die ze gebruikten, kunnen zich niet meer aanmelden: {names}. Had u dit niet verwacht, waarschuw dan uw beheerder.',
   // Integrations page (issue 16)
   'nav.integrations': 'Integraties',
   'integrations.title': 'Integraties',

@@ -63,13 +63,13 @@ describe('the admin Users page in Chromium: filter, select two users, bulk chang
     await page.waitForURL(`${suite.base}/admin/users/bulk/preview`);
     assert.equal(
       (await page.locator('#bulk-summary').textContent())?.trim(),
-      '2 user(s) will change; 0 already are as asked. Nothing has changed yet.',
+      '2 users will change; 0 already are as asked. Nothing has changed yet.',
     );
     assert.equal(await mfaOf('u00003@contoso.test'), 'disabled', 'the preview changed nothing');
 
     await page.getByRole('button', { name: 'Apply', exact: true }).click();
     await page.waitForURL(`${suite.base}/admin/users/bulk/apply`);
-    assert.equal((await page.locator('#bulk-done').textContent())?.trim(), '2 user(s) changed.');
+    assert.equal((await page.locator('#bulk-done').textContent())?.trim(), '2 users changed.');
     assert.deepEqual(
       [await mfaOf('u00003@contoso.test'), await mfaOf('u00006@contoso.test'), await mfaOf('u00009@contoso.test')],
       ['enforced', 'enforced', 'disabled'],

@@ -251,7 +251,7 @@ describe('self-service in Chromium (real server, real SMTP server)', () => {
       (await here.locator('#password-effects li').allInnerTexts()).map((t) => t.trim()),
       [
         'You stay signed in here; every other session of your account (other browsers, apps using the API) will be signed out.',
-        'Your organization revokes app passwords when the password changes: your 1 app password(s) will stop working. Make new ones under Security info afterwards.',
+        'Your organization revokes app passwords when the password changes: your 1 app password will stop working. Make new ones under Security info afterwards.',
       ],
     );
     await here.getByLabel('Current password').fill(CAROL.password);
@@ -262,7 +262,7 @@ describe('self-service in Chromium (real server, real SMTP server)', () => {
     await here.waitForURL(/\/account\/password\?m=changed/);
     assert.equal(
       (await here.getByRole('status').innerText()).trim(),
-      'Your password has been changed. Signed out elsewhere: 2 session(s). App passwords revoked: 1.',
+      'Your password has been changed. Signed out elsewhere: 2 sessions. App passwords revoked: 1.',
     );
     assert.match(
       await mailTo(CAROL.address, mails),
@@ -299,7 +299,7 @@ describe('self-service in Chromium (real server, real SMTP server)', () => {
     assert.equal(await other.getByRole('button', { name: 'Sign out', exact: true }).count(), 1);
     await here.getByRole('button', { name: 'Sign out everywhere else' }).click();
     await here.waitForURL(/\/account\/sessions\?m=others/);
-    assert.equal((await here.getByRole('status').innerText()).trim(), '1 other session(s) signed out.');
+    assert.equal((await here.getByRole('status').innerText()).trim(), '1 other session signed out.');
     assert.equal(await rows.count(), 1);
     assert.equal(await current.count(), 1);
     assert.equal(

@@ -37,13 +37,51 @@ describe('message catalogues', () => {
     assert.deepEqual(Object.keys(nl).sort(), Object.keys(en).sort());
     for (const [k, v] of Object.entries(nl)) assert.ok(v.trim().length > 0, k);
   });
+  it('use the same placeholders in both languages, and no lazy plural ("(s)", "(en)", "minuut/minuten")', () => {
+    // The names a message reads from its parameters: `{name}` and `{name, plural, ...}`, not a
+    // plural's branch (`one {minute}`).
+    const names = (text: string) =>
+      [
+        ...new Set(
+          [...text.matchAll(/(?<!\b(?:zero|one|two|few|many|other|=\d+) )\{(\w+)(?:\}|, plural,)/g)].map((m) => m[1]),
+        ),
+      ].sort();
+    for (const id of Object.keys(en) as (keyof typeof en)[]) {
+      assert.deepEqual(names(nl[id]), names(en[id]), `${id}: the placeholders differ between English and Dutch`);
+      for (const [lang, text] of [
+        ['en', en[id]],
+        ['nl', nl[id]],
+      ] as const)
+        assert.doesNotMatch(text, /\w\((s|en|n)\)|minuut\/minuten/, `${lang} ${id}: a plural written for every number`);
+    }
+  });
+  it('choose the words that fit the number (Intl.PluralRules), in both languages', () => {
+    const [t, tNl] = [translator('en'), translator('nl')];
+    assert.equal(t('error.throttled', { minutes: 1 }), 'Too many attempts. Try again in 1 minute.');
+    assert.equal(tNl('error.throttled', { minutes: 1 }), 'Te veel pogingen. Probeer het over 1 minuut opnieuw.');
+    assert.equal(tNl('error.throttled', { minutes: 5 }), 'Te veel pogingen. Probeer het over 5 minuten opnieuw.');
+    assert.equal(t('users.count', { total: 1 }), '1 user');
+    assert.equal(t('users.count', { total: 0 }), '0 users');
+    assert.equal(tNl('users.count', { total: 1 }), '1 gebruiker');
+    assert.equal(t('ap.admin.revoked', { count: 1, address: 'a@b' }), '1 app password of a@b was deleted.');
+    assert.equal(t('ap.admin.revoked', { count: 3, address: 'a@b' }), '3 app passwords of a@b were deleted.');
+    assert.equal(
+      tNl('bulk.summary', { changes: 1, same: 2 }),
+      '1 gebruiker wordt gewijzigd; 2 zijn al zoals gevraagd. Er is nog niets gewijzigd.',
+    );
+    // A message without a plural is left alone, braces of other kinds too.
+    assert.equal(
+      t('users.reset_sent', { address: 'a@b', to: 'c@d' }),
+      'A password reset link for a@b was sent to c@d.',
+    );
+  });
   it('have a message for every error code in both languages', () => {
     for (const c of ERROR_CODES) assert.ok(`error.${c}` in en && `error.${c}` in nl, c);
   });
   it('use the words of the product', () => {
     assert.equal(translator('nl')('signin.submit'), 'Aanmelden');
     assert.equal(translator('nl')('signin.password'), 'Wachtwoord');
-    assert.equal(translator('en')('error.throttled', { minutes: 2 }), 'Too many attempts. Try again in 2 minute(s).');
+    assert.equal(translator('en')('error.throttled', { minutes: 2 }), 'Too many attempts. Try again in 2 minutes.');
   });
   it('negotiates Accept-Language with q-values', () => {
     assert.equal(negotiateLocale('nl-NL,nl;q=0.9,en;q=0.8'), 'nl');
