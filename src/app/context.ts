@@ -240,7 +240,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     ),
   );
   const factors: Factor[] = [
-    new TotpFactor(mfaRepo, aead, 'Sesame'),
+    new TotpFactor(mfaRepo, aead, async (orgId) => (await accountsRepo.findOrganizationById(orgId))?.name || 'Sesame'),
     new CodeFactor('sms', notifier, keyedHasher, codeGuard),
     new CodeFactor('voice', notifier, keyedHasher, codeGuard),
     new CodeFactor('email', notifier, keyedHasher, codeGuard),

@@ -23,9 +23,29 @@ export function postForm(ctx: PageContext, action: string, body: Html | string, 
   return html`<form method="post" action="${action}" class="${cls}">${csrfField(ctx)}${body}</form>`;
 }
 
-/** Recovery codes, shown once. */
-export function recoveryList(codes: string[]): Html {
-  return html`<ol class="codes" id="recovery-codes">${codes.map((c) => html`<li><code>${c}</code></li>`)}</ol>`;
+/**
+ * public/copy.js, deferred: it wires every Copy and Print button once the page is parsed (a page may
+ * include it more than once), and never holds up the parser, which would cost the code field its
+ * autofocus.
+ */
+export const COPY_SCRIPT = html`<script src="/static/copy.js" defer></script>`;
+
+/**
+ * Recovery codes, shown once, with the ways people keep them (#17, item 2): Copy (one code per line),
+ * Download as a .txt file (a link: works without scripts) and Print (only the codes are printed).
+ */
+export function recoveryList(ctx: PageContext, codes: string[]): Html {
+  const file = `${ctx.t('rc.file.heading')}\r\n\r\n${codes.join('\r\n')}\r\n`;
+  return html`<div class="recovery">
+<ol class="codes" id="recovery-codes">${codes.map((c) => html`<li><code>${c}</code></li>`)}</ol>
+<div class="actions">
+<button type="button" class="copy secondary" data-copy="recovery-codes" data-copied="${ctx.t('ap.copied')}" hidden>${ctx.t('ap.copy')}</button>
+<a class="button secondary" id="recovery-download" download="recovery-codes.txt" href="data:text/plain;charset=utf-8,${encodeURIComponent(file)}">${ctx.t('rc.download')}</a>
+<button type="button" class="print secondary" hidden>${ctx.t('rc.print')}</button>
+<span class="copied" role="status" aria-live="polite"></span>
+</div>
+</div>
+${COPY_SCRIPT}`;
 }
 
 /**
@@ -38,7 +58,7 @@ export function appPasswordBox(ctx: PageContext, password: string): Html {
 <button type="button" class="copy" data-copy="app-password" data-copied="${ctx.t('ap.copied')}" hidden>${ctx.t('ap.copy')}</button>
 <span class="copied" role="status" aria-live="polite"></span>
 </div>
-<script src="/static/copy.js"></script>`;
+${COPY_SCRIPT}`;
 }
 
 /** The two fields of a new password, with the hidden user name password managers file it under. */

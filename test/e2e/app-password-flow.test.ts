@@ -307,7 +307,9 @@ describe('app passwords in Chromium (real CLI, real server, oathtool, zbarimg, c
       await img.screenshot({ path: png });
       const uri = new URL(await zbarimg(png));
       assert.equal(uri.protocol, 'otpauth:');
-      assert.equal(decodeURIComponent(uri.pathname.slice(1)), `Sesame:${u.address}`);
+      // Filed under the organization's name in the authenticator app, as Microsoft and Google do.
+      assert.equal(decodeURIComponent(uri.pathname.slice(1)), `Contoso:${u.address}`);
+      assert.equal(uri.searchParams.get('issuer'), 'Contoso');
       secret = uri.searchParams.get('secret') ?? '';
       assert.equal(secret, shown, 'the QR code holds the key shown as text');
     }

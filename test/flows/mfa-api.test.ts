@@ -42,7 +42,8 @@ describe('MFA through the JSON API', () => {
     assert.equal((await post('/flow/setup', {}, t)).json().state, 'choose_method');
     const enrol = (await post('/flow/method', { kind: 'totp' }, t)).json();
     assert.equal(enrol.state, 'verify_enrolment');
-    assert.match(enrol.prompt.uri, /^otpauth:\/\/totp\/Sesame:bob%40contoso\.test\?/);
+    // The issuer is the user's organization (makeWorld names contoso.test 'Contoso').
+    assert.match(enrol.prompt.uri, /^otpauth:\/\/totp\/Contoso:bob%40contoso\.test\?issuer=Contoso&/);
     secret = enrol.prompt.secret;
     const wrong = await post('/flow/verify', { code: '123456' }, t);
     assert.equal(wrong.statusCode, 400);

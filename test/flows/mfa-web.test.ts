@@ -77,6 +77,20 @@ describe('MFA through the pages', () => {
     assert.match(qr.body, /<img id="totp-qr" class="qr" src="data:image\/png;base64,/);
     secret = secretFrom(qr.body);
     assert.match(secret, /^[A-Z2-7]{32}$/, '160-bit base32 secret');
+    // On a phone the key opens in the authenticator app with a tap, filed under the organization;
+    // the key has a Copy button (without spaces) that copy.js reveals (#17, item 2).
+    const link = /<a id="totp-link" href="([^"]+)">On this phone\? Open the key in your authenticator app<\/a>/.exec(
+      qr.body,
+    );
+    assert.ok(link, 'a tappable otpauth:// link');
+    const uri = new URL(link[1]!.replaceAll('&amp;', '&'));
+    assert.equal(uri.protocol, 'otpauth:');
+    assert.equal(`${uri.host}${decodeURIComponent(uri.pathname)}`, `totp/Contoso:${USER.address}`);
+    assert.equal(uri.searchParams.get('secret'), secret);
+    assert.match(
+      qr.body,
+      /<button type="button" class="copy secondary" data-copy="totp-secret" data-compact [^>]*hidden>Copy<\/button>/,
+    );
     const stored = await w.ctx.store.db.selectFrom('mfa_methods').selectAll().execute();
     assert.equal(stored.length, 0, 'nothing is stored before the code confirms it');
 
@@ -132,6 +146,21 @@ describe('MFA through the pages', () => {
     recovery = recoveryCodesFrom(codes.body);
     assert.equal(recovery.length, 10);
     assert.equal(new Set(recovery).size, 10);
+    // Kept the ways people keep them: Copy and Print (revealed by copy.js), and a .txt download
+    // that works without scripts and holds every code, one per line (#17, item 2).
+    assert.match(codes.body, /data-copy="recovery-codes"[^>]*hidden>Copy<\/button>/);
+    assert.match(codes.body, /<button type="button" class="print secondary" hidden>Print<\/button>/);
+    const download =
+      /<a class="button secondary" id="recovery-download" download="recovery-codes\.txt" href="data:text\/plain;charset=utf-8,([^"]+)">Download \(\.txt\)<\/a>/.exec(
+        codes.body,
+      );
+    assert.ok(download, 'a download link');
+    const file = decodeURIComponent(download[1]!);
+    assert.deepEqual(
+      file.split('\r\n').filter((l) => recovery.includes(l)),
+      recovery,
+    );
+    assert.match(file, /^Recovery codes for your work or school account\./);
     const done = await b.submit('/signin/mfa', '/signin/mfa/done', {});
     assert.equal(done.statusCode, 303);
     assert.equal(done.headers.location, '/account');
@@ -152,6 +181,8 @@ describe('MFA through the pages', () => {
     const page = await b.get('/signin/mfa');
     assert.match(page.body, /<h1>Verify your identity<\/h1>/);
     assert.match(page.body, /Enter the code shown in your authenticator app\./);
+    // A phone opens its number pad for a one-time code.
+    assert.match(page.body, /<input id="code"[^>]* inputmode="numeric" autocomplete="one-time-code"/);
     const replay = await step(b, 'verify', { code: enrolmentCode });
     assert.equal(replay.statusCode, 400, 'the enrolment code cannot be used again');
     clock.advance(30_000);
@@ -174,6 +205,11 @@ describe('MFA through the pages', () => {
     assert.match(page.body, /<summary>Sign in another way<\/summary>/);
     const rc = await step(b, 'switch', { method: 'recovery' });
     assert.match(rc.body, /Enter one of your recovery codes\./);
+    // Recovery codes hold letters: the full keyboard, not the number pad (#17, item 2).
+    assert.match(
+      rc.body,
+      /<input id="code"[^>]* inputmode="text" autocomplete="off" autocapitalize="none" spellcheck="false"/,
+    );
     const ok = await b.submit('/signin/mfa', '/signin/mfa/verify', {
       code: recovery[0]!.toUpperCase().replace(/-/g, ' '),
     });

@@ -61,7 +61,11 @@ export class TotpFactor implements Factor {
   constructor(
     private readonly repo: MfaRepository,
     private readonly aead: Aead,
-    private readonly issuer: string,
+    /**
+     * The name the authenticator app files the account under: the user's organization (what
+     * Microsoft, Google and GitHub show), not the product's name that every account would share.
+     */
+    private readonly issuerOf: (orgId: string) => Promise<string>,
   ) {}
 
   async startEnrolment(ctx: FactorContext) {
@@ -73,7 +77,7 @@ export class TotpFactor implements Factor {
   async enrolmentPrompt(ctx: FactorContext): Promise<Prompt> {
     const p = ctx.flow.data.pending!;
     const secret = this.aead.open(p.secretEnc!, SEED_AAD(p.methodId));
-    return { kind: 'totp', secret, uri: totpUri(secret, this.issuer, ctx.user.address) };
+    return { kind: 'totp', secret, uri: totpUri(secret, await this.issuerOf(ctx.user.orgId), ctx.user.address) };
   }
 
   async confirmEnrolment(ctx: FactorContext, response: FactorResponse) {

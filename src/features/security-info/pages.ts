@@ -87,7 +87,7 @@ ${
   v.fresh
     ? html`${form(ctx, '/security-info/add', html`<button type="submit" class="primary">${t('si.add')}</button>`, 'inline')}
 <h2>${t('si.rc')}</h2>
-${v.newCodes ? html`<p class="notice">${t('si.rc.shown')}</p>${recoveryList(v.newCodes)}` : html`<p>${t('si.rc.left', { count: v.recoveryCodesLeft })}</p>`}
+${v.newCodes ? html`<p class="notice">${t('si.rc.shown')}</p>${recoveryList(ctx, v.newCodes)}` : html`<p>${t('si.rc.left', { count: v.recoveryCodesLeft })}</p>`}
 ${form(ctx, '/security-info/recovery-codes', html`<input type="hidden" name="nonce" value="${v.rcNonce}"><button type="submit">${t('si.rc.new')}</button>`, 'inline')}`
     : html`<p>${t('si.fresh')}</p>${form(ctx, '/security-info/confirm', html`<button type="submit" class="primary">${t('si.confirm')}</button>`, 'inline')}`
 }

@@ -8,6 +8,7 @@ import type { MessageId } from '../../i18n/en.js';
 import type { PasswordChangeEffects } from '../../domain/self-service/self-service.js';
 import {
   appPasswordBox,
+  COPY_SCRIPT,
   csrfField,
   methodKindName as kindName,
   newPasswordFields,
@@ -18,10 +19,18 @@ import {
 import { html, type Html } from '../../web/html.js';
 import { describedBy, layout, type Notice, type PageContext } from '../../web/layout.js';
 
-/** The code field; `error` is the page's error (a wrong or expired code), which the field then points at. */
-function codeField(ctx: PageContext, error: string | undefined, autocomplete = 'one-time-code'): Html {
+/**
+ * The code field; `error` is the page's error (a wrong or expired code), which the field then points
+ * at. A one-time code gets the phone's number pad and the code the phone read from a text message;
+ * a recovery code (letters and digits) the full keyboard, never capitalised or corrected.
+ */
+function codeField(ctx: PageContext, error: string | undefined, kind: 'one-time' | 'recovery' = 'one-time'): Html {
+  const keyboard =
+    kind === 'recovery'
+      ? html`inputmode="text" autocomplete="off" autocapitalize="none" spellcheck="false"`
+      : html`inputmode="numeric" autocomplete="one-time-code"`;
   return html`<label for="code">${ctx.t('mfa.code')}</label>
-<input id="code" name="code" type="text" inputmode="numeric" autocomplete="${autocomplete}" required maxlength="24" ${describedBy(error)} autofocus>`;
+<input id="code" name="code" type="text" ${keyboard} required maxlength="24" ${describedBy(error)} autofocus>`;
 }
 
 /** Renders the flow's current state. `base` is where its forms post (e.g. /signin/mfa). */
@@ -64,7 +73,11 @@ ${form(ctx, `${b}/cancel`, html`<button type="submit" class="link">${t('mfa.more
       if (p.kind === 'totp') {
         body = html`<p>${t('mfa.totp.scan')}</p>
 <img id="totp-qr" class="qr" src="${v.qrDataUrl ?? ''}" alt="${t('mfa.totp.qr')}" width="200" height="200">
-<p>${t('mfa.totp.secret')}: <code id="totp-secret">${(p.secret ?? '').replace(/(.{4})/g, '$1 ').trim()}</code></p>
+<div class="totp-key"><p>${t('mfa.totp.secret')}: <code id="totp-secret">${(p.secret ?? '').replace(/(.{4})/g, '$1 ').trim()}</code></p>
+<button type="button" class="copy secondary" data-copy="totp-secret" data-compact data-copied="${t('ap.copied')}" hidden>${t('ap.copy')}</button>
+<span class="copied" role="status" aria-live="polite"></span></div>
+${p.uri ? html`<p><a id="totp-link" href="${p.uri}">${t('mfa.totp.open')}</a></p>` : ''}
+${COPY_SCRIPT}
 ${form(ctx, `${b}/verify`, html`${codeField(ctx, v.error)}<button type="submit" class="primary">${t('mfa.verify.submit')}</button>`)}`;
       } else if (p.kind === 'code') {
         body = html`<p id="code-sent">${t(p.channel === 'voice' ? 'mfa.code.sent.voice' : 'mfa.code.sent', { target: p.maskedTarget })}</p>
@@ -107,7 +120,7 @@ ${form(ctx, `${b}/next`, html`<button type="submit" class="primary" id="done">${
       return layout(
         ctx,
         t('mfa.rc.title'),
-        html`<p>${t('mfa.rc.body')}</p>${recoveryList(v.recoveryCodes ?? [])}${form(ctx, `${b}/done`, html`<button type="submit" class="primary" id="done">${t('mfa.done')}</button>`)}`,
+        html`<p>${t('mfa.rc.body')}</p>${recoveryList(ctx, v.recoveryCodes ?? [])}${form(ctx, `${b}/done`, html`<button type="submit" class="primary" id="done">${t('mfa.done')}</button>`)}`,
         v,
       );
     case 'second_factor': {
@@ -115,7 +128,7 @@ ${form(ctx, `${b}/next`, html`<button type="submit" class="primary" id="done">${
       const current = v.current;
       let body: Html;
       if (!current)
-        body = html`<p>${t('mfa.second.recovery')}</p>${form(ctx, `${b}/verify`, html`${codeField(ctx, v.error, 'off')}${remember(ctx, v)}<button type="submit" class="primary">${t('mfa.verify.submit')}</button>`)}`;
+        body = html`<p>${t('mfa.second.recovery')}</p>${form(ctx, `${b}/verify`, html`${codeField(ctx, v.error, 'recovery')}${remember(ctx, v)}<button type="submit" class="primary">${t('mfa.verify.submit')}</button>`)}`;
       else if (p?.kind === 'code')
         body = html`<p id="code-sent">${t(p.channel === 'voice' ? 'mfa.code.sent.voice' : 'mfa.code.sent', { target: p.maskedTarget })}</p>
 ${form(ctx, `${b}/verify`, html`${codeField(ctx, v.error)}${remember(ctx, v)}<button type="submit" class="primary">${t('mfa.verify.submit')}</button>`)}
