@@ -205,7 +205,7 @@ describe('app passwords', () => {
     assert.equal(revoke.statusCode, 303);
     assert.match(
       (await admin.get(revoke.headers.location as string)).body,
-      /1 app password\(s\) of bob@contoso\.test were deleted\./,
+      /1 app password of bob@contoso\.test was deleted\./,
     );
     assert.equal(await count(USER.address), 0);
     const audit = await w.ctx.store.db
