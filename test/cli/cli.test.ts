@@ -392,26 +392,6 @@ for (const kind of STORE_KINDS) {
       assert.match(unknown.err, /no user nobody@contoso\.test/);
     });
 
-    it('prints one clear line and exits 2 on wrong usage, changing nothing', async () => {
-      const before = await count();
-      for (const args of [
-        [],
-        ['frobnicate'],
-        ['user'],
-        ['user', 'add'],
-        ['user', 'add', 'x@contoso.test', '--bogus'],
-        ['org', 'add', 'a.test', 'b.test'],
-        ['user', 'disable'],
-      ]) {
-        const r = await sesame(store, args);
-        assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
-        assert.equal(r.out, '');
-        assert.equal(r.err.trim().split('\n').length, 1, `one line for: ${args.join(' ')}`);
-        assert.match(r.err, /^sesame: /);
-      }
-      assert.deepEqual(await count(), before);
-    });
-
     it('refuses bad or conflicting input with a reason and exit 1, changing nothing', async () => {
       const before = await count();
       const cases: [string[], RegExp, string?][] = [
@@ -430,22 +410,63 @@ for (const kind of STORE_KINDS) {
       }
       assert.deepEqual(await count(), before);
     });
-
-    it('reports bad configuration and exits 2', async () => {
-      const r = await new Promise<Run>((resolve) => {
-        const child = spawn(process.execPath, [BIN, 'migrate'], {
-          cwd: ROOT,
-          env: { ...process.env, PORT: 'eighty', DATABASE_URL: 'mysql://x' },
-        });
-        let out = '';
-        let err = '';
-        child.stdout.on('data', (d) => (out += d));
-        child.stderr.on('data', (d) => (err += d));
-        child.on('close', (code) => resolve({ code, out, err }));
-      });
-      assert.equal(r.code, 2);
-      assert.match(r.err, /PORT/);
-      assert.match(r.err, /DATABASE_URL/);
-    });
   });
 }
+
+/**
+ * What the CLI refuses before it opens a store (usage, configuration) is the same code whatever the
+ * store: checked once, on the first store kind, rather than once per store.
+ */
+describe('sesame CLI: wrong usage and bad configuration (before any store is opened)', () => {
+  let store: TestStore;
+  before(async () => {
+    store = await makeTestStore(STORE_KINDS[0]!);
+  });
+  after(async () => store.dispose());
+
+  const count = async () => {
+    const ctx = await createContext(store.config());
+    try {
+      return { users: await ctx.accounts.countUsers() };
+    } finally {
+      await ctx.close();
+    }
+  };
+
+  it('prints one clear line and exits 2 on wrong usage, changing nothing', async () => {
+    const before = await count();
+    for (const args of [
+      [],
+      ['frobnicate'],
+      ['user'],
+      ['user', 'add'],
+      ['user', 'add', 'x@contoso.test', '--bogus'],
+      ['org', 'add', 'a.test', 'b.test'],
+      ['user', 'disable'],
+    ]) {
+      const r = await sesame(store, args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
+      assert.equal(r.out, '');
+      assert.equal(r.err.trim().split('\n').length, 1, `one line for: ${args.join(' ')}`);
+      assert.match(r.err, /^sesame: /);
+    }
+    assert.deepEqual(await count(), before);
+  });
+
+  it('reports bad configuration and exits 2', async () => {
+    const r = await new Promise<Run>((resolve) => {
+      const child = spawn(process.execPath, [BIN, 'migrate'], {
+        cwd: ROOT,
+        env: { ...process.env, PORT: 'eighty', DATABASE_URL: 'mysql://x' },
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (err += d));
+      child.on('close', (code) => resolve({ code, out, err }));
+    });
+    assert.equal(r.code, 2);
+    assert.match(r.err, /PORT/);
+    assert.match(r.err, /DATABASE_URL/);
+  });
+});
