@@ -33,6 +33,8 @@ export const ERROR_CODES = [
   'code_invalid',
   'method_not_allowed',
   'invalid_phone',
+  // The alternate email of the email method must be another address than the account's own (#17, item 2).
+  'alt_email_is_work_address',
   'resend_too_soon',
   // Budgets on codes sent, and which phone numbers may get them (issue #15, item 3).
   'code_budget_exceeded',

@@ -396,6 +396,8 @@ export const en = {
   'error.flow_step': 'That step is not possible now. Please continue from where you are.',
   'error.code_invalid': 'That code is not right. Check it and try again.',
   'error.method_not_allowed': 'Your organization does not allow that method.',
+  'error.alt_email_is_work_address':
+    'Use another address than your work or school account: the code must reach you if you cannot get into that mailbox.',
   'error.invalid_phone': 'Enter a mobile number with its country code, such as +31 6 12345678.',
   'error.resend_too_soon':
     'A code was sent just now. Wait {seconds, plural, one {# second} other {# seconds}} before asking again.',

@@ -401,6 +401,8 @@ export const nl: Record<MessageId, string> = {
   'error.flow_step': 'Die stap kan nu niet. Ga verder waar u was.',
   'error.code_invalid': 'Die code klopt niet. Controleer hem en probeer het opnieuw.',
   'error.method_not_allowed': 'Uw organisatie staat die methode niet toe.',
+  'error.alt_email_is_work_address':
+    'Gebruik een ander adres dan uw werk- of schoolaccount: de code moet u ook bereiken als u niet in die mailbox kunt.',
   'error.invalid_phone': 'Voer een mobiel nummer in met landcode, zoals +31 6 12345678.',
   'error.resend_too_soon':
     'Er is net een code verstuurd. Wacht {seconds, plural, one {# seconde} other {# seconden}} voordat u opnieuw vraagt.',

@@ -232,6 +232,12 @@ describe('MFA through the pages', () => {
     await b.signIn('carol@contoso.test', 'granite-orchid-sail-31');
     assert.match((await b.get('/signin/mfa')).body, />Nu instellen<\/button>/);
     await step(b, 'setup');
+    // The account's own address (in any case) is no second factor: refused with a reason, nothing sent.
+    const mailsBefore = smtp.received.length;
+    const own = await step(b, 'method', { kind: 'email', email: 'Carol@Contoso.test' });
+    assert.equal(own.statusCode, 400);
+    assert.match(own.body, /Gebruik een ander adres dan uw werk- of schoolaccount/);
+    assert.equal(smtp.received.length, mailsBefore, 'no code was sent to the work address');
     const sent = await step(b, 'method', { kind: 'email', email: 'carol.private@example.org' });
     assert.match(sent.body, /We hebben een code gestuurd naar c•••@example\.org/);
     const mail = smtp.received.at(-1)!;

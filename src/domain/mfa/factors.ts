@@ -133,8 +133,14 @@ export class CodeFactor implements Factor {
     return this.hasher.digest(`mfa-code:${flow.id}`, code);
   }
 
-  private normalizeTarget(raw: string | undefined): string {
-    if (this.kind === 'email') return normalizeAddress(raw ?? '').address;
+  private normalizeTarget(raw: string | undefined, user: User): string {
+    if (this.kind === 'email') {
+      const address = normalizeAddress(raw ?? '').address;
+      // A second factor in the same mailbox as the account proves nothing more, and is lost with it.
+      if (address === user.address.toLowerCase())
+        throw new SesameError('alt_email_is_work_address', 'the alternate email is the account itself');
+      return address;
+    }
     const phone = normalizePhone(raw ?? '');
     if (!phone) throw new SesameError('invalid_phone', 'not an E.164 phone number');
     return phone;
@@ -192,7 +198,7 @@ export class CodeFactor implements Factor {
   }
 
   async startEnrolment(ctx: FactorContext, input: { target?: string }) {
-    const target = this.normalizeTarget(input.target);
+    const target = this.normalizeTarget(input.target, ctx.user);
     await this.guard?.checkDestination(this.kind, target, ctx.user.orgId);
     const previous =
       ctx.flow.data.pending?.kind === this.kind && ctx.flow.data.pending.target === target
