@@ -7,6 +7,8 @@ import type { SignInEvent } from '../domain/audit/events.js';
 import type { PasswordChangeEffects } from '../domain/self-service/self-service.js';
 import type { MethodKind } from '../domain/mfa/model.js';
 import type { MessageId } from '../i18n/en.js';
+import { hasMessage } from '../i18n/i18n.js';
+import { summarizeUserAgent } from './user-agent.js';
 import { html, type Html } from './html.js';
 import { describedBy, layout, type PageContext } from './layout.js';
 import type { AppPassword } from '../domain/app-passwords/model.js';
@@ -92,7 +94,32 @@ export interface SignInLogPage {
 /** What a sign-in row says in its Protocol column: the protocol, and the app password used (its name while it exists). */
 export function signInProtocol(ctx: PageContext, e: SignInEvent): Html {
   const { t } = ctx;
-  return html`${e.protocol}${e.appPasswordName ? html`<br><span class="ap-name">${e.appPasswordName}</span>` : e.appPasswordId ? html`<br><span class="ap-name">(${t('signins.deleted_ap')})</span>` : ''}`;
+  return html`${protocolName(ctx, e.protocol)}${e.appPasswordName ? html`<br><span class="ap-name">${e.appPasswordName}</span>` : e.appPasswordId ? html`<br><span class="ap-name">(${t('signins.deleted_ap')})</span>` : ''}`;
+}
+
+/**
+ * A sign-in's protocol in words ("IMAP (mail)", "Browser, second step"); one Sesame does not know
+ * (an old row) as stored.
+ */
+export function protocolName(ctx: PageContext, protocol: string): string {
+  const [base = '', step] = protocol.split(':');
+  const id = `protocol.${base}`;
+  if (!hasMessage(id)) return protocol;
+  const name = ctx.t(id);
+  if (step === undefined) return name;
+  const stepId = `protocol.step.${step}`;
+  return hasMessage(stepId) ? ctx.t(stepId, { protocol: name }) : protocol;
+}
+
+/** Why a sign-in ended as it did, in words, with the stable code beside it for the operator's search. */
+export function signInReason(ctx: PageContext, e: SignInEvent): Html {
+  const id = `reason.${e.reason}`;
+  return hasMessage(id) ? html`${ctx.t(id)} <code class="hint">${e.reason}</code>` : html`<code>${e.reason}</code>`;
+}
+
+/** The client as "Chrome · Windows", the whole User-Agent header on hover and in the exports. */
+export function signInAgent(e: SignInEvent): Html {
+  return html`<td class="agent" title="${e.userAgent}">${summarizeUserAgent(e.userAgent)}</td>`;
 }
 
 /**

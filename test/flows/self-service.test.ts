@@ -257,10 +257,7 @@ for (const kind of STORE_KINDS) {
       const form = await r.get('/reset-password/flow');
       assert.match(form.body, /<h1>Choose a new password<\/h1>/);
       assert.match(form.body, /Every session of your account .* will be signed out/);
-      assert.match(
-        form.body,
-        /revokes app passwords when the password changes: your 1 app password will stop working/,
-      );
+      assert.match(form.body, /revokes app passwords when the password changes: your 1 app password will stop working/);
 
       const mismatch = await r.submit('/reset-password/flow', '/reset-password/flow/password', {
         password: NEW_PASSWORD,
@@ -740,7 +737,10 @@ for (const kind of STORE_KINDS) {
       assert.equal(await signInTotp(b, USER.address, NEW_PASSWORD, bobSecret), '/account');
       const page = await b.get('/account/sign-ins');
       assert.match(page.body, /<h1>My sign-ins<\/h1>/);
-      assert.match(page.body, /<td>imap<br><span class="ap-name">Old phone<\/span><\/td>\s*<td>203\.0\.113\.9<\/td>/);
+      assert.match(
+        page.body,
+        /<td>IMAP \(mail\)<br><span class="ap-name">Old phone<\/span><\/td>\s*<td>203\.0\.113\.9<\/td>/,
+      );
       assert.ok(!page.body.includes('203.0.113.10'), "someone else's sign-ins are not shown");
       const row =
         /<input type="hidden" name="id" value="([^"]+)"><button type="submit">This wasn&#39;t me<\/button>/.exec(

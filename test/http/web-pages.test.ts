@@ -1,7 +1,10 @@
 /** The web pages through Fastify's inject(): sign-in and out in both languages, My account, admin pages. */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { signInAdminWithMfa } from '../support/admin-mfa.js';
+import { ROOT } from '../support/processes.js';
 import { ADMIN, Browser, csrfFrom, makeWorld, OTHER_ADMIN, USER, type World } from '../support/world.js';
 
 describe('web pages', () => {
@@ -214,8 +217,15 @@ describe('web pages', () => {
     const log = await b.get('/admin/sign-ins');
     assert.equal(log.statusCode, 200);
     assert.match(log.body, /nobody@contoso\.test/);
-    assert.match(log.body, /<code>unknown_user<\/code>/);
-    assert.match(log.body, /<code>wrong_password<\/code>/);
+    // Reasons in words, the stable code beside them (#17, item 3).
+    assert.match(log.body, /Unknown account <code class="hint">unknown_user<\/code>/);
+    assert.match(log.body, /Wrong password <code class="hint">wrong_password<\/code>/);
+    assert.match(log.body, /<td>Browser<\/td>/);
+    // The red is on the outcome ("Failure"), whatever column it is in (My sign-ins has fewer).
+    assert.match(log.body, /<tr class="failure">\s*<td>[\s\S]*?<\/td><td>[^<]*<\/td><td class="outcome">Failure<\/td>/);
+    const css = fs.readFileSync(path.join(ROOT, 'public', 'sesame.css'), 'utf8');
+    assert.match(css, /^tr\.failure td\.outcome, tr\.throttled td\.outcome \{ color: var\(--bad\); \}$/m);
+    assert.doesNotMatch(css, /td:nth-child/, 'no colour by column number');
     assert.match(log.body, /&lt;svg onload=alert\(1\)&gt;/);
     assert.doesNotMatch(log.body, /<svg/);
     assert.doesNotMatch(log.body, /hunter2-secret-guess|wrong-password-guess/);

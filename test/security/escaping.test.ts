@@ -110,7 +110,12 @@ describe('user-supplied strings are escaped on every page', () => {
       /<span class="ap-name">&lt;svg onload=alert\(1\)&gt; mail<\/span>/,
       'the app-password name in the sign-in log',
     );
-    assert.match(log, /<td class="agent">&lt;svg onload=alert\(1\)&gt;/, 'the user agent in the sign-in log');
+    // The client in short, the whole header on hover: both escaped.
+    assert.match(
+      log,
+      /<td class="agent" title="&lt;svg onload=alert\(1\)&gt;[^"]*">&lt;svg<\/td>/,
+      'the user agent in the sign-in log',
+    );
   });
 
   it('every query is parameterised: no SQL is built from strings, and quotes in input are just text', async () => {

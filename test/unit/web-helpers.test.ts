@@ -6,6 +6,9 @@ import { negotiateLocale, translator } from '../../src/i18n/i18n.js';
 import { nl } from '../../src/i18n/nl.js';
 import { html } from '../../src/web/html.js';
 import { ERROR_CODES } from '../../src/domain/errors.js';
+import { SIGN_IN_REASONS, type SignInEvent } from '../../src/domain/audit/events.js';
+import { protocolName, signInAgent, signInReason } from '../../src/web/components.js';
+import type { PageContext } from '../../src/web/layout.js';
 
 describe('redirect after sign-in (checklist 34)', () => {
   it('keeps paths on this site', () => {
@@ -73,6 +76,24 @@ describe('message catalogues', () => {
     assert.equal(
       t('users.reset_sent', { address: 'a@b', to: 'c@d' }),
       'A password reset link for a@b was sent to c@d.',
+    );
+  });
+  it('say every sign-in reason and protocol in words, in both languages (#17, item 3)', () => {
+    for (const r of SIGN_IN_REASONS) assert.ok(`reason.${r}` in en && `reason.${r}` in nl, r);
+    const ctx = (lang: 'en' | 'nl') => ({ t: translator(lang) }) as unknown as PageContext;
+    assert.equal(protocolName(ctx('en'), 'imap'), 'IMAP (mail)');
+    assert.equal(protocolName(ctx('en'), 'web:mfa'), 'Browser, second step');
+    assert.equal(protocolName(ctx('nl'), 'api:mfa'), 'App of script (API), tweede stap');
+    assert.equal(protocolName(ctx('en'), 'gopher'), 'gopher', 'an unknown protocol as stored');
+    const row = { reason: 'main_password_refused' } as SignInEvent;
+    assert.equal(
+      signInReason(ctx('nl'), row).value,
+      'Accountwachtwoord hier geweigerd: een app-wachtwoord is nodig <code class="hint">main_password_refused</code>',
+    );
+    assert.equal(
+      signInAgent({ userAgent: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0 Safari/537.36' } as SignInEvent)
+        .value,
+      '<td class="agent" title="Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0 Safari/537.36">Chrome · Windows</td>',
     );
   });
   it('have a message for every error code in both languages', () => {

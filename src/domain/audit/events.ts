@@ -10,27 +10,30 @@ import type { User } from '../accounts/model.js';
 export type SignInOutcome = 'success' | 'failure' | 'throttled';
 
 /** Why an attempt ended as it did. Stable: admins filter and alert on these. */
-export type SignInReason =
-  | 'ok'
-  | 'unknown_user'
-  | 'wrong_password'
-  | 'no_password_set'
-  | 'user_disabled'
-  | 'account_locked'
-  | 'account_locked_familiar'
-  | 'ip_locked'
-  | 'ip_rate_limited'
-  | 'server_busy'
-  | 'invalid_input'
-  | 'wrong_second_factor'
-  | 'app_password_refused'
-  | 'protocol_not_allowed'
-  | 'expired'
-  | 'app_passwords_suspended'
-  | 'main_password_refused'
-  | 'mfa_off'
-  | 'repeated_wrong_password'
-  | 'mfa_locked';
+export const SIGN_IN_REASONS = [
+  'ok',
+  'unknown_user',
+  'wrong_password',
+  'no_password_set',
+  'user_disabled',
+  'account_locked',
+  'account_locked_familiar',
+  'ip_locked',
+  'ip_rate_limited',
+  'server_busy',
+  'invalid_input',
+  'wrong_second_factor',
+  'app_password_refused',
+  'protocol_not_allowed',
+  'expired',
+  'app_passwords_suspended',
+  'main_password_refused',
+  'mfa_off',
+  'repeated_wrong_password',
+  'mfa_locked',
+] as const;
+
+export type SignInReason = (typeof SIGN_IN_REASONS)[number];
 
 export interface SignInEvent {
   id: string;

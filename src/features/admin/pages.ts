@@ -3,7 +3,14 @@ import { METHOD_KINDS, MFA_STATES, type OrgPolicy } from '../../domain/mfa/model
 import { PROTOCOLS } from '../../domain/app-passwords/model.js';
 import { html, type Html } from '../../web/html.js';
 import { layout, pager, type Notice, type PageContext } from '../../web/layout.js';
-import { postForm as form, type SignInLogPage, signInProtocol, signInTime } from '../../web/components.js';
+import {
+  postForm as form,
+  type SignInLogPage,
+  signInAgent,
+  signInProtocol,
+  signInReason,
+  signInTime,
+} from '../../web/components.js';
 import type { AppPassword } from '../../domain/app-passwords/model.js';
 
 export function signInsPage(
@@ -13,7 +20,7 @@ export function signInsPage(
   const { t } = ctx;
   const rows = v.events.map(
     (e) => html`<tr class="${e.outcome}">
-  <td>${signInTime(ctx, e, v.formatTime)}</td><td>${e.addressTyped}</td><td>${t(`outcome.${e.outcome}`)}</td><td><code>${e.reason}</code></td><td>${signInProtocol(ctx, e)}</td><td>${e.ip}</td><td class="agent">${e.userAgent}</td>
+  <td>${signInTime(ctx, e, v.formatTime)}</td><td>${e.addressTyped}</td><td class="outcome">${t(`outcome.${e.outcome}`)}</td><td>${signInReason(ctx, e)}</td><td>${signInProtocol(ctx, e)}</td><td>${e.ip}</td>${signInAgent(e)}
 </tr>`,
   );
   return layout(

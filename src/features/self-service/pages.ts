@@ -13,6 +13,7 @@ import {
   newPasswordFields,
   passwordEffectsList,
   type SignInLogPage,
+  signInAgent,
   signInProtocol,
   signInTime,
 } from '../../web/components.js';
@@ -110,9 +111,9 @@ export function mySignInsPage(ctx: PageContext, v: SignInLogPage & Notice): Html
   const { t } = ctx;
   const rows = v.events.map(
     (e) => html`<tr class="${e.outcome}">
-  <td>${signInTime(ctx, e, v.formatTime)}</td><td>${t(`outcome.${e.outcome}`)}</td>
+  <td>${signInTime(ctx, e, v.formatTime)}</td><td class="outcome">${t(`outcome.${e.outcome}`)}</td>
   <td>${signInProtocol(ctx, e)}</td>
-  <td>${e.ip}</td><td class="agent">${e.userAgent}</td>
+  <td>${e.ip}</td>${signInAgent(e)}
   <td>${e.appPasswordId ? html`<form method="post" action="/account/sign-ins/not-me" class="inline">${csrfField(ctx)}<input type="hidden" name="id" value="${e.id}"><button type="submit">${t('mysignins.not_me')}</button></form>` : ''}</td>
 </tr>`,
   );
