@@ -457,6 +457,9 @@ export const en = {
   'ap.name.hint': 'For example "Outlook on my laptop".',
   'ap.create': 'Create app password',
   'ap.created': 'Your new app password for "{name}". Copy it into the app now: it is shown only this once.',
+  'ap.count': '{count} of {cap, plural, one {# app password} other {# app passwords}} in use.',
+  'ap.once':
+    'This is the only time it is shown: copy it into your app now. If you lose it, delete it and make a new one.',
   'ap.copy': 'Copy',
   'ap.copied': 'Copied.',
   'ap.col.name': 'Name',

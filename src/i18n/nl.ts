@@ -463,6 +463,8 @@ export const nl: Record<MessageId, string> = {
   'ap.create': 'App-wachtwoord maken',
   'ap.created':
     'Uw nieuwe app-wachtwoord voor "{name}". Kopieer het nu naar de app: het wordt alleen deze keer getoond.',
+  'ap.count': '{count} van {cap, plural, one {# app-wachtwoord} other {# app-wachtwoorden}} in gebruik.',
+  'ap.once': 'Het wordt alleen nu getoond: kopieer het nu naar uw app. Kwijt? Verwijder het en maak een nieuw aan.',
   'ap.copy': 'Kopiëren',
   'ap.copied': 'Gekopieerd.',
   'ap.col.name': 'Naam',

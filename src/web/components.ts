@@ -60,6 +60,7 @@ export function appPasswordBox(ctx: PageContext, password: string): Html {
 <button type="button" class="copy" data-copy="app-password" data-copied="${ctx.t('ap.copied')}" hidden>${ctx.t('ap.copy')}</button>
 <span class="copied" role="status" aria-live="polite"></span>
 </div>
+<p class="hint" id="app-password-once">${ctx.t('ap.once')}</p>
 ${COPY_SCRIPT}`;
 }
 

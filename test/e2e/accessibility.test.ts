@@ -563,6 +563,36 @@ describe('accessibility in Chromium (axe-core, keyboard only)', { concurrency: S
               [],
               `axe-core on ${new URL(s.page.url()).pathname}:\n${formatViolations(serious)}`,
             );
+            // A phone (390 px) and a laptop (1280 px): the page never scrolls sideways (#17, item 1).
+            const wide: string[] = [];
+            for (const width of [390, 1280]) {
+              await s.page.setViewportSize({ width, height: 800 });
+              const over = await s.page.evaluate(() => {
+                const doc = document.documentElement;
+                if (doc.scrollWidth <= doc.clientWidth) return '';
+                // Name the widest element that sticks out, for the message.
+                let worst = '';
+                let right = doc.clientWidth;
+                // Inside a box that scrolls or clips, sticking out is that box's business.
+                const clipped = (el: Element) => {
+                  for (let p = el.parentElement; p && p !== document.body; p = p.parentElement)
+                    if (getComputedStyle(p).overflowX !== 'visible') return true;
+                  return false;
+                };
+                for (const el of document.querySelectorAll('body *')) {
+                  if (clipped(el)) continue;
+                  const r = el.getBoundingClientRect();
+                  if (r.right > right + 0.5) {
+                    right = r.right;
+                    worst = `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}${el.className && typeof el.className === 'string' ? `.${el.className.split(' ').join('.')}` : ''}`;
+                  }
+                }
+                return `${doc.scrollWidth} px wide (widest: ${worst} to ${Math.round(right)} px)`;
+              });
+              if (over) wide.push(`at ${width} px: ${over}`);
+            }
+            await s.page.setViewportSize({ width: 1280, height: 800 });
+            assert.deepEqual(wide, [], `${new URL(s.page.url()).pathname} scrolls sideways`);
           });
         }
       }

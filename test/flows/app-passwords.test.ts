@@ -82,6 +82,10 @@ describe('app passwords', () => {
   });
 
   it('creates one with a name, shows it once with Copy, and never stores it in clear', async () => {
+    // How many there are against the organization's cap, before the cap is hit (#17, item 4).
+    const page = (await bob.get('/security-info')).body;
+    const inUse = Number(/<p id="ap-count">(\d+) of 40 app passwords in use\.<\/p>/.exec(page)?.[1]);
+    assert.equal(inUse, (page.match(/<td class="ap-name">/g) ?? []).length, 'the count is the list');
     const made = await create(bob, 'Outlook on my laptop');
     assert.equal(made.statusCode, 303, 'post/redirect/get: the POST shows no secret');
     assert.doesNotMatch(made.body, /class="secret"/);
@@ -93,6 +97,9 @@ describe('app passwords', () => {
     assert.ok(normalizeAppPassword(shown));
     assert.ok(!at.includes(shown.replace(/ /g, '')), 'never in the URL');
     assert.match(res.body, /Copy<\/button>/);
+    // Said where it is shown: this is the only time (#17, item 4).
+    assert.match(res.body, /<p class="hint" id="app-password-once">This is the only time it is shown/);
+    assert.match(res.body, new RegExp(`<p id="ap-count">${inUse + 1} of 40 app passwords in use\\.</p>`));
     assert.equal(res.headers['cache-control'], 'no-store');
     const again = await bob.get('/security-info');
     assert.ok(!again.body.includes(shown), 'shown only once');

@@ -16,6 +16,8 @@ export interface AppPasswordSection {
   /** 'ok' | creation off by policy | the user's MFA is off. */
   status: 'ok' | 'off' | 'need_mfa';
   keepExistingWhenOff: boolean;
+  /** The most app passwords a user may have (the organization's policy): "3 of 40" before it is reached. */
+  cap: number;
   created?: { name: string; password: string };
   /** The create form's one-time nonce (a repeated post of the same form makes nothing more). */
   nonce: string;
@@ -37,6 +39,7 @@ export function appPasswordsSection(ctx: PageContext, ap: AppPasswordSection, fr
 <h2 id="ap-title">${t('ap.title')}</h2>
 <p>${t('ap.intro')} <a href="/help/app-passwords">${t('ap.help')}</a></p>
 ${ap.created ? html`<p class="notice" role="status">${t('ap.created', { name: ap.created.name })}</p>${appPasswordBox(ctx, ap.created.password)}` : ''}
+${ap.status === 'ok' ? html`<p id="ap-count">${t('ap.count', { count: ap.list.length, cap: ap.cap })}</p>` : ''}
 ${ap.status === 'off' ? html`<p class="notice">${t('ap.off')} ${t(ap.keepExistingWhenOff ? 'ap.off.kept' : 'ap.off.suspended')}</p>` : ''}
 ${ap.status === 'need_mfa' ? html`<p class="notice">${t('ap.need_mfa')}</p>` : ''}
 ${

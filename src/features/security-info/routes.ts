@@ -55,6 +55,7 @@ export function registerSecurityInfoRoutes(app: FastifyInstance, ctx: Services, 
       status:
         user.mfaState === 'disabled' ? ('need_mfa' as const) : policy.allowed ? ('ok' as const) : ('off' as const),
       keepExistingWhenOff: policy.keepExistingWhenOff,
+      cap: policy.cap,
       created: extra.created,
       // The create form's one-time nonce: posting the same form twice makes one app password.
       nonce: randomBytes(18).toString('base64url'),
