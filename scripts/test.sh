@@ -96,4 +96,8 @@ unset SESAME_TEST_TIER
 TEST_TIMEOUT_MS=180000
 FILE_TIMEOUT_MS=600000
 mapfile -t files < <(find dist/test -name '*.test.js' | sort)
-bash scripts/run-tests.sh "$TEST_TIMEOUT_MS" "$FILE_TIMEOUT_MS" "${files[@]}"
+rc=0
+bash scripts/run-tests.sh "$TEST_TIMEOUT_MS" "$FILE_TIMEOUT_MS" "${files[@]}" || rc=$?
+# The accessibility walk saves every page it visits, at 390 and 1280 px (test/e2e/accessibility.test.ts).
+[ -d screenshots ] && echo "test.sh: screenshots of every page, phone and laptop width: screenshots/"
+exit "$rc"

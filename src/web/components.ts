@@ -51,16 +51,17 @@ ${COPY_SCRIPT}`;
 }
 
 /**
- * A new app password, shown once: selectable text (works without scripts) and a Copy button that
+ * A new app password, shown once (`sayOnce`: with the line that says so, where the page's own notice
+ * does not; Security info's notice already does): selectable text (works without scripts) and a Copy button that
  * /static/copy.js reveals and wires to the Clipboard API, copying exactly the text shown.
  */
-export function appPasswordBox(ctx: PageContext, password: string): Html {
+export function appPasswordBox(ctx: PageContext, password: string, sayOnce = false): Html {
   return html`<div class="app-password">
 <code id="app-password" class="secret">${password}</code>
 <button type="button" class="copy" data-copy="app-password" data-copied="${ctx.t('ap.copied')}" hidden>${ctx.t('ap.copy')}</button>
 <span class="copied" role="status" aria-live="polite"></span>
 </div>
-<p class="hint" id="app-password-once">${ctx.t('ap.once')}</p>
+${sayOnce ? html`<p class="hint" id="app-password-once">${ctx.t('ap.once')}</p>` : ''}
 ${COPY_SCRIPT}`;
 }
 

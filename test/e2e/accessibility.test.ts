@@ -18,6 +18,7 @@
  * folder and database removed, in `after`, whether the tests pass or not.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -31,6 +32,7 @@ import {
   launchChromium,
   outboxEnv,
   requireBuild,
+  ROOT,
   startServer,
   type StartedServer,
   teardown,
@@ -412,6 +414,23 @@ const NOT_TESTED: Record<string, string> = {
     'needs a user with a verified alternate email; its steps use the renderer tested under /signin/mfa',
 };
 
+/**
+ * Every page and state the walk visits, at both widths, in the walk's languages: full-page PNGs in
+ * screenshots/ (not committed), named `<lang>-<width>-<step>.png`, so a reviewer can look at every
+ * page after a change (#17, item 1). Made afresh by each run of the full suite.
+ */
+const SCREENSHOTS = path.join(ROOT, 'screenshots');
+fs.rmSync(SCREENSHOTS, { recursive: true, force: true });
+fs.mkdirSync(SCREENSHOTS, { recursive: true });
+const shotName = (lang: string, width: number, step: string) =>
+  path.join(
+    SCREENSHOTS,
+    `${lang}-${width}-${step
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-|-$/g, '')}.png`,
+  );
+
 // The stores run side by side (each its own server and browser); within a store, in order.
 describe('accessibility in Chromium (axe-core, keyboard only)', { concurrency: STORE_KINDS.length }, () => {
   for (const kind of STORE_KINDS) {
@@ -590,6 +609,7 @@ describe('accessibility in Chromium (axe-core, keyboard only)', { concurrency: S
                 return `${doc.scrollWidth} px wide (widest: ${worst} to ${Math.round(right)} px)`;
               });
               if (over) wide.push(`at ${width} px: ${over}`);
+              await s.page.screenshot({ path: shotName(lang, width, `${c.who}-${c.name}`), fullPage: true });
             }
             await s.page.setViewportSize({ width: 1280, height: 800 });
             assert.deepEqual(wide, [], `${new URL(s.page.url()).pathname} scrolls sideways`);

@@ -125,6 +125,8 @@ describe('MFA through the pages', () => {
     const shown = /<code id="app-password" class="secret">([a-z ]+)<\/code>/.exec(keep.body)?.[1];
     assert.match(shown ?? '', /^([a-hjkmnp-z]{4} ){4}[a-hjkmnp-z]{4}$/);
     assert.match(keep.body, /data-copy="app-password"[^>]*hidden>Copy<\/button>/);
+    // The first app password too says it is shown only this once (#17, item 4).
+    assert.match(keep.body, /<p class="hint" id="app-password-once">This is the only time it is shown/);
     assert.equal(
       (
         await w.ctx.appPasswords.list(

@@ -108,7 +108,7 @@ ${form(ctx, `${b}/resend`, html`<button type="submit" class="link">${t('mfa.rese
         ctx,
         t('ap.keep.title'),
         html`<p>${t('ap.keep.body')}</p>
-${appPasswordBox(ctx, ap.password)}
+${appPasswordBox(ctx, ap.password, true)}
 <p>${t('ap.keep.apps')}</p>
 <ul class="apps"><li>${t('ap.keep.app1')}</li><li>${t('ap.keep.app2')}</li><li>${t('ap.keep.app3')}</li><li>${t('ap.keep.app4')}</li></ul>
 <p><a href="/help/app-passwords">${t('ap.help')}</a></p>
