@@ -226,10 +226,10 @@ describe('MFA registration in Chromium (real CLI, real server, oathtool, zbarimg
       assert.equal(uri.host, 'totp');
       assert.equal(
         decodeURIComponent(uri.pathname.slice(1)),
-        `Sesame:${ENGLISH.address}`,
-        'the label names Sesame and the user',
+        `Contoso:${ENGLISH.address}`,
+        'the label names the organization and the user',
       );
-      assert.equal(uri.searchParams.get('issuer'), 'Sesame');
+      assert.equal(uri.searchParams.get('issuer'), 'Contoso');
       assert.equal(uri.searchParams.get('secret'), shown, 'the QR code holds the key shown as text');
       assert.equal(uri.searchParams.get('algorithm'), 'SHA1');
       assert.equal(uri.searchParams.get('digits'), '6');

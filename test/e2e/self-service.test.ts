@@ -346,7 +346,7 @@ describe('self-service in Chromium (real server, real SMTP server)', () => {
     assert.equal(await row.count(), 1, await page.locator('#my-sign-ins').innerText());
     assert.match(
       await row.innerText(),
-      /Success\s+http\s+Thunderbird on the laptop\s+127\.0\.0\.1\s+Thunderbird\/128\.0/,
+      /Success\s+HTTP \(Basic\)\s+Thunderbird on the laptop\s+127\.0\.0\.1\s+Thunderbird\s/,
     );
     assert.equal(
       await page.getByRole('button', { name: "This wasn't me" }).count(),
