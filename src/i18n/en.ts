@@ -558,7 +558,7 @@ export const en = {
   'ap.admin.confirm.apps':
     'Every app and device {address} signs in with one of these stops working at once; they can make new ones under Security info.',
   'si.confirm_delete.title': 'Delete this sign-in method?',
-  'si.confirm_delete.method': '{kind}: {label}',
+  'si.confirm_delete.method': '{method}',
   'si.confirm_delete.signins':
     'Sign-ins that would ask for this method can no longer use it: you will be asked for one of your other methods instead.',
   'si.confirm_delete.default': 'It is your default method: another of your methods becomes the default.',
@@ -567,7 +567,7 @@ export const en = {
   'si.rc.gone':
     'Your new recovery codes were shown once and cannot be shown again. If you did not save them, make new ones.',
   'users.reregister.confirm.title': 'Require re-registration of {address}?',
-  'users.reregister.confirm.method': 'The sign-in method {kind}: {label} is deleted.',
+  'users.reregister.confirm.method': 'The sign-in method {method} is deleted.',
   'users.reregister.confirm.none': '{address} has no sign-in methods.',
   'users.reregister.confirm.codes':
     'Their {count, plural, one {# unused recovery code} other {# unused recovery codes}} and every device they chose to be remembered on stop working.',

@@ -562,7 +562,7 @@ export const nl: Record<MessageId, string> = {
   'ap.admin.confirm.apps':
     'Elke app en elk apparaat waarmee {address} zich met een van deze aanmeldt, werkt meteen niet meer; bij Beveiligingsgegevens kan de gebruiker nieuwe maken.',
   'si.confirm_delete.title': 'Deze aanmeldmethode verwijderen?',
-  'si.confirm_delete.method': '{kind}: {label}',
+  'si.confirm_delete.method': '{method}',
   'si.confirm_delete.signins':
     'Aanmeldingen die om deze methode zouden vragen, kunnen haar niet meer gebruiken: u wordt dan om een van uw andere methoden gevraagd.',
   'si.confirm_delete.default': 'Het is uw standaardmethode: een van uw andere methoden wordt de standaard.',
@@ -571,7 +571,7 @@ export const nl: Record<MessageId, string> = {
   'si.rc.gone':
     'Uw nieuwe herstelcodes zijn één keer getoond en kunnen niet opnieuw worden getoond. Hebt u ze niet bewaard, maak dan nieuwe.',
   'users.reregister.confirm.title': 'Opnieuw registreren vereisen voor {address}?',
-  'users.reregister.confirm.method': 'De aanmeldmethode {kind}: {label} wordt verwijderd.',
+  'users.reregister.confirm.method': 'De aanmeldmethode {method} wordt verwijderd.',
   'users.reregister.confirm.none': '{address} heeft geen aanmeldmethoden.',
   'users.reregister.confirm.codes':
     '{count, plural, one {De ongebruikte herstelcode} other {De # ongebruikte herstelcodes}} en elk apparaat dat onthouden werd, werken niet meer.',

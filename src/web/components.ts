@@ -20,6 +20,19 @@ export const csrfField = (ctx: PageContext) => html`<input type="hidden" name="_
 export const methodKindName = (ctx: PageContext, kind: MethodKind | 'recovery') =>
   ctx.t(`mfa.kind.${kind}` as MessageId);
 
+/**
+ * What a method's label adds to its kind: the masked number or address, a key's name. An
+ * authenticator app's stored label is only its kind's English name ("Authenticator app"), so it adds
+ * nothing and is never shown (it read "Verificatie-app: Authenticator app" in Dutch).
+ */
+export const methodLabel = (m: { kind: MethodKind; label: string }) => (m.kind === 'totp' ? '' : m.label);
+
+/** A method in one phrase: "Text message: +31 6 •••• 5678", "Verificatie-app". */
+export const methodName = (ctx: PageContext, m: { kind: MethodKind; label: string }) => {
+  const label = methodLabel(m);
+  return label ? `${methodKindName(ctx, m.kind)}: ${label}` : methodKindName(ctx, m.kind);
+};
+
 /** A POST form with its CSRF field. */
 export function postForm(ctx: PageContext, action: string, body: Html | string, cls = 'card'): Html {
   return html`<form method="post" action="${action}" class="${cls}">${csrfField(ctx)}${body}</form>`;

@@ -16,7 +16,7 @@ import { isMfaState } from '../../domain/mfa/model.js';
 import { formatTime } from '../../i18n/format.js';
 import type { WebSettings } from '../../web/cookies.js';
 import { HTTP_STATUS } from '../../web/errors.js';
-import { appPasswordUse, confirmationPage, confirmed, methodKindName } from '../../web/components.js';
+import { appPasswordUse, confirmationPage, confirmed, methodName } from '../../web/components.js';
 import { field, fieldList } from '../../web/forms.js';
 import { actorOf, requireAdmin } from '../../web/guards.js';
 import { html, type Html } from '../../web/html.js';
@@ -134,9 +134,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
         title: req.t('users.reregister.confirm.title', who),
         effects: [
           ...(r.methods.length
-            ? r.methods.map((m) =>
-                req.t('users.reregister.confirm.method', { kind: methodKindName(pc, m.kind), label: m.label }),
-              )
+            ? r.methods.map((m) => req.t('users.reregister.confirm.method', { method: methodName(pc, m) }))
             : [req.t('users.reregister.confirm.none', who)]),
           req.t('users.reregister.confirm.codes', { count: r.recoveryCodesLeft }),
           req.t('users.reregister.confirm.sessions'),

@@ -5,6 +5,7 @@ import {
   appPasswordBox,
   appPasswordUse,
   methodKindName as kindName,
+  methodLabel,
   postForm as form,
   recoveryList,
 } from '../../web/components.js';
@@ -77,7 +78,7 @@ export function securityInfoPage(
   const { t } = ctx;
   const rows = v.methods.map(
     (m) => html`<tr>
-<td>${kindName(ctx, m.kind)}</td><td>${m.label}</td><td>${m.id === v.defaultMethodId ? t('si.default') : v.fresh ? form(ctx, '/security-info/default', html`<input type="hidden" name="method" value="${m.id}"><button type="submit">${t('si.make_default')}</button>`, 'inline') : ''}</td>
+<td>${kindName(ctx, m.kind)}</td><td>${methodLabel(m)}</td><td>${m.id === v.defaultMethodId ? t('si.default') : v.fresh ? form(ctx, '/security-info/default', html`<input type="hidden" name="method" value="${m.id}"><button type="submit">${t('si.make_default')}</button>`, 'inline') : ''}</td>
 <td>${v.fresh ? form(ctx, '/security-info/delete', html`<input type="hidden" name="method" value="${m.id}"><button type="submit">${t('si.delete')}</button>`, 'inline') : ''}</td>
 </tr>`,
   );

@@ -20,7 +20,7 @@ import { formatTime } from '../../i18n/format.js';
 import type { MessageId } from '../../i18n/en.js';
 import { sessionCookieOptions, type WebSettings } from '../../web/cookies.js';
 import { HTTP_STATUS } from '../../web/errors.js';
-import { appPasswordUse, confirmationPage, confirmed, methodKindName } from '../../web/components.js';
+import { appPasswordUse, confirmationPage, confirmed, methodName } from '../../web/components.js';
 import { clientMeta, field } from '../../web/forms.js';
 import { oneTimeDisplay } from '../../web/one-time.js';
 import { requireUser } from '../../web/guards.js';
@@ -133,7 +133,7 @@ export function registerSecurityInfoRoutes(app: FastifyInstance, ctx: Services, 
       const r = await ctx.securityInfo.removalOf(req.user!, req.session!, methodId);
       const pc = pageContext(req, reply, '/security-info');
       const effects = [
-        req.t('si.confirm_delete.method', { kind: methodKindName(pc, r.method.kind), label: r.method.label }),
+        req.t('si.confirm_delete.method', { method: methodName(pc, r.method) }),
         req.t(r.last ? 'si.confirm_delete.last' : 'si.confirm_delete.signins'),
         ...(r.isDefault && !r.last ? [req.t('si.confirm_delete.default')] : []),
       ];

@@ -11,6 +11,7 @@ import {
   COPY_SCRIPT,
   csrfField,
   methodKindName as kindName,
+  methodName,
   newPasswordFields,
   passwordEffectsList,
   postForm as form,
@@ -139,7 +140,7 @@ ${form(ctx, `${b}/resend`, html`<button type="submit" class="link">${t('mfa.rese
         body = html`<p>${t('mfa.second.totp')}</p>${form(ctx, `${b}/verify`, html`${codeField(ctx, v.error)}${remember(ctx, v)}<button type="submit" class="primary">${t('mfa.verify.submit')}</button>`)}`;
       const others = v.methods.filter((m) => m.id !== current?.id);
       const otherWay = html`<details class="otherway"><summary>${t('mfa.otherway')}</summary><ul>
-${others.map((m) => html`<li>${form(ctx, `${b}/switch`, html`<input type="hidden" name="method" value="${m.id}"><button type="submit" class="link">${kindName(ctx, m.kind)}: ${m.label}</button>`, 'inline')}</li>`)}
+${others.map((m) => html`<li>${form(ctx, `${b}/switch`, html`<input type="hidden" name="method" value="${m.id}"><button type="submit" class="link">${methodName(ctx, m)}</button>`, 'inline')}</li>`)}
 ${current ? html`<li>${form(ctx, `${b}/switch`, html`<input type="hidden" name="method" value="recovery"><button type="submit" class="link">${t('mfa.kind.recovery')}</button>`, 'inline')}</li>` : ''}
 </ul></details>`;
       return layout(ctx, t('mfa.second.title'), html`${body}${otherWay}`, v);
