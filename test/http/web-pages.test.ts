@@ -2,9 +2,9 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { signInAdminWithMfa } from '../support/admin-mfa.js';
-import { ROOT } from '../support/processes.js';
 import { ADMIN, Browser, csrfFrom, makeWorld, OTHER_ADMIN, USER, type World } from '../support/world.js';
 
 describe('web pages', () => {
@@ -223,7 +223,10 @@ describe('web pages', () => {
     assert.match(log.body, /<td>Browser<\/td>/);
     // The red is on the outcome ("Failure"), whatever column it is in (My sign-ins has fewer).
     assert.match(log.body, /<tr class="failure">\s*<td>[\s\S]*?<\/td><td>[^<]*<\/td><td class="outcome">Failure<\/td>/);
-    const css = fs.readFileSync(path.join(ROOT, 'public', 'sesame.css'), 'utf8');
+    const css = fs.readFileSync(
+      path.join(fileURLToPath(new URL('../../../', import.meta.url)), 'public', 'sesame.css'),
+      'utf8',
+    );
     assert.match(css, /^tr\.failure td\.outcome, tr\.throttled td\.outcome \{ color: var\(--bad\); \}$/m);
     assert.doesNotMatch(css, /td:nth-child/, 'no colour by column number');
     assert.match(log.body, /&lt;svg onload=alert\(1\)&gt;/);
