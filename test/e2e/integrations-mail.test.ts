@@ -11,8 +11,9 @@
  * each checking the certificate against the test's CA:
  *
  *   - directly: Python's imaplib (143 STARTTLS, 993), poplib (995), smtplib (587 STARTTLS), curl
- *     (imaps, pop3s), swaks (587 STARTTLS with AUTH), fetchmail (--check) and mbsync (a sync into a
- *     local Maildir). Mail submitted to Postfix with AUTH is delivered through LMTP into the Maildir
+ *     (imaps, pop3s), swaks (587 STARTTLS with AUTH), fetchmail (--check), mbsync (a sync into a
+ *     local Maildir), getmail6 (IMAPS into a Maildir) and s-nail (sends over 587). Mail submitted
+ *     to Postfix with AUTH is delivered through LMTP into the Maildir
  *     under /var/vmail and read back over IMAP and POP3. Refused: a login without TLS
  *     ([PRIVACYREQUIRED]), a wrong password, an app password not allowed for IMAP (it sends mail).
  *   - then the doc's `<!-- test: mail-nginx -->` steps (nginx's mail proxy takes the ports, Dovecot's
@@ -346,6 +347,25 @@ describe('mail on stock Debian servers, set up by the steps of docs/integrations
     assert.equal(fetch.code, 0, `fetchmail/mbsync: ${fetch.stdout}${fetch.stderr}${await context()}`);
     assert.match(fetch.stdout, /[1-9]\d* messages? (\(\d+ seen\) )?for bob@example\.com at mail\.example\.com/);
     assert.match(fetch.stdout.trim(), /\n1$/, `mbsync synced the message: ${fetch.stdout}`);
+
+    // getmail6 (IMAPS into a local Maildir, the CA checked) and s-nail (submission 587, STARTTLS
+    // with the CA checked, AUTH PLAIN with Alice's app password; the message then lands in Bob's mailbox).
+    const user = (a: string) => encodeURIComponent(a);
+    const more = await sh(
+      `umask 077
+       mkdir -p /run/clients/getmail/cur /run/clients/getmail/new /run/clients/getmail/tmp /run/clients/getmail-state
+       printf '%s\n' '[retriever]' 'type = SimpleIMAPSSLRetriever' 'server = ${HOSTNAME}' 'port = 993' "username = $U" "password = $P" \
+         'ca_certs = ${CA}' 'mailboxes = ("INBOX",)' '' '[destination]' 'type = Maildir' 'path = /run/clients/getmail/' '' \
+         '[options]' 'read_all = true' 'delete = false' 'verbose = 0' > /run/clients/getmail-state/getmailrc
+       chown -R nobody /run/clients/getmail /run/clients/getmail-state  # getmail never delivers as root
+       ${client('runuser -u nobody -- getmail --getmaildir /run/clients/getmail-state --rcfile getmailrc')}
+       grep -l 'Subject: from swaks direct' /run/clients/getmail/new/* | wc -l
+       printf 'hello from s-nail\n' | ${client(`s-nail -:/ -S v15-compat -S sendwait -S "mta=smtp://${user(ALICE.address)}:$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$AP")@${HOSTNAME}:587" -S smtp-use-starttls -S smtp-auth=plain -S tls-ca-file=${CA} -r ${ALICE.address} -s 'from s-nail' ${BOB.address}`)}`,
+      { U: BOB.address, P: pw.bob, AP: pw.alice },
+    );
+    assert.equal(more.code, 0, `getmail6/s-nail: ${more.stdout}${more.stderr}${await context()}`);
+    assert.match(more.stdout.trim(), /^1$/m, `getmail6 fetched the message: ${more.stdout}`);
+    await waitDelivered('bob', 'from s-nail');
 
     // Sesame's sign-in log: the protocols, and the client's own address.
     const bob = await signIns(BOB.address);
