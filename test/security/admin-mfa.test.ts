@@ -345,10 +345,16 @@ for (const kind of STORE_KINDS) {
       it('start, org add, user add --admin, the link, a password, then the first sign-in registers a second factor and opens the admin console', async () => {
         assert.match(server!.output(), /No users yet\. Create your organization and its first admin/);
         assert.match(server!.output(), /second factor/, 'the hint says the first sign-in sets up a second factor');
-        // The operator's CLI needs no session and no second factor.
-        await runSesameCli(env, ['org', 'add', 'example.org', '--name', 'Example']);
+        // The operator's CLI, in another terminal, knows the server's address only from the hint's
+        // export line (it prints links from SESAME_PUBLIC_URL and never guesses); it needs no
+        // session and no second factor.
+        const exported = /^ {2}export SESAME_PUBLIC_URL=(\S+)$/m.exec(server!.output())?.[1];
+        assert.equal(exported, server!.base, "the hint's first line gives the CLI this server's address");
+        const { SESAME_PUBLIC_URL: _server, ...terminal } = env;
+        const cli = { ...terminal, SESAME_PUBLIC_URL: exported };
+        await runSesameCli(cli, ['org', 'add', 'example.org', '--name', 'Example']);
         const added = await runSesameCli(
-          env,
+          cli,
           ['user', 'add', 'admin@example.org', '--name', 'Admin', '--admin'],
           undefined,
           { stdoutOnly: true },
