@@ -35,7 +35,9 @@ export function translator(locale: Locale): Translate {
   return (id, params) => {
     const text = cat[id] ?? en[id] ?? id;
     if (!params) return text;
-    return plurals(text, params, rules).replace(/\{(\w+)\}/g, (m, k: string) => (k in params ? String(params[k]) : m));
+    return (text.includes(', plural,') ? plurals(text, params, rules) : text).replace(/\{(\w+)\}/g, (m, k: string) =>
+      k in params ? String(params[k]) : m,
+    );
   };
 }
 

@@ -39,6 +39,14 @@ export function postForm(ctx: PageContext, action: string, body: Html | string, 
 }
 
 /**
+ * A Copy button for the element `source` (hidden until public/copy.js reveals it); `compact` copies
+ * the text without its spaces (a key shown in groups).
+ */
+export function copyButton(ctx: PageContext, source: string, compact = false): Html {
+  return html`<button type="button" class="copy secondary" data-copy="${source}"${compact ? html` data-compact` : ''} data-copied="${ctx.t('ap.copied')}" hidden>${ctx.t('ap.copy')}</button>`;
+}
+
+/**
  * public/copy.js, deferred: it wires every Copy and Print button once the page is parsed (a page may
  * include it more than once), and never holds up the parser, which would cost the code field its
  * autofocus.
@@ -54,7 +62,7 @@ export function recoveryList(ctx: PageContext, codes: string[]): Html {
   return html`<div class="recovery">
 <ol class="codes" id="recovery-codes">${codes.map((c) => html`<li><code>${c}</code></li>`)}</ol>
 <div class="actions">
-<button type="button" class="copy secondary" data-copy="recovery-codes" data-copied="${ctx.t('ap.copied')}" hidden>${ctx.t('ap.copy')}</button>
+${copyButton(ctx, 'recovery-codes')}
 <a class="button secondary" id="recovery-download" download="recovery-codes.txt" href="data:text/plain;charset=utf-8,${encodeURIComponent(file)}">${ctx.t('rc.download')}</a>
 <button type="button" class="print secondary" hidden>${ctx.t('rc.print')}</button>
 <span class="copied" role="status" aria-live="polite"></span>
@@ -71,7 +79,7 @@ ${COPY_SCRIPT}`;
 export function appPasswordBox(ctx: PageContext, password: string, sayOnce = false): Html {
   return html`<div class="app-password">
 <code id="app-password" class="secret">${password}</code>
-<button type="button" class="copy" data-copy="app-password" data-copied="${ctx.t('ap.copied')}" hidden>${ctx.t('ap.copy')}</button>
+${copyButton(ctx, 'app-password')}
 <span class="copied" role="status" aria-live="polite"></span>
 </div>
 ${sayOnce ? html`<p class="hint" id="app-password-once">${ctx.t('ap.once')}</p>` : ''}

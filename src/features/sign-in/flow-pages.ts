@@ -9,6 +9,7 @@ import type { PasswordChangeEffects } from '../../domain/self-service/self-servi
 import {
   appPasswordBox,
   COPY_SCRIPT,
+  copyButton,
   csrfField,
   methodKindName as kindName,
   methodName,
@@ -75,7 +76,7 @@ ${form(ctx, `${b}/cancel`, html`<button type="submit" class="link">${t('mfa.more
         body = html`<p>${t('mfa.totp.scan')}</p>
 <img id="totp-qr" class="qr" src="${v.qrDataUrl ?? ''}" alt="${t('mfa.totp.qr')}" width="200" height="200">
 <div class="totp-key"><p>${t('mfa.totp.secret')}: <code id="totp-secret">${(p.secret ?? '').replace(/(.{4})/g, '$1 ').trim()}</code></p>
-<button type="button" class="copy secondary" data-copy="totp-secret" data-compact data-copied="${t('ap.copied')}" hidden>${t('ap.copy')}</button>
+${copyButton(ctx, 'totp-secret', true)}
 <span class="copied" role="status" aria-live="polite"></span></div>
 ${p.uri ? html`<p><a id="totp-link" href="${p.uri}">${t('mfa.totp.open')}</a></p>` : ''}
 ${COPY_SCRIPT}
