@@ -54,7 +54,8 @@ export const USAGE = `usage:
         [--app-passwords on|off] [--app-passwords-keep on|off] [--app-password-cap N]
         [--app-password-protocols imap,pop3,smtp,dav,http] [--app-password-max-days N|never]
         [--app-password-unused-days N|never] [--revoke-on-password-change on|off]
-        [--legacy-main-password until_enforced|never]
+        [--legacy-main-password until_enforced|never] [--phone-countries NL,BE]
+        [--time-zone Europe/Amsterdam] [--default-country NL]
 ${LOCKS_USAGE}
   sesame app-passwords list <address>
   sesame app-passwords revoke-all <address>

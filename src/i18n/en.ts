@@ -151,6 +151,8 @@ export const en = {
   'reason.mfa_off': 'App password refused: MFA is off for the account',
   'reason.repeated_wrong_password': 'The same wrong password again (not counted)',
   'reason.mfa_locked': 'Second step locked after too many wrong codes',
+  'agent.on': '{client} on {system}',
+  'agent.unknown': 'Unknown',
   'protocol.web': 'Browser',
   'protocol.api': 'App or script (API)',
   'protocol.imap': 'IMAP (mail)',
@@ -398,6 +400,13 @@ export const en = {
   'policy.phone_countries': 'Countries whose phone numbers may get text and voice codes (codes such as NL, BE, DE)',
   'policy.phone_countries.hint':
     'Empty: the default of this Sesame ({countries}). Premium-rate, shared-cost, toll-free and internet numbers are always refused, and text messages need a mobile number.',
+  'policy.regional': 'Regional settings',
+  'policy.time_zone': 'Time zone for dates and times on the pages',
+  'policy.time_zone.utc': 'UTC (not set)',
+  'policy.default_country': 'Country of phone numbers typed without a country code',
+  'policy.default_country.none': 'None: numbers need their country code (+31…)',
+  'policy.default_country.hint':
+    'With a country chosen, people may type their number the way they usually write it (06 12345678 in the Netherlands).',
   'policy.save': 'Save',
   'policy.saved': 'The policy is saved.',
   'error.invalid_input': 'Some of what you entered is not valid.',

@@ -153,6 +153,8 @@ export const nl: Record<MessageId, string> = {
   'reason.mfa_off': 'App-wachtwoord geweigerd: MFA staat uit voor het account',
   'reason.repeated_wrong_password': 'Hetzelfde onjuiste wachtwoord opnieuw (niet geteld)',
   'reason.mfa_locked': 'Tweede stap geblokkeerd na te veel onjuiste codes',
+  'agent.on': '{client} op {system}',
+  'agent.unknown': 'Onbekend',
   'protocol.web': 'Browser',
   'protocol.api': 'App of script (API)',
   'protocol.imap': 'IMAP (mail)',
@@ -403,6 +405,13 @@ export const nl: Record<MessageId, string> = {
   'policy.phone_countries': 'Landen waarvan telefoonnummers sms- en spraakcodes mogen krijgen (codes zoals NL, BE, DE)',
   'policy.phone_countries.hint':
     'Leeg: de standaard van deze Sesame ({countries}). Betaalnummers, gedeeld-tariefnummers, gratis nummers en internetnummers worden altijd geweigerd, en voor sms is een mobiel nummer nodig.',
+  'policy.regional': 'Landinstellingen',
+  'policy.time_zone': 'Tijdzone voor datums en tijden op de pagina’s',
+  'policy.time_zone.utc': 'UTC (niet ingesteld)',
+  'policy.default_country': 'Land van telefoonnummers die zonder landnummer worden getypt',
+  'policy.default_country.none': 'Geen: nummers hebben hun landnummer nodig (+31…)',
+  'policy.default_country.hint':
+    'Met een gekozen land mag iedereen zijn nummer typen zoals hij het gewoonlijk schrijft (06 12345678 in Nederland).',
   'policy.save': 'Opslaan',
   'policy.saved': 'Het beleid is opgeslagen.',
   'error.invalid_input': 'Een deel van wat u hebt ingevoerd, is niet geldig.',

@@ -41,6 +41,8 @@ export class KyselyMfaRepository implements MfaRepository {
       },
       legacyMainPassword: r.legacy_main_password === 'never' ? 'never' : 'until_enforced',
       phoneCountries: r.phone_countries === null ? null : r.phone_countries.split(',').filter(Boolean),
+      timeZone: r.time_zone,
+      defaultCountry: r.default_country,
     };
   }
 
@@ -61,6 +63,8 @@ export class KyselyMfaRepository implements MfaRepository {
       revoke_on_password_change: a.revokeOnPasswordChange ? 1 : 0,
       legacy_main_password: p.legacyMainPassword,
       phone_countries: p.phoneCountries === null ? null : p.phoneCountries.join(','),
+      time_zone: p.timeZone,
+      default_country: p.defaultCountry,
     };
     await this.db
       .insertInto('org_policies')

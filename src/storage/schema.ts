@@ -109,6 +109,10 @@ export interface OrgPoliciesTable {
   legacy_main_password: Generated<string>;
   /** Comma-separated ISO country codes for phone codes; null: the deployment's default. */
   phone_countries: string | null;
+  /** IANA time zone the organization's pages show dates in; null: UTC. */
+  time_zone: string | null;
+  /** ISO country of phone numbers written without a country code; null: none. */
+  default_country: string | null;
 }
 
 export interface AppPasswordsTable {

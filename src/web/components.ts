@@ -8,7 +8,7 @@ import type { PasswordChangeEffects } from '../domain/self-service/self-service.
 import type { MethodKind } from '../domain/mfa/model.js';
 import type { MessageId } from '../i18n/en.js';
 import { hasMessage } from '../i18n/i18n.js';
-import { summarizeUserAgent } from './user-agent.js';
+import { describeUserAgent } from './user-agent.js';
 import { html, type Html } from './html.js';
 import { describedBy, layout, type PageContext } from './layout.js';
 import type { AppPassword } from '../domain/app-passwords/model.js';
@@ -111,7 +111,6 @@ export interface SignInLogPage {
   total: number;
   offset: number;
   limit: number;
-  formatTime: (ms: number) => string;
 }
 
 /** What a sign-in row says in its Protocol column: the protocol, and the app password used (its name while it exists). */
@@ -140,26 +139,55 @@ export function signInReason(ctx: PageContext, e: SignInEvent): Html {
   return hasMessage(id) ? html`${ctx.t(id)} <code class="hint">${e.reason}</code>` : html`<code>${e.reason}</code>`;
 }
 
-/** The client as "Chrome · Windows", the whole User-Agent header on hover and in the exports. */
-export function signInAgent(e: SignInEvent): Html {
-  return html`<td class="agent" title="${e.userAgent}">${summarizeUserAgent(e.userAgent)}</td>`;
+/** A User-Agent header in words: "Chrome on Windows", "Chrome op Windows", "Thunderbird", "Unknown". */
+export function agentName(ctx: PageContext, ua: string): string {
+  const { client, system } = describeUserAgent(ua);
+  if (client && system) return ctx.t('agent.on', { client, system });
+  return client ?? system ?? ctx.t('agent.unknown');
+}
+
+/** The client in words ("Chrome on Windows"); the whole User-Agent header on hover and in the exports. */
+export function signInAgent(ctx: PageContext, e: SignInEvent): Html {
+  return html`<td class="agent" title="${e.userAgent}">${agentName(ctx, e.userAgent)}</td>`;
 }
 
 /**
- * What a sign-in row says in its Time column: the time, and for a row that stands for repeated
- * identical failures (aggregated, issue 15 item 4) how many there were and when the last was.
+ * A time in a list: "5 minutes ago" within a week, the day beyond, and the exact time (in the
+ * organization's time zone) on hover and for screen readers' "more info"; `<time>` carries the
+ * machine form.
  */
-export function signInTime(ctx: PageContext, e: SignInEvent, formatTime: (ms: number) => string): Html {
-  const n = e.count ?? 1;
-  return html`${formatTime(e.at)}${n > 1 ? html`<br><span class="repeated">${ctx.t('signins.repeated', { count: n, last: formatTime(e.lastAt ?? e.at) })}</span>` : ''}`;
+export function when(ctx: PageContext, ms: number): Html {
+  const { time } = ctx;
+  return html`<time datetime="${time.iso(ms)}" title="${time.at(ms)}">${time.recent(ms) ? time.ago(ms) : time.day(ms)}</time>`;
 }
 
-/** When an app password was last used (time, protocol, client IP), or "Never". */
-export function appPasswordUse(ctx: PageContext, p: AppPassword, formatTime: (ms: number) => string): string {
+/**
+ * What a sign-in row says in its Time column: the exact time (the log is read to match other logs)
+ * with how long ago beneath it, and for a row that stands for repeated identical failures
+ * (aggregated, issue 15 item 4) how many there were and when the last was.
+ */
+export function signInTime(ctx: PageContext, e: SignInEvent): Html {
+  const n = e.count ?? 1;
+  const { time } = ctx;
+  return html`<time datetime="${time.iso(e.at)}">${time.at(e.at)}</time>${time.recent(e.at) ? html`<br><span class="ago">${time.ago(e.at)}</span>` : ''}${n > 1 ? html`<br><span class="repeated">${ctx.t('signins.repeated', { count: n, last: time.at(e.lastAt ?? e.at) })}</span>` : ''}`;
+}
+
+/** When an app password was last used (how long ago, protocol in words, client IP), or "Never". */
+export function appPasswordUse(ctx: PageContext, p: AppPassword): Html | string {
   return p.lastUsedAt
-    ? `${formatTime(p.lastUsedAt)} · ${p.lastUsedProtocol ?? ''} · ${p.lastUsedIp ?? ''}`
+    ? html`${when(ctx, p.lastUsedAt)} · ${p.lastUsedProtocol ? protocolName(ctx, p.lastUsedProtocol) : ''} · ${p.lastUsedIp ?? ''}`
     : ctx.t('ap.never');
 }
+
+/** The same in plain text, for a sentence (a confirmation page's list item). */
+export function appPasswordUseText(ctx: PageContext, p: AppPassword): string {
+  return p.lastUsedAt
+    ? `${ctx.time.at(p.lastUsedAt)} · ${p.lastUsedProtocol ? protocolName(ctx, p.lastUsedProtocol) : ''} · ${p.lastUsedIp ?? ''}`
+    : ctx.t('ap.never');
+}
+
+/** What an app password may be used for, short: "IMAP, SMTP". */
+export const protocolList = (protocols: readonly string[]) => protocols.map((k) => k.toUpperCase()).join(', ');
 
 /** The form field that says a destructive action was confirmed on its confirmation page. */
 export const CONFIRM_FIELD = 'confirm';

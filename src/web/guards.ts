@@ -17,12 +17,13 @@ import type { Services } from './services.js';
  * never look at cookies.
  */
 export function sessionLoader(
-  services: Pick<Services, 'sessions' | 'accounts'>,
+  services: Pick<Services, 'sessions' | 'accounts' | 'clock' | 'mfaAdmin'>,
   web: WebSettings,
 ): preHandlerAsyncHookHandler {
   return async (req) => {
     const u = req.url;
     if (u.startsWith('/api/') || u.startsWith('/static/') || u.startsWith('/auth/') || u.startsWith('/oauth2/')) return;
+    req.clockNow = services.clock.now();
     const s = await services.sessions.resume(req.cookies[web.cookies.session]);
     if (!s) return;
     const user = await services.accounts.findUserById(s.userId);
@@ -32,6 +33,7 @@ export function sessionLoader(
     }
     req.session = s;
     req.user = user;
+    req.timeZone = (await services.mfaAdmin.regionalSettings(user.orgId)).timeZone;
   };
 }
 

@@ -1,6 +1,7 @@
 /** The page frame: header with the language switch and navigation, one main region, no inline script or style. */
 import type { User } from '../domain/accounts/model.js';
 import type { MessageId } from '../i18n/en.js';
+import type { TimeFormat } from '../i18n/format.js';
 import type { Locale, Translate } from '../i18n/i18n.js';
 import { html, type Html } from './html.js';
 
@@ -11,6 +12,8 @@ export interface PageContext {
   /** Path of this page, for the language switch to come back to. */
   path: string;
   user?: User;
+  /** Dates and times in the reader's language and their organization's time zone. */
+  time: TimeFormat;
 }
 
 /** A page's optional notice (a done action) or error (a refused one). */

@@ -13,5 +13,9 @@ declare module 'fastify' {
     t: Translate;
     session?: Session;
     user?: User;
+    /** The signed-in user's organization's time zone (IANA), for the page's dates; unset: UTC. */
+    timeZone?: string | null;
+    /** The moment of the request by the application's clock, for "5 minutes ago". */
+    clockNow?: number;
   }
 }

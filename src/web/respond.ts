@@ -1,4 +1,5 @@
 /** Answering a browser: the page context every template needs, sending a page, a domain error's sentence. */
+import { timeFormat } from '../i18n/format.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { SesameError } from '../domain/errors.js';
 import type { MessageId } from '../i18n/en.js';
@@ -12,7 +13,14 @@ import type { PageContext } from './layout.js';
  */
 export function pageContext(req: FastifyRequest, reply: FastifyReply, formPage?: string): PageContext {
   const path = req.method === 'GET' ? req.url : (formPage ?? '/');
-  return { t: req.t, locale: req.locale, csrf: reply.generateCsrf(), path, user: req.user };
+  return {
+    t: req.t,
+    locale: req.locale,
+    csrf: reply.generateCsrf(),
+    path,
+    user: req.user,
+    time: timeFormat(req.locale, req.timeZone, req.clockNow ?? Date.now()),
+  };
 }
 
 /** Sends a page, never cached (pages carry CSRF tokens and personal data). */

@@ -52,10 +52,15 @@ for (const kind of STORE_KINDS) {
           appPasswords: ap,
           legacyMainPassword: 'until_enforced',
           phoneCountries: ['BE', 'NL'],
+          timeZone: 'Europe/Amsterdam',
+          defaultCountry: 'NL',
         },
         1,
       );
-      assert.deepEqual((await repo.getPolicy(orgId))?.phoneCountries, ['BE', 'NL']);
+      const saved = await repo.getPolicy(orgId);
+      assert.deepEqual(saved?.phoneCountries, ['BE', 'NL']);
+      assert.equal(saved?.timeZone, 'Europe/Amsterdam');
+      assert.equal(saved?.defaultCountry, 'NL');
       const changed = {
         ...ap,
         allowed: false,
@@ -74,6 +79,8 @@ for (const kind of STORE_KINDS) {
           appPasswords: changed,
           legacyMainPassword: 'never',
           phoneCountries: null,
+          timeZone: null,
+          defaultCountry: null,
         },
         2,
       );
@@ -85,6 +92,8 @@ for (const kind of STORE_KINDS) {
         appPasswords: changed,
         legacyMainPassword: 'never',
         phoneCountries: null,
+        timeZone: null,
+        defaultCountry: null,
       });
     });
 

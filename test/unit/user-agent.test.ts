@@ -16,6 +16,16 @@ describe('summarizeUserAgent', () => {
         'Edge · Windows',
       ],
       [
+        'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Thunderbird/128.5.0',
+        'Thunderbird · Windows',
+      ],
+      ['Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.5443; Pro)', 'Outlook · Windows'],
+      ['iOS/18.1 (22B83) dataaccessd/1.0', 'Apple Mail/Calendar · iOS'],
+      [
+        'Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
+        'Chrome · ChromeOS',
+      ],
+      [
         'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36',
         'Chrome · Android',
       ],

@@ -90,11 +90,13 @@ describe('message catalogues', () => {
       signInReason(ctx('nl'), row).value,
       'Accountwachtwoord hier geweigerd: een app-wachtwoord is nodig <code class="hint">main_password_refused</code>',
     );
+    const chrome = { userAgent: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0 Safari/537.36' } as SignInEvent;
     assert.equal(
-      signInAgent({ userAgent: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0 Safari/537.36' } as SignInEvent)
-        .value,
-      '<td class="agent" title="Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0 Safari/537.36">Chrome · Windows</td>',
+      signInAgent(ctx('en'), chrome).value,
+      '<td class="agent" title="Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0 Safari/537.36">Chrome on Windows</td>',
     );
+    assert.match(signInAgent(ctx('nl'), chrome).value, />Chrome op Windows</);
+    assert.match(signInAgent(ctx('nl'), { userAgent: '' } as SignInEvent).value, />Onbekend</);
   });
   it('have a message for every error code in both languages', () => {
     for (const c of ERROR_CODES) assert.ok(`error.${c}` in en && `error.${c}` in nl, c);

@@ -43,6 +43,9 @@ const POLICY_FLAGS = {
   'app-password-unused-days': { type: 'string' },
   'revoke-on-password-change': { type: 'string' },
   'legacy-main-password': { type: 'string' },
+  'phone-countries': { type: 'string' },
+  'time-zone': { type: 'string' },
+  'default-country': { type: 'string' },
 } as const;
 
 export const org: CommandGroup = {
@@ -71,6 +74,9 @@ export const org: CommandGroup = {
           mfaDefault: v['mfa-default'],
           allowedMethods: v.methods?.split(',').map((m) => m.trim()),
           rememberDays: days === undefined ? undefined : Number(days),
+          phoneCountries: v['phone-countries'],
+          timeZone: v['time-zone'],
+          defaultCountry: v['default-country'],
           appPasswords: ap,
         };
         const pol = Object.values(change).some((x) => x !== undefined)
@@ -79,6 +85,9 @@ export const org: CommandGroup = {
         const a = pol.appPasswords;
         io.out(
           `organization ${o.domain}: mfa-default=${pol.mfaDefault} methods=${pol.allowedMethods.join(',')} remember-days=${pol.rememberDays} legacy-main-password=${pol.legacyMainPassword}`,
+        );
+        io.out(
+          `phone-countries=${pol.phoneCountries?.join(',') ?? 'default'} time-zone=${pol.timeZone ?? 'UTC'} default-country=${pol.defaultCountry ?? 'none'}`,
         );
         io.out(
           `app passwords: ${a.allowed ? 'on' : 'off'} keep-when-off=${a.keepExistingWhenOff ? 'on' : 'off'} cap=${a.cap} protocols=${a.protocols.join(',')} ` +

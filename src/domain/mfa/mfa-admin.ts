@@ -21,6 +21,7 @@ import {
   policyOf,
   REMEMBER_DAYS_MAX,
 } from './model.js';
+import { parseTimeZone } from '../time-zone.js';
 import { parseCountryList } from './phone-policy.js';
 import type { MfaRepository } from './repository.js';
 
@@ -31,6 +32,10 @@ export interface PolicyChange {
   /** Countries whose phone numbers may get codes: ISO codes (a list, or one string separated by commas or spaces); empty or null: the deployment's default. */
   phoneCountries?: string | string[] | null;
   rememberDays?: number;
+  /** IANA time zone for the organization's pages; empty or null: UTC. */
+  timeZone?: string | null;
+  /** Country of phone numbers typed without a country code (ISO code); empty or null: none. */
+  defaultCountry?: string | null;
   appPasswords?: {
     allowed?: boolean;
     keepExistingWhenOff?: boolean;
@@ -146,6 +151,15 @@ export class MfaAdmin {
     return policyOf(this.mfa, orgId);
   }
 
+  /**
+   * How the organization's pages write times and read phone numbers: no admin right needed, every
+   * member's pages use them, and they hold nothing secret.
+   */
+  async regionalSettings(orgId: string): Promise<Pick<OrgPolicy, 'timeZone' | 'defaultCountry'>> {
+    const p = await policyOf(this.mfa, orgId);
+    return { timeZone: p.timeZone, defaultCountry: p.defaultCountry };
+  }
+
   /** Changes the organization's policy; bad values are all refused and nothing changes. A narrowing change publishes `policy_narrowed`. */
   async setPolicy(actor: Actor, orgId: string, change: PolicyChange): Promise<OrgPolicy> {
     const current = await this.getPolicy(actor, orgId);
@@ -173,6 +187,14 @@ export class MfaAdmin {
     if (change.phoneCountries !== undefined) {
       const list = change.phoneCountries === null ? [] : parseCountryList(change.phoneCountries);
       next.phoneCountries = list.length ? list : null;
+    }
+    if (change.timeZone !== undefined)
+      next.timeZone = change.timeZone === null || change.timeZone.trim() === '' ? null : parseTimeZone(change.timeZone);
+    if (change.defaultCountry !== undefined) {
+      const list = change.defaultCountry === null ? [] : parseCountryList(change.defaultCountry);
+      if (list.length > 1)
+        throw new SesameError('invalid_policy', `defaultCountry: one country, not ${list.join(',')}`);
+      next.defaultCountry = list[0] ?? null;
     }
     if (change.appPasswords) {
       const a = change.appPasswords;
@@ -215,6 +237,8 @@ export class MfaAdmin {
           appPasswords: next.appPasswords,
           legacyMainPassword: next.legacyMainPassword,
           phoneCountries: next.phoneCountries,
+          timeZone: next.timeZone,
+          defaultCountry: next.defaultCountry,
         }),
       }),
     );

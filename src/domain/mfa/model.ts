@@ -58,6 +58,13 @@ export interface OrgPolicy {
    * null: the deployment's default list (SESAME_PHONE_COUNTRIES).
    */
   phoneCountries: string[] | null;
+  /** IANA time zone in which the organization's pages show dates and times; null: UTC. */
+  timeZone: string | null;
+  /**
+   * The country (ISO 3166-1 alpha-2) of phone numbers typed without a country code ("06 12345678"
+   * in the Netherlands); null: none, so a number must be typed with its country code.
+   */
+  defaultCountry: string | null;
 }
 
 export const REMEMBER_DAYS_MAX = 365;
@@ -71,6 +78,8 @@ export function defaultPolicy(orgId: string): OrgPolicy {
     appPasswords: { ...DEFAULT_APP_PASSWORD_POLICY, protocols: [...DEFAULT_APP_PASSWORD_POLICY.protocols] },
     legacyMainPassword: 'until_enforced',
     phoneCountries: null,
+    timeZone: null,
+    defaultCountry: null,
   };
 }
 

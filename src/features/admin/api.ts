@@ -489,6 +489,19 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
         description:
           "Countries (ISO 3166-1 alpha-2) whose phone numbers may get text and voice codes; null or empty: the deployment's default (SESAME_PHONE_COUNTRIES).",
       },
+      timeZone: {
+        type: 'string',
+        maxLength: 64,
+        nullable: true,
+        description: 'IANA time zone in which pages show dates and times (Europe/Amsterdam); null or empty: UTC.',
+      },
+      defaultCountry: {
+        type: 'string',
+        pattern: '^([A-Za-z]{2})?$',
+        nullable: true,
+        description:
+          'Country (ISO 3166-1 alpha-2) of phone numbers typed without a country code; null or empty: none (numbers need their country code).',
+      },
       appPasswords: {
         type: 'object',
         additionalProperties: false,
@@ -515,6 +528,8 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
     rememberDays: p.rememberDays,
     legacyMainPassword: p.legacyMainPassword,
     phoneCountries: p.phoneCountries,
+    timeZone: p.timeZone,
+    defaultCountry: p.defaultCountry,
     appPasswords: p.appPasswords,
   });
 
@@ -541,6 +556,8 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
       rememberDays?: number;
       legacyMainPassword?: string;
       phoneCountries?: string[] | null;
+      timeZone?: string | null;
+      defaultCountry?: string | null;
       appPasswords?: Record<string, never>;
     };
   }>(

@@ -77,7 +77,7 @@ export function dashboardCharts(
 }
 
 /** /admin/dashboard: the five charts, each with its summary (<desc>) and its numbers in a table. */
-export function dashboardPage(ctx: PageContext, d: Dashboard, formatTime: (ms: number) => string): Html {
+export function dashboardPage(ctx: PageContext, d: Dashboard): Html {
   const { t } = ctx;
   const c = dashboardCharts(ctx, d);
   const section = (chart: BarChart, category: string, empty = false) =>
@@ -95,7 +95,7 @@ ${chartTable(chart, { category, total: t('dashboard.col.total') })}
   return layout(
     ctx,
     t('dashboard.title'),
-    html`<p>${t('dashboard.intro', { time: formatTime(d.until) })}</p>
+    html`<p>${t('dashboard.intro', { time: ctx.time.at(d.until) })}</p>
 <div class="charts">
 ${section(c.hourly, t('dashboard.col.hour'))}
 ${section(c.legacy, t('dashboard.col.protocol'), d.legacy.length === 0)}

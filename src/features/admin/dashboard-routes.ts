@@ -7,7 +7,6 @@
 import type { FastifyInstance, RouteShorthandOptions } from 'fastify';
 import type { RawSignInFilter } from '../../domain/audit/reports.js';
 import { isSesameError } from '../../domain/errors.js';
-import { formatTime } from '../../i18n/format.js';
 import { HTTP_STATUS } from '../../web/errors.js';
 import { actorOf } from '../../web/guards.js';
 import { messagePage } from '../../web/layout.js';
@@ -20,7 +19,7 @@ import { sendSignInExport } from './sign-in-export.js';
 export function registerDashboardRoutes(app: FastifyInstance, ctx: Services, admin: RouteShorthandOptions) {
   app.get('/admin/dashboard', admin, async (req, reply) => {
     const d = await ctx.reports.dashboard(actorOf(req), req.user!.orgId);
-    return send(reply, dashboardPage(pageContext(req, reply), d, formatTime));
+    return send(reply, dashboardPage(pageContext(req, reply), d));
   });
 
   for (const format of ['csv', 'jsonl'] as const) {

@@ -7,14 +7,15 @@
  */
 import type { FastifyInstance, RouteShorthandOptions } from 'fastify';
 import type { Integration } from '../../domain/legacy/integrations.js';
-import { formatTime } from '../../i18n/format.js';
+import { when } from '../../web/components.js';
 import { html, type Html } from '../../web/html.js';
 import { layout, type PageContext } from '../../web/layout.js';
 import { pageContext, send } from '../../web/respond.js';
 import type { Services } from '../../web/services.js';
 
-export function integrationsPage(ctx: PageContext, integrations: Integration[], time: (ms: number) => string): Html {
+export function integrationsPage(ctx: PageContext, integrations: Integration[]): Html {
   const { t } = ctx;
+  const time = ctx.time.at;
   const rows = integrations.map((i) => {
     const s = i.lastSeen;
     const seen = s
@@ -23,7 +24,7 @@ export function integrationsPage(ctx: PageContext, integrations: Integration[], 
     const error = i.lastConfigError
       ? html`${time(i.lastConfigError.at)}: ${i.lastConfigError.detail}`
       : t('integrations.no_error');
-    return html`<tr><th scope="row">${i.name}</th><td>${time(i.createdAt)}</td><td>${seen}</td><td>${error}</td></tr>`;
+    return html`<tr><th scope="row">${i.name}</th><td>${when(ctx, i.createdAt)}</td><td>${seen}</td><td>${error}</td></tr>`;
   });
   return layout(
     ctx,
@@ -45,6 +46,6 @@ ${
 /** Registered by routes.ts with its admin guard (an admin of an organization, with a second factor). */
 export function registerIntegrationsPage(app: FastifyInstance, ctx: Services, admin: RouteShorthandOptions) {
   app.get('/admin/integrations', admin, async (req, reply) =>
-    send(reply, integrationsPage(pageContext(req, reply), await ctx.integrations.list(), formatTime)),
+    send(reply, integrationsPage(pageContext(req, reply), await ctx.integrations.list())),
   );
 }

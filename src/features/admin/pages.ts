@@ -12,6 +12,10 @@ import {
   signInTime,
 } from '../../web/components.js';
 import type { AppPassword } from '../../domain/app-passwords/model.js';
+import { countryOptions, timeZones } from '../../web/regional.js';
+
+const option = (value: string, label: string, current: string) =>
+  html`<option value="${value}"${current === value ? html` selected` : ''}>${label}</option>`;
 
 export function signInsPage(
   ctx: PageContext,
@@ -20,7 +24,7 @@ export function signInsPage(
   const { t } = ctx;
   const rows = v.events.map(
     (e) => html`<tr class="${e.outcome}">
-  <td>${signInTime(ctx, e, v.formatTime)}</td><td>${e.addressTyped}</td><td class="outcome">${t(`outcome.${e.outcome}`)}</td><td>${signInReason(ctx, e)}</td><td>${signInProtocol(ctx, e)}</td><td>${e.ip}</td>${signInAgent(e)}
+  <td>${signInTime(ctx, e)}</td><td>${e.addressTyped}</td><td class="outcome">${t(`outcome.${e.outcome}`)}</td><td>${signInReason(ctx, e)}</td><td>${signInProtocol(ctx, e)}</td><td>${e.ip}</td>${signInAgent(ctx, e)}
 </tr>`,
   );
   return layout(
@@ -62,6 +66,13 @@ export function policyPage(
   <label for="phone-countries">${t('policy.phone_countries')}</label>
   <input id="phone-countries" name="phoneCountries" type="text" autocomplete="off" spellcheck="false" aria-describedby="phone-countries-hint" value="${p.phoneCountries?.join(', ') ?? ''}">
   <p id="phone-countries-hint" class="hint">${t('policy.phone_countries.hint', { countries: v.defaultPhoneCountries.join(', ') })}</p>
+  <fieldset><legend>${t('policy.regional')}</legend>
+  <label for="time-zone">${t('policy.time_zone')}</label>
+  <select id="time-zone" name="timeZone">${option('', t('policy.time_zone.utc'), p.timeZone ?? '')}${timeZones().map((z) => option(z, z.replaceAll('_', ' '), p.timeZone ?? ''))}</select>
+  <label for="default-country">${t('policy.default_country')}</label>
+  <select id="default-country" name="defaultCountry" aria-describedby="default-country-hint">${option('', t('policy.default_country.none'), p.defaultCountry ?? '')}${countryOptions(ctx.locale).map(([code, name]) => option(code, `${name} (${code})`, p.defaultCountry ?? ''))}</select>
+  <p id="default-country-hint" class="hint">${t('policy.default_country.hint')}</p>
+  </fieldset>
   <fieldset><legend>${t('policy.ap')}</legend>
   <label class="check"><input type="checkbox" name="apAllowed" value="1" ${p.appPasswords.allowed ? html`checked` : ''}> ${t('policy.ap.allowed')}</label>
   <label class="check"><input type="checkbox" name="apKeep" value="1" ${p.appPasswords.keepExistingWhenOff ? html`checked` : ''}> ${t('policy.ap.keep')}</label>

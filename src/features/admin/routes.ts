@@ -16,7 +16,7 @@ import { isMfaState } from '../../domain/mfa/model.js';
 import { formatTime } from '../../i18n/format.js';
 import type { WebSettings } from '../../web/cookies.js';
 import { HTTP_STATUS } from '../../web/errors.js';
-import { appPasswordUse, confirmationPage, confirmed, methodName } from '../../web/components.js';
+import { appPasswordUseText, confirmationPage, confirmed, methodName } from '../../web/components.js';
 import { field, fieldList } from '../../web/forms.js';
 import { actorOf, requireAdmin } from '../../web/guards.js';
 import { html, type Html } from '../../web/html.js';
@@ -109,7 +109,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
             ? req.t('users.mfa_off.confirm.ap', { count: appPasswords.length })
             : req.t('ap.admin.none', who),
           ...appPasswords.map((p) =>
-            req.t('users.mfa_off.confirm.ap_item', { name: p.name, used: appPasswordUse(pc, p, formatTime) }),
+            req.t('users.mfa_off.confirm.ap_item', { name: p.name, used: appPasswordUseText(pc, p) }),
           ),
           req.t('users.mfa_off.confirm.mail', who),
         ],
@@ -203,7 +203,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
             effects: appPasswords.length
               ? [
                   ...appPasswords.map((p) =>
-                    req.t('ap.confirm.item', { name: p.name, used: appPasswordUse(pc, p, formatTime) }),
+                    req.t('ap.confirm.item', { name: p.name, used: appPasswordUseText(pc, p) }),
                   ),
                   req.t('ap.admin.confirm.apps', who),
                 ]
@@ -247,6 +247,11 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
         return v === '' ? null : /^\d{1,4}$/.test(v) ? Number(v) : Number.NaN;
       };
       const cap = field(req.body, 'apCap', 10);
+      // Absent (an older form): unchanged; empty: the default.
+      const optionalText = (name: string, max: number) =>
+        typeof (req.body as Record<string, unknown> | undefined)?.[name] === 'string'
+          ? field(req.body, name, max)
+          : undefined;
       await ctx.mfaAdmin.setPolicy(actor, req.user!.orgId, {
         mfaDefault: field(req.body, 'mfaDefault', 20),
         allowedMethods: fieldList(req.body, 'methods', 20),
@@ -257,6 +262,8 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
           typeof (req.body as Record<string, unknown> | undefined)?.phoneCountries === 'string'
             ? field(req.body, 'phoneCountries', 2000)
             : undefined,
+        timeZone: optionalText('timeZone', 64),
+        defaultCountry: optionalText('defaultCountry', 10),
         appPasswords: {
           allowed: field(req.body, 'apAllowed', 2) === '1',
           keepExistingWhenOff: field(req.body, 'apKeep', 2) === '1',
@@ -355,7 +362,6 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
             total: 0,
             offset: 0,
             limit: PAGE,
-            formatTime,
             filters: signInFilterForm(pc, {}),
             error: userMessage(req, e),
           }),
@@ -370,7 +376,6 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
           total,
           offset,
           limit: PAGE,
-          formatTime,
           filters: html`${lockedIps}${signInFilterForm(pc, filter)}`,
           params: filterParams(filter),
           ...lockNotice,

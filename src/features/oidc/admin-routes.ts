@@ -13,9 +13,9 @@ import { isSesameError, SesameError } from '../../domain/errors.js';
 import type { OidcClient } from '../../domain/oidc/clients.js';
 import type { Session } from '../../domain/sessions/session.js';
 import { HTTP_STATUS } from '../../web/errors.js';
+import { when } from '../../web/components.js';
 import { html, type Html } from '../../web/html.js';
 import { describedBy, layout, type PageContext } from '../../web/layout.js';
-import { formatTime } from '../../i18n/format.js';
 import { errors, iso, secured } from '../../web/api.js';
 import type { WebSettings } from '../../web/cookies.js';
 import { confirmationPage, confirmed } from '../../web/components.js';
@@ -46,7 +46,7 @@ export function appsPage(
   <td>${c.redirectUris.map((u) => html`<code>${u}</code><br>`)}</td>
   <td>${t(`apps.kind.${c.kind}.short`)}</td>
   <td>${c.requireMfa ? t('apps.mfa.always') : t('apps.mfa.user')}</td>
-  <td>${formatTime(c.createdAt)}</td>
+  <td>${when(ctx, c.createdAt)}</td>
   <td><form method="post" action="/admin/apps/remove" class="inline"><input type="hidden" name="_csrf" value="${ctx.csrf}"><input type="hidden" name="id" value="${c.id}"><button type="submit">${t('apps.remove')}</button></form></td>
 </tr>`,
   );

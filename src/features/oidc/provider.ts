@@ -9,6 +9,7 @@
  * The provider is rebuilt when the signing keys change (`sesame oidc rotate-keys` on any instance),
  * noticed at most KEY_CHECK_MS after the change: a cheap read of the key ids, no decryption.
  */
+import { timeFormat } from '../../i18n/format.js';
 import { createHmac } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
@@ -103,7 +104,12 @@ function sendPage(k: KoaContextWithOIDC, web: WebSettings, titleId: MessageId, b
   k.set('content-security-policy', cspHeader(web.secureCookies));
   k.set('x-frame-options', 'DENY');
   k.set('referrer-policy', 'same-origin');
-  k.body = layout({ t, locale, csrf: '', path: '/signin' }, t(titleId), body, head ? { head } : {}).value;
+  k.body = layout(
+    { t, locale, csrf: '', path: '/signin', time: timeFormat(locale, null, Date.now()) },
+    t(titleId),
+    body,
+    head ? { head } : {},
+  ).value;
 }
 
 /**

@@ -4,6 +4,8 @@ import type { MfaMethod } from '../../domain/mfa/model.js';
 import {
   appPasswordBox,
   appPasswordUse,
+  protocolList,
+  when,
   methodKindName as kindName,
   methodLabel,
   postForm as form,
@@ -22,17 +24,15 @@ export interface AppPasswordSection {
   created?: { name: string; password: string };
   /** The create form's one-time nonce (a repeated post of the same form makes nothing more). */
   nonce: string;
-  formatTime: (ms: number) => string;
 }
 
 /** The app-password list and create form; `action` is where the forms post (Security info). */
 export function appPasswordsSection(ctx: PageContext, ap: AppPasswordSection, fresh: boolean): Html {
   const { t } = ctx;
   const csrf = html`<input type="hidden" name="_csrf" value="${ctx.csrf}">`;
-  const used = (p: AppPassword) => appPasswordUse(ctx, p, ap.formatTime);
   const rows = ap.list.map(
     (p) => html`<tr>
-<td class="ap-name">${p.name}</td><td>${ap.formatTime(p.createdAt)}</td><td>${used(p)}</td><td>${p.expiresAt ? ap.formatTime(p.expiresAt) : t('ap.never')}</td><td>${p.protocols.join(', ')}</td>
+<td class="ap-name">${p.name}</td><td>${when(ctx, p.createdAt)}</td><td>${appPasswordUse(ctx, p)}</td><td>${p.expiresAt ? when(ctx, p.expiresAt) : t('ap.never')}</td><td>${protocolList(p.protocols)}</td>
 <td><form method="post" action="/security-info/app-passwords/delete" class="inline">${csrf}<input type="hidden" name="id" value="${p.id}"><button type="submit">${t('ap.delete')}</button></form></td>
 </tr>`,
   );

@@ -16,11 +16,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import { isSesameError, SesameError } from '../../domain/errors.js';
-import { formatTime } from '../../i18n/format.js';
 import type { MessageId } from '../../i18n/en.js';
 import { sessionCookieOptions, type WebSettings } from '../../web/cookies.js';
 import { HTTP_STATUS } from '../../web/errors.js';
-import { appPasswordUse, confirmationPage, confirmed, methodName } from '../../web/components.js';
+import { appPasswordUseText, confirmationPage, confirmed, methodName } from '../../web/components.js';
 import { clientMeta, field } from '../../web/forms.js';
 import { oneTimeDisplay } from '../../web/one-time.js';
 import { requireUser } from '../../web/guards.js';
@@ -59,7 +58,6 @@ export function registerSecurityInfoRoutes(app: FastifyInstance, ctx: Services, 
       created: extra.created,
       // The create form's one-time nonce: posting the same form twice makes one app password.
       nonce: randomBytes(18).toString('base64url'),
-      formatTime,
     };
     // A page that shows a new secret must not be cached anywhere (send() already says no-store).
     return send(
@@ -194,7 +192,7 @@ export function registerSecurityInfoRoutes(app: FastifyInstance, ctx: Services, 
       confirmationPage(pc, {
         title: one ? req.t('ap.confirm.title', { name: list[0]!.name }) : req.t('ap.confirm.all.title'),
         effects: [
-          ...list.map((p) => req.t('ap.confirm.item', { name: p.name, used: appPasswordUse(pc, p, formatTime) })),
+          ...list.map((p) => req.t('ap.confirm.item', { name: p.name, used: appPasswordUseText(pc, p) })),
           req.t(one ? 'ap.confirm.apps' : 'ap.confirm.all.apps'),
         ],
         action: one ? '/security-info/app-passwords/delete' : '/security-info/app-passwords/delete-all',

@@ -5,10 +5,10 @@
  */
 import type { PasswordChangeEffects } from '../../domain/self-service/self-service.js';
 import type { Session } from '../../domain/sessions/session.js';
-import { summarizeUserAgent } from '../../web/user-agent.js';
 import { html, type Html } from '../../web/html.js';
 import { describedBy, layout, pager, type Notice, type PageContext } from '../../web/layout.js';
 import {
+  agentName,
   csrfField,
   newPasswordFields,
   passwordEffectsList,
@@ -16,6 +16,7 @@ import {
   signInAgent,
   signInProtocol,
   signInTime,
+  when,
 } from '../../web/components.js';
 import type { Organization, User } from '../../domain/accounts/model.js';
 
@@ -80,17 +81,14 @@ export function changePasswordPage(
   );
 }
 
-export function mySessionsPage(
-  ctx: PageContext,
-  v: { sessions: Session[]; currentId: string; formatTime: (ms: number) => string } & Notice,
-): Html {
+export function mySessionsPage(ctx: PageContext, v: { sessions: Session[]; currentId: string } & Notice): Html {
   const { t } = ctx;
   const rows = v.sessions.map((s) => {
     const current = s.id === v.currentId;
     return html`<tr${current ? html` class="current" aria-current="true"` : ''}>
-  <td>${summarizeUserAgent(s.userAgent)}<br><span class="hint">${s.ip}</span></td>
+  <td title="${s.userAgent}">${agentName(ctx, s.userAgent)}<br><span class="hint">${s.ip}</span></td>
   <td>${t(s.via === 'api' ? 'sessions.via.api' : 'sessions.via.web')}</td>
-  <td>${v.formatTime(s.createdAt)}</td><td>${v.formatTime(s.lastSeenAt)}</td>
+  <td>${when(ctx, s.createdAt)}</td><td>${when(ctx, s.lastSeenAt)}</td>
   <td>${current ? html`<strong>${t('sessions.current')}</strong>` : html`<form method="post" action="/account/sessions/end" class="inline">${csrfField(ctx)}<input type="hidden" name="id" value="${s.id}"><button type="submit">${t('sessions.end')}</button></form>`}</td>
 </tr>`;
   });
@@ -111,9 +109,9 @@ export function mySignInsPage(ctx: PageContext, v: SignInLogPage & Notice): Html
   const { t } = ctx;
   const rows = v.events.map(
     (e) => html`<tr class="${e.outcome}">
-  <td>${signInTime(ctx, e, v.formatTime)}</td><td class="outcome">${t(`outcome.${e.outcome}`)}</td>
+  <td>${signInTime(ctx, e)}</td><td class="outcome">${t(`outcome.${e.outcome}`)}</td>
   <td>${signInProtocol(ctx, e)}</td>
-  <td>${e.ip}</td>${signInAgent(e)}
+  <td>${e.ip}</td>${signInAgent(ctx, e)}
   <td>${e.appPasswordId ? html`<form method="post" action="/account/sign-ins/not-me" class="inline">${csrfField(ctx)}<input type="hidden" name="id" value="${e.id}"><button type="submit">${t('mysignins.not_me')}</button></form>` : ''}</td>
 </tr>`,
   );

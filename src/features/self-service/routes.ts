@@ -7,7 +7,6 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isSesameError } from '../../domain/errors.js';
-import { formatTime } from '../../i18n/format.js';
 import { sessionCookieOptions, type WebSettings } from '../../web/cookies.js';
 import { HTTP_STATUS } from '../../web/errors.js';
 import { clientMeta, field } from '../../web/forms.js';
@@ -213,7 +212,6 @@ export function registerSelfServiceRoutes(app: FastifyInstance, ctx: Services, w
       mySessionsPage(pageContext(req, reply, '/account/sessions'), {
         sessions,
         currentId: req.session!.id,
-        formatTime,
         ...extra,
       }),
       status,
@@ -268,7 +266,6 @@ export function registerSelfServiceRoutes(app: FastifyInstance, ctx: Services, w
         total,
         offset,
         limit: PAGE,
-        formatTime,
         ...extra,
       }),
       status,

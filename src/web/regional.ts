@@ -1,0 +1,27 @@
+/** The choices of the policy's regional settings: time zones and countries, named in the reader's language. */
+import { getCountries } from 'libphonenumber-js/max';
+import type { Locale } from '../i18n/i18n.js';
+
+let zones: string[] | undefined;
+
+/** IANA time zones this runtime knows, sorted; computed once. */
+export function timeZones(): string[] {
+  zones ??= [...Intl.supportedValuesOf('timeZone')].sort();
+  return zones;
+}
+
+const countries = new Map<Locale, [string, string][]>();
+
+/** [ISO code, name] of every country with phone numbering, sorted by name in `locale`. */
+export function countryOptions(locale: Locale): [string, string][] {
+  let list = countries.get(locale);
+  if (!list) {
+    const names = new Intl.DisplayNames([locale], { type: 'region' });
+    const collator = new Intl.Collator(locale);
+    list = getCountries()
+      .map((c): [string, string] => [c, names.of(c) ?? c])
+      .sort((a, b) => collator.compare(a[1], b[1]));
+    countries.set(locale, list);
+  }
+  return list;
+}
