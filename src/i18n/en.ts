@@ -54,7 +54,7 @@ export const en = {
   'pw.effects.app_passwords_kept': 'Your app passwords keep working.',
   'sessions.title': 'My sessions',
   'sessions.intro':
-    'Where your account is signed in now, in browsers and through the JSON API. If you do not recognise one, sign it out and change your password.',
+    'Where your account is signed in now, in browsers and through the JSON API. If you do not recognize one, sign it out and change your password.',
   'sessions.col.where': 'Where',
   'sessions.col.via': 'Kind',
   'sessions.col.started': 'Signed in',
@@ -475,7 +475,7 @@ export const en = {
   'ap.col.created': 'Created',
   'ap.col.used': 'Last used',
   'ap.col.expires': 'Expires',
-  'ap.col.protocols': 'Used for',
+  'ap.col.protocols': 'May be used for',
   'ap.never': 'Never',
   'ap.delete': 'Delete',
   'ap.delete_all': 'Delete all',
@@ -513,7 +513,7 @@ export const en = {
   'help.ap.step5':
     'You get an app password that you can use with Outlook, Apple Mail and other apps that need it. Choose Copy to copy the password so you can paste it elsewhere (you do not need to memorise it).',
   'help.ap.later':
-    'Later, make more app passwords under Security info, App passwords: give each app or device its own, with a name you will recognise, and delete the one of a device you no longer use.',
+    'Later, make more app passwords under Security info, App passwords: give each app or device its own, with a name you will recognize, and delete the one of a device you no longer use.',
   'policy.ap': 'App passwords',
   'policy.ap.allowed': 'Users may create app passwords',
   'policy.ap.keep': 'When creation is off, existing app passwords keep working',

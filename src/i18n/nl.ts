@@ -480,7 +480,7 @@ export const nl: Record<MessageId, string> = {
   'ap.col.created': 'Gemaakt',
   'ap.col.used': 'Laatst gebruikt',
   'ap.col.expires': 'Verloopt',
-  'ap.col.protocols': 'Gebruikt voor',
+  'ap.col.protocols': 'Mag worden gebruikt voor',
   'ap.never': 'Nooit',
   'ap.delete': 'Verwijderen',
   'ap.delete_all': 'Alle verwijderen',

@@ -58,6 +58,11 @@ describe('message catalogues', () => {
         assert.doesNotMatch(text, /\w\((s|en|n)\)|minuut\/minuten/, `${lang} ${id}: a plural written for every number`);
     }
   });
+  it('spell English the US way, as the help text Sesame follows does (docs/decisions.md)', () => {
+    const british =
+      /\b(?:organis(?:e|es|ed|ing|ation|ations|ational)|authoris\w*|recognis\w*|colour\w*|favourite\w*|behaviour\w*|licence|cancell(?:ed|ing)|centre|catalogue|analys(?:e|ed|es|ing)|customis\w*|minimis\w*|prioritis\w*|initialis\w*|enrol(?:s|ment)?|travell\w*)\b/i;
+    for (const [id, text] of Object.entries(en)) assert.doesNotMatch(text, british, `${id}: a British spelling`);
+  });
   it('choose the words that fit the number (Intl.PluralRules), in both languages', () => {
     const [t, tNl] = [translator('en'), translator('nl')];
     assert.equal(t('error.throttled', { minutes: 1 }), 'Too many attempts. Try again in 1 minute.');
