@@ -57,7 +57,8 @@ function parse(ua: string): AgentSummary {
   }
   const system = r?.os.name ? (SHORT[r.os.name] ?? r.os.name) : SYSTEM_FIRST.exec(trimmed)?.[1];
   const own = CLIENTS.find(([re]) => re.test(trimmed))?.[1];
-  const browser = r?.browser.name && r.browser.name !== 'Mozilla' ? (SHORT[r.browser.name] ?? r.browser.name) : undefined;
+  const browser =
+    r?.browser.name && r.browser.name !== 'Mozilla' ? (SHORT[r.browser.name] ?? r.browser.name) : undefined;
   // Something else (a mail client, a script): its first word, bounded, is the best guess.
   const client = own ?? browser ?? trimmed.split(/[\s/;(]/)[0]?.slice(0, 40);
   return { ...(client ? { client } : {}), ...(system ? { system } : {}) };
