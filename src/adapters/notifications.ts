@@ -6,7 +6,10 @@ import { SesameError } from '../domain/errors.js';
 import type { CodeChannel, Notifier } from '../domain/mfa/notifier.js';
 import { DeliveryError, type Messenger } from './messaging/messenger.js';
 import { type Locale, translator } from '../i18n/i18n.js';
-import { formatTime } from '../i18n/format.js';
+import { timeFormat } from '../i18n/format.js';
+
+/** A time in a mail: in the reader's language; in UTC, said as such (a mail does not know the organization's zone). */
+const mailTime = (locale: Locale, at: number) => timeFormat(locale, null, at).at(at);
 
 export interface NotifierLog {
   warn(obj: object, msg: string): void;
@@ -40,14 +43,14 @@ export function createNotifier(messenger: Messenger, log: NotifierLog): Notifier
     },
     async secondFactorFailed(to, locale, ip, at) {
       const t = translator(locale);
-      await bestEffort(to, t('msg.mfa_failed.subject'), t('msg.mfa_failed.text', { time: formatTime(at), ip }), locale);
+      await bestEffort(to, t('msg.mfa_failed.subject'), t('msg.mfa_failed.text', { time: mailTime(locale, at), ip }), locale);
     },
     async appPasswordCreated(to, locale, name, ip, at) {
       const t = translator(locale);
       await bestEffort(
         to,
         t('msg.app_password.subject'),
-        t('msg.app_password.created', { name, time: formatTime(at), ip }),
+        t('msg.app_password.created', { name, time: mailTime(locale, at), ip }),
         locale,
       );
     },
@@ -56,13 +59,13 @@ export function createNotifier(messenger: Messenger, log: NotifierLog): Notifier
       await bestEffort(
         to,
         t('msg.app_password.new_ip.subject'),
-        t('msg.app_password.new_ip', { name, ip, protocol: protocol.toUpperCase(), time: formatTime(at) }),
+        t('msg.app_password.new_ip', { name, ip, protocol: protocol.toUpperCase(), time: mailTime(locale, at) }),
         locale,
       );
     },
     async mfaTurnedOff(to, locale, appPasswords, at) {
       const t = translator(locale);
-      const time = formatTime(at);
+      const time = mailTime(locale, at);
       const text = appPasswords.length
         ? t('msg.mfa_off.text_ap', {
             time,
@@ -74,7 +77,7 @@ export function createNotifier(messenger: Messenger, log: NotifierLog): Notifier
     },
     async methodsChanged(to, locale, change, at) {
       const t = translator(locale);
-      await bestEffort(to, t('msg.methods.subject'), t(`msg.methods.${change}`, { time: formatTime(at) }), locale);
+      await bestEffort(to, t('msg.methods.subject'), t(`msg.methods.${change}`, { time: mailTime(locale, at) }), locale);
     },
   };
 }

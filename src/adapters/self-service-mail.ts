@@ -8,7 +8,11 @@ import type { SelfServiceMail } from '../domain/self-service/mail.js';
 import { DeliveryError, type Messenger } from './messaging/messenger.js';
 import { translator } from '../i18n/i18n.js';
 import { bestEffortEmail, type NotifierLog } from './notifications.js';
-import { formatTime } from '../i18n/format.js';
+import type { Locale } from '../domain/locale.js';
+import { timeFormat } from '../i18n/format.js';
+
+/** A time in a mail: in the reader's language; in UTC, said as such (a mail does not know the organization's zone). */
+const mailTime = (locale: Locale, at: number) => timeFormat(locale, null, at).at(at);
 
 /** The page a reset link opens; its token travels in the query, like a set-password link's. */
 export function resetPasswordUrl(publicUrl: string, token: string): string {
@@ -25,7 +29,7 @@ export function createSelfServiceMail(messenger: Messenger, log: NotifierLog, pu
           channel: 'email',
           to,
           subject: t('msg.reset.subject'),
-          text: t('msg.reset.text', { url: resetPasswordUrl(publicUrl, token), time: formatTime(expiresAt) }),
+          text: t('msg.reset.text', { url: resetPasswordUrl(publicUrl, token), time: mailTime(locale, expiresAt) }),
           locale,
         });
       } catch (e) {
@@ -38,7 +42,7 @@ export function createSelfServiceMail(messenger: Messenger, log: NotifierLog, pu
       await bestEffort(
         to,
         t('msg.password_changed.subject'),
-        t('msg.password_changed.text', { time: formatTime(at), ip }),
+        t('msg.password_changed.text', { time: mailTime(locale, at), ip }),
         locale,
       );
     },
@@ -49,7 +53,7 @@ export function createSelfServiceMail(messenger: Messenger, log: NotifierLog, pu
         name: r.appPasswordName ?? '',
         protocol: r.protocol.toUpperCase(),
         ip: r.ip,
-        time: formatTime(r.at),
+        time: mailTime(locale, r.at),
       });
       await bestEffort(to, t('msg.reported.subject', { address: r.address }), text, locale);
     },

@@ -179,6 +179,10 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions = {}): Promis
       },
       { prefix: '/api/v1' },
     );
+    // Browsers and feed readers ask for /favicon.ico whatever the page says.
+    browser.get('/favicon.ico', { schema: { hide: true } }, async (_req, reply) =>
+      reply.header('cache-control', 'public, max-age=86400').redirect('/static/favicon.svg', 301),
+    );
     browser.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     browser.setNotFoundHandler(notFound);
   });

@@ -169,7 +169,7 @@ export function when(ctx: PageContext, ms: number): Html {
 export function signInTime(ctx: PageContext, e: SignInEvent): Html {
   const n = e.count ?? 1;
   const { time } = ctx;
-  return html`<time datetime="${time.iso(e.at)}">${time.at(e.at)}</time>${time.recent(e.at) ? html`<br><span class="ago">${time.ago(e.at)}</span>` : ''}${n > 1 ? html`<br><span class="repeated">${ctx.t('signins.repeated', { count: n, last: time.at(e.lastAt ?? e.at) })}</span>` : ''}`;
+  return html`<time datetime="${time.iso(e.at)}">${time.at(e.at)}</time>${time.recent(e.at) ? html`<br><time class="ago" datetime="${time.iso(e.at)}">${time.ago(e.at)}</time>` : ''}${n > 1 ? html`<br><span class="repeated">${ctx.t('signins.repeated', { count: n, last: time.at(e.lastAt ?? e.at) })}</span>` : ''}`;
 }
 
 /** When an app password was last used (how long ago, protocol in words, client IP), or "Never". */

@@ -3,7 +3,8 @@ import type { User } from '../domain/accounts/model.js';
 import type { MessageId } from '../i18n/en.js';
 import type { TimeFormat } from '../i18n/format.js';
 import type { Locale, Translate } from '../i18n/i18n.js';
-import { html, type Html } from './html.js';
+import { Html, html } from './html.js';
+import { labelTableCells } from './stacked-tables.js';
 
 export interface PageContext {
   t: Translate;
@@ -32,6 +33,22 @@ export function describedBy(error: string | undefined, ...hintIds: string[]): Ht
   return ids.length ? html`aria-describedby="${ids.join(' ')}"` : '';
 }
 
+const ADMIN_NAV: [string, MessageId][] = [
+  ['/admin/users', 'nav.users'],
+  ['/admin/policy', 'nav.policy'],
+  ['/admin/sign-ins', 'nav.signins'],
+  ['/admin/apps', 'nav.apps'],
+  ['/admin/integrations', 'nav.integrations'],
+  ['/admin/dashboard', 'nav.dashboard'],
+];
+
+/** A navigation link, marked as the current page on that page and on the pages beneath it. */
+function navLink(ctx: PageContext, href: string, id: MessageId): Html {
+  const here = ctx.path.split(/[?#]/)[0] ?? '';
+  const current = here === href || here.startsWith(`${href}/`);
+  return html`<a href="${href}"${current ? html` aria-current="page"` : ''}>${ctx.t(id)}</a>`;
+}
+
 export function layout(
   ctx: PageContext,
   title: string,
@@ -46,6 +63,7 @@ export function layout(
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · ${t('app.name')}</title>
 <link rel="stylesheet" href="/static/sesame.css">
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 ${opts.head ?? ''}
 </head>
 <body>
@@ -55,9 +73,9 @@ ${opts.head ?? ''}
   ${
     user
       ? html`<nav aria-label="${t('nav.account')}">
-    <a href="/account">${t('nav.account')}</a>
-    <a href="/security-info">${t('nav.security')}</a>
-    ${user.role === 'admin' ? html`<a href="/admin/users">${t('nav.users')}</a> <a href="/admin/policy">${t('nav.policy')}</a> <a href="/admin/sign-ins">${t('nav.signins')}</a> <a href="/admin/apps">${t('nav.apps')}</a> <a href="/admin/integrations">${t('nav.integrations')}</a> <a href="/admin/dashboard">${t('nav.dashboard')}</a>` : ''}
+    ${navLink(ctx, '/account', 'nav.account')}
+    ${navLink(ctx, '/security-info', 'nav.security')}
+    ${user.role === 'admin' ? ADMIN_NAV.map(([href, id]) => navLink(ctx, href, id)) : ''}
     <form method="post" action="/signout" class="inline"><input type="hidden" name="_csrf" value="${ctx.csrf}"><button type="submit" class="link">${t('nav.signout')}</button></form>
   </nav>`
       : ''
@@ -74,7 +92,7 @@ ${opts.head ?? ''}
 <h1>${title}</h1>
 ${opts.notice ? html`<p class="notice" role="status">${opts.notice}</p>` : ''}
 ${opts.error ? html`<p class="error" role="alert" id="${ERROR_ID}">${opts.error}</p>` : ''}
-${body}
+${new Html(labelTableCells(body.value))}
 </main>
 </body>
 </html>`;

@@ -283,8 +283,11 @@ const PAGES: PageCase[] = [
     name: 'Security info: a new app password',
     who: 'admin',
     open: async (s) => {
+      // On a phone the new password is shown where the eye is, not below the fold (#17, item 1).
+      await s.page.setViewportSize({ width: 390, height: 800 });
       await s.page.locator('#ap-name').fill('Phone');
-      await submit(s.page, 'form[action="/security-info/app-passwords"] button[type="submit"]');
+      await submit(s.page, 'form[action="/security-info/app-passwords#ap-created"] button[type="submit"]');
+      await inView(s.page, '#ap-created', '#app-password');
     },
     shows: '#app-password',
   },
@@ -292,7 +295,9 @@ const PAGES: PageCase[] = [
     name: 'Security info: new recovery codes',
     who: 'admin',
     open: async (s) => {
-      await submit(s.page, 'form[action="/security-info/recovery-codes"] button');
+      await s.page.setViewportSize({ width: 390, height: 800 });
+      await submit(s.page, 'form[action="/security-info/recovery-codes#rc-created"] button');
+      await inView(s.page, '#rc-created');
       s.recoveryCodes = await shownRecoveryCodes(s.page);
     },
     shows: '#recovery-codes',
@@ -406,8 +411,21 @@ interface Server {
 const NOT_PAGES = /^\/(api|static|auth)\/|^\/(healthz|readyz|metrics|\*)$/;
 
 /** Page routes PAGES does not open, and why. */
+/** Asserts that the elements `selectors` are wholly inside the viewport: what was just made is in sight. */
+async function inView(page: Page, ...selectors: string[]) {
+  for (const sel of selectors) {
+    const r = await page.evaluate((q) => {
+      const b = document.querySelector(q)?.getBoundingClientRect();
+      return b ? { top: b.top, bottom: b.bottom, height: window.innerHeight } : undefined;
+    }, sel);
+    assert.ok(r, `${sel} is on the page`);
+    assert.ok(r.top >= -1 && r.bottom <= r.height + 1, `${sel} is in view: ${JSON.stringify(r)}`);
+  }
+}
+
 const NOT_TESTED: Record<string, string> = {
   '/': 'redirects to /signin or /account',
+  '/favicon.ico': 'redirects to the icon, /static/favicon.svg',
   '/admin/sign-ins/export.csv': 'a download',
   '/admin/sign-ins/export.jsonl': 'a download',
   '/reset-password/flow':
@@ -508,6 +526,12 @@ describe('accessibility in Chromium (axe-core, keyboard only)', { concurrency: S
           });
           await ctx.mfaAdmin.setUserState(OPERATOR, `kim@${ORG}`, 'enabled');
           await ctx.accounts.addUser(OPERATOR, { address: `newbie@${ORG}`, name: 'Nora Newbie', role: 'user' });
+          // One long name (no spaces to break at) must wrap, not stretch the Users page (#17, item 1).
+          await ctx.accounts.addUser(OPERATOR, {
+            address: `wolfeschlegelsteinhausenbergerdorff.hubert.blaine@${ORG}`,
+            name: `Hubert Blaine ${'Wolfeschlegelsteinhausenbergerdorff'.repeat(4)} Sr.`,
+            role: 'user',
+          });
           const link = await ctx.accounts.issueSetPasswordToken(OPERATOR, `newbie@${ORG}`);
           return `/set-password?token=${encodeURIComponent(link.token)}`;
         } finally {
@@ -609,6 +633,30 @@ describe('accessibility in Chromium (axe-core, keyboard only)', { concurrency: S
                 return `${doc.scrollWidth} px wide (widest: ${worst} to ${Math.round(right)} px)`;
               });
               if (over) wide.push(`at ${width} px: ${over}`);
+              // On a phone a table with column headers is one card per row, each value led by its
+              // column's name (src/web/stacked-tables.ts and table.stack in public/sesame.css).
+              if (width === 390)
+                wide.push(
+                  ...(await s.page.evaluate(() =>
+                    [...document.querySelectorAll('main table')].flatMap((table) => {
+                      const heads = [...table.querySelectorAll('thead th')].map((th) =>
+                        th.querySelector('.visually-hidden') ? '' : (th.textContent ?? '').replace(/\s+/g, ' ').trim(),
+                      );
+                      const row = table.querySelector('tbody tr');
+                      if (!heads.length || !row) return [];
+                      const name = table.id || table.className;
+                      const bad: string[] = [];
+                      if (getComputedStyle(row).display !== 'block') bad.push(`table ${name}: its rows are not cards`);
+                      if (table.scrollWidth > table.clientWidth + 1) bad.push(`table ${name}: scrolls sideways inside`);
+                      [...row.children].forEach((cell, i) => {
+                        const shown = getComputedStyle(cell, '::before').content.replace(/^"|"$/g, '');
+                        if (heads[i] && shown !== heads[i])
+                          bad.push(`table ${name}: cell ${i + 1} is led by ${shown}, not "${heads[i]}"`);
+                      });
+                      return bad;
+                    }),
+                  )),
+                );
               await s.page.screenshot({ path: shotName(lang, width, `${c.who}-${c.name}`), fullPage: true });
             }
             await s.page.setViewportSize({ width: 1280, height: 800 });
@@ -687,7 +735,7 @@ describe('accessibility in Chromium (axe-core, keyboard only)', { concurrency: S
         await go('Enter');
         await tabTo(page, '#ap-name', { max: 60 });
         await page.keyboard.type('Printer');
-        await tabTo(page, 'form[action="/security-info/app-passwords"] button[type="submit"]', { max: 1 });
+        await tabTo(page, 'form[action="/security-info/app-passwords#ap-created"] button[type="submit"]', { max: 1 });
         await go('Enter');
         await page.locator('#app-password').waitFor();
         assert.match((await page.locator('#app-password-list').textContent()) ?? '', /Printer/);

@@ -118,9 +118,9 @@ export function csrfFrom(html: string): string {
   return m[1]!;
 }
 
-/** The hidden fields of the page's first form that posts to `action`. */
+/** The hidden fields of the page's first form that posts to `action` (with or without a `#fragment` to scroll to). */
 export function hiddenFields(html: string, action: string): Record<string, string> {
-  const at = html.indexOf(`action="${action}"`);
+  const at = html.search(new RegExp(`action="${action.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?:#[^"]*)?"`));
   if (at < 0) throw new Error(`no form posts to ${action} on the page`);
   const form = html.slice(at, html.indexOf('</form>', at));
   const fields: Record<string, string> = {};

@@ -39,14 +39,14 @@ export function appPasswordsSection(ctx: PageContext, ap: AppPasswordSection, fr
   return html`<section id="app-passwords" aria-labelledby="ap-title">
 <h2 id="ap-title">${t('ap.title')}</h2>
 <p>${t('ap.intro')} <a href="/help/app-passwords">${t('ap.help')}</a></p>
-${ap.created ? html`<p class="notice" role="status">${t('ap.created', { name: ap.created.name })}</p>${appPasswordBox(ctx, ap.created.password)}` : ''}
+${ap.created ? html`<p class="notice" role="status" id="ap-created">${t('ap.created', { name: ap.created.name })}</p>${appPasswordBox(ctx, ap.created.password)}` : ''}
 ${ap.status === 'ok' ? html`<p id="ap-count">${t('ap.count', { count: ap.list.length, cap: ap.cap })}</p>` : ''}
 ${ap.status === 'off' ? html`<p class="notice">${t('ap.off')} ${t(ap.keepExistingWhenOff ? 'ap.off.kept' : 'ap.off.suspended')}</p>` : ''}
 ${ap.status === 'need_mfa' ? html`<p class="notice">${t('ap.need_mfa')}</p>` : ''}
 ${
   ap.status === 'ok'
     ? fresh
-      ? html`<form method="post" action="/security-info/app-passwords" class="card">${csrf}<input type="hidden" name="nonce" value="${ap.nonce}">
+      ? html`<form method="post" action="/security-info/app-passwords#ap-created" class="card">${csrf}<input type="hidden" name="nonce" value="${ap.nonce}">
 <label for="ap-name">${t('ap.name')}</label>
 <input id="ap-name" name="name" type="text" required maxlength="100" aria-describedby="ap-name-hint">
 <p class="hint" id="ap-name-hint">${t('ap.name.hint')}</p>
@@ -91,8 +91,8 @@ ${
   v.fresh
     ? html`${form(ctx, '/security-info/add', html`<button type="submit" class="primary">${t('si.add')}</button>`, 'inline')}
 <h2>${t('si.rc')}</h2>
-${v.newCodes ? html`<p class="notice">${t('si.rc.shown')}</p>${recoveryList(ctx, v.newCodes)}` : html`<p>${t('si.rc.left', { count: v.recoveryCodesLeft })}</p>`}
-${form(ctx, '/security-info/recovery-codes', html`<input type="hidden" name="nonce" value="${v.rcNonce}"><button type="submit">${t('si.rc.new')}</button>`, 'inline')}`
+${v.newCodes ? html`<p class="notice" id="rc-created">${t('si.rc.shown')}</p>${recoveryList(ctx, v.newCodes)}` : html`<p>${t('si.rc.left', { count: v.recoveryCodesLeft })}</p>`}
+${form(ctx, '/security-info/recovery-codes#rc-created', html`<input type="hidden" name="nonce" value="${v.rcNonce}"><button type="submit">${t('si.rc.new')}</button>`, 'inline')}`
     : html`<p>${t('si.fresh')}</p>${form(ctx, '/security-info/confirm', html`<button type="submit" class="primary">${t('si.confirm')}</button>`, 'inline')}`
 }
 ${appPasswordsSection(ctx, v.appPasswords, v.fresh)}`,

@@ -1,0 +1,120 @@
+/**
+ * Every word a page shows comes from the message catalogues (#17, item 3). Each message is wrapped
+ * in invisible markers before the app is built; the pages are then fetched in both languages, and
+ * what is left once the marked text, the data (names, addresses, app-password names, IPs, codes)
+ * and the machine-made parts (`<time>`, Intl's names of countries and zones) are taken out must
+ * hold no letters. A word written into a template instead of the catalogue fails here, in the
+ * language that would have shown it untranslated.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { en } from '../../src/i18n/en.js';
+import { nl } from '../../src/i18n/nl.js';
+
+const OPEN = '\u2045';
+const CLOSE = '\u2046';
+for (const cat of [en, nl] as Record<string, string>[])
+  for (const id of Object.keys(cat)) cat[id] = `${OPEN}${cat[id]}${CLOSE}`;
+
+const { ADMIN, Browser, makeWorld, USER } = await import('../support/world.js');
+const { signInAdminWithMfa } = await import('../support/admin-mfa.js');
+
+/** Text no catalogue holds and no page should translate: data, names of languages in their own language, codes. */
+const DATA = [
+  ADMIN.address,
+  ADMIN.name,
+  USER.address,
+  USER.name,
+  'eve@fabrikam.test',
+  'Eve Other',
+  'Contoso',
+  'Fabrikam',
+  'Phone',
+  'English',
+  'Nederlands',
+  'lightMyRequest',
+  'IMAP',
+  'POP3',
+  'SMTP',
+  'DAV',
+  'HTTP',
+  'CSV',
+  'JSON',
+  'UTC',
+];
+
+/** The words of `page` that did not come from a catalogue, nor are data. */
+function strayWords(page: string): string[] {
+  let s = page
+    .replace(/<script\b[\s\S]*?<\/script>/g, ' ')
+    .replace(/<style\b[\s\S]*?<\/style>/g, ' ')
+    .replace(/<time\b[\s\S]*?<\/time>/g, ' ')
+    .replace(/<code\b[\s\S]*?<\/code>/g, ' ')
+    // Intl's names of time zones and countries (the policy's regional settings).
+    .replace(/<select id="(?:time-zone|default-country)"[\s\S]*?<\/select>/g, ' ')
+    .replace(/<[^>]*>/g, ' ');
+  for (let prev = ''; prev !== s; ) {
+    prev = s;
+    s = s.replace(new RegExp(`${OPEN}[^${OPEN}${CLOSE}]*${CLOSE}`, 'g'), ' ');
+  }
+  s = s
+    .replace(/&nbsp;/g, ' ')
+    .replace(/&(?:amp|lt|gt|quot|#39);/g, ' ')
+    .replace(/\b\d{1,3}(?:\.\d{1,3}){3}\b/g, ' ');
+  for (const d of DATA) s = s.split(d).join(' ');
+  return [...new Set(s.match(/\p{L}[\p{L}\p{M}'’-]*/gu) ?? [])];
+}
+
+/** Pages every visitor, user and admin sees, with lists that have rows. */
+const NOBODY_PAGES = ['/signin', '/signin?m=signedout', '/forgot-password', '/help/app-passwords', '/no-such-page'];
+const USER_PAGES = ['/account', '/security-info', '/account/sessions', '/account/sign-ins', '/account/password'];
+const ADMIN_PAGES = [
+  '/account',
+  '/security-info',
+  '/admin/users',
+  '/admin/policy',
+  '/admin/sign-ins',
+  '/admin/apps',
+  '/admin/integrations',
+  '/admin/dashboard',
+  `/admin/users/app-passwords?address=${encodeURIComponent(ADMIN.address)}`,
+];
+
+describe('every word on the pages comes from the catalogue (#17, item 3)', () => {
+  let w: Awaited<ReturnType<typeof makeWorld>>;
+  before(async () => {
+    w = await makeWorld('sqlite');
+    // Rows in the lists: an admin with a second factor and an app password, sign-ins of both kinds.
+    const admin = new Browser(w.app);
+    await signInAdminWithMfa(admin, ADMIN);
+    const made = await admin.submitForm('/security-info', '/security-info/app-passwords', { name: 'Phone' });
+    assert.ok(made.statusCode === 200 || made.statusCode === 303, `${made.statusCode} ${made.headers.location}`);
+    await new Browser(w.app).signIn(USER.address, 'not-the-password');
+  });
+  after(() => w.close());
+
+  for (const lang of ['en', 'nl'] as const) {
+    it(`${lang}: the pages of nobody, a user and an admin`, async () => {
+      const headers = { 'accept-language': lang };
+      const user = new Browser(w.app, headers);
+      await user.signIn(USER.address, USER.password);
+      const admin = new Browser(w.app, headers);
+      await signInAdminWithMfa(admin, ADMIN);
+      const found: string[] = [];
+      for (const [b, pages] of [
+        [new Browser(w.app, headers), NOBODY_PAGES],
+        [user, USER_PAGES],
+        [admin, ADMIN_PAGES],
+      ] as const) {
+        for (const url of pages) {
+          const res = await b.get(url);
+          assert.ok(res.statusCode === 200 || res.statusCode === 404, `${url}: ${res.statusCode}`);
+          assert.match(res.body, new RegExp(OPEN), `${url}: the markers reached the page`);
+          const stray = strayWords(res.body);
+          if (stray.length) found.push(`${url}: ${stray.join(', ')}`);
+        }
+      }
+      assert.deepEqual(found, [], 'words on the pages that no catalogue holds');
+    });
+  }
+});
