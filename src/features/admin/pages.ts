@@ -5,6 +5,7 @@ import { html, type Html } from '../../web/html.js';
 import { layout, pager, type Notice, type PageContext } from '../../web/layout.js';
 import {
   postForm as form,
+  protocolList,
   type SignInLogPage,
   signInAgent,
   signInProtocol,
@@ -99,7 +100,7 @@ export function adminAppPasswordsPage(
   const { t } = ctx;
   const rows = v.list.map(
     (p) =>
-      html`<tr><td class="ap-name">${p.name}</td><td>${v.formatTime(p.createdAt)}</td><td>${p.lastUsedAt ? `${v.formatTime(p.lastUsedAt)} · ${p.lastUsedProtocol ?? ''} · ${p.lastUsedIp ?? ''}` : t('ap.never')}</td><td>${p.expiresAt ? v.formatTime(p.expiresAt) : t('ap.never')}</td><td>${p.protocols.join(', ')}</td></tr>`,
+      html`<tr><td class="ap-name">${p.name}</td><td>${v.formatTime(p.createdAt)}</td><td>${p.lastUsedAt ? `${v.formatTime(p.lastUsedAt)} · ${p.lastUsedProtocol ?? ''} · ${p.lastUsedIp ?? ''}` : t('ap.never')}</td><td>${p.expiresAt ? v.formatTime(p.expiresAt) : t('ap.never')}</td><td>${protocolList(p.protocols)}</td></tr>`,
   );
   return layout(
     ctx,
