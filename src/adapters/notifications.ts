@@ -43,7 +43,12 @@ export function createNotifier(messenger: Messenger, log: NotifierLog): Notifier
     },
     async secondFactorFailed(to, locale, ip, at) {
       const t = translator(locale);
-      await bestEffort(to, t('msg.mfa_failed.subject'), t('msg.mfa_failed.text', { time: mailTime(locale, at), ip }), locale);
+      await bestEffort(
+        to,
+        t('msg.mfa_failed.subject'),
+        t('msg.mfa_failed.text', { time: mailTime(locale, at), ip }),
+        locale,
+      );
     },
     async appPasswordCreated(to, locale, name, ip, at) {
       const t = translator(locale);
@@ -77,7 +82,12 @@ export function createNotifier(messenger: Messenger, log: NotifierLog): Notifier
     },
     async methodsChanged(to, locale, change, at) {
       const t = translator(locale);
-      await bestEffort(to, t('msg.methods.subject'), t(`msg.methods.${change}`, { time: mailTime(locale, at) }), locale);
+      await bestEffort(
+        to,
+        t('msg.methods.subject'),
+        t(`msg.methods.${change}`, { time: mailTime(locale, at) }),
+        locale,
+      );
     },
   };
 }
