@@ -198,7 +198,7 @@ for (const kind of STORE_KINDS) {
       assert.equal((r.body.match(/<svg class="chart"/g) ?? []).length, 5);
       for (const id of ['hourly', 'legacy', 'locked', 'mfa', 'app-passwords'])
         assert.match(r.body, new RegExp(`<title id="chart-${id}-title">`));
-      assert.match(r.body, /<a href="\/admin\/dashboard">Dashboard<\/a>/);
+      assert.match(r.body, /<a href="\/admin\/dashboard"[^>]*>Dashboard<\/a>/);
       assert.match(r.body, /7 attempts from mail, calendar and other apps in the last 24 hours, over 2 protocols\./);
       const { mfa } = (await api('/dashboard')).json();
       assert.ok(

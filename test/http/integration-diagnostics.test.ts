@@ -179,9 +179,9 @@ for (const kind of STORE_KINDS) {
       await signInAdminWithMfa(admin, ADMIN);
       const r = await admin.get('/admin/integrations');
       assert.equal(r.statusCode, 200, r.body.slice(0, 300));
-      assert.match(r.body, /<a href="\/admin\/integrations">Integrations<\/a>/);
-      assert.match(r.body, /<th scope="row">dovecot-main<\/th>/);
-      assert.match(r.body, /<th scope="row">never-used<\/th>/);
+      assert.match(r.body, /<a href="\/admin\/integrations"[^>]*>Integrations<\/a>/);
+      assert.match(r.body, /<th[^>]*scope="row">dovecot-main<\/th>/);
+      assert.match(r.body, /<th[^>]*scope="row">never-used<\/th>/);
       assert.match(r.body, /on \/auth\/mail, service imap/);
       assert.match(r.body, /Never: the server has not reached Sesame with this key/);
       assert.match(r.body, /user name that is not an address/);

@@ -73,8 +73,8 @@ describe('user-supplied strings are escaped on every page', () => {
       'the confirmation of Delete all',
     );
     inert(si, 'Security info');
-    assert.match(si.body, /<td class="ap-name">&lt;svg onload=alert\(1\)&gt;<\/td>/);
-    assert.match(si.body, /<td class="ap-name">&quot;&gt;&lt;script&gt;alert\(2\)&lt;\/script&gt;/);
+    assert.match(si.body, /<td[^>]*class="ap-name">&lt;svg onload=alert\(1\)&gt;<\/td>/);
+    assert.match(si.body, /<td[^>]*class="ap-name">&quot;&gt;&lt;script&gt;alert\(2\)&lt;\/script&gt;/);
 
     // The app password used by a mail app whose user agent carries markup, and a second step.
     const key2 = (await w.ctx.integrations.add('dovecot')).key;
@@ -113,7 +113,7 @@ describe('user-supplied strings are escaped on every page', () => {
     // The client in short, the whole header on hover: both escaped.
     assert.match(
       log,
-      /<td class="agent" title="&lt;svg onload=alert\(1\)&gt;[^"]*">&lt;svg<\/td>/,
+      /<td[^>]*class="agent" title="&lt;svg onload=alert\(1\)&gt;[^"]*">&lt;svg<\/td>/,
       'the user agent in the sign-in log',
     );
   });
