@@ -115,7 +115,9 @@ for (const kind of STORE_KINDS) {
       assert.equal((await createForm(p.b, 'Thunderbird at home')).statusCode, 303);
       assert.deepEqual((await appPasswords(p.address)).sort(), ['Existing applications', 'Thunderbird at home']);
       const page = await p.b.get('/security-info');
-      const id = /<td[^>]*class="ap-name">Thunderbird at home<\/td>[\s\S]*?name="id" value="([^"]+)"/.exec(page.body)![1]!;
+      const id = /<td[^>]*class="ap-name">Thunderbird at home<\/td>[\s\S]*?name="id" value="([^"]+)"/.exec(
+        page.body,
+      )![1]!;
 
       // One app password: the first POST (from the list) only asks; so does any confirm other than 1.
       for (const extra of [{}, { confirm: 'yes' }, { confirm: '' }] as Record<string, string>[]) {

@@ -222,7 +222,10 @@ describe('web pages', () => {
     assert.match(log.body, /Wrong password <code class="hint">wrong_password<\/code>/);
     assert.match(log.body, /<td[^>]*>Browser<\/td>/);
     // The red is on the outcome ("Failure"), whatever column it is in (My sign-ins has fewer).
-    assert.match(log.body, /<tr class="failure">\s*<td[^>]*>[\s\S]*?<\/td><td[^>]*>[^<]*<\/td><td[^>]*class="outcome">Failure<\/td>/);
+    assert.match(
+      log.body,
+      /<tr class="failure">\s*<td[^>]*>[\s\S]*?<\/td><td[^>]*>[^<]*<\/td><td[^>]*class="outcome">Failure<\/td>/,
+    );
     const css = fs.readFileSync(
       path.join(fileURLToPath(new URL('../../../', import.meta.url)), 'public', 'sesame.css'),
       'utf8',
