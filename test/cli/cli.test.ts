@@ -149,12 +149,24 @@ for (const kind of STORE_KINDS) {
         'totp,email',
         '--remember-days',
         '30',
+        '--time-zone',
+        'europe/amsterdam',
+        '--default-country',
+        'nl',
       ]);
       assert.equal(changed.code, 0, changed.err);
       assert.equal(
         changed.out.split('\n')[0],
         'organization contoso.test: mfa-default=enabled methods=totp,email remember-days=30 legacy-main-password=until_enforced',
       );
+      assert.equal(
+        changed.out.split('\n')[2],
+        'phone-countries=default time-zone=Europe/Amsterdam default-country=NL',
+        'the regional settings, in their canonical spelling',
+      );
+      const zone = await sesame(store, ['org', 'policy', 'contoso.test', '--time-zone', 'Mars/Olympus_Mons']);
+      assert.equal(zone.code, 1);
+      assert.match(zone.err, /policy setting is not valid|unknown time zone/);
       const ap = await sesame(store, [
         'org',
         'policy',

@@ -87,11 +87,11 @@ export const org: CommandGroup = {
           `organization ${o.domain}: mfa-default=${pol.mfaDefault} methods=${pol.allowedMethods.join(',')} remember-days=${pol.rememberDays} legacy-main-password=${pol.legacyMainPassword}`,
         );
         io.out(
-          `phone-countries=${pol.phoneCountries?.join(',') ?? 'default'} time-zone=${pol.timeZone ?? 'UTC'} default-country=${pol.defaultCountry ?? 'none'}`,
-        );
-        io.out(
           `app passwords: ${a.allowed ? 'on' : 'off'} keep-when-off=${a.keepExistingWhenOff ? 'on' : 'off'} cap=${a.cap} protocols=${a.protocols.join(',')} ` +
             `max-days=${a.maxLifetimeDays ?? 'never'} unused-days=${a.revokeUnusedDays ?? 'never'} revoke-on-password-change=${a.revokeOnPasswordChange ? 'on' : 'off'}`,
+        );
+        io.out(
+          `phone-countries=${pol.phoneCountries?.join(',') ?? 'default'} time-zone=${pol.timeZone ?? 'UTC'} default-country=${pol.defaultCountry ?? 'none'}`,
         );
         return 0;
       });
