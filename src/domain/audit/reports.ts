@@ -82,6 +82,23 @@ export interface ReportRepository {
   scanSignIns(orgId: string, filter: SignInFilter, pageSize: number): AsyncIterable<SignInEvent[]>;
 }
 
+/**
+ * Every protocol a sign-in row can carry, for the log's filter: the browser and the JSON API with
+ * their later steps (the second factor, a password confirmed again, a password change), then the
+ * legacy protocols of app passwords.
+ */
+export const SIGN_IN_PROTOCOLS = [
+  'web',
+  'web:mfa',
+  'web:reauth',
+  'web:password-change',
+  'api',
+  'api:mfa',
+  'api:reauth',
+  'api:password-change',
+  ...PROTOCOLS,
+] as const;
+
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const PROTOCOL = /^[a-z0-9_:-]{1,40}$/;

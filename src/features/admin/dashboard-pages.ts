@@ -3,7 +3,9 @@
  * from charts.ts, each followed by its numbers in a table (inside <details>, open without script).
  */
 import type { Dashboard, SignInFilter } from '../../domain/audit/reports.js';
-import { SIGN_IN_OUTCOMES, filterParams } from '../../domain/audit/reports.js';
+import { SIGN_IN_OUTCOMES, SIGN_IN_PROTOCOLS, filterParams } from '../../domain/audit/reports.js';
+import { instantToLocal } from '../../domain/time-zone.js';
+import { protocolName } from '../../web/components.js';
 import { type BarChart, chartTable, stackedBarChart } from './charts.js';
 import { html, type Html } from '../../web/html.js';
 import { layout, type PageContext } from '../../web/layout.js';
@@ -106,19 +108,26 @@ ${section(c.appPasswords, t('dashboard.col.kind'))}
   );
 }
 
+/** The protocols the filter offers; one given in the URL that is not among them (an old row's) is kept. */
+const protocolChoices = (current: string | undefined): string[] =>
+  current && !(SIGN_IN_PROTOCOLS as readonly string[]).includes(current)
+    ? [...SIGN_IN_PROTOCOLS, current]
+    : [...SIGN_IN_PROTOCOLS];
+
 /** The sign-in log's filter (a GET form, so a filtered view is a link) and the export links that keep the filter. */
 export function signInFilterForm(ctx: PageContext, f: SignInFilter): Html {
   const { t } = ctx;
-  const local = (ms: number | undefined) => (ms === undefined ? '' : new Date(ms).toISOString().slice(0, 16));
+  const zone = ctx.time.timeZone;
+  const local = (ms: number | undefined) => (ms === undefined ? '' : instantToLocal(ms, zone));
   const query = new URLSearchParams(filterParams(f)).toString();
   const suffix = query ? `?${query}` : '';
   return html`<form method="get" action="/admin/sign-ins" class="filters" role="search">
   <label>${t('signins.filter.user')} <input name="user" type="text" maxlength="254" value="${f.user ?? ''}"></label>
   <label>${t('signins.filter.outcome')} <select name="outcome"><option value="">${t('signins.filter.any')}</option>${SIGN_IN_OUTCOMES.map((o) => html`<option value="${o}" ${f.outcome === o ? html`selected` : ''}>${t(`outcome.${o}`)}</option>`)}</select></label>
-  <label>${t('signins.filter.protocol')} <input name="protocol" type="text" maxlength="40" size="8" value="${f.protocol ?? ''}"></label>
+  <label>${t('signins.filter.protocol')} <select name="protocol"><option value="">${t('signins.filter.any')}</option>${protocolChoices(f.protocol).map((p) => html`<option value="${p}" ${f.protocol === p ? html`selected` : ''}>${protocolName(ctx, p)}</option>`)}</select></label>
   <label>${t('signins.filter.ip')} <input name="ip" type="text" maxlength="64" size="16" value="${f.ip ?? ''}"></label>
-  <label>${t('signins.filter.from')} <input name="from" type="datetime-local" value="${local(f.from)}"></label>
-  <label>${t('signins.filter.to')} <input name="to" type="datetime-local" value="${local(f.to)}"></label>
+  <label>${t('signins.filter.from', { zone })} <input name="from" type="datetime-local" value="${local(f.from)}"></label>
+  <label>${t('signins.filter.to', { zone })} <input name="to" type="datetime-local" value="${local(f.to)}"></label>
   <button type="submit">${t('signins.filter.apply')}</button>
   ${query ? html`<a href="/admin/sign-ins">${t('signins.filter.clear')}</a>` : ''}
 </form>

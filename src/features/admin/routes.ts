@@ -25,6 +25,7 @@ import { oneTimeDisplay } from '../../web/one-time.js';
 import { PAGE_ROUTE, pageContext, send, userMessage } from '../../web/respond.js';
 import type { Services } from '../../web/services.js';
 import { signInFilterForm } from './dashboard-pages.js';
+import { localToInstant } from '../../domain/time-zone.js';
 import { registerDashboardRoutes } from './dashboard-routes.js';
 import { registerIntegrationsPage } from './integrations-page.js';
 import { lockedIpsSection, registerLockRoutes } from './lock-routes.js';
@@ -351,7 +352,14 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
       const pc = pageContext(req, reply);
       let page: Awaited<ReturnType<Services['reports']['listSignIns']>>;
       try {
-        page = await ctx.reports.listSignIns(actorOf(req), req.user!.orgId, req.query, PAGE, offset);
+        // The form's times are typed in the organization's zone, as the page shows them.
+        const zone = pc.time.timeZone;
+        const raw = {
+          ...req.query,
+          from: localToInstant(req.query.from, zone),
+          to: localToInstant(req.query.to, zone),
+        };
+        page = await ctx.reports.listSignIns(actorOf(req), req.user!.orgId, raw as RawSignInFilter, PAGE, offset);
       } catch (e) {
         // A bad filter: the error, an empty form, and no rows (nothing is read).
         if (!isSesameError(e) || e.code !== 'invalid_filter') throw e;
