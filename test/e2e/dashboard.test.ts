@@ -70,7 +70,7 @@ describe('the dashboard in Chromium without script (real CLI, real server)', () 
     await page.getByRole('link', { name: 'Sign-in log', exact: true }).click();
     await page.waitForURL(`${suite.base}/admin/sign-ins`);
     await page.getByLabel('Outcome').selectOption('success');
-    await page.getByLabel('Protocol').fill('web');
+    await page.getByLabel('Protocol').selectOption({ label: 'Browser' });
     await page.getByRole('button', { name: 'Filter', exact: true }).click();
     await page.waitForURL(/\/admin\/sign-ins\?/);
     const url = new URL(page.url());
