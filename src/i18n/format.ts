@@ -16,6 +16,8 @@ export interface TimeFormat {
   ago(ms: number): string;
   /** Whether `ago` reads better than `at` in a list: within a week either way. */
   recent(ms: number): boolean;
+  /** The hour and minute only: "16:00". */
+  clock(ms: number): string;
   /** The machine-readable form for `<time datetime>`. */
   iso(ms: number): string;
   /** The time zone the times are in. */
@@ -34,7 +36,10 @@ const UNITS: [Intl.RelativeTimeFormatUnit, number][] = [
 ];
 
 // Building an Intl formatter costs tens of microseconds; a page may format a hundred times.
-const formats = new Map<string, { at: Intl.DateTimeFormat; day: Intl.DateTimeFormat; rel: Intl.RelativeTimeFormat }>();
+const formats = new Map<
+  string,
+  { at: Intl.DateTimeFormat; day: Intl.DateTimeFormat; clock: Intl.DateTimeFormat; rel: Intl.RelativeTimeFormat }
+>();
 
 function formatsFor(locale: Locale, timeZone: string) {
   const key = `${locale}|${timeZone}`;
@@ -47,6 +52,7 @@ function formatsFor(locale: Locale, timeZone: string) {
         timeZone,
       }),
       day: new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeZone }),
+      clock: new Intl.DateTimeFormat(locale, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone }),
       rel: new Intl.RelativeTimeFormat(locale, { numeric: 'auto' }),
     };
     formats.set(key, f);
@@ -65,6 +71,7 @@ export function timeFormat(locale: Locale, timeZone: string | null | undefined, 
     timeZone: zone,
     at: (ms) => f.at.format(ms),
     day: (ms) => f.day.format(ms),
+    clock: (ms) => f.clock.format(ms),
     iso: (ms) => new Date(ms).toISOString(),
     recent: (ms) => Math.abs(now - ms) < WEEK,
     ago(ms) {

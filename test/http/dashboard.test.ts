@@ -207,6 +207,10 @@ for (const kind of STORE_KINDS) {
         ),
       );
       assert.match(r.body, /2 of 4 app passwords have not been used for 90 days/);
+      // Reasons in words, not codes (#17, item 3).
+      assert.match(r.body, />Account locked \(unfamiliar location\)</);
+      assert.match(r.body, />Address locked after too many failures</);
+      assert.doesNotMatch(r.body, />(account_locked|ip_locked)</);
       assert.doesNotMatch(r.body, /style=|<script/);
       const nl = new Browser(w.app, { 'accept-language': 'nl' });
       nl.cookies = admin.cookies;

@@ -8,6 +8,8 @@ import { instantToLocal } from '../../domain/time-zone.js';
 import { protocolName } from '../../web/components.js';
 import { type BarChart, chartTable, stackedBarChart } from './charts.js';
 import { html, type Html } from '../../web/html.js';
+import type { MessageId } from '../../i18n/en.js';
+import { hasMessage } from '../../i18n/i18n.js';
 import { layout, type PageContext } from '../../web/layout.js';
 
 /** The dashboard's charts, as data: the page draws them, and the tests check them. */
@@ -33,7 +35,8 @@ export function dashboardCharts(
         failure: sum('failure'),
         throttled: sum('throttled'),
       }),
-      categories: d.hourly.map((h) => new Date(h.hour).toISOString().slice(11, 16)),
+      // Hours of the organization's clock, as every time on the pages.
+      categories: d.hourly.map((h) => ctx.time.clock(h.hour)),
       series: outcomes(d.hourly),
       labelEvery: 3,
     },
@@ -52,7 +55,9 @@ export function dashboardCharts(
       desc: lockedTotal
         ? t('dashboard.locked.desc', { total: lockedTotal, accounts: d.lockedAccounts })
         : t('dashboard.locked.none'),
-      categories: d.locked.map((r) => r.reason),
+      categories: d.locked.map((r) =>
+        hasMessage(`reason.${r.reason}`) ? t(`reason.${r.reason}` as MessageId) : r.reason,
+      ),
       series: [{ key: 'throttled', label: t('dashboard.attempts'), values: d.locked.map((r) => r.count) }],
     },
     mfa: {
