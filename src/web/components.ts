@@ -154,11 +154,11 @@ export function signInTime(ctx: PageContext, e: SignInEvent, formatTime: (ms: nu
   return html`${formatTime(e.at)}${n > 1 ? html`<br><span class="repeated">${ctx.t('signins.repeated', { count: n, last: formatTime(e.lastAt ?? e.at) })}</span>` : ''}`;
 }
 
-/** When an app password was last used (time, protocol, client IP), or "Never". */
+/** When an app password was last used (time, protocol in words, client IP), or "Never". */
 export function appPasswordUse(ctx: PageContext, p: AppPassword, formatTime: (ms: number) => string): string {
-  return p.lastUsedAt
-    ? `${formatTime(p.lastUsedAt)} · ${p.lastUsedProtocol ?? ''} · ${p.lastUsedIp ?? ''}`
-    : ctx.t('ap.never');
+  if (!p.lastUsedAt) return ctx.t('ap.never');
+  const protocol = p.lastUsedProtocol ? protocolName(ctx, p.lastUsedProtocol) : '';
+  return [formatTime(p.lastUsedAt), protocol, p.lastUsedIp ?? ''].filter(Boolean).join(' · ');
 }
 
 /** The form field that says a destructive action was confirmed on its confirmation page. */
