@@ -357,7 +357,6 @@ export const en = {
     'A UTF-8 CSV file whose first row names the columns: address, and mfa_state (disabled, enabled or enforced) to set MFA states. Other columns are ignored, so an export can be edited and uploaded again. At most {max} rows here; larger files with the command sesame users import.',
   'users.csv.file': 'CSV file',
   // The admin's page of one user (#17, item 4): /admin/users/user?address=...
-  'users.page.open': 'Open the page of {address}',
   'users.page.overview': 'Overview',
   'users.page.created': 'Added',
   'users.page.password': 'Password set',

@@ -359,7 +359,6 @@ export const nl: Record<MessageId, string> = {
     'Een CSV-bestand in UTF-8 waarvan de eerste rij de kolommen noemt: address, en mfa_state (disabled, enabled of enforced) om MFA-statussen in te stellen. Andere kolommen worden genegeerd, dus een export kan worden bewerkt en weer geüpload. Hier hoogstens {max} rijen; grotere bestanden met de opdracht sesame users import.',
   'users.csv.file': 'CSV-bestand',
   // De beheerpagina van één gebruiker (#17, punt 4): /admin/users/user?address=...
-  'users.page.open': 'De pagina van {address} openen',
   'users.page.overview': 'Overzicht',
   'users.page.created': 'Toegevoegd',
   'users.page.password': 'Wachtwoord ingesteld',

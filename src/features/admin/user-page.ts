@@ -69,7 +69,7 @@ function linkShown(ctx: PageContext, u: User, link: MadeLink): Html {
   const { t } = ctx;
   return html`<div class="notice" role="status" id="set-password-made">
 <p>${t('users.page.link.made', { address: u.address, expires: link.expires })}</p>
-<div class="app-password"><code id="set-password-link" class="secret">${link.url}</code>
+<div class="app-password"><code id="set-password-link">${link.url}</code>
 ${copyButton(ctx, 'set-password-link')}
 <span class="copied" role="status" aria-live="polite"></span></div>
 ${link.mailed === 'sent' ? html`<p id="set-password-mailed">${t('users.page.link.mailed', { address: u.address })}</p>` : ''}
@@ -103,7 +103,7 @@ function methods(ctx: PageContext, v: UserPageData): Html {
   return html`<section aria-labelledby="user-methods-h"><h2 id="user-methods-h">${t('users.page.methods')}</h2>
 ${
   v.methods.length
-    ? html`<table id="user-methods"><thead><tr><th scope="col">${t('users.page.methods')}</th><th scope="col">${t('users.page.created')}</th><th scope="col">${t('ap.col.used')}</th></tr></thead>
+    ? html`<table id="user-methods"><thead><tr><th scope="col">${t('users.col.methods')}</th><th scope="col">${t('users.page.created')}</th><th scope="col">${t('ap.col.used')}</th></tr></thead>
 <tbody>${v.methods.map((m) => html`<tr><td>${methodName(ctx, m)}</td><td>${v.formatTime(m.createdAt)}</td><td>${m.lastUsedAt ? v.formatTime(m.lastUsedAt) : t('ap.never')}</td></tr>`)}</tbody></table>`
     : html`<p id="user-methods">${t('users.reregister.confirm.none', { address: v.user.address })}</p>`
 }

@@ -128,7 +128,7 @@ export function usersPage(
   const rows = v.page.users.map(
     (u) => html`<tr>
   <td><input type="checkbox" name="address" value="${u.address}" form="bulk" aria-label="${t('users.col.select', { address: u.address })}"></td>
-  <td><a href="${userPagePath(u.address)}" aria-label="${t('users.page.open', { address: u.address })}">${u.name}</a></td><td>${u.address}</td><td>${t(`role.${u.role}`)}</td><td>${t(`status.${u.status}`)}</td>
+  <td><a href="${userPagePath(u.address)}">${u.name}</a></td><td>${u.address}</td><td>${t(`role.${u.role}`)}</td><td>${t(`status.${u.status}`)}</td>
   <td class="mfa">${t(`mfa.state.${u.mfaState}`)}</td>
   <td>${u.methods.map((k) => t(`mfa.kind.${k}`)).join(', ')}</td>
   <td>${u.appPasswordCount}</td>
@@ -138,7 +138,7 @@ export function usersPage(
   return layout(
     ctx,
     t('users.title'),
-    html`${v.link ? html`<div class="notice" role="status"><p>${t('users.added', { address: v.link.address, expires: v.link.expires })}</p><div class="app-password"><code id="set-password-link" class="secret">${v.link.url}</code>${copyButton(ctx, 'set-password-link')}<span class="copied" role="status" aria-live="polite"></span></div></div>${COPY_SCRIPT}` : ''}
+    html`${v.link ? html`<div class="notice" role="status"><p>${t('users.added', { address: v.link.address, expires: v.link.expires })}</p><div class="app-password"><code id="set-password-link">${v.link.url}</code>${copyButton(ctx, 'set-password-link')}<span class="copied" role="status" aria-live="polite"></span></div></div>${COPY_SCRIPT}` : ''}
 ${filterForm(ctx, v.query)}
 <p id="user-count">${t('users.count', { total: v.page.total })}</p>
 ${
