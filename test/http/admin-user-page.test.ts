@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
-import type { Messenger } from '../../src/adapters/messaging/index.js';
+import { DeliveryError, type Messenger } from '../../src/adapters/messaging/index.js';
 import { addUserWithAppAndEmail } from '../support/people.js';
 import { parseMessage, startSmtp } from '../support/sinks.js';
 import { STORE_KINDS } from '../support/stores.js';
@@ -407,6 +407,33 @@ describe('Send set-password link where email is not set up', () => {
     assert.deepEqual(
       mailed.map((a) => a.action),
       ['user.set_password_link'],
+    );
+  });
+});
+
+describe('Send set-password link when the mail server refuses it', () => {
+  let w: World;
+  const refusing: Messenger = {
+    supports: () => true,
+    send: async () => {
+      throw new DeliveryError('email', '554 refused');
+    },
+  };
+  before(async () => {
+    w = await makeWorld('sqlite', { publicUrl: PUBLIC }, { messenger: refusing });
+  });
+  after(async () => w?.close());
+
+  it('still shows the link, says it was not mailed, and audits that', async () => {
+    const admin = await signedIn(w, ADMIN.address);
+    const r = await admin.submitForm(page(USER.address), '/admin/users/set-password-link', { mail: '1' });
+    assert.equal(r.statusCode, 303, r.body.slice(0, 300));
+    const made = await admin.get(String(r.headers.location));
+    assert.ok(shownLink(made.body).startsWith(`${PUBLIC}/set-password?token=`));
+    assert.match(made.body, /id="set-password-mail-failed">It could not be sent by email: pass it on yourself\./);
+    assert.deepEqual(
+      (await audited(w, 'user.set_password_link_not_mailed', USER.address)).map((a) => a.actor_label),
+      [ADMIN.address],
     );
   });
 });
