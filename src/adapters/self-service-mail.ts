@@ -21,21 +21,36 @@ export function resetPasswordUrl(publicUrl: string, token: string): string {
 
 export function createSelfServiceMail(messenger: Messenger, log: NotifierLog, publicUrl: string): SelfServiceMail {
   const bestEffort = bestEffortEmail(messenger, log);
+  /** A link someone waits for: its failure is the caller's, as `delivery_failed`. */
+  const mustSend = async (to: string, subject: string, text: string, locale: Locale) => {
+    try {
+      await messenger.send({ channel: 'email', to, subject, text, locale });
+    } catch (e) {
+      if (e instanceof DeliveryError) throw new SesameError('delivery_failed', e.message);
+      throw e;
+    }
+  };
   return {
+    canSend: () => messenger.supports('email'),
     async resetLink(to, locale, token, expiresAt) {
       const t = translator(locale);
-      try {
-        await messenger.send({
-          channel: 'email',
-          to,
-          subject: t('msg.reset.subject'),
-          text: t('msg.reset.text', { url: resetPasswordUrl(publicUrl, token), time: mailTime(locale, expiresAt) }),
-          locale,
-        });
-      } catch (e) {
-        if (e instanceof DeliveryError) throw new SesameError('delivery_failed', e.message);
-        throw e;
-      }
+      await mustSend(
+        to,
+        t('msg.reset.subject'),
+        t('msg.reset.text', { url: resetPasswordUrl(publicUrl, token), time: mailTime(locale, expiresAt) }),
+        locale,
+      );
+    },
+    async setPasswordLink(to, locale, token, expiresAt) {
+      const t = translator(locale);
+      // The path of web/links.ts's setPasswordPath (adapters do not import the web layer).
+      const url = `${publicUrl}/set-password?token=${encodeURIComponent(token)}`;
+      await mustSend(
+        to,
+        t('msg.set_password.subject'),
+        t('msg.set_password.text', { url, time: mailTime(locale, expiresAt) }),
+        locale,
+      );
     },
     async passwordChanged(to, locale, ip, at) {
       const t = translator(locale);

@@ -77,7 +77,7 @@ export const en = {
   'error.password_mismatch': 'The two new passwords are not the same.',
   'error.current_password_wrong': 'Your current password is not right.',
   'error.no_recovery_address':
-    '{address} has no verified alternate email address to send a link to. Give them a set-password link instead (sesame user link).',
+    '{address} has no verified alternate email address to send a link to. Give them a set-password link instead: Send set-password link, on their page.',
   'error.session_not_found': 'That session has already ended.',
   'error.sign_in_not_found': 'That sign-in cannot be reported.',
   'locks.ips.title': 'Locked client IPs',
@@ -124,7 +124,7 @@ export const en = {
   'users.added':
     'User {address} was added. Give them this one-time link to set their password; it works once and until {expires}:',
   'users.added_shown':
-    'User {address} was added. Their set-password link was shown once and cannot be shown again; the operator can make another (sesame user link).',
+    'User {address} was added. Their set-password link was shown once and cannot be shown again; make another with Send set-password link, on their page.',
   'users.disabled': 'User {address} was disabled and signed out everywhere.',
   'users.enabled': 'User {address} was enabled.',
   'users.none': 'No users match.',
@@ -360,6 +360,38 @@ export const en = {
   'users.csv.help':
     'A UTF-8 CSV file whose first row names the columns: address, and mfa_state (disabled, enabled or enforced) to set MFA states. Other columns are ignored, so an export can be edited and uploaded again. At most {max} rows here; larger files with the command sesame users import.',
   'users.csv.file': 'CSV file',
+  // The admin's page of one user (#17, item 4): /admin/users/user?address=...
+  'users.page.overview': 'Overview',
+  'users.page.created': 'Added',
+  'users.page.password': 'Password set',
+  'users.page.password.never': 'Not yet',
+  'users.page.locks': 'Sign-in locks',
+  'users.page.locks.none': 'None',
+  'users.page.locked': 'Locked for {minutes, plural, one {# more minute} other {# more minutes}}',
+  'users.page.methods': 'Sign-in methods',
+  'users.page.codes': '{count, plural, one {# unused recovery code} other {# unused recovery codes}}',
+  'users.page.sessions': 'Sessions',
+  'users.page.sessions.none': 'No active sessions.',
+  'users.page.signins': 'Recent sign-ins',
+  'users.page.signins.all': 'All sign-ins of {address}',
+  'users.page.actions': 'Actions',
+  'users.page.reset.help':
+    'Send reset link mails a link to their verified alternate email; they confirm it with their second factor.',
+  'users.page.link': 'Send set-password link',
+  'users.page.link.help':
+    'A one-time link with which {address} chooses a new password without the old one. An older link stops working.',
+  'users.page.link.mail': 'Also send it by email to {address}',
+  'users.page.link.no_mail': 'Email is not set up on this Sesame: the link is only shown here, for you to pass on.',
+  'users.page.link.made': 'A one-time set-password link for {address}. It works once and until {expires}:',
+  'users.page.link.mailed': 'It was also sent by email to {address}.',
+  'users.page.link.mail_failed': 'It could not be sent by email: pass it on yourself.',
+  'users.page.link.shown':
+    'The set-password link was shown once and cannot be shown again. If it was not passed on, make a new one.',
+  'users.page.link.disabled':
+    "{address} is disabled, and a disabled user's links do not work: enable them first, then make the link.",
+  'msg.set_password.subject': 'Set your Sesame password',
+  'msg.set_password.text':
+    'Your administrator made a link with which you choose the password of your work or school account. Open it before {time}; it works once:\n\n{url}\n\nIf you did not expect this, tell your administrator.',
   'bulk.title': 'Preview of the change',
   'bulk.summary':
     '{changes, plural, one {# user} other {# users}} will change; {same, plural, one {# already is} other {# already are}} as asked. Nothing has changed yet.',

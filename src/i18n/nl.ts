@@ -78,7 +78,7 @@ export const nl: Record<MessageId, string> = {
   'error.password_mismatch': 'De twee nieuwe wachtwoorden zijn niet gelijk.',
   'error.current_password_wrong': 'Uw huidige wachtwoord klopt niet.',
   'error.no_recovery_address':
-    '{address} heeft geen geverifieerd ander e-mailadres om een link naar te sturen. Geef in plaats daarvan een link om het wachtwoord in te stellen (sesame user link).',
+    '{address} heeft geen geverifieerd ander e-mailadres om een link naar te sturen. Geef in plaats daarvan een link om het wachtwoord in te stellen: Link voor wachtwoord instellen sturen, op de pagina van de gebruiker.',
   'error.session_not_found': 'Die sessie is al beëindigd.',
   'error.sign_in_not_found': 'Die aanmelding kan niet worden gemeld.',
   'locks.ips.title': 'Geblokkeerde IP-adressen',
@@ -126,7 +126,7 @@ export const nl: Record<MessageId, string> = {
   'users.added':
     'Gebruiker {address} is toegevoegd. Geef deze eenmalige koppeling door om een wachtwoord in te stellen; hij werkt één keer en tot {expires}:',
   'users.added_shown':
-    'Gebruiker {address} is toegevoegd. De link om een wachtwoord in te stellen is één keer getoond en kan niet opnieuw worden getoond; de operator kan een nieuwe maken (sesame user link).',
+    'Gebruiker {address} is toegevoegd. De link om een wachtwoord in te stellen is één keer getoond en kan niet opnieuw worden getoond; maak een nieuwe met Link voor wachtwoord instellen sturen, op de pagina van de gebruiker.',
   'users.disabled': 'Gebruiker {address} is uitgeschakeld en overal afgemeld.',
   'users.enabled': 'Gebruiker {address} is ingeschakeld.',
   'users.none': 'Geen gebruikers gevonden.',
@@ -362,6 +362,40 @@ export const nl: Record<MessageId, string> = {
   'users.csv.help':
     'Een CSV-bestand in UTF-8 waarvan de eerste rij de kolommen noemt: address, en mfa_state (disabled, enabled of enforced) om MFA-statussen in te stellen. Andere kolommen worden genegeerd, dus een export kan worden bewerkt en weer geüpload. Hier hoogstens {max} rijen; grotere bestanden met de opdracht sesame users import.',
   'users.csv.file': 'CSV-bestand',
+  // De beheerpagina van één gebruiker (#17, punt 4): /admin/users/user?address=...
+  'users.page.overview': 'Overzicht',
+  'users.page.created': 'Toegevoegd',
+  'users.page.password': 'Wachtwoord ingesteld',
+  'users.page.password.never': 'Nog niet',
+  'users.page.locks': 'Aanmeldblokkeringen',
+  'users.page.locks.none': 'Geen',
+  'users.page.locked': 'Nog {minutes, plural, one {# minuut} other {# minuten}} geblokkeerd',
+  'users.page.methods': 'Aanmeldmethoden',
+  'users.page.codes': '{count, plural, one {# ongebruikte herstelcode} other {# ongebruikte herstelcodes}}',
+  'users.page.sessions': 'Sessies',
+  'users.page.sessions.none': 'Geen actieve sessies.',
+  'users.page.signins': 'Recente aanmeldingen',
+  'users.page.signins.all': 'Alle aanmeldingen van {address}',
+  'users.page.actions': 'Acties',
+  'users.page.reset.help':
+    'Herstellink sturen mailt een link naar het geverifieerde andere e-mailadres; de gebruiker bevestigt met de tweede factor.',
+  'users.page.link': 'Link voor wachtwoord instellen sturen',
+  'users.page.link.help':
+    'Een eenmalige link waarmee {address} een nieuw wachtwoord kiest zonder het oude. Een oudere link werkt dan niet meer.',
+  'users.page.link.mail': 'Ook per e-mail naar {address} sturen',
+  'users.page.link.no_mail':
+    'E-mail is niet ingesteld op deze Sesame: de link wordt alleen hier getoond, zodat u hem kunt doorgeven.',
+  'users.page.link.made':
+    'Een eenmalige link om het wachtwoord van {address} in te stellen. Hij werkt één keer en tot {expires}:',
+  'users.page.link.mailed': 'Hij is ook per e-mail naar {address} gestuurd.',
+  'users.page.link.mail_failed': 'Hij kon niet per e-mail worden verstuurd: geef hem zelf door.',
+  'users.page.link.shown':
+    'De link om een wachtwoord in te stellen is één keer getoond en kan niet opnieuw worden getoond. Is hij niet doorgegeven, maak dan een nieuwe.',
+  'users.page.link.disabled':
+    '{address} is uitgeschakeld, en de links van een uitgeschakelde gebruiker werken niet: schakel de gebruiker eerst in en maak dan de link.',
+  'msg.set_password.subject': 'Uw Sesame-wachtwoord instellen',
+  'msg.set_password.text':
+    'Uw beheerder heeft een link gemaakt waarmee u het wachtwoord van uw werk- of schoolaccount kiest. Open hem vóór {time}; hij werkt één keer:\n\n{url}\n\nHebt u dit niet verwacht, neem dan contact op met uw beheerder.',
   'bulk.title': 'Voorbeeld van de wijziging',
   'bulk.summary':
     '{changes, plural, one {# gebruiker wordt} other {# gebruikers worden}} gewijzigd; {same, plural, one {# is} other {# zijn}} al zoals gevraagd. Er is nog niets gewijzigd.',

@@ -175,14 +175,16 @@ export function signInTime(ctx: PageContext, e: SignInEvent): Html {
 /** When an app password was last used (how long ago, protocol in words, client IP), or "Never". */
 export function appPasswordUse(ctx: PageContext, p: AppPassword): Html | string {
   return p.lastUsedAt
-    ? html`${when(ctx, p.lastUsedAt)} · ${p.lastUsedProtocol ? protocolName(ctx, p.lastUsedProtocol) : ''} · ${p.lastUsedIp ?? ''}`
+    ? html`${when(ctx, p.lastUsedAt)}${[p.lastUsedProtocol ? protocolName(ctx, p.lastUsedProtocol) : '', p.lastUsedIp ?? ''].filter(Boolean).map((x) => ` · ${x}`)}`
     : ctx.t('ap.never');
 }
 
 /** The same in plain text, for a sentence (a confirmation page's list item). */
 export function appPasswordUseText(ctx: PageContext, p: AppPassword): string {
   return p.lastUsedAt
-    ? `${ctx.time.at(p.lastUsedAt)} · ${p.lastUsedProtocol ? protocolName(ctx, p.lastUsedProtocol) : ''} · ${p.lastUsedIp ?? ''}`
+    ? [ctx.time.at(p.lastUsedAt), p.lastUsedProtocol ? protocolName(ctx, p.lastUsedProtocol) : '', p.lastUsedIp ?? '']
+        .filter(Boolean)
+        .join(' · ')
     : ctx.t('ap.never');
 }
 

@@ -333,10 +333,28 @@ const PAGES: PageCase[] = [
   },
   { name: 'Users: no match', who: 'admin', open: '/admin/users?q=no-such-user', shows: '#q' },
   {
-    name: "Users: a user's app passwords",
+    name: "Users: a user's page",
     who: 'admin',
-    open: async (s) => void (await s.page.goto(`/admin/users/app-passwords?address=${encodeURIComponent(s.admin)}`)),
-    shows: '#app-password-list',
+    open: async (s) => void (await s.page.goto(`/admin/users/user?address=${encodeURIComponent(s.admin)}`)),
+    shows: '#user-overview',
+  },
+  {
+    name: "Users: a user's page, Send set-password link",
+    who: 'admin',
+    open: async (s) => {
+      await s.page.goto(`/admin/users/user?address=${encodeURIComponent(`new-${s.lang}@${ORG}`)}`);
+      await submit(s.page, '#set-password-make');
+    },
+    shows: '#set-password-link',
+  },
+  {
+    name: "Users: an action on a user's page asks first",
+    who: 'admin',
+    open: async (s) => {
+      await s.page.goto(`/admin/users/user?address=${encodeURIComponent(`new-${s.lang}@${ORG}`)}`);
+      await submit(s.page, '#action-reregister');
+    },
+    shows: '#confirmation',
   },
   { name: 'Policy', who: 'admin', open: '/admin/policy', shows: '#mfa-default' },
   { name: 'Sign-in log', who: 'admin', open: '/admin/sign-ins', shows: 'main table' },
@@ -428,6 +446,7 @@ const NOT_TESTED: Record<string, string> = {
   '/favicon.ico': 'redirects to the icon, /static/favicon.svg',
   '/admin/sign-ins/export.csv': 'a download',
   '/admin/sign-ins/export.jsonl': 'a download',
+  '/admin/users/app-passwords': "redirects to the user's page (a user's app passwords are listed there)",
   '/reset-password/flow':
     'needs a user with a verified alternate email; its steps use the renderer tested under /signin/mfa',
 };

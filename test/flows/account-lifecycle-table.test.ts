@@ -346,6 +346,18 @@ for (const kind of STORE_KINDS) {
       assert.equal(r.statusCode, 303, `${path}: ${r.body.slice(0, 300)}`);
     }
 
+    /** "Send set-password link" on the user's page, as the admin presses it; the link the page shows. */
+    async function linkFromUserPage(p: Person, mail: boolean): Promise<string> {
+      const page = `/admin/users/user?${new URLSearchParams({ address: p.address })}`;
+      const r = await admin.submitForm(page, '/admin/users/set-password-link', mail ? { mail: '1' } : {});
+      assert.equal(r.statusCode, 303, r.body.slice(0, 300));
+      const shown = await admin.get(String(r.headers.location));
+      const m = /<code id="set-password-link"[^>]*>([^<]+)<\/code>/.exec(shown.body);
+      assert.ok(m, 'the page shows the link');
+      const u = new URL(m[1]!.replace(/&amp;/g, '&'));
+      return u.pathname + u.search;
+    }
+
     async function bulk(p: Person, op: string) {
       const list = await admin.get('/admin/users');
       const form = new URLSearchParams({ _csrf: csrfFrom(list.body), op });
@@ -446,6 +458,46 @@ for (const kind of STORE_KINDS) {
         name: 'an admin sends a reset link',
         event: async (p) => adminAction('/admin/users/reset-link', { address: p.address }),
         expect: { ...NOTHING_ENDS, resetLink: 'ends' },
+      },
+      {
+        // A new link spends the older one (the newest is the only one that works), and nothing else.
+        name: "an admin sends a new set-password link from the user's page, by email too",
+        event: async (p) => {
+          const link = await linkFromUserPage(p, true);
+          assert.equal(newestLink(p.address, '/set-password'), link, 'the link shown is the one mailed to the account');
+        },
+        expect: { ...NOTHING_ENDS, setLink: 'ends' },
+      },
+      {
+        name: "a set-password link from the user's page sets the password",
+        event: async (p) => {
+          const link = await linkFromUserPage(p, false);
+          const password = `${p.password}-page`;
+          const r = await browser().submit(link, '/set-password', {
+            token: tokenOf(link),
+            password,
+            confirm: password,
+          });
+          assert.equal(r.headers.location, '/signin?m=password', r.body.slice(0, 300));
+          p.password = password;
+        },
+        expect: NEW_PASSWORD,
+      },
+      {
+        // Disabling spends the user's links, and the page makes none while they are disabled: none outlives it.
+        name: 'an admin disables the user; their page then makes no set-password link',
+        event: async (p) => {
+          await adminAction('/admin/users/disable', { address: p.address });
+          const page = await admin.get(`/admin/users/user?${new URLSearchParams({ address: p.address })}`);
+          assert.doesNotMatch(page.body, /action="\/admin\/users\/set-password-link"/);
+          const r = await admin.post('/admin/users/set-password-link', {
+            _csrf: csrfFrom(page.body),
+            address: p.address,
+          });
+          assert.equal(r.statusCode, 409, r.body.slice(0, 300));
+          assert.doesNotMatch(r.body, /set-password\?token=/);
+        },
+        expect: DISABLED,
       },
       {
         // Giving the owner their way in back ends nothing someone else may hold (issue #15, item 1).

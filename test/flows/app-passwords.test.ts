@@ -197,16 +197,17 @@ describe('app passwords', () => {
     const admin = new Browser(w.app);
     await signInAdminWithMfa(admin, ADMIN, { clock });
     const users = await admin.get('/admin/users');
-    assert.match(users.body, /href="\/admin\/users\/app-passwords\?address=bob%40contoso\.test">App passwords<\/a>/);
-    const view = await admin.get('/admin/users/app-passwords?address=bob%40contoso.test');
+    // The user's app passwords are on their page, which their name in the Users table opens.
+    assert.match(users.body, /<a href="\/admin\/users\/user\?address=bob%40contoso\.test"[^>]*>Bob Builder<\/a>/);
+    const view = await admin.get('/admin/users/user?address=bob%40contoso.test');
     assert.equal(view.statusCode, 200);
     assert.match(view.body, /<td[^>]*class="ap-name">&lt;svg onload=alert\(1\)&gt;<\/td>/);
     assert.doesNotMatch(view.body, /<svg/);
     assert.doesNotMatch(view.body, /class="secret"/);
-    const foreign = await admin.get('/admin/users/app-passwords?address=eve%40fabrikam.test');
+    const foreign = await admin.get('/admin/users/user?address=eve%40fabrikam.test');
     assert.equal(foreign.statusCode, 403);
     const revoke = await admin.submit(
-      '/admin/users/app-passwords?address=bob%40contoso.test',
+      '/admin/users/user?address=bob%40contoso.test',
       '/admin/users/app-passwords/revoke-all',
       { address: USER.address, confirm: '1' },
     );

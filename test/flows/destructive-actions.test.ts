@@ -346,7 +346,7 @@ for (const kind of STORE_KINDS) {
       assert.equal((await methods(p.address)).length, 1, 'nothing changed without confirm=1');
       assert.equal((await p.b.get('/account')).statusCode, 200, 'the user is still signed in');
 
-      const apPage = `/admin/users/app-passwords?address=${encodeURIComponent(p.address)}`;
+      const apPage = `/admin/users/user?address=${encodeURIComponent(p.address)}`;
       const revoke = await admin.submit(apPage, '/admin/users/app-passwords/revoke-all', { address: p.address });
       assert.equal(revoke.statusCode, 200);
       assert.match(revoke.body, new RegExp(`Delete all app passwords of ${p.address}\\?`));

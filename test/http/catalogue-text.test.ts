@@ -77,7 +77,8 @@ const ADMIN_PAGES = [
   '/admin/apps',
   '/admin/integrations',
   '/admin/dashboard',
-  `/admin/users/app-passwords?address=${encodeURIComponent(ADMIN.address)}`,
+  `/admin/users/user?address=${encodeURIComponent(ADMIN.address)}`,
+  `/admin/users/user?address=${encodeURIComponent(USER.address)}`,
 ];
 
 describe('every word on the pages comes from the catalogue (#17, item 3)', () => {

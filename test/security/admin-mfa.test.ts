@@ -384,7 +384,14 @@ for (const kind of STORE_KINDS) {
         const console = await b.get('/admin/users');
         assert.equal(console.status, 200);
         assert.match(console.body, /admin@example\.org/);
-        assert.match(console.body, /admin@example\.org[\s\S]*?Enforced/, 'the new admin is shown as enforced');
+        // In the admin's own row (the state as text, not a select whose options name every state).
+        assert.match(
+          console.body,
+          /<td>admin@example\.org<\/td><td>Administrator<\/td><td>Active<\/td>\s*<td class="mfa">Enforced<\/td>/,
+          'the new admin is shown as enforced',
+        );
+        const own = await b.get('/admin/users/user?address=admin%40example.org');
+        assert.match(own.body, /<span id="user-mfa">Enforced<\/span>/, "and on the admin's own page");
         // The operator still manages the admin from the CLI, with no session at all; whatever state
         // an admin is put in, their main password stays refused on mail protocols.
         assert.match(await runSesameCli(env, ['user', 'mfa', 'admin@example.org', 'disabled']), /disabled/);

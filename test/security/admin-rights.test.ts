@@ -128,11 +128,18 @@ describe('admin rights are checked on the server, per organization', () => {
     // The pages.
     const b = new Browser(w.app);
     await signInAdminWithMfa(b, ADMIN);
-    assert.equal(
-      (await b.get(`/admin/users/app-passwords?address=${encodeURIComponent(OTHER_ADMIN.address)}`)).statusCode,
-      403,
-    );
-    for (const action of ['disable', 'enable', 'mfa', 'reregister', 'end-sessions', 'app-passwords/revoke-all']) {
+    assert.equal((await b.get(`/admin/users/user?address=${encodeURIComponent(OTHER_ADMIN.address)}`)).statusCode, 403);
+    for (const action of [
+      'disable',
+      'enable',
+      'mfa',
+      'reregister',
+      'end-sessions',
+      'lift-locks',
+      'reset-link',
+      'set-password-link',
+      'app-passwords/revoke-all',
+    ]) {
       const res = await b.submit('/admin/users', `/admin/users/${action}`, {
         address: OTHER_ADMIN.address,
         state: 'disabled',

@@ -80,6 +80,8 @@ for (const kind of STORE_KINDS) {
         '/admin/users/reregister',
         '/admin/users/end-sessions',
         '/admin/users/reset-link',
+        '/admin/users/lift-locks',
+        '/admin/users/set-password-link',
         '/admin/users/app-passwords/revoke-all',
       ]) {
         const known = await post(action, EXISTS);
@@ -88,7 +90,7 @@ for (const kind of STORE_KINDS) {
       }
       // The language switch carries the page's own URL back: the address typed is in it either way.
       const page = async (address: string) => {
-        const res = await b.get(`/admin/users/app-passwords?address=${encodeURIComponent(address)}`);
+        const res = await b.get(`/admin/users/user?address=${encodeURIComponent(address)}`);
         const body = res.body
           .replace(/name="_csrf" value="[^"]+"/g, '')
           .replaceAll(encodeURIComponent(address), 'ADDRESS');

@@ -99,7 +99,8 @@ describe('user-supplied strings are escaped on every page', () => {
       '/admin/users',
       `/admin/users?q=${encodeURIComponent(XSS)}`,
       '/admin/users?m=disabled&who=%3Csvg%20onload%3Dalert(1)%3E',
-      `/admin/users/app-passwords?address=${encodeURIComponent(xss.address)}`,
+      `/admin/users/user?address=${encodeURIComponent(xss.address)}`,
+      `/admin/users/user?address=${encodeURIComponent(xss.address)}&m=disabled`,
       '/admin/sign-ins',
     ]) {
       inert(await admin.get(url), url);

@@ -133,6 +133,8 @@ describe('main passwords', () => {
         'GET /reset-password/flow',
         'GET /set-password',
         'POST /account/password',
+        // An admin's "Send set-password link" makes a link only: the password is set at /set-password, with its token.
+        'POST /admin/users/set-password-link',
         'POST /api/v1/password-reset',
         'POST /forgot-password',
         'POST /reset-password',

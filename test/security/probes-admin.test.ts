@@ -148,13 +148,14 @@ describe('probes: admin rights', () => {
     assert.doesNotMatch((await ada.get('/admin/users')).body, /fabrikam\.test/);
     assert.doesNotMatch((await ada.get('/admin/sign-ins')).body, /fabrikam\.test/);
     for (const target of [FRED.address, EVE.address]) {
-      assert.equal((await ada.get(`/admin/users/app-passwords?address=${encodeURIComponent(target)}`)).status, 403);
+      assert.equal((await ada.get(`/admin/users/user?address=${encodeURIComponent(target)}`)).status, 403);
       for (const [action, extra] of [
         ['disable', {}],
         ['enable', {}],
         ['mfa', { state: 'disabled' }],
         ['reregister', {}],
         ['end-sessions', {}],
+        ['set-password-link', { mail: '1' }],
         ['app-passwords/revoke-all', {}],
       ] as [string, Record<string, string>][]) {
         const r = await ada.submit('/admin/users', `/admin/users/${action}`, { address: target, ...extra });

@@ -242,7 +242,7 @@ describe('probes: cross-site requests and hostile text on the pages', () => {
       ['admin: Users', await admin.get('/admin/users'), true],
       ['admin: Users, searched', await admin.get(`/admin/users?q=${encodeURIComponent('<svg')}`), true],
       ['admin: Users, notice', await admin.get(`/admin/users?m=disabled&who=${encodeURIComponent(HOSTILE)}`), true],
-      ['admin: app passwords of the user', await admin.get(`/admin/users/app-passwords?address=${XSS.address}`), true],
+      ['admin: the user page', await admin.get(`/admin/users/user?address=${encodeURIComponent(XSS.address)}`), true],
       ['admin: Sign-in log', await admin.get('/admin/sign-ins'), true],
       ['sign-in form, echoing the typed address', await anonymous.signIn(`${HOSTILE}@contoso.test`, 'x'), true],
       ['not found', await anonymous.get(`/${encodeURIComponent(HOSTILE)}`), false],

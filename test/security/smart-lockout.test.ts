@@ -172,10 +172,11 @@ for (const kind of STORE_KINDS) {
       assert.equal(locks.statusCode, 200, locks.body);
       assert.ok(locks.json().mainPassword.unfamiliar > 0);
       assert.equal(locks.json().mainPassword.familiar, 0);
-      // The Users page's button.
+      // The button on the user's page, which says the account is locked.
       const b = new Browser(w.app);
       await signInAdminWithMfa(b, ADMIN);
-      const users = await b.get('/admin/users');
+      const users = await b.get('/admin/users/user?address=kim%40contoso.test');
+      assert.match(users.body, /<dd id="user-locks">Locked for \d+ more minutes?<\/dd>/);
       const lifted = await b.post('/admin/users/lift-locks', {
         ...hiddenFields(users.body, '/admin/users/lift-locks'),
         address: 'kim@contoso.test',

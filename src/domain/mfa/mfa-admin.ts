@@ -10,7 +10,7 @@ import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
 import type { DomainEvents } from '../events.js';
 import type { Locale } from '../locale.js';
-import type { SessionService } from '../sessions/session.js';
+import type { Session, SessionService } from '../sessions/session.js';
 import { type AppPasswordPolicy, CAP_MAX, DAYS_MAX, isProtocol } from '../app-passwords/model.js';
 import {
   isMethodKind,
@@ -135,6 +135,12 @@ export class MfaAdmin {
     );
     await this.events.publish({ type: 'registration_required', userId: user.id, address: user.address });
     return { ...user, mfaState: 'enabled' };
+  }
+
+  /** The user's live browser and API sessions, most recently used first, for their admin's user page. */
+  async sessionsOf(actor: Actor, address: string): Promise<Session[]> {
+    const user = await this.accounts.userForAdmin(actor, address);
+    return this.sessions.listLive(user.id);
   }
 
   /** The admin's "End sessions": every browser and API session of the user ends (and what follows, app/consequences.ts). */

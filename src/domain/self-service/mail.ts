@@ -17,6 +17,13 @@ export interface ReportedSignIn {
 }
 
 export interface SelfServiceMail {
+  /** Whether email can be delivered at all (an SMTP server, or the development outbox). */
+  canSend(): boolean;
+  /**
+   * Sends an admin's one-time set-password link for `token` to the account's own address; throws
+   * SesameError('delivery_failed') when it cannot.
+   */
+  setPasswordLink(to: string, locale: Locale, token: string, expiresAt: number): Promise<void>;
   /** Sends the password-reset link for `token` to `to`; throws SesameError('delivery_failed') when it cannot. */
   resetLink(to: string, locale: Locale, token: string, expiresAt: number): Promise<void>;
   /** Tells the user their main password was changed or reset. Best effort. */

@@ -104,6 +104,35 @@ export class PasswordReset {
     return { user, sentTo: maskEmail(to) };
   }
 
+  /** Whether links can be mailed at all (the admin's user page offers it only then). */
+  canMail(): boolean {
+    return this.d.mail.canSend();
+  }
+
+  /**
+   * An admin's "Send set-password link": a new one-time set-password link (older ones stop working;
+   * AccountService audits it), which the admin passes on; with `mail`, also sent to the account's
+   * own address, in `locale`. A failed delivery does not lose the link: the admin still gets it,
+   * with `mailed: 'failed'`.
+   */
+  async setPasswordLink(
+    actor: Actor,
+    address: string,
+    o: { mail: boolean; locale: Locale },
+  ): Promise<{ user: User; token: string; expiresAt: number; mailed: 'no' | 'sent' | 'failed' }> {
+    const { user, token, expiresAt } = await this.d.accountService.issueSetPasswordToken(actor, address);
+    if (!o.mail) return { user, token, expiresAt, mailed: 'no' };
+    try {
+      await this.d.mail.setPasswordLink(user.address, o.locale, token, expiresAt);
+    } catch (e) {
+      if (!(e instanceof SesameError) || e.code !== 'delivery_failed') throw e;
+      await this.record(actor, user, 'user.set_password_link_not_mailed', `${user.address}: delivery failed`);
+      return { user, token, expiresAt, mailed: 'failed' };
+    }
+    await this.record(actor, user, 'user.set_password_link_mailed', `${user.address}: sent to ${user.address}`);
+    return { user, token, expiresAt, mailed: 'sent' };
+  }
+
   /** The user a reset link is for, without using it up (to show its first page). */
   async peek(token: string): Promise<User> {
     return (await this.find(token)).user;

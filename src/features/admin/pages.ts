@@ -1,18 +1,9 @@
-/** The admin console's pages: the sign-in log, the policy and a user's app passwords. Each takes the page context and plain data. */
+/** The admin console's pages: the sign-in log and the policy (a user's app passwords are on their page, user-page.ts). Each takes the page context and plain data. */
 import { METHOD_KINDS, MFA_STATES, type OrgPolicy } from '../../domain/mfa/model.js';
 import { PROTOCOLS } from '../../domain/app-passwords/model.js';
 import { html, type Html } from '../../web/html.js';
 import { layout, pager, type Notice, type PageContext } from '../../web/layout.js';
-import {
-  postForm as form,
-  protocolList,
-  type SignInLogPage,
-  signInAgent,
-  signInProtocol,
-  signInReason,
-  signInTime,
-} from '../../web/components.js';
-import type { AppPassword } from '../../domain/app-passwords/model.js';
+import { type SignInLogPage, signInAgent, signInProtocol, signInReason, signInTime } from '../../web/components.js';
 import { countryOptions, timeZones } from '../../web/regional.js';
 
 const option = (value: string, label: string, current: string) =>
@@ -89,29 +80,6 @@ export function policyPage(
   </fieldset>
   <button type="submit" class="primary">${t('policy.save')}</button>
 </form>`,
-    v,
-  );
-}
-
-export function adminAppPasswordsPage(
-  ctx: PageContext,
-  v: { address: string; list: AppPassword[]; formatTime: (ms: number) => string } & Notice,
-): Html {
-  const { t } = ctx;
-  const rows = v.list.map(
-    (p) =>
-      html`<tr><td class="ap-name">${p.name}</td><td>${v.formatTime(p.createdAt)}</td><td>${p.lastUsedAt ? `${v.formatTime(p.lastUsedAt)} · ${p.lastUsedProtocol ?? ''} · ${p.lastUsedIp ?? ''}` : t('ap.never')}</td><td>${p.expiresAt ? v.formatTime(p.expiresAt) : t('ap.never')}</td><td>${protocolList(p.protocols)}</td></tr>`,
-  );
-  return layout(
-    ctx,
-    t('ap.admin.title', { address: v.address }),
-    html`${
-      v.list.length
-        ? html`<table id="app-password-list"><thead><tr><th scope="col">${t('ap.col.name')}</th><th scope="col">${t('ap.col.created')}</th><th scope="col">${t('ap.col.used')}</th><th scope="col">${t('ap.col.expires')}</th><th scope="col">${t('ap.col.protocols')}</th></tr></thead><tbody>${rows}</tbody></table>`
-        : html`<p>${t('ap.none')}</p>`
-    }
-${form(ctx, '/admin/users/app-passwords/revoke-all', html`<input type="hidden" name="address" value="${v.address}"><button type="submit">${t('ap.admin.revoke_all')}</button>`, 'inline')}
-<p><a href="/admin/users">${t('nav.users')}</a></p>`,
     v,
   );
 }

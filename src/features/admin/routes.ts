@@ -1,19 +1,20 @@
 /**
  * The admin console's pages: Users (add, disable and enable, MFA state, re-registration, end
- * sessions, reset link, a user's app passwords), Policy and the Sign-in log; the dashboard and bulk
- * changes are in their own files. Every route needs an admin of their organization whose session
- * proved a second factor (a preHandler); every POST also a CSRF token, checked first.
+ * sessions, reset link, a user's app passwords), Policy and the Sign-in log; the dashboard, a
+ * user's page and bulk changes are in their own files. Every route needs an admin of their
+ * organization whose session proved a second factor (a preHandler); every POST also a CSRF token,
+ * checked first. An action on one user answers with the Users page, or with the user's page when
+ * its form came from there (`back`, user-routes.ts).
  *
  * Turning a user's MFA off, "Require re-registration" and "Delete all existing app passwords" ask
- * first: the POST from the list answers with a confirmation page that says what stops working (the
- * app passwords, the methods), and only the same POST with `confirm=1` acts.
+ * first: the POST answers with a confirmation page that says what stops working (the app
+ * passwords, the methods), and only the same POST with `confirm=1` acts.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Actor } from '../../domain/accounts/actor.js';
 import { filterParams, type RawSignInFilter } from '../../domain/audit/reports.js';
-import { isSesameError } from '../../domain/errors.js';
+import { isSesameError, type SesameError } from '../../domain/errors.js';
 import { isMfaState } from '../../domain/mfa/model.js';
-import { formatTime } from '../../i18n/format.js';
 import type { WebSettings } from '../../web/cookies.js';
 import { HTTP_STATUS } from '../../web/errors.js';
 import { appPasswordUseText, confirmationPage, confirmed, methodName } from '../../web/components.js';
@@ -29,8 +30,10 @@ import { localToInstant } from '../../domain/time-zone.js';
 import { registerDashboardRoutes } from './dashboard-routes.js';
 import { registerIntegrationsPage } from './integrations-page.js';
 import { lockedIpsSection, registerLockRoutes } from './lock-routes.js';
-import { adminAppPasswordsPage, policyPage, signInsPage } from './pages.js';
+import { policyPage, signInsPage } from './pages.js';
 import { registerUserBulkRoutes } from './user-bulk-routes.js';
+import { userPagePath } from './user-page.js';
+import { backFrom, registerUserPage, showUserPage, withNotice } from './user-routes.js';
 import { showUsers, type UsersPageExtra } from './users-list.js';
 
 export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: WebSettings) {
@@ -66,6 +69,27 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
   );
 
   /**
+   * After an action on one user: the page its form came from (`back`: the user's page) with the
+   * notice, else the Users page; a refusal is shown on that same page.
+   */
+  const done = (req: FastifyRequest, reply: FastifyReply, q: Record<string, string>) => {
+    const back = backFrom(req.body);
+    return reply.redirect(back ? withNotice(back, q) : `/admin/users?${new URLSearchParams(q)}`, 303);
+  };
+  const refused = (req: FastifyRequest, reply: FastifyReply, address: string, e: SesameError) => {
+    const error = userMessage(req, e);
+    return backFrom(req.body)
+      ? showUserPage(ctx, req, reply, address, { error }, HTTP_STATUS[e.code])
+      : showUsers(ctx, req, reply, { error }, HTTP_STATUS[e.code]);
+  };
+  /** A confirmation page's way back (Cancel) and the field that keeps it for the confirmed POST. */
+  const confirmBack = (req: FastifyRequest, fallback = '/admin/users') => {
+    const back = backFrom(req.body);
+    const fields: Record<string, string> = back ? { back } : {};
+    return { back: back ?? fallback, fields };
+  };
+
+  /**
    * An admin action on one user, answered post/redirect/get with a notice. `ask`, for a destructive
    * action: without `confirm=1` it may give a confirmation page, which is the answer (nothing changes).
    * It returns the page, not a sent reply: a reply is thenable, and awaiting it yields nothing.
@@ -76,17 +100,16 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
     ask?: (req: FastifyRequest, reply: FastifyReply, actor: Actor, address: string) => Promise<Html | undefined>,
   ) =>
     app.post(`/admin/users/${path}`, adminForm, async (req, reply) => {
+      const address = field(req.body, 'address', 300);
       try {
-        const address = field(req.body, 'address', 300);
         if (ask && !confirmed(req.body)) {
           const page = await ask(req, reply, actorOf(req), address);
           if (page) return send(reply, page);
         }
-        const q = await act(actorOf(req), address, req.body, req);
-        return reply.redirect(`/admin/users?${new URLSearchParams(q)}`, 303);
+        return done(req, reply, await act(actorOf(req), address, req.body, req));
       } catch (e) {
         if (!isSesameError(e)) throw e;
-        return showUsers(ctx, req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
+        return refused(req, reply, address, e);
       }
     });
   userAction(
@@ -100,7 +123,8 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
       if (field(req.body, 'state', 20) !== 'disabled') return undefined;
       const { user, appPasswords } = await ctx.appPasswords.listFor(actor, address);
       if (user.mfaState === 'disabled') return undefined;
-      const pc = pageContext(req, reply, '/admin/users');
+      const { back, fields } = confirmBack(req);
+      const pc = pageContext(req, reply, back);
       const who = { address: user.address };
       return confirmationPage(pc, {
         title: req.t('users.mfa_off.confirm.title', who),
@@ -115,9 +139,9 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
           req.t('users.mfa_off.confirm.mail', who),
         ],
         action: '/admin/users/mfa',
-        fields: { address: user.address, state: 'disabled' },
+        fields: { address: user.address, state: 'disabled', ...fields },
         button: req.t('users.mfa_off.confirm.button'),
-        back: '/admin/users',
+        back,
       });
     },
   );
@@ -129,7 +153,8 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
     }),
     async (req, reply, actor, address) => {
       const r = await ctx.mfaAdmin.reRegistrationOf(actor, address);
-      const pc = pageContext(req, reply, '/admin/users');
+      const { back, fields } = confirmBack(req);
+      const pc = pageContext(req, reply, back);
       const who = { address: r.user.address };
       return confirmationPage(pc, {
         title: req.t('users.reregister.confirm.title', who),
@@ -141,9 +166,9 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
           req.t('users.reregister.confirm.sessions'),
         ],
         action: '/admin/users/reregister',
-        fields: { address: r.user.address },
+        fields: { address: r.user.address, ...fields },
         button: req.t('users.reregister'),
-        back: '/admin/users',
+        back,
       });
     },
   );
@@ -161,41 +186,13 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
     return { m: 'reset', who: r.user.address, to: r.sentTo };
   });
 
-  app.get<{ Querystring: { address?: string; m?: string; n?: string } }>(
-    '/admin/users/app-passwords',
-    admin,
-    async (req, reply) => {
-      try {
-        const { user, appPasswords } = await ctx.appPasswords.listFor(
-          actorOf(req),
-          String(req.query.address ?? '').slice(0, 254),
-        );
-        const notice =
-          req.query.m === 'revoked'
-            ? req.t('ap.admin.revoked', { count: Number(req.query.n ?? 0), address: user.address })
-            : undefined;
-        return send(
-          reply,
-          adminAppPasswordsPage(pageContext(req, reply), {
-            address: user.address,
-            list: appPasswords,
-            formatTime,
-            notice,
-          }),
-        );
-      } catch (e) {
-        if (!isSesameError(e)) throw e;
-        return showUsers(ctx, req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
-      }
-    },
-  );
-
   app.post('/admin/users/app-passwords/revoke-all', adminForm, async (req, reply) => {
+    const address = field(req.body, 'address', 300);
     try {
-      const address = field(req.body, 'address', 300);
       if (!confirmed(req.body)) {
         const { user, appPasswords } = await ctx.appPasswords.listFor(actorOf(req), address);
-        const pc = pageContext(req, reply, `/admin/users/app-passwords?address=${encodeURIComponent(user.address)}`);
+        const { back, fields } = confirmBack(req, userPagePath(user.address));
+        const pc = pageContext(req, reply, back);
         const who = { address: user.address };
         return send(
           reply,
@@ -210,20 +207,19 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
                 ]
               : [req.t('ap.admin.none', who)],
             action: '/admin/users/app-passwords/revoke-all',
-            fields: { address: user.address },
+            fields: { address: user.address, ...fields },
             button: req.t('ap.admin.revoke_all'),
-            back: `/admin/users/app-passwords?${new URLSearchParams({ address: user.address })}`,
+            back,
           }),
         );
       }
       const n = await ctx.appPasswords.revokeAllFor(actorOf(req), address);
-      return reply.redirect(
-        `/admin/users/app-passwords?${new URLSearchParams({ address: address.trim().toLowerCase(), m: 'revoked', n: String(n) })}`,
-        303,
-      );
+      // The app passwords are listed on the user's page only: it is where this comes back to.
+      const back = backFrom(req.body) ?? userPagePath(address.trim().toLowerCase());
+      return reply.redirect(withNotice(back, { m: 'revoked', n: String(n) }), 303);
     } catch (e) {
       if (!isSesameError(e)) throw e;
-      return showUsers(ctx, req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
+      return refused(req, reply, address, e);
     }
   });
 
@@ -306,7 +302,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
       shown.keep(reply, req.session!, `set-password-link:${user.address}`, {
         address: user.address,
         url: setPasswordUrl(ctx.config.publicUrl, link.token),
-        expires: formatTime(link.expiresAt),
+        expires: pageContext(req, reply).time.at(link.expiresAt),
       });
       return reply.redirect(`/admin/users?${new URLSearchParams({ m: 'added', who: user.address })}`, 303);
     } catch (e) {
@@ -318,17 +314,17 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
   for (const action of ['disable', 'enable'] as const) {
     app.post(`/admin/users/${action}`, adminForm, async (req, reply) => {
       const actor = actorOf(req);
+      const address = field(req.body, 'address', 300);
       try {
-        const address = field(req.body, 'address', 300);
         const user =
           action === 'disable'
             ? await ctx.accounts.disableUser(actor, address)
             : await ctx.accounts.enableUser(actor, address);
         // Post/redirect/get: a reload does not repeat the action, and the address bar shows a real page.
-        return reply.redirect(`/admin/users?${new URLSearchParams({ m: `${action}d`, who: user.address })}`, 303);
+        return done(req, reply, { m: `${action}d`, who: user.address });
       } catch (e) {
         if (!isSesameError(e)) throw e;
-        return showUsers(ctx, req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
+        return refused(req, reply, address, e);
       }
     });
   }
@@ -395,4 +391,5 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
   registerIntegrationsPage(app, ctx, admin);
   registerLockRoutes(app, ctx, adminForm);
   registerUserBulkRoutes(app, ctx, adminForm);
+  registerUserPage(app, ctx, { admin, adminForm }, shown);
 }

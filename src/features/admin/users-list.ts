@@ -5,7 +5,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { DirectoryPage } from '../../domain/accounts/directory.js';
 import { isSesameError } from '../../domain/errors.js';
-import { formatTime } from '../../i18n/format.js';
 import { HTTP_STATUS } from '../../web/errors.js';
 import { actorOf } from '../../web/guards.js';
 import { pageContext, send, userMessage } from '../../web/respond.js';
@@ -51,12 +50,11 @@ export async function showUsers(
       usersPage(pageContext(req, reply, '/admin/users'), {
         page,
         query: {},
-        formatTime,
         ...extra,
         error: userMessage(req, e),
       }),
       HTTP_STATUS[e.code],
     );
   }
-  return send(reply, usersPage(pageContext(req, reply, '/admin/users'), { page, query, formatTime, ...extra }), status);
+  return send(reply, usersPage(pageContext(req, reply, '/admin/users'), { page, query, ...extra }), status);
 }

@@ -6,8 +6,10 @@
 import type { BulkOperation, BulkPlan, PlannedRow } from '../../domain/accounts/bulk-changes.js';
 import type { DirectoryPage } from '../../domain/accounts/directory.js';
 import { METHOD_KINDS, MFA_STATES } from '../../domain/mfa/model.js';
+import { COPY_SCRIPT, copyButton, when } from '../../web/components.js';
 import { html, type Html } from '../../web/html.js';
 import { layout, type PageContext } from '../../web/layout.js';
+import { userPagePath } from './user-page.js';
 
 type Notice = { notice?: string; error?: string };
 
@@ -116,38 +118,26 @@ export function usersPage(
   v: {
     page: DirectoryPage;
     query: UsersQuery;
-    formatTime: (ms: number) => string;
     link?: { address: string; url: string; expires: string };
   } & Notice,
 ): Html {
   const { t } = ctx;
   const csrf = html`<input type="hidden" name="_csrf" value="${ctx.csrf}">`;
+  // A row says what the user is; everything done to one user is on their page (user-page.ts).
   const rows = v.page.users.map(
     (u) => html`<tr>
   <td><input type="checkbox" name="address" value="${u.address}" form="bulk" aria-label="${t('users.col.select', { address: u.address })}"></td>
-  <td>${u.name}</td><td>${u.address}</td><td>${t(`role.${u.role}`)}</td><td>${t(`status.${u.status}`)}</td>
-  <td><form method="post" action="/admin/users/mfa" class="inline">${csrf}<input type="hidden" name="address" value="${u.address}">
-    <select name="state" aria-label="${t('users.col.mfa')}: ${u.address}">${MFA_STATES.map((st) => html`<option value="${st}" ${u.mfaState === st ? html`selected` : ''}>${t(`mfa.state.${st}`)}</option>`)}</select>
-    <button type="submit">${t('users.mfa.apply')}</button></form></td>
+  <td><a href="${userPagePath(u.address)}">${u.name}</a></td><td>${u.address}</td><td>${t(`role.${u.role}`)}</td><td>${t(`status.${u.status}`)}</td>
+  <td class="mfa">${t(`mfa.state.${u.mfaState}`)}</td>
   <td>${u.methods.map((k) => t(`mfa.kind.${k}`)).join(', ')}</td>
   <td>${u.appPasswordCount}</td>
-  <td>${u.lastSignInAt === null ? t('users.never') : v.formatTime(u.lastSignInAt)}</td>
-  <td class="actions">${
-    u.id === ctx.user?.id
-      ? ''
-      : html`<form method="post" action="/admin/users/${u.status === 'active' ? 'disable' : 'enable'}" class="inline">${csrf}<input type="hidden" name="address" value="${u.address}"><button type="submit">${t(u.status === 'active' ? 'users.disable' : 'users.enable')}</button></form>`
-  }
-    <form method="post" action="/admin/users/reregister" class="inline">${csrf}<input type="hidden" name="address" value="${u.address}"><button type="submit">${t('users.reregister')}</button></form>
-    <form method="post" action="/admin/users/lift-locks" class="inline">${csrf}<input type="hidden" name="address" value="${u.address}"><button type="submit">${t('locks.lift_user')}</button></form>
-    <form method="post" action="/admin/users/end-sessions" class="inline">${csrf}<input type="hidden" name="address" value="${u.address}"><button type="submit">${t('users.endsessions')}</button></form>
-    <form method="post" action="/admin/users/reset-link" class="inline">${csrf}<input type="hidden" name="address" value="${u.address}"><button type="submit">${t('users.reset_link')}</button></form>
-    <a href="/admin/users/app-passwords?address=${encodeURIComponent(u.address)}">${t('ap.admin.link')}</a></td>
+  <td>${u.lastSignInAt === null ? t('users.never') : when(ctx, u.lastSignInAt)}</td>
 </tr>`,
   );
   return layout(
     ctx,
     t('users.title'),
-    html`${v.link ? html`<div class="notice" role="status"><p>${t('users.added', { address: v.link.address, expires: v.link.expires })}</p><p><code id="set-password-link">${v.link.url}</code></p></div>` : ''}
+    html`${v.link ? html`<div class="notice" role="status"><p>${t('users.added', { address: v.link.address, expires: v.link.expires })}</p><div class="app-password"><code id="set-password-link">${v.link.url}</code>${copyButton(ctx, 'set-password-link')}<span class="copied" role="status" aria-live="polite"></span></div></div>${COPY_SCRIPT}` : ''}
 ${filterForm(ctx, v.query)}
 <p id="user-count">${t('users.count', { total: v.page.total })}</p>
 ${
@@ -158,7 +148,7 @@ ${
   <button type="submit">${t('users.bulk.preview')}</button>
 </form>
 <table>
-<thead><tr><th scope="col"><span class="visually-hidden">${t('users.col.pick')}</span></th><th scope="col">${t('users.col.name')}</th><th scope="col">${t('users.col.address')}</th><th scope="col">${t('users.col.role')}</th><th scope="col">${t('users.col.status')}</th><th scope="col">${t('users.col.mfa')}</th><th scope="col">${t('users.col.methods')}</th><th scope="col">${t('users.col.ap')}</th><th scope="col">${t('users.col.last')}</th><th scope="col">${t('users.col.actions')}</th></tr></thead>
+<thead><tr><th scope="col"><span class="visually-hidden">${t('users.col.pick')}</span></th><th scope="col">${t('users.col.name')}</th><th scope="col">${t('users.col.address')}</th><th scope="col">${t('users.col.role')}</th><th scope="col">${t('users.col.status')}</th><th scope="col">${t('users.col.mfa')}</th><th scope="col">${t('users.col.methods')}</th><th scope="col">${t('users.col.ap')}</th><th scope="col">${t('users.col.last')}</th></tr></thead>
 <tbody>${rows}</tbody>
 </table>`
     : html`<p>${t('users.none')}</p>`
