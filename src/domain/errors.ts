@@ -33,6 +33,8 @@ export const ERROR_CODES = [
   'code_invalid',
   'method_not_allowed',
   'invalid_phone',
+  // A national number ("06 12345678") where the organization has no default country (#17, task A4).
+  'phone_country_code_required',
   // The alternate email of the email method must be another address than the account's own (#17, item 2).
   'alt_email_is_work_address',
   'resend_too_soon',

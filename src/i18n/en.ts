@@ -249,8 +249,13 @@ export const en = {
   'mfa.kind.email': 'Email to another address',
   'mfa.kind.email.hint': 'We email a code to an address other than your work or school account.',
   'mfa.kind.recovery': 'Recovery code',
-  'mfa.phone': 'Mobile number, with country code',
+  'mfa.phone.mobile': 'Mobile number',
+  'mfa.phone.any': 'Phone number',
+  'mfa.phone.hint': 'For example {example}.',
+  'mfa.phone.hint.international': 'With the country code, for example {example}.',
   'mfa.email': 'Alternate email address',
+  'mfa.email.hint': 'For example name@example.com.',
+  'form.error.prefix': 'Error:',
   'mfa.choose.submit': 'Next',
   'mfa.verify.title': 'Verify your method',
   'mfa.totp.scan':
@@ -430,12 +435,16 @@ export const en = {
   'error.token_invalid': 'This link is not valid any more. Ask your administrator for a new one.',
   'error.csrf_invalid': 'This form has expired. Please try again.',
   'error.flow_expired': 'This sign-in has expired. Please start again.',
+  'flow.expired.signin': 'Sign in again',
+  'flow.expired.back': 'Back to Security info',
   'error.flow_step': 'That step is not possible now. Please continue from where you are.',
   'error.code_invalid': 'That code is not right. Check it and try again.',
   'error.method_not_allowed': 'Your organization does not allow that method.',
   'error.alt_email_is_work_address':
     'Use another address than your work or school account: the code must reach you if you cannot get into that mailbox.',
-  'error.invalid_phone': 'Enter a mobile number with its country code, such as +31 6 12345678.',
+  'error.invalid_phone': 'This is not a valid phone number. Check it against the example and try again.',
+  'error.phone_country_code_required':
+    'Enter the number with its country code, starting with +, such as +31 6 12345678.',
   'error.resend_too_soon':
     'A code was sent just now. Wait {seconds, plural, one {# second} other {# seconds}} before asking again.',
   'error.code_budget_exceeded':

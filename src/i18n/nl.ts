@@ -250,8 +250,13 @@ export const nl: Record<MessageId, string> = {
   'mfa.kind.email': 'E-mail naar een ander adres',
   'mfa.kind.email.hint': 'We mailen een code naar een ander adres dan uw werk- of schoolaccount.',
   'mfa.kind.recovery': 'Herstelcode',
-  'mfa.phone': 'Mobiel nummer, met landcode',
+  'mfa.phone.mobile': 'Mobiel nummer',
+  'mfa.phone.any': 'Telefoonnummer',
+  'mfa.phone.hint': 'Bijvoorbeeld {example}.',
+  'mfa.phone.hint.international': 'Met landcode, bijvoorbeeld {example}.',
   'mfa.email': 'Alternatief e-mailadres',
+  'mfa.email.hint': 'Bijvoorbeeld naam@voorbeeld.nl.',
+  'form.error.prefix': 'Fout:',
   'mfa.choose.submit': 'Volgende',
   'mfa.verify.title': 'Uw methode verifiëren',
   'mfa.totp.scan':
@@ -435,12 +440,15 @@ export const nl: Record<MessageId, string> = {
   'error.token_invalid': 'Deze koppeling is niet meer geldig. Vraag uw beheerder om een nieuwe.',
   'error.csrf_invalid': 'Dit formulier is verlopen. Probeer het opnieuw.',
   'error.flow_expired': 'Deze aanmelding is verlopen. Begin opnieuw.',
+  'flow.expired.signin': 'Opnieuw aanmelden',
+  'flow.expired.back': 'Terug naar Beveiligingsgegevens',
   'error.flow_step': 'Die stap kan nu niet. Ga verder waar u was.',
   'error.code_invalid': 'Die code klopt niet. Controleer hem en probeer het opnieuw.',
   'error.method_not_allowed': 'Uw organisatie staat die methode niet toe.',
   'error.alt_email_is_work_address':
     'Gebruik een ander adres dan uw werk- of schoolaccount: de code moet u ook bereiken als u niet in die mailbox kunt.',
-  'error.invalid_phone': 'Voer een mobiel nummer in met landcode, zoals +31 6 12345678.',
+  'error.invalid_phone': 'Dit is geen geldig telefoonnummer. Vergelijk het met het voorbeeld en probeer het opnieuw.',
+  'error.phone_country_code_required': 'Voer het nummer in met landcode, beginnend met +, zoals +31 6 12345678.',
   'error.resend_too_soon':
     'Er is net een code verstuurd. Wacht {seconds, plural, one {# seconde} other {# seconden}} voordat u opnieuw vraagt.',
   'error.code_budget_exceeded':
