@@ -492,6 +492,12 @@ export const nl: Record<MessageId, string> = {
   'ap.never': 'Nooit',
   'ap.delete': 'Verwijderen',
   'ap.delete_all': 'Alle verwijderen',
+  'ap.rename': 'Naam wijzigen',
+  'ap.rename.title': 'Naam van het app-wachtwoord "{name}" wijzigen',
+  'ap.rename.intro':
+    'Alleen de naam verandert: de apps die het gebruiken blijven werken, met hetzelfde app-wachtwoord.',
+  'ap.rename.submit': 'Naam opslaan',
+  'ap.renamed': 'De naam van het app-wachtwoord is gewijzigd. De apps die het gebruiken blijven werken.',
   'ap.deleted': 'Het app-wachtwoord is verwijderd. Apps die het gebruikten, kunnen zich niet meer aanmelden.',
   'ap.deleted_all': 'Al uw app-wachtwoorden zijn verwijderd.',
   'ap.none': 'U hebt geen app-wachtwoorden.',
