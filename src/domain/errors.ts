@@ -90,12 +90,20 @@ export class SesameError extends Error {
   constructor(
     code: ErrorCode,
     detail: string,
-    opts: { params?: Record<string, string | number>; retryAfterSeconds?: number } = {},
+    opts: {
+      params?: Record<string, string | number>;
+      retryAfterSeconds?: number;
+      /**
+       * A more helpful sentence than `error.<code>` for this case, under the same code (what clients
+       * match on stays): `error.<code>.<variant>`.
+       */
+      variant?: string;
+    } = {},
   ) {
     super(`${code}: ${detail}`);
     this.name = 'SesameError';
     this.code = code;
-    this.messageId = `error.${code}`;
+    this.messageId = opts.variant ? `error.${code}.${opts.variant}` : `error.${code}`;
     this.params = opts.params ?? {};
     this.detail = detail;
     this.retryAfterSeconds = opts.retryAfterSeconds;

@@ -427,6 +427,8 @@ export const en = {
   'error.user_exists': 'A user {address} already exists.',
   'error.user_not_found': 'There is no user {address}.',
   'error.sign_in_failed': 'Your account or password is incorrect.',
+  'error.sign_in_failed.app_password':
+    'Your account or password is incorrect. That looks like an app password: app passwords are for mail and other apps, not for signing in here. Use the password of your account.',
   'error.throttled': 'Too many attempts. Try again in {minutes, plural, one {# minute} other {# minutes}}.',
   'error.session_required': 'Please sign in first.',
   'error.forbidden': 'You are not allowed to do that.',

@@ -432,6 +432,8 @@ export const nl: Record<MessageId, string> = {
   'error.user_exists': 'Er bestaat al een gebruiker {address}.',
   'error.user_not_found': 'Er is geen gebruiker {address}.',
   'error.sign_in_failed': 'Uw account of wachtwoord is onjuist.',
+  'error.sign_in_failed.app_password':
+    'Uw account of wachtwoord is onjuist. Dat lijkt op een app-wachtwoord: app-wachtwoorden zijn voor e-mail en andere apps, niet om u hier aan te melden. Gebruik het wachtwoord van uw account.',
   'error.throttled': 'Te veel pogingen. Probeer het over {minutes, plural, one {# minuut} other {# minuten}} opnieuw.',
   'error.session_required': 'Meld u eerst aan.',
   'error.forbidden': 'U mag dit niet doen.',

@@ -351,17 +351,45 @@ describe('app passwords', () => {
     const web = await new Browser(w.app).signIn(USER.address, password);
     assert.equal(web.statusCode, 401);
     assert.match(web.body, /Your account or password is incorrect\./);
+    // What app passwords are for, said on the shape of what was typed alone (#17, task C): for this
+    // real one, for a made-up one (no valid check letter) and for an address that does not exist
+    // alike, so the sentence tells nothing of the account or the app password.
+    const hint =
+      /<p class="error" role="alert" id="page-error">Your account or password is incorrect\. That looks like an app password: app passwords are for mail and other apps, not for signing in here\. Use the password of your account\.<\/p>/;
+    assert.match(web.body, hint);
+    const madeUp = 'abcd abcd abcd abcd abcd';
+    assert.equal(normalizeAppPassword(madeUp), undefined, 'not a well-formed app password');
+    const known = await new Browser(w.app).signIn(USER.address, madeUp);
+    const unknown = await new Browser(w.app).signIn(
+      'nobody-here@contoso.test',
+      password.replace(/ /g, '').toUpperCase(),
+    );
+    for (const r of [known, unknown]) {
+      assert.equal(r.statusCode, 401);
+      assert.match(r.body, hint);
+    }
+    const page = (r: { body: string }, address: string) =>
+      r.body.replaceAll(csrfFrom(r.body), 'CSRF').replaceAll(address, 'ADDRESS');
+    assert.equal(page(known, USER.address), page(unknown, 'nobody-here@contoso.test'), 'the same page, known or not');
+    const ordinary = await new Browser(w.app).signIn(USER.address, 'not-the-password');
+    assert.match(ordinary.body, /Your account or password is incorrect\./);
+    assert.doesNotMatch(ordinary.body, /app password/, 'no hint for an ordinary wrong password');
+    const nl = await new Browser(w.app, { 'accept-language': 'nl' }).signIn('nobody-here@contoso.test', madeUp);
+    assert.match(nl.body, /Dat lijkt op een app-wachtwoord: app-wachtwoorden zijn voor e-mail en andere apps/);
     const api = await w.app.inject({
       method: 'POST',
       url: '/api/v1/sessions',
       payload: { email: USER.address, password },
     });
     assert.equal(api.statusCode, 401);
+    assert.equal(api.json().error.code, 'sign_in_failed', 'the same code for API clients');
+    assert.match(api.json().error.message, /not for signing in here/);
     const reasons = await w.ctx.store.db
       .selectFrom('sign_in_events')
       .select(['reason', 'protocol'])
       .where('reason', '=', 'app_password_refused')
       .execute();
+    // Only the real one is logged as an app password; the made-up one and the unknown address are not.
     assert.deepEqual(reasons.map((r) => r.protocol).sort(), ['api', 'web']);
   });
 
