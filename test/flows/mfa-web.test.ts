@@ -135,6 +135,9 @@ describe('MFA through the pages', () => {
     assert.match(keep.body, /data-copy="app-password"[^>]*hidden>Copy<\/button>/);
     // The first app password too says it is shown only this once (#17, item 4).
     assert.match(keep.body, /<p class="hint" id="app-password-once">This is the only time it is shown/);
+    // Next, not a first Done: the recovery codes follow, and only their page says Done (#17, task E).
+    assert.match(keep.body, /<button type="submit" class="primary" id="next">Next<\/button>/);
+    assert.doesNotMatch(keep.body, />Done<\/button>/);
     assert.equal(
       (
         await w.ctx.appPasswords.list(
@@ -171,6 +174,7 @@ describe('MFA through the pages', () => {
       recovery,
     );
     assert.match(file, /^Recovery codes for your work or school account\./);
+    assert.equal(codes.body.match(/>Done<\/button>/g)?.length, 1, 'one Done');
     const done = await b.submit('/signin/mfa', '/signin/mfa/done', {});
     assert.equal(done.statusCode, 303);
     assert.equal(done.headers.location, '/account');
@@ -398,6 +402,46 @@ describe('MFA through the pages', () => {
     } finally {
       await w.ctx.mfaAdmin.setPolicy(admin, admin.user.orgId, { defaultCountry: null });
     }
+  });
+
+  it('gives an expired sign-in a way on: Sign in again, towards where it was going (#17, task D)', async () => {
+    await w.ctx.accounts.addUser(OPERATOR, { address: 'hal@contoso.test', password: 'cobalt-river-lamp-82' });
+    await w.ctx.mfaAdmin.setUserState(OPERATOR, 'hal@contoso.test', 'enabled');
+    const b = new Browser(w.app);
+    const start = await b.submit('/signin?next=%2Fsecurity-info', '/signin', {
+      email: 'hal@contoso.test',
+      password: 'cobalt-river-lamp-82',
+      next: '/security-info',
+    });
+    assert.equal(start.headers.location, '/signin/mfa');
+    const page = await b.get('/signin/mfa');
+    clock.advance(16 * 60_000);
+    // A form posted after the flow expired: the page says so and links to a new sign-in with `next`.
+    const late = await b.post('/signin/mfa/setup', { _csrf: csrfFrom(page.body) });
+    assert.equal(late.statusCode, 400);
+    assert.match(late.body, /This sign-in has expired\. Please start again\./);
+    const link = /<a class="button" id="way-on" href="([^"]+)">Sign in again<\/a>/.exec(late.body);
+    assert.ok(link, 'a way on');
+    assert.equal(link[1]!.replaceAll('&amp;', '&'), '/signin?next=%2Fsecurity-info');
+    const again = await b.get(link[1]!.replaceAll('&amp;', '&'));
+    assert.equal(again.statusCode, 200);
+    assert.match(again.body, /<input type="hidden" name="next" value="\/security-info">/);
+    // The old flow is gone, so a reload knows no `next`: still a way on, to the sign-in page.
+    const reload = await b.get('/signin/mfa');
+    assert.equal(reload.statusCode, 400);
+    assert.match(reload.body, /<a class="button" id="way-on" href="\/signin">Sign in again<\/a>/);
+    // Following the way on starts a new sign-in that goes where the old one was going.
+    const anew = await b.submit(link[1]!.replaceAll('&amp;', '&'), '/signin', {
+      email: 'hal@contoso.test',
+      password: 'cobalt-river-lamp-82',
+      next: '/security-info',
+    });
+    assert.equal(anew.headers.location, '/signin/mfa');
+    const { flow } = await w.ctx.flows.load(b.cookies.get('sesame_flow'));
+    assert.equal(flow.data.next, '/security-info');
+    // In Dutch too.
+    const nl = await new Browser(w.app, { 'accept-language': 'nl' }).get('/signin/mfa');
+    assert.match(nl.body, /Deze aanmelding is verlopen\.[\s\S]*>Opnieuw aanmelden<\/a>/);
   });
 
   it('locks the second step after 10 wrong codes, even for the right one, and emails the user once', async () => {
