@@ -4,7 +4,7 @@
  * (`node dist/src/main.js`) listens on a free loopback port with its development outbox in that
  * folder, and Debian's Chromium (playwright-core) walks "More information required" -> "Set it up
  * now" -> "How should we contact you?" -> verification -> "Next" -> "Keep using your existing
- * applications" (an app password, which the organization allows by default) -> "Done" -> recovery
+ * applications" (an app password, which the organization allows by default) -> "Next" -> recovery
  * codes -> "Done".
  *
  *   - English: an authenticator app. The QR code on the page is photographed and decoded with
@@ -251,7 +251,7 @@ describe('MFA registration in Chromium (real CLI, real server, oathtool, zbarimg
         'an app password is shown',
       );
       assert.equal(await sessionCookie(context), undefined, 'no session while the app password is shown');
-      await page.getByRole('button', { name: 'Done', exact: true }).click();
+      await page.getByRole('button', { name: 'Next', exact: true }).click();
       await expectTitle(page, 'Save your recovery codes');
       const codes = (await page.locator('#recovery-codes li').allTextContents()).map((c) => c.trim());
       assert.equal(codes.length, 10, `ten recovery codes: ${codes.join(', ')}`);

@@ -17,7 +17,7 @@
  *                                 choose_method ──(text, call, email)──> contact_details
  *                                 contact_details ──(number or address)──> verify_enrolment
  *                                 verify_enrolment ──(code / QR code / key confirmed)──> enrolled
- *                                 enrolled ──"Next"──> app_password ──"Done"──> recovery_codes ──"Done"──> session
+ *                                 enrolled ──"Next"──> app_password ──"Next"──> recovery_codes ──"Done"──> session
  *                                 (app_password only when the organization allows app passwords)
  *
  * The method is chosen first and its number or address asked for on its own page after (#17, task
