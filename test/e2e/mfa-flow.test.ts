@@ -317,7 +317,24 @@ describe('MFA registration in Chromium (real CLI, real server, oathtool, zbarimg
 
       await expectTitle(page, 'Hoe kunnen we contact met u opnemen?');
       await page.getByRole('radio', { name: 'E-mail naar een ander adres', exact: true }).check();
-      await page.getByLabel('Alternatief e-mailadres', { exact: true }).fill(DUTCH.alternate);
+      await page.getByRole('button', { name: 'Volgende', exact: true }).click();
+
+      // The second step asks for the address alone (#17, task A); a refused one stays in the
+      // field, with the reason right above it, and the field says it is invalid.
+      await expectTitle(page, 'E-mail naar een ander adres');
+      assert.equal(await page.locator('input[type="tel"], input[type="radio"]').count(), 0, 'only the address');
+      const field = page.getByLabel('Alternatief e-mailadres', { exact: true });
+      await field.fill(DUTCH.address);
+      await page.getByRole('button', { name: 'Volgende', exact: true }).click();
+      await expectTitle(page, 'E-mail naar een ander adres');
+      assert.equal(await field.inputValue(), DUTCH.address, 'what was typed is still there');
+      assert.equal(await field.getAttribute('aria-invalid'), 'true');
+      assert.match(
+        (await page.locator('#contact-error').textContent()) ?? '',
+        /Gebruik een ander adres dan uw werk- of schoolaccount/,
+      );
+      assert.equal(await field.getAttribute('aria-describedby'), 'contact-error alt-email-hint');
+      await field.fill(DUTCH.alternate);
       await page.getByRole('button', { name: 'Volgende', exact: true }).click();
 
       await expectTitle(page, 'Uw methode verifiëren');
@@ -344,7 +361,7 @@ describe('MFA registration in Chromium (real CLI, real server, oathtool, zbarimg
         APP_PASSWORD,
         'an app password is shown',
       );
-      await page.getByRole('button', { name: 'Gereed', exact: true }).click();
+      await page.getByRole('button', { name: 'Volgende', exact: true }).click();
 
       await expectTitle(page, 'Bewaar uw herstelcodes');
       assert.equal(await page.locator('#recovery-codes li').count(), 10);

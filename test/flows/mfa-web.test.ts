@@ -399,6 +399,11 @@ describe('MFA through the pages', () => {
         /<input id="alt-email"[^>]*>/.exec(own.body)?.[0] ?? '',
         /value="Gus@Contoso.test"[^>]* aria-invalid="true"/,
       );
+      // What was typed comes back as text, never as markup.
+      const hostile = await step(b, 'method', { kind: 'email', email: '"><svg onload=alert(1)>' });
+      assert.equal(hostile.statusCode, 400);
+      assert.match(hostile.body, /value="&quot;&gt;&lt;svg onload=alert\(1\)&gt;"/);
+      assert.doesNotMatch(hostile.body, /<svg/);
     } finally {
       await w.ctx.mfaAdmin.setPolicy(admin, admin.user.orgId, { defaultCountry: null });
     }

@@ -4,6 +4,7 @@
  * password; only the form actions' base path differs.
  */
 import type { FlowView } from '../../domain/flows/sign-in-flow.js';
+import type { MethodKind } from '../../domain/mfa/model.js';
 import type { MessageId } from '../../i18n/en.js';
 import type { PasswordChangeEffects } from '../../domain/self-service/self-service.js';
 import {
@@ -56,7 +57,7 @@ type FlowPageView = FlowView & {
  * the reason right above the field, which points at both (the GOV.UK error pattern: label, hint,
  * message, field; the page's error summary stays at the top).
  */
-function contactField(ctx: PageContext, v: FlowPageView, kind: 'sms' | 'voice' | 'email' | 'totp' | 'webauthn'): Html {
+function contactField(ctx: PageContext, v: FlowPageView, kind: MethodKind): Html {
   const { t } = ctx;
   const typed = v.contact?.value ?? '';
   const fieldError = v.contact?.error;
