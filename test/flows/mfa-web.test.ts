@@ -447,6 +447,15 @@ describe('MFA through the pages', () => {
     // In Dutch too.
     const nl = await new Browser(w.app, { 'accept-language': 'nl' }).get('/signin/mfa');
     assert.match(nl.body, /Deze aanmelding is verlopen\.[\s\S]*>Opnieuw aanmelden<\/a>/);
+
+    // A signed-in user's flow (adding a method) that is gone leads back to Security info.
+    await w.ctx.accounts.addUser(OPERATOR, { address: 'ivy@contoso.test', password: 'amber-quarry-flute-64' });
+    const ivy = new Browser(w.app);
+    assert.equal((await ivy.signIn('ivy@contoso.test', 'amber-quarry-flute-64')).headers.location, '/account');
+    ivy.cookies.set('sesame_flow_si', 'a-flow-that-is-no-more');
+    const gone = await ivy.get('/security-info/flow');
+    assert.equal(gone.statusCode, 400);
+    assert.match(gone.body, /<a class="button" id="way-on" href="\/security-info">Back to Security info<\/a>/);
   });
 
   it('locks the second step after 10 wrong codes, even for the right one, and emails the user once', async () => {
