@@ -295,10 +295,10 @@ describe('self-service in Chromium (real server, real SMTP server)', () => {
     assert.equal(await current.count(), 1);
     assert.match(
       (await current.innerText()).trim(),
-      /^Chrome · Linux\s+127\.0\.0\.1\s+Browser\s[\s\S]*\sThis session$/,
+      /^Chrome on Linux\s+127\.0\.0\.1\s+Browser\s[\s\S]*\sThis session$/,
     );
     const other = here.locator('#sessions tbody tr:not([aria-current])');
-    assert.match((await other.innerText()).trim(), /^Firefox · Windows\s+127\.0\.0\.1\s+Browser\s/);
+    assert.match((await other.innerText()).trim(), /^Firefox on Windows\s+127\.0\.0\.1\s+Browser\s/);
     assert.equal(await other.getByRole('button', { name: 'Sign out', exact: true }).count(), 1);
     await here.getByRole('button', { name: 'Sign out everywhere else' }).click();
     await here.waitForURL(/\/account\/sessions\?m=others/);
