@@ -33,6 +33,8 @@ export const ERROR_CODES = [
   'code_invalid',
   'method_not_allowed',
   'invalid_phone',
+  // A national number ("06 12345678") where the organization has no default country (#17, task A4).
+  'phone_country_code_required',
   // The alternate email of the email method must be another address than the account's own (#17, item 2).
   'alt_email_is_work_address',
   'resend_too_soon',
@@ -88,12 +90,20 @@ export class SesameError extends Error {
   constructor(
     code: ErrorCode,
     detail: string,
-    opts: { params?: Record<string, string | number>; retryAfterSeconds?: number } = {},
+    opts: {
+      params?: Record<string, string | number>;
+      retryAfterSeconds?: number;
+      /**
+       * A more helpful sentence than `error.<code>` for this case, under the same code (what clients
+       * match on stays): `error.<code>.<variant>`.
+       */
+      variant?: string;
+    } = {},
   ) {
     super(`${code}: ${detail}`);
     this.name = 'SesameError';
     this.code = code;
-    this.messageId = `error.${code}`;
+    this.messageId = opts.variant ? `error.${code}.${opts.variant}` : `error.${code}`;
     this.params = opts.params ?? {};
     this.detail = detail;
     this.retryAfterSeconds = opts.retryAfterSeconds;

@@ -251,8 +251,13 @@ export const en = {
   'mfa.kind.email': 'Email to another address',
   'mfa.kind.email.hint': 'We email a code to an address other than your work or school account.',
   'mfa.kind.recovery': 'Recovery code',
-  'mfa.phone': 'Mobile number, with country code',
+  'mfa.phone.mobile': 'Mobile number',
+  'mfa.phone.any': 'Phone number',
+  'mfa.phone.hint': 'For example {example}.',
+  'mfa.phone.hint.international': 'With the country code, for example {example}.',
   'mfa.email': 'Alternate email address',
+  'mfa.email.hint': 'For example name@example.com.',
+  'form.error.prefix': 'Error:',
   'mfa.choose.submit': 'Next',
   'mfa.verify.title': 'Verify your method',
   'mfa.totp.scan':
@@ -456,6 +461,8 @@ export const en = {
   'error.user_exists': 'A user {address} already exists.',
   'error.user_not_found': 'There is no user {address}.',
   'error.sign_in_failed': 'Your account or password is incorrect.',
+  'error.sign_in_failed.app_password':
+    'Your account or password is incorrect. That looks like an app password: app passwords are for mail and other apps, not for signing in here. Use the password of your account.',
   'error.throttled': 'Too many attempts. Try again in {minutes, plural, one {# minute} other {# minutes}}.',
   'error.session_required': 'Please sign in first.',
   'error.forbidden': 'You are not allowed to do that.',
@@ -464,12 +471,16 @@ export const en = {
   'error.token_invalid': 'This link is not valid any more. Ask your administrator for a new one.',
   'error.csrf_invalid': 'This form has expired. Please try again.',
   'error.flow_expired': 'This sign-in has expired. Please start again.',
+  'flow.expired.signin': 'Sign in again',
+  'flow.expired.back': 'Back to Security info',
   'error.flow_step': 'That step is not possible now. Please continue from where you are.',
   'error.code_invalid': 'That code is not right. Check it and try again.',
   'error.method_not_allowed': 'Your organization does not allow that method.',
   'error.alt_email_is_work_address':
     'Use another address than your work or school account: the code must reach you if you cannot get into that mailbox.',
-  'error.invalid_phone': 'Enter a mobile number with its country code, such as +31 6 12345678.',
+  'error.invalid_phone': 'This is not a valid phone number. Check it against the example and try again.',
+  'error.phone_country_code_required':
+    'Enter the number with its country code, starting with +, such as +31 6 12345678.',
   'error.resend_too_soon':
     'A code was sent just now. Wait {seconds, plural, one {# second} other {# seconds}} before asking again.',
   'error.code_budget_exceeded':
@@ -513,6 +524,11 @@ export const en = {
   'ap.never': 'Never',
   'ap.delete': 'Delete',
   'ap.delete_all': 'Delete all',
+  'ap.rename': 'Rename',
+  'ap.rename.title': 'Rename the app password "{name}"',
+  'ap.rename.intro': 'Only its name changes: the apps that use it keep working, with the same app password.',
+  'ap.rename.submit': 'Save the name',
+  'ap.renamed': 'The app password was renamed. The apps that use it keep working.',
   'ap.deleted': 'The app password was deleted. Apps that used it can no longer sign in.',
   'ap.deleted_all': 'All your app passwords were deleted.',
   'ap.none': 'You have no app passwords.',

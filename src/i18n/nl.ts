@@ -252,8 +252,13 @@ export const nl: Record<MessageId, string> = {
   'mfa.kind.email': 'E-mail naar een ander adres',
   'mfa.kind.email.hint': 'We mailen een code naar een ander adres dan uw werk- of schoolaccount.',
   'mfa.kind.recovery': 'Herstelcode',
-  'mfa.phone': 'Mobiel nummer, met landcode',
+  'mfa.phone.mobile': 'Mobiel nummer',
+  'mfa.phone.any': 'Telefoonnummer',
+  'mfa.phone.hint': 'Bijvoorbeeld {example}.',
+  'mfa.phone.hint.international': 'Met landcode, bijvoorbeeld {example}.',
   'mfa.email': 'Alternatief e-mailadres',
+  'mfa.email.hint': 'Bijvoorbeeld naam@voorbeeld.nl.',
+  'form.error.prefix': 'Fout:',
   'mfa.choose.submit': 'Volgende',
   'mfa.verify.title': 'Uw methode verifiëren',
   'mfa.totp.scan':
@@ -463,6 +468,8 @@ export const nl: Record<MessageId, string> = {
   'error.user_exists': 'Er bestaat al een gebruiker {address}.',
   'error.user_not_found': 'Er is geen gebruiker {address}.',
   'error.sign_in_failed': 'Uw account of wachtwoord is onjuist.',
+  'error.sign_in_failed.app_password':
+    'Uw account of wachtwoord is onjuist. Dat lijkt op een app-wachtwoord: app-wachtwoorden zijn voor e-mail en andere apps, niet om u hier aan te melden. Gebruik het wachtwoord van uw account.',
   'error.throttled': 'Te veel pogingen. Probeer het over {minutes, plural, one {# minuut} other {# minuten}} opnieuw.',
   'error.session_required': 'Meld u eerst aan.',
   'error.forbidden': 'U mag dit niet doen.',
@@ -471,12 +478,15 @@ export const nl: Record<MessageId, string> = {
   'error.token_invalid': 'Deze koppeling is niet meer geldig. Vraag uw beheerder om een nieuwe.',
   'error.csrf_invalid': 'Dit formulier is verlopen. Probeer het opnieuw.',
   'error.flow_expired': 'Deze aanmelding is verlopen. Begin opnieuw.',
+  'flow.expired.signin': 'Opnieuw aanmelden',
+  'flow.expired.back': 'Terug naar Beveiligingsgegevens',
   'error.flow_step': 'Die stap kan nu niet. Ga verder waar u was.',
   'error.code_invalid': 'Die code klopt niet. Controleer hem en probeer het opnieuw.',
   'error.method_not_allowed': 'Uw organisatie staat die methode niet toe.',
   'error.alt_email_is_work_address':
     'Gebruik een ander adres dan uw werk- of schoolaccount: de code moet u ook bereiken als u niet in die mailbox kunt.',
-  'error.invalid_phone': 'Voer een mobiel nummer in met landcode, zoals +31 6 12345678.',
+  'error.invalid_phone': 'Dit is geen geldig telefoonnummer. Vergelijk het met het voorbeeld en probeer het opnieuw.',
+  'error.phone_country_code_required': 'Voer het nummer in met landcode, beginnend met +, zoals +31 6 12345678.',
   'error.resend_too_soon':
     'Er is net een code verstuurd. Wacht {seconds, plural, one {# seconde} other {# seconden}} voordat u opnieuw vraagt.',
   'error.code_budget_exceeded':
@@ -520,6 +530,12 @@ export const nl: Record<MessageId, string> = {
   'ap.never': 'Nooit',
   'ap.delete': 'Verwijderen',
   'ap.delete_all': 'Alle verwijderen',
+  'ap.rename': 'Naam wijzigen',
+  'ap.rename.title': 'Naam van het app-wachtwoord "{name}" wijzigen',
+  'ap.rename.intro':
+    'Alleen de naam verandert: de apps die het gebruiken blijven werken, met hetzelfde app-wachtwoord.',
+  'ap.rename.submit': 'Naam opslaan',
+  'ap.renamed': 'De naam van het app-wachtwoord is gewijzigd. De apps die het gebruiken blijven werken.',
   'ap.deleted': 'Het app-wachtwoord is verwijderd. Apps die het gebruikten, kunnen zich niet meer aanmelden.',
   'ap.deleted_all': 'Al uw app-wachtwoorden zijn verwijderd.',
   'ap.none': 'U hebt geen app-wachtwoorden.',

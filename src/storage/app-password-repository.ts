@@ -99,6 +99,16 @@ export class KyselyAppPasswordRepository implements AppPasswordRepository {
     return Number(r.numDeletedRows) === 1;
   }
 
+  async rename(userId: string, id: string, name: string) {
+    const r = await this.db
+      .updateTable('app_passwords')
+      .set({ name })
+      .where('user_id', '=', userId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
   async findOwner(hash: string) {
     return (await this.db.selectFrom('app_passwords').select('user_id').where('hash', '=', hash).executeTakeFirst())
       ?.user_id;

@@ -40,6 +40,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   code_invalid: 400,
   method_not_allowed: 400,
   invalid_phone: 400,
+  phone_country_code_required: 400,
   alt_email_is_work_address: 400,
   resend_too_soon: 429,
   code_budget_exceeded: 429,

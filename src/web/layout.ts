@@ -98,14 +98,19 @@ ${new Html(labelTableCells(body.value))}
 </html>`;
 }
 
-/** A page with only a sentence: a notice or an error. */
+/** A page with only a sentence: a notice or an error; `wayOn` is a link onwards where the sentence would be a dead end. */
 export function messagePage(
   ctx: PageContext,
   titleId: MessageId,
   body: string,
   status: 'notice' | 'error' = 'notice',
+  wayOn?: { href: string; label: string },
 ): Html {
-  return layout(ctx, ctx.t(titleId), html`<p class="${status}">${body}</p>`);
+  return layout(
+    ctx,
+    ctx.t(titleId),
+    html`<p class="${status}">${body}</p>${wayOn ? html`<p><a class="button" id="way-on" href="${wayOn.href}">${wayOn.label}</a></p>` : ''}`,
+  );
 }
 
 /** Previous/next links of a paged list. */

@@ -110,10 +110,13 @@ const signInWith = async (page: Page, address: string, password: string) => {
   await submit(page, 'form[action="/signin"] button[type="submit"]');
 };
 
+/** "Use another method", the method, Next; then, for a method that asks for it, its number or address and Next. */
 const chooseMethod = async (s: Session, kind: string, fill?: { selector: string; value: string }) => {
   await submit(s.page, 'form[action$="/choose"] button');
   await s.page.locator(`input[name="kind"][value="${kind}"]`).check();
-  if (fill) await s.page.locator(fill.selector).fill(fill.value);
+  await submit(s.page, 'form[action$="/pick"] button[type="submit"]');
+  if (!fill) return;
+  await s.page.locator(fill.selector).fill(fill.value);
   await submit(s.page, 'form[action$="/method"] button[type="submit"]');
 };
 
@@ -218,7 +221,7 @@ const PAGES: PageCase[] = [
     who: 'admin',
     open: async (s) => {
       await s.page.locator('input[name="kind"][value="totp"]').check();
-      await submit(s.page, 'form[action$="/method"] button[type="submit"]');
+      await submit(s.page, 'form[action$="/pick"] button[type="submit"]');
     },
     shows: '#totp-qr',
   },
@@ -239,9 +242,27 @@ const PAGES: PageCase[] = [
     shows: '#webauthn-go:enabled',
   },
   {
+    name: 'MFA: alternate email address',
+    who: 'admin',
+    open: (s) => chooseMethod(s, 'email'),
+    shows: '#alt-email',
+  },
+  {
+    name: 'MFA: alternate email address, refused',
+    who: 'admin',
+    open: async (s) => {
+      await s.page.locator('#alt-email').fill(s.admin);
+      await submit(s.page, 'form[action$="/method"] button[type="submit"]');
+    },
+    shows: '#alt-email[aria-invalid="true"][aria-describedby="contact-error alt-email-hint"]',
+  },
+  {
     name: 'MFA: code by email',
     who: 'admin',
-    open: (s) => chooseMethod(s, 'email', { selector: '#alt-email', value: `${s.lang}-private@example.org` }),
+    open: async (s) => {
+      await s.page.locator('#alt-email').fill(`${s.lang}-private@example.org`);
+      await submit(s.page, 'form[action$="/method"] button[type="submit"]');
+    },
     shows: '#code-sent',
   },
   {
@@ -265,7 +286,7 @@ const PAGES: PageCase[] = [
     name: 'MFA: recovery codes',
     who: 'admin',
     open: async (s) => {
-      await submit(s.page, 'button#done');
+      await submit(s.page, 'button#next');
       s.recoveryCodes = await shownRecoveryCodes(s.page);
     },
     shows: '#recovery-codes',
@@ -306,7 +327,25 @@ const PAGES: PageCase[] = [
     name: 'Security info: add a method',
     who: 'admin',
     open: async (s) => submit(s.page, 'form[action="/security-info/add"] button'),
-    shows: 'form[action="/security-info/flow/method"]',
+    shows: 'form[action="/security-info/flow/pick"]',
+  },
+  {
+    name: 'Security info: rename an app password',
+    who: 'admin',
+    open: async (s) => {
+      await s.page.goto('/security-info');
+      await andLoad(s.page, () => s.page.locator('a.rename >> nth=0').click());
+    },
+    shows: 'form[action="/security-info/app-passwords/rename"] #ap-name',
+  },
+  {
+    name: 'Security info: rename an app password, refused',
+    who: 'admin',
+    open: async (s) => {
+      await s.page.locator('#ap-name').fill('   ');
+      await submit(s.page, 'form[action="/security-info/app-passwords/rename"] button[type="submit"]');
+    },
+    shows: '#ap-name[aria-invalid="true"]',
   },
 
   {
@@ -721,7 +760,7 @@ describe('accessibility in Chromium (axe-core, keyboard only)', { concurrency: S
         await key('ArrowUp');
         assert.ok(await focused('input[value="totp"]:checked'), 'ArrowUp chose Authenticator app again');
         await assertVisibleFocus(page);
-        await tabTo(page, 'form[action$="/method"] button[type="submit"]');
+        await tabTo(page, 'form[action$="/pick"] button[type="submit"]');
         await go('Enter');
 
         // The code field has the focus; the key is read off the page as a person would.
@@ -743,7 +782,7 @@ describe('accessibility in Chromium (axe-core, keyboard only)', { concurrency: S
           shown,
           'Copy copied the password shown',
         );
-        await tabTo(page, 'button#done');
+        await tabTo(page, 'button#next');
         await go('Enter');
         await tabTo(page, 'button#done');
         await go('Enter');

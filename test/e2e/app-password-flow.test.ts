@@ -6,7 +6,7 @@
  * decoded by `zbarimg`, codes from `oathtool`) -> "Verify" -> "Next" -> "Keep using your existing
  * applications" -> "Copy", and the clipboard must then hold exactly the password shown.
  *
- *   - After "Done" -> recovery codes -> "Done" the user is signed in; Security info lists the app
+ *   - After "Next" -> recovery codes -> "Done" the user is signed in; Security info lists the app
  *     password made at registration ("Existing applications" / "Bestaande toepassingen"), and a
  *     second one named `<svg onload=alert(1)>` is shown once, with Copy, its name as text (no
  *     dialog ever opens, no <svg> element appears).
@@ -323,9 +323,9 @@ describe('app passwords in Chromium (real CLI, real server, oathtool, zbarimg, c
     assert.equal(await sessionCookie(context), undefined, 'no session while the app password is shown');
   }
 
-  /** "Done" on the app-password page -> recovery codes -> "Done" -> My account, signed in. */
+  /** "Next" on the app-password page -> recovery codes -> "Done" -> My account, signed in. */
   async function finishRegistration(page: Page, context: BrowserContext, w: Words, u: { name: string }) {
-    await page.getByRole('button', { name: w.done, exact: true }).click();
+    await page.getByRole('button', { name: w.next, exact: true }).click();
     await expectTitle(page, w.recoveryTitle);
     assert.equal(await page.locator('#recovery-codes li').count(), 10);
     await page.getByRole('button', { name: w.done, exact: true }).click();
@@ -383,7 +383,9 @@ describe('app passwords in Chromium (real CLI, real server, oathtool, zbarimg, c
         );
         const help = page.getByRole('link', { name: w.help, exact: true });
         assert.equal(await help.getAttribute('href'), '/help/app-passwords');
-        assert.equal(await page.locator('button#done').textContent(), w.done);
+        // Next, not Done: the recovery codes follow, and only their page says Done (#17, task E).
+        assert.equal(await page.locator('main button.primary').textContent(), w.next);
+        assert.equal(await page.getByRole('button', { name: w.done, exact: true }).count(), 0);
         if (w === EN && process.env.SESAME_SCREENSHOTS === '1') {
           fs.mkdirSync(DOCS_IMAGES, { recursive: true });
           await page.screenshot({ path: path.join(DOCS_IMAGES, 'app-password.png') });

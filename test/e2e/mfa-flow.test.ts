@@ -4,7 +4,7 @@
  * (`node dist/src/main.js`) listens on a free loopback port with its development outbox in that
  * folder, and Debian's Chromium (playwright-core) walks "More information required" -> "Set it up
  * now" -> "How should we contact you?" -> verification -> "Next" -> "Keep using your existing
- * applications" (an app password, which the organization allows by default) -> "Done" -> recovery
+ * applications" (an app password, which the organization allows by default) -> "Next" -> recovery
  * codes -> "Done".
  *
  *   - English: an authenticator app. The QR code on the page is photographed and decoded with
@@ -251,7 +251,7 @@ describe('MFA registration in Chromium (real CLI, real server, oathtool, zbarimg
         'an app password is shown',
       );
       assert.equal(await sessionCookie(context), undefined, 'no session while the app password is shown');
-      await page.getByRole('button', { name: 'Done', exact: true }).click();
+      await page.getByRole('button', { name: 'Next', exact: true }).click();
       await expectTitle(page, 'Save your recovery codes');
       const codes = (await page.locator('#recovery-codes li').allTextContents()).map((c) => c.trim());
       assert.equal(codes.length, 10, `ten recovery codes: ${codes.join(', ')}`);
@@ -317,7 +317,24 @@ describe('MFA registration in Chromium (real CLI, real server, oathtool, zbarimg
 
       await expectTitle(page, 'Hoe kunnen we contact met u opnemen?');
       await page.getByRole('radio', { name: 'E-mail naar een ander adres', exact: true }).check();
-      await page.getByLabel('Alternatief e-mailadres', { exact: true }).fill(DUTCH.alternate);
+      await page.getByRole('button', { name: 'Volgende', exact: true }).click();
+
+      // The second step asks for the address alone (#17, task A); a refused one stays in the
+      // field, with the reason right above it, and the field says it is invalid.
+      await expectTitle(page, 'E-mail naar een ander adres');
+      assert.equal(await page.locator('input[type="tel"], input[type="radio"]').count(), 0, 'only the address');
+      const field = page.getByLabel('Alternatief e-mailadres', { exact: true });
+      await field.fill(DUTCH.address);
+      await page.getByRole('button', { name: 'Volgende', exact: true }).click();
+      await expectTitle(page, 'E-mail naar een ander adres');
+      assert.equal(await field.inputValue(), DUTCH.address, 'what was typed is still there');
+      assert.equal(await field.getAttribute('aria-invalid'), 'true');
+      assert.match(
+        (await page.locator('#contact-error').textContent()) ?? '',
+        /Gebruik een ander adres dan uw werk- of schoolaccount/,
+      );
+      assert.equal(await field.getAttribute('aria-describedby'), 'contact-error alt-email-hint');
+      await field.fill(DUTCH.alternate);
       await page.getByRole('button', { name: 'Volgende', exact: true }).click();
 
       await expectTitle(page, 'Uw methode verifiëren');
@@ -344,7 +361,7 @@ describe('MFA registration in Chromium (real CLI, real server, oathtool, zbarimg
         APP_PASSWORD,
         'an app password is shown',
       );
-      await page.getByRole('button', { name: 'Gereed', exact: true }).click();
+      await page.getByRole('button', { name: 'Volgende', exact: true }).click();
 
       await expectTitle(page, 'Bewaar uw herstelcodes');
       assert.equal(await page.locator('#recovery-codes li').count(), 10);

@@ -321,8 +321,8 @@ describe('OpenID Connect provider with Chromium and openid-client', () => {
     await page.getByLabel('Password').fill(CARL.password);
     await page.getByRole('button', { name: 'Confirm', exact: true }).click();
     await page.waitForURL('**/security-info/flow');
-    await page.locator('form[action$="/method"] input[value="totp"]').check();
-    await page.locator('form[action$="/method"] button[type="submit"]').click();
+    await page.locator('form[action$="/pick"] input[value="totp"]').check();
+    await page.locator('form[action$="/pick"] button[type="submit"]').click();
     const secret = (await page.locator('#totp-secret').innerText()).replace(/\s/g, '');
     await page.locator('input[name="code"]').fill(oathtoolTotp(secret, Date.now()));
     await page.locator('form[action$="/verify"] button[type="submit"]').click();

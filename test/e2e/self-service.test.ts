@@ -175,13 +175,16 @@ describe('self-service in Chromium (real server, real SMTP server)', () => {
     await page.getByLabel('Code').fill(await oathtool(secret, step * 30));
     await page.getByRole('button', { name: 'Verify' }).click();
     await page.locator('#next').click();
-    await page.locator('#done').click();
+    await page.getByRole('heading', { level: 1, name: 'Keep using your existing applications' }).waitFor();
+    await page.locator('#next').click();
+    await page.getByRole('heading', { level: 1, name: 'Save your recovery codes' }).waitFor();
     await page.locator('#done').click();
     await page.waitForURL(`${base}/account`);
 
     await page.goto('/security-info');
     await page.getByRole('button', { name: 'Add sign-in method' }).click();
     await page.getByLabel('Email to another address').check();
+    await page.getByRole('button', { name: 'Next' }).click();
     await page.locator('#alt-email').fill(BOB.home);
     const before = count(BOB.home);
     await page.getByRole('button', { name: 'Next' }).click();

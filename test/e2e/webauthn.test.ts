@@ -180,7 +180,7 @@ describe('security keys and passkeys in Chromium (real CLI, real server, virtual
       ((await page.locator('#app-password').textContent()) ?? '').trim(),
       /^[a-hjkmnp-z]{4}( [a-hjkmnp-z]{4}){4}$/,
     );
-    await page.getByRole('button', { name: 'Done', exact: true }).click();
+    await page.getByRole('button', { name: 'Next', exact: true }).click();
     await page.getByRole('heading', { level: 1, name: 'Save your recovery codes' }).waitFor();
     assert.equal(await page.locator('#recovery-codes li').count(), 10);
     await page.getByRole('button', { name: 'Done', exact: true }).click();

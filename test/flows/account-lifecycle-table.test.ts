@@ -511,12 +511,33 @@ for (const kind of STORE_KINDS) {
           const b = await own(p);
           await b.submit('/security-info', '/security-info/add', {});
           const other = `other-${p.home}`;
-          await b.submit('/security-info/flow', '/security-info/flow/method', { kind: 'email', email: other });
+          // The two-step form (#17, task A): the method, then its address alone.
+          const asked = await b.submit('/security-info/flow', '/security-info/flow/pick', { kind: 'email' });
+          assert.equal(asked.headers.location, '/security-info/flow', asked.body.slice(0, 300));
+          await b.submit('/security-info/flow', '/security-info/flow/method', { email: other });
           await b.submit('/security-info/flow', '/security-info/flow/verify', {
             code: lastEmailCode(smtp.received, other),
           });
           const r = await b.submit('/security-info/flow', '/security-info/flow/next', {});
           assert.equal(r.statusCode, 303, r.body.slice(0, 300));
+        },
+        expect: NOTHING_ENDS,
+      },
+      {
+        // A name opens nothing, and the secret stays: the app keeps signing in (#17, task B).
+        name: 'the user renames an app password',
+        event: async (p) => {
+          const b = await own(p);
+          const page = await b.get('/security-info');
+          const link = /<a href="(\/security-info\/app-passwords\/rename\/[^"]+)" class="rename">/.exec(page.body);
+          assert.ok(link, 'a Rename link');
+          const id = decodeURIComponent(link[1]!.split('/').pop()!);
+          const r = await b.submitForm(link[1]!, '/security-info/app-passwords/rename', { name: 'Phone mail (old)' });
+          assert.equal(r.headers.location, '/security-info?m=ap_renamed#app-passwords', r.body.slice(0, 300));
+          const [ap] = (await w.ctx.appPasswords.list((await w.ctx.accounts.findUserById(p.id))!)).filter(
+            (x) => x.id === id,
+          );
+          assert.equal(ap?.name, 'Phone mail (old)');
         },
         expect: NOTHING_ENDS,
       },

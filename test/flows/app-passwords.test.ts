@@ -286,6 +286,64 @@ describe('app passwords', () => {
     });
   });
 
+  it('renames one from Security info, without scripts: the new name is shown and audited, a bad name is kept with its reason', async () => {
+    // Renaming needs no recent second factor (a name opens nothing), unlike creating.
+    const owner = (await w.ctx.accounts.findUserById(await userId(USER.address)))!;
+    await w.ctx.appPasswords.create(owner, null, 'Old laptop', { ip: '127.0.0.1', locale: 'en' });
+    // Bob's earlier browser went with the password changes above: he signs in again.
+    const bob = new Browser(w.app);
+    await bob.signIn(USER.address, 'another-copper-meadow-4');
+    clock.advance(30_000);
+    await bob.submit('/signin/mfa', '/signin/mfa/verify', { code: oathtoolTotp(secret, clock.now()) });
+    const page = await bob.get('/security-info');
+    const link =
+      /<a href="(\/security-info\/app-passwords\/rename\/[^"]+)" class="rename">Rename<span class="visually-hidden"> Old laptop<\/span><\/a>/.exec(
+        page.body,
+      );
+    assert.ok(link, 'a Rename link beside the app password');
+    const id = decodeURIComponent(link[1]!.split('/').pop()!);
+    const form = await bob.get(link[1]!);
+    assert.equal(form.statusCode, 200);
+    assert.match(form.body, /<h1>Rename the app password &quot;Old laptop&quot;<\/h1>/);
+    assert.match(form.body, /<form method="post" action="\/security-info\/app-passwords\/rename"/);
+    assert.match(form.body, /<input id="ap-name" name="name" type="text"[^>]* value="Old laptop"/);
+
+    const rename = (name: string, body = form.body) =>
+      bob.post('/security-info/app-passwords/rename', { _csrf: csrfFrom(body), id, name });
+    assert.equal((await bob.post('/security-info/app-passwords/rename', { id, name: 'Evil' })).statusCode, 403);
+    const long = 'L'.repeat(101);
+    const bad = await rename(long);
+    assert.equal(bad.statusCode, 400);
+    assert.match(bad.body, /<p class="error" role="alert" id="page-error">/);
+    assert.match(bad.body, /<p class="field-error" id="ap-name-error"><span class="visually-hidden">Error:<\/span> /);
+    const input = /<input id="ap-name"[^>]*>/.exec(bad.body)?.[0] ?? '';
+    assert.match(input, new RegExp(`value="${long}"`), 'what was typed stays');
+    assert.match(input, /aria-describedby="ap-name-error ap-name-hint" aria-invalid="true"/);
+
+    const ok = await rename('New laptop');
+    assert.equal(ok.statusCode, 303);
+    assert.equal(ok.headers.location, '/security-info?m=ap_renamed#app-passwords');
+    const after = await bob.get('/security-info?m=ap_renamed');
+    assert.match(after.body, /The app password was renamed\. The apps that use it keep working\./);
+    assert.match(after.body, /<td class="ap-name">New laptop<\/td>/);
+    assert.doesNotMatch(after.body, /<td class="ap-name">Old laptop<\/td>/);
+    const audited = await w.ctx.store.db
+      .selectFrom('audit_events')
+      .select('detail')
+      .where('action', '=', 'app_password.rename')
+      .execute();
+    assert.ok(audited.some((a) => a.detail.includes('"Old laptop" -> "New laptop"')));
+    // Not another user's, nor one that does not exist.
+    assert.equal((await rename('Mine now', after.body)).statusCode, 303);
+    const other = await bob.post('/security-info/app-passwords/rename', {
+      _csrf: csrfFrom(after.body),
+      id: 'not-an-app-password',
+      name: 'X',
+    });
+    assert.equal(other.statusCode, 404);
+    assert.equal((await bob.get('/security-info/app-passwords/rename/not-an-app-password')).statusCode, 303);
+  });
+
   it('is never a way into the browser pages or a JSON API session, and the log says so', async () => {
     const user = (await w.ctx.accounts.findUserById(await userId(USER.address)))!;
     const s = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, clock.now()))
@@ -294,17 +352,45 @@ describe('app passwords', () => {
     const web = await new Browser(w.app).signIn(USER.address, password);
     assert.equal(web.statusCode, 401);
     assert.match(web.body, /Your account or password is incorrect\./);
+    // What app passwords are for, said on the shape of what was typed alone (#17, task C): for this
+    // real one, for a made-up one (no valid check letter) and for an address that does not exist
+    // alike, so the sentence tells nothing of the account or the app password.
+    const hint =
+      /<p class="error" role="alert" id="page-error">Your account or password is incorrect\. That looks like an app password: app passwords are for mail and other apps, not for signing in here\. Use the password of your account\.<\/p>/;
+    assert.match(web.body, hint);
+    const madeUp = 'abcd abcd abcd abcd abcd';
+    assert.equal(normalizeAppPassword(madeUp), undefined, 'not a well-formed app password');
+    const known = await new Browser(w.app).signIn(USER.address, madeUp);
+    const unknown = await new Browser(w.app).signIn(
+      'nobody-here@contoso.test',
+      password.replace(/ /g, '').toUpperCase(),
+    );
+    for (const r of [known, unknown]) {
+      assert.equal(r.statusCode, 401);
+      assert.match(r.body, hint);
+    }
+    const page = (r: { body: string }, address: string) =>
+      r.body.replaceAll(csrfFrom(r.body), 'CSRF').replaceAll(address, 'ADDRESS');
+    assert.equal(page(known, USER.address), page(unknown, 'nobody-here@contoso.test'), 'the same page, known or not');
+    const ordinary = await new Browser(w.app).signIn(USER.address, 'not-the-password');
+    assert.match(ordinary.body, /Your account or password is incorrect\./);
+    assert.doesNotMatch(ordinary.body, /app password/, 'no hint for an ordinary wrong password');
+    const nl = await new Browser(w.app, { 'accept-language': 'nl' }).signIn('nobody-here@contoso.test', madeUp);
+    assert.match(nl.body, /Dat lijkt op een app-wachtwoord: app-wachtwoorden zijn voor e-mail en andere apps/);
     const api = await w.app.inject({
       method: 'POST',
       url: '/api/v1/sessions',
       payload: { email: USER.address, password },
     });
     assert.equal(api.statusCode, 401);
+    assert.equal(api.json().error.code, 'sign_in_failed', 'the same code for API clients');
+    assert.match(api.json().error.message, /not for signing in here/);
     const reasons = await w.ctx.store.db
       .selectFrom('sign_in_events')
       .select(['reason', 'protocol'])
       .where('reason', '=', 'app_password_refused')
       .execute();
+    // Only the real one is logged as an app password; the made-up one and the unknown address are not.
     assert.deepEqual(reasons.map((r) => r.protocol).sort(), ['api', 'web']);
   });
 
@@ -336,6 +422,33 @@ describe('app passwords', () => {
     const list = await w.app.inject({ method: 'GET', url: '/api/v1/me/app-passwords', headers: auth });
     assert.ok(list.json().appPasswords.some((p: { name: string }) => p.name === 'Thunderbird'));
     assert.ok(!list.body.includes(made.json().password.replace(/ /g, '')));
+    // Rename (PATCH): the same app password under a new name; the name rules of creation.
+    const id0 = made.json().appPassword.id as string;
+    const patch = (name: unknown, id = id0) =>
+      w.app.inject({ method: 'PATCH', url: `/api/v1/me/app-passwords/${id}`, headers: auth, payload: { name } });
+    const renamed = await patch(' Thunderbird at home ');
+    assert.equal(renamed.statusCode, 200);
+    assert.deepEqual(
+      { id: renamed.json().appPassword.id, name: renamed.json().appPassword.name },
+      { id: id0, name: 'Thunderbird at home' },
+    );
+    assert.equal((await patch('   ')).json().error.code, 'invalid_name');
+    assert.equal((await patch('x'.repeat(101))).statusCode, 400);
+    assert.equal((await patch('Other', 'not-an-app-password')).statusCode, 404);
+    assert.equal(
+      (
+        await w.app.inject({
+          method: 'PATCH',
+          url: `/api/v1/me/app-passwords/${id0}`,
+          payload: { name: 'No token' },
+        })
+      ).statusCode,
+      401,
+    );
+    const listed = await w.app.inject({ method: 'GET', url: '/api/v1/me/app-passwords', headers: auth });
+    assert.ok(listed.json().appPasswords.some((p: { name: string }) => p.name === 'Thunderbird at home'));
+    const spec = (await w.app.inject({ method: 'GET', url: '/api/v1/openapi.json' })).json();
+    assert.ok(spec.paths?.['/api/v1/me/app-passwords/{id}']?.patch, 'the OpenAPI document has the rename');
     clock.advance(11 * 60_000);
     const stale = await w.app.inject({
       method: 'POST',

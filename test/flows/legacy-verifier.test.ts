@@ -58,6 +58,35 @@ for (const kind of STORE_KINDS) {
       assert.equal(ap!.lastUsedAt, clock.now());
     });
 
+    it('keeps accepting a renamed app password (the same secret), and the log names it by its new name (#17, task B)', async () => {
+      const [ap] = await w.ctx.appPasswords.list(user);
+      assert.equal((await check(password, 'imap', '192.0.2.10')).outcome, 'ok');
+      await settle();
+      const renamed = await w.ctx.appPasswords.rename(user, ap!.id, '  iPhone Mail (work)  ');
+      assert.equal(renamed.name, 'iPhone Mail (work)', 'trimmed, as at creation');
+      assert.equal((await w.ctx.appPasswords.list(user))[0]!.name, 'iPhone Mail (work)');
+      assert.equal((await check(password, 'smtp', '192.0.2.10')).outcome, 'ok', 'the same secret still works');
+      await settle();
+      const { events } = await w.ctx.audit.listSignIns({ orgId: user.orgId, userId: user.id, limit: 20, offset: 0 });
+      const named = events.filter((e) => e.appPasswordId === ap!.id);
+      assert.ok(named.length >= 2, 'the uses before and after the rename');
+      assert.ok(
+        named.every((e) => e.appPasswordName === 'iPhone Mail (work)'),
+        'every row shows the name it has now',
+      );
+      const audited = await w.ctx.store.db
+        .selectFrom('audit_events')
+        .select(['action', 'detail'])
+        .where('action', '=', 'app_password.rename')
+        .execute();
+      assert.equal(audited.length, 1);
+      assert.match(audited[0]!.detail, /"iPhone Mail" -> "iPhone Mail \(work\)"/);
+      await assert.rejects(w.ctx.appPasswords.rename(user, ap!.id, ' '), { code: 'invalid_name' });
+      await assert.rejects(w.ctx.appPasswords.rename(user, ap!.id, 'x'.repeat(101)), { code: 'invalid_name' });
+      await assert.rejects(w.ctx.appPasswords.rename(user, 'no-such-id', 'Other'), { code: 'app_password_not_found' });
+      await w.ctx.appPasswords.rename(user, ap!.id, 'iPhone Mail');
+    });
+
     it('tells the user once per new client IP', async () => {
       await check(password, 'imap', '198.51.100.7');
       await check(password, 'imap', '198.51.100.7');

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { storeOr } from '../support/stores.js';
+import { startWebhook } from '../support/sinks.js';
 import { FakeClock, makeWorld, oathtoolTotp, USER, type World } from '../support/world.js';
 
 describe('MFA through the JSON API', () => {
@@ -88,5 +89,78 @@ describe('MFA through the JSON API', () => {
     const t = (await post('/sessions', { email: USER.address, password: USER.password })).json().token as string;
     assert.equal((await post('/flow/verify', { code: '1', admin: true }, t)).statusCode, 400);
     assert.equal((await post('/flow/frobnicate', {}, t)).statusCode, 400);
+  });
+});
+
+describe('phone numbers through the JSON API (#17, task A4)', () => {
+  let w: World;
+  let hook: Awaited<ReturnType<typeof startWebhook>>;
+  const clock = new FakeClock(Date.UTC(2026, 10, 27, 9, 0, 0));
+  const post = (url: string, body: object, flow?: string) =>
+    w.app.inject({
+      method: 'POST',
+      url: `/api/v1${url}`,
+      payload: body,
+      headers: flow ? { 'x-sesame-flow': flow } : {},
+    });
+  let orgId = '';
+
+  before(async () => {
+    hook = await startWebhook();
+    w = await makeWorld(
+      storeOr('postgres'),
+      { smsWebhookUrl: hook.url, smsWebhookSecret: 'a-webhook-secret-of-some-length' },
+      { clock },
+    );
+    await w.ctx.accounts.addUser(OPERATOR, { address: 'ida@contoso.test', password: 'saffron-harbor-kite-19' });
+    await w.ctx.mfaAdmin.setUserState(OPERATOR, 'ida@contoso.test', 'enabled');
+    orgId = (
+      await w.ctx.store.db
+        .selectFrom('users')
+        .select('org_id')
+        .where('address', '=', 'ida@contoso.test')
+        .executeTakeFirstOrThrow()
+    ).org_id;
+  });
+  after(async () => {
+    await w.close();
+    await hook.stop();
+  });
+
+  const startFlow = async () => {
+    const t = (await post('/sessions', { email: 'ida@contoso.test', password: 'saffron-harbor-kite-19' })).json()
+      .token as string;
+    await post('/flow/setup', {}, t);
+    return t;
+  };
+
+  it('picks the method first, then takes a national number in the default country, by the same domain rule as the pages', async () => {
+    await w.ctx.mfaAdmin.setPolicy(OPERATOR, orgId, { defaultCountry: 'NL' });
+    const t = await startFlow();
+    const picked = (await post('/flow/pick', { kind: 'sms' }, t)).json();
+    assert.deepEqual(
+      { state: picked.state, chosen: picked.chosen, example: picked.phoneExample },
+      { state: 'contact_details', chosen: 'sms', example: '06 12345678' },
+    );
+    const bad = await post('/flow/method', { kind: 'sms', target: '06 1234' }, t);
+    assert.equal(bad.statusCode, 400);
+    assert.equal(bad.json().error.code, 'invalid_phone');
+    const sent = await post('/flow/method', { kind: 'sms', target: '06-12345678' }, t);
+    assert.equal(sent.statusCode, 200);
+    assert.equal(sent.json().state, 'verify_enrolment');
+    assert.equal(hook.calls.at(-1)!.body.to, '+31612345678');
+  });
+
+  it('without a default country, asks for the country code, and the flow keeps the chosen method', async () => {
+    await w.ctx.mfaAdmin.setPolicy(OPERATOR, orgId, { defaultCountry: null });
+    const t = await startFlow();
+    const national = await post('/flow/method', { kind: 'voice', target: '0612345678' }, t);
+    assert.equal(national.statusCode, 400);
+    assert.equal(national.json().error.code, 'phone_country_code_required');
+    const now = (await w.app.inject({ method: 'GET', url: '/api/v1/flow', headers: { 'x-sesame-flow': t } })).json();
+    assert.deepEqual({ state: now.state, chosen: now.chosen }, { state: 'contact_details', chosen: 'voice' });
+    assert.match(now.phoneExample, /^\+\d/, 'the example in international form');
+    const international = await post('/flow/method', { kind: 'voice', target: '+31 6 12345678' }, t);
+    assert.equal(international.json().state, 'verify_enrolment');
   });
 });

@@ -72,8 +72,16 @@ describe('MFA through the pages', () => {
     const choose = await step(b, 'setup');
     assert.match(choose.body, /<h1>How should we contact you\?<\/h1>/);
     for (const k of ['totp', 'sms', 'voice', 'email']) assert.match(choose.body, new RegExp(`value="${k}"`), k);
+    // The methods alone, each with its line of description; no number or address field yet, and
+    // the title is not repeated as the legend (#17, task A).
+    assert.match(choose.body, /<form method="post" action="\/signin\/mfa\/pick"/);
+    assert.doesNotMatch(choose.body, /type="tel"|type="email"|name="phone"/);
+    assert.match(choose.body, /aria-describedby="kind-sms-hint"[^>]*> <strong>Text message<\/strong><\/label>/);
+    assert.match(choose.body, /<p class="hint" id="kind-sms-hint">We text a code to your mobile phone\.<\/p>/);
+    assert.doesNotMatch(choose.body, /<legend>How should we contact you\?<\/legend>/);
 
-    const qr = await step(b, 'method', { kind: 'totp' });
+    // An authenticator app needs nothing more: picking it goes straight to its setup.
+    const qr = await step(b, 'pick', { kind: 'totp' });
     assert.match(qr.body, /<img id="totp-qr" class="qr" src="data:image\/png;base64,/);
     secret = secretFrom(qr.body);
     assert.match(secret, /^[A-Z2-7]{32}$/, '160-bit base32 secret');
@@ -127,6 +135,9 @@ describe('MFA through the pages', () => {
     assert.match(keep.body, /data-copy="app-password"[^>]*hidden>Copy<\/button>/);
     // The first app password too says it is shown only this once (#17, item 4).
     assert.match(keep.body, /<p class="hint" id="app-password-once">This is the only time it is shown/);
+    // Next, not a first Done: the recovery codes follow, and only their page says Done (#17, task E).
+    assert.match(keep.body, /<button type="submit" class="primary" id="next">Next<\/button>/);
+    assert.doesNotMatch(keep.body, />Done<\/button>/);
     assert.equal(
       (
         await w.ctx.appPasswords.list(
@@ -163,6 +174,7 @@ describe('MFA through the pages', () => {
       recovery,
     );
     assert.match(file, /^Recovery codes for your work or school account\./);
+    assert.equal(codes.body.match(/>Done<\/button>/g)?.length, 1, 'one Done');
     const done = await b.submit('/signin/mfa', '/signin/mfa/done', {});
     assert.equal(done.statusCode, 303);
     assert.equal(done.headers.location, '/account');
@@ -278,16 +290,21 @@ describe('MFA through the pages', () => {
     const b = new Browser(w.app);
     await b.signIn('dan@contoso.test', 'harbour-violet-lamp-58');
     await step(b, 'setup');
-    const bad = await step(b, 'method', { kind: 'sms', phone_sms: '12345' });
+    const numberPage = await step(b, 'pick', { kind: 'sms' });
+    assert.match(numberPage.body, /<h1>Text message<\/h1>/);
+    const bad = await step(b, 'method', { kind: 'sms', phone: '12345' });
     assert.equal(bad.statusCode, 400);
     assert.match(bad.body, /country code/);
     hook.state.status = 502;
-    const failed = await step(b, 'method', { kind: 'sms', phone_sms: '+31 6 1234 5678' });
+    const failed = await step(b, 'method', { kind: 'sms', phone: '+31 6 1234 5678' });
     assert.equal(failed.statusCode, 502);
     assert.match(failed.body, /We couldn&#39;t send the code/);
+    // Not the number's fault: it is kept, with no reason beside the field.
+    assert.match(failed.body, /<input id="phone" name="phone" type="tel"[^>]* value="\+31 6 1234 5678"/);
+    assert.doesNotMatch(failed.body, /aria-invalid/);
     hook.state.status = 200;
     clock.advance(31_000);
-    const sent = await step(b, 'method', { kind: 'sms', phone_sms: '+31 6 1234 5678' });
+    const sent = await step(b, 'method', { kind: 'sms', phone: '+31 6 1234 5678' });
     assert.match(sent.body, /We sent a code to \+31 •••• 5678/);
     const call = hook.calls.at(-1)!;
     assert.equal(call.headers['x-sesame-secret'], 'a-webhook-secret-of-some-length');
@@ -297,6 +314,148 @@ describe('MFA through the pages', () => {
     );
     const code = /\b(\d{6})\b/.exec(call.body.text)![1]!;
     assert.match((await step(b, 'verify', { code })).body, /Verification succeeded/);
+  });
+
+  it("asks for the chosen method's number or address alone, reads national numbers in the default country, and keeps what was typed beside its error", async () => {
+    const admin = {
+      kind: 'user' as const,
+      amr: ['pwd', 'otp'],
+      user: (await w.ctx.accounts.findUserById(
+        (
+          await w.ctx.store.db
+            .selectFrom('users')
+            .select('id')
+            .where('address', '=', ADMIN.address)
+            .executeTakeFirstOrThrow()
+        ).id,
+      ))!,
+    };
+    await w.ctx.accounts.addUser(OPERATOR, { address: 'gus@contoso.test', password: 'pebble-meadow-torch-47' });
+    await w.ctx.mfaAdmin.setUserState(OPERATOR, 'gus@contoso.test', 'enabled');
+    const b = new Browser(w.app);
+    await b.signIn('gus@contoso.test', 'pebble-meadow-torch-47');
+    await step(b, 'setup');
+
+    // Step two for a text message: its number only, with an example in international form while
+    // the organization has no default country.
+    const sms = await step(b, 'pick', { kind: 'sms' });
+    assert.equal(sms.statusCode, 200);
+    assert.match(sms.body, /<h1>Text message<\/h1>/);
+    assert.match(sms.body, /<label for="phone">Mobile number<\/label>/);
+    assert.match(sms.body, /<p class="hint" id="phone-hint">With the country code, for example \+31 6 12345678\.<\/p>/);
+    assert.doesNotMatch(sms.body, /type="radio"|type="email"|name="email"/);
+    assert.match(sms.body, /<input type="hidden" name="kind" value="sms">/);
+
+    const national = await step(b, 'method', { kind: 'sms', phone: '06 12345678' });
+    assert.equal(national.statusCode, 400);
+    assert.match(national.body, /<h1>Text message<\/h1>/, 'still the chosen method');
+    assert.match(national.body, /<p class="error" role="alert" id="page-error">Enter the number with its country code/);
+    assert.match(
+      national.body,
+      /<p class="field-error" id="contact-error"><span class="visually-hidden">Error:<\/span> Enter the number with its country code, starting with \+/,
+    );
+    const input = /<input id="phone"[^>]*>/.exec(national.body)?.[0] ?? '';
+    assert.match(input, /value="06 12345678"/, 'the number typed is still there');
+    assert.match(input, /aria-describedby="contact-error phone-hint"/);
+    assert.match(input, /aria-invalid="true"/);
+    assert.ok(
+      national.body.indexOf('id="contact-error"') < national.body.indexOf('<input id="phone"'),
+      'the message is right above the field',
+    );
+
+    // With the Netherlands as default country, the national form is understood and shown as example.
+    await w.ctx.mfaAdmin.setPolicy(admin, admin.user.orgId, { defaultCountry: 'NL' });
+    try {
+      const again = await b.get('/signin/mfa');
+      assert.match(again.body, /<p class="hint" id="phone-hint">For example 06 12345678\.<\/p>/);
+      assert.doesNotMatch(again.body, /aria-invalid/, 'a fresh page has no error');
+      const wrong = await step(b, 'method', { kind: 'sms', phone: '06-1234' });
+      assert.equal(wrong.statusCode, 400);
+      assert.match(
+        wrong.body,
+        /id="contact-error"><span class="visually-hidden">Error:<\/span> This is not a valid phone number/,
+      );
+      assert.match(/<input id="phone"[^>]*>/.exec(wrong.body)?.[0] ?? '', /value="06-1234"[^>]* aria-invalid="true"/);
+      clock.advance(31_000);
+      const sent = await step(b, 'method', { kind: 'sms', phone: '06-12345678' });
+      assert.match(sent.body, /We sent a code to \+31 •••• 5678/);
+      assert.equal(hook.calls.at(-1)!.body.to, '+31612345678');
+
+      // "Use another method": the list again, the method chosen before still chosen; email asks
+      // for the address alone, and keeps a refused one with its reason.
+      const list = await step(b, 'choose');
+      assert.match(list.body, /<input type="radio" name="kind" value="sms" checked/);
+      const voice = await step(b, 'pick', { kind: 'voice' });
+      assert.match(voice.body, /<label for="phone">Phone number<\/label>/);
+      await step(b, 'choose');
+      const email = await step(b, 'pick', { kind: 'email' });
+      assert.match(email.body, /<input id="alt-email" name="email" type="email"/);
+      assert.doesNotMatch(email.body, /type="tel"|name="phone"/);
+      const own = await step(b, 'method', { kind: 'email', email: 'Gus@Contoso.test' });
+      assert.equal(own.statusCode, 400);
+      assert.match(own.body, /<h1>Email to another address<\/h1>/);
+      assert.match(own.body, /id="contact-error"><span class="visually-hidden">Error:<\/span> Use another address/);
+      assert.match(
+        /<input id="alt-email"[^>]*>/.exec(own.body)?.[0] ?? '',
+        /value="Gus@Contoso.test"[^>]* aria-invalid="true"/,
+      );
+      // What was typed comes back as text, never as markup.
+      const hostile = await step(b, 'method', { kind: 'email', email: '"><svg onload=alert(1)>' });
+      assert.equal(hostile.statusCode, 400);
+      assert.match(hostile.body, /value="&quot;&gt;&lt;svg onload=alert\(1\)&gt;"/);
+      assert.doesNotMatch(hostile.body, /<svg/);
+    } finally {
+      await w.ctx.mfaAdmin.setPolicy(admin, admin.user.orgId, { defaultCountry: null });
+    }
+  });
+
+  it('gives an expired sign-in a way on: Sign in again, towards where it was going (#17, task D)', async () => {
+    await w.ctx.accounts.addUser(OPERATOR, { address: 'hal@contoso.test', password: 'cobalt-river-lamp-82' });
+    await w.ctx.mfaAdmin.setUserState(OPERATOR, 'hal@contoso.test', 'enabled');
+    const b = new Browser(w.app);
+    const start = await b.submit('/signin?next=%2Fsecurity-info', '/signin', {
+      email: 'hal@contoso.test',
+      password: 'cobalt-river-lamp-82',
+      next: '/security-info',
+    });
+    assert.equal(start.headers.location, '/signin/mfa');
+    const page = await b.get('/signin/mfa');
+    clock.advance(16 * 60_000);
+    // A form posted after the flow expired: the page says so and links to a new sign-in with `next`.
+    const late = await b.post('/signin/mfa/setup', { _csrf: csrfFrom(page.body) });
+    assert.equal(late.statusCode, 400);
+    assert.match(late.body, /This sign-in has expired\. Please start again\./);
+    const link = /<a class="button" id="way-on" href="([^"]+)">Sign in again<\/a>/.exec(late.body);
+    assert.ok(link, 'a way on');
+    assert.equal(link[1]!.replaceAll('&amp;', '&'), '/signin?next=%2Fsecurity-info');
+    const again = await b.get(link[1]!.replaceAll('&amp;', '&'));
+    assert.equal(again.statusCode, 200);
+    assert.match(again.body, /<input type="hidden" name="next" value="\/security-info">/);
+    // The old flow is gone, so a reload knows no `next`: still a way on, to the sign-in page.
+    const reload = await b.get('/signin/mfa');
+    assert.equal(reload.statusCode, 400);
+    assert.match(reload.body, /<a class="button" id="way-on" href="\/signin">Sign in again<\/a>/);
+    // Following the way on starts a new sign-in that goes where the old one was going.
+    const anew = await b.submit(link[1]!.replaceAll('&amp;', '&'), '/signin', {
+      email: 'hal@contoso.test',
+      password: 'cobalt-river-lamp-82',
+      next: '/security-info',
+    });
+    assert.equal(anew.headers.location, '/signin/mfa');
+    const { flow } = await w.ctx.flows.load(b.cookies.get('sesame_flow'));
+    assert.equal(flow.data.next, '/security-info');
+    // In Dutch too.
+    const nl = await new Browser(w.app, { 'accept-language': 'nl' }).get('/signin/mfa');
+    assert.match(nl.body, /Deze aanmelding is verlopen\.[\s\S]*>Opnieuw aanmelden<\/a>/);
+
+    // A signed-in user's flow (adding a method) that is gone leads back to Security info.
+    await w.ctx.accounts.addUser(OPERATOR, { address: 'ivy@contoso.test', password: 'amber-quarry-flute-64' });
+    const ivy = new Browser(w.app);
+    assert.equal((await ivy.signIn('ivy@contoso.test', 'amber-quarry-flute-64')).headers.location, '/account');
+    ivy.cookies.set('sesame_flow_si', 'a-flow-that-is-no-more');
+    const gone = await ivy.get('/security-info/flow');
+    assert.equal(gone.statusCode, 400);
+    assert.match(gone.body, /<a class="button" id="way-on" href="\/security-info">Back to Security info<\/a>/);
   });
 
   it('locks the second step after 10 wrong codes, even for the right one, and emails the user once', async () => {
@@ -353,8 +512,9 @@ describe('MFA through the pages', () => {
     assert.match(choose.body, /value="totp"/);
     assert.match(choose.body, /value="email"/);
     assert.doesNotMatch(choose.body, /value="sms"|value="voice"|value="webauthn"/);
-    const refused = await step(b, 'method', { kind: 'sms', phone_sms: '+31612345678' });
+    const refused = await step(b, 'pick', { kind: 'sms' });
     assert.equal(refused.statusCode, 400);
+    assert.equal((await step(b, 'method', { kind: 'sms', phone: '+31612345678' })).statusCode, 400);
     await assert.rejects(w.ctx.mfaAdmin.setPolicy(admin, orgId, { rememberDays: 366 }), { code: 'invalid_policy' });
     await assert.rejects(w.ctx.mfaAdmin.setPolicy(admin, orgId, { allowedMethods: [] }), { code: 'invalid_policy' });
     await w.ctx.mfaAdmin.setPolicy(admin, orgId, {

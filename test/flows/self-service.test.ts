@@ -397,8 +397,8 @@ for (const kind of STORE_KINDS) {
       const d = browser();
       const smsCode = () => /\b(\d{6})\b/.exec(texts.calls.at(-1)!.body.text)![1]!;
       assert.equal(
-        (await registerThroughPages(d, DAVE.address, DAVE.password, { kind: 'sms', phone_sms: DAVE.phone }, smsCode))
-          .done.headers.location,
+        (await registerThroughPages(d, DAVE.address, DAVE.password, { kind: 'sms', phone: DAVE.phone }, smsCode)).done
+          .headers.location,
         '/account',
       );
       await addEmailMethod(d, DAVE.home);

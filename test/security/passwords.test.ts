@@ -118,6 +118,7 @@ describe('main passwords', () => {
       'method',
       'next',
       'password',
+      'pick',
       'resend',
       'setup',
       'switch',

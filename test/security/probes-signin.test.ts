@@ -242,18 +242,25 @@ describe('probes: the password step', () => {
     assert.equal(rows[0]!.reason, 'account_locked', 'the last attempt, with the right password, met the lock');
   });
 
-  it('probe: an app password on the browser sign-in form is refused with the generic error (and on the JSON API)', async () => {
+  it('probe: an app password on the browser sign-in form is refused with the page any app-password-shaped password gets (and on the JSON API)', async () => {
     const grouped = carol.appPassword!;
     // Control: it is a live app password, accepted where app passwords belong.
     assert.equal((await call(base, 'GET', '/auth/basic', undefined, basic(CAROL.address, grouped))).status, 200);
+    // The page says what app passwords are for (#17, task C) on the shape of what was typed alone:
+    // a made-up one, on an address that does not exist, gets the very same page as a live one.
+    const SHAPED = 'abcd abcd abcd abcd abcd';
+    const NOBODY = 'nobody-at-all@contoso.test';
+    const shaped = await new FetchBrowser(base).signIn(NOBODY, SHAPED);
+    assert.match(shaped.body, /not for signing in here/);
     const wrong = await new FetchBrowser(base).signIn(CAROL.address, WRONG);
+    assert.doesNotMatch(wrong.body, /app password/, 'an ordinary wrong password gets the generic sentence');
     for (const typed of [grouped, grouped.replace(/ /g, '')]) {
       const r = await new FetchBrowser(base).signIn(CAROL.address, typed);
       assert.equal(r.status, 401);
       assert.equal(
         normalise(r.body, CAROL.address),
-        normalise(wrong.body, CAROL.address),
-        'the same page as a wrong password',
+        normalise(shaped.body, NOBODY),
+        'the same page as a made-up app password on an unknown address',
       );
       assert.equal(r.headers.get('location'), null);
       assert.ok(
@@ -261,9 +268,10 @@ describe('probes: the password step', () => {
         'no session, no second-factor step',
       );
     }
-    const apiWrong = await call(base, 'POST', '/api/v1/sessions', { email: CAROL.address, password: WRONG });
+    const apiShaped = await call(base, 'POST', '/api/v1/sessions', { email: NOBODY, password: SHAPED });
     const apiAp = await call(base, 'POST', '/api/v1/sessions', { email: CAROL.address, password: grouped });
-    assert.deepEqual({ status: apiAp.status, text: apiAp.text }, { status: apiWrong.status, text: apiWrong.text });
+    assert.deepEqual({ status: apiAp.status, text: apiAp.text }, { status: apiShaped.status, text: apiShaped.text });
+    assert.match(apiAp.text, /"code":"sign_in_failed"/);
     // The admin sees what happened.
     const reasons = (await signInLog(base, adminToken))
       .filter((e) => e.addressTyped === CAROL.address && (e.protocol === 'web' || e.protocol === 'api'))

@@ -10,6 +10,7 @@ import {
   generateAppPassword,
   groupAppPassword,
   LENGTH,
+  looksLikeAppPassword,
   normalizeAppPassword,
   valuesOf,
 } from '../../src/domain/app-passwords/format.js';
@@ -77,5 +78,28 @@ describe('app-password format', () => {
     for (let i = 0; i < LENGTH; i++)
       for (const c of ALPHABET)
         if (c !== p[i]) assert.equal(normalizeAppPassword(p.slice(0, i) + c + p.slice(i + 1)), undefined);
+  });
+
+  it('tells the shape of an app password from other passwords, without the check letter (#17, task C)', () => {
+    const p = generateAppPassword();
+    for (const typed of [
+      p,
+      groupAppPassword(p),
+      groupAppPassword(p).toUpperCase(),
+      ` ${groupAppPassword(p)} `,
+      groupAppPassword(p).replace(/ /g, '-'),
+      'abcd abcd abcd abcd abcd',
+    ])
+      assert.ok(looksLikeAppPassword(typed), typed);
+    for (const typed of [
+      '',
+      'granite-orchid-sail-31',
+      'abcd efgh jkmn pqrs',
+      'abcd efgh jkmn pqrs tuvw x',
+      'abcd efgh jkmn pqrs tuv1',
+      'correct horse battery staple',
+      'abcd  efgh jkmn pqrs tuvw',
+    ])
+      assert.ok(!looksLikeAppPassword(typed), typed);
   });
 });

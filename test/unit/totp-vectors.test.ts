@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { HOTP, Secret, TOTP } from 'otpauth';
 import { matchTotp, newTotpSecret, totpUri } from '../../src/domain/mfa/totp.js';
-import { normalizePhone, normalizeRecoveryCode, numericCode, recoveryCode } from '../../src/domain/mfa/codes.js';
+import { normalizeRecoveryCode, numericCode, recoveryCode } from '../../src/domain/mfa/codes.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const vectors = JSON.parse(fs.readFileSync(path.join(root, 'test/vectors/otp.json'), 'utf8')) as {
@@ -63,11 +63,8 @@ describe('codes', () => {
     assert.equal(seen.size, 10_000);
     assert.match(numericCode(), /^\d{6}$/);
   });
-  it('normalises typed recovery codes and phone numbers', () => {
+  it('normalises typed recovery codes (phone numbers: phone-input.test.ts)', () => {
     assert.equal(normalizeRecoveryCode(' ABCD efgh-JKMN pqrs '), 'abcd-efgh-jkmn-pqrs');
     assert.equal(normalizeRecoveryCode('abcd-efgh-jkmn-pqr1'), undefined, '1 is not in the alphabet');
-    assert.equal(normalizePhone('+31 (6) 1234-5678'), '+31612345678');
-    assert.equal(normalizePhone('0031612345678'), '+31612345678');
-    assert.equal(normalizePhone('0612345678'), undefined, 'a country code is required');
   });
 });

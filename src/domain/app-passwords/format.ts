@@ -67,6 +67,16 @@ export function normalizeAppPassword(typed: string): string | undefined {
   return checksum(v) === 0 ? s : undefined;
 }
 
+/**
+ * Whether typed text has the shape of an app password: 20 letters, in five groups of four as shown
+ * or run together. Only the shape, not the check letter (an app password with a typo still looks
+ * like one) and never the store: the sign-in page says app passwords are not for it on this alone,
+ * so the hint tells nothing about the account or the app password (#17, task C).
+ */
+export function looksLikeAppPassword(typed: string): boolean {
+  return /^[a-z]{4}(?:[ -]?[a-z]{4}){4}$/i.test(typed.trim());
+}
+
 /** Letter values of a canonical password (for tests and tools). */
 export function valuesOf(canonical: string): Uint8Array {
   return Uint8Array.from([...canonical].map((c) => VALUE.get(c)!));

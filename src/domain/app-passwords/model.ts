@@ -73,6 +73,8 @@ export interface AppPasswordRepository {
   createWithinCap(p: NewAppPassword, cap: number): Promise<boolean | 'exists'>;
   list(userId: string): Promise<AppPassword[]>;
   delete(userId: string, id: string): Promise<boolean>;
+  /** Gives the user's app password `id` a new name (the secret stays); false when the user has no such app password. */
+  rename(userId: string, id: string, name: string): Promise<boolean>;
   deleteAll(userId: string): Promise<number>;
   /** Whose app password has this keyed hash (one indexed read), or undefined. */
   findOwner(hash: string): Promise<string | undefined>;

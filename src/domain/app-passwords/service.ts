@@ -153,6 +153,21 @@ export class AppPasswords {
     return this.repo.list(user.id);
   }
 
+  /**
+   * Renames one of the user's app passwords (#17, task B), with the names creation accepts. Only the
+   * name changes: the secret, and so every app that uses it, go on as before; the sign-in log, which
+   * names app passwords by id, shows the new name from now on, for earlier sign-ins too. No recent
+   * authentication needed: a name opens nothing (deleting one needs none either).
+   */
+  async rename(user: User, id: string, nameRaw: string): Promise<AppPassword> {
+    const name = normalizeAppPasswordName(nameRaw);
+    const before = (await this.repo.list(user.id)).find((p) => p.id === id);
+    if (!before || !(await this.repo.rename(user.id, id, name)))
+      throw new SesameError('app_password_not_found', 'no such app password of this user');
+    await this.record(user, { kind: 'user', user }, 'app_password.rename', `${id} "${before.name}" -> "${name}"`);
+    return { ...before, name };
+  }
+
   async remove(user: User, id: string): Promise<void> {
     if (!(await this.repo.delete(user.id, id)))
       throw new SesameError('app_password_not_found', 'no such app password of this user');

@@ -21,6 +21,7 @@ import type { Factor, FactorResponse, Prompt } from '../mfa/factors.js';
 import { normalizeRecoveryCode, recoveryCode } from '../mfa/codes.js';
 import { AMR, policyOf, type MethodKind, type MfaMethod, type OrgPolicy } from '../mfa/model.js';
 import type { Notifier } from '../mfa/notifier.js';
+import { phoneExample } from '../mfa/phone-policy.js';
 import type { MfaRepository } from '../mfa/repository.js';
 import type { RecentAuth } from '../sessions/recent-auth.js';
 import type { Session, SessionService } from '../sessions/session.js';
@@ -79,7 +80,12 @@ export interface FlowView {
   prompt?: Prompt;
   recoveryCodes?: string[];
   appPassword?: { name: string; password: string };
+  /** At contact_details for a phone: an example number as the organization's people write theirs (phone-policy.ts). */
+  phoneExample?: string;
 }
+
+/** Methods that need a phone number or address before they can be set up. */
+const NEEDS_CONTACT: ReadonlySet<MethodKind> = new Set(['sms', 'voice', 'email']);
 
 export class SignInFlows {
   private readonly byKind: Map<MethodKind, Factor>;
@@ -196,7 +202,11 @@ export class SignInFlows {
       user.status !== 'active'
     ) {
       if (flow) await this.d.flows.delete(flow.id);
-      throw new SesameError('flow_expired', 'flow unknown, finished, expired or its user disabled');
+      // `next` (a path on this site, the browser's own) lets the page start a new sign-in towards
+      // where this one was going, rather than end in a dead end (#17, task D).
+      throw new SesameError('flow_expired', 'flow unknown, finished, expired or its user disabled', {
+        params: flow ? { next: flow.data.next } : {},
+      });
     }
     return { flow, user };
   }
@@ -207,6 +217,8 @@ export class SignInFlows {
     const methods = await this.methodsFor(flow, user);
     const v: FlowView = { flow, user, policy, methods, choices: this.choices(policy) };
     const ctx = { flow, user, now: this.d.clock.now() };
+    if (flow.state === 'contact_details' && (flow.data.chosen === 'sms' || flow.data.chosen === 'voice'))
+      v.phoneExample = phoneExample(policy.defaultCountry, policy.phoneCountries?.[0]);
     if (flow.state === 'verify_enrolment' && flow.data.pending)
       v.prompt = await this.factor(flow.data.pending.kind).enrolmentPrompt(ctx);
     if (flow.state === 'second_factor' && flow.data.challenge) {
@@ -232,21 +244,58 @@ export class SignInFlows {
     await this.save(flow);
   }
 
-  /** "How should we contact you?": the chosen method, with a phone number or address where it needs one. */
+  /**
+   * "How should we contact you?", the first half: the method alone. An authenticator app or a
+   * security key is set up at once; a text, call or email asks for its number or address next
+   * (contact_details), on a page of its own.
+   */
+  async pickMethod(flow: Flow, user: User, kind: string): Promise<void> {
+    this.expect(flow, ['choose_method', 'contact_details', 'verify_enrolment']);
+    const policy = await policyOf(this.d.mfa, user.orgId);
+    const chosen = this.allowedKind(policy, kind);
+    if (!NEEDS_CONTACT.has(chosen)) return this.chooseMethod(flow, user, chosen);
+    flow.data.pending = undefined;
+    flow.data.chosen = chosen;
+    flow.state = 'contact_details';
+    await this.save(flow);
+  }
+
+  /**
+   * The chosen method, with a phone number (national form read in the organization's default
+   * country) or address where it needs one. A refused number or address leaves the flow at
+   * contact_details for that method, whichever state it came from, so the page asks again for it.
+   */
   async chooseMethod(flow: Flow, user: User, kind: string, target?: string): Promise<void> {
     // Choosing again from the verification step ("use another method") is allowed.
-    this.expect(flow, ['choose_method', 'verify_enrolment']);
+    this.expect(flow, ['choose_method', 'contact_details', 'verify_enrolment']);
     const policy = await policyOf(this.d.mfa, user.orgId);
-    if (!this.choices(policy).includes(kind as MethodKind))
-      throw new SesameError('method_not_allowed', `method ${kind} not allowed or not deliverable`);
-    await this.factor(kind as MethodKind).startEnrolment({ flow, user, now: this.d.clock.now() }, { target });
+    const chosen = this.allowedKind(policy, kind);
+    try {
+      await this.factor(chosen).startEnrolment(
+        { flow, user, now: this.d.clock.now() },
+        { target, defaultCountry: policy.defaultCountry },
+      );
+    } catch (e) {
+      if (
+        e instanceof SesameError &&
+        NEEDS_CONTACT.has(chosen) &&
+        (flow.state !== 'contact_details' || flow.data.chosen !== chosen)
+      ) {
+        flow.data.pending = undefined;
+        flow.data.chosen = chosen;
+        flow.state = 'contact_details';
+        await this.save(flow);
+      }
+      throw e;
+    }
+    flow.data.chosen = chosen;
     flow.state = 'verify_enrolment';
     await this.save(flow);
   }
 
-  /** "Use another method": back from a verification to the list of methods. */
+  /** "Use another method": back from a number, an address or a verification to the list of methods. */
   async chooseAnother(flow: Flow): Promise<void> {
-    this.expect(flow, ['verify_enrolment', 'choose_method']);
+    this.expect(flow, ['verify_enrolment', 'contact_details', 'choose_method']);
     flow.data.pending = undefined;
     flow.state = 'choose_method';
     await this.save(flow);
@@ -466,6 +515,13 @@ export class SignInFlows {
     );
     await this.auditUser(user, 'mfa.recovery_codes_renewed', `${RECOVERY_CODE_COUNT} codes`);
     return codes;
+  }
+
+  /** `kind` if the user may choose it now, else `method_not_allowed`. */
+  private allowedKind(policy: OrgPolicy, kind: string): MethodKind {
+    if (!this.choices(policy).includes(kind as MethodKind))
+      throw new SesameError('method_not_allowed', `method ${kind.slice(0, 20)} not allowed or not deliverable`);
+    return kind as MethodKind;
   }
 
   /** The factor kinds the policy allows and whose channel can deliver. */

@@ -26,10 +26,3 @@ export function normalizeRecoveryCode(typed: string): string | undefined {
   if (s.length !== RC_LEN || [...s].some((c) => !RC_ALPHABET.includes(c))) return undefined;
   return s.match(/.{4}/g)!.join('-');
 }
-
-/** E.164 phone numbers: + and 8 to 15 digits; spaces, dashes, dots and brackets are dropped. */
-export function normalizePhone(typed: string): string | undefined {
-  const s = typed.replace(/[\s\-.()]/g, '');
-  const e164 = s.startsWith('00') ? `+${s.slice(2)}` : s;
-  return /^\+[1-9]\d{7,14}$/.test(e164) ? e164 : undefined;
-}

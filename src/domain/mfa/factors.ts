@@ -11,7 +11,8 @@ import type { User } from '../accounts/model.js';
 import { normalizeAddress } from '../accounts/model.js';
 import { SesameError } from '../errors.js';
 import type { Flow, SentCode } from '../flows/flow.js';
-import { normalizePhone, numericCode } from './codes.js';
+import { numericCode } from './codes.js';
+import { parsePhoneInput } from './phone-policy.js';
 import type { MfaMethod, MethodKind } from './model.js';
 import { maskEmail, maskPhone } from './model.js';
 import type { CodeSendGuard } from './code-budget.js';
@@ -32,8 +33,11 @@ export type Prompt =
 
 export interface Factor {
   readonly kind: MethodKind;
-  /** Begins registering: records what is pending in the flow and sends a code if there is one. */
-  startEnrolment(ctx: FactorContext, input: { target?: string }): Promise<void>;
+  /**
+   * Begins registering: records what is pending in the flow and sends a code if there is one.
+   * `defaultCountry` is the organization's, for a phone number typed in national form.
+   */
+  startEnrolment(ctx: FactorContext, input: { target?: string; defaultCountry?: string | null }): Promise<void>;
   /** What to show for the pending enrolment (a reload shows it again without sending again). */
   enrolmentPrompt(ctx: FactorContext): Promise<Prompt>;
   /** Checks the response; returns the method to store, or throws `code_invalid` / `webauthn_failed`. */
@@ -133,7 +137,7 @@ export class CodeFactor implements Factor {
     return this.hasher.digest(`mfa-code:${flow.id}`, code);
   }
 
-  private normalizeTarget(raw: string | undefined, user: User): string {
+  private normalizeTarget(raw: string | undefined, user: User, defaultCountry: string | null): string {
     if (this.kind === 'email') {
       const address = normalizeAddress(raw ?? '').address;
       // A second factor in the same mailbox as the account proves nothing more, and is lost with it.
@@ -141,9 +145,7 @@ export class CodeFactor implements Factor {
         throw new SesameError('alt_email_is_work_address', 'the alternate email is the account itself');
       return address;
     }
-    const phone = normalizePhone(raw ?? '');
-    if (!phone) throw new SesameError('invalid_phone', 'not an E.164 phone number');
-    return phone;
+    return parsePhoneInput(raw ?? '', defaultCountry);
   }
 
   private mask(target: string) {
@@ -197,8 +199,8 @@ export class CodeFactor implements Factor {
     return this.hasher.digests(`mfa-code:${ctx.flow.id}`, t).some((h) => constantTimeEqual(h, sent.hash));
   }
 
-  async startEnrolment(ctx: FactorContext, input: { target?: string }) {
-    const target = this.normalizeTarget(input.target, ctx.user);
+  async startEnrolment(ctx: FactorContext, input: { target?: string; defaultCountry?: string | null }) {
+    const target = this.normalizeTarget(input.target, ctx.user, input.defaultCountry ?? null);
     await this.guard?.checkDestination(this.kind, target, ctx.user.orgId);
     const previous =
       ctx.flow.data.pending?.kind === this.kind && ctx.flow.data.pending.target === target

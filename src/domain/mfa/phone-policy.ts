@@ -12,7 +12,13 @@
  * The check runs when a method is registered and again before every code is sent, so a number
  * registered before the rule, or in a country the organization has since removed, gets nothing.
  */
-import { type CountryCode, isSupportedCountry, parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import {
+  type CountryCode,
+  getExampleNumber,
+  isSupportedCountry,
+  parsePhoneNumberFromString,
+} from 'libphonenumber-js/max';
+import mobileExamples from 'libphonenumber-js/mobile/examples';
 import { SesameError } from '../errors.js';
 
 export type PhoneChannel = 'sms' | 'voice';
@@ -53,4 +59,46 @@ export function checkPhone(channel: PhoneChannel, e164: string, allowedCountries
     });
   if (!ALLOWED_TYPES[channel].has(c.type))
     throw new SesameError('phone_type_not_allowed', `${channel} to a ${c.country} ${c.type} number: type refused`);
+}
+
+/**
+ * A phone number as someone types it, in E.164 (issue #17, task A4). The international form
+ * ("+31 6 12345678", "0031 6 12345678") is read as such. The national form ("06 12345678",
+ * "06-12345678") is read as a number of the organization's default country, as people write their
+ * own numbers; without one it is refused with `phone_country_code_required`, since guessing a country
+ * would send codes to a stranger's phone. Whether the number may get codes is checkPhone()'s to say.
+ */
+export function parsePhoneInput(typed: string, defaultCountry: string | null): string {
+  const compact = typed.replace(/[\s\-.()/]/g, '');
+  if (compact.length > 30) throw new SesameError('invalid_phone', 'phone number longer than 30 characters');
+  const international = compact.startsWith('+') || compact.startsWith('00');
+  if (international) {
+    const e164 = `+${compact.replace(/^(\+|00)/, '')}`;
+    // What the metadata cannot read (a new range, a test number) is still passed on in E.164 form,
+    // for checkPhone() to refuse with its reason, as before national numbers were read.
+    const p = parsePhoneNumberFromString(typed.trim().replace(/^00/, '+'));
+    if (p?.isValid()) return p.number;
+    if (/^\+[1-9]\d{7,14}$/.test(e164)) return e164;
+    throw new SesameError('invalid_phone', 'not a phone number in international form');
+  }
+  if (!/^\d+$/.test(compact)) throw new SesameError('invalid_phone', 'a phone number holds digits only');
+  if (!defaultCountry || !isSupportedCountry(defaultCountry))
+    throw new SesameError('phone_country_code_required', 'national number without a default country');
+  const p = parsePhoneNumberFromString(compact, defaultCountry as CountryCode);
+  if (!p?.isValid()) throw new SesameError('invalid_phone', `not a valid ${defaultCountry} number`);
+  return p.number;
+}
+
+/**
+ * An example mobile number for the hint under a phone field: in the default country's national
+ * form when the organization has one (what its people will type), else in international form
+ * (of `fallbackCountry`'s numbering plan, the country code being what matters).
+ */
+export function phoneExample(defaultCountry: string | null, fallbackCountry = 'NL'): string {
+  const country = (
+    defaultCountry && isSupportedCountry(defaultCountry) ? defaultCountry : fallbackCountry
+  ) as CountryCode;
+  const example = getExampleNumber(country, mobileExamples);
+  if (!example) return '+31 6 12345678';
+  return defaultCountry ? example.formatNational() : example.formatInternational();
 }

@@ -3,13 +3,14 @@
  * throttling per account and per client IP (before any hash, so a locked account costs nothing
  * and parallel guesses are all counted), the password check (an unknown account still costs one
  * Argon2 verification, so timing does not tell whether it exists), the account's status, and the
- * sign-in log. Every failure surfaces as the same `sign_in_failed`; only the log says why.
+ * sign-in log. Every failure surfaces as the same `sign_in_failed`; only the log says why (the
+ * sentence differs only by the shape of what was typed: an app password's, see below).
  */
 import { eventId } from '../audit/event-id.js';
 import type { PasswordHasher } from '../../lib/crypto/password-hasher.js';
 import type { AccountRepository } from '../accounts/repository.js';
 import { normalizeAddress, type User } from '../accounts/model.js';
-import { normalizeAppPassword } from '../app-passwords/format.js';
+import { looksLikeAppPassword, normalizeAppPassword } from '../app-passwords/format.js';
 import { sanitizeForLog, type AuditRepository, type SignInReason } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
@@ -128,7 +129,12 @@ export class PasswordAuthenticator {
     if (!user) {
       await this.throttle.failed(gate.ticket);
       await this.log(typed, creds ?? null, 'failure', reason, ctx);
-      throw new SesameError('sign_in_failed', `sign-in for ${JSON.stringify(typed)} from ${ctx.ip}: ${reason}`);
+      // Someone who typed something shaped like an app password is told what app passwords are
+      // for. Said on the shape alone, for any address, known or not, and whether or not it is one
+      // (the log's app_password_refused is for the admin): the answer tells nothing of the account.
+      throw new SesameError('sign_in_failed', `sign-in for ${JSON.stringify(typed)} from ${ctx.ip}: ${reason}`, {
+        variant: looksLikeAppPassword(password) ? 'app_password' : undefined,
+      });
     }
     await this.throttle.succeeded(gate.ticket);
     // The main password was right from here: the network is familiar to the account from now on.

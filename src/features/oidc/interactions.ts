@@ -58,7 +58,14 @@ export function registerOidcInteractions(
     req.log.info({ code: e.code, detail: e.detail }, 'OIDC sign-in refused');
     return send(
       reply,
-      messagePage(pageContext(req, reply), 'oidc.error.title', userMessage(req, e), 'error'),
+      messagePage(
+        pageContext(req, reply),
+        'oidc.error.title',
+        userMessage(req, e),
+        'error',
+        // An expired interaction is no dead end: a sign-in here, after which the app can be opened again.
+        e.code === 'flow_expired' ? { href: '/signin', label: req.t('flow.expired.signin') } : undefined,
+      ),
       HTTP_STATUS[e.code],
     );
   }

@@ -1,6 +1,6 @@
 /**
  * The signed-in user's app passwords over JSON (/me/app-passwords): list, create (needs recent
- * authentication in this session: domain/sessions/recent-auth.ts), delete one, delete all.
+ * authentication in this session: domain/sessions/recent-auth.ts), rename one, delete one, delete all.
  */
 import type { FastifyInstance } from 'fastify';
 import {
@@ -60,6 +60,30 @@ export function registerSecurityInfoApi(api: FastifyInstance, ctx: Services) {
         .code(201)
         .header('cache-control', 'no-store')
         .send({ appPassword: appPasswordOut(made.appPassword), password: made.password });
+    },
+  );
+
+  api.patch<{ Params: { id: string }; Body: { name: string } }>(
+    '/me/app-passwords/:id',
+    {
+      schema: {
+        tags: ['app passwords'],
+        summary:
+          'Renames one of your app passwords. Only the name changes: apps that use it keep working with the same secret.',
+        security: secured,
+        params: idParam,
+        body: {
+          type: 'object',
+          properties: { name: { type: 'string', minLength: 1, maxLength: 100 } },
+          required: ['name'],
+          additionalProperties: false,
+        },
+        response: { 200: { type: 'object', properties: { appPassword: appPasswordSchema } }, ...errors },
+      },
+    },
+    async (req) => {
+      const { user } = await authenticate(req);
+      return { appPassword: appPasswordOut(await ctx.appPasswords.rename(user, req.params.id, req.body.name)) };
     },
   );
 

@@ -33,7 +33,8 @@ export function appPasswordsSection(ctx: PageContext, ap: AppPasswordSection, fr
   const rows = ap.list.map(
     (p) => html`<tr>
 <td class="ap-name">${p.name}</td><td>${when(ctx, p.createdAt)}</td><td>${appPasswordUse(ctx, p)}</td><td>${p.expiresAt ? when(ctx, p.expiresAt) : t('ap.never')}</td><td>${protocolList(p.protocols)}</td>
-<td><form method="post" action="/security-info/app-passwords/delete" class="inline">${csrf}<input type="hidden" name="id" value="${p.id}"><button type="submit">${t('ap.delete')}</button></form></td>
+<td><a href="/security-info/app-passwords/rename/${encodeURIComponent(p.id)}" class="rename">${t('ap.rename')}<span class="visually-hidden"> ${p.name}</span></a>
+<form method="post" action="/security-info/app-passwords/delete" class="inline">${csrf}<input type="hidden" name="id" value="${p.id}"><button type="submit">${t('ap.delete')}</button></form></td>
 </tr>`,
   );
   return html`<section id="app-passwords" aria-labelledby="ap-title">
@@ -96,6 +97,35 @@ ${form(ctx, '/security-info/recovery-codes#rc-created', html`<input type="hidden
     : html`<p>${t('si.fresh')}</p>${form(ctx, '/security-info/confirm', html`<button type="submit" class="primary">${t('si.confirm')}</button>`, 'inline')}`
 }
 ${appPasswordsSection(ctx, v.appPasswords, v.fresh)}`,
+    v,
+  );
+}
+
+/**
+ * Renaming an app password (#17, task B): a page of its own, so it works without scripts. After a
+ * refused name, what was typed is shown again with the reason right above the field.
+ */
+export function appPasswordRenamePage(
+  ctx: PageContext,
+  v: { appPassword: AppPassword; value?: string } & Notice,
+): Html {
+  const { t } = ctx;
+  const p = v.appPassword;
+  return layout(
+    ctx,
+    t('ap.rename.title', { name: p.name }),
+    html`<p>${t('ap.rename.intro')}</p>
+${form(
+  ctx,
+  '/security-info/app-passwords/rename',
+  html`<input type="hidden" name="id" value="${p.id}">
+<label for="ap-name">${t('ap.name')}</label>
+<p class="hint" id="ap-name-hint">${t('ap.name.hint')}</p>
+${v.error ? html`<p class="field-error" id="ap-name-error"><span class="visually-hidden">${t('form.error.prefix')}</span> ${v.error}</p>` : ''}
+<input id="ap-name" name="name" type="text" required maxlength="100" value="${v.value ?? p.name}" aria-describedby="${v.error ? 'ap-name-error ap-name-hint' : 'ap-name-hint'}"${v.error ? html` aria-invalid="true"` : ''} autofocus>
+<button type="submit" class="primary">${t('ap.rename.submit')}</button>
+<a href="/security-info#app-passwords">${t('confirm.cancel')}</a>`,
+)}`,
     v,
   );
 }

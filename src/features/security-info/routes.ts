@@ -26,7 +26,7 @@ import { requireUser } from '../../web/guards.js';
 import { safeNext } from '../../web/links.js';
 import { PAGE_ROUTE, pageContext, send, userMessage } from '../../web/respond.js';
 import type { Services } from '../../web/services.js';
-import { helpAppPasswordsPage, reauthPage, securityInfoPage } from './pages.js';
+import { appPasswordRenamePage, helpAppPasswordsPage, reauthPage, securityInfoPage } from './pages.js';
 
 /** Where a signed-in user's flows are served (by the sign-in feature's flow routes). */
 const FLOW_PAGE = '/security-info/flow';
@@ -85,6 +85,7 @@ export function registerSecurityInfoRoutes(app: FastifyInstance, ctx: Services, 
         default: 'si.default_set',
         ap_deleted: 'ap.deleted',
         ap_deleted_all: 'ap.deleted_all',
+        ap_renamed: 'ap.renamed',
       };
       const notice =
         m === 'confirmed'
@@ -211,6 +212,39 @@ export function registerSecurityInfoRoutes(app: FastifyInstance, ctx: Services, 
     }
     await ctx.appPasswords.remove(req.user!, id);
     return reply.redirect('/security-info?m=ap_deleted#app-passwords', 303);
+  });
+  app.get<{ Params: { id: string } }>(
+    '/security-info/app-passwords/rename/:id',
+    { ...PAGE_ROUTE, preHandler: signedIn },
+    async (req, reply) => {
+      const ap = (await ctx.appPasswords.list(req.user!)).find((p) => p.id === req.params.id.slice(0, 64));
+      if (!ap) return reply.redirect('/security-info#app-passwords', 303);
+      return send(reply, appPasswordRenamePage(pageContext(req, reply), { appPassword: ap }));
+    },
+  );
+  siAction('app-passwords/rename', async (req, reply) => {
+    const id = field(req.body, 'id', 64);
+    const name = field(req.body, 'name', 300);
+    try {
+      await ctx.appPasswords.rename(req.user!, id, name);
+    } catch (e) {
+      if (!isSesameError(e) || e.code !== 'invalid_name') throw e;
+      const ap = (await ctx.appPasswords.list(req.user!)).find((p) => p.id === id);
+      if (!ap) throw e;
+      return send(
+        reply,
+        appPasswordRenamePage(
+          pageContext(req, reply, `/security-info/app-passwords/rename/${encodeURIComponent(id)}`),
+          {
+            appPassword: ap,
+            value: name,
+            error: userMessage(req, e),
+          },
+        ),
+        HTTP_STATUS[e.code],
+      );
+    }
+    return reply.redirect('/security-info?m=ap_renamed#app-passwords', 303);
   });
   siAction('app-passwords/delete-all', async (req, reply) => {
     if (!confirmed(req.body)) {

@@ -21,6 +21,7 @@ export const flowSchema = {
       enum: [
         'more_info_required',
         'choose_method',
+        'contact_details',
         'verify_enrolment',
         'enrolled',
         'app_password',
@@ -30,6 +31,15 @@ export const flowSchema = {
       ],
     },
     choices: { type: 'array', items: { type: 'string' } },
+    chosen: {
+      type: 'string',
+      nullable: true,
+      description: 'At contact_details: the method whose phone number or address to send with `method`.',
+    },
+    phoneExample: {
+      type: 'string',
+      description: "At contact_details for a phone: an example number in the form the organization's people use.",
+    },
     methods: {
       type: 'array',
       items: {
@@ -70,6 +80,8 @@ export function flowOut(v: FlowView, token?: string) {
     ...(token ? { token } : {}),
     state: v.flow.state,
     choices: v.choices,
+    chosen: v.flow.state === 'contact_details' ? (v.flow.data.chosen ?? null) : null,
+    ...(v.phoneExample ? { phoneExample: v.phoneExample } : {}),
     methods: v.methods.map(method),
     current: v.current
       ? method(v.current)
@@ -106,6 +118,7 @@ export function registerFlowApi(
     (flow: Flow, user: Parameters<typeof ctx.flows.next>[1], body: Body) => Promise<Step | void>
   > = {
     setup: (flow) => ctx.flows.setUpNow(flow),
+    pick: (flow, user, b) => ctx.flows.pickMethod(flow, user, b.kind ?? ''),
     method: (flow, user, b) => ctx.flows.chooseMethod(flow, user, b.kind ?? '', b.target),
     choose: (flow) => ctx.flows.chooseAnother(flow),
     resend: (flow, user) =>
@@ -153,7 +166,7 @@ export function registerFlowApi(
       schema: {
         tags: ['sign-in flow'],
         summary:
-          'One step of a sign-in flow: setup, method {kind, target}, choose, resend, switch {method}, verify {code | credential}, next, done.',
+          'One step of a sign-in flow: setup, pick {kind} (then method {kind, target} at contact_details), method {kind, target}, choose, resend, switch {method}, verify {code | credential}, next, done.',
         headers,
         params: {
           type: 'object',

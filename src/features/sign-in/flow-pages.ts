@@ -4,6 +4,7 @@
  * password; only the form actions' base path differs.
  */
 import type { FlowView } from '../../domain/flows/sign-in-flow.js';
+import type { MethodKind } from '../../domain/mfa/model.js';
 import type { MessageId } from '../../i18n/en.js';
 import type { PasswordChangeEffects } from '../../domain/self-service/self-service.js';
 import {
@@ -35,11 +36,49 @@ function codeField(ctx: PageContext, error: string | undefined, kind: 'one-time'
 <input id="code" name="code" type="text" ${keyboard} required maxlength="24" ${describedBy(error)} autofocus>`;
 }
 
+/**
+ * What was typed into the number or address field of a refused post: shown again, with the reason
+ * beside the field (`error`) when the reason is about what was typed.
+ */
+export interface TypedContact {
+  value: string;
+  error?: string;
+}
+
+type FlowPageView = FlowView & {
+  qrDataUrl?: string;
+  base: string;
+  resetEffects?: PasswordChangeEffects;
+  contact?: TypedContact;
+} & Notice;
+
+/**
+ * The number or address of the chosen method, with its hint, and after a refusal what was typed and
+ * the reason right above the field, which points at both (the GOV.UK error pattern: label, hint,
+ * message, field; the page's error summary stays at the top).
+ */
+function contactField(ctx: PageContext, v: FlowPageView, kind: MethodKind): Html {
+  const { t } = ctx;
+  const typed = v.contact?.value ?? '';
+  const fieldError = v.contact?.error;
+  const errorId = 'contact-error';
+  const message = fieldError
+    ? html`<p class="field-error" id="${errorId}"><span class="visually-hidden">${t('form.error.prefix')}</span> ${fieldError}</p>`
+    : '';
+  const described = (hintId?: string) =>
+    html`aria-describedby="${[...(fieldError ? [errorId] : []), ...(hintId ? [hintId] : [])].join(' ')}"${fieldError ? html` aria-invalid="true"` : ''}`;
+  if (kind === 'email')
+    return html`<label for="alt-email">${t('mfa.email')}</label>
+<p class="hint" id="alt-email-hint">${t('mfa.email.hint')}</p>
+${message}<input id="alt-email" name="email" type="email" autocomplete="email" maxlength="254" required value="${typed}" ${described('alt-email-hint')} autofocus>`;
+  const example = v.phoneExample ?? '';
+  return html`<label for="phone">${t(kind === 'voice' ? 'mfa.phone.any' : 'mfa.phone.mobile')}</label>
+<p class="hint" id="phone-hint">${t(v.policy.defaultCountry ? 'mfa.phone.hint' : 'mfa.phone.hint.international', { example })}</p>
+${message}<input id="phone" name="phone" type="tel" autocomplete="tel" maxlength="30" required value="${typed}" ${described('phone-hint')} autofocus>`;
+}
+
 /** Renders the flow's current state. `base` is where its forms post (e.g. /signin/mfa). */
-export function flowPage(
-  ctx: PageContext,
-  v: FlowView & { qrDataUrl?: string; base: string; resetEffects?: PasswordChangeEffects } & Notice,
-): Html {
+export function flowPage(ctx: PageContext, v: FlowPageView): Html {
   const { t } = ctx;
   const { flow } = v;
   const b = v.base;
@@ -54,18 +93,35 @@ ${form(ctx, `${b}/cancel`, html`<button type="submit" class="link">${t('mfa.more
         v,
       );
     case 'choose_method': {
+      // The method alone (#17, task A1); its number or address follows on a page of its own. The
+      // legend says what to do, which the title ("How should we contact you?") does not.
+      const preselected =
+        v.flow.data.chosen && v.choices.includes(v.flow.data.chosen) ? v.flow.data.chosen : v.choices[0];
       const options = v.choices.map(
-        (k, i) => html`<div class="choice">
-  <label class="check"><input type="radio" name="kind" value="${k}" ${i === 0 ? html`checked` : ''} required> <strong>${kindName(ctx, k)}</strong></label>
-  <p class="hint">${t(`mfa.kind.${k}.hint` as MessageId)}</p>
-  ${k === 'sms' || k === 'voice' ? html`<label for="phone-${k}">${t('mfa.phone')}</label><input id="phone-${k}" name="phone_${k}" type="tel" autocomplete="tel" maxlength="30" placeholder="+31 6 12345678">` : ''}
-  ${k === 'email' ? html`<label for="alt-email">${t('mfa.email')}</label><input id="alt-email" name="email" type="email" autocomplete="email" maxlength="254">` : ''}
+        (k) => html`<div class="choice">
+  <label class="check"><input type="radio" name="kind" value="${k}" ${k === preselected ? html`checked` : ''} required aria-describedby="kind-${k}-hint"> <strong>${kindName(ctx, k)}</strong></label>
+  <p class="hint" id="kind-${k}-hint">${t(`mfa.kind.${k}.hint` as MessageId)}</p>
 </div>`,
       );
       return layout(
         ctx,
         t('mfa.choose.title'),
-        html`<p>${t('mfa.choose.intro')}</p>${form(ctx, `${b}/method`, html`<fieldset><legend>${t('mfa.choose.title')}</legend>${options}</fieldset><button type="submit" class="primary">${t('mfa.choose.submit')}</button>`)}`,
+        form(
+          ctx,
+          `${b}/pick`,
+          html`<fieldset><legend>${t('mfa.choose.intro')}</legend>${options}</fieldset><button type="submit" class="primary">${t('mfa.choose.submit')}</button>`,
+        ),
+        v,
+      );
+    }
+    case 'contact_details': {
+      const kind = v.flow.data.chosen ?? 'sms';
+      return layout(
+        ctx,
+        kindName(ctx, kind),
+        html`<p>${t(`mfa.kind.${kind}.hint` as MessageId)}</p>
+${form(ctx, `${b}/method`, html`<input type="hidden" name="kind" value="${kind}">${contactField(ctx, v, kind)}<button type="submit" class="primary">${t('mfa.choose.submit')}</button>`)}
+${form(ctx, `${b}/choose`, html`<button type="submit" class="link">${t('mfa.another')}</button>`, 'inline')}`,
         v,
       );
     }
@@ -105,6 +161,7 @@ ${form(ctx, `${b}/resend`, html`<button type="submit" class="link">${t('mfa.rese
       );
     }
     case 'app_password': {
+      // Next, not Done: the recovery codes follow, and their page's Done is the one that ends (#17, task E).
       const ap = v.appPassword!;
       return layout(
         ctx,
@@ -114,7 +171,7 @@ ${appPasswordBox(ctx, ap.password, true)}
 <p>${t('ap.keep.apps')}</p>
 <ul class="apps"><li>${t('ap.keep.app1')}</li><li>${t('ap.keep.app2')}</li><li>${t('ap.keep.app3')}</li><li>${t('ap.keep.app4')}</li></ul>
 <p><a href="/help/app-passwords">${t('ap.help')}</a></p>
-${form(ctx, `${b}/next`, html`<button type="submit" class="primary" id="done">${t('mfa.done')}</button>`)}`,
+${form(ctx, `${b}/next`, html`<button type="submit" class="primary" id="next">${t('mfa.next')}</button>`)}`,
         v,
       );
     }

@@ -8,7 +8,7 @@
 import QRCode from 'qrcode';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { User } from '../../domain/accounts/model.js';
-import { isSesameError } from '../../domain/errors.js';
+import { type ErrorCode, isSesameError, type SesameError } from '../../domain/errors.js';
 import type { Flow, FlowKind } from '../../domain/flows/flow.js';
 import type { Step } from '../../domain/flows/sign-in-flow.js';
 import { sessionCookieOptions, type WebSettings } from '../../web/cookies.js';
@@ -18,7 +18,7 @@ import { messagePage } from '../../web/layout.js';
 import { safeNext } from '../../web/links.js';
 import { PAGE_ROUTE, pageContext, send, userMessage } from '../../web/respond.js';
 import type { Services } from '../../web/services.js';
-import { flowPage } from './flow-pages.js';
+import { flowPage, type TypedContact } from './flow-pages.js';
 
 interface Surface {
   base: string;
@@ -26,6 +26,21 @@ interface Surface {
   kinds: FlowKind[];
   /** Whether a signed-in user must own the flow (Security info flows). */
   signedIn: boolean;
+}
+
+/** Refusals that concern what was typed into the number or address field, so are said beside it too. */
+const CONTACT_ERRORS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'invalid_phone',
+  'phone_country_code_required',
+  'phone_country_not_allowed',
+  'phone_type_not_allowed',
+  'alt_email_is_work_address',
+  'invalid_address',
+]);
+
+/** The number or address posted for the chosen method (`kind`, else the one the flow has chosen). */
+function typedContact(req: FastifyRequest, flow: Flow, kind = field(req.body, 'kind', 20) || flow.data.chosen): string {
+  return kind === 'email' ? field(req.body, 'email', 254) : field(req.body, 'phone', 30);
 }
 
 export function registerFlowRoutes(app: FastifyInstance, ctx: Services, web: WebSettings) {
@@ -63,7 +78,7 @@ export function registerFlowRoutes(app: FastifyInstance, ctx: Services, web: Web
     s: Surface,
     flow: Flow,
     user: User,
-    extra: { error?: string; notice?: string } = {},
+    extra: { error?: string; notice?: string; contact?: TypedContact } = {},
     status = 200,
   ) {
     const v = await ctx.flows.view(flow, user);
@@ -76,6 +91,25 @@ export function registerFlowRoutes(app: FastifyInstance, ctx: Services, web: Web
       reply,
       flowPage(pageContext(req, reply, s.base), { ...v, qrDataUrl, base: s.base, resetEffects, ...extra }),
       status,
+    );
+  }
+
+  /**
+   * "This sign-in has expired", with a way on (#17, task D): a new sign-in towards where the old one
+   * was going (when the flow was still there to say), or back to Security info for a signed-in user.
+   */
+  function expired(req: FastifyRequest, reply: FastifyReply, s: Surface, e?: SesameError) {
+    const next = typeof e?.params.next === 'string' ? safeNext(e.params.next) : undefined;
+    const wayOn = s.signedIn
+      ? { href: '/security-info', label: req.t('flow.expired.back') }
+      : {
+          href: next && next !== '/account' ? `/signin?${new URLSearchParams({ next })}` : '/signin',
+          label: req.t('flow.expired.signin'),
+        };
+    return send(
+      reply,
+      messagePage(pageContext(req, reply, '/signin'), 'page.error.title', req.t('error.flow_expired'), 'error', wayOn),
+      400,
     );
   }
 
@@ -96,11 +130,8 @@ export function registerFlowRoutes(app: FastifyInstance, ctx: Services, web: Web
     } catch (e) {
       reply.clearCookie(s.cookie, cookieOpts);
       if (!isSesameError(e) && !(e instanceof Error && e.message === 'flow of another user')) throw e;
-      void send(
-        reply,
-        messagePage(pageContext(req, reply, '/signin'), 'page.error.title', req.t('error.flow_expired'), 'error'),
-        400,
-      );
+      // Another user's flow tells this one nothing of where it was going.
+      void expired(req, reply, s, isSesameError(e) ? e : undefined);
       return undefined;
     }
   }
@@ -134,21 +165,21 @@ export function registerFlowRoutes(app: FastifyInstance, ctx: Services, web: Web
           if (!isSesameError(e)) throw e;
           req.log.info({ code: e.code, detail: e.detail }, 'MFA step refused');
           if (e.retryAfterSeconds) reply.header('retry-after', String(e.retryAfterSeconds));
-          if (e.code === 'flow_expired')
-            return send(
-              reply,
-              messagePage(pageContext(req, reply, '/signin'), 'page.error.title', userMessage(req, e), 'error'),
-              400,
-            );
+          if (e.code === 'flow_expired') return expired(req, reply, s, e);
           // Re-read: the flow may have moved on (a code was resent, a failure recorded).
-          const fresh = await ctx.flows.load(req.cookies[s.cookie], s.kinds).catch(() => undefined);
-          if (!fresh)
-            return send(
-              reply,
-              messagePage(pageContext(req, reply, '/signin'), 'page.error.title', req.t('error.flow_expired'), 'error'),
-              400,
-            );
-          return render(req, reply, s, fresh.flow, fresh.user, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
+          let fresh: { flow: Flow; user: User };
+          try {
+            fresh = await ctx.flows.load(req.cookies[s.cookie], s.kinds);
+          } catch (x) {
+            return expired(req, reply, s, isSesameError(x) ? x : undefined);
+          }
+          const error = userMessage(req, e);
+          // A refused number or address is typed again where it was, with the reason beside it.
+          const contact =
+            name === 'method' && fresh.flow.state === 'contact_details'
+              ? { value: typedContact(req, fresh.flow), error: CONTACT_ERRORS.has(e.code) ? error : undefined }
+              : undefined;
+          return render(req, reply, s, fresh.flow, fresh.user, { error, contact }, HTTP_STATUS[e.code]);
         }
       });
 
@@ -157,10 +188,11 @@ export function registerFlowRoutes(app: FastifyInstance, ctx: Services, web: Web
       await ctx.flows.cancel(flow);
       return { done: false, flow: { ...flow, state: 'done' } };
     });
+    // The method alone (its number or address asked next), then the method with its number or address.
+    action('pick', async (req, flow, user) => ctx.flows.pickMethod(flow, user, field(req.body, 'kind', 20)));
     action('method', async (req, flow, user) => {
-      const kind = field(req.body, 'kind', 20);
-      const target = kind === 'email' ? field(req.body, 'email', 254) : field(req.body, `phone_${kind}`, 30);
-      await ctx.flows.chooseMethod(flow, user, kind, target);
+      const kind = field(req.body, 'kind', 20) || (flow.data.chosen ?? '');
+      await ctx.flows.chooseMethod(flow, user, kind, typedContact(req, flow, kind));
     });
     action('choose', async (_req, flow) => ctx.flows.chooseAnother(flow));
     action('resend', async (_req, flow, user) =>
