@@ -109,7 +109,7 @@ ${form(ctx, `${b}/cancel`, html`<button type="submit" class="link">${t('mfa.more
         form(
           ctx,
           `${b}/pick`,
-          html`<fieldset><legend>${t('mfa.choose.intro')}</legend>${options}</fieldset><button type="submit" class="primary">${t('mfa.choose.submit')}</button>`,
+          html`<fieldset class="plain"><legend>${t('mfa.choose.intro')}</legend>${options}</fieldset><button type="submit" class="primary">${t('mfa.choose.submit')}</button>`,
         ),
         v,
       );
