@@ -71,7 +71,10 @@ describe('batch queue across a store outage', () => {
     });
     q.push(1);
     q.push(2);
-    await sleep(150);
+    // Until it gives up (about 30 ms of delays; a busy CI machine may take far longer to run them),
+    // then a little more, so that a fourth retry, were there one, would have shown.
+    for (const until = Date.now() + 10_000; lost.length === 0 && Date.now() < until; ) await sleep(10);
+    await sleep(50);
     assert.deepEqual(attempts, [1, 2, 3]);
     assert.deepEqual(lost, [[1, 2]], 'given up once, with what was lost');
     assert.equal(store.tries, 4, 'the first write and three retries');
