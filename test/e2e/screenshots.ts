@@ -2,7 +2,8 @@
  * Makes the screenshots in docs/images/ (not a test): the real CLI sets up a SQLite store in a
  * temporary folder with a few users, the real server listens on a free loopback port, Debian's
  * Chromium makes a couple of failed sign-ins (so the sign-in log has rows), signs in as the admin
- * and saves 1280x800 PNGs of the sign-in page, the Users page and the Sign-in log. Everything it
+ * and saves 1280x800 PNGs of the sign-in page, the Users page, one user's page and the Sign-in log,
+ * and 390x844 ones (a phone) of a new app password and of the Sign-in log. Everything it
  * started is stopped and the temporary folder removed, whatever happens.
  *
  *   npx tsc -p . && node dist/test/e2e/screenshots.js
@@ -25,6 +26,7 @@ import {
 
 const OUT = path.join(ROOT, 'docs/images');
 const VIEWPORT = { width: 1280, height: 800 };
+const PHONE = { width: 390, height: 844 };
 
 const ADMIN = { address: 'ada@contoso.test', password: 'violet-harbour-lantern-42', name: 'Ada Admin' };
 const USERS = [
@@ -113,10 +115,24 @@ async function main(): Promise<void> {
     await ap.waitForURL(`${base}/admin/users`);
     await ap.locator('table').waitFor();
     await shoot(ap, 'users.png');
+    // One user's page: details, methods, app passwords, sessions, sign-ins and actions.
+    await ap.getByRole('link', { name: USERS[0]!.name, exact: true }).click();
+    await ap.waitForURL(/\/admin\/users\/user\?/);
+    await shoot(ap, 'user-page.png');
     await ap.getByRole('link', { name: 'Sign-in log', exact: true }).click();
     await ap.waitForURL(`${base}/admin/sign-ins`);
     await ap.locator('table').waitFor();
     await shoot(ap, 'signin-log.png');
+    // On a phone: a new app password on Security info, scrolled into view with its Copy button.
+    await ap.setViewportSize(PHONE);
+    await ap.goto('/security-info');
+    await ap.locator('#ap-name').fill('iPhone Mail');
+    await ap.getByRole('button', { name: 'Create app password', exact: true }).click();
+    await ap.waitForLoadState('load');
+    await ap.locator('#app-password').waitFor();
+    await shoot(ap, 'app-password-phone.png');
+    await ap.goto('/admin/sign-ins');
+    await shoot(ap, 'signin-log-phone.png');
     await admin.close();
   } finally {
     try {
