@@ -6,7 +6,7 @@
  *
  * It reads only Sesame's own markup (pages built by the escaping `html` tag): a table with a
  * `<thead>` whose header cells line up one to one with the body's cells (no colspan), no nested
- * tables. A header that is visually hidden (a checkbox or actions column) gives no label. Header
+ * tables. Each such table is wrapped in a `div.table-scroll`. A header that is visually hidden (a checkbox or actions column) gives no label. Header
  * text is already escaped, so it goes into the attribute as it is.
  */
 const TABLE = /<table\b([^>]*)>([\s\S]*?)<\/table>/g;
@@ -39,6 +39,8 @@ export function labelTableCells(page: string): string {
     });
     const cls = /\bclass="([^"]*)"/.exec(attrs);
     const tableAttrs = cls ? attrs.replace(cls[0], `class="${cls[1]} stack"`) : `${attrs} class="stack"`;
-    return `<table${tableAttrs}>${inner.slice(0, bodyStart)}${body}</table>`;
+    // The wrapper scrolls a table that is still too wide (an address with nothing to break at) inside
+    // itself, so the page never scrolls sideways.
+    return `<div class="table-scroll"><table${tableAttrs}>${inner.slice(0, bodyStart)}${body}</table></div>`;
   });
 }

@@ -8,7 +8,8 @@ describe('labelTableCells (tables as stacked rows on a phone, #17 item 1)', () =
       '<table id="t"><thead><tr><th scope="col">Name</th><th scope="col">Tom &amp; "Jerry"</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>' +
       '<tbody><tr><td>a</td><td class="x">b</td><td><button>Delete</button></td></tr><tr><th scope="row">c</th><td>d</td><td></td></tr></tbody></table>';
     const out = labelTableCells(page);
-    assert.match(out, /^<table id="t" class="stack">/);
+    assert.match(out, /^<div class="table-scroll"><table id="t" class="stack">/);
+    assert.match(out, /<\/table><\/div>$/);
     assert.match(
       out,
       /<td data-label="Name">a<\/td><td data-label="Tom &amp; &quot;Jerry&quot;" class="x">b<\/td><td><button>/,
