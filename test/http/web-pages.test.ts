@@ -42,6 +42,28 @@ describe('web pages', () => {
     assert.equal(evil.headers.location, '/', 'the way back is a path on this site');
   });
 
+  it('has a favicon, and marks the current page in the navigation (#17, item 5)', async () => {
+    const b = new Browser(w.app);
+    assert.match(
+      (await b.get('/signin')).body,
+      /<link rel="icon" href="\/static\/favicon\.svg" type="image\/svg\+xml">/,
+    );
+    const ico = await b.get('/favicon.ico');
+    assert.equal(ico.statusCode, 301);
+    assert.equal(ico.headers.location, '/static/favicon.svg');
+    const svg = await b.get('/static/favicon.svg');
+    assert.equal(svg.statusCode, 200);
+    assert.match(String(svg.headers['content-type']), /^image\/svg\+xml/);
+    await b.signIn(USER.address, USER.password);
+    const nav = async (url: string) =>
+      /<nav aria-label="[^"]+">([\s\S]*?)<\/nav>/.exec((await b.get(url)).body)?.[1] ?? '';
+    const current = async (url: string) =>
+      [...(await nav(url)).matchAll(/<a href="([^"]+)" aria-current="page">/g)].map((m) => m[1]);
+    assert.deepEqual(await current('/account'), ['/account']);
+    assert.deepEqual(await current('/account/sessions'), ['/account'], 'a page beneath My account marks My account');
+    assert.deepEqual(await current('/security-info'), ['/security-info']);
+  });
+
   it('signs in, shows My account with name and organization, and signs out', async () => {
     const b = new Browser(w.app);
     const res = await b.signIn(USER.address, USER.password);

@@ -127,7 +127,7 @@ export function usersPage(
   const rows = v.page.users.map(
     (u) => html`<tr>
   <td><input type="checkbox" name="address" value="${u.address}" form="bulk" aria-label="${t('users.col.select', { address: u.address })}"></td>
-  <td><a href="${userPagePath(u.address)}">${u.name}</a></td><td>${u.address}</td><td>${t(`role.${u.role}`)}</td><td>${t(`status.${u.status}`)}</td>
+  <td><a href="${userPagePath(u.address)}">${u.name}</a></td><td class="address">${u.address}</td><td>${t(`role.${u.role}`)}</td><td>${t(`status.${u.status}`)}</td>
   <td class="mfa">${t(`mfa.state.${u.mfaState}`)}</td>
   <td>${u.methods.map((k) => t(`mfa.kind.${k}`)).join(', ')}</td>
   <td>${u.appPasswordCount}</td>
