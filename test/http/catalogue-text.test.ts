@@ -18,6 +18,8 @@ for (const cat of [en, nl] as Record<string, string>[])
 
 const { ADMIN, Browser, makeWorld, USER } = await import('../support/world.js');
 const { signInAdminWithMfa } = await import('../support/admin-mfa.js');
+const { OPERATOR } = await import('../../src/domain/accounts/actor.js');
+const CAROL = { address: 'carol@contoso.test', password: 'plum-harbor-violin-58', name: 'Carol Chen' };
 
 /** Text no catalogue holds and no page should translate: data, names of languages in their own language, codes. */
 const DATA = [
@@ -25,6 +27,8 @@ const DATA = [
   ADMIN.name,
   USER.address,
   USER.name,
+  CAROL.address,
+  CAROL.name,
   'eve@fabrikam.test',
   'Eve Other',
   'Contoso',
@@ -91,6 +95,8 @@ describe('every word on the pages comes from the catalogue (#17, item 3)', () =>
     const made = await admin.submitForm('/security-info', '/security-info/app-passwords', { name: 'Phone' });
     assert.ok(made.statusCode === 200 || made.statusCode === 303, `${made.statusCode} ${made.headers.location}`);
     await new Browser(w.app).signIn(USER.address, 'not-the-password');
+    await w.ctx.accounts.addUser(OPERATOR, { ...CAROL, role: 'user' });
+    await w.ctx.mfaAdmin.setUserState(OPERATOR, CAROL.address, 'enabled');
   });
   after(() => w.close());
 
@@ -114,6 +120,23 @@ describe('every word on the pages comes from the catalogue (#17, item 3)', () =>
           const stray = strayWords(res.body);
           if (stray.length) found.push(`${url}: ${stray.join(', ')}`);
         }
+      }
+      // The registration steps: More information required, the choice of method, a method's own
+      // field, a refused number beside its field, and the authenticator app's key.
+      const carol = new Browser(w.app, headers);
+      await carol.signIn(CAROL.address, CAROL.password);
+      const steps: [string, () => Promise<{ body: string }>][] = [
+        ['more information required', () => carol.get('/signin/mfa')],
+        ['choose a method', () => carol.submit('/signin/mfa', '/signin/mfa/setup', {})],
+        ['text message: its number', () => carol.submit('/signin/mfa', '/signin/mfa/pick', { kind: 'sms' })],
+        ['a refused number', () => carol.submit('/signin/mfa', '/signin/mfa/method', { kind: 'sms', phone: '12' })],
+        ['another method', () => carol.submit('/signin/mfa', '/signin/mfa/pick', { kind: 'totp' })],
+      ];
+      for (const [name, step] of steps) {
+        await step();
+        const page = await carol.get('/signin/mfa');
+        const stray = strayWords(page.body);
+        if (stray.length) found.push(`/signin/mfa (${name}): ${stray.join(', ')}`);
       }
       assert.deepEqual(found, [], 'words on the pages that no catalogue holds');
     });
