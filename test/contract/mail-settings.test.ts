@@ -83,7 +83,9 @@ for (const kind of STORE_KINDS) {
       const mine = audit.filter((e) => e.action === 'org.mail_settings');
       assert.equal(mine.length, 2, JSON.stringify(audit));
       assert.ok(mine.some((e) => e.detail === 'removed'));
-      assert.ok(mine.some((e) => e.detail.includes('"imap":{"host":"imap.fabrikam.test","port":143,"security":"starttls"}')));
+      assert.ok(
+        mine.some((e) => e.detail.includes('"imap":{"host":"imap.fabrikam.test","port":143,"security":"starttls"}')),
+      );
       assert.ok(mine.every((e) => e.actorLabel === 'operator (CLI)' && e.orgId === b));
     });
   });
