@@ -2,9 +2,10 @@
  * The check of the organization's mail settings (domain/mail-settings): for one service, a TCP
  * connection, the protocol's STARTTLS when the settings say so (IMAP `STARTTLS`, POP3 `STLS`, SMTP
  * `EHLO` then `STARTTLS`), then the TLS handshake with the host as SNI, and the certificate judged
- * as an app would: chained to the system's CAs (plus SESAME_TLS_CHECK_CA_FILE), for that host name,
- * in date. For implicit TLS on a mail service the greeting is read after the handshake, so a web
- * server on the IMAP port does not pass. Outbound only; every step has a time limit.
+ * as an app would: chained to a CA Node.js trusts (its built-in list, Mozilla's) or to one in
+ * SESAME_TLS_CHECK_CA_FILE, for that host name, and in date. For implicit TLS on a mail service the
+ * greeting is read after the handshake, so a web server on the IMAP port does not pass. Outbound
+ * only; every step has a time limit.
  */
 import fs from 'node:fs/promises';
 import net from 'node:net';
@@ -19,7 +20,7 @@ import type {
 } from '../domain/mail-settings/model.js';
 
 export interface MailServerCheckOptions {
-  /** PEM file of CAs trusted besides the system's (a private CA of the organization's servers). */
+  /** PEM file of CAs trusted besides Node's built-in ones (a private CA of the organization's servers). */
   extraCaFile?: string;
   /** Time limit of each step (connect, each reply, the handshake). */
   stepTimeoutMs?: number;
@@ -183,9 +184,11 @@ export class SocketMailServerProbe implements MailServerProbe {
       const ca = await this.trusted();
       const plain = await this.connect(e);
       sockets.push(plain);
-      const reader = new LineReader(plain, this.stepMs);
-      if (e.security === 'starttls') await startTls(service, reader);
-      reader.release();
+      if (e.security === 'starttls') {
+        const reader = new LineReader(plain, this.stepMs);
+        await startTls(service, reader);
+        reader.release();
+      }
       const secure = await this.handshake(plain, e, ca);
       sockets.push(secure);
       certificate = certificateFacts(secure.getPeerCertificate());
@@ -207,7 +210,7 @@ export class SocketMailServerProbe implements MailServerProbe {
     }
   }
 
-  /** The system's CAs and the extra file's, read at each check so that a replaced file counts at once. */
+  /** Node's built-in CAs and the extra file's, read at each check so that a replaced file counts at once. */
   private async trusted(): Promise<string[] | undefined> {
     if (!this.o.extraCaFile) return undefined;
     try {

@@ -157,7 +157,7 @@ for (const kind of STORE_KINDS) {
       );
       assert.match(
         bad.body,
-        /<p class="error" id="imap-host-error">Enter the IMAP server’s name \(such as mail.example.com\) or its IP address\.<\/p><input id="imap-host" name="imap.host" [^>]*value="mail server" aria-invalid="true" aria-describedby="imap-host-error imap-host-hint">/,
+        /<p class="field-error" id="imap-host-error">Enter the IMAP server’s name \(such as mail.example.com\) or its IP address\.<\/p><input id="imap-host" name="imap.host" [^>]*value="mail server" aria-invalid="true" aria-describedby="imap-host-error imap-host-hint">/,
       );
       assert.match(bad.body, /id="smtp-port-error">The SMTP port must be a whole number from 1 to 65535\./);
       assert.match(bad.body, /value="70000" aria-invalid="true" aria-describedby="smtp-port-error smtp-port-hint"/);

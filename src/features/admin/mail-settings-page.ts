@@ -48,7 +48,7 @@ function fieldProblem(v: MailSettingsView, field: string, hint?: string) {
   const described = [...(message ? [`${id(field)}-error`] : []), ...(hint ? [hint] : [])].join(' ');
   return {
     attrs: html`${message ? html` aria-invalid="true"` : ''}${described ? html` aria-describedby="${described}"` : ''}`,
-    message: message ? html`<p class="error" id="${id(field)}-error">${message}</p>` : '',
+    message: message ? html`<p class="field-error" id="${id(field)}-error">${message}</p>` : '',
   };
 }
 
