@@ -53,6 +53,10 @@ import type { SignInEvent } from '../domain/audit/events.js';
 import { SmartLockout } from '../domain/legacy/lockout.js';
 import { Integrations } from '../domain/legacy/integrations.js';
 import { KyselyBadPasswordMemory, KyselyIntegrationRepository } from '../storage/integration-repository.js';
+import { MailSettingsService } from '../domain/mail-settings/service.js';
+import type { MailServerProbe } from '../domain/mail-settings/model.js';
+import { KyselyMailSettingsRepository } from '../storage/mail-settings-repository.js';
+import { SocketMailServerProbe } from '../adapters/mail-server-check.js';
 import { reencryptAll, type ReencryptionReport } from '../domain/keys/reencryption.js';
 import { KyselySealedValues } from '../storage/sealed-values.js';
 import { UserDirectory } from '../domain/accounts/directory.js';
@@ -108,6 +112,8 @@ export interface ContextOptions {
   factors?: (deps: { mfa: KyselyMfaRepository }) => Factor[];
   /** Retry timing of event forwarding (tests shorten it). */
   forwarding?: ForwardingTuning;
+  /** Replaces the check of the mail settings that connects to the servers (tests that answer for them). */
+  mailServerProbe?: MailServerProbe;
 }
 
 /**
@@ -441,6 +447,12 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     audit: auditView,
     flows,
     mfaAdmin,
+    mailSettings: new MailSettingsService(
+      new KyselyMailSettingsRepository(store.db),
+      opts.mailServerProbe ?? new SocketMailServerProbe({ extraCaFile: config.tlsCheckCaFile || undefined }),
+      audit,
+      clock,
+    ),
     locks: new LockAdmin(counters, accounts, new KyselyLockedIpReads(store.db), audit, clock),
     securityInfo,
     notifier,

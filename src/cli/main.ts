@@ -12,6 +12,7 @@
  *   sesame user reregister <address>
  *   sesame user link <address>
  *   sesame org policy <domain> [--mfa-default STATE] [--methods LIST] [--remember-days N] [app-password options]
+ *   sesame org mail-settings <domain> [--imap ...] ... [--check] [--clear]   (commands/mail-settings.ts)
  *   sesame locks show|lift <address> | sesame locks lift-ip <ip>   (commands/locks.ts)
  *   sesame app-passwords list <address> | sesame app-passwords revoke-all <address>
  *   sesame integration config <target> ...   (commands/integration-config.ts)
@@ -34,6 +35,7 @@ import { keys } from './commands/keys.js';
 import { LOCKS_USAGE, locks } from './commands/locks.js';
 import { OIDC_USAGE, oidc } from './commands/oidc.js';
 import { org } from './commands/org.js';
+import { MAIL_SETTINGS_USAGE } from './commands/mail-settings.js';
 import { retention } from './commands/retention.js';
 import { backup, migrate, restore } from './commands/store.js';
 import { user } from './commands/user.js';
@@ -56,6 +58,7 @@ export const USAGE = `usage:
         [--app-password-unused-days N|never] [--revoke-on-password-change on|off]
         [--legacy-main-password until_enforced|never] [--phone-countries NL,BE]
         [--time-zone Europe/Amsterdam] [--default-country NL]
+${MAIL_SETTINGS_USAGE}
 ${LOCKS_USAGE}
   sesame app-passwords list <address>
   sesame app-passwords revoke-all <address>

@@ -83,6 +83,8 @@ export interface Config {
   /** Dovecot's doveadm HTTP API (http://host:port/doveadm/v1) and its key: revocations flush Dovecot's auth cache. */
   doveadmUrl: string;
   doveadmApiKey: string;
+  /** PEM file of CAs the check of the organizations' mail settings trusts besides Node's built-in ones; empty: none. */
+  tlsCheckCaFile: string;
   /** Port of the monitoring listener (/healthz, /readyz, /metrics); 0: none, monitoring on the main port. */
   metricsPort: number;
   /** Address of the monitoring listener; empty: `host`. */
@@ -512,6 +514,13 @@ export const OPTIONS: Option<keyof Config>[] = [
     doc: 'The `doveadm_api_key` of that Dovecot.',
     parse: str,
     secret: true,
+  },
+  {
+    key: 'tlsCheckCaFile',
+    env: 'SESAME_TLS_CHECK_CA_FILE',
+    default: '',
+    doc: "Absolute path of a PEM file of CA certificates that the check of an organization's mail settings (admin page Mail settings, `sesame org mail-settings --check`) trusts besides the CAs built into Node.js (Mozilla's list), for mail servers whose certificates a private CA signed. Apps on users' devices must trust that CA too. Read at every check. Empty: the built-in CAs only.",
+    parse: (raw) => (raw === '' || raw.startsWith('/') ? raw : new Error('must be an absolute path')),
   },
   {
     key: 'metricsPort',

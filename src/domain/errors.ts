@@ -72,6 +72,15 @@ export const ERROR_CODES = [
   'oidc_wrong_organization',
   // Lifting an IP's lock that no lock refused in the admin's organization today.
   'ip_lock_not_found',
+  // The organization's mail servers (issue #18, item 1); each names the field it is about.
+  'mail_host_invalid',
+  'mail_port_invalid',
+  'mail_security_invalid',
+  'mail_starttls_not_for_dav',
+  'mail_path_invalid',
+  'mail_user_name_invalid',
+  'mail_servers_none',
+  'mail_settings_not_found',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -228,6 +228,14 @@ export interface Database {
   oidc_clients: OidcClientsTable;
   oidc_signing_keys: OidcSigningKeysTable;
   oidc_payloads: OidcPayloadsTable;
+  mail_settings: MailSettingsTable;
+}
+
+/** An organization's mail servers (domain/mail-settings): JSON of `{ servers, userName }`. */
+export interface MailSettingsTable {
+  org_id: string;
+  settings: string;
+  updated_at: number;
 }
 
 /** A client application of the OpenID Connect provider, registered by an admin of its organization. */

@@ -75,6 +75,14 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   invalid_redirect_uri: 400,
   oidc_client_not_found: 404,
   oidc_wrong_organization: 403,
+  mail_host_invalid: 400,
+  mail_port_invalid: 400,
+  mail_security_invalid: 400,
+  mail_starttls_not_for_dav: 400,
+  mail_path_invalid: 400,
+  mail_user_name_invalid: 400,
+  mail_servers_none: 400,
+  mail_settings_not_found: 404,
 };
 
 /** No such page: JSON under /api/, a page otherwise. */

@@ -15,6 +15,7 @@ import type { SignInFlows } from '../domain/flows/sign-in-flow.js';
 import type { Integrations } from '../domain/legacy/integrations.js';
 import type { LegacyVerifier } from '../domain/legacy/verifier.js';
 import type { MfaAdmin } from '../domain/mfa/mfa-admin.js';
+import type { MailSettingsService } from '../domain/mail-settings/service.js';
 import type { LockAdmin } from '../domain/throttling/lock-admin.js';
 import type { SecurityInfo } from '../domain/mfa/security-info.js';
 import type { OidcClients } from '../domain/oidc/clients.js';
@@ -40,6 +41,8 @@ export interface Services {
   recentAuth: RecentAuth;
   flows: SignInFlows;
   mfaAdmin: MfaAdmin;
+  /** The organization's mail, calendar and contacts servers as apps are told them, and their check (domain/mail-settings). */
+  mailSettings: MailSettingsService;
   /** An account's and a client IP's sign-in locks, shown and lifted by admins (domain/throttling/lock-admin.ts). */
   locks: LockAdmin;
   securityInfo: SecurityInfo;

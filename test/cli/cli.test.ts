@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
@@ -227,6 +228,68 @@ for (const kind of STORE_KINDS) {
       } finally {
         await ctx.close();
       }
+    });
+
+    it('sets, checks and removes the mail settings: sesame org mail-settings', async () => {
+      // A port nothing listens on: the check must say so and exit 1.
+      const closed = await new Promise<number>((resolve) => {
+        const s = net.createServer().listen(0, '127.0.0.1', () => {
+          const { port } = s.address() as net.AddressInfo;
+          s.close(() => resolve(port));
+        });
+      });
+      const set = await sesame(store, [
+        'org',
+        'mail-settings',
+        'contoso.test',
+        '--imap',
+        `127.0.0.1:${closed}:tls`,
+        '--smtp',
+        'smtp.contoso.test',
+        '--caldav',
+        'https://dav.contoso.test/dav/',
+        '--user-name',
+        'localpart',
+        '--check',
+      ]);
+      assert.equal(set.code, 1, set.err);
+      assert.deepEqual(set.out.trim().split('\n').slice(0, 6), [
+        'organization contoso.test: user-name=localpart',
+        `imap: 127.0.0.1:${closed} tls`,
+        'pop3: not offered',
+        'smtp: smtp.contoso.test:587 starttls',
+        'caldav: https://dav.contoso.test:443/dav/',
+        'carddav: not offered',
+      ]);
+      assert.match(set.out, new RegExp(`^check imap 127.0.0.1:${closed} tls: failed at connect: ECONNREFUSED$`, 'm'));
+      assert.match(set.out, /^check smtp smtp.contoso.test:587 starttls: failed at connect: /m);
+
+      const bad = await sesame(store, ['org', 'mail-settings', 'contoso.test', '--pop3', 'pop.contoso.test:99999']);
+      assert.equal(bad.code, 1);
+      assert.match(bad.err, /The POP3 port must be a whole number from 1 to 65535\. \(mail_port_invalid\)/);
+      const usage = await sesame(store, [
+        'org',
+        'mail-settings',
+        'contoso.test',
+        '--carddav',
+        'http://dav.contoso.test/',
+      ]);
+      assert.equal(usage.code, 2);
+      assert.match(usage.err, /--carddav takes an https:\/\/ URL/);
+
+      const ctx = await createContext(store.config());
+      try {
+        const org = await ctx.accounts.organizationByDomain('contoso.test');
+        const s = await ctx.mailSettings.get({ kind: 'operator' }, org.id);
+        assert.deepEqual(Object.keys(s!.servers), ['imap', 'smtp', 'caldav'], 'the refusals changed nothing');
+        const audit = await ctx.audit.listAudit(org.id, 50);
+        assert.ok(audit.some((e) => e.action === 'org.mail_settings' && e.actorLabel === 'operator (CLI)'));
+      } finally {
+        await ctx.close();
+      }
+      const cleared = await sesame(store, ['org', 'mail-settings', 'contoso.test', '--clear']);
+      assert.equal(cleared.code, 0, cleared.err);
+      assert.equal(cleared.out.trim(), 'organization contoso.test: mail settings removed');
     });
 
     it('gives an existing user a new set-password link, which works while the account is locked and lifts the lock', async () => {

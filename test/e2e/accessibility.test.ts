@@ -398,6 +398,29 @@ const PAGES: PageCase[] = [
   { name: 'Policy', who: 'admin', open: '/admin/policy', shows: '#mfa-default' },
   { name: 'Sign-in log', who: 'admin', open: '/admin/sign-ins', shows: 'main table' },
   { name: 'Integrations', who: 'admin', open: '/admin/integrations', shows: '#integration-list' },
+  { name: 'Mail settings', who: 'admin', open: '/admin/mail-settings', shows: '#imap-host' },
+  {
+    name: 'Mail settings: a problem beside its field',
+    who: 'admin',
+    open: async (s) => {
+      await s.page.locator('#imap-host').fill('not a host');
+      await s.page.locator('#imap-port').fill('993');
+      await submit(s.page, '#mail-settings-save');
+    },
+    shows: '#page-error[role="alert"] ~ form #imap-host[aria-invalid="true"][aria-describedby~="imap-host-error"]',
+  },
+  {
+    name: 'Mail settings: the result of the check',
+    who: 'admin',
+    open: async (s) => {
+      // A closed port on this machine: the check answers at once, with a failure to show.
+      await s.page.locator('#imap-host').fill('127.0.0.1');
+      await s.page.locator('#imap-port').fill('1');
+      await submit(s.page, '#mail-settings-save');
+      await submit(s.page, '#mail-settings-check');
+    },
+    shows: '#check-results #check-imap.failure',
+  },
 
   // ---- the admin signs in again: the second step ----
   {

@@ -27,6 +27,9 @@
  *     behind Dovecot's back still opens IMAP from the cache; one deleted through the server's JSON
  *     API does not, because Sesame (SESAME_DOVEADM_URL) flushes the user's cache entries through the
  *     doveadm HTTP API of the template, and its open IMAP session is ended (kick).
+ *   - The check of an organization's mail settings (#18, item 1) says ok for Dovecot, Postfix and
+ *     nginx (STARTTLS and implicit TLS) with the throwaway CA trusted, and tells a name the
+ *     certificate does not hold, a closed port and an unknown CA apart; also through the real CLI.
  *
  * Needs root and the Debian packages scripts/test.sh installs. Everything started is stopped, and
  * the temporary folders removed, in `after`, whether the tests pass or not.
@@ -34,6 +37,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -42,6 +46,11 @@ import { createContext, type AppContext } from '../../src/app/context.js';
 import { loadConfig } from '../../src/config/config.js';
 import { PROTOCOLS } from '../../src/domain/app-passwords/model.js';
 import type { User } from '../../src/domain/accounts/model.js';
+import { OPERATOR } from '../../src/domain/accounts/actor.js';
+import { systemClock } from '../../src/domain/clock.js';
+import { MailSettingsService } from '../../src/domain/mail-settings/service.js';
+import { SocketMailServerProbe } from '../../src/adapters/mail-server-check.js';
+import { KyselyMailSettingsRepository } from '../../src/storage/mail-settings-repository.js';
 import { freePorts, MailServers } from '../support/mail-servers.js';
 import { requireBuild, ROOT, runSesameCli, startServer, type StartedServer } from '../support/processes.js';
 import { startSmtp } from '../support/sinks.js';
@@ -740,6 +749,103 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     ];
     const results = await py(cases.map(([c]) => c));
     for (const [i, [c, ok]] of cases.entries()) expectAll([c], [results[i]!], ok);
+  });
+
+  it('the check of the mail settings (#18, item 1): ok for Dovecot, Postfix and nginx with the throwaway CA; a name not in the certificate, a closed port and an unknown CA each said', async () => {
+    // Every name resolves to loopback here, as DNS points the organization's names at its servers.
+    const lookup: net.LookupFunction = (_host, o, cb) =>
+      (o as { all?: boolean }).all
+        ? (cb as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [
+            { address: '127.0.0.1', family: 4 },
+          ])
+        : cb(null, '127.0.0.1', 4);
+    // CalDAV/CardDAV: only TLS is checked, so an HTTPS server with the mail servers' certificate stands in.
+    const dav = https.createServer(
+      { cert: fs.readFileSync(mail!.certFile), key: fs.readFileSync(mail!.keyFile) },
+      (_req, res) => res.end(),
+    );
+    await new Promise<void>((r) => dav.listen(0, '127.0.0.1', r));
+    const davPort = (dav.address() as net.AddressInfo).port;
+    const [closed] = await freePorts(1);
+    const service = (probe: SocketMailServerProbe) =>
+      new MailSettingsService(new KyselyMailSettingsRepository(ctx!.store.db), probe, ctx!.audit, systemClock);
+    const withCa = service(new SocketMailServerProbe({ extraCaFile: mail!.caFile, lookup }));
+    try {
+      const good = {
+        imap: { host: 'mail.test', port: P().imap, security: 'starttls' },
+        pop3: { host: 'mail.test', port: P().pop3, security: 'starttls' },
+        smtp: { host: 'mail.test', port: P().postfixSubmission, security: 'starttls' },
+        caldav: { host: 'mail.test', port: davPort, security: 'tls', path: '/dav/' },
+        carddav: { host: '127.0.0.1', port: davPort, security: 'tls', path: '/dav/' },
+      };
+      await withCa.set(OPERATOR, ann!.orgId, good);
+      const results = await withCa.check(OPERATOR, ann!.orgId);
+      for (const r of results) {
+        assert.equal(r.ok, true, `${r.service}: ${r.failed} ${r.detail}${context()}`);
+        assert.deepEqual(r.certificate?.names, ['mail.test', '127.0.0.1']);
+        assert.ok(r.certificate!.validTo > Date.now());
+      }
+      assert.deepEqual(
+        results.map((r) => r.service),
+        ['imap', 'pop3', 'smtp', 'caldav', 'carddav'],
+      );
+
+      // Implicit TLS (nginx's ports), a name that is not in the certificate, a closed port.
+      await withCa.set(OPERATOR, ann!.orgId, {
+        imap: { host: 'mail.test', port: P().nginxImaps, security: 'tls' },
+        pop3: { host: 'mail.test', port: P().nginxPop3s, security: 'tls' },
+        smtp: { host: 'other.test', port: P().postfixSubmission, security: 'starttls' },
+        caldav: { host: 'mail.test', port: closed!, security: 'tls', path: '/' },
+      });
+      const mixed = Object.fromEntries((await withCa.check(OPERATOR, ann!.orgId)).map((r) => [r.service, r]));
+      assert.equal(mixed.imap?.ok, true, `${mixed.imap?.detail}${context()}`);
+      assert.equal(mixed.pop3?.ok, true, `${mixed.pop3?.detail}${context()}`);
+      assert.equal(mixed.smtp?.failed, 'certificate_name', mixed.smtp?.detail);
+      assert.match(mixed.smtp!.detail!, /other\.test/);
+      assert.equal(mixed.caldav?.failed, 'connect');
+      assert.match(mixed.caldav!.detail!, /ECONNREFUSED/);
+
+      // Without the throwaway CA, nothing is trusted: said as such, after STARTTLS went through.
+      await withCa.set(OPERATOR, ann!.orgId, good);
+      const untrusted = await service(new SocketMailServerProbe({ lookup })).check(OPERATOR, ann!.orgId);
+      for (const r of untrusted) assert.equal(r.failed, 'certificate_untrusted', `${r.service}: ${r.detail}`);
+
+      // The real CLI, with the CA given by SESAME_TLS_CHECK_CA_FILE (and then without), by address.
+      const byAddress = [
+        'org',
+        'mail-settings',
+        ORG,
+        '--imap',
+        `127.0.0.1:${P().imap}:starttls`,
+        '--pop3',
+        `127.0.0.1:${P().nginxPop3s}:tls`,
+        '--smtp',
+        `127.0.0.1:${P().postfixSubmission}:starttls`,
+        '--caldav',
+        'none',
+        '--carddav',
+        'none',
+        '--check',
+      ];
+      const out = await sesameCli({ ...env, SESAME_TLS_CHECK_CA_FILE: mail!.caFile }, byAddress);
+      assert.match(
+        out,
+        new RegExp(
+          `^check imap 127.0.0.1:${P().imap} starttls: ok \\(certificate for mail.test, 127.0.0.1, valid until `,
+          'm',
+        ),
+      );
+      assert.match(out, /^check pop3 [^\n]*: ok /m);
+      assert.match(out, /^check smtp [^\n]*: ok /m);
+      await assert.rejects(sesameCli({ ...env, SESAME_TLS_CHECK_CA_FILE: '' }, byAddress), (e: Error) => {
+        assert.match(e.message, /exited with 1/);
+        assert.match(e.message, /^check imap [^\n]*: failed at certificate_untrusted: /m);
+        return true;
+      });
+    } finally {
+      await withCa.clear(OPERATOR, ann!.orgId);
+      await new Promise<void>((r) => dav.close(() => r()));
+    }
   });
 
   it('HTTP forward auth through nginx: the user is passed on, or 401 with a Basic challenge', async () => {

@@ -77,6 +77,7 @@ const ADMIN_PAGES = [
   '/security-info',
   '/admin/users',
   '/admin/policy',
+  '/admin/mail-settings',
   '/admin/sign-ins',
   '/admin/apps',
   '/admin/integrations',
@@ -97,6 +98,12 @@ describe('every word on the pages comes from the catalogue (#17, item 3)', () =>
     await new Browser(w.app).signIn(USER.address, 'not-the-password');
     await w.ctx.accounts.addUser(OPERATOR, { ...CAROL, role: 'user' });
     await w.ctx.mfaAdmin.setUserState(OPERATOR, CAROL.address, 'enabled');
+    // Mail settings saved, so their page shows its check and remove forms too.
+    const org = await w.ctx.accounts.organizationByDomain('contoso.test');
+    await w.ctx.mailSettings.set({ kind: 'operator' }, org.id, {
+      imap: { host: 'mail.contoso.test', port: 993, security: 'tls' },
+      carddav: { host: 'dav.contoso.test', port: 443, security: 'tls', path: '/dav/' },
+    });
   });
   after(() => w.close());
 

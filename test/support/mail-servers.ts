@@ -292,10 +292,11 @@ export class MailServers {
   get caFile(): string {
     return this.p('tls', 'ca.crt');
   }
-  private get certFile(): string {
+  /** The servers' certificate (for mail.test and 127.0.0.1) and its key: a test's own TLS server can present it too. */
+  get certFile(): string {
     return this.p('tls', 'mail.test.crt');
   }
-  private get keyFile(): string {
+  get keyFile(): string {
     return this.p('tls', 'mail.test.key');
   }
 

@@ -1,8 +1,9 @@
-/** `sesame org add <domain> [--name NAME]` and `sesame org policy <domain> [options]`. */
+/** `sesame org add <domain> [--name NAME]`, `sesame org policy <domain> [options]` and `sesame org mail-settings` (mail-settings.ts). */
 import { OPERATOR } from '../../domain/accounts/actor.js';
 import type { CommandGroup } from '../command.js';
 import { withContext } from '../context.js';
 import { parse, UsageError } from '../io.js';
+import { mailSettingsCommand } from './mail-settings.js';
 
 /** The app-password flags of `org policy`; wrong values are usage errors (exit 2), checked before anything opens. */
 function appPasswordOptions(v: Record<string, string | undefined>) {
@@ -96,6 +97,7 @@ export const org: CommandGroup = {
         return 0;
       });
     }
+    if (verb === 'mail-settings') return mailSettingsCommand(rest, config, io);
     throw new UsageError(`unknown command "${`org ${verb ?? ''}`.trim()}"`);
   },
 };

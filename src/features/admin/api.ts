@@ -24,6 +24,7 @@ import {
 import { bearerAuth } from '../../web/guards.js';
 import { setPasswordUrl } from '../../web/links.js';
 import type { Services } from '../../web/services.js';
+import { registerMailSettingsApi } from './mail-settings-api.js';
 import { registerReportApi, signInFilterQuery } from './report-api.js';
 import { signInEventOut } from './sign-in-export.js';
 import { WEB_BULK_MAX_ROWS } from './users-pages.js';
@@ -647,4 +648,5 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
     },
   );
   registerReportApi(api, ctx, authenticate);
+  registerMailSettingsApi(api, ctx, authenticate);
 }

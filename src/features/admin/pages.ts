@@ -45,7 +45,8 @@ export function policyPage(
   return layout(
     ctx,
     t('policy.title'),
-    html`<form method="post" action="/admin/policy" class="card">
+    html`<p id="mail-settings-link"><a href="/admin/mail-settings">${t('mail_settings.policy_link')}</a></p>
+<form method="post" action="/admin/policy" class="card">
   <input type="hidden" name="_csrf" value="${ctx.csrf}">
   <label for="mfa-default">${t('policy.mfa_default')}</label>
   <select id="mfa-default" name="mfaDefault">${MFA_STATES.map((st) => html`<option value="${st}" ${p.mfaDefault === st ? html`selected` : ''}>${t(`mfa.state.${st}`)}</option>`)}</select>

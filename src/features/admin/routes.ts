@@ -29,6 +29,7 @@ import { signInFilterForm } from './dashboard-pages.js';
 import { localToInstant } from '../../domain/time-zone.js';
 import { registerDashboardRoutes } from './dashboard-routes.js';
 import { registerIntegrationsPage } from './integrations-page.js';
+import { registerMailSettingsRoutes } from './mail-settings-routes.js';
 import { lockedIpsSection, registerLockRoutes } from './lock-routes.js';
 import { policyPage, signInsPage } from './pages.js';
 import { registerUserBulkRoutes } from './user-bulk-routes.js';
@@ -389,6 +390,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
   );
   registerDashboardRoutes(app, ctx, admin);
   registerIntegrationsPage(app, ctx, admin);
+  registerMailSettingsRoutes(app, ctx, admin, adminForm);
   registerLockRoutes(app, ctx, adminForm);
   registerUserBulkRoutes(app, ctx, adminForm);
   registerUserPage(app, ctx, { admin, adminForm }, shown);
