@@ -159,9 +159,15 @@ for (const kind of STORE_KINDS) {
         bad.body,
         /<p class="field-error" id="imap-host-error"><span class="visually-hidden">Error:<\/span> Enter the IMAP server’s name \(such as mail.example.com\) or its IP address\.<\/p><input id="imap-host" name="imap.host" [^>]*value="mail server" aria-invalid="true" aria-describedby="imap-host-error imap-host-hint">/,
       );
-      assert.match(bad.body, /id="smtp-port-error"><span class="visually-hidden">Error:<\/span> The SMTP port must be a whole number from 1 to 65535\./);
+      assert.match(
+        bad.body,
+        /id="smtp-port-error"><span class="visually-hidden">Error:<\/span> The SMTP port must be a whole number from 1 to 65535\./,
+      );
       assert.match(bad.body, /value="70000" aria-invalid="true" aria-describedby="smtp-port-error smtp-port-hint"/);
-      assert.match(bad.body, /id="carddav-path-error"><span class="visually-hidden">Error:<\/span> The CardDAV path must start with \//);
+      assert.match(
+        bad.body,
+        /id="carddav-path-error"><span class="visually-hidden">Error:<\/span> The CardDAV path must start with \//,
+      );
       assert.doesNotMatch(bad.body, /id="caldav-path-error"/);
       assert.doesNotMatch(bad.body, /id="pop3-host"[^>]*aria-invalid/);
       const after = await w.ctx.mailSettings.get({ kind: 'operator' }, before!.orgId);
