@@ -32,6 +32,15 @@ export class MailSettingsService {
     return (await this.repo.get(orgId)) ?? null;
   }
 
+  /**
+   * What mail apps are told when they set themselves up (autoconfig.ts): the servers and the form
+   * of the user name, for anyone who asks, so no actor; null while there are none.
+   */
+  async forApps(orgId: string): Promise<Pick<MailSettings, 'servers' | 'userName'> | null> {
+    const s = await this.repo.get(orgId);
+    return s ? { servers: s.servers, userName: s.userName } : null;
+  }
+
   /** Replaces the settings with `input` (a service left out is not offered). */
   async set(actor: Actor, orgId: string, input: MailSettingsInput): Promise<MailSettings> {
     requireAdminOf(actor, orgId);
