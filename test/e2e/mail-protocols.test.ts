@@ -30,6 +30,9 @@
  *   - The check of an organization's mail settings (#18, item 1) says ok for Dovecot, Postfix and
  *     nginx (STARTTLS and implicit TLS) with the throwaway CA trusted, and tells a name the
  *     certificate does not hold, a closed port and an unknown CA apart; also through the real CLI.
+ *   - Autoconfiguration (#18, items 3 and 5): an app that knows only the address and the app password
+ *     fetches Thunderbird's and Outlook's documents from the running server and signs in to IMAP,
+ *     POP3 and SMTP with what they say (test/support/autoconfig-client.py).
  *
  * Needs root and the Debian packages scripts/test.sh installs. Everything started is stopped, and
  * the temporary folders removed, in `after`, whether the tests pass or not.
@@ -845,6 +848,59 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     } finally {
       await withCa.clear(OPERATOR, ann!.orgId);
       await new Promise<void>((r) => dav.close(() => r()));
+    }
+  });
+
+  it("autoconfiguration (#18, items 3 and 5): an app signs in to IMAP, POP3 and SMTP with only what Thunderbird's and Outlook's documents from the running Sesame say, and the app password", async () => {
+    await ctx!.mailSettings.set(OPERATOR, ann!.orgId, {
+      imap: { host: '127.0.0.1', port: P().imap, security: 'starttls' },
+      pop3: { host: '127.0.0.1', port: P().nginxPop3s, security: 'tls' },
+      smtp: { host: '127.0.0.1', port: P().postfixSubmission, security: 'starttls' },
+      userName: 'address',
+    });
+    try {
+      const mozilla = await fetch(`${base}/mail/config-v1.1.xml?emailaddress=${encodeURIComponent(ANN.address)}`);
+      const outlook = await fetch(`${base}/autodiscover/autodiscover.xml`, {
+        method: 'POST',
+        headers: { 'content-type': 'text/xml' },
+        body: `<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"><Request><EMailAddress>${ANN.address}</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>`,
+      });
+      for (const [name, r] of [
+        ['Mozilla autoconfig', mozilla],
+        ['Autodiscover', outlook],
+      ] as const) {
+        assert.equal(r.status, 200, name);
+        const xml = await r.text();
+        for (const secret of [pw.outlook, canonical(pw.outlook), ANN.password])
+          assert.ok(!xml.includes(secret), `${name}: no password in the document`);
+        const run = await runTool(
+          'python3',
+          [path.join(ROOT, 'test/support/autoconfig-client.py')],
+          JSON.stringify({ xml, address: ANN.address, password: pw.outlook, cafile: mail!.caFile }),
+          60_000,
+        );
+        assert.equal(run.code, 0, `${name}: the client failed: ${run.stderr}`);
+        const signedIn = JSON.parse(run.stdout) as {
+          type: string;
+          port: number;
+          tls: string;
+          user: string;
+          ok: boolean;
+          detail: string;
+        }[];
+        assert.deepEqual(
+          signedIn.map((x) => [x.type, x.port, x.tls, x.user]),
+          [
+            ['imap', P().imap, 'starttls', ANN.address],
+            ['pop3', P().nginxPop3s, 'implicit', ANN.address],
+            ['smtp', P().postfixSubmission, 'starttls', ANN.address],
+          ],
+          name,
+        );
+        for (const x of signedIn) assert.equal(x.ok, true, `${name} ${x.type}: ${x.detail}${context()}`);
+      }
+    } finally {
+      await ctx!.mailSettings.clear(OPERATOR, ann!.orgId);
     }
   });
 
