@@ -506,6 +506,10 @@ async function inView(page: Page, ...selectors: string[]) {
 const NOT_TESTED: Record<string, string> = {
   '/': 'redirects to /signin or /account',
   '/favicon.ico': 'redirects to the icon, /static/favicon.svg',
+  '/.well-known/autoconfig/mail/config-v1.1.xml': 'XML for mail apps, not a page (http/autoconfig.test.ts)',
+  '/mail/config-v1.1.xml': 'XML for mail apps, not a page (http/autoconfig.test.ts)',
+  '/autodiscover/autodiscover.xml': 'XML for Outlook, not a page (http/autoconfig.test.ts)',
+  '/Autodiscover/Autodiscover.xml': 'XML for Outlook, not a page (http/autoconfig.test.ts)',
   '/admin/sign-ins/export.csv': 'a download',
   '/admin/sign-ins/export.jsonl': 'a download',
   '/admin/users/app-passwords': "redirects to the user's page (a user's app passwords are listed there)",
