@@ -221,13 +221,36 @@ export class SocketMailServerProbe implements MailServerProbe {
   }
 
   private connect(e: Endpoint): Promise<net.Socket> {
+    const s = net.connect({ host: e.host, port: e.port, ...(this.o.lookup ? { lookup: this.o.lookup } : {}) });
+    return this.settle(s, 'connect', 'connect', `no connection within ${this.stepMs} ms`);
+  }
+
+  /** The handshake, without refusing the certificate: judge() says what an app would think of it. */
+  private handshake(socket: net.Socket, e: Endpoint, ca: string[] | undefined): Promise<tls.TLSSocket> {
+    const s = tls.connect({
+      socket,
+      // SNI carries names only, never an address (RFC 6066, 3).
+      ...(net.isIP(e.host) ? {} : { servername: e.host }),
+      ...(ca ? { ca } : {}),
+      rejectUnauthorized: false,
+      // Node would check the name against `host`, which a handed-over socket does not give it
+      // (an address without SNI is then judged as "localhost"); judge() checks it against ours.
+      checkServerIdentity: () => undefined,
+    });
+    return this.settle(s, 'secureConnect', 'tls', `no TLS handshake within ${this.stepMs} ms`);
+  }
+
+  /**
+   * `s` once it emits `ready`, or a StageFailure of `stage` on its first error or after the step's
+   * time (the socket destroyed then).
+   */
+  private settle<S extends net.Socket>(s: S, ready: string, stage: 'connect' | 'tls', late: string): Promise<S> {
     return new Promise((resolve, reject) => {
-      const s = net.connect({ host: e.host, port: e.port, ...(this.o.lookup ? { lookup: this.o.lookup } : {}) });
       const timer = setTimeout(() => {
         s.destroy();
-        reject(new StageFailure('connect', `no connection within ${this.stepMs} ms`));
+        reject(new StageFailure(stage, late));
       }, this.stepMs);
-      s.once('connect', () => {
+      s.once(ready, () => {
         clearTimeout(timer);
         s.removeAllListeners('error');
         // Later errors reach whoever reads the socket (LineReader, TLS); none may go unhandled.
@@ -237,38 +260,7 @@ export class SocketMailServerProbe implements MailServerProbe {
       s.once('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
         s.destroy();
-        reject(new StageFailure('connect', err.code ?? err.message));
-      });
-    });
-  }
-
-  /** The handshake, without refusing the certificate: judge() says what an app would think of it. */
-  private handshake(socket: net.Socket, e: Endpoint, ca: string[] | undefined): Promise<tls.TLSSocket> {
-    return new Promise((resolve, reject) => {
-      const s = tls.connect({
-        socket,
-        // SNI carries names only, never an address (RFC 6066, 3).
-        ...(net.isIP(e.host) ? {} : { servername: e.host }),
-        ...(ca ? { ca } : {}),
-        rejectUnauthorized: false,
-        // Node would check the name against `host`, which a handed-over socket does not give it
-        // (an address without SNI is then judged as "localhost"); judge() checks it against ours.
-        checkServerIdentity: () => undefined,
-      });
-      const timer = setTimeout(() => {
-        s.destroy();
-        reject(new StageFailure('tls', `no TLS handshake within ${this.stepMs} ms`));
-      }, this.stepMs);
-      s.once('secureConnect', () => {
-        clearTimeout(timer);
-        s.removeAllListeners('error');
-        s.on('error', () => undefined);
-        resolve(s);
-      });
-      s.once('error', (err: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        s.destroy();
-        reject(new StageFailure('tls', err.code ?? err.message));
+        reject(new StageFailure(stage, err.code ?? err.message));
       });
     });
   }
