@@ -57,6 +57,9 @@ import { MailSettingsService } from '../domain/mail-settings/service.js';
 import type { MailServerProbe } from '../domain/mail-settings/model.js';
 import { KyselyMailSettingsRepository } from '../storage/mail-settings-repository.js';
 import { SocketMailServerProbe } from '../adapters/mail-server-check.js';
+import { ProfileLinks } from '../domain/device-setup/profile-links.js';
+import { identifierPrefixFor } from '../domain/device-setup/apple-profile.js';
+import { KyselyProfileLinkRepository } from '../storage/profile-link-repository.js';
 import { reencryptAll, type ReencryptionReport } from '../domain/keys/reencryption.js';
 import { KyselySealedValues } from '../storage/sealed-values.js';
 import { UserDirectory } from '../domain/accounts/directory.js';
@@ -433,6 +436,12 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     flows,
     oidc: oidc.payloads,
   });
+  const mailSettings = new MailSettingsService(
+    new KyselyMailSettingsRepository(store.db),
+    opts.mailServerProbe ?? new SocketMailServerProbe({ extraCaFile: config.tlsCheckCaFile || undefined }),
+    audit,
+    clock,
+  );
   const reencrypt = (o: { write: boolean }) => reencryptAll(new KyselySealedValues(store.db), aead, clock.now(), o);
   return {
     config,
@@ -447,12 +456,19 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     audit: auditView,
     flows,
     mfaAdmin,
-    mailSettings: new MailSettingsService(
-      new KyselyMailSettingsRepository(store.db),
-      opts.mailServerProbe ?? new SocketMailServerProbe({ extraCaFile: config.tlsCheckCaFile || undefined }),
+    mailSettings,
+    profileLinks: new ProfileLinks({
+      repo: new KyselyProfileLinkRepository(store.db),
+      appPasswords: appPasswordRepo,
+      mailSettings,
+      organizationName: async (orgId) => (await accounts.getOrganization(orgId)).name,
+      sessionLive: (id) => sessions.isLive(id),
+      keyed: keyedHasher,
       audit,
       clock,
-    ),
+      signer: null,
+      identifierPrefix: identifierPrefixFor(new URL(config.publicUrl).hostname),
+    }),
     locks: new LockAdmin(counters, accounts, new KyselyLockedIpReads(store.db), audit, clock),
     securityInfo,
     notifier,

@@ -81,6 +81,9 @@ export const ERROR_CODES = [
   'mail_user_name_invalid',
   'mail_servers_none',
   'mail_settings_not_found',
+  // One-time links to an Apple configuration profile (issue #18, item 2).
+  'profile_link_gone',
+  'profile_link_other_session',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

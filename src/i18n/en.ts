@@ -576,6 +576,40 @@ export const en = {
   'ap.count': '{count} of {cap, plural, one {# app password} other {# app passwords}} in use.',
   'ap.once':
     'This is the only time it is shown: copy it into your app now. If you lose it, delete it and make a new one.',
+  'error.profile_link_gone':
+    'This profile link has been used, has expired, or what it was for has changed. Make a new app password on Security info to get a new link.',
+  'error.profile_link_other_session':
+    'This link belongs to another sign-in. Open it on the device you are setting up, without signing in there, or on the page where you made the app password.',
+  'profile.title': 'Set up an iPhone, iPad or Mac',
+  'profile.intro':
+    'Download a profile that sets up {what} for {address} with this app password, so there is nothing to type.',
+  'profile.what.mail': 'mail',
+  'profile.what.mail_read': 'mail (reading only: this app password may not send)',
+  'profile.what.calendar': 'calendars',
+  'profile.what.contacts': 'contacts',
+  'profile.scan': 'On a computer? Scan this code with the camera of your iPhone or iPad.',
+  'profile.qr_alt': 'QR code that opens the profile link',
+  'profile.download': 'Download the profile to this device',
+  'profile.once': 'The link works once, until {time}. After that, make a new app password to get a new link.',
+  'profile.unsigned':
+    'This profile is not signed, so your device will show it as "Not Verified". That is expected here: before you install it, check that it names {organization} and {address}.',
+  'profile.signed': 'This profile is signed, so your device will show it as "Verified".',
+  'profile.install.title': 'How to install it',
+  'profile.install.ios':
+    'iPhone or iPad: open Settings, tap Profile Downloaded, then Install, and enter your device passcode.',
+  'profile.install.mac':
+    'Mac: open System Settings, then General › Device Management, double-click the profile and choose Install.',
+  'profile.landing.title': 'Set up this device',
+  'profile.landing.body': 'This profile sets up {what} for {address} ({organization}) with the app password "{name}".',
+  'profile.landing.download': 'Download the profile',
+  'profile.gone.title': 'This link no longer works',
+  'profile.other.title': 'This link belongs to another sign-in',
+  'profile.p.display': '{organization}: {name}',
+  'profile.p.description':
+    'Sets up mail, calendars and contacts for {address} with the app password "{name}". Remove this profile to remove its accounts.',
+  'profile.p.mail': '{organization} mail',
+  'profile.p.calendar': '{organization} calendars',
+  'profile.p.contacts': '{organization} contacts',
   'ap.copy': 'Copy',
   'ap.copied': 'Copied.',
   'ap.col.name': 'Name',

@@ -587,6 +587,41 @@ export const nl: Record<MessageId, string> = {
     'Uw nieuwe app-wachtwoord voor "{name}". Kopieer het nu naar de app: het wordt alleen deze keer getoond.',
   'ap.count': '{count} van {cap, plural, one {# app-wachtwoord} other {# app-wachtwoorden}} in gebruik.',
   'ap.once': 'Het wordt alleen nu getoond: kopieer het nu naar uw app. Kwijt? Verwijder het en maak een nieuw aan.',
+  'error.profile_link_gone':
+    'Deze profiellink is al gebruikt of verlopen, of waarvoor hij was is veranderd. Maak een nieuw app-wachtwoord bij Beveiligingsgegevens om een nieuwe link te krijgen.',
+  'error.profile_link_other_session':
+    'Deze link hoort bij een andere aanmelding. Open hem op het apparaat dat u instelt, zonder u daar aan te melden, of op de pagina waar u het app-wachtwoord hebt gemaakt.',
+  'profile.title': 'Een iPhone, iPad of Mac instellen',
+  'profile.intro':
+    'Download een profiel dat {what} voor {address} instelt met dit app-wachtwoord, zodat u niets hoeft te typen.',
+  'profile.what.mail': 'e-mail',
+  'profile.what.mail_read': 'e-mail (alleen lezen: dit app-wachtwoord mag niet verzenden)',
+  'profile.what.calendar': "agenda's",
+  'profile.what.contacts': 'contacten',
+  'profile.scan': 'Op een computer? Scan deze code met de camera van uw iPhone of iPad.',
+  'profile.qr_alt': 'QR-code die de profiellink opent',
+  'profile.download': 'Download het profiel naar dit apparaat',
+  'profile.once': 'De link werkt één keer, tot {time}. Daarna maakt u een nieuw app-wachtwoord voor een nieuwe link.',
+  'profile.unsigned':
+    'Dit profiel is niet ondertekend, dus uw apparaat toont het als "Niet geverifieerd". Dat hoort zo: controleer voordat u het installeert of het {organization} en {address} noemt.',
+  'profile.signed': 'Dit profiel is ondertekend, dus uw apparaat toont het als "Geverifieerd".',
+  'profile.install.title': 'Zo installeert u het',
+  'profile.install.ios':
+    'iPhone of iPad: open Instellingen, tik op Profiel gedownload, dan op Installeer, en voer de toegangscode van uw apparaat in.',
+  'profile.install.mac':
+    'Mac: open Systeeminstellingen, dan Algemeen › Apparaatbeheer, dubbelklik op het profiel en kies Installeer.',
+  'profile.landing.title': 'Dit apparaat instellen',
+  'profile.landing.body':
+    'Dit profiel stelt {what} in voor {address} ({organization}) met het app-wachtwoord "{name}".',
+  'profile.landing.download': 'Download het profiel',
+  'profile.gone.title': 'Deze link werkt niet meer',
+  'profile.other.title': 'Deze link hoort bij een andere aanmelding',
+  'profile.p.display': '{organization}: {name}',
+  'profile.p.description':
+    'Stelt e-mail, agenda\'s en contacten in voor {address} met het app-wachtwoord "{name}". Verwijder dit profiel om de accounts te verwijderen.',
+  'profile.p.mail': '{organization} e-mail',
+  'profile.p.calendar': "{organization} agenda's",
+  'profile.p.contacts': '{organization} contacten',
   'ap.copy': 'Kopiëren',
   'ap.copied': 'Gekopieerd.',
   'ap.col.name': 'Naam',

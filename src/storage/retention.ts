@@ -39,7 +39,8 @@ export type RetainedTable =
   | 'trusted_devices'
   | 'rate_limits'
   | 'recent_bad_passwords'
-  | 'oidc_payloads';
+  | 'oidc_payloads'
+  | 'profile_links';
 
 export interface RetentionRule {
   table: RetainedTable;
@@ -84,6 +85,7 @@ export function retentionRules(s: RetentionSettings, now: number): RetentionRule
     expired('trusted_devices', 'expires_at', 'remembered devices'),
     expired('rate_limits', 'expire', 'lock and rate counters'),
     expired('oidc_payloads', 'expires_at', 'OpenID Connect codes, tokens, sessions and interactions'),
+    expired('profile_links', 'expires_at', 'one-time configuration profile links (used or not)'),
   );
   // A wrong password is remembered for a day (a repeat counts once); kept that day plus the grace.
   rules.push({

@@ -229,6 +229,7 @@ export interface Database {
   oidc_signing_keys: OidcSigningKeysTable;
   oidc_payloads: OidcPayloadsTable;
   mail_settings: MailSettingsTable;
+  profile_links: ProfileLinksTable;
 }
 
 /** An organization's mail servers (domain/mail-settings): JSON of `{ servers, userName }`. */
@@ -272,4 +273,17 @@ export interface OidcPayloadsTable {
   user_code: string | null;
   expires_at: number | null;
   consumed_at: number | null;
+}
+
+/** One-time links to an Apple configuration profile (domain/device-setup/profile-links.ts). */
+export interface ProfileLinksTable {
+  id_hash: string;
+  user_id: string;
+  app_password_id: string;
+  session_id: string | null;
+  /** The app password, sealed under a key derived from the link's token (never stored). */
+  sealed: string;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
 }

@@ -51,6 +51,11 @@ export class KyselySessionRepository implements SessionRepository {
     return r ? toSession(r) : undefined;
   }
 
+  async findById(id: string): Promise<Session | undefined> {
+    const r = await this.db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst();
+    return r ? toSession(r) : undefined;
+  }
+
   async listForUser(userId: string): Promise<Session[]> {
     const rows = await this.db
       .selectFrom('sessions')

@@ -83,6 +83,8 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   mail_user_name_invalid: 400,
   mail_servers_none: 400,
   mail_settings_not_found: 404,
+  profile_link_gone: 410,
+  profile_link_other_session: 403,
 };
 
 /** No such page: JSON under /api/, a page otherwise. */

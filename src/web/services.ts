@@ -16,6 +16,7 @@ import type { Integrations } from '../domain/legacy/integrations.js';
 import type { LegacyVerifier } from '../domain/legacy/verifier.js';
 import type { MfaAdmin } from '../domain/mfa/mfa-admin.js';
 import type { MailSettingsService } from '../domain/mail-settings/service.js';
+import type { ProfileLinks } from '../domain/device-setup/profile-links.js';
 import type { LockAdmin } from '../domain/throttling/lock-admin.js';
 import type { SecurityInfo } from '../domain/mfa/security-info.js';
 import type { OidcClients } from '../domain/oidc/clients.js';
@@ -43,6 +44,8 @@ export interface Services {
   mfaAdmin: MfaAdmin;
   /** The organization's mail, calendar and contacts servers as apps are told them, and their check (domain/mail-settings). */
   mailSettings: MailSettingsService;
+  /** One-time links to an Apple configuration profile holding a new app password (domain/device-setup). */
+  profileLinks: ProfileLinks;
   /** An account's and a client IP's sign-in locks, shown and lifted by admins (domain/throttling/lock-admin.ts). */
   locks: LockAdmin;
   securityInfo: SecurityInfo;

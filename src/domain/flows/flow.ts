@@ -97,6 +97,8 @@ export interface FlowData {
   /** The app password made at the end of registration, shown once, sealed with AAD `ap:<flowId>`. */
   appPasswordEnc?: string;
   appPasswordName?: string;
+  /** Its id: the page that shows it offers a configuration profile for it (#18, item 2). */
+  appPasswordId?: string;
   /** Recovery codes to show once, sealed with AAD `rc:<flowId>`. */
   recoveryCodesEnc?: string;
   /** Whether the user was already told (by email) that their password was right but the second factor failed. */

@@ -79,7 +79,7 @@ export interface FlowView {
   current?: MfaMethod;
   prompt?: Prompt;
   recoveryCodes?: string[];
-  appPassword?: { name: string; password: string };
+  appPassword?: { id: string; name: string; password: string };
   /** At contact_details for a phone: an example number as the organization's people write theirs (phone-policy.ts). */
   phoneExample?: string;
 }
@@ -227,6 +227,7 @@ export class SignInFlows {
     }
     if (flow.state === 'app_password' && flow.data.appPasswordEnc)
       v.appPassword = {
+        id: flow.data.appPasswordId ?? '',
         name: flow.data.appPasswordName ?? '',
         password: this.d.aead.open(flow.data.appPasswordEnc, SEALED_AAD.flowAppPassword(flow.id)),
       };
@@ -387,6 +388,7 @@ export class SignInFlows {
       if (made) {
         flow.data.appPasswordEnc = this.d.aead.seal(made.password, SEALED_AAD.flowAppPassword(flow.id));
         flow.data.appPasswordName = name;
+        flow.data.appPasswordId = made.appPassword.id;
         flow.state = 'app_password';
         await this.save(flow);
         return { done: false, flow };

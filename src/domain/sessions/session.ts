@@ -30,6 +30,7 @@ export type SessionVia = 'web' | 'api';
 export interface SessionRepository {
   create(s: Session & { tokenHash: string }): Promise<void>;
   findByTokenHash(tokenHash: string): Promise<Session | undefined>;
+  findById(id: string): Promise<Session | undefined>;
   touch(id: string, at: number): Promise<void>;
   delete(id: string): Promise<void>;
   deleteAllForUser(userId: string): Promise<number>;
@@ -137,6 +138,13 @@ export class SessionService {
 
   async end(id: string): Promise<void> {
     await this.repo.delete(id);
+  }
+
+  /** Whether session `id` is still live: not ended, not idle too long, not past its absolute end. */
+  async isLive(id: string): Promise<boolean> {
+    const s = await this.repo.findById(id);
+    const now = this.clock.now();
+    return s !== undefined && now < s.expiresAt && now - s.lastSeenAt < this.settings.idleMs;
   }
 
   async endAllForUser(userId: string): Promise<number> {

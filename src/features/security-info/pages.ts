@@ -11,6 +11,7 @@ import {
   postForm as form,
   recoveryList,
 } from '../../web/components.js';
+import { profileOfferSection, type ProfileOfferView } from '../../web/device-profile.js';
 import { html, type Html } from '../../web/html.js';
 import { describedBy, layout, type Notice, type PageContext } from '../../web/layout.js';
 
@@ -21,7 +22,7 @@ export interface AppPasswordSection {
   keepExistingWhenOff: boolean;
   /** The most app passwords a user may have (the organization's policy): "3 of 40" before it is reached. */
   cap: number;
-  created?: { name: string; password: string };
+  created?: { name: string; password: string; profile?: ProfileOfferView };
   /** The create form's one-time nonce (a repeated post of the same form makes nothing more). */
   nonce: string;
 }
@@ -40,7 +41,7 @@ export function appPasswordsSection(ctx: PageContext, ap: AppPasswordSection, fr
   return html`<section id="app-passwords" aria-labelledby="ap-title">
 <h2 id="ap-title">${t('ap.title')}</h2>
 <p>${t('ap.intro')} <a href="/help/app-passwords">${t('ap.help')}</a></p>
-${ap.created ? html`<p class="notice" role="status" id="ap-created">${t('ap.created', { name: ap.created.name })}</p>${appPasswordBox(ctx, ap.created.password)}` : ''}
+${ap.created ? html`<p class="notice" role="status" id="ap-created">${t('ap.created', { name: ap.created.name })}</p>${appPasswordBox(ctx, ap.created.password)}${ap.created.profile ? profileOfferSection(ctx, ap.created.profile) : ''}` : ''}
 ${ap.status === 'ok' ? html`<p id="ap-count">${t('ap.count', { count: ap.list.length, cap: ap.cap })}</p>` : ''}
 ${ap.status === 'off' ? html`<p class="notice">${t('ap.off')} ${t(ap.keepExistingWhenOff ? 'ap.off.kept' : 'ap.off.suspended')}</p>` : ''}
 ${ap.status === 'need_mfa' ? html`<p class="notice">${t('ap.need_mfa')}</p>` : ''}

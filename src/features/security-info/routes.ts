@@ -15,6 +15,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { randomBytes } from 'node:crypto';
+import { mintProfileOffer, type ProfileOfferView } from '../../web/device-profile.js';
 import { isSesameError, SesameError } from '../../domain/errors.js';
 import type { MessageId } from '../../i18n/en.js';
 import { sessionCookieOptions, type WebSettings } from '../../web/cookies.js';
@@ -42,7 +43,12 @@ export function registerSecurityInfoRoutes(app: FastifyInstance, ctx: Services, 
   async function securityInfo(
     req: FastifyRequest,
     reply: FastifyReply,
-    extra: { notice?: string; error?: string; newCodes?: string[]; created?: { name: string; password: string } } = {},
+    extra: {
+      notice?: string;
+      error?: string;
+      newCodes?: string[];
+      created?: { name: string; password: string; profile?: ProfileOfferView };
+    } = {},
     status = 200,
   ) {
     const user = req.user!;
@@ -175,7 +181,11 @@ export function registerSecurityInfoRoutes(app: FastifyInstance, ctx: Services, 
       const password = shown.take(req, reply, req.session!, `app-password:${id}`);
       const ap = (await ctx.appPasswords.list(req.user!)).find((p) => p.id === id);
       if (!ap) return reply.redirect('/security-info#app-passwords', 303);
-      if (typeof password === 'string') return securityInfo(req, reply, { created: { name: ap.name, password } });
+      if (typeof password === 'string') {
+        // The only moment Sesame knows the secret: the profile link is made now or never (#18, item 2).
+        const profile = await mintProfileOffer(ctx, req.user!, req.session!.id, { id, password });
+        return securityInfo(req, reply, { created: { name: ap.name, password, profile } });
+      }
       return securityInfo(req, reply, { notice: req.t('ap.shown_once', { name: ap.name }) });
     },
   );

@@ -19,6 +19,7 @@ import {
   postForm as form,
   recoveryList,
 } from '../../web/components.js';
+import { profileOfferSection, type ProfileOfferView } from '../../web/device-profile.js';
 import { html, type Html } from '../../web/html.js';
 import { describedBy, layout, type Notice, type PageContext } from '../../web/layout.js';
 
@@ -47,6 +48,8 @@ export interface TypedContact {
 
 type FlowPageView = FlowView & {
   qrDataUrl?: string;
+  /** The new app password's configuration profile link (#18, item 2), when one would hold anything. */
+  profile?: ProfileOfferView;
   base: string;
   resetEffects?: PasswordChangeEffects;
   contact?: TypedContact;
@@ -168,6 +171,7 @@ ${form(ctx, `${b}/resend`, html`<button type="submit" class="link">${t('mfa.rese
         t('ap.keep.title'),
         html`<p>${t('ap.keep.body')}</p>
 ${appPasswordBox(ctx, ap.password, true)}
+${v.profile ? profileOfferSection(ctx, v.profile) : ''}
 <p>${t('ap.keep.apps')}</p>
 <ul class="apps"><li>${t('ap.keep.app1')}</li><li>${t('ap.keep.app2')}</li><li>${t('ap.keep.app3')}</li><li>${t('ap.keep.app4')}</li></ul>
 <p><a href="/help/app-passwords">${t('ap.help')}</a></p>

@@ -6,6 +6,7 @@
  * (post/redirect/get), or the page with an error.
  */
 import QRCode from 'qrcode';
+import { mintProfileOffer } from '../../web/device-profile.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { User } from '../../domain/accounts/model.js';
 import { type ErrorCode, isSesameError, type SesameError } from '../../domain/errors.js';
@@ -86,10 +87,15 @@ export function registerFlowRoutes(app: FastifyInstance, ctx: Services, web: Web
       v.prompt?.kind === 'totp' && v.prompt.uri
         ? await QRCode.toDataURL(v.prompt.uri, { margin: 1, width: 200 })
         : undefined;
+    // Shown once, with its configuration profile link made now (#18, item 2): the session it is
+    // bound to, or none yet on the first sign-in (the session starts when the flow ends).
+    const profile = v.appPassword?.id
+      ? await mintProfileOffer(ctx, user, req.session?.id ?? null, v.appPassword)
+      : undefined;
     const resetEffects = flow.state === 'new_password' ? await ctx.selfService.passwordChangeEffects(user) : undefined;
     return send(
       reply,
-      flowPage(pageContext(req, reply, s.base), { ...v, qrDataUrl, base: s.base, resetEffects, ...extra }),
+      flowPage(pageContext(req, reply, s.base), { ...v, qrDataUrl, profile, base: s.base, resetEffects, ...extra }),
       status,
     );
   }
