@@ -277,10 +277,40 @@ for (const kind of STORE_KINDS) {
             consumed_at: null,
           })
           .execute();
+      await db
+        .insertInto('app_passwords')
+        .values({
+          id: 'ap1',
+          user_id: 'u1',
+          name: 'Phone',
+          hash: 'h-ap1',
+          protocols: 'imap',
+          created_at: 0,
+          created_ip: '',
+          expires_at: null,
+          last_used_at: null,
+          last_used_protocol: null,
+          last_used_ip: null,
+        })
+        .execute();
+      for (const [i, { at }] of times('profile_links').entries())
+        await db
+          .insertInto('profile_links')
+          .values({
+            id_hash: id(),
+            user_id: 'u1',
+            app_password_id: 'ap1',
+            session_id: null,
+            sealed: 'x',
+            created_at: at - 600_000,
+            expires_at: at,
+            used_at: i % 2 ? at - 1 : null,
+          })
+          .execute();
 
       const retention = new Retention(store, settings);
       const plan = await retention.plan(now);
-      assert.equal(plan.length, 9, 'a rule for each growing table');
+      assert.equal(plan.length, 10, 'a rule for each growing table');
       for (const p of plan) assert.equal(p.rows, 7, `${p.table}: 7 rows to remove`);
       const auditBefore = await db.selectFrom('audit_events').select('id').execute();
 
@@ -313,7 +343,7 @@ for (const kind of STORE_KINDS) {
         .execute();
       assert.equal(audits.length, 1, 'one audit row for the run, not one per batch');
       assert.equal(audits[0]!.action, 'retention.applied');
-      assert.match(audits[0]!.detail, /sign_in_events=7 .*oidc_payloads=7/);
+      assert.match(audits[0]!.detail, /sign_in_events=7 .*oidc_payloads=7 .*profile_links=7/);
       // Nothing left to remove: no audit row.
       await runRetention(retention, new KyselyAuditRepository(db), now, { batch: 3, pauseMs: 0 });
       assert.equal(await count('audit_events'), 3);

@@ -512,6 +512,9 @@ const NOT_TESTED: Record<string, string> = {
   '/Autodiscover/Autodiscover.xml': 'XML for Outlook, not a page (http/autoconfig.test.ts)',
   '/admin/sign-ins/export.csv': 'a download',
   '/admin/sign-ins/export.jsonl': 'a download',
+  '/apple-profile/:token':
+    'needs a one-time link made with a new app password: opened on a phone in e2e/app-password-flow.test.ts, every state in flows/apple-profile.test.ts',
+  '/apple-profile/:token/download': 'a download (a configuration profile), not a page',
   '/admin/users/app-passwords': "redirects to the user's page (a user's app passwords are listed there)",
   '/reset-password/flow':
     'needs a user with a verified alternate email; its steps use the renderer tested under /signin/mfa',

@@ -37,6 +37,7 @@ import {
   teardown,
   outboxEnv,
 } from '../support/processes.js';
+import { payloads, readPlist } from '../support/plist.js';
 
 const run = promisify(execFile);
 
@@ -48,6 +49,7 @@ const TOOLS = { chromium: CHROMIUM, oathtool: '/usr/bin/oathtool', 'zbar-tools':
 const ENGLISH = { address: 'erin@contoso.test', password: 'copper-window-meadow-58', name: 'Erin English' };
 const DUTCH = { address: 'noor@contoso.test', password: 'tulpen-molen-gracht-31', name: 'Noor Nederlands' };
 const NOSCRIPT = { address: 'sam@contoso.test', password: 'silver-pebble-orchard-64', name: 'Sam Scriptless' };
+const APPLE = { address: 'ivy@contoso.test', password: 'orchard-copper-harbour-27', name: 'Ivy Apple' };
 const SESSION_COOKIE = 'sesame_session';
 /** An app password as shown: five groups of four letters from the alphabet without i, l and o. */
 const APP_PASSWORD = /^[a-hjkmnp-z]{4}( [a-hjkmnp-z]{4}){4}$/;
@@ -201,6 +203,7 @@ describe('app passwords in Chromium (real CLI, real server, oathtool, zbarimg, c
   let server: StartedServer | undefined;
   let browser: Browser | undefined;
   let base = '';
+  let cliEnv: NodeJS.ProcessEnv = {};
   const contexts = new Set<BrowserContext>();
 
   before(async () => {
@@ -220,12 +223,13 @@ describe('app passwords in Chromium (real CLI, real server, oathtool, zbarimg, c
 
     // No `org policy`: app passwords are allowed by default, which is what puts the step in the flow.
     await sesame(env, ['org', 'add', 'contoso.test', '--name', 'Contoso']);
-    for (const u of [ENGLISH, DUTCH, NOSCRIPT]) {
+    for (const u of [ENGLISH, DUTCH, NOSCRIPT, APPLE]) {
       await sesame(env, ['user', 'add', u.address, '--name', u.name, '--password-stdin'], `${u.password}\n`);
       assert.match(await sesame(env, ['user', 'mfa', u.address, 'enabled']), /is now enabled/);
     }
 
     server = await startServer({ env });
+    cliEnv = env;
 
     browser = await launchChromium();
   });
@@ -446,6 +450,77 @@ describe('app passwords in Chromium (real CLI, real server, oathtool, zbarimg, c
       }
     });
   }
+
+  it('an Apple configuration profile (#18, item 2): on a computer the new app password comes with a QR code (read by zbarimg) that opens the one-time link on a phone (no session, Dutch, 390 px); there Download gives the profile, read with plistlib; the link then works no more', async () => {
+    await sesame(cliEnv, [
+      'org',
+      'mail-settings',
+      'contoso.test',
+      '--imap',
+      'imap.contoso.test:993:tls',
+      '--smtp',
+      'smtp.contoso.test:465:tls',
+    ]);
+    const { context, page } = await open(EN.locale);
+    try {
+      await registerUpToAppPassword(page, context, EN, APPLE, false);
+      const password = (await text(page, '#app-password')).replace(/ /g, '');
+      const section = page.locator('#apple-profile');
+      await section.getByRole('heading', { name: 'Set up an iPhone, iPad or Mac', exact: true }).waitFor();
+      assert.equal(
+        (await page.locator('#profile-signature').textContent())?.trim(),
+        'This profile is not signed, so your device will show it as "Not Verified". That is expected here: before you install it, check that it names Contoso and ivy@contoso.test.',
+      );
+      const qr = page.locator('#profile-qr');
+      assert.equal(await qr.isVisible(), true, 'the QR code is shown on a computer');
+      const png = path.join(dataDir!, 'profile-qr.png');
+      await qr.screenshot({ path: png });
+      const landing = await zbarimg(png);
+      assert.match(landing, new RegExp(`^${base.replace(/[.]/g, '\\.')}/apple-profile/[A-Za-z0-9_-]{43}$`));
+      assert.equal(
+        await page.locator('#profile-download').getAttribute('href'),
+        `${new URL(landing).pathname}/download`,
+      );
+      // On a phone's width the code is hidden (a phone does not scan itself): the button remains.
+      await page.setViewportSize({ width: 390, height: 800 });
+      assert.equal(await qr.isVisible(), false, 'no QR code on a phone');
+      assert.equal(await page.locator('#profile-download').isVisible(), true);
+
+      // The phone: another browser, no Sesame session, in Dutch, opens what the QR code says.
+      const phone = await open(NL.locale, { viewport: { width: 390, height: 844 }, acceptDownloads: true });
+      try {
+        await phone.page.goto(landing);
+        await expectTitle(phone.page, 'Dit apparaat instellen');
+        assert.match(
+          (await text(phone.page, '#profile-holds')).trim(),
+          /^Dit profiel stelt e-mail in voor ivy@contoso\.test \(Contoso\) met het app-wachtwoord "Existing applications"\.$/,
+        );
+        const [download] = await Promise.all([
+          phone.page.waitForEvent('download'),
+          phone.page.getByRole('link', { name: 'Download het profiel', exact: true }).click(),
+        ]);
+        assert.equal(download.suggestedFilename(), 'contoso.mobileconfig');
+        const file = await download.path();
+        const profile = readPlist(fs.readFileSync(file));
+        const [mail] = payloads(profile, 'com.apple.mail.managed');
+        assert.equal(mail!.IncomingMailServerHostName, 'imap.contoso.test');
+        assert.equal(mail!.IncomingMailServerPortNumber, 993);
+        assert.equal(mail!.OutgoingMailServerHostName, 'smtp.contoso.test');
+        assert.equal(mail!.OutgoingMailServerPortNumber, 465);
+        assert.equal(mail!.IncomingPassword, password, 'the app password shown on the computer');
+        assert.equal(mail!.EmailAccountDescription, 'Contoso e-mail', "the phone's language");
+        // Used: the landing page now says so.
+        const again = await phone.page.goto(landing);
+        assert.equal(again?.status(), 410);
+        await expectTitle(phone.page, 'Deze link werkt niet meer');
+      } finally {
+        await close(phone.context);
+      }
+    } finally {
+      await close(context);
+      await sesame(cliEnv, ['org', 'mail-settings', 'contoso.test', '--clear']);
+    }
+  });
 
   it('/help/app-passwords in English and Dutch: its title and its five steps', async () => {
     for (const w of [EN, NL]) {

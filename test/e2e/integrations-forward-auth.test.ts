@@ -14,6 +14,9 @@
  *   - Every identity header of the doc's list, and its `_` spelling, sent forged (with Alice's good
  *     password, and with none) never reaches the backend: Alice gets 403, never 207, on Bob's
  *     calendar, and a header echo put where Radicale listens shows only Sesame's values.
+ *   - An Apple configuration profile for a DAV app password (#18, items 2 and 5), fetched once by a
+ *     device with no session and read with plistlib: python3-caldav and curl reach Radicale behind
+ *     Caddy with only the URL, user name and app password it holds.
  *   - Traefik (not packaged in Debian) is checked by reading its generated file: the stripping
  *     middleware covers the list in both spellings and comes before forwardAuth.
  *
@@ -34,6 +37,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { PROTOCOLS, type Protocol } from '../../src/domain/app-passwords/model.js';
 import { requireBuild, ROOT, stopProcess } from '../support/processes.js';
+import { readPlist } from '../support/plist.js';
 import { docSteps, SandboxHost } from '../support/sandbox-host.js';
 
 const run = promisify(execFile);
@@ -99,6 +103,7 @@ describe('forward auth in front of Radicale through nginx and Caddy, as docs/for
   let sesame: ChildProcess | undefined;
   let env: Record<string, string> = {};
   let integrationKey = '';
+  let profileToken = '';
   /** Alice's DAV sign-ins logged with the client's address after the nginx part. */
   let davFromClient = 0;
   const pw: Record<'aliceDav' | 'aliceHttp' | 'aliceImap' | 'bobDav', string> = {
@@ -195,6 +200,25 @@ describe('forward auth in front of Radicale through nginx and Caddy, as docs/for
         pw[k] = (await ctx.appPasswords.create(u, session, k, { ip: '127.0.0.1', locale: 'en' })).password;
       }
       await ctx.mfaAdmin.setPolicy(OPERATOR, org.id, { appPasswords: { protocols: [...PROTOCOLS] } });
+      // An Apple configuration profile for a DAV app password of Alice's (#18, items 2 and 5): the
+      // organization's calendar and contacts server is the one behind the proxy, and the one-time
+      // link is minted as the page that shows a new app password mints it.
+      await ctx.mailSettings.set(OPERATOR, org.id, {
+        caldav: { host: 'dav.example.com', port: 443, security: 'tls', path: '/' },
+        carddav: { host: 'dav.example.com', port: 443, security: 'tls', path: '/' },
+      });
+      const alice = (await ctx.accounts.findUserByAddressOrNull(ALICE.address))!;
+      await ctx.mfaAdmin.setPolicy(OPERATOR, org.id, { appPasswords: { protocols: ['dav'] } });
+      const { session } = await ctx.sessions.start(
+        alice.id,
+        ['pwd', 'otp'],
+        { ip: '127.0.0.1', userAgent: 't' },
+        Date.now(),
+      );
+      const made = await ctx.appPasswords.create(alice, session, 'iPhone', { ip: '127.0.0.1', locale: 'en' });
+      await ctx.mfaAdmin.setPolicy(OPERATOR, org.id, { appPasswords: { protocols: [...PROTOCOLS] } });
+      profileToken = (await ctx.profileLinks.offer(alice, null, { id: made.appPassword.id, password: made.password }))!
+        .token;
     } finally {
       await ctx.close();
     }
@@ -478,6 +502,37 @@ for i in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/5232) 2>/dev/null && exit 0; 
       rows.every((r) => r.ip !== '203.0.113.66'),
       'a forged X-Forwarded-For is not believed',
     );
+  });
+
+  it('an Apple configuration profile (#18, items 2 and 5): a device with no session fetches it once; read with plistlib, its CalDAV and CardDAV accounts reach Radicale behind the forward auth with only what it holds', async () => {
+    const url = `http://127.0.0.1:8080/apple-profile/${profileToken}/download`;
+    const xml = await sh(`curl -s -f ${url}`);
+    assert.equal((await sh(`curl -s -o /dev/null -w '%{http_code}' ${url}`)).trim(), '410', 'the link works once');
+    const profile = readPlist(xml);
+    const content = profile.PayloadContent as Record<string, unknown>[];
+    assert.deepEqual(
+      content.map((c) => c.PayloadType),
+      ['com.apple.caldav.account', 'com.apple.carddav.account'],
+      'a DAV-only app password: no mail account',
+    );
+    const [cal, card] = content as Record<string, string>[];
+    assert.equal(cal!.CalDAVPrincipalURL, `${SITE}/`);
+    assert.equal(cal!.CalDAVUsername, ALICE.address);
+    // python3-caldav, as a calendar app: the profile's URL, user name and app password, nothing else.
+    const found = JSON.parse(
+      await sh(
+        `/usr/bin/python3 ${dir}/dav-client.py '${cal!.CalDAVPrincipalURL}' '${cal!.CalDAVUsername}' '${cal!.CalDAVPassword}' ${dir}/ca.pem no`,
+      ),
+    ) as { principal: string; calendars: string[] };
+    assert.equal(found.principal, `${SITE}/alice%40example.com/`);
+    assert.ok(found.calendars.includes(`${SITE}/alice%40example.com/work/`), JSON.stringify(found));
+    assert.equal(card!.CardDAVPrincipalURL, `${SITE}/`);
+    const listing = await curl(
+      `-X PROPFIND -H 'Depth: 1' ${basic(card!.CardDAVUsername!, card!.CardDAVPassword!)} ${card!.CardDAVPrincipalURL}alice@example.com/`,
+      true,
+    );
+    assert.match(listing, /207$/, 'CardDAV with the profile');
+    assert.match(listing, /contacts-nginx/, "Alice's address book");
   });
 
   it("Traefik, by reading: the doc's command writes a file whose stripping middleware covers the list in both spellings and runs before forwardAuth", async () => {

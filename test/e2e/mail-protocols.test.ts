@@ -33,6 +33,9 @@
  *   - Autoconfiguration (#18, items 3 and 5): an app that knows only the address and the app password
  *     fetches Thunderbird's and Outlook's documents from the running server and signs in to IMAP,
  *     POP3 and SMTP with what they say (test/support/autoconfig-client.py).
+ *   - Apple configuration profiles (#18, items 2 and 5): a device with no session fetches the
+ *     profile once from the running server; plistlib reads it and the client signs in with the user
+ *     names and app password it holds (IMAP and submission; IMAP only for an IMAP-only password).
  *
  * Needs root and the Debian packages scripts/test.sh installs. Everything started is stopped, and
  * the temporary folders removed, in `after`, whether the tests pass or not.
@@ -901,6 +904,76 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
       }
     } finally {
       await ctx!.mailSettings.clear(OPERATOR, ann!.orgId);
+    }
+  });
+
+  it('an Apple configuration profile (#18, items 2 and 5): fetched once from the running server by a device with no session, read with plistlib, and its accounts sign in to Dovecot IMAP and Postfix submission with only what it holds; the one for an IMAP-only app password signs in to IMAP and holds no SMTP login', async () => {
+    await ctx!.mailSettings.set(OPERATOR, ann!.orgId, {
+      imap: { host: '127.0.0.1', port: P().imap, security: 'starttls' },
+      smtp: { host: '127.0.0.1', port: P().postfixSubmission, security: 'starttls' },
+      userName: 'address',
+    });
+    const { session } = await ctx!.sessions.start(
+      ann!.id,
+      ['pwd', 'otp'],
+      { ip: '127.0.0.1', userAgent: 'profile test' },
+      Date.now(),
+    );
+    const meta = { ip: '127.0.0.1', locale: 'en' as const };
+    try {
+      const iphone = await ctx!.appPasswords.create(ann!, session, 'iPhone', meta);
+      await ctx!.mfaAdmin.setPolicy(OPERATOR, ann!.orgId, { appPasswords: { protocols: ['imap'] } });
+      const reader = await ctx!.appPasswords.create(ann!, session, 'iPad reader', meta);
+      await ctx!.mfaAdmin.setPolicy(OPERATOR, ann!.orgId, { appPasswords: { protocols: [...PROTOCOLS] } });
+      for (const [made, expected] of [
+        [
+          iphone,
+          [
+            ['imap', P().imap, 'starttls', ANN.address],
+            ['smtp', P().postfixSubmission, 'starttls', ANN.address],
+          ],
+        ],
+        [reader, [['imap', P().imap, 'starttls', ANN.address]]],
+      ] as const) {
+        // Minted as the page that shows the new app password mints it (web/device-profile.ts), before any session on the device.
+        const offer = await ctx!.profileLinks.offer(ann!, null, { id: made.appPassword.id, password: made.password });
+        assert.ok(offer, 'a profile is offered');
+        const url = `${base}/apple-profile/${offer.token}/download`;
+        const res = await fetch(url);
+        assert.equal(res.status, 200);
+        assert.equal(res.headers.get('content-type'), 'application/x-apple-aspen-config');
+        const xml = await res.text();
+        assert.equal((await fetch(url)).status, 410, 'the link works once');
+        const run = await runTool(
+          'python3',
+          [path.join(ROOT, 'test/support/autoconfig-client.py')],
+          JSON.stringify({ profile: xml, cafile: mail!.caFile }),
+          60_000,
+        );
+        assert.equal(run.code, 0, `the client failed: ${run.stderr}`);
+        const signedIn = JSON.parse(run.stdout) as {
+          type: string;
+          port: number;
+          tls: string;
+          user: string;
+          ok: boolean;
+          detail: string;
+        }[];
+        assert.deepEqual(
+          signedIn.map((x) => [x.type, x.port, x.tls, x.user]),
+          expected,
+          made.appPassword.name,
+        );
+        for (const x of signedIn)
+          assert.equal(x.ok, true, `${made.appPassword.name} ${x.type}: ${x.detail}${context()}`);
+        if (made === reader) {
+          assert.match(xml, /<key>OutgoingMailServerAuthentication<\/key>\s*<string>EmailAuthNone<\/string>/);
+          assert.doesNotMatch(xml, /OutgoingPassword|CalDAV|CardDAV/);
+        }
+      }
+    } finally {
+      await ctx!.mailSettings.clear(OPERATOR, ann!.orgId);
+      await ctx!.sessions.end(session.id);
     }
   });
 

@@ -46,6 +46,7 @@ const COLUMNS = [
   'setLink',
   'resetLink',
   'appPassword',
+  'profileLink',
   'dovecot',
   'device',
 ] as const;
@@ -61,6 +62,7 @@ const TITLES: Record<Column, string> = {
   setLink: 'an older set-password link',
   resetLink: 'an older reset link',
   appPassword: 'an app password on /auth/basic',
+  profileLink: "that app password's one-time configuration profile link, made in the other browser session",
   dovecot: "Dovecot's cache and live IMAP sessions",
   device: 'a remembered device ("Don\'t ask again")',
 };
@@ -83,9 +85,12 @@ interface Person {
   resetLink?: string;
   refreshToken?: string;
   appPassword?: string;
+  appPasswordId?: string;
   appPasswordSignIn?: string;
+  profileLink?: string;
 }
 
+// A configuration profile link ends with the session it was made in and with the app password it holds.
 const ENDS_ALL_BUT_APP_PASSWORDS = (appPassword: Outcome, dovecot: Outcome): Expect => ({
   flow: 'ends',
   emailCode: 'ends',
@@ -94,6 +99,7 @@ const ENDS_ALL_BUT_APP_PASSWORDS = (appPassword: Outcome, dovecot: Outcome): Exp
   setLink: 'ends',
   resetLink: 'ends',
   appPassword,
+  profileLink: 'ends',
   dovecot,
   device: 'ends',
 });
@@ -105,6 +111,7 @@ const NOTHING_ENDS: Expect = {
   setLink: 'stays',
   resetLink: 'stays',
   appPassword: 'stays',
+  profileLink: 'stays',
   dovecot: 'untouched',
   device: 'stays',
 };
@@ -115,7 +122,13 @@ const SIGNED_OUT_EVERYWHERE: Expect = {
   resetLink: 'stays',
 };
 const REREGISTRATION: Expect = { ...SIGNED_OUT_EVERYWHERE, dovecot: 'flushed' };
-const MFA_OFF: Expect = { ...NOTHING_ENDS, appPassword: 'ends', dovecot: 'flushed', device: 'ends' };
+const MFA_OFF: Expect = {
+  ...NOTHING_ENDS,
+  appPassword: 'ends',
+  profileLink: 'ends',
+  dovecot: 'flushed',
+  device: 'ends',
+};
 const DISABLED = ENDS_ALL_BUT_APP_PASSWORDS('ends', 'flushed');
 
 for (const kind of STORE_KINDS) {
@@ -255,10 +268,24 @@ for (const kind of STORE_KINDS) {
       },
       async appPassword(p) {
         const user = (await w.ctx.accounts.findUserByAddressOrNull(p.address))!;
-        p.appPassword = (
-          await w.ctx.appPasswords.create(user, null, 'Phone mail', { ip: '127.0.0.1', locale: 'en' })
-        ).password;
+        const made = await w.ctx.appPasswords.create(user, null, 'Phone mail', { ip: '127.0.0.1', locale: 'en' });
+        p.appPassword = made.password;
+        p.appPasswordId = made.appPassword.id;
         assert.equal((await basic(p.address, p.appPassword)).statusCode, 200, 'the app password works before');
+      },
+      async profileLink(p) {
+        // As Security info mints it when it shows the new app password, in the other browser's session.
+        const user = (await w.ctx.accounts.findUserByAddressOrNull(p.address))!;
+        let sessionId: string | undefined;
+        for (const v of p.session!.cookies.values()) sessionId ??= (await w.ctx.sessions.resume(v))?.id;
+        assert.ok(sessionId, 'the other browser has a session');
+        const offer = await w.ctx.profileLinks.offer(user, sessionId, {
+          id: p.appPasswordId!,
+          password: p.appPassword!,
+        });
+        assert.ok(offer, 'a profile is offered');
+        p.profileLink = `/apple-profile/${offer.token}`;
+        assert.equal((await browser().get(p.profileLink)).statusCode, 200, 'the link works before');
       },
       async dovecot() {},
       async device(p) {
@@ -300,6 +327,10 @@ for (const kind of STORE_KINDS) {
       },
       async appPassword(p) {
         return (await basic(p.address, p.appPassword!)).statusCode === 200 ? 'stays' : 'ends';
+      },
+      // A device with no session opens it (its landing page uses nothing up).
+      async profileLink(p) {
+        return (await browser().get(p.profileLink!)).statusCode === 200 ? 'stays' : 'ends';
       },
       async dovecot(p, calls) {
         const told = calls.some((c) => {
@@ -579,6 +610,7 @@ for (const kind of STORE_KINDS) {
           flow: 'n/a',
           emailCode: 'n/a',
           appPassword: 'n/a',
+          profileLink: 'n/a',
           device: 'n/a',
           dovecot: 'flushed',
         },
@@ -626,12 +658,12 @@ for (const kind of STORE_KINDS) {
           const r = await b.post('/account/sign-ins/not-me', { _csrf: csrfFrom(page.body), id: id[1]! });
           assert.equal(r.headers.location, '/account/sign-ins?m=reported', r.body.slice(0, 300));
         },
-        expect: { ...NOTHING_ENDS, appPassword: 'ends', dovecot: 'flushed' },
+        expect: { ...NOTHING_ENDS, appPassword: 'ends', profileLink: 'ends', dovecot: 'flushed' },
       },
       {
         name: 'an admin turns app passwords off for the organization (existing ones go too)',
         event: async () => submitPolicy(false),
-        expect: { ...NOTHING_ENDS, appPassword: 'ends', dovecot: 'flushed' },
+        expect: { ...NOTHING_ENDS, appPassword: 'ends', profileLink: 'ends', dovecot: 'flushed' },
       },
       { name: 'bulk: an admin disables the user', event: async (p) => bulk(p, 'disable'), expect: DISABLED },
       {
@@ -676,6 +708,11 @@ for (const kind of STORE_KINDS) {
       );
       const org = await w.ctx.accounts.organizationByDomain('contoso.test');
       await w.ctx.mfaAdmin.setPolicy(OPERATOR, org.id, { rememberDays: 30 });
+      // Mail servers, so that a new app password comes with a configuration profile link.
+      await w.ctx.mailSettings.set(OPERATOR, org.id, {
+        imap: { host: 'imap.contoso.test', port: 993, security: 'tls' },
+        smtp: { host: 'smtp.contoso.test', port: 587, security: 'starttls' },
+      });
       const made = await w.ctx.oidc.clients.add(OPERATOR, org.id, {
         name: 'Intranet',
         redirectUris: [REDIRECT],

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A mail app that sets itself up, for test/e2e/mail-protocols.test.ts (issue #18, items 3 and 5).
+"""A mail app that sets itself up, for test/e2e/mail-protocols.test.ts (issue #18, items 2, 3 and 5).
 
 Reads JSON on stdin: {"xml": "...", "address": "...", "password": "...", "cafile": "..."} where xml
 is a Mozilla autoconfiguration document or an Autodiscover POX response as Sesame served it. Parses
@@ -8,9 +8,16 @@ says (host name, port, socketType / Encryption, user name) plus the password, wi
 imaplib, poplib and smtplib; the certificate is checked against the throwaway CA, for the host
 name in the document. SMTP signs in and quits without sending (the test counts messages elsewhere).
 Prints a JSON list: {"type", "host", "port", "tls", "user", "ok", "detail"} per server.
+
+With {"profile": "...", "cafile": "..."} instead, it is an iPhone's Mail reading an Apple
+configuration profile: plistlib reads it, and it signs in with the user names and the passwords the
+profile holds (none from outside), to the incoming server, and to the outgoing server only when the
+profile gives it a login (EmailAuthPassword). As Apple's Mail does, "use SSL" on 993, 995 or 465 is
+implicit TLS and on any other port STARTTLS.
 """
 import imaplib
 import json
+import plistlib
 import poplib
 import smtplib
 import ssl
@@ -36,6 +43,26 @@ def servers(xml, address):
         tls = {"SSL": "implicit", "TLS": "starttls"}[p.findtext("r:Encryption", namespaces=ns)]
         host = p.findtext("r:Server", namespaces=ns)
         yield kind, host, int(p.findtext("r:Port", namespaces=ns)), tls, p.findtext("r:LoginName", namespaces=ns)
+
+
+IMPLICIT_PORTS = {993, 995, 465}
+
+
+def profile_servers(xml):
+    """(type, host, port, tls, user, password) for each login the profile's mail accounts hold."""
+    profile = plistlib.loads(xml.encode(), fmt=plistlib.FMT_XML)
+    for p in profile["PayloadContent"]:
+        if p["PayloadType"] != "com.apple.mail.managed":
+            continue
+        kind = {"EmailTypeIMAP": "imap", "EmailTypePOP": "pop3"}[p["EmailAccountType"]]
+        port = p["IncomingMailServerPortNumber"]
+        assert p["IncomingMailServerUseSSL"] is True
+        tls = "implicit" if port in IMPLICIT_PORTS else "starttls"
+        yield kind, p["IncomingMailServerHostName"], port, tls, p["IncomingMailServerUsername"], p["IncomingPassword"]
+        if p["OutgoingMailServerAuthentication"] == "EmailAuthPassword":
+            port = p["OutgoingMailServerPortNumber"]
+            tls = "implicit" if port in IMPLICIT_PORTS else "starttls"
+            yield "smtp", p["OutgoingMailServerHostName"], port, tls, p["OutgoingMailServerUsername"], p["OutgoingPassword"]
 
 
 def sign_in(kind, host, port, tls, user, password, ctx):
@@ -70,10 +97,14 @@ if __name__ == "__main__":
     c = json.load(sys.stdin)
     ctx = ssl.create_default_context(cafile=c["cafile"])
     out = []
-    for kind, host, port, tls, user in servers(c["xml"], c["address"]):
+    if "profile" in c:
+        logins = list(profile_servers(c["profile"]))
+    else:
+        logins = [(*s, c["password"]) for s in servers(c["xml"], c["address"])]
+    for kind, host, port, tls, user, password in logins:
         r = {"type": kind, "host": host, "port": port, "tls": tls, "user": user}
         try:
-            r.update(ok=True, detail=str(sign_in(kind, host, port, tls, user, c["password"], ctx)))
+            r.update(ok=True, detail=str(sign_in(kind, host, port, tls, user, password, ctx)))
         except Exception as e:
             r.update(ok=False, detail=f"{type(e).__name__}: {e}"[:300])
         out.append(r)
