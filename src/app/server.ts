@@ -17,6 +17,7 @@ import swagger from '@fastify/swagger';
 import AjvCompiler from '@fastify/ajv-compiler';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { admin } from '../features/admin/index.js';
+import { appHelp } from '../features/app-help/index.js';
 import { autoconfig } from '../features/autoconfig/index.js';
 import { mailAuth } from '../features/mail-auth/index.js';
 import { monitoring, registerMonitoringListener } from '../features/monitoring/index.js';
@@ -37,7 +38,7 @@ import type { AppContext } from './context.js';
 
 /** Every feature, in the order its routes are registered (monitoring first: it counts the routes after it). */
 function features(): Feature[] {
-  return [monitoring, mailAuth, autoconfig, createOidcFeature(), signIn, securityInfo, selfService, admin];
+  return [monitoring, mailAuth, autoconfig, createOidcFeature(), signIn, securityInfo, appHelp, selfService, admin];
 }
 
 /** One pool of compiled validators for the whole process (Fastify's own compiler, configured above). */
