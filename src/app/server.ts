@@ -17,6 +17,7 @@ import swagger from '@fastify/swagger';
 import AjvCompiler from '@fastify/ajv-compiler';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { admin } from '../features/admin/index.js';
+import { appHelp } from '../features/app-help/index.js';
 import { autoconfig } from '../features/autoconfig/index.js';
 import { deviceSetup } from '../features/device-setup/index.js';
 import { mailAuth } from '../features/mail-auth/index.js';
@@ -38,7 +39,18 @@ import type { AppContext } from './context.js';
 
 /** Every feature, in the order its routes are registered (monitoring first: it counts the routes after it). */
 function features(): Feature[] {
-  return [monitoring, mailAuth, autoconfig, createOidcFeature(), signIn, securityInfo, deviceSetup, selfService, admin];
+  return [
+    monitoring,
+    mailAuth,
+    autoconfig,
+    createOidcFeature(),
+    signIn,
+    securityInfo,
+    deviceSetup,
+    appHelp,
+    selfService,
+    admin,
+  ];
 }
 
 /** One pool of compiled validators for the whole process (Fastify's own compiler, configured above). */

@@ -804,6 +804,180 @@ export const en = {
   'error.oidc_client_not_found': 'That app does not exist.',
   'error.oidc_wrong_organization':
     'This app belongs to another organization. Sign in with an account of that organization.',
+  // Per-app help (issue #18, item 4): /help/apps and /help/apps/{app}.
+  'help.apps.link': 'Step-by-step help for Outlook, Apple Mail, Android, Thunderbird, calendars and printers',
+  'help.apps.title': 'Set up your apps',
+  'help.apps.index.intro':
+    'Pick the app you want to set up. Each page says where to type what, and, once you are signed in, shows your organization’s server names and your user name.',
+  'help.apps.index.other':
+    'Another app? Most mail apps ask for the same things: the incoming server (IMAP), the outgoing server (SMTP), your user name and an app password. Any of these pages shows them.',
+  'help.apps.index.not_offered': 'Your organization does not offer this.',
+  'help.apps.make': 'Make an app password under Security info',
+  'help.apps.all': 'All apps',
+  'help.apps.values.title': 'What to enter',
+  'help.apps.steps.title': 'Steps',
+  'help.apps.signed_out':
+    'Sign in to see your organization’s server names, ports and your user name here, or ask your administrator for them.',
+  'help.apps.sign_in': 'Sign in to see your values',
+  'help.apps.no_settings':
+    'Your organization’s administrator has not entered the server details yet, so they cannot be shown here. Ask your administrator for them.',
+  'help.apps.not_offered.mail':
+    'Your organization has not set up mail servers for apps, so there is nothing to set up here.',
+  'help.apps.not_offered.dav':
+    'Your organization does not offer calendars or contacts to apps (no CalDAV or CardDAV server is set), so there is nothing to set up here.',
+  'help.apps.not_offered.smtp':
+    'Your organization has not set up an outgoing mail server (SMTP) for apps, so printers and scanners cannot send mail through it.',
+  'help.apps.or': 'or',
+  'help.apps.endpoint': 'server {host}, port {port}, security {security}',
+  'help.apps.user_name': 'User name (also called account name)',
+  'help.apps.password': 'Password',
+  'help.apps.password.value':
+    'The app password you made for this app under Security info, never your own password. It was shown only once: if you no longer have it, make a new one.',
+  'help.apps.service.imap': 'Incoming mail, IMAP',
+  'help.apps.service.pop3': 'Incoming mail, POP3',
+  'help.apps.service.smtp': 'Outgoing mail, SMTP (it needs your user name and app password too)',
+  'help.apps.service.caldav': 'Calendars, CalDAV server address',
+  'help.apps.service.carddav': 'Contacts, CardDAV server address',
+  'help.apps.sec.ssl_tls': 'SSL/TLS',
+  'help.apps.sec.starttls': 'STARTTLS',
+  'help.apps.sec.outlook.tls': 'SSL/TLS (in Outlook 2016: SSL)',
+  'help.apps.sec.outlook.starttls': 'STARTTLS (in Outlook 2016: TLS)',
+  'help.apps.sec.apple.tls': 'Use SSL on',
+  'help.apps.sec.apple.starttls': 'Use SSL off (Mail then uses STARTTLS)',
+  'help.apps.sec.mac.tls': 'Use TLS/SSL on',
+  'help.apps.sec.mac.starttls': 'Use TLS/SSL off (Mail then uses STARTTLS)',
+  'help.apps.outlook.title': 'Set up Outlook for Windows',
+  'help.apps.outlook.name': 'Outlook for Windows',
+  'help.apps.outlook.pick': 'classic Outlook (Microsoft 365, 2019, 2021) and Outlook 2016.',
+  'help.apps.outlook.intro':
+    'These steps are for classic Outlook on Windows. Outlook 2016 asks for the same values on other screens; its steps follow.',
+  'help.apps.outlook.tip':
+    'Outlook may find the servers by itself from your email address. If it does, check them against the values above before you choose Connect.',
+  'help.apps.outlook.classic': 'Classic Outlook (Microsoft 365, 2019, 2021)',
+  'help.apps.outlook.c1': 'Choose File › Add Account.',
+  'help.apps.outlook.c2':
+    'Type your email address, choose Advanced options, tick Let me set up my account manually, and choose Connect.',
+  'help.apps.outlook.c3': 'Choose the account type: {incoming}.',
+  'help.apps.outlook.c4':
+    'Under Incoming mail and Outgoing mail, enter the server, port and encryption method from the values above, then choose Next.',
+  'help.apps.outlook.c5': 'When Outlook asks for the password, enter the app password and choose Connect.',
+  'help.apps.outlook.2016': 'Outlook 2016',
+  'help.apps.outlook.o1':
+    'Choose File › Add Account › Manual setup or additional server types › POP or IMAP, then Next.',
+  'help.apps.outlook.o2':
+    'Enter your name and email address, the account type ({incoming}), the incoming and outgoing mail servers, the user name and the app password.',
+  'help.apps.outlook.o3':
+    'Choose More Settings › Outgoing Server and tick My outgoing server (SMTP) requires authentication (use the same settings as the incoming mail server).',
+  'help.apps.outlook.o4':
+    'On the Advanced tab, enter the ports and, under Use the following type of encrypted connection, the security from the values above: Outlook 2016 calls SSL/TLS “SSL” and STARTTLS “TLS”. Choose OK.',
+  'help.apps.outlook.o5': 'Choose Next: Outlook tests the account. Then choose Close and Finish.',
+  'help.apps.apple-mail-ios.title': 'Set up Apple Mail on iPhone and iPad',
+  'help.apps.apple-mail-ios.name': 'Apple Mail on iPhone and iPad',
+  'help.apps.apple-mail-ios.pick': 'the Mail app on an iPhone or iPad.',
+  'help.apps.apple-mail-ios.intro': 'These steps are for the Mail app on iPhone and iPad (iOS and iPadOS 18).',
+  'help.apps.ios.tip':
+    'Quicker: choose the Set up an iPhone, iPad or Mac option shown with a new app password. It fills in all of this for you.',
+  'help.apps.ios.s1':
+    'Open Settings › Apps › Mail › Mail Accounts › Add Account › Other › Add Mail Account. (On iOS 17 and earlier: Settings › Mail › Accounts.)',
+  'help.apps.ios.s2': 'Enter your name, your email address, the app password and a description, then tap Next.',
+  'help.apps.ios.s3': 'Choose {incoming}.',
+  'help.apps.ios.s4':
+    'Under Incoming Mail Server and Outgoing Mail Server, enter the host name, the user name and the app password from the values above, then tap Next and Save.',
+  'help.apps.ios.s5':
+    'If it does not connect, open the account under Mail Accounts: Advanced holds the incoming port and Use SSL; Outgoing Mail Server › SMTP › Primary Server holds the outgoing ones.',
+  'help.apps.ios.calendars': 'For your calendars and contacts, see',
+  'help.apps.apple-mail-mac.title': 'Set up Apple Mail on a Mac',
+  'help.apps.apple-mail-mac.name': 'Apple Mail on a Mac',
+  'help.apps.apple-mail-mac.pick': 'the Mail app on macOS.',
+  'help.apps.apple-mail-mac.intro': 'These steps are for the Mail app on a Mac (macOS 13 Ventura and later).',
+  'help.apps.mac.tip':
+    'Quicker: choose the Set up an iPhone, iPad or Mac option shown with a new app password. It fills in all of this for you.',
+  'help.apps.mac.s1': 'In Mail, choose Mail › Add Account, select Other Mail Account and click Continue.',
+  'help.apps.mac.s2': 'Enter your name, your email address and the app password, then click Sign In.',
+  'help.apps.mac.s3':
+    'When Mail asks for more, enter the user name, the account type ({incoming}) and the incoming and outgoing mail servers from the values above, then click Sign In and Done.',
+  'help.apps.mac.s4':
+    'To set the ports and security: Mail › Settings › Accounts › the account › Server Settings; turn off Automatically manage connection settings, then enter the port and Use TLS/SSL from the values above, and click Save.',
+  'help.apps.android.title': 'Set up mail on Android',
+  'help.apps.android.name': 'Android mail apps',
+  'help.apps.android.pick': 'the Gmail app or Samsung Email on an Android phone or tablet.',
+  'help.apps.android.intro':
+    'Most Android phones come with the Gmail app, which can also read other mail; Samsung phones also have Samsung Email. Both are set up with IMAP.',
+  'help.apps.android.gmail': 'Gmail app',
+  'help.apps.android.g1': 'In Gmail, tap your profile picture › Add another account › Other.',
+  'help.apps.android.g2': 'Enter your email address, tap Manual setup, and choose Personal (IMAP).',
+  'help.apps.android.g3':
+    'Enter the app password and tap Next. Under Incoming server settings, enter the user name, the server, the port and the security type from the values above.',
+  'help.apps.android.g4':
+    'Under Outgoing server settings, keep Require sign-in on and enter the user name, the app password, the SMTP server, the port and the security type.',
+  'help.apps.android.samsung': 'Samsung Email',
+  'help.apps.android.m1': 'In Samsung Email, open ☰ › Settings › Add account › Other.',
+  'help.apps.android.m2': 'Enter your email address and the app password, tap Manual setup, then IMAP account.',
+  'help.apps.android.m3':
+    'Enter the servers, ports, user name and app password from the values above. Under Security type, Samsung calls SSL/TLS “SSL” and STARTTLS “TLS”; never choose a type that accepts all certificates. Tap Sign in.',
+  'help.apps.thunderbird.title': 'Set up Thunderbird',
+  'help.apps.thunderbird.name': 'Thunderbird',
+  'help.apps.thunderbird.pick':
+    'Thunderbird on Windows, Mac or Linux, and Thunderbird for Android (formerly K-9 Mail).',
+  'help.apps.thunderbird.intro':
+    'Thunderbird needs only your email address and the app password when it can find the servers itself.',
+  'help.apps.tb.tip':
+    'Thunderbird usually finds the servers by itself from your email address. Enter the values by hand only when it cannot.',
+  'help.apps.tb.desktop': 'Thunderbird on a computer',
+  'help.apps.tb.d1': 'Choose File › New › Existing Mail Account.',
+  'help.apps.tb.d2': 'Enter your name, your email address and the app password, then click Continue.',
+  'help.apps.tb.d3':
+    'If Thunderbird found the settings, check them against the values above and click Done. If not, click Configure manually.',
+  'help.apps.tb.d4':
+    'For the incoming ({incoming}) and outgoing (SMTP) servers, enter the hostname, port, connection security and username from the values above, choose Normal password as the authentication method, click Re-test, then Done.',
+  'help.apps.tb.android': 'Thunderbird for Android and K-9 Mail',
+  'help.apps.tb.a1': 'Tap Add account (the first time, it is offered by itself) and enter your email address.',
+  'help.apps.tb.a2': 'If the app finds the settings, enter the app password when it asks and you are done.',
+  'help.apps.tb.a3':
+    'If it asks for the servers, enter the values above for the incoming and outgoing servers, with the app password as the password.',
+  'help.apps.tb.calendars': 'Thunderbird can also show your calendars and contacts; see',
+  'help.apps.calendars-contacts.title': 'Set up calendars and contacts',
+  'help.apps.calendars-contacts.name': 'Calendars and contacts',
+  'help.apps.calendars-contacts.pick':
+    'calendars and contacts on iPhone, iPad and Mac, in Thunderbird, and on Android with DAVx⁵.',
+  'help.apps.calendars-contacts.intro':
+    'Calendars are shared with CalDAV and contacts with CardDAV. Each app asks for the server address, your user name and an app password.',
+  'help.apps.dav.ios': 'iPhone and iPad',
+  'help.apps.dav.ios.cal':
+    'For calendars: Settings › Apps › Calendar › Calendar Accounts › Add Account › Other › Add CalDAV Account.',
+  'help.apps.dav.ios.card':
+    'For contacts: Settings › Apps › Contacts › Contacts Accounts › Add Account › Other › Add CardDAV Account.',
+  'help.apps.dav.ios.s':
+    'Enter the server address, the user name and the app password from the values above, then tap Next and Save.',
+  'help.apps.dav.mac': 'Mac',
+  'help.apps.dav.mac.cal': 'For calendars: System Settings › Internet Accounts › Add Other Account › CalDAV Account.',
+  'help.apps.dav.mac.card': 'For contacts: System Settings › Internet Accounts › Add Other Account › CardDAV Account.',
+  'help.apps.dav.mac.s':
+    'Choose Manual as the account type, enter the user name, the app password and the server address from the values above, and click Sign In.',
+  'help.apps.dav.tb': 'Thunderbird',
+  'help.apps.dav.tb.cal':
+    'Calendars: in the Calendar, choose New Calendar › On the Network, enter the user name and the CalDAV server address as the location, click Find Calendars, and enter the app password when asked.',
+  'help.apps.dav.tb.card':
+    'Contacts: in the Address Book, choose New Address Book › Add CardDAV Address Book, enter the user name and the CardDAV server address as the location, click Continue, and enter the app password when asked.',
+  'help.apps.dav.android': 'Android (DAVx⁵)',
+  'help.apps.dav.davx.s1': 'Install DAVx⁵ from Google Play or F-Droid and open it.',
+  'help.apps.dav.davx.s2':
+    'Tap +, then Login with URL and user name. Enter a server address from the values above as the base URL, the user name, and the app password as the password.',
+  'help.apps.dav.davx.s3': 'Tap Login, then choose what to sync.',
+  'help.apps.printers.title': 'Set up a printer or scanner to send mail',
+  'help.apps.printers.name': 'Printers and scanners',
+  'help.apps.printers.pick': 'a printer, scanner or copier that sends scans by email.',
+  'help.apps.printers.intro':
+    'A printer or scanner that sends scans by email only sends mail: it needs the outgoing server (SMTP) and nothing else. The settings are usually on its web page, under Email, SMTP or Scan to email.',
+  'help.apps.printers.tip':
+    'Give the printer its own app password, limited to SMTP: it can then only send mail, and you can delete it without touching your other apps. Name it after the printer.',
+  'help.apps.printers.s1': 'Under Security info, make an app password for the printer that may be used for SMTP only.',
+  'help.apps.printers.s2': 'Open the printer’s settings (its screen, or its web page) at Email or SMTP server.',
+  'help.apps.printers.s3':
+    'Enter the SMTP server, port and security from the values above, turn on SMTP authentication, and enter the user name and the app password.',
+  'help.apps.printers.s4': 'Enter your email address as the sender (From) address and send a test scan to yourself.',
+  'help.apps.printers.security':
+    'Choose the security exactly as shown above. A device that can only send without encryption, or only on port 25, cannot use this server: ask your administrator.',
 } as const;
 
 export type MessageId = keyof typeof en;

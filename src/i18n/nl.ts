@@ -816,4 +816,184 @@ export const nl: Record<MessageId, string> = {
   'error.oidc_client_not_found': 'Die app bestaat niet.',
   'error.oidc_wrong_organization':
     'Deze app hoort bij een andere organisatie. Meld u aan met een account van die organisatie.',
+  // Per-app help (issue #18, item 4): /help/apps and /help/apps/{app}.
+  'help.apps.link': 'Stap voor stap: Outlook, Apple Mail, Android, Thunderbird, agenda’s en printers instellen',
+  'help.apps.title': 'Uw apps instellen',
+  'help.apps.index.intro':
+    'Kies de app die u wilt instellen. Elke pagina zegt wat u waar invult en toont, zodra u bent aangemeld, de servernamen van uw organisatie en uw gebruikersnaam.',
+  'help.apps.index.other':
+    'Een andere app? De meeste e-mailapps vragen hetzelfde: de server voor inkomende e-mail (IMAP), de server voor uitgaande e-mail (SMTP), uw gebruikersnaam en een app-wachtwoord. Elk van deze pagina’s toont ze.',
+  'help.apps.index.not_offered': 'Uw organisatie biedt dit niet aan.',
+  'help.apps.make': 'Een app-wachtwoord maken onder Beveiligingsgegevens',
+  'help.apps.all': 'Alle apps',
+  'help.apps.values.title': 'Wat u invult',
+  'help.apps.steps.title': 'Stappen',
+  'help.apps.signed_out':
+    'Meld u aan om hier de servernamen en poorten van uw organisatie en uw gebruikersnaam te zien, of vraag ze aan uw beheerder.',
+  'help.apps.sign_in': 'Aanmelden om uw gegevens te zien',
+  'help.apps.no_settings':
+    'De beheerder van uw organisatie heeft de servergegevens nog niet ingevuld, dus ze kunnen hier niet worden getoond. Vraag ze aan uw beheerder.',
+  'help.apps.not_offered.mail':
+    'Uw organisatie heeft geen mailservers voor apps ingesteld, dus hier valt niets in te stellen.',
+  'help.apps.not_offered.dav':
+    'Uw organisatie biedt geen agenda’s of contacten aan apps aan (er is geen CalDAV- of CardDAV-server ingesteld), dus hier valt niets in te stellen.',
+  'help.apps.not_offered.smtp':
+    'Uw organisatie heeft geen server voor uitgaande e-mail (SMTP) voor apps ingesteld, dus printers en scanners kunnen er geen e-mail mee versturen.',
+  'help.apps.or': 'of',
+  'help.apps.endpoint': 'server {host}, poort {port}, beveiliging {security}',
+  'help.apps.user_name': 'Gebruikersnaam (ook accountnaam genoemd)',
+  'help.apps.password': 'Wachtwoord',
+  'help.apps.password.value':
+    'Het app-wachtwoord dat u voor deze app hebt gemaakt onder Beveiligingsgegevens, nooit uw eigen wachtwoord. Het werd maar één keer getoond: hebt u het niet meer, maak dan een nieuw.',
+  'help.apps.service.imap': 'Inkomende e-mail, IMAP',
+  'help.apps.service.pop3': 'Inkomende e-mail, POP3',
+  'help.apps.service.smtp': 'Uitgaande e-mail, SMTP (ook hiervoor zijn uw gebruikersnaam en app-wachtwoord nodig)',
+  'help.apps.service.caldav': 'Agenda’s, adres van de CalDAV-server',
+  'help.apps.service.carddav': 'Contacten, adres van de CardDAV-server',
+  'help.apps.sec.ssl_tls': 'SSL/TLS',
+  'help.apps.sec.starttls': 'STARTTLS',
+  'help.apps.sec.outlook.tls': 'SSL/TLS (in Outlook 2016: SSL)',
+  'help.apps.sec.outlook.starttls': 'STARTTLS (in Outlook 2016: TLS)',
+  'help.apps.sec.apple.tls': 'Gebruik SSL aan',
+  'help.apps.sec.apple.starttls': 'Gebruik SSL uit (Mail gebruikt dan STARTTLS)',
+  'help.apps.sec.mac.tls': 'Gebruik TLS/SSL aan',
+  'help.apps.sec.mac.starttls': 'Gebruik TLS/SSL uit (Mail gebruikt dan STARTTLS)',
+  'help.apps.outlook.title': 'Outlook voor Windows instellen',
+  'help.apps.outlook.name': 'Outlook voor Windows',
+  'help.apps.outlook.pick': 'de klassieke Outlook (Microsoft 365, 2019, 2021) en Outlook 2016.',
+  'help.apps.outlook.intro':
+    'Deze stappen gelden voor de klassieke Outlook op Windows. Outlook 2016 vraagt dezelfde gegevens op andere schermen; de stappen daarvoor staan eronder.',
+  'help.apps.outlook.tip':
+    'Outlook vindt de servers misschien zelf aan de hand van uw e-mailadres. Controleer ze dan met de gegevens hierboven voordat u Verbinding maken kiest.',
+  'help.apps.outlook.classic': 'Klassieke Outlook (Microsoft 365, 2019, 2021)',
+  'help.apps.outlook.c1': 'Kies Bestand › Account toevoegen.',
+  'help.apps.outlook.c2':
+    'Typ uw e-mailadres, kies Geavanceerde opties, vink Ik wil mijn account handmatig instellen aan en kies Verbinding maken.',
+  'help.apps.outlook.c3': 'Kies het accounttype: {incoming}.',
+  'help.apps.outlook.c4':
+    'Vul onder Inkomende e-mail en Uitgaande e-mail de server, de poort en de versleutelingsmethode van hierboven in en kies Volgende.',
+  'help.apps.outlook.c5': 'Vraagt Outlook om het wachtwoord, vul dan het app-wachtwoord in en kies Verbinding maken.',
+  'help.apps.outlook.2016': 'Outlook 2016',
+  'help.apps.outlook.o1':
+    'Kies Bestand › Account toevoegen › Handmatige instelling of extra servertypen › POP of IMAP en dan Volgende.',
+  'help.apps.outlook.o2':
+    'Vul uw naam en e-mailadres in, het accounttype ({incoming}), de servers voor inkomende en uitgaande e-mail, de gebruikersnaam en het app-wachtwoord.',
+  'help.apps.outlook.o3':
+    'Kies Meer instellingen › Server voor uitgaande e-mail en vink Voor de server voor uitgaande e-mail (SMTP) is verificatie vereist aan (dezelfde instellingen als voor de server voor inkomende e-mail).',
+  'help.apps.outlook.o4':
+    'Vul op het tabblad Geavanceerd de poorten in en kies onder Gebruik het volgende type versleutelde verbinding de beveiliging van hierboven: Outlook 2016 noemt SSL/TLS „SSL” en STARTTLS „TLS”. Kies OK.',
+  'help.apps.outlook.o5': 'Kies Volgende: Outlook test het account. Kies dan Sluiten en Voltooien.',
+  'help.apps.apple-mail-ios.title': 'Apple Mail op iPhone en iPad instellen',
+  'help.apps.apple-mail-ios.name': 'Apple Mail op iPhone en iPad',
+  'help.apps.apple-mail-ios.pick': 'de Mail-app op een iPhone of iPad.',
+  'help.apps.apple-mail-ios.intro': 'Deze stappen gelden voor de Mail-app op iPhone en iPad (iOS en iPadOS 18).',
+  'help.apps.ios.tip':
+    'Sneller: kies de optie Een iPhone, iPad of Mac instellen die bij een nieuw app-wachtwoord wordt getoond. Die vult dit allemaal voor u in.',
+  'help.apps.ios.s1':
+    'Open Instellingen › Apps › Mail › E-mailaccounts › Voeg account toe › Anders › Voeg e-mailaccount toe. (Op iOS 17 en eerder: Instellingen › Mail › Accounts.)',
+  'help.apps.ios.s2': 'Vul uw naam, uw e-mailadres, het app-wachtwoord en een beschrijving in en tik op Volgende.',
+  'help.apps.ios.s3': 'Kies {incoming}.',
+  'help.apps.ios.s4':
+    'Vul onder Server inkomende post en Server uitgaande post de hostnaam, de gebruikersnaam en het app-wachtwoord van hierboven in, tik op Volgende en dan op Bewaar.',
+  'help.apps.ios.s5':
+    'Lukt de verbinding niet, open dan het account onder E-mailaccounts: onder Geavanceerd staan de poort voor inkomende post en Gebruik SSL; onder Server uitgaande post › SMTP › Primaire server die voor uitgaande post.',
+  'help.apps.ios.calendars': 'Voor uw agenda’s en contacten, zie',
+  'help.apps.apple-mail-mac.title': 'Apple Mail op een Mac instellen',
+  'help.apps.apple-mail-mac.name': 'Apple Mail op een Mac',
+  'help.apps.apple-mail-mac.pick': 'de Mail-app op macOS.',
+  'help.apps.apple-mail-mac.intro': 'Deze stappen gelden voor de Mail-app op een Mac (macOS 13 Ventura en later).',
+  'help.apps.mac.tip':
+    'Sneller: kies de optie Een iPhone, iPad of Mac instellen die bij een nieuw app-wachtwoord wordt getoond. Die vult dit allemaal voor u in.',
+  'help.apps.mac.s1': 'Kies in Mail Mail › Account toevoegen, selecteer Ander e-mailaccount en klik op Ga door.',
+  'help.apps.mac.s2': 'Vul uw naam, uw e-mailadres en het app-wachtwoord in en klik op Log in.',
+  'help.apps.mac.s3':
+    'Vraagt Mail om meer, vul dan de gebruikersnaam, het accounttype ({incoming}) en de servers voor inkomende en uitgaande post van hierboven in, klik op Log in en dan op Gereed.',
+  'help.apps.mac.s4':
+    'Poorten en beveiliging instellen: Mail › Instellingen › Accounts › het account › Serverinstellingen; zet Beheer verbindingsinstellingen automatisch uit, vul de poort en Gebruik TLS/SSL van hierboven in en klik op Bewaar.',
+  'help.apps.android.title': 'E-mail op Android instellen',
+  'help.apps.android.name': 'Mailapps op Android',
+  'help.apps.android.pick': 'de Gmail-app of Samsung E-mail op een Android-telefoon of -tablet.',
+  'help.apps.android.intro':
+    'Op de meeste Android-telefoons staat de Gmail-app, die ook andere e-mail kan lezen; Samsung-telefoons hebben ook Samsung E-mail. Beide stelt u in met IMAP.',
+  'help.apps.android.gmail': 'Gmail-app',
+  'help.apps.android.g1': 'Tik in Gmail op uw profielfoto › Een ander account toevoegen › Overig.',
+  'help.apps.android.g2': 'Vul uw e-mailadres in, tik op Handmatige configuratie en kies Persoonlijk (IMAP).',
+  'help.apps.android.g3':
+    'Vul het app-wachtwoord in en tik op Volgende. Vul onder Instellingen inkomende server de gebruikersnaam, de server, de poort en het beveiligingstype van hierboven in.',
+  'help.apps.android.g4':
+    'Laat onder Instellingen uitgaande server Inloggen vereisen aan staan en vul de gebruikersnaam, het app-wachtwoord, de SMTP-server, de poort en het beveiligingstype in.',
+  'help.apps.android.samsung': 'Samsung E-mail',
+  'help.apps.android.m1': 'Open in Samsung E-mail ☰ › Instellingen › Account toevoegen › Overig.',
+  'help.apps.android.m2':
+    'Vul uw e-mailadres en het app-wachtwoord in, tik op Handmatig instellen en dan op IMAP-account.',
+  'help.apps.android.m3':
+    'Vul de servers, poorten, gebruikersnaam en het app-wachtwoord van hierboven in. Onder Beveiligingstype noemt Samsung SSL/TLS „SSL” en STARTTLS „TLS”; kies nooit een type dat alle certificaten accepteert. Tik op Aanmelden.',
+  'help.apps.thunderbird.title': 'Thunderbird instellen',
+  'help.apps.thunderbird.name': 'Thunderbird',
+  'help.apps.thunderbird.pick':
+    'Thunderbird op Windows, Mac of Linux, en Thunderbird voor Android (voorheen K-9 Mail).',
+  'help.apps.thunderbird.intro':
+    'Thunderbird heeft alleen uw e-mailadres en het app-wachtwoord nodig als het de servers zelf kan vinden.',
+  'help.apps.tb.tip':
+    'Thunderbird vindt de servers meestal zelf aan de hand van uw e-mailadres. Vul de gegevens alleen met de hand in als dat niet lukt.',
+  'help.apps.tb.desktop': 'Thunderbird op een computer',
+  'help.apps.tb.d1': 'Kies Bestand › Nieuw › Bestaande e-mailaccount.',
+  'help.apps.tb.d2': 'Vul uw naam, uw e-mailadres en het app-wachtwoord in en klik op Doorgaan.',
+  'help.apps.tb.d3':
+    'Heeft Thunderbird de instellingen gevonden, controleer ze dan met de gegevens hierboven en klik op Gereed. Zo niet, klik dan op Handmatig configureren.',
+  'help.apps.tb.d4':
+    'Vul voor de inkomende ({incoming}) en uitgaande (SMTP) server de hostnaam, de poort, de verbindingsbeveiliging en de gebruikersnaam van hierboven in, kies Normaal wachtwoord als authenticatiemethode, klik op Opnieuw testen en dan op Gereed.',
+  'help.apps.tb.android': 'Thunderbird voor Android en K-9 Mail',
+  'help.apps.tb.a1': 'Tik op Account toevoegen (de eerste keer wordt dat vanzelf aangeboden) en vul uw e-mailadres in.',
+  'help.apps.tb.a2':
+    'Vindt de app de instellingen, vul dan het app-wachtwoord in als erom wordt gevraagd en u bent klaar.',
+  'help.apps.tb.a3':
+    'Vraagt de app om de servers, vul dan de gegevens hierboven in voor de inkomende en de uitgaande server, met het app-wachtwoord als wachtwoord.',
+  'help.apps.tb.calendars': 'Thunderbird kan ook uw agenda’s en contacten tonen; zie',
+  'help.apps.calendars-contacts.title': 'Agenda’s en contacten instellen',
+  'help.apps.calendars-contacts.name': 'Agenda’s en contacten',
+  'help.apps.calendars-contacts.pick':
+    'agenda’s en contacten op iPhone, iPad en Mac, in Thunderbird, en op Android met DAVx⁵.',
+  'help.apps.calendars-contacts.intro':
+    'Agenda’s worden gedeeld met CalDAV en contacten met CardDAV. Elke app vraagt om het serveradres, uw gebruikersnaam en een app-wachtwoord.',
+  'help.apps.dav.ios': 'iPhone en iPad',
+  'help.apps.dav.ios.cal':
+    'Voor agenda’s: Instellingen › Apps › Agenda › Agenda-accounts › Voeg account toe › Anders › Voeg CalDAV-account toe.',
+  'help.apps.dav.ios.card':
+    'Voor contacten: Instellingen › Apps › Contacten › Contactenaccounts › Voeg account toe › Anders › Voeg CardDAV-account toe.',
+  'help.apps.dav.ios.s':
+    'Vul het serveradres, de gebruikersnaam en het app-wachtwoord van hierboven in, tik op Volgende en dan op Bewaar.',
+  'help.apps.dav.mac': 'Mac',
+  'help.apps.dav.mac.cal':
+    'Voor agenda’s: Systeeminstellingen › Internetaccounts › Voeg ander account toe › CalDAV-account.',
+  'help.apps.dav.mac.card':
+    'Voor contacten: Systeeminstellingen › Internetaccounts › Voeg ander account toe › CardDAV-account.',
+  'help.apps.dav.mac.s':
+    'Kies Handmatig als accounttype, vul de gebruikersnaam, het app-wachtwoord en het serveradres van hierboven in en klik op Log in.',
+  'help.apps.dav.tb': 'Thunderbird',
+  'help.apps.dav.tb.cal':
+    'Agenda’s: kies in de Agenda Nieuwe agenda › Op het netwerk, vul de gebruikersnaam en als locatie het adres van de CalDAV-server in, klik op Agenda’s zoeken en vul het app-wachtwoord in als erom wordt gevraagd.',
+  'help.apps.dav.tb.card':
+    'Contacten: kies in het Adresboek Nieuw adresboek › CardDAV-adresboek toevoegen, vul de gebruikersnaam en als locatie het adres van de CardDAV-server in, klik op Doorgaan en vul het app-wachtwoord in als erom wordt gevraagd.',
+  'help.apps.dav.android': 'Android (DAVx⁵)',
+  'help.apps.dav.davx.s1': 'Installeer DAVx⁵ uit Google Play of F-Droid en open het.',
+  'help.apps.dav.davx.s2':
+    'Tik op + en dan op Inloggen met URL en gebruikersnaam. Vul een serveradres van hierboven in als basis-URL, de gebruikersnaam, en het app-wachtwoord als wachtwoord.',
+  'help.apps.dav.davx.s3': 'Tik op Inloggen en kies wat u wilt synchroniseren.',
+  'help.apps.printers.title': 'Een printer of scanner e-mail laten versturen',
+  'help.apps.printers.name': 'Printers en scanners',
+  'help.apps.printers.pick': 'een printer, scanner of kopieerapparaat dat scans per e-mail verstuurt.',
+  'help.apps.printers.intro':
+    'Een printer of scanner die scans per e-mail verstuurt, verstuurt alleen e-mail: hij heeft de server voor uitgaande e-mail (SMTP) nodig en verder niets. De instellingen staan meestal op zijn webpagina, onder E-mail, SMTP of Scannen naar e-mail.',
+  'help.apps.printers.tip':
+    'Geef de printer een eigen app-wachtwoord dat alleen voor SMTP mag worden gebruikt: dan kan hij alleen e-mail versturen en kunt u het verwijderen zonder uw andere apps te raken. Noem het naar de printer.',
+  'help.apps.printers.s1':
+    'Maak onder Beveiligingsgegevens een app-wachtwoord voor de printer dat alleen voor SMTP mag worden gebruikt.',
+  'help.apps.printers.s2':
+    'Open de instellingen van de printer (op zijn scherm of zijn webpagina) bij E-mail of SMTP-server.',
+  'help.apps.printers.s3':
+    'Vul de SMTP-server, de poort en de beveiliging van hierboven in, zet SMTP-verificatie aan en vul de gebruikersnaam en het app-wachtwoord in.',
+  'help.apps.printers.s4': 'Vul uw e-mailadres in als afzender (Van) en stuur uzelf een testscan.',
+  'help.apps.printers.security':
+    'Kies de beveiliging precies zoals hierboven. Kan een apparaat alleen zonder versleuteling of alleen via poort 25 versturen, dan kan het deze server niet gebruiken: vraag het uw beheerder.',
 };

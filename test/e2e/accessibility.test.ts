@@ -162,6 +162,22 @@ const PAGES: PageCase[] = [
   },
   { name: 'sign-in flow expired (400)', who: 'nobody', open: '/signin/mfa', status: 400, shows: 'main p.error' },
   { name: 'help: app passwords', who: 'nobody', open: '/help/app-passwords', shows: 'ol.steps' },
+  { name: 'help: apps', who: 'nobody', open: '/help/apps', shows: '#help-apps #help-app-outlook' },
+  // Signed out: the general steps and the sign-in link (the user's and admin's variants are below).
+  { name: 'help: Outlook', who: 'nobody', open: '/help/apps/outlook', shows: '#sign-in-to-see ~ ol.steps' },
+  { name: 'help: Apple Mail on iPhone', who: 'nobody', open: '/help/apps/apple-mail-ios', shows: 'ol.steps' },
+  { name: 'help: Apple Mail on a Mac', who: 'nobody', open: '/help/apps/apple-mail-mac', shows: 'ol.steps' },
+  { name: 'help: Android', who: 'nobody', open: '/help/apps/android', shows: 'ol.steps' },
+  { name: 'help: Thunderbird', who: 'nobody', open: '/help/apps/thunderbird', shows: 'ol.steps' },
+  { name: 'help: calendars and contacts', who: 'nobody', open: '/help/apps/calendars-contacts', shows: 'ol.steps' },
+  { name: 'help: printers', who: 'nobody', open: '/help/apps/printers', shows: 'ol.steps' },
+  {
+    name: 'help: unknown app (404)',
+    who: 'nobody',
+    open: '/help/apps/no-such-app',
+    status: 404,
+    shows: 'main p.notice',
+  },
   { name: 'not found (404)', who: 'nobody', open: '/no-such-page', status: 404, shows: 'main p.notice' },
   {
     name: 'OpenID Connect: interaction expired (400)',
@@ -201,6 +217,13 @@ const PAGES: PageCase[] = [
     shows: '#password',
   },
   { name: 'my sessions', who: 'user', open: '/account/sessions', shows: '#sessions' },
+  // No settings until the admin's steps below save some (with SESAME_A11Y_ALL, the second language comes after).
+  {
+    name: 'help: Outlook, no mail settings yet',
+    who: 'user',
+    open: '/help/apps/outlook',
+    shows: '#no-settings, #app-settings',
+  },
   { name: 'my sign-ins', who: 'user', open: '/account/sign-ins', shows: '#my-sign-ins' },
 
   // ---- the admin: MFA registration at the first sign-in ----
@@ -420,6 +443,18 @@ const PAGES: PageCase[] = [
       await submit(s.page, '#mail-settings-check');
     },
     shows: '#check-results #check-imap.failure',
+  },
+  {
+    name: 'help: Thunderbird with the saved mail settings',
+    who: 'admin',
+    open: '/help/apps/thunderbird',
+    shows: '#app-settings #setting-imap code',
+  },
+  {
+    name: 'help: calendars, not offered by these settings',
+    who: 'admin',
+    open: '/help/apps/calendars-contacts',
+    shows: '#not-offered',
   },
 
   // ---- the admin signs in again: the second step ----

@@ -70,8 +70,29 @@ function strayWords(page: string): string[] {
 }
 
 /** Pages every visitor, user and admin sees, with lists that have rows. */
-const NOBODY_PAGES = ['/signin', '/signin?m=signedout', '/forgot-password', '/help/app-passwords', '/no-such-page'];
-const USER_PAGES = ['/account', '/security-info', '/account/sessions', '/account/sign-ins', '/account/password'];
+/** The per-app help: general steps signed out, the organization's values (set below) signed in. */
+const HELP_PAGES = [
+  '/help/apps',
+  ...['outlook', 'apple-mail-ios', 'apple-mail-mac', 'android', 'thunderbird', 'calendars-contacts', 'printers'].map(
+    (app) => `/help/apps/${app}`,
+  ),
+];
+const NOBODY_PAGES = [
+  '/signin',
+  '/signin?m=signedout',
+  '/forgot-password',
+  '/help/app-passwords',
+  '/no-such-page',
+  ...HELP_PAGES,
+];
+const USER_PAGES = [
+  '/account',
+  '/security-info',
+  '/account/sessions',
+  '/account/sign-ins',
+  '/account/password',
+  ...HELP_PAGES,
+];
 const ADMIN_PAGES = [
   '/account',
   '/security-info',

@@ -41,6 +41,7 @@ export function appPasswordsSection(ctx: PageContext, ap: AppPasswordSection, fr
   return html`<section id="app-passwords" aria-labelledby="ap-title">
 <h2 id="ap-title">${t('ap.title')}</h2>
 <p>${t('ap.intro')} <a href="/help/app-passwords">${t('ap.help')}</a></p>
+<p><a href="/help/apps" id="help-apps-link">${t('help.apps.link')}</a></p>
 ${ap.created ? html`<p class="notice" role="status" id="ap-created">${t('ap.created', { name: ap.created.name })}</p>${appPasswordBox(ctx, ap.created.password)}${ap.created.profile ? profileOfferSection(ctx, ap.created.profile) : ''}` : ''}
 ${ap.status === 'ok' ? html`<p id="ap-count">${t('ap.count', { count: ap.list.length, cap: ap.cap })}</p>` : ''}
 ${ap.status === 'off' ? html`<p class="notice">${t('ap.off')} ${t(ap.keepExistingWhenOff ? 'ap.off.kept' : 'ap.off.suspended')}</p>` : ''}
@@ -140,6 +141,7 @@ export function helpAppPasswordsPage(ctx: PageContext): Html {
 <p class="notice">${t('help.ap.p2')}</p>
 <ol class="steps"><li>${t('help.ap.step1')}</li><li>${t('help.ap.step2')}</li><li>${t('help.ap.step3')}</li><li>${t('help.ap.step4')}</li><li>${t('help.ap.step5')}</li></ol>
 <p>${t('help.ap.later')}</p>
+<p><a href="/help/apps" id="help-apps-link">${t('help.apps.link')}</a></p>
 <p><a href="/security-info#app-passwords">${t('ap.title')}</a></p>`,
   );
 }

@@ -175,6 +175,7 @@ ${v.profile ? profileOfferSection(ctx, v.profile) : ''}
 <p>${t('ap.keep.apps')}</p>
 <ul class="apps"><li>${t('ap.keep.app1')}</li><li>${t('ap.keep.app2')}</li><li>${t('ap.keep.app3')}</li><li>${t('ap.keep.app4')}</li></ul>
 <p><a href="/help/app-passwords">${t('ap.help')}</a></p>
+<p><a href="/help/apps" id="help-apps-link">${t('help.apps.link')}</a></p>
 ${form(ctx, `${b}/next`, html`<button type="submit" class="primary" id="next">${t('mfa.next')}</button>`)}`,
         v,
       );
