@@ -2,7 +2,7 @@
  * Log options shared by the server and tests. Logs are JSON lines (pino), so a user agent with
  * CR/LF cannot forge a line. Secrets never reach them: headers that carry credentials are
  * redacted, and request URLs are logged without their query string, which may hold a one-time
- * token (set-password links).
+ * token (set-password links), and without the token in the path of a configuration profile link.
  */
 import type { DestinationStream, LoggerOptions } from 'pino';
 
@@ -23,9 +23,13 @@ export function logOptions(level: string): LoggerOptions {
     serializers: {
       req(req: LoggedRequest) {
         const q = req.url.indexOf('?');
+        const path = (q === -1 ? req.url : req.url.slice(0, q)).replace(
+          /^\/apple-profile\/[^/?]+/,
+          '/apple-profile/[token omitted]',
+        );
         return {
           method: req.method,
-          url: q === -1 ? req.url : `${req.url.slice(0, q)}?[query omitted]`,
+          url: q === -1 ? path : `${path}?[query omitted]`,
           ip: req.ip,
           userAgent: req.headers?.['user-agent'],
         };

@@ -389,5 +389,34 @@ for (const kind of STORE_KINDS) {
       const p = readPlist((await new Browser(w.app).get(link.download)).rawPayload);
       assert.equal(payloads(p, 'com.apple.mail.managed')[0]!.IncomingMailServerUsername, 'cy@contoso.test');
     });
+
+    it('tells nothing apart: unknown, malformed, used and expired links get the same 410 page; nothing is cached or sent on as a referrer', async () => {
+      const used = linkOf(await create(bob, 'Probe used'));
+      assert.equal((await bob.get(used.download)).statusCode, 200);
+      const expired = linkOf(await create(bob, 'Probe expired'));
+      const fresh = linkOf(await create(bob, 'Probe fresh'));
+      const landing = await new Browser(w.app).get(fresh.landing);
+      assert.equal(landing.statusCode, 200);
+      for (const r of [landing, await new Browser(w.app).get(fresh.download)]) {
+        assert.equal(r.headers['cache-control'], 'no-store');
+        assert.equal(r.headers['referrer-policy'], 'no-referrer', 'the token in the URL goes nowhere else');
+      }
+      clock.advance(10 * 60_000);
+      const bodies = new Set<string>();
+      for (const url of [
+        used.landing,
+        expired.landing,
+        `/apple-profile/${'A'.repeat(43)}`,
+        '/apple-profile/short',
+        `/apple-profile/${'A'.repeat(43)}/download`,
+        `${expired.landing}/download`,
+      ]) {
+        const r = await new Browser(w.app).get(url);
+        assert.equal(r.statusCode, 410, url);
+        // Alike but for the CSRF token and the language switch's way back (this URL).
+        bodies.add(r.body.replace(/name="(_csrf|back)" value="[^"]*"/g, ''));
+      }
+      assert.equal(bodies.size, 1, 'one page for every refused link');
+    });
   });
 }

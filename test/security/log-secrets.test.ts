@@ -62,6 +62,19 @@ describe('logs hold no secrets', () => {
       confirm: 'brand-new-password-55',
     });
 
+    // A configuration profile link (#18, item 2): its token is in the path, opened and used.
+    await ctx.mailSettings.set(OPERATOR, (await ctx.accounts.organizationByDomain('contoso.test')).id, {
+      imap: { host: 'imap.contoso.test', port: 993, security: 'tls' },
+    });
+    const bob = (await ctx.accounts.findUserByAddressOrNull('bob@contoso.test'))!;
+    await ctx.mfaAdmin.setUserState(OPERATOR, 'bob@contoso.test', 'enabled');
+    const made = await ctx.appPasswords.create(bob, null, 'Phone', { ip: '127.0.0.1', locale: 'en' });
+    const offer = (await ctx.profileLinks.offer(bob, null, { id: made.appPassword.id, password: made.password }))!;
+    secrets.push(offer.token, made.password, made.password.replace(/ /g, ''));
+    await app.inject({ method: 'GET', url: `/apple-profile/${offer.token}` });
+    assert.equal((await app.inject({ method: 'GET', url: `/apple-profile/${offer.token}/download` })).statusCode, 200);
+    await app.inject({ method: 'GET', url: `/apple-profile/${offer.token}/download?x=1` });
+
     assert.ok(lines.length > 10, 'the log was written');
     const all = lines.join('\n');
     for (const s of secrets) assert.ok(!all.includes(s), `a secret (${s.slice(0, 4)}…) is in the log`);
@@ -70,6 +83,7 @@ describe('logs hold no secrets', () => {
       assert.notEqual(parsed.msg, 'forged', 'a user agent cannot forge a log line');
     }
     assert.ok(all.includes('/set-password?[query omitted]'));
+    assert.ok(all.includes('/apple-profile/[token omitted]/download'));
   });
 
   it('logs every second step and legacy attempt with who, when, from where, how and which app password; no code, seed or app password anywhere', async () => {

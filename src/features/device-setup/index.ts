@@ -45,6 +45,8 @@ export const deviceSetup: Feature = {
       );
 
     app.get('/apple-profile/:token', PAGE_ROUTE, async (req: TokenRequest, reply) => {
+      // The token is in the URL: no page it leads to, not even Sesame's own, is told it.
+      reply.header('referrer-policy', 'no-referrer');
       try {
         const v = await ctx.profileLinks.look(req.params.token, req.session?.id);
         const pc = pageContext(req, reply);
@@ -67,6 +69,7 @@ ${profileInstallNotes(pc, v)}`,
     });
 
     app.get('/apple-profile/:token/download', PAGE_ROUTE, async (req: TokenRequest, reply) => {
+      reply.header('referrer-policy', 'no-referrer');
       try {
         const t = req.t;
         const got = await ctx.profileLinks.download(
