@@ -27,6 +27,7 @@ import type { RecentAuth } from '../domain/sessions/recent-auth.js';
 import type { SessionService } from '../domain/sessions/session.js';
 import type { PasswordAuthenticator } from '../domain/sign-in/password-authenticator.js';
 import type { Metrics } from '../adapters/metrics.js';
+import type { ProfileSigner } from '../adapters/profile-signer.js';
 import type { Readiness } from '../storage/readiness.js';
 
 export interface Services {
@@ -43,6 +44,8 @@ export interface Services {
   mfaAdmin: MfaAdmin;
   /** The organization's mail, calendar and contacts servers as apps are told them, and their check (domain/mail-settings). */
   mailSettings: MailSettingsService;
+  /** Signs the configuration profiles users download (adapters/profile-signer.ts); null: none configured, profiles unsigned. */
+  profileSigner: ProfileSigner | null;
   /** An account's and a client IP's sign-in locks, shown and lifted by admins (domain/throttling/lock-admin.ts). */
   locks: LockAdmin;
   securityInfo: SecurityInfo;

@@ -13,6 +13,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadProfileSigner, type ProfileSigner } from '../../src/adapters/profile-signer.js';
+import { createContext } from '../../src/app/context.js';
+import { ConfigError } from '../../src/config/config.js';
+import { testContextOptions } from '../support/hasher.js';
+import { makeTestStore } from '../support/stores.js';
 
 const PLIST = Buffer.from(
   `<?xml version="1.0" encoding="UTF-8"?>
@@ -200,6 +204,33 @@ describe('profile signer', () => {
     const [a, b] = await Promise.all([signer.sign(PLIST), signer.sign(other)]);
     assert.deepEqual(verify(a).out, PLIST);
     assert.deepEqual(verify(b).out, other);
+  });
+
+  it('is in the app context when configured, null when not, and a bad file stops the start', async () => {
+    const store = await makeTestStore('sqlite');
+    try {
+      const files = { profileSigningCertFile: p('ec256-fullchain.pem'), profileSigningKeyFile: p('ec256.key') };
+      const ctx = await createContext(store.config(files), testContextOptions());
+      try {
+        assert.equal(ctx.profileSigner?.subject, 'CN=mail.contoso.test');
+        assert.deepEqual(verify(await ctx.profileSigner.sign(PLIST)).out, PLIST);
+      } finally {
+        await ctx.close();
+      }
+      const unsigned = await createContext(store.config(), testContextOptions());
+      assert.equal(unsigned.profileSigner, null);
+      await unsigned.close();
+      const injected: ProfileSigner = { sign: async () => Buffer.from('signed'), subject: 'CN=test', notAfter: 0 };
+      const withFake = await createContext(store.config(files), testContextOptions({ profileSigner: injected }));
+      assert.equal(withFake.profileSigner, injected);
+      await withFake.close();
+      await assert.rejects(
+        createContext(store.config({ ...files, profileSigningKeyFile: p('other-ec256.key') }), testContextOptions()),
+        (e: unknown) => e instanceof ConfigError && /other-ec256\.key does not belong/.test(e.message),
+      );
+    } finally {
+      await store.dispose();
+    }
   });
 
   describe('refuses at load, naming the file and the problem', () => {
