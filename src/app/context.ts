@@ -14,7 +14,7 @@ import { FamiliarLocations } from '../domain/throttling/locations.js';
 import { LockAdmin } from '../domain/throttling/lock-admin.js';
 import { KyselyLockedIpReads } from '../storage/lock-reads.js';
 import { Throttle } from '../domain/throttling/throttle.js';
-import type { Config } from '../config/config.js';
+import { type Config, ConfigError } from '../config/config.js';
 import { loadSecrets, type ServerSecrets } from '../config/secrets.js';
 import { createArgon2Hasher, type PasswordHasher } from '../lib/crypto/password-hasher.js';
 import { queuedHasher } from './queued-hasher.js';
@@ -60,6 +60,7 @@ import { SocketMailServerProbe } from '../adapters/mail-server-check.js';
 import { ProfileLinks } from '../domain/device-setup/profile-links.js';
 import { identifierPrefixFor } from '../domain/device-setup/apple-profile.js';
 import { KyselyProfileLinkRepository } from '../storage/profile-link-repository.js';
+import { loadProfileSigner, type ProfileSigner } from '../adapters/profile-signer.js';
 import { reencryptAll, type ReencryptionReport } from '../domain/keys/reencryption.js';
 import { KyselySealedValues } from '../storage/sealed-values.js';
 import { UserDirectory } from '../domain/accounts/directory.js';
@@ -117,6 +118,22 @@ export interface ContextOptions {
   forwarding?: ForwardingTuning;
   /** Replaces the check of the mail settings that connects to the servers (tests that answer for them). */
   mailServerProbe?: MailServerProbe;
+  /** Replaces the signer of configuration profiles loaded from the configured files (tests; null: unsigned). */
+  profileSigner?: ProfileSigner | null;
+}
+
+/**
+ * The signer of configuration profiles from SESAME_PROFILE_SIGNING_CERT_FILE and _KEY_FILE, or
+ * null when they are not set (profiles go out unsigned). A file that cannot be used is a
+ * configuration problem: the server and the CLI refuse to start, as for any bad setting.
+ */
+async function configuredProfileSigner(config: Readonly<Config>): Promise<ProfileSigner | null> {
+  if (!config.profileSigningCertFile || !config.profileSigningKeyFile) return null;
+  try {
+    return await loadProfileSigner(config.profileSigningCertFile, config.profileSigningKeyFile);
+  } catch (e) {
+    throw new ConfigError([e instanceof Error ? e.message : String(e)]);
+  }
 }
 
 /**
@@ -138,6 +155,8 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
   const fixedModes = securePrivateData(config.dataDir);
   const secrets =
     opts.secrets ?? loadSecrets(config.dataDir, process.env, { mode: config.mode, databaseUrl: config.databaseUrl });
+  // Before the store is opened: a bad certificate or key stops the start with nothing to undo.
+  const profileSigner = opts.profileSigner !== undefined ? opts.profileSigner : await configuredProfileSigner(config);
   const store = openStore({
     dataDir: config.dataDir,
     databaseUrl: config.databaseUrl,
@@ -188,6 +207,16 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     log.warn(
       { code: 'file_modes_fixed', fixed: fixedModes },
       'the data folder or files in it could be read by other users: made private (files 0600, folders 0700)',
+    );
+  // Not refused: Sesame still runs, and the profiles are still signed, only not verified by devices.
+  if (profileSigner && profileSigner.notAfter <= clock.now())
+    log.warn(
+      {
+        code: 'profile_signing_certificate_expired',
+        subject: profileSigner.subject,
+        expired: new Date(profileSigner.notAfter).toISOString(),
+      },
+      'the certificate that signs configuration profiles has expired: devices show the profiles as Not Verified until it is renewed and Sesame restarted',
     );
   // Every row the sign-in and audit logs record, and every lock, also goes to the SIEM when configured.
   const forwarder = createEventForwarder(
@@ -456,6 +485,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     audit: auditView,
     flows,
     mfaAdmin,
+    profileSigner,
     mailSettings,
     profileLinks: new ProfileLinks({
       repo: new KyselyProfileLinkRepository(store.db),
@@ -466,7 +496,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
       keyed: keyedHasher,
       audit,
       clock,
-      signer: null,
+      signer: profileSigner,
       identifierPrefix: identifierPrefixFor(new URL(config.publicUrl).hostname),
     }),
     locks: new LockAdmin(counters, accounts, new KyselyLockedIpReads(store.db), audit, clock),

@@ -85,6 +85,9 @@ export interface Config {
   doveadmApiKey: string;
   /** PEM file of CAs the check of the organizations' mail settings trusts besides Node's built-in ones; empty: none. */
   tlsCheckCaFile: string;
+  /** Certificate file (PEM, the leaf first, then its intermediates) and key that sign configuration profiles; neither: unsigned. */
+  profileSigningCertFile: string;
+  profileSigningKeyFile: string;
   /** Port of the monitoring listener (/healthz, /readyz, /metrics); 0: none, monitoring on the main port. */
   metricsPort: number;
   /** Address of the monitoring listener; empty: `host`. */
@@ -129,6 +132,8 @@ const hostPort = (raw: string): string | Error =>
   raw === '' || /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(raw)
     ? raw
     : new Error('must be host:port, such as 127.0.0.1:1143');
+const absolutePath = (raw: string): string | Error =>
+  raw === '' || path.isAbsolute(raw) ? raw : new Error('must be an absolute path');
 const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
 const proxyList = (raw: string): string[] | Error => {
   const items = raw
@@ -520,7 +525,21 @@ export const OPTIONS: Option<keyof Config>[] = [
     env: 'SESAME_TLS_CHECK_CA_FILE',
     default: '',
     doc: "Absolute path of a PEM file of CA certificates that the check of an organization's mail settings (admin page Mail settings, `sesame org mail-settings --check`) trusts besides the CAs built into Node.js (Mozilla's list), for mail servers whose certificates a private CA signed. Apps on users' devices must trust that CA too. Read at every check. Empty: the built-in CAs only.",
-    parse: (raw) => (raw === '' || raw.startsWith('/') ? raw : new Error('must be an absolute path')),
+    parse: absolutePath,
+  },
+  {
+    key: 'profileSigningCertFile',
+    env: 'SESAME_PROFILE_SIGNING_CERT_FILE',
+    default: '',
+    doc: "Absolute path of the PEM certificate file that signs the configuration profiles (`.mobileconfig`) users download for iPhone, iPad and Mac: the signing certificate first, then its intermediates, as a `fullchain.pem` from Let's Encrypt has them. Set together with `SESAME_PROFILE_SIGNING_KEY_FILE`. Signed by a certificate the device trusts, a profile shows as Verified; unsigned, as Not Verified. Read once at start (restart after a renewal); a file that cannot be read, or a key that is not the certificate's, stops Sesame. See docs/profile-signing.md. Empty: profiles are unsigned.",
+    parse: absolutePath,
+  },
+  {
+    key: 'profileSigningKeyFile',
+    env: 'SESAME_PROFILE_SIGNING_KEY_FILE',
+    default: '',
+    doc: "Absolute path of that certificate's private key (PEM: PKCS #8, or traditional RSA or EC; not encrypted). RSA of 2048 bits or more, or ECDSA P-256 or P-384. Only Sesame's user should be able to read it. Set together with `SESAME_PROFILE_SIGNING_CERT_FILE`.",
+    parse: absolutePath,
   },
   {
     key: 'metricsPort',
@@ -645,6 +664,10 @@ export function loadConfig(
     problems.push('SESAME_METRICS_HOST needs SESAME_METRICS_PORT: without it there is no monitoring listener to bind');
   if (cfg.metricsToken && cfg.metricsToken.length < 16)
     problems.push('SESAME_METRICS_TOKEN must be at least 16 characters');
+  if (!cfg.profileSigningCertFile !== !cfg.profileSigningKeyFile)
+    problems.push(
+      'SESAME_PROFILE_SIGNING_CERT_FILE and SESAME_PROFILE_SIGNING_KEY_FILE go together: set both to sign configuration profiles, or neither',
+    );
   if (cfg.smsWebhookUrl && cfg.smsWebhookSecret.length < 16) {
     problems.push('SESAME_SMS_WEBHOOK_SECRET must be set, at least 16 characters, when SESAME_SMS_WEBHOOK_URL is set');
   }

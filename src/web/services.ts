@@ -28,6 +28,7 @@ import type { RecentAuth } from '../domain/sessions/recent-auth.js';
 import type { SessionService } from '../domain/sessions/session.js';
 import type { PasswordAuthenticator } from '../domain/sign-in/password-authenticator.js';
 import type { Metrics } from '../adapters/metrics.js';
+import type { ProfileSigner } from '../adapters/profile-signer.js';
 import type { Readiness } from '../storage/readiness.js';
 
 export interface Services {
@@ -46,6 +47,8 @@ export interface Services {
   mailSettings: MailSettingsService;
   /** One-time links to an Apple configuration profile holding a new app password (domain/device-setup). */
   profileLinks: ProfileLinks;
+  /** Signs the configuration profiles users download (adapters/profile-signer.ts); null: none configured, profiles unsigned. */
+  profileSigner: ProfileSigner | null;
   /** An account's and a client IP's sign-in locks, shown and lifted by admins (domain/throttling/lock-admin.ts). */
   locks: LockAdmin;
   securityInfo: SecurityInfo;

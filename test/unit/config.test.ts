@@ -39,6 +39,38 @@ describe('configuration', () => {
       assert.match(e.message, /SESAME_PUBLIC_URL/);
     }
   });
+  it('takes the profile signing certificate and key together or not at all, as absolute paths', () => {
+    const both = loadConfig({
+      SESAME_PROFILE_SIGNING_CERT_FILE: '/etc/letsencrypt/live/mail.contoso.test/fullchain.pem',
+      SESAME_PROFILE_SIGNING_KEY_FILE: '/etc/sesame/privkey.pem',
+    });
+    assert.equal(both.profileSigningCertFile, '/etc/letsencrypt/live/mail.contoso.test/fullchain.pem');
+    assert.equal(both.profileSigningKeyFile, '/etc/sesame/privkey.pem');
+    const neither = loadConfig({});
+    assert.deepEqual([neither.profileSigningCertFile, neither.profileSigningKeyFile], ['', '']);
+    for (const env of [
+      { SESAME_PROFILE_SIGNING_CERT_FILE: '/etc/sesame/fullchain.pem' },
+      { SESAME_PROFILE_SIGNING_KEY_FILE: '/etc/sesame/privkey.pem' },
+    ])
+      assert.throws(
+        () => loadConfig(env),
+        (e: unknown) =>
+          e instanceof ConfigError &&
+          e.problems.length === 1 &&
+          /SESAME_PROFILE_SIGNING_CERT_FILE and SESAME_PROFILE_SIGNING_KEY_FILE go together/.test(e.problems[0]!),
+      );
+    assert.throws(
+      () =>
+        loadConfig({
+          SESAME_PROFILE_SIGNING_CERT_FILE: 'fullchain.pem',
+          SESAME_PROFILE_SIGNING_KEY_FILE: 'privkey.pem',
+        }),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.problems.length === 2 &&
+        e.problems.every((p) => /must be an absolute path/.test(p)),
+    );
+  });
 });
 
 describe('server secrets', () => {
