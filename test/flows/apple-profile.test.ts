@@ -10,7 +10,12 @@
  * signing out, a disabled user, removed settings, a narrowed policy).
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { loadProfileSigner } from '../../src/adapters/profile-signer.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import type { MailSettingsInput } from '../../src/domain/mail-settings/model.js';
 import { payloads, type Plist, readPlist } from '../support/plist.js';
@@ -420,3 +425,93 @@ for (const kind of STORE_KINDS) {
     });
   });
 }
+
+describe('Apple configuration profiles, signed (SESAME_PROFILE_SIGNING_CERT_FILE / _KEY_FILE)', () => {
+  let w: World;
+  let dir = '';
+  const clock = new FakeClock(Date.now());
+  const openssl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+
+  before(async () => {
+    // A CA of this run, and a certificate for the mail host it signs (a fullchain: leaf, then CA).
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sesame-profile-sign-'));
+    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+    openssl([
+      'req',
+      '-x509',
+      ...ec,
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=Profile test CA',
+    ]);
+    openssl(['req', '-new', ...ec, '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', '/CN=mail.contoso.test']);
+    fs.writeFileSync(path.join(dir, 'ext'), 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n');
+    openssl([
+      'x509',
+      '-req',
+      '-in',
+      'leaf.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      'ext',
+      '-out',
+      'leaf.pem',
+    ]);
+    fs.writeFileSync(path.join(dir, 'fullchain.pem'), fs.readFileSync(path.join(dir, 'leaf.pem')));
+    const profileSigner = await loadProfileSigner(path.join(dir, 'fullchain.pem'), path.join(dir, 'leaf.key'));
+    w = await makeWorld('sqlite', {}, { clock, profileSigner });
+    const orgId = (await w.ctx.accounts.organizationByDomain('contoso.test')).id;
+    await w.ctx.mailSettings.set(OPERATOR, orgId, SETTINGS);
+  });
+  after(async () => {
+    await w?.close();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('says so on the page, and the download is a CMS signature OpenSSL verifies against the CA, holding the profile', async () => {
+    await w.ctx.mfaAdmin.setUserState(OPERATOR, USER.address, 'enabled');
+    const b = new Browser(w.app);
+    await b.signIn(USER.address, USER.password);
+    await b.submit('/signin/mfa', '/signin/mfa/setup', {});
+    await b.submit('/signin/mfa', '/signin/mfa/method', { kind: 'totp' });
+    const secret = secretFrom((await b.get('/signin/mfa')).body);
+    await b.submit('/signin/mfa', '/signin/mfa/verify', { code: oathtoolTotp(secret, clock.now()) });
+    await b.submit('/signin/mfa', '/signin/mfa/next', {});
+    const page = (await b.get('/signin/mfa')).body;
+    assert.match(page, /This profile is signed, so your device will show it as &quot;Verified&quot;\./);
+    const res = await new Browser(w.app).get(linkOf(page).download);
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.headers['content-type'], 'application/x-apple-aspen-config');
+    const der = path.join(dir, 'profile.der');
+    fs.writeFileSync(der, res.rawPayload);
+    assert.ok(!res.rawPayload.subarray(0, 16).toString().startsWith('<?xml'), 'not the bare plist');
+    const content = openssl(['cms', '-verify', '-inform', 'DER', '-in', der, '-CAfile', 'ca.pem', '-purpose', 'any']);
+    const p = readPlist(content);
+    assert.equal(payloads(p, 'com.apple.mail.managed')[0]!.IncomingPassword, passwordOf(page).replace(/ /g, ''));
+    // A byte changed in the signed profile: OpenSSL refuses it.
+    const bad = Buffer.from(res.rawPayload);
+    const at = bad.indexOf('imap.contoso.test');
+    bad[at] = 'x'.charCodeAt(0);
+    fs.writeFileSync(der, bad);
+    assert.throws(() =>
+      openssl(['cms', '-verify', '-inform', 'DER', '-in', der, '-CAfile', 'ca.pem', '-purpose', 'any']),
+    );
+    const audit = await w.ctx.store.db
+      .selectFrom('audit_events')
+      .select('detail')
+      .where('action', '=', 'app_password.profile')
+      .execute();
+    assert.ok(audit.some((a) => a.detail.includes('(signed)')));
+  });
+});
