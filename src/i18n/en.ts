@@ -432,6 +432,11 @@ export const en = {
   'error.csv_columns': 'The first row of the file must name the columns address and mfa_state.',
   // The organization's mail servers (issue #18, item 1): admin page Mail settings and its check.
   'nav.mail_settings': 'Mail settings',
+  'mail_settings.profiles.title': 'iPhone, iPad and Mac profiles',
+  'mail_settings.profiles.signed':
+    'The configuration profiles users download are signed by {subject} (valid until {until}): devices that trust its issuer show them as "Verified".',
+  'mail_settings.profiles.unsigned':
+    'The configuration profiles users download are not signed, so iPhones, iPads and Macs show them as "Not Verified" (users are told to expect it). The operator can sign them with a certificate: see docs/profile-signing.md.',
   'mail_settings.title': 'Mail settings',
   'mail_settings.intro':
     'The servers your users’ mail, calendar and contacts apps connect to, as those apps must be told them. Leave a server name empty when your organization does not offer that service.',

@@ -438,6 +438,11 @@ export const nl: Record<MessageId, string> = {
   'error.csv_columns': 'De eerste rij van het bestand moet de kolommen address en mfa_state noemen.',
   // De mailservers van de organisatie (issue #18, item 1): beheerpagina E-mailinstellingen en de controle.
   'nav.mail_settings': 'E-mailinstellingen',
+  'mail_settings.profiles.title': 'Profielen voor iPhone, iPad en Mac',
+  'mail_settings.profiles.signed':
+    'De configuratieprofielen die gebruikers downloaden zijn ondertekend door {subject} (geldig tot {until}): apparaten die de uitgever vertrouwen tonen ze als "Geverifieerd".',
+  'mail_settings.profiles.unsigned':
+    'De configuratieprofielen die gebruikers downloaden zijn niet ondertekend, dus iPhones, iPads en Macs tonen ze als "Niet geverifieerd" (gebruikers horen dat het zo hoort). De beheerder van de server kan ze ondertekenen met een certificaat: zie docs/profile-signing.md.',
   'mail_settings.title': 'E-mailinstellingen',
   'mail_settings.intro':
     'De servers waarmee de mail-, agenda- en contacten-apps van uw gebruikers verbinding maken, zoals die apps ze moeten krijgen. Laat een servernaam leeg als uw organisatie die service niet aanbiedt.',

@@ -18,6 +18,7 @@ import { after, before, describe, it } from 'node:test';
 import { loadProfileSigner } from '../../src/adapters/profile-signer.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import type { MailSettingsInput } from '../../src/domain/mail-settings/model.js';
+import { signInAdminWithMfa } from '../support/admin-mfa.js';
 import { payloads, type Plist, readPlist } from '../support/plist.js';
 import { STORE_KINDS } from '../support/stores.js';
 import { ADMIN, Browser, FakeClock, makeWorld, oathtoolTotp, secretFrom, USER, type World } from '../support/world.js';
@@ -513,5 +514,13 @@ describe('Apple configuration profiles, signed (SESAME_PROFILE_SIGNING_CERT_FILE
       .where('action', '=', 'app_password.profile')
       .execute();
     assert.ok(audit.some((a) => a.detail.includes('(signed)')));
+    // The admin's Mail settings page names the certificate.
+    const admin = new Browser(w.app);
+    await signInAdminWithMfa(admin, ADMIN, { clock });
+    const settings = await admin.get('/admin/mail-settings');
+    assert.match(
+      settings.body,
+      /are signed by CN=mail\.contoso\.test \(valid until [^)]+\): devices that trust its issuer show them as &quot;Verified&quot;/,
+    );
   });
 });

@@ -76,6 +76,11 @@ for (const kind of STORE_KINDS) {
       assert.equal(empty.statusCode, 200);
       assert.match(empty.body, /<a href="\/admin\/mail-settings" aria-current="page">Mail settings<\/a>/);
       assert.match(empty.body, /id="mail-settings-none"/);
+      // No signing certificate configured: the admin is told what devices show (#18, item 2).
+      assert.match(
+        empty.body,
+        /<section aria-labelledby="profiles-title" id="profile-signing">[\s\S]*?are not signed, so iPhones, iPads and Macs show them as &quot;Not Verified&quot;/,
+      );
       assert.doesNotMatch(empty.body, /mail-settings-check/, 'nothing to check before anything is saved');
       assert.match(
         empty.body,

@@ -39,6 +39,8 @@ export interface MailSettingsView extends Notice {
   /** Message beside each refused field, by field name. */
   problems?: Map<string, string>;
   results?: ServiceCheck[];
+  /** The certificate the configuration profiles are signed with (the operator's setting); null: unsigned. */
+  profileSigner: { subject: string; notAfter: number } | null;
 }
 
 const id = (field: string) => field.replace('.', '-');
@@ -129,6 +131,8 @@ ${postForm(
   </fieldset>
   <button type="submit" class="primary" id="mail-settings-save">${t('mail_settings.save')}</button>`,
 )}
+<section aria-labelledby="profiles-title" id="profile-signing"><h2 id="profiles-title">${t('mail_settings.profiles.title')}</h2>
+<p>${v.profileSigner ? t('mail_settings.profiles.signed', { subject: v.profileSigner.subject, until: ctx.time.day(v.profileSigner.notAfter) }) : t('mail_settings.profiles.unsigned')}</p></section>
 ${
   v.saved
     ? html`${postForm(ctx, '/admin/mail-settings/check', html`<p class="hint">${t('mail_settings.check.hint')}</p><button type="submit" id="mail-settings-check">${t('mail_settings.check')}</button>`)}

@@ -54,7 +54,12 @@ export function registerMailSettingsRoutes(
     const saved = await ctx.mailSettings.get(actorOf(req), req.user!.orgId);
     return send(
       reply,
-      mailSettingsPage(pageContext(req, reply, PATH), { saved: saved !== null, form: formOf(saved), ...view }),
+      mailSettingsPage(pageContext(req, reply, PATH), {
+        saved: saved !== null,
+        form: formOf(saved),
+        profileSigner: ctx.profileSigner,
+        ...view,
+      }),
       status,
     );
   };
