@@ -166,6 +166,21 @@ describe('every word on the pages comes from the catalogue (#17, item 3)', () =>
         const stray = strayWords(page.body);
         if (stray.length) found.push(`/signin/mfa (${name}): ${stray.join(', ')}`);
       }
+      // A new app password with its configuration profile link (#18, item 2); the link's page on a
+      // device with no session; the page of a link that no longer works.
+      const made = await admin.submitForm('/security-info', '/security-info/app-passwords', { name: 'Phone' });
+      const shown = await admin.get(String(made.headers.location));
+      const link = /id="profile-download" href="(\/apple-profile\/[\w-]+)\/download"/.exec(shown.body);
+      assert.ok(link, 'the new app password comes with a profile link');
+      const phone = new Browser(w.app, headers);
+      for (const [name, res] of [
+        ['a new app password and its profile', shown],
+        ['the profile link', await phone.get(link[1]!)],
+        ['a link that no longer works', await phone.get('/apple-profile/gone')],
+      ] as const) {
+        const stray = strayWords(res.body);
+        if (stray.length) found.push(`${name}: ${stray.join(', ')}`);
+      }
       assert.deepEqual(found, [], 'words on the pages that no catalogue holds');
     });
   }
