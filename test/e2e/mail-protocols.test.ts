@@ -854,6 +854,29 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
     }
   });
 
+  /**
+   * An app that sets itself up from what Sesame gave it (an autoconfiguration document and the
+   * password, or a configuration profile) and signs in to every server it names
+   * (test/support/autoconfig-client.py); what it tried, and how each went.
+   */
+  async function setUpApp(input: Record<string, string>, what: string) {
+    const run = await runTool(
+      'python3',
+      [path.join(ROOT, 'test/support/autoconfig-client.py')],
+      JSON.stringify({ ...input, cafile: mail!.caFile }),
+      60_000,
+    );
+    assert.equal(run.code, 0, `${what}: the client failed: ${run.stderr}`);
+    return JSON.parse(run.stdout) as {
+      type: string;
+      port: number;
+      tls: string;
+      user: string;
+      ok: boolean;
+      detail: string;
+    }[];
+  }
+
   it("autoconfiguration (#18, items 3 and 5): an app signs in to IMAP, POP3 and SMTP with only what Thunderbird's and Outlook's documents from the running Sesame say, and the app password", async () => {
     await ctx!.mailSettings.set(OPERATOR, ann!.orgId, {
       imap: { host: '127.0.0.1', port: P().imap, security: 'starttls' },
@@ -876,21 +899,7 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
         const xml = await r.text();
         for (const secret of [pw.outlook, canonical(pw.outlook), ANN.password])
           assert.ok(!xml.includes(secret), `${name}: no password in the document`);
-        const run = await runTool(
-          'python3',
-          [path.join(ROOT, 'test/support/autoconfig-client.py')],
-          JSON.stringify({ xml, address: ANN.address, password: pw.outlook, cafile: mail!.caFile }),
-          60_000,
-        );
-        assert.equal(run.code, 0, `${name}: the client failed: ${run.stderr}`);
-        const signedIn = JSON.parse(run.stdout) as {
-          type: string;
-          port: number;
-          tls: string;
-          user: string;
-          ok: boolean;
-          detail: string;
-        }[];
+        const signedIn = await setUpApp({ xml, address: ANN.address, password: pw.outlook }, name);
         assert.deepEqual(
           signedIn.map((x) => [x.type, x.port, x.tls, x.user]),
           [
@@ -944,21 +953,7 @@ describe('app passwords on IMAP, POP3 and SMTP with Dovecot, Postfix and nginx (
         assert.equal(res.headers.get('content-type'), 'application/x-apple-aspen-config');
         const xml = await res.text();
         assert.equal((await fetch(url)).status, 410, 'the link works once');
-        const run = await runTool(
-          'python3',
-          [path.join(ROOT, 'test/support/autoconfig-client.py')],
-          JSON.stringify({ profile: xml, cafile: mail!.caFile }),
-          60_000,
-        );
-        assert.equal(run.code, 0, `the client failed: ${run.stderr}`);
-        const signedIn = JSON.parse(run.stdout) as {
-          type: string;
-          port: number;
-          tls: string;
-          user: string;
-          ok: boolean;
-          detail: string;
-        }[];
+        const signedIn = await setUpApp({ profile: xml }, made.appPassword.name);
         assert.deepEqual(
           signedIn.map((x) => [x.type, x.port, x.tls, x.user]),
           expected,

@@ -21,7 +21,17 @@ import type { MailSettingsInput } from '../../src/domain/mail-settings/model.js'
 import { signInAdminWithMfa } from '../support/admin-mfa.js';
 import { payloads, type Plist, readPlist } from '../support/plist.js';
 import { STORE_KINDS } from '../support/stores.js';
-import { ADMIN, Browser, FakeClock, makeWorld, oathtoolTotp, secretFrom, USER, type World } from '../support/world.js';
+import {
+  ADMIN,
+  Browser,
+  FakeClock,
+  makeWorld,
+  oathtoolTotp,
+  registerTotpAtSignIn,
+  secretFrom,
+  USER,
+  type World,
+} from '../support/world.js';
 
 const SETTINGS: MailSettingsInput = {
   imap: { host: 'imap.contoso.test', port: 993, security: 'tls' },
@@ -63,15 +73,7 @@ for (const kind of STORE_KINDS) {
     async function enrol(address: string, password: string): Promise<Browser> {
       await w.ctx.mfaAdmin.setUserState(OPERATOR, address, 'enabled');
       const b = new Browser(w.app);
-      await b.signIn(address, password);
-      await b.submit('/signin/mfa', '/signin/mfa/setup', {});
-      await b.submit('/signin/mfa', '/signin/mfa/method', { kind: 'totp' });
-      const s = secretFrom((await b.get('/signin/mfa')).body);
-      secrets.set(address, s);
-      await b.submit('/signin/mfa', '/signin/mfa/verify', { code: oathtoolTotp(s, clock.now()) });
-      await b.submit('/signin/mfa', '/signin/mfa/next', {});
-      await b.submit('/signin/mfa', '/signin/mfa/next', {});
-      await b.submit('/signin/mfa', '/signin/mfa/done', {});
+      secrets.set(address, (await registerTotpAtSignIn(b, clock, address, password)).secret);
       return b;
     }
     /** Creates an app password on Security info and returns the page that shows it. */
