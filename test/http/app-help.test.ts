@@ -48,11 +48,17 @@ const WORDS: Record<(typeof MAIL_APPS)[number] | 'printers', typeof PLAIN> = {
   },
   'apple-mail-ios': {
     tls: { en: 'Use SSL on', nl: 'Gebruik SSL aan' },
-    starttls: { en: 'Use SSL off', nl: 'Gebruik SSL uit' },
+    starttls: {
+      en: 'Use SSL on; Mail uses STARTTLS on this port',
+      nl: 'Gebruik SSL aan; Mail gebruikt STARTTLS op deze poort',
+    },
   },
   'apple-mail-mac': {
     tls: { en: 'Use TLS/SSL on', nl: 'Gebruik TLS/SSL aan' },
-    starttls: { en: 'Use TLS/SSL off', nl: 'Gebruik TLS/SSL uit' },
+    starttls: {
+      en: 'Use TLS/SSL on; Mail uses STARTTLS on this port',
+      nl: 'Gebruik TLS/SSL aan; Mail gebruikt STARTTLS op deze poort',
+    },
   },
   android: PLAIN,
   thunderbird: PLAIN,
