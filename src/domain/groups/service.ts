@@ -1,0 +1,181 @@
+/**
+ * Admins' groups: create, rename, delete, members, and which group a use requires. Every change is
+ * audited (`group.*`). Nothing is cached: a membership or a limit changed now decides the next
+ * attempt (`mayUse` and the mail servers' verification read both read the store each time).
+ */
+import { randomUUID } from 'node:crypto';
+import { type Actor, requireAdminOf } from '../accounts/actor.js';
+import type { AccountService } from '../accounts/account-service.js';
+import { normalizeAddress, type User } from '../accounts/model.js';
+import { type AuditRepository, auditEvent } from '../audit/events.js';
+import type { Clock } from '../clock.js';
+import { SesameError } from '../errors.js';
+import {
+  type Group,
+  type GroupLimits,
+  type GroupMember,
+  type GroupRepository,
+  type GroupUse,
+  GROUP_USES,
+  isGroupUse,
+  normalizeGroupDescription,
+  normalizeGroupName,
+} from './model.js';
+
+export class Groups {
+  constructor(
+    private readonly repo: GroupRepository,
+    private readonly accounts: AccountService,
+    private readonly audit: AuditRepository,
+    private readonly clock: Clock,
+  ) {}
+
+  async list(actor: Actor, orgId: string): Promise<(Group & { members: number })[]> {
+    requireAdminOf(actor, orgId);
+    return this.repo.list(orgId);
+  }
+
+  /** A group of the organization by id; `group_not_found` for one of another organization too (nothing leaks). */
+  async get(actor: Actor, orgId: string, id: string): Promise<Group> {
+    requireAdminOf(actor, orgId);
+    const g = await this.repo.get(id);
+    if (!g || g.orgId !== orgId) throw new SesameError('group_not_found', `no group ${id} in organization ${orgId}`);
+    return g;
+  }
+
+  /** A group of the organization by name (any case). */
+  async byName(actor: Actor, orgId: string, nameRaw: string): Promise<Group> {
+    requireAdminOf(actor, orgId);
+    const name = normalizeGroupName(nameRaw);
+    const g = await this.repo.byName(orgId, name);
+    if (!g) throw new SesameError('group_not_found', `no group ${name} in organization ${orgId}`, { params: { name } });
+    return g;
+  }
+
+  async create(actor: Actor, orgId: string, nameRaw: string, descriptionRaw = ''): Promise<Group> {
+    requireAdminOf(actor, orgId);
+    const g: Group = {
+      id: randomUUID(),
+      orgId,
+      name: normalizeGroupName(nameRaw),
+      description: normalizeGroupDescription(descriptionRaw),
+      createdAt: this.clock.now(),
+    };
+    if (!(await this.repo.create(g)))
+      throw new SesameError('group_exists', `organization ${orgId} has a group ${g.name}`, { params: { name: g.name } });
+    await this.record(actor, g, 'group.create', g.name);
+    return g;
+  }
+
+  /** Renames a group and replaces its description. */
+  async update(actor: Actor, orgId: string, id: string, nameRaw: string, descriptionRaw: string): Promise<Group> {
+    const g = await this.get(actor, orgId, id);
+    const name = normalizeGroupName(nameRaw);
+    const description = normalizeGroupDescription(descriptionRaw);
+    if (!(await this.repo.update(id, name, description)))
+      throw new SesameError('group_exists', `organization ${orgId} has a group ${name}`, { params: { name } });
+    await this.record(actor, g, 'group.update', g.name === name ? name : `${g.name} -> ${name}`);
+    return { ...g, name, description };
+  }
+
+  /**
+   * Deletes a group and its memberships. Refused while a limit requires it: deleting it would
+   * either let everyone in or no one, and the admin should choose which (`group_in_use` names the use).
+   */
+  async remove(actor: Actor, orgId: string, id: string): Promise<void> {
+    const g = await this.get(actor, orgId, id);
+    const limits = await this.repo.limits(orgId);
+    const uses = GROUP_USES.filter((u) => limits[u] === id);
+    if (uses.length)
+      throw new SesameError('group_in_use', `group ${g.name} is required for ${uses.join(', ')}`, {
+        params: { name: g.name, uses: uses.join(', ') },
+      });
+    await this.repo.remove(id);
+    await this.record(actor, g, 'group.delete', g.name);
+  }
+
+  async members(actor: Actor, orgId: string, id: string): Promise<GroupMember[]> {
+    await this.get(actor, orgId, id);
+    return this.repo.members(id);
+  }
+
+  /** Adds the user at `address`; a user of another organization is refused (`group_wrong_organization`). */
+  async addMember(actor: Actor, orgId: string, id: string, address: string): Promise<User> {
+    const g = await this.get(actor, orgId, id);
+    const user = await this.memberCandidate(actor, g, address);
+    if (await this.repo.addMember(id, user.id, this.clock.now()))
+      await this.record(actor, g, 'group.member_add', `${g.name}: ${user.address}`, user.id);
+    return user;
+  }
+
+  /** Removes the user; what the group gave them is refused from their next attempt. */
+  async removeMember(actor: Actor, orgId: string, id: string, address: string): Promise<boolean> {
+    const g = await this.get(actor, orgId, id);
+    const user = await this.memberCandidate(actor, g, address);
+    const removed = await this.repo.removeMember(id, user.id);
+    if (removed) await this.record(actor, g, 'group.member_remove', `${g.name}: ${user.address}`, user.id);
+    return removed;
+  }
+
+  /** The groups of a user, for their admin's page. */
+  async groupsOf(actor: Actor, user: User): Promise<Group[]> {
+    requireAdminOf(actor, user.orgId);
+    return this.repo.groupsOf(user.id);
+  }
+
+  async limits(actor: Actor, orgId: string): Promise<GroupLimits> {
+    requireAdminOf(actor, orgId);
+    return this.repo.limits(orgId);
+  }
+
+  /** Requires group `groupId` for `use` (null: everyone). Takes effect at the next attempt. */
+  async setLimit(actor: Actor, orgId: string, use: string, groupId: string | null): Promise<GroupLimits> {
+    requireAdminOf(actor, orgId);
+    if (!isGroupUse(use)) throw new SesameError('invalid_input', `not a use a group can limit: ${use}`);
+    const g = groupId === null ? null : await this.get(actor, orgId, groupId);
+    const before = await this.repo.limits(orgId);
+    if (before[use] !== (g?.id ?? null)) {
+      await this.repo.setLimit(orgId, use, g?.id ?? null, this.clock.now());
+      await this.audit.recordAudit(
+        auditEvent(actor, this.clock.now(), {
+          orgId,
+          action: 'group.limit',
+          targetUserId: null,
+          detail: `${use}: ${g ? g.name : 'everyone'}`,
+        }),
+      );
+    }
+    return { ...before, [use]: g?.id ?? null };
+  }
+
+  /**
+   * Whether `user` may use `use` under their organization's limit, read now (no cache): the LDAP
+   * and RADIUS interfaces ask this on every bind and request. App passwords on the mail servers'
+   * path are decided inside the verification read instead (see storage/app-password-repository.ts).
+   */
+  async mayUse(user: Pick<User, 'id' | 'orgId'>, use: GroupUse): Promise<boolean> {
+    const groupId = (await this.repo.limits(user.orgId))[use];
+    return groupId === null || (await this.repo.isMember(groupId, user.id));
+  }
+
+  private async memberCandidate(actor: Actor, g: Group, address: string): Promise<User> {
+    const { address: normalized, domain } = normalizeAddress(address);
+    const user = await this.accounts.findUserByAddressOrNull(normalized);
+    if (!user) {
+      // An address of this organization that no one has: say so; any other: a user of another
+      // organization is refused alike, whether it exists or not (nothing leaks about them).
+      const org = await this.accounts.getOrganization(g.orgId);
+      if (domain === org.domain)
+        throw new SesameError('user_not_found', `no user ${normalized}`, { params: { address: normalized } });
+      throw new SesameError('group_wrong_organization', `${normalized} is not of organization ${g.orgId}`);
+    }
+    if (user.orgId !== g.orgId)
+      throw new SesameError('group_wrong_organization', `${user.address} is not of organization ${g.orgId}`);
+    requireAdminOf(actor, user.orgId);
+    return user;
+  }
+
+  private record(actor: Actor, g: Group, action: string, detail: string, targetUserId: string | null = null) {
+    return this.audit.recordAudit(auditEvent(actor, this.clock.now(), { orgId: g.orgId, action, targetUserId, detail }));
+  }
+}
