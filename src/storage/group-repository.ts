@@ -155,7 +155,11 @@ export class KyselyGroupRepository implements GroupRepository {
   }
 
   async limits(orgId: string): Promise<GroupLimits> {
-    const rows = await this.db.selectFrom('group_limits').select(['use', 'group_id']).where('org_id', '=', orgId).execute();
+    const rows = await this.db
+      .selectFrom('group_limits')
+      .select(['use', 'group_id'])
+      .where('org_id', '=', orgId)
+      .execute();
     const limits = Object.fromEntries(GROUP_USES.map((u) => [u, null])) as GroupLimits;
     for (const r of rows) if ((GROUP_USES as readonly string[]).includes(r.use)) limits[r.use as GroupUse] = r.group_id;
     return limits;

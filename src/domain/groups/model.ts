@@ -43,10 +43,14 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 export function normalizeGroupName(raw: string): string {
   const n = raw.trim().normalize('NFC');
   if (n.length < 1 || n.length > GROUP_NAME_MAX || CONTROL.test(n) || n.includes(','))
-    throw new SesameError('invalid_name', `group name must be 1 to ${GROUP_NAME_MAX} characters without control characters or commas`, {
-      params: { max: GROUP_NAME_MAX },
-      variant: 'group',
-    });
+    throw new SesameError(
+      'invalid_name',
+      `group name must be 1 to ${GROUP_NAME_MAX} characters without control characters or commas`,
+      {
+        params: { max: GROUP_NAME_MAX },
+        variant: 'group',
+      },
+    );
   return n;
 }
 
@@ -58,7 +62,10 @@ export function groupNameKey(name: string): string {
 export function normalizeGroupDescription(raw: string): string {
   const d = raw.trim().normalize('NFC');
   if (d.length > GROUP_DESCRIPTION_MAX || CONTROL.test(d))
-    throw new SesameError('invalid_input', `group description must be at most ${GROUP_DESCRIPTION_MAX} characters without control characters`);
+    throw new SesameError(
+      'invalid_input',
+      `group description must be at most ${GROUP_DESCRIPTION_MAX} characters without control characters`,
+    );
   return d;
 }
 

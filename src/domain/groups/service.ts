@@ -10,6 +10,7 @@ import { normalizeAddress, type User } from '../accounts/model.js';
 import { type AuditRepository, auditEvent } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
+import type { MembershipRow } from './group-csv.js';
 import {
   type Group,
   type GroupLimits,
@@ -21,6 +22,18 @@ import {
   normalizeGroupDescription,
   normalizeGroupName,
 } from './model.js';
+
+/** What a membership file would do (or did, when `applied`): additions, rows already true, and every problem. */
+export interface MembershipPlan {
+  adds: { row: number; address: string; group: string }[];
+  already: number;
+  problems: {
+    row: number;
+    problem: 'group_not_found' | 'invalid_address' | 'wrong_organization' | 'user_not_found';
+    value: string;
+  }[];
+  applied: boolean;
+}
 
 export class Groups {
   constructor(
@@ -62,7 +75,9 @@ export class Groups {
       createdAt: this.clock.now(),
     };
     if (!(await this.repo.create(g)))
-      throw new SesameError('group_exists', `organization ${orgId} has a group ${g.name}`, { params: { name: g.name } });
+      throw new SesameError('group_exists', `organization ${orgId} has a group ${g.name}`, {
+        params: { name: g.name },
+      });
     await this.record(actor, g, 'group.create', g.name);
     return g;
   }
@@ -158,6 +173,66 @@ export class Groups {
     return groupId === null || (await this.repo.isMember(groupId, user.id));
   }
 
+  /**
+   * Checks every row of a membership file (group-csv.ts) and, with `apply` and no problem at all,
+   * adds every membership in one transaction: all or nothing. Without `apply` it is the preview.
+   * A problem names the row and what is wrong; nothing tells an admin whether an address of another
+   * organization exists.
+   */
+  async importMembers(actor: Actor, orgId: string, rows: MembershipRow[], apply: boolean): Promise<MembershipPlan> {
+    requireAdminOf(actor, orgId);
+    const org = await this.accounts.getOrganization(orgId);
+    const groups = new Map((await this.repo.list(orgId)).map((g) => [g.name.toLowerCase(), g]));
+    const plan: MembershipPlan = { adds: [], already: 0, problems: [], applied: false };
+    const seen = new Set<string>();
+    const pairs: { groupId: string; userId: string }[] = [];
+    for (const r of rows) {
+      const group = groups.get(r.group.toLowerCase());
+      if (!group) {
+        plan.problems.push({ row: r.row, problem: 'group_not_found', value: r.group });
+        continue;
+      }
+      let normalized: { address: string; domain: string };
+      try {
+        normalized = normalizeAddress(r.address);
+      } catch {
+        plan.problems.push({ row: r.row, problem: 'invalid_address', value: r.address });
+        continue;
+      }
+      if (normalized.domain !== org.domain) {
+        plan.problems.push({ row: r.row, problem: 'wrong_organization', value: normalized.address });
+        continue;
+      }
+      const user = await this.accounts.findUserByAddressOrNull(normalized.address);
+      if (!user || user.orgId !== orgId) {
+        plan.problems.push({ row: r.row, problem: 'user_not_found', value: normalized.address });
+        continue;
+      }
+      const key = `${group.id} ${user.id}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if (await this.repo.isMember(group.id, user.id)) plan.already++;
+      else {
+        plan.adds.push({ row: r.row, address: user.address, group: group.name });
+        pairs.push({ groupId: group.id, userId: user.id });
+      }
+    }
+    if (!apply || plan.problems.length > 0 || pairs.length === 0) return plan;
+    await this.repo.addMembers(pairs, this.clock.now());
+    await this.audit.recordAudit(
+      auditEvent(actor, this.clock.now(), {
+        orgId,
+        action: 'group.member_import',
+        targetUserId: null,
+        detail: `${pairs.length} membership(s): ${plan.adds.map((a) => `${a.group}: ${a.address}`).join('; ')}`.slice(
+          0,
+          4000,
+        ),
+      }),
+    );
+    return { ...plan, applied: true };
+  }
+
   private async memberCandidate(actor: Actor, g: Group, address: string): Promise<User> {
     const { address: normalized, domain } = normalizeAddress(address);
     const user = await this.accounts.findUserByAddressOrNull(normalized);
@@ -176,6 +251,8 @@ export class Groups {
   }
 
   private record(actor: Actor, g: Group, action: string, detail: string, targetUserId: string | null = null) {
-    return this.audit.recordAudit(auditEvent(actor, this.clock.now(), { orgId: g.orgId, action, targetUserId, detail }));
+    return this.audit.recordAudit(
+      auditEvent(actor, this.clock.now(), { orgId: g.orgId, action, targetUserId, detail }),
+    );
   }
 }

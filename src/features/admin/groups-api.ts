@@ -32,7 +32,10 @@ const limitsSchema = {
   type: 'object',
   required: [...GROUP_USES],
   properties: Object.fromEntries(
-    GROUP_USES.map((u) => [u, { type: 'string', nullable: true, description: 'Id of the group required; null: everyone.' }]),
+    GROUP_USES.map((u) => [
+      u,
+      { type: 'string', nullable: true, description: 'Id of the group required; null: everyone.' },
+    ]),
   ),
 } as const;
 
@@ -158,7 +161,13 @@ export function registerGroupsApi(
   api.get<{ Params: { id: string } }>(
     '/groups/:id',
     {
-      schema: { tags, summary: 'One group.', security: secured, params: idParam, response: { 200: groupSchema, ...errors } },
+      schema: {
+        tags,
+        summary: 'One group.',
+        security: secured,
+        params: idParam,
+        response: { 200: groupSchema, ...errors },
+      },
     },
     async (req) => {
       const { user, actor } = await authenticate(req);
@@ -215,7 +224,11 @@ export function registerGroupsApi(
         security: secured,
         params: idParam,
         response: {
-          200: { type: 'object', required: ['members'], properties: { members: { type: 'array', items: memberSchema } } },
+          200: {
+            type: 'object',
+            required: ['members'],
+            properties: { members: { type: 'array', items: memberSchema } },
+          },
           ...errors,
         },
       },
@@ -231,7 +244,8 @@ export function registerGroupsApi(
     {
       schema: {
         tags,
-        summary: 'Adds a user of the organization (400 `group_wrong_organization` for anyone else); adding a member again changes nothing.',
+        summary:
+          'Adds a user of the organization (400 `group_wrong_organization` for anyone else); adding a member again changes nothing.',
         security: secured,
         params: idParam,
         body: addressIn,
