@@ -89,6 +89,8 @@ export const ERROR_CODES = [
   'group_exists',
   'group_wrong_organization',
   'group_in_use',
+  // An OIDC app that requires a group the user is not in.
+  'oidc_group_required',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -1064,6 +1064,12 @@ export const en = {
   'error.app_passwords_off.group':
     'Your organization allows app passwords only to the members of a group, and you are not one.',
   'error.csv_columns.group': 'The first row of the file must name the columns address and group.',
+  'groups.app.column': 'Who may sign in',
+  'groups.app.label': 'Who may sign in to {name}',
+  'groups.app.save': 'Save',
+  'groups.app.saved': 'Who may sign in was saved.',
+  'error.oidc_group_required':
+    '{app} is only for the members of a group, and you are not one. Ask your administrator if you need it.',
 } as const;
 
 export type MessageId = keyof typeof en;

@@ -1082,4 +1082,10 @@ export const nl: Record<MessageId, string> = {
   'error.app_passwords_off.group':
     'Uw organisatie staat app-wachtwoorden alleen toe aan de leden van een groep, en u bent geen lid.',
   'error.csv_columns.group': 'De eerste rij van het bestand moet de kolommen address en group noemen.',
+  'groups.app.column': 'Wie mag inloggen',
+  'groups.app.label': 'Wie mag inloggen bij {name}',
+  'groups.app.save': 'Opslaan',
+  'groups.app.saved': 'Wie mag inloggen is opgeslagen.',
+  'error.oidc_group_required':
+    '{app} is alleen voor de leden van een groep, en u bent geen lid. Vraag het uw beheerder als u het nodig hebt.',
 };

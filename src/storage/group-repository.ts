@@ -165,6 +165,38 @@ export class KyselyGroupRepository implements GroupRepository {
     return limits;
   }
 
+  async appsRequiring(groupId: string): Promise<{ id: string; name: string }[]> {
+    return this.db
+      .selectFrom('oidc_client_groups as cg')
+      .innerJoin('oidc_clients as c', 'c.id', 'cg.client_id')
+      .select(['c.id', 'c.name'])
+      .where('cg.group_id', '=', groupId)
+      .orderBy('c.name')
+      .execute();
+  }
+
+  async appGroup(clientId: string): Promise<{ orgId: string; groupId: string | null } | undefined> {
+    const r = await this.db
+      .selectFrom('oidc_clients as c')
+      .leftJoin('oidc_client_groups as cg', 'cg.client_id', 'c.id')
+      .select(['c.org_id', 'cg.group_id'])
+      .where('c.id', '=', clientId)
+      .executeTakeFirst();
+    return r ? { orgId: r.org_id, groupId: r.group_id ?? null } : undefined;
+  }
+
+  async setAppGroup(clientId: string, groupId: string | null, at: number): Promise<void> {
+    if (groupId === null) {
+      await this.db.deleteFrom('oidc_client_groups').where('client_id', '=', clientId).execute();
+      return;
+    }
+    await this.db
+      .insertInto('oidc_client_groups')
+      .values({ client_id: clientId, group_id: groupId, updated_at: at })
+      .onConflict((oc) => oc.column('client_id').doUpdateSet({ group_id: groupId, updated_at: at }))
+      .execute();
+  }
+
   async setLimit(orgId: string, use: GroupUse, groupId: string | null, at: number): Promise<void> {
     if (groupId === null) {
       await this.db.deleteFrom('group_limits').where('org_id', '=', orgId).where('use', '=', use).execute();

@@ -233,6 +233,14 @@ export interface Database {
   groups: GroupsTable;
   group_members: GroupMembersTable;
   group_limits: GroupLimitsTable;
+  oidc_client_groups: OidcClientGroupsTable;
+}
+
+/** The group an OIDC app requires of who signs in to it; no row: everyone of its organization. */
+export interface OidcClientGroupsTable {
+  client_id: string;
+  group_id: string;
+  updated_at: number;
 }
 
 /** A group of users of one organization (domain/groups); `name_key` is the lower-cased name, unique per organization. */

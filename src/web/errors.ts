@@ -89,6 +89,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   group_exists: 409,
   group_wrong_organization: 400,
   group_in_use: 409,
+  oidc_group_required: 403,
 };
 
 /** No such page: JSON under /api/, a page otherwise. */

@@ -18,7 +18,8 @@ export const GROUP_USAGE = `  sesame group list <domain>
   sesame group add-member <domain> <name> <address>
   sesame group remove-member <domain> <name> <address>
   sesame group import <domain> <file.csv> [--dry-run]     (columns address,group; all or nothing)
-  sesame group limits <domain> [--app-passwords NAME|everyone] [--ldap NAME|everyone] [--radius NAME|everyone]`;
+  sesame group limits <domain> [--app-passwords NAME|everyone] [--ldap NAME|everyone] [--radius NAME|everyone]
+  sesame group app <domain> <client-id> [NAME|everyone]   (the group an OIDC app requires)`;
 
 const LIMIT_FLAGS: Record<string, GroupUse> = { 'app-passwords': 'app_passwords', ldap: 'ldap', radius: 'radius' };
 
@@ -130,6 +131,22 @@ export const group: CommandGroup = {
             const id = limits[use];
             io.out(`${use}: ${id === null ? 'everyone' : `members of ${names.get(id) ?? id}`}`);
           }
+          return 0;
+        });
+      }
+      case 'app': {
+        const p = parse(rest, {}, rest.length === 3 ? 3 : 2);
+        return withContext(config, async (ctx) => {
+          const o = await ctx.accounts.organizationByDomain(p.positionals[0]!);
+          const clientId = p.positionals[1]!;
+          const want = p.positionals[2];
+          if (want !== undefined) {
+            const id = want === 'everyone' ? null : (await ctx.groups.byName(OPERATOR, o.id, want)).id;
+            await ctx.groups.setAppGroup(OPERATOR, o.id, clientId, id);
+          }
+          const id = await ctx.groups.appGroup(OPERATOR, o.id, clientId);
+          const names = new Map((await ctx.groups.list(OPERATOR, o.id)).map((g) => [g.id, g.name]));
+          io.out(`app ${clientId}: ${id === null ? 'everyone' : `members of ${names.get(id) ?? id}`}`);
           return 0;
         });
       }

@@ -87,5 +87,10 @@ export interface GroupRepository {
   groupsOf(userId: string): Promise<Group[]>;
   isMember(groupId: string, userId: string): Promise<boolean>;
   limits(orgId: string): Promise<GroupLimits>;
+  /** The OIDC apps (id and name) that require the group. */
+  appsRequiring(groupId: string): Promise<{ id: string; name: string }[]>;
+  /** The organization of OIDC app `clientId` and the group it requires (null: none); undefined: no such app. */
+  appGroup(clientId: string): Promise<{ orgId: string; groupId: string | null } | undefined>;
+  setAppGroup(clientId: string, groupId: string | null, at: number): Promise<void>;
   setLimit(orgId: string, use: GroupUse, groupId: string | null, at: number): Promise<void>;
 }

@@ -100,7 +100,8 @@ export class Groups {
   async remove(actor: Actor, orgId: string, id: string): Promise<void> {
     const g = await this.get(actor, orgId, id);
     const limits = await this.repo.limits(orgId);
-    const uses = GROUP_USES.filter((u) => limits[u] === id);
+    const apps = await this.repo.appsRequiring(id);
+    const uses = [...GROUP_USES.filter((u) => limits[u] === id), ...apps.map((a) => `app ${a.name}`)];
     if (uses.length)
       throw new SesameError('group_in_use', `group ${g.name} is required for ${uses.join(', ')}`, {
         params: { name: g.name, uses: uses.join(', ') },
@@ -231,6 +232,43 @@ export class Groups {
       }),
     );
     return { ...plan, applied: true };
+  }
+
+  /** The group OIDC app `clientId` of organization `orgId` requires (null: everyone of the organization). */
+  async appGroup(actor: Actor, orgId: string, clientId: string): Promise<string | null> {
+    requireAdminOf(actor, orgId);
+    const a = await this.repo.appGroup(clientId);
+    if (!a || a.orgId !== orgId)
+      throw new SesameError('oidc_client_not_found', `no client ${clientId} in organization ${orgId}`);
+    return a.groupId;
+  }
+
+  /** Requires group `groupId` (null: none) of who signs in to OIDC app `clientId`; from the next sign-in or token refresh. */
+  async setAppGroup(actor: Actor, orgId: string, clientId: string, groupId: string | null): Promise<void> {
+    const before = await this.appGroup(actor, orgId, clientId);
+    const g = groupId === null ? null : await this.get(actor, orgId, groupId);
+    if (before === (g?.id ?? null)) return;
+    await this.repo.setAppGroup(clientId, g?.id ?? null, this.clock.now());
+    await this.audit.recordAudit(
+      auditEvent(actor, this.clock.now(), {
+        orgId,
+        action: 'group.app',
+        targetUserId: null,
+        detail: `app ${clientId}: ${g ? g.name : 'everyone'}`,
+      }),
+    );
+  }
+
+  /** Whether `user` may sign in to OIDC app `clientId` under the group it requires, read now. */
+  async mayUseApp(user: Pick<User, 'id' | 'orgId'>, clientId: string): Promise<boolean> {
+    const a = await this.repo.appGroup(clientId);
+    if (!a || a.orgId !== user.orgId) return false;
+    return a.groupId === null || (await this.repo.isMember(a.groupId, user.id));
+  }
+
+  /** The names of the user's groups: the `groups` claim of OIDC apps that ask for it. */
+  async namesOf(user: Pick<User, 'id'>): Promise<string[]> {
+    return (await this.repo.groupsOf(user.id)).map((g) => g.name);
   }
 
   private async memberCandidate(actor: Actor, g: Group, address: string): Promise<User> {

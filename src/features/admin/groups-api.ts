@@ -158,6 +158,59 @@ export function registerGroupsApi(
     },
   );
 
+  const appParams = {
+    type: 'object',
+    required: ['clientId'],
+    properties: { clientId: { type: 'string', maxLength: 64 } },
+  } as const;
+  const appGroupSchema = {
+    type: 'object',
+    required: ['group'],
+    properties: { group: { type: 'string', nullable: true, description: 'Id of the group required; null: everyone.' } },
+  } as const;
+
+  api.get<{ Params: { clientId: string } }>(
+    '/groups/apps/:clientId',
+    {
+      schema: {
+        tags,
+        summary: 'The group an OIDC app of the organization requires of who signs in to it (null: everyone).',
+        security: secured,
+        params: appParams,
+        response: { 200: appGroupSchema, ...errors },
+      },
+    },
+    async (req) => {
+      const { user, actor } = await authenticate(req);
+      return { group: await ctx.groups.appGroup(actor, user.orgId, req.params.clientId) };
+    },
+  );
+
+  api.put<{ Params: { clientId: string }; Body: { group: string | null } }>(
+    '/groups/apps/:clientId',
+    {
+      schema: {
+        tags,
+        summary:
+          'Sets the group an OIDC app requires (a group id, or null for everyone): from the next sign-in, token refresh or userinfo call.',
+        security: secured,
+        params: appParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['group'],
+          properties: { group: { type: 'string', nullable: true, maxLength: 64 } },
+        },
+        response: { 200: appGroupSchema, ...errors },
+      },
+    },
+    async (req) => {
+      const { user, actor } = await authenticate(req);
+      await ctx.groups.setAppGroup(actor, user.orgId, req.params.clientId, req.body.group);
+      return { group: await ctx.groups.appGroup(actor, user.orgId, req.params.clientId) };
+    },
+  );
+
   api.get<{ Params: { id: string } }>(
     '/groups/:id',
     {

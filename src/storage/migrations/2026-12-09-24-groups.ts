@@ -1,6 +1,6 @@
 /**
  * Frozen: groups of users per organization, their members, and which group an organization
- * requires for a use (app passwords, LDAP, RADIUS; issue #19, item 1). A group's name is unique
+ * requires for a use (app passwords, LDAP, RADIUS) or for an OIDC app (issue #19, item 1). A group's name is unique
  * per organization whatever its case (`name_key` holds the lower-cased name, so both stores
  * enforce it with a plain unique index). Members and groups go with their user and organization
  * (cascades). A limit names its group without a cascade: the domain refuses to delete a group a
@@ -38,9 +38,18 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addPrimaryKeyConstraint('group_limits_pk', ['org_id', 'use'])
     .execute();
   await db.schema.createIndex('group_limits_group').on('group_limits').column('group_id').execute();
+  // The group an OIDC app requires; the row goes with its app.
+  await db.schema
+    .createTable('oidc_client_groups')
+    .addColumn('client_id', 'text', (c) => c.primaryKey().references('oidc_clients.id').onDelete('cascade'))
+    .addColumn('group_id', 'text', (c) => c.notNull())
+    .addColumn('updated_at', 'bigint', (c) => c.notNull())
+    .execute();
+  await db.schema.createIndex('oidc_client_groups_group').on('oidc_client_groups').column('group_id').execute();
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await db.schema.dropTable('oidc_client_groups').execute();
   await db.schema.dropTable('group_limits').execute();
   await db.schema.dropTable('group_members').execute();
   await db.schema.dropTable('groups').execute();
