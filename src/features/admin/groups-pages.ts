@@ -4,7 +4,7 @@
  * on the Policy page). Plain data in, HTML out, like every page.
  */
 import { GROUP_USES, type Group, type GroupLimits, type GroupMember } from '../../domain/groups/model.js';
-import { postForm } from '../../web/components.js';
+import { postForm, when } from '../../web/components.js';
 import { userPagePath } from './user-page.js';
 import { html, type Html } from '../../web/html.js';
 import { layout, type Notice, type PageContext } from '../../web/layout.js';
@@ -85,7 +85,7 @@ ${
 <thead><tr><th scope="col">${t('groups.member.address')}</th><th scope="col">${t('groups.member.name')}</th><th scope="col">${t('groups.member.added')}</th><th scope="col">${t('groups.member.actions')}</th></tr></thead>
 <tbody>${v.members.map(
         (m) =>
-          html`<tr><td><a href="${userPagePath(m.address)}">${m.address}</a></td><td>${m.name}</td><td>${ctx.time.at(m.addedAt)}</td><td>${postForm(
+          html`<tr><td><a href="${userPagePath(m.address)}">${m.address}</a></td><td>${m.name}</td><td>${when(ctx, m.addedAt)}</td><td>${postForm(
             ctx,
             '/admin/groups/members/remove',
             html`<input type="hidden" name="id" value="${g.id}"><input type="hidden" name="address" value="${m.address}"><button type="submit" class="secondary">${t('groups.member.remove')}</button>`,
