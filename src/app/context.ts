@@ -250,7 +250,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     events,
   });
   const mfaAdmin = new MfaAdmin(accounts, mfaRepo, sessions, audit, clock, events);
-  const groups = new Groups(new KyselyGroupRepository(store.db), accounts, audit, clock);
+  const groups = new Groups(new KyselyGroupRepository(store.db), accounts, audit, clock, events);
   const appPasswords = new AppPasswords(
     appPasswordRepo,
     mfaRepo,

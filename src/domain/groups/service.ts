@@ -10,6 +10,7 @@ import { normalizeAddress, type User } from '../accounts/model.js';
 import { type AuditRepository, auditEvent } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
+import type { DomainEvents } from '../events.js';
 import type { MembershipRow } from './group-csv.js';
 import {
   type Group,
@@ -41,6 +42,8 @@ export class Groups {
     private readonly accounts: AccountService,
     private readonly audit: AuditRepository,
     private readonly clock: Clock,
+    /** Told `group_member_removed` and `policy_narrowed` (what follows: app/consequences.ts). */
+    private readonly events: DomainEvents,
   ) {}
 
   async list(actor: Actor, orgId: string): Promise<(Group & { members: number })[]> {
@@ -129,7 +132,10 @@ export class Groups {
     const g = await this.get(actor, orgId, id);
     const user = await this.memberCandidate(actor, g, address);
     const removed = await this.repo.removeMember(id, user.id);
-    if (removed) await this.record(actor, g, 'group.member_remove', `${g.name}: ${user.address}`, user.id);
+    if (removed) {
+      await this.record(actor, g, 'group.member_remove', `${g.name}: ${user.address}`, user.id);
+      await this.events.publish({ type: 'group_member_removed', userId: user.id, address: user.address, groupId: id });
+    }
     return removed;
   }
 
@@ -160,6 +166,9 @@ export class Groups {
           detail: `${use}: ${g ? g.name : 'everyone'}`,
         }),
       );
+      // App passwords of users outside the new group are refused from now: Dovecot's cached answers too.
+      if (use === 'app_passwords' && g)
+        await this.events.publish({ type: 'policy_narrowed', org: await this.accounts.getOrganization(orgId) });
     }
     return { ...before, [use]: g?.id ?? null };
   }
