@@ -161,6 +161,7 @@ for (const kind of STORE_KINDS) {
           `<select id="app-group-${app.id}" name="group">[\\s\\S]*?<option value="${groupId}" selected>Wiki users</option>`,
         ),
       );
+      assert.match((await b.get(`/admin/groups/group?id=${groupId}`)).body, /Required for: Wiki\./);
       const saved = await b.submitForm('/admin/apps', '/admin/apps/group', { id: app.id, group: '' });
       assert.equal(saved.headers.location, '/admin/apps?m=group');
       assert.equal(await w.ctx.groups.appGroup(OPERATOR, orgId, app.id), null);

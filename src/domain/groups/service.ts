@@ -268,6 +268,12 @@ export class Groups {
     );
   }
 
+  /** The OIDC apps of the organization that require the group (id and name). */
+  async appsRequiring(actor: Actor, orgId: string, id: string): Promise<{ id: string; name: string }[]> {
+    await this.get(actor, orgId, id);
+    return this.repo.appsRequiring(id);
+  }
+
   /** Whether `user` may sign in to OIDC app `clientId` under the group it requires, read now. */
   async mayUseApp(user: Pick<User, 'id' | 'orgId'>, clientId: string): Promise<boolean> {
     const a = await this.repo.appGroup(clientId);

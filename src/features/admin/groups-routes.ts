@@ -50,7 +50,7 @@ export function registerGroupsRoutes(
   const showList = async (
     req: FastifyRequest,
     reply: FastifyReply,
-    extra: Parameters<typeof groupsPage>[1] extends infer V ? Partial<V> : never = {},
+    extra: Partial<Parameters<typeof groupsPage>[1]> = {},
     status = 200,
   ) => {
     const actor = actorOf(req);
@@ -73,7 +73,11 @@ export function registerGroupsRoutes(
       ctx.groups.members(actor, orgId, id),
       ctx.groups.limits(actor, orgId),
     ]);
-    const requiredFor = GROUP_USES.filter((u) => limits[u] === id).map((u) => req.t(`groups.use.${u}`));
+    const apps = await ctx.groups.appsRequiring(actor, orgId, id);
+    const requiredFor = [
+      ...GROUP_USES.filter((u) => limits[u] === id).map((u) => req.t(`groups.use.${u}`)),
+      ...apps.map((a) => a.name),
+    ];
     return send(
       reply,
       groupPage(pageContext(req, reply, groupPagePath(id)), { group, members, requiredFor, ...extra }),
