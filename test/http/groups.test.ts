@@ -10,7 +10,16 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { adminApiToken, signInAdminWithMfa } from '../support/admin-mfa.js';
 import { STORE_KINDS } from '../support/stores.js';
-import { ADMIN, Browser, csrfFrom, makeWorld, OTHER_ADMIN, USER, type World } from '../support/world.js';
+import {
+  ADMIN,
+  Browser,
+  csrfFrom,
+  makeWorld,
+  OTHER_ADMIN,
+  registerTotpAtSignIn,
+  USER,
+  type World,
+} from '../support/world.js';
 
 const idFrom = (location: string | undefined) => new URL(String(location), 'http://x').searchParams.get('id') ?? '';
 
@@ -195,6 +204,24 @@ for (const kind of STORE_KINDS) {
       assert.equal((await call('GET', `/groups/${id}/members`)).statusCode, 404);
       assert.equal((await call('DELETE', `/groups/${id}/members/${encodeURIComponent(USER.address)}`)).statusCode, 404);
       assert.equal((await call('PUT', '/groups/limits', { ldap: id })).statusCode, 404);
+    });
+
+    it('Security info says why a non-member is offered no app password; a member is offered one', async () => {
+      await w.ctx.mfaAdmin.setUserState({ kind: 'operator' }, USER.address, 'enabled');
+      const user = new Browser(w.app);
+      await registerTotpAtSignIn(user, { now: () => Date.now() }, USER.address, USER.password);
+      const g = await w.ctx.groups.create({ kind: 'operator' }, org, 'Phones');
+      await w.ctx.groups.setLimit({ kind: 'operator' }, org, 'app_passwords', g.id);
+      const page = await user.get('/security-info');
+      assert.match(
+        page.body,
+        /id="ap-not-in-group">Your organization allows app passwords only to the members of a group, and you are not one\./,
+      );
+      await w.ctx.groups.addMember({ kind: 'operator' }, org, g.id, USER.address);
+      const member = await user.get('/security-info');
+      assert.doesNotMatch(member.body, /ap-not-in-group/);
+      assert.match(member.body, /id="ap-count"/);
+      await w.ctx.groups.setLimit({ kind: 'operator' }, org, 'app_passwords', null);
     });
 
     it('the JSON API: create, members, limits, delete refused while required, in the OpenAPI document', async () => {
