@@ -69,6 +69,8 @@ export const CONSEQUENCES: ConsequenceTable = {
   ],
   user_disabled: [endPendingFlows, revokePasswordLinks, forgetRememberedDevices, endOidcGrants, dovecotForgetsUser],
   user_enabled: [dovecotForgetsUser],
+  // Verification reads the membership at every attempt; Dovecot's cache must not answer from before.
+  group_member_removed: [dovecotForgetsUser],
   registration_required: [endPendingFlows, forgetRememberedDevices, endOidcGrants, dovecotForgetsUser],
   sessions_ended: [endPendingFlows, forgetRememberedDevices, endOidcGrants],
   method_removed: [endPendingFlows, forgetRememberedDevices],

@@ -54,6 +54,8 @@ import { SmartLockout } from '../domain/legacy/lockout.js';
 import { Integrations } from '../domain/legacy/integrations.js';
 import { KyselyBadPasswordMemory, KyselyIntegrationRepository } from '../storage/integration-repository.js';
 import { MailSettingsService } from '../domain/mail-settings/service.js';
+import { Groups } from '../domain/groups/service.js';
+import { KyselyGroupRepository } from '../storage/group-repository.js';
 import type { MailServerProbe } from '../domain/mail-settings/model.js';
 import { KyselyMailSettingsRepository } from '../storage/mail-settings-repository.js';
 import { SocketMailServerProbe } from '../adapters/mail-server-check.js';
@@ -248,6 +250,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     events,
   });
   const mfaAdmin = new MfaAdmin(accounts, mfaRepo, sessions, audit, clock, events);
+  const groups = new Groups(new KyselyGroupRepository(store.db), accounts, audit, clock, events);
   const appPasswords = new AppPasswords(
     appPasswordRepo,
     mfaRepo,
@@ -258,6 +261,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     { created: (...a) => notifier.appPasswordCreated(...a) },
     clock,
     events,
+    groups,
   );
   // Every code sent, in every flow, goes through one guard: allowed phone numbers, then the budgets
   // (counted in the store's rate_limits, shared by every instance). Issue #15, item 3.
@@ -485,6 +489,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     audit: auditView,
     flows,
     mfaAdmin,
+    groups,
     profileSigner,
     mailSettings,
     profileLinks: new ProfileLinks({

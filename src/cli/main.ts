@@ -22,6 +22,7 @@
  *   sesame keys rotate|reencrypt|drop-previous ...   (commands/keys.ts)
  *   sesame oidc client add|list|remove, keys, rotate-keys, drop-previous-keys   (commands/oidc.ts)
  *   sesame users import <file.csv> ... | sesame users export ...   (commands/users.ts)
+ *   sesame group list|add|remove|members|add-member|remove-member|import|limits ...   (commands/group.ts)
  */
 import { ConfigError, loadConfig } from '../config/config.js';
 import { isSesameError } from '../domain/errors.js';
@@ -29,6 +30,7 @@ import type { MessageId } from '../i18n/en.js';
 import { translator } from '../i18n/i18n.js';
 import type { CommandGroup } from './command.js';
 import { appPasswords } from './commands/app-passwords.js';
+import { GROUP_USAGE, group } from './commands/group.js';
 import { integration } from './commands/integration.js';
 import { INTEGRATION_CONFIG_USAGE } from './commands/integration-config.js';
 import { keys } from './commands/keys.js';
@@ -75,7 +77,8 @@ ${INTEGRATION_CONFIG_USAGE}
   sesame keys reencrypt
   sesame keys drop-previous [--hash] [--encryption] [--cookie] [--force]
 ${OIDC_USAGE}
-${USERS_USAGE}`;
+${USERS_USAGE}
+${GROUP_USAGE}`;
 
 /** Every command group, by its first word; each file in commands/ holds one or a few. */
 const COMMANDS: Record<string, CommandGroup> = {
@@ -91,6 +94,7 @@ const COMMANDS: Record<string, CommandGroup> = {
   oidc,
   users,
   locks,
+  group,
 };
 
 /** Runs one CLI command; returns the exit code. */

@@ -84,6 +84,13 @@ export const ERROR_CODES = [
   // One-time links to an Apple configuration profile (issue #18, item 2).
   'profile_link_gone',
   'profile_link_other_session',
+  // Groups (issue #19, item 1): a member must be of the group's organization; a group a limit requires cannot go.
+  'group_not_found',
+  'group_exists',
+  'group_wrong_organization',
+  'group_in_use',
+  // An OIDC app that requires a group the user is not in.
+  'oidc_group_required',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

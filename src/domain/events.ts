@@ -44,6 +44,8 @@ export type DomainEvent =
   | { type: 'user_disabled'; userId: string; address: string }
   /** An admin or the operator enabled a disabled user again. */
   | { type: 'user_enabled'; userId: string; address: string }
+  /** An admin or the operator removed a user from a group (domain/groups): what the group gave them ends. */
+  | { type: 'group_member_removed'; userId: string; address: string; groupId: string }
   /**
    * An admin required the user to register their methods again: the methods and recovery codes are
    * gone and the user's sessions have ended.

@@ -203,34 +203,57 @@ export function verificationSelect(db: Kysely<Database>, hash: string) {
 }
 
 function verificationColumns(db: Kysely<Database>) {
-  return db
-    .selectFrom('app_passwords as a')
-    .innerJoin('users as u', 'u.id', 'a.user_id')
-    .leftJoin('org_policies as p', 'p.org_id', 'u.org_id')
-    .select([
-      'a.id',
-      'a.user_id',
-      'a.name',
-      'a.protocols',
-      'a.created_at',
-      'a.created_ip',
-      'a.expires_at',
-      'a.last_used_at',
-      'a.last_used_protocol',
-      'a.last_used_ip',
-      'u.address',
-      'u.name as user_name',
-      'u.status',
-      'u.mfa_state',
-      'u.org_id',
-    ])
-    .select([
-      'p.app_passwords_allowed',
-      'p.app_passwords_keep_when_off',
-      'p.app_password_unused_days',
-      'p.app_password_protocols',
-      'p.app_password_max_days',
-    ]);
+  return (
+    db
+      .selectFrom('app_passwords as a')
+      .innerJoin('users as u', 'u.id', 'a.user_id')
+      .leftJoin('org_policies as p', 'p.org_id', 'u.org_id')
+      // The group app passwords require (no row: none) and whether the owner is in it, in this same
+      // read: a second query for known users only would make them measurably slower to answer.
+      .leftJoin('group_limits as gl', (j) => j.onRef('gl.org_id', '=', 'u.org_id').on('gl.use', '=', 'app_passwords'))
+      .select([
+        'a.id',
+        'a.user_id',
+        'a.name',
+        'a.protocols',
+        'a.created_at',
+        'a.created_ip',
+        'a.expires_at',
+        'a.last_used_at',
+        'a.last_used_protocol',
+        'a.last_used_ip',
+        'u.address',
+        'u.name as user_name',
+        'u.status',
+        'u.mfa_state',
+        'u.org_id',
+      ])
+      .select([
+        'p.app_passwords_allowed',
+        'p.app_passwords_keep_when_off',
+        'p.app_password_unused_days',
+        'p.app_password_protocols',
+        'p.app_password_max_days',
+        'gl.group_id as required_group_id',
+      ])
+      .select((eb) =>
+        eb
+          .case()
+          .when(
+            eb.exists(
+              eb
+                .selectFrom('group_members as gm')
+                .select('gm.user_id')
+                .whereRef('gm.group_id', '=', 'gl.group_id')
+                .whereRef('gm.user_id', '=', 'u.id'),
+            ),
+          )
+          .then(1)
+          .else(0)
+          .end()
+          .as('in_required_group'),
+      )
+  );
 }
 
 type VerificationSelectRow = Awaited<ReturnType<ReturnType<typeof verificationSelect>['executeTakeFirstOrThrow']>>;
@@ -244,6 +267,8 @@ export function toVerificationRow(r: VerificationSelectRow): VerificationRow {
     userStatus: r.status,
     mfaState: r.mfa_state,
     orgId: r.org_id,
+    requiredGroup:
+      r.required_group_id === null ? null : { id: r.required_group_id, member: Number(r.in_required_group) === 1 },
     policy: {
       allowed: r.app_passwords_allowed === null ? d.allowed : r.app_passwords_allowed === 1,
       keepExistingWhenOff:

@@ -230,6 +230,41 @@ export interface Database {
   oidc_payloads: OidcPayloadsTable;
   mail_settings: MailSettingsTable;
   profile_links: ProfileLinksTable;
+  groups: GroupsTable;
+  group_members: GroupMembersTable;
+  group_limits: GroupLimitsTable;
+  oidc_client_groups: OidcClientGroupsTable;
+}
+
+/** The group an OIDC app requires of who signs in to it; no row: everyone of its organization. */
+export interface OidcClientGroupsTable {
+  client_id: string;
+  group_id: string;
+  updated_at: number;
+}
+
+/** A group of users of one organization (domain/groups); `name_key` is the lower-cased name, unique per organization. */
+export interface GroupsTable {
+  id: string;
+  org_id: string;
+  name: string;
+  name_key: string;
+  description: Generated<string>;
+  created_at: number;
+}
+
+export interface GroupMembersTable {
+  group_id: string;
+  user_id: string;
+  added_at: number;
+}
+
+/** The group an organization requires for a use (`app_passwords`, `ldap`, `radius`); no row: everyone. */
+export interface GroupLimitsTable {
+  org_id: string;
+  use: string;
+  group_id: string;
+  updated_at: number;
 }
 
 /** An organization's mail servers (domain/mail-settings): JSON of `{ servers, userName }`. */

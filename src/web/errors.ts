@@ -85,6 +85,11 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   mail_settings_not_found: 404,
   profile_link_gone: 410,
   profile_link_other_session: 403,
+  group_not_found: 404,
+  group_exists: 409,
+  group_wrong_organization: 400,
+  group_in_use: 409,
+  oidc_group_required: 403,
 };
 
 /** No such page: JSON under /api/, a page otherwise. */

@@ -15,6 +15,7 @@ import type { SignInFlows } from '../domain/flows/sign-in-flow.js';
 import type { Integrations } from '../domain/legacy/integrations.js';
 import type { LegacyVerifier } from '../domain/legacy/verifier.js';
 import type { MfaAdmin } from '../domain/mfa/mfa-admin.js';
+import type { Groups } from '../domain/groups/service.js';
 import type { MailSettingsService } from '../domain/mail-settings/service.js';
 import type { ProfileLinks } from '../domain/device-setup/profile-links.js';
 import type { LockAdmin } from '../domain/throttling/lock-admin.js';
@@ -43,6 +44,8 @@ export interface Services {
   recentAuth: RecentAuth;
   flows: SignInFlows;
   mfaAdmin: MfaAdmin;
+  /** Groups of users and which group a use requires (domain/groups). */
+  groups: Groups;
   /** The organization's mail, calendar and contacts servers as apps are told them, and their check (domain/mail-settings). */
   mailSettings: MailSettingsService;
   /** One-time links to an Apple configuration profile holding a new app password (domain/device-setup). */

@@ -428,6 +428,44 @@ const PAGES: PageCase[] = [
   { name: 'Policy', who: 'admin', open: '/admin/policy', shows: '#mfa-default' },
   { name: 'Sign-in log', who: 'admin', open: '/admin/sign-ins', shows: 'main table' },
   { name: 'Integrations', who: 'admin', open: '/admin/integrations', shows: '#integration-list' },
+  { name: 'Groups, none yet', who: 'admin', open: '/admin/groups', shows: '#groups-none' },
+  {
+    name: 'Groups: a group with a member',
+    who: 'admin',
+    open: async (s) => {
+      await s.page.goto('/admin/groups');
+      await s.page.locator('#group-name').fill('Staff');
+      await submit(s.page, '#group-create');
+      await s.page.locator('#member-address').fill(`bob@${ORG}`);
+      await submit(s.page, '#member-add');
+    },
+    shows: '#group-members',
+  },
+  {
+    name: 'Groups: removing a member asks first',
+    who: 'admin',
+    open: async (s) => {
+      await submit(s.page, '#group-members button');
+    },
+    shows: '#confirmation',
+  },
+  {
+    name: 'Groups: the preview of a CSV of memberships, with a problem',
+    who: 'admin',
+    open: async (s) => {
+      await s.page.goto('/admin/groups');
+      await andLoad(s.page, () => s.page.locator('#groups a').first().click());
+      await s.page.locator('#group-csv').fill(`address,group\nbob@${ORG},Staff\nnobody@${ORG},Staff\n`);
+      await submit(s.page, '#group-import');
+    },
+    shows: '#import-problems',
+  },
+  {
+    name: 'Groups: who may use, on the list',
+    who: 'admin',
+    open: '/admin/groups',
+    shows: '#group-limits #limit-app_passwords',
+  },
   { name: 'Mail settings', who: 'admin', open: '/admin/mail-settings', shows: '#imap-host' },
   {
     name: 'Mail settings: a problem beside its field',

@@ -431,6 +431,8 @@ for (const kind of STORE_KINDS) {
       /** `mark()`: Dovecot's column counts what Sesame told it from here on (by default: the whole event). */
       event: (p: Person, mark: () => void) => Promise<void>;
       expect: Expect;
+      /** Puts back what the row changed for the whole organization, for the next rows. */
+      teardown?: () => Promise<void>;
     }[] = [
       {
         name: 'the user changes their password',
@@ -672,7 +674,33 @@ for (const kind of STORE_KINDS) {
         expect: REREGISTRATION,
       },
       { name: "bulk: an admin turns the user's MFA off", event: async (p) => bulk(p, 'mfa:disabled'), expect: MFA_OFF },
+      {
+        // Issue #19: the group is read at every attempt; Dovecot is told to forget the user. The
+        // profile link still downloads, but the app password in it is refused like the others.
+        name: 'an admin removes the user from the group that app passwords require',
+        setup: async (p) => {
+          const org = (await w.ctx.accounts.findUserById(p.id))!.orgId;
+          const g = await w.ctx.groups.create(OPERATOR, org, `Mail ${p.id.slice(0, 8)}`);
+          await w.ctx.groups.addMember(OPERATOR, org, g.id, p.address);
+          await w.ctx.groups.setLimit(OPERATOR, org, 'app_passwords', g.id);
+          groupOf.set(p.id, g.id);
+        },
+        event: async (p) => {
+          const id = groupOf.get(p.id)!;
+          const r = await confirmed(admin, `/admin/groups/group?id=${id}`, '/admin/groups/members/remove', {
+            id,
+            address: p.address,
+          });
+          assert.equal(r.statusCode, 303, r.body.slice(0, 300));
+        },
+        expect: { ...NOTHING_ENDS, appPassword: 'ends', dovecot: 'flushed' },
+        teardown: async () => {
+          const org = (await w.ctx.accounts.organizationByDomain('contoso.test')).id;
+          await w.ctx.groups.setLimit(OPERATOR, org, 'app_passwords', null);
+        },
+      },
     ];
+    const groupOf = new Map<string, string>();
 
     /** The policy page's form as it is, with app passwords on or off (existing ones not kept when off). */
     async function submitPolicy(allowed: boolean) {
@@ -751,6 +779,7 @@ for (const kind of STORE_KINDS) {
         after(async () => {
           // The organization's policy is the world's: app passwords come back on for the next rows.
           if (row.name.includes('app passwords off')) await submitPolicy(true);
+          await row.teardown?.();
         });
         for (const c of COLUMNS) {
           const expected = row.expect[c];

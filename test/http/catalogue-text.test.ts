@@ -34,6 +34,8 @@ const DATA = [
   'Contoso',
   'Fabrikam',
   'Phone',
+  // The name of the group made in before().
+  'Staff',
   'English',
   'Nederlands',
   'lightMyRequest',
@@ -99,6 +101,7 @@ const ADMIN_PAGES = [
   '/admin/users',
   '/admin/policy',
   '/admin/mail-settings',
+  '/admin/groups',
   '/admin/sign-ins',
   '/admin/apps',
   '/admin/integrations',
@@ -125,6 +128,12 @@ describe('every word on the pages comes from the catalogue (#17, item 3)', () =>
       imap: { host: 'mail.contoso.test', port: 993, security: 'tls' },
       carddav: { host: 'dav.contoso.test', port: 443, security: 'tls', path: '/dav/' },
     });
+    // A group with a member that app passwords require, so its page shows the members table and
+    // "Required for", and the user's page lists the group.
+    const group = await w.ctx.groups.create({ kind: 'operator' }, org.id, 'Staff');
+    await w.ctx.groups.addMember({ kind: 'operator' }, org.id, group.id, USER.address);
+    await w.ctx.groups.setLimit({ kind: 'operator' }, org.id, 'ldap', group.id);
+    ADMIN_PAGES.push(`/admin/groups/group?id=${group.id}`);
   });
   after(() => w.close());
 

@@ -104,6 +104,7 @@ const TABLE: Record<DomainEventType, string[]> = {
     'dovecotForgetsUser',
   ],
   user_enabled: ['dovecotForgetsUser'],
+  group_member_removed: ['dovecotForgetsUser'],
   registration_required: ['endPendingFlows', 'forgetRememberedDevices', 'endOidcGrants', 'dovecotForgetsUser'],
   sessions_ended: ['endPendingFlows', 'forgetRememberedDevices', 'endOidcGrants'],
   method_removed: ['endPendingFlows', 'forgetRememberedDevices'],
@@ -190,6 +191,12 @@ const CASES: { [T in DomainEventType]: [DomainEventOf<T>, string[]][] } = {
   ],
   user_enabled: [
     [{ type: 'user_enabled', userId: bob.id, address: bob.address }, ['dovecot.revoked bob@contoso.test']],
+  ],
+  group_member_removed: [
+    [
+      { type: 'group_member_removed', userId: bob.id, address: bob.address, groupId: 'g-1' },
+      ['dovecot.revoked bob@contoso.test'],
+    ],
   ],
   registration_required: [
     [

@@ -114,6 +114,8 @@ export interface VerificationRow extends AppPassword {
   userStatus: string;
   mfaState: string;
   orgId: string;
+  /** The group the organization requires for app passwords and whether the owner is in it, read in the same query; null: no group required. */
+  requiredGroup: { id: string; member: boolean } | null;
   /** The parts of the organization's policy a verification needs (defaults when none is saved), read in the same query. */
   policy: Pick<
     AppPasswordPolicy,

@@ -51,6 +51,8 @@ export class AppPasswords {
     private readonly clock: Clock,
     /** Told `app_passwords_revoked` and `app_passwords_expired` (what follows: app/consequences.ts). */
     private readonly events: DomainEvents,
+    /** Whether the organization limits app passwords to a group's members (domain/groups); absent: no limit. */
+    private readonly groups?: { mayUse(user: Pick<User, 'id' | 'orgId'>, use: 'app_passwords'): Promise<boolean> },
   ) {}
 
   /** The organization's policy (model.ts policyOf: saved or default). */
@@ -61,7 +63,12 @@ export class AppPasswords {
   /** Whether this user may create one now (policy and MFA state; not the freshness of the proof). */
   async canCreate(user: User): Promise<boolean> {
     const policy = await this.policyFor(user.orgId);
-    return policy.appPasswords.allowed && user.mfaState !== 'disabled';
+    return policy.appPasswords.allowed && user.mfaState !== 'disabled' && (await this.inGroup(user));
+  }
+
+  /** Whether the user is in the group the organization requires for app passwords (if any), read now. */
+  async inGroup(user: Pick<User, 'id' | 'orgId'>): Promise<boolean> {
+    return this.groups ? this.groups.mayUse(user, 'app_passwords') : true;
   }
 
   /**
@@ -112,6 +119,10 @@ export class AppPasswords {
     const policy = (await this.policyFor(user.orgId)).appPasswords;
     if (!policy.allowed)
       throw new SesameError('app_passwords_off', `organization ${user.orgId} does not allow new app passwords`);
+    if (!(await this.inGroup(user)))
+      throw new SesameError('app_passwords_off', `${user.address} is not in the group app passwords require`, {
+        variant: 'group',
+      });
     if (session) await this.recentAuth.require(user, session);
     const now = this.clock.now();
     const password = generateAppPassword();

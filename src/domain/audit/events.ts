@@ -31,6 +31,8 @@ export const SIGN_IN_REASONS = [
   'mfa_off',
   'repeated_wrong_password',
   'mfa_locked',
+  // An app password of a user outside the group the organization requires for app passwords (issue #19).
+  'not_in_group',
 ] as const;
 
 export type SignInReason = (typeof SIGN_IN_REASONS)[number];

@@ -216,6 +216,8 @@ export class LegacyVerifier {
     const base = { address, appPasswordId: row.id, owner: { id: row.userId, orgId: row.orgId } };
     if (row.userStatus !== 'active') return { ...base, outcome: 'refused', reason: 'user_disabled' };
     if (row.mfaState === 'disabled') return { ...base, outcome: 'refused', reason: 'mfa_off' };
+    // Membership as it is now: a member removed from the group is refused at the next attempt.
+    if (row.requiredGroup && !row.requiredGroup.member) return { ...base, outcome: 'refused', reason: 'not_in_group' };
     // The app password's own protocols and expiry, and the organization's policy as it is now:
     // an admin who removes a protocol or shortens the lifetime narrows existing app passwords too.
     const policy = row.policy;

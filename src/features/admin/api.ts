@@ -25,6 +25,7 @@ import { bearerAuth } from '../../web/guards.js';
 import { setPasswordUrl } from '../../web/links.js';
 import type { Services } from '../../web/services.js';
 import { registerMailSettingsApi } from './mail-settings-api.js';
+import { registerGroupsApi } from './groups-api.js';
 import { registerReportApi, signInFilterQuery } from './report-api.js';
 import { signInEventOut } from './sign-in-export.js';
 import { WEB_BULK_MAX_ROWS } from './users-pages.js';
@@ -649,4 +650,5 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
   );
   registerReportApi(api, ctx, authenticate);
   registerMailSettingsApi(api, ctx, authenticate);
+  registerGroupsApi(api, ctx, authenticate);
 }

@@ -38,7 +38,7 @@ ${pager(ctx, '/admin/sign-ins', v.params ?? {}, v.offset, v.limit, v.total)}`,
 
 export function policyPage(
   ctx: PageContext,
-  v: { policy: OrgPolicy; defaultPhoneCountries: readonly string[] } & Notice,
+  v: { policy: OrgPolicy; defaultPhoneCountries: readonly string[]; groupLimits?: Html } & Notice,
 ): Html {
   const { t } = ctx;
   const p = v.policy;
@@ -80,7 +80,8 @@ export function policyPage(
   <label class="check"><input type="checkbox" name="apRevokeOnChange" value="1" ${p.appPasswords.revokeOnPasswordChange ? html`checked` : ''}> ${t('policy.ap.revoke_on_change')}</label>
   </fieldset>
   <button type="submit" class="primary">${t('policy.save')}</button>
-</form>`,
+</form>
+${v.groupLimits ?? ''}`,
     v,
   );
 }

@@ -21,6 +21,7 @@ import { appPasswordUseText, confirmationPage, confirmed, methodName } from '../
 import { field, fieldList } from '../../web/forms.js';
 import { actorOf, requireAdmin } from '../../web/guards.js';
 import { html, type Html } from '../../web/html.js';
+import type { PageContext } from '../../web/layout.js';
 import { setPasswordUrl } from '../../web/links.js';
 import { oneTimeDisplay } from '../../web/one-time.js';
 import { PAGE_ROUTE, pageContext, send, userMessage } from '../../web/respond.js';
@@ -30,6 +31,8 @@ import { localToInstant } from '../../domain/time-zone.js';
 import { registerDashboardRoutes } from './dashboard-routes.js';
 import { registerIntegrationsPage } from './integrations-page.js';
 import { registerMailSettingsRoutes } from './mail-settings-routes.js';
+import { registerGroupsRoutes } from './groups-routes.js';
+import { groupLimitsForm } from './groups-pages.js';
 import { lockedIpsSection, registerLockRoutes } from './lock-routes.js';
 import { policyPage, signInsPage } from './pages.js';
 import { registerUserBulkRoutes } from './user-bulk-routes.js';
@@ -224,13 +227,25 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
     }
   });
 
+  /** Which group each use requires, a form of its own on the Policy page (features/admin/groups-routes.ts saves it). */
+  const limitsForm = async (req: FastifyRequest, pc: PageContext) => {
+    const actor = actorOf(req);
+    const [groups, limits] = await Promise.all([
+      ctx.groups.list(actor, req.user!.orgId),
+      ctx.groups.limits(actor, req.user!.orgId),
+    ]);
+    return groupLimitsForm(pc, groups, limits, '/admin/policy');
+  };
+
   app.get<{ Querystring: { m?: string } }>('/admin/policy', admin, async (req, reply) => {
     const policy = await ctx.mfaAdmin.getPolicy(actorOf(req), req.user!.orgId);
+    const pc = pageContext(req, reply);
     return send(
       reply,
-      policyPage(pageContext(req, reply), {
+      policyPage(pc, {
         policy,
         defaultPhoneCountries: ctx.config.phoneCountries,
+        groupLimits: await limitsForm(req, pc),
         notice: req.query.m === 'saved' ? req.t('policy.saved') : undefined,
       }),
     );
@@ -276,11 +291,13 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
     } catch (e) {
       if (!isSesameError(e)) throw e;
       const policy = await ctx.mfaAdmin.getPolicy(actor, req.user!.orgId);
+      const pc = pageContext(req, reply, '/admin/policy');
       return send(
         reply,
-        policyPage(pageContext(req, reply, '/admin/policy'), {
+        policyPage(pc, {
           policy,
           defaultPhoneCountries: ctx.config.phoneCountries,
+          groupLimits: await limitsForm(req, pc),
           error: userMessage(req, e),
         }),
         HTTP_STATUS[e.code],
@@ -391,6 +408,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
   registerDashboardRoutes(app, ctx, admin);
   registerIntegrationsPage(app, ctx, admin);
   registerMailSettingsRoutes(app, ctx, admin, adminForm);
+  registerGroupsRoutes(app, ctx, admin, adminForm);
   registerLockRoutes(app, ctx, adminForm);
   registerUserBulkRoutes(app, ctx, adminForm);
   registerUserPage(app, ctx, { admin, adminForm }, shown);

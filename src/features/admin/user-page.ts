@@ -5,6 +5,7 @@
  */
 import type { User } from '../../domain/accounts/model.js';
 import type { AppPassword } from '../../domain/app-passwords/model.js';
+import type { Group } from '../../domain/groups/model.js';
 import type { SignInEvent } from '../../domain/audit/events.js';
 import { MFA_STATES, type MfaMethod } from '../../domain/mfa/model.js';
 import type { Session } from '../../domain/sessions/session.js';
@@ -45,6 +46,8 @@ export interface UserPageData {
   sessions: Session[];
   signIns: SignInEvent[];
   locks: AccountLocks;
+  /** The groups the user is a member of (domain/groups). */
+  groups: Group[];
   /** Whether email can be sent at all (the set-password link's "also send it" is offered only then). */
   canMail: boolean;
   link?: MadeLink;
@@ -182,6 +185,17 @@ ${action(ctx, '/admin/users/reset-link', u, t('users.reset_link'), 'action-reset
 ${linkForm}</section>`;
 }
 
+/** The groups the user is in, each a link to its page. */
+function groupsOf(ctx: PageContext, v: UserPageData): Html {
+  const { t } = ctx;
+  return html`<section aria-labelledby="user-groups-h"><h2 id="user-groups-h">${t('groups.user.title')}</h2>
+${
+  v.groups.length
+    ? html`<ul id="user-groups">${v.groups.map((g) => html`<li><a href="${`/admin/groups/group?${new URLSearchParams({ id: g.id }).toString()}`}">${g.name}</a></li>`)}</ul>`
+    : html`<p id="user-groups-none">${t('groups.user.none')}</p>`
+}</section>`;
+}
+
 /** The page of one user, for an admin of their organization. */
 export function userPage(ctx: PageContext, v: UserPageData & Notice): Html {
   return layout(
@@ -191,6 +205,7 @@ export function userPage(ctx: PageContext, v: UserPageData & Notice): Html {
 ${overview(ctx, v)}
 ${methods(ctx, v)}
 ${appPasswords(ctx, v)}
+${groupsOf(ctx, v)}
 ${sessions(ctx, v)}
 ${signIns(ctx, v)}
 ${actions(ctx, v)}

@@ -64,11 +64,12 @@ export async function showUserPage(
   try {
     const r = await ctx.mfaAdmin.reRegistrationOf(actor, address);
     const at = r.user.address;
-    const [{ appPasswords }, sessions, locks, signIns] = await Promise.all([
+    const [{ appPasswords }, sessions, locks, signIns, groups] = await Promise.all([
       ctx.appPasswords.listFor(actor, at),
       ctx.mfaAdmin.sessionsOf(actor, at),
       ctx.locks.ofUser(actor, at),
       ctx.reports.listSignIns(actor, r.user.orgId, { user: at }, RECENT_SIGN_INS, 0),
+      ctx.groups.groupsOf(actor, r.user),
     ]);
     return send(
       reply,
@@ -80,6 +81,7 @@ export async function showUserPage(
         sessions,
         signIns: signIns.events,
         locks,
+        groups,
         canMail: ctx.passwordReset.canMail(),
         ...extra,
       }),

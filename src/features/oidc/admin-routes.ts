@@ -37,6 +37,8 @@ export function appsPage(
     error?: string;
     /** The add form's one-time nonce (a repeated post of the same form adds nothing more). */
     nonce: string;
+    /** The organization's groups, and the group each app requires (by client id; absent: everyone). */
+    groups?: { groups: { id: string; name: string }[]; required: Record<string, string | null> };
   },
 ): Html {
   const { t } = ctx;
@@ -46,6 +48,7 @@ export function appsPage(
   <td>${c.redirectUris.map((u) => html`<code>${u}</code><br>`)}</td>
   <td>${t(`apps.kind.${c.kind}.short`)}</td>
   <td>${c.requireMfa ? t('apps.mfa.always') : t('apps.mfa.user')}</td>
+  <td>${groupForm(ctx, c, v.groups)}</td>
   <td>${when(ctx, c.createdAt)}</td>
   <td><form method="post" action="/admin/apps/remove" class="inline"><input type="hidden" name="_csrf" value="${ctx.csrf}"><input type="hidden" name="id" value="${c.id}"><button type="submit">${t('apps.remove')}</button></form></td>
 </tr>`,
@@ -65,7 +68,7 @@ ${created}
 ${
   v.clients.length === 0
     ? html`<p>${t('apps.none')}</p>`
-    : html`<table id="apps"><thead><tr><th>${t('apps.name')}</th><th>${t('apps.client_id')}</th><th>${t('apps.redirect_uris')}</th><th>${t('apps.kind')}</th><th>${t('apps.mfa')}</th><th><span class="visually-hidden">${t('users.col.actions')}</span></th><th><span class="visually-hidden">${t('users.col.actions')}</span></th></tr></thead><tbody>${rows}</tbody></table>`
+    : html`<table id="apps"><thead><tr><th>${t('apps.name')}</th><th>${t('apps.client_id')}</th><th>${t('apps.redirect_uris')}</th><th>${t('apps.kind')}</th><th>${t('apps.mfa')}</th><th>${t('groups.app.column')}</th><th><span class="visually-hidden">${t('users.col.actions')}</span></th><th><span class="visually-hidden">${t('users.col.actions')}</span></th></tr></thead><tbody>${rows}</tbody></table>`
 }
 <h2>${t('apps.add')}</h2>
 <form method="post" action="/admin/apps" class="card">
@@ -85,6 +88,20 @@ ${
 </form>`,
     v,
   );
+}
+
+/** Who may sign in to the app: everyone of the organization, or a group's members (issue #19). */
+function groupForm(
+  ctx: PageContext,
+  c: OidcClient,
+  g: { groups: { id: string; name: string }[]; required: Record<string, string | null> } | undefined,
+): Html {
+  if (!g) return html``;
+  const current = g.required[c.id] ?? null;
+  return html`<form method="post" action="/admin/apps/group" class="inline"><input type="hidden" name="_csrf" value="${ctx.csrf}"><input type="hidden" name="id" value="${c.id}">
+<label for="app-group-${c.id}" class="visually-hidden">${ctx.t('groups.app.label', { name: c.name })}</label>
+<select id="app-group-${c.id}" name="group"><option value="">${ctx.t('groups.limits.everyone')}</option>${g.groups.map((x) => html`<option value="${x.id}"${current === x.id ? html` selected` : ''}>${x.name}</option>`)}</select>
+<button type="submit">${ctx.t('groups.app.save')}<span class="visually-hidden"> ${c.name}</span></button></form>`;
 }
 
 type SignedIn = FastifyRequest & { user: User; session: Session };
@@ -107,9 +124,17 @@ export function registerOidcAdminRoutes(app: FastifyInstance, ctx: Services, web
     try {
       const clients = await ctx.oidc.clients.list(actor, req.user.orgId);
       const nonce = randomBytes(18).toString('base64url');
+      const groups = {
+        groups: await ctx.groups.list(actor, req.user.orgId),
+        required: Object.fromEntries(
+          await Promise.all(
+            clients.map(async (c) => [c.id, await ctx.groups.appGroup(actor, req.user.orgId, c.id)] as const),
+          ),
+        ),
+      };
       return send(
         reply,
-        appsPage(pageContext(req, reply, '/admin/apps'), { issuer, clients, nonce, ...extra }),
+        appsPage(pageContext(req, reply, '/admin/apps'), { issuer, clients, nonce, groups, ...extra }),
         status,
       );
     } catch (e) {
@@ -139,7 +164,8 @@ export function registerOidcAdminRoutes(app: FastifyInstance, ctx: Services, web
         return render(req, reply, { notice: req.t('apps.added_shown', { name: client.name, id: client.id }) });
       }
     }
-    return render(req, reply, { notice: q.m === 'removed' ? req.t('apps.removed') : undefined });
+    const notice = q.m === 'removed' ? req.t('apps.removed') : q.m === 'group' ? req.t('groups.app.saved') : undefined;
+    return render(req, reply, { notice });
   });
 
   app.post('/admin/apps', form, async (r, reply) => {
@@ -155,6 +181,23 @@ export function registerOidcAdminRoutes(app: FastifyInstance, ctx: Services, web
       // Post/redirect/get: the secret waits, sealed to this session, for the page that shows it once.
       if (made.secret !== undefined) shown.keep(reply, req.session, `oidc-client:${made.client.id}`, made.secret);
       return reply.redirect(`/admin/apps?${new URLSearchParams({ m: 'added', id: made.client.id })}`, 303);
+    } catch (e) {
+      if (!isSesameError(e)) throw e;
+      return render(req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
+    }
+  });
+
+  app.post('/admin/apps/group', form, async (r, reply) => {
+    const req = r as SignedIn;
+    try {
+      const group = field(req.body, 'group', 64);
+      await ctx.groups.setAppGroup(
+        actorOf(req),
+        req.user.orgId,
+        field(req.body, 'id', 64),
+        group === '' ? null : group,
+      );
+      return reply.redirect('/admin/apps?m=group', 303);
     } catch (e) {
       if (!isSesameError(e)) throw e;
       return render(req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);

@@ -106,6 +106,14 @@ export function registerOidcInteractions(
           `${user.address} tried to sign in to client ${client.id} of organization ${client.orgId}`,
         ),
       );
+    if (!(await ctx.groups.mayUseApp(user, client.id)))
+      return refuse(
+        req,
+        reply,
+        new SesameError('oidc_group_required', `${user.address} is not in the group client ${client.id} requires`, {
+          params: { app: client.name },
+        }),
+      );
 
     // prompt=login and max_age: the sign-in must be newer than the request (or than max_age seconds),
     // else the user signs in again on Sesame's page (password, then the second factor the account

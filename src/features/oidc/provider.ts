@@ -164,6 +164,9 @@ async function buildProvider(mod: OidcProviderModule, ctx: Services, web: WebSet
         const client = await ctx.oidc.clients.find(k.oidc.client?.clientId ?? '');
         if ((client?.requireMfa || asksForMfa(k.oidc.params ?? {})) && !provesSecondFactor(live.session.amr))
           return interactionPolicy.Check.REQUEST_PROMPT;
+        // Removed from the group the app requires: the interaction page says so (no silent sign-in).
+        if (client && !(await ctx.groups.mayUseApp(live.user, client.id)))
+          return interactionPolicy.Check.REQUEST_PROMPT;
         return interactionPolicy.Check.NO_NEED_TO_PROMPT;
       },
     ),
@@ -173,9 +176,13 @@ async function buildProvider(mod: OidcProviderModule, ctx: Services, web: WebSet
     clients: [],
     jwks: { keys: (await ctx.oidc.keys.privateJwks()) as unknown as NonNullable<Configuration['jwks']>['keys'] },
     cookies: { keys: cookieKeys(ctx) },
-    findAccount: async (_k, sub) => {
+    findAccount: async (k, sub) => {
       const user = await ctx.accounts.findUserById(sub);
       if (user?.status !== 'active') return undefined;
+      // Asked at every token refresh and userinfo call too: a member removed from the group the app
+      // requires gets nothing more from the next one.
+      const clientId = k.oidc?.client?.clientId;
+      if (clientId && !(await ctx.groups.mayUseApp(user, clientId))) return undefined;
       return {
         accountId: sub,
         claims: async () => ({
@@ -184,6 +191,7 @@ async function buildProvider(mod: OidcProviderModule, ctx: Services, web: WebSet
           email_verified: true,
           name: user.name,
           preferred_username: user.address,
+          groups: await ctx.groups.namesOf(user),
         }),
       };
     },
@@ -192,8 +200,10 @@ async function buildProvider(mod: OidcProviderModule, ctx: Services, web: WebSet
       email: ['email', 'email_verified'],
       openid: ['sub', 'acr', 'amr', 'auth_time'],
       profile: ['name', 'preferred_username'],
+      // The names of the user's groups in the app's organization (issue #19), for apps that ask.
+      groups: ['groups'],
     },
-    scopes: ['openid', 'offline_access', 'email', 'profile'],
+    scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
     acrValues: [ACR.pwd, ACR.mfa],
     responseTypes: ['code'],
     // Given explicitly (the provider's defaults are functions that print a notice on stdout, outside the JSON log).

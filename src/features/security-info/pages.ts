@@ -17,8 +17,8 @@ import { describedBy, layout, type Notice, type PageContext } from '../../web/la
 
 export interface AppPasswordSection {
   list: AppPassword[];
-  /** 'ok' | creation off by policy | the user's MFA is off. */
-  status: 'ok' | 'off' | 'need_mfa';
+  /** 'ok' | creation off by policy | the user's MFA is off | the user is not in the group the organization requires. */
+  status: 'ok' | 'off' | 'need_mfa' | 'not_in_group';
   keepExistingWhenOff: boolean;
   /** The most app passwords a user may have (the organization's policy): "3 of 40" before it is reached. */
   cap: number;
@@ -46,6 +46,7 @@ ${ap.created ? html`<p class="notice" role="status" id="ap-created">${t('ap.crea
 ${ap.status === 'ok' ? html`<p id="ap-count">${t('ap.count', { count: ap.list.length, cap: ap.cap })}</p>` : ''}
 ${ap.status === 'off' ? html`<p class="notice">${t('ap.off')} ${t(ap.keepExistingWhenOff ? 'ap.off.kept' : 'ap.off.suspended')}</p>` : ''}
 ${ap.status === 'need_mfa' ? html`<p class="notice">${t('ap.need_mfa')}</p>` : ''}
+${ap.status === 'not_in_group' ? html`<p class="notice" id="ap-not-in-group">${t('groups.ap.not_in_group')}</p>` : ''}
 ${
   ap.status === 'ok'
     ? fresh

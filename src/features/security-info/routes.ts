@@ -58,7 +58,13 @@ export function registerSecurityInfoRoutes(app: FastifyInstance, ctx: Services, 
     const appPasswords = {
       list: await ctx.appPasswords.list(user),
       status:
-        user.mfaState === 'disabled' ? ('need_mfa' as const) : policy.allowed ? ('ok' as const) : ('off' as const),
+        user.mfaState === 'disabled'
+          ? ('need_mfa' as const)
+          : !policy.allowed
+            ? ('off' as const)
+            : (await ctx.appPasswords.inGroup(user))
+              ? ('ok' as const)
+              : ('not_in_group' as const),
       keepExistingWhenOff: policy.keepExistingWhenOff,
       cap: policy.cap,
       created: extra.created,
