@@ -4,7 +4,7 @@
  * MFA-protected. Each has a name, the protocols it may be used on, an optional expiry, and what is
  * known of its last use. The secret itself is never stored, only its keyed hash.
  */
-export const PROTOCOLS = ['imap', 'pop3', 'smtp', 'dav', 'http'] as const;
+export const PROTOCOLS = ['imap', 'pop3', 'smtp', 'dav', 'http', 'radius'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
 
 export interface AppPasswordPolicy {
