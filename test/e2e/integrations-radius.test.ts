@@ -44,7 +44,8 @@ const ALICE = { address: 'alice@example.com', password: 'harbour-violet-lantern-
 const BOB = { address: 'bob@example.com', password: 'meadow-copper-quiet-77' };
 const DAVE = { address: 'dave@example.com', password: 'orchard-silver-morning-19' };
 const VPN_CLIENT = '192.0.2.55';
-const MAC = 'aa-bb-cc-dd-ee-ff';
+/** The device's MAC, as eapol_test's -M takes it; access points send it as AA-BB-CC-DD-EE-FF. */
+const MAC = 'aa:bb:cc:dd:ee:ff';
 
 describe('RADIUS: FreeRADIUS with the files `sesame integration config freeradius` writes', () => {
   let dir = '';
@@ -181,7 +182,7 @@ describe('RADIUS: FreeRADIUS with the files `sesame integration config freeradiu
       SECRET,
       '-t',
       '10',
-      '-C',
+      '-M',
       MAC,
     ]).then(
       (x) => ({ ...x, code: 0 }),
@@ -290,7 +291,7 @@ describe('RADIUS: FreeRADIUS with the files `sesame integration config freeradiu
     // The device's MAC is shown, never taken as its address: the access point's is.
     for (const r of fresh) {
       assert.equal(r.ip, '127.0.0.1');
-      assert.match(r.user_agent, new RegExp(`station ${MAC}`, 'i'));
+      assert.match(r.user_agent, new RegExp(`station ${MAC.replace(/:/g, '-')}`, 'i'));
     }
   });
 });
