@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 # The mail packages are for test/e2e/mail-protocols.test.ts (private Dovecot, nginx and Postfix on loopback)
 # and the integrations tests (test/e2e/integrations-*.test.ts: the stock servers, Radicale and Caddy
 # in a sandbox host, test/support/sandbox-host.ts, used by the mail and DAV clients listed);
-# wrk is for test/bench/legacy-auth-bench.test.ts (bench/legacy-auth.ts).
+# wrk is for test/bench/legacy-auth-bench.test.ts (bench/legacy-auth.ts); the FreeRADIUS packages
+# (the server, its REST module, radtest and eapol_test) for test/e2e/integrations-radius.test.ts.
 declare -A NEED=(
   [postgresql]=initdb [chromium]=chromium [oathtool]=oathtool [zbar-tools]=zbarimg
   [curl]=curl [python3]=python3 [swaks]=swaks [openssl]=openssl [wrk]=wrk
@@ -21,6 +22,8 @@ declare -A NEED=(
   [python3-authlib]=/usr/lib/python3/dist-packages/authlib [util-linux]=nsenter [iproute2]=/usr/sbin/ip
   [python3-yaml]=/usr/lib/python3/dist-packages/yaml
   [dovecot-lmtpd]=/usr/lib/dovecot/lmtp
+  [freeradius]=/usr/sbin/freeradius [freeradius-rest]=/usr/lib/freeradius/rlm_rest.so
+  [freeradius-utils]=radtest [eapoltest]=eapol_test
 )
 
 pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
@@ -37,7 +40,8 @@ for pkg in "${!NEED[@]}"; do have "${NEED[$pkg]}" || missing+=("$pkg"); done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "test.sh: installing ${missing[*]}"
-    # Installing must not start system daemons (Dovecot on 143/110/587, nginx on 80, Postfix on 25):
+    # Installing must not start system daemons (Dovecot on 143/110/587, nginx on 80, Postfix on 25,
+    # FreeRADIUS on 1812):
     # the tests run private instances on free loopback ports. policy-rc.d answering 101 forbids
     # invoke-rc.d to start anything; Postfix is told not to write a system configuration.
     made_policy=0

@@ -373,6 +373,8 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
       revokeUnused: (owner, id) => appPasswords.revokeUnused(owner, id),
     },
     (e) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'app-password bookkeeping failed'),
+    (user, protocol) =>
+      protocol === 'ldap' || protocol === 'radius' ? groups.mayUse(user, protocol) : Promise.resolve(true),
   );
   const flush = async () => {
     await Promise.all([legacyLog.flush(), legacyUses.flush(), passwordReset.idle(), integrations.save()]);

@@ -160,6 +160,7 @@ export const en = {
   'protocol.smtp': 'SMTP (sending mail)',
   'protocol.dav': 'CalDAV/CardDAV (calendar, contacts)',
   'protocol.http': 'HTTP (Basic)',
+  'protocol.radius': 'RADIUS (Wi-Fi, VPN)',
   'protocol.step.mfa': '{protocol}, second step',
   'protocol.step.reauth': '{protocol}, password confirmed again',
   'protocol.step.password-change': '{protocol}, password change',

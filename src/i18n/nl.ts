@@ -162,6 +162,7 @@ export const nl: Record<MessageId, string> = {
   'protocol.smtp': 'SMTP (mail versturen)',
   'protocol.dav': 'CalDAV/CardDAV (agenda, contacten)',
   'protocol.http': 'HTTP (Basic)',
+  'protocol.radius': 'RADIUS (wifi, VPN)',
   'protocol.step.mfa': '{protocol}, tweede stap',
   'protocol.step.reauth': '{protocol}, wachtwoord opnieuw bevestigd',
   'protocol.step.password-change': '{protocol}, wachtwoord wijzigen',

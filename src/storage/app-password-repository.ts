@@ -211,6 +211,13 @@ function verificationColumns(db: Kysely<Database>) {
       // The group app passwords require (no row: none) and whether the owner is in it, in this same
       // read: a second query for known users only would make them measurably slower to answer.
       .leftJoin('group_limits as gl', (j) => j.onRef('gl.org_id', '=', 'u.org_id').on('gl.use', '=', 'app_passwords'))
+      // The groups LDAP and RADIUS require, read the same way: the protocol is known only to the caller.
+      .leftJoin('group_limits as gl_ldap', (j) =>
+        j.onRef('gl_ldap.org_id', '=', 'u.org_id').on('gl_ldap.use', '=', 'ldap'),
+      )
+      .leftJoin('group_limits as gl_radius', (j) =>
+        j.onRef('gl_radius.org_id', '=', 'u.org_id').on('gl_radius.use', '=', 'radius'),
+      )
       .select([
         'a.id',
         'a.user_id',
@@ -235,6 +242,8 @@ function verificationColumns(db: Kysely<Database>) {
         'p.app_password_protocols',
         'p.app_password_max_days',
         'gl.group_id as required_group_id',
+        'gl_ldap.group_id as ldap_group_id',
+        'gl_radius.group_id as radius_group_id',
       ])
       .select((eb) =>
         eb
@@ -253,7 +262,30 @@ function verificationColumns(db: Kysely<Database>) {
           .end()
           .as('in_required_group'),
       )
+      .select((eb) => [
+        memberOf(eb, 'gl_ldap.group_id').as('in_ldap_group'),
+        memberOf(eb, 'gl_radius.group_id').as('in_radius_group'),
+      ])
   );
+}
+
+/** 1 when the owner is a member of the group in `groupColumn` (0 without one). */
+// biome-ignore lint/suspicious/noExplicitAny: Kysely's expression builder over this query's joined tables
+function memberOf(eb: any, groupColumn: string) {
+  return eb
+    .case()
+    .when(
+      eb.exists(
+        eb
+          .selectFrom('group_members as gm2')
+          .select('gm2.user_id')
+          .whereRef('gm2.group_id', '=', groupColumn)
+          .whereRef('gm2.user_id', '=', 'u.id'),
+      ),
+    )
+    .then(1)
+    .else(0)
+    .end();
 }
 
 type VerificationSelectRow = Awaited<ReturnType<ReturnType<typeof verificationSelect>['executeTakeFirstOrThrow']>>;
@@ -269,6 +301,12 @@ export function toVerificationRow(r: VerificationSelectRow): VerificationRow {
     orgId: r.org_id,
     requiredGroup:
       r.required_group_id === null ? null : { id: r.required_group_id, member: Number(r.in_required_group) === 1 },
+    protocolGroups: {
+      ...(r.ldap_group_id === null ? {} : { ldap: { id: r.ldap_group_id, member: Number(r.in_ldap_group) === 1 } }),
+      ...(r.radius_group_id === null
+        ? {}
+        : { radius: { id: r.radius_group_id, member: Number(r.in_radius_group) === 1 } }),
+    },
     policy: {
       allowed: r.app_passwords_allowed === null ? d.allowed : r.app_passwords_allowed === 1,
       keepExistingWhenOff:

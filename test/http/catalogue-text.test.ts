@@ -44,6 +44,7 @@ const DATA = [
   'SMTP',
   'DAV',
   'HTTP',
+  'RADIUS',
   'CSV',
   'JSON',
   'UTC',

@@ -259,7 +259,7 @@ const mailNames = Array.from({ length: 2 * ADDRESSES }, () => `mail-${randomByte
 const realAddresses = mailNames.slice(0, ADDRESSES);
 const ghostAddresses = mailNames.slice(ADDRESSES);
 
-describe('probes: the mail endpoints cost the same for unknown and known addresses (issue #15, item 5)', () => {
+describe('probes: the mail endpoints and /auth/radius cost the same for unknown and known addresses (issue #15, item 5; #19, item 3)', () => {
   let probe: ProbeServer;
   let key = '';
   before(async () => {
@@ -311,10 +311,23 @@ describe('probes: the mail endpoints cost the same for unknown and known address
         pending?.(head);
       });
     });
-  /** One /auth/mail call; its time in microseconds, from the first byte written to the last byte read. */
+  /** The bodies Dovecot's Lua passdb and FreeRADIUS's rlm_rest send, with a wrong app-password-shaped password. */
+  const bodies = {
+    '/auth/mail': (user: string) =>
+      JSON.stringify({ user, password: strayAppPassword(), service: 'imap', remoteIp: nextIp() }),
+    '/auth/radius': (user: string) =>
+      JSON.stringify({
+        'User-Name': { type: 'string', value: [user] },
+        'User-Password': { type: 'string', value: [strayAppPassword()] },
+        'Calling-Station-Id': { type: 'string', value: [nextIp()] },
+      }),
+  };
+  type Endpoint = keyof typeof bodies;
+  let endpoint: Endpoint = '/auth/mail';
+  /** One call of `endpoint`; its time in microseconds, from the first byte written to the last byte read. */
   const ask = async (user: string): Promise<number> => {
-    const body = JSON.stringify({ user, password: strayAppPassword(), service: 'imap', remoteIp: nextIp() });
-    const request = `POST /auth/mail HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    const body = bodies[endpoint](user);
+    const request = `POST ${endpoint} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
     const answered = new Promise<string>((resolve) => (pending = resolve));
     const t0 = process.hrtime.bigint();
     socket.write(request);
@@ -324,7 +337,9 @@ describe('probes: the mail endpoints cost the same for unknown and known address
     return t;
   };
 
-  it('probe: /auth/mail with a wrong app-password-shaped password, unknown vs known address, interleaved: the low quantiles differ by less than 12 µs', async (t) => {
+  /** Unknown and known addresses on `on`, interleaved, until their low quantiles are told apart or not. */
+  async function probeTiming(t: { diagnostic(message: string): void }, on: Endpoint) {
+    endpoint = on;
     const known = (i: number) => realAddresses[i % ADDRESSES]!;
     const unknown = (i: number) => ghostAddresses[i % ADDRESSES]!;
     await connect();
@@ -363,5 +378,12 @@ describe('probes: the mail endpoints cost the same for unknown and known address
         ? `an unknown address costs ${last.diff.toFixed(1)} µs more than a known one (more than ±${MARGIN_US} µs):\n${lines.join('\n')}`
         : `too noisy to decide within ±${MARGIN_US} µs:\n${lines.join('\n')}`,
     );
-  });
+  }
+
+  it('probe: /auth/mail with a wrong app-password-shaped password, unknown vs known address, interleaved: the low quantiles differ by less than 12 µs', (t) =>
+    probeTiming(t, '/auth/mail'));
+
+  // FreeRADIUS's endpoint (issue #19, item 3) runs the same verifier: it must look up nothing more for a known address.
+  it('probe: /auth/radius likewise: the low quantiles of unknown and known addresses differ by less than 12 µs', (t) =>
+    probeTiming(t, '/auth/radius'));
 });

@@ -3,6 +3,7 @@ import type { ConfigTarget } from './model.js';
 import { dovecot } from './targets/dovecot.js';
 import { dovecotOauth2 } from './targets/dovecot-oauth2.js';
 import { caddyForwardAuth, nginxForwardAuth, traefikForwardAuth } from './targets/forward-auth.js';
+import { freeradius } from './targets/freeradius.js';
 import { nginxMail } from './targets/nginx-mail.js';
 import { postfix } from './targets/postfix.js';
 
@@ -14,6 +15,7 @@ export const CONFIG_TARGETS: readonly ConfigTarget[] = [
   nginxForwardAuth,
   caddyForwardAuth,
   traefikForwardAuth,
+  freeradius,
 ];
 
 export function configTarget(name: string): ConfigTarget | undefined {

@@ -4,7 +4,7 @@
  * MFA-protected. Each has a name, the protocols it may be used on, an optional expiry, and what is
  * known of its last use. The secret itself is never stored, only its keyed hash.
  */
-export const PROTOCOLS = ['imap', 'pop3', 'smtp', 'dav', 'http'] as const;
+export const PROTOCOLS = ['imap', 'pop3', 'smtp', 'dav', 'http', 'radius'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
 
 export interface AppPasswordPolicy {
@@ -116,6 +116,8 @@ export interface VerificationRow extends AppPassword {
   orgId: string;
   /** The group the organization requires for app passwords and whether the owner is in it, read in the same query; null: no group required. */
   requiredGroup: { id: string; member: boolean } | null;
+  /** The groups the organization requires for LDAP and RADIUS (absent: everyone), and whether the owner is in each. */
+  protocolGroups?: Partial<Record<'ldap' | 'radius', { id: string; member: boolean }>>;
   /** The parts of the organization's policy a verification needs (defaults when none is saved), read in the same query. */
   policy: Pick<
     AppPasswordPolicy,

@@ -23,7 +23,12 @@ export interface Integration {
 }
 
 /** The endpoints an integration key opens. */
-export type IntegrationEndpoint = '/auth/mail' | '/auth/nginx-mail' | '/oauth2/introspect' | '/auth/integration-check';
+export type IntegrationEndpoint =
+  | '/auth/mail'
+  | '/auth/nginx-mail'
+  | '/auth/radius'
+  | '/oauth2/introspect'
+  | '/auth/integration-check';
 
 /**
  * One request of an integration with its good key, as `sesame integration check` and the admin

@@ -107,6 +107,11 @@ export class LegacyVerifier {
     private readonly reads: VerificationReads,
     private readonly writes: LegacyWrites,
     private readonly onBackgroundError: (e: unknown) => void = () => undefined,
+    /** Whether the user may use this protocol by the organization's groups (LDAP, RADIUS); for main passwords. */
+    private readonly mayUseProtocol: (
+      user: { id: string; orgId: string },
+      protocol: string,
+    ) => Promise<boolean> = async () => true,
   ) {}
 
   /** (app password id, IP) pairs this instance has already recorded: the IP table is written once per pair. */
@@ -218,6 +223,9 @@ export class LegacyVerifier {
     if (row.mfaState === 'disabled') return { ...base, outcome: 'refused', reason: 'mfa_off' };
     // Membership as it is now: a member removed from the group is refused at the next attempt.
     if (row.requiredGroup && !row.requiredGroup.member) return { ...base, outcome: 'refused', reason: 'not_in_group' };
+    const named: string = protocol;
+    const protocolGroup = named === 'ldap' || named === 'radius' ? row.protocolGroups?.[named] : undefined;
+    if (protocolGroup && !protocolGroup.member) return { ...base, outcome: 'refused', reason: 'not_in_group' };
     // The app password's own protocols and expiry, and the organization's policy as it is now:
     // an admin who removes a protocol or shortens the lifetime narrows existing app passwords too.
     const policy = row.policy;
@@ -297,6 +305,8 @@ export class LegacyVerifier {
     // An organization may refuse main passwords on legacy protocols always.
     if ((await policyOf(this.mfa, creds.orgId)).legacyMainPassword === 'never')
       return { outcome: 'refused', reason: 'main_password_refused', address };
+    // A group the organization requires for this protocol (LDAP, RADIUS) binds main passwords too.
+    if (!(await this.mayUseProtocol(creds, a.protocol))) return { outcome: 'refused', reason: 'not_in_group', address };
     return { outcome: 'ok', reason: 'ok', address, name: creds.name, owner: { id: creds.id, orgId: creds.orgId } };
   }
 

@@ -23,7 +23,11 @@ export const signInFilterQuery = {
     maxLength: 20,
     description: '`success`, `failure` or `throttled` (refused while locked).',
   },
-  protocol: { type: 'string', maxLength: 40, description: '`web`, `api`, `imap`, `pop3`, `smtp`, `dav`, `http`, ...' },
+  protocol: {
+    type: 'string',
+    maxLength: 40,
+    description: '`web`, `api`, `imap`, `pop3`, `smtp`, `dav`, `http`, `radius`, ...',
+  },
   ip: { type: 'string', maxLength: 64, description: 'The client IP exactly as logged.' },
   from: {
     type: 'string',

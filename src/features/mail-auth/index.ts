@@ -1,7 +1,7 @@
 /**
  * The endpoints mail servers and proxies ask: Dovecot's Lua passdb (/auth/mail), nginx's mail
  * auth_http (/auth/nginx-mail), HTTP forward-auth (/auth/basic) and RFC 7662 introspection for
- * Dovecot's oauth2 passdb (/oauth2/introspect). All but /auth/basic answer only registered
+ * Dovecot's oauth2 passdb (/oauth2/introspect), and FreeRADIUS's rlm_rest (/auth/radius). All but /auth/basic answer only registered
  * integrations (Bearer key); only an integration's word about the client IP is believed.
  * Whatever the reason a password is not accepted (wrong, locked, refused by policy), the client
  * sees the same "wrong password"; a store failure is a *temporary* failure, never "wrong".
@@ -75,6 +75,59 @@ function dovecotRemote(v: unknown, peer: string): string | 'invalid' {
   return v4 !== undefined && isIP(v4) === 4 ? v4 : 'invalid';
 }
 
+/**
+ * One attribute of FreeRADIUS's rlm_rest JSON body (`body = 'json'`): `{"User-Name": {"type":
+ * "string", "value": ["alice@example.com"]}}`; its first value when that is a string. Only own
+ * properties are read (a body naming "__proto__" or "constructor" finds nothing).
+ */
+function radiusAttribute(body: Record<string, unknown>, name: string): string | undefined {
+  if (!Object.hasOwn(body, name)) return undefined;
+  const a = body[name];
+  if (typeof a === 'string') return a;
+  if (typeof a !== 'object' || a === null || !Object.hasOwn(a, 'value')) return undefined;
+  const v = (a as { value: unknown }).value;
+  const first = Array.isArray(v) ? (v as unknown[])[0] : v;
+  return typeof first === 'string' ? first : undefined;
+}
+
+/** A RADIUS attribute that should hold an IP address: the literal, or undefined. */
+function radiusIp(body: Record<string, unknown>, name: string): string | undefined {
+  const v = radiusAttribute(body, name);
+  return v !== undefined && v.length <= 64 && isIP(v) !== 0 ? v : undefined;
+}
+
+/**
+ * The client address of a RADIUS request, for the sign-in log and the per-IP throttle. A VPN
+ * gateway reports the client's own IP as Calling-Station-Id, and that is taken; a Wi-Fi access
+ * point reports the device's MAC address there, which the device chooses freely, so it never keys
+ * a throttle: the access point's (NAS-IP-Address, NAS-IPv6-Address) is taken instead, and failing
+ * both FreeRADIUS's own. docs/radius.md says what this means for users behind one access point.
+ */
+function radiusClientIp(body: Record<string, unknown>, peer: string): string {
+  return (
+    radiusIp(body, 'Calling-Station-Id') ??
+    radiusIp(body, 'NAS-IP-Address') ??
+    radiusIp(body, 'NAS-IPv6-Address') ??
+    peer
+  );
+}
+
+/** What the sign-in log shows as the "user agent" of a RADIUS attempt: the access point and the device, cut short. */
+function radiusAgent(body: Record<string, unknown>): string {
+  const part = (label: string, name: string) => {
+    const v = radiusAttribute(body, name);
+    return v !== undefined && v !== '' && !CONTROL.test(v) ? `${label} ${v.slice(0, 64)}` : undefined;
+  };
+  return [
+    'RADIUS',
+    part('NAS', 'NAS-Identifier'),
+    part('station', 'Calling-Station-Id'),
+    part('called', 'Called-Station-Id'),
+  ]
+    .filter(Boolean)
+    .join('; ');
+}
+
 /** Whether a user name is an address (what Sesame's accounts are named by); never throws. */
 function isAddress(user: string): boolean {
   try {
@@ -102,12 +155,21 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: Services) {
   const protocolLabel = (p: string) => (isProtocol(p) ? p : 'other');
 
   /** Runs a verification; a store failure becomes `temporary`. Counted either way (by protocol, outcome and reason). */
-  async function verify(
+  function verify(
     req: FastifyRequest,
     a: { user: string; password: string; protocol: string; ip: string },
   ): Promise<LegacyResult | 'temporary'> {
+    return verifyAs(req, a, String(req.headers['user-agent'] ?? ''));
+  }
+
+  /** verify() with the user agent the sign-in log shows given (RADIUS: the access point and the device). */
+  async function verifyAs(
+    req: FastifyRequest,
+    a: { user: string; password: string; protocol: string; ip: string },
+    userAgent: string,
+  ): Promise<LegacyResult | 'temporary'> {
     try {
-      const r = await ctx.legacy.verify({ ...a, userAgent: String(req.headers['user-agent'] ?? '') });
+      const r = await ctx.legacy.verify({ ...a, userAgent });
       ctx.metrics.verification(protocolLabel(a.protocol), r.outcome, r.reason);
       return r;
     } catch (e) {
@@ -261,6 +323,32 @@ export function registerLegacyRoutes(app: FastifyInstance, ctx: Services) {
     if (r === 'temporary') return reply.code(503).send({ result: 'temporary' });
     if (r.outcome === 'ok') return reply.code(200).send({ result: 'ok', user: r.address });
     return reply.code(r.outcome === 'refused' ? 403 : 401).send({ result: 'wrong' });
+  });
+
+  /**
+   * FreeRADIUS's rlm_rest, in the authenticate section (`sesame integration config freeradius`):
+   * PAP, on its own or inside EAP-TTLS. The body is rlm_rest's JSON of the request's attributes.
+   * rlm_rest maps 204 to `ok` and 401 to `reject` (and reads a 401's body as attributes: it has
+   * none); 503 is `fail`, which FreeRADIUS answers with a reject as well, but logs as a failure.
+   * Every refusal looks the same to the client, as on the mail endpoints.
+   */
+  app.post('/auth/radius', { ...hidden, bodyLimit: 32 * 1024 }, async (req, reply) => {
+    const caller = await integration(req, reply);
+    if (!caller) return reply;
+    const b = (typeof req.body === 'object' && req.body !== null ? req.body : {}) as Record<string, unknown>;
+    const ip = radiusClientIp(b, req.ip);
+    const user = radiusAttribute(b, 'User-Name');
+    const input = clean(user, radiusAttribute(b, 'User-Password'));
+    seen(req, caller, 'answered', 'radius', ip === req.ip ? undefined : ip);
+    const userAgent = radiusAgent(b);
+    if (!input) {
+      ctx.metrics.verification('radius', 'wrong', 'invalid_input');
+      await ctx.legacy.logRejected({ user: user ?? '', protocol: 'radius', ip, userAgent }).catch(() => undefined);
+      return reply.code(401).send();
+    }
+    const r = await verifyAs(req, { ...input, protocol: 'radius', ip }, userAgent);
+    if (r === 'temporary') return reply.code(503).send();
+    return reply.code(r.outcome === 'ok' ? 204 : 401).send();
   });
 
   app.get('/auth/nginx-mail', hidden, async (req, reply) => {
@@ -463,7 +551,7 @@ export function registerIntegrationCheck(app: FastifyInstance, ctx: Services) {
   );
 }
 
-/** The endpoints mail servers and proxies ask: /auth/mail, /auth/nginx-mail, /auth/basic, /oauth2/introspect. */
+/** The endpoints mail servers and proxies ask: /auth/mail, /auth/nginx-mail, /auth/basic, /oauth2/introspect, /auth/radius. */
 export const mailAuth: Feature = {
   machines: (app, s) => {
     registerLegacyRoutes(app, s);
