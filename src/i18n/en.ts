@@ -983,6 +983,8 @@ export const en = {
   'help.apps.printers.s4': 'Enter your email address as the sender (From) address and send a test scan to yourself.',
   'help.apps.printers.security':
     'Choose the security exactly as shown above. A device that can only send without encryption, or only on port 25, cannot use this server: ask your administrator.',
+  // The LDAP interface (issue #19, item 2). `protocol.ldap` keeps the name protocolName() looks up.
+  'protocol.ldap': 'LDAP (address books, directory)',
 } as const;
 
 export type MessageId = keyof typeof en;

@@ -1001,4 +1001,6 @@ export const nl: Record<MessageId, string> = {
   'help.apps.printers.s4': 'Vul uw e-mailadres in als afzender (Van) en stuur uzelf een testscan.',
   'help.apps.printers.security':
     'Kies de beveiliging precies zoals hierboven. Kan een apparaat alleen zonder versleuteling of alleen via poort 25 versturen, dan kan het deze server niet gebruiken: vraag het uw beheerder.',
+  // De LDAP-koppeling (issue #19, punt 2). `protocol.ldap` houdt de naam die protocolName() opzoekt.
+  'protocol.ldap': 'LDAP (adresboeken, gebruikerslijst)',
 };

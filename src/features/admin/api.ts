@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { BULK_OPERATIONS, type BulkOperation } from '../../domain/accounts/bulk-changes.js';
 import { type DirectoryEntry, type UserListRequest, USER_SORTS } from '../../domain/accounts/directory.js';
 import type { RawSignInFilter } from '../../domain/audit/reports.js';
+import { PROTOCOLS } from '../../domain/app-passwords/model.js';
 import { MFA_STATES, METHOD_KINDS, type OrgPolicy } from '../../domain/mfa/model.js';
 import {
   addressParam,
@@ -512,7 +513,7 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
           cap: { type: 'integer', minimum: 1, maximum: 200 },
           protocols: {
             type: 'array',
-            items: { type: 'string', enum: ['imap', 'pop3', 'smtp', 'dav', 'http'] },
+            items: { type: 'string', enum: [...PROTOCOLS] },
             minItems: 1,
             uniqueItems: true,
           },
