@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 # The mail packages are for test/e2e/mail-protocols.test.ts (private Dovecot, nginx and Postfix on loopback)
 # and the integrations tests (test/e2e/integrations-*.test.ts: the stock servers, Radicale and Caddy
 # in a sandbox host, test/support/sandbox-host.ts, used by the mail and DAV clients listed);
-# wrk is for test/bench/legacy-auth-bench.test.ts (bench/legacy-auth.ts).
+# wrk is for test/bench/legacy-auth-bench.test.ts (bench/legacy-auth.ts); ldap-utils (ldapwhoami,
+# ldapsearch) and python3-ldap3 are the LDAP clients of test/e2e/ldap.test.ts.
 declare -A NEED=(
   [postgresql]=initdb [chromium]=chromium [oathtool]=oathtool [zbar-tools]=zbarimg
   [curl]=curl [python3]=python3 [swaks]=swaks [openssl]=openssl [wrk]=wrk
@@ -21,6 +22,7 @@ declare -A NEED=(
   [python3-authlib]=/usr/lib/python3/dist-packages/authlib [util-linux]=nsenter [iproute2]=/usr/sbin/ip
   [python3-yaml]=/usr/lib/python3/dist-packages/yaml
   [dovecot-lmtpd]=/usr/lib/dovecot/lmtp
+  [ldap-utils]=ldapwhoami [python3-ldap3]=/usr/lib/python3/dist-packages/ldap3
 )
 
 pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
