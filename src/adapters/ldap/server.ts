@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import type { LegacyAttempt, LegacyResult } from '../../domain/legacy/verifier.js';
 import type { Organization, User } from '../../domain/accounts/model.js';
 import { isSesameError } from '../../domain/errors.js';
-import type { DirectoryReads } from '../../domain/directory/reads.js';
+import type { DirectoryGroup, DirectoryReads, Person } from '../../domain/directory/reads.js';
 import { BerError, elementLength } from './ber.js';
 import {
   decodeMessage,
@@ -437,25 +437,29 @@ class Connection {
       if (depth === 0) return sameDn(base.slice(1), parent);
       return depth > 0 && depth >= minDepth && depth <= maxDepth && within(parent, base, 0, Infinity);
     };
-    const people = parseDn(peopleDn(org.domain));
+    const peopleParent = parseDn(peopleDn(org.domain));
     const groupsParent = parseDn(groupsDn(org.domain));
     const nodes: Node[] = [
       suffixNode(org),
       ouNode(peopleDn(org.domain), 'people'),
       ouNode(groupsDn(org.domain), 'groups'),
     ];
-    const needPeople = reaches(people);
+    const needPeople = reaches(peopleParent);
     const needGroups = reaches(groupsParent) || needPeople;
-    const groups = needGroups ? await deps.directory.groups(bound.orgId) : [];
-    for (const g of reaches(groupsParent) ? groups : []) nodes.push(groupNode(g, org));
-    let truncated = false;
-    if (needPeople) {
-      const memberOf = new Map<string, string[]>();
-      for (const g of groups) for (const a of g.members) memberOf.set(a, [...(memberOf.get(a) ?? []), g.name]);
-      const list = await deps.directory.activePeople(bound.orgId, MAX_SCAN + 1);
-      truncated = list.length > MAX_SCAN;
-      for (const p of list.slice(0, MAX_SCAN)) nodes.push(personNode(p, org, memberOf.get(p.address) ?? []));
+    let groups: DirectoryGroup[] = [];
+    let people: Person[] = [];
+    try {
+      if (needGroups) groups = await deps.directory.groups(bound.orgId);
+      if (needPeople) people = await deps.directory.activePeople(bound.orgId, MAX_SCAN + 1);
+    } catch (e) {
+      deps.log.error({ err: e instanceof Error ? e.message : String(e) }, 'ldap search: reading the directory failed');
+      return done(RESULT.unavailable, 'try again later');
     }
+    for (const g of reaches(groupsParent) ? groups : []) nodes.push(groupNode(g, org));
+    const truncated = people.length > MAX_SCAN;
+    const memberOf = new Map<string, string[]>();
+    for (const g of groups) for (const a of g.members) memberOf.set(a, [...(memberOf.get(a) ?? []), g.name]);
+    for (const p of people.slice(0, MAX_SCAN)) nodes.push(personNode(p, org, memberOf.get(p.address) ?? []));
 
     if (!nodes.some((n) => sameDn(n.rdns, base)))
       return this.send(
