@@ -133,7 +133,8 @@ export function bindAddress(name: string): string | undefined {
 export function suffixNode(org: OrgView): Node {
   const dc = org.domain.split('.')[0]!;
   return node(suffixOf(org.domain), [
-    ['objectClass', ['top', 'domain', 'dcObject', 'organization']],
+    // One structural class (organization); dcObject is auxiliary and carries dc.
+    ['objectClass', ['top', 'dcObject', 'organization']],
     ['dc', [dc]],
     ['o', [org.name]],
   ]);

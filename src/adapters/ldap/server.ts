@@ -113,7 +113,8 @@ export class LdapServer {
   async listen(port: number, host: string, implicitTls: boolean): Promise<number> {
     const accept = (socket: net.Socket) => this.accept(socket, implicitTls);
     const server = implicitTls
-      ? tls.createServer({ secureContext: this.secureContext, minVersion: 'TLSv1.2' }, accept)
+      ? // createServer takes the key material itself (a secureContext option is for sockets only).
+        tls.createServer({ cert: this.options.cert, key: this.options.key, minVersion: 'TLSv1.2' }, accept)
       : net.createServer(accept);
     // A failed handshake is the client's problem, not the listener's.
     server.on('tlsClientError', () => undefined);
