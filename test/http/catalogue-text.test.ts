@@ -42,6 +42,7 @@ const DATA = [
   'SMTP',
   'DAV',
   'HTTP',
+  'LDAP',
   'CSV',
   'JSON',
   'UTC',
