@@ -37,12 +37,19 @@ export async function startLdap(ctx: AppContext, log: LdapDeps['log']): Promise<
         verifier: ctx.legacy,
         accounts: {
           findUserByAddress: (a) => ctx.accounts.findUserByAddressOrNull(a),
+          findOrganizationByDomain: (domain) =>
+            ctx.accounts.organizationByDomain(domain).catch((e: unknown) => {
+              if (isSesameError(e) && (e.code === 'organization_not_found' || e.code === 'invalid_domain'))
+                return undefined;
+              throw e;
+            }),
           findOrganizationById: (id) =>
             ctx.accounts.getOrganization(id).catch((e: unknown) => {
               if (isSesameError(e) && e.code === 'organization_not_found') return undefined;
               throw e;
             }),
         },
+        integrations: ctx.integrations,
         directory: { activePeople: (o, l) => people.activePeople(o, l), ...NO_GROUPS },
         metrics: ctx.metrics,
         log,

@@ -90,6 +90,8 @@ describe('the LDAP interface with ldapwhoami, ldapsearch and ldap3 (real clients
   let ldapsPort = 0;
   let ca = '';
   const pw = { book: '', imapOnly: '', revoked: '', carl: '' };
+  /** The integration key of the service `printer` (`sesame integration add printer`). */
+  let serviceKey = '';
 
   // Not LDAPNOINIT: it would drop the LDAPTLS_* variables too. A system ldap.conf only adds defaults
   // (a base or URI) that every call here gives explicitly.
@@ -182,6 +184,8 @@ describe('the LDAP interface with ldapwhoami, ldapsearch and ldap3 (real clients
       await cli(['user', 'add', u.address, '--name', u.name, '--password-stdin'], `${u.password}\n`);
     for (const u of [ANN, CARL, FAY]) await cli(['user', 'mfa', u.address, 'enforced']);
     await cli(['user', 'mfa', DAN.address, 'disabled']);
+    serviceKey = (await cli(['integration', 'add', 'printer'])).trim().split('\n').pop()!.trim();
+    assert.match(serviceKey, /^sesame_int_/);
 
     ctx = await createContext(loadConfig(env));
     const user = async (address: string) => {
@@ -367,6 +371,44 @@ out['contexts'] = [str(v) for v in conn.entries[0]['namingContexts']]
     assert.deepEqual(out.memberOf, [[], []], 'no groups yet');
     assert.equal(out.add, 53, 'unwillingToPerform');
     assert.deepEqual(out.contexts, ['dc=contoso,dc=test'], 'the bound user sees their own organization');
+  });
+
+  it("a service bind (an integration key, cn=<its name>,ou=services) reads the named organization's address book", async () => {
+    const printer = 'cn=printer,ou=services,dc=contoso,dc=test';
+    const who = await whoami(printer, serviceKey, 'ldaps');
+    assert.equal(who.code, 0, who.stderr);
+    assert.equal(who.stdout.trim(), `dn:${printer}`);
+    const book = await run(
+      '/usr/bin/ldapsearch',
+      [
+        '-x',
+        '-LLL',
+        '-H',
+        `ldap://127.0.0.1:${ldapPort}`,
+        '-ZZ',
+        '-D',
+        printer,
+        '-w',
+        serviceKey,
+        '-b',
+        'ou=people,dc=contoso,dc=test',
+        '(mail=*)',
+        'mail',
+      ],
+      tlsEnv(),
+    );
+    assert.equal(book.code, 0, book.stderr);
+    assert.deepEqual(dns(book.stdout), [ANN_DN, 'uid=dan,ou=people,dc=contoso,dc=test']);
+    // Another integration's name, an app password, or a wrong key: refused.
+    for (const [bind, password] of [
+      ['cn=dovecot,ou=services,dc=contoso,dc=test', serviceKey],
+      [printer, pw.book],
+      [printer, `sesame_int_${'A'.repeat(43)}`],
+      ['cn=printer,ou=services,dc=nowhere,dc=test', serviceKey],
+    ]) {
+      const r = await whoami(bind!, password!);
+      assert.equal(r.code, 49, `${bind}: ${r.stderr}`);
+    }
   });
 
   it('every bind is in the sign-in log with protocol ldap', async () => {

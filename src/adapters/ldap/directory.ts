@@ -130,6 +130,26 @@ export function bindAddress(name: string): string | undefined {
   return `${first[1]}@${dcs.map(([, v]) => v).join('.')}`;
 }
 
+/**
+ * A service bind's name: `cn=<integration name>,ou=services,dc=...`, naming the integration (an
+ * operator's key, `sesame integration add`) and the organization whose directory it reads.
+ */
+export function serviceBindName(name: string): { integration: string; domain: string } | undefined {
+  let rdns: Rdn[];
+  try {
+    rdns = parseDn(name);
+  } catch {
+    return undefined;
+  }
+  const [first, second, ...dcs] = rdns;
+  if (first?.[0] !== 'cn' || second?.[0] !== 'ou' || second[1] !== 'services' || dcs.length < 2) return undefined;
+  if (!dcs.every(([t]) => t === 'dc')) return undefined;
+  return { integration: first[1], domain: dcs.map(([, v]) => v).join('.') };
+}
+
+export const serviceDn = (integration: string, domain: string) =>
+  `cn=${escapeValue(integration)},ou=services,${suffixOf(domain)}`;
+
 export function suffixNode(org: OrgView): Node {
   const dc = org.domain.split('.')[0]!;
   return node(suffixOf(org.domain), [

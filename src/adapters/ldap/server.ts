@@ -47,6 +47,8 @@ import {
   personNode,
   type Rdn,
   sameDn,
+  serviceBindName,
+  serviceDn,
   suffixNode,
   suffixOf,
   within,
@@ -69,7 +71,10 @@ export interface LdapDeps {
   accounts: {
     findUserByAddress(address: string): Promise<User | undefined>;
     findOrganizationById(id: string): Promise<Organization | undefined>;
+    findOrganizationByDomain(domain: string): Promise<Organization | undefined>;
   };
+  /** Integration keys (`sesame integration add`): a service bind's password. */
+  integrations: { verify(authorization: string | undefined): Promise<{ name: string } | undefined> };
   directory: DirectoryReads;
   metrics: { verification(protocol: string, outcome: string, reason: string): void };
   log: {
@@ -91,8 +96,6 @@ export interface LdapOptions {
 
 interface Bound {
   dn: string;
-  address: string;
-  userId: string;
   orgId: string;
   org: OrgView;
 }
@@ -350,6 +353,8 @@ class Connection {
       await reject('invalid_input');
       return answer(RESULT.confidentialityRequired, 'use StartTLS (or LDAPS) before binding');
     }
+    const service = serviceBindName(user);
+    if (service) return this.serviceBind(id, user, service, password);
     // A name that is neither an address nor a person's DN goes to the verifier as typed: it is
     // refused there as invalid input, and logged like any other attempt.
     const address = bindAddress(user) ?? user;
@@ -383,8 +388,43 @@ class Connection {
     if (!found || !org) return answer(RESULT.invalidCredentials, 'invalid credentials');
     this.bound = {
       dn: personDn(found.address, org.domain),
-      address: found.address,
-      userId: found.id,
+      orgId: org.id,
+      org: { domain: org.domain, name: org.name },
+    };
+    return answer(RESULT.success, '');
+  }
+
+  /**
+   * A service bind: an integration key as the password of `cn=<its name>,ou=services,dc=...`,
+   * for a shared device's address book or an app's user list. An integration key is the
+   * operator's (it already answers for every organization's passwords), so the DN's organization
+   * is the one it reads. A refusal is in the sign-in log as invalid input; a success is not (no
+   * user signed in). Keys are 256 random bits: no lockout is needed against guessing them.
+   */
+  private async serviceBind(id: number, user: string, name: { integration: string; domain: string }, password: string) {
+    const deps = this.server.deps;
+    const answer = (code: number, diagnostic: string) => this.send(encodeResult(id, OP.bindResponse, code, diagnostic));
+    let integration: { name: string } | undefined;
+    let org: Organization | undefined;
+    try {
+      integration = await deps.integrations.verify(`Bearer ${password}`);
+      org =
+        integration && integration.name.toLowerCase() === name.integration
+          ? await deps.accounts.findOrganizationByDomain(name.domain)
+          : undefined;
+    } catch (e) {
+      deps.log.error({ err: e instanceof Error ? e.message : String(e) }, 'ldap service bind: the check failed');
+      return answer(RESULT.unavailable, 'try again later');
+    }
+    if (!integration || !org) {
+      deps.metrics.verification('ldap', 'wrong', 'invalid_input');
+      await deps.verifier
+        .logRejected({ user, protocol: 'ldap', ip: this.ip, userAgent: 'LDAP' })
+        .catch(() => undefined);
+      return answer(RESULT.invalidCredentials, 'invalid credentials');
+    }
+    this.bound = {
+      dn: serviceDn(integration.name, org.domain),
       orgId: org.id,
       org: { domain: org.domain, name: org.name },
     };
