@@ -12,6 +12,10 @@
  *     whose MFA is disabled binds, as on the mail protocols.
  *   - Anonymous binds get 48, a bind without TLS 13, a search before a bind 1, a write 53.
  *   - Every bind is in the sign-in log with protocol `ldap`.
+ *   - A service bind (an integration key as the password of cn=<its name>,ou=services,dc=...) reads
+ *     the organization its DN names; another name, an app password or a wrong key is refused.
+ *   - Wrong main passwords lock the account (the smart lockout the other protocols share): then the
+ *     right one is refused too, and the log says account_locked.
  *
  * Needs root and the Debian packages scripts/test.sh installs (ldap-utils, python3-ldap3, openssl).
  */
@@ -172,8 +176,9 @@ describe('the LDAP interface with ldapwhoami, ldapsearch and ldap3 (real clients
       SESAME_LDAPS_PORT: String(ldapsPort),
       SESAME_LDAP_TLS_CERT_FILE: cert,
       SESAME_LDAP_TLS_KEY_FILE: key,
-      // Refusals on purpose, all from 127.0.0.1: no lockout may get in the way.
-      SESAME_ACCOUNT_FAILURE_LIMIT: '100',
+      // Refusals on purpose, all from 127.0.0.1: the client IP is never locked. The account limit
+      // is low for the lockout test (no other test fails one account's main password twice).
+      SESAME_ACCOUNT_FAILURE_LIMIT: '5',
       SESAME_IP_FAILURE_LIMIT: '10000',
     });
     fs.mkdirSync(env.SESAME_DATA_DIR!);
@@ -436,5 +441,27 @@ out['contexts'] = [str(v) for v in conn.entries[0]['namingContexts']]
       assert.ok(reasons.has(want), `${want} in ${[...reasons].join(', ')}`);
     // A DN is logged as the address it names: the log is searched by address.
     assert.ok(rows.some((r) => r.address_typed === ANN.address && r.outcome === 'success'));
+  });
+
+  it('wrong main passwords lock the account for ldap, as on the mail protocols: then even the right one is refused', async () => {
+    for (let i = 0; i < 5; i++) {
+      const r = await whoami(DAN.address, `not-dans-password-${i}`, 'ldaps');
+      assert.equal(r.code, 49, r.stderr);
+    }
+    const locked = await whoami(DAN.address, DAN.password, 'ldaps');
+    assert.equal(locked.code, 49, 'locked: the right password is refused too');
+    let rows: { reason: string }[] = [];
+    for (let i = 0; i < 50 && !rows.length; i++) {
+      rows = await ctx!.store.db
+        .selectFrom('sign_in_events')
+        .select(['reason'])
+        .where('protocol', '=', 'ldap')
+        .where('address_typed', '=', DAN.address)
+        // Dan signed in from 127.0.0.1 before: a familiar network, with its own counter.
+        .where('reason', 'in', ['account_locked', 'account_locked_familiar'])
+        .execute();
+      if (!rows.length) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(rows.length > 0, 'account_locked in the sign-in log');
   });
 });
