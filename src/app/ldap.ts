@@ -58,6 +58,7 @@ export async function startLdap(ctx: AppContext, log: LdapDeps['log']): Promise<
         cert,
         key,
         maxConnections: c.ldapMaxConnections,
+        maxConnectionsPerIp: c.ldapMaxConnectionsPerIp,
         idleSeconds: c.ldapIdleTimeoutSeconds,
         sizeLimit: c.ldapSizeLimit,
       },

@@ -105,6 +105,8 @@ export interface Config {
   ldapTlsKeyFile: string;
   /** LDAP connections open at once, both ports together. */
   ldapMaxConnections: number;
+  /** LDAP connections one client IP may hold open at once. */
+  ldapMaxConnectionsPerIp: number;
   /** Seconds an LDAP connection may stay silent before it is closed. */
   ldapIdleTimeoutSeconds: number;
   /** Entries one LDAP search (or one page of a paged search) returns at most. */
@@ -610,6 +612,13 @@ export const OPTIONS: Option<keyof Config>[] = [
     env: 'SESAME_LDAP_MAX_CONNECTIONS',
     default: 1000,
     doc: 'LDAP connections open at once (both ports together). One more is told "busy" (a Notice of Disconnection) and closed, so that idle clients cannot hold all of the process\'s file descriptors.',
+    parse: int(1, 100_000),
+  },
+  {
+    key: 'ldapMaxConnectionsPerIp',
+    env: 'SESAME_LDAP_MAX_CONNECTIONS_PER_IP',
+    default: 100,
+    doc: 'LDAP connections one client IP may hold open at once; one more is told "busy" and closed, so that one source cannot take all of `SESAME_LDAP_MAX_CONNECTIONS`. Raise it for a proxy or NAT in front of many clients.',
     parse: int(1, 100_000),
   },
   {

@@ -217,7 +217,14 @@ describe('the LDAP server, over raw sockets', () => {
         metrics: { verification: () => undefined },
         log: { info: () => undefined, warn: () => undefined, error: () => undefined },
       },
-      { cert: ca, key: fs.readFileSync(key), maxConnections: 3, idleSeconds: 30, sizeLimit: 100 },
+      {
+        cert: ca,
+        key: fs.readFileSync(key),
+        maxConnections: 3,
+        maxConnectionsPerIp: 2,
+        idleSeconds: 30,
+        sizeLimit: 100,
+      },
     );
     port = await server.listen(0, '127.0.0.1', false);
   });
@@ -227,8 +234,8 @@ describe('the LDAP server, over raw sockets', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  const connect = async () => {
-    const s = net.connect(port, '127.0.0.1');
+  const connect = async (from = '127.0.0.1') => {
+    const s = net.connect({ port, host: '127.0.0.1', localAddress: from });
     await new Promise((r) => s.once('connect', r));
     return new Client(s);
   };
@@ -287,17 +294,24 @@ describe('the LDAP server, over raw sockets', () => {
     assert.ok(65537 > MAX_MESSAGE_BYTES);
   });
 
-  it('tells one connection too many that the server is busy, and closes it', async () => {
-    const open = [await connect(), await connect(), await connect()];
-    await new Promise((r) => setTimeout(r, 50));
-    const extra = await connect();
-    assert.deepEqual(await extra.next(), {
-      id: 0,
-      tag: OP.extendedResponse,
-      code: RESULT.busy,
-      name: OID.noticeOfDisconnection,
-    });
-    assert.equal(await extra.next(), undefined);
+  it('tells one connection too many, from one IP or in all, that the server is busy, and closes it', async () => {
+    const busy = async (c: Client) => {
+      assert.deepEqual(await c.next(), {
+        id: 0,
+        tag: OP.extendedResponse,
+        code: RESULT.busy,
+        name: OID.noticeOfDisconnection,
+      });
+      assert.equal(await c.next(), undefined);
+    };
+    await new Promise((r) => setTimeout(r, 50)); // the earlier tests' connections are gone
+    const open = [await connect(), await connect()];
+    await busy(await connect()); // a third from 127.0.0.1: over the per-IP limit of 2
+    open.push(await connect('127.0.0.2')); // another IP: the third connection in all
+    await busy(await connect('127.0.0.3')); // a fourth: over the limit of 3 in all
+    // The connections that were open still work.
+    open[2]!.send(extended(1, OID.whoAmI));
+    assert.deepEqual(await open[2]!.next(), { id: 1, tag: OP.extendedResponse, code: RESULT.success, value: '' });
     for (const c of open) c.socket.destroy();
     await new Promise((r) => setTimeout(r, 50));
   });

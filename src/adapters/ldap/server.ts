@@ -89,6 +89,7 @@ export interface LdapOptions {
   cert: Buffer;
   key: Buffer;
   maxConnections: number;
+  maxConnectionsPerIp: number;
   idleSeconds: number;
   /** Entries per search (or per page of a paged search) at most. */
   sizeLimit: number;
@@ -103,6 +104,8 @@ interface Bound {
 export class LdapServer {
   private readonly listeners: net.Server[] = [];
   private readonly connections = new Set<Connection>();
+  /** Open connections per client IP. */
+  private readonly perIp = new Map<string, number>();
   readonly secureContext: tls.SecureContext;
 
   constructor(
@@ -134,12 +137,20 @@ export class LdapServer {
   }
 
   private accept(socket: net.Socket, secure: boolean) {
-    if (this.connections.size >= this.options.maxConnections) {
+    const ip = socket.remoteAddress ?? '';
+    const fromIp = this.perIp.get(ip) ?? 0;
+    if (this.connections.size >= this.options.maxConnections || fromIp >= this.options.maxConnectionsPerIp) {
       socket.on('error', () => undefined);
       socket.end(encodeNoticeOfDisconnection(RESULT.busy, 'too many connections; try again later'));
       return;
     }
-    const c = new Connection(this, socket, secure, () => this.connections.delete(c));
+    this.perIp.set(ip, fromIp + 1);
+    const c = new Connection(this, socket, secure, () => {
+      this.connections.delete(c);
+      const n = (this.perIp.get(ip) ?? 1) - 1;
+      if (n > 0) this.perIp.set(ip, n);
+      else this.perIp.delete(ip);
+    });
     this.connections.add(c);
   }
 
