@@ -50,7 +50,11 @@ export async function startLdap(ctx: AppContext, log: LdapDeps['log']): Promise<
             }),
         },
         integrations: ctx.integrations,
-        directory: { activePeople: (o, l) => people.activePeople(o, l), ...NO_GROUPS },
+        directory: {
+          activePeople: (o, l) => people.activePeople(o, l),
+          activePerson: (o, a) => people.activePerson(o, a),
+          ...NO_GROUPS,
+        },
         metrics: ctx.metrics,
         log,
       },

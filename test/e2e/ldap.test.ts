@@ -273,6 +273,12 @@ describe('the LDAP interface with ldapwhoami, ldapsearch and ldap3 (real clients
     // The usual address-book query: a substring of the name or the address, case-insensitive.
     const typed = await search([], '(|(cn=*DAN*)(mail=dan*))', 'mail');
     assert.deepEqual(dns(typed.stdout), ['uid=dan,ou=people,dc=contoso,dc=test']);
+    // A lookup by uid or mail (as Dovecot or Apache sends) reads that one user from the store.
+    const one = await search([], '(&(objectClass=person)(mail=DAN@contoso.test))', 'uid');
+    assert.deepEqual(dns(one.stdout), ['uid=dan,ou=people,dc=contoso,dc=test']);
+    const disabled = await search([], '(uid=carl)', 'uid');
+    assert.equal(disabled.code, 0, disabled.stderr);
+    assert.deepEqual(dns(disabled.stdout), [], 'a disabled user is not found by uid either');
     // A size limit: one entry, then sizeLimitExceeded (4).
     const limited = await search(['-z', '1'], '(uid=*)', 'uid');
     assert.equal(limited.code, 4, limited.stderr);

@@ -149,6 +149,13 @@ describe('the LDAP server, over raw sockets', () => {
   let port = 0;
   let ca: Buffer;
   const attempts: LegacyAttempt[] = [];
+  /** What the directory was asked: 'all', or the address of one person. */
+  const reads: string[] = [];
+  const PEOPLE = [
+    { id: 'u1', address: 'ann@contoso.test', name: 'Ann Lee' },
+    { id: 'u2', address: 'bob@contoso.test', name: 'Bob' },
+    { id: 'u3', address: 'cem@contoso.test', name: 'Cem' },
+  ];
   const rejected: string[] = [];
 
   before(async () => {
@@ -206,11 +213,14 @@ describe('the LDAP server, over raw sockets', () => {
         },
         integrations: { verify: async () => undefined },
         directory: {
-          activePeople: async () => [
-            { id: 'u1', address: 'ann@contoso.test', name: 'Ann Lee' },
-            { id: 'u2', address: 'bob@contoso.test', name: 'Bob' },
-            { id: 'u3', address: 'cem@contoso.test', name: 'Cem' },
-          ],
+          activePeople: async () => {
+            reads.push('all');
+            return PEOPLE;
+          },
+          activePerson: async (_org, address) => {
+            reads.push(address);
+            return PEOPLE.find((p) => p.address === address);
+          },
           groups: async () => [],
           groupsOf: async () => [],
         },
@@ -345,6 +355,15 @@ describe('the LDAP server, over raw sockets', () => {
       'uid=bob,ou=people,dc=contoso,dc=test',
       'uid=cem,ou=people,dc=contoso,dc=test',
     ]);
+    // An equality on uid or mail reads that one user, not the organization.
+    reads.length = 0;
+    const equality = (attr: string, value: string) => constructed(0xa3, octets(attr), octets(value));
+    t.send(search(10, 'dc=contoso,dc=test', 2, constructed(0xa0, present('objectClass'), equality('UID', 'Bob'))));
+    assert.equal((await t.next())?.dn, 'uid=bob,ou=people,dc=contoso,dc=test');
+    assert.equal((await t.next())?.code, RESULT.success);
+    t.send(search(11, 'ou=people,dc=contoso,dc=test', 1, equality('mail', 'nobody@contoso.test')));
+    assert.deepEqual(await t.next(), { id: 11, tag: OP.searchResultDone, code: RESULT.success });
+    assert.deepEqual(reads, ['bob@contoso.test', 'nobody@contoso.test']);
     // A base in another organization is not there.
     t.send(search(20, 'dc=fabrikam,dc=test', 2, present('objectClass')));
     assert.equal((await t.next())?.code, RESULT.noSuchObject);

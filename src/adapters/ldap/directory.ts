@@ -250,6 +250,26 @@ function substrings(value: string, f: Filter & { type: 'substrings' }): boolean 
   return true;
 }
 
+/**
+ * The one person a filter can match, when it says so: an equality on `uid` or `mail`, alone or in
+ * an `and` (what Dovecot, Apache and login forms send: `(uid=ann)`, `(&(objectClass=person)(mail=...))`).
+ * The search then reads that user instead of the whole organization; the filter is still applied.
+ */
+export function pinnedAddress(f: Filter, domain: string): string | undefined {
+  if (f.type === 'equality') {
+    const attribute = f.attribute.toLowerCase();
+    if (attribute === 'uid') return `${fold(f.value)}@${domain}`;
+    if (attribute === 'mail') return fold(f.value);
+    return undefined;
+  }
+  if (f.type === 'and')
+    for (const sub of f.filters) {
+      const a = pinnedAddress(sub, domain);
+      if (a !== undefined) return a;
+    }
+  return undefined;
+}
+
 /** Whether a node matches a filter; Undefined counts as no match (RFC 4511, 4.5.1). */
 export function matches(n: Node, f: Filter): boolean {
   return evaluate(n, f) === true;

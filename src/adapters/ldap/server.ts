@@ -45,6 +45,7 @@ import {
   peopleDn,
   personDn,
   personNode,
+  pinnedAddress,
   type Rdn,
   sameDn,
   serviceBindName,
@@ -502,7 +503,13 @@ class Connection {
     let people: Person[] = [];
     try {
       if (needGroups) groups = await deps.directory.groups(bound.orgId);
-      if (needPeople) people = await deps.directory.activePeople(bound.orgId, MAX_SCAN + 1);
+      if (needPeople) {
+        const pinned = pinnedAddress(r.filter, org.domain);
+        people =
+          pinned === undefined
+            ? await deps.directory.activePeople(bound.orgId, MAX_SCAN + 1)
+            : [await deps.directory.activePerson(bound.orgId, pinned)].filter((p): p is Person => p !== undefined);
+      }
     } catch (e) {
       deps.log.error({ err: e instanceof Error ? e.message : String(e) }, 'ldap search: reading the directory failed');
       return done(RESULT.unavailable, 'try again later');

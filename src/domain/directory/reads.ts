@@ -18,6 +18,8 @@ export interface PeopleReads {
    * at most `limit` of them.
    */
   activePeople(orgId: string, limit: number): Promise<Person[]>;
+  /** One active user of the organization by address (a lookup such as `(uid=ann)`), or undefined. */
+  activePerson(orgId: string, address: string): Promise<Person | undefined>;
 }
 
 /** A group as a directory shows it: its name and its members' addresses. */
