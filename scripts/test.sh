@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 # and the integrations tests (test/e2e/integrations-*.test.ts: the stock servers, Radicale and Caddy
 # in a sandbox host, test/support/sandbox-host.ts, used by the mail and DAV clients listed);
 # wrk is for test/bench/legacy-auth-bench.test.ts (bench/legacy-auth.ts); the FreeRADIUS packages
-# (the server, its REST module, radtest and eapol_test) for test/e2e/integrations-radius.test.ts.
+# (the server, its REST module, radtest and eapol_test) for test/e2e/integrations-radius.test.ts;
+# ldap-utils (ldapwhoami, ldapsearch) and python3-ldap3 are the LDAP clients of test/e2e/ldap.test.ts.
 declare -A NEED=(
   [postgresql]=initdb [chromium]=chromium [oathtool]=oathtool [zbar-tools]=zbarimg
   [curl]=curl [python3]=python3 [swaks]=swaks [openssl]=openssl [wrk]=wrk
@@ -24,6 +25,7 @@ declare -A NEED=(
   [dovecot-lmtpd]=/usr/lib/dovecot/lmtp
   [freeradius]=/usr/sbin/freeradius [freeradius-rest]=/usr/lib/freeradius/rlm_rest.so
   [freeradius-utils]=radtest [eapoltest]=eapol_test
+  [ldap-utils]=ldapwhoami [python3-ldap3]=/usr/lib/python3/dist-packages/ldap3
 )
 
 pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }

@@ -6,6 +6,7 @@ import { createContext } from './app/context.js';
 import { ConfigError, loadConfig } from './config/config.js';
 import { buildApp, buildMonitoringApp } from './app/server.js';
 import { startBackgroundJobs } from './app/background-jobs.js';
+import { startLdap } from './app/ldap.js';
 
 async function main() {
   let config;
@@ -29,6 +30,9 @@ async function main() {
     await monitor.listen({ host, port: config.metricsPort });
     app.log.info({ host, port: config.metricsPort }, 'monitoring listener ready (/healthz, /readyz, /metrics)');
   }
+  // SESAME_LDAP_PORT / SESAME_LDAPS_PORT: the read-only LDAP interface (docs/ldap.md).
+  const ldap = await startLdap(ctx, app.log);
+  if (ldap) app.log.info({ host: config.ldapHost || config.host, ...ldap.ports }, 'LDAP listener ready');
   app.log.info({ store: ctx.store.kind, where: ctx.store.where, url: config.publicUrl }, 'Sesame is ready');
   if ((await ctx.accounts.countUsers()) === 0) {
     const domain = 'example.org';
@@ -52,7 +56,7 @@ async function main() {
     // Stops accepting and lets in-flight requests finish. Node's server.close() ends the keep-alive
     // connections idle at that moment; those still busy would stay open until the keep-alive timeout
     // (72 s) after their last answer, so they are closed as they fall idle, and all of them after 10 s.
-    const closing = Promise.all([app.close(), monitor?.close()]);
+    const closing = Promise.all([app.close(), monitor?.close(), ldap?.close()]);
     const reaper = setInterval(() => app.server.closeIdleConnections(), 50);
     const deadline = setTimeout(() => app.server.closeAllConnections(), 10_000);
     await closing;

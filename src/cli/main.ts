@@ -56,7 +56,7 @@ export const USAGE = `usage:
   sesame user link <address>
   sesame org policy <domain> [--mfa-default STATE] [--methods totp,webauthn,sms,voice,email] [--remember-days N]
         [--app-passwords on|off] [--app-passwords-keep on|off] [--app-password-cap N]
-        [--app-password-protocols imap,pop3,smtp,dav,http,radius] [--app-password-max-days N|never]
+        [--app-password-protocols imap,pop3,smtp,dav,http,ldap,radius] [--app-password-max-days N|never]
         [--app-password-unused-days N|never] [--revoke-on-password-change on|off]
         [--legacy-main-password until_enforced|never] [--phone-countries NL,BE]
         [--time-zone Europe/Amsterdam] [--default-country NL]

@@ -94,6 +94,23 @@ export interface Config {
   metricsHost: string;
   /** Bearer token /metrics requires; empty: none (and then no /metrics on the main port). */
   metricsToken: string;
+  /** Port of the LDAP interface (StartTLS before a bind); 0: none. */
+  ldapPort: number;
+  /** Port of the LDAP interface over implicit TLS (LDAPS); 0: none. */
+  ldapsPort: number;
+  /** Address the LDAP listeners bind to; empty: `host`. */
+  ldapHost: string;
+  /** Certificate (PEM, leaf first) and key of the LDAP listeners; required when either port is set. */
+  ldapTlsCertFile: string;
+  ldapTlsKeyFile: string;
+  /** LDAP connections open at once, both ports together. */
+  ldapMaxConnections: number;
+  /** LDAP connections one client IP may hold open at once. */
+  ldapMaxConnectionsPerIp: number;
+  /** Seconds an LDAP connection may stay silent before it is closed. */
+  ldapIdleTimeoutSeconds: number;
+  /** Entries one LDAP search (or one page of a paged search) returns at most. */
+  ldapSizeLimit: number;
   /** http(s) URL every sign-in, lock and audit event is POSTed to (signed JSON); empty: none. */
   eventWebhookUrl: string;
   /** HMAC-SHA-256 key of the event webhook's `X-Sesame-Signature`; at least 16 characters. */
@@ -556,6 +573,69 @@ export const OPTIONS: Option<keyof Config>[] = [
     parse: str,
   },
   {
+    key: 'ldapPort',
+    env: 'SESAME_LDAP_PORT',
+    default: 0,
+    doc: "Port of the read-only LDAPv3 interface (address books, apps that look users up or check a password; see docs/ldap.md). Clients must use StartTLS before they bind, with the certificate of `SESAME_LDAP_TLS_CERT_FILE`. 389 is LDAP's usual port (binding below 1024 needs privileges). 0: off.",
+    parse: int(0, 65535),
+  },
+  {
+    key: 'ldapsPort',
+    env: 'SESAME_LDAPS_PORT',
+    default: 0,
+    doc: 'Port of the same LDAP interface over implicit TLS (LDAPS; usually 636). 0: off.',
+    parse: int(0, 65535),
+  },
+  {
+    key: 'ldapHost',
+    env: 'SESAME_LDAP_HOST',
+    default: '',
+    doc: 'Address the LDAP listeners bind to (only with `SESAME_LDAP_PORT` or `SESAME_LDAPS_PORT`). Empty: the same as `HOST`.',
+    parse: str,
+  },
+  {
+    key: 'ldapTlsCertFile',
+    env: 'SESAME_LDAP_TLS_CERT_FILE',
+    default: '',
+    doc: "Absolute path of the PEM certificate file of the LDAP listeners (the server's certificate first, then its intermediates). Required when `SESAME_LDAP_PORT` or `SESAME_LDAPS_PORT` is set: a bind always carries a password, so it is accepted over TLS only. Read once at start.",
+    parse: absolutePath,
+  },
+  {
+    key: 'ldapTlsKeyFile',
+    env: 'SESAME_LDAP_TLS_KEY_FILE',
+    default: '',
+    doc: "Absolute path of that certificate's private key (PEM, not encrypted). Only Sesame's user should be able to read it.",
+    parse: absolutePath,
+  },
+  {
+    key: 'ldapMaxConnections',
+    env: 'SESAME_LDAP_MAX_CONNECTIONS',
+    default: 1000,
+    doc: 'LDAP connections open at once (both ports together). One more is told "busy" (a Notice of Disconnection) and closed, so that idle clients cannot hold all of the process\'s file descriptors.',
+    parse: int(1, 100_000),
+  },
+  {
+    key: 'ldapMaxConnectionsPerIp',
+    env: 'SESAME_LDAP_MAX_CONNECTIONS_PER_IP',
+    default: 100,
+    doc: 'LDAP connections one client IP may hold open at once; one more is told "busy" and closed, so that one source cannot take all of `SESAME_LDAP_MAX_CONNECTIONS`. Raise it for a proxy or NAT in front of many clients.',
+    parse: int(1, 100_000),
+  },
+  {
+    key: 'ldapIdleTimeoutSeconds',
+    env: 'SESAME_LDAP_IDLE_TIMEOUT_SECONDS',
+    default: 300,
+    doc: 'Seconds an LDAP connection may stay silent before Sesame closes it. Address books reconnect when they need to.',
+    parse: int(5, 86_400),
+  },
+  {
+    key: 'ldapSizeLimit',
+    env: 'SESAME_LDAP_SIZE_LIMIT',
+    default: 1000,
+    doc: 'Entries one LDAP search returns at most (then `sizeLimitExceeded`); with the paged-results control, entries per page, with no limit on the pages. A client may ask for fewer.',
+    parse: int(1, 100_000),
+  },
+  {
     key: 'metricsToken',
     env: 'SESAME_METRICS_TOKEN',
     default: '',
@@ -662,6 +742,18 @@ export function loadConfig(
     problems.push('SESAME_METRICS_PORT must differ from PORT (or be 0 to serve monitoring on the main port)');
   if (cfg.metricsHost && cfg.metricsPort === 0)
     problems.push('SESAME_METRICS_HOST needs SESAME_METRICS_PORT: without it there is no monitoring listener to bind');
+  if ((cfg.ldapPort || cfg.ldapsPort) && (!cfg.ldapTlsCertFile || !cfg.ldapTlsKeyFile))
+    problems.push(
+      'SESAME_LDAP_PORT and SESAME_LDAPS_PORT need SESAME_LDAP_TLS_CERT_FILE and SESAME_LDAP_TLS_KEY_FILE: LDAP binds are accepted over TLS only',
+    );
+  if (cfg.ldapPort && cfg.ldapPort === cfg.ldapsPort)
+    problems.push('SESAME_LDAP_PORT and SESAME_LDAPS_PORT must differ');
+  for (const [name, p] of [
+    ['SESAME_LDAP_PORT', cfg.ldapPort],
+    ['SESAME_LDAPS_PORT', cfg.ldapsPort],
+  ] as const)
+    if (p && (p === cfg.port || p === cfg.metricsPort))
+      problems.push(`${name} must differ from PORT and SESAME_METRICS_PORT`);
   if (cfg.metricsToken && cfg.metricsToken.length < 16)
     problems.push('SESAME_METRICS_TOKEN must be at least 16 characters');
   if (!cfg.profileSigningCertFile !== !cfg.profileSigningKeyFile)

@@ -1071,6 +1071,8 @@ export const en = {
   'groups.app.saved': 'Who may sign in was saved.',
   'error.oidc_group_required':
     '{app} is only for the members of a group, and you are not one. Ask your administrator if you need it.',
+  // The LDAP interface (issue #19, item 2). `protocol.ldap` keeps the name protocolName() looks up.
+  'protocol.ldap': 'LDAP (address books, directory)',
 } as const;
 
 export type MessageId = keyof typeof en;

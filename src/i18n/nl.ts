@@ -1089,4 +1089,6 @@ export const nl: Record<MessageId, string> = {
   'groups.app.saved': 'Wie mag inloggen is opgeslagen.',
   'error.oidc_group_required':
     '{app} is alleen voor de leden van een groep, en u bent geen lid. Vraag het uw beheerder als u het nodig hebt.',
+  // De LDAP-koppeling (issue #19, punt 2). `protocol.ldap` houdt de naam die protocolName() opzoekt.
+  'protocol.ldap': 'LDAP (adresboeken, gebruikerslijst)',
 };

@@ -45,6 +45,7 @@ const DATA = [
   'DAV',
   'HTTP',
   'RADIUS',
+  'LDAP',
   'CSV',
   'JSON',
   'UTC',

@@ -71,6 +71,35 @@ describe('configuration', () => {
         e.problems.every((p) => /must be an absolute path/.test(p)),
     );
   });
+
+  it('turns LDAP on only with a certificate and key, on ports of its own', () => {
+    const tlsFiles = {
+      SESAME_LDAP_TLS_CERT_FILE: '/etc/sesame/ldap.pem',
+      SESAME_LDAP_TLS_KEY_FILE: '/etc/sesame/ldap.key',
+    };
+    const off = loadConfig({});
+    assert.deepEqual([off.ldapPort, off.ldapsPort, off.ldapMaxConnections, off.ldapSizeLimit], [0, 0, 1000, 1000]);
+    const on = loadConfig({ SESAME_LDAP_PORT: '1389', SESAME_LDAPS_PORT: '1636', ...tlsFiles });
+    assert.deepEqual([on.ldapPort, on.ldapsPort, on.ldapTlsCertFile], [1389, 1636, '/etc/sesame/ldap.pem']);
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+        return [];
+      } catch (e) {
+        assert.ok(e instanceof ConfigError);
+        return e.problems;
+      }
+    };
+    assert.match(
+      problems({ SESAME_LDAPS_PORT: '1636' }).join('\n'),
+      /need SESAME_LDAP_TLS_CERT_FILE and SESAME_LDAP_TLS_KEY_FILE/,
+    );
+    assert.match(
+      problems({ SESAME_LDAP_PORT: '1389', SESAME_LDAPS_PORT: '1389', ...tlsFiles }).join('\n'),
+      /must differ/,
+    );
+    assert.match(problems({ SESAME_LDAP_PORT: '3000', PORT: '3000', ...tlsFiles }).join('\n'), /must differ from PORT/);
+  });
 });
 
 describe('server secrets', () => {

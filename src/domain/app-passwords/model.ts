@@ -4,8 +4,16 @@
  * MFA-protected. Each has a name, the protocols it may be used on, an optional expiry, and what is
  * known of its last use. The secret itself is never stored, only its keyed hash.
  */
-export const PROTOCOLS = ['imap', 'pop3', 'smtp', 'dav', 'http', 'radius'] as const;
+export const PROTOCOLS = ['imap', 'pop3', 'smtp', 'dav', 'http', 'ldap', 'radius'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
+
+/**
+ * What an organization allows until an admin says otherwise: not `ldap`, which reads the
+ * organization's directory rather than one mailbox, nor `radius`, which opens the network (Wi-Fi,
+ * VPN); an admin turns them on (the policy page) for app passwords made from then on. Also the
+ * stored policy's column default (migration 2026-11-27-04), which is frozen.
+ */
+export const DEFAULT_PROTOCOLS: readonly Protocol[] = ['imap', 'pop3', 'smtp', 'dav', 'http'];
 
 export interface AppPasswordPolicy {
   /** Whether users may create new app passwords. */
@@ -27,7 +35,7 @@ export const DEFAULT_APP_PASSWORD_POLICY: AppPasswordPolicy = {
   allowed: true,
   keepExistingWhenOff: true,
   cap: 40,
-  protocols: [...PROTOCOLS],
+  protocols: [...DEFAULT_PROTOCOLS],
   maxLifetimeDays: null,
   revokeUnusedDays: null,
   revokeOnPasswordChange: true,

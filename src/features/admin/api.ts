@@ -8,8 +8,8 @@ import type { FastifyInstance } from 'fastify';
 import { BULK_OPERATIONS, type BulkOperation } from '../../domain/accounts/bulk-changes.js';
 import { type DirectoryEntry, type UserListRequest, USER_SORTS } from '../../domain/accounts/directory.js';
 import type { RawSignInFilter } from '../../domain/audit/reports.js';
-import { MFA_STATES, METHOD_KINDS, type OrgPolicy } from '../../domain/mfa/model.js';
 import { PROTOCOLS } from '../../domain/app-passwords/model.js';
+import { MFA_STATES, METHOD_KINDS, type OrgPolicy } from '../../domain/mfa/model.js';
 import {
   addressParam,
   appPasswordListOut as listOut,
