@@ -1,11 +1,12 @@
 /**
  * Starts the LDAP interface (src/adapters/ldap/) when SESAME_LDAP_PORT or SESAME_LDAPS_PORT is
  * set, on the context the HTTP server uses: the same verifier (sign-in log, lockout, throttles),
- * the same store. Groups come from NO_GROUPS until the groups feature provides a GroupReads.
+ * the same store. Groups (ou=groups, memberOf) are the organization's groups (domain/groups).
  */
 import fs from 'node:fs/promises';
 import { isSesameError } from '../domain/errors.js';
-import { NO_GROUPS } from '../domain/directory/reads.js';
+import type { GroupReads } from '../domain/directory/reads.js';
+import { KyselyGroupRepository } from '../storage/group-repository.js';
 import { KyselyPeopleReads } from '../storage/people-reads.js';
 import { type LdapDeps, LdapServer } from '../adapters/ldap/server.js';
 import { ConfigError } from '../config/config.js';
@@ -30,6 +31,19 @@ export async function startLdap(ctx: AppContext, log: LdapDeps['log']): Promise<
     ]);
   }
   const people = new KyselyPeopleReads(ctx.store.db);
+  const groupRepo = new KyselyGroupRepository(ctx.store.db);
+  const groups: GroupReads = {
+    // Read at each search: a member removed is gone from the directory at the next one.
+    groups: async (orgId) =>
+      Promise.all(
+        (await groupRepo.list(orgId)).map(async (g) => ({
+          name: g.name,
+          members: (await groupRepo.members(g.id)).map((m) => m.address),
+        })),
+      ),
+    groupsOf: async (orgId, userId) =>
+      (await groupRepo.groupsOf(userId)).filter((g) => g.orgId === orgId).map((g) => g.name),
+  };
   let server: LdapServer;
   try {
     server = new LdapServer(
@@ -53,7 +67,7 @@ export async function startLdap(ctx: AppContext, log: LdapDeps['log']): Promise<
         directory: {
           activePeople: (o, l) => people.activePeople(o, l),
           activePerson: (o, a) => people.activePerson(o, a),
-          ...NO_GROUPS,
+          ...groups,
         },
         metrics: ctx.metrics,
         log,

@@ -422,6 +422,65 @@ out['contexts'] = [str(v) for v in conn.entries[0]['namingContexts']]
     }
   });
 
+  it("groups (#19, item 1): ou=groups and memberOf show the organization's groups; a group required for LDAP refuses a non-member's app password (49, not_in_group) until they are added", async () => {
+    const org = (await ctx!.accounts.organizationByDomain('contoso.test')).id;
+    const staff = await ctx!.groups.create(OPERATOR, org, 'Staff');
+    await ctx!.groups.addMember(OPERATOR, org, staff.id, ANN.address);
+    const search = (base: string, filter: string, ...attrs: string[]) =>
+      run(
+        '/usr/bin/ldapsearch',
+        [
+          '-x',
+          '-LLL',
+          '-H',
+          `ldaps://127.0.0.1:${ldapsPort}`,
+          '-D',
+          ANN.address,
+          '-w',
+          pw.book,
+          '-b',
+          base,
+          filter,
+          ...attrs,
+        ],
+        tlsEnv(),
+      );
+    const ann = await search('ou=people,dc=contoso,dc=test', '(uid=ann)', 'memberOf');
+    assert.equal(ann.code, 0, ann.stderr);
+    assert.match(ann.stdout, /\nmemberOf: cn=Staff,ou=groups,dc=contoso,dc=test\n/i);
+    const groups = await search('ou=groups,dc=contoso,dc=test', '(objectClass=groupOfNames)', 'cn', 'member');
+    assert.equal(groups.code, 0, groups.stderr);
+    assert.match(groups.stdout, /\ncn: Staff\n/);
+    assert.match(groups.stdout, new RegExp(`\\nmember: ${ANN_DN}\\n`, 'i'));
+    // LDAP only for the members of another group: Ann's app password is refused, then works once she is in it.
+    const ldapUsers = await ctx!.groups.create(OPERATOR, org, 'LDAP users');
+    await ctx!.groups.setLimit(OPERATOR, org, 'ldap', ldapUsers.id);
+    try {
+      const refused = await whoami(ANN.address, pw.book, 'ldaps');
+      assert.equal(refused.code, 49, refused.stderr);
+      await ctx!.groups.addMember(OPERATOR, org, ldapUsers.id, ANN.address);
+      const allowed = await whoami(ANN.address, pw.book, 'ldaps');
+      assert.equal(allowed.code, 0, allowed.stderr);
+    } finally {
+      await ctx!.groups.setLimit(OPERATOR, org, 'ldap', null);
+    }
+    // The server writes the sign-in log in batches: wait for the row.
+    let reasons: { reason: string; protocol: string }[] = [];
+    for (let i = 0; i < 50 && !reasons.some((r) => r.protocol === 'ldap'); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      reasons = await ctx!.store.db
+        .selectFrom('sign_in_events')
+        .select(['reason', 'protocol'])
+        .where('address_typed', '=', ANN.address)
+        .where('reason', '=', 'not_in_group')
+        .execute();
+    }
+    assert.ok(
+      reasons.some((r) => r.protocol === 'ldap'),
+      JSON.stringify(reasons),
+    );
+  });
+
   it('every bind is in the sign-in log with protocol ldap', async () => {
     const read = () =>
       ctx!.store.db

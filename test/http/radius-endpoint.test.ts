@@ -160,5 +160,29 @@ for (const kind of STORE_KINDS) {
       assert.equal(last.outcome, 'throttled');
       assert.match(last.reason, /^account_locked/);
     });
+
+    it('a group required for RADIUS (#19, item 1): a non-member is refused (not_in_group), with an app password or a main password, until added', async () => {
+      const orgId = user.orgId;
+      const wifi = await w.ctx.groups.create(OPERATOR, orgId, 'Wi-Fi users');
+      await w.ctx.groups.setLimit(OPERATOR, orgId, 'radius', wifi.id);
+      try {
+        const ap = await radius(attrs({ 'User-Name': USER.address, 'User-Password': radiusPw }));
+        assert.equal(ap.statusCode, 401);
+        // Carol's MFA is off, so her main password is accepted on legacy protocols, but not outside the group.
+        const main = await radius(attrs({ 'User-Name': CAROL.address, 'User-Password': CAROL.password }));
+        assert.equal(main.statusCode, 401);
+        const refused = (await rows()).filter((r) => r.reason === 'not_in_group' && r.protocol === 'radius');
+        assert.deepEqual(refused.map((r) => r.address_typed).sort(), [CAROL.address, USER.address].sort());
+        await w.ctx.groups.addMember(OPERATOR, orgId, wifi.id, USER.address);
+        await w.ctx.groups.addMember(OPERATOR, orgId, wifi.id, CAROL.address);
+        assert.equal((await radius(attrs({ 'User-Name': USER.address, 'User-Password': radiusPw }))).statusCode, 204);
+        assert.equal(
+          (await radius(attrs({ 'User-Name': CAROL.address, 'User-Password': CAROL.password }))).statusCode,
+          204,
+        );
+      } finally {
+        await w.ctx.groups.setLimit(OPERATOR, orgId, 'radius', null);
+      }
+    });
   });
 }
