@@ -100,6 +100,27 @@ describe('the LDAP interface with ldapwhoami, ldapsearch and ldap3 (real clients
   // Not LDAPNOINIT: it would drop the LDAPTLS_* variables too. A system ldap.conf only adds defaults
   // (a base or URI) that every call here gives explicitly.
   const tlsEnv = () => ({ LDAPTLS_CACERT: ca, LDAPTLS_REQCERT: 'demand' });
+  /** ldapsearch over LDAPS as Ann with her address-book app password. */
+  const annSearch = (base: string, extra: string[], filter: string, ...attrs: string[]) =>
+    run(
+      '/usr/bin/ldapsearch',
+      [
+        '-x',
+        '-LLL',
+        '-H',
+        `ldaps://127.0.0.1:${ldapsPort}`,
+        '-D',
+        ANN.address,
+        '-w',
+        pw.book,
+        '-b',
+        base,
+        ...extra,
+        filter,
+        ...attrs,
+      ],
+      tlsEnv(),
+    );
   const whoami = (bind: string, password: string, how: 'starttls' | 'ldaps' = 'starttls') =>
     run(
       '/usr/bin/ldapwhoami',
@@ -246,25 +267,7 @@ describe('the LDAP interface with ldapwhoami, ldapsearch and ldap3 (real clients
 
   it("ldapsearch reads the organization's address book: active users of the bound user's organization only", async () => {
     const search = (extra: string[], filter: string, ...attrs: string[]) =>
-      run(
-        '/usr/bin/ldapsearch',
-        [
-          '-x',
-          '-LLL',
-          '-H',
-          `ldaps://127.0.0.1:${ldapsPort}`,
-          '-D',
-          ANN.address,
-          '-w',
-          pw.book,
-          '-b',
-          'ou=people,dc=contoso,dc=test',
-          ...extra,
-          filter,
-          ...attrs,
-        ],
-        tlsEnv(),
-      );
+      annSearch('ou=people,dc=contoso,dc=test', extra, filter, ...attrs);
     const all = await search([], '(objectClass=inetOrgPerson)', 'uid', 'mail', 'cn', 'displayName');
     assert.equal(all.code, 0, all.stderr);
     assert.deepEqual(dns(all.stdout), [ANN_DN, 'uid=dan,ou=people,dc=contoso,dc=test'], 'Carl is disabled');
@@ -426,25 +429,7 @@ out['contexts'] = [str(v) for v in conn.entries[0]['namingContexts']]
     const org = (await ctx!.accounts.organizationByDomain('contoso.test')).id;
     const staff = await ctx!.groups.create(OPERATOR, org, 'Staff');
     await ctx!.groups.addMember(OPERATOR, org, staff.id, ANN.address);
-    const search = (base: string, filter: string, ...attrs: string[]) =>
-      run(
-        '/usr/bin/ldapsearch',
-        [
-          '-x',
-          '-LLL',
-          '-H',
-          `ldaps://127.0.0.1:${ldapsPort}`,
-          '-D',
-          ANN.address,
-          '-w',
-          pw.book,
-          '-b',
-          base,
-          filter,
-          ...attrs,
-        ],
-        tlsEnv(),
-      );
+    const search = (base: string, filter: string, ...attrs: string[]) => annSearch(base, [], filter, ...attrs);
     const ann = await search('ou=people,dc=contoso,dc=test', '(uid=ann)', 'memberOf');
     assert.equal(ann.code, 0, ann.stderr);
     assert.match(ann.stdout, /\nmemberOf: cn=Staff,ou=groups,dc=contoso,dc=test\n/i);
