@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 # wrk is for test/bench/legacy-auth-bench.test.ts (bench/legacy-auth.ts); the FreeRADIUS packages
 # (the server, its REST module, radtest and eapol_test) for test/e2e/integrations-radius.test.ts;
 # ldap-utils (ldapwhoami, ldapsearch) and python3-ldap3 are the LDAP clients of test/e2e/ldap.test.ts;
-# apache2 (mod_authnz_ldap) is an LDAP consumer of test/e2e/ldap-consumers.test.ts.
+# apache2 (mod_authnz_ldap) and dovecot-ldap (Dovecot's LDAP passdb) are the LDAP consumers of
+# test/e2e/ldap-consumers.test.ts.
 declare -A NEED=(
   [postgresql]=initdb [chromium]=chromium [oathtool]=oathtool [zbar-tools]=zbarimg
   [curl]=curl [python3]=python3 [swaks]=swaks [openssl]=openssl [wrk]=wrk
@@ -27,7 +28,7 @@ declare -A NEED=(
   [freeradius]=/usr/sbin/freeradius [freeradius-rest]=/usr/lib/freeradius/rlm_rest.so
   [freeradius-utils]=radtest [eapoltest]=eapol_test
   [ldap-utils]=ldapwhoami [python3-ldap3]=/usr/lib/python3/dist-packages/ldap3
-  [apache2]=/usr/lib/apache2/modules/mod_authnz_ldap.so
+  [apache2]=/usr/lib/apache2/modules/mod_authnz_ldap.so [dovecot-ldap]=/usr/lib/dovecot/modules/auth/libauthdb_ldap.so
 )
 
 pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }

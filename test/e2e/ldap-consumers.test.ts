@@ -5,11 +5,15 @@
  *   - Apache httpd with mod_authnz_ldap (integrations/apache/sesame-ldap.conf) protecting /private:
  *     curl with Basic auth gets 200 for an app password allowed for ldap of a Staff member, and 401
  *     for the main password once MFA is enforced, a revoked app password, a disabled user, a user
- *     outside Staff and a wrong password.
+ *     outside Staff.
+ *   - Dovecot with the LDAP passdb and auth_bind (integrations/dovecot/conf.d/95-sesame-ldap.conf and
+ *     dovecot-sesame-ldap.conf.ext): Python's imaplib logs in with an app password allowed for ldap,
+ *     and is refused the main password once MFA is enforced, a revoked app password, a disabled
+ *     user, and a user outside the group the organization requires for LDAP.
  *
  * Sesame runs as the real server with an LDAPS port; users, groups and app passwords are seeded
  * through an in-process context on the same store. Needs root and the Debian packages
- * scripts/test.sh installs (apache2, openssl, curl).
+ * scripts/test.sh installs (apache2, dovecot-imapd, dovecot-ldap, openssl, curl).
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -38,6 +42,8 @@ const BEN = { address: 'ben@contoso.test', password: 'granite-willow-ember-58', 
 const CARL = { address: 'carl@contoso.test', password: 'orchard-silver-candle-19', name: 'Carl Gone' };
 const APACHE_MODULES = '/usr/lib/apache2/modules';
 const APACHE = '/usr/sbin/apache2';
+const DOVECOT = '/usr/sbin/dovecot';
+const DOVECOT_LDAP = '/usr/lib/dovecot/modules/auth/libauthdb_ldap.so';
 
 interface Run {
   code: number | string;
@@ -97,25 +103,44 @@ async function makeCertificates(dir: string) {
   return { ca: ca!, cert: cert!, key: key! };
 }
 
-describe('LDAP consumers: Apache mod_authnz_ldap (real servers)', { timeout: 120_000 }, () => {
+describe("LDAP consumers: Apache mod_authnz_ldap and Dovecot's LDAP passdb (real servers)", {
+  timeout: 120_000,
+}, () => {
   let dir = '';
   let server: StartedServer | undefined;
   let ctx: AppContext | undefined;
   let apache: ChildProcess | undefined;
   let apacheLog = '';
   let httpPort = 0;
+  let dovecot: ChildProcess | undefined;
+  let dovecotLog = '';
+  let imapPort = 0;
+  let orgId = '';
+  let staffId = '';
   const pw = { ann: '', revoked: '', ben: '', carl: '' };
+  const dlog = () => (dovecotLog && fs.existsSync(dovecotLog) ? fs.readFileSync(dovecotLog, 'utf8') : '');
   const log = () => (apacheLog && fs.existsSync(apacheLog) ? fs.readFileSync(apacheLog, 'utf8') : '');
 
   before(async () => {
-    for (const tool of [APACHE, `${APACHE_MODULES}/mod_authnz_ldap.so`, '/usr/bin/openssl', '/usr/bin/curl'])
+    const tools = [
+      APACHE,
+      `${APACHE_MODULES}/mod_authnz_ldap.so`,
+      DOVECOT,
+      DOVECOT_LDAP,
+      '/usr/bin/openssl',
+      '/usr/bin/curl',
+    ];
+    for (const tool of tools)
       if (!fs.existsSync(tool))
-        throw new Error(`${tool} not found: install apache2, openssl and curl (scripts/test.sh does)`);
+        throw new Error(
+          `${tool} not found: install apache2, dovecot-imapd, dovecot-ldap, openssl and curl (scripts/test.sh does)`,
+        );
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ldap-consumers-'));
     const { ca, cert, key } = await makeCertificates(dir);
 
-    const [port, ldapsPort, http] = await freePorts(3);
+    const [port, ldapsPort, http, imap] = await freePorts(4);
     httpPort = http!;
+    imapPort = imap!;
     const env = serverEnv(path.join(dir, 'data'), port!, {
       SESAME_LDAPS_PORT: String(ldapsPort),
       SESAME_LDAP_TLS_CERT_FILE: cert,
@@ -130,8 +155,13 @@ describe('LDAP consumers: Apache mod_authnz_ldap (real servers)', { timeout: 120
       await cli(['user', 'add', u.address, '--name', u.name, '--password-stdin'], `${u.password}\n`);
       await cli(['user', 'mfa', u.address, 'enforced']);
     }
-    const apacheKey = (await cli(['integration', 'add', 'apache'])).trim().split('\n').pop()!.trim();
-    assert.match(apacheKey, /^sesame_int_/);
+    const integrationKey = async (name: string) => {
+      const key = (await cli(['integration', 'add', name])).trim().split('\n').pop()!.trim();
+      assert.match(key, /^sesame_int_/);
+      return key;
+    };
+    const apacheKey = await integrationKey('apache');
+    const dovecotKey = await integrationKey('dovecot');
 
     ctx = await createContext(loadConfig(env));
     const user = async (address: string): Promise<User> => {
@@ -161,6 +191,8 @@ describe('LDAP consumers: Apache mod_authnz_ldap (real servers)', { timeout: 120
     await cli(['user', 'disable', CARL.address]);
     const staff = await ctx.groups.create(OPERATOR, ann.orgId, 'Staff');
     for (const a of [ANN.address, CARL.address]) await ctx.groups.addMember(OPERATOR, ann.orgId, staff.id, a);
+    orgId = ann.orgId;
+    staffId = staff.id;
 
     server = await startServer({ env, pollMs: 50 });
 
@@ -219,11 +251,78 @@ describe('LDAP consumers: Apache mod_authnz_ldap (real servers)', { timeout: 120
     await waitForPort(httpPort, 10_000, 'Apache').catch((e: Error) => {
       throw new Error(`${e.message}\n${stderr}\n${log()}`);
     });
+
+    // Dovecot: the shipped passdb and its LDAP settings, in a config of the test's own.
+    const dc = path.join(dir, 'dovecot');
+    fs.mkdirSync(path.join(dc, 'mail'), { recursive: true, mode: 0o777 });
+    fs.chmodSync(path.join(dc, 'mail'), 0o777);
+    const integration = (rel: string, values: Record<string, string>) =>
+      fillTemplate(fs.readFileSync(path.join(ROOT, 'integrations', rel), 'utf8'), values, `integrations/${rel}`);
+    const ldapArgs = path.join(dc, 'dovecot-sesame-ldap.conf.ext');
+    fs.writeFileSync(
+      ldapArgs,
+      integration('dovecot/dovecot-sesame-ldap.conf.ext', {
+        LDAP_HOST: '127.0.0.1',
+        LDAPS_PORT: String(ldapsPort),
+        CA_FILE: ca,
+        SERVICE: 'dovecot',
+        BASE_DN: 'dc=contoso,dc=test',
+        INTEGRATION_KEY: dovecotKey,
+      }),
+      { mode: 0o600 },
+    );
+    const passdb = integration('dovecot/conf.d/95-sesame-ldap.conf', { LDAP_ARGS: ldapArgs });
+    dovecotLog = path.join(dc, 'dovecot.log');
+    const dovecotConf = path.join(dc, 'dovecot.conf');
+    fs.writeFileSync(
+      dovecotConf,
+      `# Private Dovecot for the test: loopback only, a free port, everything under ${dc}.
+protocols = imap
+listen = 127.0.0.1
+base_dir = ${path.join(dc, 'run')}
+state_dir = ${path.join(dc, 'state')}
+log_path = ${dovecotLog}
+default_login_user = dovenull
+default_internal_user = dovecot
+# A loopback client counts as secured: plaintext logins without TLS are allowed from it.
+ssl = no
+auth_verbose = yes
+auth_mechanisms = plain login
+mail_location = maildir:${path.join(dc, 'mail', '%u')}
+userdb {
+  driver = static
+  args = uid=65534 gid=65534 home=${path.join(dc, 'mail', '%u')}
+}
+service imap-login {
+  inet_listener imap {
+    port = ${imapPort}
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+${passdb}
+# Refusals on purpose, all from 127.0.0.1: no delay after a failed login, no growing penalty.
+auth_failure_delay = 0
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
+`,
+    );
+    dovecot = spawn(DOVECOT, ['-F', '-c', dovecotConf], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    let dovecotErr = '';
+    dovecot.stderr?.on('data', (d: Buffer) => (dovecotErr += d.toString()));
+    await waitForPort(imapPort, 10_000, 'Dovecot').catch((e: Error) => {
+      throw new Error(`${e.message}\n${dovecotErr}\n${dlog()}`);
+    });
   });
 
   after(async () => {
     try {
       await stopProcess(apache);
+      await stopProcess(dovecot);
       await ctx?.close();
       await server?.stop();
     } finally {
@@ -260,5 +359,51 @@ describe('LDAP consumers: Apache mod_authnz_ldap (real servers)', { timeout: 120
       assert.equal(await get(address!, password!), '401', `${label}\n${log()}`);
     // Still good afterwards: nothing above locked Ann out.
     assert.equal(await get(ANN.address, pw.ann), '200', log());
+  });
+
+  /** Python's imaplib: LOGIN, then NOOP; prints ok or the server's refusal. */
+  const imapLogin = async (address: string, password: string) => {
+    const r = await run(
+      '/usr/bin/python3',
+      [
+        '-c',
+        `
+import imaplib, os
+m = imaplib.IMAP4('127.0.0.1', int(os.environ['PORT']), timeout=15)
+try:
+    m.login(os.environ['USER_ADDRESS'], os.environ['PASSWORD'])
+    m.select('INBOX')
+    print('ok')
+except imaplib.IMAP4.error as e:
+    print('refused', e)
+m.logout()
+`,
+      ],
+      { PORT: String(imapPort), USER_ADDRESS: address, PASSWORD: password },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.trim();
+  };
+
+  it('Dovecot (LDAP passdb, auth_bind) logs a user in with an app password allowed for ldap', async () => {
+    assert.equal(await imapLogin(ANN.address, pw.ann), 'ok', dlog());
+  });
+
+  it('Dovecot refuses the main password once MFA is enforced, a revoked app password, a disabled user, a user outside the group LDAP requires', async () => {
+    for (const [label, address, password] of [
+      ['main password, MFA enforced', ANN.address, ANN.password],
+      ['revoked app password', ANN.address, pw.revoked],
+      ['disabled user', CARL.address, pw.carl],
+    ])
+      assert.match(await imapLogin(address!, password!), /^refused/, `${label}\n${dlog()}`);
+    // Ben's app password works until LDAP is limited to Staff.
+    assert.equal(await imapLogin(BEN.address, pw.ben), 'ok', dlog());
+    await ctx!.groups.setLimit(OPERATOR, orgId, 'ldap', staffId);
+    try {
+      assert.match(await imapLogin(BEN.address, pw.ben), /^refused/, `not in Staff\n${dlog()}`);
+      assert.equal(await imapLogin(ANN.address, pw.ann), 'ok', `a Staff member still logs in\n${dlog()}`);
+    } finally {
+      await ctx!.groups.setLimit(OPERATOR, orgId, 'ldap', null);
+    }
   });
 });
