@@ -406,4 +406,22 @@ m.logout()
       await ctx!.groups.setLimit(OPERATOR, orgId, 'ldap', null);
     }
   });
+
+  it("the refusals are Sesame's: each reason is in the sign-in log with protocol ldap", async () => {
+    const want = ['success/ok', 'failure/main_password_refused', 'failure/user_disabled', 'failure/not_in_group'];
+    let reasons = new Set<string>();
+    // The server writes its log in batches after answering.
+    for (let i = 0; i < 50 && !want.every((w) => reasons.has(w)); i++) {
+      if (i) await new Promise((r) => setTimeout(r, 100));
+      const rows = await ctx!.store.db
+        .selectFrom('sign_in_events')
+        .select(['outcome', 'reason'])
+        .where('protocol', '=', 'ldap')
+        .execute();
+      reasons = new Set(rows.map((r) => `${r.outcome}/${r.reason}`));
+    }
+    for (const w of want) assert.ok(reasons.has(w), `${w} in ${[...reasons].join(', ')}`);
+    // The revoked app password is just a wrong password by then.
+    assert.ok(reasons.has('failure/wrong_password'), [...reasons].join(', '));
+  });
 });
