@@ -5,7 +5,8 @@
  *   - Apache httpd with mod_authnz_ldap (integrations/apache/sesame-ldap.conf) protecting /private:
  *     curl with Basic auth gets 200 for an app password allowed for ldap of a Staff member, and 401
  *     for the main password once MFA is enforced, a revoked app password, a disabled user, a user
- *     outside Staff.
+ *     outside Staff (`Require ldap-group`, which Apache checks with an LDAP Compare), at once when a
+ *     member leaves Staff (mod_ldap's caches are off).
  *   - Dovecot with the LDAP passdb and auth_bind (integrations/dovecot/conf.d/95-sesame-ldap.conf and
  *     dovecot-sesame-ldap.conf.ext): Python's imaplib logs in with an app password allowed for ldap,
  *     and is refused the main password once MFA is enforced, a revoked app password, a disabled
@@ -361,7 +362,17 @@ service anvil {
     assert.equal(await get(ANN.address, pw.ann), '200', log());
   });
 
-  /** Python's imaplib: LOGIN, then NOOP; prints ok or the server's refusal. */
+  it('Apache refuses a member as soon as they leave Staff, and lets them in again once back (no cache)', async () => {
+    await ctx!.groups.removeMember(OPERATOR, orgId, staffId, ANN.address);
+    try {
+      assert.equal(await get(ANN.address, pw.ann), '401', log());
+    } finally {
+      await ctx!.groups.addMember(OPERATOR, orgId, staffId, ANN.address);
+    }
+    assert.equal(await get(ANN.address, pw.ann), '200', log());
+  });
+
+  /** Python's imaplib: LOGIN, then SELECT INBOX; prints ok or the server's refusal. */
   const imapLogin = async (address: string, password: string) => {
     const r = await run(
       '/usr/bin/python3',
