@@ -241,6 +241,7 @@ describe("LDAP consumers: Apache mod_authnz_ldap and Dovecot's LDAP passdb (real
         '',
       ].join('\n'),
     );
+    // Apache's children (www-data) read htdocs below it; mkdtemp made it 0700.
     fs.chmodSync(dir, 0o755);
     apache = spawn(APACHE, ['-f', path.join(root, 'httpd.conf'), '-DFOREGROUND'], {
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -256,6 +257,7 @@ describe("LDAP consumers: Apache mod_authnz_ldap and Dovecot's LDAP passdb (real
     // Dovecot: the shipped passdb and its LDAP settings, in a config of the test's own.
     const dc = path.join(dir, 'dovecot');
     fs.mkdirSync(path.join(dc, 'mail'), { recursive: true, mode: 0o777 });
+    // The static userdb's uid (nobody) makes each user's maildir here; mkdir's mode is cut by the umask.
     fs.chmodSync(path.join(dc, 'mail'), 0o777);
     const integration = (rel: string, values: Record<string, string>) =>
       fillTemplate(fs.readFileSync(path.join(ROOT, 'integrations', rel), 'utf8'), values, `integrations/${rel}`);
