@@ -56,6 +56,8 @@ const search = (id: number, base: string, scope: number, filter: Buffer, control
   );
 const paged = (size: number, cookie: Buffer) =>
   constructed(TAG.SEQUENCE, octets(OID.pagedResults), octets(constructed(TAG.SEQUENCE, integer(size), octets(cookie))));
+const compare = (id: number, entry: string, attribute: string, value: string) =>
+  msg(id, constructed(OP.compareRequest, octets(entry), constructed(TAG.SEQUENCE, octets(attribute), octets(value))));
 const extended = (id: number, oid: string) => msg(id, constructed(OP.extendedRequest, octets(oid, 0x80)));
 
 interface Reply {
@@ -324,6 +326,32 @@ describe('the LDAP server, over raw sockets', () => {
     assert.deepEqual(await open[2]!.next(), { id: 1, tag: OP.extendedResponse, code: RESULT.success, value: '' });
     for (const c of open) c.socket.destroy();
     await new Promise((r) => setTimeout(r, 50));
+  });
+
+  it('answers Compare (what Apache `Require ldap-group` sends) after a bind, within the bound organization', async () => {
+    const c = await connect();
+    const ann = 'uid=ann,ou=people,dc=contoso,dc=test';
+    c.send(compare(1, ann, 'mail', 'ann@contoso.test'));
+    assert.deepEqual(await c.next(), { id: 1, tag: OP.compareResponse, code: RESULT.operationsError });
+    c.send(extended(2, OID.startTls));
+    assert.equal((await c.next())?.code, RESULT.success);
+    const secure = tls.connect({ socket: c.socket, ca, servername: undefined, host: '127.0.0.1' });
+    await new Promise((r, j) => secure.once('secureConnect', r).once('error', j));
+    const t = new Client(secure);
+    t.send(bind(3, ann, GOOD));
+    assert.equal((await t.next())?.code, RESULT.success);
+    for (const [id, entry, attribute, value, code] of [
+      [4, ann, 'MAIL', 'Ann@Contoso.test', RESULT.compareTrue],
+      [5, ann, 'mail', 'bob@contoso.test', RESULT.compareFalse],
+      [6, ann, 'memberOf', 'cn=Staff,ou=groups,dc=contoso,dc=test', RESULT.compareFalse],
+      [7, 'uid=zed,ou=people,dc=contoso,dc=test', 'uid', 'zed', RESULT.noSuchObject],
+      [8, 'uid=fay,ou=people,dc=fabrikam,dc=test', 'uid', 'fay', RESULT.noSuchObject],
+      [9, 'not a DN', 'uid', 'ann', RESULT.invalidDNSyntax],
+    ] as const) {
+      t.send(compare(id, entry, attribute, value));
+      assert.deepEqual(await t.next(), { id, tag: OP.compareResponse, code }, `${entry} ${attribute}=${value}`);
+    }
+    t.socket.destroy();
   });
 
   it('StartTLS, a bind by DN, whoami, and a paged search one entry at a time', async () => {

@@ -1,8 +1,8 @@
 /**
  * LDAPv3 messages (RFC 4511) as Sesame reads and writes them: the requests a directory reader
  * sends, decoded into plain objects, and the responses, encoded. Operations Sesame refuses (the
- * writes, Compare) are recognised by their tag only, so that the refusal carries the matching
- * response type; their contents are never parsed.
+ * writes) are recognised by their tag only, so that the refusal carries the matching response
+ * type; their contents are never parsed.
  */
 import { BerError, BerReader, constructed, decodeInteger, enumerated, integer, octets, TAG } from './ber.js';
 
@@ -13,6 +13,8 @@ export const RESULT = {
   protocolError: 2,
   timeLimitExceeded: 3,
   sizeLimitExceeded: 4,
+  compareFalse: 5,
+  compareTrue: 6,
   authMethodNotSupported: 7,
   unavailableCriticalExtension: 12,
   confidentialityRequired: 13,
@@ -64,7 +66,6 @@ export const REFUSED_OPS: ReadonlyMap<number, { name: string; response: number }
   [OP.addRequest, { name: 'add', response: OP.addResponse }],
   [OP.delRequest, { name: 'delete', response: OP.delResponse }],
   [OP.modDnRequest, { name: 'modify DN', response: OP.modDnResponse }],
-  [OP.compareRequest, { name: 'compare', response: OP.compareResponse }],
 ]);
 
 export type Filter =
@@ -93,11 +94,20 @@ export interface SearchRequest {
   attributes: string[];
 }
 
+/** Whether an entry has an attribute value (RFC 4511, 4.10): Apache's `Require ldap-group` asks this. */
+export interface CompareRequest {
+  op: 'compare';
+  entry: string;
+  attribute: string;
+  value: string;
+}
+
 export type Request =
   | { op: 'bind'; version: number; name: string; auth: { kind: 'simple'; password: Buffer } | { kind: 'sasl' } }
   | { op: 'unbind' }
   | SearchRequest
   | { op: 'extended'; oid: string; value?: Buffer }
+  | CompareRequest
   | { op: 'abandon' }
   /** A write or Compare: refused, answered with `response`. */
   | { op: 'refused'; name: string; response: number }
@@ -165,6 +175,11 @@ function decodeRequest(tag: number, value: Buffer): Request {
       const oid = r.string('requestName', 0x80);
       const v = r.peek() === 0x81 ? r.octets('requestValue', 0x81) : undefined;
       return { op: 'extended', oid, ...(v ? { value: v } : {}) };
+    }
+    case OP.compareRequest: {
+      const entry = r.string('entry');
+      const ava = r.sequence(TAG.SEQUENCE, 'ava');
+      return { op: 'compare', entry, attribute: ava.string('attributeDesc'), value: ava.string('assertionValue') };
     }
     case OP.abandonRequest:
       decodeInteger(value, 'abandon');

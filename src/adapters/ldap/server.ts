@@ -18,6 +18,7 @@ import { isSesameError } from '../../domain/errors.js';
 import type { DirectoryGroup, DirectoryReads, Person } from '../../domain/directory/reads.js';
 import { BerError, elementLength } from './ber.js';
 import {
+  type CompareRequest,
   decodeMessage,
   decodePagedControl,
   encodeEntry,
@@ -25,6 +26,7 @@ import {
   encodeNoticeOfDisconnection,
   encodePagedControl,
   encodeResult,
+  type Filter,
   type Message,
   OID,
   OP,
@@ -297,6 +299,17 @@ class Connection {
             ),
           );
         return this.search(m, r);
+      case 'compare':
+        if (unknownCritical)
+          return this.send(
+            encodeResult(
+              m.id,
+              OP.compareResponse,
+              RESULT.unavailableCriticalExtension,
+              `control ${unknownCritical.type}`,
+            ),
+          );
+        return this.compare(m.id, r);
     }
   }
 
@@ -458,32 +471,19 @@ class Connection {
     return { dn: '', rdns: [], attributes };
   }
 
-  private async search(m: Message, r: SearchRequest) {
-    const done = (code: number, diagnostic = '', controls?: Buffer[]) =>
-      this.send(encodeResult(m.id, OP.searchResultDone, code, diagnostic, controls ? { controls } : {}));
-    let base: Rdn[];
-    try {
-      base = parseDn(r.baseObject);
-    } catch (e) {
-      return done(RESULT.invalidDNSyntax, e instanceof DnError ? e.message : 'invalid DN');
-    }
-    if (base.length === 0 && r.scope === 0) {
-      const dse = this.rootDse();
-      // Root DSE attributes are operational (RFC 4512, 5.1): all of them are returned for `+` too.
-      const attributes = r.attributes.map((a) => (a === '+' ? '*' : a));
-      if (matches(dse, r.filter)) await this.send(encodeEntry(m.id, entryOf(dse, attributes, r.typesOnly)));
-      return done(RESULT.success);
-    }
-    const bound = this.bound;
-    if (!bound) return done(RESULT.operationsError, 'a successful bind is required before searching');
-    const started = Date.now();
-    const limitMs = Math.min(SERVER_TIME_LIMIT_MS, r.timeLimit > 0 ? r.timeLimit * 1000 : Infinity);
+  /**
+   * The entries of the bound organization that a search from `base` with `scope` may reach (and
+   * the base itself), read from the store; `undefined` when the store failed (logged).
+   */
+  private async nodes(
+    bound: Bound,
+    base: Rdn[],
+    scope: 0 | 1 | 2,
+    filter: Filter,
+  ): Promise<{ nodes: Node[]; truncated: boolean } | undefined> {
     const deps = this.server.deps;
     const org = bound.org;
-    const suffix = parseDn(suffixOf(org.domain));
-    if (!within(base, suffix, 0, Infinity)) return done(RESULT.noSuchObject, 'no such object');
-
-    const [minDepth, maxDepth] = r.scope === 0 ? [0, 0] : r.scope === 1 ? [1, 1] : [0, Infinity];
+    const [minDepth, maxDepth] = scope === 0 ? [0, 0] : scope === 1 ? [1, 1] : [0, Infinity];
     /** Whether a child of `parent` may be in this search's scope, or is its base (which must exist). */
     const reaches = (parent: Rdn[]) => {
       const depth = parent.length + 1 - base.length;
@@ -504,7 +504,7 @@ class Connection {
     try {
       if (needGroups) groups = await deps.directory.groups(bound.orgId);
       if (needPeople) {
-        const pinned = pinnedAddress(r.filter, org.domain);
+        const pinned = pinnedAddress(filter, org.domain);
         people =
           pinned === undefined
             ? await deps.directory.activePeople(bound.orgId, MAX_SCAN + 1)
@@ -512,13 +512,69 @@ class Connection {
       }
     } catch (e) {
       deps.log.error({ err: e instanceof Error ? e.message : String(e) }, 'ldap search: reading the directory failed');
-      return done(RESULT.unavailable, 'try again later');
+      return undefined;
     }
     for (const g of reaches(groupsParent) ? groups : []) nodes.push(groupNode(g, org));
     const truncated = people.length > MAX_SCAN;
     const memberOf = new Map<string, string[]>();
     for (const g of groups) for (const a of g.members) memberOf.set(a, [...(memberOf.get(a) ?? []), g.name]);
     for (const p of people.slice(0, MAX_SCAN)) nodes.push(personNode(p, org, memberOf.get(p.address) ?? []));
+    return { nodes, truncated };
+  }
+
+  /** Compare (RFC 4511, 4.10): an equality match on one entry of the bound user's organization. */
+  private async compare(id: number, r: CompareRequest) {
+    const done = (code: number, diagnostic = '') => this.send(encodeResult(id, OP.compareResponse, code, diagnostic));
+    let entry: Rdn[];
+    try {
+      entry = parseDn(r.entry);
+    } catch (e) {
+      return done(RESULT.invalidDNSyntax, e instanceof DnError ? e.message : 'invalid DN');
+    }
+    const bound = this.bound;
+    if (!bound) return done(RESULT.operationsError, 'a successful bind is required before comparing');
+    if (!within(entry, parseDn(suffixOf(bound.org.domain)), 0, Infinity))
+      return done(RESULT.noSuchObject, 'no such object');
+    const filter: Filter = { type: 'equality', attribute: r.attribute, value: r.value };
+    // The store is read for the entry compared, not for the value asserted (which may name another).
+    const [type, name] = entry[0] ?? ['', ''];
+    const pin: Filter =
+      type === 'uid'
+        ? { type: 'equality', attribute: 'uid', value: name }
+        : { type: 'present', attribute: 'objectClass' };
+    const read = await this.nodes(bound, entry, 0, pin);
+    if (!read) return done(RESULT.unavailable, 'try again later');
+    const node = read.nodes.find((n) => sameDn(n.rdns, entry));
+    if (!node) return done(RESULT.noSuchObject, 'no such object');
+    return done(matches(node, filter) ? RESULT.compareTrue : RESULT.compareFalse);
+  }
+
+  private async search(m: Message, r: SearchRequest) {
+    const done = (code: number, diagnostic = '', controls?: Buffer[]) =>
+      this.send(encodeResult(m.id, OP.searchResultDone, code, diagnostic, controls ? { controls } : {}));
+    let base: Rdn[];
+    try {
+      base = parseDn(r.baseObject);
+    } catch (e) {
+      return done(RESULT.invalidDNSyntax, e instanceof DnError ? e.message : 'invalid DN');
+    }
+    if (base.length === 0 && r.scope === 0) {
+      const dse = this.rootDse();
+      // Root DSE attributes are operational (RFC 4512, 5.1): all of them are returned for `+` too.
+      const attributes = r.attributes.map((a) => (a === '+' ? '*' : a));
+      if (matches(dse, r.filter)) await this.send(encodeEntry(m.id, entryOf(dse, attributes, r.typesOnly)));
+      return done(RESULT.success);
+    }
+    const bound = this.bound;
+    if (!bound) return done(RESULT.operationsError, 'a successful bind is required before searching');
+    const started = Date.now();
+    const limitMs = Math.min(SERVER_TIME_LIMIT_MS, r.timeLimit > 0 ? r.timeLimit * 1000 : Infinity);
+    const org = bound.org;
+    if (!within(base, parseDn(suffixOf(org.domain)), 0, Infinity)) return done(RESULT.noSuchObject, 'no such object');
+    const [minDepth, maxDepth] = r.scope === 0 ? [0, 0] : r.scope === 1 ? [1, 1] : [0, Infinity];
+    const read = await this.nodes(bound, base, r.scope, r.filter);
+    if (!read) return done(RESULT.unavailable, 'try again later');
+    const { nodes, truncated } = read;
 
     if (!nodes.some((n) => sameDn(n.rdns, base)))
       return this.send(
