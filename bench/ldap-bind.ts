@@ -73,6 +73,15 @@ function wholeNumber(name: string, fallback: number, min: number): number {
   return Number(raw);
 }
 
+/** A positive number of seconds (fractions allowed: the smoke test runs half-second phases). */
+function secondsOf(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+(\.\d+)?$/.test(raw) || Number(raw) <= 0)
+    throw new Error(`${name}=${JSON.stringify(raw)} must be a positive number of seconds`);
+  return Number(raw);
+}
+
 function quantile(sorted: number[], q: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? 0;
@@ -635,8 +644,8 @@ function table(rows: PhaseResult[]): string {
 }
 
 async function main(): Promise<number> {
-  const seconds = wholeNumber('BENCH_SECONDS', 8, 1);
-  const warmup = wholeNumber('BENCH_WARMUP_SECONDS', 1, 0);
+  const seconds = secondsOf('BENCH_SECONDS', 8);
+  const warmup = process.env.BENCH_WARMUP_SECONDS === '0' ? 0 : secondsOf('BENCH_WARMUP_SECONDS', 1);
   const connections = wholeNumber('BENCH_CONNECTIONS', 32, 1);
   const rate = wholeNumber('BENCH_RATE', 500, 1);
   const newConnWorkers = wholeNumber('BENCH_NEWCONN_CONNECTIONS', 4, 0);
