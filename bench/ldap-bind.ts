@@ -37,7 +37,8 @@
  *
  * Run: `npm run bench:ldap`, or `npx tsc -p . && node dist/bench/ldap-bind.js`. Needs openssl and
  * slapd + ldap-utils (slappasswd, slapadd), as root (scripts/test.sh installs them).
- * Knobs: BENCH_SECONDS (per phase, default 8), BENCH_WARMUP_SECONDS (default 1), BENCH_CONNECTIONS
+ * Knobs: BENCH_SECONDS (per target, mode and round, default 4), BENCH_ROUNDS (default 3: the targets
+ * take turns, so the machine's other load falls on all of them), BENCH_WARMUP_SECONDS (default 1), BENCH_CONNECTIONS
  * (default 32), BENCH_RATE (open-loop binds/s, default 500), BENCH_NEWCONN_CONNECTIONS (default 4;
  * 0 skips), BENCH_JSON=1 (one JSON object on the last line, read by test/bench/ldap-bind-bench.test.ts).
  */
@@ -251,7 +252,21 @@ interface PhaseResult {
   firstFailure?: string;
 }
 
-function summarize(
+/** One measurement of one target in one mode, raw, so that the rounds can be pooled. */
+interface Sample {
+  target: string;
+  mode: PhaseResult['mode'];
+  connections: number;
+  rate?: number;
+  latencies: number[];
+  failures: number;
+  elapsedMs: number;
+  load1: number;
+  cpuMicros: number;
+  firstFailure?: string;
+}
+
+function sample(
   target: string,
   mode: PhaseResult['mode'],
   connections: number,
@@ -262,29 +277,49 @@ function summarize(
   firstFailure: string | undefined,
   cpu0: NodeJS.CpuUsage,
   rate?: number,
-): PhaseResult {
+): Sample {
   const cpu = process.cpuUsage(cpu0);
-  const sorted = latencies.slice().sort((a, b) => a - b);
   return {
     target,
     mode,
     connections,
     ...(rate !== undefined ? { rate } : {}),
-    ops: latencies.length,
+    latencies,
     failures,
+    elapsedMs,
+    load1,
+    cpuMicros: cpu.user + cpu.system,
+    ...(firstFailure ? { firstFailure } : {}),
+  };
+}
+
+/** The rounds of one target and mode pooled: every answer over the whole time measured. */
+function summarize(samples: Sample[]): PhaseResult {
+  const first = samples[0]!;
+  const latencies = samples.flatMap((x) => x.latencies).sort((a, b) => a - b);
+  const elapsedMs = samples.reduce((n, x) => n + x.elapsedMs, 0);
+  const cpu = samples.reduce((n, x) => n + x.cpuMicros, 0);
+  const firstFailure = samples.find((x) => x.firstFailure)?.firstFailure;
+  return {
+    target: first.target,
+    mode: first.mode,
+    connections: first.connections,
+    ...(first.rate !== undefined ? { rate: first.rate } : {}),
+    ops: latencies.length,
+    failures: samples.reduce((n, x) => n + x.failures, 0),
     seconds: round(elapsedMs / 1000, 2),
     opsPerSecond: round((latencies.length * 1000) / elapsedMs, 1),
-    p50Ms: round(quantile(sorted, 0.5), 3),
-    p99Ms: round(quantile(sorted, 0.99), 3),
-    maxMs: round(sorted[sorted.length - 1] ?? 0, 3),
-    load1: round(load1, 2),
-    clientCpuPct: Math.round((cpu.user + cpu.system) / 10 / elapsedMs),
+    p50Ms: round(quantile(latencies, 0.5), 3),
+    p99Ms: round(quantile(latencies, 0.99), 3),
+    maxMs: round(latencies[latencies.length - 1] ?? 0, 3),
+    load1: round(Math.max(...samples.map((x) => x.load1)), 2),
+    clientCpuPct: Math.round(cpu / 10 / elapsedMs),
     ...(firstFailure ? { firstFailure } : {}),
   };
 }
 
 /** Each connection issues its next operation when the previous is answered, for `seconds`. */
-async function closedLoop(target: string, conns: Conn[], seconds: number): Promise<PhaseResult> {
+async function closedLoop(target: string, conns: Conn[], seconds: number): Promise<Sample> {
   const load1 = os.loadavg()[0] ?? 0;
   const cpu0 = process.cpuUsage();
   const latencies: number[] = [];
@@ -310,24 +345,14 @@ async function closedLoop(target: string, conns: Conn[], seconds: number): Promi
       }
     }),
   );
-  return summarize(
-    target,
-    'closed',
-    conns.length,
-    latencies,
-    failures,
-    performance.now() - t0,
-    load1,
-    firstFailure,
-    cpu0,
-  );
+  return sample(target, 'closed', conns.length, latencies, failures, performance.now() - t0, load1, firstFailure, cpu0);
 }
 
 /**
  * Operations started at a fixed rate, each on the next free connection (queued when none is): the
  * latency runs from the scheduled start, so a server that falls behind shows it in p99.
  */
-async function openLoop(target: string, conns: Conn[], rate: number, seconds: number): Promise<PhaseResult> {
+async function openLoop(target: string, conns: Conn[], rate: number, seconds: number): Promise<Sample> {
   const load1 = os.loadavg()[0] ?? 0;
   const cpu0 = process.cpuUsage();
   const latencies: number[] = [];
@@ -374,7 +399,7 @@ async function openLoop(target: string, conns: Conn[], rate: number, seconds: nu
   }
   while (pending.size > 0 || (queue.length > 0 && idle.length > 0)) await Promise.race(pending);
   failures += queue.length;
-  return summarize(
+  return sample(
     target,
     'open',
     conns.length,
@@ -389,7 +414,7 @@ async function openLoop(target: string, conns: Conn[], rate: number, seconds: nu
 }
 
 /** Each worker: TLS handshake, one bind, close; again. */
-async function newConnLoop(target: string, t: LdapTarget, workers: number, seconds: number): Promise<PhaseResult> {
+async function newConnLoop(target: string, t: LdapTarget, workers: number, seconds: number): Promise<Sample> {
   const load1 = os.loadavg()[0] ?? 0;
   const cpu0 = process.cpuUsage();
   const latencies: number[] = [];
@@ -415,7 +440,7 @@ async function newConnLoop(target: string, t: LdapTarget, workers: number, secon
       }
     }),
   );
-  return summarize(target, 'newconn', workers, latencies, failures, performance.now() - t0, load1, firstFailure, cpu0);
+  return sample(target, 'newconn', workers, latencies, failures, performance.now() - t0, load1, firstFailure, cpu0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -644,11 +669,12 @@ function table(rows: PhaseResult[]): string {
 }
 
 async function main(): Promise<number> {
-  const seconds = secondsOf('BENCH_SECONDS', 8);
+  const seconds = secondsOf('BENCH_SECONDS', 4);
   const warmup = process.env.BENCH_WARMUP_SECONDS === '0' ? 0 : secondsOf('BENCH_WARMUP_SECONDS', 1);
   const connections = wholeNumber('BENCH_CONNECTIONS', 32, 1);
   const rate = wholeNumber('BENCH_RATE', 500, 1);
   const newConnWorkers = wholeNumber('BENCH_NEWCONN_CONNECTIONS', 4, 0);
+  const rounds = wholeNumber('BENCH_ROUNDS', 3, 1);
   const json = process.env.BENCH_JSON === '1';
   const useWrk = process.env.BENCH_WRK !== '0' && (await wrkVersion()) !== '';
   const note = (m: string) => console.error(`bench: ${m}`);
@@ -717,51 +743,65 @@ async function main(): Promise<number> {
       if (refused[t.name] !== expected)
         throw new Error(`${t.name}: a wrong password was answered ${refused[t.name]}, not ${expected}`);
     }
-    for (const t of targets) {
-      const conns = await Promise.all(Array.from({ length: connections }, () => t.open()));
-      try {
-        if (warmup > 0) await closedLoop(t.name, conns, warmup);
-        note(`${t.name}: closed loop, ${connections} connections, ${seconds} s`);
-        rows.push(await closedLoop(t.name, conns, seconds));
-        note(`${t.name}: open loop, ${rate}/s, ${seconds} s`);
-        rows.push(await openLoop(t.name, conns, rate, seconds));
-      } finally {
-        for (const c of conns) c.close();
+    // Every target's connections stay open for the whole run; the targets take turns, round after
+    // round, in a rotating order, so a minute of someone else's load on this shared machine is
+    // spread over all of them instead of landing on one target's phase.
+    const pools = await Promise.all(
+      targets.map(async (t) => Promise.all(Array.from({ length: connections }, () => t.open()))),
+    );
+    try {
+      if (warmup > 0) for (const [i, t] of targets.entries()) await closedLoop(t.name, pools[i]!, warmup);
+      const samples = new Map<string, Sample[]>();
+      const add = (x: Sample) =>
+        samples.set(`${x.target} ${x.mode}`, [...(samples.get(`${x.target} ${x.mode}`) ?? []), x]);
+      for (let r = 0; r < rounds; r++) {
+        const order = targets.map((_, i) => (i + r) % targets.length);
+        note(`round ${r + 1} of ${rounds}: ${order.map((i) => targets[i]!.name).join(', ')}`);
+        for (const i of order) add(await closedLoop(targets[i]!.name, pools[i]!, seconds));
+        for (const i of order) add(await openLoop(targets[i]!.name, pools[i]!, rate, seconds));
+        if (newConnWorkers > 0)
+          for (const i of order) {
+            const l = targets[i]!.ldap;
+            if (l) add(await newConnLoop(targets[i]!.name, l, newConnWorkers, seconds));
+          }
       }
-      if (t.name === 'auth-basic' && useWrk) {
-        // The legacy bench's client, as a cross-check of this one (not used in the ratios).
-        const threads = connections >= 2 ? 2 : 1;
-        const script = path.join(dir, 'wrk-auth-basic.lua');
-        const auth = `Basic ${Buffer.from(`${USER}:${s.password}`).toString('base64')}`;
-        fs.writeFileSync(
-          script,
-          wrkScript('GET', '/auth/basic', [{ headers: { Authorization: auth } }], Math.ceil(connections / threads)),
-          { mode: 0o600 },
-        );
-        note(`${t.name}: wrk -t${threads} -c${connections}, ${seconds} s`);
-        const load1 = round(os.loadavg()[0] ?? 0, 2);
-        const w = await runWrk(`http://127.0.0.1:${s.httpPort}/auth/basic`, seconds, script, { connections, threads });
-        const bad = wrkFailures(w);
-        rows.push({
-          target: t.name,
-          mode: 'wrk',
-          connections,
-          ops: w.requests,
-          failures: bad ? Math.max(1, w.non2xx) : 0,
-          seconds: w.durationS,
-          opsPerSecond: w.rps,
-          p50Ms: w.latency.p50Ms,
-          p99Ms: w.latency.p99Ms,
-          maxMs: w.latency.maxMs,
-          load1,
-          clientCpuPct: 0,
-          ...(bad ? { firstFailure: bad } : {}),
-        });
-      }
-      if (t.ldap && newConnWorkers > 0) {
-        note(`${t.name}: a new TLS connection per bind, ${newConnWorkers} at once, ${seconds} s`);
-        rows.push(await newConnLoop(t.name, t.ldap, newConnWorkers, seconds));
-      }
+      for (const t of targets)
+        for (const mode of ['closed', 'open', 'newconn'] as const) {
+          const x = samples.get(`${t.name} ${mode}`);
+          if (x) rows.push(summarize(x));
+        }
+    } finally {
+      for (const pool of pools) for (const c of pool) c.close();
+    }
+    if (useWrk) {
+      // The legacy bench's client on /auth/basic, as a cross-check of this one (not in the ratios).
+      const threads = connections >= 2 ? 2 : 1;
+      const script = path.join(dir, 'wrk-auth-basic.lua');
+      const auth = `Basic ${Buffer.from(`${USER}:${s.password}`).toString('base64')}`;
+      fs.writeFileSync(
+        script,
+        wrkScript('GET', '/auth/basic', [{ headers: { Authorization: auth } }], Math.ceil(connections / threads)),
+        { mode: 0o600 },
+      );
+      note(`auth-basic: wrk -t${threads} -c${connections}, ${seconds} s`);
+      const load1 = round(os.loadavg()[0] ?? 0, 2);
+      const w = await runWrk(`http://127.0.0.1:${s.httpPort}/auth/basic`, seconds, script, { connections, threads });
+      const bad = wrkFailures(w);
+      rows.push({
+        target: 'auth-basic',
+        mode: 'wrk',
+        connections,
+        ops: w.requests,
+        failures: bad ? Math.max(1, w.non2xx) : 0,
+        seconds: w.durationS,
+        opsPerSecond: w.rps,
+        p50Ms: w.latency.p50Ms,
+        p99Ms: w.latency.p99Ms,
+        maxMs: w.latency.maxMs,
+        load1,
+        clientCpuPct: 0,
+        ...(bad ? { firstFailure: bad } : {}),
+      });
     }
     const bad = rows.find((r) => r.failures > 0 || r.ops === 0);
     if (bad)
@@ -789,7 +829,9 @@ async function main(): Promise<number> {
   };
   if (!json || failure) {
     console.log(`Sesame LDAP bind bench: Node ${process.version}, ${cores} cores, ${slapdVersion || 'slapd'}`);
-    console.log(`LDAPS (binds on established TLS connections); ${connections} connections; ${seconds} s per phase`);
+    console.log(
+      `LDAPS (binds on established TLS connections); ${connections} connections; ${rounds} rounds of ${seconds} s per target and mode, pooled`,
+    );
     console.log('');
     console.log(table(rows));
     console.log('');
@@ -815,6 +857,7 @@ async function main(): Promise<number> {
         connections,
         rate,
         seconds,
+        rounds,
         refused,
         rows,
         ratios,

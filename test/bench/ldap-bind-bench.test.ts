@@ -43,6 +43,7 @@ function runBench(): Promise<{ code: number | null; stdout: string; stderr: stri
           BENCH_SECONDS: '0.5',
           BENCH_WARMUP_SECONDS: '0',
           BENCH_CONNECTIONS: '4',
+          BENCH_ROUNDS: '1',
           BENCH_RATE: '100',
           BENCH_NEWCONN_CONNECTIONS: '1',
           BENCH_WRK: '0',
