@@ -392,8 +392,9 @@ async function openLoop(target: string, conns: Conn[], rate: number, seconds: nu
   const total = Math.round(rate * seconds);
   for (let i = 0; i < total; i++) {
     const due = t0 + (i * 1000) / rate;
-    const wait = due - performance.now();
-    if (wait > 1) await sleep(wait);
+    // Never early: a timer rounds its delay down to whole ms, and a bind sent before its time
+    // would be timed from a start it did not wait for.
+    for (let wait = due - performance.now(); wait > 0; wait = due - performance.now()) await sleep(Math.ceil(wait));
     queue.push(due);
     dispatch();
   }
@@ -787,7 +788,7 @@ async function main(): Promise<number> {
       const load1 = round(os.loadavg()[0] ?? 0, 2);
       const w = await runWrk(`http://127.0.0.1:${s.httpPort}/auth/basic`, seconds, script, { connections, threads });
       const bad = wrkFailures(w);
-      rows.push({
+      rows.splice(rows.map((r) => r.target).lastIndexOf('auth-basic') + 1, 0, {
         target: 'auth-basic',
         mode: 'wrk',
         connections,
