@@ -350,7 +350,7 @@ async function closedLoop(target: string, conns: Conn[], seconds: number): Promi
 
 /**
  * Operations started at a fixed rate, each on the next free connection (queued when none is): the
- * latency runs from the scheduled start, so a server that falls behind shows it in p99.
+ * latency runs from the queueing, so a server that falls behind shows it in p99.
  */
 async function openLoop(target: string, conns: Conn[], rate: number, seconds: number): Promise<Sample> {
   const load1 = os.loadavg()[0] ?? 0;
@@ -393,9 +393,11 @@ async function openLoop(target: string, conns: Conn[], rate: number, seconds: nu
   for (let i = 0; i < total; i++) {
     const due = t0 + (i * 1000) / rate;
     // Never early: a timer rounds its delay down to whole ms, and a bind sent before its time
-    // would be timed from a start it did not wait for.
+    // would be timed from a start it did not wait for. Timed from the moment it is queued, not from
+    // `due`: the timer's own lateness (up to a ms) is this client's, and would blur every target's
+    // p50 alike; a bind waiting for a free connection is still timed from its queueing.
     for (let wait = due - performance.now(); wait > 0; wait = due - performance.now()) await sleep(Math.ceil(wait));
-    queue.push(due);
+    queue.push(performance.now());
     dispatch();
   }
   while (pending.size > 0 || (queue.length > 0 && idle.length > 0)) await Promise.race(pending);
