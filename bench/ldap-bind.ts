@@ -40,7 +40,8 @@
  * Knobs: BENCH_SECONDS (per target, mode and round, default 4), BENCH_ROUNDS (default 3: the targets
  * take turns, so the machine's other load falls on all of them), BENCH_WARMUP_SECONDS (default 1), BENCH_CONNECTIONS
  * (default 32), BENCH_RATE (open-loop binds/s, default 500), BENCH_NEWCONN_CONNECTIONS (default 4;
- * 0 skips), BENCH_JSON=1 (one JSON object on the last line, read by test/bench/ldap-bind-bench.test.ts).
+ * 0 skips), BENCH_WRK=0 (no wrk row), BENCH_CPU_PROF=<folder> (Sesame runs with --cpu-prof there),
+ * BENCH_JSON=1 (one JSON object on the last line, read by test/bench/ldap-bind-bench.test.ts).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -588,7 +589,13 @@ async function startSesame(dir: string, tlsFiles: { cert: string; key: string },
     LOG_LEVEL: 'warn',
     SESAME_LDAPS_PORT: String(ldapsPort),
   });
-  const c = startChild(process.execPath, [MAIN_JS], childEnv);
+  const prof = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined;
+  if (prof) fs.mkdirSync(prof, { recursive: true });
+  const c = startChild(
+    process.execPath,
+    [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), MAIN_JS],
+    childEnv,
+  );
   const agent = new http.Agent({ keepAlive: false });
   await waitFor(c, 'the Sesame server', async () => (await request(agent, httpPort, 'GET', '/healthz')).status === 200);
   await waitFor(c, 'the Sesame LDAPS port', async () => {
