@@ -53,6 +53,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
+import { sql } from 'kysely';
 import { freePort, request, round, runWrk, failures as wrkFailures, wrkScript, wrkVersion } from './wrk.js';
 import { constructed, elementLength, integer, octets, TAG, BerReader } from '../src/adapters/ldap/ber.js';
 import { OP } from '../src/adapters/ldap/protocol.js';
@@ -604,7 +605,7 @@ async function startSesame(dir: string, tlsFiles: { cert: string; key: string },
     return true;
   });
   agent.destroy();
-  return { ...c, httpPort, ldapsPort, password };
+  return { ...c, httpPort, ldapsPort, password, env };
 }
 
 async function startSlapd(dir: string, tlsFiles: { ca: string; cert: string; key: string }, ca: Buffer) {
@@ -658,6 +659,24 @@ async function startSlapd(dir: string, tlsFiles: { ca: string; cert: string; key
   return { ...c, port };
 }
 
+/**
+ * Sesame's sign-in log by protocol and outcome, read with the project's code after the server
+ * stopped: every bind and /auth/basic answer counted above must be a logged success.
+ */
+async function readSignInLog(env: Record<string, string>) {
+  const ctx = await createContext(loadConfig({ ...env, LOG_LEVEL: 'silent' }), { migrate: false });
+  try {
+    const rows = await ctx.store.db
+      .selectFrom('sign_in_events')
+      .select(['protocol', 'outcome', sql<number>`count(*)`.as('n')])
+      .groupBy(['protocol', 'outcome'])
+      .execute();
+    return rows.map((r) => ({ protocol: r.protocol, outcome: r.outcome, n: Number(r.n) }));
+  } finally {
+    await ctx.close();
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 function table(rows: PhaseResult[]): string {
@@ -696,6 +715,7 @@ async function main(): Promise<number> {
   let sesame: Awaited<ReturnType<typeof startSesame>> | undefined;
   let slapd: Awaited<ReturnType<typeof startSlapd>> | undefined;
   let slapdVersion = '';
+  let signInLog: { protocol: string; outcome: string; n: number }[] = [];
   try {
     const tlsFiles = await makeCertificate(dir);
     const ca = fs.readFileSync(tlsFiles.ca);
@@ -824,6 +844,13 @@ async function main(): Promise<number> {
     if (slapd) failure += `\nslapd output:\n${slapd.output() || '(none)'}`;
   } finally {
     await sesame?.stop();
+    if (sesame && !failure) {
+      try {
+        signInLog = await readSignInLog(sesame.env);
+      } catch (e) {
+        note(`could not read the sign-in log: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
     await slapd?.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -847,6 +874,9 @@ async function main(): Promise<number> {
     console.log('');
     console.log(`wrong password answered: ${JSON.stringify(refused)}`);
     console.log(
+      `Sesame's sign-in log: ${signInLog.map((l) => `${l.protocol} ${l.outcome} ${l.n}`).join(', ') || '(not read)'}`,
+    );
+    console.log(
       `binds/s, closed loop: Sesame LDAP / auth basic ${ratios.closedLdapToBasic}, Sesame LDAP / slapd ${ratios.closedLdapToSlapd}`,
     );
     console.log(
@@ -869,6 +899,7 @@ async function main(): Promise<number> {
         seconds,
         rounds,
         refused,
+        signInLog,
         rows,
         ratios,
       }),

@@ -2,7 +2,8 @@
  * Smoke test for bench/ldap-bind: runs the compiled bench as a child process, half a second per phase
  * and a few connections, and checks its JSON summary: every target (Sesame's LDAPS, /auth/basic,
  * a throwaway slapd) answered binds in every mode with no failure, each refused a wrong password
- * (LDAP 49, HTTP 401: the binds are really checked), and the ratios were computed. The ratios'
+ * (LDAP 49, HTTP 401: the binds are really checked), Sesame's sign-in log holds a success for every
+ * bind and /auth/basic answer counted, and the ratios were computed. The ratios'
  * values are not asserted: half a second on a shared machine says little about them.
  *
  * Needs slapd, ldap-utils and openssl (scripts/test.sh installs them) and root (slapd's files).
@@ -30,6 +31,7 @@ interface BenchResult {
   refused: Record<string, number>;
   rows: Row[];
   ratios: Record<string, number>;
+  signInLog: { protocol: string; outcome: string; n: number }[];
 }
 
 function runBench(): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -92,6 +94,16 @@ describe('bench/ldap-bind', () => {
       assert.ok(row.ops > 0 && row.opsPerSecond > 0, `${what}: ${row.ops} ops, ${row.opsPerSecond}/s${detail}`);
       assert.ok(row.p50Ms > 0 && row.p99Ms >= row.p50Ms, `${what}: p50 ${row.p50Ms}, p99 ${row.p99Ms}${detail}`);
     }
+    // Sesame's own sign-in log: every bind and /auth/basic answer counted was a checked success,
+    // and the wrong passwords are there as failures.
+    const logged = (protocol: string, success: boolean) =>
+      r.signInLog
+        .filter((l) => l.protocol === protocol && (l.outcome === 'success') === success)
+        .reduce((n, l) => n + l.n, 0);
+    const ops = (target: string) => r.rows.filter((row) => row.target === target).reduce((n, row) => n + row.ops, 0);
+    assert.ok(logged('ldap', true) >= ops('sesame-ldap'), `ldap successes logged < binds counted${detail}`);
+    assert.ok(logged('http', true) >= ops('auth-basic'), `http successes logged < answers counted${detail}`);
+    assert.ok(logged('ldap', false) >= 1 && logged('http', false) >= 1, `the wrong passwords are logged${detail}`);
     for (const [name, value] of Object.entries(r.ratios))
       assert.ok(Number.isFinite(value) && value > 0, `ratio ${name} = ${value}${detail}`);
   });
