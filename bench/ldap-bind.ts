@@ -15,31 +15,33 @@
  * Why LDAPS and not StartTLS: both end in the same TLS session; LDAPS needs no extended operation
  * before the first bind, and every connection here is opened once and then reused (bind after bind
  * on it, as an address book or a proxy's pool does), so the table measures binds, not handshakes.
- * One handshake + bind per connection is measured separately (the "new conn" rows).
+ * One handshake + bind per connection is measured separately (the "newconn" rows).
  *
- * One client for all three (no wrk): the same Node process, the same connection count, the same
- * scheduler, so the client's own cost is the same in every row. The LDAP messages are encoded with
+ * One client for all three: the same Node process, the same connection count, the same scheduler,
+ * so the client's own cost is the same in every row (wrk on /auth/basic, the legacy bench's client,
+ * is one more row as a cross-check, not in the ratios). The LDAP messages are encoded with
  * the project's BER code (src/adapters/ldap/ber.ts) and read with its framing (elementLength).
  *   closed loop  CONNECTIONS connections, each sending its next bind when the previous is answered:
  *                throughput at saturation (binds/s) and the saturated latency;
  *   open loop    binds started at a fixed RATE per second whatever the answers (queued for the next
- *                free connection when all are busy, latency counted from the scheduled start, so a
+ *                free connection when all are busy, latency counted from the queueing, so a
  *                stall is not hidden: no coordinated omission): p50 and p99 at a load every target
  *                can carry;
  *   new conn     a few connections in closed loop, each iteration a TLS handshake, one bind, close.
  * Every answer must be success (LDAP 0, HTTP 200); any other makes the run invalid (exit 1). Before
  * measuring, a wrong password must be refused by each target (LDAP 49, HTTP 401), so the binds are
- * known to be checked.
+ * known to be checked; after the run, Sesame's sign-in log is read back (a success per answer).
  *
  * The machine is shared (two cores): this client, Sesame and slapd compete for them, and slapd is
  * multi-threaded while Sesame and this client have one event loop each, so slapd's number is partly
- * the client's ceiling. Read the ratios of one run; each phase records the load average it started at.
+ * the client's ceiling. Read the ratios of one run; each row records the highest load average its
+ * rounds started at, and this process's CPU (near 100 %, the client is the limit).
  *
  * Run: `npm run bench:ldap`, or `npx tsc -p . && node dist/bench/ldap-bind.js`. Needs openssl and
  * slapd + ldap-utils (slappasswd, slapadd), as root (scripts/test.sh installs them).
  * Knobs: BENCH_SECONDS (per target, mode and round, default 4), BENCH_ROUNDS (default 3: the targets
- * take turns, so the machine's other load falls on all of them), BENCH_WARMUP_SECONDS (default 1), BENCH_CONNECTIONS
- * (default 32), BENCH_RATE (open-loop binds/s, default 500), BENCH_NEWCONN_CONNECTIONS (default 4;
+ * take turns, so the machine's other load falls on all of them), BENCH_WARMUP_SECONDS (default 1),
+ * BENCH_CONNECTIONS (default 32), BENCH_RATE (open-loop binds/s, default 500), BENCH_NEWCONN_CONNECTIONS (default 4;
  * 0 skips), BENCH_WRK=0 (no wrk row), BENCH_CPU_PROF=<folder> (Sesame runs with --cpu-prof there),
  * BENCH_JSON=1 (one JSON object on the last line, read by test/bench/ldap-bind-bench.test.ts).
  */
