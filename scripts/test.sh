@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 # (the server, its REST module, radtest and eapol_test) for test/e2e/integrations-radius.test.ts;
 # ldap-utils (ldapwhoami, ldapsearch) and python3-ldap3 are the LDAP clients of test/e2e/ldap.test.ts;
 # apache2 (mod_authnz_ldap) and dovecot-ldap (Dovecot's LDAP passdb) are the LDAP consumers of
-# test/e2e/ldap-consumers.test.ts.
+# test/e2e/ldap-consumers.test.ts; slapd (OpenLDAP, with slapadd and slappasswd) is the anchor of
+# test/bench/ldap-bind-bench.test.ts (bench/ldap-bind.ts), a private instance on a free loopback port.
 declare -A NEED=(
   [postgresql]=initdb [chromium]=chromium [oathtool]=oathtool [zbar-tools]=zbarimg
   [curl]=curl [python3]=python3 [swaks]=swaks [openssl]=openssl [wrk]=wrk
@@ -29,6 +30,7 @@ declare -A NEED=(
   [freeradius-utils]=radtest [eapoltest]=eapol_test
   [ldap-utils]=ldapwhoami [python3-ldap3]=/usr/lib/python3/dist-packages/ldap3
   [apache2]=/usr/lib/apache2/modules/mod_authnz_ldap.so [dovecot-ldap]=/usr/lib/dovecot/modules/auth/libauthdb_ldap.so
+  [slapd]=/usr/sbin/slapd
 )
 
 pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
@@ -46,7 +48,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "test.sh: installing ${missing[*]}"
     # Installing must not start system daemons (Dovecot on 143/110/587, nginx and Apache on 80,
-    # Postfix on 25, FreeRADIUS on 1812):
+    # Postfix on 25, FreeRADIUS on 1812, slapd on 389):
     # the tests run private instances on free loopback ports. policy-rc.d answering 101 forbids
     # invoke-rc.d to start anything; Postfix is told not to write a system configuration.
     made_policy=0
@@ -56,6 +58,8 @@ if [ ${#missing[@]} -gt 0 ]; then
       made_policy=1
     fi
     echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+    # Nor should slapd's postinst make a system directory (the bench writes its own slapd.conf).
+    echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
     rc=0
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; } || rc=$?
     [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
