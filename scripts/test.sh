@@ -14,7 +14,9 @@ cd "$(dirname "$0")/.."
 # ldap-utils (ldapwhoami, ldapsearch) and python3-ldap3 are the LDAP clients of test/e2e/ldap.test.ts;
 # apache2 (mod_authnz_ldap) and dovecot-ldap (Dovecot's LDAP passdb) are the LDAP consumers of
 # test/e2e/ldap-consumers.test.ts; slapd (OpenLDAP, with slapadd and slappasswd) is the anchor of
-# test/bench/ldap-bind-bench.test.ts (bench/ldap-bind.ts), a private instance on a free loopback port.
+# test/bench/ldap-bind-bench.test.ts (bench/ldap-bind.ts), a private instance on a free loopback port;
+# nslcd and libnss-ldapd are the Linux host (and NAS) of test/e2e/ldap-devices.test.ts, configured only
+# inside its sandbox.
 declare -A NEED=(
   [postgresql]=initdb [chromium]=chromium [oathtool]=oathtool [zbar-tools]=zbarimg
   [curl]=curl [python3]=python3 [swaks]=swaks [openssl]=openssl [wrk]=wrk
@@ -30,7 +32,7 @@ declare -A NEED=(
   [freeradius-utils]=radtest [eapoltest]=eapol_test
   [ldap-utils]=ldapwhoami [python3-ldap3]=/usr/lib/python3/dist-packages/ldap3
   [apache2]=/usr/lib/apache2/modules/mod_authnz_ldap.so [dovecot-ldap]=/usr/lib/dovecot/modules/auth/libauthdb_ldap.so
-  [slapd]=/usr/sbin/slapd
+  [slapd]=/usr/sbin/slapd [nslcd]=/usr/sbin/nslcd [libnss-ldapd]=/lib/x86_64-linux-gnu/libnss_ldap.so.2
 )
 
 pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
@@ -60,6 +62,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
     # Nor should slapd's postinst make a system directory (the bench writes its own slapd.conf).
     echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
+    # Nor should libnss-ldapd add ldap to this machine's /etc/nsswitch.conf (the test's sandbox does).
+    echo "libnss-ldapd libnss-ldapd/nsswitch multiselect" | debconf-set-selections
     rc=0
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; } || rc=$?
     [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d

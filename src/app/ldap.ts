@@ -8,6 +8,7 @@ import { isSesameError } from '../domain/errors.js';
 import type { GroupReads } from '../domain/directory/reads.js';
 import { KyselyGroupRepository } from '../storage/group-repository.js';
 import { KyselyPeopleReads } from '../storage/people-reads.js';
+import { KyselyPosixIds } from '../storage/posix-ids.js';
 import { type LdapDeps, LdapServer } from '../adapters/ldap/server.js';
 import { ConfigError } from '../config/config.js';
 import type { AppContext } from './context.js';
@@ -32,15 +33,20 @@ export async function startLdap(ctx: AppContext, log: LdapDeps['log']): Promise<
   }
   const people = new KyselyPeopleReads(ctx.store.db);
   const groupRepo = new KyselyGroupRepository(ctx.store.db);
+  const posixIds = new KyselyPosixIds(ctx.store.db);
   const groups: GroupReads = {
     // Read at each search: a member removed is gone from the directory at the next one.
-    groups: async (orgId) =>
-      Promise.all(
-        (await groupRepo.list(orgId)).map(async (g) => ({
+    groups: async (orgId) => {
+      const list = await groupRepo.list(orgId);
+      const numbers = await posixIds.numbersFor(list.map((g) => g.id));
+      return Promise.all(
+        list.map(async (g) => ({
           name: g.name,
+          posixId: numbers.get(g.id)!,
           members: (await groupRepo.members(g.id)).map((m) => m.address),
         })),
-      ),
+      );
+    },
     groupsOf: async (orgId, userId) =>
       (await groupRepo.groupsOf(userId)).filter((g) => g.orgId === orgId).map((g) => g.name),
   };

@@ -27,6 +27,7 @@ import * as m21 from './migrations/2026-12-08-21-org-locale-settings.js';
 import * as m22 from './migrations/2026-12-08-22-mail-settings.js';
 import * as m23 from './migrations/2026-12-09-23-profile-links.js';
 import * as m24 from './migrations/2026-12-09-24-groups.js';
+import * as m25 from './migrations/2026-12-10-25-posix-ids.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '2026-11-27-01-accounts': m01,
@@ -52,6 +53,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '2026-12-08-22-mail-settings': m22,
   '2026-12-09-23-profile-links': m23,
   '2026-12-09-24-groups': m24,
+  '2026-12-10-25-posix-ids': m25,
 };
 
 export function migrator<DB>(db: Kysely<DB>): Migrator {

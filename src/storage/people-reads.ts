@@ -4,13 +4,18 @@
  */
 import type { Kysely } from 'kysely';
 import type { PeopleReads, Person } from '../domain/directory/reads.js';
+import { KyselyPosixIds } from './posix-ids.js';
 import type { Database } from './schema.js';
 
 export class KyselyPeopleReads implements PeopleReads {
-  constructor(private readonly db: Kysely<Database>) {}
+  private readonly posix: KyselyPosixIds;
+
+  constructor(private readonly db: Kysely<Database>) {
+    this.posix = new KyselyPosixIds(db);
+  }
 
   async activePeople(orgId: string, limit: number): Promise<Person[]> {
-    return this.db
+    const rows = await this.db
       .selectFrom('users')
       .select(['id', 'address', 'name'])
       .where('org_id', '=', orgId)
@@ -18,15 +23,22 @@ export class KyselyPeopleReads implements PeopleReads {
       .orderBy('address')
       .limit(limit)
       .execute();
+    return this.withNumbers(rows);
   }
 
   async activePerson(orgId: string, address: string): Promise<Person | undefined> {
-    return this.db
+    const row = await this.db
       .selectFrom('users')
       .select(['id', 'address', 'name'])
       .where('org_id', '=', orgId)
       .where('address', '=', address)
       .where('status', '=', 'active')
       .executeTakeFirst();
+    return row && (await this.withNumbers([row]))[0];
+  }
+
+  private async withNumbers(rows: Omit<Person, 'posixId'>[]): Promise<Person[]> {
+    const numbers = await this.posix.numbersFor(rows.map((r) => r.id));
+    return rows.map((r) => ({ ...r, posixId: numbers.get(r.id)! }));
   }
 }

@@ -234,6 +234,14 @@ export interface Database {
   group_members: GroupMembersTable;
   group_limits: GroupLimitsTable;
   oidc_client_groups: OidcClientGroupsTable;
+  posix_ids: PosixIdsTable;
+}
+
+/** The POSIX number of a user or group (its id), given once and never again (storage/posix-ids.ts). */
+export interface PosixIdsTable {
+  entity_id: string;
+  number: number;
+  created_at: number;
 }
 
 /** The group an OIDC app requires of who signs in to it; no row: everyone of its organization. */

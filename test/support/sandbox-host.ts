@@ -9,8 +9,8 @@
  * Commands run inside with `sh()` (bash -euo pipefail, as a doc's block is run) or `exec()`. systemd
  * does not run in this container, so `systemctl start|restart|reload|stop <unit>` inside is a small
  * shim (written here, first on PATH) that does what the Debian package's unit does: it starts the
- * same daemon binary with the package's configuration (`dovecot`, `nginx`, `postfix start`, Caddy and
- * Radicale as their own users), or sends the reload the unit would.
+ * same daemon binary with the package's configuration (`dovecot`, `nginx`, `postfix start`, `nslcd`,
+ * Caddy and Radicale as their own users), or sends the reload the unit would.
  *
  * Needs root (namespaces, mounts) and util-linux's unshare and nsenter. `stop()` kills every process
  * in the namespace and removes the overlays' folder; it also runs on process exit.
@@ -40,6 +40,7 @@ stop_unit() {
     dovecot) doveadm stop 2>/dev/null || true ;;
     nginx) nginx -s quit 2>/dev/null || true ;;
     postfix) postfix stop 2>/dev/null || true ;;
+    nslcd) [ -e /run/nslcd/nslcd.pid ] && kill "$(cat /run/nslcd/nslcd.pid)" 2>/dev/null || true ;;
     # Only this sandbox's processes (its network namespace), never another sandbox's or the machine's.
     caddy) pkill --ns $$ --nslist net -x caddy 2>/dev/null || true ;;
     radicale) pkill --ns $$ --nslist net -f '^/usr/bin/python3 /usr/bin/radicale' 2>/dev/null || true; pkill --ns $$ --nslist net -f 'python3 -m radicale' 2>/dev/null || true ;;
@@ -51,6 +52,8 @@ start_unit() {
     dovecot) dovecot ;;
     nginx) nginx ;;
     postfix) postfix start ;;
+    # The unit's ExecStart: nslcd forks, drops to the uid and gid of /etc/nslcd.conf, writes its pid file.
+    nslcd) mkdir -p /run/nslcd && chown nslcd:nslcd /run/nslcd && nslcd ;;
     # User=caddy with AmbientCapabilities=CAP_NET_BIND_SERVICE (ports 80 and 443) and its HOME, as the unit.
     caddy) HOME=/var/lib/caddy setsid setpriv --reuid=caddy --regid=caddy --init-groups --inh-caps=+net_bind_service --ambient-caps=+net_bind_service /usr/bin/caddy run --environ --config /etc/caddy/Caddyfile >>/var/log/caddy.out 2>&1 < /dev/null & ;;
     radicale) setsid runuser -u radicale -- /usr/bin/python3 -m radicale >>/var/log/radicale.out 2>&1 < /dev/null & ;;

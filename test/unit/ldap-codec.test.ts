@@ -19,6 +19,7 @@ import {
 import {
   bindAddress,
   entryOf,
+  groupNode,
   matches,
   parseDn,
   personDn,
@@ -150,7 +151,7 @@ describe('LDAP codec', () => {
 
 describe('LDAP directory', () => {
   const org = { domain: 'contoso.test', name: 'Contoso' };
-  const ann = personNode({ id: 'u1', address: 'ann.lee@contoso.test', name: 'Ann  Lee' }, org, []);
+  const ann = personNode({ id: 'u1', address: 'ann.lee@contoso.test', name: 'Ann  Lee', posixId: 100001 }, org, []);
 
   it('names people by uid under ou=people of the domain, and maps bind names to addresses', () => {
     assert.equal(suffixOf('contoso.test'), 'dc=contoso,dc=test');
@@ -183,6 +184,31 @@ describe('LDAP directory', () => {
     assert.ok(m({ type: 'and', filters: [] }), 'an empty and is true');
   });
 
+  it('serves posixAccount and posixGroup (RFC 2307bis) for NAS boxes and hosts, numbers ordered as numbers', () => {
+    const m = (f: Parameters<typeof matches>[1]) => matches(ann, f);
+    assert.deepEqual(entryOf(ann, ['uidNumber', 'gidNumber', 'homeDirectory'], false).attributes, [
+      ['uidNumber', ['100001']],
+      ['gidNumber', ['100001']],
+      ['homeDirectory', ['/home/ann.lee']],
+    ]);
+    assert.ok(m({ type: 'equality', attribute: 'objectClass', value: 'posixAccount' }));
+    // As text "99999" sorts after "100001": the numbers must be compared as numbers.
+    assert.ok(m({ type: 'greaterOrEqual', attribute: 'uidNumber', value: '99999' }));
+    assert.ok(!m({ type: 'lessOrEqual', attribute: 'uidNumber', value: '99999' }));
+    // Not a number: Undefined, so neither it nor its negation matches.
+    const many = { type: 'greaterOrEqual', attribute: 'uidNumber', value: 'many' } as const;
+    assert.ok(!m(many) && !m({ type: 'not', filter: many }));
+    const staff = groupNode(
+      { name: 'Staff', posixId: 100007, members: ['ann.lee@contoso.test', 'bob@contoso.test'] },
+      org,
+    );
+    assert.deepEqual(entryOf(staff, ['objectClass', 'gidNumber', 'memberUid'], false).attributes, [
+      ['objectClass', ['top', 'groupOfNames', 'posixGroup']],
+      ['gidNumber', ['100007']],
+      ['memberUid', ['ann.lee', 'bob']],
+    ]);
+  });
+
   it('returns the attributes asked for, none for 1.1, and no values with typesOnly', () => {
     assert.deepEqual(entryOf(ann, ['mail', 'CN'], false).attributes, [
       ['mail', ['ann.lee@contoso.test']],
@@ -191,7 +217,18 @@ describe('LDAP directory', () => {
     assert.deepEqual(entryOf(ann, ['1.1'], false).attributes, []);
     assert.deepEqual(entryOf(ann, ['uid'], true).attributes, [['uid', []]]);
     const all = entryOf(ann, [], false).attributes.map(([n]) => n);
-    assert.deepEqual(all, ['objectClass', 'uid', 'mail', 'cn', 'displayName', 'sn', 'givenName']);
+    assert.deepEqual(all, [
+      'objectClass',
+      'uid',
+      'mail',
+      'cn',
+      'displayName',
+      'sn',
+      'givenName',
+      'uidNumber',
+      'gidNumber',
+      'homeDirectory',
+    ]);
     const bytes = encodeEntry(4, entryOf(ann, ['uid'], false));
     assert.equal(elementLength(bytes, 1024), bytes.length);
   });

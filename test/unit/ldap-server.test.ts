@@ -154,9 +154,9 @@ describe('the LDAP server, over raw sockets', () => {
   /** What the directory was asked: 'all', or the address of one person. */
   const reads: string[] = [];
   const PEOPLE = [
-    { id: 'u1', address: 'ann@contoso.test', name: 'Ann Lee' },
-    { id: 'u2', address: 'bob@contoso.test', name: 'Bob' },
-    { id: 'u3', address: 'cem@contoso.test', name: 'Cem' },
+    { id: 'u1', address: 'ann@contoso.test', name: 'Ann Lee', posixId: 100001 },
+    { id: 'u2', address: 'bob@contoso.test', name: 'Bob', posixId: 100002 },
+    { id: 'u3', address: 'cem@contoso.test', name: 'Cem', posixId: 100003 },
   ];
   const rejected: string[] = [];
 

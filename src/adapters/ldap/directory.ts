@@ -173,7 +173,8 @@ export function personNode(p: Person, org: OrgView, groups: string[]): Node {
   const name = p.name.trim() || local;
   const words = name.split(/\s+/);
   return node(personDn(p.address, org.domain), [
-    ['objectClass', ['top', 'person', 'organizationalPerson', 'inetOrgPerson']],
+    // posixAccount (auxiliary in RFC 2307bis) for NAS boxes and hosts (nslcd, sssd) that map files to owners.
+    ['objectClass', ['top', 'person', 'organizationalPerson', 'inetOrgPerson', 'posixAccount']],
     ['uid', [local]],
     ['mail', [p.address]],
     ['cn', [name]],
@@ -182,6 +183,11 @@ export function personNode(p: Person, org: OrgView, groups: string[]): Node {
     ['sn', [words.length > 1 ? words.slice(1).join(' ') : name]],
     ...(words.length > 1 ? ([['givenName', [words[0]!]]] as [string, string[]][]) : []),
     ['memberOf', groups.map((g) => groupDn(g, org.domain))],
+    ['uidNumber', [String(p.posixId)]],
+    // A private primary group of the same number, as Debian's adduser makes: what the person
+    // shares with others is their groups' (ou=groups, posixGroup).
+    ['gidNumber', [String(p.posixId)]],
+    ['homeDirectory', [`/home/${local}`]],
   ]);
 }
 
@@ -189,8 +195,11 @@ export const groupDn = (name: string, domain: string) => `cn=${escapeValue(name)
 
 export function groupNode(g: DirectoryGroup, org: OrgView): Node {
   return node(groupDn(g.name, org.domain), [
-    ['objectClass', ['top', 'groupOfNames']],
+    // posixGroup (auxiliary in RFC 2307bis) beside groupOfNames: gidNumber and memberUid for nslcd, sssd and NAS boxes.
+    ['objectClass', ['top', 'groupOfNames', 'posixGroup']],
     ['cn', [g.name]],
+    ['gidNumber', [String(g.posixId)]],
+    ['memberUid', g.members.map((a) => a.slice(0, a.lastIndexOf('@')))],
     // groupOfNames requires a member: an empty group names its own DN, as OpenLDAP's tools do.
     ['member', g.members.length ? g.members.map((a) => personDn(a, org.domain)) : [groupDn(g.name, org.domain)]],
   ]);
@@ -210,6 +219,9 @@ const fold = (s: string) => s.normalize('NFKC').toLowerCase().replace(/\s+/g, ' 
 
 /** Attributes whose values are DNs: compared as DNs (spaces and case around the commas do not matter). */
 const DN_VALUED = new Set(['member', 'memberof', 'entrydn']);
+
+/** Attributes whose values are integers: ordered as numbers. */
+const INTEGER_VALUED = new Set(['uidnumber', 'gidnumber']);
 
 function valuesOf(n: Node, attribute: string): string[] | undefined {
   const key = attribute.toLowerCase();
@@ -308,7 +320,13 @@ function evaluate(n: Node, f: Filter): Tri {
       if (!values) return false;
       if (f.type === 'substrings') return values.some((v) => substrings(v, f));
       if (f.type === 'equality' || f.type === 'approx') return values.some((v) => equal(f.attribute, v, f.value));
-      // Ordering on text: a plain comparison of the folded forms.
+      // Ordering: integerOrderingMatch on the numbers (uidNumber, gidNumber; sssd asks
+      // `(uidNumber>=…)`), else a plain comparison of the folded forms.
+      if (INTEGER_VALUED.has(f.attribute.toLowerCase())) {
+        if (!/^-?\d+$/.test(f.value.trim())) return undefined;
+        const n = Number(f.value);
+        return values.some((v) => (f.type === 'greaterOrEqual' ? Number(v) >= n : Number(v) <= n));
+      }
       const a = fold(f.value);
       return values.some((v) => (f.type === 'greaterOrEqual' ? fold(v) >= a : fold(v) <= a));
     }

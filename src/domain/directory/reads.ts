@@ -10,6 +10,8 @@ export interface Person {
   id: string;
   address: string;
   name: string;
+  /** Its POSIX number (uidNumber, and gidNumber of its own group), given once and never reused. */
+  posixId: number;
 }
 
 export interface PeopleReads {
@@ -25,6 +27,8 @@ export interface PeopleReads {
 /** A group as a directory shows it: its name and its members' addresses. */
 export interface DirectoryGroup {
   name: string;
+  /** Its POSIX number (gidNumber), from the same range as people's and never reused. */
+  posixId: number;
   members: string[];
 }
 
