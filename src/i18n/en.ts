@@ -1172,6 +1172,7 @@ export const en = {
     'When a site opens a small box of the browser itself (not a page of Sesame) that asks for a user name and password, enter your email address and an app password made for that site.',
   'help.apps.ldap.s2':
     'If it is refused, check under Security info that the app password may be used for LDAP, and ask your administrator whether the site checks passwords some other way.',
+  'help.apps.printers.ldap': 'For the printer’s address book (looking up colleagues’ addresses), see',
 } as const;
 
 export type MessageId = keyof typeof en;

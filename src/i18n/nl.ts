@@ -1190,4 +1190,5 @@ export const nl: Record<MessageId, string> = {
     'Opent een site een klein venster van de browser zelf (geen pagina van Sesame) dat om een gebruikersnaam en wachtwoord vraagt, vul dan uw e-mailadres in en een app-wachtwoord dat voor die site is gemaakt.',
   'help.apps.ldap.s2':
     'Wordt het geweigerd, kijk dan onder Beveiligingsgegevens of het app-wachtwoord voor LDAP mag worden gebruikt, en vraag uw beheerder of de site wachtwoorden op een andere manier controleert.',
+  'help.apps.printers.ldap': 'Voor het adresboek van de printer (adressen van collega’s opzoeken), zie',
 };

@@ -227,6 +227,7 @@ for (const kind of STORE_KINDS) {
         assert.ok(smtp.includes(WORDS.printers.starttls[lang]));
         assert.doesNotMatch(body, /id="setting-(?:imap|pop3|caldav|carddav)"/, 'only SMTP');
         assert.ok(part(body, 'app-tip')?.includes(MENU.printers[lang]), 'its own app password, SMTP only');
+        assert.match(body, /<a href="\/help\/apps\/ldap">/, 'the address book: the LDAP page');
       });
 
       it(`${lang}: signed in without mail settings: the administrator has not entered them yet`, async () => {

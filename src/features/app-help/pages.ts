@@ -44,7 +44,7 @@ interface Guide {
   tip?: MessageId;
   parts: Part[];
   /** Paragraphs after the steps; with `link`, a link to that app's page follows. */
-  after?: { id: MessageId; needs?: readonly MailService[]; link?: MailHelpApp }[];
+  after?: { id: MessageId; needs?: readonly MailService[]; link?: HelpApp }[];
 }
 
 const MAIL: readonly MailService[] = ['imap', 'pop3', 'smtp'];
@@ -197,7 +197,7 @@ const GUIDES: Record<MailHelpApp, Guide> = {
         ],
       },
     ],
-    after: [{ id: 'help.apps.printers.security' }],
+    after: [{ id: 'help.apps.printers.security' }, { id: 'help.apps.printers.ldap', link: 'ldap' }],
   },
 };
 
