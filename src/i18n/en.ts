@@ -811,7 +811,8 @@ export const en = {
   'error.oidc_wrong_organization':
     'This app belongs to another organization. Sign in with an account of that organization.',
   // Per-app help (issue #18, item 4): /help/apps and /help/apps/{app}.
-  'help.apps.link': 'Step-by-step help for Outlook, Apple Mail, Android, Thunderbird, calendars and printers',
+  'help.apps.link':
+    'Step-by-step help for Outlook, Apple Mail, Android, Thunderbird, calendars, printers, Wi-Fi and LDAP',
   'help.apps.title': 'Set up your apps',
   'help.apps.index.intro':
     'Pick the app you want to set up. Each page says where to type what, and, once you are signed in, shows your organization’s server names and your user name.',
@@ -1073,6 +1074,105 @@ export const en = {
     '{app} is only for the members of a group, and you are not one. Ask your administrator if you need it.',
   // The LDAP interface (issue #19, item 2). `protocol.ldap` keeps the name protocolName() looks up.
   'protocol.ldap': 'LDAP (address books, directory)',
+  // Per-app help for Wi-Fi and LDAP (issue #19, item 6): /help/apps/wifi and /help/apps/ldap.
+  'help.apps.access.which.title': 'Which app password',
+  'help.apps.access.which':
+    'Under Security info, make a new app password for each device or site, named after it, for example “{example}”: if one is lost, you delete only its app password. In the list of app passwords, its “May be used for” column must show {protocol}; one made before your organization allowed {protocol} does not work here.',
+  'help.apps.access.not_in_group':
+    'Your organization offers this only to the members of a group, and you are not one. Ask your administrator.',
+  'help.apps.wifi.title': 'Wi-Fi, VPN and network sign-in',
+  'help.apps.wifi.name': 'Wi-Fi, VPN and network sign-in',
+  'help.apps.wifi.pick':
+    'Wi-Fi that asks for a user name and password (WPA2- or WPA3-Enterprise), VPNs, and wired networks that ask you to sign in.',
+  'help.apps.wifi.intro':
+    'Your organization’s Wi-Fi (WPA2- or WPA3-Enterprise, also called 802.1X) and its VPN check your user name and password with Sesame. They take an app password, never your own password.',
+  'help.apps.wifi.example': 'Wi-Fi on my laptop',
+  'help.apps.wifi.not_offered':
+    'Your organization does not offer Wi-Fi, VPN or network sign-in with app passwords, so there is nothing to set up here. Ask your administrator.',
+  'help.apps.wifi.tip':
+    'Choose TTLS, not PEAP (also called PEAP-MSCHAPv2 or Secured password): PEAP needs a form of your password that Sesame never keeps, so the network would refuse you even with the right app password.',
+  'help.apps.wifi.eap': 'EAP method',
+  'help.apps.wifi.eap.value': 'TTLS (also called EAP-TTLS or Tunneled TLS)',
+  'help.apps.wifi.inner': 'Inner authentication (also called Phase 2 authentication)',
+  'help.apps.wifi.inner.value': 'PAP (also called Unencrypted password)',
+  'help.apps.wifi.identity': 'Identity (also called user name)',
+  'help.apps.wifi.anonymous': 'Anonymous identity (also called outer identity or identity privacy)',
+  'help.apps.wifi.anonymous.value': 'Leave it empty, unless your administrator gives one.',
+  'help.apps.wifi.certificate': 'CA certificate and domain (the network’s server name)',
+  'help.apps.wifi.certificate.value':
+    'As your administrator gives them; Sesame does not know them. Never choose Do not validate: a look-alike network could then collect your app password.',
+  'help.apps.wifi.windows': 'Windows 10 and 11',
+  'help.apps.wifi.w1':
+    'In Control Panel › Network and Sharing Center, choose Set up a new connection or network › Manually connect to a wireless network. Enter the network name, choose WPA2-Enterprise (or WPA3-Enterprise), click Next, then Change connection settings.',
+  'help.apps.wifi.w2':
+    'On the Security tab, choose Microsoft: EAP-TTLS as the network authentication method and click Settings.',
+  'help.apps.wifi.w3':
+    'Under Client authentication, choose Unencrypted password (PAP). Turn on Enable identity privacy only if your administrator gives an anonymous identity. Under Server certificate validation, enter the server name and tick the certificate your administrator gives. Click OK.',
+  'help.apps.wifi.w4':
+    'Connect to the network, and enter your email address as the user name and the app password as the password.',
+  'help.apps.wifi.apple': 'iPhone, iPad and Mac',
+  'help.apps.wifi.a1':
+    'When you join the network by hand, Apple devices choose the inner authentication themselves, and not PAP, so they are refused. Ask your administrator for the network’s configuration profile (it sets TTLS with PAP) and install it.',
+  'help.apps.wifi.a2':
+    'When the device asks, enter your email address as the user name and the app password as the password. Trust the certificate only if its name is the one your administrator gave.',
+  'help.apps.wifi.android': 'Android',
+  'help.apps.wifi.n1':
+    'Open Settings › Network & internet › Internet (on Samsung: Connections › Wi-Fi) and tap the network.',
+  'help.apps.wifi.n2':
+    'Choose TTLS as the EAP method and PAP as the Phase 2 authentication. Under CA certificate, choose Use system certificates (or the certificate your administrator gives) and enter the domain your administrator gives.',
+  'help.apps.wifi.n3':
+    'Enter your email address as Identity, leave Anonymous identity empty unless your administrator gives one, enter the app password as Password, and tap Connect.',
+  'help.apps.wifi.linux': 'Linux (NetworkManager, GNOME Settings)',
+  'help.apps.wifi.l1':
+    'Choose the network (or Connect to Hidden Network), with WPA & WPA2 Enterprise (or WPA3 Enterprise) as the security.',
+  'help.apps.wifi.l2':
+    'Choose Tunneled TLS as the authentication and PAP as the inner authentication. Enter an anonymous identity only if your administrator gives one, and the domain and CA certificate your administrator gives.',
+  'help.apps.wifi.l3': 'Enter your email address as Username and the app password as Password, and click Connect.',
+  'help.apps.wifi.vpn':
+    'A VPN app asks for a user name and password: enter your email address and an app password made for that device. Wired networks that ask you to sign in (802.1X) take the same settings as the Wi-Fi.',
+  'help.apps.ldap.title': 'Printers’ address books, NAS boxes and intranet sites (LDAP)',
+  'help.apps.ldap.name': 'Address books, NAS boxes and intranet sites (LDAP)',
+  'help.apps.ldap.pick':
+    'the address book of a printer or scanner, a NAS box, or an intranet site that asks for a user name and password.',
+  'help.apps.ldap.intro':
+    'Some devices and sites look people up in a directory, or check a user name and password, with LDAP: the address book of a printer or scanner, a NAS box (Synology, QNAP), an intranet site whose browser box asks for a user name and password. They take an app password, never your own password.',
+  'help.apps.ldap.example': 'Address book on the office printer',
+  'help.apps.ldap.not_offered':
+    'Your organization does not offer LDAP with app passwords, so there is nothing to set up here. Ask your administrator.',
+  'help.apps.ldap.unavailable':
+    'LDAP is not turned on for this Sesame server, so there is nothing to set up here. Ask your administrator.',
+  'help.apps.ldap.tip':
+    'Never choose a connection without encryption (plain LDAP without STARTTLS) or anonymous access: Sesame takes the app password only over an encrypted connection, and shows nothing to a device that has not signed in.',
+  'help.apps.ldap.server': 'Server (host name)',
+  'help.apps.ldap.server.ask': 'Ask your administrator for the server name.',
+  'help.apps.ldap.port': 'Port and security',
+  'help.apps.ldap.port.tls': 'port {port} with SSL/TLS (also called LDAPS or Use SSL)',
+  'help.apps.ldap.port.starttls': 'port {port} with STARTTLS (also called TLS or StartTLS)',
+  'help.apps.ldap.base': 'Base DN (also called search base)',
+  'help.apps.ldap.bind': 'Bind DN (also called user name or login DN)',
+  'help.apps.ldap.bind.value': '{address}, or {dn} where the device wants a DN',
+  'help.apps.ldap.auth': 'Authentication',
+  'help.apps.ldap.auth.value': 'Simple (a user name and password), never anonymous',
+  'help.apps.ldap.printers': 'A printer’s or scanner’s address book',
+  'help.apps.ldap.p1':
+    'Open the printer’s settings (its web page, or its screen) at Address book, LDAP or Network address book, and add an LDAP server.',
+  'help.apps.ldap.p2':
+    'Enter the server, the port and security and the base DN from the values above. As the authentication choose Simple, then enter the bind DN and the app password.',
+  'help.apps.ldap.p3':
+    'If it asks which attributes to search: cn for the name and mail for the email address. Search for a colleague’s name to test it.',
+  'help.apps.ldap.nas': 'A NAS box',
+  'help.apps.ldap.n1':
+    'On a Synology: Control Panel › Domain/LDAP › LDAP › Join. On a QNAP: Control Panel › Privilege › Domain Security › LDAP authentication.',
+  'help.apps.ldap.n2':
+    'Enter the server, the port and security (Synology calls them Encryption: SSL/TLS or StartTLS), the base DN, the bind DN and the app password from the values above.',
+  'help.apps.ldap.n3':
+    'Everyone then signs in to the NAS with the user name it lists for them (usually the part of their address before the @) and an app password of their own that may be used for LDAP.',
+  'help.apps.ldap.sites': 'Intranet sites',
+  'help.apps.ldap.s1':
+    'When a site opens a small box of the browser itself (not a page of Sesame) that asks for a user name and password, enter your email address and an app password made for that site.',
+  'help.apps.ldap.s2':
+    'If it is refused, check under Security info that the app password may be used for LDAP, and ask your administrator whether the site checks passwords some other way.',
+  'help.apps.printers.ldap': 'For the printer’s address book (looking up colleagues’ addresses), see',
 } as const;
 
 export type MessageId = keyof typeof en;

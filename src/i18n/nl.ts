@@ -823,7 +823,8 @@ export const nl: Record<MessageId, string> = {
   'error.oidc_wrong_organization':
     'Deze app hoort bij een andere organisatie. Meld u aan met een account van die organisatie.',
   // Per-app help (issue #18, item 4): /help/apps and /help/apps/{app}.
-  'help.apps.link': 'Stap voor stap: Outlook, Apple Mail, Android, Thunderbird, agenda’s en printers instellen',
+  'help.apps.link':
+    'Stap voor stap: Outlook, Apple Mail, Android, Thunderbird, agenda’s, printers, wifi en LDAP instellen',
   'help.apps.title': 'Uw apps instellen',
   'help.apps.index.intro':
     'Kies de app die u wilt instellen. Elke pagina zegt wat u waar invult en toont, zodra u bent aangemeld, de servernamen van uw organisatie en uw gebruikersnaam.',
@@ -1090,5 +1091,104 @@ export const nl: Record<MessageId, string> = {
   'error.oidc_group_required':
     '{app} is alleen voor de leden van een groep, en u bent geen lid. Vraag het uw beheerder als u het nodig hebt.',
   // De LDAP-koppeling (issue #19, punt 2). `protocol.ldap` houdt de naam die protocolName() opzoekt.
-  'protocol.ldap': 'LDAP (adresboeken, gebruikerslijst)',
+  'protocol.ldap': 'LDAP (adresboeken, gebruikerslijst)', // Hulp per app voor wifi en LDAP (issue #19, punt 6): /help/apps/wifi en /help/apps/ldap.
+  'help.apps.access.which.title': 'Welk app-wachtwoord',
+  'help.apps.access.which':
+    'Maak onder Beveiligingsgegevens voor elk apparaat of elke site een nieuw app-wachtwoord en noem het ernaar, bijvoorbeeld “{example}”: raakt er een zoek, dan verwijdert u alleen dat app-wachtwoord. In de lijst van app-wachtwoorden moet de kolom “Mag worden gebruikt voor” {protocol} tonen; een app-wachtwoord dat is gemaakt voordat uw organisatie {protocol} toestond, werkt hier niet.',
+  'help.apps.access.not_in_group':
+    'Uw organisatie biedt dit alleen aan de leden van een groep aan, en u bent geen lid. Vraag het uw beheerder.',
+  'help.apps.wifi.title': 'Wifi, VPN en aanmelden op het netwerk',
+  'help.apps.wifi.name': 'Wifi, VPN en aanmelden op het netwerk',
+  'help.apps.wifi.pick':
+    'wifi die om een gebruikersnaam en wachtwoord vraagt (WPA2- of WPA3-Enterprise), VPN’s, en bekabelde netwerken waarop u zich moet aanmelden.',
+  'help.apps.wifi.intro':
+    'De wifi van uw organisatie (WPA2- of WPA3-Enterprise, ook 802.1X genoemd) en haar VPN controleren uw gebruikersnaam en wachtwoord bij Sesame. Ze krijgen een app-wachtwoord, nooit uw eigen wachtwoord.',
+  'help.apps.wifi.example': 'Wifi op mijn laptop',
+  'help.apps.wifi.not_offered':
+    'Uw organisatie biedt geen wifi, VPN of aanmelden op het netwerk met app-wachtwoorden aan, dus hier valt niets in te stellen. Vraag het uw beheerder.',
+  'help.apps.wifi.tip':
+    'Kies TTLS, niet PEAP (ook PEAP-MSCHAPv2 of Beveiligd wachtwoord genoemd): PEAP heeft een vorm van uw wachtwoord nodig die Sesame nooit bewaart, dus het netwerk zou u weigeren, zelfs met het juiste app-wachtwoord.',
+  'help.apps.wifi.eap': 'EAP-methode',
+  'help.apps.wifi.eap.value': 'TTLS (ook EAP-TTLS of Getunnelde TLS genoemd)',
+  'help.apps.wifi.inner': 'Binnenste verificatie (ook Fase 2-verificatie genoemd)',
+  'help.apps.wifi.inner.value': 'PAP (ook Niet-versleuteld wachtwoord genoemd)',
+  'help.apps.wifi.identity': 'Identiteit (ook gebruikersnaam genoemd)',
+  'help.apps.wifi.anonymous': 'Anonieme identiteit (ook buitenste identiteit of identiteitsprivacy genoemd)',
+  'help.apps.wifi.anonymous.value': 'Laat dit leeg, tenzij uw beheerder er een geeft.',
+  'help.apps.wifi.certificate': 'CA-certificaat en domein (de servernaam van het netwerk)',
+  'help.apps.wifi.certificate.value':
+    'Zoals uw beheerder ze geeft; Sesame kent ze niet. Kies nooit Niet valideren: een nagemaakt netwerk zou dan uw app-wachtwoord kunnen verzamelen.',
+  'help.apps.wifi.windows': 'Windows 10 en 11',
+  'help.apps.wifi.w1':
+    'Kies in het Configuratiescherm › Netwerkcentrum › Een nieuwe verbinding of een nieuw netwerk instellen › Handmatig verbinding maken met een draadloos netwerk. Vul de netwerknaam in, kies WPA2-Enterprise (of WPA3-Enterprise), klik op Volgende en dan op Verbindingsinstellingen wijzigen.',
+  'help.apps.wifi.w2':
+    'Kies op het tabblad Beveiliging Microsoft: EAP-TTLS als netwerkverificatiemethode en klik op Instellingen.',
+  'help.apps.wifi.w3':
+    'Kies onder Clientverificatie Niet-versleuteld wachtwoord (PAP). Zet Identiteitsprivacy inschakelen alleen aan als uw beheerder een anonieme identiteit geeft. Vul onder Validatie van servercertificaat de servernaam in en vink het certificaat aan dat uw beheerder geeft. Klik op OK.',
+  'help.apps.wifi.w4':
+    'Maak verbinding met het netwerk en vul uw e-mailadres in als gebruikersnaam en het app-wachtwoord als wachtwoord.',
+  'help.apps.wifi.apple': 'iPhone, iPad en Mac',
+  'help.apps.wifi.a1':
+    'Maakt u met de hand verbinding, dan kiezen Apple-apparaten de binnenste verificatie zelf, en niet PAP, dus ze worden geweigerd. Vraag uw beheerder om het configuratieprofiel van het netwerk (het stelt TTLS met PAP in) en installeer het.',
+  'help.apps.wifi.a2':
+    'Vul, als het apparaat erom vraagt, uw e-mailadres in als gebruikersnaam en het app-wachtwoord als wachtwoord. Vertrouw het certificaat alleen als de naam ervan die is die uw beheerder gaf.',
+  'help.apps.wifi.android': 'Android',
+  'help.apps.wifi.n1':
+    'Open Instellingen › Netwerk en internet › Internet (op Samsung: Verbindingen › Wi-Fi) en tik op het netwerk.',
+  'help.apps.wifi.n2':
+    'Kies TTLS als EAP-methode en PAP als Fase 2-verificatie. Kies bij CA-certificaat Systeemcertificaten gebruiken (of het certificaat dat uw beheerder geeft) en vul het domein in dat uw beheerder geeft.',
+  'help.apps.wifi.n3':
+    'Vul uw e-mailadres in bij Identiteit, laat Anonieme identiteit leeg tenzij uw beheerder er een geeft, vul het app-wachtwoord in bij Wachtwoord en tik op Verbinden.',
+  'help.apps.wifi.linux': 'Linux (NetworkManager, GNOME-instellingen)',
+  'help.apps.wifi.l1':
+    'Kies het netwerk (of Verbinden met verborgen netwerk), met WPA & WPA2 Enterprise (of WPA3 Enterprise) als beveiliging.',
+  'help.apps.wifi.l2':
+    'Kies Getunnelde TLS als authenticatie en PAP als binnenste authenticatie. Vul alleen een anonieme identiteit in als uw beheerder er een geeft, en het domein en CA-certificaat dat uw beheerder geeft.',
+  'help.apps.wifi.l3':
+    'Vul uw e-mailadres in bij Gebruikersnaam en het app-wachtwoord bij Wachtwoord, en klik op Verbinden.',
+  'help.apps.wifi.vpn':
+    'Een VPN-app vraagt om een gebruikersnaam en wachtwoord: vul uw e-mailadres in en een app-wachtwoord dat voor dat apparaat is gemaakt. Bekabelde netwerken waarop u zich moet aanmelden (802.1X) krijgen dezelfde instellingen als de wifi.',
+  'help.apps.ldap.title': 'Adresboeken van printers, NAS-apparaten en intranetsites (LDAP)',
+  'help.apps.ldap.name': 'Adresboeken, NAS-apparaten en intranetsites (LDAP)',
+  'help.apps.ldap.pick':
+    'het adresboek van een printer of scanner, een NAS, of een intranetsite die om een gebruikersnaam en wachtwoord vraagt.',
+  'help.apps.ldap.intro':
+    'Sommige apparaten en sites zoeken mensen op in een gebruikerslijst, of controleren een gebruikersnaam en wachtwoord, met LDAP: het adresboek van een printer of scanner, een NAS (Synology, QNAP), een intranetsite waarvan het venster van de browser om een gebruikersnaam en wachtwoord vraagt. Ze krijgen een app-wachtwoord, nooit uw eigen wachtwoord.',
+  'help.apps.ldap.example': 'Adresboek op de kantoorprinter',
+  'help.apps.ldap.not_offered':
+    'Uw organisatie biedt geen LDAP met app-wachtwoorden aan, dus hier valt niets in te stellen. Vraag het uw beheerder.',
+  'help.apps.ldap.unavailable':
+    'LDAP staat niet aan op deze Sesame-server, dus hier valt niets in te stellen. Vraag het uw beheerder.',
+  'help.apps.ldap.tip':
+    'Kies nooit een verbinding zonder versleuteling (gewone LDAP zonder STARTTLS) of anonieme toegang: Sesame neemt het app-wachtwoord alleen aan over een versleutelde verbinding, en toont niets aan een apparaat dat zich niet heeft aangemeld.',
+  'help.apps.ldap.server': 'Server (hostnaam)',
+  'help.apps.ldap.server.ask': 'Vraag uw beheerder om de servernaam.',
+  'help.apps.ldap.port': 'Poort en beveiliging',
+  'help.apps.ldap.port.tls': 'poort {port} met SSL/TLS (ook LDAPS of SSL gebruiken genoemd)',
+  'help.apps.ldap.port.starttls': 'poort {port} met STARTTLS (ook TLS of StartTLS genoemd)',
+  'help.apps.ldap.base': 'Basis-DN (ook zoekbasis genoemd)',
+  'help.apps.ldap.bind': 'Bind-DN (ook gebruikersnaam of aanmeld-DN genoemd)',
+  'help.apps.ldap.bind.value': '{address}, of {dn} waar het apparaat een DN wil',
+  'help.apps.ldap.auth': 'Verificatie',
+  'help.apps.ldap.auth.value': 'Eenvoudig (Simple: een gebruikersnaam en wachtwoord), nooit anoniem',
+  'help.apps.ldap.printers': 'Het adresboek van een printer of scanner',
+  'help.apps.ldap.p1':
+    'Open de instellingen van de printer (zijn webpagina of zijn scherm) bij Adresboek, LDAP of Netwerkadresboek, en voeg een LDAP-server toe.',
+  'help.apps.ldap.p2':
+    'Vul de server, de poort en beveiliging en de basis-DN van hierboven in. Kies als verificatie Eenvoudig (Simple) en vul dan de bind-DN en het app-wachtwoord in.',
+  'help.apps.ldap.p3':
+    'Vraagt hij welke attributen hij moet doorzoeken: cn voor de naam en mail voor het e-mailadres. Zoek de naam van een collega op om het te testen.',
+  'help.apps.ldap.nas': 'Een NAS',
+  'help.apps.ldap.n1':
+    'Op een Synology: Configuratiescherm › Domein/LDAP › LDAP › Deelnemen. Op een QNAP: Configuratiescherm › Rechten › Domeinbeveiliging › LDAP-verificatie.',
+  'help.apps.ldap.n2':
+    'Vul de server, de poort en beveiliging (Synology noemt die Versleuteling: SSL/TLS of StartTLS), de basis-DN, de bind-DN en het app-wachtwoord van hierboven in.',
+  'help.apps.ldap.n3':
+    'Daarna meldt iedereen zich op de NAS aan met de gebruikersnaam die hij voor hen toont (meestal het deel van hun adres vóór de @) en een eigen app-wachtwoord dat voor LDAP mag worden gebruikt.',
+  'help.apps.ldap.sites': 'Intranetsites',
+  'help.apps.ldap.s1':
+    'Opent een site een klein venster van de browser zelf (geen pagina van Sesame) dat om een gebruikersnaam en wachtwoord vraagt, vul dan uw e-mailadres in en een app-wachtwoord dat voor die site is gemaakt.',
+  'help.apps.ldap.s2':
+    'Wordt het geweigerd, kijk dan onder Beveiligingsgegevens of het app-wachtwoord voor LDAP mag worden gebruikt, en vraag uw beheerder of de site wachtwoorden op een andere manier controleert.',
+  'help.apps.printers.ldap': 'Voor het adresboek van de printer (adressen van collega’s opzoeken), zie',
 };

@@ -178,6 +178,9 @@ const PAGES: PageCase[] = [
   { name: 'help: Thunderbird', who: 'nobody', open: '/help/apps/thunderbird', shows: 'ol.steps' },
   { name: 'help: calendars and contacts', who: 'nobody', open: '/help/apps/calendars-contacts', shows: 'ol.steps' },
   { name: 'help: printers', who: 'nobody', open: '/help/apps/printers', shows: 'ol.steps' },
+  { name: 'help: Wi-Fi and VPN', who: 'nobody', open: '/help/apps/wifi', shows: '#sign-in-to-see ~ ol.steps' },
+  // This server runs no LDAP interface: the page says so to everyone.
+  { name: 'help: LDAP, not turned on', who: 'nobody', open: '/help/apps/ldap', shows: '#not-offered' },
   {
     name: 'help: unknown app (404)',
     who: 'nobody',
@@ -231,6 +234,8 @@ const PAGES: PageCase[] = [
     open: '/help/apps/outlook',
     shows: '#no-settings, #app-settings',
   },
+  // RADIUS is not among the organization's (default) app-password protocols.
+  { name: 'help: Wi-Fi, not offered', who: 'user', open: '/help/apps/wifi', shows: '#not-offered' },
   { name: 'my sign-ins', who: 'user', open: '/account/sign-ins', shows: '#my-sign-ins' },
 
   // ---- the admin: MFA registration at the first sign-in ----

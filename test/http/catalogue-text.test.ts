@@ -77,9 +77,17 @@ function strayWords(page: string): string[] {
 /** The per-app help: general steps signed out, the organization's values (set below) signed in. */
 const HELP_PAGES = [
   '/help/apps',
-  ...['outlook', 'apple-mail-ios', 'apple-mail-mac', 'android', 'thunderbird', 'calendars-contacts', 'printers'].map(
-    (app) => `/help/apps/${app}`,
-  ),
+  ...[
+    'outlook',
+    'apple-mail-ios',
+    'apple-mail-mac',
+    'android',
+    'thunderbird',
+    'calendars-contacts',
+    'printers',
+    'wifi',
+    'ldap',
+  ].map((app) => `/help/apps/${app}`),
 ];
 const NOBODY_PAGES = [
   '/signin',
@@ -115,7 +123,8 @@ const ADMIN_PAGES = [
 describe('every word on the pages comes from the catalogue (#17, item 3)', () => {
   let w: Awaited<ReturnType<typeof makeWorld>>;
   before(async () => {
-    w = await makeWorld('sqlite');
+    // LDAP on both ports, so the LDAP help shows its values (the files are read only at the listener's start).
+    w = await makeWorld('sqlite', { ldapPort: 389, ldapsPort: 636, ldapTlsCertFile: '/n/a', ldapTlsKeyFile: '/n/a' });
     // Rows in the lists: an admin with a second factor and an app password, sign-ins of both kinds.
     const admin = new Browser(w.app);
     await signInAdminWithMfa(admin, ADMIN);
@@ -132,6 +141,10 @@ describe('every word on the pages comes from the catalogue (#17, item 3)', () =>
     });
     // A group with a member that app passwords require, so its page shows the members table and
     // "Required for", and the user's page lists the group.
+    // LDAP and RADIUS allowed, so the Wi-Fi and LDAP help show their values too.
+    await w.ctx.mfaAdmin.setPolicy(OPERATOR, org.id, {
+      appPasswords: { protocols: ['imap', 'pop3', 'smtp', 'dav', 'http', 'ldap', 'radius'] },
+    });
     const group = await w.ctx.groups.create({ kind: 'operator' }, org.id, 'Staff');
     await w.ctx.groups.addMember({ kind: 'operator' }, org.id, group.id, USER.address);
     await w.ctx.groups.setLimit({ kind: 'operator' }, org.id, 'ldap', group.id);

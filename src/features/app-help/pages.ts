@@ -6,10 +6,12 @@
 import { type AppSetup, appSetup } from '../../domain/mail-settings/app-setup.js';
 import { type MailService, type MailSettings, type Security, SERVICE_NAMES } from '../../domain/mail-settings/model.js';
 import type { MessageId } from '../../i18n/en.js';
-import { Html, escapeHtml, html } from '../../web/html.js';
+import { type Html, html } from '../../web/html.js';
 import { layout, type PageContext } from '../../web/layout.js';
+import { type AccessApp, type AccessState, ACCESS_APPS, accessOffered, isAccessApp } from './access.js';
+import { code, signInNotice, tHtml } from './markup.js';
 
-export const HELP_APPS = [
+export const MAIL_HELP_APPS = [
   'outlook',
   'apple-mail-ios',
   'apple-mail-mac',
@@ -18,8 +20,11 @@ export const HELP_APPS = [
   'calendars-contacts',
   'printers',
 ] as const;
+export type MailHelpApp = (typeof MAIL_HELP_APPS)[number];
+export const isMailHelpApp = (s: string): s is MailHelpApp => (MAIL_HELP_APPS as readonly string[]).includes(s);
+/** Every page the index lists: the mail settings' apps, then Wi-Fi and LDAP (access.ts). */
+export const HELP_APPS = [...MAIL_HELP_APPS, ...ACCESS_APPS] as const;
 export type HelpApp = (typeof HELP_APPS)[number];
-export const isHelpApp = (s: string): s is HelpApp => (HELP_APPS as readonly string[]).includes(s);
 
 /** A step, shown only when one of `needs` is offered (or nothing is known yet: signed out, no settings). */
 interface Step {
@@ -51,7 +56,7 @@ const PLAIN_WORDS: Record<Security, MessageId> = {
 };
 const s = (id: MessageId, needs?: readonly MailService[]): Step => (needs ? { id, needs } : { id });
 
-const GUIDES: Record<HelpApp, Guide> = {
+const GUIDES: Record<MailHelpApp, Guide> = {
   outlook: {
     services: MAIL,
     security: { tls: 'help.apps.sec.outlook.tls', starttls: 'help.apps.sec.outlook.starttls' },
@@ -192,7 +197,7 @@ const GUIDES: Record<HelpApp, Guide> = {
         ],
       },
     ],
-    after: [{ id: 'help.apps.printers.security' }],
+    after: [{ id: 'help.apps.printers.security' }, { id: 'help.apps.printers.ldap', link: 'ldap' }],
   },
 };
 
@@ -205,25 +210,9 @@ export type HelpState =
 const appName = (ctx: PageContext, app: HelpApp) => ctx.t(`help.apps.${app}.name` as MessageId);
 const pickSentence = (ctx: PageContext, app: HelpApp) => ctx.t(`help.apps.${app}.pick` as MessageId);
 
-/**
- * A message with HTML in its placeholders (values in <code>): the message is escaped, then the
- * placeholders replaced, so a translation can move them without the values losing their markup.
- */
-function tHtml(ctx: PageContext, id: MessageId, params: Record<string, Html | string>): Html {
-  const marks: Record<string, string> = {};
-  for (const k of Object.keys(params)) marks[k] = `\u0001${k}\u0002`;
-  let out = escapeHtml(ctx.t(id, marks));
-  for (const [k, v] of Object.entries(params))
-    out = out.replaceAll(marks[k]!, v instanceof Html ? v.value : escapeHtml(v));
-  return new Html(out);
-}
-
-const code = (v: string | number) => html`<code>${String(v)}</code>`;
-
 /** "Sign in to see …", "your administrator has not entered …", or nothing when the values are shown. */
 function stateNotice(ctx: PageContext, state: HelpState): Html | '' {
-  if (state.kind === 'signed_out')
-    return html`<p id="sign-in-to-see">${ctx.t('help.apps.signed_out')} <a href="/signin?next=${encodeURIComponent(ctx.path)}">${ctx.t('help.apps.sign_in')}</a></p>`;
+  if (state.kind === 'signed_out') return signInNotice(ctx);
   if (state.kind === 'no_settings')
     return html`<p class="notice" id="no-settings">${ctx.t('help.apps.no_settings')}</p>`;
   return '';
@@ -252,11 +241,12 @@ ${rows}
 </dl>`;
 }
 
-export function helpAppsIndexPage(ctx: PageContext, state: HelpState): Html {
+export function helpAppsIndexPage(ctx: PageContext, state: HelpState, access: Record<AccessApp, AccessState>): Html {
   const { t } = ctx;
   const items = HELP_APPS.map((app) => {
-    const offered =
-      state.kind !== 'settings' || GUIDES[app].services.some((sv) => state.settings.servers[sv] !== undefined);
+    const offered = isAccessApp(app)
+      ? accessOffered(access[app])
+      : state.kind !== 'settings' || GUIDES[app].services.some((sv) => state.settings.servers[sv] !== undefined);
     return html`<li id="help-app-${app}"><a href="/help/apps/${app}">${appName(ctx, app)}</a>: ${pickSentence(ctx, app)}${
       offered ? '' : html` <strong>${t('help.apps.index.not_offered')}</strong>`
     }</li>`;
@@ -273,7 +263,7 @@ ${stateNotice(ctx, state)}
   );
 }
 
-export function helpAppPage(ctx: PageContext, app: HelpApp, state: HelpState): Html {
+export function helpAppPage(ctx: PageContext, app: MailHelpApp, state: HelpState): Html {
   const { t } = ctx;
   const guide = GUIDES[app];
   const setup = state.kind === 'settings' ? appSetup(state.settings, state.address, guide.services) : undefined;
