@@ -1036,9 +1036,9 @@ export const en = {
   'groups.notice.limits': 'Who may use was saved.',
   'groups.notice.imported': 'Memberships added: {count}.',
   'groups.import.title': 'Add many members at once',
-  'groups.import.label': 'CSV text',
+  'groups.import.label': 'Or paste its text',
   'groups.import.hint':
-    'Paste a CSV file whose first row names the columns address and group, one membership per row. You see every change before anything happens; one problem stops all of them.',
+    'Choose a CSV file (or paste its text) whose first row names the columns address and group, one membership per row, at most {kb} kB. A chosen file is used, not the text. You see every change before anything happens; one problem stops all of them.',
   'groups.import.preview': 'Check',
   'groups.import.preview_title': 'Memberships to add',
   'groups.import.summary': 'To add: {adds}. Already members: {already}. Problems: {problems}.',
@@ -1073,6 +1073,11 @@ export const en = {
     '{app} is only for the members of a group, and you are not one. Ask your administrator if you need it.',
   // The LDAP interface (issue #19, item 2). `protocol.ldap` keeps the name protocolName() looks up.
   'protocol.ldap': 'LDAP (address books, directory)',
+  // Group membership files uploaded, not only pasted (issue #19).
+  'groups.import.file': 'CSV file',
+  'error.bulk_empty.group': 'Nothing to add: choose a CSV file, or paste its text, with at least one row.',
+  'error.bulk_too_large.group': 'Too many rows: at most {max} in one file. Split the file.',
+  'error.bulk_too_large.group_file': 'The file is too large: at most {kb} kB. Split it into smaller files.',
 } as const;
 
 export type MessageId = keyof typeof en;
