@@ -1037,9 +1037,9 @@ export const en = {
   'groups.notice.limits': 'Who may use was saved.',
   'groups.notice.imported': 'Memberships added: {count}.',
   'groups.import.title': 'Add many members at once',
-  'groups.import.label': 'CSV text',
+  'groups.import.label': 'Or paste its text',
   'groups.import.hint':
-    'Paste a CSV file whose first row names the columns address and group, one membership per row. You see every change before anything happens; one problem stops all of them.',
+    'Choose a CSV file (or paste its text) whose first row names the columns address and group, one membership per row, at most {kb} kB. A chosen file is used, not the text. You see every change before anything happens; one problem stops all of them.',
   'groups.import.preview': 'Check',
   'groups.import.preview_title': 'Memberships to add',
   'groups.import.summary': 'To add: {adds}. Already members: {already}. Problems: {problems}.',
@@ -1173,6 +1173,11 @@ export const en = {
   'help.apps.ldap.s2':
     'If it is refused, check under Security info that the app password may be used for LDAP, and ask your administrator whether the site checks passwords some other way.',
   'help.apps.printers.ldap': 'For the printer’s address book (looking up colleagues’ addresses), see',
+  // Group membership files uploaded, not only pasted (issue #19).
+  'groups.import.file': 'CSV file',
+  'error.bulk_empty.group': 'Nothing to add: choose a CSV file, or paste its text, with at least one row.',
+  'error.bulk_too_large.group': 'Too many rows: at most {max} in one file. Split the file.',
+  'error.bulk_too_large.group_file': 'The file is too large: at most {kb} kB. Split it into smaller files.',
 } as const;
 
 export type MessageId = keyof typeof en;

@@ -1055,9 +1055,9 @@ export const nl: Record<MessageId, string> = {
   'groups.notice.limits': 'Wie mag gebruiken is opgeslagen.',
   'groups.notice.imported': 'Lidmaatschappen toegevoegd: {count}.',
   'groups.import.title': 'Veel leden tegelijk toevoegen',
-  'groups.import.label': 'CSV-tekst',
+  'groups.import.label': 'Of plak de tekst ervan',
   'groups.import.hint':
-    'Plak een CSV-bestand waarvan de eerste rij de kolommen address en group noemt, één lidmaatschap per rij. U ziet elke wijziging voordat er iets gebeurt; één probleem houdt ze allemaal tegen.',
+    'Kies een CSV-bestand (of plak de tekst ervan) waarvan de eerste rij de kolommen address en group noemt, één lidmaatschap per rij, hoogstens {kb} kB. Een gekozen bestand gaat voor de tekst. U ziet elke wijziging voordat er iets gebeurt; één probleem houdt ze allemaal tegen.',
   'groups.import.preview': 'Controleren',
   'groups.import.preview_title': 'Toe te voegen lidmaatschappen',
   'groups.import.summary': 'Toe te voegen: {adds}. Al lid: {already}. Problemen: {problems}.',
@@ -1091,7 +1091,8 @@ export const nl: Record<MessageId, string> = {
   'error.oidc_group_required':
     '{app} is alleen voor de leden van een groep, en u bent geen lid. Vraag het uw beheerder als u het nodig hebt.',
   // De LDAP-koppeling (issue #19, punt 2). `protocol.ldap` houdt de naam die protocolName() opzoekt.
-  'protocol.ldap': 'LDAP (adresboeken, gebruikerslijst)', // Hulp per app voor wifi en LDAP (issue #19, punt 6): /help/apps/wifi en /help/apps/ldap.
+  'protocol.ldap': 'LDAP (adresboeken, gebruikerslijst)',
+  // Hulp per app voor wifi en LDAP (issue #19, punt 6): /help/apps/wifi en /help/apps/ldap.
   'help.apps.access.which.title': 'Welk app-wachtwoord',
   'help.apps.access.which':
     'Maak onder Beveiligingsgegevens voor elk apparaat of elke site een nieuw app-wachtwoord en noem het ernaar, bijvoorbeeld “{example}”: raakt er een zoek, dan verwijdert u alleen dat app-wachtwoord. In de lijst van app-wachtwoorden moet de kolom “Mag worden gebruikt voor” {protocol} tonen; een app-wachtwoord dat is gemaakt voordat uw organisatie {protocol} toestond, werkt hier niet.',
@@ -1191,4 +1192,9 @@ export const nl: Record<MessageId, string> = {
   'help.apps.ldap.s2':
     'Wordt het geweigerd, kijk dan onder Beveiligingsgegevens of het app-wachtwoord voor LDAP mag worden gebruikt, en vraag uw beheerder of de site wachtwoorden op een andere manier controleert.',
   'help.apps.printers.ldap': 'Voor het adresboek van de printer (adressen van collega’s opzoeken), zie',
+  // Lidmaatschapsbestanden van groepen ook als bestand, niet alleen geplakt (issue #19).
+  'groups.import.file': 'CSV-bestand',
+  'error.bulk_empty.group': 'Niets toe te voegen: kies een CSV-bestand, of plak de tekst ervan, met minstens één rij.',
+  'error.bulk_too_large.group': 'Te veel rijen: hoogstens {max} in één bestand. Splits het bestand.',
+  'error.bulk_too_large.group_file': 'Het bestand is te groot: hoogstens {kb} kB. Splits het in kleinere bestanden.',
 };

@@ -2,8 +2,10 @@
  * `sesame integration config <target>`, the real CLI beside the real server (SQLite, a free loopback
  * port): every target renders with no placeholder left; --out writes each file at its place with its
  * mode (and, as root, its group); the key in the files is a fresh, working integration key; wrong
- * usage (no target, a missing required flag, https for nginx's auth_http, a taken name) exits 2 or 1
- * and leaves no integration behind. That the files work on stock servers is for test/e2e/integrations-*.
+ * usage (no target, a missing required flag, https for nginx's auth_http, a taken name, an unknown
+ * organization or group for the LDAP consumers) exits 2 or 1 and leaves no integration behind. The
+ * LDAP consumers (apache, dovecot-ldap): base DN, bind DN, group and paths filled in, the key only
+ * in files of mode 0600. That the files work on stock servers is for test/e2e/integrations-*.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -52,9 +54,13 @@ function requiredFlags(name: string): string[] {
     site: 'dav.example.com',
     hostname: 'mail.example.com',
     upstream: 'http://127.0.0.1:5232',
+    // The organization and group the before() hook makes (the LDAP targets check both exist).
+    group: 'Mail Staff',
+    location: '/intranet',
+    'ldap-host': 'ldap.example.com',
   };
   return target.settings
-    .filter((s) => s.default === undefined)
+    .filter((s) => s.default === undefined && !s.optional)
     .flatMap((s) => [`--${s.flag}`, plausible[s.flag] ?? `x-${s.flag}`]);
 }
 
@@ -68,6 +74,13 @@ describe('sesame integration config', () => {
     const port = await freePort();
     env = serverEnv(path.join(dir, 'data'), port);
     server = await startServer({ env });
+    for (const args of [
+      ['org', 'add', 'example.com', '--name', 'Example'],
+      ['group', 'add', 'example.com', 'Mail Staff'],
+    ]) {
+      const r = await sesame(env, args);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.err}`);
+    }
   });
   after(async () => {
     await server?.stop();
@@ -87,12 +100,17 @@ describe('sesame integration config', () => {
   }
 
   it('renders every target with nothing left to fill in, each file after a ==> path <== line', async () => {
-    // All at once: each is its own process (and its own integration name).
-    const runs = await Promise.all(
-      CONFIG_TARGETS.map((t) =>
-        sesame(env, ['integration', 'config', t.name, '--name', `all-${t.name}`, ...requiredFlags(t.name)]),
-      ),
-    );
+    // Four at a time: each is its own process (and its own integration name), and all ten at once
+    // outlast the 30 s each may take on a busy two-core machine.
+    const runs: Run[] = [];
+    for (let i = 0; i < CONFIG_TARGETS.length; i += 4)
+      runs.push(
+        ...(await Promise.all(
+          CONFIG_TARGETS.slice(i, i + 4).map((t) =>
+            sesame(env, ['integration', 'config', t.name, '--name', `all-${t.name}`, ...requiredFlags(t.name)]),
+          ),
+        )),
+      );
     for (const [i, t] of CONFIG_TARGETS.entries()) {
       const r = runs[i]!;
       assert.equal(r.code, 0, `${t.name}: ${r.err}`);
@@ -174,6 +192,115 @@ describe('sesame integration config', () => {
     assert.equal(other.code, 0, other.err);
   });
 
+  it('apache and dovecot-ldap: every value filled in, the key files 0600, the bind DN the integration whose key is in them', async () => {
+    /** Sesame knows the key (a wrong password is answered as such, not with the Bearer challenge of an unknown key). */
+    const knownKey = async (key: string) => {
+      const r = await fetch(`${server.base}/auth/mail`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          user: 'nobody@example.com',
+          password: 'wrong wrong',
+          service: 'imap',
+          remoteIp: '192.0.2.7',
+        }),
+      });
+      return r.status === 401 && r.headers.get('www-authenticate') === null;
+    };
+    const apacheOut = path.join(dir, 'etc-apache2');
+    const apache = await sesame(env, [
+      'integration',
+      'config',
+      'apache',
+      '--out',
+      apacheOut,
+      '--domain',
+      'EXAMPLE.com',
+      '--ldap-host',
+      'ldap.example.com',
+      '--group',
+      'mail staff',
+      '--location',
+      '/intranet',
+      '--realm',
+      'Example intranet',
+      '--ca-file',
+      '/etc/sesame/ldap-ca.pem',
+    ]);
+    assert.equal(apache.code, 0, apache.err);
+    const conf = path.join(apacheOut, 'conf-available/sesame-ldap.conf');
+    assert.equal(fs.statSync(conf).mode & 0o777, 0o600);
+    const text = fs.readFileSync(conf, 'utf8');
+    assert.doesNotMatch(text, /@[A-Z][A-Z0-9_]*@/, 'a placeholder left');
+    assert.match(text, /^LDAPTrustedGlobalCert CA_BASE64 \/etc\/sesame\/ldap-ca\.pem$/m);
+    assert.match(text, /^<Location "\/intranet">$/m);
+    assert.match(text, /^ {4}AuthName "Example intranet"$/m);
+    assert.match(
+      text,
+      /^ {4}AuthLDAPURL "ldaps:\/\/ldap\.example\.com:636\/ou=people,dc=example,dc=com\?mail\?one\?\(objectClass=inetOrgPerson\)"$/m,
+    );
+    // The group's name as stored (Mail Staff), the domain as Sesame has it (lower case).
+    assert.match(text, /^ {4}Require ldap-group cn=Mail Staff,ou=groups,dc=example,dc=com$/m);
+    assert.match(text, /^ {4}AuthLDAPBindDN "cn=apache,ou=services,dc=example,dc=com"$/m);
+    const apacheKey = /^ {4}AuthLDAPBindPassword "(sesame_int_[A-Za-z0-9_-]+)"$/m.exec(text)?.[1];
+    assert.ok(apacheKey && (await knownKey(apacheKey)), 'the bind password is a working integration key');
+    assert.match(await integrationNames(), /^apache\s/m);
+
+    const dovecotOut = path.join(dir, 'etc-dovecot-ldap');
+    const dovecot = await sesame(env, [
+      'integration',
+      'config',
+      'dovecot-ldap',
+      '--out',
+      dovecotOut,
+      '--name',
+      'imap-ldap',
+      '--domain',
+      'example.com',
+      '--ldap-host',
+      '192.0.2.10',
+      '--ldaps-port',
+      '10636',
+    ]);
+    assert.equal(dovecot.code, 0, dovecot.err);
+    const ext = path.join(dovecotOut, 'dovecot-sesame-ldap.conf.ext');
+    const passdb = path.join(dovecotOut, 'conf.d/95-sesame-ldap.conf');
+    assert.equal(fs.statSync(ext).mode & 0o777, 0o600, 'the file with the key');
+    assert.equal(fs.statSync(passdb).mode & 0o777, 0o644);
+    const extText = fs.readFileSync(ext, 'utf8');
+    const passdbText = fs.readFileSync(passdb, 'utf8');
+    for (const t of [extText, passdbText]) assert.doesNotMatch(t, /@[A-Z][A-Z0-9_]*@/, 'a placeholder left');
+    assert.match(
+      passdbText,
+      new RegExp(`^  args = ${ext.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'),
+      'the passdb names the written settings file',
+    );
+    assert.doesNotMatch(passdbText, /sesame_int_/, 'the key only in the settings file');
+    assert.match(extText, /^uris = ldaps:\/\/192\.0\.2\.10:10636$/m);
+    assert.match(extText, /^# tls_ca_cert_file = $/m, 'no CA file given: the line is commented out');
+    assert.match(extText, /^dn = cn=imap-ldap,ou=services,dc=example,dc=com$/m);
+    assert.match(extText, /^base = ou=people,dc=example,dc=com$/m);
+    const dovecotKey = /^dnpass = (sesame_int_[A-Za-z0-9_-]+)$/m.exec(extText)?.[1];
+    assert.ok(dovecotKey && dovecotKey !== apacheKey && (await knownKey(dovecotKey)), 'a fresh, working key');
+    assert.match(await integrationNames(), /^imap-ldap\s/m);
+    assert.match(dovecot.err, /app-password-protocols .*ldap/, 'the next steps say to allow ldap');
+
+    // Without --out the passdb names the settings file at its place under /etc/dovecot.
+    const shown = await sesame(env, [
+      'integration',
+      'config',
+      'dovecot-ldap',
+      '--name',
+      'imap-ldap-2',
+      '--domain',
+      'example.com',
+      '--ldap-host',
+      'ldap.example.com',
+    ]);
+    assert.equal(shown.code, 0, shown.err);
+    assert.match(shown.out, /^ {2}args = \/etc\/dovecot\/dovecot-sesame-ldap\.conf\.ext$/m);
+  });
+
   it('wrong usage exits 2 and leaves no integration behind', async () => {
     const none = await sesame(env, ['integration', 'config']);
     assert.equal(none.code, 2);
@@ -196,6 +323,44 @@ describe('sesame integration config', () => {
     ]);
     assert.equal(tls.code, 2);
     assert.match(tls.err, /plain http/);
+    // The LDAP targets check the store first: an unknown organization or group makes no key.
+    const ldap = (domain: string, group: string) =>
+      sesame(env, [
+        'integration',
+        'config',
+        'apache',
+        '--name',
+        'ap-wrong',
+        '--domain',
+        domain,
+        '--group',
+        group,
+        '--ldap-host',
+        'ldap.example.com',
+        '--location',
+        '/x',
+      ]);
+    const noOrg = await ldap('example.org', 'Mail Staff');
+    assert.equal(noOrg.code, 1, noOrg.err);
+    assert.match(noOrg.err, /organization_not_found/);
+    const noGroup = await ldap('example.com', 'Staf');
+    assert.equal(noGroup.code, 1, noGroup.err);
+    assert.match(noGroup.err, /group_not_found/);
+    const badCa = await sesame(env, [
+      'integration',
+      'config',
+      'dovecot-ldap',
+      '--name',
+      'dl-wrong',
+      '--domain',
+      'example.com',
+      '--ldap-host',
+      'ldap.example.com',
+      '--ca-file',
+      'relative.pem',
+    ]);
+    assert.equal(badCa.code, 2);
+    assert.match(badCa.err, /--ca-file/);
     assert.equal(await integrationNames(), before, 'no key was made for a refused command');
     const help = await sesame(env, ['integration', 'config', 'nginx-mail', '--help']);
     assert.equal(help.code, 0);

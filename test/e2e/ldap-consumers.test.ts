@@ -1,6 +1,7 @@
 /**
- * Real consumers of the LDAP interface (issue #19, item 4), each with the config shipped in
- * integrations/ and a throwaway CA made with openssl:
+ * Real consumers of the LDAP interface (issue #19, item 4), each with the config that
+ * `sesame integration config apache` / `dovecot-ldap` writes from integrations/ (with a fresh
+ * integration key), and a throwaway CA made with openssl:
  *
  *   - Apache httpd with mod_authnz_ldap (integrations/apache/sesame-ldap.conf) protecting /private:
  *     curl with Basic auth gets 200 for an app password allowed for ldap of a Staff member, and 401
@@ -27,10 +28,9 @@ import { loadConfig } from '../../src/config/config.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import type { User } from '../../src/domain/accounts/model.js';
 import { PROTOCOLS } from '../../src/domain/app-passwords/model.js';
-import { fillTemplate, waitForPort } from '../support/mail-servers.js';
+import { waitForPort } from '../support/mail-servers.js';
 import {
   freePorts,
-  ROOT,
   runSesameCli,
   serverEnv,
   startServer,
@@ -156,14 +156,6 @@ describe("LDAP consumers: Apache mod_authnz_ldap and Dovecot's LDAP passdb (real
       await cli(['user', 'add', u.address, '--name', u.name, '--password-stdin'], `${u.password}\n`);
       await cli(['user', 'mfa', u.address, 'enforced']);
     }
-    const integrationKey = async (name: string) => {
-      const key = (await cli(['integration', 'add', name])).trim().split('\n').pop()!.trim();
-      assert.match(key, /^sesame_int_/);
-      return key;
-    };
-    const apacheKey = await integrationKey('apache');
-    const dovecotKey = await integrationKey('dovecot');
-
     ctx = await createContext(loadConfig(env));
     const user = async (address: string): Promise<User> => {
       const u = await ctx!.accounts.findUserByAddressOrNull(address);
@@ -197,26 +189,16 @@ describe("LDAP consumers: Apache mod_authnz_ldap and Dovecot's LDAP passdb (real
 
     server = await startServer({ env, pollMs: 50 });
 
-    // The shipped file, inside a server config of the test's own (its root, port, logs and pid).
+    // What `sesame integration config` writes (with a fresh key), inside a server config of the
+    // test's own (its root, port, logs and pid).
+    const ldapFlags = ['--domain', 'contoso.test', '--ldap-host', '127.0.0.1', '--ldaps-port', String(ldapsPort)];
     const root = path.join(dir, 'apache');
     fs.mkdirSync(path.join(root, 'htdocs', 'private'), { recursive: true });
     fs.writeFileSync(path.join(root, 'htdocs', 'private', 'index.html'), 'staff only\n');
-    const shipped = fillTemplate(
-      fs.readFileSync(path.join(ROOT, 'integrations/apache/sesame-ldap.conf'), 'utf8'),
-      {
-        CA_FILE: ca,
-        LOCATION: '/private',
-        REALM: 'Contoso staff',
-        LDAP_HOST: '127.0.0.1',
-        LDAPS_PORT: String(ldapsPort),
-        BASE_DN: 'dc=contoso,dc=test',
-        SERVICE: 'apache',
-        INTEGRATION_KEY: apacheKey,
-        GROUP: 'Staff',
-      },
-      'integrations/apache/sesame-ldap.conf',
-    );
-    fs.writeFileSync(path.join(root, 'sesame-ldap.conf'), shipped);
+    // The group as typed (staff); the file names it as stored (Staff).
+    const apacheFlags = ['--group', 'staff', '--location', '/private', '--realm', 'Contoso staff'];
+    await cli(['integration', 'config', 'apache', '--out', root, ...ldapFlags, '--ca-file', ca, ...apacheFlags]);
+    const shipped = path.join(root, 'conf-available', 'sesame-ldap.conf');
     apacheLog = path.join(root, 'error.log');
     const modules = ['mpm_prefork', 'authn_core', 'authz_core', 'auth_basic', 'ldap', 'authnz_ldap', 'dir'];
     fs.writeFileSync(
@@ -237,7 +219,7 @@ describe("LDAP consumers: Apache mod_authnz_ldap and Dovecot's LDAP passdb (real
         `Mutex file:${root}`,
         `DefaultRuntimeDir ${root}`,
         'StartServers 1',
-        `Include ${path.join(root, 'sesame-ldap.conf')}`,
+        `Include ${shipped}`,
         '',
       ].join('\n'),
     );
@@ -259,22 +241,9 @@ describe("LDAP consumers: Apache mod_authnz_ldap and Dovecot's LDAP passdb (real
     fs.mkdirSync(path.join(dc, 'mail'), { recursive: true, mode: 0o777 });
     // The static userdb's uid (nobody) makes each user's maildir here; mkdir's mode is cut by the umask.
     fs.chmodSync(path.join(dc, 'mail'), 0o777);
-    const integration = (rel: string, values: Record<string, string>) =>
-      fillTemplate(fs.readFileSync(path.join(ROOT, 'integrations', rel), 'utf8'), values, `integrations/${rel}`);
-    const ldapArgs = path.join(dc, 'dovecot-sesame-ldap.conf.ext');
-    fs.writeFileSync(
-      ldapArgs,
-      integration('dovecot/dovecot-sesame-ldap.conf.ext', {
-        LDAP_HOST: '127.0.0.1',
-        LDAPS_PORT: String(ldapsPort),
-        CA_FILE: ca,
-        SERVICE: 'dovecot',
-        BASE_DN: 'dc=contoso,dc=test',
-        INTEGRATION_KEY: dovecotKey,
-      }),
-      { mode: 0o600 },
-    );
-    const passdb = integration('dovecot/conf.d/95-sesame-ldap.conf', { LDAP_ARGS: ldapArgs });
+    await cli(['integration', 'config', 'dovecot-ldap', '--out', dc, ...ldapFlags, '--ca-file', ca]);
+    // The passdb names the settings file where the command wrote it.
+    const passdb = fs.readFileSync(path.join(dc, 'conf.d', '95-sesame-ldap.conf'), 'utf8');
     dovecotLog = path.join(dc, 'dovecot.log');
     const dovecotConf = path.join(dc, 'dovecot.conf');
     fs.writeFileSync(

@@ -8,18 +8,57 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { LightMyRequestResponse } from 'fastify';
+import { IMPORT_MAX } from '../../src/features/admin/groups-pages.js';
 import { adminApiToken, signInAdminWithMfa } from '../support/admin-mfa.js';
 import { STORE_KINDS } from '../support/stores.js';
 import {
   ADMIN,
   Browser,
   csrfFrom,
+  hiddenFields,
   makeWorld,
   OTHER_ADMIN,
   registerTotpAtSignIn,
   USER,
   type World,
 } from '../support/world.js';
+
+/** A browser's multipart body: the fields, then one file part (what a file input sends). */
+function multipart(fields: Record<string, string>, file: { filename: string; type: string; bytes: Buffer }) {
+  const boundary = '----sesame-groups-boundary';
+  const parts: Buffer[] = Object.entries(fields).map(([k, v]) =>
+    Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`),
+  );
+  parts.push(
+    Buffer.from(
+      `--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="${file.filename}"\r\ncontent-type: ${file.type}\r\n\r\n`,
+    ),
+    file.bytes,
+    Buffer.from(`\r\n--${boundary}--\r\n`),
+  );
+  return { payload: Buffer.concat(parts), 'content-type': `multipart/form-data; boundary=${boundary}` };
+}
+
+async function upload(
+  b: Browser,
+  fields: Record<string, string>,
+  bytes: Buffer,
+  file = { filename: 'members.csv', type: 'text/csv' },
+  headers: Record<string, string> = {},
+): Promise<LightMyRequestResponse> {
+  const m = multipart(fields, { ...file, bytes });
+  return b.app.inject({
+    method: 'POST',
+    url: '/admin/groups/import',
+    payload: m.payload,
+    headers: {
+      ...headers,
+      'content-type': m['content-type'],
+      cookie: [...b.cookies].map(([k, v]) => `${k}=${v}`).join('; '),
+    },
+  });
+}
 
 const idFrom = (location: string | undefined) => new URL(String(location), 'http://x').searchParams.get('id') ?? '';
 
@@ -146,6 +185,73 @@ for (const kind of STORE_KINDS) {
       });
       assert.equal(applied.statusCode, 303, applied.body.slice(0, 500));
       assert.equal((await w.ctx.groups.members({ kind: 'operator' }, org, id)).length, 2);
+    });
+
+    it('a CSV file uploaded: previewed and applied like a paste; too big, garbage, empty or without CSRF changes nothing', async () => {
+      const g = await w.ctx.groups.create({ kind: 'operator' }, org, 'Uploaders', '');
+      const path = `/admin/groups/group?id=${g.id}`;
+      const members = async () => (await w.ctx.groups.members({ kind: 'operator' }, org, g.id)).length;
+      const page = (await b.get(path)).body;
+      assert.match(
+        page,
+        /<form method="post" action="\/admin\/groups\/import" enctype="multipart\/form-data"[^>]*><input type="hidden" name="_csrf"/,
+      );
+      assert.match(page, /<input id="group-csv-file" name="file" type="file" accept="\.csv,text\/csv"/);
+      const fields = { ...hiddenFields(page, '/admin/groups/import') };
+      assert.ok(fields._csrf && fields.back === path, 'the form carries its CSRF token and where to come back to');
+      const csv = Buffer.from(`\ufeffaddress,group\r\n${USER.address},Uploaders\r\n${ADMIN.address},uploaders\r\n`);
+
+      const { _csrf: _, ...noToken } = fields;
+      for (const f of [noToken, { ...noToken, _csrf: 'forged' }]) {
+        const r = await upload(b, { ...f, confirm: '1' }, csv);
+        assert.equal(r.statusCode, 403, 'a file that would apply is refused without its CSRF token');
+      }
+      const big = Buffer.concat([csv, Buffer.alloc(IMPORT_MAX + 1 - csv.length, ' ')]);
+      const tooBig = await upload(b, { ...fields, confirm: '1' }, big);
+      assert.equal(tooBig.statusCode, 413);
+      assert.match(tooBig.body, /The file is too large: at most 200 kB\./);
+      const nl = await upload(b, fields, big, undefined, { 'accept-language': 'nl' });
+      assert.match(nl.body, /Het bestand is te groot: hoogstens 200 kB\./);
+      const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 0xff, 0xfe, 0xc3, 0x28]);
+      const binary = await upload(b, { ...fields, confirm: '1' }, png, { filename: 'photo.png', type: 'image/png' });
+      assert.equal(binary.statusCode, 400);
+      assert.match(binary.body, /The file is not UTF-8 text/);
+      const prose = await upload(b, { ...fields, confirm: '1' }, Buffer.from('Dear admin,\nplease add Bob.\n'));
+      assert.equal(prose.statusCode, 400);
+      assert.match(prose.body, /must name the columns address and group/);
+      const empty = await upload(b, { ...fields, csv: ' ' }, Buffer.alloc(0), {
+        filename: '',
+        type: 'application/octet-stream',
+      });
+      assert.equal(empty.statusCode, 400);
+      assert.match(empty.body, /Nothing to add: choose a CSV file, or paste its text/);
+      const longPaste = await b.post('/admin/groups/import', { ...fields, csv: `${'x'.repeat(IMPORT_MAX)},` });
+      assert.equal(longPaste.statusCode, 413, 'a paste over the limit is refused, not cut short');
+      assert.equal(await members(), 0, 'nothing refused changed anything');
+
+      // The file wins over the text box (which holds garbage here); the preview carries the text to Apply.
+      const preview = await upload(b, { ...fields, csv: 'not,a\r\nmembership,file' }, csv);
+      assert.equal(preview.statusCode, 200, preview.body.slice(0, 500));
+      assert.match(preview.body, /To add: 2\. Already members: 0\. Problems: 0\./);
+      assert.equal(await members(), 0, 'a preview adds nobody');
+      const applied = await b.post('/admin/groups/import', {
+        ...hiddenFields(preview.body, '/admin/groups/import'),
+        confirm: '1',
+      });
+      assert.equal(applied.statusCode, 303, applied.body.slice(0, 500));
+      assert.equal(applied.headers.location, `${path}&m=imported&n=2`);
+      assert.equal(await members(), 2);
+
+      // An uploaded file with a problem is listed with its row and cannot be applied, as a paste.
+      const bad = await upload(
+        b,
+        { ...fields, confirm: '1' },
+        Buffer.from(`address,group\r\n${OTHER_ADMIN.address},Uploaders\r\n`),
+      );
+      assert.equal(bad.statusCode, 400);
+      assert.match(bad.body, /Row 2: eve@fabrikam\.test is not an address of your organization/);
+      assert.doesNotMatch(bad.body, /id="import-apply"/);
+      assert.equal(await members(), 2);
     });
 
     it('renames; every form refuses a missing or forged CSRF token; a user without admin rights gets nothing', async () => {

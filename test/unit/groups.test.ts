@@ -74,7 +74,7 @@ describe('membership CSV', () => {
     );
     assert.equal(
       code(() => membershipRowsFromCsv(bytes('address,group\r\n'))),
-      'bulk_empty error.bulk_empty',
+      'bulk_empty error.bulk_empty.group',
     );
     assert.equal(
       code(() => membershipRowsFromCsv(new Uint8Array([0xff, 0xfe, 0x61, 0]))).split(' ')[0],

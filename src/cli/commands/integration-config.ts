@@ -34,8 +34,10 @@ export function localSesameUrl(config: Readonly<Config>): string {
 function targetHelp(t: ConfigTarget): string {
   const lines = [`${t.name}: ${t.summary}`, `  files (under ${t.folder}): ${t.files.map((f) => f.path).join(', ')}`];
   if (t.integration) lines.push(`  a fresh key for the integration "${t.integration}" (--name to choose another name)`);
-  for (const s of t.settings)
-    lines.push(`  --${s.flag} VALUE  ${s.doc}${s.default === undefined ? ' (required)' : ` (default ${s.default})`}`);
+  for (const s of t.settings) {
+    const how = s.default !== undefined ? ` (default ${s.default})` : s.optional ? ' (optional)' : ' (required)';
+    lines.push(`  --${s.flag} VALUE  ${s.doc}${how}`);
+  }
   return lines.join('\n');
 }
 
@@ -87,6 +89,7 @@ export async function integrationConfig(rest: string[], config: Readonly<Config>
   const values: Record<string, string> = {};
   for (const s of target.settings) {
     const v = flags[s.flag] ?? s.default;
+    if (v === undefined && s.optional) continue;
     if (v === undefined) throw new UsageError(`${target.name} needs --${s.flag} (${s.doc})`);
     const wrong = s.check?.(v);
     if (wrong) throw new UsageError(`--${s.flag}: ${wrong}`);
@@ -108,17 +111,22 @@ export async function integrationConfig(rest: string[], config: Readonly<Config>
     io.err(
       `Sesame's URL for ${target.name}: ${sesameUrl} (this host's listener, HOST and PORT; give --url if the server reaches Sesame at another address)`,
     );
+  const integrationName = target.integration ? (flags.name ?? target.integration) : undefined;
+  const root = out ? path.resolve(out) : target.folder;
   const render = (key?: string) => {
     // One set of values for the files and the next steps: a generated secret is the same in both.
-    const all = targetValues(target, { sesameUrl, key, values });
+    const all = targetValues(target, { sesameUrl, key, integrationName, root, values });
     return { files: renderTarget(target, { sesameUrl, key, values: all }), next: renderNext(target, all) };
   };
-  // Render once without a key first: a template error must not leave a key behind.
-  if (target.integration) render('sesame_int_check');
   let rendered: { files: RenderedFile[]; next: string[] };
   if (target.integration) {
-    const integrationName = flags.name ?? target.integration;
-    rendered = await withContext(config, async (ctx) => render((await ctx.integrations.add(integrationName)).key));
+    rendered = await withContext(config, async (ctx) => {
+      // What the store must hold first (an organization, a group), and a template error, must not
+      // leave a key behind: both are checked before the integration is added.
+      if (target.verify) Object.assign(values, await target.verify(ctx, values));
+      render('sesame_int_check');
+      return render((await ctx.integrations.add(integrationName!)).key);
+    });
     io.err(`integration ${integrationName} added; its key is in the files below (shown nowhere else)`);
   } else rendered = render();
   if (out) writeFiles(out, rendered.files, io);

@@ -4,6 +4,7 @@ import { dovecot } from './targets/dovecot.js';
 import { dovecotOauth2 } from './targets/dovecot-oauth2.js';
 import { caddyForwardAuth, nginxForwardAuth, traefikForwardAuth } from './targets/forward-auth.js';
 import { freeradius } from './targets/freeradius.js';
+import { apacheLdap, dovecotLdap } from './targets/ldap.js';
 import { nginxMail } from './targets/nginx-mail.js';
 import { postfix } from './targets/postfix.js';
 
@@ -16,6 +17,8 @@ export const CONFIG_TARGETS: readonly ConfigTarget[] = [
   caddyForwardAuth,
   traefikForwardAuth,
   freeradius,
+  apacheLdap,
+  dovecotLdap,
 ];
 
 export function configTarget(name: string): ConfigTarget | undefined {

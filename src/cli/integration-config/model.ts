@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { AppContext } from '../../app/context.js';
 
 /** The repository's integrations/ folder (this file is dist/src/cli/integration-config/model.js). */
 export const TEMPLATES = fileURLToPath(new URL('../../../../integrations/', import.meta.url));
@@ -23,6 +24,8 @@ export interface Setting {
   default?: string;
   /** Checks a given value; returns a reason when it is wrong. */
   check?: (value: string) => string | undefined;
+  /** May be left out (no default): the template lines that name it are then commented out. */
+  optional?: boolean;
 }
 
 export interface TemplateFile {
@@ -53,6 +56,13 @@ export interface ConfigTarget {
   next: string[];
   /** Placeholders filled with a fresh random secret (e.g. the doveadm API key both sides share). */
   generated?: string[];
+  /** Placeholders filled with where one of the files is written (its path relative to the folder). */
+  paths?: Record<string, string>;
+  /**
+   * Checks the settings against the store before a key is made (e.g. that the organization and the
+   * group exist) and returns placeholders derived from what it found; throws when they are wrong.
+   */
+  verify?: (ctx: AppContext, values: Readonly<Record<string, string>>) => Promise<Record<string, string>>;
 }
 
 export interface RenderInput {
@@ -60,6 +70,10 @@ export interface RenderInput {
   sesameUrl: string;
   /** The integration key (targets with `integration`). */
   key?: string;
+  /** The integration's name (targets with `integration`): a service's bind name holds it. */
+  integrationName?: string;
+  /** Where the files are written: --out, or the target's folder. */
+  root?: string;
   /** Placeholder -> value, for the target's settings. */
   values: Record<string, string>;
 }
@@ -84,7 +98,13 @@ export function fillTemplate(text: string, values: Record<string, string>, what:
 export function targetValues(target: ConfigTarget, input: RenderInput): Record<string, string> {
   const values: Record<string, string> = { ...input.values, SESAME_URL: input.sesameUrl };
   if (input.key !== undefined) values.SESAME_INTEGRATION_KEY = input.key;
-  for (const s of target.settings) if (s.default !== undefined) values[s.placeholder] ??= s.default;
+  if (input.integrationName !== undefined) values.INTEGRATION_NAME = input.integrationName;
+  for (const s of target.settings) {
+    const fallback = s.default ?? (s.optional ? '' : undefined);
+    if (fallback !== undefined) values[s.placeholder] ??= fallback;
+  }
+  for (const [placeholder, file] of Object.entries(target.paths ?? {}))
+    values[placeholder] ??= path.join(input.root ?? target.folder, file);
   for (const g of target.generated ?? []) values[g] ??= randomBytes(32).toString('base64url');
   return values;
 }
@@ -94,14 +114,24 @@ export function renderNext(target: ConfigTarget, values: Record<string, string>)
   return target.next.map((line) => fillTemplate(line, values, `${target.name} next steps`));
 }
 
+/** Comments out (`# `) every line that names a placeholder in `left`: an optional setting not given. */
+function commentOut(text: string, left: string[]): string {
+  if (left.length === 0) return text;
+  return text
+    .split('\n')
+    .map((line) => (left.some((p) => line.includes(`@${p}@`)) ? `# ${line}` : line))
+    .join('\n');
+}
+
 export function renderTarget(target: ConfigTarget, input: RenderInput): RenderedFile[] {
   const values = targetValues(target, input);
+  const left = target.settings.filter((s) => s.optional && values[s.placeholder] === '').map((s) => s.placeholder);
   return target.files.map((f) => ({
     path: f.path,
     mode: f.mode,
     group: f.group,
     text: fillTemplate(
-      fs.readFileSync(path.join(TEMPLATES, f.template), 'utf8'),
+      commentOut(fs.readFileSync(path.join(TEMPLATES, f.template), 'utf8'), left),
       { ...values, ...f.values },
       f.template,
     ),

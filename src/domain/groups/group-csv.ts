@@ -35,10 +35,11 @@ export function membershipRowsFromCsv(bytes: Uint8Array): MembershipRow[] {
         variant: 'group',
       },
     );
-  if (records.length === 0) throw new SesameError('bulk_empty', 'group file has no rows');
+  if (records.length === 0) throw new SesameError('bulk_empty', 'group file has no rows', { variant: 'group' });
   if (records.length > MEMBERSHIP_ROWS_MAX)
     throw new SesameError('bulk_too_large', `group file has ${records.length} rows`, {
       params: { max: MEMBERSHIP_ROWS_MAX },
+      variant: 'group',
     });
   return records.map((r) => ({
     row: r.row,

@@ -1,14 +1,21 @@
 /**
  * The Groups pages (issue #19, item 1): the list with a form to create one, one group's page
- * (members, add, remove, rename, delete), and the form of which group each use requires (also shown
- * on the Policy page). Plain data in, HTML out, like every page.
+ * (members, add, remove, rename, delete, a membership file chosen or pasted: a multipart form), and
+ * the form of which group each use requires (also shown on the Policy page). Plain data in, HTML
+ * out, like every page.
  */
 import { GROUP_USES, type Group, type GroupLimits, type GroupMember } from '../../domain/groups/model.js';
-import { postForm, when } from '../../web/components.js';
+import { csrfField, postForm, when } from '../../web/components.js';
 import { userPagePath } from './user-page.js';
 import { html, type Html } from '../../web/html.js';
 import { layout, type Notice, type PageContext } from '../../web/layout.js';
 import type { MembershipPlan } from '../../domain/groups/service.js';
+
+/**
+ * A membership file may be this many bytes uploaded, or characters pasted (5000 rows of long
+ * addresses); the preview's Apply carries it back as a form field, well inside the body limit.
+ */
+export const IMPORT_MAX = 200_000;
 
 /** A group's page: ids go in the query string, like a user's address. */
 export const groupPagePath = (id: string) => `/admin/groups/group?${new URLSearchParams({ id })}`;
@@ -103,15 +110,14 @@ ${postForm(
   <button type="submit" class="primary" id="member-add">${t('groups.member.add')}</button>`,
 )}
 <h2 id="group-import-title">${t('groups.import.title')}</h2>
-${postForm(
-  ctx,
-  '/admin/groups/import',
-  html`<input type="hidden" name="back" value="${back}">
+<form method="post" action="/admin/groups/import" enctype="multipart/form-data" class="card">${csrfField(ctx)}<input type="hidden" name="back" value="${back}">
+  <p class="hint" id="group-csv-hint">${t('groups.import.hint', { kb: IMPORT_MAX / 1000 })}</p>
+  <label for="group-csv-file">${t('groups.import.file')}</label>
+  <input id="group-csv-file" name="file" type="file" accept=".csv,text/csv" aria-describedby="group-csv-hint">
   <label for="group-csv">${t('groups.import.label')}</label>
-  <textarea id="group-csv" name="csv" rows="6" required maxlength="200000" spellcheck="false" aria-describedby="group-csv-hint"></textarea>
-  <p class="hint" id="group-csv-hint">${t('groups.import.hint')}</p>
-  <button type="submit" id="group-import">${t('groups.import.preview')}</button>`,
-)}
+  <textarea id="group-csv" name="csv" rows="6" maxlength="${String(IMPORT_MAX)}" spellcheck="false" aria-describedby="group-csv-hint"></textarea>
+  <button type="submit" id="group-import">${t('groups.import.preview')}</button>
+</form>
 <h2 id="group-edit-title">${t('groups.edit')}</h2>
 ${postForm(
   ctx,

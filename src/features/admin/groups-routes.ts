@@ -1,25 +1,45 @@
 /**
  * The Groups pages (issue #19, item 1): the list and one group's page (GET), and every change
  * (POST, post/redirect/get with a notice). Removing a member and deleting a group first answer with
- * a confirmation page; only the same POST with `confirm=1` acts. A membership file is previewed in
- * full and applied only when confirmed and free of problems. Registered by routes.ts with its
- * guards: an admin of the organization with a second factor, and the CSRF token on every POST.
+ * a confirmation page; only the same POST with `confirm=1` acts. A membership file (uploaded or
+ * pasted) is previewed in full and applied only when confirmed and free of problems. Registered by
+ * routes.ts with its guards: an admin of the organization with a second factor, and the CSRF token
+ * on every POST, the upload's in a form field like the others.
  */
+import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify';
-import { isSesameError, type SesameError } from '../../domain/errors.js';
+import { isSesameError, SesameError } from '../../domain/errors.js';
 import { membershipRowsFromCsv } from '../../domain/groups/group-csv.js';
 import { GROUP_USES, type Group } from '../../domain/groups/model.js';
 import { confirmationPage, confirmed } from '../../web/components.js';
 import { HTTP_STATUS } from '../../web/errors.js';
 import { field } from '../../web/forms.js';
 import { actorOf } from '../../web/guards.js';
+import { messagePage } from '../../web/layout.js';
 import { safeNext } from '../../web/links.js';
 import { pageContext, send, userMessage } from '../../web/respond.js';
 import type { Services } from '../../web/services.js';
-import { groupPage, groupPagePath, groupsPage, importPreviewPage } from './groups-pages.js';
+import { groupPage, groupPagePath, groupsPage, IMPORT_MAX, importPreviewPage } from './groups-pages.js';
 import { withNotice } from './user-routes.js';
 
 const LIST = '/admin/groups';
+const tooLarge = () =>
+  new SesameError('bulk_too_large', 'group file over the size limit', {
+    variant: 'group_file',
+    params: { kb: IMPORT_MAX / 1000 },
+  });
+
+/** The file's bytes when one was chosen (a browser sends an empty part when none was), else the pasted text's. */
+function importBytes(body: unknown): Uint8Array {
+  const file = (body as Record<string, unknown> | undefined)?.file;
+  if (Buffer.isBuffer(file) && file.length > 0) return file;
+  const raw = (body as Record<string, unknown> | undefined)?.csv;
+  const csv = typeof raw === 'string' ? raw : '';
+  if (csv.length > IMPORT_MAX) throw tooLarge();
+  if (csv.trim() === '')
+    throw new SesameError('bulk_empty', 'group import with no file and no text', { variant: 'group' });
+  return new TextEncoder().encode(csv);
+}
 
 /** Where a groups form asked to come back to: the Groups pages or the Policy page; else the list. */
 function backOf(body: unknown): string {
@@ -219,23 +239,49 @@ export function registerGroupsRoutes(
     }
   });
 
-  app.post(`${LIST}/import`, adminForm, async (req, reply) => {
-    const back = backOf(req.body);
-    const csv = field(req.body, 'csv', 200_000);
-    const actor = actorOf(req);
-    try {
-      const rows = membershipRowsFromCsv(new TextEncoder().encode(csv));
-      const plan = await ctx.groups.importMembers(actor, req.user!.orgId, rows, confirmed(req.body));
-      if (plan.applied) return reply.redirect(withNotice(back, { m: 'imported', n: String(plan.adds.length) }), 303);
+  /**
+   * The membership file, pasted (the text box, and the preview's Apply, which sends the text back)
+   * or uploaded (multipart, in this scope only, like the Users page's upload). A chosen file wins
+   * over the text box, as the form says. The file is shown and applied as text from then on.
+   */
+  void app.register(async (uploads) => {
+    await uploads.register(multipart, {
+      attachFieldsToBody: 'keyValues',
+      // fieldSize: a longer paste is cut here, but its cut is still over IMPORT_MAX characters
+      // (at most 3 bytes a character), so it is refused below, never read short.
+      limits: { fileSize: IMPORT_MAX, fieldSize: 1024 * 1024, files: 1, fields: 4, parts: 5 },
+    });
+    // A file over the limit fails while the body is read, before the session is loaded: say what
+    // the limit is, everything else goes to the app's handler.
+    uploads.setErrorHandler(async (err, req, reply) => {
+      if ((err as { code?: string }).code !== 'FST_REQ_FILE_TOO_LARGE') throw err;
+      req.log.info({ code: 'bulk_too_large' }, 'group file over the size limit');
       return send(
         reply,
-        importPreviewPage(pageContext(req, reply, back), { plan, csv, back }),
-        plan.problems.length ? 400 : 200,
+        messagePage(pageContext(req, reply, LIST), 'page.error.title', userMessage(req, tooLarge()), 'error'),
+        HTTP_STATUS.bulk_too_large,
       );
-    } catch (e) {
-      if (!isSesameError(e)) throw e;
-      const id = new URL(back, 'http://sesame.invalid').searchParams.get('id') ?? '';
-      return refused(req, reply, id, e);
-    }
+    });
+    uploads.post(`${LIST}/import`, adminForm, async (req, reply) => {
+      const back = backOf(req.body);
+      const actor = actorOf(req);
+      try {
+        const bytes = importBytes(req.body);
+        const rows = membershipRowsFromCsv(bytes);
+        // Checked UTF-8 by now; the decoder drops a byte-order mark, as the parser did.
+        const csv = new TextDecoder().decode(bytes);
+        const plan = await ctx.groups.importMembers(actor, req.user!.orgId, rows, confirmed(req.body));
+        if (plan.applied) return reply.redirect(withNotice(back, { m: 'imported', n: String(plan.adds.length) }), 303);
+        return send(
+          reply,
+          importPreviewPage(pageContext(req, reply, back), { plan, csv, back }),
+          plan.problems.length ? 400 : 200,
+        );
+      } catch (e) {
+        if (!isSesameError(e)) throw e;
+        const id = new URL(back, 'http://sesame.invalid').searchParams.get('id') ?? '';
+        return refused(req, reply, id, e);
+      }
+    });
   });
 }
