@@ -37,6 +37,7 @@ export async function startLdap(ctx: AppContext, log: LdapDeps['log']): Promise<
     groups: async (orgId) =>
       Promise.all(
         (await groupRepo.list(orgId)).map(async (g) => ({
+          id: g.id,
           name: g.name,
           members: (await groupRepo.members(g.id)).map((m) => m.address),
         })),
