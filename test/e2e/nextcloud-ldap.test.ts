@@ -234,6 +234,8 @@ for (const kind of STORE_KINDS) {
       assert.equal(OCC.ldapAgentName, 'cn=nextcloud,ou=services,dc=contoso,dc=test');
       assert.equal(OCC.ldapBase, 'dc=contoso,dc=test');
       assert.ok(FILTERS.login.includes('%uid'), 'Nextcloud refuses a login filter without %uid');
+      const chunk = Number(OCC.ldapPagingSize);
+      assert.ok(chunk > 0 && chunk <= 1000, "paging on, chunks no larger than Sesame's default size limit");
       for (const k of ['ldapExpertUUIDUserAttr', 'ldapExpertUUIDGroupAttr', 'ldapExpertUsernameAttr'])
         assert.equal(OCC[k], 'entryUUID', k);
     });
