@@ -41,6 +41,7 @@ export async function startLdap(ctx: AppContext, log: LdapDeps['log']): Promise<
       const numbers = await posixIds.numbersFor(list.map((g) => g.id));
       return Promise.all(
         list.map(async (g) => ({
+          id: g.id,
           name: g.name,
           posixId: numbers.get(g.id)!,
           members: (await groupRepo.members(g.id)).map((m) => m.address),

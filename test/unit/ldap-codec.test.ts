@@ -21,11 +21,15 @@ import {
   entryOf,
   groupNode,
   matches,
+  MAX_PINNED,
+  PERSON_ATTRIBUTES,
   parseDn,
   personDn,
   personNode,
+  pinnedAddresses,
   suffixOf,
 } from '../../src/adapters/ldap/directory.js';
+import type { Filter } from '../../src/adapters/ldap/protocol.js';
 
 const hex = (h: string) => Buffer.from(h, 'hex');
 
@@ -199,7 +203,7 @@ describe('LDAP directory', () => {
     const many = { type: 'greaterOrEqual', attribute: 'uidNumber', value: 'many' } as const;
     assert.ok(!m(many) && !m({ type: 'not', filter: many }));
     const staff = groupNode(
-      { name: 'Staff', posixId: 100007, members: ['ann.lee@contoso.test', 'bob@contoso.test'] },
+      { id: 'g7', name: 'Staff', posixId: 100007, members: ['ann.lee@contoso.test', 'bob@contoso.test'] },
       org,
     );
     assert.deepEqual(entryOf(staff, ['objectClass', 'gidNumber', 'memberUid'], false).attributes, [
@@ -231,5 +235,81 @@ describe('LDAP directory', () => {
     ]);
     const bytes = encodeEntry(4, entryOf(ann, ['uid'], false));
     assert.equal(elementLength(bytes, 1024), bytes.length);
+  });
+
+  const ANN_UUID = '0b6e2f6c-3f1e-4c55-9d7e-2a1f0c9b8d11';
+  const STAFF_UUID = '5d0c8a3e-7a41-4f0b-8e2c-6b9d1e4f3a22';
+  const annU = personNode({ id: ANN_UUID, address: 'ann.lee@contoso.test', name: 'Ann Lee', posixId: 100001 }, org, [
+    'Staff',
+  ]);
+  const staff = groupNode({ id: STAFF_UUID, name: 'Staff', posixId: 100002, members: ['ann.lee@contoso.test'] }, org);
+
+  it('gives people and groups their store id as entryUUID (RFC 4530), sent only by name or with + (RFC 3673)', () => {
+    const names = (attrs: string[]) => entryOf(annU, attrs, false).attributes.map(([n]) => n);
+    assert.ok(!names([]).includes('entryUUID'), 'not among the user attributes');
+    assert.ok(!names(['*']).includes('entryUUID'));
+    assert.deepEqual(entryOf(annU, ['entryuuid'], false).attributes, [['entryUUID', [ANN_UUID]]]);
+    assert.deepEqual(entryOf(annU, ['+'], false).attributes, [
+      ['entryUUID', [ANN_UUID]],
+      ['entryDN', ['uid=ann.lee,ou=people,dc=contoso,dc=test']],
+    ]);
+    assert.deepEqual(names(['*', '+']), [
+      'objectClass',
+      'uid',
+      'mail',
+      'cn',
+      'displayName',
+      'sn',
+      'givenName',
+      'memberOf',
+      'uidNumber',
+      'gidNumber',
+      'homeDirectory',
+      'entryUUID',
+      'entryDN',
+    ]);
+    assert.deepEqual(names(['1.1', '+']), ['entryUUID', 'entryDN'], '1.1 with others is ignored');
+    assert.deepEqual(entryOf(annU, ['entryUUID'], true).attributes, [['entryUUID', []]]);
+    assert.deepEqual(entryOf(staff, ['entryUUID', 'cn'], false).attributes, [
+      ['cn', ['Staff']],
+      ['entryUUID', [STAFF_UUID]],
+    ]);
+  });
+
+  it('matches entryUUID in filters (what Nextcloud searches by once it has mapped a user), case-insensitively', () => {
+    const eq = (value: string): Filter => ({ type: 'equality', attribute: 'entryUUID', value });
+    assert.ok(matches(annU, eq(ANN_UUID.toUpperCase())));
+    assert.ok(!matches(annU, eq(STAFF_UUID)));
+    assert.ok(matches(staff, eq(STAFF_UUID)));
+    assert.ok(matches(annU, { type: 'present', attribute: 'entryuuid' }));
+    assert.ok(matches(annU, { type: 'and', filters: [{ type: 'present', attribute: 'objectClass' }, eq(ANN_UUID)] }));
+  });
+
+  it('pins the people a login filter names, through and/or, so a login reads them and not the organization', () => {
+    const eq = (attribute: string, value: string): Filter => ({ type: 'equality', attribute, value });
+    const or = (...filters: Filter[]): Filter => ({ type: 'or', filters });
+    const and = (...filters: Filter[]): Filter => ({ type: 'and', filters });
+    const pin = (f: Filter) => pinnedAddresses(f, 'contoso.test');
+    assert.deepEqual(pin(eq('UID', 'Ann')), ['ann@contoso.test']);
+    assert.deepEqual(pin(and(eq('objectClass', 'person'), eq('mail', 'Ann@Contoso.test'))), ['ann@contoso.test']);
+    // Nextcloud's login filter with %uid replaced by what was typed: an address, or a uid.
+    const login = (typed: string) => and(eq('objectclass', 'inetOrgPerson'), or(eq('uid', typed), eq('mail', typed)));
+    assert.deepEqual(pin(login('ann@contoso.test')), ['ann@contoso.test@contoso.test', 'ann@contoso.test']);
+    assert.deepEqual(pin(login('ann')), ['ann@contoso.test', 'ann']);
+    // Its wizard's form: an attribute no person has cannot match, so it pins nobody.
+    const wizard = and(
+      or(eq('objectclass', 'inetOrgPerson')),
+      or(eq('uid', 'ann'), or(eq('mailPrimaryAddress', 'ann'), eq('mail', 'ann'))),
+    );
+    assert.deepEqual(pin(wizard), ['ann@contoso.test', 'ann']);
+    assert.deepEqual(pin(eq('mailPrimaryAddress', 'ann')), []);
+    // Not pinned: a branch that may match anyone, a test of an attribute people have, too many lookups.
+    assert.equal(pin(or(eq('uid', 'ann'), eq('cn', 'Bob'))), undefined);
+    assert.equal(pin(eq('entryUUID', ANN_UUID)), undefined);
+    assert.equal(pin({ type: 'present', attribute: 'objectClass' }), undefined);
+    assert.equal(pin(or(...Array.from({ length: MAX_PINNED + 1 }, (_, i) => eq('uid', `u${i}`)))), undefined);
+    // What pinning skips must be every attribute a person's entry can have.
+    for (const key of [...annU.attributes.keys(), ...annU.operational.keys(), 'entrydn'])
+      assert.ok(PERSON_ATTRIBUTES.has(key), key);
   });
 });

@@ -392,6 +392,24 @@ describe('the LDAP server, over raw sockets', () => {
     t.send(search(11, 'ou=people,dc=contoso,dc=test', 1, equality('mail', 'nobody@contoso.test')));
     assert.deepEqual(await t.next(), { id: 11, tag: OP.searchResultDone, code: RESULT.success });
     assert.deepEqual(reads, ['bob@contoso.test', 'nobody@contoso.test']);
+    // Nextcloud's login filter, an `or` of uid and mail: the users it names, not the organization.
+    reads.length = 0;
+    const or = (...f: Buffer[]) => constructed(0xa1, ...f);
+    t.send(
+      search(
+        12,
+        'ou=people,dc=contoso,dc=test',
+        2,
+        constructed(
+          0xa0,
+          equality('objectclass', 'inetOrgPerson'),
+          or(equality('uid', 'cem'), equality('mail', 'cem')),
+        ),
+      ),
+    );
+    assert.equal((await t.next())?.dn, 'uid=cem,ou=people,dc=contoso,dc=test');
+    assert.equal((await t.next())?.code, RESULT.success);
+    assert.deepEqual(reads.sort(), ['cem', 'cem@contoso.test']);
     // A base in another organization is not there.
     t.send(search(20, 'dc=fabrikam,dc=test', 2, present('objectClass')));
     assert.equal((await t.next())?.code, RESULT.noSuchObject);

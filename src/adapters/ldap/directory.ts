@@ -6,6 +6,11 @@
  *
  * Every attribute served is matched case-insensitively (caseIgnoreMatch: names, addresses, DNs
  * and object classes alike), as address books expect.
+ *
+ * People and groups carry `entryUUID` (RFC 4530), their stable id in the store: an operational
+ * attribute, sent only when asked for by name or with `+` (RFC 3673), and matched in filters.
+ * Nextcloud and other apps that keep their own account per directory entry key it on this, so a
+ * renamed group (or, one day, user) keeps its account.
  */
 import type { DirectoryGroup, Person } from '../../domain/directory/reads.js';
 import type { Entry, Filter } from './protocol.js';
@@ -95,17 +100,27 @@ export interface OrgView {
   name: string;
 }
 
-/** A node of the tree: its DN (as shown and as compared), its depth under the suffix, its attributes. */
+type Attributes = Map<string, { name: string; values: string[] }>;
+
+/**
+ * A node of the tree: its DN (as shown and as compared), its user attributes and its operational
+ * ones (sent only when asked for; `entryDN` is every node's and not stored here).
+ */
 export interface Node {
   dn: string;
   rdns: Rdn[];
-  attributes: Map<string, { name: string; values: string[] }>;
+  attributes: Attributes;
+  operational: Attributes;
 }
 
-function node(dn: string, attrs: [string, string[]][]): Node {
-  const attributes = new Map<string, { name: string; values: string[] }>();
-  for (const [name, values] of attrs) if (values.length) attributes.set(name.toLowerCase(), { name, values });
-  return { dn, rdns: parseDn(dn), attributes };
+function attributeMap(attrs: [string, string[]][]): Attributes {
+  const out: Attributes = new Map();
+  for (const [name, values] of attrs) if (values.length) out.set(name.toLowerCase(), { name, values });
+  return out;
+}
+
+function node(dn: string, attrs: [string, string[]][], operational: [string, string[]][] = []): Node {
+  return { dn, rdns: parseDn(dn), attributes: attributeMap(attrs), operational: attributeMap(operational) };
 }
 
 export const peopleDn = (domain: string) => `ou=people,${suffixOf(domain)}`;
@@ -167,42 +182,70 @@ export function ouNode(dn: string, ou: string): Node {
   ]);
 }
 
+/**
+ * Every attribute a person's entry may have, lower-cased (user and operational). A filter's test of
+ * any other attribute is false for every person, which lets `pinnedAddresses` skip it.
+ */
+export const PERSON_ATTRIBUTES: ReadonlySet<string> = new Set([
+  'objectclass',
+  'uid',
+  'mail',
+  'cn',
+  'displayname',
+  'sn',
+  'givenname',
+  'memberof',
+  'uidnumber',
+  'gidnumber',
+  'homedirectory',
+  'entryuuid',
+  'entrydn',
+]);
+
 /** A person's entry; `groups` are the names of the groups they are a member of. */
 export function personNode(p: Person, org: OrgView, groups: string[]): Node {
   const local = p.address.slice(0, p.address.lastIndexOf('@'));
   const name = p.name.trim() || local;
   const words = name.split(/\s+/);
-  return node(personDn(p.address, org.domain), [
-    // posixAccount (auxiliary in RFC 2307bis) for NAS boxes and hosts (nslcd, sssd) that map files to owners.
-    ['objectClass', ['top', 'person', 'organizationalPerson', 'inetOrgPerson', 'posixAccount']],
-    ['uid', [local]],
-    ['mail', [p.address]],
-    ['cn', [name]],
-    ['displayName', [name]],
-    // person requires sn; a one-word name is its own surname.
-    ['sn', [words.length > 1 ? words.slice(1).join(' ') : name]],
-    ...(words.length > 1 ? ([['givenName', [words[0]!]]] as [string, string[]][]) : []),
-    ['memberOf', groups.map((g) => groupDn(g, org.domain))],
-    ['uidNumber', [String(p.posixId)]],
-    // A private primary group of the same number, as Debian's adduser makes: what the person
-    // shares with others is their groups' (ou=groups, posixGroup).
-    ['gidNumber', [String(p.posixId)]],
-    ['homeDirectory', [`/home/${local}`]],
-  ]);
+  return node(
+    personDn(p.address, org.domain),
+    [
+      // posixAccount (auxiliary in RFC 2307bis) for NAS boxes and hosts (nslcd, sssd) that map files to owners.
+      ['objectClass', ['top', 'person', 'organizationalPerson', 'inetOrgPerson', 'posixAccount']],
+      ['uid', [local]],
+      ['mail', [p.address]],
+      ['cn', [name]],
+      ['displayName', [name]],
+      // person requires sn; a one-word name is its own surname.
+      ['sn', [words.length > 1 ? words.slice(1).join(' ') : name]],
+      ...(words.length > 1 ? ([['givenName', [words[0]!]]] as [string, string[]][]) : []),
+      ['memberOf', groups.map((g) => groupDn(g, org.domain))],
+      ['uidNumber', [String(p.posixId)]],
+      // A private primary group of the same number, as Debian's adduser makes: what the person
+      // shares with others is their groups' (ou=groups, posixGroup).
+      ['gidNumber', [String(p.posixId)]],
+      ['homeDirectory', [`/home/${local}`]],
+    ],
+    [['entryUUID', [p.id]]],
+  );
 }
 
 export const groupDn = (name: string, domain: string) => `cn=${escapeValue(name)},${groupsDn(domain)}`;
 
 export function groupNode(g: DirectoryGroup, org: OrgView): Node {
-  return node(groupDn(g.name, org.domain), [
-    // posixGroup (auxiliary in RFC 2307bis) beside groupOfNames: gidNumber and memberUid for nslcd, sssd and NAS boxes.
-    ['objectClass', ['top', 'groupOfNames', 'posixGroup']],
-    ['cn', [g.name]],
-    ['gidNumber', [String(g.posixId)]],
-    ['memberUid', g.members.map((a) => a.slice(0, a.lastIndexOf('@')))],
-    // groupOfNames requires a member: an empty group names its own DN, as OpenLDAP's tools do.
-    ['member', g.members.length ? g.members.map((a) => personDn(a, org.domain)) : [groupDn(g.name, org.domain)]],
-  ]);
+  return node(
+    groupDn(g.name, org.domain),
+    [
+      // posixGroup (auxiliary in RFC 2307bis) beside groupOfNames: gidNumber and memberUid for nslcd, sssd and NAS boxes.
+      ['objectClass', ['top', 'groupOfNames', 'posixGroup']],
+      ['cn', [g.name]],
+      ['gidNumber', [String(g.posixId)]],
+      ['memberUid', g.members.map((a) => a.slice(0, a.lastIndexOf('@')))],
+      // groupOfNames requires a member: an empty group names its own DN, as OpenLDAP's tools do.
+      ['member', g.members.length ? g.members.map((a) => personDn(a, org.domain)) : [groupDn(g.name, org.domain)]],
+    ],
+    [['entryUUID', [g.id]]],
+  );
 }
 
 /** Whether `dn` is `base` or under it, `levels` deep at most (Infinity: any depth). */
@@ -226,7 +269,7 @@ const INTEGER_VALUED = new Set(['uidnumber', 'gidnumber']);
 function valuesOf(n: Node, attribute: string): string[] | undefined {
   const key = attribute.toLowerCase();
   if (key === 'entrydn') return [n.dn];
-  return n.attributes.get(key)?.values;
+  return (n.attributes.get(key) ?? n.operational.get(key))?.values;
 }
 
 function equal(attribute: string, value: string, assertion: string): boolean {
@@ -262,24 +305,54 @@ function substrings(value: string, f: Filter & { type: 'substrings' }): boolean 
   return true;
 }
 
+/** Most people a filter may pin (an `or` of lookups); beyond it the organization is read. */
+export const MAX_PINNED = 32;
+
 /**
- * The one person a filter can match, when it says so: an equality on `uid` or `mail`, alone or in
- * an `and` (what Dovecot, Apache and login forms send: `(uid=ann)`, `(&(objectClass=person)(mail=...))`).
- * The search then reads that user instead of the whole organization; the filter is still applied.
+ * The people a filter can match, when it says so: an equality on `uid` or `mail`, alone, in an
+ * `and`, or in an `or` whose every branch pins people or tests an attribute no person has. Login
+ * forms send these: Dovecot's and Apache's `(uid=ann)`, Nextcloud's
+ * `(&(objectclass=inetOrgPerson)(|(uid=%uid)(mail=%uid)))` and its wizard's
+ * `(|(mailPrimaryAddress=%uid)(mail=%uid))`. The search then reads those users instead of the whole
+ * organization; the filter is still applied to them. Undefined: the filter may match anyone.
  */
-export function pinnedAddress(f: Filter, domain: string): string | undefined {
-  if (f.type === 'equality') {
-    const attribute = f.attribute.toLowerCase();
-    if (attribute === 'uid') return `${fold(f.value)}@${domain}`;
-    if (attribute === 'mail') return fold(f.value);
-    return undefined;
-  }
-  if (f.type === 'and')
-    for (const sub of f.filters) {
-      const a = pinnedAddress(sub, domain);
-      if (a !== undefined) return a;
+export function pinnedAddresses(f: Filter, domain: string): string[] | undefined {
+  const out = pins(f, domain);
+  return out === undefined || out.length > MAX_PINNED ? undefined : [...new Set(out)];
+}
+
+function pins(f: Filter, domain: string): string[] | undefined {
+  switch (f.type) {
+    case 'equality': {
+      const attribute = f.attribute.toLowerCase();
+      if (attribute === 'uid') return [`${fold(f.value)}@${domain}`];
+      if (attribute === 'mail') return [fold(f.value)];
+      return PERSON_ATTRIBUTES.has(attribute) ? undefined : [];
     }
-  return undefined;
+    case 'substrings':
+    case 'present':
+    case 'approx':
+    case 'greaterOrEqual':
+    case 'lessOrEqual':
+      return PERSON_ATTRIBUTES.has(f.attribute.toLowerCase()) ? undefined : [];
+    case 'and':
+      for (const sub of f.filters) {
+        const p = pins(sub, domain);
+        if (p !== undefined) return p;
+      }
+      return undefined;
+    case 'or': {
+      const all: string[] = [];
+      for (const sub of f.filters) {
+        const p = pins(sub, domain);
+        if (p === undefined) return undefined;
+        all.push(...p);
+      }
+      return all;
+    }
+    default:
+      return undefined;
+  }
 }
 
 /** Whether a node matches a filter; Undefined counts as no match (RFC 4511, 4.5.1). */
@@ -335,16 +408,18 @@ function evaluate(n: Node, f: Filter): Tri {
 
 /**
  * The entry as sent: every user attribute when none is asked for or `*` is, none for `1.1`
- * (RFC 4511, 4.5.1.8), otherwise those asked for; values left out with `typesOnly`.
+ * (RFC 4511, 4.5.1.8), otherwise those asked for; operational attributes (`entryDN`,
+ * `entryUUID`) only by name or all of them with `+` (RFC 3673); values left out with `typesOnly`.
  */
 export function entryOf(n: Node, attributes: string[], typesOnly: boolean): Entry {
   const asked = attributes.map((a) => a.toLowerCase());
   const all = asked.length === 0 || asked.includes('*');
+  const operational = asked.includes('+');
   const none = !all && asked.length === 1 && asked[0] === '1.1';
   const out: Entry['attributes'] = [];
-  if (!none)
-    for (const [key, { name, values }] of n.attributes)
-      if (all || asked.includes(key)) out.push([name, typesOnly ? [] : values]);
-  if (asked.includes('entrydn')) out.push(['entryDN', typesOnly ? [] : [n.dn]]);
+  const add = (name: string, values: string[]) => out.push([name, typesOnly ? [] : values]);
+  if (!none) for (const [key, { name, values }] of n.attributes) if (all || asked.includes(key)) add(name, values);
+  for (const [key, { name, values }] of n.operational) if (operational || asked.includes(key)) add(name, values);
+  if (operational || asked.includes('entrydn')) add('entryDN', [n.dn]);
   return { dn: n.dn, attributes: out };
 }

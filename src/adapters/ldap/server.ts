@@ -47,7 +47,7 @@ import {
   peopleDn,
   personDn,
   personNode,
-  pinnedAddress,
+  pinnedAddresses,
   type Rdn,
   sameDn,
   serviceBindName,
@@ -468,7 +468,7 @@ class Connection {
     ];
     const attributes = new Map<string, { name: string; values: string[] }>();
     for (const [name, values] of attrs) if (values.length) attributes.set(name.toLowerCase(), { name, values });
-    return { dn: '', rdns: [], attributes };
+    return { dn: '', rdns: [], attributes, operational: new Map() };
   }
 
   /**
@@ -504,11 +504,13 @@ class Connection {
     try {
       if (needGroups) groups = await deps.directory.groups(bound.orgId);
       if (needPeople) {
-        const pinned = pinnedAddress(filter, org.domain);
+        const pinned = pinnedAddresses(filter, org.domain);
         people =
           pinned === undefined
             ? await deps.directory.activePeople(bound.orgId, MAX_SCAN + 1)
-            : [await deps.directory.activePerson(bound.orgId, pinned)].filter((p): p is Person => p !== undefined);
+            : (await Promise.all(pinned.map((a) => deps.directory.activePerson(bound.orgId, a))))
+                .filter((p): p is Person => p !== undefined)
+                .sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
       }
     } catch (e) {
       deps.log.error({ err: e instanceof Error ? e.message : String(e) }, 'ldap search: reading the directory failed');

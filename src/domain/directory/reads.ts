@@ -24,8 +24,9 @@ export interface PeopleReads {
   activePerson(orgId: string, address: string): Promise<Person | undefined>;
 }
 
-/** A group as a directory shows it: its name and its members' addresses. */
+/** A group as a directory shows it: its stable id (entryUUID), its name and its members' addresses. */
 export interface DirectoryGroup {
+  id: string;
   name: string;
   /** Its POSIX number (gidNumber), from the same range as people's and never reused. */
   posixId: number;
