@@ -62,7 +62,7 @@ import { SocketMailServerProbe } from '../adapters/mail-server-check.js';
 import { ProfileLinks } from '../domain/device-setup/profile-links.js';
 import { identifierPrefixFor } from '../domain/device-setup/apple-profile.js';
 import { KyselyProfileLinkRepository } from '../storage/profile-link-repository.js';
-import { loadProfileSigner, type ProfileSigner } from '../adapters/profile-signer.js';
+import type { ProfileSigner } from '../adapters/profile-signer.js';
 import { reencryptAll, type ReencryptionReport } from '../domain/keys/reencryption.js';
 import { KyselySealedValues } from '../storage/sealed-values.js';
 import { UserDirectory } from '../domain/accounts/directory.js';
@@ -131,6 +131,8 @@ export interface ContextOptions {
  */
 async function configuredProfileSigner(config: Readonly<Config>): Promise<ProfileSigner | null> {
   if (!config.profileSigningCertFile || !config.profileSigningKeyFile) return null;
+  // Loaded only when signing is set up: PKI.js costs ~0.2 s of CPU at every start otherwise.
+  const { loadProfileSigner } = await import('../adapters/profile-signer.js');
   try {
     return await loadProfileSigner(config.profileSigningCertFile, config.profileSigningKeyFile);
   } catch (e) {

@@ -4,6 +4,7 @@
  * which speaks to the same database through its own adapters.
  */
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { createPrivateFile, securePrivateData } from './private-files.js';
@@ -16,11 +17,22 @@ import {
   type DatabaseConnection,
   type Driver,
 } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Database } from './schema.js';
 
-// BIGINT columns hold epoch milliseconds: return them as numbers, not strings.
-pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+/**
+ * pg, loaded when a PostgreSQL store is first opened (synchronously: it is CommonJS), so that a
+ * SQLite install and its CLI commands do not pay ~0.1 s of CPU loading it at every start.
+ */
+let pgLibrary: typeof pg | undefined;
+function loadPg(): typeof pg {
+  if (!pgLibrary) {
+    pgLibrary = createRequire(import.meta.url)('pg') as typeof pg;
+    // BIGINT columns hold epoch milliseconds: return them as numbers, not strings.
+    pgLibrary.types.setTypeParser(pgLibrary.types.builtins.INT8, (v) => Number(v));
+  }
+  return pgLibrary;
+}
 
 export type StoreKind = 'sqlite' | 'postgres';
 
@@ -120,7 +132,7 @@ class ImmediateSqliteDialect extends SqliteDialect {
 /** Opens the configured store. Does not migrate: see migrator.ts. */
 export function openStore(opts: StoreOptions): Store {
   if (opts.databaseUrl) {
-    const pool = new pg.Pool({
+    const pool = new (loadPg().Pool)({
       connectionString: opts.databaseUrl,
       max: opts.poolMax ?? 10,
       // An unreachable database (a host that drops packets) must fail requests fast, as a

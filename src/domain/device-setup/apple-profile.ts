@@ -7,9 +7,15 @@
  * com.apple.carddav.account).
  */
 import { createHash } from 'node:crypto';
-import { build } from 'plist';
 import type { Protocol } from '../app-passwords/model.js';
 import { type Endpoint, type MailSettings, userNameFor } from '../mail-settings/model.js';
+
+/**
+ * plist (with its XML libraries) is loaded at the first profile: ~0.1 s of CPU that every CLI
+ * command and server start would otherwise pay for a download few of them serve.
+ */
+let plistLibrary: Promise<typeof import('plist')> | undefined;
+const plist = () => (plistLibrary ??= import('plist'));
 
 /** What a profile for these servers and protocols would set up; `mail` null: no mail account. */
 export interface ProfileContents {
@@ -71,7 +77,7 @@ const davUrl = (e: Endpoint) =>
   `https://${e.host.includes(':') ? `[${e.host}]` : e.host}${e.port === 443 ? '' : `:${e.port}`}${e.path ?? '/'}`;
 
 /** The profile as an XML property list (unsigned); null when it would hold no account. */
-export function appleProfile(p: ProfileInput): string | null {
+export async function appleProfile(p: ProfileInput): Promise<string | null> {
   const contents = profileContents(p.settings, p.appPassword.protocols);
   if (!contents) return null;
   const servers = p.settings.servers;
@@ -136,6 +142,7 @@ export function appleProfile(p: ProfileInput): string | null {
       [`${prefix}Password`]: password,
     });
   }
+  const { build } = await plist();
   return build({
     PayloadType: 'Configuration',
     PayloadVersion: 1,

@@ -164,7 +164,7 @@ export class ProfileLinks {
     const settings = await this.d.mailSettings.forApps(row.orgId);
     if (!settings) throw gone('the organization has no mail settings');
     const organization = await this.d.organizationName(row.orgId);
-    const xml = appleProfile({
+    const xml = await appleProfile({
       settings,
       organization,
       address: row.address,
