@@ -318,6 +318,15 @@ describe('the LDAP interface with ldapwhoami, ldapsearch and ldap3 (real clients
       const r = await whoami(bind!, password!);
       assert.equal(r.code, 49, `${label}: ${r.stderr}`);
     }
+    // ldap3 is refused alike (49, invalidCredentials), over StartTLS.
+    for (const [label, bind, password] of [
+      ['ldap3: main password, MFA enforced', ANN.address, ANN.password],
+      ['ldap3: revoked app password', ANN_DN, pw.revoked],
+      ['ldap3: disabled user', 'carl@contoso.test', pw.carl],
+    ]) {
+      const out = await py({ BIND: bind!, PW: password! }, '');
+      assert.deepEqual([out.bind, out.bindResult], [false, 49], label);
+    }
     // The main password while MFA is disabled follows the mail protocols' rule: accepted.
     const dan = await whoami(DAN.address, DAN.password, 'ldaps');
     assert.equal(dan.code, 0, dan.stderr);
@@ -443,6 +452,8 @@ out['contexts'] = [str(v) for v in conn.entries[0]['namingContexts']]
     try {
       const refused = await whoami(ANN.address, pw.book, 'ldaps');
       assert.equal(refused.code, 49, refused.stderr);
+      const refused3 = await py({ BIND: ANN.address, PW: pw.book }, '');
+      assert.deepEqual([refused3.bind, refused3.bindResult], [false, 49], 'ldap3: outside the group LDAP requires');
       await ctx!.groups.addMember(OPERATOR, org, ldapUsers.id, ANN.address);
       const allowed = await whoami(ANN.address, pw.book, 'ldaps');
       assert.equal(allowed.code, 0, allowed.stderr);
