@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import path from 'node:path';
-import { isSupportedCountry } from 'libphonenumber-js/max';
+import { phoneNumbers } from '../lib/phone-numbers.js';
 import { parseSyslogUrl } from '../lib/syslog-url.js';
 
 export interface Config {
@@ -211,7 +211,7 @@ const countryList = (raw: string): string[] | Error => {
     .split(/[\s,;]+/)
     .map((c) => c.trim().toUpperCase())
     .filter(Boolean);
-  const bad = items.find((c) => !/^[A-Z]{2}$/.test(c) || !isSupportedCountry(c));
+  const bad = items.find((c) => !/^[A-Z]{2}$/.test(c) || !phoneNumbers().isSupportedCountry(c));
   if (bad) return new Error(`${JSON.stringify(bad)} is not a country code (ISO 3166-1 alpha-2, such as NL)`);
   return [...new Set(items)].sort();
 };

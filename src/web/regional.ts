@@ -1,5 +1,5 @@
 /** The choices of the policy's regional settings: time zones and countries, named in the reader's language. */
-import { getCountries } from 'libphonenumber-js/max';
+import { phoneNumbers } from '../lib/phone-numbers.js';
 import type { Locale } from '../i18n/i18n.js';
 
 let zones: string[] | undefined;
@@ -18,7 +18,8 @@ export function countryOptions(locale: Locale): [string, string][] {
   if (!list) {
     const names = new Intl.DisplayNames([locale], { type: 'region' });
     const collator = new Intl.Collator(locale);
-    list = getCountries()
+    list = phoneNumbers()
+      .getCountries()
       .map((c): [string, string] => [c, names.of(c) ?? c])
       .sort((a, b) => collator.compare(a[1], b[1]));
     countries.set(locale, list);

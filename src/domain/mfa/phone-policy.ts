@@ -12,13 +12,8 @@
  * The check runs when a method is registered and again before every code is sent, so a number
  * registered before the rule, or in a country the organization has since removed, gets nothing.
  */
-import {
-  type CountryCode,
-  getExampleNumber,
-  isSupportedCountry,
-  parsePhoneNumberFromString,
-} from 'libphonenumber-js/max';
-import mobileExamples from 'libphonenumber-js/mobile/examples';
+import type { CountryCode } from 'libphonenumber-js/max';
+import { mobileExamples, phoneNumbers } from '../../lib/phone-numbers.js';
 import { SesameError } from '../errors.js';
 
 export type PhoneChannel = 'sms' | 'voice';
@@ -34,14 +29,14 @@ export function parseCountryList(raw: string | readonly string[]): string[] {
     .map((c) => c.trim().toUpperCase())
     .filter(Boolean);
   for (const c of items)
-    if (!/^[A-Z]{2}$/.test(c) || !isSupportedCountry(c))
+    if (!/^[A-Z]{2}$/.test(c) || !phoneNumbers().isSupportedCountry(c))
       throw new SesameError('invalid_policy', `unknown country code ${JSON.stringify(c)}`, { params: { country: c } });
   return [...new Set(items)].sort();
 }
 
 /** What libphonenumber-js says of a number: its country and type, or undefined for an invalid one. */
 export function classifyPhone(e164: string): { country: string; type: string } | undefined {
-  const p = parsePhoneNumberFromString(e164);
+  const p = phoneNumbers().parsePhoneNumberFromString(e164);
   if (!p?.isValid() || !p.country) return undefined;
   return { country: p.country, type: p.getType() ?? 'UNKNOWN' };
 }
@@ -76,15 +71,15 @@ export function parsePhoneInput(typed: string, defaultCountry: string | null): s
     const e164 = `+${compact.replace(/^(\+|00)/, '')}`;
     // What the metadata cannot read (a new range, a test number) is still passed on in E.164 form,
     // for checkPhone() to refuse with its reason, as before national numbers were read.
-    const p = parsePhoneNumberFromString(typed.trim().replace(/^00/, '+'));
+    const p = phoneNumbers().parsePhoneNumberFromString(typed.trim().replace(/^00/, '+'));
     if (p?.isValid()) return p.number;
     if (/^\+[1-9]\d{7,14}$/.test(e164)) return e164;
     throw new SesameError('invalid_phone', 'not a phone number in international form');
   }
   if (!/^\d+$/.test(compact)) throw new SesameError('invalid_phone', 'a phone number holds digits only');
-  if (!defaultCountry || !isSupportedCountry(defaultCountry))
+  if (!defaultCountry || !phoneNumbers().isSupportedCountry(defaultCountry))
     throw new SesameError('phone_country_code_required', 'national number without a default country');
-  const p = parsePhoneNumberFromString(compact, defaultCountry as CountryCode);
+  const p = phoneNumbers().parsePhoneNumberFromString(compact, defaultCountry as CountryCode);
   if (!p?.isValid()) throw new SesameError('invalid_phone', `not a valid ${defaultCountry} number`);
   return p.number;
 }
@@ -96,9 +91,9 @@ export function parsePhoneInput(typed: string, defaultCountry: string | null): s
  */
 export function phoneExample(defaultCountry: string | null, fallbackCountry = 'NL'): string {
   const country = (
-    defaultCountry && isSupportedCountry(defaultCountry) ? defaultCountry : fallbackCountry
+    defaultCountry && phoneNumbers().isSupportedCountry(defaultCountry) ? defaultCountry : fallbackCountry
   ) as CountryCode;
-  const example = getExampleNumber(country, mobileExamples);
+  const example = phoneNumbers().getExampleNumber(country, mobileExamples());
   if (!example) return '+31 6 12345678';
   return defaultCountry ? example.formatNational() : example.formatInternational();
 }

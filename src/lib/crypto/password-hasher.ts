@@ -3,10 +3,20 @@
  * @node-rs/argon2's async API runs on libuv's thread pool, so the event loop is never blocked
  * (the sync API stalls it ~8-15 ms per hash here; bench/signin.ts measures the loop during a burst).
  */
-import { Algorithm, hash, verify } from '@node-rs/argon2';
+import type { Algorithm } from '@node-rs/argon2';
+
+/**
+ * The native addon, loaded at the first hash: ~0.1 s of CPU that every CLI command and server
+ * start would otherwise pay, though most commands hash nothing.
+ */
+let argon2: Promise<typeof import('@node-rs/argon2')> | undefined;
+const library = () => (argon2 ??= import('@node-rs/argon2'));
+const hash: typeof import('@node-rs/argon2').hash = async (...args) => (await library()).hash(...args);
+const verify: typeof import('@node-rs/argon2').verify = async (...args) => (await library()).verify(...args);
 
 export const ARGON2_PARAMS = {
-  algorithm: Algorithm.Argon2id,
+  // Algorithm.Argon2id: a const enum, written as its value so that nothing loads the addon.
+  algorithm: 2 as Algorithm.Argon2id,
   memoryCost: 19456,
   timeCost: 2,
   parallelism: 1,
