@@ -6,6 +6,7 @@
 # with its name (test/support/test-timeouts.ts, loaded with --import into every file's process; it
 # needs --expose-internals, see there).
 # With SESAME_TEST_CPU_LOG=FILE, every test file adds a line of the CPU it used (test/support/cpu-usage.ts).
+# SESAME_TEST_FILES_AT_ONCE (default 2) is how many test files run side by side.
 # FILE_TIMEOUT_MS is Node 20's --test-timeout, which bounds each file as a whole: the backstop for a
 # file that never exits (a handle left open after its tests).
 set -euo pipefail
@@ -14,4 +15,4 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 test_ms=$1 file_ms=$2
 shift 2
 export SESAME_TEST_TIMEOUT_MS="$test_ms"
-exec node --expose-internals --import "$root/dist/test/support/test-timeouts.js" --import "$root/dist/test/support/cpu-usage.js" --test --test-concurrency=2 --test-timeout="$file_ms" "$@"
+exec node --expose-internals --import "$root/dist/test/support/test-timeouts.js" --import "$root/dist/test/support/cpu-usage.js" --test --test-concurrency="${SESAME_TEST_FILES_AT_ONCE:-2}" --test-timeout="$file_ms" "$@"
