@@ -27,6 +27,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createContext, type AppContext } from '../../src/app/context.js';
 import { loadConfig } from '../../src/config/config.js';
+import { KyselyPosixIds } from '../../src/storage/posix-ids.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import type { User } from '../../src/domain/accounts/model.js';
 import { PROTOCOLS } from '../../src/domain/app-passwords/model.js';
@@ -305,6 +306,19 @@ describe('the LDAP interface with ldapwhoami, ldapsearch and ldap3 (real clients
     );
     assert.equal(other.code, 32, 'noSuchObject');
     assert.doesNotMatch(other.stdout, /fay/);
+    // Nor by the keys that are unique across organizations: Fay's POSIX number and entryUUID.
+    const fay = (await ctx!.accounts.findUserByAddressOrNull(FAY.address))!;
+    const fayNumber = (await new KyselyPosixIds(ctx!.store.db).numbersFor([fay.id])).get(fay.id)!;
+    for (const filter of [
+      `(uidNumber=${fayNumber})`,
+      `(gidNumber=${fayNumber})`,
+      `(entryUUID=${fay.id})`,
+      `(|(mail=${FAY.address})(uid=fay))`,
+    ]) {
+      const r = await annSearch('dc=contoso,dc=test', [], filter, 'uid');
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(dns(r.stdout), [], `${filter} finds no one of another organization`);
+    }
   });
 
   it('refused with invalidCredentials: the main password once MFA is enforced, a revoked app password, a disabled user, an IMAP-only app password', async () => {
