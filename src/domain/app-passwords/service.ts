@@ -157,8 +157,9 @@ export class AppPasswords {
       throw new SesameError('app_passwords_off', `${user.address} is not in the group app passwords require`, {
         variant: 'group',
       });
-    const protocols = appPasswordProtocols(asked, policy.protocols);
+    // After the proof: a stale session (whose page offered no boxes) is asked to confirm first.
     if (session) await this.recentAuth.require(user, session);
+    const protocols = appPasswordProtocols(asked, policy.protocols);
     const now = this.clock.now();
     const password = generateAppPassword();
     const row = {
