@@ -54,6 +54,8 @@ export const ERROR_CODES = [
   'app_password_cap',
   'app_passwords_need_mfa',
   'app_password_not_found',
+  // Asked for no protocol, or for one the organization does not allow, for a new app password.
+  'app_password_protocols_invalid',
   // Bulk changes and CSV files (admin Users page, `sesame users import`).
   'bulk_empty',
   'bulk_too_large',

@@ -978,7 +978,8 @@ export const en = {
     'A printer or scanner that sends scans by email only sends mail: it needs the outgoing server (SMTP) and nothing else. The settings are usually on its web page, under Email, SMTP or Scan to email.',
   'help.apps.printers.tip':
     'Give the printer its own app password, limited to SMTP: it can then only send mail, and you can delete it without touching your other apps. Name it after the printer.',
-  'help.apps.printers.s1': 'Under Security info, make an app password for the printer that may be used for SMTP only.',
+  'help.apps.printers.s1':
+    'Under Security info, make an app password for the printer: name it after the printer and, under “May be used for”, tick only SMTP.',
   'help.apps.printers.s2': 'Open the printer’s settings (its screen, or its web page) at Email or SMTP server.',
   'help.apps.printers.s3':
     'Enter the SMTP server, port and security from the values above, turn on SMTP authentication, and enter the user name and the app password.',
@@ -1077,7 +1078,7 @@ export const en = {
   // Per-app help for Wi-Fi and LDAP (issue #19, item 6): /help/apps/wifi and /help/apps/ldap.
   'help.apps.access.which.title': 'Which app password',
   'help.apps.access.which':
-    'Under Security info, make a new app password for each device or site, named after it, for example “{example}”: if one is lost, you delete only its app password. In the list of app passwords, its “May be used for” column must show {protocol}; one made before your organization allowed {protocol} does not work here.',
+    'Under Security info, make a new app password for each device or site, named after it, for example “{example}”, and under “May be used for” tick only {protocol}: it then opens nothing else, and if the device is lost you delete only its app password. One made before your organization allowed {protocol} does not work here.',
   'help.apps.access.not_in_group':
     'Your organization offers this only to the members of a group, and you are not one. Ask your administrator.',
   'help.apps.wifi.title': 'Wi-Fi, VPN and network sign-in',
@@ -1178,6 +1179,11 @@ export const en = {
   'error.bulk_empty.group': 'Nothing to add: choose a CSV file, or paste its text, with at least one row.',
   'error.bulk_too_large.group': 'Too many rows: at most {max} in one file. Split the file.',
   'error.bulk_too_large.group_file': 'The file is too large: at most {kb} kB. Split it into smaller files.',
+  // What one app password may be used for, chosen when it is made.
+  'ap.protocols.hint': 'Tick only what the app needs: a printer that sends scans needs only SMTP.',
+  'error.app_password_protocols_invalid':
+    'Your organization does not allow app passwords for that. Choose among what it allows: {allowed}.',
+  'error.app_password_protocols_invalid.none': 'Tick at least one thing the app password may be used for.',
 } as const;
 
 export type MessageId = keyof typeof en;

@@ -995,7 +995,7 @@ export const nl: Record<MessageId, string> = {
   'help.apps.printers.tip':
     'Geef de printer een eigen app-wachtwoord dat alleen voor SMTP mag worden gebruikt: dan kan hij alleen e-mail versturen en kunt u het verwijderen zonder uw andere apps te raken. Noem het naar de printer.',
   'help.apps.printers.s1':
-    'Maak onder Beveiligingsgegevens een app-wachtwoord voor de printer dat alleen voor SMTP mag worden gebruikt.',
+    'Maak onder Beveiligingsgegevens een app-wachtwoord voor de printer: noem het naar de printer en vink onder “Mag worden gebruikt voor” alleen SMTP aan.',
   'help.apps.printers.s2':
     'Open de instellingen van de printer (op zijn scherm of zijn webpagina) bij E-mail of SMTP-server.',
   'help.apps.printers.s3':
@@ -1095,7 +1095,7 @@ export const nl: Record<MessageId, string> = {
   // Hulp per app voor wifi en LDAP (issue #19, punt 6): /help/apps/wifi en /help/apps/ldap.
   'help.apps.access.which.title': 'Welk app-wachtwoord',
   'help.apps.access.which':
-    'Maak onder Beveiligingsgegevens voor elk apparaat of elke site een nieuw app-wachtwoord en noem het ernaar, bijvoorbeeld “{example}”: raakt er een zoek, dan verwijdert u alleen dat app-wachtwoord. In de lijst van app-wachtwoorden moet de kolom “Mag worden gebruikt voor” {protocol} tonen; een app-wachtwoord dat is gemaakt voordat uw organisatie {protocol} toestond, werkt hier niet.',
+    'Maak onder Beveiligingsgegevens voor elk apparaat of elke site een nieuw app-wachtwoord, noem het ernaar, bijvoorbeeld “{example}”, en vink onder “Mag worden gebruikt voor” alleen {protocol} aan: dan opent het verder niets, en raakt het apparaat zoek, dan verwijdert u alleen dat app-wachtwoord. Een app-wachtwoord dat is gemaakt voordat uw organisatie {protocol} toestond, werkt hier niet.',
   'help.apps.access.not_in_group':
     'Uw organisatie biedt dit alleen aan de leden van een groep aan, en u bent geen lid. Vraag het uw beheerder.',
   'help.apps.wifi.title': 'Wifi, VPN en aanmelden op het netwerk',
@@ -1197,4 +1197,11 @@ export const nl: Record<MessageId, string> = {
   'error.bulk_empty.group': 'Niets toe te voegen: kies een CSV-bestand, of plak de tekst ervan, met minstens één rij.',
   'error.bulk_too_large.group': 'Te veel rijen: hoogstens {max} in één bestand. Splits het bestand.',
   'error.bulk_too_large.group_file': 'Het bestand is te groot: hoogstens {kb} kB. Splits het in kleinere bestanden.',
+  // Waarvoor één app-wachtwoord mag worden gebruikt, gekozen bij het maken.
+  'ap.protocols.hint':
+    'Vink alleen aan wat de app nodig heeft: een printer die scans verstuurt, heeft alleen SMTP nodig.',
+  'error.app_password_protocols_invalid':
+    'Uw organisatie staat app-wachtwoorden daarvoor niet toe. Kies uit wat zij toestaat: {allowed}.',
+  'error.app_password_protocols_invalid.none':
+    'Vink minstens één ding aan waarvoor het app-wachtwoord mag worden gebruikt.',
 };

@@ -57,6 +57,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   app_password_cap: 409,
   app_passwords_need_mfa: 403,
   app_password_not_found: 404,
+  app_password_protocols_invalid: 400,
   bulk_empty: 400,
   bulk_too_large: 413,
   // The users changed between the preview and Apply: the client must look again.

@@ -929,10 +929,20 @@ describe('accessibility in Chromium (axe-core, keyboard only)', { concurrency: S
         await go('Enter');
         await tabTo(page, '#ap-name', { max: 60 });
         await page.keyboard.type('Printer');
+        // What it may be used for: a box per protocol, all ticked; the printer keeps SMTP only (Space unticks).
+        const boxes = await page
+          .locator('#ap-protocols input[type="checkbox"]')
+          .evaluateAll((els) => els.map((e) => (e as HTMLInputElement).value));
+        assert.ok(boxes.length > 1 && boxes.includes('smtp'), boxes.join());
+        for (const value of boxes) {
+          await tabTo(page, `#ap-protocols input[value="${value}"]`, { max: 1 });
+          if (value !== 'smtp') await key('Space');
+        }
         await tabTo(page, 'form[action="/security-info/app-passwords#ap-created"] button[type="submit"]', { max: 1 });
         await go('Enter');
         await page.locator('#app-password').waitFor();
-        assert.match((await page.locator('#app-password-list').textContent()) ?? '', /Printer/);
+        const printerRow = page.locator('#app-password-list tr').filter({ hasText: 'Printer' });
+        assert.equal(((await printerRow.locator('td').nth(4).textContent()) ?? '').trim(), 'SMTP', 'SMTP only');
         const second = ((await page.locator('#app-password').textContent()) ?? '').trim();
         assert.notEqual(second, shown);
         await tabTo(page, 'button.copy');

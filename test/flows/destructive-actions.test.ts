@@ -22,6 +22,7 @@ import {
   ADMIN,
   Browser,
   FakeClock,
+  formFields,
   hiddenFields,
   makeWorld,
   oathtoolTotp,
@@ -406,11 +407,11 @@ for (const kind of STORE_KINDS) {
       const p = await person();
       const made = () => mailsTo(p.address).filter((m) => /app password named "Mail on the tablet"/.test(m)).length;
       const page = await p.b.get('/security-info');
-      const fields: Record<string, string> = {
-        ...hiddenFields(page.body, '/security-info/app-passwords'),
+      const fields: Record<string, string | string[]> = {
+        ...formFields(page.body, '/security-info/app-passwords'),
         name: 'Mail on the tablet',
       };
-      assert.match(fields.nonce ?? '', /^[A-Za-z0-9_-]{22,64}$/, 'the form carries a one-time nonce');
+      assert.match(String(fields.nonce ?? ''), /^[A-Za-z0-9_-]{22,64}$/, 'the form carries a one-time nonce');
 
       const first = await p.b.post('/security-info/app-passwords', fields);
       assert.equal(first.statusCode, 303);
@@ -430,7 +431,7 @@ for (const kind of STORE_KINDS) {
 
       // A double click: parallel posts of one form.
       const page2 = await p.b.get('/security-info');
-      const fields2 = { ...hiddenFields(page2.body, '/security-info/app-passwords'), name: 'Printer' };
+      const fields2 = { ...formFields(page2.body, '/security-info/app-passwords'), name: 'Printer' };
       const answers = await Promise.all([1, 2, 3].map(() => p.b.post('/security-info/app-passwords', fields2)));
       assert.deepEqual(
         answers.map((a) => a.statusCode),

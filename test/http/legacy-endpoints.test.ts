@@ -149,6 +149,20 @@ describe('legacy-protocol endpoints', () => {
     assert.deepEqual([row.protocol, row.appPasswordName], ['imap', 'Outlook'], 'the log names the app password');
   });
 
+  it('/auth/mail: an app password the user limited to SMTP, where the organization allows more, works for SMTP only', async () => {
+    const s = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, Date.now()))
+      .session;
+    const made = await w.ctx.appPasswords.create(user, s, 'Printer', { ip: '127.0.0.1', locale: 'en' }, ['smtp']);
+    assert.ok((await w.ctx.appPasswords.policyFor(user.orgId)).appPasswords.protocols.includes('imap'), 'IMAP allowed');
+    const printer = made.password;
+    assert.equal((await mail({ user: USER.address, password: printer, service: 'smtp' })).statusCode, 200);
+    assert.equal((await mail({ user: USER.address, password: printer, service: 'submission' })).statusCode, 200);
+    for (const service of ['imap', 'pop3'])
+      assert.equal((await mail({ user: USER.address, password: printer, service })).statusCode, 403, service);
+    assert.notEqual((await basic(USER.address, printer)).statusCode, 200, 'not HTTP Basic either');
+    await w.ctx.appPasswords.remove(user, made.appPassword.id);
+  });
+
   it('refuses CR, LF, NUL and oversized fields cleanly (401, logged), and keeps answering', async () => {
     for (const body of [
       { user: `${USER.address}\r\n`, password: appPassword, service: 'imap' },

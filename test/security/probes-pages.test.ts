@@ -153,7 +153,7 @@ describe('probes: cross-site requests and hostile text on the pages', () => {
     const page = await victim.get('/security-info');
     const made = await victim.request(
       '/security-info/app-passwords',
-      form({ ...nonceOf(page.body), _csrf: csrfOf(page.body), name: 'made-on-the-page' }),
+      form({ ...nonceOf(page.body), _csrf: csrfOf(page.body), name: 'made-on-the-page', protocols: 'imap' }),
     );
     assert.equal(made.status, 303, 'made, and redirected to the page that shows it once');
     assert.deepEqual(await appPasswordNames(pat.token), [...before, 'made-on-the-page'].sort());
@@ -224,7 +224,12 @@ describe('probes: cross-site requests and hostile text on the pages', () => {
     const info = await user.get('/security-info');
     const posted = await user.request(
       '/security-info/app-passwords',
-      form({ ...nonceOf(info.body), _csrf: csrfOf(info.body), name: `${HOSTILE}"'><img src=x onerror=alert(2)>` }),
+      form({
+        ...nonceOf(info.body),
+        _csrf: csrfOf(info.body),
+        name: `${HOSTILE}"'><img src=x onerror=alert(2)>`,
+        protocols: 'imap',
+      }),
     );
     assert.equal(posted.status, 303);
     const created = await user.get(String(posted.headers.get('location')));

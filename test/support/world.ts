@@ -81,12 +81,15 @@ export class Browser {
     return res;
   }
 
-  async post(url: string, form: Record<string, string>): Promise<LightMyRequestResponse> {
+  /** Posts `form` urlencoded; a list is a repeated field (ticked boxes), an empty list sends nothing. */
+  async post(url: string, form: Record<string, string | readonly string[]>): Promise<LightMyRequestResponse> {
+    const body = new URLSearchParams();
+    for (const [k, v] of Object.entries(form)) for (const one of typeof v === 'string' ? [v] : v) body.append(k, one);
     const res = await this.app.inject({
       method: 'POST',
       url,
       headers: { ...this.headers, cookie: this.cookieHeader(), 'content-type': 'application/x-www-form-urlencoded' },
-      payload: new URLSearchParams(form).toString(),
+      payload: body.toString(),
     });
     this.keep(res);
     return res;
@@ -100,11 +103,16 @@ export class Browser {
 
   /**
    * Loads `pageUrl` and posts its form whose action is `action` as a browser would: every hidden
-   * field of that form (the CSRF token, a one-time nonce...) and then `form`.
+   * field of that form (the CSRF token, a one-time nonce...), its boxes ticked as the page ticks
+   * them, and then `form` (a field there replaces the page's).
    */
-  async submitForm(pageUrl: string, action: string, form: Record<string, string>): Promise<LightMyRequestResponse> {
+  async submitForm(
+    pageUrl: string,
+    action: string,
+    form: Record<string, string | readonly string[]>,
+  ): Promise<LightMyRequestResponse> {
     const page = await this.get(pageUrl);
-    return this.post(action, { ...hiddenFields(page.body, action), ...form });
+    return this.post(action, { ...formFields(page.body, action), ...form });
   }
 
   async signIn(address: string, password: string): Promise<LightMyRequestResponse> {
@@ -118,13 +126,28 @@ export function csrfFrom(html: string): string {
   return m[1]!;
 }
 
-/** The hidden fields of the page's first form that posts to `action` (with or without a `#fragment` to scroll to). */
-export function hiddenFields(html: string, action: string): Record<string, string> {
+/** The page's first form that posts to `action` (with or without a `#fragment` to scroll to), as HTML. */
+function formOf(html: string, action: string): string {
   const at = html.search(new RegExp(`action="${action.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?:#[^"]*)?"`));
   if (at < 0) throw new Error(`no form posts to ${action} on the page`);
-  const form = html.slice(at, html.indexOf('</form>', at));
+  return html.slice(at, html.indexOf('</form>', at));
+}
+
+/** The hidden fields of the page's first form that posts to `action` (with or without a `#fragment` to scroll to). */
+export function hiddenFields(html: string, action: string): Record<string, string> {
   const fields: Record<string, string> = {};
-  for (const m of form.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) fields[m[1]!] = m[2]!;
+  for (const m of formOf(html, action).matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g))
+    fields[m[1]!] = m[2]!;
+  return fields;
+}
+
+/** What that form sends untouched: its hidden fields and the values of its boxes ticked by default. */
+export function formFields(html: string, action: string): Record<string, string | string[]> {
+  const fields: Record<string, string | string[]> = { ...hiddenFields(html, action) };
+  for (const m of formOf(html, action).matchAll(/<input type="checkbox" name="([^"]+)" value="([^"]*)" checked>/g)) {
+    const had = fields[m[1]!];
+    fields[m[1]!] = [...(had === undefined ? [] : typeof had === 'string' ? [had] : had), m[2]!];
+  }
   return fields;
 }
 

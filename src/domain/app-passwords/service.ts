@@ -2,7 +2,8 @@
  * Creating, listing and revoking app passwords, for the user (Security info, the registration
  * flow's last step, the JSON API) and for admins and the operator. Creation needs the policy's
  * consent, an MFA state of `enabled` or `enforced`, a name, room under the cap, and (outside the
- * registration flow) a second factor proved in the last 10 minutes.
+ * registration flow) a second factor proved in the last 10 minutes. The user may limit a new one to
+ * some of the protocols the organization allows (a printer: SMTP only).
  */
 import { randomUUID } from 'node:crypto';
 import type { KeyedHasher } from '../../lib/crypto/tokens.js';
@@ -20,7 +21,7 @@ import { idFromFormNonce } from '../once-keys.js';
 import type { RecentAuth } from '../sessions/recent-auth.js';
 import type { Session } from '../sessions/session.js';
 import { generateAppPassword, groupAppPassword } from './format.js';
-import type { AppPassword, AppPasswordRepository } from './model.js';
+import type { AppPassword, AppPasswordRepository, Protocol } from './model.js';
 
 export const APP_PASSWORD_HASH_PURPOSE = 'app-password';
 
@@ -37,6 +38,28 @@ export function normalizeAppPasswordName(raw: string): string {
       params: { max: 100 },
     });
   return n;
+}
+
+/**
+ * What a new app password may be used for: the protocols asked for, in the policy's order, or all
+ * the policy allows when none were asked for (undefined). Asking for none (an empty list: nothing
+ * ticked), or for one the organization does not allow (or no protocol at all: a forged form), is
+ * refused rather than narrowed silently, so the user never gets an app password that does less, or
+ * more, than they chose.
+ */
+export function appPasswordProtocols(asked: readonly string[] | undefined, allowed: readonly Protocol[]): Protocol[] {
+  if (asked === undefined) return [...allowed];
+  const params = { allowed: allowed.map((p) => p.toUpperCase()).join(', ') };
+  if (asked.length === 0)
+    throw new SesameError('app_password_protocols_invalid', 'no protocol asked for', { params, variant: 'none' });
+  const refused = asked.filter((p) => !(allowed as readonly string[]).includes(p));
+  if (refused.length)
+    throw new SesameError(
+      'app_password_protocols_invalid',
+      `not allowed by the policy: ${refused.map((p) => JSON.stringify(p.slice(0, 20))).join(', ')}`,
+      { params },
+    );
+  return allowed.filter((p) => asked.includes(p));
 }
 
 export class AppPasswords {
@@ -74,15 +97,17 @@ export class AppPasswords {
   /**
    * Creates an app password and returns it once, grouped for display. `session` is the caller's
    * session, which must have authenticated recently; the registration flow passes `null` because
-   * the factor was proved a moment ago in that same flow.
+   * the factor was proved a moment ago in that same flow. `protocols`: what it may be used for
+   * (appPasswordProtocols); omitted, all the organization allows.
    */
   async create(
     user: User,
     session: Session | null,
     nameRaw: string,
     meta: { ip: string; locale: Locale },
+    protocols?: readonly string[],
   ): Promise<{ appPassword: AppPassword; password: string }> {
-    const made = await this.make(user, session, nameRaw, meta, randomUUID());
+    const made = await this.make(user, session, nameRaw, meta, randomUUID(), protocols);
     if (made.password === undefined) throw new Error('a random id was taken');
     return { appPassword: made.appPassword, password: made.password };
   }
@@ -99,8 +124,16 @@ export class AppPasswords {
     nameRaw: string,
     meta: { ip: string; locale: Locale },
     nonce: string,
+    protocols?: readonly string[],
   ): Promise<{ appPassword: AppPassword; password: string } | { appPassword: AppPassword; repeated: true }> {
-    const made = await this.make(user, session, nameRaw, meta, idFromFormNonce('app-password-form', user.id, nonce));
+    const made = await this.make(
+      user,
+      session,
+      nameRaw,
+      meta,
+      idFromFormNonce('app-password-form', user.id, nonce),
+      protocols,
+    );
     return made.password === undefined
       ? { appPassword: made.appPassword, repeated: true }
       : { appPassword: made.appPassword, password: made.password };
@@ -112,6 +145,7 @@ export class AppPasswords {
     nameRaw: string,
     meta: { ip: string; locale: Locale },
     id: string,
+    asked?: readonly string[],
   ): Promise<{ appPassword: AppPassword; password?: string }> {
     const name = normalizeAppPasswordName(nameRaw);
     const { state } = await this.mfa.getState(user.id);
@@ -123,7 +157,9 @@ export class AppPasswords {
       throw new SesameError('app_passwords_off', `${user.address} is not in the group app passwords require`, {
         variant: 'group',
       });
+    // After the proof: a stale session (whose page offered no boxes) is asked to confirm first.
     if (session) await this.recentAuth.require(user, session);
+    const protocols = appPasswordProtocols(asked, policy.protocols);
     const now = this.clock.now();
     const password = generateAppPassword();
     const row = {
@@ -131,7 +167,7 @@ export class AppPasswords {
       userId: user.id,
       name,
       hash: this.hasher.digest(APP_PASSWORD_HASH_PURPOSE, password),
-      protocols: policy.protocols,
+      protocols,
       createdAt: now,
       createdIp: meta.ip.slice(0, 64),
       expiresAt: policy.maxLifetimeDays ? now + policy.maxLifetimeDays * 86_400_000 : null,

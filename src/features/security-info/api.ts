@@ -3,6 +3,7 @@
  * authentication in this session: domain/sessions/recent-auth.ts), rename one, delete one, delete all.
  */
 import type { FastifyInstance } from 'fastify';
+import { PROTOCOLS } from '../../domain/app-passwords/model.js';
 import {
   appPasswordListOut as listOut,
   appPasswordOut,
@@ -33,17 +34,26 @@ export function registerSecurityInfoApi(api: FastifyInstance, ctx: Services) {
     },
   );
 
-  api.post<{ Body: { name: string } }>(
+  api.post<{ Body: { name: string; protocols?: string[] } }>(
     '/me/app-passwords',
     {
       schema: {
         tags: ['app passwords'],
         summary:
-          'Creates an app password and returns it once. Needs recent authentication in this session (GET /me/reauth): 403 fresh_mfa_required or password_reauth_required otherwise.',
+          'Creates an app password and returns it once. Needs recent authentication in this session (GET /me/reauth): 403 fresh_mfa_required or password_reauth_required otherwise. `protocols` limits what it may be used for; without it, all the organization allows. An empty list, or a protocol the organization does not allow, is 400 app_password_protocols_invalid.',
         security: secured,
         body: {
           type: 'object',
-          properties: { name: { type: 'string', minLength: 1, maxLength: 100 } },
+          properties: {
+            name: { type: 'string', minLength: 1, maxLength: 100 },
+            protocols: {
+              type: 'array',
+              items: { type: 'string', enum: [...PROTOCOLS] },
+              maxItems: PROTOCOLS.length,
+              uniqueItems: true,
+              description: 'What it may be used for, among what the organization allows.',
+            },
+          },
           required: ['name'],
           additionalProperties: false,
         },
@@ -55,7 +65,13 @@ export function registerSecurityInfoApi(api: FastifyInstance, ctx: Services) {
     },
     async (req, reply) => {
       const { user, session } = await authenticate(req);
-      const made = await ctx.appPasswords.create(user, session, req.body.name, { ip: req.ip, locale: req.locale });
+      const made = await ctx.appPasswords.create(
+        user,
+        session,
+        req.body.name,
+        { ip: req.ip, locale: req.locale },
+        req.body.protocols,
+      );
       return reply
         .code(201)
         .header('cache-control', 'no-store')

@@ -5,6 +5,7 @@ import {
   appPasswordBox,
   appPasswordUse,
   protocolList,
+  protocolName,
   when,
   methodKindName as kindName,
   methodLabel,
@@ -22,9 +23,25 @@ export interface AppPasswordSection {
   keepExistingWhenOff: boolean;
   /** The most app passwords a user may have (the organization's policy): "3 of 40" before it is reached. */
   cap: number;
+  /** What the organization allows app passwords for: the create form offers these, all ticked. */
+  protocols: readonly string[];
   created?: { name: string; password: string; profile?: ProfileOfferView };
   /** The create form's one-time nonce (a repeated post of the same form makes nothing more). */
   nonce: string;
+}
+
+/**
+ * What a new app password may be used for: a box per protocol the organization allows, all ticked;
+ * one protocol alone is said, not offered (a hidden field posts it).
+ */
+function protocolChoice(ctx: PageContext, protocols: readonly string[]): Html {
+  const { t } = ctx;
+  if (protocols.length === 1)
+    return html`<p id="ap-protocols">${t('ap.col.protocols')}: ${protocolName(ctx, protocols[0]!)}<input type="hidden" name="protocols" value="${protocols[0]!}"></p>`;
+  return html`<fieldset id="ap-protocols" aria-describedby="ap-protocols-hint"><legend>${t('ap.col.protocols')}</legend>
+<p class="hint" id="ap-protocols-hint">${t('ap.protocols.hint')}</p>
+${protocols.map((p) => html`<label class="check"><input type="checkbox" name="protocols" value="${p}" checked> ${protocolName(ctx, p)}</label>`)}
+</fieldset>`;
 }
 
 /** The app-password list and create form; `action` is where the forms post (Security info). */
@@ -54,6 +71,7 @@ ${
 <label for="ap-name">${t('ap.name')}</label>
 <input id="ap-name" name="name" type="text" required maxlength="100" aria-describedby="ap-name-hint">
 <p class="hint" id="ap-name-hint">${t('ap.name.hint')}</p>
+${protocolChoice(ctx, ap.protocols)}
 <button type="submit" class="primary">${t('ap.create')}</button></form>`
       : html`<form method="post" action="/security-info/confirm" class="inline">${csrf}<button type="submit">${t('si.confirm')}</button></form>`
     : ''

@@ -21,7 +21,7 @@ import type { MessageId } from '../../i18n/en.js';
 import { sessionCookieOptions, type WebSettings } from '../../web/cookies.js';
 import { HTTP_STATUS } from '../../web/errors.js';
 import { appPasswordUseText, confirmationPage, confirmed, methodName } from '../../web/components.js';
-import { clientMeta, field } from '../../web/forms.js';
+import { clientMeta, field, fieldList } from '../../web/forms.js';
 import { oneTimeDisplay } from '../../web/one-time.js';
 import { requireUser } from '../../web/guards.js';
 import { safeNext } from '../../web/links.js';
@@ -67,6 +67,7 @@ export function registerSecurityInfoRoutes(app: FastifyInstance, ctx: Services, 
               : ('not_in_group' as const),
       keepExistingWhenOff: policy.keepExistingWhenOff,
       cap: policy.cap,
+      protocols: policy.protocols,
       created: extra.created,
       // The create form's one-time nonce: posting the same form twice makes one app password.
       nonce: randomBytes(18).toString('base64url'),
@@ -167,6 +168,8 @@ export function registerSecurityInfoRoutes(app: FastifyInstance, ctx: Services, 
     await ctx.securityInfo.setDefault(req.user!, req.session!, field(req.body, 'method', 64));
     return reply.redirect('/security-info?m=default', 303);
   });
+  // What it may be used for: the ticked boxes (the one protocol allowed comes as a hidden field), so
+  // nothing ticked is an empty list, which the domain refuses.
   siAction('app-passwords', async (req, reply) => {
     const made = await ctx.appPasswords.createOnce(
       req.user!,
@@ -174,6 +177,7 @@ export function registerSecurityInfoRoutes(app: FastifyInstance, ctx: Services, 
       field(req.body, 'name', 300),
       { ip: req.ip, locale: req.locale },
       field(req.body, 'nonce', 64),
+      fieldList(req.body, 'protocols', 20).slice(0, 20),
     );
     const id = made.appPassword.id;
     if ('password' in made) shown.keep(reply, req.session!, `app-password:${id}`, made.password);
