@@ -18,7 +18,7 @@
  * scripts/test.sh installs (apache2, dovecot-imapd, dovecot-ldap, openssl, curl).
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,6 +28,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import type { User } from '../../src/domain/accounts/model.js';
 import { PROTOCOLS } from '../../src/domain/app-passwords/model.js';
+import { makeCertificates, run } from '../support/ldap-clients.js';
 import { waitForPort } from '../support/mail-servers.js';
 import {
   freePorts,
@@ -45,64 +46,6 @@ const APACHE_MODULES = '/usr/lib/apache2/modules';
 const APACHE = '/usr/sbin/apache2';
 const DOVECOT = '/usr/sbin/dovecot';
 const DOVECOT_LDAP = '/usr/lib/dovecot/modules/auth/libauthdb_ldap.so';
-
-interface Run {
-  code: number | string;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a client; never rejects (the exit code is the answer). */
-function run(file: string, args: string[], env: NodeJS.ProcessEnv = {}, stdin = ''): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      file,
-      args,
-      { timeout: 20_000, env: { ...process.env, LANG: 'C', ...env } },
-      (err, stdout, stderr) => {
-        const code = err ? ((err as NodeJS.ErrnoException & { code?: number | string }).code ?? 'error') : 0;
-        resolve({ code: typeof code === 'number' || typeof code === 'string' ? code : 'error', stdout, stderr });
-      },
-    );
-    child.stdin?.on('error', () => undefined);
-    child.stdin?.end(stdin);
-  });
-}
-
-/** A throwaway CA and a certificate for 127.0.0.1 that it signs, in `dir`. */
-async function makeCertificates(dir: string) {
-  const at = (f: string) => path.join(dir, f);
-  const [ca, caKey, key, csr, cert, ext] = ['ca.pem', 'ca.key', 'ldap.key', 'ldap.csr', 'ldap.pem', 'ldap.ext'].map(at);
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  const openssl = async (args: string[]) => {
-    const r = await run('/usr/bin/openssl', args);
-    assert.equal(r.code, 0, r.stderr);
-  };
-  await openssl([
-    'req',
-    '-x509',
-    ...ec,
-    '-days',
-    '2',
-    '-subj',
-    '/CN=Sesame LDAP test CA',
-    '-keyout',
-    caKey!,
-    '-out',
-    ca!,
-  ]);
-  await openssl(['req', ...ec, '-subj', '/CN=127.0.0.1', '-keyout', key!, '-out', csr!]);
-  fs.writeFileSync(ext!, 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
-  await openssl(
-    ['x509', '-req', '-in', csr!, '-CA', ca!, '-CAkey', caKey!, '-CAcreateserial', '-days', '2'].concat([
-      '-extfile',
-      ext!,
-      '-out',
-      cert!,
-    ]),
-  );
-  return { ca: ca!, cert: cert!, key: key! };
-}
 
 describe("LDAP consumers: Apache mod_authnz_ldap and Dovecot's LDAP passdb (real servers)", {
   timeout: 120_000,

@@ -16,19 +16,17 @@
  * ldap-utils, openssl).
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { type AppContext, createContext } from '../../src/app/context.js';
 import { loadConfig } from '../../src/config/config.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
+import { makeCertificates } from '../support/ldap-clients.js';
 import { requireBuild, ROOT } from '../support/processes.js';
 import { docSteps, SandboxHost } from '../support/sandbox-host.js';
 
-const run = promisify(execFile);
 const DOC = path.join(ROOT, 'docs/ldap-devices.md');
 const HOST = 'sesame.contoso.test';
 const ORG = 'contoso.test';
@@ -67,40 +65,7 @@ describe('docs/ldap-devices.md: a printer address book and a host with nslcd, in
     logFile = path.join(dataDir, 'sesame.log');
     const tls = path.join(dataDir, 'tls');
     fs.mkdirSync(tls);
-    const openssl = (args: string[]) => run('/usr/bin/openssl', args, { cwd: tls });
-    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-    await openssl([
-      'req',
-      '-x509',
-      ...ec,
-      '-days',
-      '2',
-      '-subj',
-      '/CN=Sesame test CA',
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.pem',
-    ]);
-    await openssl(['req', ...ec, '-subj', `/CN=${HOST}`, '-keyout', 'key.pem', '-out', 'req.pem']);
-    fs.writeFileSync(path.join(tls, 'ext'), `subjectAltName=DNS:${HOST}\n`);
-    await openssl([
-      'x509',
-      '-req',
-      '-in',
-      'req.pem',
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-days',
-      '2',
-      '-extfile',
-      'ext',
-      '-out',
-      'cert.pem',
-    ]);
+    const certs = await makeCertificates(tls, HOST);
 
     env = {
       SESAME_DATA_DIR: dataDir,
@@ -114,8 +79,8 @@ describe('docs/ldap-devices.md: a printer address book and a host with nslcd, in
       SESAME_DEV_OUTBOX: path.join(dataDir, 'outbox.jsonl'),
       LOG_LEVEL: 'warn',
       SESAME_LDAPS_PORT: '636',
-      SESAME_LDAP_TLS_CERT_FILE: path.join(tls, 'cert.pem'),
-      SESAME_LDAP_TLS_KEY_FILE: path.join(tls, 'key.pem'),
+      SESAME_LDAP_TLS_CERT_FILE: certs.cert,
+      SESAME_LDAP_TLS_KEY_FILE: certs.key,
       npm_config_update_notifier: 'false',
     };
     // The organization, its people and the group, through the services (one process, not a CLI run each).
@@ -134,7 +99,7 @@ describe('docs/ldap-devices.md: a printer address book and a host with nslcd, in
     await ctx.groups.addMember(OPERATOR, orgId, staffId, 'cem@contoso.test');
 
     host = await SandboxHost.create();
-    const ca = fs.readFileSync(path.join(tls, 'ca.pem'), 'utf8');
+    const ca = fs.readFileSync(certs.ca, 'utf8');
     host.write('/etc/ssl/certs/ca-certificates.crt', `${host.read('/etc/ssl/certs/ca-certificates.crt')}${ca}`);
     host.write('/etc/hosts', `${host.read('/etc/hosts')}\n127.0.0.1 ${HOST}\n`);
     host.spawn('node', ['dist/src/main.js'], { env, cwd: ROOT, logFile });

@@ -20,7 +20,6 @@
  * Needs root and the Debian packages scripts/test.sh installs (ldap-utils, python3-ldap3, openssl).
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,6 +30,7 @@ import { KyselyPosixIds } from '../../src/storage/posix-ids.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import type { User } from '../../src/domain/accounts/model.js';
 import { PROTOCOLS } from '../../src/domain/app-passwords/model.js';
+import { makeCertificates, run } from '../support/ldap-clients.js';
 import { freePorts, runSesameCli, serverEnv, startServer, type StartedServer } from '../support/processes.js';
 
 const ANN = { address: 'ann@contoso.test', password: 'harbour-violet-lantern-42', name: 'Ann Enforced' };
@@ -38,29 +38,6 @@ const DAN = { address: 'dan@contoso.test', password: 'meadow-copper-quiet-77', n
 const CARL = { address: 'carl@contoso.test', password: 'orchard-silver-candle-19', name: 'Carl Gone' };
 const FAY = { address: 'fay@fabrikam.test', password: 'river-amber-window-63', name: 'Fay Elsewhere' };
 const ANN_DN = 'uid=ann,ou=people,dc=contoso,dc=test';
-
-interface Run {
-  code: number | string;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a client; never rejects (the exit code is the answer: OpenLDAP's tools exit with the LDAP result code). */
-function run(file: string, args: string[], env: NodeJS.ProcessEnv = {}, stdin = ''): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      file,
-      args,
-      { timeout: 20_000, env: { ...process.env, LANG: 'C', ...env } },
-      (err, stdout, stderr) => {
-        const code = err ? ((err as NodeJS.ErrnoException & { code?: number | string }).code ?? 'error') : 0;
-        resolve({ code: typeof code === 'number' || typeof code === 'string' ? code : 'error', stdout, stderr });
-      },
-    );
-    child.stdin?.on('error', () => undefined);
-    child.stdin?.end(stdin);
-  });
-}
 
 /** The DNs in an LDIF answer. */
 const dns = (ldif: string) =>
@@ -149,46 +126,9 @@ describe('the LDAP interface with ldapwhoami, ldapsearch and ldap3 (real clients
         throw new Error(`${tool} not found: install ldap-utils and openssl (scripts/test.sh does)`);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ldap-e2e-'));
     // A throwaway CA and a certificate for 127.0.0.1 that it signs: the clients verify both.
-    ca = path.join(dir, 'ca.pem');
-    const at = (f: string) => path.join(dir, f);
-    const [caKey, key, csr, cert, ext] = [at('ca.key'), at('ldap.key'), at('ldap.csr'), at('ldap.pem'), at('ldap.ext')];
-    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-    const openssl = async (args: string[]) => {
-      const r = await run('/usr/bin/openssl', args);
-      assert.equal(r.code, 0, r.stderr);
-    };
-    await openssl([
-      'req',
-      '-x509',
-      ...ec,
-      '-days',
-      '2',
-      '-subj',
-      '/CN=Sesame LDAP test CA',
-      '-keyout',
-      caKey,
-      '-out',
-      ca,
-    ]);
-    await openssl(['req', ...ec, '-subj', '/CN=127.0.0.1', '-keyout', key, '-out', csr]);
-    fs.writeFileSync(ext, 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
-    await openssl([
-      'x509',
-      '-req',
-      '-in',
-      csr,
-      '-CA',
-      ca,
-      '-CAkey',
-      caKey,
-      '-CAcreateserial',
-      '-days',
-      '2',
-      '-extfile',
-      ext,
-      '-out',
-      cert,
-    ]);
+    const made = await makeCertificates(dir);
+    ca = made.ca;
+    const { cert, key } = made;
 
     const [port, p1, p2] = await freePorts(3);
     ldapPort = p1!;

@@ -30,8 +30,11 @@ export function run(file: string, args: string[], env: NodeJS.ProcessEnv = {}, s
   });
 }
 
-/** A throwaway CA (`ca`) and a certificate for 127.0.0.1 (`cert`, `key`) that it signs, in `dir`. */
-export async function makeCertificates(dir: string): Promise<{ ca: string; cert: string; key: string }> {
+/**
+ * A throwaway CA (`ca`) and a certificate (`cert`, `key`) that it signs, in `dir`: for 127.0.0.1
+ * and localhost, or for `host` (a DNS name, as a server a doc names is reached).
+ */
+export async function makeCertificates(dir: string, host?: string): Promise<{ ca: string; cert: string; key: string }> {
   const at = (f: string) => path.join(dir, f);
   const [ca, caKey, key, csr, cert, ext] = ['ca.pem', 'ca.key', 'ldap.key', 'ldap.csr', 'ldap.pem', 'ldap.ext'].map(
     at,
@@ -54,8 +57,9 @@ export async function makeCertificates(dir: string): Promise<{ ca: string; cert:
     '-out',
     ca,
   ]);
-  await openssl(['req', ...ec, '-subj', '/CN=127.0.0.1', '-keyout', key, '-out', csr]);
-  fs.writeFileSync(ext, 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
+  await openssl(['req', ...ec, '-subj', `/CN=${host ?? '127.0.0.1'}`, '-keyout', key, '-out', csr]);
+  const names = host ? `DNS:${host}` : 'IP:127.0.0.1,DNS:localhost';
+  fs.writeFileSync(ext, `subjectAltName=${names}\nextendedKeyUsage=serverAuth\n`);
   await openssl(
     ['x509', '-req', '-in', csr, '-CA', ca, '-CAkey', caKey, '-CAcreateserial', '-days', '2'].concat([
       '-extfile',
