@@ -9,11 +9,8 @@
  * Needs slapd, ldap-utils and openssl (scripts/test.sh installs them) and root (slapd's files).
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-
-const BENCH = fileURLToPath(new URL('../../bench/ldap-bind.js', import.meta.url));
+import { assertBenchOk, runBenchJson } from '../support/bench.js';
 
 interface Row {
   target: string;
@@ -34,45 +31,19 @@ interface BenchResult {
   signInLog: { protocol: string; outcome: string; n: number }[];
 }
 
-function runBench(): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BENCH],
-      {
-        env: {
-          ...process.env,
-          BENCH_SECONDS: '0.5',
-          BENCH_WARMUP_SECONDS: '0',
-          BENCH_CONNECTIONS: '4',
-          BENCH_ROUNDS: '1',
-          BENCH_RATE: '100',
-          BENCH_NEWCONN_CONNECTIONS: '1',
-          BENCH_WRK: '0',
-          BENCH_JSON: '1',
-        },
-        timeout: 120_000,
-        maxBuffer: 4 * 1024 * 1024,
-      },
-      (err, stdout, stderr) =>
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
-    );
-  });
-}
-
 describe('bench/ldap-bind', () => {
   it('binds to Sesame over LDAPS, asks /auth/basic and binds to slapd, each refusing a wrong password', async () => {
-    const { code, stdout, stderr } = await runBench();
-    const last = stdout.trim().split('\n').pop() ?? '';
-    let r: BenchResult;
-    try {
-      r = JSON.parse(last) as BenchResult;
-    } catch {
-      assert.fail(`bench printed no JSON last line (exit ${code}).\nstdout:\n${stdout}\nstderr:\n${stderr}`);
-    }
-    const detail = `\n${JSON.stringify(r, null, 1)}\nstderr:\n${stderr}`;
-    assert.equal(code, 0, `bench exited ${code}${detail}`);
-    assert.equal(r.ok, true, `bench reported a failure: ${r.error}${detail}`);
+    const run = await runBenchJson<BenchResult>('ldap-bind', {
+      BENCH_SECONDS: '0.5',
+      BENCH_WARMUP_SECONDS: '0',
+      BENCH_CONNECTIONS: '4',
+      BENCH_ROUNDS: '1',
+      BENCH_RATE: '100',
+      BENCH_NEWCONN_CONNECTIONS: '1',
+      BENCH_WRK: '0',
+    });
+    assertBenchOk(run);
+    const { result: r, detail } = run;
     assert.deepEqual(r.refused, { 'sesame-ldap': 49, 'auth-basic': 401, slapd: 49 }, `wrong passwords${detail}`);
     assert.deepEqual(
       r.rows.map((row) => `${row.target} ${row.mode}`),

@@ -8,14 +8,11 @@
  * second on a shared one says little.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import SQLite from 'better-sqlite3';
-
-const BENCH = fileURLToPath(new URL('../../bench/legacy-auth.js', import.meta.url));
+import { assertBenchOk, runBenchJson } from '../support/bench.js';
 
 interface Phase {
   phase: string;
@@ -42,44 +39,18 @@ interface BenchResult {
   verdicts: { what: string; pass: boolean }[];
 }
 
-function runBench(): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BENCH],
-      {
-        env: {
-          ...process.env,
-          BENCH_SECONDS: '1',
-          BENCH_WARMUP_SECONDS: '0',
-          BENCH_STORES: 'sqlite',
-          BENCH_KEEP_DIR: '1',
-          BENCH_JSON: '1',
-        },
-        timeout: 120_000,
-        maxBuffer: 4 * 1024 * 1024,
-      },
-      (err, stdout, stderr) =>
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
-    );
-  });
-}
-
 describe('bench/legacy-auth', () => {
   it('measures every phase with wrk against the real server, and /auth/mail and /auth/basic really verify', async () => {
-    const { code, stdout, stderr } = await runBench();
-    const last = stdout.trim().split('\n').pop() ?? '';
-    let r: BenchResult;
-    try {
-      r = JSON.parse(last) as BenchResult;
-    } catch {
-      assert.fail(`bench printed no JSON last line (exit ${code}).\nstdout:\n${stdout}\nstderr:\n${stderr}`);
-    }
+    const bench = await runBenchJson<BenchResult>('legacy-auth', {
+      BENCH_SECONDS: '1',
+      BENCH_WARMUP_SECONDS: '0',
+      BENCH_STORES: 'sqlite',
+      BENCH_KEEP_DIR: '1',
+    });
+    const { result: r, detail } = bench;
     const run = r.runs[0];
     try {
-      const detail = `\n${JSON.stringify(r, null, 1)}\nstderr:\n${stderr}`;
-      assert.equal(code, 0, `bench exited ${code}${detail}`);
-      assert.equal(r.ok, true, `bench reported a failure: ${r.error}${detail}`);
+      assertBenchOk(bench);
       assert.equal(r.runs.length, 1, `one server run (BENCH_STORES=sqlite)${detail}`);
       assert.ok(run);
       assert.equal(run.store, 'sqlite');

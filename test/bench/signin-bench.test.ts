@@ -12,11 +12,9 @@
  * 50 requests handled in one turn, slowed by the hashing threads and by neighbours.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import { assertBenchOk, runBenchJson } from '../support/bench.js';
 
-const BENCH = fileURLToPath(new URL('../../bench/signin.js', import.meta.url));
 const SIGNINS = 60;
 const BASELINE = 300;
 /** Above the async variant's worst measured share (0.55), below the sync variant's least (0.97). */
@@ -40,35 +38,14 @@ interface BenchResult {
   ratio: number;
 }
 
-function runBench(): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BENCH],
-      {
-        env: { ...process.env, BENCH_SIGNINS: String(SIGNINS), BENCH_BASELINE: String(BASELINE), BENCH_JSON: '1' },
-        timeout: 120_000,
-        maxBuffer: 4 * 1024 * 1024,
-      },
-      (err, stdout, stderr) =>
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
-    );
-  });
-}
-
 describe('bench/signin', () => {
   it('signs in over real HTTP and keeps Argon2 off the event loop', async () => {
-    const { code, stdout, stderr } = await runBench();
-    const last = stdout.trim().split('\n').pop() ?? '';
-    let r: BenchResult;
-    try {
-      r = JSON.parse(last) as BenchResult;
-    } catch {
-      assert.fail(`bench printed no JSON last line (exit ${code}).\nstdout:\n${stdout}\nstderr:\n${stderr}`);
-    }
-    const detail = `\n${JSON.stringify(r, null, 1)}\nstderr:\n${stderr}`;
-    assert.equal(code, 0, `bench exited ${code}${detail}`);
-    assert.equal(r.ok, true, `bench reported a failure: ${r.error}${detail}`);
+    const run = await runBenchJson<BenchResult>('signin', {
+      BENCH_SIGNINS: String(SIGNINS),
+      BENCH_BASELINE: String(BASELINE),
+    });
+    assertBenchOk(run);
+    const { result: r, detail } = run;
 
     assert.equal(r.signIns.failed, 0, `sign-ins not answered 201${detail}`);
     assert.equal(r.signIns.ok, SIGNINS, `sign-ins answered 201${detail}`);
