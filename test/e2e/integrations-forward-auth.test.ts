@@ -289,11 +289,11 @@ describe('forward auth in front of Radicale through nginx and Caddy, as docs/for
     await sh('chgrp ssl-cert /etc/ssl/private/dav.example.com.key && echo "127.0.0.1 dav.example.com" >> /etc/hosts');
     fs.writeFileSync(path.join(dir, 'echo.py'), ECHO_PY);
     fs.writeFileSync(path.join(dir, 'dav-client.py'), CALDAV_PY);
-    await host.waitForPort(8080, 20_000, 'Sesame').catch((e: Error) => {
+    await host.waitForPort(8080, 60_000, 'Sesame').catch((e: Error) => {
       throw new Error(`${e.message}\n${fs.readFileSync(path.join(dir, 'sesame.log'), 'utf8')}`);
     });
     await steps('forward-auth-radicale');
-    await host.waitForPort(5232, 10_000, 'Radicale');
+    await host.waitForPort(5232, 60_000, 'Radicale');
   });
   after(async () => {
     await stopProcess(sesame);
@@ -446,7 +446,7 @@ for i in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/5232) 2>/dev/null && exit 0; 
 
   it('through nginx: DAV app passwords work, others and forged identity headers get nowhere; the sign-in log says dav with the client address', async () => {
     await steps('forward-auth-nginx');
-    await host.waitForPort(443, 10_000, 'nginx');
+    await host.waitForPort(443, 60_000, 'nginx');
     await davThroughProxy('nginx', true);
     // The DAV app password is refused on IMAP and on plain http (Sesame asked directly).
     const mail = (service: string) =>
@@ -484,7 +484,7 @@ for i in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/5232) 2>/dev/null && exit 0; 
   it('through Caddy: the same, from the doc’s Caddy steps', async () => {
     await sh('systemctl stop nginx');
     await steps('forward-auth-caddy');
-    await host.waitForPort(443, 10_000, 'Caddy');
+    await host.waitForPort(443, 60_000, 'Caddy');
     // The echo still stands where Radicale listens.
     await echoThroughProxy('caddy');
     await radicaleInsteadOfEcho();

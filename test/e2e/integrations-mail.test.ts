@@ -243,7 +243,7 @@ describe('mail on stock Debian servers, set up by the steps of docs/integrations
     await ctx.mfaAdmin.setPolicy({ kind: 'operator' }, a.u.orgId, {
       appPasswords: { protocols: [...PROTOCOLS] },
     });
-    await host.waitForPort(8080, 20_000, 'Sesame');
+    await host.waitForPort(8080, 60_000, 'Sesame');
     timings.sesameMs = Date.now() - t0;
 
     await firstSteps;

@@ -212,7 +212,7 @@ describe('Dovecot oauth2 passdb: docs/dovecot-oauth2.md on stock Debian Dovecot'
       // "DNS": mail.example.com is this host.
       host.write('/etc/hosts', `${host.read('/etc/hosts')}\n127.0.0.1 mail.example.com\n`);
       host.spawn('/usr/bin/node', [MAIN_JS], { env, cwd: ROOT, logFile: path.join(dir, 'sesame.log') });
-      await host.waitForPort(8080, 30_000, 'Sesame');
+      await host.waitForPort(8080, 60_000, 'Sesame');
       mark('sandbox and Sesame');
     }
     await Promise.all([people(), server()]);
@@ -224,7 +224,7 @@ describe('Dovecot oauth2 passdb: docs/dovecot-oauth2.md on stock Debian Dovecot'
       const r = await host.sh(step, { env, cwd: ROOT });
       assert.equal(r.code, 0, `doc step failed:\n${step}\n${r.stdout}${r.stderr}`);
     }
-    for (const port of [143, 993, 110, 995]) await host.waitForPort(port, 10_000, `Dovecot (${port})`);
+    for (const port of [143, 993, 110, 995]) await host.waitForPort(port, 60_000, `Dovecot (${port})`);
     mark('doc steps');
   });
 

@@ -175,7 +175,7 @@ describe("LDAP consumers: Apache mod_authnz_ldap and Dovecot's LDAP passdb (real
     });
     let stderr = '';
     apache.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    await waitForPort(httpPort, 10_000, 'Apache').catch((e: Error) => {
+    await waitForPort(httpPort, 60_000, 'Apache').catch((e: Error) => {
       throw new Error(`${e.message}\n${stderr}\n${log()}`);
     });
 
@@ -229,7 +229,7 @@ service anvil {
     dovecot = spawn(DOVECOT, ['-F', '-c', dovecotConf], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     let dovecotErr = '';
     dovecot.stderr?.on('data', (d: Buffer) => (dovecotErr += d.toString()));
-    await waitForPort(imapPort, 10_000, 'Dovecot').catch((e: Error) => {
+    await waitForPort(imapPort, 60_000, 'Dovecot').catch((e: Error) => {
       throw new Error(`${e.message}\n${dovecotErr}\n${dlog()}`);
     });
   });

@@ -145,7 +145,11 @@ function template(rel: string): string {
   return fs.readFileSync(path.join(INTEGRATIONS, rel), 'utf8');
 }
 
-/** Resolves once something accepts TCP connections on 127.0.0.1:port; rejects after `ms`. */
+/**
+ * Resolves once something accepts TCP connections on 127.0.0.1:port; rejects after `ms`.
+ * The tests give their daemons 60 s: it costs nothing when one starts at once, and with three test
+ * files side by side on two cores a Python or Perl daemon has taken over 10 s to listen.
+ */
 export async function waitForPort(port: number, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
@@ -407,7 +411,7 @@ export class MailServers {
     this.rememberPid('dovecot');
     const waits = [ports.imap, ports.pop3, ports.submission, ports.imapFromNginx, ports.pop3FromNginx];
     if (o.doveadmApiKey) waits.push(ports.doveadm);
-    await Promise.all(waits.map((port) => waitForPort(port, 10_000, 'Dovecot')));
+    await Promise.all(waits.map((port) => waitForPort(port, 60_000, 'Dovecot')));
     // The auth socket Postfix uses appears once the auth service is up.
     await this.waitForFile(this.p('run', 'dovecot', 'auth-postfix'), 10_000, 'Dovecot auth-postfix socket');
   }
@@ -551,7 +555,7 @@ service anvil {
     this.pidFiles.set('dovecot-oauth2', this.p('run', 'dovecot-oauth2', 'master.pid'));
     await this.exec('dovecot-oauth2', BINARIES.dovecot, ['-c', file]);
     this.rememberPid('dovecot-oauth2');
-    await waitForPort(this.ports.imapOauth2, 10_000, 'Dovecot (oauth2)');
+    await waitForPort(this.ports.imapOauth2, 60_000, 'Dovecot (oauth2)');
   }
 
   private async startPostfix(o: MailServersOptions): Promise<void> {
@@ -634,7 +638,7 @@ postlog   unix-dgram n  -       n       -       1       postlogd
     this.pidFiles.set('postfix', path.join(queue, 'pid', 'master.pid'));
     await this.exec('postfix', BINARIES.postfix, ['-c', dir, 'start']);
     await Promise.all(
-      [ports.postfixSubmission, ports.postfixFromNginx].map((port) => waitForPort(port, 10_000, 'Postfix')),
+      [ports.postfixSubmission, ports.postfixFromNginx].map((port) => waitForPort(port, 60_000, 'Postfix')),
     );
     this.rememberPid('postfix');
   }
@@ -723,7 +727,7 @@ http {
         ports.nginxSubmission,
         ports.nginxSubmissions,
         ports.nginxForwardAuth,
-      ].map((port) => waitForPort(port, 10_000, 'nginx')),
+      ].map((port) => waitForPort(port, 60_000, 'nginx')),
     );
   }
 

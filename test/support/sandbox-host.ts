@@ -250,7 +250,11 @@ export class SandboxHost {
     fs.chmodSync(at, mode);
   }
 
-  /** Waits until something listens on 127.0.0.1:port inside. */
+  /**
+   * Waits until something listens on 127.0.0.1:port inside.
+   * The tests give their daemons 60 s: it costs nothing when one starts at once, and with three test
+   * files side by side on two cores a Python or Perl daemon has taken over 10 s to listen.
+   */
   async waitForPort(port: number, ms: number, what: string): Promise<void> {
     const deadline = Date.now() + ms;
     for (;;) {
