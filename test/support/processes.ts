@@ -89,7 +89,8 @@ export function runSesameCli(
       all += d.toString();
       err += d.toString();
     });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    // Bounds a hung command; generous, since three test files share two cores (a start alone is ~1 s).
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     child.once('error', (e) => {
       clearTimeout(timer);
       reject(e);
@@ -170,7 +171,8 @@ export async function startServer({
     },
   };
   try {
-    const deadline = Date.now() + 15_000;
+    // A start takes 1-3 s; under three test files at once on two cores it has taken over 15 s.
+    const deadline = Date.now() + 60_000;
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null)
         throw new Error(`the server exited early (${child.exitCode ?? child.signalCode}):\n${serverOutput}`);
@@ -181,7 +183,7 @@ export async function startServer({
         // not listening yet
       }
       if (Date.now() > deadline)
-        throw new Error(`the server did not answer ${base}/healthz within 15 s:\n${serverOutput}`);
+        throw new Error(`the server did not answer ${base}/healthz within 60 s:\n${serverOutput}`);
       await new Promise((r) => setTimeout(r, pollMs));
     }
   } catch (e) {
@@ -203,7 +205,7 @@ export function requireChromium(): void {
 /** Launches Debian's Chromium headless (fails with the install hint if it is missing). */
 export async function launchChromium(): Promise<Browser> {
   requireChromium();
-  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 15_000 });
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 60_000 });
 }
 
 /**
