@@ -80,6 +80,7 @@ for (const kind of STORE_KINDS) {
       assert.equal((await call('DELETE', `/locations/${office.id}`)).statusCode, 200);
       assert.equal((await call('GET', `/locations/${office.id}`)).statusCode, 404);
       assert.deepEqual(await stored(), [['Benelux', [], ['BE', 'LU', 'NL']]]);
+      await w.ctx.flush();
       const audit = await w.ctx.store.db
         .selectFrom('audit_events')
         .select(['action', 'detail'])
