@@ -56,6 +56,9 @@ import { KyselyBadPasswordMemory, KyselyIntegrationRepository } from '../storage
 import { MailSettingsService } from '../domain/mail-settings/service.js';
 import { Groups } from '../domain/groups/service.js';
 import { KyselyGroupRepository } from '../storage/group-repository.js';
+import { NamedLocations } from '../domain/locations/service.js';
+import { KyselyNamedLocationRepository } from '../storage/named-location-repository.js';
+import { GeoIpCountries } from '../adapters/geoip/countries.js';
 import type { MailServerProbe } from '../domain/mail-settings/model.js';
 import { KyselyMailSettingsRepository } from '../storage/mail-settings-repository.js';
 import { SocketMailServerProbe } from '../adapters/mail-server-check.js';
@@ -494,6 +497,9 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     flows,
     mfaAdmin,
     groups,
+    locations: new NamedLocations(new KyselyNamedLocationRepository(store.db), audit, clock),
+    // Nothing is read here: the country data loads at the first lookup.
+    geoip: new GeoIpCountries(config.geoipCountryFile),
     profileSigner,
     mailSettings,
     profileLinks: new ProfileLinks({

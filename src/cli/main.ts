@@ -23,6 +23,7 @@
  *   sesame oidc client add|list|remove, keys, rotate-keys, drop-previous-keys   (commands/oidc.ts)
  *   sesame users import <file.csv> ... | sesame users export ...   (commands/users.ts)
  *   sesame group list|add|remove|members|add-member|remove-member|import|limits ...   (commands/group.ts)
+ *   sesame location list|add|remove|show-country ...   (commands/location.ts)
  */
 import { ConfigError, loadConfig } from '../config/config.js';
 import { isSesameError } from '../domain/errors.js';
@@ -34,6 +35,7 @@ import { GROUP_USAGE, group } from './commands/group.js';
 import { integration } from './commands/integration.js';
 import { INTEGRATION_CONFIG_USAGE } from './commands/integration-config.js';
 import { keys } from './commands/keys.js';
+import { LOCATION_USAGE, location } from './commands/location.js';
 import { LOCKS_USAGE, locks } from './commands/locks.js';
 import { OIDC_USAGE, oidc } from './commands/oidc.js';
 import { org } from './commands/org.js';
@@ -78,7 +80,8 @@ ${INTEGRATION_CONFIG_USAGE}
   sesame keys drop-previous [--hash] [--encryption] [--cookie] [--force]
 ${OIDC_USAGE}
 ${USERS_USAGE}
-${GROUP_USAGE}`;
+${GROUP_USAGE}
+${LOCATION_USAGE}`;
 
 /** Every command group, by its first word; each file in commands/ holds one or a few. */
 const COMMANDS: Record<string, CommandGroup> = {
@@ -95,6 +98,7 @@ const COMMANDS: Record<string, CommandGroup> = {
   users,
   locks,
   group,
+  location,
 };
 
 /** Runs one CLI command; returns the exit code. */

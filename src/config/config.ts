@@ -85,6 +85,8 @@ export interface Config {
   doveadmApiKey: string;
   /** PEM file of CAs the check of the organizations' mail settings trusts besides Node's built-in ones; empty: none. */
   tlsCheckCaFile: string;
+  /** CSV of IP ranges and countries that replaces the shipped DB-IP Lite file; empty: the shipped one. */
+  geoipCountryFile: string;
   /** Certificate file (PEM, the leaf first, then its intermediates) and key that sign configuration profiles; neither: unsigned. */
   profileSigningCertFile: string;
   profileSigningKeyFile: string;
@@ -542,6 +544,13 @@ export const OPTIONS: Option<keyof Config>[] = [
     env: 'SESAME_TLS_CHECK_CA_FILE',
     default: '',
     doc: "Absolute path of a PEM file of CA certificates that the check of an organization's mail settings (admin page Mail settings, `sesame org mail-settings --check`) trusts besides the CAs built into Node.js (Mozilla's list), for mail servers whose certificates a private CA signed. Apps on users' devices must trust that CA too. Read at every check. Empty: the built-in CAs only.",
+    parse: absolutePath,
+  },
+  {
+    key: 'geoipCountryFile',
+    env: 'SESAME_GEOIP_COUNTRY_FILE',
+    default: '',
+    doc: "Absolute path of a CSV file of IP ranges and their countries (`first,last,CC` a line, IPv4 and IPv6 rows in one file, as in DB-IP's free IP to Country Lite CSV, gunzipped) that replaces the copy shipped with Sesame (`@ip-location-db/dbip-country`), for a newer one. Read once, at the first lookup of a country. Empty: the shipped file. See the admin guide, Named locations.",
     parse: absolutePath,
   },
   {

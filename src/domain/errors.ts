@@ -93,6 +93,12 @@ export const ERROR_CODES = [
   'group_in_use',
   // An OIDC app that requires a group the user is not in.
   'oidc_group_required',
+  // Named locations (issue #20, item 1): each bad field has its own code, so a client can point at it.
+  'location_not_found',
+  'location_exists',
+  'location_network_invalid',
+  'location_country_invalid',
+  'location_empty',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -1184,6 +1184,14 @@ export const en = {
   'error.app_password_protocols_invalid':
     'Your organization does not allow app passwords for that. Choose among what it allows: {allowed}.',
   'error.app_password_protocols_invalid.none': 'Tick at least one thing the app password may be used for.',
+  // Named locations (issue #20, item 1).
+  'error.location_not_found': 'That named location does not exist.',
+  'error.location_exists': 'Your organization already has a named location called {name}.',
+  'error.location_network_invalid':
+    '“{network}” is not a network: write an address or a network such as 192.0.2.0/24 or 2001:db8::/32, with the bits after the prefix zero.',
+  'error.location_country_invalid': '“{country}” is not a country code: use two letters, such as NL or BE.',
+  'error.location_empty': 'Give the location {name} at least one network or one country.',
+  'error.invalid_name.location': 'Give the location a name of at most {max} characters, without commas.',
 } as const;
 
 export type MessageId = keyof typeof en;

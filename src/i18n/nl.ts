@@ -1204,4 +1204,12 @@ export const nl: Record<MessageId, string> = {
     'Uw organisatie staat app-wachtwoorden daarvoor niet toe. Kies uit wat zij toestaat: {allowed}.',
   'error.app_password_protocols_invalid.none':
     'Vink minstens één ding aan waarvoor het app-wachtwoord mag worden gebruikt.',
+  // Benoemde locaties (issue #20, punt 1).
+  'error.location_not_found': 'Die benoemde locatie bestaat niet.',
+  'error.location_exists': 'Uw organisatie heeft al een benoemde locatie met de naam {name}.',
+  'error.location_network_invalid':
+    '“{network}” is geen netwerk: schrijf een adres of een netwerk zoals 192.0.2.0/24 of 2001:db8::/32, met de bits na het prefix nul.',
+  'error.location_country_invalid': '“{country}” is geen landcode: gebruik twee letters, zoals NL of BE.',
+  'error.location_empty': 'Geef de locatie {name} minstens één netwerk of één land.',
+  'error.invalid_name.location': 'Geef de locatie een naam van hoogstens {max} tekens, zonder komma’s.',
 };

@@ -235,6 +235,19 @@ export interface Database {
   group_limits: GroupLimitsTable;
   oidc_client_groups: OidcClientGroupsTable;
   posix_ids: PosixIdsTable;
+  named_locations: NamedLocationsTable;
+}
+
+/** A named location (domain/locations): networks and countries as JSON arrays; `name_key` unique per organization. */
+export interface NamedLocationsTable {
+  id: string;
+  org_id: string;
+  name: string;
+  name_key: string;
+  networks: Generated<string>;
+  countries: Generated<string>;
+  created_at: number;
+  updated_at: number;
 }
 
 /** The POSIX number of a user or group (its id), given once and never again (storage/posix-ids.ts). */

@@ -91,6 +91,11 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   group_wrong_organization: 400,
   group_in_use: 409,
   oidc_group_required: 403,
+  location_not_found: 404,
+  location_exists: 409,
+  location_network_invalid: 400,
+  location_country_invalid: 400,
+  location_empty: 400,
 };
 
 /** No such page: JSON under /api/, a page otherwise. */

@@ -16,6 +16,8 @@ import type { Integrations } from '../domain/legacy/integrations.js';
 import type { LegacyVerifier } from '../domain/legacy/verifier.js';
 import type { MfaAdmin } from '../domain/mfa/mfa-admin.js';
 import type { Groups } from '../domain/groups/service.js';
+import type { NamedLocations } from '../domain/locations/service.js';
+import type { GeoIpCountries } from '../adapters/geoip/countries.js';
 import type { MailSettingsService } from '../domain/mail-settings/service.js';
 import type { ProfileLinks } from '../domain/device-setup/profile-links.js';
 import type { LockAdmin } from '../domain/throttling/lock-admin.js';
@@ -46,6 +48,10 @@ export interface Services {
   mfaAdmin: MfaAdmin;
   /** Groups of users and which group a use requires (domain/groups). */
   groups: Groups;
+  /** Named locations of an organization (domain/locations); nothing enforces them yet (issue #20, item 2). */
+  locations: NamedLocations;
+  /** The country of an IP address, offline; the data is read at the first lookup (adapters/geoip). */
+  geoip: GeoIpCountries;
   /** The organization's mail, calendar and contacts servers as apps are told them, and their check (domain/mail-settings). */
   mailSettings: MailSettingsService;
   /** One-time links to an Apple configuration profile holding a new app password (domain/device-setup). */

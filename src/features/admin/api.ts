@@ -27,6 +27,7 @@ import { setPasswordUrl } from '../../web/links.js';
 import type { Services } from '../../web/services.js';
 import { registerMailSettingsApi } from './mail-settings-api.js';
 import { registerGroupsApi } from './groups-api.js';
+import { registerLocationsApi } from './locations-api.js';
 import { registerReportApi, signInFilterQuery } from './report-api.js';
 import { signInEventOut } from './sign-in-export.js';
 import { WEB_BULK_MAX_ROWS } from './users-pages.js';
@@ -652,4 +653,5 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
   registerReportApi(api, ctx, authenticate);
   registerMailSettingsApi(api, ctx, authenticate);
   registerGroupsApi(api, ctx, authenticate);
+  registerLocationsApi(api, ctx, authenticate);
 }

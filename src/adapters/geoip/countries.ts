@@ -1,0 +1,169 @@
+/**
+ * The country of an IP address, offline, from DB-IP's IP to Country Lite data as shipped in the
+ * npm package `@ip-location-db/dbip-country` (CC BY 4.0, attribution to DB-IP; see
+ * docs/decisions.md), or from a newer file of the same format named by SESAME_GEOIP_COUNTRY_FILE.
+ * The file is read once, at the first lookup, into typed arrays searched by bisection: starting
+ * Sesame costs nothing, a lookup costs about twenty comparisons.
+ */
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import { type IpNumber, parseCidr, parseIp, RangeTable } from '../../lib/ip.js';
+
+/** Ranges no database should place in a country: private, loopback, link-local, shared, documentation, multicast. */
+const SPECIAL_USE = [
+  '0.0.0.0/8',
+  '10.0.0.0/8',
+  '100.64.0.0/10',
+  '127.0.0.0/8',
+  '169.254.0.0/16',
+  '172.16.0.0/12',
+  '192.0.0.0/24',
+  '192.0.2.0/24',
+  '192.168.0.0/16',
+  '198.18.0.0/15',
+  '198.51.100.0/24',
+  '203.0.113.0/24',
+  '224.0.0.0/3',
+  '::/127',
+  '64:ff9b:1::/48',
+  '100::/64',
+  '2001:db8::/32',
+  '3fff::/20',
+  'fc00::/7',
+  'fe80::/10',
+  'ff00::/8',
+];
+
+const special = RangeTable.build(
+  SPECIAL_USE.map((text) => {
+    const c = parseCidr(text);
+    if (c instanceof Error) throw c;
+    return { ...c, value: true };
+  }),
+);
+
+/** True for an address of a special-use range, which has no country. */
+export function isSpecialUse(ip: IpNumber): boolean {
+  return special.lookup(ip) !== undefined;
+}
+
+export class CountryTable {
+  constructor(private readonly table: RangeTable<string>) {}
+
+  get size(): number {
+    return this.table.size;
+  }
+
+  /** ISO 3166-1 alpha-2 code, upper case; undefined for an address the data does not place, a special-use one, or no address. */
+  country(ip: string | IpNumber): string | undefined {
+    const n = typeof ip === 'string' ? parseIp(ip) : ip;
+    if (!n || isSpecialUse(n)) return undefined;
+    return this.table.lookup(n);
+  }
+}
+
+const COUNTRY = /^[A-Z]{2}$/;
+
+/** A file of rows `first,last,CC`: addresses as text, or (`numeric`) as decimal numbers of one family. */
+export interface CountryFile {
+  text: string;
+  numeric?: 4 | 6;
+}
+
+/**
+ * Reads rows `first,last,CC` (IPv4 and IPv6 rows in any order, ranges disjoint); a quoted field,
+ * a header or a row that is not a range is skipped. Codes outside ISO's shape (DB-IP writes `ZZ`
+ * for unknown) are skipped too. The shipped data is read in its numeric form: parsing 700,000
+ * addresses as text takes seconds, numbers a fraction of that.
+ */
+export function parseCountryCsv(files: CountryFile[]): CountryTable {
+  const v4: [number, number, string][] = [];
+  const v6: [bigint, bigint, string][] = [];
+  const codes = new Map<string, string>();
+  for (const { text, numeric } of files)
+    for (const line of text.split('\n')) {
+      const [a, b, c] = line.replaceAll('"', '').trim().split(',');
+      const cc = c?.trim().toUpperCase();
+      if (!a || !b || !cc || !COUNTRY.test(cc) || cc === 'ZZ') continue;
+      const first = numeric ? fromDecimal(a, numeric) : parseIp(a);
+      const last = numeric ? fromDecimal(b, numeric) : parseIp(b);
+      if (!first || !last || first.family !== last.family || first.value > last.value) continue;
+      // One string per code, not one per row.
+      let code = codes.get(cc);
+      if (code === undefined) {
+        code = cc;
+        codes.set(cc, cc);
+      }
+      if (first.family === 4) v4.push([first.value, last.value as number, code]);
+      else v6.push([first.value, last.value as bigint, code]);
+    }
+  v4.sort((x, y) => x[0] - y[0]);
+  v6.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+  const mask = (1n << 64n) - 1n;
+  return new CountryTable(
+    RangeTable.fromSorted(
+      {
+        starts: Uint32Array.from(v4, (r) => r[0]),
+        ends: Uint32Array.from(v4, (r) => r[1]),
+        values: v4.map((r) => r[2]),
+      },
+      {
+        startHi: BigUint64Array.from(v6, (r) => r[0] >> 64n),
+        startLo: BigUint64Array.from(v6, (r) => r[0] & mask),
+        endHi: BigUint64Array.from(v6, (r) => r[1] >> 64n),
+        endLo: BigUint64Array.from(v6, (r) => r[1] & mask),
+        values: v6.map((r) => r[2]),
+      },
+    ),
+  );
+}
+
+const DECIMAL = /^\d{1,39}$/;
+
+function fromDecimal(text: string, family: 4 | 6): IpNumber | undefined {
+  if (!DECIMAL.test(text)) return undefined;
+  if (family === 4) {
+    const value = Number(text);
+    return value <= 0xffffffff ? { family, value } : undefined;
+  }
+  const value = BigInt(text);
+  return value < 1n << 128n ? { family, value } : undefined;
+}
+
+/** The files shipped in the package, in their numeric form. */
+export function shippedCountryFiles(): { path: string; numeric: 4 | 6 }[] {
+  const require = createRequire(import.meta.url);
+  return ([4, 6] as const).map((family) => ({
+    path: require.resolve(`@ip-location-db/dbip-country/dbip-country-ipv${family}-num.csv`),
+    numeric: family,
+  }));
+}
+
+/** Loads the table once, when first asked; `file` (SESAME_GEOIP_COUNTRY_FILE) replaces the shipped files. */
+export class GeoIpCountries {
+  private loading: Promise<CountryTable> | undefined;
+
+  constructor(private readonly file = '') {}
+
+  table(): Promise<CountryTable> {
+    this.loading ??= (async () => {
+      const files = this.file ? [{ path: this.file, numeric: undefined }] : shippedCountryFiles();
+      const t = parseCountryCsv(
+        await Promise.all(
+          files.map(async (f) => ({ text: await fs.promises.readFile(f.path, 'utf8'), numeric: f.numeric })),
+        ),
+      );
+      if (t.size === 0) throw new Error(`no country ranges in ${files.map((f) => f.path).join(', ')}`);
+      return t;
+    })();
+    // A failed read is tried again at the next lookup rather than remembered.
+    this.loading.catch(() => {
+      this.loading = undefined;
+    });
+    return this.loading;
+  }
+
+  async country(ip: string): Promise<string | undefined> {
+    return (await this.table()).country(ip);
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * An organization's named locations compiled once into a lookup: which of them hold an address.
+ * Networks become one range table (bisection); countries are a set per location, asked of the
+ * address's country once. Enforcement (issue #20, item 2) builds one per organization when the
+ * list changes, not one per request.
+ */
+import { type IpNumber, parseCidr, parseIp, RangeTable } from '../../lib/ip.js';
+import type { NamedLocation } from './model.js';
+
+/** The country of an address (the geo adapter's table), or undefined when unknown. */
+export type CountryOf = (ip: IpNumber) => string | undefined;
+
+export interface LocationMatcher {
+  /** Names of the locations that hold `ip`, in the list's order; none for something that is not an address. */
+  matches(ip: string): string[];
+  /** Whether any location names a country (then a caller must have loaded the country data). */
+  readonly usesCountries: boolean;
+}
+
+export function compileLocations(
+  locations: readonly Pick<NamedLocation, 'name' | 'networks' | 'countries'>[],
+  countryOf?: CountryOf,
+): LocationMatcher {
+  const ranges = locations.flatMap((l, index) =>
+    l.networks.flatMap((n) => {
+      const c = parseCidr(n);
+      // Stored networks were normalized on the way in; one that no longer parses matches nothing.
+      return c instanceof Error ? [] : [{ ...c, value: index }];
+    }),
+  );
+  const table = RangeTable.build(ranges);
+  const byCountry = new Map<string, number[]>();
+  locations.forEach((l, index) => {
+    for (const c of l.countries) byCountry.set(c, [...(byCountry.get(c) ?? []), index]);
+  });
+  const usesCountries = byCountry.size > 0;
+  return {
+    usesCountries,
+    matches(text: string): string[] {
+      const ip = parseIp(text);
+      if (!ip) return [];
+      const hit = new Set(table.lookup(ip) ?? []);
+      if (usesCountries && countryOf) {
+        const country = countryOf(ip);
+        for (const i of (country && byCountry.get(country)) || []) hit.add(i);
+      }
+      return [...hit].sort((a, b) => a - b).map((i) => locations[i]!.name);
+    },
+  };
+}
