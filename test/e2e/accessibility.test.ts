@@ -741,7 +741,7 @@ describe('accessibility in Chromium (axe-core, keyboard only)', { concurrency: S
           viewport: { width: 1280, height: 800 },
         });
         contexts.add(context);
-        context.setDefaultTimeout(10_000);
+        context.setDefaultTimeout(20_000);
         return { context, page: await context.newPage() };
       }
 

@@ -182,7 +182,7 @@ const NL: Words = {
 
 /** The current TOTP code for a base32 secret, from oathtool. */
 async function oathtool(secret: string): Promise<string> {
-  const { stdout } = await run(TOOLS.oathtool, ['--totp', '-b', secret], { timeout: 5_000 });
+  const { stdout } = await run(TOOLS.oathtool, ['--totp', '-b', secret], { timeout: 20_000 });
   const code = stdout.trim();
   assert.match(code, /^\d{6}$/, `oathtool printed ${JSON.stringify(stdout)}`);
   return code;
@@ -247,7 +247,7 @@ describe('app passwords in Chromium (real CLI, real server, oathtool, zbarimg, c
     assert.ok(browser, 'the browser did not start');
     const context = await browser.newContext({ locale, baseURL: base, viewport: VIEWPORT, ...options });
     contexts.add(context);
-    context.setDefaultTimeout(5_000);
+    context.setDefaultTimeout(20_000);
     const page = await context.newPage();
     const dialogs: string[] = [];
     page.on('dialog', (d) => {

@@ -61,7 +61,7 @@ const APP_PASSWORD = /^[a-hjkmnp-z]{4}( [a-hjkmnp-z]{4}){4}$/;
 async function oathtool(secret: string, unixSeconds?: number): Promise<string> {
   const args = ['--totp', '-b', secret];
   if (unixSeconds !== undefined) args.push('--now', `@${unixSeconds}`);
-  const { stdout } = await run(TOOLS.oathtool, args, { timeout: 5_000 });
+  const { stdout } = await run(TOOLS.oathtool, args, { timeout: 20_000 });
   const code = stdout.trim();
   assert.match(code, /^\d{6}$/, `oathtool printed ${JSON.stringify(stdout)}`);
   return code;
@@ -128,7 +128,7 @@ describe('MFA registration in Chromium (real CLI, real server, oathtool, zbarimg
     assert.ok(browser, 'the browser did not start');
     const context = await browser.newContext({ locale, baseURL: base, viewport: VIEWPORT });
     contexts.add(context);
-    context.setDefaultTimeout(5_000);
+    context.setDefaultTimeout(20_000);
     const page = await context.newPage();
     return { context, page };
   }

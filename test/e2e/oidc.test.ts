@@ -131,7 +131,7 @@ describe('OpenID Connect provider with Chromium and openid-client', () => {
   async function open(locale: string): Promise<{ page: Page; callbacks: string[] }> {
     const context = await chromium!.newContext({ locale, baseURL: base });
     contexts.add(context);
-    context.setDefaultTimeout(5_000);
+    context.setDefaultTimeout(20_000);
     callbacks = [];
     return { page: await context.newPage(), callbacks };
   }

@@ -86,7 +86,7 @@ async function main(): Promise<void> {
 
     // The sign-in page as a first-time visitor sees it.
     const visitor = await browser.newContext({ locale: 'en-US', baseURL: base, viewport: VIEWPORT });
-    visitor.setDefaultTimeout(10_000);
+    visitor.setDefaultTimeout(20_000);
     const vp = await visitor.newPage();
     await vp.goto('/signin');
     await vp.getByLabel('Email').waitFor();
@@ -100,7 +100,7 @@ async function main(): Promise<void> {
     await visitor.close();
 
     const admin = await browser.newContext({ locale: 'en-US', baseURL: base, viewport: VIEWPORT });
-    admin.setDefaultTimeout(10_000);
+    admin.setDefaultTimeout(20_000);
     const ap = await admin.newPage();
     // Admins sign in with a second factor: the admin registers an authenticator app (over the API), then answers the second step with its code.
     await adminApiToken(base, ADMIN);

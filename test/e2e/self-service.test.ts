@@ -109,7 +109,7 @@ describe('self-service in Chromium (real server, real SMTP server)', () => {
     assert.ok(browser, 'the browser did not start');
     const context = await browser.newContext({ locale: 'en-US', baseURL: base, ...options });
     contexts.add(context);
-    context.setDefaultTimeout(10_000);
+    context.setDefaultTimeout(20_000);
     return context.newPage();
   }
 

@@ -118,7 +118,7 @@ describe('security keys and passkeys in Chromium (real CLI, real server, virtual
     assert.ok(browser, 'the browser did not start');
     const context = await browser.newContext({ locale: 'en-US', baseURL: base });
     contexts.add(context);
-    context.setDefaultTimeout(5_000);
+    context.setDefaultTimeout(20_000);
     const page = await context.newPage();
     const cdp = await context.newCDPSession(page);
     await cdp.send('WebAuthn.enable');

@@ -98,7 +98,7 @@ export function adminBrowserSuite(
       assert.ok(suite.browser, 'the browser did not start');
       const context = await suite.browser.newContext({ baseURL: suite.base, ...options });
       suite.contexts.add(context);
-      context.setDefaultTimeout(5_000);
+      context.setDefaultTimeout(20_000);
       return { context, page: await context.newPage() };
     },
     async close(context) {
