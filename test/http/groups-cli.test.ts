@@ -8,31 +8,17 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { CliIo } from '../../src/cli/io.js';
-import { runCli } from '../../src/cli/main.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
+import { cliFor } from '../support/cli-in-process.js';
 import { STORE_KINDS } from '../support/stores.js';
 import { ADMIN, makeWorld, OTHER_ADMIN, USER, type World } from '../support/world.js';
 
 for (const kind of STORE_KINDS) {
   describe(`sesame group on ${kind}`, () => {
     let w: World;
-    let io: CliIo;
-    const out: string[] = [];
-    const err: string[] = [];
-    const run = async (...args: string[]) => {
-      out.length = 0;
-      err.length = 0;
-      return runCli(['group', ...args], io);
-    };
+    const { run, out, err } = cliFor('group', () => w);
     before(async () => {
       w = await makeWorld(kind);
-      io = {
-        out: (s) => out.push(s),
-        err: (s) => err.push(s),
-        readStdin: async () => '',
-        env: { SESAME_DATA_DIR: w.store.dataDir, DATABASE_URL: w.store.databaseUrl, LOG_LEVEL: 'silent' },
-      };
     });
     after(() => w.close());
 
