@@ -57,6 +57,7 @@ import { MailSettingsService } from '../domain/mail-settings/service.js';
 import { Groups } from '../domain/groups/service.js';
 import { KyselyGroupRepository } from '../storage/group-repository.js';
 import { NamedLocations } from '../domain/locations/service.js';
+import { LocationGate } from '../domain/locations/gate.js';
 import { KyselyNamedLocationRepository } from '../storage/named-location-repository.js';
 import { GeoIpCountries } from '../adapters/geoip/countries.js';
 import type { MailServerProbe } from '../domain/mail-settings/model.js';
@@ -255,7 +256,28 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     events,
   });
   const mfaAdmin = new MfaAdmin(accounts, mfaRepo, sessions, audit, clock, events);
-  const groups = new Groups(new KyselyGroupRepository(store.db), accounts, audit, clock, events);
+  const groupRepo = new KyselyGroupRepository(store.db);
+  const groups = new Groups(groupRepo, accounts, audit, clock, events);
+  // Named locations and the rules that use them (issue #20); the country data loads at the first
+  // lookup that needs it (a rule naming a country, a page showing one), not at start.
+  const geoip = new GeoIpCountries(config.geoipCountryFile);
+  const locationRepo = new KyselyNamedLocationRepository(store.db);
+  const locations = new NamedLocations(
+    locationRepo,
+    audit,
+    clock,
+    async (orgId) => new Set((await groupRepo.list(orgId)).map((g) => g.id)),
+    async (orgId) => events.publish({ type: 'policy_narrowed', org: await accounts.getOrganization(orgId) }),
+  );
+  const locationGate = new LocationGate(
+    locationRepo,
+    async () => {
+      const table = await geoip.table();
+      return (ip) => table.country(ip);
+    },
+    async (userId, ids) =>
+      new Set((await groupRepo.groupsOf(userId)).map((g) => g.id).filter((id) => ids.includes(id))),
+  );
   const appPasswords = new AppPasswords(
     appPasswordRepo,
     mfaRepo,
@@ -267,6 +289,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     clock,
     events,
     groups,
+    (orgId, raw) => locations.pinFor(orgId, raw),
   );
   // Every code sent, in every flow, goes through one guard: allowed phone numbers, then the budgets
   // (counted in the store's rate_limits, shared by every instance). Issue #15, item 3.
@@ -380,6 +403,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     (e) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'app-password bookkeeping failed'),
     (user, protocol) =>
       protocol === 'ldap' || protocol === 'radius' ? groups.mayUse(user, protocol) : Promise.resolve(true),
+    locationGate,
   );
   const flush = async () => {
     await Promise.all([legacyLog.flush(), legacyUses.flush(), passwordReset.idle(), integrations.save()]);
@@ -497,9 +521,8 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     flows,
     mfaAdmin,
     groups,
-    locations: new NamedLocations(new KyselyNamedLocationRepository(store.db), audit, clock),
-    // Nothing is read here: the country data loads at the first lookup.
-    geoip: new GeoIpCountries(config.geoipCountryFile),
+    locations,
+    geoip,
     profileSigner,
     mailSettings,
     profileLinks: new ProfileLinks({

@@ -99,6 +99,9 @@ export const ERROR_CODES = [
   'location_network_invalid',
   'location_country_invalid',
   'location_empty',
+  // Location rules and pins (issue #20, item 2).
+  'location_rule_invalid',
+  'location_in_use',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -626,6 +626,18 @@ export const en = {
   'ap.never': 'Never',
   'ap.delete': 'Delete',
   'ap.delete_all': 'Delete all',
+  'ap.col.where': 'May be used from',
+  'ap.where.legend': 'May be used from',
+  'ap.where.hint':
+    'Leave this empty to use it wherever your organization allows. Tick places, or give one address (a scanner at 10.0.4.17), and it works only from there.',
+  'ap.where.network': 'Only from this address or network (optional)',
+  'ap.where.anywhere': 'Wherever your organization allows',
+  'ap.where.change': 'Where from',
+  'ap.where.title': 'Where "{name}" may be used from',
+  'ap.where.intro':
+    'The app password works only from the places you choose here, and only where your organization allows. Nothing chosen: wherever your organization allows. Allowing more places may ask you to confirm it is you.',
+  'ap.where.submit': 'Save where it may be used from',
+  'ap.where.changed': 'Saved. The app password now works only from where you chose.',
   'ap.rename': 'Rename',
   'ap.rename.title': 'Rename the app password "{name}"',
   'ap.rename.intro': 'Only its name changes: the apps that use it keep working, with the same app password.',
@@ -1058,6 +1070,7 @@ export const en = {
   'groups.ap.not_in_group':
     'Your organization allows app passwords only to the members of a group, and you are not one. Ask your administrator.',
   'reason.not_in_group': 'Not in the group the organization requires',
+  'reason.location_not_allowed': 'From a place the location rules do not allow',
   'error.group_not_found': 'That group does not exist.',
   'error.group_exists': 'Your organization already has a group named {name}.',
   'error.group_wrong_organization': 'Only users of your organization can be members of its groups.',
@@ -1191,6 +1204,16 @@ export const en = {
     '“{network}” is not a network: write an address or a network such as 192.0.2.0/24 or 2001:db8::/32, with the bits after the prefix zero.',
   'error.location_country_invalid': '“{country}” is not a country code: use two letters, such as NL or BE.',
   'error.location_empty': 'Give the location {name} at least one network or one country.',
+  'error.location_rule_invalid':
+    'The rule for {protocol} cannot be saved. Check the protocol, the mode and the locations.',
+  'error.location_rule_invalid.protocol': '{protocol} is not a protocol Sesame knows.',
+  'error.location_rule_invalid.mode': 'Choose for {protocol}: from anywhere, only from named locations, or never.',
+  'error.location_rule_invalid.group': 'The rule for {protocol} names a group your organization does not have.',
+  'error.location_rule_invalid.duplicate': 'There are two rules for {protocol} and the same group. Keep one.',
+  'error.location_rule_invalid.no_locations':
+    'The rule for {protocol} says “only from named locations”: choose at least one location.',
+  'error.location_in_use':
+    'The location {name} is still used by {rules} rules and {pins} app passwords. Change those first.',
   'error.invalid_name.location': 'Give the location a name of at most {max} characters, without commas.',
 } as const;
 

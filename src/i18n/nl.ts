@@ -638,6 +638,18 @@ export const nl: Record<MessageId, string> = {
   'ap.never': 'Nooit',
   'ap.delete': 'Verwijderen',
   'ap.delete_all': 'Alle verwijderen',
+  'ap.col.where': 'Mag worden gebruikt vanaf',
+  'ap.where.legend': 'Mag worden gebruikt vanaf',
+  'ap.where.hint':
+    'Laat dit leeg om het te gebruiken overal waar uw organisatie dat toestaat. Vink plaatsen aan, of geef één adres (een scanner op 10.0.4.17), en het werkt alleen vanaf daar.',
+  'ap.where.network': 'Alleen vanaf dit adres of netwerk (optioneel)',
+  'ap.where.anywhere': 'Overal waar uw organisatie dat toestaat',
+  'ap.where.change': 'Vanaf waar',
+  'ap.where.title': 'Vanaf waar "{name}" mag worden gebruikt',
+  'ap.where.intro':
+    'Het app-wachtwoord werkt alleen vanaf de plaatsen die u hier kiest, en alleen waar uw organisatie dat toestaat. Niets gekozen: overal waar uw organisatie dat toestaat. Meer plaatsen toestaan kan vragen om te bevestigen dat u het bent.',
+  'ap.where.submit': 'Opslaan vanaf waar het mag worden gebruikt',
+  'ap.where.changed': 'Opgeslagen. Het app-wachtwoord werkt nu alleen vanaf waar u koos.',
   'ap.rename': 'Naam wijzigen',
   'ap.rename.title': 'Naam van het app-wachtwoord "{name}" wijzigen',
   'ap.rename.intro':
@@ -1075,6 +1087,7 @@ export const nl: Record<MessageId, string> = {
   'groups.ap.not_in_group':
     'Uw organisatie staat app-wachtwoorden alleen toe aan de leden van een groep, en u bent geen lid. Vraag het uw beheerder.',
   'reason.not_in_group': 'Niet in de groep die de organisatie vereist',
+  'reason.location_not_allowed': 'Vanaf een plek die de locatieregels niet toestaan',
   'error.group_not_found': 'Die groep bestaat niet.',
   'error.group_exists': 'Uw organisatie heeft al een groep met de naam {name}.',
   'error.group_wrong_organization': 'Alleen gebruikers van uw organisatie kunnen lid zijn van haar groepen.',
@@ -1211,5 +1224,15 @@ export const nl: Record<MessageId, string> = {
     '“{network}” is geen netwerk: schrijf een adres of een netwerk zoals 192.0.2.0/24 of 2001:db8::/32, met de bits na het prefix nul.',
   'error.location_country_invalid': '“{country}” is geen landcode: gebruik twee letters, zoals NL of BE.',
   'error.location_empty': 'Geef de locatie {name} minstens één netwerk of één land.',
+  'error.location_rule_invalid':
+    'De regel voor {protocol} kan niet worden opgeslagen. Controleer het protocol, de keuze en de locaties.',
+  'error.location_rule_invalid.protocol': '{protocol} is geen protocol dat Sesame kent.',
+  'error.location_rule_invalid.mode': 'Kies voor {protocol}: overal vandaan, alleen vanaf benoemde locaties, of nooit.',
+  'error.location_rule_invalid.group': 'De regel voor {protocol} noemt een groep die uw organisatie niet heeft.',
+  'error.location_rule_invalid.duplicate': 'Er zijn twee regels voor {protocol} en dezelfde groep. Houd er één.',
+  'error.location_rule_invalid.no_locations':
+    'De regel voor {protocol} zegt “alleen vanaf benoemde locaties”: kies minstens één locatie.',
+  'error.location_in_use':
+    'De locatie {name} wordt nog gebruikt door {rules} regels en {pins} app-wachtwoorden. Pas die eerst aan.',
   'error.invalid_name.location': 'Geef de locatie een naam van hoogstens {max} tekens, zonder komma’s.',
 };

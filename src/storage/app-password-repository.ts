@@ -5,6 +5,7 @@ import { DEFAULT_APP_PASSWORD_POLICY } from '../domain/app-passwords/model.js';
 import { Precompiled } from './precompiled.js';
 import type {
   AppPassword,
+  AppPasswordPin,
   AppPasswordRepository,
   AppPasswordUse,
   NewAppPassword,
@@ -24,7 +25,23 @@ const COLUMNS = [
   'last_used_at',
   'last_used_protocol',
   'last_used_ip',
+  'pinned_locations',
+  'pinned_network',
 ] as const;
+
+/** A pin as stored (JSON ids, CIDR text); null when neither is set. */
+function toPin(locations: string | null, network: string | null): AppPasswordPin | null {
+  const ids: unknown = locations ? JSON.parse(locations) : [];
+  const locationIds = Array.isArray(ids) ? ids.filter((x): x is string => typeof x === 'string') : [];
+  return locationIds.length === 0 && !network ? null : { locationIds, network: network || null };
+}
+
+function pinColumns(pin: AppPasswordPin | null | undefined) {
+  return {
+    pinned_locations: pin?.locationIds.length ? JSON.stringify(pin.locationIds) : null,
+    pinned_network: pin?.network ?? null,
+  };
+}
 
 export function toAppPassword(r: Pick<Selectable<AppPasswordsTable>, (typeof COLUMNS)[number]>): AppPassword {
   return {
@@ -38,6 +55,7 @@ export function toAppPassword(r: Pick<Selectable<AppPasswordsTable>, (typeof COL
     lastUsedAt: r.last_used_at,
     lastUsedProtocol: r.last_used_protocol,
     lastUsedIp: r.last_used_ip,
+    pin: toPin(r.pinned_locations, r.pinned_network),
   };
 }
 
@@ -73,6 +91,7 @@ export class KyselyAppPasswordRepository implements AppPasswordRepository {
           created_at: p.createdAt,
           created_ip: p.createdIp,
           expires_at: p.expiresAt,
+          ...pinColumns(p.pin),
         })
         .execute();
       return true;
@@ -103,6 +122,16 @@ export class KyselyAppPasswordRepository implements AppPasswordRepository {
     const r = await this.db
       .updateTable('app_passwords')
       .set({ name })
+      .where('user_id', '=', userId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  async setPin(userId: string, id: string, pin: AppPasswordPin | null) {
+    const r = await this.db
+      .updateTable('app_passwords')
+      .set(pinColumns(pin))
       .where('user_id', '=', userId)
       .where('id', '=', id)
       .executeTakeFirst();
@@ -210,6 +239,8 @@ function verificationColumns(db: Kysely<Database>) {
       .leftJoin('org_policies as p', 'p.org_id', 'u.org_id')
       // The group app passwords require (no row: none) and whether the owner is in it, in this same
       // read: a second query for known users only would make them measurably slower to answer.
+      // The version of the organization's location rules: the gate recompiles when it changes.
+      .leftJoin('location_policies as lp', 'lp.org_id', 'u.org_id')
       .leftJoin('group_limits as gl', (j) => j.onRef('gl.org_id', '=', 'u.org_id').on('gl.use', '=', 'app_passwords'))
       // The groups LDAP and RADIUS require, read the same way: the protocol is known only to the caller.
       .leftJoin('group_limits as gl_ldap', (j) =>
@@ -229,6 +260,8 @@ function verificationColumns(db: Kysely<Database>) {
         'a.last_used_at',
         'a.last_used_protocol',
         'a.last_used_ip',
+        'a.pinned_locations',
+        'a.pinned_network',
         'u.address',
         'u.name as user_name',
         'u.status',
@@ -241,6 +274,7 @@ function verificationColumns(db: Kysely<Database>) {
         'p.app_password_unused_days',
         'p.app_password_protocols',
         'p.app_password_max_days',
+        'lp.version as location_version',
         'gl.group_id as required_group_id',
         'gl_ldap.group_id as ldap_group_id',
         'gl_radius.group_id as radius_group_id',
@@ -299,6 +333,7 @@ export function toVerificationRow(r: VerificationSelectRow): VerificationRow {
     userStatus: r.status,
     mfaState: r.mfa_state,
     orgId: r.org_id,
+    locationVersion: r.location_version === null ? 0 : Number(r.location_version),
     requiredGroup:
       r.required_group_id === null ? null : { id: r.required_group_id, member: Number(r.in_required_group) === 1 },
     protocolGroups: {

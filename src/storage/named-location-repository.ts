@@ -1,6 +1,12 @@
-/** NamedLocationRepository on Kysely (SQLite and PostgreSQL alike); networks and countries as JSON text. */
+/**
+ * NamedLocationRepository on Kysely (SQLite and PostgreSQL alike); networks and countries as JSON
+ * text. Also the organization's location rules and their version (location_policies).
+ */
 import type { Kysely, Selectable } from 'kysely';
+import { isProtocol } from '../domain/app-passwords/model.js';
+import type { LocationRulesStore } from '../domain/locations/gate.js';
 import { locationNameKey, type NamedLocation, type NamedLocationRepository } from '../domain/locations/model.js';
+import { LOCATION_MODES, type LocationRule } from '../domain/locations/rules.js';
 import type { Database, NamedLocationsTable } from './schema.js';
 
 function strings(json: string): string[] {
@@ -20,7 +26,30 @@ function toLocation(r: Selectable<NamedLocationsTable>): NamedLocation {
   };
 }
 
-export class KyselyNamedLocationRepository implements NamedLocationRepository {
+/** Rules as stored; anything that no longer reads as a rule is left out (the admin's page shows what holds). */
+export function parseRules(json: string): LocationRule[] {
+  const v: unknown = JSON.parse(json);
+  if (!Array.isArray(v)) return [];
+  return v.flatMap((r: Record<string, unknown>) =>
+    r &&
+    isProtocol(r.protocol) &&
+    (LOCATION_MODES as readonly unknown[]).includes(r.mode) &&
+    (r.groupId === null || typeof r.groupId === 'string')
+      ? [
+          {
+            protocol: r.protocol,
+            groupId: r.groupId as string | null,
+            mode: r.mode as LocationRule['mode'],
+            locationIds: Array.isArray(r.locationIds)
+              ? r.locationIds.filter((x): x is string => typeof x === 'string')
+              : [],
+          },
+        ]
+      : [],
+  );
+}
+
+export class KyselyNamedLocationRepository implements NamedLocationRepository, LocationRulesStore {
   constructor(private readonly db: Kysely<Database>) {}
 
   async create(l: NamedLocation): Promise<boolean> {
@@ -86,5 +115,59 @@ export class KyselyNamedLocationRepository implements NamedLocationRepository {
   async remove(id: string): Promise<boolean> {
     const r = await this.db.deleteFrom('named_locations').where('id', '=', id).executeTakeFirst();
     return Number(r.numDeletedRows) === 1;
+  }
+
+  async rules(orgId: string): Promise<{ version: number; rules: LocationRule[] }> {
+    const r = await this.db
+      .selectFrom('location_policies')
+      .select(['rules', 'version'])
+      .where('org_id', '=', orgId)
+      .executeTakeFirst();
+    return r ? { version: Number(r.version), rules: parseRules(r.rules) } : { version: 0, rules: [] };
+  }
+
+  async saveRules(orgId: string, rules: readonly LocationRule[], at: number): Promise<number> {
+    return this.raise(orgId, at, JSON.stringify(rules));
+  }
+
+  async touch(orgId: string, at: number): Promise<number> {
+    return this.raise(orgId, at);
+  }
+
+  /** Raises the version (and writes the rules, if given) in one statement: two instances never write the same version. */
+  private async raise(orgId: string, at: number, rules?: string): Promise<number> {
+    const r = await this.db
+      .insertInto('location_policies')
+      .values({ org_id: orgId, rules: rules ?? '[]', version: 1, updated_at: at })
+      .onConflict((oc) =>
+        oc.column('org_id').doUpdateSet((eb) => ({
+          ...(rules === undefined ? {} : { rules }),
+          version: eb('location_policies.version', '+', 1),
+          updated_at: at,
+        })),
+      )
+      .returning('version')
+      .executeTakeFirstOrThrow();
+    return Number(r.version);
+  }
+
+  async pinnedTo(locationId: string): Promise<number> {
+    // Ids are UUIDs, quoted in the JSON: a LIKE on the quoted id finds exactly the arrays holding it.
+    const r = await this.db
+      .selectFrom('app_passwords')
+      .select((eb) => eb.fn.countAll<number | string>().as('n'))
+      .where('pinned_locations', 'like', `%"${locationId.replace(/[%_"\\]/g, '')}"%`)
+      .executeTakeFirstOrThrow();
+    return Number(r.n);
+  }
+
+  // LocationRulesStore: what the location gate compiles.
+  async load(orgId: string): Promise<{ version: number; rules: LocationRule[]; locations: NamedLocation[] }> {
+    const { version, rules } = await this.rules(orgId);
+    return { version, rules, locations: await this.list(orgId) };
+  }
+
+  async version(orgId: string): Promise<number> {
+    return (await this.rules(orgId)).version;
   }
 }

@@ -127,6 +127,10 @@ export interface AppPasswordsTable {
   last_used_at: number | null;
   last_used_protocol: string | null;
   last_used_ip: string | null;
+  /** JSON array of named-location ids the app password is pinned to; null: none. */
+  pinned_locations: string | null;
+  /** Canonical CIDR the app password is pinned to; null: none. */
+  pinned_network: string | null;
 }
 
 export interface MfaMethodsTable {
@@ -236,6 +240,7 @@ export interface Database {
   oidc_client_groups: OidcClientGroupsTable;
   posix_ids: PosixIdsTable;
   named_locations: NamedLocationsTable;
+  location_policies: LocationPoliciesTable;
 }
 
 /** A named location (domain/locations): networks and countries as JSON arrays; `name_key` unique per organization. */
@@ -247,6 +252,14 @@ export interface NamedLocationsTable {
   networks: Generated<string>;
   countries: Generated<string>;
   created_at: number;
+  updated_at: number;
+}
+
+/** An organization's location rules (domain/locations/rules.ts) as JSON, and the version every change raises. */
+export interface LocationPoliciesTable {
+  org_id: string;
+  rules: Generated<string>;
+  version: Generated<number>;
   updated_at: number;
 }
 

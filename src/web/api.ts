@@ -104,8 +104,48 @@ export const appPasswordSchema = {
     lastUsedAt: { type: 'string', format: 'date-time', nullable: true },
     lastUsedProtocol: { type: 'string', nullable: true },
     lastUsedIp: { type: 'string', nullable: true },
+    pin: {
+      type: 'object',
+      nullable: true,
+      description:
+        'Where it may be used from, on top of the organization’s location rules: named locations (ids) and/or one network. Null: wherever the rules allow.',
+      properties: {
+        locations: { type: 'array', items: { type: 'string' } },
+        network: { type: 'string', nullable: true },
+      },
+    },
   },
 } as const;
+
+/** A pin as a client sends it (creation, PUT …/pin): location ids and/or one network or address. */
+export const pinIn = {
+  type: 'object',
+  nullable: true,
+  additionalProperties: false,
+  properties: {
+    locations: { type: 'array', maxItems: 100, uniqueItems: true, items: { type: 'string', maxLength: 64 } },
+    network: {
+      type: 'string',
+      nullable: true,
+      maxLength: 64,
+      description:
+        'One address (10.0.4.17) or network in CIDR notation; host bits must be zero (400 `location_network_invalid`).',
+    },
+  },
+} as const;
+
+/** The body of PUT …/app-passwords/{id}/pin (the user's and the admin's). */
+export const pinBody = {
+  type: 'object',
+  properties: { pin: pinIn },
+  required: ['pin'],
+  additionalProperties: false,
+} as const;
+
+export type PinBody = { locations?: string[]; network?: string | null } | null;
+
+export const pinInput = (b: PinBody | undefined) =>
+  b ? { locationIds: b.locations ?? [], network: b.network ?? null } : null;
 
 export const appPasswordOut = (p: AppPassword) => ({
   ...p,
@@ -113,6 +153,7 @@ export const appPasswordOut = (p: AppPassword) => ({
   createdAt: isoOrNull(p.createdAt),
   expiresAt: isoOrNull(p.expiresAt),
   lastUsedAt: isoOrNull(p.lastUsedAt),
+  pin: p.pin ? { locations: p.pin.locationIds, network: p.pin.network } : null,
 });
 
 /** A list of app passwords, or a refusal. */

@@ -96,6 +96,8 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   location_network_invalid: 400,
   location_country_invalid: 400,
   location_empty: 400,
+  location_rule_invalid: 400,
+  location_in_use: 409,
 };
 
 /** No such page: JSON under /api/, a page otherwise. */

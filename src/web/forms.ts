@@ -16,6 +16,15 @@ export function fieldList(body: unknown, name: string, max = 1024): string[] {
   return all.map((x) => String(x).slice(0, max));
 }
 
+/**
+ * An app password's pin as a form posts it (issue #20): ticked `pin_locations` and one
+ * `pin_network`; both empty is no pin (the domain checks what is there).
+ */
+export function pinFields(body: unknown): { locationIds: string[]; network: string | null } {
+  const network = field(body, 'pin_network', 100).trim();
+  return { locationIds: fieldList(body, 'pin_locations', 64).slice(0, 100), network: network || null };
+}
+
 /** The client as the sign-in log records it. */
 export function clientMeta(req: FastifyRequest) {
   return { ip: req.ip, userAgent: String(req.headers['user-agent'] ?? '') };

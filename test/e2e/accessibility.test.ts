@@ -382,6 +382,24 @@ const PAGES: PageCase[] = [
     },
     shows: '#ap-name[aria-invalid="true"]',
   },
+  {
+    name: 'Security info: where an app password may be used from',
+    who: 'admin',
+    open: async (s) => {
+      await s.page.goto('/security-info');
+      await andLoad(s.page, () => s.page.locator('a.where >> nth=0').click());
+    },
+    shows: 'form[action="/security-info/app-passwords/where"] #ap-pin-network',
+  },
+  {
+    name: 'Security info: where an app password may be used from, refused',
+    who: 'admin',
+    open: async (s) => {
+      await s.page.locator('#ap-pin-network').fill('10.0.4.17/24');
+      await submit(s.page, 'form[action="/security-info/app-passwords/where"] button[type="submit"]');
+    },
+    shows: '#ap-pin-network[aria-invalid="true"]',
+  },
 
   {
     name: 'Security info: deleting an app password asks first',

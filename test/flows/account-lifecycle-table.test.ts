@@ -699,7 +699,49 @@ for (const kind of STORE_KINDS) {
           await w.ctx.groups.setLimit(OPERATOR, org, 'app_passwords', null);
         },
       },
+      {
+        // Issue #20: narrowing one's own app password needs no fresh proof; it is refused from
+        // anywhere else at the next attempt, and Dovecot is told to forget the user.
+        name: "the user pins an app password to one address (Security info's Where from)",
+        event: async (p) => {
+          const b = await own(p);
+          const page = await b.get('/security-info');
+          const link = `/security-info/app-passwords/where/${encodeURIComponent(p.appPasswordId!)}`;
+          assert.ok(page.body.includes(`<a href="${link}" class="where">`), 'its Where from link');
+          const r = await b.submitForm(link, '/security-info/app-passwords/where', { pin_network: '10.0.4.17' });
+          assert.equal(r.headers.location, '/security-info?m=ap_where#app-passwords', r.body.slice(0, 300));
+        },
+        expect: { ...NOTHING_ENDS, appPassword: 'ends', dovecot: 'flushed' },
+      },
+      {
+        // Issue #20: the rules are read at every attempt (their version is in the verification's
+        // single query), on every instance; Dovecot is told to forget the whole organization.
+        name: 'an admin allows HTTP only from a named location the user is not at (location rules)',
+        setup: async () => {
+          const org = (await w.ctx.accounts.organizationByDomain('contoso.test')).id;
+          const branch =
+            (await w.ctx.locations.list(OPERATOR, org)).find((l) => l.name === 'Branch') ??
+            (await w.ctx.locations.create(OPERATOR, org, {
+              name: 'Branch',
+              networks: ['198.51.100.0/24'],
+              countries: [],
+            }));
+          branchId = branch.id;
+        },
+        event: async () => {
+          const org = (await w.ctx.accounts.organizationByDomain('contoso.test')).id;
+          await w.ctx.locations.setRules(OPERATOR, org, [
+            { protocol: 'http', mode: 'locations', locationIds: [branchId] },
+          ]);
+        },
+        expect: { ...NOTHING_ENDS, appPassword: 'ends', dovecot: 'flushed' },
+        teardown: async () => {
+          const org = (await w.ctx.accounts.organizationByDomain('contoso.test')).id;
+          await w.ctx.locations.setRules(OPERATOR, org, []);
+        },
+      },
     ];
+    let branchId = '';
     const groupOf = new Map<string, string>();
 
     /** The policy page's form as it is, with app passwords on or off (existing ones not kept when off). */

@@ -22,10 +22,16 @@ describe('admin rights are checked on the server, per organization', () => {
     if (method === 'PUT' && url === '/api/v1/policy') return { mfaDefault: 'disabled' };
     if (method === 'POST' && url === '/api/v1/users/bulk')
       return { operation: 'disable', rows: [{ address: 'bob@contoso.test' }] };
+    if (method === 'PUT' && url.endsWith('/pin')) return { pin: { network: '0.0.0.0/0' } };
+    if (method === 'PUT' && url === '/api/v1/location-rules') return { rules: [{ protocol: 'imap', mode: 'never' }] };
+    if ((method === 'POST' || method === 'PUT') && url.startsWith('/api/v1/locations'))
+      return { name: 'Anywhere', countries: ['NL'] };
     return undefined;
   };
   const adminApiRoutes = () =>
-    routesOf(w.app).filter((r) => r.method !== 'HEAD' && /^\/api\/v1\/(users|policy|sign-ins)(\/|$)/.test(r.url));
+    routesOf(w.app).filter(
+      (r) => r.method !== 'HEAD' && /^\/api\/v1\/(users|policy|sign-ins|locations|location-rules)(\/|$)/.test(r.url),
+    );
   const snapshot = async () => ({
     users: await w.ctx.store.db
       .selectFrom('users')
@@ -33,6 +39,12 @@ describe('admin rights are checked on the server, per organization', () => {
       .orderBy('address')
       .execute(),
     policies: await w.ctx.store.db.selectFrom('org_policies').selectAll().execute(),
+    locations: await w.ctx.store.db.selectFrom('named_locations').selectAll().execute(),
+    locationRules: await w.ctx.store.db.selectFrom('location_policies').selectAll().execute(),
+    pins: await w.ctx.store.db
+      .selectFrom('app_passwords')
+      .select(['id', 'pinned_locations', 'pinned_network'])
+      .execute(),
   });
 
   before(async () => {

@@ -20,7 +20,11 @@ for (const kind of STORE_KINDS) {
     const tokens: Record<string, string> = {};
     /** A body each route accepts, so that only the rights can refuse it. */
     const bodyFor = (method: string, url: string): object | undefined =>
-      method === 'PUT' && url.endsWith('/mfa') ? { state: 'disabled' } : undefined;
+      method === 'PUT' && url.endsWith('/mfa')
+        ? { state: 'disabled' }
+        : method === 'PUT' && url.endsWith('/pin')
+          ? { pin: { network: '0.0.0.0/0' } }
+          : undefined;
     /** Every admin API route with an address in its path. */
     const addressRoutes = () =>
       routesOf(w.app).filter((r) => r.method !== 'HEAD' && r.url.startsWith('/api/v1/users/:address'));

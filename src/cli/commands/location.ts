@@ -12,7 +12,10 @@ import { parse, UsageError } from '../io.js';
 export const LOCATION_USAGE = `  sesame location list <domain>
   sesame location add <domain> <name> [--network CIDR]... [--country CC]...   (at least one; host bits zero)
   sesame location remove <domain> <name>
-  sesame location show-country <ip>   (the country the IP-to-country data gives, or unknown)`;
+  sesame location show-country <ip>   (the country the IP-to-country data gives, or unknown)
+  sesame location rules <domain>   (where each protocol may be used from)
+  sesame location rule <domain> <protocol> anywhere|never|<location>[,<location>...] [--group NAME]
+      (one rule, replacing the one for that protocol and group; "anywhere" without --group removes it)`;
 
 export const location: CommandGroup = {
   async run({ verb, rest, config, io }) {
@@ -62,6 +65,52 @@ export const location: CommandGroup = {
         // The data the server uses: SESAME_GEOIP_COUNTRY_FILE, or the shipped file.
         return withContext(config, async (ctx) => {
           io.out(`${ip}\t${(await ctx.geoip.country(ip)) ?? 'unknown'}`);
+          return 0;
+        });
+      }
+      case 'rules': {
+        const p = parse(rest, {}, 1);
+        return withContext(config, async (ctx) => {
+          const o = await ctx.accounts.organizationByDomain(p.positionals[0]!);
+          const [rules, locations, groups] = await Promise.all([
+            ctx.locations.rules(OPERATOR, o.id),
+            ctx.locations.list(OPERATOR, o.id),
+            ctx.groups.list(OPERATOR, o.id),
+          ]);
+          const names = new Map([...locations, ...groups].map((x) => [x.id, x.name]));
+          if (rules.length === 0) io.out(`organization ${o.domain}: no location rules (every protocol from anywhere)`);
+          for (const r of rules)
+            io.out(
+              `${r.protocol}\t${r.groupId ? (names.get(r.groupId) ?? r.groupId) : 'everyone'}\t${
+                r.mode === 'locations' ? r.locationIds.map((id) => names.get(id) ?? id).join(',') : r.mode
+              }`,
+            );
+          return 0;
+        });
+      }
+      case 'rule': {
+        const p = parse(rest, { group: { type: 'string' } }, 3);
+        const [domain, protocol, where] = p.positionals as [string, string, string];
+        const groupName = (p.values as { group?: string }).group;
+        return withContext(config, async (ctx) => {
+          const o = await ctx.accounts.organizationByDomain(domain);
+          const groupId = groupName ? (await ctx.groups.byName(OPERATOR, o.id, groupName)).id : null;
+          const mode = where === 'anywhere' || where === 'never' ? where : 'locations';
+          const locationIds =
+            mode === 'locations'
+              ? await Promise.all(
+                  where.split(',').map(async (name) => (await ctx.locations.byName(OPERATOR, o.id, name)).id),
+                )
+              : [];
+          const others = (await ctx.locations.rules(OPERATOR, o.id)).filter(
+            (r) => !(r.protocol === protocol.toLowerCase() && r.groupId === groupId),
+          );
+          // "anywhere" for everyone is what no rule means: the rule goes rather than stay as noise.
+          const keep = mode === 'anywhere' && groupId === null ? [] : [{ protocol, groupId, mode, locationIds }];
+          const rules = await ctx.locations.setRules(OPERATOR, o.id, [...others, ...keep]);
+          io.out(
+            `organization ${o.domain}: ${rules.length} location rules; ${protocol.toLowerCase()} ${groupName ? `for ${groupName} ` : ''}${mode === 'locations' ? `only from ${where}` : mode}`,
+          );
           return 0;
         });
       }

@@ -44,6 +44,15 @@ export const DEFAULT_APP_PASSWORD_POLICY: AppPasswordPolicy = {
 export const CAP_MAX = 200;
 export const DAYS_MAX = 3650;
 
+/**
+ * Where one app password may be used from (issue #20): named locations of its organization and/or
+ * one network (`10.0.4.17/32`: the scanner). Null: wherever the organization's rules allow.
+ */
+export interface AppPasswordPin {
+  locationIds: string[];
+  network: string | null;
+}
+
 export interface AppPassword {
   id: string;
   userId: string;
@@ -55,6 +64,7 @@ export interface AppPassword {
   lastUsedAt: number | null;
   lastUsedProtocol: string | null;
   lastUsedIp: string | null;
+  pin: AppPasswordPin | null;
 }
 
 export function isProtocol(v: unknown): v is Protocol {
@@ -70,6 +80,7 @@ export interface NewAppPassword {
   createdAt: number;
   createdIp: string;
   expiresAt: number | null;
+  pin?: AppPasswordPin | null;
 }
 
 export interface AppPasswordRepository {
@@ -83,6 +94,8 @@ export interface AppPasswordRepository {
   delete(userId: string, id: string): Promise<boolean>;
   /** Gives the user's app password `id` a new name (the secret stays); false when the user has no such app password. */
   rename(userId: string, id: string, name: string): Promise<boolean>;
+  /** Replaces one of the user's app passwords' pin (null: none); false when the user has no such app password. */
+  setPin(userId: string, id: string, pin: AppPasswordPin | null): Promise<boolean>;
   deleteAll(userId: string): Promise<number>;
   /** Whose app password has this keyed hash (one indexed read), or undefined. */
   findOwner(hash: string): Promise<string | undefined>;
@@ -127,6 +140,8 @@ export interface VerificationRow extends AppPassword {
   /** The groups the organization requires for LDAP and RADIUS (absent: everyone), and whether the owner is in each. */
   protocolGroups?: Partial<Record<'ldap' | 'radius', { id: string; member: boolean }>>;
   /** The parts of the organization's policy a verification needs (defaults when none is saved), read in the same query. */
+  /** The version of the organization's location rules (0: none written), read in the same query (domain/locations/gate.ts). */
+  locationVersion: number;
   policy: Pick<
     AppPasswordPolicy,
     'allowed' | 'keepExistingWhenOff' | 'revokeUnusedDays' | 'protocols' | 'maxLifetimeDays'

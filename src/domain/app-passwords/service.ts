@@ -21,7 +21,13 @@ import { idFromFormNonce } from '../once-keys.js';
 import type { RecentAuth } from '../sessions/recent-auth.js';
 import type { Session } from '../sessions/session.js';
 import { generateAppPassword, groupAppPassword } from './format.js';
-import type { AppPassword, AppPasswordRepository, Protocol } from './model.js';
+import type { AppPassword, AppPasswordPin, AppPasswordRepository, Protocol } from './model.js';
+
+/** A pin as a user or admin asks for it: location ids of the organization and/or one network or address. */
+export interface PinInput {
+  locationIds?: readonly string[];
+  network?: string | null;
+}
 
 export const APP_PASSWORD_HASH_PURPOSE = 'app-password';
 
@@ -76,7 +82,16 @@ export class AppPasswords {
     private readonly events: DomainEvents,
     /** Whether the organization limits app passwords to a group's members (domain/groups); absent: no limit. */
     private readonly groups?: { mayUse(user: Pick<User, 'id' | 'orgId'>, use: 'app_passwords'): Promise<boolean> },
+    /** Checks a pin against the organization's locations (domain/locations); absent: pins are refused. */
+    private readonly pins?: (orgId: string, raw: PinInput) => Promise<AppPasswordPin | null>,
   ) {}
+
+  /** A pin checked for the user's organization; null for none asked or an empty one. */
+  private async pinOf(user: Pick<User, 'orgId'>, raw: PinInput | null | undefined): Promise<AppPasswordPin | null> {
+    if (!raw || (!raw.locationIds?.length && !raw.network?.trim())) return null;
+    if (!this.pins) throw new SesameError('invalid_input', 'pins are not available here');
+    return this.pins(user.orgId, raw);
+  }
 
   /** The organization's policy (model.ts policyOf: saved or default). */
   async policyFor(orgId: string): Promise<OrgPolicy> {
@@ -106,8 +121,9 @@ export class AppPasswords {
     nameRaw: string,
     meta: { ip: string; locale: Locale },
     protocols?: readonly string[],
+    pin?: PinInput | null,
   ): Promise<{ appPassword: AppPassword; password: string }> {
-    const made = await this.make(user, session, nameRaw, meta, randomUUID(), protocols);
+    const made = await this.make(user, session, nameRaw, meta, randomUUID(), protocols, pin);
     if (made.password === undefined) throw new Error('a random id was taken');
     return { appPassword: made.appPassword, password: made.password };
   }
@@ -125,6 +141,7 @@ export class AppPasswords {
     meta: { ip: string; locale: Locale },
     nonce: string,
     protocols?: readonly string[],
+    pin?: PinInput | null,
   ): Promise<{ appPassword: AppPassword; password: string } | { appPassword: AppPassword; repeated: true }> {
     const made = await this.make(
       user,
@@ -133,6 +150,7 @@ export class AppPasswords {
       meta,
       idFromFormNonce('app-password-form', user.id, nonce),
       protocols,
+      pin,
     );
     return made.password === undefined
       ? { appPassword: made.appPassword, repeated: true }
@@ -146,6 +164,7 @@ export class AppPasswords {
     meta: { ip: string; locale: Locale },
     id: string,
     asked?: readonly string[],
+    pinAsked?: PinInput | null,
   ): Promise<{ appPassword: AppPassword; password?: string }> {
     const name = normalizeAppPasswordName(nameRaw);
     const { state } = await this.mfa.getState(user.id);
@@ -160,6 +179,7 @@ export class AppPasswords {
     // After the proof: a stale session (whose page offered no boxes) is asked to confirm first.
     if (session) await this.recentAuth.require(user, session);
     const protocols = appPasswordProtocols(asked, policy.protocols);
+    const pin = await this.pinOf(user, pinAsked);
     const now = this.clock.now();
     const password = generateAppPassword();
     const row = {
@@ -171,6 +191,7 @@ export class AppPasswords {
       createdAt: now,
       createdIp: meta.ip.slice(0, 64),
       expiresAt: policy.maxLifetimeDays ? now + policy.maxLifetimeDays * 86_400_000 : null,
+      pin,
     };
     const created = await this.repo.createWithinCap(row, policy.cap);
     if (created === 'exists') {
@@ -186,7 +207,7 @@ export class AppPasswords {
       user,
       { kind: 'user', user },
       'app_password.create',
-      `"${name}" protocols=${row.protocols.join(',')}`,
+      `"${name}" protocols=${row.protocols.join(',')}${pin ? ` pin=${describePin(pin)}` : ''}`,
     );
     await this.notices.created(user.address, meta.locale, name, meta.ip, now);
     const { hash: _h, ...rest } = row;
@@ -213,6 +234,37 @@ export class AppPasswords {
       throw new SesameError('app_password_not_found', 'no such app password of this user');
     await this.record(user, { kind: 'user', user }, 'app_password.rename', `${id} "${before.name}" -> "${name}"`);
     return { ...before, name };
+  }
+
+  /**
+   * Pins one of the user's app passwords to named locations or one network, or (null, or nothing
+   * chosen) unpins it. Narrowing needs no recent proof: it opens nothing. Widening or removing a
+   * pin opens the app password to more places, so it needs the same proof as creating one.
+   */
+  async setPin(user: User, session: Session | null, id: string, raw: PinInput | null): Promise<AppPassword> {
+    const before = (await this.repo.list(user.id)).find((p) => p.id === id);
+    if (!before) throw new SesameError('app_password_not_found', 'no such app password of this user');
+    const pin = await this.pinOf(user, raw);
+    if (session && !narrows(pin, before.pin)) await this.recentAuth.require(user, session);
+    if (!(await this.repo.setPin(user.id, id, pin)))
+      throw new SesameError('app_password_not_found', 'no such app password of this user');
+    await this.record(user, { kind: 'user', user }, 'app_password.pin', `${id} "${before.name}" ${describePin(pin)}`);
+    // A mail server may hold a good answer for it in its cache: told as for a revocation.
+    await this.revoked(user.address);
+    return { ...before, pin };
+  }
+
+  /** setPin() by an admin, for a device they hand out (no recent proof of theirs is asked here: admin pages ask it). */
+  async setPinFor(actor: Actor, address: string, id: string, raw: PinInput | null): Promise<AppPassword> {
+    const user = await this.accounts.userForAdmin(actor, address);
+    const before = (await this.repo.list(user.id)).find((p) => p.id === id);
+    if (!before) throw new SesameError('app_password_not_found', 'no such app password of this user');
+    const pin = await this.pinOf(user, raw);
+    if (!(await this.repo.setPin(user.id, id, pin)))
+      throw new SesameError('app_password_not_found', 'no such app password of this user');
+    await this.record(user, actor, 'app_password.pin', `${id} "${before.name}" ${describePin(pin)}`);
+    await this.revoked(user.address);
+    return { ...before, pin };
   }
 
   async remove(user: User, id: string): Promise<void> {
@@ -331,4 +383,18 @@ export class AppPasswords {
   private async record(user: User, actor: Actor, action: string, detail: string) {
     await this.audit.recordAudit(userAuditEvent(actor, this.clock.now(), user, action, `${user.address}: ${detail}`));
   }
+}
+
+/** What the audit log says of a pin. */
+function describePin(pin: AppPasswordPin | null): string {
+  if (!pin) return 'unpinned';
+  return [...(pin.network ? [pin.network] : []), ...pin.locationIds.map((id) => `location:${id}`)].join(' ');
+}
+
+/** Whether `next` allows no place `before` did not: a subset of its locations and, if any, its network inside. */
+function narrows(next: AppPasswordPin | null, before: AppPasswordPin | null): boolean {
+  if (!before) return true;
+  if (!next) return false;
+  if (!next.locationIds.every((id) => before.locationIds.includes(id))) return false;
+  return next.network === null || next.network === before.network;
 }

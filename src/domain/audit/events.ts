@@ -33,6 +33,9 @@ export const SIGN_IN_REASONS = [
   'mfa_locked',
   // An app password of a user outside the group the organization requires for app passwords (issue #19).
   'not_in_group',
+  // The right app password (or main password) from an address the organization's location rules or
+  // the app password's pin do not allow (issue #20): a refusal by policy, counted on no lock.
+  'location_not_allowed',
 ] as const;
 
 export type SignInReason = (typeof SIGN_IN_REASONS)[number];

@@ -30,6 +30,7 @@ import type { LockoutKeys, SmartLockout } from './lockout.js';
 import type { CountKey, Peek } from '../throttling/throttle.js';
 import { policyOf } from '../mfa/model.js';
 import type { MfaRepository } from '../mfa/repository.js';
+import type { LocationGate } from '../locations/gate.js';
 
 /** Refused by a lock or a rate, without the password being checked: logged as `throttled`, as on the browser's paths. */
 const LOCK_REASONS: ReadonlySet<SignInReason> = new Set([
@@ -112,6 +113,8 @@ export class LegacyVerifier {
       user: { id: string; orgId: string },
       protocol: string,
     ) => Promise<boolean> = async () => true,
+    /** Where the organization's rules and each app password's pin allow it to be used from (issue #20); absent: anywhere. */
+    private readonly locations?: Pick<LocationGate, 'allows' | 'allowsNow'>,
   ) {}
 
   /** (app password id, IP) pairs this instance has already recorded: the IP table is written once per pair. */
@@ -141,10 +144,12 @@ export class LegacyVerifier {
         // random bits), so the hot path reads the app password and nothing else.
         const { row: found } = await this.reads.find(p.hash, [], []);
         const row = found ?? (this.keyed.rotating ? await this.findUnderPreviousKey(p.canonical, p.hash) : undefined);
-        r =
+        const checked =
           row && row.address === p.address
             ? this.checkAppPassword(a, p.address, p.protocol, row)
-            : await this.wrongAppPassword(a, p.address, p.keys);
+            : this.wrongAppPassword(a, p.address, p.keys);
+        // Awaited only when it is a promise: the common case (no rules, or rules compiled) stays on one await.
+        r = checked instanceof Promise ? await checked : checked;
       } else r = await this.checkMainPassword(a, p.address, p.keys);
     }
     this.log(a, r);
@@ -215,8 +220,16 @@ export class LegacyVerifier {
     setImmediate(() => void this.appPasswords.rehash(id, from, to).catch(this.onBackgroundError));
   }
 
-  /** A password with the shape of an app password; `row` is what the store holds for its hash. Synchronous: see verify(). */
-  private checkAppPassword(a: LegacyAttempt, address: string, protocol: Protocol, row: VerificationRow): LegacyResult {
+  /**
+   * A password with the shape of an app password; `row` is what the store holds for its hash.
+   * Synchronous unless the location rules must be read or compiled first, or ask for groups: see verify().
+   */
+  private checkAppPassword(
+    a: LegacyAttempt,
+    address: string,
+    protocol: Protocol,
+    row: VerificationRow,
+  ): LegacyResult | Promise<LegacyResult> {
     const now = this.clock.now();
     const base = { address, appPasswordId: row.id, owner: { id: row.userId, orgId: row.orgId } };
     if (row.userStatus !== 'active') return { ...base, outcome: 'refused', reason: 'user_disabled' };
@@ -246,9 +259,25 @@ export class LegacyVerifier {
         .catch(this.onBackgroundError);
       return { ...base, outcome: 'refused', reason: 'expired' };
     }
-    // Bookkeeping after the answer: the caller is not kept waiting for it.
-    this.afterUse(row.id, row.name, address, protocol, a.ip, now);
-    return { ...base, outcome: 'ok', reason: 'ok', name: row.userName };
+    // Last: where it is used from. Refused here is a refusal by policy (the password was right),
+    // which no lock counts: a phone that keeps trying from abroad locks nothing.
+    const place = this.locations?.allows({
+      orgId: row.orgId,
+      version: row.locationVersion,
+      userId: row.userId,
+      protocol,
+      ip: a.ip,
+      pin: row.pin,
+    });
+    const accepted = (): LegacyResult => {
+      // Bookkeeping after the answer: the caller is not kept waiting for it.
+      this.afterUse(row.id, row.name, address, protocol, a.ip, now);
+      return { ...base, outcome: 'ok', reason: 'ok', name: row.userName };
+    };
+    const refused: LegacyResult = { ...base, outcome: 'refused', reason: 'location_not_allowed' };
+    if (place === undefined || place === true) return accepted();
+    if (place === false) return refused;
+    return place.then((ok) => (ok ? accepted() : refused));
   }
 
   /** Any other password: the account's main password, accepted on legacy protocols only while MFA is not enforced. */
@@ -307,6 +336,15 @@ export class LegacyVerifier {
       return { outcome: 'refused', reason: 'main_password_refused', address };
     // A group the organization requires for this protocol (LDAP, RADIUS) binds main passwords too.
     if (!(await this.mayUseProtocol(creds, a.protocol))) return { outcome: 'refused', reason: 'not_in_group', address };
+    // The location rules bind main passwords too (no pin: that is an app password's). Counted like
+    // the other refusals of a right main password (once a day; see SmartLockout.refused): not
+    // counting would tell a guesser that this password was the right one.
+    if (
+      this.locations &&
+      isProtocol(a.protocol) &&
+      !(await this.locations.allowsNow({ orgId: creds.orgId, userId: creds.id, protocol: a.protocol, ip: a.ip }))
+    )
+      return { outcome: 'refused', reason: 'location_not_allowed', address };
     return { outcome: 'ok', reason: 'ok', address, name: creds.name, owner: { id: creds.id, orgId: creds.orgId } };
   }
 

@@ -5,6 +5,7 @@
  */
 import { parseCidr } from '../../lib/ip.js';
 import { SesameError } from '../errors.js';
+import type { Protocol } from '../app-passwords/model.js';
 
 export interface NamedLocation {
   id: string;
@@ -16,6 +17,19 @@ export interface NamedLocation {
   countries: string[];
   createdAt: number;
   updatedAt: number;
+}
+
+/** Where a rule lets a protocol be used from (rules.ts). */
+export const LOCATION_MODES = ['anywhere', 'locations', 'never'] as const;
+export type LocationMode = (typeof LOCATION_MODES)[number];
+
+export interface LocationRule {
+  protocol: Protocol;
+  /** Null: the organization-wide rule for the protocol. */
+  groupId: string | null;
+  mode: LocationMode;
+  /** The named locations of `locations` mode (ids; none for the other modes). */
+  locationIds: string[];
 }
 
 export const LOCATION_NAME_MAX = 100;
@@ -109,4 +123,12 @@ export interface NamedLocationRepository {
   /** False when another location of the organization has that name. */
   update(l: NamedLocation): Promise<boolean>;
   remove(id: string): Promise<boolean>;
+  /** The organization's rules and their version (0 and none: never written). */
+  rules(orgId: string): Promise<{ version: number; rules: LocationRule[] }>;
+  /** Replaces the rules and raises the version; returns the new version. */
+  saveRules(orgId: string, rules: readonly LocationRule[], at: number): Promise<number>;
+  /** Raises the version after a change of the locations themselves, so every instance recompiles. */
+  touch(orgId: string, at: number): Promise<number>;
+  /** How many app passwords are pinned to this location. */
+  pinnedTo(locationId: string): Promise<number>;
 }

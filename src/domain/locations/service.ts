@@ -1,7 +1,7 @@
 /**
- * Admins' named locations: list, create, change, delete. Every change is audited (`location.*`).
- * Nothing uses them yet: the rules that will (issue #20, item 2) read the list and compile it
- * (matcher.ts).
+ * Admins' named locations and the rules that use them: list, create, change, delete; read and
+ * replace the organization's rules. Every change is audited (`location.*`) and raises the version
+ * the location gate (gate.ts) compiles at, so every instance applies it at the next attempt.
  */
 import { randomUUID } from 'node:crypto';
 import { type Actor, requireAdminOf } from '../accounts/actor.js';
@@ -9,6 +9,15 @@ import { type AuditRepository, auditEvent } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import { SesameError } from '../errors.js';
 import { type NamedLocation, type NamedLocationRepository, normalizeLocation, normalizeLocationName } from './model.js';
+import { type LocationRule, normalizePin, normalizeRules } from './rules.js';
+
+/** A rule as an admin writes it (API, CLI, page): location ids, or names for the CLI. */
+export interface RuleInput {
+  protocol: string;
+  groupId?: string | null;
+  mode: string;
+  locationIds?: readonly string[];
+}
 
 export interface LocationInput {
   name: string;
@@ -21,6 +30,13 @@ export class NamedLocations {
     private readonly repo: NamedLocationRepository,
     private readonly audit: AuditRepository,
     private readonly clock: Clock,
+    /** The ids of the organization's groups (rules may name one). */
+    private readonly groupIds: (orgId: string) => Promise<ReadonlySet<string>> = async () => new Set(),
+    /**
+     * After a change that may narrow where app passwords work (rules saved, a location changed or
+     * deleted): mail servers are told to forget cached answers (`policy_narrowed`, app/consequences.ts).
+     */
+    private readonly narrowed: (orgId: string) => Promise<void> = async () => undefined,
   ) {}
 
   async list(actor: Actor, orgId: string): Promise<NamedLocation[]> {
@@ -54,6 +70,7 @@ export class NamedLocations {
       throw new SesameError('location_exists', `organization ${orgId} has a location ${l.name}`, {
         params: { name: l.name },
       });
+    await this.repo.touch(orgId, now);
     await this.record(actor, orgId, 'location.create', `${l.name}: ${describe(l)}`);
     return l;
   }
@@ -66,16 +83,65 @@ export class NamedLocations {
       throw new SesameError('location_exists', `organization ${orgId} has a location ${l.name}`, {
         params: { name: l.name },
       });
+    await this.repo.touch(orgId, l.updatedAt);
     const name = before.name === l.name ? l.name : `${before.name} -> ${l.name}`;
     await this.record(actor, orgId, 'location.update', `${name}: ${describe(l)}`);
+    await this.narrowed(orgId);
     return l;
   }
 
+  /**
+   * Deletes a location that no rule and no app password uses (`location_in_use` otherwise): a rule
+   * or pin left naming nothing would refuse everyone, or, dropped, allow everyone.
+   */
   async remove(actor: Actor, orgId: string, id: string): Promise<NamedLocation> {
     const l = await this.get(actor, orgId, id);
+    const rules = (await this.repo.rules(orgId)).rules.filter((r) => r.locationIds.includes(id)).length;
+    const pins = await this.repo.pinnedTo(id);
+    if (rules || pins)
+      throw new SesameError('location_in_use', `location ${l.name} is used by ${rules} rules and ${pins} pins`, {
+        params: { name: l.name, rules, pins },
+      });
     await this.repo.remove(id);
+    await this.repo.touch(orgId, this.clock.now());
     await this.record(actor, orgId, 'location.delete', l.name);
     return l;
+  }
+
+  /** The organization's rules (none until an admin writes some: every protocol from anywhere). */
+  async rules(actor: Actor, orgId: string): Promise<LocationRule[]> {
+    requireAdminOf(actor, orgId);
+    return (await this.repo.rules(orgId)).rules;
+  }
+
+  /** Replaces the organization's rules, all checked first: one bad rule changes nothing. */
+  async setRules(actor: Actor, orgId: string, input: readonly RuleInput[]): Promise<LocationRule[]> {
+    requireAdminOf(actor, orgId);
+    const locations = await this.repo.list(orgId);
+    const rules = normalizeRules(input, new Set(locations.map((l) => l.id)), await this.groupIds(orgId));
+    await this.repo.saveRules(orgId, rules, this.clock.now());
+    const names = new Map(locations.map((l) => [l.id, l.name]));
+    const detail = rules
+      .map(
+        (r) =>
+          `${r.protocol}${r.groupId ? `@${r.groupId}` : ''}=${r.mode}${r.locationIds.length ? `(${r.locationIds.map((id) => names.get(id)).join(',')})` : ''}`,
+      )
+      .join(' ');
+    await this.record(actor, orgId, 'location.rules', detail || 'none: every protocol from anywhere');
+    await this.narrowed(orgId);
+    return rules;
+  }
+
+  /** A pin checked against the organization's locations (normalizePin), for app passwords. */
+  async pinFor(orgId: string, raw: { locationIds?: readonly string[]; network?: string | null } | null) {
+    if (!raw) return null;
+    const ids = raw.locationIds?.length ? new Set((await this.repo.list(orgId)).map((l) => l.id)) : new Set<string>();
+    return normalizePin(raw, ids);
+  }
+
+  /** The organization's locations for a user choosing a pin (names only matter to them); no admin right needed. */
+  async choicesFor(orgId: string): Promise<Pick<NamedLocation, 'id' | 'name'>[]> {
+    return (await this.repo.list(orgId)).map((l) => ({ id: l.id, name: l.name }));
   }
 
   private async record(actor: Actor, orgId: string, action: string, detail: string): Promise<void> {

@@ -14,10 +14,14 @@ import {
   addressParam,
   appPasswordListOut as listOut,
   appPasswordOut,
+  appPasswordSchema,
   errors,
   iso,
   isoOrNull,
+  type PinBody,
   pageQuery,
+  pinBody,
+  pinInput,
   secured,
   userOut,
   userSchema,
@@ -596,6 +600,33 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
       const { actor } = await authenticate(req);
       return {
         appPasswords: (await ctx.appPasswords.listFor(actor, req.params.address)).appPasswords.map(appPasswordOut),
+      };
+    },
+  );
+
+  api.put<{ Params: { address: string; id: string }; Body: { pin: PinBody } }>(
+    '/users/:address/app-passwords/:id/pin',
+    {
+      schema: {
+        tags: ['app passwords'],
+        summary:
+          "Pins one of a user's app passwords to named locations and/or one network (admins: a device they hand out, such as a scanner), or (null) unpins it.",
+        security: secured,
+        params: {
+          type: 'object',
+          required: ['address', 'id'],
+          properties: { ...addressParam.properties, id: { type: 'string', maxLength: 100 } },
+        },
+        body: pinBody,
+        response: { 200: { type: 'object', properties: { appPassword: appPasswordSchema } }, ...errors },
+      },
+    },
+    async (req) => {
+      const { actor } = await authenticate(req);
+      return {
+        appPassword: appPasswordOut(
+          await ctx.appPasswords.setPinFor(actor, req.params.address, req.params.id, pinInput(req.body.pin)),
+        ),
       };
     },
   );

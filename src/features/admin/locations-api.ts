@@ -1,10 +1,14 @@
 /**
  * Named locations over JSON (issue #20, item 1): list and create under /locations, one location
  * under /locations/{id} (read, replace, delete). Always the caller's organization: a location of
- * another organization is `location_not_found`. Nothing enforces them yet (item 2).
+ * another organization is `location_not_found`. The rules that use them (item 2) under
+ * /location-rules: read, replace all at once.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { PROTOCOLS } from '../../domain/app-passwords/model.js';
 import { LOCATION_NETWORKS_MAX, type NamedLocation } from '../../domain/locations/model.js';
+import { LOCATION_MODES, type LocationRule, RULES_MAX } from '../../domain/locations/rules.js';
+import type { RuleInput } from '../../domain/locations/service.js';
 import { errors, idParam, iso, secured } from '../../web/api.js';
 import type { ApiCaller } from '../../web/guards.js';
 import type { Services } from '../../web/services.js';
@@ -57,6 +61,67 @@ const locationOut = (l: NamedLocation) => ({
   countries: l.countries,
   created: iso(l.createdAt),
   updated: iso(l.updatedAt),
+});
+
+const ruleSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['protocol', 'group', 'mode', 'locations'],
+  properties: {
+    protocol: { type: 'string', enum: [...PROTOCOLS] },
+    group: {
+      type: ['string', 'null'],
+      description: "A group's id: the rule is for its members instead of the organization-wide rule; null: everyone.",
+    },
+    mode: {
+      type: 'string',
+      enum: [...LOCATION_MODES],
+      description: '`anywhere`, `locations` (only from the named locations listed) or `never`.',
+    },
+    locations: {
+      type: 'array',
+      maxItems: 500,
+      items: { type: 'string', maxLength: 64 },
+      description: 'Location ids, for `locations` mode (at least one); ignored for the others.',
+    },
+  },
+} as const;
+
+const rulesIn = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['rules'],
+  properties: {
+    rules: {
+      type: 'array',
+      maxItems: RULES_MAX,
+      items: { ...ruleSchema, required: ['protocol', 'mode'] },
+      description:
+        'Every rule of the organization (this replaces them all; [] allows every protocol from anywhere). At most one per protocol and group. A member of several groups with rules for a protocol is allowed where any of them allows; a protocol without a rule is allowed from anywhere.',
+    },
+  },
+} as const;
+
+const rulesOut = {
+  type: 'object',
+  required: ['rules'],
+  properties: { rules: { type: 'array', items: ruleSchema } },
+} as const;
+
+type RulesBody = { rules: { protocol: string; group?: string | null; mode: string; locations?: string[] }[] };
+
+const ruleOut = (r: LocationRule) => ({
+  protocol: r.protocol,
+  group: r.groupId,
+  mode: r.mode,
+  locations: r.locationIds,
+});
+
+const ruleIn = (r: RulesBody['rules'][number]): RuleInput => ({
+  protocol: r.protocol,
+  groupId: r.group ?? null,
+  mode: r.mode,
+  locationIds: r.locations ?? [],
 });
 
 const input = (b: LocationBody) => ({ name: b.name, networks: b.networks ?? [], countries: b.countries ?? [] });
@@ -161,6 +226,41 @@ export function registerLocationsApi(
       const { user, actor } = await authenticate(req);
       await ctx.locations.remove(actor, user.orgId, req.params.id);
       return { deleted: true };
+    },
+  );
+
+  api.get(
+    '/location-rules',
+    {
+      schema: {
+        tags,
+        summary:
+          "The organization's location rules: where each legacy protocol may be used from (none: every protocol from anywhere).",
+        security: secured,
+        response: { 200: rulesOut, ...errors },
+      },
+    },
+    async (req) => {
+      const { user, actor } = await authenticate(req);
+      return { rules: (await ctx.locations.rules(actor, user.orgId)).map(ruleOut) };
+    },
+  );
+
+  api.put<{ Body: RulesBody }>(
+    '/location-rules',
+    {
+      schema: {
+        tags,
+        summary:
+          'Replaces all the location rules. Applied by every instance at the next sign-in; one bad rule (400 `location_rule_invalid`, 404 `location_not_found`) changes nothing.',
+        security: secured,
+        body: rulesIn,
+        response: { 200: rulesOut, ...errors },
+      },
+    },
+    async (req) => {
+      const { user, actor } = await authenticate(req);
+      return { rules: (await ctx.locations.setRules(actor, user.orgId, req.body.rules.map(ruleIn))).map(ruleOut) };
     },
   );
 }

@@ -10,6 +10,10 @@ import {
   appPasswordSchema,
   errors,
   idParam,
+  type PinBody,
+  pinBody,
+  pinIn,
+  pinInput,
   secured,
 } from '../../web/api.js';
 import { bearerAuth } from '../../web/guards.js';
@@ -34,13 +38,13 @@ export function registerSecurityInfoApi(api: FastifyInstance, ctx: Services) {
     },
   );
 
-  api.post<{ Body: { name: string; protocols?: string[] } }>(
+  api.post<{ Body: { name: string; protocols?: string[]; pin?: PinBody } }>(
     '/me/app-passwords',
     {
       schema: {
         tags: ['app passwords'],
         summary:
-          'Creates an app password and returns it once. Needs recent authentication in this session (GET /me/reauth): 403 fresh_mfa_required or password_reauth_required otherwise. `protocols` limits what it may be used for; without it, all the organization allows. An empty list, or a protocol the organization does not allow, is 400 app_password_protocols_invalid.',
+          'Creates an app password and returns it once. Needs recent authentication in this session (GET /me/reauth): 403 fresh_mfa_required or password_reauth_required otherwise. `protocols` limits what it may be used for; without it, all the organization allows. An empty list, or a protocol the organization does not allow, is 400 app_password_protocols_invalid. `pin` limits where it may be used from (named locations of the organization and/or one network), on top of the organization’s location rules.',
         security: secured,
         body: {
           type: 'object',
@@ -53,6 +57,7 @@ export function registerSecurityInfoApi(api: FastifyInstance, ctx: Services) {
               uniqueItems: true,
               description: 'What it may be used for, among what the organization allows.',
             },
+            pin: pinIn,
           },
           required: ['name'],
           additionalProperties: false,
@@ -71,6 +76,7 @@ export function registerSecurityInfoApi(api: FastifyInstance, ctx: Services) {
         req.body.name,
         { ip: req.ip, locale: req.locale },
         req.body.protocols,
+        pinInput(req.body.pin),
       );
       return reply
         .code(201)
@@ -100,6 +106,29 @@ export function registerSecurityInfoApi(api: FastifyInstance, ctx: Services) {
     async (req) => {
       const { user } = await authenticate(req);
       return { appPassword: appPasswordOut(await ctx.appPasswords.rename(user, req.params.id, req.body.name)) };
+    },
+  );
+
+  api.put<{ Params: { id: string }; Body: { pin: PinBody } }>(
+    '/me/app-passwords/:id/pin',
+    {
+      schema: {
+        tags: ['app passwords'],
+        summary:
+          'Pins one of your app passwords to named locations and/or one network, or (null) unpins it. Narrowing needs nothing more; widening or unpinning needs recent authentication in this session, as creating does. Mail servers are told to forget cached answers for you.',
+        security: secured,
+        params: idParam,
+        body: pinBody,
+        response: { 200: { type: 'object', properties: { appPassword: appPasswordSchema } }, ...errors },
+      },
+    },
+    async (req) => {
+      const { user, session } = await authenticate(req);
+      return {
+        appPassword: appPasswordOut(
+          await ctx.appPasswords.setPin(user, session, req.params.id, pinInput(req.body.pin)),
+        ),
+      };
     },
   );
 

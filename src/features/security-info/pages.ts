@@ -1,5 +1,5 @@
 /** Security info: the user's methods, recovery codes and app passwords, and the app-password help page. */
-import type { AppPassword } from '../../domain/app-passwords/model.js';
+import type { AppPassword, AppPasswordPin } from '../../domain/app-passwords/model.js';
 import type { MfaMethod } from '../../domain/mfa/model.js';
 import {
   appPasswordBox,
@@ -28,6 +28,42 @@ export interface AppPasswordSection {
   created?: { name: string; password: string; profile?: ProfileOfferView };
   /** The create form's one-time nonce (a repeated post of the same form makes nothing more). */
   nonce: string;
+  /** The organization's named locations an app password may be pinned to (issue #20). */
+  locations: readonly PinPlace[];
+}
+
+export interface PinPlace {
+  id: string;
+  name: string;
+}
+
+/**
+ * Where an app password may be used from (issue #20): the organization's named locations, ticked,
+ * and one address or network. Nothing chosen: wherever the organization's rules allow.
+ */
+function pinChoice(
+  ctx: PageContext,
+  places: readonly PinPlace[],
+  pin: AppPasswordPin | null,
+  error?: string,
+  networkValue?: string,
+): Html {
+  const { t } = ctx;
+  const describe = error ? 'ap-where-error ap-where-hint' : 'ap-where-hint';
+  return html`<fieldset id="ap-where" aria-describedby="ap-where-hint"><legend>${t('ap.where.legend')}</legend>
+<p class="hint" id="ap-where-hint">${t('ap.where.hint')}</p>
+${places.map((l) => html`<label class="check"><input type="checkbox" name="pin_locations" value="${l.id}"${pin?.locationIds.includes(l.id) ? html` checked` : ''}> ${l.name}</label>`)}
+<label for="ap-pin-network">${t('ap.where.network')}</label>
+${error ? html`<p class="field-error" id="ap-where-error"><span class="visually-hidden">${t('form.error.prefix')}</span> ${error}</p>` : ''}
+<input id="ap-pin-network" name="pin_network" type="text" maxlength="64" spellcheck="false" autocomplete="off" value="${networkValue ?? pin?.network ?? ''}" aria-describedby="${describe}"${error ? html` aria-invalid="true"` : ''}>
+</fieldset>`;
+}
+
+/** What the list says of a pin: the places' names and the network, or that the organization's rules decide. */
+export function pinText(ctx: PageContext, pin: AppPasswordPin | null, places: readonly PinPlace[]): string {
+  if (!pin) return ctx.t('ap.where.anywhere');
+  const names = new Map(places.map((l) => [l.id, l.name]));
+  return [...pin.locationIds.map((id) => names.get(id) ?? id), ...(pin.network ? [pin.network] : [])].join(', ');
 }
 
 /**
@@ -50,8 +86,9 @@ export function appPasswordsSection(ctx: PageContext, ap: AppPasswordSection, fr
   const csrf = html`<input type="hidden" name="_csrf" value="${ctx.csrf}">`;
   const rows = ap.list.map(
     (p) => html`<tr>
-<td class="ap-name">${p.name}</td><td>${when(ctx, p.createdAt)}</td><td>${appPasswordUse(ctx, p)}</td><td>${p.expiresAt ? when(ctx, p.expiresAt) : t('ap.never')}</td><td>${protocolList(p.protocols)}</td>
+<td class="ap-name">${p.name}</td><td>${when(ctx, p.createdAt)}</td><td>${appPasswordUse(ctx, p)}</td><td>${p.expiresAt ? when(ctx, p.expiresAt) : t('ap.never')}</td><td>${protocolList(p.protocols)}</td><td class="ap-where">${pinText(ctx, p.pin, ap.locations)}</td>
 <td><a href="/security-info/app-passwords/rename/${encodeURIComponent(p.id)}" class="rename">${t('ap.rename')}<span class="visually-hidden"> ${p.name}</span></a>
+<a href="/security-info/app-passwords/where/${encodeURIComponent(p.id)}" class="where">${t('ap.where.change')}<span class="visually-hidden"> ${p.name}</span></a>
 <form method="post" action="/security-info/app-passwords/delete" class="inline">${csrf}<input type="hidden" name="id" value="${p.id}"><button type="submit">${t('ap.delete')}</button></form></td>
 </tr>`,
   );
@@ -72,13 +109,14 @@ ${
 <input id="ap-name" name="name" type="text" required maxlength="100" aria-describedby="ap-name-hint">
 <p class="hint" id="ap-name-hint">${t('ap.name.hint')}</p>
 ${protocolChoice(ctx, ap.protocols)}
+${pinChoice(ctx, ap.locations, null)}
 <button type="submit" class="primary">${t('ap.create')}</button></form>`
       : html`<form method="post" action="/security-info/confirm" class="inline">${csrf}<button type="submit">${t('si.confirm')}</button></form>`
     : ''
 }
 ${
   ap.list.length
-    ? html`<table id="app-password-list"><thead><tr><th scope="col">${t('ap.col.name')}</th><th scope="col">${t('ap.col.created')}</th><th scope="col">${t('ap.col.used')}</th><th scope="col">${t('ap.col.expires')}</th><th scope="col">${t('ap.col.protocols')}</th><th scope="col"><span class="visually-hidden">${t('users.col.actions')}</span></th></tr></thead><tbody>${rows}</tbody></table>
+    ? html`<table id="app-password-list"><thead><tr><th scope="col">${t('ap.col.name')}</th><th scope="col">${t('ap.col.created')}</th><th scope="col">${t('ap.col.used')}</th><th scope="col">${t('ap.col.expires')}</th><th scope="col">${t('ap.col.protocols')}</th><th scope="col">${t('ap.col.where')}</th><th scope="col"><span class="visually-hidden">${t('users.col.actions')}</span></th></tr></thead><tbody>${rows}</tbody></table>
 <form method="post" action="/security-info/app-passwords/delete-all" class="inline">${csrf}<button type="submit">${t('ap.delete_all')}</button></form>`
     : html`<p>${t('ap.none')}</p>`
 }
@@ -148,6 +186,32 @@ ${v.error ? html`<p class="field-error" id="ap-name-error"><span class="visually
 <a href="/security-info#app-passwords">${t('confirm.cancel')}</a>`,
 )}`,
     v,
+  );
+}
+
+/**
+ * Where one app password may be used from (issue #20): the organization's locations and one
+ * address or network, chosen again. Its own page, like renaming, so it works without scripts.
+ */
+export function appPasswordWherePage(
+  ctx: PageContext,
+  v: { appPassword: AppPassword; places: readonly PinPlace[]; networkValue?: string } & Notice,
+): Html {
+  const { t } = ctx;
+  const p = v.appPassword;
+  return layout(
+    ctx,
+    t('ap.where.title', { name: p.name }),
+    html`<p>${t('ap.where.intro')}</p>
+${form(
+  ctx,
+  '/security-info/app-passwords/where',
+  html`<input type="hidden" name="id" value="${p.id}">
+${pinChoice(ctx, v.places, p.pin, v.error, v.networkValue)}
+<button type="submit" class="primary">${t('ap.where.submit')}</button>
+<a href="/security-info#app-passwords">${t('confirm.cancel')}</a>`,
+)}`,
+    { notice: v.notice },
   );
 }
 

@@ -21,13 +21,19 @@ import type { MessageId } from '../../i18n/en.js';
 import { sessionCookieOptions, type WebSettings } from '../../web/cookies.js';
 import { HTTP_STATUS } from '../../web/errors.js';
 import { appPasswordUseText, confirmationPage, confirmed, methodName } from '../../web/components.js';
-import { clientMeta, field, fieldList } from '../../web/forms.js';
+import { clientMeta, field, fieldList, pinFields } from '../../web/forms.js';
 import { oneTimeDisplay } from '../../web/one-time.js';
 import { requireUser } from '../../web/guards.js';
 import { safeNext } from '../../web/links.js';
 import { PAGE_ROUTE, pageContext, send, userMessage } from '../../web/respond.js';
 import type { Services } from '../../web/services.js';
-import { appPasswordRenamePage, helpAppPasswordsPage, reauthPage, securityInfoPage } from './pages.js';
+import {
+  appPasswordRenamePage,
+  appPasswordWherePage,
+  helpAppPasswordsPage,
+  reauthPage,
+  securityInfoPage,
+} from './pages.js';
 
 /** Where a signed-in user's flows are served (by the sign-in feature's flow routes). */
 const FLOW_PAGE = '/security-info/flow';
@@ -71,6 +77,7 @@ export function registerSecurityInfoRoutes(app: FastifyInstance, ctx: Services, 
       created: extra.created,
       // The create form's one-time nonce: posting the same form twice makes one app password.
       nonce: randomBytes(18).toString('base64url'),
+      locations: await ctx.locations.choicesFor(user.orgId),
     };
     // A page that shows a new secret must not be cached anywhere (send() already says no-store).
     return send(
@@ -99,6 +106,7 @@ export function registerSecurityInfoRoutes(app: FastifyInstance, ctx: Services, 
         ap_deleted: 'ap.deleted',
         ap_deleted_all: 'ap.deleted_all',
         ap_renamed: 'ap.renamed',
+        ap_where: 'ap.where.changed',
       };
       const notice =
         m === 'confirmed'
@@ -178,6 +186,7 @@ export function registerSecurityInfoRoutes(app: FastifyInstance, ctx: Services, 
       { ip: req.ip, locale: req.locale },
       field(req.body, 'nonce', 64),
       fieldList(req.body, 'protocols', 20).slice(0, 20),
+      pinFields(req.body),
     );
     const id = made.appPassword.id;
     if ('password' in made) shown.keep(reply, req.session!, `app-password:${id}`, made.password);
@@ -265,6 +274,40 @@ export function registerSecurityInfoRoutes(app: FastifyInstance, ctx: Services, 
       );
     }
     return reply.redirect('/security-info?m=ap_renamed#app-passwords', 303);
+  });
+  app.get<{ Params: { id: string } }>(
+    '/security-info/app-passwords/where/:id',
+    { ...PAGE_ROUTE, preHandler: signedIn },
+    async (req, reply) => {
+      const ap = (await ctx.appPasswords.list(req.user!)).find((p) => p.id === req.params.id.slice(0, 64));
+      if (!ap) return reply.redirect('/security-info#app-passwords', 303);
+      const places = await ctx.locations.choicesFor(req.user!.orgId);
+      return send(reply, appPasswordWherePage(pageContext(req, reply), { appPassword: ap, places }));
+    },
+  );
+  // Narrowing needs nothing more; widening needs a recent proof (the domain asks for it), which a
+  // stale session is sent to give first, as for any other change that opens the account further.
+  siAction('app-passwords/where', async (req, reply) => {
+    const id = field(req.body, 'id', 64);
+    const pin = pinFields(req.body);
+    try {
+      await ctx.appPasswords.setPin(req.user!, req.session!, id, pin);
+    } catch (e) {
+      if (!isSesameError(e) || !['location_network_invalid', 'location_not_found'].includes(e.code)) throw e;
+      const ap = (await ctx.appPasswords.list(req.user!)).find((p) => p.id === id);
+      if (!ap) throw e;
+      return send(
+        reply,
+        appPasswordWherePage(pageContext(req, reply, `/security-info/app-passwords/where/${encodeURIComponent(id)}`), {
+          appPassword: { ...ap, pin: { locationIds: [...pin.locationIds], network: null } },
+          places: await ctx.locations.choicesFor(req.user!.orgId),
+          networkValue: pin.network ?? '',
+          error: userMessage(req, e),
+        }),
+        HTTP_STATUS[e.code],
+      );
+    }
+    return reply.redirect('/security-info?m=ap_where#app-passwords', 303);
   });
   siAction('app-passwords/delete-all', async (req, reply) => {
     if (!confirmed(req.body)) {
