@@ -228,6 +228,16 @@ for (const kind of STORE_KINDS) {
       const bad = await b.get('/admin/locations?ip=not-an-address');
       assert.equal(bad.statusCode, 400);
       assert.match(bad.body, /“not-an-address” is not an IP address/);
+      assert.match(
+        bad.body,
+        /id="location-check-ip" name="ip"[^>]*value="not-an-address" aria-describedby="page-error location-check-hint"/,
+        'the field keeps the text and points at the error',
+      );
+      assert.match(
+        bad.body,
+        /id="location-networks"[^>]*aria-describedby="location-networks-hint"/,
+        'not the add form',
+      );
       assert.doesNotMatch(bad.body, /id="location-check-result"/);
     });
 

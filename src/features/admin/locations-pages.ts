@@ -67,12 +67,13 @@ function locationFields(ctx: PageContext, form: LocationForm, error: string | un
   <p class="hint" id="location-countries-hint">${t('locations.countries.hint')}</p>`;
 }
 
-function checkSection(ctx: PageContext, check: AddressCheck | undefined, ip: string): Html {
+/** `error`: the page's error when it is about the address asked (then the field points at it). */
+function checkSection(ctx: PageContext, check: AddressCheck | undefined, ip: string, error: string | undefined): Html {
   const { t } = ctx;
   return html`<section aria-labelledby="location-check-title" id="location-check"><h2 id="location-check-title">${t('locations.check.title')}</h2>
 <form method="get" action="/admin/locations" class="card" role="search" aria-labelledby="location-check-title">
   <label for="location-check-ip">${t('locations.check.label')}</label>
-  <input id="location-check-ip" name="ip" type="text" maxlength="64" autocomplete="off" spellcheck="false" value="${ip}" aria-describedby="location-check-hint">
+  <input id="location-check-ip" name="ip" type="text" maxlength="64" autocomplete="off" spellcheck="false" value="${ip}" ${describedBy(error, 'location-check-hint')}>
   <p class="hint" id="location-check-hint">${t('locations.check.hint')}</p>
   <button type="submit" id="location-check-submit">${t('locations.check.submit')}</button>
 </form>
@@ -131,10 +132,11 @@ ${locationRulesSection(ctx, v.locations)}
 ${postForm(
   ctx,
   '/admin/locations',
-  html`${locationFields(ctx, form, v.error)}
+  // The page's error is this form's when the form came back (v.form); else it is another's.
+  html`${locationFields(ctx, form, v.form ? v.error : undefined)}
   <button type="submit" class="primary" id="location-create">${t('locations.create')}</button>`,
 )}
-${checkSection(ctx, v.check, v.ip ?? '')}
+${checkSection(ctx, v.check, v.ip ?? '', v.ip && !v.check ? v.error : undefined)}
 ${geoipCredit(ctx)}`,
     v,
   );
