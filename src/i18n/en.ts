@@ -1215,6 +1215,51 @@ export const en = {
   'error.location_in_use':
     'The location {name} is still used by {rules} rules and {pins} app passwords. Change those first.',
   'error.invalid_name.location': 'Give the location a name of at most {max} characters, without commas.',
+  // The Named locations pages (issue #20, item 1).
+  'locations.nav': 'Locations',
+  'locations.title': 'Named locations',
+  'locations.intro':
+    'A named location puts networks and countries under one name, such as “Office” or “Netherlands”. Rules name them: from where each protocol may be used, and from where an app password may be used.',
+  'locations.list.caption': 'Named locations of your organization',
+  'locations.none': 'There are no named locations yet.',
+  'locations.name': 'Name',
+  'locations.name.hint': 'At most {max} characters, without commas; unique in your organization, whatever the case.',
+  'locations.networks': 'Networks',
+  'locations.networks.hint':
+    'One address or network a line, such as 192.0.2.0/24 or 2001:db8::/32; the bits after the prefix must be zero. An address alone is that one address.',
+  'locations.countries': 'Countries',
+  'locations.countries.hint':
+    'Two-letter country codes, such as NL or BE, one a line or separated by commas. A location needs at least one network or one country.',
+  'locations.actions': 'Actions',
+  'locations.edit': 'Edit',
+  'locations.edit.label': 'Edit {name}',
+  'locations.delete': 'Delete',
+  'locations.delete.label': 'Delete {name}',
+  'locations.new': 'New location',
+  'locations.create': 'Add location',
+  'locations.location.title': 'Location {name}',
+  'locations.back': 'All locations',
+  'locations.edit.title': 'Change',
+  'locations.save': 'Save',
+  'locations.delete.button': 'Delete location',
+  'locations.delete.confirm.title': 'Delete the location {name}?',
+  'locations.delete.confirm.holds':
+    'Its {networks, plural, one {# network} other {# networks}} and {countries, plural, one {# country} other {# countries}} are forgotten.',
+  'locations.notice.created': 'The location {name} was added.',
+  'locations.notice.saved': 'The location {name} was saved.',
+  'locations.notice.deleted': 'The location {name} was deleted.',
+  'locations.check.title': 'Check an address',
+  'locations.check.label': 'IP address',
+  'locations.check.hint': 'Which of the locations hold this address, and in which country it is.',
+  'locations.check.submit': 'Check',
+  'locations.check.matches': 'Locations that hold {ip}:',
+  'locations.check.none': 'None of the locations holds {ip}.',
+  'locations.check.country': 'Country:',
+  'locations.check.country_unknown':
+    'The country data does not place {ip}: a private or reserved address, or one it does not know.',
+  'locations.check.country_unavailable': 'The country data could not be read; only the networks were checked.',
+  'locations.credit': 'IP geolocation by DB-IP',
+  'error.invalid_input.location_check': '“{ip}” is not an IP address: write one such as 192.0.2.10 or 2001:db8::1.',
 } as const;
 
 export type MessageId = keyof typeof en;

@@ -1235,4 +1235,50 @@ export const nl: Record<MessageId, string> = {
   'error.location_in_use':
     'De locatie {name} wordt nog gebruikt door {rules} regels en {pins} app-wachtwoorden. Pas die eerst aan.',
   'error.invalid_name.location': 'Geef de locatie een naam van hoogstens {max} tekens, zonder komma’s.',
+  // De pagina’s Benoemde locaties (issue #20, punt 1).
+  'locations.nav': 'Locaties',
+  'locations.title': 'Benoemde locaties',
+  'locations.intro':
+    'Een benoemde locatie brengt netwerken en landen onder één naam samen, zoals “Kantoor” of “Nederland”. Regels noemen ze: vanwaar elk protocol mag worden gebruikt, en vanwaar een app-wachtwoord mag worden gebruikt.',
+  'locations.list.caption': 'Benoemde locaties van uw organisatie',
+  'locations.none': 'Er zijn nog geen benoemde locaties.',
+  'locations.name': 'Naam',
+  'locations.name.hint': 'Hoogstens {max} tekens, zonder komma’s; uniek in uw organisatie, ongeacht hoofdletters.',
+  'locations.networks': 'Netwerken',
+  'locations.networks.hint':
+    'Eén adres of netwerk per regel, zoals 192.0.2.0/24 of 2001:db8::/32; de bits na het prefix moeten nul zijn. Een los adres is alleen dat ene adres.',
+  'locations.countries': 'Landen',
+  'locations.countries.hint':
+    'Landcodes van twee letters, zoals NL of BE, één per regel of gescheiden door komma’s. Een locatie heeft minstens één netwerk of één land nodig.',
+  'locations.actions': 'Acties',
+  'locations.edit': 'Wijzigen',
+  'locations.edit.label': '{name} wijzigen',
+  'locations.delete': 'Verwijderen',
+  'locations.delete.label': '{name} verwijderen',
+  'locations.new': 'Nieuwe locatie',
+  'locations.create': 'Locatie toevoegen',
+  'locations.location.title': 'Locatie {name}',
+  'locations.back': 'Alle locaties',
+  'locations.edit.title': 'Wijzigen',
+  'locations.save': 'Opslaan',
+  'locations.delete.button': 'Locatie verwijderen',
+  'locations.delete.confirm.title': 'De locatie {name} verwijderen?',
+  'locations.delete.confirm.holds':
+    'Haar {networks, plural, one {# netwerk} other {# netwerken}} en {countries, plural, one {# land} other {# landen}} worden vergeten.',
+  'locations.notice.created': 'De locatie {name} is toegevoegd.',
+  'locations.notice.saved': 'De locatie {name} is opgeslagen.',
+  'locations.notice.deleted': 'De locatie {name} is verwijderd.',
+  'locations.check.title': 'Een adres controleren',
+  'locations.check.label': 'IP-adres',
+  'locations.check.hint': 'Welke locaties dit adres bevatten, en in welk land het ligt.',
+  'locations.check.submit': 'Controleren',
+  'locations.check.matches': 'Locaties die {ip} bevatten:',
+  'locations.check.none': 'Geen van de locaties bevat {ip}.',
+  'locations.check.country': 'Land:',
+  'locations.check.country_unknown':
+    'De landgegevens plaatsen {ip} niet: een privé- of gereserveerd adres, of een dat ze niet kennen.',
+  'locations.check.country_unavailable':
+    'De landgegevens konden niet worden gelezen; alleen de netwerken zijn gecontroleerd.',
+  'locations.credit': 'IP-geolocatie door DB-IP',
+  'error.invalid_input.location_check': '“{ip}” is geen IP-adres: schrijf er een zoals 192.0.2.10 of 2001:db8::1.',
 };

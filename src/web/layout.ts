@@ -36,6 +36,7 @@ export function describedBy(error: string | undefined, ...hintIds: string[]): Ht
 const ADMIN_NAV: [string, MessageId][] = [
   ['/admin/users', 'nav.users'],
   ['/admin/groups', 'groups.nav'],
+  ['/admin/locations', 'locations.nav'],
   ['/admin/policy', 'nav.policy'],
   ['/admin/mail-settings', 'nav.mail_settings'],
   ['/admin/sign-ins', 'nav.signins'],

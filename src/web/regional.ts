@@ -26,3 +26,20 @@ export function countryOptions(locale: Locale): [string, string][] {
   }
   return list;
 }
+
+const regionNames = new Map<Locale, Intl.DisplayNames>();
+
+/** The name of the country with ISO code `code` in `locale` (Intl's), or the code itself when Intl has none. */
+export function countryName(locale: Locale, code: string): string {
+  let names = regionNames.get(locale);
+  if (!names) {
+    names = new Intl.DisplayNames([locale], { type: 'region', fallback: 'code' });
+    regionNames.set(locale, names);
+  }
+  try {
+    return names.of(code) ?? code;
+  } catch {
+    // A code Intl refuses as malformed; stored codes are checked, so this is only a guard.
+    return code;
+  }
+}

@@ -489,6 +489,52 @@ const PAGES: PageCase[] = [
     open: '/admin/groups',
     shows: '#group-limits #limit-app_passwords',
   },
+  { name: 'Named locations, none yet', who: 'admin', open: '/admin/locations', shows: '#locations-none' },
+  {
+    name: 'Named locations: a network refused, the form kept',
+    who: 'admin',
+    open: async (s) => {
+      await s.page.locator('#location-name').fill('Office');
+      await s.page.locator('#location-networks').fill('192.0.2.1/24');
+      await submit(s.page, '#location-create');
+    },
+    shows: '#page-error',
+  },
+  {
+    name: 'Named locations: one with networks and countries',
+    who: 'admin',
+    open: async (s) => {
+      await s.page.locator('#location-networks').fill('192.0.2.0/24\n2001:db8::/32');
+      await s.page.locator('#location-countries').fill('NL, BE');
+      await submit(s.page, '#location-create');
+    },
+    shows: '#locations',
+  },
+  {
+    name: 'Named locations: an address checked',
+    who: 'admin',
+    open: async (s) => {
+      await s.page.locator('#location-check-ip').fill('192.0.2.7');
+      await submit(s.page, '#location-check-submit');
+    },
+    shows: '#location-check-matches',
+  },
+  {
+    name: "Named locations: a location's page",
+    who: 'admin',
+    open: async (s) => {
+      await andLoad(s.page, () => s.page.locator('#locations a').first().click());
+    },
+    shows: '#location-save',
+  },
+  {
+    name: 'Named locations: deleting asks first',
+    who: 'admin',
+    open: async (s) => {
+      await submit(s.page, '#location-delete');
+    },
+    shows: '#confirmation',
+  },
   { name: 'Mail settings', who: 'admin', open: '/admin/mail-settings', shows: '#imap-host' },
   {
     name: 'Mail settings: a problem beside its field',

@@ -36,6 +36,8 @@ const DATA = [
   'Phone',
   // The name of the group made in before().
   'Staff',
+  // The named location made in before().
+  'Office',
   'English',
   'Nederlands',
   'lightMyRequest',
@@ -58,8 +60,11 @@ function strayWords(page: string): string[] {
     .replace(/<style\b[\s\S]*?<\/style>/g, ' ')
     .replace(/<time\b[\s\S]*?<\/time>/g, ' ')
     .replace(/<code\b[\s\S]*?<\/code>/g, ' ')
-    // Intl's names of time zones and countries (the policy's regional settings).
+    // Intl's names of time zones and countries (the policy's regional settings, the named locations).
     .replace(/<select id="(?:time-zone|default-country)"[\s\S]*?<\/select>/g, ' ')
+    .replace(/<span class="country-name">[^<]*<\/span>/g, ' ')
+    // What a text box holds is data (a named location's networks and country codes).
+    .replace(/<textarea\b[^>]*>[^<]*<\/textarea>/g, ' ')
     .replace(/<[^>]*>/g, ' ');
   for (let prev = ''; prev !== s; ) {
     prev = s;
@@ -112,6 +117,10 @@ const ADMIN_PAGES = [
   '/admin/policy',
   '/admin/mail-settings',
   '/admin/groups',
+  '/admin/locations',
+  // "Check an address": one the location holds (a documentation address: no country), one outside it.
+  '/admin/locations?ip=192.0.2.7',
+  '/admin/locations?ip=193.0.6.139',
   '/admin/sign-ins',
   '/admin/apps',
   '/admin/integrations',
@@ -149,6 +158,13 @@ describe('every word on the pages comes from the catalogue (#17, item 3)', () =>
     await w.ctx.groups.addMember({ kind: 'operator' }, org.id, group.id, USER.address);
     await w.ctx.groups.setLimit({ kind: 'operator' }, org.id, 'ldap', group.id);
     ADMIN_PAGES.push(`/admin/groups/group?id=${group.id}`);
+    // A named location with a network and countries, so the list, its page and the check show them.
+    const office = await w.ctx.locations.create(OPERATOR, org.id, {
+      name: 'Office',
+      networks: ['192.0.2.0/24'],
+      countries: ['NL', 'BE'],
+    });
+    ADMIN_PAGES.push(`/admin/locations/location?id=${office.id}`);
   });
   after(() => w.close());
 

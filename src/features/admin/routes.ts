@@ -34,6 +34,7 @@ import { registerMailSettingsRoutes } from './mail-settings-routes.js';
 import { registerGroupsRoutes } from './groups-routes.js';
 import { groupLimitsForm } from './groups-pages.js';
 import { lockedIpsSection, registerLockRoutes } from './lock-routes.js';
+import { registerLocationsRoutes } from './locations-routes.js';
 import { policyPage, signInsPage } from './pages.js';
 import { registerUserBulkRoutes } from './user-bulk-routes.js';
 import { userPagePath } from './user-page.js';
@@ -409,6 +410,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
   registerIntegrationsPage(app, ctx, admin);
   registerMailSettingsRoutes(app, ctx, admin, adminForm);
   registerGroupsRoutes(app, ctx, admin, adminForm);
+  registerLocationsRoutes(app, ctx, admin, adminForm);
   registerLockRoutes(app, ctx, adminForm);
   registerUserBulkRoutes(app, ctx, adminForm);
   registerUserPage(app, ctx, { admin, adminForm }, shown);
