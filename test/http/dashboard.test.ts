@@ -358,6 +358,7 @@ for (const kind of STORE_KINDS) {
         'app_password',
         'count',
         'last_time',
+        'country',
       ]);
       const rows = records.slice(1).map((r) => r.fields);
       assert.equal(rows.length, 1204, 'every contoso row once, the fabrikam row not');
@@ -393,6 +394,7 @@ for (const kind of STORE_KINDS) {
             appPasswordName: null,
             count: 1,
             lastAt: new Date(bulk[7]!.at).toISOString(),
+            country: null,
           },
         ],
       );

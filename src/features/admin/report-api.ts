@@ -10,6 +10,7 @@ import { errors, iso, secured } from '../../web/api.js';
 import type { ApiCaller } from '../../web/guards.js';
 import type { Services } from '../../web/services.js';
 import { sendSignInExport } from './sign-in-export.js';
+import { countryLookup } from '../../web/countries.js';
 
 /** The sign-in log filter's query fields; checked by the domain (`invalid_filter`), so the rules live in one place. */
 export const signInFilterQuery = {
@@ -134,6 +135,7 @@ export function registerReportApi(
         ctx.reports.exportSignIns(actor, user.orgId, raw),
         format ?? 'csv',
         ctx.clock.now(),
+        await countryLookup(ctx.geoip),
       );
     },
   );

@@ -25,6 +25,7 @@ import type { PageContext } from '../../web/layout.js';
 import { setPasswordUrl } from '../../web/links.js';
 import { oneTimeDisplay } from '../../web/one-time.js';
 import { PAGE_ROUTE, pageContext, send, userMessage } from '../../web/respond.js';
+import { withCountries } from '../../web/countries.js';
 import type { Services } from '../../web/services.js';
 import { signInFilterForm } from './dashboard-pages.js';
 import { localToInstant } from '../../domain/time-zone.js';
@@ -363,7 +364,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
         await ctx.locks.lockedIps(actorOf(req), req.user!.orgId),
       );
       const offset = Math.max(0, Number.parseInt(String(req.query.offset ?? '0'), 10) || 0);
-      const pc = pageContext(req, reply);
+      const pc = await withCountries(pageContext(req, reply), ctx.geoip);
       let page: Awaited<ReturnType<Services['reports']['listSignIns']>>;
       try {
         // The form's times are typed in the organization's zone, as the page shows them.

@@ -10,6 +10,7 @@ import type { SignInEvent } from '../../domain/audit/events.js';
 import { MFA_STATES, type MfaMethod } from '../../domain/mfa/model.js';
 import type { Session } from '../../domain/sessions/session.js';
 import type { AccountLocks } from '../../domain/throttling/lock-admin.js';
+import { countryCell } from '../../web/countries.js';
 import {
   agentName,
   appPasswordUse,
@@ -146,8 +147,8 @@ function signIns(ctx: PageContext, v: UserPageData): Html {
   return html`<section aria-labelledby="user-signins-h"><h2 id="user-signins-h">${t('users.page.signins')}</h2>
 ${
   v.signIns.length
-    ? html`<table id="user-sign-ins"><thead><tr><th scope="col">${t('signins.col.time')}</th><th scope="col">${t('signins.col.outcome')}</th><th scope="col">${t('signins.col.reason')}</th><th scope="col">${t('signins.col.protocol')}</th><th scope="col">${t('signins.col.ip')}</th><th scope="col">${t('signins.col.agent')}</th></tr></thead>
-<tbody>${v.signIns.map((e) => html`<tr class="${e.outcome}"><td>${signInTime(ctx, e)}</td><td class="outcome">${t(`outcome.${e.outcome}`)}</td><td>${signInReason(ctx, e)}</td><td>${signInProtocol(ctx, e)}</td><td>${e.ip}</td>${signInAgent(ctx, e)}</tr>`)}</tbody></table>`
+    ? html`<table id="user-sign-ins"><thead><tr><th scope="col">${t('signins.col.time')}</th><th scope="col">${t('signins.col.outcome')}</th><th scope="col">${t('signins.col.reason')}</th><th scope="col">${t('signins.col.protocol')}</th><th scope="col">${t('signins.col.ip')}</th><th scope="col">${t('signins.col.country')}</th><th scope="col">${t('signins.col.agent')}</th></tr></thead>
+<tbody>${v.signIns.map((e) => html`<tr class="${e.outcome}"><td>${signInTime(ctx, e)}</td><td class="outcome">${t(`outcome.${e.outcome}`)}</td><td>${signInReason(ctx, e)}</td><td>${signInProtocol(ctx, e)}</td><td>${e.ip}</td><td>${countryCell(ctx, e.ip)}</td>${signInAgent(ctx, e)}</tr>`)}</tbody></table>`
     : html`<p id="user-sign-ins">${t('signins.none')}</p>`
 }
 <p><a href="${all}" id="all-sign-ins">${t('users.page.signins.all', { address: v.user.address })}</a></p></section>`;

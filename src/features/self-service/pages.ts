@@ -6,6 +6,7 @@
 import type { PasswordChangeEffects } from '../../domain/self-service/self-service.js';
 import type { Session } from '../../domain/sessions/session.js';
 import { html, type Html } from '../../web/html.js';
+import { countryCell } from '../../web/countries.js';
 import { describedBy, layout, pager, type Notice, type PageContext } from '../../web/layout.js';
 import {
   agentName,
@@ -111,7 +112,7 @@ export function mySignInsPage(ctx: PageContext, v: SignInLogPage & Notice): Html
     (e) => html`<tr class="${e.outcome}">
   <td>${signInTime(ctx, e)}</td><td class="outcome">${t(`outcome.${e.outcome}`)}</td>
   <td>${signInProtocol(ctx, e)}</td>
-  <td>${e.ip}</td>${signInAgent(ctx, e)}
+  <td>${e.ip}</td><td>${countryCell(ctx, e.ip)}</td>${signInAgent(ctx, e)}
   <td>${e.appPasswordId ? html`<form method="post" action="/account/sign-ins/not-me" class="inline">${csrfField(ctx)}<input type="hidden" name="id" value="${e.id}"><button type="submit">${t('mysignins.not_me')}</button></form>` : ''}</td>
 </tr>`,
   );
@@ -122,7 +123,7 @@ export function mySignInsPage(ctx: PageContext, v: SignInLogPage & Notice): Html
 ${
   v.events.length
     ? html`<table id="my-sign-ins">
-<thead><tr><th scope="col">${t('signins.col.time')}</th><th scope="col">${t('signins.col.outcome')}</th><th scope="col">${t('signins.col.protocol')}</th><th scope="col">${t('signins.col.ip')}</th><th scope="col">${t('signins.col.agent')}</th><th scope="col"><span class="visually-hidden">${t('users.col.actions')}</span></th></tr></thead>
+<thead><tr><th scope="col">${t('signins.col.time')}</th><th scope="col">${t('signins.col.outcome')}</th><th scope="col">${t('signins.col.protocol')}</th><th scope="col">${t('signins.col.ip')}</th><th scope="col">${t('signins.col.country')}</th><th scope="col">${t('signins.col.agent')}</th><th scope="col"><span class="visually-hidden">${t('users.col.actions')}</span></th></tr></thead>
 <tbody>${rows}</tbody>
 </table>`
     : html`<p>${t('signins.none')}</p>`
