@@ -45,6 +45,8 @@ import pino from 'pino';
 import { APP_PASSWORD_HASH_PURPOSE, AppPasswords } from '../domain/app-passwords/service.js';
 import { KyselyAppPasswordRepository } from '../storage/app-password-repository.js';
 import { LegacyVerifier } from '../domain/legacy/verifier.js';
+import { CountryWatch } from '../domain/legacy/country-watch.js';
+import { policyOf } from '../domain/mfa/model.js';
 import { BatchQueue } from '../lib/batch-queue.js';
 import { createMetrics } from '../adapters/metrics.js';
 import { createDovecotAdmin, noDovecotAdmin } from '../adapters/dovecot-admin.js';
@@ -59,6 +61,7 @@ import { KyselyGroupRepository } from '../storage/group-repository.js';
 import { NamedLocations } from '../domain/locations/service.js';
 import { KyselyNamedLocationRepository } from '../storage/named-location-repository.js';
 import { GeoIpCountries } from '../adapters/geoip/countries.js';
+import { KyselyAccountCountryRepository } from '../storage/account-country-repository.js';
 import type { MailServerProbe } from '../domain/mail-settings/model.js';
 import { KyselyMailSettingsRepository } from '../storage/mail-settings-repository.js';
 import { SocketMailServerProbe } from '../adapters/mail-server-check.js';
@@ -362,6 +365,26 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     write: (items) => appPasswordRepo.recordUses(items),
     onError: (e) => log.warn({ err: String(e) }, 'last-used batch not written'),
   });
+  // Nothing is read here: the country data loads at the first lookup.
+  const geoip = new GeoIpCountries(config.geoipCountryFile);
+  // Mails go out in English: no language is stored per account (as for the other notices of a legacy use).
+  const countryWatch = new CountryWatch({
+    countries: new KyselyAccountCountryRepository(store.db),
+    accounts: accountsRepo,
+    policyOf: (orgId) => policyOf(mfaRepo, orgId),
+    countryOf: (ip) => geoip.country(ip),
+    tellOwner: (to, use, country, isNew) =>
+      notifier.appPasswordNewIp(
+        to,
+        'en',
+        use.appPasswordName,
+        use.ip,
+        use.protocol,
+        use.at,
+        country ? { code: country, isNew } : undefined,
+      ),
+    tellAdmin: (to, n) => notifier.appPasswordNewCountryToAdmin(to, 'en', n),
+  });
   const legacy = new LegacyVerifier(
     appPasswordRepo,
     accountsRepo,
@@ -369,7 +392,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     keyedHasher,
     passwordHasher,
     clock,
-    (to, name, ip, protocol, at) => notifier.appPasswordNewIp(to, 'en', name, ip, protocol, at),
+    (use) => countryWatch.firstUse(use).then(() => undefined),
     lockout,
     createVerificationReads(store, counters),
     {
@@ -498,8 +521,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     mfaAdmin,
     groups,
     locations: new NamedLocations(new KyselyNamedLocationRepository(store.db), audit, clock),
-    // Nothing is read here: the country data loads at the first lookup.
-    geoip: new GeoIpCountries(config.geoipCountryFile),
+    geoip,
     profileSigner,
     mailSettings,
     profileLinks: new ProfileLinks({

@@ -29,6 +29,8 @@ import * as m23 from './migrations/2026-12-09-23-profile-links.js';
 import * as m24 from './migrations/2026-12-09-24-groups.js';
 import * as m25 from './migrations/2026-12-10-25-posix-ids.js';
 import * as m26 from './migrations/2026-12-11-26-named-locations.js';
+// 27 is reserved: 2026-12-12-27-location-rules (issue #20, the location rules).
+import * as m28 from './migrations/2026-12-13-28-account-countries.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '2026-11-27-01-accounts': m01,
@@ -56,6 +58,8 @@ export const MIGRATIONS: Record<string, Migration> = {
   '2026-12-09-24-groups': m24,
   '2026-12-10-25-posix-ids': m25,
   '2026-12-11-26-named-locations': m26,
+  // 27 is reserved: '2026-12-12-27-location-rules'.
+  '2026-12-13-28-account-countries': m28,
 };
 
 export function migrator<DB>(db: Kysely<DB>): Migrator {

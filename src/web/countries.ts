@@ -7,6 +7,7 @@
 import type { GeoIpCountries } from '../adapters/geoip/countries.js';
 import type { Locale } from '../i18n/i18n.js';
 import type { Translate } from '../i18n/i18n.js';
+import { countryName } from '../i18n/country-name.js';
 import { html, type Html } from './html.js';
 
 /** What these helpers need of a page context (layout.ts imports this file, so not PageContext itself). */
@@ -40,22 +41,6 @@ export async function withCountries<C extends CountryContext>(
   geoip: Pick<GeoIpCountries, 'table'>,
 ): Promise<C> {
   return { ...ctx, country: await countryLookup(geoip) };
-}
-
-const names = new Map<string, Intl.DisplayNames>();
-
-/** "Netherlands" (en), "Nederland" (nl); the code itself when the runtime knows no name for it. */
-export function countryName(locale: Locale, code: string): string {
-  let n = names.get(locale);
-  if (!n) {
-    n = new Intl.DisplayNames([locale], { type: 'region', fallback: 'code' });
-    names.set(locale, n);
-  }
-  try {
-    return n.of(code) ?? code;
-  } catch {
-    return code;
-  }
 }
 
 /** "Netherlands (NL)" in the reader's language, or undefined. */

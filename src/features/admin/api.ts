@@ -56,7 +56,7 @@ const signInEventSchema = {
       type: 'string',
       nullable: true,
       description:
-        "The ISO 3166-1 alpha-2 country of `ip`, looked up when asked from the offline data (IP geolocation by DB-IP, CC BY 4.0); null for a private or unknown address.",
+        'The ISO 3166-1 alpha-2 country of `ip`, looked up when asked from the offline data (IP geolocation by DB-IP, CC BY 4.0); null for a private or unknown address.',
     },
   },
 } as const;
@@ -529,6 +529,11 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
           maxLifetimeDays: { type: 'integer', minimum: 1, maximum: 3650, nullable: true },
           revokeUnusedDays: { type: 'integer', minimum: 1, maximum: 3650, nullable: true },
           revokeOnPasswordChange: { type: 'boolean' },
+          notifyAdminsNewCountry: {
+            type: 'boolean',
+            description:
+              "Email every admin of the organization when an app password is used from a country its account has never been used from (the account's first country is its baseline). Default false.",
+          },
         },
       },
     },

@@ -79,6 +79,7 @@ export function policyPage(
   <label for="ap-unused">${t('policy.ap.unused_days')}</label>
   <input id="ap-unused" name="apUnusedDays" type="number" min="1" max="3650" value="${p.appPasswords.revokeUnusedDays ?? ''}">
   <label class="check"><input type="checkbox" name="apRevokeOnChange" value="1" ${p.appPasswords.revokeOnPasswordChange ? html`checked` : ''}> ${t('policy.ap.revoke_on_change')}</label>
+  <label class="check"><input type="checkbox" name="apNotifyNewCountry" value="1" ${p.appPasswords.notifyAdminsNewCountry ? html`checked` : ''}> ${t('policy.ap.notify_new_country')}</label>
   </fieldset>
   <button type="submit" class="primary">${t('policy.save')}</button>
 </form>

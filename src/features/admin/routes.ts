@@ -286,6 +286,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
           maxLifetimeDays: optionalDays('apMaxDays'),
           revokeUnusedDays: optionalDays('apUnusedDays'),
           revokeOnPasswordChange: field(req.body, 'apRevokeOnChange', 2) === '1',
+          notifyAdminsNewCountry: field(req.body, 'apNotifyNewCountry', 2) === '1',
         },
       });
       return reply.redirect('/admin/policy?m=saved', 303);
