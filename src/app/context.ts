@@ -408,7 +408,21 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     await Promise.all([legacyLog.flush(), legacyUses.flush(), passwordReset.idle(), integrations.save()]);
     await forwarder?.flush();
   };
-  const reports = new AdminReports(new KyselyReportRepository(store.db), clock, () => legacyLog.flush());
+  const reports = new AdminReports(
+    new KyselyReportRepository(store.db),
+    clock,
+    () => legacyLog.flush(),
+    // Without the country data (a broken SESAME_GEOIP_COUNTRY_FILE) the dashboard still shows, countries unknown.
+    async () => {
+      try {
+        const table = await geoip.table();
+        return (ip) => table.country(ip);
+      } catch (e) {
+        log.warn({ err: e instanceof Error ? e.message : String(e) }, 'country data not readable');
+        return () => undefined;
+      }
+    },
+  );
   // Readers of the sign-in log see every attempt answered so far.
   const auditRepo = audit;
   const auditView: AuditRepository = {

@@ -204,6 +204,11 @@ export const nl: Record<MessageId, string> = {
   'dashboard.legacy.desc':
     '{total, plural, one {# poging} other {# pogingen}} van mail-, agenda- en andere apps in de laatste 24 uur, via {protocols, plural, one {# protocol} other {# protocollen}}.',
   'dashboard.legacy.none': 'Geen pogingen van mail- of agenda-apps in de laatste 24 uur.',
+  'dashboard.countries.title': 'Mail- en agenda-apps (app-wachtwoorden) per land',
+  'dashboard.countries.desc':
+    '{total, plural, one {# poging} other {# pogingen}} van mail-, agenda- en andere apps in de laatste 24 uur, uit {countries, plural, one {# land} other {# landen}}, naar het land van het adres waar ze vandaan kwamen.',
+  'dashboard.countries.unknown': 'Geen land bekend',
+  'dashboard.countries.other': 'Andere landen',
   'dashboard.col.protocol': 'Protocol',
   'dashboard.locked.title': 'Blokkeringen',
   'dashboard.locked.desc':

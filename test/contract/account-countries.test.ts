@@ -37,7 +37,10 @@ for (const kind of STORE_KINDS) {
         created_at: 1,
         default_method_id: null,
       });
-      await store.db.insertInto('users').values([user('u1'), user('u2'), user('u3')]).execute();
+      await store.db
+        .insertInto('users')
+        .values([user('u1'), user('u2'), user('u3')])
+        .execute();
       const ap = (id: string, userId: string) => ({
         id,
         user_id: userId,

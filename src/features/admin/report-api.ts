@@ -55,6 +55,12 @@ const dashboardSchema = {
       description: 'Attempts over legacy protocols (app passwords) in the window, by protocol and outcome.',
       items: { type: 'object', properties: { protocol: { type: 'string' }, ...counts } },
     },
+    legacyByCountry: {
+      type: 'array',
+      description:
+        'The same attempts by the country of their client address (ISO 3166-1 alpha-2; null: private or unknown), most attempts first. Countries are looked up when asked from the offline data (IP geolocation by DB-IP, CC BY 4.0).',
+      items: { type: 'object', properties: { country: { type: 'string', nullable: true }, ...counts } },
+    },
     locked: {
       type: 'array',
       description: 'Attempts refused while locked, by lock reason.',
