@@ -60,6 +60,8 @@ function strayWords(page: string): string[] {
     .replace(/<code\b[\s\S]*?<\/code>/g, ' ')
     // Intl's names of time zones and countries (the policy's regional settings).
     .replace(/<select id="(?:time-zone|default-country)"[\s\S]*?<\/select>/g, ' ')
+    // Intl's names of the countries of addresses (web/countries.ts).
+    .replace(/<span class="country">[^<]*<\/span>/g, ' ')
     .replace(/<[^>]*>/g, ' ');
   for (let prev = ''; prev !== s; ) {
     prev = s;
