@@ -585,7 +585,7 @@ export const en = {
     'Warning: your app password "{name}" was used from {country}, a country your account has never been used from before. Address {ip}, at {time} ({protocol}). If this was not you, someone else has this password: delete it under Security info now and tell your administrator.',
   'msg.admin.new_country.subject': 'An app password of {address} was used from a new country',
   'msg.admin.new_country':
-    'The app password "{name}" of {user} ({address}) was used from {country}, a country this account has never been used from before. Address {ip}, at {time} ({protocol}). If the user does not recognise this, revoke the app password on their page in Sesame.',
+    'The app password "{name}" of {user} ({address}) was used from {country}, a country this account has never been used from before. Address {ip}, at {time} ({protocol}). If the user does not recognize this, revoke the app password on their page in Sesame.',
   'msg.country.credit': 'IP geolocation by DB-IP (https://db-ip.com)',
   'msg.app_password.new_ip.subject': 'Your app password was used from a new address',
   'ap.title': 'App passwords',
