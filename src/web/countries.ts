@@ -61,3 +61,9 @@ export function countryCell(ctx: CountryContext, ip: string | null | undefined):
 export function countryCredit(ctx: CountryContext): Html {
   return html`<footer class="credit"><p class="hint"><a href="https://db-ip.com">${ctx.t('country.credit')}</a></p></footer>`;
 }
+
+/** An address with its country after it, where the address is shown in a line of text (sessions, locked addresses). */
+export function ipAndCountry(ctx: CountryContext, ip: string): Html {
+  const text = countryText(ctx, ip);
+  return text ? html`${ip} · <span class="country">${text}</span>` : html`${ip}`;
+}

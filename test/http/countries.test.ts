@@ -229,6 +229,17 @@ for (const kind of STORE_KINDS) {
       assert.match(mine.body, nlCell(), 'My sign-ins');
       assert.match(mine.body, dash);
       assert.match(mine.body, credit);
+      // A session from a public address (as if bob signed in from there too): My sessions and his page.
+      const bobUser = (await w.ctx.accounts.findUserByAddressOrNull(USER.address))!;
+      await w.ctx.sessions.start(bobUser.id, ['pwd'], { ip: US, userAgent: 't' }, clock.now());
+      const sessionLine = `<span class="hint">${US} · <span class="country">${named(US)}</span></span>`;
+      const sessions = await bob.get('/account/sessions');
+      assert.ok(sessions.body.includes(sessionLine), `My sessions: ${around(sessions.body, US)}`);
+      assert.match(sessions.body, credit);
+      assert.ok(
+        (await admin.get(`/admin/users/user?address=${encodeURIComponent(USER.address)}`)).body.includes(sessionLine),
+        "the user's page: sessions",
+      );
       const security = await bob.get('/security-info');
       assert.ok(security.body.includes(` · ${AU} · ${named(AU)}`), 'Security info: the last use');
       assert.match(security.body, credit);

@@ -360,12 +360,9 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
           : req.query.m === 'ip_not_lifted'
             ? { error: req.t('error.ip_lock_not_found') }
             : {};
-      const lockedIps = lockedIpsSection(
-        pageContext(req, reply),
-        await ctx.locks.lockedIps(actorOf(req), req.user!.orgId),
-      );
-      const offset = Math.max(0, Number.parseInt(String(req.query.offset ?? '0'), 10) || 0);
       const pc = await withCountries(pageContext(req, reply), ctx.geoip);
+      const lockedIps = lockedIpsSection(pc, await ctx.locks.lockedIps(actorOf(req), req.user!.orgId));
+      const offset = Math.max(0, Number.parseInt(String(req.query.offset ?? '0'), 10) || 0);
       let page: Awaited<ReturnType<Services['reports']['listSignIns']>>;
       try {
         // The form's times are typed in the organization's zone, as the page shows them.

@@ -10,7 +10,7 @@ import type { SignInEvent } from '../../domain/audit/events.js';
 import { MFA_STATES, type MfaMethod } from '../../domain/mfa/model.js';
 import type { Session } from '../../domain/sessions/session.js';
 import type { AccountLocks } from '../../domain/throttling/lock-admin.js';
-import { countryCell } from '../../web/countries.js';
+import { countryCell, ipAndCountry } from '../../web/countries.js';
 import {
   agentName,
   appPasswordUse,
@@ -136,7 +136,7 @@ function sessions(ctx: PageContext, v: UserPageData): Html {
 ${
   v.sessions.length
     ? html`<table id="user-sessions"><thead><tr><th scope="col">${t('sessions.col.where')}</th><th scope="col">${t('sessions.col.via')}</th><th scope="col">${t('sessions.col.started')}</th><th scope="col">${t('sessions.col.last')}</th></tr></thead>
-<tbody>${v.sessions.map((s) => html`<tr><td>${agentName(ctx, s.userAgent)}<br><span class="hint">${s.ip}</span></td><td>${t(s.via === 'api' ? 'sessions.via.api' : 'sessions.via.web')}</td><td>${when(ctx, s.createdAt)}</td><td>${when(ctx, s.lastSeenAt)}</td></tr>`)}</tbody></table>`
+<tbody>${v.sessions.map((s) => html`<tr><td>${agentName(ctx, s.userAgent)}<br><span class="hint">${ipAndCountry(ctx, s.ip)}</span></td><td>${t(s.via === 'api' ? 'sessions.via.api' : 'sessions.via.web')}</td><td>${when(ctx, s.createdAt)}</td><td>${when(ctx, s.lastSeenAt)}</td></tr>`)}</tbody></table>`
     : html`<p id="user-sessions">${t('users.page.sessions.none')}</p>`
 }</section>`;
 }

@@ -6,7 +6,7 @@
 import type { PasswordChangeEffects } from '../../domain/self-service/self-service.js';
 import type { Session } from '../../domain/sessions/session.js';
 import { html, type Html } from '../../web/html.js';
-import { countryCell } from '../../web/countries.js';
+import { countryCell, ipAndCountry } from '../../web/countries.js';
 import { describedBy, layout, pager, type Notice, type PageContext } from '../../web/layout.js';
 import {
   agentName,
@@ -87,7 +87,7 @@ export function mySessionsPage(ctx: PageContext, v: { sessions: Session[]; curre
   const rows = v.sessions.map((s) => {
     const current = s.id === v.currentId;
     return html`<tr${current ? html` class="current" aria-current="true"` : ''}>
-  <td title="${s.userAgent}">${agentName(ctx, s.userAgent)}<br><span class="hint">${s.ip}</span></td>
+  <td title="${s.userAgent}">${agentName(ctx, s.userAgent)}<br><span class="hint">${ipAndCountry(ctx, s.ip)}</span></td>
   <td>${t(s.via === 'api' ? 'sessions.via.api' : 'sessions.via.web')}</td>
   <td>${when(ctx, s.createdAt)}</td><td>${when(ctx, s.lastSeenAt)}</td>
   <td>${current ? html`<strong>${t('sessions.current')}</strong>` : html`<form method="post" action="/account/sessions/end" class="inline">${csrfField(ctx)}<input type="hidden" name="id" value="${s.id}"><button type="submit">${t('sessions.end')}</button></form>`}</td>

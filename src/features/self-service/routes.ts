@@ -210,7 +210,7 @@ export function registerSelfServiceRoutes(app: FastifyInstance, ctx: Services, w
     const sessions = await ctx.selfService.sessions(req.user!);
     return send(
       reply,
-      mySessionsPage(pageContext(req, reply, '/account/sessions'), {
+      mySessionsPage(await withCountries(pageContext(req, reply, '/account/sessions'), ctx.geoip), {
         sessions,
         currentId: req.session!.id,
         ...extra,
