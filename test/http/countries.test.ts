@@ -54,6 +54,7 @@ for (const kind of STORE_KINDS) {
     let admin: Browser;
     let bob: Browser;
     let adminToken: string;
+    let bobToken: string;
     let password = '';
     const code: Record<string, string> = {};
     const named = (ip: string, names = en) => `${names.of(code[ip]!)} (${code[ip]})`;
@@ -95,6 +96,15 @@ for (const kind of STORE_KINDS) {
       w = await makeWorld(kind, { smtpUrl: `smtp://127.0.0.1:${smtp.port}` }, { clock });
       bob = new Browser(w.app);
       assert.equal((await bob.signIn(USER.address, USER.password)).statusCode, 303);
+      // A token while bob's MFA is still off (then the API signs him in with his password alone).
+      bobToken = (
+        await w.app.inject({
+          method: 'POST',
+          url: '/api/v1/sessions',
+          payload: { email: USER.address, password: USER.password },
+        })
+      ).json().token;
+      assert.ok(bobToken);
       await w.ctx.mfaAdmin.setUserState(OPERATOR, USER.address, 'enabled');
       const user = (await w.ctx.accounts.findUserByAddressOrNull(USER.address))!;
       const s = (await w.ctx.sessions.start(user.id, ['pwd', 'otp'], { ip: '127.0.0.1', userAgent: 't' }, clock.now()))
@@ -257,6 +267,15 @@ for (const kind of STORE_KINDS) {
         .map((l) => JSON.parse(l));
       assert.equal(lines.find((e) => e.ip === US).country, code[US]);
       assert.equal(lines.find((e) => e.ip === DOC).country, null);
+      const own = (
+        await w.app.inject({
+          method: 'GET',
+          url: '/api/v1/me/sign-ins',
+          headers: { authorization: `Bearer ${bobToken}` },
+        })
+      ).json().events as { ip: string; country: string | null }[];
+      assert.equal(own.find((e) => e.ip === NL1)?.country, code[NL1], 'GET /me/sign-ins');
+      assert.equal(own.find((e) => e.ip === DOC)?.country, null);
       const listed = (await api('/sign-ins')).json().events as { ip: string; country: string | null }[];
       assert.equal(listed.find((e) => e.ip === GB)?.country, code[GB]);
       assert.equal(listed.find((e) => e.ip === DOC)?.country, null);
