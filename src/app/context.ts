@@ -384,6 +384,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
         country ? { code: country, isNew } : undefined,
       ),
     tellAdmin: (to, n) => notifier.appPasswordNewCountryToAdmin(to, 'en', n),
+    onCountryError: (e) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'country data not readable'),
   });
   const legacy = new LegacyVerifier(
     appPasswordRepo,

@@ -127,6 +127,21 @@ describe('CountryWatch', () => {
     assert.equal(await s.use('145.100.0.1'), 'baseline', 'the first country is still the baseline');
   });
 
+  it('country data that cannot be read: no country, and the owner is still told of the new address', async () => {
+    const s = setup({
+      countries: new Proxy(
+        {},
+        {
+          get: () => {
+            throw new Error('no file');
+          },
+        },
+      ),
+    });
+    assert.equal(await s.use('145.100.0.1'), 'unknown');
+    assert.deepEqual(s.owner, [{ to: 'bob@contoso.test', ip: '145.100.0.1', country: undefined, isNew: false }]);
+  });
+
   it('an account used before the record existed: its earlier addresses are its baseline', async () => {
     const fromUs = setup({ earlier: ['145.100.0.1', '192.0.2.1'] });
     assert.equal(await fromUs.use('8.8.8.8'), 'new', 'used from NL before, now from US');

@@ -87,6 +87,8 @@ export interface CountryWatchDeps {
   /** The owner's mail: a new address, and whether its country is new (`country` undefined: none known). */
   tellOwner: (to: string, use: FirstUse, country: string | undefined, newCountry: boolean) => Promise<void>;
   tellAdmin: (to: string, notice: NewCountryAdminNotice) => Promise<void>;
+  /** Told when the country data cannot be read (the use is then judged as from no country). */
+  onCountryError?: (e: unknown) => void;
 }
 
 export class CountryWatch {
@@ -94,7 +96,7 @@ export class CountryWatch {
 
   /** Records the use's country and sends what it calls for; returns what the country meant. */
   async firstUse(use: FirstUse): Promise<CountryNews> {
-    const country = await this.d.countryOf(use.ip);
+    const country = await this.countryOf(use.ip);
     const user = country === undefined ? undefined : await this.d.accounts.findUserByAddress(use.address);
     const news = user && country ? await this.judge(user, country, use.at) : 'unknown';
     if (use.newIp || news === 'new') await this.d.tellOwner(use.address, use, country, news === 'new');
@@ -114,13 +116,23 @@ export class CountryWatch {
     return news;
   }
 
+  /** No country data (a file that cannot be read) means no country: the new-address notice still goes out. */
+  private async countryOf(ip: string): Promise<string | undefined> {
+    try {
+      return await this.d.countryOf(ip);
+    } catch (e) {
+      this.d.onCountryError?.(e);
+      return undefined;
+    }
+  }
+
   private async judge(user: User, country: string, at: number): Promise<CountryNews> {
     const recorded = await this.d.countries.record(user.id, country, at);
     if (!recorded.inserted || recorded.hadOthers) return judgeCountry(country, recorded);
     // The account's first country on record: its earlier addresses are its baseline.
     const earlier = new Set<string>();
     for (const ip of await this.d.countries.ipsBefore(user.id, at, BASELINE_IPS)) {
-      const c = await this.d.countryOf(ip);
+      const c = await this.countryOf(ip);
       if (c !== undefined) earlier.add(c);
     }
     if (earlier.size) await this.d.countries.recordAll(user.id, [...earlier], at);
