@@ -7,6 +7,7 @@ import type { CodeChannel, Notifier } from '../domain/mfa/notifier.js';
 import { DeliveryError, type Messenger } from './messaging/messenger.js';
 import { type Locale, translator } from '../i18n/i18n.js';
 import { timeFormat } from '../i18n/format.js';
+import { countryName } from '../i18n/country-name.js';
 
 /** A time in a mail: in the reader's language; in UTC, said as such (a mail does not know the organization's zone). */
 const mailTime = (locale: Locale, at: number) => timeFormat(locale, null, at).at(at);
@@ -59,12 +60,36 @@ export function createNotifier(messenger: Messenger, log: NotifierLog): Notifier
         locale,
       );
     },
-    async appPasswordNewIp(to, locale, name, ip, protocol, at) {
+    async appPasswordNewIp(to, locale, name, ip, protocol, at, country) {
       const t = translator(locale);
+      const params = { name, ip, protocol: protocol.toUpperCase(), time: mailTime(locale, at) };
+      if (!country) {
+        await bestEffort(to, t('msg.app_password.new_ip.subject'), t('msg.app_password.new_ip', params), locale);
+        return;
+      }
+      const where = { ...params, country: `${countryName(locale, country.code)} (${country.code})` };
       await bestEffort(
         to,
-        t('msg.app_password.new_ip.subject'),
-        t('msg.app_password.new_ip', { name, ip, protocol: protocol.toUpperCase(), time: mailTime(locale, at) }),
+        t(country.isNew ? 'msg.app_password.new_country.subject' : 'msg.app_password.new_ip.subject'),
+        `${t(country.isNew ? 'msg.app_password.new_country' : 'msg.app_password.new_ip_country', where)}\n\n${t('msg.country.credit')}`,
+        locale,
+      );
+    },
+    async appPasswordNewCountryToAdmin(to, locale, n) {
+      const t = translator(locale);
+      const text = t('msg.admin.new_country', {
+        name: n.appPasswordName,
+        user: n.user.name,
+        address: n.user.address,
+        country: `${countryName(locale, n.country)} (${n.country})`,
+        ip: n.ip,
+        protocol: n.protocol.toUpperCase(),
+        time: mailTime(locale, n.at),
+      });
+      await bestEffort(
+        to,
+        t('msg.admin.new_country.subject', { address: n.user.address }),
+        `${text}\n\n${t('msg.country.credit')}`,
         locale,
       );
     },

@@ -45,6 +45,8 @@ import pino from 'pino';
 import { APP_PASSWORD_HASH_PURPOSE, AppPasswords } from '../domain/app-passwords/service.js';
 import { KyselyAppPasswordRepository } from '../storage/app-password-repository.js';
 import { LegacyVerifier } from '../domain/legacy/verifier.js';
+import { CountryWatch } from '../domain/legacy/country-watch.js';
+import { policyOf } from '../domain/mfa/model.js';
 import { BatchQueue } from '../lib/batch-queue.js';
 import { createMetrics } from '../adapters/metrics.js';
 import { createDovecotAdmin, noDovecotAdmin } from '../adapters/dovecot-admin.js';
@@ -60,6 +62,7 @@ import { NamedLocations } from '../domain/locations/service.js';
 import { LocationGate } from '../domain/locations/gate.js';
 import { KyselyNamedLocationRepository } from '../storage/named-location-repository.js';
 import { GeoIpCountries } from '../adapters/geoip/countries.js';
+import { KyselyAccountCountryRepository } from '../storage/account-country-repository.js';
 import type { MailServerProbe } from '../domain/mail-settings/model.js';
 import { KyselyMailSettingsRepository } from '../storage/mail-settings-repository.js';
 import { SocketMailServerProbe } from '../adapters/mail-server-check.js';
@@ -385,6 +388,25 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     write: (items) => appPasswordRepo.recordUses(items),
     onError: (e) => log.warn({ err: String(e) }, 'last-used batch not written'),
   });
+  // Mails go out in English: no language is stored per account (as for the other notices of a legacy use).
+  const countryWatch = new CountryWatch({
+    countries: new KyselyAccountCountryRepository(store.db),
+    accounts: accountsRepo,
+    policyOf: (orgId) => policyOf(mfaRepo, orgId),
+    countryOf: (ip) => geoip.country(ip),
+    tellOwner: (to, use, country, isNew) =>
+      notifier.appPasswordNewIp(
+        to,
+        'en',
+        use.appPasswordName,
+        use.ip,
+        use.protocol,
+        use.at,
+        country ? { code: country, isNew } : undefined,
+      ),
+    tellAdmin: (to, n) => notifier.appPasswordNewCountryToAdmin(to, 'en', n),
+    onCountryError: (e) => log.warn({ err: e instanceof Error ? e.message : String(e) }, 'country data not readable'),
+  });
   const legacy = new LegacyVerifier(
     appPasswordRepo,
     accountsRepo,
@@ -392,7 +414,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     keyedHasher,
     passwordHasher,
     clock,
-    (to, name, ip, protocol, at) => notifier.appPasswordNewIp(to, 'en', name, ip, protocol, at),
+    (use) => countryWatch.firstUse(use).then(() => undefined),
     lockout,
     createVerificationReads(store, counters),
     {
@@ -409,7 +431,21 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     await Promise.all([legacyLog.flush(), legacyUses.flush(), passwordReset.idle(), integrations.save()]);
     await forwarder?.flush();
   };
-  const reports = new AdminReports(new KyselyReportRepository(store.db), clock, () => legacyLog.flush());
+  const reports = new AdminReports(
+    new KyselyReportRepository(store.db),
+    clock,
+    () => legacyLog.flush(),
+    // Without the country data (a broken SESAME_GEOIP_COUNTRY_FILE) the dashboard still shows, countries unknown.
+    async () => {
+      try {
+        const table = await geoip.table();
+        return (ip) => table.country(ip);
+      } catch (e) {
+        log.warn({ err: e instanceof Error ? e.message : String(e) }, 'country data not readable');
+        return () => undefined;
+      }
+    },
+  );
   // Readers of the sign-in log see every attempt answered so far.
   const auditRepo = audit;
   const auditView: AuditRepository = {

@@ -60,6 +60,7 @@ export const USAGE = `usage:
         [--app-passwords on|off] [--app-passwords-keep on|off] [--app-password-cap N]
         [--app-password-protocols imap,pop3,smtp,dav,http,ldap,radius] [--app-password-max-days N|never]
         [--app-password-unused-days N|never] [--revoke-on-password-change on|off]
+        [--notify-admins-new-country on|off]
         [--legacy-main-password until_enforced|never] [--phone-countries NL,BE]
         [--time-zone Europe/Amsterdam] [--default-country NL]
 ${MAIL_SETTINGS_USAGE}

@@ -172,6 +172,9 @@ export const en = {
   'signins.col.reason': 'Reason',
   'signins.col.protocol': 'Protocol',
   'signins.col.ip': 'Client IP',
+  'signins.col.country': 'Country',
+  'country.unknown': 'No country is known for this address (a private or unlisted one).',
+  'country.credit': 'IP geolocation by DB-IP',
   'signins.col.agent': 'User agent',
   'signins.deleted_ap': 'deleted app password',
   'signins.none': 'No sign-in attempts yet.',
@@ -200,6 +203,11 @@ export const en = {
   'dashboard.legacy.desc':
     '{total, plural, one {# attempt} other {# attempts}} from mail, calendar and other apps in the last 24 hours, over {protocols, plural, one {# protocol} other {# protocols}}.',
   'dashboard.legacy.none': 'No attempts from mail or calendar apps in the last 24 hours.',
+  'dashboard.countries.title': 'Mail and calendar apps (app passwords) by country',
+  'dashboard.countries.desc':
+    '{total, plural, one {# attempt} other {# attempts}} from mail, calendar and other apps in the last 24 hours, from {countries, plural, one {# country} other {# countries}}, by the country of the address they came from.',
+  'dashboard.countries.unknown': 'No country known',
+  'dashboard.countries.other': 'Other countries',
   'dashboard.col.protocol': 'Protocol',
   'dashboard.locked.title': 'Lockouts',
   'dashboard.locked.desc':
@@ -570,6 +578,15 @@ export const en = {
     'An app password named "{name}" was made for your account at {time} from {ip}. If this was not you, delete it under Security info and tell your administrator now.',
   'msg.app_password.new_ip':
     'Your app password "{name}" was used from a new address, {ip}, at {time} ({protocol}). If this was not you, delete it under Security info and tell your administrator.',
+  'msg.app_password.new_ip_country':
+    'Your app password "{name}" was used from a new address, {ip} in {country}, at {time} ({protocol}). If this was not you, delete it under Security info and tell your administrator.',
+  'msg.app_password.new_country.subject': 'Warning: your app password was used from a new country',
+  'msg.app_password.new_country':
+    'Warning: your app password "{name}" was used from {country}, a country your account has never been used from before. Address {ip}, at {time} ({protocol}). If this was not you, someone else has this password: delete it under Security info now and tell your administrator.',
+  'msg.admin.new_country.subject': 'An app password of {address} was used from a new country',
+  'msg.admin.new_country':
+    'The app password "{name}" of {user} ({address}) was used from {country}, a country this account has never been used from before. Address {ip}, at {time} ({protocol}). If the user does not recognize this, revoke the app password on their page in Sesame.',
+  'msg.country.credit': 'IP geolocation by DB-IP (https://db-ip.com)',
   'msg.app_password.new_ip.subject': 'Your app password was used from a new address',
   'ap.title': 'App passwords',
   'ap.intro':
@@ -685,6 +702,7 @@ export const en = {
   'policy.ap.protocols': 'May be used for',
   'policy.ap.max_days': 'Expire after this many days (empty: never)',
   'policy.ap.unused_days': 'Revoke after this many days unused (empty: never)',
+  'policy.ap.notify_new_country': 'Email admins when an app password is used from a new country',
   'policy.ap.revoke_on_change': 'A change of the main password revokes them',
   'error.app_passwords_off': 'Your organization does not allow new app passwords.',
   'error.app_password_cap':

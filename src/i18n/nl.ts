@@ -174,6 +174,9 @@ export const nl: Record<MessageId, string> = {
   'signins.col.reason': 'Reden',
   'signins.col.protocol': 'Protocol',
   'signins.col.ip': 'IP-adres client',
+  'signins.col.country': 'Land',
+  'country.unknown': 'Voor dit adres is geen land bekend (een privéadres of een adres dat niet in de lijst staat).',
+  'country.credit': 'IP-geolocatie door DB-IP',
   'signins.col.agent': 'User-agent',
   'signins.deleted_ap': 'verwijderd app-wachtwoord',
   'signins.none': 'Nog geen aanmeldpogingen.',
@@ -201,6 +204,11 @@ export const nl: Record<MessageId, string> = {
   'dashboard.legacy.desc':
     '{total, plural, one {# poging} other {# pogingen}} van mail-, agenda- en andere apps in de laatste 24 uur, via {protocols, plural, one {# protocol} other {# protocollen}}.',
   'dashboard.legacy.none': 'Geen pogingen van mail- of agenda-apps in de laatste 24 uur.',
+  'dashboard.countries.title': 'Mail- en agenda-apps (app-wachtwoorden) per land',
+  'dashboard.countries.desc':
+    '{total, plural, one {# poging} other {# pogingen}} van mail-, agenda- en andere apps in de laatste 24 uur, uit {countries, plural, one {# land} other {# landen}}, naar het land van het adres waar ze vandaan kwamen.',
+  'dashboard.countries.unknown': 'Geen land bekend',
+  'dashboard.countries.other': 'Andere landen',
   'dashboard.col.protocol': 'Protocol',
   'dashboard.locked.title': 'Blokkeringen',
   'dashboard.locked.desc':
@@ -581,6 +589,15 @@ export const nl: Record<MessageId, string> = {
     'Er is op {time} vanaf {ip} een app-wachtwoord met de naam "{name}" voor uw account gemaakt. Was u dit niet, verwijder het dan bij Beveiligingsgegevens en waarschuw nu uw beheerder.',
   'msg.app_password.new_ip':
     'Uw app-wachtwoord "{name}" is op {time} gebruikt vanaf een nieuw adres, {ip} ({protocol}). Was u dit niet, verwijder het dan bij Beveiligingsgegevens en waarschuw uw beheerder.',
+  'msg.app_password.new_ip_country':
+    'Uw app-wachtwoord "{name}" is gebruikt vanaf een nieuw adres, {ip} in {country}, op {time} ({protocol}). Was u dit niet, verwijder het dan bij Beveiligingsgegevens en waarschuw uw beheerder.',
+  'msg.app_password.new_country.subject': 'Waarschuwing: uw app-wachtwoord is vanuit een nieuw land gebruikt',
+  'msg.app_password.new_country':
+    'Waarschuwing: uw app-wachtwoord "{name}" is gebruikt vanuit {country}, een land waaruit uw account nooit eerder is gebruikt. Adres {ip}, op {time} ({protocol}). Was u dit niet, dan heeft iemand anders dit wachtwoord: verwijder het nu bij Beveiligingsgegevens en waarschuw uw beheerder.',
+  'msg.admin.new_country.subject': 'Een app-wachtwoord van {address} is vanuit een nieuw land gebruikt',
+  'msg.admin.new_country':
+    'Het app-wachtwoord "{name}" van {user} ({address}) is gebruikt vanuit {country}, een land waaruit dit account nooit eerder is gebruikt. Adres {ip}, op {time} ({protocol}). Herkent de gebruiker dit niet, trek het app-wachtwoord dan in op de pagina van de gebruiker in Sesame.',
+  'msg.country.credit': 'IP-geolocatie door DB-IP (https://db-ip.com)',
   'msg.app_password.new_ip.subject': 'Uw app-wachtwoord is vanaf een nieuw adres gebruikt',
   'ap.title': 'App-wachtwoorden',
   'ap.intro':
@@ -698,6 +715,7 @@ export const nl: Record<MessageId, string> = {
   'policy.ap.protocols': 'Mogen worden gebruikt voor',
   'policy.ap.max_days': 'Verlopen na zoveel dagen (leeg: nooit)',
   'policy.ap.unused_days': 'Intrekken na zoveel dagen ongebruikt (leeg: nooit)',
+  'policy.ap.notify_new_country': 'Mail beheerders als een app-wachtwoord vanuit een nieuw land wordt gebruikt',
   'policy.ap.revoke_on_change': 'Een wijziging van het hoofdwachtwoord trekt ze in',
   'error.app_passwords_off': 'Uw organisatie staat geen nieuwe app-wachtwoorden toe.',
   'error.app_password_cap':

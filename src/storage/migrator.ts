@@ -30,6 +30,7 @@ import * as m24 from './migrations/2026-12-09-24-groups.js';
 import * as m25 from './migrations/2026-12-10-25-posix-ids.js';
 import * as m26 from './migrations/2026-12-11-26-named-locations.js';
 import * as m27 from './migrations/2026-12-12-27-location-rules.js';
+import * as m28 from './migrations/2026-12-13-28-account-countries.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '2026-11-27-01-accounts': m01,
@@ -58,6 +59,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '2026-12-10-25-posix-ids': m25,
   '2026-12-11-26-named-locations': m26,
   '2026-12-12-27-location-rules': m27,
+  '2026-12-13-28-account-countries': m28,
 };
 
 export function migrator<DB>(db: Kysely<DB>): Migrator {

@@ -17,6 +17,9 @@ import type { Database } from './schema.js';
 
 type Q = SelectQueryBuilder<Database, 'sign_in_events', object>;
 
+/** At most this many (address, outcome) groups feed the dashboard's countries. */
+const LEGACY_IPS_MAX = 20_000;
+
 /** ReportRepository over Kysely, the same queries on SQLite and PostgreSQL. */
 export class KyselyReportRepository implements ReportRepository {
   constructor(private readonly db: Kysely<Database>) {}
@@ -31,7 +34,7 @@ export class KyselyReportRepository implements ReportRepository {
     const hour = sql<number>`cast(at / 3600000 as bigint)`;
     // Attempts, not rows: an aggregated failure row stands for `attempts` of them (migration 17).
     const attempts = sql<number>`sum(attempts)`;
-    const [hourly, legacy, locked, lockedAccounts, mfa, ap] = await Promise.all([
+    const [hourly, legacy, legacyByIp, locked, lockedAccounts, mfa, ap] = await Promise.all([
       window
         .select([hour.as('bucket'), 'outcome', attempts.as('n')])
         .groupBy([hour, 'outcome'])
@@ -40,6 +43,16 @@ export class KyselyReportRepository implements ReportRepository {
         .where('protocol', 'in', [...LEGACY_PROTOCOLS])
         .select(['protocol', 'outcome', attempts.as('n')])
         .groupBy(['protocol', 'outcome'])
+        .execute(),
+      // By address, for the countries (mapped in the reports, from the offline table): one row per
+      // address and outcome; the busiest first, at most LEGACY_IPS_MAX of them (a spray from more
+      // addresses than that in a day leaves the rest uncounted there, not the page unbounded).
+      window
+        .where('protocol', 'in', [...LEGACY_PROTOCOLS])
+        .select(['ip', 'outcome', attempts.as('n')])
+        .groupBy(['ip', 'outcome'])
+        .orderBy(attempts, 'desc')
+        .limit(LEGACY_IPS_MAX)
         .execute(),
       window
         .where('outcome', '=', 'throttled')
@@ -77,6 +90,7 @@ export class KyselyReportRepository implements ReportRepository {
         count: Number(r.n),
       })),
       legacy: legacy.map((r) => ({ protocol: r.protocol, outcome: r.outcome as SignInOutcome, count: Number(r.n) })),
+      legacyByIp: legacyByIp.map((r) => ({ ip: r.ip, outcome: r.outcome as SignInOutcome, count: Number(r.n) })),
       locked: locked.map((r) => ({ reason: r.reason, count: Number(r.n) })),
       lockedAccounts: Number(lockedAccounts.n),
       mfa: mfa.map((r) => ({ state: r.mfa_state, count: Number(r.n) })),

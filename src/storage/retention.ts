@@ -11,7 +11,8 @@
  * integrations, OIDC clients and keys are what admins manage; recovery codes are replaced as a set
  * (at most ten per user); app passwords are capped per user and revoked when unused by policy, and
  * their IP rows (app_password_ips) go with them and are written only after a good app password, so
- * a stranger cannot add one.
+ * a stranger cannot add one; an account's countries (account_countries) are written the same way
+ * and are at most one per country.
  */
 import { performance } from 'node:perf_hooks';
 import { type Kysely, type RawBuilder, sql } from 'kysely';

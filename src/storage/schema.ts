@@ -113,6 +113,8 @@ export interface OrgPoliciesTable {
   time_zone: string | null;
   /** ISO country of phone numbers written without a country code; null: none. */
   default_country: string | null;
+  /** 1: admins are mailed when an app password is used from a country its account never was. */
+  notify_admins_new_country: Generated<number>;
 }
 
 export interface AppPasswordsTable {
@@ -182,6 +184,14 @@ export interface AppPasswordIpsTable {
   first_seen_at: number;
 }
 
+/** The countries an account has been used from on legacy protocols (domain/legacy/country-watch.ts). */
+export interface AccountCountriesTable {
+  user_id: string;
+  /** ISO 3166-1 alpha-2, upper case. */
+  country: string;
+  first_seen_at: number;
+}
+
 export interface IntegrationsTable {
   id: string;
   name: string;
@@ -226,6 +236,7 @@ export interface Database {
   trusted_devices: TrustedDevicesTable;
   app_passwords: AppPasswordsTable;
   app_password_ips: AppPasswordIpsTable;
+  account_countries: AccountCountriesTable;
   integrations: IntegrationsTable;
   integration_bad_keys: IntegrationBadKeysTable;
   recent_bad_passwords: RecentBadPasswordsTable;

@@ -11,6 +11,7 @@ import { hasMessage } from '../i18n/i18n.js';
 import { describeUserAgent } from './user-agent.js';
 import { html, type Html } from './html.js';
 import { describedBy, layout, type PageContext } from './layout.js';
+import { countryText } from './countries.js';
 import type { AppPassword } from '../domain/app-passwords/model.js';
 
 /** The hidden CSRF field every form carries. */
@@ -172,17 +173,22 @@ export function signInTime(ctx: PageContext, e: SignInEvent): Html {
   return html`<time datetime="${time.iso(e.at)}">${time.at(e.at)}</time>${time.recent(e.at) ? html`<br><time class="ago" datetime="${time.iso(e.at)}">${time.ago(e.at)}</time>` : ''}${n > 1 ? html`<br><span class="repeated">${ctx.t('signins.repeated', { count: n, last: time.at(e.lastAt ?? e.at) })}</span>` : ''}`;
 }
 
-/** When an app password was last used (how long ago, protocol in words, client IP), or "Never". */
+/** When an app password was last used (how long ago, protocol in words, client IP and its country when the page has countries), or "Never". */
 export function appPasswordUse(ctx: PageContext, p: AppPassword): Html | string {
   return p.lastUsedAt
-    ? html`${when(ctx, p.lastUsedAt)}${[p.lastUsedProtocol ? protocolName(ctx, p.lastUsedProtocol) : '', p.lastUsedIp ?? ''].filter(Boolean).map((x) => ` · ${x}`)}`
+    ? html`${when(ctx, p.lastUsedAt)}${[p.lastUsedProtocol ? protocolName(ctx, p.lastUsedProtocol) : '', p.lastUsedIp ?? '', countryText(ctx, p.lastUsedIp) ?? ''].filter(Boolean).map((x) => ` · ${x}`)}`
     : ctx.t('ap.never');
 }
 
 /** The same in plain text, for a sentence (a confirmation page's list item). */
 export function appPasswordUseText(ctx: PageContext, p: AppPassword): string {
   return p.lastUsedAt
-    ? [ctx.time.at(p.lastUsedAt), p.lastUsedProtocol ? protocolName(ctx, p.lastUsedProtocol) : '', p.lastUsedIp ?? '']
+    ? [
+        ctx.time.at(p.lastUsedAt),
+        p.lastUsedProtocol ? protocolName(ctx, p.lastUsedProtocol) : '',
+        p.lastUsedIp ?? '',
+        countryText(ctx, p.lastUsedIp) ?? '',
+      ]
         .filter(Boolean)
         .join(' · ')
     : ctx.t('ap.never');

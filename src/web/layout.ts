@@ -5,6 +5,7 @@ import type { TimeFormat } from '../i18n/format.js';
 import type { Locale, Translate } from '../i18n/i18n.js';
 import { Html, html } from './html.js';
 import { labelTableCells } from './stacked-tables.js';
+import { type CountryOf, countryCredit } from './countries.js';
 
 export interface PageContext {
   t: Translate;
@@ -15,6 +16,11 @@ export interface PageContext {
   user?: User;
   /** Dates and times in the reader's language and their organization's time zone. */
   time: TimeFormat;
+  /**
+   * The country of an address, on the pages that list addresses (set by `withCountries`,
+   * web/countries.ts); such a page also carries DB-IP's credit beneath it.
+   */
+  country?: CountryOf;
 }
 
 /** A page's optional notice (a done action) or error (a refused one). */
@@ -97,6 +103,7 @@ ${opts.notice ? html`<p class="notice" role="status">${opts.notice}</p>` : ''}
 ${opts.error ? html`<p class="error" role="alert" id="${ERROR_ID}">${opts.error}</p>` : ''}
 ${new Html(labelTableCells(body.value))}
 </main>
+${ctx.country ? countryCredit(ctx) : ''}
 </body>
 </html>`;
 }

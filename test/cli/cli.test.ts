@@ -138,7 +138,7 @@ for (const kind of STORE_KINDS) {
       );
       assert.equal(
         shown.out.split('\n')[1],
-        'app passwords: on keep-when-off=on cap=40 protocols=imap,pop3,smtp,dav,http max-days=never unused-days=never revoke-on-password-change=on',
+        'app passwords: on keep-when-off=on cap=40 protocols=imap,pop3,smtp,dav,http max-days=never unused-days=never revoke-on-password-change=on notify-admins-new-country=off',
       );
       const changed = await sesame(store, [
         'org',
@@ -182,11 +182,17 @@ for (const kind of STORE_KINDS) {
         '365',
         '--revoke-on-password-change',
         'off',
+        '--notify-admins-new-country',
+        'on',
       ]);
       assert.equal(ap.code, 0, ap.err);
       assert.equal(
         ap.out.split('\n')[1],
-        'app passwords: off keep-when-off=on cap=5 protocols=imap,smtp max-days=365 unused-days=never revoke-on-password-change=off',
+        'app passwords: off keep-when-off=on cap=5 protocols=imap,smtp max-days=365 unused-days=never revoke-on-password-change=off notify-admins-new-country=on',
+      );
+      assert.equal(
+        (await sesame(store, ['org', 'policy', 'contoso.test', '--notify-admins-new-country', 'yes'])).code,
+        2,
       );
       assert.equal((await sesame(store, ['org', 'policy', 'contoso.test', '--app-passwords', 'maybe'])).code, 2);
       assert.equal((await sesame(store, ['org', 'policy', 'contoso.test', '--app-password-protocols', 'ftp'])).code, 1);
@@ -204,6 +210,8 @@ for (const kind of STORE_KINDS) {
         'never',
         '--revoke-on-password-change',
         'on',
+        '--notify-admins-new-country',
+        'off',
       ]);
       const tooLong = await sesame(store, ['org', 'policy', 'contoso.test', '--remember-days', '366']);
       assert.equal(tooLong.code, 1);

@@ -42,6 +42,7 @@ for (const kind of STORE_KINDS) {
         maxLifetimeDays: null,
         revokeUnusedDays: 90,
         revokeOnPasswordChange: true,
+        notifyAdminsNewCountry: false,
       };
       await repo.savePolicy(
         {
@@ -69,6 +70,7 @@ for (const kind of STORE_KINDS) {
         maxLifetimeDays: 365,
         revokeUnusedDays: null,
         revokeOnPasswordChange: false,
+        notifyAdminsNewCountry: true,
       };
       await repo.savePolicy(
         {

@@ -792,6 +792,7 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
         maxLifetimeDays: days,
         revokeUnusedDays: days,
         revokeOnPasswordChange: bool,
+        notifyAdminsNewCountry: bool,
       },
       { requiredKeys: [] },
     );
@@ -844,6 +845,7 @@ describe('fuzz: HTTP parsers of untrusted input (inject)', () => {
         typeof a.allowed === 'boolean' &&
         typeof a.keepExistingWhenOff === 'boolean' &&
         typeof a.revokeOnPasswordChange === 'boolean' &&
+        typeof a.notifyAdminsNewCountry === 'boolean' &&
         isInt(a.cap, 1, 200) &&
         subsetOf(a.protocols, PROTOCOLS) &&
         (a.maxLifetimeDays === null || isInt(a.maxLifetimeDays, 1, 3650)) &&

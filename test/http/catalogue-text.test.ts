@@ -65,6 +65,8 @@ function strayWords(page: string): string[] {
     .replace(/<span class="country-name">[^<]*<\/span>/g, ' ')
     // What a text box holds is data (a named location's networks and country codes).
     .replace(/<textarea\b[^>]*>[^<]*<\/textarea>/g, ' ')
+    // Intl's names of the countries of addresses (web/countries.ts).
+    .replace(/<span class="country">[^<]*<\/span>/g, ' ')
     .replace(/<[^>]*>/g, ' ');
   for (let prev = ''; prev !== s; ) {
     prev = s;

@@ -192,11 +192,11 @@ for (const kind of STORE_KINDS) {
       assert.equal(o.hourly[22].success, 7);
     });
 
-    it('draws the dashboard page: five charts with titles and tables, linked from the admin navigation', async () => {
+    it('draws the dashboard page: six charts with titles and tables, linked from the admin navigation', async () => {
       const r = await admin.get('/admin/dashboard');
       assert.equal(r.statusCode, 200, r.body.slice(0, 300));
-      assert.equal((r.body.match(/<svg class="chart"/g) ?? []).length, 5);
-      for (const id of ['hourly', 'legacy', 'locked', 'mfa', 'app-passwords'])
+      assert.equal((r.body.match(/<svg class="chart"/g) ?? []).length, 6);
+      for (const id of ['hourly', 'legacy', 'countries', 'locked', 'mfa', 'app-passwords'])
         assert.match(r.body, new RegExp(`<title id="chart-${id}-title">`));
       assert.match(r.body, /<a href="\/admin\/dashboard"[^>]*>Dashboard<\/a>/);
       assert.match(r.body, /7 attempts from mail, calendar and other apps in the last 24 hours, over 2 protocols\./);
@@ -358,6 +358,7 @@ for (const kind of STORE_KINDS) {
         'app_password',
         'count',
         'last_time',
+        'country',
       ]);
       const rows = records.slice(1).map((r) => r.fields);
       assert.equal(rows.length, 1204, 'every contoso row once, the fabrikam row not');
@@ -393,6 +394,7 @@ for (const kind of STORE_KINDS) {
             appPasswordName: null,
             count: 1,
             lastAt: new Date(bulk[7]!.at).toISOString(),
+            country: null,
           },
         ],
       );

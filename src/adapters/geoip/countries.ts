@@ -77,11 +77,36 @@ export interface CountryFile {
  * addresses as text takes seconds, numbers a fraction of that.
  */
 export function parseCountryCsv(files: CountryFile[]): CountryTable {
+  const rows = parseRows(files);
+  let step = rows.next();
+  while (!step.done) step = rows.next();
+  return step.value;
+}
+
+/**
+ * parseCountryCsv, giving the event loop a turn every `linesPerTurn` lines: the shipped data takes
+ * over a second to parse, which must not stall the requests of a running server (the first
+ * legacy sign-in and the first page with countries load it, domain/legacy/country-watch.ts).
+ */
+export async function parseCountryCsvYielding(files: CountryFile[], linesPerTurn = 20_000): Promise<CountryTable> {
+  const rows = parseRows(files, linesPerTurn);
+  let step = rows.next();
+  while (!step.done) {
+    await new Promise((resolve) => setImmediate(resolve));
+    step = rows.next();
+  }
+  return step.value;
+}
+
+/** The parse itself; it yields (nothing) every `linesPerTurn` lines and returns the table. */
+function* parseRows(files: CountryFile[], linesPerTurn = Number.POSITIVE_INFINITY): Generator<void, CountryTable> {
   const v4: [number, number, string][] = [];
   const v6: [bigint, bigint, string][] = [];
   const codes = new Map<string, string>();
+  let lines = 0;
   for (const { text, numeric } of files)
     for (const line of text.split('\n')) {
+      if (++lines % linesPerTurn === 0) yield;
       const [a, b, c] = line.replaceAll('"', '').trim().split(',');
       const cc = c?.trim().toUpperCase();
       if (!a || !b || !cc || !COUNTRY.test(cc) || cc === 'ZZ') continue;
@@ -100,6 +125,19 @@ export function parseCountryCsv(files: CountryFile[]): CountryTable {
   v4.sort((x, y) => x[0] - y[0]);
   v6.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
   const mask = (1n << 64n) - 1n;
+  // The IPv6 halves in turns too: BigInt arithmetic over 350,000 rows takes a few hundred ms.
+  const startHi = new BigUint64Array(v6.length);
+  const startLo = new BigUint64Array(v6.length);
+  const endHi = new BigUint64Array(v6.length);
+  const endLo = new BigUint64Array(v6.length);
+  for (let i = 0; i < v6.length; i++) {
+    if ((i + 1) % linesPerTurn === 0) yield;
+    const [start, end] = v6[i]!;
+    startHi[i] = start >> 64n;
+    startLo[i] = start & mask;
+    endHi[i] = end >> 64n;
+    endLo[i] = end & mask;
+  }
   return new CountryTable(
     RangeTable.fromSorted(
       {
@@ -107,13 +145,7 @@ export function parseCountryCsv(files: CountryFile[]): CountryTable {
         ends: Uint32Array.from(v4, (r) => r[1]),
         values: v4.map((r) => r[2]),
       },
-      {
-        startHi: BigUint64Array.from(v6, (r) => r[0] >> 64n),
-        startLo: BigUint64Array.from(v6, (r) => r[0] & mask),
-        endHi: BigUint64Array.from(v6, (r) => r[1] >> 64n),
-        endLo: BigUint64Array.from(v6, (r) => r[1] & mask),
-        values: v6.map((r) => r[2]),
-      },
+      { startHi, startLo, endHi, endLo, values: v6.map((r) => r[2]) },
     ),
   );
 }
@@ -148,7 +180,7 @@ export class GeoIpCountries {
   table(): Promise<CountryTable> {
     this.loading ??= (async () => {
       const files = this.file ? [{ path: this.file, numeric: undefined }] : shippedCountryFiles();
-      const t = parseCountryCsv(
+      const t = await parseCountryCsvYielding(
         await Promise.all(
           files.map(async (f) => ({ text: await fs.promises.readFile(f.path, 'utf8'), numeric: f.numeric })),
         ),

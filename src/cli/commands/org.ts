@@ -28,6 +28,7 @@ function appPasswordOptions(v: Record<string, string | undefined>) {
     maxLifetimeDays: num('app-password-max-days', true),
     revokeUnusedDays: num('app-password-unused-days', true),
     revokeOnPasswordChange: onOff('revoke-on-password-change'),
+    notifyAdminsNewCountry: onOff('notify-admins-new-country'),
   };
   return Object.values(out).some((x) => x !== undefined) ? out : undefined;
 }
@@ -43,6 +44,7 @@ const POLICY_FLAGS = {
   'app-password-max-days': { type: 'string' },
   'app-password-unused-days': { type: 'string' },
   'revoke-on-password-change': { type: 'string' },
+  'notify-admins-new-country': { type: 'string' },
   'legacy-main-password': { type: 'string' },
   'phone-countries': { type: 'string' },
   'time-zone': { type: 'string' },
@@ -89,7 +91,8 @@ export const org: CommandGroup = {
         );
         io.out(
           `app passwords: ${a.allowed ? 'on' : 'off'} keep-when-off=${a.keepExistingWhenOff ? 'on' : 'off'} cap=${a.cap} protocols=${a.protocols.join(',')} ` +
-            `max-days=${a.maxLifetimeDays ?? 'never'} unused-days=${a.revokeUnusedDays ?? 'never'} revoke-on-password-change=${a.revokeOnPasswordChange ? 'on' : 'off'}`,
+            `max-days=${a.maxLifetimeDays ?? 'never'} unused-days=${a.revokeUnusedDays ?? 'never'} revoke-on-password-change=${a.revokeOnPasswordChange ? 'on' : 'off'} ` +
+            `notify-admins-new-country=${a.notifyAdminsNewCountry ? 'on' : 'off'}`,
         );
         io.out(
           `phone-countries=${pol.phoneCountries?.join(',') ?? 'default'} time-zone=${pol.timeZone ?? 'UTC'} default-country=${pol.defaultCountry ?? 'none'}`,

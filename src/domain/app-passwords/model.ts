@@ -29,6 +29,8 @@ export interface AppPasswordPolicy {
   revokeUnusedDays: number | null;
   /** A change of the main password revokes them all. */
   revokeOnPasswordChange: boolean;
+  /** Every admin is mailed when an app password is used from a country its account never was (domain/legacy/country-watch.ts). */
+  notifyAdminsNewCountry: boolean;
 }
 
 export const DEFAULT_APP_PASSWORD_POLICY: AppPasswordPolicy = {
@@ -39,6 +41,7 @@ export const DEFAULT_APP_PASSWORD_POLICY: AppPasswordPolicy = {
   maxLifetimeDays: null,
   revokeUnusedDays: null,
   revokeOnPasswordChange: true,
+  notifyAdminsNewCountry: false,
 };
 
 export const CAP_MAX = 200;

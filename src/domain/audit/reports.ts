@@ -47,6 +47,8 @@ export interface DashboardCounts {
   hourly: { hour: number; outcome: SignInOutcome; count: number }[];
   /** Legacy-protocol attempts in the window, by protocol and outcome. */
   legacy: { protocol: string; outcome: SignInOutcome; count: number }[];
+  /** Legacy-protocol attempts in the window, by client IP and outcome (the reports map IPs to countries). */
+  legacyByIp: { ip: string; outcome: SignInOutcome; count: number }[];
   /** Attempts refused while locked in the window, by the lock's reason. */
   locked: { reason: string; count: number }[];
   /** Distinct account names typed in refused-while-locked attempts in the window. */
@@ -62,6 +64,8 @@ export interface Dashboard {
   until: number;
   hourly: ({ hour: number } & OutcomeCounts)[];
   legacy: ({ protocol: string } & OutcomeCounts)[];
+  /** Legacy-protocol attempts by the country of their address (null: none known), most attempts first. */
+  legacyByCountry: ({ country: string | null } & OutcomeCounts)[];
   locked: { reason: string; count: number }[];
   lockedAccounts: number;
   mfa: { disabled: number; enabled: number; enforced: number };
@@ -175,6 +179,11 @@ export class AdminReports {
     private readonly clock: Clock,
     /** Called before every read, so that rows still queued (the legacy endpoints' batched log) are seen. */
     private readonly beforeRead: () => Promise<void> = async () => undefined,
+    /**
+     * The country of an address (the offline table, loaded when first asked). Countries are found
+     * when the dashboard is read, not stored with the log: the log stays what the server saw.
+     */
+    private readonly countries: () => Promise<(ip: string) => string | undefined> = async () => () => undefined,
   ) {}
 
   /**
@@ -199,6 +208,15 @@ export class AdminReports {
       row[r.outcome] += r.count;
       legacy.set(r.protocol, row);
     }
+    const countryOf = await this.countries();
+    const byCountry = new Map<string | null, { country: string | null } & OutcomeCounts>();
+    for (const r of c.legacyByIp) {
+      const country = countryOf(r.ip) ?? null;
+      const row = byCountry.get(country) ?? { country, ...zero() };
+      row[r.outcome] += r.count;
+      byCountry.set(country, row);
+    }
+    const total = (r: OutcomeCounts) => r.success + r.failure + r.throttled;
     const mfa = { disabled: 0, enabled: 0, enforced: 0 };
     for (const r of c.mfa) if (r.state in mfa) mfa[r.state as keyof typeof mfa] += r.count;
     return {
@@ -206,6 +224,13 @@ export class AdminReports {
       until: now,
       hourly,
       legacy: [...legacy.values()].sort((a, b) => a.protocol.localeCompare(b.protocol)),
+      // Most attempts first; the unknown ones last among equals, countries by code.
+      legacyByCountry: [...byCountry.values()].sort(
+        (a, b) =>
+          total(b) - total(a) ||
+          (a.country === null ? 1 : 0) - (b.country === null ? 1 : 0) ||
+          (a.country ?? '').localeCompare(b.country ?? ''),
+      ),
       locked: [...c.locked].sort((a, b) => a.reason.localeCompare(b.reason)),
       lockedAccounts: c.lockedAccounts,
       mfa,

@@ -27,6 +27,7 @@ import { APP_PASSWORD_HASH_PURPOSE } from '../app-passwords/service.js';
 import { sanitizeForLog, type SignInEvent, type SignInReason } from '../audit/events.js';
 import type { Clock } from '../clock.js';
 import type { LockoutKeys, SmartLockout } from './lockout.js';
+import type { FirstUse } from './country-watch.js';
 import type { CountKey, Peek } from '../throttling/throttle.js';
 import { policyOf } from '../mfa/model.js';
 import type { MfaRepository } from '../mfa/repository.js';
@@ -93,7 +94,12 @@ export interface LegacyWrites {
   revokeUnused(owner: { userId: string; orgId: string; address: string }, id: string): Promise<void>;
 }
 
-export type NewIpNotice = (to: string, name: string, ip: string, protocol: string, at: number) => Promise<void>;
+/**
+ * After a good app password's first use from an address (on this instance): records the
+ * address's country and tells whom it concerns (CountryWatch.firstUse); `newIp` says whether the
+ * app password had never been used from it.
+ */
+export type NewIpNotice = (use: FirstUse) => Promise<void>;
 
 export class LegacyVerifier {
   constructor(
@@ -360,7 +366,8 @@ export class LegacyVerifier {
     if (this.knownIps.size >= 100_000) this.knownIps.clear();
     this.knownIps.add(pair);
     void (async () => {
-      if (await this.appPasswords.recordIp(id, ip, at)) await this.newIpNotice(address, name, ip, protocol, at);
+      const newIp = await this.appPasswords.recordIp(id, ip, at);
+      await this.newIpNotice({ appPasswordId: id, appPasswordName: name, address, ip, protocol, at, newIp });
     })().catch(this.onBackgroundError);
   }
 

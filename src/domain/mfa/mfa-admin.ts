@@ -44,6 +44,7 @@ export interface PolicyChange {
     maxLifetimeDays?: number | null;
     revokeUnusedDays?: number | null;
     revokeOnPasswordChange?: boolean;
+    notifyAdminsNewCountry?: boolean;
   };
 }
 
@@ -208,6 +209,7 @@ export class MfaAdmin {
       if (a.allowed !== undefined) ap.allowed = a.allowed;
       if (a.keepExistingWhenOff !== undefined) ap.keepExistingWhenOff = a.keepExistingWhenOff;
       if (a.revokeOnPasswordChange !== undefined) ap.revokeOnPasswordChange = a.revokeOnPasswordChange;
+      if (a.notifyAdminsNewCountry !== undefined) ap.notifyAdminsNewCountry = a.notifyAdminsNewCountry;
       if (a.cap !== undefined) {
         if (!Number.isInteger(a.cap) || a.cap < 1 || a.cap > CAP_MAX)
           throw new SesameError('invalid_policy', `app password cap ${a.cap}`);

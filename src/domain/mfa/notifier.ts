@@ -25,8 +25,33 @@ export interface Notifier {
   mfaTurnedOff(to: string, locale: Locale, appPasswords: string[], at: number): Promise<void>;
   /** Tells the user an app password was made (name, time, IP). Best effort. */
   appPasswordCreated(to: string, locale: Locale, name: string, ip: string, at: number): Promise<void>;
-  /** Tells the user an app password was used from a client IP it had not been used from. Best effort. */
-  appPasswordNewIp(to: string, locale: Locale, name: string, ip: string, protocol: string, at: number): Promise<void>;
+  /**
+   * Tells the user an app password was used from a client IP it had not been used from, with the
+   * address's country when known, in stronger words when the account was never used from that
+   * country (domain/legacy/country-watch.ts). Best effort.
+   */
+  appPasswordNewIp(
+    to: string,
+    locale: Locale,
+    name: string,
+    ip: string,
+    protocol: string,
+    at: number,
+    country?: { code: string; isNew: boolean },
+  ): Promise<void>;
+  /** Tells an admin that a user's app password was used from a country the account never was (when the policy asks). Best effort. */
+  appPasswordNewCountryToAdmin(
+    to: string,
+    locale: Locale,
+    n: {
+      user: { address: string; name: string };
+      appPasswordName: string;
+      ip: string;
+      country: string;
+      protocol: string;
+      at: number;
+    },
+  ): Promise<void>;
   /** Whether a code channel can deliver at all. */
   supports(channel: CodeChannel): boolean;
 }

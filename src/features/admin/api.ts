@@ -34,6 +34,7 @@ import { registerGroupsApi } from './groups-api.js';
 import { registerLocationsApi } from './locations-api.js';
 import { registerReportApi, signInFilterQuery } from './report-api.js';
 import { signInEventOut } from './sign-in-export.js';
+import { countryLookup } from '../../web/countries.js';
 import { WEB_BULK_MAX_ROWS } from './users-pages.js';
 
 const signInEventSchema = {
@@ -55,6 +56,12 @@ const signInEventSchema = {
         'How many identical attempts the row stands for: repeated failures (same account as typed, IP, protocol, outcome and reason) within the aggregation window are one row; `at` is the first of them.',
     },
     lastAt: { type: 'string', format: 'date-time', description: 'The last of those attempts (`at` when count is 1).' },
+    country: {
+      type: 'string',
+      nullable: true,
+      description:
+        'The ISO 3166-1 alpha-2 country of `ip`, looked up when asked from the offline data (IP geolocation by DB-IP, CC BY 4.0); null for a private or unknown address.',
+    },
   },
 } as const;
 
@@ -526,6 +533,11 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
           maxLifetimeDays: { type: 'integer', minimum: 1, maximum: 3650, nullable: true },
           revokeUnusedDays: { type: 'integer', minimum: 1, maximum: 3650, nullable: true },
           revokeOnPasswordChange: { type: 'boolean' },
+          notifyAdminsNewCountry: {
+            type: 'boolean',
+            description:
+              "Email every admin of the organization when an app password is used from a country its account has never been used from (the account's first country is its baseline). Default false.",
+          },
         },
       },
     },
@@ -678,7 +690,8 @@ export function registerAdminApi(api: FastifyInstance, ctx: Services) {
       const { user, actor } = await authenticate(req);
       const { limit, offset, ...filter } = req.query;
       const r = await ctx.reports.listSignIns(actor, user.orgId, filter, limit ?? 100, offset ?? 0);
-      return { events: r.events.map(signInEventOut), total: r.total };
+      const country = await countryLookup(ctx.geoip);
+      return { events: r.events.map((e) => signInEventOut(e, country)), total: r.total };
     },
   );
   registerReportApi(api, ctx, authenticate);

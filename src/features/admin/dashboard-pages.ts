@@ -10,19 +10,28 @@ import { type BarChart, chartTable, stackedBarChart } from './charts.js';
 import { html, type Html } from '../../web/html.js';
 import type { MessageId } from '../../i18n/en.js';
 import { hasMessage } from '../../i18n/i18n.js';
+import { countryName } from '../../i18n/country-name.js';
 import { layout, type PageContext } from '../../web/layout.js';
 
 /** The dashboard's charts, as data: the page draws them, and the tests check them. */
 export function dashboardCharts(
   ctx: PageContext,
   d: Dashboard,
-): { hourly: BarChart; legacy: BarChart; locked: BarChart; mfa: BarChart; appPasswords: BarChart } {
+): {
+  hourly: BarChart;
+  legacy: BarChart;
+  countries: BarChart;
+  locked: BarChart;
+  mfa: BarChart;
+  appPasswords: BarChart;
+} {
   const { t } = ctx;
   const outcomes = (rows: Record<(typeof SIGN_IN_OUTCOMES)[number], number>[]) =>
     SIGN_IN_OUTCOMES.map((o) => ({ key: o, label: t(`outcome.${o}`), values: rows.map((r) => r[o]) }));
   const sum = (o: (typeof SIGN_IN_OUTCOMES)[number]) => d.hourly.reduce((n, h) => n + h[o], 0);
   const legacyTotal = d.legacy.reduce((n, r) => n + r.success + r.failure + r.throttled, 0);
   const lockedTotal = d.locked.reduce((n, r) => n + r.count, 0);
+  const countries = shownCountries(d.legacyByCountry);
   const mfaTotal = d.mfa.disabled + d.mfa.enabled + d.mfa.enforced;
   const days = d.appPasswords.unusedDays;
   return {
@@ -48,6 +57,24 @@ export function dashboardCharts(
         : t('dashboard.legacy.none'),
       categories: d.legacy.map((r) => r.protocol.toUpperCase()),
       series: outcomes(d.legacy),
+    },
+    countries: {
+      id: 'chart-countries',
+      title: t('dashboard.countries.title'),
+      desc: legacyTotal
+        ? t('dashboard.countries.desc', {
+            total: legacyTotal,
+            countries: d.legacyByCountry.filter((r) => r.country !== null).length,
+          })
+        : t('dashboard.legacy.none'),
+      categories: countries.map((r) =>
+        r.country === null
+          ? t('dashboard.countries.unknown')
+          : r.country === OTHER
+            ? t('dashboard.countries.other')
+            : `${countryName(ctx.locale, r.country)} (${r.country})`,
+      ),
+      series: outcomes(countries),
     },
     locked: {
       id: 'chart-locked',
@@ -83,7 +110,20 @@ export function dashboardCharts(
   };
 }
 
-/** /admin/dashboard: the five charts, each with its summary (<desc>) and its numbers in a table. */
+/** Stands for the countries beyond the first SHOWN_COUNTRIES, added up. */
+const OTHER = '*';
+const SHOWN_COUNTRIES = 12;
+
+/** The countries the chart has room for (the busiest), and the rest as one bar: the table under it has the same rows. */
+function shownCountries(rows: Dashboard['legacyByCountry']): Dashboard['legacyByCountry'] {
+  if (rows.length <= SHOWN_COUNTRIES) return rows;
+  const rest = rows.slice(SHOWN_COUNTRIES - 1);
+  const other = { country: OTHER, success: 0, failure: 0, throttled: 0 };
+  for (const r of rest) for (const o of SIGN_IN_OUTCOMES) other[o] += r[o];
+  return [...rows.slice(0, SHOWN_COUNTRIES - 1), other];
+}
+
+/** /admin/dashboard: the six charts, each with its summary (<desc>) and its numbers in a table. */
 export function dashboardPage(ctx: PageContext, d: Dashboard): Html {
   const { t } = ctx;
   const c = dashboardCharts(ctx, d);
@@ -106,6 +146,7 @@ ${chartTable(chart, { category, total: t('dashboard.col.total') })}
 <div class="charts">
 ${section(c.hourly, t('dashboard.col.hour'))}
 ${section(c.legacy, t('dashboard.col.protocol'), d.legacy.length === 0)}
+${section(c.countries, t('signins.col.country'), d.legacyByCountry.length === 0)}
 ${section(c.locked, t('dashboard.col.reason'), d.locked.length === 0)}
 ${section(c.mfa, t('dashboard.col.state'))}
 ${section(c.appPasswords, t('dashboard.col.kind'))}

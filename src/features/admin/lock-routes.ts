@@ -10,6 +10,7 @@ import { html, type Html } from '../../web/html.js';
 import { field } from '../../web/forms.js';
 import { actorOf } from '../../web/guards.js';
 import type { PageContext } from '../../web/layout.js';
+import { ipAndCountry } from '../../web/countries.js';
 import type { Services } from '../../web/services.js';
 
 /** The Sign-in log's "Locked client IPs" section (nothing when none is locked). */
@@ -21,7 +22,9 @@ export function lockedIpsSection(ctx: PageContext, locked: IpLock[]): Html {
 <p>${t('locks.ips.help')}</p>
 <table><thead><tr><th scope="col">${t('signins.col.ip')}</th><th scope="col">${t('locks.ips.remaining')}</th><th scope="col">${t('users.col.actions')}</th></tr></thead>
 <tbody>${locked.map(
-    (l) => html`<tr><td>${l.ip}</td><td>${t('locks.minutes', { minutes: Math.max(1, Math.ceil(l.seconds / 60)) })}</td>
+    (
+      l,
+    ) => html`<tr><td>${ipAndCountry(ctx, l.ip)}</td><td>${t('locks.minutes', { minutes: Math.max(1, Math.ceil(l.seconds / 60)) })}</td>
 <td><form method="post" action="/admin/locks/ip" class="inline"><input type="hidden" name="_csrf" value="${ctx.csrf}"><input type="hidden" name="ip" value="${l.ip}"><button type="submit">${t('locks.lift', { ip: l.ip })}</button></form></td></tr>`,
   )}</tbody></table>
 </section>`;

@@ -5,6 +5,7 @@ import { html, type Html } from '../../web/html.js';
 import { layout, pager, type Notice, type PageContext } from '../../web/layout.js';
 import { type SignInLogPage, signInAgent, signInProtocol, signInReason, signInTime } from '../../web/components.js';
 import { countryOptions, timeZones } from '../../web/regional.js';
+import { countryCell } from '../../web/countries.js';
 
 const option = (value: string, label: string, current: string) =>
   html`<option value="${value}"${current === value ? html` selected` : ''}>${label}</option>`;
@@ -16,7 +17,7 @@ export function signInsPage(
   const { t } = ctx;
   const rows = v.events.map(
     (e) => html`<tr class="${e.outcome}">
-  <td>${signInTime(ctx, e)}</td><td>${e.addressTyped}</td><td class="outcome">${t(`outcome.${e.outcome}`)}</td><td>${signInReason(ctx, e)}</td><td>${signInProtocol(ctx, e)}</td><td>${e.ip}</td>${signInAgent(ctx, e)}
+  <td>${signInTime(ctx, e)}</td><td>${e.addressTyped}</td><td class="outcome">${t(`outcome.${e.outcome}`)}</td><td>${signInReason(ctx, e)}</td><td>${signInProtocol(ctx, e)}</td><td>${e.ip}</td><td>${countryCell(ctx, e.ip)}</td>${signInAgent(ctx, e)}
 </tr>`,
   );
   return layout(
@@ -26,7 +27,7 @@ export function signInsPage(
 ${
   v.events.length
     ? html`<table>
-<thead><tr><th scope="col">${t('signins.col.time')}</th><th scope="col">${t('signins.col.address')}</th><th scope="col">${t('signins.col.outcome')}</th><th scope="col">${t('signins.col.reason')}</th><th scope="col">${t('signins.col.protocol')}</th><th scope="col">${t('signins.col.ip')}</th><th scope="col">${t('signins.col.agent')}</th></tr></thead>
+<thead><tr><th scope="col">${t('signins.col.time')}</th><th scope="col">${t('signins.col.address')}</th><th scope="col">${t('signins.col.outcome')}</th><th scope="col">${t('signins.col.reason')}</th><th scope="col">${t('signins.col.protocol')}</th><th scope="col">${t('signins.col.ip')}</th><th scope="col">${t('signins.col.country')}</th><th scope="col">${t('signins.col.agent')}</th></tr></thead>
 <tbody>${rows}</tbody>
 </table>`
     : html`<p>${t('signins.none')}</p>`
@@ -78,6 +79,7 @@ export function policyPage(
   <label for="ap-unused">${t('policy.ap.unused_days')}</label>
   <input id="ap-unused" name="apUnusedDays" type="number" min="1" max="3650" value="${p.appPasswords.revokeUnusedDays ?? ''}">
   <label class="check"><input type="checkbox" name="apRevokeOnChange" value="1" ${p.appPasswords.revokeOnPasswordChange ? html`checked` : ''}> ${t('policy.ap.revoke_on_change')}</label>
+  <label class="check"><input type="checkbox" name="apNotifyNewCountry" value="1" ${p.appPasswords.notifyAdminsNewCountry ? html`checked` : ''}> ${t('policy.ap.notify_new_country')}</label>
   </fieldset>
   <button type="submit" class="primary">${t('policy.save')}</button>
 </form>

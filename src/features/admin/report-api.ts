@@ -10,6 +10,7 @@ import { errors, iso, secured } from '../../web/api.js';
 import type { ApiCaller } from '../../web/guards.js';
 import type { Services } from '../../web/services.js';
 import { sendSignInExport } from './sign-in-export.js';
+import { countryLookup } from '../../web/countries.js';
 
 /** The sign-in log filter's query fields; checked by the domain (`invalid_filter`), so the rules live in one place. */
 export const signInFilterQuery = {
@@ -53,6 +54,12 @@ const dashboardSchema = {
       type: 'array',
       description: 'Attempts over legacy protocols (app passwords) in the window, by protocol and outcome.',
       items: { type: 'object', properties: { protocol: { type: 'string' }, ...counts } },
+    },
+    legacyByCountry: {
+      type: 'array',
+      description:
+        'The same attempts by the country of their client address (ISO 3166-1 alpha-2; null: private or unknown), most attempts first. Countries are looked up when asked from the offline data (IP geolocation by DB-IP, CC BY 4.0).',
+      items: { type: 'object', properties: { country: { type: 'string', nullable: true }, ...counts } },
     },
     locked: {
       type: 'array',
@@ -134,6 +141,7 @@ export function registerReportApi(
         ctx.reports.exportSignIns(actor, user.orgId, raw),
         format ?? 'csv',
         ctx.clock.now(),
+        await countryLookup(ctx.geoip),
       );
     },
   );

@@ -25,6 +25,7 @@ import type { PageContext } from '../../web/layout.js';
 import { setPasswordUrl } from '../../web/links.js';
 import { oneTimeDisplay } from '../../web/one-time.js';
 import { PAGE_ROUTE, pageContext, send, userMessage } from '../../web/respond.js';
+import { withCountries } from '../../web/countries.js';
 import type { Services } from '../../web/services.js';
 import { signInFilterForm } from './dashboard-pages.js';
 import { localToInstant } from '../../domain/time-zone.js';
@@ -286,6 +287,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
           maxLifetimeDays: optionalDays('apMaxDays'),
           revokeUnusedDays: optionalDays('apUnusedDays'),
           revokeOnPasswordChange: field(req.body, 'apRevokeOnChange', 2) === '1',
+          notifyAdminsNewCountry: field(req.body, 'apNotifyNewCountry', 2) === '1',
         },
       });
       return reply.redirect('/admin/policy?m=saved', 303);
@@ -359,12 +361,9 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: Services, web: We
           : req.query.m === 'ip_not_lifted'
             ? { error: req.t('error.ip_lock_not_found') }
             : {};
-      const lockedIps = lockedIpsSection(
-        pageContext(req, reply),
-        await ctx.locks.lockedIps(actorOf(req), req.user!.orgId),
-      );
+      const pc = await withCountries(pageContext(req, reply), ctx.geoip);
+      const lockedIps = lockedIpsSection(pc, await ctx.locks.lockedIps(actorOf(req), req.user!.orgId));
       const offset = Math.max(0, Number.parseInt(String(req.query.offset ?? '0'), 10) || 0);
-      const pc = pageContext(req, reply);
       let page: Awaited<ReturnType<Services['reports']['listSignIns']>>;
       try {
         // The form's times are typed in the organization's zone, as the page shows them.

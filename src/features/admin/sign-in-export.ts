@@ -9,6 +9,7 @@ import type { FastifyReply } from 'fastify';
 import type { SignInEvent } from '../../domain/audit/events.js';
 import { csvLine } from '../../lib/csv.js';
 import { iso } from '../../web/api.js';
+import type { CountryOf } from '../../web/countries.js';
 
 export type ExportFormat = 'csv' | 'jsonl';
 
@@ -21,13 +22,18 @@ export const CSV_COLUMNS = [
   'ip',
   'user_agent',
   'app_password',
-  // Last, so that a reader of the older columns by position still works: an aggregated row's count and last time.
+  // Last, so that a reader of the older columns by position still works: an aggregated row's count and last time,
+  // then the address's country (looked up at export time from the offline table, not stored).
   'count',
   'last_time',
+  'country',
 ] as const;
 
-/** A sign-in log row as the JSON API and the JSON-lines export show it (never a secret: there is none in the row). */
-export function signInEventOut(e: SignInEvent) {
+/**
+ * A sign-in log row as the JSON API and the JSON-lines export show it (never a secret: there is
+ * none in the row). `country`: the address's ISO code from the offline table, null when unknown.
+ */
+export function signInEventOut(e: SignInEvent, country: CountryOf) {
   return {
     id: e.id,
     at: iso(e.at),
@@ -41,14 +47,19 @@ export function signInEventOut(e: SignInEvent) {
     /** Identical attempts this row stands for (repeated failures are aggregated); `at` is the first, `lastAt` the last. */
     count: e.count ?? 1,
     lastAt: iso(e.lastAt ?? e.at),
+    country: country(e.ip) ?? null,
   };
 }
 
-async function* lines(events: AsyncIterable<SignInEvent>, format: ExportFormat): AsyncGenerator<string> {
+async function* lines(
+  events: AsyncIterable<SignInEvent>,
+  format: ExportFormat,
+  country: CountryOf,
+): AsyncGenerator<string> {
   if (format === 'csv') {
     yield csvLine(CSV_COLUMNS);
     for await (const e of events) {
-      const o = signInEventOut(e);
+      const o = signInEventOut(e, country);
       yield csvLine([
         o.at,
         o.addressTyped,
@@ -60,11 +71,12 @@ async function* lines(events: AsyncIterable<SignInEvent>, format: ExportFormat):
         o.appPasswordName ?? '',
         String(o.count),
         o.lastAt,
+        o.country ?? '',
       ]);
     }
     return;
   }
-  for await (const e of events) yield `${JSON.stringify(signInEventOut(e))}\n`;
+  for await (const e of events) yield `${JSON.stringify(signInEventOut(e, country))}\n`;
 }
 
 /**
@@ -77,11 +89,12 @@ export function sendSignInExport(
   events: AsyncIterable<SignInEvent>,
   format: ExportFormat,
   now: number,
+  country: CountryOf,
 ): FastifyReply {
   const stamp = new Date(now).toISOString().slice(0, 16).replace(/[-:]/g, '').replace('T', '-');
   return reply
     .header('content-type', format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8')
     .header('content-disposition', `attachment; filename="sign-ins-${stamp}.${format}"`)
     .header('cache-control', 'no-store')
-    .send(Readable.from(lines(events, format), { objectMode: false }));
+    .send(Readable.from(lines(events, format, country), { objectMode: false }));
 }

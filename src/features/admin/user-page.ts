@@ -10,6 +10,7 @@ import type { SignInEvent } from '../../domain/audit/events.js';
 import { MFA_STATES, type MfaMethod } from '../../domain/mfa/model.js';
 import type { Session } from '../../domain/sessions/session.js';
 import type { AccountLocks } from '../../domain/throttling/lock-admin.js';
+import { countryCell, ipAndCountry } from '../../web/countries.js';
 import {
   agentName,
   appPasswordUse,
@@ -135,7 +136,7 @@ function sessions(ctx: PageContext, v: UserPageData): Html {
 ${
   v.sessions.length
     ? html`<table id="user-sessions"><thead><tr><th scope="col">${t('sessions.col.where')}</th><th scope="col">${t('sessions.col.via')}</th><th scope="col">${t('sessions.col.started')}</th><th scope="col">${t('sessions.col.last')}</th></tr></thead>
-<tbody>${v.sessions.map((s) => html`<tr><td>${agentName(ctx, s.userAgent)}<br><span class="hint">${s.ip}</span></td><td>${t(s.via === 'api' ? 'sessions.via.api' : 'sessions.via.web')}</td><td>${when(ctx, s.createdAt)}</td><td>${when(ctx, s.lastSeenAt)}</td></tr>`)}</tbody></table>`
+<tbody>${v.sessions.map((s) => html`<tr><td>${agentName(ctx, s.userAgent)}<br><span class="hint">${ipAndCountry(ctx, s.ip)}</span></td><td>${t(s.via === 'api' ? 'sessions.via.api' : 'sessions.via.web')}</td><td>${when(ctx, s.createdAt)}</td><td>${when(ctx, s.lastSeenAt)}</td></tr>`)}</tbody></table>`
     : html`<p id="user-sessions">${t('users.page.sessions.none')}</p>`
 }</section>`;
 }
@@ -146,8 +147,8 @@ function signIns(ctx: PageContext, v: UserPageData): Html {
   return html`<section aria-labelledby="user-signins-h"><h2 id="user-signins-h">${t('users.page.signins')}</h2>
 ${
   v.signIns.length
-    ? html`<table id="user-sign-ins"><thead><tr><th scope="col">${t('signins.col.time')}</th><th scope="col">${t('signins.col.outcome')}</th><th scope="col">${t('signins.col.reason')}</th><th scope="col">${t('signins.col.protocol')}</th><th scope="col">${t('signins.col.ip')}</th><th scope="col">${t('signins.col.agent')}</th></tr></thead>
-<tbody>${v.signIns.map((e) => html`<tr class="${e.outcome}"><td>${signInTime(ctx, e)}</td><td class="outcome">${t(`outcome.${e.outcome}`)}</td><td>${signInReason(ctx, e)}</td><td>${signInProtocol(ctx, e)}</td><td>${e.ip}</td>${signInAgent(ctx, e)}</tr>`)}</tbody></table>`
+    ? html`<table id="user-sign-ins"><thead><tr><th scope="col">${t('signins.col.time')}</th><th scope="col">${t('signins.col.outcome')}</th><th scope="col">${t('signins.col.reason')}</th><th scope="col">${t('signins.col.protocol')}</th><th scope="col">${t('signins.col.ip')}</th><th scope="col">${t('signins.col.country')}</th><th scope="col">${t('signins.col.agent')}</th></tr></thead>
+<tbody>${v.signIns.map((e) => html`<tr class="${e.outcome}"><td>${signInTime(ctx, e)}</td><td class="outcome">${t(`outcome.${e.outcome}`)}</td><td>${signInReason(ctx, e)}</td><td>${signInProtocol(ctx, e)}</td><td>${e.ip}</td><td>${countryCell(ctx, e.ip)}</td>${signInAgent(ctx, e)}</tr>`)}</tbody></table>`
     : html`<p id="user-sign-ins">${t('signins.none')}</p>`
 }
 <p><a href="${all}" id="all-sign-ins">${t('users.page.signins.all', { address: v.user.address })}</a></p></section>`;

@@ -14,6 +14,7 @@ import { actorOf } from '../../web/guards.js';
 import { safeNext, setPasswordUrl } from '../../web/links.js';
 import type { OneTimeDisplay } from '../../web/one-time.js';
 import { pageContext, send, userMessage } from '../../web/respond.js';
+import { withCountries } from '../../web/countries.js';
 import type { Services } from '../../web/services.js';
 import { type MadeLink, userPage, userPagePath } from './user-page.js';
 import { showUsers } from './users-list.js';
@@ -73,7 +74,7 @@ export async function showUserPage(
     ]);
     return send(
       reply,
-      userPage(pageContext(req, reply, userPagePath(at)), {
+      userPage(await withCountries(pageContext(req, reply, userPagePath(at)), ctx.geoip), {
         user: r.user,
         methods: r.methods,
         recoveryCodesLeft: r.recoveryCodesLeft,

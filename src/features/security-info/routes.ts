@@ -26,6 +26,7 @@ import { oneTimeDisplay } from '../../web/one-time.js';
 import { requireUser } from '../../web/guards.js';
 import { safeNext } from '../../web/links.js';
 import { PAGE_ROUTE, pageContext, send, userMessage } from '../../web/respond.js';
+import { withCountries } from '../../web/countries.js';
 import type { Services } from '../../web/services.js';
 import {
   appPasswordRenamePage,
@@ -79,10 +80,13 @@ export function registerSecurityInfoRoutes(app: FastifyInstance, ctx: Services, 
       nonce: randomBytes(18).toString('base64url'),
       locations: await ctx.locations.choicesFor(user.orgId),
     };
+    // Countries (and DB-IP's credit) only when an app password shows the address it was last used from.
+    const pc = pageContext(req, reply, '/security-info');
+    const page = appPasswords.list.some((p) => p.lastUsedIp) ? await withCountries(pc, ctx.geoip) : pc;
     // A page that shows a new secret must not be cached anywhere (send() already says no-store).
     return send(
       reply,
-      securityInfoPage(pageContext(req, reply, '/security-info'), {
+      securityInfoPage(page, {
         ...o,
         fresh,
         ...extra,

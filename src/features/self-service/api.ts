@@ -23,6 +23,7 @@ import {
 import { clientMeta } from '../../web/forms.js';
 import { bearerAuth } from '../../web/guards.js';
 import type { Services } from '../../web/services.js';
+import { type CountryOf, countryLookup } from '../../web/countries.js';
 import { summarizeUserAgent } from '../../web/user-agent.js';
 
 const effectsSchema = {
@@ -78,6 +79,12 @@ const mySignInSchema = {
         'How many identical failed attempts the row stands for (repeated failures are one row); `at` is the first.',
     },
     lastAt: { type: 'string', format: 'date-time', description: 'The last of those attempts (`at` when count is 1).' },
+    country: {
+      type: 'string',
+      nullable: true,
+      description:
+        'The ISO 3166-1 alpha-2 country of `ip`, looked up when asked (IP geolocation by DB-IP, CC BY 4.0); null when none is known.',
+    },
   },
   required: ['id', 'at', 'outcome', 'reason', 'protocol', 'ip', 'userAgent', 'count', 'lastAt'],
 } as const;
@@ -96,7 +103,7 @@ function sessionOut(s: Session, currentId: string) {
   };
 }
 
-function signInOut(e: SignInEvent) {
+function signInOut(e: SignInEvent, country: CountryOf) {
   return {
     id: e.id,
     at: iso(e.at),
@@ -109,6 +116,7 @@ function signInOut(e: SignInEvent) {
     appPasswordName: e.appPasswordName ?? null,
     count: e.count ?? 1,
     lastAt: iso(e.lastAt ?? e.at),
+    country: country(e.ip) ?? null,
   };
 }
 
@@ -366,7 +374,8 @@ export function registerSelfServiceApi(api: FastifyInstance, ctx: Services) {
     async (req) => {
       const { user } = await authenticate(req);
       const r = await ctx.selfService.signIns(user, { limit: req.query.limit ?? 50, offset: req.query.offset ?? 0 });
-      return { events: r.events.map(signInOut), total: r.total };
+      const country = await countryLookup(ctx.geoip);
+      return { events: r.events.map((e) => signInOut(e, country)), total: r.total };
     },
   );
 

@@ -6,6 +6,7 @@
 import type { PasswordChangeEffects } from '../../domain/self-service/self-service.js';
 import type { Session } from '../../domain/sessions/session.js';
 import { html, type Html } from '../../web/html.js';
+import { countryCell, ipAndCountry } from '../../web/countries.js';
 import { describedBy, layout, pager, type Notice, type PageContext } from '../../web/layout.js';
 import {
   agentName,
@@ -86,7 +87,7 @@ export function mySessionsPage(ctx: PageContext, v: { sessions: Session[]; curre
   const rows = v.sessions.map((s) => {
     const current = s.id === v.currentId;
     return html`<tr${current ? html` class="current" aria-current="true"` : ''}>
-  <td title="${s.userAgent}">${agentName(ctx, s.userAgent)}<br><span class="hint">${s.ip}</span></td>
+  <td title="${s.userAgent}">${agentName(ctx, s.userAgent)}<br><span class="hint">${ipAndCountry(ctx, s.ip)}</span></td>
   <td>${t(s.via === 'api' ? 'sessions.via.api' : 'sessions.via.web')}</td>
   <td>${when(ctx, s.createdAt)}</td><td>${when(ctx, s.lastSeenAt)}</td>
   <td>${current ? html`<strong>${t('sessions.current')}</strong>` : html`<form method="post" action="/account/sessions/end" class="inline">${csrfField(ctx)}<input type="hidden" name="id" value="${s.id}"><button type="submit">${t('sessions.end')}</button></form>`}</td>
@@ -111,7 +112,7 @@ export function mySignInsPage(ctx: PageContext, v: SignInLogPage & Notice): Html
     (e) => html`<tr class="${e.outcome}">
   <td>${signInTime(ctx, e)}</td><td class="outcome">${t(`outcome.${e.outcome}`)}</td>
   <td>${signInProtocol(ctx, e)}</td>
-  <td>${e.ip}</td>${signInAgent(ctx, e)}
+  <td>${e.ip}</td><td>${countryCell(ctx, e.ip)}</td>${signInAgent(ctx, e)}
   <td>${e.appPasswordId ? html`<form method="post" action="/account/sign-ins/not-me" class="inline">${csrfField(ctx)}<input type="hidden" name="id" value="${e.id}"><button type="submit">${t('mysignins.not_me')}</button></form>` : ''}</td>
 </tr>`,
   );
@@ -122,7 +123,7 @@ export function mySignInsPage(ctx: PageContext, v: SignInLogPage & Notice): Html
 ${
   v.events.length
     ? html`<table id="my-sign-ins">
-<thead><tr><th scope="col">${t('signins.col.time')}</th><th scope="col">${t('signins.col.outcome')}</th><th scope="col">${t('signins.col.protocol')}</th><th scope="col">${t('signins.col.ip')}</th><th scope="col">${t('signins.col.agent')}</th><th scope="col"><span class="visually-hidden">${t('users.col.actions')}</span></th></tr></thead>
+<thead><tr><th scope="col">${t('signins.col.time')}</th><th scope="col">${t('signins.col.outcome')}</th><th scope="col">${t('signins.col.protocol')}</th><th scope="col">${t('signins.col.ip')}</th><th scope="col">${t('signins.col.country')}</th><th scope="col">${t('signins.col.agent')}</th><th scope="col"><span class="visually-hidden">${t('users.col.actions')}</span></th></tr></thead>
 <tbody>${rows}</tbody>
 </table>`
     : html`<p>${t('signins.none')}</p>`

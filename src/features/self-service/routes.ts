@@ -14,6 +14,7 @@ import { requireUser } from '../../web/guards.js';
 import { messagePage } from '../../web/layout.js';
 import { setPasswordPath } from '../../web/links.js';
 import { PAGE_ROUTE, pageContext, send, userMessage } from '../../web/respond.js';
+import { withCountries } from '../../web/countries.js';
 import type { Services } from '../../web/services.js';
 import {
   accountPage,
@@ -209,7 +210,7 @@ export function registerSelfServiceRoutes(app: FastifyInstance, ctx: Services, w
     const sessions = await ctx.selfService.sessions(req.user!);
     return send(
       reply,
-      mySessionsPage(pageContext(req, reply, '/account/sessions'), {
+      mySessionsPage(await withCountries(pageContext(req, reply, '/account/sessions'), ctx.geoip), {
         sessions,
         currentId: req.session!.id,
         ...extra,
@@ -261,7 +262,7 @@ export function registerSelfServiceRoutes(app: FastifyInstance, ctx: Services, w
     const { events, total } = await ctx.selfService.signIns(req.user!, { limit: PAGE, offset });
     return send(
       reply,
-      mySignInsPage(pageContext(req, reply, '/account/sign-ins'), {
+      mySignInsPage(await withCountries(pageContext(req, reply, '/account/sign-ins'), ctx.geoip), {
         events,
         total,
         offset,
