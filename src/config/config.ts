@@ -550,7 +550,7 @@ export const OPTIONS: Option<keyof Config>[] = [
     key: 'geoipCountryFile',
     env: 'SESAME_GEOIP_COUNTRY_FILE',
     default: '',
-    doc: "Absolute path of a CSV file of IP ranges and their countries (`first,last,CC` a line, IPv4 and IPv6 rows in one file, as in DB-IP's free IP to Country Lite CSV, gunzipped) that replaces the copy shipped with Sesame (`@ip-location-db/dbip-country`), for a newer one. Read once, at the first lookup of a country. Empty: the shipped file. See the admin guide, Named locations.",
+    doc: "Absolute path of newer IP-to-country data that replaces the copy shipped with Sesame (`@ip-location-db/dbip-country`): a CSV file of IP ranges and their countries (`first,last,CC` a line, IPv4 and IPv6 rows in one file, as in DB-IP's free IP to Country Lite CSV, gunzipped), or a folder of MaxMind's GeoLite2 (or GeoIP2) Country CSV as unzipped (its `*-Blocks-IPv4.csv`, `*-Blocks-IPv6.csv` and `*-Locations-en.csv`). Read once, at the first lookup of a country (restart to read a newer one). Empty: the shipped file. See the admin guide, Named locations.",
     parse: absolutePath,
   },
   {

@@ -6,6 +6,7 @@
  * Sesame costs nothing, a lookup costs about twenty comparisons.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { createRequire } from 'node:module';
 import { type IpNumber, parseCidr, parseIp, RangeTable } from '../../lib/ip.js';
 
@@ -64,10 +65,36 @@ export class CountryTable {
 
 const COUNTRY = /^[A-Z]{2}$/;
 
-/** A file of rows `first,last,CC`: addresses as text, or (`numeric`) as decimal numbers of one family. */
+/**
+ * A file of rows `first,last,CC`: addresses as text, or (`numeric`) as decimal numbers of one
+ * family. Or (`maxmind`) a MaxMind GeoLite2/GeoIP2 Country *Blocks* file, rows
+ * `network,geoname_id,registered_country_geoname_id,...`, with its Locations file's ids to codes.
+ */
 export interface CountryFile {
   text: string;
   numeric?: 4 | 6;
+  maxmind?: ReadonlyMap<string, string>;
+}
+
+/**
+ * A MaxMind *Locations* file (`GeoLite2-Country-Locations-en.csv`): geoname id to ISO code, by the
+ * header's column names. The columns before the code (ids, continent code and name) hold no comma.
+ */
+export function maxmindLocations(text: string): Map<string, string> {
+  const lines = text.split('\n');
+  const header = (lines[0] ?? '').trim().split(',');
+  const idAt = header.indexOf('geoname_id');
+  const codeAt = header.indexOf('country_iso_code');
+  if (idAt < 0 || codeAt < 0)
+    throw new Error('not a MaxMind Locations file: no geoname_id and country_iso_code columns');
+  const out = new Map<string, string>();
+  for (const line of lines.slice(1)) {
+    const f = line.replaceAll('"', '').split(',');
+    const id = f[idAt]?.trim();
+    const code = f[codeAt]?.trim().toUpperCase();
+    if (id && code && COUNTRY.test(code)) out.set(id, code);
+  }
+  return out;
 }
 
 /**
@@ -104,14 +131,28 @@ function* parseRows(files: CountryFile[], linesPerTurn = Number.POSITIVE_INFINIT
   const v6: [bigint, bigint, string][] = [];
   const codes = new Map<string, string>();
   let lines = 0;
-  for (const { text, numeric } of files)
+  for (const { text, numeric, maxmind } of files)
     for (const line of text.split('\n')) {
       if (++lines % linesPerTurn === 0) yield;
       const [a, b, c] = line.replaceAll('"', '').trim().split(',');
-      const cc = c?.trim().toUpperCase();
-      if (!a || !b || !cc || !COUNTRY.test(cc) || cc === 'ZZ') continue;
-      const first = numeric ? fromDecimal(a, numeric) : parseIp(a);
-      const last = numeric ? fromDecimal(b, numeric) : parseIp(b);
+      let first: IpNumber | undefined;
+      let last: IpNumber | undefined;
+      let cc: string | undefined;
+      if (maxmind) {
+        // The country of the network's users, else the country it is registered in (MaxMind leaves
+        // the first empty for some networks, anycast and satellite ones among them).
+        cc = (b && maxmind.get(b)) || (c && maxmind.get(c.trim())) || undefined;
+        const net = a ? parseCidr(a) : undefined;
+        if (!net || net instanceof Error) continue;
+        first = { family: net.family, value: net.first } as IpNumber;
+        last = { family: net.family, value: net.last } as IpNumber;
+      } else {
+        cc = c?.trim().toUpperCase();
+        if (!a || !b) continue;
+        first = numeric ? fromDecimal(a, numeric) : parseIp(a);
+        last = numeric ? fromDecimal(b, numeric) : parseIp(b);
+      }
+      if (!cc || !COUNTRY.test(cc) || cc === 'ZZ') continue;
       if (!first || !last || first.family !== last.family || first.value > last.value) continue;
       // One string per code, not one per row.
       let code = codes.get(cc);
@@ -171,6 +212,31 @@ export function shippedCountryFiles(): { path: string; numeric: 4 | 6 }[] {
   }));
 }
 
+/**
+ * What SESAME_GEOIP_COUNTRY_FILE names: a CSV of `first,last,CC` rows (DB-IP's IP to Country Lite),
+ * or a folder holding MaxMind's GeoLite2 (or GeoIP2) Country CSV, as unzipped: its
+ * `*-Blocks-IPv4.csv`, `*-Blocks-IPv6.csv` and `*-Locations-en.csv`.
+ */
+async function configuredFiles(file: string): Promise<CountryFile[]> {
+  if (!(await fs.promises.stat(file)).isDirectory()) return [{ text: await fs.promises.readFile(file, 'utf8') }];
+  const names = await fs.promises.readdir(file);
+  const find = (suffix: string) => {
+    const name = names.find((n) => n.endsWith(suffix));
+    if (!name)
+      throw new Error(
+        `${file}: no *${suffix} (a MaxMind Country CSV folder has Blocks-IPv4, Blocks-IPv6 and Locations-en)`,
+      );
+    return path.join(file, name);
+  };
+  const ids = maxmindLocations(await fs.promises.readFile(find('-Locations-en.csv'), 'utf8'));
+  return Promise.all(
+    ['-Blocks-IPv4.csv', '-Blocks-IPv6.csv'].map(async (suffix) => ({
+      text: await fs.promises.readFile(find(suffix), 'utf8'),
+      maxmind: ids,
+    })),
+  );
+}
+
 /** Loads the table once, when first asked; `file` (SESAME_GEOIP_COUNTRY_FILE) replaces the shipped files. */
 export class GeoIpCountries {
   private loading: Promise<CountryTable> | undefined;
@@ -179,13 +245,16 @@ export class GeoIpCountries {
 
   table(): Promise<CountryTable> {
     this.loading ??= (async () => {
-      const files = this.file ? [{ path: this.file, numeric: undefined }] : shippedCountryFiles();
-      const t = await parseCountryCsvYielding(
-        await Promise.all(
-          files.map(async (f) => ({ text: await fs.promises.readFile(f.path, 'utf8'), numeric: f.numeric })),
-        ),
-      );
-      if (t.size === 0) throw new Error(`no country ranges in ${files.map((f) => f.path).join(', ')}`);
+      const files = this.file
+        ? await configuredFiles(this.file)
+        : await Promise.all(
+            shippedCountryFiles().map(async (f) => ({
+              text: await fs.promises.readFile(f.path, 'utf8'),
+              numeric: f.numeric,
+            })),
+          );
+      const t = await parseCountryCsvYielding(files);
+      if (t.size === 0) throw new Error(`no country ranges in ${this.file || 'the shipped country files'}`);
       return t;
     })();
     // A failed read is tried again at the next lookup rather than remembered.
