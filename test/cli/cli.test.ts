@@ -1,6 +1,9 @@
 /**
- * The `sesame` command, run for real (bin/sesame.js in a child process) against SQLite and
- * PostgreSQL: its commands, wrong usage (one line, exit 2) and refusals that change nothing.
+ * The `sesame` command against SQLite and PostgreSQL: its commands, wrong usage (one line, exit 2)
+ * and refusals that change nothing. What needs the process itself (bin/sesame.js in a child: the
+ * first migration, standard input, exit codes and stderr for wrong usage and bad configuration)
+ * runs it for real; the rest runs the same entry point, src/cli/main.ts's runCli, in this process
+ * (a child costs most of a second of CPU to start, and this file runs some fifty commands).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -9,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { createContext } from '../../src/app/context.js';
+import { runCli } from '../../src/cli/main.js';
 import { makeTestStore, STORE_KINDS, type TestStore } from '../support/stores.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -20,7 +24,29 @@ interface Run {
   err: string;
 }
 
-function sesame(store: TestStore, args: string[], stdin?: string): Promise<Run> {
+/** `sesame ...` in this process: runCli with the same environment, its lines captured as a child's would be. */
+async function sesame(store: TestStore, args: string[], stdin?: string): Promise<Run> {
+  let out = '';
+  let err = '';
+  const code = await runCli(args, {
+    out: (s) => (out += `${s}\n`),
+    err: (s) => (err += `${s}\n`),
+    write: (s) => (out += s),
+    progress: { write: (s) => (err += s), isTTY: false },
+    readStdin: async () => stdin ?? '',
+    env: {
+      ...process.env,
+      SESAME_DATA_DIR: store.dataDir,
+      DATABASE_URL: store.databaseUrl,
+      LOG_LEVEL: 'silent',
+      SESAME_PUBLIC_URL: 'https://id.contoso.test',
+    },
+  });
+  return { code, out, err };
+}
+
+/** `sesame ...` as a child process (bin/sesame.js), for what only a process shows. */
+function sesameProcess(store: TestStore, args: string[], stdin?: string): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: ROOT,
@@ -65,7 +91,7 @@ for (const kind of STORE_KINDS) {
     };
 
     it('migrates an empty store, then says it is up to date', async () => {
-      const first = await sesame(store, ['migrate']);
+      const first = await sesameProcess(store, ['migrate']);
       assert.equal(first.code, 0, first.err);
       assert.match(first.out, /applied: 2026-11-27-01-accounts, 2026-11-27-02-sign-in/);
       const again = await sesame(store, ['migrate']);
@@ -92,7 +118,7 @@ for (const kind of STORE_KINDS) {
     });
 
     it('takes a password on standard input, and the user can sign in with it', async () => {
-      const r = await sesame(
+      const r = await sesameProcess(
         store,
         ['user', 'add', 'bob@contoso.test', '--password-stdin'],
         'quiet-meadow-copper-77\n',
@@ -527,7 +553,7 @@ describe('sesame CLI: wrong usage and bad configuration (before any store is ope
       ['org', 'add', 'a.test', 'b.test'],
       ['user', 'disable'],
     ]) {
-      const r = await sesame(store, args);
+      const r = await sesameProcess(store, args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
       assert.equal(r.out, '');
       assert.equal(r.err.trim().split('\n').length, 1, `one line for: ${args.join(' ')}`);
