@@ -67,6 +67,7 @@ ${MAIL_SETTINGS_USAGE}
 ${LOCKS_USAGE}
   sesame app-passwords list <address>
   sesame app-passwords revoke-all <address>
+  sesame app-passwords pin <address> <id> [--location NAME]... [--network CIDR] | --none
   sesame integration add <name>
   sesame integration list
   sesame integration remove <name>
