@@ -275,15 +275,26 @@ export class LegacyVerifier {
       ip: a.ip,
       pin: row.pin,
     });
-    const accepted = (): LegacyResult => {
-      // Bookkeeping after the answer: the caller is not kept waiting for it.
-      this.afterUse(row.id, row.name, address, protocol, a.ip, now);
-      return { ...base, outcome: 'ok', reason: 'ok', name: row.userName };
-    };
-    const refused: LegacyResult = { ...base, outcome: 'refused', reason: 'location_not_allowed' };
-    if (place === undefined || place === true) return accepted();
-    if (place === false) return refused;
-    return place.then((ok) => (ok ? accepted() : refused));
+    if (place === false) return { ...base, outcome: 'refused', reason: 'location_not_allowed' };
+    if (place === undefined || place === true) return this.accepted(a, row, base, address, protocol, now);
+    return place.then((ok) =>
+      ok
+        ? this.accepted(a, row, base, address, protocol, now)
+        : { ...base, outcome: 'refused', reason: 'location_not_allowed' },
+    );
+  }
+
+  /** A good app password, allowed from here: bookkeeping after the answer (the caller is not kept waiting for it). */
+  private accepted(
+    a: LegacyAttempt,
+    row: VerificationRow,
+    base: Pick<LegacyResult, 'address' | 'appPasswordId' | 'owner'>,
+    address: string,
+    protocol: Protocol,
+    now: number,
+  ): LegacyResult {
+    this.afterUse(row.id, row.name, address, protocol, a.ip, now);
+    return { ...base, outcome: 'ok', reason: 'ok', name: row.userName };
   }
 
   /** Any other password: the account's main password, accepted on legacy protocols only while MFA is not enforced. */
