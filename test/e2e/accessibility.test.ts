@@ -535,6 +535,48 @@ const PAGES: PageCase[] = [
     },
     shows: '#confirmation',
   },
+  {
+    name: 'Named locations: a rule refused ("only from" with no location), the form kept',
+    who: 'admin',
+    open: async (s) => {
+      await s.page.goto('/admin/locations');
+      await s.page.locator('#rule-imap-locations').check();
+      await submit(s.page, '#location-rules-save');
+    },
+    shows: 'fieldset#rule-imap[aria-describedby="page-error"]',
+  },
+  {
+    name: "Named locations: the rules saved, and a group's rule",
+    who: 'admin',
+    open: async (s) => {
+      await s.page.locator('#rule-imap-locations').check();
+      await s.page.locator('#rule-imap-which input[type="checkbox"]').first().check();
+      await s.page.locator('#rule-smtp-never').check();
+      await submit(s.page, '#location-rules-save');
+      await s.page.locator('#group-rule-protocol').selectOption('pop3');
+      await s.page.locator('#group-rule-never').check();
+      await submit(s.page, '#location-group-rule-add');
+    },
+    shows: '#location-group-rules',
+  },
+  {
+    name: "Users: where an admin's app password may be used from, chosen by an admin",
+    who: 'admin',
+    open: async (s) => {
+      await s.page.goto(`/admin/users/user?address=${encodeURIComponent(s.admin)}`);
+      await andLoad(s.page, () => s.page.locator('#app-password-list a.where').first().click());
+    },
+    shows: 'form[action="/admin/users/app-passwords/where"] #ap-pin-network',
+  },
+  {
+    name: 'Users: where an app password may be used from, refused',
+    who: 'admin',
+    open: async (s) => {
+      await s.page.locator('#ap-pin-network').fill('10.0.4.17/24');
+      await submit(s.page, '#ap-where-save');
+    },
+    shows: '#ap-pin-network[aria-invalid="true"]',
+  },
   { name: 'Mail settings', who: 'admin', open: '/admin/mail-settings', shows: '#imap-host' },
   {
     name: 'Mail settings: a problem beside its field',
