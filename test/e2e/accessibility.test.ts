@@ -1056,7 +1056,13 @@ describe('accessibility in Chromium (axe-core, keyboard only)', { concurrency: S
           await tabTo(page, `#ap-protocols input[value="${value}"]`, { max: 1 });
           if (value !== 'smtp') await key('Space');
         }
-        await tabTo(page, 'form[action="/security-info/app-passwords#ap-created"] button[type="submit"]', { max: 1 });
+        // Then where it may be used from (issue #20): a box per named location of the organization
+        // (the admin's steps above made some) and the network field, left as they are.
+        const whereStops = await page.locator('#ap-where input').count();
+        assert.ok(whereStops >= 2, `the locations and the network field: ${whereStops}`);
+        await tabTo(page, 'form[action="/security-info/app-passwords#ap-created"] button[type="submit"]', {
+          max: whereStops + 1,
+        });
         await go('Enter');
         await page.locator('#app-password').waitFor();
         const printerRow = page.locator('#app-password-list tr').filter({ hasText: 'Printer' });
