@@ -1278,6 +1278,45 @@ export const en = {
   'locations.check.country_unavailable': 'The country data could not be read; only the networks were checked.',
   'locations.credit': 'IP geolocation by DB-IP',
   'error.invalid_input.location_check': '“{ip}” is not an IP address: write one such as 192.0.2.10 or 2001:db8::1.',
+  // The rules of the Named locations page (issue #20, item 2).
+  'locations.rules.title': 'Where each protocol may be used from',
+  'locations.rules.intro':
+    'These rules decide from where app passwords (and main passwords, where your organization still allows them) may be used for each protocol. A protocol without a rule may be used from anywhere.',
+  'locations.rules.only':
+    'With “Only from named locations”, an address that none of the ticked locations holds is refused; so is an address the country data does not place, unless a network of a ticked location holds it.',
+  'locations.rules.log': 'A refusal shows in the sign-in log as “{reason}”.',
+  'locations.rules.everyone': 'Everyone in the organization',
+  'locations.rules.mode.anywhere': 'From anywhere',
+  'locations.rules.mode.locations': 'Only from named locations',
+  'locations.rules.mode.never': 'Never',
+  'locations.rules.mode.locations.none': 'Only from named locations: add a location first (below)',
+  'locations.rules.which': 'Which locations, for {protocol}',
+  'locations.rules.save': 'Save rules',
+  'locations.rules.saved': 'The location rules were saved.',
+  'locations.rules.groups': 'Rules for groups',
+  'locations.rules.groups.intro':
+    'A group’s rule replaces the organization’s rule for that protocol for the group’s members. A member of several groups with a rule for the protocol may use it wherever any of those rules allows.',
+  'locations.rules.groups.none': 'No group has a rule of its own.',
+  'locations.rules.col.group': 'Group',
+  'locations.rules.col.protocol': 'Protocol',
+  'locations.rules.col.mode': 'May be used',
+  'locations.rules.col.locations': 'Locations',
+  'locations.rules.remove': 'Remove',
+  'locations.rules.remove.label': 'Remove the {protocol} rule of {group}',
+  'locations.rules.groups.new': 'Add a rule for a group',
+  'locations.rules.groups.hint':
+    'A group has one rule per protocol: adding another for the same group and protocol replaces it.',
+  'locations.rules.groups.add': 'Add rule',
+  'locations.rules.groups.no_groups':
+    'Your organization has no groups yet. Create one on the Groups page to give its members rules of their own.',
+  'locations.rules.groups.added': 'The rule of the group {name} was saved.',
+  'locations.rules.groups.removed': 'The rule of the group {name} was removed.',
+  // An admin choosing where a user's app password may be used from (issue #20, item 2).
+  'ap.admin.where.title': 'Where "{name}" of {address} may be used from',
+  'ap.admin.where.intro':
+    'The app password works only from the places chosen here, and only where the organization’s rules allow. Nothing chosen: wherever the rules allow.',
+  'ap.admin.where.changed': 'Saved. The app password {name} of {address} now works only from where you chose.',
+  'ap.admin.where.back': 'Back to {address}',
 } as const;
 
 export type MessageId = keyof typeof en;

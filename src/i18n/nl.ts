@@ -1299,4 +1299,43 @@ export const nl: Record<MessageId, string> = {
     'De landgegevens konden niet worden gelezen; alleen de netwerken zijn gecontroleerd.',
   'locations.credit': 'IP-geolocatie door DB-IP',
   'error.invalid_input.location_check': '“{ip}” is geen IP-adres: schrijf er een zoals 192.0.2.10 of 2001:db8::1.',
+  // De regels op de pagina Benoemde locaties (issue #20, punt 2).
+  'locations.rules.title': 'Vanaf waar elk protocol mag worden gebruikt',
+  'locations.rules.intro':
+    'Deze regels bepalen per protocol vanaf waar app-wachtwoorden (en hoofdwachtwoorden, waar uw organisatie die nog toestaat) mogen worden gebruikt. Een protocol zonder regel mag overal vandaan worden gebruikt.',
+  'locations.rules.only':
+    'Met “Alleen vanaf benoemde locaties” wordt een adres geweigerd dat geen van de aangevinkte locaties bevat; ook een adres dat de landgegevens niet kunnen plaatsen, tenzij een netwerk van een aangevinkte locatie het bevat.',
+  'locations.rules.log': 'Een weigering staat in het aanmeldlogboek als “{reason}”.',
+  'locations.rules.everyone': 'Iedereen in de organisatie',
+  'locations.rules.mode.anywhere': 'Overal vandaan',
+  'locations.rules.mode.locations': 'Alleen vanaf benoemde locaties',
+  'locations.rules.mode.never': 'Nooit',
+  'locations.rules.mode.locations.none': 'Alleen vanaf benoemde locaties: voeg eerst een locatie toe (hieronder)',
+  'locations.rules.which': 'Welke locaties, voor {protocol}',
+  'locations.rules.save': 'Regels opslaan',
+  'locations.rules.saved': 'De locatieregels zijn opgeslagen.',
+  'locations.rules.groups': 'Regels voor groepen',
+  'locations.rules.groups.intro':
+    'De regel van een groep vervangt voor de leden van die groep de regel van de organisatie voor dat protocol. Wie lid is van meerdere groepen met een regel voor het protocol, mag het gebruiken waar een van die regels het toestaat.',
+  'locations.rules.groups.none': 'Geen enkele groep heeft een eigen regel.',
+  'locations.rules.col.group': 'Groep',
+  'locations.rules.col.protocol': 'Protocol',
+  'locations.rules.col.mode': 'Mag worden gebruikt',
+  'locations.rules.col.locations': 'Locaties',
+  'locations.rules.remove': 'Verwijderen',
+  'locations.rules.remove.label': 'De {protocol}-regel van {group} verwijderen',
+  'locations.rules.groups.new': 'Een regel voor een groep toevoegen',
+  'locations.rules.groups.hint':
+    'Een groep heeft één regel per protocol: een nieuwe voor dezelfde groep en hetzelfde protocol vervangt de oude.',
+  'locations.rules.groups.add': 'Regel toevoegen',
+  'locations.rules.groups.no_groups':
+    'Uw organisatie heeft nog geen groepen. Maak er een aan op de pagina Groepen om de leden eigen regels te geven.',
+  'locations.rules.groups.added': 'De regel van de groep {name} is opgeslagen.',
+  'locations.rules.groups.removed': 'De regel van de groep {name} is verwijderd.',
+  // Een beheerder kiest vanaf waar het app-wachtwoord van een gebruiker mag worden gebruikt (issue #20, punt 2).
+  'ap.admin.where.title': 'Vanaf waar "{name}" van {address} mag worden gebruikt',
+  'ap.admin.where.intro':
+    'Het app-wachtwoord werkt alleen vanaf de plaatsen die u hier kiest, en alleen waar de regels van de organisatie het toestaan. Niets gekozen: overal waar de regels het toestaan.',
+  'ap.admin.where.changed': 'Opgeslagen. Het app-wachtwoord {name} van {address} werkt nu alleen vanaf waar u koos.',
+  'ap.admin.where.back': 'Terug naar {address}',
 };

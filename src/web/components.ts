@@ -12,7 +12,7 @@ import { describeUserAgent } from './user-agent.js';
 import { html, type Html } from './html.js';
 import { describedBy, layout, type PageContext } from './layout.js';
 import { countryText } from './countries.js';
-import type { AppPassword } from '../domain/app-passwords/model.js';
+import type { AppPassword, AppPasswordPin } from '../domain/app-passwords/model.js';
 
 /** The hidden CSRF field every form carries. */
 export const csrfField = (ctx: PageContext) => html`<input type="hidden" name="_csrf" value="${ctx.csrf}">`;
@@ -232,4 +232,38 @@ export function confirmationPage(
 <a href="${v.back}">${t('confirm.cancel')}</a>
 </div>`,
   );
+}
+
+export interface PinPlace {
+  id: string;
+  name: string;
+}
+
+/**
+ * Where an app password may be used from (issue #20): the organization's named locations, ticked,
+ * and one address or network. Nothing chosen: wherever the organization's rules allow.
+ */
+export function pinChoice(
+  ctx: PageContext,
+  places: readonly PinPlace[],
+  pin: AppPasswordPin | null,
+  error?: string,
+  networkValue?: string,
+): Html {
+  const { t } = ctx;
+  const describe = error ? 'ap-where-error ap-where-hint' : 'ap-where-hint';
+  return html`<fieldset id="ap-where" aria-describedby="ap-where-hint"><legend>${t('ap.where.legend')}</legend>
+<p class="hint" id="ap-where-hint">${t('ap.where.hint')}</p>
+${places.map((l) => html`<label class="check"><input type="checkbox" name="pin_locations" value="${l.id}"${pin?.locationIds.includes(l.id) ? html` checked` : ''}> ${l.name}</label>`)}
+<label for="ap-pin-network">${t('ap.where.network')}</label>
+${error ? html`<p class="field-error" id="ap-where-error"><span class="visually-hidden">${t('form.error.prefix')}</span> ${error}</p>` : ''}
+<input id="ap-pin-network" name="pin_network" type="text" maxlength="64" spellcheck="false" autocomplete="off" value="${networkValue ?? pin?.network ?? ''}" aria-describedby="${describe}"${error ? html` aria-invalid="true"` : ''}>
+</fieldset>`;
+}
+
+/** What the list says of a pin: the places' names and the network, or that the organization's rules decide. */
+export function pinText(ctx: PageContext, pin: AppPasswordPin | null, places: readonly PinPlace[]): string {
+  if (!pin) return ctx.t('ap.where.anywhere');
+  const names = new Map(places.map((l) => [l.id, l.name]));
+  return [...pin.locationIds.map((id) => names.get(id) ?? id), ...(pin.network ? [pin.network] : [])].join(', ');
 }

@@ -535,6 +535,48 @@ const PAGES: PageCase[] = [
     },
     shows: '#confirmation',
   },
+  {
+    name: 'Named locations: a rule refused ("only from" with no location), the form kept',
+    who: 'admin',
+    open: async (s) => {
+      await s.page.goto('/admin/locations');
+      await s.page.locator('#rule-imap-locations').check();
+      await submit(s.page, '#location-rules-save');
+    },
+    shows: 'fieldset#rule-imap[aria-describedby="page-error"]',
+  },
+  {
+    name: "Named locations: the rules saved, and a group's rule",
+    who: 'admin',
+    open: async (s) => {
+      await s.page.locator('#rule-imap-locations').check();
+      await s.page.locator('#rule-imap-which input[type="checkbox"]').first().check();
+      await s.page.locator('#rule-smtp-never').check();
+      await submit(s.page, '#location-rules-save');
+      await s.page.locator('#group-rule-protocol').selectOption('pop3');
+      await s.page.locator('#group-rule-never').check();
+      await submit(s.page, '#location-group-rule-add');
+    },
+    shows: '#location-group-rules',
+  },
+  {
+    name: "Users: where an admin's app password may be used from, chosen by an admin",
+    who: 'admin',
+    open: async (s) => {
+      await s.page.goto(`/admin/users/user?address=${encodeURIComponent(s.admin)}`);
+      await andLoad(s.page, () => s.page.locator('#app-password-list a.where').first().click());
+    },
+    shows: 'form[action="/admin/users/app-passwords/where"] #ap-pin-network',
+  },
+  {
+    name: 'Users: where an app password may be used from, refused',
+    who: 'admin',
+    open: async (s) => {
+      await s.page.locator('#ap-pin-network').fill('10.0.4.17/24');
+      await submit(s.page, '#ap-where-save');
+    },
+    shows: '#ap-pin-network[aria-invalid="true"]',
+  },
   { name: 'Mail settings', who: 'admin', open: '/admin/mail-settings', shows: '#imap-host' },
   {
     name: 'Mail settings: a problem beside its field',
@@ -1014,7 +1056,13 @@ describe('accessibility in Chromium (axe-core, keyboard only)', { concurrency: S
           await tabTo(page, `#ap-protocols input[value="${value}"]`, { max: 1 });
           if (value !== 'smtp') await key('Space');
         }
-        await tabTo(page, 'form[action="/security-info/app-passwords#ap-created"] button[type="submit"]', { max: 1 });
+        // Then where it may be used from (issue #20): a box per named location of the organization
+        // (the admin's steps above made some) and the network field, left as they are.
+        const whereStops = await page.locator('#ap-where input').count();
+        assert.ok(whereStops >= 2, `the locations and the network field: ${whereStops}`);
+        await tabTo(page, 'form[action="/security-info/app-passwords#ap-created"] button[type="submit"]', {
+          max: whereStops + 1,
+        });
         await go('Enter');
         await page.locator('#app-password').waitFor();
         const printerRow = page.locator('#app-password-list tr').filter({ hasText: 'Printer' });

@@ -82,7 +82,12 @@ export const location: CommandGroup = {
           for (const r of rules)
             io.out(
               `${r.protocol}\t${r.groupId ? (names.get(r.groupId) ?? r.groupId) : 'everyone'}\t${
-                r.mode === 'locations' ? r.locationIds.map((id) => names.get(id) ?? id).join(',') : r.mode
+                r.mode === 'locations'
+                  ? r.locationIds
+                      .map((id) => names.get(id) ?? id)
+                      .sort((a, b) => a.localeCompare(b))
+                      .join(',')
+                  : r.mode
               }`,
             );
           return 0;

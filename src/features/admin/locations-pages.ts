@@ -4,8 +4,15 @@
  * data in, HTML out, like every page. The country data is DB-IP's (CC BY 4.0): every page that
  * shows a country from it credits DB-IP (`geoipCredit`).
  */
-import { LOCATION_NAME_MAX, type NamedLocation } from '../../domain/locations/model.js';
-import { postForm } from '../../web/components.js';
+import { PROTOCOLS, type Protocol } from '../../domain/app-passwords/model.js';
+import {
+  LOCATION_MODES,
+  LOCATION_NAME_MAX,
+  type LocationMode,
+  type LocationRule,
+  type NamedLocation,
+} from '../../domain/locations/model.js';
+import { postForm, protocolName } from '../../web/components.js';
 import { html, type Html } from '../../web/html.js';
 import { describedBy, layout, type Notice, type PageContext } from '../../web/layout.js';
 import { countryName } from '../../web/regional.js';
@@ -44,13 +51,141 @@ function country(ctx: PageContext, code: string): Html {
   return html`<code>${code}</code> <span class="country-name">${countryName(ctx.locale, code)}</span>`;
 }
 
+/** A rule's mode and locations as a form shows them (stored, or as typed when refused). */
+export interface RuleChoice {
+  mode: LocationMode;
+  locationIds: readonly string[];
+}
+
+/** What the rules section shows: the stored rules, the groups that may have one, and forms as typed after a refusal. */
+export interface RulesView {
+  rules: readonly LocationRule[];
+  groups: readonly { id: string; name: string }[];
+  /** The organization-wide rows as typed, by protocol, when that form was refused. */
+  orgForm?: Partial<Record<Protocol, RuleChoice>>;
+  /** The group rule being added, as typed, when it was refused. */
+  groupForm?: RuleChoice & { groupId: string; protocol: string };
+  /** Which of the two forms the page's error is about. */
+  errorOf?: 'org' | 'group';
+}
+
+const modeText = (ctx: PageContext, mode: LocationMode) => ctx.t(`locations.rules.mode.${mode}`);
+
 /**
- * LEAD: the rules that use locations (issue #20, item 2: per protocol, and pinning app passwords)
- * get their form here; the list page shows this section right after the list of locations. Empty
- * until then. `locations` is the organization's list, as the page shows it.
+ * "Anywhere", "only from named locations", "never" for one rule, and the locations to tick for the
+ * second. Without locations the second cannot be chosen and says to add one first. `prefix` names
+ * the fields (`mode_imap`, `locations_imap`; `mode`, `locations` for the group form).
  */
-export function locationRulesSection(_ctx: PageContext, _locations: NamedLocation[]): Html | '' {
-  return '';
+function ruleChoice(
+  ctx: PageContext,
+  v: {
+    idBase: string;
+    prefix: string;
+    legend: string;
+    choice: RuleChoice;
+    locations: readonly NamedLocation[];
+    error: string | undefined;
+  },
+): Html {
+  const { t } = ctx;
+  const name = (f: string) => (v.prefix ? `${f}_${v.prefix}` : f);
+  const none = v.locations.length === 0;
+  const radio = (mode: LocationMode) =>
+    html`<label class="check"><input type="radio" name="${name('mode')}" value="${mode}" id="${v.idBase}-${mode}"${v.choice.mode === mode ? html` checked` : ''}${mode === 'locations' && none ? html` disabled` : ''}> ${mode === 'locations' && none ? t('locations.rules.mode.locations.none') : modeText(ctx, mode)}</label>`;
+  return html`<fieldset id="${v.idBase}" ${describedBy(v.error)}><legend>${v.legend}</legend>
+${LOCATION_MODES.map(radio)}
+${
+  none
+    ? ''
+    : html`<fieldset class="rule-locations" id="${v.idBase}-which"><legend class="visually-hidden">${t('locations.rules.which', { protocol: v.legend })}</legend>
+${v.locations.map((l) => html`<label class="check"><input type="checkbox" name="${name('locations')}" value="${l.id}"${v.choice.locationIds.includes(l.id) ? html` checked` : ''}> ${l.name}</label>`)}
+</fieldset>`
+}
+</fieldset>`;
+}
+
+/**
+ * The rules that use locations (issue #20, item 2), right after the list: one row per protocol for
+ * everyone in the organization, then the groups' rules with a form to add one. `error`: the page's
+ * error, pointed at from the form it is about.
+ */
+export function locationRulesSection(
+  ctx: PageContext,
+  locations: NamedLocation[],
+  v: RulesView,
+  error: string | undefined,
+): Html {
+  const { t } = ctx;
+  const orgRule = (p: Protocol): RuleChoice =>
+    v.orgForm?.[p] ??
+    v.rules.find((r) => r.protocol === p && r.groupId === null) ?? { mode: 'anywhere', locationIds: [] };
+  const names = new Map([...locations, ...v.groups].map((x) => [x.id, x.name]));
+  const groupRules = v.rules
+    .filter((r) => r.groupId !== null)
+    .sort((a, b) => (names.get(a.groupId!) ?? '').localeCompare(names.get(b.groupId!) ?? ''));
+  const gf = v.groupForm ?? { groupId: '', protocol: '', mode: 'anywhere' as const, locationIds: [] };
+  return html`<section aria-labelledby="location-rules-title" id="location-rules"><h2 id="location-rules-title">${t('locations.rules.title')}</h2>
+<p id="location-rules-intro">${t('locations.rules.intro')}</p>
+<p id="location-rules-only">${t('locations.rules.only')}</p>
+<p id="location-rules-log">${t('locations.rules.log', { reason: t('reason.location_not_allowed') })}</p>
+${postForm(
+  ctx,
+  '/admin/locations/rules',
+  html`<h3 id="location-rules-everyone">${t('locations.rules.everyone')}</h3>
+${PROTOCOLS.map((p) =>
+  ruleChoice(ctx, {
+    idBase: `rule-${p}`,
+    prefix: p,
+    legend: protocolName(ctx, p),
+    choice: orgRule(p),
+    locations,
+    error: v.errorOf === 'org' ? error : undefined,
+  }),
+)}
+<button type="submit" class="primary" id="location-rules-save">${t('locations.rules.save')}</button>`,
+)}
+<h3 id="location-group-rules-title">${t('locations.rules.groups')}</h3>
+<p id="location-group-rules-intro">${t('locations.rules.groups.intro')}</p>
+${
+  groupRules.length
+    ? html`<table id="location-group-rules"><caption class="visually-hidden">${t('locations.rules.groups')}</caption>
+<thead><tr><th scope="col">${t('locations.rules.col.group')}</th><th scope="col">${t('locations.rules.col.protocol')}</th><th scope="col">${t('locations.rules.col.mode')}</th><th scope="col">${t('locations.rules.col.locations')}</th><th scope="col">${t('locations.actions')}</th></tr></thead>
+<tbody>${groupRules.map((r) => {
+        const group = names.get(r.groupId!) ?? r.groupId!;
+        const protocol = protocolName(ctx, r.protocol);
+        return html`<tr><td>${group}</td><td>${protocol}</td><td>${modeText(ctx, r.mode)}</td><td>${r.locationIds.map((id) => names.get(id) ?? id).join(', ')}</td><td>${postForm(
+          ctx,
+          '/admin/locations/group-rules/remove',
+          html`<input type="hidden" name="group" value="${r.groupId!}"><input type="hidden" name="protocol" value="${r.protocol}"><button type="submit" class="secondary" aria-label="${t('locations.rules.remove.label', { protocol, group })}">${t('locations.rules.remove')}</button>`,
+          'inline',
+        )}</td></tr>`;
+      })}</tbody></table>`
+    : html`<p id="location-group-rules-none">${t('locations.rules.groups.none')}</p>`
+}
+${
+  v.groups.length === 0
+    ? html`<p id="location-group-rules-no-groups">${t('locations.rules.groups.no_groups')} <a href="/admin/groups">${t('groups.nav')}</a></p>`
+    : html`<h4 id="location-group-rule-new-title">${t('locations.rules.groups.new')}</h4>
+${postForm(
+  ctx,
+  '/admin/locations/group-rules',
+  html`<p class="hint" id="location-group-rule-hint">${t('locations.rules.groups.hint')}</p>
+<label for="group-rule-group">${t('locations.rules.col.group')}</label>
+<select id="group-rule-group" name="group" ${describedBy(v.errorOf === 'group' ? error : undefined, 'location-group-rule-hint')}>${v.groups.map((g) => html`<option value="${g.id}"${gf.groupId === g.id ? html` selected` : ''}>${g.name}</option>`)}</select>
+<label for="group-rule-protocol">${t('locations.rules.col.protocol')}</label>
+<select id="group-rule-protocol" name="protocol">${PROTOCOLS.map((p) => html`<option value="${p}"${gf.protocol === p ? html` selected` : ''}>${protocolName(ctx, p)}</option>`)}</select>
+${ruleChoice(ctx, {
+  idBase: 'group-rule',
+  prefix: '',
+  legend: t('locations.rules.col.mode'),
+  choice: gf,
+  locations,
+  error: v.errorOf === 'group' ? error : undefined,
+})}
+<button type="submit" class="primary" id="location-group-rule-add">${t('locations.rules.groups.add')}</button>`,
+)}`
+}
+</section>`;
 }
 
 /** Name, networks and countries, for adding (`/admin/locations`) and editing (`/admin/locations/update`). */
@@ -104,6 +239,8 @@ export function locationsPage(
     /** What "Check an address" was asked (kept in its field), and its answer when it had one. */
     ip?: string;
     check?: AddressCheck;
+    /** The rules section (issue #20, item 2). */
+    rules: RulesView;
   } & Notice,
 ): Html {
   const { t } = ctx;
@@ -127,7 +264,7 @@ ${
       )}</tbody></table>`
     : html`<p id="locations-none">${t('locations.none')}</p>`
 }
-${locationRulesSection(ctx, v.locations)}
+${locationRulesSection(ctx, v.locations, v.rules, v.rules.errorOf ? v.error : undefined)}
 <h2 id="location-new-title">${t('locations.new')}</h2>
 ${postForm(
   ctx,

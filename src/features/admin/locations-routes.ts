@@ -9,11 +9,14 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify';
 import { isSesameError, SesameError } from '../../domain/errors.js';
+import { PROTOCOLS, type Protocol } from '../../domain/app-passwords/model.js';
 import { compileLocations } from '../../domain/locations/matcher.js';
+import { LOCATION_MODES, type LocationMode, type LocationRule } from '../../domain/locations/model.js';
+import type { RuleInput } from '../../domain/locations/service.js';
 import { parseIp } from '../../lib/ip.js';
 import { confirmationPage, confirmed } from '../../web/components.js';
 import { HTTP_STATUS } from '../../web/errors.js';
-import { field } from '../../web/forms.js';
+import { field, fieldList } from '../../web/forms.js';
 import { actorOf } from '../../web/guards.js';
 import { pageContext, send, userMessage } from '../../web/respond.js';
 import type { Services } from '../../web/services.js';
@@ -23,6 +26,8 @@ import {
   locationPage,
   locationPagePath,
   locationsPage,
+  type RuleChoice,
+  type RulesView,
 } from './locations-pages.js';
 import { withNotice } from './user-routes.js';
 
@@ -42,6 +47,20 @@ const items = (text: string) => text.split(/[\s,;]+/).filter((s) => s !== '');
 
 const input = (f: LocationForm) => ({ name: f.name, networks: items(f.networks), countries: items(f.countries) });
 
+/** A rule's mode and ticked locations as posted; the mode as sent (the domain refuses a bad one). */
+function choiceOf(body: unknown, suffix: string): { mode: string; locationIds: string[] } {
+  const name = (f: string) => (suffix ? `${f}_${suffix}` : f);
+  return { mode: field(body, name('mode'), 16), locationIds: fieldList(body, name('locations'), 64).slice(0, 500) };
+}
+
+/** What a refused form shows again: a mode it cannot show is shown as "from anywhere". */
+const shown = (c: { mode: string; locationIds: string[] }): RuleChoice => ({
+  mode: (LOCATION_MODES as readonly string[]).includes(c.mode) ? (c.mode as LocationMode) : 'anywhere',
+  locationIds: c.locationIds,
+});
+
+const asInput = (r: LocationRule): RuleInput => ({ ...r });
+
 export function registerLocationsRoutes(
   app: FastifyInstance,
   ctx: Services,
@@ -54,17 +73,28 @@ export function registerLocationsRoutes(
         created: req.t('locations.notice.created', { name }),
         saved: req.t('locations.notice.saved', { name }),
         deleted: req.t('locations.notice.deleted', { name }),
+        rules: req.t('locations.rules.saved'),
+        group_rule: req.t('locations.rules.groups.added', { name }),
+        group_rule_removed: req.t('locations.rules.groups.removed', { name }),
       }) as Record<string, string>
     )[m ?? ''];
 
   const showList = async (
     req: FastifyRequest,
     reply: FastifyReply,
-    extra: Partial<Parameters<typeof locationsPage>[1]> = {},
+    extra: Omit<Partial<Parameters<typeof locationsPage>[1]>, 'rules'> = {},
     status = 200,
+    rulesExtra: Pick<RulesView, 'orgForm' | 'groupForm' | 'errorOf'> = {},
   ) => {
-    const locations = await ctx.locations.list(actorOf(req), req.user!.orgId);
-    return send(reply, locationsPage(pageContext(req, reply, LIST), { locations, ...extra }), status);
+    const actor = actorOf(req);
+    const orgId = req.user!.orgId;
+    const [locations, rules, groups] = await Promise.all([
+      ctx.locations.list(actor, orgId),
+      ctx.locations.rules(actor, orgId),
+      ctx.groups.list(actor, orgId),
+    ]);
+    const view: RulesView = { rules, groups: groups.map((g) => ({ id: g.id, name: g.name })), ...rulesExtra };
+    return send(reply, locationsPage(pageContext(req, reply, LIST), { locations, ...extra, rules: view }), status);
   };
 
   const showLocation = async (
@@ -175,5 +205,68 @@ export function registerLocationsRoutes(
       if (!isSesameError(e)) throw e;
       return refused(req, reply, id, e);
     }
+  });
+
+  /**
+   * Saves the whole rule list, or shows the list page with the error and the form as typed
+   * (`rulesExtra`): one bad rule changes nothing (NamedLocations.setRules checks them all first).
+   */
+  const saveRules = async (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    rules: RuleInput[],
+    done: Record<string, string>,
+    rulesExtra: Pick<RulesView, 'orgForm' | 'groupForm' | 'errorOf'>,
+  ) => {
+    try {
+      await ctx.locations.setRules(actorOf(req), req.user!.orgId, rules);
+      return reply.redirect(`${withNotice(LIST, done)}#location-rules`, 303);
+    } catch (e) {
+      if (!isSesameError(e)) throw e;
+      return showList(req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code], rulesExtra);
+    }
+  };
+
+  // The organization-wide rows: "from anywhere" is what no rule means, so it is saved as none; the
+  // groups' rules are kept as they are.
+  app.post(`${LIST}/rules`, adminForm, async (req, reply) => {
+    const posted = PROTOCOLS.map((p) => [p, choiceOf(req.body, p)] as const);
+    const groups = (await ctx.locations.rules(actorOf(req), req.user!.orgId)).filter((r) => r.groupId !== null);
+    const mine = posted
+      .filter(([, c]) => c.mode !== 'anywhere')
+      .map(([protocol, c]) => ({ protocol, groupId: null, mode: c.mode, locationIds: c.locationIds }));
+    const orgForm = Object.fromEntries(posted.map(([p, c]) => [p, shown(c)])) as Record<Protocol, RuleChoice>;
+    return saveRules(req, reply, [...mine, ...groups.map(asInput)], { m: 'rules' }, { orgForm, errorOf: 'org' });
+  });
+
+  /** The name of a group of the organization, for the notice (the id when it has none: setRules refuses it). */
+  const groupName = async (req: FastifyRequest, id: string) =>
+    (await ctx.groups.list(actorOf(req), req.user!.orgId)).find((g) => g.id === id)?.name ?? id;
+
+  // A group's rule for a protocol, replacing the one it had for that protocol.
+  app.post(`${LIST}/group-rules`, adminForm, async (req, reply) => {
+    const groupId = field(req.body, 'group', 64);
+    const protocol = field(req.body, 'protocol', 16);
+    const c = choiceOf(req.body, '');
+    const others = (await ctx.locations.rules(actorOf(req), req.user!.orgId)).filter(
+      (r) => !(r.groupId === groupId && r.protocol === protocol),
+    );
+    return saveRules(
+      req,
+      reply,
+      [...others.map(asInput), { protocol, groupId, mode: c.mode, locationIds: c.locationIds }],
+      { m: 'group_rule', n: await groupName(req, groupId) },
+      { groupForm: { groupId, protocol, ...shown(c) }, errorOf: 'group' },
+    );
+  });
+
+  app.post(`${LIST}/group-rules/remove`, adminForm, async (req, reply) => {
+    const groupId = field(req.body, 'group', 64);
+    const protocol = field(req.body, 'protocol', 16);
+    const rules = await ctx.locations.rules(actorOf(req), req.user!.orgId);
+    const rest = rules.filter((r) => !(r.groupId === groupId && r.protocol === protocol));
+    // Nothing to remove (removed already, in another tab): the list as it is, no change recorded.
+    if (rest.length === rules.length) return reply.redirect(`${LIST}#location-rules`, 303);
+    return saveRules(req, reply, rest.map(asInput), { m: 'group_rule_removed', n: await groupName(req, groupId) }, {});
   });
 }

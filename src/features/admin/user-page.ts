@@ -18,6 +18,9 @@ import {
   copyButton,
   csrfField,
   methodName,
+  pinChoice,
+  type PinPlace,
+  pinText,
   postForm,
   protocolList,
   signInAgent,
@@ -32,6 +35,10 @@ import { layout, type Notice, type PageContext } from '../../web/layout.js';
 /** The path of a user's page: addresses go in the query string. */
 export const userPagePath = (address: string) => `/admin/users/user?${new URLSearchParams({ address })}`;
 
+/** The page where an admin chooses where one of a user's app passwords may be used from (issue #20). */
+export const appPasswordWherePath = (address: string, id: string) =>
+  `/admin/users/app-passwords/where?${new URLSearchParams({ address, id })}`;
+
 /** A set-password link just made on the page, shown once. */
 export interface MadeLink {
   url: string;
@@ -44,6 +51,8 @@ export interface UserPageData {
   methods: MfaMethod[];
   recoveryCodesLeft: number;
   appPasswords: AppPassword[];
+  /** The organization's named locations, for what each app password's pin says (issue #20). */
+  places: readonly PinPlace[];
   sessions: Session[];
   signIns: SignInEvent[];
   locks: AccountLocks;
@@ -119,12 +128,12 @@ function appPasswords(ctx: PageContext, v: UserPageData): Html {
   const u = v.user;
   const rows = v.appPasswords.map(
     (p) =>
-      html`<tr><td class="ap-name">${p.name}</td><td>${when(ctx, p.createdAt)}</td><td>${appPasswordUse(ctx, p)}</td><td>${p.expiresAt ? when(ctx, p.expiresAt) : t('ap.never')}</td><td>${protocolList(p.protocols)}</td></tr>`,
+      html`<tr><td class="ap-name">${p.name}</td><td>${when(ctx, p.createdAt)}</td><td>${appPasswordUse(ctx, p)}</td><td>${p.expiresAt ? when(ctx, p.expiresAt) : t('ap.never')}</td><td>${protocolList(p.protocols)}</td><td class="ap-where">${pinText(ctx, p.pin, v.places)}</td><td><a href="${appPasswordWherePath(u.address, p.id)}" class="where">${t('ap.where.change')}<span class="visually-hidden"> ${p.name}</span></a></td></tr>`,
   );
   return html`<section aria-labelledby="user-ap-h"><h2 id="user-ap-h">${t('users.col.ap')}</h2>
 ${
   v.appPasswords.length
-    ? html`<table id="app-password-list"><thead><tr><th scope="col">${t('ap.col.name')}</th><th scope="col">${t('ap.col.created')}</th><th scope="col">${t('ap.col.used')}</th><th scope="col">${t('ap.col.expires')}</th><th scope="col">${t('ap.col.protocols')}</th></tr></thead><tbody>${rows}</tbody></table>
+    ? html`<table id="app-password-list"><thead><tr><th scope="col">${t('ap.col.name')}</th><th scope="col">${t('ap.col.created')}</th><th scope="col">${t('ap.col.used')}</th><th scope="col">${t('ap.col.expires')}</th><th scope="col">${t('ap.col.protocols')}</th><th scope="col">${t('ap.col.where')}</th><th scope="col"><span class="visually-hidden">${t('users.col.actions')}</span></th></tr></thead><tbody>${rows}</tbody></table>
 ${action(ctx, '/admin/users/app-passwords/revoke-all', u, t('ap.admin.revoke_all'), 'revoke-all')}`
     : html`<p id="app-password-list">${t('ap.admin.none', { address: u.address })}</p>`
 }</section>`;
@@ -212,5 +221,33 @@ ${signIns(ctx, v)}
 ${actions(ctx, v)}
 <p><a href="/admin/users">${ctx.t('nav.users')}</a></p>`,
     v,
+  );
+}
+
+/**
+ * Where one of a user's app passwords may be used from, chosen by an admin (issue #20): the same
+ * controls as the user's own page on Security info, for a device the admin hands out.
+ */
+export function appPasswordWherePage(
+  ctx: PageContext,
+  v: { user: User; appPassword: AppPassword; places: readonly PinPlace[]; networkValue?: string } & Notice,
+): Html {
+  const { t } = ctx;
+  const p = v.appPassword;
+  const back = userPagePath(v.user.address);
+  return layout(
+    ctx,
+    t('ap.admin.where.title', { name: p.name, address: v.user.address }),
+    html`<p><a href="${back}">${t('ap.admin.where.back', { address: v.user.address })}</a></p>
+<p>${t('ap.admin.where.intro')}</p>
+${postForm(
+  ctx,
+  '/admin/users/app-passwords/where',
+  html`<input type="hidden" name="address" value="${v.user.address}"><input type="hidden" name="id" value="${p.id}">
+${pinChoice(ctx, v.places, p.pin, v.error, v.networkValue)}
+<button type="submit" class="primary" id="ap-where-save">${t('ap.where.submit')}</button>
+<a href="${back}">${t('confirm.cancel')}</a>`,
+)}`,
+    { notice: v.notice },
   );
 }

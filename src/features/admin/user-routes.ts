@@ -9,14 +9,14 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RouteShorthandOptio
 import { isSesameError } from '../../domain/errors.js';
 import { isMfaState } from '../../domain/mfa/model.js';
 import { HTTP_STATUS } from '../../web/errors.js';
-import { field } from '../../web/forms.js';
+import { field, pinFields } from '../../web/forms.js';
 import { actorOf } from '../../web/guards.js';
 import { safeNext, setPasswordUrl } from '../../web/links.js';
 import type { OneTimeDisplay } from '../../web/one-time.js';
 import { pageContext, send, userMessage } from '../../web/respond.js';
 import { withCountries } from '../../web/countries.js';
 import type { Services } from '../../web/services.js';
-import { type MadeLink, userPage, userPagePath } from './user-page.js';
+import { appPasswordWherePage, appPasswordWherePath, type MadeLink, userPage, userPagePath } from './user-page.js';
 import { showUsers } from './users-list.js';
 
 /** How many of the user's sign-ins the page lists; "All sign-ins" opens the log filtered to them. */
@@ -65,12 +65,13 @@ export async function showUserPage(
   try {
     const r = await ctx.mfaAdmin.reRegistrationOf(actor, address);
     const at = r.user.address;
-    const [{ appPasswords }, sessions, locks, signIns, groups] = await Promise.all([
+    const [{ appPasswords }, sessions, locks, signIns, groups, places] = await Promise.all([
       ctx.appPasswords.listFor(actor, at),
       ctx.mfaAdmin.sessionsOf(actor, at),
       ctx.locks.ofUser(actor, at),
       ctx.reports.listSignIns(actor, r.user.orgId, { user: at }, RECENT_SIGN_INS, 0),
       ctx.groups.groupsOf(actor, r.user),
+      ctx.locations.choicesFor(r.user.orgId),
     ]);
     return send(
       reply,
@@ -79,6 +80,7 @@ export async function showUserPage(
         methods: r.methods,
         recoveryCodesLeft: r.recoveryCodesLeft,
         appPasswords,
+        places,
         sessions,
         signIns: signIns.events,
         locks,
@@ -122,6 +124,7 @@ export function registerUserPage(
         unlocked: () => req.t('locks.user_lifted', who),
         reset: () => req.t('users.reset_sent', { ...who, to: String(q.to ?? '').slice(0, 254) }),
         revoked: () => req.t('ap.admin.revoked', { ...who, count: Number(q.n ?? 0) || 0 }),
+        pinned: () => req.t('ap.admin.where.changed', { ...who, name: String(q.n ?? '').slice(0, 100) }),
       };
       const notice = Object.hasOwn(notices, q.m ?? '') ? notices[q.m!]!() : undefined;
       return showUserPage(ctx, req, reply, address, { notice });
@@ -163,6 +166,65 @@ export function registerUserPage(
       return reply.redirect(withNotice(userPagePath(user.address), { m: 'link' }), 303);
     } catch (e) {
       if (!isSesameError(e)) throw e;
+      return showUsers(ctx, req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
+    }
+  });
+
+  /** The "Where from" page of one app password; its POST below. A user or app password not to be had: the user's page (or the Users page) says so. */
+  const showWhere = async (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    address: string,
+    id: string,
+    extra: { pin?: { locationIds: string[]; network: string | null }; error?: string } = {},
+    status = 200,
+  ) => {
+    const actor = actorOf(req);
+    try {
+      const { user, appPasswords } = await ctx.appPasswords.listFor(actor, address);
+      const ap = appPasswords.find((p) => p.id === id);
+      if (!ap)
+        return showUserPage(ctx, req, reply, user.address, { error: req.t('error.app_password_not_found') }, 404);
+      const shown = extra.pin ? { ...ap, pin: { locationIds: extra.pin.locationIds, network: null } } : ap;
+      return send(
+        reply,
+        appPasswordWherePage(pageContext(req, reply, appPasswordWherePath(user.address, id)), {
+          user,
+          appPassword: shown,
+          places: await ctx.locations.choicesFor(user.orgId),
+          ...(extra.pin ? { networkValue: extra.pin.network ?? '' } : {}),
+          ...(extra.error ? { error: extra.error } : {}),
+        }),
+        status,
+      );
+    } catch (e) {
+      if (!isSesameError(e)) throw e;
+      return showUsers(ctx, req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
+    }
+  };
+
+  app.get<{ Querystring: { address?: string; id?: string } }>(
+    '/admin/users/app-passwords/where',
+    routes.admin,
+    async (req, reply) =>
+      showWhere(req, reply, String(req.query.address ?? '').slice(0, 254), String(req.query.id ?? '').slice(0, 64)),
+  );
+
+  // An admin narrows or widens a pin without a proof of the user's: the admin's own session proved
+  // a second factor (the guard), and the change is audited as theirs.
+  app.post('/admin/users/app-passwords/where', routes.adminForm, async (req, reply) => {
+    const address = field(req.body, 'address', 300);
+    const id = field(req.body, 'id', 64);
+    const pin = pinFields(req.body);
+    try {
+      const ap = await ctx.appPasswords.setPinFor(actorOf(req), address, id, pin);
+      return reply.redirect(withNotice(userPagePath(address.trim().toLowerCase()), { m: 'pinned', n: ap.name }), 303);
+    } catch (e) {
+      if (!isSesameError(e)) throw e;
+      if (e.code === 'location_network_invalid' || e.code === 'location_not_found')
+        return showWhere(req, reply, address, id, { pin, error: userMessage(req, e) }, HTTP_STATUS[e.code]);
+      if (e.code === 'app_password_not_found')
+        return showUserPage(ctx, req, reply, address, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
       return showUsers(ctx, req, reply, { error: userMessage(req, e) }, HTTP_STATUS[e.code]);
     }
   });

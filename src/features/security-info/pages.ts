@@ -1,9 +1,12 @@
 /** Security info: the user's methods, recovery codes and app passwords, and the app-password help page. */
-import type { AppPassword, AppPasswordPin } from '../../domain/app-passwords/model.js';
+import type { AppPassword } from '../../domain/app-passwords/model.js';
 import type { MfaMethod } from '../../domain/mfa/model.js';
 import {
   appPasswordBox,
   appPasswordUse,
+  pinChoice,
+  type PinPlace,
+  pinText,
   protocolList,
   protocolName,
   when,
@@ -30,40 +33,6 @@ export interface AppPasswordSection {
   nonce: string;
   /** The organization's named locations an app password may be pinned to (issue #20). */
   locations: readonly PinPlace[];
-}
-
-export interface PinPlace {
-  id: string;
-  name: string;
-}
-
-/**
- * Where an app password may be used from (issue #20): the organization's named locations, ticked,
- * and one address or network. Nothing chosen: wherever the organization's rules allow.
- */
-function pinChoice(
-  ctx: PageContext,
-  places: readonly PinPlace[],
-  pin: AppPasswordPin | null,
-  error?: string,
-  networkValue?: string,
-): Html {
-  const { t } = ctx;
-  const describe = error ? 'ap-where-error ap-where-hint' : 'ap-where-hint';
-  return html`<fieldset id="ap-where" aria-describedby="ap-where-hint"><legend>${t('ap.where.legend')}</legend>
-<p class="hint" id="ap-where-hint">${t('ap.where.hint')}</p>
-${places.map((l) => html`<label class="check"><input type="checkbox" name="pin_locations" value="${l.id}"${pin?.locationIds.includes(l.id) ? html` checked` : ''}> ${l.name}</label>`)}
-<label for="ap-pin-network">${t('ap.where.network')}</label>
-${error ? html`<p class="field-error" id="ap-where-error"><span class="visually-hidden">${t('form.error.prefix')}</span> ${error}</p>` : ''}
-<input id="ap-pin-network" name="pin_network" type="text" maxlength="64" spellcheck="false" autocomplete="off" value="${networkValue ?? pin?.network ?? ''}" aria-describedby="${describe}"${error ? html` aria-invalid="true"` : ''}>
-</fieldset>`;
-}
-
-/** What the list says of a pin: the places' names and the network, or that the organization's rules decide. */
-export function pinText(ctx: PageContext, pin: AppPasswordPin | null, places: readonly PinPlace[]): string {
-  if (!pin) return ctx.t('ap.where.anywhere');
-  const names = new Map(places.map((l) => [l.id, l.name]));
-  return [...pin.locationIds.map((id) => names.get(id) ?? id), ...(pin.network ? [pin.network] : [])].join(', ');
 }
 
 /**
