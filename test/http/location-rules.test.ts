@@ -224,6 +224,17 @@ for (const kind of STORE_KINDS) {
       assert.equal((await mail(phone, US)).statusCode, 200, 'a member of Travel, at the next attempt');
       await w.ctx.groups.removeMember(OPERATOR, user.orgId, travel.id, USER.address);
       assert.equal((await mail(phone, US)).statusCode, 403, 'and no longer once removed');
+      // A deleted group's rule is gone from what admins read, and saving what they read works.
+      await w.ctx.groups.remove(OPERATOR, user.orgId, travel.id);
+      const read = await w.app.inject({
+        method: 'GET',
+        url: '/api/v1/location-rules',
+        headers: { authorization: `Bearer ${adminToken}` },
+      });
+      assert.deepEqual(read.json().rules, [
+        { protocol: 'imap', group: null, mode: 'locations', locations: [ids.Office] },
+      ]);
+      assert.equal((await rules(read.json().rules)).statusCode, 200);
     });
 
     it('an app password pinned to the scanner works only from its address, whatever the rules allow', async () => {

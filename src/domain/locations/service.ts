@@ -111,7 +111,12 @@ export class NamedLocations {
   /** The organization's rules (none until an admin writes some: every protocol from anywhere). */
   async rules(actor: Actor, orgId: string): Promise<LocationRule[]> {
     requireAdminOf(actor, orgId);
-    return (await this.repo.rules(orgId)).rules;
+    const { rules } = await this.repo.rules(orgId);
+    if (!rules.some((r) => r.groupId !== null)) return rules;
+    // A deleted group's rules are shown no more (they could match no member), so that a page or
+    // CLI that saves what it read is not refused for a group that is gone.
+    const groups = await this.groupIds(orgId);
+    return rules.filter((r) => r.groupId === null || groups.has(r.groupId));
   }
 
   /** Replaces the organization's rules, all checked first: one bad rule changes nothing. */
