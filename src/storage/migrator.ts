@@ -31,6 +31,7 @@ import * as m25 from './migrations/2026-12-10-25-posix-ids.js';
 import * as m26 from './migrations/2026-12-11-26-named-locations.js';
 import * as m27 from './migrations/2026-12-12-27-location-rules.js';
 import * as m28 from './migrations/2026-12-13-28-account-countries.js';
+import * as m29 from './migrations/2026-12-14-29-verify-epoch.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '2026-11-27-01-accounts': m01,
@@ -60,6 +61,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '2026-12-11-26-named-locations': m26,
   '2026-12-12-27-location-rules': m27,
   '2026-12-13-28-account-countries': m28,
+  '2026-12-14-29-verify-epoch': m29,
 };
 
 export function migrator<DB>(db: Kysely<DB>): Migrator {

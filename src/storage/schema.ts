@@ -252,6 +252,7 @@ export interface Database {
   posix_ids: PosixIdsTable;
   named_locations: NamedLocationsTable;
   location_policies: LocationPoliciesTable;
+  verify_epoch: VerifyEpochTable;
 }
 
 /** A named location (domain/locations): networks and countries as JSON arrays; `name_key` unique per organization. */
@@ -264,6 +265,12 @@ export interface NamedLocationsTable {
   countries: Generated<string>;
   created_at: number;
   updated_at: number;
+}
+
+/** One row: raised by triggers at every change that can alter a verification's answer (migration 29). */
+export interface VerifyEpochTable {
+  id: number;
+  n: number;
 }
 
 /** An organization's location rules (domain/locations/rules.ts) as JSON, and the version every change raises. */
