@@ -16,6 +16,18 @@
  *   (d) mail while signing in (SQLite only): (b) again while this process POSTs
  *                 /api/v1/sessions with a real user's main password at BENCH_SIGNIN_RATE per second
  *                 (open loop, default 20/s), so Argon2 hashes run beside the app-password checks.
+ *   (e) location rules on vs off (issue #20): GET /auth/basic in rotating rounds (off, on, off, on,
+ *                 ... BENCH_LOCATION_ROUNDS of each) in the same server run. "off": the users of
+ *                 (b) and (c), whose organization never wrote a rule (the common case); "on": as many
+ *                 users of a second organization that has LOCATIONS named locations (networks, every
+ *                 fifth also countries, so the country table is loaded), an `http` and an `imap`
+ *                 rule "only from named locations" listing all of them (127.0.0.0/8, where wrk
+ *                 connects from, is the last), and every app password pinned to ten of them (the
+ *                 loopback one among them). Before the rounds, sanity requests show the rules really
+ *                 hold: from 127.0.0.1 allowed, IMAP from MAIL_CLIENT_IP refused, an app password
+ *                 pinned to 10.0.4.17 refused (each refusal is `location_not_allowed` in the log).
+ *                 Reported: the median req/s and p99 of each side and on/off (req/s ratio; target
+ *                 >= 0.90, "nothing measurable" within this machine's noise), per store.
  * For each: requests/s, its ratio to the baseline of the same server run, latency p50 and p99
  * (wrk's latency distribution). Targets (from the issue): ratio >= 0.40 on SQLite and >= 0.20 on
  * PostgreSQL, p99 < 15 ms for (b) and (c); p99 < 25 ms for (d). Each is marked PASS or FAIL; the
@@ -55,6 +67,7 @@
  *   BENCH_PG_URL         PostgreSQL cluster to create the bench database in (else SESAME_TEST_PG_URL);
  *   BENCH_USERS          users with an app password (default 50);
  *   BENCH_SIGNIN_RATE    browser sign-ins per second in phase (d) (default 20; 0 skips the phase);
+ *   BENCH_LOCATION_ROUNDS rounds of each side in phase (e) (default 3; 0 skips the phase);
  *   BENCH_KEEP_DIR       any value but 0: keep the data folders (and PostgreSQL databases); their
  *                        paths are in the output either way;
  *   BENCH_CPU_PROF       a folder: the server runs with `--cpu-prof --cpu-prof-dir=<folder>` (one
@@ -89,6 +102,7 @@ import {
 import { createContext } from '../src/app/context.js';
 import { loadConfig } from '../src/config/config.js';
 import { OPERATOR } from '../src/domain/accounts/actor.js';
+import type { PinInput } from '../src/domain/app-passwords/service.js';
 
 const WEB_USERS = 10;
 const DOMAIN = 'bench.test';
@@ -103,7 +117,14 @@ const TARGETS = {
   ratio: { sqlite: 0.4, postgres: 0.2 } as Record<StoreKind, number>,
   p99Ms: 15,
   p99UnderSignInsMs: 25,
+  /** Phase (e): /auth/basic req/s with location rules and pins over without (medians of the rounds). */
+  locationRulesRatio: 0.9,
 };
+
+/** Phase (e): the organization with location rules, its named locations, and where a pin elsewhere points. */
+const RULES_DOMAIN = 'rules.bench.test';
+const LOCATIONS = 50;
+const PINNED_ELSEWHERE = '10.0.4.17';
 
 type StoreKind = 'sqlite' | 'postgres';
 
@@ -130,6 +151,9 @@ interface Credentials {
   integrationKey: string;
   mail: { address: string; appPassword: string }[];
   web: string[];
+  /** Phase (e): users of the organization with rules, their app passwords pinned; one pinned elsewhere. */
+  ruled: { address: string; appPassword: string }[];
+  pinnedElsewhere?: { address: string; appPassword: string };
 }
 
 /** The configuration the setup and the server share: the same folder (secrets, SQLite, outbox) and store. */
@@ -150,29 +174,66 @@ function storeEnv(dataDir: string, databaseUrl: string): Record<string, string> 
 }
 
 /** Users, app passwords and the integration key, made with the project's own services before the server starts. */
-async function setUp(env: Record<string, string>, users: number, webUsers: number): Promise<Credentials> {
+async function setUp(
+  env: Record<string, string>,
+  users: number,
+  webUsers: number,
+  withRules: boolean,
+): Promise<Credentials> {
   const ctx = await createContext(loadConfig({ ...env, LOG_LEVEL: 'silent' }));
   try {
     await ctx.accounts.addOrganization(OPERATOR, DOMAIN, 'Bench');
-    const mail = await Promise.all(
-      Array.from({ length: users }, async (_, i) => {
-        // No main password: an enforced user's mail client uses only its app password, and
-        // hashing one per user would only slow the setup down.
-        const created = await ctx.accounts.addUser(OPERATOR, { address: `mail${i}@${DOMAIN}` });
-        const user = await ctx.mfaAdmin.setUserState(OPERATOR, created.address, 'enforced');
-        const { session } = await ctx.sessions.start(
-          user.id,
-          ['pwd', 'otp'],
-          { ip: '127.0.0.1', userAgent: 'bench setup' },
-          Date.now(),
-        );
-        const { password } = await ctx.appPasswords.create(user, session, 'Bench mail client', {
-          ip: '127.0.0.1',
-          locale: 'en',
+    const mailUser = async (address: string, pin?: PinInput) => {
+      // No main password: an enforced user's mail client uses only its app password, and
+      // hashing one per user would only slow the setup down.
+      const created = await ctx.accounts.addUser(OPERATOR, { address });
+      const user = await ctx.mfaAdmin.setUserState(OPERATOR, created.address, 'enforced');
+      const { session } = await ctx.sessions.start(
+        user.id,
+        ['pwd', 'otp'],
+        { ip: '127.0.0.1', userAgent: 'bench setup' },
+        Date.now(),
+      );
+      const { password } = await ctx.appPasswords.create(
+        user,
+        session,
+        'Bench mail client',
+        { ip: '127.0.0.1', locale: 'en' },
+        undefined,
+        pin,
+      );
+      return { address: user.address, appPassword: password };
+    };
+    const mail = await Promise.all(Array.from({ length: users }, (_, i) => mailUser(`mail${i}@${DOMAIN}`)));
+    let ruled: Credentials['ruled'] = [];
+    let pinnedElsewhere: Credentials['pinnedElsewhere'];
+    if (withRules) {
+      const org = await ctx.accounts.addOrganization(OPERATOR, RULES_DOMAIN, 'Bench with rules');
+      // Networks of branch offices (10.i.0.0/16), every fifth location also a few countries (the
+      // country table is then loaded and consulted), loopback last: where wrk connects from.
+      const ids: string[] = [];
+      const countries = ['NL', 'BE', 'DE', 'FR', 'GB', 'US', 'JP', 'BR'];
+      for (let i = 0; i < LOCATIONS - 1; i++) {
+        const l = await ctx.locations.create(OPERATOR, org.id, {
+          name: `Branch ${i}`,
+          networks: [`10.${i}.0.0/16`, `2001:db8:${i.toString(16)}::/48`],
+          countries:
+            i % 5 === 0 ? [countries[(i / 5) % countries.length]!, countries[(i / 5 + 3) % countries.length]!] : [],
         });
-        return { address: user.address, appPassword: password };
-      }),
-    );
+        ids.push(l.id);
+      }
+      ids.push(
+        (await ctx.locations.create(OPERATOR, org.id, { name: 'Loopback', networks: ['127.0.0.0/8'], countries: [] }))
+          .id,
+      );
+      await ctx.locations.setRules(OPERATOR, org.id, [
+        { protocol: 'http', mode: 'locations', locationIds: ids },
+        { protocol: 'imap', mode: 'locations', locationIds: ids },
+      ]);
+      const pin = { locationIds: ids.slice(-10) };
+      ruled = await Promise.all(Array.from({ length: users }, (_, i) => mailUser(`ruled${i}@${RULES_DOMAIN}`, pin)));
+      pinnedElsewhere = await mailUser(`elsewhere@${RULES_DOMAIN}`, { network: PINNED_ELSEWHERE });
+    }
     // MFA stays off (the organization's default), so a right password is a whole sign-in: 201.
     const web = await Promise.all(
       Array.from(
@@ -182,24 +243,32 @@ async function setUp(env: Record<string, string>, users: number, webUsers: numbe
       ),
     );
     const { key } = await ctx.integrations.add('bench');
-    return { integrationKey: key, mail, web };
+    return { integrationKey: key, mail, web, ruled, ...(pinnedElsewhere ? { pinnedElsewhere } : {}) };
   } finally {
     await ctx.close();
   }
 }
 
-/** Rows of the sign-in log by protocol and outcome, read with the project's code after the server stopped. */
-async function signInLog(env: Record<string, string>): Promise<{ protocol: string; outcome: string; n: number }[]> {
+interface LogCount {
+  protocol: string;
+  outcome: string;
+  reason: string;
+  n: number;
+}
+
+/** Rows of the sign-in log by protocol, outcome and reason, read with the project's code after the server stopped. */
+async function signInLog(env: Record<string, string>): Promise<LogCount[]> {
   const ctx = await createContext(loadConfig({ ...env, LOG_LEVEL: 'silent' }), { migrate: false });
   try {
     const rows = await ctx.store.db
       .selectFrom('sign_in_events')
-      .select(['protocol', 'outcome', sql<number>`count(*)`.as('n')])
-      .groupBy(['protocol', 'outcome'])
+      .select(['protocol', 'outcome', 'reason', sql<number>`count(*)`.as('n')])
+      .groupBy(['protocol', 'outcome', 'reason'])
       .orderBy('protocol')
       .orderBy('outcome')
+      .orderBy('reason')
       .execute();
-    return rows.map((r) => ({ protocol: r.protocol, outcome: r.outcome, n: Number(r.n) }));
+    return rows.map((r) => ({ protocol: r.protocol, outcome: r.outcome, reason: r.reason, n: Number(r.n) }));
   } finally {
     await ctx.close();
   }
@@ -416,14 +485,37 @@ interface StoreRun {
   kept: boolean;
   setupMs: number;
   phases: PhaseResult[];
-  signInLog: { protocol: string; outcome: string; n: number }[];
+  signInLog: LogCount[];
+  locationRules?: LocationRulesResult;
 }
+
+/** Phase (e), summed up: medians over the rounds of each side. */
+interface LocationRulesResult {
+  rounds: number;
+  locations: number;
+  /** What the sanity requests were answered (status, and for /auth/mail its result). */
+  sanity: { what: string; expected: string; got: string }[];
+  off: { rps: number; p99Ms: number };
+  on: { rps: number; p99Ms: number };
+  /** on.rps / off.rps. */
+  ratio: number;
+  /** on.p99Ms / off.p99Ms. */
+  p99Ratio: number;
+  targets: Target[];
+}
+
+const median = (xs: number[]) =>
+  quantile(
+    [...xs].sort((a, b) => a - b),
+    0.5,
+  );
 
 async function main(): Promise<number> {
   const seconds = wholeNumber('BENCH_SECONDS', 8, 1);
   const warmup = wholeNumber('BENCH_WARMUP_SECONDS', Math.max(1, Math.round(seconds / 4)), 0);
   const users = wholeNumber('BENCH_USERS', 50, 1);
   const signInRate = wholeNumber('BENCH_SIGNIN_RATE', 20, 0);
+  const locationRounds = wholeNumber('BENCH_LOCATION_ROUNDS', 3, 0);
   const json = process.env.BENCH_JSON === '1';
   const keep = !!process.env.BENCH_KEEP_DIR && process.env.BENCH_KEEP_DIR !== '0';
   const cpuProf = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined;
@@ -468,7 +560,7 @@ async function main(): Promise<number> {
       const env = storeEnv(dataDir, db?.url ?? '');
       const withSignIns = store === 'sqlite' && signInRate > 0;
       const t0 = performance.now();
-      const creds = await setUp(env, users, withSignIns ? WEB_USERS : 0);
+      const creds = await setUp(env, users, withSignIns ? WEB_USERS : 0, locationRounds > 0);
       run.setupMs = Math.round(performance.now() - t0);
       note(
         `${store}: ${users} users with app passwords set up in ${run.setupMs} ms; data folder ${dataDir}${db ? `, database ${db.name}` : ''}`,
@@ -631,7 +723,120 @@ async function main(): Promise<number> {
           signInLoop(port, creds.web, signInRate),
         );
       }
+      if (locationRounds > 0) run.locationRules = await locationPhase();
       agent.destroy();
+
+      /**
+       * Phase (e): /auth/basic with the organization's location rules and pins on (the second
+       * organization's users) and off (the first's), in rotating rounds of the same server run.
+       */
+      async function locationPhase(): Promise<LocationRulesResult> {
+        const sanity: LocationRulesResult['sanity'] = [];
+        const check = async (what: string, expected: string, r: Promise<Reply>, got: (r: Reply) => string) => {
+          const answer = got(await r);
+          sanity.push({ what, expected, got: answer });
+          if (answer !== expected)
+            throw new Error(`${store} location rules: ${what}: expected ${expected}, got ${answer}`);
+        };
+        const ruled = creds.ruled[0]!;
+        const elsewhere = creds.pinnedElsewhere!;
+        const mailResult = (r: Reply) => {
+          try {
+            return `${r.status} ${(JSON.parse(r.body) as { result?: string }).result ?? '?'}`;
+          } catch {
+            return `${r.status} ${r.body.slice(0, 100)}`;
+          }
+        };
+        const asMail = (u: { address: string; appPassword: string }, ip: string) =>
+          request(
+            agent,
+            port,
+            'POST',
+            '/auth/mail',
+            { 'content-type': 'application/json', authorization: bearer },
+            JSON.stringify({ user: u.address, password: u.appPassword, service: 'imap', remoteIp: ip }),
+          );
+        const status = (r: Reply) => String(r.status);
+        await check(
+          'GET /auth/basic from 127.0.0.1, rules and pin allow',
+          '200',
+          request(agent, port, 'GET', '/auth/basic', { authorization: basicAuth(ruled) }),
+          status,
+        );
+        await check(
+          'POST /auth/mail IMAP from 127.0.0.1, rules and pin allow',
+          '200 ok',
+          asMail(ruled, '127.0.0.1'),
+          mailResult,
+        );
+        const refusedMail = await asMail(ruled, MAIL_CLIENT_IP);
+        await check(
+          `POST /auth/mail IMAP from ${MAIL_CLIENT_IP}, in no location`,
+          'refused',
+          Promise.resolve(refusedMail),
+          (r) => (mailResult(r) === '200 ok' ? 'allowed' : 'refused'),
+        );
+        await check(
+          `GET /auth/basic from 127.0.0.1, app password pinned to ${PINNED_ELSEWHERE}`,
+          '401',
+          request(agent, port, 'GET', '/auth/basic', { authorization: basicAuth(elsewhere) }),
+          status,
+        );
+        const basicOf = (name: string, who: { address: string; appPassword: string }[]): Endpoint => ({
+          phase: name,
+          endpoint: `GET /auth/basic, rules ${name === 'rules-on' ? 'on' : 'off'}`,
+          path: '/auth/basic',
+          script: write(
+            `wrk-auth-basic-${name}.lua`,
+            wrkScript(
+              'GET',
+              '/auth/basic',
+              who.map((u) => ({ headers: { Authorization: basicAuth(u) } })),
+            ),
+          ),
+          probe: () => request(agent, port, 'GET', '/auth/basic', { authorization: basicAuth(who[0]!) }),
+          expect: (r) => r.status === 200,
+        });
+        const off = basicOf('rules-off', creds.mail);
+        const on = basicOf('rules-on', creds.ruled);
+        const offRuns: PhaseResult[] = [];
+        const onRuns: PhaseResult[] = [];
+        for (let i = 1; i <= locationRounds; i++) {
+          offRuns.push(await measure(off, off.phase, `${off.endpoint} (round ${i})`));
+          onRuns.push(await measure(on, on.phase, `${on.endpoint} (round ${i})`));
+        }
+        const side = (rs: PhaseResult[]) => ({
+          rps: round(median(rs.map((r) => r.rps)), 1),
+          p99Ms: round(median(rs.map((r) => r.latency.p99Ms)), 2),
+        });
+        const offSide = side(offRuns);
+        const onSide = side(onRuns);
+        const ratio = offSide.rps > 0 ? round(onSide.rps / offSide.rps, 3) : 0;
+        const p99Ratio = offSide.p99Ms > 0 ? round(onSide.p99Ms / offSide.p99Ms, 3) : 0;
+        return {
+          rounds: locationRounds,
+          locations: LOCATIONS,
+          sanity,
+          off: offSide,
+          on: onSide,
+          ratio,
+          p99Ratio,
+          targets: [
+            {
+              what: 'rules on/off',
+              value: ratio,
+              limit: `>= ${TARGETS.locationRulesRatio.toFixed(2)}`,
+              pass: ratio >= TARGETS.locationRulesRatio,
+            },
+            {
+              what: 'p99 rules on',
+              value: onSide.p99Ms,
+              limit: `< ${TARGETS.p99Ms} ms`,
+              pass: onSide.p99Ms < TARGETS.p99Ms,
+            },
+          ],
+        };
+      }
     } catch (e) {
       failure = e instanceof Error ? e.message : String(e);
       if (server) failure += `\nlast server output:\n${server.output() || '(none)'}`;
@@ -653,7 +858,16 @@ async function main(): Promise<number> {
   }
 
   const rows = runs.flatMap((r) => r.phases);
-  const verdicts = rows.flatMap((r) => r.targets.map((t) => ({ store: r.store, endpoint: r.endpoint, ...t })));
+  const verdicts = [
+    ...rows.flatMap((r) => r.targets.map((t) => ({ store: r.store, endpoint: r.endpoint, ...t }))),
+    ...runs.flatMap((r) =>
+      (r.locationRules?.targets ?? []).map((t) => ({
+        store: r.store,
+        endpoint: 'GET /auth/basic, rules on/off',
+        ...t,
+      })),
+    ),
+  ];
   if (!json || failure) {
     console.log(table(rows));
     console.log('');
@@ -667,6 +881,17 @@ async function main(): Promise<number> {
             `their latency p50 ${s.latencyP50Ms} ms, p99 ${s.latencyP99Ms} ms, max ${s.latencyMaxMs} ms`,
         );
       }
+    }
+    for (const r of runs) {
+      const l = r.locationRules;
+      if (!l) continue;
+      console.log(
+        `${r.store} location rules (${l.locations} locations, ${l.rounds} rounds of each, medians): ` +
+          `off ${l.off.rps} req/s p99 ${l.off.p99Ms} ms; on ${l.on.rps} req/s p99 ${l.on.p99Ms} ms; ` +
+          `on/off ${l.ratio} (req/s), ${l.p99Ratio} (p99); ` +
+          l.targets.map((t) => `${t.what} ${t.limit} ${t.pass ? 'PASS' : 'FAIL'}`).join(', '),
+      );
+      console.log(`${r.store} location rules sanity: ${l.sanity.map((c) => `${c.what}: ${c.got}`).join('; ')}`);
     }
     console.log(
       `targets: ${verdicts.filter((v) => v.pass).length} of ${verdicts.length} PASS (ratio = req/s / baseline req/s of the same server run)`,
@@ -694,6 +919,7 @@ async function main(): Promise<number> {
         warmupSeconds: warmup,
         users,
         signInRate,
+        locationRounds,
         targets: TARGETS,
         runs,
         verdicts,
