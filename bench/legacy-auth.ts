@@ -26,10 +26,12 @@
  *                 loopback one among them). Before the rounds, sanity requests show the rules really
  *                 hold: from 127.0.0.1 allowed, IMAP from MAIL_CLIENT_IP refused, an app password
  *                 pinned to 10.0.4.17 refused (each refusal is `location_not_allowed` in the log).
- *                 Reported: the median req/s and p99 of each side and on/off (req/s ratio; target
- *                 >= 0.90, "nothing measurable" within this machine's noise), per store.
+ *                 Reported: the median req/s, p99 and server CPU per request of each side and
+ *                 on/off of each (req/s ratio target >= 0.90, "nothing measurable" within this
+ *                 machine's noise), per store.
  * For each: requests/s, its ratio to the baseline of the same server run, latency p50 and p99
- * (wrk's latency distribution). Targets (from the issue): ratio >= 0.40 on SQLite and >= 0.20 on
+ * (wrk's latency distribution), and the server's CPU time (all its threads, /proc/<pid>/stat) per
+ * request answered: the figure a busy neighbour on the machine moves least. Targets (from the issue): ratio >= 0.40 on SQLite and >= 0.20 on
  * PostgreSQL, p99 < 15 ms for (b) and (c); p99 < 25 ms for (d). Each is marked PASS or FAIL; the
  * bench exits 0 whatever the verdicts (it reports), and non-zero only when the measurement itself
  * is invalid: any answer that is not 2xx (wrk's "Non-2xx or 3xx responses", which counts status
@@ -134,6 +136,22 @@ function wholeNumber(name: string, fallback: number, min: number): number {
   if (!/^\d+$/.test(raw) || Number(raw) < min)
     throw new Error(`${name}=${JSON.stringify(raw)} must be a whole number of at least ${min}`);
   return Number(raw);
+}
+
+/**
+ * CPU seconds the process has used so far, all its threads (utime + stime of /proc/<pid>/stat, in
+ * ticks of 1/100 s); undefined where /proc is not there. Per answered request, it is the figure
+ * other work on a shared machine moves least: req/s and latency move with every neighbour.
+ */
+function cpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return undefined;
+  }
 }
 
 function quantile(sorted: number[], q: number): number {
@@ -353,6 +371,8 @@ interface PhaseResult extends WrkReport {
   targets: Target[];
   /** The machine's 1-minute load average when the phase started (others' work skews the numbers). */
   load1: number;
+  /** The server's CPU time (all threads) per request wrk counted, in µs; absent without /proc. */
+  cpuUsPerRequest?: number;
   signIns?: SignInLoopResult;
 }
 
@@ -457,7 +477,7 @@ interface Endpoint {
 // Output
 
 function table(rows: PhaseResult[]): string {
-  const head = ['store', 'endpoint', 'req/s', 'ratio', 'p50 ms', 'p99 ms', 'verdicts'];
+  const head = ['store', 'endpoint', 'req/s', 'ratio', 'p50 ms', 'p99 ms', 'cpu µs/req', 'verdicts'];
   const body = rows.map((r) => [
     r.store,
     r.endpoint,
@@ -465,6 +485,7 @@ function table(rows: PhaseResult[]): string {
     r.phase === 'baseline' ? '1' : r.ratio.toFixed(3),
     r.latency.p50Ms.toFixed(2),
     r.latency.p99Ms.toFixed(2),
+    r.cpuUsPerRequest === undefined ? '-' : r.cpuUsPerRequest.toFixed(1),
     r.targets.map((t) => `${t.what} ${t.limit} ${t.pass ? 'PASS' : 'FAIL'}`).join(', '),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
@@ -489,18 +510,27 @@ interface StoreRun {
   locationRules?: LocationRulesResult;
 }
 
+/** One side of phase (e): medians over its rounds. */
+interface Side {
+  rps: number;
+  p99Ms: number;
+  cpuUsPerRequest?: number;
+}
+
 /** Phase (e), summed up: medians over the rounds of each side. */
 interface LocationRulesResult {
   rounds: number;
   locations: number;
   /** What the sanity requests were answered (status, and for /auth/mail its result). */
   sanity: { what: string; expected: string; got: string }[];
-  off: { rps: number; p99Ms: number };
-  on: { rps: number; p99Ms: number };
+  off: Side;
+  on: Side;
   /** on.rps / off.rps. */
   ratio: number;
   /** on.p99Ms / off.p99Ms. */
   p99Ratio: number;
+  /** on.cpuUsPerRequest / off.cpuUsPerRequest (absent without /proc). */
+  cpuRatio?: number;
   targets: Target[];
 }
 
@@ -657,11 +687,18 @@ async function main(): Promise<number> {
         const loop = during ? sleep(HOLD_S * 1000).then(during) : undefined;
         let r: WrkReport;
         let signIns: SignInLoopResult | undefined;
+        const cpu0 = cpuSeconds(server!.child.pid);
+        let cpu1: number | undefined;
         try {
           r = await runWrk(base + e.path, seconds, e.script);
+          cpu1 = cpuSeconds(server!.child.pid);
         } finally {
           signIns = await (await loop)?.stop();
         }
+        const cpuUsPerRequest =
+          cpu0 !== undefined && cpu1 !== undefined && r.requests > 0
+            ? round(((cpu1 - cpu0) * 1e6) / r.requests, 1)
+            : undefined;
         const ratio = phase === 'baseline' ? 1 : baselineRps > 0 ? round(r.rps / baselineRps, 4) : 0;
         if (phase === 'baseline') baselineRps = r.rps;
         const targets: Target[] = [];
@@ -694,6 +731,7 @@ async function main(): Promise<number> {
           ratio,
           targets,
           load1,
+          ...(cpuUsPerRequest === undefined ? {} : { cpuUsPerRequest }),
           ...(signIns ? { signIns } : {}),
         };
         run.phases.push(result);
@@ -805,14 +843,22 @@ async function main(): Promise<number> {
           offRuns.push(await measure(off, off.phase, `${off.endpoint} (round ${i})`));
           onRuns.push(await measure(on, on.phase, `${on.endpoint} (round ${i})`));
         }
-        const side = (rs: PhaseResult[]) => ({
-          rps: round(median(rs.map((r) => r.rps)), 1),
-          p99Ms: round(median(rs.map((r) => r.latency.p99Ms)), 2),
-        });
+        const side = (rs: PhaseResult[]): Side => {
+          const cpu = rs.flatMap((r) => (r.cpuUsPerRequest === undefined ? [] : [r.cpuUsPerRequest]));
+          return {
+            rps: round(median(rs.map((r) => r.rps)), 1),
+            p99Ms: round(median(rs.map((r) => r.latency.p99Ms)), 2),
+            ...(cpu.length === rs.length ? { cpuUsPerRequest: round(median(cpu), 1) } : {}),
+          };
+        };
         const offSide = side(offRuns);
         const onSide = side(onRuns);
         const ratio = offSide.rps > 0 ? round(onSide.rps / offSide.rps, 3) : 0;
         const p99Ratio = offSide.p99Ms > 0 ? round(onSide.p99Ms / offSide.p99Ms, 3) : 0;
+        const cpuRatio =
+          onSide.cpuUsPerRequest !== undefined && offSide.cpuUsPerRequest
+            ? round(onSide.cpuUsPerRequest / offSide.cpuUsPerRequest, 3)
+            : undefined;
         return {
           rounds: locationRounds,
           locations: LOCATIONS,
@@ -821,6 +867,7 @@ async function main(): Promise<number> {
           on: onSide,
           ratio,
           p99Ratio,
+          ...(cpuRatio === undefined ? {} : { cpuRatio }),
           targets: [
             {
               what: 'rules on/off',
@@ -887,8 +934,9 @@ async function main(): Promise<number> {
       if (!l) continue;
       console.log(
         `${r.store} location rules (${l.locations} locations, ${l.rounds} rounds of each, medians): ` +
-          `off ${l.off.rps} req/s p99 ${l.off.p99Ms} ms; on ${l.on.rps} req/s p99 ${l.on.p99Ms} ms; ` +
-          `on/off ${l.ratio} (req/s), ${l.p99Ratio} (p99); ` +
+          `off ${l.off.rps} req/s p99 ${l.off.p99Ms} ms ${l.off.cpuUsPerRequest ?? '-'} µs CPU/req; ` +
+          `on ${l.on.rps} req/s p99 ${l.on.p99Ms} ms ${l.on.cpuUsPerRequest ?? '-'} µs CPU/req; ` +
+          `on/off ${l.ratio} (req/s), ${l.p99Ratio} (p99), ${l.cpuRatio ?? '-'} (CPU per request); ` +
           l.targets.map((t) => `${t.what} ${t.limit} ${t.pass ? 'PASS' : 'FAIL'}`).join(', '),
       );
       console.log(`${r.store} location rules sanity: ${l.sanity.map((c) => `${c.what}: ${c.got}`).join('; ')}`);

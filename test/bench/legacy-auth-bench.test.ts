@@ -26,6 +26,7 @@ interface Phase {
   non2xx: number;
   socketErrors: { connect: number; read: number; write: number; timeout: number };
   latency: { p50Ms: number; p99Ms: number };
+  cpuUsPerRequest?: number;
   signIns?: { sent: number; created: number; failed: number };
 }
 
@@ -33,10 +34,11 @@ interface LocationRules {
   rounds: number;
   locations: number;
   sanity: { what: string; expected: string; got: string }[];
-  off: { rps: number; p99Ms: number };
-  on: { rps: number; p99Ms: number };
+  off: { rps: number; p99Ms: number; cpuUsPerRequest?: number };
+  on: { rps: number; p99Ms: number; cpuUsPerRequest?: number };
   ratio: number;
   p99Ratio: number;
+  cpuRatio?: number;
   targets: { what: string; pass: boolean }[];
 }
 
@@ -90,6 +92,8 @@ describe('bench/legacy-auth', () => {
           p.latency.p50Ms > 0 && p.latency.p99Ms >= p.latency.p50Ms,
           `${p.endpoint}: latency ${JSON.stringify(p.latency)}${detail}`,
         );
+        // The server's CPU per request (from /proc, which the test machines have).
+        assert.ok((p.cpuUsPerRequest ?? 0) > 0, `${p.endpoint}: CPU per request ${p.cpuUsPerRequest}${detail}`);
       }
       const [, mail, basic, mailWithSignIns, rulesOff, rulesOn] = run.phases as [
         Phase,
@@ -108,6 +112,11 @@ describe('bench/legacy-auth', () => {
       assert.equal(l.on.rps, rulesOn.rps, `on side = its one round${detail}`);
       assert.ok(l.off.p99Ms > 0 && l.on.p99Ms > 0, `p99 of both sides${detail}`);
       assert.ok(Math.abs(l.ratio - l.on.rps / l.off.rps) < 0.01, `ratio = on/off req/s${detail}`);
+      assert.equal(l.on.cpuUsPerRequest, rulesOn.cpuUsPerRequest, `on side's CPU per request${detail}`);
+      assert.ok(
+        l.cpuRatio !== undefined && Math.abs(l.cpuRatio - rulesOn.cpuUsPerRequest! / rulesOff.cpuUsPerRequest!) < 0.01,
+        `CPU ratio = on/off CPU per request${detail}`,
+      );
       assert.deepEqual(
         l.targets.map((t) => t.what),
         ['rules on/off', 'p99 rules on'],
