@@ -26,6 +26,7 @@
  *                 loopback one among them). Before the rounds, sanity requests show the rules really
  *                 hold: from 127.0.0.1 allowed, IMAP from MAIL_CLIENT_IP refused, an app password
  *                 pinned to 10.0.4.17 refused (each refusal is `location_not_allowed` in the log).
+ *                 Also timed in this process: one decision (pin and rule) on the compiled rules.
  *                 Reported: the median req/s, p99 and server CPU per request of each side and
  *                 on/off of each (req/s ratio target >= 0.90, "nothing measurable" within this
  *                 machine's noise), per store.
@@ -104,7 +105,9 @@ import {
 import { createContext } from '../src/app/context.js';
 import { loadConfig } from '../src/config/config.js';
 import { OPERATOR } from '../src/domain/accounts/actor.js';
+import type { AppPasswordPin } from '../src/domain/app-passwords/model.js';
 import type { PinInput } from '../src/domain/app-passwords/service.js';
+import { type CompiledLocationRules, compileRules } from '../src/domain/locations/rules.js';
 
 const WEB_USERS = 10;
 const DOMAIN = 'bench.test';
@@ -172,6 +175,38 @@ interface Credentials {
   /** Phase (e): users of the organization with rules, their app passwords pinned; one pinned elsewhere. */
   ruled: { address: string; appPassword: string }[];
   pinnedElsewhere?: { address: string; appPassword: string };
+  /** Phase (e): what one decision costs in this process (the compiled rules and pin, no server). */
+  decision?: DecisionCost;
+}
+
+/**
+ * The location decision alone, timed in a loop on the rules phase (e) compiles (the same compiled
+ * object the gate keeps: a range table of the 50 locations' networks and the country table), for
+ * the pin and the `http` rule together, from loopback (in the last location) and from an address
+ * the country table places (193.0.6.139, NL: one of the locations' countries).
+ */
+interface DecisionCost {
+  iterations: number;
+  /** µs per decision (pin and rule) for each address. */
+  usPerDecision: Record<string, number>;
+  /** The decisions, to show the loop really decided: allowed or refused. */
+  allowed: Record<string, boolean>;
+}
+
+function timeDecisions(rules: CompiledLocationRules, pin: AppPasswordPin): DecisionCost {
+  const iterations = 200_000;
+  const usPerDecision: Record<string, number> = {};
+  const allowed: Record<string, boolean> = {};
+  for (const ip of ['127.0.0.1', '193.0.6.139']) {
+    const decide = () => rules.pinAllows(pin, ip) && rules.allows('http', ip);
+    for (let i = 0; i < 20_000; i++) decide(); // JIT
+    let yes = 0;
+    const t0 = performance.now();
+    for (let i = 0; i < iterations; i++) if (decide()) yes++;
+    usPerDecision[ip] = round(((performance.now() - t0) * 1000) / iterations, 3);
+    allowed[ip] = yes === iterations;
+  }
+  return { iterations, usPerDecision, allowed };
 }
 
 /** The configuration the setup and the server share: the same folder (secrets, SQLite, outbox) and store. */
@@ -225,6 +260,7 @@ async function setUp(
     const mail = await Promise.all(Array.from({ length: users }, (_, i) => mailUser(`mail${i}@${DOMAIN}`)));
     let ruled: Credentials['ruled'] = [];
     let pinnedElsewhere: Credentials['pinnedElsewhere'];
+    let decision: DecisionCost | undefined;
     if (withRules) {
       const org = await ctx.accounts.addOrganization(OPERATOR, RULES_DOMAIN, 'Bench with rules');
       // Networks of branch offices (10.i.0.0/16), every fifth location also a few countries (the
@@ -249,6 +285,13 @@ async function setUp(
         { protocol: 'imap', mode: 'locations', locationIds: ids },
       ]);
       const pin = { locationIds: ids.slice(-10) };
+      const table = await ctx.geoip.table();
+      decision = timeDecisions(
+        compileRules(await ctx.locations.rules(OPERATOR, org.id), await ctx.locations.list(OPERATOR, org.id), (ip) =>
+          table.country(ip),
+        ),
+        { locationIds: [...pin.locationIds], network: null },
+      );
       ruled = await Promise.all(Array.from({ length: users }, (_, i) => mailUser(`ruled${i}@${RULES_DOMAIN}`, pin)));
       pinnedElsewhere = await mailUser(`elsewhere@${RULES_DOMAIN}`, { network: PINNED_ELSEWHERE });
     }
@@ -261,7 +304,14 @@ async function setUp(
       ),
     );
     const { key } = await ctx.integrations.add('bench');
-    return { integrationKey: key, mail, web, ruled, ...(pinnedElsewhere ? { pinnedElsewhere } : {}) };
+    return {
+      integrationKey: key,
+      mail,
+      web,
+      ruled,
+      ...(pinnedElsewhere ? { pinnedElsewhere } : {}),
+      ...(decision ? { decision } : {}),
+    };
   } finally {
     await ctx.close();
   }
@@ -531,6 +581,7 @@ interface LocationRulesResult {
   p99Ratio: number;
   /** on.cpuUsPerRequest / off.cpuUsPerRequest (absent without /proc). */
   cpuRatio?: number;
+  decision?: DecisionCost;
   targets: Target[];
 }
 
@@ -868,6 +919,7 @@ async function main(): Promise<number> {
           ratio,
           p99Ratio,
           ...(cpuRatio === undefined ? {} : { cpuRatio }),
+          ...(creds.decision ? { decision: creds.decision } : {}),
           targets: [
             {
               what: 'rules on/off',
@@ -939,6 +991,13 @@ async function main(): Promise<number> {
           `on/off ${l.ratio} (req/s), ${l.p99Ratio} (p99), ${l.cpuRatio ?? '-'} (CPU per request); ` +
           l.targets.map((t) => `${t.what} ${t.limit} ${t.pass ? 'PASS' : 'FAIL'}`).join(', '),
       );
+      if (l.decision)
+        console.log(
+          `${r.store} one location decision (pin and rule, compiled once, ${l.decision.iterations} in a loop): ` +
+            Object.entries(l.decision.usPerDecision)
+              .map(([ip, us]) => `${us} µs from ${ip} (${l.decision!.allowed[ip] ? 'allowed' : 'refused'})`)
+              .join(', '),
+        );
       console.log(`${r.store} location rules sanity: ${l.sanity.map((c) => `${c.what}: ${c.got}`).join('; ')}`);
     }
     console.log(

@@ -39,6 +39,7 @@ interface LocationRules {
   ratio: number;
   p99Ratio: number;
   cpuRatio?: number;
+  decision?: { iterations: number; usPerDecision: Record<string, number>; allowed: Record<string, boolean> };
   targets: { what: string; pass: boolean }[];
 }
 
@@ -117,6 +118,14 @@ describe('bench/legacy-auth', () => {
         l.cpuRatio !== undefined && Math.abs(l.cpuRatio - rulesOn.cpuUsPerRequest! / rulesOff.cpuUsPerRequest!) < 0.01,
         `CPU ratio = on/off CPU per request${detail}`,
       );
+      // One decision timed in the bench's process, from loopback and from a country the table places.
+      assert.ok(l.decision, `the decision's cost is reported${detail}`);
+      assert.deepEqual(
+        l.decision.allowed,
+        { '127.0.0.1': true, '193.0.6.139': true },
+        `decided as configured${detail}`,
+      );
+      for (const us of Object.values(l.decision.usPerDecision)) assert.ok(us > 0, `µs per decision${detail}`);
       assert.deepEqual(
         l.targets.map((t) => t.what),
         ['rules on/off', 'p99 rules on'],
