@@ -16,8 +16,23 @@
  *   (d) mail while signing in (SQLite only): (b) again while this process POSTs
  *                 /api/v1/sessions with a real user's main password at BENCH_SIGNIN_RATE per second
  *                 (open loop, default 20/s), so Argon2 hashes run beside the app-password checks.
+ *   (e) location rules on vs off (issue #20): GET /auth/basic in rotating rounds (off, on, off, on,
+ *                 ... BENCH_LOCATION_ROUNDS of each) in the same server run. "off": the users of
+ *                 (b) and (c), whose organization never wrote a rule (the common case); "on": as many
+ *                 users of a second organization that has LOCATIONS named locations (networks, every
+ *                 fifth also countries, so the country table is loaded), an `http` and an `imap`
+ *                 rule "only from named locations" listing all of them (127.0.0.0/8, where wrk
+ *                 connects from, is the last), and every app password pinned to ten of them (the
+ *                 loopback one among them). Before the rounds, sanity requests show the rules really
+ *                 hold: from 127.0.0.1 allowed, IMAP from MAIL_CLIENT_IP refused, an app password
+ *                 pinned to 10.0.4.17 refused (each refusal is `location_not_allowed` in the log).
+ *                 Also timed in this process: one decision (pin and rule) on the compiled rules.
+ *                 Reported: the median req/s, p99 and server CPU per request of each side and
+ *                 on/off of each (req/s ratio target >= 0.90, "nothing measurable" within this
+ *                 machine's noise), per store.
  * For each: requests/s, its ratio to the baseline of the same server run, latency p50 and p99
- * (wrk's latency distribution). Targets (from the issue): ratio >= 0.40 on SQLite and >= 0.20 on
+ * (wrk's latency distribution), and the server's CPU time (all its threads, /proc/<pid>/stat) per
+ * request answered: the figure a busy neighbour on the machine moves least. Targets (from the issue): ratio >= 0.40 on SQLite and >= 0.20 on
  * PostgreSQL, p99 < 15 ms for (b) and (c); p99 < 25 ms for (d). Each is marked PASS or FAIL; the
  * bench exits 0 whatever the verdicts (it reports), and non-zero only when the measurement itself
  * is invalid: any answer that is not 2xx (wrk's "Non-2xx or 3xx responses", which counts status
@@ -55,6 +70,7 @@
  *   BENCH_PG_URL         PostgreSQL cluster to create the bench database in (else SESAME_TEST_PG_URL);
  *   BENCH_USERS          users with an app password (default 50);
  *   BENCH_SIGNIN_RATE    browser sign-ins per second in phase (d) (default 20; 0 skips the phase);
+ *   BENCH_LOCATION_ROUNDS rounds of each side in phase (e) (default 3; 0 skips the phase);
  *   BENCH_KEEP_DIR       any value but 0: keep the data folders (and PostgreSQL databases); their
  *                        paths are in the output either way;
  *   BENCH_CPU_PROF       a folder: the server runs with `--cpu-prof --cpu-prof-dir=<folder>` (one
@@ -89,6 +105,9 @@ import {
 import { createContext } from '../src/app/context.js';
 import { loadConfig } from '../src/config/config.js';
 import { OPERATOR } from '../src/domain/accounts/actor.js';
+import type { AppPasswordPin } from '../src/domain/app-passwords/model.js';
+import type { PinInput } from '../src/domain/app-passwords/service.js';
+import { type CompiledLocationRules, compileRules } from '../src/domain/locations/rules.js';
 
 const WEB_USERS = 10;
 const DOMAIN = 'bench.test';
@@ -103,7 +122,14 @@ const TARGETS = {
   ratio: { sqlite: 0.4, postgres: 0.2 } as Record<StoreKind, number>,
   p99Ms: 15,
   p99UnderSignInsMs: 25,
+  /** Phase (e): /auth/basic req/s with location rules and pins over without (medians of the rounds). */
+  locationRulesRatio: 0.9,
 };
+
+/** Phase (e): the organization with location rules, its named locations, and where a pin elsewhere points. */
+const RULES_DOMAIN = 'rules.bench.test';
+const LOCATIONS = 50;
+const PINNED_ELSEWHERE = '10.0.4.17';
 
 type StoreKind = 'sqlite' | 'postgres';
 
@@ -113,6 +139,22 @@ function wholeNumber(name: string, fallback: number, min: number): number {
   if (!/^\d+$/.test(raw) || Number(raw) < min)
     throw new Error(`${name}=${JSON.stringify(raw)} must be a whole number of at least ${min}`);
   return Number(raw);
+}
+
+/**
+ * CPU seconds the process has used so far, all its threads (utime + stime of /proc/<pid>/stat, in
+ * ticks of 1/100 s); undefined where /proc is not there. Per answered request, it is the figure
+ * other work on a shared machine moves least: req/s and latency move with every neighbour.
+ */
+function cpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return undefined;
+  }
 }
 
 function quantile(sorted: number[], q: number): number {
@@ -130,6 +172,41 @@ interface Credentials {
   integrationKey: string;
   mail: { address: string; appPassword: string }[];
   web: string[];
+  /** Phase (e): users of the organization with rules, their app passwords pinned; one pinned elsewhere. */
+  ruled: { address: string; appPassword: string }[];
+  pinnedElsewhere?: { address: string; appPassword: string };
+  /** Phase (e): what one decision costs in this process (the compiled rules and pin, no server). */
+  decision?: DecisionCost;
+}
+
+/**
+ * The location decision alone, timed in a loop on the rules phase (e) compiles (the same compiled
+ * object the gate keeps: a range table of the 50 locations' networks and the country table), for
+ * the pin and the `http` rule together, from loopback (in the last location) and from an address
+ * the country table places (193.0.6.139, NL: one of the locations' countries).
+ */
+interface DecisionCost {
+  iterations: number;
+  /** µs per decision (pin and rule) for each address. */
+  usPerDecision: Record<string, number>;
+  /** The decisions, to show the loop really decided: allowed or refused. */
+  allowed: Record<string, boolean>;
+}
+
+function timeDecisions(rules: CompiledLocationRules, pin: AppPasswordPin): DecisionCost {
+  const iterations = 200_000;
+  const usPerDecision: Record<string, number> = {};
+  const allowed: Record<string, boolean> = {};
+  for (const ip of ['127.0.0.1', '193.0.6.139']) {
+    const decide = () => rules.pinAllows(pin, ip) && rules.allows('http', ip);
+    for (let i = 0; i < 20_000; i++) decide(); // JIT
+    let yes = 0;
+    const t0 = performance.now();
+    for (let i = 0; i < iterations; i++) if (decide()) yes++;
+    usPerDecision[ip] = round(((performance.now() - t0) * 1000) / iterations, 3);
+    allowed[ip] = yes === iterations;
+  }
+  return { iterations, usPerDecision, allowed };
 }
 
 /** The configuration the setup and the server share: the same folder (secrets, SQLite, outbox) and store. */
@@ -150,29 +227,74 @@ function storeEnv(dataDir: string, databaseUrl: string): Record<string, string> 
 }
 
 /** Users, app passwords and the integration key, made with the project's own services before the server starts. */
-async function setUp(env: Record<string, string>, users: number, webUsers: number): Promise<Credentials> {
+async function setUp(
+  env: Record<string, string>,
+  users: number,
+  webUsers: number,
+  withRules: boolean,
+): Promise<Credentials> {
   const ctx = await createContext(loadConfig({ ...env, LOG_LEVEL: 'silent' }));
   try {
     await ctx.accounts.addOrganization(OPERATOR, DOMAIN, 'Bench');
-    const mail = await Promise.all(
-      Array.from({ length: users }, async (_, i) => {
-        // No main password: an enforced user's mail client uses only its app password, and
-        // hashing one per user would only slow the setup down.
-        const created = await ctx.accounts.addUser(OPERATOR, { address: `mail${i}@${DOMAIN}` });
-        const user = await ctx.mfaAdmin.setUserState(OPERATOR, created.address, 'enforced');
-        const { session } = await ctx.sessions.start(
-          user.id,
-          ['pwd', 'otp'],
-          { ip: '127.0.0.1', userAgent: 'bench setup' },
-          Date.now(),
-        );
-        const { password } = await ctx.appPasswords.create(user, session, 'Bench mail client', {
-          ip: '127.0.0.1',
-          locale: 'en',
+    const mailUser = async (address: string, pin?: PinInput) => {
+      // No main password: an enforced user's mail client uses only its app password, and
+      // hashing one per user would only slow the setup down.
+      const created = await ctx.accounts.addUser(OPERATOR, { address });
+      const user = await ctx.mfaAdmin.setUserState(OPERATOR, created.address, 'enforced');
+      const { session } = await ctx.sessions.start(
+        user.id,
+        ['pwd', 'otp'],
+        { ip: '127.0.0.1', userAgent: 'bench setup' },
+        Date.now(),
+      );
+      const { password } = await ctx.appPasswords.create(
+        user,
+        session,
+        'Bench mail client',
+        { ip: '127.0.0.1', locale: 'en' },
+        undefined,
+        pin,
+      );
+      return { address: user.address, appPassword: password };
+    };
+    const mail = await Promise.all(Array.from({ length: users }, (_, i) => mailUser(`mail${i}@${DOMAIN}`)));
+    let ruled: Credentials['ruled'] = [];
+    let pinnedElsewhere: Credentials['pinnedElsewhere'];
+    let decision: DecisionCost | undefined;
+    if (withRules) {
+      const org = await ctx.accounts.addOrganization(OPERATOR, RULES_DOMAIN, 'Bench with rules');
+      // Networks of branch offices (10.i.0.0/16), every fifth location also a few countries (the
+      // country table is then loaded and consulted), loopback last: where wrk connects from.
+      const ids: string[] = [];
+      const countries = ['NL', 'BE', 'DE', 'FR', 'GB', 'US', 'JP', 'BR'];
+      for (let i = 0; i < LOCATIONS - 1; i++) {
+        const l = await ctx.locations.create(OPERATOR, org.id, {
+          name: `Branch ${i}`,
+          networks: [`10.${i}.0.0/16`, `2001:db8:${i.toString(16)}::/48`],
+          countries:
+            i % 5 === 0 ? [countries[(i / 5) % countries.length]!, countries[(i / 5 + 3) % countries.length]!] : [],
         });
-        return { address: user.address, appPassword: password };
-      }),
-    );
+        ids.push(l.id);
+      }
+      ids.push(
+        (await ctx.locations.create(OPERATOR, org.id, { name: 'Loopback', networks: ['127.0.0.0/8'], countries: [] }))
+          .id,
+      );
+      await ctx.locations.setRules(OPERATOR, org.id, [
+        { protocol: 'http', mode: 'locations', locationIds: ids },
+        { protocol: 'imap', mode: 'locations', locationIds: ids },
+      ]);
+      const pin = { locationIds: ids.slice(-10) };
+      const table = await ctx.geoip.table();
+      decision = timeDecisions(
+        compileRules(await ctx.locations.rules(OPERATOR, org.id), await ctx.locations.list(OPERATOR, org.id), (ip) =>
+          table.country(ip),
+        ),
+        { locationIds: [...pin.locationIds], network: null },
+      );
+      ruled = await Promise.all(Array.from({ length: users }, (_, i) => mailUser(`ruled${i}@${RULES_DOMAIN}`, pin)));
+      pinnedElsewhere = await mailUser(`elsewhere@${RULES_DOMAIN}`, { network: PINNED_ELSEWHERE });
+    }
     // MFA stays off (the organization's default), so a right password is a whole sign-in: 201.
     const web = await Promise.all(
       Array.from(
@@ -182,24 +304,39 @@ async function setUp(env: Record<string, string>, users: number, webUsers: numbe
       ),
     );
     const { key } = await ctx.integrations.add('bench');
-    return { integrationKey: key, mail, web };
+    return {
+      integrationKey: key,
+      mail,
+      web,
+      ruled,
+      ...(pinnedElsewhere ? { pinnedElsewhere } : {}),
+      ...(decision ? { decision } : {}),
+    };
   } finally {
     await ctx.close();
   }
 }
 
-/** Rows of the sign-in log by protocol and outcome, read with the project's code after the server stopped. */
-async function signInLog(env: Record<string, string>): Promise<{ protocol: string; outcome: string; n: number }[]> {
+interface LogCount {
+  protocol: string;
+  outcome: string;
+  reason: string;
+  n: number;
+}
+
+/** Rows of the sign-in log by protocol, outcome and reason, read with the project's code after the server stopped. */
+async function signInLog(env: Record<string, string>): Promise<LogCount[]> {
   const ctx = await createContext(loadConfig({ ...env, LOG_LEVEL: 'silent' }), { migrate: false });
   try {
     const rows = await ctx.store.db
       .selectFrom('sign_in_events')
-      .select(['protocol', 'outcome', sql<number>`count(*)`.as('n')])
-      .groupBy(['protocol', 'outcome'])
+      .select(['protocol', 'outcome', 'reason', sql<number>`count(*)`.as('n')])
+      .groupBy(['protocol', 'outcome', 'reason'])
       .orderBy('protocol')
       .orderBy('outcome')
+      .orderBy('reason')
       .execute();
-    return rows.map((r) => ({ protocol: r.protocol, outcome: r.outcome, n: Number(r.n) }));
+    return rows.map((r) => ({ protocol: r.protocol, outcome: r.outcome, reason: r.reason, n: Number(r.n) }));
   } finally {
     await ctx.close();
   }
@@ -284,6 +421,8 @@ interface PhaseResult extends WrkReport {
   targets: Target[];
   /** The machine's 1-minute load average when the phase started (others' work skews the numbers). */
   load1: number;
+  /** The server's CPU time (all threads) per request wrk counted, in µs; absent without /proc. */
+  cpuUsPerRequest?: number;
   signIns?: SignInLoopResult;
 }
 
@@ -388,7 +527,7 @@ interface Endpoint {
 // Output
 
 function table(rows: PhaseResult[]): string {
-  const head = ['store', 'endpoint', 'req/s', 'ratio', 'p50 ms', 'p99 ms', 'verdicts'];
+  const head = ['store', 'endpoint', 'req/s', 'ratio', 'p50 ms', 'p99 ms', 'cpu µs/req', 'verdicts'];
   const body = rows.map((r) => [
     r.store,
     r.endpoint,
@@ -396,6 +535,7 @@ function table(rows: PhaseResult[]): string {
     r.phase === 'baseline' ? '1' : r.ratio.toFixed(3),
     r.latency.p50Ms.toFixed(2),
     r.latency.p99Ms.toFixed(2),
+    r.cpuUsPerRequest === undefined ? '-' : r.cpuUsPerRequest.toFixed(1),
     r.targets.map((t) => `${t.what} ${t.limit} ${t.pass ? 'PASS' : 'FAIL'}`).join(', '),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
@@ -416,14 +556,47 @@ interface StoreRun {
   kept: boolean;
   setupMs: number;
   phases: PhaseResult[];
-  signInLog: { protocol: string; outcome: string; n: number }[];
+  signInLog: LogCount[];
+  locationRules?: LocationRulesResult;
 }
+
+/** One side of phase (e): medians over its rounds. */
+interface Side {
+  rps: number;
+  p99Ms: number;
+  cpuUsPerRequest?: number;
+}
+
+/** Phase (e), summed up: medians over the rounds of each side. */
+interface LocationRulesResult {
+  rounds: number;
+  locations: number;
+  /** What the sanity requests were answered (status, and for /auth/mail its result). */
+  sanity: { what: string; expected: string; got: string }[];
+  off: Side;
+  on: Side;
+  /** on.rps / off.rps. */
+  ratio: number;
+  /** on.p99Ms / off.p99Ms. */
+  p99Ratio: number;
+  /** on.cpuUsPerRequest / off.cpuUsPerRequest (absent without /proc). */
+  cpuRatio?: number;
+  decision?: DecisionCost;
+  targets: Target[];
+}
+
+const median = (xs: number[]) =>
+  quantile(
+    [...xs].sort((a, b) => a - b),
+    0.5,
+  );
 
 async function main(): Promise<number> {
   const seconds = wholeNumber('BENCH_SECONDS', 8, 1);
   const warmup = wholeNumber('BENCH_WARMUP_SECONDS', Math.max(1, Math.round(seconds / 4)), 0);
   const users = wholeNumber('BENCH_USERS', 50, 1);
   const signInRate = wholeNumber('BENCH_SIGNIN_RATE', 20, 0);
+  const locationRounds = wholeNumber('BENCH_LOCATION_ROUNDS', 3, 0);
   const json = process.env.BENCH_JSON === '1';
   const keep = !!process.env.BENCH_KEEP_DIR && process.env.BENCH_KEEP_DIR !== '0';
   const cpuProf = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined;
@@ -468,7 +641,7 @@ async function main(): Promise<number> {
       const env = storeEnv(dataDir, db?.url ?? '');
       const withSignIns = store === 'sqlite' && signInRate > 0;
       const t0 = performance.now();
-      const creds = await setUp(env, users, withSignIns ? WEB_USERS : 0);
+      const creds = await setUp(env, users, withSignIns ? WEB_USERS : 0, locationRounds > 0);
       run.setupMs = Math.round(performance.now() - t0);
       note(
         `${store}: ${users} users with app passwords set up in ${run.setupMs} ms; data folder ${dataDir}${db ? `, database ${db.name}` : ''}`,
@@ -565,11 +738,18 @@ async function main(): Promise<number> {
         const loop = during ? sleep(HOLD_S * 1000).then(during) : undefined;
         let r: WrkReport;
         let signIns: SignInLoopResult | undefined;
+        const cpu0 = cpuSeconds(server!.child.pid);
+        let cpu1: number | undefined;
         try {
           r = await runWrk(base + e.path, seconds, e.script);
+          cpu1 = cpuSeconds(server!.child.pid);
         } finally {
           signIns = await (await loop)?.stop();
         }
+        const cpuUsPerRequest =
+          cpu0 !== undefined && cpu1 !== undefined && r.requests > 0
+            ? round(((cpu1 - cpu0) * 1e6) / r.requests, 1)
+            : undefined;
         const ratio = phase === 'baseline' ? 1 : baselineRps > 0 ? round(r.rps / baselineRps, 4) : 0;
         if (phase === 'baseline') baselineRps = r.rps;
         const targets: Target[] = [];
@@ -602,6 +782,7 @@ async function main(): Promise<number> {
           ratio,
           targets,
           load1,
+          ...(cpuUsPerRequest === undefined ? {} : { cpuUsPerRequest }),
           ...(signIns ? { signIns } : {}),
         };
         run.phases.push(result);
@@ -631,7 +812,130 @@ async function main(): Promise<number> {
           signInLoop(port, creds.web, signInRate),
         );
       }
+      if (locationRounds > 0) run.locationRules = await locationPhase();
       agent.destroy();
+
+      /**
+       * Phase (e): /auth/basic with the organization's location rules and pins on (the second
+       * organization's users) and off (the first's), in rotating rounds of the same server run.
+       */
+      async function locationPhase(): Promise<LocationRulesResult> {
+        const sanity: LocationRulesResult['sanity'] = [];
+        const check = async (what: string, expected: string, r: Promise<Reply>, got: (r: Reply) => string) => {
+          const answer = got(await r);
+          sanity.push({ what, expected, got: answer });
+          if (answer !== expected)
+            throw new Error(`${store} location rules: ${what}: expected ${expected}, got ${answer}`);
+        };
+        const ruled = creds.ruled[0]!;
+        const elsewhere = creds.pinnedElsewhere!;
+        const mailResult = (r: Reply) => {
+          try {
+            return `${r.status} ${(JSON.parse(r.body) as { result?: string }).result ?? '?'}`;
+          } catch {
+            return `${r.status} ${r.body.slice(0, 100)}`;
+          }
+        };
+        const asMail = (u: { address: string; appPassword: string }, ip: string) =>
+          request(
+            agent,
+            port,
+            'POST',
+            '/auth/mail',
+            { 'content-type': 'application/json', authorization: bearer },
+            JSON.stringify({ user: u.address, password: u.appPassword, service: 'imap', remoteIp: ip }),
+          );
+        const status = (r: Reply) => String(r.status);
+        await check(
+          'GET /auth/basic from 127.0.0.1, rules and pin allow',
+          '200',
+          request(agent, port, 'GET', '/auth/basic', { authorization: basicAuth(ruled) }),
+          status,
+        );
+        await check(
+          'POST /auth/mail IMAP from 127.0.0.1, rules and pin allow',
+          '200 ok',
+          asMail(ruled, '127.0.0.1'),
+          mailResult,
+        );
+        const refusedMail = await asMail(ruled, MAIL_CLIENT_IP);
+        await check(
+          `POST /auth/mail IMAP from ${MAIL_CLIENT_IP}, in no location`,
+          'refused',
+          Promise.resolve(refusedMail),
+          (r) => (mailResult(r) === '200 ok' ? 'allowed' : 'refused'),
+        );
+        await check(
+          `GET /auth/basic from 127.0.0.1, app password pinned to ${PINNED_ELSEWHERE}`,
+          '401',
+          request(agent, port, 'GET', '/auth/basic', { authorization: basicAuth(elsewhere) }),
+          status,
+        );
+        const basicOf = (name: string, who: { address: string; appPassword: string }[]): Endpoint => ({
+          phase: name,
+          endpoint: `GET /auth/basic, rules ${name === 'rules-on' ? 'on' : 'off'}`,
+          path: '/auth/basic',
+          script: write(
+            `wrk-auth-basic-${name}.lua`,
+            wrkScript(
+              'GET',
+              '/auth/basic',
+              who.map((u) => ({ headers: { Authorization: basicAuth(u) } })),
+            ),
+          ),
+          probe: () => request(agent, port, 'GET', '/auth/basic', { authorization: basicAuth(who[0]!) }),
+          expect: (r) => r.status === 200,
+        });
+        const off = basicOf('rules-off', creds.mail);
+        const on = basicOf('rules-on', creds.ruled);
+        const offRuns: PhaseResult[] = [];
+        const onRuns: PhaseResult[] = [];
+        for (let i = 1; i <= locationRounds; i++) {
+          offRuns.push(await measure(off, off.phase, `${off.endpoint} (round ${i})`));
+          onRuns.push(await measure(on, on.phase, `${on.endpoint} (round ${i})`));
+        }
+        const side = (rs: PhaseResult[]): Side => {
+          const cpu = rs.flatMap((r) => (r.cpuUsPerRequest === undefined ? [] : [r.cpuUsPerRequest]));
+          return {
+            rps: round(median(rs.map((r) => r.rps)), 1),
+            p99Ms: round(median(rs.map((r) => r.latency.p99Ms)), 2),
+            ...(cpu.length === rs.length ? { cpuUsPerRequest: round(median(cpu), 1) } : {}),
+          };
+        };
+        const offSide = side(offRuns);
+        const onSide = side(onRuns);
+        const ratio = offSide.rps > 0 ? round(onSide.rps / offSide.rps, 3) : 0;
+        const p99Ratio = offSide.p99Ms > 0 ? round(onSide.p99Ms / offSide.p99Ms, 3) : 0;
+        const cpuRatio =
+          onSide.cpuUsPerRequest !== undefined && offSide.cpuUsPerRequest
+            ? round(onSide.cpuUsPerRequest / offSide.cpuUsPerRequest, 3)
+            : undefined;
+        return {
+          rounds: locationRounds,
+          locations: LOCATIONS,
+          sanity,
+          off: offSide,
+          on: onSide,
+          ratio,
+          p99Ratio,
+          ...(cpuRatio === undefined ? {} : { cpuRatio }),
+          ...(creds.decision ? { decision: creds.decision } : {}),
+          targets: [
+            {
+              what: 'rules on/off',
+              value: ratio,
+              limit: `>= ${TARGETS.locationRulesRatio.toFixed(2)}`,
+              pass: ratio >= TARGETS.locationRulesRatio,
+            },
+            {
+              what: 'p99 rules on',
+              value: onSide.p99Ms,
+              limit: `< ${TARGETS.p99Ms} ms`,
+              pass: onSide.p99Ms < TARGETS.p99Ms,
+            },
+          ],
+        };
+      }
     } catch (e) {
       failure = e instanceof Error ? e.message : String(e);
       if (server) failure += `\nlast server output:\n${server.output() || '(none)'}`;
@@ -653,7 +957,16 @@ async function main(): Promise<number> {
   }
 
   const rows = runs.flatMap((r) => r.phases);
-  const verdicts = rows.flatMap((r) => r.targets.map((t) => ({ store: r.store, endpoint: r.endpoint, ...t })));
+  const verdicts = [
+    ...rows.flatMap((r) => r.targets.map((t) => ({ store: r.store, endpoint: r.endpoint, ...t }))),
+    ...runs.flatMap((r) =>
+      (r.locationRules?.targets ?? []).map((t) => ({
+        store: r.store,
+        endpoint: 'GET /auth/basic, rules on/off',
+        ...t,
+      })),
+    ),
+  ];
   if (!json || failure) {
     console.log(table(rows));
     console.log('');
@@ -667,6 +980,25 @@ async function main(): Promise<number> {
             `their latency p50 ${s.latencyP50Ms} ms, p99 ${s.latencyP99Ms} ms, max ${s.latencyMaxMs} ms`,
         );
       }
+    }
+    for (const r of runs) {
+      const l = r.locationRules;
+      if (!l) continue;
+      console.log(
+        `${r.store} location rules (${l.locations} locations, ${l.rounds} rounds of each, medians): ` +
+          `off ${l.off.rps} req/s p99 ${l.off.p99Ms} ms ${l.off.cpuUsPerRequest ?? '-'} µs CPU/req; ` +
+          `on ${l.on.rps} req/s p99 ${l.on.p99Ms} ms ${l.on.cpuUsPerRequest ?? '-'} µs CPU/req; ` +
+          `on/off ${l.ratio} (req/s), ${l.p99Ratio} (p99), ${l.cpuRatio ?? '-'} (CPU per request); ` +
+          l.targets.map((t) => `${t.what} ${t.limit} ${t.pass ? 'PASS' : 'FAIL'}`).join(', '),
+      );
+      if (l.decision)
+        console.log(
+          `${r.store} one location decision (pin and rule, compiled once, ${l.decision.iterations} in a loop): ` +
+            Object.entries(l.decision.usPerDecision)
+              .map(([ip, us]) => `${us} µs from ${ip} (${l.decision!.allowed[ip] ? 'allowed' : 'refused'})`)
+              .join(', '),
+        );
+      console.log(`${r.store} location rules sanity: ${l.sanity.map((c) => `${c.what}: ${c.got}`).join('; ')}`);
     }
     console.log(
       `targets: ${verdicts.filter((v) => v.pass).length} of ${verdicts.length} PASS (ratio = req/s / baseline req/s of the same server run)`,
@@ -694,6 +1026,7 @@ async function main(): Promise<number> {
         warmupSeconds: warmup,
         users,
         signInRate,
+        locationRounds,
         targets: TARGETS,
         runs,
         verdicts,
