@@ -29,11 +29,26 @@ const COLUMNS = [
   'pinned_network',
 ] as const;
 
+/**
+ * Pins already parsed, by their stored text: every verification of a pinned app password reads its
+ * pin, and parsing ten ids of JSON each time was measurable in the legacy bench. Pins are never
+ * changed in place (a new pin is a new object), so one object may serve every row that holds it.
+ */
+const parsedPins = new Map<string, AppPasswordPin>();
+
 /** A pin as stored (JSON ids, CIDR text); null when neither is set. */
 function toPin(locations: string | null, network: string | null): AppPasswordPin | null {
+  if (!locations && !network) return null;
+  const key = `${locations ?? ''}\n${network ?? ''}`;
+  const known = parsedPins.get(key);
+  if (known) return known;
   const ids: unknown = locations ? JSON.parse(locations) : [];
   const locationIds = Array.isArray(ids) ? ids.filter((x): x is string => typeof x === 'string') : [];
-  return locationIds.length === 0 && !network ? null : { locationIds, network: network || null };
+  const pin = locationIds.length === 0 && !network ? null : { locationIds, network: network || null };
+  if (!pin) return null;
+  if (parsedPins.size >= 10_000) parsedPins.clear();
+  parsedPins.set(key, pin);
+  return pin;
 }
 
 function pinColumns(pin: AppPasswordPin | null | undefined) {
