@@ -34,6 +34,14 @@ async function main() {
   const ldap = await startLdap(ctx, app.log);
   if (ldap) app.log.info({ host: config.ldapHost || config.host, ...ldap.ports }, 'LDAP listener ready');
   app.log.info({ store: ctx.store.kind, where: ctx.store.where, url: config.publicUrl }, 'Sesame is ready');
+  // The country data (named locations, countries on pages, new-country notices) is read now, in
+  // turns, once the server answers: read at the first app password's use instead, it would slow
+  // the answers of the next second or two. The CLI and the tests' contexts still read it only when
+  // they need it.
+  void ctx.geoip.table().then(
+    (t) => app.log.info({ ranges: t.size }, 'country data loaded'),
+    (e: unknown) => app.log.warn({ err: String(e) }, 'country data could not be read; tried again at the next lookup'),
+  );
   if ((await ctx.accounts.countUsers()) === 0) {
     const domain = 'example.org';
     process.stdout.write(

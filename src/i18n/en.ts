@@ -203,6 +203,7 @@ export const en = {
   'dashboard.legacy.desc':
     '{total, plural, one {# attempt} other {# attempts}} from mail, calendar and other apps in the last 24 hours, over {protocols, plural, one {# protocol} other {# protocols}}.',
   'dashboard.legacy.none': 'No attempts from mail or calendar apps in the last 24 hours.',
+  'dashboard.countries.none': 'No country to show: mail and calendar apps made no attempts in the last 24 hours.',
   'dashboard.countries.title': 'Mail and calendar apps (app passwords) by country',
   'dashboard.countries.desc':
     '{total, plural, one {# attempt} other {# attempts}} from mail, calendar and other apps in the last 24 hours, from {countries, plural, one {# country} other {# countries}}, by the country of the address they came from.',

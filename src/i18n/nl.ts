@@ -204,6 +204,7 @@ export const nl: Record<MessageId, string> = {
   'dashboard.legacy.desc':
     '{total, plural, one {# poging} other {# pogingen}} van mail-, agenda- en andere apps in de laatste 24 uur, via {protocols, plural, one {# protocol} other {# protocollen}}.',
   'dashboard.legacy.none': 'Geen pogingen van mail- of agenda-apps in de laatste 24 uur.',
+  'dashboard.countries.none': 'Geen land te tonen: mail- en agenda-apps deden geen pogingen in de laatste 24 uur.',
   'dashboard.countries.title': 'Mail- en agenda-apps (app-wachtwoorden) per land',
   'dashboard.countries.desc':
     '{total, plural, one {# poging} other {# pogingen}} van mail-, agenda- en andere apps in de laatste 24 uur, uit {countries, plural, one {# land} other {# landen}}, naar het land van het adres waar ze vandaan kwamen.',

@@ -64,6 +64,10 @@ describe('the dashboard in Chromium without script (real CLI, real server)', () 
     assert.match((await firstRow.textContent()) ?? '', /\d\d:00/);
     // Charts with no data say so in words instead.
     assert.equal(await page.getByText('No attempts from mail or calendar apps in the last 24 hours.').count(), 1);
+    assert.equal(
+      await page.getByText('No country to show: mail and calendar apps made no attempts in the last 24 hours.').count(),
+      1,
+    );
     assert.equal(await page.getByText('No attempts were refused by a lock in the last 24 hours.').count(), 1);
 
     // The sign-in log's filter is a plain GET form: it works without script and keeps its values.

@@ -246,6 +246,12 @@ export class SandboxHost {
   write(file: string, text: string | Buffer, mode = 0o644): void {
     const at = `/proc/${this.pid}/root${file}`;
     fs.mkdirSync(path.dirname(at), { recursive: true });
+    // An absolute symbolic link there (Debian's /etc/dovecot/private/dovecot.pem points at
+    // /etc/ssl/certs/ssl-cert-snakeoil.pem) would be followed from this process's root, the real
+    // machine's, not the sandbox's: the write would land on this machine's file. Seen: the snakeoil
+    // key overwritten with mode 0600, and FreeRADIUS's test then failing to read it. The link goes
+    // first (inside the sandbox's overlay), so the file is written there.
+    if (fs.lstatSync(at, { throwIfNoEntry: false })?.isSymbolicLink()) fs.unlinkSync(at);
     fs.writeFileSync(at, text, { mode });
     fs.chmodSync(at, mode);
   }

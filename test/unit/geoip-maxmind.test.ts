@@ -60,6 +60,11 @@ describe('MaxMind GeoLite2 Country CSV', () => {
     assert.equal(await geo.country('192.0.2.1'), undefined, 'documentation range');
   });
 
+  it('reads the data once per process: every context shares the table', async () => {
+    const a = await new GeoIpCountries().table();
+    assert.equal(await new GeoIpCountries().table(), a);
+  });
+
   it('still reads a DB-IP CSV file named directly', async () => {
     const file = path.join(dir, 'dbip-country-lite-2026-12.csv');
     fs.writeFileSync(file, '193.0.0.0,193.0.7.255,NL\n2001:67c:2e8::,2001:67c:2e8:ffff:ffff:ffff:ffff:ffff,NL\n');

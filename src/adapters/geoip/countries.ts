@@ -238,30 +238,41 @@ async function configuredFiles(file: string): Promise<CountryFile[]> {
 }
 
 /** Loads the table once, when first asked; `file` (SESAME_GEOIP_COUNTRY_FILE) replaces the shipped files. */
-export class GeoIpCountries {
-  private loading: Promise<CountryTable> | undefined;
+/**
+ * Tables read in this process, by what they were read from: every context of the process (the
+ * server's, a test's several) shares one, since parsing the shipped data costs a second or more of
+ * CPU and the table never changes (a newer file is read at the next start).
+ */
+const loaded = new Map<string, Promise<CountryTable>>();
 
+export class GeoIpCountries {
   constructor(private readonly file = '') {}
 
   table(): Promise<CountryTable> {
-    this.loading ??= (async () => {
-      const files = this.file
-        ? await configuredFiles(this.file)
-        : await Promise.all(
-            shippedCountryFiles().map(async (f) => ({
-              text: await fs.promises.readFile(f.path, 'utf8'),
-              numeric: f.numeric,
-            })),
-          );
-      const t = await parseCountryCsvYielding(files);
-      if (t.size === 0) throw new Error(`no country ranges in ${this.file || 'the shipped country files'}`);
-      return t;
-    })();
-    // A failed read is tried again at the next lookup rather than remembered.
-    this.loading.catch(() => {
-      this.loading = undefined;
-    });
-    return this.loading;
+    const key = this.file || '(shipped)';
+    let loading = loaded.get(key);
+    if (!loading) {
+      loading = (async () => {
+        const files = this.file
+          ? await configuredFiles(this.file)
+          : await Promise.all(
+              shippedCountryFiles().map(async (f) => ({
+                text: await fs.promises.readFile(f.path, 'utf8'),
+                numeric: f.numeric,
+              })),
+            );
+        const t = await parseCountryCsvYielding(files);
+        if (t.size === 0) throw new Error(`no country ranges in ${this.file || 'the shipped country files'}`);
+        return t;
+      })();
+      loaded.set(key, loading);
+      // A failed read is tried again at the next lookup rather than remembered.
+      const mine = loading;
+      loading.catch(() => {
+        if (loaded.get(key) === mine) loaded.delete(key);
+      });
+    }
+    return loading;
   }
 
   async country(ip: string): Promise<string | undefined> {

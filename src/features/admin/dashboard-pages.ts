@@ -66,7 +66,7 @@ export function dashboardCharts(
             total: legacyTotal,
             countries: d.legacyByCountry.filter((r) => r.country !== null).length,
           })
-        : t('dashboard.legacy.none'),
+        : t('dashboard.countries.none'),
       categories: countries.map((r) =>
         r.country === null
           ? t('dashboard.countries.unknown')
