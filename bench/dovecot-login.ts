@@ -15,7 +15,9 @@
  *                lua-keepalive        the script's HTTP client keeps its connection to Sesame
  *                                     (max_idle_time_msecs), instead of one TCP connection per check;
  *                lua-nonblocking      blocking=no: the script runs in the auth process, no auth-worker;
- *                lua-nonblocking-keepalive  both.
+ *                lua-nonblocking-keepalive  both;
+ *                lua-nohttp(-nonblocking)   the shipped passdb block, a script without HTTP;
+ *                oauth2               the other shipped passdb that asks Sesame (introspection).
  * What is measured, the same on every target: a new TCP connection, Dovecot's greeting, then
  * `LOGIN user password` until its tagged answer (the user-felt "connecting..."), then LOGOUT (not
  * timed). Plain text on loopback: Dovecot deems a loopback connection secured, so no TLS on either
@@ -133,6 +135,10 @@ const VARIANTS: Record<string, Variant> = {
   // Filled in main() with the accounts.
   'lua-nohttp': {},
   'lua-nohttp-nonblocking': { passdb: nonblocking },
+  // The other shipped passdb that asks Sesame: Dovecot's oauth2 (RFC 7662 introspection, C HTTP
+  // client, asynchronous in the auth process), the harness's second Dovecot (cache off: no
+  // auth_cache_size). Its port is the harness's imapOauth2.
+  oauth2: {},
 };
 
 /** A passwd-file line: the app password as {SSHA256} (SHA-256 of password + 8-byte salt, then the salt). */
@@ -444,8 +450,9 @@ async function main(): Promise<number> {
           postfix: false,
           nginx: false,
           variant: { ...t.variant, extra: `${common}${t.variant.extra ?? ''}` },
+          oauth2: t.name === 'oauth2',
         });
-        return { ...t, port: mail.ports.imap, mail };
+        return { ...t, port: t.name === 'oauth2' ? mail.ports.imapOauth2 : mail.ports.imap, mail };
       }),
     );
     say(`Sesame ${sesameUrl}; Dovecot ${execFileSync('/usr/sbin/dovecot', ['--version']).toString().trim()}`);
@@ -534,7 +541,7 @@ async function main(): Promise<number> {
     const log = await signInLog(env);
     // Every login of a target that asks Sesame is one success in its log (warm-up and checks aside).
     const luaLogins = rows
-      .filter((r) => r.target !== 'passwd' && !r.target.includes('nohttp'))
+      .filter((r) => r.target !== 'passwd' && r.target !== 'oauth2' && !r.target.includes('nohttp'))
       .reduce((n, r) => n + r.logins, 0);
     const imapOk = log.find((l) => l.protocol === 'imap' && l.outcome === 'success')?.n ?? 0;
     Object.assign(result, {
