@@ -129,6 +129,12 @@ export interface MailServersOptions {
   postfix?: boolean;
   /** Start nginx (default true). */
   nginx?: boolean;
+  /**
+   * For bench/dovecot-login.ts only: Dovecot's auth set up otherwise than shipped, to compare
+   * configurations. `passdb` rewrites the shipped passdb block (or replaces it: a passwd-file),
+   * `lua` the rendered script, and `extra` is appended last to dovecot.conf (so it wins).
+   */
+  variant?: { passdb?: (block: string) => string; lua?: (script: string) => string; extra?: string };
 }
 
 /** Replaces every @NAME@ of `values`; fails when the template names one we do not know (drift). */
@@ -364,7 +370,8 @@ export class MailServers {
     // The files `sesame integration config dovecot` writes, rendered by the same code.
     const files = renderTarget(dovecotTarget, { sesameUrl: o.sesameUrl, key: o.integrationKey, values: {} });
     const lua = this.p('sesame-auth.lua');
-    fs.writeFileSync(lua, rendered(files, 'sesame-auth.lua'), { mode: 0o640 });
+    const script = rendered(files, 'sesame-auth.lua');
+    fs.writeFileSync(lua, o.variant?.lua ? o.variant.lua(script) : script, { mode: 0o640 });
     fs.chownSync(lua, 0, dovecotGid());
     // Of its drop-in, what this private instance shares with a stock host: the mechanisms, the
     // Sesame passdb and the cache settings (the rest names the vmail account, Postfix's queue folder
@@ -374,9 +381,10 @@ export class MailServers {
     const settings = dropIn.match(/^(auth_mechanisms|auth_cache_[a-z_]+) = .*$/gm) ?? [];
     if (!passdb?.includes('/etc/dovecot/sesame-auth.lua') || settings.length < 4)
       throw new Error('99-sesame.conf no longer has the Lua passdb and the auth settings: update the harness');
+    const block = passdb.replaceAll('/etc/dovecot/sesame-auth.lua', lua);
     fs.writeFileSync(
       this.p('conf.d', 'auth-sesame.conf.ext'),
-      `${settings.join('\n')}\n${passdb.replaceAll('/etc/dovecot/sesame-auth.lua', lua)}`,
+      `${settings.join('\n')}\n${o.variant?.passdb ? o.variant.passdb(block) : block}`,
     );
     const includes = [`!include ${this.p('conf.d', 'auth-sesame.conf.ext')}`];
     if (o.nginx !== false) {
@@ -492,7 +500,7 @@ service anvil {
     mode = 0
   }
 }
-${o.authCacheTtl === undefined ? '' : `auth_cache_ttl = ${o.authCacheTtl}\n`}${o.authCacheNegativeTtl === undefined ? '' : `auth_cache_negative_ttl = ${o.authCacheNegativeTtl}\n`}`;
+${o.authCacheTtl === undefined ? '' : `auth_cache_ttl = ${o.authCacheTtl}\n`}${o.authCacheNegativeTtl === undefined ? '' : `auth_cache_negative_ttl = ${o.authCacheNegativeTtl}\n`}${o.variant?.extra ?? ''}`;
   }
 
   /** The alternative to the Lua passdb: Dovecot's oauth2 passdb asking Sesame's RFC 7662 introspection. */
