@@ -17,9 +17,10 @@
  *                 /api/v1/sessions with a real user's main password at BENCH_SIGNIN_RATE per second
  *                 (open loop, default 20/s), so Argon2 hashes run beside the app-password checks.
  *   (e) location rules on vs off (issue #20): GET /auth/basic in rotating rounds (off, on, off, on,
- *                 ... BENCH_LOCATION_ROUNDS of each) in the same server run. "off": the users of
- *                 (b) and (c), whose organization never wrote a rule (the common case); "on": as many
- *                 users of a second organization that has LOCATIONS named locations (networks, every
+ *                 ... BENCH_LOCATION_ROUNDS of each) in the same server run, for the same users of
+ *                 a second organization: "off", with its rules removed and its users' pins
+ *                 removed (as an organization that never wrote a rule); "on", with them written
+ *                 back before the round. "On": LOCATIONS named locations (networks, every
  *                 fifth also countries, so the country table is loaded), an `http` and an `imap`
  *                 rule "only from named locations" listing all of them (127.0.0.0/8, where wrk
  *                 connects from, is the last), and every app password pinned to ten of them (the
@@ -816,8 +817,8 @@ async function main(): Promise<number> {
       agent.destroy();
 
       /**
-       * Phase (e): /auth/basic with the organization's location rules and pins on (the second
-       * organization's users) and off (the first's), in rotating rounds of the same server run.
+       * Phase (e): /auth/basic for the second organization's users with its location rules and
+       * their pins on, and with both removed, in rotating rounds of the same server run.
        */
       async function locationPhase(): Promise<LocationRulesResult> {
         const sanity: LocationRulesResult['sanity'] = [];
@@ -886,13 +887,38 @@ async function main(): Promise<number> {
           probe: () => request(agent, port, 'GET', '/auth/basic', { authorization: basicAuth(who[0]!) }),
           expect: (r) => r.status === 200,
         });
-        const off = basicOf('rules-off', creds.mail);
+        // The same users on both sides: between rounds the organization's rules and its users' pins
+        // are written (on) or removed (off) through a context on the same store, as an admin would,
+        // and the server applies each change at its next attempt (the warm-up absorbs the compile).
+        // Two organizations with different users would compare their rows' warmth as well.
+        const off = basicOf('rules-off', creds.ruled);
         const on = basicOf('rules-on', creds.ruled);
+        const admin = await createContext(loadConfig({ ...env, LOG_LEVEL: 'silent' }));
         const offRuns: PhaseResult[] = [];
         const onRuns: PhaseResult[] = [];
-        for (let i = 1; i <= locationRounds; i++) {
-          offRuns.push(await measure(off, off.phase, `${off.endpoint} (round ${i})`));
-          onRuns.push(await measure(on, on.phase, `${on.endpoint} (round ${i})`));
+        try {
+          const org = await admin.accounts.organizationByDomain(RULES_DOMAIN);
+          const rules = await admin.locations.rules(OPERATOR, org.id);
+          const pinned = await Promise.all(
+            creds.ruled.map(async (u) => {
+              const { appPasswords } = await admin.appPasswords.listFor(OPERATOR, u.address);
+              return { address: u.address, id: appPasswords[0]!.id, pin: appPasswords[0]!.pin };
+            }),
+          );
+          const switchTo = async (state: 'on' | 'off') => {
+            await admin.locations.setRules(OPERATOR, org.id, state === 'on' ? rules : []);
+            for (const p of pinned)
+              await admin.appPasswords.setPinFor(OPERATOR, p.address, p.id, state === 'on' ? p.pin : null);
+            await admin.flush();
+          };
+          for (let i = 1; i <= locationRounds; i++) {
+            await switchTo('off');
+            offRuns.push(await measure(off, off.phase, `${off.endpoint} (round ${i})`));
+            await switchTo('on');
+            onRuns.push(await measure(on, on.phase, `${on.endpoint} (round ${i})`));
+          }
+        } finally {
+          await admin.close();
         }
         const side = (rs: PhaseResult[]): Side => {
           const cpu = rs.flatMap((r) => (r.cpuUsPerRequest === undefined ? [] : [r.cpuUsPerRequest]));
