@@ -5,6 +5,7 @@
  * now, so a change made on any instance (or by the CLI) is seen at the next attempt everywhere,
  * and an attempt whose version is cached costs no await (see LegacyVerifier.verify).
  */
+import { parseIp } from '../../lib/ip.js';
 import type { AppPasswordPin, Protocol } from '../app-passwords/model.js';
 import type { CountryOf } from './matcher.js';
 import type { NamedLocation } from './model.js';
@@ -31,7 +32,14 @@ export interface LocationQuestion {
 const ORGS_MAX = 10_000;
 
 export class LocationGate {
-  private readonly compiled = new Map<string, { version: number; rules: Promise<CompiledLocationRules> }>();
+  /**
+   * Per organization: the rules being compiled at a version, and once compiled the result itself
+   * (`done`), which the synchronous path answers from.
+   */
+  private readonly compiled = new Map<
+    string,
+    { version: number; rules: Promise<CompiledLocationRules>; done?: CompiledLocationRules }
+  >();
 
   constructor(
     private readonly store: LocationRulesStore,
@@ -47,8 +55,8 @@ export class LocationGate {
    */
   allows(q: LocationQuestion): boolean | Promise<boolean> {
     if (!q.version && !q.pin) return true;
-    const ready = this.ready.get(q.orgId);
-    if (ready && ready.version === (q.version ?? 0)) return this.decide(ready.rules, q);
+    const held = this.compiled.get(q.orgId);
+    if (held?.done && held.version === (q.version ?? 0)) return this.decide(held.done, q);
     return this.rulesAt(q.orgId, q.version ?? 0).then((rules) => this.decide(rules, q));
   }
 
@@ -57,14 +65,13 @@ export class LocationGate {
     return this.allows({ ...q, pin: null, version: await this.store.version(q.orgId) });
   }
 
-  /** Compiled rules whose promise has settled, for the synchronous path. */
-  private readonly ready = new Map<string, { version: number; rules: CompiledLocationRules }>();
-
   private decide(rules: CompiledLocationRules, q: LocationQuestion): boolean | Promise<boolean> {
-    if (q.pin && !rules.pinAllows(q.pin, q.ip)) return false;
+    // Parsed once for the pin and the rule.
+    const ip = parseIp(q.ip);
+    if (q.pin && !rules.pinAllows(q.pin, ip)) return false;
     const groups = rules.groupsFor(q.protocol);
-    if (groups.length === 0) return rules.allows(q.protocol, q.ip);
-    return this.memberships(q.userId, groups).then((mine) => rules.allows(q.protocol, q.ip, mine));
+    if (groups.length === 0) return rules.allows(q.protocol, ip);
+    return this.memberships(q.userId, groups).then((mine) => rules.allows(q.protocol, ip, mine));
   }
 
   /**
@@ -75,20 +82,18 @@ export class LocationGate {
   private rulesAt(orgId: string, version: number): Promise<CompiledLocationRules> {
     const held = this.compiled.get(orgId);
     if (held && held.version >= version) return held.rules;
-    const entry: { version: number; rules: Promise<CompiledLocationRules> } = {
-      version,
-      rules: Promise.resolve() as never,
-    };
-    entry.rules = (async () => {
+    const compile = async () => {
       const loaded = await this.store.load(orgId);
       const usesCountries = loaded.locations.some((l) => l.countries.length > 0);
       const rules = compileRules(loaded.rules, loaded.locations, usesCountries ? await this.countries() : undefined);
       entry.version = loaded.version;
-      if (this.ready.size >= ORGS_MAX) this.ready.clear();
-      const current = this.ready.get(orgId);
-      if (!current || current.version <= loaded.version) this.ready.set(orgId, { version: loaded.version, rules });
+      entry.done = rules;
       return rules;
-    })();
+    };
+    const entry: { version: number; rules: Promise<CompiledLocationRules>; done?: CompiledLocationRules } = {
+      version,
+      rules: compile(),
+    };
     if (this.compiled.size >= ORGS_MAX) this.compiled.clear();
     this.compiled.set(orgId, entry);
     // A failed read (the store down) is tried again at the next attempt, not remembered.

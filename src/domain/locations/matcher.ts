@@ -17,10 +17,15 @@ export interface LocationMatcher {
   readonly usesCountries: boolean;
 }
 
-export function compileLocations(
-  locations: readonly Pick<NamedLocation, 'name' | 'networks' | 'countries'>[],
+/**
+ * Which of `locations` hold an address, as their indexes in the list: networks in one range table
+ * (bisection), countries as a map from code to locations, asked once per address. Shared by the
+ * Locations page's check (compileLocations) and the rules (rules.ts compileRules).
+ */
+export function locationHolder(
+  locations: readonly Pick<NamedLocation, 'networks' | 'countries'>[],
   countryOf?: CountryOf,
-): LocationMatcher {
+): (ip: IpNumber) => Set<number> {
   const ranges = locations.flatMap((l, index) =>
     l.networks.flatMap((n) => {
       const c = parseCidr(n);
@@ -33,18 +38,27 @@ export function compileLocations(
   locations.forEach((l, index) => {
     for (const c of l.countries) byCountry.set(c, [...(byCountry.get(c) ?? []), index]);
   });
-  const usesCountries = byCountry.size > 0;
+  return (ip) => {
+    const hit = new Set(table.lookup(ip) ?? []);
+    if (byCountry.size && countryOf) {
+      const country = countryOf(ip);
+      for (const i of (country && byCountry.get(country)) || []) hit.add(i);
+    }
+    return hit;
+  };
+}
+
+export function compileLocations(
+  locations: readonly Pick<NamedLocation, 'name' | 'networks' | 'countries'>[],
+  countryOf?: CountryOf,
+): LocationMatcher {
+  const holding = locationHolder(locations, countryOf);
   return {
-    usesCountries,
+    usesCountries: locations.some((l) => l.countries.length > 0),
     matches(text: string): string[] {
       const ip = parseIp(text);
       if (!ip) return [];
-      const hit = new Set(table.lookup(ip) ?? []);
-      if (usesCountries && countryOf) {
-        const country = countryOf(ip);
-        for (const i of (country && byCountry.get(country)) || []) hit.add(i);
-      }
-      return [...hit].sort((a, b) => a - b).map((i) => locations[i]!.name);
+      return [...holding(ip)].sort((a, b) => a - b).map((i) => locations[i]!.name);
     },
   };
 }

@@ -15,7 +15,7 @@
 import { type IpNumber, parseCidr, parseIp, RangeTable } from '../../lib/ip.js';
 import { type AppPasswordPin, isProtocol, PROTOCOLS, type Protocol } from '../app-passwords/model.js';
 import { SesameError } from '../errors.js';
-import type { CountryOf } from './matcher.js';
+import { type CountryOf, locationHolder } from './matcher.js';
 import { LOCATION_MODES, type LocationMode, type LocationRule, type NamedLocation } from './model.js';
 
 export { LOCATION_MODES, type LocationMode, type LocationRule } from './model.js';
@@ -114,40 +114,15 @@ export function normalizePin(
 export interface CompiledLocationRules {
   /** The group ids whose rules decide `protocol` (their members are asked of the store); none: the decision needs no groups. */
   groupsFor(protocol: Protocol): readonly string[];
-  /** Whether the organization's rules let `ip` use `protocol`, for a user in `memberOf` of groupsFor(protocol). */
-  allows(protocol: Protocol, ip: string, memberOf?: ReadonlySet<string>): boolean;
+  /**
+   * Whether the organization's rules let `ip` use `protocol`, for a user in `memberOf` of
+   * groupsFor(protocol). `ip` as text, or parsed once by the caller (undefined: no address).
+   */
+  allows(protocol: Protocol, ip: string | IpNumber | undefined, memberOf?: ReadonlySet<string>): boolean;
   /** Whether `ip` is inside the pin. */
-  pinAllows(pin: AppPasswordPin, ip: string): boolean;
+  pinAllows(pin: AppPasswordPin, ip: string | IpNumber | undefined): boolean;
   /** Whether any location names a country (the country table must be loaded before compiling). */
   readonly usesCountries: boolean;
-}
-
-interface Holder {
-  /** Location ids holding an address. */
-  holding(ip: IpNumber): ReadonlySet<string>;
-}
-
-function locationHolder(locations: readonly NamedLocation[], countryOf: CountryOf | undefined): Holder {
-  const table = RangeTable.build(
-    locations.flatMap((l) =>
-      l.networks.flatMap((n) => {
-        const c = parseCidr(n);
-        return c instanceof Error ? [] : [{ ...c, value: l.id }];
-      }),
-    ),
-  );
-  const byCountry = new Map<string, string[]>();
-  for (const l of locations) for (const c of l.countries) byCountry.set(c, [...(byCountry.get(c) ?? []), l.id]);
-  return {
-    holding(ip) {
-      const ids = new Set(table.lookup(ip) ?? []);
-      if (byCountry.size && countryOf) {
-        const country = countryOf(ip);
-        for (const id of (country && byCountry.get(country)) || []) ids.add(id);
-      }
-      return ids;
-    },
-  };
 }
 
 const NONE: ReadonlySet<string> = new Set();
@@ -157,7 +132,8 @@ export function compileRules(
   locations: readonly NamedLocation[],
   countryOf?: CountryOf,
 ): CompiledLocationRules {
-  const holder = locationHolder(locations, countryOf);
+  const holdingIndexes = locationHolder(locations, countryOf);
+  const holding = (ip: IpNumber): ReadonlySet<string> => new Set([...holdingIndexes(ip)].map((i) => locations[i]!.id));
   const orgWide = new Map<Protocol, LocationRule>();
   const byGroup = new Map<Protocol, LocationRule[]>();
   for (const r of rules) {
@@ -167,22 +143,23 @@ export function compileRules(
   const groupIds = new Map<Protocol, string[]>([...byGroup].map(([p, rs]) => [p, rs.map((r) => r.groupId!)]));
   // Parsed pins, by their text: an app password's network is parsed once, not at every attempt.
   const pins = new Map<string, ReturnType<typeof pinTable>>();
-  const held = (ip: IpNumber | undefined) => (ip ? holder.holding(ip) : NONE);
+  const held = (ip: IpNumber | undefined) => (ip ? holding(ip) : NONE);
+  const address = (ip: string | IpNumber | undefined) => (typeof ip === 'string' ? parseIp(ip) : ip);
   const ruleAllows = (r: LocationRule, here: ReadonlySet<string>) =>
     r.mode === 'anywhere' || (r.mode === 'locations' && r.locationIds.some((id) => here.has(id)));
   return {
     usesCountries: locations.some((l) => l.countries.length > 0),
     groupsFor: (protocol) => groupIds.get(protocol) ?? [],
-    allows(protocol, text, memberOf = NONE) {
+    allows(protocol, ip, memberOf = NONE) {
       const mine = (byGroup.get(protocol) ?? []).filter((r) => memberOf.has(r.groupId!));
       const deciding = mine.length ? mine : orgWide.has(protocol) ? [orgWide.get(protocol)!] : [];
       if (deciding.length === 0) return true;
       if (deciding.some((r) => r.mode === 'anywhere')) return true;
-      const here = held(parseIp(text));
+      const here = held(address(ip));
       return deciding.some((r) => ruleAllows(r, here));
     },
-    pinAllows(pin, text) {
-      const ip = parseIp(text);
+    pinAllows(pin, given) {
+      const ip = address(given);
       if (!ip) return false;
       if (pin.network !== null) {
         let t = pins.get(pin.network);
@@ -193,7 +170,7 @@ export function compileRules(
         if (t.lookup(ip) !== undefined) return true;
       }
       if (pin.locationIds.length === 0) return false;
-      const here = holder.holding(ip);
+      const here = holding(ip);
       return pin.locationIds.some((id) => here.has(id));
     },
   };
