@@ -71,7 +71,7 @@
  *   BENCH_PG_URL         PostgreSQL cluster to create the bench database in (else SESAME_TEST_PG_URL);
  *   BENCH_USERS          users with an app password (default 50);
  *   BENCH_SIGNIN_RATE    browser sign-ins per second in phase (d) (default 20; 0 skips the phase);
- *   BENCH_LOCATION_ROUNDS rounds of each side in phase (e) (default 3; 0 skips the phase);
+ *   BENCH_LOCATION_ROUNDS rounds of each side in phase (e), ABBA order (default 4; 0 skips the phase);
  *   BENCH_KEEP_DIR       any value but 0: keep the data folders (and PostgreSQL databases); their
  *                        paths are in the output either way;
  *   BENCH_CPU_PROF       a folder: the server runs with `--cpu-prof --cpu-prof-dir=<folder>` (one
@@ -571,6 +571,11 @@ interface Side {
 /** Phase (e), summed up: medians over the rounds of each side. */
 interface LocationRulesResult {
   rounds: number;
+  /** Which side goes first in each round. */
+  order: string;
+  perRound: { off: Omit<Side, 'p99Ms'>; on: Omit<Side, 'p99Ms'> }[];
+  /** (max - min) / median of one side's rounds: the spread a difference must beat to be measurable. */
+  noise: { offRps?: number; onRps?: number; offCpu?: number; onCpu?: number };
   locations: number;
   /** What the sanity requests were answered (status, and for /auth/mail its result). */
   sanity: { what: string; expected: string; got: string }[];
@@ -597,7 +602,7 @@ async function main(): Promise<number> {
   const warmup = wholeNumber('BENCH_WARMUP_SECONDS', Math.max(1, Math.round(seconds / 4)), 0);
   const users = wholeNumber('BENCH_USERS', 50, 1);
   const signInRate = wholeNumber('BENCH_SIGNIN_RATE', 20, 0);
-  const locationRounds = wholeNumber('BENCH_LOCATION_ROUNDS', 3, 0);
+  const locationRounds = wholeNumber('BENCH_LOCATION_ROUNDS', 4, 0);
   const json = process.env.BENCH_JSON === '1';
   const keep = !!process.env.BENCH_KEEP_DIR && process.env.BENCH_KEEP_DIR !== '0';
   const cpuProf = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined;
@@ -911,11 +916,15 @@ async function main(): Promise<number> {
               await admin.appPasswords.setPinFor(OPERATOR, p.address, p.id, state === 'on' ? p.pin : null);
             await admin.flush();
           };
+          // ABBA: off then on in odd rounds, on then off in even ones. Each phase adds to the log
+          // table, and a side always measured second would carry the drift that growth brings (it
+          // did: "on" after "off" every round read as a few per cent more CPU).
           for (let i = 1; i <= locationRounds; i++) {
-            await switchTo('off');
-            offRuns.push(await measure(off, off.phase, `${off.endpoint} (round ${i})`));
-            await switchTo('on');
-            onRuns.push(await measure(on, on.phase, `${on.endpoint} (round ${i})`));
+            for (const state of i % 2 === 1 ? (['off', 'on'] as const) : (['on', 'off'] as const)) {
+              const e = state === 'on' ? on : off;
+              await switchTo(state);
+              (state === 'on' ? onRuns : offRuns).push(await measure(e, e.phase, `${e.endpoint} (round ${i})`));
+            }
           }
         } finally {
           await admin.close();
@@ -930,6 +939,24 @@ async function main(): Promise<number> {
         };
         const offSide = side(offRuns);
         const onSide = side(onRuns);
+        // What "measurable" means here: how far apart the rounds of one side land among themselves.
+        const spread = (rs: PhaseResult[], pick: (r: PhaseResult) => number | undefined) => {
+          const xs = rs.flatMap((r) => {
+            const x = pick(r);
+            return x === undefined ? [] : [x];
+          });
+          return xs.length >= 2 ? round((Math.max(...xs) - Math.min(...xs)) / median(xs), 3) : undefined;
+        };
+        const noise = {
+          offRps: spread(offRuns, (r) => r.rps),
+          onRps: spread(onRuns, (r) => r.rps),
+          offCpu: spread(offRuns, (r) => r.cpuUsPerRequest),
+          onCpu: spread(onRuns, (r) => r.cpuUsPerRequest),
+        };
+        const perRound = offRuns.map((o, i) => ({
+          off: { rps: o.rps, cpuUsPerRequest: o.cpuUsPerRequest },
+          on: { rps: onRuns[i]!.rps, cpuUsPerRequest: onRuns[i]!.cpuUsPerRequest },
+        }));
         const ratio = offSide.rps > 0 ? round(onSide.rps / offSide.rps, 3) : 0;
         const p99Ratio = offSide.p99Ms > 0 ? round(onSide.p99Ms / offSide.p99Ms, 3) : 0;
         const cpuRatio =
@@ -938,6 +965,9 @@ async function main(): Promise<number> {
             : undefined;
         return {
           rounds: locationRounds,
+          order: 'ABBA (off, on; on, off; ...)',
+          perRound,
+          noise,
           locations: LOCATIONS,
           sanity,
           off: offSide,
@@ -1024,6 +1054,16 @@ async function main(): Promise<number> {
               .map(([ip, us]) => `${us} µs from ${ip} (${l.decision!.allowed[ip] ? 'allowed' : 'refused'})`)
               .join(', '),
         );
+      console.log(
+        `${r.store} location rules per round (${l.order}): ` +
+          l.perRound
+            .map(
+              (p, i) =>
+                `${i + 1}: off ${p.off.rps}/s ${p.off.cpuUsPerRequest ?? '-'} µs, on ${p.on.rps}/s ${p.on.cpuUsPerRequest ?? '-'} µs`,
+            )
+            .join('; ') +
+          `; spread among one side's rounds (max-min)/median: req/s off ${l.noise.offRps ?? '-'} on ${l.noise.onRps ?? '-'}, CPU off ${l.noise.offCpu ?? '-'} on ${l.noise.onCpu ?? '-'}`,
+      );
       console.log(`${r.store} location rules sanity: ${l.sanity.map((c) => `${c.what}: ${c.got}`).join('; ')}`);
     }
     console.log(

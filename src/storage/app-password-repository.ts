@@ -39,7 +39,8 @@ const parsedPins = new Map<string, AppPasswordPin>();
 /** A pin as stored (JSON ids, CIDR text); null when neither is set. */
 function toPin(locations: string | null, network: string | null): AppPasswordPin | null {
   if (!locations && !network) return null;
-  const key = `${locations ?? ''}\n${network ?? ''}`;
+  // Most pins are locations only: their stored text is the key as it is, with no string built.
+  const key = network ? `${locations ?? ''}\n${network}` : locations!;
   const known = parsedPins.get(key);
   if (known) return known;
   const ids: unknown = locations ? JSON.parse(locations) : [];

@@ -25,7 +25,7 @@ export interface LocationMatcher {
 export function locationHolder(
   locations: readonly Pick<NamedLocation, 'networks' | 'countries'>[],
   countryOf?: CountryOf,
-): (ip: IpNumber) => Set<number> {
+): (ip: IpNumber) => readonly number[] {
   const ranges = locations.flatMap((l, index) =>
     l.networks.flatMap((n) => {
       const c = parseCidr(n);
@@ -38,13 +38,15 @@ export function locationHolder(
   locations.forEach((l, index) => {
     for (const c of l.countries) byCountry.set(c, [...(byCountry.get(c) ?? []), index]);
   });
+  // An array, possibly with repeats: an address is held by a handful of locations at most, and a
+  // decision only asks whether any of them is one it names (no set built per request).
+  const NONE: readonly number[] = [];
   return (ip) => {
-    const hit = new Set(table.lookup(ip) ?? []);
-    if (byCountry.size && countryOf) {
-      const country = countryOf(ip);
-      for (const i of (country && byCountry.get(country)) || []) hit.add(i);
-    }
-    return hit;
+    const byNetwork = table.lookup(ip) ?? NONE;
+    if (!byCountry.size || !countryOf) return byNetwork;
+    const country = countryOf(ip);
+    const byItsCountry = country ? byCountry.get(country) : undefined;
+    return byItsCountry ? [...byNetwork, ...byItsCountry] : byNetwork;
   };
 }
 
@@ -58,7 +60,7 @@ export function compileLocations(
     matches(text: string): string[] {
       const ip = parseIp(text);
       if (!ip) return [];
-      return [...holding(ip)].sort((a, b) => a - b).map((i) => locations[i]!.name);
+      return [...new Set(holding(ip))].sort((a, b) => a - b).map((i) => locations[i]!.name);
     },
   };
 }

@@ -126,14 +126,34 @@ export interface CompiledLocationRules {
 }
 
 const NONE: ReadonlySet<string> = new Set();
+const NO_INDEXES: readonly number[] = [];
 
 export function compileRules(
   rules: readonly LocationRule[],
   locations: readonly NamedLocation[],
   countryOf?: CountryOf,
 ): CompiledLocationRules {
-  const holdingIndexes = locationHolder(locations, countryOf);
-  const holding = (ip: IpNumber): ReadonlySet<string> => new Set([...holdingIndexes(ip)].map((i) => locations[i]!.id));
+  const holdingOf = locationHolder(locations, countryOf);
+  // The pin and the rule of one decision ask about the same parsed address: look it up once.
+  let lastIp: IpNumber | undefined;
+  let lastHeld: readonly number[] = [];
+  const holding = (ip: IpNumber): readonly number[] => {
+    if (ip !== lastIp) {
+      lastHeld = holdingOf(ip);
+      lastIp = ip;
+    }
+    return lastHeld;
+  };
+  // Ids become sets of indexes once (per rule here, per pin at its first use), so a decision asks
+  // whether any of the few locations holding the address is named: no id compared, nothing built.
+  const indexOf = new Map(locations.map((l, i) => [l.id, i]));
+  const indexes = (ids: readonly string[]) => new Set(ids.flatMap((id) => (indexOf.has(id) ? [indexOf.get(id)!] : [])));
+  const named = new Map<LocationRule, ReadonlySet<number>>(rules.map((r) => [r, indexes(r.locationIds)]));
+  const pinned = new WeakMap<AppPasswordPin, ReadonlySet<number>>();
+  const anyHeld = (names: ReadonlySet<number>, here: readonly number[]) => {
+    for (const i of here) if (names.has(i)) return true;
+    return false;
+  };
   const orgWide = new Map<Protocol, LocationRule>();
   const byGroup = new Map<Protocol, LocationRule[]>();
   for (const r of rules) {
@@ -143,20 +163,25 @@ export function compileRules(
   const groupIds = new Map<Protocol, string[]>([...byGroup].map(([p, rs]) => [p, rs.map((r) => r.groupId!)]));
   // Parsed pins, by their text: an app password's network is parsed once, not at every attempt.
   const pins = new Map<string, ReturnType<typeof pinTable>>();
-  const held = (ip: IpNumber | undefined) => (ip ? holding(ip) : NONE);
+  const held = (ip: IpNumber | undefined): readonly number[] => (ip ? holding(ip) : NO_INDEXES);
   const address = (ip: string | IpNumber | undefined) => (typeof ip === 'string' ? parseIp(ip) : ip);
-  const ruleAllows = (r: LocationRule, here: ReadonlySet<string>) =>
-    r.mode === 'anywhere' || (r.mode === 'locations' && r.locationIds.some((id) => here.has(id)));
+  const ruleAllows = (r: LocationRule, here: readonly number[]) =>
+    r.mode === 'anywhere' || (r.mode === 'locations' && anyHeld(named.get(r)!, here));
   return {
     usesCountries: locations.some((l) => l.countries.length > 0),
     groupsFor: (protocol) => groupIds.get(protocol) ?? [],
     allows(protocol, ip, memberOf = NONE) {
-      const mine = (byGroup.get(protocol) ?? []).filter((r) => memberOf.has(r.groupId!));
-      const deciding = mine.length ? mine : orgWide.has(protocol) ? [orgWide.get(protocol)!] : [];
-      if (deciding.length === 0) return true;
-      if (deciding.some((r) => r.mode === 'anywhere')) return true;
+      const forGroups = byGroup.get(protocol);
+      const mine = forGroups ? forGroups.filter((r) => memberOf.has(r.groupId!)) : [];
+      if (mine.length === 0) {
+        // The organization-wide rule decides (the common case: no arrays built).
+        const wide = orgWide.get(protocol);
+        if (wide === undefined || wide.mode === 'anywhere') return true;
+        return ruleAllows(wide, held(address(ip)));
+      }
+      if (mine.some((r) => r.mode === 'anywhere')) return true;
       const here = held(address(ip));
-      return deciding.some((r) => ruleAllows(r, here));
+      return mine.some((r) => ruleAllows(r, here));
     },
     pinAllows(pin, given) {
       const ip = address(given);
@@ -170,8 +195,9 @@ export function compileRules(
         if (t.lookup(ip) !== undefined) return true;
       }
       if (pin.locationIds.length === 0) return false;
-      const here = holding(ip);
-      return pin.locationIds.some((id) => here.has(id));
+      let names = pinned.get(pin);
+      if (!names) pinned.set(pin, (names = indexes(pin.locationIds)));
+      return anyHeld(names, holding(ip));
     },
   };
 }
