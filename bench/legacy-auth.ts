@@ -72,6 +72,7 @@
  *   BENCH_USERS          users with an app password (default 50);
  *   BENCH_SIGNIN_RATE    browser sign-ins per second in phase (d) (default 20; 0 skips the phase);
  *   BENCH_LOCATION_ROUNDS rounds of each side in phase (e), ABBA order (default 4; 0 skips the phase);
+ *   BENCH_VERIFY_BLOCKS  phase (e)'s in-process A/B of the whole verification: blocks of 4,000 per side (default 8; 0: none);
  *   BENCH_KEEP_DIR       any value but 0: keep the data folders (and PostgreSQL databases); their
  *                        paths are in the output either way;
  *   BENCH_CPU_PROF       a folder: the server runs with `--cpu-prof --cpu-prof-dir=<folder>` (one
@@ -574,6 +575,15 @@ interface LocationRulesResult {
   /** Which side goes first in each round. */
   order: string;
   perRound: { off: Omit<Side, 'p99Ms'>; on: Omit<Side, 'p99Ms'> }[];
+  /** The whole verification in the bench's process (no HTTP), ABBA blocks: CPU µs per verification and the paired difference. */
+  inProcess?: {
+    blocks: number;
+    offUsPerVerification: number;
+    onUsPerVerification: number;
+    difference?: PairedInterval;
+  };
+  /** CPU per request, on less off, paired by round: mean and 95 % interval (µs, and as a share of off). */
+  cpuDifference?: PairedInterval;
   /** (max - min) / median of one side's rounds: the spread a difference must beat to be measurable. */
   noise: { offRps?: number; onRps?: number; offCpu?: number; onCpu?: number };
   locations: number;
@@ -591,6 +601,45 @@ interface LocationRulesResult {
   targets: Target[];
 }
 
+interface PairedInterval {
+  meanUs: number;
+  lowUs: number;
+  highUs: number;
+  /** The same as shares of the "off" side's median (0.01 = 1 %). */
+  mean: number;
+  low: number;
+  high: number;
+  /** Whether the interval holds 0: the difference is not measurable at this run's resolution. */
+  measurable: boolean;
+}
+
+/** Student's t at 97.5 % for 1..10 degrees of freedom (beyond: 2.2). */
+const T975 = [12.71, 4.3, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23];
+
+const pairedOrNothing = (diffs: number[], base: number) => {
+  const difference = pairedInterval(diffs, base);
+  return difference ? { difference } : {};
+};
+
+/** Mean and 95 % interval of paired differences (at least two pairs). */
+function pairedInterval(diffs: number[], base: number | undefined): PairedInterval | undefined {
+  const n = diffs.length;
+  if (n < 2 || !base) return undefined;
+  const mean = diffs.reduce((a, b) => a + b, 0) / n;
+  const sd = Math.sqrt(diffs.reduce((a, d) => a + (d - mean) ** 2, 0) / (n - 1));
+  const half = (T975[n - 2] ?? 2.2) * (sd / Math.sqrt(n));
+  const [lowUs, highUs] = [mean - half, mean + half];
+  return {
+    meanUs: round(mean, 1),
+    lowUs: round(lowUs, 1),
+    highUs: round(highUs, 1),
+    mean: round(mean / base, 4),
+    low: round(lowUs / base, 4),
+    high: round(highUs / base, 4),
+    measurable: lowUs > 0 || highUs < 0,
+  };
+}
+
 const median = (xs: number[]) =>
   quantile(
     [...xs].sort((a, b) => a - b),
@@ -603,6 +652,7 @@ async function main(): Promise<number> {
   const users = wholeNumber('BENCH_USERS', 50, 1);
   const signInRate = wholeNumber('BENCH_SIGNIN_RATE', 20, 0);
   const locationRounds = wholeNumber('BENCH_LOCATION_ROUNDS', 4, 0);
+  const verifyBlocks = wholeNumber('BENCH_VERIFY_BLOCKS', 8, 0);
   const json = process.env.BENCH_JSON === '1';
   const keep = !!process.env.BENCH_KEEP_DIR && process.env.BENCH_KEEP_DIR !== '0';
   const cpuProf = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined;
@@ -901,6 +951,7 @@ async function main(): Promise<number> {
         const admin = await createContext(loadConfig({ ...env, LOG_LEVEL: 'silent' }));
         const offRuns: PhaseResult[] = [];
         const onRuns: PhaseResult[] = [];
+        let inProcess: LocationRulesResult['inProcess'];
         try {
           const org = await admin.accounts.organizationByDomain(RULES_DOMAIN);
           const rules = await admin.locations.rules(OPERATOR, org.id);
@@ -925,6 +976,50 @@ async function main(): Promise<number> {
               await switchTo(state);
               (state === 'on' ? onRuns : offRuns).push(await measure(e, e.phase, `${e.endpoint} (round ${i})`));
             }
+          }
+          // The same question without HTTP, finer: the whole verification (read, rules, pin, log
+          // queued and written) in this process, in blocks, ABBA, with the server idle.
+          if (verifyBlocks > 0) {
+            const timeBlock = async () => {
+              const n = 4_000;
+              const attempt = (i: number) => {
+                const u = creds.ruled[i % creds.ruled.length]!;
+                return admin.legacy.verify({
+                  user: u.address,
+                  password: u.appPassword,
+                  protocol: 'http',
+                  ip: '127.0.0.1',
+                });
+              };
+              for (let i = 0; i < 500; i++) await attempt(i);
+              await admin.flush();
+              const c0 = process.cpuUsage();
+              for (let i = 0; i < n; i++) {
+                const r = await attempt(i);
+                if (r.outcome !== 'ok') throw new Error(`in-process verification: ${r.reason}`);
+              }
+              await admin.flush();
+              const c = process.cpuUsage(c0);
+              return (c.user + c.system) / n;
+            };
+            const offUs: number[] = [];
+            const onUs: number[] = [];
+            for (let i = 1; i <= verifyBlocks; i++)
+              for (const state of i % 2 === 1 ? (['off', 'on'] as const) : (['on', 'off'] as const)) {
+                await switchTo(state);
+                (state === 'on' ? onUs : offUs).push(await timeBlock());
+              }
+            const offMedian = median(offUs);
+            inProcess = {
+              blocks: verifyBlocks,
+              offUsPerVerification: round(offMedian, 2),
+              onUsPerVerification: round(median(onUs), 2),
+              ...pairedOrNothing(
+                onUs.map((x, i) => x - offUs[i]!),
+                offMedian,
+              ),
+            };
+            console.error(`bench: ${store}: in-process verification A/B, ${verifyBlocks} blocks of each side done`);
           }
         } finally {
           await admin.close();
@@ -953,6 +1048,13 @@ async function main(): Promise<number> {
           offCpu: spread(offRuns, (r) => r.cpuUsPerRequest),
           onCpu: spread(onRuns, (r) => r.cpuUsPerRequest),
         };
+        // The paired difference of CPU per request (each round's "on" less its "off", measured next
+        // to each other): its mean and 95 % interval. "Nothing measurable" = the interval holds 0.
+        const diffs = offRuns.flatMap((o, i) => {
+          const a = onRuns[i]?.cpuUsPerRequest;
+          return a === undefined || o.cpuUsPerRequest === undefined ? [] : [a - o.cpuUsPerRequest];
+        });
+        const cpuDifference = pairedInterval(diffs, offSide.cpuUsPerRequest);
         const perRound = offRuns.map((o, i) => ({
           off: { rps: o.rps, cpuUsPerRequest: o.cpuUsPerRequest },
           on: { rps: onRuns[i]!.rps, cpuUsPerRequest: onRuns[i]!.cpuUsPerRequest },
@@ -968,6 +1070,8 @@ async function main(): Promise<number> {
           order: 'ABBA (off, on; on, off; ...)',
           perRound,
           noise,
+          ...(cpuDifference ? { cpuDifference } : {}),
+          ...(inProcess ? { inProcess } : {}),
           locations: LOCATIONS,
           sanity,
           off: offSide,
@@ -1064,6 +1168,22 @@ async function main(): Promise<number> {
             .join('; ') +
           `; spread among one side's rounds (max-min)/median: req/s off ${l.noise.offRps ?? '-'} on ${l.noise.onRps ?? '-'}, CPU off ${l.noise.offCpu ?? '-'} on ${l.noise.onCpu ?? '-'}`,
       );
+      const v = l.inProcess;
+      if (v)
+        console.log(
+          `${r.store} location rules, the whole verification in-process (no HTTP, ${v.blocks} ABBA blocks of 4,000 each side): ` +
+            `off ${v.offUsPerVerification} µs, on ${v.onUsPerVerification} µs CPU per verification` +
+            (v.difference
+              ? `; on less off ${v.difference.meanUs >= 0 ? '+' : ''}${v.difference.meanUs} µs (95 % interval ${v.difference.lowUs} .. ${v.difference.highUs} µs, ${(v.difference.low * 100).toFixed(1)} .. ${(v.difference.high * 100).toFixed(1)} %): ${v.difference.measurable ? 'MEASURABLE' : 'not measurable (the interval holds 0)'}`
+              : ''),
+        );
+      const d = l.cpuDifference;
+      if (d)
+        console.log(
+          `${r.store} location rules, CPU per request on less off, paired by round: ${d.meanUs >= 0 ? '+' : ''}${d.meanUs} µs ` +
+            `(95 % interval ${d.lowUs} .. ${d.highUs} µs, ${(d.low * 100).toFixed(1)} .. ${(d.high * 100).toFixed(1)} % of off): ` +
+            (d.measurable ? 'MEASURABLE' : 'not measurable (the interval holds 0)'),
+        );
       console.log(`${r.store} location rules sanity: ${l.sanity.map((c) => `${c.what}: ${c.got}`).join('; ')}`);
     }
     console.log(

@@ -39,6 +39,7 @@ interface LocationRules {
   ratio: number;
   p99Ratio: number;
   cpuRatio?: number;
+  inProcess?: { blocks: number; offUsPerVerification: number; onUsPerVerification: number; difference?: unknown };
   decision?: { iterations: number; usPerDecision: Record<string, number>; allowed: Record<string, boolean> };
   targets: { what: string; pass: boolean }[];
 }
@@ -65,6 +66,7 @@ describe('bench/legacy-auth', () => {
       BENCH_STORES: 'sqlite',
       BENCH_KEEP_DIR: '1',
       BENCH_LOCATION_ROUNDS: '1',
+      BENCH_VERIFY_BLOCKS: '2',
     });
     const { result: r, detail } = bench;
     const run = r.runs[0];
@@ -118,6 +120,14 @@ describe('bench/legacy-auth', () => {
         l.cpuRatio !== undefined && Math.abs(l.cpuRatio - rulesOn.cpuUsPerRequest! / rulesOff.cpuUsPerRequest!) < 0.01,
         `CPU ratio = on/off CPU per request${detail}`,
       );
+      // The whole verification timed in the bench's process, two ABBA blocks of each side.
+      assert.ok(l.inProcess, `the in-process A/B is reported${detail}`);
+      assert.equal(l.inProcess.blocks, 2);
+      assert.ok(
+        l.inProcess.offUsPerVerification > 0 && l.inProcess.onUsPerVerification > 0,
+        `µs per verification${detail}`,
+      );
+      assert.ok(l.inProcess.difference, `and the paired difference of its two blocks${detail}`);
       // One decision timed in the bench's process, from loopback and from a country the table places.
       assert.ok(l.decision, `the decision's cost is reported${detail}`);
       assert.deepEqual(
