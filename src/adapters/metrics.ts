@@ -18,6 +18,14 @@ import { collectDefaultMetrics, Counter, Gauge, type Metric, Registry } from 'pr
 /** What a legacy-protocol client was answered; `temporary` is a store failure (try again). */
 export type VerificationOutcome = 'ok' | 'wrong' | 'refused' | 'temporary';
 
+/** The answer cache's counts (domain/legacy/answer-cache.ts), read at each scrape. */
+export interface AnswerCacheUse {
+  hits: number;
+  misses: number;
+  bypassed: number;
+  rows: number;
+}
+
 /** The store's connections, as storage/db.ts reports them (its StoreStats; app-context.ts stops compiling should the two drift apart). */
 export type StoreUse =
   | { kind: 'postgres'; connections: number; idle: number; waiting: number }
@@ -126,7 +134,7 @@ class RouteHistogram {
 let processRegistry: Registry | undefined;
 
 /** Metrics of one AppContext; `storeUse` is read at each scrape. */
-export function createMetrics(storeUse: () => StoreUse): Metrics {
+export function createMetrics(storeUse: () => StoreUse, answerCache?: () => AnswerCacheUse): Metrics {
   const registry = new Registry();
   const registers = [registry];
   const requests = new Tally3();
@@ -205,6 +213,30 @@ export function createMetrics(storeUse: () => StoreUse): Metrics {
       collect() {
         const s = storeUse();
         if (s.kind === 'sqlite') this.set(s.walBytes);
+      },
+    });
+  }
+
+  if (answerCache) {
+    new Counter({
+      name: 'sesame_answer_cache_total',
+      help: "Good app passwords' answers: hit (answered from memory), miss (read from the store, then kept), bypass (memory not vouched for: PostgreSQL's listening connection not confirmed).",
+      labelNames: ['result'],
+      registers,
+      collect() {
+        const c = answerCache();
+        this.reset();
+        this.inc({ result: 'hit' }, c.hits);
+        this.inc({ result: 'miss' }, c.misses);
+        this.inc({ result: 'bypass' }, c.bypassed);
+      },
+    });
+    new Gauge({
+      name: 'sesame_answer_cache_rows',
+      help: "Good app passwords' answers kept in memory now.",
+      registers,
+      collect() {
+        this.set(answerCache().rows);
       },
     });
   }

@@ -60,6 +60,7 @@ import { Groups } from '../domain/groups/service.js';
 import { KyselyGroupRepository } from '../storage/group-repository.js';
 import { NamedLocations } from '../domain/locations/service.js';
 import { LocationGate } from '../domain/locations/gate.js';
+import { AnswerCache } from '../domain/legacy/answer-cache.js';
 import { KyselyNamedLocationRepository } from '../storage/named-location-repository.js';
 import { GeoIpCountries } from '../adapters/geoip/countries.js';
 import { KyselyAccountCountryRepository } from '../storage/account-country-repository.js';
@@ -103,6 +104,8 @@ export interface AppContext extends Services {
   store: Store;
   audit: AuditRepository;
   notifier: Notifier;
+  /** Good app passwords' answers kept in memory (issue #21); undefined when SESAME_ANSWER_CACHE_ROWS is 0. */
+  answers: AnswerCache | undefined;
   /**
    * Seals every stored encrypted value that is not under the current encryption key again under it
    * (`write`), or only counts them (`sesame keys reencrypt` / `drop-previous`; domain/keys/reencryption.ts).
@@ -204,7 +207,12 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     { lockBaseSeconds: config.lockBaseSeconds, lockMaxSeconds: config.lockMaxSeconds },
     events,
   );
-  const metrics = createMetrics(() => store.stats());
+  // Good app passwords' answers kept in memory while the store announces no change (issue #21).
+  const answers =
+    config.answerCacheRows > 0
+      ? new AnswerCache({ token: () => store.verifyToken() }, config.answerCacheRows)
+      : undefined;
+  const metrics = createMetrics(() => store.stats(), answers ? () => answers.counts() : undefined);
   const mfaRepo = new KyselyMfaRepository(store.db);
   // Recent authentication ("sudo mode") before any change to how one signs in.
   const recentAuth = new RecentAuth({
@@ -426,6 +434,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     (user, protocol) =>
       protocol === 'ldap' || protocol === 'radius' ? groups.mayUse(user, protocol) : Promise.resolve(true),
     locationGate,
+    answers,
   );
   const flush = async () => {
     await Promise.all([legacyLog.flush(), legacyUses.flush(), passwordReset.idle(), integrations.save()]);
@@ -582,6 +591,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     directory,
     bulkChanges,
     metrics,
+    answers,
     reports,
     oidc,
     passwordReset,

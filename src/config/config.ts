@@ -91,6 +91,8 @@ export interface Config {
   profileSigningCertFile: string;
   profileSigningKeyFile: string;
   /** Port of the monitoring listener (/healthz, /readyz, /metrics); 0: none, monitoring on the main port. */
+  /** Good app passwords' answers kept in memory per process (0: none). */
+  answerCacheRows: number;
   metricsPort: number;
   /** Address of the monitoring listener; empty: `host`. */
   metricsHost: string;
@@ -566,6 +568,13 @@ export const OPTIONS: Option<keyof Config>[] = [
     default: '',
     doc: "Absolute path of that certificate's private key (PEM: PKCS #8, or traditional RSA or EC; not encrypted). RSA of 2048 bits or more, or ECDSA P-256 or P-384. Only Sesame's user should be able to read it. Set together with `SESAME_PROFILE_SIGNING_CERT_FILE`.",
     parse: absolutePath,
+  },
+  {
+    key: 'answerCacheRows',
+    env: 'SESAME_ANSWER_CACHE_ROWS',
+    default: 100_000,
+    doc: 'How many good app passwords\' answers each Sesame process keeps in memory, so that a device that keeps checking one (a phone polling mail) is answered without reading the store. Everything that can change an answer (a revocation, expiry, a disabled user, a policy, group or location change, from any instance or the CLI) drops them: on SQLite at the next attempt; on PostgreSQL at once on the instance that made the change and within 0.5 s on the others (see "Answers kept in memory" in docs/performance.md). A few hundred bytes each; past the limit all are dropped and memory fills again. 0: every attempt reads the store.',
+    parse: int(0, 10_000_000),
   },
   {
     key: 'metricsPort',

@@ -16,7 +16,10 @@ import {
   SqliteDriver,
   type DatabaseConnection,
   type Driver,
+  type PostgresDialectConfig,
 } from 'kysely';
+import { WatchingDriver } from './answer-watch.js';
+import { VerifyListener } from './verify-listener.js';
 import type pg from 'pg';
 import type { Database } from './schema.js';
 
@@ -49,6 +52,17 @@ export interface Store {
    * itself (10 µs of 22 µs, measured); everything else goes through Kysely.
    */
   readHot<Row>(name: string, q: CompiledQuery<Row>): Promise<Row[]>;
+  /**
+   * The verification epoch (migration 29) as a token for the answer cache (domain/legacy/
+   * answer-cache.ts): equal while nothing that decides a good app password's answer changed,
+   * undefined while that cannot be known. SQLite: the epoch row, read again only when the file's
+   * `data_version` moved (another connection or process committed). PostgreSQL: a counter that
+   * every NOTIFY on `sesame_verify` moves, heard on a connection of its own; undefined until it
+   * listens and whenever it is lost (then reconnected, every second).
+   */
+  verifyToken(): number | undefined;
+  /** PostgreSQL: the connection that hears those changes, for tests and diagnostics. */
+  verifyListener?: VerifyListener;
   /** A human-readable location without credentials, for logs. */
   where: string;
   /** What the store's connections are doing now, for monitoring (read when metrics are scraped). */
@@ -129,6 +143,20 @@ class ImmediateSqliteDialect extends SqliteDialect {
   }
 }
 
+/** PostgreSQL's dialect, its driver telling `changed` of this instance's writes that can change an answer. */
+class WatchingPostgresDialect extends PostgresDialect {
+  constructor(
+    config: PostgresDialectConfig,
+    private readonly changed: () => void,
+  ) {
+    super(config);
+  }
+
+  override createDriver(): Driver {
+    return new WatchingDriver(super.createDriver(), this.changed);
+  }
+}
+
 /** Opens the configured store. Does not migrate: see migrator.ts. */
 export function openStore(opts: StoreOptions): Store {
   if (opts.databaseUrl) {
@@ -148,12 +176,15 @@ export function openStore(opts: StoreOptions): Store {
     // The caller learns of the failure from its query; the client is no longer queryable, so the
     // pool drops it on release and the next query opens a new connection.
     pool.on('connect', (client) => client.on('error', () => {}));
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const listener = new VerifyListener(loadPg().Client, opts.databaseUrl);
+    const db = new Kysely<Database>({ dialect: new WatchingPostgresDialect({ pool }, () => listener.changed()) });
     const u = new URL(opts.databaseUrl);
     return {
       kind: 'postgres',
       db,
       limiterClient: pool,
+      verifyToken: () => listener.token(),
+      verifyListener: listener,
       async readHot<Row>(name: string, q: CompiledQuery<Row>) {
         return (await pool.query({ name, text: q.sql, values: q.parameters as unknown[] })).rows as Row[];
       },
@@ -164,7 +195,10 @@ export function openStore(opts: StoreOptions): Store {
         idle: pool.idleCount,
         waiting: pool.waitingCount,
       }),
-      close: () => db.destroy(),
+      async close() {
+        await listener.close();
+        await db.destroy();
+      },
     };
   }
   // Private whatever existed before: the folder 0700, the store and its -wal and -shm 0600
@@ -178,19 +212,45 @@ export function openStore(opts: StoreOptions): Store {
   const limiter = openSqliteFile(file);
   const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect(main) });
   let reader: SQLite.Database | undefined;
+  // Opened on first use: the migrations have created the file and switched it to WAL by then.
+  const hotReader = () => {
+    if (!reader) {
+      reader = new SQLite(file, { readonly: true, fileMustExist: true });
+      cachePreparedStatements(reader);
+      reader.pragma('busy_timeout = 5000');
+    }
+    return reader;
+  };
+  let seenVersion = -1;
+  let epoch: number | undefined;
   return {
     kind: 'sqlite',
     db,
     limiterClient: limiter,
+    verifyToken() {
+      try {
+        const r = hotReader();
+        // data_version moves when any other connection commits (this process's writer included,
+        // since this reader is a connection of its own): only then is the epoch read again.
+        const version = r.prepare('PRAGMA data_version').pluck().get() as number;
+        if (version !== seenVersion) {
+          // The version first, then the epoch: a commit between the two is seen again next time.
+          epoch = Number(r.prepare('SELECT n FROM verify_epoch WHERE id = 1').pluck().get());
+          seenVersion = version;
+        }
+        return epoch;
+      } catch {
+        seenVersion = -1;
+        return undefined;
+      }
+    },
     readHot<Row>(_name: string, q: CompiledQuery<Row>) {
       try {
-        // Opened on first use: the migrations have created the file and switched it to WAL by then.
-        if (!reader) {
-          reader = new SQLite(file, { readonly: true, fileMustExist: true });
-          cachePreparedStatements(reader);
-          reader.pragma('busy_timeout = 5000');
-        }
-        return Promise.resolve(reader.prepare(q.sql).all(...(q.parameters as unknown[])) as Row[]);
+        return Promise.resolve(
+          hotReader()
+            .prepare(q.sql)
+            .all(...(q.parameters as unknown[])) as Row[],
+        );
       } catch (e) {
         return Promise.reject(e);
       }

@@ -19,13 +19,15 @@
  *   - Forward auth through nginx: allowed while the HTTP rule's location holds loopback, 401 once
  *     it names only another place.
  *   - Two server processes on one PostgreSQL store (the full tier): a rule changed through one's
- *     JSON API is applied by the other at its next attempt, both ways, after each had compiled the
- *     rules before the change. On SQLite (the fast tier) that case is skipped; test/http/
+ *     JSON API is applied by the other within the bound another instance has on PostgreSQL
+ *     (test/support/propagation.ts), both ways, after each had compiled the rules and kept the
+ *     answer in memory before the change. On SQLite (the fast tier) that case is skipped; test/http/
  *     location-rules.test.ts covers two contexts on each store.
  *
  * Needs root and the Debian packages scripts/test.sh installs (the mail servers', curl, swaks,
  * ldap-utils, oathtool).
  */
+import { seenWithin } from '../support/propagation.js';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -349,17 +351,29 @@ describe(`location rules with real mail servers, forward auth and LDAP, on ${STO
     assert.equal(await forwardAuth(pw.phone), 200, 'no HTTP rule');
   });
 
-  it('two server processes on one PostgreSQL store: a rule changed through one is applied by the other at its next attempt', {
+  it('two server processes on one PostgreSQL store: a rule changed through one is applied by the other within the bound', {
     skip: STORE === 'postgres' ? false : 'needs PostgreSQL (the full tier): one SQLite store is one instance',
   }, async () => {
     const [a, b] = [server!, second!];
     // Both have compiled the current rules (no HTTP rule) before the change.
     assert.deepEqual([await basicAt(a, pw.phone), await basicAt(b, pw.phone)], [200, 200], await recent('http'));
+    // Another instance may answer from memory until the change's notification reaches it: within
+    // the documented bound (docs/performance.md, "Answers kept in memory"); the one that wrote, at once.
     await setRules([{ protocol: 'http', mode: 'never' }], a);
-    assert.equal(await basicAt(b, pw.phone), 401, 'B applies the rule changed through A');
+    await seenWithin(
+      'postgres',
+      'B applies the rule changed through A',
+      () => basicAt(b, pw.phone),
+      (s) => s === 401,
+    );
     assert.equal(await forwardAuth(pw.phone), 401, 'and so does A, behind nginx');
     await setRules([], b);
-    assert.equal(await basicAt(a, pw.phone), 200, 'A applies the rule removed through B');
-    assert.equal(await basicAt(b, pw.phone), 200);
+    assert.equal(await basicAt(b, pw.phone), 200, 'B, which wrote, at once');
+    await seenWithin(
+      'postgres',
+      'A applies the rule removed through B',
+      () => basicAt(a, pw.phone),
+      (s) => s === 200,
+    );
   });
 });

@@ -15,6 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import type { User } from '../../src/domain/accounts/model.js';
 import { type AppContext, createContext } from '../../src/app/context.js';
+import { seenWithin } from '../support/propagation.js';
 import { buildApp } from '../../src/app/server.js';
 import { adminApiToken } from '../support/admin-mfa.js';
 import { testContextOptions } from '../support/hasher.js';
@@ -279,23 +280,32 @@ for (const kind of STORE_KINDS) {
       assert.equal(audit.length, 2, JSON.stringify(audit));
     });
 
-    it('a rule changed through one instance is applied by the other at its next attempt', async () => {
+    it('a rule changed through one instance is applied by the other at its next attempt (PostgreSQL: within the documented bound)', async () => {
+      // The other instance may answer from memory (issue #21): on PostgreSQL it learns of the
+      // change by a notification, within propagationMs(); on SQLite at its next attempt.
+      const seen = (what: string, attempt: () => Promise<{ statusCode: number }>, status: number) =>
+        seenWithin(kind, what, attempt, (r) => r.statusCode === status);
       assert.equal((await mail(phone, US, 'pop3', second.app)).statusCode, 200, 'the second instance compiled');
       assert.equal((await rules([{ protocol: 'pop3', mode: 'never' }])).statusCode, 200);
-      assert.equal((await mail(phone, US, 'pop3', second.app)).statusCode, 403, 'the next attempt there');
+      await seen('the next attempt there', () => mail(phone, US, 'pop3', second.app), 403);
       await second.ctx.locations.setRules(OPERATOR, user.orgId, []);
-      assert.equal((await mail(phone, US, 'pop3')).statusCode, 200, 'and back, the other way');
+      await seen('and back, the other way', () => mail(phone, US, 'pop3'), 200);
+      // The instance that made a change sees it at its next attempt on both stores.
+      await w.ctx.locations.setRules(OPERATOR, user.orgId, [{ protocol: 'pop3', mode: 'never' }]);
+      assert.equal((await mail(phone, US, 'pop3')).statusCode, 403, 'the writer, at once');
+      await w.ctx.locations.setRules(OPERATOR, user.orgId, []);
+      assert.equal((await mail(phone, US, 'pop3')).statusCode, 200, 'the writer, at once, back');
       // A location's networks changed through the CLI's path (the service) count as a change too.
       await w.ctx.locations.setRules(OPERATOR, user.orgId, [
         { protocol: 'pop3', mode: 'locations', locationIds: [ids.Office!] },
       ]);
-      assert.equal((await mail(phone, '203.0.113.9', 'pop3', second.app)).statusCode, 403);
+      await seen('a location rule', () => mail(phone, '203.0.113.9', 'pop3', second.app), 403);
       await w.ctx.locations.update(OPERATOR, user.orgId, ids.Office!, {
         name: 'Office',
         networks: ['192.0.2.0/24', '203.0.113.0/24', '2001:db8:1::/48'],
         countries: [],
       });
-      assert.equal((await mail(phone, '203.0.113.9', 'pop3', second.app)).statusCode, 200, 'the new network');
+      await seen('the new network', () => mail(phone, '203.0.113.9', 'pop3', second.app), 200);
     });
 
     it('refuses bad rules with their codes and changes nothing; a location in use cannot be deleted', async () => {

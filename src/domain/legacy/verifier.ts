@@ -32,6 +32,7 @@ import type { CountKey, Peek } from '../throttling/throttle.js';
 import { policyOf } from '../mfa/model.js';
 import type { MfaRepository } from '../mfa/repository.js';
 import type { LocationGate } from '../locations/gate.js';
+import type { AnswerCache } from './answer-cache.js';
 
 /** Refused by a lock or a rate, without the password being checked: logged as `throttled`, as on the browser's paths. */
 const LOCK_REASONS: ReadonlySet<SignInReason> = new Set([
@@ -121,6 +122,8 @@ export class LegacyVerifier {
     ) => Promise<boolean> = async () => true,
     /** Where the organization's rules and each app password's pin allow it to be used from (issue #20); absent: anywhere. */
     private readonly locations?: Pick<LocationGate, 'allows' | 'allowsNow'>,
+    /** Good app passwords' rows kept in memory while the store announces no change (issue #21); absent: always read. */
+    private readonly answers?: AnswerCache,
   ) {}
 
   /** (app password id, IP) pairs this instance has already recorded: the IP table is written once per pair. */
@@ -148,8 +151,15 @@ export class LegacyVerifier {
       if (p.hash !== undefined && p.canonical !== undefined) {
         // The shape of an app password: no lock applies to a good one (nothing to guess in 72
         // random bits), so the hot path reads the app password and nothing else.
-        const { row: found } = await this.reads.find(p.hash, [], []);
-        const row = found ?? (this.keyed.rotating ? await this.findUnderPreviousKey(p.canonical, p.hash) : undefined);
+        // A phone polling with the same app password is answered from memory while the store has
+        // announced no change that could alter the answer (answer-cache.ts).
+        const token = this.answers?.token();
+        let row = this.answers?.get(p.hash, token);
+        if (!row) {
+          const { row: found } = await this.reads.find(p.hash, [], []);
+          if (found) this.answers?.put(p.hash, found, token);
+          row = found ?? (this.keyed.rotating ? await this.findUnderPreviousKey(p.canonical, p.hash) : undefined);
+        }
         const checked =
           row && row.address === p.address
             ? this.checkAppPassword(a, p.address, p.protocol, row)
@@ -294,6 +304,8 @@ export class LegacyVerifier {
     now: number,
   ): LegacyResult {
     this.afterUse(row.id, row.name, address, protocol, a.ip, now);
+    // The row may be kept in memory: its last use is what "revoke after N days unused" reads.
+    row.lastUsedAt = now;
     return { ...base, outcome: 'ok', reason: 'ok', name: row.userName };
   }
 
