@@ -216,7 +216,7 @@ export async function runPrimary(config: Readonly<Config>): Promise<void> {
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
     setTimeout(() => {
       for (const w of Object.values(cluster.workers ?? {})) {
-        log.error({ pid: w?.process.pid }, 'a worker did not stop in time: killed');
+        log.error({ worker: w?.process.pid }, 'a worker did not stop in time: killed');
         w?.process.kill('SIGKILL');
       }
     }, STOP_TIMEOUT_MS).unref();
@@ -237,7 +237,7 @@ export async function runPrimary(config: Readonly<Config>): Promise<void> {
     }
     if (!everyoneStarted && !wasReady) {
       // A worker that cannot start (bad setting, port in use, store unreachable): so cannot the rest.
-      log.error({ pid: w.process.pid, code, signal }, 'a worker could not start: stopping');
+      log.error({ worker: w.process.pid, code, signal }, 'a worker could not start: stopping');
       exitCode = code || 1;
       stopAll('SIGTERM');
       return;
@@ -246,7 +246,7 @@ export async function runPrimary(config: Readonly<Config>): Promise<void> {
     deaths.set(slot, young);
     const delay = Math.min(30_000, 1000 * 2 ** (young - 1));
     log.error(
-      { pid: w.process.pid, code, signal, slot, restartInMs: delay },
+      { worker: w.process.pid, code, signal, slot, restartInMs: delay },
       slot === 0 ? 'a worker died (it ran the background jobs): restarting it' : 'a worker died: restarting it',
     );
     // Not unref'd: with every worker gone, this timer is what keeps the primary running.

@@ -61,6 +61,8 @@ export async function serve(config: Readonly<Config>, opts: ServeOptions): Promi
     );
   }
   const jobs = opts.jobs ? startBackgroundJobs(ctx, app.log) : undefined;
+  // Said by the one process that runs them: with several workers, which one does.
+  if (jobs) app.log.info('background jobs started (unused app passwords, expiry checks, retention)');
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;

@@ -1,0 +1,363 @@
+/**
+ * Several workers (issue #21 item 2): `npm start` with SESAME_WORKERS=2 on both stores. Requests are
+ * answered by two worker processes on one port; a lockout counts the failures both saw; one scrape
+ * of /metrics sums every worker's counts; the background jobs run in one worker; a killed worker is
+ * replaced while the port keeps answering; SIGTERM stops every worker after it flushed its batched
+ * sign-in log rows, and the primary exits 0. Which worker answered is read from the access log
+ * lines (each carries its process id); nothing about the process is sent to clients.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { createContext } from '../../src/app/context.js';
+import { OPERATOR } from '../../src/domain/accounts/actor.js';
+import { freePort, MAIN_JS, ROOT, serverEnv, startServer, type StartedServer } from '../support/processes.js';
+import { makeTestStore, STORE_KINDS, type TestStore } from '../support/stores.js';
+
+const FAILURE_LIMIT = 4;
+const METRICS_TOKEN = 'workers-test-metrics-token';
+const OLD = 1000 * 86_400_000;
+
+interface LogLine {
+  pid: number;
+  msg: string;
+  req?: { url: string; userAgent?: string };
+  [k: string]: unknown;
+}
+
+function logLines(output: string): LogLine[] {
+  return output.split('\n').flatMap((l) => {
+    if (!l.startsWith('{')) return [];
+    try {
+      return [JSON.parse(l) as LogLine];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** One request on a connection of its own (no keep-alive), so that the cluster hands each to a worker in turn. */
+function hit(
+  base: string,
+  path: string,
+  headers: Record<string, string> = {},
+  agent: http.Agent | false = false,
+): Promise<{ status: number; body: string }> {
+  const u = new URL(path, base);
+  return new Promise((resolve, reject) => {
+    const req = http.get(
+      { host: u.hostname, port: u.port, path: u.pathname + u.search, headers, agent, timeout: 10_000 },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+  });
+}
+
+const basic = (user: string, password: string) => ({
+  authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
+});
+
+/** The process ids whose access log lines show a request with this user agent. */
+function pidsOf(server: StartedServer, userAgent: (ua: string) => boolean): number[] {
+  return logLines(server.output())
+    .filter((l) => l.msg === 'incoming request' && l.req?.userAgent !== undefined && userAgent(l.req.userAgent))
+    .map((l) => l.pid);
+}
+
+/**
+ * Two kept-alive connections held by two different workers, with their process ids. The mail
+ * endpoints log their requests only at warn, so which worker answers one of them is known from the
+ * connection it goes over: a connection stays with the worker it was handed to.
+ */
+async function twoWorkerConnections(server: StartedServer, tag: string): Promise<{ agent: http.Agent; pid: number }[]> {
+  const held = new Map<number, http.Agent>();
+  for (let i = 0; held.size < 2; i++) {
+    if (i >= 20) throw new Error('20 connections, all to one worker');
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const ua = `${tag}-probe-${i}`;
+    assert.equal((await hit(server.base, '/healthz', { 'user-agent': ua }, agent)).status, 200);
+    const pid = await waitFor(`the access line of ${ua}`, () => pidsOf(server, (u) => u === ua)[0]);
+    if (held.has(pid)) agent.destroy();
+    else held.set(pid, agent);
+  }
+  return [...held].map(([pid, agent]) => ({ agent, pid }));
+}
+
+async function waitFor<T>(what: string, f: () => T | undefined | false, ms = 30_000): Promise<T> {
+  for (const deadline = Date.now() + ms; ; ) {
+    const v = f();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The value of one series in a Prometheus text answer (0 when absent). */
+function series(body: string, name: string, labels: string): number {
+  const line = body.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(labels));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+}
+
+describe('SESAME_WORKERS: a setting that is not a whole number of at least 1', () => {
+  for (const value of ['0', 'two', '-1', '1.5']) {
+    it(`SESAME_WORKERS=${value} stops the start with a clear message and exit code 2`, async () => {
+      const env = serverEnv('/nonexistent/sesame-workers-test', await freePort(), { SESAME_WORKERS: value });
+      const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
+        const child = spawn(process.execPath, [MAIN_JS], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+        let output = '';
+        child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+        child.on('exit', (c) => resolve({ code: c, output }));
+      });
+      assert.equal(code, 2, output);
+      assert.match(
+        output,
+        new RegExp(`SESAME_WORKERS="${value.replace('.', '\\.')}" must be a whole number from 1 to`),
+      );
+    });
+  }
+});
+
+for (const kind of STORE_KINDS) {
+  describe(`SESAME_WORKERS=2 on ${kind}`, () => {
+    let store: TestStore;
+    let server: StartedServer;
+    let appPassword = '';
+    const USER = 'wanda@workers.test';
+    const LOCKED = 'lars@workers.test';
+    const LOCKED_PASSWORD = 'granite-orchid-sail-12';
+
+    before(async () => {
+      store = await makeTestStore(kind);
+      const ctx = await createContext(store.config());
+      try {
+        await ctx.accounts.addOrganization(OPERATOR, 'workers.test', 'Workers');
+        const sweepOrg = await ctx.accounts.addOrganization(OPERATOR, 'sweep.test', 'Sweep');
+        const users = [
+          [USER, 'granite-orchid-sail-11'],
+          [LOCKED, 'granite-orchid-sail-12'],
+          ['sam@sweep.test', 'granite-orchid-sail-13'],
+        ] as const;
+        for (const [address, password] of users) {
+          await ctx.accounts.addUser(OPERATOR, { address, name: address.split('@')[0]!, password, role: 'user' });
+          // Lars's MFA stays off: his main password works on the mail protocols until he is locked.
+          if (address !== LOCKED) await ctx.mfaAdmin.setUserState(OPERATOR, address, 'enforced');
+        }
+        const session = async (address: string) => {
+          const user = (await ctx.accounts.findUserByAddressOrNull(address))!;
+          const s = await ctx.sessions.start(
+            user.id,
+            ['pwd', 'otp'],
+            { ip: '127.0.0.1', userAgent: 'setup' },
+            Date.now(),
+          );
+          return { user, session: s.session };
+        };
+        const meta = { ip: '127.0.0.1', locale: 'en' as const };
+        const w = await session(USER);
+        appPassword = (await ctx.appPasswords.create(w.user, w.session, 'Phone', meta)).password;
+        // Two app passwords unused for long in an organization that revokes them after 30 days:
+        // the sweep at start removes them, once, in one worker.
+        await ctx.mfaAdmin.setPolicy(OPERATOR, sweepOrg.id, { appPasswords: { revokeUnusedDays: 30 } });
+        const s = await session('sam@sweep.test');
+        for (const name of ['Old laptop', 'Old phone']) await ctx.appPasswords.create(s.user, s.session, name, meta);
+        await ctx.store.db
+          .updateTable('app_passwords')
+          .set({ created_at: Date.now() - OLD })
+          .where('user_id', '=', s.user.id)
+          .execute();
+      } finally {
+        await ctx.close();
+      }
+      const port = await freePort();
+      server = await startServer({
+        env: serverEnv(store.dataDir, port, {
+          DATABASE_URL: store.databaseUrl,
+          SESAME_MODE: 'development',
+          SESAME_WORKERS: '2',
+          // The access log lines name the process that answered.
+          LOG_LEVEL: 'info',
+          SESAME_METRICS_TOKEN: METRICS_TOKEN,
+          SESAME_ACCOUNT_FAILURE_LIMIT: String(FAILURE_LIMIT),
+          // One sign-in log row per attempt, found by its user agent.
+          SESAME_SIGN_IN_AGGREGATION_MINUTES: '0',
+        }),
+      });
+      await waitFor('both workers ready', () => logLines(server.output()).some((l) => l.msg === 'all workers ready'));
+    });
+
+    after(async () => {
+      await server?.stop();
+      await store?.dispose();
+    });
+
+    it('two worker processes answer on the one port, and the primary serves nothing', async () => {
+      // Each worker writes its own lines: they may come after the primary's "all workers ready".
+      await waitFor('two workers ready', () => {
+        const ready = logLines(server.output()).filter((l) => l.msg === 'Sesame is ready');
+        return new Set(ready.map((l) => l.pid)).size === 2;
+      });
+      for (let i = 0; i < 8; i++)
+        assert.equal((await hit(server.base, '/healthz', { 'user-agent': `pid-test-${i}` })).status, 200);
+      const pids = await waitFor('8 access lines', () => {
+        const p = pidsOf(server, (ua) => ua.startsWith('pid-test-'));
+        return p.length === 8 && p;
+      });
+      assert.equal(new Set(pids).size, 2, `answered by ${[...new Set(pids)].join(', ')}`);
+      assert.ok(!pids.includes(server.child.pid!), 'the primary answers nothing');
+    });
+
+    it('the first-admin hint is not printed (users exist), and the background jobs ran in one worker only', async () => {
+      const revoked = await waitFor('the sweep', () => {
+        const r = logLines(server.output()).filter((l) => l.msg === 'unused app passwords revoked');
+        return r.length > 0 && r;
+      });
+      // Give a second worker's sweep, were there one, the time to log too.
+      await new Promise((r) => setTimeout(r, 1_000));
+      const all = logLines(server.output()).filter((l) => l.msg === 'unused app passwords revoked');
+      assert.equal(all.length, 1, JSON.stringify(all));
+      assert.equal(revoked[0]!.revoked, 2);
+      const started = logLines(server.output()).filter((l) => l.msg.startsWith('background jobs started'));
+      assert.equal(started.length, 1, 'one worker runs the background jobs');
+      assert.notEqual(started[0]!.pid, server.child.pid, 'a worker, not the primary');
+      assert.equal(revoked[0]!.pid, started[0]!.pid);
+      assert.doesNotMatch(server.output(), /No users yet/);
+    });
+
+    it('a lockout counts the failures every worker saw', async () => {
+      const [a, b] = await twoWorkerConnections(server, 'lock');
+      try {
+        // The password works on both workers before.
+        for (const w of [a!, b!])
+          assert.equal((await hit(server.base, '/auth/basic', basic(LOCKED, LOCKED_PASSWORD), w.agent)).status, 200);
+        // The limit's failures, half on each worker (distinct passwords: a repeated one is not counted again).
+        for (let i = 0; i < FAILURE_LIMIT; i++) {
+          const r = await hit(
+            server.base,
+            '/auth/basic',
+            basic(LOCKED, `not-the-password-${i}`),
+            [a!, b!][i % 2]!.agent,
+          );
+          assert.equal(r.status, 401);
+        }
+        // Locked now, on both workers, although each saw only half the limit: the right password is refused too.
+        for (const w of [a!, b!])
+          assert.equal(
+            (await hit(server.base, '/auth/basic', basic(LOCKED, LOCKED_PASSWORD), w.agent)).status,
+            401,
+            `refused by worker ${w.pid}`,
+          );
+      } finally {
+        a!.agent.destroy();
+        b!.agent.destroy();
+      }
+    });
+
+    it('one scrape of /metrics sums the requests every worker answered', async () => {
+      const auth = { authorization: `Bearer ${METRICS_TOKEN}` };
+      const scrape = async () => {
+        const r = await hit(server.base, '/metrics', auth);
+        assert.equal(r.status, 200, r.body);
+        return r.body;
+      };
+      const label = 'route="/healthz",method="GET",status="200"';
+      const before = await scrape();
+      const K = 10;
+      for (let i = 0; i < K; i++) await hit(server.base, '/healthz', { 'user-agent': `metrics-test-${i}` });
+      const pids = pidsOf(server, (ua) => ua.startsWith('metrics-test-'));
+      assert.equal(new Set(pids).size, 2, 'the requests went to both workers');
+      for (let n = 0; n < 2; n++) {
+        // Two scrapes, whichever worker answers each: the same sums.
+        const now = await scrape();
+        assert.equal(
+          series(now, 'sesame_http_requests_total', label) - series(before, 'sesame_http_requests_total', label),
+          K,
+        );
+        const count = 'sesame_http_request_duration_seconds_count';
+        assert.equal(
+          series(now, count, 'route="/healthz",method="GET"') - series(before, count, 'route="/healthz",method="GET"'),
+          K,
+        );
+        // Store connections are summed (each worker has its own); the process metrics are there too.
+        const connections = Number(/^sesame_store_connections (\d+)$/m.exec(now)?.[1]);
+        if (kind === 'sqlite') assert.ok(connections >= 4, `${connections} SQLite connections: two or more per worker`);
+        else assert.ok(connections >= 0, 'the pool size is there');
+        assert.match(now, /^process_resident_memory_bytes \d/m);
+      }
+    });
+
+    it('a killed worker is replaced, and the port keeps answering meanwhile', async () => {
+      const ready = () => logLines(server.output()).filter((l) => l.msg === 'Sesame is ready');
+      const victim = ready()[1]!.pid;
+      const readyBefore = ready().length;
+      process.kill(victim, 'SIGKILL');
+      let answered = 0;
+      const replaced = await waitFor(
+        'a replacement',
+        () => ready().length > readyBefore && ready().at(-1)!.pid,
+        60_000,
+      );
+      for (let i = 0; i < 6; i++) {
+        if ((await hit(server.base, '/healthz')).status === 200) answered++;
+      }
+      assert.equal(answered, 6);
+      assert.notEqual(replaced, victim);
+      assert.ok(
+        logLines(server.output()).some(
+          (l) => l.msg.startsWith('a worker died') && l.pid === server.child.pid && l.worker === victim,
+        ),
+        'the primary said so',
+      );
+      // The replacement answers too.
+      for (let i = 0; i < 6; i++) await hit(server.base, '/healthz', { 'user-agent': `replaced-test-${i}` });
+      assert.ok(pidsOf(server, (ua) => ua.startsWith('replaced-test-')).includes(replaced));
+    });
+
+    it('SIGTERM: every worker flushes its sign-in log rows, and the primary exits 0', async () => {
+      const K = 12;
+      const agents: string[] = [];
+      const workers = await twoWorkerConnections(server, 'flush');
+      for (let i = 0; i < K; i++) {
+        const ua = `flush-test-${i}`;
+        agents.push(ua);
+        const r = await hit(
+          server.base,
+          '/auth/basic',
+          { ...basic(USER, appPassword), 'user-agent': ua },
+          workers[i % 2]!.agent,
+        );
+        assert.equal(r.status, 200, r.body);
+      }
+      for (const w of workers) w.agent.destroy();
+      const exited = new Promise<number | null>((resolve) => server.child.once('exit', (code) => resolve(code)));
+      server.child.kill('SIGTERM');
+      const code = await exited;
+      assert.equal(code, 0, server.output());
+      const shutdown = new Set(
+        logLines(server.output())
+          .filter((l) => l.msg === 'shutting down')
+          .map((l) => l.pid),
+      );
+      for (const w of workers) assert.ok(shutdown.has(w.pid), `worker ${w.pid} stopped cleanly`);
+      const ctx = await createContext(store.config(), { migrate: false });
+      try {
+        const rows = await ctx.store.db
+          .selectFrom('sign_in_events')
+          .select('user_agent')
+          .where('user_agent', 'like', 'flush-test-%')
+          .execute();
+        assert.deepEqual(rows.map((r) => r.user_agent).sort(), [...agents].sort());
+      } finally {
+        await ctx.close();
+      }
+    });
+  });
+}
