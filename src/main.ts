@@ -5,7 +5,6 @@
  */
 import { ConfigError, loadConfig } from './config/config.js';
 import { isClusterWorker, runPrimary, runWorker } from './app/cluster.js';
-import { serve } from './app/serve.js';
 
 async function main() {
   let config;
@@ -20,7 +19,11 @@ async function main() {
   }
   if (isClusterWorker()) await runWorker(config);
   else if (config.workers > 1) await runPrimary(config);
-  else await serve(config, { migrate: true, jobs: true, hint: true });
+  else {
+    // Imported only where it runs: a primary never serves (app/cluster.ts loads it in its workers).
+    const { serve } = await import('./app/serve.js');
+    await serve(config, { migrate: true, jobs: true, hint: true });
+  }
 }
 
 main().catch((e) => {

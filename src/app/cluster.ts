@@ -27,7 +27,6 @@ import { KyselyAccountRepository } from '../storage/account-repository.js';
 import { openStore } from '../storage/db.js';
 import { migrateToLatest } from '../storage/migrator.js';
 import { securePrivateData } from '../storage/private-files.js';
-import { serve } from './serve.js';
 
 /** Set by the primary in each worker's environment: its slot (0 .. workers-1); slot 0 runs the background jobs. */
 const SLOT_ENV = 'SESAME_CLUSTER_SLOT';
@@ -91,6 +90,8 @@ export async function runWorker(config: Readonly<Config>): Promise<void> {
       waiting.delete(m.id);
     }
   });
+  // Loaded here, not at the top: the primary never serves, and need not hold the whole app in memory.
+  const { serve } = await import('./serve.js');
   await serve(workerConfig(config), {
     migrate: false,
     jobs: slot === 0,

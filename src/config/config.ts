@@ -288,7 +288,7 @@ export const OPTIONS: Option<keyof Config>[] = [
     env: 'SESAME_WORKERS',
     default: availableParallelism(),
     shownDefault: 'the number of cores',
-    doc: 'Worker processes that answer on the same ports (main, monitoring, LDAP) with the same store; a primary process starts them, restarts one that dies and stops them all on SIGTERM. Each worker takes its own memory (about 100-150 MiB) and store connections (PostgreSQL: up to 10 each). 1: a single process and no primary, as before. See "Several workers" in docs/architecture.md.',
+    doc: 'Worker processes that answer on the same ports (main, monitoring, LDAP) with the same store; a primary process starts them, restarts one that dies and stops them all on SIGTERM. Each worker takes its own memory (200-350 MiB once the country data is loaded) and store connections (PostgreSQL: up to 10 each). 1: one process and no primary. See "Workers" in the admin guide.',
     parse: int(1, 1024),
   },
   {
