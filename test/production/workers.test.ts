@@ -143,7 +143,8 @@ for (const kind of STORE_KINDS) {
         const sweepOrg = await ctx.accounts.addOrganization(OPERATOR, 'sweep.test', 'Sweep');
         const users = [
           [USER, 'granite-orchid-sail-11'],
-          [LOCKED, 'granite-orchid-sail-12'],
+          [LOCKED, LOCKED_PASSWORD],
+          ['carl@workers.test', 'granite-orchid-sail-14'],
           ['sam@sweep.test', 'granite-orchid-sail-13'],
         ] as const;
         for (const [address, password] of users) {
@@ -292,6 +293,27 @@ for (const kind of STORE_KINDS) {
         else assert.ok(connections >= 0, 'the pool size is there');
         assert.match(now, /^process_resident_memory_bytes \d/m);
       }
+    });
+
+    it('writes from both workers at once wait for each other: no attempt is answered "temporary"', async () => {
+      // Good app passwords (last-used times, sign-in log, the address table) and wrong passwords
+      // (the lockout counters) at once, on new connections spread over both workers.
+      const attempts = [
+        ...Array.from({ length: 30 }, (_, i) => ({ who: USER, password: appPassword, ua: `busy-ok-${i}`, want: 200 })),
+        ...Array.from({ length: 10 }, (_, i) => ({
+          who: 'carl@workers.test',
+          password: `carl-wrong-${i}`,
+          ua: `busy-wrong-${i}`,
+          want: 401,
+        })),
+      ];
+      const answers = await Promise.all(
+        attempts.map((a) => hit(server.base, '/auth/basic', { ...basic(a.who, a.password), 'user-agent': a.ua })),
+      );
+      assert.deepEqual(
+        answers.map((r) => r.status),
+        attempts.map((a) => a.want),
+      );
     });
 
     it('a killed worker is replaced, and the port keeps answering meanwhile', async () => {
