@@ -35,8 +35,11 @@ const HINT_ENV = 'SESAME_CLUSTER_HINT';
 
 /** How long the primary waits for the workers' snapshots before answering with those it has. */
 const GATHER_TIMEOUT_MS = 5_000;
-/** How long the workers get to stop (each closes its connections within 10 s, then flushes). */
-const STOP_TIMEOUT_MS = 30_000;
+/**
+ * How long the workers get to stop (each closes its connections within 10 s, then flushes): under
+ * systemd's TimeoutStopSec=30 of docs/deploy.md, so that the primary still says which it killed.
+ */
+const STOP_TIMEOUT_MS = 25_000;
 
 /** Messages between the primary and the workers (over the cluster's IPC channel). */
 type Message =
