@@ -236,7 +236,7 @@ export async function runPrimary(config: Readonly<Config>): Promise<void> {
     if (slots.get(slot) === w) slots.delete(slot);
     for (const g of gathers.values()) if (g.pending.delete(w) && g.pending.size === 0) g.finish();
     if (stopping) {
-      if (code) exitCode = 1;
+      if (code && !exitCode) exitCode = 1;
       return allGone();
     }
     if (!everyoneStarted && !wasReady) {

@@ -8,6 +8,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { createContext } from '../../src/app/context.js';
@@ -124,6 +127,38 @@ describe('SESAME_WORKERS: a setting that is not a whole number of at least 1', (
       );
     });
   }
+});
+
+describe('SESAME_WORKERS=2: a worker that cannot start', () => {
+  it('stops the whole start with its exit code (a setting found bad in the workers: 2), leaving no process behind', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sesame-workers-bad-'));
+    try {
+      const env = serverEnv(dataDir, await freePort(), {
+        SESAME_WORKERS: '2',
+        LOG_LEVEL: 'info',
+        // Read by each worker as it builds its context, not by the primary.
+        SESAME_PROFILE_SIGNING_CERT_FILE: '/nonexistent/sesame-cert.pem',
+        SESAME_PROFILE_SIGNING_KEY_FILE: '/nonexistent/sesame-key.pem',
+      });
+      const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
+        const child = spawn(process.execPath, [MAIN_JS], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+        let output = '';
+        child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+        child.on('exit', (c) => resolve({ code: c, output }));
+      });
+      assert.equal(code, 2, output);
+      assert.match(output, /Profile signing: the certificate file \/nonexistent\/sesame-cert\.pem cannot be read/);
+      const lines = logLines(output);
+      const failed = lines.find((l) => l.msg === 'a worker could not start: stopping');
+      assert.ok(failed, output);
+      // Every worker it started has exited (the primary waited for them).
+      const workers = new Set(lines.filter((l) => typeof l.worker === 'number').map((l) => l.worker as number));
+      for (const pid of workers) assert.throws(() => process.kill(pid, 0), /ESRCH/);
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
 });
 
 for (const kind of STORE_KINDS) {
