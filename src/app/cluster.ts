@@ -13,7 +13,8 @@
  *
  * What must happen once runs in one worker only: the background jobs go to worker 0, and to its
  * replacement if it dies. Metrics are summed at scrape: the worker that is scraped asks the primary,
- * which asks every worker for its snapshot and hands them all back (see `gather`).
+ * which asks every worker for its snapshot and hands them all back (`askAll`); the same way, a
+worker about to read the sign-in log first has the others write the rows they still hold.
  * docs/architecture.md ("Several workers") lists what else is per process and why it stays correct.
  */
 import cluster, { type Worker } from 'node:cluster';
@@ -22,6 +23,7 @@ import pino from 'pino';
 import type { Config } from '../config/config.js';
 import { loadSecrets } from '../config/secrets.js';
 import type { MetricsSnapshot } from '../adapters/metrics.js';
+import type { AppContext } from './context.js';
 import { systemClock } from '../domain/clock.js';
 import { KyselyAccountRepository } from '../storage/account-repository.js';
 import { openStore } from '../storage/db.js';
@@ -41,17 +43,24 @@ const GATHER_TIMEOUT_MS = 5_000;
  */
 const STOP_TIMEOUT_MS = 25_000;
 
+/**
+ * What one worker asks of all the others, through the primary: their metrics (`metrics`, a
+ * snapshot each, the asker's own included), or to write their queued sign-in log rows before the
+ * asker reads the log (`sign-ins`, no answer but done; the asker has flushed its own).
+ */
+type Question = 'metrics' | 'sign-ins';
+
 /** Messages between the primary and the workers (over the cluster's IPC channel). */
 type Message =
   | { t: 'sesame:ready' }
-  /** worker -> primary: gather every worker's snapshot for me. */
-  | { t: 'sesame:gather'; id: number }
-  /** primary -> every worker: your snapshot, please. */
-  | { t: 'sesame:snapshot?'; id: number }
-  /** worker -> primary: my snapshot. */
-  | { t: 'sesame:snapshot'; id: number; snapshot: MetricsSnapshot }
-  /** primary -> the worker that asked: everyone's. */
-  | { t: 'sesame:gathered'; id: number; snapshots: MetricsSnapshot[] };
+  /** worker -> primary: ask every worker this for me. */
+  | { t: 'sesame:ask-all'; id: number; q: Question }
+  /** primary -> each worker: the question. */
+  | { t: 'sesame:ask'; id: number; q: Question }
+  /** worker -> primary: its answer (a metrics snapshot, or null once its sign-in rows are written). */
+  | { t: 'sesame:answer'; id: number; answer: MetricsSnapshot | null }
+  /** primary -> the worker that asked: the answers that came in time. */
+  | { t: 'sesame:answers'; id: number; answers: (MetricsSnapshot | null)[] };
 
 function isMessage(m: unknown): m is Message {
   return typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';
@@ -76,48 +85,59 @@ export function workerConfig(config: Readonly<Config>): Readonly<Config> {
 export async function runWorker(config: Readonly<Config>): Promise<void> {
   const slot = Number(process.env[SLOT_ENV]);
   let next = 0;
-  const waiting = new Map<number, (s: MetricsSnapshot[]) => void>();
-  let snapshot: (() => Promise<MetricsSnapshot>) | undefined;
+  const waiting = new Map<number, (answers: (MetricsSnapshot | null)[]) => void>();
+  let context: AppContext | undefined;
+  const answer = (q: Question): Promise<MetricsSnapshot | null> => {
+    // Not built yet (still starting): nothing counted and nothing queued yet either.
+    if (!context) return Promise.resolve(q === 'metrics' ? [] : null);
+    return q === 'metrics' ? context.metrics.snapshot() : context.flushSignIns().then(() => null);
+  };
   process.on('message', (m: unknown) => {
     if (!isMessage(m)) return;
-    if (m.t === 'sesame:snapshot?') {
-      const reply = (s: MetricsSnapshot) => process.send?.({ t: 'sesame:snapshot', id: m.id, snapshot: s });
-      // Not built yet (still starting): nothing counted yet either.
-      if (!snapshot) reply([]);
-      else
-        snapshot().then(reply, () => {
+    if (m.t === 'sesame:ask')
+      answer(m.q).then(
+        (a) => process.send?.({ t: 'sesame:answer', id: m.id, answer: a } satisfies Message),
+        () => {
           // No answer: the primary goes on without this worker after its timeout.
-        });
-    } else if (m.t === 'sesame:gathered') {
-      waiting.get(m.id)?.(m.snapshots);
+        },
+      );
+    else if (m.t === 'sesame:answers') {
+      waiting.get(m.id)?.(m.answers);
       waiting.delete(m.id);
     }
   });
+  const askAll = (q: Question) => {
+    const id = next++;
+    const all = new Promise<(MetricsSnapshot | null)[]>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiting.delete(id);
+        reject(new Error(`the primary did not answer (${q})`));
+      }, GATHER_TIMEOUT_MS * 2);
+      waiting.set(id, (a) => {
+        clearTimeout(timer);
+        resolve(a);
+      });
+    });
+    process.send?.({ t: 'sesame:ask-all', id, q } satisfies Message);
+    return all;
+  };
   // Loaded here, not at the top: the primary never serves, and need not hold the whole app in memory.
   const { serve } = await import('./serve.js');
   await serve(workerConfig(config), {
     migrate: false,
     jobs: slot === 0,
     hint: process.env[HINT_ENV] === '1',
-    withContext: (ctx) => {
-      snapshot = () => ctx.metrics.snapshot();
-      ctx.metrics.sumAcross(async () => {
-        const id = next++;
-        const all = new Promise<MetricsSnapshot[]>((resolve, reject) => {
-          const timer = setTimeout(() => {
-            waiting.delete(id);
-            reject(new Error('the primary did not answer with the workers’ metrics'));
-          }, GATHER_TIMEOUT_MS * 2);
-          waiting.set(id, (s) => {
-            clearTimeout(timer);
-            resolve(s);
-          });
-        });
-        process.send?.({ t: 'sesame:gather', id });
-        return all;
-      });
+    context: {
+      // A read of the sign-in log goes on after 10 s at most, without what the silent workers hold.
+      flushSignInsElsewhere: async () => {
+        await askAll('sign-ins').catch(() => undefined);
+      },
     },
-    onReady: () => process.send?.({ t: 'sesame:ready' }),
+    withContext: (ctx) => {
+      context = ctx;
+      ctx.metrics.sumAcross(async () => (await askAll('metrics')).filter((a) => a !== null));
+    },
+    onReady: () => process.send?.({ t: 'sesame:ready' } satisfies Message),
   });
 }
 
@@ -166,9 +186,9 @@ export async function runPrimary(config: Readonly<Config>): Promise<void> {
     w.on('message', (m: unknown) => onMessage(w, m));
   };
 
-  // Gathering metrics: one request per scrape, answered with the snapshots that came in time.
-  let nextGather = 0;
-  const gathers = new Map<number, { snapshots: MetricsSnapshot[]; pending: Set<Worker>; finish: () => void }>();
+  // One request per question asked, answered with the answers that came in time.
+  let nextAsk = 0;
+  const asks = new Map<number, { answers: (MetricsSnapshot | null)[]; pending: Set<Worker>; finish: () => void }>();
   const onMessage = (w: Worker, m: unknown) => {
     if (!isMessage(m)) return;
     if (m.t === 'sesame:ready') {
@@ -177,30 +197,35 @@ export async function runPrimary(config: Readonly<Config>): Promise<void> {
         everyoneStarted = true;
         log.info({ workers: config.workers, pids: [...ready].map((r) => r.process.pid) }, 'all workers ready');
       }
-    } else if (m.t === 'sesame:gather') {
-      const id = nextGather++;
+    } else if (m.t === 'sesame:ask-all') {
+      const id = nextAsk++;
       const asker = m.id;
-      const g = {
-        snapshots: [] as MetricsSnapshot[],
-        pending: new Set([...ready].filter((r) => r.isConnected())),
+      // The asker writes its own sign-in rows itself; its metrics are part of the sum.
+      const askees = [...ready].filter((r) => r.isConnected() && (m.q === 'metrics' || r !== w));
+      const a = {
+        answers: [] as (MetricsSnapshot | null)[],
+        pending: new Set(askees),
         finish: () => {
           clearTimeout(timer);
-          gathers.delete(id);
-          if (w.isConnected()) w.send({ t: 'sesame:gathered', id: asker, snapshots: g.snapshots } satisfies Message);
+          asks.delete(id);
+          if (w.isConnected()) w.send({ t: 'sesame:answers', id: asker, answers: a.answers } satisfies Message);
         },
       };
       const timer = setTimeout(() => {
-        log.warn({ missing: [...g.pending].map((p) => p.process.pid) }, 'metrics: some workers did not answer in time');
-        g.finish();
+        log.warn(
+          { question: m.q, missing: [...a.pending].map((p) => p.process.pid) },
+          'some workers did not answer in time',
+        );
+        a.finish();
       }, GATHER_TIMEOUT_MS);
-      gathers.set(id, g);
-      for (const r of g.pending) r.send({ t: 'sesame:snapshot?', id } satisfies Message);
-      if (g.pending.size === 0) g.finish();
-    } else if (m.t === 'sesame:snapshot') {
-      const g = gathers.get(m.id);
-      if (!g?.pending.delete(w)) return;
-      g.snapshots.push(m.snapshot);
-      if (g.pending.size === 0) g.finish();
+      asks.set(id, a);
+      for (const r of askees) r.send({ t: 'sesame:ask', id, q: m.q } satisfies Message);
+      if (a.pending.size === 0) a.finish();
+    } else if (m.t === 'sesame:answer') {
+      const a = asks.get(m.id);
+      if (!a?.pending.delete(w)) return;
+      a.answers.push(m.answer);
+      if (a.pending.size === 0) a.finish();
     }
   };
 
@@ -234,7 +259,7 @@ export async function runPrimary(config: Readonly<Config>): Promise<void> {
     slotOf.delete(w);
     bornAt.delete(w);
     if (slots.get(slot) === w) slots.delete(slot);
-    for (const g of gathers.values()) if (g.pending.delete(w) && g.pending.size === 0) g.finish();
+    for (const a of asks.values()) if (a.pending.delete(w) && a.pending.size === 0) a.finish();
     if (stopping) {
       if (code && !exitCode) exitCode = 1;
       return allGone();

@@ -5,7 +5,7 @@
  */
 import type { Config } from '../config/config.js';
 import { startBackgroundJobs } from './background-jobs.js';
-import { type AppContext, createContext } from './context.js';
+import { type AppContext, type ContextOptions, createContext } from './context.js';
 import { startLdap } from './ldap.js';
 import { buildApp, buildMonitoringApp } from './server.js';
 
@@ -16,6 +16,8 @@ export interface ServeOptions {
   jobs: boolean;
   /** Print the first-admin hint when the store has no users: once per start, not per worker. */
   hint: boolean;
+  /** More options for createContext (a worker: how to reach the other workers). */
+  context?: Pick<ContextOptions, 'flushSignInsElsewhere'>;
   /** Called with the context before the app is built (a worker hooks its metrics up to the others'). */
   withContext?: (ctx: AppContext) => void;
   /** Called once every listener listens. */
@@ -23,7 +25,7 @@ export interface ServeOptions {
 }
 
 export async function serve(config: Readonly<Config>, opts: ServeOptions): Promise<void> {
-  const ctx = await createContext(config, { migrate: opts.migrate });
+  const ctx = await createContext(config, { ...opts.context, migrate: opts.migrate });
   opts.withContext?.(ctx);
   const app = await buildApp(ctx);
   await app.listen({ host: config.host, port: config.port });

@@ -15,6 +15,7 @@ import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { createContext } from '../../src/app/context.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
+import { adminApiToken } from '../support/admin-mfa.js';
 import { freePort, MAIN_JS, ROOT, serverEnv, startServer, type StartedServer } from '../support/processes.js';
 import { makeTestStore, STORE_KINDS, type TestStore } from '../support/stores.js';
 
@@ -169,6 +170,9 @@ for (const kind of STORE_KINDS) {
     const USER = 'wanda@workers.test';
     const LOCKED = 'lars@workers.test';
     const LOCKED_PASSWORD = 'granite-orchid-sail-12';
+    const RITA = 'rita@workers.test';
+    const ADMIN = { address: 'ada@workers.test', password: 'violet-harbour-lantern-42' };
+    let ritaAppPassword = '';
 
     before(async () => {
       store = await makeTestStore(kind);
@@ -180,6 +184,7 @@ for (const kind of STORE_KINDS) {
           [USER, 'granite-orchid-sail-11'],
           [LOCKED, LOCKED_PASSWORD],
           ['carl@workers.test', 'granite-orchid-sail-14'],
+          [RITA, 'granite-orchid-sail-15'],
           ['sam@sweep.test', 'granite-orchid-sail-13'],
         ] as const;
         for (const [address, password] of users) {
@@ -198,6 +203,9 @@ for (const kind of STORE_KINDS) {
           return { user, session: s.session };
         };
         const meta = { ip: '127.0.0.1', locale: 'en' as const };
+        await ctx.accounts.addUser(OPERATOR, { ...ADMIN, name: 'Ada', role: 'admin' });
+        const r = await session(RITA);
+        ritaAppPassword = (await ctx.appPasswords.create(r.user, r.session, 'Phone', meta)).password;
         const w = await session(USER);
         appPassword = (await ctx.appPasswords.create(w.user, w.session, 'Phone', meta)).password;
         // Two app passwords unused for long in an organization that revokes them after 30 days:
@@ -291,6 +299,24 @@ for (const kind of STORE_KINDS) {
             401,
             `refused by worker ${w.pid}`,
           );
+      } finally {
+        a!.agent.destroy();
+        b!.agent.destroy();
+      }
+    });
+
+    it('a read of the sign-in log on one worker shows the attempts another worker has just answered', async () => {
+      const token = await adminApiToken(server.base, ADMIN);
+      const [a, b] = await twoWorkerConnections(server, 'read');
+      try {
+        const K = 5;
+        for (let i = 0; i < K; i++)
+          assert.equal((await hit(server.base, '/auth/basic', basic(RITA, ritaAppPassword), a!.agent)).status, 200);
+        // At once, on the other worker: the first worker still holds the rows in its queue (0.1 s).
+        const r = await hit(server.base, '/api/v1/sign-ins?limit=100', { authorization: `Bearer ${token}` }, b!.agent);
+        assert.equal(r.status, 200, r.body);
+        const events = (JSON.parse(r.body) as { events: { addressTyped: string }[] }).events;
+        assert.equal(events.filter((e) => e.addressTyped === RITA).length, K);
       } finally {
         a!.agent.destroy();
         b!.agent.destroy();
