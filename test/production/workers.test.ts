@@ -16,7 +16,15 @@ import { after, before, describe, it } from 'node:test';
 import { createContext } from '../../src/app/context.js';
 import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { adminApiToken } from '../support/admin-mfa.js';
-import { freePort, MAIN_JS, ROOT, serverEnv, startServer, type StartedServer } from '../support/processes.js';
+import {
+  freePort,
+  freePorts,
+  MAIN_JS,
+  ROOT,
+  serverEnv,
+  startServer,
+  type StartedServer,
+} from '../support/processes.js';
 import { makeTestStore, STORE_KINDS, type TestStore } from '../support/stores.js';
 
 const FAILURE_LIMIT = 4;
@@ -173,6 +181,7 @@ for (const kind of STORE_KINDS) {
     const RITA = 'rita@workers.test';
     const ADMIN = { address: 'ada@workers.test', password: 'violet-harbour-lantern-42' };
     let ritaAppPassword = '';
+    let monitor = '';
 
     before(async () => {
       store = await makeTestStore(kind);
@@ -221,7 +230,8 @@ for (const kind of STORE_KINDS) {
       } finally {
         await ctx.close();
       }
-      const port = await freePort();
+      const [port, metricsPort] = (await freePorts(2)) as [number, number];
+      monitor = `http://127.0.0.1:${metricsPort}`;
       server = await startServer({
         env: serverEnv(store.dataDir, port, {
           DATABASE_URL: store.databaseUrl,
@@ -230,6 +240,8 @@ for (const kind of STORE_KINDS) {
           // The access log lines name the process that answered.
           LOG_LEVEL: 'info',
           SESAME_METRICS_TOKEN: METRICS_TOKEN,
+          // The monitoring listener is shared by the workers too.
+          SESAME_METRICS_PORT: String(metricsPort),
           SESAME_ACCOUNT_FAILURE_LIMIT: String(FAILURE_LIMIT),
           // One sign-in log row per attempt, found by its user agent.
           SESAME_SIGN_IN_AGGREGATION_MINUTES: '0',
@@ -326,7 +338,7 @@ for (const kind of STORE_KINDS) {
     it('one scrape of /metrics sums the requests every worker answered', async () => {
       const auth = { authorization: `Bearer ${METRICS_TOKEN}` };
       const scrape = async () => {
-        const r = await hit(server.base, '/metrics', auth);
+        const r = await hit(monitor, '/metrics', auth);
         assert.equal(r.status, 200, r.body);
         return r.body;
       };
