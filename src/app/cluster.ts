@@ -168,7 +168,6 @@ export async function runPrimary(config: Readonly<Config>): Promise<void> {
       'the data folder or files in it could be read by other users: made private (files 0600, folders 0700)',
     );
 
-  const slots = new Map<number, Worker>();
   const slotOf = new Map<Worker, number>();
   const ready = new Set<Worker>();
   let everyoneStarted = false;
@@ -180,7 +179,6 @@ export async function runPrimary(config: Readonly<Config>): Promise<void> {
 
   const fork = (slot: number, hint: boolean) => {
     const w = cluster.fork({ [SLOT_ENV]: String(slot), [HINT_ENV]: hint ? '1' : '0' });
-    slots.set(slot, w);
     slotOf.set(w, slot);
     bornAt.set(w, Date.now());
     w.on('message', (m: unknown) => onMessage(w, m));
@@ -258,7 +256,6 @@ export async function runPrimary(config: Readonly<Config>): Promise<void> {
     const wasReady = ready.delete(w);
     slotOf.delete(w);
     bornAt.delete(w);
-    if (slots.get(slot) === w) slots.delete(slot);
     for (const a of asks.values()) if (a.pending.delete(w) && a.pending.size === 0) a.finish();
     if (stopping) {
       if (code && !exitCode) exitCode = 1;
