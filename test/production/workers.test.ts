@@ -170,6 +170,38 @@ describe('SESAME_WORKERS=2: a worker that cannot start', () => {
   });
 });
 
+describe('SESAME_WORKERS=1', () => {
+  it('is one process that serves, with no primary: it answers, runs the jobs and stops on SIGTERM with 0', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sesame-workers-one-'));
+    let server: StartedServer | undefined;
+    try {
+      server = await startServer({
+        env: serverEnv(dataDir, await freePort(), { SESAME_WORKERS: '1', LOG_LEVEL: 'info' }),
+      });
+      const s = server;
+      assert.equal((await hit(s.base, '/healthz', { 'user-agent': 'one-process' })).status, 200);
+      const pids = await waitFor('the access line', () => {
+        const p = pidsOf(s, (ua) => ua === 'one-process');
+        return p.length > 0 && p;
+      });
+      assert.deepEqual(pids, [s.child.pid]);
+      const lines = logLines(s.output());
+      assert.ok(!lines.some((l) => l.msg === 'starting workers'), 'no primary');
+      assert.deepEqual(
+        lines.filter((l) => l.msg.startsWith('background jobs started')).map((l) => l.pid),
+        [s.child.pid],
+      );
+      assert.match(s.output(), /No users yet/);
+      const exited = new Promise<number | null>((resolve) => s.child.once('exit', (code) => resolve(code)));
+      s.child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+    } finally {
+      await server?.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
 for (const kind of STORE_KINDS) {
   describe(`SESAME_WORKERS=2 on ${kind}`, () => {
     let store: TestStore;
