@@ -1,12 +1,10 @@
 /**
- * `npm start`: the only place that wires config -> store -> services -> app -> listen.
- * Prints a first-admin hint when the store has no users, and shuts down cleanly on SIGTERM/SIGINT.
+ * `npm start`: loads the configuration and serves. SESAME_WORKERS=1: this process serves alone
+ * (app/serve.ts: context, app, listen, a clean stop on SIGTERM/SIGINT). More: this process is the
+ * primary of that many workers, which serve (app/cluster.ts); each worker runs this file too.
  */
-import { createContext } from './app/context.js';
 import { ConfigError, loadConfig } from './config/config.js';
-import { buildApp, buildMonitoringApp } from './app/server.js';
-import { startBackgroundJobs } from './app/background-jobs.js';
-import { startLdap } from './app/ldap.js';
+import { isClusterWorker, runPrimary, runWorker } from './app/cluster.js';
 
 async function main() {
   let config;
@@ -19,67 +17,18 @@ async function main() {
     }
     throw e;
   }
-  const ctx = await createContext(config);
-  const app = await buildApp(ctx);
-  await app.listen({ host: config.host, port: config.port });
-  // SESAME_METRICS_PORT: /healthz, /readyz and /metrics on a listener of their own, which a
-  // firewall can keep to the monitoring network (the main port then has no /metrics).
-  const monitor = config.metricsPort ? await buildMonitoringApp(ctx) : undefined;
-  if (monitor) {
-    const host = config.metricsHost || config.host;
-    await monitor.listen({ host, port: config.metricsPort });
-    app.log.info({ host, port: config.metricsPort }, 'monitoring listener ready (/healthz, /readyz, /metrics)');
+  if (isClusterWorker()) await runWorker(config);
+  else if (config.workers > 1) await runPrimary(config);
+  else {
+    // Imported only where it runs: a primary never serves (app/cluster.ts loads it in its workers).
+    const { serve } = await import('./app/serve.js');
+    await serve(config, { migrate: true, jobs: true, hint: true });
   }
-  // SESAME_LDAP_PORT / SESAME_LDAPS_PORT: the read-only LDAP interface (docs/ldap.md).
-  const ldap = await startLdap(ctx, app.log);
-  if (ldap) app.log.info({ host: config.ldapHost || config.host, ...ldap.ports }, 'LDAP listener ready');
-  app.log.info({ store: ctx.store.kind, where: ctx.store.where, url: config.publicUrl }, 'Sesame is ready');
-  // The country data (named locations, countries on pages, new-country notices) is read now, in
-  // turns, once the server answers: read at the first app password's use instead, it would slow
-  // the answers of the next second or two. The CLI and the tests' contexts still read it only when
-  // they need it.
-  void ctx.geoip.table().then(
-    (t) => app.log.info({ ranges: t.size }, 'country data loaded'),
-    (e: unknown) => app.log.warn({ err: String(e) }, 'country data could not be read; tried again at the next lookup'),
-  );
-  if ((await ctx.accounts.countUsers()) === 0) {
-    const domain = 'example.org';
-    process.stdout.write(
-      `\nNo users yet. Create your organization and its first admin (prints a one-time set-password link):\n` +
-        // The CLI prints links from SESAME_PUBLIC_URL and never guesses it (another terminal does not
-        // see this server's settings): the first command gives it this server's.
-        `  export SESAME_PUBLIC_URL=${config.publicUrl}\n` +
-        `  npx sesame org add ${domain} --name "Example"\n` +
-        `  npx sesame user add admin@${domain} --name "Admin" --admin\n` +
-        `Admins always sign in with a second factor: the first sign-in sets one up (an authenticator app, for instance).\n\n`,
-    );
-  }
-  const jobs = startBackgroundJobs(ctx, app.log);
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    app.log.info({ signal }, 'shutting down');
-    jobs.stop();
-    // Stops accepting and lets in-flight requests finish. Node's server.close() ends the keep-alive
-    // connections idle at that moment; those still busy would stay open until the keep-alive timeout
-    // (72 s) after their last answer, so they are closed as they fall idle, and all of them after 10 s.
-    const closing = Promise.all([app.close(), monitor?.close(), ldap?.close()]);
-    const reaper = setInterval(() => app.server.closeIdleConnections(), 50);
-    const deadline = setTimeout(() => app.server.closeAllConnections(), 10_000);
-    await closing;
-    clearInterval(reaper);
-    clearTimeout(deadline);
-    // Batched writes (sign-in log, last-used times) are flushed before the store closes.
-    await ctx.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
 }
 
 main().catch((e) => {
-  // Unsafe keys in production mode are found where the keys are read (createContext): a configuration problem too.
+  // Unsafe keys in production mode are found where the keys are read (createContext, or the
+  // primary before it starts workers): a configuration problem too.
   if (e instanceof ConfigError) {
     console.error(e.message);
     process.exit(2);

@@ -13,7 +13,10 @@
  * Every label value comes from a small closed set (route patterns, HTTP methods and status codes,
  * protocols, outcomes, reasons): never a raw URL, a user name, an address or a password.
  */
-import { collectDefaultMetrics, Counter, Gauge, type Metric, Registry } from 'prom-client';
+import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, type Metric, Registry } from 'prom-client';
+
+/** One process's metrics in prom-client's JSON form (`Registry.getMetricsAsJSON()`): what workers send to be summed. */
+export type MetricsSnapshot = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 
 /** What a legacy-protocol client was answered; `temporary` is a store failure (try again). */
 export type VerificationOutcome = 'ok' | 'wrong' | 'refused' | 'temporary';
@@ -49,6 +52,24 @@ export interface Metrics {
   includeProcessMetrics(): void;
   /** Everything, in the Prometheus text format, with its content type. */
   scrape(): Promise<{ contentType: string; body: string }>;
+  /** This process's metrics (its own and, once included, the process's), to be summed with other workers'. */
+  snapshot(): Promise<MetricsSnapshot>;
+  /**
+   * Several workers (SESAME_WORKERS): from now on scrape() answers for all of them, from the
+   * snapshots `gather` returns (this worker's among them), each series combined by its metric's
+   * aggregator: counters, histograms and most gauges summed; see sumSnapshots.
+   */
+  sumAcross(gather: () => Promise<MetricsSnapshot[]>): void;
+}
+
+/**
+ * The workers' snapshots as one registry, by prom-client's AggregatorRegistry.aggregate: series
+ * with the same name and labels are combined by the `aggregator` their metric names (prom-client's
+ * default is `sum`; its process metrics say `average`, `max`, `first` or `omit` where a sum would
+ * mean nothing, such as the event loop's delay or the start time).
+ */
+export function sumSnapshots(snapshots: MetricsSnapshot[]): Registry {
+  return AggregatorRegistry.aggregate(snapshots as Parameters<typeof AggregatorRegistry.aggregate>[0]);
 }
 
 /** Request durations in seconds: the legacy endpoints answer in 1-30 ms, a browser sign-in (Argon2) in 50-500 ms. */
@@ -145,6 +166,7 @@ export function createMetrics(storeUse: () => StoreUse, answerCache?: () => Answ
     DURATION_BUCKETS,
   );
   let withProcess = false;
+  let gather: (() => Promise<MetricsSnapshot[]>) | undefined;
 
   new Counter({
     name: 'sesame_http_requests_total',
@@ -210,6 +232,8 @@ export function createMetrics(storeUse: () => StoreUse, answerCache?: () => Answ
       name: 'sesame_store_sqlite_wal_bytes',
       help: 'Size of the SQLite write-ahead log; it keeps growing when checkpoints cannot complete.',
       registers,
+      // One file, seen by every worker: not summed.
+      aggregator: 'max',
       collect() {
         const s = storeUse();
         if (s.kind === 'sqlite') this.set(s.walBytes);
@@ -260,8 +284,19 @@ export function createMetrics(storeUse: () => StoreUse, answerCache?: () => Answ
       withProcess = true;
     },
     async scrape() {
+      if (gather) {
+        const summed = sumSnapshots(await gather());
+        return { contentType: registry.contentType, body: await summed.metrics() };
+      }
       const all = withProcess && processRegistry ? Registry.merge([processRegistry, registry]) : registry;
       return { contentType: all.contentType, body: await all.metrics() };
+    },
+    async snapshot() {
+      const own = await registry.getMetricsAsJSON();
+      return withProcess && processRegistry ? [...(await processRegistry.getMetricsAsJSON()), ...own] : own;
+    },
+    sumAcross(g) {
+      gather = g;
     },
   };
 }

@@ -113,6 +113,8 @@ export interface AppContext extends Services {
   reencrypt(opts: { write: boolean }): Promise<ReencryptionReport>;
   /** Writes everything queued (sign-in log, last-used times). */
   flush(): Promise<void>;
+  /** Writes this process's queued sign-in log rows (another worker asks before it reads the log). */
+  flushSignIns(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -132,6 +134,8 @@ export interface ContextOptions {
   mailServerProbe?: MailServerProbe;
   /** Replaces the signer of configuration profiles loaded from the configured files (tests; null: unsigned). */
   profileSigner?: ProfileSigner | null;
+  /** Several workers (app/cluster.ts): has the other workers write their queued sign-in log rows, before the log is read. */
+  flushSignInsElsewhere?: () => Promise<void>;
 }
 
 /**
@@ -440,10 +444,14 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     await Promise.all([legacyLog.flush(), legacyUses.flush(), passwordReset.idle(), integrations.save()]);
     await forwarder?.flush();
   };
+  // Readers of the sign-in log see every attempt answered so far, by any worker.
+  const flushSignIns = async () => {
+    await Promise.all([legacyLog.flush(), opts.flushSignInsElsewhere?.()]);
+  };
   const reports = new AdminReports(
     new KyselyReportRepository(store.db),
     clock,
-    () => legacyLog.flush(),
+    flushSignIns,
     // Without the country data (a broken SESAME_GEOIP_COUNTRY_FILE) the dashboard still shows, countries unknown.
     async () => {
       try {
@@ -463,7 +471,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     recordAudit: (e) => auditRepo.recordAudit(e),
     listAudit: (o, l) => auditRepo.listAudit(o, l),
     listSignIns: async (q) => {
-      await legacyLog.flush();
+      await flushSignIns();
       return auditRepo.listSignIns(q);
     },
   };
@@ -598,6 +606,7 @@ export async function createContext(config: Readonly<Config>, opts: ContextOptio
     selfService,
     reencrypt,
     flush,
+    flushSignIns: () => legacyLog.flush(),
     close: async () => {
       // close(), not flush(): whatever is still held for retry is reported as lost, not dropped silently.
       await Promise.all([legacyLog.close(), legacyUses.close(), passwordReset.idle(), integrations.save()]);

@@ -4,6 +4,7 @@
  * and returns a frozen object.
  */
 import net from 'node:net';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { phoneNumbers } from '../lib/phone-numbers.js';
 import { parseSyslogUrl } from '../lib/syslog-url.js';
@@ -11,6 +12,8 @@ import { parseSyslogUrl } from '../lib/syslog-url.js';
 export interface Config {
   host: string;
   port: number;
+  /** Worker processes serving the same ports and store (SESAME_WORKERS); 1: one process, no primary. */
+  workers: number;
   /** Where SQLite and generated secrets live. */
   dataDir: string;
   /** postgres://... switches the store to PostgreSQL; empty means SQLite in dataDir. */
@@ -139,6 +142,8 @@ interface Option<K extends keyof Config> {
   parse: (raw: string) => Config[K] | Error;
   /** The value may hold a password or secret: problems name the variable but never echo the value. */
   secret?: boolean;
+  /** What docs/configuration.md shows as the default when it depends on the machine. */
+  shownDefault?: string;
 }
 
 const int =
@@ -280,6 +285,14 @@ export const OPTIONS: Option<keyof Config>[] = [
     parse: str,
   },
   { key: 'port', env: 'PORT', default: 8080, doc: 'TCP port to listen on.', parse: int(0, 65535) },
+  {
+    key: 'workers',
+    env: 'SESAME_WORKERS',
+    default: availableParallelism(),
+    shownDefault: 'the number of cores',
+    doc: 'Worker processes that answer on the same ports (main, monitoring, LDAP) with the same store; a primary process starts them, restarts one that dies and stops them all on SIGTERM. Each worker takes its own memory (200-350 MiB once the country data is loaded) and store connections (PostgreSQL: up to 10 each). 1: one process and no primary. See "Workers" in the admin guide.',
+    parse: int(1, 1024),
+  },
   {
     key: 'dataDir',
     env: 'SESAME_DATA_DIR',

@@ -5,7 +5,7 @@ import { previousEnv, SECRET_NAMES, SECRETS } from './secrets.js';
 export function configurationMarkdown(): string {
   const shown = (d: unknown) =>
     d === '' || (Array.isArray(d) && d.length === 0) ? '(empty)' : Array.isArray(d) ? d.join(',') : String(d);
-  const rows = OPTIONS.map((o) => `| \`${o.env}\` | \`${shown(o.default)}\` | ${o.doc} |`);
+  const rows = OPTIONS.map((o) => `| \`${o.env}\` | ${o.shownDefault ?? `\`${shown(o.default)}\``} | ${o.doc} |`);
   const secretRows = SECRET_NAMES.map((k) => `| \`${SECRETS[k].env}\` | ${SECRETS[k].doc} |`);
   return `# Configuration
 

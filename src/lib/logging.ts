@@ -6,6 +6,15 @@
  */
 import type { DestinationStream, LoggerOptions } from 'pino';
 
+/**
+ * Longest URL path and user agent logged, in characters. With several workers (SESAME_WORKERS)
+ * every process writes its lines to the same pipe, and a pipe keeps a write whole only up to 4 KiB
+ * (PIPE_BUF): a request line stays well under it, so lines of two workers never interleave.
+ */
+export const LOGGED_FIELD_MAX = 512;
+
+const clip = (s: string) => (s.length > LOGGED_FIELD_MAX ? `${s.slice(0, LOGGED_FIELD_MAX)}[…]` : s);
+
 interface LoggedRequest {
   method: string;
   url: string;
@@ -27,11 +36,12 @@ export function logOptions(level: string): LoggerOptions {
           /^\/apple-profile\/[^/?]+/,
           '/apple-profile/[token omitted]',
         );
+        const userAgent = req.headers?.['user-agent'];
         return {
           method: req.method,
-          url: q === -1 ? path : `${path}?[query omitted]`,
+          url: q === -1 ? clip(path) : `${clip(path)}?[query omitted]`,
           ip: req.ip,
-          userAgent: req.headers?.['user-agent'],
+          userAgent: typeof userAgent === 'string' ? clip(userAgent) : userAgent,
         };
       },
     },

@@ -11,6 +11,7 @@ import { buildApp } from '../../src/app/server.js';
 import { makeTestStore, type TestStore } from '../support/stores.js';
 import { Browser, csrfFrom, oathtoolTotp } from '../support/world.js';
 import { testContextOptions } from '../support/hasher.js';
+import { LOGGED_FIELD_MAX } from '../../src/lib/logging.js';
 
 describe('logs hold no secrets', () => {
   let store: TestStore;
@@ -84,6 +85,20 @@ describe('logs hold no secrets', () => {
     }
     assert.ok(all.includes('/set-password?[query omitted]'));
     assert.ok(all.includes('/apple-profile/[token omitted]/download'));
+  });
+
+  it("clips long paths and user agents, so that a request line stays under a pipe's atomic write (several workers)", async () => {
+    const from = lines.length;
+    const long = `/x${'a'.repeat(6000)}`;
+    await app.inject({ method: 'GET', url: long, headers: { 'user-agent': `Long/${'b'.repeat(6000)}` } });
+    const mine = lines.slice(from).filter((l) => l.includes('Long/'));
+    assert.ok(mine.length > 0, 'the request was logged');
+    for (const l of mine) {
+      assert.ok(Buffer.byteLength(l) < 4096 - 1, `${Buffer.byteLength(l)} bytes`);
+      const req = (JSON.parse(l) as { req: { url: string; userAgent: string } }).req;
+      assert.equal(req.url, `${long.slice(0, LOGGED_FIELD_MAX)}[…]`);
+      assert.equal(req.userAgent, `Long/${'b'.repeat(LOGGED_FIELD_MAX - 5)}[…]`);
+    }
   });
 
   it('logs every second step and legacy attempt with who, when, from where, how and which app password; no code, seed or app password anywhere', async () => {

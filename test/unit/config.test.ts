@@ -18,6 +18,20 @@ describe('configuration', () => {
     assert.equal(c.sessionAbsoluteHours, 12);
     assert.ok(Object.isFrozen(c));
   });
+  it('SESAME_WORKERS: the number of cores by default, a whole number of at least 1 otherwise', () => {
+    assert.equal(loadConfig({}).workers, os.availableParallelism());
+    assert.equal(loadConfig({ SESAME_WORKERS: '1' }).workers, 1);
+    assert.equal(loadConfig({ SESAME_WORKERS: '6' }).workers, 6);
+    for (const bad of ['0', '-2', '1.5', 'all', '1e3', '99999'])
+      assert.throws(
+        () => loadConfig({ SESAME_WORKERS: bad }),
+        (e: unknown) =>
+          e instanceof ConfigError &&
+          e.problems.length === 1 &&
+          e.problems[0] === `SESAME_WORKERS=${JSON.stringify(bad)} must be a whole number from 1 to 1024`,
+        bad,
+      );
+  });
   it('takes HOST, PORT, SESAME_DATA_DIR and DATABASE_URL', () => {
     const c = loadConfig({
       HOST: '0.0.0.0',
