@@ -590,6 +590,7 @@ async function startSesame(dir: string, tlsFiles: { cert: string; key: string },
     HOST: '127.0.0.1',
     PORT: String(httpPort),
     LOG_LEVEL: 'warn',
+    SESAME_WORKERS: '1',
     SESAME_LDAPS_PORT: String(ldapsPort),
   });
   const prof = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined;

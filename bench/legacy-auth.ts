@@ -359,7 +359,7 @@ async function startServer(env: Record<string, string>, cpuProfDir: string | und
     if (!k.startsWith('SESAME_') && !['DATABASE_URL', 'HOST', 'PORT', 'LOG_LEVEL', 'NODE_TEST_CONTEXT'].includes(k))
       childEnv[k] = v;
   }
-  Object.assign(childEnv, env, { HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn' });
+  Object.assign(childEnv, env, { HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', SESAME_WORKERS: '1' });
   const args = [...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : []), MAIN_JS];
   const child = spawn(process.execPath, args, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';

@@ -83,6 +83,7 @@ async function startInstance(env: NodeJS.ProcessEnv): Promise<Instance> {
       SESAME_DATA_DIR: dataDir,
       SESAME_DEV_OUTBOX: path.join(dataDir, 'outbox.jsonl'),
       LOG_LEVEL: 'warn',
+      SESAME_WORKERS: '1',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

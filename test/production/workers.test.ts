@@ -6,6 +6,7 @@
  * sign-in log rows, and the primary exits 0. Which worker answered is read from the access log
  * lines (each carries its process id); nothing about the process is sent to clients.
  */
+import { seenWithin } from '../support/propagation.js';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -24,6 +25,7 @@ import {
   serverEnv,
   startServer,
   type StartedServer,
+  runSesameCli,
 } from '../support/processes.js';
 import { makeTestStore, STORE_KINDS, type TestStore } from '../support/stores.js';
 
@@ -361,6 +363,40 @@ for (const kind of STORE_KINDS) {
         assert.equal(r.status, 200, r.body);
         const events = (JSON.parse(r.body) as { events: { addressTyped: string }[] }).events;
         assert.equal(events.filter((e) => e.addressTyped === RITA).length, K);
+      } finally {
+        a!.agent.destroy();
+        b!.agent.destroy();
+      }
+    });
+
+    it("a user disabled by the CLI is refused by both workers, though each held the app password's answer in memory", async () => {
+      const [a, b] = await twoWorkerConnections(server, 'cache');
+      try {
+        for (const w of [a!, b!])
+          for (let i = 0; i < 2; i++)
+            assert.equal((await hit(server.base, '/auth/basic', basic(USER, appPassword), w.agent)).status, 200);
+        const env = {
+          ...process.env,
+          SESAME_DATA_DIR: store.dataDir,
+          DATABASE_URL: store.databaseUrl,
+          LOG_LEVEL: 'silent',
+        };
+        await runSesameCli(env, ['user', 'disable', USER]);
+        for (const w of [a!, b!])
+          await seenWithin(
+            kind,
+            `worker ${w.pid}`,
+            async () => (await hit(server.base, '/auth/basic', basic(USER, appPassword), w.agent)).status,
+            (status) => status === 401,
+          );
+        await runSesameCli(env, ['user', 'enable', USER]);
+        for (const w of [a!, b!])
+          await seenWithin(
+            kind,
+            `worker ${w.pid}, enabled`,
+            async () => (await hit(server.base, '/auth/basic', basic(USER, appPassword), w.agent)).status,
+            (status) => status === 200,
+          );
       } finally {
         a!.agent.destroy();
         b!.agent.destroy();
