@@ -42,6 +42,9 @@ export async function serve(config: Readonly<Config>, opts: ServeOptions): Promi
   if (ldap) app.log.info({ host: config.ldapHost || config.host, ...ldap.ports }, 'LDAP listener ready');
   app.log.info({ store: ctx.store.kind, where: ctx.store.where, url: config.publicUrl }, 'Sesame is ready');
   opts.onReady?.();
+  // PostgreSQL: the connection that hears changes to good app passwords' answers is opened now, so
+  // that memory is vouched for by the first mail checks (the CLI never opens it).
+  ctx.store.verifyToken();
   // The country data (named locations, countries on pages, new-country notices) is read now, in
   // turns, once the server answers: read at the first app password's use instead, it would slow
   // the answers of the next second or two. The CLI and the tests' contexts still read it only when

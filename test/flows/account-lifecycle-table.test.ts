@@ -275,9 +275,14 @@ for (const kind of STORE_KINDS) {
         p.appPasswordId = made.appPassword.id;
         assert.equal((await basic(p.address, p.appPassword)).statusCode, 200, 'the app password works before');
         // And is answered from memory (issue #21): the cell then shows the event drops it there too.
+        // (On PostgreSQL memory is used once the listening connection, opened at the first check,
+        // is confirmed: a moment after the first check.)
         const hits = w.ctx.answers!.counts().hits;
-        assert.equal((await basic(p.address, p.appPassword)).statusCode, 200);
-        assert.equal(w.ctx.answers!.counts().hits, hits + 1, 'the answer is in memory before the event');
+        for (let i = 0; i < 250 && w.ctx.answers!.counts().hits === hits; i++) {
+          assert.equal((await basic(p.address, p.appPassword)).statusCode, 200);
+          if (w.ctx.answers!.counts().hits === hits) await new Promise((r) => setTimeout(r, 20));
+        }
+        assert.ok(w.ctx.answers!.counts().hits > hits, 'the answer is in memory before the event');
       },
       async profileLink(p) {
         // As Security info mints it when it shows the new app password, in the other browser's session.
