@@ -6,16 +6,19 @@
  * Targets, each a private Dovecot 2.3 on free 127.0.0.1 ports, started by test/support/mail-servers.ts
  * (the harness of the e2e tests: the shipped files rendered by the dovecot target's own code, no
  * Postfix, no nginx), all beside one Sesame (`node dist/src/main.js`, SQLite in a temporary folder):
- *   lua        the shipped passdb as rendered (driver = lua, blocking=yes, sesame-auth.lua), cache off;
+ *   lua        the shipped passdb as rendered (driver = lua, blocking=yes, sesame-auth.lua, which for
+ *              Sesame's http:// URL speaks HTTP/1.1 itself over a kept connection, with lua-socket),
+ *              cache off;
  *   passwd     the same Dovecot with `driver = passwd-file` over a file holding the same users and
  *              the same app passwords as {SSHA256} (one salted SHA-256: a fast scheme, as Sesame's
  *              keyed hash is), cache off;
  *   variants   (BENCH_VARIANTS, default all of them) the shipped config with one thing changed, to
  *              find where the extra time goes:
- *                lua-keepalive        the script's HTTP client keeps its connection to Sesame
- *                                     (max_idle_time_msecs), instead of one TCP connection per check;
+ *                lua-dovecot-http     the script's other way, Dovecot's Lua HTTP client (what it
+ *                                     uses for https:// or without lua-socket; shipped until 8 Dec 2026);
+ *                lua-dovecot-http-keepalive  that client with max_idle_time_msecs;
  *                lua-nonblocking      blocking=no: the script runs in the auth process, no auth-worker;
- *                lua-nonblocking-keepalive  both;
+ *                lua-dovecot-http-nonblocking  both of the above;
  *                lua-nohttp(-nonblocking)   the shipped passdb block, a script without HTTP;
  *                oauth2               the other shipped passdb that asks Sesame (introspection).
  * What is measured, the same on every target: a new TCP connection, Dovecot's greeting, then
@@ -85,7 +88,7 @@ interface Variant {
   extra?: string;
 }
 
-/** The script's HTTP client keeps its connection to Sesame for a minute between checks. */
+/** Dovecot's HTTP client (the script's https:// way) keeps its connection idle for a minute between checks. */
 const keepalive = (script: string) => {
   const out = script.replace('max_attempts = 1,', 'max_attempts = 1,\n    max_idle_time_msecs = 60000,');
   if (out === script) throw new Error('sesame-auth.lua no longer creates its client with max_attempts = 1');
@@ -125,10 +128,22 @@ end
 `;
 }
 
+/**
+ * The script as shipped before it spoke HTTP itself: every check through Dovecot's Lua HTTP client
+ * (`dovecot.http`, Expect: 100-continue, a blocking submit() per request), as it still does for an
+ * https:// URL or without lua-socket.
+ */
+const dovecotHttp = (script: string) => {
+  const out = script.replace('target = parse_http_url(SESAME_URL)', 'target = nil');
+  if (out === script) throw new Error('sesame-auth.lua no longer chooses its way with parse_http_url(SESAME_URL)');
+  return out;
+};
+
 const VARIANTS: Record<string, Variant> = {
-  'lua-keepalive': { lua: keepalive },
+  'lua-dovecot-http': { lua: dovecotHttp },
+  'lua-dovecot-http-keepalive': { lua: (s) => keepalive(dovecotHttp(s)) },
   'lua-nonblocking': { passdb: nonblocking },
-  'lua-nonblocking-keepalive': { passdb: nonblocking, lua: keepalive },
+  'lua-dovecot-http-nonblocking': { passdb: nonblocking, lua: dovecotHttp },
   // Not a candidate: the shipped config with Dovecot's auth and HTTP client debug log (timings of
   // each request), printed at the end with BENCH_DEBUG_LOG=1. Run it alone: the logging costs time.
   'lua-debug': { extra: 'auth_debug = yes\nlog_debug = category=http-client\n' },
