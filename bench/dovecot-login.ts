@@ -20,6 +20,8 @@
  *                lua-nonblocking      blocking=no: the script runs in the auth process, no auth-worker;
  *                lua-dovecot-http-nonblocking  both of the above;
  *                lua-nohttp(-nonblocking)   the shipped passdb block, a script without HTTP;
+ *                lua-timed, lua-dovecot-http-timed  lua and lua-dovecot-http logging the time of each
+ *                                     check's exchange with Sesame as the auth-worker saw it;
  *                oauth2               the other shipped passdb that asks Sesame (introspection).
  * What is measured, the same on every target: a new TCP connection, Dovecot's greeting, then
  * `LOGIN user password` until its tagged answer (the user-felt "connecting..."), then LOGOUT (not
@@ -139,7 +141,30 @@ const dovecotHttp = (script: string) => {
   return out;
 };
 
+/**
+ * Diagnostic: the script also logs how long each check's exchange with Sesame took as the
+ * auth-worker saw it (from building the request to having the status), in microseconds, read back
+ * from Dovecot's log after the run. Apart from the IMAP process's own costs, this is the part of a
+ * LOGIN the passdb adds.
+ */
+const timed = (script: string) => {
+  const out = script
+    .replace(
+      'function auth_password_verify(req, password)\n',
+      'function auth_password_verify(req, password)\n  local bench_clock = require("socket").gettime\n  local bench_t0 = bench_clock()\n',
+    )
+    .replace(
+      '  if status == 200 then\n',
+      '  dovecot.i_info(string.format("bench-exchange-us %d", math.floor((bench_clock() - bench_t0) * 1e6)))\n  if status == 200 then\n',
+    );
+  if (!out.includes('bench_t0 = ') || !out.includes('bench-exchange-us'))
+    throw new Error('sesame-auth.lua: auth_password_verify no longer has the shape the timed variant edits');
+  return out;
+};
+
 const VARIANTS: Record<string, Variant> = {
+  'lua-timed': { lua: timed },
+  'lua-dovecot-http-timed': { lua: (s) => timed(dovecotHttp(s)) },
   'lua-dovecot-http': { lua: dovecotHttp },
   'lua-dovecot-http-keepalive': { lua: (s) => keepalive(dovecotHttp(s)) },
   'lua-nonblocking': { passdb: nonblocking },
@@ -535,6 +560,14 @@ async function main(): Promise<number> {
       continued.close();
     }
 
+    // The timed variants' own figure: each check's exchange with Sesame as the auth-worker saw it.
+    const exchangeMs: Record<string, { n: number; p50Ms: number; p99Ms: number }> = {};
+    for (const t of started) {
+      const us = [...t.mail.log('dovecot.log').matchAll(/bench-exchange-us (\d+)/g)].map((m) => Number(m[1]) / 1000);
+      if (!us.length) continue;
+      us.sort((a, b) => a - b);
+      exchangeMs[t.name] = { n: us.length, p50Ms: round(quantile(us, 0.5), 3), p99Ms: round(quantile(us, 0.99), 3) };
+    }
     const rows: Row[] = [];
     for (const mode of ['serial', 'parallel'] as const)
       for (const t of started) rows.push(row(t.name, mode, get(`${t.name} ${mode}`)));
@@ -568,6 +601,7 @@ async function main(): Promise<number> {
       rows,
       authMail,
       connectionsPerLogin,
+      exchangeMs,
       ratios,
       signInLog: log,
       luaLogins,
@@ -576,6 +610,8 @@ async function main(): Promise<number> {
       say(
         `${r.target.padEnd(28)} ${r.mode.padEnd(8)} n=${String(r.logins).padStart(5)}  p50 ${r.p50Ms.toFixed(2).padStart(7)} ms  p99 ${r.p99Ms.toFixed(2).padStart(7)} ms  max ${r.maxMs.toFixed(1).padStart(6)}  load ${r.load1}`,
       );
+    for (const [k, v] of Object.entries(exchangeMs))
+      say(`exchange with Sesame in the auth-worker  ${k.padEnd(24)} n=${v.n} p50 ${v.p50Ms} ms  p99 ${v.p99Ms} ms`);
     say(`TCP connections to Sesame per login (first serial round): ${JSON.stringify(connectionsPerLogin)}`);
     for (const [k, v] of Object.entries(ratios)) say(`ratio to passwd  ${k.padEnd(36)} ${v.toFixed(3)}`);
     if (imapOk < luaLogins)
