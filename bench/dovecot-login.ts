@@ -22,6 +22,7 @@
  *                lua-nohttp(-nonblocking)   the shipped passdb block, a script without HTTP;
  *                lua-timed, lua-dovecot-http-timed  lua and lua-dovecot-http logging the time of each
  *                                     check's exchange with Sesame as the auth-worker saw it;
+ *                lua-stub-timed       lua-timed asking a stub here that answers at once (no Sesame);
  *                oauth2               the other shipped passdb that asks Sesame (introspection).
  * What is measured, the same on every target: a new TCP connection, Dovecot's greeting, then
  * `LOGIN user password` until its tagged answer (the user-felt "connecting..."), then LOGOUT (not
@@ -48,6 +49,7 @@
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -174,6 +176,10 @@ const VARIANTS: Record<string, Variant> = {
   'lua-debug': { extra: 'auth_debug = yes\nlog_debug = category=http-client\n' },
   // Filled in main() with the accounts.
   'lua-nohttp': {},
+  // Not a candidate: the shipped script (timed) asking a stub in this process that answers at once
+  // (a map lookup), without Sesame's work (key, verifier, log): the HTTP exchange's own cost.
+  // Filled in main().
+  'lua-stub-timed': {},
   'lua-nohttp-nonblocking': { passdb: nonblocking },
   // The other shipped passdb that asks Sesame: Dovecot's oauth2 (RFC 7662 introspection, C HTTP
   // client, asynchronous in the auth process), the harness's second Dovecot (cache off: no
@@ -457,6 +463,7 @@ async function main(): Promise<number> {
     SESAME_IP_PASSWORD_CHECKS_PER_MINUTE: '1000000',
   });
   let sesame: StartedServer | undefined;
+  let stub: http.Server | undefined;
   const dovecots: MailServers[] = [];
   const result: Record<string, unknown> = { ok: false };
   try {
@@ -464,6 +471,30 @@ async function main(): Promise<number> {
     sesame = await startServer({ env });
     const sesameUrl = sesame.base;
     VARIANTS['lua-nohttp']!.lua = noHttp(accounts);
+    // Compares the password with the accounts' (so that a wrong one is refused here too), nothing else.
+    const known = new Map(accounts.map((a) => [a.address, a.password]));
+    stub = http.createServer((req, res) => {
+      let raw = '';
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => {
+        raw += c;
+      });
+      req.on('end', () => {
+        const b = JSON.parse(raw) as { user?: string; password?: string };
+        const ok = b.user !== undefined && known.get(b.user) === b.password;
+        const json = ok ? '{"result":"ok"}' : '{"result":"no"}';
+        res.writeHead(ok ? 200 : 401, { 'content-type': 'application/json', 'content-length': json.length });
+        res.end(json);
+      });
+    });
+    stub.keepAliveTimeout = 600_000;
+    await new Promise<void>((resolve) => stub!.listen(0, '127.0.0.1', resolve));
+    const stubUrl = `http://127.0.0.1:${(stub.address() as { port: number }).port}`;
+    VARIANTS['lua-stub-timed']!.lua = (script: string) => {
+      const out = timed(script).replace(`local SESAME_URL = "${sesameUrl}"`, `local SESAME_URL = "${stubUrl}"`);
+      if (!out.includes(stubUrl)) throw new Error('sesame-auth.lua no longer sets local SESAME_URL');
+      return out;
+    };
     VARIANTS['lua-nohttp-nonblocking']!.lua = noHttp(accounts);
 
     const passwdFile = path.join(dataDir, 'users.passwd');
@@ -589,7 +620,10 @@ async function main(): Promise<number> {
     const log = await signInLog(env);
     // Every login of a target that asks Sesame is one success in its log (warm-up and checks aside).
     const luaLogins = rows
-      .filter((r) => r.target !== 'passwd' && r.target !== 'oauth2' && !r.target.includes('nohttp'))
+      .filter(
+        (r) =>
+          r.target !== 'passwd' && r.target !== 'oauth2' && !r.target.includes('nohttp') && !r.target.includes('stub'),
+      )
       .reduce((n, r) => n + r.logins, 0);
     const imapOk = log.find((l) => l.protocol === 'imap' && l.outcome === 'success')?.n ?? 0;
     Object.assign(result, {
@@ -628,6 +662,8 @@ async function main(): Promise<number> {
     if (process.env.BENCH_DEBUG_LOG === '1')
       for (const d of dovecots) say(`--- ${d.dir}\n${d.log('dovecot.log').split('\n').slice(-80).join('\n')}`);
     await Promise.all(dovecots.map((d) => d.stop()));
+    stub?.closeAllConnections();
+    stub?.close();
     await sesame?.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
