@@ -23,10 +23,10 @@
 -- How it asks. For an http:// URL (Sesame on this host or the local network) the script speaks
 -- HTTP/1.1 itself over one TCP connection per auth-worker process, kept open between checks, with
 -- LuaSocket (Debian package lua-socket): one write (head and body together, Content-Length) and one
--- answer per check. Dovecot 2.3's own Lua HTTP client (dovecot.http) costs a LOGIN ~1.5-2.5 ms more:
--- it sends every body with `Expect: 100-continue`, so each check waits one extra round trip for
--- Sesame's `100 Continue`, and its blocking submit() runs a private event loop per request
--- (docs/performance.md, "IMAP LOGIN through Dovecot"). For an https:// URL, which LuaSocket cannot
+-- answer per check. Dovecot 2.3's own Lua HTTP client (dovecot.http) is slower (0.16-0.38 ms more
+-- per check at p50, measured in the auth-worker): it sends every body with `Expect: 100-continue`,
+-- so each check waits one extra round trip for Sesame's `100 Continue`, and its blocking submit()
+-- runs a private event loop per request (docs/performance.md, "IMAP LOGIN through Dovecot"). For an https:// URL, which LuaSocket cannot
 -- speak, and when lua-socket is missing (logged as a warning when the script loads), the script
 -- uses dovecot.http as before. blocking=yes (99-sesame.conf) keeps the waiting in auth-worker
 -- processes, one check at a time each, never in Dovecot's auth process.
