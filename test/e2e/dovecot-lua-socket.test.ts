@@ -16,15 +16,27 @@
  *     request, before answering anything, is asked once more on a new connection (and a new one
  *     dropped the same way is not retried: [UNAVAILABLE] after two requests).
  *
+ * Then the same Dovecot setup asking the real server (`node dist/src/main.js`, SQLite, keep-alive
+ * timeout 1 s): a login, one after Sesame's keep-alive timeout closed the worker's connection, one
+ * after Sesame restarted; each is one success with protocol imap and the client's address in
+ * Sesame's sign-in log.
+ *
  * Needs root and Debian's dovecot-core, dovecot-imapd, dovecot-auth-lua and lua-socket
  * (scripts/test.sh installs them).
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { createContext } from '../../src/app/context.js';
+import { loadConfig } from '../../src/config/config.js';
+import { OPERATOR } from '../../src/domain/accounts/actor.js';
 import { MailServers } from '../support/mail-servers.js';
+import { freePorts, serverEnv, startServer, type StartedServer } from '../support/processes.js';
 
 const KEY = 'sesame-test-integration-key';
 const USER = 'ann@contoso.test';
@@ -246,5 +258,84 @@ describe("Dovecot's Lua passdb speaks HTTP/1.1 to Sesame itself over a kept conn
       mode = 'answer';
     }
     assert.match((await login(GOOD)).answer, /^a1 OK/);
+  });
+});
+
+describe("Dovecot's Lua passdb and the real server's keep-alive timeout and restart", { timeout: 180_000 }, () => {
+  let dir = '';
+  let env: NodeJS.ProcessEnv = {};
+  let server: StartedServer | undefined;
+  let mail: MailServers | undefined;
+  const account = { address: 'ann@contoso.test', password: '' };
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sesame-lua-socket-e2e-'));
+    const [port] = await freePorts(1);
+    env = serverEnv(dir, port!, {
+      SESAME_MODE: 'development',
+      SESAME_SMTP_URL: '',
+      SESAME_DEV_OUTBOX: path.join(dir, 'outbox.jsonl'),
+      SESAME_KEEP_ALIVE_TIMEOUT_SECONDS: '1',
+    });
+    const ctx = await createContext(loadConfig({ ...env, LOG_LEVEL: 'silent' }));
+    let key = '';
+    try {
+      await ctx.accounts.addOrganization(OPERATOR, 'contoso.test', 'Contoso');
+      const created = await ctx.accounts.addUser(OPERATOR, { address: account.address });
+      const user = await ctx.mfaAdmin.setUserState(OPERATOR, created.address, 'enforced');
+      const { session } = await ctx.sessions.start(
+        user.id,
+        ['pwd', 'otp'],
+        { ip: '127.0.0.1', userAgent: 'test' },
+        Date.now(),
+      );
+      account.password = (
+        await ctx.appPasswords.create(user, session, 'Phone', { ip: '127.0.0.1', locale: 'en' })
+      ).password;
+      key = (await ctx.integrations.add('dovecot')).key;
+    } finally {
+      await ctx.close();
+    }
+    server = await startServer({ env });
+    mail = await MailServers.create();
+    await mail.start({ sesameUrl: server.base, integrationKey: key, relayPort: 9, postfix: false, nginx: false });
+  });
+
+  after(async () => {
+    await mail?.stop();
+    await server?.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('logs in before and after Sesame closed the kept connection, and after Sesame restarted; each logged once', async () => {
+    const login = async (what: string) => {
+      const answer = await imapLogin(mail!.ports.imap, account.address, account.password);
+      assert.match(answer, /^a1 OK/, `${what}: ${answer}\n${mail!.logs()}`);
+    };
+    await login('first');
+    // Node closes an idle kept connection about a second after the keep-alive timeout (1 s here).
+    await new Promise((r) => setTimeout(r, 3_000));
+    await login('after the keep-alive timeout');
+    await server!.stop();
+    server = await startServer({ env });
+    await login('after a restart');
+    assert.doesNotMatch(mail!.log('dovecot.log'), /Sesame unreachable|Sesame answered HTTP|LuaSocket is not installed/);
+    // The log rows are written in batches: read them once the server has stopped.
+    await server.stop();
+    server = undefined;
+    const ctx = await createContext(loadConfig({ ...env, LOG_LEVEL: 'silent' }), { migrate: false });
+    try {
+      const rows = await ctx.store.db
+        .selectFrom('sign_in_events')
+        .select(['protocol', 'outcome', 'ip'])
+        .where('protocol', '=', 'imap')
+        .execute();
+      assert.deepEqual(
+        rows.map((r) => `${r.protocol} ${r.outcome} ${r.ip}`),
+        ['imap success 127.0.0.1', 'imap success 127.0.0.1', 'imap success 127.0.0.1'],
+      );
+    } finally {
+      await ctx.close();
+    }
   });
 });
