@@ -6,17 +6,23 @@
  * Targets, each a private Dovecot 2.3 on free 127.0.0.1 ports, started by test/support/mail-servers.ts
  * (the harness of the e2e tests: the shipped files rendered by the dovecot target's own code, no
  * Postfix, no nginx), all beside one Sesame (`node dist/src/main.js`, SQLite in a temporary folder):
- *   lua        the shipped passdb as rendered (driver = lua, blocking=yes, sesame-auth.lua), cache off;
+ *   lua        the shipped passdb as rendered (driver = lua, blocking=yes, sesame-auth.lua, which for
+ *              Sesame's http:// URL speaks HTTP/1.1 itself over a kept connection, with lua-socket),
+ *              cache off;
  *   passwd     the same Dovecot with `driver = passwd-file` over a file holding the same users and
  *              the same app passwords as {SSHA256} (one salted SHA-256: a fast scheme, as Sesame's
  *              keyed hash is), cache off;
  *   variants   (BENCH_VARIANTS, default all of them) the shipped config with one thing changed, to
  *              find where the extra time goes:
- *                lua-keepalive        the script's HTTP client keeps its connection to Sesame
- *                                     (max_idle_time_msecs), instead of one TCP connection per check;
+ *                lua-dovecot-http     the script's other way, Dovecot's Lua HTTP client (what it
+ *                                     uses for https:// or without lua-socket; shipped until 8 Dec 2026);
+ *                lua-dovecot-http-keepalive  that client with max_idle_time_msecs;
  *                lua-nonblocking      blocking=no: the script runs in the auth process, no auth-worker;
- *                lua-nonblocking-keepalive  both;
+ *                lua-dovecot-http-nonblocking  both of the above;
  *                lua-nohttp(-nonblocking)   the shipped passdb block, a script without HTTP;
+ *                lua-timed, lua-dovecot-http-timed  lua and lua-dovecot-http logging the time of each
+ *                                     check's exchange with Sesame as the auth-worker saw it;
+ *                lua-stub-timed       lua-timed asking a stub here that answers at once (no Sesame);
  *                oauth2               the other shipped passdb that asks Sesame (introspection).
  * What is measured, the same on every target: a new TCP connection, Dovecot's greeting, then
  * `LOGIN user password` until its tagged answer (the user-felt "connecting..."), then LOGOUT (not
@@ -43,6 +49,7 @@
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -85,7 +92,7 @@ interface Variant {
   extra?: string;
 }
 
-/** The script's HTTP client keeps its connection to Sesame for a minute between checks. */
+/** Dovecot's HTTP client (the script's https:// way) keeps its connection idle for a minute between checks. */
 const keepalive = (script: string) => {
   const out = script.replace('max_attempts = 1,', 'max_attempts = 1,\n    max_idle_time_msecs = 60000,');
   if (out === script) throw new Error('sesame-auth.lua no longer creates its client with max_attempts = 1');
@@ -125,15 +132,54 @@ end
 `;
 }
 
+/**
+ * The script as shipped before it spoke HTTP itself: every check through Dovecot's Lua HTTP client
+ * (`dovecot.http`, Expect: 100-continue, a blocking submit() per request), as it still does for an
+ * https:// URL or without lua-socket.
+ */
+const dovecotHttp = (script: string) => {
+  const out = script.replace('target = parse_http_url(SESAME_URL)', 'target = nil');
+  if (out === script) throw new Error('sesame-auth.lua no longer chooses its way with parse_http_url(SESAME_URL)');
+  return out;
+};
+
+/**
+ * Diagnostic: the script also logs how long each check's exchange with Sesame took as the
+ * auth-worker saw it (from building the request to having the status), in microseconds, read back
+ * from Dovecot's log after the run. Apart from the IMAP process's own costs, this is the part of a
+ * LOGIN the passdb adds.
+ */
+const timed = (script: string) => {
+  const out = script
+    .replace(
+      'function auth_password_verify(req, password)\n',
+      'function auth_password_verify(req, password)\n  local bench_clock = require("socket").gettime\n  local bench_t0 = bench_clock()\n',
+    )
+    .replace(
+      '  if status == 200 then\n',
+      '  dovecot.i_info(string.format("bench-exchange-us %d", math.floor((bench_clock() - bench_t0) * 1e6)))\n  if status == 200 then\n',
+    );
+  if (!out.includes('bench_t0 = ') || !out.includes('bench-exchange-us'))
+    throw new Error('sesame-auth.lua: auth_password_verify no longer has the shape the timed variant edits');
+  return out;
+};
+
 const VARIANTS: Record<string, Variant> = {
-  'lua-keepalive': { lua: keepalive },
+  'lua-timed': { lua: timed },
+  'lua-dovecot-http-timed': { lua: (s) => timed(dovecotHttp(s)) },
+  'lua-dovecot-http': { lua: dovecotHttp },
+  'lua-dovecot-http-keepalive': { lua: (s) => keepalive(dovecotHttp(s)) },
   'lua-nonblocking': { passdb: nonblocking },
-  'lua-nonblocking-keepalive': { passdb: nonblocking, lua: keepalive },
+  'lua-dovecot-http-nonblocking': { passdb: nonblocking, lua: dovecotHttp },
   // Not a candidate: the shipped config with Dovecot's auth and HTTP client debug log (timings of
   // each request), printed at the end with BENCH_DEBUG_LOG=1. Run it alone: the logging costs time.
   'lua-debug': { extra: 'auth_debug = yes\nlog_debug = category=http-client\n' },
   // Filled in main() with the accounts.
   'lua-nohttp': {},
+  // Not a candidate: the shipped script (timed) asking a stub in this process that answers at once
+  // (a map lookup), without Sesame's work (key, verifier, log): the HTTP exchange's own cost.
+  // Filled in main().
+  'lua-stub-timed': {},
   'lua-nohttp-nonblocking': { passdb: nonblocking },
   // The other shipped passdb that asks Sesame: Dovecot's oauth2 (RFC 7662 introspection, C HTTP
   // client, asynchronous in the auth process), the harness's second Dovecot (cache off: no
@@ -417,6 +463,7 @@ async function main(): Promise<number> {
     SESAME_IP_PASSWORD_CHECKS_PER_MINUTE: '1000000',
   });
   let sesame: StartedServer | undefined;
+  let stub: http.Server | undefined;
   const dovecots: MailServers[] = [];
   const result: Record<string, unknown> = { ok: false };
   try {
@@ -424,6 +471,30 @@ async function main(): Promise<number> {
     sesame = await startServer({ env });
     const sesameUrl = sesame.base;
     VARIANTS['lua-nohttp']!.lua = noHttp(accounts);
+    // Compares the password with the accounts' (so that a wrong one is refused here too), nothing else.
+    const known = new Map(accounts.map((a) => [a.address, a.password]));
+    stub = http.createServer((req, res) => {
+      let raw = '';
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => {
+        raw += c;
+      });
+      req.on('end', () => {
+        const b = JSON.parse(raw) as { user?: string; password?: string };
+        const ok = b.user !== undefined && known.get(b.user) === b.password;
+        const json = ok ? '{"result":"ok"}' : '{"result":"no"}';
+        res.writeHead(ok ? 200 : 401, { 'content-type': 'application/json', 'content-length': json.length });
+        res.end(json);
+      });
+    });
+    stub.keepAliveTimeout = 600_000;
+    await new Promise<void>((resolve) => stub!.listen(0, '127.0.0.1', resolve));
+    const stubUrl = `http://127.0.0.1:${(stub.address() as { port: number }).port}`;
+    VARIANTS['lua-stub-timed']!.lua = (script: string) => {
+      const out = timed(script).replace(`local SESAME_URL = "${sesameUrl}"`, `local SESAME_URL = "${stubUrl}"`);
+      if (!out.includes(stubUrl)) throw new Error('sesame-auth.lua no longer sets local SESAME_URL');
+      return out;
+    };
     VARIANTS['lua-nohttp-nonblocking']!.lua = noHttp(accounts);
 
     const passwdFile = path.join(dataDir, 'users.passwd');
@@ -520,6 +591,14 @@ async function main(): Promise<number> {
       continued.close();
     }
 
+    // The timed variants' own figure: each check's exchange with Sesame as the auth-worker saw it.
+    const exchangeMs: Record<string, { n: number; p50Ms: number; p99Ms: number }> = {};
+    for (const t of started) {
+      const us = [...t.mail.log('dovecot.log').matchAll(/bench-exchange-us (\d+)/g)].map((m) => Number(m[1]) / 1000);
+      if (!us.length) continue;
+      us.sort((a, b) => a - b);
+      exchangeMs[t.name] = { n: us.length, p50Ms: round(quantile(us, 0.5), 3), p99Ms: round(quantile(us, 0.99), 3) };
+    }
     const rows: Row[] = [];
     for (const mode of ['serial', 'parallel'] as const)
       for (const t of started) rows.push(row(t.name, mode, get(`${t.name} ${mode}`)));
@@ -541,7 +620,10 @@ async function main(): Promise<number> {
     const log = await signInLog(env);
     // Every login of a target that asks Sesame is one success in its log (warm-up and checks aside).
     const luaLogins = rows
-      .filter((r) => r.target !== 'passwd' && r.target !== 'oauth2' && !r.target.includes('nohttp'))
+      .filter(
+        (r) =>
+          r.target !== 'passwd' && r.target !== 'oauth2' && !r.target.includes('nohttp') && !r.target.includes('stub'),
+      )
       .reduce((n, r) => n + r.logins, 0);
     const imapOk = log.find((l) => l.protocol === 'imap' && l.outcome === 'success')?.n ?? 0;
     Object.assign(result, {
@@ -553,6 +635,7 @@ async function main(): Promise<number> {
       rows,
       authMail,
       connectionsPerLogin,
+      exchangeMs,
       ratios,
       signInLog: log,
       luaLogins,
@@ -561,6 +644,8 @@ async function main(): Promise<number> {
       say(
         `${r.target.padEnd(28)} ${r.mode.padEnd(8)} n=${String(r.logins).padStart(5)}  p50 ${r.p50Ms.toFixed(2).padStart(7)} ms  p99 ${r.p99Ms.toFixed(2).padStart(7)} ms  max ${r.maxMs.toFixed(1).padStart(6)}  load ${r.load1}`,
       );
+    for (const [k, v] of Object.entries(exchangeMs))
+      say(`exchange with Sesame in the auth-worker  ${k.padEnd(24)} n=${v.n} p50 ${v.p50Ms} ms  p99 ${v.p99Ms} ms`);
     say(`TCP connections to Sesame per login (first serial round): ${JSON.stringify(connectionsPerLogin)}`);
     for (const [k, v] of Object.entries(ratios)) say(`ratio to passwd  ${k.padEnd(36)} ${v.toFixed(3)}`);
     if (imapOk < luaLogins)
@@ -577,6 +662,8 @@ async function main(): Promise<number> {
     if (process.env.BENCH_DEBUG_LOG === '1')
       for (const d of dovecots) say(`--- ${d.dir}\n${d.log('dovecot.log').split('\n').slice(-80).join('\n')}`);
     await Promise.all(dovecots.map((d) => d.stop()));
+    stub?.closeAllConnections();
+    stub?.close();
     await sesame?.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
   }

@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian package -> a command it provides, or an absolute path to a file it installs.
-# The mail packages are for test/e2e/mail-protocols.test.ts (private Dovecot, nginx and Postfix on loopback)
+# The mail packages are for test/e2e/mail-protocols.test.ts (private Dovecot, nginx and Postfix on loopback;
+# lua-socket is what the shipped Lua passdb speaks HTTP with, test/e2e/dovecot-lua-socket.test.ts)
 # and the integrations tests (test/e2e/integrations-*.test.ts: the stock servers, Radicale and Caddy
 # in a sandbox host, test/support/sandbox-host.ts, used by the mail and DAV clients listed);
 # wrk is for test/bench/legacy-auth-bench.test.ts (bench/legacy-auth.ts); the FreeRADIUS packages
@@ -22,6 +23,7 @@ declare -A NEED=(
   [curl]=curl [python3]=python3 [swaks]=swaks [openssl]=openssl [wrk]=wrk
   [dovecot-core]=/usr/sbin/dovecot [dovecot-imapd]=/usr/lib/dovecot/imap [dovecot-pop3d]=/usr/lib/dovecot/pop3
   [dovecot-submissiond]=/usr/lib/dovecot/submission [dovecot-auth-lua]=/usr/lib/dovecot/modules/auth/libauthdb_lua.so
+  [lua-socket]=/usr/share/lua/5.4/socket.lua
   [nginx]=/usr/sbin/nginx [libnginx-mod-mail]=/usr/lib/nginx/modules/ngx_mail_module.so [postfix]=/usr/sbin/postfix
   [radicale]=/usr/bin/radicale [caddy]=/usr/bin/caddy [fetchmail]=fetchmail [isync]=mbsync [s-nail]=s-nail
   [getmail6]=getmail [python3-caldav]=/usr/lib/python3/dist-packages/caldav

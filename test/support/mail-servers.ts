@@ -22,7 +22,7 @@
  * queue, mailboxes, logs). The daemons run as they do in production (as root, daemonized, with their
  * own users for workers) and are stopped by their pid files in `stop()`, which also runs on process
  * exit should a test runner die first. Needs root and Debian's dovecot-core, dovecot-imapd,
- * dovecot-pop3d, dovecot-submissiond, dovecot-auth-lua, nginx, libnginx-mod-mail, postfix and
+ * dovecot-pop3d, dovecot-submissiond, dovecot-auth-lua, lua-socket, nginx, libnginx-mod-mail, postfix and
  * openssl (scripts/test.sh installs them).
  *
  * Usage: `const mail = await MailServers.create()` picks ports (give `mail.backendEnv()` to Sesame),
@@ -78,6 +78,7 @@ export const BINARIES = {
   postfix: '/usr/sbin/postfix',
   openssl: '/usr/bin/openssl',
   luaPassdb: '/usr/lib/dovecot/modules/auth/libauthdb_lua.so',
+  luaSocket: '/usr/share/lua/5.4/socket.lua',
   nginxMail: '/usr/lib/nginx/modules/ngx_mail_module.so',
 };
 
@@ -234,7 +235,7 @@ export class MailServers {
     for (const [name, file] of Object.entries(BINARIES)) {
       if (!fs.existsSync(file))
         throw new Error(
-          `${file} (${name}) not found: install dovecot-core dovecot-imapd dovecot-pop3d dovecot-submissiond dovecot-auth-lua nginx libnginx-mod-mail postfix openssl (scripts/test.sh does)`,
+          `${file} (${name}) not found: install dovecot-core dovecot-imapd dovecot-pop3d dovecot-submissiond dovecot-auth-lua lua-socket nginx libnginx-mod-mail postfix openssl (scripts/test.sh does)`,
         );
     }
     const names: (keyof MailPorts)[] = [

@@ -30,6 +30,22 @@ describe('integration config: the mail targets', () => {
     assert.equal(lua.mode, 0o640);
     assert.match(lua.text, /local SESAME_URL = "http:\/\/127\.0\.0\.1:8080"/);
     assert.match(lua.text, new RegExp(`local INTEGRATION_KEY = "${KEY}"`));
+    // For an http:// URL the script speaks HTTP/1.1 itself with lua-socket (one request with its
+    // length, no Expect: 100-continue); Dovecot's Lua HTTP client only for https:// or without
+    // lua-socket, and then with a warning (test/e2e/dovecot-lua-socket.test.ts checks the wire).
+    assert.match(
+      lua.text,
+      /target = parse_http_url\(SESAME_URL\)\n\s+if target then\n\s+local ok, lib = pcall\(require, "socket"\)/,
+    );
+    const askSocket = /local function ask_socket\(body\)\n([\s\S]*?)\nend/.exec(lua.text)?.[1] ?? '';
+    assert.match(askSocket, /"Content-Length: " \.\. #body/);
+    assert.doesNotMatch(askSocket, /Expect|dovecot\.http/i);
+    assert.match(lua.text, /dovecot\.i_warning\("sesame-auth\.lua: LuaSocket is not installed/);
+    const verify = /function auth_password_verify\(req, password\)\n([\s\S]*?)\nend/.exec(lua.text)?.[1] ?? '';
+    assert.match(
+      verify,
+      /if target then\n\s+status, problem = ask_socket\(body\)\n\s+else\n\s+status, problem = ask_dovecot_http\(body\)/,
+    );
     // A lookup without a password can never log anyone in.
     const lookup = /function auth_passdb_lookup\(req\)\n([\s\S]*?)\nend/.exec(lua.text)?.[1] ?? '';
     assert.match(lookup, /PASSDB_RESULT_SCHEME_NOT_AVAILABLE/);
