@@ -228,7 +228,11 @@ async function setUp(env: Record<string, string>, users: number): Promise<Creden
       users: measured,
       web,
       refused: [
-        { why: 'a password that is not the app password', reason: 'wrong', user: { ...measured[0]!, appPassword: 'x'.repeat(23) } },
+        {
+          why: 'a password that is not the app password',
+          reason: 'wrong',
+          user: { ...measured[0]!, appPassword: 'x'.repeat(23) },
+        },
         { why: `an app password pinned to ${PINNED_ELSEWHERE}`, reason: 'location_not_allowed', user: elsewhere },
         { why: 'a user outside the required group', reason: 'not_in_group', user: outsider },
         { why: 'an app password for IMAP only', reason: 'protocol_not_allowed', user: imapOnly },
