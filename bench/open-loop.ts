@@ -67,6 +67,8 @@ export interface OpenLoopReport {
   queueWaitP99Ms: number;
   /** The most requests waiting for a free connection at once. */
   maxQueued: number;
+  /** Connections the server closed between requests (each reopened): ms after the clock started, the connection's age, its answers. */
+  closedByServer: { atMs: number; ageMs: number; answers: number }[];
   /** The generator process's CPU seconds (user + system) over the whole run. */
   cpuSeconds: number;
 }
@@ -122,20 +124,48 @@ export async function openLoop(spec: OpenLoopSpec): Promise<OpenLoopReport> {
     firstProblem ??= m;
   };
 
-  const conns: Conn[] = await Promise.all(
-    Array.from(
-      { length: spec.connections },
-      () =>
-        new Promise<Conn>((resolve, reject) => {
-          const socket = net.connect({ host: '127.0.0.1', port: spec.port });
-          socket.setNoDelay(true);
-          socket.once('connect', () =>
-            resolve({ socket, busy: false, buf: Buffer.alloc(0), sched: 0, sent: 0, measured: false }),
-          );
-          socket.once('error', reject);
-        }),
-    ),
-  );
+  /** Connections the server closed between requests (a pooled client opens another): when, and after how many answers. */
+  const closed: { atMs: number; ageMs: number; answers: number }[] = [];
+  let stopping = false;
+  const open = (c: Conn) =>
+    new Promise<void>((resolve, reject) => {
+      const socket = net.connect({ host: '127.0.0.1', port: spec.port });
+      socket.setNoDelay(true);
+      const opened = performance.now();
+      let answers = 0;
+      c.socket = socket;
+      c.busy = false;
+      c.buf = Buffer.alloc(0);
+      socket.once('connect', () => {
+        resolve();
+        dispatch();
+      });
+      socket.once('error', reject);
+      socket.on('data', (d: Buffer) => {
+        c.buf = c.buf.length === 0 ? d : Buffer.concat([c.buf, d]);
+        if (c.busy && parse(c)) answers++;
+      });
+      socket.on('error', (e) => problem(`socket: ${e.message}`));
+      socket.on('close', () => {
+        if (stopping || c.socket !== socket) return;
+        const now = performance.now();
+        closed.push({ atMs: Math.round(now - t0), ageMs: Math.round(now - opened), answers });
+        if (c.busy) {
+          problem('the server closed a connection with a request on it');
+          complete(c, 0, now);
+        }
+        open(c).catch((e: unknown) => problem(`reconnect: ${e instanceof Error ? e.message : String(e)}`));
+      });
+    });
+  const conns: Conn[] = Array.from({ length: spec.connections }, () => ({
+    socket: new net.Socket(),
+    busy: false,
+    buf: Buffer.alloc(0),
+    sched: 0,
+    sent: 0,
+    measured: false,
+  }));
+  let t0 = 0;
 
   const complete = (c: Conn, status: number, now: number) => {
     c.busy = false;
@@ -153,20 +183,20 @@ export async function openLoop(spec: OpenLoopSpec): Promise<OpenLoopReport> {
     if (allScheduled && outstanding === 0 && qHead === queue.length) done();
   };
 
-  /** Reads as many whole answers as the connection's buffer holds (one, since one request is on the wire). */
-  const parse = (c: Conn) => {
+  /** Reads the answer if the connection's buffer holds all of it (one request is on the wire at a time); true when it did. */
+  function parse(c: Conn): boolean {
     const head = c.buf.indexOf('\r\n\r\n');
-    if (head < 0) return;
+    if (head < 0) return false;
     const headers = c.buf.subarray(0, head).toString('latin1');
     const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(headers)?.[1] ?? 0);
     const length = /\r\ncontent-length:\s*(\d+)/i.exec(headers);
     let end: number;
     if (length) {
       end = head + 4 + Number(length[1]);
-      if (c.buf.length < end) return;
+      if (c.buf.length < end) return false;
     } else if (/\r\ntransfer-encoding:\s*chunked/i.test(headers)) {
       const last = c.buf.indexOf('\r\n0\r\n\r\n', head);
-      if (last < 0) return;
+      if (last < 0) return false;
       end = last + 7;
     } else {
       end = head + 4; // no body (a 204, or a 401 without one)
@@ -174,20 +204,7 @@ export async function openLoop(spec: OpenLoopSpec): Promise<OpenLoopReport> {
     const now = performance.now();
     c.buf = c.buf.subarray(end);
     complete(c, status, now);
-  };
-
-  for (const c of conns) {
-    c.socket.on('data', (d: Buffer) => {
-      c.buf = c.buf.length === 0 ? d : Buffer.concat([c.buf, d]);
-      if (c.busy) parse(c);
-    });
-    c.socket.on('error', (e) => problem(`socket: ${e.message}`));
-    c.socket.on('close', () => {
-      if (c.busy) {
-        problem('the server closed a connection with a request on it');
-        complete(c, 0, performance.now());
-      }
-    });
+    return true;
   }
 
   function dispatch() {
@@ -214,7 +231,9 @@ export async function openLoop(spec: OpenLoopSpec): Promise<OpenLoopReport> {
     }
   }
 
-  const t0 = performance.now() + 5;
+  // The clock starts once every connection is open.
+  await Promise.all(conns.map((c) => open(c)));
+  t0 = performance.now() + 5;
   windowStart = t0 + warmupMs;
   let k = 0;
   const tick = () => {
@@ -244,6 +263,7 @@ export async function openLoop(spec: OpenLoopSpec): Promise<OpenLoopReport> {
   clearTimeout(deadline);
   if (outstanding > 0 || qHead < queue.length)
     problem(`${outstanding + queue.length - qHead} request(s) not answered 15 s after the last was due`);
+  stopping = true;
   for (const c of conns) c.socket.destroy();
 
   const sorted = Float64Array.from(lat).sort();
@@ -270,6 +290,7 @@ export async function openLoop(spec: OpenLoopSpec): Promise<OpenLoopReport> {
     sendLagMaxMs: r3(pick(Float64Array.from(lag).sort(), 1)),
     queueWaitP99Ms: r3(pick(Float64Array.from(waits).sort(), 0.99)),
     maxQueued,
+    closedByServer: closed,
     cpuSeconds: r3((cpu.user + cpu.system) / 1e6),
   };
 }
