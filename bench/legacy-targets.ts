@@ -751,7 +751,7 @@ async function main(): Promise<number> {
           `  rounds: ${o.rounds
             .map(
               (x) =>
-                `${x.side} p99 ${x.report.latency.p99Ms} max ${x.report.latency.maxMs} ms, lag p99 ${x.report.sendLagP99Ms} ms, wait p99 ${x.report.queueWaitP99Ms} ms, sign-ins p99 ${x.signIns.latencyP99Ms} ms (load ${x.load1})`,
+                `${x.side} ${x.report.achievedRps}/s${x.report.unanswered ? ` (${x.report.unanswered} unanswered)` : ''} p99 ${x.report.latency.p99Ms} max ${x.report.latency.maxMs} ms, lag p99 ${x.report.sendLagP99Ms} ms, wait p99 ${x.report.queueWaitP99Ms} ms, sign-ins p99 ${x.signIns.latencyP99Ms} ms (load ${x.load1})`,
             )
             .join('; ')}`,
         );
