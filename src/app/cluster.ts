@@ -5,7 +5,8 @@
  *
  * The primary, before any worker starts: reads or generates the server secrets (so that workers
  * never race to write secrets.json) and runs the store's migrations once (workers skip them), and
- * asks whether the store has users (the first-admin hint is printed by one worker, once).
+ * asks whether the store has users (then it prints the first-admin hint itself, once, before any
+ * worker answers).
  * Afterwards: restarts a worker that dies (after 1 s, doubling up to 30 s while replacements keep
  * dying young), stops them all on SIGTERM/SIGINT and exits 0 once each has flushed its batched
  * writes and exited. A worker that fails while the server starts (a bad setting, a port in use)
@@ -29,6 +30,7 @@ import { KyselyAccountRepository } from '../storage/account-repository.js';
 import { openStore } from '../storage/db.js';
 import { migrateToLatest } from '../storage/migrator.js';
 import { securePrivateData } from '../storage/private-files.js';
+import { firstAdminHint } from './first-admin-hint.js';
 
 /** Set by the primary in each worker's environment: its slot (0 .. workers-1); slot 0 runs the background jobs. */
 const SLOT_ENV = 'SESAME_CLUSTER_SLOT';
@@ -284,5 +286,8 @@ export async function runPrimary(config: Readonly<Config>): Promise<void> {
   process.on('SIGTERM', () => stopAll('SIGTERM'));
   process.on('SIGINT', () => stopAll('SIGINT'));
   log.info({ workers: config.workers }, 'starting workers');
-  for (let slot = 0; slot < config.workers; slot++) fork(slot, slot === 0 && noUsers);
+  // The hint is printed here, before any worker listens: a worker would print it only after it
+  // answered, and someone who sees the port answer should already see what to do first.
+  if (noUsers) process.stdout.write(firstAdminHint(config.publicUrl));
+  for (let slot = 0; slot < config.workers; slot++) fork(slot, false);
 }

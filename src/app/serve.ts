@@ -3,6 +3,7 @@
  * first-admin hint, the background jobs and a clean stop on SIGTERM/SIGINT. `npm start` runs it
  * alone (SESAME_WORKERS=1) or in each worker of cluster.ts.
  */
+import { firstAdminHint } from './first-admin-hint.js';
 import type { Config } from '../config/config.js';
 import { startBackgroundJobs } from './background-jobs.js';
 import { type AppContext, type ContextOptions, createContext } from './context.js';
@@ -28,6 +29,8 @@ export async function serve(config: Readonly<Config>, opts: ServeOptions): Promi
   const ctx = await createContext(config, { ...opts.context, migrate: opts.migrate });
   opts.withContext?.(ctx);
   const app = await buildApp(ctx);
+  // Before the port answers: whoever sees it answer should already see what to do first.
+  if (opts.hint && (await ctx.accounts.countUsers()) === 0) process.stdout.write(firstAdminHint(config.publicUrl));
   await app.listen({ host: config.host, port: config.port });
   // SESAME_METRICS_PORT: /healthz, /readyz and /metrics on a listener of their own, which a
   // firewall can keep to the monitoring network (the main port then has no /metrics).
@@ -53,18 +56,6 @@ export async function serve(config: Readonly<Config>, opts: ServeOptions): Promi
     (t) => app.log.info({ ranges: t.size }, 'country data loaded'),
     (e: unknown) => app.log.warn({ err: String(e) }, 'country data could not be read; tried again at the next lookup'),
   );
-  if (opts.hint && (await ctx.accounts.countUsers()) === 0) {
-    const domain = 'example.org';
-    process.stdout.write(
-      `\nNo users yet. Create your organization and its first admin (prints a one-time set-password link):\n` +
-        // The CLI prints links from SESAME_PUBLIC_URL and never guesses it (another terminal does not
-        // see this server's settings): the first command gives it this server's.
-        `  export SESAME_PUBLIC_URL=${config.publicUrl}\n` +
-        `  npx sesame org add ${domain} --name "Example"\n` +
-        `  npx sesame user add admin@${domain} --name "Admin" --admin\n` +
-        `Admins always sign in with a second factor: the first sign-in sets one up (an authenticator app, for instance).\n\n`,
-    );
-  }
   const jobs = opts.jobs ? startBackgroundJobs(ctx, app.log) : undefined;
   // Said by the one process that runs them: with several workers, which one does.
   if (jobs) app.log.info('background jobs started (unused app passwords, expiry checks, retention)');

@@ -36,6 +36,7 @@ import {
   type StartedServer,
   teardown,
   outboxEnv,
+  SHIPPED_WORKERS,
 } from '../support/processes.js';
 import { payloads, readPlist } from '../support/plist.js';
 
@@ -219,7 +220,11 @@ describe('app passwords in Chromium (real CLI, real server, oathtool, zbarimg, c
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     // No SMTP: notices go to the development outbox.
-    const env = outboxEnv(dataDir, port, path.join(dataDir, 'outbox.jsonl'), { SESAME_PUBLIC_URL: base });
+    // As `npm start` runs it: one worker per core.
+    const env = outboxEnv(dataDir, port, path.join(dataDir, 'outbox.jsonl'), {
+      SESAME_PUBLIC_URL: base,
+      SESAME_WORKERS: SHIPPED_WORKERS,
+    });
 
     // No `org policy`: app passwords are allowed by default, which is what puts the step in the flow.
     await sesame(env, ['org', 'add', 'contoso.test', '--name', 'Contoso']);

@@ -12,7 +12,14 @@ import { OPERATOR, requireAdminOf, sessionActor } from '../../src/domain/account
 import type { User } from '../../src/domain/accounts/model.js';
 import { adminApiToken, signInAdminWithMfa } from '../support/admin-mfa.js';
 import { FetchBrowser } from '../support/fetch-browser.js';
-import { freePort, runSesameCli, serverEnv, startServer, type StartedServer } from '../support/processes.js';
+import {
+  freePort,
+  runSesameCli,
+  serverEnv,
+  SHIPPED_WORKERS,
+  startServer,
+  type StartedServer,
+} from '../support/processes.js';
 import { askEveryAdminPage, routesOf } from '../support/routes.js';
 import { makeTestStore, STORE_KINDS, type TestStore } from '../support/stores.js';
 import {
@@ -334,7 +341,7 @@ for (const kind of STORE_KINDS) {
       before(async () => {
         store = await makeTestStore(kind);
         const port = await freePort();
-        env = serverEnv(store.dataDir, port, { DATABASE_URL: store.databaseUrl });
+        env = serverEnv(store.dataDir, port, { DATABASE_URL: store.databaseUrl, SESAME_WORKERS: SHIPPED_WORKERS });
         server = await startServer({ env });
       });
       after(async () => {
@@ -343,7 +350,9 @@ for (const kind of STORE_KINDS) {
       });
 
       it('start, org add, user add --admin, the link, a password, then the first sign-in registers a second factor and opens the admin console', async () => {
+        // Printed before the port answers, and once (the default SESAME_WORKERS runs several workers).
         assert.match(server!.output(), /No users yet\. Create your organization and its first admin/);
+        assert.equal(server!.output().split('No users yet').length - 1, 1, 'the hint, once');
         assert.match(server!.output(), /second factor/, 'the hint says the first sign-in sets up a second factor');
         // The operator's CLI, in another terminal, knows the server's address only from the hint's
         // export line (it prints links from SESAME_PUBLIC_URL and never guesses); it needs no

@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
@@ -221,9 +222,17 @@ export function serverEnv(dataDir: string, port: number, extra: NodeJS.ProcessEn
     HOST: '127.0.0.1',
     PORT: String(port),
     LOG_LEVEL: 'warn',
+    // One serving process, a documented setting: with the default (one worker per core) every
+    // server a test starts is three processes, and the suite ran ~60 % longer for it. The workers
+    // themselves are tested in test/production/workers.test.ts, and the README's paths run with the
+    // default (SHIPPED_WORKERS).
+    SESAME_WORKERS: '1',
     ...extra,
   };
 }
+
+/** SESAME_WORKERS as `npm start` runs it (one worker per core), for the tests of the README's own paths. */
+export const SHIPPED_WORKERS = String(availableParallelism());
 
 /** The same, with email and text going to a development outbox file instead of SMTP or a gateway. */
 export function outboxEnv(
