@@ -100,6 +100,7 @@ import {
   type Server,
   type SignInLoopResult,
   type StoreKind,
+  benchAppPassword,
 } from './server.js';
 import {
   CONNECTIONS,
@@ -201,21 +202,7 @@ async function setUp(
       // hashing one per user would only slow the setup down.
       const created = await ctx.accounts.addUser(OPERATOR, { address });
       const user = await ctx.mfaAdmin.setUserState(OPERATOR, created.address, 'enforced');
-      const { session } = await ctx.sessions.start(
-        user.id,
-        ['pwd', 'otp'],
-        { ip: '127.0.0.1', userAgent: 'bench setup' },
-        Date.now(),
-      );
-      const { password } = await ctx.appPasswords.create(
-        user,
-        session,
-        'Bench mail client',
-        { ip: '127.0.0.1', locale: 'en' },
-        undefined,
-        pin,
-      );
-      return { address: user.address, appPassword: password };
+      return benchAppPassword(ctx, user, undefined, pin);
     };
     const mail = await Promise.all(Array.from({ length: users }, (_, i) => mailUser(`mail${i}@${DOMAIN}`)));
     let ruled: Credentials['ruled'] = [];

@@ -81,6 +81,7 @@ import {
   storeEnv,
   WEB_PASSWORD,
   wholeNumber,
+  benchAppPassword,
 } from './server.js';
 import {
   CONNECTIONS,
@@ -193,21 +194,7 @@ async function setUp(env: Record<string, string>, users: number): Promise<Creden
       const created = await ctx.accounts.addUser(OPERATOR, { address });
       const user = await ctx.mfaAdmin.setUserState(OPERATOR, created.address, 'enforced');
       await ctx.groups.addMember(OPERATOR, org.id, group.id, user.address);
-      const { session } = await ctx.sessions.start(
-        user.id,
-        ['pwd', 'otp'],
-        { ip: '127.0.0.1', userAgent: 'bench setup' },
-        Date.now(),
-      );
-      const { password } = await ctx.appPasswords.create(
-        user,
-        session,
-        'Bench mail client',
-        { ip: '127.0.0.1', locale: 'en' },
-        protocols,
-        userPin,
-      );
-      return { address: user.address, appPassword: password };
+      return benchAppPassword(ctx, user, protocols, userPin);
     };
     const measured: User[] = [];
     for (let i = 0; i < users; i++) measured.push(await mailUser(`mail${i}@${DOMAIN}`));

@@ -13,6 +13,9 @@ import { sql } from 'kysely';
 import { freePort, request, round } from './wrk.js';
 import { createContext } from '../src/app/context.js';
 import { loadConfig } from '../src/config/config.js';
+import type { AppContext } from '../src/app/context.js';
+import type { User } from '../src/domain/accounts/model.js';
+import type { PinInput } from '../src/domain/app-passwords/service.js';
 
 /** The main password of the bench's browser users (MFA off: a right password is a whole sign-in). */
 export const WEB_PASSWORD = 'copper-orchid-lantern-58';
@@ -255,3 +258,31 @@ export const median = (xs: number[]) =>
     [...xs].sort((a, b) => a - b),
     0.5,
   );
+
+/**
+ * A mail client's app password for `user`, made as Security info makes one after a fresh sign-in
+ * with both factors (the benches' users have no main password: hashing one each would only slow
+ * the setup down).
+ */
+export async function benchAppPassword(
+  ctx: AppContext,
+  user: User,
+  protocols?: string[],
+  pin?: PinInput,
+): Promise<{ address: string; appPassword: string }> {
+  const { session } = await ctx.sessions.start(
+    user.id,
+    ['pwd', 'otp'],
+    { ip: '127.0.0.1', userAgent: 'bench setup' },
+    Date.now(),
+  );
+  const { password } = await ctx.appPasswords.create(
+    user,
+    session,
+    'Bench mail client',
+    { ip: '127.0.0.1', locale: 'en' },
+    protocols,
+    pin,
+  );
+  return { address: user.address, appPassword: password };
+}
